@@ -1,0 +1,70 @@
+"""Turn one layer schema into a Keras layer instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from ..errors import BuildError
+from ..spec._layer_base import LayerSpec
+from ..spec._types import TypedObject
+
+__all__ = ["to_keras_layer", "keras_layer_class", "keras_arguments"]
+
+
+def keras_layer_class(spec: LayerSpec) -> type:
+    """The Keras class for a schema: a registered custom layer or a built-in one."""
+    from ..spec._custom import custom_keras_class
+
+    custom = custom_keras_class(spec.type)
+    if custom is not None:
+        return custom
+    cls = getattr(keras.layers, spec.type, None)
+    if not isinstance(cls, type):
+        raise BuildError(
+            f"layer type '{spec.type}' has a schema but no Keras class; "
+            "register its Keras class with @netform.register_layer"
+        )
+    return cls
+
+
+def _convert(value: Any) -> Any:
+    if isinstance(value, LayerSpec):
+        return to_keras_layer(value)
+    if isinstance(value, TypedObject):
+        return {"class_name": value.type, "config": _convert(value.arguments)}
+    if isinstance(value, dict):
+        return {k: _convert(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_convert(v) for v in value)
+    return value
+
+
+def keras_arguments(spec: LayerSpec) -> dict[str, Any]:
+    """Constructor keyword arguments for the Keras layer of ``spec``."""
+    args = {k: getattr(spec, k) for k in spec.arguments()}
+    hook = getattr(spec, "keras_arguments", None)
+    if callable(hook):
+        args = hook(args)
+    return {k: _convert(v) for k, v in args.items()}
+
+
+def to_keras_layer(spec: LayerSpec, name: str | None = None) -> keras.layers.Layer:
+    """Make the Keras layer that ``spec`` describes.
+
+    Args:
+        spec: The layer schema.
+        name: The layer name; defaults to ``spec.name`` (or Keras's automatic name).
+
+    Raises:
+        BuildError: Keras refused the arguments.
+    """
+    cls = keras_layer_class(spec)
+    kwargs = keras_arguments(spec)
+    if name is not None:
+        kwargs["name"] = name
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise BuildError(f"Keras refused the arguments of a {spec.type} layer {kwargs}: {err}") from err

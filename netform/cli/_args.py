@@ -1,0 +1,94 @@
+"""The options of each sub-command."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__: list[str] = []
+
+
+def args_validate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="spec files (or folders of them)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first, to register custom layers and models (runs its code)")
+
+
+def args_summary(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH", help="a spec file")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+
+
+def args_schema(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+
+
+def args_render(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="SPEC_OR_FILE", help="a spec file or a saved model")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file: .svg, .png, .pdf or .dot")
+    p.add_argument("--format", choices=("svg", "png", "pdf", "dot"), help="overrides the extension")
+    p.add_argument("--direction", choices=("TB", "LR", "BT", "RL"), default="TB", help="layout direction")
+    p.add_argument("--collapse", action="store_true", help="draw blocks and nested models as one box")
+    p.add_argument("--no-shapes", action="store_true", help="leave shapes out")
+    p.add_argument("--no-params", action="store_true", help="leave parameter counts out")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+
+
+def args_build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC", help="a spec file")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL_FILE", help="where to save the model")
+    p.add_argument("--api", choices=("sequential", "functional", "subclass"), help="which Keras API to build with")
+    p.add_argument("--format", help="save format (default: from the extension)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+
+
+def args_export_spec(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL_FILE", help="a saved model")
+    p.add_argument("-o", "--output", metavar="SPEC", help="where to write the spec (default: standard output)")
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="FILE", help=".npz with named arrays, or .csv with named columns")
+    p.add_argument("--x", dest="x_keys", action="append", metavar="NAME",
+                   help="input array/column name(s); default: the model's input names, or 'x'")
+    p.add_argument("--y", dest="y_keys", action="append", metavar="NAME",
+                   help="target array/column name(s); default: the output names, or 'y'")
+
+
+def args_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC", help="a spec file with a training: section")
+    _data_args(p)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="override spec values, e.g. training.epochs=3 nodes.dense1.units=512")
+    p.add_argument("-o", "--output", metavar="MODEL_FILE", help="save the trained model here")
+    p.add_argument("--api", choices=("sequential", "functional", "subclass"), help="which Keras API to build with")
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, 2 one line per epoch")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+
+
+def args_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL_FILE", help="a saved model")
+    _data_args(p)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+
+
+def args_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL_FILE", help="a saved model")
+    p.add_argument("--data", required=True, metavar="FILE", help=".npz or .csv input data")
+    p.add_argument("--x", dest="x_keys", action="append", metavar="NAME", help="input array/column name(s)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npy", help="where to write predictions")
+    p.add_argument("--batch-size", type=int, default=256)
+
+
+def args_inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH", help="a saved model or weights file")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+
+
+def args_convert(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", metavar="SRC", help="a saved model")
+    p.add_argument("dst", metavar="DST", help="the new file (format from the extension or --format)")
+    p.add_argument("--format", help="keras, h5 or savedmodel")

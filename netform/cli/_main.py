@@ -1,0 +1,76 @@
+"""Argument parsing and the one place where errors become exit codes.
+
+Exit codes: 0 success; 1 invalid spec; 2 usage error; 3 build error;
+4 engine/data error; 5 file format or save error; 6 unsafe file refused;
+7 render error; 70 an unexpected internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+from ..errors import NetformError
+
+__all__ = ["main", "build_parser"]
+
+# command → (module, function, help); modules are imported only when run.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("netform.cli._spec_cmds", "cmd_validate", "check spec files (no TensorFlow)"),
+    "summary": ("netform.cli._spec_cmds", "cmd_summary", "print shapes and parameter counts (no TensorFlow)"),
+    "schema": ("netform.cli._spec_cmds", "cmd_schema", "print the JSON Schema of the spec format"),
+    "render": ("netform.cli._model_cmds", "cmd_render", "draw a spec, model or saved file with graphviz"),
+    "build": ("netform.cli._model_cmds", "cmd_build", "build a spec into an untrained saved model"),
+    "export-spec": ("netform.cli._model_cmds", "cmd_export_spec", "write the spec of a saved model"),
+    "train": ("netform.cli._train_cmds", "cmd_train", "compile and fit a spec on .npz or .csv data"),
+    "evaluate": ("netform.cli._train_cmds", "cmd_evaluate", "evaluate a saved model on data"),
+    "predict": ("netform.cli._train_cmds", "cmd_predict", "stream predictions of a saved model to .npy"),
+    "inspect": ("netform.cli._model_cmds", "cmd_inspect", "describe a saved model file"),
+    "convert": ("netform.cli._model_cmds", "cmd_convert", "convert a saved model to another format"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    from . import _args
+
+    parser = argparse.ArgumentParser(prog="netform", description="Keras models as validated YAML specs.")
+    parser.add_argument("--version", action="version", version=f"netform {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, _, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        getattr(_args, "args_" + name.replace("-", "_"))(p)
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``netform`` command and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    module, func, _ = COMMANDS[args.command]
+    handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
+    try:
+        return handler(args)
+    except NetformError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _entry() -> None:  # pragma: no cover - console script shim
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""``netform validate``, ``summary`` and ``schema``: none of them imports TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from ..errors import NetformError, SpecError
+from ..spec import load_spec, summary
+from ..spec._schema import json_schema
+
+__all__ = ["cmd_validate", "cmd_summary", "cmd_schema", "load_plugins"]
+
+
+def load_plugins(modules: list[str]) -> None:
+    """Import user modules named with ``--plugin`` (an explicit opt-in to run their code)."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise SpecError(f"cannot import plugin module '{name}': {err}") from err
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out += sorted(p.rglob("*.yaml")) + sorted(p.rglob("*.yml"))
+        else:
+            out.append(p)
+    return out
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check every spec; exit 0 when all are valid, 1 otherwise."""
+    load_plugins(args.plugin)
+    results = []
+    ok = True
+    for path in _expand(args.paths):
+        try:
+            spec = load_spec(path)
+            results.append({"path": str(path), "valid": True, "errors": [], "name": spec.name, "kind": spec.kind})
+        except SpecError as err:
+            ok = False
+            results.append({"path": str(path), "valid": False, "errors": [d.to_dict() for d in err.diagnostics]})
+            if args.format == "text":
+                print(err, file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps({"valid": ok, "files": results}, indent=2))
+    else:
+        good = sum(r["valid"] for r in results)
+        for r in results:
+            if r["valid"]:
+                print(f"{r['path']}: ok ({r['kind']} model '{r['name']}')")
+        print(f"{good} of {len(results)} spec(s) valid.")
+    return 0 if ok else 1
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print the static summary of one spec."""
+    load_plugins(args.plugin)
+    info = summary(load_spec(args.path))
+    if args.format == "json":
+        print(json.dumps(info.to_dict(), indent=2))
+    else:
+        print(info.to_text())
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print (or write) the JSON Schema of the spec format."""
+    load_plugins(args.plugin)
+    text = json.dumps(json_schema(), indent=1)
+    if args.output:
+        try:
+            Path(args.output).write_text(text + "\n")
+        except OSError as err:
+            raise NetformError(f"cannot write {args.output}: {err.strerror}") from err
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,165 @@
+"""Train from a plain ``training:`` dict, as written in a netform spec.
+
+Names resolve only among Keras's built-in public classes (``keras.optimizers``,
+``keras.losses``, ``keras.callbacks``): a spec never imports code by path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from typing import Any, Callable, Mapping
+
+import keras
+import tensorflow as tf
+
+from ..errors import EngineError, did_you_mean
+from ._distribute import strategy_from_name
+
+__all__ = ["fit_from_training_config", "resolve_optimizer", "resolve_callbacks"]
+
+_KNOWN_KEYS = {
+    "optimizer", "loss", "metrics", "loss_weights", "weighted_metrics", "batch_size", "epochs",
+    "validation_split", "shuffle", "callbacks", "steps_per_execution", "jit_compile", "run_eagerly",
+    "distribution", "class_weight", "steps_per_epoch", "validation_steps", "validation_freq", "initial_epoch",
+}
+
+
+def _public_classes(module: Any, base: type) -> dict[str, type]:
+    return {
+        name: obj
+        for name, obj in vars(module).items()
+        if not name.startswith("_") and inspect.isclass(obj) and issubclass(obj, base)
+    }
+
+
+def _instantiate(kind: str, spec: Mapping[str, Any], classes: dict[str, type], where: str) -> Any:
+    spec = dict(spec)
+    type_name = spec.pop("type", None)
+    if not isinstance(type_name, str):
+        raise EngineError(f"{where}: a {kind} given as a mapping needs a `type` key naming a Keras class; received {dict(spec)!r}.")
+    cls = classes.get(type_name)
+    if cls is None:
+        raise EngineError(
+            f"{where}: unknown {kind} type {type_name!r}; expected a built-in keras class name such as "
+            f"{', '.join(sorted(classes)[:5])}.{did_you_mean(type_name, classes)}"
+        )
+    try:
+        return cls(**spec)
+    except TypeError as err:
+        raise EngineError(f"{where}: could not create {type_name}({spec}): {err}. Check the argument names against keras.{kind}s.{type_name}.") from err
+
+
+def resolve_optimizer(value: Any) -> Any:
+    """``"adam"``, ``{"type": "Adam", "learning_rate": 1e-3}`` or an optimizer → optimizer."""
+    if isinstance(value, Mapping):
+        return _instantiate("optimizer", value, _public_classes(keras.optimizers, keras.optimizers.Optimizer), "training.optimizer")
+    if isinstance(value, str):
+        classes = _public_classes(keras.optimizers, keras.optimizers.Optimizer)
+        if value in classes:
+            return classes[value]()
+        try:
+            return keras.optimizers.get(value)
+        except ValueError as err:
+            raise EngineError(f"training.optimizer: unknown optimizer {value!r}.{did_you_mean(value, classes)}") from err
+    return value
+
+
+def _resolve_loss(value: Any) -> Any:
+    if isinstance(value, Mapping) and "type" in value and isinstance(value["type"], str):
+        return _instantiate("loss", value, _public_classes(keras.losses, keras.losses.Loss), "training.loss")
+    if isinstance(value, Mapping):
+        return {k: _resolve_loss(v) for k, v in value.items()}
+    return value
+
+
+def resolve_callbacks(values: Any) -> list[keras.callbacks.Callback]:
+    """Turn ``[{"type": "EarlyStopping", "patience": 2}, ...]`` into callbacks."""
+    classes = _public_classes(keras.callbacks, keras.callbacks.Callback)
+    out = []
+    for i, value in enumerate(values or []):
+        if isinstance(value, Mapping):
+            out.append(_instantiate("callback", value, classes, f"training.callbacks[{i}]"))
+        elif isinstance(value, keras.callbacks.Callback):
+            out.append(value)
+        else:
+            raise EngineError(f"training.callbacks[{i}]: expected a mapping with `type` or a Callback; received {value!r}.")
+    return out
+
+
+def fit_from_training_config(
+    model: keras.Model | Callable[[], keras.Model],
+    training: Mapping[str, Any],
+    x: Any,
+    y: Any = None,
+    *,
+    validation_data: Any = None,
+    verbose: int | str = 1,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+) -> keras.callbacks.History:
+    """Compile and fit ``model`` as a spec's ``training:`` section says.
+
+    Args:
+        model: A netform model, or a zero-argument function returning one
+            (needed with a non-default ``distribution``, so that the model
+            is built inside the strategy's scope).
+        training: Keys (all optional): optimizer, loss, metrics, loss_weights,
+            weighted_metrics, batch_size, epochs, validation_split, shuffle,
+            callbacks, steps_per_execution, jit_compile, run_eagerly,
+            distribution ({"strategy": name, "devices": [...]}), class_weight,
+            steps_per_epoch, validation_steps, validation_freq, initial_epoch.
+        x, y: Training data.
+        validation_data: Optional validation data.
+        verbose: Progress display, as in ``fit``.
+        callbacks: Extra callback objects, after those of the config.
+
+    Returns:
+        The ``History`` of the run.
+
+    Raises:
+        EngineError: Unknown keys, optimizer, loss or callback types.
+
+    Example:
+        >>> fit_from_training_config(model, {"optimizer": "adam", "loss": "mse", "epochs": 2}, x, y)
+    """
+    unknown = sorted(set(training) - _KNOWN_KEYS)
+    if unknown:
+        raise EngineError(
+            f"training: unknown key {unknown[0]!r}; expected some of {sorted(_KNOWN_KEYS)}.{did_you_mean(unknown[0], _KNOWN_KEYS)}"
+        )
+    dist = training.get("distribution") or {}
+    if isinstance(dist, str):
+        dist = {"strategy": dist}
+    name = dist.get("strategy", "default")
+    strategy = strategy_from_name(name, dist.get("devices"))
+    scope = strategy.scope() if name != "default" else contextlib.nullcontext()
+    with scope:
+        if not isinstance(model, keras.Model) and callable(model):
+            model = model()
+        model.compile(
+            optimizer=resolve_optimizer(training.get("optimizer", "rmsprop")),
+            loss=_resolve_loss(training.get("loss")),
+            metrics=training.get("metrics"),
+            loss_weights=training.get("loss_weights"),
+            weighted_metrics=training.get("weighted_metrics"),
+            steps_per_execution=int(training.get("steps_per_execution", 1)),
+            jit_compile=training.get("jit_compile", "auto"),
+            run_eagerly=bool(training.get("run_eagerly", False)),
+        )
+    cbs = resolve_callbacks(training.get("callbacks")) + list(callbacks or [])
+    return model.fit(
+        x,
+        y,
+        batch_size=training.get("batch_size"),
+        epochs=int(training.get("epochs", 1)),
+        verbose=verbose,
+        callbacks=cbs,
+        validation_split=float(training.get("validation_split", 0.0)),
+        validation_data=validation_data,
+        shuffle=training.get("shuffle", True),
+        class_weight=training.get("class_weight"),
+        steps_per_epoch=training.get("steps_per_epoch"),
+        validation_steps=training.get("validation_steps"),
+        validation_freq=training.get("validation_freq", 1),
+        initial_epoch=int(training.get("initial_epoch", 0)),
+    )

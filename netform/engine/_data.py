@@ -1,0 +1,248 @@
+"""Data: from whatever the user passes to batches the step functions consume.
+
+Keras's data adapters (isolated in :mod:`._keras_internals`) turn arrays,
+``tf.data`` datasets, generators and ``PyDataset`` objects into a
+``tf.data.Dataset``. :class:`DataStream` adds what netform's loops need on
+top: early, readable errors (empty data, inputs that do not fit the model),
+distribution of the dataset under the model's strategy, and the epoch
+schedule of execution calls (``steps_per_execution`` steps each, the last one
+possibly shorter).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import tree
+
+from ..errors import DataError
+from . import _keras_internals as ki
+
+__all__ = ["DataStream", "check_inputs_fit", "split_validation"]
+
+
+def _num_samples(x: Any) -> int | None:
+    for leaf in tree.flatten(x):
+        shape = getattr(leaf, "shape", None)
+        if shape is not None and len(shape) > 0 and shape[0] is not None:
+            return int(shape[0])
+    return None
+
+
+def _fmt(shape: Any) -> str:
+    dims = tuple(None if d is None else int(d) for d in shape)
+    return str(dims) if len(dims) != 1 else f"({dims[0]},)"
+
+
+def _expected_inputs(model: keras.Model) -> list[tuple[str, tuple[int | None, ...]]] | None:
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs:
+        return None
+    out = []
+    for t in tree.flatten(inputs):
+        name = getattr(t, "name", None) or "input"
+        out.append((str(name), tuple(t.shape)))
+    return out
+
+
+def _shape_fits(expected: tuple[int | None, ...], received: tuple[int | None, ...]) -> bool:
+    if len(received) == len(expected) + 1 and received[-1] == 1:
+        received = received[:-1]  # Keras squeezes a trailing 1
+    elif len(received) + 1 == len(expected) and expected[-1] == 1:
+        expected = expected[:-1]  # ...or expands one
+    if len(received) != len(expected):
+        return False
+    return all(e is None or r is None or int(e) == int(r) for e, r in zip(expected[1:], received[1:]))
+
+
+def check_inputs_fit(model: keras.Model, x_spec: Any, *, where: str) -> None:
+    """Check that the inputs part of a batch fits the model's ``Input``s.
+
+    Args:
+        model: The model (checked only if it declares its inputs).
+        x_spec: The inputs of one batch: tensors or ``tf.TensorSpec``s.
+        where: The call being checked (``"fit"``, ``"evaluate"``, ...).
+
+    Raises:
+        DataError: Wrong number of inputs, a missing named input, or a shape
+            that does not match (the message names the input and both shapes).
+    """
+    expected = _expected_inputs(model)
+    if expected is None or x_spec is None:
+        return
+    names = [n for n, _ in expected]
+    if isinstance(x_spec, dict):
+        missing = [n for n in names if n not in x_spec]
+        if missing and len(x_spec) == len(names) and len(names) == 1:
+            pairs = [(names[0], next(iter(x_spec.values())))]
+        elif missing:
+            raise DataError(
+                f"{where}(): the data has no entry for input {missing[0]!r} of model {model.name!r}. "
+                f"Expected a dict with keys {names}; received keys {sorted(x_spec)}. "
+                "Rename the dict keys to the model's input names."
+            )
+        else:
+            pairs = [(n, x_spec[n]) for n in names]
+    else:
+        flat = tree.flatten(x_spec)
+        if len(flat) != len(names):
+            raise DataError(
+                f"{where}(): model {model.name!r} expects {len(names)} input(s) {names}, "
+                f"but the data provides {len(flat)} input array(s)/tensor(s). "
+                "Pass one array per model input (a list in input order, or a dict keyed by input name)."
+            )
+        pairs = list(zip(names, flat))
+    shapes = dict(expected)
+    for name, spec in pairs:
+        received = tuple(getattr(spec, "shape", ()) or ())
+        want = shapes[name]
+        if not _shape_fits(want, received):
+            raise DataError(
+                f"{where}(): input {name!r} of model {model.name!r} expects shape {_fmt(want)} "
+                f"(batch first), but received data of shape {_fmt(received)}. "
+                f"Reshape the data for {name!r} to {_fmt(want)} or change the model's Input shape."
+            )
+
+
+def split_validation(x: Any, y: Any, sample_weight: Any, validation_split: float) -> tuple[Any, Any]:
+    """Keep the last ``validation_split`` of array data for validation.
+
+    Raises:
+        DataError: The data is not arrays (datasets, generators cannot be split).
+    """
+    try:
+        return ki.train_validation_split((x, y, sample_weight), validation_split)
+    except (ValueError, TypeError) as err:
+        raise DataError(
+            f"fit(): validation_split={validation_split} works only with array data (numpy/tensors); "
+            f"received x of type {type(x).__name__}. Pass `validation_data=` instead. ({err})"
+        ) from err
+
+
+class DataStream:
+    """One source of batches for a ``fit``/``evaluate``/``predict`` run.
+
+    Args:
+        model: The model the data feeds (for input checks).
+        x, y, sample_weight, class_weight: As in ``keras.Model.fit``.
+        batch_size: Batch size for array data.
+        steps: Steps per epoch (``steps_per_epoch``/``steps``), or ``None``
+            to run until the data ends.
+        shuffle: Shuffle array data each epoch.
+        strategy: The strategy to distribute the dataset with, or ``None``.
+        where: Name of the public call, for error messages.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        *,
+        batch_size: int | None = None,
+        steps: int | None = None,
+        shuffle: bool | str = False,
+        class_weight: dict[int, float] | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+        where: str = "fit",
+    ) -> None:
+        self.where = where
+        if x is None:
+            raise DataError(f"{where}(): no data was given (x=None). Pass arrays, a tf.data.Dataset, a generator or a PyDataset.")
+        if not isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) and _num_samples(x) == 0:
+            raise DataError(
+                f"{where}(): the data is empty (0 samples in x). "
+                "Expected at least one sample; check how the arrays were loaded or filtered."
+            )
+        if isinstance(x, tf.data.Dataset) and int(x.cardinality()) == 0:
+            raise DataError(
+                f"{where}(): the tf.data.Dataset is empty (cardinality 0). "
+                "Expected at least one batch; check filters, take()/skip() and batch(drop_remainder=True)."
+            )
+        try:
+            self.adapter = ki.get_data_adapter(
+                x, y, sample_weight,
+                batch_size=batch_size, steps_per_epoch=steps, shuffle=shuffle, class_weight=class_weight,
+            )
+            dataset = self.adapter.get_tf_dataset()
+        except DataError:
+            raise
+        except (ValueError, TypeError) as err:
+            raise DataError(f"{where}(): the data could not be read: {err}") from err
+        self.element_spec = dataset.element_spec
+        x_spec, _, _ = keras.utils.unpack_x_y_sample_weight(self.element_spec)
+        check_inputs_fit(model, x_spec, where=where)
+        cardinality = int(dataset.cardinality())
+        self.infinite = cardinality == int(tf.data.INFINITE_CARDINALITY)
+        self.steps = steps
+        self._num_batches: int | None = self.adapter.num_batches
+        if self._num_batches == 0:
+            raise DataError(f"{where}(): the data yields no batch. Expected at least one batch.")
+        self.strategy = strategy
+        if strategy is not None and not isinstance(dataset, tf.distribute.DistributedDataset):
+            dataset = strategy.experimental_distribute_dataset(dataset)
+        self.dataset = dataset
+        self._iterator: Any = None
+        self._seen = 0
+        self.exhausted = False
+
+    @property
+    def num_batches(self) -> int | None:
+        """Steps in one epoch, when known."""
+        return self.steps or self._num_batches
+
+    @property
+    def length_known(self) -> bool:
+        """True when every scheduled call is sure to find its batches."""
+        if self.steps and self._num_batches is not None:
+            return self.steps <= self._num_batches
+        return self.infinite or (self._num_batches is not None and not self.steps)
+
+    def first_batch_spec(self) -> Any:
+        """The element spec of one (undistributed) batch."""
+        return self.element_spec
+
+    def epoch(self, steps_per_execution: int) -> Iterator[tuple[int, int, Any]]:
+        """Yield ``(first_step, n_steps, iterator)`` for each execution call of an epoch.
+
+        The caller runs ``n_steps`` steps on ``iterator`` and calls
+        :meth:`end_of_data` if the data ran out first.
+        """
+        self.adapter.on_epoch_begin()
+        self.exhausted = False
+        if not self.steps or self._iterator is None:
+            self._iterator = iter(self.dataset)
+            self._seen = 0
+        total = self.num_batches
+        step = 0
+        while total is None or step < total:
+            n = steps_per_execution if total is None else min(steps_per_execution, total - step)
+            yield step, n, self._iterator
+            if self.exhausted:
+                break
+            step += n
+            self._seen += n
+        if self.steps and self._num_batches is not None and self._seen >= self._num_batches:
+            self._iterator = None  # a finite dataset read to its end starts over
+        self.adapter.on_epoch_end()
+
+    def end_of_data(self, steps_done: int) -> None:
+        """Record that the data ran out in the current epoch."""
+        self.exhausted = True
+        if self._num_batches is None and not self.steps:
+            self._num_batches = self._seen + steps_done
+        elif self.steps:
+            warnings.warn(
+                f"{self.where}(): your input ran out of data; interrupting the epoch. Make sure the dataset "
+                "or generator can yield at least `steps_per_epoch * epochs` batches (e.g. use `.repeat()`).",
+                stacklevel=3,
+            )
+            self._iterator = None

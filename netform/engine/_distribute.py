@@ -1,0 +1,148 @@
+"""Distribution: picking a ``tf.distribute`` strategy and reducing results.
+
+``strategy_from_name`` maps the spec's ``training.distribution.strategy`` to a
+strategy object. ``reduce_per_replica`` turns the per-replica values a step
+returns into single values exactly as Keras's trainer does: metric results are
+averaged (they are already synchronised across replicas, so the mean equals
+each replica's value) and predictions are concatenated in replica order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import tensorflow as tf
+from keras import tree
+
+from ..errors import EngineError, did_you_mean
+
+__all__ = ["strategy_from_name", "reduce_per_replica", "variable_strategy", "STRATEGY_NAMES"]
+
+STRATEGY_NAMES = ("default", "one_device", "mirrored", "multi_worker_mirrored")
+
+
+def strategy_from_name(name: str, devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
+    """Return the ``tf.distribute`` strategy called ``name``.
+
+    Args:
+        name: ``"default"``, ``"one_device"``, ``"mirrored"`` or
+            ``"multi_worker_mirrored"``.
+        devices: Devices for ``one_device`` (the first is used) and
+            ``mirrored``; ``None`` lets TensorFlow choose.
+
+    Returns:
+        The strategy. Enter ``strategy.scope()`` before building the model.
+
+    Raises:
+        EngineError: ``name`` is not one of the known strategies.
+
+    Example:
+        >>> strategy = strategy_from_name("mirrored", devices=["/cpu:0"])
+    """
+    key = str(name).strip().lower().replace("-", "_")
+    if key == "default":
+        return tf.distribute.get_strategy()
+    if key == "one_device":
+        device = devices[0] if devices else ("/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0")
+        return tf.distribute.OneDeviceStrategy(device)
+    if key == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=list(devices) if devices else None)
+    if key == "multi_worker_mirrored":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise EngineError(
+        f"Unknown distribution strategy {name!r} in `training.distribution.strategy`; "
+        f"expected one of {', '.join(repr(n) for n in STRATEGY_NAMES)}."
+        f"{did_you_mean(str(name), STRATEGY_NAMES)}"
+    )
+
+
+def _is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        strategy.extended._in_multi_worker_mode()  # noqa: SLF001 - no public accessor
+    )
+
+
+def _is_per_replica(obj: Any) -> bool:
+    return isinstance(obj, tf.distribute.DistributedValues) and isinstance(obj, tf.__internal__.CompositeTensor)
+
+
+def _concat(tensors: Sequence[Any]) -> Any:
+    if isinstance(tensors[0], tf.SparseTensor):
+        return tf.sparse.concat(axis=0, sp_inputs=list(tensors))
+    if isinstance(tensors[0], (tf.Tensor, tf.Variable)) and tensors[0].shape.rank == 0:
+        return tf.stack(tensors, axis=0)
+    return tf.concat(tensors, axis=0)
+
+
+def _multi_worker_concat(value: Any, strategy: tf.distribute.Strategy) -> Any:
+    """Gather a per-replica value from every worker, in global replica order."""
+    gathered = strategy.gather(value, axis=0)
+    if _is_per_replica(value):
+        shapes = tf.concat([tf.expand_dims(tf.shape(v)[0], 0) for v in value.values], axis=0)
+    else:
+        shapes = tf.expand_dims(tf.shape(value)[0], 0)
+    all_shapes = strategy.gather(shapes, axis=0)
+    parts = tf.split(gathered, num_or_size_splits=all_shapes, num=strategy.num_replicas_in_sync)
+    per_worker = len(strategy.extended.worker_devices)
+    ordered: list[Any] = []
+    for replica in range(per_worker):
+        ordered += parts[replica::per_worker]
+    return _concat(ordered)
+
+
+def reduce_per_replica(values: Any, strategy: tf.distribute.Strategy, reduction: str) -> Any:
+    """Reduce a structure of per-replica values to single values.
+
+    Args:
+        values: A structure of ``PerReplica`` values or plain tensors.
+        strategy: The strategy that produced them.
+        reduction: ``"mean"`` (metric results), ``"sum"`` (counts) or
+            ``"concat"`` (predictions along the batch axis).
+
+    Returns:
+        The same structure holding plain tensors.
+    """
+    multi_worker = _is_multi_worker(strategy)
+
+    def _reduce(v: Any) -> Any:
+        if multi_worker:
+            if reduction == "concat":
+                return _multi_worker_concat(v, strategy)
+            if reduction == "sum":
+                return strategy.reduce("SUM", v, axis=None)
+            return strategy.reduce("MEAN", v, axis=None)
+        if not _is_per_replica(v):
+            return v
+        local = strategy.experimental_local_results(v)
+        if reduction == "concat":
+            return _concat(local)
+        if reduction == "sum":
+            return tf.reduce_sum(local, axis=0)
+        return tf.reduce_mean(local, axis=0)
+
+    return tree.map_structure(_reduce, values)
+
+
+def variable_strategy(variables: Sequence[Any]) -> tf.distribute.Strategy | None:
+    """The strategy the given Keras variables were created under, if any.
+
+    Args:
+        variables: Keras variables (``keras.Variable``).
+
+    Returns:
+        The strategy of the first distributed variable, else ``None``
+        (meaning the default strategy).
+    """
+    for v in variables:
+        tf_var = getattr(v, "value", v)
+        if isinstance(tf_var, tf.distribute.DistributedValues):
+            return getattr(tf_var, "distribute_strategy", None) or getattr(tf_var, "_distribute_strategy", None)
+        return None
+    return None
+
+
+def strategy_label(strategy: tf.distribute.Strategy | None) -> str:
+    """A short, readable name for a strategy (``None`` means the default)."""
+    if strategy is None or strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
+        return "the default strategy"
+    return f"{type(strategy).__name__} at {id(strategy):#x}"

@@ -1,0 +1,97 @@
+"""netform's model classes: Keras models that train on netform's engine.
+
+``Model`` is ``keras.Model`` with :class:`~._trainer.Trainer` in front of it
+in the method resolution order, so ``fit``/``evaluate``/``predict`` and the
+step functions are netform's while layers, tracking, saving and ``compile``
+stay Keras's. ``Model(inputs, outputs)`` returns a :class:`Functional`, the
+way ``keras.Model(inputs, outputs)`` returns a Keras ``Functional``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from . import _keras_internals as ki
+from ._trainer import Trainer
+
+__all__ = ["Model", "Functional", "Sequential"]
+
+
+def _functional_init_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    return (
+        len(args) == 2
+        or (len(args) == 1 and "outputs" in kwargs)
+        or ("inputs" in kwargs and "outputs" in kwargs)
+    )
+
+
+@keras.saving.register_keras_serializable(package="netform")
+class Model(Trainer, keras.Model):
+    """A Keras model trained by netform's engine.
+
+    Subclass it exactly like ``keras.Model`` (override ``call``, and
+    ``train_step``/``test_step``/``predict_step`` if you wish), or call it as
+    ``Model(inputs, outputs)`` to get a functional model.
+
+    Example:
+        >>> inputs = keras.Input((4,))
+        >>> model = Model(inputs, keras.layers.Dense(1)(inputs))
+        >>> type(model).__name__
+        'Functional'
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Model and _functional_init_arguments(args, kwargs):
+            return Functional.__new__(Functional, *args, **kwargs)
+        return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if _functional_init_arguments(args, kwargs) and not isinstance(self, Functional):
+            # A subclass called as Model(inputs, outputs), as in the Keras guide's
+            # CustomModel: make the subclass functional the way Keras does, but with
+            # netform's Functional (Keras's own injection would rewrite Model itself).
+            _inject_functional(type(self))
+            Functional.__init__(self, *args, **kwargs)
+        else:
+            keras.Model.__init__(self, *args, **kwargs)
+
+
+def _inject_functional(cls: type) -> None:
+    """Put :class:`Functional` in place of :class:`Model` among ``cls``'s ancestors."""
+    if cls is Model or cls is object or not issubclass(cls, Model):
+        return
+    bases = []
+    for base in cls.__bases__:
+        if base is Model:
+            bases.append(Functional)
+        else:
+            _inject_functional(base)
+            bases.append(base)
+    cls.__bases__ = tuple(bases)
+
+
+@keras.saving.register_keras_serializable(package="netform")
+class Functional(Model, ki.KerasFunctional):
+    """A functional (graph of layers) model trained by netform's engine."""
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any) -> None:
+        ki.KerasFunctional.__init__(self, inputs, outputs, name=name, **kwargs)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "Functional":
+        """Rebuild from ``get_config()`` output (as Keras's ``Functional`` does)."""
+        return ki.functional_from_config(cls, config, custom_objects=custom_objects)
+
+
+@keras.saving.register_keras_serializable(package="netform")
+class Sequential(Model, keras.Sequential):
+    """A linear stack of layers trained by netform's engine.
+
+    Example:
+        >>> model = Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    """
+
+    def __init__(self, layers: list[Any] | None = None, trainable: bool = True, name: str | None = None) -> None:
+        keras.Sequential.__init__(self, layers=layers, trainable=trainable, name=name)

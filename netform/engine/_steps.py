@@ -1,0 +1,184 @@
+"""What one step does, and the compiled functions that run steps.
+
+``train_step``/``test_step``/``predict_step`` hold one batch of math and are
+meant to be overridden, with Keras's contract (a batch in, a dict of metric
+results out). ``make_train_function`` and friends wrap a step into a cached
+``tf.function`` that runs ``steps_per_execution`` steps per call inside one
+graph loop, under the model's distribution strategy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+import keras
+import tensorflow as tf
+from keras import tree
+
+from . import _keras_internals as ki
+from ._distribute import reduce_per_replica
+
+__all__ = ["StepsMixin", "ExecutionFunction"]
+
+
+def _batch_size(x: Any) -> tf.Tensor:
+    for leaf in tree.flatten(x):
+        if leaf is not None:
+            return tf.shape(leaf, out_type=tf.int64)[0]
+    return tf.constant(0, tf.int64)
+
+
+class ExecutionFunction:
+    """A compiled "run up to N steps on this iterator" function.
+
+    Calling it with ``(iterator, n)`` runs ``n`` steps (fewer if the data ends,
+    when ``n > 1``) and returns ``(outputs, samples, steps_done)``: the last
+    step's outputs, the number of samples consumed and the number of steps run,
+    all as tensors (reading them is the caller's choice, so no host sync
+    happens here). With ``n == 1`` the data running out raises
+    ``tf.errors.OutOfRangeError``.
+
+    Attributes:
+        step_fn: ``(batch) -> (outputs, samples)`` for one batch, distributed.
+    """
+
+    def __init__(self, step_fn: Callable[[Any], Any], *, run_eagerly: bool, loop: bool = True) -> None:
+        self.step_fn = step_fn
+
+        def one(iterator: Any) -> Any:
+            outputs, samples = step_fn(iterator.get_next())
+            return outputs, samples, tf.constant(1, tf.int32)
+
+        def many(iterator: Any, n: tf.Tensor) -> Any:
+            outputs, samples = step_fn(iterator.get_next())
+
+            def cond(i: Any, outputs: Any, samples: Any, done: Any) -> Any:
+                return tf.logical_and(i < n, tf.logical_not(done))
+
+            def body(i: Any, outputs: Any, samples: Any, done: Any) -> Any:
+                optional = iterator.get_next_as_optional()
+
+                def run() -> Any:
+                    new_outputs, new_samples = step_fn(optional.get_value())
+                    return i + 1, new_outputs, samples + new_samples, tf.constant(False)
+
+                def stop() -> Any:
+                    return i, outputs, samples, tf.constant(True)
+
+                return tf.cond(optional.has_value(), run, stop)
+
+            steps, outputs, samples, _ = tf.while_loop(
+                cond, body, (tf.constant(1, tf.int32), outputs, samples, tf.constant(False))
+            )
+            return outputs, samples, steps
+
+        if run_eagerly:
+            self._one, self._many = one, many
+        else:
+            self._one = tf.function(one, autograph=False, reduce_retracing=True)
+            self._many = tf.function(many, autograph=False, reduce_retracing=True) if loop else None
+        self._n_cache: dict[int, tf.Tensor] = {}
+
+    def __call__(self, iterator: Any, n: int = 1) -> Any:
+        if n == 1 or self._many is None:
+            return self._one(iterator)
+        n_t = self._n_cache.get(n)
+        if n_t is None:
+            n_t = self._n_cache[n] = tf.constant(n, tf.int32)
+        return self._many(iterator, n_t)
+
+
+class StepsMixin:
+    """Default steps and the function makers (mixed into ``keras.Model``)."""
+
+    # ----------------------------------------------------------------- steps
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """One optimisation step on one batch; returns the metric results.
+
+        Args:
+            data: A batch: ``x``, ``(x, y)`` or ``(x, y, sample_weight)``.
+
+        Returns:
+            A dict of metric name to (scalar tensor) result.
+        """
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True) if self._call_has_training_arg else self(x)
+            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            self._loss_tracker.update_state(ki.unscale_loss_for_distribution(loss), sample_weight=_batch_size(x))
+            if self.optimizer is not None:
+                loss = self.optimizer.scale_loss(loss)
+        trainable = self.trainable_weights
+        if trainable:
+            gradients = tape.gradient(loss, trainable)
+            self.optimizer.apply_gradients(zip(gradients, trainable))
+        else:
+            warnings.warn("The model does not have any trainable weights.", stacklevel=2)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """One evaluation step on one batch; returns the metric results."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False) if self._call_has_training_arg else self(x)
+        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        self._loss_tracker.update_state(ki.unscale_loss_for_distribution(loss), sample_weight=_batch_size(x))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def predict_step(self, data: Any) -> Any:
+        """One inference step on one batch; returns the model's outputs."""
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self(x, training=False) if self._call_has_training_arg else self(x)
+
+    # ------------------------------------------------------------- functions
+    def _distributed_step(self, step: Callable[[Any], Any], reduction: str) -> Callable[[Any], Any]:
+        strategy = self.distribute_strategy
+
+        def replica_step(data: Any) -> Any:
+            x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+            return step(data), _batch_size(x)
+
+        if self.jit_compile and not self.run_eagerly:
+            replica_step = tf.function(replica_step, jit_compile=True, autograph=False, reduce_retracing=True)
+
+        def distributed(data: Any) -> Any:
+            outputs, samples = strategy.run(replica_step, args=(data,))
+            outputs = reduce_per_replica(outputs, strategy, reduction)
+            samples = reduce_per_replica(samples, strategy, "sum")
+            return outputs, samples
+
+        return distributed
+
+    def make_train_function(self, force: bool = False) -> ExecutionFunction:
+        """Build (once) and return the compiled training function.
+
+        Args:
+            force: Rebuild even if one is cached.
+
+        Returns:
+            An :class:`ExecutionFunction` also stored as ``self.train_function``.
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        self.train_function = ExecutionFunction(
+            self._distributed_step(self.train_step, "mean"), run_eagerly=self.run_eagerly
+        )
+        return self.train_function
+
+    def make_test_function(self, force: bool = False) -> ExecutionFunction:
+        """Build (once) and return the compiled evaluation function."""
+        if self.test_function is not None and not force:
+            return self.test_function
+        self.test_function = ExecutionFunction(
+            self._distributed_step(self.test_step, "mean"), run_eagerly=self.run_eagerly
+        )
+        return self.test_function
+
+    def make_predict_function(self, force: bool = False) -> ExecutionFunction:
+        """Build (once) and return the compiled prediction function (one batch per call)."""
+        if self.predict_function is not None and not force:
+            return self.predict_function
+        self.predict_function = ExecutionFunction(
+            self._distributed_step(self.predict_step, "concat"), run_eagerly=self.run_eagerly, loop=False
+        )
+        return self.predict_function

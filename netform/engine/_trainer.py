@@ -1,0 +1,361 @@
+"""How steps run: netform's own ``fit``/``evaluate``/``predict`` loops.
+
+:class:`Trainer` is mixed in front of ``keras.Model`` (see :mod:`._models`).
+Compilation (optimizer, losses, metrics) is Keras's own ``compile``; the
+loops, the execution schedule, callback driving, telemetry and streaming
+prediction are netform's. Nothing here calls ``keras.Model.fit``,
+``evaluate`` or ``predict``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import tree
+
+from ..errors import DataError, EngineError
+from ._callbacks import CallbackDriver, pythonify_logs
+from ._data import DataStream, split_validation
+from ._distribute import strategy_label, variable_strategy
+from ._steps import StepsMixin
+from ._telemetry import EpochTelemetry
+
+__all__ = ["Trainer"]
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, (tf.RaggedTensor, tf.SparseTensor)):
+        return value
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
+def _concat_outputs(batches: list[Any]) -> Any:
+    if not batches:
+        raise DataError("predict(): the data yielded no batch; expected at least one.")
+    if len(batches) == 1:
+        return batches[0]
+
+    def cat(*parts: Any) -> Any:
+        if isinstance(parts[0], np.ndarray):
+            return np.concatenate(parts, axis=0) if parts[0].ndim else np.stack(parts)
+        return tf.concat(list(parts), axis=0)
+
+    return tree.map_structure(cat, *batches)
+
+
+class Trainer(StepsMixin):
+    """netform's training engine, shared by ``Model``, ``Functional`` and ``Sequential``."""
+
+    # ---------------------------------------------------------------- guards
+    def _guard(self, where: str, *, needs_compile: bool = True) -> None:
+        if tf.inside_function():
+            raise EngineError(
+                f"{where}() was called inside a tf.function (model {self.name!r}). "
+                f"{where}() runs its own compiled loop and must be called eagerly; "
+                f"call it outside the tf.function, or use `model.{where.replace('fit', 'train')}_step`/"
+                "`model(x)` inside it."
+            )
+        if needs_compile and not self.compiled:
+            raise EngineError(
+                f"{where}() was called before compile() on model {self.name!r}. "
+                "Call `model.compile(optimizer=..., loss=...)` first."
+            )
+        self._guard_strategy(where)
+
+    def _model_strategy(self) -> tf.distribute.Strategy | None:
+        return variable_strategy(self.variables) or self._distribute_strategy
+
+    def _guard_strategy(self, where: str) -> None:
+        current = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+        owner = self._model_strategy()
+        if current is not None and owner is not None and current is not owner or (
+            current is not None and owner is None and self.variables
+        ):
+            raise EngineError(
+                f"{where}(): model {self.name!r} has variables created under {strategy_label(owner)}, "
+                f"but {where}() is called under {strategy_label(current)}. "
+                "Create, compile and train the model under the same strategy: build the model "
+                "inside `with strategy.scope():` and call compile() there too."
+            )
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, *args: Any, **kwargs: Any) -> None:
+        """Configure training, exactly as ``keras.Model.compile``.
+
+        Raises:
+            EngineError: Called under a different distribution strategy than
+                the one the model's variables were created under.
+        """
+        self._guard_strategy("compile")
+        current = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+        if current is not None and self._distribute_strategy is None and not self.variables:
+            self._distribute_strategy = current
+        super().compile(optimizer, loss, *args, **kwargs)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Compile from a saved compile config (Keras skips this when ``compile`` is overridden)."""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    # ------------------------------------------------------------------ data
+    def _strategy_for_data(self) -> tf.distribute.Strategy | None:
+        strategy = self._distribute_strategy or (tf.distribute.get_strategy() if tf.distribute.has_strategy() else None)
+        return strategy
+
+    def _stream(self, x: Any, y: Any = None, sample_weight: Any = None, **kwargs: Any) -> DataStream:
+        return DataStream(self, x, y, sample_weight, strategy=self._strategy_for_data(), **kwargs)
+
+    def _maybe_build(self, stream: DataStream) -> None:
+        if self._distribute_strategy is None:
+            return  # built lazily when the step function is first traced, as in Keras
+        spec = stream.first_batch_spec()
+        with self._distribute_strategy.scope():
+            self._symbolic_build(data_batch=spec)
+
+    # ------------------------------------------------------------- execution
+    def _run_epoch(
+        self, mode: str, stream: DataStream, fn: Any, cbs: CallbackDriver, telemetry: EpochTelemetry | None
+    ) -> Any:
+        """Run one pass over ``stream``; return the last outputs (tensors)."""
+        spe = int(self.steps_per_execution or 1) if mode != "predict" else 1
+        hooks = cbs.needs_batch_hooks(mode)
+        known = stream.length_known
+        logs: Any = None
+        stop_attr = {"train": "stop_training", "test": "stop_evaluating"}.get(mode)
+        steps_run = 0
+        for begin, n, iterator in stream.epoch(spe):
+            if hooks:
+                cbs.batch_begin(mode, begin)
+            t0 = time.perf_counter()
+            try:
+                out, samples, done = fn(iterator, n)
+            except (tf.errors.OutOfRangeError, StopIteration):
+                stream.end_of_data(0)
+                break
+            if telemetry is not None:
+                telemetry.record(time.perf_counter() - t0, steps=n, samples=samples)
+            steps_done = n if (known or n == 1) else int(done)
+            logs = out
+            steps_run += steps_done
+            if hooks:
+                cbs.batch_end(mode, begin + steps_done - 1, logs if mode != "predict" else {"outputs": out})
+            if mode == "predict":
+                yield out
+            if steps_done < n:
+                stream.end_of_data(steps_done)
+                break
+            if stop_attr and getattr(self, stop_attr, False):
+                break
+        if steps_run == 0 and logs is None:
+            raise DataError(
+                f"{stream.where}(): the data yielded no batch. Expected at least one batch; "
+                "a generator can be consumed only once, and a dataset may be empty after filtering."
+            )
+        if mode != "predict":
+            yield logs
+
+    def _run(self, *args: Any) -> Any:
+        return next(iter(self._run_epoch(*args)))
+
+    # ------------------------------------------------------------------- fit
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: list[keras.callbacks.Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: dict[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+    ) -> keras.callbacks.History:
+        """Train the model; same arguments and result as ``keras.Model.fit``.
+
+        Each epoch's logs also carry ``step_time_ms_p50``, ``step_time_ms_p95``,
+        ``samples_per_sec`` and ``checkpoint_time_s``.
+
+        Returns:
+            The ``keras.callbacks.History``.
+
+        Raises:
+            EngineError: Not compiled, called inside a ``tf.function`` or under
+                another strategy than the model's.
+            DataError: The data is empty or does not fit the model's inputs.
+        """
+        self._guard("fit")
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
+        stream = self._stream(
+            x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch,
+            shuffle=shuffle, class_weight=class_weight, where="fit",
+        )
+        val_stream = None
+        if validation_data is not None:
+            vx, vy, vsw = keras.utils.unpack_x_y_sample_weight(validation_data)
+            val_stream = self._stream(
+                vx, vy, vsw, batch_size=validation_batch_size or batch_size, steps=validation_steps,
+                where="fit (validation_data)",
+            )
+        self._maybe_build(stream)
+        verbose = 1 if verbose == "auto" else verbose
+        cbs = CallbackDriver(
+            callbacks, model=self, add_history=True, verbose=verbose,
+            epochs=epochs, steps=stream.num_batches,
+        )
+        telemetry = EpochTelemetry()
+        cbs.telemetry = telemetry
+        self.stop_training = False
+        train_fn = self.make_train_function()
+        cbs.on_train_begin()
+        initial_epoch = self._initial_epoch or initial_epoch
+        epoch_logs: dict[str, Any] | None = None
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            telemetry.start_epoch()
+            logs = self._run("train", stream, train_fn, cbs, telemetry)
+            logs = dict(self._get_metrics_result_or_logs(logs))
+            logs.update(telemetry.summary())
+            if val_stream is not None and self._should_eval(epoch, validation_freq):
+                val_logs = self._evaluate_stream(val_stream, cbs)
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.epoch_end(epoch, logs)
+            epoch_logs = logs
+            if self.stop_training:
+                break
+        if isinstance(self.optimizer, keras.optimizers.Optimizer) and epochs > 0:
+            self.optimizer.finalize_variable_values(self.trainable_weights)
+        cbs.on_train_end(logs=pythonify_logs(epoch_logs))
+        return self.history
+
+    # -------------------------------------------------------------- evaluate
+    def _evaluate_stream(self, stream: DataStream, cbs: CallbackDriver) -> dict[str, Any]:
+        test_fn = self.make_test_function()
+        self.stop_evaluating = False
+        cbs.on_test_begin()
+        self.reset_metrics()
+        logs = self._run("test", stream, test_fn, cbs, None)
+        logs = pythonify_logs(self._get_metrics_result_or_logs(logs))
+        cbs.on_test_end(logs)
+        return logs
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+        return_dict: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Evaluate the model; same arguments and result as ``keras.Model.evaluate``."""
+        self._guard("evaluate")
+        if kwargs:
+            raise EngineError(f"evaluate(): unknown arguments {sorted(kwargs)}; see keras.Model.evaluate for the accepted ones.")
+        stream = self._stream(x, y, sample_weight, batch_size=batch_size, steps=steps, where="evaluate")
+        self._maybe_build(stream)
+        verbose = 1 if verbose == "auto" else verbose
+        cbs = CallbackDriver(callbacks, model=self, verbose=verbose, epochs=1, steps=stream.num_batches)
+        logs = self._evaluate_stream(stream, cbs)
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    # --------------------------------------------------------------- predict
+    def predict_iter(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        *,
+        steps: int | None = None,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+    ) -> Iterator[Any]:
+        """Yield the model's outputs batch by batch, as numpy.
+
+        Memory stays bounded by one batch of outputs, however long the data.
+
+        Args:
+            x: Inputs (arrays, dataset, generator or PyDataset).
+            batch_size: Batch size for array inputs (default 32).
+            steps: Stop after this many batches.
+            callbacks: Callbacks receiving the ``on_predict_*`` hooks.
+
+        Yields:
+            One batch of outputs (same structure as the model's outputs).
+
+        Example:
+            >>> for batch in model.predict_iter(x, batch_size=1024):
+            ...     write(batch)
+        """
+        self._guard("predict_iter", needs_compile=False)
+        stream = self._stream(x, batch_size=batch_size, steps=steps, where="predict")
+        fn = self.make_predict_function()
+        cbs = CallbackDriver(callbacks, model=self, verbose=0, epochs=1, steps=stream.num_batches)
+        self.stop_predicting = False
+        cbs.on_predict_begin()
+        for out in self._run_epoch("predict", stream, fn, cbs, None):
+            yield tree.map_structure(_to_numpy, out)
+            if getattr(self, "stop_predicting", False):
+                break
+        cbs.on_predict_end()
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+    ) -> Any:
+        """Predict; equals the concatenation of :meth:`predict_iter`'s batches."""
+        self._guard("predict", needs_compile=False)
+        verbose = 1 if verbose == "auto" else verbose
+        cb_list = list(callbacks or [])
+        if verbose != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in cb_list):
+            cb_list.append(keras.callbacks.ProgbarLogger())
+        batches = list(self.predict_iter(x, batch_size=batch_size, steps=steps, callbacks=cb_list))
+        return _concat_outputs(batches)
+
+    # ------------------------------------------------------- single batches
+    def _one_batch(self, x: Any, y: Any, sample_weight: Any) -> Any:
+        data = tuple(v for v in (x, y, sample_weight) if v is not None) if y is not None else (x,)
+        return iter(tf.data.Dataset.from_tensors(data))
+
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None, return_dict: bool = False) -> Any:
+        """Run one training step on one batch (as ``keras.Model.train_on_batch``)."""
+        self._guard("train_on_batch")
+        if class_weight is not None:
+            stream = self._stream(x, y, sample_weight, batch_size=len(tree.flatten(x)[0]), class_weight=class_weight, where="train_on_batch")
+            it = iter(stream.dataset)
+        else:
+            it = self._one_batch(x, y, sample_weight)
+        self.reset_metrics()
+        logs = pythonify_logs(self.make_train_function()(it)[0])
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False) -> Any:
+        """Run one evaluation step on one batch (as ``keras.Model.test_on_batch``)."""
+        self._guard("test_on_batch")
+        self.reset_metrics()
+        logs = pythonify_logs(self.make_test_function()(self._one_batch(x, y, sample_weight))[0])
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Predict one batch (as ``keras.Model.predict_on_batch``)."""
+        self._guard("predict_on_batch", needs_compile=False)
+        out = self.make_predict_function()(self._one_batch(x, None, None))[0]
+        return tree.map_structure(_to_numpy, out)

@@ -1,0 +1,191 @@
+"""netform's one exception hierarchy.
+
+Every error netform raises on purpose is a :class:`NetformError`. Each class
+has a stable ``code`` (for machines and for the CLI's exit status) and a
+message that answers three questions: what happened and where, what was
+expected, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+__all__ = [
+    "NetformError",
+    "SpecError",
+    "Diagnostic",
+    "RegistryError",
+    "BuildError",
+    "EngineError",
+    "DataError",
+    "FormatError",
+    "UnsafeFileError",
+    "SaveError",
+    "RenderError",
+    "did_you_mean",
+]
+
+
+def did_you_mean(name: str, choices: Iterable[str], *, n: int = 3) -> str:
+    """Return ``" (Did you mean 'x'?)"`` for the closest match, or ``""``.
+
+    Args:
+        name: The unknown name.
+        choices: The known names.
+        n: The most suggestions to offer.
+
+    Returns:
+        A suffix ready to append to an error message.
+    """
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if name.lower() in lowered and lowered[name.lower()] != name:
+        return f" (Did you mean '{lowered[name.lower()]}'?)"
+    close = difflib.get_close_matches(name, choices, n=n, cutoff=0.6)
+    if not close:
+        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)]
+    if not close:
+        return ""
+    if len(close) == 1 or difflib.SequenceMatcher(None, name, close[0]).ratio() >= 0.85:
+        return f" (Did you mean '{close[0]}'?)"
+    return " (Did you mean one of: " + ", ".join(f"'{c}'" for c in close) + "?)"
+
+
+class NetformError(Exception):
+    """Base class of every error netform raises on purpose.
+
+    Attributes:
+        code: A stable, machine-readable code such as ``"NF-SPEC"``.
+        exit_code: The exit status the ``netform`` command uses for it.
+    """
+
+    code: str = "NF-ERROR"
+    exit_code: int = 1
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a spec, with its place.
+
+    Attributes:
+        message: What is wrong and what was expected (and a hint).
+        path: The path in the spec, e.g. ``("nodes", "conv1", "kernel_size")``.
+        source: The file name, or ``"<string>"`` for YAML text.
+        line: 1-based line, or ``None`` when unknown.
+        column: 1-based column, or ``None`` when unknown.
+    """
+
+    message: str
+    path: tuple[str | int, ...] = ()
+    source: str = "<string>"
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def dotted_path(self) -> str:
+        """The spec path written as ``nodes.conv1.kernel_size`` (list items as ``[3]``)."""
+        out = ""
+        for part in self.path:
+            if isinstance(part, int):
+                out += f"[{part}]"
+            else:
+                out += ("." if out else "") + str(part)
+        return out
+
+    def __str__(self) -> str:
+        place = self.source
+        if self.line is not None:
+            place += f":{self.line}"
+            if self.column is not None:
+                place += f":{self.column}"
+        dotted = self.dotted_path
+        return f"{place}: {dotted + ': ' if dotted else ''}{self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready form, used by ``netform validate --format json``."""
+        return {
+            "source": self.source,
+            "line": self.line,
+            "column": self.column,
+            "path": self.dotted_path,
+            "message": self.message,
+        }
+
+
+class SpecError(NetformError, ValueError):
+    """A spec is not valid: YAML syntax, schema, graph or shape problems.
+
+    All problems of one file are gathered in :attr:`diagnostics`; ``str()``
+    lists them one per line, compiler style.
+    """
+
+    code = "NF-SPEC"
+    exit_code = 1
+
+    def __init__(self, diagnostics: Sequence[Diagnostic] | str, *, source: str = "<string>") -> None:
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic(diagnostics, source=source)]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        lines = [str(d) for d in self.diagnostics]
+        if len(lines) > 1:
+            lines.append(f"{len(lines)} errors found.")
+        return "\n".join(lines)
+
+
+class RegistryError(SpecError):
+    """A name did not resolve in a registry, or a class could not be registered."""
+
+    code = "NF-REGISTRY"
+
+
+class BuildError(NetformError):
+    """A spec could not be turned into a Keras model (or a model into a spec)."""
+
+    code = "NF-BUILD"
+    exit_code = 3
+
+
+class EngineError(NetformError):
+    """The training engine was used in a way it cannot honour."""
+
+    code = "NF-ENGINE"
+    exit_code = 4
+
+
+class DataError(EngineError, ValueError):
+    """Data given to fit/evaluate/predict does not fit the model."""
+
+    code = "NF-DATA"
+
+
+class FormatError(NetformError):
+    """A file is not in a format netform can read, or is corrupt."""
+
+    code = "NF-FORMAT"
+    exit_code = 5
+
+
+class UnsafeFileError(FormatError):
+    """A file asks for something unsafe (code, links, bombs) and safe mode refused it."""
+
+    code = "NF-UNSAFE"
+    exit_code = 6
+
+
+class SaveError(NetformError):
+    """A model could not be written; the previous file is left intact."""
+
+    code = "NF-SAVE"
+    exit_code = 5
+
+
+class RenderError(NetformError):
+    """A diagram could not be rendered."""
+
+    code = "NF-RENDER"
+    exit_code = 7

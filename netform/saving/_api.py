@@ -1,0 +1,222 @@
+"""The saving API: decide the format, then hand over to the module that does it."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Mapping
+
+from netform.errors import FormatError, SaveError
+
+from ._detect import FORMATS, FULL_MODEL_FORMATS, detect_format
+
+__all__ = ["save", "load", "save_weights", "load_weights", "format_from_path", "SAVE_FORMATS"]
+
+#: Formats ``save`` writes, with the extensions that select them.
+SAVE_FORMATS: dict[str, tuple[str, ...]] = {
+    "keras": (".keras",),
+    "h5": (".h5", ".hdf5"),
+    "savedmodel": (".savedmodel", "_savedmodel", ".tf", "/"),
+    "weights_h5": (".weights.h5",),
+    "legacy_h5_weights": (),
+    "tf_checkpoint": (".ckpt",),
+}
+_WEIGHT_SAVE_FORMATS = ("weights_h5", "legacy_h5_weights", "tf_checkpoint")
+
+
+def format_from_path(path: str, format: str | None, *, allowed: tuple[str, ...] = FORMATS) -> str:
+    """Pick the format to write from ``format=`` or the path's extension.
+
+    Raises:
+        SaveError: The format is unknown, or the path does not say and
+            ``format=`` was not given.
+    """
+    choices = ", ".join(f"'{f}'" for f in allowed)
+    if format is not None:
+        if format not in allowed:
+            from netform.errors import did_you_mean  # noqa: PLC0415
+
+            raise SaveError(f"Unknown format '{format}'{did_you_mean(format, allowed)}. "
+                            f"Choose one of: {choices}.")
+        return format
+    lowered = path.lower()
+    for fmt in ("weights_h5", "keras", "h5", "tf_checkpoint", "savedmodel"):
+        if fmt in allowed and any(lowered.endswith(ext) for ext in SAVE_FORMATS[fmt]):
+            return fmt
+    if "savedmodel" in allowed and os.path.isdir(path):
+        return "savedmodel"
+    raise SaveError(
+        f"{path}: cannot tell the format from this name. Pass format= with one of: {choices} "
+        "(or use an extension: .keras, .h5, .weights.h5, .ckpt, or a directory ending in '/' "
+        "or '_savedmodel' for a SavedModel)."
+    )
+
+
+def save(model: Any, path: str | os.PathLike[str], format: str | None = None) -> str:
+    """Save a whole model (architecture, weights, compile config, optimizer state).
+
+    Every format is written beside the target and renamed into place, so a
+    failure never damages the file that was there before.
+
+    Args:
+        model: A Keras model (any serializable ``keras.Model`` subclass).
+        path: Destination file, directory (SavedModel) or prefix (checkpoint).
+        format: ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"`` or
+            ``"tf_checkpoint"``; by default from the extension.
+
+    Returns:
+        The format written.
+
+    Raises:
+        SaveError: Ambiguous path, unknown format, or the model cannot be written.
+
+    Example:
+        >>> nf.save(model, "out/model.keras")  # doctest: +SKIP
+        'keras'
+    """
+    path = os.fspath(path)
+    fmt = format_from_path(path, format, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights"))
+    if fmt in _WEIGHT_SAVE_FORMATS:
+        save_weights(model, path, format=fmt)
+        return fmt
+    path = path.rstrip("/") or path
+    if getattr(model, "inference_only", False) and fmt != "savedmodel":
+        raise SaveError(f"{path}: an inference-only model (from a foreign SavedModel) cannot be "
+                        f"saved as {fmt}; it has no Keras architecture.")
+    if fmt == "keras":
+        from ._keras_zip import save_keras  # noqa: PLC0415
+
+        save_keras(model, path)
+    elif fmt == "h5":
+        from ._h5 import save_h5  # noqa: PLC0415
+
+        save_h5(model, path)
+    else:
+        from ._savedmodel import save_savedmodel  # noqa: PLC0415
+
+        save_savedmodel(model, path)
+    return fmt
+
+
+def load(path: str | os.PathLike[str], *, compile: bool = True, safe_mode: bool = True,
+         custom_objects: Mapping[str, Any] | None = None) -> Any:
+    """Load a whole model; the format is read from the content, not the name.
+
+    Args:
+        path: A ``.keras`` archive, full-model HDF5 file or SavedModel directory.
+        compile: Restore the compile configuration and optimizer state.
+        safe_mode: Refuse Python code and unregistered classes in the file.
+            Pass False only for files you trust.
+        custom_objects: Extra classes or functions allowed by name.
+
+    Returns:
+        The model, of its original class (or an inference-only wrapper for a
+        SavedModel that netform did not write).
+
+    Raises:
+        FormatError: The file is missing, corrupt, weights only, or unknown.
+        UnsafeFileError: The file would run code, follow links, or is a bomb.
+    """
+    path = os.fspath(path)
+    fmt = detect_format(path)
+    if fmt not in FULL_MODEL_FORMATS:
+        raise FormatError(
+            f"{path}: holds only weights ({fmt}), not a model. Build the model and use "
+            "load_weights(model, path)."
+        )
+    kwargs = {"compile": compile, "safe_mode": safe_mode, "custom_objects": custom_objects}
+    if fmt == "keras":
+        from ._keras_zip import load_keras  # noqa: PLC0415
+
+        return load_keras(path, **kwargs)
+    if fmt == "h5":
+        from ._h5 import load_h5  # noqa: PLC0415
+
+        return load_h5(path, **kwargs)
+    from ._savedmodel import load_savedmodel  # noqa: PLC0415
+
+    return load_savedmodel(path, **kwargs)
+
+
+def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = None) -> str:
+    """Save only the weights, atomically.
+
+    Args:
+        model: A built model.
+        path: Destination.
+        format: ``"weights_h5"`` (default for ``.weights.h5``), ``"legacy_h5_weights"``
+            (Keras 2 layout) or ``"tf_checkpoint"`` (a prefix).
+
+    Returns:
+        The format written.
+    """
+    from ._meta import check_built  # noqa: PLC0415
+
+    path = os.fspath(path)
+    fmt = format_from_path(path, format, allowed=_WEIGHT_SAVE_FORMATS)
+    check_built(model, "save the weights of")
+    if fmt == "weights_h5":
+        from ._weights import save_weights_h5  # noqa: PLC0415
+
+        save_weights_h5(model, path)
+    elif fmt == "legacy_h5_weights":
+        from ._weights import save_legacy_weights  # noqa: PLC0415
+
+        save_legacy_weights(model, path)
+    else:
+        from ._checkpoint import save_checkpoint  # noqa: PLC0415
+
+        save_checkpoint(model, path)
+    return fmt
+
+
+def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False,
+                 skip_mismatch: bool = False) -> list[str]:
+    """Load weights into a built model from any weights-bearing file.
+
+    Works with ``.weights.h5``, legacy HDF5 weights, TF checkpoints, and the
+    weights inside full-model files (``.keras``, ``.h5``, netform SavedModels).
+
+    Args:
+        model: A built model of the same architecture.
+        path: The file (format read from its content).
+        by_name: Match layers by name (legacy HDF5 layouts; Keras 3 weights
+            files always match by structure).
+        skip_mismatch: Load what fits; warn about and return what does not.
+
+    Returns:
+        The differences that were skipped (empty when everything fit).
+
+    Raises:
+        FormatError: The weights do not fit (the message lists every layer and
+            shape that differs), the model is not built, or the file is bad.
+    """
+    from ._meta import check_built  # noqa: PLC0415
+
+    path = os.fspath(path)
+    fmt = detect_format(path)
+    check_built(model, "load weights into")
+    if fmt in ("h5", "legacy_h5_weights"):
+        from ._weights import load_legacy_weights  # noqa: PLC0415
+
+        return load_legacy_weights(model, path, path, by_name=by_name, skip_mismatch=skip_mismatch)
+    if fmt == "tf_checkpoint":
+        from ._checkpoint import load_checkpoint  # noqa: PLC0415
+
+        return load_checkpoint(model, path, skip_mismatch=skip_mismatch)
+    from ._weights import load_weights_h5  # noqa: PLC0415
+
+    if fmt == "weights_h5":
+        return load_weights_h5(model, path, path, skip_mismatch=skip_mismatch)
+    archive: str | io.BytesIO = path
+    if fmt == "savedmodel":
+        from ._savedmodel import embedded_archive  # noqa: PLC0415
+
+        found = embedded_archive(path)
+        if found is None:
+            raise FormatError(f"{path}: this SavedModel was not written by netform, so its "
+                              "variables cannot be matched to a Keras model's layers.")
+        archive = found
+    from ._keras_zip import weights_bytes  # noqa: PLC0415
+
+    return load_weights_h5(model, weights_bytes(archive, path), path, skip_mismatch=skip_mismatch)

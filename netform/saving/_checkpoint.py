@@ -1,0 +1,73 @@
+"""TensorFlow checkpoints (``prefix.index`` + ``prefix.data-*``) of a model's weights.
+
+Written with ``tf.train.Checkpoint(model=...)``; TensorFlow checksums every
+tensor (CRC-32C in the index), so corruption surfaces on read and is wrapped
+as a :class:`FormatError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netform.errors import FormatError
+
+from ._atomic import atomic_prefix
+from ._detect import checkpoint_prefix
+from ._meta import reading, writing
+from ._weights import mismatch_error
+
+__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_variables"]
+
+
+def save_checkpoint(model: Any, prefix: str) -> None:
+    """Write the model's variables as a TF checkpoint at ``prefix``, atomically."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    if prefix.endswith(".index"):
+        prefix = prefix[: -len(".index")]
+    with writing(prefix, "tf_checkpoint"), atomic_prefix(prefix) as tmp:
+        tf.train.Checkpoint(model=model).write(tmp)
+
+
+def checkpoint_variables(prefix: str) -> dict[str, tuple[int, ...]]:
+    """``{key: shape}`` of a checkpoint's model variables."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    return {k: tuple(s) for k, s in tf.train.list_variables(prefix)
+            if k.startswith("model/") and k.endswith("VARIABLE_VALUE")}
+
+
+def load_checkpoint(model: Any, path: str, *, skip_mismatch: bool = False) -> list[str]:
+    """Restore a model's variables from a TF checkpoint.
+
+    Args:
+        model: A built model.
+        path: The prefix, its ``.index``, or a directory with a ``checkpoint`` file.
+        skip_mismatch: Not supported for checkpoints (TensorFlow matches by
+            object graph); a mismatch is always an error listing the differences.
+
+    Returns:
+        An empty list (nothing is ever skipped).
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    prefix = checkpoint_prefix(path)
+    if prefix is None:
+        raise FormatError(f"{path}: no TF checkpoint index found here.")
+    with reading(path, "tf_checkpoint"):
+        saved = checkpoint_variables(prefix)
+        try:
+            status = tf.train.Checkpoint(model=model).read(prefix)
+            status.assert_existing_objects_matched()
+            status.expect_partial()
+        except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as err:
+            mine = [f"{v.path}: {tuple(v.shape)}" for v in model.weights]
+            theirs = [f"{k.removeprefix('model/').split('/.ATTRIBUTES')[0]}: {s}"
+                      for k, s in saved.items() if "/optimizer/" not in k and not k.startswith("model/optimizer")]
+            problems = [" ".join(str(err).split())[:300],
+                        "model variables: " + ", ".join(mine[:12]),
+                        "checkpoint variables: " + ", ".join(theirs[:12])]
+            note = (" (skip_mismatch is not supported for TF checkpoints, which match variables "
+                    "by object graph; use a .weights.h5 file.)") if skip_mismatch else ""
+            raise FormatError(str(mismatch_error(path, model, problems)) + note) from err
+    return []

@@ -1,0 +1,154 @@
+"""What a saved file holds (``netform inspect``) and format conversion (``netform convert``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ._api import load, save
+from ._detect import detect_format
+
+__all__ = ["inspect", "convert"]
+
+
+def _layers(model: Any) -> list[dict[str, Any]]:
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.append({"name": layer.name, "class": type(layer).__name__,
+                    "params": int(layer.count_params()) if layer.built else 0})
+    return out
+
+
+def _netform_meta(path: str, fmt: str) -> dict[str, Any]:
+    if fmt == "keras":
+        from ._keras_zip import read_keras_info  # noqa: PLC0415
+
+        info = read_keras_info(path)
+        meta = dict(info["netform"])
+        meta.setdefault("keras_version", info["keras_metadata"].get("keras_version"))
+        meta.setdefault("saved_at", info["keras_metadata"].get("date_saved"))
+        return meta
+    if fmt == "h5":
+        from ._h5 import read_h5_info  # noqa: PLC0415
+
+        info = read_h5_info(path)
+        meta = dict(info["netform"])
+        meta.setdefault("keras_version", info["keras_version"])
+        return meta
+    if fmt == "savedmodel":
+        from ._savedmodel import META, EXTRA_DIR  # noqa: PLC0415
+
+        meta_path = os.path.join(path, EXTRA_DIR, META)
+        if os.path.isfile(meta_path):
+            with open(meta_path, encoding="utf-8") as fh:
+                return dict(json.load(fh))
+    return {}
+
+
+def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True) -> dict[str, Any]:
+    """Describe a saved model: format, class, layers, parameters, optimizer, versions.
+
+    Args:
+        path: Any file or directory netform can load.
+        safe_mode: As for :func:`netform.saving.load`.
+
+    Returns:
+        A JSON-ready dict with keys ``path``, ``format``, ``model_name``,
+        ``model_class``, ``layers``, ``parameters``, ``trainable_parameters``,
+        ``optimizer``, ``iterations``, ``keras_version``, ``netform_version``,
+        ``saved_at`` and ``inference_only``. Weights-only files report the
+        variables they hold instead of layers.
+    """
+    path = os.fspath(path)
+    fmt = detect_format(path)
+    result: dict[str, Any] = {"path": path, "format": fmt}
+    if fmt not in ("keras", "h5", "savedmodel"):
+        result.update(_weights_summary(path, fmt))
+        return result
+    meta = _netform_meta(path, fmt)
+    model = load(path, safe_mode=safe_mode)
+    optimizer = getattr(model, "optimizer", None)
+    inference_only = bool(getattr(model, "inference_only", False))
+    result.update({
+        "model_name": model.name,
+        "model_class": meta.get("model_class") or f"{type(model).__module__}.{type(model).__qualname__}",
+        "layers": _layers(model),
+        "parameters": int(model.count_params()),
+        "trainable_parameters": None if inference_only else int(
+            sum(int(_numel(v.shape)) for v in model.trainable_variables)),
+        "optimizer": type(optimizer).__name__ if optimizer is not None else None,
+        "iterations": int(optimizer.iterations.numpy()) if optimizer is not None else None,
+        "keras_version": meta.get("keras_version"),
+        "netform_version": meta.get("netform_version"),
+        "saved_at": meta.get("saved_at"),
+        "inference_only": inference_only,
+    })
+    return result
+
+
+def _numel(shape: Any) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
+    if fmt == "tf_checkpoint":
+        from ._checkpoint import checkpoint_variables  # noqa: PLC0415
+        from ._detect import checkpoint_prefix  # noqa: PLC0415
+        from ._meta import reading  # noqa: PLC0415
+
+        with reading(path, fmt):
+            shapes = checkpoint_variables(checkpoint_prefix(path) or path)
+        meta: dict[str, Any] = {}
+    else:
+        import h5py  # noqa: PLC0415
+
+        from ._meta import reading  # noqa: PLC0415
+        from ._safety import check_h5, file_size  # noqa: PLC0415
+
+        shapes = {}
+        with reading(path, fmt), h5py.File(path, "r") as f:
+            check_h5(f, path, file_size=file_size(path))
+            f.visititems(lambda n, o: shapes.__setitem__(n, tuple(o.shape)) if hasattr(o, "shape") else None)
+            raw = f.attrs.get("netform_metadata")
+            meta = json.loads(raw) if raw is not None else {}
+            kv = f.attrs.get("keras_version")
+            if kv is not None:
+                meta.setdefault("keras_version", kv.decode() if isinstance(kv, bytes) else str(kv))
+    return {
+        "variables": len(shapes),
+        "parameters": sum(_numel(s) for s in shapes.values()),
+        "keras_version": meta.get("keras_version"),
+        "netform_version": meta.get("netform_version"),
+        "saved_at": meta.get("saved_at"),
+        "model_class": meta.get("model_class"),
+        "model_name": meta.get("model_name"),
+    }
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], format: str | None = None, *,
+            safe_mode: bool = True) -> str:
+    """Convert a full model between ``keras``, ``h5`` and ``savedmodel``.
+
+    Args:
+        src: Any full-model file (format read from the content).
+        dst: Destination; its format comes from ``format=`` or its extension.
+        format: Target format.
+        safe_mode: As for :func:`netform.saving.load`.
+
+    Returns:
+        The format written.
+    """
+    from netform.errors import SaveError  # noqa: PLC0415
+
+    model = load(src, safe_mode=safe_mode)
+    from ._api import format_from_path  # noqa: PLC0415
+
+    fmt = format_from_path(os.fspath(dst), format)
+    if fmt not in ("keras", "h5", "savedmodel"):
+        raise SaveError(f"{os.fspath(dst)}: convert writes whole models (keras, h5, savedmodel), "
+                        f"not {fmt}; use save_weights for weights only.")
+    return save(model, dst, format=fmt)

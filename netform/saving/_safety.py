@@ -1,0 +1,211 @@
+"""Safe-by-default checks run before anything in a file is deserialized.
+
+A saved model is data, and netform treats it as untrusted. Before Keras sees
+a config, :func:`check_config` walks it and refuses Python bytecode (Lambda
+layers, ``__lambda__`` functions) and any class or function that is neither a
+Keras built-in nor registered with ``keras.saving.register_keras_serializable``
+(or passed in ``custom_objects``). Before an archive or HDF5 file is opened
+for real, :func:`check_zip` and :func:`check_h5` refuse escaping entry names,
+links, and bombs. ``safe_mode=False`` turns off the code checks, never the
+structural ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from typing import Any, Mapping
+
+from netform.errors import UnsafeFileError
+
+__all__ = ["check_config", "check_zip", "check_h5", "MAX_RATIO", "MAX_DATASET_BYTES"]
+
+#: A zip entry that inflates more than this many times its stored size is a bomb.
+MAX_RATIO = 200
+#: ... but only when it inflates to more than this many bytes (tiny files compress well).
+MIN_BOMB_BYTES = 16 * 2**20
+#: No one zip entry or HDF5 dataset may declare more than this.
+MAX_DATASET_BYTES = 32 * 2**30
+#: Total declared HDF5 data may not exceed the file size by more than this factor (+ slack).
+MAX_H5_EXPANSION = 64
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SAFE_MODULE_ROOTS = ("keras",)
+# Keras's own markers for values, not classes.
+_VALUE_MARKERS = {"__tuple__", "__numpy__", "__tensor__", "__bytes__", "__typespec__", "__ellipsis__",
+                  "__slice__", "__passive_serialization__", "__keras_tensor__"}
+_CODE_KEYS = ("function", "output_shape", "mask")
+_UNSAFE_HINT = "Load it with safe_mode=False only if you trust the file and wrote its code yourself."
+
+
+def _registered(name: str, custom_objects: Mapping[str, Any]) -> bool:
+    from keras.saving import get_custom_objects  # noqa: PLC0415
+
+    return name in custom_objects or name in get_custom_objects()
+
+
+def _keras_builtin(class_name: str) -> bool:
+    import keras  # noqa: PLC0415
+
+    for namespace in (keras.layers, keras.models, keras.optimizers, keras.losses, keras.metrics,
+                      keras.initializers, keras.regularizers, keras.constraints, keras.activations,
+                      keras.optimizers.schedules, keras.dtype_policies, keras):
+        if isinstance(getattr(namespace, class_name, None), type):
+            return True
+    return False
+
+
+def check_config(config: Any, *, where: str, safe_mode: bool = True,
+                 custom_objects: Mapping[str, Any] | None = None) -> None:
+    """Refuse a model config that would import or run code.
+
+    Args:
+        config: The decoded JSON config (Keras 3 or legacy Keras 2 style).
+        where: The file name, for messages.
+        safe_mode: When False, only nothing is checked (the caller trusts the file).
+        custom_objects: Extra names the caller allows.
+
+    Raises:
+        UnsafeFileError: The config names bytecode or an unregistered import.
+    """
+    if not safe_mode:
+        return
+    _walk(config, where, custom_objects or {}, "")
+
+
+def _refuse(where: str, at: str, what: str) -> UnsafeFileError:
+    return UnsafeFileError(f"{where}: {what} at config path '{at or '/'}'; refused in safe mode. {_UNSAFE_HINT}")
+
+
+def _walk(node: Any, where: str, custom: Mapping[str, Any], at: str) -> None:
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _walk(item, where, custom, f"{at}[{i}]")
+        return
+    if not isinstance(node, dict):
+        return
+    class_name = node.get("class_name")
+    if isinstance(class_name, str):
+        _check_class(node, class_name, where, custom, at)
+    for key, value in node.items():
+        here = f"{at}.{key}" if at else str(key)
+        if isinstance(value, str) and key.endswith(("activation", "_initializer", "_regularizer",
+                                                    "_constraint", "initializer")):
+            if not _IDENTIFIER.match(value) and not _registered(value, custom):
+                raise _refuse(where, here, f"'{value}' is not a Keras built-in name")
+        _walk(value, where, custom, here)
+
+
+def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapping[str, Any],
+                 at: str) -> None:
+    module = node.get("module")
+    registered = node.get("registered_name")
+    if class_name == "__lambda__" or (class_name == "function" and isinstance(node.get("config"), dict)
+                                      and "code" in node["config"]):
+        raise _refuse(where, at, "Python bytecode (a lambda)")
+    if class_name == "Lambda" and not _registered("Lambda", custom):
+        raise _refuse(where, at, "a Lambda layer (it carries Python code)")
+    if class_name in _VALUE_MARKERS:
+        return
+    if isinstance(registered, str) and registered not in (class_name, "function") and _registered(
+        registered, custom
+    ):
+        return
+    if _registered(class_name, custom):
+        return
+    if isinstance(module, str):
+        root = module.split(".", 1)[0]
+        if root in _SAFE_MODULE_ROOTS:
+            return
+        if module.startswith("netform.") and "." not in class_name:
+            return
+        raise _refuse(where, at, f"'{module}.{class_name}' is neither a Keras built-in nor registered")
+    if module is None and _IDENTIFIER.match(class_name) and _keras_builtin(class_name):
+        return
+    if module is None and _IDENTIFIER.match(class_name) and "config" in node and "module" not in node:
+        # Legacy Keras 2 configs name only the class; an unknown name fails to
+        # resolve later without importing anything, so only dotted names are refused.
+        return
+    raise _refuse(where, at, f"class '{class_name}' is neither a Keras built-in nor registered")
+
+
+def check_zip(archive: zipfile.ZipFile, where: str) -> None:
+    """Refuse escaping entry names, and zip bombs, before reading any entry.
+
+    Raises:
+        UnsafeFileError: An entry is absolute, climbs out with ``..``, or would
+            inflate far beyond its stored size.
+    """
+    for info in archive.infolist():
+        name = info.filename
+        parts = re.split(r"[\\/]", name)
+        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            raise UnsafeFileError(
+                f"{where}: archive entry '{name}' points outside the archive folder; refused. "
+                "A .keras file only holds relative names such as 'config.json'."
+            )
+        if info.file_size > MAX_DATASET_BYTES or (
+            info.file_size > MIN_BOMB_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1)
+        ):
+            raise UnsafeFileError(
+                f"{where}: archive entry '{name}' would inflate from {info.compress_size} to "
+                f"{info.file_size} bytes (a zip bomb); refused."
+            )
+
+
+def check_h5(file: Any, where: str, *, file_size: int | None = None) -> None:
+    """Refuse HDF5 links and datasets that declare absurd sizes.
+
+    Args:
+        file: An open ``h5py.File`` (or group).
+        where: The file name, for messages.
+        file_size: Size of the file on disk, to bound declared data.
+
+    Raises:
+        UnsafeFileError: The file holds an external or soft link, or a bomb.
+    """
+    import h5py  # noqa: PLC0415
+
+    total = 0
+    problems: list[UnsafeFileError] = []
+
+    def visit(name: str, link: Any) -> None:
+        nonlocal total
+        if problems:
+            return
+        if isinstance(link, h5py.ExternalLink):
+            problems.append(UnsafeFileError(
+                f"{where}: HDF5 external link '/{name}' -> '{link.filename}:{link.path}'; "
+                "links out of the file are refused."))
+        elif isinstance(link, h5py.SoftLink):
+            problems.append(UnsafeFileError(
+                f"{where}: HDF5 soft link '/{name}' -> '{link.path}'; netform and Keras never "
+                "write links, so the file is refused."))
+        else:
+            obj = file.get(name)
+            if isinstance(obj, h5py.Dataset):
+                n = obj.dtype.itemsize
+                for dim in obj.shape or ():
+                    n *= int(dim)
+                total += n
+                if n > MAX_DATASET_BYTES:
+                    problems.append(UnsafeFileError(
+                        f"{where}: HDF5 dataset '/{name}' declares shape {obj.shape} "
+                        f"({n} bytes); refused as a bomb."))
+
+    file.visititems_links(visit)
+    if problems:
+        raise problems[0]
+    if file_size is not None and total > MAX_H5_EXPANSION * file_size + MIN_BOMB_BYTES:
+        raise UnsafeFileError(
+            f"{where}: HDF5 datasets declare {total} bytes in a {file_size}-byte file; refused as a bomb."
+        )
+
+
+def file_size(path: str) -> int:
+    """Size of a file, 0 when unknown."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

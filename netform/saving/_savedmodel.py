@@ -1,0 +1,147 @@
+"""TensorFlow SavedModel directories, both ways.
+
+netform exports with ``model.export`` (a ``serving_default`` signature, as
+TF Serving needs) and keeps the full model beside it, as a ``.keras``
+archive in ``assets.extra/netform.keras`` (TF Serving and
+``tf.saved_model.load`` ignore ``assets.extra``). Loading such a directory
+gives back the trainable model of its original class. A SavedModel written
+by any other tool (tf_keras, ``tf.saved_model.save``) loads as an
+:class:`InferenceModel` with a warning: TensorFlow keeps its graph, not a
+Keras model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from typing import Any, Mapping
+
+from netform.errors import FormatError, SaveError
+
+from ._atomic import atomic_path
+from ._keras_zip import load_keras, write_keras
+from ._meta import metadata, reading, writing
+
+__all__ = ["save_savedmodel", "load_savedmodel", "InferenceModel", "embedded_archive"]
+
+EXTRA_DIR = "assets.extra"
+ARCHIVE = "netform.keras"
+META = "netform.json"
+
+
+def embedded_archive(path: str) -> str | None:
+    """The path of netform's ``.keras`` copy inside a SavedModel, or None."""
+    candidate = os.path.join(path, EXTRA_DIR, ARCHIVE)
+    return candidate if os.path.isfile(candidate) else None
+
+
+def save_savedmodel(model: Any, path: str) -> None:
+    """Export ``model`` as a SavedModel directory that netform can load back whole.
+
+    Raises:
+        SaveError: The model cannot be traced (e.g. it was never built).
+    """
+    if isinstance(model, InferenceModel):
+        raise SaveError(f"{path}: an inference-only model from a foreign SavedModel cannot be "
+                        "re-exported; copy the original directory instead.")
+    with writing(path, "savedmodel"), atomic_path(path) as tmp:
+        model.export(tmp, format="tf_saved_model", verbose=False)
+        extra = os.path.join(tmp, EXTRA_DIR)
+        os.makedirs(extra, exist_ok=True)
+        write_keras(model, os.path.join(extra, ARCHIVE))
+        with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
+            json.dump(metadata(model, "savedmodel"), fh)
+
+
+def load_savedmodel(path: str, *, compile: bool = True, safe_mode: bool = True,
+                    custom_objects: Mapping[str, Any] | None = None) -> Any:
+    """Load a SavedModel directory: the full model when netform wrote it.
+
+    Raises:
+        FormatError: The directory is corrupt or has no callable signature.
+    """
+    archive = embedded_archive(path)
+    if archive is not None:
+        return load_keras(archive, where=path, compile=compile, safe_mode=safe_mode,
+                          custom_objects=custom_objects)
+    writer = "Keras 2 (tf_keras)" if os.path.isfile(os.path.join(path, "keras_metadata.pb")) else "another tool"
+    with reading(path, "savedmodel"):
+        model = InferenceModel(path)
+    warnings.warn(
+        f"{path}: SavedModel written by {writer}; loaded as an inference-only model "
+        f"(signature '{model.endpoint}'): predict() works, training and re-saving as Keras do not.",
+        UserWarning, stacklevel=3)
+    return model
+
+
+class InferenceModel:
+    """A thin, predict-only wrapper around a foreign SavedModel's signature.
+
+    Inputs are matched by name when given as a dict, otherwise positionally
+    in the sorted order of the signature's input names (:attr:`input_names`).
+    A single output is returned as an array, several as a list in the sorted
+    order of :attr:`output_names`.
+
+    Attributes:
+        path: The SavedModel directory.
+        endpoint: The signature used (``serving_default`` when present).
+        inference_only: Always True; lets callers tell this from a Keras model.
+    """
+
+    inference_only = True
+
+    def __init__(self, path: str, endpoint: str = "serving_default") -> None:
+        import tensorflow as tf  # noqa: PLC0415
+
+        self.path = path
+        self._loaded = tf.saved_model.load(path)
+        signatures = dict(self._loaded.signatures)
+        if not signatures:
+            raise FormatError(f"{path}: SavedModel has no signatures, so nothing can be called. "
+                              "Export it with a serving signature.")
+        self.endpoint = endpoint if endpoint in signatures else sorted(signatures)[0]
+        self._fn = signatures[self.endpoint]
+        self.input_names: list[str] = sorted(self._fn.structured_input_signature[1])
+        self.output_names: list[str] = sorted(self._fn.structured_outputs)
+        self.name = os.path.basename(os.path.normpath(path))
+
+    @property
+    def variables(self) -> list[Any]:
+        """The SavedModel's variables."""
+        return list(getattr(self._loaded, "variables", []))
+
+    def count_params(self) -> int:
+        """Number of scalars in the SavedModel's variables."""
+        total = 0
+        for v in self.variables:
+            n = 1
+            for d in v.shape:
+                n *= int(d)
+            total += n
+        return total
+
+    def __call__(self, inputs: Any) -> Any:
+        import tensorflow as tf  # noqa: PLC0415
+
+        specs = self._fn.structured_input_signature[1]
+        if isinstance(inputs, Mapping):
+            named = dict(inputs)
+        else:
+            seq = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+            if len(seq) != len(self.input_names):
+                raise ValueError(f"Expected {len(self.input_names)} inputs {self.input_names}, "
+                                 f"received {len(seq)}.")
+            named = dict(zip(self.input_names, seq))
+        kwargs = {k: tf.convert_to_tensor(v, dtype=specs[k].dtype) for k, v in named.items()}
+        out = self._fn(**kwargs)
+        values = [out[k] for k in self.output_names]
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, inputs: Any, batch_size: int | None = None, verbose: Any = 0) -> Any:
+        """Run the signature and return NumPy arrays."""
+        out = self(inputs)
+        return [o.numpy() for o in out] if isinstance(out, list) else out.numpy()
+
+    def __repr__(self) -> str:
+        return f"<InferenceModel {self.path!r} endpoint={self.endpoint!r}>"

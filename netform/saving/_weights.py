@@ -1,0 +1,204 @@
+"""Weights only: Keras 3 ``.weights.h5`` and legacy (Keras 2 style) HDF5 weights.
+
+Before loading, the file's variables are compared with the model's, so a
+mismatch is reported as a list of the layers and shapes that differ instead
+of Keras's first failure. ``skip_mismatch=True`` loads what fits, warns and
+returns what it skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from typing import Any
+
+from netform.errors import FormatError
+
+from ._atomic import atomic_path
+from ._h5 import model_weights_group, verify_checksums
+from ._meta import metadata, reading, writing
+from ._safety import check_h5
+
+__all__ = ["save_weights_h5", "load_weights_h5", "load_legacy_weights", "mismatch_error"]
+
+
+def save_weights_h5(model: Any, path: str) -> None:
+    """Save a model's weights as a Keras 3 ``.weights.h5`` file, atomically."""
+    import os  # noqa: PLC0415
+
+    import h5py  # noqa: PLC0415
+    from keras.src.saving import saving_lib  # noqa: PLC0415
+
+    from ._h5 import _write_checksums  # noqa: PLC0415
+
+    with writing(path, "weights_h5"), atomic_path(path) as tmp:
+        staged = tmp + ".weights.h5"  # Keras insists on the suffix
+        saving_lib.save_weights_only(model, staged)
+        with h5py.File(staged, "a") as f:
+            f.attrs["netform_format"] = "weights_h5"
+            f.attrs["netform_metadata"] = json.dumps(metadata(model, "weights_h5"))
+            _write_checksums(f)
+        os.replace(staged, tmp)
+
+
+def _shapes(f: Any, skip_optimizer: bool = True) -> dict[str, tuple[int, ...]]:
+    import h5py  # noqa: PLC0415
+
+    out: dict[str, tuple[int, ...]] = {}
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and not (skip_optimizer and name.startswith("optimizer/")):
+            out[name] = tuple(obj.shape)
+
+    f.visititems(visit)
+    return out
+
+
+def mismatch_error(where: str, model: Any, problems: list[str]) -> FormatError:
+    """A FormatError listing every difference between a file and a model."""
+    shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+    return FormatError(
+        f"{where}: the weights do not fit model '{model.name}' ({len(problems)} difference(s)):\n  "
+        + "\n  ".join(shown)
+        + "\nBuild the same architecture, or pass skip_mismatch=True to load what fits."
+    )
+
+
+def _diff(saved: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]]) -> list[str]:
+    problems = []
+    for name, shape in wanted.items():
+        if name not in saved:
+            problems.append(f"{name}: model has shape {shape}, file has no such variable")
+        elif saved[name] != shape:
+            problems.append(f"{name}: model has shape {shape}, file has {saved[name]}")
+    problems += [f"{name}: file has shape {shape}, model has no such variable"
+                 for name, shape in saved.items() if name not in wanted]
+    return problems
+
+
+def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
+                    skip_mismatch: bool = False) -> list[str]:
+    """Load Keras 3 weights (a ``.weights.h5`` file or a ``.keras`` archive's weights).
+
+    Returns:
+        The differences skipped (empty when everything fit).
+    """
+    import h5py  # noqa: PLC0415
+    from keras.src.saving import saving_lib  # noqa: PLC0415
+
+    with reading(where, "weights_h5"):
+        with h5py.File(source, "r") as f:
+            check_h5(f, where, file_size=_size(source))
+            verify_checksums(f, where)
+            saved = _shapes(f)
+        probe = io.BytesIO()
+        store = saving_lib.H5IOStore(probe, mode="w")
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                               visited_saveables=set())
+        store.close()
+        with h5py.File(probe, "r") as f:
+            wanted = _shapes(f)
+        problems = _diff(saved, wanted)
+        if problems and not skip_mismatch:
+            raise mismatch_error(where, model, problems)
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        store = saving_lib.H5IOStore(source, mode="r")
+        optimizer = getattr(model, "optimizer", None)
+        # An unbuilt optimizer has no slots to fill: load the model's weights only.
+        skip = {id(optimizer)} if optimizer is not None and not getattr(optimizer, "built", False) else set()
+        failed: set[int] = set()
+        errors: dict[Any, Any] = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            saving_lib._load_state(model, weights_store=store, assets_store=None, inner_path="",
+                                   skip_mismatch=skip_mismatch, visited_saveables=skip,
+                                   failed_saveables=failed, error_msgs=errors)
+        store.close()
+        if errors and not skip_mismatch:
+            raise mismatch_error(where, model, [str(e[1]) for e in errors.values()])
+    if problems:
+        warnings.warn(f"{where}: skipped {len(problems)} variable(s) that do not fit: "
+                      + "; ".join(problems[:10]), UserWarning, stacklevel=3)
+    return problems
+
+
+def _size(source: str | io.BytesIO) -> int:
+    import os  # noqa: PLC0415
+
+    if isinstance(source, io.BytesIO):
+        return len(source.getbuffer())
+    return os.path.getsize(source)
+
+
+def _legacy_layers(group: Any) -> dict[str, list[tuple[str, Any]]]:
+    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for name in legacy_h5_format.load_attributes_from_hdf5_group(group, "layer_names"):
+        g = group[name]
+        weight_names = legacy_h5_format.load_attributes_from_hdf5_group(g, "weight_names")
+        out[name] = [(w, g[w]) for w in weight_names]
+    return out
+
+
+def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = False,
+                        skip_mismatch: bool = False) -> list[str]:
+    """Load weights from a legacy HDF5 file (weights only, or a full-model ``.h5``).
+
+    Args:
+        by_name: Match layers by name instead of by order.
+        skip_mismatch: Skip layers whose weights do not fit, with a warning.
+
+    Returns:
+        The layers skipped.
+    """
+    import h5py  # noqa: PLC0415
+    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+
+    with reading(where, "HDF5 weights"), h5py.File(path, "r") as f:
+        check_h5(f, where, file_size=_size(path))
+        verify_checksums(f, where)
+        group = model_weights_group(f)
+        saved = _legacy_layers(group)
+        layers = [layer for layer in model.layers if legacy_h5_format._legacy_weights(layer)]
+        if by_name:
+            pairs = [(layer, saved[layer.name]) for layer in layers if layer.name in saved]
+            problems = []
+        else:
+            files = [(n, ws) for n, ws in saved.items() if ws]
+            problems = [] if len(files) == len(layers) else [
+                f"file has {len(files)} layers with weights {[n for n, _ in files]}, model has "
+                f"{len(layers)} {[layer.name for layer in layers]}"]
+            pairs = list(zip(layers, [ws for _, ws in files]))
+        fits = []
+        for layer, ws in pairs:
+            want = [tuple(v.shape) for v in legacy_h5_format._legacy_weights(layer)]
+            have = [tuple(d.shape) for _, d in ws]
+            if want == have:
+                fits.append((layer, ws))
+            else:
+                problems.append(f"layer '{layer.name}': model has shapes {want}, file has {have}")
+        if problems and not skip_mismatch:
+            raise mismatch_error(where, model, problems)
+        for layer, ws in fits:
+            for var, (_, data) in zip(legacy_h5_format._legacy_weights(layer), ws):
+                var.assign(data[()])
+    if problems:
+        warnings.warn(f"{where}: skipped what does not fit: " + "; ".join(problems[:10]),
+                      UserWarning, stacklevel=3)
+    return problems
+
+
+def save_legacy_weights(model: Any, path: str) -> None:
+    """Save weights in the legacy (Keras 2 ``save_weights('x.h5')``) layout, atomically."""
+    import h5py  # noqa: PLC0415
+    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+
+    from ._h5 import _write_checksums  # noqa: PLC0415
+
+    with writing(path, "legacy_h5_weights"), atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+        f.attrs["netform_metadata"] = json.dumps(metadata(model, "legacy_h5_weights"))
+        _write_checksums(f)

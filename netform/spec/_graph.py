@@ -1,0 +1,498 @@
+"""Resolve a spec into a flat graph: blocks expanded, references checked.
+
+The resolved :class:`Graph` is what static shapes, summaries, diagrams and
+the builder all read. Each node has a unique dotted name (``stage1.2.conv``
+for node ``conv`` of the second repeat of block use ``stage1``), the names of
+the nodes feeding it, and the node whose layer it uses (itself, unless it
+shares another node's layer).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Diagnostic, SpecError, did_you_mean
+from ._layer_base import LayerSpec
+from ._model import NAME_PATTERN, InputSpec, ModelSpec, Node
+from ._yaml import SourceMap
+
+__all__ = ["Graph", "GraphNode", "Scope", "resolve"]
+
+Path = tuple[str | int, ...]
+_NAME_RE = re.compile(NAME_PATTERN)
+_PARAM_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+_MAX_BLOCK_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One layer application in the resolved graph."""
+
+    name: str
+    layer: LayerSpec
+    inputs: tuple[str, ...]
+    owner: str
+    scope: tuple[str, ...] = ()
+    path: Path = ()
+
+    @property
+    def shared(self) -> bool:
+        """Whether this node reuses another node's layer (and weights)."""
+        return self.owner != self.name
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One use of a block (one repeat of it)."""
+
+    name: str
+    block: str
+    nested: bool
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    parent: tuple[str, ...] = ()
+    shares: str | None = None
+    path: Path = ()
+
+
+@dataclass
+class Graph:
+    """A spec with blocks expanded and references resolved, in topological order."""
+
+    name: str
+    kind: str
+    inputs: dict[str, InputSpec]
+    nodes: dict[str, GraphNode] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()
+    output_names: tuple[str, ...] = ()
+    scopes: dict[str, Scope] = field(default_factory=dict)
+
+    def consumers(self, name: str) -> list[str]:
+        """Nodes that take ``name``'s output as input."""
+        return [n.name for n in self.nodes.values() if name in n.inputs]
+
+
+class _Resolver:
+    def __init__(self, spec: ModelSpec, smap: SourceMap) -> None:
+        self.spec = spec
+        self.smap = smap
+        self.diags: list[Diagnostic] = []
+        self.graph = Graph(spec.name, spec.kind, dict(spec.inputs))
+        # ref name (as written at top level) → producer names (several for multi-output blocks)
+        self.block_outputs: dict[str, dict[str, str]] = {}
+
+    def error(self, message: str, path: Path) -> None:
+        self.diags.append(self.smap.diagnostic(message, path))
+
+    # -- top level -------------------------------------------------------
+    def run(self) -> Graph:
+        spec = self.spec
+        if spec.kind == "sequential":
+            self._check_sections(("layers",), ("nodes", "outputs", "model"))
+            self._sequential()
+        elif spec.kind == "functional":
+            self._check_sections(("nodes", "outputs"), ("layers", "model"))
+            self._functional()
+        else:
+            self._check_sections(("model",), ("layers", "nodes", "outputs"))
+            if not spec.inputs:
+                self.error("a subclass spec needs `inputs:` so the model can be built", ())
+        for name in spec.inputs:
+            if not _NAME_RE.match(name):
+                self.error(f"input name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", ("inputs", name))
+        if self.diags:
+            raise SpecError(sorted(self.diags, key=lambda d: (d.line or 0, d.column or 0)))
+        return self.graph
+
+    def _check_sections(self, required: tuple[str, ...], forbidden: tuple[str, ...]) -> None:
+        kind = self.spec.kind
+        for key in required:
+            if getattr(self.spec, key) is None:
+                self.error(f"a {kind} spec needs `{key}:`", ("kind",))
+        for key in forbidden:
+            if getattr(self.spec, key) is not None:
+                hint = {"layers": "sequential specs", "nodes": "functional specs", "outputs": "functional specs",
+                        "model": "subclass specs"}[key]
+                self.error(f"`{key}:` is for {hint}, not kind: {kind}; change `kind` or remove `{key}`", (key,))
+
+    def _sequential(self) -> None:
+        spec = self.spec
+        if len(spec.inputs) != 1:
+            self.error(
+                f"a sequential spec takes exactly one input, found {len(spec.inputs)}; "
+                "write `inputs: {x: {shape: [...]}}` (use kind: functional for several inputs)", ("inputs",))
+            return
+        current = next(iter(spec.inputs))
+        used: set[str] = set(spec.inputs)
+        for i, node in enumerate(spec.layers or ()):
+            path: Path = ("layers", i)
+            if node.kind == "block":
+                name = _unique(node.block or "block", used)
+                outs = self._use_block(node, name, (current,), (), path)
+                if outs is None:
+                    return
+                if len(outs) != 1:
+                    self.error(f"block '{node.block}' has {len(outs)} outputs; a sequential spec needs one", path)
+                    return
+                current = outs[0]
+            elif node.kind == "shared":
+                self.error("`shares` needs named nodes; use kind: functional to share a layer", path + ("shares",))
+                return
+            else:
+                assert node.layer is not None
+                name = node.layer.name or _unique(_snake(node.layer.type), used)
+                if node.layer.name and node.layer.name in used:
+                    self.error(f"layer name '{name}' is used twice; layer names must be unique", path + ("name",))
+                used.add(name)
+                self._add(GraphNode(name, node.layer, (current,), name, (), path))
+                current = name
+        self.graph.outputs = (current,)
+        self.graph.output_names = (current,)
+
+    def _functional(self) -> None:
+        spec = self.spec
+        nodes = spec.nodes or {}
+        env = {name: name for name in spec.inputs}
+        for name in nodes:
+            if name in spec.inputs:
+                self.error(f"node '{name}' has the name of an input; names must be unique", ("nodes", name))
+        self._graph_nodes(nodes, env, (), ("nodes",), {})
+        outs = []
+        for i, ref in enumerate(spec.outputs or ()):
+            producer = self._ref(ref, env, ("outputs", i), list(nodes) + list(spec.inputs))
+            if producer is not None:
+                if producer in spec.inputs:
+                    self.error(f"output '{ref}' is a model input; outputs must be nodes", ("outputs", i))
+                outs.append(producer)
+        if not (spec.outputs or ()):
+            self.error("a functional spec needs at least one output: `outputs: [node_name]`", ("outputs",))
+        self.graph.outputs = tuple(outs)
+        self.graph.output_names = tuple(spec.outputs or ())
+
+    # -- graphs (top level and block bodies) -------------------------------
+    def _graph_nodes(
+        self, nodes: dict[str, Node], env: dict[str, str], scope: tuple[str, ...], base: Path, _unused: dict[str, Any]
+    ) -> None:
+        prefix = ".".join(scope[-1:]) + "." if scope else ""
+        known = list(env) + list(nodes)
+        order = self._toposort(nodes, env, base, known)
+        for name in order:
+            node = nodes[name]
+            path = base + (name,)
+            if not _NAME_RE.match(name):
+                self.error(f"node name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", path)
+                continue
+            inputs = []
+            for j, ref in enumerate(node.inputs):
+                p = self._ref(ref, env, path + (("in", j) if len(node.inputs) > 1 else ("in",)), known)
+                if p is None:
+                    break
+                inputs.append(p)
+            else:
+                full = prefix + name
+                if node.kind == "layer":
+                    assert node.layer is not None
+                    self._add(GraphNode(full, node.layer, tuple(inputs), full, scope, path))
+                    env[name] = full
+                elif node.kind == "shared":
+                    self._share(node, name, full, tuple(inputs), env, scope, path, prefix)
+                else:
+                    outs = self._use_block(node, full, tuple(inputs), scope, path)
+                    if outs is not None:
+                        env[name] = outs[-1]
+                        for out_name, producer in zip(self._block_output_names(node.block or ""), outs):
+                            env[f"{name}.{out_name}"] = producer
+
+    def _toposort(self, nodes: dict[str, Node], env: dict[str, str], base: Path, known: list[str]) -> list[str]:
+        deps: dict[str, set[str]] = {}
+        for name, node in nodes.items():
+            wanted = set()
+            for ref in node.inputs:
+                head = ref.split(".", 1)[0]
+                if head in nodes and head not in env:
+                    wanted.add(head)
+            if node.shares and node.shares in nodes:
+                wanted.add(node.shares)
+            deps[name] = wanted
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(n: str, trail: list[str]) -> None:
+            if state.get(n) == 2:
+                return
+            if state.get(n) == 1:
+                cycle = trail[trail.index(n):] + [n]
+                self.error(f"the graph has a cycle: {' -> '.join(cycle)}; a node cannot depend on its own output",
+                           base + (n, "in"))
+                raise _Cycle()
+            state[n] = 1
+            for d in sorted(deps[n], key=list(nodes).index):
+                visit(d, trail + [n])
+            state[n] = 2
+            order.append(n)
+
+        for n in nodes:
+            try:
+                visit(n, [])
+            except _Cycle:
+                return []
+        return order
+
+    def _ref(self, ref: str, env: dict[str, str], path: Path, known: list[str]) -> str | None:
+        if ref in env:
+            return env[ref]
+        head = ref.split(".", 1)[0]
+        if head in env and "." in ref:
+            self.error(f"'{ref}' names an output that '{head}' does not have", path)
+            return None
+        if head in known:
+            return None  # an earlier error on that node was already reported
+        self.error(f"unknown node or input '{ref}'{did_you_mean(ref, known)}; known names: {', '.join(known)}", path)
+        return None
+
+    def _share(self, node: Node, name: str, full: str, inputs: tuple[str, ...], env: dict[str, str],
+               scope: tuple[str, ...], path: Path, prefix: str) -> None:
+        target = node.shares or ""
+        producer = env.get(target)
+        if producer is None or producer in self.graph.inputs:
+            self.error(f"`shares: {target}` must name an earlier layer or block node{did_you_mean(target, env)}",
+                       path + ("shares",))
+            return
+        if producer in self.graph.nodes and self.graph.nodes[producer].scope == scope:
+            owner_node = self.graph.nodes[producer]
+            if len(inputs) != len(owner_node.inputs):
+                self.error(f"node '{name}' shares the layer of '{target}', which takes {len(owner_node.inputs)} "
+                           f"input(s), but `in` lists {len(inputs)}", path + ("in",))
+                return
+            self._add(GraphNode(full, owner_node.layer, inputs, owner_node.owner, scope, path))
+            env[name] = full
+            return
+        source_scope = prefix + target
+        sc = self.graph.scopes.get(source_scope)
+        if sc is None:
+            self.error(f"`shares: {target}`: a repeated block cannot be shared; share a single use", path + ("shares",))
+            return
+        if not sc.nested:
+            self.error(f"`shares: {target}` reuses a block use, which needs `nested: true` on the block or the use "
+                       "(weights are shared by calling the same nested model)", path + ("shares",))
+            return
+        fake = Node.model_validate({"block": sc.block, "in": inputs, "args": {}, "nested": True})
+        args = self._scope_args.get(source_scope, {})
+        fake = fake.model_copy(update={"args": args})
+        outs = self._use_block(fake, full, inputs, scope, path, shares=source_scope)
+        if outs is not None:
+            env[name] = outs[-1]
+
+    _scope_args: dict[str, dict[str, Any]]
+
+    # -- blocks ------------------------------------------------------------
+    def _block_output_names(self, block: str) -> tuple[str, ...]:
+        b = self.spec.blocks.get(block)
+        if b is None:
+            return ()
+        if b.outputs:
+            return b.outputs
+        return ()
+
+    def _use_block(self, node: Node, full: str, inputs: tuple[str, ...], scope: tuple[str, ...], path: Path,
+                   shares: str | None = None) -> tuple[str, ...] | None:
+        if not hasattr(self, "_scope_args"):
+            self._scope_args = {}
+        name = node.block or ""
+        block = self.spec.blocks.get(name)
+        if block is None:
+            self.error(f"unknown block '{name}'{did_you_mean(name, self.spec.blocks)}; "
+                       f"define it under `blocks:`" + (f" (defined: {', '.join(self.spec.blocks)})" if self.spec.blocks else ""),
+                       path + ("block",))
+            return None
+        if len(scope) >= _MAX_BLOCK_DEPTH:
+            self.error(f"blocks are nested more than {_MAX_BLOCK_DEPTH} deep (does block '{name}' use itself?)", path)
+            return None
+        unknown = [k for k in node.args if k not in block.params]
+        for key in unknown:
+            self.error(f"block '{name}' has no parameter '{key}'{did_you_mean(key, block.params)}; "
+                       f"its parameters: {', '.join(block.params) or '(none)'}", path + (key,))
+        args = {**block.params, **node.args}
+        missing = [k for k, v in args.items() if v is None]
+        for key in missing:
+            self.error(f"block parameter '{key}' is left unset; block '{name}' needs it: write `{key}: …` in this node",
+                       path)
+        if unknown or missing:
+            return None
+        n_in = len(block.inputs)
+        if len(inputs) != n_in:
+            self.error(f"block '{name}' takes {n_in} input(s) ({', '.join(block.inputs)}), `in` gives {len(inputs)}",
+                       path + ("in",))
+            return None
+        nested = node.nested if node.nested is not None else block.nested
+        current = inputs
+        outs: tuple[str, ...] = ()
+        for k in range(node.repeat):
+            inst = full if node.repeat == 1 else f"{full}.{k + 1}"
+            self._scope_args[inst] = dict(node.args)
+            outs = self._expand_body(name, block, args, inst, current, scope, path, nested, shares)
+            if outs is None:
+                return None
+            if k + 1 < node.repeat and len(outs) != n_in:
+                self.error(f"`repeat: {node.repeat}` chains block '{name}' into itself, so it needs as many outputs "
+                           f"as inputs ({len(outs)} vs {n_in})", path + ("repeat",))
+                return None
+            current = outs
+        return outs
+
+    def _expand_body(self, name: str, block: Any, args: dict[str, Any], inst: str, inputs: tuple[str, ...],
+                     scope: tuple[str, ...], use_path: Path, nested: bool, shares: str | None) -> tuple[str, ...] | None:
+        from ._parse import parse_node
+
+        base: Path = ("blocks", name, "nodes" if block.nodes is not None else "layers")
+        raw_nodes: dict[str, Any]
+        if block.nodes is not None:
+            raw_nodes = dict(block.nodes)
+        elif block.layers is not None:
+            raw_nodes = {}
+            used: set[str] = set(block.inputs)
+            prev = block.inputs[0]
+            for i, item in enumerate(block.layers):
+                item = dict(item) if isinstance(item, dict) else item
+                nm = (item.get("name") if isinstance(item, dict) else None) or _unique(
+                    _snake(str(item.get("type") or item.get("block") or "layer")) if isinstance(item, dict) else "layer", used)
+                used.add(nm)
+                if isinstance(item, dict):
+                    item.pop("name", None)
+                    item["in"] = prev
+                raw_nodes[nm] = (i, item)
+                prev = nm
+        else:
+            self.error(f"block '{name}' needs `nodes:` (with `outputs:`) or `layers:`", ("blocks", name))
+            return None
+        diags_before = len(self.diags)
+        parsed: dict[str, Node] = {}
+        for nm, raw in raw_nodes.items():
+            key: str | int = nm
+            if isinstance(raw, tuple):
+                key, raw = raw
+            substituted = self._substitute(raw, args, base + (key,), name)
+            local: list[Diagnostic] = []
+            node = parse_node(substituted, base + (key,), self.smap, local, graph=True)
+            for d in local:
+                self.diags.append(Diagnostic(f"{d.message} (in block '{name}' used at {_dotted(use_path)})",
+                                             d.path, d.source, d.line, d.column))
+            if node is not None:
+                parsed[nm] = node
+        if len(self.diags) > diags_before:
+            return None
+        env = {b_in: outer for b_in, outer in zip(block.inputs, inputs)}
+        inner_scope = scope + (inst,)
+        before = set(self.graph.nodes)
+        # names inside a scope are prefixed with the instance name
+        self._graph_nodes_scoped(parsed, env, inner_scope, base, inst)
+        if len(self.diags) > diags_before:
+            return None
+        out_names = block.outputs or ((list(parsed)[-1],) if parsed else ())
+        outs = []
+        for i, ref in enumerate(out_names):
+            p = self._ref(ref, env, ("blocks", name, "outputs", i), list(env))
+            if p is None:
+                return None
+            outs.append(p)
+        if shares is not None:
+            for nm in set(self.graph.nodes) - before:
+                gn = self.graph.nodes[nm]
+                owner = shares + gn.owner[len(inst):] if gn.owner.startswith(inst + ".") else gn.owner
+                self.graph.nodes[nm] = GraphNode(gn.name, self.graph.nodes[owner].layer if owner in self.graph.nodes else gn.layer,
+                                                 gn.inputs, owner, gn.scope, gn.path)
+        self.graph.scopes[inst] = Scope(inst, name, nested, inputs, tuple(outs), scope, shares, use_path)
+        return tuple(outs)
+
+    def _graph_nodes_scoped(self, nodes: dict[str, Node], env: dict[str, str], scope: tuple[str, ...],
+                            base: Path, inst: str) -> None:
+        known = list(env) + list(nodes)
+        for name in self._toposort(nodes, env, base, known):
+            node = nodes[name]
+            path = base + (name,)
+            inputs = []
+            for j, ref in enumerate(node.inputs):
+                p = self._ref(ref, env, path + ("in",), known)
+                if p is None:
+                    break
+                inputs.append(p)
+            else:
+                full = f"{inst}.{name}"
+                if node.kind == "layer":
+                    assert node.layer is not None
+                    self._add(GraphNode(full, node.layer, tuple(inputs), full, scope, path))
+                    env[name] = full
+                elif node.kind == "shared":
+                    self._share(node, name, full, tuple(inputs), env, scope, path, inst + ".")
+                else:
+                    outs = self._use_block(node, full, tuple(inputs), scope, path)
+                    if outs is not None:
+                        env[name] = outs[-1]
+
+    def _substitute(self, value: Any, args: dict[str, Any], path: Path, block: str) -> Any:
+        if isinstance(value, dict):
+            return {k: self._substitute(v, args, path + (k,), block) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._substitute(v, args, path + (i,), block) for i, v in enumerate(value)]
+        if isinstance(value, str) and "$" in value:
+            whole = _PARAM_RE.fullmatch(value)
+            if whole:
+                key = whole.group(1)
+                if key not in args:
+                    self.error(f"unknown block parameter '${key}'{did_you_mean(key, args)}; block '{block}' declares: "
+                               f"{', '.join(args) or '(none)'}", path)
+                    return value
+                return args[key]
+
+            def repl(m: re.Match[str]) -> str:
+                return str(args.get(m.group(1), m.group(0)))
+
+            return _PARAM_RE.sub(repl, value)
+        return value
+
+    def _add(self, node: GraphNode) -> None:
+        if node.name in self.graph.nodes or node.name in self.graph.inputs:
+            self.error(f"the name '{node.name}' is used twice; node and layer names must be unique", node.path)
+            return
+        self.graph.nodes[node.name] = node
+
+
+class _Cycle(Exception):
+    pass
+
+
+def _snake(name: str) -> str:
+    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    return s.lower()
+
+
+def _unique(base: str, used: set[str]) -> str:
+    if base not in used:
+        used.add(base)
+        return base
+    i = 1
+    while f"{base}_{i}" in used:
+        i += 1
+    used.add(f"{base}_{i}")
+    return f"{base}_{i}"
+
+
+def _dotted(path: Path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else ("." if out else "") + str(p)
+    return out
+
+
+def resolve(spec: ModelSpec) -> Graph:
+    """Expand blocks and resolve references of ``spec`` into a :class:`Graph`.
+
+    Raises:
+        SpecError: Unknown references, cycles, duplicate names, missing
+            outputs, bad block uses — all of them, located.
+    """
+    smap = spec._smap if spec._smap is not None else SourceMap(spec.source)
+    return _Resolver(spec, smap).run()

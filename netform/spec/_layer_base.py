@@ -1,0 +1,165 @@
+"""The base class of every layer schema, and the layer registry.
+
+A layer schema is a frozen Pydantic model whose fields are the Keras layer's
+constructor arguments (with Keras's defaults), plus a ``type`` field holding
+the Keras class name. Dumping a schema and validating the dump again is the
+identity. Each schema also knows, in pure Python, the layer's output shape and
+parameter counts for given input shapes (its *static rule*).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import RegistryError, did_you_mean
+from ._types import Shape
+
+__all__ = [
+    "LayerSpec",
+    "ShapeError",
+    "NoStaticRule",
+    "register_layer_spec",
+    "get_layer_spec",
+    "layer_specs",
+    "FAMILIES",
+]
+
+FAMILIES: tuple[str, ...] = (
+    "core", "conv", "pooling", "normalization", "recurrent", "attention",
+    "merge", "activation", "reshaping", "regularization", "preprocessing", "custom", "model",
+)
+
+
+class ShapeError(ValueError):
+    """Raised by a static rule when the input shapes do not fit the layer.
+
+    The message says what was received and what was expected; the graph layer
+    adds the file, line and node before showing it as a :class:`SpecError`.
+    """
+
+
+class NoStaticRule(Exception):
+    """Raised by a schema that has no pure-Python shape rule (shapes come at build time)."""
+
+
+class LayerSpec(BaseModel):
+    """Base of every layer schema.
+
+    Subclasses declare ``type: Literal["Dense"] = "Dense"`` and the Keras
+    constructor arguments as typed fields, each with a description.
+
+    Class attributes:
+        family: The layer family, used for diagram colours.
+        arity: ``"one"`` when the layer takes one tensor, ``"many"`` when it
+            takes a list (merge layers, attention).
+        min_inputs / max_inputs: Bounds on the number of inputs for ``"many"``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: str = Field(description="The Keras layer class name.")
+    name: str | None = Field(None, description="Layer name; in a graph the node name is used.")
+    trainable: bool = Field(True, description="Whether the layer's weights are updated in training.")
+    dtype: str | None = Field(
+        None, description="Dtype policy, e.g. 'float32' or 'mixed_float16'; null for the global policy."
+    )
+
+    family: ClassVar[str] = "core"
+    arity: ClassVar[Literal["one", "many"]] = "one"
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int] = 1
+
+    def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
+        """The output shape for ``input_shape`` (a shape, or a list for ``arity="many"``).
+
+        Raises:
+            ShapeError: The input shape does not fit the layer.
+            NoStaticRule: The layer has no static rule.
+        """
+        raise NoStaticRule(self.type)
+
+    def param_counts(self, input_shape: Any) -> tuple[int, int]:
+        """``(trainable, non_trainable)`` parameter counts for ``input_shape``.
+
+        Weights of a layer with ``trainable: false`` count as non-trainable.
+
+        Raises:
+            ShapeError: The input shape does not fit the layer.
+            NoStaticRule: The layer has no static rule.
+        """
+        raise NoStaticRule(self.type)
+
+    def counts(self, input_shape: Any) -> tuple[int, int]:
+        """Parameter counts with ``trainable: false`` applied."""
+        trainable, frozen = self.param_counts(input_shape)
+        if not self.trainable:
+            return 0, trainable + frozen
+        return trainable, frozen
+
+    def arguments(self) -> dict[str, Any]:
+        """The non-default constructor arguments, as plain Python (no ``type``)."""
+        data = self.model_dump(mode="python", exclude_unset=False, exclude_defaults=True, by_alias=False)
+        data.pop("type", None)
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schema as written in YAML: ``type`` first, then non-default fields."""
+        data = self.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+        data.pop("type", None)
+        return {"type": self.type, **data}
+
+
+_REGISTRY: dict[str, type[LayerSpec]] = {}
+
+
+def register_layer_spec(cls: type[LayerSpec]) -> type[LayerSpec]:
+    """Add a layer schema to the registry under its ``type`` default.
+
+    Raises:
+        RegistryError: The class is not a :class:`LayerSpec` with a ``type``
+            default, or the name is taken by another class.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, LayerSpec)):
+        raise RegistryError(f"cannot register {cls!r}: layer schemas must subclass netform.spec.LayerSpec")
+    field = cls.model_fields.get("type")
+    name = field.default if field is not None else None
+    if not isinstance(name, str) or not name:
+        raise RegistryError(
+            f"cannot register {cls.__name__}: it needs a field `type: Literal['Name'] = 'Name'`"
+        )
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
+        raise RegistryError(
+            f"layer type '{name}' is already registered by {existing.__module__}.{existing.__qualname__}; "
+            "choose another name"
+        )
+    _REGISTRY[name] = cls
+    return cls
+
+
+def get_layer_spec(name: str) -> type[LayerSpec]:
+    """Look up a layer schema by its ``type`` name.
+
+    Raises:
+        RegistryError: The name is unknown (with close matches and how to register).
+    """
+    _ensure_catalog()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise RegistryError(
+            f"unknown layer type '{name}'{did_you_mean(name, _REGISTRY)}; "
+            "use a Keras layer class name, or register your own layer with @netform.register_layer"
+        ) from None
+
+
+def layer_specs() -> dict[str, type[LayerSpec]]:
+    """All registered layer schemas, by type name (a copy)."""
+    _ensure_catalog()
+    return dict(_REGISTRY)
+
+
+def _ensure_catalog() -> None:
+    from . import layers  # noqa: F401  (importing registers the built-in catalog)

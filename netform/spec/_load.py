@@ -1,0 +1,116 @@
+"""``load_spec``: from a file, YAML text or a dict to a checked :class:`ModelSpec`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import Diagnostic, SpecError
+from ._graph import Graph, resolve
+from ._model import ModelSpec
+from ._parse import dedupe, parse_spec
+from ._shapes import NodeShape, infer_shapes
+from ._summary import Summary, build_summary
+from ._yaml import LIMITS, SourceMap, load_yaml
+
+__all__ = ["load_spec", "graph_of", "shapes_of", "summary"]
+
+SpecLike = ModelSpec | str | os.PathLike[str] | dict[str, Any]
+
+
+def _looks_like_path(text: str) -> bool:
+    if "\n" in text or ":" in text.split("/", 1)[0] and not os.path.exists(text):
+        return False
+    return text.endswith((".yaml", ".yml", ".json")) or os.path.exists(text)
+
+
+def _read(path: Path) -> str | bytes:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise SpecError([Diagnostic(f"no such spec file (looked in {Path.cwd()})", source=str(path))]) from None
+    except OSError as err:
+        raise SpecError([Diagnostic(f"cannot read the spec file: {err.strerror}", source=str(path))]) from err
+    if path.is_dir():
+        raise SpecError([Diagnostic("this is a directory; give the path of a .yaml spec file", source=str(path))])
+    if size > LIMITS.max_bytes:
+        raise SpecError([Diagnostic(
+            f"the file is {size / 1e6:.1f} MB; specs are limited to {LIMITS.max_bytes / 1e6:.0f} MB "
+            "(a model spec is usually a few KB: is this the right file?)", source=str(path))])
+    return path.read_bytes()
+
+
+def load_spec(spec: SpecLike, *, source: str | None = None) -> ModelSpec:
+    """Load and check a spec: YAML syntax, schemas, graph and static shapes.
+
+    Args:
+        spec: A path to a YAML file, YAML text, a dict, or a ModelSpec.
+        source: The name used in error messages (defaults to the path).
+
+    Returns:
+        The validated :class:`ModelSpec`.
+
+    Raises:
+        SpecError: Every problem found, each with file, line, column and
+            spec path.
+
+    Example::
+
+        spec = netform.load_spec("models/mlp.yaml")
+        assert netform.load_spec(spec.to_yaml()) == spec
+    """
+    if isinstance(spec, ModelSpec):
+        data, smap = spec.to_dict(), spec._smap or SourceMap(spec.source)
+    elif isinstance(spec, dict):
+        data, smap = spec, SourceMap(source or "<dict>")
+    elif isinstance(spec, os.PathLike) or (isinstance(spec, str) and _looks_like_path(spec)):
+        path = Path(spec)
+        data, smap = load_yaml(_read(path), source or str(spec))
+    elif isinstance(spec, (str, bytes)):
+        data, smap = load_yaml(spec, source or "<string>")
+    else:
+        raise SpecError(f"load_spec takes a path, YAML text, a dict or a ModelSpec; received {type(spec).__name__}")
+    model, diags = parse_spec(data, smap)
+    if model is None:
+        raise SpecError(dedupe(diags))
+    try:
+        graph = resolve(model)
+        model._cache["graph"] = graph
+        shapes = infer_shapes(graph, smap)
+    except SpecError as err:
+        raise SpecError(dedupe(diags + err.diagnostics)) from None
+    if diags:
+        raise SpecError(dedupe(diags))
+    model._cache["shapes"] = shapes
+    return model
+
+
+def graph_of(spec: ModelSpec) -> Graph:
+    """The resolved graph of a spec (cached)."""
+    if "graph" not in spec._cache:
+        spec._cache["graph"] = resolve(spec)
+    return spec._cache["graph"]
+
+
+def shapes_of(spec: ModelSpec) -> dict[str, NodeShape]:
+    """Static shapes and parameter counts of every node (cached)."""
+    if "shapes" not in spec._cache:
+        spec._cache["shapes"] = infer_shapes(graph_of(spec), spec._smap)
+    return spec._cache["shapes"]
+
+
+def summary(spec: SpecLike) -> Summary:
+    """Per-node output shapes and parameter counts, and totals, without TensorFlow.
+
+    Args:
+        spec: A ModelSpec, or anything :func:`load_spec` takes.
+
+    Returns:
+        A :class:`Summary`; ``str(summary)`` is a Keras-style table.
+
+    Raises:
+        SpecError: The spec is not valid.
+    """
+    model = spec if isinstance(spec, ModelSpec) else load_spec(spec)
+    return build_summary(graph_of(model), shapes_of(model))

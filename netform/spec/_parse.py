@@ -1,0 +1,305 @@
+"""From loaded YAML (values + positions) to a :class:`ModelSpec`, with located errors.
+
+Every problem found is turned into a :class:`Diagnostic` naming the file,
+line, column and spec path; all of them are raised together as one
+:class:`SpecError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import Diagnostic, RegistryError, SpecError, did_you_mean
+from ._layer_base import LayerSpec, get_layer_spec
+from ._model import NODE_META_KEYS, ModelSpec, Node
+from ._yaml import SourceMap
+
+__all__ = ["parse_spec", "pydantic_diagnostics", "validate_layer", "dedupe", "Unresolved"]
+
+Path = tuple[str | int, ...]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _filter_loc(loc: tuple[Any, ...], data: Any, err_type: str) -> Path:
+    """Keep the parts of a Pydantic ``loc`` that index into the data."""
+    out: list[str | int] = []
+    current = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(current, dict) and isinstance(part, str) and part in current:
+            out.append(part)
+            current = current[part]
+        elif isinstance(current, (list, tuple)) and isinstance(part, int) and 0 <= part < len(current):
+            out.append(part)
+            current = current[part]
+        elif last and err_type in ("missing", "extra_forbidden") and isinstance(part, (str, int)):
+            out.append(part)
+        elif isinstance(part, str) and part in ("in",) and isinstance(current, dict):
+            out.append(part)
+            current = current.get(part)
+    return tuple(out)
+
+
+def _message(err: dict[str, Any], model: type[BaseModel] | None, field_names: list[str]) -> str:
+    etype = err["type"]
+    loc = err["loc"]
+    key = loc[-1] if loc else ""
+    if etype == "extra_forbidden":
+        what = f"{model.__name__}" if model is not None else "this section"
+        hint = did_you_mean(str(key), field_names)
+        listing = ", ".join(field_names)
+        return f"unknown field '{key}'{hint}; {what} accepts: {listing}"
+    if etype == "missing":
+        desc = ""
+        if model is not None and isinstance(key, str) and key in model.model_fields:
+            d = model.model_fields[key].description
+            desc = f" ({d.rstrip('.')})" if d else ""
+        return f"missing required field '{key}'{desc}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, "):]
+    if msg.startswith("Assertion failed, "):
+        return msg[len("Assertion failed, "):]
+    msg = msg[0].lower() + msg[1:] if msg else msg
+    return f"{msg}; received {_short(err.get('input'))}"
+
+
+def pydantic_diagnostics(
+    error: ValidationError, data: Any, smap: SourceMap, prefix: Path = (), model: type[BaseModel] | None = None
+) -> list[Diagnostic]:
+    """Turn a Pydantic ``ValidationError`` into located diagnostics.
+
+    Args:
+        error: The validation error.
+        data: The raw data that was validated (to map ``loc`` onto real keys).
+        smap: Positions of the document.
+        prefix: Where ``data`` sits in the document.
+        model: The model that was validated, for field listings.
+    """
+    grouped: dict[Path, list[dict[str, Any]]] = {}
+    for err in error.errors(include_url=False):
+        path = _filter_loc(tuple(err["loc"]), data, err["type"])
+        grouped.setdefault(path, []).append(err)
+    out: list[Diagnostic] = []
+    for path, errs in grouped.items():
+        specific = [e for e in errs if e["type"] in ("value_error", "assertion_error", "extra_forbidden", "missing")]
+        chosen = specific or errs
+        target_model = _model_at(model, path)
+        names = list(target_model.model_fields) if target_model is not None else []
+        if len(chosen) > 1 and not specific:
+            kinds = sorted({e["msg"].replace("Input should be ", "") for e in chosen})
+            message = f"expected {' or '.join(kinds)}; received {_short(chosen[0].get('input'))}"
+            out.append(smap.diagnostic(message, prefix + path))
+            continue
+        seen = set()
+        for err in chosen:
+            message = _message(err, target_model, names)
+            if message in seen:
+                continue
+            seen.add(message)
+            out.append(smap.diagnostic(message, prefix + path))
+    return out
+
+
+def _model_at(model: type[BaseModel] | None, path: Path) -> type[BaseModel] | None:
+    """The Pydantic model that owns the last key of ``path`` (best effort)."""
+    current = model
+    for part in path[:-1]:
+        if current is None or not isinstance(part, str) or part not in current.model_fields:
+            return current if isinstance(part, int) else None
+        annotation = current.model_fields[part].annotation
+        nxt = _first_model(annotation)
+        if nxt is None:
+            return current
+        current = nxt
+    return current
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic]) -> LayerSpec | None:
+    """Validate one layer mapping (with ``type``) and record any problems."""
+    type_name = fields.get("type")
+    if type_name is None:
+        diags.append(smap.diagnostic("missing required field 'type' (the Keras layer class, e.g. type: Dense)", path))
+        return None
+    if not isinstance(type_name, str):
+        diags.append(smap.diagnostic(f"`type` must be a layer class name; received {_short(type_name)}", path + ("type",)))
+        return None
+    try:
+        cls = get_layer_spec(type_name)
+    except RegistryError as err:
+        diags.append(smap.diagnostic(err.diagnostics[0].message, path + ("type",)))
+        return None
+    try:
+        return cls.model_validate(fields)
+    except ValidationError as err:
+        diags.extend(pydantic_diagnostics(err, fields, smap, path, cls))
+        return None
+
+
+def _inputs(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic]) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    diags.append(smap.diagnostic(
+        f"`in` must name a node or input, or list several; received {_short(value)}", path + ("in",)))
+    return None
+
+
+def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic], *, graph: bool) -> Node | None:
+    """Parse one node mapping (layer, shared layer or block use)."""
+    if not isinstance(value, dict):
+        example = "{type: Dense, units: 8, in: x}" if graph else "{type: Dense, units: 8}"
+        diags.append(smap.diagnostic(f"a node is a mapping like {example}; received {_short(value)}", path))
+        return None
+    fields = dict(value)
+    meta: dict[str, Any] = {}
+    n_before = len(diags)
+    if "in" in fields:
+        raw_in = fields.pop("in")
+        if not graph:
+            diags.append(smap.diagnostic(
+                "`in` is for functional nodes; in a sequential `layers:` list each layer takes the previous one's output",
+                path + ("in",)))
+        else:
+            meta["in"] = _inputs(raw_in, path, smap, diags)
+    for key in ("repeat", "nested"):
+        if key in fields and ("block" in fields):
+            meta[key] = fields.pop(key)
+    if "block" in fields:
+        meta["block"] = fields.pop("block")
+        meta["args"] = fields
+    elif "shares" in fields:
+        meta["shares"] = fields.pop("shares")
+        extra = [k for k in fields if k != "name"]
+        if extra:
+            diags.append(smap.diagnostic(
+                f"a node that shares a layer takes only `shares` and `in`; remove {', '.join(extra)} "
+                "(the shared layer's settings come from the node it shares)", path + (extra[0],)))
+    else:
+        for key in ("repeat", "nested"):
+            if key in fields:
+                diags.append(smap.diagnostic(f"`{key}` applies only to block uses (nodes with `block:`)", path + (key,)))
+                fields.pop(key)
+        layer = validate_layer(fields, path, smap, diags)
+        meta["layer"] = layer
+    if graph and "in" not in meta:
+        diags.append(smap.diagnostic("missing `in`: name the node or input that feeds this node", path))
+    if len(diags) > n_before:
+        if meta.get("in") and "block" not in meta and "shares" not in meta:
+            return Node.model_validate({"layer": Unresolved(), "in": meta["in"]})
+        return None
+    try:
+        return Node.model_validate(meta)
+    except ValidationError as err:
+        diags.extend(pydantic_diagnostics(err, value, smap, path, Node))
+        return None
+
+
+class Unresolved(LayerSpec):
+    """Stands in for a layer whose schema had errors, so graph checks can still run."""
+
+    type: str = "Unresolved"
+    arity = "many"
+    max_inputs = 1 << 30
+
+
+def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagnostic]]:
+    """Validate a loaded document into a :class:`ModelSpec`.
+
+    Nodes whose layer schema has errors are kept with an :class:`Unresolved`
+    layer, so the graph can still be checked and every problem of the file is
+    reported at once.
+
+    Returns:
+        The spec (``None`` when the containers themselves are invalid) and the
+        diagnostics found.
+    """
+    diags: list[Diagnostic] = []
+    if not isinstance(data, dict):
+        raise SpecError([smap.diagnostic(
+            f"a spec is a mapping that starts with `netform: 1`; received {type(data).__name__}")])
+    raw = dict(data)
+    if "netform" not in raw:
+        diags.append(smap.diagnostic("missing `netform: 1` (the spec format version) at the top of the spec"))
+    elif raw["netform"] != 1:
+        diags.append(smap.diagnostic(
+            f"unsupported spec format version {_short(raw['netform'])}; this netform reads version 1",
+            ("netform",)))
+    nodes_ok = True
+    if isinstance(raw.get("nodes"), dict):
+        parsed = {}
+        for name, value in raw["nodes"].items():
+            node = parse_node(value, ("nodes", name), smap, diags, graph=True)
+            nodes_ok &= node is not None
+            parsed[name] = node
+        raw["nodes"] = parsed
+    if isinstance(raw.get("layers"), list):
+        items = [parse_node(v, ("layers", i), smap, diags, graph=False) for i, v in enumerate(raw["layers"])]
+        nodes_ok &= all(n is not None for n in items)
+        raw["layers"] = items
+    if isinstance(raw.get("model"), dict):
+        _check_subclass_config(raw["model"], smap, diags)
+    if not nodes_ok:
+        if isinstance(raw.get("nodes"), dict) and any(v is None for v in raw["nodes"].values()):
+            raw.pop("nodes")
+        if isinstance(raw.get("layers"), list) and any(v is None for v in raw["layers"]):
+            raw.pop("layers")
+    try:
+        spec = ModelSpec.model_validate(raw)
+    except ValidationError as err:
+        relevant = [
+            d for d in pydantic_diagnostics(err, data, smap, (), ModelSpec)
+        ]
+        diags.extend(relevant)
+        spec = None
+    if spec is not None:
+        spec._source = smap.source  # private attrs are settable on frozen models
+        spec._smap = smap
+    return spec, diags
+
+
+def _check_subclass_config(model: dict[str, Any], smap: SourceMap, diags: list[Diagnostic]) -> None:
+    from ._custom import get_model_class
+
+    name = model.get("type")
+    if not isinstance(name, str):
+        diags.append(smap.diagnostic("missing `type`: the registered model class name", ("model",)))
+        return
+    try:
+        _, config = get_model_class(name)
+    except RegistryError as err:
+        diags.append(smap.diagnostic(err.diagnostics[0].message, ("model", "type")))
+        return
+    fields = {k: v for k, v in model.items() if k != "type"}
+    try:
+        config.model_validate(fields)
+    except ValidationError as err:
+        diags.extend(pydantic_diagnostics(err, fields, smap, ("model",), config))
+
+
+def dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for d in diags:
+        key = (d.path, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return sorted(out, key=lambda d: (d.line or 0, d.column or 0))

@@ -1,0 +1,100 @@
+"""Static shapes and parameter counts of a resolved graph, in pure Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Diagnostic, SpecError
+from ._graph import Graph
+from ._layer_base import NoStaticRule, ShapeError
+from ._yaml import SourceMap
+
+__all__ = ["NodeShape", "infer_shapes", "format_shape"]
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """What static inference knows about one node.
+
+    Attributes:
+        output_shape: The output shape (batch first), a list of shapes for a
+            layer with several outputs, or ``None`` when only a build can tell.
+        trainable: Trainable parameters (0 for a node that shares a layer).
+        non_trainable: Non-trainable parameters.
+        static: False when the layer (or one upstream) has no static rule.
+    """
+
+    output_shape: Any
+    trainable: int | None
+    non_trainable: int | None
+    static: bool = True
+
+
+def format_shape(shape: Any) -> str:
+    """Write a shape as Keras does, ``(None, 28, 28, 1)``; ``?`` when unknown."""
+    if shape is None:
+        return "? (inferred at build time)"
+    if isinstance(shape, list):
+        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeShape]:
+    """Output shapes and parameter counts of every input and node of ``graph``.
+
+    Raises:
+        SpecError: Where input shapes do not fit a layer (every such node is
+            reported, with the shapes involved).
+    """
+    smap = smap or SourceMap()
+    out: dict[str, NodeShape] = {}
+    diags: list[Diagnostic] = []
+    for name, spec in graph.inputs.items():
+        out[name] = NodeShape((None, *spec.shape), 0, 0)
+    for node in graph.nodes.values():
+        ins = [out.get(i) for i in node.inputs]
+        if any(s is None for s in ins):
+            out[node.name] = NodeShape(None, None, None, False)
+            continue
+        if any(s.output_shape is None for s in ins):  # type: ignore[union-attr]
+            out[node.name] = NodeShape(None, None, None, False)
+            continue
+        layer = node.layer
+        shapes = [s.output_shape for s in ins]  # type: ignore[union-attr]
+        if layer.arity == "one":
+            if len(shapes) != 1:
+                diags.append(smap.diagnostic(
+                    f"{layer.type} takes one input, but `in` lists {len(shapes)}; "
+                    "combine them first with a merge layer such as Concatenate or Add", node.path + ("in",)))
+                out[node.name] = NodeShape(None, None, None, False)
+                continue
+            arg: Any = shapes[0]
+        else:
+            if not (layer.min_inputs <= len(shapes) <= layer.max_inputs):
+                want = (f"{layer.min_inputs}" if layer.min_inputs == layer.max_inputs
+                        else f"{layer.min_inputs} to {layer.max_inputs}")
+                diags.append(smap.diagnostic(
+                    f"{layer.type} takes {want} inputs, but `in` lists {len(shapes)}", node.path + ("in",)))
+                out[node.name] = NodeShape(None, None, None, False)
+                continue
+            arg = [tuple(s) for s in shapes]
+        try:
+            shape = layer.output_shape(arg)
+            trainable, frozen = layer.counts(arg)
+        except NoStaticRule:
+            out[node.name] = NodeShape(None, None, None, False)
+            continue
+        except ShapeError as err:
+            received = ", ".join(format_shape(s) for s in shapes)
+            diags.append(smap.diagnostic(f"{err} (input shape{'s' if len(shapes) > 1 else ''}: {received})",
+                                         node.path))
+            out[node.name] = NodeShape(None, None, None, False)
+            continue
+        if node.shared:
+            trainable, frozen = 0, 0
+        out[node.name] = NodeShape(shape, trainable, frozen)
+    if diags:
+        raise SpecError(diags)
+    return out

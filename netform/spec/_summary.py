@@ -1,0 +1,145 @@
+"""``netform.summary(spec)``: per-node shapes and parameter counts, no TensorFlow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._graph import Graph
+from ._shapes import NodeShape, format_shape
+
+__all__ = ["Summary", "SummaryRow"]
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One row of a summary: a model input or a node."""
+
+    name: str
+    type: str
+    inputs: tuple[str, ...]
+    output_shape: Any
+    trainable: int | None
+    non_trainable: int | None
+    shared_with: str | None = None
+    scope: tuple[str, ...] = ()
+
+    @property
+    def params(self) -> int | None:
+        """All parameters of the row (None when only a build can tell)."""
+        if self.trainable is None or self.non_trainable is None:
+            return None
+        return self.trainable + self.non_trainable
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The static summary of a spec: rows and totals.
+
+    Totals are ``None`` when some layer has no static rule (a custom layer):
+    its counts are only known once the model is built.
+    """
+
+    name: str
+    kind: str
+    rows: tuple[SummaryRow, ...]
+    outputs: tuple[str, ...]
+    complete: bool = True
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def trainable_params(self) -> int | None:
+        """Sum of trainable parameters."""
+        return None if not self.complete else sum(r.trainable or 0 for r in self.rows)
+
+    @property
+    def non_trainable_params(self) -> int | None:
+        """Sum of non-trainable parameters."""
+        return None if not self.complete else sum(r.non_trainable or 0 for r in self.rows)
+
+    @property
+    def total_params(self) -> int | None:
+        """Sum of all parameters."""
+        t, n = self.trainable_params, self.non_trainable_params
+        return None if t is None or n is None else t + n
+
+    def row(self, name: str) -> SummaryRow:
+        """The row of a node or input by name."""
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "rows": [
+                {"name": r.name, "type": r.type, "inputs": list(r.inputs),
+                 "output_shape": _jsonable(r.output_shape), "trainable": r.trainable,
+                 "non_trainable": r.non_trainable, "shared_with": r.shared_with}
+                for r in self.rows
+            ],
+            "outputs": list(self.outputs),
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "total_params": self.total_params,
+        }
+
+    def to_text(self, width: int = 96) -> str:
+        """A table in the spirit of Keras's ``model.summary()``."""
+        headers = ("Node (type)", "Output Shape", "Param #", "Connected to")
+        body = []
+        for r in self.rows:
+            label = f"{r.name} ({r.type})"
+            params = "?" if r.params is None else f"{r.params:,}"
+            if r.shared_with:
+                params += f" (shares {r.shared_with})"
+            body.append((label, format_shape(r.output_shape) if r.output_shape is not None else "? (at build)",
+                         params, ", ".join(r.inputs) or "-"))
+        cols = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(headers)]
+        line = "━" * (sum(cols) + 3 * (len(cols) - 1) + 2)
+        fmt = " " + "   ".join(f"{{:<{c}}}" for c in cols)
+        out = [f'Model: "{self.name}" ({self.kind})', line, fmt.format(*headers), line]
+        out += [fmt.format(*b) for b in body]
+        out.append(line)
+
+        def num(v: int | None) -> str:
+            return "? (custom layers are counted at build time)" if v is None else f"{v:,}"
+
+        out.append(f" Total params: {num(self.total_params)}")
+        out.append(f" Trainable params: {num(self.trainable_params)}")
+        out.append(f" Non-trainable params: {num(self.non_trainable_params)}")
+        out += [f" Note: {n}" for n in self.notes]
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def _jsonable(shape: Any) -> Any:
+    if shape is None:
+        return None
+    if isinstance(shape, list):
+        return [_jsonable(s) for s in shape]
+    return list(shape)
+
+
+def build_summary(graph: Graph, shapes: dict[str, NodeShape]) -> Summary:
+    """Assemble a :class:`Summary` from a graph and its inferred shapes."""
+    rows = [SummaryRow(name, "InputLayer", (), shapes[name].output_shape, 0, 0) for name in graph.inputs]
+    complete = True
+    notes = []
+    for node in graph.nodes.values():
+        s = shapes[node.name]
+        if not s.static:
+            complete = False
+        rows.append(SummaryRow(node.name, node.layer.type, node.inputs, s.output_shape, s.trainable,
+                               s.non_trainable, node.owner if node.shared else None, node.scope))
+    if not complete:
+        notes.append("some shapes are inferred at build time (a layer without a static rule, e.g. a custom layer)")
+    if graph.kind == "subclass":
+        complete = False
+        notes.append("a subclassed model's layers are known only once it is built")
+    return Summary(graph.name, graph.kind, tuple(rows), graph.outputs, complete, tuple(notes))

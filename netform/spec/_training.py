@@ -1,0 +1,117 @@
+"""The ``training:`` section of a spec: what the engine compiles and fits with.
+
+Optimizers, losses, metrics and callbacks are Keras's built-in ones, named as
+Keras names them (a string, or ``{type: Adam, learning_rate: 1e-3}``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
+
+from ..errors import did_you_mean
+from ._types import TypedObject
+
+__all__ = ["TrainingSpec", "DistributionSpec", "OPTIMIZERS", "LOSSES", "METRICS", "CALLBACKS"]
+
+OPTIMIZERS = (
+    "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lamb", "Lion",
+    "LossScaleOptimizer", "Muon", "Nadam", "RMSprop", "SGD",
+    "adadelta", "adafactor", "adagrad", "adam", "adamw", "adamax", "ftrl", "lamb", "lion", "nadam", "rmsprop", "sgd",
+)
+LOSSES = (
+    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
+    "CategoricalHinge", "CosineSimilarity", "Dice", "Hinge", "Huber", "KLDivergence", "LogCosh",
+    "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError",
+    "Poisson", "SparseCategoricalCrossentropy", "SquaredHinge", "Tversky", "CTC", "Circle",
+    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+    "categorical_focal_crossentropy", "categorical_hinge", "cosine_similarity", "hinge", "huber",
+    "kl_divergence", "log_cosh", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_error", "mean_squared_logarithmic_error", "poisson", "sparse_categorical_crossentropy",
+    "squared_hinge", "mse", "mae", "mape", "msle", "kld", "logcosh", "dice", "tversky", "ctc",
+)
+METRICS = (
+    "accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "mse", "mae", "mape", "msle",
+    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "root_mean_squared_error", "cosine_similarity", "logcosh",
+    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence",
+    "poisson", "hinge", "squared_hinge", "categorical_hinge", "crossentropy",
+    "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "BinaryIoU", "CategoricalAccuracy",
+    "CategoricalCrossentropy", "CategoricalHinge", "CosineSimilarity", "F1Score", "FBetaScore",
+    "FalseNegatives", "FalsePositives", "Hinge", "IoU", "KLDivergence", "LogCoshError", "Mean",
+    "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanIoU", "MeanSquaredError",
+    "MeanSquaredLogarithmicError", "OneHotIoU", "OneHotMeanIoU", "Poisson", "Precision",
+    "PrecisionAtRecall", "R2Score", "Recall", "RecallAtPrecision", "RootMeanSquaredError",
+    "SensitivityAtSpecificity", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
+    "SparseTopKCategoricalAccuracy", "SpecificityAtSensitivity", "SquaredHinge", "Sum",
+    "TopKCategoricalAccuracy", "TrueNegatives", "TruePositives", "ConcordanceCorrelation", "PearsonCorrelation",
+)
+CALLBACKS = (
+    "BackupAndRestore", "CSVLogger", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
+    "ProgbarLogger", "ReduceLROnPlateau", "RemoteMonitor", "TensorBoard", "TerminateOnNaN", "SwapEMAWeights",
+)
+
+
+def _known(kind: str, names: tuple[str, ...]):
+    def check(value: Any) -> Any:
+        name = value if isinstance(value, str) else value.type
+        if name not in names:
+            raise ValueError(
+                f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {kind}s"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+OptimizerRef = Annotated[Union[str, TypedObject], _known("optimizer", OPTIMIZERS)]
+LossRef = Annotated[Union[str, TypedObject], _known("loss", LOSSES)]
+MetricRef = Annotated[Union[str, TypedObject], _known("metric", METRICS)]
+CallbackRef = Annotated[TypedObject, _known("callback", CALLBACKS)]
+
+
+class DistributionSpec(BaseModel):
+    """Which ``tf.distribute`` strategy training runs under."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Literal["default", "one_device", "mirrored", "multi_worker_mirrored"] = Field(
+        "default", description="The tf.distribute strategy: default, one_device, mirrored or multi_worker_mirrored."
+    )
+    devices: tuple[str, ...] | None = Field(
+        None, description="Devices for one_device (one) or mirrored (several), e.g. ['/cpu:0']; null for all."
+    )
+
+
+class TrainingSpec(BaseModel):
+    """How to compile and fit the model: optimizer, loss, metrics, loop settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    optimizer: OptimizerRef = Field("adam", description="A Keras optimizer by name or as {type: Adam, learning_rate: 1e-3}.")
+    loss: LossRef | dict[str, LossRef] | None = Field(
+        None, description="A Keras loss, or one per output name for a model with several outputs."
+    )
+    loss_weights: tuple[float, ...] | dict[str, float] | None = Field(
+        None, description="Weights of the per-output losses."
+    )
+    metrics: tuple[MetricRef, ...] | dict[str, tuple[MetricRef, ...]] | None = Field(
+        None, description="Metrics, or a list of metrics per output name."
+    )
+    weighted_metrics: tuple[MetricRef, ...] | dict[str, tuple[MetricRef, ...]] | None = Field(
+        None, description="Metrics weighted by sample_weight or class_weight."
+    )
+    batch_size: PositiveInt = Field(32, description="Samples per gradient step.")
+    epochs: PositiveInt = Field(1, description="Passes over the training data.")
+    validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of the data held out for validation.")
+    shuffle: bool = Field(True, description="Shuffle the training data every epoch.")
+    callbacks: tuple[CallbackRef, ...] = Field((), description="Keras callbacks, e.g. {type: EarlyStopping, patience: 3}.")
+    steps_per_execution: PositiveInt = Field(1, description="Training steps run inside one compiled call.")
+    jit_compile: bool | Literal["auto"] = Field("auto", description="Compile steps with XLA: true, false or auto.")
+    distribution: DistributionSpec | None = Field(None, description="The tf.distribute strategy to train under.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as written in YAML (non-default values only)."""
+        return self.model_dump(mode="json", exclude_defaults=True)

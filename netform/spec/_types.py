@@ -1,0 +1,132 @@
+"""Shared field types for layer schemas: shapes, activations, initializers, …
+
+Keras accepts an activation, initializer, regularizer or constraint either by
+name (``"relu"``, ``"glorot_uniform"``) or as an object with arguments. In a
+spec both are written the same way: a name, or ``{type: Name, arg: value}``.
+Only Keras's built-in names are accepted here; nothing is imported by path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    model_validator,
+)
+
+from ..errors import did_you_mean
+
+__all__ = [
+    "Shape",
+    "Dim",
+    "TypedObject",
+    "ActivationRef",
+    "InitializerRef",
+    "RegularizerRef",
+    "ConstraintRef",
+    "IntOrTuple",
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "REGULARIZERS",
+    "CONSTRAINTS",
+    "Padding",
+    "DataFormat",
+    "PositiveInt",
+    "NonNegativeInt",
+]
+
+Dim = int | None
+"""One dimension of a shape: a size, or ``None`` when unknown (batch, time)."""
+
+Shape = tuple[Dim, ...]
+"""A full tensor shape, batch dimension first (``(None, 28, 28, 1)``)."""
+
+ACTIVATIONS: tuple[str, ...] = (
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
+    "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "tanh", "softmax", "log_softmax",
+    "softplus", "softsign", "exponential", "mish", "celu", "glu", "sparse_plus",
+    "squareplus", "tanh_shrink", "hard_tanh", "soft_shrink", "hard_shrink", "log_sigmoid",
+    "sparsemax", "threshold",
+)
+INITIALIZERS: tuple[str, ...] = (
+    "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
+    "LecunNormal", "LecunUniform", "Ones", "Orthogonal", "RandomNormal", "RandomUniform",
+    "TruncatedNormal", "VarianceScaling", "Zeros", "STFT",
+    "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity",
+    "lecun_normal", "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform",
+    "truncated_normal", "variance_scaling", "zeros",
+)
+REGULARIZERS: tuple[str, ...] = ("L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2", "orthogonal_regularizer")
+CONSTRAINTS: tuple[str, ...] = ("MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm", "min_max_norm", "non_neg", "unit_norm")
+
+
+class TypedObject(BaseModel):
+    """A Keras object written as ``{type: Name, arg: value, …}``.
+
+    The arguments are passed to the Keras class's constructor by the builder.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str = Field(description="The Keras class or function name, e.g. 'HeNormal' or 'L2'.")
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The constructor arguments (everything but ``type``)."""
+        return dict(self.model_extra or {})
+
+
+def _named(kind: str, known: tuple[str, ...]):
+    def check(value: str | TypedObject | None) -> str | TypedObject | None:
+        if value is None:
+            return value
+        name = value if isinstance(value, str) else value.type
+        if name not in known:
+            raise ValueError(
+                f"unknown {kind} '{name}'{did_you_mean(name, known)}; "
+                f"expected one of Keras's built-in {kind}s, e.g. {', '.join(known[:6])}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+ActivationRef = Annotated[
+    Union[str, TypedObject, None],
+    _named("activation", ACTIVATIONS),
+    Field(description="An activation by name ('relu') or as {type: …}; null for linear."),
+]
+InitializerRef = Annotated[
+    Union[str, TypedObject],
+    _named("initializer", INITIALIZERS),
+    Field(description="An initializer by name ('glorot_uniform') or as {type: HeNormal, seed: 1}."),
+]
+RegularizerRef = Annotated[
+    Union[str, TypedObject, None],
+    _named("regularizer", REGULARIZERS),
+    Field(description="A regularizer by name ('l2') or as {type: L2, l2: 0.01}; null for none."),
+]
+ConstraintRef = Annotated[
+    Union[str, TypedObject, None],
+    _named("constraint", CONSTRAINTS),
+    Field(description="A constraint by name ('max_norm') or as {type: MaxNorm, max_value: 2}; null for none."),
+]
+
+
+def _as_tuple(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+IntOrTuple = Union[PositiveInt, tuple[PositiveInt, ...]]
+"""An int applied to every spatial axis, or one int per axis."""
+
+Padding = Literal["valid", "same"]
+DataFormat = Literal["channels_last", "channels_first"] | None

@@ -1,0 +1,275 @@
+"""Safe YAML in and out, keeping the line and column of every key and item.
+
+Loading composes the YAML node tree with PyYAML's safe loader and builds
+plain Python values from it ourselves, so that we can (a) remember where each
+value came from, and (b) refuse hostile input early: oversized text, deep
+nesting, alias expansion bombs, duplicate keys and any non-standard tag
+(``!!python/…`` included) are errors, never executed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.composer import Composer
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from ..errors import Diagnostic, SpecError
+
+__all__ = ["SourceMap", "load_yaml", "dump_yaml", "Limits", "LIMITS"]
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep hostile YAML from using unbounded time or memory."""
+
+    max_bytes: int = 8 * 1024 * 1024
+    max_depth: int = 64
+    max_values: int = 200_000
+
+
+LIMITS = Limits()
+
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:map",
+}
+
+
+@dataclass
+class SourceMap:
+    """Where each value of a loaded document came from.
+
+    Attributes:
+        source: The file name, or ``"<string>"``.
+        positions: Path in the document → (line, column), both 1-based. For a
+            mapping entry the position is that of its key.
+    """
+
+    source: str = "<string>"
+    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path) -> tuple[int | None, int | None]:
+        """The position of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while True:
+            if path in self.positions:
+                return self.positions[path]
+            if not path:
+                return None, None
+            path = path[:-1]
+
+    def diagnostic(self, message: str, path: Path = ()) -> Diagnostic:
+        """A :class:`Diagnostic` for ``path`` in this document."""
+        line, column = self.locate(path)
+        return Diagnostic(message, tuple(path), self.source, line, column)
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """A safe loader whose composer refuses documents nested too deeply."""
+
+    def __init__(self, stream: str, max_depth: int) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._max_depth = max_depth
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+        self._depth += 1
+        if self._depth > self._max_depth:
+            mark = self.peek_event().start_mark
+            raise _TooDeep(mark.line + 1, mark.column + 1)
+        try:
+            return Composer.compose_node(self, parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column)
+        self.line = line
+        self.column = column
+
+
+class _Builder:
+    """Builds Python values from composed nodes, recording positions."""
+
+    def __init__(self, smap: SourceMap, limits: Limits) -> None:
+        self.smap = smap
+        self.limits = limits
+        self.count = 0
+        self.errors: list[Diagnostic] = []
+        self._scalars = yaml.SafeLoader("")
+
+    def _pos(self, node: Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def _error(self, message: str, node: Node, path: Path) -> None:
+        line, col = self._pos(node)
+        self.errors.append(Diagnostic(message, path, self.smap.source, line, col))
+
+    def build(self, node: Node, path: Path, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > self.limits.max_values:
+            raise _Bomb()
+        if depth > self.limits.max_depth:
+            raise _TooDeep(*self._pos(node))
+        self.smap.positions.setdefault(path, self._pos(node))
+        if node.tag not in _STANDARD_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self._error(
+                f"the YAML tag '{tag}' is not allowed; specs use plain YAML values only "
+                "(netform never constructs objects from tags)",
+                node,
+                path,
+            )
+            return None
+        if isinstance(node, ScalarNode):
+            return self._scalar(node)
+        if isinstance(node, SequenceNode):
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, depth)
+        raise AssertionError(f"unexpected node {node!r}")  # pragma: no cover
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        tag = node.tag.rsplit(":", 1)[-1]
+        constructor = {
+            "str": self._scalars.construct_yaml_str,
+            "int": self._scalars.construct_yaml_int,
+            "float": self._scalars.construct_yaml_float,
+            "bool": self._scalars.construct_yaml_bool,
+            "null": self._scalars.construct_yaml_null,
+        }[tag]
+        return constructor(node)
+
+    def _mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self._error("YAML merge keys ('<<') are not supported in specs; write the keys out", key_node, path)
+                continue
+            if not isinstance(key_node, ScalarNode) or key_node.tag not in _STANDARD_TAGS:
+                self._error("mapping keys must be plain scalars", key_node, path)
+                continue
+            key = self._scalar(key_node)
+            key = key if isinstance(key, str) else str(key)
+            if key in out:
+                self._error(f"duplicate key '{key}' (the first one is at line {self.smap.positions[path + (key,)][0]})", key_node, path + (key,))
+                continue
+            self.smap.positions[path + (key,)] = self._pos(key_node)
+            out[key] = self.build(value_node, path + (key,), depth + 1)
+        return out
+
+
+class _Bomb(Exception):
+    pass
+
+
+def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = LIMITS) -> tuple[Any, SourceMap]:
+    """Parse one YAML document safely, keeping every value's position.
+
+    Args:
+        text: The YAML text.
+        source: The file name used in error messages.
+        limits: Size, depth and expansion bounds.
+
+    Returns:
+        The document as plain Python values and its :class:`SourceMap`.
+
+    Raises:
+        SpecError: Syntax errors, forbidden tags, duplicate keys, or input
+            past the limits; all problems found are reported together.
+    """
+    smap = SourceMap(source)
+    size = len(text)
+    if size > limits.max_bytes:
+        raise SpecError(
+            [Diagnostic(
+                f"the file is {size / 1e6:.1f} MB; specs are limited to {limits.max_bytes / 1e6:.0f} MB "
+                "(a model spec is usually a few KB: is this the right file?)",
+                source=source,
+            )]
+        )
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise SpecError([Diagnostic(f"the file is not UTF-8 text ({err.reason} at byte {err.start})", source=source)]) from err
+    loader = _DepthLimitedLoader(text, limits.max_depth)
+    try:
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except _TooDeep as err:
+        raise SpecError([Diagnostic(
+            f"the document is nested more than {limits.max_depth} levels deep; specs are shallow, "
+            "is this the right file?", (), source, err.line, err.column)]) from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        what = err.problem or str(err)
+        if err.context:
+            what = f"{what} ({err.context})"
+        raise SpecError([Diagnostic(f"invalid YAML: {what}", (), source, line, col)]) from None
+    except yaml.YAMLError as err:
+        raise SpecError([Diagnostic(f"invalid YAML: {err}", source=source)]) from None
+    if root is None:
+        raise SpecError([Diagnostic("the document is empty; a spec starts with `netform: 1`", source=source, line=1, column=1)])
+    builder = _Builder(smap, limits)
+    try:
+        data = builder.build(root, ())
+    except _Bomb:
+        raise SpecError([Diagnostic(
+            f"the document expands to more than {limits.max_values} values (a YAML alias bomb?); "
+            "specs are refused past that size", (), source, 1, 1)]) from None
+    except _TooDeep as err:
+        raise SpecError([Diagnostic(
+            f"the document is nested more than {limits.max_depth} levels deep (through aliases?)",
+            (), source, err.line, err.column)]) from None
+    if builder.errors:
+        raise SpecError(builder.errors)
+    return data, smap
+
+
+class _Dumper(yaml.SafeDumper):
+    """A safe dumper that writes short lists and small mappings inline."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> Any:
+    flow = all(not isinstance(v, (dict, list)) for v in data) and len(data) <= 12
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+def _represent_tuple(dumper: yaml.SafeDumper, data: tuple[Any, ...]) -> Any:
+    return _represent_list(dumper, list(data))
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> Any:
+    flow = (
+        0 < len(data) <= 8
+        and all(not isinstance(v, (dict, list, tuple)) or (isinstance(v, (list, tuple)) and len(v) <= 4
+                and all(not isinstance(x, (dict, list, tuple)) for x in v)) for v in data.values())
+        and len(repr(data)) < 100
+    )
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(tuple, _represent_tuple)
+_Dumper.add_representer(dict, _represent_dict)
+
+
+def dump_yaml(data: Any) -> str:
+    """Write plain Python values as readable, stable YAML (key order kept)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)

@@ -1,0 +1,164 @@
+"""Small helpers shared by the static shape rules."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .._layer_base import ShapeError
+from .._types import Shape
+
+__all__ = [
+    "expect_rank", "as_tuple", "conv_out", "prod", "last_dim", "shape_str",
+    "check_ints", "split_spatial", "join_spatial", "known_channels", "window_out",
+]
+
+
+def shape_str(shape: Any) -> str:
+    """Write a shape as Keras does: ``(None, 28, 28, 1)``."""
+    if isinstance(shape, list):
+        return "[" + ", ".join(shape_str(s) for s in shape) + "]"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def expect_rank(layer: str, shape: Shape, *ranks: int) -> None:
+    """Raise :class:`ShapeError` unless ``len(shape)`` is one of ``ranks``."""
+    if not isinstance(shape, tuple):
+        raise ShapeError(f"{layer} takes one input, received {len(shape)} inputs")
+    if len(shape) not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        raise ShapeError(
+            f"{layer} expects an input of rank {want} (batch included), received shape {shape_str(shape)}"
+        )
+
+
+def as_tuple(value: int | Sequence[int] | None, n: int, what: str = "value") -> tuple[int, ...]:
+    """Expand an int to an ``n``-tuple; check a sequence has length ``n``."""
+    if value is None:
+        raise ShapeError(f"{what} is required")
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(value)
+    if len(value) != n:
+        raise ShapeError(f"{what} must be an int or a list of {n} ints, received {list(value)}")
+    return value
+
+
+def conv_out(size: int | None, kernel: int, stride: int, padding: str, dilation: int = 1) -> int | None:
+    """Output length of a convolution or pooling window along one axis."""
+    if size is None:
+        return None
+    effective = (kernel - 1) * dilation + 1
+    if padding == "same":
+        return (size + stride - 1) // stride
+    if padding == "causal":
+        return (size + stride - 1) // stride
+    out = (size - effective) // stride + 1
+    if out <= 0:
+        raise ShapeError(
+            f"the window ({effective}) is larger than the input ({size}) with padding 'valid'; "
+            "use padding: same or a smaller kernel/pool size"
+        )
+    return out
+
+
+def prod(values: Sequence[int | None]) -> int | None:
+    """Product of dimensions, or ``None`` if any is unknown."""
+    total = 1
+    for v in values:
+        if v is None:
+            return None
+        total *= v
+    return total
+
+
+def last_dim(layer: str, shape: Shape) -> int:
+    """The last (feature) dimension, which must be known."""
+    if not shape or shape[-1] is None:
+        raise ShapeError(f"{layer} needs a known last dimension, received shape {shape_str(shape)}")
+    return shape[-1]
+
+
+# --- spatial layers (conv, pooling, reshaping) --------------------------------
+
+
+def check_ints(value: Any, n: int, what: str) -> Any:
+    """Validator helper: a tuple ``value`` must have ``n`` entries (one per spatial axis).
+
+    Raises:
+        ValueError: The tuple has the wrong length (a Pydantic validator turns it
+            into a ``ValidationError`` located at the field).
+    """
+    if isinstance(value, tuple) and len(value) != n:
+        raise ValueError(
+            f"`{what}` must be an int or a list of {n} ints (one per spatial axis), "
+            f"received {list(value)} with {len(value)} entries"
+        )
+    return value
+
+
+def split_spatial(layer: str, shape: Shape, n_spatial: int, data_format: str | None) -> tuple[list[Any], Any]:
+    """Check an input has rank ``n_spatial + 2``; return its spatial dims and channels.
+
+    ``data_format=None`` means Keras's default image data format, ``channels_last``.
+    """
+    expect_rank(layer, shape, n_spatial + 2)
+    if data_format == "channels_first":
+        return list(shape[2:]), shape[1]
+    return list(shape[1:-1]), shape[-1]
+
+
+def join_spatial(batch: Any, spatial: Sequence[Any], channels: Any, data_format: str | None) -> Shape:
+    """Assemble a full shape from batch, spatial dims and channels in ``data_format`` order."""
+    if data_format == "channels_first":
+        return (batch, channels, *spatial)
+    return (batch, *spatial, channels)
+
+
+def known_channels(layer: str, shape: Shape, channels: Any, data_format: str | None) -> int:
+    """The channel dimension, which must be known to create weights."""
+    if channels is None:
+        where = "axis 1" if data_format == "channels_first" else "the last axis"
+        raise ShapeError(
+            f"{layer} needs a known number of channels ({where} for data_format "
+            f"{data_format or 'channels_last'}), received shape {shape_str(shape)}"
+        )
+    return channels
+
+
+def window_out(
+    layer: str, shape: Shape, axis: int, size: int | None, kernel: int, stride: int, padding: str, dilation: int = 1
+) -> int | None:
+    """:func:`conv_out` for spatial axis ``axis``, naming the layer and input shape on error."""
+    try:
+        return conv_out(size, kernel, stride, padding, dilation)
+    except ShapeError as err:
+        raise ShapeError(
+            f"{layer} cannot slide its window along spatial axis {axis} of input shape {shape_str(shape)}: {err}"
+        ) from None
+
+
+# --- helpers for axis-based and multi-input rules -------------------------------
+
+__all__ += ["norm_axis", "expect_inputs"]
+
+
+def norm_axis(layer: str, shape: Shape, axis: int, *, what: str = "axis") -> int:
+    """Turn ``axis`` (negative counts from the end) into a non-batch index of ``shape``."""
+    rank = len(shape)
+    index = axis + rank if axis < 0 else axis
+    if not 1 <= index < rank:
+        raise ShapeError(
+            f"{layer}: {what}={axis} does not fit an input of rank {rank}, received shape {shape_str(shape)}; "
+            f"expected an axis in 1..{rank - 1} or -{rank - 1}..-1 (axis 0 is the batch)"
+        )
+    return index
+
+
+def expect_inputs(layer: str, shapes: Any, low: int, high: int) -> list[Shape]:
+    """Check a multi-input layer got a list of ``low``..``high`` shapes; return it."""
+    if not isinstance(shapes, list) or not all(isinstance(s, tuple) for s in shapes):
+        raise ShapeError(f"{layer} takes a list of inputs, received one input of shape {shape_str(shapes)}")
+    if not low <= len(shapes) <= high:
+        want = str(low) if low == high else f"{low} to {high}" if high < 1000 else f"at least {low}"
+        raise ShapeError(f"{layer} takes {want} inputs, received {len(shapes)}: {shape_str(shapes)}")
+    return shapes

@@ -1,0 +1,168 @@
+"""Pooling layers: Max/AveragePooling1D/2D/3D and GlobalAverage/GlobalMaxPooling1D/2D/3D.
+
+``data_format: null`` means Keras's global image data format, taken to be
+``channels_last`` (Keras's default).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from .._layer_base import register_layer_spec
+from .._types import DataFormat, IntOrTuple, Padding, Shape
+from ._util import join_spatial, split_spatial, window_out
+from .conv import DATA_FORMAT, TYPE_DESCRIPTION, SpatialLayer
+
+__all__ = [
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+    "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+]
+
+POOL_SIZE = "Size of the pooling window: one int for every spatial axis, or a list with one per axis."
+POOL_STRIDES = "Step of the window: one int for every spatial axis, or one per axis; null for pool_size."
+POOL_PADDING = "'valid' (no padding: the output shrinks) or 'same' (pad so that output = ceil(input / strides))."
+
+
+class PoolingSpec(SpatialLayer):
+    """Base of the windowed pooling layers; no weights."""
+
+    family: ClassVar[str] = "pooling"
+    tuple_fields: ClassVar[tuple[str, ...]] = ("pool_size", "strides")
+
+    pool_size: IntOrTuple = Field(2, description=POOL_SIZE)
+    strides: IntOrTuple | None = Field(None, description=POOL_STRIDES)
+    padding: Padding = Field("valid", description=POOL_PADDING)
+    data_format: DataFormat = Field(None, description=DATA_FORMAT)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        spatial, channels = split_spatial(self.type, input_shape, self.n_spatial, self.data_format)
+        pool = self._ints("pool_size")
+        strides = pool if self.strides is None else self._ints("strides")
+        out = [
+            window_out(self.type, input_shape, i + 1, size, pool[i], strides[i], self.padding)
+            for i, size in enumerate(spatial)
+        ]
+        return join_spatial(input_shape[0], out, channels, self.data_format)
+
+    def param_counts(self, input_shape: Shape) -> tuple[int, int]:
+        self.output_shape(input_shape)
+        return 0, 0
+
+
+@register_layer_spec
+class MaxPooling1D(PoolingSpec):
+    """Max over windows of steps of a sequence."""
+
+    type: Literal["MaxPooling1D"] = Field("MaxPooling1D", description=TYPE_DESCRIPTION)
+
+
+@register_layer_spec
+class MaxPooling2D(PoolingSpec):
+    """Max over windows of an image."""
+
+    n_spatial: ClassVar[int] = 2
+    type: Literal["MaxPooling2D"] = Field("MaxPooling2D", description=TYPE_DESCRIPTION)
+    pool_size: IntOrTuple = Field((2, 2), description=POOL_SIZE)
+
+
+@register_layer_spec
+class MaxPooling3D(PoolingSpec):
+    """Max over windows of a volume."""
+
+    n_spatial: ClassVar[int] = 3
+    type: Literal["MaxPooling3D"] = Field("MaxPooling3D", description=TYPE_DESCRIPTION)
+    pool_size: IntOrTuple = Field((2, 2, 2), description=POOL_SIZE)
+
+
+@register_layer_spec
+class AveragePooling1D(PoolingSpec):
+    """Mean over windows of steps of a sequence."""
+
+    type: Literal["AveragePooling1D"] = Field("AveragePooling1D", description=TYPE_DESCRIPTION)
+    pool_size: IntOrTuple = Field(description=POOL_SIZE)
+
+
+@register_layer_spec
+class AveragePooling2D(PoolingSpec):
+    """Mean over windows of an image."""
+
+    n_spatial: ClassVar[int] = 2
+    type: Literal["AveragePooling2D"] = Field("AveragePooling2D", description=TYPE_DESCRIPTION)
+    pool_size: IntOrTuple = Field(description=POOL_SIZE)
+
+
+@register_layer_spec
+class AveragePooling3D(PoolingSpec):
+    """Mean over windows of a volume."""
+
+    n_spatial: ClassVar[int] = 3
+    type: Literal["AveragePooling3D"] = Field("AveragePooling3D", description=TYPE_DESCRIPTION)
+    pool_size: IntOrTuple = Field(description=POOL_SIZE)
+
+
+class GlobalPoolingSpec(SpatialLayer):
+    """Base of the global pooling layers: reduce every spatial axis; no weights."""
+
+    family: ClassVar[str] = "pooling"
+
+    data_format: DataFormat = Field(None, description=DATA_FORMAT)
+    keepdims: bool = Field(False, description="Keep the spatial axes with size 1 instead of dropping them.")
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        _, channels = split_spatial(self.type, input_shape, self.n_spatial, self.data_format)
+        spatial = [1] * self.n_spatial if self.keepdims else []
+        return join_spatial(input_shape[0], spatial, channels, self.data_format)
+
+    def param_counts(self, input_shape: Shape) -> tuple[int, int]:
+        self.output_shape(input_shape)
+        return 0, 0
+
+
+@register_layer_spec
+class GlobalAveragePooling1D(GlobalPoolingSpec):
+    """Mean over all steps of a sequence (masked steps excluded)."""
+
+    type: Literal["GlobalAveragePooling1D"] = Field("GlobalAveragePooling1D", description=TYPE_DESCRIPTION)
+
+
+@register_layer_spec
+class GlobalAveragePooling2D(GlobalPoolingSpec):
+    """Mean over the height and width of an image."""
+
+    n_spatial: ClassVar[int] = 2
+    type: Literal["GlobalAveragePooling2D"] = Field("GlobalAveragePooling2D", description=TYPE_DESCRIPTION)
+
+
+@register_layer_spec
+class GlobalAveragePooling3D(GlobalPoolingSpec):
+    """Mean over the three spatial axes of a volume."""
+
+    n_spatial: ClassVar[int] = 3
+    type: Literal["GlobalAveragePooling3D"] = Field("GlobalAveragePooling3D", description=TYPE_DESCRIPTION)
+
+
+@register_layer_spec
+class GlobalMaxPooling1D(GlobalPoolingSpec):
+    """Max over all steps of a sequence."""
+
+    type: Literal["GlobalMaxPooling1D"] = Field("GlobalMaxPooling1D", description=TYPE_DESCRIPTION)
+
+
+@register_layer_spec
+class GlobalMaxPooling2D(GlobalPoolingSpec):
+    """Max over the height and width of an image."""
+
+    n_spatial: ClassVar[int] = 2
+    type: Literal["GlobalMaxPooling2D"] = Field("GlobalMaxPooling2D", description=TYPE_DESCRIPTION)
+
+
+@register_layer_spec
+class GlobalMaxPooling3D(GlobalPoolingSpec):
+    """Max over the three spatial axes of a volume."""
+
+    n_spatial: ClassVar[int] = 3
+    type: Literal["GlobalMaxPooling3D"] = Field("GlobalMaxPooling3D", description=TYPE_DESCRIPTION)

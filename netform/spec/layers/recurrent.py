@@ -1,0 +1,280 @@
+"""Recurrent layers: SimpleRNN, LSTM, GRU, and the Bidirectional and TimeDistributed wrappers."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import (
+    Field,
+    PositiveInt,
+    SerializationInfo,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from .._layer_base import LayerSpec, ShapeError, get_layer_spec, register_layer_spec
+from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
+from ._util import expect_rank, last_dim, shape_str
+
+_RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful")
+
+
+class _RNN(LayerSpec):
+    """Shared fields and rule of the Keras recurrent layers (one cell unrolled over time)."""
+
+    family = "recurrent"
+    gates: ClassVar[int] = 1
+    n_states: ClassVar[int] = 1
+
+    units: PositiveInt = Field(description="Dimensionality of the output space (and of each state).")
+    activation: ActivationRef = Field("tanh", description="Activation of the output; null for linear.")
+    use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
+    kernel_initializer: InitializerRef = Field("glorot_uniform", description="Initializer of the input kernel.")
+    recurrent_initializer: InitializerRef = Field("orthogonal", description="Initializer of the recurrent kernel.")
+    bias_initializer: InitializerRef = Field("zeros", description="Initializer of the bias.")
+    kernel_regularizer: RegularizerRef = Field(None, description="Regularizer of the input kernel; null for none.")
+    recurrent_regularizer: RegularizerRef = Field(None, description="Regularizer of the recurrent kernel; null for none.")
+    bias_regularizer: RegularizerRef = Field(None, description="Regularizer of the bias; null for none.")
+    activity_regularizer: RegularizerRef = Field(None, description="Regularizer of the output; null for none.")
+    kernel_constraint: ConstraintRef = Field(None, description="Constraint on the input kernel; null for none.")
+    recurrent_constraint: ConstraintRef = Field(None, description="Constraint on the recurrent kernel; null for none.")
+    bias_constraint: ConstraintRef = Field(None, description="Constraint on the bias; null for none.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Fraction of the input units to drop in training.")
+    recurrent_dropout: float = Field(0.0, ge=0, lt=1, description="Fraction of the recurrent units to drop in training.")
+    seed: int | None = Field(None, description="Seed of the dropout masks; null for random.")
+    return_sequences: bool = Field(False, description="Return the whole output sequence, not just the last output.")
+    return_state: bool = Field(False, description="Also return the last state(s): the output becomes a list.")
+    go_backwards: bool = Field(False, description="Process the sequence backwards and return the reversed sequence.")
+    stateful: bool = Field(False, description="Carry the last state of each batch over to the next (needs a fixed batch size).")
+    unroll: bool = Field(False, description="Unroll the loop (faster for short sequences; needs a known length).")
+
+    def _bias_size(self) -> int:
+        return self.gates * self.units
+
+    def output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
+        expect_rank(self.type, input_shape, 3)
+        last_dim(self.type, input_shape)
+        batch, steps = input_shape[0], input_shape[1]
+        if self.stateful and batch is None:
+            raise ShapeError(f"{self.type} with stateful: true needs a known batch size, received shape {shape_str(input_shape)}")
+        if self.unroll and steps is None:
+            raise ShapeError(f"{self.type} with unroll: true needs a known number of time steps, received shape {shape_str(input_shape)}")
+        out: Shape = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [out] + [(batch, self.units)] * self.n_states
+        return out
+
+    def param_counts(self, input_shape: Shape) -> tuple[int, int]:
+        expect_rank(self.type, input_shape, 3)
+        n_in = last_dim(self.type, input_shape)
+        width = self.gates * self.units
+        return n_in * width + self.units * width + (self._bias_size() if self.use_bias else 0), 0
+
+
+@register_layer_spec
+class SimpleRNN(_RNN):
+    """Fully-connected RNN whose output is fed back as the next input state."""
+
+    type: Literal["SimpleRNN"] = "SimpleRNN"
+
+
+@register_layer_spec
+class LSTM(_RNN):
+    """Long Short-Term Memory layer (four gates; states h and c)."""
+
+    gates = 4
+    n_states = 2
+    type: Literal["LSTM"] = "LSTM"
+    recurrent_activation: ActivationRef = Field("sigmoid", description="Activation of the gates; null for linear.")
+    unit_forget_bias: bool = Field(True, description="Initialize the forget-gate bias to 1.")
+    use_cudnn: bool | Literal["auto"] = Field("auto", description="Use the cuDNN kernel: true, false or 'auto'.")
+
+
+@register_layer_spec
+class GRU(_RNN):
+    """Gated Recurrent Unit layer (three gates)."""
+
+    gates = 3
+    type: Literal["GRU"] = "GRU"
+    recurrent_activation: ActivationRef = Field("sigmoid", description="Activation of the gates; null for linear.")
+    reset_after: bool = Field(
+        True, description="Apply the reset gate after the recurrent matrix (cuDNN-compatible; doubles the bias)."
+    )
+    use_cudnn: bool | Literal["auto"] = Field("auto", description="Use the cuDNN kernel: true, false or 'auto'.")
+
+    def _bias_size(self) -> int:
+        return (2 if self.reset_after else 1) * self.gates * self.units
+
+
+# --- wrappers ---------------------------------------------------------------
+
+
+def _nested_spec(wrapper: str, value: Any) -> Any:
+    """Validate a nested ``{type: Name, ...}`` mapping against the schema its ``type`` names."""
+    if value is None or isinstance(value, LayerSpec):
+        return value
+    if not isinstance(value, dict) or "type" not in value:
+        raise ValueError(f"{wrapper} expects a layer written as {{type: Name, ...}}, received {value!r}")
+    try:
+        cls = get_layer_spec(value["type"])
+    except ValueError as err:  # RegistryError: keep its message (and suggestion), not its file prefix
+        messages = getattr(err, "diagnostics", None)
+        raise ValueError("; ".join(d.message for d in messages) if messages else str(err)) from None
+    return cls.model_validate(value)
+
+
+def _with_nested(
+    owner: LayerSpec, data: dict[str, Any], info: SerializationInfo, fields: tuple[str, ...]
+) -> dict[str, Any]:
+    """Re-dump nested specs so they keep their ``type`` even when defaults are left out."""
+    for name in fields:
+        value = getattr(owner, name)
+        if name not in data or not isinstance(value, LayerSpec):
+            continue
+        nested = value.model_dump(
+            mode=info.mode,
+            by_alias=bool(info.by_alias),
+            exclude_defaults=info.exclude_defaults,
+            exclude_none=info.exclude_none,
+            exclude_unset=info.exclude_unset,
+        )
+        nested.pop("type", None)
+        data[name] = {"type": value.type, **nested}
+    return data
+
+
+def _single(wrapper: str, inner: LayerSpec, shape: Any) -> Shape:
+    if not isinstance(shape, tuple):
+        raise ShapeError(f"{wrapper} needs its {inner.type} layer to return one tensor, it returns {shape_str(shape)}")
+    return shape
+
+
+@register_layer_spec
+class Bidirectional(LayerSpec):
+    """Runs a recurrent layer forwards and backwards and merges the two outputs."""
+
+    family = "recurrent"
+    type: Literal["Bidirectional"] = "Bidirectional"
+    layer: SerializeAsAny[LayerSpec] = Field(
+        description="The recurrent layer to run forwards, e.g. {type: LSTM, units: 8, return_sequences: true}."
+    )
+    merge_mode: Literal["concat", "sum", "mul", "ave"] | None = Field(
+        "concat", description="How to merge the two outputs: concat, sum, mul, ave, or null for a list of both."
+    )
+    backward_layer: SerializeAsAny[LayerSpec] | None = Field(
+        None, description="The layer to run backwards (with go_backwards: true); null for a copy of `layer`."
+    )
+
+    @field_validator("layer", "backward_layer", mode="before")
+    @classmethod
+    def _validate_nested(cls, value: Any) -> Any:
+        spec = _nested_spec("Bidirectional", value)
+        if spec is not None and not all(f in type(spec).model_fields for f in _RNN_FLAGS):
+            raise ValueError(
+                f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU, …), received {spec.type}; "
+                "use TimeDistributed to apply a layer at each time step"
+            )
+        return spec
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        return _with_nested(self, handler(self), info, ("layer", "backward_layer"))
+
+    @model_validator(mode="after")
+    def _check_directions(self) -> Bidirectional:
+        forward = self.layer
+        if self.backward_layer is None:
+            if getattr(forward, "go_backwards"):
+                raise ValueError(
+                    "Bidirectional needs `layer` with go_backwards: false (the backward copy sets it to true); "
+                    "or give a `backward_layer`"
+                )
+            return self
+        backward = self.backward_layer
+        if getattr(forward, "go_backwards") == getattr(backward, "go_backwards"):
+            raise ValueError(
+                "Bidirectional needs `layer` and `backward_layer` with different go_backwards, "
+                f"received go_backwards={getattr(forward, 'go_backwards')} for both; set backward_layer.go_backwards: true"
+            )
+        for flag in ("stateful", "return_sequences", "return_state"):
+            if getattr(forward, flag) != getattr(backward, flag):
+                raise ValueError(
+                    f"Bidirectional needs `layer` and `backward_layer` with the same {flag}, received "
+                    f"{getattr(forward, flag)} and {getattr(backward, flag)}"
+                )
+        return self
+
+    def _parts(self, input_shape: Shape) -> tuple[Shape, list[Shape], Shape, list[Shape]]:
+        def split(spec: LayerSpec) -> tuple[Shape, list[Shape]]:
+            shape = spec.output_shape(input_shape)
+            return (shape[0], list(shape[1:])) if isinstance(shape, list) else (shape, [])
+
+        f_out, f_states = split(self.layer)
+        b_out, b_states = split(self.backward_layer) if self.backward_layer is not None else (f_out, f_states)
+        if b_out != f_out:
+            # Keras's symbolic shape assumes both directions match, so a mismatch would mislead later layers.
+            raise ShapeError(
+                f"Bidirectional needs the backward layer to output the same shape as the forward layer, "
+                f"received {shape_str(f_out)} and {shape_str(b_out)}; give both the same units"
+            )
+        return f_out, f_states, b_out, b_states
+
+    def output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
+        f_out, f_states, b_out, b_states = self._parts(input_shape)
+        outs: list[Shape]
+        if self.merge_mode == "concat":
+            outs = [f_out[:-1] + ((f_out[-1] or 0) + (b_out[-1] or 0),)]
+        elif self.merge_mode is None:
+            outs = [f_out, b_out]
+        else:
+            outs = [f_out]
+        if getattr(self.layer, "return_state", False):
+            return outs + f_states + b_states
+        return outs[0] if len(outs) == 1 else outs
+
+    def param_counts(self, input_shape: Shape) -> tuple[int, int]:
+        self._parts(input_shape)
+        ft, fn = self.layer.counts(input_shape)
+        bt, bn = (self.backward_layer or self.layer).counts(input_shape)
+        return ft + bt, fn + bn
+
+
+@register_layer_spec
+class TimeDistributed(LayerSpec):
+    """Applies a layer to every time step (axis 1) of its input."""
+
+    family = "recurrent"
+    type: Literal["TimeDistributed"] = "TimeDistributed"
+    layer: SerializeAsAny[LayerSpec] = Field(
+        description="The layer applied at each time step, e.g. {type: Dense, units: 8}."
+    )
+
+    @field_validator("layer", mode="before")
+    @classmethod
+    def _validate_nested(cls, value: Any) -> Any:
+        spec = _nested_spec("TimeDistributed", value)
+        if spec is not None and spec.arity != "one":
+            raise ValueError(f"TimeDistributed wraps a layer with one input, received {spec.type}, which takes a list")
+        return spec
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        return _with_nested(self, handler(self), info, ("layer",))
+
+    def _step_shape(self, input_shape: Shape) -> Shape:
+        if not isinstance(input_shape, tuple) or len(input_shape) < 3:
+            raise ShapeError(
+                "TimeDistributed expects an input of rank 3 or more (batch, time, ...), "
+                f"received shape {shape_str(input_shape)}"
+            )
+        return (input_shape[0], *input_shape[2:])
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        inner = _single("TimeDistributed", self.layer, self.layer.output_shape(self._step_shape(input_shape)))
+        return (inner[0], input_shape[1], *inner[1:])
+
+    def param_counts(self, input_shape: Shape) -> tuple[int, int]:
+        return self.layer.counts(self._step_shape(input_shape))

@@ -1,0 +1,117 @@
+"""YAML in and out: positions, safety limits, stable dumping."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from netform.errors import SpecError
+from netform.spec import load_spec
+from netform.spec._yaml import load_yaml
+
+
+def test_positions_of_keys_and_items() -> None:
+    data, smap = load_yaml("a: 1\nb:\n  - x\n  - {c: 2}\n", "f.yaml")
+    assert data == {"a": 1, "b": ["x", {"c": 2}]}
+    assert smap.positions[("a",)] == (1, 1)
+    assert smap.positions[("b", 1, "c")] == (4, 6)
+    assert smap.locate(("b", 1, "c", "missing")) == (4, 6)
+
+
+def test_syntax_error_is_located() -> None:
+    with pytest.raises(SpecError, match=r"^f\.yaml:2:\d+: invalid YAML: "):
+        load_yaml("a: [1, 2\nb: 3\n", "f.yaml")
+
+
+def test_duplicate_key() -> None:
+    with pytest.raises(SpecError, match=r"f\.yaml:2:1: a: duplicate key 'a' \(the first one is at line 1\)"):
+        load_yaml("a: 1\na: 2\n", "f.yaml")
+
+
+def test_empty_document() -> None:
+    with pytest.raises(SpecError, match=r"the document is empty; a spec starts with `netform: 1`"):
+        load_yaml("", "f.yaml")
+
+
+def _timed(fn) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def test_python_tag_is_refused_and_never_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "marker"
+    text = f"netform: 1\nname: !!python/object/apply:os.system ['touch {marker}']\nkind: sequential\n"
+    with pytest.raises(SpecError, match=r"2:7: name: the YAML tag '!!python/object/apply:os.system' is not allowed"):
+        load_spec(text)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("tag", ["!custom", "!!binary", "!!set", "!!omap", "!!timestamp"])
+def test_other_tags_are_refused(tag: str) -> None:
+    with pytest.raises(SpecError, match="is not allowed; specs use plain YAML values only"):
+        load_yaml(f"a: {tag} x\n")
+
+
+def test_alias_bomb_is_refused_fast() -> None:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 10):
+        refs = ",".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    text = "\n".join(lines)
+    elapsed = []
+
+    def run() -> None:
+        with pytest.raises(SpecError, match=r"expands to more than \d+ values \(a YAML alias bomb\?\)"):
+            load_spec(text)
+
+    elapsed.append(_timed(run))
+    assert elapsed[0] < 2.0
+
+
+def test_deep_nesting_is_refused_fast() -> None:
+    text = "a: " + "[" * 10_000 + "]" * 10_000
+    start = time.perf_counter()
+    with pytest.raises(SpecError, match=r"nested more than 64 levels deep"):
+        load_spec(text)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_deep_block_nesting_is_refused() -> None:
+    text = "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "v: 1\n"
+    with pytest.raises(SpecError, match=r"nested more than 64 levels deep"):
+        load_spec(text)
+
+
+def test_huge_file_is_refused_fast(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "huge.yaml"
+    with path.open("w") as f:
+        line = "# " + "x" * 1000 + "\n"
+        for _ in range(50 * 1024):
+            f.write(line)
+    assert path.stat().st_size > 50_000_000
+    start = time.perf_counter()
+    with pytest.raises(SpecError, match=r"huge\.yaml: the file is 5\d\.\d MB; specs are limited to 8 MB"):
+        load_spec(path)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_huge_text_is_refused() -> None:
+    with pytest.raises(SpecError, match="specs are limited to 8 MB"):
+        load_spec("a: 1\n" + "#" * 9_000_000)
+
+
+def test_merge_keys_are_refused() -> None:
+    with pytest.raises(SpecError, match=r"merge keys \('<<'\) are not supported"):
+        load_yaml("base: &b {x: 1}\nc:\n  <<: *b\n")
+
+
+def test_not_utf8() -> None:
+    with pytest.raises(SpecError, match="the file is not UTF-8 text"):
+        load_yaml(b"a: \xff\xfe\n")
+
+
+def test_missing_file() -> None:
+    with pytest.raises(SpecError, match=r"nope\.yaml: no such spec file"):
+        load_spec("nope.yaml")
