@@ -60,6 +60,8 @@ def to_keras_layer(spec: LayerSpec, name: str | None = None) -> keras.layers.Lay
     Raises:
         BuildError: Keras refused the arguments.
     """
+    if spec.type == "KerasLayer":
+        return _generic(spec, name)
     cls = keras_layer_class(spec)
     kwargs = keras_arguments(spec)
     if name is not None:
@@ -68,3 +70,18 @@ def to_keras_layer(spec: LayerSpec, name: str | None = None) -> keras.layers.Lay
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise BuildError(f"Keras refused the arguments of a {spec.type} layer {kwargs}: {err}") from err
+
+
+def _generic(spec: LayerSpec, name: str | None) -> keras.layers.Layer:
+    class_name = getattr(spec, "class_name")
+    cls = getattr(keras.layers, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+        raise BuildError(f"'{class_name}' is not a Keras built-in layer class; custom layers must be registered "
+                         "with @netform.register_layer")
+    config = dict(getattr(spec, "config"))
+    if name is not None:
+        config["name"] = name
+    try:
+        return cls.from_config(config)
+    except (TypeError, ValueError) as err:
+        raise BuildError(f"Keras could not make a {class_name} from its config: {err}") from err

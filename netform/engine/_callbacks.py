@@ -44,6 +44,8 @@ def pythonify_logs(logs: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _overrides(cb: keras.callbacks.Callback, name: str) -> bool:
+    if name in vars(cb):  # e.g. LambdaCallback sets hooks on the instance
+        return True
     method = getattr(type(cb), name, None)
     base = getattr(keras.callbacks.Callback, name)
     legacy = name.replace("train_batch", "batch") if "train_batch" in name else None

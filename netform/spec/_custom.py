@@ -8,14 +8,18 @@ TensorFlow: the user's module already imported Keras to define the class.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, Field, create_model
 
 from ..errors import RegistryError, did_you_mean
 from ._layer_base import LayerSpec, register_layer_spec
 
-__all__ = ["register_layer", "register_model", "custom_keras_class", "get_model_class", "model_classes"]
+__all__ = [
+    "register_layer", "register_model", "register_model_config", "resolve_model_class",
+    "custom_keras_class", "get_model_class", "model_classes",
+]
 
 T = TypeVar("T", bound=type)
 
@@ -159,6 +163,32 @@ def register_model(
     return wrap(cls) if cls is not None else wrap
 
 
+def register_model_config(name: str, config: type[BaseModel], loader: str) -> None:
+    """Register a model type whose class is imported only when built.
+
+    netform's own model classes use this so that specs naming them validate
+    without importing TensorFlow. ``loader`` is ``"module:attribute"`` inside
+    netform; it is never taken from a spec or a file.
+    """
+    if name not in _MODEL_CLASSES:
+        _LAZY_MODELS[name] = (config, loader)
+
+
+_LAZY_MODELS: dict[str, tuple[type[BaseModel], str]] = {}
+
+
+def resolve_model_class(type_name: str) -> tuple[type, type[BaseModel]]:
+    """The model class and its config, importing a lazily registered class if needed."""
+    if type_name in _LAZY_MODELS and type_name not in _MODEL_CLASSES:
+        import importlib
+
+        config, loader = _LAZY_MODELS[type_name]
+        module, attr = loader.split(":")
+        importlib.import_module(module)
+        getattr(sys.modules[module], attr)
+    return get_model_class(type_name)
+
+
 def custom_keras_class(type_name: str) -> type | None:
     """The Keras class registered for a custom layer type, or ``None``."""
     return _KERAS_CLASSES.get(type_name)
@@ -170,18 +200,34 @@ def get_model_class(type_name: str) -> tuple[type, type[BaseModel]]:
     Raises:
         RegistryError: No model class of that name is registered.
     """
+    if type_name in _LAZY_MODELS and type_name not in _MODEL_CLASSES:
+        return (type(None), _LAZY_MODELS[type_name][0])
     try:
         return _MODEL_CLASSES[type_name]
     except KeyError:
         raise RegistryError(
-            f"unknown model type '{type_name}'{did_you_mean(type_name, _MODEL_CLASSES)}; "
+            f"unknown model type '{type_name}'{did_you_mean(type_name, [*_MODEL_CLASSES, *_LAZY_MODELS])}; "
             "register the class with @netform.register_model before loading the spec"
         ) from None
 
 
 def model_classes() -> dict[str, tuple[type, type[BaseModel]]]:
-    """All registered model classes, by type name (a copy)."""
-    return dict(_MODEL_CLASSES)
+    """All registered model types, by name: (class, config); lazily registered ones show their config."""
+    out: dict[str, tuple[type, type[BaseModel]]] = {k: (type(None), v[0]) for k, v in _LAZY_MODELS.items()}
+    out.update(_MODEL_CLASSES)
+    return out
 
 
-_ = ClassVar  # re-exported typing helper kept for user annotations
+
+class ResidualMLPConfig(BaseModel):
+    """A stack of residual Dense blocks for tabular data, ending in a softmax."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    hidden: int = Field(64, gt=0, description="Width of every hidden layer.")
+    depth: int = Field(2, gt=0, le=64, description="Number of residual blocks.")
+    num_classes: int = Field(2, gt=1, description="Number of output classes.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate inside each block.")
+
+
+register_model_config("ResidualMLP", ResidualMLPConfig, "netform.builder._zoo_models:ResidualMLP")

@@ -8,22 +8,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from typing import Any, Callable
 
-import _parity
 import keras
 import pytest
-from _parity import check_parity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from netform.spec._layer_base import ShapeError, get_layer_spec
 
-Case = tuple[dict[str, Any], Any]
-STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {}
+try:  # tests/ as a package, or tests/spec on sys.path
+    from tests.spec import _parity
+except ImportError:  # pragma: no cover
+    import _parity  # type: ignore[no-redef]
 
-batch = st.sampled_from([None, None, 2])
+check_parity = _parity.check_parity
+
+Case = tuple[dict[str, Any], Any]
+STRATEGIES: dict[str, st.SearchStrategy[Case]] = {}
+
+batch = st.sampled_from([None, 2])
 time = st.sampled_from([None, 3, 4])
-feat = st.integers(1, 6)
+feat = st.integers(1, 8)
 rate = st.sampled_from([0.0, 0.1, 0.5])
 init = st.sampled_from(["glorot_uniform", "zeros", "he_normal", {"type": "RandomNormal", "stddev": 0.1}])
 
@@ -32,7 +37,7 @@ def strategy(name: str) -> Callable[[Callable[..., Case]], Callable[..., Case]]:
     """Register a composite strategy of valid ``(config, input_shape)`` for layer type ``name``."""
 
     def wrap(fn: Callable[..., Case]) -> Callable[..., Case]:
-        STRATEGIES[name] = st.composite(fn)
+        STRATEGIES[name] = st.composite(fn)()
         return fn
 
     return wrap
@@ -41,7 +46,7 @@ def strategy(name: str) -> Callable[[Callable[..., Case]], Callable[..., Case]]:
 def shape(draw: Any, low: int = 2, high: int = 4, known_last: bool = True) -> tuple:
     rank = draw(st.integers(low, high))
     mid = tuple(draw(st.sampled_from([None, 2, 3, 5])) for _ in range(rank - 2))
-    last = draw(feat) if known_last else draw(st.sampled_from([None, 3]))
+    last = draw(feat) if known_last else draw(st.sampled_from([None, 1, 3, 4, 6]))
     return (draw(batch), *mid, last)
 
 
@@ -86,7 +91,7 @@ def _activation(draw: Any) -> Case:
 
 @strategy("Identity")
 def _identity(draw: Any) -> Case:
-    return {"name": draw(st.sampled_from([None, "same"]))}, shape(draw, 2, 5, known_last=False)
+    return {"name": draw(st.sampled_from([None, "same", "other"]))}, shape(draw, 2, 5, known_last=False)
 
 
 @strategy("Embedding")
@@ -176,6 +181,8 @@ for _kind in ("SimpleRNN", "LSTM", "GRU"):
 def _bidirectional(draw: Any) -> Case:
     kind = draw(st.sampled_from(["SimpleRNN", "LSTM", "GRU"]))
     inner, shp = _rnn(draw, kind, backwards=False)
+    if inner.get("stateful"):
+        inner["return_state"] = False  # rejected: Keras 3 fails on it
     cfg: dict[str, Any] = {
         "layer": {"type": kind, **inner, "trainable": draw(st.booleans())},
         "merge_mode": draw(st.sampled_from(["concat", "sum", "mul", "ave", None])),
@@ -222,7 +229,7 @@ def _qvk(draw: Any, *, rank: int = 3, same_last: bool = False) -> list[tuple]:
 
 @strategy("MultiHeadAttention")
 def _mha(draw: Any) -> Case:
-    rank = draw(st.sampled_from([3, 3, 4]))
+    rank = draw(st.sampled_from([3, 4]))
     shapes = _qvk(draw, rank=rank)
     cfg: dict[str, Any] = {
         "num_heads": draw(st.integers(1, 3)),
@@ -275,14 +282,16 @@ def _additive(draw: Any) -> Case:
 
 def _elementwise(draw: Any, n_max: int) -> Case:
     base = shape(draw, 2, 4, known_last=False)
+    n = draw(st.integers(2, n_max))
+    low_rank = len(base) > 2 and draw(st.booleans())
     shapes = []
-    for _ in range(draw(st.integers(2, n_max))):
+    for i in range(n):
         s = list(base)
-        if len(s) > 2 and draw(st.booleans()):
-            s[1] = 1 if s[1] is not None else None  # a size-1 axis broadcasts
+        if low_rank and i == n - 1:
+            s = [base[0], base[-1]]  # a lower-rank input aligns on the right
+        elif len(s) > 2 and s[1] is not None and draw(st.booleans()):
+            s[1] = 1  # a size-1 axis broadcasts
         shapes.append(tuple(s))
-    if draw(st.booleans()):
-        shapes[-1] = (base[0], base[-1])  # a lower-rank input aligns on the right
     return {}, shapes
 
 
@@ -293,11 +302,8 @@ for _kind, _n in (("Add", 4), ("Subtract", 2), ("Multiply", 4), ("Average", 3), 
 @strategy("Concatenate")
 def _concatenate(draw: Any) -> Case:
     base = shape(draw, 2, 4)
-    axis = draw(st.integers(1, len(base) - 1)) * draw(st.sampled_from([1, -1]))
-    axis = axis if axis > 0 else axis + 0  # negative counts from the end
-    index = axis if axis > 0 else len(base) + axis
-    if index == 0:
-        axis, index = -1, len(base) - 1
+    index = draw(st.integers(1, len(base) - 1))
+    axis = draw(st.sampled_from([index, index - len(base)]))
     shapes = []
     for _ in range(draw(st.integers(2, 4))):
         s = list(base)
@@ -342,7 +348,7 @@ def _leaky(draw: Any) -> Case:
 
 @strategy("ELU")
 def _elu(draw: Any) -> Case:
-    return {"alpha": draw(st.sampled_from([1.0, 0.5]))}, shape(draw, 2, 4, known_last=False)
+    return {"alpha": draw(st.sampled_from([1.0, 0.5, 0.1, 2.0]))}, shape(draw, 2, 4, known_last=False)
 
 
 @strategy("Softmax")
@@ -403,7 +409,7 @@ def test_static_rule_matches_keras(layer_type: str, monkeypatch: pytest.MonkeyPa
         check_parity(layer_type, config, input_shape)
 
     run()
-    assert len(seen) >= 20, f"only {len(seen)} distinct examples for {layer_type}"
+    print("DISTINCT", layer_type, len(seen)); assert len(seen) >= 20, f"only {len(seen)} distinct examples for {layer_type}"
 
 
 def test_every_field_has_a_description() -> None:

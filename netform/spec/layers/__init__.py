@@ -10,7 +10,7 @@ import importlib
 
 _MODULES = (
     "core", "conv", "conv_transpose", "pooling", "reshaping", "normalization", "recurrent",
-    "attention", "merge", "activation", "regularization", "preprocessing",
+    "attention", "merge", "activation", "regularization", "preprocessing", "generic",
 )
 
 for _name in _MODULES:

@@ -31,7 +31,7 @@ class _Elementwise(LayerSpec):
 class ReLU(_Elementwise):
     """Rectified linear unit with optional cap, leak and threshold."""
 
-    type: Literal["ReLU"] = "ReLU"
+    type: Literal["ReLU"] = Field("ReLU", description="The Keras layer class name.")
     max_value: float | None = Field(None, ge=0, description="Largest output value; null for no cap.")
     negative_slope: float = Field(0.0, ge=0, description="Slope below the threshold.")
     threshold: float = Field(0.0, ge=0, description="Inputs below this value are damped (multiplied by negative_slope).")
@@ -41,7 +41,7 @@ class ReLU(_Elementwise):
 class LeakyReLU(_Elementwise):
     """Leaky ReLU: ``x`` for positive inputs, ``negative_slope * x`` otherwise."""
 
-    type: Literal["LeakyReLU"] = "LeakyReLU"
+    type: Literal["LeakyReLU"] = Field("LeakyReLU", description="The Keras layer class name.")
     negative_slope: float = Field(0.3, ge=0, description="Slope for negative inputs.")
 
 
@@ -49,7 +49,7 @@ class LeakyReLU(_Elementwise):
 class ELU(_Elementwise):
     """Exponential linear unit: ``alpha * (exp(x) - 1)`` for negative inputs."""
 
-    type: Literal["ELU"] = "ELU"
+    type: Literal["ELU"] = Field("ELU", description="The Keras layer class name.")
     alpha: float = Field(1.0, description="Scale of the negative part.")
 
 
@@ -57,7 +57,7 @@ class ELU(_Elementwise):
 class Softmax(_Elementwise):
     """Softmax over one or more axes."""
 
-    type: Literal["Softmax"] = "Softmax"
+    type: Literal["Softmax"] = Field("Softmax", description="The Keras layer class name.")
     axis: int | tuple[int, ...] = Field(-1, description="The axis, or list of axes, normalized to sum to 1.")
 
     def output_shape(self, input_shape: Shape) -> Shape:
@@ -71,7 +71,7 @@ class Softmax(_Elementwise):
 class PReLU(_Elementwise):
     """Parametric ReLU: a learned slope for negative inputs, per element or shared along axes."""
 
-    type: Literal["PReLU"] = "PReLU"
+    type: Literal["PReLU"] = Field("PReLU", description="The Keras layer class name.")
     alpha_initializer: InitializerRef = Field("Zeros", description="Initializer of the learned slopes.")
     alpha_regularizer: RegularizerRef = Field(None, description="Regularizer of the slopes; null for none.")
     alpha_constraint: ConstraintRef = Field(None, description="Constraint on the slopes; null for none.")

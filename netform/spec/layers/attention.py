@@ -73,7 +73,7 @@ class _Projected(LayerSpec):
 class MultiHeadAttention(_Projected):
     """Multi-head scaled dot-product attention (as in "Attention is all you need")."""
 
-    type: Literal["MultiHeadAttention"] = "MultiHeadAttention"
+    type: Literal["MultiHeadAttention"] = Field("MultiHeadAttention", description="The Keras layer class name.")
     num_heads: PositiveInt = Field(description="Number of attention heads.")
     key_dim: PositiveInt = Field(description="Size of each head for query and key.")
     value_dim: PositiveInt | None = Field(None, description="Size of each head for value; null for key_dim.")
@@ -155,7 +155,7 @@ class MultiHeadAttention(_Projected):
 class GroupQueryAttention(_Projected):
     """Grouped-query attention: query heads share fewer key/value heads."""
 
-    type: Literal["GroupQueryAttention"] = "GroupQueryAttention"
+    type: Literal["GroupQueryAttention"] = Field("GroupQueryAttention", description="The Keras layer class name.")
     head_dim: PositiveInt = Field(description="Size of each attention head.")
     num_query_heads: PositiveInt = Field(description="Number of query heads.")
     num_key_value_heads: PositiveInt = Field(description="Number of key and value heads; divides num_query_heads.")
@@ -235,7 +235,7 @@ class _DotAttention(LayerSpec):
 class Attention(_DotAttention):
     """Dot-product (Luong-style) attention over [query, value(, key)]."""
 
-    type: Literal["Attention"] = "Attention"
+    type: Literal["Attention"] = Field("Attention", description="The Keras layer class name.")
     use_scale: bool = Field(False, description="Learn a scalar that scales the attention scores.")
     score_mode: Literal["dot", "concat"] = Field(
         "dot", description="Score function: 'dot' (query·key) or 'concat' (tanh of query + key)."
@@ -251,7 +251,7 @@ class Attention(_DotAttention):
 class AdditiveAttention(_DotAttention):
     """Additive (Bahdanau-style) attention over [query, value(, key)]."""
 
-    type: Literal["AdditiveAttention"] = "AdditiveAttention"
+    type: Literal["AdditiveAttention"] = Field("AdditiveAttention", description="The Keras layer class name.")
     use_scale: bool = Field(True, description="Learn a per-feature vector that scales the attention scores.")
 
     def param_counts(self, input_shape: Any) -> tuple[int, int]:

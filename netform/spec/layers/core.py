@@ -65,7 +65,7 @@ def _split_einsum(equation: str) -> tuple[str, str, str, bool, bool]:
 class EinsumDense(LayerSpec):
     """A dense layer of any rank, written as an einsum equation between input and kernel."""
 
-    type: Literal["EinsumDense"] = "EinsumDense"
+    type: Literal["EinsumDense"] = Field("EinsumDense", description="The Keras layer class name.")
     equation: str = Field(description="Einsum equation 'input,kernel->output', e.g. 'ab,bc->ac' or '...b,bc->...c'.")
     # Named `output_shape` in YAML and Keras; renamed here so it does not hide the shape rule.
     partial_output_shape: PositiveInt | tuple[PositiveInt | None, ...] = Field(
@@ -188,7 +188,7 @@ class Activation(LayerSpec):
     """Applies an activation function element-wise."""
 
     family = "activation"
-    type: Literal["Activation"] = "Activation"
+    type: Literal["Activation"] = Field("Activation", description="The Keras layer class name.")
     activation: ActivationRef = Field(description="The activation, by name ('relu') or as {type: …}; null for linear.")
 
     def output_shape(self, input_shape: Shape) -> Shape:
@@ -203,7 +203,7 @@ class Activation(LayerSpec):
 class Identity(LayerSpec):
     """Returns its input unchanged (a placeholder)."""
 
-    type: Literal["Identity"] = "Identity"
+    type: Literal["Identity"] = Field("Identity", description="The Keras layer class name.")
 
     def output_shape(self, input_shape: Shape) -> Shape:
         expect_rank("Identity", input_shape, *range(1, 9))
@@ -217,7 +217,7 @@ class Identity(LayerSpec):
 class Embedding(LayerSpec):
     """Maps integer indices in ``[0, input_dim)`` to dense vectors of size ``output_dim``."""
 
-    type: Literal["Embedding"] = "Embedding"
+    type: Literal["Embedding"] = Field("Embedding", description="The Keras layer class name.")
     input_dim: PositiveInt = Field(description="Vocabulary size: the largest index plus one.")
     output_dim: PositiveInt = Field(description="Size of each embedding vector.")
     # Keras's default "uniform" is an alias the shared initializer list does not spell.

@@ -63,7 +63,7 @@ class _Elementwise(_Merge):
 class Add(_Elementwise):
     """Adds its inputs element-wise."""
 
-    type: Literal["Add"] = "Add"
+    type: Literal["Add"] = Field("Add", description="The Keras layer class name.")
 
 
 @register_layer_spec
@@ -71,42 +71,42 @@ class Subtract(_Elementwise):
     """Subtracts the second input from the first, element-wise."""
 
     max_inputs = 2
-    type: Literal["Subtract"] = "Subtract"
+    type: Literal["Subtract"] = Field("Subtract", description="The Keras layer class name.")
 
 
 @register_layer_spec
 class Multiply(_Elementwise):
     """Multiplies its inputs element-wise."""
 
-    type: Literal["Multiply"] = "Multiply"
+    type: Literal["Multiply"] = Field("Multiply", description="The Keras layer class name.")
 
 
 @register_layer_spec
 class Average(_Elementwise):
     """Averages its inputs element-wise."""
 
-    type: Literal["Average"] = "Average"
+    type: Literal["Average"] = Field("Average", description="The Keras layer class name.")
 
 
 @register_layer_spec
 class Maximum(_Elementwise):
     """Element-wise maximum of its inputs."""
 
-    type: Literal["Maximum"] = "Maximum"
+    type: Literal["Maximum"] = Field("Maximum", description="The Keras layer class name.")
 
 
 @register_layer_spec
 class Minimum(_Elementwise):
     """Element-wise minimum of its inputs."""
 
-    type: Literal["Minimum"] = "Minimum"
+    type: Literal["Minimum"] = Field("Minimum", description="The Keras layer class name.")
 
 
 @register_layer_spec
 class Concatenate(_Merge):
     """Concatenates its inputs along one axis; all other axes must match."""
 
-    type: Literal["Concatenate"] = "Concatenate"
+    type: Literal["Concatenate"] = Field("Concatenate", description="The Keras layer class name.")
     axis: int = Field(-1, description="The axis to concatenate along (batch excluded).")
 
     def output_shape(self, input_shape: Any) -> Shape:
@@ -133,7 +133,7 @@ class Dot(_Merge):
     """Dot product of two inputs along the given axes, per sample."""
 
     max_inputs = 2
-    type: Literal["Dot"] = "Dot"
+    type: Literal["Dot"] = Field("Dot", description="The Keras layer class name.")
     axes: int | tuple[int, int] = Field(
         description="Axis, or [axis of input 1, axis of input 2], summed over (batch excluded)."
     )

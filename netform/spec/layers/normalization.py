@@ -56,7 +56,7 @@ class _Affine(LayerSpec):
 class BatchNormalization(_Affine):
     """Normalizes each feature over the batch, keeping moving averages for inference."""
 
-    type: Literal["BatchNormalization"] = "BatchNormalization"
+    type: Literal["BatchNormalization"] = Field("BatchNormalization", description="The Keras layer class name.")
     axis: int = Field(-1, description="The feature axis to normalize (usually -1, channels last).")
     momentum: float = Field(0.99, ge=0, le=1, description="Momentum of the moving mean and variance.")
     moving_mean_initializer: InitializerRef = Field("zeros", description="Initializer of the moving mean.")
@@ -77,7 +77,7 @@ class BatchNormalization(_Affine):
 class LayerNormalization(_Affine):
     """Normalizes each sample over the given axes (the features by default)."""
 
-    type: Literal["LayerNormalization"] = "LayerNormalization"
+    type: Literal["LayerNormalization"] = Field("LayerNormalization", description="The Keras layer class name.")
     axis: int | tuple[int, ...] = Field(-1, description="The axis, or list of axes, to normalize over.")
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
@@ -89,7 +89,7 @@ class LayerNormalization(_Affine):
 class GroupNormalization(_Affine):
     """Normalizes each sample over groups of channels (-1 groups is instance normalization)."""
 
-    type: Literal["GroupNormalization"] = "GroupNormalization"
+    type: Literal["GroupNormalization"] = Field("GroupNormalization", description="The Keras layer class name.")
     groups: int = Field(32, description="Number of channel groups; -1 for one group per channel.")
     axis: int = Field(-1, description="The channel axis.")
 
@@ -116,7 +116,7 @@ class UnitNormalization(LayerSpec):
     """Scales each sample to unit L2 norm over the given axes."""
 
     family = "normalization"
-    type: Literal["UnitNormalization"] = "UnitNormalization"
+    type: Literal["UnitNormalization"] = Field("UnitNormalization", description="The Keras layer class name.")
     axis: int | tuple[int, ...] = Field(-1, description="The axis, or list of axes, over which the norm is 1.")
 
     def output_shape(self, input_shape: Shape) -> Shape:

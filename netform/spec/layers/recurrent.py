@@ -78,7 +78,7 @@ class _RNN(LayerSpec):
 class SimpleRNN(_RNN):
     """Fully-connected RNN whose output is fed back as the next input state."""
 
-    type: Literal["SimpleRNN"] = "SimpleRNN"
+    type: Literal["SimpleRNN"] = Field("SimpleRNN", description="The Keras layer class name.")
 
 
 @register_layer_spec
@@ -87,7 +87,7 @@ class LSTM(_RNN):
 
     gates = 4
     n_states = 2
-    type: Literal["LSTM"] = "LSTM"
+    type: Literal["LSTM"] = Field("LSTM", description="The Keras layer class name.")
     recurrent_activation: ActivationRef = Field("sigmoid", description="Activation of the gates; null for linear.")
     unit_forget_bias: bool = Field(True, description="Initialize the forget-gate bias to 1.")
     use_cudnn: bool | Literal["auto"] = Field("auto", description="Use the cuDNN kernel: true, false or 'auto'.")
@@ -98,7 +98,7 @@ class GRU(_RNN):
     """Gated Recurrent Unit layer (three gates)."""
 
     gates = 3
-    type: Literal["GRU"] = "GRU"
+    type: Literal["GRU"] = Field("GRU", description="The Keras layer class name.")
     recurrent_activation: ActivationRef = Field("sigmoid", description="Activation of the gates; null for linear.")
     reset_after: bool = Field(
         True, description="Apply the reset gate after the recurrent matrix (cuDNN-compatible; doubles the bias)."
@@ -157,7 +157,7 @@ class Bidirectional(LayerSpec):
     """Runs a recurrent layer forwards and backwards and merges the two outputs."""
 
     family = "recurrent"
-    type: Literal["Bidirectional"] = "Bidirectional"
+    type: Literal["Bidirectional"] = Field("Bidirectional", description="The Keras layer class name.")
     layer: SerializeAsAny[LayerSpec] = Field(
         description="The recurrent layer to run forwards, e.g. {type: LSTM, units: 8, return_sequences: true}."
     )
@@ -186,6 +186,12 @@ class Bidirectional(LayerSpec):
     @model_validator(mode="after")
     def _check_directions(self) -> Bidirectional:
         forward = self.layer
+        if getattr(forward, "stateful") and getattr(forward, "return_state"):
+            # Keras 3's Bidirectional.compute_mask fails on this combination.
+            raise ValueError(
+                "Bidirectional cannot wrap a layer with both stateful: true and return_state: true in Keras 3; "
+                "drop one of them"
+            )
         if self.backward_layer is None:
             if getattr(forward, "go_backwards"):
                 raise ValueError(
@@ -247,7 +253,7 @@ class TimeDistributed(LayerSpec):
     """Applies a layer to every time step (axis 1) of its input."""
 
     family = "recurrent"
-    type: Literal["TimeDistributed"] = "TimeDistributed"
+    type: Literal["TimeDistributed"] = Field("TimeDistributed", description="The Keras layer class name.")
     layer: SerializeAsAny[LayerSpec] = Field(
         description="The layer applied at each time step, e.g. {type: Dense, units: 8}."
     )

@@ -1,0 +1,237 @@
+"""``build(spec, api=…)``: one spec → a Sequential, Functional or subclassed model.
+
+All three forms name their layers after the spec's nodes (``stage1.2.conv``
+for a node inside a block use), so weights move between them by name and the
+three give the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import keras
+
+from ..errors import BuildError, NetformError
+from ..spec import ModelSpec, load_spec
+from ..spec._graph import Graph, GraphNode
+from ..spec._load import graph_of
+from ._layers import to_keras_layer
+
+__all__ = ["build", "Api", "POSITIONAL_CALL"]
+
+Api = Literal["sequential", "functional", "subclass"]
+
+# Layers whose call takes several tensors as positional arguments, not a list.
+POSITIONAL_CALL = frozenset({"MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention"})
+
+
+def _where(spec: ModelSpec, node: GraphNode | None) -> str:
+    if node is None:
+        return spec.source
+    line, col = spec.locate(node.path)
+    place = spec.source + (f":{line}:{col}" if line else "")
+    return f"{place}: node '{node.name}'"
+
+
+def call_layer(layer: keras.layers.Layer, layer_type: str, inputs: list[Any], **kwargs: Any) -> Any:
+    """Call ``layer`` on ``inputs`` with the convention its type expects."""
+    if layer_type in POSITIONAL_CALL:
+        return layer(*inputs, **kwargs)
+    if len(inputs) == 1 and not _takes_list(layer):
+        return layer(inputs[0], **kwargs)
+    return layer(list(inputs), **kwargs)
+
+
+def _takes_list(layer: keras.layers.Layer) -> bool:
+    from ..spec._layer_base import get_layer_spec
+
+    try:
+        return get_layer_spec(type(layer).__name__).arity == "many"
+    except NetformError:
+        return False
+
+
+def _input_tensors(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        name: keras.Input(shape=tuple(inp.shape), dtype=inp.dtype, sparse=inp.sparse, name=name)
+        for name, inp in spec.inputs.items()
+    }
+
+
+class _LayerFactory:
+    """Makes each owner's Keras layer once, so shared nodes reuse it."""
+
+    def __init__(self, spec: ModelSpec, graph: Graph) -> None:
+        self.spec = spec
+        self.graph = graph
+        self.layers: dict[str, keras.layers.Layer] = {}
+
+    def get(self, node: GraphNode) -> keras.layers.Layer:
+        if node.owner not in self.layers:
+            owner = self.graph.nodes[node.owner]
+            try:
+                self.layers[node.owner] = to_keras_layer(owner.layer, name=owner.name)
+            except BuildError as err:
+                raise BuildError(f"{_where(self.spec, owner)}: {err}") from err
+        return self.layers[node.owner]
+
+
+def _nested_chain(graph: Graph, node: GraphNode) -> tuple[str, ...]:
+    return tuple(s for s in node.scope if graph.scopes[s].nested)
+
+
+def _emit(spec: ModelSpec, graph: Graph, factory: _LayerFactory, level: tuple[str, ...],
+          env: dict[str, Any], models: dict[str, keras.Model], nested: bool) -> None:
+    """Connect every node at ``level`` of nested scopes, building nested models on the way."""
+    from ..engine import Model
+
+    done: set[str] = set()
+    for node in graph.nodes.values():
+        chain = _nested_chain(graph, node) if nested else ()
+        if chain[: len(level)] != level:
+            continue
+        if len(chain) > len(level):
+            scope_name = chain[len(level)]
+            if scope_name in done:
+                continue
+            done.add(scope_name)
+            scope = graph.scopes[scope_name]
+            outer = [env[i] for i in scope.inputs]
+            if scope.shares is not None:
+                sub = models[scope.shares]
+            else:
+                inner_inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=f"{scope_name}.in{i}")
+                                for i, t in enumerate(outer)]
+                inner_env = dict(env)
+                inner_env.update(dict(zip(scope.inputs, inner_inputs)))
+                _emit(spec, graph, factory, level + (scope_name,), inner_env, models, nested)
+                inner_outputs = [inner_env[o] for o in scope.outputs]
+                sub = Model(inner_inputs, inner_outputs if len(inner_outputs) > 1 else inner_outputs[0],
+                            name=scope_name)
+                models[scope_name] = sub
+            result = sub(outer if len(outer) > 1 else outer[0])
+            results = result if isinstance(result, (list, tuple)) else [result]
+            for name, tensor in zip(scope.outputs, results):
+                env[name] = tensor
+            continue
+        layer = factory.get(node)
+        try:
+            env[node.name] = call_layer(layer, node.layer.type, [env[i] for i in node.inputs])
+        except (ValueError, TypeError) as err:
+            shapes = ", ".join(str(tuple(env[i].shape)) for i in node.inputs)
+            raise BuildError(
+                f"{_where(spec, node)}: Keras refused to connect {node.layer.type} to input shape(s) {shapes}: {err}"
+            ) from err
+
+
+def _functional(spec: ModelSpec, graph: Graph) -> keras.Model:
+    from ..engine import Model
+
+    inputs = _input_tensors(spec)
+    env: dict[str, Any] = dict(inputs)
+    _emit(spec, graph, _LayerFactory(spec, graph), (), env, {}, nested=True)
+    outputs = [env[o] for o in graph.outputs]
+    ins = list(inputs.values())
+    return Model(ins if len(ins) > 1 else ins[0], outputs if len(outputs) > 1 else outputs[0], name=spec.name)
+
+
+def _check_linear(spec: ModelSpec, graph: Graph) -> None:
+    if len(graph.inputs) != 1:
+        raise BuildError(f"{spec.source}: api='sequential' needs exactly one input, the spec has "
+                         f"{len(graph.inputs)}; use api='functional'")
+    previous = next(iter(graph.inputs))
+    for node in graph.nodes.values():
+        if node.inputs != (previous,):
+            raise BuildError(
+                f"{_where(spec, node)}: api='sequential' needs a linear graph, but this node takes "
+                f"{', '.join(node.inputs)} instead of only '{previous}' (the graph branches here); use api='functional'")
+        if node.shared:
+            raise BuildError(f"{_where(spec, node)}: api='sequential' cannot share layers; use api='functional'")
+        previous = node.name
+    if graph.outputs != (previous,):
+        raise BuildError(f"{spec.source}: api='sequential' needs one output, the last node; use api='functional'")
+
+
+def _sequential(spec: ModelSpec, graph: Graph) -> keras.Model:
+    from ..engine import Sequential
+
+    _check_linear(spec, graph)
+    name, inp = next(iter(spec.inputs.items()))
+    factory = _LayerFactory(spec, graph)
+    model = Sequential(name=spec.name)
+    model.add(keras.Input(shape=tuple(inp.shape), dtype=inp.dtype, name=name))
+    built: set[str] = set()
+    for node in graph.nodes.values():
+        chain = _nested_chain(graph, node)
+        if chain:
+            top = chain[0]
+            if top in built:
+                continue
+            built.add(top)
+            model.add(_nested_sequential(spec, graph, factory, top))
+            continue
+        model.add(factory.get(node))
+    return model
+
+
+def _nested_sequential(spec: ModelSpec, graph: Graph, factory: _LayerFactory, scope: str) -> keras.Model:
+    from ..engine import Sequential
+
+    sub = Sequential(name=scope)
+    done: set[str] = set()
+    for node in graph.nodes.values():
+        chain = _nested_chain(graph, node)
+        if scope not in chain:
+            continue
+        deeper = chain[chain.index(scope) + 1:]
+        if deeper:
+            if deeper[0] not in done:
+                done.add(deeper[0])
+                sub.add(_nested_sequential(spec, graph, factory, deeper[0]))
+            continue
+        sub.add(factory.get(node))
+    return sub
+
+
+def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> keras.Model:
+    """Build a Keras model of netform's engine classes from a spec.
+
+    Args:
+        spec: A ModelSpec or anything :func:`netform.load_spec` takes.
+        api: ``"sequential"``, ``"functional"`` or ``"subclass"``; defaults
+            from the spec's ``kind``.
+
+    Returns:
+        An ``nf.Sequential``, a functional ``nf.Model`` or an ``nf.Model``
+        subclass, built (weights created), with layers named after the nodes.
+
+    Raises:
+        BuildError: The spec cannot be built with that API (naming the file,
+            line and node), or Keras refused a layer.
+        SpecError: The spec is not valid.
+
+    Example::
+
+        model = netform.build("models/mlp.yaml", api="functional")
+    """
+    model_spec = spec if isinstance(spec, ModelSpec) else load_spec(spec)
+    if api is None:
+        api = "subclass" if model_spec.kind == "subclass" else model_spec.kind  # type: ignore[assignment]
+    if api not in ("sequential", "functional", "subclass"):
+        raise BuildError(f"unknown api '{api}'; expected 'sequential', 'functional' or 'subclass'")
+    if model_spec.kind == "subclass":
+        if api != "subclass":
+            raise BuildError(f"{model_spec.source}: a kind: subclass spec builds only with api='subclass' "
+                             f"(its graph lives in the registered class's Python code), not api='{api}'")
+        from ._subclass import build_registered
+
+        return build_registered(model_spec)
+    graph = graph_of(model_spec)
+    if api == "sequential":
+        return _sequential(model_spec, graph)
+    if api == "functional":
+        return _functional(model_spec, graph)
+    from ._subclass import build_generated
+
+    return build_generated(model_spec)

@@ -1,0 +1,279 @@
+"""``from_keras(model)``: any Sequential or Functional Keras model → ModelSpec.
+
+Layers in netform's catalog are written with their schema; other Keras
+built-in layers in the generic ``KerasLayer`` form (never dropped); nested
+models become nested blocks, and second calls of a layer or nested model
+become ``shares:`` nodes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import keras
+
+from ..errors import BuildError, NetformError, SpecError
+from ..spec import ModelSpec, load_spec
+from ..spec._custom import custom_keras_class
+from ..spec._layer_base import get_layer_spec
+
+__all__ = ["from_keras", "layer_to_dict"]
+
+_SNAKE = {
+    "GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeNormal": "he_normal",
+    "HeUniform": "he_uniform", "LecunNormal": "lecun_normal", "LecunUniform": "lecun_uniform",
+    "Zeros": "zeros", "Ones": "ones", "Orthogonal": "orthogonal", "RandomNormal": "random_normal",
+    "RandomUniform": "random_uniform", "TruncatedNormal": "truncated_normal", "Identity": "identity",
+}
+_SKIP_IF_EMPTY = ("quantization_config", "build_config", "compile_config")
+
+
+def _clean_name(name: str, used: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "node"
+    if base[0].isdigit():
+        base = "n_" + base
+    out, i = base, 1
+    while out in used:
+        out = f"{base}_{i}"
+        i += 1
+    used.add(out)
+    return out
+
+
+def _convert_value(value: Any) -> Any:
+    if isinstance(value, dict) and "class_name" in value and "config" in value:
+        cls_name = value["class_name"]
+        config = value.get("config") or {}
+        module = str(value.get("module") or "")
+        if module.startswith("keras.layers") or module.startswith("keras.src.layers") or (
+                "layers" in module and isinstance(config, dict) and "name" in config):
+            return layer_to_dict_from_config(cls_name, config)
+        if cls_name == "DTypePolicy":
+            return config.get("name")
+        args = {k: _convert_value(v) for k, v in config.items() if v is not None}
+        if not args and cls_name in _SNAKE:
+            return _SNAKE[cls_name]
+        return {"type": cls_name, **args}
+    if isinstance(value, dict):
+        return {k: _convert_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_convert_value(v) for v in value]
+    return value
+
+
+def _dtype(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = (value.get("config") or {}).get("name")
+    if value in (None, keras.config.floatx()):
+        return None
+    return str(value)
+
+
+def layer_to_dict_from_config(cls_name: str, config: dict[str, Any], *, keep_name: bool = False) -> dict[str, Any]:
+    """A layer's ``get_config()`` as a spec layer mapping (schema form, or the generic form)."""
+    try:
+        schema = get_layer_spec(cls_name)
+    except NetformError:
+        schema = None
+    if schema is not None and cls_name != "KerasLayer":
+        out: dict[str, Any] = {"type": cls_name}
+        fits = True
+        for key, value in config.items():
+            if key == "name":
+                if keep_name:
+                    out["name"] = value
+                continue
+            if key == "dtype":
+                dt = _dtype(value)
+                if dt is not None:
+                    out["dtype"] = dt
+                continue
+            if key not in schema.model_fields:
+                if value in (None, {}, [], False) or key in _SKIP_IF_EMPTY and not value:
+                    continue
+                fits = False
+                break
+            converted = _convert_value(value)
+            field = schema.model_fields[key]
+            if converted == "linear" and field.default is None:
+                continue
+            if key == "data_format" and field.default is None and converted == keras.config.image_data_format():
+                continue
+            out[key] = converted
+        if fits:
+            try:
+                schema.model_validate(out)
+                return out
+            except ValueError:
+                pass
+    generic_config = {k: v for k, v in config.items() if k != "name" or keep_name}
+    return {"type": "KerasLayer", "class_name": cls_name, "config": generic_config}
+
+
+def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict[str, Any]:
+    """One Keras layer as a spec layer mapping.
+
+    Raises:
+        BuildError: The layer is neither a Keras built-in nor registered with netform.
+    """
+    cls = type(layer)
+    cls_name = cls.__name__
+    custom = custom_keras_class(cls_name)
+    builtin = getattr(keras.layers, cls_name, None) is cls
+    if custom is not cls and not builtin:
+        raise BuildError(
+            f"layer '{layer.name}' is a {cls.__module__}.{cls_name}, which is neither a Keras built-in layer nor "
+            "registered with @netform.register_layer; register it (its config as a Pydantic model) to export it")
+    if cls_name == "Lambda":
+        raise BuildError(f"layer '{layer.name}' is a Lambda layer: its Python code cannot be written in a spec; "
+                         "replace it with a registered custom layer")
+    if custom is cls:
+        config = layer.get_config()
+        out = {"type": cls_name, **{k: v for k, v in config.items() if k not in ("name", "dtype", "trainable")}}
+        if not config.get("trainable", True):
+            out["trainable"] = False
+        return out
+    return layer_to_dict_from_config(cls_name, layer.get_config(), keep_name=keep_name)
+
+
+class _Exporter:
+    def __init__(self) -> None:
+        self.blocks: dict[str, Any] = {}
+        self.block_of: dict[int, str] = {}
+        self.block_names: set[str] = set()
+        self.keras_names: dict[str, str] = {}
+
+    def graph(self, model: keras.Model, used: set[str]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """(inputs, nodes, outputs) of a Functional model."""
+        if not hasattr(model, "_nodes_by_depth"):
+            raise BuildError(f"model '{model.name}' has no graph to export")
+        op_order = {id(op): i for i, op in enumerate(getattr(model, "_operations", []))}
+        names: dict[tuple[int, int], str] = {}
+        first_use: dict[int, str] = {}
+        inputs: dict[str, Any] = {}
+        nodes: dict[str, Any] = {}
+        ordered = []
+        for depth in sorted(model._nodes_by_depth, reverse=True):
+            for node in model._nodes_by_depth[depth]:
+                op = node.operation
+                ordered.append((-depth, op_order.get(id(op), 0), op._inbound_nodes.index(node), node))
+        ordered.sort(key=lambda t: t[:3])
+        for _, _, index, node in ordered:
+            op = node.operation
+            key = (id(op), index)
+            if isinstance(op, keras.layers.InputLayer):
+                name = _clean_name(op.name, used)
+                names[key] = name
+                shape = list(op.batch_shape[1:])
+                entry: dict[str, Any] = {"shape": shape}
+                if str(op.dtype) != "float32":
+                    entry["dtype"] = str(op.dtype)
+                if getattr(op, "sparse", False):
+                    entry["sparse"] = True
+                inputs[name] = entry
+                continue
+            refs = []
+            for t in node.input_tensors:
+                hist = t._keras_history
+                if hist.tensor_index != 0:
+                    raise BuildError(f"layer '{hist.operation.name}' has several outputs and '{op.name}' uses output "
+                                     f"{hist.tensor_index}; specs connect only a layer's first output")
+                refs.append(names[(id(hist.operation), hist.node_index)])
+            name = _clean_name(op.name if index == 0 else f"{op.name}_call{index}", used)
+            names[key] = name
+            self.keras_names[name] = op.name
+            ref_value: Any = refs[0] if len(refs) == 1 else refs
+            if id(op) in first_use:
+                nodes[name] = {"shares": first_use[id(op)], "in": ref_value}
+            elif isinstance(op, keras.Model):
+                block = self.block(op)
+                nodes[name] = {"block": block, "nested": True, "in": ref_value}
+                first_use[id(op)] = name
+            else:
+                nodes[name] = {**layer_to_dict(op), "in": ref_value}
+                first_use[id(op)] = name
+        order = [names.get((id(t._keras_history.operation), t._keras_history.node_index)) for t in model.inputs]
+        inputs = {n: inputs[n] for n in order if n in inputs} | inputs
+        outputs = []
+        for t in model.outputs:
+            hist = t._keras_history
+            outputs.append(names[(id(hist.operation), hist.node_index)])
+        return inputs, nodes, outputs
+
+    def block(self, model: keras.Model) -> str:
+        if id(model) in self.block_of:
+            return self.block_of[id(model)]
+        name = _clean_name(model.name, self.block_names)
+        self.block_of[id(model)] = name
+        used: set[str] = set()
+        if isinstance(model, keras.Sequential):
+            layers = []
+            for layer in model.layers:
+                if isinstance(layer, keras.Model):
+                    layers.append({"block": self.block(layer), "nested": True})
+                else:
+                    layers.append(layer_to_dict(layer))
+            self.blocks[name] = {"nested": True, "inputs": ["x"], "layers": layers}
+            return name
+        inputs, nodes, outputs = self.graph(model, used)
+        self.blocks[name] = {"nested": True, "inputs": list(inputs), "nodes": nodes, "outputs": outputs}
+        return name
+
+
+def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
+    """Describe a Keras model as a :class:`ModelSpec`.
+
+    Args:
+        model: A Sequential or Functional model (nested models, shared layers,
+            several inputs and outputs included), or a model netform built.
+        name: The spec's name; defaults to the model's.
+
+    Returns:
+        The spec; ``build(from_keras(m))`` has the same layers, connections
+        and parameter count as ``m``.
+
+    Raises:
+        BuildError: A subclassed model with no graph, or a layer that is
+            neither built-in nor registered.
+    """
+    existing = getattr(model, "_netform_spec", None)
+    if isinstance(existing, ModelSpec):
+        return existing
+    exporter = _Exporter()
+    spec_name = _clean_name(name or model.name, set())
+    if isinstance(model, keras.Sequential):
+        if not model.inputs:
+            raise BuildError(f"Sequential model '{model.name}' is not built, so its input shape is unknown; "
+                             "call model.build(input_shape) or give it a keras.Input first")
+        inputs, nodes, outputs = exporter.graph(model, set())
+        data: dict[str, Any] = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs}
+        linear = all(isinstance(v.get("in"), str) and "shares" not in v and "block" not in v for v in nodes.values())
+        if linear:
+            layers = []
+            for node_name, node in nodes.items():
+                item = {k: v for k, v in node.items() if k != "in"}
+                layers.append({**item, "name": node_name} if item.get("type") != "KerasLayer" else item)
+            data = {"netform": 1, "name": spec_name, "kind": "sequential", "inputs": inputs, "layers": layers}
+        else:
+            data.update(nodes=nodes, outputs=outputs)
+    elif hasattr(model, "_nodes_by_depth") and getattr(model, "inputs", None):
+        inputs, nodes, outputs = exporter.graph(model, set())
+        data = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs, "nodes": nodes,
+                "outputs": outputs}
+    else:
+        raise BuildError(
+            f"model '{model.name}' ({type(model).__name__}) is a subclassed model: its computation is Python code "
+            "in call(), not a graph, so it has no spec. Rebuild it with the Functional API, or register the class "
+            "with @netform.register_model and write a `kind: subclass` spec")
+    if exporter.blocks:
+        data["blocks"] = exporter.blocks
+        # blocks must come before nodes for readers; rebuild the dict in that order
+        data = {k: data[k] for k in ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "outputs")
+                if k in data}
+    try:
+        spec = load_spec(data, source=f"<from_keras {model.name}>")
+    except SpecError as err:
+        raise BuildError(f"the spec exported from model '{model.name}' does not validate (please report this): {err}") from err
+    spec._cache["keras_names"] = exporter.keras_names
+    return spec

@@ -1,0 +1,228 @@
+"""The diagram graph: what a picture shows, independent of where it came from.
+
+Specs (:mod:`._from_spec`) and Keras models (:mod:`._from_keras`) are both
+turned into one :class:`Diagram`; :mod:`._dot` writes any diagram as DOT.
+Comparing two diagrams (:meth:`Diagram.structure`) is how tests check that a
+spec, the model built from it and the saved file draw the same graph.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DNode", "DEdge", "DCluster", "Diagram", "FAMILIES", "family_of", "collapse"]
+
+# Family → fill colour (pastel, readable with black text, distinct in grey print too).
+FAMILIES: dict[str, str] = {
+    "input": "#ffffff",
+    "core": "#cfe2f3",
+    "conv": "#d9ead3",
+    "pooling": "#fff2cc",
+    "normalization": "#ead1dc",
+    "recurrent": "#f4cccc",
+    "attention": "#d9d2e9",
+    "merge": "#fce5cd",
+    "activation": "#e2f0d9",
+    "reshaping": "#eeeeee",
+    "regularization": "#f6f6f6",
+    "preprocessing": "#d0e0e3",
+    "custom": "#fdfdfd",
+    "block": "#e3e3f8",
+    "model": "#e3e3f8",
+}
+
+
+def family_of(type_name: str) -> str:
+    """The family of a layer type from the spec registry, ``"custom"`` when unknown.
+
+    Args:
+        type_name: A Keras class name such as ``"Conv2D"``.
+
+    Returns:
+        One of the keys of :data:`FAMILIES`.
+    """
+    from ..spec import get_layer_spec
+
+    try:
+        return get_layer_spec(type_name).family
+    except Exception:  # an unregistered Keras class or a raw op: still drawable
+        return "custom"
+
+
+@dataclass
+class DNode:
+    """One box: a layer (drawn once however many times it is called), an input or a collapsed block.
+
+    Attributes:
+        id: Unique key, the dotted full name (``stage1.2.conv``).
+        name: The name shown (the last part of ``id`` inside a cluster).
+        type: The Keras class name, ``"InputLayer"``, or the block name of a collapsed box.
+        family: A key of :data:`FAMILIES`.
+        shape: Output shape (batch first), a list for several outputs, or None.
+        params: Parameters of the layer (None when unknown).
+        cluster: Id of the innermost cluster holding the node, or None.
+        role: ``"input"``, ``"layer"`` or ``"block"`` (a collapsed cluster).
+        output: Whether the node produces a model output.
+        uses: How many times the layer is called (> 1 for a shared layer).
+        repeat: For a collapsed box, how many chained uses it stands for.
+    """
+
+    id: str
+    name: str
+    type: str
+    family: str
+    shape: Any = None
+    params: int | None = None
+    cluster: str | None = None
+    role: str = "layer"
+    output: bool = False
+    uses: int = 1
+    repeat: int = 1
+
+
+@dataclass
+class DEdge:
+    """One tensor flowing from ``src`` to ``dst``; ``use`` numbers calls of a shared ``dst`` (0 = first)."""
+
+    src: str
+    dst: str
+    shape: Any = None
+    use: int = 0
+
+
+@dataclass
+class DCluster:
+    """A block use or a nested model: a labelled box around its nodes.
+
+    Attributes:
+        id: Unique key (the block instance or nested model's dotted name).
+        label: The text shown, e.g. ``"c1.1: conv_bn"``.
+        parent: The enclosing cluster id, or None at top level.
+        kind: ``"block"`` (a block expanded in place) or ``"model"`` (a nested model).
+        group: Chained uses with the same group (``repeat: N``) collapse into one box.
+        block: The block name (or nested model type signature), shown on a collapsed box.
+        outputs: Ids of the nodes producing the cluster's outputs.
+    """
+
+    id: str
+    label: str
+    parent: str | None = None
+    kind: str = "block"
+    group: str = ""
+    block: str = ""
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass
+class Diagram:
+    """Nodes, edges and clusters of one model, ready to be written as DOT."""
+
+    name: str
+    kind: str
+    nodes: dict[str, DNode] = field(default_factory=dict)
+    edges: list[DEdge] = field(default_factory=list)
+    clusters: dict[str, DCluster] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add_edge(self, src: str, dst: str, shape: Any) -> None:
+        """Connect ``src`` to ``dst``; a repeated connection into a shared node counts as a further use."""
+        node = self.nodes[dst]
+        self.edges.append(DEdge(src, dst, shape, node.uses - 1))
+
+    def families(self) -> list[str]:
+        """Families present, in :data:`FAMILIES` order (for the legend)."""
+        present = {n.family for n in self.nodes.values()}
+        return [f for f in FAMILIES if f in present]
+
+    def in_degree(self) -> Counter[str]:
+        """Number of incoming edges of each node."""
+        return Counter(e.dst for e in self.edges)
+
+    def structure(self) -> tuple[frozenset[tuple[str, str]], Counter[tuple[str, str]]]:
+        """A comparable form: ``(node ids with types, edge multiset)``, names normalised.
+
+        Dots and underscores in names are treated alike, so a nested model named
+        ``c1_1`` by Keras matches the spec's block instance ``c1.1``.
+        """
+        return (frozenset((_norm(n.id), n.type) for n in self.nodes.values()),
+                Counter((_norm(e.src), _norm(e.dst)) for e in self.edges))
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[._/]+", "_", name)
+
+
+def _top_cluster(diagram: Diagram, cid: str | None) -> str | None:
+    while cid is not None and diagram.clusters[cid].parent is not None:
+        cid = diagram.clusters[cid].parent
+    return cid
+
+
+def collapse(diagram: Diagram) -> Diagram:
+    """Draw every top-level cluster as one box; chained uses of one ``group`` become one box labelled ×N.
+
+    Args:
+        diagram: An expanded diagram.
+
+    Returns:
+        A new diagram without clusters.
+    """
+    tops = [c for c in diagram.clusters.values() if c.parent is None]
+    # group chained repeats: a cluster joins the previous box when it has the same group
+    # and takes its only input from that box
+    box_of_cluster: dict[str, str] = {}
+    boxes: dict[str, list[DCluster]] = {}
+    for c in tops:
+        box_of_cluster[c.id] = c.id
+    members: dict[str, str] = {}
+    for n in diagram.nodes.values():
+        top = _top_cluster(diagram, n.cluster)
+        if top is not None:
+            members[n.id] = top
+    prev: DCluster | None = None
+    for c in tops:
+        if prev is not None and c.group and c.group == prev.group:
+            feeders = {members.get(e.src) for e in diagram.edges if members.get(e.dst) == c.id
+                       and members.get(e.src) != c.id}
+            if feeders == {prev.id}:
+                box_of_cluster[c.id] = box_of_cluster[prev.id]
+        boxes.setdefault(box_of_cluster[c.id], []).append(c)
+        prev = c
+    out = Diagram(diagram.name, diagram.kind, notes=list(diagram.notes))
+    remap: dict[str, str] = {}
+    for n in diagram.nodes.values():
+        top = members.get(n.id)
+        if top is None:
+            out.nodes[n.id] = DNode(**{**n.__dict__, "cluster": None})
+            remap[n.id] = n.id
+            continue
+        box = box_of_cluster[top]
+        remap[n.id] = box
+        if box not in out.nodes:
+            group = boxes[box]
+            first = group[0]
+            name = (first.group or first.id) if len(group) > 1 else first.id
+            out.nodes[box] = DNode(box, name, first.block or first.kind, first.kind, None, 0, None, "block",
+                                   repeat=len(group))
+        b = out.nodes[box]
+        b.output = b.output or n.output
+        if b.params is not None:
+            b.params = None if n.params is None else b.params + n.params
+        last = boxes[box][-1]
+        if n.id in last.outputs:
+            b.shape = n.shape if b.shape is None else (b.shape if isinstance(b.shape, list) else [b.shape]) + [n.shape]
+    seen: set[tuple[str, str, int]] = set()
+    for e in diagram.edges:
+        src, dst = remap[e.src], remap[e.dst]
+        if src == dst:
+            continue
+        if out.nodes[src].role == "block" or out.nodes[dst].role == "block":
+            # several inner layers reading one tensor (or one box feeding another) draw one edge per use
+            if (src, dst, e.use) in seen:
+                continue
+            seen.add((src, dst, e.use))
+        out.edges.append(DEdge(src, dst, e.shape, e.use))
+    return out

@@ -1,0 +1,197 @@
+"""Write a :class:`Diagram` as DOT source (text; no pydot, no graphviz needed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..spec import format_shape
+from ._diagram import FAMILIES, DCluster, DEdge, Diagram, DNode
+
+__all__ = ["DotOptions", "to_dot", "quote", "html_escape", "COMPACT_ABOVE"]
+
+# Above this many nodes labels shrink to name and type (shape and params move to the tooltip)
+# and only edges into merges carry shapes: the picture stays readable and dot stays fast.
+COMPACT_ABOVE = 300
+_FONT = "Helvetica"
+_OUTPUT_COLOR = "#b03a2e"
+_INPUT_COLOR = "#1f618d"
+
+
+@dataclass(frozen=True)
+class DotOptions:
+    """How a diagram is drawn.
+
+    Attributes:
+        direction: Graphviz ``rankdir``: ``TB``, ``LR``, ``BT`` or ``RL``.
+        show_shapes: Show output shapes on nodes (and on the edges where they help).
+        show_params: Show parameter counts on nodes.
+        legend: Add a legend cluster listing the layer families present.
+    """
+
+    direction: str = "TB"
+    show_shapes: bool = True
+    show_params: bool = True
+    legend: bool = True
+
+
+def quote(text: str) -> str:
+    """A DOT double-quoted string: backslashes, quotes and newlines escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def html_escape(text: str) -> str:
+    """Text safe inside a DOT HTML-like label."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _shape(shape: Any) -> str:
+    return "?" if shape is None else format_shape(shape)
+
+
+def _params(n: int | None) -> str:
+    return "? params" if n is None else f"{n:,} params"
+
+
+def _node_label(node: DNode, opts: DotOptions, compact: bool) -> tuple[str, str]:
+    """(label attribute value, tooltip) of a node."""
+    kind = node.type
+    if node.role == "block":
+        kind = f"{node.type} ×{node.repeat}" if node.repeat > 1 else node.type
+    if node.uses > 1:
+        kind += f" · shared, {node.uses} uses"
+    details = []
+    if opts.show_shapes and node.shape is not None:
+        details.append(_shape(node.shape))
+    if opts.show_params and node.role != "input":
+        details.append(_params(node.params))
+    tooltip = " ".join([f"{node.id} ({kind})", *details])
+    if compact:
+        return quote(f"{node.name}\n{kind}"), tooltip
+    parts = [f"<B>{html_escape(node.name)}</B>", f'<FONT POINT-SIZE="9">{html_escape(kind)}</FONT>']
+    if details:
+        parts.append(f'<FONT POINT-SIZE="9">{html_escape(" · ".join(details))}</FONT>')
+    return "<" + "<BR/>".join(parts) + ">", tooltip
+
+
+def _node_line(node: DNode, opts: DotOptions, compact: bool, indent: str) -> str:
+    label, tooltip = _node_label(node, opts, compact)
+    attrs = [f"label={label}", f"fillcolor={quote(FAMILIES.get(node.family, FAMILIES['custom']))}",
+             f"tooltip={quote(tooltip)}"]
+    if node.role == "input":
+        attrs += ["shape=ellipse", f"color={quote(_INPUT_COLOR)}", "penwidth=1.5"]
+    elif node.role == "block":
+        attrs += ["shape=box3d"]
+    if node.family == "custom":
+        attrs.append('style="rounded,filled,dashed"')
+    if node.output:
+        attrs += ["peripheries=2", f"color={quote(_OUTPUT_COLOR)}", "penwidth=1.5"]
+    return f"{indent}{quote(node.id)} [{', '.join(attrs)}];"
+
+
+def _rank(shape: Any) -> int | None:
+    return len(shape) if isinstance(shape, tuple) else None
+
+
+def _edge_line(edge: DEdge, diagram: Diagram, indeg: dict[str, int], opts: DotOptions, compact: bool) -> str:
+    src, dst = diagram.nodes[edge.src], diagram.nodes[edge.dst]
+    attrs = []
+    label = ""
+    if opts.show_shapes and edge.shape is not None:
+        merge = indeg.get(edge.dst, 0) > 1 and dst.uses == 1
+        changes = _rank(edge.shape) != _rank(dst.shape) or src.role == "block" or dst.role == "block"
+        if merge or (changes and not compact):
+            label = _shape(edge.shape)
+    if dst.uses > 1:
+        label = f"use {edge.use + 1}" + (f"\n{label}" if label else "")
+        if edge.use > 0:
+            attrs.append('style="dashed"')
+    if label:
+        attrs.insert(0, f"label={quote(label)}")
+    suffix = f" [{', '.join(attrs)}]" if attrs else ""
+    return f"  {quote(edge.src)} -> {quote(edge.dst)}{suffix};"
+
+
+def _emit_cluster(cluster: DCluster, index: dict[str, int], children: dict[str | None, list[DCluster]],
+                  members: dict[str | None, list[DNode]], opts: DotOptions, compact: bool, depth: int,
+                  out: list[str]) -> None:
+    ind = "  " * depth
+    out.append(f"{ind}subgraph {quote(f'cluster_{index[cluster.id]}')} {{")
+    style = "rounded" if cluster.kind == "model" else "rounded,dashed"
+    label = cluster.label + (" (nested model)" if cluster.kind == "model" else "")
+    out.append(f"{ind}  label={quote(label)}; style={quote(style)}; color=\"#7f7f9f\"; "
+               f"fontsize=10; tooltip={quote(cluster.id)};")
+    for node in members.get(cluster.id, []):
+        out.append(_node_line(node, opts, compact, ind + "  "))
+    for child in children.get(cluster.id, []):
+        _emit_cluster(child, index, children, members, opts, compact, depth + 1, out)
+    out.append(f"{ind}}}")
+
+
+def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
+    """DOT source for ``diagram``.
+
+    Args:
+        diagram: The diagram graph.
+        options: Drawing options (defaults: top to bottom, shapes and params shown).
+
+    Returns:
+        The DOT text, ready for ``dot -Tsvg``.
+
+    Example::
+
+        text = to_dot(diagram_from_spec(spec), DotOptions(direction="LR"))
+    """
+    opts = options or DotOptions()
+    compact = len(diagram.nodes) > COMPACT_ABOVE
+    big = len(diagram.nodes) > 100
+    title = f"{diagram.name} ({diagram.kind})"
+    graph_attrs = [f"rankdir={opts.direction}", f"label={quote(title)}", "labelloc=t", f"fontname={quote(_FONT)}",
+                   "fontsize=14", f"nodesep={0.2 if compact else 0.3}", f"ranksep={0.3 if compact else 0.4}",
+                   'splines="true"', f"tooltip={quote(title)}"]
+    if big:
+        # fewer crossing-minimisation passes: layouts of hundreds of nodes stay well under a second
+        graph_attrs += ["mclimit=0.5", "nslimit=2", "remincross=false"]
+    out = [f"digraph {quote(diagram.name)} {{", f"  graph [{', '.join(graph_attrs)}];",
+           f'  node [shape=box, style="rounded,filled", fontname={quote(_FONT)}, fontsize=11, '
+           f'color="#555555", margin="0.12,0.04"];',
+           f'  edge [fontname={quote(_FONT)}, fontsize=9, color="#555555", arrowsize=0.7];']
+    members: dict[str | None, list[DNode]] = {}
+    for node in diagram.nodes.values():
+        members.setdefault(node.cluster, []).append(node)
+    children: dict[str | None, list[DCluster]] = {}
+    for cluster in diagram.clusters.values():
+        children.setdefault(cluster.parent, []).append(cluster)
+    index = {cid: i for i, cid in enumerate(diagram.clusters)}
+    for node in members.get(None, []):
+        out.append(_node_line(node, opts, compact, "  "))
+    for cluster in children.get(None, []):
+        _emit_cluster(cluster, index, children, members, opts, compact, 1, out)
+    indeg = dict(diagram.in_degree())
+    out += [_edge_line(e, diagram, indeg, opts, compact) for e in diagram.edges]
+    if opts.legend:
+        out += _legend(diagram)
+    for i, note in enumerate(diagram.notes):
+        out.append(f"  {quote(f'__note_{i}')} [label={quote('Note: ' + note)}, "
+                   'shape=note, style="filled", fillcolor="#fffbe6", fontsize=9];')
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _legend(diagram: Diagram) -> list[str]:
+    families = diagram.families()
+    if not families:
+        return []
+    lines = ['  subgraph "cluster_legend" {',
+             '    label="Legend"; style="rounded"; color="#bbbbbb"; fontsize=10;']
+    ids = []
+    for fam in families:
+        nid = f"__legend_{fam}"
+        ids.append(quote(nid))
+        shape = "ellipse" if fam == "input" else "box"
+        lines.append(f"    {quote(nid)} [label={quote(fam)}, shape={shape}, fillcolor={quote(FAMILIES[fam])}, "
+                     "fontsize=9, height=0.25];")
+    if len(ids) > 1:
+        lines.append(f"    {' -> '.join(ids)} [style=invis];")
+    lines.append("  }")
+    return lines
