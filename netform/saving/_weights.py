@@ -34,12 +34,16 @@ def save_weights_h5(model: Any, path: str) -> None:
 
     with writing(path, "weights_h5"), atomic_path(path) as tmp:
         staged = tmp + ".weights.h5"  # Keras insists on the suffix
-        saving_lib.save_weights_only(model, staged)
-        with h5py.File(staged, "a") as f:
-            f.attrs["netform_format"] = "weights_h5"
-            f.attrs["netform_metadata"] = json.dumps(metadata(model, "weights_h5"))
-            _write_checksums(f)
-        os.replace(staged, tmp)
+        try:
+            saving_lib.save_weights_only(model, staged)
+            with h5py.File(staged, "a") as f:
+                f.attrs["netform_format"] = "weights_h5"
+                f.attrs["netform_metadata"] = json.dumps(metadata(model, "weights_h5"))
+                _write_checksums(f)
+            os.replace(staged, tmp)
+        finally:
+            if os.path.exists(staged):
+                os.remove(staged)
 
 
 def _shapes(f: Any, skip_optimizer: bool = True) -> dict[str, tuple[int, ...]]:

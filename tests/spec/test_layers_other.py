@@ -219,9 +219,10 @@ def _qvk(draw: Any, *, rank: int = 3, same_last: bool = False) -> list[tuple]:
     b = draw(batch)
     tq, tv = draw(time), draw(time)
     extra = tuple(draw(st.sampled_from([2, 3])) for _ in range(rank - 3))
-    dq, dv = draw(feat), draw(feat)
+    dq = draw(feat)
+    dv = dq if same_last else draw(feat)
     dk = dq if same_last else draw(feat)
-    shapes = [(b, *extra, tq, dq), (b, *extra, tv, dq if same_last else dv)]
+    shapes = [(b, *extra, tq, dq), (b, *extra, tv, dv)]
     if draw(st.booleans()):
         shapes.append((b, *extra, tv, dk))
     return shapes

@@ -215,7 +215,8 @@ def cropping_case(draw: Any, n: int) -> Case:
     data_format = draw(DATA_FORMATS) if n > 1 else None
     cropping = draw(amount(n, 3))
     spatial = [t + draw(st.integers(1, 6)) for t in _per_axis_total(cropping, n)]
-    return _with_format({"cropping": cropping}, data_format), _shape(draw, spatial, draw(st.integers(1, 5)), data_format)
+    shape = _shape(draw, spatial, draw(st.integers(1, 5)), data_format)
+    return _with_format({"cropping": cropping}, data_format), shape
 
 
 @st.composite
@@ -301,7 +302,7 @@ def noise_case(draw: Any, field: str, values: st.SearchStrategy, noise_shape: bo
     if field != "l1":
         config["seed"] = draw(SEEDS)
     if noise_shape and draw(st.booleans()):
-        config["noise_shape"] = [draw(st.sampled_from([None, 1, d])) if d else draw(st.sampled_from([None, 1])) for d in shape]
+        config["noise_shape"] = [draw(st.sampled_from([None, 1, d] if d else [None, 1])) for d in shape]
     if field == "l1":
         config["l2"] = draw(st.floats(0, 0.1, allow_nan=False))
     return config, shape

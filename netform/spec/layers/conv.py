@@ -204,7 +204,9 @@ class DepthwiseSpec(BaseConvSpec):
         1, description="Number of depthwise output channels per input channel."
     )
     depthwise_initializer: InitializerRef = Field("glorot_uniform", description="Initializer for the depthwise kernel.")
-    depthwise_regularizer: RegularizerRef = Field(None, description="Regularizer for the depthwise kernel; null for none.")
+    depthwise_regularizer: RegularizerRef = Field(
+        None, description="Regularizer for the depthwise kernel; null for none."
+    )
     depthwise_constraint: ConstraintRef = Field(None, description="Constraint on the depthwise kernel; null for none.")
 
 
@@ -242,7 +244,9 @@ class _Separable(DepthwiseSpec):
 
     filters: PositiveInt = Field(description="Number of output channels of the pointwise convolution.")
     pointwise_initializer: InitializerRef = Field("glorot_uniform", description="Initializer for the pointwise kernel.")
-    pointwise_regularizer: RegularizerRef = Field(None, description="Regularizer for the pointwise kernel; null for none.")
+    pointwise_regularizer: RegularizerRef = Field(
+        None, description="Regularizer for the pointwise kernel; null for none."
+    )
     pointwise_constraint: ConstraintRef = Field(None, description="Constraint on the pointwise kernel; null for none.")
 
     def output_shape(self, input_shape: Shape) -> Shape:

@@ -72,7 +72,8 @@ class ConvTransposeSpec(BaseConvSpec):
         if any(d is not None and d <= 0 for d in out):
             empty = join_spatial(input_shape[0], out, self.filters, self.data_format)
             raise ShapeError(
-                f"{self.type} would produce an empty output {shape_str(empty)} from input shape {shape_str(input_shape)}; use a larger kernel_size or output_padding, or padding: valid"
+                f"{self.type} would produce an empty output {shape_str(empty)} from input shape "
+                f"{shape_str(input_shape)}; use a larger kernel_size or output_padding, or padding: valid"
             )
         return join_spatial(input_shape[0], out, self.filters, self.data_format)
 

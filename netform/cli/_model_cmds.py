@@ -1,0 +1,77 @@
+"""``netform build``, ``export-spec``, ``inspect``, ``convert`` and ``render``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import NetformError
+from ._spec_cmds import load_plugins
+
+__all__ = ["cmd_build", "cmd_export_spec", "cmd_inspect", "cmd_convert", "cmd_render"]
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Build a spec and save the untrained model."""
+    load_plugins(args.plugin)
+    from ..builder import build
+    from ..saving import save
+
+    model = build(args.spec, api=args.api)
+    fmt = save(model, args.output, format=args.format)
+    print(f"built {type(model).__name__} '{model.name}' ({model.count_params():,} params) → {args.output} [{fmt}]")
+    return 0
+
+
+def cmd_export_spec(args: argparse.Namespace) -> int:
+    """Write the spec of a saved model."""
+    from ..builder import from_keras
+    from ..saving import load
+
+    spec = from_keras(load(args.model, compile=False))
+    text = spec.to_yaml()
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as err:
+            raise NetformError(f"cannot write {args.output}: {err.strerror}") from err
+        print(f"wrote the spec of '{spec.name}' to {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Describe a saved model or weights file."""
+    from ..saving import inspect
+
+    info = inspect(args.path)
+    if args.format == "json":
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    for key, value in info.items():
+        if key == "layers" and isinstance(value, list):
+            print(f"layers: {len(value)}")
+            for layer in value:
+                print(f"  - {layer}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert a saved model to another full-model format."""
+    from ..saving import convert
+
+    result = convert(args.src, args.dst, format=args.format)
+    print(f"converted {args.src} → {args.dst}" + (f" [{result}]" if isinstance(result, str) else ""))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Draw a spec, model file or saved model."""
+    load_plugins(args.plugin)
+    from ..render._cli import cmd_render as render_cmd
+
+    return render_cmd(args)

@@ -1,0 +1,177 @@
+"""``netform train``, ``evaluate`` and ``predict``: data from ``.npz`` or ``.csv``."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..errors import DataError, SpecError
+from ..spec import load_spec
+from ._spec_cmds import load_plugins
+
+__all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides"]
+
+
+def read_data(path: str) -> dict[str, np.ndarray]:
+    """Named arrays from an ``.npz`` (arrays) or ``.csv`` (columns with a header row).
+
+    Raises:
+        DataError: Missing file, unknown extension, or unreadable content.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: no such data file")
+    if p.suffix == ".npz":
+        try:
+            with np.load(p, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (ValueError, OSError) as err:
+            raise DataError(f"{path}: not a readable .npz of plain arrays ({err})") from err
+    if p.suffix == ".csv":
+        with p.open(newline="") as f:
+            rows = list(csv.reader(f))
+        if len(rows) < 2:
+            raise DataError(f"{path}: a CSV needs a header row and at least one data row")
+        header, body = rows[0], rows[1:]
+        try:
+            columns = np.array(body, dtype=np.float32).T
+        except ValueError as err:
+            raise DataError(f"{path}: every CSV value must be a number ({err})") from err
+        return {name: columns[i] for i, name in enumerate(header)}
+    raise DataError(f"{path}: data must be .npz (named arrays) or .csv (named columns)")
+
+
+def _select(data: dict[str, np.ndarray], keys: list[str] | None, defaults: list[str], fallback: str,
+            what: str, path: str) -> Any:
+    if keys:
+        chosen = keys
+    elif all(k in data for k in defaults) and defaults:
+        chosen = defaults
+    else:
+        chosen = [fallback]
+    missing = [k for k in chosen if k not in data]
+    if missing:
+        raise DataError(f"{path}: no array or column named {missing[0]!r} for the {what}; it has: "
+                        f"{', '.join(data)} (choose with --{what[0]} NAME)")
+    arrays = [data[k] for k in chosen]
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def apply_overrides(spec_path: str, overrides: list[str]) -> Any:
+    """Load a spec with ``key.path=value`` overrides applied, validated like the file."""
+    spec = load_spec(spec_path)
+    if not overrides:
+        return spec
+    data = copy.deepcopy(spec.to_dict())
+    for item in overrides:
+        if "=" not in item:
+            raise SpecError(f"override {item!r}: write KEY=VALUE, e.g. training.epochs=3")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw)
+        parts = key.split(".")
+        target: Any = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = int(part) if isinstance(target, list) and part.isdigit() else part
+            try:
+                if isinstance(target, dict) and nxt not in target and parts[0] == "training":
+                    target[nxt] = {}
+                target = target[nxt]
+            except (KeyError, IndexError, TypeError):
+                raise SpecError(f"override {item!r}: '{'.'.join(parts[: i + 1])}' is not in the spec") from None
+        last: Any = int(parts[-1]) if isinstance(target, list) and parts[-1].isdigit() else parts[-1]
+        if parts[0] == "training" and "training" not in data:
+            data["training"] = {}
+        target[last] = value
+    return load_spec(data, source=f"{spec_path} (with overrides)")
+
+
+def _output_names(model: Any, spec: Any) -> list[str]:
+    names = list(getattr(model, "output_names", None) or [])
+    if not names and spec is not None and spec.outputs:
+        names = list(spec.outputs)
+    return names
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Compile and fit a spec from its ``training:`` section, then save and report."""
+    load_plugins(args.plugin)
+    spec = apply_overrides(args.spec, args.overrides)
+    from ..builder import build
+    from ..engine import fit_from_training_config
+
+    data = read_data(args.data)
+    training = spec.training.to_dict() if spec.training is not None else {}
+    model = build(spec, api=args.api)
+    x = _select(data, args.x_keys, list(spec.inputs), "x", "x", args.data)
+    y = _select(data, args.y_keys, _output_names(model, spec), "y", "y", args.data)
+    start = time.perf_counter()
+    history = fit_from_training_config(model, training, x, y, verbose=args.verbose)
+    elapsed = time.perf_counter() - start
+    final = {k: float(v[-1]) for k, v in history.history.items() if v}
+    print(f"trained '{spec.name}' for {len(history.epoch)} epoch(s) in {elapsed:.1f} s")
+    print("final: " + ", ".join(f"{k}={v:.4g}" for k, v in final.items()))
+    if args.output:
+        from ..saving import save
+
+        fmt = save(model, args.output)
+        print(f"saved → {args.output} [{fmt}]")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a saved model on named data."""
+    from ..saving import load
+
+    model = load(args.model)
+    data = read_data(args.data)
+    names = [t.name.split(":")[0] for t in getattr(model, "inputs", []) or []]
+    x = _select(data, args.x_keys, names, "x", "x", args.data)
+    y = _select(data, args.y_keys, _output_names(model, None), "y", "y", args.data)
+    result = model.evaluate(x, y, batch_size=args.batch_size, verbose=0, return_dict=True)
+    if args.format == "json":
+        print(json.dumps({k: float(v) for k, v in result.items()}))
+    else:
+        print(", ".join(f"{k}={float(v):.4g}" for k, v in result.items()))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Stream predictions of a saved model to an ``.npy`` file, one batch at a time."""
+    from ..saving import load
+
+    model = load(args.model, compile=False)
+    data = read_data(args.data)
+    names = [t.name.split(":")[0] for t in getattr(model, "inputs", []) or []]
+    x = _select(data, args.x_keys, names, "x", "x", args.data)
+    first = x[0] if isinstance(x, list) else x
+    n = len(first)
+    out_path = Path(args.output)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    writer = None
+    row = 0
+    batches = model.predict_iter(x, batch_size=args.batch_size) if hasattr(model, "predict_iter") else \
+        iter([model.predict(x, batch_size=args.batch_size, verbose=0)])
+    try:
+        for batch in batches:
+            arr = np.asarray(batch[0] if isinstance(batch, (list, tuple)) else batch)
+            if writer is None:
+                writer = np.lib.format.open_memmap(tmp, mode="w+", dtype=arr.dtype, shape=(n, *arr.shape[1:]))
+            writer[row: row + len(arr)] = arr
+            row += len(arr)
+        if writer is not None:
+            writer.flush()
+            del writer
+        tmp.replace(out_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    print(f"wrote {row} prediction(s) → {args.output}")
+    return 0
