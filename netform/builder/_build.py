@@ -160,7 +160,8 @@ def _sequential(spec: ModelSpec, graph: Graph) -> keras.Model:
     name, inp = next(iter(spec.inputs.items()))
     factory = _LayerFactory(spec, graph)
     model = Sequential(name=spec.name)
-    model.add(keras.Input(shape=tuple(inp.shape), dtype=inp.dtype, name=name))
+    first = keras.Input(shape=tuple(inp.shape), dtype=inp.dtype, name=name)
+    model.add(first)
     built: set[str] = set()
     for node in graph.nodes.values():
         chain = _nested_chain(graph, node)
@@ -169,16 +170,30 @@ def _sequential(spec: ModelSpec, graph: Graph) -> keras.Model:
             if top in built:
                 continue
             built.add(top)
-            model.add(_nested_sequential(spec, graph, factory, top))
+            model.add(_nested_sequential(spec, graph, factory, top, _current_output(model, first)), rebuild=False)
             continue
-        model.add(factory.get(node))
+        model.add(factory.get(node), rebuild=False)
+    model._maybe_rebuild()  # once: rebuilding on every add() is quadratic in the depth
     return model
 
 
-def _nested_sequential(spec: ModelSpec, graph: Graph, factory: _LayerFactory, scope: str) -> keras.Model:
+def _current_output(model: keras.Sequential, first: Any) -> Any:
+    """The symbolic output of ``model`` so far (``first``, its input, when it has no layers yet)."""
+    if not model.layers:
+        return first
+    model._maybe_rebuild()
+    return model.outputs[0]
+
+
+def _nested_sequential(spec: ModelSpec, graph: Graph, factory: _LayerFactory, scope: str,
+                       feed: Any) -> keras.Model:
     from ..engine import Sequential
 
     sub = Sequential(name=scope)
+    # Give the nested model its input up front so it is built as it is made
+    # (an unbuilt nested Sequential is not built when the outer one calls it).
+    sub_input = keras.Input(batch_shape=tuple(feed.shape), dtype=feed.dtype, name=f"{scope}.in0")
+    sub.add(sub_input)
     done: set[str] = set()
     for node in graph.nodes.values():
         chain = _nested_chain(graph, node)
@@ -188,9 +203,10 @@ def _nested_sequential(spec: ModelSpec, graph: Graph, factory: _LayerFactory, sc
         if deeper:
             if deeper[0] not in done:
                 done.add(deeper[0])
-                sub.add(_nested_sequential(spec, graph, factory, deeper[0]))
+                sub.add(_nested_sequential(spec, graph, factory, deeper[0], _current_output(sub, sub_input)), rebuild=False)
             continue
-        sub.add(factory.get(node))
+        sub.add(factory.get(node), rebuild=False)
+    sub._maybe_rebuild()
     return sub
 
 

@@ -68,15 +68,27 @@ class SpecModel(Model):
         config = dict(config)
         spec = config.pop("spec")
         model = cls(spec, **{k: v for k, v in config.items() if k in ("name", "trainable")})
-        model(symbolic_inputs(model.spec))
+        model.build_symbolically()
         return model
+
+    def build_symbolically(self) -> None:
+        """Build every node's layer on the spec's symbolic inputs, then the model.
+
+        ``call`` runs on Keras tensors first, outside any graph, so each layer
+        builds as in the functional API (calling the model directly would build
+        them inside a scratch graph, where a layer such as ``Normalization``
+        keeps tensors that are out of scope afterwards).
+        """
+        inputs = symbolic_inputs(self._netform_spec)
+        self.call(inputs)
+        self(inputs)
 
 
 def build_generated(spec: ModelSpec) -> SpecModel:
     """The generated subclass model of a graph spec, built."""
     model = SpecModel(spec)
     try:
-        model(symbolic_inputs(spec))
+        model.build_symbolically()
     except (ValueError, TypeError) as err:
         raise BuildError(f"{spec.source}: building the subclassed form failed: {err}") from err
     return model

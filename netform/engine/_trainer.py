@@ -110,7 +110,7 @@ class Trainer(StepsMixin):
     def _stream(self, x: Any, y: Any = None, sample_weight: Any = None, **kwargs: Any) -> DataStream:
         return DataStream(self, x, y, sample_weight, strategy=self._strategy_for_data(), **kwargs)
 
-    def _maybe_build(self, stream: DataStream) -> None:
+    def _nf_symbolic_build(self, stream: DataStream) -> None:
         if self._distribute_strategy is None:
             return  # built lazily when the step function is first traced, as in Keras
         spec = stream.first_batch_spec()
@@ -209,7 +209,7 @@ class Trainer(StepsMixin):
                 vx, vy, vsw, batch_size=validation_batch_size or batch_size, steps=validation_steps,
                 where="fit (validation_data)",
             )
-        self._maybe_build(stream)
+        self._nf_symbolic_build(stream)
         verbose = 1 if verbose == "auto" else verbose
         cbs = CallbackDriver(
             callbacks, model=self, add_history=True, verbose=verbose,
@@ -269,7 +269,7 @@ class Trainer(StepsMixin):
         if kwargs:
             raise EngineError(f"evaluate(): unknown arguments {sorted(kwargs)}; see keras.Model.evaluate for the accepted ones.")
         stream = self._stream(x, y, sample_weight, batch_size=batch_size, steps=steps, where="evaluate")
-        self._maybe_build(stream)
+        self._nf_symbolic_build(stream)
         verbose = 1 if verbose == "auto" else verbose
         cbs = CallbackDriver(callbacks, model=self, verbose=verbose, epochs=1, steps=stream.num_batches)
         logs = self._evaluate_stream(stream, cbs)

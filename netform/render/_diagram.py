@@ -171,24 +171,24 @@ def collapse(diagram: Diagram) -> Diagram:
         A new diagram without clusters.
     """
     tops = [c for c in diagram.clusters.values() if c.parent is None]
-    # group chained repeats: a cluster joins the previous box when it has the same group
-    # and takes its only input from that box
-    box_of_cluster: dict[str, str] = {}
-    boxes: dict[str, list[DCluster]] = {}
-    for c in tops:
-        box_of_cluster[c.id] = c.id
-    members: dict[str, str] = {}
+    members: dict[str, str] = {}  # node id → its top-level cluster
     for n in diagram.nodes.values():
         top = _top_cluster(diagram, n.cluster)
         if top is not None:
             members[n.id] = top
+    feeders: dict[str, set[str | None]] = {}  # top-level cluster → where its inputs come from
+    for e in diagram.edges:
+        dst_top, src_top = members.get(e.dst), members.get(e.src)
+        if dst_top is not None and src_top != dst_top:
+            feeders.setdefault(dst_top, set()).add(src_top)
+    # a cluster joins the previous box when it is the next repeat of the same use, fed only by it
+    box_of_cluster: dict[str, str] = {}
+    boxes: dict[str, list[DCluster]] = {}
     prev: DCluster | None = None
     for c in tops:
-        if prev is not None and c.group and c.group == prev.group:
-            feeders = {members.get(e.src) for e in diagram.edges if members.get(e.dst) == c.id
-                       and members.get(e.src) != c.id}
-            if feeders == {prev.id}:
-                box_of_cluster[c.id] = box_of_cluster[prev.id]
+        box_of_cluster[c.id] = c.id
+        if prev is not None and c.group and c.group == prev.group and feeders.get(c.id) == {prev.id}:
+            box_of_cluster[c.id] = box_of_cluster[prev.id]
         boxes.setdefault(box_of_cluster[c.id], []).append(c)
         prev = c
     out = Diagram(diagram.name, diagram.kind, notes=list(diagram.notes))
@@ -206,8 +206,9 @@ def collapse(diagram: Diagram) -> Diagram:
             first = group[0]
             name = (first.group or first.id) if len(group) > 1 else first.id
             out.nodes[box] = DNode(box, name, first.block or first.kind, first.kind, None, 0, None, "block",
-                                   repeat=len(group))
+                                   uses=n.uses, repeat=len(group))
         b = out.nodes[box]
+        b.uses = min(b.uses, n.uses)  # a nested model called twice: every layer in it is used twice
         b.output = b.output or n.output
         if b.params is not None:
             b.params = None if n.params is None else b.params + n.params

@@ -17,6 +17,7 @@ from ._diagram import DCluster, Diagram, DNode, family_of
 __all__ = ["diagram_from_keras", "is_keras_model"]
 
 _STEM_RE = re.compile(r"^(.*?)[._](\d+)$")
+_REPEAT_RE = re.compile(r"^(.*)\.(\d+)$")
 Endpoint = tuple[str, Any]  # (diagram node id, tensor shape)
 
 
@@ -99,14 +100,70 @@ def diagram_from_keras(model: Any) -> Diagram:
     for t in _flat(graph.outputs):
         if id(t) in env:
             diagram.nodes[env[id(t)][0]].output = True
+    _cluster_outputs(diagram)
     return diagram
+
+
+def _dotted_scope(diagram: Diagram, nid: str, prefix: str, cluster: str | None) -> tuple[str | None, str]:
+    """The cluster and shown name of a layer named ``block.2.conv``: netform names the layers of a
+    block expanded in place after the block use (``block``) and repeat (``2``), so clusters come back.
+
+    Returns:
+        ``(cluster id, local name)``.
+    """
+    rest = nid[len(prefix) + 1:] if prefix else nid
+    parts = rest.split(".")
+    scopes: list[str] = []
+    for part in parts[:-1]:
+        if part.isdigit() and scopes:
+            scopes[-1] += "." + part  # a repeat index belongs to its block use
+        else:
+            scopes.append(part)
+    where = cluster
+    full = prefix
+    for i, sc in enumerate(scopes):
+        full = f"{full}.{sc}" if full else sc
+        if full not in diagram.clusters:
+            m = _REPEAT_RE.match(sc)
+            diagram.clusters[full] = DCluster(full, sc, where, "block", m.group(1) if m else "", "")
+        where = full
+    return where, parts[-1]
+
+
+def _cluster_outputs(diagram: Diagram) -> None:
+    """Fill in the outputs of clusters recovered from names: members feeding something outside."""
+    chains: dict[str, set[str]] = {}
+    for n in diagram.nodes.values():
+        chain, c = set(), n.cluster
+        while c is not None:
+            chain.add(c)
+            c = diagram.clusters[c].parent
+        chains[n.id] = chain
+    found: dict[str, list[str]] = {}
+    for n in diagram.nodes.values():
+        if n.output:
+            for c in chains[n.id]:
+                found.setdefault(c, []).append(n.id)
+    for e in diagram.edges:
+        for c in chains[e.src] - chains[e.dst]:
+            if e.src not in found.setdefault(c, []):
+                found[c].append(e.src)
+    for cid, cluster in diagram.clusters.items():
+        if not cluster.outputs:
+            cluster.outputs = tuple(found.get(cid, ()))
+
+
+def _call_index(node: Any) -> int:
+    """Which call of its layer a graph node is, so a shared layer's uses are numbered in call order."""
+    inbound = getattr(node.operation, "_inbound_nodes", [])
+    return next((i for i, n in enumerate(inbound) if n is node), 0)
 
 
 def _walk(diagram: Diagram, graph: Any, env: dict[int, Endpoint], prefix: str, cluster: str | None) -> None:
     import keras
 
     for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
+        for node in sorted(graph._nodes_by_depth[depth], key=_call_index):
             op = node.operation
             if isinstance(op, keras.layers.InputLayer):
                 continue  # its tensor is already mapped to the outer producer
@@ -122,8 +179,9 @@ def _walk(diagram: Diagram, graph: Any, env: dict[int, Endpoint], prefix: str, c
             else:
                 outs = [_shape(t) for t in node.outputs]
                 type_name = type(op).__name__
-                diagram.nodes[nid] = DNode(nid, op.name, type_name, family_of(type_name),
-                                           outs[0] if len(outs) == 1 else outs, _params(op), cluster)
+                where, local = _dotted_scope(diagram, nid, prefix, cluster)
+                diagram.nodes[nid] = DNode(nid, local, type_name, family_of(type_name),
+                                           outs[0] if len(outs) == 1 else outs, _params(op), where)
             for src, shape in ins:
                 diagram.add_edge(src, nid, shape)
             for t in node.outputs:

@@ -108,6 +108,8 @@ def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapp
         raise _refuse(where, at, "a Lambda layer (it carries Python code)")
     if class_name in _VALUE_MARKERS:
         return
+    if class_name.startswith("Custom>") and _keras_builtin(class_name[len("Custom>"):]):
+        return  # how Keras 2 names its own optimizers
     if isinstance(registered, str) and registered not in (class_name, "function") and _registered(
         registered, custom
     ):

@@ -202,8 +202,8 @@ def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic],
     if graph and "in" not in meta:
         diags.append(smap.diagnostic("missing `in`: name the node or input that feeds this node", path))
     if len(diags) > n_before:
-        if meta.get("in") and "block" not in meta and "shares" not in meta:
-            return Node.model_validate({"layer": Unresolved(), "in": meta["in"]})
+        if "block" not in meta and "shares" not in meta:
+            return Node.model_validate({"layer": Unresolved(), "in": meta.get("in") or ()})
         return None
     try:
         return Node.model_validate(meta)
@@ -217,6 +217,7 @@ class Unresolved(LayerSpec):
 
     type: str = "Unresolved"
     arity = "many"
+    min_inputs = 0
     max_inputs = 1 << 30
 
 

@@ -37,6 +37,23 @@ def _refs_input() -> dict[str, Any]:
     }
 
 
+def _point_nested_layers(defs: dict[str, Any]) -> None:
+    """Wrapper layers (Bidirectional, TimeDistributed) hold a whole layer: point them at AnyLayer."""
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("$ref") == "#/$defs/LayerSpec":
+                return {"$ref": "#/$defs/AnyLayer", **{k: v for k, v in node.items() if k != "$ref"}}
+            return {k: fix(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    for key in list(defs):
+        if key != "LayerSpec":
+            defs[key] = fix(defs[key])
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a netform spec file.
 
@@ -101,6 +118,10 @@ def json_schema() -> dict[str, Any]:
             ],
         }
 
+    any_layer = choose(layer_refs_seq, False)
+    any_layer["anyOf"] = any_layer["anyOf"][:1]
+    defs["AnyLayer"] = any_layer
+    _point_nested_layers(defs)
     defs["GraphNode"] = choose(layer_refs_graph, True)
     defs["SequentialItem"] = choose(layer_refs_seq, False)
     input_schema = _inline(InputSpec, defs)

@@ -60,7 +60,7 @@ INITIALIZERS: tuple[str, ...] = (
     "TruncatedNormal", "VarianceScaling", "Zeros", "STFT",
     "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity",
     "lecun_normal", "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform",
-    "truncated_normal", "variance_scaling", "zeros",
+    "truncated_normal", "variance_scaling", "zeros", "uniform", "normal",
 )
 REGULARIZERS: tuple[str, ...] = ("L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2", "orthogonal_regularizer")
 CONSTRAINTS: tuple[str, ...] = ("MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm", "min_max_norm", "non_neg", "unit_norm")

@@ -67,6 +67,7 @@ def test_reduce_lr_and_scheduler(model, data):
 
 
 def test_tensorboard_csv_logger_progbar(model, data, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
     x, y = data
     log = tmp_path / "log.csv"
     cbs = [keras.callbacks.TensorBoard(str(tmp_path / "tb"), update_freq="batch"),

@@ -410,7 +410,7 @@ def test_static_rule_matches_keras(layer_type: str, monkeypatch: pytest.MonkeyPa
         check_parity(layer_type, config, input_shape)
 
     run()
-    print("DISTINCT", layer_type, len(seen)); assert len(seen) >= 20, f"only {len(seen)} distinct examples for {layer_type}"
+    assert len(seen) >= 20, f"only {len(seen)} distinct examples for {layer_type}"
 
 
 def test_every_field_has_a_description() -> None:

@@ -36,7 +36,11 @@ class Dense(LayerSpec):
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
         n_in = last_dim("Dense", input_shape)
-        return n_in * self.units + (self.units if self.use_bias else 0), 0
+        bias = self.units if self.use_bias else 0
+        if self.lora_rank:
+            # LoRA freezes the kernel and trains two low-rank factors instead.
+            return self.lora_rank * (n_in + self.units) + bias, n_in * self.units
+        return n_in * self.units + bias, 0
 
 
 # Keras's three accepted forms ("..." written as "0"): no ellipsis, ellipsis on

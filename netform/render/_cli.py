@@ -1,0 +1,31 @@
+"""``netform render``: draw a spec, a saved model or YAML as SVG, PNG, PDF or DOT."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..cli._spec_cmds import load_plugins
+
+__all__ = ["cmd_render"]
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render ``args.source`` to ``args.output``; print the path written.
+
+    Args:
+        args: Parsed ``netform render`` arguments: ``source``, ``output``,
+            ``format``, ``direction``, ``collapse``, ``no_shapes``,
+            ``no_params`` and ``plugin``.
+
+    Returns:
+        0 on success (errors are raised as :class:`~netform.NetformError` and
+        turned into exit codes by the CLI's main).
+    """
+    load_plugins(list(getattr(args, "plugin", None) or []))
+    from . import render
+
+    out = render(args.source, args.output, format=args.format, direction=args.direction,
+                 expand_nested=not args.collapse, show_shapes=not args.no_shapes, show_params=not args.no_params)
+    print(f"wrote {out}", file=sys.stdout)
+    return 0
