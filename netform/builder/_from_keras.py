@@ -142,10 +142,23 @@ class _Exporter:
         self.blocks: dict[str, Any] = {}
         self.block_of: dict[int, str] = {}
         self.block_names: set[str] = set()
-        self.keras_names: dict[str, str] = {}
+        # per block: (its node name → Keras layer name, its node name → nested block it uses)
+        self.block_maps: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 
-    def graph(self, model: keras.Model, used: set[str]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        """(inputs, nodes, outputs) of a Functional model."""
+    def keras_names(self, names: dict[str, str], uses: dict[str, str], prefix: str = "") -> dict[str, str]:
+        """Spec graph node name (dotted inside nested blocks) → Keras layer name."""
+        out = {prefix + n: k for n, k in names.items()}
+        for node, block in uses.items():
+            out.update(self.keras_names(*self.block_maps[block], prefix=f"{prefix}{node}."))
+        return out
+
+    def graph(self, model: keras.Model, used: set[str], names_out: dict[str, str] | None = None,
+              uses_out: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """(inputs, nodes, outputs) of a Functional model (or of a Sequential's functional form)."""
+        names_out = {} if names_out is None else names_out
+        uses_out = {} if uses_out is None else uses_out
+        if isinstance(model, keras.Sequential) and getattr(model, "_functional", None) is not None:
+            model = model._functional
         if not hasattr(model, "_nodes_by_depth"):
             raise BuildError(f"model '{model.name}' has no graph to export")
         op_order = {id(op): i for i, op in enumerate(getattr(model, "_operations", []))}
@@ -182,13 +195,14 @@ class _Exporter:
                 refs.append(names[(id(hist.operation), hist.node_index)])
             name = _clean_name(op.name if index == 0 else f"{op.name}_call{index}", used)
             names[key] = name
-            self.keras_names[name] = op.name
+            names_out[name] = op.name
             ref_value: Any = refs[0] if len(refs) == 1 else refs
             if id(op) in first_use:
                 nodes[name] = {"shares": first_use[id(op)], "in": ref_value}
             elif isinstance(op, keras.Model):
                 block = self.block(op)
                 nodes[name] = {"block": block, "nested": True, "in": ref_value}
+                uses_out[name] = block
                 first_use[id(op)] = name
             else:
                 nodes[name] = {**layer_to_dict(op), "in": ref_value}
@@ -207,16 +221,23 @@ class _Exporter:
         name = _clean_name(model.name, self.block_names)
         self.block_of[id(model)] = name
         used: set[str] = set()
+        names: dict[str, str] = {}
+        uses: dict[str, str] = {}
+        self.block_maps[name] = (names, uses)
         if isinstance(model, keras.Sequential):
+            used.add("x")
             layers = []
             for layer in model.layers:
+                node = _clean_name(layer.name, used)
+                names[node] = layer.name
                 if isinstance(layer, keras.Model):
-                    layers.append({"block": self.block(layer), "nested": True})
+                    uses[node] = self.block(layer)
+                    layers.append({"block": uses[node], "nested": True, "name": node})
                 else:
-                    layers.append(layer_to_dict(layer))
+                    layers.append({**layer_to_dict(layer), "name": node})
             self.blocks[name] = {"nested": True, "inputs": ["x"], "layers": layers}
             return name
-        inputs, nodes, outputs = self.graph(model, used)
+        inputs, nodes, outputs = self.graph(model, used, names, uses)
         self.blocks[name] = {"nested": True, "inputs": list(inputs), "nodes": nodes, "outputs": outputs}
         return name
 
@@ -241,24 +262,26 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     if isinstance(existing, ModelSpec):
         return existing
     exporter = _Exporter()
+    names: dict[str, str] = {}
+    uses: dict[str, str] = {}
     spec_name = _clean_name(name or model.name, set())
     if isinstance(model, keras.Sequential):
         if not model.inputs:
             raise BuildError(f"Sequential model '{model.name}' is not built, so its input shape is unknown; "
                              "call model.build(input_shape) or give it a keras.Input first")
-        inputs, nodes, outputs = exporter.graph(model, set())
+        inputs, nodes, outputs = exporter.graph(model, set(), names, uses)
         data: dict[str, Any] = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs}
         linear = all(isinstance(v.get("in"), str) and "shares" not in v and "block" not in v for v in nodes.values())
         if linear:
             layers = []
             for node_name, node in nodes.items():
                 item = {k: v for k, v in node.items() if k != "in"}
-                layers.append({**item, "name": node_name} if item.get("type") != "KerasLayer" else item)
+                layers.append({**item, "name": node_name})
             data = {"netform": 1, "name": spec_name, "kind": "sequential", "inputs": inputs, "layers": layers}
         else:
             data.update(nodes=nodes, outputs=outputs)
     elif hasattr(model, "_nodes_by_depth") and getattr(model, "inputs", None):
-        inputs, nodes, outputs = exporter.graph(model, set())
+        inputs, nodes, outputs = exporter.graph(model, set(), names, uses)
         data = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs, "nodes": nodes,
                 "outputs": outputs}
     else:
@@ -275,5 +298,5 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
         spec = load_spec(data, source=f"<from_keras {model.name}>")
     except SpecError as err:
         raise BuildError(f"the spec exported from model '{model.name}' does not validate (please report this): {err}") from err
-    spec._cache["keras_names"] = exporter.keras_names
+    spec._cache["keras_names"] = exporter.keras_names(names, uses)
     return spec

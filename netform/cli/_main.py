@@ -77,3 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _entry() -> None:  # pragma: no cover - console script shim
     raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    _entry()

@@ -11,7 +11,6 @@ import inspect
 from typing import Any, Callable, Mapping
 
 import keras
-import tensorflow as tf
 
 from ..errors import EngineError, did_you_mean
 from ._distribute import strategy_from_name
@@ -46,7 +45,7 @@ def _instantiate(kind: str, spec: Mapping[str, Any], classes: dict[str, type], w
         )
     try:
         return cls(**spec)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise EngineError(f"{where}: could not create {type_name}({spec}): {err}. Check the argument names against keras.{kind}s.{type_name}.") from err
 
 

@@ -145,7 +145,11 @@ def get_layer_spec(name: str) -> type[LayerSpec]:
     Raises:
         RegistryError: The name is unknown (with close matches and how to register).
     """
-    _ensure_catalog()
+    if name not in _REGISTRY:
+        from . import layers
+
+        if not layers.load_for(name):
+            _ensure_catalog()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -162,4 +166,6 @@ def layer_specs() -> dict[str, type[LayerSpec]]:
 
 
 def _ensure_catalog() -> None:
-    from . import layers  # noqa: F401  (importing registers the built-in catalog)
+    from . import layers
+
+    layers.load_all()

@@ -67,6 +67,8 @@ def test_keras_shared_layer_and_shared_nested_model() -> None:
     dot = parse(to_dot_source(_siamese()))
     assert dot.layer_nodes() == {"left", "right", "enc", "head.proj", "diff", "score"}
     assert "shared, 2 uses" in dot.nodes["enc"] and "shared, 2 uses" in dot.nodes["head.proj"]
+    uses = [(a, attrs) for a, b, attrs in dot.edges if b == "enc"]
+    assert uses == [("left", 'label="use 1"'), ("right", 'label="use 2", style="dashed"')]  # in call order
     assert dot.edge_set() == {("left", "enc"): 1, ("right", "enc"): 1, ("enc", "head.proj"): 2,
                               ("head.proj", "diff"): 2, ("diff", "score"): 1}
     (label, members), = [v for k, v in dot.clusters.items() if k != "cluster_legend"]
@@ -91,6 +93,16 @@ def test_subclassed_model_is_a_chain_with_a_note() -> None:
     assert d.nodes["first"].params == 15 and d.nodes["second"].output
     dot = parse(to_dot_source(model))
     assert "attribute" in dot.nodes["__note_0"]
+
+
+@pytest.mark.parametrize("suffix", [".h5", "_savedmodel"])
+def test_other_saved_formats_draw_the_same_graph(suffix: str, tmp_path: Path) -> None:
+    import netform.saving
+
+    spec = load_spec(NESTED_TWICE)
+    path = tmp_path / f"m{suffix}"
+    netform.saving.save(_build()(spec), path)
+    assert diagram_of(path).structure() == diagram_of(spec).structure()
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")

@@ -136,3 +136,17 @@ def test_register_layer_errors() -> None:
 def test_unregistered_model_type() -> None:
     with pytest.raises(SpecError, match=r"model\.type: unknown model type 'ResidualMLPP' \(Did you mean 'ResidualMLP'\?\)"):
         nf.load_spec("netform: 1\nkind: subclass\ninputs: {x: {shape: [4]}}\nmodel: {type: ResidualMLPP}\n")
+
+
+def test_lazy_catalog_table_is_in_sync() -> None:
+    import importlib
+
+    from netform.spec import layers
+
+    for module, names in layers.CATALOG.items():
+        mod = importlib.import_module(f"netform.spec.layers.{module}")
+        defined = {obj.model_fields["type"].default for obj in vars(mod).values()
+                   if isinstance(obj, type) and issubclass(obj, nf.LayerSpec) and obj.__module__ == mod.__name__
+                   and isinstance(obj.model_fields["type"].default, str)}
+        assert defined == set(names), f"layers.CATALOG[{module!r}] is out of date: {sorted(defined)}"
+    assert len(layers.MODULE_OF) >= 60
