@@ -266,7 +266,7 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     uses: dict[str, str] = {}
     spec_name = _clean_name(name or model.name, set())
     if isinstance(model, keras.Sequential):
-        if not model.inputs:
+        if getattr(model, "_functional", None) is None:  # its `inputs` property raises when unbuilt
             raise BuildError(f"Sequential model '{model.name}' is not built, so its input shape is unknown; "
                              "call model.build(input_shape) or give it a keras.Input first")
         inputs, nodes, outputs = exporter.graph(model, set(), names, uses)

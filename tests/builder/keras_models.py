@@ -138,8 +138,8 @@ def concat_branches():
 def uncatalogued_layers():
     """RMSNormalization (weights) and Masking are Keras built-ins without a netform schema."""
     x = keras.Input((5, 6))
-    h = L.RMSNormalization(epsilon=1e-5)(x)
-    h = L.Masking(mask_value=0.0)(h)
+    h = L.Masking(mask_value=0.0)(x)
+    h = L.RMSNormalization(epsilon=1e-5)(h)
     h = L.Dense(4)(h)
     y = L.GlobalAveragePooling1D()(h)
     return keras.Model(x, y, name="uncatalogued"), [_f(5, 6)]

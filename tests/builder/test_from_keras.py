@@ -11,6 +11,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import netform as nf  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:Layer 'rms_normalization.*mask:UserWarning")
 from netform.builder import copy_weights  # noqa: E402
 from netform.spec import graph_of  # noqa: E402
 

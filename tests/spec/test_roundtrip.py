@@ -150,3 +150,13 @@ def test_lazy_catalog_table_is_in_sync() -> None:
                    and isinstance(obj.model_fields["type"].default, str)}
         assert defined == set(names), f"layers.CATALOG[{module!r}] is out of date: {sorted(defined)}"
     assert len(layers.MODULE_OF) >= 60
+
+
+def test_spec_reference_is_up_to_date() -> None:
+    from netform.spec._reference import reference_markdown
+    from tests.conftest import ROOT
+
+    current = (ROOT / "docs" / "spec-reference.md").read_text()
+    assert current == reference_markdown(), (
+        "docs/spec-reference.md is out of date: run `python -m netform.spec._reference > docs/spec-reference.md`"
+    )

@@ -173,10 +173,29 @@ def test_misspelt_layer_field_is_rejected(path: Path) -> None:
 
 
 @by_stem
+def test_misspelt_field_in_a_block_is_rejected(path: Path) -> None:
+    # Block bodies hold `$param` placeholders, so the JSON Schema leaves them open;
+    # load_spec checks them at each use of the block.
+    mutated = copy.deepcopy(_raw(path))
+    bodies = [b.get("layers") or list((b.get("nodes") or {}).values()) for b in (mutated.get("blocks") or {}).values()]
+    candidates = [d for body in bodies for d in body if "type" in d and set(d) - META_KEYS]
+    if not candidates:
+        pytest.skip("no blocks with layers")
+    layer = candidates[0]
+    field = sorted(set(layer) - META_KEYS)[0]
+    typo = _misspell(field)
+    layer[typo] = layer.pop(field)
+    with pytest.raises(nf.SpecError, match=f"unknown field '{typo}'"):
+        nf.load_spec(yaml.safe_dump(mutated, sort_keys=False))
+
+
+@by_stem
 def test_misspelt_training_field_is_rejected(path: Path) -> None:
     mutated = copy.deepcopy(_raw(path))
     mutated["training"]["batch_szie"] = mutated["training"].pop("batch_size", 32)
     assert _schema_errors(mutated)
+    with pytest.raises(nf.SpecError, match="batch_szie"):
+        nf.load_spec(yaml.safe_dump(mutated, sort_keys=False))
 
 
 # -- particular promises ---------------------------------------------------------------------
