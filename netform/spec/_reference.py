@@ -120,7 +120,11 @@ def reference_markdown() -> str:
         "",
     ]
     by_family: dict[str, list[tuple[str, type[LayerSpec]]]] = {}
+    from .layers import MODULE_OF
+
     for name, cls in sorted(layer_specs().items()):
+        if name not in MODULE_OF:  # users' registered layers are theirs to document
+            continue
         by_family.setdefault(cls.family, []).append((name, cls))
     for family in sorted(by_family):
         out += [f"### {family.capitalize()}", ""]
