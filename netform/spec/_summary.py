@@ -105,8 +105,11 @@ class Summary:
         out += [fmt.format(*b) for b in body]
         out.append(line)
 
+        why = ("a subclassed model is counted at build time" if self.kind == "subclass"
+               else "layers without a static rule are counted at build time")
+
         def num(v: int | None) -> str:
-            return "? (custom layers are counted at build time)" if v is None else f"{v:,}"
+            return f"? ({why})" if v is None else f"{v:,}"
 
         out.append(f" Total params: {num(self.total_params)}")
         out.append(f" Trainable params: {num(self.trainable_params)}")
