@@ -20,6 +20,21 @@ def best_time(fn: Callable[[], Any], repeats: int) -> float:
     return best
 
 
+def best_times_interleaved(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
+    """Best-of-``repeats`` wall time of each function, runs interleaved.
+
+    Interleaving (a, b, a, b, ...) makes the comparison fair on a shared
+    machine whose load changes during the benchmark.
+    """
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """Rows with figure/netform/baseline/ratio/goal keys as a markdown table."""
     lines = ["| figure | netform | keras-or-limit | ratio | goal |", "|---|---|---|---|---|"]

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _engine_util import best_time, markdown_table, run_json_subprocess  # noqa: E402
+from _engine_util import best_times_interleaved, markdown_table, run_json_subprocess  # noqa: E402
 
 
 def _mlp(cls):
@@ -43,16 +43,16 @@ def _cnn(cls):
     return cls(inputs, keras.layers.Dense(10, activation="softmax")(h))
 
 
-def _throughput(build, cls, x, y, batch, epochs, repeats, spe=1) -> float:
+def _fit_runner(build, cls, x, y, batch, epochs, spe=1):
+    """A compiled, warmed-up model and a function running ``epochs`` epochs of fit."""
     model = build(cls)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=spe)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # trace + warm up
-    seconds = best_time(lambda: model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, shuffle=False), repeats)
-    return len(x) * epochs / seconds
+    return lambda: model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, shuffle=False)
 
 
-def _limit(build, x, y, batch, epochs, repeats) -> float:
+def _limit_runner(build, x, y, batch, epochs):
     """One tf.function looping over a whole epoch in-graph: no per-step Python at all."""
     import keras
     import tensorflow as tf
@@ -75,7 +75,12 @@ def _limit(build, x, y, batch, epochs, repeats) -> float:
             model.reset_metrics()
             epoch()
 
-    return len(x) * epochs / best_time(run, repeats)
+    return run
+
+
+def _compare(run_a, run_b, samples, repeats):
+    t_a, t_b = best_times_interleaved([run_a, run_b], repeats)
+    return samples / t_a, samples / t_b
 
 
 _MEMORY_CODE = r"""
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     import netform.engine as nfe
 
     quick = args.quick
-    repeats = 2 if quick else 3
+    repeats = 3 if quick else 5
     rng = np.random.default_rng(0)
     n_mlp = 8192 if quick else 32768
     x_mlp = rng.normal(size=(n_mlp, 32)).astype("float32")
@@ -133,14 +138,14 @@ def main(argv: list[str] | None = None) -> int:
                      "ratio": ours / base, "goal": goal, "netform_value": ours, "baseline_value": base})
         print(f"  {figure}: {ours:,.0f} vs {base:,.0f} ({ours / base:.2f}x)", file=sys.stderr, flush=True)
 
-    nf = _throughput(_mlp, nfe.Model, x_mlp, y_mlp, 32, epochs, repeats)
-    kr = _throughput(_mlp, keras.Model, x_mlp, y_mlp, 32, epochs, repeats)
+    nf, kr = _compare(_fit_runner(_mlp, nfe.Model, x_mlp, y_mlp, 32, epochs),
+                      _fit_runner(_mlp, keras.Model, x_mlp, y_mlp, 32, epochs), n_mlp * epochs, repeats)
     row("tiny MLP train, batch 32, spe=1, verbose=0 (vs keras fit)", nf, kr, "≥1.5×")
-    nf = _throughput(_cnn, nfe.Model, x_cnn, y_cnn, 32, epochs, repeats)
-    kr = _throughput(_cnn, keras.Model, x_cnn, y_cnn, 32, epochs, repeats)
+    nf, kr = _compare(_fit_runner(_cnn, nfe.Model, x_cnn, y_cnn, 32, epochs),
+                      _fit_runner(_cnn, keras.Model, x_cnn, y_cnn, 32, epochs), n_cnn * epochs, repeats)
     row("small CNN+BN train, batch 32 (vs keras fit)", nf, kr, "≥1.0×")
-    nf = _throughput(_mlp, nfe.Model, x_mlp, y_mlp, 32, epochs, repeats, spe=32)
-    lim = _limit(_mlp, x_mlp, y_mlp, 32, epochs, repeats)
+    nf, lim = _compare(_fit_runner(_mlp, nfe.Model, x_mlp, y_mlp, 32, epochs, spe=32),
+                       _limit_runner(_mlp, x_mlp, y_mlp, 32, epochs), n_mlp * epochs, repeats)
     row("tiny MLP train, spe=32 (vs one in-graph epoch loop)", nf, lim, "≥0.9×")
 
     if not args.skip_memory:

@@ -57,7 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `train` takes KEY=VALUE overrides anywhere on the line, also after options.
+    overrides = [e for e in extra if "=" in e and not e.startswith("-")]
+    if overrides and getattr(args, "command", None) == "train":
+        args.overrides = list(args.overrides) + overrides
+        extra = [e for e in extra if e not in overrides]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.command:
         parser.print_help()
         return 2

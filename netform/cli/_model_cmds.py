@@ -26,7 +26,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_export_spec(args: argparse.Namespace) -> int:
     """Write the spec of a saved model."""
-    from ..builder import from_keras
+    from ..builder import from_keras  # also registers netform's model classes for loading
     from ..saving import load
 
     spec = from_keras(load(args.model, compile=False))
@@ -44,6 +44,7 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Describe a saved model or weights file."""
+    from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import inspect
 
     info = inspect(args.path)
@@ -62,6 +63,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert a saved model to another full-model format."""
+    from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import convert
 
     result = convert(args.src, args.dst, format=args.format)

@@ -128,6 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a saved model on named data."""
+    from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import load
 
     model = load(args.model)
@@ -145,6 +146,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Stream predictions of a saved model to an ``.npy`` file, one batch at a time."""
+    from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import load
 
     model = load(args.model, compile=False)

@@ -78,15 +78,43 @@ class ExecutionFunction:
         else:
             self._one = tf.function(one, autograph=False, reduce_retracing=True)
             self._many = tf.function(many, autograph=False, reduce_retracing=True) if loop else None
+        self._run_eagerly = run_eagerly
         self._n_cache: dict[int, tf.Tensor] = {}
+        # The concrete functions for the current iterator, called through their flat
+        # entry point: tf.function's per-call signature matching and argument
+        # flattening cost more than a tiny model's whole step.
+        self._concrete_for: Any = None
+        self._flat_iterator: list[Any] = []
+        self._concrete: dict[str, tuple[Any, list[Any]]] = {}
+
+    def _lookup(self, kind: str, iterator: Any, *args: Any) -> tuple[Any, list[Any]]:
+        if self._concrete_for is not iterator:
+            self._concrete_for = iterator
+            self._flat_iterator = tf.nest.flatten(iterator, expand_composites=True)
+            self._concrete = {}
+        entry = self._concrete.get(kind)
+        if entry is None:
+            source = self._one if kind == "one" else self._many
+            concrete = source.get_concrete_function(iterator, *args)
+            entry = self._concrete[kind] = (concrete, list(concrete.captured_inputs))
+        return entry
+
+    def _call(self, kind: str, iterator: Any, *args: Any) -> Any:
+        concrete, captured = self._lookup(kind, iterator, *args)
+        call_flat = getattr(concrete, "_call_flat", None)
+        if call_flat is None:  # pragma: no cover - older/newer TF without the flat entry point
+            return concrete(iterator, *args)
+        return call_flat(self._flat_iterator + list(args), captured)
 
     def __call__(self, iterator: Any, n: int = 1) -> Any:
+        if self._run_eagerly:
+            return self._one(iterator) if n == 1 or self._many is None else self._many(iterator, tf.constant(n))
         if n == 1 or self._many is None:
-            return self._one(iterator)
+            return self._call("one", iterator)
         n_t = self._n_cache.get(n)
         if n_t is None:
             n_t = self._n_cache[n] = tf.constant(n, tf.int32)
-        return self._many(iterator, n_t)
+        return self._call("many", iterator, n_t)
 
 
 class StepsMixin:

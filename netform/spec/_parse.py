@@ -179,6 +179,12 @@ def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic],
                 path + ("in",)))
         else:
             meta["in"] = _inputs(raw_in, path, smap, diags)
+    for key in ("block", "shares"):
+        if key in fields and not (isinstance(fields[key], str) and fields[key]):
+            # a null here would leave a node with neither layer, block nor shared layer
+            what = "a block defined under `blocks:`" if key == "block" else "an earlier node whose layer to reuse"
+            diags.append(smap.diagnostic(f"`{key}` must name {what}; received {_short(fields[key])}", path + (key,)))
+            return Node.model_validate({"layer": Unresolved(), "in": meta.get("in") or ()})
     for key in ("repeat", "nested"):
         if key in fields and ("block" in fields):
             meta[key] = fields.pop(key)

@@ -163,15 +163,24 @@ class _Builder:
                 path,
             )
             return None
+        kind = _NODE_KIND_OF_TAG.get(node.tag, ScalarNode)
+        if not isinstance(node, kind):
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self._error(f"the YAML tag '{tag}' is for {_KIND_NAMES[kind]}, but it is on {_KIND_NAMES[type(node)]}; "
+                        "remove the tag", node, path)
+            return None
         if isinstance(node, ScalarNode):
-            return self._scalar(node)
+            try:
+                return self._scalar(node, path)
+            except _BadScalar:
+                return None
         if isinstance(node, SequenceNode):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         if isinstance(node, MappingNode):
             return self._mapping(node, path, depth)
         raise AssertionError(f"unexpected node {node!r}")  # pragma: no cover
 
-    def _scalar(self, node: ScalarNode) -> Any:
+    def _scalar(self, node: ScalarNode, path: Path) -> Any:
         tag = node.tag.rsplit(":", 1)[-1]
         constructor = {
             "str": self._scalars.construct_yaml_str,
@@ -180,7 +189,13 @@ class _Builder:
             "bool": self._scalars.construct_yaml_bool,
             "null": self._scalars.construct_yaml_null,
         }[tag]
-        return constructor(node)
+        try:
+            return constructor(node)
+        except (ValueError, KeyError) as err:
+            # an explicit tag (`!!int abc`) or a number-like scalar (`0x_`) that PyYAML cannot convert
+            self._error(f"'{node.value}' cannot be read as a YAML {tag}; write a valid {tag}, or quote the value "
+                        "to make it a string", node, path)
+            raise _BadScalar() from err
 
     def _mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -188,10 +203,14 @@ class _Builder:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 self._error("YAML merge keys ('<<') are not supported in specs; write the keys out", key_node, path)
                 continue
-            if not isinstance(key_node, ScalarNode) or key_node.tag not in _STANDARD_TAGS:
+            if (not isinstance(key_node, ScalarNode) or key_node.tag not in _STANDARD_TAGS
+                    or key_node.tag in _NODE_KIND_OF_TAG):
                 self._error("mapping keys must be plain scalars", key_node, path)
                 continue
-            key = self._scalar(key_node)
+            try:
+                key = self._scalar(key_node, path)
+            except _BadScalar:
+                continue
             key = key if isinstance(key, str) else str(key)
             if key in out:
                 self._error(f"duplicate key '{key}' (the first one is at line {self.smap.positions[path + (key,)][0]})", key_node, path + (key,))
@@ -203,6 +222,14 @@ class _Builder:
 
 class _Bomb(Exception):
     pass
+
+
+class _BadScalar(Exception):
+    pass
+
+
+_NODE_KIND_OF_TAG: dict[str, type[Node]] = {"tag:yaml.org,2002:seq": SequenceNode, "tag:yaml.org,2002:map": MappingNode}
+_KIND_NAMES: dict[type[Node], str] = {ScalarNode: "a plain value", SequenceNode: "a list", MappingNode: "a mapping"}
 
 
 def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = LIMITS) -> tuple[Any, SourceMap]:
@@ -261,6 +288,13 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
         if err.context:
             what = f"{what} ({err.context})"
         raise SpecError([Diagnostic(f"invalid YAML: {what}", (), source, line, col)]) from None
+    except yaml.reader.ReaderError as err:
+        # a character YAML forbids (NUL, most control characters); place it like a syntax error
+        pos = err.position if isinstance(text, str) and 0 <= err.position <= len(text) else 0
+        line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        what = f"U+{err.character:04X}" if isinstance(err.character, int) else repr(err.character)
+        raise SpecError([Diagnostic(f"invalid YAML: the control character {what} is not allowed in YAML text; remove it",
+                                    (), source, line, col)]) from None
     except yaml.YAMLError as err:
         raise SpecError([Diagnostic(f"invalid YAML: {err}", source=source)]) from None
     if root is None:

@@ -1,0 +1,152 @@
+"""Benchmark: netform.build() of a deep spec vs keras.models.model_from_json of the same architecture.
+
+The spec is generated here: a CNN whose conv → batch-norm → ReLU block is
+repeated to give 150+ layers (plus a residual variant built functionally).
+Each figure is the median of --repeats runs; the goal is netform ≤ 1.5× Keras.
+The Keras figure is ``model_from_json`` of a plain ``keras.Model`` (Functional)
+of the same layers, for every row.
+
+    python bench/bench_build.py [--quick] [--repeats N] [--json PATH] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+GOAL = 1.5
+
+
+def deep_cnn_yaml(repeat: int) -> str:
+    """A sequential CNN: 3 layers per block × ``repeat`` + head."""
+    return f"""\
+netform: 1
+name: deep_cnn
+kind: sequential
+inputs:
+  image: {{shape: [16, 16, 3]}}
+blocks:
+  conv_bn_relu:
+    params: {{filters: 8}}
+    layers:
+      - {{type: Conv2D, filters: $filters, kernel_size: 3, padding: same, use_bias: false}}
+      - {{type: BatchNormalization}}
+      - {{type: ReLU}}
+layers:
+  - {{block: conv_bn_relu, filters: 8, repeat: {repeat}}}
+  - {{type: GlobalAveragePooling2D}}
+  - {{type: Dense, units: 10, activation: softmax}}
+"""
+
+
+def deep_resnet_yaml(repeat: int) -> str:
+    """A functional residual MLP: 5 layers per block × ``repeat`` + stem and head."""
+    return f"""\
+netform: 1
+name: deep_resnet
+kind: functional
+inputs:
+  x: {{shape: [32]}}
+blocks:
+  residual:
+    params: {{units: 32}}
+    inputs: [x]
+    nodes:
+      d1:   {{type: Dense, units: $units, activation: relu, in: x}}
+      d2:   {{type: Dense, units: $units, in: d1}}
+      add:  {{type: Add, in: [x, d2]}}
+      norm: {{type: LayerNormalization, in: add}}
+      act:  {{type: Activation, activation: relu, in: norm}}
+    outputs: [act]
+nodes:
+  stem:   {{type: Dense, units: 32, in: x}}
+  blocks: {{block: residual, repeat: {repeat}, in: stem}}
+  head:   {{type: Dense, units: 10, activation: softmax, in: blocks}}
+outputs: [head]
+"""
+
+
+def _median_time(fn, repeats: int, before=None) -> float:
+    times = []
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (3 instead of 7), same model sizes")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per figure (median taken); default 7")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of netform's build")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 7)
+    if not args.quick:
+        repeats = max(repeats, 5)
+
+    import keras
+
+    import netform as nf
+
+    cases = [
+        ("deep CNN, sequential", deep_cnn_yaml(52), "sequential"),
+        ("deep CNN, functional", deep_cnn_yaml(52), "functional"),
+        ("deep residual MLP, functional", deep_resnet_yaml(32), "functional"),
+    ]
+    rows = []
+    for figure, text, api in cases:
+        spec = nf.load_spec(text)
+        n_layers = len(nf.spec.graph_of(spec).nodes)
+        assert n_layers >= 150, n_layers
+        reference = nf.build(spec, api=api)
+        # the Keras side: a plain keras Functional of the same layers, from its JSON (Keras's fastest
+        # path: its Sequential.from_config re-traces the model after every layer, quadratic in depth)
+        model_json = keras.Model(reference.inputs, reference.outputs, name="reference").to_json()
+        assert '"module": "netform' not in model_json
+        params = reference.count_params()
+        # warm both paths once (imports, registries)
+        keras.models.model_from_json(model_json)
+        keras.backend.clear_session()
+        t_nf = _median_time(lambda: nf.build(spec, api=api), repeats, keras.backend.clear_session)
+        t_nf_text = _median_time(lambda: nf.build(nf.load_spec(text), api=api), repeats, keras.backend.clear_session)
+        t_keras = _median_time(lambda: keras.models.model_from_json(model_json), repeats, keras.backend.clear_session)
+        for label, t in ((f"{figure}: build(spec)", t_nf), (f"{figure}: build(load_spec(yaml))", t_nf_text)):
+            rows.append({"figure": label, "layers": n_layers, "params": params, "api": api,
+                         "netform_s": round(t, 4), "keras_s": round(t_keras, 4),
+                         "ratio": round(t / t_keras, 3), "goal": GOAL, "ok": t / t_keras <= GOAL,
+                         "repeats": repeats})
+        if args.profile:
+            keras.backend.clear_session()
+            prof = cProfile.Profile()
+            prof.enable()
+            nf.build(spec, api=api)
+            prof.disable()
+            print(f"\n## profile: {figure}")
+            pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+
+    print(f"\nbuild() vs keras.models.model_from_json, median of {repeats} runs\n")
+    print("| figure | layers | netform | keras | ratio | goal ≤1.5× |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['figure']} | {r['layers']} | {r['netform_s'] * 1000:.0f} ms | {r['keras_s'] * 1000:.0f} ms | "
+              f"{r['ratio']:.2f}× | {'yes' if r['ok'] else 'NO'} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
