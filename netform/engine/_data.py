@@ -178,9 +178,11 @@ class DataStream:
         except (ValueError, TypeError) as err:
             raise DataError(f"{where}(): the data could not be read: {err}") from err
         self.element_spec = dataset.element_spec
-        x_spec, _, _ = keras.utils.unpack_x_y_sample_weight(self.element_spec)
-        check_inputs_fit(model, x_spec, where=where)
-        cardinality = int(dataset.cardinality())
+        if not isinstance(dataset, tf.distribute.DistributedDataset):
+            x_spec, _, _ = keras.utils.unpack_x_y_sample_weight(self.element_spec)
+            check_inputs_fit(model, x_spec, where=where)
+        cardinality = dataset.cardinality
+        cardinality = int(cardinality() if callable(cardinality) else cardinality)
         self.infinite = cardinality == int(tf.data.INFINITE_CARDINALITY)
         self.steps = steps
         self._num_batches: int | None = self.adapter.num_batches

@@ -73,11 +73,25 @@ class ExecutionFunction:
             )
             return outputs, samples, steps
 
+        def many_known(iterator: Any, n: tf.Tensor) -> Any:
+            # The caller knows n batches are there: no optionals, no conditionals.
+            outputs, samples = step_fn(iterator.get_next())
+
+            def body(i: Any, outputs: Any, samples: Any) -> Any:
+                new_outputs, new_samples = step_fn(iterator.get_next())
+                return i + 1, new_outputs, samples + new_samples
+
+            steps, outputs, samples = tf.while_loop(
+                lambda i, *_: i < n, body, (tf.constant(1, tf.int32), outputs, samples)
+            )
+            return outputs, samples, steps
+
         if run_eagerly:
-            self._one, self._many = one, many
+            self._one, self._many, self._many_known = one, many, many_known
         else:
             self._one = tf.function(one, autograph=False, reduce_retracing=True)
             self._many = tf.function(many, autograph=False, reduce_retracing=True) if loop else None
+            self._many_known = tf.function(many_known, autograph=False, reduce_retracing=True) if loop else None
         self._run_eagerly = run_eagerly
         self._n_cache: dict[int, tf.Tensor] = {}
         # The concrete functions for the current iterator, called through their flat
@@ -94,7 +108,7 @@ class ExecutionFunction:
             self._concrete = {}
         entry = self._concrete.get(kind)
         if entry is None:
-            source = self._one if kind == "one" else self._many
+            source = {"one": self._one, "many": self._many, "known": self._many_known}[kind]
             concrete = source.get_concrete_function(iterator, *args)
             entry = self._concrete[kind] = (concrete, list(concrete.captured_inputs))
         return entry
@@ -106,15 +120,18 @@ class ExecutionFunction:
             return concrete(iterator, *args)
         return call_flat(self._flat_iterator + list(args), captured)
 
-    def __call__(self, iterator: Any, n: int = 1) -> Any:
+    def __call__(self, iterator: Any, n: int = 1, *, known: bool = False) -> Any:
+        """Run ``n`` steps; ``known=True`` promises that ``n`` batches remain."""
         if self._run_eagerly:
-            return self._one(iterator) if n == 1 or self._many is None else self._many(iterator, tf.constant(n))
+            if n == 1 or self._many is None:
+                return self._one(iterator)
+            return (self._many_known if known else self._many)(iterator, tf.constant(n))
         if n == 1 or self._many is None:
             return self._call("one", iterator)
         n_t = self._n_cache.get(n)
         if n_t is None:
             n_t = self._n_cache[n] = tf.constant(n, tf.int32)
-        return self._call("many", iterator, n_t)
+        return self._call("known" if known else "many", iterator, n_t)
 
 
 class StepsMixin:

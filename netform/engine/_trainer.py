@@ -133,7 +133,7 @@ class Trainer(StepsMixin):
                 cbs.batch_begin(mode, begin)
             t0 = time.perf_counter()
             try:
-                out, samples, done = fn(iterator, n)
+                out, samples, done = fn(iterator, n, known=known)
             except (tf.errors.OutOfRangeError, StopIteration):
                 stream.end_of_data(0)
                 break

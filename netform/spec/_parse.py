@@ -83,7 +83,17 @@ def pydantic_diagnostics(
         model: The model that was validated, for field listings.
     """
     grouped: dict[Path, list[dict[str, Any]]] = {}
-    for err in error.errors(include_url=False):
+    raw_errors = error.errors(include_url=False)
+    # A misspelt required field shows up twice: as "missing" and as "extra".
+    # Report only the misspelling, which names the fix.
+    extras = {str(e["loc"][-1]) for e in raw_errors if e["type"] == "extra_forbidden" and e["loc"]}
+    def _explained(e: dict[str, Any]) -> bool:
+        if e["type"] != "missing" or not e["loc"]:
+            return False
+        wanted = str(e["loc"][-1])
+        return any(did_you_mean(x, [wanted]) for x in extras)
+    raw_errors = [e for e in raw_errors if not _explained(e)]
+    for err in raw_errors:
         path = _filter_loc(tuple(err["loc"]), data, err["type"])
         grouped.setdefault(path, []).append(err)
     out: list[Diagnostic] = []

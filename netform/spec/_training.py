@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
 
 from ..errors import did_you_mean
-from ._types import TypedObject
+from ._types import TypedObject, check_arguments
 
 __all__ = ["TrainingSpec", "DistributionSpec", "OPTIMIZERS", "LOSSES", "METRICS", "CALLBACKS"]
 
@@ -61,6 +61,7 @@ def _known(kind: str, names: tuple[str, ...]):
             raise ValueError(
                 f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {kind}s"
             )
+        check_arguments(kind, value)
         return value
 
     return AfterValidator(check)

@@ -82,6 +82,31 @@ class TypedObject(BaseModel):
         return dict(self.model_extra or {})
 
 
+def check_arguments(kind: str, value: Any) -> None:
+    """Refuse unknown constructor arguments of a ``{type: …}`` Keras object.
+
+    The table of arguments is generated from Keras (``scripts/gen_keras_args.py``),
+    so this needs no TensorFlow.
+
+    Raises:
+        ValueError: An argument the Keras class does not take.
+    """
+    if not isinstance(value, TypedObject):
+        return
+    from ._keras_args import KERAS_ARGS
+
+    allowed = KERAS_ARGS.get(kind, {}).get(value.type)
+    if allowed is None:
+        return
+    names = [a for a in allowed if a != "kwargs"]
+    for arg in value.arguments:
+        if arg not in names:
+            raise ValueError(
+                f"{value.type} takes no argument '{arg}'{did_you_mean(arg, names)}; "
+                f"its arguments: {', '.join(names) or '(none)'}"
+            )
+
+
 def _named(kind: str, known: tuple[str, ...]):
     def check(value: str | TypedObject | None) -> str | TypedObject | None:
         if value is None:
@@ -92,6 +117,7 @@ def _named(kind: str, known: tuple[str, ...]):
                 f"unknown {kind} '{name}'{did_you_mean(name, known)}; "
                 f"expected one of Keras's built-in {kind}s, e.g. {', '.join(known[:6])}"
             )
+        check_arguments(kind, value)
         return value
 
     return AfterValidator(check)

@@ -152,3 +152,15 @@ def test_progress_bar_output_looks_like_keras(data, capsys):
     model.fit(x, y, batch_size=30, epochs=2, verbose=2)
     out = capsys.readouterr().out
     assert "Epoch 2/2" in out and "3/3" in out and "loss:" in out and "samples_per_sec" in out
+
+
+def test_make_functions_are_cached_and_reset_by_compile(data):
+    x, y = data
+    model = _compiled()
+    fn = model.make_train_function()
+    assert model.make_train_function() is fn and model.train_function is fn
+    assert model.make_test_function() is model.make_test_function()
+    assert model.make_predict_function() is model.make_predict_function()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert model.train_function is None
+    assert model.make_train_function(force=True) is not fn

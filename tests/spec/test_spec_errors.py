@@ -205,3 +205,23 @@ def test_diagnostics_are_structured() -> None:
         "message": "input should be greater than 0; received -1",
     }
     assert info.value.code == "NF-SPEC"
+
+
+def test_misspelt_required_field_is_one_error() -> None:
+    msg = _errors(HEAD + "nodes:\n  d: {type: Dense, unit: 3, in: x}\noutputs: [d]\n")
+    assert "missing required field" not in msg
+    assert msg.count("m.yaml:") == 1
+
+
+def test_unknown_optimizer_and_callback_arguments() -> None:
+    msg = _errors("netform: 1\nkind: sequential\ninputs: {x: {shape: [3]}}\nlayers: [{type: Dense, units: 1}]\n"
+                  "training:\n  optimizer: {type: Adam, learning_rat: 0.1}\n"
+                  "  callbacks: [{type: EarlyStopping, patiense: 2}]\n")
+    assert "training.optimizer: Adam takes no argument 'learning_rat' (Did you mean 'learning_rate'?)" in msg
+    assert "training.callbacks[0]: EarlyStopping takes no argument 'patiense' (Did you mean 'patience'?)" in msg
+
+
+def test_unknown_initializer_argument() -> None:
+    msg = _errors(HEAD + "nodes:\n  d: {type: Dense, units: 2, kernel_initializer: {type: HeNormal, sed: 1}, in: x}\n"
+                         "outputs: [d]\n")
+    assert "nodes.d.kernel_initializer: HeNormal takes no argument 'sed' (Did you mean 'seed'?)" in msg
