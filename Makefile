@@ -27,7 +27,7 @@ run: $(STAMP)
 	$(PY) -m netform.demo
 
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n 2 --durations=15
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n 2 -q --durations=20
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/run_all.py

@@ -17,9 +17,9 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
-__all__ = ["atomic_path", "atomic_prefix", "recover", "BACKUP_SUFFIX", "TMP_MARK"]
+__all__ = ["atomic_path", "atomic_file", "atomic_prefix", "recover", "BACKUP_SUFFIX", "TMP_MARK"]
 
 #: Names of temporary files and directories contain this mark.
 TMP_MARK = ".nf-tmp-"
@@ -155,6 +155,39 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[str]:
     except BaseException:
         _remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Like :func:`atomic_path` for one file, yielding it open (``w+b``).
+
+    The writer writes through the handle; on success the same descriptor is
+    flushed and fsynced (no reopening), renamed over ``target`` and the
+    directory fsynced: one fsync of the file, one of the directory.
+
+    Args:
+        target: Final path of the file.
+
+    Yields:
+        A binary file, readable and writable, named like ``target`` with a
+        temporary prefix (``fh.name``).
+    """
+    target = os.fspath(target)
+    directory = os.path.dirname(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    tmp = _temp_name(target)
+    fh = open(tmp, "x+b")  # noqa: SIM115 - closed below on every path
+    try:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        os.replace(tmp, target)
+    except BaseException:
+        fh.close()
+        _remove(tmp)
+        raise
+    _fsync_one_dir(directory)
 
 
 def _prefix_files(prefix: str) -> list[str]:

@@ -7,11 +7,15 @@ and tf_keras read it. netform adds, as root attributes and one group:
 * ``netform_model_config``: the Keras 3 config (round-trips every registered
   class, where the legacy config may not);
 * ``netform_compile_config``: the Keras 3 compile config;
-* ``netform_optimizer/``: every optimizer variable, in order (Keras's
-  ``optimizer_weights`` is not restored by Keras 3 and differs in Keras 2);
 * ``netform_checksums``: CRC-32 of every dataset, so a flipped bit in the
   weights is caught (HDF5 itself checksums only metadata);
 * ``netform_metadata``: versions and time saved.
+
+The optimizer state is restored from Keras's own ``optimizer_weights``
+(every ``optimizer.variables``, in order, named by path); files from
+earlier netform versions carry a second copy, ``netform_optimizer/``,
+which is still read. Checksums are computed from the bytes HDF5 wrote
+(found by each dataset's offset), not by reading every dataset back.
 
 Keras writes losses by alias (``"mse"``), which its own reader then fails to
 resolve; netform writes canonical names in ``training_config``.
@@ -20,18 +24,22 @@ resolve; netform writes canonical names in ``training_config``.
 from __future__ import annotations
 
 import copy
+import io
 import json
+import os
 import warnings
-from typing import Any, Mapping
+import zlib
+from typing import Any, BinaryIO, Callable, Mapping
 
 from netform.errors import FormatError
 
-from ._atomic import atomic_path
-from ._meta import crc32, metadata, reading, writing
+from ._atomic import atomic_file
+from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
 
 __all__ = ["save_h5", "load_h5", "verify_checksums", "read_h5_info", "model_weights_group"]
 
+#: Where netform before 0.1.1 kept a second copy of the optimizer state (read, no longer written).
 _OPT_GROUP = "netform_optimizer"
 
 
@@ -59,41 +67,111 @@ def _canonical_losses(config: Any) -> Any:
     return config
 
 
-def _write_checksums(f: Any) -> None:
+def _dataset_ids(f: Any) -> dict[str, Any]:
+    """``{name: DatasetID}`` of every dataset, via the cheap low-level API."""
     import h5py  # noqa: PLC0415
 
-    sums: dict[str, int] = {}
+    out: dict[str, Any] = {}
 
-    def visit(name: str, obj: Any) -> None:
-        if isinstance(obj, h5py.Dataset):
-            sums[name] = crc32(obj[()])
+    def visit(name: str, link: Any) -> None:
+        if isinstance(link, h5py.HardLink):
+            oid = h5py.h5o.open(f.id, name.encode())
+            if isinstance(oid, h5py.h5d.DatasetID):
+                out[name] = oid
 
-    f.visititems(visit)
+    f.visititems_links(visit)
+    return out
+
+
+def _raw_reader(source: Any) -> Callable[[int, int], Any] | None:
+    """``read(offset, size)`` on the file's bytes: a path, an open file or a BytesIO."""
+    if isinstance(source, io.BytesIO):
+        view = source.getbuffer()
+        return lambda offset, size: view[offset:offset + size]
+    if isinstance(source, int):
+        return lambda offset, size: os.pread(source, size, offset)
+    return None
+
+
+def _dataset_crc(dsid: Any, read: Callable[[int, int], Any] | None) -> int:
+    """CRC-32 of a dataset's values, from its stored bytes when they are the values.
+
+    A contiguous dataset of a plain numeric type in native byte order is
+    stored exactly as ``np.ascontiguousarray(values).tobytes()``, so its CRC
+    is taken from the file's bytes; any other dataset is read.
+    """
+    import h5py  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    dtype = dsid.dtype
+    if read is not None and dtype.kind in "biufc?" and dtype.isnative:
+        offset = dsid.get_offset()
+        size = int(np.prod(dsid.shape, dtype=np.int64)) * dtype.itemsize
+        if offset is not None and size and dsid.get_storage_size() == size:
+            chunk = read(offset, size)
+            if len(chunk) == size:  # a truncated file falls through to HDF5's own read
+                return zlib.crc32(chunk) & 0xFFFFFFFF
+    return crc32(h5py.Dataset(dsid)[()])
+
+
+def _write_checksums(f: Any, read: Callable[[int, int], Any] | None = None) -> None:
+    """Store the CRC-32 of every dataset in ``netform_checksums``.
+
+    Args:
+        f: The open, writable file; flushed first when ``read`` is given.
+        read: Reads the file's bytes (see :func:`_raw_reader`); without it
+            every dataset is read back.
+    """
+    if read is not None:
+        f.flush()
+    sums = {name: _dataset_crc(dsid, read) for name, dsid in _dataset_ids(f).items()}
     f.attrs["netform_checksums"] = json.dumps(sums)
 
 
-def verify_checksums(f: Any, where: str) -> None:
+def verify_checksums(f: Any, where: str, *, datasets: dict[str, Any] | None = None,
+                     source: Any = None) -> None:
     """Compare every dataset with the CRC-32 netform stored, if any.
+
+    Args:
+        f: The open file.
+        where: The file name, for messages.
+        datasets: ``{name: DatasetID}`` from :func:`check_h5`, to skip a walk.
+        source: The file's path, open descriptor or BytesIO, to checksum
+            stored bytes directly instead of reading every dataset.
 
     Raises:
         FormatError: A dataset's bytes changed since netform wrote them.
     """
+    import h5py  # noqa: PLC0415
+
     raw = f.attrs.get("netform_checksums")
     if raw is None:
         return
     sums = json.loads(raw)
-    for name, expected in sums.items():
-        if name not in f:
-            raise FormatError(f"{where}: dataset '/{name}' is missing; the file is corrupt.")
-        if crc32(f[name][()]) != expected:
-            raise FormatError(
-                f"{where}: dataset '/{name}' fails its checksum; the file is corrupt "
-                "(a changed bit). Restore it from a good copy."
-            )
+    fd = os.open(source, os.O_RDONLY) if isinstance(source, str) else None
+    try:
+        read = _raw_reader(fd if fd is not None else source)
+        for name, expected in sums.items():
+            dsid = (datasets or {}).get(name)
+            if dsid is None:
+                try:
+                    dsid = h5py.h5o.open(f.id, name.encode())
+                except KeyError:
+                    dsid = None
+                if not isinstance(dsid, h5py.h5d.DatasetID):
+                    raise FormatError(f"{where}: dataset '/{name}' is missing; the file is corrupt.")
+            if _dataset_crc(dsid, read) != expected:
+                raise FormatError(
+                    f"{where}: dataset '/{name}' fails its checksum; the file is corrupt "
+                    "(a changed bit). Restore it from a good copy."
+                )
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
-def write_h5(model: Any, path: str) -> None:
-    """Write a full-model HDF5 file at ``path`` (no atomicity)."""
+def write_h5(model: Any, fh: BinaryIO) -> None:
+    """Write a full-model HDF5 file into the open file ``fh`` (no atomicity)."""
     import h5py  # noqa: PLC0415
     import keras  # noqa: PLC0415
     from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
@@ -107,7 +185,8 @@ def write_h5(model: Any, path: str) -> None:
     kept = copy.deepcopy(live.config) if live is not None else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with h5py.File(path, "w") as f:
+        # HDF5 opens the name with O_TRUNC: the same file (inode) as ``fh``.
+        with h5py.File(fh.name, "w") as f:
             try:
                 legacy_h5_format.save_model_to_hdf5(model, f, include_optimizer=True)
             finally:
@@ -122,14 +201,8 @@ def write_h5(model: Any, path: str) -> None:
             f.attrs["netform_model_config"] = _json(keras.saving.serialize_keras_object(model))
             if compile_config:
                 f.attrs["netform_compile_config"] = _json(compile_config)
-            optimizer = getattr(model, "optimizer", None)
-            if optimizer is not None and getattr(optimizer, "built", False):
-                group = f.create_group(_OPT_GROUP)
-                for i, var in enumerate(optimizer.variables):
-                    group.create_dataset(str(i), data=keras.ops.convert_to_numpy(var))
-                group.attrs["paths"] = json.dumps([v.path for v in optimizer.variables])
             f.attrs["netform_metadata"] = json.dumps(metadata(model, "h5"))
-            _write_checksums(f)
+            _write_checksums(f, _raw_reader(fh.fileno()))
 
 
 def save_h5(model: Any, path: str) -> None:
@@ -138,8 +211,8 @@ def save_h5(model: Any, path: str) -> None:
     Raises:
         SaveError: The model could not be written.
     """
-    with writing(path, "h5"), atomic_path(path) as tmp:
-        write_h5(model, tmp)
+    with writing(path, "h5"), atomic_file(path) as fh:
+        write_h5(model, fh)
 
 
 def model_weights_group(f: Any) -> Any:
@@ -169,16 +242,18 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
     from keras.src.legacy.saving import legacy_h5_format, saving_options, saving_utils  # noqa: PLC0415
     from keras.src.saving import serialization_lib  # noqa: PLC0415
 
+    register_netform_classes()
     custom = dict(custom_objects or {})
     with reading(path, "h5"), h5py.File(path, "r") as f:
-        check_h5(f, path, file_size=file_size(path))
+        datasets: dict[str, Any] = {}
+        check_h5(f, path, file_size=file_size(path), datasets=datasets)
         native = _attr_json(f, "netform_model_config")
         legacy = _attr_json(f, "model_config")
         if native is None and legacy is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         check_config(native if native is not None else legacy, where=path, safe_mode=safe_mode,
                      custom_objects=custom)
-        verify_checksums(f, path)
+        verify_checksums(f, path, datasets=datasets, source=path)
         with serialization_lib.SafeModeScope(safe_mode), keras.saving.custom_object_scope(custom):
             if native is not None:
                 native = {k: v for k, v in native.items() if k != "compile_config"}
@@ -214,7 +289,7 @@ def _compile(model: Any, f: Any, path: str, custom: dict[str, Any]) -> None:
         group = f[_OPT_GROUP]
         values = [group[str(i)][()] for i in range(len(group))]
     elif "optimizer_weights" in f:
-        values = legacy_h5_format.load_optimizer_weights_from_hdf5_group(f)
+        values = [d[()] for d in legacy_h5_format.load_optimizer_weights_from_hdf5_group(f)]
     else:
         return
     optimizer.build(model.trainable_variables)

@@ -10,7 +10,8 @@ from typing import Any, Iterator
 
 from netform.errors import FormatError, NetformError, SaveError
 
-__all__ = ["metadata", "crc32", "reading", "writing", "check_built", "model_class_name"]
+__all__ = ["metadata", "crc32", "reading", "writing", "check_built", "model_class_name",
+           "register_netform_classes"]
 
 
 def netform_version() -> str:
@@ -26,6 +27,20 @@ def model_class_name(model: Any) -> str:
     """``module.Class`` of a model, e.g. ``keras.src.models.sequential.Sequential``."""
     cls = type(model)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register_netform_classes() -> None:
+    """Make netform's own model classes known to Keras before a config is deserialized.
+
+    A file saved from ``nf.build(...)`` names ``netform.engine.Sequential``,
+    ``netform.builder.SpecModel`` and the like; Keras finds a class only once
+    the module that registers it has been imported, which the caller of
+    ``nf.load`` may not have done. ``netform.builder`` imports
+    ``netform.engine`` and registers every netform class. Only loaders call
+    this, never :func:`~netform.saving.detect_format`, which stays free of
+    TensorFlow.
+    """
+    import netform.builder  # noqa: F401, PLC0415 - imported for its registrations
 
 
 def metadata(model: Any, fmt: str) -> dict[str, Any]:

@@ -156,13 +156,16 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
             )
 
 
-def check_h5(file: Any, where: str, *, file_size: int | None = None) -> None:
+def check_h5(file: Any, where: str, *, file_size: int | None = None,
+             datasets: dict[str, Any] | None = None) -> None:
     """Refuse HDF5 links and datasets that declare absurd sizes.
 
     Args:
         file: An open ``h5py.File`` (or group).
         where: The file name, for messages.
         file_size: Size of the file on disk, to bound declared data.
+        datasets: When given, filled with ``{name: h5py.h5d.DatasetID}`` of
+            every dataset, so checksums need no second walk of the file.
 
     Raises:
         UnsafeFileError: The file holds an external or soft link, or a bomb.
@@ -188,6 +191,8 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None) -> None:
             # Low-level open: far cheaper than building h5py's high-level objects.
             oid = h5py.h5o.open(file.id, name.encode())
             if isinstance(oid, h5py.h5d.DatasetID):
+                if datasets is not None:
+                    datasets[name] = oid
                 shape = oid.shape or ()
                 n = oid.get_type().get_size()
                 for dim in shape:

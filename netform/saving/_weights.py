@@ -30,16 +30,20 @@ def save_weights_h5(model: Any, path: str) -> None:
     import h5py  # noqa: PLC0415
     from keras.src.saving import saving_lib  # noqa: PLC0415
 
-    from ._h5 import _write_checksums  # noqa: PLC0415
+    from ._h5 import _raw_reader, _write_checksums  # noqa: PLC0415
 
     with writing(path, "weights_h5"), atomic_path(path) as tmp:
         staged = tmp + ".weights.h5"  # Keras insists on the suffix
         try:
             saving_lib.save_weights_only(model, staged)
-            with h5py.File(staged, "a") as f:
-                f.attrs["netform_format"] = "weights_h5"
-                f.attrs["netform_metadata"] = json.dumps(metadata(model, "weights_h5"))
-                _write_checksums(f)
+            fd = os.open(staged, os.O_RDONLY)
+            try:
+                with h5py.File(staged, "a") as f:
+                    f.attrs["netform_format"] = "weights_h5"
+                    f.attrs["netform_metadata"] = json.dumps(metadata(model, "weights_h5"))
+                    _write_checksums(f, _raw_reader(fd))
+            finally:
+                os.close(fd)
             os.replace(staged, tmp)
         finally:
             if os.path.exists(staged):
@@ -93,8 +97,9 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
 
     with reading(where, "weights_h5"):
         with h5py.File(source, "r") as f:
-            check_h5(f, where, file_size=_size(source))
-            verify_checksums(f, where)
+            datasets: dict[str, Any] = {}
+            check_h5(f, where, file_size=_size(source), datasets=datasets)
+            verify_checksums(f, where, datasets=datasets, source=source)
             saved = _shapes(f)
         probe = io.BytesIO()
         store = saving_lib.H5IOStore(probe, mode="w")
@@ -162,8 +167,9 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
     from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
 
     with reading(where, "HDF5 weights"), h5py.File(path, "r") as f:
-        check_h5(f, where, file_size=_size(path))
-        verify_checksums(f, where)
+        datasets: dict[str, Any] = {}
+        check_h5(f, where, file_size=_size(path), datasets=datasets)
+        verify_checksums(f, where, datasets=datasets, source=path)
         group = model_weights_group(f)
         saved = _legacy_layers(group)
         layers = [layer for layer in model.layers if legacy_h5_format._legacy_weights(layer)]

@@ -232,6 +232,41 @@ _NODE_KIND_OF_TAG: dict[str, type[Node]] = {"tag:yaml.org,2002:seq": SequenceNod
 _KIND_NAMES: dict[type[Node], str] = {ScalarNode: "a plain value", SequenceNode: "a list", MappingNode: "a mapping"}
 
 
+def _expanded_size(root: Node, cap: int) -> int:
+    """How many values the document has once aliases are expanded, without expanding them.
+
+    Aliases share composed nodes, so sizes are memoised per node: the cost is
+    linear in the text, not in the expansion. Counting stops past ``cap``;
+    a recursive alias counts as infinite.
+    """
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Node) -> int:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if key in active:
+            return cap + 1
+        active.add(key)
+        total = 1
+        if isinstance(node, SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > cap:
+                    break
+        elif isinstance(node, MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > cap:
+                    break
+        active.discard(key)
+        memo[key] = min(total, cap + 1)
+        return memo[key]
+
+    return size(root)
+
+
 def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = LIMITS) -> tuple[Any, SourceMap]:
     """Parse one YAML document safely, keeping every value's position.
 
@@ -299,6 +334,10 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
         raise SpecError([Diagnostic(f"invalid YAML: {err}", source=source)]) from None
     if root is None:
         raise SpecError([Diagnostic("the document is empty; a spec starts with `netform: 1`", source=source, line=1, column=1)])
+    if _expanded_size(root, limits.max_values) > limits.max_values:
+        raise SpecError([Diagnostic(
+            f"the document expands to more than {limits.max_values} values (a YAML alias bomb?); "
+            "specs are refused past that size", (), source, 1, 1)])
     builder = _Builder(smap, limits)
     try:
         data = builder.build(root, ())

@@ -73,9 +73,9 @@ def test_train_missing_column(workdir: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_evaluate_predict_inspect_convert_export(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = workdir / "model.keras"
-    if not model.exists():
-        assert main(["build", str(workdir / "tiny.yaml"), "-o", str(model)]) == 0
+    model = workdir / "trained.keras"
+    assert main(["train", str(workdir / "tiny.yaml"), "--data", str(workdir / "data.npz"), "--verbose", "0",
+                 "-o", str(model)]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(model), "--data", str(workdir / "data.npz"), "--format", "json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
@@ -121,10 +121,20 @@ def test_build_all_apis_and_csv_training(workdir: Path, capsys: pytest.CaptureFi
 def test_bad_data_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = workdir / "data.txt"
     bad.write_text("1,2,3")
-    assert main(["evaluate", str(workdir / "b_sequential.keras"), "--data", str(bad)]) == 4
+    model = workdir / "untrained.keras"
+    assert main(["build", str(workdir / "tiny.yaml"), "-o", str(model)]) == 0
+    assert main(["evaluate", str(model), "--data", str(bad)]) == 4
     assert "data must be .npz (named arrays) or .csv (named columns)" in capsys.readouterr().err
 
 
 def test_load_missing_model(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", str(workdir / "missing.keras")]) == 5
     assert "missing.keras" in capsys.readouterr().err
+
+
+def test_evaluate_uncompiled_model(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = workdir / "uncompiled.keras"
+    assert main(["build", str(workdir / "tiny.yaml"), "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), "--data", str(workdir / "data.npz")]) == 4
+    assert "compile" in capsys.readouterr().err
