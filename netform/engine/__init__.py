@@ -1,12 +1,13 @@
 """netform's training engine.
 
 Public surface (re-exported by :mod:`netform`): :class:`Model`,
-:class:`Functional`, :class:`Sequential`, :func:`strategy_from_name` and
+:class:`Functional`, :class:`Sequential`, :class:`TrainingBackup`, :func:`strategy_from_name` and
 :func:`fit_from_training_config`. Importing this package imports TensorFlow.
 """
 
 from __future__ import annotations
 
+from ._backup import TrainingBackup as TrainingBackup
 from ._config import fit_from_training_config as fit_from_training_config
 from ._distribute import strategy_from_name as strategy_from_name
 from ._models import Functional as Functional
@@ -18,6 +19,7 @@ __all__ = [
     "Model",
     "Functional",
     "Sequential",
+    "TrainingBackup",
     "strategy_from_name",
     "fit_from_training_config",
     "TELEMETRY_KEYS",

@@ -72,6 +72,19 @@ def _resolve_loss(value: Any) -> Any:
     return value
 
 
+def _resolve_metrics(value: Any, where: str = "training.metrics") -> Any:
+    """Metric names pass through; ``{"type": …}`` objects become metric instances, per output too."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping) and isinstance(value.get("type"), str):
+        return _instantiate("metric", value, _public_classes(keras.metrics, keras.metrics.Metric), where)
+    if isinstance(value, Mapping):
+        return {k: _resolve_metrics(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_resolve_metrics(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 def resolve_callbacks(values: Any) -> list[keras.callbacks.Callback]:
     """Turn ``[{"type": "EarlyStopping", "patience": 2}, ...]`` into callbacks."""
     classes = _public_classes(keras.callbacks, keras.callbacks.Callback)
@@ -138,9 +151,9 @@ def fit_from_training_config(
         model.compile(
             optimizer=resolve_optimizer(training.get("optimizer", "rmsprop")),
             loss=_resolve_loss(training.get("loss")),
-            metrics=training.get("metrics"),
+            metrics=_resolve_metrics(training.get("metrics")),
             loss_weights=training.get("loss_weights"),
-            weighted_metrics=training.get("weighted_metrics"),
+            weighted_metrics=_resolve_metrics(training.get("weighted_metrics"), "training.weighted_metrics"),
             steps_per_execution=int(training.get("steps_per_execution", 1)),
             jit_compile=training.get("jit_compile", "auto"),
             run_eagerly=bool(training.get("run_eagerly", False)),

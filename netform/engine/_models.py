@@ -57,6 +57,18 @@ class Model(Trainer, keras.Model):
         else:
             keras.Model.__init__(self, *args, **kwargs)
 
+    def _trackable_children(self, save_type: str = "checkpoint", **kwargs: Any) -> dict[str, Any]:
+        # Keras tracks layers kept in lists and dicts for its own saving, but
+        # TensorFlow's object graph (tf.train.Checkpoint, SavedModel) only sees
+        # direct attributes. Name every other sublayer so no weight is left out.
+        children = dict(super()._trackable_children(save_type, **kwargs))
+        known = {id(child) for child in children.values()}
+        for layer in self._flatten_layers(include_self=False, recursive=False):
+            if id(layer) not in known:
+                children.setdefault(f"layer:{layer.name}", layer)
+                known.add(id(layer))
+        return children
+
 
 def _inject_functional(cls: type) -> None:
     """Put :class:`Functional` in place of :class:`Model` among ``cls``'s ancestors."""

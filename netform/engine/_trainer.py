@@ -9,6 +9,7 @@ prediction are netform's. Nothing here calls ``keras.Model.fit``,
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Iterator
 
@@ -18,6 +19,7 @@ import tensorflow as tf
 from keras import tree
 
 from ..errors import DataError, EngineError
+from ._backup import find_backup
 from ._callbacks import CallbackDriver, pythonify_logs
 from ._data import DataStream, split_validation
 from ._distribute import strategy_label, variable_strategy
@@ -181,6 +183,7 @@ class Trainer(StepsMixin):
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
+        backup_dir: str | os.PathLike[str] | None = None,
     ) -> keras.callbacks.History:
         """Train the model; same arguments and result as ``keras.Model.fit``.
 
@@ -196,12 +199,19 @@ class Trainer(StepsMixin):
             DataError: The data is empty or does not fit the model's inputs.
         """
         self._guard("fit")
+        callbacks, backup = find_backup(callbacks, backup_dir)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
-        stream = self._stream(
-            x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch,
-            shuffle=shuffle, class_weight=class_weight, where="fit",
-        )
+        if backup is not None and steps_per_epoch is None and backup.take_data(x, y, sample_weight, shuffle=shuffle):
+            shuffle = False  # netform shuffles, from a seed the backup keeps
+
+        def make_stream(x: Any, y: Any, sample_weight: Any) -> DataStream:
+            return self._stream(
+                x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch,
+                shuffle=shuffle, class_weight=class_weight, where="fit",
+            )
+
+        stream = make_stream(x, y, sample_weight)
         val_stream = None
         if validation_data is not None:
             vx, vy, vsw = keras.utils.unpack_x_y_sample_weight(validation_data)
@@ -219,14 +229,17 @@ class Trainer(StepsMixin):
         cbs.telemetry = telemetry
         self.stop_training = False
         train_fn = self.make_train_function()
-        cbs.on_train_begin()
         initial_epoch = self._initial_epoch or initial_epoch
+        if backup is not None:
+            initial_epoch = backup.restore(self, stream, initial_epoch=initial_epoch)
+        cbs.on_train_begin()
         epoch_logs: dict[str, Any] | None = None
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
+            epoch_stream = stream if backup is None else backup.epoch_stream(self, epoch, stream, make_stream)
             cbs.on_epoch_begin(epoch)
             telemetry.start_epoch()
-            logs = self._run("train", stream, train_fn, cbs, telemetry)
+            logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
             logs = dict(self._get_metrics_result_or_logs(logs))
             logs.update(telemetry.summary())
             if val_stream is not None and self._should_eval(epoch, validation_freq):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netform.errors import FormatError
+from netform.errors import FormatError, SaveError
 
 from ._atomic import atomic_prefix
 from ._detect import checkpoint_prefix
@@ -27,6 +27,12 @@ def save_checkpoint(model: Any, prefix: str) -> None:
         prefix = prefix[: -len(".index")]
     with writing(prefix, "tf_checkpoint"), atomic_prefix(prefix) as tmp:
         tf.train.Checkpoint(model=model).write(tmp)
+        written = [k for k in checkpoint_variables(tmp) if not k.startswith("model/optimizer")]
+        if len(written) < len(model.weights):
+            raise SaveError(
+                f"{prefix}: a TF checkpoint reaches only {len(written)} of the model's {len(model.weights)} weights "
+                "(layers kept in a structure TensorFlow does not track, e.g. a tuple); keep layers in attributes "
+                "or lists, or save with format='weights_h5'")
 
 
 def checkpoint_variables(prefix: str) -> dict[str, tuple[int, ...]]:
@@ -60,6 +66,10 @@ def load_checkpoint(model: Any, path: str, *, skip_mismatch: bool = False) -> li
             status = tf.train.Checkpoint(model=model).read(prefix)
             status.assert_existing_objects_matched()
             status.expect_partial()
+            model_vars = [k for k in saved if not k.startswith("model/optimizer")]
+            if len(model_vars) < len(model.weights):
+                raise AssertionError(
+                    f"the checkpoint holds {len(model_vars)} model variables, the model has {len(model.weights)}")
         except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as err:
             mine = [f"{v.path}: {tuple(v.shape)}" for v in model.weights]
             theirs = [f"{k.removeprefix('model/').split('/.ATTRIBUTES')[0]}: {s}"

@@ -73,13 +73,11 @@ def _dataset_ids(f: Any) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
 
-    def visit(name: str, link: Any) -> None:
-        if isinstance(link, h5py.HardLink):
-            oid = h5py.h5o.open(f.id, name.encode())
-            if isinstance(oid, h5py.h5d.DatasetID):
-                out[name] = oid
+    def visit(raw: bytes, info: Any) -> None:
+        if info.type == h5py.h5o.TYPE_DATASET:
+            out[raw.decode("utf-8")] = h5py.h5o.open(f.id, raw)
 
-    f.visititems_links(visit)
+    h5py.h5o.visit(f.id, visit, info=True)
     return out
 
 

@@ -175,21 +175,23 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
     total = 0
     problems: list[UnsafeFileError] = []
 
-    def visit(name: str, link: Any) -> None:
+    def visit(raw: bytes, info: Any) -> int | None:
+        # Low-level link walk: far cheaper than h5py's high-level objects.
         nonlocal total
-        if problems:
-            return
-        if isinstance(link, h5py.ExternalLink):
+        name = raw.decode("utf-8", "replace")
+        if info.type == h5py.h5l.TYPE_EXTERNAL:
+            target_file, target_path = (v.decode("utf-8", "replace") for v in file.id.links.get_val(raw))
             problems.append(UnsafeFileError(
-                f"{where}: HDF5 external link '/{name}' -> '{link.filename}:{link.path}'; "
+                f"{where}: HDF5 external link '/{name}' -> '{target_file}:{target_path}'; "
                 "links out of the file are refused."))
-        elif isinstance(link, h5py.SoftLink):
+        elif info.type != h5py.h5l.TYPE_HARD:
+            target = file.id.links.get_val(raw)
+            shown = target.decode("utf-8", "replace") if isinstance(target, bytes) else target
             problems.append(UnsafeFileError(
-                f"{where}: HDF5 soft link '/{name}' -> '{link.path}'; netform and Keras never "
+                f"{where}: HDF5 soft link '/{name}' -> '{shown}'; netform and Keras never "
                 "write links, so the file is refused."))
         else:
-            # Low-level open: far cheaper than building h5py's high-level objects.
-            oid = h5py.h5o.open(file.id, name.encode())
+            oid = h5py.h5o.open(file.id, raw)
             if isinstance(oid, h5py.h5d.DatasetID):
                 if datasets is not None:
                     datasets[name] = oid
@@ -202,8 +204,9 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
                     problems.append(UnsafeFileError(
                         f"{where}: HDF5 dataset '/{name}' declares shape {tuple(shape)} "
                         f"({n} bytes); refused as a bomb."))
+        return 1 if problems else None  # anything but None stops the walk
 
-    file.visititems_links(visit)
+    file.id.links.visit(visit, info=True)
     if problems:
         raise problems[0]
     if file_size is not None and total > MAX_H5_EXPANSION * file_size + MIN_BOMB_BYTES:

@@ -24,6 +24,8 @@ Path = tuple[str | int, ...]
 _NAME_RE = re.compile(NAME_PATTERN)
 _PARAM_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 _MAX_BLOCK_DEPTH = 16
+# Far past any real model; keeps `repeat:` and blocks of repeated blocks from expanding without bound.
+MAX_GRAPH_NODES = 20_000
 
 
 @dataclass(frozen=True)
@@ -89,16 +91,20 @@ class _Resolver:
     # -- top level -------------------------------------------------------
     def run(self) -> Graph:
         spec = self.spec
-        if spec.kind == "sequential":
-            self._check_sections(("layers",), ("nodes", "outputs", "model"))
-            self._sequential()
-        elif spec.kind == "functional":
-            self._check_sections(("nodes", "outputs"), ("layers", "model"))
-            self._functional()
-        else:
-            self._check_sections(("model",), ("layers", "nodes", "outputs"))
-            if not spec.inputs:
-                self.error("a subclass spec needs `inputs:` so the model can be built", ())
+        try:
+            if spec.kind == "sequential":
+                self._check_sections(("layers",), ("nodes", "outputs", "model"))
+                self._sequential()
+            elif spec.kind == "functional":
+                self._check_sections(("nodes", "outputs"), ("layers", "model"))
+                self._functional()
+            else:
+                self._check_sections(("model",), ("layers", "nodes", "outputs"))
+                if not spec.inputs:
+                    self.error("a subclass spec needs `inputs:` so the model can be built", ())
+        except _TooBig as err:
+            self.error(f"the spec expands to more than {MAX_GRAPH_NODES} layers; check `repeat:` and blocks that "
+                       "use repeated blocks (netform refuses graphs past that size)", err.path)
         for name in spec.inputs:
             if not _NAME_RE.match(name):
                 self.error(f"input name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", ("inputs", name))
@@ -216,28 +222,33 @@ class _Resolver:
             if node.shares and node.shares in nodes:
                 wanted.add(node.shares)
             deps[name] = wanted
+        # iterative depth-first search: a long chain written consumers-first must not hit the recursion limit
+        position = {n: i for i, n in enumerate(nodes)}
         order: list[str] = []
-        state: dict[str, int] = {}
-
-        def visit(n: str, trail: list[str]) -> None:
-            if state.get(n) == 2:
-                return
-            if state.get(n) == 1:
-                cycle = trail[trail.index(n):] + [n]
-                self.error(f"the graph has a cycle: {' -> '.join(cycle)}; a node cannot depend on its own output",
-                           base + (n, "in"))
-                raise _Cycle()
-            state[n] = 1
-            for d in sorted(deps[n], key=list(nodes).index):
-                visit(d, trail + [n])
-            state[n] = 2
-            order.append(n)
-
-        for n in nodes:
-            try:
-                visit(n, [])
-            except _Cycle:
-                return []
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        for root in nodes:
+            if state.get(root):
+                continue
+            state[root] = 1
+            trail = [root]
+            stack = [iter(sorted(deps[root], key=position.__getitem__))]
+            while stack:
+                for d in stack[-1]:
+                    if state.get(d) == 2:
+                        continue
+                    if state.get(d) == 1:
+                        cycle = trail[trail.index(d):] + [d]
+                        self.error(f"the graph has a cycle: {' -> '.join(cycle)}; a node cannot depend on its own "
+                                   "output", base + (d, "in"))
+                        return []
+                    state[d] = 1
+                    trail.append(d)
+                    stack.append(iter(sorted(deps[d], key=position.__getitem__)))
+                    break
+                else:
+                    stack.pop()
+                    state[trail[-1]] = 2
+                    order.append(trail.pop())
         return order
 
     def _ref(self, ref: str, env: dict[str, str], path: Path, known: list[str]) -> str | None:
@@ -327,19 +338,28 @@ class _Resolver:
                        path + ("in",))
             return None
         nested = node.nested if node.nested is not None else block.nested
+        if node.repeat > MAX_GRAPH_NODES:
+            self.error(f"`repeat: {node.repeat}` is more than the {MAX_GRAPH_NODES} layers a spec may expand to",
+                       path + ("repeat",))
+            return None
         current = inputs
         outs: tuple[str, ...] = ()
-        for k in range(node.repeat):
-            inst = full if node.repeat == 1 else f"{full}.{k + 1}"
-            self._scope_args[inst] = dict(node.args)
-            outs = self._expand_body(name, block, args, inst, current, scope, path, nested, shares)
-            if outs is None:
-                return None
-            if k + 1 < node.repeat and len(outs) != n_in:
-                self.error(f"`repeat: {node.repeat}` chains block '{name}' into itself, so it needs as many outputs "
-                           f"as inputs ({len(outs)} vs {n_in})", path + ("repeat",))
-                return None
-            current = outs
+        try:
+            for k in range(node.repeat):
+                inst = full if node.repeat == 1 else f"{full}.{k + 1}"
+                self._scope_args[inst] = dict(node.args)
+                outs = self._expand_body(name, block, args, inst, current, scope, path, nested, shares)
+                if outs is None:
+                    return None
+                if k + 1 < node.repeat and len(outs) != n_in:
+                    self.error(f"`repeat: {node.repeat}` chains block '{name}' into itself, so it needs as many "
+                               f"outputs as inputs ({len(outs)} vs {n_in})", path + ("repeat",))
+                    return None
+                current = outs
+        except _TooBig as err:
+            if not scope:  # point at the top-level use that blew up
+                err.path = path + ("repeat",) if node.repeat > 1 else path
+            raise
         return outs
 
     def _expand_body(self, name: str, block: Any, args: dict[str, Any], inst: str, inputs: tuple[str, ...],
@@ -385,7 +405,7 @@ class _Resolver:
             return None
         env = {b_in: outer for b_in, outer in zip(block.inputs, inputs)}
         inner_scope = scope + (inst,)
-        before = set(self.graph.nodes)
+        n_before = len(self.graph.nodes)  # nodes are only ever added, so the new ones are the dict's tail
         # names inside a scope are prefixed with the instance name
         self._graph_nodes_scoped(parsed, env, inner_scope, base, inst)
         if len(self.diags) > diags_before:
@@ -398,7 +418,7 @@ class _Resolver:
                 return None
             outs.append(p)
         if shares is not None:
-            for nm in set(self.graph.nodes) - before:
+            for nm in list(self.graph.nodes)[n_before:]:
                 gn = self.graph.nodes[nm]
                 owner = shares + gn.owner[len(inst):] if gn.owner.startswith(inst + ".") else gn.owner
                 self.graph.nodes[nm] = GraphNode(gn.name, self.graph.nodes[owner].layer if owner in self.graph.nodes else gn.layer,
@@ -453,14 +473,18 @@ class _Resolver:
         return value
 
     def _add(self, node: GraphNode) -> None:
+        if len(self.graph.nodes) >= MAX_GRAPH_NODES:
+            raise _TooBig(node.path)
         if node.name in self.graph.nodes or node.name in self.graph.inputs:
             self.error(f"the name '{node.name}' is used twice; node and layer names must be unique", node.path)
             return
         self.graph.nodes[node.name] = node
 
 
-class _Cycle(Exception):
-    pass
+class _TooBig(Exception):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.path = path
 
 
 def _snake(name: str) -> str:

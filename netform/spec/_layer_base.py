@@ -145,6 +145,8 @@ def get_layer_spec(name: str) -> type[LayerSpec]:
     Raises:
         RegistryError: The name is unknown (with close matches and how to register).
     """
+    if not isinstance(name, str):  # e.g. `type: [LSTM]` in a nested layer; unhashable values would crash the lookup
+        raise RegistryError(f"a layer `type` is a class name such as 'Dense'; received {name!r:.60}")
     if name not in _REGISTRY:
         from . import layers
 

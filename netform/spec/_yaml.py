@@ -9,12 +9,14 @@ nesting, alias expansion bombs, duplicate keys and any non-standard tag
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 import re
 from typing import Any
 
 import yaml
 from yaml.composer import Composer
+from yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import Diagnostic, SpecError
@@ -95,7 +97,11 @@ class _DepthLimitedLoader(yaml.SafeLoader):
 
 
 _CLoader = getattr(yaml, "CSafeLoader", None)
+# UTF-32 first: its little-endian mark starts with UTF-16's
+_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 _FLOW = re.compile(r"[\[\]{}\n]")
+_BLOCK_LEAD = re.compile(r"(?:[ \t]|[-?:](?=[ \t]|$))*")
 
 
 def _prescan_depth(text: str, max_depth: int) -> None:
@@ -118,9 +124,39 @@ def _prescan_depth(text: str, max_depth: int) -> None:
                 raise _TooDeep(line, m.start() - col_base + 1)
         elif depth:
             depth -= 1
-    widest = max((len(l) - len(l.lstrip(" ")) for l in text.splitlines()), default=0)
-    if widest > max_depth * 8:
-        raise _TooDeep(1, 1)
+    # Block nesting needs indentation, or compact indicators on one line (`- - - x`, `? ? x`); libyaml's
+    # composer recurses once per level and crashes the process (a C stack overflow) near 100,000.
+    for number, row in enumerate(text.splitlines(), 1):
+        lead = _BLOCK_LEAD.match(row)
+        if lead is not None and lead.end() > max_depth * 8:
+            raise _TooDeep(number, lead.end() + 1)
+
+
+def _precount_values(text: str, max_values: int) -> None:
+    """Refuse documents with too many values from the event stream, before composing them.
+
+    Composing builds a Python object per value and slows down superlinearly as
+    the garbage collector rescans them (100,000 keys: over a second); reading
+    the events first costs a tenth of that and keeps refusals fast.
+    """
+    loader = _CLoader(text) if _CLoader is not None else yaml.SafeLoader(text)
+    count = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (ScalarEvent, SequenceStartEvent, MappingStartEvent)):
+                count += 1
+                if count > max_values:
+                    raise _TooMany(event.start_mark.line + 1, event.start_mark.column + 1)
+    finally:
+        loader.dispose()
+
+
+class _TooMany(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column)
+        self.line = line
+        self.column = column
 
 
 class _TooDeep(Exception):
@@ -191,7 +227,7 @@ class _Builder:
         }[tag]
         try:
             return constructor(node)
-        except (ValueError, KeyError) as err:
+        except (ValueError, KeyError, IndexError) as err:
             # an explicit tag (`!!int abc`) or a number-like scalar (`0x_`) that PyYAML cannot convert
             self._error(f"'{node.value}' cannot be read as a YAML {tag}; write a valid {tag}, or quote the value "
                         "to make it a string", node, path)
@@ -293,12 +329,21 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
             )]
         )
     if isinstance(text, bytes):
+        for bom, encoding in _BOMS:
+            if text.startswith(bom):
+                raise SpecError([Diagnostic(
+                    f"the file is {encoding} text (it starts with a {encoding} byte-order mark); specs are UTF-8: "
+                    "save the file as UTF-8", source=source)])
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise SpecError([Diagnostic(f"the file is not UTF-8 text ({err.reason} at byte {err.start})", source=source)]) from err
+            start = text.rfind(b"\n", 0, err.start) + 1
+            line, col = text.count(b"\n", 0, err.start) + 1, len(text[start:err.start].decode("utf-8", "replace")) + 1
+            raise SpecError([Diagnostic(f"the file is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8",
+                                        (), source, line, col)]) from err
     try:
         _prescan_depth(text, limits.max_depth)
+        _precount_values(text, limits.max_values)
         if _CLoader is not None:
             # libyaml composes ~20x faster; the pre-scan above bounds its (C) recursion.
             c_loader = _CLoader(text)
@@ -316,6 +361,11 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
         raise SpecError([Diagnostic(
             f"the document is nested more than {limits.max_depth} levels deep; specs are shallow, "
             "is this the right file?", (), source, err.line, err.column)]) from None
+    except _TooMany as err:
+        raise SpecError([Diagnostic(
+            f"the document has more than {limits.max_values} values (keys and items); specs are refused past that "
+            "size (a 1,000-layer spec has about 10,000): is this the right file?",
+            (), source, err.line, err.column)]) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)

@@ -59,3 +59,51 @@ def test_engine_classes_reload_as_themselves(tmp_path, fmt):
     loaded = nfs.load(tmp_path / FULL[fmt])
     assert type(loaded) is engine.Sequential
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+FRESH_CHILD = """
+import sys
+import numpy as np
+import netform as nf
+for path, expected_class, x_path, y_path in zip(*[iter(sys.argv[1:])] * 4):
+    m = nf.load(path)
+    got = f"{type(m).__module__}.{type(m).__qualname__}"
+    assert got == expected_class, f"{path}: loaded {got}, expected {expected_class}"
+    np.testing.assert_allclose(m.predict(np.load(x_path), verbose=0), np.load(y_path), atol=1e-6)
+    print("ok", path, got)
+"""
+
+
+def test_netform_classes_load_in_a_fresh_process(tmp_path):
+    """nf.load works without the caller importing netform.engine or netform.builder first."""
+    import os
+    import subprocess
+    import sys
+
+    import netform as nf
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    models = {  # name: (model, input width)
+        "sequential": (nf.build(os.path.join(root, "models", "mlp.yaml")), 64),
+        "spec_model": (nf.build(os.path.join(root, "models", "mlp.yaml"), api="subclass"), 64),
+        "residual_mlp": (nf.build(os.path.join(root, "models", "residual_mlp.yaml")), 20),
+    }
+    assert type(models["sequential"][0]).__module__ == "netform.engine._models"
+    assert type(models["spec_model"][0]).__qualname__ == "SpecModel"
+    assert type(models["residual_mlp"][0]).__qualname__ == "ResidualMLP"
+    args = []
+    rng = np.random.default_rng(0)
+    for name, (model, width) in models.items():
+        x = rng.standard_normal((4, width)).astype("float32")
+        np.save(tmp_path / f"{name}_x.npy", x)
+        np.save(tmp_path / f"{name}_y.npy", model.predict(x, verbose=0))
+        cls = f"{type(model).__module__}.{type(model).__qualname__}"
+        for ext in ("keras", "h5"):
+            path = str(tmp_path / f"{name}.{ext}")
+            nfs.save(model, path)
+            args += [path, cls, str(tmp_path / f"{name}_x.npy"), str(tmp_path / f"{name}_y.npy")]
+    env = {**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", FRESH_CHILD, *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("ok ") == 6, done.stdout

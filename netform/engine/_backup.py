@@ -1,0 +1,330 @@
+"""Crash-safe training backups that resume at the exact step.
+
+Keras's ``BackupAndRestore`` restarts an interrupted epoch from its first
+batch (re-running the batches it had already trained on) and overwrites its
+files in place. :class:`TrainingBackup` records everything a run depends on
+and resumes *inside* the epoch, so an interrupted and resumed run ends with
+the same weights as an uninterrupted one (under deterministic ops):
+
+* every model variable (weights, ``SeedGenerator`` states of dropout and
+  other random layers), the optimizer's variables (``iterations`` included)
+  and the metric accumulators;
+* the epoch and the number of steps done in it;
+* the data order: for array data with ``shuffle=True`` netform owns the
+  shuffle while a backup is active, drawing each epoch's permutation from a
+  seed kept in the backup, so a resumed run skips exactly the batches that
+  were already seen, in the same order;
+* the global NumPy and Python ``random`` states.
+
+A backup is one directory ``<directory>/state`` written with
+:func:`netform.saving.atomic_path`: the new copy is written beside it under a
+temporary name, flushed to disk and renamed into place, and the previous copy
+stays valid until the new one is complete. A process killed at any instant
+leaves one good backup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import tree
+
+from ..errors import EngineError, FormatError
+from ..saving._atomic import TMP_MARK, atomic_path, recover
+
+__all__ = ["TrainingBackup", "find_backup"]
+
+_STATE = "state"
+_VARIABLES = "variables.npz"
+_META = "state.json"
+_VERSION = 1
+
+
+def _is_array_data(x: Any) -> bool:
+    leaves = tree.flatten(x)
+    return bool(leaves) and all(isinstance(v, np.ndarray) for v in leaves)
+
+
+def _python_random_state() -> list[Any]:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _write_variables(path: str, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _write_meta(path: str, meta: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(meta, f)
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """Back up training every ``save_every_steps`` steps; resume exactly.
+
+    Pass it to netform's ``fit`` (or use ``fit(..., backup_dir=...)``). When
+    ``fit`` starts and ``directory`` holds a backup, the model, optimizer,
+    metrics and RNG states are restored and training continues at the step
+    after the last one backed up, in the same data order.
+
+    Exact resumption of the data order needs array (NumPy) data, or data whose
+    order is the same in every pass (a ``tf.data.Dataset`` without
+    unseeded shuffling): for those the batches already seen in the
+    interrupted epoch are skipped. Generators and ``PyDataset`` objects resume
+    at the start of the interrupted epoch, as Keras does.
+
+    Args:
+        directory: Where the backup lives (created if needed).
+        save_every_steps: Back up after every this many training steps
+            (``None``: only at the end of each epoch).
+        save_every_epoch: Also back up at the end of each epoch.
+        delete_on_finish: Remove the backup when ``fit`` completes, so that
+            the next ``fit`` starts afresh (as Keras's ``BackupAndRestore``).
+
+    Raises:
+        EngineError: ``save_every_steps`` is not a positive integer.
+
+    Example:
+        >>> backup = TrainingBackup("runs/backup", save_every_steps=100)  # doctest: +SKIP
+        >>> model.fit(x, y, epochs=10, callbacks=[backup])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        save_every_steps: int | None = None,
+        save_every_epoch: bool = True,
+        delete_on_finish: bool = True,
+    ) -> None:
+        super().__init__()
+        if save_every_steps is not None and (
+            isinstance(save_every_steps, bool) or not isinstance(save_every_steps, int) or save_every_steps < 1
+        ):
+            raise EngineError(
+                "TrainingBackup: received an invalid value for `save_every_steps`, expected a positive "
+                f"integer or None. Received: save_every_steps={save_every_steps!r}"
+            )
+        self.directory = Path(directory)
+        self.save_every_steps = save_every_steps
+        self.save_every_epoch = save_every_epoch
+        self.delete_on_finish = delete_on_finish
+        self._arrays: tuple[Any, Any, Any] | None = None
+        self._dataset: tf.data.Dataset | None = None
+        self._base = 0
+        self._seed = 0
+        self._epoch = 0
+        self._step = 0
+        self._resume_epoch: int | None = None
+        self._resume_step = 0
+        self._resume_metrics: list[np.ndarray] | None = None
+        self._since_save = 0
+
+    # ------------------------------------------------------------ engine API
+    @property
+    def path(self) -> Path:
+        """The backup directory itself (``<directory>/state``)."""
+        return self.directory / _STATE
+
+    def take_data(self, x: Any, y: Any, sample_weight: Any, *, shuffle: bool | str) -> bool:
+        """Own the shuffling of array data; return True if netform shuffles it.
+
+        Called by ``fit`` before building its data stream: when this returns
+        True the stream must be built with ``shuffle=False`` and each epoch
+        fed through :meth:`epoch_stream`.
+        """
+        own = shuffle is True and all(v is None or _is_array_data(v) for v in (x, y, sample_weight))
+        self._arrays = (x, y, sample_weight) if own else None
+        self._dataset = x if isinstance(x, tf.data.Dataset) else None
+        return own
+
+    def restore(self, model: keras.Model, stream: Any, *, initial_epoch: int) -> int:
+        """Restore the backup, if there is one; return the epoch to start at.
+
+        Raises:
+            FormatError: The backup cannot be read or was written for another
+                model (different variables).
+        """
+        self._seed = int(np.random.randint(0, 2**31 - 1))
+        self._resume_epoch = None
+        self._since_save = 0
+        meta, arrays = self._read()
+        if meta is None:
+            return initial_epoch
+        if not model.built or (model.optimizer is not None and not model.optimizer.built):
+            model._symbolic_build(data_batch=stream.first_batch_spec())
+        groups = self._groups(model)
+        for name, variables in groups.items():
+            want = int(meta["counts"].get(name, -1))
+            if name == "metrics" and want != len(variables):
+                continue  # metrics are rebuilt lazily; only the epoch's logs depend on them
+            if want != len(variables):
+                raise FormatError(
+                    f"{self.path}: the training backup holds {want} {name} variable(s) but model "
+                    f"{model.name!r} has {len(variables)}. Expected a backup written by the same model; "
+                    f"delete {self.directory} to start training afresh."
+                )
+            for i, variable in enumerate(variables):
+                value = arrays[f"{name}_{i}"]
+                if tuple(value.shape) != tuple(variable.shape):
+                    raise FormatError(
+                        f"{self.path}: {name} variable {i} ({variable.path}) has shape {tuple(variable.shape)} "
+                        f"in model {model.name!r} but {tuple(value.shape)} in the backup. Expected a backup "
+                        f"written by the same model; delete {self.directory} to start training afresh."
+                    )
+                if name != "metrics":
+                    variable.assign(value)
+        self._resume_metrics = (
+            [arrays[f"metrics_{i}"] for i in range(len(groups["metrics"]))]
+            if int(meta["counts"].get("metrics", -1)) == len(groups["metrics"]) else None
+        )
+        self._seed = int(meta["seed"])
+        np.random.set_state(tuple(meta["numpy_random"]))  # type: ignore[arg-type]
+        version, internal, gauss = meta["python_random"]
+        random.setstate((version, tuple(internal), gauss))
+        self._resume_epoch = int(meta["epoch"])
+        self._resume_step = int(meta["step"])
+        return self._resume_epoch
+
+    def epoch_stream(self, model: keras.Model, epoch: int, stream: Any, make_stream: Any) -> Any:
+        """The data stream for ``epoch``: netform's permutation, minus the steps already done.
+
+        Args:
+            model: The model being trained.
+            epoch: The epoch about to run.
+            stream: The stream ``fit`` built (unshuffled when netform owns the order).
+            make_stream: ``(x, y, sample_weight) -> DataStream`` with ``fit``'s other arguments.
+        """
+        self._epoch = epoch
+        start = 0
+        if self._resume_epoch is not None and epoch == self._resume_epoch:
+            start = self._resume_step
+            if self._resume_metrics is not None:
+                for variable, value in zip(model.metrics_variables, self._resume_metrics):
+                    variable.assign(value)
+        self._resume_epoch = None
+        self._step = start
+        if self._arrays is not None:
+            x, y, sw = self._arrays
+            n = len(tree.flatten(x)[0])
+            order = np.random.default_rng([self._seed, epoch]).permutation(n)
+            batch_size = stream.adapter.batch_size
+            order = order[start * batch_size:]
+            take = (lambda a: None if a is None else tree.map_structure(lambda v: v[order], a))
+            return make_stream(take(x), take(y), take(sw))
+        if start and self._dataset is not None:
+            return make_stream(self._dataset.skip(start), None, None)
+        if start:
+            self._step = 0  # generators and PyDatasets cannot be rewound: redo the epoch
+        return stream
+
+    # ------------------------------------------------------------- callbacks
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._base = self._step  # steps already done in this epoch (after a resume)
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        # `batch` is the index of the last step run, counted from the first
+        # batch the (possibly shortened) stream yielded this epoch.
+        done = self._step
+        self._step = self._base + batch + 1
+        self._since_save += self._step - done
+        if self.save_every_steps and self._since_save >= self.save_every_steps:
+            self._since_save = 0
+            self.save()
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self._epoch, self._step = epoch + 1, 0
+        if self.save_every_epoch:
+            self.save()
+
+    def on_train_end(self, logs: Any = None) -> None:
+        if self.delete_on_finish:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    # ---------------------------------------------------------------- saving
+    def _groups(self, model: keras.Model) -> dict[str, list[Any]]:
+        optimizer = getattr(model, "optimizer", None)
+        return {
+            "model": list(model.variables),
+            "optimizer": list(optimizer.variables) if optimizer is not None else [],
+            "metrics": list(model.metrics_variables),
+        }
+
+    def save(self) -> None:
+        """Write the backup now (atomically), for the current epoch and step."""
+        model = self.model
+        epoch, step = self._epoch, self._step
+        total = (self.params or {}).get("steps")
+        if total and step >= total:
+            epoch, step = epoch + 1, 0
+        groups = self._groups(model)
+        arrays = {f"{name}_{i}": np.asarray(keras.ops.convert_to_numpy(v)) for name, vs in groups.items() for i, v in enumerate(vs)}
+        meta = {
+            "format": "netform-training-backup",
+            "version": _VERSION,
+            "epoch": epoch,
+            "step": step,
+            "seed": self._seed,
+            "counts": {name: len(vs) for name, vs in groups.items()},
+            "numpy_random": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
+            "python_random": _python_random_state(),
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.path) as tmp:
+            os.makedirs(tmp)
+            _write_variables(os.path.join(tmp, _VARIABLES), arrays)
+            _write_meta(os.path.join(tmp, _META), meta)
+
+    def _read(self) -> tuple[dict[str, Any] | None, Any]:
+        if not self.directory.is_dir():
+            return None, None
+        recover(self.path)  # a swap cut short between its two renames
+        for stale in self.directory.glob(f"*{TMP_MARK}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        meta_path, var_path = self.path / _META, self.path / _VARIABLES
+        if not meta_path.exists():
+            return None, None
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            with np.load(var_path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, KeyError) as err:
+            raise FormatError(
+                f"{self.path}: the training backup could not be read ({err}). Expected the files "
+                f"{_META} and {_VARIABLES} written by TrainingBackup; delete {self.directory} to start afresh."
+            ) from err
+        if meta.get("format") != "netform-training-backup" or meta.get("version") != _VERSION:
+            raise FormatError(
+                f"{meta_path}: not a netform training backup of version {_VERSION} "
+                f"(format={meta.get('format')!r}, version={meta.get('version')!r}). "
+                f"Delete {self.directory} to start afresh."
+            )
+        return meta, arrays
+
+
+def find_backup(
+    callbacks: list[keras.callbacks.Callback] | None, backup_dir: str | os.PathLike[str] | None
+) -> tuple[list[keras.callbacks.Callback] | None, TrainingBackup | None]:
+    """Return ``fit``'s callbacks (with one for ``backup_dir`` added) and its ``TrainingBackup``.
+
+    Raises:
+        EngineError: More than one ``TrainingBackup`` was given.
+    """
+    if backup_dir is not None:
+        callbacks = [*list(callbacks or []), TrainingBackup(backup_dir)]
+    found = [cb for cb in callbacks or [] if isinstance(cb, TrainingBackup)]
+    if len(found) > 1:
+        raise EngineError(
+            f"fit(): received {len(found)} TrainingBackup callbacks (backup_dir= adds one). "
+            "Expected at most one; pass either `backup_dir=` or one `TrainingBackup`."
+        )
+    return callbacks, (found[0] if found else None)

@@ -1,0 +1,163 @@
+"""Write a corpus of hostile YAML files, each one a way to attack a YAML loader.
+
+    python tests/security/make_yaml_corpus.py DIR
+
+Every file must be refused by ``netform.load_spec`` with a clear
+:class:`netform.SpecError`, fast, and without running anything: the files
+that try to run a command would ``touch DIR/MARKER``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+from pathlib import Path
+from typing import Callable
+
+MARKER = "MARKER"
+HEAD = "netform: 1\nname: hostile\nkind: sequential\n"
+
+
+def _billion_laughs(_: Path) -> str:
+    lines = ['lol0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    return HEAD + "\n".join(lines) + "\n"  # 9**10 strings once expanded
+
+
+def _deep_flow(_: Path) -> str:
+    return HEAD + "layers: " + "[" * 10_000 + "]" * 10_000 + "\n"
+
+
+def _deep_block(_: Path) -> str:
+    # 10,000 nested block sequences need no indentation in compact form: `- - - … x`
+    return HEAD + "layers:\n" + "- " * 10_000 + "x\n"
+
+
+def _deep_block_indented(_: Path) -> str:
+    # nesting by indentation, one space a level: 3,000 levels is ~4.5 MB (10,000 would be 50 MB)
+    return HEAD + "layers:\n" + "".join(" " * i + "k:\n" for i in range(1, 3000)) + " " * 3000 + "k: x\n"
+
+
+def _python_apply(d: Path) -> str:
+    return HEAD + f'description: !!python/object/apply:os.system ["touch {d / MARKER}"]\n'
+
+
+def _python_popen(d: Path) -> str:
+    return HEAD + f'description: !!python/object/new:subprocess.Popen [["touch", "{d / MARKER}"]]\n'
+
+
+def _python_eval(_: Path) -> str:
+    return HEAD + 'description: !!python/name:builtins.eval ""\n'
+
+
+def _python_apply_key(d: Path) -> str:
+    # in a key, and as a whole document
+    return f'!!python/object/apply:os.system ["touch {d / MARKER}"]: 1\n'
+
+
+def _recursive_alias(_: Path) -> str:
+    return HEAD + "layers: &a [*a]\n"
+
+
+def _merge_bomb(_: Path) -> str:
+    lines = ["m0: &m0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9}"]
+    for i in range(1, 10):
+        refs = ", ".join([f"*m{i - 1}"] * 9)
+        lines.append(f"m{i}: &m{i} {{<<: [{refs}], k{i}: {refs}}}")
+    return HEAD + "\n".join(lines) + "\n"
+
+
+def _merge_keys(_: Path) -> str:
+    return HEAD + "base: &base {type: Dense, units: 4}\nlayers:\n  - <<: *base\n    activation: relu\n"
+
+
+def _long_line_10mb(_: Path) -> str:
+    return HEAD + "description: " + "x" * 10_000_000 + "\n"
+
+
+def _long_line_7mb(_: Path) -> str:
+    # under the size limit: parsed, then refused by the schema (a name has no `-`)
+    return "netform: 1\nkind: sequential\nname: " + "x" * 7_000_000 + "-\n"
+
+
+def _keys_100k(_: Path) -> str:
+    return HEAD + "".join(f"key{i}: {i}\n" for i in range(100_000))
+
+
+def _large_50mb(_: Path) -> str:
+    row = "  - {type: Dense, units: 4}  # " + "padding " * 8 + "\n"
+    return HEAD + "inputs: {x: {shape: [4]}}\nlayers:\n" + row * (50_000_000 // len(row) + 1)
+
+
+def _non_utf8(_: Path) -> bytes:
+    return HEAD.encode() + b"description: caf\xe9 \xff\xfe\n"
+
+
+def _utf16_bom(_: Path) -> bytes:
+    return (HEAD + "inputs: {x: {shape: [4]}}\nlayers: [{type: Dense, units: 4}]\n").encode("utf-16")
+
+
+def _null_bytes(_: Path) -> str:
+    return HEAD + "description: a\x00b\n"
+
+
+def _undefined_alias(_: Path) -> str:
+    return HEAD + "layers: *nowhere\n"
+
+
+def _many_documents(_: Path) -> str:
+    return "---\n" + HEAD + "---\n" + HEAD
+
+
+#: file name → how to make it
+CORPUS: dict[str, Callable[[Path], str | bytes]] = {
+    "billion_laughs.yaml": _billion_laughs,
+    "deep_flow_10000.yaml": _deep_flow,
+    "deep_block_10000.yaml": _deep_block,
+    "deep_block_indented_3000.yaml": _deep_block_indented,
+    "python_object_apply_os_system.yaml": _python_apply,
+    "python_object_new_popen.yaml": _python_popen,
+    "python_name_eval.yaml": _python_eval,
+    "python_object_apply_in_key.yaml": _python_apply_key,
+    "recursive_alias.yaml": _recursive_alias,
+    "merge_key_bomb.yaml": _merge_bomb,
+    "merge_keys.yaml": _merge_keys,
+    "long_line_10mb.yaml": _long_line_10mb,
+    "long_line_7mb.yaml": _long_line_7mb,
+    "keys_100000.yaml": _keys_100k,
+    "large_50mb.yaml": _large_50mb,
+    "non_utf8.yaml": _non_utf8,
+    "utf16_bom.yaml": _utf16_bom,
+    "null_bytes.yaml": _null_bytes,
+    "undefined_alias.yaml": _undefined_alias,
+    "two_documents.yaml": _many_documents,
+}
+
+
+def write_corpus(directory: Path) -> list[Path]:
+    """Write every corpus file into ``directory`` (created if needed) and return their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in CORPUS.items():
+        content = make(directory.resolve())
+        path = directory / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        paths.append(path)
+    assert (directory / "utf16_bom.yaml").read_bytes().startswith(codecs.BOM_UTF16_LE + b"n")
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the hostile YAML corpus into a directory.")
+    parser.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    for path in write_corpus(args.directory):
+        print(f"{path.stat().st_size:>12,}  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
