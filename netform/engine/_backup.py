@@ -29,6 +29,7 @@ import json
 import os
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ class TrainingBackup(keras.callbacks.Callback):
         delete_on_finish: bool = True,
     ) -> None:
         super().__init__()
+        self._supports_tf_logs = True  # never reads the logs: no per-step host sync for them
         if save_every_steps is not None and (
             isinstance(save_every_steps, bool) or not isinstance(save_every_steps, int) or save_every_steps < 1
         ):
@@ -135,16 +137,19 @@ class TrainingBackup(keras.callbacks.Callback):
         """The backup directory itself (``<directory>/state``)."""
         return self.directory / _STATE
 
-    def take_data(self, x: Any, y: Any, sample_weight: Any, *, shuffle: bool | str) -> bool:
+    def take_data(self, x: Any, y: Any, sample_weight: Any, *, shuffle: bool | str, steps: int | None) -> bool:
         """Own the shuffling of array data; return True if netform shuffles it.
 
         Called by ``fit`` before building its data stream: when this returns
         True the stream must be built with ``shuffle=False`` and each epoch
         fed through :meth:`epoch_stream`.
         """
-        own = shuffle is True and all(v is None or _is_array_data(v) for v in (x, y, sample_weight))
+        whole_epochs = steps is None  # with steps_per_epoch, epochs do not start the data over
+        own = whole_epochs and shuffle is True and all(
+            v is None or _is_array_data(v) for v in (x, y, sample_weight)
+        )
         self._arrays = (x, y, sample_weight) if own else None
-        self._dataset = x if isinstance(x, tf.data.Dataset) else None
+        self._dataset = x if whole_epochs and isinstance(x, tf.data.Dataset) else None
         return own
 
     def restore(self, model: keras.Model, stream: Any, *, initial_epoch: int) -> int:
@@ -224,7 +229,13 @@ class TrainingBackup(keras.callbacks.Callback):
         if start and self._dataset is not None:
             return make_stream(self._dataset.skip(start), None, None)
         if start:
-            self._step = 0  # generators and PyDatasets cannot be rewound: redo the epoch
+            warnings.warn(
+                f"TrainingBackup: the backup in {self.directory} stopped at step {start} of epoch {epoch}, but "
+                "this data (a generator, PyDataset or steps_per_epoch) cannot be rewound to that step; "
+                "the epoch restarts at its first batch. Pass arrays or a tf.data.Dataset to resume exactly.",
+                stacklevel=3,
+            )
+            self._step = 0
         return stream
 
     # ------------------------------------------------------------- callbacks

@@ -202,7 +202,7 @@ class Trainer(StepsMixin):
         callbacks, backup = find_backup(callbacks, backup_dir)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
-        if backup is not None and steps_per_epoch is None and backup.take_data(x, y, sample_weight, shuffle=shuffle):
+        if backup is not None and backup.take_data(x, y, sample_weight, shuffle=shuffle, steps=steps_per_epoch):
             shuffle = False  # netform shuffles, from a seed the backup keeps
 
         def make_stream(x: Any, y: Any, sample_weight: Any) -> DataStream:

@@ -488,9 +488,9 @@ class _TooBig(Exception):
 
 
 def _snake(name: str) -> str:
-    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
-    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
-    return s.lower()
+    """Keras's automatic layer names: Conv2D → conv2d, GlobalAveragePooling2D → global_average_pooling2d."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 def _unique(base: str, used: set[str]) -> str:

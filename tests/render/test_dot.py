@@ -40,9 +40,9 @@ def test_nested_block_used_twice_draws_clusters() -> None:
     labels = {label: members for label, members in dot.clusters.values()}
     assert set(labels) == {"c1.1: conv_bn (nested model)", "c1.2: conv_bn (nested model)",
                            "c2: conv_bn (nested model)", "Legend"}
-    assert labels["c1.2: conv_bn (nested model)"] == ["c1.2.conv2_d", "c1.2.batch_normalization"]
-    assert dot.edge_set()[("c1.1.batch_normalization", "c1.2.conv2_d")] == 1
-    assert "<B>conv2_d</B>" in dot.nodes["c2.conv2_d"]  # names shown local to their cluster
+    assert labels["c1.2: conv_bn (nested model)"] == ["c1.2.conv2d", "c1.2.batch_normalization"]
+    assert dot.edge_set()[("c1.1.batch_normalization", "c1.2.conv2d")] == 1
+    assert "<B>conv2d</B>" in dot.nodes["c2.conv2d"]  # names shown local to their cluster
 
 
 def test_collapsed_repeat_is_one_box_times_n() -> None:
