@@ -33,8 +33,8 @@ def make_large_spec(lanes: int = LANES, segments: int = SEGMENTS, repeat: int = 
     The lanes run side by side from the input and are merged at the end: the
     graph is wide (about 100 layers deep) rather than 5,000 deep: Keras maps a
     functional graph recursively (``keras/src/ops/function.py``), and a chain
-    some hundreds of layers deep already exceeds Python's recursion limit
-    inside ``keras.Model``. The spec layer itself handles a 5,000-deep chain
+    of 1,000 layers already exceeds Python's recursion limit inside
+    ``keras.Model`` (700 builds). The spec layer itself handles a 5,000-deep chain
     (``test_fuzz_regressions.test_long_chain_written_consumers_first``).
     """
     lines = [
