@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.hardening.mutate import RandomChooser, check, make_case  # noqa: E402
 
+MARKER = "NETFORM_FUZZ_MARKER"  # what the `!!python/object/apply:os.system` tags would create
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -31,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", type=int, default=5, help="how many failures to print in full")
     args = parser.parse_args(argv)
 
-    os.chdir(ROOT / "out") if (ROOT / "out").is_dir() else None  # a stray `touch` would land here, not in the repo
+    workdir = tempfile.TemporaryDirectory(prefix="netform-fuzz-")
+    os.chdir(workdir.name)  # a `touch` that a tag ran would land here, and is checked below
     counts: Counter[str] = Counter()
     slowest = (0.0, "")
     failures: list[tuple[int, str, list[str], str]] = []
@@ -46,12 +50,17 @@ def main(argv: list[str] | None = None) -> int:
         if outcome.kind == "failure":
             failures.append((seed, case.describe(), outcome.problems, case.text))
     total = time.perf_counter() - start
+    if os.path.exists(MARKER):
+        failures.append((-1, "a YAML tag ran a command", [f"{MARKER} exists in {workdir.name}"], ""))
+        counts["failure"] += 1
+    os.chdir(ROOT)
+    workdir.cleanup()
 
-    print(f"cases:    {args.cases} (seeds {args.seed}..{args.seed + args.cases - 1}) in {total:.1f} s")
-    print(f"valid:    {counts['valid']}")
-    print(f"SpecError:{counts['error']:>6}")
-    print(f"failures: {counts['failure']}")
-    print(f"slowest:  {slowest[0] * 1000:.0f} ms ({slowest[1]})")
+    print(f"{'cases:':<11}{args.cases} (seeds {args.seed}..{args.seed + args.cases - 1}) in {total:.1f} s")
+    print(f"{'valid:':<11}{counts['valid']}")
+    print(f"{'SpecError:':<11}{counts['error']}")
+    print(f"{'failures:':<11}{counts['failure']}")
+    print(f"{'slowest:':<11}{slowest[0] * 1000:.0f} ms ({slowest[1]})")
     for seed, what, problems, text in failures[: args.show]:
         print(f"\n--- failure, seed {seed}: {what}")
         print("\n".join(problems)[-3000:])

@@ -152,8 +152,8 @@ class TrainingBackup(keras.callbacks.Callback):
         self._dataset = x if whole_epochs and isinstance(x, tf.data.Dataset) else None
         return own
 
-    def restore(self, model: keras.Model, stream: Any, *, initial_epoch: int) -> int:
-        """Restore the backup, if there is one; return the epoch to start at.
+    def restore(self, model: keras.Model, stream: Any) -> int | None:
+        """Restore the backup, if there is one; return the epoch to start at (``None``: no backup).
 
         Raises:
             FormatError: The backup cannot be read or was written for another
@@ -164,7 +164,7 @@ class TrainingBackup(keras.callbacks.Callback):
         self._since_save = 0
         meta, arrays = self._read()
         if meta is None:
-            return initial_epoch
+            return None
         if not model.built or (model.optimizer is not None and not model.optimizer.built):
             model._symbolic_build(data_batch=stream.first_batch_spec())
         groups = self._groups(model)
@@ -331,7 +331,9 @@ def find_backup(
         EngineError: More than one ``TrainingBackup`` was given.
     """
     if backup_dir is not None:
-        callbacks = [*list(callbacks or []), TrainingBackup(backup_dir)]
+        # First, so that at each epoch's end the backup is written before the
+        # user's callbacks run.
+        callbacks = [TrainingBackup(backup_dir), *list(callbacks or [])]
     found = [cb for cb in callbacks or [] if isinstance(cb, TrainingBackup)]
     if len(found) > 1:
         raise EngineError(

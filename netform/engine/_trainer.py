@@ -229,10 +229,11 @@ class Trainer(StepsMixin):
         cbs.telemetry = telemetry
         self.stop_training = False
         train_fn = self.make_train_function()
-        initial_epoch = self._initial_epoch or initial_epoch
-        if backup is not None:
-            initial_epoch = backup.restore(self, stream, initial_epoch=initial_epoch)
+        resumed_epoch = backup.restore(self, stream) if backup is not None else None
         cbs.on_train_begin()
+        initial_epoch = self._initial_epoch or initial_epoch
+        if resumed_epoch is not None:
+            initial_epoch = resumed_epoch
         epoch_logs: dict[str, Any] | None = None
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()

@@ -192,6 +192,10 @@ class _Builder:
         self.smap.positions.setdefault(path, self._pos(node))
         if node.tag not in _STANDARD_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            if tag == "!!timestamp" and isinstance(node, ScalarNode) and re.match(r"\d{4}-\d\d?-\d\d?", node.value):
+                self._error(f"'{node.value}' reads as a YAML date/time, which specs do not use; "
+                            f"quote it (\"{node.value}\") if you meant text", node, path)
+                return None
             self._error(
                 f"the YAML tag '{tag}' is not allowed; specs use plain YAML values only "
                 "(netform never constructs objects from tags)",
@@ -268,6 +272,13 @@ _NODE_KIND_OF_TAG: dict[str, type[Node]] = {"tag:yaml.org,2002:seq": SequenceNod
 _KIND_NAMES: dict[type[Node], str] = {ScalarNode: "a plain value", SequenceNode: "a list", MappingNode: "a mapping"}
 
 
+class _SelfAlias(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column)
+        self.line = line
+        self.column = column
+
+
 def _expanded_size(root: Node, cap: int) -> int:
     """How many values the document has once aliases are expanded, without expanding them.
 
@@ -283,7 +294,7 @@ def _expanded_size(root: Node, cap: int) -> int:
         if key in memo:
             return memo[key]
         if key in active:
-            return cap + 1
+            raise _SelfAlias(node.start_mark.line + 1, node.start_mark.column + 1)
         active.add(key)
         total = 1
         if isinstance(node, SequenceNode):
@@ -384,7 +395,13 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
         raise SpecError([Diagnostic(f"invalid YAML: {err}", source=source)]) from None
     if root is None:
         raise SpecError([Diagnostic("the document is empty; a spec starts with `netform: 1`", source=source, line=1, column=1)])
-    if _expanded_size(root, limits.max_values) > limits.max_values:
+    try:
+        expanded = _expanded_size(root, limits.max_values)
+    except _SelfAlias as err:
+        raise SpecError([Diagnostic(
+            "an alias refers to the list or mapping that contains it (a recursive YAML alias); "
+            "specs cannot be recursive", (), source, err.line, err.column)]) from None
+    if expanded > limits.max_values:
         raise SpecError([Diagnostic(
             f"the document expands to more than {limits.max_values} values (a YAML alias bomb?); "
             "specs are refused past that size", (), source, 1, 1)])

@@ -33,6 +33,8 @@ T = TypeVar("T")
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 ZOO: dict[str, str] = {p.stem: p.read_text(encoding="utf-8") for p in sorted(MODELS.glob("*.yaml"))}
+_ZOO_DATA: dict[str, Any] = {name: yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+                             for name, text in ZOO.items()}
 SOURCE = "fuzz.yaml"
 TIME_LIMIT_S = 2.0
 
@@ -226,8 +228,9 @@ def d_numbers(tree: Tree, ch: Chooser) -> None:
 
 
 def d_break_reference(tree: Tree, ch: Chooser) -> None:
-    maps = _node_maps(tree) + [b for b in _dicts(tree.get("blocks") if isinstance(tree, dict) else None)
-                               if any(isinstance(v, dict) and ("nodes" in v or "layers" in v) for v in b.values())]
+    """Delete or rename a node (top level or in a block) or a whole block, so references to it break."""
+    blocks = tree.get("blocks") if isinstance(tree, dict) else None
+    maps = _node_maps(tree) + ([blocks] if isinstance(blocks, dict) and blocks else [])
     if maps:
         m = choice(ch, maps)
         name = choice(ch, list(m))
@@ -416,7 +419,7 @@ def make_case(ch: Chooser, *, level: str | None = None) -> Case:
             ops.append(op)
             text = TEXT_MUTATIONS[op](text, ch)
     else:
-        tree = yaml.safe_load(text)
+        tree = copy.deepcopy(_ZOO_DATA[model])
         for _ in range(n):
             op = choice(ch, list(DATA_MUTATIONS))
             ops.append(op)

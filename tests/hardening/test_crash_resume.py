@@ -147,3 +147,55 @@ def test_keras_backup_and_restore_reruns_the_epoch(tmp_path, reference):
     weights, steps = _weights(tmp_path / "out.npz")
     assert steps == TOTAL_STEPS  # netform: TOTAL_STEPS - 4
     assert _max_diff(weights, reference["keras"][0]) > 1e-4
+
+
+# --------------------------------------------------------------- in-process
+def _tiny(seed: int = 0):
+    import keras
+
+    import netform as nf
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((3,))
+    model = nf.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_backup_dir_option_keeps_state_until_fit_completes(tmp_path):
+    import keras
+
+    import netform as nf
+
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+    model = _tiny()
+    seen: list[bool] = []
+    probe = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append((tmp_path / "b" / "state").is_dir()))
+    model.fit(x, x[:, :2], epochs=2, batch_size=4, verbose=0, backup_dir=tmp_path / "b", callbacks=[probe])
+    assert seen == [True, True]  # backed up at each epoch end...
+    assert not (tmp_path / "b").exists()  # ...and removed once fit completed
+    with pytest.raises(nf.EngineError, match="at most one"):
+        model.fit(x, x[:, :2], verbose=0, backup_dir=tmp_path / "b",
+                  callbacks=[nf.engine.TrainingBackup(tmp_path / "c")])
+
+
+def test_invalid_save_every_steps_is_refused():
+    from netform.engine import TrainingBackup
+
+    with pytest.raises(Exception, match=r"expected a positive integer or None. Received: save_every_steps=0"):
+        TrainingBackup("b", save_every_steps=0)
+
+
+def test_backup_of_another_model_is_refused(tmp_path):
+    import keras
+
+    import netform as nf
+
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+    backup = nf.engine.TrainingBackup(tmp_path / "b", delete_on_finish=False)
+    _tiny().fit(x, x[:, :2], epochs=1, batch_size=4, verbose=0, callbacks=[backup])
+    inputs = keras.Input((3,))
+    other = nf.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(5)(inputs)))
+    other.compile(optimizer="adam", loss="mse")
+    with pytest.raises(nf.FormatError, match=r"holds 2 model variable\(s\) but model .* has 4.*delete .* to start"):
+        other.fit(x, x[:, :2], epochs=2, batch_size=4, verbose=0, callbacks=[nf.engine.TrainingBackup(tmp_path / "b")])

@@ -23,7 +23,7 @@ from hypothesis import strategies as st  # noqa: E402
 from .mutate import DATA_MUTATIONS, TEXT_MUTATIONS, ZOO, DataChooser, RandomChooser, check, make_case  # noqa: E402
 
 FUZZ = settings(
-    max_examples=400,
+    max_examples=750,
     derandomize=True,
     deadline=2000,
     database=None,

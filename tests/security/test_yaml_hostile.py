@@ -40,7 +40,7 @@ EXPECTED: dict[str, str] = {
     "python_object_new_popen.yaml": r"4:14: description: " + TAG.format("!!python/object/new:subprocess.Popen"),
     "python_name_eval.yaml": r"4:14: description: " + TAG.format("!!python/name:builtins.eval"),
     "python_object_apply_in_key.yaml": r"1:1: mapping keys must be plain scalars",
-    "recursive_alias.yaml": rf"1:1: {BOMB}",
+    "recursive_alias.yaml": r"\d+:\d+: an alias refers to the list or mapping that contains it",
     "merge_key_bomb.yaml": rf"1:1: {BOMB}",
     "merge_keys.yaml": r"6:5: layers\[0\]: YAML merge keys \('<<'\) are not supported in specs; write the keys out",
     "long_line_10mb.yaml": " " + TOO_BIG.format("10.0"),

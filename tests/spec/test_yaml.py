@@ -115,3 +115,13 @@ def test_not_utf8() -> None:
 def test_missing_file() -> None:
     with pytest.raises(SpecError, match=r"nope\.yaml: no such spec file"):
         load_spec("nope.yaml")
+
+
+def test_recursive_alias() -> None:
+    with pytest.raises(SpecError, match=r"<string>:1:\d+: an alias refers to the list or mapping that contains it"):
+        load_spec("a: &a [*a]\n")
+
+
+def test_unquoted_date_says_quote_it() -> None:
+    with pytest.raises(SpecError, match=r"name: '2020-01-01' reads as a YAML date/time.*quote it"):
+        load_spec("netform: 1\nname: 2020-01-01\n")
