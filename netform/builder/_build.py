@@ -8,6 +8,7 @@ three give the same numbers.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Literal
 
 import keras
@@ -244,10 +245,20 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
 
         return build_registered(model_spec)
     graph = graph_of(model_spec)
-    if api == "sequential":
-        return _sequential(model_spec, graph)
-    if api == "functional":
-        return _functional(model_spec, graph)
-    from ._subclass import build_generated
+    # Keras walks a graph recursively (about 10 frames per layer of depth): give
+    # deep graphs the room they need for the build, then restore the limit.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 2_000 + 12 * len(graph.nodes)))
+    try:
+        if api == "sequential":
+            return _sequential(model_spec, graph)
+        if api == "functional":
+            return _functional(model_spec, graph)
+        from ._subclass import build_generated
 
-    return build_generated(model_spec)
+        return build_generated(model_spec)
+    except RecursionError as err:
+        raise BuildError(f"{model_spec.source}: the graph is too deep for Keras to build "
+                         f"({len(graph.nodes)} nodes); split it into nested blocks") from err
+    finally:
+        sys.setrecursionlimit(limit)
