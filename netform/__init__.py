@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
     "Model": "netform.engine",
     "Sequential": "netform.engine",
     "Functional": "netform.engine",
+    "TrainingBackup": "netform.engine",
     "save": "netform.saving",
     "load": "netform.saving",
     "detect_format": "netform.saving",

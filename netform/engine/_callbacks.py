@@ -25,7 +25,10 @@ _HOOKS = {
     "test": ("on_test_batch_begin", "on_test_batch_end"),
     "predict": ("on_predict_batch_begin", "on_predict_batch_end"),
 }
-_CHECKPOINTERS = (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore)
+def _checkpointers() -> tuple[type, ...]:
+    from ._backup import TrainingBackup  # imported late: _backup imports the trainer's helpers
+
+    return (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore, TrainingBackup)
 
 
 def pythonify_logs(logs: dict[str, Any] | None) -> dict[str, Any]:
@@ -104,7 +107,7 @@ class CallbackDriver:
         for mode, (begin, end) in _HOOKS.items():
             begins = [getattr(cb, begin) for cb in self.callbacks if _overrides(cb, begin)]
             ends = [
-                (getattr(cb, end), _ignores_batch_logs(cb), isinstance(cb, _CHECKPOINTERS))
+                (getattr(cb, end), _ignores_batch_logs(cb), isinstance(cb, _checkpointers()))
                 for cb in self.callbacks
                 if _overrides(cb, end)
             ]
@@ -154,7 +157,7 @@ class CallbackDriver:
         logs = pythonify_logs(logs)
         others = []
         for cb in self.callbacks:
-            if isinstance(cb, _CHECKPOINTERS):
+            if isinstance(cb, _checkpointers()):
                 t0 = time.perf_counter()
                 cb.on_epoch_end(epoch, logs)
                 if telemetry is not None:

@@ -129,8 +129,9 @@ def _hdf5_kind(path: str) -> str:
             ):
                 return "weights_h5"
             found = f"an HDF5 file with groups {sorted(keys)[:8]} and attributes {sorted(attrs)[:8]}"
-    except OSError as err:
-        raise FormatError(f"{path}: HDF5 file is corrupt or truncated ({err}).") from err
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:
+        # h5py raises RuntimeError/KeyError for damaged metadata, OSError for truncation.
+        raise FormatError(f"{path}: HDF5 file is corrupt or truncated ({type(err).__name__}: {err}).") from err
     raise _unsupported(path, found)
 
 

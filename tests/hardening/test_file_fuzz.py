@@ -190,8 +190,8 @@ def run_worker(fmt: str, directory: Path, cases: list[int]) -> list[dict[str, An
     return [r for r in records if "op" in r]
 
 
-#: Cases known to leak a non-netform exception: (format, case) -> reason.
-#: Each one is an xfail(strict=True) below; fix the leak, then delete the entry.
+#: Cases that once leaked a non-netform exception, kept as regression cases:
+#: each must now end in a netform error (or a successful load).
 #: Cases past CASES_PER_FORMAT were found by longer runs of the same generator.
 _H5_ATTRS = (
     "h5py raises RuntimeError ({}) reading the root attributes; it escapes detect_format, load and "
@@ -209,7 +209,7 @@ KNOWN_LEAKS: dict[tuple[str, int], str] = {
 def test_mutated_files_raise_only_netform_errors(tmp_path, fmt):
     results = run_worker(fmt, tmp_path, list(range(CASES_PER_FORMAT)))
     assert len({r["case"] for r in results}) == CASES_PER_FORMAT
-    leaks = [r for r in results if r["outcome"].startswith("LEAK") and (fmt, r["case"]) not in KNOWN_LEAKS]
+    leaks = [r for r in results if r["outcome"].startswith("LEAK")]
     assert not leaks, "\n".join(json.dumps(r) for r in leaks)
     # The fuzzing must reach the readers, not only the format sniffing.
     assert any(r["op"] == "load_weights" and r["outcome"].startswith("netform:") for r in results)
@@ -227,9 +227,9 @@ def known_leak_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[st
 
 @pytest.mark.parametrize(
     ("fmt", "case"),
-    [pytest.param(f, c, marks=pytest.mark.xfail(strict=True, reason=why)) for (f, c), why in KNOWN_LEAKS.items()],
+    [pytest.param(f, c, id=f"{f}-{c}") for (f, c) in KNOWN_LEAKS],
 )
-def test_known_leak(known_leak_results, fmt, case):
+def test_former_leak_now_gives_a_netform_error(known_leak_results, fmt, case):
     results = [r for r in known_leak_results if r["fmt"] == fmt]
     assert {r["case"] for r in results} >= {case}
     leaks = [r for r in results if r["case"] == case and r["outcome"].startswith("LEAK")]
