@@ -27,12 +27,37 @@ def save_checkpoint(model: Any, prefix: str) -> None:
         prefix = prefix[: -len(".index")]
     with writing(prefix, "tf_checkpoint"), atomic_prefix(prefix) as tmp:
         tf.train.Checkpoint(model=model).write(tmp)
-        written = [k for k in checkpoint_variables(tmp) if not k.startswith("model/optimizer")]
-        if len(written) < len(model.weights):
+        missing = unreachable_weights(model)
+        if missing:
             raise SaveError(
-                f"{prefix}: a TF checkpoint reaches only {len(written)} of the model's {len(model.weights)} weights "
-                "(layers kept in a structure TensorFlow does not track, e.g. a tuple); keep layers in attributes "
-                "or lists, or save with format='weights_h5'")
+                f"{prefix}: a TF checkpoint cannot reach {len(missing)} of the model's {len(model.weights)} "
+                f"weights ({', '.join(missing[:5])}): their layers sit in a structure TensorFlow does not "
+                "track (e.g. a tuple); keep layers in attributes or lists, or save with format='weights_h5'")
+
+
+def unreachable_weights(model: Any) -> list[str]:
+    """Paths of the model's weights that TF's object graph cannot reach from the model.
+
+    The optimizer is left out of the walk: a weight reachable only through the
+    optimizer's slots would be saved, but could not be restored into a fresh
+    model that has no optimizer yet.
+    """
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        try:
+            children = obj._trackable_children(save_type="checkpoint")
+        except (AttributeError, TypeError, ValueError):
+            continue
+        for name, child in children.items():
+            if obj is model and name == "optimizer":
+                continue
+            stack.append(child)
+    return [getattr(w, "path", w.name) for w in model.weights if id(w) not in seen]
 
 
 def checkpoint_variables(prefix: str) -> dict[str, tuple[int, ...]]:
@@ -66,10 +91,9 @@ def load_checkpoint(model: Any, path: str, *, skip_mismatch: bool = False) -> li
             status = tf.train.Checkpoint(model=model).read(prefix)
             status.assert_existing_objects_matched()
             status.expect_partial()
-            model_vars = [k for k in saved if not k.startswith("model/optimizer")]
-            if len(model_vars) < len(model.weights):
-                raise AssertionError(
-                    f"the checkpoint holds {len(model_vars)} model variables, the model has {len(model.weights)}")
+            missing = unreachable_weights(model)
+            if missing:
+                raise AssertionError(f"TF checkpoints cannot reach the weights {', '.join(missing[:5])} of this model")
         except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as err:
             mine = [f"{v.path}: {tuple(v.shape)}" for v in model.weights]
             theirs = [f"{k.removeprefix('model/').split('/.ATTRIBUTES')[0]}: {s}"

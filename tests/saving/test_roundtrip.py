@@ -134,3 +134,27 @@ def test_detect_format_is_fast_and_tf_free(tmp_path, trained):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert float(out.stdout.strip().splitlines()[-1]) < 1e-3
+
+
+def test_tf_checkpoint_refuses_weights_it_cannot_reach(tmp_path):
+    import keras
+    import numpy as np
+
+    import netform as nf
+    from netform.errors import SaveError
+
+    class Pairs(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.pairs = [(keras.layers.Dense(3, name="a"), keras.layers.Dense(3, name="b"))]
+            self.head = keras.layers.Dense(1, name="head")
+
+        def call(self, x):
+            a, b = self.pairs[0]
+            return self.head(b(a(x)))
+
+    model = Pairs()
+    model(np.zeros((2, 3), "float32"))
+    with pytest.raises(SaveError, match=r"a TF checkpoint cannot reach 4 of the model's 6 weights .*format='weights_h5'"):
+        nf.save_weights(model, tmp_path / "w.ckpt", format="tf_checkpoint")
+    assert not list(tmp_path.iterdir())
