@@ -54,6 +54,40 @@ def _point_nested_layers(defs: dict[str, Any]) -> None:
             defs[key] = fix(defs[key])
 
 
+_PARAM = {"type": "string", "pattern": "^\\$\\{?[A-Za-z_][A-Za-z0-9_]*\\}?$",
+          "description": "A block parameter, e.g. $filters."}
+
+
+def _relaxed_block_bodies(defs: dict[str, Any], block_schema: dict[str, Any], seq_refs: list[dict[str, Any]],
+                          graph_refs: list[dict[str, Any]], choose: Any) -> None:
+    """Layers inside blocks: the same fields and typo checks, but any value may be a ``$param``."""
+    for refs, suffix in ((seq_refs, "Layer"), (graph_refs, "Node")):
+        for ref in refs:
+            name = ref["$ref"].rsplit("/", 1)[-1]
+            base = defs[name]
+            relaxed = {
+                "type": "object",
+                "additionalProperties": False,
+                "required": base.get("required", []),
+                "properties": {
+                    field: ({"anyOf": [{"$ref": f"#/$defs/{name}/properties/{field}"}, _PARAM],
+                             "description": sub.get("description", "")} if field != "type" else sub)
+                    for field, sub in base["properties"].items()
+                },
+            }
+            defs[f"Block{name}"] = relaxed
+    block_seq = choose([{"$ref": r["$ref"].replace("/$defs/", "/$defs/Block")} for r in seq_refs], False)
+    block_graph = choose([{"$ref": r["$ref"].replace("/$defs/", "/$defs/Block")} for r in graph_refs], True)
+    defs["BlockSequentialItem"] = block_seq
+    defs["BlockGraphNode"] = block_graph
+    props = block_schema["properties"]
+    props["layers"] = {"description": props["layers"].get("description", ""),
+                       "anyOf": [{"type": "array", "items": {"$ref": "#/$defs/BlockSequentialItem"}}, {"type": "null"}]}
+    props["nodes"] = {"description": props["nodes"].get("description", ""),
+                      "anyOf": [{"type": "object", "additionalProperties": {"$ref": "#/$defs/BlockGraphNode"}},
+                                {"type": "null"}]}
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a netform spec file.
 
@@ -105,7 +139,7 @@ def json_schema() -> dict[str, Any]:
         # `if/then` on `type` keeps editors' errors short and completion precise.
         branches = []
         for ref in refs:
-            name = ref["$ref"].rsplit("/", 1)[-1].removesuffix("Node").removesuffix("Layer")
+            name = ref["$ref"].rsplit("/", 1)[-1].removeprefix("Block").removesuffix("Node").removesuffix("Layer")
             branches.append({"if": {"properties": {"type": {"const": name}}, "required": ["type"]}, "then": ref})
         type_enum = {"enum": sorted(layer_specs()), "description": "The Keras layer class."}
         return {
@@ -127,6 +161,7 @@ def json_schema() -> dict[str, Any]:
     input_schema = _inline(InputSpec, defs)
     training_schema = _inline(TrainingSpec, defs)
     block_schema = _inline(BlockSpec, defs)
+    _relaxed_block_bodies(defs, block_schema, layer_refs_seq, layer_refs_graph, choose)
     return {
         "$schema": _SCHEMA_URI,
         "$id": "https://netform.dev/schema/spec-1.json",

@@ -160,3 +160,13 @@ def test_spec_reference_is_up_to_date() -> None:
     assert current == reference_markdown(), (
         "docs/spec-reference.md is out of date: run `python -m netform.spec._reference > docs/spec-reference.md`"
     )
+
+
+def test_misspelt_field_inside_a_block_fails_json_schema(validator) -> None:  # type: ignore[no-untyped-def]
+    data = yaml.safe_load((MODELS / "lenet_digits.yaml").read_text())
+    assert list(validator.iter_errors(data)) == []
+    data["blocks"]["conv"]["layers"][0]["kernal_size"] = 3
+    assert list(validator.iter_errors(data)), "a typo inside a block must be flagged"
+    data["blocks"]["conv"]["layers"][0].pop("kernal_size")
+    data["blocks"]["conv"]["layers"][0]["padding"] = "$pad"  # a parameter is fine anywhere
+    assert list(validator.iter_errors(data)) == []
