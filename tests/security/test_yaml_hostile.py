@@ -74,10 +74,10 @@ def test_every_corpus_file_has_an_expectation() -> None:
 def test_hostile_file_is_refused_quickly(name: str, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = corpus / name
     monkeypatch.chdir(corpus)  # a relative `touch MARKER` would land here too
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(SpecError, match=f"^{path}:{EXPECTED[name]}") as info:
         netform.load_spec(path)
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     assert seconds < TIME_LIMIT_S, f"{name}: refused in {seconds:.2f} s"
     assert len(info.value.diagnostics) == 1, info.value
     assert not (corpus / MARKER).exists(), f"{name}: a tag ran a command"

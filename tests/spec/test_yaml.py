@@ -1,4 +1,7 @@
-"""YAML in and out: positions, safety limits, stable dumping."""
+"""YAML in and out: positions, safety limits, stable dumping.
+
+Time limits are checked on this process's CPU time, so a busy machine does not make them flaky.
+"""
 
 from __future__ import annotations
 
@@ -35,9 +38,9 @@ def test_empty_document() -> None:
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
+    start = time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def test_python_tag_is_refused_and_never_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -72,10 +75,10 @@ def test_alias_bomb_is_refused_fast() -> None:
 
 def test_deep_nesting_is_refused_fast() -> None:
     text = "a: " + "[" * 10_000 + "]" * 10_000
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(SpecError, match=r"nested more than 64 levels deep"):
         load_spec(text)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_deep_block_nesting_is_refused() -> None:
@@ -91,10 +94,10 @@ def test_huge_file_is_refused_fast(tmp_path) -> None:  # type: ignore[no-untyped
         for _ in range(50 * 1024):
             f.write(line)
     assert path.stat().st_size > 50_000_000
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(SpecError, match=r"huge\.yaml: the file is 5\d\.\d MB; specs are limited to 8 MB"):
         load_spec(path)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_huge_text_is_refused() -> None:
