@@ -35,6 +35,8 @@ def _cell(row: dict[str, Any], *keys: str) -> str:
     for key in keys:
         if key in row and row[key] is not None:
             value = row[key]
+            if isinstance(value, float) and key.endswith("_s"):
+                return f"{value * 1000:.2f} ms" if value < 1 else f"{value:.2f} s"
             if isinstance(value, float):
                 return f"{value:.4g}"
             return str(value)
@@ -91,7 +93,7 @@ def main() -> int:
             lines.append(
                 f"| {stem.removeprefix('bench_')} | {_cell(row, 'figure', 'name')} "
                 f"| {_cell(row, 'netform', 'netform_s', 'netform_value')} "
-                f"| {_cell(row, 'keras', 'keras_s', 'reference', 'limit', 'limit_s', 'keras_value')} "
+                f"| {_cell(row, 'keras', 'keras_s', 'baseline', 'reference', 'limit', 'limit_s', 'keras_value')} "
                 f"| {_cell(row, 'ratio')} | {_cell(row, 'goal')} |"
             )
     if failed:
