@@ -23,7 +23,6 @@ resolve; netform writes canonical names in ``training_config``.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import os
@@ -98,18 +97,31 @@ def _dataset_crc(dsid: Any, read: Callable[[int, int], Any] | None) -> int:
     stored exactly as ``np.ascontiguousarray(values).tobytes()``, so its CRC
     is taken from the file's bytes; any other dataset is read.
     """
+    return _dataset_value(dsid, read)[0]
+
+
+def _dataset_value(dsid: Any, read: Callable[[int, int], Any] | None) -> tuple[int, Any]:
+    """``(crc, values)`` of a dataset, both from one read of its bytes.
+
+    ``values`` is a NumPy array viewing the bytes that were checksummed (a
+    stored contiguous native array) or the array HDF5 read.
+    """
     import h5py  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
     dtype = dsid.dtype
     if read is not None and dtype.kind in "biufc?" and dtype.isnative:
         offset = dsid.get_offset()
-        size = int(np.prod(dsid.shape, dtype=np.int64)) * dtype.itemsize
+        shape = dsid.shape
+        size = dtype.itemsize
+        for dim in shape:
+            size *= int(dim)
         if offset is not None and size and dsid.get_storage_size() == size:
             chunk = read(offset, size)
             if len(chunk) == size:  # a truncated file falls through to HDF5's own read
-                return zlib.crc32(chunk) & 0xFFFFFFFF
-    return crc32(h5py.Dataset(dsid)[()])
+                return zlib.crc32(chunk) & 0xFFFFFFFF, np.frombuffer(chunk, dtype).reshape(shape)
+    values = h5py.Dataset(dsid)[()]
+    return crc32(values), values
 
 
 def _write_checksums(f: Any, read: Callable[[int, int], Any] | None = None) -> None:
@@ -127,7 +139,7 @@ def _write_checksums(f: Any, read: Callable[[int, int], Any] | None = None) -> N
 
 
 def verify_checksums(f: Any, where: str, *, datasets: dict[str, Any] | None = None,
-                     source: Any = None) -> None:
+                     source: Any = None, values: dict[str, Any] | None = None) -> None:
     """Compare every dataset with the CRC-32 netform stored, if any.
 
     Args:
@@ -136,6 +148,10 @@ def verify_checksums(f: Any, where: str, *, datasets: dict[str, Any] | None = No
         datasets: ``{name: DatasetID}`` from :func:`check_h5`, to skip a walk.
         source: The file's path, open descriptor or BytesIO, to checksum
             stored bytes directly instead of reading every dataset.
+        values: When given, filled with ``{name: array}`` of the values just
+            verified (up to :data:`_KEEP_BYTES` in all), so that loading the
+            weights reads nothing a second time and loads exactly the bytes
+            that were checksummed.
 
     Raises:
         FormatError: A dataset's bytes changed since netform wrote them.
@@ -146,9 +162,9 @@ def verify_checksums(f: Any, where: str, *, datasets: dict[str, Any] | None = No
     if raw is None:
         return
     sums = json.loads(raw)
-    fd = os.open(source, os.O_RDONLY) if isinstance(source, str) else None
+    read, close = _source_reader(source, keep=values is not None)
+    kept = 0
     try:
-        read = _raw_reader(fd if fd is not None else source)
         for name, expected in sums.items():
             dsid = (datasets or {}).get(name)
             if dsid is None:
@@ -158,49 +174,157 @@ def verify_checksums(f: Any, where: str, *, datasets: dict[str, Any] | None = No
                     dsid = None
                 if not isinstance(dsid, h5py.h5d.DatasetID):
                     raise FormatError(f"{where}: dataset '/{name}' is missing; the file is corrupt.")
-            if _dataset_crc(dsid, read) != expected:
+            crc, value = _dataset_value(dsid, read)
+            if crc != expected:
                 raise FormatError(
                     f"{where}: dataset '/{name}' fails its checksum; the file is corrupt "
                     "(a changed bit). Restore it from a good copy."
                 )
+            if values is not None and kept + value.nbytes <= _KEEP_BYTES:
+                values[name] = value
+                kept += value.nbytes
     finally:
-        if fd is not None:
-            os.close(fd)
+        close()
+
+
+#: At most this many bytes of a file are read whole and kept for loading (larger files: read twice).
+_KEEP_BYTES = 256 * 2**20
+
+
+def _no_op() -> None:
+    return None
+
+
+def _source_reader(source: Any, *, keep: bool) -> tuple[Callable[[int, int], Any] | None, Callable[[], None]]:
+    """``(read, close)`` on a file's bytes; a path small enough to keep is read whole, once."""
+    if not isinstance(source, str):
+        return _raw_reader(source), _no_op
+    if keep and file_size(source) <= _KEEP_BYTES:
+        with open(source, "rb") as fh:
+            view = memoryview(fh.read(_KEEP_BYTES + 1))  # a file grown since: short slices, HDF5 reads
+        return (lambda offset, size: view[offset:offset + size]), _no_op
+    fd = os.open(source, os.O_RDONLY)
+    return _raw_reader(fd), lambda: os.close(fd)
+
+
+def _to_numpy(variable: Any) -> Any:
+    """A variable's value as a NumPy array (one eager read under TensorFlow)."""
+    value = getattr(variable, "value", None)
+    numpy = getattr(value, "numpy", None)
+    if callable(numpy):
+        out = numpy()
+        if hasattr(out, "dtype") and hasattr(out, "shape"):
+            return out
+    from keras.src import backend  # noqa: PLC0415
+
+    return backend.convert_to_numpy(variable)
+
+
+def _write_values(group: Any, path: str, variables: list[Any], sums: dict[str, int]) -> None:
+    """Keras's ``save_subset_weights_to_hdf5_group`` layout, checksumming each array as written.
+
+    The CRC of a plain native array is the CRC of the bytes HDF5 stores for it
+    (see :func:`_dataset_crc`), so it is taken from the array in memory; any
+    other dataset is read back.
+    """
+    import numpy as np  # noqa: PLC0415
+    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+
+    values = [_to_numpy(v) for v in variables]
+    names = [str(v.path).encode("utf8") for v in variables]
+    legacy_h5_format.save_attributes_to_hdf5_group(group, "weight_names", names)
+    for name, value in zip(names, values):
+        value = np.asarray(value)
+        dset = group.create_dataset(name, data=value)
+        key = f"{path}/{name.decode('utf8')}" if path else name.decode("utf8")
+        dtype = value.dtype
+        if dtype.kind in "biufc?" and dtype.isnative and dset.dtype == dtype:
+            sums[key] = zlib.crc32(np.ascontiguousarray(value)) & 0xFFFFFFFF
+        else:
+            sums[key] = crc32(dset[()])
 
 
 def write_h5(model: Any, fh: BinaryIO) -> None:
-    """Write a full-model HDF5 file into the open file ``fh`` (no atomicity)."""
+    """Write a full-model HDF5 file into the open file ``fh`` (no atomicity).
+
+    The layout is exactly Keras's ``save_model_to_hdf5`` (``model_config``,
+    ``training_config``, ``model_weights``, ``optimizer_weights``), written in
+    one pass with netform's attributes and checksums: the training config is
+    fixed before it is encoded, and each dataset is checksummed as it is written.
+    """
     import h5py  # noqa: PLC0415
     import keras  # noqa: PLC0415
-    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+    from keras.src.legacy.saving import json_utils, saving_options, saving_utils  # noqa: PLC0415
 
     compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
     if compile_config:
         compile_config = keras.saving.serialize_keras_object(compile_config)
-    # Keras's HDF5 writer pops "optimizer" out of the model's live compile
-    # config; keep a copy so the model (and later saves) stay intact.
+    native = _json(keras.saving.serialize_keras_object(model))
+    # Keras's metadata pops "optimizer" out of the model's live compile config;
+    # hand it a shallow copy so the model (and later saves) stay intact.
     live = getattr(model, "_compile_config", None)
-    kept = copy.deepcopy(live.config) if live is not None else None
+    kept = getattr(live, "config", None)
+    if isinstance(kept, dict):
+        live.config = dict(kept)
+    try:
+        with saving_options.keras_option_scope(use_legacy_config=True):
+            meta = saving_utils.model_metadata(model, True)
+    finally:
+        if isinstance(kept, dict):
+            live.config = kept
+    training = meta.get("training_config")
+    if isinstance(training, dict) and "loss" in training:
+        training["loss"] = _canonical_losses(training["loss"])
+    sums: dict[str, int] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # HDF5 opens the name with O_TRUNC: the same file (inode) as ``fh``.
         with h5py.File(fh.name, "w") as f:
-            try:
-                legacy_h5_format.save_model_to_hdf5(model, f, include_optimizer=True)
-            finally:
-                if live is not None:
-                    live.config = kept
-            if "training_config" in f.attrs:
-                training = json.loads(f.attrs["training_config"])
-                for key in ("loss",):
-                    if key in training:
-                        training[key] = _canonical_losses(training[key])
-                f.attrs["training_config"] = _json(training).encode("utf8")
-            f.attrs["netform_model_config"] = _json(keras.saving.serialize_keras_object(model))
+            for key, value in meta.items():
+                if isinstance(value, (dict, list, tuple)):
+                    f.attrs[key] = json.dumps(value, default=json_utils.get_json_type).encode("utf8")
+                else:
+                    f.attrs[key] = value
+            _write_model_weights(f.create_group("model_weights"), model, sums)
+            if hasattr(model, "optimizer"):
+                _write_optimizer_weights(f, model.optimizer, sums)
+            f.attrs["netform_model_config"] = native
             if compile_config:
                 f.attrs["netform_compile_config"] = _json(compile_config)
             f.attrs["netform_metadata"] = json.dumps(metadata(model, "h5"))
-            _write_checksums(f, _raw_reader(fh.fileno()))
+            f.attrs["netform_checksums"] = json.dumps(sums)
+
+
+def _write_model_weights(group: Any, model: Any, sums: dict[str, int]) -> None:
+    """Keras's ``save_weights_to_hdf5_group``, with checksums."""
+    from keras.src import __version__ as keras_version  # noqa: PLC0415
+    from keras.src import backend  # noqa: PLC0415
+    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+
+    legacy_h5_format.save_attributes_to_hdf5_group(
+        group, "layer_names", [layer.name.encode("utf8") for layer in model.layers])
+    group.attrs["backend"] = backend.backend().encode("utf8")
+    group.attrs["keras_version"] = str(keras_version).encode("utf8")
+    # Sorted by name so that group names grow strictly (no prefix clashes).
+    for layer in sorted(model.layers, key=lambda x: x.name):
+        _write_values(group.create_group(layer.name), f"model_weights/{layer.name}",
+                      legacy_h5_format._legacy_weights(layer), sums)
+    weights = model.weights
+    top = [v for v in model._trainable_variables + model._non_trainable_variables if v in weights]
+    _write_values(group.create_group("top_level_model_weights"), "model_weights/top_level_model_weights",
+                  top, sums)
+
+
+def _write_optimizer_weights(f: Any, optimizer: Any, sums: dict[str, int]) -> None:
+    """Keras's ``save_optimizer_weights_to_hdf5_group``, with checksums."""
+    from keras.src import optimizers  # noqa: PLC0415
+
+    if isinstance(optimizer, optimizers.Optimizer):
+        variables = optimizer.variables
+    else:
+        variables = getattr(optimizer, "weights")
+    if variables:
+        _write_values(f.create_group("optimizer_weights"), "optimizer_weights", list(variables), sums)
 
 
 def save_h5(model: Any, path: str) -> None:
@@ -231,13 +355,16 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
             custom_objects: Mapping[str, Any] | None = None) -> Any:
     """Load a full model from HDF5, with its compile config and optimizer state.
 
+    The file is walked once (links, bombs, datasets) and its bytes read once:
+    the values that pass their checksums are the values loaded.
+
     Raises:
         FormatError: The file is corrupt or holds no model config.
         UnsafeFileError: The file holds code, links or a bomb.
     """
     import h5py  # noqa: PLC0415
     import keras  # noqa: PLC0415
-    from keras.src.legacy.saving import legacy_h5_format, saving_options, saving_utils  # noqa: PLC0415
+    from keras.src.legacy.saving import saving_options, saving_utils  # noqa: PLC0415
     from keras.src.saving import serialization_lib  # noqa: PLC0415
 
     register_netform_classes()
@@ -246,12 +373,13 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=file_size(path), datasets=datasets)
         native = _attr_json(f, "netform_model_config")
-        legacy = _attr_json(f, "model_config")
+        legacy = _attr_json(f, "model_config") if native is None else None
         if native is None and legacy is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         check_config(native if native is not None else legacy, where=path, safe_mode=safe_mode,
                      custom_objects=custom)
-        verify_checksums(f, path, datasets=datasets, source=path)
+        values: dict[str, Any] = {}
+        verify_checksums(f, path, datasets=datasets, source=path, values=values)
         with serialization_lib.SafeModeScope(safe_mode), keras.saving.custom_object_scope(custom):
             if native is not None:
                 native = {k: v for k, v in native.items() if k != "compile_config"}
@@ -259,15 +387,69 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
             else:
                 with saving_options.keras_option_scope(use_legacy_config=True):
                     model = saving_utils.model_from_config(legacy, custom_objects=custom)
-            legacy_h5_format.load_weights_from_hdf5_group(model_weights_group(f), model)
+            _load_model_weights(f, model, values)
         if compile:
-            _compile(model, f, path, custom)
+            _compile(model, f, path, custom, values)
     return model
 
 
-def _compile(model: Any, f: Any, path: str, custom: dict[str, Any]) -> None:
+def _saved_values(group: Any, path: str, values: dict[str, Any]) -> list[Any]:
+    """The arrays named by ``group``'s ``weight_names``: verified ones first, else read."""
+    import numpy as np  # noqa: PLC0415
+    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+    from keras.src.saving.saving_lib import safe_get_h5_dataset  # noqa: PLC0415
+
+    out = []
+    for name in legacy_h5_format.load_attributes_from_hdf5_group(group, "weight_names"):
+        value = values.pop(f"{path}/{name}" if path else name, None)
+        out.append(value if value is not None else np.asarray(safe_get_h5_dataset(group, name)))
+    return out
+
+
+def _load_model_weights(f: Any, model: Any, values: dict[str, Any]) -> None:
+    """Keras's ``load_weights_from_hdf5_group`` (topological), from verified values."""
+    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+    from keras.src.saving.saving_lib import safe_get_h5_group  # noqa: PLC0415
+
+    group = model_weights_group(f)
+    base = "model_weights" if group is not f else ""
+    filtered_layers = [layer for layer in model.layers if legacy_h5_format._legacy_weights(layer)]
+    saved = []
+    for name in legacy_h5_format.load_attributes_from_hdf5_group(group, "layer_names"):
+        layer_group = safe_get_h5_group(group, name)
+        if legacy_h5_format.load_attributes_from_hdf5_group(layer_group, "weight_names"):
+            saved.append((name, layer_group))
+    if len(saved) != len(filtered_layers):
+        raise ValueError(
+            "Layer count mismatch when loading weights from file. "
+            f"Model expected {len(filtered_layers)} layers, found {len(saved)} saved layers.")
+    for k, ((name, layer_group), layer) in enumerate(zip(saved, filtered_layers)):
+        symbolic = legacy_h5_format._legacy_weights(layer)
+        weight_values = _saved_values(layer_group, f"{base}/{name}" if base else name, values)
+        if len(weight_values) != len(symbolic):
+            raise ValueError(
+                f"Weight count mismatch for layer #{k} (named {layer.name} in the current model, "
+                f"{name} in the save file). Layer expects {len(symbolic)} weight(s). Received "
+                f"{len(weight_values)} saved weight(s)")
+        legacy_h5_format._set_weights(layer, symbolic, weight_values, name=f"layer #{k} (named {layer.name})")
+    if "top_level_model_weights" in group:
+        weights = model.weights
+        symbolic = [v for v in model._trainable_variables + model._non_trainable_variables if v in weights]
+        top = f"{base}/top_level_model_weights" if base else "top_level_model_weights"
+        weight_values = _saved_values(safe_get_h5_group(group, "top_level_model_weights"), top, values)
+        if len(weight_values) != len(symbolic):
+            raise ValueError(
+                "Weight count mismatch for top-level weights when loading weights from file. "
+                f"Model expects {len(symbolic)} top-level weight(s). "
+                f"Received {len(weight_values)} saved top-level weight(s)")
+        legacy_h5_format._set_weights(model, symbolic, weight_values, name="top-level model")
+
+
+def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
+             values: dict[str, Any] | None = None) -> None:
     import keras  # noqa: PLC0415
-    from keras.src.legacy.saving import legacy_h5_format, saving_utils  # noqa: PLC0415
+    from keras.src.legacy.saving import saving_utils  # noqa: PLC0415
+    from keras.src.saving.saving_lib import safe_get_h5_group  # noqa: PLC0415
 
     native = _attr_json(f, "netform_compile_config")
     if native is not None:
@@ -285,20 +467,22 @@ def _compile(model: Any, f: Any, path: str, custom: dict[str, Any]) -> None:
     optimizer = model.optimizer
     if _OPT_GROUP in f:
         group = f[_OPT_GROUP]
-        values = [group[str(i)][()] for i in range(len(group))]
+        saved = [group[str(i)][()] for i in range(len(group))]
     elif "optimizer_weights" in f:
-        values = [d[()] for d in legacy_h5_format.load_optimizer_weights_from_hdf5_group(f)]
+        saved = _saved_values(safe_get_h5_group(f, "optimizer_weights"), "optimizer_weights",
+                              values if values is not None else {})
     else:
         return
     optimizer.build(model.trainable_variables)
-    shapes = [tuple(v.shape) for v in optimizer.variables]
-    if len(values) != len(shapes) or any(tuple(a.shape) != s for a, s in zip(values, shapes)):
+    variables = optimizer.variables
+    shapes = [tuple(v.shape) for v in variables]
+    if len(saved) != len(shapes) or any(tuple(a.shape) != s for a, s in zip(saved, shapes)):
         warnings.warn(
-            f"{path}: the saved optimizer state ({len(values)} variables) does not fit "
+            f"{path}: the saved optimizer state ({len(saved)} variables) does not fit "
             f"{type(optimizer).__name__} ({len(shapes)} variables); training resumes with a fresh "
             "optimizer state.", stacklevel=3)
         return
-    for var, value in zip(optimizer.variables, values):
+    for var, value in zip(variables, saved):
         var.assign(value)
 
 

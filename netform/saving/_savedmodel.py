@@ -17,7 +17,7 @@ import os
 import warnings
 from typing import Any, Mapping
 
-from netform.errors import FormatError, SaveError
+from netform.errors import FormatError, SaveError, UnsafeFileError
 
 from ._atomic import atomic_path
 from ._keras_zip import load_keras, write_keras
@@ -54,6 +54,36 @@ def save_savedmodel(model: Any, path: str) -> None:
             json.dump(metadata(model, "savedmodel"), fh)
 
 
+#: Graph operations that read or write files, or run Python, when a function runs.
+#: The checkpoint ops every SavedModel carries (SaveV2, RestoreV2, MergeV2Checkpoints)
+#: are not listed: they act only on the variables folder the loader points them at.
+RISKY_OPS = frozenset({
+    "ReadFile", "WriteFile", "MatchingFiles", "ImmutableConst",
+    "TextLineDataset", "TFRecordDataset", "TFRecordDatasetV2", "FixedLengthRecordDataset",
+    "FixedLengthRecordDatasetV2", "ExperimentalCSVDataset", "CSVDatasetV2", "SaveDataset", "SaveDatasetV2",
+    "LoadDataset", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "SnapshotDataset", "SnapshotDatasetV2",
+    "CreateSummaryFileWriter", "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary",
+    "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary",
+    "PyFunc", "PyFuncStateless", "EagerPyFunc", "DebugIdentityV2", "DebugIdentityV3",
+})
+
+
+def file_and_code_ops(path: str) -> list[tuple[str, str]]:
+    """``(op, function)`` pairs of risky operations anywhere in a SavedModel's graphs."""
+    from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as fh:
+        proto.ParseFromString(fh.read())
+    found: list[tuple[str, str]] = []
+    for meta in proto.meta_graphs:
+        graph = meta.graph_def
+        found += [(node.op, "the main graph") for node in graph.node if node.op in RISKY_OPS]
+        for fn in graph.library.function:
+            found += [(node.op, fn.signature.name) for node in fn.node_def if node.op in RISKY_OPS]
+    return found
+
+
 def load_savedmodel(path: str, *, compile: bool = True, safe_mode: bool = True,
                     custom_objects: Mapping[str, Any] | None = None) -> Any:
     """Load a SavedModel directory: the full model when netform wrote it.
@@ -66,6 +96,15 @@ def load_savedmodel(path: str, *, compile: bool = True, safe_mode: bool = True,
         return load_keras(archive, where=path, compile=compile, safe_mode=safe_mode,
                           custom_objects=custom_objects)
     writer = "Keras 2 (tf_keras)" if os.path.isfile(os.path.join(path, "keras_metadata.pb")) else "another tool"
+    if safe_mode:
+        with reading(path, "savedmodel"):
+            risky = file_and_code_ops(path)
+        if risky:
+            shown = ", ".join(f"{op} (in {where})" for op, where in risky[:6])
+            raise UnsafeFileError(
+                f"{path}: this SavedModel from {writer} holds graph operations that touch files or run Python "
+                f"when called: {shown}. netform refuses it in safe mode; load it with safe_mode=False only if "
+                "you trust where it came from.")
     with reading(path, "savedmodel"):
         model = InferenceModel(path)
     warnings.warn(

@@ -1,0 +1,72 @@
+"""The hostile model-file corpus: each file is refused and nothing in it runs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import netform as nf
+from netform.errors import UnsafeFileError
+
+from . import make_model_corpus
+
+EXPECTED = {
+    "lambda_keras": r"Python bytecode|Lambda layer",
+    "lambda_h5": r"Lambda layer",
+    "os_system_layer": r"'os\.system' is neither a Keras built-in nor registered",
+    "eval_activation": r"'builtins\.function' is neither|bytecode",
+    "popen_initializer": r"'subprocess\.Popen' is neither a Keras built-in nor registered",
+    "os_system_h5": r"'os\.system' is neither a Keras built-in nor registered",
+    "h5_external_link": r"external link",
+    "h5_soft_link": r"soft link",
+    "h5_shape_bomb": r"bomb",
+    "zip_dotdot": r"points outside",
+    "zip_absolute": r"points outside",
+    "zip_bomb": r"zip bomb",
+    "savedmodel_writes_file": r"graph operations that touch files or run Python when called: WriteFile",
+    "savedmodel_reads_file": r"graph operations that touch files or run Python when called: ReadFile",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], Path]:
+    out = tmp_path_factory.mktemp("models")
+    marker = out / "MARKER"
+    files = make_model_corpus.build_all(out, marker)
+    assert not marker.exists()
+    return files, marker
+
+
+def test_corpus_is_complete(corpus) -> None:  # type: ignore[no-untyped-def]
+    assert sorted(corpus[0]) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hostile_model_file_is_refused(corpus, name: str) -> None:  # type: ignore[no-untyped-def]
+    files, marker = corpus
+    with pytest.raises(UnsafeFileError, match=EXPECTED[name]):
+        nf.load(files[name])
+    assert not marker.exists(), f"{name}: something in the file ran"
+
+
+def test_foreign_savedmodel_with_file_ops_loads_only_when_trusted(corpus) -> None:  # type: ignore[no-untyped-def]
+    files, marker = corpus
+    with pytest.warns(UserWarning, match="inference-only"):
+        model = nf.load(files["savedmodel_writes_file"], safe_mode=False)
+    assert not marker.exists()
+    model.predict(np.ones((1, 3), "float32"))
+    assert marker.exists(), "control: with safe_mode=False the graph really runs its WriteFile"
+    marker.unlink()
+
+
+def test_benign_foreign_savedmodel_loads_in_safe_mode(tmp_path: Path) -> None:
+    path = make_model_corpus.benign_savedmodel(tmp_path)
+    with pytest.warns(UserWarning, match="inference-only"):
+        model = nf.load(path)
+    np.testing.assert_allclose(np.asarray(model.predict(np.ones((2, 3), "float32"))), 2.0)
