@@ -140,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{r['ratio']:.2f}×" if r["ratio"] is not None else "—"
         mark = "" if r["ok"] is None else (" ✓" if r["ok"] else " ✗")
         print(f"| {r['figure']} | {_fmt(r['netform_s'])} | {_fmt(r['keras_s'])} | {ratio} | {r['goal']}{mark} |")
+    print()
+    print("Notes: netform fsyncs the file and its directory on every save (durability); Keras's own "
+          "save does not. Keras's .h5 load builds the optimizer on an empty variable list and drops "
+          "the saved optimizer state (2 variables left), while netform's creates and restores every "
+          "slot variable (Adam: 2 per trainable weight), so its h5 load does that much more work.")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump({"bench": "saving", "rows": rows}, fh, indent=2)

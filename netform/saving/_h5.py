@@ -250,11 +250,13 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
     The layout is exactly Keras's ``save_model_to_hdf5`` (``model_config``,
     ``training_config``, ``model_weights``, ``optimizer_weights``), written in
     one pass with netform's attributes and checksums: the training config is
-    fixed before it is encoded, and each dataset is checksummed as it is written.
+    fixed before it is encoded, the optimizer's arrays are checksummed as
+    they are written, and the layer weights (written by Keras's own
+    ``save_weights_to_hdf5_group``) from the bytes HDF5 stored.
     """
     import h5py  # noqa: PLC0415
     import keras  # noqa: PLC0415
-    from keras.src.legacy.saving import json_utils, saving_options, saving_utils  # noqa: PLC0415
+    from keras.src.legacy.saving import json_utils, legacy_h5_format, saving_options, saving_utils  # noqa: PLC0415
 
     compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
     if compile_config:
@@ -285,34 +287,19 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
                     f.attrs[key] = json.dumps(value, default=json_utils.get_json_type).encode("utf8")
                 else:
                     f.attrs[key] = value
-            _write_model_weights(f.create_group("model_weights"), model, sums)
+            weights = f.create_group("model_weights")
+            legacy_h5_format.save_weights_to_hdf5_group(weights, model)
             if hasattr(model, "optimizer"):
                 _write_optimizer_weights(f, model.optimizer, sums)
+            f.flush()  # the layer weights' checksums are taken from the bytes HDF5 wrote
+            read = _raw_reader(fh.fileno())
+            sums.update({f"model_weights/{name}": _dataset_crc(dsid, read)
+                         for name, dsid in _dataset_ids(weights).items()})
             f.attrs["netform_model_config"] = native
             if compile_config:
                 f.attrs["netform_compile_config"] = _json(compile_config)
             f.attrs["netform_metadata"] = json.dumps(metadata(model, "h5"))
             f.attrs["netform_checksums"] = json.dumps(sums)
-
-
-def _write_model_weights(group: Any, model: Any, sums: dict[str, int]) -> None:
-    """Keras's ``save_weights_to_hdf5_group``, with checksums."""
-    from keras.src import __version__ as keras_version  # noqa: PLC0415
-    from keras.src import backend  # noqa: PLC0415
-    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
-
-    legacy_h5_format.save_attributes_to_hdf5_group(
-        group, "layer_names", [layer.name.encode("utf8") for layer in model.layers])
-    group.attrs["backend"] = backend.backend().encode("utf8")
-    group.attrs["keras_version"] = str(keras_version).encode("utf8")
-    # Sorted by name so that group names grow strictly (no prefix clashes).
-    for layer in sorted(model.layers, key=lambda x: x.name):
-        _write_values(group.create_group(layer.name), f"model_weights/{layer.name}",
-                      legacy_h5_format._legacy_weights(layer), sums)
-    weights = model.weights
-    top = [v for v in model._trainable_variables + model._non_trainable_variables if v in weights]
-    _write_values(group.create_group("top_level_model_weights"), "model_weights/top_level_model_weights",
-                  top, sums)
 
 
 def _write_optimizer_weights(f: Any, optimizer: Any, sums: dict[str, int]) -> None:
