@@ -193,6 +193,11 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
         else:
             oid = h5py.h5o.open(file.id, raw)
             if isinstance(oid, h5py.h5d.DatasetID):
+                if oid.get_create_plist().get_external_count() > 0:
+                    problems.append(UnsafeFileError(
+                        f"{where}: HDF5 dataset '/{name}' keeps its data in an external file; "
+                        "data outside the file is refused."))
+                    return 1
                 if datasets is not None:
                     datasets[name] = oid
                 shape = oid.shape or ()

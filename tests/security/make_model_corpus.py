@@ -46,6 +46,18 @@ def savedmodel_reads_file(out: Path, marker: Path) -> Path:
     return path
 
 
+def h5_external_dataset(out: Path) -> Path:
+    """An .h5 model with a dataset whose bytes live in another file (/etc/hostname)."""
+    import h5py
+
+    from tests.saving.hostile import _base_h5
+
+    path = _base_h5(out, "external_dataset.h5")
+    with h5py.File(path, "a") as f:
+        f.create_dataset("model_weights/dense/leak", shape=(4,), dtype="u1", external=[("/etc/hostname", 0, 4)])
+    return path
+
+
 def benign_savedmodel(out: Path) -> Path:
     """A plain foreign SavedModel (control: it loads, inference-only)."""
     import tensorflow as tf
@@ -68,6 +80,7 @@ def build_all(out: Path, marker: Path) -> dict[str, Path]:
     files = dict(hostile.build_all(out, marker))
     files["savedmodel_writes_file"] = savedmodel_writes_file(out, marker)
     files["savedmodel_reads_file"] = savedmodel_reads_file(out, marker)
+    files["h5_external_dataset"] = h5_external_dataset(out)
     return files
 
 

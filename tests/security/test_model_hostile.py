@@ -31,6 +31,7 @@ EXPECTED = {
     "zip_bomb": r"zip bomb",
     "savedmodel_writes_file": r"graph operations that touch files or run Python when called: WriteFile",
     "savedmodel_reads_file": r"graph operations that touch files or run Python when called: ReadFile",
+    "h5_external_dataset": r"dataset '/model_weights/dense/leak' keeps its data in an external file",
 }
 
 
