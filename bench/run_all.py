@@ -43,6 +43,13 @@ def _cell(row: dict[str, Any], *keys: str) -> str:
     return "—"
 
 
+def _goal(row: dict[str, Any]) -> str:
+    goal = row.get("goal")
+    if isinstance(goal, (int, float)) and not isinstance(goal, bool):
+        return f"≤{goal}×"
+    return _cell(row, "goal")
+
+
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -94,7 +101,7 @@ def main() -> int:
                 f"| {stem.removeprefix('bench_')} | {_cell(row, 'figure', 'name')} "
                 f"| {_cell(row, 'netform', 'netform_s', 'netform_value')} "
                 f"| {_cell(row, 'keras', 'keras_s', 'baseline', 'reference', 'limit', 'limit_s', 'keras_value')} "
-                f"| {_cell(row, 'ratio')} | {_cell(row, 'goal')} |"
+                f"| {_cell(row, 'ratio')} | {_goal(row)} |"
             )
     if failed:
         lines += ["", f"Benchmarks that failed to run: {', '.join(failed)}."]
