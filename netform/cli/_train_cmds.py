@@ -109,11 +109,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     data = read_data(args.data)
     training = spec.training.to_dict() if spec.training is not None else {}
-    model = build(spec, api=args.api)
+    built: list[Any] = []
+
+    def make_model() -> Any:
+        # Built by fit_from_training_config inside the spec's distribution strategy, if any.
+        built.append(build(spec, api=args.api))
+        return built[-1]
+
     x = _select(data, args.x_keys, list(spec.inputs), "x", "x", args.data)
-    y = _select(data, args.y_keys, _output_names(model, spec), "y", "y", args.data)
+    outputs = list(spec.outputs or []) if spec.kind == "functional" else []
+    y = _select(data, args.y_keys, outputs, "y", "y", args.data)
     start = time.perf_counter()
-    history = fit_from_training_config(model, training, x, y, verbose=args.verbose)
+    history = fit_from_training_config(make_model, training, x, y, verbose=args.verbose)
+    model = built[-1]
     elapsed = time.perf_counter() - start
     final = {k: float(v[-1]) for k, v in history.history.items() if v}
     print(f"trained '{spec.name}' for {len(history.epoch)} epoch(s) in {elapsed:.1f} s")

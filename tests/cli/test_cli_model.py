@@ -138,3 +138,11 @@ def test_evaluate_uncompiled_model(workdir: Path, capsys: pytest.CaptureFixture[
     capsys.readouterr()
     assert main(["evaluate", str(model), "--data", str(workdir / "data.npz")]) == 4
     assert "compile" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("strategy", ["one_device", "mirrored"])
+def test_train_under_a_distribution_strategy(workdir: Path, capsys: pytest.CaptureFixture[str], strategy: str) -> None:
+    code = main(["train", str(workdir / "tiny.yaml"), "--data", str(workdir / "data.npz"), "--verbose", "0",
+                 "training.epochs=1", f"training.distribution={{strategy: {strategy}}}"])
+    assert code == 0, capsys.readouterr().err
+    assert "trained 'tiny' for 1 epoch(s)" in capsys.readouterr().out
