@@ -442,7 +442,9 @@ def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
     if native is not None:
         check_config(native, where=path, custom_objects=custom)
         with keras.saving.custom_object_scope(custom):
-            model.compile_from_config(native)
+            # compile() without compile_from_config's eager optimizer build: the
+            # saved state is put in when the optimizer is first built (below).
+            model.compile(**keras.saving.deserialize_keras_object(native))
     else:
         training = _attr_json(f, "training_config")
         if training is None:
@@ -460,17 +462,65 @@ def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
                               values if values is not None else {})
     else:
         return
-    optimizer.build(model.trainable_variables)
+    if optimizer.built:
+        _restore_optimizer(optimizer, saved, path)
+    else:
+        defer_optimizer_state(optimizer, saved, path)
+
+
+def _restore_optimizer(optimizer: Any, saved: list[Any], path: str) -> None:
+    import tensorflow as tf  # noqa: PLC0415
+
     variables = optimizer.variables
     shapes = [tuple(v.shape) for v in variables]
     if len(saved) != len(shapes) or any(tuple(a.shape) != s for a, s in zip(saved, shapes)):
         warnings.warn(
             f"{path}: the saved optimizer state ({len(saved)} variables) does not fit "
             f"{type(optimizer).__name__} ({len(shapes)} variables); training resumes with a fresh "
-            "optimizer state.", stacklevel=3)
+            "optimizer state.", stacklevel=4)
         return
-    for var, value in zip(variables, saved):
-        var.assign(value)
+    with tf.init_scope():  # eager, even when the first build happens while a train step is traced
+        for var, value in zip(variables, saved):
+            var.assign(value)
+
+
+def defer_optimizer_state(optimizer: Any, saved: list[Any], path: str) -> None:
+    """Restore the saved optimizer state when the optimizer is first built.
+
+    Building an optimizer creates its slot variables, the largest part of a
+    load; a model that is only used for inference never pays for it. The
+    counters that exist before the build (iterations, learning rate) are set
+    now. netform's savers build a pending optimizer first, so no state is lost
+    by loading and saving again.
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    before = optimizer.variables
+    if len(before) <= len(saved) and all(tuple(v.shape) == tuple(a.shape) for v, a in zip(before, saved)):
+        with tf.init_scope():
+            for var, value in zip(before, saved):
+                var.assign(value)
+    class_build = type(optimizer).build
+
+    def build(var_list: Any) -> None:
+        class_build(optimizer, var_list)
+        optimizer.__dict__.pop("build", None)
+        optimizer.__dict__.pop(PENDING, None)
+        _restore_optimizer(optimizer, saved, path)
+
+    optimizer.__dict__["build"] = build  # instance attribute, outside Keras's attribute tracking
+    optimizer.__dict__[PENDING] = True
+
+
+#: Set on an optimizer whose saved state waits for its first build.
+PENDING = "_netform_pending_state"
+
+
+def build_pending_optimizer(model: Any) -> None:
+    """Build (and so restore) an optimizer whose loaded state is still pending."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and optimizer.__dict__.get(PENDING):
+        optimizer.build(model.trainable_variables)
 
 
 def read_h5_info(path: str) -> dict[str, Any]:
