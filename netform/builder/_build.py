@@ -53,7 +53,8 @@ def _takes_list(layer: keras.layers.Layer) -> bool:
         return False
 
 
-def _input_tensors(spec: ModelSpec) -> dict[str, Any]:
+def input_tensors(spec: ModelSpec) -> dict[str, Any]:
+    """One ``keras.Input`` per spec input, by name, in the spec's order."""
     return {
         name: keras.Input(shape=tuple(inp.shape), dtype=inp.dtype, sparse=inp.sparse, name=name)
         for name, inp in spec.inputs.items()
@@ -129,7 +130,7 @@ def _emit(spec: ModelSpec, graph: Graph, factory: _LayerFactory, level: tuple[st
 def _functional(spec: ModelSpec, graph: Graph) -> keras.Model:
     from ..engine import Model
 
-    inputs = _input_tensors(spec)
+    inputs = input_tensors(spec)
     env: dict[str, Any] = dict(inputs)
     _emit(spec, graph, _LayerFactory(spec, graph), (), env, {}, nested=True)
     outputs = [env[o] for o in graph.outputs]

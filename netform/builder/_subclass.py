@@ -17,7 +17,9 @@ __all__ = ["SpecModel", "build_generated", "build_registered", "symbolic_inputs"
 
 def symbolic_inputs(spec: ModelSpec) -> Any:
     """Keras inputs for a spec: one tensor, or a list in the spec's order."""
-    ins = [keras.Input(shape=tuple(i.shape), dtype=i.dtype, sparse=i.sparse, name=n) for n, i in spec.inputs.items()]
+    from ._build import input_tensors
+
+    ins = list(input_tensors(spec).values())
     return ins[0] if len(ins) == 1 else ins
 
 

@@ -87,8 +87,6 @@ def apply_overrides(spec_path: str, overrides: list[str]) -> Any:
             except (KeyError, IndexError, TypeError):
                 raise SpecError(f"override {item!r}: '{'.'.join(parts[: i + 1])}' is not in the spec") from None
         last: Any = int(parts[-1]) if isinstance(target, list) and parts[-1].isdigit() else parts[-1]
-        if parts[0] == "training" and "training" not in data:
-            data["training"] = {}
         target[last] = value
     return load_spec(data, source=f"{spec_path} (with overrides)")
 

@@ -82,8 +82,8 @@ class _Resolver:
         self.smap = smap
         self.diags: list[Diagnostic] = []
         self.graph = Graph(spec.name, spec.kind, dict(spec.inputs))
-        # ref name (as written at top level) → producer names (several for multi-output blocks)
-        self.block_outputs: dict[str, dict[str, str]] = {}
+        # block instance → the arguments it was used with (a `shares:` of it reuses them)
+        self._scope_args: dict[str, dict[str, Any]] = {}
 
     def error(self, message: str, path: Path) -> None:
         self.diags.append(self.smap.diagnostic(message, path))
@@ -164,7 +164,7 @@ class _Resolver:
         for name in nodes:
             if name in spec.inputs:
                 self.error(f"node '{name}' has the name of an input; names must be unique", ("nodes", name))
-        self._graph_nodes(nodes, env, (), ("nodes",), {})
+        self._graph_nodes(nodes, env, (), ("nodes",), "")
         outs = []
         for i, ref in enumerate(spec.outputs or ()):
             producer = self._ref(ref, env, ("outputs", i), list(nodes) + list(spec.inputs))
@@ -179,12 +179,11 @@ class _Resolver:
 
     # -- graphs (top level and block bodies) -------------------------------
     def _graph_nodes(
-        self, nodes: dict[str, Node], env: dict[str, str], scope: tuple[str, ...], base: Path, _unused: dict[str, Any]
+        self, nodes: dict[str, Node], env: dict[str, str], scope: tuple[str, ...], base: Path, prefix: str
     ) -> None:
-        prefix = ".".join(scope[-1:]) + "." if scope else ""
+        """Resolve one graph (the top level, or a block body whose names get ``prefix``)."""
         known = list(env) + list(nodes)
-        order = self._toposort(nodes, env, base, known)
-        for name in order:
+        for name in self._toposort(nodes, env, base, known):
             node = nodes[name]
             path = base + (name,)
             if not _NAME_RE.match(name):
@@ -208,7 +207,8 @@ class _Resolver:
                     outs = self._use_block(node, full, tuple(inputs), scope, path)
                     if outs is not None:
                         env[name] = outs[-1]
-                        for out_name, producer in zip(self._block_output_names(node.block or ""), outs):
+                        block = self.spec.blocks.get(node.block or "")
+                        for out_name, producer in zip(block.outputs if block else (), outs):
                             env[f"{name}.{out_name}"] = producer
 
     def _toposort(self, nodes: dict[str, Node], env: dict[str, str], base: Path, known: list[str]) -> list[str]:
@@ -296,21 +296,9 @@ class _Resolver:
         if outs is not None:
             env[name] = outs[-1]
 
-    _scope_args: dict[str, dict[str, Any]]
-
     # -- blocks ------------------------------------------------------------
-    def _block_output_names(self, block: str) -> tuple[str, ...]:
-        b = self.spec.blocks.get(block)
-        if b is None:
-            return ()
-        if b.outputs:
-            return b.outputs
-        return ()
-
     def _use_block(self, node: Node, full: str, inputs: tuple[str, ...], scope: tuple[str, ...], path: Path,
                    shares: str | None = None) -> tuple[str, ...] | None:
-        if not hasattr(self, "_scope_args"):
-            self._scope_args = {}
         name = node.block or ""
         block = self.spec.blocks.get(name)
         if block is None:
@@ -407,7 +395,7 @@ class _Resolver:
         inner_scope = scope + (inst,)
         n_before = len(self.graph.nodes)  # nodes are only ever added, so the new ones are the dict's tail
         # names inside a scope are prefixed with the instance name
-        self._graph_nodes_scoped(parsed, env, inner_scope, base, inst)
+        self._graph_nodes(parsed, env, inner_scope, base, inst + ".")
         if len(self.diags) > diags_before:
             return None
         out_names = block.outputs or ((list(parsed)[-1],) if parsed else ())
@@ -425,31 +413,6 @@ class _Resolver:
                                                  gn.inputs, owner, gn.scope, gn.path)
         self.graph.scopes[inst] = Scope(inst, name, nested, inputs, tuple(outs), scope, shares, use_path)
         return tuple(outs)
-
-    def _graph_nodes_scoped(self, nodes: dict[str, Node], env: dict[str, str], scope: tuple[str, ...],
-                            base: Path, inst: str) -> None:
-        known = list(env) + list(nodes)
-        for name in self._toposort(nodes, env, base, known):
-            node = nodes[name]
-            path = base + (name,)
-            inputs = []
-            for j, ref in enumerate(node.inputs):
-                p = self._ref(ref, env, path + ("in",), known)
-                if p is None:
-                    break
-                inputs.append(p)
-            else:
-                full = f"{inst}.{name}"
-                if node.kind == "layer":
-                    assert node.layer is not None
-                    self._add(GraphNode(full, node.layer, tuple(inputs), full, scope, path))
-                    env[name] = full
-                elif node.kind == "shared":
-                    self._share(node, name, full, tuple(inputs), env, scope, path, inst + ".")
-                else:
-                    outs = self._use_block(node, full, tuple(inputs), scope, path)
-                    if outs is not None:
-                        env[name] = outs[-1]
 
     def _substitute(self, value: Any, args: dict[str, Any], path: Path, block: str) -> Any:
         if isinstance(value, dict):
