@@ -139,7 +139,8 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
         UnsafeFileError: An entry is absolute, climbs out with ``..``, or would
             inflate far beyond its stored size.
     """
-    for info in archive.infolist():
+    infos = archive.infolist()
+    for info in infos:
         name = info.filename
         parts = re.split(r"[\\/]", name)
         if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
@@ -154,11 +155,47 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
                 f"{where}: archive entry '{name}' would inflate from {info.compress_size} to "
                 f"{info.file_size} bytes (a zip bomb); refused."
             )
+    _check_zip_total(archive, infos, where)
+
+
+def _check_zip_total(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], where: str) -> None:
+    """Refuse entries that share their stored bytes, and bombs made of many modest entries."""
+    stored = sum(info.compress_size for info in infos)
+    inflated = sum(info.file_size for info in infos)
+    size = _archive_size(archive)
+    offsets = {info.header_offset for info in infos}
+    if len(offsets) < len(infos) or (size is not None and stored > size):
+        raise UnsafeFileError(
+            f"{where}: archive entries overlap ({len(infos)} entries declare {stored} stored bytes "
+            f"in a {size}-byte file), a zip bomb; refused. An archive written by Keras or netform "
+            "stores each entry once."
+        )
+    if inflated > MAX_DATASET_BYTES or (inflated > MIN_BOMB_BYTES and inflated > MAX_RATIO * max(stored, 1)):
+        raise UnsafeFileError(
+            f"{where}: the {len(infos)} archive entries would inflate from {stored} to {inflated} "
+            f"bytes in all (more than {MAX_RATIO} times), a zip bomb; refused."
+        )
+
+
+def _archive_size(archive: zipfile.ZipFile) -> int | None:
+    """Size of the file an open archive reads, None when it cannot be told."""
+    fp = archive.fp
+    try:
+        here = fp.tell()
+        size = fp.seek(0, os.SEEK_END)
+        fp.seek(here)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return int(size)
 
 
 def check_h5(file: Any, where: str, *, file_size: int | None = None,
              datasets: dict[str, Any] | None = None) -> None:
-    """Refuse HDF5 links and datasets that declare absurd sizes.
+    """Refuse HDF5 links, data kept outside the file, and datasets that declare absurd sizes.
+
+    Variable-length data (strings, sequences) is measured before anything
+    reads it whole: its elements may all name one large heap object, so a
+    small file can expand into gigabytes.
 
     Args:
         file: An open ``h5py.File`` (or group).
@@ -168,14 +205,23 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
             every dataset, so checksums need no second walk of the file.
 
     Raises:
-        UnsafeFileError: The file holds an external or soft link, or a bomb.
+        UnsafeFileError: The file holds an external or soft link, an external
+            or virtual dataset, or a bomb.
     """
     import h5py  # noqa: PLC0415
 
+    limit = MAX_H5_EXPANSION * file_size + MIN_BOMB_BYTES if file_size else MAX_DATASET_BYTES
     total = 0
-    problems: list[UnsafeFileError] = []
+    problems: list[Exception] = []
 
     def visit(raw: bytes, info: Any) -> int | None:
+        try:
+            return check_link(raw, info)
+        except Exception as err:  # noqa: BLE001 - raised after the walk; HDF5 callbacks must not raise
+            problems.append(err)
+            return 1
+
+    def check_link(raw: bytes, info: Any) -> int | None:
         # Low-level link walk: far cheaper than h5py's high-level objects.
         nonlocal total
         name = raw.decode("utf-8", "replace")
@@ -192,32 +238,138 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
                 "write links, so the file is refused."))
         else:
             oid = h5py.h5o.open(file.id, raw)
+            total += _attribute_bytes(oid, f"/{name}", where, file_size, limit - total)
             if isinstance(oid, h5py.h5d.DatasetID):
-                if oid.get_create_plist().get_external_count() > 0:
-                    problems.append(UnsafeFileError(
-                        f"{where}: HDF5 dataset '/{name}' keeps its data in an external file; "
-                        "data outside the file is refused."))
+                problem = _outside_data(oid, name, where)
+                if problem is not None:
+                    problems.append(problem)
                     return 1
                 if datasets is not None:
                     datasets[name] = oid
-                shape = oid.shape or ()
-                n = oid.get_type().get_size()
-                for dim in shape:
-                    n *= int(dim)
-                total += n
+                n = _declared_bytes(oid)
                 if n > MAX_DATASET_BYTES:
                     problems.append(UnsafeFileError(
-                        f"{where}: HDF5 dataset '/{name}' declares shape {tuple(shape)} "
+                        f"{where}: HDF5 dataset '/{name}' declares shape {tuple(oid.shape or ())} "
                         f"({n} bytes); refused as a bomb."))
+                    return 1
+                total += n
+                if oid.dtype.hasobject:
+                    total += _vlen_dataset_bytes(oid, f"/{name}", where, file_size, limit - total)
         return 1 if problems else None  # anything but None stops the walk
 
+    total += _attribute_bytes(file.id, "/", where, file_size, limit)
     file.id.links.visit(visit, info=True)
     if problems:
         raise problems[0]
-    if file_size is not None and total > MAX_H5_EXPANSION * file_size + MIN_BOMB_BYTES:
+    if file_size is not None and total > limit:
         raise UnsafeFileError(
             f"{where}: HDF5 datasets declare {total} bytes in a {file_size}-byte file; refused as a bomb."
         )
+
+
+def _declared_bytes(oid: Any) -> int:
+    n = int(oid.get_type().get_size())
+    for dim in oid.shape or ():
+        n *= int(dim)
+    return n
+
+
+def _outside_data(oid: Any, name: str, where: str) -> UnsafeFileError | None:
+    """The refusal for a dataset whose values live in other files, if it is one."""
+    import h5py  # noqa: PLC0415
+
+    plist = oid.get_create_plist()
+    if plist.get_external_count() > 0:
+        return UnsafeFileError(
+            f"{where}: HDF5 dataset '/{name}' keeps its data in an external file; "
+            "data outside the file is refused.")
+    if plist.get_layout() == h5py.h5d.VIRTUAL:
+        sources = sorted({f"{plist.get_virtual_filename(i)}:{plist.get_virtual_dsetname(i)}"
+                          for i in range(plist.get_virtual_count())})
+        shown = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
+        return UnsafeFileError(
+            f"{where}: HDF5 dataset '/{name}' is a virtual dataset, which reads other files "
+            f"({shown}); data outside the file is refused. Netform and Keras never write one.")
+    return None
+
+
+def _value_bytes(value: Any) -> int:
+    """Bytes a value read from variable-length HDF5 data holds in memory."""
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return sum(_value_bytes(v) for v in value) if isinstance(value, (list, tuple)) else 8
+    if not dtype.hasobject:
+        return int(value.nbytes)
+    if dtype.names:
+        return sum(_value_bytes(value[field]) for field in dtype.names)
+    return sum(_value_bytes(v) for v in value.flat)
+
+
+def _vlen_bomb(where: str, what: str, total: int, file_size: int | None) -> UnsafeFileError:
+    return UnsafeFileError(
+        f"{where}: variable-length HDF5 data {what} expands to more than {total} bytes in a "
+        f"{file_size}-byte file (its elements name the same stored data over and over); refused "
+        "as a bomb.")
+
+
+def _vlen_dataset_bytes(oid: Any, what: str, where: str, file_size: int | None, budget: int) -> int:
+    """Bytes a variable-length dataset holds, read in slices that never exceed ``budget``.
+
+    Each element's data is stored once in the file, so it is at most the
+    file's size: slices of ``budget // file_size`` elements bound every read.
+    """
+    import h5py  # noqa: PLC0415
+
+    dataset = h5py.Dataset(oid)
+    shape = dataset.shape or ()
+    if not shape:
+        n = _value_bytes(dataset[()])
+        if n > budget:
+            raise _vlen_bomb(where, f"'{what}'", n, file_size)
+        return n
+    per_row = 1
+    for dim in shape[1:]:
+        per_row *= int(dim)
+    step = max(1, budget // (max(file_size or MAX_DATASET_BYTES, 1) * max(per_row, 1)))
+    total = 0
+    for start in range(0, int(shape[0]), step):
+        total += _value_bytes(dataset[start:start + step])
+        if total > budget:
+            raise _vlen_bomb(where, f"'{what}'", total, file_size)
+    return total
+
+
+def _attribute_bytes(oid: Any, what: str, where: str, file_size: int | None, budget: int) -> int:
+    """Bytes the variable-length attributes of one object hold, refused beyond ``budget``.
+
+    An attribute is read whole, so one with more elements than the budget
+    allows (each at most the file's size) is refused unread.
+    """
+    import h5py  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    names: list[bytes] = []
+    h5py.h5a.iterate(oid, lambda name: names.append(name))
+    total = 0
+    for raw in names:
+        attr = h5py.h5a.open(oid, raw)
+        if not attr.dtype.hasobject or attr.shape is None:
+            continue
+        count = 1
+        for dim in attr.shape or ():
+            count *= int(dim)
+        label = f"attribute '{raw.decode('utf-8', 'replace')}' of '{what}'"
+        if count * max(file_size or MAX_DATASET_BYTES, 1) > budget - total and count > 1:
+            raise _vlen_bomb(where, label, count * (file_size or 0), file_size)
+        dtype = attr.dtype
+        value = np.empty(attr.shape, dtype=dtype)
+        attr.read(value)
+        total += _value_bytes(value)
+        if total > budget:
+            raise _vlen_bomb(where, label, total, file_size)
+    return total
 
 
 def file_size(path: str) -> int:
