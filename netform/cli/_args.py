@@ -12,6 +12,14 @@ def args_validate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first, to register custom layers and models (runs its code)")
+    _access_args(p)
+
+
+def _access_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-paths", action="store_true",
+                   help="let the spec's callbacks write anywhere (absolute paths, '..'), not only under --out-dir")
+    p.add_argument("--allow-network", action="store_true",
+                   help="let the spec's callbacks use the network (RemoteMonitor, gs://… and other remote paths)")
 
 
 def args_summary(p: argparse.ArgumentParser) -> None:
@@ -66,6 +74,10 @@ def args_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api", choices=("sequential", "functional", "subclass"), help="which Keras API to build with")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, 2 one line per epoch")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+    p.add_argument("--out-dir", default=".", metavar="DIR",
+                   help="folder under which the spec's callback paths (logs, checkpoints, backups) are resolved "
+                        "(default: the working directory)")
+    _access_args(p)
 
 
 def args_evaluate(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import NetformError, SpecError
 from ..spec import load_spec, summary
+from ..spec._access import spec_access
 from ..spec._schema import json_schema
 
 __all__ = ["cmd_validate", "cmd_summary", "cmd_schema", "load_plugins"]
@@ -42,7 +43,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ok = True
     for path in _expand(args.paths):
         try:
-            spec = load_spec(path)
+            with spec_access(allow_paths=getattr(args, "allow_paths", False),
+                             allow_network=getattr(args, "allow_network", False)):
+                spec = load_spec(path)
             results.append({"path": str(path), "valid": True, "errors": [], "name": spec.name, "kind": spec.kind})
         except SpecError as err:
             ok = False

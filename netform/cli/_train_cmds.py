@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import DataError, SpecError
 from ..spec import load_spec
+from ..spec._access import spec_access
 from ._spec_cmds import load_plugins
 
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides"]
@@ -101,7 +102,13 @@ def _output_names(model: Any, spec: Any) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     """Compile and fit a spec from its ``training:`` section, then save and report."""
     load_plugins(args.plugin)
-    spec = apply_overrides(args.spec, args.overrides)
+    allow_paths, allow_network = getattr(args, "allow_paths", False), getattr(args, "allow_network", False)
+    # A spec is untrusted: its callbacks write under --out-dir and stay off the network unless allowed.
+    with spec_access(allow_paths=allow_paths, allow_network=allow_network):
+        spec = apply_overrides(args.spec, args.overrides)
+    out_dir = Path(getattr(args, "out_dir", None) or ".")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--out-dir {out_dir}: not a folder; give a folder for the spec's logs and checkpoints")
     from ..builder import build
     from ..engine import fit_from_training_config
 
@@ -118,7 +125,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     outputs = list(spec.outputs or []) if spec.kind == "functional" else []
     y = _select(data, args.y_keys, outputs, "y", "y", args.data)
     start = time.perf_counter()
-    history = fit_from_training_config(make_model, training, x, y, verbose=args.verbose)
+    if training.get("callbacks"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+    history = fit_from_training_config(make_model, training, x, y, verbose=args.verbose, out_dir=out_dir,
+                                       allow_paths=allow_paths, allow_network=allow_network)
     model = built[-1]
     elapsed = time.perf_counter() - start
     final = {k: float(v[-1]) for k, v in history.history.items() if v}

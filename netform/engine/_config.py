@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import keras
 
 from ..errors import EngineError, did_you_mean
+from ..spec._access import (
+    DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, callback_message, callback_problems, path_problem,
+)
 from ._distribute import strategy_from_name
 
 __all__ = ["fit_from_training_config", "resolve_optimizer", "resolve_callbacks"]
@@ -85,17 +90,103 @@ def _resolve_metrics(value: Any, where: str = "training.metrics") -> Any:
     return value
 
 
-def resolve_callbacks(values: Any) -> list[keras.callbacks.Callback]:
-    """Turn ``[{"type": "EarlyStopping", "patience": 2}, ...]`` into callbacks."""
+# What Keras's BackupAndRestore keeps in its folder (and deletes with it at the end of training).
+_BACKUP_FILES = {"latest.weights.h5", "training_metadata.json", "latest.weights.h5.bkp", "training_metadata.json.bkp"}
+
+
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def _confine(name: str, args: dict[str, Any], base: Path, access: SpecAccess, where: str) -> dict[str, Any]:
+    """Resolve a callback's paths under ``base`` and refuse what ``access`` does not allow."""
+    problems = callback_problems(name, args, access)
+    if problems:
+        raise EngineError(f"{where}: {callback_message(problems[0], cli=False)}.")
+    real_base = os.path.realpath(base)
+    for arg in PATH_ARGUMENTS.get(name, ()):
+        value = args.get(arg, DEFAULT_PATHS.get(name, {}).get(arg))
+        if not isinstance(value, (str, os.PathLike)):
+            continue
+        text = os.fspath(value)
+        problem = path_problem(text)
+        if problem is not None and problem[1] == "network":
+            continue  # a remote file system, allowed above
+        full = os.path.join(base, os.path.expanduser(text) if access.allow_paths else text)
+        real = os.path.realpath(full)
+        if not access.allow_paths and not _inside(real, real_base):
+            raise EngineError(
+                f"{where}: {name}.{arg} {text!r} leads to {real}, outside the output directory {real_base} "
+                "(through a symbolic link); write a path under the output directory, or pass allow_paths=True "
+                "(netform train --allow-paths) to let this spec write anywhere."
+            )
+        if name == "BackupAndRestore" and args.get("delete_checkpoint", True):
+            _check_backup_dir(real, real_base, where)
+        args[arg] = real if not access.allow_paths else full
+    return args
+
+
+def _check_backup_dir(real: str, real_base: str, where: str) -> None:
+    """Keras deletes ``backup_dir`` at the end of training: never the output folder or a folder of other files."""
+    if real == real_base or _inside(real_base, real) or real == os.path.realpath(os.getcwd()):
+        raise EngineError(
+            f"{where}: BackupAndRestore.backup_dir {real} is (or holds) the output or working directory, which "
+            "Keras deletes at the end of training; name a folder of its own, e.g. 'backup'."
+        )
+    if os.path.lexists(real):
+        others = sorted(set(os.listdir(real)) - _BACKUP_FILES) if os.path.isdir(real) else [os.path.basename(real)]
+        if others:
+            raise EngineError(
+                f"{where}: BackupAndRestore.backup_dir {real} already holds other files ({', '.join(others[:3])}), "
+                "and Keras deletes the whole folder at the end of training; name a new or empty folder, "
+                "or set delete_checkpoint: false."
+            )
+
+
+def resolve_callbacks(
+    values: Any,
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    allow_paths: bool = False,
+    allow_network: bool = False,
+) -> list[keras.callbacks.Callback]:
+    """Turn ``[{"type": "EarlyStopping", "patience": 2}, ...]`` into callbacks.
+
+    A training config is untrusted input: the paths of its callbacks
+    (``CSVLogger.filename``, ``ModelCheckpoint.filepath``, ``TensorBoard.log_dir``,
+    ``BackupAndRestore.backup_dir``) are resolved under ``out_dir`` and may not
+    leave it (absolute paths, ``..``, symbolic links), and callbacks that use
+    the network (``RemoteMonitor``, ``gs://…`` paths) are refused, unless allowed.
+    Callback objects pass through unchanged.
+
+    Args:
+        values: Mappings with a ``type`` key naming a ``keras.callbacks`` class, or callbacks.
+        out_dir: The folder relative paths resolve under (default: the working directory).
+        allow_paths: Accept absolute paths and paths outside ``out_dir``.
+        allow_network: Accept network callbacks and remote file systems.
+
+    Returns:
+        The callbacks, in order.
+
+    Raises:
+        EngineError: An unknown callback, bad arguments, or a path or network use not allowed.
+    """
     classes = _public_classes(keras.callbacks, keras.callbacks.Callback)
+    base = Path(out_dir) if out_dir is not None else Path.cwd()
+    access = SpecAccess(allow_paths=allow_paths, allow_network=allow_network)
     out = []
     for i, value in enumerate(values or []):
+        where = f"training.callbacks[{i}]"
         if isinstance(value, Mapping):
-            out.append(_instantiate("callback", value, classes, f"training.callbacks[{i}]"))
+            args = dict(value)
+            name = args.pop("type", None)
+            if isinstance(name, str) and name in classes:
+                args = _confine(name, args, base, access, where)
+            out.append(_instantiate("callback", {"type": name, **args}, classes, where))
         elif isinstance(value, keras.callbacks.Callback):
             out.append(value)
         else:
-            raise EngineError(f"training.callbacks[{i}]: expected a mapping with `type` or a Callback; received {value!r}.")
+            raise EngineError(f"{where}: expected a mapping with `type` or a Callback; received {value!r}.")
     return out
 
 
@@ -108,6 +199,9 @@ def fit_from_training_config(
     validation_data: Any = None,
     verbose: int | str = 1,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    allow_paths: bool = False,
+    allow_network: bool = False,
 ) -> keras.callbacks.History:
     """Compile and fit ``model`` as a spec's ``training:`` section says.
 
@@ -124,12 +218,19 @@ def fit_from_training_config(
         validation_data: Optional validation data.
         verbose: Progress display, as in ``fit``.
         callbacks: Extra callback objects, after those of the config.
+        out_dir: The folder the config's callback paths resolve under
+            (default: the working directory); they may not leave it.
+        allow_paths: Let the config's callbacks write anywhere.
+        allow_network: Let the config's callbacks use the network
+            (``RemoteMonitor``, remote file systems).
 
     Returns:
         The ``History`` of the run.
 
     Raises:
-        EngineError: Unknown keys, optimizer, loss or callback types.
+        EngineError: Unknown keys, optimizer, loss or callback types; a
+            callback path outside ``out_dir`` or a network callback not allowed
+            (refused before the model is built or anything is written).
 
     Example:
         >>> fit_from_training_config(model, {"optimizer": "adam", "loss": "mse", "epochs": 2}, x, y)
@@ -139,6 +240,9 @@ def fit_from_training_config(
         raise EngineError(
             f"training: unknown key {unknown[0]!r}; expected some of {sorted(_KNOWN_KEYS)}.{did_you_mean(unknown[0], _KNOWN_KEYS)}"
         )
+    # Callbacks first: a refused path or network use stops before anything is built or written.
+    cbs = resolve_callbacks(training.get("callbacks"), out_dir=out_dir, allow_paths=allow_paths,
+                            allow_network=allow_network) + list(callbacks or [])
     dist = training.get("distribution") or {}
     if isinstance(dist, str):
         dist = {"strategy": dist}
@@ -158,7 +262,6 @@ def fit_from_training_config(
             jit_compile=training.get("jit_compile", "auto"),
             run_eagerly=bool(training.get("run_eagerly", False)),
         )
-    cbs = resolve_callbacks(training.get("callbacks")) + list(callbacks or [])
     return model.fit(
         x,
         y,

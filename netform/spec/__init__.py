@@ -5,6 +5,7 @@ Nothing in this package imports TensorFlow.
 
 from __future__ import annotations
 
+from ._access import spec_access as spec_access
 from ._custom import register_layer as register_layer
 from ._custom import register_model as register_model
 from ._graph import Graph as Graph
@@ -31,5 +32,6 @@ from ._training import TrainingSpec as TrainingSpec
 __all__ = [
     "BlockSpec", "Graph", "GraphNode", "InputSpec", "LayerSpec", "ModelSpec", "Node", "NodeShape",
     "Scope", "ShapeError", "Summary", "TrainingSpec", "format_shape", "get_layer_spec", "graph_of",
-    "layer_specs", "load_spec", "register_layer", "register_layer_spec", "register_model", "shapes_of", "summary",
+    "layer_specs", "load_spec", "register_layer", "register_layer_spec", "register_model", "shapes_of", "spec_access",
+    "summary",
 ]

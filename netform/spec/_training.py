@@ -11,9 +11,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
 
 from ..errors import did_you_mean
+from ._access import NETWORK_CALLBACKS, PATH_ARGUMENTS, callback_message, callback_problems, current_access
 from ._types import TypedObject, check_arguments
 
-__all__ = ["TrainingSpec", "DistributionSpec", "OPTIMIZERS", "LOSSES", "METRICS", "CALLBACKS"]
+__all__ = [
+    "TrainingSpec", "DistributionSpec", "OPTIMIZERS", "LOSSES", "METRICS", "CALLBACKS", "PATH_ARGUMENTS",
+    "NETWORK_CALLBACKS",
+]
 
 OPTIMIZERS = (
     "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lamb", "Lion",
@@ -62,6 +66,11 @@ def _known(kind: str, names: tuple[str, ...]):
                 f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {kind}s"
             )
         check_arguments(kind, value)
+        if kind == "callback":
+            # A spec is untrusted: its callbacks stay under the output directory and off the network.
+            problems = callback_problems(name, value.arguments, current_access())
+            if problems:
+                raise ValueError("; ".join(callback_message(p) for p in problems))
         return value
 
     return AfterValidator(check)

@@ -1,0 +1,175 @@
+"""What a spec may reach outside the model: files of callbacks and layers, the network.
+
+A spec is untrusted input. Its callbacks write only under the output
+directory the user chooses (``netform train --out-dir``, ``out_dir=``), with
+relative paths that do not climb out with ``..``; a callback that talks to
+the network (``RemoteMonitor``, or a path on a remote file system such as
+``gs://…``) is refused. The user lifts these rules per call, never globally:
+``--allow-paths`` / ``--allow-network`` on the command line, or
+:func:`spec_access` around :func:`~netform.load_spec` in Python.
+
+Everything here is plain Python (no TensorFlow), so ``validate`` reports the
+same problems the engine refuses, at their place in the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+__all__ = [
+    "PATH_ARGUMENTS", "NETWORK_CALLBACKS", "DEFAULT_PATHS", "FILE_ARGUMENTS", "SpecAccess", "spec_access",
+    "current_access", "path_problem", "callback_problems", "callback_message",
+]
+
+# Path-valued arguments of Keras's public callbacks, from their signatures
+# (tests/security/test_spec_untrusted.py checks this table against them).
+PATH_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "BackupAndRestore": ("backup_dir",),
+    "CSVLogger": ("filename",),
+    "ModelCheckpoint": ("filepath",),
+    "OrbaxCheckpoint": ("directory",),
+    "TensorBoard": ("log_dir", "embeddings_metadata"),
+}
+# Keras's defaults of those arguments (a path used even when the spec writes none).
+DEFAULT_PATHS: dict[str, dict[str, str]] = {"TensorBoard": {"log_dir": "logs"}}
+# Callbacks whose whole job is to send data over the network.
+NETWORK_CALLBACKS: tuple[str, ...] = ("RemoteMonitor",)
+# Layer config arguments that Keras reads as a file path when given a string.
+FILE_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "StringLookup": ("vocabulary",),
+    "IntegerLookup": ("vocabulary",),
+    "TextVectorization": ("vocabulary", "idf_weights"),
+}
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class SpecAccess:
+    """What specs loaded in the current context may reach.
+
+    Attributes:
+        allow_paths: Callback paths may be absolute or climb out with ``..``.
+        allow_network: Network callbacks and remote file systems are allowed.
+    """
+
+    allow_paths: bool = False
+    allow_network: bool = False
+
+
+_ACCESS: ContextVar[SpecAccess] = ContextVar("netform_spec_access", default=SpecAccess())
+
+
+@contextlib.contextmanager
+def spec_access(*, allow_paths: bool = False, allow_network: bool = False) -> Iterator[SpecAccess]:
+    """Let specs loaded inside this block write anywhere and/or use the network.
+
+    The setting lasts for the ``with`` block only, in this thread or task.
+
+    Args:
+        allow_paths: Accept absolute and ``..``-climbing callback paths.
+        allow_network: Accept ``RemoteMonitor`` and remote file systems.
+
+    Example::
+
+        with netform.spec.spec_access(allow_paths=True):
+            spec = netform.load_spec("train_to_shared_disk.yaml")
+    """
+    token = _ACCESS.set(SpecAccess(allow_paths=allow_paths, allow_network=allow_network))
+    try:
+        yield _ACCESS.get()
+    finally:
+        _ACCESS.reset(token)
+
+
+def current_access() -> SpecAccess:
+    """The :class:`SpecAccess` in force for specs loaded now."""
+    return _ACCESS.get()
+
+
+def path_problem(value: str) -> tuple[str, str] | None:
+    """Why a path written in a spec may not be used as it stands.
+
+    Returns:
+        ``None`` for a relative path that stays under the output directory,
+        else ``(reason, what)`` where ``what`` is ``"paths"`` (absolute, home
+        or ``..``-climbing) or ``"network"`` (a remote file system URL).
+    """
+    if _URL.match(value):
+        return f"names a remote file system ({value.split('://', 1)[0]}://)", "network"
+    if value.startswith("~"):
+        return "starts with '~' (a home directory)", "paths"
+    if value.startswith(("/", "\\")) or _DRIVE.match(value):
+        return "is an absolute path", "paths"
+    depth = 0
+    for part in re.split(r"[\\/]+", value):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return "climbs out of the output directory with '..'", "paths"
+        elif part not in ("", "."):
+            depth += 1
+    return None
+
+
+def _is_out_dir(value: str) -> bool:
+    """A relative path that names the output directory itself (``.``, ``a/..``)."""
+    depth = 0
+    for part in re.split(r"[\\/]+", value):
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+    return depth == 0 and path_problem(value) is None
+
+
+def callback_problems(
+    name: str, arguments: Mapping[str, Any], access: SpecAccess
+) -> list[tuple[str, str, str]]:
+    """The paths and network use of one callback that ``access`` does not allow.
+
+    Args:
+        name: The Keras callback class name.
+        arguments: Its constructor arguments as written.
+        access: What is allowed.
+
+    Returns:
+        ``(argument, problem, flag)`` triples; ``flag`` is ``"paths"`` or
+        ``"network"`` (the option that would allow it), or ``""`` when
+        nothing allows it. Empty when the callback is fine.
+    """
+    out: list[tuple[str, str, str]] = []
+    if name in NETWORK_CALLBACKS and not access.allow_network:
+        where = arguments.get("root", "http://localhost:9000")
+        out.append(("", f"{name} sends the training logs over the network (to {where})", "network"))
+    for arg in PATH_ARGUMENTS.get(name, ()):
+        value = arguments.get(arg, DEFAULT_PATHS.get(name, {}).get(arg))
+        values = list(value.values()) if isinstance(value, Mapping) else [value]
+        for v in values:
+            if not isinstance(v, str):
+                continue
+            problem = path_problem(v)
+            if problem is not None and not (access.allow_network if problem[1] == "network" else access.allow_paths):
+                out.append((arg, f"{name}.{arg} {v!r} {problem[0]}", problem[1]))
+    if name == "BackupAndRestore" and arguments.get("delete_checkpoint", True):
+        value = arguments.get("backup_dir")
+        if isinstance(value, str) and _is_out_dir(value):
+            out.append(("backup_dir", f"BackupAndRestore.backup_dir {value!r} is the output directory itself, "
+                        "which Keras deletes at the end of training; name a folder of its own, e.g. 'backup'", ""))
+    return out
+
+
+def callback_message(problem: tuple[str, str, str], *, cli: bool = True) -> str:
+    """The full message for one of :func:`callback_problems`' triples (what, why, how to fix)."""
+    _, what, flag = problem
+    if flag == "network":
+        fix = "--allow-network" if cli else "allow_network=True"
+        return f"{what}; a spec may not use the network unless you pass {fix}"
+    if flag == "paths":
+        fix = "--allow-paths" if cli else "allow_paths=True"
+        return (f"{what}: callback files are written under the output directory (netform train --out-dir, "
+                f"default the working directory); write a relative path such as 'logs/train.csv', "
+                f"or pass {fix} to let this spec write anywhere")
+    return what

@@ -1,0 +1,321 @@
+"""A spec is untrusted input: what its callbacks and generic layers may touch.
+
+Callbacks of ``training:`` write only under the output directory the user
+chooses (``--out-dir``, ``out_dir=``), never phone home, and ``validate``
+already says so; a generic ``KerasLayer`` never reads a local file, is built
+under Keras's safe mode, and every Keras layer class it may name either builds
+or gives a netform error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netform.cli import main
+from netform.errors import BuildError, EngineError, NetformError, SpecError
+from netform.spec import load_spec
+
+HEAD = textwrap.dedent("""\
+    netform: 1
+    name: tiny
+    kind: sequential
+    inputs:
+      x: {shape: [4]}
+    layers:
+      - {type: Dense, units: 2, name: out}
+    training:
+      loss: mse
+      epochs: 1
+      batch_size: 8
+      callbacks:
+    """)
+
+
+def _spec(tmp_path: Path, callback: str, name: str = "evil.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(HEAD + f"        - {callback}\n")
+    return path
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "data.npz"
+    np.savez(path, x=rng.normal(size=(16, 4)).astype("float32"), y=rng.normal(size=(16, 2)).astype("float32"))
+    return path
+
+
+@pytest.fixture()
+def outside(tmp_path: Path) -> Path:
+    """A folder outside the output directory, with a file the attacker wants gone."""
+    d = tmp_path / "precious"
+    d.mkdir()
+    (d / "keep.txt").write_text("precious")
+    return d
+
+
+def _hostile(outside: Path) -> dict[str, str]:
+    return {
+        "BackupAndRestore": f"{{type: BackupAndRestore, backup_dir: {outside}}}",
+        "CSVLogger": f"{{type: CSVLogger, filename: {outside / 'keep.txt'}}}",
+        "ModelCheckpoint": f"{{type: ModelCheckpoint, filepath: {outside / 'm.keras'}}}",
+        "TensorBoard": f"{{type: TensorBoard, log_dir: {outside / 'tb'}}}",
+        "climb": "{type: CSVLogger, filename: ../../precious/keep.txt}",
+        "home": "{type: CSVLogger, filename: ~/log.csv}",
+    }
+
+
+HOSTILE = ["BackupAndRestore", "CSVLogger", "ModelCheckpoint", "TensorBoard", "climb", "home"]
+
+
+# --- point 7: callbacks ------------------------------------------------------
+
+@pytest.mark.parametrize("which", HOSTILE)
+def test_validate_reports_paths_out_of_the_output_directory(tmp_path: Path, outside: Path, which: str) -> None:
+    path = _spec(tmp_path, _hostile(outside)[which])
+    with pytest.raises(SpecError, match=r"--allow-paths") as info:
+        load_spec(path)
+    diag = info.value.diagnostics[0]
+    assert diag.source == str(path) and diag.line == 13 and diag.column is not None
+    assert diag.dotted_path.startswith("training.callbacks[0]")
+    assert main(["validate", str(path)]) == 1
+    assert main(["validate", "--allow-paths", str(path)]) == 0
+
+
+def test_validate_reports_network_callbacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for i, cb in enumerate(["{type: RemoteMonitor, root: 'http://127.0.0.1:9'}", "{type: RemoteMonitor}",
+                            "{type: TensorBoard, log_dir: 'gs://bucket/logs'}"]):
+        path = _spec(tmp_path, cb, f"net{i}.yaml")
+        with pytest.raises(SpecError, match=r"--allow-network"):
+            load_spec(path)
+        assert main(["validate", str(path)]) == 1
+        assert f"{path}:13:" in capsys.readouterr().err
+        assert main(["validate", "--allow-network", str(path)]) == 0
+
+
+@pytest.mark.parametrize("which", HOSTILE)
+def test_train_refuses_before_writing(tmp_path: Path, outside: Path, data: Path, which: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    path = _spec(tmp_path, _hostile(outside)[which])
+    assert main(["train", str(path), "--data", str(data), "--verbose", "0", "--out-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "--allow-paths" in err and "Traceback" not in err
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+    assert (outside / "keep.txt").read_text() == "precious"
+    assert list(out.iterdir()) == []
+
+
+def test_remote_monitor_is_refused_without_a_connection(tmp_path: Path, data: Path) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    try:
+        path = _spec(tmp_path, f"{{type: RemoteMonitor, root: 'http://127.0.0.1:{port}'}}")
+        assert main(["train", str(path), "--data", str(data), "--verbose", "0", "--out-dir", str(tmp_path)]) == 1
+        with pytest.raises(socket.timeout):
+            server.accept()
+    finally:
+        server.close()
+
+
+def test_allow_paths_lets_the_user_write_outside(tmp_path: Path, data: Path) -> None:
+    target = tmp_path / "elsewhere" / "log.csv"
+    target.parent.mkdir()
+    path = _spec(tmp_path, f"{{type: CSVLogger, filename: {target}}}")
+    assert main(["train", str(path), "--data", str(data), "--verbose", "0", "--allow-paths",
+                 "--out-dir", str(tmp_path / "out")]) == 0
+    assert target.read_text().startswith("epoch,")
+
+
+def test_relative_paths_land_under_out_dir(tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    out = tmp_path / "out"
+    path = tmp_path / "ok.yaml"
+    path.write_text(HEAD + "        - {type: CSVLogger, filename: logs/train.csv}\n"
+                           "        - {type: ModelCheckpoint, filepath: ckpt/best.weights.h5, save_weights_only: true}\n"
+                           "        - {type: TensorBoard}\n"
+                           "        - {type: BackupAndRestore, backup_dir: backup, delete_checkpoint: false}\n")
+    assert main(["train", str(path), "--data", str(data), "--verbose", "0", "--out-dir", str(out)]) == 0
+    assert (out / "logs" / "train.csv").is_file()
+    assert (out / "ckpt" / "best.weights.h5").is_file()
+    assert (out / "logs").is_dir() and any((out / "logs").rglob("*tfevents*"))
+    assert (out / "backup").is_dir()
+    assert list(cwd.iterdir()) == []
+
+
+def test_a_symlink_inside_out_dir_is_no_way_out(tmp_path: Path, outside: Path, data: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "link").symlink_to(outside, target_is_directory=True)
+    path = _spec(tmp_path, "{type: CSVLogger, filename: link/keep.txt}")
+    assert main(["train", str(path), "--data", str(data), "--verbose", "0", "--out-dir", str(out)]) != 0
+    assert "outside the output directory" in capsys.readouterr().err
+    assert (outside / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize("backup_dir", [".", "work"])
+def test_backup_dir_never_deletes_the_users_files(tmp_path: Path, data: Path, backup_dir: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """BackupAndRestore deletes its folder at the end: never the out-dir, never a folder of other files."""
+    out = tmp_path / "out"
+    (out / "work").mkdir(parents=True)
+    (out / "work" / "notes.txt").write_text("mine")
+    path = _spec(tmp_path, f"{{type: BackupAndRestore, backup_dir: {backup_dir}}}")
+    assert main(["train", str(path), "--data", str(data), "--verbose", "0", "--out-dir", str(out)]) != 0
+    assert "deletes" in capsys.readouterr().err
+    assert (out / "work" / "notes.txt").read_text() == "mine"
+
+
+def test_python_api_is_safe_by_default(tmp_path: Path, outside: Path) -> None:
+    import keras
+
+    from netform.engine import fit_from_training_config
+    from netform.engine._config import resolve_callbacks
+
+    x = np.zeros((8, 4), "float32")
+    y = np.zeros((8, 2), "float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    hostile = {"loss": "mse", "callbacks": [{"type": "CSVLogger", "filename": str(outside / "keep.txt")}]}
+    with pytest.raises(EngineError, match=r"training.callbacks\[0\].*filename.*allow_paths=True"):
+        fit_from_training_config(model, hostile, x, y, verbose=0, out_dir=tmp_path)
+    with pytest.raises(EngineError, match=r"RemoteMonitor.*allow_network=True"):
+        resolve_callbacks([{"type": "RemoteMonitor"}])
+    assert (outside / "keep.txt").read_text() == "precious"
+    fit_from_training_config(model, hostile, x, y, verbose=0, allow_paths=True)
+    assert (outside / "keep.txt").read_text().startswith("epoch")
+    (cb,) = resolve_callbacks([{"type": "CSVLogger", "filename": "a/log.csv"}], out_dir=tmp_path)
+    assert Path(cb.filename) == (tmp_path / "a" / "log.csv").resolve()
+
+
+def test_path_arguments_table_follows_keras() -> None:
+    """Every path-like argument of every public Keras callback is checked (derived from the signatures)."""
+    import keras
+
+    from netform.spec._training import CALLBACKS, NETWORK_CALLBACKS, PATH_ARGUMENTS
+
+    names = [n for n in dir(keras.callbacks) if inspect.isclass(getattr(keras.callbacks, n))
+             and issubclass(getattr(keras.callbacks, n), keras.callbacks.Callback)]
+    assert set(CALLBACKS) <= set(names)
+    for name in names:
+        params = inspect.signature(getattr(keras.callbacks, name)).parameters
+        pathlike = {p for p in params if set(p.split("_")) & {"dir", "directory", "file", "filename", "filepath",
+                                                              "path", "root", "url", "metadata"}}
+        if name in NETWORK_CALLBACKS:
+            continue
+        assert pathlike == set(PATH_ARGUMENTS.get(name, ())), name
+
+
+# --- point 8: layer configs that read files; safe mode -------------------------
+
+LAYER_HEAD = textwrap.dedent("""\
+    netform: 1
+    name: lookup
+    kind: sequential
+    inputs:
+      x: {shape: [3], dtype: string}
+    layers:
+    """)
+
+
+@pytest.mark.parametrize("cls, arg", [("StringLookup", "vocabulary"), ("IntegerLookup", "vocabulary"),
+                                      ("TextVectorization", "vocabulary"), ("TextVectorization", "idf_weights")])
+def test_layer_configs_never_name_files(tmp_path: Path, cls: str, arg: str) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("alpha\nbeta\n")
+    text = LAYER_HEAD + f"  - {{type: KerasLayer, class_name: {cls}, config: {{{arg}: {secret}}}}}\n"
+    with pytest.raises(SpecError, match=rf"{arg}.*file") as info:
+        load_spec(text)
+    assert info.value.diagnostics[0].line == 7
+    from netform.builder._layers import to_keras_layer
+    from netform.spec.layers.generic import KerasLayer
+
+    sneaky = KerasLayer.model_construct(class_name=cls, config={arg: str(secret)})
+    with pytest.raises(BuildError, match=rf"{cls}.*{arg}"):
+        to_keras_layer(sneaky)
+
+
+def test_a_list_vocabulary_still_builds() -> None:
+    spec = load_spec(LAYER_HEAD + "  - {type: KerasLayer, class_name: StringLookup, config: {vocabulary: [a, b]}}\n")
+    from netform.builder._layers import to_keras_layer
+
+    layer = to_keras_layer(spec.layers[0].layer)
+    assert layer.get_vocabulary() == ["[UNK]", "a", "b"]
+
+
+SAFE_MODE_CHILD = """
+import os, sys, keras
+from netform.builder._layers import to_keras_layer
+from netform.errors import BuildError
+from netform.spec.layers.generic import KerasLayer
+marker = sys.argv[1]
+inner = keras.layers.TimeDistributed(keras.layers.Lambda(lambda x: (open(marker, "w").close(), x)[1]))
+config = inner.get_config()
+keras.config.enable_unsafe_deserialization()   # the user's global switch must not matter
+try:
+    to_keras_layer(KerasLayer(class_name="TimeDistributed", config=config))
+except BuildError as err:
+    print("refused:", str(err)[:200])
+print("marker:", os.path.exists(marker))
+"""
+
+
+def test_keras_layer_builds_under_safe_mode_even_if_unsafe_is_enabled(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run([sys.executable, "-c", SAFE_MODE_CHILD, str(marker)], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=Path(__file__).resolve().parents[2])
+    assert "refused:" in out.stdout, out.stderr[-2000:]
+    assert "marker: False" in out.stdout
+    assert not marker.exists()
+
+
+# --- point 10: every Keras layer class a KerasLayer may name --------------------
+
+@pytest.mark.parametrize("cls, why", [("TorchModuleWrapper", "torch"), ("JaxLayer", "jax"), ("FlaxLayer", "flax")])
+def test_other_backend_wrappers_are_located_spec_errors(cls: str, why: str) -> None:
+    with pytest.raises(SpecError, match=rf"{cls}.*{why}") as info:
+        load_spec(LAYER_HEAD + f"  - {{type: KerasLayer, class_name: {cls}, config: {{}}}}\n")
+    assert info.value.diagnostics[0].line == 7
+
+
+def test_every_keras_layer_class_builds_or_gives_a_netform_error() -> None:
+    import keras
+
+    from netform.builder._layers import to_keras_layer
+    from netform.spec.layers.generic import KerasLayer
+
+    names = [n for n in dir(keras.layers)
+             if inspect.isclass(getattr(keras.layers, n)) and issubclass(getattr(keras.layers, n), keras.layers.Layer)]
+    assert len(names) > 100
+    outcomes: dict[str, str] = {}
+    for name in names:
+        for config in ({}, {"name": 3}, {"unknown_argument": 1}):
+            try:
+                to_keras_layer(KerasLayer(class_name=name, config=config))
+                outcomes[name] = "built"
+            except NetformError as err:
+                assert str(err), name
+                outcomes.setdefault(name, type(err).__name__)
+            except Exception as err:  # noqa: BLE001 - the point of the test
+                if type(err).__name__ == "ValidationError":  # the schema refused the class name: a SpecError at load
+                    with pytest.raises(SpecError, match=name):
+                        load_spec(LAYER_HEAD + f"  - {{type: KerasLayer, class_name: {name}, config: {{}}}}\n")
+                    break
+                pytest.fail(f"KerasLayer {name} with config {config}: raw {type(err).__name__}: {err}")
+    assert outcomes.get("Dense") == "BuildError" and outcomes.get("ReLU") == "built"
