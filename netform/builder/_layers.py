@@ -6,7 +6,9 @@ from typing import Any
 
 import keras
 
+from .._compat._safe_mode import safe_mode_scope
 from ..errors import BuildError
+from ..spec._access import UNBUILDABLE_LAYERS, file_argument_problems
 from ..spec._layer_base import LayerSpec
 from ..spec._types import TypedObject
 
@@ -73,15 +75,38 @@ def to_keras_layer(spec: LayerSpec, name: str | None = None) -> keras.layers.Lay
 
 
 def _generic(spec: LayerSpec, name: str | None) -> keras.layers.Layer:
+    """Build ``{type: KerasLayer, class_name: …, config: …}`` under Keras's safe mode.
+
+    A spec is untrusted: the config may not make Keras read a local file, and
+    nested configs (the inner layer of a wrapper) may not carry Lambda bytecode,
+    whatever ``keras.config.enable_unsafe_deserialization()`` said.
+    """
     class_name = getattr(spec, "class_name")
+    if class_name in UNBUILDABLE_LAYERS:
+        raise BuildError(f"KerasLayer '{class_name}' cannot be built from a spec: it {UNBUILDABLE_LAYERS[class_name]}.")
     cls = getattr(keras.layers, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
         raise BuildError(f"'{class_name}' is not a Keras built-in layer class; custom layers must be registered "
                          "with @netform.register_layer")
     config = dict(getattr(spec, "config"))
+    problems = file_argument_problems(class_name, config, ("config",))
+    if problems:
+        where, message = problems[0]
+        raise BuildError(f"KerasLayer {'.'.join(str(p) for p in where)}: {message}.")
     if name is not None:
         config["name"] = name
     try:
-        return cls.from_config(config)
-    except (TypeError, ValueError) as err:
-        raise BuildError(f"Keras could not make a {class_name} from its config: {err}") from err
+        with safe_mode_scope(True):
+            return cls.from_config(config)
+    except KeyError as err:
+        raise BuildError(
+            f"Keras could not make a {class_name} from its config: the config lacks the key {err}. Write the layer's "
+            f"full get_config() (netform export-spec writes it), or use the layer's own type if netform has one."
+        ) from err
+    except (ImportError, NotImplementedError) as err:
+        raise BuildError(f"Keras cannot make a {class_name} here: {err}.") from err
+    except Exception as err:  # noqa: BLE001 - any failure of Keras's from_config on an untrusted config
+        raise BuildError(
+            f"Keras could not make a {class_name} from its config ({type(err).__name__}: {err}). Check the config "
+            f"against keras.layers.{class_name}'s arguments."
+        ) from err

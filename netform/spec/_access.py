@@ -22,7 +22,8 @@ from typing import Any, Iterator, Mapping
 
 __all__ = [
     "PATH_ARGUMENTS", "NETWORK_CALLBACKS", "DEFAULT_PATHS", "FILE_ARGUMENTS", "SpecAccess", "spec_access",
-    "current_access", "path_problem", "callback_problems", "callback_message",
+    "current_access", "path_problem", "callback_problems", "callback_message", "file_argument_problems",
+    "UNBUILDABLE_LAYERS",
 ]
 
 # Path-valued arguments of Keras's public callbacks, from their signatures
@@ -43,6 +44,13 @@ FILE_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "StringLookup": ("vocabulary",),
     "IntegerLookup": ("vocabulary",),
     "TextVectorization": ("vocabulary", "idf_weights"),
+}
+
+# Keras layer classes a spec cannot make, and why.
+UNBUILDABLE_LAYERS: dict[str, str] = {
+    "TorchModuleWrapper": "wraps a live PyTorch module (it needs the torch backend and a torch.nn.Module object)",
+    "JaxLayer": "wraps live JAX functions (it needs the jax backend and Python callables)",
+    "FlaxLayer": "wraps a live Flax module (it needs the jax backend, flax and a flax.linen.Module object)",
 }
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -173,3 +181,32 @@ def callback_message(problem: tuple[str, str, str], *, cli: bool = True) -> str:
                 f"default the working directory); write a relative path such as 'logs/train.csv', "
                 f"or pass {fix} to let this spec write anywhere")
     return what
+
+
+def file_argument_problems(class_name: str, config: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """Strings in a layer config (nested layers included) that Keras would open as a file.
+
+    Args:
+        class_name: The Keras layer class the config is for.
+        config: Its ``get_config()``-style dict.
+        path: Where ``config`` sits, for the messages.
+
+    Returns:
+        ``(path, message)`` pairs; empty when the config names no file.
+    """
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    if not isinstance(config, Mapping):
+        return out
+    for arg in FILE_ARGUMENTS.get(class_name, ()):
+        value = config.get(arg)
+        if isinstance(value, str):
+            out.append((path + (arg,), f"{class_name}.{arg} is the string {value!r}, which Keras would open as a "
+                        f"file; a spec may not read local files: write the {arg} inline as a list"))
+    for key, value in config.items():
+        if isinstance(value, Mapping) and isinstance(value.get("class_name"), str):
+            out += file_argument_problems(value["class_name"], value.get("config"), path + (key, "config"))
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, Mapping) and isinstance(item.get("class_name"), str):
+                    out += file_argument_problems(item["class_name"], item.get("config"), path + (key, i, "config"))
+    return out

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from .._access import UNBUILDABLE_LAYERS, file_argument_problems
 from .._layer_base import LayerSpec, register_layer_spec
 
 
@@ -31,4 +32,15 @@ class KerasLayer(LayerSpec):
             raise ValueError(f"class_name must be a Keras layer class name such as 'Dense'; received {value!r}")
         if value in ("Lambda", "TFSMLayer"):
             raise ValueError(f"{value} layers run code from their configuration and are not allowed in specs")
+        if value in UNBUILDABLE_LAYERS:
+            raise ValueError(f"{value} cannot be built from a spec: it {UNBUILDABLE_LAYERS[value]}")
         return value
+
+    @model_validator(mode="after")
+    def _no_files(self) -> KerasLayer:
+        # A spec is untrusted: a layer config may not make Keras read a local file.
+        problems = file_argument_problems(self.class_name, self.config, ("config",))
+        if problems:
+            where, message = problems[0]
+            raise ValueError(f"{'.'.join(str(p) for p in where)}: {message}")
+        return self
