@@ -33,6 +33,7 @@ from typing import Any, BinaryIO, Callable, Mapping
 from netform.errors import FormatError
 
 from ._atomic import atomic_file
+from ._h5_source import open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
 
@@ -349,16 +350,16 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
         FormatError: The file is corrupt or holds no model config.
         UnsafeFileError: The file holds code, links or a bomb.
     """
-    import h5py  # noqa: PLC0415
     import keras  # noqa: PLC0415
     from keras.src.legacy.saving import saving_options, saving_utils  # noqa: PLC0415
     from keras.src.saving import serialization_lib  # noqa: PLC0415
 
     register_netform_classes()
     custom = dict(custom_objects or {})
-    with reading(path, "h5"), h5py.File(path, "r") as f:
+    with reading(path, "h5"), open_h5(path) as opened:
+        f = opened.file
         datasets: dict[str, Any] = {}
-        check_h5(f, path, file_size=file_size(path), datasets=datasets)
+        check_h5(f, path, file_size=opened.size, datasets=datasets)
         native = _attr_json(f, "netform_model_config")
         legacy = _attr_json(f, "model_config") if native is None else None
         if native is None and legacy is None:
@@ -366,7 +367,7 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
         check_config(native if native is not None else legacy, where=path, safe_mode=safe_mode,
                      custom_objects=custom)
         values: dict[str, Any] = {}
-        verify_checksums(f, path, datasets=datasets, source=path, values=values)
+        verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
         with serialization_lib.SafeModeScope(safe_mode), keras.saving.custom_object_scope(custom):
             if native is not None:
                 native = {k: v for k, v in native.items() if k != "compile_config"}
@@ -525,10 +526,9 @@ def build_pending_optimizer(model: Any) -> None:
 
 def read_h5_info(path: str) -> dict[str, Any]:
     """Configs and metadata of a full-model HDF5 file, without building it."""
-    import h5py  # noqa: PLC0415
-
-    with reading(path, "h5"), h5py.File(path, "r") as f:
-        check_h5(f, path, file_size=file_size(path))
+    with reading(path, "h5"), open_h5(path) as opened:
+        f = opened.file
+        check_h5(f, path, file_size=opened.size)
         kv = f.attrs.get("keras_version")
         info = {
             "config": _attr_json(f, "netform_model_config") or _attr_json(f, "model_config"),

@@ -13,10 +13,11 @@ import json
 import warnings
 from typing import Any
 
-from netform.errors import FormatError
+from netform.errors import FormatError, UnsafeFileError
 
 from ._atomic import atomic_path
 from ._h5 import model_weights_group, verify_checksums
+from ._h5_source import check_unchanged, open_h5
 from ._meta import metadata, reading, writing
 from ._safety import check_h5
 
@@ -95,12 +96,12 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
     import h5py  # noqa: PLC0415
     from keras.src.saving import saving_lib  # noqa: PLC0415
 
-    with reading(where, "weights_h5"):
-        with h5py.File(source, "r") as f:
-            datasets: dict[str, Any] = {}
-            check_h5(f, where, file_size=_size(source), datasets=datasets)
-            verify_checksums(f, where, datasets=datasets, source=source)
-            saved = _shapes(f)
+    with reading(where, "weights_h5"), open_h5(source) as opened:
+        f = opened.file
+        datasets: dict[str, Any] = {}
+        check_h5(f, where, file_size=opened.size, datasets=datasets)
+        verify_checksums(f, where, datasets=datasets, source=opened.raw)
+        saved = _shapes(f)
         probe = io.BytesIO()
         store = saving_lib.H5IOStore(probe, mode="w")
         saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
@@ -111,9 +112,11 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         problems = _diff(saved, wanted)
         if problems and not skip_mismatch:
             raise mismatch_error(where, model, problems)
-        if isinstance(source, io.BytesIO):
-            source.seek(0)
-        store = saving_lib.H5IOStore(source, mode="r")
+        # Keras reads the bytes just verified (a large file: the same file, checked below).
+        image = opened.image
+        if image is not None:
+            image.seek(0)
+        store = saving_lib.H5IOStore(image if image is not None else source, mode="r")
         optimizer = getattr(model, "optimizer", None)
         # An unbuilt optimizer has no slots to fill: load the model's weights only.
         skip = {id(optimizer)} if optimizer is not None and not getattr(optimizer, "built", False) else set()
@@ -125,20 +128,18 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
                                    skip_mismatch=skip_mismatch, visited_saveables=skip,
                                    failed_saveables=failed, error_msgs=errors)
         store.close()
+        if image is None:
+            check_unchanged(opened.raw, source)  # type: ignore[arg-type]
+        refused = [str(e[1]) for e in errors.values() if str(e[1]).startswith("Not allowed")]
+        if refused:
+            raise UnsafeFileError(f"{where}: Keras refused part of the weights file ({refused[0]}); "
+                                  "the file is refused.")
         if errors and not skip_mismatch:
             raise mismatch_error(where, model, [str(e[1]) for e in errors.values()])
     if problems:
         warnings.warn(f"{where}: skipped {len(problems)} variable(s) that do not fit: "
                       + "; ".join(problems[:10]), UserWarning, stacklevel=3)
     return problems
-
-
-def _size(source: str | io.BytesIO) -> int:
-    import os  # noqa: PLC0415
-
-    if isinstance(source, io.BytesIO):
-        return len(source.getbuffer())
-    return os.path.getsize(source)
 
 
 def _legacy_layers(group: Any) -> dict[str, list[tuple[str, Any]]]:
@@ -163,13 +164,13 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
     Returns:
         The layers skipped.
     """
-    import h5py  # noqa: PLC0415
     from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
 
-    with reading(where, "HDF5 weights"), h5py.File(path, "r") as f:
+    with reading(where, "HDF5 weights"), open_h5(path) as opened:
+        f = opened.file
         datasets: dict[str, Any] = {}
-        check_h5(f, where, file_size=_size(path), datasets=datasets)
-        verify_checksums(f, where, datasets=datasets, source=path)
+        check_h5(f, where, file_size=opened.size, datasets=datasets)
+        verify_checksums(f, where, datasets=datasets, source=opened.raw)
         group = model_weights_group(f)
         saved = _legacy_layers(group)
         layers = [layer for layer in model.layers if legacy_h5_format._legacy_weights(layer)]
