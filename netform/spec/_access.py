@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import string
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
@@ -133,6 +134,21 @@ def _is_out_dir(value: str) -> bool:
     return depth == 0 and path_problem(value) is None
 
 
+_FORMAT_SPEC = re.compile(r"[-+ #0-9.,_a-zA-Z%<>=^]*")
+
+
+def _format_problem(template: str) -> str | None:
+    """Why a ModelCheckpoint template is not plain ``{name:spec}`` fields (attribute or item access, conversions)."""
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError as err:
+        return f"is not a valid format template ({err})"
+    for field, spec, conv in fields:
+        if not field.isidentifier() or conv or not _FORMAT_SPEC.fullmatch(spec or ""):
+            return f"has the format field {{{field}}} with attribute, item or nested access, or a conversion"
+    return None
+
+
 def callback_problems(
     name: str, arguments: Mapping[str, Any], access: SpecAccess
 ) -> list[tuple[str, str, str]]:
@@ -161,6 +177,11 @@ def callback_problems(
             problem = path_problem(v)
             if problem is not None and not (access.allow_network if problem[1] == "network" else access.allow_paths):
                 out.append((arg, f"{name}.{arg} {v!r} {problem[0]}", problem[1]))
+    if name == "ModelCheckpoint" and isinstance(arguments.get("filepath"), str):
+        bad = _format_problem(arguments["filepath"])
+        if bad:
+            out.append(("filepath", f"ModelCheckpoint.filepath {arguments['filepath']!r} {bad}; Keras formats it "
+                        "with the epoch and the logs: use plain fields such as {epoch:02d} or {val_loss:.2f}", ""))
     if name == "BackupAndRestore" and arguments.get("delete_checkpoint", True):
         value = arguments.get("backup_dir")
         if isinstance(value, str) and _is_out_dir(value):

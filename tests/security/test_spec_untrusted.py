@@ -102,6 +102,21 @@ def test_validate_reports_network_callbacks(tmp_path: Path, capsys: pytest.Captu
         assert main(["validate", "--allow-network", str(path)]) == 0
 
 
+@pytest.mark.parametrize("template", ["ck/{epoch.__class__.__init__}.keras", "ck/{epoch!r}.keras",
+                                      "ck/{epoch:{x}}.keras", "ck/{logs[0]}.keras", "ck/{epoch.keras"])
+def test_checkpoint_templates_are_plain_fields(template: str) -> None:
+    """Keras formats filepath with the logs: no attribute access that could put '/' or '..' in a name."""
+    text = HEAD + f"        - {{type: ModelCheckpoint, filepath: '{template}'}}\n"
+    with pytest.raises(SpecError, match=r"ModelCheckpoint.filepath .*plain fields"):
+        load_spec(text)
+    with pytest.raises(SpecError, match=r"plain fields"):
+        from netform.spec import spec_access
+
+        with spec_access(allow_paths=True, allow_network=True):
+            load_spec(text)
+    load_spec(HEAD + "        - {type: ModelCheckpoint, filepath: 'ck/{epoch:02d}-{val_loss:.2f}.keras'}\n")
+
+
 @pytest.mark.parametrize("which", HOSTILE)
 def test_train_refuses_before_writing(tmp_path: Path, outside: Path, data: Path, which: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:
