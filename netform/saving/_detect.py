@@ -6,11 +6,16 @@ fast and never imports TensorFlow.
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import stat
 import zipfile
 from typing import Final
 
-from netform.errors import FormatError
+from netform.errors import FormatError, UnsafeFileError
+
+from ._meta import read_bounded, regular_file
 
 __all__ = [
     "FORMATS",
@@ -55,6 +60,8 @@ def describe_content(path: str) -> str:
         names = sorted(os.listdir(path))[:8]
         return f"a directory containing {names}" if names else "an empty directory"
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return "a special file (FIFO, socket or device)"
         with open(path, "rb") as fh:
             head = fh.read(16)
         size = os.path.getsize(path)
@@ -68,11 +75,51 @@ def describe_content(path: str) -> str:
     return f"a {size}-byte file starting with {kind} {shown!r}"
 
 
+#: The most bytes of a checkpoint's ``checkpoint`` state file netform reads.
+MAX_STATE_BYTES = 2**20
+_STATE_LINE = re.compile(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"\s*$')
+
+
+def _state_prefix(folder: str) -> str | None:
+    """The prefix a folder's ``checkpoint`` state file names, refused when it leaves the folder."""
+    state = os.path.join(folder, "checkpoint")
+    if not os.path.isfile(state):
+        return None
+    try:
+        text = read_bounded(state, MAX_STATE_BYTES, "the checkpoint state file").decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    for line in text.splitlines():
+        found = _STATE_LINE.match(line.strip())
+        if found is None:
+            continue
+        name = found.group(1).encode("utf-8").decode("unicode_escape", "replace")
+        prefix = name if os.path.isabs(name) else os.path.join(folder, name)
+        top = os.path.realpath(folder)
+        if os.path.commonpath([top, os.path.realpath(prefix)]) != top:
+            raise UnsafeFileError(
+                f"{state}: model_checkpoint_path '{name}' points outside the checkpoint folder; refused, "
+                "a checkpoint folder loads only its own files. Pass the checkpoint prefix itself, or "
+                "name a prefix inside the folder in the state file.")
+        return prefix
+    return None
+
+
+def _check_shards(prefix: str) -> None:
+    """Refuse a checkpoint whose data shards are not regular files (TensorFlow would block on a FIFO)."""
+    for shard in glob.glob(glob.escape(prefix) + ".data-*"):
+        regular_file(shard, "a checkpoint data shard")
+
+
 def checkpoint_prefix(path: str) -> str | None:
     """Return the checkpoint prefix ``path`` names, or None.
 
     Accepts the prefix itself, its ``.index`` or a data shard, or a directory
     holding a ``checkpoint`` state file.
+
+    Raises:
+        UnsafeFileError: The state file names a prefix outside its folder, or
+            a file of the checkpoint is a FIFO, socket or device.
     """
     candidates = [path]
     base = os.path.basename(path)
@@ -81,20 +128,15 @@ def checkpoint_prefix(path: str) -> str | None:
     elif ".data-" in base:
         candidates.insert(0, path[: path.rindex(".data-")])
     if os.path.isdir(path):
-        state = os.path.join(path, "checkpoint")
-        if os.path.isfile(state):
-            try:
-                with open(state, encoding="utf-8") as fh:
-                    for line in fh:
-                        if line.startswith("model_checkpoint_path:"):
-                            name = line.split(":", 1)[1].strip().strip('"')
-                            candidates.insert(0, os.path.join(path, name))
-                            break
-            except (OSError, UnicodeDecodeError):
-                return None
+        named = _state_prefix(path)
+        if named is not None:
+            candidates.insert(0, named)
     for prefix in candidates:
         index = prefix + ".index"
+        if os.path.lexists(index) and not os.path.isdir(index):
+            regular_file(index, "a checkpoint index")
         if os.path.isfile(index) and _is_table(index):
+            _check_shards(prefix)
             return prefix
     return None
 
@@ -154,10 +196,10 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, "saved_model.pb")) or os.path.isfile(
-            os.path.join(path, "saved_model.pbtxt")
-        ):
-            return "savedmodel"
+        for graph in ("saved_model.pb", "saved_model.pbtxt"):
+            if os.path.lexists(os.path.join(path, graph)):
+                regular_file(os.path.join(path, graph), "the SavedModel graph")
+                return "savedmodel"
         if checkpoint_prefix(path) is not None:
             return "tf_checkpoint"
         raise _unsupported(path, describe_content(path))
@@ -174,6 +216,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             recover(path)
             return detect_format(path)
         raise FormatError(f"{path}: no such file or directory. Expected one of: {_SUPPORTED}.")
+    regular_file(path, "the path")
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)

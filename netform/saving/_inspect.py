@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
+from netform.errors import FormatError
+
 from ._api import load, save
 from ._detect import detect_format
+from ._meta import MAX_METADATA_BYTES, json_object, read_bounded
 
 __all__ = ["inspect", "convert"]
 
@@ -20,29 +22,48 @@ def _layers(model: Any) -> list[dict[str, Any]]:
     return out
 
 
+_TEXT_FIELDS = ("keras_version", "netform_version", "saved_at", "model_class", "model_name")
+
+
+def _text_fields(meta: dict[str, Any], where: str, field: str) -> dict[str, Any]:
+    """Keep the metadata fields ``inspect`` reports, refusing values of the wrong type."""
+    for key in _TEXT_FIELDS:
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise FormatError(f"{where}: {field} field '{key}' holds {type(value).__name__} {str(value)[:60]!r}, "
+                              "expected a string; the file is corrupt or was not written by netform or Keras.")
+    return meta
+
+
 def _netform_meta(path: str, fmt: str) -> dict[str, Any]:
     if fmt == "keras":
-        from ._keras_zip import read_keras_info  # noqa: PLC0415
+        from ._keras_zip import NETFORM_ENTRY, read_keras_info  # noqa: PLC0415
 
         info = read_keras_info(path)
-        meta = dict(info["netform"])
-        meta.setdefault("keras_version", info["keras_metadata"].get("keras_version"))
-        meta.setdefault("saved_at", info["keras_metadata"].get("date_saved"))
+        meta = _text_fields(json_object(info["netform"], path, NETFORM_ENTRY, parsed=True), path, NETFORM_ENTRY)
+        keras_meta = json_object(info["keras_metadata"], path, "metadata.json", parsed=True)
+        for key, theirs in (("keras_version", "keras_version"), ("saved_at", "date_saved")):
+            value = keras_meta.get(theirs)
+            if value is not None and not isinstance(value, str):
+                raise FormatError(f"{path}: metadata.json field '{theirs}' holds {type(value).__name__}, "
+                                  "expected a string; the file is corrupt.")
+            meta.setdefault(key, value)
         return meta
     if fmt == "h5":
         from ._h5 import read_h5_info  # noqa: PLC0415
 
         info = read_h5_info(path)
-        meta = dict(info["netform"])
+        meta = _text_fields(json_object(info["netform"], path, "attribute 'netform_metadata'", parsed=True),
+                            path, "attribute 'netform_metadata'")
         meta.setdefault("keras_version", info["keras_version"])
-        return meta
+        return _text_fields(meta, path, "attribute 'keras_version'")
     if fmt == "savedmodel":
         from ._savedmodel import META, EXTRA_DIR  # noqa: PLC0415
 
         meta_path = os.path.join(path, EXTRA_DIR, META)
-        if os.path.isfile(meta_path):
-            with open(meta_path, encoding="utf-8") as fh:
-                return dict(json.load(fh))
+        if os.path.lexists(meta_path):
+            raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata")
+            return _text_fields(json_object(raw, meta_path, META), meta_path, META)
     return {}
 
 
@@ -114,10 +135,11 @@ def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
             check_h5(f, path, file_size=file_size(path))
             f.visititems(lambda n, o: shapes.__setitem__(n, tuple(o.shape)) if hasattr(o, "shape") else None)
             raw = f.attrs.get("netform_metadata")
-            meta = json.loads(raw) if raw is not None else {}
+            field = "attribute 'netform_metadata'"
+            meta = _text_fields(json_object(raw, path, field), path, field) if raw is not None else {}
             kv = f.attrs.get("keras_version")
             if kv is not None:
-                meta.setdefault("keras_version", kv.decode() if isinstance(kv, bytes) else str(kv))
+                meta.setdefault("keras_version", kv.decode("utf-8", "replace") if isinstance(kv, bytes) else str(kv))
     return {
         "variables": len(shapes),
         "parameters": sum(_numel(s) for s in shapes.values()),

@@ -4,14 +4,162 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
 import os
+import stat
 import zlib
 from typing import Any, Iterator
 
-from netform.errors import FormatError, NetformError, SaveError
+from netform.errors import FormatError, NetformError, SaveError, UnsafeFileError
 
 __all__ = ["metadata", "crc32", "reading", "writing", "check_built", "model_class_name",
-           "register_netform_classes"]
+           "register_netform_classes", "regular_file", "check_tree", "read_bounded", "json_object",
+           "MAX_METADATA_BYTES"]
+
+#: netform reads no metadata file (JSON, a checkpoint's state file) larger than this.
+MAX_METADATA_BYTES = 16 * 2**20
+#: A SavedModel directory may hold at most this many files and folders.
+MAX_TREE_ENTRIES = 100_000
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _special(path: str, mode: int, what: str) -> UnsafeFileError:
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return UnsafeFileError(
+        f"{path}: {what} is {kind}, not a regular file; netform opens only regular files and "
+        "directories (reading a FIFO or a device can block forever). Pass the saved file itself.")
+
+
+def regular_file(path: str, what: str = "the path") -> int:
+    """Refuse anything but a regular file (a FIFO, socket or device), before it is opened.
+
+    Symbolic links are followed: what counts is the file that would be read.
+
+    Args:
+        path: The file.
+        what: How messages name it.
+
+    Returns:
+        The file's size in bytes.
+
+    Raises:
+        UnsafeFileError: ``path`` is a FIFO, socket or device.
+        FormatError: ``path`` cannot be examined (missing, no permission).
+    """
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        raise FormatError(f"{path}: cannot read {what} ({err.strerror or err}).") from err
+    if not stat.S_ISREG(info.st_mode):
+        raise _special(path, info.st_mode, what)
+    return info.st_size
+
+
+def check_tree(path: str, what: str) -> None:
+    """Refuse special files, and links that leave the folder, anywhere under a directory.
+
+    Used before TensorFlow opens any file of a SavedModel directory.
+
+    Args:
+        path: The directory.
+        what: How messages name it (e.g. ``"SavedModel"``).
+
+    Raises:
+        UnsafeFileError: An entry is a FIFO, socket or device, a link points
+            outside ``path``, or the tree holds more than
+            :data:`MAX_TREE_ENTRIES` entries.
+    """
+    top = os.path.realpath(path)
+    count = 0
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            count += 1
+            if count > MAX_TREE_ENTRIES:
+                raise UnsafeFileError(f"{path}: the {what} directory holds more than {MAX_TREE_ENTRIES} "
+                                      "files and folders; refused.")
+            entry = os.path.join(root, name)
+            if os.path.islink(entry):
+                target = os.path.realpath(entry)
+                if os.path.commonpath([top, target]) != top:
+                    raise UnsafeFileError(
+                        f"{entry}: a link in the {what} directory points outside it (to '{target}'); "
+                        "refused, a saved model reads only its own files.")
+            try:
+                mode = os.stat(entry).st_mode
+            except OSError as err:
+                raise FormatError(f"{entry}: cannot read a file of the {what} directory "
+                                  f"({err.strerror or err}).") from err
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise _special(entry, mode, f"a file of the {what} directory")
+
+
+def read_bounded(path: str, limit: int, what: str) -> bytes:
+    """Read a whole regular file whose size is bounded, checking the size first.
+
+    Args:
+        path: The file.
+        limit: The most bytes accepted.
+        what: How messages name it (e.g. ``"the SavedModel graph"``).
+
+    Raises:
+        UnsafeFileError: Not a regular file, or larger than ``limit``.
+        FormatError: It cannot be read.
+    """
+    size = regular_file(path, what)
+    if size > limit:
+        raise UnsafeFileError(f"{path}: {what} is {size:,} bytes, more than netform's limit of "
+                              f"{limit:,} bytes; refused without reading it (a real one is far smaller).")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as err:
+        raise FormatError(f"{path}: cannot read {what} ({err.strerror or err}).") from err
+    if len(data) > limit:  # it grew after the check
+        raise UnsafeFileError(f"{path}: {what} is more than netform's limit of {limit:,} bytes; refused.")
+    return data
+
+
+def json_object(raw: str | bytes | Any, where: str, field: str, *, parsed: bool = False) -> dict[str, Any]:
+    """Decode metadata that must be a JSON object, or say exactly what is wrong.
+
+    Args:
+        raw: JSON text (or, with ``parsed=True``, an already decoded value).
+        where: The file, for messages.
+        field: The entry, attribute or file name inside ``where``.
+        parsed: ``raw`` is already decoded.
+
+    Returns:
+        The object as a dict.
+
+    Raises:
+        FormatError: The text is too large, not JSON, too deeply nested, or
+            not an object.
+    """
+    value = raw
+    if not parsed:
+        if isinstance(raw, (bytes, bytearray, str)) and len(raw) > MAX_METADATA_BYTES:
+            raise FormatError(f"{where}: {field} is {len(raw):,} bytes, more than netform's limit of "
+                              f"{MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile.")
+        try:
+            if isinstance(raw, (bytes, bytearray)):
+                raw = bytes(raw).decode("utf-8")
+            if not isinstance(raw, str):
+                raise TypeError(f"a stored {type(raw).__name__}")
+            value = json.loads(raw)
+        except RecursionError as err:
+            raise FormatError(f"{where}: {field} is nested too deeply to be metadata; the file is "
+                              "corrupt or hostile.") from err
+        except (ValueError, TypeError) as err:
+            raise FormatError(f"{where}: {field} is not valid JSON ({' '.join(str(err).split())[:200]}); "
+                              "expected a JSON object. The file is corrupt or was not written by "
+                              "netform or Keras.") from err
+    if not isinstance(value, dict):
+        kind = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+                type(None): "null"}.get(type(value), type(value).__name__)
+        raise FormatError(f"{where}: {field} holds {kind}, expected a JSON object ({{\"key\": value, ...}}); "
+                          "the file is corrupt or was not written by netform or Keras.")
+    return value
 
 
 def netform_version() -> str:

@@ -54,57 +54,101 @@ def save_savedmodel(model: Any, path: str) -> None:
             json.dump(metadata(model, "savedmodel"), fh)
 
 
-#: Graph operations that read or write files, or run Python, when a function runs.
-#: The checkpoint ops every SavedModel carries (SaveV2, RestoreV2, MergeV2Checkpoints)
-#: are not listed: they act only on the variables folder the loader points them at.
-RISKY_OPS = frozenset({
-    "ReadFile", "WriteFile", "MatchingFiles", "ImmutableConst",
-    "TextLineDataset", "TFRecordDataset", "TFRecordDatasetV2", "FixedLengthRecordDataset",
-    "FixedLengthRecordDatasetV2", "ExperimentalCSVDataset", "CSVDatasetV2", "SaveDataset", "SaveDatasetV2",
-    "LoadDataset", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "SnapshotDataset", "SnapshotDatasetV2",
-    "CreateSummaryFileWriter", "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary",
-    "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary",
-    "PyFunc", "PyFuncStateless", "EagerPyFunc", "DebugIdentityV2", "DebugIdentityV3",
-})
+#: The most bytes of ``saved_model.pb`` netform reads (protocol buffers stop at 2 GiB anyway).
+MAX_GRAPH_BYTES = 2**30
 
 
-def file_and_code_ops(path: str) -> list[tuple[str, str]]:
-    """``(op, function)`` pairs of risky operations anywhere in a SavedModel's graphs."""
+def read_graph(path: str) -> Any:
+    """The ``SavedModel`` protocol buffer of a directory, its size checked before it is read.
+
+    Raises:
+        UnsafeFileError: ``saved_model.pb`` is larger than :data:`MAX_GRAPH_BYTES`
+            or is not a regular file.
+        FormatError: It cannot be parsed.
+    """
+    from google.protobuf import text_format  # noqa: PLC0415
     from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
 
+    from ._meta import read_bounded  # noqa: PLC0415
+
     proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, "saved_model.pb"), "rb") as fh:
-        proto.ParseFromString(fh.read())
+    file = graph_file(path)
+    with reading(path, "savedmodel"):
+        data = read_bounded(file, MAX_GRAPH_BYTES, f"the SavedModel graph ({os.path.basename(file)})")
+        if file.endswith(".pb"):
+            proto.ParseFromString(data)
+        else:
+            text_format.Parse(data.decode("utf-8"), proto)
+    return proto
+
+
+def graph_file(path: str) -> str:
+    """``saved_model.pb`` (or ``.pbtxt``) of a directory, refused when over :data:`MAX_GRAPH_BYTES`."""
+    from ._meta import regular_file  # noqa: PLC0415
+
+    file = os.path.join(path, "saved_model.pb")
+    if not os.path.lexists(file):
+        file = os.path.join(path, "saved_model.pbtxt")
+    size = regular_file(file, "the SavedModel graph")
+    if size > MAX_GRAPH_BYTES:
+        raise UnsafeFileError(f"{file}: the SavedModel graph is {size:,} bytes, more than netform's limit "
+                              f"of {MAX_GRAPH_BYTES:,} bytes (1 GiB); refused without reading it.")
+    return file
+
+
+def refused_graph_ops(path: str) -> list[tuple[str, str]]:
+    """``(operation, place)`` of every graph operation a safe-mode load refuses (see ``_graph_ops``)."""
+    from ._graph_ops import refused_ops  # noqa: PLC0415
+
     found: list[tuple[str, str]] = []
-    for meta in proto.meta_graphs:
-        graph = meta.graph_def
-        found += [(node.op, "the main graph") for node in graph.node if node.op in RISKY_OPS]
-        for fn in graph.library.function:
-            found += [(node.op, fn.signature.name) for node in fn.node_def if node.op in RISKY_OPS]
+    for meta in read_graph(path).meta_graphs:
+        found += refused_ops(meta)
     return found
+
+
+def _refusal(path: str, writer: str, refused: list[tuple[str, str]]) -> UnsafeFileError:
+    from ._graph_ops import FILE_OR_CODE_OPS  # noqa: PLC0415
+
+    known = [(op, where) for op, where in refused if op.split(" ", 1)[0] in FILE_OR_CODE_OPS]
+    shown = ", ".join(f"{op} (in {where})" for op, where in (known or refused)[:6])
+    more = f" and {len(refused) - 6} more" if len(refused) > 6 else ""
+    what = ("graph operations that touch files or run Python when called" if known
+            else "graph operations that are not known to be pure computation")
+    return UnsafeFileError(
+        f"{path}: this SavedModel from {writer} holds {what}: {shown}{more}. In safe mode netform "
+        "runs only operations it knows to be pure computation (arithmetic, tensor and neural-network "
+        "kernels, control flow, variables, in-memory tables); load it with safe_mode=False only if you "
+        "trust where it came from.")
 
 
 def load_savedmodel(path: str, *, compile: bool = True, safe_mode: bool = True,
                     custom_objects: Mapping[str, Any] | None = None) -> Any:
     """Load a SavedModel directory: the full model when netform wrote it.
 
+    Every file of the directory must be a regular file inside it (no FIFO,
+    device or link out), whatever ``safe_mode`` says. A SavedModel from
+    another tool is refused in safe mode unless every operation of its graph
+    is known to be pure computation.
+
     Raises:
         FormatError: The directory is corrupt or has no callable signature.
+        UnsafeFileError: A special file or a link out of the directory, an
+            oversized graph, or (in safe mode) an operation that is not pure.
     """
+    from ._meta import check_tree  # noqa: PLC0415
+
+    check_tree(path, "SavedModel")
     archive = embedded_archive(path)
     if archive is not None:
         return load_keras(archive, where=path, compile=compile, safe_mode=safe_mode,
                           custom_objects=custom_objects)
     writer = "Keras 2 (tf_keras)" if os.path.isfile(os.path.join(path, "keras_metadata.pb")) else "another tool"
     if safe_mode:
-        with reading(path, "savedmodel"):
-            risky = file_and_code_ops(path)
-        if risky:
-            shown = ", ".join(f"{op} (in {where})" for op, where in risky[:6])
-            raise UnsafeFileError(
-                f"{path}: this SavedModel from {writer} holds graph operations that touch files or run Python "
-                f"when called: {shown}. netform refuses it in safe mode; load it with safe_mode=False only if "
-                "you trust where it came from.")
+        refused = refused_graph_ops(path)
+        if refused:
+            raise _refusal(path, writer, refused)
+    else:
+        graph_file(path)  # the size bound holds in every mode
     with reading(path, "savedmodel"):
         model = InferenceModel(path)
     warnings.warn(

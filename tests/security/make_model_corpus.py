@@ -46,6 +46,73 @@ def savedmodel_reads_file(out: Path, marker: Path) -> Path:
     return path
 
 
+def _foreign_savedmodel(path: Path, fn: object) -> Path:
+    """Save ``fn`` (float32 ``[None, 3]`` in) as a foreign SavedModel's serving signature."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.f = tf.function(fn, input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.f})
+    return path
+
+
+#: What the five file-I/O attacks below touch, relative to the corpus folder.
+SECRET = "secret.txt"
+SECRET_TEXT = "TOP-SECRET-LINE\n"
+VICTIM = "victim_folder"
+
+
+def savedmodel_attacks(out: Path, marker: Path) -> dict[str, Path]:
+    """Five SavedModels whose serving function does file I/O with graph ops that are not
+    ``ReadFile``/``WriteFile``: each leaves a trace next to ``marker`` (or reads ``SECRET``,
+    or deletes ``VICTIM``) when called.
+    """
+    import tensorflow as tf
+
+    secret = out / SECRET
+    secret.write_text(SECRET_TEXT)
+    victim = out / VICTIM
+    victim.mkdir(exist_ok=True)
+    tf.train.Checkpoint(v=tf.Variable(1.0)).write(str(victim / "ckpt"))
+    trace = str(marker)
+
+    def print_to_file(x: tf.Tensor) -> tf.Tensor:
+        tf.print("pwned", output_stream="file://" + trace)
+        return x * 2.0
+
+    def table_from_text_file(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        table = tf.raw_ops.HashTableV2(key_dtype=tf.string, value_dtype=tf.int64)
+        init = tf.raw_ops.InitializeTableFromTextFileV2(table_handle=table, filename=tf.constant(str(secret)),
+                                                        key_index=-2, value_index=-1)
+        with tf.control_dependencies([init]):
+            keys, _ = tf.raw_ops.LookupTableExportV2(table_handle=table, Tkeys=tf.string, Tvalues=tf.int64)
+        return {"y": x, "leak": keys}
+
+    def dataset_cache(x: tf.Tensor) -> tf.Tensor:
+        data = tf.data.Dataset.from_tensors(x).cache(trace + ".cache")
+        return data.reduce(tf.zeros_like(x), lambda a, b: a + b)
+
+    def merge_checkpoints(x: tf.Tensor) -> tf.Tensor:
+        op = tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=[str(victim / "ckpt")],
+                                           destination_prefix=trace + ".merged", delete_old_dirs=True)
+        with tf.control_dependencies([op]):
+            return tf.identity(x)
+
+    def debug_identity(x: tf.Tensor) -> tf.Tensor:
+        return tf.raw_ops.DebugIdentity(input=x, tensor_name="x:0", debug_urls=["file://" + trace + ".debug"])
+
+    return {f"savedmodel_{fn.__name__}": _foreign_savedmodel(out / f"{fn.__name__}_savedmodel", fn)
+            for fn in (print_to_file, table_from_text_file, dataset_cache, merge_checkpoints, debug_identity)}
+
+
+def attack_traces(out: Path, marker: Path) -> list[str]:
+    """Every trace the attacks of :func:`savedmodel_attacks` leave when they run (empty if none ran)."""
+    found = sorted(p.name for p in out.glob(marker.name + "*"))
+    if not (out / VICTIM).is_dir():
+        found.append(f"{VICTIM} deleted")
+    return found
+
+
 def h5_external_dataset(out: Path) -> Path:
     """An .h5 model with a dataset whose bytes live in another file (/etc/hostname)."""
     import h5py
@@ -81,6 +148,7 @@ def build_all(out: Path, marker: Path) -> dict[str, Path]:
     files["savedmodel_writes_file"] = savedmodel_writes_file(out, marker)
     files["savedmodel_reads_file"] = savedmodel_reads_file(out, marker)
     files["h5_external_dataset"] = h5_external_dataset(out)
+    files.update(savedmodel_attacks(out, marker))
     return files
 
 

@@ -17,9 +17,11 @@ from netform.errors import UnsafeFileError
 from . import make_model_corpus
 
 from tests.saving.test_safety import EXPECTED as SAVING_EXPECTED  # noqa: E402  (the 12 files of tests/saving/hostile.py)
+from .test_model_untrusted import ATTACKS as SAVEDMODEL_ATTACKS  # noqa: E402  (5 foreign SavedModels doing file I/O)
 
 EXPECTED = {
     **SAVING_EXPECTED,
+    **SAVEDMODEL_ATTACKS,
     "savedmodel_writes_file": r"graph operations that touch files or run Python when called: WriteFile",
     "savedmodel_reads_file": r"graph operations that touch files or run Python when called: ReadFile",
     "h5_external_dataset": r"dataset '/model_weights/dense/leak' keeps its data in an external file",

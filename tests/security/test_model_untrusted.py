@@ -1,0 +1,296 @@
+"""A model file is untrusted: foreign SavedModels, special files, lying metadata.
+
+Foreign SavedModels may hold only graph operations known to be pure
+computation; five file-I/O attacks that a deny-list missed are refused and
+leave no trace. FIFOs, oversized graphs and checkpoint state files that point
+out of their folder are refused before anything blocks or is read. Metadata
+of the wrong shape is a ``FormatError`` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import contextlib  # noqa: E402
+import glob  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import warnings  # noqa: E402
+import zipfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable, Iterator  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import netform as nf  # noqa: E402
+from netform.errors import FormatError, UnsafeFileError  # noqa: E402
+
+from . import make_model_corpus  # noqa: E402
+
+#: The five attacks of make_model_corpus.savedmodel_attacks and how each is refused.
+ATTACKS = {
+    "savedmodel_print_to_file": r"touch files or run Python when called: PrintV2 to 'file://.*MARKER' "
+                                r"\(in function '__inference_print_to_file_\d+'\)",
+    "savedmodel_table_from_text_file": r"touch files or run Python when called: InitializeTableFromTextFileV2 "
+                                       r"\(in function '__inference_table_from_text_file_\d+'\)",
+    "savedmodel_dataset_cache": r"touch files or run Python when called: CacheDatasetV2 \(in function ",
+    "savedmodel_merge_checkpoints": r"touch files or run Python when called: MergeV2Checkpoints "
+                                    r"\(in function '__inference_merge_checkpoints_\d+'\)",
+    "savedmodel_debug_identity": r"touch files or run Python when called: DebugIdentity "
+                                 r"\(in function '__inference_debug_identity_\d+'\)",
+}
+
+
+# ----------------------------------------------------------------------------- 11. allow-list
+
+
+@pytest.fixture(scope="module")
+def attacks(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], Path, Path]:
+    out = tmp_path_factory.mktemp("attacks")
+    marker = out / "MARKER"
+    files = make_model_corpus.savedmodel_attacks(out, marker)
+    assert make_model_corpus.attack_traces(out, marker) == []
+    return files, out, marker
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_file_io_attack_is_refused_and_has_no_effect(attacks, name: str) -> None:  # type: ignore[no-untyped-def]
+    files, out, marker = attacks
+    with pytest.raises(UnsafeFileError, match=ATTACKS[name]):
+        nf.load(files[name])
+    with pytest.raises(UnsafeFileError, match="safe_mode=False only if you trust"):
+        nf.inspect(files[name])
+    assert make_model_corpus.attack_traces(out, marker) == []
+    assert (out / make_model_corpus.VICTIM / "ckpt.index").is_file()
+
+
+@pytest.mark.slow
+def test_file_io_attacks_do_run_when_trusted(tmp_path: Path) -> None:
+    """Control: with safe_mode=False each attack really does what it was built for."""
+    marker = tmp_path / "MARKER"
+    files = make_model_corpus.savedmodel_attacks(tmp_path, marker)
+    x = np.ones((1, 3), "float32")
+    results = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, path in files.items():
+            results[name] = nf.load(path, safe_mode=False)._fn(x=x)
+    leaked = [k.decode() for k in results["savedmodel_table_from_text_file"]["leak"].numpy()]
+    assert leaked == make_model_corpus.SECRET_TEXT.split()
+    traces = make_model_corpus.attack_traces(tmp_path, marker)
+    assert "MARKER" in traces and "MARKER.debug" in traces and "victim_folder deleted" in traces
+    assert any(t.startswith("MARKER.cache") for t in traces) and "MARKER.merged.index" in traces
+
+
+def _refused(path: Path | str) -> list[tuple[str, str]]:
+    from netform.saving._savedmodel import refused_graph_ops
+
+    return refused_graph_ops(str(path))
+
+
+def test_standard_saver_machinery_is_allowed_but_not_in_a_callable(tmp_path: Path) -> None:
+    """MergeV2Checkpoints in TensorFlow's own save function passes; the same op in a callable does not."""
+    from netform.saving._savedmodel import read_graph
+
+    path = make_model_corpus.benign_savedmodel(tmp_path)
+    functions = {n.op: f.signature.name for f in read_graph(str(path)).meta_graphs[0].graph_def.library.function
+                 for n in f.node_def}
+    assert "traced_save" in functions["MergeV2Checkpoints"] and "traced_restore" in functions["RestoreV2"]
+    assert _refused(path) == []
+
+
+def test_allow_list_admits_keras_exports_and_tf_modules(tmp_path: Path) -> None:
+    import keras
+    import tensorflow as tf
+
+    layers = keras.layers
+    image = keras.Input((8, 8, 3))
+    seq = keras.Input((5, 4))
+    ids = keras.Input((5,), dtype="int32")
+    words = keras.Input((2,), dtype="string")
+    a = layers.GlobalAveragePooling2D()(layers.MaxPooling2D()(layers.BatchNormalization()(
+        layers.DepthwiseConv2D(3)(layers.Conv2D(4, 3, padding="same", activation="relu")(image)))))
+    b = layers.LSTM(4)(layers.GRU(4, return_sequences=True)(layers.LayerNormalization()(seq)))
+    c = layers.GlobalAveragePooling1D()(layers.MultiHeadAttention(2, 4)(*[layers.Embedding(10, 4)(ids)] * 2))
+    d = layers.Dense(2)(layers.StringLookup(vocabulary=["a", "b"], output_mode="one_hot")(words))
+    d = layers.Flatten()(d)
+    model = keras.Model([image, seq, ids, words], layers.Dense(3, activation="softmax")(
+        layers.Concatenate()([a, b, c, d])))
+    model.export(str(tmp_path / "keras_export"), verbose=False)
+    assert _refused(tmp_path / "keras_export") == []
+
+    class Module(tf.Module):
+        def __init__(self) -> None:
+            self.v = tf.Variable(tf.ones([3]))
+            self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(["a", "b"], [1, 2]), -1)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3]), tf.TensorSpec([None], tf.string)])
+        def __call__(self, x: tf.Tensor, s: tf.Tensor) -> dict[str, tf.Tensor]:
+            y = tf.cond(tf.reduce_sum(x) > 0, lambda: x * self.v, lambda: x - self.v)
+            _, y = tf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, tf.nn.relu(y)), [0, y])
+            tf.print("debug", y, output_stream=sys.stdout)
+            return {"y": y, "k": self.table.lookup(s), "top": tf.math.top_k(y, 2).values}
+
+    module = Module()
+    tf.saved_model.save(module, str(tmp_path / "module"), signatures={"serving_default": module.__call__})
+    assert _refused(tmp_path / "module") == []
+    with pytest.warns(UserWarning, match="inference-only"):
+        loaded = nf.load(tmp_path / "module")
+    out = loaded({"x": np.ones((1, 3), "float32"), "s": np.array([b"b"])})
+    assert [int(v) for v in np.ravel(out[0])] == [2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", sorted(glob.glob(str(Path(__file__).parents[2] / "models" / "*.yaml"))),
+                         ids=lambda p: Path(p).stem)
+def test_every_zoo_model_loads_in_safe_mode_as_savedmodel(tmp_path: Path, spec: str) -> None:
+    model = nf.build(nf.load_spec(spec))
+    path = tmp_path / "m_savedmodel"
+    nf.save(model, path, format="savedmodel")
+    assert type(nf.load(path)).__name__ == type(model).__name__
+    shutil.rmtree(path / "assets.extra")  # now it is a plain Keras export, checked op by op
+    assert _refused(path) == []
+    with pytest.warns(UserWarning, match="inference-only"):
+        nf.load(path)
+
+
+# ----------------------------------------------------------------------------- 13. sizes
+
+
+def test_oversized_saved_model_pb_is_refused_without_reading(tmp_path: Path) -> None:
+    path = make_model_corpus.benign_savedmodel(tmp_path)
+    with open(path / "saved_model.pb", "r+b") as fh:
+        fh.truncate(6 * 2**30)  # sparse: costs no disk
+    for safe_mode in (True, False):
+        with pytest.raises(UnsafeFileError, match=r"saved_model.pb: the SavedModel graph is 6,442,450,944 bytes, "
+                                                  r"more than netform's limit of 1,073,741,824 bytes"):
+            nf.load(path, safe_mode=safe_mode)
+
+
+# ----------------------------------------------------------------------------- 14. special files, escapes
+
+
+@contextlib.contextmanager
+def unblock(fifo: Path, after: float = 20.0) -> Iterator[list[bool]]:
+    """Fail instead of hanging: if a reader still blocks on ``fifo`` after ``after`` s, feed it EOF."""
+    hung: list[bool] = []
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if done.wait(after):
+            return
+        hung.append(True)
+        for _ in range(200):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # lets the reader see EOF
+            except OSError:
+                pass
+            if done.wait(0.05):
+                return
+
+    thread = threading.Thread(target=watchdog, daemon=True)
+    thread.start()
+    try:
+        yield hung
+    finally:
+        done.set()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    import keras
+
+    out = tmp_path_factory.mktemp("saved")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)], name="tiny")
+    model.compile(optimizer="adam", loss="mse")
+    files = {"keras": out / "m.keras", "h5": out / "m.h5", "weights_h5": out / "w.weights.h5",
+             "savedmodel": out / "m_savedmodel", "tf_checkpoint": out / "ckpt" / "w.ckpt"}
+    for fmt, path in files.items():
+        nf.save(model, path, format=fmt)
+    files["model"] = model  # type: ignore[assignment]
+    return files
+
+
+def _fifo(path: Path) -> Path:
+    if path.exists():
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("call", ["detect_format", "load", "inspect", "load_weights"])
+def test_fifo_model_file_is_refused_not_waited_on(tmp_path: Path, saved, call: str) -> None:  # type: ignore[no-untyped-def]
+    fifo = _fifo(tmp_path / "m.keras")
+    run: dict[str, Callable[[], Any]] = {
+        "detect_format": lambda: nf.detect_format(fifo), "load": lambda: nf.load(fifo),
+        "inspect": lambda: nf.inspect(fifo), "load_weights": lambda: nf.load_weights(saved["model"], fifo)}
+    with unblock(fifo) as hung, pytest.raises(UnsafeFileError, match=r"m.keras: the path is a FIFO \(named pipe\), "
+                                                                     r"not a regular file"):
+        run[call]()
+    assert not hung
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("member", ["variables/variables.index", "variables/variables.data-00000-of-00001",
+                                    "assets.extra/netform.keras", "fingerprint.pb"])
+def test_fifo_inside_a_savedmodel_is_refused(tmp_path: Path, saved, member: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "m_savedmodel"
+    shutil.copytree(saved["savedmodel"], path)
+    fifo = _fifo(path / member)
+    for call in (lambda: nf.load(path), lambda: nf.inspect(path), lambda: nf.load(path, safe_mode=False)):
+        with unblock(fifo) as hung, pytest.raises(UnsafeFileError, match=f"{member}: a file of the SavedModel "
+                                                                         "directory is a FIFO"):
+            call()
+        assert not hung
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_checkpoint_shard_is_refused(tmp_path: Path, saved) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "ckpt"
+    shutil.copytree(saved["tf_checkpoint"].parent, folder)
+    shard = next(folder.glob("w.ckpt.data-*"))
+    _fifo(shard)
+    with unblock(shard) as hung, pytest.raises(UnsafeFileError, match="a checkpoint data shard is a FIFO"):
+        nf.load_weights(saved["model"], folder / "w.ckpt")
+    assert not hung
+
+
+def test_symlink_out_of_a_savedmodel_is_refused(tmp_path: Path, saved) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "m_savedmodel"
+    shutil.copytree(saved["savedmodel"], path)
+    (path / "variables" / "variables.index").unlink()
+    (path / "variables" / "variables.index").symlink_to(tmp_path.parent)
+    with pytest.raises(UnsafeFileError, match="variables.index: a link in the SavedModel directory points outside"):
+        nf.load(path)
+
+
+@pytest.mark.parametrize("pointer", ["../elsewhere/w.ckpt", "{abs}/elsewhere/w.ckpt"])
+def test_checkpoint_state_pointing_out_of_its_folder_is_refused(tmp_path: Path, saved, pointer: str) -> None:  # type: ignore[no-untyped-def]
+    shutil.copytree(saved["tf_checkpoint"].parent, tmp_path / "elsewhere")
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "checkpoint").write_text(f'model_checkpoint_path: "{pointer.format(abs=tmp_path)}"\n')
+    model = saved["model"]
+    for call in (lambda: nf.load_weights(model, folder), lambda: nf.detect_format(folder)):
+        with pytest.raises(UnsafeFileError, match="model_checkpoint_path '.*elsewhere/w.ckpt' points outside the "
+                                                  "checkpoint folder; refused"):
+            call()
+
+
+def test_checkpoint_state_inside_its_folder_still_loads(tmp_path: Path, saved) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "ckpt"
+    shutil.copytree(saved["tf_checkpoint"].parent, folder)
+    for pointer in ("w.ckpt", str(folder / "w.ckpt")):  # TF1 savers write absolute paths
+        (folder / "checkpoint").write_text(f'model_checkpoint_path: "{pointer}"\nall_model_checkpoint_paths: "x"\n')
+        assert nf.detect_format(folder) == "tf_checkpoint"
+        assert nf.load_weights(saved["model"], folder) == []
