@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import time
 from pathlib import Path
@@ -16,38 +15,10 @@ import yaml
 from ..errors import DataError, SpecError
 from ..spec import load_spec
 from ..spec._access import spec_access
+from ._data_files import read_data
 from ._spec_cmds import load_plugins
 
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides"]
-
-
-def read_data(path: str) -> dict[str, np.ndarray]:
-    """Named arrays from an ``.npz`` (arrays) or ``.csv`` (columns with a header row).
-
-    Raises:
-        DataError: Missing file, unknown extension, or unreadable content.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{path}: no such data file")
-    if p.suffix == ".npz":
-        try:
-            with np.load(p, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
-        except (ValueError, OSError) as err:
-            raise DataError(f"{path}: not a readable .npz of plain arrays ({err})") from err
-    if p.suffix == ".csv":
-        with p.open(newline="") as f:
-            rows = list(csv.reader(f))
-        if len(rows) < 2:
-            raise DataError(f"{path}: a CSV needs a header row and at least one data row")
-        header, body = rows[0], rows[1:]
-        try:
-            columns = np.array(body, dtype=np.float32).T
-        except ValueError as err:
-            raise DataError(f"{path}: every CSV value must be a number ({err})") from err
-        return {name: columns[i] for i, name in enumerate(header)}
-    raise DataError(f"{path}: data must be .npz (named arrays) or .csv (named columns)")
 
 
 def _select(data: dict[str, np.ndarray], keys: list[str] | None, defaults: list[str], fallback: str,

@@ -1,0 +1,206 @@
+"""Named arrays from the data files of ``train``, ``evaluate`` and ``predict``.
+
+A data file is untrusted input like a model file. Before anything is
+allocated, an ``.npz`` member's header is read and the size it declares is
+compared with the bytes the archive really holds, with its compression ratio
+and with :data:`MAX_DATA_BYTES`; a CSV is decoded line by line as strict
+UTF-8 and parsed without touching ``csv.field_size_limit`` (process-wide
+state). Every refusal is a :class:`~netform.errors.DataError` naming the file
+and the array, or the row and column, and saying what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+import zlib
+from array import array
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["read_data", "MAX_DATA_BYTES", "MAX_DATA_RATIO"]
+
+#: The arrays of one data file may hold at most this many bytes in all.
+MAX_DATA_BYTES = 8 * 2**30
+#: A compressed ``.npz`` member may inflate at most this many times its stored size ...
+MAX_DATA_RATIO = 200
+#: ... once it inflates to more than this many bytes (small arrays of zeros compress well).
+MIN_BOMB_BYTES = 64 * 2**20
+_NUMERIC_KINDS = "biufc"
+
+
+def read_data(path: str) -> dict[str, np.ndarray]:
+    """Named arrays from an ``.npz`` (arrays) or ``.csv`` (columns with a header row).
+
+    Args:
+        path: The data file.
+
+    Returns:
+        ``{name: array}``; every array has a first axis of samples.
+
+    Raises:
+        DataError: Missing file, unknown extension, unreadable or hostile
+            content (the message names the array, or the row and column).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: no such data file")
+    if p.suffix == ".npz":
+        return _read_npz(path)
+    if p.suffix == ".csv":
+        return _read_csv(path)
+    raise DataError(f"{path}: data must be .npz (named arrays) or .csv (named columns)")
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable .npz archive ({err}); write it with numpy.savez") from err
+    with archive:
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+        _check_members(path, infos)
+        headers = [_member_header(path, archive, info) for info in infos]
+        total = sum(nbytes for _, _, _, nbytes in headers)
+        if total > MAX_DATA_BYTES:
+            raise DataError(
+                f"{path}: the arrays declare {total} bytes in all, over netform's limit of "
+                f"{MAX_DATA_BYTES} bytes for one data file; split the data into smaller files or "
+                "stream it with the Python API (fit on a tf.data.Dataset or a generator).")
+        out: dict[str, np.ndarray] = {}
+        for info, (name, _, _, _) in zip(infos, headers):
+            try:
+                with archive.open(info) as fh:
+                    out[name] = np.lib.format.read_array(fh, allow_pickle=False)
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+                raise DataError(f"{path}: array '{name}' cannot be read ({err}); the file is "
+                                "truncated or corrupt. Write it again with numpy.savez.") from err
+    return out
+
+
+def _check_members(path: str, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse members that share stored bytes (their sizes could not add up otherwise)."""
+    stored = sum(info.compress_size for info in infos)
+    size = os.path.getsize(path)
+    if stored > size or len({info.header_offset for info in infos}) < len(infos):
+        raise DataError(f"{path}: the archive's entries overlap ({stored} stored bytes declared in "
+                        f"a {size}-byte file); it is crafted or corrupt. Write it again with numpy.savez.")
+
+
+def _member_header(path: str, archive: zipfile.ZipFile,
+                   info: zipfile.ZipInfo) -> tuple[str, tuple[int, ...], np.dtype[Any], int]:
+    """``(name, shape, dtype, bytes)`` of one member, from its header alone, checked."""
+    name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+    if info.file_size > MIN_BOMB_BYTES and info.file_size > MAX_DATA_RATIO * max(info.compress_size, 1):
+        raise DataError(
+            f"{path}: array '{name}' would inflate from {info.compress_size} to {info.file_size} "
+            f"bytes, more than {MAX_DATA_RATIO} times its compressed size (a compression bomb?); "
+            "refused. Save real data with numpy.savez or numpy.savez_compressed.")
+    try:
+        with archive.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            header = fh.tell()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(f"{path}: entry '{info.filename}' is not a .npy array with a readable header "
+                        f"({err}); write the file with numpy.savez.") from err
+    nbytes = int(dtype.itemsize)
+    for dim in shape:
+        nbytes *= int(dim)
+    shown = f"shape {tuple(shape)} of {dtype}"
+    if nbytes > info.file_size - header:
+        raise DataError(
+            f"{path}: array '{name}' declares {shown} ({nbytes} bytes), but the file stores only "
+            f"{max(info.file_size - header, 0)} bytes for it; the file is truncated or crafted. "
+            "Write it again with numpy.savez.")
+    if not shape:
+        raise DataError(
+            f"{path}: array '{name}' is a single value (a 0-d array), but data arrays need a first "
+            "axis of samples; save it with shape (n,) or (n, ...), e.g. numpy.atleast_1d(value).")
+    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS:
+        raise DataError(f"{path}: array '{name}' holds {dtype} values; netform trains on numbers "
+                        "(bool, int, float). Convert it before saving.")
+    return name, tuple(shape), dtype, nbytes
+
+
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of a file decoded as strict UTF-8 (a leading BOM is skipped)."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(
+                    f"{path}: line {number} is not UTF-8 (byte 0x{raw[err.start]:02x} at column "
+                    f"{err.start + 1}); save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8').") from None
+
+
+def _too_long(path: str, number: int, text: str, header: list[str]) -> DataError:
+    limit = csv.field_size_limit()
+    fields = text.rstrip("\r\n").split(",")
+    for column, field in enumerate(fields, start=1):
+        if len(field) > limit:
+            label = f" ({header[column - 1]!r})" if 0 < column <= len(header) else ""
+            return DataError(f"{path}: row {number}, column {column}{label} is {len(field)} characters, "
+                             f"over the CSV limit of {limit}; a value must be one number per cell.")
+    return DataError(f"{path}: row {number} has a field over the CSV limit of {limit} characters; "
+                     "a value must be one number per cell.")
+
+
+def _read_csv(path: str) -> dict[str, np.ndarray]:
+    current: list[tuple[int, str]] = []
+
+    def feed() -> Iterator[str]:
+        for item in _lines(path):
+            current[:] = [item]
+            yield item[1]
+
+    reader = csv.reader(feed())
+    header: list[str] = []
+    columns: list[array[float]] = []
+    row_number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            number, text = current[0] if current else (0, "")
+            if "field larger than field limit" in str(err):
+                raise _too_long(path, number, text, header) from None
+            raise DataError(f"{path}: row {number} is not valid CSV ({err}); quote fields that hold "
+                            "commas or quotes.") from None
+        row_number = current[0][0] if current else row_number + 1
+        if not row:
+            continue
+        if not header:
+            header = row
+            duplicated = sorted({name for name in header if header.count(name) > 1})
+            if duplicated:
+                raise DataError(f"{path}: the header names column {duplicated[0]!r} twice; "
+                                "give every column its own name.")
+            columns = [array("f") for _ in header]
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}: row {row_number} has {len(row)} field(s), the header has "
+                            f"{len(header)}; every row needs one value per column.")
+        for column, (value, out) in enumerate(zip(row, columns), start=1):
+            try:
+                out.append(float(value))
+            except ValueError:
+                shown = value if len(value) <= 40 else value[:40] + "..."
+                raise DataError(f"{path}: row {row_number}, column {column} ({header[column - 1]!r}): "
+                                f"{shown!r} is not a number; every CSV value must be a number.") from None
+    if not header or not columns or not len(columns[0]):
+        raise DataError(f"{path}: a CSV needs a header row and at least one data row")
+    return {name: np.frombuffer(col, dtype=np.float32) for name, col in zip(header, columns)}
