@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from netform.errors import FormatError, SaveError
 
 from ._detect import FORMATS, FULL_MODEL_FORMATS, detect_format
+from ._target import check_target
 
 __all__ = ["save", "load", "save_weights", "load_weights", "format_from_path", "SAVE_FORMATS"]
 
@@ -63,7 +64,9 @@ def save(model: Any, path: str | os.PathLike[str], format: str | None = None) ->
     """Save a whole model (architecture, weights, compile config, optimizer state).
 
     Every format is written beside the target and renamed into place, so a
-    failure never damages the file that was there before.
+    failure never damages the file that was there before. What is at the
+    target is replaced only when it is an earlier save of the same format
+    (or empty); anything else is refused, never deleted.
 
     Args:
         model: A Keras model (any serializable ``keras.Model`` subclass).
@@ -75,7 +78,9 @@ def save(model: Any, path: str | os.PathLike[str], format: str | None = None) ->
         The format written.
 
     Raises:
-        SaveError: Ambiguous path, unknown format, or the model cannot be written.
+        SaveError: Ambiguous path, unknown format, something other than a
+            saved model of this format at ``path``, or the model cannot be
+            written (a full disk included).
 
     Example:
         >>> nf.save(model, "out/model.keras")  # doctest: +SKIP
@@ -87,6 +92,7 @@ def save(model: Any, path: str | os.PathLike[str], format: str | None = None) ->
         save_weights(model, path, format=fmt)
         return fmt
     path = path.rstrip("/") or path
+    check_target(path, fmt)
     _build_pending_optimizer(model)
     if getattr(model, "inference_only", False) and fmt != "savedmodel":
         raise SaveError(f"{path}: an inference-only model (from a foreign SavedModel) cannot be "
@@ -157,12 +163,17 @@ def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = 
 
     Returns:
         The format written.
+
+    Raises:
+        SaveError: Something other than weights of this format is at
+            ``path``, or the weights cannot be written (a full disk included).
     """
     from ._meta import check_built  # noqa: PLC0415
 
     path = os.fspath(path)
     fmt = format_from_path(path, format, allowed=_WEIGHT_SAVE_FORMATS)
     check_built(model, "save the weights of")
+    check_target(path[: -len(".index")] if fmt == "tf_checkpoint" and path.endswith(".index") else path, fmt)
     if fmt == "weights_h5":
         from ._weights import save_weights_h5  # noqa: PLC0415
 

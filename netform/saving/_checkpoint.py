@@ -3,36 +3,183 @@
 Written with ``tf.train.Checkpoint(model=...)``; TensorFlow checksums every
 tensor (CRC-32C in the index), so corruption surfaces on read and is wrapped
 as a :class:`FormatError`.
+
+A save is atomic as a set: the files are written under a new, never reused
+prefix (``<prefix>.nf-set-<id>``), the directory's ``checkpoint`` state file
+is switched to it last (atomically), and only then are older sets removed
+(the one before is kept, for a reader that read the state file just before
+the switch). The plain ``prefix.index``/``prefix.data-*`` names are hard
+links to the newest set, for tools that open the prefix itself; netform
+reads a prefix through the state file whenever that names one of its sets.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+import time
 from typing import Any
 
 from netform.errors import FormatError, SaveError
 
-from ._atomic import atomic_prefix
+from ._atomic import fsync_dir, recover, temp_name, write_bytes
 from ._detect import checkpoint_prefix
 from ._meta import reading, writing
+from ._target import is_checkpoint_state
 from ._weights import mismatch_error
 
-__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_variables"]
+__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_variables", "current_set", "SET_MARK"]
+
+#: A checkpoint set's prefix is ``<prefix>`` + this mark + a time-ordered id.
+SET_MARK = ".nf-set-"
+_STATE = "checkpoint"
+#: Sets kept after a save: the new one and the one before it.
+_KEEP = 2
+
+
+def _files_of(prefix: str) -> list[str]:
+    directory, base = os.path.split(os.path.abspath(prefix))
+    return sorted(os.path.join(directory, n) for n in os.listdir(directory)
+                  if n == base + ".index" or n.startswith(base + ".data-"))
+
+
+def _state_target(directory: str) -> str | None:
+    """The prefix name a ``checkpoint`` state file points at (None if absent or not a state file)."""
+    state = os.path.join(directory, _STATE)
+    if not is_checkpoint_state(state):
+        return None
+    with open(state, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model_checkpoint_path:"):
+                return line.split(":", 1)[1].strip().strip('"')
+    return None
+
+
+def current_set(prefix: str) -> str:
+    """The newest complete set saved at ``prefix``, or ``prefix`` itself.
+
+    The set named by the directory's state file is used while the plain
+    ``prefix.index`` is a hard link to one of the prefix's sets (netform
+    manages it); a prefix whose files were replaced by hand is read as it is.
+
+    Args:
+        prefix: A checkpoint prefix, as given to :func:`save_checkpoint`.
+
+    Returns:
+        The set's prefix, or ``prefix``.
+    """
+    directory, base = os.path.split(os.path.abspath(prefix))
+    named = _state_target(directory)
+    if not named or not named.startswith(base + SET_MARK) or os.sep in named or "/" in named:
+        return prefix
+    candidate = os.path.join(directory, named)
+    try:
+        plain = os.stat(prefix + ".index")
+        sets = [os.stat(os.path.join(directory, n)) for n in os.listdir(directory)
+                if n.startswith(base + SET_MARK) and n.endswith(".index")]
+        if os.path.isfile(candidate + ".index") and any(
+                (st.st_ino, st.st_dev) == (plain.st_ino, plain.st_dev) for st in sets):
+            return candidate
+    except OSError:  # a set removed meanwhile: read the prefix as it is
+        pass
+    return prefix
+
+
+def _publish(tmp_prefix: str, directory: str, base: str) -> str:
+    """Move a written checkpoint into ``directory`` as a new set; switch the state file last."""
+    set_base = f"{base}{SET_MARK}{time.time_ns():016x}{secrets.token_hex(2)}"
+    moved: list[str] = []
+    try:
+        # Data first, index last: a set without its index does not exist for a reader.
+        for old in sorted(_files_of(tmp_prefix), key=lambda f: f.endswith(".index")):
+            new = os.path.join(directory, set_base + old[len(tmp_prefix):])
+            os.replace(old, new)
+            moved.append(new)
+        fsync_dir(directory)
+        _link_plain(moved, directory, base, set_base)
+        named = _state_target(directory)
+        state = os.path.join(directory, _STATE)
+        if not os.path.lexists(state) or (named is not None and (named == base or named.startswith(base + SET_MARK))):
+            write_bytes(state, f'model_checkpoint_path: "{set_base}"\n'
+                               f'all_model_checkpoint_paths: "{set_base}"\n'.encode())
+    except BaseException:
+        for path in moved:
+            _unlink(path)
+        raise
+    _drop_old_sets(directory, base)
+    return os.path.join(directory, set_base)
+
+
+def _link_plain(files: list[str], directory: str, base: str, set_base: str) -> None:
+    """Point ``base.index``/``base.data-*`` at the new set (hard links, or copies), index last."""
+    names = set()
+    for src in sorted(files, key=lambda f: f.endswith(".index")):
+        dst = os.path.join(directory, base + os.path.basename(src)[len(set_base):])
+        names.add(os.path.basename(dst))
+        tmp = temp_name(dst)
+        try:
+            try:
+                os.link(src, tmp)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        except BaseException:
+            _unlink(tmp)
+            raise
+    for stale in _files_of(os.path.join(directory, base)):
+        if os.path.basename(stale) not in names:
+            _unlink(stale)
+    fsync_dir(directory)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _drop_old_sets(directory: str, base: str) -> None:
+    """Remove all but the newest :data:`_KEEP` sets of ``base`` (and never the one the state names)."""
+    named = _state_target(directory)
+    sets = sorted({n[: n.index(".", len(base + SET_MARK))] for n in os.listdir(directory)
+                   if n.startswith(base + SET_MARK) and "." in n[len(base + SET_MARK):]}, reverse=True)
+    for old in sets[_KEEP:]:
+        if old != named:
+            for path in _files_of(os.path.join(directory, old)):
+                _unlink(path)
 
 
 def save_checkpoint(model: Any, prefix: str) -> None:
-    """Write the model's variables as a TF checkpoint at ``prefix``, atomically."""
+    """Write the model's variables as a TF checkpoint at ``prefix``, atomically as a set."""
     import tensorflow as tf  # noqa: PLC0415
 
     if prefix.endswith(".index"):
         prefix = prefix[: -len(".index")]
-    with writing(prefix, "tf_checkpoint"), atomic_prefix(prefix) as tmp:
-        tf.train.Checkpoint(model=model).write(tmp)
-        missing = unreachable_weights(model)
-        if missing:
-            raise SaveError(
-                f"{prefix}: a TF checkpoint cannot reach {len(missing)} of the model's {len(model.weights)} "
-                f"weights ({', '.join(missing[:5])}): their layers sit in a structure TensorFlow does not "
-                "track (e.g. a tuple); keep layers in attributes or lists, or save with format='weights_h5'")
+    directory, base = os.path.split(os.path.abspath(prefix))
+    with writing(prefix, "tf_checkpoint"):
+        os.makedirs(directory, exist_ok=True)
+        recover(prefix)  # a checkpoint parked by an earlier netform version
+        tmp_dir = temp_name(prefix)
+        os.mkdir(tmp_dir)
+        try:
+            tmp_prefix = os.path.join(tmp_dir, base)
+            tf.train.Checkpoint(model=model).write(tmp_prefix)
+            missing = unreachable_weights(model)
+            if missing:
+                raise SaveError(
+                    f"{prefix}: a TF checkpoint cannot reach {len(missing)} of the model's {len(model.weights)} "
+                    f"weights ({', '.join(missing[:5])}): their layers sit in a structure TensorFlow does not "
+                    "track (e.g. a tuple); keep layers in attributes or lists, or save with format='weights_h5'")
+            if not os.path.isfile(tmp_prefix + ".index"):
+                raise FileNotFoundError(f"no checkpoint index was written at {tmp_prefix}")
+            for path in _files_of(tmp_prefix):
+                with open(path, "rb") as fh:
+                    os.fsync(fh.fileno())
+            _publish(tmp_prefix, directory, base)
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def unreachable_weights(model: Any) -> list[str]:
@@ -85,6 +232,7 @@ def load_checkpoint(model: Any, path: str, *, skip_mismatch: bool = False) -> li
     prefix = checkpoint_prefix(path)
     if prefix is None:
         raise FormatError(f"{path}: no TF checkpoint index found here.")
+    prefix = current_set(prefix)  # a complete set, never one being replaced
     with reading(path, "tf_checkpoint"):
         saved = checkpoint_variables(prefix)
         try:

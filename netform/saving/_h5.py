@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, Callable, Mapping
 
 from netform.errors import FormatError
 
-from ._atomic import atomic_file
+from ._atomic import write_bytes
 from ._h5_source import open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
@@ -89,6 +89,15 @@ def _raw_reader(source: Any) -> Callable[[int, int], Any] | None:
     if isinstance(source, int):
         return lambda offset, size: os.pread(source, size, offset)
     return None
+
+
+def image_reader(image: io.BytesIO) -> Callable[[int, int], bytes]:
+    """``read(offset, size)`` on an HDF5 image still being written (holds no buffer export)."""
+    def read(offset: int, size: int) -> bytes:
+        with image.getbuffer() as view:
+            return bytes(view[offset:offset + size])
+
+    return read
 
 
 def _dataset_crc(dsid: Any, read: Callable[[int, int], Any] | None) -> int:
@@ -246,7 +255,7 @@ def _write_values(group: Any, path: str, variables: list[Any], sums: dict[str, i
 
 
 def write_h5(model: Any, fh: BinaryIO) -> None:
-    """Write a full-model HDF5 file into the open file ``fh`` (no atomicity).
+    """Write a full-model HDF5 file into ``fh``, a BytesIO or an open file (no atomicity).
 
     The layout is exactly Keras's ``save_model_to_hdf5`` (``model_config``,
     ``training_config``, ``model_weights``, ``optimizer_weights``), written in
@@ -281,8 +290,10 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
     sums: dict[str, int] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # HDF5 opens the name with O_TRUNC: the same file (inode) as ``fh``.
-        with h5py.File(fh.name, "w") as f:
+        # A BytesIO is written by h5py itself; an open file's name is reopened by
+        # HDF5 with O_TRUNC (the same file, inode, as ``fh``).
+        in_memory = isinstance(fh, io.BytesIO)
+        with h5py.File(fh if in_memory else fh.name, "w") as f:
             for key, value in meta.items():
                 if isinstance(value, (dict, list, tuple)):
                     f.attrs[key] = json.dumps(value, default=json_utils.get_json_type).encode("utf8")
@@ -293,7 +304,7 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
             if hasattr(model, "optimizer"):
                 _write_optimizer_weights(f, model.optimizer, sums)
             f.flush()  # the layer weights' checksums are taken from the bytes HDF5 wrote
-            read = _raw_reader(fh.fileno())
+            read = image_reader(fh) if in_memory else _raw_reader(fh.fileno())
             sums.update({f"model_weights/{name}": _dataset_crc(dsid, read)
                          for name, dsid in _dataset_ids(weights).items()})
             f.attrs["netform_model_config"] = native
@@ -318,11 +329,17 @@ def _write_optimizer_weights(f: Any, optimizer: Any, sums: dict[str, int]) -> No
 def save_h5(model: Any, path: str) -> None:
     """Save ``model`` as a full-model HDF5 file, atomically.
 
+    The HDF5 image is built in memory and written with plain writes: HDF5
+    never meets a full disk (where it can crash), so that is a clean error.
+
     Raises:
-        SaveError: The model could not be written.
+        SaveError: The model could not be written (the old file is kept).
     """
-    with writing(path, "h5"), atomic_file(path) as fh:
-        write_h5(model, fh)
+    with writing(path, "h5"):
+        image = io.BytesIO()
+        write_h5(model, image)
+        with image.getbuffer() as data:
+            write_bytes(path, data)
 
 
 def model_weights_group(f: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from netform.errors import FormatError, UnsafeFileError
 
-from ._atomic import atomic_path
+from ._atomic import write_bytes
 from ._h5 import model_weights_group, verify_checksums
 from ._h5_source import check_unchanged, open_h5
 from ._meta import metadata, reading, writing
@@ -25,30 +25,25 @@ __all__ = ["save_weights_h5", "load_weights_h5", "load_legacy_weights", "mismatc
 
 
 def save_weights_h5(model: Any, path: str) -> None:
-    """Save a model's weights as a Keras 3 ``.weights.h5`` file, atomically."""
-    import os  # noqa: PLC0415
+    """Save a model's weights as a Keras 3 ``.weights.h5`` file, atomically.
 
+    The HDF5 image is built in memory and written with plain writes, so a
+    full disk is a clean :class:`SaveError` (HDF5 never sees the I/O error).
+    """
     import h5py  # noqa: PLC0415
-    from keras.src.saving import saving_lib  # noqa: PLC0415
 
-    from ._h5 import _raw_reader, _write_checksums  # noqa: PLC0415
+    from netform._compat._h5_image import weights_h5_image  # noqa: PLC0415
 
-    with writing(path, "weights_h5"), atomic_path(path) as tmp:
-        staged = tmp + ".weights.h5"  # Keras insists on the suffix
-        try:
-            saving_lib.save_weights_only(model, staged)
-            fd = os.open(staged, os.O_RDONLY)
-            try:
-                with h5py.File(staged, "a") as f:
-                    f.attrs["netform_format"] = "weights_h5"
-                    f.attrs["netform_metadata"] = json.dumps(metadata(model, "weights_h5"))
-                    _write_checksums(f, _raw_reader(fd))
-            finally:
-                os.close(fd)
-            os.replace(staged, tmp)
-        finally:
-            if os.path.exists(staged):
-                os.remove(staged)
+    from ._h5 import image_reader, _write_checksums  # noqa: PLC0415
+
+    with writing(path, "weights_h5"):
+        image = weights_h5_image(model)
+        with h5py.File(image, "a") as f:
+            f.attrs["netform_format"] = "weights_h5"
+            f.attrs["netform_metadata"] = json.dumps(metadata(model, "weights_h5"))
+            _write_checksums(f, image_reader(image))
+        with image.getbuffer() as data:
+            write_bytes(path, data)
 
 
 def _shapes(f: Any, skip_optimizer: bool = True) -> dict[str, tuple[int, ...]]:
@@ -203,13 +198,20 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
 
 
 def save_legacy_weights(model: Any, path: str) -> None:
-    """Save weights in the legacy (Keras 2 ``save_weights('x.h5')``) layout, atomically."""
+    """Save weights in the legacy (Keras 2 ``save_weights('x.h5')``) layout, atomically.
+
+    Built in memory and written with plain writes, like :func:`save_weights_h5`.
+    """
     import h5py  # noqa: PLC0415
     from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
 
     from ._h5 import _write_checksums  # noqa: PLC0415
 
-    with writing(path, "legacy_h5_weights"), atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, model)
-        f.attrs["netform_metadata"] = json.dumps(metadata(model, "legacy_h5_weights"))
-        _write_checksums(f)
+    with writing(path, "legacy_h5_weights"):
+        image = io.BytesIO()
+        with h5py.File(image, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+            f.attrs["netform_metadata"] = json.dumps(metadata(model, "legacy_h5_weights"))
+            _write_checksums(f)
+        with image.getbuffer() as data:
+            write_bytes(path, data)

@@ -1,0 +1,270 @@
+"""Atomic writes: every file netform writes goes to a temporary name beside the target.
+
+A write never goes into the file that is already there. It goes to a new file
+(or directory) under an unpredictable temporary name in the same directory,
+created with ``O_EXCL | O_NOFOLLOW`` (so a link planted there is never
+followed), is flushed to disk, and is renamed over the target with
+:func:`os.replace`, atomic on POSIX and Windows within one file system. A
+directory cannot be replaced atomically, so the old copy is first renamed to
+a backup name, the new one renamed into place and only then the backup
+deleted; :func:`recover` puts a backup back if a process died between the two
+renames. At every instant a valid copy exists under one of two names, and a
+failure of any kind (a full disk included) removes the temporary output.
+
+This module is neutral: it knows nothing of model formats (the savers decide
+what they may replace before they call it) and imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from typing import BinaryIO, Iterator
+
+__all__ = ["atomic_path", "atomic_file", "write_bytes", "write_text", "recover", "fsync_dir",
+           "temp_name", "BACKUP_SUFFIX", "TMP_MARK"]
+
+#: Names of temporary files and directories contain this mark.
+TMP_MARK = ".nf-tmp-"
+#: A directory being replaced is parked under ``<name>`` + this suffix.
+BACKUP_SUFFIX = ".nf-old"
+_CREATE = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+           | getattr(os, "O_BINARY", 0))
+
+
+def _fsync_tree(path: str) -> None:
+    """Flush a file, or every file of a directory tree, to disk."""
+    paths: list[str] = []
+    if os.path.isdir(path) and not os.path.islink(path):
+        for root, _dirs, files in os.walk(path):
+            paths.extend(os.path.join(root, f) for f in files)
+            paths.append(root)
+    else:
+        paths.append(path)
+    for p in paths:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        if os.path.isdir(p):
+            flags |= getattr(os, "O_DIRECTORY", 0)
+        try:
+            fd = os.open(p, flags)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:  # some file systems refuse fsync on directories
+            pass
+        finally:
+            os.close(fd)
+
+
+def fsync_dir(directory: str) -> None:
+    """Flush a directory's entries (renames, creations) to disk, where the OS allows it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove(path: str) -> None:
+    """Delete a temporary output (a link is removed, never followed)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def recover(target: str | os.PathLike[str]) -> bool:
+    """Put back a directory parked by an interrupted directory swap.
+
+    Args:
+        target: The path of a directory written with :func:`atomic_path`.
+
+    Returns:
+        True when a backup was found and moved back into place.
+    """
+    target = os.fspath(target).rstrip(os.sep)
+    backup = target + BACKUP_SUFFIX
+    if not os.path.lexists(target) and os.path.isdir(backup) and not os.path.islink(backup):
+        os.replace(backup, target)
+        return True
+    return False
+
+
+def temp_name(target: str | os.PathLike[str]) -> str:
+    """An unpredictable name beside ``target`` that keeps its base name as a suffix.
+
+    Keras checks extensions such as ``.keras``, so the base name ends the
+    temporary name; 64 random bits make it impossible to plant in advance.
+    """
+    directory, base = os.path.split(os.path.abspath(os.fspath(target)))
+    return os.path.join(directory, f".{secrets.token_hex(8)}{TMP_MARK}{base}")
+
+
+def _exclusive(path: str, _flags: int) -> int:
+    """Create ``path``, failing if anything (a link included) is already there."""
+    return os.open(path, _CREATE, 0o666)
+
+
+def _files_under(directory: str) -> set[str]:
+    out: set[str] = set()
+    for root, _dirs, files in os.walk(directory):
+        out.update(os.path.relpath(os.path.join(root, f), directory) for f in files)
+    return out
+
+
+def _older_copy(backup: str, like: tuple[str, ...]) -> bool:
+    """Whether ``backup`` is a leftover copy of one of ``like`` (every file it holds, they hold).
+
+    A swap killed after its second rename leaves the old copy parked; that
+    copy may go. Anything else found at the backup name (a directory of
+    someone's files, a link) is not netform's to delete.
+    """
+    if os.path.islink(backup) or not os.path.isdir(backup):
+        return False
+    known: set[str] = set()
+    for path in like:
+        if os.path.isdir(path) and not os.path.islink(path):
+            known |= _files_under(path)
+    return _files_under(backup) <= known
+
+
+def _commit(tmp: str, target: str) -> None:
+    """Move ``tmp`` to ``target`` so that a valid copy always exists.
+
+    A file replaces a file (or nothing); a directory replaces a directory (or
+    nothing). A file never replaces a directory nor the reverse: the savers
+    check what they may replace, and this is the last line of defence.
+    """
+    _fsync_tree(tmp)
+    directory = os.path.dirname(os.path.abspath(target))
+    tmp_is_dir = os.path.isdir(tmp) and not os.path.islink(tmp)
+    target_is_dir = os.path.isdir(target) and not os.path.islink(target)
+    if os.path.lexists(target) and tmp_is_dir != target_is_dir:
+        what = "a directory" if target_is_dir else "a file"
+        raise IsADirectoryError(f"{target} is {what}; it was left in place")
+    if tmp_is_dir and os.path.lexists(target):
+        backup = target.rstrip(os.sep) + BACKUP_SUFFIX
+        if os.path.lexists(backup):
+            if not _older_copy(backup, (target, tmp)):
+                raise FileExistsError(f"{backup} is in the way of the directory swap and holds files "
+                                      "that are not a copy of the target; it was left in place")
+            _remove(backup)
+        os.replace(target, backup)
+        os.replace(tmp, target)
+        fsync_dir(directory)
+        _remove(backup)
+    else:
+        os.replace(tmp, target)
+    fsync_dir(directory)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a temporary path beside ``target``; move it into place on success.
+
+    The caller writes a file or a directory at the yielded path. When the
+    block exits normally the result replaces ``target`` atomically (a
+    directory by a backup-and-swap that never leaves no valid copy). When the
+    block raises, the temporary output is deleted and ``target`` is untouched.
+
+    Args:
+        target: Final path of the file or directory.
+
+    Yields:
+        An unpredictable path in the same directory whose base name ends with
+        the target's base name (so extension checks still pass).
+
+    Example:
+        >>> with atomic_path("out/model.keras") as tmp:  # doctest: +SKIP
+        ...     keras.saving.save_model(model, tmp)
+    """
+    target = os.fspath(target)
+    directory = os.path.dirname(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    recover(target)
+    tmp = temp_name(target)
+    try:
+        yield tmp
+        if not os.path.lexists(tmp):
+            raise FileNotFoundError(f"nothing was written at the temporary path {tmp}")
+        _commit(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Like :func:`atomic_path` for one file, yielding it open (``w+b``).
+
+    The temporary file is created with ``O_EXCL | O_NOFOLLOW`` under an
+    unpredictable name. On success the same descriptor is flushed and
+    fsynced, renamed over ``target`` and the directory fsynced. On any
+    failure (a full disk while flushing included) the temporary file is
+    removed and ``target`` is untouched.
+
+    Args:
+        target: Final path of the file.
+
+    Yields:
+        A binary file, readable and writable (``fh.name`` is its path).
+
+    Raises:
+        IsADirectoryError: ``target`` is a directory (left in place).
+    """
+    target = os.fspath(target)
+    directory = os.path.dirname(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    if os.path.isdir(target) and not os.path.islink(target):
+        raise IsADirectoryError(f"{target} is a directory; it was left in place")
+    tmp = temp_name(target)
+    fh = open(tmp, "w+b", opener=_exclusive)  # noqa: SIM115 - closed below on every path
+    try:
+        try:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        finally:
+            fh.close()  # may raise too (a buffer flushed onto a full disk)
+        os.replace(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> None:
+    """Write ``data`` as the whole new content of ``target``, atomically.
+
+    Args:
+        target: The file to create or replace.
+        data: The bytes.
+
+    Raises:
+        OSError: The file could not be written (the old one is left intact).
+    """
+    with atomic_file(target) as fh:
+        fh.write(data)
+
+
+def write_text(target: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` as the whole new content of ``target``, atomically.
+
+    Args:
+        target: The file to create or replace.
+        text: The text.
+        encoding: Its encoding.
+
+    Raises:
+        OSError: The file could not be written (the old one is left intact).
+    """
+    write_bytes(target, text.encode(encoding))

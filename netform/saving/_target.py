@@ -1,0 +1,173 @@
+"""What a save may replace: only a saved model (or weights) of the format being written.
+
+A save replaces what is at its target only when that is recognisably an
+earlier save of the same format: a ``.keras`` zip, an HDF5 file, a SavedModel
+directory whose every entry is one a SavedModel (or netform) writes, a TF
+checkpoint. Anything else (a directory of other files, a text file named
+``x.keras``, a directory where a file is expected) is refused with a
+:class:`SaveError` that says what is there, before anything is written.
+An empty file or directory holds nothing to lose and is replaced.
+"""
+
+from __future__ import annotations
+
+import os
+
+from netform.errors import SaveError
+
+from ._atomic import BACKUP_SUFFIX
+from ._detect import HDF5_SIGNATURE, TABLE_MAGIC, describe_content
+
+__all__ = ["check_target", "is_savedmodel_dir", "is_checkpoint_state"]
+
+#: Entries a SavedModel directory may hold at its top level (TensorFlow, tf_keras, netform).
+SAVEDMODEL_ENTRIES = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "assets.extra",
+                                "fingerprint.pb", "keras_metadata.pb"})
+_ZIP_HEADS = (b"PK\x03\x04", b"PK\x05\x06")
+_FIX = "Choose another path, or move or delete what is there yourself; netform never deletes files it did not write."
+
+
+def _refuse(path: str, found: str, expected: str) -> SaveError:
+    return SaveError(f"{path}: {found}, not {expected} netform would replace. {_FIX}")
+
+
+def _foreign(names: list[str]) -> str:
+    shown = ", ".join(sorted(names)[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return shown
+
+
+def _savedmodel_strangers(path: str) -> list[str]:
+    """Entries of a directory that a SavedModel does not hold (relative paths)."""
+    strangers = [n for n in os.listdir(path) if n not in SAVEDMODEL_ENTRIES]
+    variables = os.path.join(path, "variables")
+    if os.path.islink(variables) or (os.path.lexists(variables) and not os.path.isdir(variables)):
+        strangers.append("variables")
+    elif os.path.isdir(variables):
+        strangers += [f"variables/{n}" for n in os.listdir(variables)
+                      if not (n == "variables.index" or n.startswith("variables.data-"))]
+    for name in ("assets", "assets.extra"):
+        if os.path.islink(os.path.join(path, name)):
+            strangers.append(name)
+    for name in ("saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "keras_metadata.pb"):
+        full = os.path.join(path, name)
+        if os.path.lexists(full) and (os.path.islink(full) or not os.path.isfile(full)):
+            strangers.append(name)
+    return strangers
+
+
+def is_savedmodel_dir(path: str) -> bool:
+    """Whether ``path`` is a SavedModel directory holding nothing but SavedModel entries."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        return False
+    names = os.listdir(path)
+    has_graph = "saved_model.pb" in names or "saved_model.pbtxt" in names
+    return has_graph and not _savedmodel_strangers(path)
+
+
+def _check_savedmodel(path: str, where: str) -> None:
+    if os.path.islink(path):
+        raise _refuse(where, f"is a symbolic link to {os.readlink(path)}", "a SavedModel directory")
+    if not os.path.isdir(path):
+        raise _refuse(where, f"is a file ({describe_content(path)})", "a SavedModel directory")
+    names = os.listdir(path)
+    if not names:
+        return
+    strangers = _savedmodel_strangers(path)
+    if strangers:
+        raise _refuse(where, f"is a directory holding files a SavedModel does not: {_foreign(strangers)}",
+                      "a SavedModel directory")
+    if "saved_model.pb" not in names and "saved_model.pbtxt" not in names:
+        raise _refuse(where, f"is a directory without saved_model.pb (it holds {_foreign(names)})",
+                      "a SavedModel directory")
+
+
+def _head(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if head != HDF5_SIGNATURE:  # a user block moves the HDF5 signature to 512, 1024, ...
+            for offset in (512, 1024, 2048):
+                fh.seek(offset)
+                if fh.read(8) == HDF5_SIGNATURE:
+                    return HDF5_SIGNATURE
+    return head
+
+
+def _check_file(path: str, fmt: str) -> None:
+    expected = "a .keras archive" if fmt == "keras" else "an HDF5 file"
+    if os.path.islink(path):
+        raise _refuse(path, f"is a symbolic link to {os.readlink(path)}", expected)
+    if os.path.isdir(path):
+        names = os.listdir(path)
+        held = f" holding {_foreign(names)}" if names else ""
+        raise _refuse(path, f"is a directory{held}", expected)
+    if not os.path.isfile(path):
+        raise _refuse(path, "is not a regular file", expected)
+    try:
+        if os.path.getsize(path) == 0:
+            return
+        head = _head(path)
+    except OSError as err:
+        raise SaveError(f"{path}: cannot read what is there ({err.strerror or err}), so it is not "
+                        f"replaced. {_FIX}") from err
+    if fmt == "keras" and head.startswith(_ZIP_HEADS) or fmt != "keras" and head == HDF5_SIGNATURE:
+        return
+    raise _refuse(path, f"is {describe_content(path)}", expected)
+
+
+def is_checkpoint_state(path: str) -> bool:
+    """Whether ``path`` is a TF ``checkpoint`` state file (a small text proto)."""
+    try:
+        if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) > 1 << 20:
+            return False
+        with open(path, encoding="utf-8") as fh:
+            lines = [line.strip() for line in fh if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        return False
+    keys = ("model_checkpoint_path:", "all_model_checkpoint_paths:", "all_model_checkpoint_timestamps:",
+            "last_preserved_timestamp:")
+    return bool(lines) and all(line.startswith(keys) for line in lines)
+
+
+def _check_checkpoint(prefix: str) -> None:
+    directory, base = os.path.split(os.path.abspath(prefix))
+    if not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        if not (name == base + ".index" or name.startswith(base + ".data-")):
+            continue
+        full = os.path.join(directory, name)
+        if os.path.islink(full) or not os.path.isfile(full):
+            raise _refuse(full, "is a link or a directory", "a TF checkpoint file")
+        if name.endswith(".index"):
+            with open(full, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(size - 8, 0))
+                if size and fh.read(8) != TABLE_MAGIC:
+                    raise _refuse(full, f"is {describe_content(full)}", "a TF checkpoint index")
+
+
+def check_target(path: str | os.PathLike[str], fmt: str) -> None:
+    """Refuse to save over anything that is not an earlier save of format ``fmt``.
+
+    Args:
+        path: The file, directory (SavedModel) or prefix (checkpoint) to write.
+        fmt: The format about to be written.
+
+    Raises:
+        SaveError: Something else is there; the message lists what and how to fix it.
+    """
+    path = os.fspath(path)
+    if fmt == "tf_checkpoint":
+        _check_checkpoint(path)
+        return
+    if fmt == "savedmodel":
+        path = path.rstrip(os.sep) or path
+        backup = path + BACKUP_SUFFIX
+        if os.path.lexists(backup) and os.path.lexists(path) and not is_savedmodel_dir(backup):
+            _check_savedmodel(backup, backup)  # raises with what is there, unless it is empty
+        if os.path.lexists(path):
+            _check_savedmodel(path, path)
+        return
+    if os.path.lexists(path):
+        _check_file(path, fmt)
