@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -125,6 +126,143 @@ def h5_external_dataset(out: Path) -> Path:
     return path
 
 
+def replace_by_virtual(f: Any, source: Path, dataset: str = "secret") -> str:
+    """Swap the first (3, 2) dataset of an open HDF5 file for a virtual one reading ``source``.
+
+    The checksums are dropped too, as an attacker would, so only the refusal of
+    virtual layouts stands between the other file and the model's kernel.
+    """
+    import h5py
+
+    found: list[str] = []
+    f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset)
+                 and obj.shape == (3, 2) and not found else None)
+    del f[found[0]]
+    layout = h5py.VirtualLayout(shape=(3, 2), dtype="float32")
+    layout[:] = h5py.VirtualSource(str(source), dataset, shape=(3, 2))
+    f.create_virtual_dataset(found[0], layout)
+    if "netform_checksums" in f.attrs:
+        del f.attrs["netform_checksums"]
+    return found[0]
+
+
+def secret_h5(out: Path) -> Path:
+    """Another HDF5 file on the disk, holding a (3, 2) dataset ``secret`` of 42s."""
+    import h5py
+    import numpy as np
+
+    path = out / "vds_secret.h5"
+    with h5py.File(path, "w") as f:
+        f["secret"] = np.full((3, 2), 42.0, dtype="float32")
+    return path
+
+
+def h5_virtual_dataset(out: Path) -> Path:
+    """An .h5 model whose kernel is a virtual dataset reading :func:`secret_h5`."""
+    import h5py
+
+    from tests.saving.hostile import _base_h5
+
+    path = _base_h5(out, "virtual_dataset.h5")
+    with h5py.File(path, "a") as f:
+        replace_by_virtual(f, secret_h5(out))
+    return path
+
+
+def h5_vlen_bomb(out: Path, copies: int = 256, size: int = 2**20) -> Path:
+    """An .h5 model with a string dataset whose ``copies`` elements all name one 1 MiB string.
+
+    About 1 MiB on disk, ``copies`` MiB when read; it is named in the checksums
+    so that verifying them would read it.
+    """
+    import json
+
+    import h5py
+    import numpy as np
+
+    from tests.saving.hostile import _base_h5
+
+    path = _base_h5(out, "vlen_bomb.h5")
+    with h5py.File(path, "a") as f:
+        values = np.array([b"x" * size] + [b"a"] * (copies - 1), dtype=object)
+        dset = f["model_weights"].create_dataset("names", data=values, dtype=h5py.string_dtype("ascii"))
+        offset = dset.id.get_offset()
+        sums = json.loads(f.attrs["netform_checksums"])
+        sums["model_weights/names"] = 0
+        f.attrs["netform_checksums"] = json.dumps(sums)
+    with open(path, "r+b") as fh:  # each element: length, heap address, index; all now the first's
+        fh.seek(offset)
+        record = fh.read(16)
+        fh.seek(offset)
+        fh.write(record * copies)
+    return path
+
+
+def raw_zip(path: Path, entries: list[tuple[str, bytes, int, int]], *, share_from: int | None = None) -> Path:
+    """Write a zip from pre-deflated entries ``(name, deflated, crc, size)``.
+
+    With ``share_from``, every entry after that index points at that entry's stored bytes.
+    """
+    import struct
+
+    out, central, shared = bytearray(), bytearray(), 0
+    for i, (name, data, crc, size) in enumerate(entries):
+        raw = name.encode()
+        offset = len(out)
+        if share_from is None or i <= share_from:
+            out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(data), size, len(raw), 0)
+            out += raw + data
+            shared = offset
+        else:
+            offset = shared
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(data), size,
+                               len(raw), 0, 0, 0, 0, 0, offset) + raw
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(out), 0)
+    path.write_bytes(bytes(out + central + end))
+    return path
+
+
+def deflated_zeros(size: int, block: int = 16 * 2**20) -> tuple[bytes, int]:
+    """``(raw deflate, crc)`` of ``size`` zero bytes, compressing one block only once."""
+    import zlib
+
+    block = min(size, block)
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    unit = comp.compress(b"\0" * block) + comp.flush(zlib.Z_FULL_FLUSH)
+    crc, zeros = 0, b"\0" * block
+    for _ in range(size // block):
+        crc = zlib.crc32(zeros, crc)
+    return unit * (size // block) + zlib.compressobj(9, zlib.DEFLATED, -15).flush(), crc
+
+
+def _deflated_entries(archive: Path) -> list[tuple[str, bytes, int, int]]:
+    import zipfile
+    import zlib
+
+    with zipfile.ZipFile(archive) as zf:
+        out = []
+        for name in zf.namelist():
+            data = zf.read(name)
+            comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+            out.append((name, comp.compress(data) + comp.flush(), zlib.crc32(data), len(data)))
+    return out
+
+
+def zip_many_entries_bomb(out: Path, *, overlapping: bool = False) -> Path:
+    """A .keras with 128 asset entries of 16 MiB of zeros each: 2 GiB from about 2 MB.
+
+    Each entry stays under the per-entry threshold; only their total gives the
+    bomb away. With ``overlapping``, all 128 share one entry's stored bytes.
+    """
+    from tests.saving.hostile import _base_keras
+
+    data, crc = deflated_zeros(16 * 2**20)
+    base = _deflated_entries(_base_keras(out))
+    bomb = [(f"assets/zeros_{i:03d}.bin", data, crc, 16 * 2**20) for i in range(128)]
+    name = "overlapping_bomb.keras" if overlapping else "many_entries_bomb.keras"
+    return raw_zip(out / name, base + bomb, share_from=len(base) if overlapping else None)
+
+
 def benign_savedmodel(out: Path) -> Path:
     """A plain foreign SavedModel (control: it loads, inference-only)."""
     import tensorflow as tf
@@ -148,6 +286,10 @@ def build_all(out: Path, marker: Path) -> dict[str, Path]:
     files["savedmodel_writes_file"] = savedmodel_writes_file(out, marker)
     files["savedmodel_reads_file"] = savedmodel_reads_file(out, marker)
     files["h5_external_dataset"] = h5_external_dataset(out)
+    files["h5_virtual_dataset"] = h5_virtual_dataset(out)
+    files["h5_vlen_bomb"] = h5_vlen_bomb(out)
+    files["zip_many_entries_bomb"] = zip_many_entries_bomb(out)
+    files["zip_overlapping_bomb"] = zip_many_entries_bomb(out, overlapping=True)
     files.update(savedmodel_attacks(out, marker))
     return files
 

@@ -6,7 +6,6 @@ Every hostile file is crafted here, in a temporary folder; nothing binary is com
 from __future__ import annotations
 
 import io
-import json
 import os
 import struct
 import threading
@@ -24,6 +23,18 @@ import pytest  # noqa: E402
 import netform.saving as nfs  # noqa: E402
 from netform.errors import DataError, UnsafeFileError  # noqa: E402
 
+from . import make_model_corpus  # noqa: E402
+
+#: What the HDF5 and zip files of make_model_corpus.py built here are refused with.
+FILE_BOMBS = {
+    "h5_virtual_dataset": r"dataset '/model_weights/.*kernel' is a virtual dataset, which reads other files "
+                          r"\(.*vds_secret\.h5:secret\)",
+    "h5_vlen_bomb": r"variable-length HDF5 data '/model_weights/names' expands to more than \d+ bytes in a "
+                    r"\d+-byte file .*refused as a bomb",
+    "zip_many_entries_bomb": r"the 13\d archive entries would inflate from \d+ to \d+ bytes in all .*zip bomb",
+    "zip_overlapping_bomb": r"archive entries overlap .*zip bomb",
+}
+
 
 def _model(seed: int = 0) -> Any:
     import keras
@@ -36,39 +47,11 @@ def _model(seed: int = 0) -> Any:
 
 # --- HDF5 virtual datasets ---------------------------------------------------------------------
 
-SECRET = np.full((3, 2), 42.0, dtype="float32")
-
-
-def _secret_file(tmp: Path) -> Path:
-    import h5py
-
-    path = tmp / "secret.h5"
-    with h5py.File(path, "w") as f:
-        f["secret"] = SECRET
-    return path
-
-
-def _swap_kernel_for_vds(f: Any, secret: Path) -> str:
-    """Replace the first (3, 2) dataset by a virtual one reading ``secret``; drop the checksums."""
-    import h5py
-
-    found: list[str] = []
-    f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset)
-                 and obj.shape == (3, 2) and not found else None)
-    name = found[0]
-    del f[name]
-    layout = h5py.VirtualLayout(shape=(3, 2), dtype="float32")
-    layout[:] = h5py.VirtualSource(str(secret), "secret", shape=(3, 2))
-    f.create_virtual_dataset(name, layout)
-    if "netform_checksums" in f.attrs:
-        del f.attrs["netform_checksums"]
-    return name
-
 
 def _vds_file(tmp: Path, kind: str) -> Path:
     import h5py
 
-    secret = _secret_file(tmp)
+    secret = make_model_corpus.secret_h5(tmp)
     model = _model()
     if kind == "keras":
         path = tmp / "vds.keras"
@@ -77,7 +60,7 @@ def _vds_file(tmp: Path, kind: str) -> Path:
             entries = {n: zf.read(n) for n in zf.namelist()}
         buf = io.BytesIO(entries["model.weights.h5"])
         with h5py.File(buf, "a") as f:
-            _swap_kernel_for_vds(f, secret)
+            make_model_corpus.replace_by_virtual(f, secret)
         entries["model.weights.h5"] = buf.getvalue()
         with zipfile.ZipFile(path, "w") as zf:
             for n, data in entries.items():
@@ -89,7 +72,7 @@ def _vds_file(tmp: Path, kind: str) -> Path:
     else:
         nfs.save_weights(model, str(path), format="legacy_h5_weights" if kind == "legacy" else "weights_h5")
     with h5py.File(path, "a") as f:
-        _swap_kernel_for_vds(f, secret)
+        make_model_corpus.replace_by_virtual(f, secret)
     return path
 
 
@@ -97,7 +80,7 @@ def _vds_file(tmp: Path, kind: str) -> Path:
 def test_virtual_dataset_refused_by_load_weights(tmp_path: Path, kind: str) -> None:
     path = _vds_file(tmp_path, kind)
     model = _model(1)
-    with pytest.raises(UnsafeFileError, match=r"is a virtual dataset, which reads other files \(.*secret\.h5:secret\)"):
+    with pytest.raises(UnsafeFileError, match=r"is a virtual dataset, which reads other files \(.*vds_secret\.h5:secret\)"):
         nfs.load_weights(model, str(path))
     assert not np.any(model.layers[-1].kernel.numpy() == 42.0), "the other file's data was loaded"
 
@@ -105,71 +88,20 @@ def test_virtual_dataset_refused_by_load_weights(tmp_path: Path, kind: str) -> N
 @pytest.mark.parametrize("kind", ["h5", "keras"])
 def test_virtual_dataset_refused_by_load(tmp_path: Path, kind: str) -> None:
     path = _vds_file(tmp_path, kind)
-    with pytest.raises(UnsafeFileError, match=r"is a virtual dataset, which reads other files \(.*secret\.h5:secret\)"):
+    with pytest.raises(UnsafeFileError, match=r"is a virtual dataset, which reads other files \(.*vds_secret\.h5:secret\)"):
         nfs.load(str(path))
 
 
 # --- zip bombs ---------------------------------------------------------------------------------
 
 
-def _raw_zip(path: Path, entries: list[tuple[str, bytes, int, int]], *, share_from: int | None = None) -> None:
-    """Write a zip from pre-deflated entries ``(name, deflated, crc, size)``.
-
-    With ``share_from``, every entry from that index on points at that entry's stored data.
-    """
-    out = bytearray()
-    central = bytearray()
-    shared = 0
-    for i, (name, data, crc, size) in enumerate(entries):
-        raw = name.encode()
-        offset = len(out)
-        if share_from is None or i <= share_from:
-            out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(data), size, len(raw), 0)
-            out += raw + data
-            shared = offset
-        else:
-            offset = shared
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(data), size,
-                               len(raw), 0, 0, 0, 0, 0, offset) + raw
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(out), 0)
-    path.write_bytes(bytes(out + central + end))
-
-
-def _deflated_zeros(size: int) -> tuple[bytes, int]:
-    """Raw deflate of ``size`` zero bytes, built from one compressed 16 MiB block."""
-    block = min(size, 16 * 2**20)
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    unit = comp.compress(b"\0" * block) + comp.flush(zlib.Z_FULL_FLUSH)
-    assert size % block == 0
-    data = unit * (size // block) + zlib.compressobj(9, zlib.DEFLATED, -15).flush()
-    crc = 0
-    zeros = b"\0" * block
-    for _ in range(size // block):
-        crc = zlib.crc32(zeros, crc)
-    return data, crc
-
-
-def _keras_entries(tmp: Path) -> list[tuple[str, bytes, int, int]]:
-    path = tmp / "base.keras"
-    nfs.save(_model(), str(path))
-    with zipfile.ZipFile(path) as zf:
-        out = []
-        for n in zf.namelist():
-            data = zf.read(n)
-            comp = zlib.compressobj(6, zlib.DEFLATED, -15)
-            out.append((n, comp.compress(data) + comp.flush(), zlib.crc32(data), len(data)))
-    return out
-
-
-@pytest.mark.parametrize("share", [False, True], ids=["128_entries", "overlapping_entries"])
-def test_zip_bomb_checks_the_total(tmp_path: Path, share: bool) -> None:
-    data, crc = _deflated_zeros(16 * 2**20)  # 16 MiB each: under the per-entry threshold
-    bomb = [(f"assets/zeros_{i:03d}.bin", data, crc, 16 * 2**20) for i in range(128)]
-    path = tmp_path / "bomb.keras"
-    base = _keras_entries(tmp_path)
-    _raw_zip(path, base + bomb, share_from=len(base) if share else None)
+@pytest.mark.parametrize("overlapping", [False, True], ids=["128_entries", "overlapping_entries"])
+def test_zip_bomb_checks_the_total(tmp_path: Path, overlapping: bool) -> None:
+    path = make_model_corpus.zip_many_entries_bomb(tmp_path, overlapping=overlapping)
+    assert path.stat().st_size < 3 * 2**20
     start = time.process_time()
-    with pytest.raises(UnsafeFileError, match=r"zip bomb|overlap"):
+    with pytest.raises(UnsafeFileError, match=FILE_BOMBS["zip_overlapping_bomb" if overlapping
+                                                         else "zip_many_entries_bomb"]):
         nfs.load(str(path))
     assert time.process_time() - start < 2.0
     assert not list(tmp_path.glob("**/zeros_*")), "archive entries were extracted"
@@ -178,32 +110,11 @@ def test_zip_bomb_checks_the_total(tmp_path: Path, share: bool) -> None:
 # --- HDF5 variable-length bombs ----------------------------------------------------------------
 
 
-def _vlen_bomb(tmp: Path, copies: int = 256, size: int = 2**20) -> Path:
-    """A full-model .h5 with a vlen-string dataset whose ``copies`` elements all name one 1 MiB string."""
-    import h5py
-
-    path = tmp / "vlen_bomb.h5"
-    nfs.save(_model(), str(path))
-    with h5py.File(path, "a") as f:
-        values = np.array([b"x" * size] + [b"a"] * (copies - 1), dtype=object)
-        dset = f["model_weights"].create_dataset("names", data=values, dtype=h5py.string_dtype("ascii"))
-        offset = dset.id.get_offset()
-        sums = json.loads(f.attrs["netform_checksums"])
-        sums["model_weights/names"] = 0
-        f.attrs["netform_checksums"] = json.dumps(sums)
-    with open(path, "r+b") as fh:  # every element now points at the first element's heap object
-        fh.seek(offset)
-        record = fh.read(16)
-        fh.seek(offset)
-        fh.write(record * copies)
-    return path
-
-
 def test_vlen_bomb_refused_before_reading(tmp_path: Path) -> None:
-    path = _vlen_bomb(tmp_path)
+    path = make_model_corpus.h5_vlen_bomb(tmp_path)
     assert path.stat().st_size < 2 * 2**20
     start = time.process_time()
-    with pytest.raises(UnsafeFileError, match=r"variable-length .*'/model_weights/names'.*bomb"):
+    with pytest.raises(UnsafeFileError, match=FILE_BOMBS["h5_vlen_bomb"]):
         nfs.load(str(path))
     assert time.process_time() - start < 2.0
 
@@ -297,10 +208,10 @@ def test_npz_deflate_bomb(tmp_path: Path) -> None:
     header = _npy_header((size // 4,))
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     head = comp.compress(header) + comp.flush(zlib.Z_FULL_FLUSH)
-    body, _ = _deflated_zeros(size)
+    body, _ = make_model_corpus.deflated_zeros(size)
     crc = zlib.crc32(b"\0" * size, zlib.crc32(header))
     path = tmp_path / "bomb.npz"
-    _raw_zip(path, [("x.npy", head + body, crc, len(header) + size)])
+    make_model_corpus.raw_zip(path, [("x.npy", head + body, crc, len(header) + size)])
     assert path.stat().st_size < 2**20
     start = time.process_time()
     with pytest.raises(DataError, match=r"bomb\.npz: array 'x' would inflate .* bytes.*compression"):

@@ -18,10 +18,12 @@ from . import make_model_corpus
 
 from tests.saving.test_safety import EXPECTED as SAVING_EXPECTED  # noqa: E402  (the 12 files of tests/saving/hostile.py)
 from .test_model_untrusted import ATTACKS as SAVEDMODEL_ATTACKS  # noqa: E402  (5 foreign SavedModels doing file I/O)
+from .test_file_bombs import FILE_BOMBS  # noqa: E402  (HDF5 virtual datasets, vlen and zip bombs)
 
 EXPECTED = {
     **SAVING_EXPECTED,
     **SAVEDMODEL_ATTACKS,
+    **FILE_BOMBS,
     "savedmodel_writes_file": r"graph operations that touch files or run Python when called: WriteFile",
     "savedmodel_reads_file": r"graph operations that touch files or run Python when called: ReadFile",
     "h5_external_dataset": r"dataset '/model_weights/dense/leak' keeps its data in an external file",
