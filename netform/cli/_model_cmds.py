@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from ..errors import NetformError
-from ._spec_cmds import load_plugins
+from ._spec_cmds import load_plugins, write_output
 
 __all__ = ["cmd_build", "cmd_export_spec", "cmd_inspect", "cmd_convert", "cmd_render"]
 
@@ -32,10 +30,7 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
     spec = from_keras(load(args.model, compile=False))
     text = spec.to_yaml()
     if args.output:
-        try:
-            Path(args.output).write_text(text)
-        except OSError as err:
-            raise NetformError(f"cannot write {args.output}: {err.strerror}") from err
+        write_output(args.output, text.encode("utf-8"), "the spec")
         print(f"wrote the spec of '{spec.name}' to {args.output}")
     else:
         print(text, end="")

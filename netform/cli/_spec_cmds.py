@@ -8,12 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import NetformError, SpecError
+from ..errors import SaveError, SpecError
 from ..spec import load_spec, summary
 from ..spec._access import spec_access
 from ..spec._schema import json_schema
 
-__all__ = ["cmd_validate", "cmd_summary", "cmd_schema", "load_plugins"]
+__all__ = ["cmd_validate", "cmd_summary", "cmd_schema", "load_plugins", "write_output"]
 
 
 def load_plugins(modules: list[str]) -> None:
@@ -23,6 +23,29 @@ def load_plugins(modules: list[str]) -> None:
             importlib.import_module(name)
         except ImportError as err:
             raise SpecError(f"cannot import plugin module '{name}': {err}") from err
+
+
+def write_output(path: str, data: bytes, what: str) -> None:
+    """Write a command's output file through netform's atomic writer.
+
+    The file appears whole or not at all: a temporary file beside it (created
+    exclusively, never through a link) is renamed over it at the end.
+
+    Args:
+        path: The ``-o`` path.
+        data: The whole content.
+        what: What is written, for the message.
+
+    Raises:
+        SaveError: The file could not be written; any old file is left intact.
+    """
+    from .. import _files
+
+    try:
+        _files.write_bytes(path, data)
+    except OSError as err:
+        raise SaveError(f"{path}: cannot write {what} ({err.strerror or err}); any file that was there "
+                        "before is left intact. Free some space or choose another path.") from err
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -79,10 +102,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     load_plugins(args.plugin)
     text = json.dumps(json_schema(), indent=1)
     if args.output:
-        try:
-            Path(args.output).write_text(text + "\n")
-        except OSError as err:
-            raise NetformError(f"cannot write {args.output}: {err.strerror}") from err
+        write_output(args.output, (text + "\n").encode("utf-8"), "the JSON Schema")
     else:
         print(text)
     return 0

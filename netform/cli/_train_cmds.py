@@ -16,6 +16,7 @@ from ..errors import DataError, SpecError
 from ..spec import load_spec
 from ..spec._access import spec_access
 from ._data_files import read_data
+from ._npy_stream import write_npy_stream
 from ._spec_cmds import load_plugins
 
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides"]
@@ -142,25 +143,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     x = _select(data, args.x_keys, names, "x", "x", args.data)
     first = x[0] if isinstance(x, list) else x
     n = len(first)
-    out_path = Path(args.output)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    writer = None
-    row = 0
     batches = model.predict_iter(x, batch_size=args.batch_size) if hasattr(model, "predict_iter") else \
         iter([model.predict(x, batch_size=args.batch_size, verbose=0)])
-    try:
-        for batch in batches:
-            arr = np.asarray(batch[0] if isinstance(batch, (list, tuple)) else batch)
-            if writer is None:
-                writer = np.lib.format.open_memmap(tmp, mode="w+", dtype=arr.dtype, shape=(n, *arr.shape[1:]))
-            writer[row: row + len(arr)] = arr
-            row += len(arr)
-        if writer is not None:
-            writer.flush()
-            del writer
-        tmp.replace(out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    row = write_npy_stream(args.output, batches, n)
     print(f"wrote {row} prediction(s) → {args.output}")
     return 0
