@@ -14,7 +14,15 @@ the same weights as an uninterrupted one (under deterministic ops):
   shuffle while a backup is active, drawing each epoch's permutation from a
   seed kept in the backup, so a resumed run skips exactly the batches that
   were already seen, in the same order;
-* the global NumPy and Python ``random`` states.
+* the global NumPy and Python ``random`` states;
+* the state of the stateful built-in callbacks (``ReduceLROnPlateau``,
+  ``EarlyStopping``, ``ModelCheckpoint``'s best value, the learning rate a
+  ``LearningRateScheduler`` epoch began with), taken at each epoch's end
+  after every other callback's ``on_epoch_end`` ran.
+
+The directory is locked for the whole ``fit`` (one training per backup
+directory), and when training completes only netform's own files are removed
+from it: the directory goes only if netform created it and it is empty.
 
 A backup is one directory ``<directory>/state`` written with
 :func:`netform.saving.atomic_path`: the new copy is written beside it under a
@@ -28,7 +36,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -39,7 +46,9 @@ import tensorflow as tf
 from keras import tree
 
 from ..errors import EngineError, FormatError
-from ..saving._atomic import TMP_MARK, atomic_path, recover
+from ..saving._atomic import atomic_path, recover
+from ._backup_lock import DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
+from ._callback_state import capture_callbacks, learning_rate, restore_callbacks, set_learning_rate
 
 __all__ = ["TrainingBackup", "find_backup"]
 
@@ -90,6 +99,8 @@ class TrainingBackup(keras.callbacks.Callback):
         save_every_epoch: Also back up at the end of each epoch.
         delete_on_finish: Remove the backup when ``fit`` completes, so that
             the next ``fit`` starts afresh (as Keras's ``BackupAndRestore``).
+            Only netform's files are removed; the directory too when netform
+            created it and nothing else is in it.
 
     Raises:
         EngineError: ``save_every_steps`` is not a positive integer.
@@ -130,8 +141,28 @@ class TrainingBackup(keras.callbacks.Callback):
         self._resume_step = 0
         self._resume_metrics: list[np.ndarray] | None = None
         self._since_save = 0
+        self._lock = DirectoryLock(self.directory)
+        self._peers: list[keras.callbacks.Callback] = []
+        self._epoch_lr: float | None = None
+        self._resume_callbacks: tuple[list[dict[str, Any]], Any, float | None] | None = None
 
     # ------------------------------------------------------------ engine API
+    def acquire(self, callbacks: list[keras.callbacks.Callback] | None = None) -> None:
+        """Lock the directory for this training; ``fit`` calls it first.
+
+        Args:
+            callbacks: The training's callbacks, whose state is backed up.
+
+        Raises:
+            EngineError: Another training uses the directory.
+        """
+        self._lock.acquire()
+        self._peers = [cb for cb in callbacks or [] if cb is not self]
+
+    def release(self) -> None:
+        """Unlock the directory (idempotent); ``fit`` calls it when it returns or raises."""
+        self._lock.release(remove_file=True)
+
     @property
     def path(self) -> Path:
         """The backup directory itself (``<directory>/state``)."""
@@ -192,6 +223,7 @@ class TrainingBackup(keras.callbacks.Callback):
             [arrays[f"metrics_{i}"] for i in range(len(groups["metrics"]))]
             if int(meta["counts"].get("metrics", -1)) == len(groups["metrics"]) else None
         )
+        self._resume_callbacks = (list(meta.get("callbacks", [])), arrays, meta.get("epoch_lr"))
         self._seed = int(meta["seed"])
         np.random.set_state(tuple(meta["numpy_random"]))  # type: ignore[arg-type]
         version, internal, gauss = meta["python_random"]
@@ -216,7 +248,11 @@ class TrainingBackup(keras.callbacks.Callback):
             if self._resume_metrics is not None:
                 for variable, value in zip(model.metrics_variables, self._resume_metrics):
                     variable.assign(value)
+            self._restore_callbacks(model, mid_epoch=start > 0)
         self._resume_epoch = None
+        self._resume_callbacks = None
+        # The rate before this epoch's `on_epoch_begin` (a scheduler's input).
+        self._epoch_lr = learning_rate(getattr(model, "optimizer", None))
         self._step = start
         if self._arrays is not None:
             x, y, sw = self._arrays
@@ -253,13 +289,30 @@ class TrainingBackup(keras.callbacks.Callback):
             self.save()
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        # netform's fit calls this after every other callback's on_epoch_end,
+        # so the backup holds their updated state.
         self._epoch, self._step = epoch + 1, 0
-        if self.save_every_epoch:
+        self._epoch_lr = None
+        # A training stopped here (EarlyStopping) keeps the previous backup:
+        # a run killed before fit returns redoes this epoch and stops again.
+        if self.save_every_epoch and not getattr(self.model, "stop_training", False):
             self.save()
 
     def on_train_end(self, logs: Any = None) -> None:
         if self.delete_on_finish:
-            shutil.rmtree(self.directory, ignore_errors=True)
+            remove_own_state(self.directory, self.path)
+            remove_created_directory(self.directory)
+        self.release()
+
+    def _restore_callbacks(self, model: keras.Model, *, mid_epoch: bool) -> None:
+        if self._resume_callbacks is None:
+            return
+        states, arrays, epoch_lr = self._resume_callbacks
+        restore_callbacks(self._peers, states, arrays, str(self.path))
+        if mid_epoch and any(isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in self._peers):
+            # The optimizer's rate is the one the scheduler set for this epoch;
+            # it sets it again in on_epoch_begin from the rate the epoch began with.
+            set_learning_rate(getattr(model, "optimizer", None), epoch_lr)
 
     # ---------------------------------------------------------------- saving
     def _groups(self, model: keras.Model) -> dict[str, list[Any]]:
@@ -279,6 +332,8 @@ class TrainingBackup(keras.callbacks.Callback):
             epoch, step = epoch + 1, 0
         groups = self._groups(model)
         arrays = {f"{name}_{i}": np.asarray(keras.ops.convert_to_numpy(v)) for name, vs in groups.items() for i, v in enumerate(vs)}
+        callback_states, callback_arrays = capture_callbacks(self._peers)
+        arrays.update(callback_arrays)
         meta = {
             "format": "netform-training-backup",
             "version": _VERSION,
@@ -288,6 +343,8 @@ class TrainingBackup(keras.callbacks.Callback):
             "counts": {name: len(vs) for name, vs in groups.items()},
             "numpy_random": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
             "python_random": _python_random_state(),
+            "callbacks": callback_states,
+            "epoch_lr": self._epoch_lr if step else None,
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.path) as tmp:
@@ -299,9 +356,13 @@ class TrainingBackup(keras.callbacks.Callback):
         if not self.directory.is_dir():
             return None, None
         recover(self.path)  # a swap cut short between its two renames
-        for stale in self.directory.glob(f"*{TMP_MARK}*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        remove_temporaries(self.directory, self.path)
         meta_path, var_path = self.path / _META, self.path / _VARIABLES
+        if os.path.lexists(self.path) and not (self.path.is_dir() and not self.path.is_symlink() and meta_path.is_file()):
+            raise FormatError(
+                f"{self.path}: this is not a netform training backup (expected a directory holding {_META} and "
+                f"{_VARIABLES}), and a backup would replace it. Move it away, or pass another `backup_dir`."
+            )
         if not meta_path.exists():
             return None, None
         try:
@@ -331,8 +392,9 @@ def find_backup(
         EngineError: More than one ``TrainingBackup`` was given.
     """
     if backup_dir is not None:
-        # First, so that at each epoch's end the backup is written before the
-        # user's callbacks run.
+        # First, so that within a step its backup sees the step's state
+        # before other callbacks act on it (at an epoch's end, netform's fit
+        # runs the backup last).
         callbacks = [TrainingBackup(backup_dir), *list(callbacks or [])]
     found = [cb for cb in callbacks or [] if isinstance(cb, TrainingBackup)]
     if len(found) > 1:

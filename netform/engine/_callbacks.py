@@ -147,16 +147,24 @@ class CallbackDriver:
         return getattr(self.cblist, name)
 
     def epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        """Call ``on_epoch_end``; checkpoint writers first, timed.
+        """Call ``on_epoch_end``; checkpoint writers first, timed; the training backup last.
 
         Checkpointing callbacks run first so that the time they take is
         known when the other callbacks (History, CSVLogger, the progress bar)
-        receive the epoch's logs.
+        receive the epoch's logs. A ``TrainingBackup`` runs after all of
+        them, so that it saves their updated state (``ReduceLROnPlateau``'s
+        new rate, ``EarlyStopping``'s counters...); its time is added to the
+        epoch's telemetry but not to the logs already handed out.
         """
+        from ._backup import TrainingBackup
+
         telemetry = self.telemetry
         logs = pythonify_logs(logs)
         others = []
+        backups = [cb for cb in self.callbacks if isinstance(cb, TrainingBackup)]
         for cb in self.callbacks:
+            if isinstance(cb, TrainingBackup):
+                continue
             if isinstance(cb, _checkpointers()):
                 t0 = time.perf_counter()
                 cb.on_epoch_end(epoch, logs)
@@ -168,3 +176,8 @@ class CallbackDriver:
             logs["checkpoint_time_s"] = float(telemetry.checkpoint_time_s)
         for cb in others:
             cb.on_epoch_end(epoch, logs)
+        for cb in backups:
+            t0 = time.perf_counter()
+            cb.on_epoch_end(epoch, logs)
+            if telemetry is not None:
+                telemetry.add_checkpoint_time(time.perf_counter() - t0)

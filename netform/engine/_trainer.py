@@ -194,66 +194,73 @@ class Trainer(StepsMixin):
             The ``keras.callbacks.History``.
 
         Raises:
-            EngineError: Not compiled, called inside a ``tf.function`` or under
-                another strategy than the model's.
+            EngineError: Not compiled, called inside a ``tf.function``, under
+                another strategy than the model's, or while another training
+                uses ``backup_dir``.
             DataError: The data is empty or does not fit the model's inputs.
         """
         self._guard("fit")
         callbacks, backup = find_backup(callbacks, backup_dir)
-        if validation_split and validation_data is None:
-            (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
-        if backup is not None and backup.take_data(x, y, sample_weight, shuffle=shuffle, steps=steps_per_epoch):
-            shuffle = False  # netform shuffles, from a seed the backup keeps
+        if backup is not None:
+            backup.acquire(callbacks)  # one training per backup directory, locked until fit returns or raises
+        try:
+            if validation_split and validation_data is None:
+                (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
+            if backup is not None and backup.take_data(x, y, sample_weight, shuffle=shuffle, steps=steps_per_epoch):
+                shuffle = False  # netform shuffles, from a seed the backup keeps
 
-        def make_stream(x: Any, y: Any, sample_weight: Any) -> DataStream:
-            return self._stream(
-                x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch,
-                shuffle=shuffle, class_weight=class_weight, where="fit",
-            )
+            def make_stream(x: Any, y: Any, sample_weight: Any) -> DataStream:
+                return self._stream(
+                    x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch,
+                    shuffle=shuffle, class_weight=class_weight, where="fit",
+                )
 
-        stream = make_stream(x, y, sample_weight)
-        val_stream = None
-        if validation_data is not None:
-            vx, vy, vsw = keras.utils.unpack_x_y_sample_weight(validation_data)
-            val_stream = self._stream(
-                vx, vy, vsw, batch_size=validation_batch_size or batch_size, steps=validation_steps,
-                where="fit (validation_data)",
+            stream = make_stream(x, y, sample_weight)
+            val_stream = None
+            if validation_data is not None:
+                vx, vy, vsw = keras.utils.unpack_x_y_sample_weight(validation_data)
+                val_stream = self._stream(
+                    vx, vy, vsw, batch_size=validation_batch_size or batch_size, steps=validation_steps,
+                    where="fit (validation_data)",
+                )
+            self._nf_symbolic_build(stream)
+            verbose = 1 if verbose == "auto" else verbose
+            cbs = CallbackDriver(
+                callbacks, model=self, add_history=True, verbose=verbose,
+                epochs=epochs, steps=stream.num_batches,
             )
-        self._nf_symbolic_build(stream)
-        verbose = 1 if verbose == "auto" else verbose
-        cbs = CallbackDriver(
-            callbacks, model=self, add_history=True, verbose=verbose,
-            epochs=epochs, steps=stream.num_batches,
-        )
-        telemetry = EpochTelemetry()
-        cbs.telemetry = telemetry
-        self.stop_training = False
-        train_fn = self.make_train_function()
-        resumed_epoch = backup.restore(self, stream) if backup is not None else None
-        cbs.on_train_begin()
-        initial_epoch = self._initial_epoch or initial_epoch
-        if resumed_epoch is not None:
-            initial_epoch = resumed_epoch
-        epoch_logs: dict[str, Any] | None = None
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            epoch_stream = stream if backup is None else backup.epoch_stream(self, epoch, stream, make_stream)
-            cbs.on_epoch_begin(epoch)
-            telemetry.start_epoch()
-            logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
-            logs = dict(self._get_metrics_result_or_logs(logs))
-            logs.update(telemetry.summary())
-            if val_stream is not None and self._should_eval(epoch, validation_freq):
-                val_logs = self._evaluate_stream(val_stream, cbs)
-                logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            cbs.epoch_end(epoch, logs)
-            epoch_logs = logs
-            if self.stop_training:
-                break
-        if isinstance(self.optimizer, keras.optimizers.Optimizer) and epochs > 0:
-            self.optimizer.finalize_variable_values(self.trainable_weights)
-        cbs.on_train_end(logs=pythonify_logs(epoch_logs))
-        return self.history
+            telemetry = EpochTelemetry()
+            cbs.telemetry = telemetry
+            self.stop_training = False
+            train_fn = self.make_train_function()
+            resumed_epoch = backup.restore(self, stream) if backup is not None else None
+            cbs.on_train_begin()
+            initial_epoch = self._initial_epoch or initial_epoch
+            if resumed_epoch is not None:
+                initial_epoch = resumed_epoch
+            epoch_logs: dict[str, Any] | None = None
+            for epoch in range(initial_epoch, epochs):
+                self.reset_metrics()
+                epoch_stream = stream if backup is None else backup.epoch_stream(self, epoch, stream, make_stream)
+                cbs.on_epoch_begin(epoch)
+                telemetry.start_epoch()
+                logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
+                logs = dict(self._get_metrics_result_or_logs(logs))
+                logs.update(telemetry.summary())
+                if val_stream is not None and self._should_eval(epoch, validation_freq):
+                    val_logs = self._evaluate_stream(val_stream, cbs)
+                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                cbs.epoch_end(epoch, logs)
+                epoch_logs = logs
+                if self.stop_training:
+                    break
+            if isinstance(self.optimizer, keras.optimizers.Optimizer) and epochs > 0:
+                self.optimizer.finalize_variable_values(self.trainable_weights)
+            cbs.on_train_end(logs=pythonify_logs(epoch_logs))
+            return self.history
+        finally:
+            if backup is not None:
+                backup.release()
 
     # -------------------------------------------------------------- evaluate
     def _evaluate_stream(self, stream: DataStream, cbs: CallbackDriver) -> dict[str, Any]:

@@ -1,0 +1,199 @@
+"""One training per backup directory, and a clean-up that touches only netform's files.
+
+:class:`DirectoryLock` holds an OS lock (``flock`` on POSIX, ``msvcrt`` on
+Windows) on ``<directory>/netform-backup.lock`` for the whole ``fit``. The
+kernel releases it when the process dies, so a lock file left by a killed run
+never blocks the next one. A second training on the same directory is refused
+with an :class:`~netform.errors.EngineError` instead of both writing the same
+backup.
+
+When training completes, :func:`remove_own_state` deletes only what netform
+wrote in the directory (the backup, its temporary and parked copies, the lock
+and marker files); the directory itself is removed only when netform created
+it and it is left empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import EngineError
+from ..saving._atomic import BACKUP_SUFFIX, TMP_MARK
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+    import msvcrt
+
+__all__ = ["DirectoryLock", "remove_own_state", "remove_created_directory", "own_temporaries", "remove_temporaries",
+           "LOCK_NAME", "CREATED_NAME"]
+
+#: The lock file inside a backup directory.
+LOCK_NAME = "netform-backup.lock"
+#: Present when netform created the backup directory (so it may remove it).
+CREATED_NAME = "netform-backup.created"
+_ATTEMPTS = 5
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # pragma: no cover - Windows
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        else:  # pragma: no cover - Windows
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    os.close(fd)
+
+
+def _holder(path: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(path.read_text(encoding="ascii").strip() or "x")
+        return f"process {pid}"
+    return "another process"
+
+
+class DirectoryLock:
+    """An exclusive, non-blocking lock on a backup directory, held by this process.
+
+    Args:
+        directory: The backup directory (created if missing; netform then
+            marks it as its own).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fd: int | None = None
+
+    @property
+    def path(self) -> Path:
+        """The lock file."""
+        return self.directory / LOCK_NAME
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now."""
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock, or refuse at once if another training holds it.
+
+        Raises:
+            EngineError: Another training (in this or another process) uses
+                the directory, or the directory cannot be created.
+        """
+        if self._fd is not None:
+            return
+        for _ in range(_ATTEMPTS):
+            try:
+                if not self.directory.is_dir():
+                    self.directory.mkdir(parents=True, exist_ok=True)
+                    (self.directory / CREATED_NAME).touch()
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                continue  # a finishing run removed the directory meanwhile
+            except OSError as err:
+                raise EngineError(
+                    f"fit(): cannot use {self.directory} as the training backup directory ({err.strerror}). "
+                    "Expected a writable directory; pass another `backup_dir`."
+                ) from err
+            if not _try_lock(fd):
+                os.close(fd)
+                raise EngineError(
+                    f"fit(): the training backup directory {self.directory} is in use by another training "
+                    f"({_holder(self.path)} holds {LOCK_NAME}). Expected one training per backup directory: "
+                    "wait for the other one to finish, or pass another `backup_dir`."
+                )
+            # A finishing run unlinks its lock file: make sure ours is the one in place.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except OSError:
+                same = False
+            if same:
+                self._fd = fd
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+                return
+            _unlock(fd)
+        raise EngineError(
+            f"fit(): could not lock the training backup directory {self.directory}: other trainings kept "
+            "removing and re-creating it. Expected one training per backup directory; pass another `backup_dir`."
+        )
+
+    def release(self, *, remove_file: bool = False) -> None:
+        """Release the lock (idempotent); with ``remove_file``, delete the lock file first."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        if remove_file:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+        _unlock(fd)
+
+
+def own_temporaries(directory: Path, state: Path) -> list[Path]:
+    """The temporary copies of ``state`` left in ``directory`` by interrupted writes."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [directory / n for n in names if n.endswith(TMP_MARK + state.name) or n.startswith(state.name + TMP_MARK)]
+
+
+def remove_own_state(directory: Path, state: Path) -> None:
+    """Delete netform's backup files in ``directory``; keep everything else.
+
+    Removes ``state``, its parked copy and its temporary copies; the
+    directory, the marker and the lock file are left to
+    :func:`remove_created_directory` and :meth:`DirectoryLock.release`.
+
+    Args:
+        directory: The backup directory.
+        state: The backup inside it.
+    """
+    for path in [state, directory / (state.name + BACKUP_SUFFIX), *own_temporaries(directory, state)]:
+        _remove(path)
+
+
+def remove_temporaries(directory: Path, state: Path) -> None:
+    """Delete the temporary copies of ``state`` that interrupted writes left in ``directory``."""
+    for path in own_temporaries(directory, state):
+        _remove(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def remove_created_directory(directory: Path) -> None:
+    """Remove ``directory`` if netform created it and only netform's files remain in it."""
+    marker = directory / CREATED_NAME
+    try:
+        left = {p.name for p in directory.iterdir()}
+    except OSError:
+        return
+    if CREATED_NAME not in left or left - {CREATED_NAME, LOCK_NAME}:
+        return
+    with contextlib.suppress(OSError):
+        marker.unlink()
+        (directory / LOCK_NAME).unlink(missing_ok=True)
+        directory.rmdir()

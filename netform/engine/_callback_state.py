@@ -1,0 +1,124 @@
+"""The state of Keras's stateful built-in callbacks, for the training backup.
+
+A run resumed from a :class:`~netform.engine.TrainingBackup` must continue
+with the callbacks where they were: ``ReduceLROnPlateau`` and ``EarlyStopping``
+with their ``wait``/``cooldown_counter``/``best`` counters,
+``EarlyStopping``'s ``best_epoch``/``best_weights``/``stopped_epoch``, and
+``ModelCheckpoint``'s ``best`` value (so a worse epoch is not saved after a
+resume). The learning rate itself is an optimizer variable, backed up with
+the optimizer; ``LearningRateScheduler`` needs only the rate the epoch began
+with (see :func:`set_learning_rate`).
+
+The state goes to the backup's JSON metadata; ``best_weights`` go to its
+``.npz`` arrays.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import keras
+import numpy as np
+
+__all__ = ["capture_callbacks", "restore_callbacks", "learning_rate", "set_learning_rate"]
+
+_STATEFUL = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.EarlyStopping, keras.callbacks.ModelCheckpoint)
+_COUNTERS = ("wait", "cooldown_counter", "stopped_epoch", "best_epoch")
+_FLOATS = ("best", "min_delta")
+# `monitor_op` is chosen at the first epoch end and flips `min_delta`'s sign
+# when it picks "less"; both are restored together so that it is not chosen
+# (and the sign flipped) a second time.
+_DIRECTIONS = {"min": keras.ops.less, "max": keras.ops.greater}
+
+
+def _scalar(value: Any) -> float | None:
+    return None if value is None else float(np.asarray(keras.ops.convert_to_numpy(value)))
+
+
+def capture_callbacks(callbacks: list[keras.callbacks.Callback]) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Return the state of the stateful callbacks among ``callbacks``.
+
+    Args:
+        callbacks: The training's callbacks, in order (the backup excluded).
+
+    Returns:
+        One JSON-able dict per stateful callback (its position and class
+        name, counters, best value, monitor direction) and the arrays of
+        ``EarlyStopping.best_weights`` keyed ``callback<i>_<j>``.
+    """
+    states: list[dict[str, Any]] = []
+    arrays: dict[str, np.ndarray] = {}
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, _STATEFUL):
+            continue
+        state: dict[str, Any] = {"index": i, "class": type(cb).__name__}
+        for name in _COUNTERS:
+            if hasattr(cb, name):
+                state[name] = int(getattr(cb, name))
+        for name in _FLOATS:
+            if hasattr(cb, name):
+                state[name] = _scalar(getattr(cb, name))
+        op = getattr(cb, "monitor_op", None)
+        state["direction"] = next((d for d, f in _DIRECTIONS.items() if op is f), None)
+        best_weights = getattr(cb, "best_weights", None)
+        if best_weights is not None:
+            state["best_weights"] = len(best_weights)
+            arrays.update({f"callback{i}_{j}": np.asarray(w) for j, w in enumerate(best_weights)})
+        states.append(state)
+    return states, arrays
+
+
+def restore_callbacks(
+    callbacks: list[keras.callbacks.Callback], states: list[dict[str, Any]], arrays: Any, where: str
+) -> None:
+    """Put the state saved by :func:`capture_callbacks` back into ``callbacks``.
+
+    Call it after the callbacks' ``on_train_begin`` (which resets them). A
+    saved state whose callback is no longer at the same position, with the
+    same class, is skipped with a warning.
+
+    Args:
+        callbacks: The resumed training's callbacks, in order (the backup excluded).
+        states: The saved states.
+        arrays: The backup's arrays (``best_weights``).
+        where: The backup's path, for the warning.
+    """
+    for state in states:
+        i = int(state["index"])
+        cb = callbacks[i] if i < len(callbacks) else None
+        if cb is None or type(cb).__name__ != state["class"]:
+            warnings.warn(
+                f"TrainingBackup: {where} holds the state of a {state['class']} at position {i} of the "
+                "callbacks, but the resumed training has none there; that callback starts afresh. "
+                "Expected the same callbacks, in the same order, as the interrupted training.",
+                stacklevel=3,
+            )
+            continue
+        for name in (*_COUNTERS, *_FLOATS):
+            if name in state and hasattr(cb, name):
+                setattr(cb, name, state[name])
+        if state.get("direction") in _DIRECTIONS:
+            cb.monitor_op = _DIRECTIONS[state["direction"]]
+        if "best_weights" in state:
+            cb.best_weights = [arrays[f"callback{i}_{j}"] for j in range(int(state["best_weights"]))]
+
+
+def learning_rate(optimizer: Any) -> float | None:
+    """The optimizer's current learning rate, or None without an optimizer."""
+    if optimizer is None:
+        return None
+    try:
+        return _scalar(optimizer.learning_rate)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def set_learning_rate(optimizer: Any, value: float | None) -> None:
+    """Set the optimizer's learning rate, as ``LearningRateScheduler`` does (no-op for a schedule)."""
+    if optimizer is None or value is None:
+        return
+    try:
+        optimizer.learning_rate = value
+    except (TypeError, ValueError, AttributeError):
+        pass  # a LearningRateSchedule: the rate follows `iterations`, restored with the optimizer
