@@ -130,10 +130,16 @@ class SpecError(NetformError, ValueError):
         self.diagnostics: list[Diagnostic] = list(diagnostics)
         super().__init__(self._render())
 
+    #: the most diagnostics ``str()`` lists; :attr:`diagnostics` keeps them all
+    MAX_SHOWN = 100
+
     def _render(self) -> str:
-        lines = [str(d) for d in self.diagnostics]
-        if len(lines) > 1:
-            lines.append(f"{len(lines)} errors found.")
+        total = len(self.diagnostics)
+        lines = [str(d) for d in self.diagnostics[: self.MAX_SHOWN]]
+        if total > self.MAX_SHOWN:
+            lines.append(f"… and {total - self.MAX_SHOWN:,} more errors")
+        if total > 1:
+            lines.append(f"{total:,} errors found.")
         return "\n".join(lines)
 
 

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Diagnostic, SpecError, did_you_mean
+from ..errors import Diagnostic, SpecError
+from ._expansion import Hints, check_blocks, name_list
 from ._layer_base import LayerSpec
 from ._model import NAME_PATTERN, InputSpec, ModelSpec, Node
 from ._yaml import SourceMap
@@ -26,6 +27,9 @@ _PARAM_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 _MAX_BLOCK_DEPTH = 16
 # Far past any real model; keeps `repeat:` and blocks of repeated blocks from expanding without bound.
 MAX_GRAPH_NODES = 20_000
+# Block bodies parsed during expansion (layers and block uses): a backstop for what the static count
+# of `check_blocks` cannot see (a block or a repeat chosen by a block parameter).
+_MAX_EXPANDED_ITEMS = 2 * MAX_GRAPH_NODES
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class _Resolver:
         self.graph = Graph(spec.name, spec.kind, dict(spec.inputs))
         # block instance → the arguments it was used with (a `shares:` of it reuses them)
         self._scope_args: dict[str, dict[str, Any]] = {}
+        self.hint = Hints()  # "did you mean" for the first messages only: linear in the number of bad names
+        self._expanded = 0  # block-body items parsed so far
 
     def error(self, message: str, path: Path) -> None:
         self.diags.append(self.smap.diagnostic(message, path))
@@ -91,8 +97,11 @@ class _Resolver:
     # -- top level -------------------------------------------------------
     def run(self) -> Graph:
         spec = self.spec
+        self.diags += check_blocks(spec, self.smap, MAX_GRAPH_NODES) if spec.kind != "subclass" else []
         try:
-            if spec.kind == "sequential":
+            if self.diags:
+                pass  # blocks that use themselves or expand past the limit: expanding them is the attack
+            elif spec.kind == "sequential":
                 self._check_sections(("layers",), ("nodes", "outputs", "model"))
                 self._sequential()
             elif spec.kind == "functional":
@@ -131,11 +140,11 @@ class _Resolver:
                 "write `inputs: {x: {shape: [...]}}` (use kind: functional for several inputs)", ("inputs",))
             return
         current = next(iter(spec.inputs))
-        used: set[str] = set(spec.inputs)
+        used = _Names(spec.inputs)
         for i, node in enumerate(spec.layers or ()):
             path: Path = ("layers", i)
             if node.kind == "block":
-                name = _unique(node.block or "block", used)
+                name = used.unique(node.block or "block")
                 outs = self._use_block(node, name, (current,), (), path)
                 if outs is None:
                     return
@@ -148,7 +157,7 @@ class _Resolver:
                 return
             else:
                 assert node.layer is not None
-                name = node.layer.name or _unique(_snake(node.layer.type), used)
+                name = node.layer.name or used.unique(_snake(node.layer.type))
                 if node.layer.name and node.layer.name in used:
                     self.error(f"layer name '{name}' is used twice; layer names must be unique", path + ("name",))
                 used.add(name)
@@ -167,7 +176,7 @@ class _Resolver:
         self._graph_nodes(nodes, env, (), ("nodes",), "")
         outs = []
         for i, ref in enumerate(spec.outputs or ()):
-            producer = self._ref(ref, env, ("outputs", i), list(nodes) + list(spec.inputs))
+            producer = self._ref(ref, env, ("outputs", i), dict.fromkeys([*nodes, *spec.inputs]))
             if producer is not None:
                 if producer in spec.inputs:
                     self.error(f"output '{ref}' is a model input; outputs must be nodes", ("outputs", i))
@@ -182,7 +191,7 @@ class _Resolver:
         self, nodes: dict[str, Node], env: dict[str, str], scope: tuple[str, ...], base: Path, prefix: str
     ) -> None:
         """Resolve one graph (the top level, or a block body whose names get ``prefix``)."""
-        known = list(env) + list(nodes)
+        known = dict.fromkeys([*env, *nodes])  # ordered, for messages; a dict, so `in` is constant time
         for name in self._toposort(nodes, env, base, known):
             node = nodes[name]
             path = base + (name,)
@@ -205,13 +214,13 @@ class _Resolver:
                     self._share(node, name, full, tuple(inputs), env, scope, path, prefix)
                 else:
                     outs = self._use_block(node, full, tuple(inputs), scope, path)
-                    if outs is not None:
+                    if outs:
                         env[name] = outs[-1]
                         block = self.spec.blocks.get(node.block or "")
                         for out_name, producer in zip(block.outputs if block else (), outs):
                             env[f"{name}.{out_name}"] = producer
 
-    def _toposort(self, nodes: dict[str, Node], env: dict[str, str], base: Path, known: list[str]) -> list[str]:
+    def _toposort(self, nodes: dict[str, Node], env: dict[str, str], base: Path, known: dict[str, None]) -> list[str]:
         deps: dict[str, set[str]] = {}
         for name, node in nodes.items():
             wanted = set()
@@ -251,7 +260,7 @@ class _Resolver:
                     order.append(trail.pop())
         return order
 
-    def _ref(self, ref: str, env: dict[str, str], path: Path, known: list[str]) -> str | None:
+    def _ref(self, ref: str, env: dict[str, str], path: Path, known: dict[str, Any]) -> str | None:
         if ref in env:
             return env[ref]
         head = ref.split(".", 1)[0]
@@ -260,7 +269,7 @@ class _Resolver:
             return None
         if head in known:
             return None  # an earlier error on that node was already reported
-        self.error(f"unknown node or input '{ref}'{did_you_mean(ref, known)}; known names: {', '.join(known)}", path)
+        self.error(f"unknown node or input '{ref}'{self.hint(ref, known)}; known names: {name_list(known)}", path)
         return None
 
     def _share(self, node: Node, name: str, full: str, inputs: tuple[str, ...], env: dict[str, str],
@@ -268,7 +277,7 @@ class _Resolver:
         target = node.shares or ""
         producer = env.get(target)
         if producer is None or producer in self.graph.inputs:
-            self.error(f"`shares: {target}` must name an earlier layer or block node{did_you_mean(target, env)}",
+            self.error(f"`shares: {target}` must name an earlier layer or block node{self.hint(target, env)}",
                        path + ("shares",))
             return
         if producer in self.graph.nodes and self.graph.nodes[producer].scope == scope:
@@ -293,7 +302,7 @@ class _Resolver:
         args = self._scope_args.get(source_scope, {})
         fake = fake.model_copy(update={"args": args})
         outs = self._use_block(fake, full, inputs, scope, path, shares=source_scope)
-        if outs is not None:
+        if outs:
             env[name] = outs[-1]
 
     # -- blocks ------------------------------------------------------------
@@ -302,8 +311,8 @@ class _Resolver:
         name = node.block or ""
         block = self.spec.blocks.get(name)
         if block is None:
-            self.error(f"unknown block '{name}'{did_you_mean(name, self.spec.blocks)}; "
-                       f"define it under `blocks:`" + (f" (defined: {', '.join(self.spec.blocks)})" if self.spec.blocks else ""),
+            self.error(f"unknown block '{name}'{self.hint(name, self.spec.blocks)}; "
+                       f"define it under `blocks:`" + (f" (defined: {name_list(self.spec.blocks)})" if self.spec.blocks else ""),
                        path + ("block",))
             return None
         if len(scope) >= _MAX_BLOCK_DEPTH:
@@ -311,8 +320,8 @@ class _Resolver:
             return None
         unknown = [k for k in node.args if k not in block.params]
         for key in unknown:
-            self.error(f"block '{name}' has no parameter '{key}'{did_you_mean(key, block.params)}; "
-                       f"its parameters: {', '.join(block.params) or '(none)'}", path + (key,))
+            self.error(f"block '{name}' has no parameter '{key}'{self.hint(key, block.params)}; "
+                       f"its parameters: {name_list(block.params) or '(none)'}", path + (key,))
         args = {**block.params, **node.args}
         missing = [k for k, v in args.items() if v is None]
         for key in missing:
@@ -360,12 +369,12 @@ class _Resolver:
             raw_nodes = dict(block.nodes)
         elif block.layers is not None:
             raw_nodes = {}
-            used: set[str] = set(block.inputs)
-            prev = block.inputs[0]
+            used = _Names(block.inputs)
+            prev = block.inputs[0] if block.inputs else ""
             for i, item in enumerate(block.layers):
                 item = dict(item) if isinstance(item, dict) else item
-                nm = (item.get("name") if isinstance(item, dict) else None) or _unique(
-                    _snake(str(item.get("type") or item.get("block") or "layer")) if isinstance(item, dict) else "layer", used)
+                nm = (item.get("name") if isinstance(item, dict) else None) or used.unique(
+                    _snake(str(item.get("type") or item.get("block") or "layer")) if isinstance(item, dict) else "layer")
                 used.add(nm)
                 if isinstance(item, dict):
                     item.pop("name", None)
@@ -375,6 +384,9 @@ class _Resolver:
         else:
             self.error(f"block '{name}' needs `nodes:` (with `outputs:`) or `layers:`", ("blocks", name))
             return None
+        self._expanded += len(raw_nodes) + 1
+        if self._expanded > _MAX_EXPANDED_ITEMS:
+            raise _TooBig(use_path)
         diags_before = len(self.diags)
         parsed: dict[str, Node] = {}
         for nm, raw in raw_nodes.items():
@@ -401,7 +413,7 @@ class _Resolver:
         out_names = block.outputs or ((list(parsed)[-1],) if parsed else ())
         outs = []
         for i, ref in enumerate(out_names):
-            p = self._ref(ref, env, ("blocks", name, "outputs", i), list(env))
+            p = self._ref(ref, env, ("blocks", name, "outputs", i), env)
             if p is None:
                 return None
             outs.append(p)
@@ -424,8 +436,8 @@ class _Resolver:
             if whole:
                 key = whole.group(1)
                 if key not in args:
-                    self.error(f"unknown block parameter '${key}'{did_you_mean(key, args)}; block '{block}' declares: "
-                               f"{', '.join(args) or '(none)'}", path)
+                    self.error(f"unknown block parameter '${key}'{self.hint(key, args)}; block '{block}' declares: "
+                               f"{name_list(args) or '(none)'}", path)
                     return value
                 return args[key]
 
@@ -456,15 +468,24 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
-def _unique(base: str, used: set[str]) -> str:
-    if base not in used:
-        used.add(base)
-        return base
-    i = 1
-    while f"{base}_{i}" in used:
-        i += 1
-    used.add(f"{base}_{i}")
-    return f"{base}_{i}"
+class _Names(set[str]):
+    """Names in use, and Keras's rule for a fresh one (dense, dense_1, dense_2, …) in constant time."""
+
+    def __init__(self, names: Any = ()) -> None:
+        super().__init__(names)
+        self._next: dict[str, int] = {}
+
+    def unique(self, base: str) -> str:
+        """``base``, or ``base_N`` with the smallest N after the last one given that is free."""
+        if base not in self:
+            self.add(base)
+            return base
+        i = self._next.get(base, 1)
+        while f"{base}_{i}" in self:
+            i += 1
+        self._next[base] = i + 1
+        self.add(f"{base}_{i}")
+        return f"{base}_{i}"
 
 
 def _dotted(path: Path) -> str:

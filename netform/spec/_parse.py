@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import Diagnostic, RegistryError, SpecError, did_you_mean
-from ._layer_base import LayerSpec, get_layer_spec
+from ._expansion import MAX_HINTS, count_text
+from ._layer_base import _REGISTRY, LayerSpec, _ensure_catalog, get_layer_spec
 from ._model import NODE_META_KEYS, ModelSpec, Node
 from ._yaml import SourceMap
 
@@ -46,13 +47,13 @@ def _filter_loc(loc: tuple[Any, ...], data: Any, err_type: str) -> Path:
     return tuple(out)
 
 
-def _message(err: dict[str, Any], model: type[BaseModel] | None, field_names: list[str]) -> str:
+def _message(err: dict[str, Any], model: type[BaseModel] | None, field_names: list[str], brief: bool = False) -> str:
     etype = err["type"]
     loc = err["loc"]
     key = loc[-1] if loc else ""
     if etype == "extra_forbidden":
         what = f"{model.__name__}" if model is not None else "this section"
-        hint = did_you_mean(str(key), field_names)
+        hint = "" if brief else did_you_mean(str(key), field_names)
         listing = ", ".join(field_names)
         return f"unknown field '{key}'{hint}; {what} accepts: {listing}"
     if etype == "missing":
@@ -71,7 +72,8 @@ def _message(err: dict[str, Any], model: type[BaseModel] | None, field_names: li
 
 
 def pydantic_diagnostics(
-    error: ValidationError, data: Any, smap: SourceMap, prefix: Path = (), model: type[BaseModel] | None = None
+    error: ValidationError, data: Any, smap: SourceMap, prefix: Path = (), model: type[BaseModel] | None = None,
+    *, brief: bool = False,
 ) -> list[Diagnostic]:
     """Turn a Pydantic ``ValidationError`` into located diagnostics.
 
@@ -81,6 +83,8 @@ def pydantic_diagnostics(
         smap: Positions of the document.
         prefix: Where ``data`` sits in the document.
         model: The model that was validated, for field listings.
+        brief: Skip the "did you mean" suggestions (for errors past the first
+            :data:`MAX_HINTS`, which are not shown: keeps many errors linear).
     """
     grouped: dict[Path, list[dict[str, Any]]] = {}
     raw_errors = error.errors(include_url=False)
@@ -91,6 +95,8 @@ def pydantic_diagnostics(
         if e["type"] != "missing" or not e["loc"]:
             return False
         wanted = str(e["loc"][-1])
+        if brief:
+            return bool(extras)
         return any(did_you_mean(x, [wanted]) for x in extras)
     raw_errors = [e for e in raw_errors if not _explained(e)]
     for err in raw_errors:
@@ -109,7 +115,7 @@ def pydantic_diagnostics(
             continue
         seen = set()
         for err in chosen:
-            message = _message(err, target_model, names)
+            message = _message(err, target_model, names, brief)
             if message in seen:
                 continue
             seen.add(message)
@@ -150,16 +156,58 @@ def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: l
     if not isinstance(type_name, str):
         diags.append(smap.diagnostic(f"`type` must be a layer class name; received {_short(type_name)}", path + ("type",)))
         return None
+    brief = len(diags) >= MAX_HINTS  # later messages are not shown: no suggestions, so many errors stay cheap
+    if brief and type_name not in _REGISTRY:
+        _ensure_catalog()
+        if type_name not in _REGISTRY:
+            diags.append(smap.diagnostic(f"unknown layer type {_short(type_name)}", path + ("type",)))
+            return None
     try:
         cls = get_layer_spec(type_name)
     except RegistryError as err:
         diags.append(smap.diagnostic(err.diagnostics[0].message, path + ("type",)))
         return None
     try:
-        return cls.model_validate(fields)
+        layer = cls.model_validate(fields)
     except ValidationError as err:
-        diags.extend(pydantic_diagnostics(err, fields, smap, path, cls))
+        diags.extend(pydantic_diagnostics(err, fields, smap, path, cls, brief=brief))
         return None
+    too_big = [smap.diagnostic(f"{_number(v)} is too large; {layer.type} takes integers up to {MAX_INT:,} "
+                               "(TensorFlow holds sizes and settings as 32-bit integers)", path + where)
+               for where, v in _big_ints(layer)]
+    diags.extend(too_big)
+    return None if too_big else layer
+
+
+#: the largest integer a layer setting may have: Keras hands sizes, seeds and counts to TensorFlow as int32
+MAX_INT = 2**31 - 1
+
+
+def _number(value: int) -> str:
+    if value.bit_length() < 128:
+        return f"{value:,}"
+    return f"a number of about 10^{int(value.bit_length() * 0.30103)}"  # str() of a huge int is slow or refused
+
+
+def _big_ints(value: Any, where: Path = ()) -> list[tuple[Path, int]]:
+    """Every integer in a validated layer (nested layers and tuples included) past :data:`MAX_INT`."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [(where, value)] if abs(value) > MAX_INT else []
+    out: list[tuple[Path, int]] = []
+    if isinstance(value, BaseModel):
+        for key in type(value).model_fields:
+            out += _big_ints(getattr(value, key), where + (key,))
+        for key, item in (value.model_extra or {}).items():
+            out += _big_ints(item, where + (key,))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            out += _big_ints(item, where + (i,))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            out += _big_ints(item, where + (str(key),))
+    return out
 
 
 def _inputs(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic]) -> tuple[str, ...] | None:
@@ -259,6 +307,7 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
         diags.append(smap.diagnostic(
             f"unsupported spec format version {_short(raw['netform'])}; this netform reads version 1",
             ("netform",)))
+    _check_count(raw, smap)
     nodes_ok = True
     if isinstance(raw.get("nodes"), dict):
         parsed = {}
@@ -290,6 +339,19 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
         spec._source = smap.source  # private attrs are settable on frozen models
         spec._smap = smap
     return spec, diags
+
+
+def _check_count(raw: dict[str, Any], smap: SourceMap) -> None:
+    """Refuse a spec with more top-level layers than a graph may have, before validating each of them."""
+    from ._graph import MAX_GRAPH_NODES
+
+    for key, what in (("layers", "layers"), ("nodes", "nodes")):
+        items = raw.get(key)
+        if isinstance(items, (list, dict)) and len(items) > MAX_GRAPH_NODES:
+            where: Path = (key, MAX_GRAPH_NODES) if isinstance(items, list) else (key, list(items)[MAX_GRAPH_NODES])
+            raise SpecError([smap.diagnostic(
+                f"the spec lists {count_text(len(items))} {what}; the limit is {MAX_GRAPH_NODES:,} "
+                "(netform refuses graphs past that size)", where)])
 
 
 def _check_subclass_config(model: dict[str, Any], smap: SourceMap, diags: list[Diagnostic]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +12,10 @@ from ._graph import Graph
 from ._layer_base import NoStaticRule, ShapeError
 from ._yaml import SourceMap
 
-__all__ = ["NodeShape", "infer_shapes", "format_shape"]
+__all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS"]
+
+#: the most values one layer's weights, or one sample of one tensor, may hold (2**31 - 1: 8 GB as float32)
+MAX_ELEMENTS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,14 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
     diags: list[Diagnostic] = []
     for name, spec in graph.inputs.items():
         out[name] = NodeShape((None, *spec.shape), 0, 0)
+        size = _elements((None, *spec.shape))
+        if size > MAX_ELEMENTS:
+            diags.append(smap.diagnostic(
+                f"input '{name}' holds {size:,} values per sample; the limit is {MAX_ELEMENTS:,} (8 GB as float32)",
+                ("inputs", name, "shape")))
+            out[name] = NodeShape(None, None, None, False)
+    total = 0
+    memory = _memory_values()
     for node in graph.nodes.values():
         ins = [out.get(i) for i in node.inputs]
         if any(s is None for s in ins):
@@ -94,7 +107,36 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
             continue
         if node.shared:
             trainable, frozen = 0, 0
+        weights = (trainable or 0) + (frozen or 0)
+        size = max((_elements(s) for s in (shape if isinstance(shape, list) else [shape])), default=0)
+        if weights > MAX_ELEMENTS or size > MAX_ELEMENTS:
+            what = f"has {weights:,} weights" if weights > MAX_ELEMENTS else f"outputs {size:,} values per sample"
+            diags.append(smap.diagnostic(
+                f"{layer.type} {what}; the limit is {MAX_ELEMENTS:,} (8 GB as float32): make it smaller", node.path))
+            out[node.name] = NodeShape(None, None, None, False)
+            continue
+        total += weights
+        if memory is not None and total > memory:
+            diags.append(smap.diagnostic(
+                f"the model's weights reach {total:,} values here ({total * 4 / 2**30:,.0f} GB as float32), more "
+                f"than this machine's memory ({memory * 4 / 2**30:,.0f} GB): make the layers smaller", node.path))
+            memory = None  # say it once
         out[node.name] = NodeShape(shape, trainable, frozen)
     if diags:
         raise SpecError(diags)
     return out
+
+
+def _elements(shape: Any) -> int:
+    """Values in one sample of a tensor of ``shape`` (batch first; unknown dimensions count as 1)."""
+    if not isinstance(shape, tuple):
+        return 0
+    return math.prod(d for d in shape[1:] if isinstance(d, int))
+
+
+def _memory_values() -> int | None:
+    """How many float32 values the machine's physical memory holds, when the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -109,6 +109,120 @@ def _many_documents(_: Path) -> str:
     return "---\n" + HEAD + "---\n" + HEAD
 
 
+# -- spec bombs: small, valid YAML whose blocks, references or errors would cost far more than their size --
+SPEC_HEAD = "netform: 1\nname: bomb\ninputs: {x: {shape: [4]}}\n"
+_PASS_THROUGH = ("blocks:\n"
+                 "  a: {inputs: [x], nodes: {}, outputs: [x]}\n"
+                 "  b: {inputs: [x], nodes: {u: {block: a, repeat: 1000, in: x}}, outputs: [u]}\n"
+                 "  c: {inputs: [x], nodes: {u: {block: b, repeat: 1000, in: x}}, outputs: [u]}\n")
+
+
+def _nested_repeat_sequential(_: Path) -> str:
+    # three pass-through blocks nested with repeat: 1000 each: 10**9 block uses from a few hundred bytes
+    return SPEC_HEAD + "kind: sequential\n" + _PASS_THROUGH + "layers:\n  - {block: c, repeat: 1000}\n"
+
+
+def _nested_repeat_functional(_: Path) -> str:
+    return (SPEC_HEAD + "kind: functional\n" + _PASS_THROUGH
+            + "nodes:\n  y: {block: c, repeat: 1000, in: x}\n  z: {type: ReLU, in: y}\noutputs: [z]\n")
+
+
+def _nested_repeat_layers(_: Path) -> str:
+    # the same with real layers: 10**9 Dense layers
+    return (SPEC_HEAD + "kind: sequential\nblocks:\n"
+            "  a: {layers: [{type: Dense, units: 4}]}\n"
+            "  b: {layers: [{block: a, repeat: 1000}]}\n"
+            "  c: {layers: [{block: b, repeat: 1000}]}\n"
+            "layers:\n  - {block: c, repeat: 1000}\n")
+
+
+def _self_use_sequential(_: Path) -> str:
+    return SPEC_HEAD + "kind: sequential\nblocks:\n  a: {layers: [{block: a}, {block: a}]}\nlayers:\n  - {block: a}\n"
+
+
+def _self_use_functional(_: Path) -> str:
+    return (SPEC_HEAD + "kind: functional\nblocks:\n"
+            "  a: {inputs: [x], nodes: {p: {block: a, in: x}, q: {block: a, in: x}, s: {type: Add, in: [p, q]}}, "
+            "outputs: [s]}\nnodes:\n  y: {block: a, in: x}\noutputs: [y]\n")
+
+
+def _mutual_use_fan_out(_: Path) -> str:
+    # a uses b twice, b uses a three times: 6**8 uses before a depth limit of 16 would stop it
+    return (SPEC_HEAD + "kind: functional\nblocks:\n"
+            "  a: {inputs: [x], nodes: {p: {block: b, in: x}, q: {block: b, in: x}, s: {type: Add, in: [p, q]}}, "
+            "outputs: [s]}\n"
+            "  b: {inputs: [x], nodes: {p: {block: a, in: x}, q: {block: a, in: x}, r: {block: a, in: x}, "
+            "s: {type: Add, in: [p, q, r]}}, outputs: [s]}\n"
+            "nodes:\n  y: {block: a, in: x}\noutputs: [y]\n")
+
+
+def _self_use_by_parameter(_: Path) -> str:
+    # the block to use is a parameter whose default is harmless: only the expansion sees the self-use
+    return (SPEC_HEAD + "kind: sequential\nblocks:\n"
+            "  a: {params: {inner: c}, inputs: [x], nodes: {p: {block: $inner, inner: $inner, in: x}, "
+            "q: {block: $inner, inner: $inner, in: x}, s: {type: Add, in: [p, q]}}, outputs: [s]}\n"
+            "  c: {params: {inner: null}, layers: [{type: ReLU}]}\n"
+            "layers:\n  - {block: a, inner: a}\n")
+
+
+def _repeat_by_parameter(_: Path) -> str:
+    # `repeat: $n` with a default of 1: only the expansion sees the 10**9
+    return (SPEC_HEAD + "kind: sequential\nblocks:\n"
+            "  a: {inputs: [x], nodes: {}, outputs: [x]}\n"
+            "  b: {params: {n: 1}, layers: [{block: a, repeat: $n}]}\n"
+            "  c: {params: {n: 1}, layers: [{block: b, repeat: $n, n: $n}]}\n"
+            "layers:\n  - {block: c, repeat: 1000, n: 1000}\n")
+
+
+def _unknown_refs_10000(_: Path) -> str:
+    return (SPEC_HEAD + "kind: functional\nnodes:\n"
+            + "".join(f"  n{i}: {{type: ReLU, in: missing{i}}}\n" for i in range(10_000)) + "outputs: [n0]\n")
+
+
+def _misspelt_fields_10000(_: Path) -> str:
+    return SPEC_HEAD + "kind: sequential\nlayers:\n" + "  - {type: Dense, unitz: 4}\n" * 10_000
+
+
+def _unnamed_layers_40000(_: Path) -> str:
+    # just under 1 MB: twice the layer limit, every layer unnamed (named dense, dense_1, ... by Keras's rule)
+    return SPEC_HEAD + "kind: sequential\nlayers:\n" + "- {type: ReLU}\n" * 40_000
+
+
+def _empty_block_bodies(_: Path) -> str:
+    return (SPEC_HEAD + "kind: functional\nblocks:\n"
+            "  e: {inputs: [x], nodes: {}}\n  f: {inputs: [], layers: []}\n  g: {layers: []}\n"
+            "nodes:\n  p: {block: e, in: x}\n  q: {block: f, in: x}\n  r: {block: g, in: x}\n"
+            "  s: {type: Concatenate, in: [p, q, r]}\noutputs: [s]\n")
+
+
+def _huge_units(_: Path) -> str:
+    return SPEC_HEAD + "kind: sequential\nlayers:\n  - {type: Dense, units: 1000000000000000000000000000000}\n"
+
+
+def _huge_embedding(_: Path) -> str:
+    return ("netform: 1\nname: bomb\ninputs: {x: {shape: [4], dtype: int32}}\nkind: sequential\n"
+            "layers:\n  - {type: Embedding, input_dim: 1.0e+12, output_dim: 8}\n")
+
+
+#: spec bombs: file name → how to make it (each refused with one kind of located SpecError, cheaply)
+SPEC_BOMBS: dict[str, Callable[[Path], str | bytes]] = {
+    "bomb_nested_repeat_sequential.yaml": _nested_repeat_sequential,
+    "bomb_nested_repeat_functional.yaml": _nested_repeat_functional,
+    "bomb_nested_repeat_layers.yaml": _nested_repeat_layers,
+    "bomb_self_use_sequential.yaml": _self_use_sequential,
+    "bomb_self_use_functional.yaml": _self_use_functional,
+    "bomb_mutual_use_fan_out.yaml": _mutual_use_fan_out,
+    "bomb_self_use_by_parameter.yaml": _self_use_by_parameter,
+    "bomb_repeat_by_parameter.yaml": _repeat_by_parameter,
+    "bomb_unknown_refs_10000.yaml": _unknown_refs_10000,
+    "bomb_misspelt_fields_10000.yaml": _misspelt_fields_10000,
+    "bomb_unnamed_layers_40000.yaml": _unnamed_layers_40000,
+    "bomb_empty_block_bodies.yaml": _empty_block_bodies,
+    "bomb_huge_units.yaml": _huge_units,
+    "bomb_huge_embedding.yaml": _huge_embedding,
+}
+
+
 #: file name → how to make it
 CORPUS: dict[str, Callable[[Path], str | bytes]] = {
     "billion_laughs.yaml": _billion_laughs,
@@ -138,7 +252,7 @@ def write_corpus(directory: Path) -> list[Path]:
     """Write every corpus file into ``directory`` (created if needed) and return their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, make in CORPUS.items():
+    for name, make in {**CORPUS, **SPEC_BOMBS}.items():
         content = make(directory.resolve())
         path = directory / name
         if isinstance(content, bytes):

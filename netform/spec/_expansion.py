@@ -1,0 +1,253 @@
+"""Check blocks before expanding them: empty bodies, blocks that use themselves, expanded size.
+
+A few hundred bytes of blocks nested with ``repeat:`` describe billions of
+layers, and a block that uses itself (directly or through others) never
+stops expanding. As the YAML loader does for aliases, the size is counted
+first, per block and memoised (linear in the text, not in the expansion),
+and the expansion runs only when the count is within the limits.
+
+The diagnostics helpers here keep messages bounded too: a spec with 10,000
+errors must not cost 10,000 × 10,000 name comparisons or a 300 MB message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any, Collection, Iterable, Iterator
+
+from ..errors import Diagnostic, did_you_mean
+from ._model import ModelSpec
+from ._yaml import SourceMap
+
+__all__ = ["check_blocks", "name_list", "Hints", "MAX_LISTED", "MAX_HINTS", "count_text"]
+
+Path = tuple[str | int, ...]
+_PARAM_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+#: known-name lists in messages stop after this many names
+MAX_LISTED = 20
+#: "did you mean" suggestions are worked out for this many messages; later ones (never shown) go without
+MAX_HINTS = 100
+# past this many known names, only the likeliest candidates (same first letter, similar length) are compared
+_MAX_CANDIDATES = 200
+# counts saturate here: past it the exact number does not matter and big-int arithmetic would
+_SATURATE = 10**18
+
+
+def count_text(n: int) -> str:
+    """Write a count with thousands separators (``more than 10^18`` past the saturation point)."""
+    return "more than 10^18" if n >= _SATURATE else f"{n:,}"
+
+
+def name_list(names: Collection[str], limit: int = MAX_LISTED) -> str:
+    """``a, b, c`` — the first ``limit`` names, then ``… (N in all)``."""
+    shown = ", ".join(itertools.islice(names, limit))
+    return shown if len(names) <= limit else shown + f", … ({len(names):,} in all)"
+
+
+class Hints:
+    """``did_you_mean`` with a budget: only the first :data:`MAX_HINTS` messages get a suggestion.
+
+    Each suggestion compares a name with every candidate; the budget keeps a
+    spec with thousands of bad names linear instead of quadratic.
+    """
+
+    def __init__(self, budget: int = MAX_HINTS) -> None:
+        self.budget = budget
+
+    def __call__(self, name: str, choices: Iterable[str]) -> str:
+        """The suggestion suffix for ``name`` (``""`` once the budget is spent)."""
+        if self.budget <= 0:
+            return ""
+        self.budget -= 1
+        return did_you_mean(name, _candidates(name, choices))
+
+
+def _candidates(name: str, choices: Iterable[str]) -> list[str]:
+    """The choices worth comparing with ``name``: all of a short list, a cheap pre-selection of a long one."""
+    choices = list(choices)
+    if len(choices) <= _MAX_CANDIDATES:
+        return choices
+    lower, size = name.lower(), len(name)
+    first = lower[:1]
+    # a close match (difflib ratio >= 0.6) has a similar length; most share the first letter
+    picked = [c for c in choices if c.lower() == lower
+              or (c[:1].lower() == first and abs(len(c) - size) <= size // 2 + 1)]
+    k = 2
+    while len(picked) > _MAX_CANDIDATES and k <= size:  # still too many: keep those sharing a longer prefix
+        narrower = [c for c in picked if c[:k].lower() == lower[:k]]
+        if not narrower:
+            break
+        picked, k = narrower, k + 1
+    return picked[:_MAX_CANDIDATES]
+
+
+def _mul(a: int, b: int) -> int:
+    return min(a * b, _SATURATE)
+
+
+def _resolve(value: Any, params: dict[str, Any]) -> Any:
+    """A ``$param`` value replaced by the parameter's default (the best a static count can do)."""
+    if isinstance(value, str):
+        m = _PARAM_RE.fullmatch(value)
+        if m:
+            return params.get(m.group(1))
+    return value
+
+
+def _body(spec: ModelSpec, name: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+    block = spec.blocks[name]
+    if block.nodes is not None:
+        for key, item in block.nodes.items():
+            yield ("blocks", name, "nodes", key), item
+    elif block.layers is not None:
+        for i, item in enumerate(block.layers):
+            yield ("blocks", name, "layers", i), item
+
+
+def _uses(spec: ModelSpec, name: str) -> list[tuple[str, int, Path]]:
+    """The blocks that ``name``'s body uses: (block, repeat, path of the use)."""
+    params = spec.blocks[name].params
+    out = []
+    for path, item in _body(spec, name):
+        if not isinstance(item, dict) or "block" not in item:
+            continue
+        child = _resolve(item["block"], params)
+        if not isinstance(child, str) or child not in spec.blocks:
+            continue  # reported when the block is used
+        repeat = _resolve(item.get("repeat", 1), params)
+        repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and repeat > 0 else 1
+        out.append((child, repeat, path))
+    return out
+
+
+def _empty_bodies(spec: ModelSpec, smap: SourceMap) -> list[Diagnostic]:
+    diags = []
+    for name, block in spec.blocks.items():
+        where: Path = ("blocks", name)
+        if not block.inputs:
+            diags.append(smap.diagnostic(
+                f"block '{name}' has no inputs; write `inputs: [x]` (the names its nodes read)", where + ("inputs",)))
+        if block.layers is not None and not block.layers:
+            diags.append(smap.diagnostic(
+                f"block '{name}' has an empty `layers:` list; give it at least one layer", where + ("layers",)))
+        if block.nodes is not None and not block.nodes and not block.outputs:
+            diags.append(smap.diagnostic(
+                f"block '{name}' has no nodes and no `outputs:`; give it nodes, or `outputs: [x]` to pass its input "
+                "through", where + ("nodes",)))
+    return diags
+
+
+def _cycles(spec: ModelSpec, smap: SourceMap, uses: dict[str, list[tuple[str, int, Path]]]) -> tuple[list[Diagnostic], set[str]]:
+    """Blocks that use themselves, directly or through others (iterative depth-first search)."""
+    diags: list[Diagnostic] = []
+    cyclic: set[str] = set()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in spec.blocks:
+        if state.get(root):
+            continue
+        state[root] = 1
+        trail = [root]
+        stack = [iter(uses[root])]
+        while stack:
+            for child, _, path in stack[-1]:
+                if state.get(child) == 2:
+                    continue
+                if state.get(child) == 1:
+                    cycle = trail[trail.index(child):] + [child]
+                    if not cyclic.intersection(cycle):
+                        diags.append(smap.diagnostic(
+                            f"block '{child}' uses itself: {' → '.join(cycle)}; a block cannot contain itself "
+                            "(to chain copies of a block, use `repeat:`)", path + ("block",)))
+                    cyclic.update(cycle)
+                    continue
+                state[child] = 1
+                trail.append(child)
+                stack.append(iter(uses[child]))
+                break
+            else:
+                stack.pop()
+                state[trail.pop()] = 2
+    return diags, cyclic
+
+
+def _sizes(spec: ModelSpec, uses: dict[str, list[tuple[str, int, Path]]]) -> dict[str, tuple[int, int]]:
+    """Per block: (layers, block uses) once fully expanded, counted without expanding (the blocks are acyclic)."""
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def size(name: str) -> tuple[int, int]:
+        # iterative post-order: block nesting may be as deep as the number of blocks
+        todo = [name]
+        while todo:
+            current = todo[-1]
+            if current in sizes:
+                todo.pop()
+                continue
+            pending = [c for c, _, _ in uses[current] if c not in sizes]
+            if pending:
+                todo.extend(pending)
+                continue
+            todo.pop()
+            n_items = sum(1 for _ in _body(spec, current))
+            layers, blocks = n_items - len(uses[current]), 0
+            for child, repeat, _ in uses[current]:
+                c_layers, c_blocks = sizes[child]
+                layers = min(layers + _mul(repeat, c_layers), _SATURATE)
+                blocks = min(blocks + _mul(repeat, c_blocks + 1), _SATURATE)
+            sizes[current] = (layers, blocks)
+        return sizes[name]
+
+    for name in spec.blocks:
+        size(name)
+    return sizes
+
+
+def check_blocks(spec: ModelSpec, smap: SourceMap, limit: int) -> list[Diagnostic]:
+    """Everything that must hold before blocks are expanded; an empty list when expanding is safe.
+
+    Args:
+        spec: The spec (its blocks' bodies as written).
+        smap: Positions of the document.
+        limit: The most layers, and the most block uses, the expanded spec may have.
+
+    Returns:
+        Located diagnostics: empty block bodies, blocks that use themselves,
+        and top-level uses past ``limit`` (with the count).
+    """
+    if not spec.blocks:
+        return []
+    diags = _empty_bodies(spec, smap)
+    uses = {name: _uses(spec, name) for name in spec.blocks}
+    cycle_diags, cyclic = _cycles(spec, smap, uses)
+    diags += cycle_diags
+    if diags:
+        return diags
+    sizes = _sizes(spec, uses)
+    top: list[tuple[Path, Any]] = []
+    if spec.layers is not None:
+        top = [(("layers", i), node) for i, node in enumerate(spec.layers)]
+    elif spec.nodes is not None:
+        top = [(("nodes", name), node) for name, node in spec.nodes.items()]
+    total_layers = total_blocks = 0
+    worst: tuple[int, Path, int, str] | None = None
+    for path, node in top:
+        if node is None or node.kind != "block" or node.block not in sizes:
+            total_layers += 1
+            continue
+        if node.repeat > limit:
+            continue  # the resolver refuses that `repeat:` by itself, in plainer words
+        layers, blocks = sizes[node.block]
+        layers, blocks = _mul(node.repeat, layers), _mul(node.repeat, blocks + 1)
+        total_layers = min(total_layers + layers, _SATURATE)
+        total_blocks = min(total_blocks + blocks, _SATURATE)
+        here = max(layers, blocks)
+        if worst is None or here > worst[0]:
+            where = path + ("repeat",) if node.repeat > 1 else path
+            worst = (here, where, layers, "layers" if layers >= blocks else "block uses")
+    if worst is not None and (total_layers > limit or total_blocks > limit):
+        what = "layers" if total_layers > limit else "block uses"
+        n = total_layers if total_layers > limit else total_blocks
+        diags.append(smap.diagnostic(
+            f"the spec expands to more than {limit} {what}; check `repeat:` and blocks that use repeated blocks: "
+            f"it makes {count_text(n)} {what} (netform refuses graphs past {limit:,})", worst[1]))
+    return diags
