@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..errors import DataError, SpecError
+from ..errors import DataError, EngineError, SpecError
 from ..spec import load_spec
 from ..spec._access import spec_access
 from ._data_files import read_data
@@ -99,8 +99,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if training.get("callbacks"):
         out_dir.mkdir(parents=True, exist_ok=True)
-    history = fit_from_training_config(make_model, training, x, y, verbose=args.verbose, out_dir=out_dir,
-                                       allow_paths=allow_paths, allow_network=allow_network)
+    try:
+        history = fit_from_training_config(make_model, training, x, y, verbose=args.verbose, out_dir=out_dir,
+                                           allow_paths=allow_paths, allow_network=allow_network)
+    except OSError as err:  # a callback's file or folder could not be written
+        raise EngineError(f"training stopped: {err.strerror or err} ({err.filename or 'a callback file'}); "
+                          "check the callback paths of the spec and --out-dir") from err
     model = built[-1]
     elapsed = time.perf_counter() - start
     final = {k: float(v[-1]) for k, v in history.history.items() if v}

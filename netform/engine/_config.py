@@ -94,12 +94,22 @@ def _resolve_metrics(value: Any, where: str = "training.metrics") -> Any:
 _BACKUP_FILES = {"latest.weights.h5", "training_metadata.json", "latest.weights.h5.bkp", "training_metadata.json.bkp"}
 
 
+# Arguments naming one file (its folder is made beforehand; an existing folder is refused).
+_FILE_ARGS = ("filename", "filepath")
+
+
 def _inside(path: str, base: str) -> bool:
     return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def _confine(name: str, args: dict[str, Any], base: Path, access: SpecAccess, where: str) -> dict[str, Any]:
-    """Resolve a callback's paths under ``base`` and refuse what ``access`` does not allow."""
+def _confine(
+    name: str, args: dict[str, Any], base: Path, access: SpecAccess, where: str, folders: list[str]
+) -> dict[str, Any]:
+    """Resolve a callback's paths under ``base`` and refuse what ``access`` does not allow.
+
+    The folders that files of the callback go in are added to ``folders``, to be made once every
+    callback has passed.
+    """
     problems = callback_problems(name, args, access)
     if problems:
         raise EngineError(f"{where}: {callback_message(problems[0], cli=False)}.")
@@ -122,6 +132,12 @@ def _confine(name: str, args: dict[str, Any], base: Path, access: SpecAccess, wh
             )
         if name == "BackupAndRestore" and args.get("delete_checkpoint", True):
             _check_backup_dir(real, real_base, where)
+        if arg in _FILE_ARGS:
+            if os.path.isdir(real):
+                raise EngineError(f"{where}: {name}.{arg} {text!r} is an existing folder ({real}); name a file.")
+            parent = os.path.dirname(real)
+            if "{" not in parent:
+                folders.append(parent)
         args[arg] = real if not access.allow_paths else full
     return args
 
@@ -174,6 +190,7 @@ def resolve_callbacks(
     classes = _public_classes(keras.callbacks, keras.callbacks.Callback)
     base = Path(out_dir) if out_dir is not None else Path.cwd()
     access = SpecAccess(allow_paths=allow_paths, allow_network=allow_network)
+    folders: list[str] = []
     out = []
     for i, value in enumerate(values or []):
         where = f"training.callbacks[{i}]"
@@ -181,12 +198,18 @@ def resolve_callbacks(
             args = dict(value)
             name = args.pop("type", None)
             if isinstance(name, str) and name in classes:
-                args = _confine(name, args, base, access, where)
+                args = _confine(name, args, base, access, where, folders)
             out.append(_instantiate("callback", {"type": name, **args}, classes, where))
         elif isinstance(value, keras.callbacks.Callback):
             out.append(value)
         else:
             raise EngineError(f"{where}: expected a mapping with `type` or a Callback; received {value!r}.")
+    for folder in folders:  # Keras's CSVLogger opens its file without making its folder
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as err:
+            raise EngineError(f"training.callbacks: cannot make the folder {folder} for a callback's file: "
+                              f"{err.strerror}; check --out-dir and the callback paths.") from err
     return out
 
 

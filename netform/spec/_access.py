@@ -194,10 +194,12 @@ def callback_message(problem: tuple[str, str, str], *, cli: bool = True) -> str:
     """The full message for one of :func:`callback_problems`' triples (what, why, how to fix)."""
     _, what, flag = problem
     if flag == "network":
-        fix = "--allow-network" if cli else "allow_network=True"
+        fix = ("--allow-network (in Python: load the spec inside netform.spec.spec_access(allow_network=True))"
+               if cli else "allow_network=True (netform train --allow-network)")
         return f"{what}; a spec may not use the network unless you pass {fix}"
     if flag == "paths":
-        fix = "--allow-paths" if cli else "allow_paths=True"
+        fix = ("--allow-paths (in Python: load the spec inside netform.spec.spec_access(allow_paths=True))"
+               if cli else "allow_paths=True (netform train --allow-paths)")
         return (f"{what}: callback files are written under the output directory (netform train --out-dir, "
                 f"default the working directory); write a relative path such as 'logs/train.csv', "
                 f"or pass {fix} to let this spec write anywhere")

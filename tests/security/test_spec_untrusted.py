@@ -173,6 +173,19 @@ def test_relative_paths_land_under_out_dir(tmp_path: Path, data: Path, monkeypat
     assert list(cwd.iterdir()) == []
 
 
+def test_callback_files_get_their_folder_and_never_replace_one(tmp_path: Path, data: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    path = _spec(tmp_path, "{type: CSVLogger, filename: deep/er/log.csv}")
+    assert main(["train", str(path), "--data", str(data), "--verbose", "0", "--out-dir", str(out)]) == 0
+    assert (out / "deep" / "er" / "log.csv").is_file()
+    (out / "taken.csv").mkdir()
+    path = _spec(tmp_path, "{type: CSVLogger, filename: taken.csv}")
+    assert main(["train", str(path), "--data", str(data), "--verbose", "0", "--out-dir", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert "is an existing folder" in err and "Traceback" not in err
+
+
 def test_a_symlink_inside_out_dir_is_no_way_out(tmp_path: Path, outside: Path, data: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
