@@ -9,7 +9,7 @@ from netform.errors import FormatError
 
 from ._api import load, save
 from ._detect import detect_format
-from ._meta import MAX_METADATA_BYTES, json_object, read_bounded
+from ._meta import MAX_METADATA_BYTES, json_object, read_bounded, reading
 
 __all__ = ["inspect", "convert"]
 
@@ -35,13 +35,46 @@ def _text_fields(meta: dict[str, Any], where: str, field: str) -> dict[str, Any]
     return meta
 
 
+def _h5_meta(f: Any, path: str) -> dict[str, Any]:
+    """netform's metadata attribute of an open HDF5 file, with its Keras version."""
+    import numpy as np  # noqa: PLC0415
+
+    raw = f.attrs.get("netform_metadata")
+    field = "attribute 'netform_metadata'"
+    if isinstance(raw, np.void):
+        raw = raw.tobytes()
+    meta = _text_fields(json_object(raw, path, field), path, field) if raw is not None else {}
+    kv = f.attrs.get("keras_version")
+    if kv is not None:
+        meta.setdefault("keras_version", kv.decode("utf-8", "replace") if isinstance(kv, bytes) else str(kv))
+    return meta
+
+
+def _zip_json(path: str, name: str) -> dict[str, Any]:
+    """A JSON object entry of a ``.keras`` archive (``{}`` when absent), its size bounded."""
+    import zipfile  # noqa: PLC0415
+
+    from ._safety import check_zip  # noqa: PLC0415
+
+    with reading(path, "keras"), zipfile.ZipFile(path) as zf:
+        check_zip(zf, path)
+        try:
+            info = zf.getinfo(name)
+        except KeyError:
+            return {}
+        if info.file_size > MAX_METADATA_BYTES:
+            raise FormatError(f"{path}: archive entry {name} is {info.file_size:,} bytes, more than netform's "
+                              f"limit of {MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile.")
+        raw = zf.read(info)
+    return json_object(raw, path, name)
+
+
 def _netform_meta(path: str, fmt: str) -> dict[str, Any]:
     if fmt == "keras":
-        from ._keras_zip import NETFORM_ENTRY, read_keras_info  # noqa: PLC0415
+        from ._keras_zip import NETFORM_ENTRY  # noqa: PLC0415
 
-        info = read_keras_info(path)
-        meta = _text_fields(json_object(info["netform"], path, NETFORM_ENTRY, parsed=True), path, NETFORM_ENTRY)
-        keras_meta = json_object(info["keras_metadata"], path, "metadata.json", parsed=True)
+        meta = _text_fields(_zip_json(path, NETFORM_ENTRY), path, NETFORM_ENTRY)
+        keras_meta = _zip_json(path, "metadata.json")
         for key, theirs in (("keras_version", "keras_version"), ("saved_at", "date_saved")):
             value = keras_meta.get(theirs)
             if value is not None and not isinstance(value, str):
@@ -50,19 +83,19 @@ def _netform_meta(path: str, fmt: str) -> dict[str, Any]:
             meta.setdefault(key, value)
         return meta
     if fmt == "h5":
-        from ._h5 import read_h5_info  # noqa: PLC0415
+        import h5py  # noqa: PLC0415
 
-        info = read_h5_info(path)
-        meta = _text_fields(json_object(info["netform"], path, "attribute 'netform_metadata'", parsed=True),
-                            path, "attribute 'netform_metadata'")
-        meta.setdefault("keras_version", info["keras_version"])
-        return _text_fields(meta, path, "attribute 'keras_version'")
+        from ._safety import check_h5, file_size  # noqa: PLC0415
+
+        with reading(path, fmt), h5py.File(path, "r") as f:
+            check_h5(f, path, file_size=file_size(path))
+            return _h5_meta(f, path)
     if fmt == "savedmodel":
         from ._savedmodel import META, EXTRA_DIR  # noqa: PLC0415
 
         meta_path = os.path.join(path, EXTRA_DIR, META)
         if os.path.lexists(meta_path):
-            raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata")
+            raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata", error=FormatError)
             return _text_fields(json_object(raw, meta_path, META), meta_path, META)
     return {}
 
@@ -119,7 +152,6 @@ def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
     if fmt == "tf_checkpoint":
         from ._checkpoint import checkpoint_variables  # noqa: PLC0415
         from ._detect import checkpoint_prefix  # noqa: PLC0415
-        from ._meta import reading  # noqa: PLC0415
 
         with reading(path, fmt):
             shapes = checkpoint_variables(checkpoint_prefix(path) or path)
@@ -127,19 +159,13 @@ def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
     else:
         import h5py  # noqa: PLC0415
 
-        from ._meta import reading  # noqa: PLC0415
         from ._safety import check_h5, file_size  # noqa: PLC0415
 
         shapes = {}
         with reading(path, fmt), h5py.File(path, "r") as f:
             check_h5(f, path, file_size=file_size(path))
             f.visititems(lambda n, o: shapes.__setitem__(n, tuple(o.shape)) if hasattr(o, "shape") else None)
-            raw = f.attrs.get("netform_metadata")
-            field = "attribute 'netform_metadata'"
-            meta = _text_fields(json_object(raw, path, field), path, field) if raw is not None else {}
-            kv = f.attrs.get("keras_version")
-            if kv is not None:
-                meta.setdefault("keras_version", kv.decode("utf-8", "replace") if isinstance(kv, bytes) else str(kv))
+            meta = _h5_meta(f, path)
     return {
         "variables": len(shapes),
         "parameters": sum(_numel(s) for s in shapes.values()),

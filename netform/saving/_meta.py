@@ -94,21 +94,22 @@ def check_tree(path: str, what: str) -> None:
                 raise _special(entry, mode, f"a file of the {what} directory")
 
 
-def read_bounded(path: str, limit: int, what: str) -> bytes:
+def read_bounded(path: str, limit: int, what: str, *, error: type[FormatError] = UnsafeFileError) -> bytes:
     """Read a whole regular file whose size is bounded, checking the size first.
 
     Args:
         path: The file.
         limit: The most bytes accepted.
         what: How messages name it (e.g. ``"the SavedModel graph"``).
+        error: The error raised for a file over ``limit``.
 
     Raises:
-        UnsafeFileError: Not a regular file, or larger than ``limit``.
+        UnsafeFileError: Not a regular file, or (by default) larger than ``limit``.
         FormatError: It cannot be read.
     """
     size = regular_file(path, what)
     if size > limit:
-        raise UnsafeFileError(f"{path}: {what} is {size:,} bytes, more than netform's limit of "
+        raise error(f"{path}: {what} is {size:,} bytes, more than netform's limit of "
                               f"{limit:,} bytes; refused without reading it (a real one is far smaller).")
     try:
         with open(path, "rb") as fh:
@@ -116,7 +117,7 @@ def read_bounded(path: str, limit: int, what: str) -> bytes:
     except OSError as err:
         raise FormatError(f"{path}: cannot read {what} ({err.strerror or err}).") from err
     if len(data) > limit:  # it grew after the check
-        raise UnsafeFileError(f"{path}: {what} is more than netform's limit of {limit:,} bytes; refused.")
+        raise error(f"{path}: {what} is more than netform's limit of {limit:,} bytes; refused.")
     return data
 
 

@@ -106,6 +106,13 @@ def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapp
         raise _refuse(where, at, "Python bytecode (a lambda)")
     if class_name == "Lambda" and not _registered("Lambda", custom):
         raise _refuse(where, at, "a Lambda layer (it carries Python code)")
+    if class_name == "TFSMLayer" and not _registered("TFSMLayer", custom):
+        raise _refuse(where, at, "a TFSMLayer (it loads and runs an external SavedModel's graph)")
+    config = node.get("config")
+    if isinstance(config, dict) and isinstance(config.get("vocabulary"), str):
+        raise _refuse(where, f"{at}.config.vocabulary" if at else "config.vocabulary",
+                      f"a {class_name} reading its vocabulary from the file '{config['vocabulary'][:200]}' "
+                      "outside the model file")
     if class_name in _VALUE_MARKERS:
         return
     if class_name.startswith("Custom>") and _keras_builtin(class_name[len("Custom>"):]):

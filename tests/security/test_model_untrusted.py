@@ -185,13 +185,11 @@ def unblock(fifo: Path, after: float = 20.0) -> Iterator[list[bool]]:
         if done.wait(after):
             return
         hung.append(True)
-        for _ in range(200):
+        while not done.wait(0.05):  # until the call returns, however often it reopens the FIFO
             try:
                 os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # lets the reader see EOF
             except OSError:
                 pass
-            if done.wait(0.05):
-                return
 
     thread = threading.Thread(target=watchdog, daemon=True)
     thread.start()
@@ -294,3 +292,111 @@ def test_checkpoint_state_inside_its_folder_still_loads(tmp_path: Path, saved) -
         (folder / "checkpoint").write_text(f'model_checkpoint_path: "{pointer}"\nall_model_checkpoint_paths: "x"\n')
         assert nf.detect_format(folder) == "tf_checkpoint"
         assert nf.load_weights(saved["model"], folder) == []
+
+
+# ----------------------------------------------------------------------------- 15. errors of the right kind
+
+#: Lies told by a metadata file: each must be a FormatError naming the file and the field, never a traceback.
+LIES = {
+    "list": b"[1, 2]", "string": b'"x"', "number": b"5", "null": b"null", "invalid": b"{not json",
+    "deep": b"[" * 20_000 + b"]" * 20_000, "huge": b'{"pad": "' + b"x" * (17 * 2**20) + b'"}',
+}
+#: Every metadata file netform reads: (format, member), member inside the saved file.
+METADATA = [("keras", "netform.json"), ("keras", "metadata.json"), ("h5", "netform_metadata"),
+            ("weights_h5", "netform_metadata"), ("savedmodel", "assets.extra/netform.json")]
+
+
+def _lie(saved: dict[str, Path], fmt: str, member: str, lie: bytes, out: Path) -> Path:
+    """A copy of the saved file whose ``member`` holds ``lie``."""
+    import h5py
+
+    src = saved[fmt]
+    dst = out / src.name
+    if fmt == "keras":
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:  # stored: no bomb
+            for name in zin.namelist():
+                zout.writestr(name, lie if name == member else zin.read(name))
+    elif fmt == "savedmodel":
+        shutil.copytree(src, dst)
+        (dst / member).write_bytes(lie)
+    else:
+        shutil.copy(src, dst)
+        with h5py.File(dst, "a") as f:
+            f.attrs[member] = lie.decode()
+    return dst
+
+
+def _cli(*argv: str) -> int:
+    from netform.cli._main import main
+
+    with contextlib.redirect_stdout(open(os.devnull, "w")), contextlib.redirect_stderr(open(os.devnull, "w")):
+        return main(list(argv))
+
+
+def _format_error_or_result(call: Callable[[], Any]) -> None:
+    """``call`` succeeds (it did not need the lying field) or raises a FormatError (never another error)."""
+    try:
+        call()
+    except FormatError:
+        pass
+
+
+@pytest.mark.parametrize("lie", sorted(LIES))
+@pytest.mark.parametrize(("fmt", "member"), METADATA, ids=[f"{f}-{m}" for f, m in METADATA])
+def test_lying_metadata_is_a_format_error(tmp_path: Path, saved, fmt: str, member: str, lie: str) -> None:  # type: ignore[no-untyped-def]
+    if fmt.endswith("h5") and lie == "null":
+        pytest.skip("a null HDF5 attribute reads as no netform metadata")
+    if fmt.endswith("h5") and lie == "huge":
+        pytest.skip("h5py cannot add a 17 MiB attribute to an existing root group (the size bound is the same code)")
+    path = _lie(saved, fmt, member, LIES[lie], tmp_path)
+    field = member.rsplit("/", 1)[-1]
+    with pytest.raises(FormatError, match=rf"{path.name}.*{field}.*(JSON|nested too deeply|holds|bytes, more than)"):
+        nf.inspect(path)
+    assert nf.detect_format(path) == fmt
+    _format_error_or_result(lambda: nf.load(path) if fmt != "weights_h5" else nf.load_weights(saved["model"], path))
+    assert _cli("inspect", str(path)) == 5
+    if fmt != "weights_h5":
+        assert _cli("export-spec", str(path)) in (0, 5)
+
+
+@pytest.mark.parametrize("field", ["model_class", "keras_version"])
+def test_metadata_field_of_the_wrong_type_is_named(tmp_path: Path, saved, field: str) -> None:  # type: ignore[no-untyped-def]
+    path = _lie(saved, "savedmodel", "assets.extra/netform.json", json.dumps({field: ["x"]}).encode(), tmp_path)
+    with pytest.raises(FormatError, match=rf"netform.json: netform.json field '{field}' holds list"):
+        nf.inspect(path)
+
+
+def _keras_with_layer_config(tmp_path: Path, saved, edit: Callable[[dict[str, Any]], None]) -> Path:  # type: ignore[no-untyped-def]
+    path = tmp_path / "edited.keras"
+    with zipfile.ZipFile(saved["keras"]) as zin, zipfile.ZipFile(path, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == "config.json":
+                config = json.loads(data)
+                edit(config["config"]["layers"][-1])
+                data = json.dumps(config).encode()
+            zout.writestr(name, data)
+    return path
+
+
+def test_tfsmlayer_is_refused_as_unsafe_not_as_corrupt(tmp_path: Path, saved) -> None:  # type: ignore[no-untyped-def]
+    def tfsm(layer: dict[str, Any]) -> None:
+        layer.update({"module": "keras.layers", "class_name": "TFSMLayer", "registered_name": None,
+                      "config": {"name": "t", "filepath": str(saved["savedmodel"]), "call_endpoint": "serve"}})
+
+    path = _keras_with_layer_config(tmp_path, saved, tfsm)
+    with pytest.raises(UnsafeFileError, match=r"a TFSMLayer \(it loads and runs an external SavedModel's graph\) "
+                                              r"at config path 'config.layers\[1\]'; refused in safe mode"):
+        nf.load(path)
+
+
+def test_vocabulary_path_is_refused_as_unsafe_not_as_corrupt(tmp_path: Path, saved) -> None:  # type: ignore[no-untyped-def]
+    def lookup(layer: dict[str, Any]) -> None:
+        layer.update({"module": "keras.layers", "class_name": "StringLookup", "registered_name": None,
+                      "config": {"name": "s", "vocabulary": "/etc/hostname"}})
+
+    path = _keras_with_layer_config(tmp_path, saved, lookup)
+    with pytest.raises(UnsafeFileError, match=r"a StringLookup reading its vocabulary from the file '/etc/hostname' "
+                                              r"outside the model file at config path "
+                                              r"'config.layers\[1\].config.vocabulary'; refused in safe mode"):
+        nf.load(path)
