@@ -33,7 +33,7 @@ from typing import Any, BinaryIO, Callable, Mapping
 from netform.errors import FormatError
 
 from ._atomic import write_bytes
-from ._h5_source import open_h5
+from ._h5_source import keras_refusals, open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
 
@@ -392,9 +392,11 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
             else:
                 with saving_options.keras_option_scope(use_legacy_config=True):
                     model = saving_utils.model_from_config(legacy, custom_objects=custom)
-            _load_model_weights(f, model, values)
+            with keras_refusals(path):
+                _load_model_weights(f, model, values)
         if compile:
-            _compile(model, f, path, custom, values)
+            with keras_refusals(path):
+                _compile(model, f, path, custom, values)
     return model
 
 

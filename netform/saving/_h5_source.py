@@ -16,9 +16,9 @@ import io
 import os
 from typing import Any, Iterator, NamedTuple
 
-from netform.errors import FormatError
+from netform.errors import FormatError, UnsafeFileError
 
-__all__ = ["H5Source", "open_h5", "READ_WHOLE_BYTES", "check_unchanged"]
+__all__ = ["H5Source", "open_h5", "READ_WHOLE_BYTES", "check_unchanged", "keras_refusal", "keras_refusals"]
 
 #: Files up to this size are read whole, once; larger ones through one open descriptor.
 READ_WHOLE_BYTES = 256 * 2**20
@@ -80,3 +80,34 @@ def check_unchanged(fd: int, path: str | os.PathLike[str]) -> None:
     if there is None or (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
         raise FormatError(f"{os.fspath(path)}: the file was replaced while it was being read "
                           "(a save in progress?); load it again.")
+
+
+#: How Keras's own HDF5 guards (``safe_get_h5_dataset`` and friends) begin their refusals.
+_KERAS_REFUSAL = "Not allowed"
+
+
+def keras_refusal(where: str, messages: list[str]) -> UnsafeFileError | None:
+    """The UnsafeFileError for the first of Keras's own refusals among ``messages``, if any.
+
+    netform's checks refuse links, external and virtual datasets and bombs
+    before Keras reads anything; should Keras still refuse something, the
+    caller reports it as unsafe, not as weights that do not fit.
+    """
+    for message in messages:
+        text = " ".join(str(message).split())
+        if _KERAS_REFUSAL in text:
+            return UnsafeFileError(f"{where}: Keras refused part of the HDF5 data ({text[:300]}); "
+                                   "the file is refused.")
+    return None
+
+
+@contextlib.contextmanager
+def keras_refusals(where: str) -> Iterator[None]:
+    """Turn Keras's own HDF5 refusals raised inside the block into :class:`UnsafeFileError`."""
+    try:
+        yield
+    except ValueError as err:
+        refusal = keras_refusal(where, [str(err)])
+        if refusal is not None:
+            raise refusal from err
+        raise

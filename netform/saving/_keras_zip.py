@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, Mapping
 from netform.errors import FormatError
 
 from ._atomic import atomic_file
+from ._h5_source import keras_refusal
 from ._meta import metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, check_zip
 
@@ -127,6 +128,9 @@ def _load_from_archive(zf: zipfile.ZipFile, config: bytes, where: str, *, compil
         if assets is not None:
             assets.close()
     if failed:
+        refusal = keras_refusal(where, [str(v[1]) if isinstance(v, tuple) else str(v) for v in errors.values()])
+        if refusal is not None:
+            raise refusal
         saving_lib._raise_loading_failure(errors)
     return model
 

@@ -13,11 +13,11 @@ import json
 import warnings
 from typing import Any
 
-from netform.errors import FormatError, UnsafeFileError
+from netform.errors import FormatError
 
 from ._atomic import write_bytes
 from ._h5 import model_weights_group, verify_checksums
-from ._h5_source import check_unchanged, open_h5
+from ._h5_source import check_unchanged, keras_refusal, open_h5
 from ._meta import metadata, reading, writing
 from ._safety import check_h5
 
@@ -125,10 +125,9 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         store.close()
         if image is None:
             check_unchanged(opened.raw, source)  # type: ignore[arg-type]
-        refused = [str(e[1]) for e in errors.values() if str(e[1]).startswith("Not allowed")]
-        if refused:
-            raise UnsafeFileError(f"{where}: Keras refused part of the weights file ({refused[0]}); "
-                                  "the file is refused.")
+        refusal = keras_refusal(where, [str(e[1]) for e in errors.values()])
+        if refusal is not None:
+            raise refusal
         if errors and not skip_mismatch:
             raise mismatch_error(where, model, [str(e[1]) for e in errors.values()])
     if problems:

@@ -92,6 +92,21 @@ def test_virtual_dataset_refused_by_load(tmp_path: Path, kind: str) -> None:
         nfs.load(str(path))
 
 
+@pytest.mark.parametrize("kind", ["h5", "weights_h5", "keras"])
+def test_keras_refusals_surface_as_unsafe(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from netform.saving import _h5, _keras_zip, _weights
+
+    path = _vds_file(tmp_path, kind)
+    for module in (_h5, _keras_zip, _weights):  # without netform's own check, Keras's guard refuses
+        monkeypatch.setattr(module, "check_h5", lambda *args, **kwargs: None)
+    with pytest.raises(UnsafeFileError, match=r"Keras refused part of the HDF5 data \(Not allowed: H5 file "
+                                              r"with virtual Dataset\)"):
+        if kind == "h5":
+            nfs.load(str(path))
+        else:
+            nfs.load_weights(_model(1), str(path))
+
+
 # --- zip bombs ---------------------------------------------------------------------------------
 
 
