@@ -168,13 +168,14 @@ def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: l
         diags.append(smap.diagnostic(err.diagnostics[0].message, path + ("type",)))
         return None
     try:
-        layer = cls.model_validate(fields)
+        layer = cls.model_validate(fields, context={"brief": brief})
     except ValidationError as err:
         diags.extend(pydantic_diagnostics(err, fields, smap, path, cls, brief=brief))
         return None
-    too_big = [smap.diagnostic(f"{_number(v)} is too large; {layer.type} takes integers up to {MAX_INT:,} "
+    too_big = [smap.diagnostic(f"{_number(v)} is too large; {layer.type if len(where) == 1 else 'a layer'} takes "
+                               f"integers up to {MAX_INT:,} "
                                "(TensorFlow holds sizes and settings as 32-bit integers)", path + where)
-               for where, v in _big_ints(layer)]
+               for where, v in _big_ints(fields, layer)]
     diags.extend(too_big)
     return None if too_big else layer
 
@@ -189,25 +190,43 @@ def _number(value: int) -> str:
     return f"a number of about 10^{int(value.bit_length() * 0.30103)}"  # str() of a huge int is slow or refused
 
 
-def _big_ints(value: Any, where: Path = ()) -> list[tuple[Path, int]]:
-    """Every integer in a validated layer (nested layers and tuples included) past :data:`MAX_INT`."""
-    if isinstance(value, bool):
+def _big_ints(raw: Any, validated: Any, where: Path = ()) -> list[tuple[Path, int]]:
+    """Every integer setting past :data:`MAX_INT` (nested layers and lists included).
+
+    Walks the few values as written (not the whole validated model, to stay
+    cheap) and keeps those the schema made integers: a float field may be huge.
+    """
+    if isinstance(raw, bool):
         return []
-    if isinstance(value, int):
-        return [(where, value)] if abs(value) > MAX_INT else []
+    if isinstance(raw, (int, float)):
+        value = validated if validated is not _MISSING else raw
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            return [(where, value)]
+        return []
     out: list[tuple[Path, int]] = []
-    if isinstance(value, BaseModel):
-        for key in type(value).model_fields:
-            out += _big_ints(getattr(value, key), where + (key,))
-        for key, item in (value.model_extra or {}).items():
-            out += _big_ints(item, where + (key,))
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            out += _big_ints(item, where + (i,))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            out += _big_ints(item, where + (str(key),))
+    if isinstance(raw, dict):
+        for key, item in raw.items():
+            out += _big_ints(item, _child(validated, key), where + (str(key),))
+    elif isinstance(raw, (list, tuple)):
+        for i, item in enumerate(raw):
+            out += _big_ints(item, _child(validated, i), where + (i,))
     return out
+
+
+_MISSING = object()
+
+
+def _child(value: Any, key: str | int) -> Any:
+    """``value``'s field, key or item ``key`` (``_MISSING`` when it has none)."""
+    if isinstance(key, int):
+        return value[key] if isinstance(value, (list, tuple)) and 0 <= key < len(value) else _MISSING
+    if isinstance(value, BaseModel):
+        if key in type(value).model_fields:
+            return getattr(value, key)
+        return (value.model_extra or {}).get(key, _MISSING)
+    if isinstance(value, dict):
+        return value.get(key, _MISSING)
+    return _MISSING
 
 
 def _inputs(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic]) -> tuple[str, ...] | None:

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     NonNegativeInt,
     PositiveInt,
+    ValidationInfo,
     model_validator,
 )
 
@@ -108,13 +109,15 @@ def check_arguments(kind: str, value: Any) -> None:
 
 
 def _named(kind: str, known: tuple[str, ...]):
-    def check(value: str | TypedObject | None) -> str | TypedObject | None:
+    def check(value: str | TypedObject | None, info: ValidationInfo) -> str | TypedObject | None:
         if value is None:
             return value
         name = value if isinstance(value, str) else value.type
         if name not in known:
+            # past the first errors of a spec (context "brief"), skip the suggestion: it is never shown
+            brief = isinstance(info.context, dict) and info.context.get("brief")
             raise ValueError(
-                f"unknown {kind} '{name}'{did_you_mean(name, known)}; "
+                f"unknown {kind} '{name}'{'' if brief else did_you_mean(name, known)}; "
                 f"expected one of Keras's built-in {kind}s, e.g. {', '.join(known[:6])}"
             )
         check_arguments(kind, value)

@@ -183,6 +183,20 @@ def _misspelt_fields_10000(_: Path) -> str:
     return SPEC_HEAD + "kind: sequential\nlayers:\n" + "  - {type: Dense, unitz: 4}\n" * 10_000
 
 
+def _unknown_types_10000(_: Path) -> str:
+    return SPEC_HEAD + "kind: sequential\nlayers:\n" + "".join(f"  - {{type: Dense{i}}}\n" for i in range(10_000))
+
+
+def _bad_activations_10000(_: Path) -> str:
+    return (SPEC_HEAD + "kind: sequential\nlayers:\n"
+            + "".join(f"  - {{type: ReLU, name: r{i}}}\n  - {{type: Activation, activation: rel{i}}}\n" for i in range(5_000)))
+
+
+def _unknown_blocks_10000(_: Path) -> str:
+    return (SPEC_HEAD + "kind: functional\nblocks:\n" + "".join(f"  b{i}: {{layers: [{{type: ReLU}}]}}\n" for i in range(100))
+            + "nodes:\n" + "".join(f"  n{i}: {{block: c{i}, in: x, p{i}: 1}}\n" for i in range(10_000)) + "outputs: [n0]\n")
+
+
 def _unnamed_layers_40000(_: Path) -> str:
     # just under 1 MB: twice the layer limit, every layer unnamed (named dense, dense_1, ... by Keras's rule)
     return SPEC_HEAD + "kind: sequential\nlayers:\n" + "- {type: ReLU}\n" * 40_000
@@ -216,6 +230,9 @@ SPEC_BOMBS: dict[str, Callable[[Path], str | bytes]] = {
     "bomb_repeat_by_parameter.yaml": _repeat_by_parameter,
     "bomb_unknown_refs_10000.yaml": _unknown_refs_10000,
     "bomb_misspelt_fields_10000.yaml": _misspelt_fields_10000,
+    "bomb_unknown_types_10000.yaml": _unknown_types_10000,
+    "bomb_bad_activations_10000.yaml": _bad_activations_10000,
+    "bomb_unknown_blocks_10000.yaml": _unknown_blocks_10000,
     "bomb_unnamed_layers_40000.yaml": _unnamed_layers_40000,
     "bomb_empty_block_bodies.yaml": _empty_block_bodies,
     "bomb_huge_units.yaml": _huge_units,

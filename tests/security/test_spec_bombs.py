@@ -45,6 +45,11 @@ EXPECTED: dict[str, tuple[int, str]] = {
                                              r"n1, .*, n18, … \(10,001 in all\)$"),
     "bomb_misspelt_fields_10000.yaml": (10_000, r"6:19: layers\[0\]\.unitz: unknown field 'unitz' \(Did you mean 'units'\?\); "
                                                 r"Dense accepts: type, name, "),
+    "bomb_unknown_types_10000.yaml": (10_000, r"6:6: layers\[0\]\.type: unknown layer type 'Dense0' \(Did you mean 'Dense'\?\)"),
+    "bomb_bad_activations_10000.yaml": (5_000, r"7:24: layers\[1\]\.activation: unknown activation 'rel0' \(Did you mean "
+                                               r"one of: 'relu', 'relu6'\?\)"),
+    "bomb_unknown_blocks_10000.yaml": (10_000, r"107:8: nodes\.n0\.block: unknown block 'c0'; define it under `blocks:` "
+                                               r"\(defined: b0, b1, .*, b19, … \(100 in all\)\)$"),
     "bomb_unnamed_layers_40000.yaml": (1, r"20006:3: layers\[20000\]: the spec lists 40,000 layers; the limit is 20,000"),
     "bomb_empty_block_bodies.yaml": (4, r"6:20: blocks\.e\.nodes: block 'e' has no nodes and no `outputs:`; give it "
                                         r"nodes, or `outputs: \[x\]` to pass its input through"),
