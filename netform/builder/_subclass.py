@@ -8,7 +8,7 @@ import keras
 
 from ..engine import Model
 from ..errors import BuildError
-from ..spec import ModelSpec, load_spec
+from ..spec import ModelSpec, load_spec, spec_access
 from ..spec._load import graph_of
 from ._layers import to_keras_layer
 
@@ -69,7 +69,9 @@ class SpecModel(Model):
     def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> "SpecModel":
         config = dict(config)
         spec = config.pop("spec")
-        model = cls(spec, **{k: v for k, v in config.items() if k in ("name", "trainable")})
+        # Loading a model never makes its spec's training callbacks, so their paths are not checked here.
+        with spec_access(allow_paths=True, allow_network=True):
+            model = cls(spec, **{k: v for k, v in config.items() if k in ("name", "trainable")})
         model.build_symbolically()
         return model
 

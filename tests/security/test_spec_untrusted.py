@@ -231,6 +231,20 @@ def test_python_api_is_safe_by_default(tmp_path: Path, outside: Path) -> None:
     assert Path(cb.filename) == (tmp_path / "a" / "log.csv").resolve()
 
 
+def test_a_saved_subclass_model_with_allowed_paths_loads(tmp_path: Path) -> None:
+    """Loading a model never makes its spec's callbacks, so their paths are not checked there."""
+    import netform as nf
+    from netform.spec import spec_access
+
+    with spec_access(allow_paths=True):
+        spec = load_spec(HEAD + f"        - {{type: CSVLogger, filename: {tmp_path / 'log.csv'}}}\n")
+    model = nf.build(spec, api="subclass")
+    nf.save(model, tmp_path / "m.keras")
+    loaded = nf.load(tmp_path / "m.keras")
+    assert loaded.spec == spec
+    assert not (tmp_path / "log.csv").exists()
+
+
 def test_path_arguments_table_follows_keras() -> None:
     """Every path-like argument of every public Keras callback is checked (derived from the signatures)."""
     import keras
