@@ -261,5 +261,17 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
     except RecursionError as err:
         raise BuildError(f"{model_spec.source}: the graph is too deep for Keras to build "
                          f"({len(graph.nodes)} nodes); split it into nested blocks") from err
+    except MemoryError as err:
+        raise BuildError(f"{model_spec.source}: not enough memory to build the model's weights; make the layers "
+                         "smaller (netform.summary(spec) gives each layer's parameter count)") from err
+    except Exception as err:
+        import tensorflow as tf
+
+        if not isinstance(err, tf.errors.OpError):
+            raise
+        # e.g. ResourceExhaustedError while allocating a large weight: a TensorFlow error is no answer to a spec
+        raise BuildError(f"{model_spec.source}: TensorFlow could not make the model's weights "
+                         f"({type(err).__name__}: {err.message}); make the layers smaller "
+                         "(netform.summary(spec) gives each layer's parameter count)") from err
     finally:
         sys.setrecursionlimit(limit)

@@ -262,3 +262,26 @@ def test_weights_and_tensors_past_the_limit_are_refused_at_validate(inputs: str,
     with pytest.raises(SpecError, match=f"^<string>:{message}") as info:
         netform.load_spec(text)
     assert len(info.value.diagnostics) == 1
+
+
+@pytest.mark.parametrize("error", ["ResourceExhaustedError", "MemoryError"])
+def test_running_out_of_memory_while_building_is_a_build_error(error: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spec within the limits that still does not fit the machine ends in BuildError, not a raw TensorFlow error."""
+    import tensorflow as tf
+
+    from netform.builder import _build
+    from netform.errors import BuildError
+
+    def out_of_memory(*_: object) -> None:
+        if error == "MemoryError":
+            raise MemoryError()
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[65536,30000]")
+
+    monkeypatch.setattr(_build, "_functional", out_of_memory)
+    spec = netform.load_spec("netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\n"
+                             "nodes:\n  d: {type: Dense, units: 2, in: x}\noutputs: [d]\n")
+    expected = (r"^<string>: TensorFlow could not make the model's weights \(ResourceExhaustedError: OOM when "
+                r"allocating tensor with shape\[65536,30000\]\); make the layers smaller"
+                if error != "MemoryError" else r"^<string>: not enough memory to build the model's weights")
+    with pytest.raises(BuildError, match=expected):
+        netform.build(spec, api="functional")
