@@ -110,6 +110,7 @@ def _confine(
     The folders that files of the callback go in are added to ``folders``, to be made once every
     callback has passed.
     """
+    args = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in args.items()}
     problems = callback_problems(name, args, access)
     if problems:
         raise EngineError(f"{where}: {callback_message(problems[0], cli=False)}.")
@@ -126,8 +127,8 @@ def _confine(
         real = os.path.realpath(full)
         if not access.allow_paths and not _inside(real, real_base):
             raise EngineError(
-                f"{where}: {name}.{arg} {text!r} leads to {real}, outside the output directory {real_base} "
-                "(through a symbolic link); write a path under the output directory, or pass allow_paths=True "
+                f"{where}: {name}.{arg} {text!r} leads to {real} (through a symbolic link), outside the output "
+                f"directory {real_base}; write a path under the output directory, or pass allow_paths=True "
                 "(netform train --allow-paths) to let this spec write anywhere."
             )
         if name == "BackupAndRestore" and args.get("delete_checkpoint", True):

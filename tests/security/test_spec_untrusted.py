@@ -222,6 +222,8 @@ def test_python_api_is_safe_by_default(tmp_path: Path, outside: Path) -> None:
     hostile = {"loss": "mse", "callbacks": [{"type": "CSVLogger", "filename": str(outside / "keep.txt")}]}
     with pytest.raises(EngineError, match=r"training.callbacks\[0\].*filename.*allow_paths=True"):
         fit_from_training_config(model, hostile, x, y, verbose=0, out_dir=tmp_path)
+    with pytest.raises(EngineError, match=r"is an absolute path.*allow_paths=True"):
+        resolve_callbacks([{"type": "CSVLogger", "filename": outside / "keep.txt"}], out_dir=tmp_path)
     with pytest.raises(EngineError, match=r"RemoteMonitor.*allow_network=True"):
         resolve_callbacks([{"type": "RemoteMonitor"}])
     assert (outside / "keep.txt").read_text() == "precious"
