@@ -15,14 +15,11 @@ the same weights as an uninterrupted one (under deterministic ops):
   seed kept in the backup, so a resumed run skips exactly the batches that
   were already seen, in the same order;
 * the global NumPy and Python ``random`` states;
-* the state of the stateful built-in callbacks (``ReduceLROnPlateau``,
-  ``EarlyStopping``, ``ModelCheckpoint``'s best value, the learning rate a
-  ``LearningRateScheduler`` epoch began with), taken at each epoch's end
-  after every other callback's ``on_epoch_end`` ran.
+* the state of the stateful built-in callbacks (:mod:`._callback_state`),
+  taken after every other callback's ``on_epoch_end``.
 
-The directory is locked for the whole ``fit`` (one training per backup
-directory), and when training completes only netform's own files are removed
-from it: the directory goes only if netform created it and it is empty.
+The directory is locked for the whole ``fit``; when training completes only
+netform's own files are removed from it (:mod:`._backup_lock`).
 
 A backup is one directory ``<directory>/state`` written with
 :func:`netform.saving.atomic_path`: the new copy is written beside it under a
@@ -48,7 +45,7 @@ from keras import tree
 from ..errors import EngineError, FormatError
 from ..saving._atomic import atomic_path, recover
 from ._backup_lock import DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
-from ._callback_state import capture_callbacks, learning_rate, restore_callbacks, set_learning_rate
+from ._callback_state import capture_callbacks, learning_rate, restore_callbacks
 
 __all__ = ["TrainingBackup", "find_backup"]
 
@@ -160,7 +157,13 @@ class TrainingBackup(keras.callbacks.Callback):
         self._peers = [cb for cb in callbacks or [] if cb is not self]
 
     def release(self) -> None:
-        """Unlock the directory (idempotent); ``fit`` calls it when it returns or raises."""
+        """Unlock the directory (idempotent); ``fit`` calls it when it returns or raises.
+
+        A directory netform created for a fit that failed before any backup
+        was written is removed again.
+        """
+        if self._lock.held:
+            remove_created_directory(self.directory)
         self._lock.release(remove_file=True)
 
     @property
@@ -248,7 +251,8 @@ class TrainingBackup(keras.callbacks.Callback):
             if self._resume_metrics is not None:
                 for variable, value in zip(model.metrics_variables, self._resume_metrics):
                     variable.assign(value)
-            self._restore_callbacks(model, mid_epoch=start > 0)
+            states, arrays, epoch_lr = self._resume_callbacks or ([], {}, None)
+            restore_callbacks(self._peers, states, arrays, str(self.path), model=model, epoch_lr=epoch_lr if start else None)
         self._resume_epoch = None
         self._resume_callbacks = None
         # The rate before this epoch's `on_epoch_begin` (a scheduler's input).
@@ -301,18 +305,8 @@ class TrainingBackup(keras.callbacks.Callback):
     def on_train_end(self, logs: Any = None) -> None:
         if self.delete_on_finish:
             remove_own_state(self.directory, self.path)
-            remove_created_directory(self.directory)
         self.release()
 
-    def _restore_callbacks(self, model: keras.Model, *, mid_epoch: bool) -> None:
-        if self._resume_callbacks is None:
-            return
-        states, arrays, epoch_lr = self._resume_callbacks
-        restore_callbacks(self._peers, states, arrays, str(self.path))
-        if mid_epoch and any(isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in self._peers):
-            # The optimizer's rate is the one the scheduler set for this epoch;
-            # it sets it again in on_epoch_begin from the rate the epoch began with.
-            set_learning_rate(getattr(model, "optimizer", None), epoch_lr)
 
     # ---------------------------------------------------------------- saving
     def _groups(self, model: keras.Model) -> dict[str, list[Any]]:

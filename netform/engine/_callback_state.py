@@ -70,7 +70,13 @@ def capture_callbacks(callbacks: list[keras.callbacks.Callback]) -> tuple[list[d
 
 
 def restore_callbacks(
-    callbacks: list[keras.callbacks.Callback], states: list[dict[str, Any]], arrays: Any, where: str
+    callbacks: list[keras.callbacks.Callback],
+    states: list[dict[str, Any]],
+    arrays: Any,
+    where: str,
+    *,
+    model: keras.Model,
+    epoch_lr: float | None,
 ) -> None:
     """Put the state saved by :func:`capture_callbacks` back into ``callbacks``.
 
@@ -83,7 +89,14 @@ def restore_callbacks(
         states: The saved states.
         arrays: The backup's arrays (``best_weights``).
         where: The backup's path, for the warning.
+        model: The model, whose optimizer's rate may be set back.
+        epoch_lr: When resuming inside an epoch, the rate the epoch began
+            with: with a ``LearningRateScheduler`` the optimizer's rate is set
+            back to it, since the scheduler sets the epoch's rate again (from
+            that one) in ``on_epoch_begin``.
     """
+    if epoch_lr is not None and any(isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in callbacks):
+        set_learning_rate(getattr(model, "optimizer", None), epoch_lr)
     for state in states:
         i = int(state["index"])
         cb = callbacks[i] if i < len(callbacks) else None

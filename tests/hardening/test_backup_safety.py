@@ -41,10 +41,6 @@ def _tiny(seed: int = 0, lr: float = 0.01):
     return model
 
 
-def _own_entries(d) -> list[str]:
-    return sorted(p.name for p in d.iterdir() if p.name.startswith(("state", ".nf", "netform")))
-
-
 # ------------------------------------------------------------ point 2: files kept
 def test_finished_fit_keeps_the_users_files_in_the_backup_dir(tmp_path):
     d = tmp_path / "runs"
@@ -197,3 +193,25 @@ def test_learning_rate_scheduler_resumes_mid_epoch_without_applying_twice(tmp_pa
     assert float(resumed.optimizer.learning_rate) == pytest.approx(float(reference.optimizer.learning_rate))
     assert float(reference.optimizer.learning_rate) == pytest.approx(0.01 / 8)
     assert _max_diff(resumed.get_weights(), reference.get_weights()) <= 1e-6
+
+
+def test_a_users_folder_named_like_the_backup_is_refused_not_replaced(tmp_path):
+    import netform as nf
+
+    d = tmp_path / "runs"
+    (d / "state").mkdir(parents=True)
+    (d / "state" / "mine.txt").write_text("keep me")
+    x, y = _data()
+    with pytest.raises(nf.FormatError, match=r"state: this is not a netform training backup.*Move it away"):
+        _tiny().fit(x, y, epochs=1, batch_size=4, verbose=0, backup_dir=d)
+    assert (d / "state" / "mine.txt").read_text() == "keep me"
+    assert sorted(p.name for p in d.iterdir()) == ["state"]  # no lock file left behind
+
+
+def test_a_fit_that_fails_before_any_backup_leaves_no_directory(tmp_path):
+    import netform as nf
+
+    d = tmp_path / "new"
+    with pytest.raises(nf.DataError):
+        _tiny().fit(np.zeros((0, 3), "float32"), np.zeros((0, 2), "float32"), verbose=0, backup_dir=d)
+    assert not d.exists()

@@ -170,9 +170,11 @@ def test_backup_dir_option_keeps_state_until_fit_completes(tmp_path):
     x = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
     model = _tiny()
     seen: list[bool] = []
-    probe = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append((tmp_path / "b" / "state").is_dir()))
-    model.fit(x, x[:, :2], epochs=2, batch_size=4, verbose=0, backup_dir=tmp_path / "b", callbacks=[probe])
-    assert seen == [True, True]  # backed up at each epoch end...
+    # The backup is written at each epoch's end after the other callbacks ran
+    # (so that it holds their state): the probe looks when the next epoch begins.
+    probe = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append((tmp_path / "b" / "state").is_dir()))
+    model.fit(x, x[:, :2], epochs=3, batch_size=4, verbose=0, backup_dir=tmp_path / "b", callbacks=[probe])
+    assert seen == [False, True, True]  # backed up at each epoch end...
     assert not (tmp_path / "b").exists()  # ...and removed once fit completed
     with pytest.raises(nf.EngineError, match="at most one"):
         model.fit(x, x[:, :2], verbose=0, backup_dir=tmp_path / "b",
