@@ -206,7 +206,9 @@ def callback_message(problem: tuple[str, str, str], *, cli: bool = True) -> str:
     return what
 
 
-def file_argument_problems(class_name: str, config: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+def file_argument_problems(
+    class_name: str, config: Any, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
     """Strings in a layer config (nested layers included) that Keras would open as a file.
 
     Args:
