@@ -20,7 +20,7 @@ from ..errors import Diagnostic, did_you_mean
 from ._model import ModelSpec
 from ._yaml import SourceMap
 
-__all__ = ["check_blocks", "name_list", "Hints", "MAX_LISTED", "MAX_HINTS", "count_text"]
+__all__ = ["check_blocks", "name_list", "Hints", "MAX_LISTED", "MAX_HINTS", "MAX_VALUES", "count_text", "value_count"]
 
 Path = tuple[str | int, ...]
 _PARAM_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
@@ -30,6 +30,9 @@ MAX_LISTED = 20
 MAX_HINTS = 100
 # past this many known names, only the likeliest candidates (same first letter, similar length) are compared
 _MAX_CANDIDATES = 200
+#: the most values (YAML scalars, lists, mappings) block bodies may expand to, all copies together: each
+#: is substituted and validated per copy (1.5 times the document's own limit; about 1 s of CPU)
+MAX_VALUES = 300_000
 # counts saturate here: past it the exact number does not matter and big-int arithmetic would
 _SATURATE = 10**18
 
@@ -80,6 +83,19 @@ def _candidates(name: str, choices: Iterable[str]) -> list[str]:
             break
         picked, k = narrower, k + 1
     return picked[:_MAX_CANDIDATES]
+
+
+def value_count(value: Any) -> int:
+    """How many values (scalars, lists, mappings) ``value`` holds, itself included."""
+    total, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        total += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return total
 
 
 def _mul(a: int, b: int) -> int:
@@ -171,11 +187,11 @@ def _cycles(spec: ModelSpec, smap: SourceMap, uses: dict[str, list[tuple[str, in
     return diags, cyclic
 
 
-def _sizes(spec: ModelSpec, uses: dict[str, list[tuple[str, int, Path]]]) -> dict[str, tuple[int, int]]:
-    """Per block: (layers, block uses) once fully expanded, counted without expanding (the blocks are acyclic)."""
-    sizes: dict[str, tuple[int, int]] = {}
+def _sizes(spec: ModelSpec, uses: dict[str, list[tuple[str, int, Path]]]) -> dict[str, tuple[int, int, int]]:
+    """Per block: (layers, block uses, values) once fully expanded, counted without expanding (blocks are acyclic)."""
+    sizes: dict[str, tuple[int, int, int]] = {}
 
-    def size(name: str) -> tuple[int, int]:
+    def size(name: str) -> tuple[int, int, int]:
         # iterative post-order: block nesting may be as deep as the number of blocks
         todo = [name]
         while todo:
@@ -188,13 +204,14 @@ def _sizes(spec: ModelSpec, uses: dict[str, list[tuple[str, int, Path]]]) -> dic
                 todo.extend(pending)
                 continue
             todo.pop()
-            n_items = sum(1 for _ in _body(spec, current))
-            layers, blocks = n_items - len(uses[current]), 0
+            items = [item for _, item in _body(spec, current)]
+            layers, blocks, values = len(items) - len(uses[current]), 0, sum(value_count(i) for i in items)
             for child, repeat, _ in uses[current]:
-                c_layers, c_blocks = sizes[child]
+                c_layers, c_blocks, c_values = sizes[child]
                 layers = min(layers + _mul(repeat, c_layers), _SATURATE)
                 blocks = min(blocks + _mul(repeat, c_blocks + 1), _SATURATE)
-            sizes[current] = (layers, blocks)
+                values = min(values + _mul(repeat, c_values), _SATURATE)
+            sizes[current] = (layers, blocks, values)
         return sizes[name]
 
     for name in spec.blocks:
@@ -228,26 +245,31 @@ def check_blocks(spec: ModelSpec, smap: SourceMap, limit: int) -> list[Diagnosti
         top = [(("layers", i), node) for i, node in enumerate(spec.layers)]
     elif spec.nodes is not None:
         top = [(("nodes", name), node) for name, node in spec.nodes.items()]
-    total_layers = total_blocks = 0
-    worst: tuple[int, Path, int, str] | None = None
+    total_layers = total_blocks = total_values = 0
+    worst: tuple[int, Path] | None = None
     for path, node in top:
         if node is None or node.kind != "block" or node.block not in sizes:
             total_layers += 1
             continue
         if node.repeat > limit:
             continue  # the resolver refuses that `repeat:` by itself, in plainer words
-        layers, blocks = sizes[node.block]
-        layers, blocks = _mul(node.repeat, layers), _mul(node.repeat, blocks + 1)
+        layers, blocks, values = (_mul(node.repeat, n) for n in sizes[node.block])
+        blocks = min(blocks + node.repeat, _SATURATE)
         total_layers = min(total_layers + layers, _SATURATE)
         total_blocks = min(total_blocks + blocks, _SATURATE)
-        here = max(layers, blocks)
+        total_values = min(total_values + values, _SATURATE)
+        here = max(layers / limit, blocks / limit, values / MAX_VALUES)
         if worst is None or here > worst[0]:
-            where = path + ("repeat",) if node.repeat > 1 else path
-            worst = (here, where, layers, "layers" if layers >= blocks else "block uses")
+            worst = (here, path + ("repeat",) if node.repeat > 1 else path)
     if worst is not None and (total_layers > limit or total_blocks > limit):
         what = "layers" if total_layers > limit else "block uses"
         n = total_layers if total_layers > limit else total_blocks
         diags.append(smap.diagnostic(
             f"the spec expands to more than {limit} {what}; check `repeat:` and blocks that use repeated blocks: "
             f"it makes {count_text(n)} {what} (netform refuses graphs past {limit:,})", worst[1]))
+    elif worst is not None and total_values > MAX_VALUES:
+        diags.append(smap.diagnostic(
+            f"the spec's blocks expand to {count_text(total_values)} values (settings and their items, all copies "
+            f"together); the limit is {MAX_VALUES:,}: use fewer copies of large blocks, or move large settings out "
+            "of repeated blocks", worst[1]))
     return diags

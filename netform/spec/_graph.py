@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic, SpecError
-from ._expansion import Hints, check_blocks, name_list
+from ._expansion import MAX_VALUES, Hints, check_blocks, name_list, value_count
 from ._layer_base import LayerSpec
 from ._model import NAME_PATTERN, InputSpec, ModelSpec, Node
 from ._yaml import SourceMap
@@ -90,6 +90,8 @@ class _Resolver:
         self._scope_args: dict[str, dict[str, Any]] = {}
         self.hint = Hints()  # "did you mean" for the first messages only: linear in the number of bad names
         self._expanded = 0  # block-body items parsed so far
+        self._values = 0  # and the values they hold
+        self._body_values: dict[str, int] = {}
 
     def error(self, message: str, path: Path) -> None:
         self.diags.append(self.smap.diagnostic(message, path))
@@ -112,8 +114,13 @@ class _Resolver:
                 if not spec.inputs:
                     self.error("a subclass spec needs `inputs:` so the model can be built", ())
         except _TooBig as err:
-            self.error(f"the spec expands to more than {MAX_GRAPH_NODES} layers; check `repeat:` and blocks that "
-                       "use repeated blocks (netform refuses graphs past that size)", err.path)
+            if err.what == "values":
+                self.error(f"the spec's blocks expand to more than {MAX_VALUES:,} values (settings and their items, "
+                           "all copies together): use fewer copies of large blocks, or move large settings out of "
+                           "repeated blocks", err.path)
+            else:
+                self.error(f"the spec expands to more than {MAX_GRAPH_NODES} layers; check `repeat:` and blocks that "
+                           "use repeated blocks (netform refuses graphs past that size)", err.path)
         for name in spec.inputs:
             if not _NAME_RE.match(name):
                 self.error(f"input name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", ("inputs", name))
@@ -384,9 +391,14 @@ class _Resolver:
         else:
             self.error(f"block '{name}' needs `nodes:` (with `outputs:`) or `layers:`", ("blocks", name))
             return None
+        if name not in self._body_values:
+            self._body_values[name] = value_count(raw_nodes)
         self._expanded += len(raw_nodes) + 1
+        self._values += self._body_values[name]
         if self._expanded > _MAX_EXPANDED_ITEMS:
             raise _TooBig(use_path)
+        if self._values > MAX_VALUES:
+            raise _TooBig(use_path, "values")
         diags_before = len(self.diags)
         parsed: dict[str, Node] = {}
         for nm, raw in raw_nodes.items():
@@ -457,9 +469,10 @@ class _Resolver:
 
 
 class _TooBig(Exception):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, what: str = "layers") -> None:
         super().__init__(path)
         self.path = path
+        self.what = what
 
 
 def _snake(name: str) -> str:

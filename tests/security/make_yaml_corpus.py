@@ -174,6 +174,14 @@ def _repeat_by_parameter(_: Path) -> str:
             "layers:\n  - {block: c, repeat: 1000, n: 1000}\n")
 
 
+def _fat_block_repeated(_: Path) -> str:
+    # one layer of 100,000 values, copied by each of 20,000 repeats: 2 * 10**9 values to substitute and check
+    values = ", ".join(["0"] * 100_000)
+    return (SPEC_HEAD + "kind: sequential\nblocks:\n"
+            f"  b: {{layers: [{{type: Dense, units: 2, kernel_initializer: {{type: Constant, value: [{values}]}}}}]}}\n"
+            "layers:\n  - {block: b, repeat: 20000}\n")
+
+
 def _unknown_refs_10000(_: Path) -> str:
     return (SPEC_HEAD + "kind: functional\nnodes:\n"
             + "".join(f"  n{i}: {{type: ReLU, in: missing{i}}}\n" for i in range(10_000)) + "outputs: [n0]\n")
@@ -228,6 +236,7 @@ SPEC_BOMBS: dict[str, Callable[[Path], str | bytes]] = {
     "bomb_mutual_use_fan_out.yaml": _mutual_use_fan_out,
     "bomb_self_use_by_parameter.yaml": _self_use_by_parameter,
     "bomb_repeat_by_parameter.yaml": _repeat_by_parameter,
+    "bomb_fat_block_repeated.yaml": _fat_block_repeated,
     "bomb_unknown_refs_10000.yaml": _unknown_refs_10000,
     "bomb_misspelt_fields_10000.yaml": _misspelt_fields_10000,
     "bomb_unknown_types_10000.yaml": _unknown_types_10000,

@@ -41,6 +41,9 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "bomb_self_use_by_parameter.yaml": (3, r"6:48: blocks\.a\.nodes\.p: blocks are nested more than 16 deep "
                                           r"\(does block 'a' use itself\?\)"),
     "bomb_repeat_by_parameter.yaml": (1, r"10:16: layers\[0\]\.repeat: the spec expands to more than 20000 layers"),
+    "bomb_fat_block_repeated.yaml": (1, r"8:16: layers\[0\]\.repeat: the spec's blocks expand to 2,000,120,000 values "
+                                       r"\(settings and their items, all copies together\); the limit is 300,000: use "
+                                       r"fewer copies of large blocks, or move large settings out of repeated blocks$"),
     "bomb_unknown_refs_10000.yaml": (10_000, r"6:20: nodes\.n0\.in: unknown node or input 'missing0'; known names: x, n0, "
                                              r"n1, .*, n18, … \(10,001 in all\)$"),
     "bomb_misspelt_fields_10000.yaml": (10_000, r"6:19: layers\[0\]\.unitz: unknown field 'unitz' \(Did you mean 'units'\?\); "
@@ -285,3 +288,20 @@ def test_running_out_of_memory_while_building_is_a_build_error(error: str, monke
                 if error != "MemoryError" else r"^<string>: not enough memory to build the model's weights")
     with pytest.raises(BuildError, match=expected):
         netform.build(spec, api="functional")
+
+
+def test_specs_just_under_the_limits_are_accepted() -> None:
+    """The limits refuse bombs, not big models: 19,999 unnamed layers, and a large block repeated twice, load."""
+    import time
+
+    head = "netform: 1\nkind: sequential\ninputs: {x: {shape: [4]}}\n"
+    start = time.process_time()
+    spec = netform.load_spec(head + "layers:\n" + "- {type: ReLU}\n" * 19_999)
+    seconds = time.process_time() - start
+    rows = netform.summary(spec).rows
+    assert [r.name for r in rows[-2:]] == ["re_lu_19997", "re_lu_19998"]
+    assert seconds < CPU_LIMIT_S * 2, f"19,999 layers validated in {seconds:.2f} s"
+    values = ", ".join(["0"] * 50_000)
+    fat = (head + f"blocks:\n  b: {{layers: [{{type: Dense, units: 2, kernel_initializer: {{type: Constant, value: [{values}]}}}}]}}\n"
+           "layers:\n  - {block: b, repeat: 2}\n")
+    assert len(netform.summary(netform.load_spec(fat)).rows) == 3
