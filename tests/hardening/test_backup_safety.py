@@ -215,3 +215,32 @@ def test_a_fit_that_fails_before_any_backup_leaves_no_directory(tmp_path):
     with pytest.raises(nf.DataError):
         _tiny().fit(np.zeros((0, 3), "float32"), np.zeros((0, 2), "float32"), verbose=0, backup_dir=d)
     assert not d.exists()
+
+
+def test_early_stopping_best_weights_survive_an_interruption(tmp_path):
+    import keras
+
+    import netform as nf
+
+    x, y = _data(40)
+
+    def run(backup, *callbacks):
+        model = _tiny()
+        # Only epoch 0 "improves": training stops at epoch 2 and rolls back to epoch 0's weights.
+        stop = keras.callbacks.EarlyStopping(monitor="loss", patience=2, min_delta=1e3, restore_best_weights=True)
+        hist = model.fit(x, y, epochs=6, batch_size=4, verbose=0,
+                         callbacks=[stop, nf.TrainingBackup(backup), *callbacks])
+        return model, hist
+
+    reference, ref_hist = run(tmp_path / "ref")
+    assert ref_hist.epoch == [0, 1, 2]
+
+    def interrupt(epoch, logs):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", keras.callbacks.LambdaCallback(on_epoch_begin=interrupt))
+    resumed, hist = run(tmp_path / "b")
+    assert hist.epoch == [2]
+    assert _max_diff(resumed.get_weights(), reference.get_weights()) <= 1e-6
