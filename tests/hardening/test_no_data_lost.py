@@ -100,6 +100,28 @@ def test_savedmodel_refuses_a_file_and_an_unknown_entry(tmp_path, model):
         nfs.save(model, target, format="savedmodel")
 
 
+def test_checkpoint_refuses_foreign_files_and_keeps_a_foreign_state_file(tmp_path, model):
+    (tmp_path / "w.ckpt.index").write_text("not a table")
+    with pytest.raises(SaveError, match=r"w\.ckpt\.index: is a .*text.*not a TF checkpoint index"):
+        nfs.save_weights(model, tmp_path / "w.ckpt")
+    assert (tmp_path / "w.ckpt.index").read_text() == "not a table"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "checkpoint").write_text("my notes about checkpoints\n")
+    for _ in range(3):
+        nfs.save_weights(model, other / "w.ckpt")
+    assert (other / "checkpoint").read_text() == "my notes about checkpoints\n"
+    fresh = type(model).from_config(model.get_config())
+    fresh.build((None, 4))
+    nfs.load_weights(fresh, other / "w.ckpt")
+    np.testing.assert_allclose(fresh.weights[0].numpy(), model.weights[0].numpy())
+    mine = tmp_path / "mine"
+    for _ in range(4):
+        nfs.save_weights(model, mine / "w.ckpt")
+    assert nfs.detect_format(mine) == "tf_checkpoint"
+    assert len({n.split(".nf-set-")[1].split(".")[0] for n in os.listdir(mine) if ".nf-set-" in n}) == 2
+
+
 def test_saved_models_of_the_same_format_are_still_replaced(tmp_path, model):
     for name, fmt in [("m.keras", "keras"), ("m.h5", "h5"), ("m_savedmodel", "savedmodel")]:
         nfs.save(model, tmp_path / name, format=fmt)
@@ -273,6 +295,7 @@ CKPT_CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_checkpoint_saved_while_read_is_always_complete(tmp_path):
     import keras
 
