@@ -17,8 +17,8 @@ import contextlib  # noqa: E402
 import glob  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 import warnings  # noqa: E402
 import zipfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -175,29 +175,37 @@ def test_oversized_saved_model_pb_is_refused_without_reading(tmp_path: Path) -> 
 # ----------------------------------------------------------------------------- 14. special files, escapes
 
 
+_UNBLOCKER = """
+import os, sys, time
+fifo, after, flag = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+time.sleep(after)
+open(flag, "w").close()
+while True:  # until killed: the reader may reopen the FIFO
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # the blocked reader sees EOF
+    except OSError:
+        pass
+    time.sleep(0.05)
+"""
+
+
 @contextlib.contextmanager
 def unblock(fifo: Path, after: float = 20.0) -> Iterator[list[bool]]:
-    """Fail instead of hanging: if a reader still blocks on ``fifo`` after ``after`` s, feed it EOF."""
+    """Fail instead of hanging: if a reader still blocks on ``fifo`` after ``after`` s, feed it EOF.
+
+    The helper is another process: TensorFlow blocks in C++ holding the GIL, so no thread could.
+    """
     hung: list[bool] = []
-    done = threading.Event()
-
-    def watchdog() -> None:
-        if done.wait(after):
-            return
-        hung.append(True)
-        while not done.wait(0.05):  # until the call returns, however often it reopens the FIFO
-            try:
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # lets the reader see EOF
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=watchdog, daemon=True)
-    thread.start()
+    flag = fifo.parent / (fifo.name + ".hung")
+    helper = subprocess.Popen([sys.executable, "-c", _UNBLOCKER, str(fifo), str(after), str(flag)])
     try:
         yield hung
     finally:
-        done.set()
-        thread.join()
+        helper.kill()
+        helper.wait()
+        if flag.exists():
+            hung.append(True)
+            flag.unlink()
 
 
 @pytest.fixture(scope="module")
