@@ -86,7 +86,7 @@ def _state_prefix(folder: str) -> str | None:
     if not os.path.isfile(state):
         return None
     try:
-        text = read_bounded(state, MAX_STATE_BYTES, "the checkpoint state file").decode("utf-8")
+        text = read_bounded(state, MAX_STATE_BYTES, "the checkpoint state file", error=FormatError).decode("utf-8")
     except UnicodeDecodeError:
         return None
     for line in text.splitlines():

@@ -408,3 +408,22 @@ def test_vocabulary_path_is_refused_as_unsafe_not_as_corrupt(tmp_path: Path, sav
                                               r"outside the model file at config path "
                                               r"'config.layers\[1\].config.vocabulary'; refused in safe mode"):
         nf.load(path)
+
+
+@pytest.mark.parametrize("lie", ["huge", "binary", "list"])
+def test_lying_checkpoint_state_file(tmp_path: Path, saved, lie: str) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "ckpt"
+    shutil.copytree(saved["tf_checkpoint"].parent, folder)
+    state = folder / "checkpoint"
+    if lie == "huge":
+        with open(state, "wb") as fh:
+            fh.truncate(10 * 2**20)  # sparse
+        with pytest.raises(FormatError, match=r"checkpoint: the checkpoint state file is 10,485,760 bytes, more "
+                                              r"than netform's limit of 1,048,576 bytes"):
+            nf.load_weights(saved["model"], folder)
+        assert _cli("inspect", str(folder)) == 5
+        return
+    state.write_bytes(b"\xff\xfe\x00garbage" if lie == "binary" else b"[1, 2]")
+    with pytest.raises(FormatError, match="not a model or weights file netform can read"):
+        nf.load_weights(saved["model"], folder)
+    assert nf.load_weights(saved["model"], folder / "w.ckpt") == []  # the prefix itself still loads
