@@ -87,7 +87,7 @@ class Summary:
             "total_params": self.total_params,
         }
 
-    def to_text(self, width: int = 96) -> str:
+    def to_text(self, width: int = 96) -> str:  # noqa: ARG002 (kept for callers; cells are capped instead)
         """A table in the spirit of Keras's ``model.summary()``."""
         headers = ("Node (type)", "Output Shape", "Param #", "Connected to")
         body = []
@@ -96,8 +96,10 @@ class Summary:
             params = "?" if r.params is None else f"{r.params:,}"
             if r.shared_with:
                 params += f" (shares {r.shared_with})"
-            body.append((label, format_shape(r.output_shape) if r.output_shape is not None else "? (at build)",
-                         params, ", ".join(r.inputs) or "-"))
+            inputs = ", ".join(r.inputs[:_MAX_INPUTS_SHOWN]) + (
+                f", … ({len(r.inputs):,} in all)" if len(r.inputs) > _MAX_INPUTS_SHOWN else "")
+            shape = format_shape(r.output_shape) if r.output_shape is not None else "? (at build)"
+            body.append(tuple(_cell(c) for c in (label, shape, params, inputs or "-")))
         cols = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(headers)]
         line = "━" * (sum(cols) + 3 * (len(cols) - 1) + 2)
         fmt = " " + "   ".join(f"{{:<{c}}}" for c in cols)
@@ -146,3 +148,13 @@ def build_summary(graph: Graph, shapes: dict[str, NodeShape]) -> Summary:
         complete = False
         notes.append("a subclassed model's layers are known only once it is built")
     return Summary(graph.name, graph.kind, tuple(rows), graph.outputs, complete, tuple(notes))
+
+
+# Every row is padded to the widest cell: one 100 KB cell would make the table rows x 100 KB.
+_MAX_CELL = 80
+_MAX_INPUTS_SHOWN = 4
+
+
+def _cell(text: str) -> str:
+    """A table cell of at most ``_MAX_CELL`` characters (long names and shapes end in ``…``)."""
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"

@@ -305,3 +305,17 @@ def test_specs_just_under_the_limits_are_accepted() -> None:
     fat = (head + f"blocks:\n  b: {{layers: [{{type: Dense, units: 2, kernel_initializer: {{type: Constant, value: [{values}]}}}}]}}\n"
            "layers:\n  - {block: b, repeat: 2}\n")
     assert len(netform.summary(netform.load_spec(fat)).rows) == 3
+
+
+def test_summary_table_stays_small_with_long_names_and_many_inputs() -> None:
+    """Every row was padded to the widest cell: 1,024 long input names made a 323 KB spec's summary 433 MB."""
+    long = "n" * 100
+    text = ("netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\nnodes:\n"
+            + "".join(f"  {long}{i}: {{type: ReLU, in: x}}\n" for i in range(1024))
+            + "".join(f"  m{i}: {{type: ReLU, in: x}}\n" for i in range(3000))
+            + "  s: {type: Concatenate, in: [%s]}\noutputs: [s]\n" % ", ".join(f"{long}{i}" for i in range(1024)))
+    table = str(netform.summary(netform.load_spec(text)))
+    assert len(table) < 2_000_000, len(table)
+    last = [line for line in table.splitlines() if line.startswith(" s (Concatenate)")][0]
+    assert last.rstrip().endswith("…")
+    assert max(len(line) for line in table.splitlines()) < 400
