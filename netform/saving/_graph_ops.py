@@ -49,7 +49,7 @@ Xlogy Xdivy Xlog1py Lgamma Digamma IsNan IsInf IsFinite Equal NotEqual Less Less
 ApproximateEqual LogicalAnd LogicalOr LogicalNot Select SelectV2 Sum Prod Mean Max Min All Any EuclideanNorm
 ArgMax ArgMin Cumsum Cumprod CumulativeLogsumexp MatMul BatchMatMul BatchMatMulV2 BatchMatMulV3 Einsum Cast
 Bitcast BitwiseAnd BitwiseOr BitwiseXor Invert LeftShift RightShift PopulationCount ClipByValue
-BiasAdd BiasAddV1 Relu Relu6 Elu Selu LeakyRelu Softplus Softsign Softmax LogSoftmax Gelu
+BiasAdd BiasAddV1 Relu Relu6 Elu Selu LeakyRelu Softplus Softsign Softmax LogSoftmax
 Conv2D Conv3D DepthwiseConv2dNative Conv2DBackpropInput Conv3DBackpropInputV2 DepthwiseConv2dNativeBackpropInput
 MaxPool MaxPoolV2 MaxPool3D AvgPool AvgPool3D MaxPoolWithArgmax FractionalMaxPool FractionalAvgPool
 FusedBatchNorm FusedBatchNormV2 FusedBatchNormV3 LRN L2Loss TopKV2 InTopKV2 NthElement
