@@ -57,8 +57,10 @@ def capture_callbacks(callbacks: list[keras.callbacks.Callback]) -> tuple[list[d
             if hasattr(cb, name):
                 state[name] = int(getattr(cb, name))
         for name in _FLOATS:
-            if hasattr(cb, name):
+            try:
                 state[name] = _scalar(getattr(cb, name))
+            except (AttributeError, TypeError, ValueError):
+                pass  # absent, or not a scalar (a callback then ignores it too)
         op = getattr(cb, "monitor_op", None)
         state["direction"] = next((d for d, f in _DIRECTIONS.items() if op is f), None)
         best_weights = getattr(cb, "best_weights", None)
