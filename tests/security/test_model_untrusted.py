@@ -145,6 +145,24 @@ def test_allow_list_admits_keras_exports_and_tf_modules(tmp_path: Path) -> None:
     assert [int(v) for v in np.ravel(out[0])] == [2]
 
 
+def test_tf1_savedmodel_with_its_saver_in_the_main_graph_loads_in_safe_mode(tmp_path: Path) -> None:
+    """TF1 builders put SaveV2/RestoreV2 in the main graph; the loader runs the restore op there."""
+    import tensorflow as tf
+
+    path = str(tmp_path / "v1")
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf.matmul(x, tf.compat.v1.get_variable("w", [3, 2]), name="y")
+        session.run(tf.compat.v1.global_variables_initializer())
+        builder = tf.compat.v1.saved_model.Builder(path)
+        signature = tf.compat.v1.saved_model.predict_signature_def({"x": x}, {"y": y})
+        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"serving_default": signature})
+        builder.save()
+    assert _refused(path) == []
+    with pytest.warns(UserWarning, match="inference-only"):
+        assert nf.load(path).predict(np.ones((1, 3), "float32")).shape == (1, 2)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", sorted(glob.glob(str(Path(__file__).parents[2] / "models" / "*.yaml"))),
                          ids=lambda p: Path(p).stem)
