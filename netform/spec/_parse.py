@@ -90,14 +90,20 @@ def pydantic_diagnostics(
     raw_errors = error.errors(include_url=False)
     # A misspelt required field shows up twice: as "missing" and as "extra".
     # Report only the misspelling, which names the fix.
-    extras = {str(e["loc"][-1]) for e in raw_errors if e["type"] == "extra_forbidden" and e["loc"]}
+    # (compared within one mapping only: across the document it would be quadratic in the number of errors)
+    extras: dict[tuple[Any, ...], set[str]] = {}
+    for e in raw_errors:
+        if e["type"] == "extra_forbidden" and e["loc"]:
+            extras.setdefault(tuple(e["loc"][:-1]), set()).add(str(e["loc"][-1]))
+
     def _explained(e: dict[str, Any]) -> bool:
         if e["type"] != "missing" or not e["loc"]:
             return False
         wanted = str(e["loc"][-1])
-        if brief:
-            return bool(extras)
-        return any(did_you_mean(x, [wanted]) for x in extras)
+        here = extras.get(tuple(e["loc"][:-1]), set())
+        if brief or len(here) > 20:
+            return bool(here)
+        return any(did_you_mean(x, [wanted]) for x in here)
     raw_errors = [e for e in raw_errors if not _explained(e)]
     for err in raw_errors:
         path = _filter_loc(tuple(err["loc"]), data, err["type"])

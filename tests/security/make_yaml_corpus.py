@@ -191,6 +191,12 @@ def _misspelt_fields_10000(_: Path) -> str:
     return SPEC_HEAD + "kind: sequential\nlayers:\n" + "  - {type: Dense, unitz: 4}\n" * 10_000
 
 
+def _misspelt_input_fields_10000(_: Path) -> str:
+    # 10,000 different unknown keys and 10,000 missing ones: matching each missing key with every unknown one was quadratic
+    return ("netform: 1\nname: bomb\nkind: sequential\nlayers: [{type: ReLU}]\ninputs:\n"
+            + "".join(f"  a{i}: {{zz{i}: [4]}}\n" for i in range(10_000)))
+
+
 def _unknown_types_10000(_: Path) -> str:
     return SPEC_HEAD + "kind: sequential\nlayers:\n" + "".join(f"  - {{type: Dense{i}}}\n" for i in range(10_000))
 
@@ -239,6 +245,7 @@ SPEC_BOMBS: dict[str, Callable[[Path], str | bytes]] = {
     "bomb_fat_block_repeated.yaml": _fat_block_repeated,
     "bomb_unknown_refs_10000.yaml": _unknown_refs_10000,
     "bomb_misspelt_fields_10000.yaml": _misspelt_fields_10000,
+    "bomb_misspelt_input_fields_10000.yaml": _misspelt_input_fields_10000,
     "bomb_unknown_types_10000.yaml": _unknown_types_10000,
     "bomb_bad_activations_10000.yaml": _bad_activations_10000,
     "bomb_unknown_blocks_10000.yaml": _unknown_blocks_10000,

@@ -48,6 +48,7 @@ EXPECTED: dict[str, tuple[int, str]] = {
                                              r"n1, .*, n18, … \(10,001 in all\)$"),
     "bomb_misspelt_fields_10000.yaml": (10_000, r"6:19: layers\[0\]\.unitz: unknown field 'unitz' \(Did you mean 'units'\?\); "
                                                 r"Dense accepts: type, name, "),
+    "bomb_misspelt_input_fields_10000.yaml": (20_000, r"6:3: inputs\.a0\.shape: missing required field 'shape'"),
     "bomb_unknown_types_10000.yaml": (10_000, r"6:6: layers\[0\]\.type: unknown layer type 'Dense0' \(Did you mean 'Dense'\?\)"),
     "bomb_bad_activations_10000.yaml": (5_000, r"7:24: layers\[1\]\.activation: unknown activation 'rel0' \(Did you mean "
                                                r"one of: 'relu', 'relu6'\?\)"),
