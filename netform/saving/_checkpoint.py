@@ -24,7 +24,7 @@ from typing import Any
 from netform.errors import FormatError, SaveError
 
 from ._atomic import fsync_dir, recover, temp_name, write_bytes
-from ._detect import checkpoint_prefix
+from ._detect import check_checkpoint_files, checkpoint_prefix
 from ._meta import reading, writing
 from ._target import is_checkpoint_state
 from ._weights import mismatch_error
@@ -233,6 +233,7 @@ def load_checkpoint(model: Any, path: str, *, skip_mismatch: bool = False) -> li
     if prefix is None:
         raise FormatError(f"{path}: no TF checkpoint index found here.")
     prefix = current_set(prefix)  # a complete set, never one being replaced
+    check_checkpoint_files(prefix)  # the set's own files: no FIFO for TensorFlow to block on
     with reading(path, "tf_checkpoint"):
         saved = checkpoint_variables(prefix)
         try:

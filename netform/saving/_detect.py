@@ -25,6 +25,7 @@ __all__ = [
     "TABLE_MAGIC",
     "detect_format",
     "checkpoint_prefix",
+    "check_checkpoint_files",
     "describe_content",
 ]
 
@@ -105,8 +106,14 @@ def _state_prefix(folder: str) -> str | None:
     return None
 
 
-def _check_shards(prefix: str) -> None:
-    """Refuse a checkpoint whose data shards are not regular files (TensorFlow would block on a FIFO)."""
+def check_checkpoint_files(prefix: str) -> None:
+    """Refuse a checkpoint whose index or data shards are not regular files (TensorFlow would block on a FIFO).
+
+    Raises:
+        UnsafeFileError: A file of the checkpoint is a FIFO, socket or device.
+    """
+    if os.path.lexists(prefix + ".index"):
+        regular_file(prefix + ".index", "a checkpoint index")
     for shard in glob.glob(glob.escape(prefix) + ".data-*"):
         regular_file(shard, "a checkpoint data shard")
 
@@ -136,7 +143,7 @@ def checkpoint_prefix(path: str) -> str | None:
         if os.path.lexists(index) and not os.path.isdir(index):
             regular_file(index, "a checkpoint index")
         if os.path.isfile(index) and _is_table(index):
-            _check_shards(prefix)
+            check_checkpoint_files(prefix)
             return prefix
     return None
 

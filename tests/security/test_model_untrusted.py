@@ -279,10 +279,11 @@ def test_fifo_inside_a_savedmodel_is_refused(tmp_path: Path, saved, member: str)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
-def test_fifo_checkpoint_shard_is_refused(tmp_path: Path, saved) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("which", ["w.ckpt.data-*", "w.ckpt.nf-set-*.data-*"])
+def test_fifo_checkpoint_shard_is_refused(tmp_path: Path, saved, which: str) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "ckpt"
-    shutil.copytree(saved["tf_checkpoint"].parent, folder)
-    shard = next(folder.glob("w.ckpt.data-*"))
+    shutil.copytree(saved["tf_checkpoint"].parent, folder, copy_function=os.link)  # keep the sets' hard links
+    shard = next(folder.glob(which))
     _fifo(shard)
     with unblock(shard) as hung, pytest.raises(UnsafeFileError, match="a checkpoint data shard is a FIFO"):
         nf.load_weights(saved["model"], folder / "w.ckpt")
