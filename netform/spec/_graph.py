@@ -9,6 +9,7 @@ shares another node's layer).
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,8 @@ class _Resolver:
         self._expanded = 0  # block-body items parsed so far
         self._values = 0  # and the values they hold
         self._body_values: dict[str, int] = {}
+        self._raw_bodies: dict[str, dict[str, Any]] = {}
+        self._parsed: dict[tuple[str, str], dict[str, Node]] = {}  # block body parsed, by block and arguments
 
     def error(self, message: str, path: Path) -> None:
         self.diags.append(self.smap.diagnostic(message, path))
@@ -372,7 +375,9 @@ class _Resolver:
 
         base: Path = ("blocks", name, "nodes" if block.nodes is not None else "layers")
         raw_nodes: dict[str, Any]
-        if block.nodes is not None:
+        if name in self._raw_bodies:
+            raw_nodes = self._raw_bodies[name]
+        elif block.nodes is not None:
             raw_nodes = dict(block.nodes)
         elif block.layers is not None:
             raw_nodes = {}
@@ -392,6 +397,7 @@ class _Resolver:
             self.error(f"block '{name}' needs `nodes:` (with `outputs:`) or `layers:`", ("blocks", name))
             return None
         if name not in self._body_values:
+            self._raw_bodies[name] = raw_nodes  # the same for every use: named once
             self._body_values[name] = value_count(raw_nodes)
         self._expanded += len(raw_nodes) + 1
         self._values += self._body_values[name]
@@ -400,8 +406,10 @@ class _Resolver:
         if self._values > MAX_VALUES:
             raise _TooBig(use_path, "values")
         diags_before = len(self.diags)
-        parsed: dict[str, Node] = {}
-        for nm, raw in raw_nodes.items():
+        # the body parsed with the same arguments is the same (frozen) nodes: parse it once per set of arguments
+        cache_key = (name, repr(sorted(args.items())))
+        parsed: dict[str, Node] = dict(self._parsed.get(cache_key, {}))
+        for nm, raw in raw_nodes.items() if cache_key not in self._parsed else ():
             key: str | int = nm
             if isinstance(raw, tuple):
                 key, raw = raw
@@ -415,6 +423,7 @@ class _Resolver:
                 parsed[nm] = node
         if len(self.diags) > diags_before:
             return None
+        self._parsed[cache_key] = parsed
         env = {b_in: outer for b_in, outer in zip(block.inputs, inputs)}
         inner_scope = scope + (inst,)
         n_before = len(self.graph.nodes)  # nodes are only ever added, so the new ones are the dict's tail
@@ -430,7 +439,8 @@ class _Resolver:
                 return None
             outs.append(p)
         if shares is not None:
-            for nm in list(self.graph.nodes)[n_before:]:
+            added = len(self.graph.nodes) - n_before  # the tail of the dict, taken without copying all of it
+            for nm in list(itertools.islice(reversed(self.graph.nodes), added))[::-1]:
                 gn = self.graph.nodes[nm]
                 owner = shares + gn.owner[len(inst):] if gn.owner.startswith(inst + ".") else gn.owner
                 self.graph.nodes[nm] = GraphNode(gn.name, self.graph.nodes[owner].layer if owner in self.graph.nodes else gn.layer,
