@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._spec_cmds import load_plugins, write_output
+from ._spec_cmds import callbacks_not_run, load_plugins, write_output
 
 __all__ = ["cmd_build", "cmd_export_spec", "cmd_inspect", "cmd_convert", "cmd_render"]
 
@@ -16,7 +16,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from ..builder import build
     from ..saving import save
 
-    model = build(args.spec, api=args.api)
+    with callbacks_not_run():
+        model = build(args.spec, api=args.api)
     fmt = save(model, args.output, format=args.format)
     print(f"built {type(model).__name__} '{model.name}' ({model.count_params():,} params) → {args.output} [{fmt}]")
     return 0
@@ -71,4 +72,5 @@ def cmd_render(args: argparse.Namespace) -> int:
     load_plugins(args.plugin)
     from ..render._cli import cmd_render as render_cmd
 
-    return render_cmd(args)
+    with callbacks_not_run():
+        return render_cmd(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
@@ -86,10 +87,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def callbacks_not_run() -> contextlib.AbstractContextManager[object]:
+    """Load specs for a command that never makes their training callbacks.
+
+    Where a spec's callbacks would write, or whether they use the network,
+    matters only to ``train`` (and to ``validate``, which reports it);
+    ``summary``, ``render`` and ``build`` never create them, so those
+    commands accept such specs as they stand.
+    """
+    return spec_access(allow_paths=True, allow_network=True)
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the static summary of one spec."""
     load_plugins(args.plugin)
-    info = summary(load_spec(args.path))
+    with callbacks_not_run():
+        info = summary(load_spec(args.path))
     if args.format == "json":
         print(json.dumps(info.to_dict(), indent=2))
     else:

@@ -363,3 +363,17 @@ def test_every_keras_layer_class_builds_or_gives_a_netform_error() -> None:
                     break
                 pytest.fail(f"KerasLayer {name} with config {config}: raw {type(err).__name__}: {err}")
     assert outcomes.get("Dense") == "BuildError" and outcomes.get("ReLU") == "built"
+
+
+def test_commands_that_never_make_callbacks_accept_such_specs(tmp_path: Path, outside: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """summary, render and build never create the training callbacks: where they would write is no concern there."""
+    path = _spec(tmp_path, _hostile(outside)["CSVLogger"])
+    assert main(["validate", str(path)]) == 1
+    assert main(["summary", str(path)]) == 0
+    assert "Total params" in capsys.readouterr().out
+    assert main(["render", str(path), "-o", str(tmp_path / "arch.dot")]) == 0
+    assert (tmp_path / "arch.dot").read_text().startswith("digraph")
+    assert main(["build", str(path), "-o", str(tmp_path / "m.keras")]) == 0
+    assert (outside / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
