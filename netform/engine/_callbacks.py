@@ -18,7 +18,7 @@ import keras
 
 from ._telemetry import EpochTelemetry
 
-__all__ = ["CallbackDriver", "pythonify_logs"]
+__all__ = ["CallbackDriver", "flatten_logs", "pythonify_logs"]
 
 _HOOKS = {
     "train": ("on_train_batch_begin", "on_train_batch_end"),
@@ -31,16 +31,45 @@ def _checkpointers() -> tuple[type, ...]:
     return (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore, TrainingBackup)
 
 
-def pythonify_logs(logs: dict[str, Any] | None) -> dict[str, Any]:
-    """Flatten nested dicts and turn scalar tensors into Python floats (as Keras does)."""
+def flatten_logs(logs: dict[str, Any] | None) -> dict[str, Any]:
+    """Flatten nested dicts of logs, keeping the values as they are.
+
+    Keys come out in the order Keras's ``pythonify_logs`` gives them (sorted
+    at each level, a nested dict's keys in place of its own key), so a
+    ``train_step`` returning ``{m.name: m.result() for m in self.metrics}``
+    (where ``compile_metrics`` gives a dict) yields flat logs.
+
+    Args:
+        logs: Step or epoch logs, possibly nested.
+
+    Returns:
+        A new flat dict.
+    """
     result: dict[str, Any] = {}
     for key, value in sorted((logs or {}).items()):
         if isinstance(value, dict):
-            result.update(pythonify_logs(value))
-            continue
+            result.update(flatten_logs(value))
+        else:
+            result[key] = value
+    return result
+
+
+def pythonify_logs(logs: dict[str, Any] | None) -> dict[str, Any]:
+    """Flatten nested dicts and turn scalar values into Python floats, as Keras does.
+
+    Args:
+        logs: Step or epoch logs, possibly nested.
+
+    Returns:
+        A new flat dict; values that ``float()`` rejects are kept as they are.
+    """
+    result = flatten_logs(logs)
+    for key, value in result.items():
         try:
+            if keras.ops.is_tensor(value):
+                value = keras.ops.convert_to_numpy(value)
             value = float(value)
-        except (TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - as Keras: a value float() rejects is kept (as numpy if a tensor)
             pass
         result[key] = value
     return result
@@ -131,10 +160,15 @@ class CallbackDriver:
     def batch_end(self, mode: str, step: int, logs: Any) -> None:
         """Call ``on_<mode>_batch_end``; convert logs only if someone reads them."""
         python_logs: dict[str, Any] | None = None
+        raw_logs: dict[str, Any] | None = None
         for hook, raw_ok, checkpointer in self._batch[mode][1]:
             t0 = time.perf_counter()
-            if raw_ok or mode == "predict":
+            if not isinstance(logs, dict):
                 hook(step, logs)
+            elif raw_ok:
+                if raw_logs is None:
+                    raw_logs = flatten_logs(logs)  # flat as Keras's, tensors left unread
+                hook(step, raw_logs)
             else:
                 if python_logs is None:
                     python_logs = pythonify_logs(logs)
@@ -147,35 +181,38 @@ class CallbackDriver:
         return getattr(self.cblist, name)
 
     def epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        """Call ``on_epoch_end``; checkpoint writers first, timed; the training backup last.
+        """Call ``on_epoch_end`` in Keras's order; the training backup last.
 
-        Checkpointing callbacks run first so that the time they take is
-        known when the other callbacks (History, CSVLogger, the progress bar)
-        receive the epoch's logs. A ``TrainingBackup`` runs after all of
-        them, so that it saves their updated state (``ReduceLROnPlateau``'s
-        new rate, ``EarlyStopping``'s counters...); its time is added to the
-        epoch's telemetry but not to the logs already handed out.
+        Callbacks run in the order of the ``CallbackList`` (the user's
+        callbacks as given, then ``History`` and ``ProgbarLogger``), all on
+        one logs dict, so a value a callback adds is seen by the callbacks
+        after it, as in Keras. Checkpoint writers are timed, and
+        ``checkpoint_time_s`` in the logs is updated after each one, so the
+        callbacks after them (``History`` included) see the time taken. A
+        ``TrainingBackup`` runs after all of them, so that it saves their
+        updated state (``ReduceLROnPlateau``'s new rate, ``EarlyStopping``'s
+        counters...); its time is added to the epoch's telemetry but not to
+        the logs already handed out.
         """
         from ._backup import TrainingBackup
 
         telemetry = self.telemetry
         logs = pythonify_logs(logs)
-        others = []
+        if telemetry is not None:
+            logs["checkpoint_time_s"] = float(telemetry.checkpoint_time_s)
+        checkpointers = _checkpointers()
         backups = [cb for cb in self.callbacks if isinstance(cb, TrainingBackup)]
         for cb in self.callbacks:
             if isinstance(cb, TrainingBackup):
                 continue
-            if isinstance(cb, _checkpointers()):
-                t0 = time.perf_counter()
+            if not isinstance(cb, checkpointers):
                 cb.on_epoch_end(epoch, logs)
-                if telemetry is not None:
-                    telemetry.add_checkpoint_time(time.perf_counter() - t0)
-            else:
-                others.append(cb)
-        if telemetry is not None:
-            logs["checkpoint_time_s"] = float(telemetry.checkpoint_time_s)
-        for cb in others:
+                continue
+            t0 = time.perf_counter()
             cb.on_epoch_end(epoch, logs)
+            if telemetry is not None:
+                telemetry.add_checkpoint_time(time.perf_counter() - t0)
+                logs["checkpoint_time_s"] = float(telemetry.checkpoint_time_s)
         for cb in backups:
             t0 = time.perf_counter()
             cb.on_epoch_end(epoch, logs)

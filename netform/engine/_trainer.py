@@ -14,7 +14,6 @@ import time
 from typing import Any, Iterator
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import tree
 
@@ -23,30 +22,12 @@ from ._backup import find_backup
 from ._callbacks import CallbackDriver, pythonify_logs
 from ._data import DataStream, split_validation
 from ._distribute import strategy_label, variable_strategy
+from ._outputs import concat_outputs as _concat_outputs
+from ._outputs import to_numpy as _to_numpy
 from ._steps import StepsMixin
 from ._telemetry import EpochTelemetry
 
 __all__ = ["Trainer"]
-
-
-def _to_numpy(value: Any) -> Any:
-    if isinstance(value, (tf.RaggedTensor, tf.SparseTensor)):
-        return value
-    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-
-
-def _concat_outputs(batches: list[Any]) -> Any:
-    if not batches:
-        raise DataError("predict(): the data yielded no batch; expected at least one.")
-    if len(batches) == 1:
-        return batches[0]
-
-    def cat(*parts: Any) -> Any:
-        if isinstance(parts[0], np.ndarray):
-            return np.concatenate(parts, axis=0) if parts[0].ndim else np.stack(parts)
-        return tf.concat(list(parts), axis=0)
-
-    return tree.map_structure(cat, *batches)
 
 
 class Trainer(StepsMixin):
