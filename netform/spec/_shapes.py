@@ -16,6 +16,8 @@ __all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS"]
 
 #: the most values one layer's weights, or one sample of one tensor, may hold (2**31 - 1: 8 GB as float32)
 MAX_ELEMENTS = 2**31 - 1
+#: TensorFlow's most dimensions in one tensor (``TensorShape`` refuses more), batch included
+MAX_RANK = 254
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,12 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
     for name, spec in graph.inputs.items():
         out[name] = NodeShape((None, *spec.shape), 0, 0)
         size = _elements((None, *spec.shape))
-        if size > MAX_ELEMENTS:
+        if len(spec.shape) + 1 > MAX_RANK:
+            diags.append(smap.diagnostic(
+                f"input '{name}' has {len(spec.shape) + 1:,} dimensions with the batch; TensorFlow takes at most "
+                f"{MAX_RANK}", ("inputs", name, "shape")))
+            out[name] = NodeShape(None, None, None, False)
+        elif size > MAX_ELEMENTS:
             diags.append(smap.diagnostic(
                 f"input '{name}' holds {size:,} values per sample; the limit is {MAX_ELEMENTS:,} (8 GB as float32)",
                 ("inputs", name, "shape")))
@@ -109,10 +116,15 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
             trainable, frozen = 0, 0
         weights = (trainable or 0) + (frozen or 0)
         size = max((_elements(s) for s in (shape if isinstance(shape, list) else [shape])), default=0)
-        if weights > MAX_ELEMENTS or size > MAX_ELEMENTS:
-            what = f"has {weights:,} weights" if weights > MAX_ELEMENTS else f"outputs {size:,} values per sample"
-            diags.append(smap.diagnostic(
-                f"{layer.type} {what}; the limit is {MAX_ELEMENTS:,} (8 GB as float32): make it smaller", node.path))
+        rank = max((len(s) for s in (shape if isinstance(shape, list) else [shape]) if isinstance(s, tuple)), default=0)
+        if weights > MAX_ELEMENTS or size > MAX_ELEMENTS or rank > MAX_RANK:
+            if weights > MAX_ELEMENTS:
+                what = f"has {weights:,} weights; the limit is {MAX_ELEMENTS:,} (8 GB as float32)"
+            elif size > MAX_ELEMENTS:
+                what = f"outputs {size:,} values per sample; the limit is {MAX_ELEMENTS:,} (8 GB as float32)"
+            else:
+                what = f"outputs a tensor of {rank:,} dimensions with the batch; TensorFlow takes at most {MAX_RANK}"
+            diags.append(smap.diagnostic(f"{layer.type} {what}: make it smaller", node.path))
             out[node.name] = NodeShape(None, None, None, False)
             continue
         total += weights

@@ -260,6 +260,11 @@ def test_huge_units_and_embedding_fail_at_validate_not_in_tensorflow() -> None:
      r"3:14: inputs\.x\.shape: input 'x' holds 3,600,000,000 values per sample; the limit is 2,147,483,647"),
     ("{x: {shape: [6000]}}", "[{type: RepeatVector, n: 600000}]",
      r"5:10: layers\[0\]: RepeatVector outputs 3,600,000,000 values per sample; the limit is 2,147,483,647"),
+    ("{x: {shape: [%s]}}" % ", ".join(["1"] * 300), "[{type: ReLU}]",
+     r"3:14: inputs\.x\.shape: input 'x' has 301 dimensions with the batch; TensorFlow takes at most 254$"),
+    ("{x: {shape: [4]}}", "[{type: Reshape, target_shape: [%s]}]" % ", ".join(["1"] * 299 + ["4"]),
+     r"5:10: layers\[0\]: Reshape outputs a tensor of 301 dimensions with the batch; TensorFlow takes at most 254: "
+     r"make it smaller$"),
 ])
 def test_weights_and_tensors_past_the_limit_are_refused_at_validate(inputs: str, layers: str, message: str) -> None:
     text = f"netform: 1\nkind: sequential\ninputs: {inputs}\n\nlayers: {layers}\n"
