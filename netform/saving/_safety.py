@@ -245,7 +245,6 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
                 "write links, so the file is refused."))
         else:
             oid = h5py.h5o.open(file.id, raw)
-            total += _attribute_bytes(oid, f"/{name}", where, file_size, limit - total)
             if isinstance(oid, h5py.h5d.DatasetID):
                 problem = _outside_data(oid, name, where)
                 if problem is not None:
@@ -253,18 +252,19 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
                     return 1
                 if datasets is not None:
                     datasets[name] = oid
-                n = _declared_bytes(oid)
+                dtype = oid.get_type()
+                n = _declared_bytes(oid, dtype)
                 if n > MAX_DATASET_BYTES:
                     problems.append(UnsafeFileError(
                         f"{where}: HDF5 dataset '/{name}' declares shape {tuple(oid.shape or ())} "
                         f"({n} bytes); refused as a bomb."))
                     return 1
                 total += n
-                if oid.dtype.hasobject:
+                if dtype.detect_class(h5py.h5t.VLEN) or (
+                        dtype.get_class() == h5py.h5t.STRING and dtype.is_variable_str()):
                     total += _vlen_dataset_bytes(oid, f"/{name}", where, file_size, limit - total)
         return 1 if problems else None  # anything but None stops the walk
 
-    total += _attribute_bytes(file.id, "/", where, file_size, limit)
     file.id.links.visit(visit, info=True)
     if problems:
         raise problems[0]
@@ -274,8 +274,8 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
         )
 
 
-def _declared_bytes(oid: Any) -> int:
-    n = int(oid.get_type().get_size())
+def _declared_bytes(oid: Any, dtype: Any) -> int:
+    n = int(dtype.get_size())
     for dim in oid.shape or ():
         n *= int(dim)
     return n
@@ -345,37 +345,6 @@ def _vlen_dataset_bytes(oid: Any, what: str, where: str, file_size: int | None, 
         total += _value_bytes(dataset[start:start + step])
         if total > budget:
             raise _vlen_bomb(where, f"'{what}'", total, file_size)
-    return total
-
-
-def _attribute_bytes(oid: Any, what: str, where: str, file_size: int | None, budget: int) -> int:
-    """Bytes the variable-length attributes of one object hold, refused beyond ``budget``.
-
-    An attribute is read whole, so one with more elements than the budget
-    allows (each at most the file's size) is refused unread.
-    """
-    import h5py  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-
-    names: list[bytes] = []
-    h5py.h5a.iterate(oid, lambda name: names.append(name))
-    total = 0
-    for raw in names:
-        attr = h5py.h5a.open(oid, raw)
-        if not attr.dtype.hasobject or attr.shape is None:
-            continue
-        count = 1
-        for dim in attr.shape or ():
-            count *= int(dim)
-        label = f"attribute '{raw.decode('utf-8', 'replace')}' of '{what}'"
-        if count * max(file_size or MAX_DATASET_BYTES, 1) > budget - total and count > 1:
-            raise _vlen_bomb(where, label, count * (file_size or 0), file_size)
-        dtype = attr.dtype
-        value = np.empty(attr.shape, dtype=dtype)
-        attr.read(value)
-        total += _value_bytes(value)
-        if total > budget:
-            raise _vlen_bomb(where, label, total, file_size)
     return total
 
 

@@ -145,6 +145,20 @@ def test_small_vlen_dataset_still_loads(tmp_path: Path) -> None:
     assert nfs.load(str(path)).name == "victim"
 
 
+def test_many_optimizer_variables_still_load(tmp_path: Path) -> None:
+    """Keras names optimizer variables in a variable-length string attribute; it is not a bomb."""
+    import keras
+
+    model = keras.Sequential([keras.Input((64,))] + [keras.layers.Dense(64) for _ in range(40)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.zeros((4, 64)), np.zeros((4, 64)), verbose=0)
+    path = tmp_path / "deep.h5"
+    nfs.save(model, str(path))
+    assert len(model.optimizer.variables) * path.stat().st_size > 64 * path.stat().st_size + 16 * 2**20
+    loaded = nfs.load(str(path))
+    np.testing.assert_array_equal(loaded.layers[-1].kernel.numpy(), model.layers[-1].kernel.numpy())
+
+
 # --- .h5 load while the file is being replaced ---------------------------------------------------
 
 
