@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import tree
 
 from . import _keras_internals as ki
+from ._contract import StepFunction
 from ._distribute import reduce_per_replica
 
 __all__ = ["StepsMixin", "ExecutionFunction"]
@@ -201,12 +202,14 @@ class StepsMixin:
             force: Rebuild even if one is cached.
 
         Returns:
-            An :class:`ExecutionFunction` also stored as ``self.train_function``.
+            A :class:`StepFunction` (callable the Keras way too), also stored as
+            ``self.train_function``.
         """
         if self.train_function is not None and not force:
             return self.train_function
-        self.train_function = ExecutionFunction(
-            self._distributed_step(self.train_step, "mean"), run_eagerly=self.run_eagerly
+        self.train_function = StepFunction(
+            ExecutionFunction(self._distributed_step(self.train_step, "mean"), run_eagerly=self.run_eagerly),
+            mode="train", steps_per_execution=self.steps_per_execution,
         )
         return self.train_function
 
@@ -214,8 +217,9 @@ class StepsMixin:
         """Build (once) and return the compiled evaluation function."""
         if self.test_function is not None and not force:
             return self.test_function
-        self.test_function = ExecutionFunction(
-            self._distributed_step(self.test_step, "mean"), run_eagerly=self.run_eagerly
+        self.test_function = StepFunction(
+            ExecutionFunction(self._distributed_step(self.test_step, "mean"), run_eagerly=self.run_eagerly),
+            mode="test", steps_per_execution=self.steps_per_execution,
         )
         return self.test_function
 
@@ -223,7 +227,10 @@ class StepsMixin:
         """Build (once) and return the compiled prediction function (one batch per call)."""
         if self.predict_function is not None and not force:
             return self.predict_function
-        self.predict_function = ExecutionFunction(
-            self._distributed_step(self.predict_step, "concat"), run_eagerly=self.run_eagerly, loop=False
+        self.predict_function = StepFunction(
+            ExecutionFunction(
+                self._distributed_step(self.predict_step, "concat"), run_eagerly=self.run_eagerly, loop=False
+            ),
+            mode="predict",
         )
         return self.predict_function

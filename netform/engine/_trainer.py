@@ -21,6 +21,7 @@ from ..errors import DataError, EngineError
 from ._backup import find_backup
 from ._callbacks import CallbackDriver, pythonify_logs
 from ._data import DataStream, split_validation
+from ._contract import step_function
 from ._distribute import strategy_label, variable_strategy
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
@@ -213,7 +214,7 @@ class Trainer(StepsMixin):
             telemetry = EpochTelemetry()
             cbs.telemetry = telemetry
             self.stop_training = False
-            train_fn = self.make_train_function()
+            train_fn = step_function(self, "train")
             resumed_epoch = backup.restore(self, stream) if backup is not None else None
             cbs.on_train_begin()
             initial_epoch = self._initial_epoch or initial_epoch
@@ -245,7 +246,7 @@ class Trainer(StepsMixin):
 
     # -------------------------------------------------------------- evaluate
     def _evaluate_stream(self, stream: DataStream, cbs: CallbackDriver) -> dict[str, Any]:
-        test_fn = self.make_test_function()
+        test_fn = step_function(self, "test")
         self.stop_evaluating = False
         cbs.on_test_begin()
         self.reset_metrics()
@@ -305,7 +306,7 @@ class Trainer(StepsMixin):
         """
         self._guard("predict_iter", needs_compile=False)
         stream = self._stream(x, batch_size=batch_size, steps=steps, where="predict")
-        fn = self.make_predict_function()
+        fn = step_function(self, "predict")
         cbs = CallbackDriver(callbacks, model=self, verbose=0, epochs=1, steps=stream.num_batches)
         self.stop_predicting = False
         cbs.on_predict_begin()
@@ -346,18 +347,18 @@ class Trainer(StepsMixin):
         else:
             it = self._one_batch(x, y, sample_weight)
         self.reset_metrics()
-        logs = pythonify_logs(self.make_train_function()(it)[0])
+        logs = pythonify_logs(step_function(self, "train")(it, 1)[0])
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False) -> Any:
         """Run one evaluation step on one batch (as ``keras.Model.test_on_batch``)."""
         self._guard("test_on_batch")
         self.reset_metrics()
-        logs = pythonify_logs(self.make_test_function()(self._one_batch(x, y, sample_weight))[0])
+        logs = pythonify_logs(step_function(self, "test")(self._one_batch(x, y, sample_weight), 1)[0])
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Predict one batch (as ``keras.Model.predict_on_batch``)."""
         self._guard("predict_on_batch", needs_compile=False)
-        out = self.make_predict_function()(self._one_batch(x, None, None))[0]
+        out = step_function(self, "predict")(self._one_batch(x, None, None), 1)[0]
         return tree.map_structure(_to_numpy, out)

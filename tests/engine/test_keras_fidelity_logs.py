@@ -177,3 +177,80 @@ def test_predict_concatenates_like_keras(data, kind, batch_size):
             assert g.shape.as_list()[:1] == w.shape.as_list()[:1]
         else:
             np.testing.assert_allclose(_dense(g), _dense(w), atol=1e-6)
+
+
+# ----------------------------------------------------------- extension points
+def _keras_style_model(base: type, *, wrap_super: bool) -> keras.Model:
+    """Overrides the three function makers with Keras's contract, counting calls."""
+
+    class Custom(base):
+        calls = {"train": 0, "test": 0, "predict": 0}
+
+        def make_train_function(self, force=False):
+            if wrap_super:
+                super().make_train_function(force)  # Keras's returns None when it builds
+                inner = self.train_function
+            else:
+                inner = tf.function(lambda iterator: self.train_step(next(iterator)))
+
+            def train_function(iterator):
+                self.calls["train"] += 1
+                return inner(iterator)
+
+            self.train_function = train_function
+            return train_function
+
+        def make_test_function(self, force=False):
+            if wrap_super:
+                super().make_test_function(force)  # Keras's returns None when it builds
+                inner = self.test_function
+            else:
+                inner = tf.function(lambda iterator: self.test_step(next(iterator)))
+
+            def test_function(iterator):
+                self.calls["test"] += 1
+                return inner(iterator)
+
+            self.test_function = test_function
+            return test_function
+
+        def make_predict_function(self, force=False):
+            if wrap_super:
+                super().make_predict_function(force)  # Keras's returns None when it builds
+                inner = self.predict_function
+            else:
+                inner = tf.function(lambda data: self.predict_step(data[0]))
+
+            def predict_function(data):
+                self.calls["predict"] += 1
+                return inner(data)
+
+            self.predict_function = predict_function
+            return predict_function
+
+    model = make_mlp(Custom)
+    model.calls = {"train": 0, "test": 0, "predict": 0}
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("wrap_super", [False, True])
+def test_keras_style_function_overrides_work(data, wrap_super):
+    x, y = data
+    results = {}
+    for name, base in (("keras", keras.Model), ("netform", nfe.Model)):
+        model = _keras_style_model(base, wrap_super=wrap_super)
+        hist = model.fit(x, y, batch_size=30, epochs=2, verbose=0, validation_data=(x[:60], y[:60]))
+        evaluated = model.evaluate(x, y, batch_size=45, verbose=0, return_dict=True)
+        predicted = model.predict(x, batch_size=40, verbose=0)
+        results[name] = (_strip(hist.history), evaluated, predicted, dict(model.calls))
+    (k_hist, k_eval, k_pred, k_calls), (n_hist, n_eval, n_pred, n_calls) = results["keras"], results["netform"]
+    assert n_calls == k_calls
+    if not wrap_super:  # (wrapping super() wraps the cached wrapper again at each evaluate, in Keras too)
+        assert k_calls == {"train": 6, "test": 4 + 2, "predict": 3}
+    assert sorted(n_hist) == sorted(k_hist)
+    for key in k_hist:
+        np.testing.assert_allclose(n_hist[key], k_hist[key], atol=1e-5, err_msg=key)
+    assert sorted(n_eval) == sorted(k_eval)
+    np.testing.assert_allclose([n_eval[k] for k in sorted(k_eval)], [k_eval[k] for k in sorted(k_eval)], atol=1e-5)
+    np.testing.assert_allclose(n_pred, k_pred, atol=1e-6)
