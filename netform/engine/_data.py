@@ -5,8 +5,8 @@ Keras's data adapters (isolated in :mod:`._keras_internals`) turn arrays,
 ``tf.data.Dataset``. :class:`DataStream` adds what netform's loops need on
 top: early, readable errors (empty data, inputs that do not fit the model),
 distribution of the dataset under the model's strategy, and the epoch
-schedule of execution calls (``steps_per_execution`` steps each, the last one
-possibly shorter).
+schedule of execution calls, which is ``keras``'s epoch iterator's (the same
+callback batch indices, re-iterations and step counts as ``keras.Model.fit``).
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ class DataStream:
         x, y, sample_weight, class_weight: As in ``keras.Model.fit``.
         batch_size: Batch size for array data.
         steps: Steps per epoch (``steps_per_epoch``/``steps``), or ``None``
-            to run until the data ends.
+            to run until the data ends; capped by
+            ``keras.config.set_max_steps_per_epoch`` as in Keras.
         shuffle: Shuffle array data each epoch.
         strategy: The strategy to distribute the dataset with, or ``None``.
         where: Name of the public call, for error messages.
@@ -167,6 +168,10 @@ class DataStream:
                 f"{where}(): the tf.data.Dataset is empty (cardinality 0). "
                 "Expected at least one batch; check filters, take()/skip() and batch(drop_remainder=True)."
             )
+        max_steps = keras.config.max_steps_per_epoch()  # a debugging cap, honoured as keras.Model.fit does
+        if max_steps and (not steps or max_steps < steps):
+            warnings.warn(f"Limiting steps_per_epoch to {max_steps}", stacklevel=3)
+            steps = max_steps
         try:
             self.adapter = ki.get_data_adapter(
                 x, y, sample_weight,
@@ -192,59 +197,116 @@ class DataStream:
         if strategy is not None and not isinstance(dataset, tf.distribute.DistributedDataset):
             dataset = strategy.experimental_distribute_dataset(dataset)
         self.dataset = dataset
+        # Batches an iterator over the data yields, when known before reading it.
+        self._exact_batches: int | None = self._num_batches
         self._iterator: Any = None
-        self._seen = 0
+        self._seen = 0  # steps scheduled on the current iterator (Keras's count)
+        self._position = 0  # batches actually read from the current iterator
         self.exhausted = False
+        self.fresh = True  # the current epoch started on a new iterator
 
     @property
     def num_batches(self) -> int | None:
-        """Steps in one epoch, when known."""
+        """Steps in one epoch, when known (as ``keras``'s epoch iterator counts them)."""
         return self.steps or self._num_batches
-
-    @property
-    def length_known(self) -> bool:
-        """True when every scheduled call is sure to find its batches."""
-        if self.steps and self._num_batches is not None:
-            return self.steps <= self._num_batches
-        return self.infinite or (self._num_batches is not None and not self.steps)
 
     def first_batch_spec(self) -> Any:
         """The element spec of one (undistributed) batch."""
         return self.element_spec
 
+    def available(self, n: int) -> int | None:
+        """How many of the next ``n`` batches are sure to be there, or ``None`` if unknown.
+
+        Exact for arrays, datasets of known cardinality (the position in the
+        current iterator is tracked) and infinite datasets; ``None`` for data
+        whose length is found only by reading it to its end.
+        """
+        if self.infinite:
+            return n
+        if self._exact_batches is None:
+            return None
+        return max(0, min(n, self._exact_batches - self._position))
+
     def epoch(self, steps_per_execution: int) -> Iterator[tuple[int, int, Any]]:
         """Yield ``(first_step, n_steps, iterator)`` for each execution call of an epoch.
 
-        The caller runs ``n_steps`` steps on ``iterator`` and calls
-        :meth:`end_of_data` if the data ran out first.
+        The schedule is ``keras``'s epoch iterator's: every call asks for
+        ``steps_per_execution`` steps (a ``steps_per_epoch`` that is not a
+        multiple of it runs into the next multiple, as in Keras), an iterator
+        over a finite dataset is kept across epochs while ``steps_per_epoch``
+        leaves batches in it and re-created once it was read to its end, and
+        an epoch stops early when the data known to be left is used up. The
+        caller runs up to ``n_steps`` steps on ``iterator``, reports them with
+        :meth:`advance`, and calls :meth:`end_of_data` when a call found no
+        batch at all (the epoch then ends).
         """
+        spe = max(1, int(steps_per_execution))
         self.adapter.on_epoch_begin()
         self.exhausted = False
-        if not self.steps or self._iterator is None:
-            self._iterator = iter(self.dataset)
-            self._seen = 0
-        total = self.num_batches
-        step = 0
-        while total is None or step < total:
-            n = steps_per_execution if total is None else min(steps_per_execution, total - step)
-            yield step, n, self._iterator
-            if self.exhausted:
-                break
-            step += n
-            self._seen += n
-        if self.steps and self._num_batches is not None and self._seen >= self._num_batches:
-            self._iterator = None  # a finite dataset read to its end starts over
+        steps_per_epoch = self.steps or self._num_batches or -1
+        self.fresh = self._iterator is None or not self.steps
+        if steps_per_epoch > 0:
+            if self.fresh:
+                self._new_iterator()
+            for step in range(0, steps_per_epoch, spe):
+                if self._num_batches and self._seen >= self._num_batches:
+                    if self.steps:
+                        self._interrupted_warning()
+                    break
+                self._seen += spe
+                yield step, spe, self._iterator
+                if self.exhausted:
+                    return
+            if self._num_batches and self._seen >= self._num_batches:
+                # Keras re-creates the iterator here (and again at the next epoch
+                # without steps_per_epoch): a dataset reshuffled on each iteration
+                # then draws the same orders as under keras.Model.fit.
+                self._new_iterator()
+        else:
+            self._new_iterator()
+            step = 0
+            while True:
+                self._seen = step + spe
+                yield step, spe, self._iterator
+                if self.exhausted:
+                    return
+                step += spe
         self.adapter.on_epoch_end()
 
-    def end_of_data(self, steps_done: int) -> None:
-        """Record that the data ran out in the current epoch."""
+    def reset(self) -> None:
+        """Start again from the first batch, as Keras does before each evaluation."""
+        self._iterator = None
+        self._num_batches = self.adapter.num_batches
+        self._seen = 0
+        self._position = 0
+        self.adapter.on_epoch_end()
+
+    def _new_iterator(self) -> None:
+        self._iterator = iter(self.dataset)
+        self._seen = 0
+        self._position = 0
+
+    def advance(self, steps_done: int) -> None:
+        """Record that ``steps_done`` batches were read from the current iterator."""
+        self._position += int(steps_done)
+
+    def _interrupted_warning(self) -> None:
+        warnings.warn(
+            f"{self.where}(): your input ran out of data; interrupting the epoch. Make sure the dataset "
+            "or generator can yield at least `steps_per_epoch * epochs` batches (e.g. use `.repeat()`).",
+            stacklevel=4,
+        )
+
+    def end_of_data(self, steps_done: int = 0) -> None:
+        """Record that an execution call found no batch: the epoch ends here.
+
+        As in Keras, data of unknown length takes the steps scheduled so far as
+        its length, and the next epoch starts on a new iterator.
+        """
         self.exhausted = True
-        if self._num_batches is None and not self.steps:
-            self._num_batches = self._seen + steps_done
-        elif self.steps:
-            warnings.warn(
-                f"{self.where}(): your input ran out of data; interrupting the epoch. Make sure the dataset "
-                "or generator can yield at least `steps_per_epoch * epochs` batches (e.g. use `.repeat()`).",
-                stacklevel=3,
-            )
-            self._iterator = None
+        if self._num_batches is None:
+            self._num_batches = self._seen
+        if self.steps:
+            self._interrupted_warning()
+        self._iterator = None
+        self.adapter.on_epoch_end()

@@ -23,6 +23,13 @@ from ._distribute import reduce_per_replica
 __all__ = ["StepsMixin", "ExecutionFunction"]
 
 
+def _empty_like(value: Any) -> Any:
+    """Zeros shaped like ``value`` (unknown dims as 0): the outputs of a call that found no batch."""
+    if not isinstance(value, tf.Tensor) or value.shape.rank is None:
+        return value
+    return tf.zeros([0 if d is None else d for d in value.shape], dtype=value.dtype)
+
+
 def _batch_size(x: Any) -> tf.Tensor:
     for leaf in tree.flatten(x):
         if leaf is not None:
@@ -34,10 +41,12 @@ class ExecutionFunction:
     """A compiled "run up to N steps on this iterator" function.
 
     Calling it with ``(iterator, n)`` runs ``n`` steps (fewer if the data ends,
-    when ``n > 1``) and returns ``(outputs, samples, steps_done)``: the last
-    step's outputs, the number of samples consumed and the number of steps run,
-    all as tensors (reading them is the caller's choice, so no host sync
-    happens here). With ``n == 1`` the data running out raises
+    unless ``known=True``) and returns ``(outputs, samples, steps_done)``: the
+    last step's outputs, the number of samples consumed and the number of steps
+    run, all as tensors (reading them is the caller's choice, so no host sync
+    happens here). Without ``known=True`` a step runs only on a batch that is
+    there, so a call on exhausted data returns ``steps_done == 0`` and changes
+    no variable; with it, the data running out raises
     ``tf.errors.OutOfRangeError``.
 
     Attributes:
@@ -52,8 +61,28 @@ class ExecutionFunction:
             return outputs, samples, tf.constant(1, tf.int32)
 
         def many(iterator: Any, n: tf.Tensor) -> Any:
-            outputs, samples = step_fn(iterator.get_next())
+            # Every step, the first included, runs only on a batch that is there:
+            # a call on exhausted data changes no variable (optimizer.iterations,
+            # metric counts) and returns steps == 0.
+            first = iterator.get_next_as_optional()
+            traced: list[Any] = []
 
+            def some() -> Any:
+                outputs, samples = step_fn(first.get_value())
+                traced.append((outputs, samples))
+                return loop(iterator, n, outputs, samples)
+
+            def none() -> Any:
+                if not traced:  # eager, nothing ever ran: no structure to match
+                    return {}, tf.constant(0, tf.int64), tf.constant(0, tf.int32)
+                outputs, samples = traced[0]
+                empty = tree.map_structure(_empty_like, outputs)
+                return empty, tf.zeros([], samples.dtype), tf.constant(0, tf.int32)
+
+            return tf.cond(first.has_value(), some, none)
+
+        def loop(iterator: Any, n: tf.Tensor, outputs: Any, samples: Any) -> Any:
+            # Steps 2..n of `many`, each on a batch only if one is left.
             def cond(i: Any, outputs: Any, samples: Any, done: Any) -> Any:
                 return tf.logical_and(i < n, tf.logical_not(done))
 
@@ -123,12 +152,10 @@ class ExecutionFunction:
 
     def __call__(self, iterator: Any, n: int = 1, *, known: bool = False) -> Any:
         """Run ``n`` steps; ``known=True`` promises that ``n`` batches remain."""
+        if self._many is None or (known and n == 1):
+            return self._one(iterator) if self._run_eagerly else self._call("one", iterator)
         if self._run_eagerly:
-            if n == 1 or self._many is None:
-                return self._one(iterator)
             return (self._many_known if known else self._many)(iterator, tf.constant(n))
-        if n == 1 or self._many is None:
-            return self._call("one", iterator)
         n_t = self._n_cache.get(n)
         if n_t is None:
             n_t = self._n_cache[n] = tf.constant(n, tf.int32)

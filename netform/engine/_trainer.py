@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Any, Iterator
 
 import keras
@@ -20,8 +21,8 @@ from keras import tree
 from ..errors import DataError, EngineError
 from ._backup import find_backup
 from ._callbacks import CallbackDriver, pythonify_logs
-from ._data import DataStream, split_validation
 from ._contract import step_function
+from ._data import DataStream, split_validation
 from ._distribute import strategy_label, variable_strategy
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
@@ -108,33 +109,43 @@ class Trainer(StepsMixin):
         """Run one pass over ``stream``; return the last outputs (tensors)."""
         spe = int(self.steps_per_execution or 1) if mode != "predict" else 1
         hooks = cbs.needs_batch_hooks(mode)
-        known = stream.length_known
         logs: Any = None
         stop_attr = {"train": "stop_training", "test": "stop_evaluating"}.get(mode)
         steps_run = 0
         for begin, n, iterator in stream.epoch(spe):
             if hooks:
                 cbs.batch_begin(mode, begin)
+            # As in Keras: a call asks for n steps and reports batch `begin + n - 1`
+            # even when the data ends sooner; a call that finds no batch ends the epoch.
+            ready = stream.available(n)
+            if ready == 0:
+                stream.end_of_data(0)
+                break
             t0 = time.perf_counter()
             try:
-                out, samples, done = fn(iterator, n, known=known)
+                out, samples, done = fn(iterator, ready or n, known=ready is not None)
             except (tf.errors.OutOfRangeError, StopIteration):
                 stream.end_of_data(0)
                 break
+            steps_done = ready if ready is not None else int(done)
+            if steps_done == 0:
+                stream.end_of_data(0)
+                break
+            stream.advance(steps_done)
             if telemetry is not None:
-                telemetry.record(time.perf_counter() - t0, steps=n, samples=samples)
-            steps_done = n if (known or n == 1) else int(done)
+                telemetry.record(time.perf_counter() - t0, steps=steps_done, samples=samples)
             logs = out
             steps_run += steps_done
             if hooks:
-                cbs.batch_end(mode, begin + steps_done - 1, logs if mode != "predict" else {"outputs": out})
+                cbs.batch_end(mode, begin + n - 1, logs if mode != "predict" else {"outputs": out})
             if mode == "predict":
                 yield out
-            if steps_done < n:
-                stream.end_of_data(steps_done)
-                break
             if stop_attr and getattr(self, stop_attr, False):
                 break
+        if steps_run == 0 and logs is None and mode != "predict" and not stream.fresh:
+            # The epoch continued an iterator (steps_per_epoch) that had no batch
+            # left: Keras logs this empty epoch and starts the next on new data.
+            logs = self.get_metrics_result()
         if steps_run == 0 and logs is None:
             raise DataError(
                 f"{stream.where}(): the data yielded no batch. Expected at least one batch; "
@@ -182,6 +193,10 @@ class Trainer(StepsMixin):
             DataError: The data is empty or does not fit the model's inputs.
         """
         self._guard("fit")
+        max_epochs = keras.config.max_epochs()  # a debugging cap, honoured as keras.Model.fit does
+        if max_epochs and max_epochs < epochs:
+            warnings.warn(f"Limiting epochs to {max_epochs}", stacklevel=2)
+            epochs = max_epochs
         callbacks, backup = find_backup(callbacks, backup_dir)
         if backup is not None:
             backup.acquire(callbacks)  # one training per backup directory, locked until fit returns or raises
@@ -248,6 +263,7 @@ class Trainer(StepsMixin):
     def _evaluate_stream(self, stream: DataStream, cbs: CallbackDriver) -> dict[str, Any]:
         test_fn = step_function(self, "test")
         self.stop_evaluating = False
+        stream.reset()  # validation_steps: each evaluation starts at the first batch, as in Keras
         cbs.on_test_begin()
         self.reset_metrics()
         logs = self._run("test", stream, test_fn, cbs, None)

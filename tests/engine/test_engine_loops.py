@@ -80,7 +80,9 @@ def test_steps_per_epoch_on_infinite_dataset_and_validation_steps(data):
     cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
     hist = model.fit(ds, epochs=2, steps_per_epoch=7, validation_data=ds, validation_steps=2,
                      verbose=0, callbacks=[cb])
-    assert seen == [2, 5, 6] * 2  # end step of each execution call, last one partial
+    # As keras.Model.fit: each call runs 3 steps and reports its last index (9 steps an epoch).
+    assert seen == [2, 5, 8] * 2
+    assert int(model.optimizer.iterations) == 18
     assert len(hist.history["val_loss"]) == 2
 
 
