@@ -64,6 +64,11 @@ class NetformError(Exception):
     code: str = "NF-ERROR"
     exit_code: int = 1
 
+    # Subclasses that are also ValueErrors keep Exception's constructor: AutoGraph
+    # re-raises an error raised inside a tf.function with its own type only when
+    # the type's __init__ is Exception.__init__ (else a StagingError hides it).
+    __init__ = Exception.__init__
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -156,8 +161,12 @@ class BuildError(NetformError):
     exit_code = 3
 
 
-class EngineError(NetformError):
-    """The training engine was used in a way it cannot honour."""
+class EngineError(NetformError, ValueError):
+    """The training engine was used in a way it cannot honour.
+
+    A ``ValueError`` too, as Keras's error in the same situations (``fit``
+    before ``compile``, a strategy mismatch).
+    """
 
     code = "NF-ENGINE"
     exit_code = 4
@@ -169,8 +178,12 @@ class DataError(EngineError, ValueError):
     code = "NF-DATA"
 
 
-class FormatError(NetformError):
-    """A file is not in a format netform can read, or is corrupt."""
+class FormatError(NetformError, ValueError):
+    """A file is not in a format netform can read, or is corrupt.
+
+    A ``ValueError`` too, as Keras's error in the same situations (a missing,
+    unknown or damaged file; a refusal in safe mode).
+    """
 
     code = "NF-FORMAT"
     exit_code = 5
@@ -183,8 +196,12 @@ class UnsafeFileError(FormatError):
     exit_code = 6
 
 
-class SaveError(NetformError):
-    """A model could not be written; the previous file is left intact."""
+class SaveError(NetformError, ValueError):
+    """A model could not be written; the previous file is left intact.
+
+    A ``ValueError`` too, as Keras's error in the same situation (a path
+    whose format cannot be told, an unsupported format for the model).
+    """
 
     code = "NF-SAVE"
     exit_code = 5

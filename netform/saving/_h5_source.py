@@ -16,7 +16,7 @@ import io
 import os
 from typing import Any, Iterator, NamedTuple
 
-from netform.errors import FormatError, UnsafeFileError
+from netform.errors import FormatError, NetformError, UnsafeFileError
 
 __all__ = ["H5Source", "open_h5", "READ_WHOLE_BYTES", "check_unchanged", "keras_refusal", "keras_refusals"]
 
@@ -106,6 +106,8 @@ def keras_refusals(where: str) -> Iterator[None]:
     """Turn Keras's own HDF5 refusals raised inside the block into :class:`UnsafeFileError`."""
     try:
         yield
+    except NetformError:
+        raise  # already netform's own error (FormatError and friends are ValueErrors too)
     except ValueError as err:
         refusal = keras_refusal(where, [str(err)])
         if refusal is not None:

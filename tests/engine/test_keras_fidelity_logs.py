@@ -254,3 +254,32 @@ def test_keras_style_function_overrides_work(data, wrap_super):
     assert sorted(n_eval) == sorted(k_eval)
     np.testing.assert_allclose([n_eval[k] for k in sorted(k_eval)], [k_eval[k] for k in sorted(k_eval)], atol=1e-5)
     np.testing.assert_allclose(n_pred, k_pred, atol=1e-6)
+
+
+# ------------------------------------------------------- errors Keras users catch
+def test_netform_errors_are_caught_where_keras_errors_are(tmp_path):
+    import netform as nf
+    from netform.errors import EngineError, FormatError, SaveError, UnsafeFileError
+
+    inputs = keras.Input((4,))
+    plain = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
+    lambda_file = tmp_path / "lambda.keras"
+    plain.save(lambda_file)
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a model at all" * 10)
+    ours = nfe.Model(inputs, keras.layers.Dense(1)(inputs))
+    situations = [  # each raises ValueError in Keras (checked first), a netform error in netform
+        (lambda: keras.models.load_model(junk), lambda: nf.load(junk), FormatError),
+        (lambda: keras.models.load_model(tmp_path / "missing.keras"), lambda: nf.load(tmp_path / "missing.keras"),
+         FormatError),
+        (lambda: keras.models.load_model(lambda_file), lambda: nf.load(lambda_file), UnsafeFileError),
+        (lambda: plain.save(tmp_path / "m.txt"), lambda: nf.save(ours, tmp_path / "m.txt"), SaveError),
+        (lambda: keras.Model(inputs, keras.layers.Dense(1)(inputs)).fit(np.zeros((4, 4)), np.zeros((4, 1))),
+         lambda: ours.fit(np.zeros((4, 4)), np.zeros((4, 1)), verbose=0), EngineError),
+    ]
+    for keras_call, netform_call, error in situations:
+        with pytest.raises(ValueError):
+            keras_call()
+        with pytest.raises(ValueError) as caught:
+            netform_call()
+        assert isinstance(caught.value, error), caught.value
