@@ -283,3 +283,21 @@ def test_netform_errors_are_caught_where_keras_errors_are(tmp_path):
         with pytest.raises(ValueError) as caught:
             netform_call()
         assert isinstance(caught.value, error), caught.value
+
+
+def test_predict_batch_logs_match_keras(data):
+    x, _ = data
+    seen = {}
+    for name, base in (("keras", keras.Model), ("netform", nfe.Model)):
+        logs_seen = []
+        spy = keras.callbacks.LambdaCallback(on_predict_batch_end=lambda b, logs, s=logs_seen: s.append(logs))
+        _predict_model(base, "nested").predict(x, batch_size=40, verbose=0, callbacks=[spy])
+        seen[name] = logs_seen
+    assert len(seen["netform"]) == len(seen["keras"]) == 3
+    for ours, theirs in zip(seen["netform"], seen["keras"]):
+        assert list(ours) == list(theirs)  # nested outputs flattened, as Keras does
+        for key in theirs:
+            assert type(ours[key]) is type(theirs[key]), key
+            for mine, want in zip(keras.tree.flatten(ours[key]), keras.tree.flatten(theirs[key]), strict=True):
+                assert type(mine) is type(want), key
+                np.testing.assert_allclose(np.asarray(mine), np.asarray(want), atol=1e-6)
