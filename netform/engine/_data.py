@@ -22,7 +22,7 @@ from keras import tree
 from ..errors import DataError
 from . import _keras_internals as ki
 
-__all__ = ["DataStream", "check_inputs_fit", "split_validation"]
+__all__ = ["DataStream", "capped_epochs", "check_inputs_fit", "split_validation"]
 
 
 def _num_samples(x: Any) -> int | None:
@@ -109,6 +109,22 @@ def check_inputs_fit(model: keras.Model, x_spec: Any, *, where: str) -> None:
                 f"(batch first), but received data of shape {_fmt(received)}. "
                 f"Reshape the data for {name!r} to {_fmt(want)} or change the model's Input shape."
             )
+
+
+def capped_epochs(epochs: int) -> int:
+    """``epochs``, capped by ``keras.config.set_max_epochs`` as ``keras.Model.fit`` caps it.
+
+    Args:
+        epochs: The epochs ``fit`` was asked for.
+
+    Returns:
+        The epochs to run (with Keras's warning when the cap lowers them).
+    """
+    max_epochs = keras.config.max_epochs()  # a debugging cap for the whole process, set by the user
+    if max_epochs and max_epochs < epochs:
+        warnings.warn(f"Limiting epochs to {max_epochs}", stacklevel=3)
+        return max_epochs
+    return epochs
 
 
 def split_validation(x: Any, y: Any, sample_weight: Any, validation_split: float) -> tuple[Any, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from typing import Any, Iterator
 
 import keras
@@ -22,7 +21,7 @@ from ..errors import DataError, EngineError
 from ._backup import find_backup
 from ._callbacks import CallbackDriver, pythonify_logs
 from ._contract import step_function
-from ._data import DataStream, split_validation
+from ._data import DataStream, capped_epochs, split_validation
 from ._distribute import strategy_label, variable_strategy
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
@@ -193,10 +192,7 @@ class Trainer(StepsMixin):
             DataError: The data is empty or does not fit the model's inputs.
         """
         self._guard("fit")
-        max_epochs = keras.config.max_epochs()  # a debugging cap, honoured as keras.Model.fit does
-        if max_epochs and max_epochs < epochs:
-            warnings.warn(f"Limiting epochs to {max_epochs}", stacklevel=2)
-            epochs = max_epochs
+        epochs = capped_epochs(epochs)
         callbacks, backup = find_backup(callbacks, backup_dir)
         if backup is not None:
             backup.acquire(callbacks)  # one training per backup directory, locked until fit returns or raises
