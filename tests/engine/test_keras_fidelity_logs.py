@@ -64,13 +64,14 @@ def test_nested_step_logs_reach_callbacks_flattened(data, tmp_path):
 
 
 def test_flatten_logs_matches_keras():
-    from keras.src.utils.python_utils import pythonify_logs as keras_pythonify
-
     from netform.engine._callbacks import pythonify_logs
 
     logs = {"loss": tf.constant(1.5), "compile_metrics": {"acc": np.float32(0.25), "top": {"k": 3}}, "name": "x",
-            "vec": np.array([1.0, 2.0])}
-    ours, theirs = pythonify_logs(logs), keras_pythonify(logs)
+            "vec": np.array([1.0, 2.0]), "tvec": tf.constant([1.0, 2.0])}
+    received = []  # what Keras's CallbackList hands its callbacks
+    spy = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: received.append(logs))
+    keras.callbacks.CallbackList([spy]).on_epoch_end(0, logs)
+    ours, theirs = pythonify_logs(logs), received[0]
     assert list(ours) == list(theirs)
     for key in theirs:
         np.testing.assert_array_equal(ours[key], theirs[key])
