@@ -302,3 +302,20 @@ def test_predict_batch_logs_match_keras(data):
             for mine, want in zip(keras.tree.flatten(ours[key]), keras.tree.flatten(theirs[key]), strict=True):
                 assert type(mine) is type(want), key
                 np.testing.assert_allclose(np.asarray(mine), np.asarray(want), atol=1e-6)
+
+
+def test_keras_style_overrides_serve_the_on_batch_methods(data):
+    x, y = data
+    results = {}
+    for name, base in (("keras", keras.Model), ("netform", nfe.Model)):
+        model = _keras_style_model(base, wrap_super=True)
+        trained = model.train_on_batch(x[:10], y[:10], return_dict=True)
+        tested = model.test_on_batch(x[:10], y[:10], return_dict=True)
+        predicted = model.predict_on_batch(x[:10])
+        results[name] = (trained, tested, predicted, dict(model.calls))
+    (k_train, k_test, k_pred, k_calls), (n_train, n_test, n_pred, n_calls) = results["keras"], results["netform"]
+    assert n_calls == k_calls == {"train": 1, "test": 1, "predict": 1}
+    for ours, theirs in ((n_train, k_train), (n_test, k_test)):
+        assert sorted(ours) == sorted(theirs)
+        np.testing.assert_allclose([ours[k] for k in sorted(theirs)], [theirs[k] for k in sorted(theirs)], atol=1e-6)
+    np.testing.assert_allclose(n_pred, k_pred, atol=1e-6)
