@@ -220,6 +220,10 @@ class DataStream:
         self._position = 0  # batches actually read from the current iterator
         self.exhausted = False
         self.fresh = True  # the current epoch started on a new iterator
+        # Unshuffled arrays: every iterator yields the same batches, creating one draws no randomness.
+        self._replayable = (
+            not shuffle and not isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) and _num_samples(x) is not None
+        )
 
     @property
     def num_batches(self) -> int | None:
@@ -276,8 +280,13 @@ class DataStream:
             if self._num_batches and self._seen >= self._num_batches:
                 # Keras re-creates the iterator here (and again at the next epoch
                 # without steps_per_epoch): a dataset reshuffled on each iteration
-                # then draws the same orders as under keras.Model.fit.
-                self._new_iterator()
+                # then draws the same orders as under keras.Model.fit. Unshuffled
+                # arrays give the same batches from any iterator: the throwaway
+                # one (tens of ms) is skipped.
+                if self.steps or not self._replayable:
+                    self._new_iterator()
+                else:
+                    self._iterator = None
         else:
             self._new_iterator()
             step = 0
