@@ -96,10 +96,12 @@ def _assert_like_keras(kind: str, spe: int, *, run_eagerly: bool = False, **fit_
     return rec
 
 
-def test_finite_dataset_with_steps_per_epoch_is_iterated_again_like_keras():
-    # 10 batches, 8 steps an epoch in calls of 3: Keras runs 9, then the 1 left, then 9 again.
-    rec = _assert_like_keras("ds10", 3, epochs=3, steps_per_epoch=8)
-    assert rec.iterations == [9, 10, 19]
+@pytest.mark.parametrize("spe, iterations", [(3, [9, 10, 19]), (4, [8, 10, 18])])
+def test_finite_dataset_with_steps_per_epoch_is_iterated_again_like_keras(spe, iterations):
+    # 10 batches, 8 steps an epoch: with calls of 3 Keras runs 9, then the 1 left, then 9 again;
+    # with calls of 4, 8 then the 2 left (the counter moves only for steps that ran), then 8.
+    rec = _assert_like_keras("ds10", spe, epochs=3, steps_per_epoch=8)
+    assert rec.iterations == iterations
 
 
 def test_finite_arrays_with_steps_per_epoch_carry_over_like_keras():
