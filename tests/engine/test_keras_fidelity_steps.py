@@ -176,3 +176,21 @@ def test_keras_debug_caps_on_epochs_and_steps_are_honoured(debug_caps):
     model.compile(optimizer="sgd", loss="mse")
     with pytest.warns(UserWarning, match="Limiting epochs to 2"):
         assert len(model.fit(X, Y, epochs=5, verbose=0).history["loss"]) == 2
+
+
+@pytest.mark.parametrize("kind, steps", [("ds7", None), ("unknown", None), ("ds7", 5), ("repeated", 4)])
+def test_evaluate_counts_steps_like_keras(kind, steps):
+    results = []
+    for cls in (keras.Model, nfe.Model):
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((4,))
+        model = cls(inputs, keras.layers.Dense(1)(inputs))
+        model.compile(optimizer="sgd", loss="mse", metrics=["mae"], steps_per_execution=3)
+        rec = Recorder()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logs = model.evaluate(_data(kind)["x"], steps=steps, callbacks=[rec], verbose=0, return_dict=True)
+        results.append((rec.events, logs))
+    (k_events, k_logs), (events, logs) = results
+    assert events == k_events
+    assert logs == pytest.approx(k_logs, abs=1e-5)
