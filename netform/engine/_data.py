@@ -224,6 +224,7 @@ class DataStream:
         self._replayable = (
             not shuffle and not isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) and _num_samples(x) is not None
         )
+        self._keras_reads_to_build = isinstance(x, tf.data.Dataset)
 
     @property
     def num_batches(self) -> int | None:
@@ -297,6 +298,25 @@ class DataStream:
                     return
                 step += spe
         self.adapter.on_epoch_end()
+
+    def read_one_batch_like_keras(self) -> None:
+        """Read one batch from a new iterator and start over, as Keras's build under a strategy does.
+
+        Under a distribution strategy ``keras.Model.fit``/``evaluate`` build the
+        model from a batch read this way; a dataset reshuffled on each
+        iteration has then drawn one order, and netform's next orders are
+        Keras's only if it draws it too. Only ``tf.data`` datasets are read:
+        a generator or ``PyDataset`` would lose the batch, and arrays (even
+        shuffled) draw the same orders either way.
+        """
+        if not self._keras_reads_to_build:
+            return
+        self.adapter.on_epoch_begin()
+        try:
+            next(iter(self.dataset))
+        except (StopIteration, tf.errors.OutOfRangeError):
+            pass
+        self.reset()
 
     def reset(self) -> None:
         """Start again from the first batch, as Keras does before each evaluation."""

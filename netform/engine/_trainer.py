@@ -97,6 +97,7 @@ class Trainer(StepsMixin):
     def _nf_symbolic_build(self, stream: DataStream) -> None:
         if self._distribute_strategy is None:
             return  # built lazily when the step function is first traced, as in Keras
+        stream.read_one_batch_like_keras()
         spec = stream.first_batch_spec()
         with self._distribute_strategy.scope():
             self._symbolic_build(data_batch=spec)
@@ -241,6 +242,7 @@ class Trainer(StepsMixin):
                 logs = dict(self._get_metrics_result_or_logs(logs))
                 logs.update(telemetry.summary())
                 if val_stream is not None and self._should_eval(epoch, validation_freq):
+                    self._nf_symbolic_build(val_stream)  # as keras.Model.evaluate before each validation
                     val_logs = self._evaluate_stream(val_stream, cbs)
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.epoch_end(epoch, logs)

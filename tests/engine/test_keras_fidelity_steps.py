@@ -194,3 +194,25 @@ def test_evaluate_counts_steps_like_keras(kind, steps):
     (k_events, k_logs), (events, logs) = results
     assert events == k_events
     assert logs == pytest.approx(k_logs, abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["reshuffled"])
+def test_reshuffled_data_under_a_strategy_gives_keras_history(kind):
+    # Under a strategy Keras reads one batch to build the model: one more order drawn.
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    runs = []
+    for cls in (keras.Model, nfe.Model):
+        with strategy.scope():
+            keras.utils.set_random_seed(1)
+            inputs = keras.Input((4,))
+            model = cls(inputs, keras.layers.Dense(1)(inputs))
+            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hist = model.fit(**_data(kind), epochs=3, verbose=0)
+        runs.append((_history(hist), model.get_weights()))
+    (k_hist, k_weights), (hist, weights) = runs
+    for key, values in k_hist.items():
+        np.testing.assert_allclose(hist[key], values, atol=1e-5, rtol=0, err_msg=key)
+    for a, b in zip(weights, k_weights):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
