@@ -342,7 +342,7 @@ class DataStream:
             stacklevel=4,
         )
 
-    def end_of_data(self, steps_done: int = 0) -> None:
+    def end_of_data(self) -> None:
         """Record that an execution call found no batch: the epoch ends here.
 
         As in Keras, data of unknown length takes the steps scheduled so far as

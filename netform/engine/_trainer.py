@@ -119,17 +119,17 @@ class Trainer(StepsMixin):
             # even when the data ends sooner; a call that finds no batch ends the epoch.
             ready = stream.available(n)
             if ready == 0:
-                stream.end_of_data(0)
+                stream.end_of_data()
                 break
             t0 = time.perf_counter()
             try:
                 out, samples, done = fn(iterator, ready or n, known=ready is not None)
             except (tf.errors.OutOfRangeError, StopIteration):
-                stream.end_of_data(0)
+                stream.end_of_data()
                 break
             steps_done = ready if ready is not None else int(done)
             if steps_done == 0:
-                stream.end_of_data(0)
+                stream.end_of_data()
                 break
             stream.advance(steps_done)
             if telemetry is not None:
