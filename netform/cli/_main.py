@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from typing import Callable, Sequence
 
 from ..errors import NetformError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "INTERNAL_ERROR"]
+
+#: Exit code of an unexpected error (a bug), as in BSD's sysexits ``EX_SOFTWARE``.
+INTERNAL_ERROR = 70
 
 # command → (module, function, help); modules are imported only when run.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -38,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="netform", description="Keras models as validated YAML specs.")
     parser.add_argument("--version", action="version", version=f"netform {_version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the Python traceback of an unexpected error (also accepted after the command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, _, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -57,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `--debug` is accepted anywhere on the line, also after the sub-command.
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     args, extra = parser.parse_known_args(argv)
     # `train` takes KEY=VALUE overrides anywhere on the line, also after options.
     overrides = [e for e in extra if "=" in e and not e.startswith("-")]
@@ -80,6 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as err:  # noqa: BLE001 - the one place a bug becomes exit code 70, not a traceback
+        if debug:
+            traceback.print_exc()
+        where = f" (in {args.command})"
+        print(f"error: unexpected {type(err).__name__}{where}: {err}\n"
+              "This is a bug in netform or in a --plugin module; run again with --debug for the traceback "
+              "and please report it.", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 def _entry() -> None:  # pragma: no cover - console script shim

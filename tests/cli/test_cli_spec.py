@@ -66,3 +66,18 @@ def test_schema(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
 def test_plugin_import_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--plugin", "no_such_module_xyz", str(MODELS / "mlp.yaml")]) == 1
     assert "cannot import plugin module 'no_such_module_xyz'" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_exit_70_without_a_traceback(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A plugin (or a bug) raising a plain exception gives exit code 70 and one message; --debug shows the traceback."""
+    (tmp_path / "bad_plugin.py").write_text("raise RuntimeError('plugin exploded')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = str(MODELS / "mlp.yaml")
+    assert main(["summary", spec, "--plugin", "bad_plugin"]) == 70
+    err = capsys.readouterr().err
+    assert "unexpected RuntimeError (in summary): plugin exploded" in err
+    assert "--debug" in err and "Traceback" not in err
+    monkeypatch.delitem(__import__("sys").modules, "bad_plugin", raising=False)
+    assert main(["summary", spec, "--plugin", "bad_plugin", "--debug"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "plugin exploded" in err
