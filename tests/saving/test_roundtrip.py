@@ -124,10 +124,13 @@ def test_detect_format_is_fast_and_tf_free(tmp_path, trained):
         "import sys, time, netform.saving as s\n"
         f"paths = {paths!r}\n"
         "for p, f in paths: assert s.detect_format(p) == f, (p, f)\n"
-        "t = time.perf_counter()\n"
-        "for _ in range(20):\n"
-        "    for p, f in paths: s.detect_format(p)\n"
-        "per = (time.perf_counter() - t) / (20 * len(paths))\n"
+        # CPU time, best of 5 rounds: a busy machine must not fail a correct build.
+        "def rnd():\n"
+        "    t = time.process_time()\n"
+        "    for _ in range(20):\n"
+        "        for p, f in paths: s.detect_format(p)\n"
+        "    return (time.process_time() - t) / (20 * len(paths))\n"
+        "per = min(rnd() for _ in range(5))\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
         "print(per)\n"
     )
