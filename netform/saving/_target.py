@@ -48,11 +48,58 @@ def _savedmodel_strangers(path: str) -> list[str]:
     for name in ("assets", "assets.extra"):
         if os.path.islink(os.path.join(path, name)):
             strangers.append(name)
+    strangers += _asset_strangers(path)
     for name in ("saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "keras_metadata.pb"):
         full = os.path.join(path, name)
         if os.path.lexists(full) and (os.path.islink(full) or not os.path.isfile(full)):
             strangers.append(name)
     return strangers
+
+
+def _files_under(directory: str) -> list[str]:
+    """Every entry below ``directory`` (files, links, special files), as relative paths; empty folders too."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(directory):
+        rel = os.path.relpath(root, directory)
+        prefix = "" if rel == "." else rel + "/"
+        found += [prefix + f for f in files]
+        found += [prefix + d for d in dirs if os.path.islink(os.path.join(root, d))]
+    return sorted(found)
+
+
+def _asset_strangers(path: str) -> list[str]:
+    """Files in ``assets/`` the graph does not name, and files in ``assets.extra/`` netform did not write.
+
+    TensorFlow puts in ``assets/`` exactly the files its graph lists (``asset_file_def``);
+    nothing but netform writes ``assets.extra/`` (its archive and metadata). A
+    file a user put there is theirs: replacing the directory would delete it.
+    """
+    from ._savedmodel import ARCHIVE, EXTRA_DIR, META  # noqa: PLC0415 - avoids an import cycle
+
+    strangers: list[str] = []
+    extra = os.path.join(path, EXTRA_DIR)
+    if os.path.isdir(extra) and not os.path.islink(extra):
+        strangers += [f"{EXTRA_DIR}/{n}" for n in _files_under(extra) if n not in (ARCHIVE, META)]
+    assets = os.path.join(path, "assets")
+    if os.path.isdir(assets) and not os.path.islink(assets):
+        held = _files_under(assets)
+        if held:
+            named = _graph_assets(path)
+            strangers += [f"assets/{n}" for n in held
+                          if n not in named or not os.path.isfile(os.path.join(assets, n))
+                          or os.path.islink(os.path.join(assets, n))]
+    return strangers
+
+
+def _graph_assets(path: str) -> set[str]:
+    """The asset file names the SavedModel's graph lists (none when it cannot be read)."""
+    from ._savedmodel import read_graph  # noqa: PLC0415
+
+    try:
+        proto = read_graph(path)
+    except Exception:  # noqa: BLE001 - any unreadable graph (netform, OS or protobuf error) names nothing
+        return set()  # an unreadable graph names nothing: every asset file counts as the user's
+    return {d.filename for meta in proto.meta_graphs for d in meta.asset_file_def}
 
 
 def is_savedmodel_dir(path: str) -> bool:

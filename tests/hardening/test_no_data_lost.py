@@ -100,6 +100,45 @@ def test_savedmodel_refuses_a_file_and_an_unknown_entry(tmp_path, model):
         nfs.save(model, target, format="savedmodel")
 
 
+@pytest.mark.parametrize("place", ["assets/vocab_i_need.txt", "assets/sub/deep.txt", "assets.extra/mine.txt"])
+def test_savedmodel_keeps_user_files_in_its_asset_folders(tmp_path, model, place):
+    """assets/ holds only the files the graph names, assets.extra/ only netform's own: anything else is the user's."""
+    target = tmp_path / "sm"
+    nfs.save(model, target, format="savedmodel")
+    mine = target / place
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_text("mine")
+    with pytest.raises(SaveError, match=place.replace(".", r"\.")):
+        nfs.save(model, target, format="savedmodel")
+    assert mine.read_text() == "mine"
+    mine.unlink()
+    nfs.save(model, target, format="savedmodel")  # without the stranger, an earlier save is replaced
+
+
+def test_savedmodel_with_assets_its_graph_names_is_replaced(tmp_path):
+    """A SavedModel whose graph lists asset files (a lookup table's vocabulary) is still an earlier save."""
+    import tensorflow as tf
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("a\nb\nc\n")
+
+    class Lookup(tf.Module):
+        def __init__(self) -> None:
+            self.asset = tf.saved_model.Asset(str(vocab))
+
+        @tf.function(input_signature=[])
+        def path(self) -> tf.Tensor:
+            return self.asset.asset_path
+
+    target = tmp_path / "sm"
+    tf.saved_model.save(Lookup(), str(target))
+    assert (target / "assets" / "vocab.txt").exists()
+    from netform.saving._target import check_target, is_savedmodel_dir
+
+    assert is_savedmodel_dir(str(target))
+    check_target(str(target), "savedmodel")  # no error: every asset file is named by the graph
+
+
 def test_checkpoint_refuses_foreign_files_and_keeps_a_foreign_state_file(tmp_path, model):
     (tmp_path / "w.ckpt.index").write_text("not a table")
     with pytest.raises(SaveError, match=r"w\.ckpt\.index: is a .*text.*not a TF checkpoint index"):
