@@ -6,6 +6,19 @@ import argparse
 
 __all__: list[str] = []
 
+_MAX_BATCH = 2**31 - 1
+
+
+def _batch_size(text: str) -> int:
+    """A batch size: a whole number from 1 to 2**31-1 (TensorFlow's int32 limit)."""
+    try:
+        value = int(text) if len(text) <= 20 else None
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= _MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {_MAX_BATCH:,}; received {text[:40]!r}")
+    return value
+
 
 def args_validate(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files (or folders of them)")
@@ -83,7 +96,7 @@ def args_train(p: argparse.ArgumentParser) -> None:
 def args_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL_FILE", help="a saved model")
     _data_args(p)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=_batch_size, default=32, help="samples per batch (1 to 2**31-1)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
 
@@ -92,7 +105,7 @@ def args_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help=".npz or .csv input data")
     p.add_argument("--x", dest="x_keys", action="append", metavar="NAME", help="input array/column name(s)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.npy", help="where to write predictions")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=_batch_size, default=256, help="samples per batch (1 to 2**31-1)")
 
 
 def args_inspect(p: argparse.ArgumentParser) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..errors import DataError, EngineError, SpecError
 from ..spec import load_spec
+from ..spec._yaml import load_yaml
 from ..spec._access import spec_access
 from ._data_files import read_data
 from ._npy_stream import write_npy_stream
@@ -48,7 +48,8 @@ def apply_overrides(spec_path: str, overrides: list[str]) -> Any:
         if "=" not in item:
             raise SpecError(f"override {item!r}: write KEY=VALUE, e.g. training.epochs=3")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw)
+        # The same bounded, located YAML reader as spec files (limits, long integers, tags refused).
+        value, _ = load_yaml(raw, source=f"override {key}")
         parts = key.split(".")
         target: Any = data
         for i, part in enumerate(parts[:-1]):
