@@ -139,10 +139,6 @@ def _uses(spec: ModelSpec, name: str) -> list[tuple[str, int, Path]]:
 
 def _empty_bodies(spec: ModelSpec, smap: SourceMap) -> list[Diagnostic]:
     diags = []
-    if spec.kind == "sequential" and spec.layers is not None and not spec.layers:
-        diags.append(smap.diagnostic(
-            "the model has an empty `layers:` list; a sequential model needs at least one layer "
-            "(e.g. `- {type: Identity}` to pass its input through)", ("layers",)))
     for name, block in spec.blocks.items():
         where: Path = ("blocks", name)
         if not block.inputs:
@@ -235,9 +231,9 @@ def check_blocks(spec: ModelSpec, smap: SourceMap, limit: int) -> list[Diagnosti
         Located diagnostics: empty block bodies, blocks that use themselves,
         and top-level uses past ``limit`` (with the count).
     """
-    diags = _empty_bodies(spec, smap)
     if not spec.blocks:
-        return diags
+        return []
+    diags = _empty_bodies(spec, smap)
     uses = {name: _uses(spec, name) for name in spec.blocks}
     cycle_diags, cyclic = _cycles(spec, smap, uses)
     diags += cycle_diags

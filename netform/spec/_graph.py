@@ -108,6 +108,9 @@ class _Resolver:
                 pass  # blocks that use themselves or expand past the limit: expanding them is the attack
             elif spec.kind == "sequential":
                 self._check_sections(("layers",), ("nodes", "outputs", "model"))
+                if spec.layers is not None and not spec.layers:
+                    self.error("the model has an empty `layers:` list; a sequential model needs at least one layer "
+                               "(e.g. `- {type: Identity}` to pass its input through)", ("layers",))
                 self._sequential()
             elif spec.kind == "functional":
                 self._check_sections(("nodes", "outputs"), ("layers", "model"))
