@@ -42,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
-from ..errors import EngineError, FormatError
+from ..errors import EngineError, FormatError, SaveError
 from ..saving._atomic import atomic_path, recover
 from ._backup_lock import DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
 from ._callback_state import capture_callbacks, learning_rate, restore_callbacks
@@ -340,11 +340,18 @@ class TrainingBackup(keras.callbacks.Callback):
             "callbacks": callback_states,
             "epoch_lr": self._epoch_lr if step else None,
         }
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.path) as tmp:
-            os.makedirs(tmp)
-            _write_variables(os.path.join(tmp, _VARIABLES), arrays)
-            _write_meta(os.path.join(tmp, _META), meta)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.path) as tmp:
+                os.makedirs(tmp)
+                _write_variables(os.path.join(tmp, _VARIABLES), arrays)
+                _write_meta(os.path.join(tmp, _META), meta)
+        except OSError as err:  # a full disk, a file-size limit, a read-only folder
+            raise SaveError(
+                f"{self.path}: the training backup could not be written ({err.strerror or err}); the previous "
+                "backup is left as it was. Free some space (or choose another backup_dir) and run fit again: "
+                "it resumes from the previous backup."
+            ) from err
 
     def _read(self) -> tuple[dict[str, Any] | None, Any]:
         if not self.directory.is_dir():

@@ -56,3 +56,36 @@ def test_an_override_with_a_5000_digit_number_is_a_spec_error(tmp_path: Path,
     err = capsys.readouterr().err
     assert code == 1, err
     assert "override training.epochs:1:1:" in err and "cannot be read as a YAML int" in err
+
+
+BACKUP_FULL_DISK = """
+import os, resource, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, keras, netform as nf
+from netform.errors import SaveError
+inputs = keras.Input((64,))
+model = nf.Model(inputs, keras.layers.Dense(256)(keras.layers.Dense(256)(inputs)))
+model.compile(optimizer="adam", loss="mse")
+x, y = np.zeros((32, 64), "float32"), np.zeros((32, 256), "float32")
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+try:
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, backup_dir=sys.argv[1])
+except SaveError as err:
+    print("SaveError", err)
+"""
+
+
+def test_a_training_backup_on_a_full_disk_is_a_save_error(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    backup = tmp_path / "backup"
+    root = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run([sys.executable, "-c", BACKUP_FULL_DISK, str(backup)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": root}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("SaveError"), proc.stdout + proc.stderr[-2000:]
+    assert "the training backup could not be written" in proc.stdout and "resumes from the previous backup" in proc.stdout
+    left = [n for root_, dirs, files in os.walk(tmp_path) for n in dirs + files if ".nf-" in n]
+    assert left == []
