@@ -12,6 +12,7 @@ errors must not cost 10,000 × 10,000 name comparisons or a 300 MB message.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from typing import Any, Collection, Iterable, Iterator
@@ -30,6 +31,10 @@ MAX_LISTED = 20
 MAX_HINTS = 100
 # past this many known names, only the likeliest candidates (same first letter, similar length) are compared
 _MAX_CANDIDATES = 200
+# the most known names sorted for suggestions, all lists together (a list is sorted again when it grows)
+_MAX_INDEXED = 200_000
+# and, for a list that long, how many of those sharing the longest prefix with the name are compared with it
+_MAX_SORTED = 50
 #: the most values (YAML scalars, lists, mappings) block bodies may expand to, all copies together: each
 #: is substituted and validated per copy (1.5 times the document's own limit; about 1 s of CPU)
 MAX_VALUES = 300_000
@@ -51,19 +56,65 @@ def name_list(names: Collection[str], limit: int = MAX_LISTED) -> str:
 class Hints:
     """``did_you_mean`` with a budget: only the first :data:`MAX_HINTS` messages get a suggestion.
 
-    Each suggestion compares a name with every candidate; the budget keeps a
-    spec with thousands of bad names linear instead of quadratic.
+    Each suggestion compares a name with a bounded set of candidates; the
+    budget keeps a spec with thousands of bad names linear instead of
+    quadratic. A long list of known names is sorted once (and again only when
+    it grows), so picking the candidates costs a few binary searches, not a
+    pass over every name per message; past :data:`_MAX_INDEXED` names sorted
+    in all, suggestions stop.
     """
 
     def __init__(self, budget: int = MAX_HINTS) -> None:
         self.budget = budget
+        self._indexed = 0  # names sorted so far, all lists together
+        self._index: tuple[object, int, list[str], list[str]] | None = None  # choices, their count, lowered, names
 
     def __call__(self, name: str, choices: Iterable[str]) -> str:
         """The suggestion suffix for ``name`` (``""`` once the budget is spent)."""
         if self.budget <= 0:
             return ""
         self.budget -= 1
-        return did_you_mean(name, _candidates(name, choices))
+        if not isinstance(choices, Collection) or len(choices) <= _MAX_CANDIDATES:
+            return did_you_mean(name, _candidates(name, choices))
+        index = self._index
+        if index is None or index[0] is not choices or index[1] != len(choices):
+            if self._indexed + len(choices) > _MAX_INDEXED:
+                self.budget = 0
+                return ""
+            self._indexed += len(choices)
+            entries = sorted((c.lower(), c) for c in choices)
+            index = self._index = (choices, len(choices), [low for low, _ in entries], [c for _, c in entries])
+        return did_you_mean(name, _sorted_candidates(name, index[2], index[3]))
+
+
+def _sorted_candidates(name: str, lowered: list[str], names: list[str]) -> list[str]:
+    """:func:`_candidates` over names sorted by their lower case (``lowered``): binary searches, no full pass."""
+    lower, size = name.lower(), len(name)
+
+    def span(k: int) -> tuple[int, int]:  # the names that start with the first k letters of ``name``
+        prefix = lower[:k]
+        return bisect.bisect_left(lowered, prefix), bisect.bisect_left(lowered, prefix + "\U0010ffff")
+
+    # the shortest prefix (at least the first letter) shared by at most _MAX_SORTED names; counts fall as k grows
+    low, high = 1, max(size, 1)
+    while low < high:
+        mid = (low + high) // 2
+        start, end = span(mid)
+        if end - start <= _MAX_SORTED:
+            high = mid
+        else:
+            low = mid + 1
+    start, end = span(low)
+    if start == end and low > 1:  # nothing shares that much: keep the longest prefix some names share
+        start, end = span(low - 1)
+    # a close match (difflib ratio >= 0.6) has a similar length: read a bounded stretch of the span, closest lengths first
+    picked = [c for c in names[start:min(end, start + 4 * _MAX_SORTED)]
+              if abs(len(c) - size) <= size // 2 + 1]
+    picked.sort(key=lambda c: abs(len(c) - size))
+    exact = bisect.bisect_left(lowered, lower)
+    if exact < len(lowered) and lowered[exact] == lower and names[exact] not in picked:
+        picked.insert(0, names[exact])  # the same name in another case
+    return picked[:_MAX_SORTED]
 
 
 def _candidates(name: str, choices: Iterable[str]) -> list[str]:

@@ -188,8 +188,9 @@ class _Resolver:
                 self.error(f"node '{name}' has the name of an input; names must be unique", ("nodes", name))
         self._graph_nodes(nodes, env, (), ("nodes",), "")
         outs = []
+        known = dict.fromkeys([*nodes, *spec.inputs])  # once: per output it was quadratic in a long `outputs:` list
         for i, ref in enumerate(spec.outputs or ()):
-            producer = self._ref(ref, env, ("outputs", i), dict.fromkeys([*nodes, *spec.inputs]))
+            producer = self._ref(ref, env, ("outputs", i), known)
             if producer is not None:
                 if producer in spec.inputs:
                     self.error(f"output '{ref}' is a model input; outputs must be nodes", ("outputs", i))
@@ -416,7 +417,10 @@ class _Resolver:
             key: str | int = nm
             if isinstance(raw, tuple):
                 key, raw = raw
+            n_diags = len(self.diags)
             substituted = self._substitute(raw, args, base + (key,), name)
+            if len(self.diags) > n_diags:
+                continue  # an unknown `$param` stays as text: validating it would only report it again, less clearly
             local: list[Diagnostic] = []
             node = parse_node(substituted, base + (key,), self.smap, local, graph=True)
             for d in local:

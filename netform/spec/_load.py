@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import Diagnostic, SpecError
-from ._graph import Graph, resolve
+from ._graph import MAX_GRAPH_NODES, Graph, resolve
 from ._model import ModelSpec
 from ._parse import dedupe, parse_spec
 from ._shapes import NodeShape, infer_shapes
@@ -19,6 +19,8 @@ from ._yaml import LIMITS, SourceMap, load_yaml
 __all__ = ["load_spec", "graph_of", "shapes_of", "summary"]
 
 SpecLike = ModelSpec | str | os.PathLike[str] | dict[str, Any]
+# counted while the YAML is read, before anything is built (`parse_spec` checks a dict given directly)
+_MAX_ENTRIES = {"layers": MAX_GRAPH_NODES, "nodes": MAX_GRAPH_NODES}
 
 
 def _looks_like_path(text: str) -> bool:
@@ -89,9 +91,9 @@ def _load(spec: SpecLike, source: str | None) -> ModelSpec:
         data, smap = spec, SourceMap(source or "<dict>")
     elif isinstance(spec, os.PathLike) or (isinstance(spec, str) and _looks_like_path(spec)):
         path = Path(spec)
-        data, smap = load_yaml(_read(path), source or str(spec))
+        data, smap = load_yaml(_read(path), source or str(spec), max_entries=_MAX_ENTRIES)
     elif isinstance(spec, (str, bytes)):
-        data, smap = load_yaml(spec, source or "<string>")
+        data, smap = load_yaml(spec, source or "<string>", max_entries=_MAX_ENTRIES)
     else:
         raise SpecError(f"load_spec takes a path, YAML text, a dict or a ModelSpec; received {type(spec).__name__}")
     model, diags = parse_spec(data, smap)

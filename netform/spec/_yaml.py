@@ -12,11 +12,12 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass, field
 import re
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 from yaml.composer import Composer
-from yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent
+from yaml.events import (AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
+                         SequenceStartEvent)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import Diagnostic, SpecError
@@ -132,24 +133,84 @@ def _prescan_depth(text: str, max_depth: int) -> None:
             raise _TooDeep(number, lead.end() + 1)
 
 
-def _precount_values(text: str, max_values: int) -> None:
+def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] | None = None) -> bool:
     """Refuse documents with too many values from the event stream, before composing them.
 
     Composing builds a Python object per value and slows down superlinearly as
     the garbage collector rescans them (100,000 keys: over a second); reading
-    the events first costs a tenth of that and keeps refusals fast.
+    the events first costs a tenth of that and keeps refusals fast. The
+    entries of the top-level sections named in ``max_entries`` are counted
+    on the way (a spec past the layer limit is refused before it is built).
+
+    Returns:
+        Whether the document has aliases (without them, its expanded size is the count).
     """
     loader = _CLoader(text) if _CLoader is not None else yaml.SafeLoader(text)
     count = 0
+    aliases = False
+    depth = 0
+    root_mapping = False
+    top_key: str | None = None  # at depth 1 of a mapping root: the key whose value comes next (None: a key comes)
+    section: str | None = None  # the watched top-level section being read
+    limit = entries = 0  # its limit, and its entries so far
+    mapping_section = is_key = False  # whether it is a mapping, and then whether its next node is a key
+    past: tuple[Any, int, int] | None = None  # the first entry past the limit: its key or index, line, column
+    kinds = _EVENT_KINDS
     try:
-        while loader.check_event():
-            event = loader.get_event()
-            if isinstance(event, (ScalarEvent, SequenceStartEvent, MappingStartEvent)):
+        for event in iter(loader.get_event, None):
+            kind = kinds.get(type(event))
+            if kind is None:
+                continue  # stream and document events
+            if kind == _END:
+                depth -= 1
+                if depth == 1 and section is not None:
+                    if past is not None:
+                        raise _TooManyEntries(section, entries, limit, *past)
+                    section = None
+                continue
+            if kind == _ALIAS:
+                aliases = True
+            else:
                 count += 1
                 if count > max_values:
                     raise _TooMany(event.start_mark.line + 1, event.start_mark.column + 1)
+            if depth <= 2 and max_entries:
+                if depth == 2:
+                    if section is not None:
+                        if not mapping_section or is_key:
+                            entries += 1
+                            if entries > limit and past is None:
+                                where = event.value if mapping_section and kind == _SCALAR else entries - 1
+                                past = (where, event.start_mark.line + 1, event.start_mark.column + 1)
+                        is_key = mapping_section and not is_key
+                elif depth == 0:
+                    root_mapping = kind == _MAPPING
+                elif root_mapping:
+                    if top_key is None:
+                        top_key = event.value if kind == _SCALAR else ""
+                    else:
+                        if kind in (_SEQUENCE, _MAPPING) and top_key in max_entries:
+                            section, limit, entries, past = top_key, max_entries[top_key], 0, None
+                            mapping_section = is_key = kind == _MAPPING
+                        top_key = None
+            if kind == _SEQUENCE or kind == _MAPPING:
+                depth += 1
     finally:
         loader.dispose()
+    return aliases
+
+
+_SCALAR, _SEQUENCE, _MAPPING, _ALIAS, _END = range(5)
+_EVENT_KINDS: dict[type, int] = {ScalarEvent: _SCALAR, SequenceStartEvent: _SEQUENCE, MappingStartEvent: _MAPPING,
+                                 AliasEvent: _ALIAS, SequenceEndEvent: _END, MappingEndEvent: _END}
+
+
+class _TooManyEntries(Exception):
+    def __init__(self, section: str, count: int, limit: int, where: Any, line: int, column: int) -> None:
+        super().__init__(section, count)
+        self.section, self.count, self.limit, self.where = section, count, limit, where
+        self.line = line
+        self.column = column
 
 
 class _TooMany(Exception):
@@ -175,6 +236,13 @@ class _Builder:
         self.count = 0
         self.errors: list[Diagnostic] = []
         self._scalars = yaml.SafeLoader("")
+        self._constructors = {
+            "str": self._scalars.construct_yaml_str,
+            "int": self._scalars.construct_yaml_int,
+            "float": self._scalars.construct_yaml_float,
+            "bool": self._scalars.construct_yaml_bool,
+            "null": self._scalars.construct_yaml_null,
+        }
 
     def _pos(self, node: Node) -> tuple[int, int]:
         return node.start_mark.line + 1, node.start_mark.column + 1
@@ -189,7 +257,10 @@ class _Builder:
             raise _Bomb()
         if depth > self.limits.max_depth:
             raise _TooDeep(*self._pos(node))
-        self.smap.positions.setdefault(path, self._pos(node))
+        if path not in self.smap.positions:
+            self.smap.positions[path] = node.start_mark.line + 1, node.start_mark.column + 1
+        if node.tag == "tag:yaml.org,2002:str" and type(node) is ScalarNode:
+            return node.value  # the common case, as `_scalar` below reads it
         if node.tag not in _STANDARD_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             if tag == "!!timestamp" and isinstance(node, ScalarNode) and re.match(r"\d{4}-\d\d?-\d\d?", node.value):
@@ -221,14 +292,10 @@ class _Builder:
         raise AssertionError(f"unexpected node {node!r}")  # pragma: no cover
 
     def _scalar(self, node: ScalarNode, path: Path) -> Any:
+        if node.tag == "tag:yaml.org,2002:str":
+            return node.value  # what the safe constructor returns for a string scalar, without its calls
         tag = node.tag.rsplit(":", 1)[-1]
-        constructor = {
-            "str": self._scalars.construct_yaml_str,
-            "int": self._scalars.construct_yaml_int,
-            "float": self._scalars.construct_yaml_float,
-            "bool": self._scalars.construct_yaml_bool,
-            "null": self._scalars.construct_yaml_null,
-        }[tag]
+        constructor = self._constructors[tag]
         try:
             return constructor(node)
         except (ValueError, KeyError, IndexError) as err:
@@ -314,13 +381,16 @@ def _expanded_size(root: Node, cap: int) -> int:
     return size(root)
 
 
-def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = LIMITS) -> tuple[Any, SourceMap]:
+def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = LIMITS,
+              max_entries: Mapping[str, int] | None = None) -> tuple[Any, SourceMap]:
     """Parse one YAML document safely, keeping every value's position.
 
     Args:
         text: The YAML text.
         source: The file name used in error messages.
         limits: Size, depth and expansion bounds.
+        max_entries: Top-level sections (``layers``, ``nodes``) → the most
+            entries each may list, counted before the document is built.
 
     Returns:
         The document as plain Python values and its :class:`SourceMap`.
@@ -354,7 +424,7 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
                                         (), source, line, col)]) from err
     try:
         _prescan_depth(text, limits.max_depth)
-        _precount_values(text, limits.max_values)
+        aliases = _precount_values(text, limits.max_values, max_entries)
         if _CLoader is not None:
             # libyaml composes ~20x faster; the pre-scan above bounds its (C) recursion.
             c_loader = _CLoader(text)
@@ -372,6 +442,10 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
         raise SpecError([Diagnostic(
             f"the document is nested more than {limits.max_depth} levels deep; specs are shallow, "
             "is this the right file?", (), source, err.line, err.column)]) from None
+    except _TooManyEntries as err:
+        raise SpecError([Diagnostic(
+            f"the spec lists {err.count:,} {err.section}; the limit is {err.limit:,} (netform refuses graphs past "
+            "that size)", (err.section, err.where), source, err.line, err.column)]) from None
     except _TooMany as err:
         raise SpecError([Diagnostic(
             f"the document has more than {limits.max_values} values (keys and items); specs are refused past that "
@@ -396,7 +470,8 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
     if root is None:
         raise SpecError([Diagnostic("the document is empty; a spec starts with `netform: 1`", source=source, line=1, column=1)])
     try:
-        expanded = _expanded_size(root, limits.max_values)
+        # without aliases the document has the values counted above; with them, count the expansion
+        expanded = _expanded_size(root, limits.max_values) if aliases else 0
     except _SelfAlias as err:
         raise SpecError([Diagnostic(
             "an alias refers to the list or mapping that contains it (a recursive YAML alias); "

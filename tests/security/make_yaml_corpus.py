@@ -211,6 +211,31 @@ def _unknown_blocks_10000(_: Path) -> str:
             + "nodes:\n" + "".join(f"  n{i}: {{block: c{i}, in: x, p{i}: 1}}\n" for i in range(10_000)) + "outputs: [n0]\n")
 
 
+def _unknown_outputs_12000(_: Path) -> str:
+    # 12,000 outputs each a near miss of a node: suggesting for each against every node was quadratic
+    return (SPEC_HEAD + "kind: functional\nnodes:\n" + "".join(f"  n{i}: {{type: ReLU, in: x}}\n" for i in range(12_000))
+            + "outputs: [" + ", ".join(f"n{i}x" for i in range(12_000)) + "]\n")
+
+
+def _unknown_params_20000(_: Path) -> str:
+    # a block of 2,000 parameters whose 20,000 layers each use a misspelt one
+    return (SPEC_HEAD + "kind: sequential\nblocks:\n  a:\n    params: {" + ", ".join(f"p{i}: 1" for i in range(2_000))
+            + "}\n    layers:\n" + "".join(f"      - {{type: Dense, units: $p{i}x}}\n" for i in range(20_000))
+            + "layers:\n  - {block: a}\n")
+
+
+def _unknown_shares_12000(_: Path) -> str:
+    # 12,000 `shares:` each a near miss of one of 8,000 layers
+    return (SPEC_HEAD + "kind: functional\nnodes:\n" + "".join(f"  d{i}: {{type: Dense, units: 2, in: x}}\n" for i in range(8_000))
+            + "".join(f"  s{i}: {{shares: d{i}x, in: x}}\n" for i in range(12_000)) + "outputs: [d0]\n")
+
+
+def _unknown_refs_24000(_: Path) -> str:
+    # just under 1 MB: past the node limit, and every node reads an unknown name (counted before anything is checked)
+    return (SPEC_HEAD + "kind: functional\nnodes:\n" + "".join(f"  n{i}: {{type: ReLU, in: q{i}}}\n" for i in range(24_000))
+            + "outputs: [n0]\n")
+
+
 def _unnamed_layers_40000(_: Path) -> str:
     # just under 1 MB: twice the layer limit, every layer unnamed (named dense, dense_1, ... by Keras's rule)
     return SPEC_HEAD + "kind: sequential\nlayers:\n" + "- {type: ReLU}\n" * 40_000
@@ -250,6 +275,10 @@ SPEC_BOMBS: dict[str, Callable[[Path], str | bytes]] = {
     "bomb_bad_activations_10000.yaml": _bad_activations_10000,
     "bomb_unknown_blocks_10000.yaml": _unknown_blocks_10000,
     "bomb_unnamed_layers_40000.yaml": _unnamed_layers_40000,
+    "bomb_unknown_outputs_12000.yaml": _unknown_outputs_12000,
+    "bomb_unknown_params_20000.yaml": _unknown_params_20000,
+    "bomb_unknown_shares_12000.yaml": _unknown_shares_12000,
+    "bomb_unknown_refs_24000.yaml": _unknown_refs_24000,
     "bomb_empty_block_bodies.yaml": _empty_block_bodies,
     "bomb_huge_units.yaml": _huge_units,
     "bomb_huge_embedding.yaml": _huge_embedding,

@@ -55,6 +55,14 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "bomb_unknown_blocks_10000.yaml": (10_000, r"107:8: nodes\.n0\.block: unknown block 'c0'; define it under `blocks:` "
                                                r"\(defined: b0, b1, .*, b19, … \(100 in all\)\)$"),
     "bomb_unnamed_layers_40000.yaml": (1, r"20006:3: layers\[20000\]: the spec lists 40,000 layers; the limit is 20,000"),
+    "bomb_unknown_outputs_12000.yaml": (12_000, r"12006:11: outputs\[0\]: unknown node or input 'n0x' \(Did you mean 'n0'\?\); "
+                                                r"known names: n0, n1, .*, n19, … \(12,001 in all\)$"),
+    "bomb_unknown_params_20000.yaml": (20_000, r"9:23: blocks\.a\.layers\[0\]\.units: unknown block parameter '\$p0x' "
+                                               r"\(Did you mean 'p0'\?\); block 'a' declares: p0, p1, .*, p19, … \(2,000 in all\)$"),
+    "bomb_unknown_shares_12000.yaml": (12_000, r"8006:8: nodes\.s0\.shares: `shares: d0x` must name an earlier layer or block "
+                                               r"node \(Did you mean 'd0'\?\)$"),
+    "bomb_unknown_refs_24000.yaml": (1, r"20006:3: nodes\.n20000: the spec lists 24,000 nodes; the limit is 20,000 \(netform "
+                                        r"refuses graphs past that size\)$"),
     "bomb_empty_block_bodies.yaml": (4, r"6:20: blocks\.e\.nodes: block 'e' has no nodes and no `outputs:`; give it "
                                         r"nodes, or `outputs: \[x\]` to pass its input through"),
     "bomb_huge_units.yaml": (1, r"6:19: layers\[0\]\.units: 1,000,000,000,000,000,000,000,000,000,000 is too large; "),
