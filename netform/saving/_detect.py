@@ -112,10 +112,19 @@ def check_checkpoint_files(prefix: str) -> None:
     Raises:
         UnsafeFileError: A file of the checkpoint is a FIFO, socket or device.
     """
-    if os.path.lexists(prefix + ".index"):
-        regular_file(prefix + ".index", "a checkpoint index")
-    for shard in glob.glob(glob.escape(prefix) + ".data-*"):
-        regular_file(shard, "a checkpoint data shard")
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(prefix)))
+    files = [prefix + ".index"] if os.path.lexists(prefix + ".index") else []
+    for file in files + glob.glob(glob.escape(prefix) + ".data-*"):
+        what = "a checkpoint index" if file.endswith(".index") else "a checkpoint data shard"
+        if os.path.islink(file):
+            # The weights come from the checkpoint's own folder: a link out of it could make a
+            # downloaded folder load (or probe) any file on the machine.
+            target = os.path.realpath(file)
+            if os.path.commonpath([folder, target]) != folder:
+                raise UnsafeFileError(f"{file}: {what} is a link pointing outside its folder (to '{target}'); "
+                                      "refused, a checkpoint is read only from its own folder. Copy the files "
+                                      "into the folder if they are yours.")
+        regular_file(file, what)
 
 
 def checkpoint_prefix(path: str) -> str | None:

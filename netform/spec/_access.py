@@ -174,6 +174,10 @@ def callback_problems(
         for v in values:
             if not isinstance(v, str):
                 continue
+            if any(ord(c) < 32 for c in v):  # NUL and control characters: no file system takes them as meant
+                out.append((arg, f"{name}.{arg} {v!r} contains a control character (NUL, newline, tab…); "
+                            "write a plain file name", ""))
+                continue
             problem = path_problem(v)
             if problem is not None and not (access.allow_network if problem[1] == "network" else access.allow_paths):
                 out.append((arg, f"{name}.{arg} {v!r} {problem[0]}", problem[1]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import stat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,20 +30,38 @@ def _looks_like_path(text: str) -> bool:
     return text.endswith((".yaml", ".yml", ".json")) or os.path.exists(text)
 
 
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def _read(path: Path) -> str | bytes:
+    """The bytes of a spec file: a regular file only (never waits on a FIFO), at most the size limit."""
     try:
-        size = path.stat().st_size
+        if path.is_dir():
+            raise SpecError([Diagnostic("this is a directory; give the path of a .yaml spec file", source=str(path))])
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then tells what was opened.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise SpecError([Diagnostic(f"no such spec file (looked in {Path.cwd()})", source=str(path))]) from None
     except OSError as err:
         raise SpecError([Diagnostic(f"cannot read the spec file: {err.strerror}", source=str(path))]) from err
-    if path.is_dir():
-        raise SpecError([Diagnostic("this is a directory; give the path of a .yaml spec file", source=str(path))])
-    if size > LIMITS.max_bytes:
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError([Diagnostic(
+                f"this is {_kind_of(info.st_mode)}, not a spec file; give the path of a .yaml file",
+                source=str(path))])
+        data = fh.read(LIMITS.max_bytes + 1)  # bounded even if the file grows while it is read
+    if max(info.st_size, len(data)) > LIMITS.max_bytes:
         raise SpecError([Diagnostic(
-            f"the file is {size / 1e6:.1f} MB; specs are limited to {LIMITS.max_bytes / 1e6:.0f} MB "
-            "(a model spec is usually a few KB: is this the right file?)", source=str(path))])
-    return path.read_bytes()
+            f"the file is {max(info.st_size, len(data)) / 1e6:.1f} MB; specs are limited to "
+            f"{LIMITS.max_bytes / 1e6:.0f} MB (a model spec is usually a few KB: is this the right file?)",
+            source=str(path))])
+    return data
 
 
 def load_spec(spec: SpecLike, *, source: str | None = None) -> ModelSpec:

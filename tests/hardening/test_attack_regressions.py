@@ -89,3 +89,47 @@ def test_a_training_backup_on_a_full_disk_is_a_save_error(tmp_path: Path) -> Non
     assert "the training backup could not be written" in proc.stdout and "resumes from the previous backup" in proc.stdout
     left = [n for root_, dirs, files in os.walk(tmp_path) for n in dirs + files if ".nf-" in n]
     assert left == []
+
+
+def test_a_spec_path_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # nobody ever writes to it: opening it for reading would wait forever
+    with pytest.raises(SpecError, match=r"fifo\.yaml: this is a FIFO \(named pipe\), not a spec file"):
+        netform.load_spec(fifo)
+    zero = tmp_path / "zero.yaml"
+    zero.symlink_to("/dev/zero")  # endless bytes
+    with pytest.raises(SpecError, match=r"zero\.yaml: this is a character device, not a spec file"):
+        netform.load_spec(zero)
+    assert main(["validate", str(tmp_path)]) == 1
+
+
+def test_a_callback_path_with_a_nul_byte_is_refused_even_with_allow_paths(tmp_path: Path) -> None:
+    text = TINY + '  callbacks:\n    - {type: CSVLogger, filename: "a\\0b.csv"}\n'
+    spec = tmp_path / "nul.yaml"
+    spec.write_text(text)
+    with pytest.raises(SpecError, match=r"CSVLogger\.filename 'a\\x00b\.csv' contains a control character"):
+        netform.load_spec(spec)
+    assert main(["validate", "--allow-paths", str(spec)]) == 1
+
+
+def test_checkpoint_files_linking_out_of_their_folder_are_refused(tmp_path: Path) -> None:
+    import keras
+
+    import netform.saving as nfs
+    from netform.errors import UnsafeFileError
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    outside = tmp_path / "outside"
+    nfs.save_weights(model, outside / "w.ckpt", format="tf_checkpoint")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for src in outside.iterdir():
+        if src.name.startswith("w.ckpt.") and (src.name.endswith(".index") or ".data-" in src.name) \
+                and ".nf-set-" not in src.name:
+            (folder / src.name.replace("w.ckpt", "evil")).symlink_to(src)
+    (folder / "checkpoint").write_text('model_checkpoint_path: "evil"\nall_model_checkpoint_paths: "evil"\n')
+    with pytest.raises(UnsafeFileError, match=r"evil\.(index|data-\S+): a checkpoint (index|data shard) is a link "
+                                              r"pointing outside its folder"):
+        nfs.load_weights(model, folder)
