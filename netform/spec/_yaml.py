@@ -133,7 +133,8 @@ def _prescan_depth(text: str, max_depth: int) -> None:
             raise _TooDeep(number, lead.end() + 1)
 
 
-def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] | None = None) -> bool:
+def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] | None = None,
+                     direct: _Direct | None = None) -> bool:
     """Refuse documents with too many values from the event stream, before composing them.
 
     Composing builds a Python object per value and slows down superlinearly as
@@ -141,6 +142,9 @@ def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] 
     the events first costs a tenth of that and keeps refusals fast. The
     entries of the top-level sections named in ``max_entries`` are counted
     on the way (a spec past the layer limit is refused before it is built).
+
+    With ``direct``, the values are built from the same events (for a plain
+    document: see :class:`_Direct`), so it need not be composed and read again.
 
     Returns:
         Whether the document has aliases (without them, its expanded size is the count).
@@ -159,6 +163,8 @@ def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] 
     try:
         for event in iter(loader.get_event, None):
             kind = kinds.get(type(event))
+            if direct is not None and direct.on:
+                direct.feed(event, kind)
             if kind is None:
                 continue  # stream and document events
             if kind == _END:
@@ -203,6 +209,103 @@ def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] 
 _SCALAR, _SEQUENCE, _MAPPING, _ALIAS, _END = range(5)
 _EVENT_KINDS: dict[type, int] = {ScalarEvent: _SCALAR, SequenceStartEvent: _SEQUENCE, MappingStartEvent: _MAPPING,
                                  AliasEvent: _ALIAS, SequenceEndEvent: _END, MappingEndEvent: _END}
+
+
+class _Direct:
+    """Builds a plain document's values and positions from its events, as :class:`_Builder` would.
+
+    Plain: no anchors, aliases or explicit tags, only strings, numbers, booleans and
+    nulls, scalar keys each once, nesting within the limit. At the first thing
+    outside that (or any problem), it stops (``on`` turns false) and the
+    document is composed and built by :class:`_Builder` instead, which words
+    the errors.
+    """
+
+    def __init__(self, positions: dict[Path, tuple[int, int]], max_depth: int) -> None:
+        self.on = True
+        self.positions = positions
+        self.max_depth = max_depth
+        self.stack: list[list[Any]] = []  # per open collection: [the collection, its path, the pending mapping key]
+        self.value: Any = _NONE
+        self._scalars = yaml.SafeLoader("")
+        self._constructors = {_TAG + "int": self._scalars.construct_yaml_int,
+                              _TAG + "float": self._scalars.construct_yaml_float,
+                              _TAG + "bool": self._scalars.construct_yaml_bool,
+                              _TAG + "null": self._scalars.construct_yaml_null}
+
+    def _off(self) -> None:
+        self.on = False
+        self.stack = []
+        self.value = _NONE
+
+    def _scalar(self, event: Any) -> Any:
+        tag = self._scalars.resolve(ScalarNode, event.value, event.implicit)
+        if tag == _TAG + "str":
+            return event.value
+        constructor = self._constructors.get(tag)
+        if constructor is None:
+            raise ValueError(tag)  # a date, a merge key: the builder words it
+        return constructor(ScalarNode(tag, event.value))
+
+    def feed(self, event: Any, kind: int | None) -> None:
+        if kind is None:
+            if isinstance(event, yaml.DocumentStartEvent) and self.value is not _NONE:
+                self._off()  # a second document: the composer refuses it
+            return
+        stack = self.stack
+        if kind == _END:
+            stack.pop()
+            return
+        if kind == _ALIAS or event.anchor is not None or event.tag not in (None, "!"):
+            self._off()
+            return
+        mark = event.start_mark
+        try:
+            if stack:
+                top = stack[-1]
+                container, path = top[0], top[1]
+                if isinstance(container, dict):
+                    if top[2] is _NONE:  # a key
+                        key = self._scalar(event) if kind == _SCALAR else _NONE
+                        key = key if isinstance(key, str) or key is _NONE else str(key)
+                        if key is _NONE or key in container:
+                            self._off()
+                            return
+                        top[2] = key
+                        self.positions[path + (key,)] = mark.line + 1, mark.column + 1
+                        return
+                    path = path + (top[2],)
+                else:
+                    path = path + (len(container),)
+            else:
+                if self.value is not _NONE:
+                    self._off()
+                    return
+                path = ()
+            if len(stack) > self.max_depth:
+                self._off()
+                return
+            if path not in self.positions:
+                self.positions[path] = mark.line + 1, mark.column + 1
+            value = self._scalar(event) if kind == _SCALAR else {} if kind == _MAPPING else []
+        except (ValueError, KeyError, IndexError, yaml.YAMLError):
+            self._off()
+            return
+        if stack:
+            top = stack[-1]
+            if isinstance(top[0], dict):
+                top[0][top[2]] = value
+                top[2] = _NONE
+            else:
+                top[0].append(value)
+        else:
+            self.value = value
+        if kind != _SCALAR:
+            stack.append([value, path, _NONE])
+
+
+_NONE: Any = object()
+_TAG = "tag:yaml.org,2002:"
 
 
 class _TooManyEntries(Exception):
@@ -424,7 +527,11 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
                                         (), source, line, col)]) from err
     try:
         _prescan_depth(text, limits.max_depth)
-        aliases = _precount_values(text, limits.max_values, max_entries)
+        direct = _Direct(smap.positions, limits.max_depth)
+        aliases = _precount_values(text, limits.max_values, max_entries, direct)
+        if direct.on and direct.value is not _NONE:
+            return direct.value, smap  # a plain document, built from the events already read
+        smap.positions.clear()
         if _CLoader is not None:
             # libyaml composes ~20x faster; the pre-scan above bounds its (C) recursion.
             c_loader = _CLoader(text)
