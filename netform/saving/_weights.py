@@ -8,20 +8,31 @@ returns what it skipped.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 from netform.errors import FormatError
 
 from ._atomic import write_bytes
 from ._h5 import model_weights_group, verify_checksums
-from ._h5_source import check_unchanged, keras_refusal, open_h5
+from ._h5_source import H5Source, check_unchanged, keras_refusal, open_h5
 from ._meta import metadata, reading, writing
 from ._safety import check_h5
 
 __all__ = ["save_weights_h5", "load_weights_h5", "load_legacy_weights", "mismatch_error"]
+
+
+@contextlib.contextmanager
+def _open_verified(source: Any, where: str) -> Iterator[H5Source]:
+    """Open an HDF5 weights file once, refuse what is unsafe and check its checksums on the bytes read."""
+    with open_h5(source) as opened:
+        datasets: dict[str, Any] = {}
+        check_h5(opened.file, where, file_size=opened.size, datasets=datasets)
+        verify_checksums(opened.file, where, datasets=datasets, source=opened.raw)
+        yield opened
 
 
 def save_weights_h5(model: Any, path: str) -> None:
@@ -91,11 +102,8 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
     import h5py  # noqa: PLC0415
     from keras.src.saving import saving_lib  # noqa: PLC0415
 
-    with reading(where, "weights_h5"), open_h5(source) as opened:
+    with reading(where, "weights_h5"), _open_verified(source, where) as opened:
         f = opened.file
-        datasets: dict[str, Any] = {}
-        check_h5(f, where, file_size=opened.size, datasets=datasets)
-        verify_checksums(f, where, datasets=datasets, source=opened.raw)
         saved = _shapes(f)
         probe = io.BytesIO()
         store = saving_lib.H5IOStore(probe, mode="w")
@@ -160,11 +168,8 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
     """
     from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
 
-    with reading(where, "HDF5 weights"), open_h5(path) as opened:
+    with reading(where, "HDF5 weights"), _open_verified(path, where) as opened:
         f = opened.file
-        datasets: dict[str, Any] = {}
-        check_h5(f, where, file_size=opened.size, datasets=datasets)
-        verify_checksums(f, where, datasets=datasets, source=opened.raw)
         group = model_weights_group(f)
         saved = _legacy_layers(group)
         layers = [layer for layer in model.layers if legacy_h5_format._legacy_weights(layer)]
