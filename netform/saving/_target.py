@@ -12,6 +12,7 @@ An empty file or directory holds nothing to lose and is replaced.
 from __future__ import annotations
 
 import os
+import zipfile
 
 from netform.errors import SaveError
 
@@ -156,9 +157,33 @@ def _check_file(path: str, fmt: str) -> None:
     except OSError as err:
         raise SaveError(f"{path}: cannot read what is there ({err.strerror or err}), so it is not "
                         f"replaced. {_FIX}") from err
-    if fmt == "keras" and head.startswith(_ZIP_HEADS) or fmt != "keras" and head == HDF5_SIGNATURE:
+    if fmt == "keras" and head.startswith(_ZIP_HEADS):
+        strangers = _keras_strangers(path)
+        if not strangers:
+            return
+        raise _refuse(path, f"is a zip archive holding files a .keras archive does not: {_foreign(strangers)}",
+                      expected)
+    if fmt != "keras" and head == HDF5_SIGNATURE:
         return
     raise _refuse(path, f"is {describe_content(path)}", expected)
+
+
+#: What a ``.keras`` archive holds (Keras writes the first four; netform adds its metadata).
+KERAS_ENTRIES = frozenset({"metadata.json", "config.json", "model.weights.h5", "model.weights.npz",
+                           "assets", "netform.json"})
+
+
+def _keras_strangers(path: str) -> list[str]:
+    """Entries of a zip that a ``.keras`` archive does not hold (all of them when it is no readable zip)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return [os.path.basename(path)]
+    strangers = [n for n in names if n.split("/", 1)[0] not in KERAS_ENTRIES]
+    if strangers or "config.json" in names:
+        return strangers
+    return names or [os.path.basename(path)]  # no config.json: not a Keras archive at all
 
 
 def is_checkpoint_state(path: str) -> bool:

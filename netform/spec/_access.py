@@ -146,6 +146,8 @@ def _format_problem(template: str) -> str | None:
     for field, spec, conv in fields:
         if not field.isidentifier() or conv or not _FORMAT_SPEC.fullmatch(spec or ""):
             return f"has the format field {{{field}}} with attribute, item or nested access, or a conversion"
+        if re.search(r"\d{4,}", spec or ""):
+            return f"has the format field {{{field}:{spec}}} with a width or precision of 1,000 or more"
     return None
 
 

@@ -133,3 +133,31 @@ def test_checkpoint_files_linking_out_of_their_folder_are_refused(tmp_path: Path
     with pytest.raises(UnsafeFileError, match=r"evil\.(index|data-\S+): a checkpoint (index|data shard) is a link "
                                               r"pointing outside its folder"):
         nfs.load_weights(model, folder)
+
+
+def test_a_zip_of_user_files_named_keras_is_never_replaced(tmp_path: Path) -> None:
+    import zipfile
+
+    import keras
+
+    import netform.saving as nfs
+    from netform.errors import SaveError
+
+    photos = tmp_path / "photos.keras"
+    with zipfile.ZipFile(photos, "w") as archive:
+        archive.writestr("img/holiday.jpg", b"JPEGDATA")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(SaveError, match=r"is a zip archive holding files a \.keras archive does not: img/holiday\.jpg"):
+        nfs.save(model, photos)
+    assert zipfile.ZipFile(photos).read("img/holiday.jpg") == b"JPEGDATA"
+    assert main(["convert", str(photos), str(photos)]) != 0
+    assert zipfile.ZipFile(photos).read("img/holiday.jpg") == b"JPEGDATA"
+
+
+@pytest.mark.parametrize("template", ["{epoch:999999999999d}.keras", "m{epoch:99999999999999999999d}.keras",
+                                      "m{loss:.5000f}.keras"])
+def test_checkpoint_templates_with_huge_widths_are_refused_at_validate(tmp_path: Path, template: str) -> None:
+    spec = tmp_path / "w.yaml"
+    spec.write_text(TINY + f'  callbacks:\n    - {{type: ModelCheckpoint, filepath: "{template}"}}\n')
+    with pytest.raises(SpecError, match=r"with a width or precision of 1,000 or more"):
+        netform.load_spec(spec)
