@@ -277,7 +277,7 @@ def fit_from_training_config(
         if not isinstance(model, keras.Model) and callable(model):
             model = model()
         model.compile(
-            optimizer=resolve_optimizer(training.get("optimizer", "rmsprop")),
+            optimizer=resolve_optimizer(training.get("optimizer", "adam")),
             loss=_resolve_loss(training.get("loss")),
             metrics=_resolve_metrics(training.get("metrics")),
             loss_weights=training.get("loss_weights"),

@@ -100,7 +100,10 @@ class TrainingSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    optimizer: OptimizerRef = Field("adam", description="A Keras optimizer by name or as {type: Adam, learning_rate: 1e-3}.")
+    optimizer: OptimizerRef = Field(
+        "adam", description="A Keras optimizer by name or as {type: Adam, learning_rate: 1e-3}; a spec without one "
+        "trains with Adam (netform.Model.compile() keeps Keras's default, rmsprop)."
+    )
     loss: LossRef | dict[str, LossRef] | None = Field(
         None, description="A Keras loss, or one per output name for a model with several outputs."
     )
