@@ -298,5 +298,5 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
         spec = load_spec(data, source=f"<from_keras {model.name}>")
     except SpecError as err:
         raise BuildError(f"the spec exported from model '{model.name}' does not validate (please report this): {err}") from err
-    spec._cache["keras_names"] = exporter.keras_names(names, uses)
+    spec._keras_names = exporter.keras_names(names, uses)
     return spec

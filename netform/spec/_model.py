@@ -8,7 +8,7 @@ located errors is :mod:`._parse`; turning them into a resolved graph is
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, SerializeAsAny, field_validator
 
@@ -157,7 +157,36 @@ class ModelSpec(_Frozen):
 
     _source: str = PrivateAttr("<string>")
     _smap: Any = PrivateAttr(None)
+    # Only what can be computed again from the fields ("graph", "shapes"): every copy starts empty.
     _cache: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # For a spec made by `from_keras`: spec layer name -> the Keras model's layer name.
+    _keras_names: dict[str, str] | None = PrivateAttr(None)
+
+    def __copy__(self) -> ModelSpec:
+        copied = super().__copy__()
+        copied._cache = {}
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ModelSpec:
+        memo = {} if memo is None else memo
+        # the deep copy of the cache is a new empty dict, so the cached graph is neither copied nor shared
+        memo[id(self._cache)] = {}
+        return super().__deepcopy__(memo)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> ModelSpec:
+        """A copy of the spec, with ``update`` replacing fields (not validated, as in Pydantic).
+
+        The copy computes its own graph and shapes. A copy with ``update`` no
+        longer matches the text it came from or the Keras model it was
+        exported from, so it keeps the source name but not the line numbers
+        or Keras layer names; ``load_spec(copy)`` checks it.
+        """
+        copied = super().model_copy(update=update, deep=deep)
+        copied._cache = {}
+        if update:
+            copied._smap = None
+            copied._keras_names = None
+        return copied
 
     @property
     def source(self) -> str:

@@ -132,5 +132,5 @@ def test_from_keras_exports_it():
     text = spec.to_yaml()
     assert "type: NfTestGatedScale" in text and "factor: 4.0" in text
     m2 = nf.build(nf.load_spec(text))
-    copy_weights(m, m2, name_map=spec._cache["keras_names"])
+    copy_weights(m, m2, name_map=spec._keras_names)
     np.testing.assert_allclose(np.asarray(m2(_x())), np.asarray(m(_x())), atol=1e-6, rtol=0)

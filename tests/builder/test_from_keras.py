@@ -84,7 +84,7 @@ def test_round_trip(factory):
     spec2 = nf.load_spec(text)
     assert spec2 == spec
     m2 = nf.build(spec2)
-    names = spec._cache["keras_names"]
+    names = spec._keras_names
 
     # same layers, parameters and connections
     assert len(all_leaf_layers(m2)) == len(all_leaf_layers(m))
@@ -212,7 +212,7 @@ def test_functional_build_round_trips_to_an_equal_spec():
     back = nf.from_keras(m)
     m2 = nf.build(nf.load_spec(back.to_yaml()))
     assert m2.count_params() == m.count_params()
-    copy_weights(m, m2, name_map=back._cache["keras_names"])
+    copy_weights(m, m2, name_map=back._keras_names)
     xs = [np.random.default_rng(0).normal(size=(2, 200)).astype("float32"),
           np.random.default_rng(1).integers(0, 10, size=(2, 4)).astype("int32"),
           np.random.default_rng(2).normal(size=(2, 8)).astype("float32")]
