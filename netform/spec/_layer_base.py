@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import RegistryError, did_you_mean
-from ._types import Shape
+from ._types import Shape, StrictScalars
 
 __all__ = [
     "LayerSpec",
@@ -44,7 +44,7 @@ class NoStaticRule(Exception):
     """Raised by a schema that has no pure-Python shape rule (shapes come at build time)."""
 
 
-class LayerSpec(BaseModel):
+class LayerSpec(StrictScalars):
     """Base of every layer schema.
 
     Subclasses declare ``type: Literal["Dense"] = "Dense"`` and the Keras

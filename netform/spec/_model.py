@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, Ser
 
 from ._layer_base import LayerSpec, get_layer_spec
 from ._training import TrainingSpec
+from ._types import StrictScalars
 
 __all__ = [
     "InputSpec", "Node", "BlockSpec", "SubclassSpec", "ModelSpec", "NAME_PATTERN",
@@ -27,7 +28,7 @@ NODE_META_KEYS = ("in", "shares", "block", "repeat", "nested")
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "string")
 
 
-class _Frozen(BaseModel):
+class _Frozen(StrictScalars):  # int, float and bool fields take only their own type, as in the JSON Schema
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 

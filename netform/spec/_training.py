@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
 
 from ..errors import did_you_mean
 from ._access import NETWORK_CALLBACKS, PATH_ARGUMENTS, callback_message, callback_problems, current_access
-from ._types import TypedObject, check_arguments
+from ._types import StrictScalars, TypedObject, check_arguments
 
 __all__ = [
     "TrainingSpec", "DistributionSpec", "OPTIMIZERS", "LOSSES", "METRICS", "CALLBACKS", "PATH_ARGUMENTS",
@@ -82,7 +82,7 @@ MetricRef = Annotated[Union[str, TypedObject], _known("metric", METRICS)]
 CallbackRef = Annotated[TypedObject, _known("callback", CALLBACKS)]
 
 
-class DistributionSpec(BaseModel):
+class DistributionSpec(StrictScalars):
     """Which ``tf.distribute`` strategy training runs under."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -95,7 +95,7 @@ class DistributionSpec(BaseModel):
     )
 
 
-class TrainingSpec(BaseModel):
+class TrainingSpec(StrictScalars):
     """How to compile and fit the model: optimizer, loss, metrics, loop settings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -15,11 +15,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     NonNegativeInt,
     PositiveInt,
     ValidationInfo,
     model_validator,
 )
+from pydantic_core import CoreSchema
 
 from ..errors import did_you_mean
 
@@ -40,6 +42,8 @@ __all__ = [
     "DataFormat",
     "PositiveInt",
     "NonNegativeInt",
+    "StrictScalars",
+    "strict_scalars",
 ]
 
 Dim = int | None
@@ -65,6 +69,50 @@ INITIALIZERS: tuple[str, ...] = (
 )
 REGULARIZERS: tuple[str, ...] = ("L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2", "orthogonal_regularizer")
 CONSTRAINTS: tuple[str, ...] = ("MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm", "min_max_norm", "non_neg", "unit_norm")
+
+
+_STRICT_TYPES = frozenset({"int", "float", "bool"})
+
+
+def strict_scalars(schema: CoreSchema) -> CoreSchema:
+    """Make every int, float and bool in a Pydantic core schema strict, in place.
+
+    A spec then reads the way its JSON Schema does: ``units: "64"``,
+    ``units: true`` and ``use_bias: 1`` are refused instead of being coerced
+    to ``64``, ``1`` and ``True``; a float field still takes an int
+    (``rate: 1``), as JSON Schema's ``number`` does. Lists stay lists: a
+    tuple field still reads a YAML sequence (Pydantic's model-wide strict
+    mode would refuse it).
+
+    Args:
+        schema: The core schema of a model, as Pydantic generated it.
+
+    Returns:
+        The same schema.
+    """
+    seen: set[int] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            if isinstance(node.get("type"), str) and node["type"] in _STRICT_TYPES and "strict" not in node:
+                node["strict"] = True
+            stack.extend(v for k, v in node.items() if k not in ("metadata", "serialization") and
+                         isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    return schema
+
+
+class StrictScalars(BaseModel):
+    """A schema whose int, float and bool fields take only values of that type (see :func:`strict_scalars`)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return strict_scalars(handler(source))
 
 
 class TypedObject(BaseModel):
