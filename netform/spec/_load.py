@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import stat
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import Diagnostic, SpecError
 from ._graph import MAX_GRAPH_NODES, Graph, resolve
@@ -83,24 +81,7 @@ def load_spec(spec: SpecLike, *, source: str | None = None) -> ModelSpec:
         spec = netform.load_spec("models/mlp.yaml")
         assert netform.load_spec(spec.to_yaml()) == spec
     """
-    with _no_gc():
-        return _load(spec, source)
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a spec is checked.
-
-    Checking makes many short-lived objects; in a process that also holds a
-    large heap (TensorFlow), collections triggered by them dominate the time.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    return _load(spec, source)
 
 
 def _load(spec: SpecLike, source: str | None) -> ModelSpec:
