@@ -15,11 +15,11 @@ import keras
 
 from ..errors import BuildError, NetformError
 from ..spec import ModelSpec, load_spec
-from ..spec._graph import Graph, GraphNode
+from ..spec._graph import Graph, GraphNode, Slot
 from ..spec._load import graph_of
 from ._layers import to_keras_layer
 
-__all__ = ["build", "Api", "POSITIONAL_CALL"]
+__all__ = ["build", "Api", "POSITIONAL_CALL", "apply_node", "apply_op"]
 
 Api = Literal["sequential", "functional", "subclass"]
 
@@ -117,14 +117,66 @@ def _emit(spec: ModelSpec, graph: Graph, factory: _LayerFactory, level: tuple[st
             for name, tensor in zip(scope.outputs, results):
                 env[name] = tensor
             continue
-        layer = factory.get(node)
-        try:
-            env[node.name] = call_layer(layer, node.layer.type, [env[i] for i in node.inputs])
-        except (ValueError, TypeError) as err:
-            shapes = ", ".join(str(tuple(env[i].shape)) for i in node.inputs)
-            raise BuildError(
-                f"{_where(spec, node)}: Keras refused to connect {node.layer.type} to input shape(s) {shapes}: {err}"
-            ) from err
+        env[node.name] = apply_node(spec, node, env, factory)
+
+
+def apply_node(spec: ModelSpec, node: GraphNode, env: dict[str, Any], factory: _LayerFactory) -> Any:
+    """Connect one node (a layer call, an op or a pick of one output) to the tensors in ``env``."""
+    kind = node.layer.type
+    if kind == "Pick":
+        return _pick(spec, node, env[node.inputs[0]])
+    if kind == "Op":
+        return apply_op(spec, node, [env[i] for i in node.inputs])
+    kwargs = {k: _fill(v, node, env) for k, v in node.call.items()}
+    layer = factory.get(node)
+    try:
+        return call_layer(layer, kind, [env[i] for i in node.args], **kwargs)
+    except (ValueError, TypeError) as err:
+        shapes = ", ".join(str(tuple(env[i].shape)) for i in node.args)
+        raise BuildError(
+            f"{_where(spec, node)}: Keras refused to connect {kind} to input shape(s) {shapes}"
+            + (f" with call arguments {', '.join(node.call)}" if node.call else "") + f": {err}"
+        ) from err
+
+
+def _fill(value: Any, node: GraphNode, env: dict[str, Any]) -> Any:
+    """A call argument with its :class:`Slot` s replaced by the tensors they stand for."""
+    if isinstance(value, Slot):
+        return env[node.inputs[value.index]]
+    if isinstance(value, list):
+        return [_fill(v, node, env) for v in value]
+    return value
+
+
+def _pick(spec: ModelSpec, node: GraphNode, value: Any) -> Any:
+    index, source = getattr(node.layer, "index"), getattr(node.layer, "source")
+    if not isinstance(value, (list, tuple)):
+        raise BuildError(f"{_where(spec, node)}: '{source}' has one output, so '{source}.{index}' names nothing; "
+                         f"write '{source}'")
+    if index >= len(value):
+        names = ", ".join(f"{source}.{i}" for i in range(len(value)))
+        raise BuildError(f"{_where(spec, node)}: '{source}' has {len(value)} outputs ({names}); "
+                         f"'{source}.{index}' is not one of them")
+    return value[index]
+
+
+def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
+    """Call the ``keras.ops`` function of an op node on ``tensors`` (one per name in its ``in``)."""
+    op = node.layer
+    name = getattr(op, "op")
+    args = op.bind(tensors)  # type: ignore[attr-defined]
+    try:
+        if name == "getitem":
+            from ..spec.layers.ops import parse_index
+
+            return args["x"][parse_index(args["index"])]
+        fn = keras.ops
+        for part in name.split("."):
+            fn = getattr(fn, part)
+        return fn(**args)  # type: ignore[operator]
+    except (ValueError, TypeError, IndexError) as err:
+        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+        raise BuildError(f"{_where(spec, node)}: keras.ops.{name} refused input shape(s) {shapes}: {err}") from err
 
 
 def _functional(spec: ModelSpec, graph: Graph) -> keras.Model:
@@ -144,6 +196,7 @@ def _check_linear(spec: ModelSpec, graph: Graph) -> None:
                          f"{len(graph.inputs)}; use api='functional'")
     previous = next(iter(graph.inputs))
     for node in graph.nodes.values():
+        _check_plain(spec, node, "sequential")
         if node.inputs != (previous,):
             raise BuildError(
                 f"{_where(spec, node)}: api='sequential' needs a linear graph, but this node takes "
@@ -153,6 +206,15 @@ def _check_linear(spec: ModelSpec, graph: Graph) -> None:
         previous = node.name
     if graph.outputs != (previous,):
         raise BuildError(f"{spec.source}: api='sequential' needs one output, the last node; use api='functional'")
+
+
+def _check_plain(spec: ModelSpec, node: GraphNode, api: str) -> None:
+    """Op nodes, picked outputs and call arguments are connections of the functional API only."""
+    what = {"Op": f"op node ({getattr(node.layer, 'op', '')})", "Pick": "pick of one output"}.get(node.layer.type)
+    if what is None and node.call:
+        what = f"node with call arguments ({', '.join(node.call)})"
+    if what is not None:
+        raise BuildError(f"{_where(spec, node)}: api='{api}' cannot build a {what}; use api='functional'")
 
 
 def _sequential(spec: ModelSpec, graph: Graph) -> keras.Model:
@@ -257,6 +319,8 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
             return _functional(model_spec, graph)
         from ._subclass import build_generated
 
+        for node in graph.nodes.values():
+            _check_plain(model_spec, node, "subclass")
         return build_generated(model_spec)
     except RecursionError as err:
         raise BuildError(f"{model_spec.source}: the graph is too deep for Keras to build "

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 
+from .._compat._graph_nodes import call_arguments, history, is_keras_tensor, op_function_name, output_count
 from ..errors import BuildError, NetformError, SpecError
 from ..spec import ModelSpec, load_spec
 from ..spec._custom import custom_keras_class
@@ -137,6 +138,105 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
     return layer_to_dict_from_config(cls_name, layer.get_config(), keep_name=keep_name)
 
 
+#: the most values a constant argument of an op may hold in a spec (a weight belongs in a layer)
+_MAX_CONSTANT = 4096
+
+
+def _constant(value: Any, where: str) -> Any:
+    """A constant argument as plain YAML data (numbers, lists of numbers, text)."""
+    import numpy as np
+
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_constant(v, where) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    try:
+        array = np.asarray(value)
+    except Exception as err:  # noqa: BLE001 - anything numpy cannot read is no constant of a spec
+        raise BuildError(f"{where}: the argument {type(value).__name__} cannot be written in a spec") from err
+    if array.dtype == object or array.size > _MAX_CONSTANT:
+        raise BuildError(f"{where}: a constant of {array.size:,} values cannot be written in a spec (at most "
+                         f"{_MAX_CONSTANT:,}); make it a layer's weight instead")
+    return array.tolist()
+
+
+def _op_node(op: Any, function: str, node: Any, ref: Any) -> dict[str, Any]:
+    """An op node for a call of ``keras.ops.<function>`` in the graph."""
+    from ..spec.layers.ops import OPS, format_index, op_problems
+
+    where = f"operation '{op.name}' (keras.ops.{function})"
+    args, kwargs = call_arguments(node)
+    items: list[Any] = []
+    for a in args:
+        if is_keras_tensor(a):
+            items.append(ref(a))
+        elif isinstance(a, (list, tuple)) and any(is_keras_tensor(v) for v in a):
+            items += [ref(v) if is_keras_tensor(v) else _constant(v, where) for v in a]
+        elif function == "getitem" and len(items) == 1:
+            try:
+                kwargs["index"] = format_index(a)
+            except ValueError as err:
+                raise BuildError(f"{where}: {err}; index with integers and slices only") from err
+        else:
+            items.append(_constant(a, where))
+    try:
+        config = {k: v for k, v in op.get_config().items() if k != "name"}
+    except (NotImplementedError, TypeError, AttributeError):
+        config = {}
+    defaults = dict(OPS[function].params) if function in OPS else {}
+    settings = {}
+    for key, value in {**config, **kwargs}.items():
+        if is_keras_tensor(value):
+            raise BuildError(f"{where}: its argument '{key}' is a tensor; an op node takes tensors only in `in`")
+        value = _constant(value, where)
+        if key not in defaults or defaults[key] != value:
+            settings[key] = value
+    problems = op_problems(function, tuple(items), settings)
+    if problems:
+        raise BuildError(f"{where} cannot be written as an op node: {problems[0][1]}")
+    return {"op": function, "in": items[0] if len(items) == 1 else items, **settings}
+
+
+def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[str], dict[str, Any]]:
+    """The inputs (``in``) and the named call arguments (``call``) of one call of ``layer`` in the graph."""
+    import inspect
+
+    from ._build import POSITIONAL_CALL
+
+    args, kwargs = call_arguments(node)
+    try:
+        bound = list(inspect.signature(layer.call).bind_partial(*args, **kwargs).arguments.items())
+    except TypeError:
+        return [ref(t) for t in node.input_tensors], {}
+    n_in = 2 if type(layer).__name__ in POSITIONAL_CALL else 1
+    refs: list[str] = []
+    for _, value in bound[:n_in]:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if not is_keras_tensor(v):
+                raise BuildError(f"layer '{layer.name}' was called on {type(v).__name__} {v!r:.40}, not a tensor of "
+                                 "the graph; a spec passes only node outputs to a layer's input")
+            refs.append(ref(v))
+    call: dict[str, Any] = {}
+    params = inspect.signature(layer.call).parameters
+    for key, value in bound[n_in:]:
+        items = value.items() if params[key].kind is inspect.Parameter.VAR_KEYWORD else [(key, value)]
+        for name, v in items:
+            if v is None or (name == "training" and v is False):  # what Keras records when nothing was passed
+                continue
+            if is_keras_tensor(v):
+                call[name] = ref(v)
+            elif isinstance(v, (list, tuple)) and v and all(is_keras_tensor(t) for t in v):
+                call[name] = [ref(t) for t in v]
+            elif isinstance(v, (bool, int, float, str)):
+                call[name] = v
+            else:
+                raise BuildError(f"layer '{layer.name}' was called with {name}={type(v).__name__}, which a spec "
+                                 "cannot write (call arguments are node outputs or constants)")
+    return refs, call
+
+
 class _Exporter:
     def __init__(self) -> None:
         self.blocks: dict[str, Any] = {}
@@ -172,6 +272,13 @@ class _Exporter:
                 op = node.operation
                 ordered.append((-depth, op_order.get(id(op), 0), op._inbound_nodes.index(node), node))
         ordered.sort(key=lambda t: t[:3])
+
+        def ref(t: Any) -> str:
+            """The spec's name for a tensor: its node, or ``node.K`` for output K of a node with several."""
+            producer, node_index, tensor_index = history(t)
+            base = names[(id(producer), node_index)]
+            return f"{base}.{tensor_index}" if output_count(producer, node_index) > 1 else base
+
         for _, _, index, node in ordered:
             op = node.operation
             key = (id(op), index)
@@ -186,16 +293,19 @@ class _Exporter:
                     entry["sparse"] = True
                 inputs[name] = entry
                 continue
-            refs = []
-            for t in node.input_tensors:
-                hist = t._keras_history
-                if hist.tensor_index != 0:
-                    raise BuildError(f"layer '{hist.operation.name}' has several outputs and '{op.name}' uses output "
-                                     f"{hist.tensor_index}; specs connect only a layer's first output")
-                refs.append(names[(id(hist.operation), hist.node_index)])
             name = _clean_name(op.name if index == 0 else f"{op.name}_call{index}", used)
-            names[key] = name
+            function = op_function_name(op) if not isinstance(op, keras.layers.Layer) else None
             names_out[name] = op.name
+            if function is not None:
+                nodes[name] = _op_node(op, function, node, ref)
+                names[key] = name
+                continue
+            if isinstance(op, keras.Model):
+                refs = [ref(t) for t in node.input_tensors]
+                call: dict[str, Any] = {}
+            else:
+                refs, call = _layer_call(op, node, ref)
+            names[key] = name
             ref_value: Any = refs[0] if len(refs) == 1 else refs
             if id(op) in first_use:
                 nodes[name] = {"shares": first_use[id(op)], "in": ref_value}
@@ -207,12 +317,13 @@ class _Exporter:
             else:
                 nodes[name] = {**layer_to_dict(op), "in": ref_value}
                 first_use[id(op)] = name
+            if call:
+                nodes[name]["call"] = call
         order = [names.get((id(t._keras_history.operation), t._keras_history.node_index)) for t in model.inputs]
         inputs = {n: inputs[n] for n in order if n in inputs} | inputs
         outputs = []
         for t in model.outputs:
-            hist = t._keras_history
-            outputs.append(names[(id(hist.operation), hist.node_index)])
+            outputs.append(ref(t))
         return inputs, nodes, outputs
 
     def block(self, model: keras.Model) -> str:
@@ -271,7 +382,8 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
                              "call model.build(input_shape) or give it a keras.Input first")
         inputs, nodes, outputs = exporter.graph(model, set(), names, uses)
         data: dict[str, Any] = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs}
-        linear = all(isinstance(v.get("in"), str) and "shares" not in v and "block" not in v for v in nodes.values())
+        linear = all(isinstance(v.get("in"), str) and not {"shares", "block", "op", "call"} & set(v)
+                     and v["in"] in (*inputs, *nodes) for v in nodes.values())
         if linear:
             layers = []
             for node_name, node in nodes.items():

@@ -20,7 +20,7 @@ from ._layer_base import LayerSpec
 from ._model import NAME_PATTERN, InputSpec, ModelSpec, Node
 from ._yaml import SourceMap
 
-__all__ = ["Graph", "GraphNode", "Scope", "resolve"]
+__all__ = ["Graph", "GraphNode", "Scope", "Slot", "resolve"]
 
 Path = tuple[str | int, ...]
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -43,11 +43,25 @@ class GraphNode:
     owner: str
     scope: tuple[str, ...] = ()
     path: Path = ()
+    call: dict[str, Any] = field(default_factory=dict)
+    n_args: int | None = None
 
     @property
     def shared(self) -> bool:
         """Whether this node reuses another node's layer (and weights)."""
         return self.owner != self.name
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """The inputs passed positionally (``in``); the rest of :attr:`inputs` feed named call arguments."""
+        return self.inputs if self.n_args is None else self.inputs[: self.n_args]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A tensor call argument: the :attr:`GraphNode.inputs` entry at ``index``."""
+
+    index: int
 
 
 @dataclass(frozen=True)
@@ -213,19 +227,24 @@ class _Resolver:
                 self.error(f"node name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", path)
                 continue
             inputs = []
+            indexed = len(node.inputs) > 1 and not _is_op(node)  # an op's `in` also holds constants
             for j, ref in enumerate(node.inputs):
-                p = self._ref(ref, env, path + (("in", j) if len(node.inputs) > 1 else ("in",)), known)
+                p = self._ref(ref, env, path + (("in", j) if indexed else ("in",)), known, scope, prefix)
                 if p is None:
                     break
                 inputs.append(p)
             else:
                 full = prefix + name
+                call = self._call(node, inputs, env, known, scope, prefix, path)
+                if call is None:
+                    continue
+                n_args = len(node.inputs) if node.call else None
                 if node.kind == "layer":
                     assert node.layer is not None
-                    self._add(GraphNode(full, node.layer, tuple(inputs), full, scope, path))
+                    self._add(GraphNode(full, node.layer, tuple(inputs), full, scope, path, call, n_args))
                     env[name] = full
                 elif node.kind == "shared":
-                    self._share(node, name, full, tuple(inputs), env, scope, path, prefix)
+                    self._share(node, name, full, tuple(inputs), env, scope, path, prefix, call, n_args)
                 else:
                     outs = self._use_block(node, full, tuple(inputs), scope, path)
                     if outs:
@@ -233,12 +252,14 @@ class _Resolver:
                         block = self.spec.blocks.get(node.block or "")
                         for out_name, producer in zip(block.outputs if block else (), outs):
                             env[f"{name}.{out_name}"] = producer
+                        for i, producer in enumerate(outs if len(outs) > 1 else ()):
+                            env.setdefault(f"{name}.{i}", producer)
 
     def _toposort(self, nodes: dict[str, Node], env: dict[str, str], base: Path, known: dict[str, None]) -> list[str]:
         deps: dict[str, set[str]] = {}
         for name, node in nodes.items():
             wanted = set()
-            for ref in node.inputs:
+            for ref in (*node.inputs, *_call_refs(node)):
                 head = ref.split(".", 1)[0]
                 if head in nodes and head not in env:
                     wanted.add(head)
@@ -274,20 +295,78 @@ class _Resolver:
                     order.append(trail.pop())
         return order
 
-    def _ref(self, ref: str, env: dict[str, str], path: Path, known: dict[str, Any]) -> str | None:
+    def _ref(self, ref: str, env: dict[str, str], path: Path, known: dict[str, Any],
+             scope: tuple[str, ...] = (), prefix: str = "") -> str | None:
         if ref in env:
             return env[ref]
-        head = ref.split(".", 1)[0]
+        head, _, tail = ref.partition(".")
+        if head in env and tail.isdigit() and env[head] in self.graph.nodes:
+            return self._pick(env[head], int(tail), head, scope, path)
         if head in env and "." in ref:
-            self.error(f"'{ref}' names an output that '{head}' does not have", path)
+            outs = [k for k in env if k.startswith(head + ".")]
+            if outs:
+                self.error(f"'{ref}' names an output that '{head}' does not have; its outputs: {', '.join(outs)} "
+                           f"(or {head}.0 to {head}.{len(outs) - 1})", path)
+            else:
+                self.error(f"'{ref}' names an output that '{head}' does not have: write '{head}' for its output, or "
+                           f"'{head}.N' for output N of a node with several outputs", path)
             return None
         if head in known:
             return None  # an earlier error on that node was already reported
         self.error(f"unknown node or input '{ref}'{self.hint(ref, known)}; known names: {name_list(known)}", path)
         return None
 
+    def _pick(self, producer: str, index: int, head: str, scope: tuple[str, ...], path: Path) -> str:
+        """The node for output ``index`` of ``producer`` (made once, named ``producer.index``)."""
+        from .layers.ops import Pick
+
+        name = f"{producer}.{index}"
+        if name not in self.graph.nodes:
+            self._add(GraphNode(name, Pick(source=head, index=index), (producer,), name, scope, path))
+        return name
+
+    def _call(self, node: Node, inputs: list[str], env: dict[str, str], known: dict[str, Any],
+              scope: tuple[str, ...], prefix: str, path: Path) -> dict[str, Any] | None:
+        """``node.call`` with its node names resolved: each becomes a :class:`Slot` into ``inputs`` (extended)."""
+        if not node.call:
+            return {}
+        if node.kind == "block":
+            self.error("`call` applies to a layer node, not to a block use", path + ("call",))
+            return None
+        layer = node.layer
+        if node.kind == "shared":
+            owner = self.graph.nodes.get(env.get(node.shares or "", ""))
+            layer = owner.layer if owner is not None else None
+        if layer is not None:
+            from .layers._calls import call_arguments
+
+            allowed = call_arguments(layer.type)
+            for key in node.call:
+                if allowed is not None and key not in allowed:
+                    listing = ", ".join(allowed) if allowed else "none: it takes only its input"
+                    self.error(f"{layer.type} has no call argument '{key}'{self.hint(key, dict.fromkeys(allowed))}; "
+                               f"its call arguments: {listing}", path + ("call", key))
+                    return None
+        out: dict[str, Any] = {}
+        for key, value in node.call.items():
+            refs = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+            if refs is None:
+                out[key] = value
+                continue
+            slots = []
+            for j, ref in enumerate(refs):
+                p = self._ref(ref, env, path + ("call", key) + ((j,) if isinstance(value, list) else ()), known,
+                              scope, prefix)
+                if p is None:
+                    return None
+                slots.append(Slot(len(inputs)))
+                inputs.append(p)
+            out[key] = slots[0] if isinstance(value, str) else slots
+        return out
+
     def _share(self, node: Node, name: str, full: str, inputs: tuple[str, ...], env: dict[str, str],
-               scope: tuple[str, ...], path: Path, prefix: str) -> None:
+               scope: tuple[str, ...], path: Path, prefix: str, call: dict[str, Any] | None = None,
+               n_args: int | None = None) -> None:
         target = node.shares or ""
         producer = env.get(target)
         if producer is None or producer in self.graph.inputs:
@@ -296,11 +375,12 @@ class _Resolver:
             return
         if producer in self.graph.nodes and self.graph.nodes[producer].scope == scope:
             owner_node = self.graph.nodes[producer]
-            if len(inputs) != len(owner_node.inputs):
-                self.error(f"node '{name}' shares the layer of '{target}', which takes {len(owner_node.inputs)} "
-                           f"input(s), but `in` lists {len(inputs)}", path + ("in",))
+            n_in = len(inputs) if n_args is None else n_args
+            if n_in != len(owner_node.args):
+                self.error(f"node '{name}' shares the layer of '{target}', which takes {len(owner_node.args)} "
+                           f"input(s), but `in` lists {n_in}", path + ("in",))
                 return
-            self._add(GraphNode(full, owner_node.layer, inputs, owner_node.owner, scope, path))
+            self._add(GraphNode(full, owner_node.layer, inputs, owner_node.owner, scope, path, call or {}, n_args))
             env[name] = full
             return
         source_scope = prefix + target
@@ -311,6 +391,9 @@ class _Resolver:
         if not sc.nested:
             self.error(f"`shares: {target}` reuses a block use, which needs `nested: true` on the block or the use "
                        "(weights are shared by calling the same nested model)", path + ("shares",))
+            return
+        if call:
+            self.error("`call` applies to a layer node, not to a shared block use", path + ("call",))
             return
         fake = Node.model_validate({"block": sc.block, "in": inputs, "args": {}, "nested": True})
         args = self._scope_args.get(source_scope, {})
@@ -441,7 +524,7 @@ class _Resolver:
         out_names = block.outputs or ((list(parsed)[-1],) if parsed else ())
         outs = []
         for i, ref in enumerate(out_names):
-            p = self._ref(ref, env, ("blocks", name, "outputs", i), env)
+            p = self._ref(ref, env, ("blocks", name, "outputs", i), env, inner_scope, inst + ".")
             if p is None:
                 return None
             outs.append(p)
@@ -451,7 +534,7 @@ class _Resolver:
                 gn = self.graph.nodes[nm]
                 owner = shares + gn.owner[len(inst):] if gn.owner.startswith(inst + ".") else gn.owner
                 self.graph.nodes[nm] = GraphNode(gn.name, self.graph.nodes[owner].layer if owner in self.graph.nodes else gn.layer,
-                                                 gn.inputs, owner, gn.scope, gn.path)
+                                                 gn.inputs, owner, gn.scope, gn.path, gn.call, gn.n_args)
         self.graph.scopes[inst] = Scope(inst, name, nested, inputs, tuple(outs), scope, shares, use_path)
         return tuple(outs)
 
@@ -490,6 +573,18 @@ class _TooBig(Exception):
         super().__init__(path)
         self.path = path
         self.what = what
+
+
+def _call_refs(node: Node) -> list[str]:
+    """The node names among ``node.call``'s values."""
+    out: list[str] = []
+    for value in node.call.values():
+        out += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    return out
+
+
+def _is_op(node: Node) -> bool:
+    return node.layer is not None and node.layer.type == "Op"
 
 
 def _snake(name: str) -> str:

@@ -69,6 +69,8 @@ class Node(_Frozen):
     repeat: PositiveInt = Field(1, description="For a block: how many copies to chain, each with its own weights.")
     nested: bool | None = Field(None, description="For a block: build it as a nested model (true) or inline (false).")
     args: dict[str, Any] = Field(default_factory=dict, description="For a block: its parameters.")
+    call: dict[str, Any] = Field(default_factory=dict, description="Named arguments of the layer's call "
+                                 "(node names for tensors, e.g. initial_state: [enc.1, enc.2]).")
 
     _validate_layer = field_validator("layer", mode="before")(classmethod(lambda cls, v: _layer_from_dict(v)))
 
@@ -95,8 +97,10 @@ class Node(_Frozen):
                 out["repeat"] = self.repeat
             if self.nested is not None:
                 out["nested"] = self.nested
-        if self.inputs:
+        if self.inputs and "in" not in out:  # an op node writes its own `in` (constants among the names)
             out["in"] = self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+        if self.call:
+            out["call"] = dict(self.call)
         return out
 
 

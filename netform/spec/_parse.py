@@ -254,6 +254,15 @@ def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic],
     fields = dict(value)
     meta: dict[str, Any] = {}
     n_before = len(diags)
+    if "op" in fields:
+        return _parse_op(fields, path, smap, diags, graph=graph)
+    if "call" in fields:
+        call = fields.pop("call")
+        if graph and _check_call(call, path + ("call",), smap, diags):
+            meta["call"] = call
+        elif not graph:
+            diags.append(smap.diagnostic("`call` is for functional nodes (a sequential list passes only the previous "
+                                         "layer's output)", path + ("call",)))
     if "in" in fields:
         raw_in = fields.pop("in")
         if not graph:
@@ -299,6 +308,56 @@ def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic],
     except ValidationError as err:
         diags.extend(pydantic_diagnostics(err, value, smap, path, Node))
         return None
+
+
+def _check_call(call: Any, path: Path, smap: SourceMap, diags: list[Diagnostic]) -> bool:
+    """A node's ``call:`` is a mapping of argument names to node names (tensors) or constants."""
+    if not isinstance(call, dict):
+        diags.append(smap.diagnostic(
+            f"`call` is a mapping of the layer's call arguments, e.g. {{initial_state: [enc.1, enc.2]}} or "
+            f"{{use_causal_mask: true}}; received {_short(call)}", path))
+        return False
+    ok = True
+    for key, value in call.items():
+        if not (isinstance(value, (str, bool, int, float)) or value is None
+                or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+            diags.append(smap.diagnostic(
+                f"call argument '{key}' takes a node name, a list of node names or a constant; received "
+                f"{_short(value)}", path + (key,)))
+            ok = False
+    return ok
+
+
+def _parse_op(fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic], *,
+              graph: bool) -> Node | None:
+    """An op node, ``{op: add, in: [a, b]}``: a keras.ops function applied to nodes and constants."""
+    from .layers.ops import Op, op_problems
+
+    if not graph:
+        diags.append(smap.diagnostic("op nodes need named inputs: use kind: functional (or a block with `nodes:`) "
+                                     "to apply a keras.ops function", path + ("op",)))
+        return None
+    op = fields.pop("op")
+    n_before = len(diags)
+    if "in" not in fields:
+        diags.append(smap.diagnostic(f"missing `in`: name the node(s) that op {op} applies to", path))
+        raw_in: Any = []
+    else:
+        raw_in = fields.pop("in")
+    for key in ("call", "shares", "block", "repeat", "nested", "type"):
+        if key in fields:
+            diags.append(smap.diagnostic(f"`{key}` does not apply to an op node; an op node has `op`, `in` and the "
+                                         "function's own arguments", path + (key,)))
+            fields.pop(key)
+    fields.pop("name", None)
+    args = tuple(raw_in) if isinstance(raw_in, list) else (raw_in,)
+    for key, message in op_problems(op, args, fields):
+        diags.append(smap.diagnostic(message, path + (key if key is not None else "op",)))
+    if len(diags) > n_before:
+        refs = tuple(a for a in args if isinstance(a, str))
+        return Node.model_validate({"layer": Unresolved(), "in": refs})
+    layer = Op(op=op, args=args, kwargs=fields)
+    return Node.model_validate({"layer": layer, "in": layer.refs})
 
 
 class Unresolved(LayerSpec):

@@ -74,7 +74,7 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
     total = 0
     memory = _memory_values()
     for node in graph.nodes.values():
-        ins = [out.get(i) for i in node.inputs]
+        ins = [out.get(i) for i in node.args]  # tensors given to named call arguments leave the shape as it is
         if any(s is None for s in ins):
             out[node.name] = NodeShape(None, None, None, False)
             continue
@@ -103,6 +103,8 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
         try:
             shape = layer.output_shape(arg)
             trainable, frozen = layer.counts(arg)
+            if node.call.get("return_attention_scores") is True:
+                shape = [shape, _scores_shape(layer, arg)]
         except NoStaticRule:
             out[node.name] = NodeShape(None, None, None, False)
             continue
@@ -152,3 +154,16 @@ def _memory_values() -> int | None:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def _scores_shape(layer: Any, inputs: Any) -> tuple[int | None, ...]:
+    """The attention scores an attention layer also returns with ``return_attention_scores: true``."""
+    shapes = inputs if isinstance(inputs, list) else [inputs]
+    query, value = shapes[0], shapes[1] if len(shapes) > 1 else shapes[0]
+    if layer.type in ("Attention", "AdditiveAttention"):
+        return (query[0], *query[1:-1], value[-2])
+    heads = getattr(layer, "num_heads", None) or getattr(layer, "num_query_heads", None)
+    if heads is None or getattr(layer, "attention_axes", None) is not None or len(query) != 3:
+        raise NoStaticRule(layer.type)
+    return (query[0], heads, query[1], value[1])
+

@@ -1,0 +1,64 @@
+"""What a Functional model's graph records about each call: the operation, its arguments, its outputs.
+
+Keras 3 keeps a functional graph as ``keras.src.ops.node.Node`` objects
+(``model._nodes_by_depth``), each with the operation called, the call's
+arguments (``node.arguments``, a ``SymbolicArguments`` holding Keras tensors
+and constants) and its output tensors; a tensor knows the node that made it
+through ``tensor._keras_history``. Keras has no public API for any of this
+(``model.get_config()`` serializes the graph but drops nothing less, and
+reading it back means re-parsing Keras's own serialization format), so
+reading the graph is wrapped here.
+
+A call of a ``keras.ops`` function on Keras tensors records an ``Operation``
+that is not a layer: its class (``keras.src.ops.numpy.Add``) names the
+function, and its ``get_config()`` holds the function's non-tensor arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["call_arguments", "history", "op_function_name", "output_count", "is_keras_tensor"]
+
+# Operation classes whose keras.ops function is not the snake_case of the class name
+_FUNCTION_OF = {"GetItem": "getitem"}
+# keras.src.ops modules whose functions live in a namespace of keras.ops (keras.ops.image.resize)
+_NAMESPACES = {"keras.src.ops.image": "image."}
+
+
+def call_arguments(node: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments a graph node was called with (Keras tensors included)."""
+    arguments = node.arguments  # keras.src.ops.symbolic_arguments.SymbolicArguments: no public accessor
+    return tuple(arguments.args), dict(arguments.kwargs)
+
+
+def history(tensor: Any) -> tuple[Any, int, int]:
+    """``(operation, node_index, tensor_index)`` of the call that made ``tensor``."""
+    hist = tensor._keras_history  # the only link from a Keras tensor to the node that made it
+    return hist.operation, hist.node_index, hist.tensor_index
+
+
+def is_keras_tensor(value: Any) -> bool:
+    """Whether ``value`` is a symbolic Keras tensor (made by a call in the graph)."""
+    import keras
+
+    return isinstance(value, keras.KerasTensor) and hasattr(value, "_keras_history")
+
+
+def output_count(operation: Any, node_index: int) -> int:
+    """How many tensors call ``node_index`` of ``operation`` returned."""
+    return len(operation._inbound_nodes[node_index].outputs)  # the node of each call: no public accessor
+
+
+def op_function_name(operation: Any) -> str | None:
+    """The ``keras.ops`` function an operation of the graph stands for (``add``, ``image.resize``).
+
+    ``None`` when the operation is not one of Keras's ops (a layer, or a class of someone else's).
+    """
+    module = type(operation).__module__
+    if not module.startswith("keras.src.ops."):
+        return None
+    cls = type(operation).__name__
+    name = _FUNCTION_OF.get(cls) or re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", cls).lower()
+    return _NAMESPACES.get(module, "") + name
