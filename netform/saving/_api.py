@@ -53,13 +53,6 @@ def format_from_path(path: str, format: str | None, *, allowed: tuple[str, ...] 
     )
 
 
-def _build_pending_optimizer(model: Any) -> None:
-    """Put in optimizer state that a loaded ``.h5`` left pending, so saving keeps it."""
-    from ._h5 import build_pending_optimizer  # noqa: PLC0415
-
-    build_pending_optimizer(model)
-
-
 def save(model: Any, path: str | os.PathLike[str], format: str | None = None) -> str:
     """Save a whole model (architecture, weights, compile config, optimizer state).
 
@@ -93,7 +86,6 @@ def save(model: Any, path: str | os.PathLike[str], format: str | None = None) ->
         return fmt
     path = path.rstrip("/") or path
     check_target(path, fmt)
-    _build_pending_optimizer(model)
     if getattr(model, "inference_only", False) and fmt != "savedmodel":
         raise SaveError(f"{path}: an inference-only model (from a foreign SavedModel) cannot be "
                         f"saved as {fmt}; it has no Keras architecture.")

@@ -44,9 +44,28 @@ _OPT_GROUP = "netform_optimizer"
 
 
 def _json(value: Any) -> str:
-    from keras.src.legacy.saving import json_utils  # noqa: PLC0415
+    from netform._compat._keras_saving import json_default  # noqa: PLC0415
 
-    return json.dumps(value, default=json_utils.get_json_type)
+    return json.dumps(value, default=json_default)
+
+
+def _keras_class_names(config: Any) -> Any:
+    """netform's ``Functional``/``Sequential`` named as Keras's in a legacy ``model_config``, in place.
+
+    The legacy config names a class only (``"class_name": "Sequential"``); a
+    nested netform model is written ``"netform>Sequential"``, which plain Keras
+    cannot resolve. netform itself reads ``netform_model_config``, which keeps
+    its own classes.
+    """
+    if isinstance(config, dict):
+        if config.get("class_name") in ("netform>Functional", "netform>Sequential"):
+            config["class_name"] = config["class_name"].split(">", 1)[1]
+        for value in config.values():
+            _keras_class_names(value)
+    elif isinstance(config, list):
+        for value in config:
+            _keras_class_names(value)
+    return config
 
 
 def _canonical_losses(config: Any) -> Any:
@@ -225,9 +244,9 @@ def _to_numpy(variable: Any) -> Any:
         out = numpy()
         if hasattr(out, "dtype") and hasattr(out, "shape"):
             return out
-    from keras.src import backend  # noqa: PLC0415
+    import keras  # noqa: PLC0415
 
-    return backend.convert_to_numpy(variable)
+    return keras.ops.convert_to_numpy(variable)
 
 
 def _write_values(group: Any, path: str, variables: list[Any], sums: dict[str, int]) -> None:
@@ -238,11 +257,12 @@ def _write_values(group: Any, path: str, variables: list[Any], sums: dict[str, i
     other dataset is read back.
     """
     import numpy as np  # noqa: PLC0415
-    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     values = [_to_numpy(v) for v in variables]
     names = [str(v.path).encode("utf8") for v in variables]
-    legacy_h5_format.save_attributes_to_hdf5_group(group, "weight_names", names)
+    ks.save_attributes_to_hdf5_group(group, "weight_names", names)
     for name, value in zip(names, values):
         value = np.asarray(value)
         dset = group.create_dataset(name, data=value)
@@ -266,7 +286,8 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
     """
     import h5py  # noqa: PLC0415
     import keras  # noqa: PLC0415
-    from keras.src.legacy.saving import json_utils, legacy_h5_format, saving_options, saving_utils  # noqa: PLC0415
+
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
     if compile_config:
@@ -279,46 +300,49 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
     if isinstance(kept, dict):
         live.config = dict(kept)
     try:
-        with saving_options.keras_option_scope(use_legacy_config=True):
-            meta = saving_utils.model_metadata(model, True)
+        with ks.legacy_config_scope():
+            meta = ks.legacy_model_metadata(model)
     finally:
         if isinstance(kept, dict):
             live.config = kept
+    if isinstance(meta.get("model_config"), dict):
+        _keras_class_names(meta["model_config"])
     training = meta.get("training_config")
     if isinstance(training, dict) and "loss" in training:
         training["loss"] = _canonical_losses(training["loss"])
     sums: dict[str, int] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # A BytesIO is written by h5py itself; an open file's name is reopened by
-        # HDF5 with O_TRUNC (the same file, inode, as ``fh``).
-        in_memory = isinstance(fh, io.BytesIO)
-        with h5py.File(fh if in_memory else fh.name, "w") as f:
-            for key, value in meta.items():
-                if isinstance(value, (dict, list, tuple)):
-                    f.attrs[key] = json.dumps(value, default=json_utils.get_json_type).encode("utf8")
-                else:
-                    f.attrs[key] = value
-            weights = f.create_group("model_weights")
-            legacy_h5_format.save_weights_to_hdf5_group(weights, model)
-            if hasattr(model, "optimizer"):
-                _write_optimizer_weights(f, model.optimizer, sums)
-            f.flush()  # the layer weights' checksums are taken from the bytes HDF5 wrote
-            read = image_reader(fh) if in_memory else _raw_reader(fh.fileno())
-            sums.update({f"model_weights/{name}": _dataset_crc(dsid, read)
-                         for name, dsid in _dataset_ids(weights).items()})
-            f.attrs["netform_model_config"] = native
-            if compile_config:
-                f.attrs["netform_compile_config"] = _json(compile_config)
-            f.attrs["netform_metadata"] = json.dumps(metadata(model, "h5"))
-            f.attrs["netform_checksums"] = json.dumps(sums)
+    # No warnings filter here: Keras's only warnings while writing are DeprecationWarnings
+    # raised inside Keras, which Python's default filters already hide; changing the
+    # filters (warnings.catch_warnings) would be process-wide and not thread-safe.
+    # A BytesIO is written by h5py itself; an open file's name is reopened by
+    # HDF5 with O_TRUNC (the same file, inode, as ``fh``).
+    in_memory = isinstance(fh, io.BytesIO)
+    with h5py.File(fh if in_memory else fh.name, "w") as f:
+        for key, value in meta.items():
+            if isinstance(value, (dict, list, tuple)):
+                f.attrs[key] = json.dumps(value, default=ks.json_default).encode("utf8")
+            else:
+                f.attrs[key] = value
+        weights = f.create_group("model_weights")
+        ks.save_weights_to_hdf5_group(weights, model)
+        if hasattr(model, "optimizer"):
+            _write_optimizer_weights(f, model.optimizer, sums)
+        f.flush()  # the layer weights' checksums are taken from the bytes HDF5 wrote
+        read = image_reader(fh) if in_memory else _raw_reader(fh.fileno())
+        sums.update({f"model_weights/{name}": _dataset_crc(dsid, read)
+                     for name, dsid in _dataset_ids(weights).items()})
+        f.attrs["netform_model_config"] = native
+        if compile_config:
+            f.attrs["netform_compile_config"] = _json(compile_config)
+        f.attrs["netform_metadata"] = json.dumps(metadata(model, "h5"))
+        f.attrs["netform_checksums"] = json.dumps(sums)
 
 
 def _write_optimizer_weights(f: Any, optimizer: Any, sums: dict[str, int]) -> None:
     """Keras's ``save_optimizer_weights_to_hdf5_group``, with checksums."""
-    from keras.src import optimizers  # noqa: PLC0415
+    import keras  # noqa: PLC0415
 
-    if isinstance(optimizer, optimizers.Optimizer):
+    if isinstance(optimizer, keras.optimizers.Optimizer):
         variables = optimizer.variables
     else:
         variables = getattr(optimizer, "weights")
@@ -368,8 +392,9 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
         UnsafeFileError: The file holds code, links or a bomb.
     """
     import keras  # noqa: PLC0415
-    from keras.src.legacy.saving import saving_options, saving_utils  # noqa: PLC0415
-    from keras.src.saving import serialization_lib  # noqa: PLC0415
+
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat._safe_mode import safe_mode_scope  # noqa: PLC0415
 
     register_netform_classes()
     custom = dict(custom_objects or {})
@@ -385,13 +410,13 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
                      custom_objects=custom)
         values: dict[str, Any] = {}
         verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
-        with serialization_lib.SafeModeScope(safe_mode), keras.saving.custom_object_scope(custom):
+        with safe_mode_scope(safe_mode), keras.saving.custom_object_scope(custom):
             if native is not None:
                 native = {k: v for k, v in native.items() if k != "compile_config"}
                 model = keras.saving.deserialize_keras_object(native, custom, safe_mode=safe_mode)
             else:
-                with saving_options.keras_option_scope(use_legacy_config=True):
-                    model = saving_utils.model_from_config(legacy, custom_objects=custom)
+                with ks.legacy_config_scope():
+                    model = ks.legacy_model_from_config(legacy, custom)
             with keras_refusals(path):
                 _load_model_weights(f, model, values)
         if compile:
@@ -403,67 +428,64 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
 def _saved_values(group: Any, path: str, values: dict[str, Any]) -> list[Any]:
     """The arrays named by ``group``'s ``weight_names``: verified ones first, else read."""
     import numpy as np  # noqa: PLC0415
-    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
-    from keras.src.saving.saving_lib import safe_get_h5_dataset  # noqa: PLC0415
+
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     out = []
-    for name in legacy_h5_format.load_attributes_from_hdf5_group(group, "weight_names"):
+    for name in ks.load_attributes_from_hdf5_group(group, "weight_names"):
         value = values.pop(f"{path}/{name}" if path else name, None)
-        out.append(value if value is not None else np.asarray(safe_get_h5_dataset(group, name)))
+        out.append(value if value is not None else np.asarray(ks.safe_get_h5_dataset(group, name)))
     return out
 
 
 def _load_model_weights(f: Any, model: Any, values: dict[str, Any]) -> None:
     """Keras's ``load_weights_from_hdf5_group`` (topological), from verified values."""
-    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
-    from keras.src.saving.saving_lib import safe_get_h5_group  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     group = model_weights_group(f)
     base = "model_weights" if group is not f else ""
-    filtered_layers = [layer for layer in model.layers if legacy_h5_format._legacy_weights(layer)]
+    filtered_layers = [layer for layer in model.layers if ks.legacy_weights(layer)]
     saved = []
-    for name in legacy_h5_format.load_attributes_from_hdf5_group(group, "layer_names"):
-        layer_group = safe_get_h5_group(group, name)
-        if legacy_h5_format.load_attributes_from_hdf5_group(layer_group, "weight_names"):
+    for name in ks.load_attributes_from_hdf5_group(group, "layer_names"):
+        layer_group = ks.safe_get_h5_group(group, name)
+        if ks.load_attributes_from_hdf5_group(layer_group, "weight_names"):
             saved.append((name, layer_group))
     if len(saved) != len(filtered_layers):
         raise ValueError(
             "Layer count mismatch when loading weights from file. "
             f"Model expected {len(filtered_layers)} layers, found {len(saved)} saved layers.")
     for k, ((name, layer_group), layer) in enumerate(zip(saved, filtered_layers)):
-        symbolic = legacy_h5_format._legacy_weights(layer)
+        symbolic = ks.legacy_weights(layer)
         weight_values = _saved_values(layer_group, f"{base}/{name}" if base else name, values)
         if len(weight_values) != len(symbolic):
             raise ValueError(
                 f"Weight count mismatch for layer #{k} (named {layer.name} in the current model, "
                 f"{name} in the save file). Layer expects {len(symbolic)} weight(s). Received "
                 f"{len(weight_values)} saved weight(s)")
-        legacy_h5_format._set_weights(layer, symbolic, weight_values, name=f"layer #{k} (named {layer.name})")
+        ks.set_legacy_weights(layer, symbolic, weight_values, name=f"layer #{k} (named {layer.name})")
     if "top_level_model_weights" in group:
         weights = model.weights
         symbolic = [v for v in model._trainable_variables + model._non_trainable_variables if v in weights]
         top = f"{base}/top_level_model_weights" if base else "top_level_model_weights"
-        weight_values = _saved_values(safe_get_h5_group(group, "top_level_model_weights"), top, values)
+        weight_values = _saved_values(ks.safe_get_h5_group(group, "top_level_model_weights"), top, values)
         if len(weight_values) != len(symbolic):
             raise ValueError(
                 "Weight count mismatch for top-level weights when loading weights from file. "
                 f"Model expects {len(symbolic)} top-level weight(s). "
                 f"Received {len(weight_values)} saved top-level weight(s)")
-        legacy_h5_format._set_weights(model, symbolic, weight_values, name="top-level model")
+        ks.set_legacy_weights(model, symbolic, weight_values, name="top-level model")
 
 
 def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
              values: dict[str, Any] | None = None) -> None:
     import keras  # noqa: PLC0415
-    from keras.src.legacy.saving import saving_utils  # noqa: PLC0415
-    from keras.src.saving.saving_lib import safe_get_h5_group  # noqa: PLC0415
+
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     native = _attr_json(f, "netform_compile_config")
     if native is not None:
         check_config(native, where=path, custom_objects=custom)
         with keras.saving.custom_object_scope(custom):
-            # compile() without compile_from_config's eager optimizer build: the
-            # saved state is put in when the optimizer is first built (below).
             model.compile(**keras.saving.deserialize_keras_object(native))
     else:
         training = _attr_json(f, "training_config")
@@ -472,20 +494,22 @@ def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
         check_config(training, where=path, custom_objects=custom)
         if "loss" in training:
             training["loss"] = _canonical_losses(training["loss"])
-        model.compile(**saving_utils.compile_args_from_training_config(training, custom))
+        model.compile(**ks.compile_args_from_training_config(training, custom))
     optimizer = model.optimizer
     if _OPT_GROUP in f:
         group = f[_OPT_GROUP]
         saved = [group[str(i)][()] for i in range(len(group))]
     elif "optimizer_weights" in f:
-        saved = _saved_values(safe_get_h5_group(f, "optimizer_weights"), "optimizer_weights",
+        saved = _saved_values(ks.safe_get_h5_group(f, "optimizer_weights"), "optimizer_weights",
                               values if values is not None else {})
     else:
         return
-    if optimizer.built:
-        _restore_optimizer(optimizer, saved, path)
-    else:
-        defer_optimizer_state(optimizer, saved, path)
+    if not optimizer.built:
+        # Build now, as Keras's compile_from_config does for a .keras file: the
+        # state is in the optimizer's own variables from here on, so any later
+        # save (netform's, Keras's model.save, a checkpoint) keeps it.
+        optimizer.build(model.trainable_variables)
+    _restore_optimizer(optimizer, saved, path)
 
 
 def _restore_optimizer(optimizer: Any, saved: list[Any], path: str) -> None:
@@ -499,48 +523,9 @@ def _restore_optimizer(optimizer: Any, saved: list[Any], path: str) -> None:
             f"{type(optimizer).__name__} ({len(shapes)} variables); training resumes with a fresh "
             "optimizer state.", stacklevel=4)
         return
-    with tf.init_scope():  # eager, even when the first build happens while a train step is traced
+    with tf.init_scope():  # eager, whatever graph the caller is tracing
         for var, value in zip(variables, saved):
             var.assign(value)
-
-
-def defer_optimizer_state(optimizer: Any, saved: list[Any], path: str) -> None:
-    """Restore the saved optimizer state when the optimizer is first built.
-
-    Building an optimizer creates its slot variables, the largest part of a
-    load; a model that is only used for inference never pays for it. The
-    counters that exist before the build (iterations, learning rate) are set
-    now. netform's savers build a pending optimizer first, so no state is lost
-    by loading and saving again.
-    """
-    import tensorflow as tf  # noqa: PLC0415
-
-    before = optimizer.variables
-    if len(before) <= len(saved) and all(tuple(v.shape) == tuple(a.shape) for v, a in zip(before, saved)):
-        with tf.init_scope():
-            for var, value in zip(before, saved):
-                var.assign(value)
-    class_build = type(optimizer).build
-
-    def build(var_list: Any) -> None:
-        class_build(optimizer, var_list)
-        optimizer.__dict__.pop("build", None)
-        optimizer.__dict__.pop(PENDING, None)
-        _restore_optimizer(optimizer, saved, path)
-
-    optimizer.__dict__["build"] = build  # instance attribute, outside Keras's attribute tracking
-    optimizer.__dict__[PENDING] = True
-
-
-#: Set on an optimizer whose saved state waits for its first build.
-PENDING = "_netform_pending_state"
-
-
-def build_pending_optimizer(model: Any) -> None:
-    """Build (and so restore) an optimizer whose loaded state is still pending."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and optimizer.__dict__.get(PENDING):
-        optimizer.build(model.trainable_variables)
 
 
 def read_h5_info(path: str) -> dict[str, Any]:

@@ -13,13 +13,13 @@ import io
 import json
 import os
 import zipfile
-from typing import Any, BinaryIO, Mapping
+from typing import Any, BinaryIO, Iterator, Mapping
 
 from netform.errors import FormatError
 
 from ._atomic import atomic_file
 from ._h5_source import keras_refusal
-from ._meta import metadata, reading, register_netform_classes, writing
+from ._meta import MAX_METADATA_BYTES, json_object, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, check_zip
 
 __all__ = ["save_keras", "write_keras", "load_keras", "read_keras_info", "NETFORM_ENTRY"]
@@ -29,18 +29,124 @@ _WEIGHTS_ENTRY = "model.weights.h5"
 _ASSETS_DIR = "assets/"
 
 
+#: netform's model classes and the Keras classes they are written as, so that plain
+#: Keras (without netform) reads the archive; ``netform.json`` records which to restore.
+_NETFORM_CLASSES = ("netform>Functional", "netform>Sequential")
+
+
+def _keras_names(registered: str) -> dict[str, Any]:
+    """The ``module``/``class_name``/``registered_name`` Keras writes for its own class of that name."""
+    if registered == "netform>Sequential":
+        return {"module": "keras", "class_name": "Sequential", "registered_name": None}
+    from netform.engine._keras_internals import KerasFunctional  # noqa: PLC0415
+    import keras  # noqa: PLC0415
+
+    return {"module": KerasFunctional.__module__, "class_name": "Functional",
+            "registered_name": keras.saving.get_registered_name(KerasFunctional)}
+
+
+def _walk_models(node: Any, at: list[Any]) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """Every ``(path, dict)`` of a config that serializes an object (has a ``class_name``)."""
+    if isinstance(node, dict):
+        if "class_name" in node:
+            yield at, node
+        for key, value in node.items():
+            yield from _walk_models(value, at + [key])
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk_models(value, at + [i])
+
+
+def keras_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Rename netform's ``Functional``/``Sequential`` to Keras's, in place; return the renames.
+
+    The two classes differ from Keras's only in how they train (netform's
+    engine); their config and weights are Keras's. Written under Keras's names
+    the archive loads in plain Keras; :func:`netform_config` puts netform's
+    names back when netform reads it.
+    """
+    renamed = []
+    for at, node in list(_walk_models(config, [])):
+        registered = node.get("registered_name")
+        if registered in _NETFORM_CLASSES and str(node.get("module", "")).startswith("netform."):
+            node.update(_keras_names(registered))
+            renamed.append({"path": at, "registered_name": registered})
+    return config, renamed
+
+
+def netform_config(config: dict[str, Any], renamed: Any, where: str) -> dict[str, Any]:
+    """Undo :func:`keras_config` with the renames ``netform.json`` recorded.
+
+    Only netform's two model classes are ever restored, and only where the
+    config holds Keras's matching class, so the metadata can name nothing else.
+    """
+    if not isinstance(renamed, list):
+        return config
+    from netform.engine import _models  # noqa: PLC0415
+
+    classes = {"netform>Functional": _models.Functional, "netform>Sequential": _models.Sequential}
+    for entry in renamed:
+        if not isinstance(entry, dict) or entry.get("registered_name") not in classes:
+            raise FormatError(f"{where}: {NETFORM_ENTRY} names a model class netform does not write "
+                              f"({str(entry)[:200]}); the file is corrupt or hostile.")
+        node: Any = config
+        for key in entry.get("path") or []:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        registered = entry["registered_name"]
+        if not isinstance(node, dict) or node.get("class_name") != registered.split(">", 1)[1]:
+            raise FormatError(f"{where}: {NETFORM_ENTRY} records a netform {registered.split('>', 1)[1]} at "
+                              f"config path {entry.get('path')!r}, which the config does not hold; the file "
+                              "is corrupt.")
+        cls = classes[registered]
+        node.update({"module": cls.__module__, "class_name": cls.__name__, "registered_name": registered})
+    return config
+
+
 def write_keras(model: Any, target: str | BinaryIO) -> None:
-    """Write a ``.keras`` archive to a path or an open ``w+b`` file (no atomicity)."""
-    from keras.src.saving import saving_lib  # noqa: PLC0415
+    """Write a ``.keras`` archive to a path or an open binary file (no atomicity).
+
+    Keras's own steps (its config, metadata and weights writers), with
+    netform's two model classes written under Keras's names and ``netform.json``
+    added, all in one pass.
+    """
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     if isinstance(target, str):
         with open(target, "w+b") as fh:
             write_keras(model, fh)
         return
-    saving_lib.save_model(model, target)
-    # Append to the same handle: zipfile rewrites only the central directory.
-    with zipfile.ZipFile(target, "a") as zf:
-        zf.writestr(NETFORM_ENTRY, json.dumps(metadata(model, "keras")))
+    config, renamed = keras_config(ks.model_config(model))
+    meta = metadata(model, "keras")
+    if renamed:
+        meta["keras_classes"] = renamed
+    with zipfile.ZipFile(target, "w") as zf:
+        zf.writestr("metadata.json", json.dumps(keras_metadata()))
+        zf.writestr("config.json", json.dumps(config))
+        weights = ks.H5IOStore(_WEIGHTS_ENTRY, archive=zf, mode="w")
+        assets = ks.DiskIOStore(_ASSETS_DIR.rstrip("/"), archive=zf, mode="w")
+        try:
+            ks.save_state(model, weights, assets)
+        except BaseException:
+            weights.archive = None  # Keras's own rule: no half-written weights entry
+            raise
+        finally:
+            weights.close()
+            assets.close()
+        zf.writestr(NETFORM_ENTRY, json.dumps(meta))
+
+
+def keras_metadata() -> dict[str, str]:
+    """Keras's ``metadata.json`` (its version and the time saved, in its own format)."""
+    import datetime  # noqa: PLC0415
+
+    import keras  # noqa: PLC0415
+
+    return {"keras_version": keras.__version__,
+            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
 
 
 def save_keras(model: Any, path: str) -> None:
@@ -54,17 +160,24 @@ def save_keras(model: Any, path: str) -> None:
 
 
 def _checked_entries(zf: zipfile.ZipFile, where: str, *, safe_mode: bool,
-                     custom_objects: Mapping[str, Any] | None) -> bytes:
-    """Check an open archive's entry table and config; return the config's bytes.
+                     custom_objects: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check an open archive's entry table and config; return the config, netform's classes restored.
 
     Only the central directory is scanned (names and declared sizes) and
-    only ``config.json`` is read; the weights are checked where they are
-    read, so each byte of the file is read once.
+    only ``config.json`` (and ``netform.json``) is read; the weights are
+    checked where they are read, so each byte of the file is read once.
     """
     check_zip(zf, where)
-    raw = zf.read("config.json")
-    check_config(json.loads(raw), where=where, safe_mode=safe_mode, custom_objects=custom_objects)
-    return raw
+    config = json_object(zf.read("config.json"), where, "config.json")
+    if NETFORM_ENTRY in zf.namelist():
+        if zf.getinfo(NETFORM_ENTRY).file_size > MAX_METADATA_BYTES:
+            raise FormatError(f"{where}: {NETFORM_ENTRY} declares {zf.getinfo(NETFORM_ENTRY).file_size:,} "
+                              f"bytes, more than netform's limit of {MAX_METADATA_BYTES:,} for metadata; "
+                              "the file is corrupt or hostile.")
+        meta = json_object(zf.read(NETFORM_ENTRY), where, NETFORM_ENTRY)
+        config = netform_config(config, meta.get("keras_classes"), where)
+    check_config(config, where=where, safe_mode=safe_mode, custom_objects=custom_objects)
+    return config
 
 
 def load_keras(path: str | io.BytesIO, *, where: str | None = None, compile: bool = True,
@@ -91,38 +204,35 @@ def load_keras(path: str | io.BytesIO, *, where: str | None = None, compile: boo
     with reading(where, "keras"), zipfile.ZipFile(path) as zf:
         config = _checked_entries(zf, where, safe_mode=safe_mode, custom_objects=custom_objects)
         if _WEIGHTS_ENTRY not in zf.namelist():  # e.g. Keras's npz weights: let Keras read it
-            from keras.src.saving import saving_lib  # noqa: PLC0415
+            import keras  # noqa: PLC0415
 
             if isinstance(path, io.BytesIO):
                 path.seek(0)
-                return saving_lib.load_model(path, custom_objects=custom_objects, compile=compile,
-                                             safe_mode=safe_mode)
+                return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile,
+                                               safe_mode=safe_mode)
             with open(path, "rb") as fh:
-                return saving_lib.load_model(fh, custom_objects=custom_objects, compile=compile,
-                                             safe_mode=safe_mode)
+                return keras.saving.load_model(fh, custom_objects=custom_objects, compile=compile,
+                                               safe_mode=safe_mode)
         return _load_from_archive(zf, config, where, compile=compile, safe_mode=safe_mode,
                                   custom_objects=custom_objects)
 
 
-def _load_from_archive(zf: zipfile.ZipFile, config: bytes, where: str, *, compile: bool,
+def _load_from_archive(zf: zipfile.ZipFile, config: dict[str, Any], where: str, *, compile: bool,
                        safe_mode: bool, custom_objects: Mapping[str, Any] | None) -> Any:
     """Keras's ``_load_model_from_fileobj``, on an archive already checked and open."""
-    from keras.src.saving import saving_lib  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     weights = io.BytesIO(zf.read(_WEIGHTS_ENTRY))  # zipfile verifies the entry's CRC-32
-    store = saving_lib.H5IOStore(weights, mode="r")
+    store = ks.H5IOStore(weights, mode="r")
     assets = None
     try:
         check_h5(store.h5_file, f"{where}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()))
-        model = saving_lib._model_from_config(config, custom_objects, compile, safe_mode)
+        model = ks.model_from_config(config, custom_objects, compile, safe_mode)
         # Keras extracts the whole archive to disk for assets whenever it holds more
         # than its three entries (netform.json is a fourth): do so only for real assets.
         if any(name.startswith(_ASSETS_DIR) for name in zf.namelist()):
-            assets = saving_lib.DiskIOStore("assets", archive=zf, mode="r")
-        failed: set[Any] = set()
-        errors: dict[Any, Any] = {}
-        saving_lib._load_state(model, weights_store=store, assets_store=assets, inner_path="",
-                               visited_saveables=set(), failed_saveables=failed, error_msgs=errors)
+            assets = ks.DiskIOStore(_ASSETS_DIR.rstrip("/"), archive=zf, mode="r")
+        failed, errors = ks.load_state(model, store, assets)
     finally:
         store.close()
         if assets is not None:
@@ -131,7 +241,7 @@ def _load_from_archive(zf: zipfile.ZipFile, config: bytes, where: str, *, compil
         refusal = keras_refusal(where, [str(v[1]) if isinstance(v, tuple) else str(v) for v in errors.values()])
         if refusal is not None:
             raise refusal
-        saving_lib._raise_loading_failure(errors)
+        ks.raise_loading_failure(errors)
     return model
 
 

@@ -46,12 +46,40 @@ def save_savedmodel(model: Any, path: str) -> None:
         raise SaveError(f"{path}: an inference-only model from a foreign SavedModel cannot be "
                         "re-exported; copy the original directory instead.")
     with writing(path, "savedmodel"), atomic_path(path) as tmp:
-        model.export(tmp, format="tf_saved_model", verbose=False)
+        _export(model, tmp)
         extra = os.path.join(tmp, EXTRA_DIR)
         os.makedirs(extra, exist_ok=True)
         write_keras(model, os.path.join(extra, ARCHIVE))
         with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
             json.dump(metadata(model, "savedmodel"), fh)
+
+
+def _export(model: Any, path: str) -> None:
+    """``model.export(path)``, with a model's several outputs under their names.
+
+    Keras's export returns a list of outputs, which the serving signature
+    names ``output_0``, ``output_1``...; returning them as a dict keyed by
+    ``model.output_names`` keeps the names a client knows from the model. A
+    single output, or outputs already in a dict, are exported as Keras does.
+    """
+    import keras  # noqa: PLC0415
+
+    from netform._compat._keras_saving import export_input_signature  # noqa: PLC0415
+
+    names = list(getattr(model, "output_names", None) or [])
+    outputs = getattr(model, "outputs", None)  # a functional model's list; None for a subclassed one
+    if not (isinstance(outputs, (list, tuple)) and len(outputs) > 1 and len(set(names)) == len(outputs)):
+        model.export(path, format="tf_saved_model", verbose=False)
+        return
+
+    def serve(*args: Any) -> dict[str, Any]:
+        results = model(*args)
+        return dict(zip(names, results, strict=True))
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", serve, export_input_signature(model))
+    archive.write_out(path, verbose=False)
 
 
 #: The most bytes of ``saved_model.pb`` netform reads (protocol buffers stop at 2 GiB anyway).

@@ -100,16 +100,18 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         The differences skipped (empty when everything fit).
     """
     import h5py  # noqa: PLC0415
-    from keras.src.saving import saving_lib  # noqa: PLC0415
+
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     with reading(where, "weights_h5"), _open_verified(source, where) as opened:
         f = opened.file
         saved = _shapes(f)
         probe = io.BytesIO()
-        store = saving_lib.H5IOStore(probe, mode="w")
-        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
-                               visited_saveables=set())
-        store.close()
+        store = ks.H5IOStore(probe, mode="w")
+        try:
+            ks.save_state(model, store)
+        finally:
+            store.close()
         with h5py.File(probe, "r") as f:
             wanted = _shapes(f)
         problems = _diff(saved, wanted)
@@ -119,18 +121,14 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         image = opened.image
         if image is not None:
             image.seek(0)
-        store = saving_lib.H5IOStore(image if image is not None else source, mode="r")
+        store = ks.H5IOStore(image if image is not None else source, mode="r")
         optimizer = getattr(model, "optimizer", None)
         # An unbuilt optimizer has no slots to fill: load the model's weights only.
         skip = {id(optimizer)} if optimizer is not None and not getattr(optimizer, "built", False) else set()
-        failed: set[int] = set()
-        errors: dict[Any, Any] = {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            saving_lib._load_state(model, weights_store=store, assets_store=None, inner_path="",
-                                   skip_mismatch=skip_mismatch, visited_saveables=skip,
-                                   failed_saveables=failed, error_msgs=errors)
-        store.close()
+        try:
+            _, errors = ks.load_state(model, store, skip_mismatch=skip_mismatch, skip=skip)
+        finally:
+            store.close()
         if image is None:
             check_unchanged(opened.raw, source)  # type: ignore[arg-type]
         refusal = keras_refusal(where, [str(e[1]) for e in errors.values()])
@@ -145,12 +143,12 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
 
 
 def _legacy_layers(group: Any) -> dict[str, list[tuple[str, Any]]]:
-    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     out: dict[str, list[tuple[str, Any]]] = {}
-    for name in legacy_h5_format.load_attributes_from_hdf5_group(group, "layer_names"):
+    for name in ks.load_attributes_from_hdf5_group(group, "layer_names"):
         g = group[name]
-        weight_names = legacy_h5_format.load_attributes_from_hdf5_group(g, "weight_names")
+        weight_names = ks.load_attributes_from_hdf5_group(g, "weight_names")
         out[name] = [(w, g[w]) for w in weight_names]
     return out
 
@@ -166,13 +164,13 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
     Returns:
         The layers skipped.
     """
-    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     with reading(where, "HDF5 weights"), _open_verified(path, where) as opened:
         f = opened.file
         group = model_weights_group(f)
         saved = _legacy_layers(group)
-        layers = [layer for layer in model.layers if legacy_h5_format._legacy_weights(layer)]
+        layers = [layer for layer in model.layers if ks.legacy_weights(layer)]
         if by_name:
             pairs = [(layer, saved[layer.name]) for layer in layers if layer.name in saved]
             problems = []
@@ -184,7 +182,7 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
             pairs = list(zip(layers, [ws for _, ws in files]))
         fits = []
         for layer, ws in pairs:
-            want = [tuple(v.shape) for v in legacy_h5_format._legacy_weights(layer)]
+            want = [tuple(v.shape) for v in ks.legacy_weights(layer)]
             have = [tuple(d.shape) for _, d in ws]
             if want == have:
                 fits.append((layer, ws))
@@ -193,7 +191,7 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
         if problems and not skip_mismatch:
             raise mismatch_error(where, model, problems)
         for layer, ws in fits:
-            for var, (_, data) in zip(legacy_h5_format._legacy_weights(layer), ws):
+            for var, (_, data) in zip(ks.legacy_weights(layer), ws):
                 var.assign(data[()])
     if problems:
         warnings.warn(f"{where}: skipped what does not fit: " + "; ".join(problems[:10]),
@@ -207,14 +205,15 @@ def save_legacy_weights(model: Any, path: str) -> None:
     Built in memory and written with plain writes, like :func:`save_weights_h5`.
     """
     import h5py  # noqa: PLC0415
-    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415
+
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     from ._h5 import _write_checksums  # noqa: PLC0415
 
     with writing(path, "legacy_h5_weights"):
         image = io.BytesIO()
         with h5py.File(image, "w") as f:
-            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+            ks.save_weights_to_hdf5_group(f, model)
             f.attrs["netform_metadata"] = json.dumps(metadata(model, "legacy_h5_weights"))
             _write_checksums(f)
         with image.getbuffer() as data:
