@@ -12,12 +12,15 @@ structural ones.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import zipfile
 from typing import Any, Mapping
 
 from netform.errors import UnsafeFileError
+
+from ._h5_attrs import attribute_bytes, raw_reader
 
 __all__ = ["check_config", "check_zip", "check_h5", "MAX_RATIO", "MAX_DATASET_BYTES"]
 
@@ -197,12 +200,14 @@ def _archive_size(archive: zipfile.ZipFile) -> int | None:
 
 
 def check_h5(file: Any, where: str, *, file_size: int | None = None,
-             datasets: dict[str, Any] | None = None) -> None:
+             datasets: dict[str, Any] | None = None, raw: io.BytesIO | int | None = None) -> None:
     """Refuse HDF5 links, data kept outside the file, and datasets that declare absurd sizes.
 
     Variable-length data (strings, sequences) is measured before anything
     reads it whole: its elements may all name one large heap object, so a
-    small file can expand into gigabytes.
+    small file can expand into gigabytes. Datasets are read in bounded
+    slices; attributes, which HDF5 reads whole, are measured from the
+    descriptors in the file's bytes (see :mod:`._h5_attrs`).
 
     Args:
         file: An open ``h5py.File`` (or group).
@@ -210,6 +215,8 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
         file_size: Size of the file on disk, to bound declared data.
         datasets: When given, filled with ``{name: h5py.h5d.DatasetID}`` of
             every dataset, so checksums need no second walk of the file.
+        raw: The file's bytes (a ``BytesIO``) or an open descriptor of it, to
+            measure attributes from; found from ``file`` when not given.
 
     Raises:
         UnsafeFileError: The file holds an external or soft link, an external
@@ -219,7 +226,23 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
 
     limit = MAX_H5_EXPANSION * file_size + MIN_BOMB_BYTES if file_size else MAX_DATASET_BYTES
     total = 0
+    attributes = 0
     problems: list[Exception] = []
+    read = raw_reader(file, raw)
+    measured: set[int] = set()
+
+    def measure_attributes(oid: Any, what: str) -> None:
+        nonlocal attributes
+        addr = int(h5py.h5o.get_info(oid).addr)
+        if addr in measured:
+            return
+        measured.add(addr)
+        attributes += attribute_bytes(file, oid, read, file_size=file_size, where=where, what=what)
+        if attributes > limit:
+            raise UnsafeFileError(
+                f"{where}: HDF5 attributes expand to more than {attributes} bytes when read (up to "
+                f"'{what}'), in a {file_size}-byte file: their elements name the same stored data over "
+                "and over; refused as a bomb.")
 
     def visit(raw: bytes, info: Any) -> int | None:
         try:
@@ -245,6 +268,7 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
                 "write links, so the file is refused."))
         else:
             oid = h5py.h5o.open(file.id, raw)
+            measure_attributes(oid, f"/{name}")
             if isinstance(oid, h5py.h5d.DatasetID):
                 problem = _outside_data(oid, name, where)
                 if problem is not None:
@@ -265,6 +289,7 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
                     total += _vlen_dataset_bytes(oid, f"/{name}", where, file_size, limit - total)
         return 1 if problems else None  # anything but None stops the walk
 
+    measure_attributes(h5py.h5o.open(file.id, b"/"), "/")
     file.id.links.visit(visit, info=True)
     if problems:
         raise problems[0]

@@ -8,6 +8,7 @@ Each code-carrying file would create ``OUT_DIR/MARKER`` if anything in it ran.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
@@ -198,6 +199,48 @@ def h5_vlen_bomb(out: Path, copies: int = 256, size: int = 2**20) -> Path:
     return path
 
 
+def h5_vlen_attribute_bomb(out: Path, copies: int = 3000, size: int = 2 * 2**20, *, name: str = "vlen_attr_bomb.h5",
+                           weights_only: bool = False) -> Path:
+    """An .h5 whose ``layer_names`` attribute has ``copies`` elements that all name one 2 MiB string.
+
+    About 2 MiB on disk, ``copies`` times 2 MiB when read: HDF5 reads an
+    attribute whole, so it cannot be read in slices like a dataset.
+    """
+    import h5py
+    import numpy as np
+
+    from netform.saving._h5_attrs import _attribute_messages
+
+    from tests.saving.hostile import _base_h5, _plain_model
+
+    if weights_only:
+        import netform.saving as nfs
+
+        path = out / name
+        nfs.save_weights(_plain_model(), str(path), format="legacy_h5_weights")
+        group = "/"
+    else:
+        path = _base_h5(out, name)
+        group = "model_weights"
+    with h5py.File(path, "a") as f:
+        g = f[group]
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["layer_names"]]
+        values = np.array(["x" * size] + names + ["a"] * (copies - 1 - len(names)), dtype=object)
+        del g.attrs["layer_names"]
+        g.attrs.create("layer_names", values, dtype=h5py.string_dtype("utf-8"))
+        sizes = f.id.get_create_plist().get_sizes()
+        addr = h5py.h5o.get_info(g.id).addr
+    with open(path, "r+b") as fh:
+        view = io.BytesIO(fh.read())
+        offset, _ = _attribute_messages(lambda at, n: bytes(view.getbuffer()[at:at + n]), addr, *sizes)[b"layer_names"]
+        element = 8 + sizes[0]
+        fh.seek(offset)
+        first = fh.read(element)
+        fh.seek(offset)
+        fh.write(first * copies)  # every descriptor now names the first, 2 MiB, string
+    return path
+
+
 def raw_zip(path: Path, entries: list[tuple[str, bytes, int, int]], *, share_from: int | None = None) -> Path:
     """Write a zip from pre-deflated entries ``(name, deflated, crc, size)``.
 
@@ -288,6 +331,7 @@ def build_all(out: Path, marker: Path) -> dict[str, Path]:
     files["h5_external_dataset"] = h5_external_dataset(out)
     files["h5_virtual_dataset"] = h5_virtual_dataset(out)
     files["h5_vlen_bomb"] = h5_vlen_bomb(out)
+    files["h5_vlen_attribute_bomb"] = h5_vlen_attribute_bomb(out)
     files["zip_many_entries_bomb"] = zip_many_entries_bomb(out)
     files["zip_overlapping_bomb"] = zip_many_entries_bomb(out, overlapping=True)
     files.update(savedmodel_attacks(out, marker))

@@ -31,6 +31,8 @@ FILE_BOMBS = {
                           r"\(.*vds_secret\.h5:secret\)",
     "h5_vlen_bomb": r"variable-length HDF5 data '/model_weights/names' expands to more than \d+ bytes in a "
                     r"\d+-byte file .*refused as a bomb",
+    "h5_vlen_attribute_bomb": r"HDF5 attributes expand to more than \d+ bytes when read \(up to '/model_weights'\), "
+                              r"in a \d+-byte file.*refused as a bomb",
     "zip_many_entries_bomb": r"the 13\d archive entries would inflate from \d+ to \d+ bytes in all .*zip bomb",
     "zip_overlapping_bomb": r"archive entries overlap .*zip bomb",
 }
@@ -324,3 +326,116 @@ def test_cli_refuses_hostile_data_in_one_line(tmp_path: Path, command: str,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "array 'x' declares shape" in err
+
+
+# --- HDF5 variable-length attributes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weights_only", [False, True])
+def test_vlen_attribute_bomb_refused_before_reading(tmp_path: Path, weights_only: bool) -> None:
+    """HDF5 reads an attribute whole: 3,000 elements naming one 2 MiB string would take 6 GB."""
+    path = make_model_corpus.h5_vlen_attribute_bomb(tmp_path, weights_only=weights_only,
+                                                    name="bomb.weights.h5" if weights_only else "bomb.h5")
+    assert path.stat().st_size < 3 * 2**20
+    pattern = r"HDF5 attributes expand to more than \d+ bytes when read .*refused as a bomb"
+    start = time.process_time()
+    if weights_only:
+        with pytest.raises(UnsafeFileError, match=pattern):
+            nfs.load_weights(_model(), str(path))
+    else:
+        with pytest.raises(UnsafeFileError, match=pattern):
+            nfs.load(str(path))
+    with pytest.raises(UnsafeFileError, match=pattern):
+        nfs.inspect(str(path))
+    assert time.process_time() - start < 2.0
+
+
+def _attribute_total(path: Path, group: str = "/") -> tuple[int, int]:
+    """(measured bytes, bytes h5py reads) of the variable-length attributes of ``group``."""
+    import h5py
+
+    from netform.saving._h5_attrs import PER_ELEMENT_BYTES, attribute_bytes, raw_reader
+
+    with h5py.File(path, "r") as f:
+        oid = h5py.h5o.open(f.id, group.encode())
+        measured = attribute_bytes(f, oid, raw_reader(f, None), file_size=path.stat().st_size,
+                                   where=str(path), what=group)
+        read = 0
+        for name in f[group].attrs:
+            value = f[group].attrs[name]
+            t = f[group].attrs.get_id(name).get_type()
+            if t.get_class() == h5py.h5t.STRING and not t.is_variable_str():
+                continue
+            if t.get_class() not in (h5py.h5t.STRING, h5py.h5t.VLEN):
+                continue
+            items = [value] if np.ndim(value) == 0 else list(np.ravel(value))
+            for item in items:
+                size = len(item.encode()) if isinstance(item, str) else (
+                    len(item) if isinstance(item, bytes) else int(np.asarray(item).nbytes))
+                read += size + PER_ELEMENT_BYTES
+    return measured, read
+
+
+@pytest.mark.parametrize("libver", ["earliest", "latest"])
+def test_vlen_attributes_measured_exactly(tmp_path: Path, libver: str) -> None:
+    """Strings and sequences, scalar and arrays, in version 1 and version 2 object headers."""
+    import h5py
+
+    path = tmp_path / f"attrs_{libver}.h5"
+    with h5py.File(path, "w", libver=libver) as f:
+        g = f.create_group("g")
+        g.attrs["scalar"] = "x" * 1000
+        g.attrs.create("names", np.array(["a" * i for i in range(1, 300)], dtype=object),
+                       dtype=h5py.string_dtype("utf-8"))
+        seq = np.empty(3, dtype=object)
+        seq[:] = [np.arange(n, dtype=np.int32) for n in (1, 5, 50)]
+        g.attrs.create("seq", seq, dtype=h5py.vlen_dtype(np.int32))
+        g.attrs["fixed"] = np.arange(10)
+    measured, read = _attribute_total(path, "g")
+    assert measured == read
+
+
+def test_attributes_in_continuation_chunks_and_user_block(tmp_path: Path) -> None:
+    """Many attributes push messages into continuation chunks; a user block shifts every address."""
+    import h5py
+
+    path = tmp_path / "many.h5"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for i in range(200):
+            f.attrs[f"a{i}"] = "v" * i
+        f.attrs.create("big", np.array(["n" * 40] * 1000, dtype=object), dtype=h5py.string_dtype())
+    measured, read = _attribute_total(path)
+    assert measured == read
+
+
+def test_dense_vlen_attributes_refused_fixed_ones_pass(tmp_path: Path) -> None:
+    """Attributes kept in a fractal heap cannot be measured without reading them: refused when variable."""
+    import h5py
+
+    from netform.saving._safety import check_h5
+
+    fixed, variable = tmp_path / "dense_fixed.h5", tmp_path / "dense_vlen.h5"
+    with h5py.File(fixed, "w", libver="latest") as f:
+        for i in range(20):
+            f.attrs[f"n{i}"] = np.int64(i)
+    with h5py.File(variable, "w", libver="latest") as f:
+        for i in range(20):
+            f.attrs[f"s{i}"] = f"value {i}"
+    with h5py.File(fixed, "r") as f:
+        check_h5(f, str(fixed), file_size=fixed.stat().st_size)
+    with h5py.File(variable, "r") as f, pytest.raises(
+            UnsafeFileError, match=r"attribute '/@s\d+' holds variable-length data that cannot be measured"):
+        check_h5(f, str(variable), file_size=variable.stat().st_size)
+
+
+def test_keras_h5_with_many_layers_still_loads(tmp_path: Path) -> None:
+    """A plain Keras .h5 with 60 layers: long layer_names and weight_names attributes pass."""
+    import keras
+
+    model = keras.Sequential([keras.Input((4,))] + [keras.layers.Dense(4, name=f"layer_with_a_long_name_{i:04d}")
+                                                   for i in range(60)])
+    path = tmp_path / "deep_keras.h5"
+    keras.saving.save_model(model, str(path))
+    loaded = nfs.load(str(path))
+    assert len(loaded.layers) == 60
+    assert nfs.inspect(str(path))["format"] == "h5"
