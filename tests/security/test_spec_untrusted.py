@@ -377,3 +377,24 @@ def test_commands_that_never_make_callbacks_accept_such_specs(tmp_path: Path, ou
     assert main(["build", str(path), "-o", str(tmp_path / "m.keras")]) == 0
     assert (outside / "keep.txt").read_text() == "precious"
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("callback", [
+    "{type: BackupAndRestore, backup_dir: ./}",
+    "{type: ModelCheckpoint, filepath: 'm_{epoch:9999d}.keras'}",
+    "{type: CSVLogger, filename: \"log\\ttab.csv\"}",
+])
+def test_callback_refusals_apply_only_where_callbacks_run(tmp_path: Path, data: Path, callback: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Refusals that nothing on the command line lifts still leave summary, render and build alone."""
+    path = _spec(tmp_path, callback)
+    assert main(["validate", str(path)]) == 1
+    assert main(["summary", str(path)]) == 0
+    assert main(["render", str(path), "-o", str(tmp_path / "arch.dot")]) == 0
+    assert main(["build", str(path), "-o", str(tmp_path / "m.keras")]) == 0
+    capsys.readouterr()
+    code = main(["train", str(path), "--data", str(data), "-o", str(tmp_path / "t.keras"),
+                 "--out-dir", str(tmp_path)])
+    assert code not in (0, 70)
+    assert not (tmp_path / "t.keras").exists()
+    assert "Traceback" not in capsys.readouterr().err
