@@ -163,7 +163,8 @@ def _scores_shape(layer: Any, inputs: Any) -> tuple[int | None, ...]:
     if layer.type in ("Attention", "AdditiveAttention"):
         return (query[0], *query[1:-1], value[-2])
     heads = getattr(layer, "num_heads", None) or getattr(layer, "num_query_heads", None)
-    if heads is None or getattr(layer, "attention_axes", None) is not None or len(query) != 3:
+    if heads is None:
         raise NoStaticRule(layer.type)
+    # Keras's compute_output_shape, which a functional graph goes by: (batch, heads, query axis 1, value axis 1),
+    # whatever attention_axes are
     return (query[0], heads, query[1], value[1])
-
