@@ -13,8 +13,10 @@ the same weights as an uninterrupted one (under deterministic ops):
 * the data order: for array data with ``shuffle=True`` netform owns the
   shuffle while a backup is active, drawing each epoch's permutation from a
   seed kept in the backup, so a resumed run skips exactly the batches that
-  were already seen, in the same order;
-* the global NumPy and Python ``random`` states;
+  were already seen, in the same order. The seed comes from netform's own
+  generator (reproducible under ``keras.utils.set_random_seed``); like Keras's
+  ``BackupAndRestore``, the backup neither reads nor sets the global NumPy and
+  Python ``random`` states, which belong to the program;
 * the state of the stateful built-in callbacks (:mod:`._callback_state`),
   taken after every other callback's ``on_epoch_end``.
 
@@ -32,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
+from .._compat._random_seed import keras_random_seed
 from ..errors import EngineError, FormatError, SaveError
 from ..saving._atomic import atomic_path, recover
 from ._backup_lock import DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
@@ -60,9 +62,21 @@ def _is_array_data(x: Any) -> bool:
     return bool(leaves) and all(isinstance(v, np.ndarray) for v in leaves)
 
 
-def _python_random_state() -> list[Any]:
-    version, internal, gauss = random.getstate()
-    return [version, list(internal), gauss]
+def _shuffle_seed(model: keras.Model) -> int:
+    """The seed of netform's shuffle for a new training, drawn without touching any global RNG.
+
+    After ``keras.utils.set_random_seed(s)`` it is a function of ``s`` and the
+    optimizer's step count (a second ``fit`` of the same model draws other
+    orders), so a seeded program shuffles the same way in every run; otherwise
+    it comes from the operating system's entropy, as an unseeded shuffle would.
+    """
+    seed = keras_random_seed()
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    optimizer = getattr(model, "optimizer", None)
+    iterations = getattr(optimizer, "iterations", None)
+    step = int(keras.ops.convert_to_numpy(iterations)) if iterations is not None else 0
+    return int(np.random.SeedSequence([seed % 2**64, step]).generate_state(1)[0] >> 1)
 
 
 def _write_variables(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -80,7 +94,8 @@ class TrainingBackup(keras.callbacks.Callback):
 
     Pass it to netform's ``fit`` (or use ``fit(..., backup_dir=...)``). When
     ``fit`` starts and ``directory`` holds a backup, the model, optimizer,
-    metrics and RNG states are restored and training continues at the step
+    metrics, the model's RNG states (``SeedGenerator`` variables) and the
+    shuffle seed are restored and training continues at the step
     after the last one backed up, in the same data order.
 
     Exact resumption of the data order needs array (NumPy) data, or data whose
@@ -193,7 +208,7 @@ class TrainingBackup(keras.callbacks.Callback):
             FormatError: The backup cannot be read or was written for another
                 model (different variables).
         """
-        self._seed = int(np.random.randint(0, 2**31 - 1))
+        self._seed = _shuffle_seed(model)
         self._resume_epoch = None
         self._since_save = 0
         meta, arrays = self._read()
@@ -228,9 +243,6 @@ class TrainingBackup(keras.callbacks.Callback):
         )
         self._resume_callbacks = (list(meta.get("callbacks", [])), arrays, meta.get("epoch_lr"))
         self._seed = int(meta["seed"])
-        np.random.set_state(tuple(meta["numpy_random"]))  # type: ignore[arg-type]
-        version, internal, gauss = meta["python_random"]
-        random.setstate((version, tuple(internal), gauss))
         self._resume_epoch = int(meta["epoch"])
         self._resume_step = int(meta["step"])
         return self._resume_epoch
@@ -335,8 +347,6 @@ class TrainingBackup(keras.callbacks.Callback):
             "step": step,
             "seed": self._seed,
             "counts": {name: len(vs) for name, vs in groups.items()},
-            "numpy_random": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
-            "python_random": _python_random_state(),
             "callbacks": callback_states,
             "epoch_lr": self._epoch_lr if step else None,
         }
