@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-__all__: list[str] = []
+from ..errors import NetformError
+
+__all__ = ["UsageError"]
+
+
+class UsageError(NetformError):
+    """The command line asks for something that cannot be done as written (exit 2, like argparse's own errors)."""
+
+    code = "NF-USAGE"
+    exit_code = 2
+
+
+def _plugin_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first, to register custom layers and models (runs its code)")
 
 _MAX_BATCH = 2**31 - 1
 
@@ -23,8 +37,7 @@ def _batch_size(text: str) -> int:
 def args_validate(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files (or folders of them)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first, to register custom layers and models (runs its code)")
+    _plugin_arg(p)
     _access_args(p)
 
 
@@ -38,12 +51,12 @@ def _access_args(p: argparse.ArgumentParser) -> None:
 def args_summary(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", help="a spec file")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+    _plugin_arg(p)
 
 
 def args_schema(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+    _plugin_arg(p)
 
 
 def args_render(p: argparse.ArgumentParser) -> None:
@@ -54,7 +67,7 @@ def args_render(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collapse", action="store_true", help="draw blocks and nested models as one box")
     p.add_argument("--no-shapes", action="store_true", help="leave shapes out")
     p.add_argument("--no-params", action="store_true", help="leave parameter counts out")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+    _plugin_arg(p)
 
 
 def args_build(p: argparse.ArgumentParser) -> None:
@@ -62,12 +75,13 @@ def args_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL_FILE", help="where to save the model")
     p.add_argument("--api", choices=("sequential", "functional", "subclass"), help="which Keras API to build with")
     p.add_argument("--format", help="save format (default: from the extension)")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+    _plugin_arg(p)
 
 
 def args_export_spec(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL_FILE", help="a saved model")
     p.add_argument("-o", "--output", metavar="SPEC", help="where to write the spec (default: standard output)")
+    _plugin_arg(p)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -86,7 +100,7 @@ def args_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="MODEL_FILE", help="save the trained model here")
     p.add_argument("--api", choices=("sequential", "functional", "subclass"), help="which Keras API to build with")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, 2 one line per epoch")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first")
+    _plugin_arg(p)
     p.add_argument("--out-dir", default=".", metavar="DIR",
                    help="folder under which the spec's callback paths (logs, checkpoints, backups) are resolved "
                         "(default: the working directory)")
@@ -98,22 +112,30 @@ def args_evaluate(p: argparse.ArgumentParser) -> None:
     _data_args(p)
     p.add_argument("--batch-size", type=_batch_size, default=32, help="samples per batch (1 to 2**31-1)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    _plugin_arg(p)
 
 
 def args_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL_FILE", help="a saved model")
     p.add_argument("--data", required=True, metavar="FILE", help=".npz or .csv input data")
     p.add_argument("--x", dest="x_keys", action="append", metavar="NAME", help="input array/column name(s)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.npy", help="where to write predictions")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="where to write predictions: OUT.npz holds one array per output, named after it; "
+                        "OUT.npy holds one output (the model's only one, or the one --output-name chooses)")
+    p.add_argument("--output-name", dest="output_names", action="append", metavar="NAME",
+                   help="write only this output (repeat for several in an .npz); default: every output")
     p.add_argument("--batch-size", type=_batch_size, default=256, help="samples per batch (1 to 2**31-1)")
+    _plugin_arg(p)
 
 
 def args_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", help="a saved model or weights file")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    _plugin_arg(p)
 
 
 def args_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", metavar="SRC", help="a saved model")
     p.add_argument("dst", metavar="DST", help="the new file (format from the extension or --format)")
     p.add_argument("--format", help="keras, h5 or savedmodel")
+    _plugin_arg(p)

@@ -79,8 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module, func, _ = COMMANDS[args.command]
-    handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
     try:
+        handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
         return handler(args)
     except NetformError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -94,7 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         where = f" (in {args.command})"
-        print(f"error: unexpected {type(err).__name__}{where}: {err}\n"
+        # One line: TensorFlow's messages carry a whole pseudo-traceback ("Detected at node ..."); --debug shows it.
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+        print(f"error: unexpected {type(err).__name__}{where}: {first[:500]}\n"
               "This is a bug in netform or in a --plugin module; run again with --debug for the traceback "
               "and please report it.", file=sys.stderr)
         return INTERNAL_ERROR

@@ -25,6 +25,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_export_spec(args: argparse.Namespace) -> int:
     """Write the spec of a saved model."""
+    load_plugins(args.plugin)
     from ..builder import from_keras  # also registers netform's model classes for loading
     from ..saving import load
 
@@ -40,6 +41,7 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Describe a saved model or weights file."""
+    load_plugins(args.plugin)
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import inspect
 
@@ -59,6 +61,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert a saved model to another full-model format."""
+    load_plugins(args.plugin)
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import convert
 

@@ -9,21 +9,34 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import SaveError, SpecError
-from ..spec import load_spec, summary
+from ..errors import Diagnostic, SaveError, SpecError
+from ._args import UsageError
+from ..spec import ModelSpec, load_spec, summary
 from ..spec._access import spec_access
 from ..spec._schema import json_schema
 
-__all__ = ["cmd_validate", "cmd_summary", "cmd_schema", "load_plugins", "write_output"]
+__all__ = [
+    "cmd_validate", "cmd_summary", "cmd_schema", "load_plugins", "write_output", "spec_warnings", "format_warning",
+]
 
 
 def load_plugins(modules: list[str]) -> None:
-    """Import user modules named with ``--plugin`` (an explicit opt-in to run their code)."""
+    """Import user modules named with ``--plugin`` (an explicit opt-in to run their code).
+
+    Raises:
+        UsageError: A module cannot be imported (exit 2: the command line names it).
+    """
     for name in modules:
         try:
             importlib.import_module(name)
         except ImportError as err:
-            raise SpecError(f"cannot import plugin module '{name}': {err}") from err
+            missing = getattr(err, "name", None)
+            if isinstance(err, ModuleNotFoundError) and missing and (name == missing or name.startswith(missing + ".")):
+                raise UsageError(f"--plugin {name}: no module named '{missing}'; give the module's import name "
+                                 "(e.g. my_layers for my_layers.py) and make it importable: run from its folder, "
+                                 "add the folder to PYTHONPATH, or install its package") from err
+            raise UsageError(f"--plugin {name}: cannot import the plugin module ({err}); fix the import in the "
+                             "module, or install what it needs") from err
 
 
 def write_output(path: str, data: bytes, what: str) -> None:
@@ -70,10 +83,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
             with spec_access(allow_paths=getattr(args, "allow_paths", False),
                              allow_network=getattr(args, "allow_network", False)):
                 spec = load_spec(path)
-            results.append({"path": str(path), "valid": True, "errors": [], "name": spec.name, "kind": spec.kind})
+            warnings = spec_warnings(spec)
+            results.append({"path": str(path), "valid": True, "errors": [], "name": spec.name, "kind": spec.kind,
+                            "warnings": [d.to_dict() for d in warnings]})
         except SpecError as err:
             ok = False
-            results.append({"path": str(path), "valid": False, "errors": [d.to_dict() for d in err.diagnostics]})
+            results.append({"path": str(path), "valid": False, "errors": [d.to_dict() for d in err.diagnostics],
+                            "warnings": []})
             if args.format == "text":
                 print(err, file=sys.stderr)
     if args.format == "json":
@@ -83,8 +99,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for r in results:
             if r["valid"]:
                 print(f"{r['path']}: ok ({r['kind']} model '{r['name']}')")
-        print(f"{good} of {len(results)} spec(s) valid.")
+        # Warnings come after the errors: valid specs whose training would fail silently.
+        for r in results:
+            for w in r["warnings"]:
+                print(format_warning(w), file=sys.stderr)
+        n_warn = sum(len(r["warnings"]) for r in results)
+        print(f"{good} of {len(results)} spec(s) valid" + (f", {n_warn} warning(s)." if n_warn else "."))
     return 0 if ok else 1
+
+
+def spec_warnings(spec: ModelSpec) -> list[Diagnostic]:
+    """Located warnings about a valid spec: training settings that make training fail silently."""
+    from ..spec._load import graph_of
+    from ..spec._training_checks import training_warnings
+
+    return training_warnings(spec, graph_of(spec), spec._smap)
+
+
+def format_warning(diag: Diagnostic | dict[str, object]) -> str:
+    """``file:line:col: warning: path: message``, as compilers write warnings."""
+    d = diag.to_dict() if isinstance(diag, Diagnostic) else diag
+    place = str(d["source"]) + "".join(f":{d[k]}" for k in ("line", "column") if d[k] is not None)
+    return f"{place}: warning: {d['path'] + ': ' if d['path'] else ''}{d['message']}"
 
 
 def callbacks_not_run() -> contextlib.AbstractContextManager[object]:

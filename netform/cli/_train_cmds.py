@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, EngineError, SpecError
+from ..errors import DataError, EngineError, SpecError, did_you_mean
 from ..spec import load_spec
 from ..spec._yaml import load_yaml
 from ..spec._access import spec_access
 from ._data_files import read_data
-from ._npy_stream import write_npy_stream
-from ._spec_cmds import load_plugins
+from ._args import UsageError
+from ._npy_stream import write_predictions
+from ._spec_cmds import format_warning, load_plugins, spec_warnings
 
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides"]
 
@@ -79,6 +81,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # A spec is untrusted: its callbacks write under --out-dir and stay off the network unless allowed.
     with spec_access(allow_paths=allow_paths, allow_network=allow_network):
         spec = apply_overrides(args.spec, args.overrides)
+    for warning in spec_warnings(spec):  # the same warnings as `validate`, before the time is spent
+        print(format_warning(warning), file=sys.stderr)
     out_dir = Path(getattr(args, "out_dir", None) or ".")
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out-dir {out_dir}: not a folder; give a folder for the spec's logs and checkpoints")
@@ -121,6 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a saved model on named data."""
+    load_plugins(args.plugin)
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import load
 
@@ -137,19 +142,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chosen_outputs(names: list[str], wanted: list[str] | None, output: str) -> list[str]:
+    """The outputs ``predict`` writes, checked before any prediction is made."""
+    for name in wanted or []:
+        if name not in names:
+            raise UsageError(f"--output-name {name}: the model has no output '{name}'"
+                             f"{did_you_mean(name, names)}; its outputs: {', '.join(names)}")
+    chosen = list(dict.fromkeys(wanted or names))
+    if not output.lower().endswith(".npz") and len(chosen) > 1:
+        stem = output[:-4] if output.lower().endswith(".npy") else output
+        raise UsageError(f"-o {output}: the model has {len(chosen)} outputs ({', '.join(chosen)}) and an .npy file "
+                         f"holds one; write them all to an .npz (-o {stem}.npz, one array per output), or choose "
+                         f"one with --output-name {chosen[0]}")
+    return chosen
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Stream predictions of a saved model to an ``.npy`` file, one batch at a time."""
+    """Stream predictions of a saved model, one batch at a time: every output to ``.npz``, or one to ``.npy``."""
+    load_plugins(args.plugin)
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import load
 
     model = load(args.model, compile=False)
+    names = _output_names(model, None) or [f"output_{i}" for i in range(len(getattr(model, "outputs", None) or [0]))]
+    chosen = _chosen_outputs(names, args.output_names, args.output)
     data = read_data(args.data)
-    names = [t.name.split(":")[0] for t in getattr(model, "inputs", []) or []]
-    x = _select(data, args.x_keys, names, "x", "x", args.data)
+    inputs = [t.name.split(":")[0] for t in getattr(model, "inputs", []) or []]
+    x = _select(data, args.x_keys, inputs, "x", "x", args.data)
     first = x[0] if isinstance(x, list) else x
     n = len(first)
     batches = model.predict_iter(x, batch_size=args.batch_size) if hasattr(model, "predict_iter") else \
         iter([model.predict(x, batch_size=args.batch_size, verbose=0)])
-    row = write_npy_stream(args.output, batches, n)
-    print(f"wrote {row} prediction(s) → {args.output}")
+    row = write_predictions(args.output, batches, n, names, chosen)
+    what = f"output{'s' if len(chosen) > 1 else ''} {', '.join(chosen)}"
+    print(f"wrote {row} prediction(s) of {what} → {args.output}")
     return 0

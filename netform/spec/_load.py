@@ -13,6 +13,7 @@ from ._model import ModelSpec
 from ._parse import dedupe, parse_spec
 from ._shapes import NodeShape, infer_shapes
 from ._summary import Summary, build_summary
+from ._training_checks import training_errors
 from ._yaml import LIMITS, SourceMap, load_yaml
 
 __all__ = ["load_spec", "graph_of", "shapes_of", "summary"]
@@ -105,6 +106,7 @@ def _load(spec: SpecLike, source: str | None) -> ModelSpec:
         shapes = infer_shapes(graph, smap)
     except SpecError as err:
         raise SpecError(dedupe(diags + err.diagnostics)) from None
+    diags += training_errors(model, graph, smap)  # per-output loss/metrics keys name outputs of the graph
     if diags:
         raise SpecError(dedupe(diags))
     model._cache["shapes"] = shapes

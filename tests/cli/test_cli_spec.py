@@ -64,8 +64,8 @@ def test_schema(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_plugin_import_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", "--plugin", "no_such_module_xyz", str(MODELS / "mlp.yaml")]) == 1
-    assert "cannot import plugin module 'no_such_module_xyz'" in capsys.readouterr().err
+    assert main(["validate", "--plugin", "no_such_module_xyz", str(MODELS / "mlp.yaml")]) == 2
+    assert "error: --plugin no_such_module_xyz: no module named 'no_such_module_xyz'" in capsys.readouterr().err
 
 
 def test_an_unexpected_error_is_exit_70_without_a_traceback(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
