@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "Sequential": "netform.engine",
     "Functional": "netform.engine",
     "TrainingBackup": "netform.engine",
+    "Telemetry": "netform.engine",
     "save": "netform.saving",
     "load": "netform.saving",
     "detect_format": "netform.saving",

@@ -118,14 +118,11 @@ def main(out: str = "out") -> int:
         print(f"  could not render SVG ({err}); writing DOT source instead")
         diagram = nf.render(spec, out_dir / "lenet_digits.dot")
 
-    logs = history.history
     print("\n6. Report")
     print(f"  held-out accuracy       {accuracy:.4f} on {len(y_test)} digits (goal ≥ 0.95)")
     print(f"  training                {len(history.epoch)} epochs in {train_s:.1f} s")
-    for key, label in (("step_time_ms_p50", "step time p50 (ms)"), ("step_time_ms_p95", "step time p95 (ms)"),
-                       ("samples_per_sec", "samples per second"), ("checkpoint_time_s", "checkpoint time (s)")):
-        if key in logs and logs[key]:
-            print(f"  {label:<23} {float(np.median(logs[key])):.2f} (median over epochs)")
+    for line in history.telemetry.report().splitlines():
+        print(f"  {line}")
     print(f"  files                   {out_dir.relative_to(ROOT)}/ ({len(rows)} formats + diagram)")
     ok = accuracy >= 0.95 and all(r[5] <= 1e-5 for r in rows)
     print("\nOK" if ok else "\nFAILED: accuracy below 0.95 or a reloaded model disagrees")

@@ -115,6 +115,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     final = {k: float(v[-1]) for k, v in history.history.items() if v}
     print(f"trained '{spec.name}' for {len(history.epoch)} epoch(s) in {elapsed:.1f} s")
     print("final: " + ", ".join(f"{k}={v:.4g}" for k, v in final.items()))
+    telemetry = getattr(history, "telemetry", None)
+    if telemetry is not None:
+        print(telemetry.report())
     if args.output:
         from ..saving import save
 

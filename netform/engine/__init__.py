@@ -1,7 +1,7 @@
 """netform's training engine.
 
 Public surface (re-exported by :mod:`netform`): :class:`Model`,
-:class:`Functional`, :class:`Sequential`, :class:`TrainingBackup`, :func:`strategy_from_name` and
+:class:`Functional`, :class:`Sequential`, :class:`TrainingBackup`, :class:`Telemetry`, :func:`strategy_from_name` and
 :func:`fit_from_training_config`. Importing this package imports TensorFlow.
 """
 
@@ -13,7 +13,9 @@ from ._distribute import strategy_from_name as strategy_from_name
 from ._models import Functional as Functional
 from ._models import Model as Model
 from ._models import Sequential as Sequential
-from ._telemetry import TELEMETRY_KEYS as TELEMETRY_KEYS
+from ._telemetry import EpochTelemetry as EpochTelemetry
+from ._telemetry import Telemetry as Telemetry
+from ._telemetry import TelemetryReport as TelemetryReport
 
 __all__ = [
     "Model",
@@ -22,5 +24,7 @@ __all__ = [
     "TrainingBackup",
     "strategy_from_name",
     "fit_from_training_config",
-    "TELEMETRY_KEYS",
+    "Telemetry",
+    "TelemetryReport",
+    "EpochTelemetry",
 ]

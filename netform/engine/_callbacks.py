@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 import keras
 
-from ._telemetry import EpochTelemetry
+from ._telemetry import TelemetryRecorder
 
 __all__ = ["CallbackDriver", "flatten_logs", "pythonify_logs"]
 
@@ -25,10 +25,43 @@ _HOOKS = {
     "test": ("on_test_batch_begin", "on_test_batch_end"),
     "predict": ("on_predict_batch_begin", "on_predict_batch_end"),
 }
+
+
 def _checkpointers() -> tuple[type, ...]:
     from ._backup import TrainingBackup  # imported late: _backup imports the trainer's helpers
 
     return (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore, TrainingBackup)
+
+
+def _save_state(cb: keras.callbacks.Callback) -> tuple[Any, Any, Any]:
+    # What tells, after a hook, whether a checkpointer wrote: its best value
+    # (save_best_only) and its batch counter, which Keras and TrainingBackup
+    # reset to 0 when they save. Keras has no public "saved" signal; read with
+    # getattr and a default, so a Keras without these attributes counts no write.
+    return (
+        getattr(cb, "best", None),
+        getattr(cb, "_batches_seen_since_last_saving", None),
+        getattr(cb, "_since_save", None),
+    )
+
+
+def _wrote(cb: keras.callbacks.Callback, before: tuple[Any, Any, Any], *, epoch_end: bool) -> bool:
+    """Whether a checkpointer's hook just wrote a checkpoint."""
+    from ._backup import TrainingBackup
+
+    best, counter, since = _save_state(cb)
+    if isinstance(cb, TrainingBackup):
+        if epoch_end:
+            return bool(cb.save_every_epoch) and not getattr(cb.model, "stop_training", False)
+        return bool(cb.save_every_steps) and since == 0
+    by_epoch = getattr(cb, "save_freq", "epoch") == "epoch"
+    if epoch_end != by_epoch:
+        return False
+    if not epoch_end and counter != 0:  # the counter counts up first and is reset when saving
+        return False
+    if getattr(cb, "save_best_only", False):
+        return best is not before[0] and best != before[0]
+    return True
 
 
 def flatten_logs(logs: dict[str, Any] | None) -> dict[str, Any]:
@@ -131,12 +164,12 @@ class CallbackDriver:
                 **params,
             )
         self.callbacks: list[keras.callbacks.Callback] = list(self.cblist.callbacks)
-        self.telemetry: EpochTelemetry | None = None
-        self._batch: dict[str, tuple[list[Any], list[tuple[Any, bool, bool]]]] = {}
+        self.telemetry: TelemetryRecorder | None = None
+        self._batch: dict[str, tuple[list[Any], list[tuple[Any, bool, Any]]]] = {}
         for mode, (begin, end) in _HOOKS.items():
             begins = [getattr(cb, begin) for cb in self.callbacks if _overrides(cb, begin)]
             ends = [
-                (getattr(cb, end), _ignores_batch_logs(cb), isinstance(cb, _checkpointers()))
+                (getattr(cb, end), _ignores_batch_logs(cb), cb if isinstance(cb, _checkpointers()) else None)
                 for cb in self.callbacks
                 if _overrides(cb, end)
             ]
@@ -154,15 +187,38 @@ class CallbackDriver:
 
     def batch_begin(self, mode: str, step: int) -> None:
         """Call ``on_<mode>_batch_begin`` on the callbacks that implement it."""
+        telemetry = self.telemetry if mode == "train" else None
+        t0 = time.perf_counter() if telemetry is not None else 0.0
         for hook in self._batch[mode][0]:
             hook(step, {})
+        if telemetry is not None:
+            telemetry.add_callback_time(time.perf_counter() - t0)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Call ``on_epoch_begin`` on every callback (timed as callback time)."""
+        t0 = time.perf_counter()
+        self.cblist.on_epoch_begin(epoch, logs)
+        if self.telemetry is not None:
+            self.telemetry.add_callback_time(time.perf_counter() - t0)
+
+    def epoch_telemetry(self, epoch: int, record: Any) -> None:
+        """Hand an epoch's telemetry to the callbacks that take it (``on_epoch_telemetry``)."""
+        for cb in self.callbacks:
+            hook = getattr(cb, "on_epoch_telemetry", None)
+            if callable(hook):
+                hook(epoch, record)
 
     def batch_end(self, mode: str, step: int, logs: Any) -> None:
         """Call ``on_<mode>_batch_end``; convert logs only if someone reads them."""
         python_logs: dict[str, Any] | None = None
         raw_logs: dict[str, Any] | None = None
+        telemetry = self.telemetry if mode == "train" else None
+        t_start = time.perf_counter() if telemetry is not None else 0.0
         for hook, raw_ok, checkpointer in self._batch[mode][1]:
-            t0 = time.perf_counter()
+            timed = checkpointer is not None and telemetry is not None
+            if timed:
+                before = _save_state(checkpointer)
+                t0 = time.perf_counter()
             if not isinstance(logs, dict):
                 hook(step, logs)
             elif raw_ok:
@@ -173,8 +229,10 @@ class CallbackDriver:
                 if python_logs is None:
                     python_logs = pythonify_logs(logs)
                 hook(step, python_logs)
-            if checkpointer and self.telemetry is not None:
-                self.telemetry.add_checkpoint_time(time.perf_counter() - t0)
+            if timed and _wrote(checkpointer, before, epoch_end=False):
+                telemetry.add_checkpoint(time.perf_counter() - t0)
+        if telemetry is not None:
+            telemetry.add_callback_time(time.perf_counter() - t_start)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         # on_train_begin, on_epoch_begin, on_test_end, ... go to the CallbackList.
@@ -186,35 +244,27 @@ class CallbackDriver:
         Callbacks run in the order of the ``CallbackList`` (the user's
         callbacks as given, then ``History`` and ``ProgbarLogger``), all on
         one logs dict, so a value a callback adds is seen by the callbacks
-        after it, as in Keras. Checkpoint writers are timed, and
-        ``checkpoint_time_s`` in the logs is updated after each one, so the
-        callbacks after them (``History`` included) see the time taken. A
-        ``TrainingBackup`` runs after all of them, so that it saves their
-        updated state (``ReduceLROnPlateau``'s new rate, ``EarlyStopping``'s
-        counters...); its time is added to the epoch's telemetry but not to
-        the logs already handed out.
+        after it, as in Keras. A ``TrainingBackup`` runs after all of them, so
+        that it saves their updated state (``ReduceLROnPlateau``'s new rate,
+        ``EarlyStopping``'s counters...). The logs are the metrics only, as
+        Keras's; the time spent, and the checkpoints written, go to the
+        telemetry.
         """
         from ._backup import TrainingBackup
 
         telemetry = self.telemetry
+        t_start = time.perf_counter()
         logs = pythonify_logs(logs)
-        if telemetry is not None:
-            logs["checkpoint_time_s"] = float(telemetry.checkpoint_time_s)
         checkpointers = _checkpointers()
         backups = [cb for cb in self.callbacks if isinstance(cb, TrainingBackup)]
-        for cb in self.callbacks:
-            if isinstance(cb, TrainingBackup):
-                continue
-            if not isinstance(cb, checkpointers):
+        for cb in [cb for cb in self.callbacks if not isinstance(cb, TrainingBackup)] + backups:
+            if telemetry is None or not isinstance(cb, checkpointers):
                 cb.on_epoch_end(epoch, logs)
                 continue
+            before = _save_state(cb)
             t0 = time.perf_counter()
             cb.on_epoch_end(epoch, logs)
-            if telemetry is not None:
-                telemetry.add_checkpoint_time(time.perf_counter() - t0)
-                logs["checkpoint_time_s"] = float(telemetry.checkpoint_time_s)
-        for cb in backups:
-            t0 = time.perf_counter()
-            cb.on_epoch_end(epoch, logs)
-            if telemetry is not None:
-                telemetry.add_checkpoint_time(time.perf_counter() - t0)
+            if _wrote(cb, before, epoch_end=True):
+                telemetry.add_checkpoint(time.perf_counter() - t0)
+        if telemetry is not None:
+            telemetry.add_callback_time(time.perf_counter() - t_start)

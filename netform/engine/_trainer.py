@@ -26,9 +26,21 @@ from ._distribute import strategy_label, variable_strategy
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
 from ._steps import StepsMixin
-from ._telemetry import EpochTelemetry
+from ._telemetry import TelemetryRecorder, TelemetryReport
 
 __all__ = ["Trainer"]
+
+
+def _release_iterator(fn: Any) -> None:
+    """Let the compiled function drop the iterator it last ran on.
+
+    Freeing an iterator waits for its input pipeline to stop (tens to
+    hundreds of ms); Keras frees its epoch's iterator when the epoch's steps
+    are over, and so does netform, instead of in the next epoch's first step.
+    """
+    release = getattr(getattr(fn, "execution", None), "release_iterator", None)
+    if release is not None:
+        release()
 
 
 class Trainer(StepsMixin):
@@ -104,7 +116,7 @@ class Trainer(StepsMixin):
 
     # ------------------------------------------------------------- execution
     def _run_epoch(
-        self, mode: str, stream: DataStream, fn: Any, cbs: CallbackDriver, telemetry: EpochTelemetry | None
+        self, mode: str, stream: DataStream, fn: Any, cbs: CallbackDriver, telemetry: TelemetryRecorder | None
     ) -> Any:
         """Run one pass over ``stream``; return the last outputs (tensors)."""
         spe = int(self.steps_per_execution or 1) if mode != "predict" else 1
@@ -151,6 +163,8 @@ class Trainer(StepsMixin):
                 f"{stream.where}(): the data yielded no batch. Expected at least one batch; "
                 "a generator can be consumed only once, and a dataset may be empty after filtering."
             )
+        iterator = None
+        _release_iterator(fn)
         if mode != "predict":
             yield logs
 
@@ -180,11 +194,14 @@ class Trainer(StepsMixin):
     ) -> keras.callbacks.History:
         """Train the model; same arguments and result as ``keras.Model.fit``.
 
-        Each epoch's logs also carry ``step_time_ms_p50``, ``step_time_ms_p95``,
-        ``samples_per_sec`` and ``checkpoint_time_s``.
+        The logs are Keras's (metrics only). Timings are kept apart, in
+        ``history.telemetry`` and ``model.telemetry`` (a
+        :class:`~netform.engine.TelemetryReport`, one
+        :class:`~netform.engine.EpochTelemetry` per epoch); with
+        ``verbose`` not 0, their one-line summary is printed at the end.
 
         Returns:
-            The ``keras.callbacks.History``.
+            The ``keras.callbacks.History``, with ``.telemetry``.
 
         Raises:
             EngineError: Not compiled, called inside a ``tf.function``, under
@@ -223,7 +240,7 @@ class Trainer(StepsMixin):
                 callbacks, model=self, add_history=True, verbose=verbose,
                 epochs=epochs, steps=stream.num_batches,
             )
-            telemetry = EpochTelemetry()
+            telemetry = TelemetryRecorder()
             cbs.telemetry = telemetry
             self.stop_training = False
             train_fn = step_function(self, "train")
@@ -234,27 +251,34 @@ class Trainer(StepsMixin):
                 initial_epoch = resumed_epoch
             epoch_logs: dict[str, Any] | None = None
             for epoch in range(initial_epoch, epochs):
+            self._nf_telemetry = telemetry.report
                 self.reset_metrics()
                 epoch_stream = stream if backup is None else backup.epoch_stream(self, epoch, stream, make_stream)
                 cbs.on_epoch_begin(epoch)
-                telemetry.start_epoch()
                 logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
                 logs = dict(self._get_metrics_result_or_logs(logs))
-                logs.update(telemetry.summary())
                 if val_stream is not None and self._should_eval(epoch, validation_freq):
                     self._nf_symbolic_build(val_stream)  # as keras.Model.evaluate before each validation
                     val_logs = self._evaluate_stream(val_stream, cbs)
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                telemetry.start_epoch(epoch)
                 cbs.epoch_end(epoch, logs)
                 epoch_logs = logs
                 if self.stop_training:
                     break
             if isinstance(self.optimizer, keras.optimizers.Optimizer) and epochs > 0:
                 self.optimizer.finalize_variable_values(self.trainable_weights)
+                    t_val = time.perf_counter()
             cbs.on_train_end(logs=pythonify_logs(epoch_logs))
-            return self.history
+            history = self.history
+            history.telemetry = telemetry.report
+            if verbose != 0:
+                print(telemetry.report.summary(), flush=True)
+            return history
         finally:
+                    telemetry.validation_s = time.perf_counter() - t_val
             if backup is not None:
+                cbs.epoch_telemetry(epoch, telemetry.end_epoch())
                 backup.release()
 
     # -------------------------------------------------------------- evaluate
@@ -266,6 +290,11 @@ class Trainer(StepsMixin):
         self.reset_metrics()
         logs = self._run("test", stream, test_fn, cbs, None)
         logs = pythonify_logs(self._get_metrics_result_or_logs(logs))
+    @property
+    def telemetry(self) -> TelemetryReport | None:
+        """The last ``fit``'s telemetry (as ``history.telemetry``), or ``None`` before any ``fit``."""
+        return getattr(self, "_nf_telemetry", None)
+
         cbs.on_test_end(logs)
         return logs
 

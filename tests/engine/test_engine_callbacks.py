@@ -49,7 +49,8 @@ def test_model_checkpoint_save_best_only(model, data, tmp_path, filename):
                                           save_weights_only=filename.endswith(".weights.h5"))
     hist = model.fit(x, y, epochs=2, verbose=0, validation_split=0.2, callbacks=[ckpt])
     assert path.exists()
-    assert all(t > 0 for t in hist.history["checkpoint_time_s"])
+    assert hist.telemetry[0].checkpoints == 1 and hist.telemetry[0].checkpoint_s > 0  # the first epoch always improves
+    assert "checkpoint_time_s" not in hist.history
     if filename.endswith(".keras"):
         assert isinstance(keras.models.load_model(path), nfe.Functional)
     else:
@@ -75,7 +76,7 @@ def test_tensorboard_csv_logger_progbar(model, data, tmp_path, capsys):
     model.fit(x, y, epochs=2, verbose=0, callbacks=cbs, validation_split=0.2)
     assert list((tmp_path / "tb").rglob("events.out.tfevents*"))
     rows = list(csv.DictReader(log.open()))
-    assert len(rows) == 2 and {"loss", "val_loss", "samples_per_sec"} <= set(rows[0])
+    assert len(rows) == 2 and {"loss", "val_loss"} <= set(rows[0]) and "samples_per_sec" not in rows[0]
     assert "2/2" in capsys.readouterr().out or True  # ProgbarLogger ran without error
 
 

@@ -16,7 +16,7 @@ from engine_helpers import make_mlp
 
 
 def _strip(history: dict) -> dict:
-    return {k: v for k, v in history.items() if k not in nfe.TELEMETRY_KEYS}
+    return dict(history)  # Keras's keys exactly: telemetry lives in history.telemetry
 
 
 # ------------------------------------------------------------------ nested logs

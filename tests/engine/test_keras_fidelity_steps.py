@@ -77,9 +77,7 @@ def _train(model_cls, kind: str, spe: int, *, run_eagerly: bool = False, **fit_k
 
 
 def _history(hist) -> dict[str, list[float]]:
-    from netform.engine import TELEMETRY_KEYS
-
-    return {k: v for k, v in hist.history.items() if k not in TELEMETRY_KEYS}
+    return dict(hist.history)  # Keras's keys exactly: telemetry lives in hist.telemetry
 
 
 def _assert_like_keras(kind: str, spe: int, *, run_eagerly: bool = False, **fit_kwargs):
