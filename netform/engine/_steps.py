@@ -161,6 +161,18 @@ class ExecutionFunction:
             n_t = self._n_cache[n] = tf.constant(n, tf.int32)
         return self._call("known" if known else "many", iterator, n_t)
 
+    def release_iterator(self) -> None:
+        """Drop the references to the iterator last run on (called when an epoch's steps are over).
+
+        The iterator is then freed by its owner, at the end of the epoch as in
+        Keras, and not when the next epoch's first call replaces it: freeing
+        one waits for its input pipeline to stop, which can take hundreds of
+        ms and would land in that first step.
+        """
+        self._concrete_for = None
+        self._flat_iterator = []
+        self._concrete = {}
+
 
 class StepsMixin:
     """Default steps and the function makers (mixed into ``keras.Model``)."""

@@ -154,6 +154,8 @@ class Trainer(StepsMixin):
                 yield out
             if stop_attr and getattr(self, stop_attr, False):
                 break
+        iterator = None
+        _release_iterator(fn)
         if steps_run == 0 and logs is None and mode != "predict" and not stream.fresh:
             # The epoch continued an iterator (steps_per_epoch) that had no batch
             # left: Keras logs this empty epoch and starts the next on new data.
@@ -163,8 +165,6 @@ class Trainer(StepsMixin):
                 f"{stream.where}(): the data yielded no batch. Expected at least one batch; "
                 "a generator can be consumed only once, and a dataset may be empty after filtering."
             )
-        iterator = None
-        _release_iterator(fn)
         if mode != "predict":
             yield logs
 
@@ -242,6 +242,7 @@ class Trainer(StepsMixin):
             )
             telemetry = TelemetryRecorder()
             cbs.telemetry = telemetry
+            self._nf_telemetry = telemetry.report
             self.stop_training = False
             train_fn = step_function(self, "train")
             resumed_epoch = backup.restore(self, stream) if backup is not None else None
@@ -251,24 +252,25 @@ class Trainer(StepsMixin):
                 initial_epoch = resumed_epoch
             epoch_logs: dict[str, Any] | None = None
             for epoch in range(initial_epoch, epochs):
-            self._nf_telemetry = telemetry.report
                 self.reset_metrics()
                 epoch_stream = stream if backup is None else backup.epoch_stream(self, epoch, stream, make_stream)
+                telemetry.start_epoch(epoch)
                 cbs.on_epoch_begin(epoch)
                 logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
                 logs = dict(self._get_metrics_result_or_logs(logs))
                 if val_stream is not None and self._should_eval(epoch, validation_freq):
+                    t_val = time.perf_counter()
                     self._nf_symbolic_build(val_stream)  # as keras.Model.evaluate before each validation
                     val_logs = self._evaluate_stream(val_stream, cbs)
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                telemetry.start_epoch(epoch)
+                    telemetry.validation_s = time.perf_counter() - t_val
                 cbs.epoch_end(epoch, logs)
+                cbs.epoch_telemetry(epoch, telemetry.end_epoch())
                 epoch_logs = logs
                 if self.stop_training:
                     break
             if isinstance(self.optimizer, keras.optimizers.Optimizer) and epochs > 0:
                 self.optimizer.finalize_variable_values(self.trainable_weights)
-                    t_val = time.perf_counter()
             cbs.on_train_end(logs=pythonify_logs(epoch_logs))
             history = self.history
             history.telemetry = telemetry.report
@@ -276,10 +278,13 @@ class Trainer(StepsMixin):
                 print(telemetry.report.summary(), flush=True)
             return history
         finally:
-                    telemetry.validation_s = time.perf_counter() - t_val
             if backup is not None:
-                cbs.epoch_telemetry(epoch, telemetry.end_epoch())
                 backup.release()
+
+    @property
+    def telemetry(self) -> TelemetryReport | None:
+        """The last ``fit``'s telemetry (as ``history.telemetry``), or ``None`` before any ``fit``."""
+        return getattr(self, "_nf_telemetry", None)
 
     # -------------------------------------------------------------- evaluate
     def _evaluate_stream(self, stream: DataStream, cbs: CallbackDriver) -> dict[str, Any]:
@@ -290,11 +295,6 @@ class Trainer(StepsMixin):
         self.reset_metrics()
         logs = self._run("test", stream, test_fn, cbs, None)
         logs = pythonify_logs(self._get_metrics_result_or_logs(logs))
-    @property
-    def telemetry(self) -> TelemetryReport | None:
-        """The last ``fit``'s telemetry (as ``history.telemetry``), or ``None`` before any ``fit``."""
-        return getattr(self, "_nf_telemetry", None)
-
         cbs.on_test_end(logs)
         return logs
 
