@@ -223,18 +223,6 @@ class StepsMixin:
             x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
             return step(data), _batch_size(x)
 
-    def release_iterator(self) -> None:
-        """Drop the references to the iterator last run on (called when an epoch's steps are over).
-
-        The iterator is then freed by its owner, at the end of the epoch as in
-        Keras, and not when the next epoch's first call replaces it: freeing
-        one waits for its input pipeline to stop, which can take hundreds of
-        ms and would land in that first step.
-        """
-        self._concrete_for = None
-        self._flat_iterator = []
-        self._concrete = {}
-
         if self.jit_compile and not self.run_eagerly:
             replica_step = tf.function(replica_step, jit_compile=True, autograph=False, reduce_retracing=True)
 
