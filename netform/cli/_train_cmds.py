@@ -167,7 +167,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..saving import load
 
     model = load(args.model, compile=False)
-    names = _output_names(model, None) or [f"output_{i}" for i in range(len(getattr(model, "outputs", None) or [0]))]
+    names = _output_names(model, None)
+    if not names:  # keras.Sequential has no output_names: its one output is its last layer's
+        count = len(getattr(model, "outputs", None) or [0])
+        layers = getattr(model, "layers", None) or []
+        names = [layers[-1].name] if count == 1 and layers else [f"output_{i}" for i in range(count)]
     chosen = _chosen_outputs(names, args.output_names, args.output)
     data = read_data(args.data)
     inputs = [t.name.split(":")[0] for t in getattr(model, "inputs", []) or []]

@@ -85,6 +85,22 @@ def test_predict_one_chosen_output_to_npy(heads: Path, capsys: pytest.CaptureFix
     assert not out.exists()
 
 
+def test_predict_a_sequential_model_to_an_npz_names_its_output_after_the_last_layer(tmp_path: Path) -> None:
+    import keras
+
+    (tmp_path / "s.yaml").write_text("netform: 1\nkind: sequential\ninputs: {x: {shape: [3]}}\n"
+                                     "layers: [{type: Dense, units: 2, name: scores}]\n")
+    x = np.arange(15, dtype="float32").reshape(5, 3)
+    np.savez(tmp_path / "d.npz", x=x)
+    assert main(["build", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "m.keras")]) == 0
+    assert main(["predict", str(tmp_path / "m.keras"), "--data", str(tmp_path / "d.npz"), "-o",
+                 str(tmp_path / "p.npz"), "--batch-size", "2"]) == 0
+    expected = keras.saving.load_model(tmp_path / "m.keras", compile=False).predict(x, verbose=0)
+    with np.load(tmp_path / "p.npz") as got:
+        assert list(got) == ["scores"]
+        np.testing.assert_allclose(got["scores"], expected, rtol=1e-6, atol=1e-6)
+
+
 def _no_such_plugin_args(command: str, d: Path) -> list[str]:
     spec, model, data = str(d / "heads.yaml"), str(d / "m.keras"), str(d / "d.npz")
     return {
