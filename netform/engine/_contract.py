@@ -26,11 +26,18 @@ from typing import Any, Callable
 import tensorflow as tf
 from keras import tree
 
-__all__ = ["StepFunction", "internal_function", "step_function"]
+__all__ = ["StepFunction", "internal_function", "keras_concat", "step_function"]
 
 
-def _keras_concat(parts: list[Any]) -> Any:
-    # Keras's `concat` in its TensorFlow trainer (joins the steps of one predict call).
+def keras_concat(parts: list[Any]) -> Any:
+    """Join tensors along the batch axis as Keras's TensorFlow trainer joins the steps of one predict call.
+
+    Args:
+        parts: Tensors (sparse, scalar or dense) of the same kind.
+
+    Returns:
+        Sparse tensors concatenated, scalars stacked, others concatenated on axis 0.
+    """
     if isinstance(parts[0], tf.SparseTensor):
         return tf.sparse.concat(axis=0, sp_inputs=parts)
     if isinstance(parts[0], (tf.Tensor, tf.Variable)) and parts[0].shape.rank == 0:
@@ -96,7 +103,7 @@ class StepFunction:
         outputs = [step(batch)[0] for batch in batches]
         if len(outputs) == 1:
             return outputs[0]
-        return tree.map_structure(lambda *parts: _keras_concat(list(parts)), *outputs)
+        return tree.map_structure(lambda *parts: keras_concat(list(parts)), *outputs)
 
     def _step(self) -> Callable[[Any], Any]:
         if self._compiled_step is None:
@@ -115,9 +122,15 @@ class _KerasStyleFunction:
 
     def __call__(self, iterator: Any, n: int = 1, *, known: bool = False) -> Any:
         if self.mode == "predict":
+            # As Keras's predict: up to n batches, fewer when the data ends after the first.
             batches = [next(iterator)]
+            for _ in range(n - 1):
+                try:
+                    batches.append(next(iterator))
+                except (StopIteration, tf.errors.OutOfRangeError):
+                    break
             outputs = self.fn(batches)
-            return outputs, _first_batch_size(batches[0]), len(batches)
+            return outputs, tf.add_n([_first_batch_size(b) for b in batches]), len(batches)
         # Keras counts one call as the steps it asked for; the samples are unknown.
         return self.fn(iterator), tf.constant(0, tf.int64), n
 

@@ -52,6 +52,22 @@ def _expected_inputs(model: keras.Model) -> list[tuple[str, tuple[int | None, ..
     return out
 
 
+def _optional_inputs(model: keras.Model) -> set[int]:
+    """``id`` of each model input declared ``keras.Input(optional=True)``."""
+    return {
+        id(layer.output)
+        for layer in getattr(model, "layers", [])
+        if isinstance(layer, keras.layers.InputLayer) and getattr(layer, "optional", False)
+    }
+
+
+def _is_none_spec(spec: Any) -> bool:
+    """Whether a batch leaf stands for ``None`` (an optional input fed ``None``, as Keras's adapters carry it)."""
+    return spec is None or isinstance(spec, (tf.OptionalSpec, tf.experimental.Optional)) or (
+        type(spec).__name__ in ("NoneTensorSpec", "NoneTensor")  # tf.data's stand-in for None; not public
+    )
+
+
 def _shape_fits(expected: tuple[int | None, ...], received: tuple[int | None, ...]) -> bool:
     if len(received) == len(expected) + 1 and received[-1] == 1:
         received = received[:-1]  # Keras squeezes a trailing 1
@@ -60,6 +76,14 @@ def _shape_fits(expected: tuple[int | None, ...], received: tuple[int | None, ..
     if len(received) != len(expected):
         return False
     return all(e is None or r is None or int(e) == int(r) for e, r in zip(expected[1:], received[1:]))
+
+
+def _optional_names(model: keras.Model) -> set[str]:
+    """Names (as `_expected_inputs` gives them) of the inputs declared optional."""
+    ids = _optional_inputs(model)
+    if not ids:
+        return set()
+    return {str(getattr(t, "name", None) or "input") for t in tree.flatten(model.inputs) if id(t) in ids}
 
 
 def check_inputs_fit(model: keras.Model, x_spec: Any, *, where: str) -> None:
@@ -100,7 +124,15 @@ def check_inputs_fit(model: keras.Model, x_spec: Any, *, where: str) -> None:
             )
         pairs = list(zip(names, flat))
     shapes = dict(expected)
+    optional = _optional_names(model)
     for name, spec in pairs:
+        if _is_none_spec(spec):
+            if name in optional:
+                continue  # an optional input fed None, as Keras allows
+            raise DataError(
+                f"{where}(): input {name!r} of model {model.name!r} received None, but it is not optional. "
+                f"Pass data for {name!r}, or declare it with `keras.Input(..., optional=True)`."
+            )
         received = tuple(getattr(spec, "shape", ()) or ())
         want = shapes[name]
         if not _shape_fits(want, received):

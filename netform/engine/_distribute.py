@@ -16,9 +16,14 @@ from keras import tree
 
 from ..errors import EngineError, did_you_mean
 
-__all__ = ["strategy_from_name", "reduce_per_replica", "variable_strategy", "STRATEGY_NAMES"]
+__all__ = [
+    "strategy_from_name", "reduce_per_replica", "variable_strategy", "check_optimizer_strategy",
+    "STRATEGY_NAMES", "REDUCTIONS",
+]
 
 STRATEGY_NAMES = ("default", "one_device", "mirrored", "multi_worker_mirrored")
+# The reductions Keras's `reduce_per_replica` knows (keras/src/backend/tensorflow/trainer.py).
+REDUCTIONS = ("auto", "first", "concat", "mean", "sum")
 
 
 def strategy_from_name(name: str, devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
@@ -96,16 +101,30 @@ def reduce_per_replica(values: Any, strategy: tf.distribute.Strategy, reduction:
     Args:
         values: A structure of ``PerReplica`` values or plain tensors.
         strategy: The strategy that produced them.
-        reduction: ``"mean"`` (metric results), ``"sum"`` (counts) or
-            ``"concat"`` (predictions along the batch axis).
+        reduction: ``"mean"`` (metric results), ``"sum"`` (counts),
+            ``"concat"`` (predictions along the batch axis), ``"first"``
+            (the first replica's value) or ``"auto"`` (``"first"`` under a
+            ``TPUStrategy``, else ``"mean"``), as in Keras.
 
     Returns:
         The same structure holding plain tensors.
+
+    Raises:
+        EngineError: ``reduction`` is not one of these names (Keras raises
+            ``ValueError`` for it; ``EngineError`` is one), even when nothing
+            needs reducing.
     """
+    if reduction not in REDUCTIONS:
+        raise EngineError(
+            f"reduce_per_replica(): unknown reduction {reduction!r}; "
+            f"expected one of {', '.join(repr(r) for r in REDUCTIONS)}.{did_you_mean(str(reduction), REDUCTIONS)}"
+        )
+    if reduction == "auto":
+        reduction = "first" if isinstance(strategy, tf.distribute.TPUStrategy) else "mean"
     multi_worker = _is_multi_worker(strategy)
 
     def _reduce(v: Any) -> Any:
-        if multi_worker:
+        if multi_worker and reduction != "first":
             if reduction == "concat":
                 return _multi_worker_concat(v, strategy)
             if reduction == "sum":
@@ -114,10 +133,12 @@ def reduce_per_replica(values: Any, strategy: tf.distribute.Strategy, reduction:
         if not _is_per_replica(v):
             return v
         local = strategy.experimental_local_results(v)
+        if reduction == "first":
+            return local[0]
         if reduction == "concat":
             return _concat(local)
         if reduction == "sum":
-            return tf.reduce_sum(local, axis=0)
+            return tf.reduce_sum(local)  # every element, as Keras sums (a count per replica: their total)
         return tf.reduce_mean(local, axis=0)
 
     return tree.map_structure(_reduce, values)
@@ -146,3 +167,33 @@ def strategy_label(strategy: tf.distribute.Strategy | None) -> str:
     if strategy is None or strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
         return "the default strategy"
     return f"{type(strategy).__name__} at {id(strategy):#x}"
+
+
+def check_optimizer_strategy(optimizer: Any, model_strategy: tf.distribute.Strategy | None, *, where: str) -> None:
+    """Refuse an optimizer created under another strategy than the model's.
+
+    Keras's TensorFlow optimizer creates its slot variables under the strategy
+    that was current when the optimizer was made; used with a model built under
+    another strategy, TensorFlow fails later, when they are created, with a
+    bare ``RuntimeError`` ("Mixing different tf.distribute.Strategy objects").
+
+    Args:
+        optimizer: The compiled optimizer.
+        model_strategy: The strategy the model's variables were created under
+            (``None``: the default strategy).
+        where: The call being checked, for the message.
+
+    Raises:
+        EngineError: The strategies differ; the message names both and the fix.
+    """
+    from .._compat._distribution import optimizer_strategy  # noqa: PLC0415 - private-API isolation
+
+    known, opt_strategy = optimizer_strategy(optimizer)
+    if not known or opt_strategy is model_strategy:
+        return
+    raise EngineError(
+        f"{where}(): the optimizer {type(optimizer).__name__} was created under {strategy_label(opt_strategy)}, "
+        f"but the model's variables were created under {strategy_label(model_strategy)}. "
+        "Create the optimizer under the model's strategy: inside `with strategy.scope():` "
+        "(or pass its name, e.g. `optimizer=\"adam\"`, to compile() called inside the scope)."
+    )

@@ -17,8 +17,8 @@ import tensorflow as tf
 from keras import tree
 
 from . import _keras_internals as ki
-from ._contract import StepFunction
-from ._distribute import reduce_per_replica
+from ._contract import StepFunction, keras_concat
+from ._distribute import check_optimizer_strategy, reduce_per_replica, variable_strategy
 
 __all__ = ["StepsMixin", "ExecutionFunction"]
 
@@ -28,6 +28,18 @@ def _empty_like(value: Any) -> Any:
     if not isinstance(value, tf.Tensor) or value.shape.rank is None:
         return value
     return tf.zeros([0 if d is None else d for d in value.shape], dtype=value.dtype)
+
+
+def _optionals_to_none(data: Any) -> Any:
+    """``None`` for each ``tf.experimental.Optional`` leaf: how data carries an optional input fed ``None`` (as in Keras)."""
+    return tree.map_structure(lambda v: None if isinstance(v, tf.experimental.Optional) else v, data)
+
+
+def _join_steps(parts: list[Any]) -> Any:
+    """The outputs of one predict call: its steps' outputs joined along the batch axis, as Keras joins them."""
+    if len(parts) == 1:
+        return parts[0]
+    return tree.map_structure(lambda *leaves: keras_concat(list(leaves)), *parts)
 
 
 def _batch_size(x: Any) -> tf.Tensor:
@@ -53,8 +65,9 @@ class ExecutionFunction:
         step_fn: ``(batch) -> (outputs, samples)`` for one batch, distributed.
     """
 
-    def __init__(self, step_fn: Callable[[Any], Any], *, run_eagerly: bool, loop: bool = True) -> None:
+    def __init__(self, step_fn: Callable[[Any], Any], *, run_eagerly: bool, loop: bool = True, join: bool = False) -> None:
         self.step_fn = step_fn
+        self._join = join
 
         def one(iterator: Any) -> Any:
             outputs, samples = step_fn(iterator.get_next())
@@ -116,9 +129,21 @@ class ExecutionFunction:
             )
             return outputs, samples, steps
 
+        def joined_known(iterator: Any, k: int) -> Any:
+            # Predict: k steps (a Python int: one trace per call length, as Keras
+            # traces one per number of batches it passes), outputs joined.
+            parts, samples = [], []
+            for _ in range(k):
+                outputs, n_samples = step_fn(iterator.get_next())
+                parts.append(outputs)
+                samples.append(n_samples)
+            return _join_steps(parts), tf.add_n(samples), tf.constant(k, tf.int32)
+
         if run_eagerly:
             self._one, self._many, self._many_known = one, many, many_known
+            self._joined_known = joined_known
         else:
+            self._joined_known = tf.function(joined_known, autograph=False, reduce_retracing=True)
             self._one = tf.function(one, autograph=False, reduce_retracing=True)
             self._many = tf.function(many, autograph=False, reduce_retracing=True) if loop else None
             self._many_known = tf.function(many_known, autograph=False, reduce_retracing=True) if loop else None
@@ -131,27 +156,52 @@ class ExecutionFunction:
         self._flat_iterator: list[Any] = []
         self._concrete: dict[str, tuple[Any, list[Any]]] = {}
 
-    def _lookup(self, kind: str, iterator: Any, *args: Any) -> tuple[Any, list[Any]]:
+    def _lookup(self, kind: str, iterator: Any, *args: Any, static: Any = None) -> tuple[Any, list[Any]]:
         if self._concrete_for is not iterator:
             self._concrete_for = iterator
             self._flat_iterator = tf.nest.flatten(iterator, expand_composites=True)
             self._concrete = {}
-        entry = self._concrete.get(kind)
+        key = kind if static is None else f"{kind}{static}"
+        entry = self._concrete.get(key)
         if entry is None:
-            source = {"one": self._one, "many": self._many, "known": self._many_known}[kind]
-            concrete = source.get_concrete_function(iterator, *args)
-            entry = self._concrete[kind] = (concrete, list(concrete.captured_inputs))
+            if kind == "joined":
+                concrete = self._joined_known.get_concrete_function(iterator, static)
+            else:
+                source = {"one": self._one, "many": self._many, "known": self._many_known}[kind]
+                concrete = source.get_concrete_function(iterator, *args)
+            entry = self._concrete[key] = (concrete, list(concrete.captured_inputs))
         return entry
 
-    def _call(self, kind: str, iterator: Any, *args: Any) -> Any:
-        concrete, captured = self._lookup(kind, iterator, *args)
+    def _call(self, kind: str, iterator: Any, *args: Any, static: Any = None) -> Any:
+        concrete, captured = self._lookup(kind, iterator, *args, static=static)
         call_flat = getattr(concrete, "_call_flat", None)
         if call_flat is None:  # pragma: no cover - older/newer TF without the flat entry point
-            return concrete(iterator, *args)
+            return concrete(iterator, *args) if static is None else concrete(iterator)
         return call_flat(self._flat_iterator + list(args), captured)
+
+    def _joined(self, iterator: Any, n: int, known: bool) -> Any:
+        """Predict: up to ``n`` steps in one call, their outputs joined (Keras's multi-step predict)."""
+        if known:
+            if self._run_eagerly:
+                return self._joined_known(iterator, n)
+            return self._call("joined", iterator, static=n)
+        # Length unknown: as Keras, take batches one by one until n or the data ends.
+        parts, samples = [], []
+        for _ in range(n):
+            try:
+                outputs, n_samples, _ = self(iterator, 1, known=True)
+            except tf.errors.OutOfRangeError:
+                if not parts:
+                    raise
+                break
+            parts.append(outputs)
+            samples.append(n_samples)
+        return _join_steps(parts), tf.add_n(samples), tf.constant(len(parts), tf.int32)
 
     def __call__(self, iterator: Any, n: int = 1, *, known: bool = False) -> Any:
         """Run ``n`` steps; ``known=True`` promises that ``n`` batches remain."""
+        if self._join and n > 1:
+            return self._joined(iterator, n, known)
         if self._many is None or (known and n == 1):
             return self._one(iterator) if self._run_eagerly else self._call("one", iterator)
         if self._run_eagerly:
@@ -176,6 +226,20 @@ class ExecutionFunction:
 
 class StepsMixin:
     """Default steps and the function makers (mixed into ``keras.Model``)."""
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, *args: Any, **kwargs: Any) -> None:
+        """Keras's ``compile``, then a check that the optimizer fits the model's strategy.
+
+        Raises:
+            EngineError: The optimizer was created under another distribution
+                strategy than the model's variables (TensorFlow would fail at
+                the first step with a bare ``RuntimeError``).
+        """
+        super().compile(optimizer, loss, *args, **kwargs)  # type: ignore[misc]
+        compiled = getattr(self, "optimizer", None)
+        if compiled is not None:
+            owner = variable_strategy(self.variables) or self._distribute_strategy  # type: ignore[attr-defined]
+            check_optimizer_strategy(compiled, owner, where="compile")
 
     # ----------------------------------------------------------------- steps
     def train_step(self, data: Any) -> dict[str, Any]:
@@ -220,11 +284,17 @@ class StepsMixin:
         strategy = self.distribute_strategy
 
         def replica_step(data: Any) -> Any:
+            data = _optionals_to_none(data)
             x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
             return step(data), _batch_size(x)
 
-        if self.jit_compile and not self.run_eagerly:
-            replica_step = tf.function(replica_step, jit_compile=True, autograph=False, reduce_retracing=True)
+        if not self.run_eagerly:
+            # One trace of the step per input signature, shared by every compiled
+            # loop that runs it (one step, n steps, the loop's first step and its
+            # body): the user's train_step is traced no more often than by Keras.
+            replica_step = tf.function(
+                replica_step, jit_compile=True if self.jit_compile else None, autograph=False, reduce_retracing=True
+            )
 
         def distributed(data: Any) -> Any:
             outputs, samples = strategy.run(replica_step, args=(data,))
@@ -263,13 +333,17 @@ class StepsMixin:
         return self.test_function
 
     def make_predict_function(self, force: bool = False) -> ExecutionFunction:
-        """Build (once) and return the compiled prediction function (one batch per call)."""
+        """Build (once) and return the compiled prediction function.
+
+        As in Keras, a call runs up to ``steps_per_execution`` batches and
+        returns their outputs joined along the batch axis.
+        """
         if self.predict_function is not None and not force:
             return self.predict_function
         self.predict_function = StepFunction(
             ExecutionFunction(
-                self._distributed_step(self.predict_step, "concat"), run_eagerly=self.run_eagerly, loop=False
+                self._distributed_step(self.predict_step, "concat"), run_eagerly=self.run_eagerly, loop=False, join=True
             ),
-            mode="predict",
+            mode="predict", steps_per_execution=self.steps_per_execution,
         )
         return self.predict_function

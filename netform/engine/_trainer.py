@@ -119,7 +119,7 @@ class Trainer(StepsMixin):
         self, mode: str, stream: DataStream, fn: Any, cbs: CallbackDriver, telemetry: TelemetryRecorder | None
     ) -> Any:
         """Run one pass over ``stream``; return the last outputs (tensors)."""
-        spe = int(self.steps_per_execution or 1) if mode != "predict" else 1
+        spe = int(self.steps_per_execution or 1)
         hooks = cbs.needs_batch_hooks(mode)
         logs: Any = None
         stop_attr = {"train": "stop_training", "test": "stop_evaluating"}.get(mode)
@@ -379,6 +379,9 @@ class Trainer(StepsMixin):
     # ------------------------------------------------------- single batches
     def _one_batch(self, x: Any, y: Any, sample_weight: Any) -> Any:
         data = tuple(v for v in (x, y, sample_weight) if v is not None) if y is not None else (x,)
+        # Lists hold separate inputs (of any widths), not one tensor; a `None` input
+        # (keras.Input(optional=True)) travels as an empty Optional, as in Keras's data.
+        data = tree.map_structure(lambda v: tf.experimental.Optional.empty(None) if v is None else v, tree.lists_to_tuples(data))
         return iter(tf.data.Dataset.from_tensors(data))
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None, return_dict: bool = False) -> Any:
