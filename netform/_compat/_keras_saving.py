@@ -55,14 +55,15 @@ safe_get_h5_dataset = _saving_lib.safe_get_h5_dataset
 raise_loading_failure = _saving_lib._raise_loading_failure
 
 
-def save_state(model: Any, weights_store: Any, assets_store: Any = None) -> None:
+def save_state(model: Any, weights_store: Any, assets_store: Any = None, *, skip: set[int] | None = None) -> None:
     """Write every variable (and asset) of ``model`` into the stores, as Keras does.
 
-    Private ``saving_lib._save_state``: the body of ``save_model`` and
-    ``save_weights``; the public functions take only a path.
+    ``skip`` holds ``id()`` of objects left out. Private ``saving_lib._save_state``:
+    the body of ``save_model`` and ``save_weights``; the public functions take
+    only a path.
     """
     _saving_lib._save_state(model, weights_store=weights_store, assets_store=assets_store, inner_path="",
-                            visited_saveables=set())
+                            visited_saveables=set(skip or ()))
 
 
 class _SeenOrFailed(set):  # type: ignore[type-arg]

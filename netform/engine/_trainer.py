@@ -92,7 +92,16 @@ class Trainer(StepsMixin):
         super().compile(optimizer, loss, *args, **kwargs)
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
-        """Compile from a saved compile config (Keras skips this when ``compile`` is overridden)."""
+        """Compile from a saved compile config; like Keras, not when ``compile`` is overridden (it warns)."""
+        if type(self).compile is not Trainer.compile:
+            import warnings  # noqa: PLC0415
+
+            warnings.warn(
+                "`compile()` was not called as part of model loading because the model's `compile()` "
+                "method is custom. All subclassed Models that have `compile()` overridden should also "
+                "override `get_compile_config()` and `compile_from_config(config)`. Alternatively, you "
+                "can call `compile()` manually after loading.", stacklevel=2)
+            return
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if getattr(self, "optimizer", None) is not None and self.built:

@@ -182,7 +182,7 @@ def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = 
 
 
 def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False,
-                 skip_mismatch: bool = False) -> list[str]:
+                 skip_mismatch: bool = False, *, objects_to_skip: Any = None) -> list[str]:
     """Load weights into a built model from any weights-bearing file.
 
     Works with ``.weights.h5``, legacy HDF5 weights, TF checkpoints, and the
@@ -194,6 +194,13 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
         by_name: Match layers by name (legacy HDF5 layouts; Keras 3 weights
             files always match by structure).
         skip_mismatch: Load what fits; warn about and return what does not.
+        objects_to_skip: Layers (or other saveables) to leave as they are, as
+            in Keras's ``load_weights``; Keras 3 layouts only (``.weights.h5``,
+            ``.keras``, netform SavedModels).
+
+    The weights are read as data only: a file's model config is never
+    deserialized here, so no ``safe_mode`` is needed (the structural checks
+    on links, bombs and entry names always run).
 
     Returns:
         The differences that were skipped (empty when everything fit).
@@ -207,6 +214,10 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
     path = os.fspath(path)
     fmt = detect_format(path)
     check_built(model, "load weights into")
+    if objects_to_skip is not None and fmt in ("h5", "legacy_h5_weights", "tf_checkpoint"):
+        raise FormatError(f"{path}: objects_to_skip works with Keras 3 weights (.weights.h5, .keras, a "
+                          f"netform SavedModel), not with {fmt} files, whose weights are matched by "
+                          "layer. Load it without objects_to_skip, or save the weights as .weights.h5.")
     if fmt in ("h5", "legacy_h5_weights"):
         from ._weights import load_legacy_weights  # noqa: PLC0415
 
@@ -218,7 +229,7 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
     from ._weights import load_weights_h5  # noqa: PLC0415
 
     if fmt == "weights_h5":
-        return load_weights_h5(model, path, path, skip_mismatch=skip_mismatch)
+        return load_weights_h5(model, path, path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
     archive: str | io.BytesIO = path
     if fmt == "savedmodel":
         from ._savedmodel import embedded_archive  # noqa: PLC0415
@@ -230,4 +241,5 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
         archive = found
     from ._keras_zip import weights_bytes  # noqa: PLC0415
 
-    return load_weights_h5(model, weights_bytes(archive, path), path, skip_mismatch=skip_mismatch)
+    return load_weights_h5(model, weights_bytes(archive, path), path, skip_mismatch=skip_mismatch,
+                           objects_to_skip=objects_to_skip)

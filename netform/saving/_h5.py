@@ -401,7 +401,7 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
         datasets: dict[str, Any] = {}
-        check_h5(f, path, file_size=opened.size, datasets=datasets)
+        check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
         native = _attr_json(f, "netform_model_config")
         legacy = _attr_json(f, "model_config") if native is None else None
         if native is None and legacy is None:
@@ -421,7 +421,7 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
                 _load_model_weights(f, model, values)
         if compile:
             with keras_refusals(path):
-                _compile(model, f, path, custom, values)
+                _compile(model, f, path, custom, values, safe_mode=safe_mode)
     return model
 
 
@@ -477,21 +477,21 @@ def _load_model_weights(f: Any, model: Any, values: dict[str, Any]) -> None:
 
 
 def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
-             values: dict[str, Any] | None = None) -> None:
+             values: dict[str, Any] | None = None, *, safe_mode: bool = True) -> None:
     import keras  # noqa: PLC0415
 
     from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     native = _attr_json(f, "netform_compile_config")
     if native is not None:
-        check_config(native, where=path, custom_objects=custom)
+        check_config(native, where=path, safe_mode=safe_mode, custom_objects=custom)
         with keras.saving.custom_object_scope(custom):
             model.compile(**keras.saving.deserialize_keras_object(native))
     else:
         training = _attr_json(f, "training_config")
         if training is None:
             return
-        check_config(training, where=path, custom_objects=custom)
+        check_config(training, where=path, safe_mode=safe_mode, custom_objects=custom)
         if "loss" in training:
             training["loss"] = _canonical_losses(training["loss"])
         model.compile(**ks.compile_args_from_training_config(training, custom))
@@ -532,7 +532,7 @@ def read_h5_info(path: str) -> dict[str, Any]:
     """Configs and metadata of a full-model HDF5 file, without building it."""
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
-        check_h5(f, path, file_size=opened.size)
+        check_h5(f, path, file_size=opened.size, raw=opened.raw)
         kv = f.attrs.get("keras_version")
         info = {
             "config": _attr_json(f, "netform_model_config") or _attr_json(f, "model_config"),

@@ -226,7 +226,7 @@ def _load_from_archive(zf: zipfile.ZipFile, config: dict[str, Any], where: str, 
     store = ks.H5IOStore(weights, mode="r")
     assets = None
     try:
-        check_h5(store.h5_file, f"{where}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()))
+        check_h5(store.h5_file, f"{where}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), raw=weights)
         model = ks.model_from_config(config, custom_objects, compile, safe_mode)
         # Keras extracts the whole archive to disk for assets whenever it holds more
         # than its three entries (netform.json is a fourth): do so only for real assets.
@@ -246,9 +246,14 @@ def _load_from_archive(zf: zipfile.ZipFile, config: dict[str, Any], where: str, 
 
 
 def weights_bytes(path: str | io.BytesIO, where: str) -> io.BytesIO:
-    """The ``model.weights.h5`` of an archive, in memory (the caller checks it as HDF5)."""
+    """The ``model.weights.h5`` of an archive, in memory (the caller checks it as HDF5).
+
+    Only the entry table is checked: the config is never deserialized when
+    only weights are read (as in Keras's ``load_weights``), so what it names
+    cannot run, and a model with a Lambda layer loads its weights in safe mode.
+    """
     with reading(where, "keras"), zipfile.ZipFile(path) as zf:
-        _checked_entries(zf, where, safe_mode=True, custom_objects=None)
+        check_zip(zf, where)
         if _WEIGHTS_ENTRY not in zf.namelist():
             raise FormatError(f"{where}: the archive holds no {_WEIGHTS_ENTRY}, so there are no "
                               "weights to load.")

@@ -59,6 +59,25 @@ def _keras_builtin(class_name: str) -> bool:
     return False
 
 
+#: The namespaces where Keras looks up a function saved by name (its ``BUILTIN_MODULES``).
+_FUNCTION_NAMESPACES = ("activations", "constraints", "initializers", "losses", "metrics", "optimizers",
+                        "regularizers")
+
+
+def _keras_function(name: str, custom: Mapping[str, Any]) -> bool:
+    """Whether Keras's safe mode resolves a function saved as ``name``: registered, or a Keras built-in."""
+    import keras  # noqa: PLC0415
+
+    if _registered(name, custom):
+        return True
+    if _IDENTIFIER.match(name) and any(callable(getattr(getattr(keras, space), name, None))
+                                       for space in _FUNCTION_NAMESPACES):
+        return True
+    # Keras 3.6 and earlier wrote a registered function by its bare name: Keras
+    # matches it against the custom_objects passed in ("pkg>name").
+    return ">" not in name and any(str(key).endswith(">" + name) for key in custom)
+
+
 def check_config(config: Any, *, where: str, safe_mode: bool = True,
                  custom_objects: Mapping[str, Any] | None = None) -> None:
     """Refuse a model config that would import or run code.
@@ -118,6 +137,13 @@ def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapp
                       "outside the model file")
     if class_name in _VALUE_MARKERS:
         return
+    if class_name == "function" and module == "builtins" and isinstance(config, str):
+        # How Keras writes a plain function (a loss, a metric, an activation):
+        # by its registered name only. Keras's safe mode resolves it among
+        # registered objects and its own built-in functions, never by import.
+        if _keras_function(config, custom):
+            return
+        raise _refuse(where, at, f"function '{config[:200]}' is neither a Keras built-in nor registered")
     if class_name.startswith("Custom>") and _keras_builtin(class_name[len("Custom>"):]):
         return  # how Keras 2 names its own optimizers
     if isinstance(registered, str) and registered not in (class_name, "function") and _registered(

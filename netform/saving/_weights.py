@@ -30,7 +30,7 @@ def _open_verified(source: Any, where: str) -> Iterator[H5Source]:
     """Open an HDF5 weights file once, refuse what is unsafe and check its checksums on the bytes read."""
     with open_h5(source) as opened:
         datasets: dict[str, Any] = {}
-        check_h5(opened.file, where, file_size=opened.size, datasets=datasets)
+        check_h5(opened.file, where, file_size=opened.size, datasets=datasets, raw=opened.raw)
         verify_checksums(opened.file, where, datasets=datasets, source=opened.raw)
         yield opened
 
@@ -92,28 +92,43 @@ def _diff(saved: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]])
     return problems
 
 
-def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
-                    skip_mismatch: bool = False) -> list[str]:
-    """Load Keras 3 weights (a ``.weights.h5`` file or a ``.keras`` archive's weights).
-
-    Returns:
-        The differences skipped (empty when everything fit).
-    """
+def _model_shapes(model: Any, skip: set[int]) -> dict[str, tuple[int, ...]]:
+    """``{path: shape}`` of what Keras would write for ``model`` (leaving out the ids in ``skip``)."""
     import h5py  # noqa: PLC0415
 
     from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
+    probe = io.BytesIO()
+    store = ks.H5IOStore(probe, mode="w")
+    try:
+        ks.save_state(model, store, skip=skip)
+    finally:
+        store.close()
+    with h5py.File(probe, "r") as f:
+        return _shapes(f)
+
+
+def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
+                    skip_mismatch: bool = False, objects_to_skip: Any = None) -> list[str]:
+    """Load Keras 3 weights (a ``.weights.h5`` file or a ``.keras`` archive's weights).
+
+    Args:
+        objects_to_skip: Layers (or other saveables) left as they are, as in
+            Keras's ``load_weights(..., objects_to_skip=...)``.
+
+    Returns:
+        The differences skipped (empty when everything fit).
+    """
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+
+    skipped = {id(obj) for obj in (objects_to_skip or ())}
     with reading(where, "weights_h5"), _open_verified(source, where) as opened:
         f = opened.file
         saved = _shapes(f)
-        probe = io.BytesIO()
-        store = ks.H5IOStore(probe, mode="w")
-        try:
-            ks.save_state(model, store)
-        finally:
-            store.close()
-        with h5py.File(probe, "r") as f:
-            wanted = _shapes(f)
+        wanted = _model_shapes(model, skipped)
+        if skipped:  # what only the skipped objects hold is compared with nothing
+            left_out = set(_model_shapes(model, set())) - set(wanted)
+            saved = {name: shape for name, shape in saved.items() if name not in left_out}
         problems = _diff(saved, wanted)
         if problems and not skip_mismatch:
             raise mismatch_error(where, model, problems)
@@ -124,7 +139,9 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         store = ks.H5IOStore(image if image is not None else source, mode="r")
         optimizer = getattr(model, "optimizer", None)
         # An unbuilt optimizer has no slots to fill: load the model's weights only.
-        skip = {id(optimizer)} if optimizer is not None and not getattr(optimizer, "built", False) else set()
+        skip = set(skipped)
+        if optimizer is not None and not getattr(optimizer, "built", False):
+            skip.add(id(optimizer))
         try:
             _, errors = ks.load_state(model, store, skip_mismatch=skip_mismatch, skip=skip)
         finally:

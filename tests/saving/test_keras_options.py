@@ -1,0 +1,161 @@
+"""Saving and loading behave as Keras's own functions do, compared on the same models."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import netform as nf  # noqa: E402
+from netform.errors import FormatError, UnsafeFileError  # noqa: E402
+
+
+@keras.saving.register_keras_serializable(package="nf_options_test")
+def scaled_mse(y_true, y_pred):  # type: ignore[no-untyped-def]
+    return 2.0 * keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+def unregistered_mse(y_true, y_pred):  # type: ignore[no-untyped-def]
+    return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+def _mlp(loss=scaled_mse) -> keras.Model:  # type: ignore[no-untyped-def]
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(keras.layers.Dense(3, name="hidden")(inputs)))
+    model.compile(optimizer="adam", loss=loss)
+    return model
+
+
+X = np.random.default_rng(3).normal(size=(4, 4)).astype("float32")
+
+
+@pytest.mark.parametrize("ext", [".keras", ".h5"])
+def test_registered_loss_loads_in_safe_mode_like_keras(tmp_path, ext) -> None:  # type: ignore[no-untyped-def]
+    model = _mlp()
+    nf.save(model, tmp_path / f"by_netform{ext}")  # first: Keras's .h5 writer drops the model's optimizer config
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras's note that .h5 is a legacy format
+        keras.saving.save_model(model, tmp_path / f"by_keras{ext}")
+    for name in (f"by_keras{ext}", f"by_netform{ext}"):
+        if ext == ".keras" or name.startswith("by_netform"):  # Keras's .h5 reader also takes netform's file
+            keras_loaded = keras.saving.load_model(tmp_path / name, safe_mode=True)
+            assert keras_loaded.loss is scaled_mse
+        loaded = nf.load(tmp_path / name, safe_mode=True)
+        assert loaded.loss is scaled_mse
+        np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-6)
+
+
+def test_builtin_function_loss_loads_in_safe_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = _mlp(loss=keras.losses.mean_squared_error)
+    keras.saving.save_model(model, tmp_path / "m.keras")
+    assert keras.saving.load_model(tmp_path / "m.keras").loss is keras.losses.mean_squared_error
+    assert nf.load(tmp_path / "m.keras").loss is keras.losses.mean_squared_error
+
+
+def test_unregistered_function_refused_as_keras_refuses_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = _mlp(loss=unregistered_mse)
+    keras.saving.save_model(model, tmp_path / "m.keras")
+    with pytest.raises(TypeError, match="Could not locate function 'unregistered_mse'"):
+        keras.saving.load_model(tmp_path / "m.keras")
+    with pytest.raises(UnsafeFileError, match=r"function 'unregistered_mse' is neither a Keras built-in nor "
+                                              r"registered at config path 'compile_config.loss'"):
+        nf.load(tmp_path / "m.keras")
+    # Given by name, as Keras allows, it loads.
+    loaded = nf.load(tmp_path / "m.keras", custom_objects={"unregistered_mse": unregistered_mse})
+    assert loaded.loss is unregistered_mse
+
+
+def _with_lambda() -> keras.Model:
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(4, name="hidden")(inputs)
+    doubled = keras.layers.Lambda(lambda t: 2 * t, name="double")(hidden)
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(doubled))
+
+
+def test_load_weights_reads_only_the_weights_of_an_archive(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = _with_lambda()
+    keras.saving.save_model(model, tmp_path / "lambda.keras")
+    with pytest.raises(UnsafeFileError, match="Lambda"):
+        nf.load(tmp_path / "lambda.keras")  # the whole model: its code would run
+    twin = _with_lambda()
+    twin.load_weights(tmp_path / "lambda.keras")  # Keras's own reading: weights only, nothing deserialized
+    fresh = _with_lambda()
+    assert nf.load_weights(fresh, tmp_path / "lambda.keras") == []
+    for a, b, c in zip(model.weights, twin.weights, fresh.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_objects_to_skip_leaves_those_layers_as_keras_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = _mlp()
+    model.save_weights(tmp_path / "m.weights.h5")
+    by_keras, by_netform = _mlp(), _mlp()
+    for target in (by_keras, by_netform):
+        target.get_layer("hidden").kernel.assign(np.zeros((4, 3), "float32"))
+        target.get_layer("out").kernel.assign(np.full((3, 2), 7.0, "float32"))
+    by_keras.load_weights(tmp_path / "m.weights.h5", objects_to_skip=[by_keras.get_layer("out")])
+    assert nf.load_weights(by_netform, tmp_path / "m.weights.h5",
+                           objects_to_skip=[by_netform.get_layer("out")]) == []
+    for a, b in zip(by_keras.weights, by_netform.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(by_netform.get_layer("out").kernel.numpy(), np.full((3, 2), 7.0))
+    np.testing.assert_array_equal(by_netform.get_layer("hidden").kernel.numpy(),
+                                  model.get_layer("hidden").kernel.numpy())
+    # A skipped layer whose shapes differ is no mismatch, as in Keras.
+    inputs = keras.Input((4,))
+    other = keras.Model(inputs, keras.layers.Dense(5, name="out")(keras.layers.Dense(3, name="hidden")(inputs)))
+    assert nf.load_weights(other, tmp_path / "m.weights.h5", objects_to_skip=[other.get_layer("out")]) == []
+    nf.save(model, tmp_path / "m.h5")
+    with pytest.raises(FormatError, match="objects_to_skip works with Keras 3 weights"):
+        nf.load_weights(_mlp(), tmp_path / "m.h5", objects_to_skip=[])
+
+
+class _OwnCompile(nf.Model):
+    """A subclassed model with its own compile(), as in Keras's guide."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(2)
+
+    def call(self, inputs):  # type: ignore[no-untyped-def]
+        return self.dense(inputs)
+
+    def compile(self, scale: float = 1.0, **kwargs):  # type: ignore[no-untyped-def]
+        self.scale = scale
+        super().compile(**kwargs)
+
+
+class _KerasOwnCompile(keras.Model):
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(2)
+
+    def call(self, inputs):  # type: ignore[no-untyped-def]
+        return self.dense(inputs)
+
+    def compile(self, scale: float = 1.0, **kwargs):  # type: ignore[no-untyped-def]
+        self.scale = scale
+        super().compile(**kwargs)
+
+
+def test_own_compile_is_not_called_on_load_as_in_keras(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    custom = {"_OwnCompile": _OwnCompile, "_KerasOwnCompile": _KerasOwnCompile}
+    for cls, name in ((_KerasOwnCompile, "keras"), (_OwnCompile, "netform")):
+        model = cls()
+        model(X)
+        model.compile(scale=3.0, optimizer="sgd", loss="mse")
+        keras.saving.save_model(model, tmp_path / f"{name}.keras")
+        loaded = []
+        for load in (keras.saving.load_model, nf.load):
+            with pytest.warns(UserWarning, match=r"`compile\(\)` was not called as part of model loading"):
+                loaded.append(load(tmp_path / f"{name}.keras", custom_objects=custom))
+        by_keras, by_netform = loaded
+        assert type(by_keras) is type(by_netform) is cls
+        assert not hasattr(by_keras, "scale") and not hasattr(by_netform, "scale")
+        assert getattr(by_keras, "optimizer", None) is None and getattr(by_netform, "optimizer", None) is None
