@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, Mapping
+from typing import IO, Any, Mapping
 
 from netform.errors import FormatError, SaveError
 
@@ -53,7 +53,58 @@ def format_from_path(path: str, format: str | None, *, allowed: tuple[str, ...] 
     )
 
 
-def save(model: Any, path: str | os.PathLike[str], format: str | None = None) -> str:
+def _file_object(path: Any) -> bool:
+    """Whether ``path`` is an open binary file (``io.BytesIO``, ``open(..., "wb")``) rather than a name."""
+    return not isinstance(path, (str, bytes, os.PathLike)) and (hasattr(path, "write") or hasattr(path, "read"))
+
+
+def _save_to_file_object(model: Any, fileobj: IO[bytes], format: str | None) -> str:
+    """Write a ``.keras`` archive (or, with ``format="h5"``, an HDF5 file) into an open binary file."""
+    fmt = format or "keras"
+    if fmt not in ("keras", "h5"):
+        raise SaveError(f"An open file holds one file: save to it as format='keras' (the default) or "
+                        f"'h5', not '{fmt}'; give a path for the other formats.")
+    where = str(getattr(fileobj, "name", "<file object>"))
+    if getattr(model, "inference_only", False):
+        raise SaveError(f"{where}: an inference-only model (from a foreign SavedModel) cannot be saved as "
+                        f"{fmt}; it has no Keras architecture.")
+    from ._meta import writing  # noqa: PLC0415
+
+    with writing(where, fmt):
+        image = io.BytesIO()
+        if fmt == "keras":
+            from ._keras_zip import write_keras  # noqa: PLC0415
+
+            write_keras(model, image)
+        else:
+            from ._h5 import write_h5  # noqa: PLC0415
+
+            write_h5(model, image)
+        # Built whole in memory first: a failure leaves nothing half-written in the caller's file.
+        fileobj.write(image.getbuffer())
+    return fmt
+
+
+def _load_file_object(fileobj: IO[bytes], **kwargs: Any) -> Any:
+    """Load a ``.keras`` archive or full-model HDF5 file from an open binary file (read whole, as Keras does)."""
+    from ._detect import HDF5_SIGNATURE  # noqa: PLC0415
+
+    where = str(getattr(fileobj, "name", "<file object>"))
+    data = io.BytesIO(fileobj.read())
+    head = data.getvalue()[:8]
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        from ._keras_zip import load_keras  # noqa: PLC0415
+
+        return load_keras(data, where=where, **kwargs)
+    if head == HDF5_SIGNATURE:
+        from ._h5 import load_h5  # noqa: PLC0415
+
+        return load_h5(data, where=where, **kwargs)
+    raise FormatError(f"{where}: the file object holds neither a .keras archive nor an HDF5 file "
+                      f"(it starts with {head!r}). Pass a path for a SavedModel or a checkpoint.")
+
+
+def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | None = None) -> str:
     """Save a whole model (architecture, weights, compile config, optimizer state).
 
     Every format is written beside the target and renamed into place, so a
@@ -63,7 +114,9 @@ def save(model: Any, path: str | os.PathLike[str], format: str | None = None) ->
 
     Args:
         model: A Keras model (any serializable ``keras.Model`` subclass).
-        path: Destination file, directory (SavedModel) or prefix (checkpoint).
+        path: Destination file, directory (SavedModel) or prefix (checkpoint),
+            or an open binary file (``io.BytesIO``), as ``keras.saving.save_model``
+            takes: a ``.keras`` archive (or ``format="h5"``) is written into it.
         format: ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"`` or
             ``"tf_checkpoint"``; by default from the extension.
 
@@ -79,7 +132,9 @@ def save(model: Any, path: str | os.PathLike[str], format: str | None = None) ->
         >>> nf.save(model, "out/model.keras")  # doctest: +SKIP
         'keras'
     """
-    path = os.fspath(path)
+    if _file_object(path):
+        return _save_to_file_object(model, path, format)  # type: ignore[arg-type]
+    path = os.fspath(path)  # type: ignore[arg-type]
     fmt = format_from_path(path, format, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights"))
     if fmt in _WEIGHT_SAVE_FORMATS:
         save_weights(model, path, format=fmt)
@@ -104,12 +159,13 @@ def save(model: Any, path: str | os.PathLike[str], format: str | None = None) ->
     return fmt
 
 
-def load(path: str | os.PathLike[str], *, compile: bool = True, safe_mode: bool = True,
+def load(path: str | os.PathLike[str] | IO[bytes], *, compile: bool = True, safe_mode: bool = True,
          custom_objects: Mapping[str, Any] | None = None) -> Any:
     """Load a whole model; the format is read from the content, not the name.
 
     Args:
-        path: A ``.keras`` archive, full-model HDF5 file or SavedModel directory.
+        path: A ``.keras`` archive, full-model HDF5 file or SavedModel directory,
+            or an open binary file holding a ``.keras`` archive or HDF5 file.
         compile: Restore the compile configuration and optimizer state.
         safe_mode: Refuse Python code and unregistered classes in the file.
             Pass False only for files you trust.
@@ -123,14 +179,16 @@ def load(path: str | os.PathLike[str], *, compile: bool = True, safe_mode: bool 
         FormatError: The file is missing, corrupt, weights only, or unknown.
         UnsafeFileError: The file would run code, follow links, or is a bomb.
     """
-    path = os.fspath(path)
+    kwargs = {"compile": compile, "safe_mode": safe_mode, "custom_objects": custom_objects}
+    if _file_object(path):
+        return _load_file_object(path, **kwargs)  # type: ignore[arg-type]
+    path = os.fspath(path)  # type: ignore[arg-type]
     fmt = detect_format(path)
     if fmt not in FULL_MODEL_FORMATS:
         raise FormatError(
             f"{path}: holds only weights ({fmt}), not a model. Build the model and use "
             "load_weights(model, path)."
         )
-    kwargs = {"compile": compile, "safe_mode": safe_mode, "custom_objects": custom_objects}
     if fmt == "keras":
         from ._keras_zip import load_keras  # noqa: PLC0415
 

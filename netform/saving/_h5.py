@@ -380,12 +380,16 @@ def _attr_json(f: Any, key: str) -> Any:
     return json.loads(raw)
 
 
-def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
+def load_h5(path: str | io.BytesIO, *, where: str | None = None, compile: bool = True, safe_mode: bool = True,
             custom_objects: Mapping[str, Any] | None = None) -> Any:
     """Load a full model from HDF5, with its compile config and optimizer state.
 
     The file is walked once (links, bombs, datasets) and its bytes read once:
     the values that pass their checksums are the values loaded.
+
+    Args:
+        path: The file, or its bytes in a BytesIO.
+        where: Name used in messages (defaults to ``path``).
 
     Raises:
         FormatError: The file is corrupt or holds no model config.
@@ -398,7 +402,9 @@ def load_h5(path: str, *, compile: bool = True, safe_mode: bool = True,
 
     register_netform_classes()
     custom = dict(custom_objects or {})
-    with reading(path, "h5"), open_h5(path) as opened:
+    source = path
+    path = where if where is not None else os.fspath(path)  # type: ignore[arg-type]
+    with reading(path, "h5"), open_h5(source) as opened:
         f = opened.file
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)

@@ -159,3 +159,29 @@ def test_own_compile_is_not_called_on_load_as_in_keras(tmp_path) -> None:  # typ
         assert type(by_keras) is type(by_netform) is cls
         assert not hasattr(by_keras, "scale") and not hasattr(by_netform, "scale")
         assert getattr(by_keras, "optimizer", None) is None and getattr(by_netform, "optimizer", None) is None
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_file_objects_both_ways_like_keras(tmp_path, fmt) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    model = _mlp()
+    model.fit(X, np.ones((4, 2), "float32"), verbose=0)
+    expected = model.predict(X, verbose=0)
+    ours = io.BytesIO()
+    assert nf.save(model, ours, format=fmt if fmt == "h5" else None) == fmt
+    # The bytes are a file Keras reads, and a file Keras writes loads from its bytes.
+    (tmp_path / f"ours.{fmt}").write_bytes(ours.getvalue())
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / f"ours.{fmt}").predict(X, verbose=0), expected,
+                               atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras's note that .h5 is a legacy format
+        keras.saving.save_model(model, tmp_path / f"theirs.{fmt}")
+    with open(tmp_path / f"theirs.{fmt}", "rb") as fh:
+        np.testing.assert_allclose(nf.load(fh, compile=False).predict(X, verbose=0), expected, atol=1e-6)
+    ours.seek(0)
+    loaded = nf.load(ours)
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), expected, atol=1e-6)
+    assert int(loaded.optimizer.iterations.numpy()) == 1
+    with pytest.raises(FormatError, match="holds neither a .keras archive nor an HDF5 file"):
+        nf.load(io.BytesIO(b"not a model"))
