@@ -308,10 +308,6 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
 
         return build_registered(model_spec)
     graph = graph_of(model_spec)
-    # Keras walks a graph recursively (about 10 frames per layer of depth): give
-    # deep graphs the room they need for the build, then restore the limit.
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 2_000 + 12 * len(graph.nodes)))
     try:
         if api == "sequential":
             return _sequential(model_spec, graph)
@@ -323,8 +319,13 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
             _check_plain(model_spec, node, "subclass")
         return build_generated(model_spec)
     except RecursionError as err:
-        raise BuildError(f"{model_spec.source}: the graph is too deep for Keras to build "
-                         f"({len(graph.nodes)} nodes); split it into nested blocks") from err
+        # Keras maps a functional graph recursively, one call per layer of depth. The recursion limit is the
+        # program's to set (a library call leaves process-wide state alone), so the error names the fix.
+        raise BuildError(
+            f"{model_spec.source}: the graph ({len(graph.nodes):,} nodes) is too deep for Keras to build under "
+            f"Python's recursion limit ({sys.getrecursionlimit():,}): Keras walks a graph recursively, about one "
+            f"call per layer of depth. Raise the limit in your program before building, e.g. "
+            f"sys.setrecursionlimit({len(graph.nodes) + 1_000}), or split the graph into nested blocks") from err
     except MemoryError as err:
         raise BuildError(f"{model_spec.source}: not enough memory to build the model's weights; make the layers "
                          "smaller (netform.summary(spec) gives each layer's parameter count)") from err
@@ -337,5 +338,3 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
         raise BuildError(f"{model_spec.source}: TensorFlow could not make the model's weights "
                          f"({type(err).__name__}: {err.message}); make the layers smaller "
                          "(netform.summary(spec) gives each layer's parameter count)") from err
-    finally:
-        sys.setrecursionlimit(limit)

@@ -1,4 +1,4 @@
-"""Deep graphs build: the recursion Keras needs is granted for the build only."""
+"""Deep graphs build without netform touching the recursion limit (process-wide state)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,50 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import sys
+from typing import Any
 
+import keras
 import pytest
 
 import netform as nf
-import netform.builder  # noqa: F401  (imported before the recursion limit is lowered)
+from netform.errors import BuildError
+
+
+def _chain(depth: int) -> Any:
+    lines = ["netform: 1", "kind: sequential", "inputs: {x: {shape: [2]}}", "layers:"]
+    return nf.load_spec("\n".join(lines + ["  - {type: Dense, units: 2}"] * depth) + "\n")
 
 
 @pytest.mark.parametrize("api", ["functional", "sequential"])
-def test_deep_chain_builds_under_a_low_recursion_limit(api: str) -> None:
-    lines = ["netform: 1", "kind: sequential", "inputs: {x: {shape: [2]}}", "layers:"]
-    lines += ["  - {type: Dense, units: 2}"] * 300
-    spec = nf.load_spec("\n".join(lines) + "\n")
+def test_deep_chain_builds_without_changing_the_recursion_limit(api: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    limit = sys.getrecursionlimit()
+    changes: list[int] = []
+    seen: list[int] = []
+    monkeypatch.setattr(sys, "setrecursionlimit", changes.append)
+    original = keras.layers.Dense.build
+
+    def build(self: Any, input_shape: Any) -> None:
+        seen.append(sys.getrecursionlimit())  # the limit as the layers see it, during the build
+        original(self, input_shape)
+
+    monkeypatch.setattr(keras.layers.Dense, "build", build)
+    model = nf.build(_chain(300), api=api)  # type: ignore[arg-type]
+    assert model.count_params() == 300 * 6
+    assert changes == [] and len(seen) == 300 and set(seen) == {limit}
+    assert sys.getrecursionlimit() == limit
+
+
+def test_a_graph_deeper_than_the_limit_allows_is_a_build_error_naming_the_fix() -> None:
+    spec = _chain(200)
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(350)  # far less than Keras needs for 300 layers
+    sys.setrecursionlimit(150)  # the program's choice; too low for Keras's graph walk over 200 layers
     try:
-        model = nf.build(spec, api=api)
-        assert sys.getrecursionlimit() == 350
+        with pytest.raises(BuildError, match=r"the graph \(200 nodes\) is too deep for Keras to build under Python's "
+                                             r"recursion limit \(150\).*sys\.setrecursionlimit\(1200\)"):
+            nf.build(spec, api="functional")
+        assert sys.getrecursionlimit() == 150
     finally:
         sys.setrecursionlimit(old)
-    assert model.count_params() == 300 * 6
 
 
 def test_subclass_form_honours_training_and_steps_in_order() -> None:
