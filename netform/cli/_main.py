@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("netform.cli._spec_cmds", "cmd_validate", "check spec files (no TensorFlow)"),
     "summary": ("netform.cli._spec_cmds", "cmd_summary", "print shapes and parameter counts (no TensorFlow)"),
     "schema": ("netform.cli._spec_cmds", "cmd_schema", "print the JSON Schema of the spec format"),
-    "render": ("netform.cli._model_cmds", "cmd_render", "draw a spec, model or saved file with graphviz"),
+    "render": ("netform.cli._render_cmd", "cmd_render", "draw a spec, model or saved file with graphviz"),
     "build": ("netform.cli._model_cmds", "cmd_build", "build a spec into an untrained saved model"),
     "export-spec": ("netform.cli._model_cmds", "cmd_export_spec", "write the spec of a saved model"),
     "train": ("netform.cli._train_cmds", "cmd_train", "compile and fit a spec on .npz or .csv data"),

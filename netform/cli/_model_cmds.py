@@ -1,4 +1,4 @@
-"""``netform build``, ``export-spec``, ``inspect``, ``convert`` and ``render``."""
+"""``netform build``, ``export-spec``, ``inspect`` and ``convert``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from ._spec_cmds import callbacks_not_run, load_plugins, write_output
 
-__all__ = ["cmd_build", "cmd_export_spec", "cmd_inspect", "cmd_convert", "cmd_render"]
+__all__ = ["cmd_build", "cmd_export_spec", "cmd_inspect", "cmd_convert"]
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -68,12 +68,3 @@ def cmd_convert(args: argparse.Namespace) -> int:
     result = convert(args.src, args.dst, format=args.format)
     print(f"converted {args.src} → {args.dst}" + (f" [{result}]" if isinstance(result, str) else ""))
     return 0
-
-
-def cmd_render(args: argparse.Namespace) -> int:
-    """Draw a spec, model file or saved model."""
-    load_plugins(args.plugin)
-    from ..render._cli import cmd_render as render_cmd
-
-    with callbacks_not_run():
-        return render_cmd(args)

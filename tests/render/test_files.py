@@ -114,7 +114,7 @@ def test_spec_file_renders_without_tensorflow(tmp_path: Path) -> None:
 @needs_dot
 def test_cli_handler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from netform.cli._args import args_render
-    from netform.render._cli import cmd_render
+    from netform.cli._render_cmd import cmd_render
     import argparse
 
     spec = tmp_path / "n.yaml"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..cli._spec_cmds import load_plugins
+from ._spec_cmds import callbacks_not_run, load_plugins
 
 __all__ = ["cmd_render"]
 
@@ -23,9 +22,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         turned into exit codes by the CLI's main).
     """
     load_plugins(list(getattr(args, "plugin", None) or []))
-    from . import render
+    from ..render import render
 
-    out = render(args.source, args.output, format=args.format, direction=args.direction,
-                 expand_nested=not args.collapse, show_shapes=not args.no_shapes, show_params=not args.no_params)
-    print(f"wrote {out}", file=sys.stdout)
+    with callbacks_not_run():
+        out = render(args.source, args.output, format=args.format, direction=args.direction,
+                     expand_nested=not args.collapse, show_shapes=not args.no_shapes,
+                     show_params=not args.no_params)
+    print(f"wrote {out}")
     return 0
