@@ -88,6 +88,143 @@ def _table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
     return rows
 
 
+_GRAPH_GRAMMAR = """\
+## Graph grammar (`nodes:`)
+
+A functional spec is a graph: `nodes:` maps each node name to what it computes and where its inputs
+come from; `outputs:` lists the nodes that leave the model. Names are letters, digits and `_`, not
+starting with a digit; nodes may be written in any order (they are sorted by their inputs). Every
+example below is a whole spec that loads as it is (a test loads each one).
+
+### `in`: the node's inputs
+
+`in` names a model input or an earlier node, or lists several (a merge layer takes a list).
+
+```yaml
+netform: 1
+kind: functional
+inputs: {a: {shape: [8]}, b: {shape: [8]}}
+nodes:
+  sum: {type: Add, in: [a, b]}
+  out: {type: Dense, units: 2, in: sum}
+outputs: [out]
+```
+
+### Output references: `node.N`
+
+A layer with several outputs (an `LSTM` with `return_state: true`, a `split` op, attention with
+`return_attention_scores`) is referred to as a whole by its name, and output N (from 0) as
+`name.N`, in `in`, in call arguments and in `outputs:`. A block use with several outputs is
+`use.OUTPUT` (the block's output name) or `use.N`.
+
+```yaml
+netform: 1
+kind: functional
+inputs: {x: {shape: [5, 3]}}
+nodes:
+  enc: {type: LSTM, units: 4, return_state: true, in: x}
+  state: {type: Concatenate, in: [enc.1, enc.2]}
+outputs: [enc.0, state]
+```
+
+### `call`: named call arguments
+
+`call` passes arguments of the layer's `call` beside its input: node names for tensors
+(`initial_state`, `mask`, `key`, `attention_mask`), constants for settings (`training`,
+`use_causal_mask`, `return_attention_scores`). A layer's valid names are listed in the error when a
+name is wrong. Attention layers take their query and value in `in`.
+
+```yaml
+netform: 1
+kind: functional
+inputs: {source: {shape: [5, 3]}, target: {shape: [4, 2]}, x: {shape: [4, 8]}}
+nodes:
+  enc: {type: LSTM, units: 6, return_state: true, in: source}
+  dec: {type: LSTM, units: 6, in: target, call: {initial_state: [enc.1, enc.2]}}
+  att:
+    type: MultiHeadAttention
+    num_heads: 2
+    key_dim: 4
+    in: [x, x]
+    call: {use_causal_mask: true, return_attention_scores: true}
+outputs: [dec, att.0, att.1]
+```
+
+### `op`: keras.ops functions
+
+An op node applies a `keras.ops` function, as Keras records `keras.ops.add(a, b)` or `x * 0.5` in
+a functional model: `op` is the function's name (`image.resize` for `keras.ops.image.resize`),
+`in` lists its leading arguments in order (names are tensors; numbers and lists of numbers are
+constants), and the other arguments are written by the function's own parameter names. Ops have no
+weights. `getitem` is indexing, `x[:, 0]`, with the index written as text.
+
+```yaml
+netform: 1
+kind: functional
+inputs: {x: {shape: [4, 6]}}
+nodes:
+  plus3: {op: add, in: [x, 3.0]}
+  gate: {op: multiply, in: [plus3, 0.5]}
+  first: {op: getitem, in: gate, index: "[:, 0]"}
+  flat: {op: reshape, in: gate, newshape: [-1, 24]}
+  both: {op: concatenate, in: [first, flat], axis: -1}
+  mean: {op: mean, in: gate, axis: 1}
+outputs: [both, mean]
+```
+
+### `shares`: reuse a layer and its weights
+
+A node with `shares: other` calls the layer of node `other` again on its own `in` (the same
+weights, as calling one Keras layer twice).
+
+```yaml
+netform: 1
+kind: functional
+inputs: {left: {shape: [8]}, right: {shape: [8]}}
+nodes:
+  embed: {type: Dense, units: 4, in: left}
+  embed_right: {shares: embed, in: right}
+  distance: {type: Subtract, in: [embed, embed_right]}
+outputs: [distance]
+```
+
+### `block`, `repeat` and `$param`: reusable sub-graphs
+
+A block under `blocks:` is a sub-graph with `inputs`, `nodes` (or a linear `layers:` list) and
+`outputs`. A node uses it with `block: NAME`, its parameters beside it (`$name` in the body is
+replaced by the value; `params` gives the defaults, a null default makes a parameter required),
+and `repeat: N` chains N copies, each with its own weights. `nested: true` builds each use as a
+nested Keras model.
+
+```yaml
+netform: 1
+kind: functional
+inputs: {x: {shape: [16]}}
+blocks:
+  residual:
+    params: {units: 16, scale: 1.0}
+    inputs: [x]
+    nodes:
+      dense: {type: Dense, units: $units, activation: relu, in: x}
+      scaled: {op: multiply, in: [dense, $scale]}
+      sum: {type: Add, in: [x, scaled]}
+    outputs: [sum]
+nodes:
+  body: {block: residual, repeat: 3, scale: 0.5, in: x}
+  head: {type: Dense, units: 1, in: body}
+outputs: [head]
+```
+"""
+
+
+def _graph_grammar() -> list[str]:
+    """The graph grammar section, with the list of supported ops from their table."""
+    from .layers.ops import OPS
+
+    names = ", ".join(f"`{name}`" for name in sorted(OPS))
+    return [*_GRAPH_GRAMMAR.splitlines(), "", f"Supported ops ({len(OPS)}): {names}.", ""]
+
+
 def reference_markdown() -> str:
     """The whole reference: model sections, then every layer type by family."""
     out = [
@@ -112,6 +249,7 @@ def reference_markdown() -> str:
         "",
         *_table(BlockSpec),
         "",
+        *_graph_grammar(),
         "## Training (`training`)",
         "",
         "The keys of a per-output `loss`, `loss_weights`, `metrics` or `weighted_metrics` are output names",
