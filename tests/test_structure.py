@@ -7,6 +7,7 @@ Every import in netform/ is read with ``ast``, the ones inside functions
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,19 @@ def _violations(package: str) -> list[str]:
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_no_import_points_up(package: str) -> None:
     assert _violations(package) == []
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_module_above_is_named_in_a_string(package: str) -> None:
+    """A module named in a string (``"netform.builder._zoo_models:ResidualMLP"`` for importlib) points up too."""
+    named = []
+    for path in sorted((PACKAGE / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                match = re.fullmatch(r"netform\.(\w+)[\w.]*(:\w+)?", node.value.strip())
+                if match and match.group(1) in FORBIDDEN[package]:
+                    named.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {node.value!r}")
+    assert named == []
 
 
 def test_the_reader_sees_relative_and_lazy_imports() -> None:

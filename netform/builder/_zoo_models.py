@@ -1,4 +1,9 @@
-"""netform's own registered model classes (usable from ``kind: subclass`` specs)."""
+"""netform's own registered model classes (usable from ``kind: subclass`` specs).
+
+Each class registers itself here with the configuration that the spec layer
+declares for its type (:mod:`netform.spec._custom`), so that specs naming it
+validate without TensorFlow while the spec layer never imports this module.
+"""
 
 from __future__ import annotations
 

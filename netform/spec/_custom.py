@@ -129,8 +129,6 @@ def register_layer(
 
 
 def _register_serializable(klass: type, type_name: str) -> None:
-    import sys
-
     keras = sys.modules.get("keras")
     if keras is not None:
         keras.saving.register_keras_serializable(package="netform", name=type_name)(klass)
@@ -163,29 +161,34 @@ def register_model(
     return wrap(cls) if cls is not None else wrap
 
 
-def register_model_config(name: str, config: type[BaseModel], loader: str) -> None:
-    """Register a model type whose class is imported only when built.
+def register_model_config(name: str, config: type[BaseModel]) -> None:
+    """Declare a model type by its configuration, before its class is registered.
 
-    netform's own model classes use this so that specs naming them validate
-    without importing TensorFlow. ``loader`` is ``"module:attribute"`` inside
-    netform; it is never taken from a spec or a file.
+    netform's own model classes are Keras classes (TensorFlow); each registers
+    itself with :func:`register_model` where it is defined, when the builder
+    is imported. Declaring the configuration here lets specs naming the type
+    validate, and the JSON Schema describe it, without TensorFlow; the spec
+    layer never imports the class.
     """
     if name not in _MODEL_CLASSES:
-        _LAZY_MODELS[name] = (config, loader)
+        _DECLARED_MODELS[name] = config
 
 
-_LAZY_MODELS: dict[str, tuple[type[BaseModel], str]] = {}
+_DECLARED_MODELS: dict[str, type[BaseModel]] = {}
 
 
 def resolve_model_class(type_name: str) -> tuple[type, type[BaseModel]]:
-    """The model class and its config, importing a lazily registered class if needed."""
-    if type_name in _LAZY_MODELS and type_name not in _MODEL_CLASSES:
-        import importlib
+    """The registered model class and its config, for a build.
 
-        config, loader = _LAZY_MODELS[type_name]
-        module, attr = loader.split(":")
-        importlib.import_module(module)
-        getattr(sys.modules[module], attr)
+    Raises:
+        RegistryError: No class is registered under ``type_name`` (a declared
+            type's class registers itself when ``netform.builder`` is imported).
+    """
+    if type_name in _DECLARED_MODELS and type_name not in _MODEL_CLASSES:
+        raise RegistryError(
+            f"model type '{type_name}' is declared but its class is not registered yet; netform's own model "
+            "classes register themselves when netform.builder is imported (netform.build does so)"
+        )
     return get_model_class(type_name)
 
 
@@ -200,23 +203,27 @@ def get_model_class(type_name: str) -> tuple[type, type[BaseModel]]:
     Raises:
         RegistryError: No model class of that name is registered.
     """
-    if type_name in _LAZY_MODELS and type_name not in _MODEL_CLASSES:
-        return (type(None), _LAZY_MODELS[type_name][0])
+    if type_name in _DECLARED_MODELS and type_name not in _MODEL_CLASSES:
+        return (type(None), _DECLARED_MODELS[type_name])
     try:
         return _MODEL_CLASSES[type_name]
     except KeyError:
         raise RegistryError(
-            f"unknown model type '{type_name}'{did_you_mean(type_name, [*_MODEL_CLASSES, *_LAZY_MODELS])}; "
+            f"unknown model type '{type_name}'{did_you_mean(type_name, [*_MODEL_CLASSES, *_DECLARED_MODELS])}; "
             "register the class with @netform.register_model before loading the spec"
         ) from None
 
 
 def model_classes() -> dict[str, tuple[type, type[BaseModel]]]:
-    """All registered model types, by name: (class, config); lazily registered ones show their config."""
-    out: dict[str, tuple[type, type[BaseModel]]] = {k: (type(None), v[0]) for k, v in _LAZY_MODELS.items()}
+    """All registered model types, by name: (class, config); declared ones not yet registered show ``NoneType``."""
+    out: dict[str, tuple[type, type[BaseModel]]] = {k: (type(None), v) for k, v in _DECLARED_MODELS.items()}
     out.update(_MODEL_CLASSES)
     return out
 
+
+# ---------------------------------------------------------------- netform's own model types
+# Their configurations are declared here, without TensorFlow; each class lives
+# in netform/builder/_zoo_models.py and registers itself there with this config.
 
 
 class ResidualMLPConfig(BaseModel):
@@ -230,4 +237,4 @@ class ResidualMLPConfig(BaseModel):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate inside each block.")
 
 
-register_model_config("ResidualMLP", ResidualMLPConfig, "netform.builder._zoo_models:ResidualMLP")
+register_model_config("ResidualMLP", ResidualMLPConfig)
