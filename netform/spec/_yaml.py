@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass, field
 import re
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 from yaml.composer import Composer
@@ -90,7 +90,7 @@ class _DepthLimitedLoader(yaml.SafeLoader):
         self._depth += 1
         if self._depth > self._max_depth:
             mark = self.peek_event().start_mark
-            raise _TooDeep(mark.line + 1, mark.column + 1)
+            raise _Refused("deep", mark.line + 1, mark.column + 1)
         try:
             return Composer.compose_node(self, parent, index)
         finally:
@@ -122,7 +122,7 @@ def _prescan_depth(text: str, max_depth: int) -> None:
         elif ch in "[{":
             depth += 1
             if depth > max_depth:
-                raise _TooDeep(line, m.start() - col_base + 1)
+                raise _Refused("deep", line, m.start() - col_base + 1)
         elif depth:
             depth -= 1
     # Block nesting needs indentation, or compact indicators on one line (`- - - x`, `? ? x`); libyaml's
@@ -130,7 +130,7 @@ def _prescan_depth(text: str, max_depth: int) -> None:
     for number, row in enumerate(text.splitlines(), 1):
         lead = _BLOCK_LEAD.match(row)
         if lead is not None and lead.end() > max_depth * 8:
-            raise _TooDeep(number, lead.end() + 1)
+            raise _Refused("deep", number, lead.end() + 1)
 
 
 def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] | None = None,
@@ -179,7 +179,7 @@ def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] 
             else:
                 count += 1
                 if count > max_values:
-                    raise _TooMany(event.start_mark.line + 1, event.start_mark.column + 1)
+                    raise _Refused("many", event.start_mark.line + 1, event.start_mark.column + 1)
             if depth <= 2 and max_entries:
                 if depth == 2:
                     if section is not None:
@@ -316,16 +316,12 @@ class _TooManyEntries(Exception):
         self.column = column
 
 
-class _TooMany(Exception):
-    def __init__(self, line: int, column: int) -> None:
-        super().__init__(line, column)
-        self.line = line
-        self.column = column
+class _Refused(Exception):
+    """A limit hit at (line, column) of the text: ``why`` is "deep", "many" or "self_alias"."""
 
-
-class _TooDeep(Exception):
-    def __init__(self, line: int, column: int) -> None:
-        super().__init__(line, column)
+    def __init__(self, why: Literal["deep", "many", "self_alias"], line: int, column: int) -> None:
+        super().__init__(why, line, column)
+        self.why = why
         self.line = line
         self.column = column
 
@@ -359,7 +355,7 @@ class _Builder:
         if self.count > self.limits.max_values:
             raise _Bomb()
         if depth > self.limits.max_depth:
-            raise _TooDeep(*self._pos(node))
+            raise _Refused("deep", *self._pos(node))
         if path not in self.smap.positions:
             self.smap.positions[path] = node.start_mark.line + 1, node.start_mark.column + 1
         if node.tag == "tag:yaml.org,2002:str" and type(node) is ScalarNode:
@@ -442,13 +438,6 @@ _NODE_KIND_OF_TAG: dict[str, type[Node]] = {"tag:yaml.org,2002:seq": SequenceNod
 _KIND_NAMES: dict[type[Node], str] = {ScalarNode: "a plain value", SequenceNode: "a list", MappingNode: "a mapping"}
 
 
-class _SelfAlias(Exception):
-    def __init__(self, line: int, column: int) -> None:
-        super().__init__(line, column)
-        self.line = line
-        self.column = column
-
-
 def _expanded_size(root: Node, cap: int) -> int:
     """How many values the document has once aliases are expanded, without expanding them.
 
@@ -464,7 +453,7 @@ def _expanded_size(root: Node, cap: int) -> int:
         if key in memo:
             return memo[key]
         if key in active:
-            raise _SelfAlias(node.start_mark.line + 1, node.start_mark.column + 1)
+            raise _Refused("self_alias", node.start_mark.line + 1, node.start_mark.column + 1)
         active.add(key)
         total = 1
         if isinstance(node, SequenceNode):
@@ -545,19 +534,16 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
                 root = loader.get_single_node()
             finally:
                 loader.dispose()
-    except _TooDeep as err:
-        raise SpecError([Diagnostic(
-            f"the document is nested more than {limits.max_depth} levels deep; specs are shallow, "
-            "is this the right file?", (), source, err.line, err.column)]) from None
+    except _Refused as err:  # "deep" from the pre-scan or the composer, "many" from the count
+        what = (f"the document is nested more than {limits.max_depth} levels deep; specs are shallow, "
+                "is this the right file?") if err.why == "deep" else (
+                f"the document has more than {limits.max_values} values (keys and items); specs are refused past "
+                "that size (a 1,000-layer spec has about 10,000): is this the right file?")
+        raise SpecError([Diagnostic(what, (), source, err.line, err.column)]) from None
     except _TooManyEntries as err:
         raise SpecError([Diagnostic(
             f"the spec lists {err.count:,} {err.section}; the limit is {err.limit:,} (netform refuses graphs past "
             "that size)", (err.section, err.where), source, err.line, err.column)]) from None
-    except _TooMany as err:
-        raise SpecError([Diagnostic(
-            f"the document has more than {limits.max_values} values (keys and items); specs are refused past that "
-            "size (a 1,000-layer spec has about 10,000): is this the right file?",
-            (), source, err.line, err.column)]) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
@@ -579,7 +565,7 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
     try:
         # without aliases the document has the values counted above; with them, count the expansion
         expanded = _expanded_size(root, limits.max_values) if aliases else 0
-    except _SelfAlias as err:
+    except _Refused as err:  # "self_alias", the only refusal of the count
         raise SpecError([Diagnostic(
             "an alias refers to the list or mapping that contains it (a recursive YAML alias); "
             "specs cannot be recursive", (), source, err.line, err.column)]) from None
@@ -594,7 +580,7 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
         raise SpecError([Diagnostic(
             f"the document expands to more than {limits.max_values} values (a YAML alias bomb?); "
             "specs are refused past that size", (), source, 1, 1)]) from None
-    except _TooDeep as err:
+    except _Refused as err:  # "deep", the only refusal of the build
         raise SpecError([Diagnostic(
             f"the document is nested more than {limits.max_depth} levels deep (through aliases?)",
             (), source, err.line, err.column)]) from None
