@@ -22,7 +22,7 @@ from typing import Any
 __all__ = ["call_arguments", "history", "op_function_name", "output_count", "is_keras_tensor"]
 
 # Operation classes whose keras.ops function is not the snake_case of the class name
-_FUNCTION_OF = {"GetItem": "getitem"}
+_FUNCTION_OF = {"GetItem": "getitem", "RGBToGrayscale": "rgb_to_grayscale"}
 # keras.src.ops modules whose functions live in a namespace of keras.ops (keras.ops.image.resize)
 _NAMESPACES = {"keras.src.ops.image": "image."}
 

@@ -61,6 +61,9 @@ def _ops_model() -> keras.Model:
            + keras.ops.silu(p1) + keras.ops.hard_sigmoid(p2) + keras.ops.hard_swish(p1))
     w = keras.ops.where(keras.ops.greater(act, 0.5), act, keras.ops.cast(p1, "float32"))
     img = keras.ops.image.resize(keras.ops.expand_dims(h, -1), (8, 12))
+    mean, var = keras.ops.moments(2.0 - c, axes=[1])  # an op with two outputs, a constant first
+    spread = keras.ops.pad(keras.ops.flip(1.0 / (keras.ops.abs(c) + 1.0), axis=1), [[0, 0], [1, 1], [0, 0]])
+    m = m + mean + var + keras.ops.sum(spread, axis=1)
     out = keras.layers.Dense(3, name="head")(keras.ops.concatenate([r, g, m, keras.ops.reshape(w, (-1, 24))], -1))
     return keras.Model([x, y], [out, s, mm, img], name="ops_model")
 
@@ -69,6 +72,11 @@ def test_functional_model_with_ops_round_trips() -> None:
     rng = np.random.default_rng(1)
     model = _ops_model()
     _round_trip(model, rng.normal(size=(3, 4, 6)).astype("float32"), rng.normal(size=(3, 4, 6)).astype("float32"))
+    nodes = nf.from_keras(model).nodes or {}
+    ops = {n.layer.op for n in nodes.values() if n.layer is not None and n.layer.type == "Op"}  # type: ignore[attr-defined]
+    assert {"negative", "subtract", "true_divide", "getitem", "split", "moments", "matmul", "where", "image.resize",
+            "hard_silu", "cast", "pad", "flip"} <= ops
+    assert any(ref.startswith("moments.") for n in nodes.values() for ref in n.inputs)
 
 
 SPEC = """\

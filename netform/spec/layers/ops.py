@@ -380,12 +380,112 @@ def _logsumexp(a: dict[str, Any]) -> Shape:
     return _axis_keep({"x": a["x"], "axis": a.get("axis"), "keepdims": a.get("keepdims", False)})
 
 
+def _broadcast_to(a: dict[str, Any]) -> Shape:
+    target = tuple(a["shape"])
+    if broadcast(_shape_of(a["x"]), target) != target:
+        raise ShapeError(f"cannot broadcast {shape_str(_shape_of(a['x']))} to {list(target)}")
+    return target
+
+
+def _pad(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    width = a["pad_width"]
+    if isinstance(width, int):
+        pairs = [(width, width)] * len(shape)
+    elif len(width) == 2 and all(isinstance(w, int) for w in width):
+        pairs = [tuple(width)] * len(shape)
+    elif len(width) == 1:
+        pairs = [tuple(width[0])] * len(shape)
+    else:
+        if len(width) != len(shape):
+            raise ShapeError(f"pad_width gives {len(width)} pairs for a tensor of rank {len(shape)}")
+        pairs = [tuple(w) for w in width]
+    return tuple(None if d is None else d + lo + hi for d, (lo, hi) in zip(shape, pairs))
+
+
+def _take(a: dict[str, Any]) -> Shape:
+    shape, indices = _shape_of(a["x"]), _shape_of(a["indices"], "indices")
+    axis = a.get("axis")
+    if axis is None:
+        return indices
+    ax = _axis(axis, len(shape))
+    return shape[:ax] + indices + shape[ax + 1:]
+
+
+def _outer(a: dict[str, Any]) -> Shape:
+    sizes = []
+    for key in ("x1", "x2"):
+        s = _shape_of(a[key], key)
+        sizes.append(None if None in s else math.prod(s))
+    return tuple(sizes)
+
+
+def _moments(a: dict[str, Any]) -> list[Shape]:
+    out = _axis_keep({"x": a["x"], "axis": a["axes"], "keepdims": a.get("keepdims", False)})
+    return [out, out]
+
+
+def _reduce_no_keep(a: dict[str, Any]) -> Shape:
+    return _axis_keep({"x": a["x"], "axis": a.get("axis"), "keepdims": False})
+
+
+def _grayscale(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["images"])
+    if len(shape) not in (3, 4):
+        raise ShapeError(f"image.rgb_to_grayscale takes a tensor of rank 3 or 4, received {shape_str(shape)}")
+    if (a.get("data_format") or "channels_last") == "channels_last":
+        return shape[:-1] + (1,)
+    return shape[:-3] + (1,) + shape[-2:]
+
+
+def _append(a: dict[str, Any]) -> Shape:
+    if a.get("axis") is None:
+        sizes = [_shape_of(a[k], k) for k in ("x1", "x2")]
+        flat = [None if None in s else math.prod(s) for s in sizes]
+        return (None if None in flat else sum(flat),)  # type: ignore[arg-type]
+    return _concatenate({"xs": [a["x1"], a["x2"]], "axis": a["axis"]})
+
+
+def _diff(a: dict[str, Any]) -> Shape:
+    shape = list(_shape_of(a["a"]))
+    ax = _axis(a.get("axis", -1), len(shape))
+    n = a.get("n", 1)
+    if shape[ax] is not None:
+        shape[ax] = max(0, shape[ax] - n)
+    return tuple(shape)
+
+
+def _pool(a: dict[str, Any]) -> Shape:
+    from ._util import conv_out
+
+    shape = _shape_of(a["inputs"])
+    n = len(shape) - 2
+    if n < 1:
+        raise ShapeError(f"pooling takes a tensor of rank 3 to 5, received {shape_str(shape)}")
+    pool = a["pool_size"]
+    pool = [pool] * n if isinstance(pool, int) else list(pool)
+    strides = a.get("strides") or pool
+    strides = [strides] * n if isinstance(strides, int) else list(strides)
+    first = (a.get("data_format") or "channels_last") == "channels_first"
+    spatial = shape[2:] if first else shape[1:-1]
+    out = [conv_out(d, k, st, a.get("padding", "valid")) for d, k, st in zip(spatial, pool, strides)]
+    return (shape[0], shape[1], *out) if first else (shape[0], *out, shape[-1])
+
+
+def _slice(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["inputs"])
+    size = tuple(a["shape"])
+    if len(size) != len(shape) or len(a["start_indices"]) != len(shape):
+        raise ShapeError(f"slice needs start_indices and shape of rank {len(shape)}")
+    return size
+
+
 _UNARY = (
     "abs absolute negative sqrt square exp exp2 log log1p log2 log10 expm1 sin cos tan sinh cosh tanh arcsin arccos "
     "arctan arcsinh arccosh arctanh sign floor ceil trunc reciprocal rsqrt logical_not isnan isinf isfinite erf "
     "erfinv conj conjugate real imag signbit cbrt "
     "relu relu6 sigmoid softplus softsign silu swish hard_sigmoid hard_silu hard_swish log_sigmoid selu "
-    "sparse_plus tanh_shrink hard_tanh"
+    "sparse_plus tanh_shrink hard_tanh angle deg2rad rad2deg"
 ).split()
 _BINARY = (
     "add subtract multiply divide true_divide floor_divide mod power maximum minimum equal not_equal greater "
@@ -432,6 +532,28 @@ _SPECIAL: dict[str, tuple[str, Callable[[dict[str, Any]], Any], bool]] = {
     "norm": ("x, ord=None, axis=None, keepdims=False", _norm, False),
     "cumsum": ("x, axis=None, dtype=None", _unary, False),
     "cumprod": ("x, axis=None, dtype=None", _unary, False),
+    "stop_gradient": ("variable", _unary, False),
+    "flip": ("x, axis=None", _unary, False),
+    "roll": ("x, shift, axis=None", _unary, False),
+    "sort": ("x, axis=-1", _unary, False),
+    "argsort": ("x, axis=-1", _unary, False),
+    "triu": ("x, k=0", _unary, False),
+    "tril": ("x, k=0", _unary, False),
+    "full_like": ("x, fill_value, dtype=None", _unary, False),
+    "broadcast_to": ("x, shape", _broadcast_to, False),
+    "pad": ("x, pad_width, mode='constant', constant_values=None", _pad, False),
+    "take": ("x, indices, axis=None", _take, False),
+    "outer": ("x1, x2", _outer, False),
+    "moments": ("x, axes, keepdims=False, synchronized=False", _moments, False),
+    "average": ("x, axis=None, weights=None", _reduce_no_keep, False),
+    "median": ("x, axis=None, keepdims=False", _axis_keep, False),
+    "count_nonzero": ("x, axis=None", _reduce_no_keep, False),
+    "append": ("x1, x2, axis=None", _append, False),
+    "diff": ("a, n=1, axis=-1", _diff, False),
+    "slice": ("inputs, start_indices, shape", _slice, False),
+    "max_pool": ("inputs, pool_size, strides=None, padding='valid', data_format=None", _pool, False),
+    "average_pool": ("inputs, pool_size, strides=None, padding='valid', data_format=None", _pool, False),
+    "image.rgb_to_grayscale": ("images, data_format=None", _grayscale, False),
     "image.resize": ("images, size, interpolation='bilinear', antialias=False, crop_to_aspect_ratio=False, "
                      "pad_to_aspect_ratio=False, fill_mode='constant', fill_value=0.0, data_format=None",
                      _resize, False),
