@@ -24,7 +24,7 @@ The directory is locked for the whole ``fit``; when training completes only
 netform's own files are removed from it (:mod:`._backup_lock`).
 
 A backup is one directory ``<directory>/state`` written with
-:func:`netform.saving.atomic_path`: the new copy is written beside it under a
+:func:`netform._files.atomic_path`: the new copy is written beside it under a
 temporary name, flushed to disk and renamed into place, and the previous copy
 stays valid until the new one is complete. A process killed at any instant
 leaves one good backup.
@@ -45,7 +45,7 @@ from keras import tree
 
 from .._compat._random_seed import keras_random_seed
 from ..errors import EngineError, FormatError, SaveError
-from ..saving._atomic import atomic_path, recover
+from .._files import atomic_path, recover
 from ._backup_lock import DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
 from ._callback_state import capture_callbacks, learning_rate, restore_callbacks
 
