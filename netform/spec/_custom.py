@@ -9,7 +9,7 @@ TensorFlow: the user's module already imported Keras to define the class.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, ClassVar, Literal, TypeVar
+from typing import Any, Callable, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
