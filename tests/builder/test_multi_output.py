@@ -170,3 +170,18 @@ def test_attention_scores_shape_equals_keras(shape: tuple[int, ...], axes: list[
     summary = nf.summary(nf.load_spec(text))
     assert summary.row("att.1").output_shape == tuple(scores.shape)
     assert summary.row("att.0").output_shape == tuple(out.shape)
+
+
+def test_a_propagated_mask_round_trips() -> None:
+    """Keras records Embedding's mask (an op on the ids) as the LSTM's `mask` call argument; the spec keeps it."""
+    ids = keras.Input((6,), dtype="int32", name="ids")
+    emb = keras.layers.Embedding(10, 4, mask_zero=True, name="emb")(ids)
+    model = keras.Model(ids, keras.layers.LSTM(3, name="rnn")(emb))
+    spec = nf.from_keras(model)
+    assert spec.nodes is not None and set(spec.nodes["rnn"].call) == {"mask"}
+    data = np.array([[1, 2, 3, 0, 0, 0], [4, 5, 0, 0, 0, 0]], "int32")
+    rebuilt = _round_trip(model, data)
+    # the mask is in effect: without it the padded steps change the result
+    unmasked = keras.Model(ids, keras.layers.LSTM(3)(keras.layers.Embedding(10, 4)(ids)))
+    unmasked.set_weights(model.get_weights())
+    assert not np.allclose(unmasked.predict(data, verbose=0), rebuilt.predict(data, verbose=0), atol=1e-4)
