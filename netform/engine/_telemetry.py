@@ -50,6 +50,9 @@ class EpochTelemetry:
             ``BackupAndRestore``, ``TrainingBackup``), or ``None`` when none was written.
         checkpoints: Checkpoints written.
         validation_s: Time of the validation pass, or ``None`` without one.
+        data_and_loop_s: The rest of the epoch's time, outside compiled calls,
+            callbacks and validation: creating and freeing input iterators, and
+            the loop's own work.
         first_call_s: Time of the fit's first compiled call (tracing and
             compilation when the function was new), or ``None`` after the first epoch.
     """
@@ -68,6 +71,7 @@ class EpochTelemetry:
     checkpoint_s: float | None
     checkpoints: int
     validation_s: float | None
+    data_and_loop_s: float
     first_call_s: float | None
     step_ms: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
@@ -141,6 +145,7 @@ class TelemetryReport:
             "checkpoints": sum(e.checkpoints for e in eps),
             "checkpoint_s": sum(e.checkpoint_s or 0.0 for e in eps),
             "validation_s": sum(e.validation_s or 0.0 for e in eps),
+            "data_and_loop_s": sum(e.data_and_loop_s for e in eps),
         }
 
     def summary(self) -> str:
@@ -184,6 +189,7 @@ class TelemetryReport:
             lines.append(f"  checkpoints                        {t['checkpoints']} written in {t['checkpoint_s']:.3f} s")
         if t["validation_s"]:
             lines.append(f"  validation                         {t['validation_s']:.3f} s")
+        lines.append(f"  data and loop (outside the above)  {t['data_and_loop_s']:.3f} s")
         worst = max(self.epochs, key=lambda e: e.step_ms_max)
         lines.append(f"  slowest step                       {worst.step_ms_max:.2f} ms (epoch {worst.epoch + 1})")
         return "\n".join(lines)
@@ -257,7 +263,8 @@ class TelemetryRecorder:
         tensors = [s for s in values if not isinstance(s, (int, np.integer))]
         total = sum(int(s) for s in values if isinstance(s, (int, np.integer)))
         if tensors:
-            total += int(tf.add_n([tf.cast(t, tf.int64) for t in tensors]).numpy())
+            # One op and one host read for the whole epoch (a cast only for a count that is not int64).
+            total += int(tf.add_n([t if t.dtype == tf.int64 else tf.cast(t, tf.int64) for t in tensors]).numpy())
         return total
 
     def end_epoch(self) -> EpochTelemetry:
@@ -268,6 +275,7 @@ class TelemetryRecorder:
         per_step_ms = np.asarray(self._per_step_s, dtype=np.float64) * 1e3
         p50, p95, p99, worst = _percentiles(per_step_ms)
         busy = float(sum(self._call_s))
+        outside = wall - busy - (self._first_call_s or 0.0) - self.callbacks_s - (self.validation_s or 0.0)
         record = EpochTelemetry(
             epoch=self._epoch,
             steps=self._steps,
@@ -283,6 +291,7 @@ class TelemetryRecorder:
             checkpoint_s=self.checkpoint_s if self.checkpoints else None,
             checkpoints=self.checkpoints,
             validation_s=self.validation_s,
+            data_and_loop_s=max(0.0, outside),
             first_call_s=self._first_call_s,
             step_ms=per_step_ms,
         )
@@ -292,7 +301,8 @@ class TelemetryRecorder:
 
 _TB_FIELDS = (
     "step_ms_p50", "step_ms_p95", "step_ms_p99", "step_ms_max", "samples_per_sec",
-    "in_graph_samples_per_sec", "callbacks_s", "checkpoint_s", "validation_s", "first_call_s", "epoch_s",
+    "in_graph_samples_per_sec", "callbacks_s", "checkpoint_s", "validation_s", "data_and_loop_s", "first_call_s",
+    "epoch_s",
 )
 
 

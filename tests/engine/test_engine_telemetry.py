@@ -80,6 +80,8 @@ def test_epoch_telemetry_figures(data):
         assert 0 < e.samples_per_sec < e.in_graph_samples_per_sec  # end-to-end includes the loop and validation
         assert e.checkpoint_s is None and e.checkpoints == 0
         assert e.validation_s is not None and 0 < e.validation_s < e.epoch_s
+        accounted = sum(e.step_ms) / 1e3 + (e.first_call_s or 0) + e.callbacks_s + e.validation_s + e.data_and_loop_s
+        assert accounted == pytest.approx(e.epoch_s, rel=1e-6)
     totals = report.totals()
     assert totals["steps"] == 27 and totals["samples"] == 270
     assert totals["step_ms_max"] == max(e.step_ms_max for e in report)
