@@ -214,8 +214,24 @@ def test_sequential_refuses_several_inputs():
 
 
 def test_every_linear_zoo_spec_builds_sequential():
-    linear = [p.stem for p in SPEC_FILES if p.stem in {"mlp", "lenet_digits", "conv_autoencoder"}]
-    for name in linear:
-        spec = _load(MODELS / f"{name}.yaml")
-        assert _is_linear(spec)
-        assert "sequential" in allowed_apis(spec)
+    """The zoo's chains build as a keras.Sequential whose layers are the graph's nodes, in order, and
+    predicts what plain Keras predicts with a Sequential made from the same layer configs and weights."""
+    import keras
+
+    def leaves(model: keras.Model) -> list[str]:
+        return [n for layer in model.layers for n in (leaves(layer) if isinstance(layer, keras.Model) else [layer.name])]
+
+    for path in [MODELS / f"{name}.yaml" for name in ("mlp", "lenet_digits", "conv_autoencoder")]:
+        spec = _load(path)
+        assert _is_linear(spec) and "sequential" in allowed_apis(spec), path.stem
+        model = nf.build(spec, api="sequential")
+        assert isinstance(model, keras.Sequential), path.stem
+        assert leaves(model) == [n.owner for n in graph_of(spec).nodes.values()]  # nested blocks included
+        assert model.count_params() == nf.summary(spec).total_params
+        (inp,) = spec.inputs.values()
+        plain = keras.Sequential([keras.Input(inp.shape, dtype=inp.dtype)]
+                                 + [type(layer).from_config(layer.get_config()) for layer in model.layers])
+        plain.set_weights(model.get_weights())
+        xs = random_inputs(spec)
+        np.testing.assert_allclose(predict(model, xs)[0], predict(plain, xs)[0], atol=1e-6, rtol=0,
+                                   err_msg=path.stem)
