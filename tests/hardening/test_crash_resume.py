@@ -14,6 +14,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import re  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -181,11 +182,14 @@ def test_backup_dir_option_keeps_state_until_fit_completes(tmp_path):
                   callbacks=[nf.engine.TrainingBackup(tmp_path / "c")])
 
 
-def test_invalid_save_every_steps_is_refused():
+@pytest.mark.parametrize("value", [0, -3, 2.0, True, "4"])
+def test_invalid_save_every_steps_is_refused(value):
     from netform.engine import TrainingBackup
+    from netform.errors import EngineError
 
-    with pytest.raises(Exception, match=r"expected a positive integer or None. Received: save_every_steps=0"):
-        TrainingBackup("b", save_every_steps=0)
+    with pytest.raises(EngineError, match=r"^TrainingBackup: received an invalid value for `save_every_steps`, "
+                       rf"expected a positive integer or None. Received: save_every_steps={re.escape(repr(value))}$"):
+        TrainingBackup("b", save_every_steps=value)
 
 
 def test_backup_of_another_model_is_refused(tmp_path):
