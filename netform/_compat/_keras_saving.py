@@ -150,10 +150,19 @@ def compile_args_from_training_config(training: dict[str, Any], custom_objects: 
     return _saving_utils.compile_args_from_training_config(training, custom_objects)
 
 
-#: Keras's HDF5 layout writers and readers (``layer_names``/``weight_names`` attributes, chunked when large).
-save_weights_to_hdf5_group = _legacy_h5.save_weights_to_hdf5_group
-save_attributes_to_hdf5_group = _legacy_h5.save_attributes_to_hdf5_group
-load_attributes_from_hdf5_group = _legacy_h5.load_attributes_from_hdf5_group
+def save_weights_to_hdf5_group(group: Any, model: Any) -> None:
+    """Keras's layer weights layout (``layer_names``, one group per layer) into an open HDF5 group."""
+    _legacy_h5.save_weights_to_hdf5_group(group, model)
+
+
+def save_attributes_to_hdf5_group(group: Any, name: str, data: Any) -> None:
+    """An attribute list as Keras writes it (chunked when it passes HDF5's 64 KiB header limit)."""
+    _legacy_h5.save_attributes_to_hdf5_group(group, name, data)
+
+
+def load_attributes_from_hdf5_group(group: Any, name: str) -> Any:
+    """An attribute list as Keras reads it (joining the chunks)."""
+    return _legacy_h5.load_attributes_from_hdf5_group(group, name)
 
 
 def legacy_weights(layer: Any) -> list[Any]:

@@ -104,7 +104,27 @@ def _load_file_object(fileobj: IO[bytes], **kwargs: Any) -> Any:
                       f"(it starts with {head!r}). Pass a path for a SavedModel or a checkpoint.")
 
 
-def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | None = None) -> str:
+def _save_unzipped(model: Any, path: str, format: str | None) -> str:
+    """Keras's unzipped ``.keras`` form: a directory of the archive's files."""
+    if format not in (None, "keras"):
+        raise SaveError(f"{path}: zipped=False writes the .keras format unzipped, not '{format}'. Drop "
+                        "zipped=False, or pass format='keras'.")
+    path = path.rstrip("/") or path
+    if path.lower().endswith(".keras"):
+        raise SaveError(f"{path}: with zipped=False the model is written as a directory, whose name must "
+                        "not end in .keras (as in Keras). Choose a name such as 'model_dir'.")
+    check_target(path, "keras_dir")
+    if getattr(model, "inference_only", False):
+        raise SaveError(f"{path}: an inference-only model (from a foreign SavedModel) cannot be saved as "
+                        "keras; it has no Keras architecture.")
+    from ._keras_zip import save_keras_dir  # noqa: PLC0415
+
+    save_keras_dir(model, path)
+    return "keras"
+
+
+def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | None = None, *,
+         zipped: bool | None = None) -> str:
     """Save a whole model (architecture, weights, compile config, optimizer state).
 
     Every format is written beside the target and renamed into place, so a
@@ -119,6 +139,9 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
             takes: a ``.keras`` archive (or ``format="h5"``) is written into it.
         format: ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"`` or
             ``"tf_checkpoint"``; by default from the extension.
+        zipped: ``False`` writes the ``.keras`` content unzipped into a
+            directory (whose name must not end in ``.keras``), as
+            ``keras.saving.save_model(..., zipped=False)`` does.
 
     Returns:
         The format written.
@@ -135,6 +158,8 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
     if _file_object(path):
         return _save_to_file_object(model, path, format)  # type: ignore[arg-type]
     path = os.fspath(path)  # type: ignore[arg-type]
+    if zipped is False:
+        return _save_unzipped(model, path, format)
     fmt = format_from_path(path, format, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights"))
     if fmt in _WEIGHT_SAVE_FORMATS:
         save_weights(model, path, format=fmt)
@@ -190,9 +215,9 @@ def load(path: str | os.PathLike[str] | IO[bytes], *, compile: bool = True, safe
             "load_weights(model, path)."
         )
     if fmt == "keras":
-        from ._keras_zip import load_keras  # noqa: PLC0415
+        from ._keras_zip import load_keras, load_keras_dir  # noqa: PLC0415
 
-        return load_keras(path, **kwargs)
+        return load_keras_dir(path, **kwargs) if os.path.isdir(path) else load_keras(path, **kwargs)
     if fmt == "h5":
         from ._h5 import load_h5  # noqa: PLC0415
 
@@ -202,7 +227,8 @@ def load(path: str | os.PathLike[str] | IO[bytes], *, compile: bool = True, safe
     return load_savedmodel(path, **kwargs)
 
 
-def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = None) -> str:
+def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = None, *,
+                 max_shard_size: float | None = None) -> str:
     """Save only the weights, atomically.
 
     Args:
@@ -210,6 +236,10 @@ def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = 
         path: Destination.
         format: ``"weights_h5"`` (default for ``.weights.h5``), ``"legacy_h5_weights"``
             (Keras 2 layout) or ``"tf_checkpoint"`` (a prefix).
+        max_shard_size: Split the weights into files of at most this many GB,
+            as ``keras.Model.save_weights`` does: ``path`` (ending in
+            ``.weights.json``) is the index, beside it ``<name>_00000.weights.h5``
+            and on. Each file is moved into place atomically, the index last.
 
     Returns:
         The format written.
@@ -221,6 +251,16 @@ def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = 
     from ._meta import check_built  # noqa: PLC0415
 
     path = os.fspath(path)
+    if max_shard_size is not None:
+        if format not in (None, "weights_h5") or not path.endswith(".weights.json"):
+            raise SaveError(f"{path}: with max_shard_size the weights are sharded in Keras's layout, whose "
+                            "index name must end in .weights.json (as in Keras), and format must be "
+                            "'weights_h5' or left out.")
+        check_built(model, "save the weights of")
+        from ._weights import save_weights_sharded  # noqa: PLC0415
+
+        save_weights_sharded(model, path, max_shard_size)
+        return "weights_h5"
     fmt = format_from_path(path, format, allowed=_WEIGHT_SAVE_FORMATS)
     check_built(model, "save the weights of")
     check_target(path[: -len(".index")] if fmt == "tf_checkpoint" and path.endswith(".index") else path, fmt)
@@ -243,8 +283,10 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
                  skip_mismatch: bool = False, *, objects_to_skip: Any = None) -> list[str]:
     """Load weights into a built model from any weights-bearing file.
 
-    Works with ``.weights.h5``, legacy HDF5 weights, TF checkpoints, and the
-    weights inside full-model files (``.keras``, ``.h5``, netform SavedModels).
+    Works with ``.weights.h5``, sharded weights (the ``.weights.json`` index
+    of ``save_weights(..., max_shard_size=...)``), legacy HDF5 weights, TF
+    checkpoints, and the weights inside full-model files (``.keras`` archives
+    and directories, ``.h5``, netform SavedModels).
 
     Args:
         model: A built model of the same architecture.
@@ -270,6 +312,13 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
     from ._meta import check_built  # noqa: PLC0415
 
     path = os.fspath(path)
+    from ._weights import is_sharded_index  # noqa: PLC0415
+
+    if is_sharded_index(path):
+        check_built(model, "load weights into")
+        from ._weights import load_weights_sharded  # noqa: PLC0415
+
+        return load_weights_sharded(model, path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
     fmt = detect_format(path)
     check_built(model, "load weights into")
     if objects_to_skip is not None and fmt in ("h5", "legacy_h5_weights", "tf_checkpoint"):

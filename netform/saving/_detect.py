@@ -197,7 +197,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     """Return the format of a saved model or weights file, read from its content.
 
     Args:
-        path: A file, a SavedModel directory, or a checkpoint prefix.
+        path: A file, a SavedModel directory, a Keras model directory (the
+            unzipped ``.keras`` form) or a checkpoint prefix.
 
     Returns:
         One of ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"``,
@@ -218,6 +219,9 @@ def detect_format(path: str | os.PathLike[str]) -> str:
                 return "savedmodel"
         if checkpoint_prefix(path) is not None:
             return "tf_checkpoint"
+        if os.path.isfile(os.path.join(path, "config.json")) and any(
+                os.path.isfile(os.path.join(path, n)) for n in ("model.weights.h5", "model.weights.npz")):
+            return "keras"  # Keras's unzipped form, save_model(..., zipped=False)
         raise _unsupported(path, describe_content(path))
     if not os.path.exists(path):
         if checkpoint_prefix(path) is not None:

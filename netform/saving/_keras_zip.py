@@ -22,7 +22,8 @@ from ._h5_source import keras_refusal
 from ._meta import MAX_METADATA_BYTES, json_object, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, check_zip
 
-__all__ = ["save_keras", "write_keras", "load_keras", "read_keras_info", "NETFORM_ENTRY"]
+__all__ = ["save_keras", "write_keras", "load_keras", "read_keras_info", "NETFORM_ENTRY", "save_keras_dir",
+           "write_keras_dir", "load_keras_dir", "is_keras_dir"]
 
 NETFORM_ENTRY = "netform.json"
 _WEIGHTS_ENTRY = "model.weights.h5"
@@ -139,6 +140,87 @@ def write_keras(model: Any, target: str | BinaryIO) -> None:
         zf.writestr(NETFORM_ENTRY, json.dumps(meta))
 
 
+def write_keras_dir(model: Any, directory: str) -> None:
+    """Keras's unzipped form (``save_model(..., zipped=False)``) into an empty directory, plus ``netform.json``.
+
+    The weights file is built in memory and written with plain writes (HDF5
+    never meets a full disk, where it can crash).
+    """
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+
+    config, renamed = keras_config(ks.model_config(model))
+    meta = metadata(model, "keras")
+    if renamed:
+        meta["keras_classes"] = renamed
+    os.makedirs(directory, exist_ok=True)
+    image = io.BytesIO()
+    weights = ks.H5IOStore(image, mode="w")
+    assets = ks.DiskIOStore(os.path.join(directory, _ASSETS_DIR.rstrip("/")), mode="w")
+    try:
+        ks.save_state(model, weights, assets)
+    finally:
+        weights.close()
+        assets.close()
+    for name, data in (("metadata.json", json.dumps(keras_metadata()).encode()),
+                       ("config.json", json.dumps(config).encode()), (_WEIGHTS_ENTRY, image.getbuffer()),
+                       (NETFORM_ENTRY, json.dumps(meta).encode())):
+        with open(os.path.join(directory, name), "xb") as fh:
+            fh.write(data)
+
+
+def save_keras_dir(model: Any, path: str) -> None:
+    """Save ``model`` in Keras's unzipped ``.keras`` form (a directory), atomically.
+
+    Raises:
+        SaveError: Keras could not serialize the model (what was there is kept).
+    """
+    from ._atomic import atomic_path  # noqa: PLC0415
+
+    with writing(path, "keras"), atomic_path(path) as tmp:
+        write_keras_dir(model, tmp)
+
+
+def _dir_file(path: str, name: str, limit: int) -> bytes:
+    """One file of a Keras model directory, read whole after its size is checked against ``limit``."""
+    from ._meta import read_bounded, regular_file  # noqa: PLC0415
+
+    full = os.path.join(path, name)
+    # read_bounded reads up to limit + 1 bytes at once: bound it by the file's own size.
+    return read_bounded(full, min(limit, regular_file(full, name) + 1), name)
+
+
+def load_keras_dir(path: str, *, compile: bool = True, safe_mode: bool = True,
+                   custom_objects: Mapping[str, Any] | None = None) -> Any:
+    """Load Keras's unzipped ``.keras`` form: a directory with ``config.json`` and ``model.weights.h5``.
+
+    Every entry must be a regular file or folder inside the directory (no
+    FIFO, device or link out); the config is checked as in an archive.
+
+    Raises:
+        FormatError: A file is missing, corrupt, or too large.
+        UnsafeFileError: The directory or its config is hostile.
+    """
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+
+    from ._meta import check_tree  # noqa: PLC0415
+    from ._safety import MAX_DATASET_BYTES  # noqa: PLC0415
+
+    register_netform_classes()
+    check_tree(path, "Keras model")
+    with reading(path, "keras"):
+        config = json_object(_dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
+        if os.path.lexists(os.path.join(path, NETFORM_ENTRY)):
+            meta = json_object(_dir_file(path, NETFORM_ENTRY, MAX_METADATA_BYTES), path, NETFORM_ENTRY)
+            config = netform_config(config, meta.get("keras_classes"), path)
+        check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom_objects)
+        weights = io.BytesIO(_dir_file(path, _WEIGHTS_ENTRY, MAX_DATASET_BYTES))
+        assets_dir = os.path.join(path, _ASSETS_DIR.rstrip("/"))
+        has_assets = os.path.isdir(assets_dir) and bool(os.listdir(assets_dir))
+        return _build_and_fill(config, weights, path, compile=compile, safe_mode=safe_mode,
+                               custom_objects=custom_objects,
+                               assets=lambda: ks.DiskIOStore(assets_dir, mode="r") if has_assets else None)
+
+
 def keras_metadata() -> dict[str, str]:
     """Keras's ``metadata.json`` (its version and the time saved, in its own format)."""
     import datetime  # noqa: PLC0415
@@ -147,6 +229,12 @@ def keras_metadata() -> dict[str, str]:
 
     return {"keras_version": keras.__version__,
             "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+
+
+def is_keras_dir(path: str) -> bool:
+    """Whether ``path`` is a directory in Keras's unzipped ``.keras`` form (config and weights files)."""
+    return (os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json"))
+            and any(os.path.isfile(os.path.join(path, n)) for n in (_WEIGHTS_ENTRY, "model.weights.npz")))
 
 
 def save_keras(model: Any, path: str) -> None:
@@ -223,20 +311,31 @@ def _load_from_archive(zf: zipfile.ZipFile, config: dict[str, Any], where: str, 
     from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
     weights = io.BytesIO(zf.read(_WEIGHTS_ENTRY))  # zipfile verifies the entry's CRC-32
+    # Keras extracts the whole archive to disk for assets whenever it holds more
+    # than its three entries (netform.json is a fourth): do so only for real assets.
+    has_assets = any(name.startswith(_ASSETS_DIR) for name in zf.namelist())
+    return _build_and_fill(config, weights, where, compile=compile, safe_mode=safe_mode,
+                           custom_objects=custom_objects,
+                           assets=lambda: ks.DiskIOStore(_ASSETS_DIR.rstrip("/"), archive=zf, mode="r")
+                           if has_assets else None)
+
+
+def _build_and_fill(config: dict[str, Any], weights: io.BytesIO, where: str, *, compile: bool, safe_mode: bool,
+                    custom_objects: Mapping[str, Any] | None, assets: Any) -> Any:
+    """Build the model from a checked config and fill it from the weights' bytes (checked first)."""
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+
     store = ks.H5IOStore(weights, mode="r")
-    assets = None
+    assets_store = None
     try:
-        check_h5(store.h5_file, f"{where}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), raw=weights)
+        check_h5(store.h5_file, f"{where}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()))
         model = ks.model_from_config(config, custom_objects, compile, safe_mode)
-        # Keras extracts the whole archive to disk for assets whenever it holds more
-        # than its three entries (netform.json is a fourth): do so only for real assets.
-        if any(name.startswith(_ASSETS_DIR) for name in zf.namelist()):
-            assets = ks.DiskIOStore(_ASSETS_DIR.rstrip("/"), archive=zf, mode="r")
-        failed, errors = ks.load_state(model, store, assets)
+        assets_store = assets()
+        failed, errors = ks.load_state(model, store, assets_store)
     finally:
         store.close()
-        if assets is not None:
-            assets.close()
+        if assets_store is not None:
+            assets_store.close()
     if failed:
         refusal = keras_refusal(where, [str(v[1]) if isinstance(v, tuple) else str(v) for v in errors.values()])
         if refusal is not None:
@@ -252,6 +351,13 @@ def weights_bytes(path: str | io.BytesIO, where: str) -> io.BytesIO:
     only weights are read (as in Keras's ``load_weights``), so what it names
     cannot run, and a model with a Lambda layer loads its weights in safe mode.
     """
+    if isinstance(path, str) and os.path.isdir(path):
+        from ._meta import check_tree  # noqa: PLC0415
+        from ._safety import MAX_DATASET_BYTES  # noqa: PLC0415
+
+        check_tree(path, "Keras model")
+        with reading(where, "keras"):
+            return io.BytesIO(_dir_file(path, _WEIGHTS_ENTRY, MAX_DATASET_BYTES))
     with reading(where, "keras"), zipfile.ZipFile(path) as zf:
         check_zip(zf, where)
         if _WEIGHTS_ENTRY not in zf.namelist():

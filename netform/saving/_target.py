@@ -186,6 +186,29 @@ def _keras_strangers(path: str) -> list[str]:
     return names or [os.path.basename(path)]  # no config.json: not a Keras archive at all
 
 
+def _check_keras_dir(path: str) -> None:
+    """Refuse anything but a directory in Keras's unzipped ``.keras`` form (or an empty one)."""
+    expected = "a Keras model directory (save_model(..., zipped=False))"
+    if os.path.islink(path):
+        raise _refuse(path, f"is a symbolic link to {os.readlink(path)}", expected)
+    if not os.path.isdir(path):
+        raise _refuse(path, f"is a file ({describe_content(path)})", expected)
+    names = os.listdir(path)
+    if not names:
+        return
+    strangers = [n for n in names if n not in KERAS_ENTRIES]
+    strangers += [n for n in names if n in KERAS_ENTRIES and n != "assets"
+                  and (os.path.islink(os.path.join(path, n)) or not os.path.isfile(os.path.join(path, n)))]
+    assets = os.path.join(path, "assets")
+    if os.path.islink(assets) or (os.path.lexists(assets) and not os.path.isdir(assets)):
+        strangers.append("assets")
+    if strangers:
+        raise _refuse(path, f"is a directory holding files a Keras model directory does not: "
+                            f"{_foreign(strangers)}", expected)
+    if "config.json" not in names:
+        raise _refuse(path, f"is a directory without config.json (it holds {_foreign(names)})", expected)
+
+
 def is_checkpoint_state(path: str) -> bool:
     """Whether ``path`` is a TF ``checkpoint`` state file (a small text proto)."""
     try:
@@ -240,6 +263,14 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
             _check_savedmodel(backup, backup)  # raises with what is there, unless it is empty
         if os.path.lexists(path):
             _check_savedmodel(path, path)
+        return
+    if fmt == "keras_dir":
+        path = path.rstrip(os.sep) or path
+        backup = path + BACKUP_SUFFIX
+        if os.path.lexists(backup) and os.path.lexists(path):
+            _check_keras_dir(backup)
+        if os.path.lexists(path):
+            _check_keras_dir(path)
         return
     if os.path.lexists(path):
         _check_file(path, fmt)

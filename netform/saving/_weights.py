@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import warnings
 from typing import Any, Iterator
 
@@ -235,3 +236,149 @@ def save_legacy_weights(model: Any, path: str) -> None:
             _write_checksums(f)
         with image.getbuffer() as data:
             write_bytes(path, data)
+
+
+#: The index Keras writes beside sharded weights names at most this many bytes of JSON.
+_MAX_INDEX_BYTES = 16 * 2**20
+
+
+def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[str]:
+    """Keras's sharded weights (``x.weights.json`` and ``x_00000.weights.h5``...), as ``save_weights`` writes them.
+
+    The shards and the index are written into a fresh folder beside ``path``;
+    only when that succeeded, and every file they would replace is an earlier
+    save (an HDF5 shard, a sharded index), is each moved into place with an
+    atomic rename, the index last, so the index never names a missing shard.
+
+    Returns:
+        The file names written, index first.
+
+    Raises:
+        SaveError: Something else is at one of the names, or writing failed
+            (nothing was replaced).
+    """
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+
+    from ._atomic import fsync_dir  # noqa: PLC0415
+    from ._target import check_target  # noqa: PLC0415
+
+    parent = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    with writing(path, "weights_h5"):
+        tmp = tempfile.mkdtemp(prefix=".nf-shards-", dir=parent)
+        try:
+            store = ks.ShardedH5IOStore(os.path.join(tmp, base), max_shard_size, mode="w")
+            try:
+                ks.save_state(model, store)
+            finally:
+                store.close()
+            shards = sorted(n for n in os.listdir(tmp) if n != base)
+            for name in shards:
+                check_target(os.path.join(parent, name), "weights_h5")
+            if os.path.lexists(path):
+                _sharded_index(path)  # raises unless an earlier index is there
+            for name in shards:
+                os.replace(os.path.join(tmp, name), os.path.join(parent, name))
+            fsync_dir(parent)
+            os.replace(os.path.join(tmp, base), path)
+            fsync_dir(parent)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return [base, *shards]
+
+
+def _sharded_index(path: str) -> dict[str, Any]:
+    """The index of sharded weights, refused unless it is one (a JSON object with a ``weight_map``)."""
+    from netform.errors import SaveError  # noqa: PLC0415
+
+    from ._meta import json_object, read_bounded  # noqa: PLC0415
+
+    try:
+        index = json_object(read_bounded(path, _MAX_INDEX_BYTES, "the sharded weights index"), path,
+                            "the sharded weights index")
+    except FormatError as err:
+        raise SaveError(f"{path}: is not an index of sharded weights netform would replace ({err}). Choose "
+                        "another path, or move or delete what is there yourself.") from err
+    if not isinstance(index.get("weight_map"), dict):
+        raise SaveError(f"{path}: is a JSON file without a 'weight_map', not an index of sharded weights "
+                        "netform would replace. Choose another path, or move or delete what is there yourself.")
+    return index
+
+
+def is_sharded_index(path: str) -> bool:
+    """Whether ``path`` is a regular file named ``*.json`` holding a sharded weights index."""
+    from netform.errors import SaveError  # noqa: PLC0415
+
+    if not path.endswith(".json") or os.path.isdir(path):
+        return False
+    try:
+        _sharded_index(path)
+    except (SaveError, FormatError):
+        return False
+    return True
+
+
+def load_weights_sharded(model: Any, path: str, *, skip_mismatch: bool = False,
+                         objects_to_skip: Any = None) -> list[str]:
+    """Load sharded weights (Keras's ``.weights.json`` index and its ``.weights.h5`` shards).
+
+    Every shard the index names must be a plain file name in the index's
+    folder, and passes netform's HDF5 checks (links, bombs) before Keras
+    reads it.
+
+    Returns:
+        The differences skipped (empty when everything fit).
+
+    Raises:
+        FormatError: A shard is missing, named with a path, or the weights do not fit.
+        UnsafeFileError: A shard is hostile.
+    """
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+
+    from ._meta import regular_file  # noqa: PLC0415
+
+    index = _sharded_index(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    shards: set[str] = set()
+    for entry, names in index["weight_map"].items():
+        for name in names if isinstance(names, list) else [names]:
+            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+                raise FormatError(f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
+                                  "must be a file name in the index's own folder.")
+            shards.add(name)
+    saved: dict[str, tuple[int, ...]] = {}
+    for name in sorted(shards):
+        shard = os.path.join(folder, name)
+        regular_file(shard, "a weights shard")
+        with reading(shard, "weights_h5"), _open_verified(shard, shard) as opened:
+            saved.update(_shapes(opened.file))
+    skipped = {id(obj) for obj in (objects_to_skip or ())}
+    wanted = _model_shapes(model, skipped)
+    if skipped:
+        left_out = set(_model_shapes(model, set())) - set(wanted)
+        saved = {name: shape for name, shape in saved.items() if name not in left_out}
+    problems = _diff(saved, wanted)
+    if problems and not skip_mismatch:
+        raise mismatch_error(path, model, problems)
+    optimizer = getattr(model, "optimizer", None)
+    skip = set(skipped)
+    if optimizer is not None and not getattr(optimizer, "built", False):
+        skip.add(id(optimizer))
+    with reading(path, "weights_h5"):
+        store = ks.ShardedH5IOStore(path, mode="r")
+        try:
+            _, errors = ks.load_state(model, store, skip_mismatch=skip_mismatch, skip=skip)
+        finally:
+            store.close()
+        refusal = keras_refusal(path, [str(e[1]) for e in errors.values()])
+        if refusal is not None:
+            raise refusal
+        if errors and not skip_mismatch:
+            raise mismatch_error(path, model, [str(e[1]) for e in errors.values()])
+    if problems:
+        warnings.warn(f"{path}: skipped {len(problems)} variable(s) that do not fit: "
+                      + "; ".join(problems[:10]), UserWarning, stacklevel=3)
+    return problems

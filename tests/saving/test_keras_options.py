@@ -185,3 +185,70 @@ def test_file_objects_both_ways_like_keras(tmp_path, fmt) -> None:  # type: igno
     assert int(loaded.optimizer.iterations.numpy()) == 1
     with pytest.raises(FormatError, match="holds neither a .keras archive nor an HDF5 file"):
         nf.load(io.BytesIO(b"not a model"))
+
+
+def test_unzipped_keras_directory_both_ways_like_keras(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from netform.errors import SaveError
+
+    model = _mlp()
+    model.fit(X, np.ones((4, 2), "float32"), verbose=0)
+    expected = model.predict(X, verbose=0)
+    keras.saving.save_model(model, tmp_path / "theirs", zipped=False)
+    assert nf.save(model, tmp_path / "ours", zipped=False) == "keras"
+    assert sorted(os.listdir(tmp_path / "ours")) == sorted(os.listdir(tmp_path / "theirs") + ["netform.json"])
+    assert nf.detect_format(tmp_path / "theirs") == nf.detect_format(tmp_path / "ours") == "keras"
+    for name in ("theirs", "ours"):
+        for loaded in (keras.saving.load_model(tmp_path / name), nf.load(tmp_path / name)):
+            np.testing.assert_allclose(loaded.predict(X, verbose=0), expected, atol=1e-6)
+            assert int(loaded.optimizer.iterations.numpy()) == 1
+        fresh = _mlp()
+        assert nf.load_weights(fresh, tmp_path / name) == []
+        np.testing.assert_allclose(fresh.predict(X, verbose=0), expected, atol=1e-6)
+    nf.save(_mlp(), tmp_path / "ours", zipped=False)  # an earlier save is replaced
+    assert not np.allclose(nf.load(tmp_path / "ours").predict(X, verbose=0), expected)
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "chapter1.tex").write_text("keep me")
+    with pytest.raises(SaveError, match="holding files a Keras model directory does not: chapter1.tex"):
+        nf.save(model, tmp_path / "thesis", zipped=False)
+    assert (tmp_path / "thesis" / "chapter1.tex").read_text() == "keep me"
+    with pytest.raises(SaveError, match="must not end in .keras"):
+        nf.save(model, tmp_path / "m.keras", zipped=False)
+
+
+def _wide() -> keras.Model:
+    inputs = keras.Input((64,))
+    return keras.Model(inputs, keras.layers.Dense(64, name="out")(keras.layers.Dense(128, name="hidden")(inputs)))
+
+
+def test_sharded_weights_both_ways_like_keras(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from netform.errors import SaveError
+
+    model = _wide()
+    x = np.random.default_rng(0).normal(size=(2, 64)).astype("float32")
+    (tmp_path / "k").mkdir()
+    (tmp_path / "n").mkdir()
+    model.save_weights(tmp_path / "k" / "m.weights.json", max_shard_size=0.00004)
+    assert nf.save_weights(model, tmp_path / "n" / "m.weights.json", max_shard_size=0.00004) == "weights_h5"
+    assert sorted(os.listdir(tmp_path / "n")) == sorted(os.listdir(tmp_path / "k")) == [
+        "m.weights.json", "m_00000.weights.h5", "m_00001.weights.h5"]
+    for folder in ("k", "n"):
+        by_keras, by_netform = _wide(), _wide()
+        by_keras.load_weights(tmp_path / folder / "m.weights.json")
+        assert nf.load_weights(by_netform, tmp_path / folder / "m.weights.json") == []
+        for loaded in (by_keras, by_netform):
+            np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    nf.save_weights(model, tmp_path / "n" / "m.weights.json", max_shard_size=0.00004)  # an earlier save is replaced
+    (tmp_path / "notes.weights.json").write_text('{"my": "notes"}')
+    with pytest.raises(SaveError, match="without a 'weight_map'"):
+        nf.save_weights(model, tmp_path / "notes.weights.json", max_shard_size=0.00004)
+    assert (tmp_path / "notes.weights.json").read_text() == '{"my": "notes"}'
+    assert not (tmp_path / "notes_00000.weights.h5").exists()
+    with pytest.raises(SaveError, match="must end in .weights.json"):
+        nf.save_weights(model, tmp_path / "m.weights.h5", max_shard_size=1)
+    index = json.loads((tmp_path / "n" / "m.weights.json").read_text())
+    index["weight_map"]["/layers/hidden/vars"] = ["../../secret.h5"]
+    (tmp_path / "n" / "m.weights.json").write_text(json.dumps(index))
+    with pytest.raises(FormatError, match="a shard must be a file name in the index's own folder"):
+        nf.load_weights(_wide(), tmp_path / "n" / "m.weights.json")
