@@ -1,0 +1,523 @@
+"""Static shape rules of op nodes: one pure-Python function per keras.ops function (or family).
+
+A rule (every function here but the index helpers) takes the op's arguments by parameter name (a tensor argument is its
+shape, wrapped in :class:`TensorArg`; a constant is itself) and returns the output
+shape, or a list of shapes for an op with several outputs. Each one is checked
+against Keras's ``compute_output_spec`` in ``tests/spec/test_op_shapes.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from .._layer_base import ShapeError
+from .._types import Shape
+from ._util import shape_str
+
+__all__ = ["TensorArg", "broadcast", "parse_index", "format_index", "index_shape"]
+
+
+class TensorArg:
+    """A tensor argument at static-shape time: its shape."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+
+
+def _shape_of(value: Any, what: str = "argument") -> Shape:
+    """The shape of a tensor argument or of a constant (a number or nested lists)."""
+    if isinstance(value, TensorArg):
+        return value.shape
+    if value is None or isinstance(value, str):
+        raise ShapeError(f"{what} must be a tensor or a number, received {value!r}")
+    dims: list[int] = []
+    while isinstance(value, (list, tuple)):
+        dims.append(len(value))
+        value = value[0] if value else 0
+    return tuple(dims)
+
+
+def broadcast(*shapes: Shape) -> Shape:
+    """Keras's broadcasting of several shapes (``None`` against a size is that size unless it is 1)."""
+    out: list[Any] = []
+    rank = max(len(s) for s in shapes)
+    for shape in shapes:
+        padded = (1,) * (rank - len(shape)) + tuple(shape)
+        if not out:
+            out = list(padded)
+            continue
+        for i, (a, b) in enumerate(zip(out, padded)):
+            if a == 1:
+                out[i] = b
+            elif a is None:
+                out[i] = None if b == 1 else b
+            elif not (b == 1 or b is None or b == a):
+                raise ShapeError(f"shapes {shape_str(tuple(out))} and {shape_str(tuple(shape))} do not broadcast "
+                                 f"(axis {i - rank}: {a} vs {b}; only axes of size 1 broadcast)")
+    return tuple(out)
+
+
+def _axis(axis: int, rank: int, what: str = "axis") -> int:
+    if not isinstance(axis, int) or isinstance(axis, bool) or not -rank <= axis < rank:
+        raise ShapeError(f"{what} {axis!r} is out of range for a tensor of rank {rank} (batch included)")
+    return axis % rank
+
+
+def unary(a: dict[str, Any]) -> Any:
+    return _shape_of(a[next(iter(a))])
+
+
+def binary(a: dict[str, Any]) -> Any:
+    x1, x2 = list(a.values())[:2]
+    return broadcast(_shape_of(x1, "x1"), _shape_of(x2, "x2"))
+
+
+def axis_keep(a: dict[str, Any]) -> Shape:
+    """The output of a reduction over ``axis`` (all axes when null), with ``keepdims``."""
+    shape = _shape_of(a["x"])
+    axis = a.get("axis")
+    keep = a.get("keepdims", False)
+    if axis is None:
+        return tuple(1 for _ in shape) if keep else ()
+    axes = {_axis(ax, len(shape)) for ax in (axis if isinstance(axis, (list, tuple)) else [axis])}
+    return tuple((1 if i in axes else d) for i, d in enumerate(shape) if keep or i not in axes)
+
+
+def softmax_like(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    axis = a.get("axis", -1)
+    for ax in axis if isinstance(axis, (list, tuple)) else [axis]:
+        _axis(ax, len(shape))
+    return shape
+
+
+def reshape(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    new = a["newshape"]
+    new = (new,) if isinstance(new, int) else tuple(new)
+    if sum(1 for d in new if d == -1) > 1:
+        raise ShapeError(f"newshape {list(new)} has more than one -1")
+    if any(not isinstance(d, int) or d < -1 for d in new):
+        raise ShapeError(f"newshape {list(new)} must hold sizes ≥ 0 and at most one -1")
+    if -1 not in new:
+        if None not in shape and math.prod(shape) != math.prod(new):
+            raise ShapeError(f"cannot reshape {shape_str(shape)} ({math.prod(shape)} values) to {list(new)}")
+        return new
+    if None in shape:
+        return tuple(None if d == -1 else d for d in new)
+    known = math.prod(d for d in new if d != -1)
+    total = math.prod(shape)
+    if known == 0 or total % known:
+        raise ShapeError(f"cannot reshape {shape_str(shape)} ({total} values) to {list(new)}")
+    return tuple(total // known if d == -1 else d for d in new)
+
+
+def transpose(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    axes = a.get("axes")
+    if axes is None:
+        return tuple(reversed(shape))
+    if len(axes) != len(shape) or sorted(_axis(x, len(shape)) for x in axes) != list(range(len(shape))):
+        raise ShapeError(f"axes {list(axes)} is not a permutation of the {len(shape)} axes of {shape_str(shape)}")
+    return tuple(shape[x] for x in axes)
+
+
+def expand_dims(a: dict[str, Any]) -> Shape:
+    shape = list(_shape_of(a["x"]))
+    axis = a["axis"]
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    rank = len(shape) + len(axes)
+    norm = sorted(_axis(ax, rank) for ax in axes)
+    for ax in norm:
+        shape.insert(ax, 1)
+    return tuple(shape)
+
+
+def squeeze(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    axis = a.get("axis")
+    if axis is None:
+        return tuple(d for d in shape if d != 1)
+    axes = {_axis(ax, len(shape)) for ax in (axis if isinstance(axis, (list, tuple)) else [axis])}
+    for ax in axes:
+        if shape[ax] not in (1, None):
+            raise ShapeError(f"cannot squeeze axis {ax} of {shape_str(shape)}: its size is {shape[ax]}, not 1")
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def concatenate(a: dict[str, Any]) -> Shape:
+    shapes = [_shape_of(x) for x in a["xs"]]
+    axis = a.get("axis", 0)
+    if axis is None:
+        raise ShapeError("concatenate needs an axis (Keras refuses axis null)")
+    rank = len(shapes[0])
+    ax = _axis(axis, rank)
+    total: int | None = 0
+    out = list(shapes[0])
+    for s in shapes:
+        if len(s) != rank:
+            raise ShapeError(f"concatenate needs tensors of one rank, received {shape_str(shapes)}")
+        for i, (d, o) in enumerate(zip(s, out)):
+            if i == ax:
+                continue
+            if d is not None and o is not None and d != o:
+                raise ShapeError(f"concatenate needs the same size on every axis but {axis}, received "
+                                 f"{shape_str(shapes)}")
+            out[i] = o if o is not None else d
+        total = None if total is None or s[ax] is None else total + s[ax]
+    out[ax] = total
+    return tuple(out)
+
+
+def stack(a: dict[str, Any]) -> Shape:
+    shapes = [_shape_of(x) for x in a["x"]]
+    first = shapes[0]
+    for s in shapes[1:]:
+        if len(s) != len(first) or any(p is not None and q is not None and p != q for p, q in zip(s, first)):
+            raise ShapeError(f"stack needs tensors of one shape, received {shape_str(shapes)}")
+    ax = _axis(a.get("axis", 0), len(first) + 1)
+    out = list(first)
+    out.insert(ax, len(shapes))
+    return tuple(out)
+
+
+def split(a: dict[str, Any]) -> list[Shape]:
+    shape = _shape_of(a["x"])
+    ax = _axis(a.get("axis", 0), len(shape))
+    sections = a["indices_or_sections"]
+    size = shape[ax]
+    if isinstance(sections, int):
+        if size is not None and size % sections:
+            raise ShapeError(f"split cannot cut axis {ax} of size {size} into {sections} equal parts")
+        piece = None if size is None else size // sections
+        return [shape[:ax] + (piece,) + shape[ax + 1:] for _ in range(sections)]
+    bounds = [0, *sections, size]
+    out = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        length = None if hi is None else max(0, min(hi, size) - lo) if size is not None else None
+        out.append(shape[:ax] + (length,) + shape[ax + 1:])
+    return out
+
+
+def matmul(a: dict[str, Any]) -> Shape:
+    x1, x2 = _shape_of(a["x1"], "x1"), _shape_of(a["x2"], "x2")
+    if not x1 or not x2:
+        raise ShapeError("matmul takes tensors of rank 1 or more")
+    s1 = (1,) + x1 if len(x1) == 1 else x1
+    s2 = x2 + (1,) if len(x2) == 1 else x2
+    if s1[-1] is not None and s2[-2] is not None and s1[-1] != s2[-2]:
+        raise ShapeError(f"matmul needs the last axis of x1 to match the second-last of x2, received "
+                         f"{shape_str(x1)} and {shape_str(x2)}")
+    out = broadcast(s1[:-2], s2[:-2]) + (s1[-2], s2[-1])
+    if len(x1) == 1:
+        out = out[:-2] + out[-1:]
+    if len(x2) == 1:
+        out = out[:-1]
+    return out
+
+
+def where(a: dict[str, Any]) -> Shape:
+    shapes = [_shape_of(a["condition"])]
+    if a.get("x1") is None and a.get("x2") is None:
+        raise ShapeError("where with only a condition has a data-dependent shape; give x1 and x2")
+    shapes += [_shape_of(a[k], k) for k in ("x1", "x2")]
+    return broadcast(*shapes)
+
+
+def clip(a: dict[str, Any]) -> Shape:
+    return _shape_of(a["x"])
+
+
+def resize(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["images"])
+    size = a["size"]
+    if not (isinstance(size, (list, tuple)) and len(size) == 2):
+        raise ShapeError(f"size must be [height, width], received {size!r}")
+    fmt = a.get("data_format") or "channels_last"
+    if len(shape) not in (3, 4):
+        raise ShapeError(f"image.resize takes a tensor of rank 3 or 4, received {shape_str(shape)}")
+    if fmt == "channels_last":
+        return shape[:-3] + tuple(size) + shape[-1:]
+    return shape[:-2] + tuple(size)
+
+
+def glu(a: dict[str, Any]) -> Shape:
+    shape = list(_shape_of(a["x"]))
+    ax = _axis(a.get("axis", -1), len(shape))
+    if shape[ax] is not None:
+        if shape[ax] % 2:
+            raise ShapeError(f"glu needs an even size on axis {ax}, received {shape_str(tuple(shape))}")
+        shape[ax] //= 2
+    return tuple(shape)
+
+
+def getitem(a: dict[str, Any]) -> Shape:
+    return index_shape(_shape_of(a["x"]), parse_index(a["index"]))
+
+
+def arg_reduce(a: dict[str, Any]) -> Shape:
+    return axis_keep(a)
+
+
+def flatten_all(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    return (None if None in shape else math.prod(shape),)
+
+
+def repeat(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    reps, axis = a["repeats"], a.get("axis")
+    if not isinstance(reps, int):
+        raise ShapeError("repeat takes an integer `repeats` for a static shape")
+    if axis is None:
+        return (None if None in shape else math.prod(shape) * reps,)
+    ax = _axis(axis, len(shape))
+    return shape[:ax] + (None if shape[ax] is None else shape[ax] * reps,) + shape[ax + 1:]
+
+
+def tile(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    reps = a["repeats"]
+    reps = [reps] if isinstance(reps, int) else list(reps)
+    rank = max(len(shape), len(reps))
+    shape = (1,) * (rank - len(shape)) + shape
+    reps = [1] * (rank - len(reps)) + reps
+    return tuple(None if d is None else d * r for d, r in zip(shape, reps))
+
+
+def moveaxis(a: dict[str, Any]) -> Shape:
+    shape = list(_shape_of(a["x"]))
+    src, dst = a["source"], a["destination"]
+    src = [src] if isinstance(src, int) else list(src)
+    dst = [dst] if isinstance(dst, int) else list(dst)
+    src = [_axis(s, len(shape)) for s in src]
+    dst = [_axis(d, len(shape)) for d in dst]
+    order = [i for i in range(len(shape)) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return tuple(shape[i] for i in order)
+
+
+def swapaxes(a: dict[str, Any]) -> Shape:
+    shape = list(_shape_of(a["x"]))
+    i, j = _axis(a["axis1"], len(shape)), _axis(a["axis2"], len(shape))
+    shape[i], shape[j] = shape[j], shape[i]
+    return tuple(shape)
+
+
+def top_k(a: dict[str, Any]) -> list[Shape]:
+    shape = _shape_of(a["x"])
+    out = shape[:-1] + (a["k"],)
+    return [out, out]
+
+
+def one_hot(a: dict[str, Any]) -> Shape:
+    shape = list(_shape_of(a["x"]))
+    ax = a.get("axis", -1)
+    ax = ax if ax >= 0 else len(shape) + 1 + ax
+    shape.insert(ax, a["num_classes"])
+    return tuple(shape)
+
+
+def norm(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    axis = a.get("axis")
+    if axis is None:
+        return tuple(1 for _ in shape) if a.get("keepdims") else ()
+    return axis_keep({"x": TensorArg(shape), "axis": axis, "keepdims": a.get("keepdims", False)})
+
+
+def logsumexp(a: dict[str, Any]) -> Shape:
+    return axis_keep({"x": a["x"], "axis": a.get("axis"), "keepdims": a.get("keepdims", False)})
+
+
+def broadcast_to(a: dict[str, Any]) -> Shape:
+    target = tuple(a["shape"])
+    if broadcast(_shape_of(a["x"]), target) != target:
+        raise ShapeError(f"cannot broadcast {shape_str(_shape_of(a['x']))} to {list(target)}")
+    return target
+
+
+def pad(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["x"])
+    width = a["pad_width"]
+    if isinstance(width, int):
+        pairs = [(width, width)] * len(shape)
+    elif len(width) == 2 and all(isinstance(w, int) for w in width):
+        pairs = [tuple(width)] * len(shape)
+    elif len(width) == 1:
+        pairs = [tuple(width[0])] * len(shape)
+    else:
+        if len(width) != len(shape):
+            raise ShapeError(f"pad_width gives {len(width)} pairs for a tensor of rank {len(shape)}")
+        pairs = [tuple(w) for w in width]
+    return tuple(None if d is None else d + lo + hi for d, (lo, hi) in zip(shape, pairs))
+
+
+def take(a: dict[str, Any]) -> Shape:
+    shape, indices = _shape_of(a["x"]), _shape_of(a["indices"], "indices")
+    axis = a.get("axis")
+    if axis is None:
+        return indices
+    ax = _axis(axis, len(shape))
+    return shape[:ax] + indices + shape[ax + 1:]
+
+
+def outer(a: dict[str, Any]) -> Shape:
+    sizes = []
+    for key in ("x1", "x2"):
+        s = _shape_of(a[key], key)
+        sizes.append(None if None in s else math.prod(s))
+    return tuple(sizes)
+
+
+def moments(a: dict[str, Any]) -> list[Shape]:
+    out = axis_keep({"x": a["x"], "axis": a["axes"], "keepdims": a.get("keepdims", False)})
+    return [out, out]
+
+
+def reduce_no_keep(a: dict[str, Any]) -> Shape:
+    return axis_keep({"x": a["x"], "axis": a.get("axis"), "keepdims": False})
+
+
+def grayscale(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["images"])
+    if len(shape) not in (3, 4):
+        raise ShapeError(f"image.rgb_to_grayscale takes a tensor of rank 3 or 4, received {shape_str(shape)}")
+    if (a.get("data_format") or "channels_last") == "channels_last":
+        return shape[:-1] + (1,)
+    return shape[:-3] + (1,) + shape[-2:]
+
+
+def append(a: dict[str, Any]) -> Shape:
+    if a.get("axis") is None:
+        sizes = [_shape_of(a[k], k) for k in ("x1", "x2")]
+        flat = [None if None in s else math.prod(s) for s in sizes]
+        return (None if None in flat else sum(flat),)  # type: ignore[arg-type]
+    return concatenate({"xs": [a["x1"], a["x2"]], "axis": a["axis"]})
+
+
+def diff(a: dict[str, Any]) -> Shape:
+    shape = list(_shape_of(a["a"]))
+    ax = _axis(a.get("axis", -1), len(shape))
+    n = a.get("n", 1)
+    if shape[ax] is not None:
+        shape[ax] = max(0, shape[ax] - n)
+    return tuple(shape)
+
+
+def pool(a: dict[str, Any]) -> Shape:
+    from ._util import conv_out
+
+    shape = _shape_of(a["inputs"])
+    n = len(shape) - 2
+    if n < 1:
+        raise ShapeError(f"pooling takes a tensor of rank 3 to 5, received {shape_str(shape)}")
+    pool = a["pool_size"]
+    pool = [pool] * n if isinstance(pool, int) else list(pool)
+    strides = a.get("strides") or pool
+    strides = [strides] * n if isinstance(strides, int) else list(strides)
+    first = (a.get("data_format") or "channels_last") == "channels_first"
+    spatial = shape[2:] if first else shape[1:-1]
+    out = [conv_out(d, k, st, a.get("padding", "valid")) for d, k, st in zip(spatial, pool, strides)]
+    return (shape[0], shape[1], *out) if first else (shape[0], *out, shape[-1])
+
+
+def slice_(a: dict[str, Any]) -> Shape:
+    shape = _shape_of(a["inputs"])
+    size = tuple(a["shape"])
+    if len(size) != len(shape) or len(a["start_indices"]) != len(shape):
+        raise ShapeError(f"slice needs start_indices and shape of rank {len(shape)}")
+    return size
+
+
+# -- getitem indices ----------------------------------------------------------
+_INDEX_ITEM = re.compile(r"^\s*(?:(-?\d+)|(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?)?|(\.\.\.)|(None|newaxis))\s*$")
+
+
+def parse_index(text: Any) -> tuple[Any, ...]:
+    """Parse a NumPy-style index written as text, ``"[:, 0]"`` or ``"[..., 1:3, None]"``.
+
+    Only integers, slices, ``...`` and ``None`` are allowed (nothing is evaluated).
+
+    Raises:
+        ShapeError: The text is not such an index.
+    """
+    if not isinstance(text, str) or not text.strip().startswith("[") or not text.strip().endswith("]"):
+        raise ShapeError(f"index must be text like \"[:, 0]\" or \"[..., 1:3]\", received {text!r}")
+    body = text.strip()[1:-1]
+    out: list[Any] = []
+    for part in body.split(",") if body.strip() else []:
+        m = _INDEX_ITEM.match(part)
+        if m is None:
+            raise ShapeError(f"index item {part.strip()!r} in {text!r} is not an integer, a slice such as 1:3 or "
+                             "::2, ..., or None")
+        if m.group(1) is not None:
+            out.append(int(m.group(1)))
+        elif m.group(5):
+            out.append(Ellipsis)
+        elif m.group(6):
+            out.append(None)
+        else:
+            start, stop, step = (int(g) if g is not None else None for g in m.group(2, 3, 4))
+            if step == 0:
+                raise ShapeError(f"slice step cannot be zero in {text!r}")
+            out.append(slice(start, stop, step))
+    if sum(1 for x in out if x is Ellipsis) > 1:
+        raise ShapeError(f"index {text!r} has more than one ...")
+    return tuple(out)
+
+
+def format_index(key: Any) -> str:
+    """Write an index (int, slice, ``...``, ``None`` or a tuple of them) as :func:`parse_index` reads it.
+
+    Raises:
+        ValueError: The index holds something else (a tensor, a list).
+    """
+    items = key if isinstance(key, tuple) else (key,)
+    parts = []
+    for item in items:
+        if item is Ellipsis:
+            parts.append("...")
+        elif item is None:
+            parts.append("None")
+        elif isinstance(item, int) and not isinstance(item, bool):
+            parts.append(str(item))
+        elif isinstance(item, slice) and all(v is None or (isinstance(v, int) and not isinstance(v, bool))
+                                              for v in (item.start, item.stop, item.step)):
+            text = ("" if item.start is None else str(item.start)) + ":" + ("" if item.stop is None else str(item.stop))
+            parts.append(text + (f":{item.step}" if item.step is not None else ""))
+        else:
+            raise ValueError(f"index item {item!r} is not an integer, a slice of integers, ... or None")
+    return "[" + ", ".join(parts) + "]"
+
+
+def index_shape(shape: Shape, key: tuple[Any, ...]) -> Shape:
+    """The shape of ``x[key]`` for ``x`` of ``shape``."""
+    n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
+    if n_real > len(shape):
+        raise ShapeError(f"index has {n_real} items for a tensor of rank {len(shape)} {shape_str(shape)}")
+    if Ellipsis in key:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - n_real) + key[i + 1:]
+    key = key + (slice(None),) * (len(shape) - (len(key) - sum(1 for k in key if k is None)))
+    out: list[Any] = []
+    axis = 0
+    for k in key:
+        if k is None:
+            out.append(1)
+            continue
+        size = shape[axis]
+        if isinstance(k, int):
+            if size is not None and not -size <= k < size:
+                raise ShapeError(f"index {k} is out of range for axis {axis} of size {size}")
+        elif size is None:
+            out.append(None)
+        else:
+            out.append(len(range(*k.indices(size))))
+        axis += 1
+    return tuple(out)
