@@ -21,7 +21,7 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ..errors import did_you_mean
 
@@ -71,18 +71,30 @@ REGULARIZERS: tuple[str, ...] = ("L1", "L2", "L1L2", "OrthogonalRegularizer", "l
 CONSTRAINTS: tuple[str, ...] = ("MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm", "min_max_norm", "non_neg", "unit_norm")
 
 
-_STRICT_TYPES = frozenset({"int", "float", "bool"})
+_NUMBER_TYPES = {"int": "integer", "float": "number"}
+
+
+def _not_text_or_bool(kind: str) -> Any:
+    """A check run before a number field's own: no strings, no booleans (JSON Schema's number types)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, (str, bytes, bool)):
+            raise PydanticCustomError(f"{kind}_type", f"Input should be a valid {_NUMBER_TYPES[kind]}")
+        return value
+
+    return check
 
 
 def strict_scalars(schema: CoreSchema) -> CoreSchema:
-    """Make every int, float and bool in a Pydantic core schema strict, in place.
+    """Make every int, float and bool of a Pydantic core schema read as JSON Schema does, in place.
 
-    A spec then reads the way its JSON Schema does: ``units: "64"``,
-    ``units: true`` and ``use_bias: 1`` are refused instead of being coerced
-    to ``64``, ``1`` and ``True``; a float field still takes an int
-    (``rate: 1``), as JSON Schema's ``number`` does. Lists stay lists: a
-    tuple field still reads a YAML sequence (Pydantic's model-wide strict
-    mode would refuse it).
+    A spec then gets the answer of its JSON Schema (``netform schema``):
+    ``units: "64"`` and ``units: true`` are refused instead of being read as
+    ``64`` and ``1``, ``use_bias: 1`` is refused instead of read as ``true``;
+    an int field still takes ``64.0`` (JSON Schema's ``integer`` is any
+    whole number) and a float field takes an int (``rate: 1``). Lists stay
+    lists: a tuple field still reads a YAML sequence (Pydantic's model-wide
+    strict mode would refuse it).
 
     Args:
         schema: The core schema of a model, as Pydantic generated it.
@@ -98,8 +110,16 @@ def strict_scalars(schema: CoreSchema) -> CoreSchema:
             continue
         seen.add(id(node))
         if isinstance(node, dict):
-            if isinstance(node.get("type"), str) and node["type"] in _STRICT_TYPES and "strict" not in node:
-                node["strict"] = True
+            kind = node.get("type")
+            if kind == "bool":
+                node.setdefault("strict", True)
+            elif isinstance(kind, str) and kind in _NUMBER_TYPES:
+                # Replaced in place (other schemas hold this very dict): the check, then the number's own rules.
+                inner = dict(node)
+                node.clear()
+                node.update(core_schema.no_info_before_validator_function(_not_text_or_bool(kind), inner))
+                seen.add(id(inner))
+                continue
             stack.extend(v for k, v in node.items() if k not in ("metadata", "serialization") and
                          isinstance(v, (dict, list)))
         elif isinstance(node, list):
@@ -108,7 +128,7 @@ def strict_scalars(schema: CoreSchema) -> CoreSchema:
 
 
 class StrictScalars(BaseModel):
-    """A schema whose int, float and bool fields take only values of that type (see :func:`strict_scalars`)."""
+    """A schema whose int, float and bool fields read values as its JSON Schema does (see :func:`strict_scalars`)."""
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:

@@ -133,8 +133,21 @@ def test_a_float_field_takes_an_int_as_json_schema_does() -> None:
     assert spec.layers[0].layer.rate == 0.0 and isinstance(spec.layers[0].layer.rate, float)
 
 
-@pytest.mark.parametrize(("value", "received"), [('"3"', "'3'"), ("true", "True"), ("3.0", "3.0")])
+@pytest.mark.parametrize(("value", "received"), [('"3"', "'3'"), ("true", "True"), ("3.5", "3.5")])
 def test_input_shapes_are_strict(value: str, received: str) -> None:
     text = f"netform: 1\nkind: sequential\ninputs: {{x: {{shape: [{value}]}}}}\nlayers: [{{type: Dense, units: 1}}]\n"
-    with pytest.raises(SpecError, match=rf"inputs.x.shape\[0\]: input should be a valid integer; received {received}"):
+    with pytest.raises(SpecError, match=rf"inputs.x.shape\[0\]: input should be a valid integer(, got a number with a "
+                                        rf"fractional part)?; received {received}"):
         load_spec(text)
+
+
+def test_a_whole_number_written_as_a_float_is_an_int_as_in_json_schema() -> None:
+    """JSON Schema's `integer` is any whole number, 64.0 included: validate reads it as 64 too."""
+    jsonschema = pytest.importorskip("jsonschema")
+    defs = json_schema()["$defs"]
+    assert list(jsonschema.Draft202012Validator({"$defs": defs, "$ref": "#/$defs/DenseLayer"}).iter_errors(
+        {"type": "Dense", "units": 64.0})) == []
+    spec = load_spec("netform: 1\nkind: sequential\ninputs: {x: {shape: [3.0]}}\n"
+                     "layers: [{type: Dense, units: 64.0}]\n")
+    units = spec.layers[0].layer.units
+    assert units == 64 and type(units) is int and spec.inputs["x"].shape == (3,)
