@@ -252,3 +252,45 @@ def test_sharded_weights_both_ways_like_keras(tmp_path) -> None:  # type: ignore
     (tmp_path / "n" / "m.weights.json").write_text(json.dumps(index))
     with pytest.raises(FormatError, match="a shard must be a file name in the index's own folder"):
         nf.load_weights(_wide(), tmp_path / "n" / "m.weights.json")
+
+
+@keras.saving.register_keras_serializable(package="nf_options_test")
+class AliasedNet(nf.Model):
+    """A layer reached under a second name: Keras saves it under the first name its walk meets."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self._core = keras.layers.Dense(4, name="core")
+        self.z_out = keras.layers.Dense(2, name="z_out")
+
+    @property
+    def a_core(self):  # type: ignore[no-untyped-def]
+        return self._core
+
+    def call(self, inputs):  # type: ignore[no-untyped-def]
+        return self.z_out(self.a_core(inputs))
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5", "m.ckpt"])
+def test_weights_reached_through_a_property_alias(tmp_path, name) -> None:  # type: ignore[no-untyped-def]
+    model = AliasedNet()
+    model(X[:, :3])
+    expected = model.predict(X[:, :3], verbose=0)
+    if name.endswith(".keras"):
+        nf.save(model, tmp_path / name)
+        loaded = nf.load(tmp_path / name)
+    else:
+        nf.save_weights(model, tmp_path / name)
+        loaded = AliasedNet()
+        loaded(X[:, :3])
+        assert nf.load_weights(loaded, tmp_path / name) == []
+    np.testing.assert_allclose(loaded.predict(X[:, :3], verbose=0), expected, atol=1e-6)
+    if name.endswith(".weights.h5"):  # the same layout as Keras's own file, which loads the same way
+        model.save_weights(tmp_path / "k.weights.h5")
+        import h5py
+
+        with h5py.File(tmp_path / name) as ours, h5py.File(tmp_path / "k.weights.h5") as theirs:
+            names: list[list[str]] = [[], []]
+            ours.visit(names[0].append)
+            theirs.visit(names[1].append)
+            assert names[0] == names[1] and "a_core/vars/0" in names[0]
