@@ -473,7 +473,7 @@ class _Resolver:
             for i, item in enumerate(block.layers):
                 item = dict(item) if isinstance(item, dict) else item
                 nm = (item.get("name") if isinstance(item, dict) else None) or used.unique(
-                    _snake(str(item.get("type") or item.get("block") or "layer")) if isinstance(item, dict) else "layer")
+                    _snake(str(item.get("type") or item.get("block") or item.get("op") or "layer").replace(".", "_")) if isinstance(item, dict) else "layer")
                 used.add(nm)
                 if isinstance(item, dict):
                     item.pop("name", None)

@@ -160,6 +160,21 @@ outputs: [b]
 """)
     data = np.arange(6, dtype="float32").reshape(2, 3)
     np.testing.assert_allclose(nf.build(spec).predict(data, verbose=0), data * 0.5)
+    linear = nf.load_spec("""\
+netform: 1
+kind: functional
+inputs: {x: {shape: [3]}}
+blocks:
+  act:
+    layers:
+      - {op: relu}
+      - {op: multiply, x2: 2.0}
+nodes:
+  a: {block: act, in: x}
+outputs: [a]
+""")
+    assert [r.name for r in nf.summary(linear).rows] == ["x", "a.relu", "a.multiply"]
+    np.testing.assert_allclose(nf.build(linear).predict(data - 2, verbose=0), np.maximum(data - 2, 0) * 2)
 
 
 def test_keras_tensor_constants_are_refused_past_a_size() -> None:
