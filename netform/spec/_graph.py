@@ -43,8 +43,8 @@ class GraphNode:
     owner: str
     scope: tuple[str, ...] = ()
     path: Path = ()
-    call: dict[str, Any] = field(default_factory=dict)
-    n_args: int | None = None
+    call: dict[str, Any] = field(default_factory=dict, hash=False)  # named call arguments; tensors as Slots
+    n_args: int | None = None  # how many of `inputs` are positional (None: all)
 
     @property
     def shared(self) -> bool:
@@ -303,7 +303,9 @@ class _Resolver:
         if head in env and tail.isdigit() and env[head] in self.graph.nodes:
             return self._pick(env[head], int(tail), head, scope, path)
         if head in env and "." in ref:
-            outs = [k for k in env if k.startswith(head + ".")]
+            # the outputs of a block use, listed for the first messages only (a scan of the names each)
+            outs = [k for k in env if k.startswith(head + ".") and not k.rpartition(".")[2].isdigit()
+                    ] if len(self.diags) < 20 else []
             if outs:
                 self.error(f"'{ref}' names an output that '{head}' does not have; its outputs: {', '.join(outs)} "
                            f"(or {head}.0 to {head}.{len(outs) - 1})", path)

@@ -151,6 +151,15 @@ def test_bad_output_names_and_call_arguments_are_located_errors() -> None:
         nf.load_spec(SEQ2SEQ.replace("in: dec}", "in: dec, call: {mask: dec}}"))
     with pytest.raises(SpecError, match=r"nodes\.dec\.call\.initial_state\[1\]: unknown node or input 'enc2'"):
         nf.load_spec(SEQ2SEQ.replace("enc.2]", "enc2]"))
+    with_block = ("blocks:\n  two:\n    nodes:\n      a: {type: Dense, units: 2, in: x}\n"
+                  "      b: {type: Dense, units: 3, in: x}\n    outputs: [a, b]\nnodes:")
+    text = SEQ2SEQ.replace("nodes:", with_block).replace("  out: {type: Dense, units: 2, in: dec}",
+                                                         "  pair: {block: two, in: dec}\n  out: {type: Add, in: [pair.a, pair.c]}")
+    with pytest.raises(SpecError, match=r"nodes\.out\.in\[1\]: 'pair\.c' names an output that 'pair' does not have; "
+                                        r"its outputs: pair\.a, pair\.b \(or pair\.0 to pair\.1\)"):
+        nf.load_spec(text)
+    spec = nf.load_spec(text.replace("pair.c]", "pair.1]").replace("units: 3", "units: 2"))
+    assert nf.summary(spec).row("out").inputs == ("pair.a", "pair.b")  # pair.1 is the block's second output
 
 
 def test_call_arguments_need_the_functional_api() -> None:
