@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import keras
 import numpy as np
@@ -43,18 +44,40 @@ def test_stop_training_is_honoured(model, data):
 
 @pytest.mark.parametrize("filename", ["best.keras", "best.weights.h5"])
 def test_model_checkpoint_save_best_only(model, data, tmp_path, filename):
+    """The same run under keras.Model: the file holds the best epoch's weights (on these random labels
+    val_loss rises, so the best is not the last epoch), not the last ones, in both."""
     x, y = data
-    path = tmp_path / filename
-    ckpt = keras.callbacks.ModelCheckpoint(str(path), monitor="val_loss", save_best_only=True,
-                                          save_weights_only=filename.endswith(".weights.h5"))
-    hist = model.fit(x, y, epochs=2, verbose=0, validation_split=0.2, callbacks=[ckpt])
-    assert path.exists()
+    weights_only = filename.endswith(".weights.h5")
+    plain = make_mlp(keras.Model)
+    plain.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    plain.set_weights(model.get_weights())
+    runs = {}
+    for name, m in (("netform", model), ("keras", plain)):
+        path = tmp_path / name / filename
+        path.parent.mkdir()
+        ckpt = keras.callbacks.ModelCheckpoint(str(path), monitor="val_loss", save_best_only=True,
+                                              save_weights_only=weights_only)
+        seen: list[list[np.ndarray]] = []
+        snap = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs, m=m, seen=seen: seen.append(m.get_weights()))
+        hist = m.fit(x, y, epochs=3, verbose=0, shuffle=False, validation_split=0.2, callbacks=[ckpt, snap])
+        runs[name] = (path, hist, seen)
+    (path, hist, seen), (k_path, k_hist, k_seen) = runs["netform"], runs["keras"]
+    np.testing.assert_allclose(hist.history["val_loss"], k_hist.history["val_loss"], rtol=1e-5)
+    best = int(np.argmin(hist.history["val_loss"]))
+    assert best != len(seen) - 1, "the run must end on an epoch that is not the best, or nothing is tested"
     assert hist.telemetry[0].checkpoints == 1 and hist.telemetry[0].checkpoint_s > 0  # the first epoch always improves
     assert "checkpoint_time_s" not in hist.history
-    if filename.endswith(".keras"):
-        assert isinstance(keras.models.load_model(path), nfe.Functional)
+    if weights_only:
+        saved, k_saved = make_mlp(nfe.Model), make_mlp(keras.Model)
+        saved.load_weights(path)
+        k_saved.load_weights(k_path)
     else:
-        make_mlp(nfe.Model).load_weights(path)
+        saved, k_saved = keras.models.load_model(path), keras.models.load_model(k_path)
+        assert isinstance(saved, nfe.Functional) and not isinstance(k_saved, nfe.Model)
+    for got, k_got, want, k_want in zip(saved.get_weights(), k_saved.get_weights(), seen[best], k_seen[best]):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(k_got, k_want)
+        np.testing.assert_allclose(got, k_got, atol=1e-6, rtol=0)
 
 
 def test_reduce_lr_and_scheduler(model, data):
@@ -67,17 +90,61 @@ def test_reduce_lr_and_scheduler(model, data):
     assert hist.history["learning_rate"] == pytest.approx([0.01, 0.02])
 
 
+def _progress_lines(text: str) -> list[str]:
+    """The progress bar lines of a run: ``Epoch k/n`` and ``step/steps - metrics``,
+    with colours, bars and timings taken out."""
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line.split("\r")[-1]).replace("\x08", "")
+        line = re.sub(r"━+|\b\d+(\.\d+)?(s|ms|us)(/step)?\b", "", line)
+        if line.startswith("Epoch ") or re.match(r"\d+/\d+ ", line):
+            out.append(" ".join(line.split()))
+    return out
+
+
+def _event_tags(folder) -> dict[str, set[str]]:
+    import tensorflow as tf
+
+    tags: dict[str, set[str]] = {}
+    for path in folder.rglob("events.out.tfevents*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.setdefault(path.parent.name, set()).update(v.tag for v in event.summary.value)
+    return tags
+
+
 def test_tensorboard_csv_logger_progbar(model, data, tmp_path, capsys):
+    """TensorBoard, CSVLogger and ProgbarLogger write what they write under keras.Model on the same run."""
     pytest.importorskip("tensorboard")
     x, y = data
-    log = tmp_path / "log.csv"
-    cbs = [keras.callbacks.TensorBoard(str(tmp_path / "tb"), update_freq="batch"),
-           keras.callbacks.CSVLogger(str(log)), keras.callbacks.ProgbarLogger()]
-    model.fit(x, y, epochs=2, verbose=0, callbacks=cbs, validation_split=0.2)
-    assert list((tmp_path / "tb").rglob("events.out.tfevents*"))
-    rows = list(csv.DictReader(log.open()))
-    assert len(rows) == 2 and {"loss", "val_loss"} <= set(rows[0]) and "samples_per_sec" not in rows[0]
-    assert "2/2" in capsys.readouterr().out or True  # ProgbarLogger ran without error
+    plain = make_mlp(keras.Model)
+    plain.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    plain.set_weights(model.get_weights())
+    runs = {}
+    for name, m in (("netform", model), ("keras", plain)):
+        folder = tmp_path / name
+        cbs = [keras.callbacks.TensorBoard(str(folder / "tb"), update_freq="batch"),
+               keras.callbacks.CSVLogger(str(folder / "log.csv")), keras.callbacks.ProgbarLogger()]
+        capsys.readouterr()
+        m.fit(x, y, epochs=2, verbose=1, shuffle=False, callbacks=cbs, validation_split=0.2)
+        rows = list(csv.DictReader((folder / "log.csv").open()))
+        runs[name] = (rows, _progress_lines(capsys.readouterr().out), _event_tags(folder / "tb"))
+    (rows, progress, tags), (k_rows, k_progress, k_tags) = runs["netform"], runs["keras"]
+
+    assert list(rows[0]) == list(k_rows[0]) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    for row, k_row in zip(rows, k_rows, strict=True):
+        assert row["epoch"] == k_row["epoch"]
+        for key in ("accuracy", "loss", "val_accuracy", "val_loss"):
+            assert float(row[key]) == pytest.approx(float(k_row[key]), rel=1e-5), key
+
+    assert progress == k_progress
+    assert [line for line in progress if line.startswith("Epoch")] == ["Epoch 1/2", "Epoch 2/2"]
+    ends = [line for line in progress if line.startswith("3/3 ")]  # 72 training samples, batches of 32
+    assert len(ends) == 2 and all(" - val_loss: " in line for line in ends), progress
+
+    assert set(tags) == set(k_tags) == {"train", "validation"}
+    for run in tags:  # Keras's scalars (and the graph) are all there; netform's own extra ones are not judged here
+        assert k_tags[run] <= tags[run], run
+    assert {"batch_loss", "epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= tags["train"]
 
 
 def test_terminate_on_nan(data):
