@@ -161,6 +161,7 @@ def _work(folder: Path, i: int) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_python_random_is_drawn_only_where_keras_draws(tmp_path: Path) -> None:
     """Keras's layer constructors draw one seed each from Python's ``random`` (so that
     ``keras.utils.set_random_seed`` decides them); netform's build and load draw exactly
@@ -260,8 +261,6 @@ def test_global_rngs_are_left_alone_by_threads_at_work(threads_at_work: dict[str
     assert len(positions) > 2  # the poller saw the draws happen
 
 
-@pytest.mark.xfail(strict=True, reason="netform.build raises sys.setrecursionlimit for the length of a build "
-                   "(netform/builder/_build.py); threads restore each other's values")
 def test_recursion_limit_is_left_alone_by_threads_at_work(threads_at_work: dict[str, Any]) -> None:
     _check(threads_at_work, "recursion_limit", "sys.")
 
