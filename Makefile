@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: run test bench fuzz setup system-deps clean
+.PHONY: run test bench fuzz keras-suite keras-suite-update setup system-deps clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,13 @@ bench: $(STAMP)
 
 fuzz: $(STAMP)
 	$(PY) bench/fuzz_specs.py --cases 10000
+
+# Keras's own model/trainer/callback/saving tests, on plain Keras and on netform (tests/keras_suite/README.md).
+keras-suite: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) tests/keras_suite/run_suite.py
+
+keras-suite-update: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) tests/keras_suite/run_suite.py --update
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
