@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["call_arguments", "history", "op_function_name", "output_count", "is_keras_tensor"]
+__all__ = ["call_arguments", "history", "op_function_name", "output_count", "is_keras_tensor", "propagated_mask"]
 
 # Operation classes whose keras.ops function is not the snake_case of the class name
 _FUNCTION_OF = {"GetItem": "getitem", "RGBToGrayscale": "rgb_to_grayscale"}
@@ -62,3 +62,14 @@ def op_function_name(operation: Any) -> str | None:
     cls = type(operation).__name__
     name = _FUNCTION_OF.get(cls) or re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", cls).lower()
     return _NAMESPACES.get(module, "") + name
+
+
+def propagated_mask(tensor: Any) -> Any:
+    """The mask Keras attached to ``tensor`` (``Embedding(mask_zero=True)``'s output), or ``None``.
+
+    Keras passes such a mask to the next layer's ``mask`` argument by itself, so a graph records it as
+    if it had been given; there is no public accessor (``keras.src.backend.get_keras_mask``).
+    """
+    from keras.src.backend import get_keras_mask
+
+    return get_keras_mask(tensor)

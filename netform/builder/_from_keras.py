@@ -13,7 +13,9 @@ from typing import Any
 
 import keras
 
-from .._compat._graph_nodes import call_arguments, history, is_keras_tensor, op_function_name, output_count
+from .._compat._graph_nodes import (
+    call_arguments, history, is_keras_tensor, op_function_name, output_count, propagated_mask,
+)
 from ..errors import BuildError, NetformError, SpecError
 from ..spec import ModelSpec, load_spec
 from ..spec._custom import custom_keras_class
@@ -199,6 +201,37 @@ def _op_node(op: Any, function: str, node: Any, ref: Any) -> dict[str, Any]:
     return {"op": function, "in": items[0] if len(items) == 1 else items, **settings}
 
 
+def _unused_ops(nodes: dict[str, Any], outputs: list[str]) -> list[str]:
+    """Op nodes nothing uses (the ops that computed a propagated mask that is no longer written), innermost last."""
+    uses: dict[str, int] = dict.fromkeys(nodes, 0)
+
+    def refs(node: dict[str, Any]) -> list[str]:
+        ins = node.get("in", [])
+        found = [ins] if isinstance(ins, str) else [r for r in ins if isinstance(r, str)]
+        for value in node.get("call", {}).values():
+            found += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] \
+                if isinstance(value, list) else []
+        return [r.split(".", 1)[0] for r in found]
+
+    for node in nodes.values():
+        for r in refs(node):
+            if r in uses:
+                uses[r] += 1
+    for out in outputs:
+        uses[out.split(".", 1)[0]] = uses.get(out.split(".", 1)[0], 0) + 1
+    dropped: list[str] = []
+    todo = [n for n, count in uses.items() if count == 0 and "op" in nodes[n]]
+    while todo:
+        name = todo.pop()
+        dropped.append(name)
+        for r in refs(nodes[name]):
+            if r in uses:
+                uses[r] -= 1
+                if uses[r] == 0 and "op" in nodes[r]:
+                    todo.append(r)
+    return dropped
+
+
 def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[str], dict[str, Any]]:
     """The inputs (``in``) and the named call arguments (``call``) of one call of ``layer`` in the graph."""
     import inspect
@@ -220,11 +253,15 @@ def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[st
             refs.append(ref(v))
     call: dict[str, Any] = {}
     params = inspect.signature(layer.call).parameters
+    first = bound[0][1] if bound else None
+    auto_mask = propagated_mask(first) if is_keras_tensor(first) else None
     for key, value in bound[n_in:]:
         items = value.items() if params[key].kind is inspect.Parameter.VAR_KEYWORD else [(key, value)]
         for name, v in items:
             if v is None or (name == "training" and v is False):  # what Keras records when nothing was passed
                 continue
+            if name == "mask" and auto_mask is not None and v is auto_mask:
+                continue  # the mask Keras propagates by itself (and will again when the spec is built)
             if is_keras_tensor(v):
                 call[name] = ref(v)
             elif isinstance(v, (list, tuple)) and v and all(is_keras_tensor(t) for t in v):
@@ -324,6 +361,9 @@ class _Exporter:
         outputs = []
         for t in model.outputs:
             outputs.append(ref(t))
+        for name in _unused_ops(nodes, outputs):
+            del nodes[name]
+            names_out.pop(name, None)
         return inputs, nodes, outputs
 
     def block(self, model: keras.Model) -> str:

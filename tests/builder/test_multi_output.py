@@ -182,14 +182,23 @@ def test_attention_scores_shape_equals_keras(shape: tuple[int, ...], axes: list[
 
 
 def test_a_propagated_mask_round_trips() -> None:
-    """Keras records Embedding's mask (an op on the ids) as the LSTM's `mask` call argument; the spec keeps it."""
+    """Keras records Embedding's mask as the LSTM's `mask` argument; the spec leaves it to Keras to propagate again."""
     ids = keras.Input((6,), dtype="int32", name="ids")
     emb = keras.layers.Embedding(10, 4, mask_zero=True, name="emb")(ids)
     model = keras.Model(ids, keras.layers.LSTM(3, name="rnn")(emb))
     spec = nf.from_keras(model)
-    assert spec.nodes is not None and set(spec.nodes["rnn"].call) == {"mask"}
+    assert spec.kind == "functional" and spec.nodes is not None and list(spec.nodes) == ["emb", "rnn"]
+    assert not spec.nodes["rnn"].call  # Keras propagates the mask again when the spec is built
+    sequential = keras.Sequential([keras.Input((6,), dtype="int32"), keras.layers.Embedding(10, 4, mask_zero=True),
+                                   keras.layers.LSTM(3)])
+    assert nf.from_keras(sequential).kind == "sequential"
     data = np.array([[1, 2, 3, 0, 0, 0], [4, 5, 0, 0, 0, 0]], "int32")
     rebuilt = _round_trip(model, data)
+    # an explicit mask is written as a call argument
+    explicit = keras.Model(ids, keras.layers.LSTM(3)(emb, mask=keras.ops.greater(ids, 1)))
+    explicit_spec = nf.from_keras(explicit)
+    assert [n.layer.op for n in (explicit_spec.nodes or {}).values() if n.layer and n.layer.type == "Op"] == ["greater"]
+    _round_trip(explicit, data)
     # the mask is in effect: without it the padded steps change the result
     unmasked = keras.Model(ids, keras.layers.LSTM(3)(keras.layers.Embedding(10, 4)(ids)))
     unmasked.set_weights(model.get_weights())
