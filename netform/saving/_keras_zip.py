@@ -1,10 +1,12 @@
-"""The native Keras 3 ``.keras`` zip archive.
+"""The native Keras 3 ``.keras`` format: the zip archive, and its unzipped directory form.
 
-netform writes the archive with Keras's own writer (so plain
-``keras.models.load_model`` reads it) and adds one entry, ``netform.json``,
-with its metadata. Reading checks the archive (entry names, bombs), the
-config (no code, no unregistered imports) and the weights file (no links,
-no bombs) before Keras deserializes anything.
+netform writes Keras's own entries with Keras's own steps, naming its
+``Functional`` and ``Sequential`` by Keras's classes (so plain
+``keras.saving.load_model`` reads the file without netform installed), and
+adds one entry, ``netform.json``, with its metadata and the classes to name
+back. Reading checks the archive (entry names, bombs), the config (no code,
+no unregistered imports) and the weights file (no links, no bombs) before
+Keras deserializes anything.
 """
 
 from __future__ import annotations
