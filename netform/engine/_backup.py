@@ -297,9 +297,15 @@ class TrainingBackup(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
         # `batch` is the index of the last step run, counted from the first
         # batch the (possibly shortened) stream yielded this epoch.
+        # With steps_per_execution, Keras reports the index a full last call
+        # would have reached ([2, 5, 8] for 7 batches at 3 a call): count no
+        # more steps than the epoch has.
         done = self._step
         self._step = self._base + batch + 1
-        self._since_save += self._step - done
+        total = (self.params or {}).get("steps")
+        if total:
+            self._step = min(self._step, int(total))
+        self._since_save += max(self._step - done, 0)
         if self.save_every_steps and self._since_save >= self.save_every_steps:
             self._since_save = 0
             self.save()

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import EngineError
-from ..saving._atomic import BACKUP_SUFFIX, TMP_MARK
+from .._files import BACKUP_SUFFIX, TMP_MARK
 
 try:  # POSIX
     import fcntl
