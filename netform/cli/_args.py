@@ -65,6 +65,9 @@ def args_render(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("svg", "png", "pdf", "dot"), help="overrides the extension")
     p.add_argument("--direction", choices=("TB", "LR", "BT", "RL"), default="TB", help="layout direction")
     p.add_argument("--collapse", action="store_true", help="draw blocks and nested models as one box")
+    p.add_argument("--collapse-depth", type=int, metavar="N",
+                   help="draw blocks nested deeper than N levels as one box (0 = like --collapse)")
+    p.add_argument("--details", action="store_true", help="show key attributes (kernel size, strides, units, …)")
     p.add_argument("--no-shapes", action="store_true", help="leave shapes out")
     p.add_argument("--no-params", action="store_true", help="leave parameter counts out")
     _plugin_arg(p)

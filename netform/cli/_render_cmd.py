@@ -14,8 +14,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     Args:
         args: Parsed ``netform render`` arguments: ``source``, ``output``,
-            ``format``, ``direction``, ``collapse``, ``no_shapes``,
-            ``no_params`` and ``plugin``.
+            ``format``, ``direction``, ``collapse``, ``collapse_depth``,
+            ``details``, ``no_shapes``, ``no_params`` and ``plugin``.
 
     Returns:
         0 on success (errors are raised as :class:`~netform.NetformError` and
@@ -27,6 +27,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     with callbacks_not_run():
         out = render(args.source, args.output, format=args.format, direction=args.direction,
                      expand_nested=not args.collapse, show_shapes=not args.no_shapes,
-                     show_params=not args.no_params)
+                     show_params=not args.no_params, collapse_depth=getattr(args, "collapse_depth", None),
+                     details=bool(getattr(args, "details", False)))
     print(f"wrote {out}")
     return 0

@@ -10,6 +10,8 @@ Example::
     import netform as nf
     nf.render("models/mlp.yaml", "mlp.svg")
     nf.render(model, "model.png", direction="LR", expand_nested=False)
+    nf.render("models/resnet_small.yaml", "resnet.svg", collapse_depth=1, details=True)
+    nf.render("models/resnet_small.yaml", "resnet.html")   # interactive, self-contained
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _is_spec_text(text: str) -> bool:
     return "\n" in text and ":" in text
 
 
-def diagram_of(obj: Any, *, expand_nested: bool = True) -> Diagram:
+def diagram_of(obj: Any, *, expand_nested: bool = True, collapse_depth: int | None = None) -> Diagram:
     """The diagram graph of a spec, a spec file, YAML text, a Keras model or a saved model file.
 
     Args:
@@ -43,13 +45,18 @@ def diagram_of(obj: Any, *, expand_nested: bool = True) -> Diagram:
             spec or YAML text (neither imports TensorFlow); a ``keras.Model``;
             or the path of a saved model in any format :func:`netform.load` reads.
         expand_nested: Draw blocks and nested models as clusters (True) or each
-            as one box, chained ``repeat`` uses as one box labelled ×N (False).
+            as one box, chained ``repeat`` uses as one box labelled ×N (False,
+            the same as ``collapse_depth=0``).
+        collapse_depth: Draw blocks nested deeper than this many levels as one
+            box each (0: every top-level block is a box; 1: top-level blocks
+            stay clusters, the blocks inside them are boxes; None: no limit).
 
     Returns:
         The :class:`Diagram`.
 
     Raises:
-        RenderError: ``obj`` is none of these, or the file does not exist.
+        RenderError: ``obj`` is none of these, the file does not exist, or
+            ``collapse_depth`` is negative.
         SpecError: The spec is invalid.
         FormatError: The saved file cannot be read.
     """
@@ -73,7 +80,18 @@ def diagram_of(obj: Any, *, expand_nested: bool = True) -> Diagram:
     else:
         raise RenderError(f"render() draws a ModelSpec, a spec file or YAML text, a keras.Model or a saved model "
                           f"file; received {type(obj).__name__}")
-    return diagram if expand_nested else collapse(diagram)
+    depth = _collapse_depth(expand_nested, collapse_depth)
+    return diagram if depth is None else collapse(diagram, depth)
+
+
+def _collapse_depth(expand_nested: bool, collapse_depth: int | None) -> int | None:
+    if collapse_depth is not None and (isinstance(collapse_depth, bool) or not isinstance(collapse_depth, int)
+                                       or collapse_depth < 0):
+        raise RenderError(f"collapse_depth must be a whole number 0 or more (0 draws every top-level block as one "
+                          f"box), or None to draw every block expanded; received {collapse_depth!r}")
+    if not expand_nested:
+        return 0
+    return collapse_depth
 
 
 def _load_model(path: str) -> Any:
@@ -88,21 +106,25 @@ def _load_model(path: str) -> Any:
 
 
 def to_dot_source(obj: Any, *, direction: str = "TB", expand_nested: bool = True, show_shapes: bool = True,
-                  show_params: bool = True) -> str:
+                  show_params: bool = True, collapse_depth: int | None = None, details: bool = False) -> str:
     """DOT source of the diagram of ``obj`` (see :func:`render` for the arguments)."""
+    _check_direction(direction)
+    diagram = diagram_of(obj, expand_nested=expand_nested, collapse_depth=collapse_depth)
+    return to_dot(diagram, DotOptions(direction, show_shapes, show_params, details=details))
+
+
+def _check_direction(direction: str) -> None:
     if direction not in _DIRECTIONS:
         raise RenderError(f"direction must be one of {', '.join(_DIRECTIONS)}; received direction={direction!r}")
-    diagram = diagram_of(obj, expand_nested=expand_nested)
-    return to_dot(diagram, DotOptions(direction, show_shapes, show_params))
 
 
 def _format_of(path: Path, fmt: str | None) -> str:
     if fmt is None:
         suffix = path.suffix.lower().lstrip(".")
-        fmt = "dot" if suffix == "gv" else suffix
+        fmt = {"gv": "dot", "htm": "html"}.get(suffix, suffix)
         if fmt not in FORMATS:
             raise RenderError(f"{path}: cannot tell the diagram format from the extension '{path.suffix}'; "
-                              f"use .svg, .png, .pdf or .dot, or pass format= (one of {', '.join(FORMATS)})")
+                              f"use .svg, .png, .pdf, .html or .dot, or pass format= (one of {', '.join(FORMATS)})")
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise RenderError(f"unknown diagram format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -110,32 +132,45 @@ def _format_of(path: Path, fmt: str | None) -> str:
 
 
 def render(obj: Any, path: str | os.PathLike[str], *, format: str | None = None, direction: str = "TB",
-           expand_nested: bool = True, show_shapes: bool = True, show_params: bool = True) -> Path:
+           expand_nested: bool = True, show_shapes: bool = True, show_params: bool = True,
+           collapse_depth: int | None = None, details: bool = False) -> Path:
     """Draw a spec, a Keras model or a saved model file as a diagram.
 
     One box per layer (name, type, output shape, parameters), inputs and
     outputs marked, shapes on the edges where they change or merge, blocks and
-    nested models as labelled clusters, shared layers drawn once with every
-    use connected, colours by layer family and a legend.
+    nested models as labelled clusters (or, past ``collapse_depth``, as one box
+    showing the block's parameters and parameter count), shared layers drawn
+    once with every use connected, a colour per layer family and a legend of
+    what the diagram uses.
+
+    ``.html`` writes one self-contained interactive page (the SVG inline, no
+    network): pan and zoom, search by node name, blocks that collapse and
+    expand on click, and a panel with a node's configuration, shape and
+    parameters.
 
     Args:
         obj: A ModelSpec, a spec path or YAML text (no TensorFlow is imported),
             a ``keras.Model`` (Sequential, Functional or subclassed), or a saved
             model file in any format :func:`netform.load` reads.
         path: The output file.
-        format: ``"svg"``, ``"png"``, ``"pdf"`` or ``"dot"``; default from the extension.
+        format: ``"svg"``, ``"png"``, ``"pdf"``, ``"html"`` or ``"dot"``; default from the extension.
         direction: Layout direction: ``"TB"``, ``"LR"``, ``"BT"`` or ``"RL"``.
         expand_nested: Clusters for blocks and nested models (True), or one box
             each with ``repeat: N`` shown as ×N (False).
         show_shapes: Show output shapes.
         show_params: Show parameter counts.
+        collapse_depth: Blocks nested deeper than this many levels are drawn as
+            one box (0: every top-level block; None: none).
+        details: Add each layer's key attributes (kernel size, strides,
+            activation, units, …) to its box.
 
     Returns:
         The path written.
 
     Raises:
-        RenderError: Unknown format or direction, a missing ``dot`` program for
-            svg/png/pdf (with the install command), or graphviz failing.
+        RenderError: Unknown format or direction, a negative ``collapse_depth``,
+            a missing ``dot`` program for svg/png/pdf/html (with the install
+            command), or graphviz failing.
         SpecError: The spec is invalid.
 
     Example::
@@ -144,8 +179,16 @@ def render(obj: Any, path: str | os.PathLike[str], *, format: str | None = None,
     """
     out = Path(path)
     fmt = _format_of(out, format)
+    if fmt == "html":
+        from ._html import write_html
+
+        _check_direction(direction)
+        full = diagram_of(obj, collapse_depth=None)
+        write_html(full, out, DotOptions(direction, show_shapes, show_params, details=details),
+                   collapse_depth=_collapse_depth(expand_nested, collapse_depth))
+        return out
     source = to_dot_source(obj, direction=direction, expand_nested=expand_nested, show_shapes=show_shapes,
-                           show_params=show_params)
+                           show_params=show_params, collapse_depth=collapse_depth, details=details)
     if fmt == "dot":
         try:
             write_atomic(out, source.encode("utf-8"))

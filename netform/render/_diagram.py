@@ -13,25 +13,25 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DNode", "DEdge", "DCluster", "Diagram", "FAMILIES", "family_of", "collapse"]
+__all__ = ["DNode", "DEdge", "DCluster", "Diagram", "FAMILIES", "family_of", "collapse", "depth_of"]
 
-# Family → fill colour (pastel, readable with black text, distinct in grey print too).
+# Family → fill colour: one distinct pastel per family (readable with black text); a test keeps them distinct.
 FAMILIES: dict[str, str] = {
     "input": "#ffffff",
     "core": "#cfe2f3",
     "conv": "#d9ead3",
     "pooling": "#fff2cc",
     "normalization": "#ead1dc",
-    "recurrent": "#f4cccc",
-    "attention": "#d9d2e9",
-    "merge": "#fce5cd",
-    "activation": "#e2f0d9",
-    "reshaping": "#eeeeee",
-    "regularization": "#f6f6f6",
-    "preprocessing": "#d0e0e3",
-    "custom": "#fdfdfd",
-    "block": "#e3e3f8",
-    "model": "#e3e3f8",
+    "recurrent": "#ea9999",
+    "attention": "#b4a7d6",
+    "merge": "#f9cb9c",
+    "activation": "#a4e8d8",
+    "reshaping": "#cccccc",
+    "regularization": "#f1e7a5",
+    "preprocessing": "#a2c4c9",
+    "custom": "#c8c8a0",
+    "block": "#9fb8e6",
+    "model": "#e6b8af",
 }
 
 
@@ -68,6 +68,9 @@ class DNode:
         output: Whether the node produces a model output.
         uses: How many times the layer is called (> 1 for a shared layer).
         repeat: For a collapsed box, how many chained uses it stands for.
+        config: The layer's configuration (the values that differ from the defaults), for
+            ``details`` labels and the interactive diagram's panel.
+        args: For a collapsed box, the block's parameters (``heads: 4``).
     """
 
     id: str
@@ -81,6 +84,8 @@ class DNode:
     output: bool = False
     uses: int = 1
     repeat: int = 1
+    config: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,6 +110,7 @@ class DCluster:
         group: Chained uses with the same group (``repeat: N``) collapse into one box.
         block: The block name (or nested model type signature), shown on a collapsed box.
         outputs: Ids of the nodes producing the cluster's outputs.
+        args: The block's parameters for this use (defaults filled in), e.g. ``{"heads": 4}``.
     """
 
     id: str
@@ -114,6 +120,7 @@ class DCluster:
     group: str = ""
     block: str = ""
     outputs: tuple[str, ...] = ()
+    args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,28 +162,54 @@ def _norm(name: str) -> str:
     return re.sub(r"[._/]+", "_", name)
 
 
-def _top_cluster(diagram: Diagram, cid: str | None) -> str | None:
-    while cid is not None and diagram.clusters[cid].parent is not None:
+def depth_of(diagram: Diagram, cid: str | None) -> int:
+    """How deeply cluster ``cid`` is nested: 1 for a top-level cluster, 0 for None."""
+    depth = 0
+    while cid is not None:
+        depth += 1
         cid = diagram.clusters[cid].parent
-    return cid
+    return depth
 
 
-def collapse(diagram: Diagram) -> Diagram:
-    """Draw every top-level cluster as one box; chained uses of one ``group`` become one box labelled ×N.
+def _ancestor_at(diagram: Diagram, cid: str | None, level: int) -> str | None:
+    """The cluster enclosing ``cid`` (or ``cid`` itself) at nesting depth ``level`` (1 = top level), or None."""
+    chain: list[str] = []
+    while cid is not None:
+        chain.append(cid)
+        cid = diagram.clusters[cid].parent
+    return chain[-level] if len(chain) >= level else None
+
+
+def _local(name: str, parent: str | None) -> str:
+    return name[len(parent) + 1:] if parent and name.startswith(parent + ".") else name
+
+
+def collapse(diagram: Diagram, depth: int = 0) -> Diagram:
+    """Draw every cluster nested deeper than ``depth`` inside one box; chained ``repeat`` uses become one box ×N.
 
     Args:
         diagram: An expanded diagram.
+        depth: How many levels of clusters stay drawn as clusters: 0 draws every
+            top-level block as one box, 1 keeps the top-level blocks and draws the
+            blocks inside them as boxes, and so on.
 
     Returns:
-        A new diagram without clusters.
+        A new diagram; a box keeps the block's parameters (:attr:`DNode.args`)
+        and the sum of its layers' parameter counts.
+
+    Raises:
+        ValueError: ``depth`` is negative.
     """
-    tops = [c for c in diagram.clusters.values() if c.parent is None]
-    members: dict[str, str] = {}  # node id → its top-level cluster
+    if depth < 0:
+        raise ValueError(f"collapse depth must be 0 or more; received {depth}")
+    level = depth + 1
+    tops = [c for c in diagram.clusters.values() if depth_of(diagram, c.id) == level]
+    members: dict[str, str] = {}  # node id → its cluster at the collapsed level
     for n in diagram.nodes.values():
-        top = _top_cluster(diagram, n.cluster)
+        top = _ancestor_at(diagram, n.cluster, level)
         if top is not None:
             members[n.id] = top
-    feeders: dict[str, set[str | None]] = {}  # top-level cluster → where its inputs come from
+    feeders: dict[str, set[str | None]] = {}  # collapsed cluster → where its inputs come from
     for e in diagram.edges:
         dst_top, src_top = members.get(e.dst), members.get(e.src)
         if dst_top is not None and src_top != dst_top:
@@ -187,16 +220,20 @@ def collapse(diagram: Diagram) -> Diagram:
     prev: DCluster | None = None
     for c in tops:
         box_of_cluster[c.id] = c.id
-        if prev is not None and c.group and c.group == prev.group and feeders.get(c.id) == {prev.id}:
+        if (prev is not None and c.group and c.group == prev.group and c.parent == prev.parent
+                and feeders.get(c.id) == {prev.id}):
             box_of_cluster[c.id] = box_of_cluster[prev.id]
         boxes.setdefault(box_of_cluster[c.id], []).append(c)
         prev = c
     out = Diagram(diagram.name, diagram.kind, notes=list(diagram.notes))
+    for c in diagram.clusters.values():
+        if depth_of(diagram, c.id) <= depth:
+            out.clusters[c.id] = DCluster(**c.__dict__)
     remap: dict[str, str] = {}
     for n in diagram.nodes.values():
         top = members.get(n.id)
         if top is None:
-            out.nodes[n.id] = DNode(**{**n.__dict__, "cluster": None})
+            out.nodes[n.id] = DNode(**n.__dict__)
             remap[n.id] = n.id
             continue
         box = box_of_cluster[top]
@@ -204,9 +241,9 @@ def collapse(diagram: Diagram) -> Diagram:
         if box not in out.nodes:
             group = boxes[box]
             first = group[0]
-            name = (first.group or first.id) if len(group) > 1 else first.id
-            out.nodes[box] = DNode(box, name, first.block or first.kind, first.kind, None, 0, None, "block",
-                                   uses=n.uses, repeat=len(group))
+            name = _local((first.group or first.id) if len(group) > 1 else first.id, first.parent)
+            out.nodes[box] = DNode(box, name, first.block or first.kind, first.kind, None, 0, first.parent, "block",
+                                   uses=n.uses, repeat=len(group), args=dict(first.args))
         b = out.nodes[box]
         b.uses = min(b.uses, n.uses)  # a nested model called twice: every layer in it is used twice
         b.output = b.output or n.output
@@ -215,6 +252,8 @@ def collapse(diagram: Diagram) -> Diagram:
         last = boxes[box][-1]
         if n.id in last.outputs:
             b.shape = n.shape if b.shape is None else (b.shape if isinstance(b.shape, list) else [b.shape]) + [n.shape]
+    for c in out.clusters.values():
+        c.outputs = tuple(dict.fromkeys(remap.get(o, o) for o in c.outputs))
     seen: set[tuple[str, str, int]] = set()
     for e in diagram.edges:
         src, dst = remap[e.src], remap[e.dst]

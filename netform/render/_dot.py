@@ -8,7 +8,8 @@ from typing import Any
 from ..spec import format_shape
 from ._diagram import FAMILIES, DCluster, DEdge, Diagram, DNode
 
-__all__ = ["DotOptions", "to_dot", "quote", "html_escape", "COMPACT_ABOVE"]
+__all__ = ["DotOptions", "to_dot", "quote", "html_escape", "COMPACT_ABOVE", "DETAIL_KEYS", "key_attributes",
+           "block_arguments", "legend_entries"]
 
 # Above this many nodes labels shrink to name and type (shape and params move to the tooltip)
 # and only edges into merges carry shapes: the picture stays readable and dot stays fast.
@@ -26,13 +27,21 @@ class DotOptions:
         direction: Graphviz ``rankdir``: ``TB``, ``LR``, ``BT`` or ``RL``.
         show_shapes: Show output shapes on nodes (and on the edges where they help).
         show_params: Show parameter counts on nodes.
-        legend: Add a legend cluster listing the layer families present.
+        legend: Add a legend listing what the diagram uses: the layer families
+            present, inputs, outputs, collapsed blocks and shared-layer uses.
+        details: Add each layer's key attributes (kernel size, strides,
+            activation, units, …) to its box.
+        svg_ids: Give nodes, clusters and edges stable ids (``nf-n3``, ``nf-c0``,
+            ``nf-e7``: positions in the diagram) that graphviz copies into the SVG,
+            for the interactive HTML diagram.
     """
 
     direction: str = "TB"
     show_shapes: bool = True
     show_params: bool = True
     legend: bool = True
+    details: bool = False
+    svg_ids: bool = False
 
 
 def quote(text: str) -> str:
@@ -53,6 +62,37 @@ def _params(n: int | None) -> str:
     return "? params" if n is None else f"{n:,} params"
 
 
+# The attributes ``details`` shows, in this order, and the values left out as uninformative.
+DETAIL_KEYS = ("units", "filters", "kernel_size", "pool_size", "strides", "dilation_rate", "num_heads", "key_dim",
+               "output_dim", "rate", "activation")
+_DULL = (None, 1, (1, 1), [1, 1], (1,), [1], "linear")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "×".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def key_attributes(config: dict[str, Any]) -> str:
+    """The key attributes of a layer configuration as one short line (``kernel_size: 3×3, activation: relu``)."""
+    parts = []
+    for key in DETAIL_KEYS:
+        value = config.get(key)
+        if key in ("strides", "dilation_rate", "activation") and value in _DULL:
+            continue
+        if value is not None and not isinstance(value, dict):
+            parts.append(f"{key}: {_value(value)}")
+    return ", ".join(parts)
+
+
+def block_arguments(args: dict[str, Any]) -> str:
+    """A collapsed block's parameters as one line (``heads: 4, key_dim: 8``)."""
+    return ", ".join(f"{k}: {_value(v)}" for k, v in args.items() if not isinstance(v, dict))
+
+
 def _node_label(node: DNode, opts: DotOptions, compact: bool) -> tuple[str, str]:
     """(label attribute value, tooltip) of a node."""
     kind = node.type
@@ -60,24 +100,31 @@ def _node_label(node: DNode, opts: DotOptions, compact: bool) -> tuple[str, str]
         kind = f"{node.type} ×{node.repeat}" if node.repeat > 1 else node.type
     if node.uses > 1:
         kind += f" · shared, {node.uses} uses"
+    extra = block_arguments(node.args) if node.role == "block" else ""
+    if opts.details and node.role == "layer":
+        extra = key_attributes(node.config)
     details = []
     if opts.show_shapes and node.shape is not None:
         details.append(_shape(node.shape))
     if opts.show_params and node.role != "input":
         details.append(_params(node.params))
-    tooltip = " ".join([f"{node.id} ({kind})", *details])
+    tooltip = " ".join([f"{node.id} ({kind})", *details, *([extra] if extra else [])])
     if compact:
         return quote(f"{node.name}\n{kind}"), tooltip
     parts = [f"<B>{html_escape(node.name)}</B>", f'<FONT POINT-SIZE="9">{html_escape(kind)}</FONT>']
+    if extra:
+        parts.append(f'<FONT POINT-SIZE="9" COLOR="#333366">{html_escape(extra)}</FONT>')
     if details:
         parts.append(f'<FONT POINT-SIZE="9">{html_escape(" · ".join(details))}</FONT>')
     return "<" + "<BR/>".join(parts) + ">", tooltip
 
 
-def _node_line(node: DNode, opts: DotOptions, compact: bool, indent: str) -> str:
+def _node_line(node: DNode, opts: DotOptions, compact: bool, indent: str, gid: str | None = None) -> str:
     label, tooltip = _node_label(node, opts, compact)
     attrs = [f"label={label}", f"fillcolor={quote(FAMILIES.get(node.family, FAMILIES['custom']))}",
              f"tooltip={quote(tooltip)}"]
+    if gid is not None:
+        attrs.append(f"id={quote(gid)}")
     if node.role == "input":
         attrs += ["shape=ellipse", f"color={quote(_INPUT_COLOR)}", "penwidth=1.5"]
     elif node.role == "block":
@@ -93,7 +140,8 @@ def _rank(shape: Any) -> int | None:
     return len(shape) if isinstance(shape, tuple) else None
 
 
-def _edge_line(edge: DEdge, diagram: Diagram, indeg: dict[str, int], opts: DotOptions, compact: bool) -> str:
+def _edge_line(edge: DEdge, diagram: Diagram, indeg: dict[str, int], opts: DotOptions, compact: bool,
+               gid: str | None = None) -> str:
     src, dst = diagram.nodes[edge.src], diagram.nodes[edge.dst]
     attrs = []
     label = ""
@@ -107,24 +155,28 @@ def _edge_line(edge: DEdge, diagram: Diagram, indeg: dict[str, int], opts: DotOp
         if edge.use > 0:
             attrs.append('style="dashed"')
     if label:
+        # `label` (never `xlabel`): dot lays an edge label out as a node of its own, so labels never overlap
         attrs.insert(0, f"label={quote(label)}")
+    if gid is not None:
+        attrs.append(f"id={quote(gid)}")
     suffix = f" [{', '.join(attrs)}]" if attrs else ""
     return f"  {quote(edge.src)} -> {quote(edge.dst)}{suffix};"
 
 
 def _emit_cluster(cluster: DCluster, index: dict[str, int], children: dict[str | None, list[DCluster]],
                   members: dict[str | None, list[DNode]], opts: DotOptions, compact: bool, depth: int,
-                  out: list[str]) -> None:
+                  out: list[str], node_ids: dict[str, str]) -> None:
     ind = "  " * depth
     out.append(f"{ind}subgraph {quote(f'cluster_{index[cluster.id]}')} {{")
     style = "rounded" if cluster.kind == "model" else "rounded,dashed"
     label = cluster.label + (" (nested model)" if cluster.kind == "model" else "")
+    gid = f" id={quote(f'nf-c{index[cluster.id]}')};" if opts.svg_ids else ""
     out.append(f"{ind}  label={quote(label)}; style={quote(style)}; color=\"#7f7f9f\"; "
-               f"fontsize=10; tooltip={quote(cluster.id)};")
+               f"fontsize=10; tooltip={quote(cluster.id)};{gid}")
     for node in members.get(cluster.id, []):
-        out.append(_node_line(node, opts, compact, ind + "  "))
+        out.append(_node_line(node, opts, compact, ind + "  ", node_ids.get(node.id)))
     for child in children.get(cluster.id, []):
-        _emit_cluster(child, index, children, members, opts, compact, depth + 1, out)
+        _emit_cluster(child, index, children, members, opts, compact, depth + 1, out, node_ids)
     out.append(f"{ind}}}")
 
 
@@ -163,12 +215,14 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     for cluster in diagram.clusters.values():
         children.setdefault(cluster.parent, []).append(cluster)
     index = {cid: i for i, cid in enumerate(diagram.clusters)}
+    node_ids = {nid: f"nf-n{i}" for i, nid in enumerate(diagram.nodes)} if opts.svg_ids else {}
     for node in members.get(None, []):
-        out.append(_node_line(node, opts, compact, "  "))
+        out.append(_node_line(node, opts, compact, "  ", node_ids.get(node.id)))
     for cluster in children.get(None, []):
-        _emit_cluster(cluster, index, children, members, opts, compact, 1, out)
+        _emit_cluster(cluster, index, children, members, opts, compact, 1, out, node_ids)
     indeg = dict(diagram.in_degree())
-    out += [_edge_line(e, diagram, indeg, opts, compact) for e in diagram.edges]
+    out += [_edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None)
+            for i, e in enumerate(diagram.edges)]
     if opts.legend:
         out += _legend(diagram)
     for i, note in enumerate(diagram.notes):
@@ -178,19 +232,43 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+def legend_entries(diagram: Diagram) -> list[str]:
+    """What the legend lists: the families present, then ``output``, ``collapsed block`` and ``shared use``
+    when the diagram has them (and nothing it does not use)."""
+    entries = list(diagram.families())
+    if any(n.output for n in diagram.nodes.values()):
+        entries.append("output")
+    if any(n.role == "block" for n in diagram.nodes.values()):
+        entries.append("collapsed block")
+    if any(diagram.nodes[e.dst].uses > 1 for e in diagram.edges):
+        entries.append("shared use")
+    return entries
+
+
 def _legend(diagram: Diagram) -> list[str]:
-    families = diagram.families()
-    if not families:
+    entries = legend_entries(diagram)
+    if not entries:
         return []
     lines = ['  subgraph "cluster_legend" {',
              '    label="Legend"; style="rounded"; color="#bbbbbb"; fontsize=10;']
     ids = []
-    for fam in families:
-        nid = f"__legend_{fam}"
+    for entry in entries:
+        nid = f"__legend_{entry.replace(' ', '_')}"
         ids.append(quote(nid))
-        shape = "ellipse" if fam == "input" else "box"
-        lines.append(f"    {quote(nid)} [label={quote(fam)}, shape={shape}, fillcolor={quote(FAMILIES[fam])}, "
-                     "fontsize=9, height=0.25];")
+        if entry in FAMILIES:
+            shape = "ellipse" if entry == "input" else "box"
+            extra = ', style="rounded,filled,dashed"' if entry == "custom" else ""
+            lines.append(f"    {quote(nid)} [label={quote(entry)}, shape={shape}, fillcolor={quote(FAMILIES[entry])}, "
+                         f"fontsize=9, height=0.25{extra}];")
+        elif entry == "output":
+            lines.append(f"    {quote(nid)} [label=\"model output\", peripheries=2, color={quote(_OUTPUT_COLOR)}, "
+                         'fillcolor="#ffffff", fontsize=9, height=0.25];')
+        elif entry == "collapsed block":
+            lines.append(f"    {quote(nid)} [label=\"collapsed block\", shape=box3d, "
+                         f"fillcolor={quote(FAMILIES['block'])}, fontsize=9, height=0.25];")
+        else:
+            lines.append(f"    {quote(nid)} [label=\"shared layer: one box,\\nan edge per use\\n(use 2+ dashed)\", "
+                         'shape=plaintext, style="", fontsize=9, height=0.25];')
     if len(ids) > 1:
         lines.append(f"    {' -> '.join(ids)} [style=invis];")
     lines.append("  }")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ..spec import ModelSpec, Scope, graph_of, shapes_of
 from ._diagram import DCluster, Diagram, DNode
@@ -32,6 +33,7 @@ def diagram_from_spec(spec: ModelSpec) -> Diagram:
     for name in graph.inputs:
         diagram.nodes[name] = DNode(name, name, "InputLayer", "input", shapes[name].output_shape, 0, role="input")
     _add_clusters(diagram, graph.scopes)
+    _add_block_args(diagram, spec, graph.scopes)
     for node in graph.nodes.values():
         cluster = _innermost(node.scope, graph.scopes)
         if node.shared:
@@ -40,7 +42,7 @@ def diagram_from_spec(spec: ModelSpec) -> Diagram:
         params = None if s.trainable is None or s.non_trainable is None else s.trainable + s.non_trainable
         local = node.name[len(cluster) + 1:] if cluster and node.name.startswith(cluster + ".") else node.name
         diagram.nodes[node.name] = DNode(node.name, local, node.layer.type, node.layer.family, s.output_shape,
-                                         params, cluster)
+                                         params, cluster, config=_config(node.layer))
     owner = {n.name: n.owner for n in graph.nodes.values()}
     for node in graph.nodes.values():
         dst = owner[node.name]
@@ -87,3 +89,69 @@ def _add_clusters(diagram: Diagram, scopes: dict[str, Scope]) -> None:
         diagram.clusters[sc.name] = DCluster(
             sc.name, f"{local}: {sc.block}" if local != sc.block else local, parent,
             "model" if sc.nested else "block", group, sc.block, sc.outputs)
+
+
+# keys of a block use that are not the block's parameters
+_USE_KEYS = frozenset({"block", "in", "repeat", "nested", "name", "call", "shares", "type", "outputs"})
+
+
+def _config(layer: Any) -> dict[str, Any]:
+    """The layer's non-default configuration, without its type."""
+    try:
+        config = dict(layer.to_dict())
+    except Exception:  # a plugin layer without a dict form: draw it without details
+        return {}
+    config.pop("type", None)
+    return config
+
+
+def _walk(spec: ModelSpec, path: tuple[object, ...]) -> Any:
+    obj: Any = spec
+    for part in path:
+        if isinstance(obj, dict):
+            obj = obj[part]
+        elif isinstance(obj, (list, tuple)):
+            obj = obj[int(part)]  # type: ignore[call-overload]
+        else:
+            obj = getattr(obj, str(part))
+    return obj
+
+
+def _use_args(spec: ModelSpec, scope: Scope) -> dict[str, Any]:
+    """The arguments written on a block use (``{block: encoder, heads: 4}`` → ``{"heads": 4}``)."""
+    try:
+        use = _walk(spec, tuple(scope.path))
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):
+        return {}
+    if isinstance(use, dict):
+        return {k: v for k, v in use.items() if k not in _USE_KEYS}
+    args = getattr(use, "args", None)
+    return dict(args) if isinstance(args, dict) else {}
+
+
+def _resolve(value: Any, outer: dict[str, Any]) -> Any:
+    if isinstance(value, str) and value.startswith("$") and value[1:] in outer:
+        return outer[value[1:]]
+    return value
+
+
+def _add_block_args(diagram: Diagram, spec: ModelSpec, scopes: dict[str, Scope]) -> None:
+    """Give every drawn cluster its block's parameters: defaults, then the use's values (``$name`` resolved)."""
+    resolved: dict[str, dict[str, Any]] = {}
+    for sc in scopes.values():  # a parent is resolved first, on demand, whatever the order
+        _scope_args(sc.name, spec, scopes, resolved)
+    for cid, cluster in diagram.clusters.items():
+        cluster.args = dict(resolved.get(cid, {}))
+
+
+def _scope_args(name: str, spec: ModelSpec, scopes: dict[str, Scope],
+                resolved: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if name in resolved:
+        return resolved[name]
+    sc = scopes[name]
+    outer = _scope_args(sc.parent[-1], spec, scopes, resolved) if sc.parent and sc.parent[-1] in scopes else {}
+    block = (spec.blocks or {}).get(sc.block)
+    defaults = dict(getattr(block, "params", None) or {})
+    args = {**defaults, **{k: _resolve(v, outer) for k, v in _use_args(spec, sc).items()}}
+    resolved[name] = args
+    return args

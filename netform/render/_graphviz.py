@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import RenderError
 
-__all__ = ["FORMATS", "find_dot", "run_dot", "write_atomic"]
+__all__ = ["FORMATS", "find_dot", "run_dot", "layout", "write_atomic"]
 
 FORMATS = ("svg", "png", "pdf", "dot")
 _INSTALL = ("install graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
@@ -47,6 +47,19 @@ def run_dot(source: str, fmt: str, path: Path) -> None:
     Raises:
         RenderError: ``dot`` is missing, fails, or runs past the time limit.
     """
+    data = layout(source, fmt)
+    try:
+        write_atomic(path, data)
+    except OSError as err:
+        raise RenderError(f"cannot write the diagram to {path}: {err.strerror}") from err
+
+
+def layout(source: str, fmt: str) -> bytes:
+    """The ``fmt`` image (``"svg"``, ``"png"`` or ``"pdf"``) graphviz's ``dot`` makes of ``source``.
+
+    Raises:
+        RenderError: ``dot`` is missing, fails, or runs past the time limit.
+    """
     exe = find_dot()
     try:
         proc = subprocess.run([exe, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
@@ -60,7 +73,4 @@ def run_dot(source: str, fmt: str, path: Path) -> None:
         detail = proc.stderr.decode("utf-8", "replace").strip()[-2000:]
         raise RenderError(f"graphviz `dot -T{fmt}` failed (exit {proc.returncode}): {detail or 'no output'}; "
                           "the DOT source can be written with format='dot' to inspect it")
-    try:
-        write_atomic(path, proc.stdout)
-    except OSError as err:
-        raise RenderError(f"cannot write the diagram to {path}: {err.strerror}") from err
+    return proc.stdout

@@ -26,7 +26,7 @@ def test_multi_input_multi_output() -> None:
     dot = parse(to_dot_source(MULTI_IO, direction="LR"))
     assert dot.layer_nodes() == {"text", "image", "emb", "pool_t", "conv", "pool_i", "merged", "cat", "prio"}
     inputs = {n for n, a in dot.nodes.items() if "shape=ellipse" in a and not n.startswith("__")}
-    outputs = {n for n, a in dot.nodes.items() if "peripheries=2" in a}
+    outputs = {n for n, a in dot.nodes.items() if "peripheries=2" in a and not n.startswith("__")}
     assert (inputs, outputs) == ({"text", "image"}, {"cat", "prio"})
     edges = {(a, b): attrs for a, b, attrs in dot.edges}
     # merges always carry the shapes flowing in; a plain Dense → Dense edge does not
@@ -77,7 +77,8 @@ def test_legend_lists_families_present() -> None:
     dot = parse(to_dot_source(MULTI_IO))
     label, members = dot.clusters["cluster_legend"]
     assert label == "Legend"
-    assert members == ["__legend_input", "__legend_core", "__legend_conv", "__legend_pooling", "__legend_merge"]
+    assert members == ["__legend_input", "__legend_core", "__legend_conv", "__legend_pooling", "__legend_merge",
+                       "__legend_output"]
     assert 'fillcolor="#d9ead3"' in dot.nodes["__legend_conv"] and 'fillcolor="#d9ead3"' in dot.nodes["conv"]
 
 
