@@ -197,6 +197,7 @@ def test_keras_graph_names_the_op(op: str) -> None:
     ("getitem", [T(None, 3)], {"index": "[:, 5]"}, "out of range"),
     ("split", [T(None, 5)], {"indices_or_sections": 2, "axis": 1}, "equal parts"),
     ("mean", [T(None, 3)], {"axis": 2}, "out of range"),
+    ("split", [T(None, 4)], {"indices_or_sections": 0, "axis": 1}, "arguments do not fit"),
 ])
 def test_bad_shapes_are_refused_as_keras_refuses_them(op: str, args: list[Any], kwargs: dict[str, Any],
                                                       message: str) -> None:
@@ -213,6 +214,10 @@ def test_index_text_round_trips() -> None:
         parse_index("[x]")
     with pytest.raises(ShapeError, match="index must be text"):
         parse_index("0")
+    with pytest.raises(ShapeError, match="is not an integer, a slice"):  # no 500-digit int() call
+        parse_index("[" + "9" * 500 + "]")
+    with pytest.raises(ShapeError, match="index text is 200,002 characters long"):
+        parse_index("[" + " " * 200_000 + "]")
 
 
 _dims = st.lists(st.integers(1, 5), min_size=1, max_size=4)

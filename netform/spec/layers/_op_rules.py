@@ -436,7 +436,8 @@ def slice_(a: dict[str, Any]) -> Shape:
 
 
 # -- getitem indices ----------------------------------------------------------
-_INDEX_ITEM = re.compile(r"^\s*(?:(-?\d+)|(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?)?|(\.\.\.)|(None|newaxis))\s*$")
+_INDEX_ITEM = re.compile(r"(?:(-?\d{1,18})|(-?\d{1,18})?\s*:\s*(-?\d{1,18})?\s*(?::\s*(-?\d{1,18})?)?|(\.\.\.)|(None|newaxis))")
+_MAX_INDEX_TEXT = 1_000
 
 
 def parse_index(text: Any) -> tuple[Any, ...]:
@@ -447,12 +448,14 @@ def parse_index(text: Any) -> tuple[Any, ...]:
     Raises:
         ShapeError: The text is not such an index.
     """
+    if isinstance(text, str) and len(text) > _MAX_INDEX_TEXT:
+        raise ShapeError(f"index text is {len(text):,} characters long; an index takes at most {_MAX_INDEX_TEXT:,}")
     if not isinstance(text, str) or not text.strip().startswith("[") or not text.strip().endswith("]"):
         raise ShapeError(f"index must be text like \"[:, 0]\" or \"[..., 1:3]\", received {text!r}")
     body = text.strip()[1:-1]
     out: list[Any] = []
     for part in body.split(",") if body.strip() else []:
-        m = _INDEX_ITEM.match(part)
+        m = _INDEX_ITEM.fullmatch(part.strip())
         if m is None:
             raise ShapeError(f"index item {part.strip()!r} in {text!r} is not an integer, a slice such as 1:3 or "
                              "::2, ..., or None")

@@ -275,7 +275,7 @@ class Op(LayerSpec):
             return op_def(self.op).rule(self.bind([TensorArg(tuple(s)) for s in shapes]))
         except ShapeError as err:
             raise ShapeError(f"op {self.op}: {err}") from None
-        except (TypeError, ValueError, IndexError, KeyError) as err:
+        except (TypeError, ValueError, IndexError, KeyError, ArithmeticError) as err:
             raise ShapeError(f"op {self.op}: arguments do not fit ({err})") from None
 
     def param_counts(self, input_shape: Any) -> tuple[int, int]:
