@@ -174,9 +174,10 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
         for part in name.split("."):
             fn = getattr(fn, part)
         return fn(**args)  # type: ignore[operator]
-    except (ValueError, TypeError, IndexError) as err:
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError) as err:
         shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
-        raise BuildError(f"{_where(spec, node)}: keras.ops.{name} refused input shape(s) {shapes}: {err}") from err
+        raise BuildError(f"{_where(spec, node)}: keras.ops.{name} refused its arguments (input shapes {shapes}): "
+                         f"{err}; check them against keras.ops.{name}'s documentation") from err
 
 
 def _functional(spec: ModelSpec, graph: Graph) -> keras.Model:

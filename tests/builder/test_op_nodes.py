@@ -133,6 +133,16 @@ def test_op_errors_name_the_place_and_the_fix() -> None:
         nf.load_spec("netform: 1\nkind: sequential\ninputs: {x: {shape: [2]}}\nlayers:\n  - {op: relu}\n")
 
 
+def test_arguments_keras_refuses_are_build_errors() -> None:
+    spec = nf.load_spec("netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\n"
+                        "nodes:\n  c: {op: cast, in: x, dtype: not_a_dtype}\noutputs: [c]\n")
+    with pytest.raises(BuildError, match=r"<string>:5:3: node 'c': keras.ops.cast refused its arguments \(input "
+                                         r"shapes \(None, 4\)\): Invalid dtype: not_a_dtype"):
+        nf.build(spec)
+    with pytest.raises(ValueError, match="Invalid dtype: not_a_dtype"):  # as Keras itself says
+        keras.ops.cast(keras.Input((4,)), "not_a_dtype")
+
+
 def test_ops_build_only_with_the_functional_api() -> None:
     spec = nf.load_spec("netform: 1\nkind: functional\ninputs: {x: {shape: [3]}}\n"
                         "nodes:\n  r: {op: relu, in: x}\n  d: {type: Dense, units: 2, in: r}\noutputs: [d]\n")
