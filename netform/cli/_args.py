@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import NetformError
 
-__all__ = ["UsageError"]
+__all__ = ["UsageError", "check_files", "check_usage"]
 
 
 class UsageError(NetformError):
@@ -61,8 +61,9 @@ def args_schema(p: argparse.ArgumentParser) -> None:
 
 def args_render(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SPEC_OR_FILE", help="a spec file or a saved model")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file: .svg, .png, .pdf or .dot")
-    p.add_argument("--format", choices=("svg", "png", "pdf", "dot"), help="overrides the extension")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file: .svg, .png, .pdf, .dot, or .html (interactive, self-contained)")
+    p.add_argument("--format", choices=("svg", "png", "pdf", "dot", "html"), help="overrides the extension")
     p.add_argument("--direction", choices=("TB", "LR", "BT", "RL"), default="TB", help="layout direction")
     p.add_argument("--collapse", action="store_true", help="draw blocks and nested models as one box")
     p.add_argument("--collapse-depth", type=int, metavar="N",
@@ -100,7 +101,15 @@ def args_train(p: argparse.ArgumentParser) -> None:
     _data_args(p)
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="override spec values, e.g. training.epochs=3 nodes.dense1.units=512")
-    p.add_argument("-o", "--output", metavar="MODEL_FILE", help="save the trained model here")
+    p.add_argument("--val-data", metavar="FILE",
+                   help="validation data (.npz or .csv, the same names as --data), evaluated after every epoch")
+    p.add_argument("-o", "--output", metavar="MODEL_FILE",
+                   help="save the trained model here (an interrupted run saves beside it, as NAME.interrupted.EXT)")
+    p.add_argument("--backup-dir", metavar="DIR",
+                   help="back up training in DIR (every epoch, and every --backup-every steps); if DIR holds a "
+                        "backup, resume it at the exact step. Kept when training is interrupted, removed when it ends")
+    p.add_argument("--backup-every", type=_batch_size, metavar="STEPS",
+                   help="with --backup-dir: also back up every STEPS training steps")
     p.add_argument("--api", choices=("sequential", "functional", "subclass"), help="which Keras API to build with")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, 2 one line per epoch")
     _plugin_arg(p)
@@ -142,3 +151,53 @@ def args_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("dst", metavar="DST", help="the new file (format from the extension or --format)")
     p.add_argument("--format", help="keras, h5 or savedmodel")
     _plugin_arg(p)
+
+
+def check_files(args: argparse.Namespace) -> None:
+    """Refuse missing input files and impossible output paths before anything slow is imported.
+
+    Commands call it first, before TensorFlow is imported, so that a typo in
+    a path costs a fraction of a second, not a TensorFlow start-up.
+
+    Raises:
+        DataError: A data file (``--data``, ``--val-data``) does not exist (exit 4).
+        UsageError: An output path cannot be written (exit 2).
+    """
+    import os
+
+    from ..errors import DataError
+
+    for option, attr in (("--data", "data"), ("--val-data", "val_data")):
+        path = getattr(args, attr, None)
+        if path is not None and not os.path.isfile(path):
+            what = "is a folder, not a data file" if os.path.isdir(path) else "no such data file"
+            raise DataError(f"{option} {path}: {what}")
+    for option, attr in (("--out-dir", "out_dir"), ("--backup-dir", "backup_dir")):
+        path = getattr(args, attr, None)
+        if path is not None and os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"{option} {path}: not a folder; give a folder (it is made if it does not exist)")
+    output = getattr(args, "output", None)
+    if isinstance(output, str):
+        parent = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(parent):
+            raise UsageError(f"-o {output}: the folder {parent} does not exist; make it first, or write elsewhere")
+
+
+def check_usage(args: argparse.Namespace) -> None:
+    """Refuse options that contradict each other (exit 2); looks at no file, so it runs before any import.
+
+    Raises:
+        UsageError: ``render --format`` against the output's extension, ``--backup-every`` without
+            ``--backup-dir``.
+    """
+    import os
+
+    output = getattr(args, "output", None)
+    if getattr(args, "command", None) == "render" and getattr(args, "format", None) and isinstance(output, str):
+        suffix = os.path.splitext(output)[1].lower().lstrip(".")
+        if suffix in ("svg", "png", "pdf", "dot") and suffix != args.format:
+            raise UsageError(f"--format {args.format} -o {output}: the file name says {suffix} but --format says "
+                             f"{args.format}; name the file {os.path.splitext(output)[0]}.{args.format}, "
+                             "or leave --format out")
+    if getattr(args, "backup_every", None) is not None and getattr(args, "backup_dir", None) is None:
+        raise UsageError("--backup-every needs --backup-dir DIR: the folder the backups are written to")

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 invalid spec; 2 usage error; 3 build error;
 4 engine/data error; 5 file format or save error; 6 unsafe file refused;
-7 render error; 70 an unexpected internal error (a bug: please report it).
+7 render error; 70 an unexpected internal error (a bug: please report it);
+130 interrupted with Ctrl-C (``train`` saves the model and its backup first).
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module, func, _ = COMMANDS[args.command]
     try:
+        from ._args import check_usage
+
+        check_usage(args)  # contradicting options, before the command's module (and TensorFlow) is imported
         handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
         return handler(args)
     except NetformError as err:

@@ -17,7 +17,7 @@ from ..spec import load_spec
 from ..spec._yaml import load_yaml
 from ..spec._access import spec_access
 from ._data_files import read_data
-from ._args import UsageError
+from ._args import UsageError, check_files
 from ._npy_stream import write_predictions
 from ._spec_cmds import format_warning, load_plugins, spec_warnings
 
@@ -74,8 +74,114 @@ def _output_names(model: Any, spec: Any) -> list[str]:
     return names
 
 
+def _interrupted_path(output: str | None, out_dir: Path, name: str) -> str:
+    """Where an interrupted run saves its model: beside ``-o`` as ``NAME.interrupted.EXT``, never over it."""
+    if not output:
+        return str(out_dir / f"{name}.interrupted.keras")
+    path = Path(output)
+    suffix = "".join(path.suffixes[-1:])
+    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    return str(path.with_name(f"{stem}.interrupted{suffix}"))
+
+
+class _Interrupt:
+    """Ctrl-C (SIGINT) during ``fit``: finish the current step, back up, stop; a second Ctrl-C stops at once.
+
+    The handler is installed for the duration of the ``with`` block only and
+    the previous one put back after it.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.where: tuple[int, int, int | None] | None = None  # (epoch, steps done, steps per epoch) when stopped
+        self._previous: Any = None
+
+    def __enter__(self) -> "_Interrupt":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        if self.requested:  # the second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupt: stopping at the end of this step (Ctrl-C again to stop at once)", file=sys.stderr,
+              flush=True)
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._handle)
+
+    def callback(self, backups: list[Any]) -> Any:
+        """The callback that stops ``fit`` after the step in which Ctrl-C came (runs after the backups)."""
+        import keras
+
+        interrupt = self
+
+        class StopOnInterrupt(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self._epoch = 0
+
+            def on_train_begin(self, logs: Any = None) -> None:
+                for backup in backups:
+                    epoch, step = getattr(backup, "_resume_epoch", None), getattr(backup, "_resume_step", 0)
+                    if epoch is not None:
+                        total = self.params.get("steps")
+                        of = f" of {total}" if total else ""
+                        print(f"resuming at epoch {epoch + 1}, step {step + 1}{of} (from the backup in "
+                              f"{backup.directory})", flush=True)
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self._epoch = epoch
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                if not interrupt.requested or interrupt.where is not None:
+                    return
+                steps = getattr(backups[0], "_step", batch + 1) if backups else batch + 1
+                total = self.params.get("steps")
+                if total and steps >= total:
+                    return  # the epoch's last step: stop after its end, which the backups save as usual
+                interrupt.where = (self._epoch, steps, total)
+                for backup in backups:
+                    backup.save()  # this very step, so that the next run resumes after it
+                    backup.delete_on_finish = False
+                self.model.stop_training = True
+
+            def on_epoch_telemetry(self, epoch: int, record: Any) -> None:
+                # After every on_epoch_end (the backups' included): Ctrl-C during the last step or validation.
+                if not interrupt.requested or interrupt.where is not None:
+                    return
+                if epoch + 1 >= int(self.params.get("epochs") or 0):
+                    return  # that was the last epoch: training is complete
+                total = self.params.get("steps")
+                interrupt.where = (epoch, int(total or 0), total)
+                for backup in backups:
+                    backup.delete_on_finish = False
+                self.model.stop_training = True
+
+        return StopOnInterrupt()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Compile and fit a spec from its ``training:`` section, then save and report."""
+    """Compile and fit a spec from its ``training:`` section, then save and report.
+
+    Ctrl-C stops at the end of the current step: the model is saved beside
+    ``-o`` as ``NAME.interrupted.EXT`` (without ``-o``: ``<out-dir>/<spec
+    name>.interrupted.keras``), a ``--backup-dir`` backup is kept for the next
+    run to resume from, and the exit code is 130.
+    """
+    check_files(args)  # missing files and impossible outputs, before any time is spent
     load_plugins(args.plugin)
     allow_paths, allow_network = getattr(args, "allow_paths", False), getattr(args, "allow_network", False)
     # A spec is untrusted: its callbacks write under --out-dir and stay off the network unless allowed.
@@ -86,10 +192,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_dir = Path(getattr(args, "out_dir", None) or ".")
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out-dir {out_dir}: not a folder; give a folder for the spec's logs and checkpoints")
-    from ..builder import build
-    from ..engine import fit_from_training_config
-
     data = read_data(args.data)
+    val_path = getattr(args, "val_data", None)
+    val_data = read_data(val_path) if val_path else None
+    from ..builder import build
+    from ..engine import TrainingBackup, fit_from_training_config
+
     training = spec.training.to_dict() if spec.training is not None else {}
     built: list[Any] = []
 
@@ -101,26 +209,57 @@ def cmd_train(args: argparse.Namespace) -> int:
     x = _select(data, args.x_keys, list(spec.inputs), "x", "x", args.data)
     outputs = list(spec.outputs or []) if spec.kind == "functional" else []
     y = _select(data, args.y_keys, outputs, "y", "y", args.data)
+    validation = None
+    if val_data is not None:
+        validation = (_select(val_data, args.x_keys, list(spec.inputs), "x", "x", val_path),
+                      _select(val_data, args.y_keys, outputs, "y", "y", val_path))
     start = time.perf_counter()
     if training.get("callbacks"):
         out_dir.mkdir(parents=True, exist_ok=True)
+    extra: list[Any] = []
+    if getattr(args, "backup_dir", None):
+        extra.append(TrainingBackup(args.backup_dir, save_every_steps=getattr(args, "backup_every", None)))
+    interrupt = _Interrupt()
     try:
-        history = fit_from_training_config(make_model, training, x, y, verbose=args.verbose, out_dir=out_dir,
-                                           allow_paths=allow_paths, allow_network=allow_network)
+        with interrupt:
+            from ..engine._config import resolve_callbacks
+
+            # The spec's backups and --backup-dir's, which the Ctrl-C callback (last) saves at the step it stops.
+            spec_callbacks = resolve_callbacks(training.get("callbacks"), out_dir=out_dir, allow_paths=allow_paths,
+                                               allow_network=allow_network)
+            backups = [cb for cb in spec_callbacks + extra if isinstance(cb, TrainingBackup)]
+            training = {**training, "callbacks": spec_callbacks}
+            history = fit_from_training_config(
+                make_model, training, x, y, validation_data=validation, verbose=args.verbose, out_dir=out_dir,
+                allow_paths=allow_paths, allow_network=allow_network,
+                callbacks=extra + [interrupt.callback(backups)])
     except OSError as err:  # a callback's file or folder could not be written
         raise EngineError(f"training stopped: {err.strerror or err} ({err.filename or 'a callback file'}); "
                           "check the callback paths of the spec and --out-dir") from err
     model = built[-1]
     elapsed = time.perf_counter() - start
     final = {k: float(v[-1]) for k, v in history.history.items() if v}
-    print(f"trained '{spec.name}' for {len(history.epoch)} epoch(s) in {elapsed:.1f} s")
+    if interrupt.where is not None:
+        epoch, steps, total = interrupt.where
+        of = f" of {total}" if total else ""
+        print(f"interrupted '{spec.name}' at epoch {epoch + 1}, step {steps}{of}, after {elapsed:.1f} s")
+    else:
+        print(f"trained '{spec.name}' for {len(history.epoch)} epoch(s) in {elapsed:.1f} s")
     print("final: " + ", ".join(f"{k}={v:.4g}" for k, v in final.items()))
     telemetry = getattr(history, "telemetry", None)
     if telemetry is not None:
         print(telemetry.report())
-    if args.output:
-        from ..saving import save
+    from ..saving import save
 
+    if interrupt.where is not None:
+        target = _interrupted_path(args.output, out_dir, spec.name)
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        fmt = save(model, target)
+        print(f"saved the interrupted model → {target} [{fmt}]")
+        for backup in backups:
+            print(f"backup kept in {backup.directory}: run the same command again to resume at this step")
+        return 130
+    if args.output:
         fmt = save(model, args.output)
         print(f"saved → {args.output} [{fmt}]")
     return 0
@@ -128,6 +267,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a saved model on named data."""
+    check_files(args)
     load_plugins(args.plugin)
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import load
@@ -162,6 +302,7 @@ def _chosen_outputs(names: list[str], wanted: list[str] | None, output: str) -> 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Stream predictions of a saved model, one batch at a time: every output to ``.npz``, or one to ``.npy``."""
+    check_files(args)
     load_plugins(args.plugin)
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import load

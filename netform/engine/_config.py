@@ -171,13 +171,15 @@ def resolve_callbacks(
 
     A training config is untrusted input: the paths of its callbacks
     (``CSVLogger.filename``, ``ModelCheckpoint.filepath``, ``TensorBoard.log_dir``,
-    ``BackupAndRestore.backup_dir``) are resolved under ``out_dir`` and may not
+    ``BackupAndRestore.backup_dir``, ``TrainingBackup.backup_dir``) are resolved under ``out_dir`` and may not
     leave it (absolute paths, ``..``, symbolic links), and callbacks that use
     the network (``RemoteMonitor``, ``gs://…`` paths) are refused, unless allowed.
     Callback objects pass through unchanged.
 
     Args:
-        values: Mappings with a ``type`` key naming a ``keras.callbacks`` class, or callbacks.
+        values: Mappings with a ``type`` key naming a ``keras.callbacks`` class or netform's
+            ``TrainingBackup`` (``{type: TrainingBackup, backup_dir: backup, save_every_steps: 100}``:
+            exact mid-epoch resume, see :class:`~netform.engine.TrainingBackup`), or callbacks.
         out_dir: The folder relative paths resolve under (default: the working directory).
         allow_paths: Accept absolute paths and paths outside ``out_dir``.
         allow_network: Accept network callbacks and remote file systems.
@@ -188,7 +190,9 @@ def resolve_callbacks(
     Raises:
         EngineError: An unknown callback, bad arguments, or a path or network use not allowed.
     """
-    classes = _public_classes(keras.callbacks, keras.callbacks.Callback)
+    from ._backup import TrainingBackup  # imported late: _backup imports the trainer's helpers
+
+    classes = {**_public_classes(keras.callbacks, keras.callbacks.Callback), "TrainingBackup": TrainingBackup}
     base = Path(out_dir) if out_dir is not None else Path.cwd()
     access = SpecAccess(allow_paths=allow_paths, allow_network=allow_network)
     folders: list[str] = []
@@ -200,6 +204,8 @@ def resolve_callbacks(
             name = args.pop("type", None)
             if isinstance(name, str) and name in classes:
                 args = _confine(name, args, base, access, where, folders)
+            if name == "TrainingBackup" and "backup_dir" in args:  # the spec's name of its `directory`
+                args["directory"] = args.pop("backup_dir")
             out.append(_instantiate("callback", {"type": name, **args}, classes, where))
         elif isinstance(value, keras.callbacks.Callback):
             out.append(value)

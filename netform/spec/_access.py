@@ -35,6 +35,8 @@ PATH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "ModelCheckpoint": ("filepath",),
     "OrbaxCheckpoint": ("directory",),
     "TensorBoard": ("log_dir", "embeddings_metadata"),
+    # netform's own callback (netform.engine.TrainingBackup; `backup_dir` is its `directory`).
+    "TrainingBackup": ("backup_dir",),
 }
 # Keras's defaults of those arguments (a path used even when the spec writes none).
 DEFAULT_PATHS: dict[str, dict[str, str]] = {"TensorBoard": {"log_dir": "logs"}}

@@ -15,7 +15,8 @@ from ._access import NETWORK_CALLBACKS, PATH_ARGUMENTS, callback_message, callba
 from ._types import StrictScalars, TypedObject, check_arguments
 
 __all__ = [
-    "TrainingSpec", "DistributionSpec", "OPTIMIZERS", "LOSSES", "METRICS", "CALLBACKS", "PATH_ARGUMENTS",
+    "TrainingSpec", "DistributionSpec", "OPTIMIZERS", "LOSSES", "METRICS", "CALLBACKS", "NETFORM_CALLBACKS",
+    "PATH_ARGUMENTS",
     "NETWORK_CALLBACKS",
 ]
 
@@ -56,6 +57,29 @@ CALLBACKS = (
     "BackupAndRestore", "CSVLogger", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
     "ProgbarLogger", "ReduceLROnPlateau", "RemoteMonitor", "TensorBoard", "TerminateOnNaN", "SwapEMAWeights",
 )
+# netform's own callbacks a spec may name beside Keras's, with the arguments each takes (the first is required).
+NETFORM_CALLBACKS: dict[str, tuple[str, ...]] = {
+    # netform.engine.TrainingBackup: exact mid-epoch resume; `backup_dir` is its `directory`.
+    "TrainingBackup": ("backup_dir", "save_every_steps", "save_every_epoch", "delete_on_finish"),
+}
+
+
+def _check_netform_callback(value: Any) -> None:
+    """Refuse unknown or missing arguments of one of :data:`NETFORM_CALLBACKS`."""
+    if not hasattr(value, "arguments") or value.type not in NETFORM_CALLBACKS:
+        return
+    names = NETFORM_CALLBACKS[value.type]
+    for arg in value.arguments:
+        if arg not in names:
+            raise ValueError(f"{value.type} takes no argument '{arg}'{did_you_mean(arg, names)}; "
+                             f"its arguments: {', '.join(names)}")
+    if names[0] not in value.arguments:
+        raise ValueError(f"{value.type} needs `{names[0]}`: the folder its backup is kept in, e.g. "
+                         f"{{type: {value.type}, {names[0]}: backup}}")
+    every = value.arguments.get("save_every_steps")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"{value.type}.save_every_steps must be a positive whole number (or null: at the end of "
+                         f"each epoch only); received {every!r}")
 
 
 def _known(kind: str, names: tuple[str, ...]):
@@ -67,6 +91,7 @@ def _known(kind: str, names: tuple[str, ...]):
             )
         check_arguments(kind, value)
         if kind == "callback":
+            _check_netform_callback(value)
             # A spec is untrusted: its callbacks stay under the output directory and off the network.
             problems = callback_problems(name, value.arguments, current_access())
             if problems:
@@ -79,7 +104,7 @@ def _known(kind: str, names: tuple[str, ...]):
 OptimizerRef = Annotated[Union[str, TypedObject], _known("optimizer", OPTIMIZERS)]
 LossRef = Annotated[Union[str, TypedObject], _known("loss", LOSSES)]
 MetricRef = Annotated[Union[str, TypedObject], _known("metric", METRICS)]
-CallbackRef = Annotated[TypedObject, _known("callback", CALLBACKS)]
+CallbackRef = Annotated[TypedObject, _known("callback", CALLBACKS + tuple(NETFORM_CALLBACKS))]
 
 
 class DistributionSpec(StrictScalars):
