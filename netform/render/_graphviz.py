@@ -11,7 +11,7 @@ from ..errors import RenderError
 
 __all__ = ["FORMATS", "find_dot", "run_dot", "layout", "write_atomic"]
 
-FORMATS = ("svg", "png", "pdf", "dot")
+FORMATS = ("svg", "png", "pdf", "dot", "html")
 _INSTALL = ("install graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
             "or `conda install graphviz`; or write DOT source with format='dot' (a .dot file), which needs no graphviz")
 _TIMEOUT_S = 300

@@ -1,0 +1,164 @@
+"""An interactive diagram: one self-contained HTML file (graphviz's SVG inline plus a little JS and CSS).
+
+The page loads nothing: no network, no CDN, no other file. A Content-Security-Policy
+``default-src 'none'`` forbids every fetch; the one script and the one style sheet are
+allowed by their SHA-256 hashes. The diagram data (every node's configuration, shapes
+and parameters, every block's members) travels as a JSON data block.
+
+What the page does (see :mod:`._html_assets` for the script):
+
+* pan (drag) and zoom (wheel, or the + / − / fit buttons);
+* search by node name: matches highlighted, Enter steps through them, the view
+  centres on the current one (a collapsed block holding it opens);
+* a click on a block collapses it to one box (name, block, parameters, parameter
+  count) or expands it again; blocks deeper than ``collapse_depth`` start collapsed;
+* a click on a node or block shows its full configuration, input and output
+  shapes and parameters in the side panel.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import RenderError
+from ..spec import format_shape
+from ._diagram import FAMILIES, Diagram, depth_of
+from ._dot import DotOptions, block_arguments, html_escape, key_attributes, to_dot
+from ._graphviz import layout, write_atomic
+from ._html_assets import CSS, JS
+
+__all__ = ["write_html", "html_page"]
+
+
+def _shape(shape: Any) -> str | None:
+    return None if shape is None else format_shape(shape)
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON value for a configuration entry (tuples as lists, anything odd as its text)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def diagram_data(diagram: Diagram, collapse_depth: int | None) -> dict[str, Any]:
+    """What the page's script needs: nodes, clusters and edges, indexed as the SVG ids (``nf-n3``, ``nf-c0``)."""
+    node_index = {nid: i for i, nid in enumerate(diagram.nodes)}
+    cluster_index = {cid: i for i, cid in enumerate(diagram.clusters)}
+    inputs: dict[str, list[str | None]] = {}
+    for e in diagram.edges:
+        inputs.setdefault(e.dst, []).append(_shape(e.shape))
+    nodes = []
+    for n in diagram.nodes.values():
+        nodes.append({
+            "id": n.id, "name": n.name, "type": n.type, "family": n.family, "role": n.role,
+            "shape": _shape(n.shape), "inputs": inputs.get(n.id, []), "params": n.params, "uses": n.uses,
+            "output": n.output, "cluster": cluster_index.get(n.cluster) if n.cluster else None,
+            "config": _jsonable(n.config), "args": _jsonable(n.args), "key": key_attributes(n.config),
+        })
+    members: dict[str, list[int]] = {cid: [] for cid in diagram.clusters}
+    for n in diagram.nodes.values():
+        cid = n.cluster
+        while cid is not None:
+            members[cid].append(node_index[n.id])
+            cid = diagram.clusters[cid].parent
+    clusters = []
+    for c in diagram.clusters.values():
+        params: int | None = 0
+        for i in members[c.id]:
+            p = nodes[i]["params"]
+            params = None if params is None or p is None else params + p
+        depth = depth_of(diagram, c.id)
+        clusters.append({
+            "id": c.id, "label": c.label, "block": c.block, "kind": c.kind, "depth": depth,
+            "parent": cluster_index.get(c.parent) if c.parent else None, "members": members[c.id],
+            "args": _jsonable(c.args), "argsText": block_arguments(c.args), "params": params,
+            "outputs": [_shape(diagram.nodes[o].shape) for o in c.outputs if o in diagram.nodes],
+            "collapsed": collapse_depth is not None and depth > collapse_depth,
+        })
+    edges = [{"src": node_index[e.src], "dst": node_index[e.dst], "shape": _shape(e.shape)} for e in diagram.edges]
+    return {"name": diagram.name, "kind": diagram.kind, "nodes": nodes, "clusters": clusters, "edges": edges,
+            "colors": {"block": FAMILIES["block"], "model": FAMILIES["model"]}, "notes": list(diagram.notes)}
+
+
+_PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
+
+
+def _inline_svg(svg: str) -> str:
+    """Graphviz's SVG document as an element for an HTML page: no XML prolog, doctype, comments or
+    namespace declarations (the HTML parser puts inline ``<svg>`` in the SVG namespace by itself)."""
+    svg = _PROLOG.sub("", svg, count=1)
+    svg = _COMMENT.sub("", svg)
+    return _XMLNS.sub("", svg)
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def html_page(diagram: Diagram, options: DotOptions | None = None, *, collapse_depth: int | None = None) -> str:
+    """The interactive page of ``diagram`` as HTML text (graphviz lays the diagram out).
+
+    Args:
+        diagram: An expanded diagram (every block a cluster).
+        options: Drawing options; ``svg_ids`` is turned on.
+        collapse_depth: Blocks nested deeper than this start collapsed (None: all expanded).
+
+    Returns:
+        The HTML document: one file, no external resource.
+
+    Raises:
+        RenderError: graphviz is missing or fails.
+    """
+    opts = options or DotOptions()
+    opts = DotOptions(opts.direction, opts.show_shapes, opts.show_params, opts.legend, opts.details, svg_ids=True)
+    svg = _inline_svg(layout(to_dot(diagram, opts), "svg").decode("utf-8"))
+    data = json.dumps(diagram_data(diagram, collapse_depth), ensure_ascii=True, separators=(",", ":"))
+    data = data.replace("</", "<\\/")  # a data block ends at the first </script
+    title = html_escape(f"{diagram.name} ({diagram.kind})")
+    csp = f"default-src 'none'; script-src {_sha256(JS)}; style-src {_sha256(CSS)}; img-src data:"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        "<header><strong>" + title + "</strong>"
+        "<input id=\"nf-search\" type=\"search\" placeholder=\"search node name (Enter: next)\" "
+        "autocomplete=\"off\" aria-label=\"search node name\"><span id=\"nf-count\"></span>"
+        "<button id=\"nf-zoom-in\" title=\"zoom in\">+</button><button id=\"nf-zoom-out\" title=\"zoom out\">−</button>"
+        "<button id=\"nf-fit\" title=\"fit the diagram\">fit</button>"
+        "<button id=\"nf-expand\" title=\"expand every block\">expand all</button>"
+        "<button id=\"nf-collapse\" title=\"collapse every top-level block\">collapse all</button>"
+        "<span class=\"nf-hint\">drag to pan · wheel to zoom · click a block to collapse or expand it, "
+        "a node for its details</span></header>\n"
+        f"<main><div id=\"nf-view\">{svg}</div>\n"
+        "<aside id=\"nf-panel\"><p class=\"nf-empty\">Click a node or a block to see its configuration, "
+        "shapes and parameters.</p></aside></main>\n"
+        f"<script type=\"application/json\" id=\"nf-data\">{data}</script>\n"
+        f"<script>{JS}</script>\n</body>\n</html>\n"
+    )
+
+
+def write_html(diagram: Diagram, path: Path, options: DotOptions | None = None, *,
+               collapse_depth: int | None = None) -> None:
+    """Write :func:`html_page` of ``diagram`` to ``path`` (atomically).
+
+    Raises:
+        RenderError: graphviz is missing or fails, or the file cannot be written.
+    """
+    page = html_page(diagram, options, collapse_depth=collapse_depth)
+    try:
+        write_atomic(path, page.encode("utf-8"))
+    except OSError as err:
+        raise RenderError(f"cannot write the diagram to {path}: {err.strerror}") from err
