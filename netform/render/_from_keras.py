@@ -181,11 +181,25 @@ def _walk(diagram: Diagram, graph: Any, env: dict[int, Endpoint], prefix: str, c
                 type_name = type(op).__name__
                 where, local = _dotted_scope(diagram, nid, prefix, cluster)
                 diagram.nodes[nid] = DNode(nid, local, type_name, family_of(type_name),
-                                           outs[0] if len(outs) == 1 else outs, _params(op), where)
+                                           outs[0] if len(outs) == 1 else outs, _params(op), where,
+                                           config=_config(op))
             for src, shape in ins:
                 diagram.add_edge(src, nid, shape)
             for t in node.outputs:
                 env[id(t)] = (nid, _shape(t))
+
+
+def _config(layer: Any) -> dict[str, Any]:
+    """The layer's Keras config without its name (shown already), ``{}`` for a raw op or a failing get_config."""
+    get = getattr(layer, "get_config", None)
+    if get is None:
+        return {}
+    try:
+        config = dict(get())
+    except Exception:  # a custom layer without a working get_config: drawn without details
+        return {}
+    config.pop("name", None)
+    return config
 
 
 def _nested(diagram: Diagram, model: Any, inner: Any, node: Any, ins: list[Endpoint], env: dict[int, Endpoint],
@@ -218,7 +232,7 @@ def _chain(diagram: Diagram, model: Any) -> None:
             pass
         type_name = type(layer).__name__
         diagram.nodes[layer.name] = DNode(layer.name, layer.name, type_name, family_of(type_name), shape,
-                                          _params(layer))
+                                          _params(layer), config=_config(layer))
         if prev is not None:
             diagram.add_edge(prev, layer.name, diagram.nodes[prev].shape)
         prev = layer.name
