@@ -209,7 +209,7 @@ class _Resolver:
                 if producer in spec.inputs:
                     self.error(f"output '{ref}' is a model input; outputs must be nodes", ("outputs", i))
                 outs.append(producer)
-        if not (spec.outputs or ()):
+        if spec.outputs is not None and not spec.outputs:  # no `outputs:` at all is reported once, by _check_sections
             self.error("a functional spec needs at least one output: `outputs: [node_name]`", ("outputs",))
         self.graph.outputs = tuple(outs)
         self.graph.output_names = tuple(spec.outputs or ())
@@ -229,13 +229,13 @@ class _Resolver:
             inputs = []
             indexed = len(node.inputs) > 1 and not _is_op(node)  # an op's `in` also holds constants
             for j, ref in enumerate(node.inputs):
-                p = self._ref(ref, env, path + (("in", j) if indexed else ("in",)), known, scope, prefix)
+                p = self._ref(ref, env, path + (("in", j) if indexed else ("in",)), known, scope)
                 if p is None:
                     break
                 inputs.append(p)
             else:
                 full = prefix + name
-                call = self._call(node, inputs, env, known, scope, prefix, path)
+                call = self._call(node, inputs, env, known, scope, path)
                 if call is None:
                     continue
                 n_args = len(node.inputs) if node.call else None
@@ -296,7 +296,7 @@ class _Resolver:
         return order
 
     def _ref(self, ref: str, env: dict[str, str], path: Path, known: dict[str, Any],
-             scope: tuple[str, ...] = (), prefix: str = "") -> str | None:
+             scope: tuple[str, ...] = ()) -> str | None:
         if ref in env:
             return env[ref]
         head, _, tail = ref.partition(".")
@@ -328,7 +328,7 @@ class _Resolver:
         return name
 
     def _call(self, node: Node, inputs: list[str], env: dict[str, str], known: dict[str, Any],
-              scope: tuple[str, ...], prefix: str, path: Path) -> dict[str, Any] | None:
+              scope: tuple[str, ...], path: Path) -> dict[str, Any] | None:
         """``node.call`` with its node names resolved: each becomes a :class:`Slot` into ``inputs`` (extended)."""
         if not node.call:
             return {}
@@ -358,7 +358,7 @@ class _Resolver:
             slots = []
             for j, ref in enumerate(refs):
                 p = self._ref(ref, env, path + ("call", key) + ((j,) if isinstance(value, list) else ()), known,
-                              scope, prefix)
+                              scope)
                 if p is None:
                     return None
                 slots.append(Slot(len(inputs)))
@@ -526,7 +526,7 @@ class _Resolver:
         out_names = block.outputs or ((list(parsed)[-1],) if parsed else ())
         outs = []
         for i, ref in enumerate(out_names):
-            p = self._ref(ref, env, ("blocks", name, "outputs", i), env, inner_scope, inst + ".")
+            p = self._ref(ref, env, ("blocks", name, "outputs", i), env, inner_scope)
             if p is None:
                 return None
             outs.append(p)
