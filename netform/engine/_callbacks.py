@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 
 import keras
 
+from .._compat import _keras_engine as ki
 from ._telemetry import TelemetryRecorder
 
 __all__ = ["CallbackDriver", "flatten_logs", "pythonify_logs"]
@@ -121,7 +122,7 @@ def _overrides(cb: keras.callbacks.Callback, name: str) -> bool:
 
 def _ignores_batch_logs(cb: keras.callbacks.Callback) -> bool:
     """True for callbacks whose batch hooks never read the logs' values."""
-    if getattr(cb, "_supports_tf_logs", False):
+    if ki.ignores_tf_logs(cb):
         return True
     if isinstance(cb, keras.callbacks.BackupAndRestore):
         return True

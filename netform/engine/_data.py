@@ -1,6 +1,6 @@
 """Data: from whatever the user passes to batches the step functions consume.
 
-Keras's data adapters (isolated in :mod:`._keras_internals`) turn arrays,
+Keras's data adapters (isolated in :mod:`netform._compat._keras_engine`) turn arrays,
 ``tf.data`` datasets, generators and ``PyDataset`` objects into a
 ``tf.data.Dataset``. :class:`DataStream` adds what netform's loops need on
 top: early, readable errors (empty data, inputs that do not fit the model),
@@ -20,7 +20,7 @@ import tensorflow as tf
 from keras import tree
 
 from ..errors import DataError
-from . import _keras_internals as ki
+from .._compat import _keras_engine as ki
 
 __all__ = ["DataStream", "capped_epochs", "check_inputs_fit", "split_validation"]
 

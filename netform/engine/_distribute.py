@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import tensorflow as tf
 from keras import tree
 
+from .._compat import _keras_engine as ki
 from ..errors import EngineError, did_you_mean
 
 __all__ = [
@@ -63,7 +64,7 @@ def strategy_from_name(name: str, devices: Sequence[str] | None = None) -> tf.di
 
 def _is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
-        strategy.extended._in_multi_worker_mode()  # noqa: SLF001 - no public accessor
+        ki.in_multi_worker_mode(strategy)
     )
 
 
@@ -157,7 +158,7 @@ def variable_strategy(variables: Sequence[Any]) -> tf.distribute.Strategy | None
     for v in variables:
         tf_var = getattr(v, "value", v)
         if isinstance(tf_var, tf.distribute.DistributedValues):
-            return getattr(tf_var, "distribute_strategy", None) or getattr(tf_var, "_distribute_strategy", None)
+            return ki.distributed_value_strategy(tf_var)
         return None
     return None
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import keras
 
-from . import _keras_internals as ki
+from .._compat import _keras_engine as ki
+
 from ._trainer import Trainer
 
 __all__ = ["Model", "Functional", "Sequential"]
@@ -28,12 +29,14 @@ def _functional_init_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) ->
 
 
 @keras.saving.register_keras_serializable(package="netform")
-class Model(Trainer, keras.Model):
+class Model(ki.TrackListedSublayers, Trainer, keras.Model):
     """A Keras model trained by netform's engine.
 
     Subclass it exactly like ``keras.Model`` (override ``call``, and
     ``train_step``/``test_step``/``predict_step`` if you wish), or call it as
-    ``Model(inputs, outputs)`` to get a functional model.
+    ``Model(inputs, outputs)`` to get a functional model. Layers it keeps in
+    lists and dicts are named in TensorFlow's object graph too, so
+    ``tf.train.Checkpoint`` and SavedModel save all weights.
 
     Example:
         >>> inputs = keras.Input((4,))
@@ -56,18 +59,6 @@ class Model(Trainer, keras.Model):
             Functional.__init__(self, *args, **kwargs)
         else:
             keras.Model.__init__(self, *args, **kwargs)
-
-    def _trackable_children(self, save_type: str = "checkpoint", **kwargs: Any) -> dict[str, Any]:
-        # Keras tracks layers kept in lists and dicts for its own saving, but
-        # TensorFlow's object graph (tf.train.Checkpoint, SavedModel) only sees
-        # direct attributes. Name every other sublayer so no weight is left out.
-        children = dict(super()._trackable_children(save_type, **kwargs))
-        known = {id(child) for child in children.values()}
-        for layer in self._flatten_layers(include_self=False, recursive=False):
-            if id(layer) not in known:
-                children.setdefault(f"layer:{layer.name}", layer)
-                known.add(id(layer))
-        return children
 
 
 def _inject_functional(cls: type) -> None:

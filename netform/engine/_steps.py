@@ -9,6 +9,8 @@ graph loop, under the model's distribution strategy.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
 from typing import Any, Callable
 
@@ -16,7 +18,8 @@ import keras
 import tensorflow as tf
 from keras import tree
 
-from . import _keras_internals as ki
+from .._compat import _keras_engine as ki
+
 from ._contract import StepFunction, keras_concat
 from ._distribute import check_optimizer_strategy, reduce_per_replica, variable_strategy
 
@@ -47,6 +50,27 @@ def _batch_size(x: Any) -> tf.Tensor:
         if leaf is not None:
             return tf.shape(leaf, out_type=tf.int64)[0]
     return tf.constant(0, tf.int64)
+
+
+def _takes_training(model: Any) -> bool:
+    """Whether ``model.call`` has a ``training`` argument (Keras's public ``call_signature_parameters``)."""
+    return "training" in model.call_signature_parameters
+
+
+@functools.lru_cache(maxsize=None)
+def _has_training_arg(compute_loss: Callable[..., Any]) -> bool:
+    return "training" in inspect.signature(compute_loss).parameters
+
+
+def _compute_loss(model: Any, x: Any, y: Any, y_pred: Any, sample_weight: Any, *, training: bool) -> Any:
+    """``model.compute_loss``, without ``training`` for an override written before Keras 3.3 added it.
+
+    The same call Keras's ``train_step``/``test_step`` make (through their private
+    ``_compute_loss``), made with the public method.
+    """
+    if _has_training_arg(getattr(type(model).compute_loss, "__func__", type(model).compute_loss)):
+        return model.compute_loss(x, y, y_pred, sample_weight, training=training)
+    return model.compute_loss(x, y, y_pred, sample_weight)
 
 
 class ExecutionFunction:
@@ -174,10 +198,10 @@ class ExecutionFunction:
 
     def _call(self, kind: str, iterator: Any, *args: Any, static: Any = None) -> Any:
         concrete, captured = self._lookup(kind, iterator, *args, static=static)
-        call_flat = getattr(concrete, "_call_flat", None)
-        if call_flat is None:  # pragma: no cover - older/newer TF without the flat entry point
+        result = ki.call_flat(concrete, self._flat_iterator + list(args), captured)
+        if result is NotImplemented:  # pragma: no cover - a TensorFlow without the flat entry point
             return concrete(iterator, *args) if static is None else concrete(iterator)
-        return call_flat(self._flat_iterator + list(args), captured)
+        return result
 
     def _joined(self, iterator: Any, n: int, known: bool) -> Any:
         """Predict: up to ``n`` steps in one call, their outputs joined (Keras's multi-step predict)."""
@@ -238,7 +262,7 @@ class StepsMixin:
         super().compile(optimizer, loss, *args, **kwargs)  # type: ignore[misc]
         compiled = getattr(self, "optimizer", None)
         if compiled is not None:
-            owner = variable_strategy(self.variables) or self._distribute_strategy  # type: ignore[attr-defined]
+            owner = variable_strategy(self.variables) or ki.model_strategy(self)  # type: ignore[attr-defined]
             check_optimizer_strategy(compiled, owner, where="compile")
 
     # ----------------------------------------------------------------- steps
@@ -253,9 +277,9 @@ class StepsMixin:
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
-            y_pred = self(x, training=True) if self._call_has_training_arg else self(x)
-            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-            self._loss_tracker.update_state(ki.unscale_loss_for_distribution(loss), sample_weight=_batch_size(x))
+            y_pred = self(x, training=True) if _takes_training(self) else self(x)
+            loss = _compute_loss(self, x, y, y_pred, sample_weight, training=True)
+            ki.loss_tracker(self).update_state(ki.unscale_loss_for_distribution(loss), sample_weight=_batch_size(x))
             if self.optimizer is not None:
                 loss = self.optimizer.scale_loss(loss)
         trainable = self.trainable_weights
@@ -269,15 +293,15 @@ class StepsMixin:
     def test_step(self, data: Any) -> dict[str, Any]:
         """One evaluation step on one batch; returns the metric results."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred = self(x, training=False) if self._call_has_training_arg else self(x)
-        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
-        self._loss_tracker.update_state(ki.unscale_loss_for_distribution(loss), sample_weight=_batch_size(x))
+        y_pred = self(x, training=False) if _takes_training(self) else self(x)
+        loss = _compute_loss(self, x, y, y_pred, sample_weight, training=False)
+        ki.loss_tracker(self).update_state(ki.unscale_loss_for_distribution(loss), sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def predict_step(self, data: Any) -> Any:
         """One inference step on one batch; returns the model's outputs."""
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self(x, training=False) if self._call_has_training_arg else self(x)
+        return self(x, training=False) if _takes_training(self) else self(x)
 
     # ------------------------------------------------------------- functions
     def _distributed_step(self, step: Callable[[Any], Any], reduction: str) -> Callable[[Any], Any]:

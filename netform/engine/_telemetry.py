@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .._compat import _keras_engine as ki
+
 __all__ = ["EpochTelemetry", "Telemetry", "TelemetryRecorder", "TelemetryReport"]
 
 
@@ -324,7 +326,7 @@ class Telemetry(keras.callbacks.Callback):
 
     def __init__(self, tensorboard: str | Path | None = None) -> None:
         super().__init__()
-        self._supports_tf_logs = True  # no batch hooks; never reads the logs
+        ki.mark_ignores_tf_logs(self)  # no batch hooks; never reads the logs
         self.tensorboard = None if tensorboard is None else Path(tensorboard)
         self._writer: Any = None
         self.epochs: list[EpochTelemetry] = []

@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 from keras import tree
 
+from .._compat import _keras_engine as ki
 from ..errors import DataError, EngineError
 from ._backup import find_backup
 from ._callbacks import CallbackDriver, pythonify_logs
@@ -63,7 +64,7 @@ class Trainer(StepsMixin):
         self._guard_strategy(where)
 
     def _model_strategy(self) -> tf.distribute.Strategy | None:
-        return variable_strategy(self.variables) or self._distribute_strategy
+        return variable_strategy(self.variables) or ki.model_strategy(self)
 
     def _guard_strategy(self, where: str) -> None:
         current = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
@@ -87,8 +88,8 @@ class Trainer(StepsMixin):
         """
         self._guard_strategy("compile")
         current = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
-        if current is not None and self._distribute_strategy is None and not self.variables:
-            self._distribute_strategy = current
+        if current is not None and ki.model_strategy(self) is None and not self.variables:
+            ki.set_model_strategy(self, current)
         super().compile(optimizer, loss, *args, **kwargs)
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
@@ -109,19 +110,20 @@ class Trainer(StepsMixin):
 
     # ------------------------------------------------------------------ data
     def _strategy_for_data(self) -> tf.distribute.Strategy | None:
-        strategy = self._distribute_strategy or (tf.distribute.get_strategy() if tf.distribute.has_strategy() else None)
+        strategy = ki.model_strategy(self) or (tf.distribute.get_strategy() if tf.distribute.has_strategy() else None)
         return strategy
 
     def _stream(self, x: Any, y: Any = None, sample_weight: Any = None, **kwargs: Any) -> DataStream:
         return DataStream(self, x, y, sample_weight, strategy=self._strategy_for_data(), **kwargs)
 
     def _nf_symbolic_build(self, stream: DataStream) -> None:
-        if self._distribute_strategy is None:
+        strategy = ki.model_strategy(self)
+        if strategy is None:
             return  # built lazily when the step function is first traced, as in Keras
         stream.read_one_batch_like_keras()
         spec = stream.first_batch_spec()
-        with self._distribute_strategy.scope():
-            self._symbolic_build(data_batch=spec)
+        with strategy.scope():
+            ki.symbolic_build(self, spec)
 
     # ------------------------------------------------------------- execution
     def _run_epoch(
@@ -256,7 +258,7 @@ class Trainer(StepsMixin):
             train_fn = step_function(self, "train")
             resumed_epoch = backup.restore(self, stream) if backup is not None else None
             cbs.on_train_begin()
-            initial_epoch = self._initial_epoch or initial_epoch
+            initial_epoch = ki.backup_initial_epoch(self) or initial_epoch
             if resumed_epoch is not None:
                 initial_epoch = resumed_epoch
             epoch_logs: dict[str, Any] | None = None
@@ -266,7 +268,7 @@ class Trainer(StepsMixin):
                 telemetry.start_epoch(epoch)
                 cbs.on_epoch_begin(epoch)
                 logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
-                logs = dict(self._get_metrics_result_or_logs(logs))
+                logs = dict(ki.metrics_result_or_logs(self, logs))
                 if val_stream is not None and self._should_eval(epoch, validation_freq):
                     t_val = time.perf_counter()
                     self._nf_symbolic_build(val_stream)  # as keras.Model.evaluate before each validation
@@ -303,7 +305,7 @@ class Trainer(StepsMixin):
         cbs.on_test_begin()
         self.reset_metrics()
         logs = self._run("test", stream, test_fn, cbs, None)
-        logs = pythonify_logs(self._get_metrics_result_or_logs(logs))
+        logs = pythonify_logs(ki.metrics_result_or_logs(self, logs))
         cbs.on_test_end(logs)
         return logs
 
@@ -328,7 +330,7 @@ class Trainer(StepsMixin):
         verbose = 1 if verbose == "auto" else verbose
         cbs = CallbackDriver(callbacks, model=self, verbose=verbose, epochs=1, steps=stream.num_batches)
         logs = self._evaluate_stream(stream, cbs)
-        return logs if return_dict else self._flatten_metrics_in_order(logs)
+        return logs if return_dict else ki.flatten_metrics_in_order(self, logs)
 
     # --------------------------------------------------------------- predict
     def predict_iter(
@@ -403,14 +405,14 @@ class Trainer(StepsMixin):
             it = self._one_batch(x, y, sample_weight)
         self.reset_metrics()
         logs = pythonify_logs(step_function(self, "train")(it, 1)[0])
-        return logs if return_dict else self._flatten_metrics_in_order(logs)
+        return logs if return_dict else ki.flatten_metrics_in_order(self, logs)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False) -> Any:
         """Run one evaluation step on one batch (as ``keras.Model.test_on_batch``)."""
         self._guard("test_on_batch")
         self.reset_metrics()
         logs = pythonify_logs(step_function(self, "test")(self._one_batch(x, y, sample_weight), 1)[0])
-        return logs if return_dict else self._flatten_metrics_in_order(logs)
+        return logs if return_dict else ki.flatten_metrics_in_order(self, logs)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Predict one batch (as ``keras.Model.predict_on_batch``)."""

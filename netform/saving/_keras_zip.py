@@ -41,7 +41,7 @@ def _keras_names(registered: str) -> dict[str, Any]:
     """The ``module``/``class_name``/``registered_name`` Keras writes for its own class of that name."""
     if registered == "netform>Sequential":
         return {"module": "keras", "class_name": "Sequential", "registered_name": None}
-    from netform.engine._keras_internals import KerasFunctional  # noqa: PLC0415
+    from netform._compat._keras_engine import KerasFunctional  # noqa: PLC0415
     import keras  # noqa: PLC0415
 
     return {"module": KerasFunctional.__module__, "class_name": "Functional",
