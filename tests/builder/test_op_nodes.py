@@ -187,6 +187,14 @@ outputs: [a]
     np.testing.assert_allclose(nf.build(linear).predict(data - 2, verbose=0), np.maximum(data - 2, 0) * 2)
 
 
+def test_an_op_without_a_spec_form_is_named() -> None:
+    x = keras.Input((3, 4))
+    model = keras.Model(x, keras.ops.einsum("bij,bkj->bik", x, x))
+    with pytest.raises(BuildError, match=r"operation 'einsum' \(keras.ops.einsum\) cannot be written as an op node: "
+                                         r"unknown op 'einsum'"):
+        nf.from_keras(model)
+
+
 def test_keras_tensor_constants_are_refused_past_a_size() -> None:
     x = keras.Input((5000,))
     model = keras.Model(x, keras.ops.add(x, np.ones(5000, "float32")))
