@@ -40,3 +40,21 @@ def test_example_loads_with_static_shapes(heading: str, text: str) -> None:
     summary = nf.summary(spec)
     assert summary.complete, heading
     assert all(row.output_shape is not None for row in summary.rows)
+
+
+def test_examples_load_and_summarise_without_tensorflow() -> None:
+    """Op nodes, picks and call arguments are checked in pure Python, like the rest of a spec."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, netform as nf\n"
+        "from tests.spec.test_graph_grammar_doc import _examples\n"
+        "for _, text in _examples():\n"
+        "    assert nf.summary(nf.load_spec(text)).complete\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=DOC.parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
