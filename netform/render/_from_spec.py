@@ -53,8 +53,8 @@ def diagram_from_spec(spec: ModelSpec) -> Diagram:
             diagram.add_edge(src, dst, shapes[producer].output_shape)
     for out in graph.outputs:
         diagram.nodes[owner.get(out, out)].output = True
-    for cluster in diagram.clusters.values():
-        cluster.outputs = tuple(owner.get(o, o) for o in cluster.outputs)
+    for dc in diagram.clusters.values():
+        dc.outputs = tuple(owner.get(o, o) for o in dc.outputs)
     if graph.kind == "subclass" and spec.model is not None:
         box = f"{spec.model.type}"
         diagram.nodes[box] = DNode(box, box, spec.model.type, "model", None, None, role="block", output=True)

@@ -90,8 +90,8 @@ def diagram_data(diagram: Diagram, collapse_depth: int | None) -> dict[str, Any]
             "colors": {"block": FAMILIES["block"], "model": FAMILIES["model"]}, "notes": list(diagram.notes)}
 
 
-_PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_PROLOG = re.compile(r"^.*?(?=<svg\b)", re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 
 

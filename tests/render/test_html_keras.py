@@ -38,7 +38,7 @@ def test_html_of_a_saved_model_file_shows_keras_configs(tmp_path: Path) -> None:
     model = _model()
     model.save(tmp_path / "small.keras")
     page = render(tmp_path / "small.keras", tmp_path / "small.html").read_text(encoding="utf-8")
-    m = re.search(r'<script type="application/json" id="nf-data">(.*?)</script>', page, re.S)
+    m = re.search(r'<script type="application/json" id="nf-data">(.*?)</script>', page, re.DOTALL)
     assert m is not None
     nodes = {n["id"]: n for n in json.loads(m.group(1).replace("<\\/", "</"))["nodes"]}
     expected = json.loads(json.dumps({k: v for k, v in model.get_layer("conv").get_config().items() if k != "name"}))
