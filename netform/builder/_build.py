@@ -173,6 +173,9 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
         fn = keras.ops
         for part in name.split("."):
             fn = getattr(fn, part)
+        if "operands" in args:  # einsum(subscripts, *operands)
+            operands = args.pop("operands")
+            return fn(*args.values(), *operands)  # type: ignore[operator]
         return fn(**args)  # type: ignore[operator]
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError) as err:
         shapes = ", ".join(str(tuple(t.shape)) for t in tensors)

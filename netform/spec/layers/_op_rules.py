@@ -435,6 +435,33 @@ def slice_(a: dict[str, Any]) -> Shape:
     return size
 
 
+def einsum(a: dict[str, Any]) -> Shape:
+    """Output of ``einsum(subscripts, *operands)`` for explicit subscripts without ``...``."""
+    from .._layer_base import NoStaticRule
+
+    text = str(a["subscripts"]).replace(" ", "")
+    if "..." in text:
+        raise NoStaticRule("einsum")  # broadcast axes: Keras finds the shape when the model is built
+    inputs, arrow, output = text.partition("->")
+    terms = inputs.split(",")
+    shapes = [_shape_of(x) for x in a["operands"]]
+    if len(terms) != len(shapes):
+        raise ShapeError(f"subscripts {text!r} name {len(terms)} operands, `in` gives {len(shapes)}")
+    sizes: dict[str, int | None] = {}
+    for term, shape in zip(terms, shapes):
+        if len(term) != len(shape):
+            raise ShapeError(f"subscripts {term!r} do not fit an operand of rank {len(shape)} {shape_str(shape)}")
+        for letter, d in zip(term, shape):
+            known = sizes.get(letter)
+            if letter not in sizes or known == 1:
+                sizes[letter] = d
+            elif d is not None and d != 1 and known is not None and known != d:
+                raise ShapeError(f"subscript {letter!r} has sizes {known} and {d}")
+    if not arrow:
+        output = "".join(sorted(c for c in sizes if inputs.count(c) == 1))
+    return tuple(sizes[c] for c in output)
+
+
 # -- getitem indices ----------------------------------------------------------
 _INDEX_ITEM = re.compile(r"(?:(-?\d{1,18})|(-?\d{1,18})?\s*:\s*(-?\d{1,18})?\s*(?::\s*(-?\d{1,18})?)?|(\.\.\.)|(None|newaxis))")
 _MAX_INDEX_TEXT = 1_000

@@ -42,12 +42,15 @@ class OpDef:
         rule: The static shape rule: ``rule(args, kwargs)`` where ``args`` maps
             each parameter to a shape (a tensor), a list of shapes or a constant.
         list_input: The first parameter takes a list of tensors (``concatenate``).
+        operands: The function takes its tensors as ``*operands`` after ``params`` (``einsum``): all of
+            ``in`` goes there, and every parameter is written by name.
     """
 
     name: str
     params: tuple[tuple[str, Any], ...]
     rule: Callable[[dict[str, Any]], Any]
     list_input: bool = False
+    operands: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -164,6 +167,7 @@ def _build_table() -> dict[str, OpDef]:
         table[name] = OpDef(name, _sig("x1, x2"), rules.binary)
     for name, (sig, rule, list_input) in _SPECIAL.items():
         table[name] = OpDef(name, _sig(sig), rule, list_input)
+    table["einsum"] = OpDef("einsum", _sig("subscripts"), rules.einsum, operands=True)
     return table
 
 
@@ -193,7 +197,7 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
     except ValueError as err:
         return [(None, str(err))]
     names = spec.names
-    n_pos = 1 if spec.list_input else len(args)
+    n_pos = 1 if spec.list_input else 0 if spec.operands else len(args)
     if n_pos > len(names):
         return [(None, f"op {op} takes at most {len(names)} arguments ({', '.join(names)}); `in` lists {len(args)}")]
     out: list[tuple[str | None, str]] = []
@@ -258,7 +262,9 @@ class Op(LayerSpec):
         it = iter(values)
         args = [next(it) if isinstance(a, str) else a for a in self.args]
         out: dict[str, Any] = {}
-        if spec.list_input:
+        if spec.operands:
+            out["operands"] = args
+        elif spec.list_input:
             out[spec.names[0]] = args
         else:
             out.update(zip(spec.names, args))
