@@ -92,7 +92,7 @@ JS = r"""
     lines.push([bits.join(" · "), 10, false]);
     return lines;
   }
-  function drawCollapsed(ci, on) {
+  function drawCollapsed(ci, on, b) {  // b: the block's bounding box, read before any change (one layout)
     var c = clusters[ci], g = el("nf-c", ci);
     if (!g) return;
     var shape = g.querySelector("path, polygon"), label = g.querySelector("text:not(.nf-box)");
@@ -104,7 +104,7 @@ JS = r"""
       g.classList.add("nf-collapsed");
       shape.style.fill = data.colors[c.kind] || data.colors.block;
       if (label) label.style.display = "none";
-      var b = shape.getBBox(), lines = boxLines(c), group = document.createElementNS(NS, "g");
+      var lines = boxLines(c), group = document.createElementNS(NS, "g");
       group.setAttribute("class", "nf-boxlabel");
       var y = b.y + b.height / 2 - (lines.length - 1) * 7;
       lines.forEach(function (l) { svgText(group, b.x + b.width / 2, y + 4, l[0], l[1], l[2]).classList.add("nf-box"); y += 14; });
@@ -117,12 +117,17 @@ JS = r"""
     }
   }
   function refresh() {
+    var changed = [];
     clusters.forEach(function (c, ci) {
       var g = el("nf-c", ci); if (!g) return;
       var hidden = ancestors(ci).some(function (a) { return clusters[a].collapsed; });
       g.style.display = hidden ? "none" : "";
-      drawCollapsed(ci, c.collapsed && !hidden);
+      var want = c.collapsed && !hidden;
+      if (c.drawn !== want) changed.push([ci, want]);  // only blocks whose state changed are redrawn
     });
+    // read every box first, then change the drawing: one layout, not one per block
+    changed.forEach(function (x) { x.push(x[1] ? el("nf-c", x[0]).querySelector("path, polygon").getBBox() : null); });
+    changed.forEach(function (x) { drawCollapsed(x[0], x[1], x[2]); clusters[x[0]].drawn = x[1]; });
     nodes.forEach(function (n, ni) { var g = el("nf-n", ni); if (g) g.style.display = ownerOfNode(ni) === null ? "" : "none"; });
     edges.forEach(function (e, ei) {
       var g = el("nf-e", ei); if (!g) return;
