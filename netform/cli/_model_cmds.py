@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from ._spec_cmds import callbacks_not_run, load_plugins, write_output
 
@@ -42,10 +43,9 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Describe a saved model or weights file."""
     load_plugins(args.plugin)
-    from .. import builder  # noqa: F401  (registers netform's model classes for loading)
-    from ..saving import inspect
+    from ..saving import inspect  # loads with Keras (and registers netform's classes) only when it must
 
-    info = inspect(args.path)
+    info = inspect(args.path, with_keras=os.environ.get("NETFORM_INSPECT_WITH_KERAS") == "1")
     if args.format == "json":
         print(json.dumps(info, indent=2, default=str))
         return 0

@@ -9,7 +9,8 @@ from netform.errors import FormatError
 
 from ._api import load, save
 from ._detect import detect_format
-from ._meta import MAX_METADATA_BYTES, json_object, read_bounded, reading
+from ._meta import MAX_METADATA_BYTES, json_object, read_bounded, reading, register_netform_classes
+from ._static_reader import read_model
 
 __all__ = ["inspect", "convert"]
 
@@ -100,12 +101,21 @@ def _netform_meta(path: str, fmt: str) -> dict[str, Any]:
     return {}
 
 
-def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True) -> dict[str, Any]:
+def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras: bool = False) -> dict[str, Any]:
     """Describe a saved model: format, class, layers, parameters, optimizer, versions.
+
+    A ``.keras`` archive or full-model ``.h5`` file is read directly (its
+    config and the shapes of its weights) without importing TensorFlow,
+    after the same safety checks :func:`netform.saving.load` runs; a
+    weights-only file never needs TensorFlow. Anything that only Keras can
+    describe for certain (a SavedModel, a subclassed model, a layer class
+    with variables netform does not know) is loaded with Keras.
 
     Args:
         path: Any file or directory netform can load.
         safe_mode: As for :func:`netform.saving.load`.
+        with_keras: Load the model with Keras even where the file can be
+            read without it (same result, slower; for comparison).
 
     Returns:
         A JSON-ready dict with keys ``path``, ``format``, ``model_name``,
@@ -121,6 +131,23 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True) -> dict[str
         result.update(_weights_summary(path, fmt))
         return result
     meta = _netform_meta(path, fmt)
+    static = None if with_keras or fmt == "savedmodel" else read_model(path, fmt, safe_mode=safe_mode)
+    if static is not None:
+        result.update({
+            "model_name": static["model_name"],
+            "model_class": meta.get("model_class") or static["model_class"],
+            "layers": static["layers"],
+            "parameters": static["parameters"],
+            "trainable_parameters": static["trainable_parameters"],
+            "optimizer": static["optimizer"],
+            "iterations": static["iterations"],
+            "keras_version": meta.get("keras_version"),
+            "netform_version": meta.get("netform_version"),
+            "saved_at": meta.get("saved_at"),
+            "inference_only": False,
+        })
+        return result
+    register_netform_classes()
     model = load(path, safe_mode=safe_mode)
     optimizer = getattr(model, "optimizer", None)
     inference_only = bool(getattr(model, "inference_only", False))

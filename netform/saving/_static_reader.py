@@ -1,0 +1,445 @@
+"""What a ``.keras`` or full-model ``.h5`` file holds, read without TensorFlow or Keras.
+
+:func:`netform.saving.inspect` needs the model's name, class, layers and
+parameter counts, all of which are in the file: the config is JSON, and each
+variable's size is the shape of an HDF5 dataset. This module reads them
+directly, after the same structural and safety checks that
+:func:`netform.load` runs (:func:`~._safety.check_zip`,
+:func:`~._safety.check_h5`, checksums, and :func:`~._safety.check_config`),
+so a file ``load`` refuses is refused here with the same error.
+
+Trainable versus non-trainable parameters come from the config (a layer or
+model saved with ``trainable: false``) and from what Keras's own layers
+create: a ``BatchNormalization`` keeps its moving mean and variance, a
+``Normalization`` its statistics, as non-trainable variables. Where the file
+holds anything this module cannot count for certain (a layer class with
+variables that it does not know, a Keras 2 config, an unzipped archive, an
+optimizer named by a string), :func:`read_model` returns None and the caller
+loads the model with Keras instead.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any, Iterator
+
+from netform.errors import FormatError, NetformError
+
+from ._meta import MAX_METADATA_BYTES, json_object, reading
+from ._safety import _VALUE_MARKERS, check_config, check_h5, check_zip
+
+__all__ = ["read_model"]
+
+_WEIGHTS_ENTRY = "model.weights.h5"
+_NETFORM_ENTRY = "netform.json"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_KEYS = ("activation", "_initializer", "_regularizer", "_constraint", "initializer")
+
+#: The classes Keras gives a loaded model, by the class name its config holds.
+_MODEL_CLASSES = {"Sequential": "keras.src.models.sequential.Sequential",
+                  "Functional": "keras.src.models.functional.Functional"}
+_NETFORM_MODELS = {"netform>Functional": "Functional", "netform>Sequential": "Sequential"}
+_NETFORM_MODELS_MODULE = "netform.engine._models"
+
+#: Keras layers whose every variable is trainable (when the layer is).
+_TRAINABLE_ONLY = frozenset({
+    "Dense", "EinsumDense", "Embedding", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
+    "Conv3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+    "LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell", "ConvLSTM1D", "ConvLSTM2D",
+    "ConvLSTM3D", "MultiHeadAttention", "GroupQueryAttention",
+    "LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization", "PReLU",
+    "Attention", "AdditiveAttention",
+})
+#: Keras layers whose last N variables are non-trainable statistics.
+_NON_TRAINABLE_TAIL = {"BatchNormalization": 2, "Normalization": 3}
+#: HDF5 (Keras 2 layout) variable names of those statistics.
+_NON_TRAINABLE_NAMES = {"BatchNormalization": ("moving_mean", "moving_variance"),
+                        "Normalization": ("mean", "variance", "count")}
+
+
+class _Unknown(NetformError):
+    """The file holds something this module cannot count for certain; load it with Keras.
+
+    A :class:`NetformError` so that :func:`._meta.reading` lets it through
+    unwrapped; it never leaves :func:`read_model`.
+    """
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+# --- the safety check of the config -------------------------------------------------------------
+
+
+def _plainly_safe(node: Any) -> bool:
+    """Whether :func:`check_config` accepts ``node`` for reasons that need no Keras registry.
+
+    True only where every class is Keras's or netform's by its module and no
+    name could be code; anything else (False) goes to :func:`check_config`
+    itself, which consults Keras's registry and so imports Keras.
+    """
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        class_name = item.get("class_name")
+        if isinstance(class_name, str) and class_name not in _VALUE_MARKERS:
+            if class_name in ("__lambda__", "Lambda", "TFSMLayer", "function") or not _IDENTIFIER.match(class_name):
+                return False
+            config = item.get("config")
+            if isinstance(config, dict) and isinstance(config.get("vocabulary"), str):
+                return False
+            module = item.get("module")
+            if not isinstance(module, str):
+                return False
+            if module.split(".", 1)[0] != "keras" and not module.startswith("netform."):
+                return False
+        for key, value in item.items():
+            if isinstance(value, str) and str(key).endswith(_NAME_KEYS) and not _IDENTIFIER.match(value):
+                return False
+            if isinstance(value, (dict, list)):
+                stack.append(value)
+    return True
+
+
+def _check(config: Any, where: str, safe_mode: bool) -> None:
+    if safe_mode and not _plainly_safe(config):
+        check_config(config, where=where, safe_mode=safe_mode)
+
+
+# --- counting parameters -------------------------------------------------------------------------
+
+
+def _is_model(layer: dict[str, Any]) -> bool:
+    config = layer.get("config")
+    return isinstance(config, dict) and isinstance(config.get("layers"), list)
+
+
+def _layers_of(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """The layers Keras's ``model.layers`` lists: a Sequential's leading InputLayer is not one."""
+    layers = [layer for layer in model["config"]["layers"] if isinstance(layer, dict)]
+    if model.get("class_name") == "Sequential" and layers and layers[0].get("class_name") == "InputLayer":
+        layers = layers[1:]
+    return layers
+
+
+def _name(layer: dict[str, Any]) -> str:
+    config = layer.get("config")
+    name = config.get("name") if isinstance(config, dict) else None
+    if not isinstance(name, str):
+        raise _Unknown
+    return name
+
+
+def _trainable(layer: dict[str, Any]) -> bool:
+    config = layer.get("config")
+    return not (isinstance(config, dict) and config.get("trainable") is False)
+
+
+#: Keras wrappers: their variables are the wrapped layer's.
+_WRAPPERS = ("Bidirectional", "TimeDistributed")
+
+
+def _kind(layer: dict[str, Any]) -> str:
+    """The class that decides which of a layer's variables are trainable (a wrapper's inner layer)."""
+    class_name = str(layer.get("class_name"))
+    config = layer.get("config")
+    if class_name in _WRAPPERS:
+        inner = config.get("layer") if isinstance(config, dict) else None
+        inner_class = inner.get("class_name") if isinstance(inner, dict) else None
+        return inner_class if inner_class in _TRAINABLE_ONLY else "?"
+    return class_name
+
+
+def _split(class_name: str, sizes: list[int]) -> int:
+    """The trainable parameters among a layer's variables (in Keras's order)."""
+    if not sizes:
+        return 0
+    if class_name in _NON_TRAINABLE_TAIL:
+        tail = _NON_TRAINABLE_TAIL[class_name]
+        return sum(sizes[:max(len(sizes) - tail, 0)])
+    if class_name in _TRAINABLE_ONLY:
+        return sum(sizes)
+    raise _Unknown
+
+
+def _datasets(group: Any) -> Iterator[tuple[str, Any]]:
+    import h5py  # noqa: PLC0415
+
+    found: list[tuple[str, Any]] = []
+    group.visititems(lambda n, o: found.append((n, o)) if isinstance(o, h5py.Dataset) else None)
+    return iter(found)
+
+
+def _keras_store_layers(group: Any) -> dict[str, Any]:
+    """The groups of a ``.keras`` weights store's layers, by layer name (Keras writes it on ``vars``)."""
+    out: dict[str, Any] = {}
+    layers = group.get("layers")
+    if layers is None:
+        return out
+    for key in layers:
+        sub = layers[key]
+        vars_group = sub.get("vars")
+        name = vars_group.attrs.get("name") if vars_group is not None else None
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "replace")
+        if not isinstance(name, str) or name in out:
+            raise _Unknown  # an older layout: names cannot be matched for certain
+        out[name] = sub
+    return out
+
+
+def _count_keras(layer: dict[str, Any], group: Any | None, trainable: bool) -> tuple[int, int]:
+    """``(parameters, trainable parameters)`` of one layer from its ``.keras`` store group."""
+    trainable = trainable and _trainable(layer)
+    if group is None:
+        return 0, 0
+    if _is_model(layer):
+        store = _keras_store_layers(group)
+        total = train = 0
+        for inner in layer["config"]["layers"]:
+            if isinstance(inner, dict):
+                t, tr = _count_keras(inner, store.pop(_name(inner), None), trainable)
+                total, train = total + t, train + tr
+        own = [_numel(d.shape) for n, d in _datasets(group) if not n.startswith("layers/")]
+        if store or own:
+            raise _Unknown  # variables no layer of the config owns
+        return total, train
+    sizes = [_numel(d.shape) for _, d in sorted(_datasets(group), key=lambda nd: _var_order(nd[0]))]
+    if not sizes:
+        return 0, 0
+    return sum(sizes), (_split(_kind(layer), sizes) if trainable else 0)
+
+
+def _var_order(name: str) -> tuple[Any, ...]:
+    """Sort ``a/vars/10`` after ``a/vars/9``: Keras numbers a layer's variables in creation order."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in name.split("/"))
+
+
+def _subtree(layer: dict[str, Any], trainable: bool) -> dict[str, tuple[str, bool]]:
+    """``{layer name: (class, trainable)}`` of a layer and every layer inside it."""
+    trainable = trainable and _trainable(layer)
+    out = {_name(layer): (_kind(layer), trainable)}
+    if _is_model(layer):
+        for inner in layer["config"]["layers"]:
+            if isinstance(inner, dict):
+                out.update(_subtree(inner, trainable))
+    return out
+
+
+def _count_h5(layer: dict[str, Any], group: Any | None, trainable: bool) -> tuple[int, int]:
+    """``(parameters, trainable parameters)`` of one layer from its group in an HDF5 model file."""
+    if group is None:
+        return 0, 0
+    owners = _subtree(layer, trainable)
+    total = train = 0
+    for name, dataset in _datasets(group):
+        size = _numel(dataset.shape)
+        parts = name.split("/")
+        owner = next((owners[p] for p in reversed(parts[:-1]) if p in owners), None)
+        if owner is None:
+            raise _Unknown
+        class_name, owner_trainable = owner
+        total += size
+        if not owner_trainable:
+            continue
+        if class_name in _NON_TRAINABLE_NAMES:
+            stat = parts[-1].split(":", 1)[0]
+            train += 0 if stat in _NON_TRAINABLE_NAMES[class_name] else size
+        elif class_name in _TRAINABLE_ONLY:
+            train += size
+        else:
+            raise _Unknown
+    return total, train
+
+
+# --- the two formats -----------------------------------------------------------------------------
+
+
+def _model_config(config: Any) -> dict[str, Any]:
+    if not (isinstance(config, dict) and _is_model(config) and isinstance(config.get("class_name"), str)):
+        raise _Unknown  # a subclassed model, or no layer list: only Keras can tell
+    return config
+
+
+def _model_class(config: dict[str, Any]) -> str:
+    module, class_name = config.get("module"), config["class_name"]
+    if isinstance(module, str) and module.startswith("netform."):
+        return f"{_NETFORM_MODELS_MODULE}.{class_name}" if module == _NETFORM_MODELS_MODULE else _unknown()
+    if class_name in _MODEL_CLASSES:
+        return _MODEL_CLASSES[class_name]
+    return _unknown()
+
+
+def _unknown() -> str:
+    raise _Unknown
+
+
+def _optimizer(compile_config: Any) -> str | None:
+    if not isinstance(compile_config, dict):
+        return None
+    optimizer = compile_config.get("optimizer")
+    if optimizer is None:
+        return None
+    if not isinstance(optimizer, dict) or not isinstance(optimizer.get("class_name"), str):
+        raise _Unknown  # named by a string: Keras resolves the class
+    return optimizer["class_name"]
+
+
+def _iteration(dataset: Any) -> int:
+    if dataset is None or dataset.shape != () or dataset.dtype.kind not in "iu":
+        raise _Unknown
+    return int(dataset[()])
+
+
+def _restore_netform_classes(config: dict[str, Any], renamed: Any, where: str) -> None:
+    """:func:`._keras_zip.netform_config` without importing netform's engine: the same checks and errors."""
+    if not isinstance(renamed, list):
+        return
+    for entry in renamed:
+        if not isinstance(entry, dict) or entry.get("registered_name") not in _NETFORM_MODELS:
+            raise FormatError(f"{where}: {_NETFORM_ENTRY} names a model class netform does not write "
+                              f"({str(entry)[:200]}); the file is corrupt or hostile.")
+        node: Any = config
+        for key in entry.get("path") or []:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        registered = entry["registered_name"]
+        class_name = _NETFORM_MODELS[registered]
+        if not isinstance(node, dict) or node.get("class_name") != class_name:
+            raise FormatError(f"{where}: {_NETFORM_ENTRY} records a netform {class_name} at "
+                              f"config path {entry.get('path')!r}, which the config does not hold; the file "
+                              "is corrupt.")
+        node.update({"module": _NETFORM_MODELS_MODULE, "class_name": class_name, "registered_name": registered})
+
+
+def _describe(config: dict[str, Any], count: Any, groups: dict[str, Any]) -> dict[str, Any]:
+    trainable = _trainable(config)
+    layers, total, train = [], 0, 0
+    seen: set[str] = set()
+    for layer in _layers_of(config):
+        name = _name(layer)
+        if name in seen:
+            raise _Unknown
+        seen.add(name)
+        params, train_params = count(layer, groups.get(name), trainable)
+        layers.append({"name": name, "class": str(layer.get("class_name")), "params": params})
+        total, train = total + params, train + train_params
+    return {"model_name": _name(config), "model_class": _model_class(config), "layers": layers,
+            "parameters": total, "trainable_parameters": train}
+
+
+def _read_keras(path: str, safe_mode: bool) -> dict[str, Any]:
+    import h5py  # noqa: PLC0415
+
+    with reading(path, "keras"), zipfile.ZipFile(path) as zf:
+        check_zip(zf, path)
+        config = json_object(zf.read("config.json"), path, "config.json")
+        if _NETFORM_ENTRY in zf.namelist():
+            if zf.getinfo(_NETFORM_ENTRY).file_size > MAX_METADATA_BYTES:
+                raise FormatError(f"{path}: {_NETFORM_ENTRY} declares {zf.getinfo(_NETFORM_ENTRY).file_size:,} "
+                                  f"bytes, more than netform's limit of {MAX_METADATA_BYTES:,} for metadata; "
+                                  "the file is corrupt or hostile.")
+            meta = json_object(zf.read(_NETFORM_ENTRY), path, _NETFORM_ENTRY)
+            _restore_netform_classes(config, meta.get("keras_classes"), path)
+        _check(config, path, safe_mode)
+        if _WEIGHTS_ENTRY not in zf.namelist():
+            raise _Unknown  # e.g. Keras's npz weights
+        weights = io.BytesIO(zf.read(_WEIGHTS_ENTRY))  # zipfile verifies the entry's CRC-32
+    with reading(path, "keras"), h5py.File(weights, "r") as f:
+        check_h5(f, f"{path}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()))
+        model = _model_config(config)
+        info = _describe(model, _count_keras, _keras_store_layers(f))
+        info["optimizer"] = _optimizer(config.get("compile_config"))
+        info["iterations"] = None
+        if info["optimizer"] is not None:
+            opt = f.get("optimizer/vars")
+            info["iterations"] = _iteration(opt.get("0")) if opt is not None and "0" in opt else 0
+    return info
+
+
+def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
+    from ._h5 import _OPT_GROUP, _attr_json, verify_checksums  # noqa: PLC0415
+    from ._h5_source import open_h5  # noqa: PLC0415
+
+    with reading(path, "h5"), open_h5(path) as opened:
+        f = opened.file
+        datasets: dict[str, Any] = {}
+        check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
+        native = _attr_json(f, "netform_model_config")
+        legacy = _attr_json(f, "model_config") if native is None else None
+        if native is None and legacy is None:
+            raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
+        _check(native if native is not None else legacy, path, safe_mode)
+        verify_checksums(f, path, datasets=datasets, source=opened.raw)
+        if native is None:
+            raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
+        compile_config = _attr_json(f, "netform_compile_config")
+        if compile_config is None and "training_config" in f.attrs:
+            raise _Unknown
+        if compile_config is not None:
+            _check(compile_config, path, safe_mode)
+        group = f["model_weights"] if "model_weights" in f else f
+        model = _model_config(native)
+        info = _describe(model, _count_h5, {k: group[k] for k in group})
+        info["optimizer"] = _optimizer(compile_config)
+        info["iterations"] = None
+        if info["optimizer"] is not None:
+            info["iterations"] = _h5_iterations(f, _OPT_GROUP)
+    return info
+
+
+def _h5_iterations(f: Any, opt_group: str) -> int:
+    if opt_group in f:
+        return _iteration(f[opt_group].get("0")) if "0" in f[opt_group] else 0
+    if "optimizer_weights" not in f:
+        return 0
+    names = f["optimizer_weights"].attrs.get("weight_names")
+    if names is None or len(names) == 0:
+        return 0
+    first = names[0].decode("utf-8") if isinstance(names[0], bytes) else str(names[0])
+    if not first.split("/")[-1].startswith("iteration"):
+        raise _Unknown
+    return _iteration(f["optimizer_weights"].get(first))
+
+
+def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any] | None:
+    """Name, class, layers, parameter counts and optimizer of a saved model, without TensorFlow.
+
+    Args:
+        path: A ``.keras`` archive or a full-model HDF5 file.
+        fmt: Its format, from :func:`~._detect.detect_format` (``"keras"`` or ``"h5"``).
+        safe_mode: As for :func:`netform.load`: refuse configs that name code.
+
+    Returns:
+        ``{"model_name", "model_class", "layers", "parameters",
+        "trainable_parameters", "optimizer", "iterations"}`` as
+        :func:`netform.saving.inspect` reports them, or None when only Keras
+        can tell (an unzipped archive, a Keras 2 config, a subclassed model, a
+        layer with variables of an unknown kind).
+
+    Raises:
+        FormatError: The file is corrupt.
+        UnsafeFileError: The file is hostile, as :func:`netform.load` finds it.
+    """
+    try:
+        if fmt == "keras" and zipfile.is_zipfile(path):
+            return _read_keras(path, safe_mode)
+        if fmt == "h5":
+            return _read_h5(path, safe_mode)
+    except _Unknown:
+        return None
+    return None
