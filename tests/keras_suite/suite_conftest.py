@@ -115,7 +115,8 @@ def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    entry = _OUTCOMES.setdefault(report.nodeid, {"outcome": "passed", "message": ""})
+    entry = _OUTCOMES.setdefault(report.nodeid, {"outcome": "passed", "message": "", "seconds": 0.0})
+    entry["seconds"] = round(entry["seconds"] + report.duration, 3)
     if report.when == "call" and hasattr(report, "wasxfail"):
         entry["outcome"] = "xfailed" if report.skipped else "xpassed"
     elif report.failed and entry["outcome"] == "passed":
