@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import string
+import unicodedata
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
@@ -24,7 +25,7 @@ from typing import Any, Iterator, Mapping
 __all__ = [
     "PATH_ARGUMENTS", "NETWORK_CALLBACKS", "DEFAULT_PATHS", "FILE_ARGUMENTS", "SpecAccess", "spec_access",
     "current_access", "path_problem", "callback_problems", "callback_message", "file_argument_problems",
-    "UNBUILDABLE_LAYERS",
+    "UNBUILDABLE_LAYERS", "CALLBACK_ARGUMENT_TYPES", "FUNCTION_CALLBACKS",
 ]
 
 # Path-valued arguments of Keras's public callbacks, from their signatures
@@ -145,21 +146,107 @@ def _is_out_dir(value: str) -> bool:
     return depth == 0 and path_problem(value) is None
 
 
-_FORMAT_SPEC = re.compile(r"[-+ #0-9.,_a-zA-Z%<>=^]*")
+# Python's format mini-language, restricted to numbers written with digits:
+# no `c` (a number as a character: `{epoch:c}` is '.' at epoch 46), no `s`.
+_FORMAT_SPEC = re.compile(
+    r"(?:(?P<fill>[^{}/\\])?[<>=^])?[-+ ]?z?#?0?(?P<width>\d+)?[,_]?(?:\.(?P<precision>\d+))?[bdeEfFgGnoxX%]?"
+)
 
 
 def _format_problem(template: str) -> str | None:
-    """Why a ModelCheckpoint template is not plain ``{name:spec}`` fields (attribute or item access, conversions)."""
+    """Why a ModelCheckpoint template is not plain numeric ``{name:spec}`` fields in its file name."""
     try:
         fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+        folder = re.split(r"[\\/]", template)[:-1]
+        in_folder = [f for part in folder for _, f, _, _ in string.Formatter().parse(part) if f is not None]
     except ValueError as err:
         return f"is not a valid format template ({err})"
     for field, spec, conv in fields:
-        if not field.isidentifier() or conv or not _FORMAT_SPEC.fullmatch(spec or ""):
-            return f"has the format field {{{field}}} with attribute, item or nested access, or a conversion"
+        match = _FORMAT_SPEC.fullmatch(spec or "")
+        if not field.isidentifier() or conv or match is None:
+            return (f"has the format field {{{field}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}, "
+                    "which is not a plain number format (attribute or item access, a conversion, or the `c` or `s` "
+                    "type)")
+        fill = match.group("fill")
+        if fill is not None and _unprintable(fill):
+            return f"has the format field {{{field}:{spec}}} with an unprintable fill character"
         if re.search(r"\d{4,}", spec or ""):
             return f"has the format field {{{field}:{spec}}} with a width or precision of 1,000 or more"
+    if in_folder:
+        return (f"has the format field {{{in_folder[0]}}} in a folder name; fields may only be in the file name "
+                "(the folders are checked before training, the file name as it is written)")
     return None
+
+
+def _unprintable(text: str) -> bool:
+    """Control, format (bidirectional overrides, zero-width) and line/paragraph separator characters."""
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in text)
+
+
+# What a spec may pass to each callback argument (checked before Keras sees it:
+# `CSVLogger(filename=5)` would write to file descriptor 5). "number" is an int or a float.
+_STR, _INT, _NUM, _BOOL, _NONE, _LIST, _DICT = "string", "whole number", "number", "true/false", "null", "list", "mapping"
+CALLBACK_ARGUMENT_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "BackupAndRestore": {"backup_dir": (_STR,), "save_freq": (_STR, _INT), "double_checkpoint": (_BOOL,),
+                         "delete_checkpoint": (_BOOL,)},
+    "CSVLogger": {"filename": (_STR,), "separator": (_STR,), "append": (_BOOL,)},
+    "EarlyStopping": {"monitor": (_STR,), "min_delta": (_NUM,), "patience": (_INT,), "verbose": (_INT,),
+                      "mode": (_STR,), "baseline": (_NUM, _NONE), "restore_best_weights": (_BOOL,),
+                      "start_from_epoch": (_INT,)},
+    "ModelCheckpoint": {"filepath": (_STR,), "monitor": (_STR,), "verbose": (_INT,), "save_best_only": (_BOOL,),
+                        "save_weights_only": (_BOOL,), "mode": (_STR,), "save_freq": (_STR, _INT),
+                        "initial_value_threshold": (_NUM, _NONE)},
+    "ReduceLROnPlateau": {"monitor": (_STR,), "factor": (_NUM,), "patience": (_INT,), "verbose": (_INT,),
+                          "mode": (_STR,), "min_delta": (_NUM,), "cooldown": (_INT,), "min_lr": (_NUM,)},
+    "RemoteMonitor": {"root": (_STR,), "path": (_STR,), "field": (_STR,), "headers": (_DICT, _NONE),
+                      "send_as_json": (_BOOL,)},
+    "TensorBoard": {"log_dir": (_STR,), "histogram_freq": (_INT,), "write_graph": (_BOOL,), "write_images": (_BOOL,),
+                    "write_steps_per_second": (_BOOL,), "update_freq": (_STR, _INT),
+                    "profile_batch": (_INT, _LIST, _STR), "embeddings_freq": (_INT,),
+                    "embeddings_metadata": (_STR, _DICT, _NONE)},
+    "TerminateOnNaN": {"raise_error": (_BOOL,)},
+    "SwapEMAWeights": {"swap_on_epoch": (_BOOL,)},
+    "TrainingBackup": {"backup_dir": (_STR,), "save_every_steps": (_INT, _NONE), "save_every_epoch": (_BOOL,),
+                       "delete_on_finish": (_BOOL,)},
+}
+# Callbacks whose required argument is a Python function, which a spec cannot hold.
+FUNCTION_CALLBACKS: dict[str, str] = {
+    "LearningRateScheduler": "its `schedule` is a Python function, which a spec cannot hold; use ReduceLROnPlateau, "
+                             "or an optimizer learning-rate schedule, or add the callback from Python",
+    "LambdaCallback": "its hooks are Python functions, which a spec cannot hold; add the callback from Python",
+}
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return _NONE
+    if isinstance(value, bool):
+        return _BOOL
+    if isinstance(value, int):
+        return _INT
+    if isinstance(value, float):
+        return _NUM
+    if isinstance(value, str):
+        return _STR
+    if isinstance(value, Mapping):
+        return _DICT
+    if isinstance(value, (list, tuple)):
+        return _LIST
+    return type(value).__name__
+
+
+def _type_problems(name: str, arguments: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    for arg, kinds in CALLBACK_ARGUMENT_TYPES.get(name, {}).items():
+        if arg not in arguments:
+            continue
+        kind = _kind_of(arguments[arg])
+        if kind in kinds or (kind == _INT and _NUM in kinds):
+            continue
+        shown = repr(arguments[arg])
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        out.append((arg, f"{name}.{arg} must be a {' or '.join(kinds)}; received the {kind} {shown}", ""))
+    return out
 
 
 def callback_problems(
@@ -180,6 +267,9 @@ def callback_problems(
     out: list[tuple[str, str, str]] = []
     if not access.check_callbacks:
         return out
+    if name in FUNCTION_CALLBACKS:
+        return [("", f"{name} cannot be used in a spec: {FUNCTION_CALLBACKS[name]}", "")]
+    out += _type_problems(name, arguments)
     if name in NETWORK_CALLBACKS and not access.allow_network:
         where = arguments.get("root", "http://localhost:9000")
         out.append(("", f"{name} sends the training logs over the network (to {where})", "network"))
@@ -189,9 +279,9 @@ def callback_problems(
         for v in values:
             if not isinstance(v, str):
                 continue
-            if any(ord(c) < 32 for c in v):  # NUL and control characters: no file system takes them as meant
-                out.append((arg, f"{name}.{arg} {v!r} contains a control character (NUL, newline, tab…); "
-                            "write a plain file name", ""))
+            if _unprintable(v):  # NUL, controls, bidirectional overrides: no file name is meant so
+                out.append((arg, f"{name}.{arg} {v!r} contains a control or formatting character (NUL, newline, "
+                            "tab, DEL, a bidirectional override…); write a plain file name", ""))
                 continue
             problem = path_problem(v)
             if problem is not None and not (access.allow_network if problem[1] == "network" else access.allow_paths):
@@ -200,7 +290,8 @@ def callback_problems(
         bad = _format_problem(arguments["filepath"])
         if bad:
             out.append(("filepath", f"ModelCheckpoint.filepath {arguments['filepath']!r} {bad}; Keras formats it "
-                        "with the epoch and the logs: use plain fields such as {epoch:02d} or {val_loss:.2f}", ""))
+                        "with the epoch and the logs: use plain fields such as {epoch:02d} or {val_loss:.2f} in the "
+                        "file name", ""))
     if name == "BackupAndRestore" and arguments.get("delete_checkpoint", True):
         value = arguments.get("backup_dir")
         if isinstance(value, str) and _is_out_dir(value):

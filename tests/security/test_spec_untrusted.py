@@ -103,7 +103,12 @@ def test_validate_reports_network_callbacks(tmp_path: Path, capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("template", ["ck/{epoch.__class__.__init__}.keras", "ck/{epoch!r}.keras",
-                                      "ck/{epoch:{x}}.keras", "ck/{logs[0]}.keras", "ck/{epoch.keras"])
+                                      "ck/{epoch:{x}}.keras", "ck/{logs[0]}.keras", "ck/{epoch.keras",
+                                      # `c` writes the epoch as a character: chr(46) is '.', so '../' at epoch 46
+                                      "{epoch:c}{epoch:c}/precious.keras", "m_{epoch:c}.keras", "m_{loss:s}.keras",
+                                      # fields in a folder name: 'l{epoch}' could be a link planted in out_dir
+                                      "l{epoch}/x.keras", "run_{epoch:02d}/m.keras",
+                                      "m_{epoch:\u202e>4d}.keras"])
 def test_checkpoint_templates_are_plain_fields(template: str) -> None:
     """Keras formats filepath with the logs: no attribute access that could put '/' or '..' in a name."""
     text = HEAD + f"        - {{type: ModelCheckpoint, filepath: '{template}'}}\n"
@@ -397,4 +402,58 @@ def test_callback_refusals_apply_only_where_callbacks_run(tmp_path: Path, data: 
                  "--out-dir", str(tmp_path)])
     assert code not in (0, 70)
     assert not (tmp_path / "t.keras").exists()
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_character_format_cannot_climb_out_at_epoch_46(tmp_path: Path) -> None:
+    """The attack, whole: 46 epochs of `{epoch:c}{epoch:c}/precious.keras` would write ../precious.keras."""
+    out = tmp_path / "out"
+    out.mkdir()
+    precious = tmp_path / "precious.keras"
+    precious.write_text("my thesis")
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=rng.normal(size=(4, 4)).astype("float32"), y=rng.normal(size=(4, 2)).astype("float32"))
+    path = out / "evil.yaml"
+    path.write_text(HEAD.replace("epochs: 1", "epochs: 46")
+                    + "        - {type: ModelCheckpoint, filepath: '{epoch:c}{epoch:c}/precious.keras'}\n")
+    assert main(["validate", str(path)]) == 1
+    assert main(["train", str(path), "--data", str(data), "--out-dir", str(out)]) != 0
+    assert precious.read_text() == "my thesis"
+    assert sorted(p.name for p in out.iterdir()) == ["evil.yaml"]
+
+
+def test_template_folder_cannot_follow_a_planted_link(tmp_path: Path, outside: Path, data: Path) -> None:
+    """`l{epoch}/x.keras` with `l1 -> outside` planted in the output folder is refused before training."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "l1").symlink_to(outside)
+    path = _spec(out, "{type: ModelCheckpoint, filepath: 'l{epoch}/x.keras'}")
+    assert main(["train", str(path), "--data", str(data), "--out-dir", str(out)]) != 0
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("callback, message", [
+    ("{type: CSVLogger, filename: 5}", r"CSVLogger.filename must be a string; received the whole number 5"),
+    ("{type: CSVLogger, filename: [a, b]}", r"CSVLogger.filename must be a string; received the list"),
+    ("{type: EarlyStopping, patience: '3'}", r"EarlyStopping.patience must be a whole number; received the string"),
+    ("{type: ModelCheckpoint, filepath: m.keras, save_best_only: 1}", r"save_best_only must be a true/false"),
+    ("{type: LearningRateScheduler, schedule: os.system}",
+     r"LearningRateScheduler cannot be used in a spec: its `schedule` is a Python function"),
+    ("{type: CSVLogger, filename: \"a\\u202eb.csv\"}", r"contains a control or formatting character"),
+    ("{type: CSVLogger, filename: \"a\\x7fb.csv\"}", r"contains a control or formatting character"),
+    ("{type: CSVLogger, filename: \"a\\x85b.csv\"}", r"contains a control or formatting character"),
+])
+def test_callback_arguments_of_the_wrong_kind_are_located_errors(tmp_path: Path, data: Path, callback: str,
+                                                                 message: str,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Caught at validate and at train, as a located error before anything is written (not exit 70 or fd 5)."""
+    path = _spec(tmp_path, callback)
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
+    assert main(["validate", str(path)]) == 1
+    assert f"{path}:13:" in capsys.readouterr().err
+    code = main(["train", str(path), "--data", str(data), "--out-dir", str(tmp_path), "-o", str(tmp_path / "m.keras")])
+    assert code not in (0, 70)
+    assert not (tmp_path / "m.keras").exists()
     assert "Traceback" not in capsys.readouterr().err
