@@ -12,6 +12,7 @@ An empty file or directory holds nothing to lose and is replaced.
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 
 from netform.errors import SaveError
@@ -209,6 +210,10 @@ def _check_keras_dir(path: str) -> None:
         raise _refuse(path, f"is a directory without config.json (it holds {_foreign(names)})", expected)
 
 
+#: How TensorFlow names a checkpoint's data shards, after the prefix.
+_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}")
+
+
 def is_checkpoint_state(path: str) -> bool:
     """Whether ``path`` is a TF ``checkpoint`` state file (a small text proto)."""
     try:
@@ -227,9 +232,8 @@ def _check_checkpoint(prefix: str) -> None:
     directory, base = os.path.split(os.path.abspath(prefix))
     if not os.path.isdir(directory):
         return
-    for name in os.listdir(directory):
-        if not (name == base + ".index" or name.startswith(base + ".data-")):
-            continue
+    names = [n for n in os.listdir(directory) if n == base + ".index" or n.startswith(base + ".data-")]
+    for name in names:
         full = os.path.join(directory, name)
         if os.path.islink(full) or not os.path.isfile(full):
             raise _refuse(full, "is a link or a directory", "a TF checkpoint file")
@@ -240,6 +244,17 @@ def _check_checkpoint(prefix: str) -> None:
                 fh.seek(max(size - 8, 0))
                 if size and fh.read(8) != TABLE_MAGIC:
                     raise _refuse(full, f"is {describe_content(full)}", "a TF checkpoint index")
+    # A data file has no signature of its own: it is a checkpoint's only beside
+    # that checkpoint's index, and only under the names TensorFlow gives shards.
+    data = [n for n in names if n != base + ".index"]
+    for name in data:
+        full = os.path.join(directory, name)
+        if base + ".index" not in names:
+            raise _refuse(full, f"is {describe_content(full)}, with no {base}.index beside it",
+                          "a TF checkpoint data file")
+        if not _SHARD.fullmatch(name[len(base):]):
+            raise _refuse(full, f"is {describe_content(full)}, not named as TensorFlow names checkpoint shards",
+                          "a TF checkpoint data file")
 
 
 def check_target(path: str | os.PathLike[str], fmt: str) -> None:

@@ -161,6 +161,16 @@ def test_checkpoint_refuses_foreign_files_and_keeps_a_foreign_state_file(tmp_pat
     assert len({n.split(".nf-set-")[1].split(".")[0] for n in os.listdir(mine) if ".nf-set-" in n}) == 2
 
 
+@pytest.mark.parametrize("name", ["w.ckpt.data-00000-of-00001", "w.ckpt.data-notes.txt"])
+def test_checkpoint_never_replaces_a_data_file_without_its_index(tmp_path, model, name):
+    """A TF checkpoint data file has no signature: one without its index beside it is someone else's."""
+    (tmp_path / name).write_text("my data")
+    with pytest.raises(SaveError, match=r"is a 7-byte file starting with text 'my data', with no w\.ckpt\.index"):
+        nfs.save_weights(model, tmp_path / "w.ckpt")
+    assert (tmp_path / name).read_text() == "my data"
+    assert sorted(os.listdir(tmp_path)) == [name]
+
+
 def test_saved_models_of_the_same_format_are_still_replaced(tmp_path, model):
     for name, fmt in [("m.keras", "keras"), ("m.h5", "h5"), ("m_savedmodel", "savedmodel")]:
         nfs.save(model, tmp_path / name, format=fmt)
