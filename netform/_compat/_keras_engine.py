@@ -44,6 +44,7 @@ __all__ = [
     "distributed_value_strategy",
     "ignores_tf_logs",
     "mark_ignores_tf_logs",
+    "checkpoint_batches_since_save",
     "TrackListedSublayers",
 ]
 
@@ -227,6 +228,15 @@ def ignores_tf_logs(callback: Any) -> bool:
     ``CallbackList`` reads for the same purpose; there is no public one.
     """
     return bool(getattr(callback, "_supports_tf_logs", False))
+
+
+def checkpoint_batches_since_save(callback: Any) -> int | None:
+    """Batches a ``keras.callbacks.ModelCheckpoint`` has seen since it last saved (``None`` if unknown).
+
+    Private: ``ModelCheckpoint._batches_seen_since_last_saving``, reset to 0 when it
+    writes; Keras has no public "saved" signal.
+    """
+    return getattr(callback, "_batches_seen_since_last_saving", None)
 
 
 def mark_ignores_tf_logs(callback: Any) -> None:

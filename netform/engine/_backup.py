@@ -43,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
+from .._compat import _keras_engine as ki
 from .._compat._random_seed import keras_random_seed
 from ..errors import EngineError, FormatError, SaveError
 from .._files import atomic_path, recover
@@ -131,7 +132,7 @@ class TrainingBackup(keras.callbacks.Callback):
         delete_on_finish: bool = True,
     ) -> None:
         super().__init__()
-        self._supports_tf_logs = True  # never reads the logs: no per-step host sync for them
+        ki.mark_ignores_tf_logs(self)  # never reads the logs: no per-step host sync for them
         if save_every_steps is not None and (
             isinstance(save_every_steps, bool) or not isinstance(save_every_steps, int) or save_every_steps < 1
         ):
@@ -215,7 +216,7 @@ class TrainingBackup(keras.callbacks.Callback):
         if meta is None:
             return None
         if not model.built or (model.optimizer is not None and not model.optimizer.built):
-            model._symbolic_build(data_batch=stream.first_batch_spec())
+            ki.symbolic_build(model, stream.first_batch_spec())
         groups = self._groups(model)
         for name, variables in groups.items():
             want = int(meta["counts"].get(name, -1))
@@ -276,7 +277,10 @@ class TrainingBackup(keras.callbacks.Callback):
             order = np.random.default_rng([self._seed, epoch]).permutation(n)
             batch_size = stream.adapter.batch_size
             order = order[start * batch_size:]
-            take = (lambda a: None if a is None else tree.map_structure(lambda v: v[order], a))
+
+            def take(a: Any) -> Any:
+                return None if a is None else tree.map_structure(lambda v: v[order], a)
+
             return make_stream(take(x), take(y), take(sw))
         if start and self._dataset is not None:
             return make_stream(self._dataset.skip(start), None, None)

@@ -37,11 +37,11 @@ def _checkpointers() -> tuple[type, ...]:
 def _save_state(cb: keras.callbacks.Callback) -> tuple[Any, Any, Any]:
     # What tells, after a hook, whether a checkpointer wrote: its best value
     # (save_best_only) and its batch counter, which Keras and TrainingBackup
-    # reset to 0 when they save. Keras has no public "saved" signal; read with
-    # getattr and a default, so a Keras without these attributes counts no write.
+    # reset to 0 when they save. Keras has no public "saved" signal; a Keras
+    # without these attributes counts no write.
     return (
         getattr(cb, "best", None),
-        getattr(cb, "_batches_seen_since_last_saving", None),
+        ki.checkpoint_batches_since_save(cb),
         getattr(cb, "_since_save", None),
     )
 
@@ -103,7 +103,7 @@ def pythonify_logs(logs: dict[str, Any] | None) -> dict[str, Any]:
             if keras.ops.is_tensor(value):
                 value = keras.ops.convert_to_numpy(value)
             value = float(value)
-        except Exception:  # noqa: BLE001 - as Keras: a value float() rejects is kept (as numpy if a tensor)
+        except Exception:  # as Keras: a value float() rejects is kept (as numpy if a tensor)
             pass
         result[key] = value
     return result

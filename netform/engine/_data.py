@@ -15,12 +15,11 @@ import warnings
 from typing import Any, Iterator
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import tree
 
-from ..errors import DataError
 from .._compat import _keras_engine as ki
+from ..errors import DataError
 
 __all__ = ["DataStream", "capped_epochs", "check_inputs_fit", "split_validation"]
 

@@ -187,7 +187,7 @@ def check_optimizer_strategy(optimizer: Any, model_strategy: tf.distribute.Strat
     Raises:
         EngineError: The strategies differ; the message names both and the fix.
     """
-    from .._compat._distribution import optimizer_strategy  # noqa: PLC0415 - private-API isolation
+    from .._compat._distribution import optimizer_strategy  # private-API isolation: imported when needed
 
     known, opt_strategy = optimizer_strategy(optimizer)
     if not known or opt_strategy is model_strategy:

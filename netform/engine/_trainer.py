@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Any, Iterator
 
 import keras
@@ -42,6 +43,23 @@ def _release_iterator(fn: Any) -> None:
     release = getattr(getattr(fn, "execution", None), "release_iterator", None)
     if release is not None:
         release()
+
+
+def _validates_after(epoch: int, validation_freq: int | list[int]) -> bool:
+    """Whether ``fit`` validates after 0-based ``epoch``: every ``validation_freq``-th epoch, or those listed (1-based).
+
+    Raises:
+        EngineError: ``validation_freq`` is neither an int nor a list of ints.
+    """
+    epoch += 1  # validation_freq counts epochs from 1, as in keras.Model.fit
+    if isinstance(validation_freq, int):
+        return epoch % validation_freq == 0
+    if isinstance(validation_freq, list):
+        return epoch in validation_freq
+    raise EngineError(
+        f"fit(validation_freq={validation_freq!r}): expected an int (validate every n-th epoch) or a "
+        "list of the 1-based epochs after which to validate, e.g. `validation_freq=2` or `[1, 5, 10]`."
+    )
 
 
 class Trainer(StepsMixin):
@@ -95,8 +113,6 @@ class Trainer(StepsMixin):
     def compile_from_config(self, config: dict[str, Any]) -> None:
         """Compile from a saved compile config; like Keras, not when ``compile`` is overridden (it warns)."""
         if type(self).compile is not Trainer.compile:
-            import warnings  # noqa: PLC0415
-
             warnings.warn(
                 "`compile()` was not called as part of model loading because the model's `compile()` "
                 "method is custom. All subclassed Models that have `compile()` overridden should also "
@@ -269,7 +285,7 @@ class Trainer(StepsMixin):
                 cbs.on_epoch_begin(epoch)
                 logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
                 logs = dict(ki.metrics_result_or_logs(self, logs))
-                if val_stream is not None and self._should_eval(epoch, validation_freq):
+                if val_stream is not None and _validates_after(epoch, validation_freq):
                     t_val = time.perf_counter()
                     self._nf_symbolic_build(val_stream)  # as keras.Model.evaluate before each validation
                     val_logs = self._evaluate_stream(val_stream, cbs)

@@ -19,7 +19,6 @@ from pydantic import (
     NonNegativeInt,
     PositiveInt,
     ValidationInfo,
-    model_validator,
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
@@ -214,12 +213,6 @@ ConstraintRef = Annotated[
     _named("constraint", CONSTRAINTS),
     Field(description="A constraint by name ('max_norm') or as {type: MaxNorm, max_value: 2}; null for none."),
 ]
-
-
-def _as_tuple(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(value)
-    return value
 
 
 IntOrTuple = Union[PositiveInt, tuple[PositiveInt, ...]]

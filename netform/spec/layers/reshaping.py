@@ -28,9 +28,6 @@ Amount1D = Union[NonNegativeInt, Pair]
 AmountND = Union[NonNegativeInt, tuple[Union[NonNegativeInt, Pair], ...]]
 """An int for every side of every axis, or one entry per axis (an int or ``(before, after)``)."""
 
-INTERPOLATIONS = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
-
-
 class ReshapingSpec(SpatialLayer):
     """Base of the reshaping layers: no weights."""
 
