@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import traceback
 from typing import Callable, Sequence
 
 from ..errors import NetformError
 
-__all__ = ["main", "build_parser", "INTERNAL_ERROR"]
+__all__ = ["main", "build_parser", "cli_words", "INTERNAL_ERROR"]
 
 #: Exit code of an unexpected error (a bug), as in BSD's sysexits ``EX_SOFTWARE``.
 INTERNAL_ERROR = 70
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
         return handler(args)
     except NetformError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {cli_words(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -104,6 +105,23 @@ def main(argv: Sequence[str] | None = None) -> int:
               "This is a bug in netform or in a --plugin module; run again with --debug for the traceback "
               "and please report it.", file=sys.stderr)
         return INTERNAL_ERROR
+
+
+# The library's messages name Python arguments; on the command line they name the options that do the same.
+_CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"""\bformat=(['"])(\w+)\1"""), r"--format \2"),
+    (re.compile(r"\b([Pp])ass format=(?!\w)"), r"\1ass --format"),
+    (re.compile(r"\bexpand_nested=False\b"), "--collapse"),
+    (re.compile(r"\b([Ll])oad it with safe_mode=False\b"),
+     r"\1oad it from Python with netform.load(path, safe_mode=False)"),
+)
+
+
+def cli_words(message: str) -> str:
+    """A library message as the command line says it: ``--format dot``, not ``format='dot'``."""
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 def _entry() -> None:  # pragma: no cover - console script shim

@@ -108,6 +108,11 @@ def pydantic_diagnostics(
     for err in raw_errors:
         path = _filter_loc(tuple(err["loc"]), data, err["type"])
         grouped.setdefault(path, []).append(err)
+    # A union such as "a list of metrics, or a mapping of them per output" fails in both branches; when one
+    # branch got inside the value (errors deeper down), the other branch's "should be a valid dictionary" is noise.
+    for path in [p for p, errs in grouped.items() if all(e["type"].endswith("_type") for e in errs)]:
+        if any(len(q) > len(path) and q[: len(path)] == path for q in grouped):
+            del grouped[path]
     out: list[Diagnostic] = []
     for path, errs in grouped.items():
         specific = [e for e in errs if e["type"] in ("value_error", "assertion_error", "extra_forbidden", "missing")]
@@ -271,6 +276,16 @@ def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic],
                 path + ("in",)))
         else:
             meta["in"] = _inputs(raw_in, path, smap, diags)
+    elif graph:
+        # `input: x` for `in: x`: one error naming the fix, not "missing `in`" plus an unknown layer argument
+        misspelt = next((k for k in fields if k in ("input", "inputs", "inp", "from", "In", "IN")), None)
+        if misspelt is not None:
+            diags.append(smap.diagnostic(f"unknown field '{misspelt}' (Did you mean 'in'?); a node names the node or "
+                                         f"input that feeds it with `in`, e.g. in: "
+                                         f"{fields[misspelt] if isinstance(fields[misspelt], str) else 'x'}",
+                                         path + (misspelt,)))
+            meta["in"] = ()
+            fields.pop(misspelt)
     for key in ("block", "shares"):
         if key in fields and not (isinstance(fields[key], str) and fields[key]):
             # a null here would leave a node with neither layer, block nor shared layer

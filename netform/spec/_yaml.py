@@ -473,6 +473,16 @@ def _expanded_size(root: Node, cap: int) -> int:
     return size(root)
 
 
+def _tab_in_indentation(text: str | bytes, line: int | None) -> tuple[int, int] | None:
+    """``(line, column)`` of the tab behind a YAML syntax error, when a tab indents the line of the error."""
+    lines = (text.decode("utf-8", "replace") if isinstance(text, bytes) else text).splitlines()
+    if line is None or not 1 <= line <= len(lines):
+        return None
+    row = lines[line - 1]
+    indent = row[: len(row) - len(row.lstrip(" \t"))]
+    return (line, indent.index("\t") + 1) if "\t" in indent else None
+
+
 def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = LIMITS,
               max_entries: Mapping[str, int] | None = None) -> tuple[Any, SourceMap]:
     """Parse one YAML document safely, keeping every value's position.
@@ -550,6 +560,10 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
         what = err.problem or str(err)
         if err.context:
             what = f"{what} ({err.context})"
+        tab = _tab_in_indentation(text, line)
+        if tab is not None:  # PyYAML says "found character that cannot start any token", and the like
+            raise SpecError([Diagnostic("tabs are not allowed in YAML; indent with spaces", (), source,
+                                        tab[0], tab[1])]) from None
         raise SpecError([Diagnostic(f"invalid YAML: {what}", (), source, line, col)]) from None
     except yaml.reader.ReaderError as err:
         # a character YAML forbids (NUL, most control characters); place it like a syntax error
