@@ -32,6 +32,8 @@ MIN_BOMB_BYTES = 16 * 2**20
 MAX_DATASET_BYTES = 32 * 2**30
 #: Total declared HDF5 data may not exceed the file size by more than this factor (+ slack).
 MAX_H5_EXPANSION = 64
+#: How deep HDF5 groups may nest (a model nested in a model adds two levels).
+MAX_H5_DEPTH = 512
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SAFE_MODULE_ROOTS = ("keras",)
@@ -277,10 +279,18 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
             problems.append(err)
             return 1
 
+    groups: dict[bytes, Any] = {}  # open groups by path: each object opens from its parent, not from the root
+
     def check_link(raw: bytes, info: Any) -> int | None:
         # Low-level link walk: far cheaper than h5py's high-level objects.
         nonlocal total
         name = raw.decode("utf-8", "replace")
+        depth = raw.count(b"/") + 1
+        if depth > MAX_H5_DEPTH:
+            problems.append(UnsafeFileError(
+                f"{where}: HDF5 groups nested more than {MAX_H5_DEPTH} deep (at '/{name[:80]}…'); Keras and "
+                "netform files nest a few dozen levels at most, so the file is refused."))
+            return 1
         if info.type == h5py.h5l.TYPE_EXTERNAL:
             target_file, target_path = (v.decode("utf-8", "replace") for v in file.id.links.get_val(raw))
             problems.append(UnsafeFileError(
@@ -293,7 +303,11 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
                 f"{where}: HDF5 soft link '/{name}' -> '{shown}'; netform and Keras never "
                 "write links, so the file is refused."))
         else:
-            oid = h5py.h5o.open(file.id, raw)
+            parent, _, leaf = raw.rpartition(b"/")
+            # Opening by the full path walks every level again: quadratic in the depth.
+            oid = h5py.h5o.open(groups[parent], leaf) if parent in groups else h5py.h5o.open(file.id, raw)
+            if isinstance(oid, h5py.h5g.GroupID):
+                groups[raw] = oid
             measure_attributes(oid, f"/{name}")
             if isinstance(oid, h5py.h5d.DatasetID):
                 problem = _outside_data(oid, name, where)
