@@ -11,6 +11,7 @@ and the array, or the row and column, and saying what to do.
 
 from __future__ import annotations
 
+import collections
 import csv
 import os
 import zipfile
@@ -185,7 +186,7 @@ def _read_csv(path: str) -> dict[str, np.ndarray]:
             continue
         if not header:
             header = row
-            duplicated = sorted({name for name in header if header.count(name) > 1})
+            duplicated = sorted(name for name, n in collections.Counter(header).items() if n > 1)
             if duplicated:
                 raise DataError(f"{path}: the header names column {duplicated[0]!r} twice; "
                                 "give every column its own name.")
