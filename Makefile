@@ -31,6 +31,7 @@ run: $(STAMP)
 	$(PY) -m netform.demo
 
 test: $(STAMP)
+	$(PY) -m ruff check netform
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n 2 -q --durations=20
 
 bench: $(STAMP)
