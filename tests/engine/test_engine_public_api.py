@@ -81,3 +81,31 @@ def test_bad_validation_freq_is_an_engine_error(data) -> None:
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     with pytest.raises(EngineError, match="validation_freq"):
         model.fit(x, y, epochs=1, validation_split=0.2, validation_freq="often", verbose=0)
+
+
+def test_checkpoint_holds_sublayers_kept_in_a_list(tmp_path) -> None:
+    """tf.train.Checkpoint saves and restores the weights of layers a subclassed model keeps in a list."""
+    import tensorflow as tf
+
+    class Stack(nf.Model):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [keras.layers.Dense(4, name="first"), keras.layers.Dense(2, name="second")]
+
+        def call(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    x = np.ones((2, 3), "float32")
+    keras.utils.set_random_seed(5)
+    saved = Stack()
+    saved(x)
+    path = tf.train.Checkpoint(model=saved).write(str(tmp_path / "ckpt"))
+    keras.utils.set_random_seed(6)
+    restored = Stack()
+    restored(x)
+    assert max_weight_diff(restored, saved) > 0
+    tf.train.Checkpoint(model=restored).read(path).assert_existing_objects_matched()
+    assert max_weight_diff(restored, saved) == 0
+    np.testing.assert_array_equal(restored(x), saved(x))
