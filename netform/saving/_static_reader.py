@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from typing import Any, Iterator
+from typing import Any
 
 from netform.errors import FormatError, NetformError
 
@@ -173,51 +173,53 @@ def _split(class_name: str, sizes: list[int]) -> int:
     raise _Unknown
 
 
-def _datasets(group: Any) -> Iterator[tuple[str, Any]]:
-    import h5py  # noqa: PLC0415
+class _Store:
+    """The datasets of an HDF5 file as ``{path: shape}`` (from :func:`check_h5`'s walk), grouped by path."""
 
-    found: list[tuple[str, Any]] = []
-    group.visititems(lambda n, o: found.append((n, o)) if isinstance(o, h5py.Dataset) else None)
-    return iter(found)
+    def __init__(self, file: Any, datasets: dict[str, Any]) -> None:
+        self.file = file
+        self.shapes = {name: tuple(int(d) for d in (oid.shape or ())) for name, oid in datasets.items()}
 
+    def under(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
+        """``(path below prefix, shape)`` of every dataset below ``prefix`` (which ends in ``/``)."""
+        return [(name[len(prefix):], shape) for name, shape in self.shapes.items() if name.startswith(prefix)]
 
-def _keras_store_layers(group: Any) -> dict[str, Any]:
-    """The groups of a ``.keras`` weights store's layers, by layer name (Keras writes it on ``vars``)."""
-    out: dict[str, Any] = {}
-    layers = group.get("layers")
-    if layers is None:
+    def keras_layers(self, prefix: str) -> dict[str, str]:
+        """The ``.keras`` store paths of the layers below ``prefix`` that hold variables, by layer name.
+
+        Keras names each layer's path after its class (``dense_1``) and writes
+        the layer's own name on its ``vars`` group.
+        """
+        keys = {name[len(prefix) + 7:].split("/", 1)[0]
+                for name in self.shapes if name.startswith(prefix + "layers/")}
+        out: dict[str, str] = {}
+        for key in sorted(keys):
+            vars_group = self.file.get(f"{prefix}layers/{key}/vars")
+            name = vars_group.attrs.get("name") if vars_group is not None else None
+            if isinstance(name, bytes):
+                name = name.decode("utf-8", "replace")
+            if not isinstance(name, str) or name in out:
+                raise _Unknown  # an older layout: names cannot be matched for certain
+            out[name] = f"{prefix}layers/{key}/"
         return out
-    for key in layers:
-        sub = layers[key]
-        vars_group = sub.get("vars")
-        name = vars_group.attrs.get("name") if vars_group is not None else None
-        if isinstance(name, bytes):
-            name = name.decode("utf-8", "replace")
-        if not isinstance(name, str) or name in out:
-            raise _Unknown  # an older layout: names cannot be matched for certain
-        out[name] = sub
-    return out
 
 
-def _count_keras(layer: dict[str, Any], group: Any | None, trainable: bool) -> tuple[int, int]:
-    """``(parameters, trainable parameters)`` of one layer from its ``.keras`` store group."""
+def _count_keras(layer: dict[str, Any], prefix: str | None, trainable: bool, store: _Store) -> tuple[int, int]:
+    """``(parameters, trainable parameters)`` of one layer from its ``.keras`` store path."""
     trainable = trainable and _trainable(layer)
-    if group is None:
+    if prefix is None:
         return 0, 0
     if _is_model(layer):
-        store = _keras_store_layers(group)
+        found = store.keras_layers(prefix)
         total = train = 0
         for inner in layer["config"]["layers"]:
             if isinstance(inner, dict):
-                t, tr = _count_keras(inner, store.pop(_name(inner), None), trainable)
+                t, tr = _count_keras(inner, found.pop(_name(inner), None), trainable, store)
                 total, train = total + t, train + tr
-        own = [_numel(d.shape) for n, d in _datasets(group) if not n.startswith("layers/")]
-        if store or own:
+        if found or any(not n.startswith("layers/") for n, _ in store.under(prefix)):
             raise _Unknown  # variables no layer of the config owns
         return total, train
-    sizes = [_numel(d.shape) for _, d in sorted(_datasets(group), key=lambda nd: _var_order(nd[0]))]
-    if not sizes:
-        return 0, 0
+    sizes = [_numel(shape) for _, shape in sorted(store.under(prefix), key=lambda ns: _var_order(ns[0]))]
     return sum(sizes), (_split(_kind(layer), sizes) if trainable else 0)
 
 
@@ -237,14 +239,14 @@ def _subtree(layer: dict[str, Any], trainable: bool) -> dict[str, tuple[str, boo
     return out
 
 
-def _count_h5(layer: dict[str, Any], group: Any | None, trainable: bool) -> tuple[int, int]:
+def _count_h5(layer: dict[str, Any], prefix: str | None, trainable: bool, store: _Store) -> tuple[int, int]:
     """``(parameters, trainable parameters)`` of one layer from its group in an HDF5 model file."""
-    if group is None:
+    if prefix is None:
         return 0, 0
     owners = _subtree(layer, trainable)
     total = train = 0
-    for name, dataset in _datasets(group):
-        size = _numel(dataset.shape)
+    for name, shape in store.under(prefix):
+        size = _numel(shape)
         parts = name.split("/")
         owner = next((owners[p] for p in reversed(parts[:-1]) if p in owners), None)
         if owner is None:
@@ -326,7 +328,7 @@ def _restore_netform_classes(config: dict[str, Any], renamed: Any, where: str) -
         node.update({"module": _NETFORM_MODELS_MODULE, "class_name": class_name, "registered_name": registered})
 
 
-def _describe(config: dict[str, Any], count: Any, groups: dict[str, Any]) -> dict[str, Any]:
+def _describe(config: dict[str, Any], count: Any, groups: dict[str, str], store: _Store) -> dict[str, Any]:
     trainable = _trainable(config)
     layers, total, train = [], 0, 0
     seen: set[str] = set()
@@ -335,7 +337,7 @@ def _describe(config: dict[str, Any], count: Any, groups: dict[str, Any]) -> dic
         if name in seen:
             raise _Unknown
         seen.add(name)
-        params, train_params = count(layer, groups.get(name), trainable)
+        params, train_params = count(layer, groups.get(name), trainable, store)
         layers.append({"name": name, "class": str(layer.get("class_name")), "params": params})
         total, train = total + params, train + train_params
     return {"model_name": _name(config), "model_class": _model_class(config), "layers": layers,
@@ -360,9 +362,11 @@ def _read_keras(path: str, safe_mode: bool) -> dict[str, Any]:
             raise _Unknown  # e.g. Keras's npz weights
         weights = io.BytesIO(zf.read(_WEIGHTS_ENTRY))  # zipfile verifies the entry's CRC-32
     with reading(path, "keras"), h5py.File(weights, "r") as f:
-        check_h5(f, f"{path}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()))
+        datasets: dict[str, Any] = {}
+        check_h5(f, f"{path}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
         model = _model_config(config)
-        info = _describe(model, _count_keras, _keras_store_layers(f))
+        store = _Store(f, datasets)
+        info = _describe(model, _count_keras, store.keras_layers(""), store)
         info["optimizer"] = _optimizer(config.get("compile_config"))
         info["iterations"] = None
         if info["optimizer"] is not None:
@@ -392,9 +396,11 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
             raise _Unknown
         if compile_config is not None:
             _check(compile_config, path, safe_mode)
-        group = f["model_weights"] if "model_weights" in f else f
+        root = "model_weights/" if "model_weights" in f else ""
         model = _model_config(native)
-        info = _describe(model, _count_h5, {k: group[k] for k in group})
+        store = _Store(f, datasets)
+        groups = {key: f"{root}{key}/" for key in (f[root] if root else f)}
+        info = _describe(model, _count_h5, groups, store)
         info["optimizer"] = _optimizer(compile_config)
         info["iterations"] = None
         if info["optimizer"] is not None:
