@@ -23,7 +23,93 @@ from .._compat import _keras_engine as ki
 from ._contract import StepFunction, keras_concat
 from ._distribute import check_optimizer_strategy, reduce_per_replica, variable_strategy
 
-__all__ = ["StepsMixin", "ExecutionFunction"]
+__all__ = ["StepsMixin", "ExecutionFunction", "AutoSteps", "auto_steps_cap", "fixed_steps_per_execution"]
+
+# steps_per_execution="auto": the values tried (powers of two up to AUTO_MAX_STEPS), the
+# wall time one compiled call aims at (its fixed cost, ~0.1-0.3 ms of Python and dispatch,
+# is then a few percent of the call at most), and the cap when callbacks with batch hooks
+# that need not see every batch (a progress bar) are attached.
+AUTO_MAX_STEPS = 1024
+AUTO_HOOK_CAP = 32
+AUTO_TARGET_S = 0.01
+
+
+def fixed_steps_per_execution(value: Any) -> int:
+    """The steps a Keras-style call of a step function runs: ``value``, or 1 for ``"auto"``."""
+    return 1 if isinstance(value, str) else max(int(value or 1), 1)
+
+
+def _sparse_batch_hooks(cb: keras.callbacks.Callback) -> bool:
+    """Whether ``cb``'s batch hooks may be called once per multi-step call (Keras's batch numbers)."""
+    if getattr(cb, "sparse_batch_hooks", False) is True:
+        return True  # the callback's own statement
+    if type(cb) is keras.callbacks.ProgbarLogger:
+        return True  # only draws progress
+    if isinstance(cb, (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore)):
+        return getattr(cb, "save_freq", "epoch") == "epoch"  # its batch hooks then do nothing
+    return False
+
+
+def auto_steps_cap(callbacks: list[keras.callbacks.Callback], mode: str) -> int:
+    """The most steps one call may run under ``steps_per_execution="auto"``, given the callbacks.
+
+    - No callback overrides ``on_<mode>_batch_begin``/``_end``: :data:`AUTO_MAX_STEPS`.
+    - Only callbacks that need not see every batch do: :data:`AUTO_HOOK_CAP`. These are
+      ``keras.callbacks.ProgbarLogger``, ``ModelCheckpoint``/``BackupAndRestore`` saving per
+      epoch, and callbacks with an attribute ``sparse_batch_hooks = True``; they get Keras's
+      batch numbers for a multi-step call (``begin`` and ``begin + n - 1``).
+    - Any other callback with batch hooks (``TerminateOnNaN``, ``TensorBoard``, checkpoints
+      saved every n batches, ``TrainingBackup``, user callbacks): 1, so it sees every batch
+      exactly as with ``steps_per_execution=1``.
+    """
+    from ._callbacks import _HOOKS, _overrides  # noqa: PLC0415 - the rule CallbackDriver uses to find batch hooks
+
+    names = _HOOKS[mode] + (("on_batch_begin", "on_batch_end") if mode == "train" else ())
+    hooked = [cb for cb in callbacks if any(_overrides(cb, name) for name in names)]
+    if not hooked:
+        return AUTO_MAX_STEPS
+    return AUTO_HOOK_CAP if all(_sparse_batch_hooks(cb) for cb in hooked) else 1
+
+
+class AutoSteps:
+    """Chooses the steps per compiled call under ``steps_per_execution="auto"``.
+
+    The rule: start at 1; after each call, from the wall time between the
+    starts of consecutive calls (step time, the loop's own cost and the
+    callbacks' hooks together), double the steps while a call lasts under
+    :data:`AUTO_TARGET_S`, and halve them after two calls in a row over four
+    times that. Values are powers of two, at most ``cap``
+    (:func:`auto_steps_cap`). The compiled loop takes the number of steps as a
+    tensor, so a new value does not trace again. Results do not depend on the
+    values chosen: the steps run are the same, in the same order.
+    """
+
+    def __init__(self) -> None:
+        self.steps = 1
+        self.cap = AUTO_MAX_STEPS
+        self._slow = 0
+
+    def set_cap(self, cap: int) -> None:
+        """Bound the steps per call by ``cap`` from the next call on."""
+        self.cap = max(1, int(cap))
+        while self.steps > self.cap:
+            self.steps //= 2
+
+    def observe(self, steps: int, seconds: float) -> None:
+        """Take the wall time of a call that ran ``steps`` steps; adapt the next calls' steps."""
+        if steps < self.steps:
+            return  # a shortened call (end of an epoch) says little about the chosen value
+        if seconds < AUTO_TARGET_S:
+            self._slow = 0
+            if self.steps * 2 <= self.cap:
+                self.steps *= 2
+        elif seconds > 4 * AUTO_TARGET_S and self.steps > 1:
+            self._slow += 1
+            if self._slow >= 2:  # one slow call may be a trace or a pause
+                self.steps //= 2
+                self._slow = 0
+        else:
+            self._slow = 0
 
 
 def _empty_like(value: Any) -> Any:
@@ -342,7 +428,7 @@ class StepsMixin:
             return self.train_function
         self.train_function = StepFunction(
             ExecutionFunction(self._distributed_step(self.train_step, "mean"), run_eagerly=self.run_eagerly),
-            mode="train", steps_per_execution=self.steps_per_execution,
+            mode="train", steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
         )
         return self.train_function
 
@@ -352,7 +438,7 @@ class StepsMixin:
             return self.test_function
         self.test_function = StepFunction(
             ExecutionFunction(self._distributed_step(self.test_step, "mean"), run_eagerly=self.run_eagerly),
-            mode="test", steps_per_execution=self.steps_per_execution,
+            mode="test", steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
         )
         return self.test_function
 
@@ -368,6 +454,6 @@ class StepsMixin:
             ExecutionFunction(
                 self._distributed_step(self.predict_step, "concat"), run_eagerly=self.run_eagerly, loop=False, join=True
             ),
-            mode="predict", steps_per_execution=self.steps_per_execution,
+            mode="predict", steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
         )
         return self.predict_function

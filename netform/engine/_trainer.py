@@ -27,7 +27,7 @@ from ._data import DataStream, capped_epochs, split_validation
 from ._distribute import strategy_label, variable_strategy
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
-from ._steps import StepsMixin
+from ._steps import AutoSteps, StepsMixin, auto_steps_cap, fixed_steps_per_execution
 from ._telemetry import TelemetryRecorder, TelemetryReport
 
 __all__ = ["Trainer"]
@@ -59,6 +59,21 @@ def _validates_after(epoch: int, validation_freq: int | list[int]) -> bool:
     raise EngineError(
         f"fit(validation_freq={validation_freq!r}): expected an int (validate every n-th epoch) or a "
         "list of the 1-based epochs after which to validate, e.g. `validation_freq=2` or `[1, 5, 10]`."
+    )
+
+
+def _check_steps_per_execution(value: Any) -> None:
+    """Refuse a ``steps_per_execution`` that is neither a positive int nor ``"auto"``.
+
+    Raises:
+        EngineError: Naming the accepted values.
+    """
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return
+    raise EngineError(
+        f"compile(steps_per_execution={value!r}): expected a positive int (the training steps run in one "
+        "compiled call, 1 by default) or \"auto\" (netform measures and adapts it while training, with the "
+        "same results as 1)."
     )
 
 
@@ -100,10 +115,19 @@ class Trainer(StepsMixin):
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, *args: Any, **kwargs: Any) -> None:
         """Configure training, exactly as ``keras.Model.compile``.
 
+        ``steps_per_execution`` also takes ``"auto"``: ``fit`` and ``evaluate``
+        then choose the steps per compiled call while they run (powers of two,
+        see :class:`~netform.engine._steps.AutoSteps`), with the same weights,
+        logs and ``History`` as ``steps_per_execution=1``; callbacks with
+        batch hooks bound it (see :func:`~netform.engine._steps.auto_steps_cap`).
+        ``predict`` runs one step per call under ``"auto"``.
+
         Raises:
             EngineError: Called under a different distribution strategy than
-                the one the model's variables were created under.
+                the one the model's variables were created under, or a
+                ``steps_per_execution`` neither a positive int nor ``"auto"``.
         """
+        _check_steps_per_execution(args[4] if len(args) > 4 else kwargs.get("steps_per_execution", 1))
         self._guard_strategy("compile")
         current = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
         if current is not None and ki.model_strategy(self) is None and not self.variables:
@@ -146,7 +170,10 @@ class Trainer(StepsMixin):
         self, mode: str, stream: DataStream, fn: Any, cbs: CallbackDriver, telemetry: TelemetryRecorder | None
     ) -> Any:
         """Run one pass over ``stream``; return the last outputs (tensors)."""
-        spe = int(self.steps_per_execution or 1)
+        if self.steps_per_execution == "auto" and mode != "predict":
+            yield from self._run_epoch_auto(mode, stream, fn, cbs, telemetry)
+            return
+        spe = fixed_steps_per_execution(self.steps_per_execution)
         hooks = cbs.needs_batch_hooks(mode)
         logs: Any = None
         stop_attr = {"train": "stop_training", "test": "stop_evaluating"}.get(mode)
@@ -194,6 +221,77 @@ class Trainer(StepsMixin):
             )
         if mode != "predict":
             yield logs
+
+    def _auto_steps(self, mode: str) -> AutoSteps:
+        """The model's ``steps_per_execution="auto"`` controller for ``mode`` (kept across runs)."""
+        controllers = self.__dict__.get("_nf_auto_steps_by_mode")
+        if controllers is None:
+            controllers = {}
+            object.__setattr__(self, "_nf_auto_steps_by_mode", controllers)  # plain state, not tracked by Keras
+        return controllers.setdefault(mode, AutoSteps())
+
+    def _run_epoch_auto(
+        self, mode: str, stream: DataStream, fn: Any, cbs: CallbackDriver, telemetry: TelemetryRecorder | None
+    ) -> Any:
+        """One pass under ``steps_per_execution="auto"``: the schedule of ``steps_per_execution=1``, grouped.
+
+        The stream's one-step schedule is followed (its bookkeeping stays that
+        of 1); consecutive steps known to be there and inside the epoch run in
+        one call, as many as the controller chooses. Data of unknown length
+        runs one step per call, as with 1.
+        """
+        auto = self._auto_steps(mode)
+        auto.set_cap(1 if self.run_eagerly else auto_steps_cap(cbs.callbacks, mode))
+        hooks = cbs.needs_batch_hooks(mode)
+        stop_attr = {"train": "stop_training", "test": "stop_evaluating"}[mode]
+        total = stream.num_batches
+        schedule = stream.epoch(1)
+        logs: Any = None
+        steps_run = 0
+        previous: tuple[int, float] | None = None
+        for begin, _, iterator in schedule:
+            now = time.perf_counter()
+            if previous is not None:
+                auto.observe(previous[0], now - previous[1])
+            ready = stream.available(auto.steps)
+            if ready == 0:
+                stream.end_of_data()
+                break
+            n = 1 if ready is None else max(1, min(ready, total - begin if total else ready))
+            for _ in range(n - 1):
+                next(schedule)  # claim the grouped steps: they are there and inside the epoch
+            if hooks:
+                cbs.batch_begin(mode, begin)
+            t0 = time.perf_counter()
+            try:
+                out, samples, done = fn(iterator, n, known=ready is not None)
+            except (tf.errors.OutOfRangeError, StopIteration):
+                stream.end_of_data()
+                break
+            steps_done = n if ready is not None else int(done)
+            if steps_done == 0:
+                stream.end_of_data()
+                break
+            stream.advance(steps_done)
+            if telemetry is not None:
+                telemetry.record(time.perf_counter() - t0, steps=steps_done, samples=samples)
+            logs = out
+            steps_run += steps_done
+            if hooks:
+                cbs.batch_end(mode, begin + n - 1, logs)
+            previous = (n, now)
+            if getattr(self, stop_attr, False):
+                break
+        iterator = None
+        _release_iterator(fn)
+        if steps_run == 0 and logs is None and not stream.fresh:
+            logs = self.get_metrics_result()  # an empty epoch on a continued iterator, as in _run_epoch
+        if steps_run == 0 and logs is None:
+            raise DataError(
+                f"{stream.where}(): the data yielded no batch. Expected at least one batch; "
+                "a generator can be consumed only once, and a dataset may be empty after filtering."
+            )
+        yield logs
 
     def _run(self, *args: Any) -> Any:
         return next(iter(self._run_epoch(*args)))
