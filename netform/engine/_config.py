@@ -26,7 +26,59 @@ _KNOWN_KEYS = {
     "optimizer", "loss", "metrics", "loss_weights", "weighted_metrics", "batch_size", "epochs",
     "validation_split", "shuffle", "callbacks", "steps_per_execution", "jit_compile", "run_eagerly",
     "distribution", "class_weight", "steps_per_epoch", "validation_steps", "validation_freq", "initial_epoch",
+    "dtype_policy",
 }
+_DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str | None):  # type: ignore[no-untyped-def]
+    """Keras's precision policy for the layers made inside the block; the previous one is put back after.
+
+    Keras keeps its global dtype policy per thread (``keras.config.set_dtype_policy``
+    writes thread-local state), so setting it here never changes what other
+    threads build, and restoring it leaves the caller's setting as it was.
+    """
+    if name is None:
+        yield
+        return
+    if name not in _DTYPE_POLICIES:
+        raise EngineError(f"training.dtype_policy: unknown policy {name!r}; expected one of "
+                          f"{', '.join(_DTYPE_POLICIES)}.{did_you_mean(str(name), _DTYPE_POLICIES)}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _output_layers(model: keras.Model) -> list[Any]:
+    """The layers that produce the model's outputs (found through the public ``layer.output``)."""
+    outputs = [id(t) for t in keras.tree.flatten(getattr(model, "outputs", None) or [])]
+    found = []
+    for layer in model.layers:
+        try:
+            produced = [id(t) for t in keras.tree.flatten(layer.output)]
+        except (AttributeError, ValueError):  # a layer used several times, or never called
+            continue
+        if any(t in outputs for t in produced):
+            found.append(layer)
+    if not found and isinstance(model, keras.Sequential) and model.layers:
+        found = [model.layers[-1]]
+    return found
+
+
+def _keep_outputs_float32(model: keras.Model) -> None:
+    """As Keras's mixed-precision guide recommends: the output layers compute in float32 (stable softmax and loss).
+
+    Their variables are float32 already (a mixed policy keeps variables in
+    float32), so only the compute dtype changes.
+    """
+    if not model.dtype_policy.name.startswith("mixed_"):
+        return
+    for layer in _output_layers(model):
+        layer.dtype_policy = "float32"
 
 
 def _public_classes(module: Any, base: type) -> dict[str, type]:
@@ -220,6 +272,20 @@ def resolve_callbacks(
     return out
 
 
+def _steps_per_execution(value: Any) -> int | str:
+    """``training.steps_per_execution``: a positive int or ``"auto"`` (a spec's default).
+
+    Raises:
+        EngineError: Any other value, naming the accepted ones.
+    """
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise EngineError(
+        f"training.steps_per_execution: expected a positive int or \"auto\" (the default: netform measures and "
+        f"adapts the steps per compiled call while training, with the results of 1); received {value!r}."
+    )
+
+
 def fit_from_training_config(
     model: keras.Model | Callable[[], keras.Model],
     training: Mapping[str, Any],
@@ -241,9 +307,11 @@ def fit_from_training_config(
             is built inside the strategy's scope).
         training: Keys (all optional): optimizer, loss, metrics, loss_weights,
             weighted_metrics, batch_size, epochs, validation_split, shuffle,
-            callbacks, steps_per_execution, jit_compile, run_eagerly,
+            callbacks, steps_per_execution (default ``"auto"``), jit_compile, run_eagerly,
             distribution ({"strategy": name, "devices": [...]}), class_weight,
-            steps_per_epoch, validation_steps, validation_freq, initial_epoch.
+            steps_per_epoch, validation_steps, validation_freq, initial_epoch,
+            dtype_policy ("float32", "mixed_float16" or "mixed_bfloat16": Keras's policy
+            for the layers built here, outputs kept float32; needs ``model`` as a function).
         x, y: Training data.
         validation_data: Optional validation data.
         verbose: Progress display, as in ``fit``.
@@ -279,16 +347,23 @@ def fit_from_training_config(
     name = dist.get("strategy", "default")
     strategy = strategy_from_name(name, dist.get("devices"))
     scope = strategy.scope() if name != "default" else contextlib.nullcontext()
+    policy = training.get("dtype_policy")
+    if policy is not None and isinstance(model, keras.Model):
+        raise EngineError("training.dtype_policy applies while the model is built; pass a function that builds it "
+                          "(fit_from_training_config(lambda: netform.build(spec), ...)), or build it under "
+                          "keras.config.set_dtype_policy yourself.")
     with scope:
         if not isinstance(model, keras.Model) and callable(model):
-            model = model()
+            with _dtype_policy(policy):  # Keras's LossScaleOptimizer comes with compile, from the model's policy
+                model = model()
+            _keep_outputs_float32(model)
         model.compile(
             optimizer=resolve_optimizer(training.get("optimizer", "adam")),
             loss=_resolve_loss(training.get("loss")),
             metrics=_resolve_metrics(training.get("metrics")),
             loss_weights=training.get("loss_weights"),
             weighted_metrics=_resolve_metrics(training.get("weighted_metrics"), "training.weighted_metrics"),
-            steps_per_execution=int(training.get("steps_per_execution", 1)),
+            steps_per_execution=_steps_per_execution(training.get("steps_per_execution", "auto")),
             jit_compile=training.get("jit_compile", "auto"),
             run_eagerly=bool(training.get("run_eagerly", False)),
         )

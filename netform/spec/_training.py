@@ -146,9 +146,17 @@ class TrainingSpec(StrictScalars):
     validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of the data held out for validation.")
     shuffle: bool = Field(True, description="Shuffle the training data every epoch.")
     callbacks: tuple[CallbackRef, ...] = Field((), description="Keras callbacks, e.g. {type: EarlyStopping, patience: 3}.")
-    steps_per_execution: PositiveInt = Field(1, description="Training steps run inside one compiled call.")
+    steps_per_execution: PositiveInt | Literal["auto"] = Field(
+        "auto", description="Training steps run inside one compiled call; auto (the default): netform measures and "
+        "adapts it while training, with the results of 1 (netform.Model.compile() keeps Keras's default, 1)."
+    )
     jit_compile: bool | Literal["auto"] = Field("auto", description="Compile steps with XLA: true, false or auto.")
     distribution: DistributionSpec | None = Field(None, description="The tf.distribute strategy to train under.")
+    dtype_policy: Literal["float32", "mixed_float16", "mixed_bfloat16"] | None = Field(
+        None, description="Keras's precision policy for building and training this spec: mixed_float16 (GPUs; the "
+        "loss is scaled as Keras does), mixed_bfloat16 (TPUs, recent CPUs and GPUs) or float32. The output layers "
+        "stay float32; the process-wide policy is left as it was."
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The section as written in YAML (non-default values only)."""
