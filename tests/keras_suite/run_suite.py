@@ -288,9 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--update needs the full comparison (no --netform-only, no --expected)")
     header, expected = read_expected() if EXPECTED.exists() else ("", [])
     if args.expected and header != version_header():
-        print(f"expected_pass.txt was recorded with '{header[2:]}', this is '{version_header()[2:]}': "
-              "the test list differs; run `make keras-suite-update` under these versions.")
-        return 0 if not header else 2
+        print(f"skipped: expected_pass.txt was recorded with '{header[2:] or 'no versions'}', this is "
+              f"'{version_header()[2:]}', so Keras's test files differ; run `make keras-suite-update`.")
+        return 0
     if args.reports:
         keras_run, netform_run = (json.loads((args.reports / f"report-{side}.json").read_text())
                                   for side in ("keras", "netform"))
