@@ -112,6 +112,7 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"""\bformat=(['"])(\w+)\1"""), r"--format \2"),
     (re.compile(r"\b([Pp])ass format=(?!\w)"), r"\1ass --format"),
     (re.compile(r"\bexpand_nested=False\b"), "--collapse"),
+    (re.compile(r"\b(?:allow_paths|allow_network)=True \(netform train (--allow-(?:paths|network))\)"), r"\1"),
     (re.compile(r"\b([Ll])oad it with safe_mode=False\b"),
      r"\1oad it from Python with netform.load(path, safe_mode=False)"),
 )

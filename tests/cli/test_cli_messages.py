@@ -88,6 +88,11 @@ def test_library_messages_name_the_command_line_options() -> None:
         "m.bin: cannot tell the format from this name. Pass --format with one of: keras, h5"
     assert cli_words("Load it with safe_mode=False only if you trust the file") == \
         "Load it from Python with netform.load(path, safe_mode=False) only if you trust the file"
+    assert cli_words("outside the output directory; write a path under it, or pass allow_paths=True (netform train "
+                     "--allow-paths) to let this spec write anywhere") == \
+        "outside the output directory; write a path under it, or pass --allow-paths to let this spec write anywhere"
+    assert cli_words("a spec may not use the network unless you pass allow_network=True (netform train "
+                     "--allow-network)") == "a spec may not use the network unless you pass --allow-network"
     assert cli_words("data_format=None keeps channels_last") == "data_format=None keeps channels_last"
 
 
