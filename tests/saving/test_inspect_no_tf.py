@@ -194,3 +194,43 @@ def test_hostile_files_are_refused_as_load_refuses_them(tmp_path: Path) -> None:
         compared += 1
     assert compared >= 12
     assert not marker.exists()
+
+
+def test_reading_and_safety_modules_import_neither_tensorflow_nor_keras() -> None:
+    modules = ["netform.saving._safety", "netform.saving._h5_attrs", "netform.saving._static_reader",
+               "netform.saving._inspect", "netform.saving._h5", "netform.saving._h5_source",
+               "netform.saving._keras_zip", "netform.saving._detect", "netform.saving._meta"]
+    code = ("import importlib, json, sys\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module(name)\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout) == []
+
+
+@pytest.mark.parametrize("ext", ["keras", "h5"])
+def test_netform_built_model_is_read_without_keras(tmp_path: Path, ext: str) -> None:
+    import netform as nf
+
+    spec = """
+netform: 1
+name: built
+kind: functional
+inputs:
+  x: {shape: [6]}
+nodes:
+  h: {type: Dense, units: 8, activation: relu, in: x}
+  n: {type: BatchNormalization, in: h}
+  a: {type: Dense, units: 2, in: n}
+  b: {type: Dense, units: 1, in: n}
+outputs: [a, b]
+"""
+    model = nf.build(spec)
+    path = str(tmp_path / f"built.{ext}")
+    nfs.save(model, path)
+    assert read_model(path, ext) is not None
+    info = nfs.inspect(path)
+    assert info == nfs.inspect(path, with_keras=True)
+    assert info["model_class"].startswith("netform.")
+    assert (info["parameters"], info["trainable_parameters"]) == (
+        model.count_params(), sum(int(w.numpy().size) for w in model.trainable_weights))
