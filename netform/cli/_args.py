@@ -34,6 +34,18 @@ def _batch_size(text: str) -> int:
     return value
 
 
+def _steps_per_execution(text: str) -> int | str:
+    """``auto`` or a whole number from 1 to 2**31-1."""
+    if text == "auto":
+        return text
+    try:
+        return _batch_size(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto (measured and adapted while training) or a whole number from 1 to {_MAX_BATCH:,}; "
+            f"received {text[:40]!r}") from None
+
+
 def args_validate(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files (or folders of them)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
@@ -112,6 +124,9 @@ def args_train(p: argparse.ArgumentParser) -> None:
                    help="with --backup-dir: also back up every STEPS training steps")
     p.add_argument("--api", choices=("sequential", "functional", "subclass"), help="which Keras API to build with")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, 2 one line per epoch")
+    p.add_argument("--steps-per-execution", type=_steps_per_execution, metavar="N|auto",
+                   help="training steps per compiled call, or auto: measured and adapted while training, with the "
+                        "results of 1 (default: the spec's training.steps_per_execution, itself auto by default)")
     _plugin_arg(p)
     p.add_argument("--out-dir", default=".", metavar="DIR",
                    help="folder under which the spec's callback paths (logs, checkpoints, backups) are resolved "

@@ -129,6 +129,10 @@ class _Interrupt:
         interrupt = self
 
         class StopOnInterrupt(keras.callbacks.Callback):
+            # Stopping after the compiled call in which Ctrl-C came is soon enough: under
+            # steps_per_execution="auto" this callback does not hold training to one step per call.
+            sparse_batch_hooks = True
+
             def __init__(self) -> None:
                 super().__init__()
                 self._epoch = 0
@@ -199,6 +203,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..engine import TrainingBackup, fit_from_training_config
 
     training = spec.training.to_dict() if spec.training is not None else {}
+    if getattr(args, "steps_per_execution", None) is not None:
+        training["steps_per_execution"] = args.steps_per_execution
     built: list[Any] = []
 
     def make_model() -> Any:

@@ -134,6 +134,17 @@ class Trainer(StepsMixin):
             ki.set_model_strategy(self, current)
         super().compile(optimizer, loss, *args, **kwargs)
 
+    def get_compile_config(self) -> dict[str, Any]:
+        """Keras's compile config; ``steps_per_execution="auto"`` is written as 1.
+
+        ``"auto"`` is netform's schedule, with the results of 1: a saved file
+        records 1, Keras's default, so that plain Keras loads it and trains it.
+        """
+        config = super().get_compile_config()
+        if config and config.get("steps_per_execution") == "auto":
+            config = {**config, "steps_per_execution": 1}
+        return config
+
     def compile_from_config(self, config: dict[str, Any]) -> None:
         """Compile from a saved compile config; like Keras, not when ``compile`` is overridden (it warns)."""
         if type(self).compile is not Trainer.compile:

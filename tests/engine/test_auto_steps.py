@@ -185,3 +185,74 @@ def test_auto_traces_the_step_no_more_often_than_keras(eager_growth):
         model.fit(X, np.zeros((200, 3), "float32"), batch_size=16, epochs=3, verbose=0)  # last batch of 8
         traces[name] = Counting.count
     assert 1 <= traces["netform"] <= traces["keras"], traces
+
+
+# ------------------------------------------------------------- specs and CLI
+SPEC = """\
+netform: 1
+name: tiny
+kind: sequential
+inputs:
+  x: {shape: [8]}
+layers:
+  - {type: Dense, units: 3, activation: softmax}
+training:
+  loss: sparse_categorical_crossentropy
+  batch_size: 16
+"""
+
+
+def test_spec_default_is_auto_and_refuses_bad_values():
+    import netform as nf
+    from netform.errors import SpecError
+
+    assert nf.load_spec(SPEC).training.steps_per_execution == "auto"
+    assert "steps_per_execution" not in nf.load_spec(SPEC).training.to_dict()  # the default is not written out
+    assert nf.load_spec(SPEC + "  steps_per_execution: 4\n").training.steps_per_execution == 4
+    for bad in ("fast", "0", "-1"):
+        with pytest.raises(SpecError, match=r"training.steps_per_execution: expected 'auto' or"):
+            nf.load_spec(SPEC + f"  steps_per_execution: {bad}\n")
+
+
+def test_training_config_default_is_auto_and_refuses_bad_values():
+    model = make_mlp(nfe.Model)
+    nfe.fit_from_training_config(model, {"loss": "sparse_categorical_crossentropy"}, X, Y, verbose=0)
+    assert model.steps_per_execution == "auto"
+    for bad in ("fast", 0, -1):
+        with pytest.raises(EngineError, match=r"training.steps_per_execution: expected a positive int or \"auto\""):
+            nfe.fit_from_training_config(make_mlp(nfe.Model), {"steps_per_execution": bad}, X, Y, verbose=0)
+
+
+def test_cli_flag(tmp_path, monkeypatch, capsys):
+    import netform.engine
+    from netform.cli import main
+
+    (tmp_path / "tiny.yaml").write_text(SPEC)
+    np.savez(tmp_path / "data.npz", x=X, y=Y)
+    real = netform.engine.fit_from_training_config
+    seen = []
+
+    def recording(model, training, *args, **kwargs):
+        history = real(model, training, *args, **kwargs)
+        seen.append((training.get("steps_per_execution"), history.model.steps_per_execution))
+        return history
+
+    monkeypatch.setattr(netform.engine, "fit_from_training_config", recording)
+    base = ["train", str(tmp_path / "tiny.yaml"), "--data", str(tmp_path / "data.npz"), "--verbose", "0"]
+    assert main(base) == 0
+    assert main(base + ["--steps-per-execution", "4"]) == 0
+    assert main(base + ["--steps-per-execution", "auto"]) == 0
+    assert seen == [(None, "auto"), (4, 4), ("auto", "auto")]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(base + ["--steps-per-execution", "fast"])
+    assert exit_info.value.code == 2
+    assert "expected auto (measured and adapted while training) or a whole number" in capsys.readouterr().err
+
+
+def test_a_saved_auto_model_loads_and_evaluates_in_plain_keras(tmp_path):
+    model, _ = _train("auto", epochs=1, validation=False)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.steps_per_execution == 1
+    np.testing.assert_allclose(loaded.evaluate(X, Y, verbose=0), model.evaluate(X, Y, verbose=0), atol=1e-6)
