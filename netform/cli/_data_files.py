@@ -18,11 +18,12 @@ import zipfile
 import zlib
 from array import array
 from pathlib import Path
-from typing import Any, Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import DataError
+
+if TYPE_CHECKING:  # imported where arrays are made: `netform train` checks its files before NumPy loads
+    import numpy as np
 
 __all__ = ["read_data", "MAX_DATA_BYTES", "MAX_DATA_RATIO"]
 
@@ -59,6 +60,8 @@ def read_data(path: str) -> dict[str, np.ndarray]:
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
+    import numpy as np
+
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as err:
@@ -96,6 +99,8 @@ def _check_members(path: str, infos: list[zipfile.ZipInfo]) -> None:
 def _member_header(path: str, archive: zipfile.ZipFile,
                    info: zipfile.ZipInfo) -> tuple[str, tuple[int, ...], np.dtype[Any], int]:
     """``(name, shape, dtype, bytes)`` of one member, from its header alone, checked."""
+    import numpy as np
+
     name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
     if info.file_size > MIN_BOMB_BYTES and info.file_size > MAX_DATA_RATIO * max(info.compress_size, 1):
         raise DataError(
@@ -159,6 +164,8 @@ def _too_long(path: str, number: int, text: str, header: list[str]) -> DataError
 
 
 def _read_csv(path: str) -> dict[str, np.ndarray]:
+    import numpy as np
+
     current: list[tuple[int, str]] = []
 
     def feed() -> Iterator[str]:

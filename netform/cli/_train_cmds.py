@@ -8,9 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, EngineError, SpecError, did_you_mean
 from ..spec import load_spec
@@ -18,8 +16,10 @@ from ..spec._yaml import load_yaml
 from ..spec._access import spec_access
 from ._data_files import read_data
 from ._args import UsageError, check_files
-from ._npy_stream import write_predictions
 from ._spec_cmds import format_warning, load_plugins, spec_warnings
+
+if TYPE_CHECKING:  # NumPy is imported when data is read, after the quick checks of arguments and files
+    import numpy as np
 
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides"]
 
@@ -327,6 +327,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     n = len(first)
     batches = model.predict_iter(x, batch_size=args.batch_size) if hasattr(model, "predict_iter") else \
         iter([model.predict(x, batch_size=args.batch_size, verbose=0)])
+    from ._npy_stream import write_predictions
+
     row = write_predictions(args.output, batches, n, names, chosen)
     what = f"output{'s' if len(chosen) > 1 else ''} {', '.join(chosen)}"
     print(f"wrote {row} prediction(s) of {what} → {args.output}")

@@ -166,17 +166,17 @@ def test_val_data_is_evaluated_every_epoch_like_keras(work: Path, capsys: pytest
 def test_a_missing_data_file_is_reported_before_tensorflow_is_imported(work: Path) -> None:
     code = ("import sys, time; t = time.perf_counter(); from netform.cli import main\n"
             "rc = main(['train', 'reg.yaml', '--data', 'nope.npz', '--val-data', 'd.npz'])\n"
-            "print('tensorflow' in sys.modules, 'keras' in sys.modules); raise SystemExit(rc)")
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules, 'numpy' in sys.modules); raise SystemExit(rc)")
     done = subprocess.run([sys.executable, "-c", code], cwd=work, env=_env(), capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 4, done.stderr
     assert done.stderr.strip() == "error: --data nope.npz: no such data file"
-    assert done.stdout.split() == ["False", "False"]
+    assert done.stdout.split() == ["False", "False", "False"]
     val = subprocess.run([sys.executable, "-c", code.replace("'nope.npz', '--val-data', 'd.npz'",
                                                              "'d.npz', '--val-data', 'val.npz'")],
                          cwd=work, env=_env(), capture_output=True, text=True, timeout=120)
     assert val.returncode == 4 and val.stderr.strip() == "error: --val-data val.npz: no such data file"
-    assert val.stdout.split() == ["False", "False"]
+    assert val.stdout.split() == ["False", "False", "False"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
