@@ -16,6 +16,12 @@ holds anything this module cannot count for certain (a layer class with
 variables that it does not know, a Keras 2 config, an unzipped archive, an
 optimizer named by a string), :func:`read_model` returns None and the caller
 loads the model with Keras instead.
+
+What is not checked is what only building the model checks: a config that
+parses and passes the safety checks but that Keras cannot deserialize. In a
+``.keras`` archive any change to the config fails the entry's CRC-32; an
+HDF5 file's config attribute carries no checksum, so a changed bit that
+leaves it valid JSON is described as it reads, where ``load`` fails.
 """
 
 from __future__ import annotations

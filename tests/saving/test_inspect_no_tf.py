@@ -234,3 +234,31 @@ outputs: [a, b]
     assert info["model_class"].startswith("netform.")
     assert (info["parameters"], info["trainable_parameters"]) == (
         model.count_params(), sum(int(w.numpy().size) for w in model.trainable_weights))
+
+
+def _weights_offset(path: Path) -> int:
+    """Where the first stored byte of a layer's weights lies in an HDF5 file."""
+    import h5py
+
+    found: list[int] = []
+    with h5py.File(path, "r") as f:
+        f["model_weights"].visititems(lambda _, o: found.append(o.id.get_offset())
+                                      if isinstance(o, h5py.Dataset) and o.size and o.id.get_offset() else None)
+    return found[0]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+@pytest.mark.parametrize("kind", ["keras", "h5"])
+def test_corrupt_files_are_refused_as_load_refuses_them(saved: dict[str, Any], tmp_path: Path, kind: str,
+                                                        damage: str) -> None:
+    _, paths = saved["batchnorm"]
+    data = bytearray(paths[kind].read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:  # a changed bit in the weights: the zip entry's CRC-32 or netform's HDF5 checksum
+        data[_weights_offset(paths[kind]) if kind == "h5" else len(data) * 3 // 4] ^= 0x10
+    path = tmp_path / paths[kind].name
+    path.write_bytes(bytes(data))
+    on_load = _error(lambda: nfs.load(path))
+    assert on_load is not None
+    assert _error(lambda: nfs.inspect(path)) is on_load
