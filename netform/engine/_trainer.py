@@ -9,6 +9,7 @@ prediction are netform's. Nothing here calls ``keras.Model.fit``,
 
 from __future__ import annotations
 
+import numbers
 import os
 import time
 import warnings
@@ -68,7 +69,7 @@ def _check_steps_per_execution(value: Any) -> None:
     Raises:
         EngineError: Naming the accepted values.
     """
-    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    if value == "auto" or (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1):
         return
     raise EngineError(
         f"compile(steps_per_execution={value!r}): expected a positive int (the training steps run in one "

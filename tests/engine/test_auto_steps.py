@@ -155,6 +155,12 @@ def test_bad_values_are_refused(bad):
         model.compile(optimizer="adam", loss="mse", steps_per_execution=bad)
 
 
+def test_numpy_integers_are_accepted_as_by_keras():
+    model = make_mlp(nfe.Model)
+    model.compile(optimizer="adam", loss="mse", steps_per_execution=np.int64(4))
+    assert model.steps_per_execution == 4
+
+
 def test_compile_default_stays_one():
     model = make_mlp(nfe.Model)
     model.compile(optimizer="adam", loss="mse")
