@@ -66,6 +66,10 @@ def _output_layers(model: keras.Model) -> list[Any]:
             found.append(layer)
     if not found and isinstance(model, keras.Sequential) and model.layers:
         found = [model.layers[-1]]
+    node_layers = getattr(model, "node_layers", None)  # netform's subclass API: one layer per spec node
+    if not found and isinstance(node_layers, dict):
+        names = [str(name).split(".")[0] for name in getattr(model, "_output_names", ())]
+        found = [node_layers[name] for name in names if name in node_layers]
     return found
 
 

@@ -83,6 +83,33 @@ def test_layers_get_the_policy_outputs_stay_float32_and_the_global_policy_is_unc
     assert [np.asarray(o).dtype for o in outputs] == [np.float32, np.float32]
 
 
+def test_the_subclass_api_keeps_its_output_layer_float32_too() -> None:
+    spec = netform.load_spec(textwrap.dedent("""\
+        netform: 1
+        name: seq
+        kind: sequential
+        inputs:
+          x: {shape: [4]}
+        layers:
+          - {type: Dense, units: 8, activation: relu, name: h}
+          - {type: Dense, units: 1, name: out}
+        training: {loss: mse, dtype_policy: mixed_float16}
+        """))
+    built: list[Any] = []
+
+    def make() -> Any:
+        built.append(netform.build(spec, api="subclass"))
+        return built[-1]
+
+    x, y = _data()
+    fit_from_training_config(make, spec.training.to_dict(), x, y["reg"], verbose=0)
+    model = built[0]
+    assert [layer.dtype_policy.name for layer in model.layers] == ["mixed_float16", "float32"]
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.predict(x, verbose=0).dtype == np.float32
+    assert keras.config.dtype_policy().name == "float32"
+
+
 def test_the_callers_own_global_policy_is_kept(tmp_path: Path) -> None:
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
