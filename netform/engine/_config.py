@@ -276,13 +276,19 @@ def resolve_callbacks(
     return out
 
 
-def _steps_per_execution(value: Any) -> int | str:
+def _steps_per_execution(value: Any, model: keras.Model) -> int | str:
     """``training.steps_per_execution``: a positive int or ``"auto"`` (a spec's default).
+
+    ``"auto"`` is netform's; a plain ``keras.Model`` gets 1, whose results ``"auto"`` has.
 
     Raises:
         EngineError: Any other value, naming the accepted ones.
     """
-    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    if value == "auto":
+        from ._trainer import Trainer  # noqa: PLC0415 - imported late: the trainer imports much of the engine
+
+        return value if isinstance(model, Trainer) else 1
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
     raise EngineError(
         f"training.steps_per_execution: expected a positive int or \"auto\" (the default: netform measures and "
@@ -367,7 +373,7 @@ def fit_from_training_config(
             metrics=_resolve_metrics(training.get("metrics")),
             loss_weights=training.get("loss_weights"),
             weighted_metrics=_resolve_metrics(training.get("weighted_metrics"), "training.weighted_metrics"),
-            steps_per_execution=_steps_per_execution(training.get("steps_per_execution", "auto")),
+            steps_per_execution=_steps_per_execution(training.get("steps_per_execution", "auto"), model),
             jit_compile=training.get("jit_compile", "auto"),
             run_eagerly=bool(training.get("run_eagerly", False)),
         )

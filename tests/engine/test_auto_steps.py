@@ -262,3 +262,10 @@ def test_a_saved_auto_model_loads_and_evaluates_in_plain_keras(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert loaded.steps_per_execution == 1
     np.testing.assert_allclose(loaded.evaluate(X, Y, verbose=0), model.evaluate(X, Y, verbose=0), atol=1e-6)
+
+
+def test_training_config_on_a_plain_keras_model_trains_at_one():
+    """Keras has no "auto": a plain keras.Model gets 1, with the same results."""
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3, activation="softmax")])
+    hist = nfe.fit_from_training_config(model, {"loss": "sparse_categorical_crossentropy"}, X, Y, verbose=0)
+    assert model.steps_per_execution == 1 and len(hist.history["loss"]) == 1
