@@ -11,6 +11,7 @@ An empty file or directory holds nothing to lose and is replaced.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import zipfile
@@ -165,8 +166,35 @@ def _check_file(path: str, fmt: str) -> None:
         raise _refuse(path, f"is a zip archive holding files a .keras archive does not: {_foreign(strangers)}",
                       expected)
     if fmt != "keras" and head == HDF5_SIGNATURE:
-        return
+        other = _not_keras_hdf5(path)
+        if other is None:
+            return
+        raise _refuse(path, other, "a Keras HDF5 file")
     raise _refuse(path, f"is {describe_content(path)}", expected)
+
+
+#: Root attributes and groups of the HDF5 files Keras and netform write (models, weights, legacy weights).
+_H5_ATTRS = ("model_config", "keras_version", "backend", "layer_names", "netform_format", "netform_metadata")
+_H5_GROUPS = frozenset({"model_weights", "optimizer_weights", "layers", "vars", "optimizer"})
+
+
+def _not_keras_hdf5(path: str) -> str | None:
+    """What an HDF5 file holds when it is not one Keras or netform wrote (None when it is, or is empty).
+
+    Only the names of the root's attributes and members are read.
+    """
+    import h5py  # noqa: PLC0415
+
+    try:
+        with h5py.File(path, "r") as f:
+            attrs, members = list(f.attrs.keys()), list(f.keys())
+    except Exception as err:  # noqa: BLE001 - any HDF5 the library cannot open is not a save of ours
+        return f"is an HDF5 file netform cannot open ({str(err)[:80]})"
+    if not attrs and not members:
+        return None
+    if any(a.startswith(_H5_ATTRS) for a in attrs) or _H5_GROUPS.intersection(members):
+        return None
+    return f"is an HDF5 file holding no Keras model or weights (its root holds {_foreign(members + attrs)})"
 
 
 #: What a ``.keras`` archive holds (Keras writes the first four; netform adds its metadata).
@@ -179,12 +207,29 @@ def _keras_strangers(path: str) -> list[str]:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (OSError, zipfile.BadZipFile, ValueError):
+            strangers = [n for n in names if n.split("/", 1)[0] not in KERAS_ENTRIES]
+            if strangers or "config.json" not in names:
+                return strangers or names or [os.path.basename(path)]  # no config.json: no Keras archive
+            # Names alone are not enough: a user's zip can hold a config.json of its own.
+            return [f"{n} (not what Keras writes there)" for n in ("config.json", "model.weights.h5")
+                    if n in names and not _keras_entry(archive, n)]
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError):
         return [os.path.basename(path)]
-    strangers = [n for n in names if n.split("/", 1)[0] not in KERAS_ENTRIES]
-    if strangers or "config.json" in names:
-        return strangers
-    return names or [os.path.basename(path)]  # no config.json: not a Keras archive at all
+
+
+def _keras_entry(archive: zipfile.ZipFile, name: str) -> bool:
+    """Whether an entry holds what Keras writes under its name: a model config, HDF5 weights."""
+    if name == "model.weights.h5":
+        with archive.open(name) as fh:
+            return fh.read(8) == HDF5_SIGNATURE
+    info = archive.getinfo(name)
+    if info.file_size > 64 * 2**20:
+        return False
+    try:
+        config = json.loads(archive.read(name))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(config, dict) and isinstance(config.get("class_name"), str)
 
 
 def _check_keras_dir(path: str) -> None:

@@ -380,3 +380,36 @@ def test_checkpoint_saved_while_read_is_always_complete(tmp_path):
     assert len(sets) <= 2, sorted(os.listdir(directory))
     assert _stray(tmp_path) == []
     print(f"{loads} loads during {saves} saves, 0 failures")
+
+
+def test_a_user_zip_with_keras_entry_names_is_not_replaced(tmp_path, model):
+    """A zip named .keras whose config.json and model.weights.h5 hold a user's text is theirs."""
+    import zipfile
+
+    path = tmp_path / "notes.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", "my thesis outline")
+        zf.writestr("model.weights.h5", "chapter one")
+    before = path.read_bytes()
+    with pytest.raises(SaveError, match=r"config\.json \(not what Keras writes there\), model\.weights\.h5 \(not"):
+        nfs.save(model, path)
+    assert path.read_bytes() == before
+
+
+def test_a_user_hdf5_data_file_is_not_replaced(tmp_path, model):
+    """An HDF5 file of someone's data (no Keras attribute or group at its root) is theirs."""
+    import h5py
+
+    for name, kwargs in [("data.h5", {}), ("data.weights.h5", {}), ("legacy.h5", {"format": "legacy_h5_weights"})]:
+        path = tmp_path / name
+        with h5py.File(path, "w") as f:
+            f["x"] = np.arange(10)
+            f.attrs["experiment"] = "run 7"
+        before = path.read_bytes()
+        with pytest.raises(SaveError, match=r"is an HDF5 file holding no Keras model or weights \(its root holds "
+                                            r"experiment, x\)"):
+            if name == "data.h5":
+                nfs.save(model, path)
+            else:
+                nfs.save_weights(model, path, **kwargs)
+        assert path.read_bytes() == before
