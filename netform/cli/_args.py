@@ -164,7 +164,11 @@ def args_inspect(p: argparse.ArgumentParser) -> None:
 def args_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", metavar="SRC", help="a saved model")
     p.add_argument("dst", metavar="DST", help="the new file (format from the extension or --format)")
-    p.add_argument("--format", help="keras, h5 or savedmodel")
+    p.add_argument("--format", help="keras, h5, savedmodel, or the deployment formats onnx and tflite")
+    p.add_argument("--quantize", choices=("dynamic", "float16"),
+                   help="TFLite only: int8 weights with dynamic-range quantization, or float16 weights "
+                        "(default: float32)")
+    p.add_argument("--opset", type=int, help="ONNX only: the opset to write (default 17)")
     _plugin_arg(p)
 
 

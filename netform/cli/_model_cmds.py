@@ -60,11 +60,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    """Convert a saved model to another full-model format."""
+    """Convert a saved model to another full-model format, or export it to ONNX or TFLite."""
     load_plugins(args.plugin)
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import convert
+    from ..saving._api import format_from_path, save
+    from ..saving._detect import DEPLOY_FORMATS, FORMATS
 
-    result = convert(args.src, args.dst, format=args.format)
+    quantize, opset = getattr(args, "quantize", None), getattr(args, "opset", None)
+    fmt = format_from_path(args.dst, args.format, allowed=FORMATS + DEPLOY_FORMATS)
+    if fmt in DEPLOY_FORMATS or quantize is not None or opset is not None:
+        # The deployment exports: the whole model is loaded, then exported by nf.save.
+        from ..saving import load
+
+        result = save(load(args.src), args.dst, format=fmt, opset=opset, quantize=quantize)
+    else:
+        result = convert(args.src, args.dst, format=args.format)
     print(f"converted {args.src} → {args.dst}" + (f" [{result}]" if isinstance(result, str) else ""))
     return 0

@@ -8,7 +8,7 @@ from typing import IO, Any, Mapping
 
 from netform.errors import FormatError, SaveError
 
-from ._detect import FORMATS, FULL_MODEL_FORMATS, detect_format
+from ._detect import DEPLOY_FORMATS, FORMATS, FULL_MODEL_FORMATS, detect_format
 from ._target import check_target
 
 __all__ = ["save", "load", "save_weights", "load_weights", "format_from_path", "SAVE_FORMATS"]
@@ -21,6 +21,8 @@ SAVE_FORMATS: dict[str, tuple[str, ...]] = {
     "weights_h5": (".weights.h5",),
     "legacy_h5_weights": (),
     "tf_checkpoint": (".ckpt",),
+    "onnx": (".onnx",),
+    "tflite": (".tflite",),
 }
 _WEIGHT_SAVE_FORMATS = ("weights_h5", "legacy_h5_weights", "tf_checkpoint")
 
@@ -41,15 +43,15 @@ def format_from_path(path: str, format: str | None, *, allowed: tuple[str, ...] 
                             f"Choose one of: {choices}.")
         return format
     lowered = path.lower()
-    for fmt in ("weights_h5", "keras", "h5", "tf_checkpoint", "savedmodel"):
+    for fmt in ("weights_h5", "keras", "h5", "tf_checkpoint", "onnx", "tflite", "savedmodel"):
         if fmt in allowed and any(lowered.endswith(ext) for ext in SAVE_FORMATS[fmt]):
             return fmt
     if "savedmodel" in allowed and os.path.isdir(path):
         return "savedmodel"
     raise SaveError(
         f"{path}: cannot tell the format from this name. Pass format= with one of: {choices} "
-        "(or use an extension: .keras, .h5, .weights.h5, .ckpt, or a directory ending in '/' "
-        "or '_savedmodel' for a SavedModel)."
+        "(or use an extension: .keras, .h5, .weights.h5, .ckpt, .onnx, .tflite, or a directory ending "
+        "in '/' or '_savedmodel' for a SavedModel)."
     )
 
 
@@ -123,8 +125,36 @@ def _save_unzipped(model: Any, path: str, format: str | None) -> str:
     return "keras"
 
 
+def _deploy_reader(fmt: str) -> str:
+    """What reads a deployment format, for messages."""
+    if fmt == "onnx":
+        from ._onnx import ONNX_READER  # noqa: PLC0415
+
+        return ONNX_READER
+    from ._tflite import TFLITE_READER  # noqa: PLC0415
+
+    return TFLITE_READER
+
+
+def _check_export_options(path: str, fmt: str, opset: int | None, quantize: str | None) -> None:
+    """Refuse ``opset=`` for anything but ONNX and ``quantize=`` for anything but TFLite."""
+    if opset is not None and fmt != "onnx":
+        raise SaveError(f"{path}: opset= applies to ONNX exports only, not to {fmt}. Drop it, or save to "
+                        "a .onnx path.")
+    if quantize is not None and fmt != "tflite":
+        raise SaveError(f"{path}: quantize= applies to TFLite exports only, not to {fmt}. Drop it, or save "
+                        "to a .tflite path.")
+    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or not 9 <= opset <= 21):
+        raise SaveError(f"{path}: opset={opset!r} is not an ONNX opset tf2onnx writes; give an integer "
+                        "from 9 to 21 (default 17).")
+    if quantize is not None:
+        from ._tflite import check_quantize  # noqa: PLC0415
+
+        check_quantize(quantize, path)
+
+
 def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | None = None, *,
-         zipped: bool | None = None) -> str:
+         zipped: bool | None = None, opset: int | None = None, quantize: str | None = None) -> str:
     """Save a whole model (architecture, weights, compile config, optimizer state).
 
     Every format is written beside the target and renamed into place, so a
@@ -137,11 +167,18 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
         path: Destination file, directory (SavedModel) or prefix (checkpoint),
             or an open binary file (``io.BytesIO``), as ``keras.saving.save_model``
             takes: a ``.keras`` archive (or ``format="h5"``) is written into it.
-        format: ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"`` or
-            ``"tf_checkpoint"``; by default from the extension.
+        format: ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"``,
+            ``"tf_checkpoint"``, or the deployment formats ``"onnx"`` (needs
+            ``pip install netform[onnx]``) and ``"tflite"`` (LiteRT); by
+            default from the extension (``.onnx``, ``.tflite``...).
         zipped: ``False`` writes the ``.keras`` content unzipped into a
             directory (whose name must not end in ``.keras``), as
             ``keras.saving.save_model(..., zipped=False)`` does.
+        opset: ONNX only: the opset to write (default 17); it is recorded in
+            the file's metadata (``onnx_opset``).
+        quantize: TFLite only: ``None`` (float32, the default),
+            ``"dynamic"`` (int8 weights, dynamic-range quantization) or
+            ``"float16"`` (float16 weights).
 
     Returns:
         The format written.
@@ -149,18 +186,27 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
     Raises:
         SaveError: Ambiguous path, unknown format, something other than a
             saved model of this format at ``path``, or the model cannot be
-            written (a full disk included).
+            written (a full disk included); a missing ONNX converter (the
+            message names the extra to install).
+        FormatError: An ONNX or TFLite converter cannot take an op of the
+            model (the message names the op and its layer).
 
     Example:
         >>> nf.save(model, "out/model.keras")  # doctest: +SKIP
         'keras'
     """
     if _file_object(path):
+        if opset is not None or quantize is not None:
+            raise SaveError("opset= and quantize= apply to ONNX and TFLite exports, which are written to a "
+                            "path; give a path ending in .onnx or .tflite.")
         return _save_to_file_object(model, path, format)  # type: ignore[arg-type]
     path = os.fspath(path)  # type: ignore[arg-type]
     if zipped is False:
+        _check_export_options(path, "keras", opset, quantize)
         return _save_unzipped(model, path, format)
-    fmt = format_from_path(path, format, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights"))
+    fmt = format_from_path(path, format,
+                           allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights") + DEPLOY_FORMATS)
+    _check_export_options(path, fmt, opset, quantize)
     if fmt in _WEIGHT_SAVE_FORMATS:
         save_weights(model, path, format=fmt)
         return fmt
@@ -173,6 +219,14 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
         from ._keras_zip import save_keras  # noqa: PLC0415
 
         save_keras(model, path)
+    elif fmt == "onnx":
+        from ._onnx import save_onnx  # noqa: PLC0415
+
+        save_onnx(model, path, opset=opset)
+    elif fmt == "tflite":
+        from ._tflite import save_tflite  # noqa: PLC0415
+
+        save_tflite(model, path, quantize=quantize)
     elif fmt == "h5":
         from ._h5 import save_h5  # noqa: PLC0415
 
@@ -209,6 +263,10 @@ def load(path: str | os.PathLike[str] | IO[bytes], *, compile: bool = True, safe
         return _load_file_object(path, **kwargs)  # type: ignore[arg-type]
     path = os.fspath(path)  # type: ignore[arg-type]
     fmt = detect_format(path)
+    if fmt in DEPLOY_FORMATS:
+        raise FormatError(f"{path}: is a {'TFLite (LiteRT)' if fmt == 'tflite' else 'ONNX'} model, a deployment "
+                          f"format netform writes but does not load as a Keras model; run it with "
+                          f"{_deploy_reader(fmt)}, or load the .keras file it was exported from.")
     if fmt not in FULL_MODEL_FORMATS:
         raise FormatError(
             f"{path}: holds only weights ({fmt}), not a model. Build the model and use "
@@ -320,6 +378,10 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
 
         return load_weights_sharded(model, path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
     fmt = detect_format(path)
+    if fmt in DEPLOY_FORMATS:
+        raise FormatError(f"{path}: is a {'TFLite (LiteRT)' if fmt == 'tflite' else 'ONNX'} model, whose weights "
+                          f"netform does not read back into a Keras model; run it with {_deploy_reader(fmt)}, "
+                          "or load the weights from the .keras file it was exported from.")
     check_built(model, "load weights into")
     if objects_to_skip is not None and fmt in ("h5", "legacy_h5_weights", "tf_checkpoint"):
         raise FormatError(f"{path}: objects_to_skip works with Keras 3 weights (.weights.h5, .keras, a "

@@ -23,7 +23,11 @@ __all__ = [
     "WEIGHTS_FORMATS",
     "HDF5_SIGNATURE",
     "TABLE_MAGIC",
+    "DEPLOY_FORMATS",
+    "DEPLOY_HEAD_BYTES",
+    "TFLITE_IDENTIFIER",
     "detect_format",
+    "is_onnx_bytes",
     "checkpoint_prefix",
     "check_checkpoint_files",
     "describe_content",
@@ -40,6 +44,12 @@ FORMATS: Final[tuple[str, ...]] = (
 )
 FULL_MODEL_FORMATS: Final[tuple[str, ...]] = ("keras", "h5", "savedmodel")
 WEIGHTS_FORMATS: Final[tuple[str, ...]] = ("weights_h5", "legacy_h5_weights", "tf_checkpoint")
+#: Deployment formats ``nf.save`` writes and ``detect_format`` recognises; their runtimes read them, not ``nf.load``.
+DEPLOY_FORMATS: Final[tuple[str, ...]] = ("onnx", "tflite")
+#: The flatbuffer file identifier of a TFLite (LiteRT) model, at bytes 4 to 8.
+TFLITE_IDENTIFIER: Final[bytes] = b"TFL3"
+#: How many bytes of a file the ONNX and TFLite checks read.
+DEPLOY_HEAD_BYTES: Final[int] = 64
 
 HDF5_SIGNATURE: Final[bytes] = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURE: Final[bytes] = b"PK\x03\x04"
@@ -169,6 +179,67 @@ def _is_table(path: str) -> bool:
         return False
 
 
+def is_onnx_bytes(head: bytes, size: int | None = None) -> bool:
+    """Whether ``head`` (a file's first bytes; the file is ``size`` bytes) starts as an ONNX ``ModelProto`` does.
+
+    ``ModelProto`` fields, each written as a protobuf tag: ``ir_version`` (1,
+    varint), ``producer_name`` (2), ``producer_version`` (3), ``domain`` (4),
+    ``model_version`` (5, varint), ``doc_string`` (6), ``graph`` (7),
+    ``opset_import`` (8), ``metadata_props`` (14), ``training_info`` (20),
+    ``functions`` (25). Writers put fields in number order, so ``ir_version``
+    (1 to 64) comes first; every field after it that starts in ``head`` must
+    have its field's wire type, a length that fits in the file, and (for the
+    names) UTF-8 text. At least two fields, or the whole file, must parse.
+    """
+    size = len(head) if size is None else size
+    pos, fields = 0, 0
+    allowed = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
+    last = 0
+    while pos < len(head):
+        tag, pos = _varint(head, pos)
+        if tag is None:
+            return pos >= len(head) and fields >= 2  # the tag runs past what was read
+        field, wire = tag >> 3, tag & 7
+        if allowed.get(field) != wire or field < last or (fields == 0 and field != 1):
+            return False
+        last = field
+        value, pos = _varint(head, pos)
+        if value is None:
+            return pos >= len(head) and fields >= 1
+        if field == 1 and not 1 <= value <= 64:
+            return False
+        fields += 1
+        if wire == 2:
+            if pos + value > size:
+                return False
+            if field in (2, 3, 4) and pos + value <= len(head):
+                try:
+                    head[pos:pos + value].decode("utf-8")
+                except UnicodeDecodeError:
+                    return False
+            pos += value
+    return fields >= 2 or (fields >= 1 and size == len(head))
+
+
+def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
+    value = shift = 0
+    while pos < len(data) and shift < 64:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return None, pos
+
+
+def deploy_kind(head: bytes, size: int) -> str | None:
+    """``"tflite"`` or ``"onnx"`` when a file's first bytes (of ``size``) say so, else None."""
+    if len(head) >= 8 and head[4:8] == TFLITE_IDENTIFIER:
+        return "tflite"
+    return "onnx" if is_onnx_bytes(head, size) else None
+
+
 def _hdf5_kind(path: str) -> str:
     import h5py  # noqa: PLC0415 - only when the signature says HDF5
 
@@ -202,7 +273,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
     Returns:
         One of ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"``,
-        ``"legacy_h5_weights"``, ``"tf_checkpoint"``.
+        ``"legacy_h5_weights"``, ``"tf_checkpoint"``, or the deployment
+        formats ``"onnx"`` and ``"tflite"`` (read by their runtimes).
 
     Raises:
         FormatError: The path is missing or holds none of these formats.
@@ -239,7 +311,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     regular_file(path, "the path")
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            start = fh.read(DEPLOY_HEAD_BYTES)
+            head = start[:8]
             if head != HDF5_SIGNATURE:  # a user block moves the signature to 512, 1024, ...
                 for offset in (512, 1024, 2048):
                     fh.seek(offset)
@@ -261,4 +334,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return _hdf5_kind(path)
     if checkpoint_prefix(path) is not None:
         return "tf_checkpoint"
+    deploy = deploy_kind(start, os.path.getsize(path))
+    if deploy is not None:
+        return deploy
     raise _unsupported(path, describe_content(path))

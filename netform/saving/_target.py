@@ -3,8 +3,9 @@
 A save replaces what is at its target only when that is recognisably an
 earlier save of the same format: a ``.keras`` zip, an HDF5 file, a SavedModel
 directory whose every entry is one a SavedModel (or netform) writes, a TF
-checkpoint. Anything else (a directory of other files, a text file named
-``x.keras``, a directory where a file is expected) is refused with a
+checkpoint, an ONNX or TFLite model (by content). Anything else (a directory
+of other files, a text file named ``x.keras`` or ``x.onnx``, a directory where
+a file is expected) is refused with a
 :class:`SaveError` that says what is there, before anything is written.
 An empty file or directory holds nothing to lose and is replaced.
 """
@@ -19,7 +20,7 @@ import zipfile
 from netform.errors import SaveError
 
 from ._atomic import BACKUP_SUFFIX
-from ._detect import HDF5_SIGNATURE, TABLE_MAGIC, describe_content
+from ._detect import DEPLOY_HEAD_BYTES, HDF5_SIGNATURE, TABLE_MAGIC, deploy_kind, describe_content
 
 __all__ = ["check_target", "is_savedmodel_dir", "is_checkpoint_state"]
 
@@ -140,6 +141,29 @@ def _head(path: str) -> bytes:
                 if fh.read(8) == HDF5_SIGNATURE:
                     return HDF5_SIGNATURE
     return head
+
+
+def _check_deploy_file(path: str, fmt: str) -> None:
+    """Refuse anything at ``path`` but an earlier ``.onnx`` or ``.tflite`` export (by content) or an empty file."""
+    expected = "an ONNX model" if fmt == "onnx" else "a TFLite (LiteRT) model"
+    if os.path.islink(path):
+        raise _refuse(path, f"is a symbolic link to {os.readlink(path)}", expected)
+    if os.path.isdir(path):
+        names = os.listdir(path)
+        held = f" holding {_foreign(names)}" if names else ""
+        raise _refuse(path, f"is a directory{held}", expected)
+    if not os.path.isfile(path):
+        raise _refuse(path, "is not a regular file", expected)
+    try:
+        if os.path.getsize(path) == 0:
+            return
+        with open(path, "rb") as fh:
+            head = fh.read(DEPLOY_HEAD_BYTES)
+    except OSError as err:
+        raise SaveError(f"{path}: cannot read what is there ({err.strerror or err}), so it is not "
+                        f"replaced. {_FIX}") from err
+    if deploy_kind(head, os.path.getsize(path)) != fmt:
+        raise _refuse(path, f"is {describe_content(path)}", expected)
 
 
 def _check_file(path: str, fmt: str) -> None:
@@ -331,6 +355,10 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
             _check_keras_dir(backup)
         if os.path.lexists(path):
             _check_keras_dir(path)
+        return
+    if fmt in ("onnx", "tflite"):
+        if os.path.lexists(path):
+            _check_deploy_file(path, fmt)
         return
     if os.path.lexists(path):
         _check_file(path, fmt)
