@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
 from typing import Any
 
 from netform.errors import FormatError, SaveError
 
-__all__ = ["all_layers", "keras_layer_path", "require", "serving_function"]
+__all__ = ["all_layers", "describe_export", "keras_layer_path", "require", "serving_function"]
 
 
 def require(module: str, extra: str, what: str) -> ModuleType:
@@ -101,3 +102,155 @@ def _batched(shape: Any, batch: int | None) -> Any:
     if batch is None or not shape:
         return shape
     return (batch, *tuple(shape)[1:])
+
+
+#: ONNX TensorProto element types by number, as ``inspect`` names them.
+_ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
+               9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+
+
+def _read_varint(fh: Any) -> int | None:
+    value = shift = 0
+    while shift < 64:
+        byte = fh.read(1)
+        if not byte:
+            return None
+        value |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return value
+        shift += 7
+    return None
+
+
+def _proto_fields(fh: Any, start: int, end: int, path: str) -> Any:
+    """Yield ``(field, value)`` of the protobuf message in ``fh[start:end]``: an int, or ``(offset, length)``.
+
+    The file is walked by seeking, so a 2 GB graph's nodes and weights are never read.
+    """
+    fh.seek(start)
+    while fh.tell() < end:
+        tag = _read_varint(fh)
+        if tag is None:
+            break
+        wire = tag & 7
+        if wire == 0:
+            value = _read_varint(fh)
+            if value is None:
+                break
+            yield tag >> 3, value
+        elif wire == 2:
+            length = _read_varint(fh)
+            if length is None or fh.tell() + length > end:
+                raise FormatError(f"{path}: the ONNX file is truncated or corrupt (a field runs past its end).")
+            here = fh.tell()
+            yield tag >> 3, (here, length)
+            fh.seek(here + length)
+        elif wire in (1, 5):
+            fh.seek(fh.tell() + (8 if wire == 1 else 4))
+        else:
+            raise FormatError(f"{path}: the ONNX file is corrupt (protobuf wire type {wire}).")
+
+
+def _text(fh: Any, span: tuple[int, int], limit: int = 4096) -> str:
+    fh.seek(span[0])
+    return fh.read(min(span[1], limit)).decode("utf-8", "replace")
+
+
+def _onnx_value_info(fh: Any, span: tuple[int, int], path: str) -> dict[str, Any]:
+    """``{name, dtype, shape}`` of an ONNX ``ValueInfoProto`` (an input or output of the graph)."""
+    info: dict[str, Any] = {"name": "", "dtype": None, "shape": None}
+    fields = list(_proto_fields(fh, span[0], span[0] + span[1], path))
+    for field, value in fields:
+        if field == 1 and isinstance(value, tuple):
+            info["name"] = _text(fh, value)
+        elif field == 2 and isinstance(value, tuple):  # TypeProto
+            for f2, tensor in list(_proto_fields(fh, value[0], value[0] + value[1], path)):
+                if f2 != 1 or not isinstance(tensor, tuple):
+                    continue
+                for f3, v3 in list(_proto_fields(fh, tensor[0], tensor[0] + tensor[1], path)):
+                    if f3 == 1 and isinstance(v3, int):
+                        info["dtype"] = _ONNX_TYPES.get(v3, str(v3))
+                    elif f3 == 2 and isinstance(v3, tuple):
+                        dims: list[Any] = []
+                        for f4, dim in list(_proto_fields(fh, v3[0], v3[0] + v3[1], path)):
+                            if f4 != 1 or not isinstance(dim, tuple):
+                                continue
+                            size: Any = None
+                            for f5, v5 in list(_proto_fields(fh, dim[0], dim[0] + dim[1], path)):
+                                size = v5 if f5 == 1 and isinstance(v5, int) else (
+                                    _text(fh, v5) if f5 == 2 and isinstance(v5, tuple) else size)
+                            dims.append(size)
+                        info["shape"] = dims
+    return info
+
+
+def _describe_onnx(path: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"opset": None, "ir_version": None, "producer": None, "inputs": [], "outputs": [],
+                              "metadata": {}}
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        producer = ["", ""]
+        for field, value in list(_proto_fields(fh, 0, size, path)):
+            if field == 1 and isinstance(value, int):
+                result["ir_version"] = value
+            elif field in (2, 3) and isinstance(value, tuple):
+                producer[field - 2] = _text(fh, value)
+            elif field == 8 and isinstance(value, tuple):  # OperatorSetIdProto
+                domain, version = "", None
+                for f2, v2 in list(_proto_fields(fh, value[0], value[0] + value[1], path)):
+                    domain = _text(fh, v2) if f2 == 1 and isinstance(v2, tuple) else domain
+                    version = v2 if f2 == 2 and isinstance(v2, int) else version
+                if domain in ("", "ai.onnx"):
+                    result["opset"] = version
+            elif field == 14 and isinstance(value, tuple):  # metadata_props
+                entry = ["", ""]
+                for f2, v2 in list(_proto_fields(fh, value[0], value[0] + value[1], path)):
+                    if f2 in (1, 2) and isinstance(v2, tuple):
+                        entry[f2 - 1] = _text(fh, v2)
+                result["metadata"][entry[0]] = entry[1]
+            elif field == 7 and isinstance(value, tuple):  # GraphProto: inputs 11, outputs 12
+                for f2, v2 in list(_proto_fields(fh, value[0], value[0] + value[1], path)):
+                    if f2 in (11, 12) and isinstance(v2, tuple):
+                        result["inputs" if f2 == 11 else "outputs"].append(_onnx_value_info(fh, v2, path))
+        result["producer"] = " ".join(p for p in producer if p) or None
+    return result
+
+
+def _describe_tflite(path: str) -> dict[str, Any]:
+    """Inputs and outputs of a ``.tflite`` file, from the LiteRT interpreter (``ai-edge-litert`` or ``tf.lite``)."""
+    import numpy as np  # noqa: PLC0415
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    except ImportError:
+        try:
+            import tensorflow as tf  # noqa: PLC0415
+        except ImportError:
+            return {"inputs": None, "outputs": None,
+                    "note": "install netform[litert] to list the inputs and outputs"}
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    interpreter = Interpreter(model_path=path)  # tf.lite's warns that it is deprecated: its own warning, left alone
+
+    def rows(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"name": d["name"], "dtype": np.dtype(d["dtype"]).name,
+                 "shape": [None if s < 0 else int(s) for s in d.get("shape_signature", d["shape"])]}
+                for d in details]
+
+    return {"inputs": rows(interpreter.get_input_details()), "outputs": rows(interpreter.get_output_details())}
+
+
+def describe_export(path: str, fmt: str) -> dict[str, Any]:
+    """What ``inspect`` reports of an ONNX or TFLite file: size, opset (ONNX), inputs and outputs.
+
+    ONNX files are read with netform's own protobuf walk (no ``onnx``, no
+    TensorFlow), seeking past the graph's nodes and weights.
+
+    Raises:
+        FormatError: The file is truncated or corrupt.
+    """
+    result: dict[str, Any] = {"size_bytes": os.path.getsize(path)}
+    if fmt == "onnx":
+        result.update(_describe_onnx(path))
+    else:
+        result.update(_describe_tflite(path))
+    return result

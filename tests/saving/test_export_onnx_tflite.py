@@ -273,3 +273,25 @@ def test_cli_convert_and_build_export(tmp_path: Path) -> None:
     assert detect_format(str(tmp_path / "b.tflite")) == "tflite"
     assert main(["convert", str(tmp_path / "m.keras"), str(tmp_path / "x.onnx"), "--quantize", "dynamic"]) != 0
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_describe_export_reads_opset_and_inputs(tmp_path: Path) -> None:
+    from netform.saving._export import describe_export
+
+    model = _small()
+    nf.save(model, str(tmp_path / "m.onnx"), opset=16)
+    nf.save(model, str(tmp_path / "m.tflite"))
+    info = describe_export(str(tmp_path / "m.onnx"), "onnx")
+    proto = onnx.load(str(tmp_path / "m.onnx"))  # the onnx package's own reading, for comparison
+    assert info["opset"] == 16 and info["metadata"]["onnx_opset"] == "16"
+    assert info["ir_version"] == proto.ir_version
+    assert [i["name"] for i in info["inputs"]] == [i.name for i in proto.graph.input] == ["features"]
+    assert info["inputs"][0]["dtype"] == "float32" and info["inputs"][0]["shape"][1:] == [6]
+    assert [o["shape"][1:] for o in info["outputs"]] == [[3]]
+    lite = describe_export(str(tmp_path / "m.tflite"), "tflite")
+    assert [(i["dtype"], i["shape"]) for i in lite["inputs"]] == [("float32", [None, 6])]
+    assert [o["shape"] for o in lite["outputs"]] == [[None, 3]]
+    data = (tmp_path / "m.onnx").read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FormatError, match="truncated or corrupt"):
+        describe_export(str(tmp_path / "cut.onnx"), "onnx")
