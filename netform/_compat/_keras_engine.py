@@ -27,6 +27,7 @@ from keras.src.trainers.data_adapters import array_slicing as _array_slicing
 __all__ = [
     "KerasFunctional",
     "functional_from_config",
+    "sequential_inner_as",
     "DataAdapter",
     "get_data_adapter",
     "train_validation_split",
@@ -122,6 +123,17 @@ def functional_from_config(cls: type, config: dict[str, Any], custom_objects: di
     # Private: keras.src.models.functional.functional_from_config; the public
     # keras.Model.from_config rebuilds a plain Functional, not an instance of ``cls``.
     return _functional_from_config(cls, config, custom_objects=custom_objects)
+
+
+def sequential_inner_as(model: Any, cls: type) -> None:
+    """Make the inner functional model a built ``keras.Sequential`` runs its layers through an instance of ``cls``."""
+    # Private: Sequential.build stores its inner Functional as ``model._functional``
+    # and Function keeps the nested input/output structures as ``_inputs_struct`` /
+    # ``_outputs_struct``; no public API chooses the inner model's class. Same
+    # inputs, outputs and name (an explicit name takes no new name counter).
+    inner = model._functional
+    if inner is not None and not isinstance(inner, cls):
+        model._functional = cls(inputs=inner._inputs_struct, outputs=inner._outputs_struct, name=inner.name)
 
 
 # ---------------------------------------------------------------- trainer state

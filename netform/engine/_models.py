@@ -98,3 +98,13 @@ class Sequential(Model, keras.Sequential):
 
     def __init__(self, layers: list[Any] | None = None, trainable: bool = True, name: str | None = None) -> None:
         keras.Sequential.__init__(self, layers=layers, trainable=trainable, name=name)
+
+    def build(self, input_shape: Any = None) -> None:
+        """Build as ``keras.Sequential.build`` does, with a netform :class:`Functional` inside.
+
+        Keras's ``Sequential`` runs its layers through an inner ``Functional``
+        (``model._functional``); here that inner model is netform's, so the
+        whole stack is netform's classes, as Keras's own is Keras's.
+        """
+        keras.Sequential.build(self, input_shape)
+        ki.sequential_inner_as(self, Functional)

@@ -19,6 +19,22 @@ def test_model_with_inputs_outputs_is_netform_functional():
     assert isinstance(seq, nfe.Model) and isinstance(seq, keras.Sequential)
 
 
+def test_sequential_runs_its_layers_through_netform_functional():
+    # keras.Sequential runs its layers through an inner Functional of Keras's class;
+    # netform's uses its own class there (Keras's sequential_test checks this type).
+    np.random.seed(0)
+    x = np.random.rand(3, 4).astype("float32")
+    model = nfe.Sequential([keras.Input((4,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+    keras_model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+    assert type(model._functional) is nfe.Functional
+    assert type(keras_model._functional) is not nfe.Functional
+    keras_model.set_weights(model.get_weights())
+    np.testing.assert_allclose(model.predict(x, verbose=0), keras_model.predict(x, verbose=0), atol=1e-6)
+    deferred = nfe.Sequential([keras.layers.Dense(2)])
+    deferred(x)
+    assert type(deferred._functional) is nfe.Functional
+
+
 def test_fit_does_not_call_keras_loops(monkeypatch, data):
     x, y = data
     for name in ("fit", "evaluate", "predict"):
