@@ -109,7 +109,7 @@ def test_a_callback_path_with_a_nul_byte_is_refused_even_with_allow_paths(tmp_pa
     text = TINY + '  callbacks:\n    - {type: CSVLogger, filename: "a\\0b.csv"}\n'
     spec = tmp_path / "nul.yaml"
     spec.write_text(text)
-    with pytest.raises(SpecError, match=r"CSVLogger\.filename 'a\\x00b\.csv' contains a control character"):
+    with pytest.raises(SpecError, match=r"CSVLogger\.filename 'a\\x00b\.csv' contains a control or formatting character"):
         netform.load_spec(spec)
     assert main(["validate", "--allow-paths", str(spec)]) == 1
 
