@@ -49,7 +49,8 @@ def format_from_path(path: str, format: str | None, *, allowed: tuple[str, ...] 
     if "savedmodel" in allowed and os.path.isdir(path):
         return "savedmodel"
     raise SaveError(
-        f"{path}: cannot tell the format from this name. Pass format= with one of: {choices} "
+        f"{path}: Invalid filepath extension for saving: cannot tell the format from this name. "
+        f"Pass format= with one of: {choices} "
         "(or use an extension: .keras, .h5, .weights.h5, .ckpt, .onnx, .tflite, or a directory ending "
         "in '/' or '_savedmodel' for a SavedModel)."
     )
@@ -113,7 +114,7 @@ def _save_unzipped(model: Any, path: str, format: str | None) -> str:
                         "zipped=False, or pass format='keras'.")
     path = path.rstrip("/") or path
     if path.lower().endswith(".keras"):
-        raise SaveError(f"{path}: with zipped=False the model is written as a directory, whose name must "
+        raise SaveError(f"{path}: with zipped=False the model is written as a directory, whose name should "
                         "not end in .keras (as in Keras). Choose a name such as 'model_dir'.")
     check_target(path, "keras_dir")
     if getattr(model, "inference_only", False):

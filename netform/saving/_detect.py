@@ -307,7 +307,11 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
             recover(path)
             return detect_format(path)
-        raise FormatError(f"{path}: no such file or directory. Expected one of: {_SUPPORTED}.")
+        # Keras's words first (its tests match them): an unknown extension is "not supported".
+        suffix = os.path.splitext(os.path.basename(path))[1].lower()
+        known = suffix in ("", ".keras", ".h5", ".hdf5", ".json", ".ckpt", ".index", ".onnx", ".tflite")
+        keras_words = "File not found" if known else f"File format not supported ({suffix!r} is no netform format)"
+        raise FormatError(f"{path}: {keras_words}: no such file or directory. Expected one of: {_SUPPORTED}.")
     regular_file(path, "the path")
     try:
         with open(path, "rb") as fh:

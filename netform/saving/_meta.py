@@ -283,8 +283,11 @@ def check_built(model: Any, action: str) -> None:
             hook(model, spec)
             if model.built:
                 return
+    # Keras's own sentence first (Keras's tests match it), then netform's explanation.
+    keras_words = {"load weights into": "You are loading weights into a model that has not yet been built. ",
+                   "save the weights of": "You are saving a model that has not yet been built. "}.get(action, "")
     raise FormatError(
-        f"Cannot {action} model '{getattr(model, 'name', model)}' ({type(model).__name__}): it is "
+        f"{keras_words}Cannot {action} model '{getattr(model, 'name', model)}' ({type(model).__name__}): it is "
         "not built yet, so it has no weights. Build it first, e.g. model.build(input_shape) or "
         "call it once on a batch of data."
     )

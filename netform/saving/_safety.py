@@ -99,7 +99,8 @@ def check_config(config: Any, *, where: str, safe_mode: bool = True,
 
 
 def _refuse(where: str, at: str, what: str) -> UnsafeFileError:
-    return UnsafeFileError(f"{where}: {what} at config path '{at or '/'}'; refused in safe mode. {_UNSAFE_HINT}")
+    return UnsafeFileError(f"{where}: {what} at config path '{at or '/'}'; refused in safe mode, as it could "
+                           f"allow arbitrary code execution. {_UNSAFE_HINT}")
 
 
 def _walk(node: Any, where: str, custom: Mapping[str, Any], at: str) -> None:
@@ -294,13 +295,13 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
         if info.type == h5py.h5l.TYPE_EXTERNAL:
             target_file, target_path = (v.decode("utf-8", "replace") for v in file.id.links.get_val(raw))
             problems.append(UnsafeFileError(
-                f"{where}: HDF5 external link '/{name}' -> '{target_file}:{target_path}'; "
+                f"{where}: HDF5 external link '/{name}' -> '{target_file}:{target_path}' (an ExternalLink); "
                 "links out of the file are refused."))
         elif info.type != h5py.h5l.TYPE_HARD:
             target = file.id.links.get_val(raw)
             shown = target.decode("utf-8", "replace") if isinstance(target, bytes) else target
             problems.append(UnsafeFileError(
-                f"{where}: HDF5 soft link '/{name}' -> '{shown}'; netform and Keras never "
+                f"{where}: HDF5 soft link '/{name}' -> '{shown}' (a SoftLink); netform and Keras never "
                 "write links, so the file is refused."))
         else:
             parent, _, leaf = raw.rpartition(b"/")

@@ -75,7 +75,8 @@ def mismatch_error(where: str, model: Any, problems: list[str]) -> FormatError:
     """A FormatError listing every difference between a file and a model."""
     shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
     return FormatError(
-        f"{where}: the weights do not fit model '{model.name}' ({len(problems)} difference(s)):\n  "
+        f"{where}: the weights do not fit model '{model.name}' ({len(problems)} difference(s)); the "
+        "saved weights and the model's must match:\n  "
         + "\n  ".join(shown)
         + "\nBuild the same architecture, or pass skip_mismatch=True to load what fits."
     )
@@ -83,9 +84,19 @@ def mismatch_error(where: str, model: Any, problems: list[str]) -> FormatError:
 
 def _diff(saved: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]]) -> list[str]:
     problems = []
+    # An object whose variables are all missing from the file is one line, in Keras's words.
+    owners: dict[str, list[str]] = {}
+    for name in wanted:
+        owners.setdefault(name.rpartition("/vars/")[0] or name, []).append(name)
+    saved_owners = {name.rpartition("/vars/")[0] for name in saved}
+    absent = {owner for owner, names in owners.items() if "/vars/" in names[0] and owner not in saved_owners}
+    for owner in sorted(absent):
+        problems.append(f"{owner}: expected {len(owners[owner])} variables, but received 0 variables "
+                        "(the file has none for it)")
     for name, shape in wanted.items():
         if name not in saved:
-            problems.append(f"{name}: model has shape {shape}, file has no such variable")
+            if (name.rpartition("/vars/")[0] or name) not in absent:
+                problems.append(f"{name}: model has shape {shape}, file has no such variable")
         elif saved[name] != shape:
             problems.append(f"{name}: model has shape {shape}, file has {saved[name]}")
     problems += [f"{name}: file has shape {shape}, model has no such variable"
