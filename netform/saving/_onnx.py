@@ -65,6 +65,36 @@ def _convert(function: Any, n_inputs: int, opset: int, name: str) -> Any:
     return proto
 
 
+def _name_outputs(proto: Any, model: Any) -> None:
+    """Give the graph's outputs the Keras outputs' names (tf2onnx names them ``Identity:0``, ``Identity_1:0``...).
+
+    Done only when the model names as many distinct outputs as the graph has
+    and no tensor of the graph has one of those names already.
+    """
+    try:
+        names = [str(n) for n in (getattr(model, "output_names", None) or [])]
+    except (AttributeError, ValueError):
+        return
+    graph = proto.graph
+    old = [o.name for o in graph.output]
+    if len(names) != len(old) or len(set(names)) != len(names) or names == old:
+        return
+    taken = {t for node in graph.node for t in (*node.input, *node.output)} | {i.name for i in graph.input} | {
+        i.name for i in graph.initializer}
+    if any(n in taken and n not in old for n in names):
+        return
+    rename = dict(zip(old, names, strict=True))
+    for node in graph.node:
+        for i, tensor in enumerate(node.input):
+            if tensor in rename:
+                node.input[i] = rename[tensor]
+        for i, tensor in enumerate(node.output):
+            if tensor in rename:
+                node.output[i] = rename[tensor]
+    for output in graph.output:
+        output.name = rename[output.name]
+
+
 def _erfc(ctx: Any, node: Any, name: str, args: Any) -> None:
     """TensorFlow's ``Erfc`` (``gelu(approximate=False)``) as ONNX ``1 - Erf(x)``; tf2onnx has no mapping of its own.
 
@@ -113,6 +143,7 @@ def save_onnx(model: Any, path: str, *, opset: int | None = None) -> None:
             raise FormatError(f"{path}: model '{model.name}' cannot be exported to ONNX opset {opset}: "
                               f"tf2onnx has no ONNX equivalent for {shown}{more}. Replace that layer "
                               "(or the op in it), try another opset=, or deploy the SavedModel instead.")
+        _name_outputs(proto, model)
         from netform import __version__ as version  # noqa: PLC0415
 
         for key, value in (("netform_format", "onnx"), ("onnx_opset", str(opset)),
