@@ -268,7 +268,9 @@ def test_cli_convert_and_build_export(tmp_path: Path) -> None:
     assert main(["convert", str(tmp_path / "m.keras"), str(tmp_path / "m.onnx")]) == 0
     assert main(["convert", str(tmp_path / "m.keras"), str(tmp_path / "q.tflite"), "--quantize", "dynamic"]) == 0
     assert main(["convert", str(tmp_path / "m.keras"), str(tmp_path / "f.tflite")]) == 0
+    assert main(["convert", str(tmp_path / "m.keras"), str(tmp_path / "o15.onnx"), "--opset", "15"]) == 0
     assert detect_format(str(tmp_path / "m.onnx")) == "onnx"
+    assert {p.key: p.value for p in onnx.load(str(tmp_path / "o15.onnx")).metadata_props}["onnx_opset"] == "15"
     assert os.path.getsize(tmp_path / "q.tflite") < os.path.getsize(tmp_path / "f.tflite")
     assert main(["build", str(ROOT / "models" / "mlp.yaml"), "-o", str(tmp_path / "b.onnx")]) == 0
     assert main(["build", str(ROOT / "models" / "mlp.yaml"), "-o", str(tmp_path / "b.tflite")]) == 0
