@@ -154,8 +154,18 @@ def _check_export_options(path: str, fmt: str, opset: int | None, quantize: str 
         check_quantize(quantize, path)
 
 
+def _refuse_save_kwargs(path: Any, kwargs: dict[str, Any]) -> None:
+    """Refuse keyword arguments nf.save does not take, in Keras's words and netform's."""
+    if "save_format" in kwargs:
+        raise SaveError(f"{path}: The `save_format` argument is deprecated in Keras 3 and netform does not take "
+                        "it: the path's extension (.keras, .h5, ...) or format= chooses the format.")
+    raise SaveError(f"{path}: The following argument(s) are not supported: {sorted(kwargs)}. nf.save takes "
+                    "format=, zipped=, opset= and quantize=.")
+
+
 def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | None = None, *,
-         zipped: bool | None = None, opset: int | None = None, quantize: str | None = None) -> str:
+         zipped: bool | None = None, opset: int | None = None, quantize: str | None = None,
+         **kwargs: Any) -> str:
     """Save a whole model (architecture, weights, compile config, optimizer state).
 
     Every format is written beside the target and renamed into place, so a
@@ -180,12 +190,15 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
         quantize: TFLite only: ``None`` (float32, the default),
             ``"dynamic"`` (int8 weights, dynamic-range quantization) or
             ``"float16"`` (float16 weights).
+        **kwargs: Refused, as ``keras.saving.save_model`` refuses them
+            (``save_format`` names Keras 2's argument; the path or ``format=``
+            chooses the format).
 
     Returns:
         The format written.
 
     Raises:
-        SaveError: Ambiguous path, unknown format, something other than a
+        SaveError: An unknown keyword argument; ambiguous path, unknown format, something other than a
             saved model of this format at ``path``, or the model cannot be
             written (a full disk included); a missing ONNX converter (the
             message names the extra to install).
@@ -196,6 +209,8 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
         >>> nf.save(model, "out/model.keras")  # doctest: +SKIP
         'keras'
     """
+    if kwargs:
+        _refuse_save_kwargs(path, kwargs)
     if _file_object(path):
         if opset is not None or quantize is not None:
             raise SaveError("opset= and quantize= apply to ONNX and TFLite exports, which are written to a "

@@ -307,10 +307,12 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
             recover(path)
             return detect_format(path)
-        # Keras's words first (its tests match them): an unknown extension is "not supported".
+        # Keras's words first (its tests match them): a name without a known extension is "not supported".
         suffix = os.path.splitext(os.path.basename(path))[1].lower()
-        known = suffix in ("", ".keras", ".h5", ".hdf5", ".json", ".ckpt", ".index", ".onnx", ".tflite")
-        keras_words = "File not found" if known else f"File format not supported ({suffix!r} is no netform format)"
+        if suffix in (".keras", ".h5", ".hdf5", ".json", ".ckpt", ".index", ".onnx", ".tflite"):
+            keras_words = "File not found. Please ensure the file is an accessible file or directory"
+        else:
+            keras_words = f"File format not supported ({'no extension' if not suffix else repr(suffix)})"
         raise FormatError(f"{path}: {keras_words}: no such file or directory. Expected one of: {_SUPPORTED}.")
     regular_file(path, "the path")
     try:

@@ -22,7 +22,7 @@ Keras refer to:
   ``nf.load_weights``; the methods ``save``, ``save_weights`` and
   ``load_weights`` of netform's models do the same (in this test process only).
   A Keras keyword is passed on when the netform function has a parameter of
-  that name, dropped when the test passes Keras's default value, and otherwise
+  that name (or takes ``**kwargs``, judging any keyword itself), dropped when the test passes Keras's default value, and otherwise
   refused with ``TypeError("netform shim: … has no option …")``, so a missing
   option shows as such in the report.
 
@@ -93,6 +93,9 @@ def _call_netform(keras_fn: Callable[..., Any], nf_fn: Callable[..., Any], args:
             call[name] = value
             continue
         if _is_keras_default(keras_sig, name, value):
+            continue
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in nf_params.values()):
+            call[name] = value  # netform takes (and judges) any keyword itself
             continue
         raise TypeError(f"netform shim: nf.{nf_fn.__name__} has no option {name!r} "
                         f"(the test passed {name}={value!r} to Keras's {keras_fn.__qualname__})")

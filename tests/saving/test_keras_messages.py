@@ -104,3 +104,21 @@ def test_external_link_names_the_link_kind(tmp_path: Path) -> None:
     _both_say("ExternalLink", lambda: keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),
                                                         keras.layers.Dense(5)]).load_weights(path),
               lambda: nf.load_weights(_model(), path), FormatError)
+
+
+def test_missing_path_without_extension(tmp_path: Path) -> None:
+    missing = str(tmp_path / "my_saved_model")
+    _both_say("File format not supported", lambda: keras.saving.load_model(missing), lambda: nf.load(missing),
+              FormatError)
+    _both_say("Please ensure the file is an accessible", lambda: keras.saving.load_model(missing + ".keras"),
+              lambda: nf.load(missing + ".keras"), FormatError)
+
+
+def test_save_refuses_save_format_and_unknown_keywords(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.keras")
+    _both_say("The `save_format` argument is deprecated",
+              lambda: keras.saving.save_model(_model(), "model.txt", save_format=True),
+              lambda: nf.save(_model(), "model.txt", save_format=True), SaveError)
+    _both_say(r"The following argument\(s\) are not supported", lambda: keras.saving.save_model(
+        _model(), path, random_arg=True), lambda: nf.save(_model(), path, random_arg=True), SaveError)
+    assert not os.path.exists(path)
