@@ -30,6 +30,8 @@ import warnings
 import zlib
 from typing import Any, BinaryIO, Callable, Mapping
 
+from absl import logging as absl_logging
+
 from netform.errors import FormatError
 
 from ._atomic import write_bytes
@@ -350,15 +352,32 @@ def _write_optimizer_weights(f: Any, optimizer: Any, sums: dict[str, int]) -> No
         _write_values(f.create_group("optimizer_weights"), "optimizer_weights", list(variables), sums)
 
 
+#: Keras's own warning on saving a model as HDF5 (word for word: code and tests match it).
+LEGACY_H5_WARNING = (
+    "You are saving your model as an HDF5 file via "
+    "`model.save()` or `keras.saving.save_model(model)`. "
+    "This file format is considered legacy. "
+    "We recommend using instead the native Keras format, "
+    "e.g. `model.save('my_model.keras')` or "
+    "`keras.saving.save_model(model, 'my_model.keras')`. "
+)
+
+
 def save_h5(model: Any, path: str) -> None:
     """Save ``model`` as a full-model HDF5 file, atomically.
 
     The HDF5 image is built in memory and written with plain writes: HDF5
     never meets a full disk (where it can crash), so that is a clean error.
 
+    Logs Keras's warning that HDF5 is a legacy format (the same text, through
+    absl logging as ``keras.saving.save_model`` does) when ``path`` ends in
+    ``.h5`` or ``.hdf5``.
+
     Raises:
         SaveError: The model could not be written (the old file is kept).
     """
+    if str(path).endswith((".h5", ".hdf5")):
+        absl_logging.warning(LEGACY_H5_WARNING)
     with writing(path, "h5"):
         image = io.BytesIO()
         write_h5(model, image)

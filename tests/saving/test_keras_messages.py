@@ -122,3 +122,20 @@ def test_save_refuses_save_format_and_unknown_keywords(tmp_path: Path) -> None:
     _both_say(r"The following argument\(s\) are not supported", lambda: keras.saving.save_model(
         _model(), path, random_arg=True), lambda: nf.save(_model(), path, random_arg=True), SaveError)
     assert not os.path.exists(path)
+
+
+def test_saving_h5_logs_keras_legacy_warning(tmp_path: Path) -> None:
+    from unittest import mock
+
+    from absl import logging
+
+    with mock.patch.object(logging, "warning") as keras_warn:
+        keras.saving.save_model(keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)]),
+                                str(tmp_path / "k.h5"))
+    with mock.patch.object(logging, "warning") as netform_warn:
+        nf.save(_model(), str(tmp_path / "n.h5"))
+    keras_warn.assert_called_once()
+    netform_warn.assert_called_once_with(*keras_warn.call_args.args)
+    with mock.patch.object(logging, "warning") as no_warn:
+        nf.save(_model(), str(tmp_path / "n.keras"))
+    no_warn.assert_not_called()
