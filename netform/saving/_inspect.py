@@ -112,7 +112,8 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
     with variables netform does not know) is loaded with Keras.
 
     Args:
-        path: Any file or directory netform can load.
+        path: Any file or directory netform can load, or an ONNX or TFLite
+            export (its opset, inputs and outputs).
         safe_mode: As for :func:`netform.saving.load`.
         with_keras: Load the model with Keras even where the file can be
             read without it (same result, slower; for comparison).
@@ -127,6 +128,11 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
     path = os.fspath(path)
     fmt = detect_format(path)
     result: dict[str, Any] = {"path": path, "format": fmt}
+    if fmt in ("onnx", "tflite"):
+        from ._export import describe_export  # noqa: PLC0415 - only for deployment files
+
+        result.update(describe_export(path, fmt))
+        return result
     if fmt not in ("keras", "h5", "savedmodel"):
         result.update(_weights_summary(path, fmt))
         return result

@@ -300,3 +300,18 @@ def test_describe_export_reads_opset_and_inputs(tmp_path: Path) -> None:
     (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
     with pytest.raises(FormatError, match="truncated or corrupt"):
         describe_export(str(tmp_path / "cut.onnx"), "onnx")
+
+
+def test_inspect_describes_exports(tmp_path: Path) -> None:
+    """`netform inspect m.onnx` and `m.tflite` report the format, opset, inputs and outputs."""
+    from netform.cli import main
+
+    model = _small()
+    nf.save(model, str(tmp_path / "m.onnx"), opset=16)
+    nf.save(model, str(tmp_path / "m.tflite"))
+    info = nf.inspect(str(tmp_path / "m.onnx"))
+    assert info["format"] == "onnx" and info["opset"] == 16
+    assert [i["name"] for i in info["inputs"]] == ["features"]
+    lite = nf.inspect(str(tmp_path / "m.tflite"))
+    assert lite["format"] == "tflite" and [o["shape"] for o in lite["outputs"]] == [[None, 3]]
+    assert main(["inspect", str(tmp_path / "m.onnx")]) == 0
