@@ -258,6 +258,14 @@ def _hdf5_kind(path: str) -> str:
             ):
                 return "weights_h5"
             found = f"an HDF5 file with groups {sorted(keys)[:8]} and attributes {sorted(attrs)[:8]}"
+            for key in sorted(keys):  # a link at the top is refused as such (named as Keras names it)
+                link = f.get(key, getlink=True)
+                if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+                    kind = type(link).__name__
+                    raise UnsafeFileError(f"{path}: HDF5 link '/{key}' (a {kind}); netform and Keras never "
+                                          "write links, so the file is refused.")
+    except UnsafeFileError:
+        raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:
         # h5py raises RuntimeError/KeyError for damaged metadata, OSError for truncation.
         raise FormatError(f"{path}: HDF5 file is corrupt or truncated ({type(err).__name__}: {err}).") from err

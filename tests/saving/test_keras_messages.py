@@ -16,10 +16,11 @@ from typing import Any, Callable  # noqa: E402
 
 import h5py  # noqa: E402
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import netform as nf  # noqa: E402
-from netform.errors import FormatError, SaveError  # noqa: E402
+from netform.errors import FormatError, SaveError, UnsafeFileError  # noqa: E402
 
 
 def _both_say(phrase: str, keras_call: Callable[[], Any], netform_call: Callable[[], Any],
@@ -139,3 +140,13 @@ def test_saving_h5_logs_keras_legacy_warning(tmp_path: Path) -> None:
     with mock.patch.object(logging, "warning") as no_warn:
         nf.save(_model(), str(tmp_path / "n.keras"))
     no_warn.assert_not_called()
+
+
+def test_soft_link_at_the_top_is_refused_by_name(tmp_path: Path) -> None:
+    path = str(tmp_path / "softlink.h5")
+    with h5py.File(path, "w") as f:
+        f.create_group("real_weights").create_dataset("inner", data=np.zeros((1,)))
+        f["model_weights"] = h5py.SoftLink("/real_weights")
+    _both_say("SoftLink", lambda: keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),
+                                                    keras.layers.Dense(5)]).load_weights(path),
+              lambda: nf.load_weights(_model(), path), UnsafeFileError)
