@@ -393,13 +393,13 @@ class TrainingBackup(keras.callbacks.Callback):
         except (OSError, ValueError, KeyError) as err:
             raise FormatError(
                 f"{self.path}: the training backup could not be read ({err}). Expected the files "
-                f"{_META} and {_VARIABLES} written by TrainingBackup; delete {self.directory} to start afresh."
+                f"{_META} and {_VARIABLES} written by TrainingBackup; move {self.path} away to start afresh."
             ) from err
         if meta.get("format") != "netform-training-backup" or meta.get("version") != _VERSION:
             raise FormatError(
                 f"{meta_path}: not a netform training backup of version {_VERSION} "
                 f"(format={meta.get('format')!r}, version={meta.get('version')!r}). "
-                f"Delete {self.directory} to start afresh."
+                f"Move {self.path} away to start afresh (the rest of {self.directory} is not netform's to judge)."
             )
         return meta, arrays
 

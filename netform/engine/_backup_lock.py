@@ -16,8 +16,11 @@ it and it is left empty.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import shutil
+import stat
 from pathlib import Path
 
 from ..errors import EngineError
@@ -102,15 +105,28 @@ class DirectoryLock:
             try:
                 if not self.directory.is_dir():
                     self.directory.mkdir(parents=True, exist_ok=True)
-                    (self.directory / CREATED_NAME).touch()
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                    _write_marker(self.directory / CREATED_NAME)
+                # Never through a link planted under the lock's name (O_NOFOLLOW).
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             except FileNotFoundError:
                 continue  # a finishing run removed the directory meanwhile
             except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise EngineError(
+                        f"fit(): {self.path} is a symbolic link; netform's lock file is never a link, so the "
+                        "backup directory is refused. Remove the link, or pass another `backup_dir`."
+                    ) from err
                 raise EngineError(
                     f"fit(): cannot use {self.directory} as the training backup directory ({err.strerror}). "
                     "Expected a writable directory; pass another `backup_dir`."
                 ) from err
+            problem = _not_a_lock_file(fd)
+            if problem:
+                os.close(fd)
+                raise EngineError(
+                    f"fit(): {self.path} {problem}, not netform's lock file (which holds a process id); "
+                    "it is left as it is. Move it away, or pass another `backup_dir`."
+                )
             if not _try_lock(fd):
                 os.close(fd)
                 raise EngineError(
@@ -184,6 +200,43 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+#: What the marker of a directory netform created holds (a file of that name with anything else is a user's).
+MARKER_TEXT = b"netform created this directory for a training backup; it is removed when the training ends.\n"
+
+
+def _write_marker(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        os.write(fd, MARKER_TEXT)
+    finally:
+        os.close(fd)
+
+
+def _is_marker(path: Path) -> bool:
+    """Whether ``path`` is a regular file (not a link) holding exactly :data:`MARKER_TEXT`."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            return os.read(fd, len(MARKER_TEXT) + 1) == MARKER_TEXT
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+
+
+def _not_a_lock_file(fd: int) -> str | None:
+    """Why the open file is not netform's lock file (empty, or a process id), or None."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    data = os.pread(fd, 64, 0)
+    if re.fullmatch(rb"\d*\n?", data) is None:
+        return f"holds {len(data) if info.st_size <= 64 else info.st_size} bytes of something else"
+    return None
+
+
 def remove_created_directory(directory: Path) -> None:
     """Remove ``directory`` if netform created it and only netform's files remain in it."""
     marker = directory / CREATED_NAME
@@ -191,7 +244,7 @@ def remove_created_directory(directory: Path) -> None:
         left = {p.name for p in directory.iterdir()}
     except OSError:
         return
-    if CREATED_NAME not in left or left - {CREATED_NAME, LOCK_NAME}:
+    if CREATED_NAME not in left or left - {CREATED_NAME, LOCK_NAME} or not _is_marker(marker):
         return
     with contextlib.suppress(OSError):
         marker.unlink()
