@@ -212,10 +212,18 @@ def _not_keras_hdf5(path: str) -> str | None:
     try:
         with h5py.File(path, "r") as f:
             attrs, members = list(f.attrs.keys()), list(f.keys())
+            # Keras keeps every array inside a layer's group: a dataset at the root or
+            # directly in model_weights is someone's data, whatever the names around it.
+            loose = [n for n in members if isinstance(f.get(n, getlink=True), h5py.HardLink)
+                     and isinstance(f[n], h5py.Dataset)]
+            if "model_weights" in members and isinstance(f["model_weights"], h5py.Group):
+                loose += [f"model_weights/{n}" for n, v in f["model_weights"].items() if isinstance(v, h5py.Dataset)]
     except Exception as err:  # noqa: BLE001 - any HDF5 the library cannot open is not a save of ours
         return f"is an HDF5 file netform cannot open ({str(err)[:80]})"
     if not attrs and not members:
         return None
+    if loose:
+        return f"is an HDF5 file holding datasets Keras never writes there ({_foreign(loose)})"
     if any(a.startswith(_H5_ATTRS) for a in attrs) or _H5_GROUPS.intersection(members):
         return None
     return f"is an HDF5 file holding no Keras model or weights (its root holds {_foreign(members + attrs)})"

@@ -406,10 +406,28 @@ def test_a_user_hdf5_data_file_is_not_replaced(tmp_path, model):
             f["x"] = np.arange(10)
             f.attrs["experiment"] = "run 7"
         before = path.read_bytes()
-        with pytest.raises(SaveError, match=r"is an HDF5 file holding no Keras model or weights \(its root holds "
-                                            r"experiment, x\)"):
+        with pytest.raises(SaveError, match=r"is an HDF5 file holding datasets Keras never writes there \(x\)"):
             if name == "data.h5":
                 nfs.save(model, path)
             else:
                 nfs.save_weights(model, path, **kwargs)
         assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("layout", ["root_datasets_beside_layer_names", "dataset_in_model_weights"])
+def test_a_user_hdf5_file_with_keras_like_names_is_not_replaced(tmp_path, model, layout):
+    """Keras keeps arrays inside layer groups: a dataset at the root or in model_weights is a user's."""
+    import h5py
+
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:
+        if layout == "root_datasets_beside_layer_names":
+            f["x"] = np.arange(10)
+            f.attrs["layer_names"] = [b"dense"]
+        else:
+            f.create_group("model_weights")["x"] = np.arange(10)
+    before = path.read_bytes()
+    for save in (lambda: nfs.save(model, path), lambda: nfs.save_weights(model, path, format="legacy_h5_weights")):
+        with pytest.raises(SaveError, match=r"is an HDF5 file holding datasets Keras never writes there"):
+            save()
+    assert path.read_bytes() == before
