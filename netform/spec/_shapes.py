@@ -142,10 +142,14 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
 
 
 def _elements(shape: Any) -> int:
-    """Values in one sample of a tensor of ``shape`` (batch first; unknown dimensions count as 1)."""
+    """Values in one sample of a tensor of ``shape`` (batch first; unknown dimensions count as 1).
+
+    A first dimension that is a number (an op such as ``broadcast_to`` can set
+    it) counts too: the whole tensor is then that size, whatever the batch.
+    """
     if not isinstance(shape, tuple):
         return 0
-    return math.prod(d for d in shape[1:] if isinstance(d, int))
+    return math.prod(d for d in shape if isinstance(d, int))
 
 
 def _memory_values() -> int | None:

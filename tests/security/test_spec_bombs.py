@@ -333,3 +333,17 @@ def test_summary_table_stays_small_with_long_names_and_many_inputs() -> None:
     last = [line for line in table.splitlines() if line.startswith(" s (Concatenate)")][0]
     assert last.rstrip().endswith("…")
     assert max(len(line) for line in table.splitlines()) < 400
+
+
+@pytest.mark.parametrize("node, message", [
+    ("{op: broadcast_to, in: x, shape: [3000000000, 4]}", r"Op outputs 12,000,000,000 values per sample; the limit"),
+    ("{op: take, in: [x, [99999999999]], axis: 1}", r"index 99999999999 is out of range for axis 1 of size 4"),
+])
+def test_op_nodes_are_bounded_at_validate(node: str, message: str) -> None:
+    """A fixed first dimension counts in a tensor's size; constant indices are checked against their axis."""
+    text = ("netform: 1\nname: ops\nkind: functional\ninputs:\n  x: {shape: [4]}\nnodes:\n"
+            f"  y: {node}\noutputs: [y]\n")
+    from netform.errors import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        netform.load_spec(text)

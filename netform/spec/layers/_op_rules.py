@@ -364,7 +364,19 @@ def take(a: dict[str, Any]) -> Shape:
     if axis is None:
         return indices
     ax = _axis(axis, len(shape))
+    size = shape[ax]
+    if isinstance(size, int) and not isinstance(a["indices"], TensorArg):
+        bad = [v for v in _numbers(a["indices"]) if not -size <= v < size]
+        if bad:
+            raise ShapeError(f"index {bad[0]} is out of range for axis {axis} of size {size}")
     return shape[:ax] + indices + shape[ax + 1:]
+
+
+def _numbers(value: Any) -> list[Any]:
+    """The numbers of a constant (a number or nested lists)."""
+    if isinstance(value, (list, tuple)):
+        return [n for item in value for n in _numbers(item)]
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
 
 
 def outer(a: dict[str, Any]) -> Shape:
