@@ -161,7 +161,7 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
         "model_name": model.name,
         "model_class": meta.get("model_class") or f"{type(model).__module__}.{type(model).__qualname__}",
         "layers": _layers(model),
-        "parameters": int(model.count_params()),
+        "parameters": int(sum(int(_numel(v.shape)) for v in model.weights)),
         "trainable_parameters": None if inference_only else int(
             sum(int(_numel(v.shape)) for v in model.trainable_variables)),
         "optimizer": type(optimizer).__name__ if optimizer is not None else None,

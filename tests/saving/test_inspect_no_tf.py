@@ -262,3 +262,19 @@ def test_corrupt_files_are_refused_as_load_refuses_them(saved: dict[str, Any], t
     on_load = _error(lambda: nfs.load(path))
     assert on_load is not None
     assert _error(lambda: nfs.inspect(path)) is on_load
+
+
+def test_an_empty_sequential_h5_is_described_not_a_crash(tmp_path: Path) -> None:
+    """A model config with no layers: Keras cannot count an unbuilt model's parameters; inspect reports 0."""
+    import json
+
+    import h5py
+
+    path = tmp_path / "empty.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "3.0"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+        f.create_group("model_weights")
+    info = nfs.inspect(str(path))
+    assert info["parameters"] == 0 and info["layers"] == []
