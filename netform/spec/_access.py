@@ -175,7 +175,23 @@ def _format_problem(template: str) -> str | None:
     if in_folder:
         return (f"has the format field {{{in_folder[0]}}} in a folder name; fields may only be in the file name "
                 "(the folders are checked before training, the file name as it is written)")
+    # The longest the file name can get: each field at its width or as a long number (24 characters).
+    name = re.split(r"[\\/]", template)[-1]
+    longest = 0
+    for literal, field, spec, _ in string.Formatter().parse(name):
+        longest += len(literal.encode("utf-8"))
+        if field is not None:
+            match = _FORMAT_SPEC.fullmatch(spec or "")
+            width = int(match.group("width") or 0) if match else 0
+            precision = int(match.group("precision") or 0) if match else 0
+            longest += max(width, 24 + precision)
+    if longest > _MAX_NAME:
+        return f"can make a file name of {longest} characters; file systems take at most {_MAX_NAME}"
     return None
+
+
+#: The longest file name (one path component) common file systems take.
+_MAX_NAME = 255
 
 
 def _unprintable(text: str) -> bool:

@@ -108,7 +108,7 @@ def test_validate_reports_network_callbacks(tmp_path: Path, capsys: pytest.Captu
                                       "{epoch:c}{epoch:c}/precious.keras", "m_{epoch:c}.keras", "m_{loss:s}.keras",
                                       # fields in a folder name: 'l{epoch}' could be a link planted in out_dir
                                       "l{epoch}/x.keras", "run_{epoch:02d}/m.keras",
-                                      "m_{epoch:\u202e>4d}.keras"])
+                                      "m_{epoch:\u202e>4d}.keras", "x{epoch:=+999d}.keras"])
 def test_checkpoint_templates_are_plain_fields(template: str) -> None:
     """Keras formats filepath with the logs: no attribute access that could put '/' or '..' in a name."""
     text = HEAD + f"        - {{type: ModelCheckpoint, filepath: '{template}'}}\n"
