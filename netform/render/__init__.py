@@ -193,7 +193,7 @@ def render(obj: Any, path: str | os.PathLike[str], *, format: str | None = None,
         try:
             write_atomic(out, source.encode("utf-8"))
         except OSError as err:
-            raise RenderError(f"cannot write the diagram to {out}: {err.strerror}") from err
+            raise RenderError(f"cannot write the diagram to {out}: {err.strerror or err}") from err
     else:
         run_dot(source, fmt, out)
     return out

@@ -51,7 +51,7 @@ def run_dot(source: str, fmt: str, path: Path) -> None:
     try:
         write_atomic(path, data)
     except OSError as err:
-        raise RenderError(f"cannot write the diagram to {path}: {err.strerror}") from err
+        raise RenderError(f"cannot write the diagram to {path}: {err.strerror or err}") from err
 
 
 def layout(source: str, fmt: str) -> bytes:

@@ -161,4 +161,4 @@ def write_html(diagram: Diagram, path: Path, options: DotOptions | None = None, 
     try:
         write_atomic(path, page.encode("utf-8"))
     except OSError as err:
-        raise RenderError(f"cannot write the diagram to {path}: {err.strerror}") from err
+        raise RenderError(f"cannot write the diagram to {path}: {err.strerror or err}") from err
