@@ -64,8 +64,8 @@ def _unlock(fd: int) -> None:
 
 
 def _holder(path: Path) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(path.read_text(encoding="ascii").strip() or "x")
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        pid = int(re.search(r"process (\d+)", path.read_text(encoding="ascii")).group(1))  # type: ignore[union-attr]
         return f"process {pid}"
     return "another process"
 
@@ -124,7 +124,7 @@ class DirectoryLock:
             if problem:
                 os.close(fd)
                 raise EngineError(
-                    f"fit(): {self.path} {problem}, not netform's lock file (which holds a process id); "
+                    f"fit(): {self.path} {problem}, not netform's lock file; "
                     "it is left as it is. Move it away, or pass another `backup_dir`."
                 )
             if not _try_lock(fd):
@@ -143,7 +143,7 @@ class DirectoryLock:
                 self._fd = fd
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, 0)
-                    os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+                    os.write(fd, f"netform training backup lock, process {os.getpid()}\n".encode("ascii"))
                 return
             _unlock(fd)
         raise EngineError(
@@ -227,14 +227,20 @@ def _is_marker(path: Path) -> bool:
 
 
 def _not_a_lock_file(fd: int) -> str | None:
-    """Why the open file is not netform's lock file (empty, or a process id), or None."""
+    """Why the open file is not netform's lock file (empty, or netform's one line naming the process), or None."""
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         return "is not a regular file"
-    data = os.pread(fd, 64, 0)
-    if re.fullmatch(rb"\d*\n?", data) is None:
-        return f"holds {len(data) if info.st_size <= 64 else info.st_size} bytes of something else"
+    if info.st_nlink != 1:
+        return f"has {info.st_nlink} names (a hard link to another file)"
+    data = os.pread(fd, 128, 0)
+    if data and _LOCK_TEXT.fullmatch(data) is None:
+        return f"holds {len(data) if info.st_size <= 128 else info.st_size} bytes of something else"
     return None
+
+
+#: What netform's lock file holds while a training runs (empty before the first write).
+_LOCK_TEXT = re.compile(rb"netform training backup lock, process \d+\n")
 
 
 def remove_created_directory(directory: Path) -> None:

@@ -41,7 +41,7 @@ def test_a_user_file_named_as_the_lock_is_kept(tmp_path: Path) -> None:
     backup = tmp_path / "bk"
     backup.mkdir()
     (backup / LOCK_NAME).write_text("user lock content")
-    with pytest.raises(EngineError, match=r"not netform's lock file .*it is left as it is"):
+    with pytest.raises(EngineError, match=r"not netform.s lock file; it is left as it is"):
         _fit(backup)
     assert (backup / LOCK_NAME).read_text() == "user lock content"
 
@@ -64,3 +64,22 @@ def test_a_folder_netform_created_is_still_removed(tmp_path: Path) -> None:
     backup = tmp_path / "bk"
     _fit(backup)
     assert not backup.exists()
+
+
+@pytest.mark.parametrize("content", ["31337\n", "", "12345\n"])
+def test_a_hard_link_or_a_users_pid_file_named_as_the_lock_is_kept(tmp_path: Path, content: str) -> None:
+    """A hard link shares its data with a file elsewhere; a user's file holding a number is still theirs."""
+    backup = tmp_path / "bk"
+    backup.mkdir()
+    pin = tmp_path / "pin.txt"
+    pin.write_text(content)
+    os.link(pin, backup / LOCK_NAME)
+    with pytest.raises(EngineError, match=r"has 2 names \(a hard link to another file\)"):
+        _fit(backup)
+    assert pin.read_text() == content
+    os.unlink(backup / LOCK_NAME)
+    if content:
+        (backup / LOCK_NAME).write_text(content)
+        with pytest.raises(EngineError, match=r"bytes of something else"):
+            _fit(backup)
+        assert (backup / LOCK_NAME).read_text() == content
