@@ -192,11 +192,40 @@ def _confine(
         if arg in _FILE_ARGS:
             if os.path.isdir(real):
                 raise EngineError(f"{where}: {name}.{arg} {text!r} is an existing folder ({real}); name a file.")
+            other = _foreign_file(name, args, real)
+            if other:
+                raise EngineError(
+                    f"{where}: {name}.{arg} {text!r} would replace {real}, {other}; netform never replaces a "
+                    "file it did not write: name another file, or move that one away.")
             parent = os.path.dirname(real)
             if "{" not in parent:
                 folders.append(parent)
         args[arg] = real if not access.allow_paths else full
     return args
+
+
+def _foreign_file(name: str, args: Mapping[str, Any], real: str) -> str | None:
+    """What is at a callback's file path when it is not what that callback writes there (None if fine)."""
+    if "{" in os.path.basename(real) or not os.path.lexists(real):
+        return None  # a template is checked as each file is written (Model.save refuses foreign files)
+    if os.path.islink(real) or not os.path.isfile(real):
+        return "which is a link or not a regular file"
+    if name == "CSVLogger":
+        with open(real, "rb") as fh:
+            head = fh.read(64)
+        if head and not head.startswith(b"epoch"):
+            return "which is not a CSVLogger log (its first line does not start with 'epoch')"
+        return None
+    if name == "ModelCheckpoint":
+        from ..errors import SaveError  # noqa: PLC0415
+        from ..saving._target import check_target  # noqa: PLC0415 - the savers' own rule
+
+        fmt = "weights_h5" if args.get("save_weights_only") else ("keras" if real.endswith(".keras") else "h5")
+        try:
+            check_target(real, fmt)
+        except SaveError:
+            return "which is not a model file netform or Keras wrote"
+    return None
 
 
 def _check_backup_dir(real: str, real_base: str, where: str) -> None:

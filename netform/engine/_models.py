@@ -60,6 +60,40 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         else:
             keras.Model.__init__(self, *args, **kwargs)
 
+    def save(self, filepath: Any, *args: Any, **kwargs: Any) -> Any:
+        """Keras's ``Model.save``, refusing to write through a link or over a file it did not write.
+
+        Keras's callbacks (``ModelCheckpoint``) save through this method too,
+        so a link or a user's file planted at a checkpoint name is never
+        overwritten. Raises ``SaveError`` (a ``ValueError``) in those cases.
+        """
+        _check_target(filepath, weights=False)
+        return super().save(filepath, *args, **kwargs)
+
+    def save_weights(self, filepath: Any, *args: Any, **kwargs: Any) -> Any:
+        """Keras's ``Model.save_weights``, with :meth:`save`'s refusals."""
+        _check_target(filepath, weights=True)
+        return super().save_weights(filepath, *args, **kwargs)
+
+
+def _check_target(filepath: Any, *, weights: bool) -> None:
+    """Refuse a link, or anything but an earlier save, at a path Keras is about to write."""
+    import os  # noqa: PLC0415
+
+    from ..errors import SaveError  # noqa: PLC0415
+    from ..saving._target import check_target  # noqa: PLC0415 - the savers' own rule
+
+    if not isinstance(filepath, (str, os.PathLike)):
+        return  # a file object: nothing on disk to protect
+    path = os.fspath(filepath)
+    if os.path.islink(path):
+        raise SaveError(f"{path}: is a symbolic link to {os.readlink(path)}; netform never writes through a "
+                        "link. Choose another path, or remove the link yourself.")
+    if path.endswith(".keras"):
+        check_target(path, "keras")
+    elif path.endswith((".h5", ".hdf5")):
+        check_target(path, "weights_h5" if weights else "h5")
+
 
 def _inject_functional(cls: type) -> None:
     """Put :class:`Functional` in place of :class:`Model` among ``cls``'s ancestors."""

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import zipfile
+from typing import Any
 
 from netform.errors import SaveError
 
@@ -205,28 +206,53 @@ _H5_GROUPS = frozenset({"model_weights", "optimizer_weights", "layers", "vars", 
 def _not_keras_hdf5(path: str) -> str | None:
     """What an HDF5 file holds when it is not one Keras or netform wrote (None when it is, or is empty).
 
-    Only the names of the root's attributes and members are read.
+    Only names, attribute names and data types are read: Keras keeps every
+    array as a number dataset inside a layer's group (``vars/0`` in Keras 3's
+    layout, a name listed in the group's ``weight_names`` in the legacy one),
+    and nothing else at the root. Anything beyond that is someone's data.
     """
     import h5py  # noqa: PLC0415
 
     try:
         with h5py.File(path, "r") as f:
             attrs, members = list(f.attrs.keys()), list(f.keys())
-            # Keras keeps every array inside a layer's group: a dataset at the root or
-            # directly in model_weights is someone's data, whatever the names around it.
-            loose = [n for n in members if isinstance(f.get(n, getlink=True), h5py.HardLink)
-                     and isinstance(f[n], h5py.Dataset)]
-            if "model_weights" in members and isinstance(f["model_weights"], h5py.Group):
-                loose += [f"model_weights/{n}" for n, v in f["model_weights"].items() if isinstance(v, h5py.Dataset)]
+            if not attrs and not members:
+                return None
+            if not (any(a.startswith(_H5_ATTRS) for a in attrs) or _H5_GROUPS.intersection(members)):
+                return f"is an HDF5 file holding no Keras model or weights (its root holds {_foreign(members + attrs)})"
+            strangers = [f"@{a}" for a in attrs if not a.startswith(_H5_ROOT_ATTRS)]
+            if "model_config" in attrs or "model_weights" in members:
+                strangers += [m for m in members if m not in ("model_weights", "optimizer_weights")]
+            datasets: list[tuple[str, Any]] = []
+            f.visititems(lambda name, obj: datasets.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+            for name, obj in datasets:
+                if obj.dtype.kind not in "biufc":
+                    strangers.append(f"{name} ({obj.dtype})")
+                elif not _keras_dataset(f, name):
+                    strangers.append(name)
     except Exception as err:  # noqa: BLE001 - any HDF5 the library cannot open is not a save of ours
         return f"is an HDF5 file netform cannot open ({str(err)[:80]})"
-    if not attrs and not members:
-        return None
-    if loose:
-        return f"is an HDF5 file holding datasets Keras never writes there ({_foreign(loose)})"
-    if any(a.startswith(_H5_ATTRS) for a in attrs) or _H5_GROUPS.intersection(members):
-        return None
-    return f"is an HDF5 file holding no Keras model or weights (its root holds {_foreign(members + attrs)})"
+    if strangers:
+        return f"is an HDF5 file holding data Keras never writes ({_foreign(strangers)})"
+    return None
+
+
+#: Root attributes of Keras's and netform's HDF5 files.
+_H5_ROOT_ATTRS = ("model_config", "training_config", "keras_version", "backend", "layer_names", "netform_")
+
+
+def _keras_dataset(f: Any, name: str) -> bool:
+    """Whether a dataset sits where Keras puts weights: ``…/vars/N``, or listed in its layer's weight_names."""
+    parts = name.split("/")
+    if len(parts) >= 2 and parts[-2] == "vars" and parts[-1].isdigit():
+        return True
+    for depth in range(len(parts) - 1, 0, -1):  # the nearest group above that lists weight_names
+        group = f["/".join(parts[:depth])]
+        listed = group.attrs.get("weight_names")
+        if listed is not None:
+            names = {n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in listed}
+            return "/".join(parts[depth:]) in names
+    return False
 
 
 #: What a ``.keras`` archive holds (Keras writes the first four; netform adds its metadata).

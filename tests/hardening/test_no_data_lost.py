@@ -406,7 +406,7 @@ def test_a_user_hdf5_data_file_is_not_replaced(tmp_path, model):
             f["x"] = np.arange(10)
             f.attrs["experiment"] = "run 7"
         before = path.read_bytes()
-        with pytest.raises(SaveError, match=r"is an HDF5 file holding datasets Keras never writes there \(x\)"):
+        with pytest.raises(SaveError, match=r"is an HDF5 file holding (no Keras model or weights|data Keras never writes)"):
             if name == "data.h5":
                 nfs.save(model, path)
             else:
@@ -428,6 +428,39 @@ def test_a_user_hdf5_file_with_keras_like_names_is_not_replaced(tmp_path, model,
             f.create_group("model_weights")["x"] = np.arange(10)
     before = path.read_bytes()
     for save in (lambda: nfs.save(model, path), lambda: nfs.save_weights(model, path, format="legacy_h5_weights")):
-        with pytest.raises(SaveError, match=r"is an HDF5 file holding datasets Keras never writes there"):
+        with pytest.raises(SaveError, match=r"is an HDF5 file holding data Keras never writes"):
+            save()
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("layout", ["user_group_beside_model_weights", "dataset_beside_vars", "unlisted_in_layer",
+                                    "string_vars", "user_root_attribute"])
+def test_user_data_mixed_into_a_keras_layout_is_not_replaced(tmp_path, model, layout):
+    import h5py
+
+    path = tmp_path / "mixed.h5"
+    with h5py.File(path, "w") as f:
+        if layout == "user_group_beside_model_weights":
+            f.attrs["model_config"] = "{}"
+            f.create_group("model_weights")
+            f["my_experiment/results"] = np.arange(1000)
+        elif layout == "dataset_beside_vars":
+            f["layers/dense/vars/0"] = np.zeros((2, 2))
+            f["layers/dense/thesis_data"] = np.arange(5)
+        elif layout == "unlisted_in_layer":
+            f.attrs["layer_names"] = [b"dense"]
+            g = f.create_group("dense")
+            g.attrs["weight_names"] = [b"dense/kernel:0"]
+            g["dense/kernel:0"] = np.zeros((2, 2))
+            g["patient_records"] = np.arange(5)
+        elif layout == "string_vars":
+            f.create_dataset("layers/d/vars/0", data=np.array([b"x"] * 50))
+        else:
+            f.attrs["keras_version"] = "3"
+            f.attrs["user_notes"] = np.arange(500)
+            f["layers/dense/vars/0"] = np.zeros((2, 2))
+    before = path.read_bytes()
+    for save in (lambda: nfs.save(model, path), lambda: nfs.save_weights(model, path, format="legacy_h5_weights")):
+        with pytest.raises(SaveError, match=r"is an HDF5 file holding data Keras never writes"):
             save()
     assert path.read_bytes() == before

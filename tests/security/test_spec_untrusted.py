@@ -457,3 +457,40 @@ def test_callback_arguments_of_the_wrong_kind_are_located_errors(tmp_path: Path,
     assert code not in (0, 70)
     assert not (tmp_path / "m.keras").exists()
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_link_planted_at_a_templated_checkpoint_name_is_never_followed(tmp_path: Path, outside: Path,
+                                                                        data: Path) -> None:
+    """`ck/e{epoch:02d}.keras` with `ck/e01.keras -> outside`: the save refuses the link when it meets it."""
+    out = tmp_path / "out"
+    (out / "ck").mkdir(parents=True)
+    (out / "ck" / "e01.keras").symlink_to(outside / "keep.txt")
+    path = _spec(out, "{type: ModelCheckpoint, filepath: 'ck/e{epoch:02d}.keras'}")
+    assert main(["train", str(path), "--data", str(data), "--out-dir", str(out), "-o", str(out / "m.keras")]) != 0
+    assert (outside / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize("callback, name, content", [
+    ("{type: CSVLogger, filename: d.npz}", "d.npz", b"PK\x03\x04 user data"),
+    ("{type: ModelCheckpoint, filepath: thesis.keras}", "thesis.keras", b"my thesis"),
+    ("{type: ModelCheckpoint, filepath: w.weights.h5, save_weights_only: true}", "w.weights.h5", b"notes"),
+])
+def test_callbacks_never_replace_a_users_file_in_the_output_folder(tmp_path: Path, data: Path, callback: str,
+                                                                  name: str, content: bytes) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_bytes(content)
+    path = _spec(out, callback)
+    assert main(["train", str(path), "--data", str(data), "--out-dir", str(out), "-o", str(out / "m.keras")]) != 0
+    assert (out / name).read_bytes() == content
+    assert not (out / "m.keras").exists()
+
+
+def test_callback_files_of_an_earlier_run_are_still_replaced(tmp_path: Path, data: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    path = _spec(out, "{type: CSVLogger, filename: log.csv}")
+    path.write_text(path.read_text() + "        - {type: ModelCheckpoint, filepath: best.keras}\n")
+    for _ in range(2):
+        assert main(["train", str(path), "--data", str(data), "--out-dir", str(out), "-o", str(out / "m.keras")]) == 0
+    assert (out / "log.csv").read_text().startswith("epoch")
