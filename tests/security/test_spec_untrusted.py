@@ -232,8 +232,13 @@ def test_python_api_is_safe_by_default(tmp_path: Path, outside: Path) -> None:
     with pytest.raises(EngineError, match=r"RemoteMonitor.*allow_network=True"):
         resolve_callbacks([{"type": "RemoteMonitor"}])
     assert (outside / "keep.txt").read_text() == "precious"
-    fit_from_training_config(model, hostile, x, y, verbose=0, allow_paths=True)
-    assert (outside / "keep.txt").read_text().startswith("epoch")
+    # allow_paths lets a spec write outside, never replace a file that is not its callback's own.
+    with pytest.raises(EngineError, match=r"would replace .*keep\.txt, which is not a CSVLogger log"):
+        fit_from_training_config(model, hostile, x, y, verbose=0, allow_paths=True)
+    assert (outside / "keep.txt").read_text() == "precious"
+    fresh = {"loss": "mse", "callbacks": [{"type": "CSVLogger", "filename": str(outside / "log.csv")}]}
+    fit_from_training_config(model, fresh, x, y, verbose=0, allow_paths=True)
+    assert (outside / "log.csv").read_text().startswith("epoch")
     (cb,) = resolve_callbacks([{"type": "CSVLogger", "filename": "a/log.csv"}], out_dir=tmp_path)
     assert Path(cb.filename) == (tmp_path / "a" / "log.csv").resolve()
 

@@ -195,6 +195,10 @@ def split(a: dict[str, Any]) -> list[Shape]:
             raise ShapeError(f"split cannot cut axis {ax} of size {size} into {sections} equal parts")
         piece = None if size is None else size // sections
         return [shape[:ax] + (piece,) + shape[ax + 1:] for _ in range(sections)]
+    if size is not None:
+        bad = [i for i in sections if isinstance(i, int) and not 0 <= i <= size]
+        if bad:
+            raise ShapeError(f"split index {bad[0]} is outside axis {ax} of size {size}")
     bounds = [0, *sections, size]
     out = []
     for lo, hi in zip(bounds, bounds[1:]):
@@ -311,6 +315,8 @@ def swapaxes(a: dict[str, Any]) -> Shape:
 
 def top_k(a: dict[str, Any]) -> list[Shape]:
     shape = _shape_of(a["x"])
+    if shape and isinstance(shape[-1], int) and isinstance(a["k"], int) and not 0 <= a["k"] <= shape[-1]:
+        raise ShapeError(f"top_k takes k from 0 to the last axis's size {shape[-1]}, received k={a['k']}")
     out = shape[:-1] + (a["k"],)
     return [out, out]
 
@@ -361,7 +367,17 @@ def pad(a: dict[str, Any]) -> Shape:
 def take(a: dict[str, Any]) -> Shape:
     shape, indices = _shape_of(a["x"]), _shape_of(a["indices"], "indices")
     axis = a.get("axis")
-    if axis is None:
+    if axis is None:  # indices into the flattened tensor (batch included): bounded only when every size is known
+        if shape and all(isinstance(d, int) for d in shape) and not isinstance(a["indices"], TensorArg):
+            total = math.prod(shape)
+            bad = [v for v in _numbers(a["indices"]) if not -total <= v < total]
+            if bad:
+                raise ShapeError(f"index {bad[0]} is out of range for the {total} values of the flattened input")
+        elif not isinstance(a["indices"], TensorArg):
+            known = math.prod(d for d in shape if isinstance(d, int))
+            bad = [v for v in _numbers(a["indices"]) if v < -known * MAX_BATCH or v >= known * MAX_BATCH]
+            if bad:
+                raise ShapeError(f"index {bad[0]} is out of range for the flattened input")
         return indices
     ax = _axis(axis, len(shape))
     size = shape[ax]
@@ -370,6 +386,10 @@ def take(a: dict[str, Any]) -> Shape:
         if bad:
             raise ShapeError(f"index {bad[0]} is out of range for axis {axis} of size {size}")
     return shape[:ax] + indices + shape[ax + 1:]
+
+
+#: The largest batch the bound on flattened indices allows for (an unknown batch is at most this).
+MAX_BATCH = 2**31 - 1
 
 
 def _numbers(value: Any) -> list[Any]:
@@ -444,6 +464,12 @@ def slice_(a: dict[str, Any]) -> Shape:
     size = tuple(a["shape"])
     if len(size) != len(shape) or len(a["start_indices"]) != len(shape):
         raise ShapeError(f"slice needs start_indices and shape of rank {len(shape)}")
+    for axis, (dim, start, length) in enumerate(zip(shape, a["start_indices"], size)):
+        if not isinstance(start, int) or isinstance(start, bool):
+            continue
+        if start < 0 or (isinstance(dim, int) and isinstance(length, int) and start + length > dim):
+            raise ShapeError(f"slice of axis {axis}: start {start} and size {length} do not fit "
+                             f"{'size ' + str(dim) if dim is not None else 'it'}")
     return size
 
 
