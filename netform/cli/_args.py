@@ -214,8 +214,9 @@ def check_usage(args: argparse.Namespace) -> None:
     output = getattr(args, "output", None)
     if getattr(args, "command", None) == "render" and getattr(args, "format", None) and isinstance(output, str):
         suffix = os.path.splitext(output)[1].lower().lstrip(".")
-        if suffix in ("svg", "png", "pdf", "dot", "html") and suffix != args.format:
-            raise UsageError(f"--format {args.format} -o {output}: the file name says {suffix} but --format says "
+        said = {"htm": "html", "gv": "dot"}.get(suffix, suffix)  # the extensions `render` reads as formats
+        if said in ("svg", "png", "pdf", "dot", "html") and said != args.format:
+            raise UsageError(f"--format {args.format} -o {output}: the file name says {said} but --format says "
                              f"{args.format}; name the file {os.path.splitext(output)[0]}.{args.format}, "
                              "or leave --format out")
     if getattr(args, "backup_every", None) is not None and getattr(args, "backup_dir", None) is None:
