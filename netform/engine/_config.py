@@ -18,17 +18,14 @@ from ..errors import EngineError, did_you_mean
 from ..spec._access import (
     DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, callback_message, callback_problems, path_problem,
 )
+from ..spec._training import CONFIG_ONLY_KEYS, DTYPE_POLICIES, TRAINING_KEYS
 from ._distribute import strategy_from_name
 
 __all__ = ["fit_from_training_config", "resolve_optimizer", "resolve_callbacks"]
 
-_KNOWN_KEYS = {
-    "optimizer", "loss", "metrics", "loss_weights", "weighted_metrics", "batch_size", "epochs",
-    "validation_split", "shuffle", "callbacks", "steps_per_execution", "jit_compile", "run_eagerly",
-    "distribution", "class_weight", "steps_per_epoch", "validation_steps", "validation_freq", "initial_epoch",
-    "dtype_policy",
-}
-_DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+# A spec's training keys (read from the spec's schema, so both know the same ones) and the compile/fit
+# arguments a plain dict may add.
+_KNOWN_KEYS = TRAINING_KEYS | CONFIG_ONLY_KEYS
 
 
 @contextlib.contextmanager
@@ -42,9 +39,9 @@ def _dtype_policy(name: str | None):  # type: ignore[no-untyped-def]
     if name is None:
         yield
         return
-    if name not in _DTYPE_POLICIES:
+    if name not in DTYPE_POLICIES:
         raise EngineError(f"training.dtype_policy: unknown policy {name!r}; expected one of "
-                          f"{', '.join(_DTYPE_POLICIES)}.{did_you_mean(str(name), _DTYPE_POLICIES)}")
+                          f"{', '.join(DTYPE_POLICIES)}.{did_you_mean(str(name), DTYPE_POLICIES)}")
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:

@@ -20,6 +20,7 @@ from keras import tree
 
 from .._compat import _keras_engine as ki
 from ..errors import DataError
+from ..spec._shapes import format_shape
 
 __all__ = ["DataStream", "capped_epochs", "check_inputs_fit", "split_validation"]
 
@@ -33,8 +34,7 @@ def _num_samples(x: Any) -> int | None:
 
 
 def _fmt(shape: Any) -> str:
-    dims = tuple(None if d is None else int(d) for d in shape)
-    return str(dims) if len(dims) != 1 else f"({dims[0]},)"
+    return format_shape(tuple(None if d is None else int(d) for d in shape))
 
 
 def _expected_inputs(model: keras.Model) -> list[tuple[str, tuple[int | None, ...]]] | None:

@@ -16,13 +16,13 @@ from keras import tree
 
 from .._compat import _keras_engine as ki
 from ..errors import EngineError, did_you_mean
+from ..spec._training import STRATEGY_NAMES  # the one list, shared with the spec's schema
 
 __all__ = [
     "strategy_from_name", "reduce_per_replica", "variable_strategy", "check_optimizer_strategy",
     "STRATEGY_NAMES", "REDUCTIONS",
 ]
 
-STRATEGY_NAMES = ("default", "one_device", "mirrored", "multi_worker_mirrored")
 # The reductions Keras's `reduce_per_replica` knows (keras/src/backend/tensorflow/trainer.py).
 REDUCTIONS = ("auto", "first", "concat", "mean", "sum")
 

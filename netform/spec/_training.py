@@ -6,9 +6,9 @@ Keras names them (a string, or ``{type: Adam, learning_rate: 1e-3}``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import AfterValidator, ConfigDict, Field, PositiveInt
 
 from ..errors import did_you_mean
 from ._access import NETWORK_CALLBACKS, PATH_ARGUMENTS, callback_message, callback_problems, current_access
@@ -16,9 +16,17 @@ from ._types import StrictScalars, TypedObject, check_arguments
 
 __all__ = [
     "TrainingSpec", "DistributionSpec", "OPTIMIZERS", "LOSSES", "METRICS", "CALLBACKS", "NETFORM_CALLBACKS",
-    "PATH_ARGUMENTS",
-    "NETWORK_CALLBACKS",
+    "PATH_ARGUMENTS", "NETWORK_CALLBACKS", "STRATEGY_NAMES", "DTYPE_POLICIES", "TRAINING_KEYS", "CONFIG_ONLY_KEYS",
 ]
+
+# The one list of each closed choice: the spec's schema takes them as `Literal`s, the engine (which may import
+# this TensorFlow-free module) reads the tuples, so a name added here is known to both.
+StrategyName = Literal["default", "one_device", "mirrored", "multi_worker_mirrored"]
+DtypePolicyName = Literal["float32", "mixed_float16", "mixed_bfloat16"]
+#: the ``tf.distribute`` strategies ``training.distribution.strategy`` names
+STRATEGY_NAMES: tuple[str, ...] = get_args(StrategyName)
+#: Keras's precision policies ``training.dtype_policy`` names
+DTYPE_POLICIES: tuple[str, ...] = get_args(DtypePolicyName)
 
 OPTIMIZERS = (
     "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lamb", "Lion",
@@ -112,7 +120,7 @@ class DistributionSpec(StrictScalars):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    strategy: Literal["default", "one_device", "mirrored", "multi_worker_mirrored"] = Field(
+    strategy: StrategyName = Field(
         "default", description="The tf.distribute strategy: default, one_device, mirrored or multi_worker_mirrored."
     )
     devices: tuple[str, ...] | None = Field(
@@ -152,7 +160,7 @@ class TrainingSpec(StrictScalars):
     )
     jit_compile: bool | Literal["auto"] = Field("auto", description="Compile steps with XLA: true, false or auto.")
     distribution: DistributionSpec | None = Field(None, description="The tf.distribute strategy to train under.")
-    dtype_policy: Literal["float32", "mixed_float16", "mixed_bfloat16"] | None = Field(
+    dtype_policy: DtypePolicyName | None = Field(
         None, description="Keras's precision policy for building and training this spec: mixed_float16 (GPUs; the "
         "loss is scaled as Keras does), mixed_bfloat16 (TPUs, recent CPUs and GPUs) or float32. The output layers "
         "stay float32; the process-wide policy is left as it was."
@@ -161,3 +169,11 @@ class TrainingSpec(StrictScalars):
     def to_dict(self) -> dict[str, Any]:
         """The section as written in YAML (non-default values only)."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+
+#: the keys a spec's ``training:`` section may hold
+TRAINING_KEYS: frozenset[str] = frozenset(TrainingSpec.model_fields)
+#: the keys ``fit_from_training_config`` takes beyond a spec's (arguments of ``compile``/``fit`` a spec leaves out)
+CONFIG_ONLY_KEYS: frozenset[str] = frozenset({
+    "run_eagerly", "class_weight", "steps_per_epoch", "validation_steps", "validation_freq", "initial_epoch",
+})

@@ -5,19 +5,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .._layer_base import ShapeError
+from .._shapes import format_shape as shape_str  # the one shape formatter: ``(None, 28, 28, 1)``, as Keras writes
 from .._types import Shape
 
 __all__ = [
     "expect_rank", "as_tuple", "conv_out", "prod", "last_dim", "shape_str",
     "check_ints", "split_spatial", "join_spatial", "known_channels", "window_out",
 ]
-
-
-def shape_str(shape: Any) -> str:
-    """Write a shape as Keras does: ``(None, 28, 28, 1)``."""
-    if isinstance(shape, list):
-        return "[" + ", ".join(shape_str(s) for s in shape) + "]"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def expect_rank(layer: str, shape: Shape, *ranks: int) -> None:
