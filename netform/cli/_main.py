@@ -15,7 +15,7 @@ import sys
 import traceback
 from typing import Callable, Sequence
 
-from ..errors import NetformError
+from ..errors import DataError, NetformError
 
 __all__ = ["main", "build_parser", "cli_words", "INTERNAL_ERROR"]
 
@@ -95,7 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as err:  # noqa: BLE001 - the one place a bug becomes exit code 70, not a traceback
+    except Exception as err:  # noqa: BLE001 - TensorFlow's runtime errors on the user's data, then bugs
+        reason = _runtime_data_error(err) if args.command in _DATA_COMMANDS else None
+        if reason is not None:
+            if debug:
+                traceback.print_exc()
+            print(f"error: {reason}", file=sys.stderr)
+            return _DATA_ERROR
+  # noqa: BLE001 - the one place a bug becomes exit code 70, not a traceback
         if debug:
             traceback.print_exc()
         where = f" (in {args.command})"
@@ -105,6 +112,39 @@ def main(argv: Sequence[str] | None = None) -> int:
               "This is a bug in netform or in a --plugin module; run again with --debug for the traceback "
               "and please report it.", file=sys.stderr)
         return INTERNAL_ERROR
+
+
+#: Commands that run a model on the user's data; exit code of a data error (netform.errors.DataError).
+_DATA_COMMANDS = frozenset({"train", "evaluate", "predict"})
+_DATA_ERROR = DataError.exit_code
+
+
+def _runtime_data_error(err: BaseException) -> str | None:
+    """A one-line message for TensorFlow's refusal to run the model on these values, else None.
+
+    Shapes and dtypes are checked before a model runs; what is left is what only the values show (an index out
+    of range for ``take``/``Embedding``, a tensor too large for memory at this batch size). TensorFlow raises
+    these as ``InvalidArgumentError``/``ResourceExhaustedError`` from inside the compiled step: on the command
+    line they are data errors (exit 4), not bugs. The library itself raises TensorFlow's error, as Keras does.
+    """
+    names = {cls.__name__ for cls in type(err).__mro__}
+    if not type(err).__module__.startswith("tensorflow") or "OpError" not in names:
+        return None
+    kind = type(err).__name__
+    if kind not in ("InvalidArgumentError", "ResourceExhaustedError"):
+        return None
+    lines = [line.strip() for line in str(err).splitlines()]
+    node = next((m.group(1) for line in lines if (m := re.match(r"Detected at node (\S+)", line))), None)
+    # TensorFlow's text is "Graph execution error:", a pseudo-traceback of "File …" lines, then the reason.
+    reasons = [line for line in lines if line and not line.startswith(("File ", "Graph execution error",
+                                                                        "Detected at node", "[["))]
+    reason = re.sub(r"\s*\[\[.*$", "", reasons[-1] if reasons else kind)[:500]
+    where = f" (at node '{node}')" if node else ""
+    if kind == "ResourceExhaustedError":
+        return (f"not enough memory to run the model on this data{where}: {reason}; lower --batch-size "
+                "(--debug shows TensorFlow's message)")
+    return (f"the model cannot run on these values{where}: {reason}; check the data against what the model's "
+            "layers accept, e.g. indices within range (--debug shows TensorFlow's message)")
 
 
 # The library's messages name Python arguments; on the command line they name the options that do the same.

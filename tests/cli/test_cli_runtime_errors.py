@@ -1,0 +1,59 @@
+"""What only the data's values show (an index out of range) is a data error on the command line, not a bug."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netform.cli import main
+from netform.cli._main import _runtime_data_error
+
+TAKE = textwrap.dedent("""\
+    netform: 1
+    name: taker
+    kind: functional
+    inputs:
+      x: {shape: [4]}
+    nodes:
+      t: {op: take, in: x, indices: [5, 0]}
+    outputs: [t]
+    """)
+
+
+def test_take_past_the_flattened_batch_is_exit_4_naming_the_index(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`take` without `axis` indexes the flattened batch: [5, 0] fits 2 samples of 4 values but not 1."""
+    (tmp_path / "take.yaml").write_text(TAKE)
+    assert main(["validate", str(tmp_path / "take.yaml")]) == 0
+    assert main(["build", str(tmp_path / "take.yaml"), "-o", str(tmp_path / "take.keras")]) == 0
+    np.savez(tmp_path / "two.npz", x=np.arange(8, dtype="float32").reshape(2, 4))
+    np.savez(tmp_path / "one.npz", x=np.ones((1, 4), "float32"))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "take.keras"), "--data", str(tmp_path / "two.npz"),
+                 "--batch-size", "2", "-o", str(tmp_path / "two_out.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "two_out.npy"), [5.0, 0.0])
+    code = main(["predict", str(tmp_path / "take.keras"), "--data", str(tmp_path / "one.npz"),
+                 "-o", str(tmp_path / "one_out.npy")])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert "the model cannot run on these values (at node 'taker_1/GatherV2'): indices[0] = 5 is not in [0, 4)" in err
+    assert "Traceback" not in err and "a bug in netform" not in err
+    assert not (tmp_path / "one_out.npy").exists()
+
+
+def test_only_tensorflow_value_errors_become_data_errors() -> None:
+    """A Python bug in netform stays exit 70; TensorFlow's out-of-memory becomes a data error naming --batch-size."""
+    import tensorflow as tf
+
+    assert _runtime_data_error(ValueError("indices[0] = 5 is not in [0, 4)")) is None
+    assert _runtime_data_error(tf.errors.UnimplementedError(None, None, "no kernel")) is None
+    oom = tf.errors.ResourceExhaustedError(None, None, "Graph execution error:\n\nDetected at node m/dense/MatMul "
+                                           "defined at (most recent call last):\n  File \"x.py\", line 1\n\n"
+                                           "OOM when allocating tensor with shape[65536,30000]\n\t [[{{node m}}]]")
+    message = _runtime_data_error(oom)
+    assert message == ("not enough memory to run the model on this data (at node 'm/dense/MatMul'): OOM when "
+                       "allocating tensor with shape[65536,30000]; lower --batch-size (--debug shows TensorFlow's "
+                       "message)")
