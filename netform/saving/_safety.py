@@ -40,7 +40,6 @@ _SAFE_MODULE_ROOTS = ("keras",)
 # Keras's own markers for values, not classes.
 _VALUE_MARKERS = {"__tuple__", "__numpy__", "__tensor__", "__bytes__", "__typespec__", "__ellipsis__",
                   "__slice__", "__passive_serialization__", "__keras_tensor__"}
-_CODE_KEYS = ("function", "output_shape", "mask")
 _UNSAFE_HINT = "Load it with safe_mode=False only if you trust the file and wrote its code yourself."
 
 
