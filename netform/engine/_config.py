@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import keras
 
-from ..errors import EngineError, did_you_mean
+from ..errors import EngineError, SaveError, did_you_mean
 from ..spec._access import (
     DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, callback_message, callback_problems, path_problem,
 )
@@ -214,8 +214,7 @@ def _foreign_file(name: str, args: Mapping[str, Any], real: str) -> str | None:
             return "which is not a CSVLogger log (its first line does not start with 'epoch')"
         return None
     if name == "ModelCheckpoint":
-        from ..errors import SaveError  # noqa: PLC0415
-        from ..saving._target import check_target  # noqa: PLC0415 - the savers' own rule
+        from ..saving._target import check_target  # the savers' own rule
 
         fmt = "weights_h5" if args.get("save_weights_only") else ("keras" if real.endswith(".keras") else "h5")
         try:
@@ -311,7 +310,7 @@ def _steps_per_execution(value: Any, model: keras.Model) -> int | str:
         EngineError: Any other value, naming the accepted ones.
     """
     if value == "auto":
-        from ._trainer import Trainer  # noqa: PLC0415 - imported late: the trainer imports much of the engine
+        from ._trainer import Trainer  # imported late: the trainer imports much of the engine
 
         return value if isinstance(model, Trainer) else 1
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
@@ -328,6 +327,7 @@ def fit_from_training_config(
     x: Any,
     y: Any = None,
     *,
+    sample_weight: Any = None,
     validation_data: Any = None,
     verbose: int | str = 1,
     callbacks: list[keras.callbacks.Callback] | None = None,
@@ -349,6 +349,7 @@ def fit_from_training_config(
             dtype_policy ("float32", "mixed_float16" or "mixed_bfloat16": Keras's policy
             for the layers built here, outputs kept float32; needs ``model`` as a function).
         x, y: Training data.
+        sample_weight: Optional weight of each training sample, as in ``fit``.
         validation_data: Optional validation data.
         verbose: Progress display, as in ``fit``.
         callbacks: Extra callback objects, after those of the config.
@@ -412,6 +413,7 @@ def fit_from_training_config(
         callbacks=cbs,
         validation_split=float(training.get("validation_split", 0.0)),
         validation_data=validation_data,
+        sample_weight=sample_weight,
         shuffle=training.get("shuffle", True),
         class_weight=training.get("class_weight"),
         steps_per_epoch=training.get("steps_per_epoch"),

@@ -42,11 +42,11 @@ def save_weights_h5(model: Any, path: str) -> None:
     The HDF5 image is built in memory and written with plain writes, so a
     full disk is a clean :class:`SaveError` (HDF5 never sees the I/O error).
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
-    from netform._compat._h5_image import weights_h5_image  # noqa: PLC0415
+    from netform._compat._h5_image import weights_h5_image
 
-    from ._h5 import image_reader, _write_checksums  # noqa: PLC0415
+    from ._h5 import image_reader, _write_checksums
 
     with writing(path, "weights_h5"):
         image = weights_h5_image(model)
@@ -59,7 +59,7 @@ def save_weights_h5(model: Any, path: str) -> None:
 
 
 def _shapes(f: Any, skip_optimizer: bool = True) -> dict[str, tuple[int, ...]]:
-    import h5py  # noqa: PLC0415
+    import h5py
 
     out: dict[str, tuple[int, ...]] = {}
 
@@ -106,9 +106,9 @@ def _diff(saved: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]])
 
 def _model_shapes(model: Any, skip: set[int]) -> dict[str, tuple[int, ...]]:
     """``{path: shape}`` of what Keras would write for ``model`` (leaving out the ids in ``skip``)."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     probe = io.BytesIO()
     store = ks.H5IOStore(probe, mode="w")
@@ -131,7 +131,7 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
     Returns:
         The differences skipped (empty when everything fit).
     """
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     skipped = {id(obj) for obj in (objects_to_skip or ())}
     with reading(where, "weights_h5"), _open_verified(source, where) as opened:
@@ -172,7 +172,7 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
 
 
 def _legacy_layers(group: Any) -> dict[str, list[tuple[str, Any]]]:
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     out: dict[str, list[tuple[str, Any]]] = {}
     for name in ks.load_attributes_from_hdf5_group(group, "layer_names"):
@@ -193,7 +193,7 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
     Returns:
         The layers skipped.
     """
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     with reading(where, "HDF5 weights"), _open_verified(path, where) as opened:
         f = opened.file
@@ -233,11 +233,11 @@ def save_legacy_weights(model: Any, path: str) -> None:
 
     Built in memory and written with plain writes, like :func:`save_weights_h5`.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
-    from ._h5 import _write_checksums  # noqa: PLC0415
+    from ._h5 import _write_checksums
 
     with writing(path, "legacy_h5_weights"):
         image = io.BytesIO()
@@ -268,13 +268,13 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
         SaveError: Something else is at one of the names, or writing failed
             (nothing was replaced).
     """
-    import shutil  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
+    import shutil
+    import tempfile
 
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
-    from ._atomic import fsync_dir  # noqa: PLC0415
-    from ._target import check_target  # noqa: PLC0415
+    from ._atomic import fsync_dir
+    from ._target import check_target
 
     parent = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
@@ -303,9 +303,9 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
 
 def _sharded_index(path: str) -> dict[str, Any]:
     """The index of sharded weights, refused unless it is one (a JSON object with a ``weight_map``)."""
-    from netform.errors import SaveError  # noqa: PLC0415
+    from netform.errors import SaveError
 
-    from ._meta import json_object, read_bounded  # noqa: PLC0415
+    from ._meta import json_object, read_bounded
 
     try:
         index = json_object(read_bounded(path, _MAX_INDEX_BYTES, "the sharded weights index"), path,
@@ -321,7 +321,7 @@ def _sharded_index(path: str) -> dict[str, Any]:
 
 def is_sharded_index(path: str) -> bool:
     """Whether ``path`` is a regular file named ``*.json`` holding a sharded weights index."""
-    from netform.errors import SaveError  # noqa: PLC0415
+    from netform.errors import SaveError
 
     if not path.endswith(".json") or os.path.isdir(path):
         return False
@@ -347,9 +347,9 @@ def load_weights_sharded(model: Any, path: str, *, skip_mismatch: bool = False,
         FormatError: A shard is missing, named with a path, or the weights do not fit.
         UnsafeFileError: A shard is hostile.
     """
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
-    from ._meta import regular_file  # noqa: PLC0415
+    from ._meta import regular_file
 
     index = _sharded_index(path)
     folder = os.path.dirname(os.path.abspath(path))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import Diagnostic, RegistryError, SpecError, did_you_mean
 from ._expansion import MAX_HINTS, count_text
 from ._layer_base import _REGISTRY, LayerSpec, _ensure_catalog, get_layer_spec
-from ._model import NODE_META_KEYS, ModelSpec, Node
+from ._model import ModelSpec, Node
 from ._yaml import SourceMap
 
 __all__ = ["parse_spec", "pydantic_diagnostics", "validate_layer", "dedupe", "Unresolved"]
@@ -62,13 +62,45 @@ def _message(err: dict[str, Any], model: type[BaseModel] | None, field_names: li
             d = model.model_fields[key].description
             desc = f" ({d.rstrip('.')})" if d else ""
         return f"missing required field '{key}'{desc}"
+    if etype in ("value_error", "assertion_error"):
+        raised = (err.get("ctx") or {}).get("error")
+        if raised is not None:  # a validator's own words, as it raised them
+            return str(raised)
     msg = err["msg"]
-    if msg.startswith("Value error, "):
-        return msg[len("Value error, "):]
-    if msg.startswith("Assertion failed, "):
-        return msg[len("Assertion failed, "):]
     msg = msg[0].lower() + msg[1:] if msg else msg
     return f"{msg}; received {_short(err.get('input'))}"
+
+
+# What a value failing each of Pydantic's type checks should have been, by error type (Pydantic's English
+# messages may change wording between versions; its error types are its stable interface).
+_EXPECTED = {
+    "int_type": "a valid integer", "int_parsing": "a valid integer", "int_from_float": "a valid integer",
+    "float_type": "a valid number", "float_parsing": "a valid number",
+    "bool_type": "a valid boolean", "bool_parsing": "a valid boolean",
+    "string_type": "a valid string", "dict_type": "a valid dictionary", "list_type": "a valid list",
+    "tuple_type": "a valid tuple", "none_required": "None",
+}
+_BOUNDS = {
+    "greater_than": ("greater than", "gt"), "greater_than_equal": ("greater than or equal to", "ge"),
+    "less_than": ("less than", "lt"), "less_than_equal": ("less than or equal to", "le"),
+    "multiple_of": ("a multiple of", "multiple_of"),
+}
+
+
+def _expected(err: dict[str, Any]) -> str:
+    """What the value should have been, for one of several type errors at one place."""
+    etype, ctx = err["type"], err.get("ctx") or {}
+    if etype in _EXPECTED:
+        return _EXPECTED[etype]
+    if etype == "literal_error" and "expected" in ctx:
+        return str(ctx["expected"])
+    if etype in _BOUNDS and _BOUNDS[etype][1] in ctx:
+        words, key = _BOUNDS[etype]
+        return f"{words} {ctx[key]}"
+    if etype == "model_type" and "class_name" in ctx:
+        return f"a valid dictionary or instance of {ctx['class_name']}"
+    msg = err["msg"]  # a type this table does not know: Pydantic's own sentence
+    return msg[0].lower() + msg[1:] if msg else msg
 
 
 def pydantic_diagnostics(
@@ -120,7 +152,7 @@ def pydantic_diagnostics(
         target_model = _model_at(model, path)
         names = list(target_model.model_fields) if target_model is not None else []
         if len(chosen) > 1 and not specific:
-            kinds = sorted({e["msg"].replace("Input should be ", "") for e in chosen})
+            kinds = sorted({_expected(e) for e in chosen})
             message = f"expected {' or '.join(kinds)}; received {_short(chosen[0].get('input'))}"
             out.append(smap.diagnostic(message, prefix + path))
             continue

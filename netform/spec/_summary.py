@@ -87,7 +87,7 @@ class Summary:
             "total_params": self.total_params,
         }
 
-    def to_text(self, width: int = 96) -> str:  # noqa: ARG002 (kept for callers; cells are capped instead)
+    def to_text(self, width: int = 96) -> str:  # kept for callers; cells are capped instead
         """A table in the spirit of Keras's ``model.summary()``."""
         headers = ("Node (type)", "Output Shape", "Param #", "Connected to")
         body = []
