@@ -13,7 +13,7 @@ import stat
 import zipfile
 from typing import Final
 
-from netform.errors import FormatError, UnsafeFileError
+from netform.errors import CorruptFileError, FormatError, UnsafeFileError
 
 from ._meta import read_bounded, regular_file
 
@@ -31,6 +31,8 @@ __all__ = [
     "checkpoint_prefix",
     "check_checkpoint_files",
     "describe_content",
+    "read_sharded_index",
+    "MAX_INDEX_BYTES",
 ]
 
 #: Every format netform reads; ``nf.save`` writes all except ``legacy_h5_weights``.
@@ -59,7 +61,9 @@ _SUPPORTED = ", ".join(FORMATS)
 
 
 def _unsupported(path: str, found: str) -> FormatError:
-    return FormatError(
+    # Keras opens a .h5/.hdf5 name with h5py, whose error is an OSError: so is netform's.
+    error = CorruptFileError if path.lower().endswith((".h5", ".hdf5")) else FormatError
+    return error(
         f"{path}: not a model or weights file netform can read; found {found}. "
         f"Supported formats: {_SUPPORTED}."
     )
@@ -268,8 +272,34 @@ def _hdf5_kind(path: str) -> str:
         raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:
         # h5py raises RuntimeError/KeyError for damaged metadata, OSError for truncation.
-        raise FormatError(f"{path}: HDF5 file is corrupt or truncated ({type(err).__name__}: {err}).") from err
+        error = CorruptFileError if isinstance(err, OSError) else FormatError  # an OSError, as h5py's
+        raise error(f"{path}: HDF5 file is corrupt or truncated ({type(err).__name__}: {err}).") from err
     raise _unsupported(path, found)
+
+
+#: The index Keras writes beside sharded weights names at most this many bytes of JSON.
+MAX_INDEX_BYTES: Final[int] = 16 * 2**20
+
+
+def read_sharded_index(path: str) -> dict[str, object] | None:
+    """The index of Keras's sharded weights (``save_weights(..., max_shard_size=)``), or None when it is not one.
+
+    Recognised by content: a JSON object whose ``weight_map`` maps each
+    variable group to the shard files (``x_00000.weights.h5``) holding it.
+
+    Raises:
+        UnsafeFileError: Not a regular file, or larger than :data:`MAX_INDEX_BYTES`.
+    """
+    import json  # noqa: PLC0415
+
+    raw = read_bounded(path, MAX_INDEX_BYTES, "the sharded weights index")
+    try:
+        index = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    if isinstance(index, dict) and isinstance(index.get("weight_map"), dict):
+        return index
+    return None
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -280,7 +310,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             unzipped ``.keras`` form) or a checkpoint prefix.
 
     Returns:
-        One of ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"``,
+        One of ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"`` (also
+        the ``.weights.json`` index of sharded weights),
         ``"legacy_h5_weights"``, ``"tf_checkpoint"``, or the deployment
         formats ``"onnx"`` and ``"tflite"`` (read by their runtimes).
 
@@ -327,7 +358,10 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         with open(path, "rb") as fh:
             start = fh.read(DEPLOY_HEAD_BYTES)
             head = start[:8]
-            if head != HDF5_SIGNATURE:  # a user block moves the signature to 512, 1024, ...
+            # A user block moves HDF5's signature to 512, 1024, ... A zip archive is
+            # recognised by its first bytes, never by what an entry stored at one of
+            # those offsets holds (a .keras archive's model.weights.h5 can start there).
+            if head != HDF5_SIGNATURE and not head.startswith(ZIP_SIGNATURE):
                 for offset in (512, 1024, 2048):
                     fh.seek(offset)
                     if fh.read(8) == HDF5_SIGNATURE:
@@ -348,6 +382,9 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return _hdf5_kind(path)
     if checkpoint_prefix(path) is not None:
         return "tf_checkpoint"
+    if (start.lstrip()[:1] == b"{" and os.path.getsize(path) <= MAX_INDEX_BYTES
+            and read_sharded_index(path) is not None):
+        return "weights_h5"  # Keras's index of sharded weights (x.weights.json)
     deploy = deploy_kind(start, os.path.getsize(path))
     if deploy is not None:
         return deploy

@@ -9,6 +9,10 @@ and tf_keras read it. netform adds, as root attributes and one group:
 * ``netform_compile_config``: the Keras 3 compile config;
 * ``netform_checksums``: CRC-32 of every dataset, so a flipped bit in the
   weights is caught (HDF5 itself checksums only metadata);
+* ``netform_attr_checksums``: CRC-32 of every config attribute (the two
+  configs above, Keras's ``model_config`` and ``training_config``, netform's
+  metadata), so a changed bit that leaves the JSON valid is caught too
+  (files written before it are read without this check);
 * ``netform_metadata``: versions and time saved.
 
 The optimizer state is restored from Keras's own ``optimizer_weights``
@@ -39,10 +43,59 @@ from ._h5_source import keras_refusals, open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
 
-__all__ = ["save_h5", "load_h5", "verify_checksums", "read_h5_info", "model_weights_group"]
+__all__ = ["save_h5", "load_h5", "verify_checksums", "read_h5_info", "model_weights_group", "attr_json", "OPT_GROUP",
+           "CONFIG_ATTRIBUTES", "ATTR_CHECKSUMS"]
 
 #: Where netform before 0.1.1 kept a second copy of the optimizer state (read, no longer written).
-_OPT_GROUP = "netform_optimizer"
+OPT_GROUP = "netform_optimizer"
+
+
+#: The root attributes holding JSON that the file's reader trusts: each has a CRC-32 in :data:`ATTR_CHECKSUMS`.
+CONFIG_ATTRIBUTES = ("model_config", "training_config", "netform_model_config", "netform_compile_config",
+                     "netform_metadata")
+#: The root attribute with ``{attribute: CRC-32}`` of :data:`CONFIG_ATTRIBUTES` (absent in older files).
+ATTR_CHECKSUMS = "netform_attr_checksums"
+
+
+def _attr_bytes(raw: Any) -> bytes:
+    """An attribute's value as the bytes its CRC-32 is taken of (text as UTF-8)."""
+    import numpy as np  # noqa: PLC0415
+
+    if isinstance(raw, np.void):
+        return raw.tobytes()
+    if isinstance(raw, bytes):
+        return bytes(raw)
+    return str(raw).encode("utf-8")
+
+
+def _write_attr_checksums(f: Any) -> None:
+    f.attrs[ATTR_CHECKSUMS] = json.dumps({key: crc32(_attr_bytes(f.attrs[key]))
+                                          for key in CONFIG_ATTRIBUTES if key in f.attrs})
+
+
+def verify_attr_checksums(f: Any, where: str) -> None:
+    """Compare the config attributes with the CRC-32 netform stored, if any (older files have none).
+
+    Raises:
+        FormatError: An attribute changed since netform wrote it, or the checksums are unreadable.
+    """
+    raw = f.attrs.get(ATTR_CHECKSUMS)
+    if raw is None:
+        return
+    try:
+        sums = json.loads(_attr_bytes(raw))
+    except ValueError:
+        sums = None
+    if not isinstance(sums, dict):
+        raise FormatError(f"{where}: attribute '{ATTR_CHECKSUMS}' is not a JSON object of checksums; the file is "
+                          "corrupt. Restore it from a good copy.")
+    for key in CONFIG_ATTRIBUTES:
+        present = key in f.attrs
+        if present != (key in sums) or (present and crc32(_attr_bytes(f.attrs[key])) != sums[key]):
+            change = "fails its checksum" if present and key in sums else (
+                "is missing" if key in sums else "was added after netform wrote the file")
+            raise FormatError(f"{where}: attribute '{key}' {change}; the file is corrupt (a changed bit) or "
+                              "was edited. Restore it from a good copy.")
 
 
 def _json(value: Any) -> str:
@@ -189,6 +242,7 @@ def verify_checksums(f: Any, where: str, *, datasets: dict[str, Any] | None = No
     """
     import h5py  # noqa: PLC0415
 
+    verify_attr_checksums(f, where)
     raw = f.attrs.get("netform_checksums")
     if raw is None:
         return
@@ -338,6 +392,7 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
             f.attrs["netform_compile_config"] = _json(compile_config)
         f.attrs["netform_metadata"] = json.dumps(metadata(model, "h5"))
         f.attrs["netform_checksums"] = json.dumps(sums)
+        _write_attr_checksums(f)
 
 
 def _write_optimizer_weights(f: Any, optimizer: Any, sums: dict[str, int]) -> None:
@@ -390,7 +445,8 @@ def model_weights_group(f: Any) -> Any:
     return f["model_weights"] if "model_weights" in f else f
 
 
-def _attr_json(f: Any, key: str) -> Any:
+def attr_json(f: Any, key: str) -> Any:
+    """A root attribute holding JSON, parsed (None when absent)."""
     raw = f.attrs.get(key)
     if raw is None:
         return None
@@ -427,8 +483,8 @@ def load_h5(path: str | io.BytesIO, *, where: str | None = None, compile: bool =
         f = opened.file
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
-        native = _attr_json(f, "netform_model_config")
-        legacy = _attr_json(f, "model_config") if native is None else None
+        native = attr_json(f, "netform_model_config")
+        legacy = attr_json(f, "model_config") if native is None else None
         if native is None and legacy is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         check_config(native if native is not None else legacy, where=path, safe_mode=safe_mode,
@@ -507,13 +563,13 @@ def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
 
     from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
-    native = _attr_json(f, "netform_compile_config")
+    native = attr_json(f, "netform_compile_config")
     if native is not None:
         check_config(native, where=path, safe_mode=safe_mode, custom_objects=custom)
         with keras.saving.custom_object_scope(custom):
             model.compile(**keras.saving.deserialize_keras_object(native))
     else:
-        training = _attr_json(f, "training_config")
+        training = attr_json(f, "training_config")
         if training is None:
             return
         check_config(training, where=path, safe_mode=safe_mode, custom_objects=custom)
@@ -521,8 +577,8 @@ def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
             training["loss"] = _canonical_losses(training["loss"])
         model.compile(**ks.compile_args_from_training_config(training, custom))
     optimizer = model.optimizer
-    if _OPT_GROUP in f:
-        group = f[_OPT_GROUP]
+    if OPT_GROUP in f:
+        group = f[OPT_GROUP]
         saved = [group[str(i)][()] for i in range(len(group))]
     elif "optimizer_weights" in f:
         saved = _saved_values(ks.safe_get_h5_group(f, "optimizer_weights"), "optimizer_weights",
@@ -560,9 +616,9 @@ def read_h5_info(path: str) -> dict[str, Any]:
         check_h5(f, path, file_size=opened.size, raw=opened.raw)
         kv = f.attrs.get("keras_version")
         info = {
-            "config": _attr_json(f, "netform_model_config") or _attr_json(f, "model_config"),
-            "training_config": _attr_json(f, "training_config"),
-            "netform": _attr_json(f, "netform_metadata") or {},
+            "config": attr_json(f, "netform_model_config") or attr_json(f, "model_config"),
+            "training_config": attr_json(f, "training_config"),
+            "netform": attr_json(f, "netform_metadata") or {},
             "keras_version": kv.decode() if isinstance(kv, bytes) else kv,
         }
         return info

@@ -10,7 +10,7 @@ from netform.errors import FormatError
 from ._api import load, save
 from ._detect import detect_format
 from ._meta import MAX_METADATA_BYTES, json_object, read_bounded, reading, register_netform_classes
-from ._static_reader import read_model
+from ._static_reader import KerasParts, h5_meta, read_model, text_fields
 
 __all__ = ["inspect", "convert"]
 
@@ -23,81 +23,24 @@ def _layers(model: Any) -> list[dict[str, Any]]:
     return out
 
 
-_TEXT_FIELDS = ("keras_version", "netform_version", "saved_at", "model_class", "model_name")
-
-
-def _text_fields(meta: dict[str, Any], where: str, field: str) -> dict[str, Any]:
-    """Keep the metadata fields ``inspect`` reports, refusing values of the wrong type."""
-    for key in _TEXT_FIELDS:
-        value = meta.get(key)
-        if value is not None and not isinstance(value, str):
-            raise FormatError(f"{where}: {field} field '{key}' holds {type(value).__name__} {str(value)[:60]!r}, "
-                              "expected a string; the file is corrupt or was not written by netform or Keras.")
-    return meta
-
-
-def _h5_meta(f: Any, path: str) -> dict[str, Any]:
-    """netform's metadata attribute of an open HDF5 file, with its Keras version."""
-    import numpy as np  # noqa: PLC0415
-
-    raw = f.attrs.get("netform_metadata")
-    field = "attribute 'netform_metadata'"
-    if isinstance(raw, np.void):
-        raw = raw.tobytes()
-    meta = _text_fields(json_object(raw, path, field), path, field) if raw is not None else {}
-    kv = f.attrs.get("keras_version")
-    if kv is not None:
-        meta.setdefault("keras_version", kv.decode("utf-8", "replace") if isinstance(kv, bytes) else str(kv))
-    return meta
-
-
-def _zip_json(path: str, name: str) -> dict[str, Any]:
-    """A JSON object entry of a ``.keras`` archive (``{}`` when absent), its size bounded."""
-    import zipfile  # noqa: PLC0415
-
-    from ._safety import check_zip  # noqa: PLC0415
-
-    with reading(path, "keras"), zipfile.ZipFile(path) as zf:
-        check_zip(zf, path)
-        try:
-            info = zf.getinfo(name)
-        except KeyError:
-            return {}
-        if info.file_size > MAX_METADATA_BYTES:
-            raise FormatError(f"{path}: archive entry {name} is {info.file_size:,} bytes, more than netform's "
-                              f"limit of {MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile.")
-        raw = zf.read(info)
-    return json_object(raw, path, name)
-
-
 def _netform_meta(path: str, fmt: str) -> dict[str, Any]:
+    """The metadata ``inspect`` reports, for a file described by loading it with Keras."""
     if fmt == "keras":
-        from ._keras_zip import NETFORM_ENTRY  # noqa: PLC0415
-
-        meta = _text_fields(_zip_json(path, NETFORM_ENTRY), path, NETFORM_ENTRY)
-        keras_meta = _zip_json(path, "metadata.json")
-        for key, theirs in (("keras_version", "keras_version"), ("saved_at", "date_saved")):
-            value = keras_meta.get(theirs)
-            if value is not None and not isinstance(value, str):
-                raise FormatError(f"{path}: metadata.json field '{theirs}' holds {type(value).__name__}, "
-                                  "expected a string; the file is corrupt.")
-            meta.setdefault(key, value)
-        return meta
+        return KerasParts(path).meta
     if fmt == "h5":
-        import h5py  # noqa: PLC0415
+        from ._h5_source import open_h5  # noqa: PLC0415
+        from ._safety import check_h5  # noqa: PLC0415
 
-        from ._safety import check_h5, file_size  # noqa: PLC0415
-
-        with reading(path, fmt), h5py.File(path, "r") as f:
-            check_h5(f, path, file_size=file_size(path))
-            return _h5_meta(f, path)
+        with reading(path, fmt), open_h5(path) as opened:
+            check_h5(opened.file, path, file_size=opened.size, raw=opened.raw)
+            return h5_meta(opened.file, path)
     if fmt == "savedmodel":
         from ._savedmodel import META, EXTRA_DIR  # noqa: PLC0415
 
         meta_path = os.path.join(path, EXTRA_DIR, META)
         if os.path.lexists(meta_path):
             raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata", error=FormatError)
-            return _text_fields(json_object(raw, meta_path, META), meta_path, META)
+            return text_fields(json_object(raw, meta_path, META), meta_path, META)
     return {}
 
 
@@ -136,9 +79,9 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
     if fmt not in ("keras", "h5", "savedmodel"):
         result.update(_weights_summary(path, fmt))
         return result
-    meta = _netform_meta(path, fmt)
     static = None if with_keras or fmt == "savedmodel" else read_model(path, fmt, safe_mode=safe_mode)
     if static is not None:
+        meta = static["meta"]
         result.update({
             "model_name": static["model_name"],
             "model_class": meta.get("model_class") or static["model_class"],
@@ -153,6 +96,7 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
             "inference_only": False,
         })
         return result
+    meta = _netform_meta(path, fmt)
     register_netform_classes()
     model = load(path, safe_mode=safe_mode)
     optimizer = getattr(model, "optimizer", None)
@@ -190,15 +134,17 @@ def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
             shapes = checkpoint_variables(checkpoint_prefix(path) or path)
         meta: dict[str, Any] = {}
     else:
-        import h5py  # noqa: PLC0415
+        from ._detect import read_sharded_index  # noqa: PLC0415
 
-        from ._safety import check_h5, file_size  # noqa: PLC0415
-
-        shapes = {}
-        with reading(path, fmt), h5py.File(path, "r") as f:
-            check_h5(f, path, file_size=file_size(path))
-            f.visititems(lambda n, o: shapes.__setitem__(n, tuple(o.shape)) if hasattr(o, "shape") else None)
-            meta = _h5_meta(f, path)
+        index = read_sharded_index(path) if fmt == "weights_h5" and not _is_hdf5(path) else None
+        if index is not None:
+            shapes, meta = {}, {}
+            for shard in _shards(path, index):
+                found, shard_meta = _h5_shapes(shard, fmt)
+                shapes.update(found)
+                meta = meta or shard_meta
+        else:
+            shapes, meta = _h5_shapes(path, fmt)
     return {
         "variables": len(shapes),
         "parameters": sum(_numel(s) for s in shapes.values()),
@@ -208,6 +154,41 @@ def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
         "model_class": meta.get("model_class"),
         "model_name": meta.get("model_name"),
     }
+
+
+def _is_hdf5(path: str) -> bool:
+    from ._detect import HDF5_SIGNATURE  # noqa: PLC0415
+
+    with open(path, "rb") as fh:
+        return fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+
+
+def _h5_shapes(path: str, fmt: str) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
+    """``({dataset: shape}, metadata)`` of a weights file, after the loading path's HDF5 checks."""
+    from ._h5_source import open_h5  # noqa: PLC0415
+    from ._meta import regular_file  # noqa: PLC0415
+    from ._safety import check_h5  # noqa: PLC0415
+
+    regular_file(path, "a weights file")
+    shapes: dict[str, tuple[int, ...]] = {}
+    with reading(path, fmt), open_h5(path) as opened:
+        f = opened.file
+        check_h5(f, path, file_size=opened.size, raw=opened.raw)
+        f.visititems(lambda n, o: shapes.__setitem__(n, tuple(o.shape)) if hasattr(o, "shape") else None)
+        return shapes, h5_meta(f, path)
+
+
+def _shards(path: str, index: dict[str, Any]) -> list[str]:
+    """The shard files a sharded weights index names, each a plain file name in the index's folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    names: set[str] = set()
+    for entry, found in index["weight_map"].items():
+        for name in found if isinstance(found, list) else [found]:
+            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+                raise FormatError(f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
+                                  "must be a file name in the index's own folder.")
+            names.add(name)
+    return [os.path.join(folder, name) for name in sorted(names)]
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], format: str | None = None, *,

@@ -25,10 +25,11 @@ from ._meta import MAX_METADATA_BYTES, json_object, metadata, reading, register_
 from ._safety import check_config, check_h5, check_zip
 
 __all__ = ["save_keras", "write_keras", "load_keras", "read_keras_info", "NETFORM_ENTRY", "save_keras_dir",
-           "write_keras_dir", "load_keras_dir", "is_keras_dir"]
+           "write_keras_dir", "load_keras_dir", "is_keras_dir", "restore_netform_classes", "netform_config",
+           "NETFORM_MODELS_MODULE", "WEIGHTS_ENTRY", "dir_file", "read_netform_entry"]
 
 NETFORM_ENTRY = "netform.json"
-_WEIGHTS_ENTRY = "model.weights.h5"
+WEIGHTS_ENTRY = "model.weights.h5"
 _ASSETS_DIR = "assets/"
 
 
@@ -77,19 +78,25 @@ def keras_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
     return config, renamed
 
 
-def netform_config(config: dict[str, Any], renamed: Any, where: str) -> dict[str, Any]:
-    """Undo :func:`keras_config` with the renames ``netform.json`` recorded.
+#: The module of netform's two model classes (``netform.engine._models``), named without importing it.
+NETFORM_MODELS_MODULE = "netform.engine._models"
+
+
+def restore_netform_classes(config: dict[str, Any], renamed: Any, where: str) -> dict[str, Any]:
+    """Undo :func:`keras_config` with the renames ``netform.json`` recorded, in place (no TensorFlow).
 
     Only netform's two model classes are ever restored, and only where the
-    config holds Keras's matching class, so the metadata can name nothing else.
+    config holds Keras's matching class, so the metadata can name nothing
+    else. The one check of ``keras_classes``, shared by loading and by the
+    readers that never import Keras.
+
+    Raises:
+        FormatError: An entry names another class, or a place the config does not hold.
     """
     if not isinstance(renamed, list):
         return config
-    from netform.engine import _models  # noqa: PLC0415
-
-    classes = {"netform>Functional": _models.Functional, "netform>Sequential": _models.Sequential}
     for entry in renamed:
-        if not isinstance(entry, dict) or entry.get("registered_name") not in classes:
+        if not isinstance(entry, dict) or entry.get("registered_name") not in _NETFORM_CLASSES:
             raise FormatError(f"{where}: {NETFORM_ENTRY} names a model class netform does not write "
                               f"({str(entry)[:200]}); the file is corrupt or hostile.")
         node: Any = config
@@ -100,13 +107,19 @@ def netform_config(config: dict[str, Any], renamed: Any, where: str) -> dict[str
                 node = None
                 break
         registered = entry["registered_name"]
-        if not isinstance(node, dict) or node.get("class_name") != registered.split(">", 1)[1]:
-            raise FormatError(f"{where}: {NETFORM_ENTRY} records a netform {registered.split('>', 1)[1]} at "
+        class_name = registered.split(">", 1)[1]
+        if not isinstance(node, dict) or node.get("class_name") != class_name:
+            raise FormatError(f"{where}: {NETFORM_ENTRY} records a netform {class_name} at "
                               f"config path {entry.get('path')!r}, which the config does not hold; the file "
                               "is corrupt.")
-        cls = classes[registered]
-        node.update({"module": cls.__module__, "class_name": cls.__name__, "registered_name": registered})
+        node.update({"module": NETFORM_MODELS_MODULE, "class_name": class_name, "registered_name": registered})
     return config
+
+
+def netform_config(config: dict[str, Any], renamed: Any, where: str) -> dict[str, Any]:
+    """:func:`restore_netform_classes`, for loading (netform's classes registered with Keras first)."""
+    register_netform_classes()
+    return restore_netform_classes(config, renamed, where)
 
 
 def write_keras(model: Any, target: str | BinaryIO) -> None:
@@ -129,7 +142,7 @@ def write_keras(model: Any, target: str | BinaryIO) -> None:
     with zipfile.ZipFile(target, "w") as zf:
         zf.writestr("metadata.json", json.dumps(keras_metadata()))
         zf.writestr("config.json", json.dumps(config))
-        weights = ks.H5IOStore(_WEIGHTS_ENTRY, archive=zf, mode="w")
+        weights = ks.H5IOStore(WEIGHTS_ENTRY, archive=zf, mode="w")
         assets = ks.DiskIOStore(_ASSETS_DIR.rstrip("/"), archive=zf, mode="w")
         try:
             ks.save_state(model, weights, assets)
@@ -164,7 +177,7 @@ def write_keras_dir(model: Any, directory: str) -> None:
         weights.close()
         assets.close()
     for name, data in (("metadata.json", json.dumps(keras_metadata()).encode()),
-                       ("config.json", json.dumps(config).encode()), (_WEIGHTS_ENTRY, image.getbuffer()),
+                       ("config.json", json.dumps(config).encode()), (WEIGHTS_ENTRY, image.getbuffer()),
                        (NETFORM_ENTRY, json.dumps(meta).encode())):
         with open(os.path.join(directory, name), "xb") as fh:
             fh.write(data)
@@ -182,7 +195,7 @@ def save_keras_dir(model: Any, path: str) -> None:
         write_keras_dir(model, tmp)
 
 
-def _dir_file(path: str, name: str, limit: int) -> bytes:
+def dir_file(path: str, name: str, limit: int) -> bytes:
     """One file of a Keras model directory, read whole after its size is checked against ``limit``."""
     from ._meta import read_bounded, regular_file  # noqa: PLC0415
 
@@ -210,12 +223,12 @@ def load_keras_dir(path: str, *, compile: bool = True, safe_mode: bool = True,
     register_netform_classes()
     check_tree(path, "Keras model")
     with reading(path, "keras"):
-        config = json_object(_dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
+        config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
         if os.path.lexists(os.path.join(path, NETFORM_ENTRY)):
-            meta = json_object(_dir_file(path, NETFORM_ENTRY, MAX_METADATA_BYTES), path, NETFORM_ENTRY)
+            meta = json_object(dir_file(path, NETFORM_ENTRY, MAX_METADATA_BYTES), path, NETFORM_ENTRY)
             config = netform_config(config, meta.get("keras_classes"), path)
         check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom_objects)
-        weights = io.BytesIO(_dir_file(path, _WEIGHTS_ENTRY, MAX_DATASET_BYTES))
+        weights = io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
         assets_dir = os.path.join(path, _ASSETS_DIR.rstrip("/"))
         has_assets = os.path.isdir(assets_dir) and bool(os.listdir(assets_dir))
         return _build_and_fill(config, weights, path, compile=compile, safe_mode=safe_mode,
@@ -236,7 +249,7 @@ def keras_metadata() -> dict[str, str]:
 def is_keras_dir(path: str) -> bool:
     """Whether ``path`` is a directory in Keras's unzipped ``.keras`` form (config and weights files)."""
     return (os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json"))
-            and any(os.path.isfile(os.path.join(path, n)) for n in (_WEIGHTS_ENTRY, "model.weights.npz")))
+            and any(os.path.isfile(os.path.join(path, n)) for n in (WEIGHTS_ENTRY, "model.weights.npz")))
 
 
 def save_keras(model: Any, path: str) -> None:
@@ -259,15 +272,26 @@ def _checked_entries(zf: zipfile.ZipFile, where: str, *, safe_mode: bool,
     """
     check_zip(zf, where)
     config = json_object(zf.read("config.json"), where, "config.json")
-    if NETFORM_ENTRY in zf.namelist():
-        if zf.getinfo(NETFORM_ENTRY).file_size > MAX_METADATA_BYTES:
-            raise FormatError(f"{where}: {NETFORM_ENTRY} declares {zf.getinfo(NETFORM_ENTRY).file_size:,} "
-                              f"bytes, more than netform's limit of {MAX_METADATA_BYTES:,} for metadata; "
-                              "the file is corrupt or hostile.")
-        meta = json_object(zf.read(NETFORM_ENTRY), where, NETFORM_ENTRY)
+    meta = read_netform_entry(zf, where)
+    if meta is not None:
         config = netform_config(config, meta.get("keras_classes"), where)
     check_config(config, where=where, safe_mode=safe_mode, custom_objects=custom_objects)
     return config
+
+
+def read_netform_entry(zf: zipfile.ZipFile, where: str) -> dict[str, Any] | None:
+    """``netform.json`` of an archive whose entry table is checked (None when absent), its size bounded.
+
+    Raises:
+        FormatError: The entry declares more than :data:`MAX_METADATA_BYTES`, or is not a JSON object.
+    """
+    if NETFORM_ENTRY not in zf.namelist():
+        return None
+    if zf.getinfo(NETFORM_ENTRY).file_size > MAX_METADATA_BYTES:
+        raise FormatError(f"{where}: {NETFORM_ENTRY} declares {zf.getinfo(NETFORM_ENTRY).file_size:,} "
+                          f"bytes, more than netform's limit of {MAX_METADATA_BYTES:,} for metadata; "
+                          "the file is corrupt or hostile.")
+    return json_object(zf.read(NETFORM_ENTRY), where, NETFORM_ENTRY)
 
 
 def load_keras(path: str | io.BytesIO, *, where: str | None = None, compile: bool = True,
@@ -293,18 +317,33 @@ def load_keras(path: str | io.BytesIO, *, where: str | None = None, compile: boo
     where = where or os.fspath(path)  # type: ignore[arg-type]
     with reading(where, "keras"), zipfile.ZipFile(path) as zf:
         config = _checked_entries(zf, where, safe_mode=safe_mode, custom_objects=custom_objects)
-        if _WEIGHTS_ENTRY not in zf.namelist():  # e.g. Keras's npz weights: let Keras read it
-            import keras  # noqa: PLC0415
-
-            if isinstance(path, io.BytesIO):
-                path.seek(0)
-                return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile,
-                                               safe_mode=safe_mode)
-            with open(path, "rb") as fh:
-                return keras.saving.load_model(fh, custom_objects=custom_objects, compile=compile,
-                                               safe_mode=safe_mode)
+        if WEIGHTS_ENTRY not in zf.namelist():
+            raise _no_h5_weights(zf, where)
         return _load_from_archive(zf, config, where, compile=compile, safe_mode=safe_mode,
                                   custom_objects=custom_objects)
+
+
+_NPZ_ENTRY = "model.weights.npz"
+
+
+def _no_h5_weights(zf: zipfile.ZipFile, where: str) -> FormatError:
+    """Why an archive without ``model.weights.h5`` cannot be loaded.
+
+    Keras's other weights format, ``model.weights.npz``
+    (``saving_lib.save_model(..., weights_format="npz")``), stores each
+    layer's variables as a pickled Python dict. Unpickling runs code named by
+    the file, so netform never does it, and Keras itself cannot read these
+    files back: it opens them with ``allow_pickle=False`` and fails with
+    "Object arrays cannot be loaded when allow_pickle=False".
+    """
+    if _NPZ_ENTRY in zf.namelist():
+        return FormatError(f"{where}: the archive holds its weights as {_NPZ_ENTRY}, Keras's npz format, which "
+                           "stores each layer's variables as pickled Python objects; neither netform nor Keras "
+                           "unpickles a model file (Keras fails with 'Object arrays cannot be loaded when "
+                           "allow_pickle=False'). Save the model again with model.save() or netform.save(), which "
+                           f"write {WEIGHTS_ENTRY}.")
+    return FormatError(f"{where}: the archive holds no {WEIGHTS_ENTRY} (entries: {sorted(zf.namelist())[:8]}), "
+                       "so the model has no weights to load; the file is incomplete or not a Keras model.")
 
 
 def _load_from_archive(zf: zipfile.ZipFile, config: dict[str, Any], where: str, *, compile: bool,
@@ -312,7 +351,7 @@ def _load_from_archive(zf: zipfile.ZipFile, config: dict[str, Any], where: str, 
     """Keras's ``_load_model_from_fileobj``, on an archive already checked and open."""
     from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
-    weights = io.BytesIO(zf.read(_WEIGHTS_ENTRY))  # zipfile verifies the entry's CRC-32
+    weights = io.BytesIO(zf.read(WEIGHTS_ENTRY))  # zipfile verifies the entry's CRC-32
     # Keras extracts the whole archive to disk for assets whenever it holds more
     # than its three entries (netform.json is a fourth): do so only for real assets.
     has_assets = any(name.startswith(_ASSETS_DIR) for name in zf.namelist())
@@ -330,7 +369,7 @@ def _build_and_fill(config: dict[str, Any], weights: io.BytesIO, where: str, *, 
     store = ks.H5IOStore(weights, mode="r")
     assets_store = None
     try:
-        check_h5(store.h5_file, f"{where}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()))
+        check_h5(store.h5_file, f"{where}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()))
         model = ks.model_from_config(config, custom_objects, compile, safe_mode)
         assets_store = assets()
         failed, errors = ks.load_state(model, store, assets_store)
@@ -359,13 +398,13 @@ def weights_bytes(path: str | io.BytesIO, where: str) -> io.BytesIO:
 
         check_tree(path, "Keras model")
         with reading(where, "keras"):
-            return io.BytesIO(_dir_file(path, _WEIGHTS_ENTRY, MAX_DATASET_BYTES))
+            return io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
     with reading(where, "keras"), zipfile.ZipFile(path) as zf:
         check_zip(zf, where)
-        if _WEIGHTS_ENTRY not in zf.namelist():
-            raise FormatError(f"{where}: the archive holds no {_WEIGHTS_ENTRY}, so there are no "
+        if WEIGHTS_ENTRY not in zf.namelist():
+            raise FormatError(f"{where}: the archive holds no {WEIGHTS_ENTRY}, so there are no "
                               "weights to load.")
-        return io.BytesIO(zf.read(_WEIGHTS_ENTRY))
+        return io.BytesIO(zf.read(WEIGHTS_ENTRY))
 
 
 def read_keras_info(path: str) -> dict[str, Any]:

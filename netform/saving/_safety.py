@@ -22,7 +22,7 @@ from netform.errors import UnsafeFileError
 
 from ._h5_attrs import attribute_bytes, raw_reader
 
-__all__ = ["check_config", "check_zip", "check_h5", "MAX_RATIO", "MAX_DATASET_BYTES"]
+__all__ = ["check_config", "check_zip", "check_h5", "MAX_RATIO", "MAX_DATASET_BYTES", "VALUE_MARKERS"]
 
 #: A zip entry that inflates more than this many times its stored size is a bomb.
 MAX_RATIO = 200
@@ -38,8 +38,8 @@ MAX_H5_DEPTH = 512
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SAFE_MODULE_ROOTS = ("keras",)
 # Keras's own markers for values, not classes.
-_VALUE_MARKERS = {"__tuple__", "__numpy__", "__tensor__", "__bytes__", "__typespec__", "__ellipsis__",
-                  "__slice__", "__passive_serialization__", "__keras_tensor__"}
+VALUE_MARKERS = {"__tuple__", "__numpy__", "__tensor__", "__bytes__", "__typespec__", "__ellipsis__",
+                 "__slice__", "__passive_serialization__", "__keras_tensor__"}
 _UNSAFE_HINT = "Load it with safe_mode=False only if you trust the file and wrote its code yourself."
 
 
@@ -137,7 +137,7 @@ def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapp
         raise _refuse(where, f"{at}.config.vocabulary" if at else "config.vocabulary",
                       f"a {class_name} reading its vocabulary from the file '{config['vocabulary'][:200]}' "
                       "outside the model file")
-    if class_name in _VALUE_MARKERS:
+    if class_name in VALUE_MARKERS:
         return
     if class_name == "function" and module == "builtins" and isinstance(config, str):
         # How Keras writes a plain function (a loss, a metric, an activation):

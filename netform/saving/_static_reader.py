@@ -13,41 +13,45 @@ model saved with ``trainable: false``) and from what Keras's own layers
 create: a ``BatchNormalization`` keeps its moving mean and variance, a
 ``Normalization`` its statistics, as non-trainable variables. Where the file
 holds anything this module cannot count for certain (a layer class with
-variables that it does not know, a Keras 2 config, an unzipped archive, an
-optimizer named by a string), :func:`read_model` returns None and the caller
+variables that it does not know, a Keras 2 config, an optimizer named by a
+string), :func:`read_model` returns None and the caller
 loads the model with Keras instead.
+
+Each file is opened and checked once: the metadata ``inspect`` reports
+(``netform.json``, ``metadata.json``, the HDF5 ``netform_metadata``) is read
+in the same pass, so :func:`read_model`'s answer carries it as ``meta``.
 
 What is not checked is what only building the model checks: a config that
 parses and passes the safety checks but that Keras cannot deserialize. In a
-``.keras`` archive any change to the config fails the entry's CRC-32; an
-HDF5 file's config attribute carries no checksum, so a changed bit that
-leaves it valid JSON is described as it reads, where ``load`` fails.
+``.keras`` archive any change to the config fails the entry's CRC-32; in an
+HDF5 file netform writes, the config attributes carry CRC-32s
+(``netform_attr_checksums``); an HDF5 file Keras wrote has none, so a
+changed bit that leaves its config valid JSON is described as it reads.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from typing import Any
 
 from netform.errors import FormatError, NetformError
 
+from ._keras_zip import (
+    NETFORM_ENTRY, NETFORM_MODELS_MODULE, WEIGHTS_ENTRY, dir_file, read_netform_entry, restore_netform_classes,
+)
 from ._meta import MAX_METADATA_BYTES, json_object, reading
-from ._safety import _VALUE_MARKERS, check_config, check_h5, check_zip
+from ._safety import VALUE_MARKERS, check_config, check_h5, check_zip
 
-__all__ = ["read_model"]
-
-_WEIGHTS_ENTRY = "model.weights.h5"
-_NETFORM_ENTRY = "netform.json"
+__all__ = ["read_model", "KerasParts", "h5_meta", "keras_meta", "text_fields"]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_KEYS = ("activation", "_initializer", "_regularizer", "_constraint", "initializer")
 
 #: The classes Keras gives a loaded model, by the class name its config holds.
 _MODEL_CLASSES = {"Sequential": "keras.src.models.sequential.Sequential",
                   "Functional": "keras.src.models.functional.Functional"}
-_NETFORM_MODELS = {"netform>Functional": "Functional", "netform>Sequential": "Sequential"}
-_NETFORM_MODELS_MODULE = "netform.engine._models"
 
 #: Keras layers whose every variable is trainable (when the layer is).
 _TRAINABLE_ONLY = frozenset({
@@ -99,7 +103,7 @@ def _plainly_safe(node: Any) -> bool:
         if not isinstance(item, dict):
             continue
         class_name = item.get("class_name")
-        if isinstance(class_name, str) and class_name not in _VALUE_MARKERS:
+        if isinstance(class_name, str) and class_name not in VALUE_MARKERS:
             if class_name in ("__lambda__", "Lambda", "TFSMLayer", "function") or not _IDENTIFIER.match(class_name):
                 return False
             config = item.get("config")
@@ -283,7 +287,7 @@ def _model_config(config: Any) -> dict[str, Any]:
 def _model_class(config: dict[str, Any]) -> str:
     module, class_name = config.get("module"), config["class_name"]
     if isinstance(module, str) and module.startswith("netform."):
-        return f"{_NETFORM_MODELS_MODULE}.{class_name}" if module == _NETFORM_MODELS_MODULE else _unknown()
+        return f"{NETFORM_MODELS_MODULE}.{class_name}" if module == NETFORM_MODELS_MODULE else _unknown()
     if class_name in _MODEL_CLASSES:
         return _MODEL_CLASSES[class_name]
     return _unknown()
@@ -310,30 +314,6 @@ def _iteration(dataset: Any) -> int:
     return int(dataset[()])
 
 
-def _restore_netform_classes(config: dict[str, Any], renamed: Any, where: str) -> None:
-    """:func:`._keras_zip.netform_config` without importing netform's engine: the same checks and errors."""
-    if not isinstance(renamed, list):
-        return
-    for entry in renamed:
-        if not isinstance(entry, dict) or entry.get("registered_name") not in _NETFORM_MODELS:
-            raise FormatError(f"{where}: {_NETFORM_ENTRY} names a model class netform does not write "
-                              f"({str(entry)[:200]}); the file is corrupt or hostile.")
-        node: Any = config
-        for key in entry.get("path") or []:
-            try:
-                node = node[key]
-            except (KeyError, IndexError, TypeError):
-                node = None
-                break
-        registered = entry["registered_name"]
-        class_name = _NETFORM_MODELS[registered]
-        if not isinstance(node, dict) or node.get("class_name") != class_name:
-            raise FormatError(f"{where}: {_NETFORM_ENTRY} records a netform {class_name} at "
-                              f"config path {entry.get('path')!r}, which the config does not hold; the file "
-                              "is corrupt.")
-        node.update({"module": _NETFORM_MODELS_MODULE, "class_name": class_name, "registered_name": registered})
-
-
 def _describe(config: dict[str, Any], count: Any, groups: dict[str, str], store: _Store) -> dict[str, Any]:
     trainable = _trainable(config)
     layers, total, train = [], 0, 0
@@ -350,26 +330,109 @@ def _describe(config: dict[str, Any], count: Any, groups: dict[str, str], store:
             "parameters": total, "trainable_parameters": train}
 
 
+_TEXT_FIELDS = ("keras_version", "netform_version", "saved_at", "model_class", "model_name")
+
+
+def text_fields(meta: dict[str, Any], where: str, field: str) -> dict[str, Any]:
+    """Keep the metadata fields ``inspect`` reports, refusing values of the wrong type."""
+    for key in _TEXT_FIELDS:
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise FormatError(f"{where}: {field} field '{key}' holds {type(value).__name__} {str(value)[:60]!r}, "
+                              "expected a string; the file is corrupt or was not written by netform or Keras.")
+    return meta
+
+
+def h5_meta(f: Any, path: str) -> dict[str, Any]:
+    """netform's metadata attribute of an open HDF5 file, with its Keras version."""
+    import numpy as np  # noqa: PLC0415
+
+    raw = f.attrs.get("netform_metadata")
+    field = "attribute 'netform_metadata'"
+    if isinstance(raw, np.void):
+        raw = raw.tobytes()
+    meta = text_fields(json_object(raw, path, field), path, field) if raw is not None else {}
+    kv = f.attrs.get("keras_version")
+    if kv is not None:
+        meta.setdefault("keras_version", kv.decode("utf-8", "replace") if isinstance(kv, bytes) else str(kv))
+    return meta
+
+
+def keras_meta(netform_entry: dict[str, Any] | None, keras_entry: dict[str, Any] | None, path: str) -> dict[str, Any]:
+    """What ``inspect`` reports from an archive's ``netform.json`` and Keras's ``metadata.json``."""
+    meta = text_fields(dict(netform_entry or {}), path, NETFORM_ENTRY)
+    for key, theirs in (("keras_version", "keras_version"), ("saved_at", "date_saved")):
+        value = (keras_entry or {}).get(theirs)
+        if value is not None and not isinstance(value, str):
+            raise FormatError(f"{path}: metadata.json field '{theirs}' holds {type(value).__name__}, "
+                              "expected a string; the file is corrupt.")
+        meta.setdefault(key, value)
+    return meta
+
+
+class KerasParts:
+    """The parts of a ``.keras`` model (archive or unzipped folder), read once after the loading path's checks.
+
+    Attributes:
+        config: ``config.json``, netform's model classes restored from ``netform.json``.
+        meta: What ``inspect`` reports from ``netform.json`` and ``metadata.json``.
+        weights: ``model.weights.h5`` in memory (its CRC-32 verified), or None when the model has none.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if os.path.isdir(path):
+            self._read_dir(path)
+        else:
+            self._read_zip(path)
+        if self.netform is not None:
+            restore_netform_classes(self.config, self.netform.get("keras_classes"), path)
+        self.meta = keras_meta(self.netform, self.keras, path)
+
+    def _read_zip(self, path: str) -> None:
+        with reading(path, "keras"), zipfile.ZipFile(path) as zf:
+            check_zip(zf, path)
+            self.config = json_object(zf.read("config.json"), path, "config.json")
+            self.netform = read_netform_entry(zf, path)
+            self.keras = self._bounded_entry(zf, "metadata.json")
+            # zipfile verifies the entry's CRC-32
+            self.weights = io.BytesIO(zf.read(WEIGHTS_ENTRY)) if WEIGHTS_ENTRY in zf.namelist() else None
+
+    def _bounded_entry(self, zf: zipfile.ZipFile, name: str) -> dict[str, Any] | None:
+        if name not in zf.namelist():
+            return None
+        info = zf.getinfo(name)
+        if info.file_size > MAX_METADATA_BYTES:
+            raise FormatError(f"{self.path}: archive entry {name} is {info.file_size:,} bytes, more than netform's "
+                              f"limit of {MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile.")
+        return json_object(zf.read(info), self.path, name)
+
+    def _read_dir(self, path: str) -> None:
+        from ._meta import check_tree  # noqa: PLC0415
+        from ._safety import MAX_DATASET_BYTES  # noqa: PLC0415
+
+        check_tree(path, "Keras model")
+        with reading(path, "keras"):
+            self.config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
+            found = {name: json_object(dir_file(path, name, MAX_METADATA_BYTES), path, name)
+                     for name in (NETFORM_ENTRY, "metadata.json") if os.path.lexists(os.path.join(path, name))}
+            self.netform, self.keras = found.get(NETFORM_ENTRY), found.get("metadata.json")
+            self.weights = (io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
+                            if os.path.lexists(os.path.join(path, WEIGHTS_ENTRY)) else None)
+
+
 def _read_keras(path: str, safe_mode: bool) -> dict[str, Any]:
     import h5py  # noqa: PLC0415
 
-    with reading(path, "keras"), zipfile.ZipFile(path) as zf:
-        check_zip(zf, path)
-        config = json_object(zf.read("config.json"), path, "config.json")
-        if _NETFORM_ENTRY in zf.namelist():
-            if zf.getinfo(_NETFORM_ENTRY).file_size > MAX_METADATA_BYTES:
-                raise FormatError(f"{path}: {_NETFORM_ENTRY} declares {zf.getinfo(_NETFORM_ENTRY).file_size:,} "
-                                  f"bytes, more than netform's limit of {MAX_METADATA_BYTES:,} for metadata; "
-                                  "the file is corrupt or hostile.")
-            meta = json_object(zf.read(_NETFORM_ENTRY), path, _NETFORM_ENTRY)
-            _restore_netform_classes(config, meta.get("keras_classes"), path)
-        _check(config, path, safe_mode)
-        if _WEIGHTS_ENTRY not in zf.namelist():
-            raise _Unknown  # e.g. Keras's npz weights
-        weights = io.BytesIO(zf.read(_WEIGHTS_ENTRY))  # zipfile verifies the entry's CRC-32
+    parts = KerasParts(path)
+    config = parts.config
+    _check(config, path, safe_mode)
+    if parts.weights is None:
+        raise _Unknown  # e.g. Keras's npz weights: loading says why it cannot be read
+    weights = parts.weights
     with reading(path, "keras"), h5py.File(weights, "r") as f:
         datasets: dict[str, Any] = {}
-        check_h5(f, f"{path}!{_WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
+        check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
         model = _model_config(config)
         store = _Store(f, datasets)
         info = _describe(model, _count_keras, store.keras_layers(""), store)
@@ -378,26 +441,28 @@ def _read_keras(path: str, safe_mode: bool) -> dict[str, Any]:
         if info["optimizer"] is not None:
             opt = f.get("optimizer/vars")
             info["iterations"] = _iteration(opt.get("0")) if opt is not None and "0" in opt else 0
+    info["meta"] = parts.meta
     return info
 
 
 def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
-    from ._h5 import _OPT_GROUP, _attr_json, verify_checksums  # noqa: PLC0415
+    from ._h5 import OPT_GROUP, attr_json, verify_checksums  # noqa: PLC0415
     from ._h5_source import open_h5  # noqa: PLC0415
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
-        native = _attr_json(f, "netform_model_config")
-        legacy = _attr_json(f, "model_config") if native is None else None
+        meta = h5_meta(f, path)
+        native = attr_json(f, "netform_model_config")
+        legacy = attr_json(f, "model_config") if native is None else None
         if native is None and legacy is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check(native if native is not None else legacy, path, safe_mode)
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if native is None:
             raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
-        compile_config = _attr_json(f, "netform_compile_config")
+        compile_config = attr_json(f, "netform_compile_config")
         if compile_config is None and "training_config" in f.attrs:
             raise _Unknown
         if compile_config is not None:
@@ -410,7 +475,8 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         info["optimizer"] = _optimizer(compile_config)
         info["iterations"] = None
         if info["optimizer"] is not None:
-            info["iterations"] = _h5_iterations(f, _OPT_GROUP)
+            info["iterations"] = _h5_iterations(f, OPT_GROUP)
+    info["meta"] = meta
     return info
 
 
@@ -432,23 +498,24 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
     """Name, class, layers, parameter counts and optimizer of a saved model, without TensorFlow.
 
     Args:
-        path: A ``.keras`` archive or a full-model HDF5 file.
+        path: A ``.keras`` archive or folder (Keras's unzipped form), or a full-model HDF5 file.
         fmt: Its format, from :func:`~._detect.detect_format` (``"keras"`` or ``"h5"``).
         safe_mode: As for :func:`netform.load`: refuse configs that name code.
 
     Returns:
         ``{"model_name", "model_class", "layers", "parameters",
         "trainable_parameters", "optimizer", "iterations"}`` as
-        :func:`netform.saving.inspect` reports them, or None when only Keras
-        can tell (an unzipped archive, a Keras 2 config, a subclassed model, a
-        layer with variables of an unknown kind).
+        :func:`netform.saving.inspect` reports them, plus ``"meta"`` (the
+        file's netform and Keras metadata), or None when only Keras can tell
+        (a Keras 2 config, a subclassed model, a layer with variables of an
+        unknown kind).
 
     Raises:
         FormatError: The file is corrupt.
         UnsafeFileError: The file is hostile, as :func:`netform.load` finds it.
     """
     try:
-        if fmt == "keras" and zipfile.is_zipfile(path):
+        if fmt == "keras":
             return _read_keras(path, safe_mode)
         if fmt == "h5":
             return _read_h5(path, safe_mode)
