@@ -22,6 +22,8 @@ __all__ = [
     "DataError",
     "FormatError",
     "UnsafeFileError",
+    "CorruptFileError",
+    "IncompatibleFileError",
     "SaveError",
     "RenderError",
     "did_you_mean",
@@ -194,6 +196,24 @@ class UnsafeFileError(FormatError):
 
     code = "NF-UNSAFE"
     exit_code = 6
+
+
+class CorruptFileError(FormatError, OSError):
+    """A file cannot be opened as HDF5: damaged, truncated, or a ``.h5`` that is no HDF5 file.
+
+    An ``OSError`` too, as h5py's error when Keras opens such a file, so code
+    written for Keras keeps working: ``keras.callbacks.BackupAndRestore``
+    catches it to fall back to its previous backup.
+    """
+
+
+class IncompatibleFileError(FormatError, TypeError):
+    """A saved object cannot be rebuilt from its config by its class.
+
+    For example a class without ``from_config``, or a ``get_config`` whose
+    layers the class does not deserialize. A ``TypeError`` too, as Keras's
+    error when it loads the same file.
+    """
 
 
 class SaveError(NetformError, ValueError):

@@ -10,7 +10,8 @@ import stat
 import zlib
 from typing import Any, Iterator
 
-from netform.errors import FormatError, NetformError, SaveError, UnsafeFileError
+from netform.errors import (CorruptFileError, FormatError, IncompatibleFileError, NetformError, SaveError,
+                            UnsafeFileError)
 
 __all__ = ["metadata", "crc32", "reading", "writing", "check_built", "model_class_name",
            "register_netform_classes", "regular_file", "check_tree", "read_bounded", "json_object",
@@ -240,8 +241,14 @@ def reading(path: str | os.PathLike[str], fmt: str) -> Iterator[None]:
     except Exception as err:  # noqa: BLE001 - every library's error becomes one FormatError
         text = " ".join(str(err).split())
         if len(text) > 400:
-            text = text[:400] + " ..."
-        raise FormatError(
+            # Keras nests the error that started it all after "Exception encountered:"; keep it.
+            cause = text.rsplit("Exception encountered:", 1)[1][:400] if "Exception encountered:" in text else ""
+            text = text[:400] + " ..." + (f" Exception encountered: {cause}" if cause else "")
+        # Also the built-in class Keras raises here: a class that cannot rebuild an object from
+        # its config is a TypeError; h5py failing to open or read a file, an OSError.
+        error = (IncompatibleFileError if isinstance(err, TypeError)
+                 else CorruptFileError if isinstance(err, OSError) else FormatError)
+        raise error(
             f"{os.fspath(path)}: cannot load the {fmt} file, it is corrupt, truncated or "
             f"incompatible ({type(err).__name__}: {text})."
         ) from err
