@@ -102,10 +102,22 @@ def args_export_spec(p: argparse.ArgumentParser) -> None:
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help=".npz with named arrays, or .csv with named columns")
-    p.add_argument("--x", dest="x_keys", action="append", metavar="NAME",
-                   help="input array/column name(s); default: the model's input names, or 'x'")
-    p.add_argument("--y", dest="y_keys", action="append", metavar="NAME",
-                   help="target array/column name(s); default: the output names, or 'y'")
+    _x_arg(p)
+    p.add_argument("--y", dest="y_keys", action="append", metavar="[OUTPUT=]COLUMNS",
+                   help="the targets of one output, like --x; default: the arrays named after the outputs, or 'y'")
+
+
+def _x_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--x", dest="x_keys", action="append", metavar="[INPUT=]COLUMNS",
+                   help="the data of one input: an array/column name, several joined by commas (f0,f1,f2) or glob "
+                        "patterns ('f*', in file order), joined side by side; repeat for each input, in order, or "
+                        "name it (image=px*); default: the arrays named after the inputs, or 'x'")
+
+
+def _sample_weight_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sample-weight", metavar="COLUMN",
+                   help="weight each sample by this column (.csv) or array (.npz) of the data file, as "
+                        "keras.Model.fit(sample_weight=...)")
 
 
 def args_train(p: argparse.ArgumentParser) -> None:
@@ -115,6 +127,10 @@ def args_train(p: argparse.ArgumentParser) -> None:
                    help="override spec values, e.g. training.epochs=3 nodes.dense1.units=512")
     p.add_argument("--val-data", metavar="FILE",
                    help="validation data (.npz or .csv, the same names as --data), evaluated after every epoch")
+    p.add_argument("--class-weight", metavar="balanced|JSON",
+                   help="weight the loss of each class: balanced (n_samples / (n_classes * count), from the "
+                        "training targets) or a JSON object such as '{\"0\": 1.0, \"1\": 3.0}'; one output only")
+    _sample_weight_arg(p)
     p.add_argument("-o", "--output", metavar="MODEL_FILE",
                    help="save the trained model here (an interrupted run saves beside it, as NAME.interrupted.EXT)")
     p.add_argument("--backup-dir", metavar="DIR",
@@ -137,6 +153,7 @@ def args_train(p: argparse.ArgumentParser) -> None:
 def args_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL_FILE", help="a saved model")
     _data_args(p)
+    _sample_weight_arg(p)
     p.add_argument("--batch-size", type=_batch_size, default=32, help="samples per batch (1 to 2**31-1)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     _plugin_arg(p)
@@ -145,7 +162,7 @@ def args_evaluate(p: argparse.ArgumentParser) -> None:
 def args_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL_FILE", help="a saved model")
     p.add_argument("--data", required=True, metavar="FILE", help=".npz or .csv input data")
-    p.add_argument("--x", dest="x_keys", action="append", metavar="NAME", help="input array/column name(s)")
+    _x_arg(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="where to write predictions: OUT.npz holds one array per output, named after it; "
                         "OUT.npy holds one output (the model's only one, or the one --output-name chooses)")
@@ -207,9 +224,18 @@ def check_usage(args: argparse.Namespace) -> None:
 
     Raises:
         UsageError: ``render --format`` against the output's extension, ``--backup-every`` without
-            ``--backup-dir``.
+            ``--backup-dir``, malformed ``--x``/``--y``/``--class-weight``, class and sample weights together.
     """
     import os
+
+    from ._columns import parse_choices, parse_class_weight
+
+    parse_choices(getattr(args, "x_keys", None), "--x")
+    parse_choices(getattr(args, "y_keys", None), "--y")
+    if parse_class_weight(getattr(args, "class_weight", None)) is not None \
+            and getattr(args, "sample_weight", None) is not None:
+        raise UsageError("--class-weight and --sample-weight cannot be used together (Keras refuses class_weight "
+                         "with sample_weight); fold the class weights into the sample-weight column")
 
     output = getattr(args, "output", None)
     if getattr(args, "command", None) == "render" and getattr(args, "format", None) and isinstance(output, str):

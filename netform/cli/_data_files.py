@@ -25,7 +25,7 @@ from ..errors import DataError
 if TYPE_CHECKING:  # imported where arrays are made: `netform train` checks its files before NumPy loads
     import numpy as np
 
-__all__ = ["read_data", "MAX_DATA_BYTES", "MAX_DATA_RATIO"]
+__all__ = ["read_data", "DataFile", "MAX_DATA_BYTES", "MAX_DATA_RATIO"]
 
 #: The arrays of one data file may hold at most this many bytes in all.
 MAX_DATA_BYTES = 8 * 2**30
@@ -36,11 +36,38 @@ MIN_BOMB_BYTES = 64 * 2**20
 _NUMERIC_KINDS = "biufc"
 
 
-def read_data(path: str) -> dict[str, np.ndarray]:
+class DataFile(dict):  # type: ignore[type-arg]
+    """The named arrays of one data file, in file order, and where its text columns first hold text.
+
+    Attributes:
+        path: The file they were read from.
+        text_at: ``{column: (row, column number, value)}`` of each CSV column that
+            holds text, at its first value that is not a number (an ``.npz``
+            array of strings: ``(0, 0, "")``); such columns hold ``str`` objects.
+    """
+
+    def __init__(self, path: str, arrays: dict[str, Any], text_at: dict[str, tuple[int, int, str]] | None = None):
+        super().__init__(arrays)
+        self.path = path
+        self.text_at = dict(text_at or {})
+
+    def not_a_number(self, name: str) -> str:
+        """Where column ``name`` holds text, as the CSV reader says it: ``f.csv: row 3, column 2 ('y'): 'abc'``."""
+        row, column, value = self.text_at[name]
+        if not row:
+            return f"{self.path}: array {name!r} holds strings ({self[name].dtype})"
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        return f"{self.path}: row {row}, column {column} ({name!r}): {shown!r} is not a number"
+
+
+def read_data(path: str, *, text: bool = False) -> DataFile:
     """Named arrays from an ``.npz`` (arrays) or ``.csv`` (columns with a header row).
 
     Args:
         path: The data file.
+        text: Keep columns of text (categories for a ``StringLookup``) as
+            arrays of ``str`` instead of refusing them; the caller decides
+            where they may go (see :attr:`DataFile.text_at`).
 
     Returns:
         ``{name: array}``; every array has a first axis of samples.
@@ -53,13 +80,26 @@ def read_data(path: str) -> dict[str, np.ndarray]:
     if not p.is_file():
         raise DataError(f"{path}: no such data file")
     if p.suffix == ".npz":
-        return _read_npz(path)
+        arrays = _read_npz(path, text=text)
+        return DataFile(path, arrays, {k: (0, 0, "") for k, v in arrays.items() if v.dtype.kind == "U"})
     if p.suffix == ".csv":
-        return _read_csv(path)
+        return _read_csv(path, text=text)
     raise DataError(f"{path}: data must be .npz (named arrays) or .csv (named columns)")
 
 
-def _read_npz(path: str) -> dict[str, np.ndarray]:
+def read_text_columns(path: str, names: list[str]) -> dict[str, np.ndarray]:
+    """Columns of a CSV file as they are written (``str`` objects), for inputs that take strings.
+
+    A column of numbers that are categories (postcodes, codes) must reach a
+    ``StringLookup`` as the text of the file, not as the float it parses to.
+    The file was read once already; this reads only the named columns again.
+    """
+    header, _ = _csv_header(path)
+    wanted = [header.index(name) for name in names]
+    return dict(zip(names, _csv_text(path, wanted)))
+
+
+def _read_npz(path: str, *, text: bool = False) -> dict[str, np.ndarray]:
     import numpy as np
 
     try:
@@ -69,7 +109,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
     with archive:
         infos = [info for info in archive.infolist() if not info.is_dir()]
         _check_members(path, infos)
-        headers = [_member_header(path, archive, info) for info in infos]
+        headers = [_member_header(path, archive, info, text=text) for info in infos]
         total = sum(nbytes for _, _, _, nbytes in headers)
         if total > MAX_DATA_BYTES:
             raise DataError(
@@ -96,8 +136,8 @@ def _check_members(path: str, infos: list[zipfile.ZipInfo]) -> None:
                         f"a {size}-byte file); it is crafted or corrupt. Write it again with numpy.savez.")
 
 
-def _member_header(path: str, archive: zipfile.ZipFile,
-                   info: zipfile.ZipInfo) -> tuple[str, tuple[int, ...], np.dtype[Any], int]:
+def _member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *,
+                   text: bool = False) -> tuple[str, tuple[int, ...], np.dtype[Any], int]:
     """``(name, shape, dtype, bytes)`` of one member, from its header alone, checked."""
     import numpy as np
 
@@ -131,7 +171,7 @@ def _member_header(path: str, archive: zipfile.ZipFile,
         raise DataError(
             f"{path}: array '{name}' is a single value (a 0-d array), but data arrays need a first "
             "axis of samples; save it with shape (n,) or (n, ...), e.g. numpy.atleast_1d(value).")
-    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS:
+    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS + ("U" if text else ""):
         raise DataError(f"{path}: array '{name}' holds {dtype} values; netform trains on numbers "
                         "(bool, int, float). Convert it before saving.")
     return name, tuple(shape), dtype, nbytes
@@ -163,9 +203,8 @@ def _too_long(path: str, number: int, text: str, header: list[str]) -> DataError
                      "a value must be one number per cell.")
 
 
-def _read_csv(path: str) -> dict[str, np.ndarray]:
-    import numpy as np
-
+def _csv_rows(path: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each non-empty CSV row, the header first, each checked for its field count."""
     current: list[tuple[int, str]] = []
 
     def feed() -> Iterator[str]:
@@ -175,17 +214,16 @@ def _read_csv(path: str) -> dict[str, np.ndarray]:
 
     reader = csv.reader(feed())
     header: list[str] = []
-    columns: list[array[float]] = []
     row_number = 0
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as err:
-            number, text = current[0] if current else (0, "")
+            number, line = current[0] if current else (0, "")
             if "field larger than field limit" in str(err):
-                raise _too_long(path, number, text, header) from None
+                raise _too_long(path, number, line, header) from None
             raise DataError(f"{path}: row {number} is not valid CSV ({err}); quote fields that hold "
                             "commas or quotes.") from None
         row_number = current[0][0] if current else row_number + 1
@@ -197,18 +235,61 @@ def _read_csv(path: str) -> dict[str, np.ndarray]:
             if duplicated:
                 raise DataError(f"{path}: the header names column {duplicated[0]!r} twice; "
                                 "give every column its own name.")
-            columns = [array("f") for _ in header]
-            continue
-        if len(row) != len(header):
+        elif len(row) != len(header):
             raise DataError(f"{path}: row {row_number} has {len(row)} field(s), the header has "
                             f"{len(header)}; every row needs one value per column.")
+        yield row_number, row
+
+
+def _csv_header(path: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    rows = _csv_rows(path)
+    first = next(rows, None)
+    if first is None:
+        raise DataError(f"{path}: a CSV needs a header row and at least one data row")
+    return first[1], rows
+
+
+def _csv_text(path: str, indices: list[int]) -> list[np.ndarray]:
+    """The columns at ``indices`` as arrays of ``str`` objects (object arrays: one long value costs only itself)."""
+    import numpy as np
+
+    _, rows = _csv_header(path)
+    columns: list[list[str]] = [[] for _ in indices]
+    for _, row in rows:
+        for values, index in zip(columns, indices):
+            values.append(row[index])
+    out = []
+    for values in columns:
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        out.append(column)
+    return out
+
+
+def _read_csv(path: str, *, text: bool = False) -> DataFile:
+    import numpy as np
+
+    header, rows = _csv_header(path)
+    columns = [array("f") for _ in header]
+    text_at: dict[str, tuple[int, int, str]] = {}
+    count = 0
+    for row_number, row in rows:
+        count += 1
         for column, (value, out) in enumerate(zip(row, columns), start=1):
             try:
                 out.append(float(value))
             except ValueError:
-                shown = value if len(value) <= 40 else value[:40] + "..."
-                raise DataError(f"{path}: row {row_number}, column {column} ({header[column - 1]!r}): "
-                                f"{shown!r} is not a number; every CSV value must be a number.") from None
-    if not header or not columns or not len(columns[0]):
+                name = header[column - 1]
+                if not text:
+                    shown = value if len(value) <= 40 else value[:40] + "..."
+                    raise DataError(f"{path}: row {row_number}, column {column} ({name!r}): "
+                                    f"{shown!r} is not a number; every CSV value must be a number.") from None
+                text_at.setdefault(name, (row_number, column, value))
+                out.append(float("nan"))
+    if not count:
         raise DataError(f"{path}: a CSV needs a header row and at least one data row")
-    return {name: np.frombuffer(col, dtype=np.float32) for name, col in zip(header, columns)}
+    arrays: dict[str, Any] = {name: np.frombuffer(col, dtype=np.float32) for name, col in zip(header, columns)}
+    if text_at:  # read again, keeping the text of the columns that hold some
+        names = [name for name in header if name in text_at]
+        arrays.update(zip(names, _csv_text(path, [header.index(name) for name in names])))
+    return DataFile(path, arrays, text_at)

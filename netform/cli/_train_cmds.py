@@ -8,7 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import DataError, EngineError, SpecError, did_you_mean
 from ..spec import load_spec
@@ -16,28 +16,33 @@ from ..spec._yaml import load_yaml
 from ..spec._access import spec_access
 from ._data_files import read_data
 from ._args import UsageError, check_files
+from ._columns import check_targets, class_weights, parse_choices, parse_class_weight, sample_weights, select
 from ._spec_cmds import format_warning, load_plugins, spec_warnings
-
-if TYPE_CHECKING:  # NumPy is imported when data is read, after the quick checks of arguments and files
-    import numpy as np
 
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides"]
 
 
-def _select(data: dict[str, np.ndarray], keys: list[str] | None, defaults: list[str], fallback: str,
-            what: str, path: str) -> Any:
-    if keys:
-        chosen = keys
-    elif all(k in data for k in defaults) and defaults:
-        chosen = defaults
-    else:
-        chosen = [fallback]
-    missing = [k for k in chosen if k not in data]
-    if missing:
-        raise DataError(f"{path}: no array or column named {missing[0]!r} for the {what}; it has: "
-                        f"{', '.join(data)} (choose with --{what[0]} NAME)")
-    arrays = [data[k] for k in chosen]
-    return arrays[0] if len(arrays) == 1 else arrays
+def _tensors(value: Any) -> Any:
+    """Arrays of ``str`` objects (text columns for ``string`` inputs) as string tensors, which Keras reads."""
+    if isinstance(value, list):
+        return [_tensors(v) for v in value]
+    if getattr(value, "dtype", None) is not None and value.dtype.kind in "OU":
+        import tensorflow as tf
+
+        return tf.constant(value.astype(str) if value.dtype.kind == "O" else value)
+    return value
+
+
+def _inputs_of(spec: Any) -> dict[str, tuple[str, tuple[Any, ...] | None]]:
+    return {name: (inp.dtype, tuple(inp.shape)) for name, inp in spec.inputs.items()}
+
+
+def _model_inputs(model: Any) -> tuple[list[str], dict[str, tuple[str, tuple[Any, ...] | None]]]:
+    """A loaded model's input names, and their dtypes and shapes (batch left out)."""
+    tensors = list(getattr(model, "inputs", None) or [])
+    names = [t.name.split(":")[0] for t in tensors]
+    info = {n: (str(getattr(t.dtype, "name", t.dtype)), tuple(t.shape[1:])) for n, t in zip(names, tensors)}
+    return names, info
 
 
 def apply_overrides(spec_path: str, overrides: list[str]) -> Any:
@@ -196,13 +201,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_dir = Path(getattr(args, "out_dir", None) or ".")
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out-dir {out_dir}: not a folder; give a folder for the spec's logs and checkpoints")
-    data = read_data(args.data)
+    training = spec.training.to_dict() if spec.training is not None else {}
+    # Columns and weights are matched to the spec's inputs and outputs before TensorFlow starts.
+    x_choices, y_choices = parse_choices(args.x_keys, "--x"), parse_choices(args.y_keys, "--y")
+    outputs = list(spec.outputs or []) if spec.kind == "functional" else []
+    check_targets(x_choices, list(spec.inputs), "--x")
+    check_targets(y_choices, outputs, "--y")
+    class_weight = parse_class_weight(getattr(args, "class_weight", None))
+    weight_column = getattr(args, "sample_weight", None)
+    data = read_data(args.data, text=True)
+    x = select(data, x_choices, list(spec.inputs), "--x", _inputs_of(spec))
+    y = select(data, y_choices, outputs, "--y")
+    sample_weight = sample_weights(data, weight_column) if weight_column else None
+    if class_weight is not None:
+        training = {**training, "class_weight": class_weights(class_weight, y, args.data)}
     val_path = getattr(args, "val_data", None)
-    val_data = read_data(val_path) if val_path else None
+    validation = None
+    if val_path:
+        val_data = read_data(val_path, text=True)
+        validation = (select(val_data, x_choices, list(spec.inputs), "--x", _inputs_of(spec)),
+                      select(val_data, y_choices, outputs, "--y"))
+        if weight_column and weight_column in val_data:  # the validation file's own weights, when it has them
+            validation += (sample_weights(val_data, weight_column),)
     from ..builder import build
     from ..engine import TrainingBackup, fit_from_training_config
 
-    training = spec.training.to_dict() if spec.training is not None else {}
     if getattr(args, "steps_per_execution", None) is not None:
         training["steps_per_execution"] = args.steps_per_execution
     built: list[Any] = []
@@ -212,13 +235,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         built.append(build(spec, api=args.api))
         return built[-1]
 
-    x = _select(data, args.x_keys, list(spec.inputs), "x", "x", args.data)
-    outputs = list(spec.outputs or []) if spec.kind == "functional" else []
-    y = _select(data, args.y_keys, outputs, "y", "y", args.data)
-    validation = None
-    if val_data is not None:
-        validation = (_select(val_data, args.x_keys, list(spec.inputs), "x", "x", val_path),
-                      _select(val_data, args.y_keys, outputs, "y", "y", val_path))
+    x, y = _tensors(x), _tensors(y)
+    if validation is not None:
+        validation = (_tensors(validation[0]), _tensors(validation[1]), *validation[2:])
     start = time.perf_counter()
     if training.get("callbacks"):
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +255,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             backups = [cb for cb in spec_callbacks + extra if isinstance(cb, TrainingBackup)]
             training = {**training, "callbacks": spec_callbacks}
             history = fit_from_training_config(
-                make_model, training, x, y, validation_data=validation, verbose=args.verbose, out_dir=out_dir,
+                make_model, training, x, y, sample_weight=sample_weight, validation_data=validation,
+                verbose=args.verbose, out_dir=out_dir,
                 allow_paths=allow_paths, allow_network=allow_network,
                 callbacks=extra + [interrupt.callback(backups)])
     except OSError as err:  # a callback's file or folder could not be written
@@ -279,11 +299,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..saving import load
 
     model = load(args.model)
-    data = read_data(args.data)
-    names = [t.name.split(":")[0] for t in getattr(model, "inputs", []) or []]
-    x = _select(data, args.x_keys, names, "x", "x", args.data)
-    y = _select(data, args.y_keys, _output_names(model, None), "y", "y", args.data)
-    result = model.evaluate(x, y, batch_size=args.batch_size, verbose=0, return_dict=True)
+    names, inputs = _model_inputs(model)
+    outputs = _output_names(model, None)
+    x_choices, y_choices = parse_choices(args.x_keys, "--x"), parse_choices(args.y_keys, "--y")
+    check_targets(x_choices, names, "--x")
+    check_targets(y_choices, outputs, "--y")
+    data = read_data(args.data, text=True)
+    x = _tensors(select(data, x_choices, names, "--x", inputs))
+    y = select(data, y_choices, outputs, "--y")
+    weight_column = getattr(args, "sample_weight", None)
+    sample_weight = sample_weights(data, weight_column) if weight_column else None
+    result = model.evaluate(x, y, sample_weight=sample_weight, batch_size=args.batch_size, verbose=0,
+                            return_dict=True)
     if args.format == "json":
         print(json.dumps({k: float(v) for k, v in result.items()}))
     else:
@@ -320,10 +347,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         layers = getattr(model, "layers", None) or []
         names = [layers[-1].name] if count == 1 and layers else [f"output_{i}" for i in range(count)]
     chosen = _chosen_outputs(names, args.output_names, args.output)
-    data = read_data(args.data)
-    inputs = [t.name.split(":")[0] for t in getattr(model, "inputs", []) or []]
-    x = _select(data, args.x_keys, inputs, "x", "x", args.data)
+    inputs, info = _model_inputs(model)
+    x_choices = parse_choices(args.x_keys, "--x")
+    check_targets(x_choices, inputs, "--x")
+    data = read_data(args.data, text=True)
+    x = select(data, x_choices, inputs, "--x", info)
     first = x[0] if isinstance(x, list) else x
+    x = _tensors(x)
     n = len(first)
     batches = model.predict_iter(x, batch_size=args.batch_size) if hasattr(model, "predict_iter") else \
         iter([model.predict(x, batch_size=args.batch_size, verbose=0)])
