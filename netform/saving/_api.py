@@ -354,7 +354,7 @@ def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = 
 
 
 def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False,
-                 skip_mismatch: bool = False, *, objects_to_skip: Any = None) -> list[str]:
+                 skip_mismatch: bool = False, *, objects_to_skip: Any = None, **kwargs: Any) -> list[str]:
     """Load weights into a built model from any weights-bearing file.
 
     Works with ``.weights.h5``, sharded weights (the ``.weights.json`` index
@@ -369,8 +369,11 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
             files always match by structure).
         skip_mismatch: Load what fits; warn about and return what does not.
         objects_to_skip: Layers (or other saveables) to leave as they are, as
-            in Keras's ``load_weights``; Keras 3 layouts only (``.weights.h5``,
-            ``.keras``, netform SavedModels).
+            in Keras's ``load_weights``: weights files only (``.weights.h5``,
+            sharded weights; also netform SavedModels), refused for ``.keras``
+            and legacy HDF5 files as Keras refuses them.
+        **kwargs: Refused, as Keras refuses keywords it does not know
+            ("Invalid keyword arguments").
 
     The weights are read as data only: a file's model config is never
     deserialized here, so no ``safe_mode`` is needed (the structural checks
@@ -381,14 +384,22 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
 
     Raises:
         FormatError: The weights do not fit (the message lists every layer and
-            shape that differs), the model is not built, or the file is bad.
+            shape that differs), the model is not built, or the file is bad;
+            ``by_name`` for a Keras 3 layout or ``objects_to_skip`` for a
+            ``.keras`` or legacy file (in Keras's words), or an unknown keyword.
     """
     from ._meta import check_built  # noqa: PLC0415
 
     path = os.fspath(path)
+    if kwargs:
+        raise FormatError(f"{path}: Invalid keyword arguments: {kwargs}. nf.load_weights takes by_name=, "
+                          "skip_mismatch= and objects_to_skip=, as Keras's load_weights does.")
     from ._weights import is_sharded_index  # noqa: PLC0415
 
     if is_sharded_index(path):
+        if by_name:
+            raise FormatError(f"{path}: `by_name` only supports loading legacy '.h5' or '.hdf5' files (as in "
+                              "Keras); sharded weights are always matched by the model's structure.")
         check_built(model, "load weights into")
         from ._weights import load_weights_sharded  # noqa: PLC0415
 
@@ -399,10 +410,15 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
                           f"netform does not read back into a Keras model; run it with {_deploy_reader(fmt)}, "
                           "or load the weights from the .keras file it was exported from.")
     check_built(model, "load weights into")
-    if objects_to_skip is not None and fmt in ("h5", "legacy_h5_weights", "tf_checkpoint"):
-        raise FormatError(f"{path}: objects_to_skip works with Keras 3 weights (.weights.h5, .keras, a "
-                          f"netform SavedModel), not with {fmt} files, whose weights are matched by "
-                          "layer. Load it without objects_to_skip, or save the weights as .weights.h5.")
+    if objects_to_skip is not None and fmt in ("keras", "h5", "legacy_h5_weights", "tf_checkpoint"):
+        raise FormatError(f"{path}: `objects_to_skip` only supports loading '.weights.h5' files, as in Keras: "
+                          "objects_to_skip works with Keras 3 weights (.weights.h5, sharded weights, a netform "
+                          f"SavedModel), not with {fmt} files. Load it without objects_to_skip, or save the "
+                          "weights with save_weights() as .weights.h5.")
+    if by_name and fmt in ("keras", "weights_h5", "savedmodel"):
+        raise FormatError(f"{path}: `by_name` only supports loading legacy '.h5' or '.hdf5' files (as in "
+                          f"Keras); {fmt} files hold Keras 3 weights, always matched by the model's structure. "
+                          "Load it without by_name.")
     if fmt in ("h5", "legacy_h5_weights"):
         from ._weights import load_legacy_weights  # noqa: PLC0415
 
