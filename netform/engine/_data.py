@@ -11,18 +11,27 @@ callback batch indices, re-iterations and step counts as ``keras.Model.fit``).
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Iterator
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import tree
 
+from .._compat import _keras_arrays
 from .._compat import _keras_engine as ki
 from ..errors import DataError
 from ..spec._shapes import format_shape
 
-__all__ = ["DataStream", "capped_epochs", "check_inputs_fit", "split_validation"]
+__all__ = ["DataStream", "capped_epochs", "check_inputs_fit", "default_eval_batch_size", "split_validation"]
+
+# evaluate/predict's default batch for in-memory arrays (see default_eval_batch_size): at most
+# EVAL_MAX_BATCH samples, and at most EVAL_BATCH_BYTES of inputs and layer outputs per batch.
+KERAS_DEFAULT_BATCH = 32
+EVAL_MAX_BATCH = 1024
+EVAL_BATCH_BYTES = 16 * 2**20
 
 
 def _num_samples(x: Any) -> int | None:
@@ -142,6 +151,154 @@ def check_inputs_fit(model: keras.Model, x_spec: Any, *, where: str) -> None:
             )
 
 
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) or (
+        isinstance(value, tf.Tensor) and not isinstance(value, (tf.SparseTensor, tf.RaggedTensor))
+    )
+
+
+def _all_layers(model: keras.Model) -> list[Any]:
+    """Every layer of ``model``, nested models' layers included."""
+    out: list[Any] = []
+    for layer in model.layers:
+        out.append(layer)
+        if isinstance(layer, keras.Model):
+            out.extend(_all_layers(layer))
+    return out
+
+
+def _per_sample_bytes(tensor: Any) -> int | None:
+    shape = tuple(tensor.shape)[1:]
+    if any(d is None for d in shape):
+        return None
+    try:
+        itemsize = np.dtype(str(keras.backend.standardize_dtype(tensor.dtype))).itemsize
+    except TypeError:
+        itemsize = 4  # bfloat16 and other types numpy does not name: counted as 4 bytes
+    return int(np.prod(shape, dtype=np.int64)) * itemsize
+
+
+def _keras_object(value: Any) -> bool:
+    """Whether a serialized loss/metric (``get_compile_config``) is Keras's own: a name, or a Keras class/function."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, dict) and "class_name" in value:
+        return str(value.get("module", "")).startswith("keras.")
+    return False
+
+
+def _leaves(config: Any) -> list[Any]:
+    if config is None:
+        return []
+    if isinstance(config, dict) and "class_name" in config:
+        return [config]
+    if isinstance(config, dict):
+        return [leaf for v in config.values() for leaf in _leaves(v)]
+    if isinstance(config, (list, tuple)):
+        return [leaf for v in config for leaf in _leaves(v)]
+    return [config]
+
+
+def _batch_invariant_evaluation(model: keras.Model, sample_weight: Any) -> bool:
+    """Whether ``evaluate``'s results do not depend on the batch size (Keras's steps, losses and metrics)."""
+    from ._steps import StepsMixin  # noqa: PLC0415 - netform's default steps
+
+    cls = type(model)
+    if cls.test_step is not StepsMixin.test_step:
+        return False
+    if cls.compute_loss is not keras.Model.compute_loss or cls.compute_metrics is not keras.Model.compute_metrics:
+        return False
+    try:
+        config = model.get_compile_config() or {}
+    except (TypeError, ValueError, NotImplementedError):
+        return False
+    losses = _leaves(config.get("loss"))
+    metrics = _leaves(config.get("metrics")) + _leaves(config.get("weighted_metrics"))
+    if not losses or not all(_keras_object(v) for v in losses + metrics):
+        return False
+    # Losses reduced to the mean over the batch: Keras's loss tracker weights each batch's
+    # loss by its size, so the evaluated loss is the mean over all samples, whatever the batch.
+    invariant = {"sum_over_batch_size", "mean"} | ({"mean_with_sample_weight"} if sample_weight is None else set())
+    for loss in losses:
+        if isinstance(loss, dict) and loss.get("class_name") != "function":
+            reduction = (loss.get("config") or {}).get("reduction", "sum_over_batch_size")
+            if reduction not in invariant:
+                return False
+    return True
+
+
+def default_eval_batch_size(
+    model: keras.Model, x: Any, y: Any = None, sample_weight: Any = None, *, mode: str, steps: int | None,
+    strategy: tf.distribute.Strategy | None, sparse_hooks_only: bool,
+) -> int | None:
+    """``evaluate``/``predict``'s batch size when none is given, or ``None`` for Keras's 32.
+
+    Keras evaluates and predicts arrays in batches of 32 unless told otherwise;
+    on a small model most of the time then goes to the loop, not the math.
+    netform takes bigger batches when they give the same results as 32 and
+    no callback sees the difference. The rule: the data are in-memory arrays
+    (numpy or dense tensors), ``steps`` is not given (it counts batches of
+    32), no distribution strategy, no callback with batch hooks other than
+    those that need not see every batch (a progress bar, see
+    :func:`~netform.engine._steps.auto_steps_cap`), a model whose every layer
+    is a Keras layer (no ``Lambda``, no stateful layer, no custom layer:
+    each sample's outputs then do not depend on the others in its batch)
+    with Keras's ``call`` and netform's ``predict_step``/``test_step``, and
+    for ``evaluate`` Keras's ``compute_loss``/``compute_metrics`` with Keras's
+    losses reduced as a mean over the batch and Keras's metrics (the results
+    are then means over all samples, whatever the batch). The batch is then
+    the largest power of two up to :data:`EVAL_MAX_BATCH` (1024) whose inputs
+    and layer outputs take at most :data:`EVAL_BATCH_BYTES` (16 MiB); the
+    results equal Keras's up to float rounding.
+
+    Returns:
+        The batch size, or ``None`` to keep Keras's default.
+    """
+    if steps is not None or strategy is not None or not sparse_hooks_only or mode not in ("test", "predict"):
+        return None
+    x_leaves = tree.flatten(x)
+    if not x_leaves or not all(_is_array(v) for v in x_leaves):
+        return None
+    if not all(v is None or _is_array(v) for v in tree.flatten((y, sample_weight))):
+        return None
+    from ._steps import StepsMixin  # noqa: PLC0415 - netform's default steps
+
+    cls = type(model)
+    if not str(getattr(cls.call, "__module__", "")).startswith("keras.") or cls.predict_step is not StepsMixin.predict_step:
+        return None
+    if mode == "test" and not _batch_invariant_evaluation(model, sample_weight):
+        return None
+    try:
+        layers = _all_layers(model)
+        outputs = [t for layer in layers for t in tree.flatten(layer.output)]
+    except (AttributeError, ValueError):
+        return None  # a layer without one known output (not called, or called more than once)
+    for layer in layers:
+        if not type(layer).__module__.startswith("keras.") or isinstance(layer, keras.layers.Lambda):
+            return None
+        if getattr(layer, "stateful", False):
+            return None
+    per_sample = 0
+    for leaf in x_leaves + [v for v in tree.flatten((y, sample_weight)) if v is not None] + outputs:
+        size = _per_sample_bytes(leaf)
+        if size is None:
+            return None
+        per_sample += size
+    batch = KERAS_DEFAULT_BATCH
+    while batch * 2 <= EVAL_MAX_BATCH and batch * 2 * per_sample <= EVAL_BATCH_BYTES:
+        batch *= 2
+    return batch if batch > KERAS_DEFAULT_BATCH else None
+
+
+def _array_batches(inputs: Any, batch_size: int) -> tf.data.Dataset:
+    """Consecutive batches of in-memory arrays: those of Keras's unshuffled array pipeline, built without tracing."""
+    dataset = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False  # as Keras's array pipeline
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
 def capped_epochs(epochs: int) -> int:
     """``epochs``, capped by ``keras.config.set_max_epochs`` as ``keras.Model.fit`` caps it.
 
@@ -224,7 +381,19 @@ class DataStream:
                 x, y, sample_weight,
                 batch_size=batch_size, steps_per_epoch=steps, shuffle=shuffle, class_weight=class_weight,
             )
-            dataset = self.adapter.get_tf_dataset()
+            arrays = None
+            self.batch_size: int | None = None  # samples per batch, when known before reading
+            if not shuffle and class_weight is None and strategy is None:
+                arrays = _keras_arrays.dense_array_inputs(self.adapter)
+            if arrays is not None:
+                # Unshuffled arrays: the same batches as Keras's pipeline, without the
+                # map functions it traces anew on every call (0.1-0.4 s per evaluate).
+                samples = _num_samples(arrays)
+                size = batch_size or (math.ceil(samples / steps) if steps else KERAS_DEFAULT_BATCH)
+                dataset = _array_batches(arrays, int(size))
+                self.batch_size = int(size)
+            else:
+                dataset = self.adapter.get_tf_dataset()
         except DataError:
             raise
         except (ValueError, TypeError) as err:

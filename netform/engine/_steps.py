@@ -175,9 +175,13 @@ class ExecutionFunction:
         step_fn: ``(batch) -> (outputs, samples)`` for one batch, distributed.
     """
 
-    def __init__(self, step_fn: Callable[[Any], Any], *, run_eagerly: bool, loop: bool = True, join: bool = False) -> None:
+    def __init__(
+        self, step_fn: Callable[[Any], Any], *, run_eagerly: bool, loop: bool = True, join: bool = False,
+        join_in_loop: bool = False,
+    ) -> None:
         self.step_fn = step_fn
         self._join = join
+        self._join_in_loop = join_in_loop
 
         def one(iterator: Any) -> Any:
             outputs, samples = step_fn(iterator.get_next())
@@ -249,11 +253,34 @@ class ExecutionFunction:
                 samples.append(n_samples)
             return _join_steps(parts), tf.add_n(samples), tf.constant(k, tf.int32)
 
+        def joined_loop(iterator: Any, n: tf.Tensor) -> Any:
+            # Predict under steps_per_execution="auto": n known steps (a tensor: one
+            # trace for every n) in a graph loop, each step's outputs written to a
+            # TensorArray and joined along the batch axis at the end (as tf.concat).
+            outputs, samples = step_fn(iterator.get_next())
+            flat = tree.flatten(outputs)
+            arrays = tuple(
+                tf.TensorArray(o.dtype, size=n, infer_shape=False, element_shape=tf.TensorShape([None]).concatenate(o.shape[1:])).write(0, o)
+                for o in flat
+            )
+
+            def body(i: Any, samples: Any, arrays: Any) -> Any:
+                new_outputs, new_samples = step_fn(iterator.get_next())
+                arrays = tuple(a.write(i, o) for a, o in zip(arrays, tree.flatten(new_outputs)))
+                return i + 1, samples + new_samples, arrays
+
+            steps, samples, arrays = tf.while_loop(
+                lambda i, *_: i < n, body, (tf.constant(1, tf.int32), samples, arrays)
+            )
+            return tree.pack_sequence_as(outputs, [a.concat() for a in arrays]), samples, steps
+
         if run_eagerly:
             self._one, self._many, self._many_known = one, many, many_known
             self._joined_known = joined_known
+            self._joined_loop = joined_loop
         else:
             self._joined_known = tf.function(joined_known, autograph=False, reduce_retracing=True)
+            self._joined_loop = tf.function(joined_loop, autograph=False, reduce_retracing=True)
             self._one = tf.function(one, autograph=False, reduce_retracing=True)
             self._many = tf.function(many, autograph=False, reduce_retracing=True) if loop else None
             self._many_known = tf.function(many_known, autograph=False, reduce_retracing=True) if loop else None
@@ -277,7 +304,7 @@ class ExecutionFunction:
             if kind == "joined":
                 concrete = self._joined_known.get_concrete_function(iterator, static)
             else:
-                source = {"one": self._one, "many": self._many, "known": self._many_known}[kind]
+                source = {"one": self._one, "many": self._many, "known": self._many_known, "jloop": self._joined_loop}[kind]
                 concrete = source.get_concrete_function(iterator, *args)
             entry = self._concrete[key] = (concrete, list(concrete.captured_inputs))
         return entry
@@ -289,8 +316,21 @@ class ExecutionFunction:
             return concrete(iterator, *args) if static is None else concrete(iterator)
         return result
 
+    def _loop_joins(self, iterator: Any) -> bool:
+        """Whether a predict step's outputs can be joined in a graph loop: dense tensors with a batch axis."""
+        if self._run_eagerly:
+            return False
+        concrete, _ = self._lookup("one", iterator)
+        leaves = tree.flatten(concrete.structured_outputs[0])
+        return all(isinstance(leaf, tf.Tensor) and leaf.shape.rank not in (None, 0) for leaf in leaves)
+
     def _joined(self, iterator: Any, n: int, known: bool) -> Any:
         """Predict: up to ``n`` steps in one call, their outputs joined (Keras's multi-step predict)."""
+        if known and self._join_in_loop and self._loop_joins(iterator):
+            n_t = self._n_cache.get(n)
+            if n_t is None:
+                n_t = self._n_cache[n] = tf.constant(n, tf.int32)
+            return self._call("jloop", iterator, n_t)
         if known:
             if self._run_eagerly:
                 return self._joined_known(iterator, n)
@@ -452,7 +492,8 @@ class StepsMixin:
             return self.predict_function
         self.predict_function = StepFunction(
             ExecutionFunction(
-                self._distributed_step(self.predict_step, "concat"), run_eagerly=self.run_eagerly, loop=False, join=True
+                self._distributed_step(self.predict_step, "concat"), run_eagerly=self.run_eagerly, loop=False, join=True,
+                join_in_loop=self.steps_per_execution == "auto",
             ),
             mode="predict", steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
         )

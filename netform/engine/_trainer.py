@@ -24,11 +24,11 @@ from ..errors import DataError, EngineError
 from ._backup import find_backup
 from ._callbacks import CallbackDriver, pythonify_logs
 from ._contract import step_function
-from ._data import DataStream, capped_epochs, split_validation
+from ._data import EVAL_MAX_BATCH, DataStream, capped_epochs, default_eval_batch_size, split_validation
 from ._distribute import strategy_label, variable_strategy
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
-from ._steps import AutoSteps, StepsMixin, auto_steps_cap, fixed_steps_per_execution
+from ._steps import AUTO_HOOK_CAP, AutoSteps, StepsMixin, auto_steps_cap, fixed_steps_per_execution
 from ._telemetry import TelemetryRecorder, TelemetryReport
 
 __all__ = ["Trainer"]
@@ -116,12 +116,13 @@ class Trainer(StepsMixin):
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, *args: Any, **kwargs: Any) -> None:
         """Configure training, exactly as ``keras.Model.compile``.
 
-        ``steps_per_execution`` also takes ``"auto"``: ``fit`` and ``evaluate``
-        then choose the steps per compiled call while they run (powers of two,
-        see :class:`~netform.engine._steps.AutoSteps`), with the same weights,
-        logs and ``History`` as ``steps_per_execution=1``; callbacks with
-        batch hooks bound it (see :func:`~netform.engine._steps.auto_steps_cap`).
-        ``predict`` runs one step per call under ``"auto"``.
+        ``steps_per_execution`` also takes ``"auto"``: ``fit``, ``evaluate``
+        and ``predict`` then choose the steps per compiled call while they run
+        (powers of two, see :class:`~netform.engine._steps.AutoSteps`), with
+        the same weights, logs, ``History`` and outputs as
+        ``steps_per_execution=1``; callbacks with batch hooks bound it (see
+        :func:`~netform.engine._steps.auto_steps_cap`), and a predict call
+        covers at most 1024 samples (or 32 batches of unknown size).
 
         Raises:
             EngineError: Called under a different distribution strategy than
@@ -168,6 +169,18 @@ class Trainer(StepsMixin):
     def _stream(self, x: Any, y: Any = None, sample_weight: Any = None, **kwargs: Any) -> DataStream:
         return DataStream(self, x, y, sample_weight, strategy=self._strategy_for_data(), **kwargs)
 
+    def _eval_batch_size(
+        self, mode: str, x: Any, y: Any, sample_weight: Any, batch_size: int | None, steps: int | None,
+        callbacks: list[keras.callbacks.Callback] | None,
+    ) -> int | None:
+        """``batch_size``, or evaluate/predict's default for arrays (see :func:`~._data.default_eval_batch_size`)."""
+        if batch_size is not None:
+            return batch_size
+        return default_eval_batch_size(
+            self, x, y, sample_weight, mode=mode, steps=steps, strategy=self._strategy_for_data(),
+            sparse_hooks_only=auto_steps_cap(list(callbacks or []), mode) > 1,
+        )
+
     def _nf_symbolic_build(self, stream: DataStream) -> None:
         strategy = ki.model_strategy(self)
         if strategy is None:
@@ -178,34 +191,68 @@ class Trainer(StepsMixin):
             ki.symbolic_build(self, spec)
 
     # ------------------------------------------------------------- execution
+    def _auto_steps(self, mode: str) -> AutoSteps:
+        """The model's ``steps_per_execution="auto"`` controller for ``mode`` (kept across runs)."""
+        controllers = self.__dict__.get("_nf_auto_steps_by_mode")
+        if controllers is None:
+            controllers = {}
+            object.__setattr__(self, "_nf_auto_steps_by_mode", controllers)  # plain state, not tracked by Keras
+        return controllers.setdefault(mode, AutoSteps())
+
     def _run_epoch(
         self, mode: str, stream: DataStream, fn: Any, cbs: CallbackDriver, telemetry: TelemetryRecorder | None
     ) -> Any:
-        """Run one pass over ``stream``; return the last outputs (tensors)."""
-        if self.steps_per_execution == "auto" and mode != "predict":
-            yield from self._run_epoch_auto(mode, stream, fn, cbs, telemetry)
-            return
-        spe = fixed_steps_per_execution(self.steps_per_execution)
+        """Run one pass over ``stream``; yield each predict call's outputs, or the last logs (tensors).
+
+        With a fixed ``steps_per_execution`` the schedule is Keras's for that
+        value. Under ``"auto"`` it is the schedule of 1, grouped: consecutive
+        steps known to be there and inside the epoch run in one call, as many
+        as the controller chooses (data of unknown length runs one step per
+        call, as with 1); the stream's bookkeeping stays that of 1.
+        """
+        auto: AutoSteps | None = None
+        if self.steps_per_execution == "auto":
+            auto = self._auto_steps(mode)
+            cap = 1 if self.run_eagerly else auto_steps_cap(cbs.callbacks, mode)
+            if mode == "predict":
+                # A call's outputs come back (and predict_iter yields them) in one piece:
+                # at most EVAL_MAX_BATCH samples' worth, or AUTO_HOOK_CAP batches of unknown size.
+                cap = min(cap, max(1, EVAL_MAX_BATCH // stream.batch_size) if stream.batch_size else AUTO_HOOK_CAP)
+            auto.set_cap(cap)
         hooks = cbs.needs_batch_hooks(mode)
-        logs: Any = None
         stop_attr = {"train": "stop_training", "test": "stop_evaluating"}.get(mode)
+        total = stream.num_batches
+        schedule = stream.epoch(1 if auto is not None else fixed_steps_per_execution(self.steps_per_execution))
+        logs: Any = None
         steps_run = 0
-        for begin, n, iterator in stream.epoch(spe):
+        previous: tuple[int, float] | None = None
+        for begin, n, iterator in schedule:
+            if auto is not None:
+                now = time.perf_counter()
+                if previous is not None:
+                    auto.observe(previous[0], now - previous[1])
+                ready = stream.available(auto.steps)
+                n = 1 if not ready else max(1, min(ready, total - begin if total else ready))
+                for _ in range(n - 1):
+                    next(schedule)  # claim the grouped steps: they are there and inside the epoch
+                previous = (n, now)
+            else:
+                ready = stream.available(n)
             if hooks:
                 cbs.batch_begin(mode, begin)
             # As in Keras: a call asks for n steps and reports batch `begin + n - 1`
             # even when the data ends sooner; a call that finds no batch ends the epoch.
-            ready = stream.available(n)
             if ready == 0:
                 stream.end_of_data()
                 break
+            run = n if ready is None else min(ready, n)
             t0 = time.perf_counter()
             try:
-                out, samples, done = fn(iterator, ready or n, known=ready is not None)
+                out, samples, done = fn(iterator, run, known=ready is not None)
             except (tf.errors.OutOfRangeError, StopIteration):
                 stream.end_of_data()
                 break
-            steps_done = ready if ready is not None else int(done)
+            steps_done = run if ready is not None else int(done)
             if steps_done == 0:
                 stream.end_of_data()
                 break
@@ -233,77 +280,6 @@ class Trainer(StepsMixin):
             )
         if mode != "predict":
             yield logs
-
-    def _auto_steps(self, mode: str) -> AutoSteps:
-        """The model's ``steps_per_execution="auto"`` controller for ``mode`` (kept across runs)."""
-        controllers = self.__dict__.get("_nf_auto_steps_by_mode")
-        if controllers is None:
-            controllers = {}
-            object.__setattr__(self, "_nf_auto_steps_by_mode", controllers)  # plain state, not tracked by Keras
-        return controllers.setdefault(mode, AutoSteps())
-
-    def _run_epoch_auto(
-        self, mode: str, stream: DataStream, fn: Any, cbs: CallbackDriver, telemetry: TelemetryRecorder | None
-    ) -> Any:
-        """One pass under ``steps_per_execution="auto"``: the schedule of ``steps_per_execution=1``, grouped.
-
-        The stream's one-step schedule is followed (its bookkeeping stays that
-        of 1); consecutive steps known to be there and inside the epoch run in
-        one call, as many as the controller chooses. Data of unknown length
-        runs one step per call, as with 1.
-        """
-        auto = self._auto_steps(mode)
-        auto.set_cap(1 if self.run_eagerly else auto_steps_cap(cbs.callbacks, mode))
-        hooks = cbs.needs_batch_hooks(mode)
-        stop_attr = {"train": "stop_training", "test": "stop_evaluating"}[mode]
-        total = stream.num_batches
-        schedule = stream.epoch(1)
-        logs: Any = None
-        steps_run = 0
-        previous: tuple[int, float] | None = None
-        for begin, _, iterator in schedule:
-            now = time.perf_counter()
-            if previous is not None:
-                auto.observe(previous[0], now - previous[1])
-            ready = stream.available(auto.steps)
-            if ready == 0:
-                stream.end_of_data()
-                break
-            n = 1 if ready is None else max(1, min(ready, total - begin if total else ready))
-            for _ in range(n - 1):
-                next(schedule)  # claim the grouped steps: they are there and inside the epoch
-            if hooks:
-                cbs.batch_begin(mode, begin)
-            t0 = time.perf_counter()
-            try:
-                out, samples, done = fn(iterator, n, known=ready is not None)
-            except (tf.errors.OutOfRangeError, StopIteration):
-                stream.end_of_data()
-                break
-            steps_done = n if ready is not None else int(done)
-            if steps_done == 0:
-                stream.end_of_data()
-                break
-            stream.advance(steps_done)
-            if telemetry is not None:
-                telemetry.record(time.perf_counter() - t0, steps=steps_done, samples=samples)
-            logs = out
-            steps_run += steps_done
-            if hooks:
-                cbs.batch_end(mode, begin + n - 1, logs)
-            previous = (n, now)
-            if getattr(self, stop_attr, False):
-                break
-        iterator = None
-        _release_iterator(fn)
-        if steps_run == 0 and logs is None and not stream.fresh:
-            logs = self.get_metrics_result()  # an empty epoch on a continued iterator, as in _run_epoch
-        if steps_run == 0 and logs is None:
-            raise DataError(
-                f"{stream.where}(): the data yielded no batch. Expected at least one batch; "
-                "a generator can be consumed only once, and a dataset may be empty after filtering."
-            )
-        yield logs
 
     def _run(self, *args: Any) -> Any:
         return next(iter(self._run_epoch(*args)))
@@ -447,10 +423,17 @@ class Trainer(StepsMixin):
         return_dict: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Evaluate the model; same arguments and result as ``keras.Model.evaluate``."""
+        """Evaluate the model; same arguments and result as ``keras.Model.evaluate``.
+
+        Without ``batch_size``, in-memory arrays are evaluated in batches of
+        up to 1024 instead of Keras's 32 where that gives the same results
+        and no callback sees the difference (the rule:
+        :func:`~netform.engine._data.default_eval_batch_size`).
+        """
         self._guard("evaluate")
         if kwargs:
             raise EngineError(f"evaluate(): unknown arguments {sorted(kwargs)}; see keras.Model.evaluate for the accepted ones.")
+        batch_size = self._eval_batch_size("test", x, y, sample_weight, batch_size, steps, callbacks)
         stream = self._stream(x, y, sample_weight, batch_size=batch_size, steps=steps, where="evaluate")
         self._nf_symbolic_build(stream)
         verbose = 1 if verbose == "auto" else verbose
@@ -473,7 +456,9 @@ class Trainer(StepsMixin):
 
         Args:
             x: Inputs (arrays, dataset, generator or PyDataset).
-            batch_size: Batch size for array inputs (default 32).
+            batch_size: Batch size for array inputs (default: 32, or up to
+                1024 where outputs and callbacks are the same, see
+                :func:`~netform.engine._data.default_eval_batch_size`).
             steps: Stop after this many batches.
             callbacks: Callbacks receiving the ``on_predict_*`` hooks.
 
@@ -485,6 +470,7 @@ class Trainer(StepsMixin):
             ...     write(batch)
         """
         self._guard("predict_iter", needs_compile=False)
+        batch_size = self._eval_batch_size("predict", x, None, None, batch_size, steps, callbacks)
         stream = self._stream(x, batch_size=batch_size, steps=steps, where="predict")
         fn = step_function(self, "predict")
         cbs = CallbackDriver(callbacks, model=self, verbose=0, epochs=1, steps=stream.num_batches)
