@@ -225,6 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             validation += (sample_weights(val_data, weight_column),)
     from ..builder import build
     from ..engine import TrainingBackup, fit_from_training_config
+    from ..engine._adapt import adapt_layers
 
     if getattr(args, "steps_per_execution", None) is not None:
         training["steps_per_execution"] = args.steps_per_execution
@@ -233,6 +234,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     def make_model() -> Any:
         # Built by fit_from_training_config inside the spec's distribution strategy, if any.
         built.append(build(spec, api=args.api))
+        for layer, source, samples in adapt_layers(built[-1], spec, x):  # `adapt: true`, before training
+            print(f"adapted '{layer}' to {samples} sample(s) of input '{source}'", flush=True)
         return built[-1]
 
     x, y = _tensors(x), _tensors(y)

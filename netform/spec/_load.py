@@ -15,6 +15,7 @@ from ._shapes import NodeShape, infer_shapes
 from ._summary import Summary, build_summary
 from ._training_checks import training_errors
 from ._yaml import LIMITS, SourceMap, load_yaml
+from . import layers
 
 __all__ = ["load_spec", "graph_of", "shapes_of", "summary"]
 
@@ -107,6 +108,9 @@ def _load(spec: SpecLike, source: str | None) -> ModelSpec:
     except SpecError as err:
         raise SpecError(dedupe(diags + err.diagnostics)) from None
     diags += training_errors(model, graph, smap)  # per-output loss/metrics keys name outputs of the graph
+    if "preprocessing" in layers._loaded:  # `adapt: true` layers take a model input directly
+        from .layers.preprocessing import adapt_errors
+        diags += adapt_errors(graph, smap)
     if diags:
         raise SpecError(dedupe(diags))
     model._cache["shapes"] = shapes

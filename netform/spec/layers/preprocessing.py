@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 
 from pydantic import Field, PositiveInt, model_validator
 
@@ -15,7 +15,12 @@ from .._types import DataFormat, Shape
 from ._util import expect_rank, prod, shape_str
 from .conv import DATA_FORMAT, TYPE_DESCRIPTION
 
-__all__ = ["Rescaling", "Normalization", "Resizing", "CenterCrop"]
+if TYPE_CHECKING:
+    from ...errors import Diagnostic
+    from .._graph import Graph
+    from .._yaml import SourceMap
+
+__all__ = ["Rescaling", "Normalization", "Resizing", "CenterCrop", "adapt_errors"]
 
 Floats = Union[float, tuple[float, ...]]
 NestedFloats = Union[float, tuple[float, ...], tuple[tuple[float, ...], ...], tuple[tuple[tuple[float, ...], ...], ...]]
@@ -79,9 +84,19 @@ class Normalization(PreprocessingSpec):
         None, description="Fixed variance, same shape as mean; null to compute it with adapt()."
     )
     invert: bool = Field(False, description="Apply the inverse transformation (de-normalize) instead.")
+    adapt: bool = Field(
+        False,
+        description="Compute `mean` and `variance` from the training data before training (Keras's adapt()); "
+        "the layer must be fed directly by a model input. The adapted values are saved with the model.",
+    )
 
     @model_validator(mode="after")
     def _check_moments(self) -> Normalization:
+        if self.adapt and self.mean is not None:
+            raise ValueError(
+                "`adapt: true` computes `mean` and `variance` from the training data; give them, or adapt, "
+                "not both"
+            )
         if (self.mean is None) != (self.variance is None):
             raise ValueError(
                 "give both `mean` and `variance`, or neither (to compute them with adapt()); "
@@ -99,6 +114,12 @@ class Normalization(PreprocessingSpec):
                     f"(axis={self.axis!r}); give a mean of rank <= {len(self._axes())}"
                 )
         return self
+
+    def arguments(self) -> dict[str, Any]:
+        """The Keras constructor arguments: ``adapt`` is netform's, done before training, not Keras's."""
+        data = super().arguments()
+        data.pop("adapt", None)
+        return data
 
     def _axes(self) -> tuple[int, ...]:
         if self.axis is None:
@@ -199,3 +220,43 @@ class CenterCrop(ImageSizeSpec):
     """Crops the centre ``height`` × ``width`` of images (smaller images are resized first)."""
 
     type: Literal["CenterCrop"] = Field("CenterCrop", description=TYPE_DESCRIPTION)
+
+
+def adapt_errors(graph: Graph, smap: SourceMap) -> list[Diagnostic]:
+    """Located errors for ``adapt: true`` where netform cannot adapt the layer from the training data.
+
+    A layer is adapted from the data of the model input that feeds it, so it
+    must take that input directly (in a block too, when the block's input is a
+    model input), and be a node of the graph, not a layer nested inside another.
+    """
+    out = []
+    for node in graph.nodes.values():
+        path = node.path + ("adapt",)
+        if getattr(node.layer, "adapt", False) is True and not node.shared:
+            fed = node.inputs[0] if len(node.inputs) == 1 else None
+            if fed not in graph.inputs:
+                what = f"the node '{fed}'" if fed is not None else "several tensors"
+                out.append(smap.diagnostic(
+                    f"{node.layer.type} with `adapt: true` is fed by {what}; netform adapts a layer from the "
+                    "training data of the model input that feeds it, so it must take an input directly. Move it "
+                    "right after the input, or give `mean` and `variance`", path))
+        for where, nested in _nested_layers(node.layer, ()):
+            if getattr(nested, "adapt", False) is True:
+                out.append(smap.diagnostic(
+                    f"{nested.type} with `adapt: true` is nested inside {node.layer.type}; netform adapts only a "
+                    "layer that is a node of the model, fed directly by an input. Give `mean` and `variance`",
+                    node.path + where))
+    return out
+
+
+def _nested_layers(layer: LayerSpec, where: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], LayerSpec]]:
+    """Layers held in the fields of ``layer`` (wrappers such as Bidirectional or TimeDistributed), with their paths."""
+    found: list[tuple[tuple[Any, ...], LayerSpec]] = []
+    for name in type(layer).model_fields:
+        value = getattr(layer, name, None)
+        items = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(None, value)]
+        for index, item in items:
+            if isinstance(item, LayerSpec):
+                path = where + (name,) + (() if index is None else (index,))
+                found += [(path, item)] + _nested_layers(item, path)
+    return found
