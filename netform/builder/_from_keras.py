@@ -304,11 +304,16 @@ class _Exporter:
         inputs: dict[str, Any] = {}
         nodes: dict[str, Any] = {}
         ordered = []
+        own = {id(n) for level in model._nodes_by_depth.values() for n in level}
         for depth in sorted(model._nodes_by_depth, reverse=True):
             for node in model._nodes_by_depth[depth]:
                 op = node.operation
                 ordered.append((-depth, op_order.get(id(op), 0), op._inbound_nodes.index(node), node))
         ordered.sort(key=lambda t: t[:3])
+        # A call is numbered among this graph's calls of its layer (as Keras's config numbers them): a
+        # loaded Sequential's layers also hold the nodes of the graphs Keras built while adding them.
+        calls = {id(node): [n for n in node.operation._inbound_nodes if id(n) in own].index(node)
+                 for _, _, _, node in ordered}
 
         def ref(t: Any) -> str:
             """The spec's name for a tensor: its node, or ``node.K`` for output K of a node with several."""
@@ -330,7 +335,8 @@ class _Exporter:
                     entry["sparse"] = True
                 inputs[name] = entry
                 continue
-            name = _clean_name(op.name if index == 0 else f"{op.name}_call{index}", used)
+            call_index = calls[id(node)]
+            name = _clean_name(op.name if call_index == 0 else f"{op.name}_call{call_index}", used)
             function = op_function_name(op) if not isinstance(op, keras.layers.Layer) else None
             names_out[name] = op.name
             if function is not None:

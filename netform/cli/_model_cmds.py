@@ -27,10 +27,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_export_spec(args: argparse.Namespace) -> int:
     """Write the spec of a saved model."""
     load_plugins(args.plugin)
-    from ..builder import from_keras  # also registers netform's model classes for loading
-    from ..saving import load
+    from ..saving._config_walk import spec_from_file
 
-    spec = from_keras(load(args.model, compile=False))
+    # A .keras / .h5 file's config is walked without TensorFlow (after load's safety checks); what only
+    # a live model tells (ops, custom layers, call arguments) is loaded with Keras as before.
+    spec = spec_from_file(args.model) if os.environ.get("NETFORM_EXPORT_WITH_KERAS") != "1" else None
+    if spec is None:
+        from ..builder import from_keras  # also registers netform's model classes for loading
+        from ..saving import load
+
+        spec = from_keras(load(args.model, compile=False))
     text = spec.to_yaml()
     if args.output:
         write_output(args.output, text.encode("utf-8"), "the spec")

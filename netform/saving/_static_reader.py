@@ -45,7 +45,7 @@ from ._keras_zip import (
 from ._meta import MAX_METADATA_BYTES, json_object, reading
 from ._safety import VALUE_MARKERS, check_config, check_h5, check_zip
 
-__all__ = ["read_model", "KerasParts", "h5_meta", "keras_meta", "text_fields"]
+__all__ = ["read_model", "read_config", "KerasParts", "h5_meta", "keras_meta", "text_fields"]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_KEYS = ("activation", "_initializer", "_regularizer", "_constraint", "initializer")
 
@@ -492,6 +492,55 @@ def _h5_iterations(f: Any, opt_group: str) -> int:
     if not first.split("/")[-1].startswith("iteration"):
         raise _Unknown
     return _iteration(f["optimizer_weights"].get(first))
+
+
+def read_config(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any] | None:
+    """A saved model's config, after the checks ``load(path, compile=False)`` runs before building it.
+
+    The archive's entries or the HDF5 file's structure, the config's classes
+    and the weights (links, bombs, CRC-32s) are checked exactly as on the
+    loading path, so a file ``load`` refuses is refused here with the same
+    error, and a config returned is one ``load`` would build.
+
+    Args:
+        path: A ``.keras`` archive or folder, or a full-model HDF5 file.
+        fmt: ``"keras"`` or ``"h5"``, from :func:`~._detect.detect_format`.
+        safe_mode: As for :func:`netform.load`.
+
+    Returns:
+        The config (netform's model classes restored), or None where only
+        Keras reads the file (a Keras 2 config, weights not in HDF5).
+
+    Raises:
+        FormatError: The file is corrupt.
+        UnsafeFileError: The file is hostile.
+    """
+    import h5py  # noqa: PLC0415
+
+    if fmt == "keras":
+        parts = KerasParts(path)
+        _check(parts.config, path, safe_mode)
+        if parts.weights is None:
+            return None
+        with reading(path, "keras"), h5py.File(parts.weights, "r") as f:
+            check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(parts.weights.getbuffer()))
+        return parts.config
+    if fmt != "h5":
+        return None
+    from ._h5 import attr_json, verify_checksums  # noqa: PLC0415
+    from ._h5_source import open_h5  # noqa: PLC0415
+
+    with reading(path, "h5"), open_h5(path) as opened:
+        f = opened.file
+        datasets: dict[str, Any] = {}
+        check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
+        native = attr_json(f, "netform_model_config")
+        legacy = attr_json(f, "model_config") if native is None else None
+        if native is None and legacy is None:
+            raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
+        _check(native if native is not None else legacy, path, safe_mode)
+        verify_checksums(f, path, datasets=datasets, source=opened.raw)
+    return native if isinstance(native, dict) else None
 
 
 def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any] | None:

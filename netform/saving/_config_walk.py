@@ -1,0 +1,560 @@
+"""A saved model's config (``config.json``, ``netform_model_config``) as a :class:`~netform.ModelSpec`, without Keras.
+
+:func:`netform.from_keras` walks a live Keras model; this module walks the
+same graph as Keras serialized it (a Functional config's ``layers`` with
+their ``inbound_nodes``, ``input_layers`` and ``output_layers``; a
+Sequential's layer list), in the same order Keras's ``map_graph`` gives a
+loaded model (depth, then the config's layer order, then call index), and
+writes each layer with the same spec tables (:func:`layer_to_dict_from_config`,
+also used by ``from_keras``). So ``netform export-spec model.keras`` writes
+the same YAML as loading the model would, in a fraction of the time.
+
+Where the config holds what only a live model answers for certain, the walk
+stops with :class:`NeedsKeras` and the caller loads the model with Keras:
+``keras.ops`` calls (their arguments are bound by Keras's signatures),
+layer calls with keyword arguments (masks, states, training flags), layers
+with more than one output or state, classes that are not Keras's own layers
+(custom, registered or Lambda layers), and models that are not
+Functional or Sequential.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from typing import Any, Iterator
+
+from netform.errors import BuildError, NetformError, SpecError
+
+__all__ = ["NeedsKeras", "layer_to_dict_from_config", "spec_from_config", "spec_from_file", "keras_defaults"]
+
+_SNAKE = {
+    "GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeNormal": "he_normal",
+    "HeUniform": "he_uniform", "LecunNormal": "lecun_normal", "LecunUniform": "lecun_uniform",
+    "Zeros": "zeros", "Ones": "ones", "Orthogonal": "orthogonal", "RandomNormal": "random_normal",
+    "RandomUniform": "random_uniform", "TruncatedNormal": "truncated_normal", "Identity": "identity",
+}
+_SKIP_IF_EMPTY = ("quantization_config", "build_config", "compile_config")
+_MODEL_CLASSES = ("Functional", "Sequential")
+#: Layers whose call takes two positional tensors (query, value), as netform's builder calls them.
+_POSITIONAL_CALL = frozenset({"MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention"})
+#: Config keys that give a layer more than one output.
+_MULTI_OUTPUT_KEYS = ("return_state", "return_attention_scores")
+
+
+class NeedsKeras(NetformError):
+    """The config holds something only a live Keras model answers for certain; load the model instead."""
+
+
+def keras_defaults() -> tuple[str, str]:
+    """Keras's ``floatx`` and ``image_data_format``, as Keras would read them, without importing Keras.
+
+    Keras reads them from ``$KERAS_HOME/keras.json`` (default ``~/.keras``)
+    when it is imported; where Keras is imported already its live settings
+    are the answer.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "config"):
+        return str(keras.config.floatx()), str(keras.config.image_data_format())
+    floatx, data_format = "float32", "channels_last"
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as fh:
+            saved = json.load(fh)
+    except (OSError, ValueError):
+        return floatx, data_format
+    if isinstance(saved, dict):
+        floatx = saved.get("floatx", floatx) if saved.get("floatx") in ("float16", "float32", "float64",
+                                                                          "bfloat16") else floatx
+        if saved.get("image_data_format") in ("channels_last", "channels_first"):
+            data_format = saved["image_data_format"]
+    return floatx, data_format
+
+
+def _clean_name(name: str, used: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "node"
+    if base[0].isdigit():
+        base = "n_" + base
+    out, i = base, 1
+    while out in used:
+        out = f"{base}_{i}"
+        i += 1
+    used.add(out)
+    return out
+
+
+def _convert_value(value: Any) -> Any:
+    if isinstance(value, dict) and "class_name" in value and "config" in value:
+        cls_name = value["class_name"]
+        config = value.get("config") or {}
+        module = str(value.get("module") or "")
+        if module.startswith("keras.layers") or module.startswith("keras.src.layers") or (
+                "layers" in module and isinstance(config, dict) and "name" in config):
+            return layer_to_dict_from_config(cls_name, config)
+        if cls_name == "DTypePolicy":
+            return config.get("name")
+        args = {k: _convert_value(v) for k, v in config.items() if v is not None}
+        if not args and cls_name in _SNAKE:
+            return _SNAKE[cls_name]
+        return {"type": cls_name, **args}
+    if isinstance(value, dict):
+        return {k: _convert_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_convert_value(v) for v in value]
+    return value
+
+
+def _dtype(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = (value.get("config") or {}).get("name")
+    if value in (None, keras_defaults()[0]):
+        return None
+    return str(value)
+
+
+def layer_to_dict_from_config(cls_name: str, config: dict[str, Any], *, keep_name: bool = False) -> dict[str, Any]:
+    """A layer's ``get_config()`` as a spec layer mapping (schema form, or the generic ``KerasLayer`` form).
+
+    Args:
+        cls_name: The Keras class name (``"Dense"``).
+        config: Its config, from a live layer or from a saved file.
+        keep_name: Keep the layer's ``name`` in the mapping.
+
+    Returns:
+        ``{"type": cls_name, ...}`` with the fields of netform's schema for
+        that layer where every key fits it, else ``{"type": "KerasLayer",
+        "class_name": ..., "config": ...}``.
+    """
+    from netform.errors import NetformError as _Error  # noqa: PLC0415
+    from netform.spec._layer_base import get_layer_spec  # noqa: PLC0415
+
+    try:
+        schema = get_layer_spec(cls_name)
+    except _Error:
+        schema = None
+    if schema is not None and cls_name != "KerasLayer":
+        out: dict[str, Any] = {"type": cls_name}
+        fits = True
+        for key, value in config.items():
+            if key == "name":
+                if keep_name:
+                    out["name"] = value
+                continue
+            if key == "dtype":
+                dt = _dtype(value)
+                if dt is not None:
+                    out["dtype"] = dt
+                continue
+            if key not in schema.model_fields:
+                if value in (None, {}, [], False) or key in _SKIP_IF_EMPTY and not value:
+                    continue
+                fits = False
+                break
+            converted = _convert_value(value)
+            field = schema.model_fields[key]
+            if converted == "linear" and field.default is None:
+                continue
+            if key == "data_format" and field.default is None and converted == keras_defaults()[1]:
+                continue
+            out[key] = converted
+        if fits:
+            try:
+                schema.model_validate(out)
+                return out
+            except ValueError:
+                pass
+    generic_config = {k: v for k, v in config.items() if k != "name" or keep_name}
+    return {"type": "KerasLayer", "class_name": cls_name, "config": generic_config}
+
+
+# --- the graph of a Functional config ------------------------------------------------------------
+
+NodeKey = tuple[str, int]
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _tensors(value: Any) -> Iterator[dict[str, Any]]:
+    """The ``__keras_tensor__`` entries of a call's arguments, in Keras's ``tree.flatten`` order."""
+    if _is_tensor(value):
+        yield value
+    elif isinstance(value, dict):
+        for key in sorted(value):
+            yield from _tensors(value[key])
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+
+
+def _history(tensor: dict[str, Any]) -> tuple[str, int, int]:
+    history = (tensor.get("config") or {}).get("keras_history")
+    if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)
+            and all(isinstance(i, int) for i in history[1:])):
+        raise NeedsKeras("a tensor without a readable keras_history")
+    return history[0], history[1], history[2]
+
+
+def _triples(value: Any) -> list[tuple[str, int, int]]:
+    """``input_layers`` / ``output_layers``: one ``[name, node, tensor]`` or a list of them."""
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        value = [value]
+    if not isinstance(value, list):
+        raise NeedsKeras("inputs or outputs Keras nests in a structure")
+    out = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)):
+            raise NeedsKeras("inputs or outputs Keras nests in a structure")
+        out.append((item[0], int(item[1]), int(item[2])))
+    return out
+
+
+def _is_model(layer: dict[str, Any]) -> bool:
+    return layer.get("class_name") in _MODEL_CLASSES and isinstance((layer.get("config") or {}).get("layers"), list)
+
+
+class _Graph:
+    """A Functional config's nodes, ordered as a loaded model's ``_nodes_by_depth`` walk orders them."""
+
+    def __init__(self, model: dict[str, Any]) -> None:
+        config = model["config"]
+        self.layers: dict[str, dict[str, Any]] = {}
+        for layer in config["layers"]:
+            name = layer.get("name") or (layer.get("config") or {}).get("name")
+            if not isinstance(name, str) or name in self.layers:
+                raise NeedsKeras("layers without unique names")
+            self.layers[name] = layer
+        self.order = {name: i for i, name in enumerate(self.layers)}
+        self.inputs = [self._model_tensor(t) for t in _triples(config.get("input_layers"))]
+        self.outputs = [self._model_tensor(t) for t in _triples(config.get("output_layers"))]
+        self.out_count: dict[NodeKey, int] = {}
+        for producer, node, index in self.outputs:
+            self._count(producer, node, index)
+        for name, layer in self.layers.items():
+            for node in self.calls(name):
+                for t in _tensors([node["args"], node["kwargs"]]):
+                    self._count(*_history(t))
+        self.ordered = self._ordered()
+
+    def _model_tensor(self, tensor: tuple[str, int, int]) -> tuple[str, int, int]:
+        """An ``input_layers``/``output_layers`` entry as a call index (Keras's ``get_tensor``).
+
+        Keras numbers a nested Functional's calls there after the node it
+        makes when it is created, so it subtracts one when it loads, the
+        result indexing the loaded model's calls as Python does (-1: the last).
+        """
+        producer, node, index = tensor
+        layer = self.layers.get(producer)
+        if layer is not None and layer.get("class_name") == "Functional":
+            node -= 1
+            if node < 0:
+                node += len(self.calls(producer))
+        return producer, node, index
+
+    def _count(self, producer: str, node: int, index: int) -> None:
+        key = (producer, node)
+        self.out_count[key] = max(self.out_count.get(key, 1), index + 1)
+
+    def calls(self, name: str) -> list[dict[str, Any]]:
+        """A layer's serialized calls (``inbound_nodes``), each ``{"args": [...], "kwargs": {...}}``."""
+        layer = self.layers.get(name)
+        if layer is None:
+            raise NeedsKeras(f"a tensor of layer '{name}', which the config does not hold")
+        nodes = layer.get("inbound_nodes") or []
+        out = []
+        for node in nodes:
+            if not (isinstance(node, dict) and isinstance(node.get("args", []), list)
+                    and isinstance(node.get("kwargs", {}), dict)):
+                raise NeedsKeras("a Keras 2 node layout")
+            out.append({"args": node.get("args", []), "kwargs": node.get("kwargs", {})})
+        return out
+
+    def is_input(self, key: NodeKey) -> bool:
+        return self.layers[key[0]].get("class_name") == "InputLayer"
+
+    def parents(self, key: NodeKey) -> list[NodeKey]:
+        if self.is_input(key):
+            return []
+        calls = self.calls(key[0])
+        if key[1] >= len(calls):
+            raise NeedsKeras(f"call {key[1]} of layer '{key[0]}', which the config does not hold")
+        call = calls[key[1]]
+        return [_history(t)[:2] for t in _tensors([call["args"], call["kwargs"]])]
+
+    def _ordered(self) -> list[NodeKey]:
+        """Keras's ``map_graph``: depth from the outputs, then layer order, then call index."""
+        finished: set[NodeKey] = set()
+        in_progress: set[NodeKey] = set()
+        decreasing: list[NodeKey] = []
+
+        def visit(key: NodeKey) -> None:
+            if key in finished:
+                return
+            if key in in_progress:
+                raise NeedsKeras("a cycle")
+            in_progress.add(key)
+            for parent in self.parents(key):
+                visit(parent)
+            finished.add(key)
+            in_progress.discard(key)
+            decreasing.append(key)
+
+        for producer, node, _ in self.outputs:
+            visit((producer, node))
+        in_graph = set(decreasing)
+        depths: dict[NodeKey, int] = {}
+        op_depths: dict[str, int] = {}
+        for key in reversed(decreasing):
+            depth = max(depths.setdefault(key, 0), op_depths.get(key[0], 0))
+            op_depths[key[0]] = depth
+            depths[key] = depth
+            for parent in self.parents(key):
+                if parent in in_graph:
+                    depths[parent] = max(depth + 1, depths.get(parent, 0))
+        for producer, node, _ in self.inputs:
+            if producer not in op_depths and self.is_input((producer, node)):
+                depths[(producer, node)] = 0
+        return sorted(depths, key=lambda k: (-depths[k], self.order.get(k[0], 0), k[1]))
+
+
+# --- the exporter --------------------------------------------------------------------------------
+
+
+def _layer_entry(layer: dict[str, Any]) -> dict[str, Any]:
+    """``from_keras``'s ``layer_to_dict`` for a serialized layer: only Keras's own layers are written here."""
+    cls_name = layer.get("class_name")
+    config = layer.get("config")
+    if layer.get("module") != "keras.layers" or not isinstance(cls_name, str) or not isinstance(config, dict) \
+            or cls_name == "Lambda":
+        raise NeedsKeras("a layer class that is not one of Keras's own layers")
+    if any(config.get(key) for key in _MULTI_OUTPUT_KEYS):
+        raise NeedsKeras("a layer with several outputs")
+    return layer_to_dict_from_config(cls_name, _unshared(config))
+
+
+def _unshared(value: Any) -> Any:
+    """A config without the ``shared_object_id`` marks Keras's saving adds (a live ``get_config()`` has none)."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items() if k != "shared_object_id"}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
+
+
+class _Exporter:
+    def __init__(self) -> None:
+        self.blocks: dict[str, Any] = {}
+        self.block_of: dict[str, str] = {}
+        self.block_names: set[str] = set()
+
+    def graph(self, model: dict[str, Any], used: set[str]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """(inputs, nodes, outputs) of a Functional config."""
+        g = _Graph(model)
+        names: dict[NodeKey, str] = {}
+        first_use: dict[str, str] = {}
+        inputs: dict[str, Any] = {}
+        nodes: dict[str, Any] = {}
+        floatx = "float32"
+
+        def ref(tensor: tuple[str, int, int]) -> str:
+            base = names[tensor[:2]]
+            return f"{base}.{tensor[2]}" if g.out_count.get(tensor[:2], 1) > 1 else base
+
+        for key in g.ordered:
+            layer = g.layers[key[0]]
+            if g.is_input(key):
+                config = layer.get("config") or {}
+                shape = config.get("batch_shape")
+                if not isinstance(shape, list) or not shape:
+                    raise NeedsKeras("an input without a batch shape")
+                names[key] = name = _clean_name(key[0], used)
+                entry: dict[str, Any] = {"shape": list(shape[1:])}
+                dtype = config.get("dtype")
+                dtype = (dtype.get("config") or {}).get("name") if isinstance(dtype, dict) else dtype
+                if str(dtype) != floatx:
+                    entry["dtype"] = str(dtype)
+                if config.get("sparse"):
+                    entry["sparse"] = True
+                inputs[name] = entry
+                continue
+            call = g.calls(key[0])[key[1]]
+            name = _clean_name(key[0] if key[1] == 0 else f"{key[0]}_call{key[1]}", used)
+            if _is_model(layer):
+                refs = [ref(_history(t)) for t in _tensors([call["args"], call["kwargs"]])]
+            else:
+                refs = self._layer_refs(layer, call, ref)
+            names[key] = name
+            ref_value: Any = refs[0] if len(refs) == 1 else refs
+            if key[0] in first_use:
+                nodes[name] = {"shares": first_use[key[0]], "in": ref_value}
+            elif _is_model(layer):
+                nodes[name] = {"block": self.block(layer), "nested": True, "in": ref_value}
+                first_use[key[0]] = name
+            else:
+                nodes[name] = {**_layer_entry(layer), "in": ref_value}
+                first_use[key[0]] = name
+        for producer, node, _ in g.inputs:
+            if (producer, node) not in names:
+                raise NeedsKeras("an input the graph does not reach")
+        order = [names[(producer, node)] for producer, node, _ in g.inputs]
+        inputs = {n: inputs[n] for n in order if n in inputs} | inputs
+        return inputs, nodes, [ref(t) for t in g.outputs]
+
+    @staticmethod
+    def _layer_refs(layer: dict[str, Any], call: dict[str, Any], ref: Any) -> list[str]:
+        """The inputs of one call of a layer: positional tensors only (anything else needs Keras)."""
+        n_in = 2 if layer.get("class_name") in _POSITIONAL_CALL else 1
+        args = call["args"]
+        kwargs = {k: v for k, v in call["kwargs"].items() if not (v is None or (k == "training" and v is False))}
+        if kwargs or len(args) != n_in:
+            raise NeedsKeras("a layer called with keyword arguments")
+        refs = []
+        for value in args:
+            for v in value if isinstance(value, list) else [value]:
+                if not _is_tensor(v):
+                    raise NeedsKeras("a layer called on a constant")
+                refs.append(ref(_history(v)))
+        return refs
+
+    def block(self, model: dict[str, Any]) -> str:
+        model_name = (model.get("config") or {}).get("name")
+        if not isinstance(model_name, str):
+            raise NeedsKeras("a nested model without a name")
+        if model_name in self.block_of:
+            return self.block_of[model_name]
+        name = _clean_name(model_name, self.block_names)
+        self.block_of[model_name] = name
+        used: set[str] = set()
+        if model.get("class_name") == "Sequential":
+            used.add("x")
+            layers = []
+            for layer in _sequential_layers(model):
+                node = _clean_name(_layer_name(layer), used)
+                if _is_model(layer):
+                    layers.append({"block": self.block(layer), "nested": True, "name": node})
+                else:
+                    layers.append({**_layer_entry(layer), "name": node})
+            self.blocks[name] = {"nested": True, "inputs": ["x"], "layers": layers}
+            return name
+        inputs, nodes, outputs = self.graph(model, used)
+        self.blocks[name] = {"nested": True, "inputs": list(inputs), "nodes": nodes, "outputs": outputs}
+        return name
+
+
+def _layer_name(layer: dict[str, Any]) -> str:
+    name = (layer.get("config") or {}).get("name")
+    if not isinstance(name, str):
+        raise NeedsKeras("a layer without a name")
+    return name
+
+
+def _sequential_layers(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a Sequential's ``layers`` lists: its config's layers without the leading InputLayer."""
+    layers = [layer for layer in model["config"]["layers"] if isinstance(layer, dict)]
+    if layers and layers[0].get("class_name") == "InputLayer":
+        layers = layers[1:]
+    if any(layer.get("class_name") == "InputLayer" for layer in layers):
+        raise NeedsKeras("an InputLayer inside a Sequential")
+    return layers
+
+
+def _sequential_as_functional(model: dict[str, Any]) -> dict[str, Any]:
+    """A built Sequential's config as the Functional config of its graph (``Sequential._functional``)."""
+    layers = [layer for layer in model["config"]["layers"] if isinstance(layer, dict)]
+    if not layers or layers[0].get("class_name") != "InputLayer":
+        raise NeedsKeras("a Sequential without an Input")
+    first = dict(layers[0])
+    first_name = _layer_name(first)
+    out = [{**first, "name": first_name, "inbound_nodes": []}]
+    previous = (first_name, 0, 0)
+    for layer in _sequential_layers(model):
+        name = _layer_name(layer)
+        tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": list(previous)}}
+        out.append({**layer, "name": name, "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
+        previous = (name, 0, 0)
+    return {"class_name": "Functional", "config": {"name": model["config"].get("name"), "layers": out,
+                                                   "input_layers": [[first_name, 0, 0]],
+                                                   "output_layers": [list(previous)]}}
+
+
+def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
+    """The :class:`~netform.ModelSpec` that ``from_keras`` makes of the model this config builds.
+
+    Args:
+        model: A saved model's config (``{"class_name": "Functional" | "Sequential", "config": {...}}``),
+            already through the loading path's safety checks.
+        name: The spec's name; defaults to the model's.
+
+    Returns:
+        The spec (the same one :func:`netform.from_keras` makes of the loaded model).
+
+    Raises:
+        NeedsKeras: The config holds something only a live model answers (see the module's docstring).
+        BuildError: The exported spec does not validate.
+    """
+    from netform.spec import load_spec  # noqa: PLC0415
+
+    if not _is_model(model):
+        raise NeedsKeras("a subclassed model or no layer list")
+    model_name = (model.get("config") or {}).get("name")
+    if not isinstance(model_name, str):
+        raise NeedsKeras("a model without a name")
+    exporter = _Exporter()
+    spec_name = _clean_name(name or model_name, set())
+    if model.get("class_name") == "Sequential":
+        inputs, nodes, outputs = exporter.graph(_sequential_as_functional(model), set())
+        data: dict[str, Any] = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs}
+        linear = all(isinstance(v.get("in"), str) and not {"shares", "block", "op", "call"} & set(v)
+                     and v["in"] in (*inputs, *nodes) for v in nodes.values())
+        if linear:
+            layers = [{**{k: v for k, v in node.items() if k != "in"}, "name": node_name}
+                      for node_name, node in nodes.items()]
+            data = {"netform": 1, "name": spec_name, "kind": "sequential", "inputs": inputs, "layers": layers}
+        else:
+            data.update(nodes=nodes, outputs=outputs)
+    else:
+        inputs, nodes, outputs = exporter.graph(model, set())
+        data = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs, "nodes": nodes,
+                "outputs": outputs}
+    if exporter.blocks:
+        data["blocks"] = exporter.blocks
+        data = {k: data[k] for k in ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "outputs")
+                if k in data}
+    try:
+        return load_spec(data, source=f"<from_keras {model_name}>")
+    except SpecError as err:
+        raise BuildError(f"the spec exported from model '{model_name}' does not validate (please report "
+                         f"this): {err}") from err
+
+
+def spec_from_file(path: str | os.PathLike[str], *, safe_mode: bool = True) -> Any:
+    """The spec of a saved ``.keras`` / ``.h5`` model, read from its config without TensorFlow.
+
+    Returns:
+        The :class:`~netform.ModelSpec` :func:`netform.from_keras` makes of
+        ``netform.load(path, compile=False)``, or None where the model must be
+        loaded with Keras to tell (another format, or what
+        :class:`NeedsKeras` names).
+
+    Raises:
+        FormatError: The file is corrupt.
+        UnsafeFileError: The file is hostile (refused as ``load`` refuses it).
+        BuildError: The exported spec does not validate.
+    """
+    from ._detect import detect_format  # noqa: PLC0415
+    from ._static_reader import read_config  # noqa: PLC0415
+
+    path = os.fspath(path)
+    fmt = detect_format(path)
+    if fmt not in ("keras", "h5"):
+        return None
+    config = read_config(path, fmt, safe_mode=safe_mode)
+    if config is None:
+        return None
+    try:
+        return spec_from_config(config)
+    except NeedsKeras:
+        return None
