@@ -19,7 +19,7 @@ from netform.errors import FormatError
 
 from ._atomic import write_bytes
 from ._h5 import model_weights_group, verify_checksums
-from ._h5_source import H5Source, check_unchanged, keras_refusal, open_h5
+from ._h5_source import H5Source, keras_refusal, open_h5
 from ._meta import metadata, reading, writing
 from ._safety import check_h5
 
@@ -27,13 +27,35 @@ __all__ = ["save_weights_h5", "load_weights_h5", "load_legacy_weights", "mismatc
 
 
 @contextlib.contextmanager
-def _open_verified(source: Any, where: str) -> Iterator[H5Source]:
-    """Open an HDF5 weights file once, refuse what is unsafe and check its checksums on the bytes read."""
+def _open_verified(source: Any, where: str) -> Iterator[tuple[H5Source, dict[str, tuple[int, ...]]]]:
+    """Open an HDF5 weights file once, refuse what is unsafe and check its checksums on the bytes read.
+
+    Yields:
+        The open file, and ``{dataset path: shape}`` of the weights it holds
+        (optimizer state left out), read during the safety walk.
+    """
     with open_h5(source) as opened:
         datasets: dict[str, Any] = {}
         check_h5(opened.file, where, file_size=opened.size, datasets=datasets, raw=opened.raw)
         verify_checksums(opened.file, where, datasets=datasets, source=opened.raw)
-        yield opened
+        # The safety walk opened every dataset; one that recorded none (a file without weights) is walked here.
+        shapes = {name: tuple(dsid.shape or ()) for name, dsid in datasets.items()} if datasets else \
+            _file_shapes(opened.file)
+        yield opened, _weights_only(shapes)
+
+
+def _file_shapes(f: Any) -> dict[str, tuple[int, ...]]:
+    """``{dataset path: shape}`` of every dataset in an open HDF5 file."""
+    import h5py
+
+    out: dict[str, tuple[int, ...]] = {}
+    f.visititems(lambda name, obj: out.__setitem__(name, tuple(obj.shape)) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def _weights_only(shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """The model's variables among ``{path: shape}``: the optimizer's state is loaded, never compared."""
+    return {name: shape for name, shape in shapes.items() if not name.startswith("optimizer/")}
 
 
 def save_weights_h5(model: Any, path: str) -> None:
@@ -56,19 +78,6 @@ def save_weights_h5(model: Any, path: str) -> None:
             _write_checksums(f, image_reader(image))
         with image.getbuffer() as data:
             write_bytes(path, data)
-
-
-def _shapes(f: Any, skip_optimizer: bool = True) -> dict[str, tuple[int, ...]]:
-    import h5py
-
-    out: dict[str, tuple[int, ...]] = {}
-
-    def visit(name: str, obj: Any) -> None:
-        if isinstance(obj, h5py.Dataset) and not (skip_optimizer and name.startswith("optimizer/")):
-            out[name] = tuple(obj.shape)
-
-    f.visititems(visit)
-    return out
 
 
 def mismatch_error(where: str, model: Any, problems: list[str]) -> FormatError:
@@ -105,19 +114,13 @@ def _diff(saved: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]])
 
 
 def _model_shapes(model: Any, skip: set[int]) -> dict[str, tuple[int, ...]]:
-    """``{path: shape}`` of what Keras would write for ``model`` (leaving out the ids in ``skip``)."""
-    import h5py
+    """``{path: shape}`` of what Keras would write for ``model`` (leaving out the ids in ``skip``).
 
-    from netform._compat import _keras_saving as ks
+    Keras's own walk names the paths; the shapes are read from the variables, nothing is written.
+    """
+    from netform._compat._weights_store import weight_shapes
 
-    probe = io.BytesIO()
-    store = ks.H5IOStore(probe, mode="w")
-    try:
-        ks.save_state(model, store, skip=skip)
-    finally:
-        store.close()
-    with h5py.File(probe, "r") as f:
-        return _shapes(f)
+    return _weights_only(weight_shapes(model, skip))
 
 
 def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
@@ -132,11 +135,10 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         The differences skipped (empty when everything fit).
     """
     from netform._compat import _keras_saving as ks
+    from netform._compat._weights_store import OpenH5Store, walk_cache
 
     skipped = {id(obj) for obj in (objects_to_skip or ())}
-    with reading(where, "weights_h5"), _open_verified(source, where) as opened:
-        f = opened.file
-        saved = _shapes(f)
+    with reading(where, "weights_h5"), _open_verified(source, where) as (opened, saved), walk_cache():
         wanted = _model_shapes(model, skipped)
         if skipped:  # what only the skipped objects hold is compared with nothing
             left_out = set(_model_shapes(model, set())) - set(wanted)
@@ -144,11 +146,8 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         problems = _diff(saved, wanted)
         if problems and not skip_mismatch:
             raise mismatch_error(where, model, problems)
-        # Keras reads the bytes just verified (a large file: the same file, checked below).
-        image = opened.image
-        if image is not None:
-            image.seek(0)
-        store = ks.H5IOStore(image if image is not None else source, mode="r")
+        # Keras reads the file just checked, through the same open handle: the bytes verified, parsed once.
+        store = OpenH5Store(opened.file)
         optimizer = getattr(model, "optimizer", None)
         # An unbuilt optimizer has no slots to fill: load the model's weights only.
         skip = set(skipped)
@@ -158,8 +157,6 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
             _, errors = ks.load_state(model, store, skip_mismatch=skip_mismatch, skip=skip)
         finally:
             store.close()
-        if image is None:
-            check_unchanged(opened.raw, source)  # type: ignore[arg-type]
         refusal = keras_refusal(where, [str(e[1]) for e in errors.values()])
         if refusal is not None:
             raise refusal
@@ -195,7 +192,7 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
     """
     from netform._compat import _keras_saving as ks
 
-    with reading(where, "HDF5 weights"), _open_verified(path, where) as opened:
+    with reading(where, "HDF5 weights"), _open_verified(path, where) as (opened, _):
         f = opened.file
         group = model_weights_group(f)
         saved = _legacy_layers(group)
@@ -364,8 +361,8 @@ def load_weights_sharded(model: Any, path: str, *, skip_mismatch: bool = False,
     for name in sorted(shards):
         shard = os.path.join(folder, name)
         regular_file(shard, "a weights shard")
-        with reading(shard, "weights_h5"), _open_verified(shard, shard) as opened:
-            saved.update(_shapes(opened.file))
+        with reading(shard, "weights_h5"), _open_verified(shard, shard) as (_, shapes):
+            saved.update(shapes)
     skipped = {id(obj) for obj in (objects_to_skip or ())}
     wanted = _model_shapes(model, skipped)
     if skipped:
