@@ -1,9 +1,11 @@
-"""`netform inspect` on a 150-layer `.keras` file, as a whole process (goal: under 0.5 s).
+"""`netform inspect`, `export-spec` and `render` on a 150-layer `.keras` file, as whole processes (goal: under 0.5 s).
 
-`inspect` reads the archive's config and the shapes of its weights without
-TensorFlow; the comparison is the same command made to load the model with
-Keras (``NETFORM_INSPECT_WITH_KERAS=1``, what `inspect` did before), timed in
-the same run, and a bare `python -c pass` for the interpreter's start-up.
+Each command reads the archive's config (and, for `inspect`, the shapes of
+its weights) without TensorFlow; the comparison is the same command made to
+load the model with Keras (``NETFORM_INSPECT_WITH_KERAS=1``,
+``NETFORM_EXPORT_WITH_KERAS=1``, ``NETFORM_RENDER_WITH_KERAS=1``: what the
+commands did before), timed in the same run, and a bare `python -c pass` for
+the interpreter's start-up. Both paths must give the same output.
 
     python bench/bench_inspect.py [--json PATH] [--quick]
 """
@@ -81,6 +83,16 @@ def _command() -> list[str]:
     return [sys.executable, "-c", "import sys; from netform.cli._main import main; sys.exit(main())"]
 
 
+def _output(cmd: list[str], env: dict[str, str], tmp: str) -> str:
+    """What a command writes: its standard output, and for `render` the diagram file."""
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout
+    if "render" in cmd:
+        return (Path(tmp) / "deep.dot").read_text()
+    if "inspect" in cmd:
+        return json.dumps(json.loads(out), sort_keys=True)
+    return out
+
+
 def main() -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", help="write the rows as JSON here")
@@ -88,25 +100,34 @@ def main() -> list[dict[str, object]]:
     args = parser.parse_args()
     repeat = 3 if args.quick else 7
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
-    env.pop("NETFORM_INSPECT_WITH_KERAS", None)
+    for switch in ("NETFORM_INSPECT_WITH_KERAS", "NETFORM_EXPORT_WITH_KERAS", "NETFORM_RENDER_WITH_KERAS"):
+        env.pop(switch, None)
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "deep.keras"
         n = make_model(path)
-        cmd = [*_command(), "inspect", "--format", "json", str(path)]
-        free = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout
-        loaded = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT,
-                                env=dict(env, NETFORM_INSPECT_WITH_KERAS="1")).stdout
-        if json.loads(free) != json.loads(loaded):
-            raise SystemExit("inspect without TensorFlow and with Keras disagree on the benchmark model")
-        netform_s, netform_cpu = _time(cmd, repeat, env)
-        keras_s, keras_cpu = _time(cmd, max(1, repeat // 2), dict(env, NETFORM_INSPECT_WITH_KERAS="1"))
         python_s, _ = _time([sys.executable, "-c", "pass"], repeat, env)
-    rows = [{"figure": f"`netform inspect` {n}-layer .keras, whole process, wall-clock (s); comparison: the same "
-                       f"command loading the model with Keras (CPU time: {netform_cpu:.3f} s against "
-                       f"{keras_cpu:.3f} s; python start-up alone: {python_s:.3f} s)",
-             "netform": round(netform_s, 3), "keras": round(keras_s, 3), "ratio": round(netform_s / keras_s, 3),
-             "goal": f"< {LIMIT_S} s", "met": netform_s < LIMIT_S, "netform_cpu": round(netform_cpu, 3),
-             "keras_cpu": round(keras_cpu, 3)}]
+        commands = {
+            "inspect": ([*_command(), "inspect", "--format", "json", str(path)], "NETFORM_INSPECT_WITH_KERAS"),
+            "export-spec": ([*_command(), "export-spec", str(path)], "NETFORM_EXPORT_WITH_KERAS"),
+            "render": ([*_command(), "render", str(path), "-o", str(Path(tmp) / "deep.dot")],
+                       "NETFORM_RENDER_WITH_KERAS"),
+        }
+        for name, (cmd, switch) in commands.items():
+            with_keras = dict(env, **{switch: "1"})
+            free = _output(cmd, env, tmp)
+            loaded = _output(cmd, with_keras, tmp)
+            if free != loaded:
+                raise SystemExit(f"{name} without TensorFlow and with Keras disagree on the benchmark model")
+            netform_s, netform_cpu = _time(cmd, repeat, env)
+            keras_s, keras_cpu = _time(cmd, max(1, repeat // 2), with_keras)
+            rows.append({
+                "figure": f"`netform {name}` {n}-layer .keras, whole process, wall-clock (s); comparison: the same "
+                          f"command loading the model with Keras (CPU time: {netform_cpu:.3f} s against "
+                          f"{keras_cpu:.3f} s; python start-up alone: {python_s:.3f} s)",
+                "netform": round(netform_s, 3), "keras": round(keras_s, 3), "ratio": round(netform_s / keras_s, 3),
+                "goal": f"< {LIMIT_S} s", "met": netform_s < LIMIT_S, "netform_cpu": round(netform_cpu, 3),
+                "keras_cpu": round(keras_cpu, 3)})
     print("| figure | without TensorFlow | loading with Keras | ratio | goal |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['figure']} | {r['netform']} | {r['keras']} | {r['ratio']} | {r['goal']} |")

@@ -1,8 +1,9 @@
 """netform: Keras models as validated YAML specs.
 
 The spec layer (``load_spec``, ``summary``, ``register_layer``, …) is pure
-Python. Everything that needs TensorFlow (``build``, ``Model``, ``save``, …) is
-imported lazily, the first time it is used, so ``import netform`` is instant.
+Python. It and everything that needs TensorFlow (``build``, ``Model``,
+``save``, …) are imported lazily (PEP 562), the first time a name is used, so
+``import netform`` imports only the error classes.
 
 Example::
 
@@ -24,19 +25,21 @@ from .errors import RenderError as RenderError
 from .errors import SaveError as SaveError
 from .errors import SpecError as SpecError
 from .errors import UnsafeFileError as UnsafeFileError
-from .spec import LayerSpec as LayerSpec
-from .spec import ModelSpec as ModelSpec
-from .spec import Summary as Summary
-from .spec import load_spec as load_spec
-from .spec import register_layer as register_layer
-from .spec import register_model as register_model
-from .spec import summary as summary
-from .spec._schema import json_schema as json_schema
 
 __version__ = "0.1.0"
 
-# name → module holding it; imported on first access (these need TensorFlow).
+# name → module holding it; imported on first access. The spec layer is pure Python but its
+# schemas cost a few tenths of a second to import, which commands that only read a saved file
+# (inspect, export-spec, render of a .keras file) never need; the rest need TensorFlow.
 _LAZY: dict[str, str] = {
+    "LayerSpec": "netform.spec",
+    "ModelSpec": "netform.spec",
+    "Summary": "netform.spec",
+    "load_spec": "netform.spec",
+    "register_layer": "netform.spec",
+    "register_model": "netform.spec",
+    "summary": "netform.spec",
+    "json_schema": "netform.spec._schema",
     "build": "netform.builder",
     "from_keras": "netform.builder",
     "Model": "netform.engine",
@@ -55,15 +58,20 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
-    "BuildError", "DataError", "EngineError", "FormatError", "LayerSpec", "ModelSpec", "NetformError",
-    "RenderError", "SaveError", "SpecError", "Summary", "UnsafeFileError", "json_schema", "load_spec",
-    "register_layer", "register_model", "summary", *_LAZY,
+    "BuildError", "DataError", "EngineError", "FormatError", "NetformError", "RenderError", "SaveError",
+    "SpecError", "UnsafeFileError", *_LAZY,
 ]
+
+
+#: Subpackages reachable as attributes of the package (``netform.spec``) before anything imported them.
+_SUBPACKAGES = frozenset({"spec", "builder", "engine", "saving", "render", "cli", "errors"})
 
 
 def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
+        if name in _SUBPACKAGES:
+            return _importlib.import_module(f"netform.{name}")
         raise AttributeError(f"module 'netform' has no attribute '{name}'")
     value = getattr(_importlib.import_module(module), name)
     globals()[name] = value

@@ -6,9 +6,19 @@ import argparse
 import json
 import os
 
-from ._spec_cmds import callbacks_not_run, load_plugins, write_output
-
 __all__ = ["cmd_build", "cmd_export_spec", "cmd_inspect", "cmd_convert"]
+
+
+def load_plugins(modules: list[str]) -> None:
+    """``--plugin`` modules, imported (through :func:`._spec_cmds.load_plugins`) only when there are any.
+
+    The spec commands' module imports the spec layer, which ``inspect`` and
+    ``export-spec`` of a saved file do not otherwise need.
+    """
+    if modules:
+        from ._spec_cmds import load_plugins as load  # noqa: PLC0415
+
+        load(modules)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -16,6 +26,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     load_plugins(args.plugin)
     from ..builder import build
     from ..saving import save
+    from ._spec_cmds import callbacks_not_run
 
     with callbacks_not_run():
         model = build(args.spec, api=args.api)
@@ -39,6 +50,8 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
         spec = from_keras(load(args.model, compile=False))
     text = spec.to_yaml()
     if args.output:
+        from ._spec_cmds import write_output
+
         write_output(args.output, text.encode("utf-8"), "the spec")
         print(f"wrote the spec of '{spec.name}' to {args.output}")
     else:
