@@ -108,7 +108,7 @@ def _load(spec: SpecLike, source: str | None) -> ModelSpec:
     except SpecError as err:
         raise SpecError(dedupe(diags + err.diagnostics)) from None
     diags += training_errors(model, graph, smap)  # per-output loss/metrics keys name outputs of the graph
-    if "preprocessing" in layers._loaded:  # `adapt: true` layers take a model input directly
+    if {"preprocessing", "lookup"} & layers._loaded:  # `adapt: true` layers take a model input directly
         from .layers.preprocessing import adapt_errors
         diags += adapt_errors(graph, smap)
     if diags:

@@ -19,6 +19,7 @@ CATALOG: dict[str, tuple[str, ...]] = {
     "normalization": ("BatchNormalization", "GroupNormalization", "LayerNormalization", "UnitNormalization",),
     "recurrent": ("Bidirectional", "GRU", "LSTM", "SimpleRNN", "TimeDistributed",),
     "preprocessing": ("CenterCrop", "Normalization", "Rescaling", "Resizing",),
+    "lookup": ("StringLookup",),
     "conv": ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",),
     "conv_transpose": ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",),
     "reshaping": ("Cropping1D", "Cropping2D", "Cropping3D", "Flatten", "Permute", "RepeatVector", "Reshape", "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",),
