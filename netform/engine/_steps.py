@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 import warnings
 from typing import Any, Callable
 
@@ -22,8 +23,12 @@ from .._compat import _keras_engine as ki
 
 from ._contract import StepFunction, keras_concat
 from ._distribute import check_optimizer_strategy, reduce_per_replica, variable_strategy
+from ._telemetry import JitChoice
 
-__all__ = ["StepsMixin", "ExecutionFunction", "AutoSteps", "auto_steps_cap", "fixed_steps_per_execution"]
+__all__ = [
+    "StepsMixin", "ExecutionFunction", "AutoSteps", "auto_steps_cap", "choose_jit_compile", "fixed_steps_per_execution",
+    "probe_jit_compile",
+]
 
 # steps_per_execution="auto": the values tried (powers of two up to AUTO_MAX_STEPS), the
 # wall time one compiled call aims at (its fixed cost, ~0.1-0.3 ms of Python and dispatch,
@@ -32,6 +37,119 @@ __all__ = ["StepsMixin", "ExecutionFunction", "AutoSteps", "auto_steps_cap", "fi
 AUTO_MAX_STEPS = 1024
 AUTO_HOOK_CAP = 32
 AUTO_TARGET_S = 0.01
+
+
+# jit_compile="auto" (asked for explicitly): a fit of at least JIT_PROBE_MIN_STEPS planned steps
+# first times JIT_PROBE_STEPS steps per call, JIT_PROBE_CALLS calls, with and without XLA, and
+# takes XLA when its step is at least JIT_MIN_GAIN faster (a smaller gain is within the noise).
+JIT_PROBE_MIN_STEPS = 256
+JIT_PROBE_STEPS = 8
+JIT_PROBE_CALLS = 3
+JIT_MIN_GAIN = 0.05
+
+
+def choose_jit_compile(graph_step_s: float, xla_step_s: float | None) -> tuple[bool, str]:
+    """The probe's verdict: XLA when its step time beats the plain graph's by :data:`JIT_MIN_GAIN`.
+
+    Args:
+        graph_step_s: Step time without XLA (seconds).
+        xla_step_s: Step time with XLA, or ``None`` when XLA failed to compile the step.
+
+    Returns:
+        ``(use_xla, reason)``.
+    """
+    if xla_step_s is None:
+        return False, "XLA could not compile the training step"
+    if xla_step_s <= graph_step_s * (1 - JIT_MIN_GAIN):
+        return True, f"{graph_step_s / xla_step_s:.2f}x faster with XLA on this device"
+    return False, f"XLA not at least {JIT_MIN_GAIN:.0%} faster on this device"
+
+
+def _all_layers(model: Any) -> list[Any]:
+    out = []
+    for layer in model.layers:
+        out.append(layer)
+        if isinstance(layer, keras.Model):
+            out.extend(_all_layers(layer))
+    return out
+
+
+def _probe_batch(element_spec: Any, batch_size: int) -> Any | None:
+    """Zeros shaped like one batch of ``element_spec`` (labels 0, a valid class), or ``None`` if shapes are unknown."""
+    leaves = tree.flatten(element_spec)
+    for spec in leaves:
+        if not isinstance(spec, tf.TensorSpec) or spec.shape.rank is None or spec.dtype == tf.string:
+            return None
+        if any(d is None for d in spec.shape[1:]):
+            return None
+    return tree.map_structure(lambda spec: tf.zeros([batch_size] + list(spec.shape[1:]), spec.dtype), element_spec)
+
+
+def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, planned_steps: int | None) -> JitChoice:
+    """Choose ``jit_compile`` for a ``fit`` under ``jit_compile="auto"``, by timing a few steps each way.
+
+    The rule: no probe (Keras's own choice for ``"auto"`` stays: XLA on an
+    accelerator when every layer supports it, never on a CPU) when the fit
+    plans fewer than :data:`JIT_PROBE_MIN_STEPS` steps or an unknown number,
+    runs eagerly or under a distribution strategy, a layer does not support
+    XLA, the model overrides ``make_train_function``, or a batch's shape is
+    not known. Otherwise, on a batch of zeros shaped like the data's, each
+    way runs one call (tracing and compiling) and then :data:`JIT_PROBE_CALLS`
+    calls, all of :data:`JIT_PROBE_STEPS` steps; the fastest call gives the step
+    time, and :func:`choose_jit_compile` decides. Every variable the probe
+    changes (weights, optimizer state and iterations, seeds, metrics) is
+    restored, so training then runs exactly as with ``jit_compile`` set to
+    the choice. The model's ``jit_compile`` is set to it.
+
+    Returns:
+        What was chosen, why, and what the probe cost.
+    """
+    keras_choice = bool(model.jit_compile)
+    if planned_steps is None or planned_steps < JIT_PROBE_MIN_STEPS:
+        return JitChoice(keras_choice, f"fit too short to probe ({planned_steps or 'unknown'} steps); Keras's choice")
+    if model.run_eagerly or tf.distribute.has_strategy() or ki.model_strategy(model) is not None:
+        return JitChoice(keras_choice, "eager or distributed training; Keras's choice")
+    if not all(getattr(layer, "supports_jit", True) for layer in _all_layers(model)):
+        return JitChoice(False, "a layer does not support XLA")
+    if type(model).make_train_function is not StepsMixin.make_train_function or model.optimizer is None:
+        return JitChoice(keras_choice, "custom make_train_function; Keras's choice")
+    batch = _probe_batch(element_spec, batch_size or 32)
+    if batch is None:
+        return JitChoice(keras_choice, "batch shape not known before training; Keras's choice")
+    start = time.perf_counter()
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # as the first step would; its state is restored below
+    saved = {id(v): (v, v.numpy()) for v in list(model.variables) + list(model.optimizer.variables) + list(model.metrics_variables)}
+    times: dict[bool, float | None] = {}
+    try:
+        for xla in (False, True):
+            model.jit_compile = xla
+            fn = model.make_train_function(force=True).execution
+            iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+            try:
+                fn(iterator, JIT_PROBE_STEPS, known=True)[2].numpy()  # trace and compile
+                best = float("inf")
+                for _ in range(JIT_PROBE_CALLS):
+                    t0 = time.perf_counter()
+                    fn(iterator, JIT_PROBE_STEPS, known=True)[2].numpy()  # .numpy() waits for the device
+                    best = min(best, (time.perf_counter() - t0) / JIT_PROBE_STEPS)
+                times[xla] = best
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError):
+                if not xla:
+                    raise
+                times[xla] = None
+            finally:
+                fn.release_iterator()
+                for v, value in saved.values():
+                    v.assign(value)
+    finally:
+        model.train_function = model.test_function = model.predict_function = None
+    use_xla, reason = choose_jit_compile(times[False], times[True])
+    model.jit_compile = use_xla
+    return JitChoice(
+        use_xla, reason, probe_s=time.perf_counter() - start, probe_steps=(1 + JIT_PROBE_CALLS) * JIT_PROBE_STEPS,
+        graph_step_ms=times[False] * 1e3, xla_step_ms=None if times[True] is None else times[True] * 1e3,
+    )
 
 
 def fixed_steps_per_execution(value: Any) -> int:

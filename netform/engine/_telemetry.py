@@ -24,7 +24,40 @@ import tensorflow as tf
 
 from .._compat import _keras_engine as ki
 
-__all__ = ["EpochTelemetry", "Telemetry", "TelemetryRecorder", "TelemetryReport"]
+__all__ = ["EpochTelemetry", "JitChoice", "Telemetry", "TelemetryRecorder", "TelemetryReport"]
+
+
+@dataclass(frozen=True)
+class JitChoice:
+    """What ``jit_compile="auto"`` chose for a ``fit``, and what the choice cost.
+
+    Attributes:
+        xla: Whether the training steps run with XLA (``jit_compile=True``).
+        reason: Why, in words (the probe's verdict, or why there was no probe).
+        probe_s: Wall time of the probe (tracing and compiling both ways
+            included), or ``None`` when there was none; it is spent before
+            the first epoch and is not part of any epoch's figures.
+        probe_steps: Training steps the probe ran each way (their effects on
+            the weights, optimizer and metrics are undone).
+        graph_step_ms: The probe's step time without XLA (ms), or ``None``.
+        xla_step_ms: The probe's step time with XLA (ms), or ``None``.
+    """
+
+    xla: bool
+    reason: str
+    probe_s: float | None = None
+    probe_steps: int = 0
+    graph_step_ms: float | None = None
+    xla_step_ms: float | None = None
+
+    def describe(self) -> str:
+        """One phrase: the choice, the timings it rests on and the probe's cost."""
+        text = f"XLA {'on' if self.xla else 'off'} (jit_compile=auto: {self.reason}"
+        if self.graph_step_ms is not None and self.xla_step_ms is not None:
+            text += f"; step {self.xla_step_ms:.3f} ms with XLA, {self.graph_step_ms:.3f} ms without"
+        if self.probe_s is not None:
+            text += f"; probe {self.probe_steps} steps each way, {self.probe_s:.2f} s"
+        return text + ")"
 
 
 @dataclass(frozen=True)
@@ -99,8 +132,9 @@ class TelemetryReport:
         >>> print(history.telemetry.report())  # doctest: +SKIP
     """
 
-    def __init__(self, epochs: list[EpochTelemetry] | None = None) -> None:
+    def __init__(self, epochs: list[EpochTelemetry] | None = None, jit: JitChoice | None = None) -> None:
         self.epochs: list[EpochTelemetry] = list(epochs or [])
+        self.jit = jit  # what jit_compile="auto" chose, or None when it was not asked for
 
     def __len__(self) -> int:
         return len(self.epochs)
@@ -168,6 +202,8 @@ class TelemetryReport:
         parts.append(f"callbacks {t['callbacks_s']:.2f} s")
         if t["checkpoints"]:
             parts.append(f"{t['checkpoints']} checkpoint(s) in {t['checkpoint_s']:.2f} s")
+        if self.jit is not None:
+            parts.append(self.jit.describe())
         return " | ".join(parts)
 
     def report(self) -> str:
@@ -194,6 +230,8 @@ class TelemetryReport:
         lines.append(f"  data and loop (outside the above)  {t['data_and_loop_s']:.3f} s")
         worst = max(self.epochs, key=lambda e: e.step_ms_max)
         lines.append(f"  slowest step                       {worst.step_ms_max:.2f} ms (epoch {worst.epoch + 1})")
+        if self.jit is not None:
+            lines.append(f"  compilation                        {self.jit.describe()}")
         return "\n".join(lines)
 
 

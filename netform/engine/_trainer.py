@@ -28,8 +28,8 @@ from ._data import EVAL_MAX_BATCH, DataStream, capped_epochs, default_eval_batch
 from ._distribute import strategy_label, variable_strategy
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
-from ._steps import AUTO_HOOK_CAP, AutoSteps, StepsMixin, auto_steps_cap, fixed_steps_per_execution
-from ._telemetry import TelemetryRecorder, TelemetryReport
+from ._steps import AUTO_HOOK_CAP, AutoSteps, StepsMixin, auto_steps_cap, fixed_steps_per_execution, probe_jit_compile
+from ._telemetry import JitChoice, TelemetryRecorder, TelemetryReport
 
 __all__ = ["Trainer"]
 
@@ -124,12 +124,25 @@ class Trainer(StepsMixin):
         :func:`~netform.engine._steps.auto_steps_cap`), and a predict call
         covers at most 1024 samples (or 32 batches of unknown size).
 
+        ``jit_compile="auto"`` given in so many words (specs and ``netform
+        train`` give it by default) makes ``fit`` time a few steps with and
+        without XLA before training and train the faster way (see
+        :func:`~netform.engine._steps.probe_jit_compile`; the choice, its
+        reasons and the probe's cost are in ``history.telemetry.jit``); left
+        to its default, ``jit_compile`` is Keras's ``"auto"`` (XLA on an
+        accelerator, not on a CPU).
+
         Raises:
             EngineError: Called under a different distribution strategy than
                 the one the model's variables were created under, or a
                 ``steps_per_execution`` neither a positive int nor ``"auto"``.
         """
         _check_steps_per_execution(args[4] if len(args) > 4 else kwargs.get("steps_per_execution", 1))
+        jit = args[5] if len(args) > 5 else kwargs.get("jit_compile")
+        # Plain state, not tracked by Keras: netform probes only when "auto" is asked for in
+        # so many words; compile()'s default (also "auto") keeps Keras's own choice.
+        object.__setattr__(self, "_nf_jit_auto", isinstance(jit, str) and jit == "auto")
+        object.__setattr__(self, "_nf_jit_choice", None)
         self._guard_strategy("compile")
         current = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
         if current is not None and ki.model_strategy(self) is None and not self.variables:
@@ -357,6 +370,8 @@ class Trainer(StepsMixin):
             cbs.telemetry = telemetry
             self._nf_telemetry = telemetry.report
             self.stop_training = False
+            if self.__dict__.get("_nf_jit_auto"):
+                telemetry.report.jit = self._choose_jit(stream, epochs - initial_epoch, batch_size)
             train_fn = step_function(self, "train")
             resumed_epoch = backup.restore(self, stream) if backup is not None else None
             cbs.on_train_begin()
@@ -393,6 +408,18 @@ class Trainer(StepsMixin):
         finally:
             if backup is not None:
                 backup.release()
+
+    def _choose_jit(self, stream: DataStream, epochs: int, batch_size: int | None) -> JitChoice:
+        """``jit_compile="auto"``: the probe's choice, made at the first ``fit`` after ``compile``."""
+        earlier = self.__dict__.get("_nf_jit_choice")
+        if earlier is not None:
+            return JitChoice(earlier.xla, f"chosen by an earlier fit: {earlier.reason}")
+        batches = stream.num_batches
+        planned = batches * epochs if batches else None
+        choice = probe_jit_compile(self, stream.first_batch_spec(), stream.batch_size or batch_size, planned)
+        if choice.probe_s is not None:
+            object.__setattr__(self, "_nf_jit_choice", choice)
+        return choice
 
     @property
     def telemetry(self) -> TelemetryReport | None:
