@@ -1,0 +1,58 @@
+"""The keras-io examples corpus (tests/builder/corpus/): every model round-trips through a spec.
+
+from_keras → YAML → load_spec → build → same parameter count (also from
+nf.summary, without TensorFlow) and the same predictions with the original's
+weights.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from ._roundtrip import round_trip  # noqa: E402
+from .corpus import EXAMPLES, RANDOM_OUTPUTS  # noqa: E402
+
+#: example → why it does not round-trip yet (strict: the test fails once it does)
+_BIDI = ("Bidirectional(LSTM/GRU(return_sequences=True)) falls back to the generic form (the inner layer's "
+         "zero_output_for_mask is unknown to its schema), so nf.summary has no parameter count")
+_XFAIL: dict[str, str] = {
+    "vision/conv_lstm": "ConvLSTM2D has no schema: generic form, so nf.summary has no parameter count",
+    "vision/captcha_ocr": _BIDI,
+    "text/bidirectional_lstm_imdb": _BIDI,
+    "text/active_learning_review_classification": _BIDI,
+    "other/ctc_asr": _BIDI,
+    "vision/deeplabv3_plus": "preprocess_input's mean is a constant array; build passes it to keras.ops.add as a list",
+    "text/text_classification_with_transformer": "its layers are plain Keras classes registered with "
+                                                 "register_keras_serializable, unknown to netform",
+    "generative/vae_encoder": "Sampling is a plain Keras class registered with register_keras_serializable, "
+                              "unknown to netform",
+}
+
+#: examples over ~15 s on a CPU (a whole keras.applications backbone inside)
+_SLOW = {"vision/deeplabv3_plus", "vision/keypoint_detection", "vision/image_classification_efficientnet_fine_tuning"}
+
+
+def _params() -> list:
+    out = []
+    for name in EXAMPLES:
+        marks = [pytest.mark.slow] if name in _SLOW else []
+        if name in _XFAIL:
+            marks.append(pytest.mark.xfail(reason=_XFAIL[name], strict=True))
+        out.append(pytest.param(name, marks=marks, id=name))
+    return out
+
+
+def test_corpus_has_at_least_30_examples():
+    examples = {fn.__doc__.split(":", 1)[0] for fn in EXAMPLES.values()}
+    assert all(e.startswith("examples/") and e.endswith(".py") for e in examples)
+    assert len(examples) >= 30
+
+
+@pytest.mark.parametrize("name", _params())
+def test_example_round_trip(name):
+    model, xs = EXAMPLES[name]()
+    round_trip(model, xs, random_outputs=RANDOM_OUTPUTS.get(name, ()))
