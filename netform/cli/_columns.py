@@ -54,14 +54,13 @@ def parse_choices(values: list[str] | None, option: str) -> list[Choice]:
     """
     choices = []
     for text in values or []:
-        target, sep, columns = text.partition("=")
-        if not sep:
-            target, columns = None, text  # type: ignore[assignment]
-        parts = tuple(p.strip() for p in columns.split(","))
-        if (sep and not target.strip()) or not all(parts):
+        name, sep, columns = text.partition("=")
+        target = name.strip() if sep else None
+        parts = tuple(p.strip() for p in (columns if sep else text).split(","))
+        if target == "" or not all(parts):
             raise UsageError(f"{option} {text}: write a column name, several joined by commas (f0,f1,f2), a glob "
                              f"pattern ('f*'), or INPUT=COLUMNS to name the {_role(option)} they feed")
-        choices.append(Choice(text, target.strip() if sep else None, parts))
+        choices.append(Choice(text, target, parts))
     named = [c for c in choices if c.target is not None]
     if named and len(named) != len(choices):
         raise UsageError(f"{option}: name the {_role(option)} of every {option} (NAME=COLUMNS) or of none; "

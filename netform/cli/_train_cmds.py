@@ -41,7 +41,8 @@ def _model_inputs(model: Any) -> tuple[list[str], dict[str, tuple[str, tuple[Any
     """A loaded model's input names, and their dtypes and shapes (batch left out)."""
     tensors = list(getattr(model, "inputs", None) or [])
     names = [t.name.split(":")[0] for t in tensors]
-    info = {n: (str(getattr(t.dtype, "name", t.dtype)), tuple(t.shape[1:])) for n, t in zip(names, tensors)}
+    info: dict[str, tuple[str, tuple[Any, ...] | None]] = {
+        n: (str(getattr(t.dtype, "name", t.dtype)), tuple(t.shape[1:])) for n, t in zip(names, tensors)}
     return names, info
 
 
@@ -216,7 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if class_weight is not None:
         training = {**training, "class_weight": class_weights(class_weight, y, args.data)}
     val_path = getattr(args, "val_data", None)
-    validation = None
+    validation: tuple[Any, ...] | None = None
     if val_path:
         val_data = read_data(val_path, text=True)
         validation = (select(val_data, x_choices, list(spec.inputs), "--x", _inputs_of(spec)),
