@@ -76,7 +76,7 @@ def diagram_of(obj: Any, *, expand_nested: bool = True, collapse_depth: int | No
         elif text.lower().endswith(_SPEC_SUFFIXES):
             diagram = diagram_from_spec(load_spec(text))
         else:
-            diagram = diagram_from_keras(_load_model(text))
+            diagram = _diagram_of_file(text)
     else:
         raise RenderError(f"render() draws a ModelSpec, a spec file or YAML text, a keras.Model or a saved model "
                           f"file; received {type(obj).__name__}")
@@ -92,6 +92,32 @@ def _collapse_depth(expand_nested: bool, collapse_depth: int | None) -> int | No
     if not expand_nested:
         return 0
     return collapse_depth
+
+
+def _diagram_of_file(path: str) -> Diagram:
+    """A saved model's diagram: from its config without TensorFlow where it can, else of the loaded model.
+
+    A ``.keras`` or ``.h5`` file's config is checked as loading checks it
+    and walked as :func:`~._from_keras.diagram_from_keras` walks the loaded
+    model; only what the config cannot tell (Keras ops, custom layers, call
+    arguments, a layer without static shape rules, another format) loads the
+    model with Keras.
+    """
+    from ._from_keras import diagram_from_config, diagram_from_keras
+
+    if os.environ.get("NETFORM_RENDER_WITH_KERAS") != "1":
+        from ..saving._config_walk import NeedsKeras
+        from ..saving._detect import detect_format
+        from ..saving._static_reader import read_config
+
+        fmt = detect_format(path)
+        config = read_config(path, fmt, compile=True) if fmt in ("keras", "h5") else None
+        if config is not None:
+            try:
+                return diagram_from_config(config)
+            except NeedsKeras:
+                pass  # only the live model tells: drawn as before
+    return diagram_from_keras(_load_model(path))
 
 
 def _load_model(path: str) -> Any:

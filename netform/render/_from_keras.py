@@ -14,7 +14,7 @@ from typing import Any
 
 from ._diagram import DCluster, Diagram, DNode, family_of
 
-__all__ = ["diagram_from_keras", "is_keras_model"]
+__all__ = ["diagram_from_keras", "diagram_from_config", "is_keras_model"]
 
 _STEM_RE = re.compile(r"^(.*?)[._](\d+)$")
 _REPEAT_RE = re.compile(r"^(.*)\.(\d+)$")
@@ -240,3 +240,180 @@ def _chain(diagram: Diagram, model: Any) -> None:
         diagram.nodes[prev].output = True
     diagram.notes.append(f"subclassed model {type(model).__name__}: its call() is Python code, so layers are "
                          "drawn in the order they are attributes, not as the real data flow")
+
+
+# --- the same walk over a saved model's config, without Keras ------------------------------------
+
+
+class _ConfigWalk:
+    """:func:`diagram_from_keras` of the model a saved config builds, walked over the config itself.
+
+    The order of nodes, their names, clusters and edges follow the live walk
+    step for step (:class:`~netform.saving._config_walk.ConfigGraph` orders a
+    config's calls as a loaded model's ``_nodes_by_depth``). Shapes are those
+    Keras recorded for each tensor a call takes; a tensor nothing takes (a
+    model output) gets its shape, and every layer its parameter count, from
+    netform's static rules for that layer, the rules ``netform summary`` uses.
+
+    Raises:
+        NeedsKeras: Something only the live model tells (see
+            :mod:`netform.saving._config_walk`), or a layer without static rules.
+    """
+
+    def __init__(self, diagram: Diagram) -> None:
+        self.diagram = diagram
+
+    def draw(self, model: dict[str, Any]) -> None:
+        from netform.saving._config_walk import model_graph  # noqa: PLC0415
+
+        graph = model_graph(model)
+        env: dict[tuple[str, int, int], Endpoint] = {}
+        for t in graph.inputs:
+            name = t[0]
+            shape = self._input_shape(graph, t)
+            self.diagram.nodes[name] = DNode(name, name, "InputLayer", "input", shape, 0, role="input")
+            env[t] = (name, shape)
+        self.walk(graph, env, "", None)
+        for t in graph.outputs:
+            if t in env:
+                self.diagram.nodes[env[t][0]].output = True
+        _cluster_outputs(self.diagram)
+
+    @staticmethod
+    def _input_shape(graph: Any, t: tuple[str, int, int]) -> tuple[int | None, ...]:
+        from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
+
+        shape = (graph.layers[t[0]].get("config") or {}).get("batch_shape")
+        if not isinstance(shape, list):
+            raise NeedsKeras("an input without a batch shape")
+        return tuple(shape)
+
+    def walk(self, graph: Any, env: dict[tuple[str, int, int], Endpoint], prefix: str, cluster: str | None) -> None:
+        from netform.saving._config_walk import is_model, model_graph  # noqa: PLC0415
+
+        diagram = self.diagram
+        for key in graph.by_depth():
+            layer = graph.layers[key[0]]
+            if graph.is_input(key):
+                continue  # its tensor is already mapped to the outer producer
+            args = graph.arguments(key)
+            ins = [env[t] for t in args if t in env]
+            outputs = [(key[0], key[1], k) for k in range(graph.out_count.get(key, 1))]
+            if is_model(layer):
+                self.nested(layer, model_graph(layer), outputs, ins, graph, env, prefix, cluster)
+                continue
+            nid = _join(prefix, key[0])
+            existing = diagram.nodes.get(nid)
+            shapes = [self.shape(graph, t, layer, args, env) for t in outputs]
+            if existing is not None:
+                existing.uses += 1
+            else:
+                type_name = str(layer.get("class_name"))
+                where, local = _dotted_scope(diagram, nid, prefix, cluster)
+                diagram.nodes[nid] = DNode(nid, local, type_name, family_of(type_name),
+                                           shapes[0] if len(shapes) == 1 else shapes,
+                                           self.params(graph, layer, args, env), where, config=_file_config(layer))
+            for src, shape in ins:
+                diagram.add_edge(src, nid, shape)
+            for t, shape in zip(outputs, shapes):
+                env[t] = (nid, shape)
+
+    def nested(self, model: dict[str, Any], inner: Any, outputs: list[tuple[str, int, int]], ins: list[Endpoint],
+               graph: Any, env: dict[tuple[str, int, int], Endpoint], prefix: str, cluster: str | None) -> None:
+        """A call of a nested model: a cluster (once), inner layers wired to this call's tensors."""
+        name = str((model.get("config") or {}).get("name"))
+        cid = _join(prefix, name)
+        first = cid not in self.diagram.clusters
+        if first:
+            m = _STEM_RE.match(name)
+            self.diagram.clusters[cid] = DCluster(cid, name, cluster, "model", m.group(1) if m else "",
+                                                  str(model.get("class_name")))
+        inner_env: dict[tuple[str, int, int], Endpoint] = dict(zip(inner.inputs, ins))
+        self.walk(inner, inner_env, cid, cid)
+        outs = [inner_env.get(t) for t in inner.outputs]
+        if first:
+            self.diagram.clusters[cid].outputs = tuple(ep[0] for ep in outs if ep is not None)
+        for t, ep in zip([(outputs[0][0], outputs[0][1], k) for k in range(len(outs))], outs):
+            if ep is not None:
+                env[t] = (ep[0], graph.shapes.get(t, ep[1]))
+
+    def shape(self, graph: Any, t: tuple[str, int, int], layer: dict[str, Any], args: list[tuple[str, int, int]],
+              env: dict[tuple[str, int, int], Endpoint]) -> Any:
+        """A tensor's shape: as Keras recorded it where a call takes it, else from the layer's static rule."""
+        if t in graph.shapes:
+            return graph.shapes[t]
+        from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
+        from netform.spec._layer_base import NoStaticRule, ShapeError  # noqa: PLC0415
+
+        try:
+            shape = self._rule(layer).output_shape(self._arg(graph, layer, args, env))
+        except (NoStaticRule, ShapeError) as err:
+            raise NeedsKeras("an output shape only Keras can tell") from err
+        if isinstance(shape, list):
+            raise NeedsKeras("a layer with several outputs")
+        return tuple(shape)
+
+    def params(self, graph: Any, layer: dict[str, Any], args: list[tuple[str, int, int]],
+               env: dict[tuple[str, int, int], Endpoint]) -> int:
+        from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
+        from netform.spec._layer_base import NoStaticRule, ShapeError  # noqa: PLC0415
+
+        try:
+            trainable, frozen = self._rule(layer).counts(self._arg(graph, layer, args, env))
+        except (NoStaticRule, ShapeError) as err:
+            raise NeedsKeras("a parameter count only Keras can tell") from err
+        return int(trainable or 0) + int(frozen or 0)
+
+    @staticmethod
+    def _rule(layer: dict[str, Any]) -> Any:
+        from netform.saving._config_walk import static_layer  # noqa: PLC0415
+
+        return static_layer(layer)
+
+    def _arg(self, graph: Any, layer: dict[str, Any], args: list[tuple[str, int, int]],
+             env: dict[tuple[str, int, int], Endpoint]) -> Any:
+        """The input shape(s) of a call: as recorded, else as its producer's walk found them."""
+        from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
+
+        shapes = []
+        for t in args:
+            shape = graph.shapes.get(t, env[t][1] if t in env else None)
+            if shape is None or isinstance(shape, list):
+                raise NeedsKeras("an input shape Keras did not record")
+            shapes.append(shape)
+        if self._rule(layer).arity == "one":
+            if len(shapes) != 1:
+                raise NeedsKeras("a layer of one input called on several")
+            return shapes[0]
+        return [tuple(s) for s in shapes]
+
+
+def _file_config(layer: dict[str, Any]) -> dict[str, Any]:
+    """A serialized layer's config as the live layer's ``get_config()`` gives it, without its name."""
+    from netform.saving._config_walk import unshared  # noqa: PLC0415
+
+    config = unshared(dict(layer.get("config") or {}))
+    config.pop("name", None)
+    return config
+
+
+def diagram_from_config(model: dict[str, Any]) -> Diagram:
+    """The diagram :func:`diagram_from_keras` draws of the model a saved config builds, without Keras.
+
+    Args:
+        model: A Functional or Sequential config, through the loading path's safety checks.
+
+    Returns:
+        The diagram graph, node for node the one of the loaded model.
+
+    Raises:
+        NeedsKeras: The config holds something only the live model tells; draw the loaded model instead.
+    """
+    from netform.saving._config_walk import NeedsKeras, is_model  # noqa: PLC0415
+
+    if not is_model(model):
+        raise NeedsKeras("a subclassed model or no layer list")
+    kind = "sequential" if model.get("class_name") == "Sequential" else "functional"
+    diagram = Diagram(str((model.get("config") or {}).get("name")), kind)
+    _ConfigWalk(diagram).draw(model)
+    return diagram

@@ -28,7 +28,8 @@ from typing import Any, Iterator
 
 from netform.errors import BuildError, NetformError, SpecError
 
-__all__ = ["NeedsKeras", "layer_to_dict_from_config", "spec_from_config", "spec_from_file", "keras_defaults"]
+__all__ = ["NeedsKeras", "layer_to_dict_from_config", "spec_from_config", "spec_from_file", "keras_defaults",
+           "ConfigGraph", "model_graph", "is_model", "unshared", "static_layer"]
 
 _SNAKE = {
     "GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeNormal": "he_normal",
@@ -212,11 +213,11 @@ def _triples(value: Any) -> list[tuple[str, int, int]]:
     return out
 
 
-def _is_model(layer: dict[str, Any]) -> bool:
+def is_model(layer: dict[str, Any]) -> bool:
     return layer.get("class_name") in _MODEL_CLASSES and isinstance((layer.get("config") or {}).get("layers"), list)
 
 
-class _Graph:
+class ConfigGraph:
     """A Functional config's nodes, ordered as a loaded model's ``_nodes_by_depth`` walk orders them."""
 
     def __init__(self, model: dict[str, Any]) -> None:
@@ -237,6 +238,14 @@ class _Graph:
             for node in self.calls(name):
                 for t in _tensors([node["args"], node["kwargs"]]):
                     self._count(*_history(t))
+        self.shapes: dict[tuple[str, int, int], tuple[int | None, ...]] = {}
+        for name in self.layers:
+            for node in self.calls(name):
+                for t in _tensors([node["args"], node["kwargs"]]):
+                    shape = (t.get("config") or {}).get("shape")
+                    if isinstance(shape, list):
+                        self.shapes[_history(t)] = tuple(shape)
+        self.depths: dict[NodeKey, int] = {}
         self.ordered = self._ordered()
 
     def _model_tensor(self, tensor: tuple[str, int, int]) -> tuple[str, int, int]:
@@ -317,7 +326,20 @@ class _Graph:
         for producer, node, _ in self.inputs:
             if producer not in op_depths and self.is_input((producer, node)):
                 depths[(producer, node)] = 0
+        self.depths = depths  # in the order Keras fills its nodes_by_depth
         return sorted(depths, key=lambda k: (-depths[k], self.order.get(k[0], 0), k[1]))
+
+    def by_depth(self) -> list[NodeKey]:
+        """The walk of a live model's ``_nodes_by_depth``: deepest first, each depth in call-index order."""
+        out: list[NodeKey] = []
+        for depth in sorted(set(self.depths.values()), reverse=True):
+            out += sorted((k for k, d in self.depths.items() if d == depth), key=lambda k: k[1])
+        return out
+
+    def arguments(self, key: NodeKey) -> list[tuple[str, int, int]]:
+        """The tensors a call takes, in Keras's ``node.arguments.keras_tensors`` order."""
+        call = self.calls(key[0])[key[1]]
+        return [_history(t) for t in _tensors([call["args"], call["kwargs"]])]
 
 
 # --- the exporter --------------------------------------------------------------------------------
@@ -332,15 +354,15 @@ def _layer_entry(layer: dict[str, Any]) -> dict[str, Any]:
         raise NeedsKeras("a layer class that is not one of Keras's own layers")
     if any(config.get(key) for key in _MULTI_OUTPUT_KEYS):
         raise NeedsKeras("a layer with several outputs")
-    return layer_to_dict_from_config(cls_name, _unshared(config))
+    return layer_to_dict_from_config(cls_name, unshared(config))
 
 
-def _unshared(value: Any) -> Any:
+def unshared(value: Any) -> Any:
     """A config without the ``shared_object_id`` marks Keras's saving adds (a live ``get_config()`` has none)."""
     if isinstance(value, dict):
-        return {k: _unshared(v) for k, v in value.items() if k != "shared_object_id"}
+        return {k: unshared(v) for k, v in value.items() if k != "shared_object_id"}
     if isinstance(value, list):
-        return [_unshared(v) for v in value]
+        return [unshared(v) for v in value]
     return value
 
 
@@ -352,7 +374,7 @@ class _Exporter:
 
     def graph(self, model: dict[str, Any], used: set[str]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
         """(inputs, nodes, outputs) of a Functional config."""
-        g = _Graph(model)
+        g = ConfigGraph(model)
         names: dict[NodeKey, str] = {}
         first_use: dict[str, str] = {}
         inputs: dict[str, Any] = {}
@@ -382,7 +404,7 @@ class _Exporter:
                 continue
             call = g.calls(key[0])[key[1]]
             name = _clean_name(key[0] if key[1] == 0 else f"{key[0]}_call{key[1]}", used)
-            if _is_model(layer):
+            if is_model(layer):
                 refs = [ref(_history(t)) for t in _tensors([call["args"], call["kwargs"]])]
             else:
                 refs = self._layer_refs(layer, call, ref)
@@ -390,7 +412,7 @@ class _Exporter:
             ref_value: Any = refs[0] if len(refs) == 1 else refs
             if key[0] in first_use:
                 nodes[name] = {"shares": first_use[key[0]], "in": ref_value}
-            elif _is_model(layer):
+            elif is_model(layer):
                 nodes[name] = {"block": self.block(layer), "nested": True, "in": ref_value}
                 first_use[key[0]] = name
             else:
@@ -433,7 +455,7 @@ class _Exporter:
             layers = []
             for layer in _sequential_layers(model):
                 node = _clean_name(_layer_name(layer), used)
-                if _is_model(layer):
+                if is_model(layer):
                     layers.append({"block": self.block(layer), "nested": True, "name": node})
                 else:
                     layers.append({**_layer_entry(layer), "name": node})
@@ -461,6 +483,30 @@ def _sequential_layers(model: dict[str, Any]) -> list[dict[str, Any]]:
     return layers
 
 
+def model_graph(model: dict[str, Any]) -> ConfigGraph:
+    """The graph of a Functional config, or of a built Sequential's functional form."""
+    if model.get("class_name") == "Sequential":
+        return ConfigGraph(_sequential_as_functional(model))
+    return ConfigGraph(model)
+
+
+def static_layer(layer: dict[str, Any]) -> Any:
+    """The spec layer (its static shape and parameter rules) of one of Keras's own serialized layers.
+
+    Raises:
+        NeedsKeras: Not one of Keras's layers, or one netform writes in the generic form (no static rules).
+    """
+    from netform.spec import get_layer_spec  # noqa: PLC0415
+
+    entry = _layer_entry(layer)
+    if entry["type"] == "KerasLayer":
+        raise NeedsKeras("a layer without static shape rules")
+    try:
+        return get_layer_spec(entry["type"]).model_validate(entry)
+    except ValueError as err:
+        raise NeedsKeras("a layer config netform's schema does not take") from err
+
+
 def _sequential_as_functional(model: dict[str, Any]) -> dict[str, Any]:
     """A built Sequential's config as the Functional config of its graph (``Sequential._functional``)."""
     layers = [layer for layer in model["config"]["layers"] if isinstance(layer, dict)]
@@ -473,6 +519,9 @@ def _sequential_as_functional(model: dict[str, Any]) -> dict[str, Any]:
     for layer in _sequential_layers(model):
         name = _layer_name(layer)
         tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": list(previous)}}
+        built = (layer.get("build_config") or {}).get("input_shape")
+        if isinstance(built, list) and all(d is None or isinstance(d, int) for d in built):
+            tensor["config"]["shape"] = built  # the shape the layer was built for: its input's
         out.append({**layer, "name": name, "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
         previous = (name, 0, 0)
     return {"class_name": "Functional", "config": {"name": model["config"].get("name"), "layers": out,
@@ -497,7 +546,7 @@ def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
     """
     from netform.spec import load_spec  # noqa: PLC0415
 
-    if not _is_model(model):
+    if not is_model(model):
         raise NeedsKeras("a subclassed model or no layer list")
     model_name = (model.get("config") or {}).get("name")
     if not isinstance(model_name, str):

@@ -494,8 +494,8 @@ def _h5_iterations(f: Any, opt_group: str) -> int:
     return _iteration(f["optimizer_weights"].get(first))
 
 
-def read_config(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any] | None:
-    """A saved model's config, after the checks ``load(path, compile=False)`` runs before building it.
+def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = False) -> dict[str, Any] | None:
+    """A saved model's config, after the checks ``load(path, compile=compile)`` runs before building it.
 
     The archive's entries or the HDF5 file's structure, the config's classes
     and the weights (links, bombs, CRC-32s) are checked exactly as on the
@@ -506,6 +506,7 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any
         path: A ``.keras`` archive or folder, or a full-model HDF5 file.
         fmt: ``"keras"`` or ``"h5"``, from :func:`~._detect.detect_format`.
         safe_mode: As for :func:`netform.load`.
+        compile: Also check the compile config, as loading with ``compile=True`` does.
 
     Returns:
         The config (netform's model classes restored), or None where only
@@ -540,6 +541,12 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check(native if native is not None else legacy, path, safe_mode)
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
+        if compile and native is not None:
+            compile_config = attr_json(f, "netform_compile_config")
+            if compile_config is None and "training_config" in f.attrs:
+                return None  # Keras's legacy training config: Keras resolves its names
+            if compile_config is not None:
+                _check(compile_config, path, safe_mode)
     return native if isinstance(native, dict) else None
 
 
