@@ -165,6 +165,14 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
     op = node.layer
     name = getattr(op, "op")
     args = op.bind(tensors)  # type: ignore[attr-defined]
+    # A constant array in `in` (e.g. the mean preprocess_input adds) is YAML lists; keras.ops takes it as a tensor.
+    arrays = [a for a in getattr(op, "args") if isinstance(a, list)]
+    if arrays:
+        def tensor(value: Any) -> Any:
+            return keras.ops.convert_to_tensor(value) if any(value is a for a in arrays) else value
+
+        args = {k: [tensor(x) for x in v] if isinstance(v, list) and not any(v is a for a in arrays) else tensor(v)
+                for k, v in args.items()}
     try:
         if name == "getitem":
             from ..spec.layers.ops import parse_index

@@ -25,7 +25,6 @@ _XFAIL: dict[str, str] = {
     "text/bidirectional_lstm_imdb": _BIDI,
     "text/active_learning_review_classification": _BIDI,
     "other/ctc_asr": _BIDI,
-    "vision/deeplabv3_plus": "preprocess_input's mean is a constant array; build passes it to keras.ops.add as a list",
     "text/text_classification_with_transformer": "its layers are plain Keras classes registered with "
                                                  "register_keras_serializable, unknown to netform",
     "generative/vae_encoder": "Sampling is a plain Keras class registered with register_keras_serializable, "
