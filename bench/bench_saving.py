@@ -105,7 +105,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
             row("save weights_h5", *_time_pair(lambda: nfs.save_weights(model, wp),
                                                lambda: model.save_weights(kwp), repeats), "info", None)
             row("load weights_h5", *_time_pair(lambda: nfs.load_weights(model, wp),
-                                               lambda: model.load_weights(kwp), repeats), "info", None)
+                                               lambda: model.load_weights(kwp), repeats), "≤1.1×", 1.1)
             paths = [os.path.join(tmp, p) for p in ("nf_m.keras", "nf_m.h5", "m_savedmodel", "nf.weights.h5")]
             n = 50 if quick else 200
 

@@ -134,6 +134,8 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
     Returns:
         The differences skipped (empty when everything fit).
     """
+    import h5py
+
     from netform._compat import _keras_saving as ks
     from netform._compat._weights_store import OpenH5Store, walk_cache
 
@@ -146,17 +148,20 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         problems = _diff(saved, wanted)
         if problems and not skip_mismatch:
             raise mismatch_error(where, model, problems)
-        # Keras reads the file just checked, through the same open handle: the bytes verified, parsed once.
-        store = OpenH5Store(opened.file)
+        # Keras reads the bytes just checked: held in memory, through HDF5's own in-memory driver (faster
+        # than reading through Python's BytesIO); a large file through the same open handle.
+        memory = contextlib.ExitStack()
+        keras_file = opened.file
+        if opened.image is not None and hasattr(h5py.File, "in_memory"):  # h5py >= 3.11
+            keras_file = memory.enter_context(h5py.File.in_memory(opened.image.getbuffer()))
+        store = OpenH5Store(keras_file)
         optimizer = getattr(model, "optimizer", None)
         # An unbuilt optimizer has no slots to fill: load the model's weights only.
         skip = set(skipped)
         if optimizer is not None and not getattr(optimizer, "built", False):
             skip.add(id(optimizer))
-        try:
+        with memory:
             _, errors = ks.load_state(model, store, skip_mismatch=skip_mismatch, skip=skip)
-        finally:
-            store.close()
         refusal = keras_refusal(where, [str(e[1]) for e in errors.values()])
         if refusal is not None:
             raise refusal
