@@ -173,6 +173,10 @@ BAD = [
                            "pattern ('f*'), or INPUT=COLUMNS to name the input they feed"),
     (["--x", "inputs=f*"], 2, "error: --x inputs=f*: the model has no input 'inputs'; its inputs: x"),
     (["--x", "f0", "--x", "f1"], 2, "error: --x is given 2 times but the model has 1 input(s) (x)"),
+    (["--x", "x=f0", "--x", "f1"], 2, "error: --x: name the input of every --x (NAME=COLUMNS) or of none; "
+                                      "received x=f0, f1"),
+    (["--x", "x=f0", "--x", "x=f1"], 2, "error: --x x=…: the input 'x' is given twice; give each one once (join "
+                                        "its columns with commas)"),
     (["--y", "colour"], 4, "error: d.csv: row 2, column 3 ('colour'): 'red' is not a number; the targets of 'y' must "
                            "be numbers: write the classes as integers 0, 1, …"),
     (["--class-weight", "{\"0\": 1.0, \"7\": 2}"], 2,
