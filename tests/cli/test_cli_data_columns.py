@@ -108,18 +108,25 @@ def test_a_glob_joins_columns_in_file_order_and_balanced_class_weights_train_lik
     assert not np.allclose(unweighted.get_weights()[0], model.get_weights()[0], atol=1e-4)  # the weights told
 
 
-def test_named_columns_and_a_sample_weight_column_train_like_keras(work: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_named_columns_and_a_sample_weight_column_train_like_keras(
+        work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
     monkeypatch.chdir(work)
+    # the validation file has the weight column too: validation is weighted by it, as fit(validation_data=(x, y, w))
     assert main(["train", "clf.yaml", "--data", "d.csv", "--x", "x=f0,f1,f2", "--y", "label", "--sample-weight", "w",
-                 "--verbose", "0", "-o", "sw.keras"]) == 0
+                 "--val-data", "d.csv", "--verbose", "0", "-o", "sw.keras"]) == 0
+    val_loss = float(re.search(r"val_loss=([0-9.e+-]+)", capsys.readouterr().out)[1])
     cols = _columns(work)
     x = np.stack([cols["f0"], cols["f1"], cols["f2"]], axis=1).astype("float32")
+    y, w = cols["label"].astype("int64"), cols["w"].astype("float32")
     model = _keras_model()
-    model.fit(x, cols["label"].astype("int64"), sample_weight=cols["w"].astype("float32"), batch_size=8, epochs=2,
-              shuffle=False, verbose=0)
+    history = model.fit(x, y, sample_weight=w, validation_data=(x, y, w), batch_size=8, epochs=2, shuffle=False,
+                        verbose=0)
     for got, expected in zip(_trained_weights(work / "sw.keras"), model.get_weights(), strict=True):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert val_loss == pytest.approx(history.history["val_loss"][-1], rel=1e-3)  # printed with 4 digits
+    assert val_loss != pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-3)  # not the unweighted loss
 
 
 def test_a_json_class_weight_and_npz_weights_train_like_keras(work: Path,

@@ -105,6 +105,24 @@ def test_a_number_column_for_a_string_input_is_read_as_written(tmp_path: Path) -
     assert numbers.tolist() == [1.0, 2.0, 3.0]
 
 
+def test_npz_string_arrays_feed_string_inputs_and_are_refused_for_numbers(tmp_path: Path) -> None:
+    from netform.cli._columns import parse_choices, select
+    from netform.cli._data_files import read_data
+    from netform.errors import DataError
+
+    np.savez(tmp_path / "d.npz", colour=np.array(["red", "blue"]), n=np.array([1.0, 2.0]))
+    data = read_data(str(tmp_path / "d.npz"), text=True)
+    got = select(data, parse_choices(["colour"], "--x"), ["c"], "--x", {"c": ("string", (1,))})
+    assert got.tolist() == [["red"], ["blue"]]
+    with pytest.raises(DataError, match=r"d\.npz: array 'colour' holds strings \(<U4\); the input 'x' takes numbers "
+                                        r"\(float32\)\. A column of categories goes to an input with `dtype: string`"):
+        select(data, parse_choices(["colour"], "--x"), ["x"], "--x", {"x": ("float32", (1,))})
+    with pytest.raises(DataError, match=r"d\.npz: array 'n' holds numbers \(float64\), but the input 'c' takes strings"):
+        select(data, parse_choices(["n"], "--x"), ["c"], "--x", {"c": ("string", (1,))})
+    with pytest.raises(DataError, match=r"array 'colour' holds <U4 values; netform trains on numbers"):
+        read_data(str(tmp_path / "d.npz"))  # without text=True, as before
+
+
 def test_string_lookup_adapts_its_vocabulary_like_keras() -> None:
     import keras
     import tensorflow as tf
