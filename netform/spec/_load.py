@@ -111,6 +111,9 @@ def _load(spec: SpecLike, source: str | None) -> ModelSpec:
     if {"preprocessing", "lookup"} & layers._loaded:  # `adapt: true` layers take a model input directly
         from .layers.preprocessing import adapt_errors
         diags += adapt_errors(graph, smap)
+    if "lookup" in layers._loaded:  # a StringLookup's input holds strings
+        from .layers.lookup import lookup_errors
+        diags += lookup_errors(graph, smap)
     if diags:
         raise SpecError(dedupe(diags))
     model._cache["shapes"] = shapes

@@ -164,3 +164,14 @@ def test_string_lookup_fields_are_checked(field: str, message: str) -> None:
     with pytest.raises(SpecError, match=r"nodes\.colour_hot.*" + message.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[").replace("]", r"\]")):
         nf.load_spec(spec)
+
+
+def test_a_string_lookup_fed_by_a_numeric_input_is_a_located_error() -> None:
+    import netform as nf
+    from netform.errors import SpecError
+
+    with pytest.raises(SpecError) as err:
+        nf.load_spec(SPEC.replace("colour: {shape: [1], dtype: string}", "colour: {shape: [1]}"))
+    assert [str(d) for d in err.value.diagnostics] == [
+        "<string>:9:3: nodes.colour_hot: StringLookup maps strings, but the input 'colour' that feeds it has dtype "
+        "float32; give it `dtype: string` (a CSV column of categories then reaches it as text)"]

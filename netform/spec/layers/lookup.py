@@ -8,7 +8,7 @@ from the training data with ``adapt: true``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
@@ -16,7 +16,12 @@ from .._layer_base import LayerSpec, NoStaticRule, register_layer_spec
 from .._types import Shape
 from ._util import expect_rank
 
-__all__ = ["StringLookup"]
+if TYPE_CHECKING:
+    from ...errors import Diagnostic
+    from .._graph import Graph
+    from .._yaml import SourceMap
+
+__all__ = ["StringLookup", "lookup_errors"]
 
 
 @register_layer_spec
@@ -94,3 +99,23 @@ class StringLookup(LayerSpec):
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
         self.output_shape(input_shape)
         return 0, 0  # a lookup table, not weights
+
+
+def lookup_errors(graph: Graph, smap: SourceMap) -> list[Diagnostic]:
+    """Located errors for a StringLookup fed directly by a model input that does not hold strings.
+
+    Keras would fail when the model is built, far from the spec's line; the
+    input's ``dtype`` is the fix, so the error names it.
+    """
+    out = []
+    for node in graph.nodes.values():
+        layer = node.layer
+        if not isinstance(layer, StringLookup) or layer.invert or len(node.inputs) != 1:
+            continue
+        source = graph.inputs.get(node.inputs[0])
+        if source is not None and source.dtype != "string":
+            out.append(smap.diagnostic(
+                f"StringLookup maps strings, but the input '{node.inputs[0]}' that feeds it has dtype "
+                f"{source.dtype}; give it `dtype: string` (a CSV column of categories then reaches it as text)",
+                node.path))
+    return out
