@@ -17,14 +17,8 @@ from ._roundtrip import round_trip  # noqa: E402
 from .corpus import EXAMPLES, RANDOM_OUTPUTS  # noqa: E402
 
 #: example → why it does not round-trip yet (strict: the test fails once it does)
-_BIDI = ("Bidirectional(LSTM/GRU(return_sequences=True)) falls back to the generic form (the inner layer's "
-         "zero_output_for_mask is unknown to its schema), so nf.summary has no parameter count")
 _XFAIL: dict[str, str] = {
     "vision/conv_lstm": "ConvLSTM2D has no schema: generic form, so nf.summary has no parameter count",
-    "vision/captcha_ocr": _BIDI,
-    "text/bidirectional_lstm_imdb": _BIDI,
-    "text/active_learning_review_classification": _BIDI,
-    "other/ctc_asr": _BIDI,
     "text/text_classification_with_transformer": "its layers are plain Keras classes registered with "
                                                  "register_keras_serializable, unknown to netform",
     "generative/vae_encoder": "Sampling is a plain Keras class registered with register_keras_serializable, "

@@ -50,6 +50,9 @@ class _RNN(LayerSpec):
     go_backwards: bool = Field(False, description="Process the sequence backwards and return the reversed sequence.")
     stateful: bool = Field(False, description="Carry the last state of each batch over to the next (needs a fixed batch size).")
     unroll: bool = Field(False, description="Unroll the loop (faster for short sequences; needs a known length).")
+    zero_output_for_mask: bool = Field(
+        False, description="With return_sequences, output zeros at masked steps instead of the last output "
+                           "(Bidirectional sets it on the layers it wraps).")
 
     def _bias_size(self) -> int:
         return self.gates * self.units
