@@ -14,6 +14,10 @@ Keras refer to:
   ``class MyModel(keras.Model)`` in a test all make netform models. Keras's
   own modules are not changed: Keras internals (and netform, which subclasses
   Keras's classes) see Keras's classes as usual.
+* **Keras's backend trainer.** ``TensorFlowTrainer`` (which Keras's
+  ``trainer_test.py`` mixes into layers as ``class ExampleModel(Trainer,
+  layers.Dense)``) is :class:`NetformTensorFlowTrainer`: netform's engine in
+  front of it, as ``nf.Model`` puts it in front of ``keras.Model``.
 * **Saving functions.** In the same view, ``keras.saving.save_model`` /
   ``load_model`` (and their aliases in ``keras.models`` and
   ``keras.src.saving.saving_api``) and ``keras.src.saving.saving_lib``'s
@@ -43,6 +47,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import keras
+from keras.src.backend.tensorflow import trainer as _keras_tf_trainer
 from keras.src.models import functional as _keras_functional
 from keras.src.models import model as _keras_model
 from keras.src.models import sequential as _keras_sequential
@@ -51,6 +56,7 @@ from keras.src.saving import saving_lib as _saving_lib
 
 import netform as nf
 from netform.engine import _models as _nf_models
+from netform.engine import _trainer as _nf_trainer
 
 _USED = False
 _SUBSTITUTES: dict[int, Any] = {}
@@ -144,6 +150,20 @@ def _track_model_creation() -> None:
     _nf_models.Model.__new__ = staticmethod(__new__)  # type: ignore[method-assign]
 
 
+class NetformTensorFlowTrainer(_nf_trainer.Trainer, _keras_tf_trainer.TensorFlowTrainer):
+    """Keras's backend ``TensorFlowTrainer`` with netform's engine in front, as in ``nf.Model``.
+
+    ``trainer_test.py`` makes its models as ``class ExampleModel(Trainer,
+    layers.Dense)``; in the netform run ``Trainer`` is this class, so their
+    ``fit``/``evaluate``/``predict``, step functions and ``compile`` are
+    netform's, exactly as ``nf.Model`` puts them in front of ``keras.Model``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _mark_used()
+        super().__init__(*args, **kwargs)
+
+
 # --- the view of Keras's modules that test files see ------------------------
 
 
@@ -227,6 +247,7 @@ def install(suite_dir: Path) -> None:
         (_keras_model.Model, nf.Model),
         (_keras_sequential.Sequential, nf.Sequential),
         (_keras_functional.Functional, nf.Functional),
+        (_keras_tf_trainer.TensorFlowTrainer, NetformTensorFlowTrainer),
         (_saving_api.save_model, _wrap(_saving_api.save_model, nf.save)),
         (_saving_api.load_model, _wrap(_saving_api.load_model, nf.load)),
         (_saving_lib.save_model, _wrap(_saving_lib.save_model, nf.save, format="keras")),
