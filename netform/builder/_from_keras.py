@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 
+from .._compat._applications import application_layer_classes
 from .._compat._graph_nodes import (
     call_arguments, history, is_keras_tensor, op_function_name, output_count, propagated_mask,
 )
@@ -123,7 +124,7 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
     cls = type(layer)
     cls_name = cls.__name__
     custom = custom_keras_class(cls_name)
-    builtin = getattr(keras.layers, cls_name, None) is cls
+    builtin = getattr(keras.layers, cls_name, None) is cls or application_layer_classes().get(cls_name) is cls
     if custom is not cls and not builtin:
         raise BuildError(
             f"layer '{layer.name}' is a {cls.__module__}.{cls_name}, which is neither a Keras built-in layer nor "

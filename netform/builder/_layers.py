@@ -16,13 +16,17 @@ __all__ = ["to_keras_layer", "keras_layer_class", "keras_arguments"]
 
 
 def keras_layer_class(spec: LayerSpec) -> type:
-    """The Keras class for a schema: a registered custom layer or a built-in one."""
+    """The Keras class for a schema: a registered custom layer, a built-in one or one of keras.applications."""
     from ..spec._custom import custom_keras_class
 
     custom = custom_keras_class(spec.type)
     if custom is not None:
         return custom
     cls = getattr(keras.layers, spec.type, None)
+    if cls is None:
+        from .._compat._applications import application_layer_classes
+
+        cls = application_layer_classes().get(spec.type)
     if not isinstance(cls, type):
         raise BuildError(
             f"layer type '{spec.type}' has a schema but no Keras class; "

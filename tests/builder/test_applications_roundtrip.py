@@ -29,11 +29,7 @@ _FAST = {
 }
 
 #: constructor → why it does not round-trip yet (strict: the test fails once it does)
-_XFAIL: dict[str, str] = {
-    **{f"ConvNeXt{size}": "ConvNeXt's LayerScale is a layer class of keras.applications, unknown to netform"
-       for size in ("Tiny", "Small", "Base", "Large", "XLarge")},
-    "InceptionResNetV2": "its CustomScaleLayer is a layer class of keras.applications, unknown to netform",
-}
+_XFAIL: dict[str, str] = {}
 
 APPLICATIONS = sorted(n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n)))
 

@@ -40,3 +40,45 @@ def test_bidirectional_return_sequences_keeps_its_schema_and_mask_behaviour():
     layer = next(n.layer for n in graph_of(spec).nodes.values() if n.layer.type == "Bidirectional")
     assert layer.type == "Bidirectional" and layer.layer.zero_output_for_mask is True
     assert np.all(np.asarray(rebuilt(ids))[0, 3:] == 0)
+
+
+def test_application_layers_have_static_rules_that_match_keras():
+    from netform._compat._applications import application_layer_classes
+    from netform.spec._layer_base import get_layer_spec
+
+    classes = application_layer_classes()
+    cases = [("LayerScale", {"init_values": 1e-6, "projection_dim": 8}, (None, 5, 5, 8)),
+             ("StochasticDepth", {"drop_path_rate": 0.1}, (None, 5, 8)),
+             ("CustomScaleLayer", {"scale": 0.17}, [(None, 6, 6, 4), (None, 6, 6, 4)])]
+    for name, config, shape in cases:
+        spec = get_layer_spec(name).model_validate({"type": name, **config})
+        layer = classes[name](**config)
+        if isinstance(shape, list):
+            out = layer([keras.Input(batch_shape=s) for s in shape])
+        else:
+            out = layer(keras.Input(batch_shape=shape))
+        assert spec.output_shape(shape) == tuple(out.shape)
+        assert sum(spec.param_counts(shape)) == layer.count_params()
+
+
+def test_application_layer_static_rule_names_the_mismatch():
+    import pytest
+
+    from netform.spec._layer_base import ShapeError, get_layer_spec
+
+    spec = get_layer_spec("LayerScale").model_validate({"type": "LayerScale", "init_values": 1e-6,
+                                                          "projection_dim": 8})
+    with pytest.raises(ShapeError, match=r"projection_dim 8 needs an input whose last axis is 8"):
+        spec.output_shape((None, 4, 3))
+
+
+def test_convnext_block_round_trips_with_layer_scale():
+    # the LayerScale of keras.applications.convnext, outside keras.layers, exports by its class name and rebuilds
+    from netform._compat._applications import application_layer_classes
+
+    x = keras.Input((4, 4, 8))
+    y = keras.layers.Dense(8)(x)
+    y = application_layer_classes()["LayerScale"](init_values=0.5, projection_dim=8)(y)
+    spec, rebuilt = round_trip(keras.Model(x, keras.layers.add([x, y])), _x(2, 4, 4, 8))
+    assert "type: LayerScale" in spec.to_yaml()
+    assert type(rebuilt.layers[2]).__name__ == "LayerScale"
