@@ -3,8 +3,11 @@
 The spec is generated here: a CNN whose conv → batch-norm → ReLU block is
 repeated to give 150+ layers (plus a residual variant built functionally).
 Each figure is the median of --repeats runs; the goal is netform ≤ 1.5× Keras.
-The Keras figure is ``model_from_json`` of a plain ``keras.Model`` (Functional)
-of the same layers, for every row.
+Like is compared with like: the Keras figure is ``model_from_json`` of a plain
+``keras.Sequential`` of the same layers for a Sequential build, of a plain
+``keras.Model`` (Functional) for a functional one. The runs interleave (netform
+from a spec, netform from YAML text, Keras, in turn, the order rotating each
+round), so a load spike on a shared machine hits every side alike.
 
     python bench/bench_build.py [--quick] [--repeats N] [--json PATH] [--profile]
 """
@@ -74,15 +77,31 @@ outputs: [head]
 """
 
 
-def _median_time(fn, repeats: int, before=None) -> float:
-    times = []
-    for _ in range(repeats):
-        if before is not None:
-            before()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def _interleaved_medians(fns, repeats: int, before=None) -> list[float]:
+    """Median time of each of ``fns``, run in turn ``repeats`` times (the order rotates every round)."""
+    times: list[list[float]] = [[] for _ in fns]
+    for i in range(repeats):
+        for k in range(len(fns)):
+            j = (i + k) % len(fns)
+            if before is not None:
+                before()
+            t0 = time.perf_counter()
+            fns[j]()
+            times[j].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
+
+
+def keras_twin_json(model, api: str) -> str:
+    """The JSON of a plain Keras model of ``model``'s layers, of the same kind (Sequential or Functional)."""
+    import keras
+
+    if api == "sequential":
+        twin = keras.Sequential([keras.Input(model.input_shape[1:]), *model.layers], name="reference")
+    else:
+        twin = keras.Model(model.inputs, model.outputs, name="reference")
+    text = twin.to_json()
+    assert '"module": "netform' not in text
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,19 +130,20 @@ def main(argv: list[str] | None = None) -> int:
         n_layers = len(nf.spec.graph_of(spec).nodes)
         assert n_layers >= 150, n_layers
         reference = nf.build(spec, api=api)
-        # the Keras side: a plain keras Functional of the same layers, from its JSON (Keras's fastest
-        # path: its Sequential.from_config re-traces the model after every layer, quadratic in depth)
-        model_json = keras.Model(reference.inputs, reference.outputs, name="reference").to_json()
-        assert '"module": "netform' not in model_json
+        # the Keras side: a plain Keras model of the same kind and layers, from its JSON
+        model_json = keras_twin_json(reference, api)
+        kind = type(keras.models.model_from_json(model_json)).__name__
+        assert kind == ("Sequential" if api == "sequential" else "Functional"), kind
         params = reference.count_params()
-        # warm both paths once (imports, registries)
+        # warm every path once (imports, registries)
+        nf.build(nf.load_spec(text), api=api)
         keras.models.model_from_json(model_json)
         keras.backend.clear_session()
-        t_nf = _median_time(lambda: nf.build(spec, api=api), repeats, keras.backend.clear_session)
-        t_nf_text = _median_time(lambda: nf.build(nf.load_spec(text), api=api), repeats, keras.backend.clear_session)
-        t_keras = _median_time(lambda: keras.models.model_from_json(model_json), repeats, keras.backend.clear_session)
+        t_nf, t_nf_text, t_keras = _interleaved_medians(
+            [lambda: nf.build(spec, api=api), lambda: nf.build(nf.load_spec(text), api=api),
+             lambda: keras.models.model_from_json(model_json)], repeats, keras.backend.clear_session)
         for label, t in ((f"{figure}: build(spec)", t_nf), (f"{figure}: build(load_spec(yaml))", t_nf_text)):
-            rows.append({"figure": label, "layers": n_layers, "params": params, "api": api,
+            rows.append({"figure": label, "layers": n_layers, "params": params, "api": api, "keras_kind": kind,
                          "netform_s": round(t, 4), "keras_s": round(t_keras, 4),
                          "ratio": round(t / t_keras, 3), "goal": GOAL, "ok": t / t_keras <= GOAL,
                          "repeats": repeats})
@@ -136,11 +156,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n## profile: {figure}")
             pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
 
-    print(f"\nbuild() vs keras.models.model_from_json, median of {repeats} runs\n")
-    print("| figure | layers | netform | keras | ratio | goal ≤1.5× |")
+    print(f"\nbuild() vs keras.models.model_from_json of the same kind, median of {repeats} interleaved runs\n")
+    print("| figure | layers | netform | keras (kind) | ratio | goal ≤1.5× |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['figure']} | {r['layers']} | {r['netform_s'] * 1000:.0f} ms | {r['keras_s'] * 1000:.0f} ms | "
+        print(f"| {r['figure']} | {r['layers']} | {r['netform_s'] * 1000:.0f} ms | "
+              f"{r['keras_s'] * 1000:.0f} ms ({r['keras_kind']}) | "
               f"{r['ratio']:.2f}× | {'yes' if r['ok'] else 'NO'} |")
     if args.json:
         with open(args.json, "w") as fh:
