@@ -39,7 +39,7 @@ def call_layer(layer: keras.layers.Layer, layer_type: str, inputs: list[Any], **
     """Call ``layer`` on ``inputs`` with the convention its type expects."""
     if layer_type in POSITIONAL_CALL:
         return layer(*inputs, **kwargs)
-    if len(inputs) == 1 and not _takes_list(layer):
+    if len(inputs) == 1 and (">" in layer_type or not _takes_list(layer)):
         return layer(inputs[0], **kwargs)
     return layer(list(inputs), **kwargs)
 

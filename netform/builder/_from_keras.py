@@ -19,7 +19,7 @@ from .._compat._graph_nodes import (
 )
 from ..errors import BuildError, NetformError, SpecError
 from ..spec import ModelSpec, load_spec
-from ..spec._custom import custom_keras_class
+from ..spec._custom import custom_keras_class, keras_registered_class
 from ..spec._layer_base import get_layer_spec
 
 __all__ = ["from_keras", "layer_to_dict"]
@@ -126,9 +126,14 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
     custom = custom_keras_class(cls_name)
     builtin = getattr(keras.layers, cls_name, None) is cls or application_layer_classes().get(cls_name) is cls
     if custom is not cls and not builtin:
+        registered = keras.saving.get_registered_name(cls)
+        if keras_registered_class(registered) is cls:
+            return _keras_registered_layer(layer, registered)
         raise BuildError(
             f"layer '{layer.name}' is a {cls.__module__}.{cls_name}, which is neither a Keras built-in layer nor "
-            "registered with @netform.register_layer; register it (its config as a Pydantic model) to export it")
+            "registered with @netform.register_layer; register it (its config as a Pydantic model) to export it, or "
+            "with @keras.saving.register_keras_serializable(package=...) if its get_config() returns its "
+            "constructor's arguments")
     if cls_name == "Lambda":
         raise BuildError(f"layer '{layer.name}' is a Lambda layer: its Python code cannot be written in a spec; "
                          "replace it with a registered custom layer")
@@ -139,6 +144,27 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
             out["trainable"] = False
         return out
     return layer_to_dict_from_config(cls_name, layer.get_config(), keep_name=keep_name)
+
+
+def _keras_registered_layer(layer: keras.layers.Layer, type_name: str) -> dict[str, Any]:
+    """A plain Keras layer registered with Keras as ``{type: "package>Name", **its get_config()}``."""
+    from ..spec._custom import keras_registered_layer_spec
+
+    config = layer.get_config()
+    out: dict[str, Any] = {"type": type_name}
+    for key, value in config.items():
+        if key in ("name", "trainable") or key == "dtype" and _dtype(value) is None:
+            continue
+        out[key] = _dtype(value) if key == "dtype" else value
+    if not config.get("trainable", True):
+        out["trainable"] = False
+    schema = keras_registered_layer_spec(type_name)
+    unknown = [k for k in out if k not in schema.model_fields]
+    if unknown:
+        raise BuildError(f"layer '{layer.name}' ({type_name}): its get_config() writes {', '.join(map(repr, unknown))}, "
+                         f"which {type(layer).__qualname__}.__init__ does not take; a spec can only write constructor "
+                         "arguments, so make get_config() return exactly those")
+    return out
 
 
 #: the most values a constant argument of an op may hold in a spec (a weight belongs in a layer)

@@ -23,6 +23,10 @@ def keras_layer_class(spec: LayerSpec) -> type:
     if custom is not None:
         return custom
     cls = getattr(keras.layers, spec.type, None)
+    if cls is None and ">" in spec.type:
+        from ..spec._custom import keras_registered_class
+
+        cls = keras_registered_class(spec.type)
     if cls is None:
         from .._compat._applications import application_layer_classes
 
@@ -73,6 +77,8 @@ def to_keras_layer(spec: LayerSpec, name: str | None = None) -> keras.layers.Lay
     if name is not None:
         kwargs["name"] = name
     try:
+        if ">" in spec.type:  # a plain Keras class registered with Keras: made as Keras loads it, from its config
+            return cls.from_config(kwargs)
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise BuildError(f"Keras refused the arguments of a {spec.type} layer {kwargs}: {err}") from err

@@ -8,8 +8,10 @@ TensorFlow: the user's module already imported Keras to define the class.
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
-from typing import Any, Callable, Literal, TypeVar
+from typing import Any, Callable, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
@@ -18,7 +20,8 @@ from ._layer_base import LayerSpec, register_layer_spec
 
 __all__ = [
     "register_layer", "register_model", "register_model_config", "resolve_model_class",
-    "custom_keras_class", "get_model_class", "model_classes",
+    "custom_keras_class", "get_model_class", "model_classes", "keras_registered_layer_spec",
+    "keras_registered_class",
 ]
 
 T = TypeVar("T", bound=type)
@@ -132,6 +135,91 @@ def _register_serializable(klass: type, type_name: str) -> None:
     keras = sys.modules.get("keras")
     if keras is not None:
         keras.saving.register_keras_serializable(package="netform", name=type_name)(klass)
+
+
+# ---------------------------------------------------------------- plain Keras classes registered with Keras
+# A spec may name a layer class the program registered with
+# keras.saving.register_keras_serializable(package="pkg") as {type: "pkg>Name", ...}: its fields are its
+# constructor's arguments (what get_config() writes). Only Keras's registry of this process is consulted, so
+# nothing is imported: the class exists only if the user's code (or a --plugin module) defined it.
+
+_KERAS_REGISTERED: dict[str, tuple[type, type[LayerSpec]]] = {}
+_REGISTERED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*>[A-Za-z_][A-Za-z0-9_]*")
+
+
+def keras_registered_class(type_name: str) -> type | None:
+    """The Keras layer class registered with Keras under ``"package>Name"``, or ``None``.
+
+    Only classes registered in this process are found (``keras.saving.get_registered_object`` reads Keras's
+    registry and imports nothing); netform's own registrations (package ``netform``) are used by their type.
+    """
+    keras = sys.modules.get("keras")
+    if keras is None or not _REGISTERED_NAME.fullmatch(type_name) or type_name.startswith("netform>"):
+        return None
+    cls = keras.saving.get_registered_object(type_name)
+    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+        return None
+    return cls
+
+
+class KerasRegisteredLayer(LayerSpec):
+    """Base of the schemas made for plain Keras layer classes registered with Keras (``"package>Name"``).
+
+    Its fields are the class's constructor arguments; it has no static rule, so
+    shapes and parameter counts come from the build (``summary`` says so).
+    """
+
+    family = "custom"
+    arity = "many"  # one tensor or a list, as the class's call takes them
+    min_inputs = 1
+    max_inputs = 1024
+    keras_class: ClassVar[type]
+
+    def keras_arguments(self, args: dict[str, Any]) -> dict[str, Any]:
+        return args
+
+
+def _argument_fields(cls: type, type_name: str) -> dict[str, Any]:
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError) as err:
+        raise RegistryError(f"layer type '{type_name}': the signature of {cls.__qualname__}.__init__ cannot be "
+                            f"read ({err}), so its arguments cannot be checked") from None
+    fields: dict[str, Any] = {}
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in LayerSpec.model_fields or p.name == "type":
+            continue
+        default = ... if p.default is inspect.Parameter.empty else p.default
+        fields[p.name] = (Any, Field(default, description=f"Argument `{p.name}` of {cls.__qualname__}."))
+    return fields
+
+
+def keras_registered_layer_spec(type_name: str) -> type[LayerSpec]:
+    """The schema of ``"package>Name"``, a plain Keras layer class registered with Keras in this process.
+
+    Raises:
+        RegistryError: No Keras layer class is registered under that name.
+    """
+    cls = keras_registered_class(type_name)
+    if cls is None:
+        raise RegistryError(
+            f"unknown layer type '{type_name}': no Keras layer class is registered under that name in this program; "
+            "define the class in your code (or a module given with --plugin) with "
+            f"@keras.saving.register_keras_serializable(package=\"{type_name.split('>')[0]}\"); "
+            "a spec never imports modules itself")
+    cached = _KERAS_REGISTERED.get(type_name)
+    if cached is not None and cached[0] is cls:
+        return cached[1]
+    spec_cls = create_model(  # type: ignore[call-overload]
+        re.sub(r"\W", "_", type_name) + "Spec",
+        __base__=KerasRegisteredLayer,
+        __doc__=(cls.__doc__ or f"The Keras layer {type_name}.").strip().splitlines()[0],
+        type=(Literal[type_name], Field(type_name, description="The name the class is registered under.")),
+        **_argument_fields(cls, type_name),
+    )
+    spec_cls.keras_class = cls
+    _KERAS_REGISTERED[type_name] = (cls, spec_cls)
+    return spec_cls
 
 
 def register_model(

@@ -150,6 +150,10 @@ def get_layer_spec(name: str) -> type[LayerSpec]:
     if name not in _REGISTRY:
         from . import layers
 
+        if ">" in name:  # "package>Name": a plain Keras class the program registered with Keras
+            from ._custom import keras_registered_layer_spec
+
+            return keras_registered_layer_spec(name)
         if not layers.load_for(name):
             _ensure_catalog()
     try:
