@@ -33,7 +33,9 @@ MAX_DATA_BYTES = 8 * 2**30
 MAX_DATA_RATIO = 200
 #: ... once it inflates to more than this many bytes (small arrays of zeros compress well).
 MIN_BOMB_BYTES = 64 * 2**20
-_NUMERIC_KINDS = "biufc"
+# Complex numbers are not among them: Keras casts them to float32, dropping the imaginary part with
+# only a logged warning, so a data file holding them is refused as object arrays are.
+_NUMERIC_KINDS = "biuf"
 
 
 class DataFile(dict):  # type: ignore[type-arg]
