@@ -42,10 +42,14 @@ AUTO_TARGET_S = 0.01
 # jit_compile="auto" (asked for explicitly): a fit of at least JIT_PROBE_MIN_STEPS planned steps
 # first times JIT_PROBE_STEPS steps per call, JIT_PROBE_CALLS calls, with and without XLA, and
 # takes XLA when its step is at least JIT_MIN_GAIN faster (a smaller gain is within the noise).
+# XLA is probed only when the training ahead, estimated from the plain graph's probe, lasts at
+# least JIT_PAYBACK times that graph's first call (tracing): compiling with XLA costs about as
+# much again or more, and saves a fraction of the step time at best.
 JIT_PROBE_MIN_STEPS = 256
 JIT_PROBE_STEPS = 8
 JIT_PROBE_CALLS = 3
 JIT_MIN_GAIN = 0.05
+JIT_PAYBACK = 10.0
 
 
 def choose_jit_compile(graph_step_s: float, xla_step_s: float | None) -> tuple[bool, str]:
@@ -96,7 +100,10 @@ def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, pla
     not known. Otherwise, on a batch of zeros shaped like the data's, each
     way runs one call (tracing and compiling) and then :data:`JIT_PROBE_CALLS`
     calls, all of :data:`JIT_PROBE_STEPS` steps; the fastest call gives the step
-    time, and :func:`choose_jit_compile` decides. Every variable the probe
+    time, and :func:`choose_jit_compile` decides. The plain graph goes first;
+    when the planned steps at its step time last less than
+    :data:`JIT_PAYBACK` times its first call, XLA is not tried (compiling it
+    would cost more than it can save) and Keras's choice stays. Every variable the probe
     changes (weights, optimizer state and iterations, seeds, metrics) is
     restored, so training then runs exactly as with ``jit_compile`` set to
     the choice. The model's ``jit_compile`` is set to it.
@@ -121,13 +128,18 @@ def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, pla
         model.optimizer.build(model.trainable_variables)  # as the first step would; its state is restored below
     saved = {id(v): (v, v.numpy()) for v in list(model.variables) + list(model.optimizer.variables) + list(model.metrics_variables)}
     times: dict[bool, float | None] = {}
+    first_s = 0.0
     try:
         for xla in (False, True):
+            if xla and planned_steps * times[False] < JIT_PAYBACK * first_s:
+                break
             model.jit_compile = xla
             fn = model.make_train_function(force=True).execution
             iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
             try:
+                t0 = time.perf_counter()
                 fn(iterator, JIT_PROBE_STEPS, known=True)[2].numpy()  # trace and compile
+                first_s = time.perf_counter() - t0
                 best = float("inf")
                 for _ in range(JIT_PROBE_CALLS):
                     t0 = time.perf_counter()
@@ -144,6 +156,14 @@ def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, pla
                     v.assign(value)
     finally:
         model.train_function = model.test_function = model.predict_function = None
+    if True not in times:
+        model.jit_compile = keras_choice
+        return JitChoice(
+            keras_choice, f"training ahead (about {planned_steps * times[False]:.1f} s) too short to pay for "
+            f"compiling with XLA (the plain graph's first call took {first_s:.2f} s); Keras's choice",
+            probe_s=time.perf_counter() - start, probe_steps=(1 + JIT_PROBE_CALLS) * JIT_PROBE_STEPS,
+            graph_step_ms=times[False] * 1e3,
+        )
     use_xla, reason = choose_jit_compile(times[False], times[True])
     model.jit_compile = use_xla
     return JitChoice(

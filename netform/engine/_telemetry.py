@@ -56,7 +56,8 @@ class JitChoice:
         if self.graph_step_ms is not None and self.xla_step_ms is not None:
             text += f"; step {self.xla_step_ms:.3f} ms with XLA, {self.graph_step_ms:.3f} ms without"
         if self.probe_s is not None:
-            text += f"; probe {self.probe_steps} steps each way, {self.probe_s:.2f} s"
+            ways = "each way" if self.xla_step_ms is not None else "without XLA"
+            text += f"; probe {self.probe_steps} steps {ways}, {self.probe_s:.2f} s"
         return text + ")"
 
 

@@ -38,6 +38,7 @@ def test_choice_from_timings():
 @pytest.mark.parametrize("forced", [True, False])
 def test_probe_leaves_training_equal_to_the_chosen_mode(monkeypatch, forced):
     monkeypatch.setattr(_steps, "JIT_PROBE_MIN_STEPS", 0)
+    monkeypatch.setattr(_steps, "JIT_PAYBACK", 0.0)
     seen = []
 
     def choose(graph_s, xla_s):
@@ -61,6 +62,19 @@ def test_probe_leaves_training_equal_to_the_chosen_mode(monkeypatch, forced):
     # A later fit keeps the choice without probing again.
     again = auto.fit(X, Y, batch_size=16, epochs=1, verbose=0).telemetry.jit
     assert again.xla is forced and again.probe_s is None and len(seen) == 1
+
+
+def test_xla_is_not_tried_when_training_cannot_pay_for_compiling(monkeypatch):
+    monkeypatch.setattr(_steps, "JIT_PROBE_MIN_STEPS", 0)  # the 12 steps ahead last far less than 10 traces
+    tried = []
+    monkeypatch.setattr(_steps, "choose_jit_compile", lambda *timings: tried.append(timings))
+    model, history = _fit("auto")
+    choice = history.telemetry.jit
+    assert not tried and choice.xla is bool(model.jit_compile) and choice.xla_step_ms is None
+    assert choice.graph_step_ms > 0 and "too short to pay for compiling with XLA" in choice.reason
+    assert "probe 32 steps without XLA" in history.telemetry.report()
+    ref, ref_hist = _fit(choice.xla)
+    assert max_weight_diff(model, ref) <= 1e-6
 
 
 def test_short_fit_keeps_keras_choice_without_probe():
