@@ -113,6 +113,34 @@ def _diff(saved: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]])
     return problems
 
 
+def _under(names: Any, prefix: str) -> bool:
+    return any(name == prefix or name.startswith(prefix + "/") for name in names)
+
+
+def _alias_renames(model: Any, saved: dict[str, tuple[int, ...]]) -> dict[str, str]:
+    """``{model path: file path}`` for objects the file holds only under another of the model's names for them.
+
+    As in Keras, whose load tries each name a model reaches an object under
+    (``self.a_dense`` and a property ``dense`` returning it).
+    """
+    from netform._compat._saveable_aliases import alias_paths
+
+    return {first: other for other, first in alias_paths(model).items()
+            if first and _under(saved, other) and not _under(saved, first)}
+
+
+def _renamed(saved: dict[str, tuple[int, ...]], renames: dict[str, str]) -> dict[str, tuple[int, ...]]:
+    """``saved`` with each file path under a renamed object written as the model's path."""
+    out = {}
+    for name, shape in saved.items():
+        for first, other in sorted(renames.items(), key=lambda item: -len(item[1])):
+            if name.startswith(other + "/"):
+                name = first + name[len(other):]
+                break
+        out[name] = shape
+    return out
+
+
 def _model_shapes(model: Any, skip: set[int]) -> dict[str, tuple[int, ...]]:
     """``{path: shape}`` of what Keras would write for ``model`` (leaving out the ids in ``skip``).
 
@@ -137,6 +165,7 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
     import h5py
 
     from netform._compat import _keras_saving as ks
+    from netform._compat._saveable_aliases import AliasedH5Store
     from netform._compat._weights_store import OpenH5Store, walk_cache
 
     skipped = {id(obj) for obj in (objects_to_skip or ())}
@@ -146,6 +175,12 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
             left_out = set(_model_shapes(model, set())) - set(wanted)
             saved = {name: shape for name, shape in saved.items() if name not in left_out}
         problems = _diff(saved, wanted)
+        renames: dict[str, str] = {}
+        if problems:  # the file may hold an object under another of the model's names for it, as Keras loads
+            renames = _alias_renames(model, saved)
+            if renames:
+                saved = _renamed(saved, renames)
+                problems = _diff(saved, wanted)
         if problems and not skip_mismatch:
             raise mismatch_error(where, model, problems)
         # Keras reads the bytes just checked: held in memory, through HDF5's own in-memory driver (faster
@@ -154,7 +189,7 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         keras_file = opened.file
         if opened.image is not None and hasattr(h5py.File, "in_memory"):  # h5py >= 3.11
             keras_file = memory.enter_context(h5py.File.in_memory(opened.image.getbuffer()))
-        store = OpenH5Store(keras_file)
+        store = AliasedH5Store(keras_file, renames) if renames else OpenH5Store(keras_file)
         optimizer = getattr(model, "optimizer", None)
         # An unbuilt optimizer has no slots to fill: load the model's weights only.
         skip = set(skipped)
