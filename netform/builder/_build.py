@@ -102,6 +102,10 @@ def _emit(spec: ModelSpec, graph: Graph, factory: _LayerFactory, level: tuple[st
             outer = [env[i] for i in scope.inputs]
             if scope.shares is not None:
                 sub = models[scope.shares]
+            elif _sequential_scope(spec, graph, scope_name) and len(outer) == 1:
+                # a linear block (`layers:`) is a nested Sequential, as in the model it was exported from
+                sub = _nested_sequential(spec, graph, factory, scope_name, outer[0])
+                models[scope_name] = sub
             else:
                 inner_inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=f"{scope_name}.in{i}")
                                 for i, t in enumerate(outer)]
@@ -118,6 +122,18 @@ def _emit(spec: ModelSpec, graph: Graph, factory: _LayerFactory, level: tuple[st
                 env[name] = tensor
             continue
         env[node.name] = apply_node(spec, node, env, factory)
+
+
+def _sequential_scope(spec: ModelSpec, graph: Graph, scope_name: str) -> bool:
+    """Whether a nested block use is a linear block (``layers:``) whose nested blocks are linear too."""
+    def linear(name: str) -> bool:
+        block = spec.blocks.get(graph.scopes[name].block) if spec.blocks else None
+        return block is not None and block.layers is not None
+
+    inner = [n for n, s in graph.scopes.items() if scope_name in s.parent and s.nested]
+    plain = all(not node.shared and not node.call and node.layer.type not in ("Op", "Pick")
+                for node in graph.nodes.values() if scope_name in node.scope)
+    return linear(scope_name) and plain and all(linear(n) for n in inner)
 
 
 def apply_node(spec: ModelSpec, node: GraphNode, env: dict[str, Any], factory: _LayerFactory) -> Any:

@@ -82,3 +82,25 @@ def test_convnext_block_round_trips_with_layer_scale():
     spec, rebuilt = round_trip(keras.Model(x, keras.layers.add([x, y])), _x(2, 4, 4, 8))
     assert "type: LayerScale" in spec.to_yaml()
     assert type(rebuilt.layers[2]).__name__ == "LayerScale"
+
+
+def _model_with_nested_sequential() -> keras.Model:
+    inner = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu"),
+                              keras.Sequential([keras.layers.Dense(4)], name="deeper"),
+                              keras.layers.Dense(3)], name="tower")
+    x = keras.Input((6,))
+    return keras.Model(x, keras.layers.Dense(2, name="head")(inner(x)), name="outer")
+
+
+def test_nested_sequential_stays_sequential_and_takes_the_original_weights_file(tmp_path):
+    model = _model_with_nested_sequential()
+    spec, rebuilt = round_trip(model, _x(3, 6))
+    assert isinstance(model.get_layer("tower"), keras.Sequential)
+    tower = rebuilt.get_layer("tower")
+    assert isinstance(tower, keras.Sequential)
+    assert isinstance(tower.layers[1], keras.Sequential)
+    # Keras's own weights file of the original loads into the rebuilt model (same nesting, same order)
+    model.save_weights(tmp_path / "original.weights.h5")
+    fresh = nf.build(spec)
+    fresh.load_weights(tmp_path / "original.weights.h5")
+    np.testing.assert_allclose(np.asarray(fresh(_x(3, 6))), np.asarray(model(_x(3, 6))), atol=1e-6)
