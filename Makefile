@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: run test bench fuzz keras-suite keras-suite-update setup system-deps clean
+.PHONY: run test typecheck bench fuzz keras-suite keras-suite-update setup system-deps clean
 
 setup: $(STAMP)
 
@@ -32,7 +32,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check netform
+	@$(MAKE) --no-print-directory typecheck
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n 2 -q --durations=20
+
+# mypy (with the Pydantic plugin) on netform/ less the modules pyproject.toml's [tool.mypy] exclude still lists.
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/run_all.py

@@ -80,7 +80,7 @@ class OpenH5Store(_saving_lib.H5IOStore):
         self.io_file = None
         self.h5_file = h5_file
         self._h5_entry_path = None
-        self._h5_entry_group = {}
+        self._h5_entry_group: Any = {}
         self._h5_entry_metadata = None
         self._h5_entry_initialized = False
 
@@ -114,7 +114,7 @@ class _ShapeStore(_saving_lib.H5IOStore):
     def __len__(self) -> int:
         return sum(1 for name in self.shapes if name.rpartition("/")[0] == self._prefix)
 
-    def keys(self) -> list[str]:  # type: ignore[override]
+    def keys(self) -> list[str]:
         return [name.rpartition("/")[2] for name in self.shapes if name.rpartition("/")[0] == self._prefix]
 
     def __contains__(self, key: object) -> bool:

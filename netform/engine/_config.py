@@ -10,7 +10,7 @@ import contextlib
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import keras
 
@@ -29,7 +29,7 @@ _KNOWN_KEYS = TRAINING_KEYS | CONFIG_ONLY_KEYS
 
 
 @contextlib.contextmanager
-def _dtype_policy(name: str | None):  # type: ignore[no-untyped-def]
+def _dtype_policy(name: str | None) -> Iterator[None]:
     """Keras's precision policy for the layers made inside the block; the previous one is put back after.
 
     Keras keeps its global dtype policy per thread (``keras.config.set_dtype_policy``

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from ..errors import Diagnostic, RegistryError, SpecError, did_you_mean
 from ._expansion import MAX_HINTS, count_text
@@ -47,7 +48,7 @@ def _filter_loc(loc: tuple[Any, ...], data: Any, err_type: str) -> Path:
     return tuple(out)
 
 
-def _message(err: dict[str, Any], model: type[BaseModel] | None, field_names: list[str], brief: bool = False) -> str:
+def _message(err: ErrorDetails, model: type[BaseModel] | None, field_names: list[str], brief: bool = False) -> str:
     etype = err["type"]
     loc = err["loc"]
     key = loc[-1] if loc else ""
@@ -87,7 +88,7 @@ _BOUNDS = {
 }
 
 
-def _expected(err: dict[str, Any]) -> str:
+def _expected(err: ErrorDetails) -> str:
     """What the value should have been, for one of several type errors at one place."""
     etype, ctx = err["type"], err.get("ctx") or {}
     if etype in _EXPECTED:
@@ -118,7 +119,7 @@ def pydantic_diagnostics(
         brief: Skip the "did you mean" suggestions (for errors past the first
             :data:`MAX_HINTS`, which are not shown: keeps many errors linear).
     """
-    grouped: dict[Path, list[dict[str, Any]]] = {}
+    grouped: dict[Path, list[ErrorDetails]] = {}
     raw_errors = error.errors(include_url=False)
     # A misspelt required field shows up twice: as "missing" and as "extra".
     # Report only the misspelling, which names the fix.
@@ -128,7 +129,7 @@ def pydantic_diagnostics(
         if e["type"] == "extra_forbidden" and e["loc"]:
             extras.setdefault(tuple(e["loc"][:-1]), set()).add(str(e["loc"][-1]))
 
-    def _explained(e: dict[str, Any]) -> bool:
+    def _explained(e: ErrorDetails) -> bool:
         if e["type"] != "missing" or not e["loc"]:
             return False
         wanted = str(e["loc"][-1])
@@ -398,8 +399,8 @@ def _parse_op(fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[D
             fields.pop(key)
     fields.pop("name", None)
     args = tuple(raw_in) if isinstance(raw_in, list) else (raw_in,)
-    for key, message in op_problems(op, args, fields):
-        diags.append(smap.diagnostic(message, path + (key if key is not None else "op",)))
+    for where, message in op_problems(op, args, fields):
+        diags.append(smap.diagnostic(message, path + (where if where is not None else "op",)))
     if len(diags) > n_before:
         refs = tuple(a for a in args if isinstance(a, str))
         return Node.model_validate({"layer": Unresolved(), "in": refs})

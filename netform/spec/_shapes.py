@@ -101,9 +101,9 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
                 continue
             arg = [tuple(s) for s in shapes]
         try:
-            shape = layer.output_shape(arg)
+            shape: Any = layer.output_shape(arg)
             trainable, frozen = layer.counts(arg)
-            if node.call.get("return_attention_scores") is True:
+            if node.call.get("return_attention_scores") is True:  # the output and the scores
                 shape = [shape, _scores_shape(layer, arg)]
         except NoStaticRule:
             out[node.name] = NodeShape(None, None, None, False)

@@ -86,7 +86,7 @@ class _DepthLimitedLoader(yaml.SafeLoader):
         self._depth = 0
         self._max_depth = max_depth
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
         self._depth += 1
         if self._depth > self._max_depth:
             mark = self.peek_event().start_mark
@@ -517,13 +517,14 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
                 raise SpecError([Diagnostic(
                     f"the file is {encoding} text (it starts with a {encoding} byte-order mark); specs are UTF-8: "
                     "save the file as UTF-8", source=source)])
+        raw = text
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            start = text.rfind(b"\n", 0, err.start) + 1
-            line, col = text.count(b"\n", 0, err.start) + 1, len(text[start:err.start].decode("utf-8", "replace")) + 1
+            start = raw.rfind(b"\n", 0, err.start) + 1
+            bad_line, bad_col = raw.count(b"\n", 0, err.start) + 1, len(raw[start:err.start].decode("utf-8", "replace")) + 1
             raise SpecError([Diagnostic(f"the file is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8",
-                                        (), source, line, col)]) from err
+                                        (), source, bad_line, bad_col)]) from err
     try:
         _prescan_depth(text, limits.max_depth)
         direct = _Direct(smap.positions, limits.max_depth)
