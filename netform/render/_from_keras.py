@@ -397,6 +397,17 @@ def _file_config(layer: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _makes_masks(node: Any) -> bool:
+    """Whether a config holds a layer that makes a mask: the loaded graph then holds ops the config does not."""
+    if isinstance(node, dict):
+        if node.get("class_name") == "Masking" or node.get("mask_zero") is True:
+            return True
+        return any(_makes_masks(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_makes_masks(v) for v in node)
+    return False
+
+
 def diagram_from_config(model: dict[str, Any]) -> Diagram:
     """The diagram :func:`diagram_from_keras` draws of the model a saved config builds, without Keras.
 
@@ -413,6 +424,8 @@ def diagram_from_config(model: dict[str, Any]) -> Diagram:
 
     if not is_model(model):
         raise NeedsKeras("a subclassed model or no layer list")
+    if _makes_masks(model):
+        raise NeedsKeras("a mask (mask_zero, Masking), which Keras computes with ops it adds to the loaded graph")
     kind = "sequential" if model.get("class_name") == "Sequential" else "functional"
     diagram = Diagram(str((model.get("config") or {}).get("name")), kind)
     _ConfigWalk(diagram).draw(model)

@@ -232,19 +232,21 @@ class ConfigGraph:
         self.inputs = [self._model_tensor(t) for t in _triples(config.get("input_layers"))]
         self.outputs = [self._model_tensor(t) for t in _triples(config.get("output_layers"))]
         self.out_count: dict[NodeKey, int] = {}
-        for producer, node, index in self.outputs:
-            self._count(producer, node, index)
-        for name, layer in self.layers.items():
-            for node in self.calls(name):
-                for t in _tensors([node["args"], node["kwargs"]]):
-                    self._count(*_history(t))
+        for tensor in self.outputs:
+            self._count(*tensor)
         self.shapes: dict[tuple[str, int, int], tuple[int | None, ...]] = {}
         for name in self.layers:
-            for node in self.calls(name):
-                for t in _tensors([node["args"], node["kwargs"]]):
+            for call in self.calls(name):
+                for t in _tensors([call["args"], call["kwargs"]]):
+                    self._count(*_history(t))
                     shape = (t.get("config") or {}).get("shape")
                     if isinstance(shape, list):
                         self.shapes[_history(t)] = tuple(shape)
+        for name, layer in self.layers.items():
+            if is_model(layer) and layer.get("class_name") == "Functional":  # its outputs, used or not
+                n_out = len(_triples(layer["config"].get("output_layers")))
+                for i in range(len(self.calls(name))):
+                    self.out_count[(name, i)] = max(self.out_count.get((name, i), 1), n_out)
         self.depths: dict[NodeKey, int] = {}
         self.ordered = self._ordered()
 
@@ -518,10 +520,11 @@ def _sequential_as_functional(model: dict[str, Any]) -> dict[str, Any]:
     previous = (first_name, 0, 0)
     for layer in _sequential_layers(model):
         name = _layer_name(layer)
-        tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": list(previous)}}
+        recorded: dict[str, Any] = {"keras_history": list(previous)}
         built = (layer.get("build_config") or {}).get("input_shape")
         if isinstance(built, list) and all(d is None or isinstance(d, int) for d in built):
-            tensor["config"]["shape"] = built  # the shape the layer was built for: its input's
+            recorded["shape"] = built  # the shape the layer was built for: its input's
+        tensor = {"class_name": "__keras_tensor__", "config": recorded}
         out.append({**layer, "name": name, "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
         previous = (name, 0, 0)
     return {"class_name": "Functional", "config": {"name": model["config"].get("name"), "layers": out,

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -143,3 +142,22 @@ def test_cli_export_spec_imports_neither_tensorflow_nor_keras(zoo_files: dict[st
     text, modules = _run_cli("export-spec", str(path))
     assert modules == []
     assert text == _keras_path(path)
+
+
+def test_a_nested_model_with_an_output_nobody_uses(tmp_path: Path) -> None:
+    """A nested model's outputs are numbered (``inner.0``) even where the outer graph takes only one."""
+    from netform.render._dot import DotOptions, to_dot
+    from netform.render._from_keras import diagram_from_config, diagram_from_keras
+
+    i = keras.Input((4,), name="i")
+    inner = keras.Model(i, [keras.layers.Dense(2, name="p")(i), keras.layers.Dense(3, name="q")(i)], name="inner")
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, keras.layers.Dense(1, name="head")(inner(x)[0]), name="outer")
+    path = tmp_path / "unused_output.keras"
+    nfs.save(model, path)
+    spec = spec_from_file(path)
+    assert spec is not None and spec.to_yaml() == _keras_path(path)
+    assert "in: inner.0" in spec.to_yaml()
+    options = DotOptions("TB", True, True, details=True)
+    assert to_dot(diagram_from_config(read_config(str(path), "keras", compile=True)), options) == to_dot(
+        diagram_from_keras(nfs.load(path)), options)
