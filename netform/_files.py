@@ -8,7 +8,8 @@ followed), is flushed to disk, and is renamed over the target with
 directory cannot be replaced atomically, so the old copy is first renamed to
 a backup name, the new one renamed into place and only then the backup
 deleted; :func:`recover` puts a backup back if a process died between the two
-renames. At every instant a valid copy exists under one of two names, and a
+renames. The backup name is one nothing holds yet: a swap never renames over
+nor deletes anything it did not park itself. At every instant a valid copy exists under one of two names, and a
 failure of any kind (a full disk included) removes the temporary output.
 
 This module is neutral: it knows nothing of model formats (the savers decide
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 from typing import BinaryIO, Iterator
@@ -92,11 +94,39 @@ def recover(target: str | os.PathLike[str]) -> bool:
         True when a backup was found and moved back into place.
     """
     target = os.fspath(target).rstrip(os.sep)
-    backup = target + BACKUP_SUFFIX
-    if not os.path.lexists(target) and os.path.isdir(backup) and not os.path.islink(backup):
-        os.replace(backup, target)
-        return True
+    if os.path.lexists(target):
+        return False
+    for backup in _parked_copies(target):
+        if os.path.isdir(backup) and not os.path.islink(backup):
+            os.replace(backup, target)
+            return True
     return False
+
+
+def _parked_copies(target: str) -> list[str]:
+    """Where a swap may have parked ``target``: its own parking names, newest first, then ``<target>.nf-old``."""
+    directory, base = os.path.split(os.path.abspath(target))
+    pattern = re.compile(re.escape(base + BACKUP_SUFFIX) + r"-[0-9a-f]{16}")
+    try:
+        own = [os.path.join(directory, n) for n in os.listdir(directory) if pattern.fullmatch(n)]
+    except OSError:
+        own = []
+    own.sort(key=lambda p: os.lstat(p).st_ctime_ns, reverse=True)
+    return [*own, target + BACKUP_SUFFIX]
+
+
+def _parking_name(target: str) -> str:
+    """A name to park ``target`` under during a swap, where nothing is: ``<target>.nf-old`` when free.
+
+    Whatever already sits at ``<target>.nf-old`` (a user's own copy, a
+    copy left by a swap cut short in an earlier run) was not put there by
+    this swap, so it is never renamed over nor deleted: the old copy is
+    parked under ``<target>.nf-old-<16 hex digits>`` instead.
+    """
+    backup = target + BACKUP_SUFFIX
+    while os.path.lexists(backup):
+        backup = f"{target}{BACKUP_SUFFIX}-{secrets.token_hex(8)}"
+    return backup
 
 
 def temp_name(target: str | os.PathLike[str]) -> str:
@@ -114,29 +144,6 @@ def _exclusive(path: str, _flags: int) -> int:
     return os.open(path, _CREATE, 0o666)
 
 
-def _files_under(directory: str) -> set[str]:
-    out: set[str] = set()
-    for root, _dirs, files in os.walk(directory):
-        out.update(os.path.relpath(os.path.join(root, f), directory) for f in files)
-    return out
-
-
-def _older_copy(backup: str, like: tuple[str, ...]) -> bool:
-    """Whether ``backup`` is a leftover copy of one of ``like`` (every file it holds, they hold).
-
-    A swap killed after its second rename leaves the old copy parked; that
-    copy may go. Anything else found at the backup name (a directory of
-    someone's files, a link) is not netform's to delete.
-    """
-    if os.path.islink(backup) or not os.path.isdir(backup):
-        return False
-    known: set[str] = set()
-    for path in like:
-        if os.path.isdir(path) and not os.path.islink(path):
-            known |= _files_under(path)
-    return _files_under(backup) <= known
-
-
 def _commit(tmp: str, target: str) -> None:
     """Move ``tmp`` to ``target`` so that a valid copy always exists.
 
@@ -152,12 +159,7 @@ def _commit(tmp: str, target: str) -> None:
         what = "a directory" if target_is_dir else "a file"
         raise IsADirectoryError(f"{target} is {what}; it was left in place")
     if tmp_is_dir and os.path.lexists(target):
-        backup = target.rstrip(os.sep) + BACKUP_SUFFIX
-        if os.path.lexists(backup):
-            if not _older_copy(backup, (target, tmp)):
-                raise FileExistsError(f"{backup} is in the way of the directory swap and holds files "
-                                      "that are not a copy of the target; it was left in place")
-            _remove(backup)
+        backup = _parking_name(target.rstrip(os.sep))
         os.replace(target, backup)
         os.replace(tmp, target)
         fsync_dir(directory)
@@ -226,6 +228,9 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     os.makedirs(directory, exist_ok=True)
     if os.path.isdir(target) and not os.path.islink(target):
         raise IsADirectoryError(f"{target} is a directory; it was left in place")
+    if os.path.lexists(target) and not (os.path.islink(target) or os.path.isfile(target)):
+        # A FIFO or a device node (/dev/null) would be renamed over: it is not a file to replace.
+        raise FileExistsError(f"{target} is not a regular file (a FIFO, device or socket); it was left in place")
     tmp = temp_name(target)
     fh = open(tmp, "w+b", opener=_exclusive)  # noqa: SIM115 - closed below on every path
     try:

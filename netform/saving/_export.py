@@ -216,6 +216,26 @@ def _describe_onnx(path: str) -> dict[str, Any]:
     return result
 
 
+def _check_tflite(path: str) -> None:
+    """Refuse a file whose flatbuffer structure is not a LiteRT model's, before any interpreter reads it.
+
+    Raises:
+        FormatError: The structure does not hold (the message says where it breaks).
+    """
+    import mmap  # noqa: PLC0415
+
+    from ._tflite import tflite_problem  # noqa: PLC0415
+
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            problem = tflite_problem(mapped)
+    except (OSError, ValueError) as err:
+        problem = f"it cannot be read: {err}"
+    if problem is not None:
+        raise FormatError(f"{path}: carries the TFLite identifier but is not a valid TFLite (LiteRT) model "
+                          f"({problem}); export it again from the .keras file.")
+
+
 def _describe_tflite(path: str) -> dict[str, Any]:
     """Inputs and outputs of a ``.tflite`` file, from the LiteRT interpreter (``ai-edge-litert`` or ``tf.lite``)."""
     import numpy as np  # noqa: PLC0415
@@ -229,7 +249,11 @@ def _describe_tflite(path: str) -> dict[str, Any]:
             return {"inputs": None, "outputs": None,
                     "note": "install netform[litert] to list the inputs and outputs"}
         Interpreter = tf.lite.Interpreter  # noqa: N806
-    interpreter = Interpreter(model_path=path)  # tf.lite's warns that it is deprecated: its own warning, left alone
+    try:
+        interpreter = Interpreter(model_path=path)  # tf.lite's warns that it is deprecated: its own warning, left alone
+    except ValueError as err:  # the interpreter's word for a flatbuffer it cannot verify
+        raise FormatError(f"{path}: not a valid TFLite (LiteRT) model ({' '.join(str(err).split())[:200]}); "
+                          "export it again from the .keras file.") from err
 
     def rows(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"name": d["name"], "dtype": np.dtype(d["dtype"]).name,
@@ -245,10 +269,15 @@ def describe_export(path: str, fmt: str) -> dict[str, Any]:
     ONNX files are read with netform's own protobuf walk (no ``onnx``, no
     TensorFlow), seeking past the graph's nodes and weights.
 
+    TFLite files have their flatbuffer structure checked before the LiteRT
+    interpreter reads them.
+
     Raises:
         FormatError: The file is truncated or corrupt.
     """
     result: dict[str, Any] = {"size_bytes": os.path.getsize(path)}
+    if fmt == "tflite":
+        _check_tflite(path)
     if fmt == "onnx":
         result.update(_describe_onnx(path))
     else:

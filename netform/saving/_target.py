@@ -12,13 +12,16 @@ An empty file or directory holds nothing to lose and is replaced.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import shutil
+import tempfile
 import zipfile
 from typing import Any
 
-from netform.errors import SaveError
+from netform.errors import NetformError, SaveError
 
 from ._atomic import BACKUP_SUFFIX
 from ._detect import DEPLOY_HEAD_BYTES, HDF5_SIGNATURE, TABLE_MAGIC, deploy_kind, describe_content
@@ -26,7 +29,8 @@ from ._detect import DEPLOY_HEAD_BYTES, HDF5_SIGNATURE, TABLE_MAGIC, deploy_kind
 __all__ = ["check_target", "is_savedmodel_dir", "is_checkpoint_state"]
 
 #: Entries a SavedModel directory may hold at its top level (TensorFlow, tf_keras, netform).
-SAVEDMODEL_ENTRIES = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "assets.extra",
+#: ``saved_model.pbtxt`` is not among them: a SavedModel save writes the binary graph only.
+SAVEDMODEL_ENTRIES = frozenset({"saved_model.pb", "variables", "assets", "assets.extra",
                                 "fingerprint.pb", "keras_metadata.pb"})
 _ZIP_HEADS = (b"PK\x03\x04", b"PK\x05\x06")
 _FIX = "Choose another path, or move or delete what is there yourself; netform never deletes files it did not write."
@@ -42,23 +46,172 @@ def _foreign(names: list[str]) -> str:
 
 
 def _savedmodel_strangers(path: str) -> list[str]:
-    """Entries of a directory that a SavedModel does not hold (relative paths)."""
+    """Entries of a directory that are not what a SavedModel save writes (relative paths).
+
+    A name is not enough: ``saved_model.pb`` must parse as a SavedModel with
+    a graph, ``fingerprint.pb`` as TensorFlow's fingerprint (byte for byte),
+    ``variables/variables.index`` as a checkpoint index, and the data shards
+    must be exactly those that index names. ``saved_model.pbtxt`` is never
+    written by a save (TensorFlow and Keras write the binary graph), so it is
+    someone's file.
+    """
     strangers = [n for n in os.listdir(path) if n not in SAVEDMODEL_ENTRIES]
     variables = os.path.join(path, "variables")
     if os.path.islink(variables) or (os.path.lexists(variables) and not os.path.isdir(variables)):
         strangers.append("variables")
     elif os.path.isdir(variables):
-        strangers += [f"variables/{n}" for n in os.listdir(variables)
-                      if not (n == "variables.index" or n.startswith("variables.data-"))]
+        strangers += [f"variables/{n}" for n in _variables_strangers(variables)]
     for name in ("assets", "assets.extra"):
         if os.path.islink(os.path.join(path, name)):
             strangers.append(name)
     strangers += _asset_strangers(path)
-    for name in ("saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "keras_metadata.pb"):
+    for name in ("saved_model.pb", "fingerprint.pb", "keras_metadata.pb"):
         full = os.path.join(path, name)
-        if os.path.lexists(full) and (os.path.islink(full) or not os.path.isfile(full)):
+        if not os.path.lexists(full):
+            continue
+        if os.path.islink(full) or not os.path.isfile(full):
             strangers.append(name)
+        elif not _savedmodel_file(path, name):
+            strangers.append(f"{name} (not what TensorFlow writes there)")
     return strangers
+
+
+#: The most bytes of ``fingerprint.pb``, ``keras_metadata.pb`` or ``variables.index`` the check reads.
+_MAX_SIDE_FILE_BYTES = 256 * 2**20
+
+
+def _savedmodel_file(path: str, name: str) -> bool:
+    """Whether a SavedModel's ``saved_model.pb``, ``fingerprint.pb`` or ``keras_metadata.pb`` is TensorFlow's."""
+    from ._meta import read_bounded  # noqa: PLC0415
+
+    try:
+        if name == "saved_model.pb":
+            from ._savedmodel import read_graph  # noqa: PLC0415
+
+            return len(read_graph(path).meta_graphs) > 0
+        data = read_bounded(os.path.join(path, name), _MAX_SIDE_FILE_BYTES, name)
+        if name == "keras_metadata.pb":
+            return _keras_metadata(data)
+        from tensorflow.core.protobuf import fingerprint_pb2  # noqa: PLC0415
+
+        fingerprint = fingerprint_pb2.FingerprintDef()
+        fingerprint.ParseFromString(data)
+        # A protocol buffer parser accepts many byte strings; TensorFlow's fingerprint is
+        # written by the same serializer, so it reads back to the very same bytes.
+        return bool(data) and fingerprint.saved_model_checksum != 0 and fingerprint.SerializeToString() == data
+    except Exception:  # noqa: BLE001 - unreadable or unparsable: not a file TensorFlow wrote
+        return False
+
+
+def _proto_fields(data: bytes, allowed: dict[int, int]) -> list[tuple[int, bytes]] | None:
+    """The length-delimited fields of a protobuf message, or None when it breaks ``allowed`` ({field: wire})."""
+    from ._detect import _varint  # noqa: PLC0415 - the same varint reader the format detection uses
+
+    found: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos < len(data):
+        tag, pos = _varint(data, pos)
+        if tag is None or allowed.get(tag >> 3) != tag & 7:
+            return None
+        value, pos = _varint(data, pos)
+        if value is None:
+            return None
+        if tag & 7 == 2:
+            if pos + value > len(data):
+                return None
+            found.append((tag >> 3, data[pos:pos + value]))
+            pos += value
+    return found
+
+
+def _keras_metadata(data: bytes) -> bool:
+    """Whether bytes are tf_keras's ``SavedMetadata``: ``nodes`` (field 1) of ``SavedObject`` messages."""
+    nodes = _proto_fields(data, {1: 2})
+    if not nodes:
+        return False
+    # SavedObject: node_id 2 (varint), node_path 3, identifier 4, metadata 5 (strings), version 6 (message).
+    return all(_proto_fields(node, {2: 0, 3: 2, 4: 2, 5: 2, 6: 2}) is not None for _, node in nodes)
+
+
+#: How TensorFlow names a SavedModel's variable shards.
+_VARIABLE_SHARD = re.compile(r"variables\.data-(\d{5})-of-(\d{5})")
+
+
+def _variables_strangers(variables: str) -> list[str]:
+    """Entries of ``variables/`` that are not the checkpoint TensorFlow wrote: its index and the shards it names."""
+    names = os.listdir(variables)
+    strangers = [n for n in names if n != "variables.index" and not _VARIABLE_SHARD.fullmatch(n)]
+    strangers += [n for n in names if n not in strangers and (
+        os.path.islink(os.path.join(variables, n)) or not os.path.isfile(os.path.join(variables, n)))]
+    shards = [n for n in names if n not in strangers and n != "variables.index"]
+    index = os.path.join(variables, "variables.index")
+    count = index_shards(index) if "variables.index" in names and "variables.index" not in strangers else None
+    if count is None:
+        if "variables.index" in names and "variables.index" not in strangers:
+            strangers.append("variables.index (not a TensorFlow checkpoint index)")
+        return strangers + shards  # no index names them: none is known to be TensorFlow's
+    named = {f"variables.data-{i:05d}-of-{count:05d}" for i in range(count)}
+    return strangers + [n for n in shards if n not in named]
+
+
+def index_shards(index: str) -> int | None:
+    """How many data shards a TensorFlow checkpoint index names (its header's ``num_shards``), or None.
+
+    The index is a TensorFlow table: its footer (ending with the table magic)
+    leads to the index block, whose first entry leads to the first data
+    block, whose first entry (the empty key) is the ``BundleHeaderProto``.
+    Only the blocks on that path are parsed, from a size-bounded read; a
+    block in any other form (compressed, truncated) gives None.
+    """
+    from tensorflow.core.protobuf import tensor_bundle_pb2  # noqa: PLC0415
+
+    from ._detect import _varint  # noqa: PLC0415
+    from ._meta import read_bounded  # noqa: PLC0415
+
+    try:
+        data = read_bounded(index, _MAX_SIDE_FILE_BYTES, "the checkpoint index")
+    except Exception:  # noqa: BLE001 - unreadable, special or oversized: not an index netform can vouch for
+        return None
+    if len(data) < 48 or data[-8:] != TABLE_MAGIC:
+        return None
+    footer = data[-48:-8]
+    handle: list[int] = []
+    pos = 0
+    for _ in range(4):  # metaindex handle, index handle: (offset, size) varints
+        value, pos = _varint(footer, pos)
+        if value is None:
+            return None
+        handle.append(value)
+
+    def block(offset: int, size: int) -> bytes | None:
+        if offset + size + 5 > len(data) - 48 or data[offset + size] != 0:  # 0: stored uncompressed
+            return None
+        return data[offset:offset + size]
+
+    def first_entry(raw: bytes | None) -> tuple[bytes, bytes] | None:
+        if raw is None:
+            return None
+        shared, at = _varint(raw, 0)
+        unshared, at = _varint(raw, at)
+        length, at = _varint(raw, at)
+        if shared != 0 or unshared is None or length is None or at + unshared + length > len(raw):
+            return None
+        return raw[at:at + unshared], raw[at + unshared:at + unshared + length]
+
+    index_entry = first_entry(block(handle[2], handle[3]))
+    if index_entry is None:
+        return None
+    offset, at = _varint(index_entry[1], 0)
+    size, _ = _varint(index_entry[1], at)
+    header = first_entry(block(offset, size)) if offset is not None and size is not None else None
+    if header is None or header[0] != b"":
+        return None
+    proto = tensor_bundle_pb2.BundleHeaderProto()
+    try:
+        proto.ParseFromString(header[1])
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError
+        return None
+    return proto.num_shards if 0 < proto.num_shards < 100_000 else None
 
 
 def _files_under(directory: str) -> list[str]:
@@ -112,8 +265,7 @@ def is_savedmodel_dir(path: str) -> bool:
     if os.path.islink(path) or not os.path.isdir(path):
         return False
     names = os.listdir(path)
-    has_graph = "saved_model.pb" in names or "saved_model.pbtxt" in names
-    return has_graph and not _savedmodel_strangers(path)
+    return "saved_model.pb" in names and not _savedmodel_strangers(path)
 
 
 def _check_savedmodel(path: str, where: str) -> None:
@@ -128,7 +280,7 @@ def _check_savedmodel(path: str, where: str) -> None:
     if strangers:
         raise _refuse(where, f"is a directory holding files a SavedModel does not: {_foreign(strangers)}",
                       "a SavedModel directory")
-    if "saved_model.pb" not in names and "saved_model.pbtxt" not in names:
+    if "saved_model.pb" not in names:
         raise _refuse(where, f"is a directory without saved_model.pb (it holds {_foreign(names)})",
                       "a SavedModel directory")
 
@@ -165,6 +317,23 @@ def _check_deploy_file(path: str, fmt: str) -> None:
                         f"replaced. {_FIX}") from err
     if deploy_kind(head, os.path.getsize(path)) != fmt:
         raise _refuse(path, f"is {describe_content(path)}", expected)
+    if fmt == "tflite":
+        problem = _tflite_file_problem(path)
+        if problem is not None:
+            raise _refuse(path, f"carries the TFLite identifier but is no TFLite model ({problem})", expected)
+
+
+def _tflite_file_problem(path: str) -> str | None:
+    """What keeps the file at ``path`` from being a LiteRT model (mapped, never read whole)."""
+    import mmap  # noqa: PLC0415
+
+    from ._tflite import tflite_problem  # noqa: PLC0415
+
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return tflite_problem(mapped)
+    except (OSError, ValueError) as err:
+        return f"it cannot be read ({err})"
 
 
 def _check_file(path: str, fmt: str) -> None:
@@ -188,7 +357,7 @@ def _check_file(path: str, fmt: str) -> None:
         strangers = _keras_strangers(path)
         if not strangers:
             return
-        raise _refuse(path, f"is a zip archive holding files a .keras archive does not: {_foreign(strangers)}",
+        raise _refuse(path, f"is a zip archive holding data a .keras save does not write: {_foreign(strangers)}",
                       expected)
     if fmt != "keras" and head == HDF5_SIGNATURE:
         other = _not_keras_hdf5(path)
@@ -215,23 +384,30 @@ def _not_keras_hdf5(path: str) -> str | None:
 
     try:
         with h5py.File(path, "r") as f:
-            attrs, members = list(f.attrs.keys()), list(f.keys())
-            if not attrs and not members:
-                return None
-            if not (any(a.startswith(_H5_ATTRS) for a in attrs) or _H5_GROUPS.intersection(members)):
-                return f"is an HDF5 file holding no Keras model or weights (its root holds {_foreign(members + attrs)})"
-            strangers = [f"@{a}" for a in attrs if not a.startswith(_H5_ROOT_ATTRS)]
-            if "model_config" in attrs or "model_weights" in members:
-                strangers += [m for m in members if m not in ("model_weights", "optimizer_weights")]
-            datasets: list[tuple[str, Any]] = []
-            f.visititems(lambda name, obj: datasets.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
-            for name, obj in datasets:
-                if obj.dtype.kind not in "biufc":
-                    strangers.append(f"{name} ({obj.dtype})")
-                elif not _keras_dataset(f, name):
-                    strangers.append(name)
+            return _hdf5_layout_problem(f)
     except Exception as err:  # noqa: BLE001 - any HDF5 the library cannot open is not a save of ours
         return f"is an HDF5 file netform cannot open ({str(err)[:80]})"
+
+
+def _hdf5_layout_problem(f: Any) -> str | None:
+    """:func:`_not_keras_hdf5` on an open ``h5py.File``."""
+    import h5py  # noqa: PLC0415
+
+    attrs, members = list(f.attrs.keys()), list(f.keys())
+    if not attrs and not members:
+        return None
+    if not (any(a.startswith(_H5_ATTRS) for a in attrs) or _H5_GROUPS.intersection(members)):
+        return f"is an HDF5 file holding no Keras model or weights (its root holds {_foreign(members + attrs)})"
+    strangers = [f"@{a}" for a in attrs if not a.startswith(_H5_ROOT_ATTRS)]
+    if "model_config" in attrs or "model_weights" in members:
+        strangers += [m for m in members if m not in ("model_weights", "optimizer_weights")]
+    datasets: list[tuple[str, Any]] = []
+    f.visititems(lambda name, obj: datasets.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+    for name, obj in datasets:
+        if obj.dtype.kind not in "biufc":
+            strangers.append(f"{name} ({obj.dtype})")
+        elif not _keras_dataset(f, name):
+            strangers.append(name)
     if strangers:
         return f"is an HDF5 file holding data Keras never writes ({_foreign(strangers)})"
     return None
@@ -261,33 +437,210 @@ KERAS_ENTRIES = frozenset({"metadata.json", "config.json", "model.weights.h5", "
 
 
 def _keras_strangers(path: str) -> list[str]:
-    """Entries of a zip that a ``.keras`` archive does not hold (all of them when it is no readable zip)."""
+    """What in a zip is not what a ``.keras`` save writes (all of it when it is no readable zip).
+
+    An earlier save holds Keras's members and netform's ``netform.json``,
+    each once; under ``assets/`` only the files the archive's own layers
+    write (the vocabularies of ``StringLookup``, ``IntegerLookup`` and
+    ``TextVectorization``); weights laid out as Keras lays them out; and no
+    byte outside its entries (no comment, nothing before, between or after
+    them). Anything else is someone's data, which replacing the file would
+    delete.
+    """
+    from ._safety import check_zip  # noqa: PLC0415
+
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            strangers = [n for n in names if n.split("/", 1)[0] not in KERAS_ENTRIES]
+        with open(path, "rb") as fh, zipfile.ZipFile(fh) as archive:
+            check_zip(archive, path)
+            infos = archive.infolist()
+            names = [info.filename for info in infos]
+            strangers = [n for n in names if n.split("/", 1)[0] not in KERAS_ENTRIES
+                         or (n.startswith("assets") and not n.startswith("assets/"))]
             if strangers or "config.json" not in names:
                 return strangers or names or [os.path.basename(path)]  # no config.json: no Keras archive
+            strangers += sorted({f"{n} (twice)" for n in names if names.count(n) > 1})
+            layout = _zip_layout_problem(fh, infos, os.fstat(fh.fileno()).st_size)
+            if layout is not None:
+                strangers.append(layout)
             # Names alone are not enough: a user's zip can hold a config.json of its own.
-            return [f"{n} (not what Keras writes there)" for n in ("config.json", "model.weights.h5")
-                    if n in names and not _keras_entry(archive, n)]
-    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError):
+            config = _keras_config_entry(archive)
+            if config is None:
+                strangers.append("config.json (not what Keras writes there)")
+            for name in ("metadata.json", "netform.json"):
+                if name in names and not _json_entry(archive, name):
+                    strangers.append(f"{name} (not what Keras writes there)")
+            if "model.weights.h5" in names:
+                problem = _keras_weights_problem(archive, archive.getinfo("model.weights.h5"), path)
+                if problem is not None:
+                    strangers.append(f"model.weights.h5 (not what Keras writes there: it {problem})")
+            if "model.weights.npz" in names and not _npz_entry(archive):
+                strangers.append("model.weights.npz (not what Keras writes there)")
+            strangers += _asset_entry_strangers([n for n in names if n.startswith("assets/")], config)
+            return strangers
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError, EOFError):
         return [os.path.basename(path)]
 
 
-def _keras_entry(archive: zipfile.ZipFile, name: str) -> bool:
-    """Whether an entry holds what Keras writes under its name: a model config, HDF5 weights."""
-    if name == "model.weights.h5":
-        with archive.open(name) as fh:
-            return fh.read(8) == HDF5_SIGNATURE
-    info = archive.getinfo(name)
-    if info.file_size > 64 * 2**20:
+def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str | None:
+    """Bytes of a zip that belong to no entry (a comment, a trailer, a prefix, a gap), or None.
+
+    Keras and netform write the entries one after another from byte 0, then
+    the central directory, then its end record, with no comment: every byte
+    of the file is accounted for.
+    """
+    fh.seek(max(size - 22, 0))
+    end = fh.read(22)
+    if len(end) != 22 or end[:4] != b"PK\x05\x06":
+        fh.seek(max(size - 22 - 0xFFFF, 0))
+        tail = fh.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at >= 0 and at + 22 + int.from_bytes(tail[at + 20:at + 22], "little") == len(tail):
+            return "an archive comment"
+        return "bytes after the end of the archive"
+    if int.from_bytes(end[20:22], "little"):
+        return "an archive comment"
+    directory_size, directory_at = int.from_bytes(end[12:16], "little"), int.from_bytes(end[16:20], "little")
+    directory_end = size - 22
+    if 0xFFFFFFFF in (directory_size, directory_at) or end[8:10] == b"\xff\xff":  # zip64 records
+        fh.seek(max(size - 42, 0))
+        locator = fh.read(20)
+        if locator[:4] != b"PK\x06\x07":
+            return "bytes after the end of the archive"
+        record_at = int.from_bytes(locator[8:16], "little")
+        fh.seek(record_at)
+        record = fh.read(56)
+        if record[:4] != b"PK\x06\x06" or record_at + 12 + int.from_bytes(record[4:12], "little") != size - 42:
+            return "bytes between the archive's end records"
+        directory_size, directory_at = (int.from_bytes(record[40:48], "little"),
+                                        int.from_bytes(record[48:56], "little"))
+        directory_end = record_at
+    if directory_at + directory_size != directory_end:
+        return "bytes before or inside the archive that belong to no entry"
+    starts = sorted(info.header_offset for info in infos) + [directory_at]
+    pos = 0
+    for i, info in enumerate(sorted(infos, key=lambda x: x.header_offset)):
+        if info.header_offset != pos:
+            return "bytes between the archive's entries"
+        fh.seek(pos)
+        header = fh.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            return "bytes between the archive's entries"
+        pos += 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+        pos += info.compress_size
+        if info.flag_bits & 0x08:  # a data descriptor follows: 12 or 20 bytes, maybe after its signature
+            fh.seek(pos)
+            signed = 4 if fh.read(4) == b"PK\x07\x08" else 0
+            fits = [pos + signed + n for n in (12, 20) if pos + signed + n == starts[i + 1]]
+            pos = fits[0] if fits else pos + signed + 12
+    if pos != directory_at:
+        return "bytes between the last entry and the archive's directory"
+    return None
+
+
+def _keras_config_entry(archive: zipfile.ZipFile) -> dict[str, Any] | None:
+    """The archive's ``config.json`` when it is a Keras config (a JSON object with a class name), else None."""
+    from ._meta import MAX_METADATA_BYTES  # noqa: PLC0415
+
+    if archive.getinfo("config.json").file_size > 4 * MAX_METADATA_BYTES:
+        return None
+    try:
+        config = json.loads(archive.read("config.json"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return config if isinstance(config, dict) and isinstance(config.get("class_name"), str) else None
+
+
+def _json_entry(archive: zipfile.ZipFile, name: str) -> bool:
+    """Whether ``metadata.json`` or ``netform.json`` holds a JSON object, as Keras and netform write them."""
+    from ._meta import MAX_METADATA_BYTES  # noqa: PLC0415
+
+    if archive.getinfo(name).file_size > MAX_METADATA_BYTES:
         return False
     try:
-        config = json.loads(archive.read(name))
+        return isinstance(json.loads(archive.read(name)), dict)
     except (ValueError, UnicodeDecodeError):
         return False
-    return isinstance(config, dict) and isinstance(config.get("class_name"), str)
+
+
+def _npz_entry(archive: zipfile.ZipFile) -> bool:
+    """Whether ``model.weights.npz`` is NumPy's archive of arrays (``.npy`` members only, nothing else)."""
+    try:
+        with archive.open("model.weights.npz") as inner_fh:
+            data = io.BytesIO(inner_fh.read(archive.getinfo("model.weights.npz").file_size))
+        with zipfile.ZipFile(data) as inner:
+            infos = inner.infolist()
+            return all(i.filename.endswith(".npy") for i in infos) and _zip_layout_problem(
+                data, infos, len(data.getbuffer())) is None
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError, EOFError):
+        return False
+
+
+def _keras_weights_problem(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> str | None:
+    """What the archive's ``model.weights.h5`` holds beyond Keras's weights (None when nothing).
+
+    The entry is checked as every HDF5 netform reads (links, data outside
+    the file, bombs: :func:`check_h5`), then held to the layout rule of a
+    standalone ``.weights.h5``. An entry up to 256 MiB is read into memory;
+    a larger one is copied, in chunks, to an unnamed temporary file beside
+    the archive, so memory stays bounded.
+    """
+    import h5py  # noqa: PLC0415
+
+    from ._h5_source import READ_WHOLE_BYTES  # noqa: PLC0415
+    from ._safety import check_h5  # noqa: PLC0415
+
+    inner = f"{where} (model.weights.h5)"
+    try:
+        if info.file_size <= READ_WHOLE_BYTES:
+            image = io.BytesIO(archive.read(info))
+            with h5py.File(image, "r") as f:
+                check_h5(f, inner, file_size=info.file_size, raw=image)
+                return _hdf5_layout_problem(f)
+        with tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(where))) as copy:
+            with archive.open(info) as entry:
+                shutil.copyfileobj(entry, copy, 2**20)
+            copy.flush()
+            with h5py.File(copy, "r") as f:
+                check_h5(f, inner, file_size=info.file_size, raw=copy.fileno())
+                return _hdf5_layout_problem(f)
+    except NetformError as err:
+        return f"is refused as HDF5 ({str(err)[:120]})"
+    except Exception as err:  # noqa: BLE001 - any HDF5 the library cannot open is not a save of ours
+        return f"is no HDF5 file netform can open ({str(err)[:80]})"
+
+
+#: Keras layers that write files under ``assets/`` (``save_assets``), by the snake-case name Keras's
+#: saver gives their folder: each writes ``vocabulary.txt`` (TextVectorization also its lookup's).
+_ASSET_WRITERS = {"StringLookup": "string_lookup", "IntegerLookup": "integer_lookup",
+                  "TextVectorization": "text_vectorization"}
+
+
+def _class_names(node: Any, found: set[str]) -> set[str]:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("class_name"), str):
+                found.add(item["class_name"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _asset_entry_strangers(assets: list[str], config: dict[str, Any] | None) -> list[str]:
+    """Members under ``assets/`` that the archive's layers do not write.
+
+    Keras's saver gives each layer an ``assets/`` folder named after its
+    place in the model (``assets/layers/string_lookup/``); among Keras's own
+    layers only the lookups write there, one ``vocabulary.txt`` each. A file
+    of any other name or place, or a vocabulary where the config has no
+    lookup layer, is someone's.
+    """
+    writers = {_ASSET_WRITERS[c] for c in _class_names(config, set()) if c in _ASSET_WRITERS} if config else set()
+    pattern = (re.compile(r"assets/(?:[^/]+/)*(?:" + "|".join(sorted(writers)) +
+                          r")(?:_\d+)?/(?:_lookup_layer/)?vocabulary\.txt") if writers else None)
+    return [n for n in assets if not (n.endswith("/") or (pattern is not None and pattern.fullmatch(n)))]
 
 
 def _check_keras_dir(path: str) -> None:
@@ -377,7 +730,10 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
     if fmt == "savedmodel":
         path = path.rstrip(os.sep) or path
         backup = path + BACKUP_SUFFIX
-        if os.path.lexists(backup) and os.path.lexists(path) and not is_savedmodel_dir(backup):
+        # With nothing at ``path``, the save first puts a parked copy back there (the swap of a run
+        # cut short), then replaces it: it must be a SavedModel too. Beside ``path`` it is never
+        # touched (the swap parks under a free name), but foreign files there are reported.
+        if os.path.lexists(backup) and not is_savedmodel_dir(backup):
             _check_savedmodel(backup, backup)  # raises with what is there, unless it is empty
         if os.path.lexists(path):
             _check_savedmodel(path, path)
@@ -385,7 +741,7 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
     if fmt == "keras_dir":
         path = path.rstrip(os.sep) or path
         backup = path + BACKUP_SUFFIX
-        if os.path.lexists(backup) and os.path.lexists(path):
+        if os.path.lexists(backup):  # as for a SavedModel
             _check_keras_dir(backup)
         if os.path.lexists(path):
             _check_keras_dir(path)

@@ -12,6 +12,7 @@ writes the flatbuffer through its atomic writer. Float32 by default;
 
 from __future__ import annotations
 
+import mmap
 import tempfile
 import warnings
 from typing import Any, Final
@@ -23,12 +24,92 @@ from ._detect import TFLITE_IDENTIFIER
 from ._export import all_layers, keras_layer_path, serving_function
 from ._meta import writing
 
-__all__ = ["QUANTIZE", "check_quantize", "save_tflite", "TFLITE_READER"]
+__all__ = ["QUANTIZE", "check_quantize", "save_tflite", "TFLITE_READER", "tflite_problem"]
 
 #: The ``quantize=`` choices (None: float32).
 QUANTIZE: Final[tuple[str, ...]] = ("dynamic", "float16")
 TFLITE_READER: Final[str] = ("the LiteRT interpreter (tf.lite.Interpreter(model_path=...) or "
                              "ai_edge_litert.interpreter.Interpreter)")
+
+
+#: The schema version every LiteRT model carries in its ``version`` field.
+_SCHEMA_VERSION: Final[int] = 3
+#: The fields of the flatbuffer root table ``Model`` that are vectors: operator_codes, subgraphs, buffers.
+_MODEL_VECTORS: Final[tuple[tuple[int, str], ...]] = ((1, "operator_codes"), (2, "subgraphs"), (4, "buffers"))
+
+
+def tflite_problem(data: bytes | bytearray | memoryview | mmap.mmap) -> str | None:
+    """What keeps ``data`` from being a LiteRT flatbuffer model (None when its structure holds).
+
+    The flatbuffer is walked as LiteRT's schema lays it out: the root
+    offset leads to the ``Model`` table inside the file, its vtable lies in
+    the file and is well formed, ``version`` is the schema's version (3),
+    and the ``operator_codes``, ``subgraphs`` (at least one) and
+    ``buffers`` vectors, with each of their element offsets, lie in the
+    file. Only a few dozen bytes per element are read, never the weights.
+    A file carrying the ``TFL3`` identifier over anything else (text, random
+    bytes) fails one of these.
+    """
+    with memoryview(data) as view:
+        return _walk_model(view)
+
+
+def _walk_model(view: memoryview) -> str | None:
+    """:func:`tflite_problem` over a view of the bytes."""
+    size = len(view)
+
+    def u32(at: int) -> int:
+        if at < 0 or at + 4 > size:
+            raise IndexError(at)
+        return int.from_bytes(view[at:at + 4], "little")
+
+    def u16(at: int) -> int:
+        if at < 0 or at + 2 > size:
+            raise IndexError(at)
+        return int.from_bytes(view[at:at + 2], "little")
+
+    try:
+        if size < 8 or bytes(view[4:8]) != TFLITE_IDENTIFIER:
+            return "it does not carry the TFLite identifier TFL3 at byte 4"
+        root = u32(0)
+        if root < 8 or root % 4 or root + 4 > size:
+            return f"its root offset {root} points outside the file"
+        vtable = root - int.from_bytes(view[root:root + 4], "little", signed=True)
+        vt_size, table_size = u16(vtable), u16(vtable + 2)
+        if vt_size < 4 or vt_size % 2 or vtable + vt_size > size or table_size < 4 or root + table_size > size:
+            return "the vtable of its root table is malformed"
+
+        def field(index: int) -> int:
+            slot = 4 + 2 * index
+            at = u16(vtable + slot) if slot < vt_size else 0
+            if at and (at < 4 or at + 4 > table_size):
+                raise IndexError(at)
+            return root + at if at else 0
+
+        at = field(0)
+        version = u32(at) if at else 0
+        if version != _SCHEMA_VERSION:
+            return f"its schema version is {version}, not {_SCHEMA_VERSION}"
+        for index, name in _MODEL_VECTORS:
+            at = field(index)
+            if not at:
+                if name == "subgraphs":
+                    return "it has no subgraphs"
+                continue
+            vector = at + u32(at)
+            count = u32(vector)
+            if vector % 4 or vector + 4 + 4 * count > size:
+                return f"its {name} vector runs past the end of the file"
+            if name == "subgraphs" and count == 0:
+                return "it has no subgraphs"
+            for i in range(count):
+                element = vector + 4 + 4 * i
+                target = element + u32(element)
+                if target + 4 > size:
+                    return f"element {i} of its {name} vector points outside the file"
+    except IndexError:
+        return "an offset in it points outside the file"
+    return None
 
 
 def check_quantize(quantize: str | None, where: str) -> None:
