@@ -212,11 +212,32 @@ def check_files(args: argparse.Namespace) -> None:
         path = getattr(args, attr, None)
         if path is not None and os.path.exists(path) and not os.path.isdir(path):
             raise UsageError(f"{option} {path}: not a folder; give a folder (it is made if it does not exist)")
-    output = getattr(args, "output", None)
-    if isinstance(output, str):
-        parent = os.path.dirname(os.path.abspath(output))
-        if not os.path.isdir(parent):
-            raise UsageError(f"-o {output}: the folder {parent} does not exist; make it first, or write elsewhere")
+    for option, output in (("-o", getattr(args, "output", None)), ("DST", getattr(args, "dst", None))):
+        if isinstance(output, str):
+            _check_output(option, output)
+
+
+def _check_output(option: str, output: str) -> None:
+    """An output path names a file (or a link, replaced, never followed) in an existing folder."""
+    import os
+    import stat
+
+    if not output:
+        raise UsageError(f"{option} '': give the name of the file to write")
+    try:
+        mode = os.lstat(output).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode)):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise UsageError(f"{option} {output}: is {kind}; netform writes a new file and renames it into place, "
+                         "which would replace it: name a regular file")
+    parent = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{option} {output}: the folder {parent} does not exist; make it first, or write "
+                         "elsewhere")
 
 
 def check_usage(args: argparse.Namespace) -> None:

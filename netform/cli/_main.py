@@ -82,9 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module, func, _ = COMMANDS[args.command]
     try:
-        from ._args import check_usage
+        from ._args import check_files, check_usage
 
         check_usage(args)  # contradicting options, before the command's module (and TensorFlow) is imported
+        check_files(args)  # missing data files and impossible output paths, as early
         handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
         return handler(args)
     except NetformError as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -186,6 +187,8 @@ def _confine(
             )
         if name == "BackupAndRestore" and args.get("delete_checkpoint", True):
             _check_backup_dir(real, real_base, where)
+        if arg not in _FILE_ARGS:  # a folder Keras writes files and sub-folders into
+            _check_folder_tree(name, arg, text, real, where)
         if arg in _FILE_ARGS:
             if os.path.isdir(real):
                 raise EngineError(f"{where}: {name}.{arg} {text!r} is an existing folder ({real}); name a file.")
@@ -203,10 +206,20 @@ def _confine(
 
 def _foreign_file(name: str, args: Mapping[str, Any], real: str) -> str | None:
     """What is at a callback's file path when it is not what that callback writes there (None if fine)."""
-    if "{" in os.path.basename(real) or not os.path.lexists(real):
-        return None  # a template is checked as each file is written (Model.save refuses foreign files)
+    if "{" in os.path.basename(real):
+        # Each file is checked again as it is written (Model.save refuses foreign files); the files already
+        # there that the template can name are checked now, so a user's file never costs a finished training.
+        for existing in _template_matches(real):
+            other = _foreign_file(name, args, existing)
+            if other:
+                return f"which can name {existing}, {other}"
+        return None
+    if not os.path.lexists(real):
+        return None
     if os.path.islink(real) or not os.path.isfile(real):
         return "which is a link or not a regular file"
+    if os.lstat(real).st_nlink > 1:
+        return "which has other names (hard links), and would change under each of them"
     if name == "CSVLogger":
         with open(real, "rb") as fh:
             head = fh.read(64)
@@ -222,6 +235,57 @@ def _foreign_file(name: str, args: Mapping[str, Any], real: str) -> str | None:
         except SaveError:
             return "which is not a model file netform or Keras wrote"
     return None
+
+
+def _template_matches(template: str) -> list[str]:
+    """The existing files in a template's folder whose names the template (``m{epoch:02d}.keras``) can produce."""
+    import string
+
+    folder, base = os.path.split(template)
+    try:
+        parts = list(string.Formatter().parse(base))
+    except ValueError:
+        return []  # not a valid template: the callback's own checks refuse it
+    pattern = re.compile("".join(re.escape(literal) + (".+" if field is not None else "")
+                                 for literal, field, _spec, _conv in parts), re.DOTALL)
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for _, e in zip(range(_TREE_LIMIT), entries)]
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names if pattern.fullmatch(n)]
+
+
+#: How many entries of an existing callback folder are looked at before it is refused as too large to check.
+_TREE_LIMIT = 10_000
+
+
+def _check_folder_tree(name: str, arg: str, text: str, real: str, where: str) -> None:
+    """An existing folder a callback writes into holds no link, and no file with other names, at any depth.
+
+    Keras opens files and makes sub-folders inside it (TensorBoard's ``train/`` and ``validation/``,
+    BackupAndRestore's ``latest.weights.h5``): a link planted there would be written through, out of the
+    output directory, and a hard-linked file would change under its other names.
+    """
+    if not os.path.isdir(real):
+        return
+    seen = 0
+    for root, dirs, files in os.walk(real, followlinks=False):
+        for entry in dirs + files:
+            seen += 1
+            path = os.path.join(root, entry)
+            st = os.lstat(path)
+            problem = ("a symbolic link" if os.path.islink(path)
+                       else "a file with other names (hard links)" if not os.path.isdir(path) and st.st_nlink > 1
+                       else None)
+            if problem:
+                raise EngineError(
+                    f"{where}: {name}.{arg} {text!r} holds {os.path.relpath(path, real)}, {problem}, which Keras "
+                    "would write through; remove it, or name a new folder.")
+        if seen > _TREE_LIMIT:
+            raise EngineError(
+                f"{where}: {name}.{arg} {text!r} ({real}) already holds more than {_TREE_LIMIT:,} entries, too many "
+                "to check for links before Keras writes into it; name a new folder.")
 
 
 def _check_backup_dir(real: str, real_base: str, where: str) -> None:

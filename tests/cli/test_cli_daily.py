@@ -144,6 +144,7 @@ def test_an_unexpected_error_in_any_command_is_exit_70_and_one_line(
                          '  File "x.py", line 1, in <module>')
 
     monkeypatch.setattr(importlib.import_module(module), func, explode)
+    monkeypatch.setattr("netform.cli._args.check_files", lambda args: None)  # the arguments name no real files
     assert main([command, *_no_such_plugin_args(command, Path("."))]) == 70
     err = capsys.readouterr().err
     assert err.splitlines()[0] == f"error: unexpected ValueError (in {command}): Graph execution error:"
