@@ -55,6 +55,11 @@ def _convert_value(value: Any) -> Any:
             return layer_to_dict_from_config(cls_name, config)
         if cls_name == "DTypePolicy":
             return config.get("name")
+        if cls_name == "__numpy__" and isinstance(config, dict):  # an array argument, e.g. Constant(np.eye(3))
+            return config.get("value")
+        registered = value.get("registered_name")
+        if isinstance(registered, str) and ">" in registered:  # a class registered with Keras: its registered name
+            cls_name = registered
         args = {k: _convert_value(v) for k, v in config.items() if v is not None}
         if not args and cls_name in _SNAKE:
             return _SNAKE[cls_name]

@@ -21,7 +21,7 @@ from ._layer_base import LayerSpec, register_layer_spec
 __all__ = [
     "register_layer", "register_model", "register_model_config", "resolve_model_class",
     "custom_keras_class", "get_model_class", "model_classes", "keras_registered_layer_spec",
-    "keras_registered_class",
+    "keras_registered_class", "keras_registered_object",
 ]
 
 T = TypeVar("T", bound=type)
@@ -159,6 +159,39 @@ def keras_registered_class(type_name: str) -> type | None:
     cls = keras.saving.get_registered_object(type_name)
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
         return None
+    return cls
+
+
+_OBJECT_BASES = {"regularizer": "regularizers.Regularizer", "initializer": "initializers.Initializer",
+                 "constraint": "constraints.Constraint"}
+
+
+def keras_registered_object(kind: str, type_name: str, arguments: dict[str, Any]) -> type | None:
+    """The regularizer / initializer / constraint class registered with Keras as ``"package>Name"``, or ``None``.
+
+    Like :func:`keras_registered_class`, only Keras's registry of this process is read.
+
+    Raises:
+        ValueError: The class is registered but does not take one of ``arguments``.
+    """
+    keras = sys.modules.get("keras")
+    base_path = _OBJECT_BASES.get(kind)
+    if keras is None or base_path is None or not _REGISTERED_NAME.fullmatch(type_name):
+        return None
+    module, base_name = base_path.split(".")
+    cls = keras.saving.get_registered_object(type_name)
+    if not (isinstance(cls, type) and issubclass(cls, getattr(getattr(keras, module), base_name))):
+        return None
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return cls
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        names = [n for n in list(params)[1:] if params[n].kind is not params[n].VAR_POSITIONAL]
+        for arg in arguments:
+            if arg not in names:
+                raise ValueError(f"{type_name} takes no argument '{arg}'{did_you_mean(arg, names)}; "
+                                 f"its arguments: {', '.join(names) or '(none)'}")
     return cls
 
 

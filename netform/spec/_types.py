@@ -180,6 +180,15 @@ def _named(kind: str, known: tuple[str, ...]):
         if value is None:
             return value
         name = value if isinstance(value, str) else value.type
+        if ">" in name:  # "package>Name": a class the program registered with Keras (never imported from here)
+            from ._custom import keras_registered_object
+
+            arguments = value.arguments if isinstance(value, TypedObject) else {}
+            if keras_registered_object(kind, name, arguments) is not None:
+                return value
+            raise ValueError(f"unknown {kind} '{name}': no Keras {kind} class is registered under that name in this "
+                             "program; define it in your code (or a --plugin module) with "
+                             "@keras.saving.register_keras_serializable")
         if name not in known:
             # past the first errors of a spec (context "brief"), skip the suggestion: it is never shown
             brief = isinstance(info.context, dict) and info.context.get("brief")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import keras
-from keras import layers
+import numpy as np
+from keras import layers, ops
 
 from ._data import floats
 
@@ -292,3 +293,65 @@ def ex_deeplabv3_plus():
     x = layers.UpSampling2D(size=(image_size // x.shape[1], image_size // x.shape[2]), interpolation="bilinear")(x)
     model_output = layers.Conv2D(num_classes, kernel_size=(1, 1), padding="same")(x)
     return keras.Model(inputs=model_input, outputs=model_output), floats(1, image_size, image_size, 3, high=255.0)
+
+
+@keras.saving.register_keras_serializable(package="pointnet")
+class OrthogonalRegularizer(keras.regularizers.Regularizer):
+    """examples/vision/pointnet.py: keeps the learnt feature transform close to orthogonal."""
+
+    def __init__(self, num_features, l2reg=0.001):
+        self.num_features = num_features
+        self.l2reg = l2reg
+        self.eye = ops.eye(num_features)
+
+    def __call__(self, x):
+        x = ops.reshape(x, (-1, self.num_features, self.num_features))
+        xxt = ops.tensordot(x, x, axes=(2, 2))
+        xxt = ops.reshape(xxt, (-1, self.num_features, self.num_features))
+        return ops.sum(self.l2reg * ops.square(xxt - self.eye))
+
+    def get_config(self):
+        return {"num_features": self.num_features, "l2reg": self.l2reg}
+
+
+def ex_pointnet():
+    """examples/vision/pointnet.py: PointNet with two T-Nets (a registered regularizer, a constant bias; narrower)."""
+    def conv_bn(x, filters):
+        x = layers.Conv1D(filters, kernel_size=1, padding="valid")(x)
+        x = layers.BatchNormalization(momentum=0.0)(x)
+        return layers.Activation("relu")(x)
+
+    def dense_bn(x, filters):
+        x = layers.Dense(filters)(x)
+        x = layers.BatchNormalization(momentum=0.0)(x)
+        return layers.Activation("relu")(x)
+
+    def tnet(inputs, num_features):
+        bias = keras.initializers.Constant(np.eye(num_features).flatten())
+        reg = OrthogonalRegularizer(num_features)
+        x = conv_bn(inputs, 8)
+        x = conv_bn(x, 16)
+        x = conv_bn(x, 32)
+        x = layers.GlobalMaxPooling1D()(x)
+        x = dense_bn(x, 32)
+        x = dense_bn(x, 16)
+        x = layers.Dense(num_features * num_features, kernel_initializer="zeros", bias_initializer=bias,
+                         activity_regularizer=reg)(x)
+        feat_t = layers.Reshape((num_features, num_features))(x)
+        return layers.Dot(axes=(2, 1))([inputs, feat_t])
+
+    inputs = keras.Input(shape=(64, 3))
+    x = tnet(inputs, 3)
+    x = conv_bn(x, 8)
+    x = conv_bn(x, 8)
+    x = tnet(x, 8)
+    x = conv_bn(x, 8)
+    x = conv_bn(x, 16)
+    x = conv_bn(x, 32)
+    x = layers.GlobalMaxPooling1D()(x)
+    x = dense_bn(x, 32)
+    x = layers.Dropout(0.3)(x)
+    x = dense_bn(x, 16)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs=inputs, outputs=outputs, name="pointnet"), floats(2, 64, 3)
