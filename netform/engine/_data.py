@@ -216,6 +216,15 @@ def _batch_invariant_evaluation(model: keras.Model, sample_weight: Any) -> bool:
     metrics = _leaves(config.get("metrics")) + _leaves(config.get("weighted_metrics"))
     if not losses or not all(_keras_object(v) for v in losses + metrics):
         return False
+    try:
+        outputs = len(tree.flatten(model.outputs))
+    except (AttributeError, ValueError):
+        return False
+    if len(losses) != 1 or outputs != 1:
+        # Keras logs each output's loss of a multi-output model as the plain mean of the
+        # batches' losses (weighted by the batch's static size, unknown in a traced step),
+        # which depends on where the batches end.
+        return False
     # Losses reduced to the mean over the batch: Keras's loss tracker weights each batch's
     # loss by its size, so the evaluated loss is the mean over all samples, whatever the batch.
     invariant = {"sum_over_batch_size", "mean"} | ({"mean_with_sample_weight"} if sample_weight is None else set())
@@ -244,9 +253,10 @@ def default_eval_batch_size(
     is a Keras layer (no ``Lambda``, no stateful layer, no custom layer:
     each sample's outputs then do not depend on the others in its batch)
     with Keras's ``call`` and netform's ``predict_step``/``test_step``, and
-    for ``evaluate`` Keras's ``compute_loss``/``compute_metrics`` with Keras's
-    losses reduced as a mean over the batch and Keras's metrics (the results
-    are then means over all samples, whatever the batch). The batch is then
+    for ``evaluate`` one output, Keras's ``compute_loss``/``compute_metrics``
+    with one Keras loss reduced as a mean over the batch and Keras's metrics
+    (the results are then means over all samples, whatever the batch; a
+    multi-output model's per-output losses are not, and keep batches of 32). The batch is then
     the largest power of two up to :data:`EVAL_MAX_BATCH` (1024) whose inputs
     and layer outputs take at most :data:`EVAL_BATCH_BYTES` (16 MiB); the
     results equal Keras's up to float rounding.

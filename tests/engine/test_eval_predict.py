@@ -96,6 +96,31 @@ def test_a_loss_summed_over_the_batch_keeps_keras_batches():
     assert _data.default_eval_batch_size(model, X, mode="predict", steps=None, strategy=None, sparse_hooks_only=True) == 1024
 
 
+def test_a_multi_output_model_evaluates_in_keras_batches():
+    """Keras logs each output's loss as the plain mean over batches: it depends on the batches, so 32 is kept."""
+    def build(cls):
+        keras.utils.set_random_seed(3)
+        inputs = keras.Input((8,))
+        h = keras.layers.Dense(8, activation="relu")(inputs)
+        return cls(inputs, {"c": keras.layers.Dense(3, activation="softmax", name="c")(h),
+                            "p": keras.layers.Dense(1, activation="sigmoid", name="p")(h)})
+
+    ys = {"c": Y, "p": (X[:, :1] > 0).astype("float32")}
+    models = []
+    for cls in (keras.Model, nfe.Model):
+        model = build(cls)
+        model.compile(optimizer="adam", loss={"c": "sparse_categorical_crossentropy", "p": "binary_crossentropy"})
+        models.append(model)
+    ref, model = models
+    want = ref.evaluate(X, ys, verbose=0, return_dict=True)
+    got = model.evaluate(X, ys, verbose=0, return_dict=True)
+    assert got.keys() == want.keys()
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], atol=1e-6, rtol=0, err_msg=key)
+    assert _data.default_eval_batch_size(model, X, ys, mode="test", steps=None, strategy=None, sparse_hooks_only=True) is None
+    assert _data.default_eval_batch_size(model, X, mode="predict", steps=None, strategy=None, sparse_hooks_only=True) == 1024
+
+
 def test_default_batch_rule():
     _, model = _pair()
     rule = _data.default_eval_batch_size
