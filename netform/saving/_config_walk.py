@@ -20,24 +20,16 @@ Functional or Sequential.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import sys
 from typing import Any, Iterator
 
 from netform.errors import BuildError, NetformError, SpecError
 
+from ._layer_dicts import clean_name, keras_defaults, layer_to_dict_from_config
+
 __all__ = ["NeedsKeras", "layer_to_dict_from_config", "spec_from_config", "spec_from_file", "keras_defaults",
            "ConfigGraph", "model_graph", "is_model", "unshared", "static_layer"]
 
-_SNAKE = {
-    "GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeNormal": "he_normal",
-    "HeUniform": "he_uniform", "LecunNormal": "lecun_normal", "LecunUniform": "lecun_uniform",
-    "Zeros": "zeros", "Ones": "ones", "Orthogonal": "orthogonal", "RandomNormal": "random_normal",
-    "RandomUniform": "random_uniform", "TruncatedNormal": "truncated_normal", "Identity": "identity",
-}
-_SKIP_IF_EMPTY = ("quantization_config", "build_config", "compile_config")
 _MODEL_CLASSES = ("Functional", "Sequential")
 #: Layers whose call takes two positional tensors (query, value), as netform's builder calls them.
 _POSITIONAL_CALL = frozenset({"MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention"})
@@ -47,127 +39,6 @@ _MULTI_OUTPUT_KEYS = ("return_state", "return_attention_scores")
 
 class NeedsKeras(NetformError):
     """The config holds something only a live Keras model answers for certain; load the model instead."""
-
-
-def keras_defaults() -> tuple[str, str]:
-    """Keras's ``floatx`` and ``image_data_format``, as Keras would read them, without importing Keras.
-
-    Keras reads them from ``$KERAS_HOME/keras.json`` (default ``~/.keras``)
-    when it is imported; where Keras is imported already its live settings
-    are the answer.
-    """
-    keras = sys.modules.get("keras")
-    if keras is not None and hasattr(keras, "config"):
-        return str(keras.config.floatx()), str(keras.config.image_data_format())
-    floatx, data_format = "float32", "channels_last"
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    try:
-        with open(os.path.join(home, "keras.json"), encoding="utf-8") as fh:
-            saved = json.load(fh)
-    except (OSError, ValueError):
-        return floatx, data_format
-    if isinstance(saved, dict):
-        floatx = saved.get("floatx", floatx) if saved.get("floatx") in ("float16", "float32", "float64",
-                                                                          "bfloat16") else floatx
-        if saved.get("image_data_format") in ("channels_last", "channels_first"):
-            data_format = saved["image_data_format"]
-    return floatx, data_format
-
-
-def _clean_name(name: str, used: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "node"
-    if base[0].isdigit():
-        base = "n_" + base
-    out, i = base, 1
-    while out in used:
-        out = f"{base}_{i}"
-        i += 1
-    used.add(out)
-    return out
-
-
-def _convert_value(value: Any) -> Any:
-    if isinstance(value, dict) and "class_name" in value and "config" in value:
-        cls_name = value["class_name"]
-        config = value.get("config") or {}
-        module = str(value.get("module") or "")
-        if module.startswith("keras.layers") or module.startswith("keras.src.layers") or (
-                "layers" in module and isinstance(config, dict) and "name" in config):
-            return layer_to_dict_from_config(cls_name, config)
-        if cls_name == "DTypePolicy":
-            return config.get("name")
-        args = {k: _convert_value(v) for k, v in config.items() if v is not None}
-        if not args and cls_name in _SNAKE:
-            return _SNAKE[cls_name]
-        return {"type": cls_name, **args}
-    if isinstance(value, dict):
-        return {k: _convert_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_convert_value(v) for v in value]
-    return value
-
-
-def _dtype(value: Any) -> str | None:
-    if isinstance(value, dict):
-        value = (value.get("config") or {}).get("name")
-    if value in (None, keras_defaults()[0]):
-        return None
-    return str(value)
-
-
-def layer_to_dict_from_config(cls_name: str, config: dict[str, Any], *, keep_name: bool = False) -> dict[str, Any]:
-    """A layer's ``get_config()`` as a spec layer mapping (schema form, or the generic ``KerasLayer`` form).
-
-    Args:
-        cls_name: The Keras class name (``"Dense"``).
-        config: Its config, from a live layer or from a saved file.
-        keep_name: Keep the layer's ``name`` in the mapping.
-
-    Returns:
-        ``{"type": cls_name, ...}`` with the fields of netform's schema for
-        that layer where every key fits it, else ``{"type": "KerasLayer",
-        "class_name": ..., "config": ...}``.
-    """
-    from netform.errors import NetformError as _Error  # noqa: PLC0415
-    from netform.spec._layer_base import get_layer_spec  # noqa: PLC0415
-
-    try:
-        schema = get_layer_spec(cls_name)
-    except _Error:
-        schema = None
-    if schema is not None and cls_name != "KerasLayer":
-        out: dict[str, Any] = {"type": cls_name}
-        fits = True
-        for key, value in config.items():
-            if key == "name":
-                if keep_name:
-                    out["name"] = value
-                continue
-            if key == "dtype":
-                dt = _dtype(value)
-                if dt is not None:
-                    out["dtype"] = dt
-                continue
-            if key not in schema.model_fields:
-                if value in (None, {}, [], False) or key in _SKIP_IF_EMPTY and not value:
-                    continue
-                fits = False
-                break
-            converted = _convert_value(value)
-            field = schema.model_fields[key]
-            if converted == "linear" and field.default is None:
-                continue
-            if key == "data_format" and field.default is None and converted == keras_defaults()[1]:
-                continue
-            out[key] = converted
-        if fits:
-            try:
-                schema.model_validate(out)
-                return out
-            except ValueError:
-                pass
-    generic_config = {k: v for k, v in config.items() if k != "name" or keep_name}
-    return {"type": "KerasLayer", "class_name": cls_name, "config": generic_config}
 
 
 # --- the graph of a Functional config ------------------------------------------------------------
@@ -394,7 +265,7 @@ class _Exporter:
                 shape = config.get("batch_shape")
                 if not isinstance(shape, list) or not shape:
                     raise NeedsKeras("an input without a batch shape")
-                names[key] = name = _clean_name(key[0], used)
+                names[key] = name = clean_name(key[0], used)
                 entry: dict[str, Any] = {"shape": list(shape[1:])}
                 dtype = config.get("dtype")
                 dtype = (dtype.get("config") or {}).get("name") if isinstance(dtype, dict) else dtype
@@ -405,7 +276,7 @@ class _Exporter:
                 inputs[name] = entry
                 continue
             call = g.calls(key[0])[key[1]]
-            name = _clean_name(key[0] if key[1] == 0 else f"{key[0]}_call{key[1]}", used)
+            name = clean_name(key[0] if key[1] == 0 else f"{key[0]}_call{key[1]}", used)
             if is_model(layer):
                 refs = [ref(_history(t)) for t in _tensors([call["args"], call["kwargs"]])]
             else:
@@ -449,14 +320,14 @@ class _Exporter:
             raise NeedsKeras("a nested model without a name")
         if model_name in self.block_of:
             return self.block_of[model_name]
-        name = _clean_name(model_name, self.block_names)
+        name = clean_name(model_name, self.block_names)
         self.block_of[model_name] = name
         used: set[str] = set()
         if model.get("class_name") == "Sequential":
             used.add("x")
             layers = []
             for layer in _sequential_layers(model):
-                node = _clean_name(_layer_name(layer), used)
+                node = clean_name(_layer_name(layer), used)
                 if is_model(layer):
                     layers.append({"block": self.block(layer), "nested": True, "name": node})
                 else:
@@ -555,7 +426,7 @@ def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
     if not isinstance(model_name, str):
         raise NeedsKeras("a model without a name")
     exporter = _Exporter()
-    spec_name = _clean_name(name or model_name, set())
+    spec_name = clean_name(name or model_name, set())
     if model.get("class_name") == "Sequential":
         inputs, nodes, outputs = exporter.graph(_sequential_as_functional(model), set())
         data: dict[str, Any] = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs}
