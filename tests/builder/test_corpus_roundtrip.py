@@ -17,9 +17,7 @@ from ._roundtrip import round_trip  # noqa: E402
 from .corpus import EXAMPLES, RANDOM_OUTPUTS  # noqa: E402
 
 #: example → why it does not round-trip yet (strict: the test fails once it does)
-_XFAIL: dict[str, str] = {
-    "vision/conv_lstm": "ConvLSTM2D has no schema: generic form, so nf.summary has no parameter count",
-}
+_XFAIL: dict[str, str] = {}
 
 #: examples holding plain Keras layers registered with Keras ("package>Name"): counted at build, not statically
 _BUILD_TIME_COUNTS = {"text/text_classification_with_transformer", "generative/vae_encoder"}

@@ -104,3 +104,28 @@ def test_nested_sequential_stays_sequential_and_takes_the_original_weights_file(
     fresh = nf.build(spec)
     fresh.load_weights(tmp_path / "original.weights.h5")
     np.testing.assert_allclose(np.asarray(fresh(_x(3, 6))), np.asarray(model(_x(3, 6))), atol=1e-6)
+
+
+_CONV_LSTM_CASES = [
+    ("ConvLSTM1D", {"filters": 4, "kernel_size": 3}, (None, 5, 9, 2)),
+    ("ConvLSTM1D", {"filters": 3, "kernel_size": 2, "strides": 2, "padding": "same", "return_state": True},
+     (2, None, 9, 2)),
+    ("ConvLSTM2D", {"filters": 4, "kernel_size": 3, "return_sequences": True}, (None, 5, 9, 8, 2)),
+    ("ConvLSTM2D", {"filters": 2, "kernel_size": (3, 1), "strides": (2, 1), "use_bias": False,
+                    "return_sequences": True, "return_state": True}, (None, 4, 9, 8, 3)),
+    ("ConvLSTM2D", {"filters": 2, "kernel_size": 3, "dilation_rate": 2, "padding": "same"}, (None, 3, 9, 9, 1)),
+    ("ConvLSTM2D", {"filters": 2, "kernel_size": 3, "data_format": "channels_first"}, (None, 3, 4, 7, 7)),
+    ("ConvLSTM3D", {"filters": 2, "kernel_size": 2, "return_sequences": True}, (None, 2, 4, 4, 4, 1)),
+]
+
+
+def test_conv_lstm_static_rules_match_keras():
+    from netform.spec._layer_base import get_layer_spec
+
+    for name, config, shape in _CONV_LSTM_CASES:
+        spec = get_layer_spec(name).model_validate({"type": name, **config})
+        layer = getattr(keras.layers, name)(**config)
+        out = layer(keras.Input(batch_shape=shape))
+        keras_shapes = [tuple(t.shape) for t in out] if isinstance(out, (list, tuple)) else tuple(out.shape)
+        assert spec.output_shape(shape) == keras_shapes, (name, config)
+        assert sum(spec.param_counts(shape)) == layer.count_params(), (name, config)

@@ -24,6 +24,7 @@ CATALOG: dict[str, tuple[str, ...]] = {
     "conv_transpose": ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",),
     "reshaping": ("Cropping1D", "Cropping2D", "Cropping3D", "Flatten", "Permute", "RepeatVector", "Reshape", "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",),
     "activation": ("ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax",),
+    "conv_recurrent": ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",),
     "applications": ("CustomScaleLayer", "LayerScale", "StochasticDepth",),
     "generic": ("KerasLayer",),
 }
