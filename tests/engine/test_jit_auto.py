@@ -77,6 +77,26 @@ def test_xla_is_not_tried_when_training_cannot_pay_for_compiling(monkeypatch):
     assert max_weight_diff(model, ref) <= 1e-6
 
 
+def test_training_reuses_the_probe_trace(monkeypatch):
+    """The probe's batches have the data's spec: training traces the step no more often than without a probe."""
+    monkeypatch.setattr(_steps, "JIT_PROBE_MIN_STEPS", 0)
+    traces = {}
+    for jit in ("auto", False):
+        count = [0]
+
+        class Counting(nfe.Model):
+            def train_step(self, data):
+                count[0] += 1
+                return super().train_step(data)
+
+        model = make_mlp(Counting)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit)
+        history = model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
+        traces[jit] = count[0]
+    assert history.telemetry.jit is None
+    assert traces["auto"] <= traces[False]
+
+
 def test_short_fit_keeps_keras_choice_without_probe():
     model, history = _fit("auto", epochs=1)
     choice = history.telemetry.jit
