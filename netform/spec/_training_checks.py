@@ -19,6 +19,7 @@ Neither needs TensorFlow.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Iterator
 
@@ -69,10 +70,12 @@ def training_errors(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
         ``training:`` section or the outputs are known only at build time).
     """
     training = spec.training
-    outputs = _outputs(spec, graph)
-    if training is None or not outputs:
+    if training is None:
         return []
-    diags: list[Diagnostic] = []
+    outputs = _outputs(spec, graph)
+    diags: list[Diagnostic] = argument_errors(spec, smap) + monitor_errors(spec, smap, outputs)
+    if not outputs:
+        return diags
     for field in _PER_OUTPUT:
         value = getattr(training, field)
         if field == "loss" and isinstance(value, dict) and spec.kind == "sequential":
@@ -99,6 +102,214 @@ def training_errors(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
             diags.append(smap.diagnostic(
                 f"{len(value)} loss weight(s) for {len(outputs)} output(s) ({', '.join(outputs)}); give one "
                 "weight per output, in that order, or a mapping from output name to weight", ("training", field)))
+    return diags
+
+
+# -- arguments Keras takes at compile but fails on while training -------------
+
+#: ``mode`` of the callbacks that watch a value (Keras warns on anything else and falls back to auto).
+_MODES = ("auto", "min", "max")
+_MONITORING = ("EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau")
+#: Metric classes without a direction (Keras's ``_direction``): with ``mode: auto`` a monitor cannot watch them.
+_UNDIRECTED = frozenset({"FalseNegatives", "FalsePositives", "TrueNegatives", "TruePositives", "Mean", "Sum"})
+#: The most thresholds one metric may keep (AUC and the *AtRecall family: ``num_thresholds`` or a list).
+#: Keras's default is 200; every step costs time and memory in proportion (AUC with 20,000,000 took 44 s
+#: and 1.8 GB for 64 samples), and a finer curve than 100,000 steps changes no reported figure.
+MAX_THRESHOLDS = 100_000
+#: The most values a metric's own state may hold (an IoU confusion matrix is num_classes²): 8 GB as float32.
+MAX_METRIC_VALUES = 2**31 - 1
+_THRESHOLD_COUNTS = {"AUC": "num_thresholds", "PrecisionAtRecall": "num_thresholds",
+                     "RecallAtPrecision": "num_thresholds", "SensitivityAtSpecificity": "num_thresholds",
+                     "SpecificityAtSensitivity": "num_thresholds"}
+_THRESHOLD_LISTS = {"AUC", "Precision", "Recall", "TruePositives", "TrueNegatives", "FalsePositives",
+                    "FalseNegatives"}
+_IOU = frozenset({"IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU"})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _typed_refs(training: Any) -> Iterator[tuple[str, Any, tuple[str | int, ...]]]:
+    """Every ``{type: …}`` object of the section: (kind, object, path)."""
+    if hasattr(training.optimizer, "arguments"):
+        yield "optimizer", training.optimizer, ("training", "optimizer")
+    loss = training.loss
+    for key, ref in (loss.items() if isinstance(loss, dict) else [(None, loss)]):
+        if hasattr(ref, "arguments"):
+            yield "loss", ref, ("training", "loss") + ((key,) if key is not None else ())
+    for field in ("metrics", "weighted_metrics"):
+        value = getattr(training, field)
+        groups = value.items() if isinstance(value, dict) else [(None, value or ())]
+        for key, refs in groups:
+            for i, ref in enumerate(refs):
+                if hasattr(ref, "arguments"):
+                    yield "metric", ref, ("training", field) + ((key,) if key is not None else ()) + (i,)
+    for i, cb in enumerate(training.callbacks):
+        yield "callback", cb, ("training", "callbacks", i)
+
+
+def _non_finite(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], float]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _non_finite(v, path + (k,))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _non_finite(v, path + (i,))
+
+
+def _positive_or(name: str, arg: str, value: Any, words: tuple[str, ...]) -> str | None:
+    """A message when ``value`` is neither one of ``words`` nor a positive whole number."""
+    if value in words or (_is_int(value) and value > 0):
+        return None
+    choices = " or ".join(repr(w) for w in words)
+    return (f"{name}.{arg} is {value!r}; it must be {choices} or a positive whole number (every that many "
+            f"batches), e.g. {arg}: {words[-1]!r}")
+
+
+def _size_errors(ref: Any, path: tuple[str | int, ...], smap: Any) -> list[Diagnostic]:
+    """Metric arguments that size the metric's state: refused before TensorFlow allocates it."""
+    name, args = ref.type, ref.arguments
+    diags = []
+    count_arg = _THRESHOLD_COUNTS.get(name)
+    count = args.get(count_arg) if count_arg else None
+    if _is_int(count) and count > MAX_THRESHOLDS:
+        diags.append(smap.diagnostic(
+            f"{name}.{count_arg} is {count:,}; the limit is {MAX_THRESHOLDS:,} (Keras's default is 200): every "
+            f"training step compares each prediction with every threshold, so time and memory grow with it; "
+            f"write e.g. {count_arg}: 1000", path + (count_arg,)))
+    elif _is_int(count) and count < (2 if name == "AUC" else 1):
+        diags.append(smap.diagnostic(
+            f"{name}.{count_arg} is {count}; it must be at least {2 if name == 'AUC' else 1} (Keras's default "
+            f"is 200)", path + (count_arg,)))
+    listed = args.get("thresholds")
+    if name in _THRESHOLD_LISTS and isinstance(listed, (list, tuple)) and len(listed) > MAX_THRESHOLDS:
+        diags.append(smap.diagnostic(
+            f"{name}.thresholds lists {len(listed):,} thresholds; the limit is {MAX_THRESHOLDS:,}: every training "
+            "step compares each prediction with every threshold; list fewer", path + ("thresholds",)))
+    labels = args.get("num_labels")
+    if name == "AUC" and _is_int(labels) and _is_int(count) and labels > 0 and count * labels > MAX_METRIC_VALUES:
+        diags.append(smap.diagnostic(
+            f"AUC keeps num_thresholds × num_labels = {count * labels:,} values per counter; the limit is "
+            f"{MAX_METRIC_VALUES:,} (8 GB as float32): use fewer thresholds", path + ("num_labels",)))
+    classes = args.get("num_classes")
+    if name in _IOU and _is_int(classes):
+        if classes < 1:
+            diags.append(smap.diagnostic(f"{name}.num_classes is {classes}; it must be a positive whole number "
+                                         "(the number of classes the model predicts)", path + ("num_classes",)))
+        elif classes * classes > MAX_METRIC_VALUES:
+            diags.append(smap.diagnostic(
+                f"{name}.num_classes is {classes:,}: its confusion matrix holds num_classes² = {classes * classes:,}"
+                f" values; the limit is {MAX_METRIC_VALUES:,} (8 GB as float32), i.e. at most "
+                f"{math.isqrt(MAX_METRIC_VALUES):,} classes; write the number of classes the model predicts",
+                path + ("num_classes",)))
+    return diags
+
+
+def _callback_errors(name: str, args: dict[str, Any], path: tuple[str | int, ...], smap: Any) -> list[Diagnostic]:
+    diags = []
+    if name in _MONITORING and "mode" in args and args["mode"] not in _MODES:
+        diags.append(smap.diagnostic(
+            f"{name}.mode is {args['mode']!r}; it must be 'auto', 'min' or 'max' ('min': the watched value should "
+            "fall, 'max': rise, 'auto': Keras infers it from the metric)", path + ("mode",)))
+    checks = {("TensorBoard", "update_freq"): ("batch", "epoch"), ("ModelCheckpoint", "save_freq"): ("epoch",),
+              ("BackupAndRestore", "save_freq"): ("epoch",)}
+    for (cls, arg), words in checks.items():
+        if name == cls and arg in args and not (cls == "BackupAndRestore" and args[arg] is False):
+            problem = _positive_or(name, arg, args[arg], words)
+            if problem:
+                diags.append(smap.diagnostic(problem, path + (arg,)))
+    monitor = args.get("monitor")
+    if name in _MONITORING and isinstance(monitor, str) and ("{" in monitor or "}" in monitor or not monitor):
+        diags.append(smap.diagnostic(
+            f"{name}.monitor {monitor!r} is not the name of a logged value; write a metric name such as "
+            "'val_loss' or 'accuracy'", path + ("monitor",)))
+    if name == "ReduceLROnPlateau" and isinstance(args.get("factor"), (int, float)) and not (
+            0 < args["factor"] < 1):
+        diags.append(smap.diagnostic(
+            f"ReduceLROnPlateau.factor is {args['factor']!r}; it must lie between 0 and 1 (the learning rate is "
+            "multiplied by it), e.g. factor: 0.5", path + ("factor",)))
+    return diags
+
+
+def argument_errors(spec: Any, smap: Any) -> list[Diagnostic]:
+    """Arguments of the optimizer, losses, metrics and callbacks that Keras takes but fails on in training.
+
+    Non-finite numbers (``.nan``, ``.inf``) anywhere in their arguments, callback ``mode``/``update_freq``/
+    ``save_freq`` values Keras does not know, and metric sizes (thresholds, IoU classes) past what a
+    training step can afford.
+
+    Args:
+        spec: The :class:`~netform.spec.ModelSpec`.
+        smap: The source map that locates paths in the file.
+
+    Returns:
+        One located diagnostic per problem.
+    """
+    training = spec.training
+    if training is None:
+        return []
+    diags: list[Diagnostic] = []
+    for kind, ref, path in _typed_refs(training):
+        for where, value in _non_finite(ref.arguments, path):
+            diags.append(smap.diagnostic(
+                f"{ref.type}.{where[len(path)]} is {value}; {kind} arguments must be finite numbers (Keras "
+                f"would train on NaN, or fail mid-training); write a finite number", where))
+        if kind == "metric":
+            diags += _size_errors(ref, path, smap)
+        elif kind == "callback":
+            diags += _callback_errors(ref.type, ref.arguments, path, smap)
+    return diags
+
+
+def _directed_names(training: Any) -> tuple[set[str], set[str]]:
+    """The names Keras directs a monitor by: the compiled metrics' own names (no output prefix) where the
+    metric has a direction (Keras's ``_direction``), every spelling; and those names as Keras writes them."""
+    names: set[str] = set()
+    shown: set[str] = set()
+    for field in ("metrics", "weighted_metrics"):
+        value = getattr(training, field)
+        refs = [r for group in value.values() for r in group] if isinstance(value, dict) else list(value or ())
+        kept = tuple(r for r in refs if _name(r) not in _UNDIRECTED)
+        for prefix in ("", "weighted_") if field == "weighted_metrics" else ("",):
+            logged, accepted = _metric_names(kept, (), prefix)
+            names |= accepted
+            shown |= logged if not prefix else set()
+    return names, shown
+
+
+def monitor_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> list[Diagnostic]:
+    """``monitor`` values Keras cannot tell the direction of with ``mode: auto`` (it fails after an epoch).
+
+    Keras's ``MonitorCallback`` infers the direction from the name, ``val_`` removed: ``loss`` falls, and a
+    compiled metric with a direction (accuracy rises, an error falls) is found by its own name (``accuracy``,
+    never the per-output ``cls_accuracy`` a model with several outputs logs). Anything else (a per-output
+    name or loss, the learning rate, a counter such as TruePositives, a name training never logs) raises
+    "isn't able to automatically determine whether that metric should be maximized or minimized".
+    With ``mode: min``/``max`` an unknown name only warns (see :func:`training_warnings`).
+    """
+    training = spec.training
+    diags: list[Diagnostic] = []
+    names, shown = _directed_names(training)
+    for i, kind, args in _callbacks(spec):
+        if kind not in _MONITORING or args.get("mode", "auto") != "auto":
+            continue
+        monitor = args.get("monitor", _MONITOR_DEFAULT)
+        if not isinstance(monitor, str) or "{" in monitor or "}" in monitor or not monitor:
+            continue
+        metric = monitor.removeprefix("val_")
+        if metric == "loss" or metric in names:
+            continue
+        path = ("training", "callbacks", i) + (("monitor",) if "monitor" in args else ())
+        per_output = next((f"'{n}'" for n in sorted(shown) for o in outputs or () if metric == f"{o}_{n}"), None)
+        why = (f"Keras directs a metric by its own name ({per_output}), not by the per-output name"
+               if per_output else f"Keras can tell whether to maximize or minimize only 'loss' and compiled "
+               f"metrics with a direction{did_you_mean(metric, sorted(shown | {'loss'}))}")
+        diags.append(smap.diagnostic(
+            f"{kind} watches '{monitor}' with mode 'auto', but {why}, so training would fail after its first "
+            f"epoch; set mode: max (the value should rise) or mode: min (fall)", path))
     return diags
 
 

@@ -143,7 +143,7 @@ def test_callback_warnings() -> None:
                                   "    - {type: EarlyStopping, patience: 3, restore_best_weights: true}\n"
                                   "    - {type: ReduceLROnPlateau, patience: 5, monitor: loss}\n"
                                   "    - {type: ModelCheckpoint, filepath: m.keras, save_best_only: true, "
-                                  "monitor: cls_acc}\n")
+                                  "monitor: cls_acc, mode: max}\n")
     assert [f.split(": ", 2)[1] for f in found] == [
         "training.callbacks[0]", "training.callbacks[0].restore_best_weights",
         "training.callbacks[2].monitor"]
@@ -156,7 +156,7 @@ def test_callback_warnings() -> None:
     assert len(patience) == 1 and "EarlyStopping's patience (5) is not longer than ReduceLROnPlateau's (5)" \
         in patience[0] and patience[0].startswith("<string>:15:29: training.callbacks[0].patience:")
     clean = _warnings(TWO_HEADS + "  loss: mse\n  metrics: [mae]\n  validation_split: 0.2\n  callbacks:\n"
-                                  "    - {type: EarlyStopping, patience: 8, monitor: val_reg_mae, "
+                                  "    - {type: EarlyStopping, patience: 8, monitor: val_reg_mae, mode: min, "
                                   "restore_best_weights: true}\n"
                                   "    - {type: ReduceLROnPlateau, patience: 3}\n")
     assert clean == []
