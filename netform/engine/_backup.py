@@ -21,7 +21,13 @@ the same weights as an uninterrupted one (under deterministic ops):
   taken after every other callback's ``on_epoch_end``.
 
 The directory is locked for the whole ``fit``; when training completes only
-netform's own files are removed from it (:mod:`._backup_lock`).
+netform's own files are removed from it (:mod:`._backup_lock`). The backup
+``<directory>/state`` is netform's alone: a file of anything else in it is
+refused (when ``fit`` starts, and before each backup replaces the folder),
+never deleted. Its files are opened only as regular files, never through a
+link (``O_NOFOLLOW``) nor waiting on a FIFO (``O_NONBLOCK``), and every field
+of its ``state.json`` is checked before use: a damaged backup is a
+:class:`~netform.errors.FormatError` naming the file and the field.
 
 A backup is one directory ``<directory>/state`` written with
 :func:`netform._files.atomic_path`: the new copy is written beside it under a
@@ -32,8 +38,10 @@ leaves one good backup.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import Any
@@ -47,15 +55,22 @@ from .._compat import _keras_engine as ki
 from .._compat._random_seed import keras_random_seed
 from ..errors import EngineError, FormatError, SaveError
 from .._files import atomic_path, recover
-from ._backup_lock import DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
-from ._callback_state import capture_callbacks, learning_rate, restore_callbacks
+from ._backup_lock import STATE_FILES, DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
+from ._callback_state import (
+    MAX_COUNT, MISSING, capture_callbacks, check_callback_states, learning_rate, restore_callbacks,
+)
 
 __all__ = ["TrainingBackup", "find_backup"]
 
 _STATE = "state"
-_VARIABLES = "variables.npz"
-_META = "state.json"
+_META, _VARIABLES = STATE_FILES
 _VERSION = 1
+_FORMAT = "netform-training-backup"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_MAX_SEED = 2**63 - 1
+#: Array kinds a backup holds (variables are bool, int or float).
+_ARRAY_KINDS = "biuf"
 
 
 def _is_array_data(x: Any) -> bool:
@@ -80,14 +95,27 @@ def _shuffle_seed(model: keras.Model) -> int:
     return int(np.random.SeedSequence([seed % 2**64, step]).generate_state(1)[0] >> 1)
 
 
+def _create(path: str) -> int:
+    """A new file at ``path``: never an existing one, never through a link."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644)
+
+
 def _write_variables(path: str, arrays: dict[str, np.ndarray]) -> None:
-    with open(path, "wb") as f:
+    with open(path, "wb", opener=lambda p, _flags: _create(p)) as f:
         np.savez(f, **arrays)
 
 
 def _write_meta(path: str, meta: dict[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8", opener=lambda p, _flags: _create(p)) as f:
         json.dump(meta, f)
+
+
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 class TrainingBackup(keras.callbacks.Callback):
@@ -229,7 +257,7 @@ class TrainingBackup(keras.callbacks.Callback):
                     f"delete {self.directory} to start training afresh."
                 )
             for i, variable in enumerate(variables):
-                value = arrays[f"{name}_{i}"]
+                value = self._array(arrays, f"{name}_{i}")
                 if tuple(value.shape) != tuple(variable.shape):
                     raise FormatError(
                         f"{self.path}: {name} variable {i} ({variable.path}) has shape {tuple(variable.shape)} "
@@ -239,14 +267,30 @@ class TrainingBackup(keras.callbacks.Callback):
                 if name != "metrics":
                     variable.assign(value)
         self._resume_metrics = (
-            [arrays[f"metrics_{i}"] for i in range(len(groups["metrics"]))]
+            [self._array(arrays, f"metrics_{i}") for i in range(len(groups["metrics"]))]
             if int(meta["counts"].get("metrics", -1)) == len(groups["metrics"]) else None
         )
-        self._resume_callbacks = (list(meta.get("callbacks", [])), arrays, meta.get("epoch_lr"))
+        states = list(meta.get("callbacks", []))
+        for state in states:
+            for j in range(state.get("best_weights", 0)):
+                self._array(arrays, f"callback{state['index']}_{j}")
+        epoch_lr = meta.get("epoch_lr")
+        self._resume_callbacks = (states, arrays, None if epoch_lr is None else float(epoch_lr))
         self._seed = int(meta["seed"])
         self._resume_epoch = int(meta["epoch"])
         self._resume_step = int(meta["step"])
         return self._resume_epoch
+
+    def _array(self, arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
+        """The backup's array ``key``, checked to be there and to hold numbers."""
+        value = arrays.get(key)
+        if value is None or value.dtype.kind not in _ARRAY_KINDS:
+            what = "is missing" if value is None else f"holds {value.dtype} values, not numbers"
+            raise FormatError(
+                f"{self.path / _VARIABLES}: array {key!r} named by {_META} {what}. The training backup is "
+                f"damaged: remove {self.path} (the backup folder's state) to start training afresh."
+            )
+        return value
 
     def epoch_stream(self, model: keras.Model, epoch: int, stream: Any, make_stream: Any) -> Any:
         """The data stream for ``epoch``: netform's permutation, minus the steps already done.
@@ -360,10 +404,18 @@ class TrainingBackup(keras.callbacks.Callback):
             "callbacks": callback_states,
             "epoch_lr": self._epoch_lr if step else None,
         }
+        foreign = _foreign_files(self.path)
+        if foreign:
+            raise SaveError(
+                f"{self.path}: {_named(foreign)} not netform's; the next backup would replace this folder, and "
+                f"{'it' if len(foreign) == 1 else 'them'} with it. Only {_META} and {_VARIABLES} belong here: "
+                f"move {'it' if len(foreign) == 1 else 'them'} out of {self.path} and run fit again (it resumes "
+                "from the backup, left as it was)."
+            )
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.path) as tmp:
-                os.makedirs(tmp)
+                os.mkdir(tmp)
                 _write_variables(os.path.join(tmp, _VARIABLES), arrays)
                 _write_meta(os.path.join(tmp, _META), meta)
         except OSError as err:  # a full disk, a file-size limit, a read-only folder
@@ -376,32 +428,131 @@ class TrainingBackup(keras.callbacks.Callback):
     def _read(self) -> tuple[dict[str, Any] | None, Any]:
         if not self.directory.is_dir():
             return None, None
-        recover(self.path)  # a swap cut short between its two renames
-        remove_temporaries(self.directory, self.path)
-        meta_path, var_path = self.path / _META, self.path / _VARIABLES
-        if os.path.lexists(self.path) and not (self.path.is_dir() and not self.path.is_symlink() and meta_path.is_file()):
+        try:
+            recover(self.path)  # a swap cut short between its two renames
+            remove_temporaries(self.directory, self.path)
+        except OSError as err:
+            raise FormatError(
+                f"{self.directory}: the training backup folder could not be read ({err.strerror or err}). "
+                "Expected a readable folder; pass another `backup_dir`."
+            ) from err
+        meta_path = self.path / _META
+        if os.path.lexists(self.path) and not (self.path.is_dir() and not self.path.is_symlink()
+                                               and os.path.lexists(meta_path)):
             raise FormatError(
                 f"{self.path}: this is not a netform training backup (expected a directory holding {_META} and "
                 f"{_VARIABLES}), and a backup would replace it. Move it away, or pass another `backup_dir`."
             )
-        if not meta_path.exists():
+        if not os.path.lexists(meta_path):
             return None, None
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            with np.load(var_path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, KeyError) as err:
+        foreign = _foreign_files(self.path)
+        if foreign:
             raise FormatError(
-                f"{self.path}: the training backup could not be read ({err}). Expected the files "
-                f"{_META} and {_VARIABLES} written by TrainingBackup; move {self.path} away to start afresh."
-            ) from err
-        if meta.get("format") != "netform-training-backup" or meta.get("version") != _VERSION:
-            raise FormatError(
-                f"{meta_path}: not a netform training backup of version {_VERSION} "
-                f"(format={meta.get('format')!r}, version={meta.get('version')!r}). "
-                f"Move {self.path} away to start afresh (the rest of {self.directory} is not netform's to judge)."
+                f"{self.path}: {_named(foreign)} not netform's. This folder holds netform's training backup, "
+                "which every backup replaces as a whole and which is removed when the training ends, so "
+                f"{'it' if len(foreign) == 1 else 'they'} would be lost. Only {_META} and {_VARIABLES} belong "
+                f"here: move {'it' if len(foreign) == 1 else 'them'} out of {self.path} and run fit again."
             )
+        try:
+            with self._open(_META) as fh:
+                text = fh.read()
+            meta = json.loads(text)
+            self._check(meta)
+            with self._open(_VARIABLES) as fh, np.load(fh, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except FormatError:
+            raise
+        except (OSError, ValueError, KeyError, RecursionError, EOFError) as err:
+            raise FormatError(
+                f"{self.path}: the training backup could not be read ({str(err)[:200]}). Expected the files "
+                f"{_META} and {_VARIABLES} written by TrainingBackup; remove {self.path} (the backup folder's "
+                "state) to start training afresh."
+            ) from err
         return meta, arrays
+
+    def _open(self, name: str) -> Any:
+        """One of the backup's files, opened for reading: a regular file only, never a link nor a FIFO."""
+        path = self.path / name
+        try:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then tells what was opened.
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC)
+        except OSError as err:
+            if err.errno == errno.ELOOP or os.path.islink(path):
+                raise FormatError(
+                    f"{path}: this is a symbolic link; netform's backup files are never links, so it is not "
+                    f"followed. Remove {self.path} (the backup folder's state) to start training afresh."
+                ) from err
+            raise
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise FormatError(
+                f"{path}: this is {_kind_of(info.st_mode)}, not netform's backup file (netform writes regular "
+                f"files). Remove {self.path} (the backup folder's state) to start training afresh."
+            )
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+
+    def _check(self, meta: Any) -> None:
+        """Check every field of ``state.json`` before any is used."""
+        meta_path = self.path / _META
+
+        def bad(field: str, value: Any, expected: str) -> FormatError:
+            shown = "missing" if value is MISSING else f"{_shown(value)} ({type(value).__name__})"
+            return FormatError(
+                f"{meta_path}: field `{field}` is {shown}; expected {expected}. The training backup is "
+                f"damaged: remove {self.path} (the backup folder's state) to start training afresh."
+            )
+
+        if not isinstance(meta, dict):
+            raise FormatError(
+                f"{meta_path}: holds {_shown(meta)} ({type(meta).__name__}); expected an object with the fields "
+                f"of a netform training backup. The training backup is damaged: remove {self.path} (the backup "
+                "folder's state) to start training afresh."
+            )
+        fmt, version = meta.get("format", MISSING), meta.get("version", MISSING)
+        if fmt != _FORMAT or not isinstance(fmt, str):
+            raise bad("format", fmt, repr(_FORMAT))
+        if type(version) is not int or version != _VERSION:
+            raise bad("version", version, f"{_VERSION} (this netform reads backups of version {_VERSION})")
+        for field, top in (("epoch", MAX_COUNT), ("step", MAX_COUNT), ("seed", _MAX_SEED)):
+            value = meta.get(field, MISSING)
+            if type(value) is not int or not 0 <= value <= top:
+                raise bad(field, value, f"an integer from 0 to {top}")
+        counts = meta.get("counts", MISSING)
+        if not isinstance(counts, dict):
+            raise bad("counts", counts, "an object of variable counts")
+        for group in ("model", "optimizer", "metrics"):
+            value = counts.get(group, MISSING)
+            if type(value) is not int or not 0 <= value <= MAX_COUNT:
+                raise bad(f"counts.{group}", value, f"an integer from 0 to {MAX_COUNT}")
+        if "callbacks" in meta:
+            check_callback_states(meta["callbacks"], bad)
+        epoch_lr = meta.get("epoch_lr")
+        if epoch_lr is not None and not (type(epoch_lr) in (int, float) and 0 <= epoch_lr < 2.0**1023):
+            raise bad("epoch_lr", epoch_lr, "a learning rate (a finite number, 0 or more) or null")
+
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _foreign_files(state: Path) -> list[str]:
+    """The names in the backup folder ``state`` that netform does not write there (none if it is not a folder)."""
+    try:
+        if not stat.S_ISDIR(os.lstat(state).st_mode):
+            return []
+        return sorted(set(os.listdir(state)) - set(STATE_FILES))
+    except OSError:
+        return []
+
+
+def _named(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"{shown} {'is' if len(names) == 1 else 'are'}"
 
 
 def find_backup(

@@ -8,9 +8,10 @@ with an :class:`~netform.errors.EngineError` instead of both writing the same
 backup.
 
 When training completes, :func:`remove_own_state` deletes only what netform
-wrote in the directory (the backup, its temporary and parked copies, the lock
-and marker files); the directory itself is removed only when netform created
-it and it is left empty.
+wrote in the directory (the backup's files, by their exact names, in the
+backup, its temporary and parked copies; the lock and marker files); a folder
+of the backup that holds anything else is kept with it, and the directory
+itself is removed only when netform created it and it is left empty.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import contextlib
 import errno
 import os
 import re
-import shutil
 import stat
 from pathlib import Path
 
@@ -33,12 +33,14 @@ except ImportError:  # pragma: no cover - Windows
     import msvcrt
 
 __all__ = ["DirectoryLock", "remove_own_state", "remove_created_directory", "own_temporaries", "remove_temporaries",
-           "LOCK_NAME", "CREATED_NAME"]
+           "LOCK_NAME", "CREATED_NAME", "STATE_FILES"]
 
 #: The lock file inside a backup directory.
 LOCK_NAME = "netform-backup.lock"
 #: Present when netform created the backup directory (so it may remove it).
 CREATED_NAME = "netform-backup.created"
+#: The files netform writes in a backup (``<directory>/state``); nothing else in it is netform's.
+STATE_FILES = ("state.json", "variables.npz")
 _ATTEMPTS = 5
 
 
@@ -174,7 +176,9 @@ def own_temporaries(directory: Path, state: Path) -> list[Path]:
 def remove_own_state(directory: Path, state: Path) -> None:
     """Delete netform's backup files in ``directory``; keep everything else.
 
-    Removes ``state``, its parked copy and its temporary copies; the
+    In ``state``, its parked copy and its temporary copies only the files
+    named in :data:`STATE_FILES` are removed, then the folder if that left it
+    empty: a file of the user's in it is kept, with its folder. The
     directory, the marker and the lock file are left to
     :func:`remove_created_directory` and :meth:`DirectoryLock.release`.
 
@@ -187,17 +191,27 @@ def remove_own_state(directory: Path, state: Path) -> None:
 
 
 def remove_temporaries(directory: Path, state: Path) -> None:
-    """Delete the temporary copies of ``state`` that interrupted writes left in ``directory``."""
+    """Delete the temporary copies of ``state`` that interrupted writes left in ``directory`` (netform's files only)."""
     for path in own_temporaries(directory, state):
         _remove(path)
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    """Remove netform's files from the backup folder ``path`` and the folder if it is left empty.
+
+    Anything else (a link, a file of that name, another file inside) is not
+    netform's and stays.
+    """
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return
+    except OSError:
+        return
+    for name in STATE_FILES:
+        with contextlib.suppress(OSError):  # gone already, or a folder of that name (not netform's)
+            os.unlink(path / name)
+    with contextlib.suppress(OSError):  # not empty: a user's file is in it
+        os.rmdir(path)
 
 
 #: What the marker of a directory netform created holds (a file of that name with anything else is a user's).

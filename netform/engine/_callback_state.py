@@ -16,12 +16,13 @@ The state goes to the backup's JSON metadata; ``best_weights`` go to its
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
 
-__all__ = ["capture_callbacks", "restore_callbacks", "learning_rate", "set_learning_rate"]
+__all__ = ["MISSING", "MAX_COUNT", "capture_callbacks", "check_callback_states", "restore_callbacks", "learning_rate",
+           "set_learning_rate"]
 
 _STATEFUL = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.EarlyStopping, keras.callbacks.ModelCheckpoint)
 _COUNTERS = ("wait", "cooldown_counter", "stopped_epoch", "best_epoch")
@@ -71,6 +72,62 @@ def capture_callbacks(callbacks: list[keras.callbacks.Callback]) -> tuple[list[d
     return states, arrays
 
 
+#: Stands for a field absent from a backup's metadata (in the errors of :func:`check_callback_states`).
+MISSING: Any = object()
+#: The largest index, counter or array count a backup may hold (a larger one is damage, not a training).
+MAX_COUNT = 2**31 - 1
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= MAX_COUNT
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float that a float can hold (``best`` may be infinite, as Keras starts it)."""
+    if type(value) not in (int, float):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def check_callback_states(states: Any, bad: Callable[[str, Any, str], Exception]) -> list[dict[str, Any]]:
+    """Check the ``callbacks`` field of a backup's metadata, as :func:`capture_callbacks` writes it.
+
+    Args:
+        states: The field's value, as read from JSON.
+        bad: ``(field, value, expected) -> exception`` raised for the first
+            field that is not of its kind.
+
+    Returns:
+        ``states``, checked.
+    """
+    if not isinstance(states, list):
+        raise bad("callbacks", states, "a list of callback states")
+    for i, state in enumerate(states):
+        where = f"callbacks[{i}]"
+        if not isinstance(state, dict):
+            raise bad(where, state, "an object (one callback's state)")
+        if not _is_count(state.get("index")):
+            raise bad(f"{where}.index", state.get("index", MISSING),
+                      f"the callback's position, an integer from 0 to {MAX_COUNT}")
+        if not isinstance(state.get("class"), str):
+            raise bad(f"{where}.class", state.get("class", MISSING), "the callback's class name, a string")
+        for name in (*_COUNTERS, "best_weights"):
+            if name in state and not _is_count(state[name]):
+                raise bad(f"{where}.{name}", state[name], f"an integer from 0 to {MAX_COUNT}")
+        if "best" in state and state["best"] is not None and not _is_number(state["best"]):
+            raise bad(f"{where}.best", state["best"], "a number or null")  # None: no epoch has ended yet
+        if "min_delta" in state and not _is_number(state["min_delta"]):
+            raise bad(f"{where}.min_delta", state["min_delta"], "a number")
+        direction = state.get("direction")
+        if direction is not None and not (isinstance(direction, str) and direction in _DIRECTIONS):
+            raise bad(f"{where}.direction", direction, f"one of {sorted(_DIRECTIONS)} or null")
+    return states
+
+
 def restore_callbacks(
     callbacks: list[keras.callbacks.Callback],
     states: list[dict[str, Any]],
@@ -112,7 +169,8 @@ def restore_callbacks(
             continue
         for name in (*_COUNTERS, *_FLOATS):
             if name in state and hasattr(cb, name):
-                setattr(cb, name, state[name])
+                value = state[name]
+                setattr(cb, name, float(value) if name in _FLOATS and value is not None else value)
         if state.get("direction") in _DIRECTIONS:
             cb.monitor_op = _DIRECTIONS[state["direction"]]
         if "best_weights" in state:
