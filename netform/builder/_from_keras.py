@@ -88,6 +88,8 @@ def layer_to_dict_from_config(cls_name: str, config: dict[str, Any], *, keep_nam
     if schema is not None and cls_name != "KerasLayer":
         out: dict[str, Any] = {"type": cls_name}
         fits = True
+        # a field named apart from its Keras key (EinsumDense's output_shape) is written under the Keras key
+        aliases = {f.alias: n for n, f in schema.model_fields.items() if f.alias}
         for key, value in config.items():
             if key == "name":
                 if keep_name:
@@ -98,13 +100,13 @@ def layer_to_dict_from_config(cls_name: str, config: dict[str, Any], *, keep_nam
                 if dt is not None:
                     out["dtype"] = dt
                 continue
-            if key not in schema.model_fields:
+            if key not in schema.model_fields and key not in aliases:
                 if value in (None, {}, [], False) or key in _SKIP_IF_EMPTY and not value:
                     continue
                 fits = False
                 break
             converted = _convert_value(value)
-            field = schema.model_fields[key]
+            field = schema.model_fields[aliases.get(key, key)]
             if converted == "linear" and field.default is None:
                 continue
             if key == "data_format" and field.default is None and converted == keras.config.image_data_format():

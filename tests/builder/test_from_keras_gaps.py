@@ -129,3 +129,18 @@ def test_conv_lstm_static_rules_match_keras():
         keras_shapes = [tuple(t.shape) for t in out] if isinstance(out, (list, tuple)) else tuple(out.shape)
         assert spec.output_shape(shape) == keras_shapes, (name, config)
         assert sum(spec.param_counts(shape)) == layer.count_params(), (name, config)
+
+
+def test_config_keys_keras_writes_keep_the_schema_form():
+    # each of these keys, set, used to send the layer to the generic KerasLayer form
+    tokens = keras.Input((5,), dtype="int32")
+    emb = keras.layers.Embedding(10, 4, activity_regularizer="l2", name="emb")(tokens)
+    proj = keras.layers.EinsumDense("abc,cd->abd", output_shape=(5, 3), activity_regularizer="l1", name="proj")(emb)
+    att = keras.layers.AdditiveAttention(seed=3, dropout=0.1, name="att")([proj, proj])
+    model = keras.Model(tokens, att)
+    spec, rebuilt = round_trip(model, np.array([[1, 2, 3, 4, 5], [0, 9, 8, 7, 6]], "int32"))
+    types = {n.layer.type for n in graph_of(spec).nodes.values()}
+    assert types == {"Embedding", "EinsumDense", "AdditiveAttention"}
+    for name in ("emb", "proj", "att"):
+        expected = {k: v for k, v in model.get_layer(name).get_config().items() if k != "name"}
+        assert {k: v for k, v in rebuilt.get_layer(name).get_config().items() if k != "name"} == expected

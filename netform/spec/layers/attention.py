@@ -253,6 +253,7 @@ class AdditiveAttention(_DotAttention):
 
     type: Literal["AdditiveAttention"] = Field("AdditiveAttention", description="The Keras layer class name.")
     use_scale: bool = Field(True, description="Learn a per-feature vector that scales the attention scores.")
+    seed: int | None = Field(None, description="Seed of the dropout; null for random.")
 
     def param_counts(self, input_shape: Any) -> tuple[int, int]:
         query, _, _ = self._check(input_shape)

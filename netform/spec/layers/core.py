@@ -84,6 +84,7 @@ class EinsumDense(LayerSpec):
     bias_initializer: InitializerRef = "zeros"
     kernel_regularizer: RegularizerRef = None
     bias_regularizer: RegularizerRef = None
+    activity_regularizer: RegularizerRef = Field(None, description="Regularizer of the output; null for none.")
     kernel_constraint: ConstraintRef = None
     bias_constraint: ConstraintRef = None
     lora_rank: PositiveInt | None = Field(None, description="Rank of a LoRA update of the kernel; null for none.")
@@ -229,6 +230,7 @@ class Embedding(LayerSpec):
         "uniform", description="Initializer of the embeddings matrix, e.g. 'uniform' or {type: RandomNormal}."
     )
     embeddings_regularizer: RegularizerRef = None
+    activity_regularizer: RegularizerRef = Field(None, description="Regularizer of the output; null for none.")
     embeddings_constraint: ConstraintRef = None
     mask_zero: bool = Field(False, description="Whether index 0 is padding and masked in later layers.")
     lora_rank: PositiveInt | None = Field(None, description="Rank of a LoRA update of the embeddings; null for none.")
