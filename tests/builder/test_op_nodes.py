@@ -136,10 +136,16 @@ def test_op_errors_name_the_place_and_the_fix() -> None:
 
 def test_arguments_keras_refuses_are_build_errors() -> None:
     spec = nf.load_spec("netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\n"
-                        "nodes:\n  c: {op: cast, in: x, dtype: not_a_dtype}\noutputs: [c]\n")
-    with pytest.raises(BuildError, match=r"<string>:5:3: node 'c': keras.ops.cast refused its arguments \(input "
-                                         r"shapes \(None, 4\)\): Invalid dtype: not_a_dtype"):
+                        "nodes:\n  c: {op: cumsum, in: x, axis: 5}\noutputs: [c]\n")
+    with pytest.raises(BuildError, match=r"<string>:5:3: node 'c': keras.ops.cumsum refused its arguments \(input "
+                                         r"shapes \(None, 4\)\): axis 5 is out of bounds"):
         nf.build(spec)
+    with pytest.raises(ValueError, match="axis 5 is out of bounds"):  # as Keras itself says
+        keras.ops.cumsum(keras.Input((4,)), axis=5)
+    # a dtype is checked before that, where it is written
+    with pytest.raises(SpecError, match=r"<string>:5:24: nodes.c.dtype: op cast: dtype 'not_a_dtype' is not"):
+        nf.load_spec("netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\n"
+                     "nodes:\n  c: {op: cast, in: x, dtype: not_a_dtype}\noutputs: [c]\n")
     with pytest.raises(ValueError, match="Invalid dtype: not_a_dtype"):  # as Keras itself says
         keras.ops.cast(keras.Input((4,)), "not_a_dtype")
 

@@ -115,7 +115,7 @@ CASES: dict[str, list[tuple[list[Any], dict[str, Any]]]] = {
 for _name in ("mean", "sum", "prod", "any", "all", "var", "std"):
     CASES.setdefault(_name, [([X], {"axis": 1}), ([X], {"axis": [1, 2], "keepdims": True}), ([X], {})])
 for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"):
-    CASES[_name] = [([T(None, 3, 4, dtype=INT), T(4, dtype=INT)], {}), ([T(None, 3, 1, dtype=INT), T(1, 4, dtype=INT)], {})]
+    CASES[_name] = [([T(None, 3, 4, dtype=INT), T(4, dtype=INT)], {}), ([T(None, 3, 4, dtype=INT), T(3, 1, dtype=INT)], {})]
 for _name, _spec in OPS.items():
     if _name in CASES:
         continue

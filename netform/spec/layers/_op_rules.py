@@ -71,6 +71,23 @@ def unary(a: dict[str, Any]) -> Any:
     return _shape_of(a[next(iter(a))])
 
 
+def first_keeps_shape(a: dict[str, Any]) -> Shape:
+    """``bitwise_and(x, y)`` and the shifts: Keras's static shape is x's, so y must broadcast into x.
+
+    At run time the result is the broadcast of both; a ``y`` that widens ``x`` makes the static shape
+    (Keras's too) wrong, and the layers after it are built for the wrong shape.
+    """
+    x, y = list(a.values())[:2]
+    shape = _shape_of(x, "x")
+    both = broadcast(shape, _shape_of(y, "y"))
+    if both != shape:
+        raise ShapeError(f"y of shape {shape_str(_shape_of(y, 'y'))} broadcasts x {shape_str(shape)} to "
+                         f"{shape_str(both)}, but Keras gives the result x's shape, so the layers after it would be "
+                         f"built for {shape_str(shape)}; give y a shape that fits into x's (size 1 or x's size on "
+                         "each axis)")
+    return shape
+
+
 def binary(a: dict[str, Any]) -> Any:
     x1, x2 = list(a.values())[:2]
     return broadcast(_shape_of(x1, "x1"), _shape_of(x2, "x2"))
@@ -96,13 +113,37 @@ def softmax_like(a: dict[str, Any]) -> Shape:
 
 
 def reshape(a: dict[str, Any]) -> Shape:
+    """``reshape(x, newshape)``; ``newshape`` includes the batch axis.
+
+    When the batch is unknown (a model input's), ``newshape`` must start with -1 and the other sizes must
+    divide each sample's values: any other batch size, or a count that does not divide, holds for some
+    batch sizes only (``reshape`` fails at predict), or gives results that are not one per sample.
+    """
     shape = _shape_of(a["x"])
     new = a["newshape"]
     new = (new,) if isinstance(new, int) else tuple(new)
     if sum(1 for d in new if d == -1) > 1:
         raise ShapeError(f"newshape {list(new)} has more than one -1")
-    if any(not isinstance(d, int) or d < -1 for d in new):
+    if any(not isinstance(d, int) or isinstance(d, bool) or d < -1 for d in new):
         raise ShapeError(f"newshape {list(new)} must hold sizes ≥ 0 and at most one -1")
+    per_sample = None if None in shape[1:] else math.prod(shape[1:])
+    if 0 in new and per_sample != 0:
+        raise ShapeError(f"newshape {list(new)} has a size 0, so the result holds no values, while "
+                         f"{shape_str(shape)} holds {per_sample if per_sample is not None else 'some'} per sample; "
+                         "write the sizes of the result (at most one -1)")
+    if shape and shape[0] is None:
+        if not new or new[0] != -1:
+            first = f"fixes the batch axis to {new[0]}" if new else "has no batch axis"
+            raise ShapeError(f"newshape {list(new)} {first}: the result would not be one per sample (and would "
+                             f"fail for other batch sizes); newshape includes the batch axis: write -1 first, "
+                             f"e.g. {[-1, *new[1:]] if new else [-1]}")
+        known = math.prod(new[1:])
+        if per_sample is not None and (known == 0 or per_sample % known):
+            raise ShapeError(f"cannot reshape {shape_str(shape)} ({per_sample} values per sample) to {list(new)}: "
+                             f"{per_sample} is not a multiple of {known}, so it fails for every batch whose "
+                             f"size is not a multiple of {known // math.gcd(known, per_sample)}; make the sizes after -1 multiply to a divisor of "
+                             f"{per_sample}, e.g. {[-1, per_sample]}")
+        return (None, *new[1:])
     if -1 not in new:
         if None not in shape and math.prod(shape) != math.prod(new):
             raise ShapeError(f"cannot reshape {shape_str(shape)} ({math.prod(shape)} values) to {list(new)}")
@@ -143,6 +184,9 @@ def squeeze(a: dict[str, Any]) -> Shape:
     if axis is None:
         return tuple(d for d in shape if d != 1)
     axes = {_axis(ax, len(shape)) for ax in (axis if isinstance(axis, (list, tuple)) else [axis])}
+    if 0 in axes and shape and shape[0] is None:
+        raise ShapeError(f"squeeze of axis 0 of {shape_str(shape)} removes the batch axis, which works only for a "
+                         "batch of one sample; axes count the batch axis as 0: squeeze axis 1 or later")
     for ax in axes:
         if shape[ax] not in (1, None):
             raise ShapeError(f"cannot squeeze axis {ax} of {shape_str(shape)}: its size is {shape[ax]}, not 1")
@@ -460,17 +504,32 @@ def pool(a: dict[str, Any]) -> Shape:
 
 
 def slice_(a: dict[str, Any]) -> Shape:
+    """``slice(inputs, start_indices, shape)``; a size -1 takes the rest of its axis.
+
+    The batch axis of a model input's batch (unknown size) must be taken whole (start 0, size -1): any
+    other slice gives that many results whatever the batch, not one per sample.
+    """
     shape = _shape_of(a["inputs"])
     size = tuple(a["shape"])
-    if len(size) != len(shape) or len(a["start_indices"]) != len(shape):
+    starts = tuple(a["start_indices"])
+    if len(size) != len(shape) or len(starts) != len(shape):
         raise ShapeError(f"slice needs start_indices and shape of rank {len(shape)}")
-    for axis, (dim, start, length) in enumerate(zip(shape, a["start_indices"], size)):
-        if not isinstance(start, int) or isinstance(start, bool):
+    out: list[int | None] = []
+    for axis, (dim, start, length) in enumerate(zip(shape, starts, size)):
+        if axis == 0 and dim is None and (start != 0 or length != -1):
+            raise ShapeError(f"slice takes {length if length != -1 else 'the rest'} of the batch axis from {start}: "
+                             "the model would give that many results whatever the batch size, not one per sample; "
+                             "start_indices and shape include the batch axis: write start 0 and size -1 for it, "
+                             f"e.g. start_indices: {[0, *starts[1:]]}, shape: {[-1, *size[1:]]}")
+        if not isinstance(start, int) or isinstance(start, bool) or not isinstance(length, int) or \
+                isinstance(length, bool):
+            out.append(None)
             continue
-        if start < 0 or (isinstance(dim, int) and isinstance(length, int) and start + length > dim):
+        if start < 0 or length < -1 or (isinstance(dim, int) and (start + max(length, 0) > dim or start > dim)):
             raise ShapeError(f"slice of axis {axis}: start {start} and size {length} do not fit "
                              f"{'size ' + str(dim) if dim is not None else 'it'}")
-    return size
+        out.append((dim - start if dim is not None else None) if length == -1 else length)
+    return tuple(out)
 
 
 def einsum(a: dict[str, Any]) -> Shape:

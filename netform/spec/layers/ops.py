@@ -153,7 +153,7 @@ for _name in ("ones_like", "zeros_like"):
     _SPECIAL[_name] = ("x, dtype=None", rules.unary, False)
 for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"):
     # Keras's compute_output_spec of these gives x's shape (no broadcasting); a functional graph takes that shape
-    _SPECIAL[_name] = ("x, y", rules.unary, False)
+    _SPECIAL[_name] = ("x, y", rules.first_keeps_shape, False)
 for _name in ("var", "std"):
     _SPECIAL[_name] = ("x, axis=None, keepdims=False", rules.axis_keep, False)
 for _name in ("argmax", "argmin"):
@@ -188,6 +188,14 @@ def op_def(name: str) -> OpDef:
 
 
 # -- the node schema ----------------------------------------------------------
+#: The dtypes an op's ``dtype`` may name: Keras's (``keras.backend`` standardize_dtype) without "string",
+#: which TensorFlow cannot cast numbers to; "int" is Keras's spelling of its default integer (int64).
+DTYPES: tuple[str, ...] = (
+    "float16", "float32", "float64", "bfloat16", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32",
+    "int64", "bool", "float8_e4m3fn", "float8_e5m2", "complex64", "complex128", "int",
+)
+
+
 def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str | None, str]]:
     """What is wrong with an op node: ``(argument name or None, message)`` pairs, none when it is fine."""
     if not isinstance(op, str):
@@ -217,6 +225,10 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
         if not isinstance(a, str) and not _constant(a):
             out.append((None, f"op {op}: `in` item {i} must name a node or input, or be a number or a list of "
                               f"numbers; received {a!r:.60}"))
+    dtype = kwargs.get("dtype")
+    if "dtype" in names and dtype is not None and dtype not in DTYPES:
+        out.append(("dtype", f"op {op}: dtype {dtype!r:.60} is not a dtype Keras computes with; use one of "
+                             f"{', '.join(DTYPES)} (text is not a tensor dtype a model can cast numbers to)"))
     if op == "getitem" and isinstance(kwargs.get("index"), (str, type(None))) and "index" in kwargs:
         try:
             parse_index(kwargs["index"])
