@@ -357,7 +357,7 @@ def _check_file(path: str, fmt: str) -> None:
         strangers = _keras_strangers(path)
         if not strangers:
             return
-        raise _refuse(path, f"is a zip archive holding data a .keras save does not write: {_foreign(strangers)}",
+        raise _refuse(path, f"is a zip archive holding files a .keras archive does not: {_foreign(strangers)}",
                       expected)
     if fmt != "keras" and head == HDF5_SIGNATURE:
         other = _not_keras_hdf5(path)
@@ -476,6 +476,7 @@ def _keras_strangers(path: str) -> list[str]:
             if "model.weights.npz" in names and not _npz_entry(archive):
                 strangers.append("model.weights.npz (not what Keras writes there)")
             strangers += _asset_entry_strangers([n for n in names if n.startswith("assets/")], config)
+            strangers += [i.filename for i in infos if i.filename.endswith("/") and i.file_size]  # a folder with data
             return strangers
     except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError, EOFError):
         return [os.path.basename(path)]
@@ -659,11 +660,45 @@ def _check_keras_dir(path: str) -> None:
     assets = os.path.join(path, "assets")
     if os.path.islink(assets) or (os.path.lexists(assets) and not os.path.isdir(assets)):
         strangers.append("assets")
+    if not strangers and "config.json" in names:
+        strangers = _keras_dir_contents(path)
     if strangers:
         raise _refuse(path, f"is a directory holding files a Keras model directory does not: "
                             f"{_foreign(strangers)}", expected)
     if "config.json" not in names:
         raise _refuse(path, f"is a directory without config.json (it holds {_foreign(names)})", expected)
+
+
+def _keras_dir_contents(path: str) -> list[str]:
+    """The files of an unzipped ``.keras`` directory that are not what the save wrote (as for the archive)."""
+    from ._meta import MAX_METADATA_BYTES, read_bounded  # noqa: PLC0415
+
+    strangers: list[str] = []
+    config: dict[str, Any] | None = None
+    for name in ("config.json", "metadata.json", "netform.json"):
+        full = os.path.join(path, name)
+        if not os.path.lexists(full):
+            continue
+        try:
+            value = json.loads(read_bounded(full, 4 * MAX_METADATA_BYTES, name))
+        except Exception:  # noqa: BLE001 - unreadable or not JSON: not what Keras writes
+            value = None
+        if not isinstance(value, dict) or (name == "config.json" and not isinstance(value.get("class_name"), str)):
+            strangers.append(f"{name} (not what Keras writes there)")
+        elif name == "config.json":
+            config = value
+    weights = os.path.join(path, "model.weights.h5")
+    if os.path.lexists(weights):
+        problem = _not_keras_hdf5(weights)
+        if problem is not None:
+            strangers.append(f"model.weights.h5 (not what Keras writes there: it {problem})")
+    assets = os.path.join(path, "assets")
+    if os.path.isdir(assets) and not os.path.islink(assets):
+        held = [f"assets/{n}" for n in _files_under(assets)]
+        strangers += _asset_entry_strangers(held, config)
+        strangers += [n for n in held if n not in strangers and (
+            os.path.islink(os.path.join(path, n)) or not os.path.isfile(os.path.join(path, n)))]
+    return strangers
 
 
 #: How TensorFlow names a checkpoint's data shards, after the prefix.
@@ -711,6 +746,15 @@ def _check_checkpoint(prefix: str) -> None:
         if not _SHARD.fullmatch(name[len(base):]):
             raise _refuse(full, f"is {describe_content(full)}, not named as TensorFlow names checkpoint shards",
                           "a TF checkpoint data file")
+    count = index_shards(os.path.join(directory, base + ".index")) if data else None
+    if count is not None:  # the index says how many shards it wrote: any other is someone's file
+        named = {f"{base}.data-{i:05d}-of-{count:05d}" for i in range(count)}
+        for name in data:
+            if name not in named:
+                full = os.path.join(directory, name)
+                raise _refuse(full, f"is {describe_content(full)}, a shard its index ({base}.index, "
+                                    f"{count} shard{'s' if count > 1 else ''}) does not name",
+                              "a TF checkpoint data file")
 
 
 def check_target(path: str | os.PathLike[str], fmt: str) -> None:

@@ -245,3 +245,39 @@ def test_lookup_vocabularies_keras_writes_are_replaced(tmp_path) -> None:
     _archive(target, members)
     with pytest.raises(SaveError, match=r"assets/layers/string_lookup/notes\.txt"):
         check_target(str(target), "keras")
+
+
+@pytest.mark.parametrize("planted", ["assets/notes.txt", "metadata.json"])
+def test_unzipped_keras_directory_with_user_files_is_not_replaced(tmp_path, model, planted) -> None:
+    target = tmp_path / "m_dir"
+    nf.save(model, str(target), zipped=False)
+    nf.save(model, str(target), zipped=False)  # an earlier save is replaced
+    (target / planted).parent.mkdir(exist_ok=True)
+    (target / planted).write_bytes(USER)
+    with pytest.raises(SaveError, match=planted.replace(".", r"\.")):
+        nf.save(model, str(target), zipped=False)
+    assert (target / planted).read_bytes() == USER
+
+
+def test_checkpoint_shard_its_index_does_not_name_is_not_replaced(tmp_path, model) -> None:
+    prefix = tmp_path / "ckpt"
+    nf.save_weights(model, str(prefix), format="tf_checkpoint")
+    nf.save_weights(model, str(prefix), format="tf_checkpoint")  # an earlier checkpoint is replaced
+    planted = tmp_path / "ckpt.data-00001-of-00002"
+    planted.write_bytes(USER)
+    with pytest.raises(SaveError, match=r"ckpt\.data-00001-of-00002.*does not name"):
+        nf.save_weights(model, str(prefix), format="tf_checkpoint")
+    assert planted.read_bytes() == USER
+
+
+def test_a_tf_keras_savedmodel_passes_and_its_metadata_is_checked(tmp_path) -> None:
+    """TensorFlow's files written by tf_keras (Keras 2) pass each rule; user text under their names does not."""
+    from netform.saving._target import check_target
+
+    fixture = os.path.join(os.path.dirname(__file__), os.pardir, "saving", "fixtures", "k2_savedmodel")
+    target = tmp_path / "k2"
+    shutil.copytree(fixture, target)
+    check_target(str(target), "savedmodel")
+    (target / "keras_metadata.pb").write_bytes(USER)
+    with pytest.raises(SaveError, match=r"keras_metadata\.pb \(not what TensorFlow writes there\)"):
+        check_target(str(target), "savedmodel")
