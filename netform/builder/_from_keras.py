@@ -433,6 +433,54 @@ class _Exporter:
         return name
 
 
+def _short_float(value: Any) -> Any:
+    """A float32 value as its shortest text (0.009999999776482582 → 0.01), as a person wrote it."""
+    import numpy as np
+
+    return float(str(np.float32(value))) if isinstance(value, float) else value
+
+
+def _non_default(family: Any, value: Any, *, drop: tuple[str, ...] = ()) -> Any:
+    """A serialized Keras optimizer, loss or metric as ``{type: Name, …}`` with only its non-default arguments."""
+    if not (isinstance(value, dict) and "class_name" in value):
+        return value
+    cls = getattr(family, str(value["class_name"]), None)
+    config = {k: v for k, v in (value.get("config") or {}).items() if k not in drop}
+    try:
+        default = cls().get_config() if isinstance(cls, type) else {}
+    except (TypeError, ValueError):  # a class without defaults for every argument: keep them all
+        default = {}
+    args = {k: _short_float(_convert_value(v)) for k, v in config.items() if k not in default or default[k] != v}
+    return {"type": value["class_name"], **args}
+
+
+def _training(model: keras.Model) -> dict[str, Any] | None:
+    """The optimizer, loss and metrics a compiled model was compiled with, as a spec's ``training:`` section."""
+    if not getattr(model, "compiled", False):
+        return None
+    try:
+        config = model.get_compile_config() or {}
+    except (NotImplementedError, TypeError, ValueError):
+        return None
+    out: dict[str, Any] = {}
+    if config.get("optimizer") is not None:
+        out["optimizer"] = _non_default(keras.optimizers, config["optimizer"], drop=("name",))
+    for key, family in (("loss", keras.losses), ("metrics", keras.metrics), ("weighted_metrics", keras.metrics)):
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, dict) and "class_name" not in value:
+            out[key] = {k: [_non_default(family, m) for m in v] if isinstance(v, (list, tuple))
+                        else _non_default(family, v) for k, v in value.items()}
+        elif isinstance(value, (list, tuple)):
+            out[key] = [_non_default(family, m) for m in value]
+        else:
+            out[key] = _non_default(family, value)
+    if config.get("loss_weights") is not None:
+        out["loss_weights"] = config["loss_weights"]
+    return out or None
+
+
 def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     """Describe a Keras model as a :class:`ModelSpec`.
 
@@ -486,6 +534,13 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
         # blocks must come before nodes for readers; rebuild the dict in that order
         data = {k: data[k] for k in ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "outputs")
                 if k in data}
+    training = _training(model)
+    if training is not None:
+        try:  # kept when netform's training section can say it (a custom object of Keras's may not be)
+            load_spec({**data, "training": training}, source=f"<from_keras {model.name}>")
+            data["training"] = training
+        except SpecError:
+            pass
     try:
         spec = load_spec(data, source=f"<from_keras {model.name}>")
     except SpecError as err:

@@ -144,3 +144,24 @@ def test_config_keys_keras_writes_keep_the_schema_form():
     for name in ("emb", "proj", "att"):
         expected = {k: v for k, v in model.get_layer(name).get_config().items() if k != "name"}
         assert {k: v for k, v in rebuilt.get_layer(name).get_config().items() if k != "name"} == expected
+
+
+def test_a_compiled_model_keeps_its_optimizer_loss_and_metrics_without_keras_defaults():
+    from netform.engine._config import resolve_optimizer
+
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Dense(2, activation="softmax")(x))
+    optimizer = keras.optimizers.Adam(learning_rate=0.01, clipnorm=1.0)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", keras.metrics.AUC(name="roc")])
+    spec = nf.from_keras(model)
+    text = spec.to_yaml()
+    assert "optimizer: {type: Adam, learning_rate: 0.01, clipnorm: 1.0}" in text
+    assert "loss: sparse_categorical_crossentropy" in text and "{type: AUC, name: roc}" in text
+    assert nf.load_spec(text) == spec
+    # the optimizer the spec describes is configured as the original one
+    rebuilt = resolve_optimizer({"type": spec.training.optimizer.type, **spec.training.optimizer.arguments})
+    expected = {k: v for k, v in optimizer.get_config().items() if k != "name"}
+    assert {k: v for k, v in rebuilt.get_config().items() if k != "name"} == expected
+    # an uncompiled model has no training section
+    assert "training" not in nf.from_keras(keras.Model(x, keras.layers.Dense(2)(x))).to_yaml()
