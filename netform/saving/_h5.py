@@ -39,6 +39,7 @@ from absl import logging as absl_logging
 from netform.errors import FormatError
 
 from ._atomic import write_bytes
+from ._config_bounds import check_declared_weights
 from ._h5_source import keras_refusals, open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
@@ -489,6 +490,9 @@ def load_h5(path: str | io.BytesIO, *, where: str | None = None, compile: bool =
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         check_config(native if native is not None else legacy, where=path, safe_mode=safe_mode,
                      custom_objects=custom)
+        # Keras allocates every variable the config declares before it reads a weight.
+        check_declared_weights(native if native is not None else legacy,
+                               ((name, d.shape) for name, d in datasets.items()), path)
         values: dict[str, Any] = {}
         verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
         with safe_mode_scope(safe_mode), keras.saving.custom_object_scope(custom):

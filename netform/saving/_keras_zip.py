@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Iterator, Mapping
 from netform.errors import FormatError
 
 from ._atomic import atomic_file
+from ._config_bounds import check_declared_weights
 from ._h5_source import keras_refusal
 from ._meta import MAX_METADATA_BYTES, json_object, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, check_zip
@@ -369,7 +370,10 @@ def _build_and_fill(config: dict[str, Any], weights: io.BytesIO, where: str, *, 
     store = ks.H5IOStore(weights, mode="r")
     assets_store = None
     try:
-        check_h5(store.h5_file, f"{where}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()))
+        datasets: dict[str, Any] = {}
+        check_h5(store.h5_file, f"{where}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
+        # Keras allocates every variable the config declares before it reads a weight.
+        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), where)
         model = ks.model_from_config(config, custom_objects, compile, safe_mode)
         assets_store = assets()
         failed, errors = ks.load_state(model, store, assets_store)

@@ -39,6 +39,7 @@ from typing import Any
 
 from netform.errors import FormatError, NetformError
 
+from ._config_bounds import check_declared_weights
 from ._keras_zip import (
     NETFORM_ENTRY, NETFORM_MODELS_MODULE, WEIGHTS_ENTRY, dir_file, read_netform_entry, restore_netform_classes,
 )
@@ -524,7 +525,9 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         if parts.weights is None:
             return None
         with reading(path, "keras"), h5py.File(parts.weights, "r") as f:
-            check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(parts.weights.getbuffer()))
+            datasets: dict[str, Any] = {}
+            check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(parts.weights.getbuffer()), datasets=datasets)
+            check_declared_weights(parts.config, ((name, d.shape) for name, d in datasets.items()), path)
         return parts.config
     if fmt != "h5":
         return None
@@ -540,6 +543,8 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         if native is None and legacy is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check(native if native is not None else legacy, path, safe_mode)
+        check_declared_weights(native if native is not None else legacy,
+                               ((name, d.shape) for name, d in datasets.items()), path)
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if compile and native is not None:
             compile_config = attr_json(f, "netform_compile_config")
