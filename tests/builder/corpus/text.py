@@ -78,9 +78,9 @@ def ex_addition_rnn():
 
 
 def ex_active_learning_review_classification():
-    """examples/nlp/active_learning_review_classification.py: create_model (Sequential, bidirectional LSTM)."""
+    """examples/nlp/active_learning_review_classification.py: create_model (Sequential, bidirectional LSTM; 40 steps)."""
     model = keras.models.Sequential([
-        layers.Input(shape=(150,)),
+        layers.Input(shape=(40,)),
         layers.Embedding(input_dim=3000, output_dim=16),
         layers.Bidirectional(layers.LSTM(8, return_sequences=True)),
         layers.GlobalMaxPool1D(),
@@ -88,7 +88,7 @@ def ex_active_learning_review_classification():
         layers.Dropout(0.5),
         layers.Dense(1, activation="sigmoid"),
     ])
-    return model, ints(2, 150, high=3000)
+    return model, ints(2, 40, high=3000)
 
 
 def ex_multi_label_classification():
