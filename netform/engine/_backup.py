@@ -499,7 +499,7 @@ class TrainingBackup(keras.callbacks.Callback):
         meta_path = self.path / _META
 
         def bad(field: str, value: Any, expected: str) -> FormatError:
-            shown = "missing" if value is MISSING else f"{_shown(value)} ({type(value).__name__})"
+            shown = "missing" if value is MISSING else _shown(value)
             return FormatError(
                 f"{meta_path}: field `{field}` is {shown}; expected {expected}. The training backup is "
                 f"damaged: remove {self.path} (the backup folder's state) to start training afresh."
@@ -507,7 +507,7 @@ class TrainingBackup(keras.callbacks.Callback):
 
         if not isinstance(meta, dict):
             raise FormatError(
-                f"{meta_path}: holds {_shown(meta)} ({type(meta).__name__}); expected an object with the fields "
+                f"{meta_path}: holds {_shown(meta)}; expected an object with the fields "
                 f"of a netform training backup. The training backup is damaged: remove {self.path} (the backup "
                 "folder's state) to start training afresh."
             )
@@ -535,9 +535,15 @@ class TrainingBackup(keras.callbacks.Callback):
 
 
 
+_JSON_KINDS = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+               list: "an array", dict: "an object"}
+
+
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A value read from JSON as JSON, with its kind: ``null``, ``"x" (a string)``."""
+    text = json.dumps(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return text if value is None else f"{text} ({_JSON_KINDS.get(type(value), type(value).__name__)})"
 
 
 def _foreign_files(state: Path) -> list[str]:
