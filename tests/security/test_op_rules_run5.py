@@ -114,6 +114,34 @@ def test_squeezing_the_batch_axis_is_refused() -> None:
     assert "removes the batch axis" in _error("{op: squeeze, in: x, axis: 0}").message
 
 
+@pytest.mark.parametrize("node, run", [
+    ("{op: getitem, in: x, index: '[5]'}", lambda b: np.ones((b, 4, 6))[5]),
+    ("{op: getitem, in: x, index: '[1:3]'}", lambda b: np.ones((b, 4, 6))[1:3]),
+    ("{op: getitem, in: x, index: '[..., 0, 0, 0]'}", lambda b: np.ones((b, 4, 6))[..., 0, 0, 0]),
+    ("{op: take, in: [x, [0, 1]], axis: 0}", lambda b: keras.ops.take(np.ones((b, 4, 6)), [0, 1], axis=0)),
+    ("{op: split, in: x, indices_or_sections: 2, axis: 0}",
+     lambda b: keras.ops.split(np.ones((b, 4, 6)), 2, axis=0)[0]),
+    ("{op: broadcast_to, in: x, shape: [5, 4, 6]}", lambda b: keras.ops.broadcast_to(np.ones((b, 4, 6)), [5, 4, 6])),
+])
+def test_ops_that_take_from_the_batch_axis_are_refused(node: str, run: Any) -> None:
+    """On real tensors each fails for batch 1 or 3, or gives the same count of results for both."""
+    outs = []
+    for batch in (1, 3):
+        try:
+            outs.append(tuple(np.shape(run(batch)))[:1])
+        except Exception:  # noqa: BLE001 - NumPy, Keras or TensorFlow refusing is the point
+            outs.append(None)
+    assert None in outs or outs[0] == outs[1] or outs != [(1,), (3,)]
+    diag = _error(node)
+    assert (diag.path, diag.line) == (("nodes", "o"), 7) and "the batch axis" in diag.message
+    assert "not be one per sample" in diag.message
+
+
+def test_indexing_after_the_batch_axis_still_validates() -> None:
+    for index in ("'[:, 0]'", "'[..., 1:3]'", "'[:, None, ::2]'", "'[0:, 1]'"):
+        load_spec(SPEC % f"{{op: getitem, in: x, index: {index}}}")
+
+
 @pytest.mark.parametrize("dtype", ["string", "object", "str", "float", "Float32"])
 def test_cast_to_what_keras_cannot_compute_with_is_refused(dtype: str) -> None:
     diag = _error(f"{{op: cast, in: x, dtype: {dtype}}}")

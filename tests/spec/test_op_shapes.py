@@ -68,7 +68,7 @@ CASES: dict[str, list[tuple[list[Any], dict[str, Any]]]] = {
     "split": [([T(None, 3, 4)], {"indices_or_sections": 2, "axis": -1}),
               ([T(None, 7, 4)], {"indices_or_sections": [2, 5], "axis": 1})],
     "getitem": [([X], {"index": "[:, 0]"}), ([X], {"index": "[..., 1:3]"}), ([X], {"index": "[:, None, ::2]"}),
-                ([X], {"index": "[0]"}), ([X], {"index": "[:, -1, 1:]"})],
+                ([T(2, 3, 4)], {"index": "[0]"}), ([X], {"index": "[:, -1, 1:]"})],
     "ravel": [([T(2, 3, 4)], {})],
     "repeat": [([X], {"repeats": 2, "axis": 1}), ([T(2, 3)], {"repeats": 3})],
     "tile": [([X], {"repeats": [1, 2, 3]}), ([X], {"repeats": 2})],

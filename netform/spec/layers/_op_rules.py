@@ -232,6 +232,8 @@ def stack(a: dict[str, Any]) -> Shape:
 def split(a: dict[str, Any]) -> list[Shape]:
     shape = _shape_of(a["x"])
     ax = _axis(a.get("axis", 0), len(shape))
+    if ax == 0:
+        _batch_taken(shape, "split cuts", "split axis 1 or later (axis counts the batch axis as 0)")
     sections = a["indices_or_sections"]
     size = shape[ax]
     if isinstance(sections, int):
@@ -303,8 +305,28 @@ def glu(a: dict[str, Any]) -> Shape:
     return tuple(shape)
 
 
+def _batch_taken(shape: Shape, what: str, fix: str) -> None:
+    """Refuse ``what`` on the batch axis of a model input's batch (unknown size): it would give results
+    that are not one per sample, and fail for some batch sizes."""
+    if shape and shape[0] is None:
+        raise ShapeError(f"{what} the batch axis (axis 0 of {shape_str(shape)}): the results would not be one per "
+                         f"sample, and some batch sizes fail; {fix}")
+
+
 def getitem(a: dict[str, Any]) -> Shape:
-    return index_shape(_shape_of(a["x"]), parse_index(a["index"]))
+    shape = _shape_of(a["x"])
+    key = parse_index(a["index"])
+    full = key
+    if Ellipsis in key:  # as index_shape expands it: the items after ... index the last axes
+        i = key.index(Ellipsis)
+        n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
+        full = key[:i] + (slice(None),) * max(0, len(shape) - n_real) + key[i + 1:]
+    first = next((k for k in full if k is not None), slice(None))
+    if not (isinstance(first, slice) and first.start in (None, 0) and first.stop is None
+                                      and first.step in (None, 1)):
+        _batch_taken(shape, f"index {a['index']!r} picks from", "the first index item is the batch axis: "
+                     "write ':' (or '...') first, e.g. '[:, 0]'")
+    return index_shape(shape, key)
 
 
 def arg_reduce(a: dict[str, Any]) -> Shape:
@@ -387,6 +409,8 @@ def logsumexp(a: dict[str, Any]) -> Shape:
 
 def broadcast_to(a: dict[str, Any]) -> Shape:
     target = tuple(a["shape"])
+    _batch_taken(_shape_of(a["x"]), f"broadcast_to {list(target)} sets",
+                 "broadcast a tensor without a batch axis, or let the batch broadcast with an op such as add")
     if broadcast(_shape_of(a["x"]), target) != target:
         raise ShapeError(f"cannot broadcast {shape_str(_shape_of(a['x']))} to {list(target)}")
     return target
@@ -424,6 +448,8 @@ def take(a: dict[str, Any]) -> Shape:
                 raise ShapeError(f"index {bad[0]} is out of range for the flattened input")
         return indices
     ax = _axis(axis, len(shape))
+    if ax == 0:
+        _batch_taken(shape, "take picks from", "take along axis 1 or later (axis counts the batch axis as 0)")
     size = shape[ax]
     if isinstance(size, int) and not isinstance(a["indices"], TensorArg):
         bad = [v for v in _numbers(a["indices"]) if not -size <= v < size]
