@@ -61,7 +61,7 @@ def _access_args(p: argparse.ArgumentParser) -> None:
 
 
 def args_summary(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH", help="a spec file")
+    p.add_argument("path", metavar="PATH", help="a spec file, or a saved .keras/.h5 model")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     _plugin_arg(p)
 

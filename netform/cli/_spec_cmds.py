@@ -134,11 +134,61 @@ def callbacks_not_run() -> contextlib.AbstractContextManager[object]:
     return spec_access(allow_paths=True, allow_network=True, check_callbacks=False)
 
 
+_MODEL_MAGIC = (b"PK\x03\x04", b"\x89HDF\r\n\x1a\n")
+
+
+def _is_model_file(path: str) -> bool:
+    """A saved model (a ``.keras`` archive or folder, an HDF5 file) rather than a spec, from its first bytes."""
+    p = Path(path)
+    if p.is_dir():
+        return True
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return head.startswith(_MODEL_MAGIC) or p.suffix.lower() in (".keras", ".h5", ".hdf5")
+
+
+def model_file_spec(path: str) -> ModelSpec:
+    """The spec of a saved ``.keras`` / ``.h5`` model, as ``netform export-spec`` writes it.
+
+    The config is walked without TensorFlow; where only a live model tells
+    (ops, custom layers, call arguments) the model is loaded with Keras.
+
+    Raises:
+        FormatError: The file holds no architecture (weights only) or is not
+            a model format ``summary`` reads.
+    """
+    from ..errors import FormatError  # noqa: PLC0415
+    from ..saving._config_walk import spec_from_file  # noqa: PLC0415
+    from ..saving._detect import detect_format  # noqa: PLC0415
+
+    fmt = detect_format(path)
+    if fmt in ("weights_h5", "legacy_h5_weights", "tf_checkpoint"):
+        raise FormatError(f"{path}: the file holds only weights ({fmt}), no architecture, so it has no summary; "
+                          "summarize the spec or the .keras/.h5 model the weights belong to "
+                          f"(`netform inspect {path}` lists the weights' names and shapes).")
+    if fmt not in ("keras", "h5"):
+        raise FormatError(f"{path}: a {fmt} file; `netform summary` reads specs and .keras/.h5 models "
+                          f"(`netform inspect {path}` describes this file).")
+    spec = spec_from_file(path)
+    if spec is None:
+        from ..builder import from_keras  # noqa: PLC0415 - also registers netform's model classes for loading
+        from ..saving import load  # noqa: PLC0415
+
+        spec = from_keras(load(path, compile=False))
+    return spec
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
-    """Print the static summary of one spec."""
+    """Print the static summary of one spec, or of a saved ``.keras`` / ``.h5`` model's exported spec."""
     load_plugins(args.plugin)
-    with callbacks_not_run():
-        info = summary(load_spec(args.path))
+    if _is_model_file(args.path):
+        info = summary(model_file_spec(args.path))
+    else:
+        with callbacks_not_run():
+            info = summary(load_spec(args.path))
     if args.format == "json":
         print(json.dumps(info.to_dict(), indent=2))
     else:
