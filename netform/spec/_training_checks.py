@@ -169,6 +169,14 @@ def _positive_or(name: str, arg: str, value: Any, words: tuple[str, ...]) -> str
             f"batches), e.g. {arg}: {words[-1]!r}")
 
 
+def _memory() -> int:
+    """How many float32 values this machine's memory holds (unbounded when the system does not say)."""
+    from ._shapes import _memory_values
+
+    memory = _memory_values()
+    return memory if memory is not None else 1 << 62
+
+
 def _size_errors(ref: Any, path: tuple[str | int, ...], smap: Any) -> list[Diagnostic]:
     """Metric arguments that size the metric's state: refused before TensorFlow allocates it."""
     name, args = ref.type, ref.arguments
@@ -199,7 +207,16 @@ def _size_errors(ref: Any, path: tuple[str | int, ...], smap: Any) -> list[Diagn
         if classes < 1:
             diags.append(smap.diagnostic(f"{name}.num_classes is {classes}; it must be a positive whole number "
                                          "(the number of classes the model predicts)", path + ("num_classes",)))
-        elif classes * classes > MAX_METRIC_VALUES:
+        elif classes * classes > MAX_METRIC_VALUES or classes * classes * 2 > _memory():
+            # Keras keeps the matrix, and each step builds another of the same size
+            memory = _memory()
+            if classes * classes <= MAX_METRIC_VALUES:
+                diags.append(smap.diagnostic(
+                    f"{name}.num_classes is {classes:,}: its confusion matrix holds num_classes² = "
+                    f"{classes * classes:,} values, kept and built again each step: more than this machine's memory "
+                    f"({memory * 4 / 2**30:,.0f} GB) holds, i.e. at most {math.isqrt(memory // 2):,} classes here; "
+                    "write the number of classes the model predicts", path + ("num_classes",)))
+                return diags
             diags.append(smap.diagnostic(
                 f"{name}.num_classes is {classes:,}: its confusion matrix holds num_classes² = {classes * classes:,}"
                 f" values; the limit is {MAX_METRIC_VALUES:,} (8 GB as float32), i.e. at most "

@@ -208,6 +208,17 @@ def test_metric_sizes_are_bounded_statically(metric: str, field: str, fragment: 
     assert diag.line == 11 and diag.column == len("  metrics: [") + metric.index(field + ":") + 1
 
 
+def test_iou_classes_are_bounded_by_the_memory_of_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import netform.spec._shapes as shapes
+
+    monkeypatch.setattr(shapes, "_memory_values", lambda: 2**30 // 4)  # a machine with 1 GB
+    diag = _error(_spec(ONE_HEAD, "metrics: [{type: MeanIoU, num_classes: 20000}]\n"))
+    assert diag.path == ("training", "metrics", 0, "num_classes")
+    assert "400,000,000 values" in diag.message and "this machine's memory (1 GB)" in diag.message
+    assert "at most 11,585 classes here" in diag.message
+    load_spec(_spec(ONE_HEAD, "metrics: [{type: MeanIoU, num_classes: 10000}]\n"))
+
+
 def test_threshold_lists_are_bounded() -> None:
     listed = "[" + ", ".join(["0.5"] * 100_001) + "]"
     diag = _error(_spec(ONE_HEAD, f"metrics: [{{type: Recall, thresholds: {listed}}}]\n"))
