@@ -454,8 +454,7 @@ def _keras_strangers(path: str) -> list[str]:
             check_zip(archive, path)
             infos = archive.infolist()
             names = [info.filename for info in infos]
-            strangers = [n for n in names if n.split("/", 1)[0] not in KERAS_ENTRIES
-                         or (n.startswith("assets") and not n.startswith("assets/"))]
+            strangers = [n for n in names if n == "assets" or not (n in KERAS_ENTRIES or n.startswith("assets/"))]
             if strangers or "config.json" not in names:
                 return strangers or names or [os.path.basename(path)]  # no config.json: no Keras archive
             strangers += sorted({f"{n} (twice)" for n in names if names.count(n) > 1})

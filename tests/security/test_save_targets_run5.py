@@ -163,6 +163,9 @@ def _with_user_data(tmp_path, keras_bytes: dict[str, bytes], kind: str) -> bytes
     if kind == "metadata":
         members["metadata.json"] = USER
         return _archive(path, members)
+    if kind == "under_entry":  # a member whose first folder has a Keras entry's name
+        members["netform.json/notes.txt"] = USER
+        return _archive(path, members)
     data = _archive(path, members)
     if kind == "trailer":
         data += USER
@@ -172,7 +175,7 @@ def _with_user_data(tmp_path, keras_bytes: dict[str, bytes], kind: str) -> bytes
     return data
 
 
-KINDS = ["asset", "vocabulary", "h5_dataset", "trailer", "comment", "prefix", "metadata"]
+KINDS = ["asset", "vocabulary", "h5_dataset", "trailer", "comment", "prefix", "metadata", "under_entry"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -281,3 +284,21 @@ def test_a_tf_keras_savedmodel_passes_and_its_metadata_is_checked(tmp_path) -> N
     (target / "keras_metadata.pb").write_bytes(USER)
     with pytest.raises(SaveError, match=r"keras_metadata\.pb \(not what TensorFlow writes there\)"):
         check_target(str(target), "savedmodel")
+
+
+def test_a_swap_cut_short_is_recovered_from_its_own_parking_name(tmp_path) -> None:
+    from netform import _files
+
+    target = tmp_path / "d"
+    target.mkdir()
+    (target / "x").write_text("old save")
+    users = tmp_path / "d.nf-old"
+    users.mkdir()
+    (users / "mine.txt").write_bytes(USER)
+    parked = _files._parking_name(str(target))
+    assert parked != str(users)
+    os.replace(target, parked)  # as if killed between the swap's two renames
+    assert _files.recover(target)
+    assert (target / "x").read_text() == "old save"
+    assert (users / "mine.txt").read_bytes() == USER
+    assert sorted(os.listdir(tmp_path)) == ["d", "d.nf-old"]
