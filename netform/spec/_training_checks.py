@@ -182,7 +182,7 @@ def _size_errors(ref: Any, path: tuple[str | int, ...], smap: Any) -> list[Diagn
     name, args = ref.type, ref.arguments
     diags = []
     count_arg = _THRESHOLD_COUNTS.get(name)
-    count = args.get(count_arg) if count_arg else None
+    count: Any = args.get(count_arg) if count_arg else None
     if _is_int(count) and count > MAX_THRESHOLDS:
         diags.append(smap.diagnostic(
             f"{name}.{count_arg} is {count:,}; the limit is {MAX_THRESHOLDS:,} (Keras's default is 200): every "
