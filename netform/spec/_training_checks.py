@@ -6,7 +6,12 @@ Two kinds of findings, both located at the spec's file, line and path:
   ``loss_weights``, ``metrics`` and ``weighted_metrics`` that name no output,
   or a per-output ``loss`` that leaves one out. Keras would stop at
   ``compile``/``fit`` with ``Expected keys [...] in loss dict`` or a bare
-  ``KeyError``; the spec says where and what to write instead.
+  ``KeyError``; the spec says where and what to write instead. Also arguments
+  Keras takes at ``compile`` but fails on (or spends minutes and gigabytes on)
+  while training (:func:`argument_errors`, :func:`monitor_errors`): a
+  ``monitor`` Keras cannot direct with ``mode: auto``, callback ``mode``,
+  ``update_freq`` and ``save_freq`` values it does not know, non-finite numbers,
+  and metric sizes (thresholds, IoU classes) past a step's means.
 * warnings (:func:`training_warnings`): settings Keras accepts that make
   training fail silently — an output activated twice (softmax/sigmoid with a
   loss ``from_logits: true``), a linear output read as probabilities, an
