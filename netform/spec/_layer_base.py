@@ -57,7 +57,7 @@ class LayerSpec(StrictScalars):
         min_inputs / max_inputs: Bounds on the number of inputs for ``"many"``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     type: str = Field(description="The Keras layer class name.")
     name: str | None = Field(None, description="Layer name; in a graph the node name is used.")
