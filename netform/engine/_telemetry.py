@@ -91,6 +91,15 @@ class EpochTelemetry:
             the loop's own work.
         first_call_s: Time of the fit's first compiled call (tracing and
             compilation when the function was new), or ``None`` after the first epoch.
+        replica_reduce_ms: Under a strategy with more than one replica (one
+            host, compiled steps), the time (ms) of one step's cross-replica
+            reduction of its outputs and sample count, measured once per fit
+            by a probe running the same reductions on values of the same
+            structure, shapes and dtypes (``netform.engine._replica_probe``;
+            the median of its calls, dispatch included), not carved out of
+            the steps; else ``None``.
+        replica_reduce_probe_s: The probe's wall time, in the epoch it ran
+            in (the first), left out of ``data_and_loop_s``; else ``None``.
     """
 
     epoch: int
@@ -109,6 +118,8 @@ class EpochTelemetry:
     validation_s: float | None
     data_and_loop_s: float
     first_call_s: float | None
+    replica_reduce_ms: float | None = None
+    replica_reduce_probe_s: float | None = None
     step_ms: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -229,6 +240,12 @@ class TelemetryReport:
         if t["validation_s"]:
             lines.append(f"  validation                         {t['validation_s']:.3f} s")
         lines.append(f"  data and loop (outside the above)  {t['data_and_loop_s']:.3f} s")
+        probed = next((e for e in self.epochs if e.replica_reduce_probe_s is not None), None)
+        if probed is not None and probed.replica_reduce_ms is not None:
+            lines.append(
+                f"  cross-replica reduce (probe)       {probed.replica_reduce_ms:.3f} ms per step "
+                f"(a probe of the same reductions, {probed.replica_reduce_probe_s:.3f} s)"
+            )
         worst = max(self.epochs, key=lambda e: e.step_ms_max)
         lines.append(f"  slowest step                       {worst.step_ms_max:.2f} ms (epoch {worst.epoch + 1})")
         if self.jit is not None:
@@ -251,6 +268,7 @@ class TelemetryRecorder:
     def __init__(self) -> None:
         self.report = TelemetryReport()
         self._first_call_pending = True
+        self.replica_reduce_ms: float | None = None  # the fit's replica probe (set_replica_reduce)
         self._start_epoch_state(0)
 
     def _start_epoch_state(self, epoch: int) -> None:
@@ -265,6 +283,7 @@ class TelemetryRecorder:
         self.checkpoint_s = 0.0
         self.checkpoints = 0
         self.validation_s: float | None = None
+        self.replica_reduce_probe_s: float | None = None
         self._t0 = time.perf_counter()
 
     def start_epoch(self, epoch: int) -> None:
@@ -299,6 +318,11 @@ class TelemetryRecorder:
         self.checkpoint_s += seconds
         self.checkpoints += 1
 
+    def set_replica_reduce(self, probe: Any) -> None:
+        """Keep a replica probe's figures (a ``ReplicaReduce``, or ``None`` when none ran)."""
+        if probe is not None:
+            self.replica_reduce_ms, self.replica_reduce_probe_s = probe.ms_per_step, probe.probe_s
+
     @staticmethod
     def _sum(values: list[Any]) -> int:
         tensors = [s for s in values if not isinstance(s, (int, np.integer))]
@@ -317,6 +341,7 @@ class TelemetryRecorder:
         p50, p95, p99, worst = _percentiles(per_step_ms)
         busy = float(sum(self._call_s))
         outside = wall - busy - (self._first_call_s or 0.0) - self.callbacks_s - (self.validation_s or 0.0)
+        outside -= self.replica_reduce_probe_s or 0.0
         record = EpochTelemetry(
             epoch=self._epoch,
             steps=self._steps,
@@ -334,6 +359,8 @@ class TelemetryRecorder:
             validation_s=self.validation_s,
             data_and_loop_s=max(0.0, outside),
             first_call_s=self._first_call_s,
+            replica_reduce_ms=self.replica_reduce_ms,
+            replica_reduce_probe_s=self.replica_reduce_probe_s,
             step_ms=per_step_ms,
         )
         self.report.epochs.append(record)
@@ -343,7 +370,7 @@ class TelemetryRecorder:
 _TB_FIELDS = (
     "step_ms_p50", "step_ms_p95", "step_ms_p99", "step_ms_max", "samples_per_sec",
     "in_graph_samples_per_sec", "callbacks_s", "checkpoint_s", "validation_s", "data_and_loop_s", "first_call_s",
-    "epoch_s",
+    "epoch_s", "replica_reduce_ms",
 )
 
 

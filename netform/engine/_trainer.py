@@ -28,6 +28,7 @@ from ._data import EVAL_MAX_BATCH, DataStream, capped_epochs, default_eval_batch
 from ._distribute import strategy_label, variable_strategy
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
+from ._replica_probe import probe_replica_reduce
 from ._steps import AUTO_HOOK_CAP, AutoSteps, StepsMixin, auto_steps_cap, fixed_steps_per_execution, probe_jit_compile
 from ._telemetry import JitChoice, TelemetryRecorder, TelemetryReport
 
@@ -385,6 +386,8 @@ class Trainer(StepsMixin):
                 telemetry.start_epoch(epoch)
                 cbs.on_epoch_begin(epoch)
                 logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
+                if epoch == initial_epoch and not self.run_eagerly:  # the cross-replica reduce, probed once per fit
+                    telemetry.set_replica_reduce(probe_replica_reduce(self.distribute_strategy, logs))
                 logs = dict(ki.metrics_result_or_logs(self, logs))
                 if val_stream is not None and _validates_after(epoch, validation_freq):
                     t_val = time.perf_counter()
