@@ -227,12 +227,30 @@ def load_checkpoint(model: Any, path: str, *, skip_mismatch: bool = False) -> li
     Returns:
         An empty list (nothing is ever skipped).
     """
+    base = checkpoint_prefix(path)
+    if base is None:
+        raise FormatError(f"{path}: no TF checkpoint index found here.")
+    for attempt in range(_READ_TRIES):
+        prefix = current_set(base)  # a complete set, never one being replaced
+        try:
+            return _load_set(model, path, prefix, skip_mismatch)
+        except Exception:
+            # A reader slower than two saves finds its set removed (only the newest two are kept): the state
+            # file then names a newer complete set, which is read whole, so no variable keeps a value of the
+            # set that went away. Any other failure is the file's.
+            if attempt + 1 == _READ_TRIES or prefix == base or current_set(base) == prefix:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: How often a read starts again on the newest set when a save removed the set it was reading.
+_READ_TRIES = 5
+
+
+def _load_set(model: Any, path: str, prefix: str, skip_mismatch: bool) -> list[str]:
+    """Restore ``model`` from one complete set (``prefix``); ``path`` is what the user named."""
     import tensorflow as tf  # noqa: PLC0415
 
-    prefix = checkpoint_prefix(path)
-    if prefix is None:
-        raise FormatError(f"{path}: no TF checkpoint index found here.")
-    prefix = current_set(prefix)  # a complete set, never one being replaced
     check_checkpoint_files(prefix)  # the set's own files: no FIFO for TensorFlow to block on
     with reading(path, "tf_checkpoint"):
         saved = checkpoint_variables(prefix)
