@@ -28,7 +28,7 @@ from ._distribute import _is_multi_worker, reduce_per_replica
 __all__ = ["ReplicaReduce", "probe_replica_reduce"]
 
 # Timed calls of the probe (after one warm-up call that traces it).
-_ROUNDS = 15
+_ROUNDS = 9
 
 
 @dataclass(frozen=True)
