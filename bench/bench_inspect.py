@@ -7,6 +7,10 @@ load the model with Keras (``NETFORM_INSPECT_WITH_KERAS=1``,
 commands did before), timed in the same run, and a bare `python -c pass` for
 the interpreter's start-up. Both paths must give the same output.
 
+Python's bytecode cache is on (in a temporary ``PYTHONPYCACHEPREFIX``, even
+where ``PYTHONDONTWRITEBYTECODE`` is set), as for an installed package: without
+it every run compiles netform's modules from source (about 0.3 s of CPU).
+
     python bench/bench_inspect.py [--json PATH] [--quick]
 """
 
@@ -102,8 +106,10 @@ def main() -> list[dict[str, object]]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
     for switch in ("NETFORM_INSPECT_WITH_KERAS", "NETFORM_EXPORT_WITH_KERAS", "NETFORM_RENDER_WITH_KERAS"):
         env.pop(switch, None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")  # filled by the untimed first runs below
         path = Path(tmp) / "deep.keras"
         n = make_model(path)
         python_s, _ = _time([sys.executable, "-c", "pass"], repeat, env)
