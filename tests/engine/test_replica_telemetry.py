@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # one subprocess training four small models (about 16 s)
+pytestmark = pytest.mark.slow  # one subprocess: four small fits and a `netform train` (about 20 s)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
@@ -80,6 +80,26 @@ probe = probe_replica_reduce(mirrored, logs)
 out["probe"] = [probe.ms_per_step, probe.probe_s, probe.replicas]
 out["probe_default"] = probe_replica_reduce(tf.distribute.get_strategy(), logs) is None
 out["probe_one"] = probe_replica_reduce(nfe.strategy_from_name("mirrored", devices=["/cpu:0"]), logs) is None
+
+import contextlib, io
+from pathlib import Path
+from netform.cli._main import main
+
+folder = Path(sys.argv[1])
+(folder / "spec.yaml").write_text(
+    "netform: 1\nname: tiny\nkind: sequential\ninputs:\n  x: {shape: [6]}\nlayers:\n"
+    "  - {type: Dense, units: 8, activation: tanh}\n  - {type: Dense, units: 2, activation: softmax}\n"
+    "training:\n  optimizer: {type: SGD, learning_rate: 0.1}\n  loss: sparse_categorical_crossentropy\n"
+    "  metrics: [accuracy]\n  batch_size: 16\n  epochs: 1\n"
+    "  distribution: {strategy: mirrored, devices: ['/cpu:0', '/cpu:1']}\n"
+)
+np.savez(folder / "data.npz", x=x, y=y)
+printed = io.StringIO()
+with contextlib.redirect_stdout(printed):
+    code = main(["train", str(folder / "spec.yaml"), "--data", str(folder / "data.npz"), "--x", "x", "--y", "y",
+                 "-o", str(folder / "tiny.keras")])
+out["cli_code"] = code
+out["cli_stdout"] = printed.getvalue()
 print("RESULT " + json.dumps(out))
 """
 
@@ -124,6 +144,12 @@ def test_report_shows_the_probe(result):
     # The report `netform train` prints after training.
     line = next(line for line in result["report"].splitlines() if "cross-replica reduce" in line)
     assert "ms per step" in line and "probe of the same reductions" in line
+
+
+def test_netform_train_report_shows_the_probe(result):
+    assert result["cli_code"] == 0, result["cli_stdout"]
+    line = next(line for line in result["cli_stdout"].splitlines() if "cross-replica reduce (probe)" in line)
+    assert float(line.split()[3]) > 0  # "cross-replica reduce (probe) <ms> ms per step ..."
 
 
 def test_probe_direct(result):
