@@ -536,16 +536,16 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
-        datasets: dict[str, Any] = {}
-        check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
+        stored: dict[str, Any] = {}
+        check_h5(f, path, file_size=opened.size, datasets=stored, raw=opened.raw)
         native = attr_json(f, "netform_model_config")
         legacy = attr_json(f, "model_config") if native is None else None
-        if native is None and legacy is None:
+        config = native if native is not None else legacy
+        if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
-        _check(native if native is not None else legacy, path, safe_mode)
-        check_declared_weights(native if native is not None else legacy,
-                               ((name, d.shape) for name, d in datasets.items()), path)
-        verify_checksums(f, path, datasets=datasets, source=opened.raw)
+        _check(config, path, safe_mode)
+        check_declared_weights(config, ((name, d.shape) for name, d in stored.items()), path)
+        verify_checksums(f, path, datasets=stored, source=opened.raw)
         if compile and native is not None:
             compile_config = attr_json(f, "netform_compile_config")
             if compile_config is None and "training_config" in f.attrs:
