@@ -32,6 +32,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check netform
+	$(PY) -m ruff format --check netform
 	@$(MAKE) --no-print-directory typecheck
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n 2 -q --durations=20
 

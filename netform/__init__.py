@@ -58,8 +58,16 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
-    "BuildError", "DataError", "EngineError", "FormatError", "NetformError", "RenderError", "SaveError",
-    "SpecError", "UnsafeFileError", *_LAZY,
+    "BuildError",
+    "DataError",
+    "EngineError",
+    "FormatError",
+    "NetformError",
+    "RenderError",
+    "SaveError",
+    "SpecError",
+    "UnsafeFileError",
+    *_LAZY,
 ]
 
 

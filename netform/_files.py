@@ -25,15 +25,30 @@ import secrets
 import shutil
 from typing import BinaryIO, Iterator
 
-__all__ = ["atomic_path", "atomic_file", "write_bytes", "write_text", "recover", "fsync_dir",
-           "temp_name", "BACKUP_SUFFIX", "TMP_MARK"]
+__all__ = [
+    "atomic_path",
+    "atomic_file",
+    "write_bytes",
+    "write_text",
+    "recover",
+    "fsync_dir",
+    "temp_name",
+    "BACKUP_SUFFIX",
+    "TMP_MARK",
+]
 
 #: Names of temporary files and directories contain this mark.
 TMP_MARK = ".nf-tmp-"
 #: A directory being replaced is parked under ``<name>`` + this suffix.
 BACKUP_SUFFIX = ".nf-old"
-_CREATE = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-           | getattr(os, "O_BINARY", 0))
+_CREATE = (
+    os.O_RDWR
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 
 
 def _fsync_tree(path: str) -> None:

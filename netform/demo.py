@@ -106,8 +106,10 @@ def main(out: str = "out") -> int:
         load_s = time.perf_counter() - t0
         diff = float(np.abs(np.asarray(again.predict(x_test, verbose=0)) - reference).max())
         rows.append((fmt, path, detected, save_s, load_s, diff))
-        print(f"  {fmt:<14} {str(path.relative_to(ROOT)):<28} detected={detected:<14} "
-              f"save {save_s * 1000:7.1f} ms  load {load_s * 1000:7.1f} ms  max |Δ| = {diff:.2e}")
+        print(
+            f"  {fmt:<14} {str(path.relative_to(ROOT)):<28} detected={detected:<14} "
+            f"save {save_s * 1000:7.1f} ms  load {load_s * 1000:7.1f} ms  max |Δ| = {diff:.2e}"
+        )
 
     print("\n5. Diagram")
     diagram = None

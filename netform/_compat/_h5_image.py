@@ -33,8 +33,7 @@ def weights_h5_image(model: Any) -> io.BytesIO:
     image = io.BytesIO()
     store = saving_lib.H5IOStore(image, mode="w")
     try:
-        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
-                               visited_saveables=set())
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
     finally:
         store.close()
     return image

@@ -35,11 +35,26 @@ from keras.src.legacy.saving import saving_options as _saving_options
 from keras.src.legacy.saving import saving_utils as _saving_utils
 
 __all__ = [
-    "H5IOStore", "DiskIOStore", "ShardedH5IOStore", "save_state", "load_state", "model_config",
-    "model_from_config", "raise_loading_failure", "safe_get_h5_group", "safe_get_h5_dataset",
-    "json_default", "legacy_config_scope", "legacy_model_metadata", "legacy_model_from_config",
-    "compile_args_from_training_config", "save_weights_to_hdf5_group", "save_attributes_to_hdf5_group",
-    "load_attributes_from_hdf5_group", "legacy_weights", "set_legacy_weights",
+    "H5IOStore",
+    "DiskIOStore",
+    "ShardedH5IOStore",
+    "save_state",
+    "load_state",
+    "model_config",
+    "model_from_config",
+    "raise_loading_failure",
+    "safe_get_h5_group",
+    "safe_get_h5_dataset",
+    "json_default",
+    "legacy_config_scope",
+    "legacy_model_metadata",
+    "legacy_model_from_config",
+    "compile_args_from_training_config",
+    "save_weights_to_hdf5_group",
+    "save_attributes_to_hdf5_group",
+    "load_attributes_from_hdf5_group",
+    "legacy_weights",
+    "set_legacy_weights",
 ]
 
 #: The HDF5 weights store of a ``.keras`` archive or ``.weights.h5``; it also takes a file object.
@@ -62,8 +77,9 @@ def save_state(model: Any, weights_store: Any, assets_store: Any = None, *, skip
     the body of ``save_model`` and ``save_weights``; the public functions take
     only a path.
     """
-    _saving_lib._save_state(model, weights_store=weights_store, assets_store=assets_store, inner_path="",
-                            visited_saveables=set(skip or ()))
+    _saving_lib._save_state(
+        model, weights_store=weights_store, assets_store=assets_store, inner_path="", visited_saveables=set(skip or ())
+    )
 
 
 class _SeenOrFailed(set):  # type: ignore[type-arg]
@@ -89,8 +105,14 @@ class _SeenOrFailed(set):  # type: ignore[type-arg]
         return True  # Keras tests ``if visited_saveables and id(x) in visited_saveables``
 
 
-def load_state(model: Any, weights_store: Any, assets_store: Any = None, *, skip_mismatch: bool = False,
-               skip: set[int] | None = None) -> tuple[set[Any], dict[Any, Any]]:
+def load_state(
+    model: Any,
+    weights_store: Any,
+    assets_store: Any = None,
+    *,
+    skip_mismatch: bool = False,
+    skip: set[int] | None = None,
+) -> tuple[set[Any], dict[Any, Any]]:
     """Fill ``model`` from the stores, as Keras does; return ``(failed, error_messages)``.
 
     ``skip`` holds ``id()`` of objects not to load (Keras's ``objects_to_skip``).
@@ -98,9 +120,16 @@ def load_state(model: Any, weights_store: Any, assets_store: Any = None, *, skip
     """
     failed: set[Any] = set()
     errors: dict[Any, Any] = {}
-    _saving_lib._load_state(model, weights_store=weights_store, assets_store=assets_store, inner_path="",
-                            skip_mismatch=skip_mismatch, visited_saveables=_SeenOrFailed(set(skip or ()), failed),
-                            failed_saveables=failed, error_msgs=errors)
+    _saving_lib._load_state(
+        model,
+        weights_store=weights_store,
+        assets_store=assets_store,
+        inner_path="",
+        skip_mismatch=skip_mismatch,
+        visited_saveables=_SeenOrFailed(set(skip or ()), failed),
+        failed_saveables=failed,
+        error_msgs=errors,
+    )
     return failed, errors
 
 

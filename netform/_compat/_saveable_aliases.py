@@ -55,7 +55,7 @@ def alias_paths(model: Any) -> dict[str, str]:
             return
         visited.add(id(items))
         used: dict[str, int] = {}
-        for item in (list(items.values()) if isinstance(items, dict) else items):
+        for item in list(items.values()) if isinstance(items, dict) else items:
             if isinstance(item, _KerasSaveable):
                 name = _saving_lib._get_unique_name(_naming.to_snake_case(item.__class__.__name__), used)
                 visit(item, join(path, name))
@@ -81,6 +81,6 @@ class AliasedH5Store(OpenH5Store):
         """Keras's ``get``, at the file's path for this object."""
         for asked, held in self._renames:
             if path == asked or path.startswith(asked + "/"):
-                path = held + path[len(asked):]
+                path = held + path[len(asked) :]
                 break
         return super().get(path)

@@ -83,8 +83,15 @@ def _nested_chain(graph: Graph, node: GraphNode) -> tuple[str, ...]:
     return tuple(s for s in node.scope if graph.scopes[s].nested)
 
 
-def _emit(spec: ModelSpec, graph: Graph, factory: _LayerFactory, level: tuple[str, ...],
-          env: dict[str, Any], models: dict[str, keras.Model], nested: bool) -> None:
+def _emit(
+    spec: ModelSpec,
+    graph: Graph,
+    factory: _LayerFactory,
+    level: tuple[str, ...],
+    env: dict[str, Any],
+    models: dict[str, keras.Model],
+    nested: bool,
+) -> None:
     """Connect every node at ``level`` of nested scopes, building nested models on the way."""
     from ..engine import Model
 
@@ -107,14 +114,17 @@ def _emit(spec: ModelSpec, graph: Graph, factory: _LayerFactory, level: tuple[st
                 sub = _nested_sequential(spec, graph, factory, scope_name, outer[0])
                 models[scope_name] = sub
             else:
-                inner_inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=f"{scope_name}.in{i}")
-                                for i, t in enumerate(outer)]
+                inner_inputs = [
+                    keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=f"{scope_name}.in{i}")
+                    for i, t in enumerate(outer)
+                ]
                 inner_env = dict(env)
                 inner_env.update(dict(zip(scope.inputs, inner_inputs)))
                 _emit(spec, graph, factory, level + (scope_name,), inner_env, models, nested)
                 inner_outputs = [inner_env[o] for o in scope.outputs]
-                sub = Model(inner_inputs, inner_outputs if len(inner_outputs) > 1 else inner_outputs[0],
-                            name=scope_name)
+                sub = Model(
+                    inner_inputs, inner_outputs if len(inner_outputs) > 1 else inner_outputs[0], name=scope_name
+                )
                 models[scope_name] = sub
             result = sub(outer if len(outer) > 1 else outer[0])
             results = result if isinstance(result, (list, tuple)) else [result]
@@ -126,13 +136,17 @@ def _emit(spec: ModelSpec, graph: Graph, factory: _LayerFactory, level: tuple[st
 
 def _sequential_scope(spec: ModelSpec, graph: Graph, scope_name: str) -> bool:
     """Whether a nested block use is a linear block (``layers:``) whose nested blocks are linear too."""
+
     def linear(name: str) -> bool:
         block = spec.blocks.get(graph.scopes[name].block) if spec.blocks else None
         return block is not None and block.layers is not None
 
     inner = [n for n, s in graph.scopes.items() if scope_name in s.parent and s.nested]
-    plain = all(not node.shared and not node.call and node.layer.type not in ("Op", "Pick")
-                for node in graph.nodes.values() if scope_name in node.scope)
+    plain = all(
+        not node.shared and not node.call and node.layer.type not in ("Op", "Pick")
+        for node in graph.nodes.values()
+        if scope_name in node.scope
+    )
     return linear(scope_name) and plain and all(linear(n) for n in inner)
 
 
@@ -151,7 +165,8 @@ def apply_node(spec: ModelSpec, node: GraphNode, env: dict[str, Any], factory: _
         shapes = ", ".join(str(tuple(env[i].shape)) for i in node.args)
         raise BuildError(
             f"{_where(spec, node)}: Keras refused to connect {kind} to input shape(s) {shapes}"
-            + (f" with call arguments {', '.join(node.call)}" if node.call else "") + f": {err}"
+            + (f" with call arguments {', '.join(node.call)}" if node.call else "")
+            + f": {err}"
         ) from err
 
 
@@ -167,12 +182,15 @@ def _fill(value: Any, node: GraphNode, env: dict[str, Any]) -> Any:
 def _pick(spec: ModelSpec, node: GraphNode, value: Any) -> Any:
     index, source = getattr(node.layer, "index"), getattr(node.layer, "source")
     if not isinstance(value, (list, tuple)):
-        raise BuildError(f"{_where(spec, node)}: '{source}' has one output, so '{source}.{index}' names nothing; "
-                         f"write '{source}'")
+        raise BuildError(
+            f"{_where(spec, node)}: '{source}' has one output, so '{source}.{index}' names nothing; write '{source}'"
+        )
     if index >= len(value):
         names = ", ".join(f"{source}.{i}" for i in range(len(value)))
-        raise BuildError(f"{_where(spec, node)}: '{source}' has {len(value)} outputs ({names}); "
-                         f"'{source}.{index}' is not one of them")
+        raise BuildError(
+            f"{_where(spec, node)}: '{source}' has {len(value)} outputs ({names}); "
+            f"'{source}.{index}' is not one of them"
+        )
     return value[index]
 
 
@@ -184,11 +202,14 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
     # A constant array in `in` (e.g. the mean preprocess_input adds) is YAML lists; keras.ops takes it as a tensor.
     arrays = [a for a in getattr(op, "args") if isinstance(a, list)]
     if arrays:
+
         def tensor(value: Any) -> Any:
             return keras.ops.convert_to_tensor(value) if any(value is a for a in arrays) else value
 
-        args = {k: [tensor(x) for x in v] if isinstance(v, list) and not any(v is a for a in arrays) else tensor(v)
-                for k, v in args.items()}
+        args = {
+            k: [tensor(x) for x in v] if isinstance(v, list) and not any(v is a for a in arrays) else tensor(v)
+            for k, v in args.items()
+        }
     try:
         if name == "getitem":
             from ..spec.layers.ops import parse_index
@@ -203,8 +224,10 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
         return fn(**args)  # type: ignore[operator]
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError) as err:
         shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
-        raise BuildError(f"{_where(spec, node)}: keras.ops.{name} refused its arguments (input shapes {shapes}): "
-                         f"{err}; check them against keras.ops.{name}'s documentation") from err
+        raise BuildError(
+            f"{_where(spec, node)}: keras.ops.{name} refused its arguments (input shapes {shapes}): "
+            f"{err}; check them against keras.ops.{name}'s documentation"
+        ) from err
 
 
 def _functional(spec: ModelSpec, graph: Graph) -> keras.Model:
@@ -220,15 +243,18 @@ def _functional(spec: ModelSpec, graph: Graph) -> keras.Model:
 
 def _check_linear(spec: ModelSpec, graph: Graph) -> None:
     if len(graph.inputs) != 1:
-        raise BuildError(f"{spec.source}: api='sequential' needs exactly one input, the spec has "
-                         f"{len(graph.inputs)}; use api='functional'")
+        raise BuildError(
+            f"{spec.source}: api='sequential' needs exactly one input, the spec has "
+            f"{len(graph.inputs)}; use api='functional'"
+        )
     previous = next(iter(graph.inputs))
     for node in graph.nodes.values():
         _check_plain(spec, node, "sequential")
         if node.inputs != (previous,):
             raise BuildError(
                 f"{_where(spec, node)}: api='sequential' needs a linear graph, but this node takes "
-                f"{', '.join(node.inputs)} instead of only '{previous}' (the graph branches here); use api='functional'")
+                f"{', '.join(node.inputs)} instead of only '{previous}' (the graph branches here); use api='functional'"
+            )
         if node.shared:
             raise BuildError(f"{_where(spec, node)}: api='sequential' cannot share layers; use api='functional'")
         previous = node.name
@@ -277,8 +303,7 @@ def _current_output(model: keras.Sequential, first: Any) -> Any:
     return model.outputs[0]
 
 
-def _nested_sequential(spec: ModelSpec, graph: Graph, factory: _LayerFactory, scope: str,
-                       feed: Any) -> keras.Model:
+def _nested_sequential(spec: ModelSpec, graph: Graph, factory: _LayerFactory, scope: str, feed: Any) -> keras.Model:
     from ..engine import Sequential
 
     sub = Sequential(name=scope)
@@ -291,11 +316,13 @@ def _nested_sequential(spec: ModelSpec, graph: Graph, factory: _LayerFactory, sc
         chain = _nested_chain(graph, node)
         if scope not in chain:
             continue
-        deeper = chain[chain.index(scope) + 1:]
+        deeper = chain[chain.index(scope) + 1 :]
         if deeper:
             if deeper[0] not in done:
                 done.add(deeper[0])
-                sub.add(_nested_sequential(spec, graph, factory, deeper[0], _current_output(sub, sub_input)), rebuild=False)
+                sub.add(
+                    _nested_sequential(spec, graph, factory, deeper[0], _current_output(sub, sub_input)), rebuild=False
+                )
             continue
         sub.add(factory.get(node), rebuild=False)
     sub._maybe_rebuild()
@@ -330,8 +357,10 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
         raise BuildError(f"unknown api '{api}'; expected 'sequential', 'functional' or 'subclass'")
     if model_spec.kind == "subclass":
         if api != "subclass":
-            raise BuildError(f"{model_spec.source}: a kind: subclass spec builds only with api='subclass' "
-                             f"(its graph lives in the registered class's Python code), not api='{api}'")
+            raise BuildError(
+                f"{model_spec.source}: a kind: subclass spec builds only with api='subclass' "
+                f"(its graph lives in the registered class's Python code), not api='{api}'"
+            )
         from ._subclass import build_registered
 
         return build_registered(model_spec)
@@ -353,16 +382,21 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
             f"{model_spec.source}: the graph ({len(graph.nodes):,} nodes) is too deep for Keras to build under "
             f"Python's recursion limit ({sys.getrecursionlimit():,}): Keras walks a graph recursively, about one "
             f"call per layer of depth. Raise the limit in your program before building, e.g. "
-            f"sys.setrecursionlimit({len(graph.nodes) + 1_000}), or split the graph into nested blocks") from err
+            f"sys.setrecursionlimit({len(graph.nodes) + 1_000}), or split the graph into nested blocks"
+        ) from err
     except MemoryError as err:
-        raise BuildError(f"{model_spec.source}: not enough memory to build the model's weights; make the layers "
-                         "smaller (netform.summary(spec) gives each layer's parameter count)") from err
+        raise BuildError(
+            f"{model_spec.source}: not enough memory to build the model's weights; make the layers "
+            "smaller (netform.summary(spec) gives each layer's parameter count)"
+        ) from err
     except Exception as err:
         import tensorflow as tf
 
         if not isinstance(err, tf.errors.OpError):
             raise
         # e.g. ResourceExhaustedError while allocating a large weight: a TensorFlow error is no answer to a spec
-        raise BuildError(f"{model_spec.source}: TensorFlow could not make the model's weights "
-                         f"({type(err).__name__}: {err.message}); make the layers smaller "
-                         "(netform.summary(spec) gives each layer's parameter count)") from err
+        raise BuildError(
+            f"{model_spec.source}: TensorFlow could not make the model's weights "
+            f"({type(err).__name__}: {err.message}); make the layers smaller "
+            "(netform.summary(spec) gives each layer's parameter count)"
+        ) from err

@@ -15,7 +15,12 @@ import keras
 
 from .._compat._applications import application_layer_classes
 from .._compat._graph_nodes import (
-    call_arguments, history, is_keras_tensor, op_function_name, output_count, propagated_mask,
+    call_arguments,
+    history,
+    is_keras_tensor,
+    op_function_name,
+    output_count,
+    propagated_mask,
 )
 from ..errors import BuildError, NetformError, SpecError
 from ..spec import ModelSpec, load_spec
@@ -25,10 +30,19 @@ from ..spec._layer_base import get_layer_spec
 __all__ = ["from_keras", "layer_to_dict"]
 
 _SNAKE = {
-    "GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeNormal": "he_normal",
-    "HeUniform": "he_uniform", "LecunNormal": "lecun_normal", "LecunUniform": "lecun_uniform",
-    "Zeros": "zeros", "Ones": "ones", "Orthogonal": "orthogonal", "RandomNormal": "random_normal",
-    "RandomUniform": "random_uniform", "TruncatedNormal": "truncated_normal", "Identity": "identity",
+    "GlorotUniform": "glorot_uniform",
+    "GlorotNormal": "glorot_normal",
+    "HeNormal": "he_normal",
+    "HeUniform": "he_uniform",
+    "LecunNormal": "lecun_normal",
+    "LecunUniform": "lecun_uniform",
+    "Zeros": "zeros",
+    "Ones": "ones",
+    "Orthogonal": "orthogonal",
+    "RandomNormal": "random_normal",
+    "RandomUniform": "random_uniform",
+    "TruncatedNormal": "truncated_normal",
+    "Identity": "identity",
 }
 _SKIP_IF_EMPTY = ("quantization_config", "build_config", "compile_config")
 
@@ -50,8 +64,11 @@ def _convert_value(value: Any) -> Any:
         cls_name = value["class_name"]
         config = value.get("config") or {}
         module = str(value.get("module") or "")
-        if module.startswith("keras.layers") or module.startswith("keras.src.layers") or (
-                "layers" in module and isinstance(config, dict) and "name" in config):
+        if (
+            module.startswith("keras.layers")
+            or module.startswith("keras.src.layers")
+            or ("layers" in module and isinstance(config, dict) and "name" in config)
+        ):
             return layer_to_dict_from_config(cls_name, config)
         if cls_name == "DTypePolicy":
             return config.get("name")
@@ -140,10 +157,13 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
             f"layer '{layer.name}' is a {cls.__module__}.{cls_name}, which is neither a Keras built-in layer nor "
             "registered with @netform.register_layer; register it (its config as a Pydantic model) to export it, or "
             "with @keras.saving.register_keras_serializable(package=...) if its get_config() returns its "
-            "constructor's arguments")
+            "constructor's arguments"
+        )
     if cls_name == "Lambda":
-        raise BuildError(f"layer '{layer.name}' is a Lambda layer: its Python code cannot be written in a spec; "
-                         "replace it with a registered custom layer")
+        raise BuildError(
+            f"layer '{layer.name}' is a Lambda layer: its Python code cannot be written in a spec; "
+            "replace it with a registered custom layer"
+        )
     if custom is cls:
         config = layer.get_config()
         out = {"type": cls_name, **{k: v for k, v in config.items() if k not in ("name", "dtype", "trainable")}}
@@ -168,9 +188,11 @@ def _keras_registered_layer(layer: keras.layers.Layer, type_name: str) -> dict[s
     schema = keras_registered_layer_spec(type_name)
     unknown = [k for k in out if k not in schema.model_fields]
     if unknown:
-        raise BuildError(f"layer '{layer.name}' ({type_name}): its get_config() writes {', '.join(map(repr, unknown))}, "
-                         f"which {type(layer).__qualname__}.__init__ does not take; a spec can only write constructor "
-                         "arguments, so make get_config() return exactly those")
+        raise BuildError(
+            f"layer '{layer.name}' ({type_name}): its get_config() writes {', '.join(map(repr, unknown))}, "
+            f"which {type(layer).__qualname__}.__init__ does not take; a spec can only write constructor "
+            "arguments, so make get_config() return exactly those"
+        )
     return out
 
 
@@ -193,8 +215,10 @@ def _constant(value: Any, where: str) -> Any:
     except Exception as err:  # noqa: BLE001 - anything numpy cannot read is no constant of a spec
         raise BuildError(f"{where}: the argument {type(value).__name__} cannot be written in a spec") from err
     if array.dtype == object or array.size > _MAX_CONSTANT:
-        raise BuildError(f"{where}: a constant of {array.size:,} values cannot be written in a spec (at most "
-                         f"{_MAX_CONSTANT:,}); make it a layer's weight instead")
+        raise BuildError(
+            f"{where}: a constant of {array.size:,} values cannot be written in a spec (at most "
+            f"{_MAX_CONSTANT:,}); make it a layer's weight instead"
+        )
     return array.tolist()
 
 
@@ -243,8 +267,13 @@ def _unused_ops(nodes: dict[str, Any], outputs: list[str]) -> list[str]:
         ins = node.get("in", [])
         found = [ins] if isinstance(ins, str) else [r for r in ins if isinstance(r, str)]
         for value in node.get("call", {}).values():
-            found += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] \
-                if isinstance(value, list) else []
+            found += (
+                [value]
+                if isinstance(value, str)
+                else [v for v in value if isinstance(v, str)]
+                if isinstance(value, list)
+                else []
+            )
         return [r.split(".", 1)[0] for r in found]
 
     for node in nodes.values():
@@ -282,8 +311,10 @@ def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[st
     for _, value in bound[:n_in]:
         for v in value if isinstance(value, (list, tuple)) else [value]:
             if not is_keras_tensor(v):
-                raise BuildError(f"layer '{layer.name}' was called on {type(v).__name__} {v!r:.40}, not a tensor of "
-                                 "the graph; a spec passes only node outputs to a layer's input")
+                raise BuildError(
+                    f"layer '{layer.name}' was called on {type(v).__name__} {v!r:.40}, not a tensor of "
+                    "the graph; a spec passes only node outputs to a layer's input"
+                )
             refs.append(ref(v))
     call: dict[str, Any] = {}
     params = inspect.signature(layer.call).parameters
@@ -303,8 +334,10 @@ def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[st
             elif isinstance(v, (bool, int, float, str)):
                 call[name] = v
             else:
-                raise BuildError(f"layer '{layer.name}' was called with {name}={type(v).__name__}, which a spec "
-                                 "cannot write (call arguments are node outputs or constants)")
+                raise BuildError(
+                    f"layer '{layer.name}' was called with {name}={type(v).__name__}, which a spec "
+                    "cannot write (call arguments are node outputs or constants)"
+                )
     return refs, call
 
 
@@ -323,8 +356,13 @@ class _Exporter:
             out.update(self.keras_names(*self.block_maps[block], prefix=f"{prefix}{node}."))
         return out
 
-    def graph(self, model: keras.Model, used: set[str], names_out: dict[str, str] | None = None,
-              uses_out: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    def graph(
+        self,
+        model: keras.Model,
+        used: set[str],
+        names_out: dict[str, str] | None = None,
+        uses_out: dict[str, str] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
         """(inputs, nodes, outputs) of a Functional model (or of a Sequential's functional form)."""
         names_out = {} if names_out is None else names_out
         uses_out = {} if uses_out is None else uses_out
@@ -346,8 +384,10 @@ class _Exporter:
         ordered.sort(key=lambda t: t[:3])
         # A call is numbered among this graph's calls of its layer (as Keras's config numbers them): a
         # loaded Sequential's layers also hold the nodes of the graphs Keras built while adding them.
-        calls = {id(node): [n for n in node.operation._inbound_nodes if id(n) in own].index(node)
-                 for _, _, _, node in ordered}
+        calls = {
+            id(node): [n for n in node.operation._inbound_nodes if id(n) in own].index(node)
+            for _, _, _, node in ordered
+        }
 
         def ref(t: Any) -> str:
             """The spec's name for a tensor: its node, or ``node.K`` for output K of a node with several."""
@@ -470,8 +510,10 @@ def _training(model: keras.Model) -> dict[str, Any] | None:
         if value is None:
             continue
         if isinstance(value, dict) and "class_name" not in value:
-            out[key] = {k: [_non_default(family, m) for m in v] if isinstance(v, (list, tuple))
-                        else _non_default(family, v) for k, v in value.items()}
+            out[key] = {
+                k: [_non_default(family, m) for m in v] if isinstance(v, (list, tuple)) else _non_default(family, v)
+                for k, v in value.items()
+            }
         elif isinstance(value, (list, tuple)):
             out[key] = [_non_default(family, m) for m in value]
         else:
@@ -506,12 +548,18 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     spec_name = _clean_name(name or model.name, set())
     if isinstance(model, keras.Sequential):
         if getattr(model, "_functional", None) is None:  # its `inputs` property raises when unbuilt
-            raise BuildError(f"Sequential model '{model.name}' is not built, so its input shape is unknown; "
-                             "call model.build(input_shape) or give it a keras.Input first")
+            raise BuildError(
+                f"Sequential model '{model.name}' is not built, so its input shape is unknown; "
+                "call model.build(input_shape) or give it a keras.Input first"
+            )
         inputs, nodes, outputs = exporter.graph(model, set(), names, uses)
         data: dict[str, Any] = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs}
-        linear = all(isinstance(v.get("in"), str) and not {"shares", "block", "op", "call"} & set(v)
-                     and v["in"] in (*inputs, *nodes) for v in nodes.values())
+        linear = all(
+            isinstance(v.get("in"), str)
+            and not {"shares", "block", "op", "call"} & set(v)
+            and v["in"] in (*inputs, *nodes)
+            for v in nodes.values()
+        )
         if linear:
             layers = []
             for node_name, node in nodes.items():
@@ -522,18 +570,28 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
             data.update(nodes=nodes, outputs=outputs)
     elif hasattr(model, "_nodes_by_depth") and getattr(model, "inputs", None):
         inputs, nodes, outputs = exporter.graph(model, set(), names, uses)
-        data = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs, "nodes": nodes,
-                "outputs": outputs}
+        data = {
+            "netform": 1,
+            "name": spec_name,
+            "kind": "functional",
+            "inputs": inputs,
+            "nodes": nodes,
+            "outputs": outputs,
+        }
     else:
         raise BuildError(
             f"model '{model.name}' ({type(model).__name__}) is a subclassed model: its computation is Python code "
             "in call(), not a graph, so it has no spec. Rebuild it with the Functional API, or register the class "
-            "with @netform.register_model and write a `kind: subclass` spec")
+            "with @netform.register_model and write a `kind: subclass` spec"
+        )
     if exporter.blocks:
         data["blocks"] = exporter.blocks
         # blocks must come before nodes for readers; rebuild the dict in that order
-        data = {k: data[k] for k in ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "outputs")
-                if k in data}
+        data = {
+            k: data[k]
+            for k in ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "outputs")
+            if k in data
+        }
     training = _training(model)
     if training is not None:
         try:  # kept when netform's training section can say it (a custom object of Keras's may not be)
@@ -544,6 +602,8 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     try:
         spec = load_spec(data, source=f"<from_keras {model.name}>")
     except SpecError as err:
-        raise BuildError(f"the spec exported from model '{model.name}' does not validate (please report this): {err}") from err
+        raise BuildError(
+            f"the spec exported from model '{model.name}' does not validate (please report this): {err}"
+        ) from err
     spec._keras_names = exporter.keras_names(names, uses)
     return spec

@@ -96,8 +96,10 @@ def _generic(spec: LayerSpec, name: str | None) -> keras.layers.Layer:
         raise BuildError(f"KerasLayer '{class_name}' cannot be built from a spec: it {UNBUILDABLE_LAYERS[class_name]}.")
     cls = getattr(keras.layers, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
-        raise BuildError(f"'{class_name}' is not a Keras built-in layer class; custom layers must be registered "
-                         "with @netform.register_layer")
+        raise BuildError(
+            f"'{class_name}' is not a Keras built-in layer class; custom layers must be registered "
+            "with @netform.register_layer"
+        )
     config = dict(getattr(spec, "config"))
     problems = file_argument_problems(class_name, config, ("config",))
     if problems:

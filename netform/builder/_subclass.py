@@ -110,7 +110,8 @@ def build_registered(spec: ModelSpec) -> keras.Model:
     except TypeError as err:
         raise BuildError(
             f"{spec.source}: could not make {spec.model.type}({config!r}): {err}; a registered model class takes "
-            "its config object first: def __init__(self, config, **kwargs)") from err
+            "its config object first: def __init__(self, config, **kwargs)"
+        ) from err
     model._netform_spec = spec
     try:
         model(symbolic_inputs(spec))

@@ -17,8 +17,14 @@ class UsageError(NetformError):
 
 
 def _plugin_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first, to register custom layers and models (runs its code)")
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first, to register custom layers and models (runs its code)",
+    )
+
 
 _MAX_BATCH = 2**31 - 1
 
@@ -43,7 +49,8 @@ def _steps_per_execution(text: str) -> int | str:
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected auto (measured and adapted while training) or a whole number from 1 to {_MAX_BATCH:,}; "
-            f"received {text[:40]!r}") from None
+            f"received {text[:40]!r}"
+        ) from None
 
 
 def args_validate(p: argparse.ArgumentParser) -> None:
@@ -54,10 +61,16 @@ def args_validate(p: argparse.ArgumentParser) -> None:
 
 
 def _access_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow-paths", action="store_true",
-                   help="let the spec's callbacks write anywhere (absolute paths, '..'), not only under --out-dir")
-    p.add_argument("--allow-network", action="store_true",
-                   help="let the spec's callbacks use the network (RemoteMonitor, gs://… and other remote paths)")
+    p.add_argument(
+        "--allow-paths",
+        action="store_true",
+        help="let the spec's callbacks write anywhere (absolute paths, '..'), not only under --out-dir",
+    )
+    p.add_argument(
+        "--allow-network",
+        action="store_true",
+        help="let the spec's callbacks use the network (RemoteMonitor, gs://… and other remote paths)",
+    )
 
 
 def args_summary(p: argparse.ArgumentParser) -> None:
@@ -73,13 +86,22 @@ def args_schema(p: argparse.ArgumentParser) -> None:
 
 def args_render(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SPEC_OR_FILE", help="a spec file or a saved model")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file: .svg, .png, .pdf, .dot, or .html (interactive, self-contained)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file: .svg, .png, .pdf, .dot, or .html (interactive, self-contained)",
+    )
     p.add_argument("--format", choices=("svg", "png", "pdf", "dot", "html"), help="overrides the extension")
     p.add_argument("--direction", choices=("TB", "LR", "BT", "RL"), default="TB", help="layout direction")
     p.add_argument("--collapse", action="store_true", help="draw blocks and nested models as one box")
-    p.add_argument("--collapse-depth", type=int, metavar="N",
-                   help="draw blocks nested deeper than N levels as one box (0 = like --collapse)")
+    p.add_argument(
+        "--collapse-depth",
+        type=int,
+        metavar="N",
+        help="draw blocks nested deeper than N levels as one box (0 = like --collapse)",
+    )
     p.add_argument("--details", action="store_true", help="show key attributes (kernel size, strides, units, …)")
     p.add_argument("--no-shapes", action="store_true", help="leave shapes out")
     p.add_argument("--no-params", action="store_true", help="leave parameter counts out")
@@ -103,50 +125,94 @@ def args_export_spec(p: argparse.ArgumentParser) -> None:
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help=".npz with named arrays, or .csv with named columns")
     _x_arg(p)
-    p.add_argument("--y", dest="y_keys", action="append", metavar="[OUTPUT=]COLUMNS",
-                   help="the targets of one output, like --x; default: the arrays named after the outputs, or 'y'")
+    p.add_argument(
+        "--y",
+        dest="y_keys",
+        action="append",
+        metavar="[OUTPUT=]COLUMNS",
+        help="the targets of one output, like --x; default: the arrays named after the outputs, or 'y'",
+    )
 
 
 def _x_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--x", dest="x_keys", action="append", metavar="[INPUT=]COLUMNS",
-                   help="the data of one input: an array/column name, several joined by commas (f0,f1,f2) or glob "
-                        "patterns ('f*', in file order), joined side by side; repeat for each input, in order, or "
-                        "name it (image=px*); default: the arrays named after the inputs, or 'x'")
+    p.add_argument(
+        "--x",
+        dest="x_keys",
+        action="append",
+        metavar="[INPUT=]COLUMNS",
+        help="the data of one input: an array/column name, several joined by commas (f0,f1,f2) or glob "
+        "patterns ('f*', in file order), joined side by side; repeat for each input, in order, or "
+        "name it (image=px*); default: the arrays named after the inputs, or 'x'",
+    )
 
 
 def _sample_weight_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sample-weight", metavar="COLUMN",
-                   help="weight each sample by this column (.csv) or array (.npz) of the data file, as "
-                        "keras.Model.fit(sample_weight=...)")
+    p.add_argument(
+        "--sample-weight",
+        metavar="COLUMN",
+        help="weight each sample by this column (.csv) or array (.npz) of the data file, as "
+        "keras.Model.fit(sample_weight=...)",
+    )
 
 
 def args_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC", help="a spec file with a training: section")
     _data_args(p)
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="override spec values, e.g. training.epochs=3 nodes.dense1.units=512")
-    p.add_argument("--val-data", metavar="FILE",
-                   help="validation data (.npz or .csv, the same names as --data), evaluated after every epoch")
-    p.add_argument("--class-weight", metavar="balanced|JSON",
-                   help="weight the loss of each class: balanced (n_samples / (n_classes * count), from the "
-                        "training targets) or a JSON object such as '{\"0\": 1.0, \"1\": 3.0}'; one output only")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="override spec values, e.g. training.epochs=3 nodes.dense1.units=512",
+    )
+    p.add_argument(
+        "--val-data",
+        metavar="FILE",
+        help="validation data (.npz or .csv, the same names as --data), evaluated after every epoch",
+    )
+    p.add_argument(
+        "--class-weight",
+        metavar="balanced|JSON",
+        help="weight the loss of each class: balanced (n_samples / (n_classes * count), from the "
+        'training targets) or a JSON object such as \'{"0": 1.0, "1": 3.0}\'; one output only',
+    )
     _sample_weight_arg(p)
-    p.add_argument("-o", "--output", metavar="MODEL_FILE",
-                   help="save the trained model here (an interrupted run saves beside it, as NAME.interrupted.EXT)")
-    p.add_argument("--backup-dir", metavar="DIR",
-                   help="back up training in DIR (every epoch, and every --backup-every steps); if DIR holds a "
-                        "backup, resume it at the exact step. Kept when training is interrupted, removed when it ends")
-    p.add_argument("--backup-every", type=_batch_size, metavar="STEPS",
-                   help="with --backup-dir: also back up every STEPS training steps")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="MODEL_FILE",
+        help="save the trained model here (an interrupted run saves beside it, as NAME.interrupted.EXT)",
+    )
+    p.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        help="back up training in DIR (every epoch, and every --backup-every steps); if DIR holds a "
+        "backup, resume it at the exact step. Kept when training is interrupted, removed when it ends",
+    )
+    p.add_argument(
+        "--backup-every",
+        type=_batch_size,
+        metavar="STEPS",
+        help="with --backup-dir: also back up every STEPS training steps",
+    )
     p.add_argument("--api", choices=("sequential", "functional", "subclass"), help="which Keras API to build with")
-    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, 2 one line per epoch")
-    p.add_argument("--steps-per-execution", type=_steps_per_execution, metavar="N|auto",
-                   help="training steps per compiled call, or auto: measured and adapted while training, with the "
-                        "results of 1 (default: the spec's training.steps_per_execution, itself auto by default)")
+    p.add_argument(
+        "--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, 2 one line per epoch"
+    )
+    p.add_argument(
+        "--steps-per-execution",
+        type=_steps_per_execution,
+        metavar="N|auto",
+        help="training steps per compiled call, or auto: measured and adapted while training, with the "
+        "results of 1 (default: the spec's training.steps_per_execution, itself auto by default)",
+    )
     _plugin_arg(p)
-    p.add_argument("--out-dir", default=".", metavar="DIR",
-                   help="folder under which the spec's callback paths (logs, checkpoints, backups) are resolved "
-                        "(default: the working directory)")
+    p.add_argument(
+        "--out-dir",
+        default=".",
+        metavar="DIR",
+        help="folder under which the spec's callback paths (logs, checkpoints, backups) are resolved "
+        "(default: the working directory)",
+    )
     _access_args(p)
 
 
@@ -163,11 +229,21 @@ def args_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL_FILE", help="a saved model")
     p.add_argument("--data", required=True, metavar="FILE", help=".npz or .csv input data")
     _x_arg(p)
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="where to write predictions: OUT.npz holds one array per output, named after it; "
-                        "OUT.npy holds one output (the model's only one, or the one --output-name chooses)")
-    p.add_argument("--output-name", dest="output_names", action="append", metavar="NAME",
-                   help="write only this output (repeat for several in an .npz); default: every output")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="where to write predictions: OUT.npz holds one array per output, named after it; "
+        "OUT.npy holds one output (the model's only one, or the one --output-name chooses)",
+    )
+    p.add_argument(
+        "--output-name",
+        dest="output_names",
+        action="append",
+        metavar="NAME",
+        help="write only this output (repeat for several in an .npz); default: every output",
+    )
     p.add_argument("--batch-size", type=_batch_size, default=256, help="samples per batch (1 to 2**31-1)")
     _plugin_arg(p)
 
@@ -182,9 +258,11 @@ def args_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", metavar="SRC", help="a saved model")
     p.add_argument("dst", metavar="DST", help="the new file (format from the extension or --format)")
     p.add_argument("--format", help="keras, h5, savedmodel, or the deployment formats onnx and tflite")
-    p.add_argument("--quantize", choices=("dynamic", "float16"),
-                   help="TFLite only: int8 weights with dynamic-range quantization, or float16 weights "
-                        "(default: float32)")
+    p.add_argument(
+        "--quantize",
+        choices=("dynamic", "float16"),
+        help="TFLite only: int8 weights with dynamic-range quantization, or float16 weights (default: float32)",
+    )
     p.add_argument("--opset", type=int, help="ONNX only: the opset to write (default 17)")
     _plugin_arg(p)
 
@@ -229,15 +307,24 @@ def _check_output(option: str, output: str) -> None:
     except OSError:
         mode = None
     if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode)):
-        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
-                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "not a regular file")
-        raise UsageError(f"{option} {output}: is {kind}; netform writes a new file and renames it into place, "
-                         "which would replace it: name a regular file")
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a character device"
+            if stat.S_ISCHR(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
+        raise UsageError(
+            f"{option} {output}: is {kind}; netform writes a new file and renames it into place, "
+            "which would replace it: name a regular file"
+        )
     parent = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(parent):
-        raise UsageError(f"{option} {output}: the folder {parent} does not exist; make it first, or write "
-                         "elsewhere")
+        raise UsageError(f"{option} {output}: the folder {parent} does not exist; make it first, or write elsewhere")
 
 
 def check_usage(args: argparse.Namespace) -> None:
@@ -253,18 +340,24 @@ def check_usage(args: argparse.Namespace) -> None:
 
     parse_choices(getattr(args, "x_keys", None), "--x")
     parse_choices(getattr(args, "y_keys", None), "--y")
-    if parse_class_weight(getattr(args, "class_weight", None)) is not None \
-            and getattr(args, "sample_weight", None) is not None:
-        raise UsageError("--class-weight and --sample-weight cannot be used together (Keras refuses class_weight "
-                         "with sample_weight); fold the class weights into the sample-weight column")
+    if (
+        parse_class_weight(getattr(args, "class_weight", None)) is not None
+        and getattr(args, "sample_weight", None) is not None
+    ):
+        raise UsageError(
+            "--class-weight and --sample-weight cannot be used together (Keras refuses class_weight "
+            "with sample_weight); fold the class weights into the sample-weight column"
+        )
 
     output = getattr(args, "output", None)
     if getattr(args, "command", None) == "render" and getattr(args, "format", None) and isinstance(output, str):
         suffix = os.path.splitext(output)[1].lower().lstrip(".")
         said = {"htm": "html", "gv": "dot"}.get(suffix, suffix)  # the extensions `render` reads as formats
         if said in ("svg", "png", "pdf", "dot", "html") and said != args.format:
-            raise UsageError(f"--format {args.format} -o {output}: the file name says {said} but --format says "
-                             f"{args.format}; name the file {os.path.splitext(output)[0]}.{args.format}, "
-                             "or leave --format out")
+            raise UsageError(
+                f"--format {args.format} -o {output}: the file name says {said} but --format says "
+                f"{args.format}; name the file {os.path.splitext(output)[0]}.{args.format}, "
+                "or leave --format out"
+            )
     if getattr(args, "backup_every", None) is not None and getattr(args, "backup_dir", None) is None:
         raise UsageError("--backup-every needs --backup-dir DIR: the folder the backups are written to")

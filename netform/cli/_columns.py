@@ -31,8 +31,15 @@ from ._args import UsageError
 if TYPE_CHECKING:
     from ._data_files import DataFile
 
-__all__ = ["Choice", "parse_choices", "check_targets", "select", "sample_weights", "parse_class_weight",
-           "class_weights"]
+__all__ = [
+    "Choice",
+    "parse_choices",
+    "check_targets",
+    "select",
+    "sample_weights",
+    "parse_class_weight",
+    "class_weights",
+]
 
 _GLOB = "*?["
 
@@ -58,18 +65,24 @@ def parse_choices(values: list[str] | None, option: str) -> list[Choice]:
         target = name.strip() if sep else None
         parts = tuple(p.strip() for p in (columns if sep else text).split(","))
         if target == "" or not all(parts):
-            raise UsageError(f"{option} {text}: write a column name, several joined by commas (f0,f1,f2), a glob "
-                             f"pattern ('f*'), or INPUT=COLUMNS to name the {_role(option)} they feed")
+            raise UsageError(
+                f"{option} {text}: write a column name, several joined by commas (f0,f1,f2), a glob "
+                f"pattern ('f*'), or INPUT=COLUMNS to name the {_role(option)} they feed"
+            )
         choices.append(Choice(text, target, parts))
     named = [c for c in choices if c.target is not None]
     if named and len(named) != len(choices):
-        raise UsageError(f"{option}: name the {_role(option)} of every {option} (NAME=COLUMNS) or of none; "
-                         f"received {', '.join(c.text for c in choices)}")
+        raise UsageError(
+            f"{option}: name the {_role(option)} of every {option} (NAME=COLUMNS) or of none; "
+            f"received {', '.join(c.text for c in choices)}"
+        )
     seen = [c.target for c in named]
     twice = next((t for i, t in enumerate(seen) if t in seen[:i]), None)
     if twice is not None:
-        raise UsageError(f"{option} {twice}=…: the {_role(option)} '{twice}' is given twice; give each one once "
-                         "(join its columns with commas)")
+        raise UsageError(
+            f"{option} {twice}=…: the {_role(option)} '{twice}' is given twice; give each one once "
+            "(join its columns with commas)"
+        )
     return choices
 
 
@@ -88,14 +101,18 @@ def check_targets(choices: list[Choice], names: list[str], option: str) -> None:
         return
     if choices[0].target is None:
         if len(choices) != len(names):
-            raise UsageError(f"{option} is given {len(choices)} times but the model has {len(names)} {role}(s) "
-                             f"({', '.join(names)}); give one {option} per {role}, in this order, or name them: "
-                             f"{option} {names[0]}=COLUMNS")
+            raise UsageError(
+                f"{option} is given {len(choices)} times but the model has {len(names)} {role}(s) "
+                f"({', '.join(names)}); give one {option} per {role}, in this order, or name them: "
+                f"{option} {names[0]}=COLUMNS"
+            )
         return
     for choice in choices:
         if choice.target not in names:
-            raise UsageError(f"{option} {choice.text}: the model has no {role} '{choice.target}'"
-                             f"{did_you_mean(str(choice.target), names)}; its {role}s: {', '.join(names)}")
+            raise UsageError(
+                f"{option} {choice.text}: the model has no {role} '{choice.target}'"
+                f"{did_you_mean(str(choice.target), names)}; its {role}s: {', '.join(names)}"
+            )
     missing = [n for n in names if n not in {c.target for c in choices}]
     if missing:
         raise UsageError(f"{option}: no data for the {role} '{missing[0]}'; add {option} {missing[0]}=COLUMNS")
@@ -108,13 +125,17 @@ def _columns(data: DataFile, choice: Choice, option: str) -> list[str]:
         if any(ch in part for ch in _GLOB):
             matched = [name for name in data if fnmatch.fnmatchcase(name, part)]
             if not matched:
-                raise DataError(f"{data.path}: {option} {choice.text}: the pattern {part!r} matches no column or "
-                                f"array; it has: {_listing(data)}")
+                raise DataError(
+                    f"{data.path}: {option} {choice.text}: the pattern {part!r} matches no column or "
+                    f"array; it has: {_listing(data)}"
+                )
             out += [name for name in matched if name not in out]
         elif part not in data:
-            raise DataError(f"{data.path}: no array or column named {part!r} for the {option[2:]}"
-                            f"{did_you_mean(part, list(data))}; it has: {_listing(data)} "
-                            f"(choose with {option} NAME)")
+            raise DataError(
+                f"{data.path}: no array or column named {part!r} for the {option[2:]}"
+                f"{did_you_mean(part, list(data))}; it has: {_listing(data)} "
+                f"(choose with {option} NAME)"
+            )
         elif part not in out:
             out.append(part)
     return out
@@ -126,8 +147,13 @@ def _listing(data: DataFile, most: int = 20) -> str:
     return ", ".join(names[:most]) + more
 
 
-def select(data: DataFile, choices: list[Choice], names: list[str], option: str,
-           inputs: dict[str, tuple[str, tuple[Any, ...] | None]] | None = None) -> Any:
+def select(
+    data: DataFile,
+    choices: list[Choice],
+    names: list[str],
+    option: str,
+    inputs: dict[str, tuple[str, tuple[Any, ...] | None]] | None = None,
+) -> Any:
     """The array (one input or output) or list of arrays (several, in model order) that ``choices`` name.
 
     Args:
@@ -159,8 +185,7 @@ def select(data: DataFile, choices: list[Choice], names: list[str], option: str,
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def _array(data: DataFile, choice: Choice, option: str, target: str, dtype: str,
-           shape: tuple[Any, ...] | None) -> Any:
+def _array(data: DataFile, choice: Choice, option: str, target: str, dtype: str, shape: tuple[Any, ...] | None) -> Any:
     import numpy as np
 
     columns = _columns(data, choice, option)
@@ -172,9 +197,11 @@ def _array(data: DataFile, choice: Choice, option: str, target: str, dtype: str,
 
             texts = read_text_columns(data.path, numeric)
         elif numeric:
-            raise DataError(f"{data.path}: array {numeric[0]!r} holds numbers ({data[numeric[0]].dtype}), but the "
-                            f"{role} '{target}' takes strings (dtype: string); save it as strings, or give the "
-                            "input a numeric dtype")
+            raise DataError(
+                f"{data.path}: array {numeric[0]!r} holds numbers ({data[numeric[0]].dtype}), but the "
+                f"{role} '{target}' takes strings (dtype: string); save it as strings, or give the "
+                "input a numeric dtype"
+            )
         else:
             texts = {}
         values = [texts.get(c, data[c]) for c in columns]
@@ -182,8 +209,10 @@ def _array(data: DataFile, choice: Choice, option: str, target: str, dtype: str,
         text = [c for c in columns if c in data.text_at]
         if text:
             if role == "input":
-                hint = (f"the input '{target}' takes numbers ({dtype}). A column of categories goes to an input "
-                        "with `dtype: string` whose first layer is StringLookup (it maps each string to an index)")
+                hint = (
+                    f"the input '{target}' takes numbers ({dtype}). A column of categories goes to an input "
+                    "with `dtype: string` whose first layer is StringLookup (it maps each string to an index)"
+                )
             else:
                 hint = f"the targets of '{target}' must be numbers: write the classes as integers 0, 1, …"
             joined = f"; {option} {choice.text} joins columns of numbers" if len(columns) > 1 else ""
@@ -196,9 +225,11 @@ def _array(data: DataFile, choice: Choice, option: str, target: str, dtype: str,
         return value
     for column, value in zip(columns, values):
         if value.ndim > 2 or len(value) != len(values[0]):
-            raise DataError(f"{data.path}: {option} {choice.text}: {column!r} has shape {value.shape}; columns "
-                            f"joined into one array need one value (or one row of values) per sample, "
-                            f"{len(values[0])} samples")
+            raise DataError(
+                f"{data.path}: {option} {choice.text}: {column!r} has shape {value.shape}; columns "
+                f"joined into one array need one value (or one row of values) per sample, "
+                f"{len(values[0])} samples"
+            )
     return np.concatenate([v.reshape(len(v), -1) for v in values], axis=1)
 
 
@@ -211,20 +242,26 @@ def sample_weights(data: DataFile, name: str) -> Any:
     import numpy as np
 
     if name not in data:
-        raise DataError(f"{data.path}: no array or column named {name!r} for --sample-weight"
-                        f"{did_you_mean(name, list(data))}; it has: {_listing(data)}")
+        raise DataError(
+            f"{data.path}: no array or column named {name!r} for --sample-weight"
+            f"{did_you_mean(name, list(data))}; it has: {_listing(data)}"
+        )
     if name in data.text_at:
         raise DataError(f"{data.not_a_number(name)}; --sample-weight {name} must hold one number per sample")
     weights = np.asarray(data[name])
     if weights.ndim == 2 and weights.shape[1] == 1:
         weights = weights[:, 0]
     if weights.ndim != 1:
-        raise DataError(f"{data.path}: --sample-weight {name} has shape {weights.shape}; it must hold one number "
-                        "per sample (shape (samples,))")
+        raise DataError(
+            f"{data.path}: --sample-weight {name} has shape {weights.shape}; it must hold one number "
+            "per sample (shape (samples,))"
+        )
     bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0))
     if len(bad):
-        raise DataError(f"{data.path}: --sample-weight {name} holds {weights[bad[0]]} at sample {bad[0]}; weights "
-                        "must be finite numbers, 0 or more")
+        raise DataError(
+            f"{data.path}: --sample-weight {name} holds {weights[bad[0]]} at sample {bad[0]}; weights "
+            "must be finite numbers, 0 or more"
+        )
     return weights.astype("float32")
 
 
@@ -236,23 +273,26 @@ def parse_class_weight(text: str | None) -> str | dict[int, float] | None:
     """
     if text is None or text == "balanced":
         return text
-    how = "give `balanced`, or a JSON object of class index to weight, e.g. '{\"0\": 1.0, \"1\": 3.0}'"
+    how = 'give `balanced`, or a JSON object of class index to weight, e.g. \'{"0": 1.0, "1": 3.0}\''
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise UsageError(f"--class-weight {text[:80]}: not valid JSON ({err.msg} at column {err.colno}); "
-                         f"{how}") from None
+        raise UsageError(
+            f"--class-weight {text[:80]}: not valid JSON ({err.msg} at column {err.colno}); {how}"
+        ) from None
     if not isinstance(value, dict) or not value:
         raise UsageError(f"--class-weight {text[:80]}: expected a JSON object with one entry per class; {how}")
     out: dict[int, float] = {}
     for key, weight in value.items():
         if not (key.isascii() and key.isdigit()) or len(key) > 10:
-            raise UsageError(f"--class-weight: {key!r} is not a class index; classes are 0, 1, 2, … as in the "
-                             f"labels; {how}")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
-                or weight < 0:
-            raise UsageError(f"--class-weight: the weight of class {key} is {json.dumps(weight)[:40]}; a weight is "
-                             "a finite number, 0 or more")
+            raise UsageError(
+                f"--class-weight: {key!r} is not a class index; classes are 0, 1, 2, … as in the labels; {how}"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise UsageError(
+                f"--class-weight: the weight of class {key} is {json.dumps(weight)[:40]}; a weight is "
+                "a finite number, 0 or more"
+            )
         out[int(key)] = float(weight)
     return out
 
@@ -271,8 +311,10 @@ def class_weights(spec: str | dict[int, float], y: Any, where: str) -> dict[int,
     import numpy as np
 
     if isinstance(y, list):
-        raise UsageError(f"--class-weight: the model has {len(y)} outputs; class weights apply to a model with one "
-                         "output, as in Keras (use --sample-weight for several)")
+        raise UsageError(
+            f"--class-weight: the model has {len(y)} outputs; class weights apply to a model with one "
+            "output, as in Keras (use --sample-weight for several)"
+        )
     y = np.asarray(y)
     one_hot = y.ndim > 1 and y.shape[-1] > 1
     if one_hot:
@@ -281,8 +323,10 @@ def class_weights(spec: str | dict[int, float], y: Any, where: str) -> dict[int,
     else:
         flat = y.reshape(len(y)).astype("float64") if y.ndim <= 1 or y.size == len(y) else None
         if flat is None or not np.all(np.isfinite(flat)) or np.any(flat != np.round(flat)) or np.any(flat < 0):
-            raise UsageError(f"--class-weight: the targets in {where} are not class labels (integers 0, 1, … or "
-                             "one-hot rows); class weights need classes")
+            raise UsageError(
+                f"--class-weight: the targets in {where} are not class labels (integers 0, 1, … or "
+                "one-hot rows); class weights need classes"
+            )
         labels = flat.astype("int64")
         classes = [int(c) for c in np.unique(labels)]
     if spec == "balanced":
@@ -293,6 +337,8 @@ def class_weights(spec: str | dict[int, float], y: Any, where: str) -> dict[int,
     unknown = sorted(set(spec) - set(classes))
     if unknown:
         listing = ", ".join(str(c) for c in classes[:20]) + (", …" if len(classes) > 20 else "")
-        raise UsageError(f"--class-weight: class {unknown[0]} is not among the classes of the targets in {where} "
-                         f"({listing}); weight those classes")
+        raise UsageError(
+            f"--class-weight: class {unknown[0]} is not among the classes of the targets in {where} "
+            f"({listing}); weight those classes"
+        )
     return dict(spec)

@@ -117,15 +117,18 @@ def _read_npz(path: str, *, text: bool = False) -> dict[str, np.ndarray]:
             raise DataError(
                 f"{path}: the arrays declare {total} bytes in all, over netform's limit of "
                 f"{MAX_DATA_BYTES} bytes for one data file; split the data into smaller files or "
-                "stream it with the Python API (fit on a tf.data.Dataset or a generator).")
+                "stream it with the Python API (fit on a tf.data.Dataset or a generator)."
+            )
         out: dict[str, np.ndarray] = {}
         for info, (name, _, _, _) in zip(infos, headers):
             try:
                 with archive.open(info) as fh:
                     out[name] = np.lib.format.read_array(fh, allow_pickle=False)
             except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-                raise DataError(f"{path}: array '{name}' cannot be read ({err}); the file is "
-                                "truncated or corrupt. Write it again with numpy.savez.") from err
+                raise DataError(
+                    f"{path}: array '{name}' cannot be read ({err}); the file is "
+                    "truncated or corrupt. Write it again with numpy.savez."
+                ) from err
     return out
 
 
@@ -134,12 +137,15 @@ def _check_members(path: str, infos: list[zipfile.ZipInfo]) -> None:
     stored = sum(info.compress_size for info in infos)
     size = os.path.getsize(path)
     if stored > size or len({info.header_offset for info in infos}) < len(infos):
-        raise DataError(f"{path}: the archive's entries overlap ({stored} stored bytes declared in "
-                        f"a {size}-byte file); it is crafted or corrupt. Write it again with numpy.savez.")
+        raise DataError(
+            f"{path}: the archive's entries overlap ({stored} stored bytes declared in "
+            f"a {size}-byte file); it is crafted or corrupt. Write it again with numpy.savez."
+        )
 
 
-def _member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *,
-                   text: bool = False) -> tuple[str, tuple[int, ...], np.dtype[Any], int]:
+def _member_header(
+    path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, text: bool = False
+) -> tuple[str, tuple[int, ...], np.dtype[Any], int]:
     """``(name, shape, dtype, bytes)`` of one member, from its header alone, checked."""
     import numpy as np
 
@@ -148,7 +154,8 @@ def _member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *
         raise DataError(
             f"{path}: array '{name}' would inflate from {info.compress_size} to {info.file_size} "
             f"bytes, more than {MAX_DATA_RATIO} times its compressed size (a compression bomb?); "
-            "refused. Save real data with numpy.savez or numpy.savez_compressed.")
+            "refused. Save real data with numpy.savez or numpy.savez_compressed."
+        )
     try:
         with archive.open(info) as fh:
             version = np.lib.format.read_magic(fh)
@@ -158,8 +165,10 @@ def _member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
             header = fh.tell()
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(f"{path}: entry '{info.filename}' is not a .npy array with a readable header "
-                        f"({err}); write the file with numpy.savez.") from err
+        raise DataError(
+            f"{path}: entry '{info.filename}' is not a .npy array with a readable header "
+            f"({err}); write the file with numpy.savez."
+        ) from err
     nbytes = int(dtype.itemsize)
     for dim in shape:
         nbytes *= int(dim)
@@ -168,14 +177,18 @@ def _member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *
         raise DataError(
             f"{path}: array '{name}' declares {shown} ({nbytes} bytes), but the file stores only "
             f"{max(info.file_size - header, 0)} bytes for it; the file is truncated or crafted. "
-            "Write it again with numpy.savez.")
+            "Write it again with numpy.savez."
+        )
     if not shape:
         raise DataError(
             f"{path}: array '{name}' is a single value (a 0-d array), but data arrays need a first "
-            "axis of samples; save it with shape (n,) or (n, ...), e.g. numpy.atleast_1d(value).")
+            "axis of samples; save it with shape (n,) or (n, ...), e.g. numpy.atleast_1d(value)."
+        )
     if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS + ("U" if text else ""):
-        raise DataError(f"{path}: array '{name}' holds {dtype} values; netform trains on numbers "
-                        "(bool, int, float). Convert it before saving.")
+        raise DataError(
+            f"{path}: array '{name}' holds {dtype} values; netform trains on numbers "
+            "(bool, int, float). Convert it before saving."
+        )
     return name, tuple(shape), dtype, nbytes
 
 
@@ -190,7 +203,8 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
             except UnicodeDecodeError as err:
                 raise DataError(
                     f"{path}: line {number} is not UTF-8 (byte 0x{raw[err.start]:02x} at column "
-                    f"{err.start + 1}); save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8').") from None
+                    f"{err.start + 1}); save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8')."
+                ) from None
 
 
 def _too_long(path: str, number: int, text: str, header: list[str]) -> DataError:
@@ -199,10 +213,14 @@ def _too_long(path: str, number: int, text: str, header: list[str]) -> DataError
     for column, field in enumerate(fields, start=1):
         if len(field) > limit:
             label = f" ({header[column - 1]!r})" if 0 < column <= len(header) else ""
-            return DataError(f"{path}: row {number}, column {column}{label} is {len(field)} characters, "
-                             f"over the CSV limit of {limit}; a value must be one number per cell.")
-    return DataError(f"{path}: row {number} has a field over the CSV limit of {limit} characters; "
-                     "a value must be one number per cell.")
+            return DataError(
+                f"{path}: row {number}, column {column}{label} is {len(field)} characters, "
+                f"over the CSV limit of {limit}; a value must be one number per cell."
+            )
+    return DataError(
+        f"{path}: row {number} has a field over the CSV limit of {limit} characters; "
+        "a value must be one number per cell."
+    )
 
 
 def _csv_rows(path: str) -> Iterator[tuple[int, list[str]]]:
@@ -226,8 +244,9 @@ def _csv_rows(path: str) -> Iterator[tuple[int, list[str]]]:
             number, line = current[0] if current else (0, "")
             if "field larger than field limit" in str(err):
                 raise _too_long(path, number, line, header) from None
-            raise DataError(f"{path}: row {number} is not valid CSV ({err}); quote fields that hold "
-                            "commas or quotes.") from None
+            raise DataError(
+                f"{path}: row {number} is not valid CSV ({err}); quote fields that hold commas or quotes."
+            ) from None
         row_number = current[0][0] if current else row_number + 1
         if not row:
             continue
@@ -235,11 +254,14 @@ def _csv_rows(path: str) -> Iterator[tuple[int, list[str]]]:
             header = row
             duplicated = sorted(name for name, n in collections.Counter(header).items() if n > 1)
             if duplicated:
-                raise DataError(f"{path}: the header names column {duplicated[0]!r} twice; "
-                                "give every column its own name.")
+                raise DataError(
+                    f"{path}: the header names column {duplicated[0]!r} twice; give every column its own name."
+                )
         elif len(row) != len(header):
-            raise DataError(f"{path}: row {row_number} has {len(row)} field(s), the header has "
-                            f"{len(header)}; every row needs one value per column.")
+            raise DataError(
+                f"{path}: row {row_number} has {len(row)} field(s), the header has "
+                f"{len(header)}; every row needs one value per column."
+            )
         yield row_number, row
 
 
@@ -284,8 +306,10 @@ def _read_csv(path: str, *, text: bool = False) -> DataFile:
                 name = header[column - 1]
                 if not text:
                     shown = value if len(value) <= 40 else value[:40] + "..."
-                    raise DataError(f"{path}: row {row_number}, column {column} ({name!r}): "
-                                    f"{shown!r} is not a number; every CSV value must be a number.") from None
+                    raise DataError(
+                        f"{path}: row {row_number}, column {column} ({name!r}): "
+                        f"{shown!r} is not a number; every CSV value must be a number."
+                    ) from None
                 text_at.setdefault(name, (row_number, column, value))
                 out.append(float("nan"))
     if not count:

@@ -44,8 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="netform", description="Keras models as validated YAML specs.")
     parser.add_argument("--version", action="version", version=f"netform {_version()}")
-    parser.add_argument("--debug", action="store_true",
-                        help="print the Python traceback of an unexpected error (also accepted after the command)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the Python traceback of an unexpected error (also accepted after the command)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, _, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -103,15 +106,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 traceback.print_exc()
             print(f"error: {reason}", file=sys.stderr)
             return _DATA_ERROR
-  # noqa: BLE001 - the one place a bug becomes exit code 70, not a traceback
+        # noqa: BLE001 - the one place a bug becomes exit code 70, not a traceback
         if debug:
             traceback.print_exc()
         where = f" (in {args.command})"
         # One line: TensorFlow's messages carry a whole pseudo-traceback ("Detected at node ..."); --debug shows it.
         first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
-        print(f"error: unexpected {type(err).__name__}{where}: {first[:500]}\n"
-              "This is a bug in netform or in a --plugin module; run again with --debug for the traceback "
-              "and please report it.", file=sys.stderr)
+        print(
+            f"error: unexpected {type(err).__name__}{where}: {first[:500]}\n"
+            "This is a bug in netform or in a --plugin module; run again with --debug for the traceback "
+            "and please report it.",
+            file=sys.stderr,
+        )
         return INTERNAL_ERROR
 
 
@@ -137,15 +143,22 @@ def _runtime_data_error(err: BaseException) -> str | None:
     lines = [line.strip() for line in str(err).splitlines()]
     node = next((m.group(1) for line in lines if (m := re.match(r"Detected at node (\S+)", line))), None)
     # TensorFlow's text is "Graph execution error:", a pseudo-traceback of "File …" lines, then the reason.
-    reasons = [line for line in lines if line and not line.startswith(("File ", "Graph execution error",
-                                                                        "Detected at node", "[["))]
+    reasons = [
+        line
+        for line in lines
+        if line and not line.startswith(("File ", "Graph execution error", "Detected at node", "[["))
+    ]
     reason = re.sub(r"\s*\[\[.*$", "", reasons[-1] if reasons else kind)[:500]
     where = f" (at node '{node}')" if node else ""
     if kind == "ResourceExhaustedError":
-        return (f"not enough memory to run the model on this data{where}: {reason}; lower --batch-size "
-                "(--debug shows TensorFlow's message)")
-    return (f"the model cannot run on these values{where}: {reason}; check the data against what the model's "
-            "layers accept, e.g. indices within range (--debug shows TensorFlow's message)")
+        return (
+            f"not enough memory to run the model on this data{where}: {reason}; lower --batch-size "
+            "(--debug shows TensorFlow's message)"
+        )
+    return (
+        f"the model cannot run on these values{where}: {reason}; check the data against what the model's "
+        "layers accept, e.g. indices within range (--debug shows TensorFlow's message)"
+    )
 
 
 # The library's messages name Python arguments; on the command line they name the options that do the same.
@@ -154,8 +167,10 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b([Pp])ass format=(?!\w)"), r"\1ass --format"),
     (re.compile(r"\bexpand_nested=False\b"), "--collapse"),
     (re.compile(r"\b(?:allow_paths|allow_network)=True \(netform train (--allow-(?:paths|network))\)"), r"\1"),
-    (re.compile(r"\b([Ll])oad it with safe_mode=False\b"),
-     r"\1oad it from Python with netform.load(path, safe_mode=False)"),
+    (
+        re.compile(r"\b([Ll])oad it with safe_mode=False\b"),
+        r"\1oad it from Python with netform.load(path, safe_mode=False)",
+    ),
 )
 
 

@@ -47,8 +47,10 @@ class _NpyWriter:
             self.dtype, self.tail = arr.dtype, tuple(arr.shape[1:])
             npy_format.write_array_header_1_0(self.fh, _header(self.dtype, (self.rows, *self.tail)))
         if arr.ndim == 0 or tuple(arr.shape[1:]) != self.tail or self.written + len(arr) > self.rows:
-            raise DataError(f"{self.label}: a batch of predictions of shape {arr.shape} does not fit the "
-                            f"{self.rows} rows of shape {self.tail} announced; nothing was written.")
+            raise DataError(
+                f"{self.label}: a batch of predictions of shape {arr.shape} does not fit the "
+                f"{self.rows} rows of shape {self.tail} announced; nothing was written."
+            )
         self.fh.write(np.ascontiguousarray(arr, dtype=self.dtype).data)
         self.written += len(arr)
 
@@ -78,14 +80,18 @@ def split_outputs(batch: Any, names: Sequence[str]) -> dict[str, Any]:
         return dict(batch)
     items = list(batch) if isinstance(batch, (list, tuple)) else [batch]
     if len(items) != len(names):
-        raise DataError(f"the model gave {len(items)} prediction array(s) per batch for its {len(names)} "
-                        f"output(s) ({', '.join(names)}); nothing was written.")
+        raise DataError(
+            f"the model gave {len(items)} prediction array(s) per batch for its {len(names)} "
+            f"output(s) ({', '.join(names)}); nothing was written."
+        )
     return dict(zip(names, items))
 
 
 def _save_error(path: str | os.PathLike[str], err: OSError) -> SaveError:
-    return SaveError(f"{os.fspath(path)}: cannot write the predictions ({err.strerror or err}); any file that "
-                     "was there before is left intact. Free some space or choose another path.")
+    return SaveError(
+        f"{os.fspath(path)}: cannot write the predictions ({err.strerror or err}); any file that "
+        "was there before is left intact. Free some space or choose another path."
+    )
 
 
 def write_npy_stream(path: str | os.PathLike[str], batches: Iterable[Any], rows: int) -> int:
@@ -120,8 +126,9 @@ def write_npy_stream(path: str | os.PathLike[str], batches: Iterable[Any], rows:
     return writer.written
 
 
-def write_predictions(path: str | os.PathLike[str], batches: Iterable[Any], rows: int, names: Sequence[str],
-                      chosen: Sequence[str]) -> int:
+def write_predictions(
+    path: str | os.PathLike[str], batches: Iterable[Any], rows: int, names: Sequence[str], chosen: Sequence[str]
+) -> int:
     """Write the chosen outputs of each batch: one ``.npy`` array, or one ``.npz`` member per output.
 
     Args:

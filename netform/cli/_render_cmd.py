@@ -25,9 +25,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     from ..render import render
 
     with callbacks_not_run():
-        out = render(args.source, args.output, format=args.format, direction=args.direction,
-                     expand_nested=not args.collapse, show_shapes=not args.no_shapes,
-                     show_params=not args.no_params, collapse_depth=getattr(args, "collapse_depth", None),
-                     details=bool(getattr(args, "details", False)))
+        out = render(
+            args.source,
+            args.output,
+            format=args.format,
+            direction=args.direction,
+            expand_nested=not args.collapse,
+            show_shapes=not args.no_shapes,
+            show_params=not args.no_params,
+            collapse_depth=getattr(args, "collapse_depth", None),
+            details=bool(getattr(args, "details", False)),
+        )
     print(f"wrote {out}")
     return 0

@@ -16,7 +16,13 @@ from ..spec._access import spec_access
 from ..spec._schema import json_schema
 
 __all__ = [
-    "cmd_validate", "cmd_summary", "cmd_schema", "load_plugins", "write_output", "spec_warnings", "format_warning",
+    "cmd_validate",
+    "cmd_summary",
+    "cmd_schema",
+    "load_plugins",
+    "write_output",
+    "spec_warnings",
+    "format_warning",
 ]
 
 
@@ -32,11 +38,15 @@ def load_plugins(modules: list[str]) -> None:
         except ImportError as err:
             missing = getattr(err, "name", None)
             if isinstance(err, ModuleNotFoundError) and missing and (name == missing or name.startswith(missing + ".")):
-                raise UsageError(f"--plugin {name}: no module named '{missing}'; give the module's import name "
-                                 "(e.g. my_layers for my_layers.py) and make it importable: run from its folder, "
-                                 "add the folder to PYTHONPATH, or install its package") from err
-            raise UsageError(f"--plugin {name}: cannot import the plugin module ({err}); fix the import in the "
-                             "module, or install what it needs") from err
+                raise UsageError(
+                    f"--plugin {name}: no module named '{missing}'; give the module's import name "
+                    "(e.g. my_layers for my_layers.py) and make it importable: run from its folder, "
+                    "add the folder to PYTHONPATH, or install its package"
+                ) from err
+            raise UsageError(
+                f"--plugin {name}: cannot import the plugin module ({err}); fix the import in the "
+                "module, or install what it needs"
+            ) from err
 
 
 def write_output(path: str, data: bytes, what: str) -> None:
@@ -58,8 +68,10 @@ def write_output(path: str, data: bytes, what: str) -> None:
     try:
         _files.write_bytes(path, data)
     except OSError as err:
-        raise SaveError(f"{path}: cannot write {what} ({err.strerror or err}); any file that was there "
-                        "before is left intact. Free some space or choose another path.") from err
+        raise SaveError(
+            f"{path}: cannot write {what} ({err.strerror or err}); any file that was there "
+            "before is left intact. Free some space or choose another path."
+        ) from err
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -80,16 +92,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ok = True
     for path in _expand(args.paths):
         try:
-            with spec_access(allow_paths=getattr(args, "allow_paths", False),
-                             allow_network=getattr(args, "allow_network", False)):
+            with spec_access(
+                allow_paths=getattr(args, "allow_paths", False), allow_network=getattr(args, "allow_network", False)
+            ):
                 spec = load_spec(path)
             warnings = spec_warnings(spec)
-            results.append({"path": str(path), "valid": True, "errors": [], "name": spec.name, "kind": spec.kind,
-                            "warnings": [d.to_dict() for d in warnings]})
+            results.append(
+                {
+                    "path": str(path),
+                    "valid": True,
+                    "errors": [],
+                    "name": spec.name,
+                    "kind": spec.kind,
+                    "warnings": [d.to_dict() for d in warnings],
+                }
+            )
         except SpecError as err:
             ok = False
-            results.append({"path": str(path), "valid": False, "errors": [d.to_dict() for d in err.diagnostics],
-                            "warnings": []})
+            results.append(
+                {"path": str(path), "valid": False, "errors": [d.to_dict() for d in err.diagnostics], "warnings": []}
+            )
             if args.format == "text":
                 print(err, file=sys.stderr)
     if args.format == "json":
@@ -166,12 +188,16 @@ def model_file_spec(path: str) -> ModelSpec:
 
     fmt = detect_format(path)
     if fmt in ("weights_h5", "legacy_h5_weights", "tf_checkpoint"):
-        raise FormatError(f"{path}: the file holds only weights ({fmt}), no architecture, so it has no summary; "
-                          "summarize the spec or the .keras/.h5 model the weights belong to "
-                          f"(`netform inspect {path}` lists the weights' names and shapes).")
+        raise FormatError(
+            f"{path}: the file holds only weights ({fmt}), no architecture, so it has no summary; "
+            "summarize the spec or the .keras/.h5 model the weights belong to "
+            f"(`netform inspect {path}` lists the weights' names and shapes)."
+        )
     if fmt not in ("keras", "h5"):
-        raise FormatError(f"{path}: a {fmt} file; `netform summary` reads specs and .keras/.h5 models "
-                          f"(`netform inspect {path}` describes this file).")
+        raise FormatError(
+            f"{path}: a {fmt} file; `netform summary` reads specs and .keras/.h5 models "
+            f"(`netform inspect {path}` describes this file)."
+        )
     spec = spec_from_file(path)
     if spec is None:
         from ..builder import from_keras  # noqa: PLC0415 - also registers netform's model classes for loading

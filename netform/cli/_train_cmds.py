@@ -42,7 +42,8 @@ def _model_inputs(model: Any) -> tuple[list[str], dict[str, tuple[str, tuple[Any
     tensors = list(getattr(model, "inputs", None) or [])
     names = [t.name.split(":")[0] for t in tensors]
     info: dict[str, tuple[str, tuple[Any, ...] | None]] = {
-        n: (str(getattr(t.dtype, "name", t.dtype)), tuple(t.shape[1:])) for n, t in zip(names, tensors)}
+        n: (str(getattr(t.dtype, "name", t.dtype)), tuple(t.shape[1:])) for n, t in zip(names, tensors)
+    }
     return names, info
 
 
@@ -123,8 +124,9 @@ class _Interrupt:
         if self.requested:  # the second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.requested = True
-        print("\ninterrupt: stopping at the end of this step (Ctrl-C again to stop at once)", file=sys.stderr,
-              flush=True)
+        print(
+            "\ninterrupt: stopping at the end of this step (Ctrl-C again to stop at once)", file=sys.stderr, flush=True
+        )
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._handle)
 
@@ -149,8 +151,11 @@ class _Interrupt:
                     if epoch is not None:
                         total = self.params.get("steps")
                         of = f" of {total}" if total else ""
-                        print(f"resuming at epoch {epoch + 1}, step {step + 1}{of} (from the backup in "
-                              f"{backup.directory})", flush=True)
+                        print(
+                            f"resuming at epoch {epoch + 1}, step {step + 1}{of} (from the backup in "
+                            f"{backup.directory})",
+                            flush=True,
+                        )
 
             def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
                 self._epoch = epoch
@@ -220,8 +225,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     validation: tuple[Any, ...] | None = None
     if val_path:
         val_data = read_data(val_path, text=True)
-        validation = (select(val_data, x_choices, list(spec.inputs), "--x", _inputs_of(spec)),
-                      select(val_data, y_choices, outputs, "--y"))
+        validation = (
+            select(val_data, x_choices, list(spec.inputs), "--x", _inputs_of(spec)),
+            select(val_data, y_choices, outputs, "--y"),
+        )
         if weight_column and weight_column in val_data:  # the validation file's own weights, when it has them
             validation += (sample_weights(val_data, weight_column),)
     from ..builder import build
@@ -254,18 +261,29 @@ def cmd_train(args: argparse.Namespace) -> int:
             from ..engine._config import resolve_callbacks
 
             # The spec's backups and --backup-dir's, which the Ctrl-C callback (last) saves at the step it stops.
-            spec_callbacks = resolve_callbacks(training.get("callbacks"), out_dir=out_dir, allow_paths=allow_paths,
-                                               allow_network=allow_network)
+            spec_callbacks = resolve_callbacks(
+                training.get("callbacks"), out_dir=out_dir, allow_paths=allow_paths, allow_network=allow_network
+            )
             backups = [cb for cb in spec_callbacks + extra if isinstance(cb, TrainingBackup)]
             training = {**training, "callbacks": spec_callbacks}
             history = fit_from_training_config(
-                make_model, training, x, y, sample_weight=sample_weight, validation_data=validation,
-                verbose=args.verbose, out_dir=out_dir,
-                allow_paths=allow_paths, allow_network=allow_network,
-                callbacks=extra + [interrupt.callback(backups)])
+                make_model,
+                training,
+                x,
+                y,
+                sample_weight=sample_weight,
+                validation_data=validation,
+                verbose=args.verbose,
+                out_dir=out_dir,
+                allow_paths=allow_paths,
+                allow_network=allow_network,
+                callbacks=extra + [interrupt.callback(backups)],
+            )
     except OSError as err:  # a callback's file or folder could not be written
-        raise EngineError(f"training stopped: {err.strerror or err} ({err.filename or 'a callback file'}); "
-                          "check the callback paths of the spec and --out-dir") from err
+        raise EngineError(
+            f"training stopped: {err.strerror or err} ({err.filename or 'a callback file'}); "
+            "check the callback paths of the spec and --out-dir"
+        ) from err
     model = built[-1]
     elapsed = time.perf_counter() - start
     final = {k: float(v[-1]) for k, v in history.history.items() if v}
@@ -313,8 +331,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     y = select(data, y_choices, outputs, "--y")
     weight_column = getattr(args, "sample_weight", None)
     sample_weight = sample_weights(data, weight_column) if weight_column else None
-    result = model.evaluate(x, y, sample_weight=sample_weight, batch_size=args.batch_size, verbose=0,
-                            return_dict=True)
+    result = model.evaluate(x, y, sample_weight=sample_weight, batch_size=args.batch_size, verbose=0, return_dict=True)
     if args.format == "json":
         print(json.dumps({k: float(v) for k, v in result.items()}))
     else:
@@ -326,14 +343,18 @@ def _chosen_outputs(names: list[str], wanted: list[str] | None, output: str) -> 
     """The outputs ``predict`` writes, checked before any prediction is made."""
     for name in wanted or []:
         if name not in names:
-            raise UsageError(f"--output-name {name}: the model has no output '{name}'"
-                             f"{did_you_mean(name, names)}; its outputs: {', '.join(names)}")
+            raise UsageError(
+                f"--output-name {name}: the model has no output '{name}'"
+                f"{did_you_mean(name, names)}; its outputs: {', '.join(names)}"
+            )
     chosen = list(dict.fromkeys(wanted or names))
     if not output.lower().endswith(".npz") and len(chosen) > 1:
         stem = output[:-4] if output.lower().endswith(".npy") else output
-        raise UsageError(f"-o {output}: the model has {len(chosen)} outputs ({', '.join(chosen)}) and an .npy file "
-                         f"holds one; write them all to an .npz (-o {stem}.npz, one array per output), or choose "
-                         f"one with --output-name {chosen[0]}")
+        raise UsageError(
+            f"-o {output}: the model has {len(chosen)} outputs ({', '.join(chosen)}) and an .npy file "
+            f"holds one; write them all to an .npz (-o {stem}.npz, one array per output), or choose "
+            f"one with --output-name {chosen[0]}"
+        )
     return chosen
 
 
@@ -359,8 +380,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     first = x[0] if isinstance(x, list) else x
     x = _tensors(x)
     n = len(first)
-    batches = model.predict_iter(x, batch_size=args.batch_size) if hasattr(model, "predict_iter") else \
-        iter([model.predict(x, batch_size=args.batch_size, verbose=0)])
+    batches = (
+        model.predict_iter(x, batch_size=args.batch_size)
+        if hasattr(model, "predict_iter")
+        else iter([model.predict(x, batch_size=args.batch_size, verbose=0)])
+    )
     from ._npy_stream import write_predictions
 
     row = write_predictions(args.output, batches, n, names, chosen)

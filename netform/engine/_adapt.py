@@ -77,12 +77,16 @@ def adapt_layers(model: keras.Model, spec: Any, x: Any) -> list[tuple[str, str, 
     for node in marked:
         source = node.inputs[0]
         if source not in by_input:
-            raise EngineError(f"{spec.source}: layer '{node.name}' has `adapt: true` but no training data was given "
-                              f"for its input '{source}'")
+            raise EngineError(
+                f"{spec.source}: layer '{node.name}' has `adapt: true` but no training data was given "
+                f"for its input '{source}'"
+            )
         layer = layers.get(node.name)
         if layer is None or not hasattr(layer, "adapt"):
-            raise EngineError(f"{spec.source}: layer '{node.name}' has `adapt: true` but the built model has no "
-                              f"adaptable layer of that name; its layers: {', '.join(layers)}")
+            raise EngineError(
+                f"{spec.source}: layer '{node.name}' has `adapt: true` but the built model has no "
+                f"adaptable layer of that name; its layers: {', '.join(layers)}"
+            )
         data = by_input[source]
         layer.adapt(data)
         done.append((node.name, source, len(data)))

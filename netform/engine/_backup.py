@@ -57,7 +57,12 @@ from ..errors import EngineError, FormatError, SaveError
 from .._files import atomic_path, recover
 from ._backup_lock import STATE_FILES, DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
 from ._callback_state import (
-    MAX_COUNT, MISSING, capture_callbacks, check_callback_states, learning_rate, restore_callbacks,
+    MAX_COUNT,
+    MISSING,
+    capture_callbacks,
+    check_callback_states,
+    learning_rate,
+    restore_callbacks,
 )
 
 __all__ = ["TrainingBackup", "find_backup"]
@@ -111,8 +116,13 @@ def _write_meta(path: str, meta: dict[str, Any]) -> None:
 
 
 def _kind_of(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -223,9 +233,7 @@ class TrainingBackup(keras.callbacks.Callback):
         fed through :meth:`epoch_stream`.
         """
         whole_epochs = steps is None  # with steps_per_epoch, epochs do not start the data over
-        own = whole_epochs and shuffle is True and all(
-            v is None or _is_array_data(v) for v in (x, y, sample_weight)
-        )
+        own = whole_epochs and shuffle is True and all(v is None or _is_array_data(v) for v in (x, y, sample_weight))
         self._arrays = (x, y, sample_weight) if own else None
         self._dataset = x if whole_epochs and isinstance(x, tf.data.Dataset) else None
         return own
@@ -268,7 +276,8 @@ class TrainingBackup(keras.callbacks.Callback):
                     variable.assign(value)
         self._resume_metrics = (
             [self._array(arrays, f"metrics_{i}") for i in range(len(groups["metrics"]))]
-            if int(meta["counts"].get("metrics", -1)) == len(groups["metrics"]) else None
+            if int(meta["counts"].get("metrics", -1)) == len(groups["metrics"])
+            else None
         )
         states = list(meta.get("callbacks", []))
         for state in states:
@@ -309,7 +318,9 @@ class TrainingBackup(keras.callbacks.Callback):
                 for variable, value in zip(model.metrics_variables, self._resume_metrics):
                     variable.assign(value)
             states, arrays, epoch_lr = self._resume_callbacks or ([], {}, None)
-            restore_callbacks(self._peers, states, arrays, str(self.path), model=model, epoch_lr=epoch_lr if start else None)
+            restore_callbacks(
+                self._peers, states, arrays, str(self.path), model=model, epoch_lr=epoch_lr if start else None
+            )
         self._resume_epoch = None
         self._resume_callbacks = None
         # The rate before this epoch's `on_epoch_begin` (a scheduler's input).
@@ -320,7 +331,7 @@ class TrainingBackup(keras.callbacks.Callback):
             n = len(tree.flatten(x)[0])
             order = np.random.default_rng([self._seed, epoch]).permutation(n)
             batch_size = stream.adapter.batch_size
-            order = order[start * batch_size:]
+            order = order[start * batch_size :]
 
             def take(a: Any) -> Any:
                 return None if a is None else tree.map_structure(lambda v: v[order], a)
@@ -373,7 +384,6 @@ class TrainingBackup(keras.callbacks.Callback):
             remove_own_state(self.directory, self.path)
         self.release()
 
-
     # ---------------------------------------------------------------- saving
     def _groups(self, model: keras.Model) -> dict[str, list[Any]]:
         optimizer = getattr(model, "optimizer", None)
@@ -391,7 +401,11 @@ class TrainingBackup(keras.callbacks.Callback):
         if total and step >= total:
             epoch, step = epoch + 1, 0
         groups = self._groups(model)
-        arrays = {f"{name}_{i}": np.asarray(keras.ops.convert_to_numpy(v)) for name, vs in groups.items() for i, v in enumerate(vs)}
+        arrays = {
+            f"{name}_{i}": np.asarray(keras.ops.convert_to_numpy(v))
+            for name, vs in groups.items()
+            for i, v in enumerate(vs)
+        }
         callback_states, callback_arrays = capture_callbacks(self._peers)
         arrays.update(callback_arrays)
         meta = {
@@ -437,8 +451,9 @@ class TrainingBackup(keras.callbacks.Callback):
                 "Expected a readable folder; pass another `backup_dir`."
             ) from err
         meta_path = self.path / _META
-        if os.path.lexists(self.path) and not (self.path.is_dir() and not self.path.is_symlink()
-                                               and os.path.lexists(meta_path)):
+        if os.path.lexists(self.path) and not (
+            self.path.is_dir() and not self.path.is_symlink() and os.path.lexists(meta_path)
+        ):
             raise FormatError(
                 f"{self.path}: this is not a netform training backup (expected a directory holding {_META} and "
                 f"{_VARIABLES}), and a backup would replace it. Move it away, or pass another `backup_dir`."
@@ -534,9 +549,15 @@ class TrainingBackup(keras.callbacks.Callback):
             raise bad("epoch_lr", epoch_lr, "a learning rate (a finite number, 0 or more) or null")
 
 
-
-_JSON_KINDS = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-               list: "an array", dict: "an object"}
+_JSON_KINDS = {
+    type(None): "null",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+}
 
 
 def _shown(value: Any) -> str:

@@ -32,8 +32,16 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
     import msvcrt
 
-__all__ = ["DirectoryLock", "remove_own_state", "remove_created_directory", "own_temporaries", "remove_temporaries",
-           "LOCK_NAME", "CREATED_NAME", "STATE_FILES"]
+__all__ = [
+    "DirectoryLock",
+    "remove_own_state",
+    "remove_created_directory",
+    "own_temporaries",
+    "remove_temporaries",
+    "LOCK_NAME",
+    "CREATED_NAME",
+    "STATE_FILES",
+]
 
 #: The lock file inside a backup directory.
 LOCK_NAME = "netform-backup.lock"

@@ -21,8 +21,15 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-__all__ = ["MISSING", "MAX_COUNT", "capture_callbacks", "check_callback_states", "restore_callbacks", "learning_rate",
-           "set_learning_rate"]
+__all__ = [
+    "MISSING",
+    "MAX_COUNT",
+    "capture_callbacks",
+    "check_callback_states",
+    "restore_callbacks",
+    "learning_rate",
+    "set_learning_rate",
+]
 
 _STATEFUL = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.EarlyStopping, keras.callbacks.ModelCheckpoint)
 _COUNTERS = ("wait", "cooldown_counter", "stopped_epoch", "best_epoch")
@@ -111,8 +118,11 @@ def check_callback_states(states: Any, bad: Callable[[str, Any, str], Exception]
         if not isinstance(state, dict):
             raise bad(where, state, "an object (one callback's state)")
         if not _is_count(state.get("index")):
-            raise bad(f"{where}.index", state.get("index", MISSING),
-                      f"the callback's position, an integer from 0 to {MAX_COUNT}")
+            raise bad(
+                f"{where}.index",
+                state.get("index", MISSING),
+                f"the callback's position, an integer from 0 to {MAX_COUNT}",
+            )
         if not isinstance(state.get("class"), str):
             raise bad(f"{where}.class", state.get("class", MISSING), "the callback's class name, a string")
         for name in (*_COUNTERS, "best_weights"):

@@ -17,7 +17,12 @@ import keras
 
 from ..errors import EngineError, SaveError, did_you_mean
 from ..spec._access import (
-    DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, callback_message, callback_problems, path_problem,
+    DEFAULT_PATHS,
+    PATH_ARGUMENTS,
+    SpecAccess,
+    callback_message,
+    callback_problems,
+    path_problem,
 )
 from ..spec._training import CONFIG_ONLY_KEYS, DTYPE_POLICIES, TRAINING_KEYS
 from ._distribute import strategy_from_name
@@ -41,8 +46,10 @@ def _dtype_policy(name: str | None) -> Iterator[None]:
         yield
         return
     if name not in DTYPE_POLICIES:
-        raise EngineError(f"training.dtype_policy: unknown policy {name!r}; expected one of "
-                          f"{', '.join(DTYPE_POLICIES)}.{did_you_mean(str(name), DTYPE_POLICIES)}")
+        raise EngineError(
+            f"training.dtype_policy: unknown policy {name!r}; expected one of "
+            f"{', '.join(DTYPE_POLICIES)}.{did_you_mean(str(name), DTYPE_POLICIES)}"
+        )
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:
@@ -95,7 +102,9 @@ def _instantiate(kind: str, spec: Mapping[str, Any], classes: dict[str, type], w
     spec = dict(spec)
     type_name = spec.pop("type", None)
     if not isinstance(type_name, str):
-        raise EngineError(f"{where}: a {kind} given as a mapping needs a `type` key naming a Keras class; received {dict(spec)!r}.")
+        raise EngineError(
+            f"{where}: a {kind} given as a mapping needs a `type` key naming a Keras class; received {dict(spec)!r}."
+        )
     cls = classes.get(type_name)
     if cls is None:
         raise EngineError(
@@ -105,13 +114,17 @@ def _instantiate(kind: str, spec: Mapping[str, Any], classes: dict[str, type], w
     try:
         return cls(**spec)
     except (TypeError, ValueError) as err:
-        raise EngineError(f"{where}: could not create {type_name}({spec}): {err}. Check the argument names against keras.{kind}s.{type_name}.") from err
+        raise EngineError(
+            f"{where}: could not create {type_name}({spec}): {err}. Check the argument names against keras.{kind}s.{type_name}."
+        ) from err
 
 
 def resolve_optimizer(value: Any) -> Any:
     """``"adam"``, ``{"type": "Adam", "learning_rate": 1e-3}`` or an optimizer → optimizer."""
     if isinstance(value, Mapping):
-        return _instantiate("optimizer", value, _public_classes(keras.optimizers, keras.optimizers.Optimizer), "training.optimizer")
+        return _instantiate(
+            "optimizer", value, _public_classes(keras.optimizers, keras.optimizers.Optimizer), "training.optimizer"
+        )
     if isinstance(value, str):
         classes = _public_classes(keras.optimizers, keras.optimizers.Optimizer)
         if value in classes:
@@ -119,7 +132,9 @@ def resolve_optimizer(value: Any) -> Any:
         try:
             return keras.optimizers.get(value)
         except ValueError as err:
-            raise EngineError(f"training.optimizer: unknown optimizer {value!r}.{did_you_mean(value, classes)}") from err
+            raise EngineError(
+                f"training.optimizer: unknown optimizer {value!r}.{did_you_mean(value, classes)}"
+            ) from err
     return value
 
 
@@ -196,7 +211,8 @@ def _confine(
             if other:
                 raise EngineError(
                     f"{where}: {name}.{arg} {text!r} would replace {real}, {other}; netform never replaces a "
-                    "file it did not write: name another file, or move that one away.")
+                    "file it did not write: name another file, or move that one away."
+                )
             parent = os.path.dirname(real)
             if "{" not in parent:
                 folders.append(parent)
@@ -246,8 +262,10 @@ def _template_matches(template: str) -> list[str]:
         parts = list(string.Formatter().parse(base))
     except ValueError:
         return []  # not a valid template: the callback's own checks refuse it
-    pattern = re.compile("".join(re.escape(literal) + (".+" if field is not None else "")
-                                 for literal, field, _spec, _conv in parts), re.DOTALL)
+    pattern = re.compile(
+        "".join(re.escape(literal) + (".+" if field is not None else "") for literal, field, _spec, _conv in parts),
+        re.DOTALL,
+    )
     try:
         with os.scandir(folder) as entries:
             names = [e.name for _, e in zip(range(_TREE_LIMIT), entries)]
@@ -275,17 +293,23 @@ def _check_folder_tree(name: str, arg: str, text: str, real: str, where: str) ->
             seen += 1
             path = os.path.join(root, entry)
             st = os.lstat(path)
-            problem = ("a symbolic link" if os.path.islink(path)
-                       else "a file with other names (hard links)" if not os.path.isdir(path) and st.st_nlink > 1
-                       else None)
+            problem = (
+                "a symbolic link"
+                if os.path.islink(path)
+                else "a file with other names (hard links)"
+                if not os.path.isdir(path) and st.st_nlink > 1
+                else None
+            )
             if problem:
                 raise EngineError(
                     f"{where}: {name}.{arg} {text!r} holds {os.path.relpath(path, real)}, {problem}, which Keras "
-                    "would write through; remove it, or name a new folder.")
+                    "would write through; remove it, or name a new folder."
+                )
         if seen > _TREE_LIMIT:
             raise EngineError(
                 f"{where}: {name}.{arg} {text!r} ({real}) already holds more than {_TREE_LIMIT:,} entries, too many "
-                "to check for links before Keras writes into it; name a new folder.")
+                "to check for links before Keras writes into it; name a new folder."
+            )
 
 
 def _check_backup_dir(real: str, real_base: str, where: str) -> None:
@@ -360,8 +384,10 @@ def resolve_callbacks(
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as err:
-            raise EngineError(f"training.callbacks: cannot make the folder {folder} for a callback's file: "
-                              f"{err.strerror}; check --out-dir and the callback paths.") from err
+            raise EngineError(
+                f"training.callbacks: cannot make the folder {folder} for a callback's file: "
+                f"{err.strerror}; check --out-dir and the callback paths."
+            ) from err
     return out
 
 
@@ -380,7 +406,7 @@ def _steps_per_execution(value: Any, model: keras.Model) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
     raise EngineError(
-        f"training.steps_per_execution: expected a positive int or \"auto\" (the default: netform measures and "
+        f'training.steps_per_execution: expected a positive int or "auto" (the default: netform measures and '
         f"adapts the steps per compiled call while training, with the results of 1); received {value!r}."
     )
 
@@ -440,8 +466,9 @@ def fit_from_training_config(
             f"training: unknown key {unknown[0]!r}; expected some of {sorted(_KNOWN_KEYS)}.{did_you_mean(unknown[0], _KNOWN_KEYS)}"
         )
     # Callbacks first: a refused path or network use stops before anything is built or written.
-    cbs = resolve_callbacks(training.get("callbacks"), out_dir=out_dir, allow_paths=allow_paths,
-                            allow_network=allow_network) + list(callbacks or [])
+    cbs = resolve_callbacks(
+        training.get("callbacks"), out_dir=out_dir, allow_paths=allow_paths, allow_network=allow_network
+    ) + list(callbacks or [])
     dist = training.get("distribution") or {}
     if isinstance(dist, str):
         dist = {"strategy": dist}
@@ -450,9 +477,11 @@ def fit_from_training_config(
     scope = strategy.scope() if name != "default" else contextlib.nullcontext()
     policy = training.get("dtype_policy")
     if policy is not None and isinstance(model, keras.Model):
-        raise EngineError("training.dtype_policy applies while the model is built; pass a function that builds it "
-                          "(fit_from_training_config(lambda: netform.build(spec), ...)), or build it under "
-                          "keras.config.set_dtype_policy yourself.")
+        raise EngineError(
+            "training.dtype_policy applies while the model is built; pass a function that builds it "
+            "(fit_from_training_config(lambda: netform.build(spec), ...)), or build it under "
+            "keras.config.set_dtype_policy yourself."
+        )
     with scope:
         if not isinstance(model, keras.Model) and callable(model):
             with _dtype_policy(policy):  # Keras's LossScaleOptimizer comes with compile, from the model's policy

@@ -71,8 +71,12 @@ def _optional_inputs(model: keras.Model) -> set[int]:
 
 def _is_none_spec(spec: Any) -> bool:
     """Whether a batch leaf stands for ``None`` (an optional input fed ``None``, as Keras's adapters carry it)."""
-    return spec is None or isinstance(spec, (tf.OptionalSpec, tf.experimental.Optional)) or (
-        type(spec).__name__ in ("NoneTensorSpec", "NoneTensor")  # tf.data's stand-in for None; not public
+    return (
+        spec is None
+        or isinstance(spec, (tf.OptionalSpec, tf.experimental.Optional))
+        or (
+            type(spec).__name__ in ("NoneTensorSpec", "NoneTensor")  # tf.data's stand-in for None; not public
+        )
     )
 
 
@@ -237,8 +241,15 @@ def _batch_invariant_evaluation(model: keras.Model, sample_weight: Any) -> bool:
 
 
 def default_eval_batch_size(
-    model: keras.Model, x: Any, y: Any = None, sample_weight: Any = None, *, mode: str, steps: int | None,
-    strategy: tf.distribute.Strategy | None, sparse_hooks_only: bool,
+    model: keras.Model,
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    *,
+    mode: str,
+    steps: int | None,
+    strategy: tf.distribute.Strategy | None,
+    sparse_hooks_only: bool,
 ) -> int | None:
     """``evaluate``/``predict``'s batch size when none is given, or ``None`` for Keras's 32.
 
@@ -274,7 +285,10 @@ def default_eval_batch_size(
     from ._steps import StepsMixin  # noqa: PLC0415 - netform's default steps
 
     cls = type(model)
-    if not str(getattr(cls.call, "__module__", "")).startswith("keras.") or cls.predict_step is not StepsMixin.predict_step:
+    if (
+        not str(getattr(cls.call, "__module__", "")).startswith("keras.")
+        or cls.predict_step is not StepsMixin.predict_step
+    ):
         return None
     if mode == "test" and not _batch_invariant_evaluation(model, sample_weight):
         return None
@@ -371,7 +385,9 @@ class DataStream:
     ) -> None:
         self.where = where
         if x is None:
-            raise DataError(f"{where}(): no data was given (x=None). Pass arrays, a tf.data.Dataset, a generator or a PyDataset.")
+            raise DataError(
+                f"{where}(): no data was given (x=None). Pass arrays, a tf.data.Dataset, a generator or a PyDataset."
+            )
         if not isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) and _num_samples(x) == 0:
             raise DataError(
                 f"{where}(): the data is empty (0 samples in x). "
@@ -388,8 +404,13 @@ class DataStream:
             steps = max_steps
         try:
             self.adapter = ki.get_data_adapter(
-                x, y, sample_weight,
-                batch_size=batch_size, steps_per_epoch=steps, shuffle=shuffle, class_weight=class_weight,
+                x,
+                y,
+                sample_weight,
+                batch_size=batch_size,
+                steps_per_epoch=steps,
+                shuffle=shuffle,
+                class_weight=class_weight,
             )
             arrays = None
             self.batch_size: int | None = None  # samples per batch, when known before reading

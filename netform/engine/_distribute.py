@@ -19,8 +19,12 @@ from ..errors import EngineError, did_you_mean
 from ..spec._training import STRATEGY_NAMES  # the one list, shared with the spec's schema
 
 __all__ = [
-    "strategy_from_name", "reduce_per_replica", "variable_strategy", "check_optimizer_strategy",
-    "STRATEGY_NAMES", "REDUCTIONS",
+    "strategy_from_name",
+    "reduce_per_replica",
+    "variable_strategy",
+    "check_optimizer_strategy",
+    "STRATEGY_NAMES",
+    "REDUCTIONS",
 ]
 
 # The reductions Keras's `reduce_per_replica` knows (keras/src/backend/tensorflow/trainer.py).
@@ -63,9 +67,7 @@ def strategy_from_name(name: str, devices: Sequence[str] | None = None) -> tf.di
 
 
 def _is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
-        ki.in_multi_worker_mode(strategy)
-    )
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(ki.in_multi_worker_mode(strategy))
 
 
 def _is_per_replica(obj: Any) -> bool:
@@ -196,5 +198,5 @@ def check_optimizer_strategy(optimizer: Any, model_strategy: tf.distribute.Strat
         f"{where}(): the optimizer {type(optimizer).__name__} was created under {strategy_label(opt_strategy)}, "
         f"but the model's variables were created under {strategy_label(model_strategy)}. "
         "Create the optimizer under the model's strategy: inside `with strategy.scope():` "
-        "(or pass its name, e.g. `optimizer=\"adam\"`, to compile() called inside the scope)."
+        '(or pass its name, e.g. `optimizer="adam"`, to compile() called inside the scope).'
     )

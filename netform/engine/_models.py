@@ -21,11 +21,7 @@ __all__ = ["Model", "Functional", "Sequential"]
 
 
 def _functional_init_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    return (
-        len(args) == 2
-        or (len(args) == 1 and "outputs" in kwargs)
-        or ("inputs" in kwargs and "outputs" in kwargs)
-    )
+    return len(args) == 2 or (len(args) == 1 and "outputs" in kwargs) or ("inputs" in kwargs and "outputs" in kwargs)
 
 
 @keras.saving.register_keras_serializable(package="netform")
@@ -87,8 +83,10 @@ def _check_target(filepath: Any, *, weights: bool) -> None:
         return  # a file object: nothing on disk to protect
     path = os.fspath(filepath)
     if os.path.islink(path):
-        raise SaveError(f"{path}: is a symbolic link to {os.readlink(path)}; netform never writes through a "
-                        "link. Choose another path, or remove the link yourself.")
+        raise SaveError(
+            f"{path}: is a symbolic link to {os.readlink(path)}; netform never writes through a "
+            "link. Choose another path, or remove the link yourself."
+        )
     if path.endswith(".keras"):
         check_target(path, "keras")
     elif path.endswith((".h5", ".hdf5")):

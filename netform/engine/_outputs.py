@@ -64,7 +64,7 @@ def _concat_leaf(parts: list[Any]) -> Any:
     # Keras's rule: the rightmost dimensions that agree in every batch form the inner shape.
     constant = [all(shape[d] == inner[0][d] for shape in inner) for d in range(len(inner[0]))]
     n_inner = constant[::-1].index(False)
-    inner_shape = arrays[0].shape[len(arrays[0].shape) - n_inner:] if n_inner else None
+    inner_shape = arrays[0].shape[len(arrays[0].shape) - n_inner :] if n_inner else None
     return tf.ragged.constant(arrays, inner_shape=inner_shape).merge_dims(0, 1)
 
 

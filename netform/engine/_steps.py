@@ -26,7 +26,12 @@ from ._distribute import check_optimizer_strategy, reduce_per_replica, variable_
 from ._telemetry import JitChoice
 
 __all__ = [
-    "StepsMixin", "ExecutionFunction", "AutoSteps", "auto_steps_cap", "choose_jit_compile", "fixed_steps_per_execution",
+    "StepsMixin",
+    "ExecutionFunction",
+    "AutoSteps",
+    "auto_steps_cap",
+    "choose_jit_compile",
+    "fixed_steps_per_execution",
     "probe_jit_compile",
 ]
 
@@ -126,7 +131,10 @@ def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, pla
     start = time.perf_counter()
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)  # as the first step would; its state is restored below
-    saved = {id(v): (v, v.numpy()) for v in list(model.variables) + list(model.optimizer.variables) + list(model.metrics_variables)}
+    saved = {
+        id(v): (v, v.numpy())
+        for v in list(model.variables) + list(model.optimizer.variables) + list(model.metrics_variables)
+    }
     times: dict[bool, float | None] = {}
     made: dict[bool, Any] = {}
     first_s = 0.0
@@ -165,17 +173,23 @@ def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, pla
         model.jit_compile = keras_choice
         model.train_function = made[False] if not keras_choice else None
         return JitChoice(
-            keras_choice, f"training ahead (about {planned_steps * times[False]:.1f} s) too short to pay for "
+            keras_choice,
+            f"training ahead (about {planned_steps * times[False]:.1f} s) too short to pay for "
             f"compiling with XLA (the plain graph's first call took {first_s:.2f} s); Keras's choice",
-            probe_s=time.perf_counter() - start, probe_steps=(1 + JIT_PROBE_CALLS) * JIT_PROBE_STEPS,
+            probe_s=time.perf_counter() - start,
+            probe_steps=(1 + JIT_PROBE_CALLS) * JIT_PROBE_STEPS,
             graph_step_ms=times[False] * 1e3,
         )
     use_xla, reason = choose_jit_compile(times[False], times[True])
     model.jit_compile = use_xla
     model.train_function = made[use_xla] if times.get(use_xla) is not None else None
     return JitChoice(
-        use_xla, reason, probe_s=time.perf_counter() - start, probe_steps=(1 + JIT_PROBE_CALLS) * JIT_PROBE_STEPS,
-        graph_step_ms=times[False] * 1e3, xla_step_ms=None if times[True] is None else times[True] * 1e3,
+        use_xla,
+        reason,
+        probe_s=time.perf_counter() - start,
+        probe_steps=(1 + JIT_PROBE_CALLS) * JIT_PROBE_STEPS,
+        graph_step_ms=times[False] * 1e3,
+        xla_step_ms=None if times[True] is None else times[True] * 1e3,
     )
 
 
@@ -321,7 +335,12 @@ class ExecutionFunction:
     """
 
     def __init__(
-        self, step_fn: Callable[[Any], Any], *, run_eagerly: bool, loop: bool = True, join: bool = False,
+        self,
+        step_fn: Callable[[Any], Any],
+        *,
+        run_eagerly: bool,
+        loop: bool = True,
+        join: bool = False,
         join_in_loop: bool = False,
     ) -> None:
         self.step_fn = step_fn
@@ -405,7 +424,9 @@ class ExecutionFunction:
             outputs, samples = step_fn(iterator.get_next())
             flat = tree.flatten(outputs)
             arrays = tuple(
-                tf.TensorArray(o.dtype, size=n, infer_shape=False, element_shape=tf.TensorShape([None]).concatenate(o.shape[1:])).write(0, o)
+                tf.TensorArray(
+                    o.dtype, size=n, infer_shape=False, element_shape=tf.TensorShape([None]).concatenate(o.shape[1:])
+                ).write(0, o)
                 for o in flat
             )
 
@@ -449,7 +470,9 @@ class ExecutionFunction:
             if kind == "joined":
                 concrete = self._joined_known.get_concrete_function(iterator, static)
             else:
-                source = {"one": self._one, "many": self._many, "known": self._many_known, "jloop": self._joined_loop}[kind]
+                source = {"one": self._one, "many": self._many, "known": self._many_known, "jloop": self._joined_loop}[
+                    kind
+                ]
                 concrete = source.get_concrete_function(iterator, *args)
             entry = self._concrete[key] = (concrete, list(concrete.captured_inputs))
         return entry
@@ -613,7 +636,8 @@ class StepsMixin:
             return self.train_function
         self.train_function = StepFunction(
             ExecutionFunction(self._distributed_step(self.train_step, "mean"), run_eagerly=self.run_eagerly),
-            mode="train", steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
+            mode="train",
+            steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
         )
         return self.train_function
 
@@ -623,7 +647,8 @@ class StepsMixin:
             return self.test_function
         self.test_function = StepFunction(
             ExecutionFunction(self._distributed_step(self.test_step, "mean"), run_eagerly=self.run_eagerly),
-            mode="test", steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
+            mode="test",
+            steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
         )
         return self.test_function
 
@@ -637,9 +662,13 @@ class StepsMixin:
             return self.predict_function
         self.predict_function = StepFunction(
             ExecutionFunction(
-                self._distributed_step(self.predict_step, "concat"), run_eagerly=self.run_eagerly, loop=False, join=True,
+                self._distributed_step(self.predict_step, "concat"),
+                run_eagerly=self.run_eagerly,
+                loop=False,
+                join=True,
                 join_in_loop=self.steps_per_execution == "auto",
             ),
-            mode="predict", steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
+            mode="predict",
+            steps_per_execution=fixed_steps_per_execution(self.steps_per_execution),
         )
         return self.predict_function

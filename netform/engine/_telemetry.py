@@ -210,7 +210,9 @@ class TelemetryReport:
             f"step ms p50 {t['step_ms_p50']:.2f} p95 {t['step_ms_p95']:.2f} "
             f"p99 {t['step_ms_p99']:.2f} max {t['step_ms_max']:.2f}"
         )
-        parts.append(f"{t['samples_per_sec']:,.0f} samples/s end-to-end ({t['in_graph_samples_per_sec']:,.0f} in compiled steps)")
+        parts.append(
+            f"{t['samples_per_sec']:,.0f} samples/s end-to-end ({t['in_graph_samples_per_sec']:,.0f} in compiled steps)"
+        )
         parts.append(f"callbacks {t['callbacks_s']:.2f} s")
         if t["checkpoints"]:
             parts.append(f"{t['checkpoints']} checkpoint(s) in {t['checkpoint_s']:.2f} s")
@@ -223,7 +225,9 @@ class TelemetryReport:
         if not self.epochs:
             return "telemetry: no epoch ran"
         t = self.totals()
-        lines = [f"telemetry: {t['epochs']} epoch(s), {t['steps']:,} steps, {t['samples']:,} samples in {t['time_s']:.2f} s"]
+        lines = [
+            f"telemetry: {t['epochs']} epoch(s), {t['steps']:,} steps, {t['samples']:,} samples in {t['time_s']:.2f} s"
+        ]
         if t["first_call_s"] is not None:
             lines.append(f"  first call (tracing, compilation)  {t['first_call_s']:.3f} s")
         lines.append(
@@ -236,7 +240,9 @@ class TelemetryReport:
         )
         lines.append(f"  callbacks                          {t['callbacks_s']:.3f} s")
         if t["checkpoints"]:
-            lines.append(f"  checkpoints                        {t['checkpoints']} written in {t['checkpoint_s']:.3f} s")
+            lines.append(
+                f"  checkpoints                        {t['checkpoints']} written in {t['checkpoint_s']:.3f} s"
+            )
         if t["validation_s"]:
             lines.append(f"  validation                         {t['validation_s']:.3f} s")
         lines.append(f"  data and loop (outside the above)  {t['data_and_loop_s']:.3f} s")
@@ -368,9 +374,19 @@ class TelemetryRecorder:
 
 
 _TB_FIELDS = (
-    "step_ms_p50", "step_ms_p95", "step_ms_p99", "step_ms_max", "samples_per_sec",
-    "in_graph_samples_per_sec", "callbacks_s", "checkpoint_s", "validation_s", "data_and_loop_s", "first_call_s",
-    "epoch_s", "replica_reduce_ms",
+    "step_ms_p50",
+    "step_ms_p95",
+    "step_ms_p99",
+    "step_ms_max",
+    "samples_per_sec",
+    "in_graph_samples_per_sec",
+    "callbacks_s",
+    "checkpoint_s",
+    "validation_s",
+    "data_and_loop_s",
+    "first_call_s",
+    "epoch_s",
+    "replica_reduce_ms",
 )
 
 

@@ -74,7 +74,7 @@ def _check_steps_per_execution(value: Any) -> None:
         return
     raise EngineError(
         f"compile(steps_per_execution={value!r}): expected a positive int (the training steps run in one "
-        "compiled call, 1 by default) or \"auto\" (netform measures and adapts it while training, with the "
+        'compiled call, 1 by default) or "auto" (netform measures and adapts it while training, with the '
         "same results as 1)."
     )
 
@@ -104,8 +104,11 @@ class Trainer(StepsMixin):
     def _guard_strategy(self, where: str) -> None:
         current = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
         owner = self._model_strategy()
-        if current is not None and owner is not None and current is not owner or (
-            current is not None and owner is None and self.variables
+        if (
+            current is not None
+            and owner is not None
+            and current is not owner
+            or (current is not None and owner is None and self.variables)
         ):
             raise EngineError(
                 f"{where}(): model {self.name!r} has variables created under {strategy_label(owner)}, "
@@ -168,7 +171,9 @@ class Trainer(StepsMixin):
                 "`compile()` was not called as part of model loading because the model's `compile()` "
                 "method is custom. All subclassed Models that have `compile()` overridden should also "
                 "override `get_compile_config()` and `compile_from_config(config)`. Alternatively, you "
-                "can call `compile()` manually after loading.", stacklevel=2)
+                "can call `compile()` manually after loading.",
+                stacklevel=2,
+            )
             return
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
@@ -184,14 +189,26 @@ class Trainer(StepsMixin):
         return DataStream(self, x, y, sample_weight, strategy=self._strategy_for_data(), **kwargs)
 
     def _eval_batch_size(
-        self, mode: str, x: Any, y: Any, sample_weight: Any, batch_size: int | None, steps: int | None,
+        self,
+        mode: str,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        batch_size: int | None,
+        steps: int | None,
         callbacks: list[keras.callbacks.Callback] | None,
     ) -> int | None:
         """``batch_size``, or evaluate/predict's default for arrays (see :func:`~._data.default_eval_batch_size`)."""
         if batch_size is not None:
             return batch_size
         return default_eval_batch_size(
-            self, x, y, sample_weight, mode=mode, steps=steps, strategy=self._strategy_for_data(),
+            self,
+            x,
+            y,
+            sample_weight,
+            mode=mode,
+            steps=steps,
+            strategy=self._strategy_for_data(),
             sparse_hooks_only=auto_steps_cap(list(callbacks or []), mode) > 1,
         )
 
@@ -349,8 +366,14 @@ class Trainer(StepsMixin):
 
             def make_stream(x: Any, y: Any, sample_weight: Any) -> DataStream:
                 return self._stream(
-                    x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch,
-                    shuffle=shuffle, class_weight=class_weight, where="fit",
+                    x,
+                    y,
+                    sample_weight,
+                    batch_size=batch_size,
+                    steps=steps_per_epoch,
+                    shuffle=shuffle,
+                    class_weight=class_weight,
+                    where="fit",
                 )
 
             stream = make_stream(x, y, sample_weight)
@@ -358,14 +381,22 @@ class Trainer(StepsMixin):
             if validation_data is not None:
                 vx, vy, vsw = keras.utils.unpack_x_y_sample_weight(validation_data)
                 val_stream = self._stream(
-                    vx, vy, vsw, batch_size=validation_batch_size or batch_size, steps=validation_steps,
+                    vx,
+                    vy,
+                    vsw,
+                    batch_size=validation_batch_size or batch_size,
+                    steps=validation_steps,
                     where="fit (validation_data)",
                 )
             self._nf_symbolic_build(stream)
             verbose = 1 if verbose == "auto" else verbose
             cbs = CallbackDriver(
-                callbacks, model=self, add_history=True, verbose=verbose,
-                epochs=epochs, steps=stream.num_batches,
+                callbacks,
+                model=self,
+                add_history=True,
+                verbose=verbose,
+                epochs=epochs,
+                steps=stream.num_batches,
             )
             telemetry = TelemetryRecorder()
             cbs.telemetry = telemetry
@@ -462,7 +493,9 @@ class Trainer(StepsMixin):
         """
         self._guard("evaluate")
         if kwargs:
-            raise EngineError(f"evaluate(): unknown arguments {sorted(kwargs)}; see keras.Model.evaluate for the accepted ones.")
+            raise EngineError(
+                f"evaluate(): unknown arguments {sorted(kwargs)}; see keras.Model.evaluate for the accepted ones."
+            )
         batch_size = self._eval_batch_size("test", x, y, sample_weight, batch_size, steps, callbacks)
         stream = self._stream(x, y, sample_weight, batch_size=batch_size, steps=steps, where="evaluate")
         self._nf_symbolic_build(stream)
@@ -534,14 +567,25 @@ class Trainer(StepsMixin):
         data = tuple(v for v in (x, y, sample_weight) if v is not None) if y is not None else (x,)
         # Lists hold separate inputs (of any widths), not one tensor; a `None` input
         # (keras.Input(optional=True)) travels as an empty Optional, as in Keras's data.
-        data = tree.map_structure(lambda v: tf.experimental.Optional.empty(None) if v is None else v, tree.lists_to_tuples(data))
+        data = tree.map_structure(
+            lambda v: tf.experimental.Optional.empty(None) if v is None else v, tree.lists_to_tuples(data)
+        )
         return iter(tf.data.Dataset.from_tensors(data))
 
-    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None, return_dict: bool = False) -> Any:
+    def train_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None, return_dict: bool = False
+    ) -> Any:
         """Run one training step on one batch (as ``keras.Model.train_on_batch``)."""
         self._guard("train_on_batch")
         if class_weight is not None:
-            stream = self._stream(x, y, sample_weight, batch_size=len(tree.flatten(x)[0]), class_weight=class_weight, where="train_on_batch")
+            stream = self._stream(
+                x,
+                y,
+                sample_weight,
+                batch_size=len(tree.flatten(x)[0]),
+                class_weight=class_weight,
+                where="train_on_batch",
+            )
             it = iter(stream.dataset)
         else:
             it = self._one_batch(x, y, sample_weight)

@@ -71,24 +71,31 @@ def diagram_of(obj: Any, *, expand_nested: bool = True, collapse_depth: int | No
         if isinstance(obj, str) and _is_spec_text(text):
             diagram = diagram_from_spec(load_spec(text))
         elif not os.path.exists(text):
-            raise RenderError(f"{text}: no such spec or model file (looked in {Path.cwd()}); give a .yaml spec, "
-                              "a saved model (.keras, .h5, a SavedModel directory) or a ModelSpec / keras.Model")
+            raise RenderError(
+                f"{text}: no such spec or model file (looked in {Path.cwd()}); give a .yaml spec, "
+                "a saved model (.keras, .h5, a SavedModel directory) or a ModelSpec / keras.Model"
+            )
         elif text.lower().endswith(_SPEC_SUFFIXES):
             diagram = diagram_from_spec(load_spec(text))
         else:
             diagram = _diagram_of_file(text)
     else:
-        raise RenderError(f"render() draws a ModelSpec, a spec file or YAML text, a keras.Model or a saved model "
-                          f"file; received {type(obj).__name__}")
+        raise RenderError(
+            f"render() draws a ModelSpec, a spec file or YAML text, a keras.Model or a saved model "
+            f"file; received {type(obj).__name__}"
+        )
     depth = _collapse_depth(expand_nested, collapse_depth)
     return diagram if depth is None else collapse(diagram, depth)
 
 
 def _collapse_depth(expand_nested: bool, collapse_depth: int | None) -> int | None:
-    if collapse_depth is not None and (isinstance(collapse_depth, bool) or not isinstance(collapse_depth, int)
-                                       or collapse_depth < 0):
-        raise RenderError(f"collapse_depth must be a whole number 0 or more (0 draws every top-level block as one "
-                          f"box), or None to draw every block expanded; received {collapse_depth!r}")
+    if collapse_depth is not None and (
+        isinstance(collapse_depth, bool) or not isinstance(collapse_depth, int) or collapse_depth < 0
+    ):
+        raise RenderError(
+            f"collapse_depth must be a whole number 0 or more (0 draws every top-level block as one "
+            f"box), or None to draw every block expanded; received {collapse_depth!r}"
+        )
     if not expand_nested:
         return 0
     return collapse_depth
@@ -131,8 +138,16 @@ def _load_model(path: str) -> Any:
     return load(path)
 
 
-def to_dot_source(obj: Any, *, direction: str = "TB", expand_nested: bool = True, show_shapes: bool = True,
-                  show_params: bool = True, collapse_depth: int | None = None, details: bool = False) -> str:
+def to_dot_source(
+    obj: Any,
+    *,
+    direction: str = "TB",
+    expand_nested: bool = True,
+    show_shapes: bool = True,
+    show_params: bool = True,
+    collapse_depth: int | None = None,
+    details: bool = False,
+) -> str:
     """DOT source of the diagram of ``obj`` (see :func:`render` for the arguments)."""
     _check_direction(direction)
     diagram = diagram_of(obj, expand_nested=expand_nested, collapse_depth=collapse_depth)
@@ -149,17 +164,28 @@ def _format_of(path: Path, fmt: str | None) -> str:
         suffix = path.suffix.lower().lstrip(".")
         fmt = {"gv": "dot", "htm": "html"}.get(suffix, suffix)
         if fmt not in FORMATS:
-            raise RenderError(f"{path}: cannot tell the diagram format from the extension '{path.suffix}'; "
-                              f"use .svg, .png, .pdf, .html or .dot, or pass format= (one of {', '.join(FORMATS)})")
+            raise RenderError(
+                f"{path}: cannot tell the diagram format from the extension '{path.suffix}'; "
+                f"use .svg, .png, .pdf, .html or .dot, or pass format= (one of {', '.join(FORMATS)})"
+            )
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise RenderError(f"unknown diagram format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return fmt
 
 
-def render(obj: Any, path: str | os.PathLike[str], *, format: str | None = None, direction: str = "TB",
-           expand_nested: bool = True, show_shapes: bool = True, show_params: bool = True,
-           collapse_depth: int | None = None, details: bool = False) -> Path:
+def render(
+    obj: Any,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    direction: str = "TB",
+    expand_nested: bool = True,
+    show_shapes: bool = True,
+    show_params: bool = True,
+    collapse_depth: int | None = None,
+    details: bool = False,
+) -> Path:
     """Draw a spec, a Keras model or a saved model file as a diagram.
 
     One box per layer (name, type, output shape, parameters), inputs and
@@ -210,11 +236,22 @@ def render(obj: Any, path: str | os.PathLike[str], *, format: str | None = None,
 
         _check_direction(direction)
         full = diagram_of(obj, collapse_depth=None)
-        write_html(full, out, DotOptions(direction, show_shapes, show_params, details=details),
-                   collapse_depth=_collapse_depth(expand_nested, collapse_depth))
+        write_html(
+            full,
+            out,
+            DotOptions(direction, show_shapes, show_params, details=details),
+            collapse_depth=_collapse_depth(expand_nested, collapse_depth),
+        )
         return out
-    source = to_dot_source(obj, direction=direction, expand_nested=expand_nested, show_shapes=show_shapes,
-                           show_params=show_params, collapse_depth=collapse_depth, details=details)
+    source = to_dot_source(
+        obj,
+        direction=direction,
+        expand_nested=expand_nested,
+        show_shapes=show_shapes,
+        show_params=show_params,
+        collapse_depth=collapse_depth,
+        details=details,
+    )
     if fmt == "dot":
         try:
             write_atomic(out, source.encode("utf-8"))

@@ -154,8 +154,10 @@ class Diagram:
         Dots and underscores in names are treated alike, so a nested model named
         ``c1_1`` by Keras matches the spec's block instance ``c1.1``.
         """
-        return (frozenset((_norm(n.id), n.type) for n in self.nodes.values()),
-                Counter((_norm(e.src), _norm(e.dst)) for e in self.edges))
+        return (
+            frozenset((_norm(n.id), n.type) for n in self.nodes.values()),
+            Counter((_norm(e.src), _norm(e.dst)) for e in self.edges),
+        )
 
 
 def _norm(name: str) -> str:
@@ -181,7 +183,7 @@ def _ancestor_at(diagram: Diagram, cid: str | None, level: int) -> str | None:
 
 
 def _local(name: str, parent: str | None) -> str:
-    return name[len(parent) + 1:] if parent and name.startswith(parent + ".") else name
+    return name[len(parent) + 1 :] if parent and name.startswith(parent + ".") else name
 
 
 def collapse(diagram: Diagram, depth: int = 0) -> Diagram:
@@ -220,8 +222,13 @@ def collapse(diagram: Diagram, depth: int = 0) -> Diagram:
     prev: DCluster | None = None
     for c in tops:
         box_of_cluster[c.id] = c.id
-        if (prev is not None and c.group and c.group == prev.group and c.parent == prev.parent
-                and feeders.get(c.id) == {prev.id}):
+        if (
+            prev is not None
+            and c.group
+            and c.group == prev.group
+            and c.parent == prev.parent
+            and feeders.get(c.id) == {prev.id}
+        ):
             box_of_cluster[c.id] = box_of_cluster[prev.id]
         boxes.setdefault(box_of_cluster[c.id], []).append(c)
         prev = c
@@ -242,8 +249,19 @@ def collapse(diagram: Diagram, depth: int = 0) -> Diagram:
             group = boxes[box]
             first = group[0]
             name = _local((first.group or first.id) if len(group) > 1 else first.id, first.parent)
-            out.nodes[box] = DNode(box, name, first.block or first.kind, first.kind, None, 0, first.parent, "block",
-                                   uses=n.uses, repeat=len(group), args=dict(first.args))
+            out.nodes[box] = DNode(
+                box,
+                name,
+                first.block or first.kind,
+                first.kind,
+                None,
+                0,
+                first.parent,
+                "block",
+                uses=n.uses,
+                repeat=len(group),
+                args=dict(first.args),
+            )
         b = out.nodes[box]
         b.uses = min(b.uses, n.uses)  # a nested model called twice: every layer in it is used twice
         b.output = b.output or n.output

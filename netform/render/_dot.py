@@ -8,8 +8,17 @@ from typing import Any
 from ..spec import format_shape
 from ._diagram import FAMILIES, DCluster, DEdge, Diagram, DNode
 
-__all__ = ["DotOptions", "to_dot", "quote", "html_escape", "COMPACT_ABOVE", "DETAIL_KEYS", "key_attributes",
-           "block_arguments", "legend_entries"]
+__all__ = [
+    "DotOptions",
+    "to_dot",
+    "quote",
+    "html_escape",
+    "COMPACT_ABOVE",
+    "DETAIL_KEYS",
+    "key_attributes",
+    "block_arguments",
+    "legend_entries",
+]
 
 # Above this many nodes labels shrink to name and type (shape and params move to the tooltip)
 # and only edges into merges carry shapes: the picture stays readable and dot stays fast.
@@ -63,8 +72,19 @@ def _params(n: int | None) -> str:
 
 
 # The attributes ``details`` shows, in this order, and the values left out as uninformative.
-DETAIL_KEYS = ("units", "filters", "kernel_size", "pool_size", "strides", "dilation_rate", "num_heads", "key_dim",
-               "output_dim", "rate", "activation")
+DETAIL_KEYS = (
+    "units",
+    "filters",
+    "kernel_size",
+    "pool_size",
+    "strides",
+    "dilation_rate",
+    "num_heads",
+    "key_dim",
+    "output_dim",
+    "rate",
+    "activation",
+)
 _DULL = (None, 1, (1, 1), [1, 1], (1,), [1], "linear")
 
 
@@ -121,8 +141,11 @@ def _node_label(node: DNode, opts: DotOptions, compact: bool) -> tuple[str, str]
 
 def _node_line(node: DNode, opts: DotOptions, compact: bool, indent: str, gid: str | None = None) -> str:
     label, tooltip = _node_label(node, opts, compact)
-    attrs = [f"label={label}", f"fillcolor={quote(FAMILIES.get(node.family, FAMILIES['custom']))}",
-             f"tooltip={quote(tooltip)}"]
+    attrs = [
+        f"label={label}",
+        f"fillcolor={quote(FAMILIES.get(node.family, FAMILIES['custom']))}",
+        f"tooltip={quote(tooltip)}",
+    ]
     if gid is not None:
         attrs.append(f"id={quote(gid)}")
     if node.role == "input":
@@ -140,8 +163,9 @@ def _rank(shape: Any) -> int | None:
     return len(shape) if isinstance(shape, tuple) else None
 
 
-def _edge_line(edge: DEdge, diagram: Diagram, indeg: dict[str, int], opts: DotOptions, compact: bool,
-               gid: str | None = None) -> str:
+def _edge_line(
+    edge: DEdge, diagram: Diagram, indeg: dict[str, int], opts: DotOptions, compact: bool, gid: str | None = None
+) -> str:
     src, dst = diagram.nodes[edge.src], diagram.nodes[edge.dst]
     attrs = []
     label = ""
@@ -163,16 +187,26 @@ def _edge_line(edge: DEdge, diagram: Diagram, indeg: dict[str, int], opts: DotOp
     return f"  {quote(edge.src)} -> {quote(edge.dst)}{suffix};"
 
 
-def _emit_cluster(cluster: DCluster, index: dict[str, int], children: dict[str | None, list[DCluster]],
-                  members: dict[str | None, list[DNode]], opts: DotOptions, compact: bool, depth: int,
-                  out: list[str], node_ids: dict[str, str]) -> None:
+def _emit_cluster(
+    cluster: DCluster,
+    index: dict[str, int],
+    children: dict[str | None, list[DCluster]],
+    members: dict[str | None, list[DNode]],
+    opts: DotOptions,
+    compact: bool,
+    depth: int,
+    out: list[str],
+    node_ids: dict[str, str],
+) -> None:
     ind = "  " * depth
     out.append(f"{ind}subgraph {quote(f'cluster_{index[cluster.id]}')} {{")
     style = "rounded" if cluster.kind == "model" else "rounded,dashed"
     label = cluster.label + (" (nested model)" if cluster.kind == "model" else "")
     gid = f" id={quote(f'nf-c{index[cluster.id]}')};" if opts.svg_ids else ""
-    out.append(f"{ind}  label={quote(label)}; style={quote(style)}; color=\"#7f7f9f\"; "
-               f"fontsize=10; tooltip={quote(cluster.id)};{gid}")
+    out.append(
+        f'{ind}  label={quote(label)}; style={quote(style)}; color="#7f7f9f"; '
+        f"fontsize=10; tooltip={quote(cluster.id)};{gid}"
+    )
     for node in members.get(cluster.id, []):
         out.append(_node_line(node, opts, compact, ind + "  ", node_ids.get(node.id)))
     for child in children.get(cluster.id, []):
@@ -198,16 +232,27 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     compact = len(diagram.nodes) > COMPACT_ABOVE
     big = len(diagram.nodes) > 100
     title = f"{diagram.name} ({diagram.kind})"
-    graph_attrs = [f"rankdir={opts.direction}", f"label={quote(title)}", "labelloc=t", f"fontname={quote(_FONT)}",
-                   "fontsize=14", f"nodesep={0.2 if compact else 0.3}", f"ranksep={0.3 if compact else 0.4}",
-                   'splines="true"', f"tooltip={quote(title)}"]
+    graph_attrs = [
+        f"rankdir={opts.direction}",
+        f"label={quote(title)}",
+        "labelloc=t",
+        f"fontname={quote(_FONT)}",
+        "fontsize=14",
+        f"nodesep={0.2 if compact else 0.3}",
+        f"ranksep={0.3 if compact else 0.4}",
+        'splines="true"',
+        f"tooltip={quote(title)}",
+    ]
     if big:
         # fewer crossing-minimisation passes: layouts of hundreds of nodes stay well under a second
         graph_attrs += ["mclimit=0.5", "nslimit=2", "remincross=false"]
-    out = [f"digraph {quote(diagram.name)} {{", f"  graph [{', '.join(graph_attrs)}];",
-           f'  node [shape=box, style="rounded,filled", fontname={quote(_FONT)}, fontsize=11, '
-           f'color="#555555", margin="0.12,0.04"];',
-           f'  edge [fontname={quote(_FONT)}, fontsize=9, color="#555555", arrowsize=0.7];']
+    out = [
+        f"digraph {quote(diagram.name)} {{",
+        f"  graph [{', '.join(graph_attrs)}];",
+        f'  node [shape=box, style="rounded,filled", fontname={quote(_FONT)}, fontsize=11, '
+        f'color="#555555", margin="0.12,0.04"];',
+        f'  edge [fontname={quote(_FONT)}, fontsize=9, color="#555555", arrowsize=0.7];',
+    ]
     members: dict[str | None, list[DNode]] = {}
     for node in diagram.nodes.values():
         members.setdefault(node.cluster, []).append(node)
@@ -221,13 +266,17 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     for cluster in children.get(None, []):
         _emit_cluster(cluster, index, children, members, opts, compact, 1, out, node_ids)
     indeg = dict(diagram.in_degree())
-    out += [_edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None)
-            for i, e in enumerate(diagram.edges)]
+    out += [
+        _edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None)
+        for i, e in enumerate(diagram.edges)
+    ]
     if opts.legend:
         out += _legend(diagram)
     for i, note in enumerate(diagram.notes):
-        out.append(f"  {quote(f'__note_{i}')} [label={quote('Note: ' + note)}, "
-                   'shape=note, style="filled", fillcolor="#fffbe6", fontsize=9];')
+        out.append(
+            f"  {quote(f'__note_{i}')} [label={quote('Note: ' + note)}, "
+            'shape=note, style="filled", fillcolor="#fffbe6", fontsize=9];'
+        )
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -249,8 +298,7 @@ def _legend(diagram: Diagram) -> list[str]:
     entries = legend_entries(diagram)
     if not entries:
         return []
-    lines = ['  subgraph "cluster_legend" {',
-             '    label="Legend"; style="rounded"; color="#bbbbbb"; fontsize=10;']
+    lines = ['  subgraph "cluster_legend" {', '    label="Legend"; style="rounded"; color="#bbbbbb"; fontsize=10;']
     ids = []
     for entry in entries:
         nid = f"__legend_{entry.replace(' ', '_')}"
@@ -258,17 +306,25 @@ def _legend(diagram: Diagram) -> list[str]:
         if entry in FAMILIES:
             shape = "ellipse" if entry == "input" else "box"
             extra = ', style="rounded,filled,dashed"' if entry == "custom" else ""
-            lines.append(f"    {quote(nid)} [label={quote(entry)}, shape={shape}, fillcolor={quote(FAMILIES[entry])}, "
-                         f"fontsize=9, height=0.25{extra}];")
+            lines.append(
+                f"    {quote(nid)} [label={quote(entry)}, shape={shape}, fillcolor={quote(FAMILIES[entry])}, "
+                f"fontsize=9, height=0.25{extra}];"
+            )
         elif entry == "output":
-            lines.append(f"    {quote(nid)} [label=\"model output\", peripheries=2, color={quote(_OUTPUT_COLOR)}, "
-                         'fillcolor="#ffffff", fontsize=9, height=0.25];')
+            lines.append(
+                f'    {quote(nid)} [label="model output", peripheries=2, color={quote(_OUTPUT_COLOR)}, '
+                'fillcolor="#ffffff", fontsize=9, height=0.25];'
+            )
         elif entry == "collapsed block":
-            lines.append(f"    {quote(nid)} [label=\"collapsed block\", shape=box3d, "
-                         f"fillcolor={quote(FAMILIES['block'])}, fontsize=9, height=0.25];")
+            lines.append(
+                f'    {quote(nid)} [label="collapsed block", shape=box3d, '
+                f"fillcolor={quote(FAMILIES['block'])}, fontsize=9, height=0.25];"
+            )
         else:
-            lines.append(f"    {quote(nid)} [label=\"shared layer: one box,\\nan edge per use\\n(use 2+ dashed)\", "
-                         'shape=plaintext, style="", fontsize=9, height=0.25];')
+            lines.append(
+                f'    {quote(nid)} [label="shared layer: one box,\\nan edge per use\\n(use 2+ dashed)", '
+                'shape=plaintext, style="", fontsize=9, height=0.25];'
+            )
     if len(ids) > 1:
         lines.append(f"    {' -> '.join(ids)} [style=invis];")
     lines.append("  }")

@@ -111,7 +111,7 @@ def _dotted_scope(diagram: Diagram, nid: str, prefix: str, cluster: str | None) 
     Returns:
         ``(cluster id, local name)``.
     """
-    rest = nid[len(prefix) + 1:] if prefix else nid
+    rest = nid[len(prefix) + 1 :] if prefix else nid
     parts = rest.split(".")
     scopes: list[str] = []
     for part in parts[:-1]:
@@ -180,9 +180,16 @@ def _walk(diagram: Diagram, graph: Any, env: dict[int, Endpoint], prefix: str, c
                 outs = [_shape(t) for t in node.outputs]
                 type_name = type(op).__name__
                 where, local = _dotted_scope(diagram, nid, prefix, cluster)
-                diagram.nodes[nid] = DNode(nid, local, type_name, family_of(type_name),
-                                           outs[0] if len(outs) == 1 else outs, _params(op), where,
-                                           config=_config(op))
+                diagram.nodes[nid] = DNode(
+                    nid,
+                    local,
+                    type_name,
+                    family_of(type_name),
+                    outs[0] if len(outs) == 1 else outs,
+                    _params(op),
+                    where,
+                    config=_config(op),
+                )
             for src, shape in ins:
                 diagram.add_edge(src, nid, shape)
             for t in node.outputs:
@@ -202,15 +209,24 @@ def _config(layer: Any) -> dict[str, Any]:
     return config
 
 
-def _nested(diagram: Diagram, model: Any, inner: Any, node: Any, ins: list[Endpoint], env: dict[int, Endpoint],
-            prefix: str, cluster: str | None) -> None:
+def _nested(
+    diagram: Diagram,
+    model: Any,
+    inner: Any,
+    node: Any,
+    ins: list[Endpoint],
+    env: dict[int, Endpoint],
+    prefix: str,
+    cluster: str | None,
+) -> None:
     """Draw a call of a nested model: a cluster (once), inner layers wired to this call's tensors."""
     cid = _join(prefix, model.name)
     first = cid not in diagram.clusters
     if first:
         m = _STEM_RE.match(model.name)
-        diagram.clusters[cid] = DCluster(cid, model.name, cluster, "model", m.group(1) if m else "",
-                                         type(model).__name__)
+        diagram.clusters[cid] = DCluster(
+            cid, model.name, cluster, "model", m.group(1) if m else "", type(model).__name__
+        )
     inner_env: dict[int, Endpoint] = {id(t): ep for t, ep in zip(_flat(inner.inputs), ins)}
     _walk(diagram, inner, inner_env, cid, cid)
     outs = [inner_env.get(id(t)) for t in _flat(inner.outputs)]
@@ -231,15 +247,18 @@ def _chain(diagram: Diagram, model: Any) -> None:
         except Exception:  # layers called inside call() have no symbolic output
             pass
         type_name = type(layer).__name__
-        diagram.nodes[layer.name] = DNode(layer.name, layer.name, type_name, family_of(type_name), shape,
-                                          _params(layer), config=_config(layer))
+        diagram.nodes[layer.name] = DNode(
+            layer.name, layer.name, type_name, family_of(type_name), shape, _params(layer), config=_config(layer)
+        )
         if prev is not None:
             diagram.add_edge(prev, layer.name, diagram.nodes[prev].shape)
         prev = layer.name
     if prev is not None:
         diagram.nodes[prev].output = True
-    diagram.notes.append(f"subclassed model {type(model).__name__}: its call() is Python code, so layers are "
-                         "drawn in the order they are attributes, not as the real data flow")
+    diagram.notes.append(
+        f"subclassed model {type(model).__name__}: its call() is Python code, so layers are "
+        "drawn in the order they are attributes, not as the real data flow"
+    )
 
 
 # --- the same walk over a saved model's config, without Keras ------------------------------------
@@ -310,24 +329,41 @@ class _ConfigWalk:
             else:
                 type_name = str(layer.get("class_name"))
                 where, local = _dotted_scope(diagram, nid, prefix, cluster)
-                diagram.nodes[nid] = DNode(nid, local, type_name, family_of(type_name),
-                                           shapes[0] if len(shapes) == 1 else shapes,
-                                           self.params(graph, layer, args, env), where, config=_file_config(layer))
+                diagram.nodes[nid] = DNode(
+                    nid,
+                    local,
+                    type_name,
+                    family_of(type_name),
+                    shapes[0] if len(shapes) == 1 else shapes,
+                    self.params(graph, layer, args, env),
+                    where,
+                    config=_file_config(layer),
+                )
             for src, shape in ins:
                 diagram.add_edge(src, nid, shape)
             for t, shape in zip(outputs, shapes):
                 env[t] = (nid, shape)
 
-    def nested(self, model: dict[str, Any], inner: Any, outputs: list[tuple[str, int, int]], ins: list[Endpoint],
-               graph: Any, env: dict[tuple[str, int, int], Endpoint], prefix: str, cluster: str | None) -> None:
+    def nested(
+        self,
+        model: dict[str, Any],
+        inner: Any,
+        outputs: list[tuple[str, int, int]],
+        ins: list[Endpoint],
+        graph: Any,
+        env: dict[tuple[str, int, int], Endpoint],
+        prefix: str,
+        cluster: str | None,
+    ) -> None:
         """A call of a nested model: a cluster (once), inner layers wired to this call's tensors."""
         name = str((model.get("config") or {}).get("name"))
         cid = _join(prefix, name)
         first = cid not in self.diagram.clusters
         if first:
             m = _STEM_RE.match(name)
-            self.diagram.clusters[cid] = DCluster(cid, name, cluster, "model", m.group(1) if m else "",
-                                                  str(model.get("class_name")))
+            self.diagram.clusters[cid] = DCluster(
+                cid, name, cluster, "model", m.group(1) if m else "", str(model.get("class_name"))
+            )
         inner_env: dict[tuple[str, int, int], Endpoint] = dict(zip(inner.inputs, ins))
         self.walk(inner, inner_env, cid, cid)
         outs = [inner_env.get(t) for t in inner.outputs]
@@ -337,8 +373,14 @@ class _ConfigWalk:
             if ep is not None:
                 env[t] = (ep[0], graph.shapes.get(t, ep[1]))
 
-    def shape(self, graph: Any, t: tuple[str, int, int], layer: dict[str, Any], args: list[tuple[str, int, int]],
-              env: dict[tuple[str, int, int], Endpoint]) -> Any:
+    def shape(
+        self,
+        graph: Any,
+        t: tuple[str, int, int],
+        layer: dict[str, Any],
+        args: list[tuple[str, int, int]],
+        env: dict[tuple[str, int, int], Endpoint],
+    ) -> Any:
         """A tensor's shape: as Keras recorded it where a call takes it, else from the layer's static rule."""
         if t in graph.shapes:
             return graph.shapes[t]
@@ -353,8 +395,13 @@ class _ConfigWalk:
             raise NeedsKeras("a layer with several outputs")
         return tuple(shape)
 
-    def params(self, graph: Any, layer: dict[str, Any], args: list[tuple[str, int, int]],
-               env: dict[tuple[str, int, int], Endpoint]) -> int:
+    def params(
+        self,
+        graph: Any,
+        layer: dict[str, Any],
+        args: list[tuple[str, int, int]],
+        env: dict[tuple[str, int, int], Endpoint],
+    ) -> int:
         from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
         from netform.spec._layer_base import NoStaticRule, ShapeError  # noqa: PLC0415
 
@@ -370,8 +417,13 @@ class _ConfigWalk:
 
         return static_layer(layer)
 
-    def _arg(self, graph: Any, layer: dict[str, Any], args: list[tuple[str, int, int]],
-             env: dict[tuple[str, int, int], Endpoint]) -> Any:
+    def _arg(
+        self,
+        graph: Any,
+        layer: dict[str, Any],
+        args: list[tuple[str, int, int]],
+        env: dict[tuple[str, int, int], Endpoint],
+    ) -> Any:
         """The input shape(s) of a call: as recorded, else as its producer's walk found them."""
         from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
 

@@ -40,9 +40,17 @@ def diagram_from_spec(spec: ModelSpec) -> Diagram:
             continue
         s = shapes[node.name]
         params = None if s.trainable is None or s.non_trainable is None else s.trainable + s.non_trainable
-        local = node.name[len(cluster) + 1:] if cluster and node.name.startswith(cluster + ".") else node.name
-        diagram.nodes[node.name] = DNode(node.name, local, node.layer.type, node.layer.family, s.output_shape,
-                                         params, cluster, config=_config(node.layer))
+        local = node.name[len(cluster) + 1 :] if cluster and node.name.startswith(cluster + ".") else node.name
+        diagram.nodes[node.name] = DNode(
+            node.name,
+            local,
+            node.layer.type,
+            node.layer.family,
+            s.output_shape,
+            params,
+            cluster,
+            config=_config(node.layer),
+        )
     owner = {n.name: n.owner for n in graph.nodes.values()}
     for node in graph.nodes.values():
         dst = owner[node.name]
@@ -81,14 +89,20 @@ def _add_clusters(diagram: Diagram, scopes: dict[str, Scope]) -> None:
         if sc.shares is not None:
             continue
         parent = _innermost(sc.parent, scopes)
-        local = sc.name[len(parent) + 1:] if parent and sc.name.startswith(parent + ".") else sc.name
+        local = sc.name[len(parent) + 1 :] if parent and sc.name.startswith(parent + ".") else sc.name
         group = ""
         m = _REPEAT_RE.match(sc.name)
         if m and by_path[(sc.path, sc.parent)] > 1:
             group = m.group(1)  # one use with `repeat: N`: its instances chain
         diagram.clusters[sc.name] = DCluster(
-            sc.name, f"{local}: {sc.block}" if local != sc.block else local, parent,
-            "model" if sc.nested else "block", group, sc.block, sc.outputs)
+            sc.name,
+            f"{local}: {sc.block}" if local != sc.block else local,
+            parent,
+            "model" if sc.nested else "block",
+            group,
+            sc.block,
+            sc.outputs,
+        )
 
 
 # keys of a block use that are not the block's parameters
@@ -144,8 +158,9 @@ def _add_block_args(diagram: Diagram, spec: ModelSpec, scopes: dict[str, Scope])
         cluster.args = dict(resolved.get(cid, {}))
 
 
-def _scope_args(name: str, spec: ModelSpec, scopes: dict[str, Scope],
-                resolved: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _scope_args(
+    name: str, spec: ModelSpec, scopes: dict[str, Scope], resolved: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     if name in resolved:
         return resolved[name]
     sc = scopes[name]

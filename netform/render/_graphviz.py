@@ -11,8 +11,10 @@ from ..errors import RenderError
 __all__ = ["FORMATS", "find_dot", "run_dot", "layout", "write_atomic"]
 
 FORMATS = ("svg", "png", "pdf", "dot", "html")
-_INSTALL = ("install graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
-            "or `conda install graphviz`; or write DOT source with format='dot' (a .dot file), which needs no graphviz")
+_INSTALL = (
+    "install graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
+    "or `conda install graphviz`; or write DOT source with format='dot' (a .dot file), which needs no graphviz"
+)
 _TIMEOUT_S = 300
 
 
@@ -61,15 +63,20 @@ def layout(source: str, fmt: str) -> bytes:
     """
     exe = find_dot()
     try:
-        proc = subprocess.run([exe, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
-                              timeout=_TIMEOUT_S, check=False)
+        proc = subprocess.run(
+            [exe, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True, timeout=_TIMEOUT_S, check=False
+        )
     except subprocess.TimeoutExpired as err:
-        raise RenderError(f"graphviz `dot` ran for more than {_TIMEOUT_S} s laying out the diagram; "
-                          "try format='dot', or expand_nested=False to draw blocks as single boxes") from err
+        raise RenderError(
+            f"graphviz `dot` ran for more than {_TIMEOUT_S} s laying out the diagram; "
+            "try format='dot', or expand_nested=False to draw blocks as single boxes"
+        ) from err
     except OSError as err:
         raise RenderError(f"cannot run graphviz `dot` ({exe}): {err.strerror}; {_INSTALL}") from err
     if proc.returncode != 0 or not proc.stdout:
         detail = proc.stderr.decode("utf-8", "replace").strip()[-2000:]
-        raise RenderError(f"graphviz `dot -T{fmt}` failed (exit {proc.returncode}): {detail or 'no output'}; "
-                          "the DOT source can be written with format='dot' to inspect it")
+        raise RenderError(
+            f"graphviz `dot -T{fmt}` failed (exit {proc.returncode}): {detail or 'no output'}; "
+            "the DOT source can be written with format='dot' to inspect it"
+        )
     return proc.stdout

@@ -59,12 +59,24 @@ def diagram_data(diagram: Diagram, collapse_depth: int | None) -> dict[str, Any]
         inputs.setdefault(e.dst, []).append(_shape(e.shape))
     nodes = []
     for n in diagram.nodes.values():
-        nodes.append({
-            "id": n.id, "name": n.name, "type": n.type, "family": n.family, "role": n.role,
-            "shape": _shape(n.shape), "inputs": inputs.get(n.id, []), "params": n.params, "uses": n.uses,
-            "output": n.output, "cluster": cluster_index.get(n.cluster) if n.cluster else None,
-            "config": _jsonable(n.config), "args": _jsonable(n.args), "key": key_attributes(n.config),
-        })
+        nodes.append(
+            {
+                "id": n.id,
+                "name": n.name,
+                "type": n.type,
+                "family": n.family,
+                "role": n.role,
+                "shape": _shape(n.shape),
+                "inputs": inputs.get(n.id, []),
+                "params": n.params,
+                "uses": n.uses,
+                "output": n.output,
+                "cluster": cluster_index.get(n.cluster) if n.cluster else None,
+                "config": _jsonable(n.config),
+                "args": _jsonable(n.args),
+                "key": key_attributes(n.config),
+            }
+        )
     members: dict[str, list[int]] = {cid: [] for cid in diagram.clusters}
     for n in diagram.nodes.values():
         cid = n.cluster
@@ -78,16 +90,32 @@ def diagram_data(diagram: Diagram, collapse_depth: int | None) -> dict[str, Any]
             p = nodes[i]["params"]
             params = None if params is None or p is None else params + p
         depth = depth_of(diagram, c.id)
-        clusters.append({
-            "id": c.id, "label": c.label, "block": c.block, "kind": c.kind, "depth": depth,
-            "parent": cluster_index.get(c.parent) if c.parent else None, "members": members[c.id],
-            "args": _jsonable(c.args), "argsText": block_arguments(c.args), "params": params,
-            "outputs": [_shape(diagram.nodes[o].shape) for o in c.outputs if o in diagram.nodes],
-            "collapsed": collapse_depth is not None and depth > collapse_depth,
-        })
+        clusters.append(
+            {
+                "id": c.id,
+                "label": c.label,
+                "block": c.block,
+                "kind": c.kind,
+                "depth": depth,
+                "parent": cluster_index.get(c.parent) if c.parent else None,
+                "members": members[c.id],
+                "args": _jsonable(c.args),
+                "argsText": block_arguments(c.args),
+                "params": params,
+                "outputs": [_shape(diagram.nodes[o].shape) for o in c.outputs if o in diagram.nodes],
+                "collapsed": collapse_depth is not None and depth > collapse_depth,
+            }
+        )
     edges = [{"src": node_index[e.src], "dst": node_index[e.dst], "shape": _shape(e.shape)} for e in diagram.edges]
-    return {"name": diagram.name, "kind": diagram.kind, "nodes": nodes, "clusters": clusters, "edges": edges,
-            "colors": {"block": FAMILIES["block"], "model": FAMILIES["model"]}, "notes": list(diagram.notes)}
+    return {
+        "name": diagram.name,
+        "kind": diagram.kind,
+        "nodes": nodes,
+        "clusters": clusters,
+        "edges": edges,
+        "colors": {"block": FAMILIES["block"], "model": FAMILIES["model"]},
+        "notes": list(diagram.notes),
+    }
 
 
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.DOTALL)
@@ -129,29 +157,30 @@ def html_page(diagram: Diagram, options: DotOptions | None = None, *, collapse_d
     title = html_escape(f"{diagram.name} ({diagram.kind})")
     csp = f"default-src 'none'; script-src {_sha256(JS)}; style-src {_sha256(CSS)}; img-src data:"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         "<header><strong>" + title + "</strong>"
-        "<input id=\"nf-search\" type=\"search\" placeholder=\"search node name (Enter: next)\" "
-        "autocomplete=\"off\" aria-label=\"search node name\"><span id=\"nf-count\"></span>"
-        "<button id=\"nf-zoom-in\" title=\"zoom in\">+</button><button id=\"nf-zoom-out\" title=\"zoom out\">−</button>"
-        "<button id=\"nf-fit\" title=\"fit the diagram\">fit</button>"
-        "<button id=\"nf-expand\" title=\"expand every block\">expand all</button>"
-        "<button id=\"nf-collapse\" title=\"collapse every top-level block\">collapse all</button>"
-        "<span class=\"nf-hint\">drag to pan · wheel to zoom · click a block to collapse or expand it, "
+        '<input id="nf-search" type="search" placeholder="search node name (Enter: next)" '
+        'autocomplete="off" aria-label="search node name"><span id="nf-count"></span>'
+        '<button id="nf-zoom-in" title="zoom in">+</button><button id="nf-zoom-out" title="zoom out">−</button>'
+        '<button id="nf-fit" title="fit the diagram">fit</button>'
+        '<button id="nf-expand" title="expand every block">expand all</button>'
+        '<button id="nf-collapse" title="collapse every top-level block">collapse all</button>'
+        '<span class="nf-hint">drag to pan · wheel to zoom · click a block to collapse or expand it, '
         "a node for its details</span></header>\n"
-        f"<main><div id=\"nf-view\">{svg}</div>\n"
-        "<aside id=\"nf-panel\"><p class=\"nf-empty\">Click a node or a block to see its configuration, "
+        f'<main><div id="nf-view">{svg}</div>\n'
+        '<aside id="nf-panel"><p class="nf-empty">Click a node or a block to see its configuration, '
         "shapes and parameters.</p></aside></main>\n"
-        f"<script type=\"application/json\" id=\"nf-data\">{data}</script>\n"
+        f'<script type="application/json" id="nf-data">{data}</script>\n'
         f"<script>{JS}</script>\n</body>\n</html>\n"
     )
 
 
-def write_html(diagram: Diagram, path: Path, options: DotOptions | None = None, *,
-               collapse_depth: int | None = None) -> None:
+def write_html(
+    diagram: Diagram, path: Path, options: DotOptions | None = None, *, collapse_depth: int | None = None
+) -> None:
     """Write :func:`html_page` of ``diagram`` to ``path`` (atomically).
 
     Raises:

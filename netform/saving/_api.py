@@ -39,8 +39,7 @@ def format_from_path(path: str, format: str | None, *, allowed: tuple[str, ...] 
         if format not in allowed:
             from netform.errors import did_you_mean  # noqa: PLC0415
 
-            raise SaveError(f"Unknown format '{format}'{did_you_mean(format, allowed)}. "
-                            f"Choose one of: {choices}.")
+            raise SaveError(f"Unknown format '{format}'{did_you_mean(format, allowed)}. Choose one of: {choices}.")
         return format
     lowered = path.lower()
     for fmt in ("weights_h5", "keras", "h5", "tf_checkpoint", "onnx", "tflite", "savedmodel"):
@@ -65,12 +64,16 @@ def _save_to_file_object(model: Any, fileobj: IO[bytes], format: str | None) -> 
     """Write a ``.keras`` archive (or, with ``format="h5"``, an HDF5 file) into an open binary file."""
     fmt = format or "keras"
     if fmt not in ("keras", "h5"):
-        raise SaveError(f"An open file holds one file: save to it as format='keras' (the default) or "
-                        f"'h5', not '{fmt}'; give a path for the other formats.")
+        raise SaveError(
+            f"An open file holds one file: save to it as format='keras' (the default) or "
+            f"'h5', not '{fmt}'; give a path for the other formats."
+        )
     where = str(getattr(fileobj, "name", "<file object>"))
     if getattr(model, "inference_only", False):
-        raise SaveError(f"{where}: an inference-only model (from a foreign SavedModel) cannot be saved as "
-                        f"{fmt}; it has no Keras architecture.")
+        raise SaveError(
+            f"{where}: an inference-only model (from a foreign SavedModel) cannot be saved as "
+            f"{fmt}; it has no Keras architecture."
+        )
     from ._meta import writing  # noqa: PLC0415
 
     with writing(where, fmt):
@@ -103,23 +106,31 @@ def _load_file_object(fileobj: IO[bytes], **kwargs: Any) -> Any:
         from ._h5 import load_h5  # noqa: PLC0415
 
         return load_h5(data, where=where, **kwargs)
-    raise FormatError(f"{where}: the file object holds neither a .keras archive nor an HDF5 file "
-                      f"(it starts with {head!r}). Pass a path for a SavedModel or a checkpoint.")
+    raise FormatError(
+        f"{where}: the file object holds neither a .keras archive nor an HDF5 file "
+        f"(it starts with {head!r}). Pass a path for a SavedModel or a checkpoint."
+    )
 
 
 def _save_unzipped(model: Any, path: str, format: str | None) -> str:
     """Keras's unzipped ``.keras`` form: a directory of the archive's files."""
     if format not in (None, "keras"):
-        raise SaveError(f"{path}: zipped=False writes the .keras format unzipped, not '{format}'. Drop "
-                        "zipped=False, or pass format='keras'.")
+        raise SaveError(
+            f"{path}: zipped=False writes the .keras format unzipped, not '{format}'. Drop "
+            "zipped=False, or pass format='keras'."
+        )
     path = path.rstrip("/") or path
     if path.lower().endswith(".keras"):
-        raise SaveError(f"{path}: with zipped=False the model is written as a directory, whose name should "
-                        "not end in .keras (as in Keras). Choose a name such as 'model_dir'.")
+        raise SaveError(
+            f"{path}: with zipped=False the model is written as a directory, whose name should "
+            "not end in .keras (as in Keras). Choose a name such as 'model_dir'."
+        )
     check_target(path, "keras_dir")
     if getattr(model, "inference_only", False):
-        raise SaveError(f"{path}: an inference-only model (from a foreign SavedModel) cannot be saved as "
-                        "keras; it has no Keras architecture.")
+        raise SaveError(
+            f"{path}: an inference-only model (from a foreign SavedModel) cannot be saved as "
+            "keras; it has no Keras architecture."
+        )
     from ._keras_zip import save_keras_dir  # noqa: PLC0415
 
     save_keras_dir(model, path)
@@ -140,14 +151,15 @@ def _deploy_reader(fmt: str) -> str:
 def _check_export_options(path: str, fmt: str, opset: int | None, quantize: str | None) -> None:
     """Refuse ``opset=`` for anything but ONNX and ``quantize=`` for anything but TFLite."""
     if opset is not None and fmt != "onnx":
-        raise SaveError(f"{path}: opset= applies to ONNX exports only, not to {fmt}. Drop it, or save to "
-                        "a .onnx path.")
+        raise SaveError(f"{path}: opset= applies to ONNX exports only, not to {fmt}. Drop it, or save to a .onnx path.")
     if quantize is not None and fmt != "tflite":
-        raise SaveError(f"{path}: quantize= applies to TFLite exports only, not to {fmt}. Drop it, or save "
-                        "to a .tflite path.")
+        raise SaveError(
+            f"{path}: quantize= applies to TFLite exports only, not to {fmt}. Drop it, or save to a .tflite path."
+        )
     if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or not 9 <= opset <= 21):
-        raise SaveError(f"{path}: opset={opset!r} is not an ONNX opset tf2onnx writes; give an integer "
-                        "from 9 to 21 (default 17).")
+        raise SaveError(
+            f"{path}: opset={opset!r} is not an ONNX opset tf2onnx writes; give an integer from 9 to 21 (default 17)."
+        )
     if quantize is not None:
         from ._tflite import check_quantize  # noqa: PLC0415
 
@@ -157,15 +169,26 @@ def _check_export_options(path: str, fmt: str, opset: int | None, quantize: str 
 def _refuse_save_kwargs(path: Any, kwargs: dict[str, Any]) -> None:
     """Refuse keyword arguments nf.save does not take, in Keras's words and netform's."""
     if "save_format" in kwargs:
-        raise SaveError(f"{path}: The `save_format` argument is deprecated in Keras 3 and netform does not take "
-                        "it: the path's extension (.keras, .h5, ...) or format= chooses the format.")
-    raise SaveError(f"{path}: The following argument(s) are not supported: {sorted(kwargs)}. nf.save takes "
-                    "format=, zipped=, opset= and quantize=.")
+        raise SaveError(
+            f"{path}: The `save_format` argument is deprecated in Keras 3 and netform does not take "
+            "it: the path's extension (.keras, .h5, ...) or format= chooses the format."
+        )
+    raise SaveError(
+        f"{path}: The following argument(s) are not supported: {sorted(kwargs)}. nf.save takes "
+        "format=, zipped=, opset= and quantize=."
+    )
 
 
-def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | None = None, *,
-         zipped: bool | None = None, opset: int | None = None, quantize: str | None = None,
-         **kwargs: Any) -> str:
+def save(
+    model: Any,
+    path: str | os.PathLike[str] | IO[bytes],
+    format: str | None = None,
+    *,
+    zipped: bool | None = None,
+    opset: int | None = None,
+    quantize: str | None = None,
+    **kwargs: Any,
+) -> str:
     """Save a whole model (architecture, weights, compile config, optimizer state).
 
     Every format is written beside the target and renamed into place, so a
@@ -213,15 +236,16 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
         _refuse_save_kwargs(path, kwargs)
     if _file_object(path):
         if opset is not None or quantize is not None:
-            raise SaveError("opset= and quantize= apply to ONNX and TFLite exports, which are written to a "
-                            "path; give a path ending in .onnx or .tflite.")
+            raise SaveError(
+                "opset= and quantize= apply to ONNX and TFLite exports, which are written to a "
+                "path; give a path ending in .onnx or .tflite."
+            )
         return _save_to_file_object(model, path, format)  # type: ignore[arg-type]
     path = os.fspath(path)  # type: ignore[arg-type]
     if zipped is False:
         _check_export_options(path, "keras", opset, quantize)
         return _save_unzipped(model, path, format)
-    fmt = format_from_path(path, format,
-                           allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights") + DEPLOY_FORMATS)
+    fmt = format_from_path(path, format, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights") + DEPLOY_FORMATS)
     _check_export_options(path, fmt, opset, quantize)
     if fmt in _WEIGHT_SAVE_FORMATS:
         save_weights(model, path, format=fmt)
@@ -229,8 +253,10 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
     path = path.rstrip("/") or path
     check_target(path, fmt)
     if getattr(model, "inference_only", False) and fmt != "savedmodel":
-        raise SaveError(f"{path}: an inference-only model (from a foreign SavedModel) cannot be "
-                        f"saved as {fmt}; it has no Keras architecture.")
+        raise SaveError(
+            f"{path}: an inference-only model (from a foreign SavedModel) cannot be "
+            f"saved as {fmt}; it has no Keras architecture."
+        )
     if fmt == "keras":
         from ._keras_zip import save_keras  # noqa: PLC0415
 
@@ -254,8 +280,13 @@ def save(model: Any, path: str | os.PathLike[str] | IO[bytes], format: str | Non
     return fmt
 
 
-def load(path: str | os.PathLike[str] | IO[bytes], *, compile: bool = True, safe_mode: bool = True,
-         custom_objects: Mapping[str, Any] | None = None) -> Any:
+def load(
+    path: str | os.PathLike[str] | IO[bytes],
+    *,
+    compile: bool = True,
+    safe_mode: bool = True,
+    custom_objects: Mapping[str, Any] | None = None,
+) -> Any:
     """Load a whole model; the format is read from the content, not the name.
 
     Args:
@@ -280,13 +311,14 @@ def load(path: str | os.PathLike[str] | IO[bytes], *, compile: bool = True, safe
     path = os.fspath(path)  # type: ignore[arg-type]
     fmt = detect_format(path)
     if fmt in DEPLOY_FORMATS:
-        raise FormatError(f"{path}: is a {'TFLite (LiteRT)' if fmt == 'tflite' else 'ONNX'} model, a deployment "
-                          f"format netform writes but does not load as a Keras model; run it with "
-                          f"{_deploy_reader(fmt)}, or load the .keras file it was exported from.")
+        raise FormatError(
+            f"{path}: is a {'TFLite (LiteRT)' if fmt == 'tflite' else 'ONNX'} model, a deployment "
+            f"format netform writes but does not load as a Keras model; run it with "
+            f"{_deploy_reader(fmt)}, or load the .keras file it was exported from."
+        )
     if fmt not in FULL_MODEL_FORMATS:
         raise FormatError(
-            f"{path}: holds only weights ({fmt}), not a model. Build the model and use "
-            "load_weights(model, path)."
+            f"{path}: holds only weights ({fmt}), not a model. Build the model and use load_weights(model, path)."
         )
     if fmt == "keras":
         from ._keras_zip import load_keras, load_keras_dir  # noqa: PLC0415
@@ -301,8 +333,9 @@ def load(path: str | os.PathLike[str] | IO[bytes], *, compile: bool = True, safe
     return load_savedmodel(path, **kwargs)
 
 
-def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = None, *,
-                 max_shard_size: float | None = None) -> str:
+def save_weights(
+    model: Any, path: str | os.PathLike[str], format: str | None = None, *, max_shard_size: float | None = None
+) -> str:
     """Save only the weights, atomically.
 
     Args:
@@ -327,9 +360,11 @@ def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = 
     path = os.fspath(path)
     if max_shard_size is not None:
         if format not in (None, "weights_h5") or not path.endswith(".weights.json"):
-            raise SaveError(f"{path}: with max_shard_size the weights are sharded in Keras's layout, whose "
-                            "index name must end in .weights.json (as in Keras), and format must be "
-                            "'weights_h5' or left out.")
+            raise SaveError(
+                f"{path}: with max_shard_size the weights are sharded in Keras's layout, whose "
+                "index name must end in .weights.json (as in Keras), and format must be "
+                "'weights_h5' or left out."
+            )
         check_built(model, "save the weights of")
         from ._weights import save_weights_sharded  # noqa: PLC0415
 
@@ -353,8 +388,15 @@ def save_weights(model: Any, path: str | os.PathLike[str], format: str | None = 
     return fmt
 
 
-def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False,
-                 skip_mismatch: bool = False, *, objects_to_skip: Any = None, **kwargs: Any) -> list[str]:
+def load_weights(
+    model: Any,
+    path: str | os.PathLike[str],
+    by_name: bool = False,
+    skip_mismatch: bool = False,
+    *,
+    objects_to_skip: Any = None,
+    **kwargs: Any,
+) -> list[str]:
     """Load weights into a built model from any weights-bearing file.
 
     Works with ``.weights.h5``, sharded weights (the ``.weights.json`` index
@@ -392,33 +434,43 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
 
     path = os.fspath(path)
     if kwargs:
-        raise FormatError(f"{path}: Invalid keyword arguments: {kwargs}. nf.load_weights takes by_name=, "
-                          "skip_mismatch= and objects_to_skip=, as Keras's load_weights does.")
+        raise FormatError(
+            f"{path}: Invalid keyword arguments: {kwargs}. nf.load_weights takes by_name=, "
+            "skip_mismatch= and objects_to_skip=, as Keras's load_weights does."
+        )
     from ._weights import is_sharded_index  # noqa: PLC0415
 
     if is_sharded_index(path):
         if by_name:
-            raise FormatError(f"{path}: `by_name` only supports loading legacy '.h5' or '.hdf5' files (as in "
-                              "Keras); sharded weights are always matched by the model's structure.")
+            raise FormatError(
+                f"{path}: `by_name` only supports loading legacy '.h5' or '.hdf5' files (as in "
+                "Keras); sharded weights are always matched by the model's structure."
+            )
         check_built(model, "load weights into")
         from ._weights import load_weights_sharded  # noqa: PLC0415
 
         return load_weights_sharded(model, path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
     fmt = detect_format(path)
     if fmt in DEPLOY_FORMATS:
-        raise FormatError(f"{path}: is a {'TFLite (LiteRT)' if fmt == 'tflite' else 'ONNX'} model, whose weights "
-                          f"netform does not read back into a Keras model; run it with {_deploy_reader(fmt)}, "
-                          "or load the weights from the .keras file it was exported from.")
+        raise FormatError(
+            f"{path}: is a {'TFLite (LiteRT)' if fmt == 'tflite' else 'ONNX'} model, whose weights "
+            f"netform does not read back into a Keras model; run it with {_deploy_reader(fmt)}, "
+            "or load the weights from the .keras file it was exported from."
+        )
     check_built(model, "load weights into")
     if objects_to_skip is not None and fmt in ("keras", "h5", "legacy_h5_weights", "tf_checkpoint"):
-        raise FormatError(f"{path}: `objects_to_skip` only supports loading '.weights.h5' files, as in Keras: "
-                          "objects_to_skip works with Keras 3 weights (.weights.h5, sharded weights, a netform "
-                          f"SavedModel), not with {fmt} files. Load it without objects_to_skip, or save the "
-                          "weights with save_weights() as .weights.h5.")
+        raise FormatError(
+            f"{path}: `objects_to_skip` only supports loading '.weights.h5' files, as in Keras: "
+            "objects_to_skip works with Keras 3 weights (.weights.h5, sharded weights, a netform "
+            f"SavedModel), not with {fmt} files. Load it without objects_to_skip, or save the "
+            "weights with save_weights() as .weights.h5."
+        )
     if by_name and fmt in ("keras", "weights_h5", "savedmodel"):
-        raise FormatError(f"{path}: `by_name` only supports loading legacy '.h5' or '.hdf5' files (as in "
-                          f"Keras); {fmt} files hold Keras 3 weights, always matched by the model's structure. "
-                          "Load it without by_name.")
+        raise FormatError(
+            f"{path}: `by_name` only supports loading legacy '.h5' or '.hdf5' files (as in "
+            f"Keras); {fmt} files hold Keras 3 weights, always matched by the model's structure. "
+            "Load it without by_name."
+        )
     if fmt in ("h5", "legacy_h5_weights"):
         from ._weights import load_legacy_weights  # noqa: PLC0415
 
@@ -437,10 +489,13 @@ def load_weights(model: Any, path: str | os.PathLike[str], by_name: bool = False
 
         found = embedded_archive(path)
         if found is None:
-            raise FormatError(f"{path}: this SavedModel was not written by netform, so its "
-                              "variables cannot be matched to a Keras model's layers.")
+            raise FormatError(
+                f"{path}: this SavedModel was not written by netform, so its "
+                "variables cannot be matched to a Keras model's layers."
+            )
         archive = found
     from ._keras_zip import weights_bytes  # noqa: PLC0415
 
-    return load_weights_h5(model, weights_bytes(archive, path), path, skip_mismatch=skip_mismatch,
-                           objects_to_skip=objects_to_skip)
+    return load_weights_h5(
+        model, weights_bytes(archive, path), path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip
+    )

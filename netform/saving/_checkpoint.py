@@ -40,8 +40,11 @@ _KEEP = 2
 
 def _files_of(prefix: str) -> list[str]:
     directory, base = os.path.split(os.path.abspath(prefix))
-    return sorted(os.path.join(directory, n) for n in os.listdir(directory)
-                  if n == base + ".index" or n.startswith(base + ".data-"))
+    return sorted(
+        os.path.join(directory, n)
+        for n in os.listdir(directory)
+        if n == base + ".index" or n.startswith(base + ".data-")
+    )
 
 
 def _state_target(directory: str) -> str | None:
@@ -76,10 +79,14 @@ def current_set(prefix: str) -> str:
     candidate = os.path.join(directory, named)
     try:
         plain = os.stat(prefix + ".index")
-        sets = [os.stat(os.path.join(directory, n)) for n in os.listdir(directory)
-                if n.startswith(base + SET_MARK) and n.endswith(".index")]
+        sets = [
+            os.stat(os.path.join(directory, n))
+            for n in os.listdir(directory)
+            if n.startswith(base + SET_MARK) and n.endswith(".index")
+        ]
         if os.path.isfile(candidate + ".index") and any(
-                (st.st_ino, st.st_dev) == (plain.st_ino, plain.st_dev) for st in sets):
+            (st.st_ino, st.st_dev) == (plain.st_ino, plain.st_dev) for st in sets
+        ):
             return candidate
     except OSError:  # a set removed meanwhile: read the prefix as it is
         pass
@@ -93,7 +100,7 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
     try:
         # Data first, index last: a set without its index does not exist for a reader.
         for old in sorted(_files_of(tmp_prefix), key=lambda f: f.endswith(".index")):
-            new = os.path.join(directory, set_base + old[len(tmp_prefix):])
+            new = os.path.join(directory, set_base + old[len(tmp_prefix) :])
             os.replace(old, new)
             moved.append(new)
         fsync_dir(directory)
@@ -101,8 +108,9 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
         named = _state_target(directory)
         state = os.path.join(directory, _STATE)
         if not os.path.lexists(state) or (named is not None and (named == base or named.startswith(base + SET_MARK))):
-            write_bytes(state, f'model_checkpoint_path: "{set_base}"\n'
-                               f'all_model_checkpoint_paths: "{set_base}"\n'.encode())
+            write_bytes(
+                state, f'model_checkpoint_path: "{set_base}"\nall_model_checkpoint_paths: "{set_base}"\n'.encode()
+            )
     except BaseException:
         for path in moved:
             _unlink(path)
@@ -115,7 +123,7 @@ def _link_plain(files: list[str], directory: str, base: str, set_base: str) -> N
     """Point ``base.index``/``base.data-*`` at the new set (hard links, or copies), index last."""
     names = set()
     for src in sorted(files, key=lambda f: f.endswith(".index")):
-        dst = os.path.join(directory, base + os.path.basename(src)[len(set_base):])
+        dst = os.path.join(directory, base + os.path.basename(src)[len(set_base) :])
         names.add(os.path.basename(dst))
         tmp = temp_name(dst)
         try:
@@ -143,8 +151,14 @@ def _unlink(path: str) -> None:
 def _drop_old_sets(directory: str, base: str) -> None:
     """Remove all but the newest :data:`_KEEP` sets of ``base`` (and never the one the state names)."""
     named = _state_target(directory)
-    sets = sorted({n[: n.index(".", len(base + SET_MARK))] for n in os.listdir(directory)
-                   if n.startswith(base + SET_MARK) and "." in n[len(base + SET_MARK):]}, reverse=True)
+    sets = sorted(
+        {
+            n[: n.index(".", len(base + SET_MARK))]
+            for n in os.listdir(directory)
+            if n.startswith(base + SET_MARK) and "." in n[len(base + SET_MARK) :]
+        },
+        reverse=True,
+    )
     for old in sets[_KEEP:]:
         if old != named:
             for path in _files_of(os.path.join(directory, old)):
@@ -171,7 +185,8 @@ def save_checkpoint(model: Any, prefix: str) -> None:
                 raise SaveError(
                     f"{prefix}: a TF checkpoint cannot reach {len(missing)} of the model's {len(model.weights)} "
                     f"weights ({', '.join(missing[:5])}): their layers sit in a structure TensorFlow does not "
-                    "track (e.g. a tuple); keep layers in attributes or lists, or save with format='weights_h5'")
+                    "track (e.g. a tuple); keep layers in attributes or lists, or save with format='weights_h5'"
+                )
             if not os.path.isfile(tmp_prefix + ".index"):
                 raise FileNotFoundError(f"no checkpoint index was written at {tmp_prefix}")
             for path in _files_of(tmp_prefix):
@@ -211,8 +226,11 @@ def checkpoint_variables(prefix: str) -> dict[str, tuple[int, ...]]:
     """``{key: shape}`` of a checkpoint's model variables."""
     import tensorflow as tf  # noqa: PLC0415
 
-    return {k: tuple(s) for k, s in tf.train.list_variables(prefix)
-            if k.startswith("model/") and k.endswith("VARIABLE_VALUE")}
+    return {
+        k: tuple(s)
+        for k, s in tf.train.list_variables(prefix)
+        if k.startswith("model/") and k.endswith("VARIABLE_VALUE")
+    }
 
 
 def load_checkpoint(model: Any, path: str, *, skip_mismatch: bool = False) -> list[str]:
@@ -263,12 +281,23 @@ def _load_set(model: Any, path: str, prefix: str, skip_mismatch: bool) -> list[s
                 raise AssertionError(f"TF checkpoints cannot reach the weights {', '.join(missing[:5])} of this model")
         except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as err:
             mine = [f"{v.path}: {tuple(v.shape)}" for v in model.weights]
-            theirs = [f"{k.removeprefix('model/').split('/.ATTRIBUTES')[0]}: {s}"
-                      for k, s in saved.items() if "/optimizer/" not in k and not k.startswith("model/optimizer")]
-            problems = [" ".join(str(err).split())[:300],
-                        "model variables: " + ", ".join(mine[:12]),
-                        "checkpoint variables: " + ", ".join(theirs[:12])]
-            note = (" (skip_mismatch is not supported for TF checkpoints, which match variables "
-                    "by object graph; use a .weights.h5 file.)") if skip_mismatch else ""
+            theirs = [
+                f"{k.removeprefix('model/').split('/.ATTRIBUTES')[0]}: {s}"
+                for k, s in saved.items()
+                if "/optimizer/" not in k and not k.startswith("model/optimizer")
+            ]
+            problems = [
+                " ".join(str(err).split())[:300],
+                "model variables: " + ", ".join(mine[:12]),
+                "checkpoint variables: " + ", ".join(theirs[:12]),
+            ]
+            note = (
+                (
+                    " (skip_mismatch is not supported for TF checkpoints, which match variables "
+                    "by object graph; use a .weights.h5 file.)"
+                )
+                if skip_mismatch
+                else ""
+            )
             raise FormatError(str(mismatch_error(path, model, problems)) + note) from err
     return []

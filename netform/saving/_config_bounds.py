@@ -32,8 +32,7 @@ from typing import Any, Iterator, Mapping
 
 from netform.errors import FormatError, NetformError
 
-__all__ = ["DECLARED_SLACK", "MAX_DECLARED_WEIGHTS", "check_declared_weights", "declared_weights",
-           "stored_weights"]
+__all__ = ["DECLARED_SLACK", "MAX_DECLARED_WEIGHTS", "check_declared_weights", "declared_weights", "stored_weights"]
 
 #: Values a config may declare beyond the file's datasets (state kept outside the weights file).
 DECLARED_SLACK = 1 << 20
@@ -41,8 +40,10 @@ DECLARED_SLACK = 1 << 20
 MAX_DECLARED_WEIGHTS = 1 << 32
 #: Top-level groups of optimizer state (``.keras``: ``optimizer``; netform's ``.h5``: ``optimizer_weights``).
 _OPTIMIZER_GROUPS = ("optimizer/", "optimizer_weights/")
-_SIZE_KEY = re.compile(r"(^|_)(units|filters|dim|tokens|heads|classes|features|channels|hidden)$"
-                       r"|^(kernel|vocab|embed|embedding|hidden|input|output|intermediate|state|key|value)_size$")
+_SIZE_KEY = re.compile(
+    r"(^|_)(units|filters|dim|tokens|heads|classes|features|channels|hidden)$"
+    r"|^(kernel|vocab|embed|embedding|hidden|input|output|intermediate|state|key|value)_size$"
+)
 #: ``build_config`` ``shapes_dict`` keys of layers called on several tensors, in netform's input order.
 _CALL_SHAPES = ("query_shape", "value_shape", "key_shape")
 _MAX_RANK = 8
@@ -140,8 +141,11 @@ def _scanned_count(value: Any, depth: int = 0) -> int:
             if isinstance(key, str) and _SIZE_KEY.search(key):
                 if isinstance(item, int) and not isinstance(item, bool):
                     best = max(best, item)
-                elif isinstance(item, (list, tuple)) and item and all(
-                        isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in item):
+                elif (
+                    isinstance(item, (list, tuple))
+                    and item
+                    and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in item)
+                ):
                     best = max(best, math.prod(item))
             if isinstance(item, (dict, list)):
                 best = max(best, _scanned_count(item, depth + 1))
@@ -170,8 +174,9 @@ def declared_weights(config: Mapping[str, Any]) -> tuple[int, str | None, int]:
     return total, top, top_count
 
 
-def check_declared_weights(config: Mapping[str, Any], shapes: Iterator[tuple[str, tuple[int, ...] | None]],
-                           where: str) -> None:
+def check_declared_weights(
+    config: Mapping[str, Any], shapes: Iterator[tuple[str, tuple[int, ...] | None]], where: str
+) -> None:
     """Refuse a config that declares more weights than its file holds, before Keras allocates them.
 
     Args:
@@ -187,9 +192,13 @@ def check_declared_weights(config: Mapping[str, Any], shapes: Iterator[tuple[str
     declared, layer, count = declared_weights(config)
     stored = stored_weights(shapes)
     if declared > MAX_DECLARED_WEIGHTS or declared > stored + DECLARED_SLACK:
-        limit = (f"netform's limit of {MAX_DECLARED_WEIGHTS:,}" if declared > MAX_DECLARED_WEIGHTS
-                 else f"the {stored:,} weight values the file holds")
+        limit = (
+            f"netform's limit of {MAX_DECLARED_WEIGHTS:,}"
+            if declared > MAX_DECLARED_WEIGHTS
+            else f"the {stored:,} weight values the file holds"
+        )
         raise FormatError(
             f"{where}: the model config declares {declared:,} weight values, more than {limit}; layer "
             f"'{layer}' alone declares {count:,}. Building it would allocate all of them before the weights "
-            "are read, so the file is refused as corrupt or hostile (its config does not match its weights).")
+            "are read, so the file is refused as corrupt or hostile (its config does not match its weights)."
+        )

@@ -27,8 +27,18 @@ from netform.errors import BuildError, NetformError, SpecError
 
 from ._layer_dicts import clean_name, keras_defaults, layer_to_dict_from_config
 
-__all__ = ["NeedsKeras", "layer_to_dict_from_config", "spec_from_config", "spec_from_file", "keras_defaults",
-           "ConfigGraph", "model_graph", "is_model", "unshared", "static_layer"]
+__all__ = [
+    "NeedsKeras",
+    "layer_to_dict_from_config",
+    "spec_from_config",
+    "spec_from_file",
+    "keras_defaults",
+    "ConfigGraph",
+    "model_graph",
+    "is_model",
+    "unshared",
+    "static_layer",
+]
 
 _MODEL_CLASSES = ("Functional", "Sequential")
 #: Layers whose call takes two positional tensors (query, value), as netform's builder calls them.
@@ -64,8 +74,12 @@ def _tensors(value: Any) -> Iterator[dict[str, Any]]:
 
 def _history(tensor: dict[str, Any]) -> tuple[str, int, int]:
     history = (tensor.get("config") or {}).get("keras_history")
-    if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)
-            and all(isinstance(i, int) for i in history[1:])):
+    if not (
+        isinstance(history, list)
+        and len(history) == 3
+        and isinstance(history[0], str)
+        and all(isinstance(i, int) for i in history[1:])
+    ):
         raise NeedsKeras("a tensor without a readable keras_history")
     return history[0], history[1], history[2]
 
@@ -148,8 +162,11 @@ class ConfigGraph:
         nodes = layer.get("inbound_nodes") or []
         out = []
         for node in nodes:
-            if not (isinstance(node, dict) and isinstance(node.get("args", []), list)
-                    and isinstance(node.get("kwargs", {}), dict)):
+            if not (
+                isinstance(node, dict)
+                and isinstance(node.get("args", []), list)
+                and isinstance(node.get("kwargs", {}), dict)
+            ):
                 raise NeedsKeras("a Keras 2 node layout")
             out.append({"args": node.get("args", []), "kwargs": node.get("kwargs", {})})
         return out
@@ -222,8 +239,12 @@ def _layer_entry(layer: dict[str, Any]) -> dict[str, Any]:
     """``from_keras``'s ``layer_to_dict`` for a serialized layer: only Keras's own layers are written here."""
     cls_name = layer.get("class_name")
     config = layer.get("config")
-    if layer.get("module") != "keras.layers" or not isinstance(cls_name, str) or not isinstance(config, dict) \
-            or cls_name == "Lambda":
+    if (
+        layer.get("module") != "keras.layers"
+        or not isinstance(cls_name, str)
+        or not isinstance(config, dict)
+        or cls_name == "Lambda"
+    ):
         raise NeedsKeras("a layer class that is not one of Keras's own layers")
     if any(config.get(key) for key in _MULTI_OUTPUT_KEYS):
         raise NeedsKeras("a layer with several outputs")
@@ -398,9 +419,15 @@ def _sequential_as_functional(model: dict[str, Any]) -> dict[str, Any]:
         tensor = {"class_name": "__keras_tensor__", "config": recorded}
         out.append({**layer, "name": name, "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
         previous = (name, 0, 0)
-    return {"class_name": "Functional", "config": {"name": model["config"].get("name"), "layers": out,
-                                                   "input_layers": [[first_name, 0, 0]],
-                                                   "output_layers": [list(previous)]}}
+    return {
+        "class_name": "Functional",
+        "config": {
+            "name": model["config"].get("name"),
+            "layers": out,
+            "input_layers": [[first_name, 0, 0]],
+            "output_layers": [list(previous)],
+        },
+    }
 
 
 def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
@@ -430,27 +457,42 @@ def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
     if model.get("class_name") == "Sequential":
         inputs, nodes, outputs = exporter.graph(_sequential_as_functional(model), set())
         data: dict[str, Any] = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs}
-        linear = all(isinstance(v.get("in"), str) and not {"shares", "block", "op", "call"} & set(v)
-                     and v["in"] in (*inputs, *nodes) for v in nodes.values())
+        linear = all(
+            isinstance(v.get("in"), str)
+            and not {"shares", "block", "op", "call"} & set(v)
+            and v["in"] in (*inputs, *nodes)
+            for v in nodes.values()
+        )
         if linear:
-            layers = [{**{k: v for k, v in node.items() if k != "in"}, "name": node_name}
-                      for node_name, node in nodes.items()]
+            layers = [
+                {**{k: v for k, v in node.items() if k != "in"}, "name": node_name} for node_name, node in nodes.items()
+            ]
             data = {"netform": 1, "name": spec_name, "kind": "sequential", "inputs": inputs, "layers": layers}
         else:
             data.update(nodes=nodes, outputs=outputs)
     else:
         inputs, nodes, outputs = exporter.graph(model, set())
-        data = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs, "nodes": nodes,
-                "outputs": outputs}
+        data = {
+            "netform": 1,
+            "name": spec_name,
+            "kind": "functional",
+            "inputs": inputs,
+            "nodes": nodes,
+            "outputs": outputs,
+        }
     if exporter.blocks:
         data["blocks"] = exporter.blocks
-        data = {k: data[k] for k in ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "outputs")
-                if k in data}
+        data = {
+            k: data[k]
+            for k in ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "outputs")
+            if k in data
+        }
     try:
         return load_spec(data, source=f"<from_keras {model_name}>")
     except SpecError as err:
-        raise BuildError(f"the spec exported from model '{model_name}' does not validate (please report "
-                         f"this): {err}") from err
+        raise BuildError(
+            f"the spec exported from model '{model_name}' does not validate (please report this): {err}"
+        ) from err
 
 
 def spec_from_file(path: str | os.PathLike[str], *, safe_mode: bool = True) -> Any:

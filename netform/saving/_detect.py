@@ -64,8 +64,7 @@ def _unsupported(path: str, found: str) -> FormatError:
     # Keras opens a .h5/.hdf5 name with h5py, whose error is an OSError: so is netform's.
     error = CorruptFileError if path.lower().endswith((".h5", ".hdf5")) else FormatError
     return error(
-        f"{path}: not a model or weights file netform can read; found {found}. "
-        f"Supported formats: {_SUPPORTED}."
+        f"{path}: not a model or weights file netform can read; found {found}. Supported formats: {_SUPPORTED}."
     )
 
 
@@ -115,7 +114,8 @@ def _state_prefix(folder: str) -> str | None:
             raise UnsafeFileError(
                 f"{state}: model_checkpoint_path '{name}' points outside the checkpoint folder; refused, "
                 "a checkpoint folder loads only its own files. Pass the checkpoint prefix itself, or "
-                "name a prefix inside the folder in the state file.")
+                "name a prefix inside the folder in the state file."
+            )
         return prefix
     return None
 
@@ -135,9 +135,11 @@ def check_checkpoint_files(prefix: str) -> None:
             # downloaded folder load (or probe) any file on the machine.
             target = os.path.realpath(file)
             if os.path.commonpath([folder, target]) != folder:
-                raise UnsafeFileError(f"{file}: {what} is a link pointing outside its folder (to '{target}'); "
-                                      "refused, a checkpoint is read only from its own folder. Copy the files "
-                                      "into the folder if they are yours.")
+                raise UnsafeFileError(
+                    f"{file}: {what} is a link pointing outside its folder (to '{target}'); "
+                    "refused, a checkpoint is read only from its own folder. Copy the files "
+                    "into the folder if they are yours."
+                )
         regular_file(file, what)
 
 
@@ -218,7 +220,7 @@ def is_onnx_bytes(head: bytes, size: int | None = None) -> bool:
                 return False
             if field in (2, 3, 4) and pos + value <= len(head):
                 try:
-                    head[pos:pos + value].decode("utf-8")
+                    head[pos : pos + value].decode("utf-8")
                 except UnicodeDecodeError:
                     return False
             pos += value
@@ -266,8 +268,10 @@ def _hdf5_kind(path: str) -> str:
                 link = f.get(key, getlink=True)
                 if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
                     kind = type(link).__name__
-                    raise UnsafeFileError(f"{path}: HDF5 link '/{key}' (a {kind}); netform and Keras never "
-                                          "write links, so the file is refused.")
+                    raise UnsafeFileError(
+                        f"{path}: HDF5 link '/{key}' (a {kind}); netform and Keras never "
+                        "write links, so the file is refused."
+                    )
     except UnsafeFileError:
         raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:
@@ -331,7 +335,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         if checkpoint_prefix(path) is not None:
             return "tf_checkpoint"
         if os.path.isfile(os.path.join(path, "config.json")) and any(
-                os.path.isfile(os.path.join(path, n)) for n in ("model.weights.h5", "model.weights.npz")):
+            os.path.isfile(os.path.join(path, n)) for n in ("model.weights.h5", "model.weights.npz")
+        ):
             return "keras"  # Keras's unzipped form, save_model(..., zipped=False)
         raise _unsupported(path, describe_content(path))
     if not os.path.exists(path):
@@ -339,9 +344,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             return "tf_checkpoint"
         from ._atomic import BACKUP_SUFFIX  # noqa: PLC0415
 
-        if os.path.exists(path.rstrip(os.sep) + BACKUP_SUFFIX) or os.path.exists(
-            path + BACKUP_SUFFIX + ".index"
-        ):
+        if os.path.exists(path.rstrip(os.sep) + BACKUP_SUFFIX) or os.path.exists(path + BACKUP_SUFFIX + ".index"):
             from ._atomic import recover  # noqa: PLC0415
 
             recover(path)
@@ -382,8 +385,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return _hdf5_kind(path)
     if checkpoint_prefix(path) is not None:
         return "tf_checkpoint"
-    if (start.lstrip()[:1] == b"{" and os.path.getsize(path) <= MAX_INDEX_BYTES
-            and read_sharded_index(path) is not None):
+    if start.lstrip()[:1] == b"{" and os.path.getsize(path) <= MAX_INDEX_BYTES and read_sharded_index(path) is not None:
         return "weights_h5"  # Keras's index of sharded weights (x.weights.json)
     deploy = deploy_kind(start, os.path.getsize(path))
     if deploy is not None:

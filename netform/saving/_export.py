@@ -21,8 +21,10 @@ def require(module: str, extra: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise SaveError(f"{what} needs the '{module.split('.')[0]}' package, which is not installed "
-                        f"({err}). Install it with: pip install netform[{extra}]") from err
+        raise SaveError(
+            f"{what} needs the '{module.split('.')[0]}' package, which is not installed "
+            f"({err}). Install it with: pip install netform[{extra}]"
+        ) from err
 
 
 def all_layers(model: Any) -> list[Any]:
@@ -85,11 +87,15 @@ def serving_function(model: Any, path: str, batch: int | None = None) -> tuple[A
     try:
         signature = deploy_input_signature(model)
     except (ValueError, TypeError, AttributeError) as err:
-        raise FormatError(f"{path}: cannot tell the inputs of model '{model.name}' ({err}). Build it "
-                          "with an input shape (model.build(...)) or call it once on data.") from err
+        raise FormatError(
+            f"{path}: cannot tell the inputs of model '{model.name}' ({err}). Build it "
+            "with an input shape (model.build(...)) or call it once on data."
+        ) from err
     flat = tf.nest.flatten(signature)
-    specs = [tf.TensorSpec(_batched(s.shape, batch), s.dtype, name=getattr(s, "name", None) or f"input_{i}")
-             for i, s in enumerate(flat)]
+    specs = [
+        tf.TensorSpec(_batched(s.shape, batch), s.dtype, name=getattr(s, "name", None) or f"input_{i}")
+        for i, s in enumerate(flat)
+    ]
 
     def serve(*args: Any) -> Any:
         packed = tf.nest.pack_sequence_as(signature, list(args))
@@ -105,8 +111,22 @@ def _batched(shape: Any, batch: int | None) -> Any:
 
 
 #: ONNX TensorProto element types by number, as ``inspect`` names them.
-_ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
-               9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+_ONNX_TYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    4: "uint16",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    8: "string",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    12: "uint32",
+    13: "uint64",
+    16: "bfloat16",
+}
 
 
 def _read_varint(fh: Any) -> int | None:
@@ -177,16 +197,25 @@ def _onnx_value_info(fh: Any, span: tuple[int, int], path: str) -> dict[str, Any
                                 continue
                             size: Any = None
                             for f5, v5 in list(_proto_fields(fh, dim[0], dim[0] + dim[1], path)):
-                                size = v5 if f5 == 1 and isinstance(v5, int) else (
-                                    _text(fh, v5) if f5 == 2 and isinstance(v5, tuple) else size)
+                                size = (
+                                    v5
+                                    if f5 == 1 and isinstance(v5, int)
+                                    else (_text(fh, v5) if f5 == 2 and isinstance(v5, tuple) else size)
+                                )
                             dims.append(size)
                         info["shape"] = dims
     return info
 
 
 def _describe_onnx(path: str) -> dict[str, Any]:
-    result: dict[str, Any] = {"opset": None, "ir_version": None, "producer": None, "inputs": [], "outputs": [],
-                              "metadata": {}}
+    result: dict[str, Any] = {
+        "opset": None,
+        "ir_version": None,
+        "producer": None,
+        "inputs": [],
+        "outputs": [],
+        "metadata": {},
+    }
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         producer = ["", ""]
@@ -232,8 +261,10 @@ def _check_tflite(path: str) -> None:
     except (OSError, ValueError) as err:
         problem = f"it cannot be read: {err}"
     if problem is not None:
-        raise FormatError(f"{path}: carries the TFLite identifier but is not a valid TFLite (LiteRT) model "
-                          f"({problem}); export it again from the .keras file.")
+        raise FormatError(
+            f"{path}: carries the TFLite identifier but is not a valid TFLite (LiteRT) model "
+            f"({problem}); export it again from the .keras file."
+        )
 
 
 def _describe_tflite(path: str) -> dict[str, Any]:
@@ -246,19 +277,25 @@ def _describe_tflite(path: str) -> dict[str, Any]:
         try:
             import tensorflow as tf  # noqa: PLC0415
         except ImportError:
-            return {"inputs": None, "outputs": None,
-                    "note": "install netform[litert] to list the inputs and outputs"}
+            return {"inputs": None, "outputs": None, "note": "install netform[litert] to list the inputs and outputs"}
         Interpreter = tf.lite.Interpreter  # noqa: N806
     try:
         interpreter = Interpreter(model_path=path)  # tf.lite's warns that it is deprecated: its own warning, left alone
     except ValueError as err:  # the interpreter's word for a flatbuffer it cannot verify
-        raise FormatError(f"{path}: not a valid TFLite (LiteRT) model ({' '.join(str(err).split())[:200]}); "
-                          "export it again from the .keras file.") from err
+        raise FormatError(
+            f"{path}: not a valid TFLite (LiteRT) model ({' '.join(str(err).split())[:200]}); "
+            "export it again from the .keras file."
+        ) from err
 
     def rows(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{"name": d["name"], "dtype": np.dtype(d["dtype"]).name,
-                 "shape": [None if s < 0 else int(s) for s in d.get("shape_signature", d["shape"])]}
-                for d in details]
+        return [
+            {
+                "name": d["name"],
+                "dtype": np.dtype(d["dtype"]).name,
+                "shape": [None if s < 0 else int(s) for s in d.get("shape_signature", d["shape"])],
+            }
+            for d in details
+        ]
 
     return {"inputs": rows(interpreter.get_input_details()), "outputs": rows(interpreter.get_output_details())}
 

@@ -32,7 +32,8 @@ from typing import Any, Iterable
 __all__ = ["PURE_OPS", "FILE_OR_CODE_OPS", "refused_ops"]
 
 #: Operations that compute on tensors in memory and touch nothing else.
-PURE_OPS: frozenset[str] = frozenset("""
+PURE_OPS: frozenset[str] = frozenset(
+    """
 NoOp Identity IdentityN Const Placeholder PlaceholderWithDefault StopGradient PreventGradient Snapshot
 StatefulPartitionedCall PartitionedCall If StatelessIf While StatelessWhile Case StatelessCase
 Enter Exit Merge Switch NextIteration LoopCond ControlTrigger RefIdentity RefSwitch RefEnter RefExit RefMerge
@@ -95,13 +96,15 @@ TensorArraySizeV3 TensorArrayConcatV3 TensorArraySplitV3 TensorArrayCloseV3
 CudnnRNN CudnnRNNV2 CudnnRNNV3 CudnnRNNCanonicalToParams CudnnRNNCanonicalToParamsV2 CudnnRNNParamsSize
 BlockLSTM BlockLSTMV2 LSTMBlockCell GRUBlockCell OptionalFromValue OptionalGetValue OptionalHasValue OptionalNone
 PrintV2
-""".split())
+""".split()
+)
 
 #: Stream values of ``PrintV2`` that do not name a file.
 _SAFE_PRINT_STREAMS = frozenset({"stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
 
 #: Refused operations that are known to touch files or run Python (for the wording of messages).
-FILE_OR_CODE_OPS: frozenset[str] = frozenset("""
+FILE_OR_CODE_OPS: frozenset[str] = frozenset(
+    """
 ReadFile WriteFile MatchingFiles ImmutableConst TextLineDataset TFRecordDataset TFRecordDatasetV2
 FixedLengthRecordDataset FixedLengthRecordDatasetV2 ExperimentalCSVDataset CSVDatasetV2 SaveDataset
 SaveDatasetV2 LoadDataset DatasetToTFRecord ExperimentalDatasetToTFRecord SnapshotDataset SnapshotDatasetV2
@@ -110,7 +113,8 @@ WriteImageSummary WriteAudioSummary WriteGraphSummary WriteRawProtoSummary PyFun
 DebugIdentity DebugIdentityV2 DebugIdentityV3 DebugNanCount DebugNumericSummary DebugNumericSummaryV2
 InitializeTableFromTextFile InitializeTableFromTextFileV2 SaveV2 Save SaveSlices RestoreV2 Restore
 RestoreSlice MergeV2Checkpoints PrintV2 Print
-""".split())
+""".split()
+)
 
 #: Checkpoint operations TensorFlow's own saver needs, granted only where nothing else reaches.
 _SAVER_OPS = frozenset({"SaveV2", "SaveSlices", "MergeV2Checkpoints"})
@@ -215,4 +219,3 @@ def refused_ops(meta_graph: Any) -> list[tuple[str, str]]:
             if why is not None:
                 found.append((why, f"function '{name}'"))
     return found
-

@@ -44,16 +44,30 @@ from ._h5_source import keras_refusals, open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
 
-__all__ = ["save_h5", "load_h5", "verify_checksums", "read_h5_info", "model_weights_group", "attr_json", "OPT_GROUP",
-           "CONFIG_ATTRIBUTES", "ATTR_CHECKSUMS"]
+__all__ = [
+    "save_h5",
+    "load_h5",
+    "verify_checksums",
+    "read_h5_info",
+    "model_weights_group",
+    "attr_json",
+    "OPT_GROUP",
+    "CONFIG_ATTRIBUTES",
+    "ATTR_CHECKSUMS",
+]
 
 #: Where netform before 0.1.1 kept a second copy of the optimizer state (read, no longer written).
 OPT_GROUP = "netform_optimizer"
 
 
 #: The root attributes holding JSON that the file's reader trusts: each has a CRC-32 in :data:`ATTR_CHECKSUMS`.
-CONFIG_ATTRIBUTES = ("model_config", "training_config", "netform_model_config", "netform_compile_config",
-                     "netform_metadata")
+CONFIG_ATTRIBUTES = (
+    "model_config",
+    "training_config",
+    "netform_model_config",
+    "netform_compile_config",
+    "netform_metadata",
+)
 #: The root attribute with ``{attribute: CRC-32}`` of :data:`CONFIG_ATTRIBUTES` (absent in older files).
 ATTR_CHECKSUMS = "netform_attr_checksums"
 
@@ -70,8 +84,9 @@ def _attr_bytes(raw: Any) -> bytes:
 
 
 def _write_attr_checksums(f: Any) -> None:
-    f.attrs[ATTR_CHECKSUMS] = json.dumps({key: crc32(_attr_bytes(f.attrs[key]))
-                                          for key in CONFIG_ATTRIBUTES if key in f.attrs})
+    f.attrs[ATTR_CHECKSUMS] = json.dumps(
+        {key: crc32(_attr_bytes(f.attrs[key])) for key in CONFIG_ATTRIBUTES if key in f.attrs}
+    )
 
 
 def verify_attr_checksums(f: Any, where: str) -> None:
@@ -88,15 +103,22 @@ def verify_attr_checksums(f: Any, where: str) -> None:
     except ValueError:
         sums = None
     if not isinstance(sums, dict):
-        raise FormatError(f"{where}: attribute '{ATTR_CHECKSUMS}' is not a JSON object of checksums; the file is "
-                          "corrupt. Restore it from a good copy.")
+        raise FormatError(
+            f"{where}: attribute '{ATTR_CHECKSUMS}' is not a JSON object of checksums; the file is "
+            "corrupt. Restore it from a good copy."
+        )
     for key in CONFIG_ATTRIBUTES:
         present = key in f.attrs
         if present != (key in sums) or (present and crc32(_attr_bytes(f.attrs[key])) != sums[key]):
-            change = "fails its checksum" if present and key in sums else (
-                "is missing" if key in sums else "was added after netform wrote the file")
-            raise FormatError(f"{where}: attribute '{key}' {change}; the file is corrupt (a changed bit) or "
-                              "was edited. Restore it from a good copy.")
+            change = (
+                "fails its checksum"
+                if present and key in sums
+                else ("is missing" if key in sums else "was added after netform wrote the file")
+            )
+            raise FormatError(
+                f"{where}: attribute '{key}' {change}; the file is corrupt (a changed bit) or "
+                "was edited. Restore it from a good copy."
+            )
 
 
 def _json(value: Any) -> str:
@@ -160,7 +182,7 @@ def _raw_reader(source: Any) -> Callable[[int, int], Any] | None:
     """``read(offset, size)`` on the file's bytes: a path, an open file or a BytesIO."""
     if isinstance(source, io.BytesIO):
         view = source.getbuffer()
-        return lambda offset, size: view[offset:offset + size]
+        return lambda offset, size: view[offset : offset + size]
     if isinstance(source, int):
         return lambda offset, size: os.pread(source, size, offset)
     return None
@@ -168,9 +190,10 @@ def _raw_reader(source: Any) -> Callable[[int, int], Any] | None:
 
 def image_reader(image: io.BytesIO) -> Callable[[int, int], bytes]:
     """``read(offset, size)`` on an HDF5 image still being written (holds no buffer export)."""
+
     def read(offset: int, size: int) -> bytes:
         with image.getbuffer() as view:
-            return bytes(view[offset:offset + size])
+            return bytes(view[offset : offset + size])
 
     return read
 
@@ -223,8 +246,14 @@ def _write_checksums(f: Any, read: Callable[[int, int], Any] | None = None) -> N
     f.attrs["netform_checksums"] = json.dumps(sums)
 
 
-def verify_checksums(f: Any, where: str, *, datasets: dict[str, Any] | None = None,
-                     source: Any = None, values: dict[str, Any] | None = None) -> None:
+def verify_checksums(
+    f: Any,
+    where: str,
+    *,
+    datasets: dict[str, Any] | None = None,
+    source: Any = None,
+    values: dict[str, Any] | None = None,
+) -> None:
     """Compare every dataset with the CRC-32 netform stored, if any.
 
     Args:
@@ -288,7 +317,7 @@ def _source_reader(source: Any, *, keep: bool) -> tuple[Callable[[int, int], Any
     if keep and file_size(source) <= _KEEP_BYTES:
         with open(source, "rb") as fh:
             view = memoryview(fh.read(_KEEP_BYTES + 1))  # a file grown since: short slices, HDF5 reads
-        return (lambda offset, size: view[offset:offset + size]), _no_op
+        return (lambda offset, size: view[offset : offset + size]), _no_op
     fd = os.open(source, os.O_RDONLY)
     return _raw_reader(fd), lambda: os.close(fd)
 
@@ -386,8 +415,7 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
             _write_optimizer_weights(f, model.optimizer, sums)
         f.flush()  # the layer weights' checksums are taken from the bytes HDF5 wrote
         read = image_reader(fh) if in_memory else _raw_reader(fh.fileno())
-        sums.update({f"model_weights/{name}": _dataset_crc(dsid, read)
-                     for name, dsid in _dataset_ids(weights).items()})
+        sums.update({f"model_weights/{name}": _dataset_crc(dsid, read) for name, dsid in _dataset_ids(weights).items()})
         f.attrs["netform_model_config"] = native
         if compile_config:
             f.attrs["netform_compile_config"] = _json(compile_config)
@@ -456,8 +484,14 @@ def attr_json(f: Any, key: str) -> Any:
     return json.loads(raw)
 
 
-def load_h5(path: str | io.BytesIO, *, where: str | None = None, compile: bool = True, safe_mode: bool = True,
-            custom_objects: Mapping[str, Any] | None = None) -> Any:
+def load_h5(
+    path: str | io.BytesIO,
+    *,
+    where: str | None = None,
+    compile: bool = True,
+    safe_mode: bool = True,
+    custom_objects: Mapping[str, Any] | None = None,
+) -> Any:
     """Load a full model from HDF5, with its compile config and optimizer state.
 
     The file is walked once (links, bombs, datasets) and its bytes read once:
@@ -488,11 +522,11 @@ def load_h5(path: str | io.BytesIO, *, where: str | None = None, compile: bool =
         legacy = attr_json(f, "model_config") if native is None else None
         if native is None and legacy is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
-        check_config(native if native is not None else legacy, where=path, safe_mode=safe_mode,
-                     custom_objects=custom)
+        check_config(native if native is not None else legacy, where=path, safe_mode=safe_mode, custom_objects=custom)
         # Keras allocates every variable the config declares before it reads a weight.
-        check_declared_weights(native if native is not None else legacy,
-                               ((name, d.shape) for name, d in datasets.items()), path)
+        check_declared_weights(
+            native if native is not None else legacy, ((name, d.shape) for name, d in datasets.items()), path
+        )
         values: dict[str, Any] = {}
         verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
         with safe_mode_scope(safe_mode), keras.saving.custom_object_scope(custom):
@@ -538,7 +572,8 @@ def _load_model_weights(f: Any, model: Any, values: dict[str, Any]) -> None:
     if len(saved) != len(filtered_layers):
         raise ValueError(
             "Layer count mismatch when loading weights from file. "
-            f"Model expected {len(filtered_layers)} layers, found {len(saved)} saved layers.")
+            f"Model expected {len(filtered_layers)} layers, found {len(saved)} saved layers."
+        )
     for k, ((name, layer_group), layer) in enumerate(zip(saved, filtered_layers)):
         symbolic = ks.legacy_weights(layer)
         weight_values = _saved_values(layer_group, f"{base}/{name}" if base else name, values)
@@ -546,7 +581,8 @@ def _load_model_weights(f: Any, model: Any, values: dict[str, Any]) -> None:
             raise ValueError(
                 f"Weight count mismatch for layer #{k} (named {layer.name} in the current model, "
                 f"{name} in the save file). Layer expects {len(symbolic)} weight(s). Received "
-                f"{len(weight_values)} saved weight(s)")
+                f"{len(weight_values)} saved weight(s)"
+            )
         ks.set_legacy_weights(layer, symbolic, weight_values, name=f"layer #{k} (named {layer.name})")
     if "top_level_model_weights" in group:
         weights = model.weights
@@ -557,12 +593,20 @@ def _load_model_weights(f: Any, model: Any, values: dict[str, Any]) -> None:
             raise ValueError(
                 "Weight count mismatch for top-level weights when loading weights from file. "
                 f"Model expects {len(symbolic)} top-level weight(s). "
-                f"Received {len(weight_values)} saved top-level weight(s)")
+                f"Received {len(weight_values)} saved top-level weight(s)"
+            )
         ks.set_legacy_weights(model, symbolic, weight_values, name="top-level model")
 
 
-def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
-             values: dict[str, Any] | None = None, *, safe_mode: bool = True) -> None:
+def _compile(
+    model: Any,
+    f: Any,
+    path: str,
+    custom: dict[str, Any],
+    values: dict[str, Any] | None = None,
+    *,
+    safe_mode: bool = True,
+) -> None:
     import keras  # noqa: PLC0415
 
     from netform._compat import _keras_saving as ks  # noqa: PLC0415
@@ -585,8 +629,9 @@ def _compile(model: Any, f: Any, path: str, custom: dict[str, Any],
         group = f[OPT_GROUP]
         saved = [group[str(i)][()] for i in range(len(group))]
     elif "optimizer_weights" in f:
-        saved = _saved_values(ks.safe_get_h5_group(f, "optimizer_weights"), "optimizer_weights",
-                              values if values is not None else {})
+        saved = _saved_values(
+            ks.safe_get_h5_group(f, "optimizer_weights"), "optimizer_weights", values if values is not None else {}
+        )
     else:
         return
     if not optimizer.built:
@@ -606,7 +651,9 @@ def _restore_optimizer(optimizer: Any, saved: list[Any], path: str) -> None:
         warnings.warn(
             f"{path}: the saved optimizer state ({len(saved)} variables) does not fit "
             f"{type(optimizer).__name__} ({len(shapes)} variables); training resumes with a fresh "
-            "optimizer state.", stacklevel=4)
+            "optimizer state.",
+            stacklevel=4,
+        )
         return
     with tf.init_scope():  # eager, whatever graph the caller is tracing
         for var, value in zip(variables, saved):

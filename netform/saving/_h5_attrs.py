@@ -74,7 +74,7 @@ def raw_reader(file: Any, raw: io.BytesIO | int | None) -> RawReader:
     def read_mem(offset: int, n: int) -> bytes:
         if offset < 0 or n < 0 or offset + n > len(view):
             raise _Unmeasurable("an address outside the file")
-        return bytes(view[offset:offset + n])
+        return bytes(view[offset : offset + n])
 
     return read_mem
 
@@ -95,8 +95,9 @@ def _variable(t: Any) -> bool:
     return False
 
 
-def _messages(read: RawReader, addr: int, sizeof_addr: int, sizeof_size: int,
-              base: int = 0) -> Iterator[tuple[int, int, int, int]]:
+def _messages(
+    read: RawReader, addr: int, sizeof_addr: int, sizeof_size: int, base: int = 0
+) -> Iterator[tuple[int, int, int, int]]:
     """``(type, flags, data offset, data size)`` of every message in the object header at ``addr``.
 
     ``addr`` is where the header is in the file; the addresses inside it are
@@ -140,8 +141,8 @@ def _messages(read: RawReader, addr: int, sizeof_addr: int, sizeof_size: int,
             if count > _MAX_MESSAGES:
                 raise _Unmeasurable("too many header messages")
             if mtype == _CONTINUATION and not mflags & 0x02:
-                where = base + int.from_bytes(body[data:data + sizeof_addr], "little")
-                length = int.from_bytes(body[data + sizeof_addr:data + sizeof_addr + sizeof_size], "little")
+                where = base + int.from_bytes(body[data : data + sizeof_addr], "little")
+                length = int.from_bytes(body[data + sizeof_addr : data + sizeof_addr + sizeof_size], "little")
                 if v2:  # "OCHK", messages, checksum
                     if read(where, 4) != b"OCHK" or length < 8:
                         raise _Unmeasurable("a continuation chunk without its signature")
@@ -153,8 +154,9 @@ def _messages(read: RawReader, addr: int, sizeof_addr: int, sizeof_size: int,
             pos = data + msize
 
 
-def _attribute_messages(read: RawReader, addr: int, sizeof_addr: int, sizeof_size: int,
-                        base: int = 0) -> dict[bytes, tuple[int, int]]:
+def _attribute_messages(
+    read: RawReader, addr: int, sizeof_addr: int, sizeof_size: int, base: int = 0
+) -> dict[bytes, tuple[int, int]]:
     """``{name: (data offset, data size)}`` of the attributes kept in the object header at ``addr``."""
     found: dict[bytes, tuple[int, int]] = {}
     for mtype, mflags, offset, size in _messages(read, addr, sizeof_addr, sizeof_size, base):
@@ -166,8 +168,10 @@ def _attribute_messages(read: RawReader, addr: int, sizeof_addr: int, sizeof_siz
         version = head[0]
         name_size, dt_size, ds_size = struct.unpack_from("<HHH", head, 2)
         if version == 1:
+
             def pad(n: int) -> int:
                 return (n + 7) & ~7
+
             name_at = 8
             data_at = name_at + pad(name_size) + pad(dt_size) + pad(ds_size)
         elif version in (2, 3):
@@ -182,8 +186,7 @@ def _attribute_messages(read: RawReader, addr: int, sizeof_addr: int, sizeof_siz
     return found
 
 
-def attribute_bytes(file: Any, oid: Any, read: RawReader, *, file_size: int | None,
-                    where: str, what: str) -> int:
+def attribute_bytes(file: Any, oid: Any, read: RawReader, *, file_size: int | None, where: str, what: str) -> int:
     """Bytes the variable-length attributes of one HDF5 object take once read.
 
     Args:
@@ -242,12 +245,13 @@ def attribute_bytes(file: Any, oid: Any, read: RawReader, *, file_size: int | No
         except _Unmeasurable as err:
             raise _refusal(where, what, name, str(err)) from None
         limit = file_size if file_size else None
-        for (length,) in struct.iter_unpack("<I", b"".join(raw[i:i + 4] for i in range(0, len(raw), element))):
+        for (length,) in struct.iter_unpack("<I", b"".join(raw[i : i + 4] for i in range(0, len(raw), element))):
             nbytes = length * unit
             if limit is not None and nbytes > limit:
                 raise UnsafeFileError(
                     f"{where}: HDF5 attribute '{_shown(what, name)}' has an element of {nbytes} bytes "
-                    f"in a {file_size}-byte file; refused as corrupt or hostile.")
+                    f"in a {file_size}-byte file; refused as corrupt or hostile."
+                )
             total += nbytes + PER_ELEMENT_BYTES
     return total
 
@@ -260,4 +264,5 @@ def _refusal(where: str, what: str, name: bytes, reason: str) -> UnsafeFileError
     return UnsafeFileError(
         f"{where}: HDF5 attribute '{_shown(what, name)}' holds variable-length data that cannot "
         f"be measured before it is read ({reason}); Keras and netform keep such attributes in "
-        "the object's header, so the file is refused. Re-save the model with Keras or netform.")
+        "the object's header, so the file is refused. Re-save the model with Keras or netform."
+    )

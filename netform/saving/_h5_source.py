@@ -78,8 +78,9 @@ def check_unchanged(fd: int, path: str | os.PathLike[str]) -> None:
     with contextlib.suppress(OSError):
         there = os.stat(path)
     if there is None or (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
-        raise FormatError(f"{os.fspath(path)}: the file was replaced while it was being read "
-                          "(a save in progress?); load it again.")
+        raise FormatError(
+            f"{os.fspath(path)}: the file was replaced while it was being read (a save in progress?); load it again."
+        )
 
 
 #: How Keras's own HDF5 guards (``safe_get_h5_dataset`` and friends) begin their refusals.
@@ -96,8 +97,7 @@ def keras_refusal(where: str, messages: list[str]) -> UnsafeFileError | None:
     for message in messages:
         text = " ".join(str(message).split())
         if _KERAS_REFUSAL in text:
-            return UnsafeFileError(f"{where}: Keras refused part of the HDF5 data ({text[:300]}); "
-                                   "the file is refused.")
+            return UnsafeFileError(f"{where}: Keras refused part of the HDF5 data ({text[:300]}); the file is refused.")
     return None
 
 

@@ -18,8 +18,13 @@ __all__ = ["inspect", "convert"]
 def _layers(model: Any) -> list[dict[str, Any]]:
     out = []
     for layer in getattr(model, "layers", []):
-        out.append({"name": layer.name, "class": type(layer).__name__,
-                    "params": int(layer.count_params()) if layer.built else 0})
+        out.append(
+            {
+                "name": layer.name,
+                "class": type(layer).__name__,
+                "params": int(layer.count_params()) if layer.built else 0,
+            }
+        )
     return out
 
 
@@ -82,39 +87,44 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
     static = None if with_keras or fmt == "savedmodel" else read_model(path, fmt, safe_mode=safe_mode)
     if static is not None:
         meta = static["meta"]
-        result.update({
-            "model_name": static["model_name"],
-            "model_class": meta.get("model_class") or static["model_class"],
-            "layers": static["layers"],
-            "parameters": static["parameters"],
-            "trainable_parameters": static["trainable_parameters"],
-            "optimizer": static["optimizer"],
-            "iterations": static["iterations"],
-            "keras_version": meta.get("keras_version"),
-            "netform_version": meta.get("netform_version"),
-            "saved_at": meta.get("saved_at"),
-            "inference_only": False,
-        })
+        result.update(
+            {
+                "model_name": static["model_name"],
+                "model_class": meta.get("model_class") or static["model_class"],
+                "layers": static["layers"],
+                "parameters": static["parameters"],
+                "trainable_parameters": static["trainable_parameters"],
+                "optimizer": static["optimizer"],
+                "iterations": static["iterations"],
+                "keras_version": meta.get("keras_version"),
+                "netform_version": meta.get("netform_version"),
+                "saved_at": meta.get("saved_at"),
+                "inference_only": False,
+            }
+        )
         return result
     meta = _netform_meta(path, fmt)
     register_netform_classes()
     model = load(path, safe_mode=safe_mode)
     optimizer = getattr(model, "optimizer", None)
     inference_only = bool(getattr(model, "inference_only", False))
-    result.update({
-        "model_name": model.name,
-        "model_class": meta.get("model_class") or f"{type(model).__module__}.{type(model).__qualname__}",
-        "layers": _layers(model),
-        "parameters": int(sum(int(_numel(v.shape)) for v in model.weights)),
-        "trainable_parameters": None if inference_only else int(
-            sum(int(_numel(v.shape)) for v in model.trainable_variables)),
-        "optimizer": type(optimizer).__name__ if optimizer is not None else None,
-        "iterations": int(optimizer.iterations.numpy()) if optimizer is not None else None,
-        "keras_version": meta.get("keras_version"),
-        "netform_version": meta.get("netform_version"),
-        "saved_at": meta.get("saved_at"),
-        "inference_only": inference_only,
-    })
+    result.update(
+        {
+            "model_name": model.name,
+            "model_class": meta.get("model_class") or f"{type(model).__module__}.{type(model).__qualname__}",
+            "layers": _layers(model),
+            "parameters": int(sum(int(_numel(v.shape)) for v in model.weights)),
+            "trainable_parameters": None
+            if inference_only
+            else int(sum(int(_numel(v.shape)) for v in model.trainable_variables)),
+            "optimizer": type(optimizer).__name__ if optimizer is not None else None,
+            "iterations": int(optimizer.iterations.numpy()) if optimizer is not None else None,
+            "keras_version": meta.get("keras_version"),
+            "netform_version": meta.get("netform_version"),
+            "saved_at": meta.get("saved_at"),
+            "inference_only": inference_only,
+        }
+    )
     return result
 
 
@@ -185,14 +195,17 @@ def _shards(path: str, index: dict[str, Any]) -> list[str]:
     for entry, found in index["weight_map"].items():
         for name in found if isinstance(found, list) else [found]:
             if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
-                raise FormatError(f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
-                                  "must be a file name in the index's own folder.")
+                raise FormatError(
+                    f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
+                    "must be a file name in the index's own folder."
+                )
             names.add(name)
     return [os.path.join(folder, name) for name in sorted(names)]
 
 
-def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], format: str | None = None, *,
-            safe_mode: bool = True) -> str:
+def convert(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], format: str | None = None, *, safe_mode: bool = True
+) -> str:
     """Convert a full model between ``keras``, ``h5`` and ``savedmodel``.
 
     Args:
@@ -211,6 +224,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], format: st
 
     fmt = format_from_path(os.fspath(dst), format)
     if fmt not in ("keras", "h5", "savedmodel"):
-        raise SaveError(f"{os.fspath(dst)}: convert writes whole models (keras, h5, savedmodel), "
-                        f"not {fmt}; use save_weights for weights only.")
+        raise SaveError(
+            f"{os.fspath(dst)}: convert writes whole models (keras, h5, savedmodel), "
+            f"not {fmt}; use save_weights for weights only."
+        )
     return save(model, dst, format=fmt)

@@ -25,9 +25,23 @@ from ._h5_source import keras_refusal
 from ._meta import MAX_METADATA_BYTES, json_object, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, check_zip
 
-__all__ = ["save_keras", "write_keras", "load_keras", "read_keras_info", "NETFORM_ENTRY", "save_keras_dir",
-           "write_keras_dir", "load_keras_dir", "is_keras_dir", "restore_netform_classes", "netform_config",
-           "NETFORM_MODELS_MODULE", "WEIGHTS_ENTRY", "dir_file", "read_netform_entry"]
+__all__ = [
+    "save_keras",
+    "write_keras",
+    "load_keras",
+    "read_keras_info",
+    "NETFORM_ENTRY",
+    "save_keras_dir",
+    "write_keras_dir",
+    "load_keras_dir",
+    "is_keras_dir",
+    "restore_netform_classes",
+    "netform_config",
+    "NETFORM_MODELS_MODULE",
+    "WEIGHTS_ENTRY",
+    "dir_file",
+    "read_netform_entry",
+]
 
 NETFORM_ENTRY = "netform.json"
 WEIGHTS_ENTRY = "model.weights.h5"
@@ -46,8 +60,11 @@ def _keras_names(registered: str) -> dict[str, Any]:
     from netform._compat._keras_engine import KerasFunctional  # noqa: PLC0415
     import keras  # noqa: PLC0415
 
-    return {"module": KerasFunctional.__module__, "class_name": "Functional",
-            "registered_name": keras.saving.get_registered_name(KerasFunctional)}
+    return {
+        "module": KerasFunctional.__module__,
+        "class_name": "Functional",
+        "registered_name": keras.saving.get_registered_name(KerasFunctional),
+    }
 
 
 def _walk_models(node: Any, at: list[Any]) -> Iterator[tuple[list[Any], dict[str, Any]]]:
@@ -98,8 +115,10 @@ def restore_netform_classes(config: dict[str, Any], renamed: Any, where: str) ->
         return config
     for entry in renamed:
         if not isinstance(entry, dict) or entry.get("registered_name") not in _NETFORM_CLASSES:
-            raise FormatError(f"{where}: {NETFORM_ENTRY} names a model class netform does not write "
-                              f"({str(entry)[:200]}); the file is corrupt or hostile.")
+            raise FormatError(
+                f"{where}: {NETFORM_ENTRY} names a model class netform does not write "
+                f"({str(entry)[:200]}); the file is corrupt or hostile."
+            )
         node: Any = config
         for key in entry.get("path") or []:
             try:
@@ -110,9 +129,11 @@ def restore_netform_classes(config: dict[str, Any], renamed: Any, where: str) ->
         registered = entry["registered_name"]
         class_name = registered.split(">", 1)[1]
         if not isinstance(node, dict) or node.get("class_name") != class_name:
-            raise FormatError(f"{where}: {NETFORM_ENTRY} records a netform {class_name} at "
-                              f"config path {entry.get('path')!r}, which the config does not hold; the file "
-                              "is corrupt.")
+            raise FormatError(
+                f"{where}: {NETFORM_ENTRY} records a netform {class_name} at "
+                f"config path {entry.get('path')!r}, which the config does not hold; the file "
+                "is corrupt."
+            )
         node.update({"module": NETFORM_MODELS_MODULE, "class_name": class_name, "registered_name": registered})
     return config
 
@@ -177,9 +198,12 @@ def write_keras_dir(model: Any, directory: str) -> None:
     finally:
         weights.close()
         assets.close()
-    for name, data in (("metadata.json", json.dumps(keras_metadata()).encode()),
-                       ("config.json", json.dumps(config).encode()), (WEIGHTS_ENTRY, image.getbuffer()),
-                       (NETFORM_ENTRY, json.dumps(meta).encode())):
+    for name, data in (
+        ("metadata.json", json.dumps(keras_metadata()).encode()),
+        ("config.json", json.dumps(config).encode()),
+        (WEIGHTS_ENTRY, image.getbuffer()),
+        (NETFORM_ENTRY, json.dumps(meta).encode()),
+    ):
         with open(os.path.join(directory, name), "xb") as fh:
             fh.write(data)
 
@@ -205,8 +229,9 @@ def dir_file(path: str, name: str, limit: int) -> bytes:
     return read_bounded(full, min(limit, regular_file(full, name) + 1), name)
 
 
-def load_keras_dir(path: str, *, compile: bool = True, safe_mode: bool = True,
-                   custom_objects: Mapping[str, Any] | None = None) -> Any:
+def load_keras_dir(
+    path: str, *, compile: bool = True, safe_mode: bool = True, custom_objects: Mapping[str, Any] | None = None
+) -> Any:
     """Load Keras's unzipped ``.keras`` form: a directory with ``config.json`` and ``model.weights.h5``.
 
     Every entry must be a regular file or folder inside the directory (no
@@ -232,9 +257,15 @@ def load_keras_dir(path: str, *, compile: bool = True, safe_mode: bool = True,
         weights = io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
         assets_dir = os.path.join(path, _ASSETS_DIR.rstrip("/"))
         has_assets = os.path.isdir(assets_dir) and bool(os.listdir(assets_dir))
-        return _build_and_fill(config, weights, path, compile=compile, safe_mode=safe_mode,
-                               custom_objects=custom_objects,
-                               assets=lambda: ks.DiskIOStore(assets_dir, mode="r") if has_assets else None)
+        return _build_and_fill(
+            config,
+            weights,
+            path,
+            compile=compile,
+            safe_mode=safe_mode,
+            custom_objects=custom_objects,
+            assets=lambda: ks.DiskIOStore(assets_dir, mode="r") if has_assets else None,
+        )
 
 
 def keras_metadata() -> dict[str, str]:
@@ -243,14 +274,16 @@ def keras_metadata() -> dict[str, str]:
 
     import keras  # noqa: PLC0415
 
-    return {"keras_version": keras.__version__,
-            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    return {"keras_version": keras.__version__, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
 
 
 def is_keras_dir(path: str) -> bool:
     """Whether ``path`` is a directory in Keras's unzipped ``.keras`` form (config and weights files)."""
-    return (os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json"))
-            and any(os.path.isfile(os.path.join(path, n)) for n in (WEIGHTS_ENTRY, "model.weights.npz")))
+    return (
+        os.path.isdir(path)
+        and os.path.isfile(os.path.join(path, "config.json"))
+        and any(os.path.isfile(os.path.join(path, n)) for n in (WEIGHTS_ENTRY, "model.weights.npz"))
+    )
 
 
 def save_keras(model: Any, path: str) -> None:
@@ -263,8 +296,9 @@ def save_keras(model: Any, path: str) -> None:
         write_keras(model, fh)
 
 
-def _checked_entries(zf: zipfile.ZipFile, where: str, *, safe_mode: bool,
-                     custom_objects: Mapping[str, Any] | None) -> dict[str, Any]:
+def _checked_entries(
+    zf: zipfile.ZipFile, where: str, *, safe_mode: bool, custom_objects: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """Check an open archive's entry table and config; return the config, netform's classes restored.
 
     Only the central directory is scanned (names and declared sizes) and
@@ -289,14 +323,22 @@ def read_netform_entry(zf: zipfile.ZipFile, where: str) -> dict[str, Any] | None
     if NETFORM_ENTRY not in zf.namelist():
         return None
     if zf.getinfo(NETFORM_ENTRY).file_size > MAX_METADATA_BYTES:
-        raise FormatError(f"{where}: {NETFORM_ENTRY} declares {zf.getinfo(NETFORM_ENTRY).file_size:,} "
-                          f"bytes, more than netform's limit of {MAX_METADATA_BYTES:,} for metadata; "
-                          "the file is corrupt or hostile.")
+        raise FormatError(
+            f"{where}: {NETFORM_ENTRY} declares {zf.getinfo(NETFORM_ENTRY).file_size:,} "
+            f"bytes, more than netform's limit of {MAX_METADATA_BYTES:,} for metadata; "
+            "the file is corrupt or hostile."
+        )
     return json_object(zf.read(NETFORM_ENTRY), where, NETFORM_ENTRY)
 
 
-def load_keras(path: str | io.BytesIO, *, where: str | None = None, compile: bool = True,
-               safe_mode: bool = True, custom_objects: Mapping[str, Any] | None = None) -> Any:
+def load_keras(
+    path: str | io.BytesIO,
+    *,
+    where: str | None = None,
+    compile: bool = True,
+    safe_mode: bool = True,
+    custom_objects: Mapping[str, Any] | None = None,
+) -> Any:
     """Load a model from a ``.keras`` archive (any file name).
 
     The archive is read once: entry table, config and weights are checked,
@@ -320,8 +362,9 @@ def load_keras(path: str | io.BytesIO, *, where: str | None = None, compile: boo
         config = _checked_entries(zf, where, safe_mode=safe_mode, custom_objects=custom_objects)
         if WEIGHTS_ENTRY not in zf.namelist():
             raise _no_h5_weights(zf, where)
-        return _load_from_archive(zf, config, where, compile=compile, safe_mode=safe_mode,
-                                  custom_objects=custom_objects)
+        return _load_from_archive(
+            zf, config, where, compile=compile, safe_mode=safe_mode, custom_objects=custom_objects
+        )
 
 
 _NPZ_ENTRY = "model.weights.npz"
@@ -338,17 +381,28 @@ def _no_h5_weights(zf: zipfile.ZipFile, where: str) -> FormatError:
     "Object arrays cannot be loaded when allow_pickle=False".
     """
     if _NPZ_ENTRY in zf.namelist():
-        return FormatError(f"{where}: the archive holds its weights as {_NPZ_ENTRY}, Keras's npz format, which "
-                           "stores each layer's variables as pickled Python objects; neither netform nor Keras "
-                           "unpickles a model file (Keras fails with 'Object arrays cannot be loaded when "
-                           "allow_pickle=False'). Save the model again with model.save() or netform.save(), which "
-                           f"write {WEIGHTS_ENTRY}.")
-    return FormatError(f"{where}: the archive holds no {WEIGHTS_ENTRY} (entries: {sorted(zf.namelist())[:8]}), "
-                       "so the model has no weights to load; the file is incomplete or not a Keras model.")
+        return FormatError(
+            f"{where}: the archive holds its weights as {_NPZ_ENTRY}, Keras's npz format, which "
+            "stores each layer's variables as pickled Python objects; neither netform nor Keras "
+            "unpickles a model file (Keras fails with 'Object arrays cannot be loaded when "
+            "allow_pickle=False'). Save the model again with model.save() or netform.save(), which "
+            f"write {WEIGHTS_ENTRY}."
+        )
+    return FormatError(
+        f"{where}: the archive holds no {WEIGHTS_ENTRY} (entries: {sorted(zf.namelist())[:8]}), "
+        "so the model has no weights to load; the file is incomplete or not a Keras model."
+    )
 
 
-def _load_from_archive(zf: zipfile.ZipFile, config: dict[str, Any], where: str, *, compile: bool,
-                       safe_mode: bool, custom_objects: Mapping[str, Any] | None) -> Any:
+def _load_from_archive(
+    zf: zipfile.ZipFile,
+    config: dict[str, Any],
+    where: str,
+    *,
+    compile: bool,
+    safe_mode: bool,
+    custom_objects: Mapping[str, Any] | None,
+) -> Any:
     """Keras's ``_load_model_from_fileobj``, on an archive already checked and open."""
     from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
@@ -356,14 +410,27 @@ def _load_from_archive(zf: zipfile.ZipFile, config: dict[str, Any], where: str, 
     # Keras extracts the whole archive to disk for assets whenever it holds more
     # than its three entries (netform.json is a fourth): do so only for real assets.
     has_assets = any(name.startswith(_ASSETS_DIR) for name in zf.namelist())
-    return _build_and_fill(config, weights, where, compile=compile, safe_mode=safe_mode,
-                           custom_objects=custom_objects,
-                           assets=lambda: ks.DiskIOStore(_ASSETS_DIR.rstrip("/"), archive=zf, mode="r")
-                           if has_assets else None)
+    return _build_and_fill(
+        config,
+        weights,
+        where,
+        compile=compile,
+        safe_mode=safe_mode,
+        custom_objects=custom_objects,
+        assets=lambda: ks.DiskIOStore(_ASSETS_DIR.rstrip("/"), archive=zf, mode="r") if has_assets else None,
+    )
 
 
-def _build_and_fill(config: dict[str, Any], weights: io.BytesIO, where: str, *, compile: bool, safe_mode: bool,
-                    custom_objects: Mapping[str, Any] | None, assets: Any) -> Any:
+def _build_and_fill(
+    config: dict[str, Any],
+    weights: io.BytesIO,
+    where: str,
+    *,
+    compile: bool,
+    safe_mode: bool,
+    custom_objects: Mapping[str, Any] | None,
+    assets: Any,
+) -> Any:
     """Build the model from a checked config and fill it from the weights' bytes (checked first)."""
     from netform._compat import _keras_saving as ks  # noqa: PLC0415
 
@@ -406,8 +473,7 @@ def weights_bytes(path: str | io.BytesIO, where: str) -> io.BytesIO:
     with reading(where, "keras"), zipfile.ZipFile(path) as zf:
         check_zip(zf, where)
         if WEIGHTS_ENTRY not in zf.namelist():
-            raise FormatError(f"{where}: the archive holds no {WEIGHTS_ENTRY}, so there are no "
-                              "weights to load.")
+            raise FormatError(f"{where}: the archive holds no {WEIGHTS_ENTRY}, so there are no weights to load.")
         return io.BytesIO(zf.read(WEIGHTS_ENTRY))
 
 

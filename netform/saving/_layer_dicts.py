@@ -15,10 +15,19 @@ from typing import Any
 __all__ = ["layer_to_dict_from_config", "keras_defaults", "clean_name"]
 
 _SNAKE = {
-    "GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeNormal": "he_normal",
-    "HeUniform": "he_uniform", "LecunNormal": "lecun_normal", "LecunUniform": "lecun_uniform",
-    "Zeros": "zeros", "Ones": "ones", "Orthogonal": "orthogonal", "RandomNormal": "random_normal",
-    "RandomUniform": "random_uniform", "TruncatedNormal": "truncated_normal", "Identity": "identity",
+    "GlorotUniform": "glorot_uniform",
+    "GlorotNormal": "glorot_normal",
+    "HeNormal": "he_normal",
+    "HeUniform": "he_uniform",
+    "LecunNormal": "lecun_normal",
+    "LecunUniform": "lecun_uniform",
+    "Zeros": "zeros",
+    "Ones": "ones",
+    "Orthogonal": "orthogonal",
+    "RandomNormal": "random_normal",
+    "RandomUniform": "random_uniform",
+    "TruncatedNormal": "truncated_normal",
+    "Identity": "identity",
 }
 _SKIP_IF_EMPTY = ("quantization_config", "build_config", "compile_config")
 
@@ -41,8 +50,11 @@ def keras_defaults() -> tuple[str, str]:
     except (OSError, ValueError):
         return floatx, data_format
     if isinstance(saved, dict):
-        floatx = saved.get("floatx", floatx) if saved.get("floatx") in ("float16", "float32", "float64",
-                                                                          "bfloat16") else floatx
+        floatx = (
+            saved.get("floatx", floatx)
+            if saved.get("floatx") in ("float16", "float32", "float64", "bfloat16")
+            else floatx
+        )
         if saved.get("image_data_format") in ("channels_last", "channels_first"):
             data_format = saved["image_data_format"]
     return floatx, data_format
@@ -66,8 +78,11 @@ def _convert_value(value: Any) -> Any:
         cls_name = value["class_name"]
         config = value.get("config") or {}
         module = str(value.get("module") or "")
-        if module.startswith("keras.layers") or module.startswith("keras.src.layers") or (
-                "layers" in module and isinstance(config, dict) and "name" in config):
+        if (
+            module.startswith("keras.layers")
+            or module.startswith("keras.src.layers")
+            or ("layers" in module and isinstance(config, dict) and "name" in config)
+        ):
             return layer_to_dict_from_config(cls_name, config)
         if cls_name == "DTypePolicy":
             return config.get("name")

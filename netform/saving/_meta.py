@@ -10,26 +10,48 @@ import stat
 import zlib
 from typing import Any, Iterator
 
-from netform.errors import (CorruptFileError, FormatError, IncompatibleFileError, NetformError, SaveError,
-                            UnsafeFileError)
+from netform.errors import (
+    CorruptFileError,
+    FormatError,
+    IncompatibleFileError,
+    NetformError,
+    SaveError,
+    UnsafeFileError,
+)
 
-__all__ = ["metadata", "crc32", "reading", "writing", "check_built", "model_class_name",
-           "register_netform_classes", "regular_file", "check_tree", "read_bounded", "json_object",
-           "MAX_METADATA_BYTES"]
+__all__ = [
+    "metadata",
+    "crc32",
+    "reading",
+    "writing",
+    "check_built",
+    "model_class_name",
+    "register_netform_classes",
+    "regular_file",
+    "check_tree",
+    "read_bounded",
+    "json_object",
+    "MAX_METADATA_BYTES",
+]
 
 #: netform reads no metadata file (JSON, a checkpoint's state file) larger than this.
 MAX_METADATA_BYTES = 16 * 2**20
 #: A SavedModel directory may hold at most this many files and folders.
 MAX_TREE_ENTRIES = 100_000
-_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def _special(path: str, mode: int, what: str) -> UnsafeFileError:
     kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
     return UnsafeFileError(
         f"{path}: {what} is {kind}, not a regular file; netform opens only regular files and "
-        "directories (reading a FIFO or a device can block forever). Pass the saved file itself.")
+        "directories (reading a FIFO or a device can block forever). Pass the saved file itself."
+    )
 
 
 def regular_file(path: str, what: str = "the path") -> int:
@@ -77,20 +99,23 @@ def check_tree(path: str, what: str) -> None:
         for name in dirs + files:
             count += 1
             if count > MAX_TREE_ENTRIES:
-                raise UnsafeFileError(f"{path}: the {what} directory holds more than {MAX_TREE_ENTRIES} "
-                                      "files and folders; refused.")
+                raise UnsafeFileError(
+                    f"{path}: the {what} directory holds more than {MAX_TREE_ENTRIES} files and folders; refused."
+                )
             entry = os.path.join(root, name)
             if os.path.islink(entry):
                 target = os.path.realpath(entry)
                 if os.path.commonpath([top, target]) != top:
                     raise UnsafeFileError(
                         f"{entry}: a link in the {what} directory points outside it (to '{target}'); "
-                        "refused, a saved model reads only its own files.")
+                        "refused, a saved model reads only its own files."
+                    )
             try:
                 mode = os.stat(entry).st_mode
             except OSError as err:
-                raise FormatError(f"{entry}: cannot read a file of the {what} directory "
-                                  f"({err.strerror or err}).") from err
+                raise FormatError(
+                    f"{entry}: cannot read a file of the {what} directory ({err.strerror or err})."
+                ) from err
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 raise _special(entry, mode, f"a file of the {what} directory")
 
@@ -110,8 +135,10 @@ def read_bounded(path: str, limit: int, what: str, *, error: type[FormatError] =
     """
     size = regular_file(path, what)
     if size > limit:
-        raise error(f"{path}: {what} is {size:,} bytes, more than netform's limit of "
-                              f"{limit:,} bytes; refused without reading it (a real one is far smaller).")
+        raise error(
+            f"{path}: {what} is {size:,} bytes, more than netform's limit of "
+            f"{limit:,} bytes; refused without reading it (a real one is far smaller)."
+        )
     try:
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)
@@ -141,8 +168,10 @@ def json_object(raw: str | bytes | Any, where: str, field: str, *, parsed: bool 
     value = raw
     if not parsed:
         if isinstance(raw, (bytes, bytearray, str)) and len(raw) > MAX_METADATA_BYTES:
-            raise FormatError(f"{where}: {field} is {len(raw):,} bytes, more than netform's limit of "
-                              f"{MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile.")
+            raise FormatError(
+                f"{where}: {field} is {len(raw):,} bytes, more than netform's limit of "
+                f"{MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile."
+            )
         try:
             if isinstance(raw, (bytes, bytearray)):
                 raw = bytes(raw).decode("utf-8")
@@ -150,17 +179,28 @@ def json_object(raw: str | bytes | Any, where: str, field: str, *, parsed: bool 
                 raise TypeError(f"a stored {type(raw).__name__}")
             value = json.loads(raw)
         except RecursionError as err:
-            raise FormatError(f"{where}: {field} is nested too deeply to be metadata; the file is "
-                              "corrupt or hostile.") from err
+            raise FormatError(
+                f"{where}: {field} is nested too deeply to be metadata; the file is corrupt or hostile."
+            ) from err
         except (ValueError, TypeError) as err:
-            raise FormatError(f"{where}: {field} is not valid JSON ({' '.join(str(err).split())[:200]}); "
-                              "expected a JSON object. The file is corrupt or was not written by "
-                              "netform or Keras.") from err
+            raise FormatError(
+                f"{where}: {field} is not valid JSON ({' '.join(str(err).split())[:200]}); "
+                "expected a JSON object. The file is corrupt or was not written by "
+                "netform or Keras."
+            ) from err
     if not isinstance(value, dict):
-        kind = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean",
-                type(None): "null"}.get(type(value), type(value).__name__)
-        raise FormatError(f"{where}: {field} holds {kind}, expected a JSON object ({{\"key\": value, ...}}); "
-                          "the file is corrupt or was not written by netform or Keras.")
+        kind = {
+            list: "a list",
+            str: "a string",
+            int: "a number",
+            float: "a number",
+            bool: "a boolean",
+            type(None): "null",
+        }.get(type(value), type(value).__name__)
+        raise FormatError(
+            f'{where}: {field} holds {kind}, expected a JSON object ({{"key": value, ...}}); '
+            "the file is corrupt or was not written by netform or Keras."
+        )
     return value
 
 
@@ -236,8 +276,9 @@ def reading(path: str | os.PathLike[str], fmt: str) -> Iterator[None]:
     except NetformError:
         raise
     except MemoryError as err:
-        raise FormatError(f"{os.fspath(path)}: ran out of memory reading the {fmt} file; "
-                          "it may be corrupt or hostile.") from err
+        raise FormatError(
+            f"{os.fspath(path)}: ran out of memory reading the {fmt} file; it may be corrupt or hostile."
+        ) from err
     except Exception as err:  # noqa: BLE001 - every library's error becomes one FormatError
         text = " ".join(str(err).split())
         if len(text) > 400:
@@ -246,8 +287,13 @@ def reading(path: str | os.PathLike[str], fmt: str) -> Iterator[None]:
             text = text[:400] + " ..." + (f" Exception encountered: {cause}" if cause else "")
         # Also the built-in class Keras raises here: a class that cannot rebuild an object from
         # its config is a TypeError; h5py failing to open or read a file, an OSError.
-        error = (IncompatibleFileError if isinstance(err, TypeError)
-                 else CorruptFileError if isinstance(err, OSError) else FormatError)
+        error = (
+            IncompatibleFileError
+            if isinstance(err, TypeError)
+            else CorruptFileError
+            if isinstance(err, OSError)
+            else FormatError
+        )
         raise error(
             f"{os.fspath(path)}: cannot load the {fmt} file, it is corrupt, truncated or "
             f"incompatible ({type(err).__name__}: {text})."
@@ -291,8 +337,10 @@ def check_built(model: Any, action: str) -> None:
             if model.built:
                 return
     # Keras's own sentence first (Keras's tests match it), then netform's explanation.
-    keras_words = {"load weights into": "You are loading weights into a model that has not yet been built. ",
-                   "save the weights of": "You are saving a model that has not yet been built. "}.get(action, "")
+    keras_words = {
+        "load weights into": "You are loading weights into a model that has not yet been built. ",
+        "save the weights of": "You are saving a model that has not yet been built. ",
+    }.get(action, "")
     raise FormatError(
         f"{keras_words}Cannot {action} model '{getattr(model, 'name', model)}' ({type(model).__name__}): it is "
         "not built yet, so it has no weights. Build it first, e.g. model.build(input_shape) or "

@@ -60,8 +60,15 @@ def _convert(function: Any, n_inputs: int, opset: int, name: str) -> Any:
     rename = convert.tensor_names_from_structed(concrete, inputs, outputs)
     with tf.device("/cpu:0"):
         frozen = tf_loader.from_function(concrete, inputs, outputs)
-    proto, _ = convert.from_graph_def(frozen, name=name, input_names=inputs, output_names=outputs, opset=opset,
-                                      tensors_to_rename=rename, custom_op_handlers=EXTRA_OPS)
+    proto, _ = convert.from_graph_def(
+        frozen,
+        name=name,
+        input_names=inputs,
+        output_names=outputs,
+        opset=opset,
+        tensors_to_rename=rename,
+        custom_op_handlers=EXTRA_OPS,
+    )
     return proto
 
 
@@ -79,8 +86,11 @@ def _name_outputs(proto: Any, model: Any) -> None:
     old = [o.name for o in graph.output]
     if len(names) != len(old) or len(set(names)) != len(names) or names == old:
         return
-    taken = {t for node in graph.node for t in (*node.input, *node.output)} | {i.name for i in graph.input} | {
-        i.name for i in graph.initializer}
+    taken = (
+        {t for node in graph.node for t in (*node.input, *node.output)}
+        | {i.name for i in graph.input}
+        | {i.name for i in graph.initializer}
+    )
     if any(n in taken and n not in old for n in names):
         return
     rename = dict(zip(old, names, strict=True))
@@ -133,21 +143,29 @@ def save_onnx(model: Any, path: str, *, opset: int | None = None) -> None:
             proto = _convert(function, len(specs), opset, model.name)
         except Exception as err:  # noqa: BLE001
             text = " ".join(str(err).split())[:300]
-            raise FormatError(f"{path}: tf2onnx {tf2onnx.__version__} cannot convert model '{model.name}' "
-                              f"to ONNX opset {opset} ({type(err).__name__}: {text}). Try another opset=, or "
-                              "deploy the SavedModel instead.") from err
+            raise FormatError(
+                f"{path}: tf2onnx {tf2onnx.__version__} cannot convert model '{model.name}' "
+                f"to ONNX opset {opset} ({type(err).__name__}: {text}). Try another opset=, or "
+                "deploy the SavedModel instead."
+            ) from err
         missing = _unsupported_nodes(proto)
         if missing:
             shown = "; ".join(f"op {op} in layer '{keras_layer_path(model, name)}'" for op, name in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise FormatError(f"{path}: model '{model.name}' cannot be exported to ONNX opset {opset}: "
-                              f"tf2onnx has no ONNX equivalent for {shown}{more}. Replace that layer "
-                              "(or the op in it), try another opset=, or deploy the SavedModel instead.")
+            raise FormatError(
+                f"{path}: model '{model.name}' cannot be exported to ONNX opset {opset}: "
+                f"tf2onnx has no ONNX equivalent for {shown}{more}. Replace that layer "
+                "(or the op in it), try another opset=, or deploy the SavedModel instead."
+            )
         _name_outputs(proto, model)
         from netform import __version__ as version  # noqa: PLC0415
 
-        for key, value in (("netform_format", "onnx"), ("onnx_opset", str(opset)),
-                           ("netform_version", str(version)), ("keras_model_name", str(model.name))):
+        for key, value in (
+            ("netform_format", "onnx"),
+            ("onnx_opset", str(opset)),
+            ("netform_version", str(version)),
+            ("keras_model_name", str(model.name)),
+        ):
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         proto.producer_name = proto.producer_name or "tf2onnx"

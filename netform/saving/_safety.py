@@ -38,8 +38,17 @@ MAX_H5_DEPTH = 512
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SAFE_MODULE_ROOTS = ("keras",)
 # Keras's own markers for values, not classes.
-VALUE_MARKERS = {"__tuple__", "__numpy__", "__tensor__", "__bytes__", "__typespec__", "__ellipsis__",
-                 "__slice__", "__passive_serialization__", "__keras_tensor__"}
+VALUE_MARKERS = {
+    "__tuple__",
+    "__numpy__",
+    "__tensor__",
+    "__bytes__",
+    "__typespec__",
+    "__ellipsis__",
+    "__slice__",
+    "__passive_serialization__",
+    "__keras_tensor__",
+}
 _UNSAFE_HINT = "Load it with safe_mode=False only if you trust the file and wrote its code yourself."
 
 
@@ -52,17 +61,27 @@ def _registered(name: str, custom_objects: Mapping[str, Any]) -> bool:
 def _keras_builtin(class_name: str) -> bool:
     import keras  # noqa: PLC0415
 
-    for namespace in (keras.layers, keras.models, keras.optimizers, keras.losses, keras.metrics,
-                      keras.initializers, keras.regularizers, keras.constraints, keras.activations,
-                      keras.optimizers.schedules, keras.dtype_policies, keras):
+    for namespace in (
+        keras.layers,
+        keras.models,
+        keras.optimizers,
+        keras.losses,
+        keras.metrics,
+        keras.initializers,
+        keras.regularizers,
+        keras.constraints,
+        keras.activations,
+        keras.optimizers.schedules,
+        keras.dtype_policies,
+        keras,
+    ):
         if isinstance(getattr(namespace, class_name, None), type):
             return True
     return False
 
 
 #: The namespaces where Keras looks up a function saved by name (its ``BUILTIN_MODULES``).
-_FUNCTION_NAMESPACES = ("activations", "constraints", "initializers", "losses", "metrics", "optimizers",
-                        "regularizers")
+_FUNCTION_NAMESPACES = ("activations", "constraints", "initializers", "losses", "metrics", "optimizers", "regularizers")
 
 
 def _keras_function(name: str, custom: Mapping[str, Any]) -> bool:
@@ -71,16 +90,18 @@ def _keras_function(name: str, custom: Mapping[str, Any]) -> bool:
 
     if _registered(name, custom):
         return True
-    if _IDENTIFIER.match(name) and any(callable(getattr(getattr(keras, space), name, None))
-                                       for space in _FUNCTION_NAMESPACES):
+    if _IDENTIFIER.match(name) and any(
+        callable(getattr(getattr(keras, space), name, None)) for space in _FUNCTION_NAMESPACES
+    ):
         return True
     # Keras 3.6 and earlier wrote a registered function by its bare name: Keras
     # matches it against the custom_objects passed in ("pkg>name").
     return ">" not in name and any(str(key).endswith(">" + name) for key in custom)
 
 
-def check_config(config: Any, *, where: str, safe_mode: bool = True,
-                 custom_objects: Mapping[str, Any] | None = None) -> None:
+def check_config(
+    config: Any, *, where: str, safe_mode: bool = True, custom_objects: Mapping[str, Any] | None = None
+) -> None:
     """Refuse a model config that would import or run code.
 
     Args:
@@ -98,8 +119,10 @@ def check_config(config: Any, *, where: str, safe_mode: bool = True,
 
 
 def _refuse(where: str, at: str, what: str) -> UnsafeFileError:
-    return UnsafeFileError(f"{where}: {what} at config path '{at or '/'}'; refused in safe mode, as it could "
-                           f"allow arbitrary code execution. {_UNSAFE_HINT}")
+    return UnsafeFileError(
+        f"{where}: {what} at config path '{at or '/'}'; refused in safe mode, as it could "
+        f"allow arbitrary code execution. {_UNSAFE_HINT}"
+    )
 
 
 def _walk(node: Any, where: str, custom: Mapping[str, Any], at: str) -> None:
@@ -114,19 +137,20 @@ def _walk(node: Any, where: str, custom: Mapping[str, Any], at: str) -> None:
         _check_class(node, class_name, where, custom, at)
     for key, value in node.items():
         here = f"{at}.{key}" if at else str(key)
-        if isinstance(value, str) and key.endswith(("activation", "_initializer", "_regularizer",
-                                                    "_constraint", "initializer")):
+        if isinstance(value, str) and key.endswith(
+            ("activation", "_initializer", "_regularizer", "_constraint", "initializer")
+        ):
             if not _IDENTIFIER.match(value) and not _registered(value, custom):
                 raise _refuse(where, here, f"'{value}' is not a Keras built-in name")
         _walk(value, where, custom, here)
 
 
-def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapping[str, Any],
-                 at: str) -> None:
+def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapping[str, Any], at: str) -> None:
     module = node.get("module")
     registered = node.get("registered_name")
-    if class_name == "__lambda__" or (class_name == "function" and isinstance(node.get("config"), dict)
-                                      and "code" in node["config"]):
+    if class_name == "__lambda__" or (
+        class_name == "function" and isinstance(node.get("config"), dict) and "code" in node["config"]
+    ):
         raise _refuse(where, at, "Python bytecode (a lambda)")
     if class_name == "Lambda" and not _registered("Lambda", custom):
         raise _refuse(where, at, "a Lambda layer (it carries Python code)")
@@ -134,9 +158,12 @@ def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapp
         raise _refuse(where, at, "a TFSMLayer (it loads and runs an external SavedModel's graph)")
     config = node.get("config")
     if isinstance(config, dict) and isinstance(config.get("vocabulary"), str):
-        raise _refuse(where, f"{at}.config.vocabulary" if at else "config.vocabulary",
-                      f"a {class_name} reading its vocabulary from the file '{config['vocabulary'][:200]}' "
-                      "outside the model file")
+        raise _refuse(
+            where,
+            f"{at}.config.vocabulary" if at else "config.vocabulary",
+            f"a {class_name} reading its vocabulary from the file '{config['vocabulary'][:200]}' "
+            "outside the model file",
+        )
     if class_name in VALUE_MARKERS:
         return
     if class_name == "function" and module == "builtins" and isinstance(config, str):
@@ -146,11 +173,9 @@ def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapp
         if _keras_function(config, custom):
             return
         raise _refuse(where, at, f"function '{config[:200]}' is neither a Keras built-in nor registered")
-    if class_name.startswith("Custom>") and _keras_builtin(class_name[len("Custom>"):]):
+    if class_name.startswith("Custom>") and _keras_builtin(class_name[len("Custom>") :]):
         return  # how Keras 2 names its own optimizers
-    if isinstance(registered, str) and registered not in (class_name, "function") and _registered(
-        registered, custom
-    ):
+    if isinstance(registered, str) and registered not in (class_name, "function") and _registered(registered, custom):
         return
     if _registered(class_name, custom):
         return
@@ -227,8 +252,14 @@ def _archive_size(archive: zipfile.ZipFile) -> int | None:
     return int(size)
 
 
-def check_h5(file: Any, where: str, *, file_size: int | None = None,
-             datasets: dict[str, Any] | None = None, raw: io.BytesIO | int | None = None) -> None:
+def check_h5(
+    file: Any,
+    where: str,
+    *,
+    file_size: int | None = None,
+    datasets: dict[str, Any] | None = None,
+    raw: io.BytesIO | int | None = None,
+) -> None:
     """Refuse HDF5 links, data kept outside the file, and datasets that declare absurd sizes.
 
     Variable-length data (strings, sequences) is measured before anything
@@ -270,7 +301,8 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
             raise UnsafeFileError(
                 f"{where}: HDF5 attributes expand to more than {attributes} bytes when read (up to "
                 f"'{what}'), in a {file_size}-byte file: their elements name the same stored data over "
-                "and over; refused as a bomb.")
+                "and over; refused as a bomb."
+            )
 
     def visit(raw: bytes, info: Any) -> int | None:
         try:
@@ -287,21 +319,30 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
         name = raw.decode("utf-8", "replace")
         depth = raw.count(b"/") + 1
         if depth > MAX_H5_DEPTH:
-            problems.append(UnsafeFileError(
-                f"{where}: HDF5 groups nested more than {MAX_H5_DEPTH} deep (at '/{name[:80]}…'); Keras and "
-                "netform files nest a few dozen levels at most, so the file is refused."))
+            problems.append(
+                UnsafeFileError(
+                    f"{where}: HDF5 groups nested more than {MAX_H5_DEPTH} deep (at '/{name[:80]}…'); Keras and "
+                    "netform files nest a few dozen levels at most, so the file is refused."
+                )
+            )
             return 1
         if info.type == h5py.h5l.TYPE_EXTERNAL:
             target_file, target_path = (v.decode("utf-8", "replace") for v in file.id.links.get_val(raw))
-            problems.append(UnsafeFileError(
-                f"{where}: HDF5 external link '/{name}' -> '{target_file}:{target_path}' (an ExternalLink); "
-                "links out of the file are refused."))
+            problems.append(
+                UnsafeFileError(
+                    f"{where}: HDF5 external link '/{name}' -> '{target_file}:{target_path}' (an ExternalLink); "
+                    "links out of the file are refused."
+                )
+            )
         elif info.type != h5py.h5l.TYPE_HARD:
             target = file.id.links.get_val(raw)
             shown = target.decode("utf-8", "replace") if isinstance(target, bytes) else target
-            problems.append(UnsafeFileError(
-                f"{where}: HDF5 soft link '/{name}' -> '{shown}' (a SoftLink); netform and Keras never "
-                "write links, so the file is refused."))
+            problems.append(
+                UnsafeFileError(
+                    f"{where}: HDF5 soft link '/{name}' -> '{shown}' (a SoftLink); netform and Keras never "
+                    "write links, so the file is refused."
+                )
+            )
         else:
             parent, _, leaf = raw.rpartition(b"/")
             # Opening by the full path walks every level again: quadratic in the depth.
@@ -319,13 +360,17 @@ def check_h5(file: Any, where: str, *, file_size: int | None = None,
                 dtype = oid.get_type()
                 n = _declared_bytes(oid, dtype)
                 if n > MAX_DATASET_BYTES:
-                    problems.append(UnsafeFileError(
-                        f"{where}: HDF5 dataset '/{name}' declares shape {tuple(oid.shape or ())} "
-                        f"({n} bytes); refused as a bomb."))
+                    problems.append(
+                        UnsafeFileError(
+                            f"{where}: HDF5 dataset '/{name}' declares shape {tuple(oid.shape or ())} "
+                            f"({n} bytes); refused as a bomb."
+                        )
+                    )
                     return 1
                 total += n
                 if dtype.detect_class(h5py.h5t.VLEN) or (
-                        dtype.get_class() == h5py.h5t.STRING and dtype.is_variable_str()):
+                    dtype.get_class() == h5py.h5t.STRING and dtype.is_variable_str()
+                ):
                     total += _vlen_dataset_bytes(oid, f"/{name}", where, file_size, limit - total)
         return 1 if problems else None  # anything but None stops the walk
 
@@ -353,15 +398,20 @@ def _outside_data(oid: Any, name: str, where: str) -> UnsafeFileError | None:
     plist = oid.get_create_plist()
     if plist.get_external_count() > 0:
         return UnsafeFileError(
-            f"{where}: HDF5 dataset '/{name}' keeps its data in an external file; "
-            "data outside the file is refused.")
+            f"{where}: HDF5 dataset '/{name}' keeps its data in an external file; data outside the file is refused."
+        )
     if plist.get_layout() == h5py.h5d.VIRTUAL:
-        sources = sorted({f"{plist.get_virtual_filename(i)}:{plist.get_virtual_dsetname(i)}"
-                          for i in range(plist.get_virtual_count())})
+        sources = sorted(
+            {
+                f"{plist.get_virtual_filename(i)}:{plist.get_virtual_dsetname(i)}"
+                for i in range(plist.get_virtual_count())
+            }
+        )
         shown = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
         return UnsafeFileError(
             f"{where}: HDF5 dataset '/{name}' is a virtual dataset, which reads other files "
-            f"({shown}); data outside the file is refused. Netform and Keras never write one.")
+            f"({shown}); data outside the file is refused. Netform and Keras never write one."
+        )
     return None
 
 
@@ -383,7 +433,8 @@ def _vlen_bomb(where: str, what: str, total: int, file_size: int | None) -> Unsa
     return UnsafeFileError(
         f"{where}: variable-length HDF5 data {what} expands to more than {total} bytes in a "
         f"{file_size}-byte file (its elements name the same stored data over and over); refused "
-        "as a bomb.")
+        "as a bomb."
+    )
 
 
 def _vlen_dataset_bytes(oid: Any, what: str, where: str, file_size: int | None, budget: int) -> int:
@@ -407,7 +458,7 @@ def _vlen_dataset_bytes(oid: Any, what: str, where: str, file_size: int | None, 
     step = max(1, budget // (max(file_size or MAX_DATASET_BYTES, 1) * max(per_row, 1)))
     total = 0
     for start in range(0, int(shape[0]), step):
-        total += _value_bytes(dataset[start:start + step])
+        total += _value_bytes(dataset[start : start + step])
         if total > budget:
             raise _vlen_bomb(where, f"'{what}'", total, file_size)
     return total

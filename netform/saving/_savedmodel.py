@@ -43,8 +43,10 @@ def save_savedmodel(model: Any, path: str) -> None:
         SaveError: The model cannot be traced (e.g. it was never built).
     """
     if isinstance(model, InferenceModel):
-        raise SaveError(f"{path}: an inference-only model from a foreign SavedModel cannot be "
-                        "re-exported; copy the original directory instead.")
+        raise SaveError(
+            f"{path}: an inference-only model from a foreign SavedModel cannot be "
+            "re-exported; copy the original directory instead."
+        )
     with writing(path, "savedmodel"), atomic_path(path) as tmp:
         _export(model, tmp)
         extra = os.path.join(tmp, EXTRA_DIR)
@@ -119,8 +121,10 @@ def graph_file(path: str) -> str:
         file = os.path.join(path, "saved_model.pbtxt")
     size = regular_file(file, "the SavedModel graph")
     if size > MAX_GRAPH_BYTES:
-        raise UnsafeFileError(f"{file}: the SavedModel graph is {size:,} bytes, more than netform's limit "
-                              f"of {MAX_GRAPH_BYTES:,} bytes (1 GiB); refused without reading it.")
+        raise UnsafeFileError(
+            f"{file}: the SavedModel graph is {size:,} bytes, more than netform's limit "
+            f"of {MAX_GRAPH_BYTES:,} bytes (1 GiB); refused without reading it."
+        )
     return file
 
 
@@ -140,17 +144,22 @@ def _refusal(path: str, writer: str, refused: list[tuple[str, str]]) -> UnsafeFi
     known = [(op, where) for op, where in refused if op.split(" ", 1)[0] in FILE_OR_CODE_OPS]
     shown = ", ".join(f"{op} (in {where})" for op, where in (known or refused)[:6])
     more = f" and {len(refused) - 6} more" if len(refused) > 6 else ""
-    what = ("graph operations that touch files or run Python when called" if known
-            else "graph operations that are not known to be pure computation")
+    what = (
+        "graph operations that touch files or run Python when called"
+        if known
+        else "graph operations that are not known to be pure computation"
+    )
     return UnsafeFileError(
         f"{path}: this SavedModel from {writer} holds {what}: {shown}{more}. In safe mode netform "
         "runs only operations it knows to be pure computation (arithmetic, tensor and neural-network "
         "kernels, control flow, variables, in-memory tables); load it with safe_mode=False only if you "
-        "trust where it came from.")
+        "trust where it came from."
+    )
 
 
-def load_savedmodel(path: str, *, compile: bool = True, safe_mode: bool = True,
-                    custom_objects: Mapping[str, Any] | None = None) -> Any:
+def load_savedmodel(
+    path: str, *, compile: bool = True, safe_mode: bool = True, custom_objects: Mapping[str, Any] | None = None
+) -> Any:
     """Load a SavedModel directory: the full model when netform wrote it.
 
     Every file of the directory must be a regular file inside it (no FIFO,
@@ -168,8 +177,7 @@ def load_savedmodel(path: str, *, compile: bool = True, safe_mode: bool = True,
     check_tree(path, "SavedModel")
     archive = embedded_archive(path)
     if archive is not None:
-        return load_keras(archive, where=path, compile=compile, safe_mode=safe_mode,
-                          custom_objects=custom_objects)
+        return load_keras(archive, where=path, compile=compile, safe_mode=safe_mode, custom_objects=custom_objects)
     writer = "Keras 2 (tf_keras)" if os.path.isfile(os.path.join(path, "keras_metadata.pb")) else "another tool"
     if safe_mode:
         refused = refused_graph_ops(path)
@@ -182,7 +190,9 @@ def load_savedmodel(path: str, *, compile: bool = True, safe_mode: bool = True,
     warnings.warn(
         f"{path}: SavedModel written by {writer}; loaded as an inference-only model "
         f"(signature '{model.endpoint}'): predict() works, training and re-saving as Keras do not.",
-        UserWarning, stacklevel=3)
+        UserWarning,
+        stacklevel=3,
+    )
     return model
 
 
@@ -209,8 +219,9 @@ class InferenceModel:
         self._loaded = tf.saved_model.load(path)
         signatures = dict(self._loaded.signatures)
         if not signatures:
-            raise FormatError(f"{path}: SavedModel has no signatures, so nothing can be called. "
-                              "Export it with a serving signature.")
+            raise FormatError(
+                f"{path}: SavedModel has no signatures, so nothing can be called. Export it with a serving signature."
+            )
         self.endpoint = endpoint if endpoint in signatures else sorted(signatures)[0]
         self._fn = signatures[self.endpoint]
         self.input_names: list[str] = sorted(self._fn.structured_input_signature[1])
@@ -241,8 +252,7 @@ class InferenceModel:
         else:
             seq = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
             if len(seq) != len(self.input_names):
-                raise ValueError(f"Expected {len(self.input_names)} inputs {self.input_names}, "
-                                 f"received {len(seq)}.")
+                raise ValueError(f"Expected {len(self.input_names)} inputs {self.input_names}, received {len(seq)}.")
             named = dict(zip(self.input_names, seq))
         kwargs = {k: tf.convert_to_tensor(v, dtype=specs[k].dtype) for k, v in named.items()}
         out = self._fn(**kwargs)

@@ -41,7 +41,12 @@ from netform.errors import FormatError, NetformError
 
 from ._config_bounds import check_declared_weights
 from ._keras_zip import (
-    NETFORM_ENTRY, NETFORM_MODELS_MODULE, WEIGHTS_ENTRY, dir_file, read_netform_entry, restore_netform_classes,
+    NETFORM_ENTRY,
+    NETFORM_MODELS_MODULE,
+    WEIGHTS_ENTRY,
+    dir_file,
+    read_netform_entry,
+    restore_netform_classes,
 )
 from ._meta import MAX_METADATA_BYTES, json_object, reading
 from ._safety import VALUE_MARKERS, check_config, check_h5, check_zip
@@ -51,23 +56,54 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_KEYS = ("activation", "_initializer", "_regularizer", "_constraint", "initializer")
 
 #: The classes Keras gives a loaded model, by the class name its config holds.
-_MODEL_CLASSES = {"Sequential": "keras.src.models.sequential.Sequential",
-                  "Functional": "keras.src.models.functional.Functional"}
+_MODEL_CLASSES = {
+    "Sequential": "keras.src.models.sequential.Sequential",
+    "Functional": "keras.src.models.functional.Functional",
+}
 
 #: Keras layers whose every variable is trainable (when the layer is).
-_TRAINABLE_ONLY = frozenset({
-    "Dense", "EinsumDense", "Embedding", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
-    "Conv3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
-    "LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell", "ConvLSTM1D", "ConvLSTM2D",
-    "ConvLSTM3D", "MultiHeadAttention", "GroupQueryAttention",
-    "LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization", "PReLU",
-    "Attention", "AdditiveAttention",
-})
+_TRAINABLE_ONLY = frozenset(
+    {
+        "Dense",
+        "EinsumDense",
+        "Embedding",
+        "Conv1D",
+        "Conv2D",
+        "Conv3D",
+        "Conv1DTranspose",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
+        "DepthwiseConv1D",
+        "DepthwiseConv2D",
+        "SeparableConv1D",
+        "SeparableConv2D",
+        "LSTM",
+        "GRU",
+        "SimpleRNN",
+        "LSTMCell",
+        "GRUCell",
+        "SimpleRNNCell",
+        "ConvLSTM1D",
+        "ConvLSTM2D",
+        "ConvLSTM3D",
+        "MultiHeadAttention",
+        "GroupQueryAttention",
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
+        "RMSNormalization",
+        "PReLU",
+        "Attention",
+        "AdditiveAttention",
+    }
+)
 #: Keras layers whose last N variables are non-trainable statistics.
 _NON_TRAINABLE_TAIL = {"BatchNormalization": 2, "Normalization": 3}
 #: HDF5 (Keras 2 layout) variable names of those statistics.
-_NON_TRAINABLE_NAMES = {"BatchNormalization": ("moving_mean", "moving_variance"),
-                        "Normalization": ("mean", "variance", "count")}
+_NON_TRAINABLE_NAMES = {
+    "BatchNormalization": ("moving_mean", "moving_variance"),
+    "Normalization": ("mean", "variance", "count"),
+}
 
 
 class _Unknown(NetformError):
@@ -178,7 +214,7 @@ def _split(class_name: str, sizes: list[int]) -> int:
         return 0
     if class_name in _NON_TRAINABLE_TAIL:
         tail = _NON_TRAINABLE_TAIL[class_name]
-        return sum(sizes[:max(len(sizes) - tail, 0)])
+        return sum(sizes[: max(len(sizes) - tail, 0)])
     if class_name in _TRAINABLE_ONLY:
         return sum(sizes)
     raise _Unknown
@@ -193,7 +229,7 @@ class _Store:
 
     def under(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
         """``(path below prefix, shape)`` of every dataset below ``prefix`` (which ends in ``/``)."""
-        return [(name[len(prefix):], shape) for name, shape in self.shapes.items() if name.startswith(prefix)]
+        return [(name[len(prefix) :], shape) for name, shape in self.shapes.items() if name.startswith(prefix)]
 
     def keras_layers(self, prefix: str) -> dict[str, str]:
         """The ``.keras`` store paths of the layers below ``prefix`` that hold variables, by layer name.
@@ -201,8 +237,7 @@ class _Store:
         Keras names each layer's path after its class (``dense_1``) and writes
         the layer's own name on its ``vars`` group.
         """
-        keys = {name[len(prefix) + 7:].split("/", 1)[0]
-                for name in self.shapes if name.startswith(prefix + "layers/")}
+        keys = {name[len(prefix) + 7 :].split("/", 1)[0] for name in self.shapes if name.startswith(prefix + "layers/")}
         out: dict[str, str] = {}
         for key in sorted(keys):
             vars_group = self.file.get(f"{prefix}layers/{key}/vars")
@@ -327,8 +362,13 @@ def _describe(config: dict[str, Any], count: Any, groups: dict[str, str], store:
         params, train_params = count(layer, groups.get(name), trainable, store)
         layers.append({"name": name, "class": str(layer.get("class_name")), "params": params})
         total, train = total + params, train + train_params
-    return {"model_name": _name(config), "model_class": _model_class(config), "layers": layers,
-            "parameters": total, "trainable_parameters": train}
+    return {
+        "model_name": _name(config),
+        "model_class": _model_class(config),
+        "layers": layers,
+        "parameters": total,
+        "trainable_parameters": train,
+    }
 
 
 _TEXT_FIELDS = ("keras_version", "netform_version", "saved_at", "model_class", "model_name")
@@ -339,8 +379,10 @@ def text_fields(meta: dict[str, Any], where: str, field: str) -> dict[str, Any]:
     for key in _TEXT_FIELDS:
         value = meta.get(key)
         if value is not None and not isinstance(value, str):
-            raise FormatError(f"{where}: {field} field '{key}' holds {type(value).__name__} {str(value)[:60]!r}, "
-                              "expected a string; the file is corrupt or was not written by netform or Keras.")
+            raise FormatError(
+                f"{where}: {field} field '{key}' holds {type(value).__name__} {str(value)[:60]!r}, "
+                "expected a string; the file is corrupt or was not written by netform or Keras."
+            )
     return meta
 
 
@@ -365,8 +407,10 @@ def keras_meta(netform_entry: dict[str, Any] | None, keras_entry: dict[str, Any]
     for key, theirs in (("keras_version", "keras_version"), ("saved_at", "date_saved")):
         value = (keras_entry or {}).get(theirs)
         if value is not None and not isinstance(value, str):
-            raise FormatError(f"{path}: metadata.json field '{theirs}' holds {type(value).__name__}, "
-                              "expected a string; the file is corrupt.")
+            raise FormatError(
+                f"{path}: metadata.json field '{theirs}' holds {type(value).__name__}, "
+                "expected a string; the file is corrupt."
+            )
         meta.setdefault(key, value)
     return meta
 
@@ -404,8 +448,10 @@ class KerasParts:
             return None
         info = zf.getinfo(name)
         if info.file_size > MAX_METADATA_BYTES:
-            raise FormatError(f"{self.path}: archive entry {name} is {info.file_size:,} bytes, more than netform's "
-                              f"limit of {MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile.")
+            raise FormatError(
+                f"{self.path}: archive entry {name} is {info.file_size:,} bytes, more than netform's "
+                f"limit of {MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile."
+            )
         return json_object(zf.read(info), self.path, name)
 
     def _read_dir(self, path: str) -> None:
@@ -415,11 +461,17 @@ class KerasParts:
         check_tree(path, "Keras model")
         with reading(path, "keras"):
             self.config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
-            found = {name: json_object(dir_file(path, name, MAX_METADATA_BYTES), path, name)
-                     for name in (NETFORM_ENTRY, "metadata.json") if os.path.lexists(os.path.join(path, name))}
+            found = {
+                name: json_object(dir_file(path, name, MAX_METADATA_BYTES), path, name)
+                for name in (NETFORM_ENTRY, "metadata.json")
+                if os.path.lexists(os.path.join(path, name))
+            }
             self.netform, self.keras = found.get(NETFORM_ENTRY), found.get("metadata.json")
-            self.weights = (io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
-                            if os.path.lexists(os.path.join(path, WEIGHTS_ENTRY)) else None)
+            self.weights = (
+                io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
+                if os.path.lexists(os.path.join(path, WEIGHTS_ENTRY))
+                else None
+            )
 
 
 def _read_keras(path: str, safe_mode: bool) -> dict[str, Any]:

@@ -30,8 +30,9 @@ __all__ = ["check_target", "is_savedmodel_dir", "is_checkpoint_state"]
 
 #: Entries a SavedModel directory may hold at its top level (TensorFlow, tf_keras, netform).
 #: ``saved_model.pbtxt`` is not among them: a SavedModel save writes the binary graph only.
-SAVEDMODEL_ENTRIES = frozenset({"saved_model.pb", "variables", "assets", "assets.extra",
-                                "fingerprint.pb", "keras_metadata.pb"})
+SAVEDMODEL_ENTRIES = frozenset(
+    {"saved_model.pb", "variables", "assets", "assets.extra", "fingerprint.pb", "keras_metadata.pb"}
+)
 _ZIP_HEADS = (b"PK\x03\x04", b"PK\x05\x06")
 _FIX = "Choose another path, or move or delete what is there yourself; netform never deletes files it did not write."
 
@@ -119,7 +120,7 @@ def _proto_fields(data: bytes, allowed: dict[int, int]) -> list[tuple[int, bytes
         if tag & 7 == 2:
             if pos + value > len(data):
                 return None
-            found.append((tag >> 3, data[pos:pos + value]))
+            found.append((tag >> 3, data[pos : pos + value]))
             pos += value
     return found
 
@@ -141,8 +142,12 @@ def _variables_strangers(variables: str) -> list[str]:
     """Entries of ``variables/`` that are not the checkpoint TensorFlow wrote: its index and the shards it names."""
     names = os.listdir(variables)
     strangers = [n for n in names if n != "variables.index" and not _VARIABLE_SHARD.fullmatch(n)]
-    strangers += [n for n in names if n not in strangers and (
-        os.path.islink(os.path.join(variables, n)) or not os.path.isfile(os.path.join(variables, n)))]
+    strangers += [
+        n
+        for n in names
+        if n not in strangers
+        and (os.path.islink(os.path.join(variables, n)) or not os.path.isfile(os.path.join(variables, n)))
+    ]
     shards = [n for n in names if n not in strangers and n != "variables.index"]
     index = os.path.join(variables, "variables.index")
     count = index_shards(index) if "variables.index" in names and "variables.index" not in strangers else None
@@ -186,7 +191,7 @@ def index_shards(index: str) -> int | None:
     def block(offset: int, size: int) -> bytes | None:
         if offset + size + 5 > len(data) - 48 or data[offset + size] != 0:  # 0: stored uncompressed
             return None
-        return data[offset:offset + size]
+        return data[offset : offset + size]
 
     def first_entry(raw: bytes | None) -> tuple[bytes, bytes] | None:
         if raw is None:
@@ -196,7 +201,7 @@ def index_shards(index: str) -> int | None:
         length, at = _varint(raw, at)
         if shared != 0 or unshared is None or length is None or at + unshared + length > len(raw):
             return None
-        return raw[at:at + unshared], raw[at + unshared:at + unshared + length]
+        return raw[at : at + unshared], raw[at + unshared : at + unshared + length]
 
     index_entry = first_entry(block(handle[2], handle[3]))
     if index_entry is None:
@@ -243,9 +248,13 @@ def _asset_strangers(path: str) -> list[str]:
         held = _files_under(assets)
         if held:
             named = _graph_assets(path)
-            strangers += [f"assets/{n}" for n in held
-                          if n not in named or not os.path.isfile(os.path.join(assets, n))
-                          or os.path.islink(os.path.join(assets, n))]
+            strangers += [
+                f"assets/{n}"
+                for n in held
+                if n not in named
+                or not os.path.isfile(os.path.join(assets, n))
+                or os.path.islink(os.path.join(assets, n))
+            ]
     return strangers
 
 
@@ -278,11 +287,15 @@ def _check_savedmodel(path: str, where: str) -> None:
         return
     strangers = _savedmodel_strangers(path)
     if strangers:
-        raise _refuse(where, f"is a directory holding files a SavedModel does not: {_foreign(strangers)}",
-                      "a SavedModel directory")
+        raise _refuse(
+            where,
+            f"is a directory holding files a SavedModel does not: {_foreign(strangers)}",
+            "a SavedModel directory",
+        )
     if "saved_model.pb" not in names:
-        raise _refuse(where, f"is a directory without saved_model.pb (it holds {_foreign(names)})",
-                      "a SavedModel directory")
+        raise _refuse(
+            where, f"is a directory without saved_model.pb (it holds {_foreign(names)})", "a SavedModel directory"
+        )
 
 
 def _head(path: str) -> bytes:
@@ -313,8 +326,9 @@ def _check_deploy_file(path: str, fmt: str) -> None:
         with open(path, "rb") as fh:
             head = fh.read(DEPLOY_HEAD_BYTES)
     except OSError as err:
-        raise SaveError(f"{path}: cannot read what is there ({err.strerror or err}), so it is not "
-                        f"replaced. {_FIX}") from err
+        raise SaveError(
+            f"{path}: cannot read what is there ({err.strerror or err}), so it is not replaced. {_FIX}"
+        ) from err
     if deploy_kind(head, os.path.getsize(path)) != fmt:
         raise _refuse(path, f"is {describe_content(path)}", expected)
     if fmt == "tflite":
@@ -351,14 +365,16 @@ def _check_file(path: str, fmt: str) -> None:
             return
         head = _head(path)
     except OSError as err:
-        raise SaveError(f"{path}: cannot read what is there ({err.strerror or err}), so it is not "
-                        f"replaced. {_FIX}") from err
+        raise SaveError(
+            f"{path}: cannot read what is there ({err.strerror or err}), so it is not replaced. {_FIX}"
+        ) from err
     if fmt == "keras" and head.startswith(_ZIP_HEADS):
         strangers = _keras_strangers(path)
         if not strangers:
             return
-        raise _refuse(path, f"is a zip archive holding files a .keras archive does not: {_foreign(strangers)}",
-                      expected)
+        raise _refuse(
+            path, f"is a zip archive holding files a .keras archive does not: {_foreign(strangers)}", expected
+        )
     if fmt != "keras" and head == HDF5_SIGNATURE:
         other = _not_keras_hdf5(path)
         if other is None:
@@ -432,8 +448,9 @@ def _keras_dataset(f: Any, name: str) -> bool:
 
 
 #: What a ``.keras`` archive holds (Keras writes the first four; netform adds its metadata).
-KERAS_ENTRIES = frozenset({"metadata.json", "config.json", "model.weights.h5", "model.weights.npz",
-                           "assets", "netform.json"})
+KERAS_ENTRIES = frozenset(
+    {"metadata.json", "config.json", "model.weights.h5", "model.weights.npz", "assets", "netform.json"}
+)
 
 
 def _keras_strangers(path: str) -> list[str]:
@@ -494,7 +511,7 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
         fh.seek(max(size - 22 - 0xFFFF, 0))
         tail = fh.read()
         at = tail.rfind(b"PK\x05\x06")
-        if at >= 0 and at + 22 + int.from_bytes(tail[at + 20:at + 22], "little") == len(tail):
+        if at >= 0 and at + 22 + int.from_bytes(tail[at + 20 : at + 22], "little") == len(tail):
             return "an archive comment"
         return "bytes after the end of the archive"
     if int.from_bytes(end[20:22], "little"):
@@ -511,8 +528,10 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
         record = fh.read(56)
         if record[:4] != b"PK\x06\x06" or record_at + 12 + int.from_bytes(record[4:12], "little") != size - 42:
             return "bytes between the archive's end records"
-        directory_size, directory_at = (int.from_bytes(record[40:48], "little"),
-                                        int.from_bytes(record[48:56], "little"))
+        directory_size, directory_at = (
+            int.from_bytes(record[40:48], "little"),
+            int.from_bytes(record[48:56], "little"),
+        )
         directory_end = record_at
     if directory_at + directory_size != directory_end:
         return "bytes before or inside the archive that belong to no entry"
@@ -569,8 +588,10 @@ def _npz_entry(archive: zipfile.ZipFile) -> bool:
             data = io.BytesIO(inner_fh.read(archive.getinfo("model.weights.npz").file_size))
         with zipfile.ZipFile(data) as inner:
             infos = inner.infolist()
-            return all(i.filename.endswith(".npy") for i in infos) and _zip_layout_problem(
-                data, infos, len(data.getbuffer())) is None
+            return (
+                all(i.filename.endswith(".npy") for i in infos)
+                and _zip_layout_problem(data, infos, len(data.getbuffer())) is None
+            )
     except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError, EOFError):
         return False
 
@@ -611,8 +632,11 @@ def _keras_weights_problem(archive: zipfile.ZipFile, info: zipfile.ZipInfo, wher
 
 #: Keras layers that write files under ``assets/`` (``save_assets``), by the snake-case name Keras's
 #: saver gives their folder: each writes ``vocabulary.txt`` (TextVectorization also its lookup's).
-_ASSET_WRITERS = {"StringLookup": "string_lookup", "IntegerLookup": "integer_lookup",
-                  "TextVectorization": "text_vectorization"}
+_ASSET_WRITERS = {
+    "StringLookup": "string_lookup",
+    "IntegerLookup": "integer_lookup",
+    "TextVectorization": "text_vectorization",
+}
 
 
 def _class_names(node: Any, found: set[str]) -> set[str]:
@@ -638,8 +662,13 @@ def _asset_entry_strangers(assets: list[str], config: dict[str, Any] | None) -> 
     lookup layer, is someone's.
     """
     writers = {_ASSET_WRITERS[c] for c in _class_names(config, set()) if c in _ASSET_WRITERS} if config else set()
-    pattern = (re.compile(r"assets/(?:[^/]+/)*(?:" + "|".join(sorted(writers)) +
-                          r")(?:_\d+)?/(?:_lookup_layer/)?vocabulary\.txt") if writers else None)
+    pattern = (
+        re.compile(
+            r"assets/(?:[^/]+/)*(?:" + "|".join(sorted(writers)) + r")(?:_\d+)?/(?:_lookup_layer/)?vocabulary\.txt"
+        )
+        if writers
+        else None
+    )
     return [n for n in assets if not (n.endswith("/") or (pattern is not None and pattern.fullmatch(n)))]
 
 
@@ -654,16 +683,22 @@ def _check_keras_dir(path: str) -> None:
     if not names:
         return
     strangers = [n for n in names if n not in KERAS_ENTRIES]
-    strangers += [n for n in names if n in KERAS_ENTRIES and n != "assets"
-                  and (os.path.islink(os.path.join(path, n)) or not os.path.isfile(os.path.join(path, n)))]
+    strangers += [
+        n
+        for n in names
+        if n in KERAS_ENTRIES
+        and n != "assets"
+        and (os.path.islink(os.path.join(path, n)) or not os.path.isfile(os.path.join(path, n)))
+    ]
     assets = os.path.join(path, "assets")
     if os.path.islink(assets) or (os.path.lexists(assets) and not os.path.isdir(assets)):
         strangers.append("assets")
     if not strangers and "config.json" in names:
         strangers = _keras_dir_contents(path)
     if strangers:
-        raise _refuse(path, f"is a directory holding files a Keras model directory does not: "
-                            f"{_foreign(strangers)}", expected)
+        raise _refuse(
+            path, f"is a directory holding files a Keras model directory does not: {_foreign(strangers)}", expected
+        )
     if "config.json" not in names:
         raise _refuse(path, f"is a directory without config.json (it holds {_foreign(names)})", expected)
 
@@ -695,8 +730,12 @@ def _keras_dir_contents(path: str) -> list[str]:
     if os.path.isdir(assets) and not os.path.islink(assets):
         held = [f"assets/{n}" for n in _files_under(assets)]
         strangers += _asset_entry_strangers(held, config)
-        strangers += [n for n in held if n not in strangers and (
-            os.path.islink(os.path.join(path, n)) or not os.path.isfile(os.path.join(path, n)))]
+        strangers += [
+            n
+            for n in held
+            if n not in strangers
+            and (os.path.islink(os.path.join(path, n)) or not os.path.isfile(os.path.join(path, n)))
+        ]
     return strangers
 
 
@@ -713,8 +752,12 @@ def is_checkpoint_state(path: str) -> bool:
             lines = [line.strip() for line in fh if line.strip()]
     except (OSError, UnicodeDecodeError):
         return False
-    keys = ("model_checkpoint_path:", "all_model_checkpoint_paths:", "all_model_checkpoint_timestamps:",
-            "last_preserved_timestamp:")
+    keys = (
+        "model_checkpoint_path:",
+        "all_model_checkpoint_paths:",
+        "all_model_checkpoint_timestamps:",
+        "last_preserved_timestamp:",
+    )
     return bool(lines) and all(line.startswith(keys) for line in lines)
 
 
@@ -740,20 +783,27 @@ def _check_checkpoint(prefix: str) -> None:
     for name in data:
         full = os.path.join(directory, name)
         if base + ".index" not in names:
-            raise _refuse(full, f"is {describe_content(full)}, with no {base}.index beside it",
-                          "a TF checkpoint data file")
-        if not _SHARD.fullmatch(name[len(base):]):
-            raise _refuse(full, f"is {describe_content(full)}, not named as TensorFlow names checkpoint shards",
-                          "a TF checkpoint data file")
+            raise _refuse(
+                full, f"is {describe_content(full)}, with no {base}.index beside it", "a TF checkpoint data file"
+            )
+        if not _SHARD.fullmatch(name[len(base) :]):
+            raise _refuse(
+                full,
+                f"is {describe_content(full)}, not named as TensorFlow names checkpoint shards",
+                "a TF checkpoint data file",
+            )
     count = index_shards(os.path.join(directory, base + ".index")) if data else None
     if count is not None:  # the index says how many shards it wrote: any other is someone's file
         named = {f"{base}.data-{i:05d}-of-{count:05d}" for i in range(count)}
         for name in data:
             if name not in named:
                 full = os.path.join(directory, name)
-                raise _refuse(full, f"is {describe_content(full)}, a shard its index ({base}.index, "
-                                    f"{count} shard{'s' if count > 1 else ''}) does not name",
-                              "a TF checkpoint data file")
+                raise _refuse(
+                    full,
+                    f"is {describe_content(full)}, a shard its index ({base}.index, "
+                    f"{count} shard{'s' if count > 1 else ''}) does not name",
+                    "a TF checkpoint data file",
+                )
 
 
 def check_target(path: str | os.PathLike[str], fmt: str) -> None:

@@ -28,8 +28,9 @@ __all__ = ["QUANTIZE", "check_quantize", "save_tflite", "TFLITE_READER", "tflite
 
 #: The ``quantize=`` choices (None: float32).
 QUANTIZE: Final[tuple[str, ...]] = ("dynamic", "float16")
-TFLITE_READER: Final[str] = ("the LiteRT interpreter (tf.lite.Interpreter(model_path=...) or "
-                             "ai_edge_litert.interpreter.Interpreter)")
+TFLITE_READER: Final[str] = (
+    "the LiteRT interpreter (tf.lite.Interpreter(model_path=...) or ai_edge_litert.interpreter.Interpreter)"
+)
 
 
 #: The schema version every LiteRT model carries in its ``version`` field.
@@ -61,12 +62,12 @@ def _walk_model(view: memoryview) -> str | None:
     def u32(at: int) -> int:
         if at < 0 or at + 4 > size:
             raise IndexError(at)
-        return int.from_bytes(view[at:at + 4], "little")
+        return int.from_bytes(view[at : at + 4], "little")
 
     def u16(at: int) -> int:
         if at < 0 or at + 2 > size:
             raise IndexError(at)
-        return int.from_bytes(view[at:at + 2], "little")
+        return int.from_bytes(view[at : at + 2], "little")
 
     try:
         if size < 8 or bytes(view[4:8]) != TFLITE_IDENTIFIER:
@@ -74,7 +75,7 @@ def _walk_model(view: memoryview) -> str | None:
         root = u32(0)
         if root < 8 or root % 4 or root + 4 > size:
             return f"its root offset {root} points outside the file"
-        vtable = root - int.from_bytes(view[root:root + 4], "little", signed=True)
+        vtable = root - int.from_bytes(view[root : root + 4], "little", signed=True)
         vt_size, table_size = u16(vtable), u16(vtable + 2)
         if vt_size < 4 or vt_size % 2 or vtable + vt_size > size or table_size < 4 or root + table_size > size:
             return "the vtable of its root table is malformed"
@@ -119,8 +120,7 @@ def check_quantize(quantize: str | None, where: str) -> None:
         SaveError: ``quantize`` is not None, ``"dynamic"`` or ``"float16"``.
     """
     if quantize is not None and quantize not in QUANTIZE:
-        raise SaveError(f"{where}: quantize='{quantize}' is not one of {', '.join(QUANTIZE)} "
-                        "(or None for float32).")
+        raise SaveError(f"{where}: quantize='{quantize}' is not one of {', '.join(QUANTIZE)} (or None for float32).")
 
 
 def _failed_op(text: str, model: Any) -> str:
@@ -163,13 +163,18 @@ def save_tflite(model: Any, path: str, *, quantize: str | None = None) -> None:
             batch = 1
             data = _convert(model, path, quantize, batch=batch)
         if data[4:8] != TFLITE_IDENTIFIER:
-            raise FormatError(f"{path}: the LiteRT converter returned no TFLite model "
-                              f"(it starts with {bytes(data[:8])!r}).")
+            raise FormatError(
+                f"{path}: the LiteRT converter returned no TFLite model (it starts with {bytes(data[:8])!r})."
+            )
         write_bytes(path, data)
     if batch is not None:
-        warnings.warn(f"{path}: model '{model.name}' has recurrent layers that LiteRT's built-in ops run "
-                      "only with a fixed batch size, so the .tflite file takes one example per call "
-                      "(input shape [1, ...]); run the examples one at a time.", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{path}: model '{model.name}' has recurrent layers that LiteRT's built-in ops run "
+            "only with a fixed batch size, so the .tflite file takes one example per call "
+            "(input shape [1, ...]); run the examples one at a time.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _recurrent(model: Any) -> bool:
@@ -208,7 +213,9 @@ def _convert(model: Any, path: str, quantize: str | None, batch: int | None) -> 
                 raise _NeedsStaticBatch from err
             where = _failed_op(text, model)
             brief = " ".join(text.split())[:400]
-            raise FormatError(f"{path}: model '{model.name}' cannot be converted to LiteRT"
-                              f"{' (' + where + ')' if where else ''}: {type(err).__name__}: {brief}. "
-                              "Replace that layer, or deploy the SavedModel or ONNX file instead.") from err
+            raise FormatError(
+                f"{path}: model '{model.name}' cannot be converted to LiteRT"
+                f"{' (' + where + ')' if where else ''}: {type(err).__name__}: {brief}. "
+                "Replace that layer, or deploy the SavedModel or ONNX file instead."
+            ) from err
     return bytes(data)

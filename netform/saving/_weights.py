@@ -39,8 +39,11 @@ def _open_verified(source: Any, where: str) -> Iterator[tuple[H5Source, dict[str
         check_h5(opened.file, where, file_size=opened.size, datasets=datasets, raw=opened.raw)
         verify_checksums(opened.file, where, datasets=datasets, source=opened.raw)
         # The safety walk opened every dataset; one that recorded none (a file without weights) is walked here.
-        shapes = {name: tuple(dsid.shape or ()) for name, dsid in datasets.items()} if datasets else \
-            _file_shapes(opened.file)
+        shapes = (
+            {name: tuple(dsid.shape or ()) for name, dsid in datasets.items()}
+            if datasets
+            else _file_shapes(opened.file)
+        )
         yield opened, _weights_only(shapes)
 
 
@@ -100,16 +103,20 @@ def _diff(saved: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]])
     saved_owners = {name.rpartition("/vars/")[0] for name in saved}
     absent = {owner for owner, names in owners.items() if "/vars/" in names[0] and owner not in saved_owners}
     for owner in sorted(absent):
-        problems.append(f"{owner}: expected {len(owners[owner])} variables, but received 0 variables "
-                        "(the file has none for it)")
+        problems.append(
+            f"{owner}: expected {len(owners[owner])} variables, but received 0 variables (the file has none for it)"
+        )
     for name, shape in wanted.items():
         if name not in saved:
             if (name.rpartition("/vars/")[0] or name) not in absent:
                 problems.append(f"{name}: model has shape {shape}, file has no such variable")
         elif saved[name] != shape:
             problems.append(f"{name}: model has shape {shape}, file has {saved[name]}")
-    problems += [f"{name}: file has shape {shape}, model has no such variable"
-                 for name, shape in saved.items() if name not in wanted]
+    problems += [
+        f"{name}: file has shape {shape}, model has no such variable"
+        for name, shape in saved.items()
+        if name not in wanted
+    ]
     return problems
 
 
@@ -125,8 +132,11 @@ def _alias_renames(model: Any, saved: dict[str, tuple[int, ...]]) -> dict[str, s
     """
     from netform._compat._saveable_aliases import alias_paths
 
-    return {first: other for other, first in alias_paths(model).items()
-            if first and _under(saved, other) and not _under(saved, first)}
+    return {
+        first: other
+        for other, first in alias_paths(model).items()
+        if first and _under(saved, other) and not _under(saved, first)
+    }
 
 
 def _renamed(saved: dict[str, tuple[int, ...]], renames: dict[str, str]) -> dict[str, tuple[int, ...]]:
@@ -135,7 +145,7 @@ def _renamed(saved: dict[str, tuple[int, ...]], renames: dict[str, str]) -> dict
     for name, shape in saved.items():
         for first, other in sorted(renames.items(), key=lambda item: -len(item[1])):
             if name.startswith(other + "/"):
-                name = first + name[len(other):]
+                name = first + name[len(other) :]
                 break
         out[name] = shape
     return out
@@ -153,8 +163,9 @@ def _model_shapes(model: Any, skip: set[int]) -> dict[str, tuple[int, ...]]:
     return _weights_only(weight_shapes(model, skip | ({id(optimizer)} if optimizer is not None else set())))
 
 
-def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
-                    skip_mismatch: bool = False, objects_to_skip: Any = None) -> list[str]:
+def load_weights_h5(
+    model: Any, source: str | io.BytesIO, where: str, *, skip_mismatch: bool = False, objects_to_skip: Any = None
+) -> list[str]:
     """Load Keras 3 weights (a ``.weights.h5`` file or a ``.keras`` archive's weights).
 
     Args:
@@ -205,8 +216,11 @@ def load_weights_h5(model: Any, source: str | io.BytesIO, where: str, *,
         if errors and not skip_mismatch:
             raise mismatch_error(where, model, [str(e[1]) for e in errors.values()])
     if problems:
-        warnings.warn(f"{where}: skipped {len(problems)} variable(s) that do not fit: "
-                      + "; ".join(problems[:10]), UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{where}: skipped {len(problems)} variable(s) that do not fit: " + "; ".join(problems[:10]),
+            UserWarning,
+            stacklevel=3,
+        )
     return problems
 
 
@@ -221,8 +235,9 @@ def _legacy_layers(group: Any) -> dict[str, list[tuple[str, Any]]]:
     return out
 
 
-def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = False,
-                        skip_mismatch: bool = False) -> list[str]:
+def load_legacy_weights(
+    model: Any, path: str, where: str, *, by_name: bool = False, skip_mismatch: bool = False
+) -> list[str]:
     """Load weights from a legacy HDF5 file (weights only, or a full-model ``.h5``).
 
     Args:
@@ -244,9 +259,14 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
             problems = []
         else:
             files = [(n, ws) for n, ws in saved.items() if ws]
-            problems = [] if len(files) == len(layers) else [
-                f"file has {len(files)} layers with weights {[n for n, _ in files]}, model has "
-                f"{len(layers)} {[layer.name for layer in layers]}"]
+            problems = (
+                []
+                if len(files) == len(layers)
+                else [
+                    f"file has {len(files)} layers with weights {[n for n, _ in files]}, model has "
+                    f"{len(layers)} {[layer.name for layer in layers]}"
+                ]
+            )
             pairs = list(zip(layers, [ws for _, ws in files]))
         fits = []
         for layer, ws in pairs:
@@ -262,8 +282,7 @@ def load_legacy_weights(model: Any, path: str, where: str, *, by_name: bool = Fa
             for var, (_, data) in zip(ks.legacy_weights(layer), ws):
                 var.assign(data[()])
     if problems:
-        warnings.warn(f"{where}: skipped what does not fit: " + "; ".join(problems[:10]),
-                      UserWarning, stacklevel=3)
+        warnings.warn(f"{where}: skipped what does not fit: " + "; ".join(problems[:10]), UserWarning, stacklevel=3)
     return problems
 
 
@@ -347,14 +366,19 @@ def _sharded_index(path: str) -> dict[str, Any]:
     from ._meta import json_object, read_bounded
 
     try:
-        index = json_object(read_bounded(path, _MAX_INDEX_BYTES, "the sharded weights index"), path,
-                            "the sharded weights index")
+        index = json_object(
+            read_bounded(path, _MAX_INDEX_BYTES, "the sharded weights index"), path, "the sharded weights index"
+        )
     except FormatError as err:
-        raise SaveError(f"{path}: is not an index of sharded weights netform would replace ({err}). Choose "
-                        "another path, or move or delete what is there yourself.") from err
+        raise SaveError(
+            f"{path}: is not an index of sharded weights netform would replace ({err}). Choose "
+            "another path, or move or delete what is there yourself."
+        ) from err
     if not isinstance(index.get("weight_map"), dict):
-        raise SaveError(f"{path}: is a JSON file without a 'weight_map', not an index of sharded weights "
-                        "netform would replace. Choose another path, or move or delete what is there yourself.")
+        raise SaveError(
+            f"{path}: is a JSON file without a 'weight_map', not an index of sharded weights "
+            "netform would replace. Choose another path, or move or delete what is there yourself."
+        )
     return index
 
 
@@ -371,8 +395,9 @@ def is_sharded_index(path: str) -> bool:
     return True
 
 
-def load_weights_sharded(model: Any, path: str, *, skip_mismatch: bool = False,
-                         objects_to_skip: Any = None) -> list[str]:
+def load_weights_sharded(
+    model: Any, path: str, *, skip_mismatch: bool = False, objects_to_skip: Any = None
+) -> list[str]:
     """Load sharded weights (Keras's ``.weights.json`` index and its ``.weights.h5`` shards).
 
     Every shard the index names must be a plain file name in the index's
@@ -396,8 +421,10 @@ def load_weights_sharded(model: Any, path: str, *, skip_mismatch: bool = False,
     for entry, names in index["weight_map"].items():
         for name in names if isinstance(names, list) else [names]:
             if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
-                raise FormatError(f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
-                                  "must be a file name in the index's own folder.")
+                raise FormatError(
+                    f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
+                    "must be a file name in the index's own folder."
+                )
             shards.add(name)
     saved: dict[str, tuple[int, ...]] = {}
     for name in sorted(shards):
@@ -429,6 +456,9 @@ def load_weights_sharded(model: Any, path: str, *, skip_mismatch: bool = False,
         if errors and not skip_mismatch:
             raise mismatch_error(path, model, [str(e[1]) for e in errors.values()])
     if problems:
-        warnings.warn(f"{path}: skipped {len(problems)} variable(s) that do not fit: "
-                      + "; ".join(problems[:10]), UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{path}: skipped {len(problems)} variable(s) that do not fit: " + "; ".join(problems[:10]),
+            UserWarning,
+            stacklevel=3,
+        )
     return problems

@@ -23,9 +23,20 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 __all__ = [
-    "PATH_ARGUMENTS", "NETWORK_CALLBACKS", "DEFAULT_PATHS", "FILE_ARGUMENTS", "SpecAccess", "spec_access",
-    "current_access", "path_problem", "callback_problems", "callback_message", "file_argument_problems",
-    "UNBUILDABLE_LAYERS", "CALLBACK_ARGUMENT_TYPES", "FUNCTION_CALLBACKS",
+    "PATH_ARGUMENTS",
+    "NETWORK_CALLBACKS",
+    "DEFAULT_PATHS",
+    "FILE_ARGUMENTS",
+    "SpecAccess",
+    "spec_access",
+    "current_access",
+    "path_problem",
+    "callback_problems",
+    "callback_message",
+    "file_argument_problems",
+    "UNBUILDABLE_LAYERS",
+    "CALLBACK_ARGUMENT_TYPES",
+    "FUNCTION_CALLBACKS",
 ]
 
 # Path-valued arguments of Keras's public callbacks, from their signatures
@@ -82,8 +93,9 @@ _ACCESS: ContextVar[SpecAccess] = ContextVar("netform_spec_access", default=Spec
 
 
 @contextlib.contextmanager
-def spec_access(*, allow_paths: bool = False, allow_network: bool = False,
-                check_callbacks: bool = True) -> Iterator[SpecAccess]:
+def spec_access(
+    *, allow_paths: bool = False, allow_network: bool = False, check_callbacks: bool = True
+) -> Iterator[SpecAccess]:
     """Let specs loaded inside this block write anywhere and/or use the network.
 
     The setting lasts for the ``with`` block only, in this thread or task.
@@ -100,8 +112,9 @@ def spec_access(*, allow_paths: bool = False, allow_network: bool = False,
         with netform.spec.spec_access(allow_paths=True):
             spec = netform.load_spec("train_to_shared_disk.yaml")
     """
-    token = _ACCESS.set(SpecAccess(allow_paths=allow_paths, allow_network=allow_network,
-                                   check_callbacks=check_callbacks))
+    token = _ACCESS.set(
+        SpecAccess(allow_paths=allow_paths, allow_network=allow_network, check_callbacks=check_callbacks)
+    )
     try:
         yield _ACCESS.get()
     finally:
@@ -164,17 +177,21 @@ def _format_problem(template: str) -> str | None:
     for field, spec, conv in fields:
         match = _FORMAT_SPEC.fullmatch(spec or "")
         if not field.isidentifier() or conv or match is None:
-            return (f"has the format field {{{field}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}, "
-                    "which is not a plain number format (attribute or item access, a conversion, or the `c` or `s` "
-                    "type)")
+            return (
+                f"has the format field {{{field}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}, "
+                "which is not a plain number format (attribute or item access, a conversion, or the `c` or `s` "
+                "type)"
+            )
         fill = match.group("fill")
         if fill is not None and _unprintable(fill):
             return f"has the format field {{{field}:{spec}}} with an unprintable fill character"
         if re.search(r"\d{4,}", spec or ""):
             return f"has the format field {{{field}:{spec}}} with a width or precision of 1,000 or more"
     if in_folder:
-        return (f"has the format field {{{in_folder[0]}}} in a folder name; fields may only be in the file name "
-                "(the folders are checked before training, the file name as it is written)")
+        return (
+            f"has the format field {{{in_folder[0]}}} in a folder name; fields may only be in the file name "
+            "(the folders are checked before training, the file name as it is written)"
+        )
     # The longest the file name can get: each field at its width or as a long number (24 characters).
     name = re.split(r"[\\/]", template)[-1]
     longest = 0
@@ -201,34 +218,84 @@ def _unprintable(text: str) -> bool:
 
 # What a spec may pass to each callback argument (checked before Keras sees it:
 # `CSVLogger(filename=5)` would write to file descriptor 5). "number" is an int or a float.
-_STR, _INT, _NUM, _BOOL, _NONE, _LIST, _DICT = "string", "whole number", "number", "true/false", "null", "list", "mapping"
+_STR, _INT, _NUM, _BOOL, _NONE, _LIST, _DICT = (
+    "string",
+    "whole number",
+    "number",
+    "true/false",
+    "null",
+    "list",
+    "mapping",
+)
 CALLBACK_ARGUMENT_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
-    "BackupAndRestore": {"backup_dir": (_STR,), "save_freq": (_STR, _INT), "double_checkpoint": (_BOOL,),
-                         "delete_checkpoint": (_BOOL,)},
+    "BackupAndRestore": {
+        "backup_dir": (_STR,),
+        "save_freq": (_STR, _INT),
+        "double_checkpoint": (_BOOL,),
+        "delete_checkpoint": (_BOOL,),
+    },
     "CSVLogger": {"filename": (_STR,), "separator": (_STR,), "append": (_BOOL,)},
-    "EarlyStopping": {"monitor": (_STR,), "min_delta": (_NUM,), "patience": (_INT,), "verbose": (_INT,),
-                      "mode": (_STR,), "baseline": (_NUM, _NONE), "restore_best_weights": (_BOOL,),
-                      "start_from_epoch": (_INT,)},
-    "ModelCheckpoint": {"filepath": (_STR,), "monitor": (_STR,), "verbose": (_INT,), "save_best_only": (_BOOL,),
-                        "save_weights_only": (_BOOL,), "mode": (_STR,), "save_freq": (_STR, _INT),
-                        "initial_value_threshold": (_NUM, _NONE)},
-    "ReduceLROnPlateau": {"monitor": (_STR,), "factor": (_NUM,), "patience": (_INT,), "verbose": (_INT,),
-                          "mode": (_STR,), "min_delta": (_NUM,), "cooldown": (_INT,), "min_lr": (_NUM,)},
-    "RemoteMonitor": {"root": (_STR,), "path": (_STR,), "field": (_STR,), "headers": (_DICT, _NONE),
-                      "send_as_json": (_BOOL,)},
-    "TensorBoard": {"log_dir": (_STR,), "histogram_freq": (_INT,), "write_graph": (_BOOL,), "write_images": (_BOOL,),
-                    "write_steps_per_second": (_BOOL,), "update_freq": (_STR, _INT),
-                    "profile_batch": (_INT, _LIST, _STR), "embeddings_freq": (_INT,),
-                    "embeddings_metadata": (_STR, _DICT, _NONE)},
+    "EarlyStopping": {
+        "monitor": (_STR,),
+        "min_delta": (_NUM,),
+        "patience": (_INT,),
+        "verbose": (_INT,),
+        "mode": (_STR,),
+        "baseline": (_NUM, _NONE),
+        "restore_best_weights": (_BOOL,),
+        "start_from_epoch": (_INT,),
+    },
+    "ModelCheckpoint": {
+        "filepath": (_STR,),
+        "monitor": (_STR,),
+        "verbose": (_INT,),
+        "save_best_only": (_BOOL,),
+        "save_weights_only": (_BOOL,),
+        "mode": (_STR,),
+        "save_freq": (_STR, _INT),
+        "initial_value_threshold": (_NUM, _NONE),
+    },
+    "ReduceLROnPlateau": {
+        "monitor": (_STR,),
+        "factor": (_NUM,),
+        "patience": (_INT,),
+        "verbose": (_INT,),
+        "mode": (_STR,),
+        "min_delta": (_NUM,),
+        "cooldown": (_INT,),
+        "min_lr": (_NUM,),
+    },
+    "RemoteMonitor": {
+        "root": (_STR,),
+        "path": (_STR,),
+        "field": (_STR,),
+        "headers": (_DICT, _NONE),
+        "send_as_json": (_BOOL,),
+    },
+    "TensorBoard": {
+        "log_dir": (_STR,),
+        "histogram_freq": (_INT,),
+        "write_graph": (_BOOL,),
+        "write_images": (_BOOL,),
+        "write_steps_per_second": (_BOOL,),
+        "update_freq": (_STR, _INT),
+        "profile_batch": (_INT, _LIST, _STR),
+        "embeddings_freq": (_INT,),
+        "embeddings_metadata": (_STR, _DICT, _NONE),
+    },
     "TerminateOnNaN": {"raise_error": (_BOOL,)},
     "SwapEMAWeights": {"swap_on_epoch": (_BOOL,)},
-    "TrainingBackup": {"backup_dir": (_STR,), "save_every_steps": (_INT, _NONE), "save_every_epoch": (_BOOL,),
-                       "delete_on_finish": (_BOOL,)},
+    "TrainingBackup": {
+        "backup_dir": (_STR,),
+        "save_every_steps": (_INT, _NONE),
+        "save_every_epoch": (_BOOL,),
+        "delete_on_finish": (_BOOL,),
+    },
 }
 # Callbacks whose required argument is a Python function, which a spec cannot hold.
 FUNCTION_CALLBACKS: dict[str, str] = {
     "LearningRateScheduler": "its `schedule` is a Python function, which a spec cannot hold; use ReduceLROnPlateau, "
-                             "or an optimizer learning-rate schedule, or add the callback from Python",
+    "or an optimizer learning-rate schedule, or add the callback from Python",
     "LambdaCallback": "its hooks are Python functions, which a spec cannot hold; add the callback from Python",
 }
 
@@ -265,9 +332,7 @@ def _type_problems(name: str, arguments: Mapping[str, Any]) -> list[tuple[str, s
     return out
 
 
-def callback_problems(
-    name: str, arguments: Mapping[str, Any], access: SpecAccess
-) -> list[tuple[str, str, str]]:
+def callback_problems(name: str, arguments: Mapping[str, Any], access: SpecAccess) -> list[tuple[str, str, str]]:
     """The paths and network use of one callback that ``access`` does not allow.
 
     Args:
@@ -296,8 +361,14 @@ def callback_problems(
             if not isinstance(v, str):
                 continue
             if _unprintable(v):  # NUL, controls, bidirectional overrides: no file name is meant so
-                out.append((arg, f"{name}.{arg} {v!r} contains a control or formatting character (NUL, newline, "
-                            "tab, DEL, a bidirectional override…); write a plain file name", ""))
+                out.append(
+                    (
+                        arg,
+                        f"{name}.{arg} {v!r} contains a control or formatting character (NUL, newline, "
+                        "tab, DEL, a bidirectional override…); write a plain file name",
+                        "",
+                    )
+                )
                 continue
             problem = path_problem(v)
             if problem is not None and not (access.allow_network if problem[1] == "network" else access.allow_paths):
@@ -305,14 +376,26 @@ def callback_problems(
     if name == "ModelCheckpoint" and isinstance(arguments.get("filepath"), str):
         bad = _format_problem(arguments["filepath"])
         if bad:
-            out.append(("filepath", f"ModelCheckpoint.filepath {arguments['filepath']!r} {bad}; Keras formats it "
-                        "with the epoch and the logs: use plain fields such as {epoch:02d} or {val_loss:.2f} in the "
-                        "file name", ""))
+            out.append(
+                (
+                    "filepath",
+                    f"ModelCheckpoint.filepath {arguments['filepath']!r} {bad}; Keras formats it "
+                    "with the epoch and the logs: use plain fields such as {epoch:02d} or {val_loss:.2f} in the "
+                    "file name",
+                    "",
+                )
+            )
     if name == "BackupAndRestore" and arguments.get("delete_checkpoint", True):
         value = arguments.get("backup_dir")
         if isinstance(value, str) and _is_out_dir(value):
-            out.append(("backup_dir", f"BackupAndRestore.backup_dir {value!r} is the output directory itself, "
-                        "which Keras deletes at the end of training; name a folder of its own, e.g. 'backup'", ""))
+            out.append(
+                (
+                    "backup_dir",
+                    f"BackupAndRestore.backup_dir {value!r} is the output directory itself, "
+                    "which Keras deletes at the end of training; name a folder of its own, e.g. 'backup'",
+                    "",
+                )
+            )
     return out
 
 
@@ -320,15 +403,23 @@ def callback_message(problem: tuple[str, str, str], *, cli: bool = True) -> str:
     """The full message for one of :func:`callback_problems`' triples (what, why, how to fix)."""
     _, what, flag = problem
     if flag == "network":
-        fix = ("--allow-network (in Python: load the spec inside netform.spec.spec_access(allow_network=True))"
-               if cli else "allow_network=True (netform train --allow-network)")
+        fix = (
+            "--allow-network (in Python: load the spec inside netform.spec.spec_access(allow_network=True))"
+            if cli
+            else "allow_network=True (netform train --allow-network)"
+        )
         return f"{what}; a spec may not use the network unless you pass {fix}"
     if flag == "paths":
-        fix = ("--allow-paths (in Python: load the spec inside netform.spec.spec_access(allow_paths=True))"
-               if cli else "allow_paths=True (netform train --allow-paths)")
-        return (f"{what}: callback files are written under the output directory (netform train --out-dir, "
-                f"default the working directory); write a relative path such as 'logs/train.csv', "
-                f"or pass {fix} to let this spec write anywhere")
+        fix = (
+            "--allow-paths (in Python: load the spec inside netform.spec.spec_access(allow_paths=True))"
+            if cli
+            else "allow_paths=True (netform train --allow-paths)"
+        )
+        return (
+            f"{what}: callback files are written under the output directory (netform train --out-dir, "
+            f"default the working directory); write a relative path such as 'logs/train.csv', "
+            f"or pass {fix} to let this spec write anywhere"
+        )
     return what
 
 
@@ -351,8 +442,13 @@ def file_argument_problems(
     for arg in FILE_ARGUMENTS.get(class_name, ()):
         value = config.get(arg)
         if isinstance(value, str):
-            out.append((path + (arg,), f"{class_name}.{arg} is the string {value!r}, which Keras would open as a "
-                        f"file; a spec may not read local files: write the {arg} inline as a list"))
+            out.append(
+                (
+                    path + (arg,),
+                    f"{class_name}.{arg} is the string {value!r}, which Keras would open as a "
+                    f"file; a spec may not read local files: write the {arg} inline as a list",
+                )
+            )
     for key, value in config.items():
         if isinstance(value, Mapping) and isinstance(value.get("class_name"), str):
             out += file_argument_problems(value["class_name"], value.get("config"), path + (key, "config"))

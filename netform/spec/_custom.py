@@ -19,9 +19,16 @@ from ..errors import RegistryError, did_you_mean
 from ._layer_base import LayerSpec, register_layer_spec
 
 __all__ = [
-    "register_layer", "register_model", "register_model_config", "resolve_model_class",
-    "custom_keras_class", "get_model_class", "model_classes", "keras_registered_layer_spec",
-    "keras_registered_class", "keras_registered_object",
+    "register_layer",
+    "register_model",
+    "register_model_config",
+    "resolve_model_class",
+    "custom_keras_class",
+    "get_model_class",
+    "model_classes",
+    "keras_registered_layer_spec",
+    "keras_registered_class",
+    "keras_registered_object",
 ]
 
 T = TypeVar("T", bound=type)
@@ -162,8 +169,11 @@ def keras_registered_class(type_name: str) -> type | None:
     return cls
 
 
-_OBJECT_BASES = {"regularizer": "regularizers.Regularizer", "initializer": "initializers.Initializer",
-                 "constraint": "constraints.Constraint"}
+_OBJECT_BASES = {
+    "regularizer": "regularizers.Regularizer",
+    "initializer": "initializers.Initializer",
+    "constraint": "constraints.Constraint",
+}
 
 
 def keras_registered_object(kind: str, type_name: str, arguments: dict[str, Any]) -> type | None:
@@ -190,8 +200,10 @@ def keras_registered_object(kind: str, type_name: str, arguments: dict[str, Any]
         names = [n for n in list(params)[1:] if params[n].kind is not params[n].VAR_POSITIONAL]
         for arg in arguments:
             if arg not in names:
-                raise ValueError(f"{type_name} takes no argument '{arg}'{did_you_mean(arg, names)}; "
-                                 f"its arguments: {', '.join(names) or '(none)'}")
+                raise ValueError(
+                    f"{type_name} takes no argument '{arg}'{did_you_mean(arg, names)}; "
+                    f"its arguments: {', '.join(names) or '(none)'}"
+                )
     return cls
 
 
@@ -216,8 +228,10 @@ def _argument_fields(cls: type, type_name: str) -> dict[str, Any]:
     try:
         params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     except (TypeError, ValueError) as err:
-        raise RegistryError(f"layer type '{type_name}': the signature of {cls.__qualname__}.__init__ cannot be "
-                            f"read ({err}), so its arguments cannot be checked") from None
+        raise RegistryError(
+            f"layer type '{type_name}': the signature of {cls.__qualname__}.__init__ cannot be "
+            f"read ({err}), so its arguments cannot be checked"
+        ) from None
     fields: dict[str, Any] = {}
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in LayerSpec.model_fields or p.name == "type":
@@ -238,8 +252,9 @@ def keras_registered_layer_spec(type_name: str) -> type[LayerSpec]:
         raise RegistryError(
             f"unknown layer type '{type_name}': no Keras layer class is registered under that name in this program; "
             "define the class in your code (or a module given with --plugin) with "
-            f"@keras.saving.register_keras_serializable(package=\"{type_name.split('>')[0]}\"); "
-            "a spec never imports modules itself")
+            f'@keras.saving.register_keras_serializable(package="{type_name.split(">")[0]}"); '
+            "a spec never imports modules itself"
+        )
     cached = _KERAS_REGISTERED.get(type_name)
     if cached is not None and cached[0] is cls:
         return cached[1]

@@ -108,8 +108,7 @@ def _sorted_candidates(name: str, lowered: list[str], names: list[str]) -> list[
     if start == end and low > 1:  # nothing shares that much: keep the longest prefix some names share
         start, end = span(low - 1)
     # a close match (difflib ratio >= 0.6) has a similar length: read a bounded stretch of the span, closest lengths first
-    picked = [c for c in names[start:min(end, start + 4 * _MAX_SORTED)]
-              if abs(len(c) - size) <= size // 2 + 1]
+    picked = [c for c in names[start : min(end, start + 4 * _MAX_SORTED)] if abs(len(c) - size) <= size // 2 + 1]
     picked.sort(key=lambda c: abs(len(c) - size))
     exact = bisect.bisect_left(lowered, lower)
     if exact < len(lowered) and lowered[exact] == lower and names[exact] not in picked:
@@ -125,8 +124,9 @@ def _candidates(name: str, choices: Iterable[str]) -> list[str]:
     lower, size = name.lower(), len(name)
     first = lower[:1]
     # a close match (difflib ratio >= 0.6) has a similar length; most share the first letter
-    picked = [c for c in choices if c.lower() == lower
-              or (c[:1].lower() == first and abs(len(c) - size) <= size // 2 + 1)]
+    picked = [
+        c for c in choices if c.lower() == lower or (c[:1].lower() == first and abs(len(c) - size) <= size // 2 + 1)
+    ]
     k = 2
     while len(picked) > _MAX_CANDIDATES and k <= size:  # still too many: keep those sharing a longer prefix
         narrower = [c for c in picked if c[:k].lower() == lower[:k]]
@@ -193,19 +193,31 @@ def _empty_bodies(spec: ModelSpec, smap: SourceMap) -> list[Diagnostic]:
     for name, block in spec.blocks.items():
         where: Path = ("blocks", name)
         if not block.inputs:
-            diags.append(smap.diagnostic(
-                f"block '{name}' has no inputs; write `inputs: [x]` (the names its nodes read)", where + ("inputs",)))
+            diags.append(
+                smap.diagnostic(
+                    f"block '{name}' has no inputs; write `inputs: [x]` (the names its nodes read)", where + ("inputs",)
+                )
+            )
         if block.layers is not None and not block.layers:
-            diags.append(smap.diagnostic(
-                f"block '{name}' has an empty `layers:` list; give it at least one layer", where + ("layers",)))
+            diags.append(
+                smap.diagnostic(
+                    f"block '{name}' has an empty `layers:` list; give it at least one layer", where + ("layers",)
+                )
+            )
         if block.nodes is not None and not block.nodes and not block.outputs:
-            diags.append(smap.diagnostic(
-                f"block '{name}' has no nodes and no `outputs:`; give it nodes, or `outputs: [x]` to pass its input "
-                "through", where + ("nodes",)))
+            diags.append(
+                smap.diagnostic(
+                    f"block '{name}' has no nodes and no `outputs:`; give it nodes, or `outputs: [x]` to pass its input "
+                    "through",
+                    where + ("nodes",),
+                )
+            )
     return diags
 
 
-def _cycles(spec: ModelSpec, smap: SourceMap, uses: dict[str, list[tuple[str, int, Path]]]) -> tuple[list[Diagnostic], set[str]]:
+def _cycles(
+    spec: ModelSpec, smap: SourceMap, uses: dict[str, list[tuple[str, int, Path]]]
+) -> tuple[list[Diagnostic], set[str]]:
     """Blocks that use themselves, directly or through others (iterative depth-first search)."""
     diags: list[Diagnostic] = []
     cyclic: set[str] = set()
@@ -221,11 +233,15 @@ def _cycles(spec: ModelSpec, smap: SourceMap, uses: dict[str, list[tuple[str, in
                 if state.get(child) == 2:
                     continue
                 if state.get(child) == 1:
-                    cycle = trail[trail.index(child):] + [child]
+                    cycle = trail[trail.index(child) :] + [child]
                     if not cyclic.intersection(cycle):
-                        diags.append(smap.diagnostic(
-                            f"block '{child}' uses itself: {' → '.join(cycle)}; a block cannot contain itself "
-                            "(to chain copies of a block, use `repeat:`)", path + ("block",)))
+                        diags.append(
+                            smap.diagnostic(
+                                f"block '{child}' uses itself: {' → '.join(cycle)}; a block cannot contain itself "
+                                "(to chain copies of a block, use `repeat:`)",
+                                path + ("block",),
+                            )
+                        )
                     cyclic.update(cycle)
                     continue
                 state[child] = 1
@@ -315,12 +331,20 @@ def check_blocks(spec: ModelSpec, smap: SourceMap, limit: int) -> list[Diagnosti
     if worst is not None and (total_layers > limit or total_blocks > limit):
         what = "layers" if total_layers > limit else "block uses"
         n = total_layers if total_layers > limit else total_blocks
-        diags.append(smap.diagnostic(
-            f"the spec expands to more than {limit} {what}; check `repeat:` and blocks that use repeated blocks: "
-            f"it makes {count_text(n)} {what} (netform refuses graphs past {limit:,})", worst[1]))
+        diags.append(
+            smap.diagnostic(
+                f"the spec expands to more than {limit} {what}; check `repeat:` and blocks that use repeated blocks: "
+                f"it makes {count_text(n)} {what} (netform refuses graphs past {limit:,})",
+                worst[1],
+            )
+        )
     elif worst is not None and total_values > MAX_VALUES:
-        diags.append(smap.diagnostic(
-            f"the spec's blocks expand to {count_text(total_values)} values (settings and their items, all copies "
-            f"together); the limit is {MAX_VALUES:,}: use fewer copies of large blocks, or move large settings out "
-            "of repeated blocks", worst[1]))
+        diags.append(
+            smap.diagnostic(
+                f"the spec's blocks expand to {count_text(total_values)} values (settings and their items, all copies "
+                f"together); the limit is {MAX_VALUES:,}: use fewer copies of large blocks, or move large settings out "
+                "of repeated blocks",
+                worst[1],
+            )
+        )
     return diags

@@ -123,8 +123,11 @@ class _Resolver:
             elif spec.kind == "sequential":
                 self._check_sections(("layers",), ("nodes", "outputs", "model"))
                 if spec.layers is not None and not spec.layers:
-                    self.error("the model has an empty `layers:` list; a sequential model needs at least one layer "
-                               "(e.g. `- {type: Identity}` to pass its input through)", ("layers",))
+                    self.error(
+                        "the model has an empty `layers:` list; a sequential model needs at least one layer "
+                        "(e.g. `- {type: Identity}` to pass its input through)",
+                        ("layers",),
+                    )
                 self._sequential()
             elif spec.kind == "functional":
                 self._check_sections(("nodes", "outputs"), ("layers", "model"))
@@ -135,15 +138,24 @@ class _Resolver:
                     self.error("a subclass spec needs `inputs:` so the model can be built", ())
         except _TooBig as err:
             if err.what == "values":
-                self.error(f"the spec's blocks expand to more than {MAX_VALUES:,} values (settings and their items, "
-                           "all copies together): use fewer copies of large blocks, or move large settings out of "
-                           "repeated blocks", err.path)
+                self.error(
+                    f"the spec's blocks expand to more than {MAX_VALUES:,} values (settings and their items, "
+                    "all copies together): use fewer copies of large blocks, or move large settings out of "
+                    "repeated blocks",
+                    err.path,
+                )
             else:
-                self.error(f"the spec expands to more than {MAX_GRAPH_NODES} layers; check `repeat:` and blocks that "
-                           "use repeated blocks (netform refuses graphs past that size)", err.path)
+                self.error(
+                    f"the spec expands to more than {MAX_GRAPH_NODES} layers; check `repeat:` and blocks that "
+                    "use repeated blocks (netform refuses graphs past that size)",
+                    err.path,
+                )
         for name in spec.inputs:
             if not _NAME_RE.match(name):
-                self.error(f"input name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", ("inputs", name))
+                self.error(
+                    f"input name '{name}' is not a valid name (letters, digits and _, not starting with a digit)",
+                    ("inputs", name),
+                )
         if self.diags:
             raise SpecError(sorted(self.diags, key=lambda d: (d.line or 0, d.column or 0)))
         return self.graph
@@ -155,8 +167,12 @@ class _Resolver:
                 self.error(f"a {kind} spec needs `{key}:`", ("kind",))
         for key in forbidden:
             if getattr(self.spec, key) is not None:
-                hint = {"layers": "sequential specs", "nodes": "functional specs", "outputs": "functional specs",
-                        "model": "subclass specs"}[key]
+                hint = {
+                    "layers": "sequential specs",
+                    "nodes": "functional specs",
+                    "outputs": "functional specs",
+                    "model": "subclass specs",
+                }[key]
                 self.error(f"`{key}:` is for {hint}, not kind: {kind}; change `kind` or remove `{key}`", (key,))
 
     def _sequential(self) -> None:
@@ -164,7 +180,9 @@ class _Resolver:
         if len(spec.inputs) != 1:
             self.error(
                 f"a sequential spec takes exactly one input, found {len(spec.inputs)}; "
-                "write `inputs: {x: {shape: [...]}}` (use kind: functional for several inputs)", ("inputs",))
+                "write `inputs: {x: {shape: [...]}}` (use kind: functional for several inputs)",
+                ("inputs",),
+            )
             return
         current = next(iter(spec.inputs))
         used = _Names(spec.inputs)
@@ -224,7 +242,9 @@ class _Resolver:
             node = nodes[name]
             path = base + (name,)
             if not _NAME_RE.match(name):
-                self.error(f"node name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", path)
+                self.error(
+                    f"node name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", path
+                )
                 continue
             inputs = []
             indexed = len(node.inputs) > 1 and not _is_op(node)  # an op's `in` also holds constants
@@ -281,9 +301,11 @@ class _Resolver:
                     if state.get(d) == 2:
                         continue
                     if state.get(d) == 1:
-                        cycle = trail[trail.index(d):] + [d]
-                        self.error(f"the graph has a cycle: {' -> '.join(cycle)}; a node cannot depend on its own "
-                                   "output", base + (d, "in"))
+                        cycle = trail[trail.index(d) :] + [d]
+                        self.error(
+                            f"the graph has a cycle: {' -> '.join(cycle)}; a node cannot depend on its own output",
+                            base + (d, "in"),
+                        )
                         return []
                     state[d] = 1
                     trail.append(d)
@@ -295,8 +317,9 @@ class _Resolver:
                     order.append(trail.pop())
         return order
 
-    def _ref(self, ref: str, env: dict[str, str], path: Path, known: dict[str, Any],
-             scope: tuple[str, ...] = ()) -> str | None:
+    def _ref(
+        self, ref: str, env: dict[str, str], path: Path, known: dict[str, Any], scope: tuple[str, ...] = ()
+    ) -> str | None:
         if ref in env:
             return env[ref]
         head, _, tail = ref.partition(".")
@@ -304,14 +327,23 @@ class _Resolver:
             return self._pick(env[head], int(tail), head, scope, path)
         if head in env and "." in ref:
             # the outputs of a block use, listed for the first messages only (a scan of the names each)
-            outs = [k for k in env if k.startswith(head + ".") and not k.rpartition(".")[2].isdigit()
-                    ] if len(self.diags) < 20 else []
+            outs = (
+                [k for k in env if k.startswith(head + ".") and not k.rpartition(".")[2].isdigit()]
+                if len(self.diags) < 20
+                else []
+            )
             if outs:
-                self.error(f"'{ref}' names an output that '{head}' does not have; its outputs: {', '.join(outs)} "
-                           f"(or {head}.0 to {head}.{len(outs) - 1})", path)
+                self.error(
+                    f"'{ref}' names an output that '{head}' does not have; its outputs: {', '.join(outs)} "
+                    f"(or {head}.0 to {head}.{len(outs) - 1})",
+                    path,
+                )
             else:
-                self.error(f"'{ref}' names an output that '{head}' does not have: write '{head}' for its output, or "
-                           f"'{head}.N' for output N of a node with several outputs", path)
+                self.error(
+                    f"'{ref}' names an output that '{head}' does not have: write '{head}' for its output, or "
+                    f"'{head}.N' for output N of a node with several outputs",
+                    path,
+                )
             return None
         if head in known:
             return None  # an earlier error on that node was already reported
@@ -327,8 +359,15 @@ class _Resolver:
             self._add(GraphNode(name, Pick(source=head, index=index), (producer,), name, scope, path))
         return name
 
-    def _call(self, node: Node, inputs: list[str], env: dict[str, str], known: dict[str, Any],
-              scope: tuple[str, ...], path: Path) -> dict[str, Any] | None:
+    def _call(
+        self,
+        node: Node,
+        inputs: list[str],
+        env: dict[str, str],
+        known: dict[str, Any],
+        scope: tuple[str, ...],
+        path: Path,
+    ) -> dict[str, Any] | None:
         """``node.call`` with its node names resolved: each becomes a :class:`Slot` into ``inputs`` (extended)."""
         if not node.call:
             return {}
@@ -346,8 +385,11 @@ class _Resolver:
             for key in node.call:
                 if allowed is not None and key not in allowed:
                     listing = ", ".join(allowed) if allowed else "none: it takes only its input"
-                    self.error(f"{layer.type} has no call argument '{key}'{self.hint(key, dict.fromkeys(allowed))}; "
-                               f"its call arguments: {listing}", path + ("call", key))
+                    self.error(
+                        f"{layer.type} has no call argument '{key}'{self.hint(key, dict.fromkeys(allowed))}; "
+                        f"its call arguments: {listing}",
+                        path + ("call", key),
+                    )
                     return None
         out: dict[str, Any] = {}
         for key, value in node.call.items():
@@ -357,8 +399,7 @@ class _Resolver:
                 continue
             slots = []
             for j, ref in enumerate(refs):
-                p = self._ref(ref, env, path + ("call", key) + ((j,) if isinstance(value, list) else ()), known,
-                              scope)
+                p = self._ref(ref, env, path + ("call", key) + ((j,) if isinstance(value, list) else ()), known, scope)
                 if p is None:
                     return None
                 slots.append(Slot(len(inputs)))
@@ -366,21 +407,36 @@ class _Resolver:
             out[key] = slots[0] if isinstance(value, str) else slots
         return out
 
-    def _share(self, node: Node, name: str, full: str, inputs: tuple[str, ...], env: dict[str, str],
-               scope: tuple[str, ...], path: Path, prefix: str, call: dict[str, Any] | None = None,
-               n_args: int | None = None) -> None:
+    def _share(
+        self,
+        node: Node,
+        name: str,
+        full: str,
+        inputs: tuple[str, ...],
+        env: dict[str, str],
+        scope: tuple[str, ...],
+        path: Path,
+        prefix: str,
+        call: dict[str, Any] | None = None,
+        n_args: int | None = None,
+    ) -> None:
         target = node.shares or ""
         producer = env.get(target)
         if producer is None or producer in self.graph.inputs:
-            self.error(f"`shares: {target}` must name an earlier layer or block node{self.hint(target, env)}",
-                       path + ("shares",))
+            self.error(
+                f"`shares: {target}` must name an earlier layer or block node{self.hint(target, env)}",
+                path + ("shares",),
+            )
             return
         if producer in self.graph.nodes and self.graph.nodes[producer].scope == scope:
             owner_node = self.graph.nodes[producer]
             n_in = len(inputs) if n_args is None else n_args
             if n_in != len(owner_node.args):
-                self.error(f"node '{name}' shares the layer of '{target}', which takes {len(owner_node.args)} "
-                           f"input(s), but `in` lists {n_in}", path + ("in",))
+                self.error(
+                    f"node '{name}' shares the layer of '{target}', which takes {len(owner_node.args)} "
+                    f"input(s), but `in` lists {n_in}",
+                    path + ("in",),
+                )
                 return
             self._add(GraphNode(full, owner_node.layer, inputs, owner_node.owner, scope, path, call or {}, n_args))
             env[name] = full
@@ -391,8 +447,11 @@ class _Resolver:
             self.error(f"`shares: {target}`: a repeated block cannot be shared; share a single use", path + ("shares",))
             return
         if not sc.nested:
-            self.error(f"`shares: {target}` reuses a block use, which needs `nested: true` on the block or the use "
-                       "(weights are shared by calling the same nested model)", path + ("shares",))
+            self.error(
+                f"`shares: {target}` reuses a block use, which needs `nested: true` on the block or the use "
+                "(weights are shared by calling the same nested model)",
+                path + ("shares",),
+            )
             return
         if call:
             self.error("`call` applies to a layer node, not to a shared block use", path + ("call",))
@@ -405,38 +464,56 @@ class _Resolver:
             env[name] = outs[-1]
 
     # -- blocks ------------------------------------------------------------
-    def _use_block(self, node: Node, full: str, inputs: tuple[str, ...], scope: tuple[str, ...], path: Path,
-                   shares: str | None = None) -> tuple[str, ...] | None:
+    def _use_block(
+        self,
+        node: Node,
+        full: str,
+        inputs: tuple[str, ...],
+        scope: tuple[str, ...],
+        path: Path,
+        shares: str | None = None,
+    ) -> tuple[str, ...] | None:
         name = node.block or ""
         block = self.spec.blocks.get(name)
         if block is None:
-            self.error(f"unknown block '{name}'{self.hint(name, self.spec.blocks)}; "
-                       f"define it under `blocks:`" + (f" (defined: {name_list(self.spec.blocks)})" if self.spec.blocks else ""),
-                       path + ("block",))
+            self.error(
+                f"unknown block '{name}'{self.hint(name, self.spec.blocks)}; "
+                f"define it under `blocks:`"
+                + (f" (defined: {name_list(self.spec.blocks)})" if self.spec.blocks else ""),
+                path + ("block",),
+            )
             return None
         if len(scope) >= _MAX_BLOCK_DEPTH:
             self.error(f"blocks are nested more than {_MAX_BLOCK_DEPTH} deep (does block '{name}' use itself?)", path)
             return None
         unknown = [k for k in node.args if k not in block.params]
         for key in unknown:
-            self.error(f"block '{name}' has no parameter '{key}'{self.hint(key, block.params)}; "
-                       f"its parameters: {name_list(block.params) or '(none)'}", path + (key,))
+            self.error(
+                f"block '{name}' has no parameter '{key}'{self.hint(key, block.params)}; "
+                f"its parameters: {name_list(block.params) or '(none)'}",
+                path + (key,),
+            )
         args = {**block.params, **node.args}
         missing = [k for k, v in args.items() if v is None]
         for key in missing:
-            self.error(f"block parameter '{key}' is left unset; block '{name}' needs it: write `{key}: …` in this node",
-                       path)
+            self.error(
+                f"block parameter '{key}' is left unset; block '{name}' needs it: write `{key}: …` in this node", path
+            )
         if unknown or missing:
             return None
         n_in = len(block.inputs)
         if len(inputs) != n_in:
-            self.error(f"block '{name}' takes {n_in} input(s) ({', '.join(block.inputs)}), `in` gives {len(inputs)}",
-                       path + ("in",))
+            self.error(
+                f"block '{name}' takes {n_in} input(s) ({', '.join(block.inputs)}), `in` gives {len(inputs)}",
+                path + ("in",),
+            )
             return None
         nested = node.nested if node.nested is not None else block.nested
         if node.repeat > MAX_GRAPH_NODES:
-            self.error(f"`repeat: {node.repeat}` is more than the {MAX_GRAPH_NODES} layers a spec may expand to",
-                       path + ("repeat",))
+            self.error(
+                f"`repeat: {node.repeat}` is more than the {MAX_GRAPH_NODES} layers a spec may expand to",
+                path + ("repeat",),
+            )
             return None
         current = inputs
         outs: tuple[str, ...] = ()
@@ -448,8 +525,11 @@ class _Resolver:
                 if outs is None:
                     return None
                 if k + 1 < node.repeat and len(outs) != n_in:
-                    self.error(f"`repeat: {node.repeat}` chains block '{name}' into itself, so it needs as many "
-                               f"outputs as inputs ({len(outs)} vs {n_in})", path + ("repeat",))
+                    self.error(
+                        f"`repeat: {node.repeat}` chains block '{name}' into itself, so it needs as many "
+                        f"outputs as inputs ({len(outs)} vs {n_in})",
+                        path + ("repeat",),
+                    )
                     return None
                 current = outs
         except _TooBig as err:
@@ -458,8 +538,18 @@ class _Resolver:
             raise
         return outs
 
-    def _expand_body(self, name: str, block: Any, args: dict[str, Any], inst: str, inputs: tuple[str, ...],
-                     scope: tuple[str, ...], use_path: Path, nested: bool, shares: str | None) -> tuple[str, ...] | None:
+    def _expand_body(
+        self,
+        name: str,
+        block: Any,
+        args: dict[str, Any],
+        inst: str,
+        inputs: tuple[str, ...],
+        scope: tuple[str, ...],
+        use_path: Path,
+        nested: bool,
+        shares: str | None,
+    ) -> tuple[str, ...] | None:
         from ._parse import parse_node
 
         base: Path = ("blocks", name, "nodes" if block.nodes is not None else "layers")
@@ -475,7 +565,10 @@ class _Resolver:
             for i, item in enumerate(block.layers):
                 item = dict(item) if isinstance(item, dict) else item
                 nm = (item.get("name") if isinstance(item, dict) else None) or used.unique(
-                    _snake(str(item.get("type") or item.get("block") or item.get("op") or "layer").replace(".", "_")) if isinstance(item, dict) else "layer")
+                    _snake(str(item.get("type") or item.get("block") or item.get("op") or "layer").replace(".", "_"))
+                    if isinstance(item, dict)
+                    else "layer"
+                )
                 used.add(nm)
                 if isinstance(item, dict):
                     item.pop("name", None)
@@ -509,8 +602,15 @@ class _Resolver:
             local: list[Diagnostic] = []
             node = parse_node(substituted, base + (key,), self.smap, local, graph=True)
             for d in local:
-                self.diags.append(Diagnostic(f"{d.message} (in block '{name}' used at {_dotted(use_path)})",
-                                             d.path, d.source, d.line, d.column))
+                self.diags.append(
+                    Diagnostic(
+                        f"{d.message} (in block '{name}' used at {_dotted(use_path)})",
+                        d.path,
+                        d.source,
+                        d.line,
+                        d.column,
+                    )
+                )
             if node is not None:
                 parsed[nm] = node
         if len(self.diags) > diags_before:
@@ -534,9 +634,17 @@ class _Resolver:
             added = len(self.graph.nodes) - n_before  # the tail of the dict, taken without copying all of it
             for nm in list(itertools.islice(reversed(self.graph.nodes), added))[::-1]:
                 gn = self.graph.nodes[nm]
-                owner = shares + gn.owner[len(inst):] if gn.owner.startswith(inst + ".") else gn.owner
-                self.graph.nodes[nm] = GraphNode(gn.name, self.graph.nodes[owner].layer if owner in self.graph.nodes else gn.layer,
-                                                 gn.inputs, owner, gn.scope, gn.path, gn.call, gn.n_args)
+                owner = shares + gn.owner[len(inst) :] if gn.owner.startswith(inst + ".") else gn.owner
+                self.graph.nodes[nm] = GraphNode(
+                    gn.name,
+                    self.graph.nodes[owner].layer if owner in self.graph.nodes else gn.layer,
+                    gn.inputs,
+                    owner,
+                    gn.scope,
+                    gn.path,
+                    gn.call,
+                    gn.n_args,
+                )
         self.graph.scopes[inst] = Scope(inst, name, nested, inputs, tuple(outs), scope, shares, use_path)
         return tuple(outs)
 
@@ -550,8 +658,11 @@ class _Resolver:
             if whole:
                 key = whole.group(1)
                 if key not in args:
-                    self.error(f"unknown block parameter '${key}'{self.hint(key, args)}; block '{block}' declares: "
-                               f"{name_list(args) or '(none)'}", path)
+                    self.error(
+                        f"unknown block parameter '${key}'{self.hint(key, args)}; block '{block}' declares: "
+                        f"{name_list(args) or '(none)'}",
+                        path,
+                    )
                     return value
                 return args[key]
 
@@ -581,7 +692,13 @@ def _call_refs(node: Node) -> list[str]:
     """The node names among ``node.call``'s values."""
     out: list[str] = []
     for value in node.call.values():
-        out += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+        out += (
+            [value]
+            if isinstance(value, str)
+            else [v for v in value if isinstance(v, str)]
+            if isinstance(value, list)
+            else []
+        )
     return out
 
 

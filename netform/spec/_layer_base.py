@@ -27,8 +27,19 @@ __all__ = [
 ]
 
 FAMILIES: tuple[str, ...] = (
-    "core", "conv", "pooling", "normalization", "recurrent", "attention",
-    "merge", "activation", "reshaping", "regularization", "preprocessing", "custom", "model",
+    "core",
+    "conv",
+    "pooling",
+    "normalization",
+    "recurrent",
+    "attention",
+    "merge",
+    "activation",
+    "reshaping",
+    "regularization",
+    "preprocessing",
+    "custom",
+    "model",
 )
 
 
@@ -126,9 +137,7 @@ def register_layer_spec(cls: type[LayerSpec]) -> type[LayerSpec]:
     field = cls.model_fields.get("type")
     name = field.default if field is not None else None
     if not isinstance(name, str) or not name:
-        raise RegistryError(
-            f"cannot register {cls.__name__}: it needs a field `type: Literal['Name'] = 'Name'`"
-        )
+        raise RegistryError(f"cannot register {cls.__name__}: it needs a field `type: Literal['Name'] = 'Name'`")
     existing = _REGISTRY.get(name)
     if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
         raise RegistryError(

@@ -31,8 +31,12 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _kind_of(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -52,15 +56,25 @@ def _read(path: Path) -> str | bytes:
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise SpecError([Diagnostic(
-                f"this is {_kind_of(info.st_mode)}, not a spec file; give the path of a .yaml file",
-                source=str(path))])
+            raise SpecError(
+                [
+                    Diagnostic(
+                        f"this is {_kind_of(info.st_mode)}, not a spec file; give the path of a .yaml file",
+                        source=str(path),
+                    )
+                ]
+            )
         data = fh.read(LIMITS.max_bytes + 1)  # bounded even if the file grows while it is read
     if max(info.st_size, len(data)) > LIMITS.max_bytes:
-        raise SpecError([Diagnostic(
-            f"the file is {max(info.st_size, len(data)) / 1e6:.1f} MB; specs are limited to "
-            f"{LIMITS.max_bytes / 1e6:.0f} MB (a model spec is usually a few KB: is this the right file?)",
-            source=str(path))])
+        raise SpecError(
+            [
+                Diagnostic(
+                    f"the file is {max(info.st_size, len(data)) / 1e6:.1f} MB; specs are limited to "
+                    f"{LIMITS.max_bytes / 1e6:.0f} MB (a model spec is usually a few KB: is this the right file?)",
+                    source=str(path),
+                )
+            ]
+        )
     return data
 
 
@@ -110,9 +124,11 @@ def _load(spec: SpecLike, source: str | None) -> ModelSpec:
     diags += training_errors(model, graph, smap)  # per-output loss/metrics keys name outputs of the graph
     if {"preprocessing", "lookup"} & layers._loaded:  # `adapt: true` layers take a model input directly
         from .layers.preprocessing import adapt_errors
+
         diags += adapt_errors(graph, smap)
     if "lookup" in layers._loaded:  # a StringLookup's input holds strings
         from .layers.lookup import lookup_errors
+
         diags += lookup_errors(graph, smap)
     if diags:
         raise SpecError(dedupe(diags))

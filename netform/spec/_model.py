@@ -17,8 +17,15 @@ from ._training import TrainingSpec
 from ._types import StrictScalars
 
 __all__ = [
-    "InputSpec", "Node", "BlockSpec", "SubclassSpec", "ModelSpec", "NAME_PATTERN",
-    "NODE_META_KEYS", "DTYPES", "SPEC_VERSION",
+    "InputSpec",
+    "Node",
+    "BlockSpec",
+    "SubclassSpec",
+    "ModelSpec",
+    "NAME_PATTERN",
+    "NODE_META_KEYS",
+    "DTYPES",
+    "SPEC_VERSION",
 ]
 
 SPEC_VERSION = 1
@@ -69,8 +76,10 @@ class Node(_Frozen):
     repeat: PositiveInt = Field(1, description="For a block: how many copies to chain, each with its own weights.")
     nested: bool | None = Field(None, description="For a block: build it as a nested model (true) or inline (false).")
     args: dict[str, Any] = Field(default_factory=dict, description="For a block: its parameters.")
-    call: dict[str, Any] = Field(default_factory=dict, description="Named arguments of the layer's call "
-                                 "(node names for tensors, e.g. initial_state: [enc.1, enc.2]).")
+    call: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Named arguments of the layer's call (node names for tensors, e.g. initial_state: [enc.1, enc.2]).",
+    )
 
     _validate_layer = field_validator("layer", mode="before")(classmethod(lambda cls, v: _layer_from_dict(v)))
 

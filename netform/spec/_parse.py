@@ -75,15 +75,24 @@ def _message(err: ErrorDetails, model: type[BaseModel] | None, field_names: list
 # What a value failing each of Pydantic's type checks should have been, by error type (Pydantic's English
 # messages may change wording between versions; its error types are its stable interface).
 _EXPECTED = {
-    "int_type": "a valid integer", "int_parsing": "a valid integer", "int_from_float": "a valid integer",
-    "float_type": "a valid number", "float_parsing": "a valid number",
-    "bool_type": "a valid boolean", "bool_parsing": "a valid boolean",
-    "string_type": "a valid string", "dict_type": "a valid dictionary", "list_type": "a valid list",
-    "tuple_type": "a valid tuple", "none_required": "None",
+    "int_type": "a valid integer",
+    "int_parsing": "a valid integer",
+    "int_from_float": "a valid integer",
+    "float_type": "a valid number",
+    "float_parsing": "a valid number",
+    "bool_type": "a valid boolean",
+    "bool_parsing": "a valid boolean",
+    "string_type": "a valid string",
+    "dict_type": "a valid dictionary",
+    "list_type": "a valid list",
+    "tuple_type": "a valid tuple",
+    "none_required": "None",
 }
 _BOUNDS = {
-    "greater_than": ("greater than", "gt"), "greater_than_equal": ("greater than or equal to", "ge"),
-    "less_than": ("less than", "lt"), "less_than_equal": ("less than or equal to", "le"),
+    "greater_than": ("greater than", "gt"),
+    "greater_than_equal": ("greater than or equal to", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("less than or equal to", "le"),
     "multiple_of": ("a multiple of", "multiple_of"),
 }
 
@@ -105,8 +114,13 @@ def _expected(err: ErrorDetails) -> str:
 
 
 def pydantic_diagnostics(
-    error: ValidationError, data: Any, smap: SourceMap, prefix: Path = (), model: type[BaseModel] | None = None,
-    *, brief: bool = False,
+    error: ValidationError,
+    data: Any,
+    smap: SourceMap,
+    prefix: Path = (),
+    model: type[BaseModel] | None = None,
+    *,
+    brief: bool = False,
 ) -> list[Diagnostic]:
     """Turn a Pydantic ``ValidationError`` into located diagnostics.
 
@@ -137,6 +151,7 @@ def pydantic_diagnostics(
         if brief or len(here) > 20:
             return bool(here)
         return any(did_you_mean(x, [wanted]) for x in here)
+
     raw_errors = [e for e in raw_errors if not _explained(e)]
     for err in raw_errors:
         path = _filter_loc(tuple(err["loc"]), data, err["type"])
@@ -198,7 +213,9 @@ def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: l
         diags.append(smap.diagnostic("missing required field 'type' (the Keras layer class, e.g. type: Dense)", path))
         return None
     if not isinstance(type_name, str):
-        diags.append(smap.diagnostic(f"`type` must be a layer class name; received {_short(type_name)}", path + ("type",)))
+        diags.append(
+            smap.diagnostic(f"`type` must be a layer class name; received {_short(type_name)}", path + ("type",))
+        )
         return None
     brief = len(diags) >= MAX_HINTS  # later messages are not shown: no suggestions, so many errors stay cheap
     if brief and type_name not in _REGISTRY:
@@ -216,10 +233,15 @@ def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: l
     except ValidationError as err:
         diags.extend(pydantic_diagnostics(err, fields, smap, path, cls, brief=brief))
         return None
-    too_big = [smap.diagnostic(f"{_number(v)} is too large; {layer.type if len(where) == 1 else 'a layer'} takes "
-                               f"integers up to {MAX_INT:,} "
-                               "(TensorFlow holds sizes and settings as 32-bit integers)", path + where)
-               for where, v in _big_ints(fields, layer)]
+    too_big = [
+        smap.diagnostic(
+            f"{_number(v)} is too large; {layer.type if len(where) == 1 else 'a layer'} takes "
+            f"integers up to {MAX_INT:,} "
+            "(TensorFlow holds sizes and settings as 32-bit integers)",
+            path + where,
+        )
+        for where, v in _big_ints(fields, layer)
+    ]
     diags.extend(too_big)
     return None if too_big else layer
 
@@ -278,8 +300,9 @@ def _inputs(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic]) ->
         return (value,)
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return tuple(value)
-    diags.append(smap.diagnostic(
-        f"`in` must name a node or input, or list several; received {_short(value)}", path + ("in",)))
+    diags.append(
+        smap.diagnostic(f"`in` must name a node or input, or list several; received {_short(value)}", path + ("in",))
+    )
     return None
 
 
@@ -299,24 +322,35 @@ def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic],
         if graph and _check_call(call, path + ("call",), smap, diags):
             meta["call"] = call
         elif not graph:
-            diags.append(smap.diagnostic("`call` is for functional nodes (a sequential list passes only the previous "
-                                         "layer's output)", path + ("call",)))
+            diags.append(
+                smap.diagnostic(
+                    "`call` is for functional nodes (a sequential list passes only the previous layer's output)",
+                    path + ("call",),
+                )
+            )
     if "in" in fields:
         raw_in = fields.pop("in")
         if not graph:
-            diags.append(smap.diagnostic(
-                "`in` is for functional nodes; in a sequential `layers:` list each layer takes the previous one's output",
-                path + ("in",)))
+            diags.append(
+                smap.diagnostic(
+                    "`in` is for functional nodes; in a sequential `layers:` list each layer takes the previous one's output",
+                    path + ("in",),
+                )
+            )
         else:
             meta["in"] = _inputs(raw_in, path, smap, diags)
     elif graph:
         # `input: x` for `in: x`: one error naming the fix, not "missing `in`" plus an unknown layer argument
         misspelt = next((k for k in fields if k in ("input", "inputs", "inp", "from", "In", "IN")), None)
         if misspelt is not None:
-            diags.append(smap.diagnostic(f"unknown field '{misspelt}' (Did you mean 'in'?); a node names the node or "
-                                         f"input that feeds it with `in`, e.g. in: "
-                                         f"{fields[misspelt] if isinstance(fields[misspelt], str) else 'x'}",
-                                         path + (misspelt,)))
+            diags.append(
+                smap.diagnostic(
+                    f"unknown field '{misspelt}' (Did you mean 'in'?); a node names the node or "
+                    f"input that feeds it with `in`, e.g. in: "
+                    f"{fields[misspelt] if isinstance(fields[misspelt], str) else 'x'}",
+                    path + (misspelt,),
+                )
+            )
             meta["in"] = ()
             fields.pop(misspelt)
     for key in ("block", "shares"):
@@ -335,13 +369,19 @@ def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic],
         meta["shares"] = fields.pop("shares")
         extra = [k for k in fields if k != "name"]
         if extra:
-            diags.append(smap.diagnostic(
-                f"a node that shares a layer takes only `shares` and `in`; remove {', '.join(extra)} "
-                "(the shared layer's settings come from the node it shares)", path + (extra[0],)))
+            diags.append(
+                smap.diagnostic(
+                    f"a node that shares a layer takes only `shares` and `in`; remove {', '.join(extra)} "
+                    "(the shared layer's settings come from the node it shares)",
+                    path + (extra[0],),
+                )
+            )
     else:
         for key in ("repeat", "nested"):
             if key in fields:
-                diags.append(smap.diagnostic(f"`{key}` applies only to block uses (nodes with `block:`)", path + (key,)))
+                diags.append(
+                    smap.diagnostic(f"`{key}` applies only to block uses (nodes with `block:`)", path + (key,))
+                )
                 fields.pop(key)
         layer = validate_layer(fields, path, smap, diags)
         meta["layer"] = layer
@@ -361,29 +401,46 @@ def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic],
 def _check_call(call: Any, path: Path, smap: SourceMap, diags: list[Diagnostic]) -> bool:
     """A node's ``call:`` is a mapping of argument names to node names (tensors) or constants."""
     if not isinstance(call, dict):
-        diags.append(smap.diagnostic(
-            f"`call` is a mapping of the layer's call arguments, e.g. {{initial_state: [enc.1, enc.2]}} or "
-            f"{{use_causal_mask: true}}; received {_short(call)}", path))
+        diags.append(
+            smap.diagnostic(
+                f"`call` is a mapping of the layer's call arguments, e.g. {{initial_state: [enc.1, enc.2]}} or "
+                f"{{use_causal_mask: true}}; received {_short(call)}",
+                path,
+            )
+        )
         return False
     ok = True
     for key, value in call.items():
-        if not (isinstance(value, (str, bool, int, float)) or value is None
-                or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
-            diags.append(smap.diagnostic(
-                f"call argument '{key}' takes a node name, a list of node names or a constant; received "
-                f"{_short(value)}", path + (key,)))
+        if not (
+            isinstance(value, (str, bool, int, float))
+            or value is None
+            or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
+            diags.append(
+                smap.diagnostic(
+                    f"call argument '{key}' takes a node name, a list of node names or a constant; received "
+                    f"{_short(value)}",
+                    path + (key,),
+                )
+            )
             ok = False
     return ok
 
 
-def _parse_op(fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic], *,
-              graph: bool) -> Node | None:
+def _parse_op(
+    fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic], *, graph: bool
+) -> Node | None:
     """An op node, ``{op: add, in: [a, b]}``: a keras.ops function applied to nodes and constants."""
     from .layers.ops import Op, op_problems
 
     if not graph:
-        diags.append(smap.diagnostic("op nodes need named inputs: use kind: functional (or a block with `nodes:`) "
-                                     "to apply a keras.ops function", path + ("op",)))
+        diags.append(
+            smap.diagnostic(
+                "op nodes need named inputs: use kind: functional (or a block with `nodes:`) "
+                "to apply a keras.ops function",
+                path + ("op",),
+            )
+        )
         return None
     op = fields.pop("op")
     n_before = len(diags)
@@ -394,8 +451,12 @@ def _parse_op(fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[D
         raw_in = fields.pop("in")
     for key in ("call", "shares", "block", "repeat", "nested", "type"):
         if key in fields:
-            diags.append(smap.diagnostic(f"`{key}` does not apply to an op node; an op node has `op`, `in` and the "
-                                         "function's own arguments", path + (key,)))
+            diags.append(
+                smap.diagnostic(
+                    f"`{key}` does not apply to an op node; an op node has `op`, `in` and the function's own arguments",
+                    path + (key,),
+                )
+            )
             fields.pop(key)
     fields.pop("name", None)
     args = tuple(raw_in) if isinstance(raw_in, list) else (raw_in,)
@@ -430,15 +491,18 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
     """
     diags: list[Diagnostic] = []
     if not isinstance(data, dict):
-        raise SpecError([smap.diagnostic(
-            f"a spec is a mapping that starts with `netform: 1`; received {type(data).__name__}")])
+        raise SpecError(
+            [smap.diagnostic(f"a spec is a mapping that starts with `netform: 1`; received {type(data).__name__}")]
+        )
     raw = dict(data)
     if "netform" not in raw:
         diags.append(smap.diagnostic("missing `netform: 1` (the spec format version) at the top of the spec"))
     elif raw["netform"] != 1:
-        diags.append(smap.diagnostic(
-            f"unsupported spec format version {_short(raw['netform'])}; this netform reads version 1",
-            ("netform",)))
+        diags.append(
+            smap.diagnostic(
+                f"unsupported spec format version {_short(raw['netform'])}; this netform reads version 1", ("netform",)
+            )
+        )
     _check_count(raw, smap)
     nodes_ok = True
     if isinstance(raw.get("nodes"), dict):
@@ -462,9 +526,7 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
     try:
         spec = ModelSpec.model_validate(raw)
     except ValidationError as err:
-        relevant = [
-            d for d in pydantic_diagnostics(err, data, smap, (), ModelSpec)
-        ]
+        relevant = [d for d in pydantic_diagnostics(err, data, smap, (), ModelSpec)]
         diags.extend(relevant)
         spec = None
     if spec is not None:
@@ -481,9 +543,15 @@ def _check_count(raw: dict[str, Any], smap: SourceMap) -> None:
         items = raw.get(key)
         if isinstance(items, (list, dict)) and len(items) > MAX_GRAPH_NODES:
             where: Path = (key, MAX_GRAPH_NODES) if isinstance(items, list) else (key, list(items)[MAX_GRAPH_NODES])
-            raise SpecError([smap.diagnostic(
-                f"the spec lists {count_text(len(items))} {what}; the limit is {MAX_GRAPH_NODES:,} "
-                "(netform refuses graphs past that size)", where)])
+            raise SpecError(
+                [
+                    smap.diagnostic(
+                        f"the spec lists {count_text(len(items))} {what}; the limit is {MAX_GRAPH_NODES:,} "
+                        "(netform refuses graphs past that size)",
+                        where,
+                    )
+                ]
+            )
 
 
 def _check_subclass_config(model: dict[str, Any], smap: SourceMap, diags: list[Diagnostic]) -> None:

@@ -234,7 +234,7 @@ def reference_markdown() -> str:
         "(a test fails when it is out of date). Every layer also takes `name`, `trainable` and `dtype`.",
         "",
         "Types are strict, as in the JSON Schema (`netform schema`): an int field takes only whole numbers",
-        "(`units: 64` or `64.0`; `units: \"64\"` and `units: true` are refused), a float field takes a number",
+        '(`units: 64` or `64.0`; `units: "64"` and `units: true` are refused), a float field takes a number',
         "(`rate: 1` too) but not a string or a boolean, and a bool field takes only `true` or `false`.",
         "",
         "## Model",

@@ -54,12 +54,20 @@ def _point_nested_layers(defs: dict[str, Any]) -> None:
             defs[key] = fix(defs[key])
 
 
-_PARAM = {"type": "string", "pattern": "^\\$\\{?[A-Za-z_][A-Za-z0-9_]*\\}?$",
-          "description": "A block parameter, e.g. $filters."}
+_PARAM = {
+    "type": "string",
+    "pattern": "^\\$\\{?[A-Za-z_][A-Za-z0-9_]*\\}?$",
+    "description": "A block parameter, e.g. $filters.",
+}
 
 
-def _relaxed_block_bodies(defs: dict[str, Any], block_schema: dict[str, Any], seq_refs: list[dict[str, Any]],
-                          graph_refs: list[dict[str, Any]], choose: Any) -> None:
+def _relaxed_block_bodies(
+    defs: dict[str, Any],
+    block_schema: dict[str, Any],
+    seq_refs: list[dict[str, Any]],
+    graph_refs: list[dict[str, Any]],
+    choose: Any,
+) -> None:
     """Layers inside blocks: the same fields and typo checks, but any value may be a ``$param``."""
     for refs, suffix in ((seq_refs, "Layer"), (graph_refs, "Node")):
         for ref in refs:
@@ -70,8 +78,14 @@ def _relaxed_block_bodies(defs: dict[str, Any], block_schema: dict[str, Any], se
                 "additionalProperties": False,
                 "required": base.get("required", []),
                 "properties": {
-                    field: ({"anyOf": [{"$ref": f"#/$defs/{name}/properties/{field}"}, _PARAM],
-                             "description": sub.get("description", "")} if field != "type" else sub)
+                    field: (
+                        {
+                            "anyOf": [{"$ref": f"#/$defs/{name}/properties/{field}"}, _PARAM],
+                            "description": sub.get("description", ""),
+                        }
+                        if field != "type"
+                        else sub
+                    )
                     for field, sub in base["properties"].items()
                 },
             }
@@ -81,11 +95,14 @@ def _relaxed_block_bodies(defs: dict[str, Any], block_schema: dict[str, Any], se
     defs["BlockSequentialItem"] = block_seq
     defs["BlockGraphNode"] = block_graph
     props = block_schema["properties"]
-    props["layers"] = {"description": props["layers"].get("description", ""),
-                       "anyOf": [{"type": "array", "items": {"$ref": "#/$defs/BlockSequentialItem"}}, {"type": "null"}]}
-    props["nodes"] = {"description": props["nodes"].get("description", ""),
-                      "anyOf": [{"type": "object", "additionalProperties": {"$ref": "#/$defs/BlockGraphNode"}},
-                                {"type": "null"}]}
+    props["layers"] = {
+        "description": props["layers"].get("description", ""),
+        "anyOf": [{"type": "array", "items": {"$ref": "#/$defs/BlockSequentialItem"}}, {"type": "null"}],
+    }
+    props["nodes"] = {
+        "description": props["nodes"].get("description", ""),
+        "anyOf": [{"type": "object", "additionalProperties": {"$ref": "#/$defs/BlockGraphNode"}}, {"type": "null"}],
+    }
 
 
 def json_schema() -> dict[str, Any]:
@@ -117,7 +134,11 @@ def json_schema() -> dict[str, Any]:
         "properties": {
             "block": {"type": "string", "description": "The name of a block under `blocks:`."},
             "in": _refs_input(),
-            "repeat": {"type": "integer", "minimum": 1, "description": "Chain this many copies, each with its own weights."},
+            "repeat": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Chain this many copies, each with its own weights.",
+            },
             "nested": {"type": "boolean", "description": "Build as a nested model (true) or inline (false)."},
         },
         "required": ["block"],
@@ -173,24 +194,45 @@ def json_schema() -> dict[str, Any]:
         "properties": {
             "netform": {"const": 1, "description": "The spec format version."},
             "name": {"type": "string", "pattern": NAME_PATTERN, "description": "The model's name."},
-            "kind": {"enum": ["sequential", "functional", "subclass"],
-                     "description": "sequential (layers:), functional (nodes: + outputs:) or subclass (model:)."},
+            "kind": {
+                "enum": ["sequential", "functional", "subclass"],
+                "description": "sequential (layers:), functional (nodes: + outputs:) or subclass (model:).",
+            },
             "description": {"type": "string", "description": "What the model is, for readers."},
-            "inputs": {"type": "object", "description": "Named model inputs.",
-                       "additionalProperties": input_schema,
-                       "propertyNames": {"pattern": NAME_PATTERN}},
-            "layers": {"type": "array", "items": {"$ref": "#/$defs/SequentialItem"},
-                       "description": "For kind: sequential, the layers in order."},
-            "nodes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/GraphNode"},
-                      "propertyNames": {"pattern": NAME_PATTERN},
-                      "description": "For kind: functional, the named nodes."},
-            "outputs": {"type": "array", "items": {"type": "string"}, "minItems": 1,
-                        "description": "For kind: functional, the nodes that are outputs."},
-            "blocks": {"type": "object", "additionalProperties": block_schema,
-                       "description": "Reusable sub-graphs with parameters, used by name."},
-            "model": {"type": "object", "required": ["type"],
-                      "properties": {"type": {"type": "string", "description": "The registered model class."}},
-                      "description": "For kind: subclass, the registered model class and its config."},
+            "inputs": {
+                "type": "object",
+                "description": "Named model inputs.",
+                "additionalProperties": input_schema,
+                "propertyNames": {"pattern": NAME_PATTERN},
+            },
+            "layers": {
+                "type": "array",
+                "items": {"$ref": "#/$defs/SequentialItem"},
+                "description": "For kind: sequential, the layers in order.",
+            },
+            "nodes": {
+                "type": "object",
+                "additionalProperties": {"$ref": "#/$defs/GraphNode"},
+                "propertyNames": {"pattern": NAME_PATTERN},
+                "description": "For kind: functional, the named nodes.",
+            },
+            "outputs": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 1,
+                "description": "For kind: functional, the nodes that are outputs.",
+            },
+            "blocks": {
+                "type": "object",
+                "additionalProperties": block_schema,
+                "description": "Reusable sub-graphs with parameters, used by name.",
+            },
+            "model": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string", "description": "The registered model class."}},
+                "description": "For kind: subclass, the registered model class and its config.",
+            },
             "training": training_schema,
         },
         "$defs": defs,

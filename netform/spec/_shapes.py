@@ -62,14 +62,21 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
         out[name] = NodeShape((None, *spec.shape), 0, 0)
         size = _elements((None, *spec.shape))
         if len(spec.shape) + 1 > MAX_RANK:
-            diags.append(smap.diagnostic(
-                f"input '{name}' has {len(spec.shape) + 1:,} dimensions with the batch; TensorFlow takes at most "
-                f"{MAX_RANK}", ("inputs", name, "shape")))
+            diags.append(
+                smap.diagnostic(
+                    f"input '{name}' has {len(spec.shape) + 1:,} dimensions with the batch; TensorFlow takes at most "
+                    f"{MAX_RANK}",
+                    ("inputs", name, "shape"),
+                )
+            )
             out[name] = NodeShape(None, None, None, False)
         elif size > MAX_ELEMENTS:
-            diags.append(smap.diagnostic(
-                f"input '{name}' holds {size:,} values per sample; the limit is {MAX_ELEMENTS:,} (8 GB as float32)",
-                ("inputs", name, "shape")))
+            diags.append(
+                smap.diagnostic(
+                    f"input '{name}' holds {size:,} values per sample; the limit is {MAX_ELEMENTS:,} (8 GB as float32)",
+                    ("inputs", name, "shape"),
+                )
+            )
             out[name] = NodeShape(None, None, None, False)
     total = 0
     memory = _memory_values()
@@ -85,18 +92,28 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
         shapes = [s.output_shape for s in ins]  # type: ignore[union-attr]
         if layer.arity == "one":
             if len(shapes) != 1:
-                diags.append(smap.diagnostic(
-                    f"{layer.type} takes one input, but `in` lists {len(shapes)}; "
-                    "combine them first with a merge layer such as Concatenate or Add", node.path + ("in",)))
+                diags.append(
+                    smap.diagnostic(
+                        f"{layer.type} takes one input, but `in` lists {len(shapes)}; "
+                        "combine them first with a merge layer such as Concatenate or Add",
+                        node.path + ("in",),
+                    )
+                )
                 out[node.name] = NodeShape(None, None, None, False)
                 continue
             arg: Any = shapes[0]
         else:
             if not (layer.min_inputs <= len(shapes) <= layer.max_inputs):
-                want = (f"{layer.min_inputs}" if layer.min_inputs == layer.max_inputs
-                        else f"{layer.min_inputs} to {layer.max_inputs}")
-                diags.append(smap.diagnostic(
-                    f"{layer.type} takes {want} inputs, but `in` lists {len(shapes)}", node.path + ("in",)))
+                want = (
+                    f"{layer.min_inputs}"
+                    if layer.min_inputs == layer.max_inputs
+                    else f"{layer.min_inputs} to {layer.max_inputs}"
+                )
+                diags.append(
+                    smap.diagnostic(
+                        f"{layer.type} takes {want} inputs, but `in` lists {len(shapes)}", node.path + ("in",)
+                    )
+                )
                 out[node.name] = NodeShape(None, None, None, False)
                 continue
             arg = [tuple(s) for s in shapes]
@@ -110,8 +127,7 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
             continue
         except ShapeError as err:
             received = ", ".join(format_shape(s) for s in shapes)
-            diags.append(smap.diagnostic(f"{err} (input shape{'s' if len(shapes) > 1 else ''}: {received})",
-                                         node.path))
+            diags.append(smap.diagnostic(f"{err} (input shape{'s' if len(shapes) > 1 else ''}: {received})", node.path))
             out[node.name] = NodeShape(None, None, None, False)
             continue
         if node.shared:
@@ -131,9 +147,13 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
             continue
         total += weights
         if memory is not None and total > memory:
-            diags.append(smap.diagnostic(
-                f"the model's weights reach {total:,} values here ({total * 4 / 2**30:,.0f} GB as float32), more "
-                f"than this machine's memory ({memory * 4 / 2**30:,.0f} GB): make the layers smaller", node.path))
+            diags.append(
+                smap.diagnostic(
+                    f"the model's weights reach {total:,} values here ({total * 4 / 2**30:,.0f} GB as float32), more "
+                    f"than this machine's memory ({memory * 4 / 2**30:,.0f} GB): make the layers smaller",
+                    node.path,
+                )
+            )
             memory = None  # say it once
         out[node.name] = NodeShape(shape, trainable, frozen)
     if diags:

@@ -76,9 +76,15 @@ class Summary:
             "name": self.name,
             "kind": self.kind,
             "rows": [
-                {"name": r.name, "type": r.type, "inputs": list(r.inputs),
-                 "output_shape": _jsonable(r.output_shape), "trainable": r.trainable,
-                 "non_trainable": r.non_trainable, "shared_with": r.shared_with}
+                {
+                    "name": r.name,
+                    "type": r.type,
+                    "inputs": list(r.inputs),
+                    "output_shape": _jsonable(r.output_shape),
+                    "trainable": r.trainable,
+                    "non_trainable": r.non_trainable,
+                    "shared_with": r.shared_with,
+                }
                 for r in self.rows
             ],
             "outputs": list(self.outputs),
@@ -97,7 +103,8 @@ class Summary:
             if r.shared_with:
                 params += f" (shares {r.shared_with})"
             inputs = ", ".join(r.inputs[:_MAX_INPUTS_SHOWN]) + (
-                f", … ({len(r.inputs):,} in all)" if len(r.inputs) > _MAX_INPUTS_SHOWN else "")
+                f", … ({len(r.inputs):,} in all)" if len(r.inputs) > _MAX_INPUTS_SHOWN else ""
+            )
             shape = format_shape(r.output_shape) if r.output_shape is not None else "? (at build)"
             body.append(tuple(_cell(c) for c in (label, shape, params, inputs or "-")))
         cols = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(headers)]
@@ -107,8 +114,11 @@ class Summary:
         out += [fmt.format(*b) for b in body]
         out.append(line)
 
-        why = ("a subclassed model is counted at build time" if self.kind == "subclass"
-               else "layers without a static rule are counted at build time")
+        why = (
+            "a subclassed model is counted at build time"
+            if self.kind == "subclass"
+            else "layers without a static rule are counted at build time"
+        )
 
         def num(v: int | None) -> str:
             return f"? ({why})" if v is None else f"{v:,}"
@@ -140,8 +150,18 @@ def build_summary(graph: Graph, shapes: dict[str, NodeShape]) -> Summary:
         s = shapes[node.name]
         if not s.static:
             complete = False
-        rows.append(SummaryRow(node.name, node.layer.type, node.inputs, s.output_shape, s.trainable,
-                               s.non_trainable, node.owner if node.shared else None, node.scope))
+        rows.append(
+            SummaryRow(
+                node.name,
+                node.layer.type,
+                node.inputs,
+                s.output_shape,
+                s.trainable,
+                s.non_trainable,
+                node.owner if node.shared else None,
+                node.scope,
+            )
+        )
     if not complete:
         notes.append("some shapes are inferred at build time (a layer without a static rule, e.g. a custom layer)")
     if graph.kind == "subclass":

@@ -15,8 +15,19 @@ from ._access import NETWORK_CALLBACKS, PATH_ARGUMENTS, callback_message, callba
 from ._types import StrictScalars, TypedObject, check_arguments
 
 __all__ = [
-    "TrainingSpec", "DistributionSpec", "OPTIMIZERS", "LOSSES", "METRICS", "CALLBACKS", "NETFORM_CALLBACKS",
-    "PATH_ARGUMENTS", "NETWORK_CALLBACKS", "STRATEGY_NAMES", "DTYPE_POLICIES", "TRAINING_KEYS", "CONFIG_ONLY_KEYS",
+    "TrainingSpec",
+    "DistributionSpec",
+    "OPTIMIZERS",
+    "LOSSES",
+    "METRICS",
+    "CALLBACKS",
+    "NETFORM_CALLBACKS",
+    "PATH_ARGUMENTS",
+    "NETWORK_CALLBACKS",
+    "STRATEGY_NAMES",
+    "DTYPE_POLICIES",
+    "TRAINING_KEYS",
+    "CONFIG_ONLY_KEYS",
 ]
 
 # The one list of each closed choice: the spec's schema takes them as `Literal`s, the engine (which may import
@@ -29,41 +40,167 @@ STRATEGY_NAMES: tuple[str, ...] = get_args(StrategyName)
 DTYPE_POLICIES: tuple[str, ...] = get_args(DtypePolicyName)
 
 OPTIMIZERS = (
-    "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lamb", "Lion",
-    "LossScaleOptimizer", "Muon", "Nadam", "RMSprop", "SGD",
-    "adadelta", "adafactor", "adagrad", "adam", "adamw", "adamax", "ftrl", "lamb", "lion", "nadam", "rmsprop", "sgd",
+    "Adadelta",
+    "Adafactor",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Ftrl",
+    "Lamb",
+    "Lion",
+    "LossScaleOptimizer",
+    "Muon",
+    "Nadam",
+    "RMSprop",
+    "SGD",
+    "adadelta",
+    "adafactor",
+    "adagrad",
+    "adam",
+    "adamw",
+    "adamax",
+    "ftrl",
+    "lamb",
+    "lion",
+    "nadam",
+    "rmsprop",
+    "sgd",
 )
 LOSSES = (
-    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
-    "CategoricalHinge", "CosineSimilarity", "Dice", "Hinge", "Huber", "KLDivergence", "LogCosh",
-    "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError",
-    "Poisson", "SparseCategoricalCrossentropy", "SquaredHinge", "Tversky", "CTC", "Circle",
-    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
-    "categorical_focal_crossentropy", "categorical_hinge", "cosine_similarity", "hinge", "huber",
-    "kl_divergence", "log_cosh", "mean_absolute_error", "mean_absolute_percentage_error",
-    "mean_squared_error", "mean_squared_logarithmic_error", "poisson", "sparse_categorical_crossentropy",
-    "squared_hinge", "mse", "mae", "mape", "msle", "kld", "logcosh", "dice", "tversky", "ctc",
+    "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
+    "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "CategoricalHinge",
+    "CosineSimilarity",
+    "Dice",
+    "Hinge",
+    "Huber",
+    "KLDivergence",
+    "LogCosh",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "Poisson",
+    "SparseCategoricalCrossentropy",
+    "SquaredHinge",
+    "Tversky",
+    "CTC",
+    "Circle",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
+    "cosine_similarity",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "poisson",
+    "sparse_categorical_crossentropy",
+    "squared_hinge",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "kld",
+    "logcosh",
+    "dice",
+    "tversky",
+    "ctc",
 )
 METRICS = (
-    "accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "mse", "mae", "mape", "msle",
-    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error", "root_mean_squared_error", "cosine_similarity", "logcosh",
-    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence",
-    "poisson", "hinge", "squared_hinge", "categorical_hinge", "crossentropy",
-    "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "BinaryIoU", "CategoricalAccuracy",
-    "CategoricalCrossentropy", "CategoricalHinge", "CosineSimilarity", "F1Score", "FBetaScore",
-    "FalseNegatives", "FalsePositives", "Hinge", "IoU", "KLDivergence", "LogCoshError", "Mean",
-    "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanIoU", "MeanSquaredError",
-    "MeanSquaredLogarithmicError", "OneHotIoU", "OneHotMeanIoU", "Poisson", "Precision",
-    "PrecisionAtRecall", "R2Score", "Recall", "RecallAtPrecision", "RootMeanSquaredError",
-    "SensitivityAtSpecificity", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
-    "SparseTopKCategoricalAccuracy", "SpecificityAtSensitivity", "SquaredHinge", "Sum",
-    "TopKCategoricalAccuracy", "TrueNegatives", "TruePositives", "ConcordanceCorrelation", "PearsonCorrelation",
+    "accuracy",
+    "acc",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "root_mean_squared_error",
+    "cosine_similarity",
+    "logcosh",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "kl_divergence",
+    "poisson",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "crossentropy",
+    "AUC",
+    "Accuracy",
+    "BinaryAccuracy",
+    "BinaryCrossentropy",
+    "BinaryIoU",
+    "CategoricalAccuracy",
+    "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "CosineSimilarity",
+    "F1Score",
+    "FBetaScore",
+    "FalseNegatives",
+    "FalsePositives",
+    "Hinge",
+    "IoU",
+    "KLDivergence",
+    "LogCoshError",
+    "Mean",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanIoU",
+    "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "OneHotIoU",
+    "OneHotMeanIoU",
+    "Poisson",
+    "Precision",
+    "PrecisionAtRecall",
+    "R2Score",
+    "Recall",
+    "RecallAtPrecision",
+    "RootMeanSquaredError",
+    "SensitivityAtSpecificity",
+    "SparseCategoricalAccuracy",
+    "SparseCategoricalCrossentropy",
+    "SparseTopKCategoricalAccuracy",
+    "SpecificityAtSensitivity",
+    "SquaredHinge",
+    "Sum",
+    "TopKCategoricalAccuracy",
+    "TrueNegatives",
+    "TruePositives",
+    "ConcordanceCorrelation",
+    "PearsonCorrelation",
 )
 CALLBACKS = (
-    "BackupAndRestore", "CSVLogger", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
-    "ProgbarLogger", "ReduceLROnPlateau", "RemoteMonitor", "TensorBoard", "TerminateOnNaN", "SwapEMAWeights",
+    "BackupAndRestore",
+    "CSVLogger",
+    "EarlyStopping",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ProgbarLogger",
+    "ReduceLROnPlateau",
+    "RemoteMonitor",
+    "TensorBoard",
+    "TerminateOnNaN",
+    "SwapEMAWeights",
 )
 # netform's own callbacks a spec may name beside Keras's, with the arguments each takes (the first is required).
 NETFORM_CALLBACKS: dict[str, tuple[str, ...]] = {
@@ -79,24 +216,27 @@ def _check_netform_callback(value: Any) -> None:
     names = NETFORM_CALLBACKS[value.type]
     for arg in value.arguments:
         if arg not in names:
-            raise ValueError(f"{value.type} takes no argument '{arg}'{did_you_mean(arg, names)}; "
-                             f"its arguments: {', '.join(names)}")
+            raise ValueError(
+                f"{value.type} takes no argument '{arg}'{did_you_mean(arg, names)}; its arguments: {', '.join(names)}"
+            )
     if names[0] not in value.arguments:
-        raise ValueError(f"{value.type} needs `{names[0]}`: the folder its backup is kept in, e.g. "
-                         f"{{type: {value.type}, {names[0]}: backup}}")
+        raise ValueError(
+            f"{value.type} needs `{names[0]}`: the folder its backup is kept in, e.g. "
+            f"{{type: {value.type}, {names[0]}: backup}}"
+        )
     every = value.arguments.get("save_every_steps")
     if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-        raise ValueError(f"{value.type}.save_every_steps must be a positive whole number (or null: at the end of "
-                         f"each epoch only); received {every!r}")
+        raise ValueError(
+            f"{value.type}.save_every_steps must be a positive whole number (or null: at the end of "
+            f"each epoch only); received {every!r}"
+        )
 
 
 def _known(kind: str, names: tuple[str, ...]):
     def check(value: Any) -> Any:
         name = value if isinstance(value, str) else value.type
         if name not in names:
-            raise ValueError(
-                f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {kind}s"
-            )
+            raise ValueError(f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {kind}s")
         check_arguments(kind, value)
         if kind == "callback":
             _check_netform_callback(value)
@@ -134,8 +274,9 @@ class TrainingSpec(StrictScalars):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     optimizer: OptimizerRef = Field(
-        "adam", description="A Keras optimizer by name or as {type: Adam, learning_rate: 1e-3}; a spec without one "
-        "trains with Adam (netform.Model.compile() keeps Keras's default, rmsprop)."
+        "adam",
+        description="A Keras optimizer by name or as {type: Adam, learning_rate: 1e-3}; a spec without one "
+        "trains with Adam (netform.Model.compile() keeps Keras's default, rmsprop).",
     )
     loss: LossRef | dict[str, LossRef] | None = Field(
         None, description="A Keras loss, or one per output name for a model with several outputs."
@@ -153,17 +294,21 @@ class TrainingSpec(StrictScalars):
     epochs: PositiveInt = Field(1, description="Passes over the training data.")
     validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of the data held out for validation.")
     shuffle: bool = Field(True, description="Shuffle the training data every epoch.")
-    callbacks: tuple[CallbackRef, ...] = Field((), description="Keras callbacks, e.g. {type: EarlyStopping, patience: 3}.")
+    callbacks: tuple[CallbackRef, ...] = Field(
+        (), description="Keras callbacks, e.g. {type: EarlyStopping, patience: 3}."
+    )
     steps_per_execution: PositiveInt | Literal["auto"] = Field(
-        "auto", description="Training steps run inside one compiled call; auto (the default): netform measures and "
-        "adapts it while training, with the results of 1 (netform.Model.compile() keeps Keras's default, 1)."
+        "auto",
+        description="Training steps run inside one compiled call; auto (the default): netform measures and "
+        "adapts it while training, with the results of 1 (netform.Model.compile() keeps Keras's default, 1).",
     )
     jit_compile: bool | Literal["auto"] = Field("auto", description="Compile steps with XLA: true, false or auto.")
     distribution: DistributionSpec | None = Field(None, description="The tf.distribute strategy to train under.")
     dtype_policy: DtypePolicyName | None = Field(
-        None, description="Keras's precision policy for building and training this spec: mixed_float16 (GPUs; the "
+        None,
+        description="Keras's precision policy for building and training this spec: mixed_float16 (GPUs; the "
         "loss is scaled as Keras does), mixed_bfloat16 (TPUs, recent CPUs and GPUs) or float32. The output layers "
-        "stay float32; the process-wide policy is left as it was."
+        "stay float32; the process-wide policy is left as it was.",
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,6 +319,13 @@ class TrainingSpec(StrictScalars):
 #: the keys a spec's ``training:`` section may hold
 TRAINING_KEYS: frozenset[str] = frozenset(TrainingSpec.model_fields)
 #: the keys ``fit_from_training_config`` takes beyond a spec's (arguments of ``compile``/``fit`` a spec leaves out)
-CONFIG_ONLY_KEYS: frozenset[str] = frozenset({
-    "run_eagerly", "class_weight", "steps_per_epoch", "validation_steps", "validation_freq", "initial_epoch",
-})
+CONFIG_ONLY_KEYS: frozenset[str] = frozenset(
+    {
+        "run_eagerly",
+        "class_weight",
+        "steps_per_epoch",
+        "validation_steps",
+        "validation_freq",
+        "initial_epoch",
+    }
+)

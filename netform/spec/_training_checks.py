@@ -34,12 +34,20 @@ from ._types import TypedObject
 __all__ = ["training_errors", "training_warnings", "PROBABILISTIC_LOSSES"]
 
 #: Losses that read their predictions as probabilities unless ``from_logits: true``.
-PROBABILISTIC_LOSSES = frozenset({
-    "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-    "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy",
-    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-    "binary_focal_crossentropy", "categorical_focal_crossentropy",
-})
+PROBABILISTIC_LOSSES = frozenset(
+    {
+        "BinaryCrossentropy",
+        "CategoricalCrossentropy",
+        "SparseCategoricalCrossentropy",
+        "BinaryFocalCrossentropy",
+        "CategoricalFocalCrossentropy",
+        "binary_crossentropy",
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "binary_focal_crossentropy",
+        "categorical_focal_crossentropy",
+    }
+)
 _SQUASHING = frozenset({"softmax", "sigmoid"})
 # Keras's defaults of the arguments read below.
 _MONITOR_DEFAULT = "val_loss"
@@ -58,8 +66,7 @@ def _unknown_key_message(field: str, key: str, outputs: tuple[str, ...], missing
     hint = did_you_mean(key, outputs)
     if not hint and len(missing) == 1:
         hint = f" (Did you mean '{missing[0]}'?)"
-    return (f"'{key}' is not an output of the model{hint}; the keys of `{field}` are output names: "
-            f"{', '.join(outputs)}")
+    return f"'{key}' is not an output of the model{hint}; the keys of `{field}` are output names: {', '.join(outputs)}"
 
 
 def training_errors(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
@@ -87,26 +94,38 @@ def training_errors(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
             # keras.Sequential.fit fails on any loss mapping (TypeError: 'NoneType' object is not iterable).
             only = next(iter(value.values()), None)
             example = only if isinstance(only, str) else "mse"
-            diags.append(smap.diagnostic(
-                f"a sequential model takes one loss, not one per output name; write the loss itself "
-                f"(e.g. `loss: {example}`), or use kind: functional for several outputs", ("training", field)))
+            diags.append(
+                smap.diagnostic(
+                    f"a sequential model takes one loss, not one per output name; write the loss itself "
+                    f"(e.g. `loss: {example}`), or use kind: functional for several outputs",
+                    ("training", field),
+                )
+            )
         elif isinstance(value, dict):
             missing = [o for o in outputs if o not in value]
             unknown = [k for k in value if k not in outputs]
             for key in unknown:
-                diags.append(smap.diagnostic(_unknown_key_message(field, key, outputs, missing),
-                                             ("training", field, key)))
+                diags.append(
+                    smap.diagnostic(_unknown_key_message(field, key, outputs, missing), ("training", field, key))
+                )
             # Keras needs a loss for every output, and a weight for every output of a per-output loss.
             needs_all = field == "loss" or (field == "loss_weights" and isinstance(training.loss, dict))
             if needs_all and missing and not unknown:
-                diags.append(smap.diagnostic(
-                    f"`{field}` has no entry for output{'s' if len(missing) > 1 else ''} "
-                    f"{', '.join(repr(m) for m in missing)}; give one per output ({', '.join(outputs)})",
-                    ("training", field)))
+                diags.append(
+                    smap.diagnostic(
+                        f"`{field}` has no entry for output{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(repr(m) for m in missing)}; give one per output ({', '.join(outputs)})",
+                        ("training", field),
+                    )
+                )
         elif field == "loss_weights" and isinstance(value, tuple) and len(value) != len(outputs):
-            diags.append(smap.diagnostic(
-                f"{len(value)} loss weight(s) for {len(outputs)} output(s) ({', '.join(outputs)}); give one "
-                "weight per output, in that order, or a mapping from output name to weight", ("training", field)))
+            diags.append(
+                smap.diagnostic(
+                    f"{len(value)} loss weight(s) for {len(outputs)} output(s) ({', '.join(outputs)}); give one "
+                    "weight per output, in that order, or a mapping from output name to weight",
+                    ("training", field),
+                )
+            )
     return diags
 
 
@@ -123,11 +142,14 @@ _UNDIRECTED = frozenset({"FalseNegatives", "FalsePositives", "TrueNegatives", "T
 MAX_THRESHOLDS = 100_000
 #: The most values a metric's own state may hold (an IoU confusion matrix is num_classes²): 8 GB as float32.
 MAX_METRIC_VALUES = 2**31 - 1
-_THRESHOLD_COUNTS = {"AUC": "num_thresholds", "PrecisionAtRecall": "num_thresholds",
-                     "RecallAtPrecision": "num_thresholds", "SensitivityAtSpecificity": "num_thresholds",
-                     "SpecificityAtSensitivity": "num_thresholds"}
-_THRESHOLD_LISTS = {"AUC", "Precision", "Recall", "TruePositives", "TrueNegatives", "FalsePositives",
-                    "FalseNegatives"}
+_THRESHOLD_COUNTS = {
+    "AUC": "num_thresholds",
+    "PrecisionAtRecall": "num_thresholds",
+    "RecallAtPrecision": "num_thresholds",
+    "SensitivityAtSpecificity": "num_thresholds",
+    "SpecificityAtSensitivity": "num_thresholds",
+}
+_THRESHOLD_LISTS = {"AUC", "Precision", "Recall", "TruePositives", "TrueNegatives", "FalsePositives", "FalseNegatives"}
 _IOU = frozenset({"IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU"})
 
 
@@ -140,7 +162,7 @@ def _typed_refs(training: Any) -> Iterator[tuple[str, Any, tuple[str | int, ...]
     if hasattr(training.optimizer, "arguments"):
         yield "optimizer", training.optimizer, ("training", "optimizer")
     loss = training.loss
-    for key, ref in (loss.items() if isinstance(loss, dict) else [(None, loss)]):
+    for key, ref in loss.items() if isinstance(loss, dict) else [(None, loss)]:
         if hasattr(ref, "arguments"):
             yield "loss", ref, ("training", "loss") + ((key,) if key is not None else ())
     for field in ("metrics", "weighted_metrics"):
@@ -170,8 +192,10 @@ def _positive_or(name: str, arg: str, value: Any, words: tuple[str, ...]) -> str
     if value in words or (_is_int(value) and value > 0):
         return None
     choices = " or ".join(repr(w) for w in words)
-    return (f"{name}.{arg} is {value!r}; it must be {choices} or a positive whole number (every that many "
-            f"batches), e.g. {arg}: {words[-1]!r}")
+    return (
+        f"{name}.{arg} is {value!r}; it must be {choices} or a positive whole number (every that many "
+        f"batches), e.g. {arg}: {words[-1]!r}"
+    )
 
 
 def _memory() -> int:
@@ -189,55 +213,90 @@ def _size_errors(ref: Any, path: tuple[str | int, ...], smap: Any) -> list[Diagn
     count_arg = _THRESHOLD_COUNTS.get(name)
     count: Any = args.get(count_arg) if count_arg else None
     if _is_int(count) and count > MAX_THRESHOLDS:
-        diags.append(smap.diagnostic(
-            f"{name}.{count_arg} is {count:,}; the limit is {MAX_THRESHOLDS:,} (Keras's default is 200): every "
-            f"training step compares each prediction with every threshold, so time and memory grow with it; "
-            f"write e.g. {count_arg}: 1000", path + (count_arg,)))
+        diags.append(
+            smap.diagnostic(
+                f"{name}.{count_arg} is {count:,}; the limit is {MAX_THRESHOLDS:,} (Keras's default is 200): every "
+                f"training step compares each prediction with every threshold, so time and memory grow with it; "
+                f"write e.g. {count_arg}: 1000",
+                path + (count_arg,),
+            )
+        )
     elif _is_int(count) and count < (2 if name == "AUC" else 1):
-        diags.append(smap.diagnostic(
-            f"{name}.{count_arg} is {count}; it must be at least {2 if name == 'AUC' else 1} (Keras's default "
-            f"is 200)", path + (count_arg,)))
+        diags.append(
+            smap.diagnostic(
+                f"{name}.{count_arg} is {count}; it must be at least {2 if name == 'AUC' else 1} (Keras's default "
+                f"is 200)",
+                path + (count_arg,),
+            )
+        )
     listed = args.get("thresholds")
     if name in _THRESHOLD_LISTS and isinstance(listed, (list, tuple)) and len(listed) > MAX_THRESHOLDS:
-        diags.append(smap.diagnostic(
-            f"{name}.thresholds lists {len(listed):,} thresholds; the limit is {MAX_THRESHOLDS:,}: every training "
-            "step compares each prediction with every threshold; list fewer", path + ("thresholds",)))
+        diags.append(
+            smap.diagnostic(
+                f"{name}.thresholds lists {len(listed):,} thresholds; the limit is {MAX_THRESHOLDS:,}: every training "
+                "step compares each prediction with every threshold; list fewer",
+                path + ("thresholds",),
+            )
+        )
     labels = args.get("num_labels")
     if name == "AUC" and _is_int(labels) and _is_int(count) and labels > 0 and count * labels > MAX_METRIC_VALUES:
-        diags.append(smap.diagnostic(
-            f"AUC keeps num_thresholds × num_labels = {count * labels:,} values per counter; the limit is "
-            f"{MAX_METRIC_VALUES:,} (8 GB as float32): use fewer thresholds", path + ("num_labels",)))
+        diags.append(
+            smap.diagnostic(
+                f"AUC keeps num_thresholds × num_labels = {count * labels:,} values per counter; the limit is "
+                f"{MAX_METRIC_VALUES:,} (8 GB as float32): use fewer thresholds",
+                path + ("num_labels",),
+            )
+        )
     classes = args.get("num_classes")
     if name in _IOU and _is_int(classes):
         if classes < 1:
-            diags.append(smap.diagnostic(f"{name}.num_classes is {classes}; it must be a positive whole number "
-                                         "(the number of classes the model predicts)", path + ("num_classes",)))
+            diags.append(
+                smap.diagnostic(
+                    f"{name}.num_classes is {classes}; it must be a positive whole number "
+                    "(the number of classes the model predicts)",
+                    path + ("num_classes",),
+                )
+            )
         elif classes * classes > MAX_METRIC_VALUES or classes * classes * 2 > _memory():
             # Keras keeps the matrix, and each step builds another of the same size
             memory = _memory()
             if classes * classes <= MAX_METRIC_VALUES:
-                diags.append(smap.diagnostic(
-                    f"{name}.num_classes is {classes:,}: its confusion matrix holds num_classes² = "
-                    f"{classes * classes:,} values, kept and built again each step: more than this machine's memory "
-                    f"({memory * 4 / 2**30:,.0f} GB) holds, i.e. at most {math.isqrt(memory // 2):,} classes here; "
-                    "write the number of classes the model predicts", path + ("num_classes",)))
+                diags.append(
+                    smap.diagnostic(
+                        f"{name}.num_classes is {classes:,}: its confusion matrix holds num_classes² = "
+                        f"{classes * classes:,} values, kept and built again each step: more than this machine's memory "
+                        f"({memory * 4 / 2**30:,.0f} GB) holds, i.e. at most {math.isqrt(memory // 2):,} classes here; "
+                        "write the number of classes the model predicts",
+                        path + ("num_classes",),
+                    )
+                )
                 return diags
-            diags.append(smap.diagnostic(
-                f"{name}.num_classes is {classes:,}: its confusion matrix holds num_classes² = {classes * classes:,}"
-                f" values; the limit is {MAX_METRIC_VALUES:,} (8 GB as float32), i.e. at most "
-                f"{math.isqrt(MAX_METRIC_VALUES):,} classes; write the number of classes the model predicts",
-                path + ("num_classes",)))
+            diags.append(
+                smap.diagnostic(
+                    f"{name}.num_classes is {classes:,}: its confusion matrix holds num_classes² = {classes * classes:,}"
+                    f" values; the limit is {MAX_METRIC_VALUES:,} (8 GB as float32), i.e. at most "
+                    f"{math.isqrt(MAX_METRIC_VALUES):,} classes; write the number of classes the model predicts",
+                    path + ("num_classes",),
+                )
+            )
     return diags
 
 
 def _callback_errors(name: str, args: dict[str, Any], path: tuple[str | int, ...], smap: Any) -> list[Diagnostic]:
     diags = []
     if name in _MONITORING and "mode" in args and args["mode"] not in _MODES:
-        diags.append(smap.diagnostic(
-            f"{name}.mode is {args['mode']!r}; it must be 'auto', 'min' or 'max' ('min': the watched value should "
-            "fall, 'max': rise, 'auto': Keras infers it from the metric)", path + ("mode",)))
-    checks = {("TensorBoard", "update_freq"): ("batch", "epoch"), ("ModelCheckpoint", "save_freq"): ("epoch",),
-              ("BackupAndRestore", "save_freq"): ("epoch",)}
+        diags.append(
+            smap.diagnostic(
+                f"{name}.mode is {args['mode']!r}; it must be 'auto', 'min' or 'max' ('min': the watched value should "
+                "fall, 'max': rise, 'auto': Keras infers it from the metric)",
+                path + ("mode",),
+            )
+        )
+    checks = {
+        ("TensorBoard", "update_freq"): ("batch", "epoch"),
+        ("ModelCheckpoint", "save_freq"): ("epoch",),
+        ("BackupAndRestore", "save_freq"): ("epoch",),
+    }
     for (cls, arg), words in checks.items():
         if name == cls and arg in args and not (cls == "BackupAndRestore" and args[arg] is False):
             problem = _positive_or(name, arg, args[arg], words)
@@ -245,14 +304,21 @@ def _callback_errors(name: str, args: dict[str, Any], path: tuple[str | int, ...
                 diags.append(smap.diagnostic(problem, path + (arg,)))
     monitor = args.get("monitor")
     if name in _MONITORING and isinstance(monitor, str) and ("{" in monitor or "}" in monitor or not monitor):
-        diags.append(smap.diagnostic(
-            f"{name}.monitor {monitor!r} is not the name of a logged value; write a metric name such as "
-            "'val_loss' or 'accuracy'", path + ("monitor",)))
-    if name == "ReduceLROnPlateau" and isinstance(args.get("factor"), (int, float)) and not (
-            0 < args["factor"] < 1):
-        diags.append(smap.diagnostic(
-            f"ReduceLROnPlateau.factor is {args['factor']!r}; it must lie between 0 and 1 (the learning rate is "
-            "multiplied by it), e.g. factor: 0.5", path + ("factor",)))
+        diags.append(
+            smap.diagnostic(
+                f"{name}.monitor {monitor!r} is not the name of a logged value; write a metric name such as "
+                "'val_loss' or 'accuracy'",
+                path + ("monitor",),
+            )
+        )
+    if name == "ReduceLROnPlateau" and isinstance(args.get("factor"), (int, float)) and not (0 < args["factor"] < 1):
+        diags.append(
+            smap.diagnostic(
+                f"ReduceLROnPlateau.factor is {args['factor']!r}; it must lie between 0 and 1 (the learning rate is "
+                "multiplied by it), e.g. factor: 0.5",
+                path + ("factor",),
+            )
+        )
     return diags
 
 
@@ -276,9 +342,13 @@ def argument_errors(spec: Any, smap: Any) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     for kind, ref, path in _typed_refs(training):
         for where, value in _non_finite(ref.arguments, path):
-            diags.append(smap.diagnostic(
-                f"{ref.type}.{where[len(path)]} is {value}; {kind} arguments must be finite numbers (Keras "
-                f"would train on NaN, or fail mid-training); write a finite number", where))
+            diags.append(
+                smap.diagnostic(
+                    f"{ref.type}.{where[len(path)]} is {value}; {kind} arguments must be finite numbers (Keras "
+                    f"would train on NaN, or fail mid-training); write a finite number",
+                    where,
+                )
+            )
         if kind == "metric":
             diags += _size_errors(ref, path, smap)
         elif kind == "callback":
@@ -326,12 +396,19 @@ def monitor_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> lis
             continue
         path = ("training", "callbacks", i) + (("monitor",) if "monitor" in args else ())
         per_output = next((f"'{n}'" for n in sorted(shown) for o in outputs or () if metric == f"{o}_{n}"), None)
-        why = (f"Keras directs a metric by its own name ({per_output}), not by the per-output name"
-               if per_output else f"Keras can tell whether to maximize or minimize only 'loss' and compiled "
-               f"metrics with a direction{did_you_mean(metric, sorted(shown | {'loss'}))}")
-        diags.append(smap.diagnostic(
-            f"{kind} watches '{monitor}' with mode 'auto', but {why}, so training would fail after its first "
-            f"epoch; set mode: max (the value should rise) or mode: min (fall)", path))
+        why = (
+            f"Keras directs a metric by its own name ({per_output}), not by the per-output name"
+            if per_output
+            else f"Keras can tell whether to maximize or minimize only 'loss' and compiled "
+            f"metrics with a direction{did_you_mean(metric, sorted(shown | {'loss'}))}"
+        )
+        diags.append(
+            smap.diagnostic(
+                f"{kind} watches '{monitor}' with mode 'auto', but {why}, so training would fail after its first "
+                f"epoch; set mode: max (the value should rise) or mode: min (fall)",
+                path,
+            )
+        )
     return diags
 
 
@@ -381,15 +458,23 @@ def _activation_warnings(spec: Any, graph: Any, smap: Any, outputs: tuple[str, .
         act = _final_activation(node.layer)
         name = _name(ref)
         if act in _SQUASHING and _from_logits(ref):
-            diags.append(smap.diagnostic(
-                f"output '{out}' already applies {act}, and its loss {name} has from_logits: true, so {act} is "
-                f"applied twice and training barely moves; remove the output's activation, or set "
-                "from_logits: false", path))
+            diags.append(
+                smap.diagnostic(
+                    f"output '{out}' already applies {act}, and its loss {name} has from_logits: true, so {act} is "
+                    f"applied twice and training barely moves; remove the output's activation, or set "
+                    "from_logits: false",
+                    path,
+                )
+            )
         elif act == "linear" and name in PROBABILISTIC_LOSSES and not _from_logits(ref):
-            diags.append(smap.diagnostic(
-                f"output '{out}' is linear (no activation), but its loss {name} reads probabilities "
-                f"(from_logits: false); write the loss as {{type: {_class_name(name)}, from_logits: true}}, or "
-                "give the output activation: softmax (or sigmoid)", path))
+            diags.append(
+                smap.diagnostic(
+                    f"output '{out}' is linear (no activation), but its loss {name} reads probabilities "
+                    f"(from_logits: false); write the loss as {{type: {_class_name(name)}, from_logits: true}}, or "
+                    "give the output activation: softmax (or sigmoid)",
+                    path,
+                )
+            )
     return diags
 
 
@@ -429,8 +514,11 @@ def _logged(spec: Any, outputs: tuple[str, ...]) -> tuple[set[str], set[str]]:
     shown = {"loss"} | ({f"{o}_loss" for o in outputs} if len(outputs) > 1 else set())
     accepted = shown | {"learning_rate"}
     # A weighted metric named like a plain one may be logged with a "weighted_" prefix: accept both.
-    for metrics, prefix in ((training.metrics, ""), (training.weighted_metrics, ""),
-                            (training.weighted_metrics, "weighted_")):
+    for metrics, prefix in (
+        (training.metrics, ""),
+        (training.weighted_metrics, ""),
+        (training.weighted_metrics, "weighted_"),
+    ):
         more_shown, more_accepted = _metric_names(metrics, outputs, prefix)
         shown |= more_shown if not prefix else set()
         accepted |= more_accepted
@@ -466,7 +554,8 @@ def training_warnings(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
     for i, kind, args in _callbacks(spec):
         path: tuple[str | int, ...] = ("training", "callbacks", i)
         uses_monitor = kind in ("EarlyStopping", "ReduceLROnPlateau") or (
-            kind == "ModelCheckpoint" and args.get("save_best_only") is True)
+            kind == "ModelCheckpoint" and args.get("save_best_only") is True
+        )
         if not uses_monitor:
             continue
         monitor = args.get("monitor", _MONITOR_DEFAULT)
@@ -478,25 +567,41 @@ def training_warnings(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
             if isinstance(value, int) and not isinstance(value, bool):
                 patience[kind] = (value, path + ("patience",) if "patience" in args else path, monitor)
         if monitor.startswith("val_") and not has_validation:
-            diags.append(smap.diagnostic(
-                f"{kind} watches '{monitor}', but training holds out no validation data (validation_split is "
-                f"0), so '{monitor}' is never logged and {kind} does nothing; set training.validation_split "
-                f"(e.g. 0.2), or watch '{monitor[4:]}'", where))
+            diags.append(
+                smap.diagnostic(
+                    f"{kind} watches '{monitor}', but training holds out no validation data (validation_split is "
+                    f"0), so '{monitor}' is never logged and {kind} does nothing; set training.validation_split "
+                    f"(e.g. 0.2), or watch '{monitor[4:]}'",
+                    where,
+                )
+            )
         elif logged is not None and monitor.removeprefix("val_") not in logged:
             known = sorted(shown | {"val_" + n for n in shown} if has_validation else shown)
-            diags.append(smap.diagnostic(
-                f"{kind} watches '{monitor}', which training never logs{did_you_mean(monitor, known)}, so "
-                f"{kind} does nothing; training logs: {', '.join(known)}", where))
+            diags.append(
+                smap.diagnostic(
+                    f"{kind} watches '{monitor}', which training never logs{did_you_mean(monitor, known)}, so "
+                    f"{kind} does nothing; training logs: {', '.join(known)}",
+                    where,
+                )
+            )
         if kind == "EarlyStopping" and args.get("restore_best_weights") is True and not has_validation:
-            diags.append(smap.diagnostic(
-                "EarlyStopping restores its best weights, but training holds out no validation data "
-                "(validation_split is 0): the weights kept are judged on the data they were fitted to; set "
-                "training.validation_split (e.g. 0.2)", path + ("restore_best_weights",)))
+            diags.append(
+                smap.diagnostic(
+                    "EarlyStopping restores its best weights, but training holds out no validation data "
+                    "(validation_split is 0): the weights kept are judged on the data they were fitted to; set "
+                    "training.validation_split (e.g. 0.2)",
+                    path + ("restore_best_weights",),
+                )
+            )
     if "EarlyStopping" in patience and "ReduceLROnPlateau" in patience:
         (stop, stop_path, stop_on), (reduce, _, reduce_on) = patience["EarlyStopping"], patience["ReduceLROnPlateau"]
         if stop <= reduce and stop_on == reduce_on:
-            diags.append(smap.diagnostic(
-                f"EarlyStopping's patience ({stop}) is not longer than ReduceLROnPlateau's ({reduce}): training "
-                "stops before the learning rate is ever lowered; make EarlyStopping's patience longer "
-                f"(e.g. {reduce + max(2, reduce // 2)})", stop_path))
+            diags.append(
+                smap.diagnostic(
+                    f"EarlyStopping's patience ({stop}) is not longer than ReduceLROnPlateau's ({reduce}): training "
+                    "stops before the learning rate is ever lowered; make EarlyStopping's patience longer "
+                    f"(e.g. {reduce + max(2, reduce // 2)})",
+                    stop_path,
+                )
+            )
     return sorted(diags, key=lambda d: (d.line or 0, d.column or 0))

@@ -52,22 +52,93 @@ Shape = tuple[Dim, ...]
 """A full tensor shape, batch dimension first (``(None, 28, 28, 1)``)."""
 
 ACTIVATIONS: tuple[str, ...] = (
-    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
-    "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "tanh", "softmax", "log_softmax",
-    "softplus", "softsign", "exponential", "mish", "celu", "glu", "sparse_plus",
-    "squareplus", "tanh_shrink", "hard_tanh", "soft_shrink", "hard_shrink", "log_sigmoid",
-    "sparsemax", "threshold",
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "sigmoid",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "softplus",
+    "softsign",
+    "exponential",
+    "mish",
+    "celu",
+    "glu",
+    "sparse_plus",
+    "squareplus",
+    "tanh_shrink",
+    "hard_tanh",
+    "soft_shrink",
+    "hard_shrink",
+    "log_sigmoid",
+    "sparsemax",
+    "threshold",
 )
 INITIALIZERS: tuple[str, ...] = (
-    "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
-    "LecunNormal", "LecunUniform", "Ones", "Orthogonal", "RandomNormal", "RandomUniform",
-    "TruncatedNormal", "VarianceScaling", "Zeros", "STFT",
-    "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity",
-    "lecun_normal", "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform",
-    "truncated_normal", "variance_scaling", "zeros", "uniform", "normal",
+    "Constant",
+    "GlorotNormal",
+    "GlorotUniform",
+    "HeNormal",
+    "HeUniform",
+    "Identity",
+    "LecunNormal",
+    "LecunUniform",
+    "Ones",
+    "Orthogonal",
+    "RandomNormal",
+    "RandomUniform",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "Zeros",
+    "STFT",
+    "constant",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "identity",
+    "lecun_normal",
+    "lecun_uniform",
+    "ones",
+    "orthogonal",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "variance_scaling",
+    "zeros",
+    "uniform",
+    "normal",
 )
-REGULARIZERS: tuple[str, ...] = ("L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2", "orthogonal_regularizer")
-CONSTRAINTS: tuple[str, ...] = ("MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm", "min_max_norm", "non_neg", "unit_norm")
+REGULARIZERS: tuple[str, ...] = (
+    "L1",
+    "L2",
+    "L1L2",
+    "OrthogonalRegularizer",
+    "l1",
+    "l2",
+    "l1_l2",
+    "orthogonal_regularizer",
+)
+CONSTRAINTS: tuple[str, ...] = (
+    "MaxNorm",
+    "MinMaxNorm",
+    "NonNeg",
+    "UnitNorm",
+    "max_norm",
+    "min_max_norm",
+    "non_neg",
+    "unit_norm",
+)
 
 
 _NUMBER_TYPES = {"int": "integer", "float": "number"}
@@ -119,8 +190,9 @@ def strict_scalars(schema: CoreSchema) -> CoreSchema:
                 node.update(core_schema.no_info_before_validator_function(_not_text_or_bool(kind), inner))
                 seen.add(id(inner))
                 continue
-            stack.extend(v for k, v in node.items() if k not in ("metadata", "serialization") and
-                         isinstance(v, (dict, list)))
+            stack.extend(
+                v for k, v in node.items() if k not in ("metadata", "serialization") and isinstance(v, (dict, list))
+            )
         elif isinstance(node, list):
             stack.extend(v for v in node if isinstance(v, (dict, list)))
     return schema
@@ -186,9 +258,11 @@ def _named(kind: str, known: tuple[str, ...]):
             arguments = value.arguments if isinstance(value, TypedObject) else {}
             if keras_registered_object(kind, name, arguments) is not None:
                 return value
-            raise ValueError(f"unknown {kind} '{name}': no Keras {kind} class is registered under that name in this "
-                             "program; define it in your code (or a --plugin module) with "
-                             "@keras.saving.register_keras_serializable")
+            raise ValueError(
+                f"unknown {kind} '{name}': no Keras {kind} class is registered under that name in this "
+                "program; define it in your code (or a --plugin module) with "
+                "@keras.saving.register_keras_serializable"
+            )
         if name not in known:
             # past the first errors of a spec (context "brief"), skip the suggestion: it is never shown
             brief = isinstance(info.context, dict) and info.context.get("brief")

@@ -16,8 +16,14 @@ from typing import Any, Literal, Mapping
 
 import yaml
 from yaml.composer import Composer
-from yaml.events import (AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
-                         SequenceStartEvent)
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import Diagnostic, SpecError
@@ -99,8 +105,12 @@ class _DepthLimitedLoader(yaml.SafeLoader):
 
 _CLoader = getattr(yaml, "CSafeLoader", None)
 # UTF-32 first: its little-endian mark starts with UTF-16's
-_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 _FLOW = re.compile(r"[\[\]{}\n]")
 _BLOCK_LEAD = re.compile(r"(?:[ \t]|[-?:](?=[ \t]|$))*")
 
@@ -133,8 +143,9 @@ def _prescan_depth(text: str, max_depth: int) -> None:
             raise _Refused("deep", number, lead.end() + 1)
 
 
-def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] | None = None,
-                     direct: _Direct | None = None) -> bool:
+def _precount_values(
+    text: str, max_values: int, max_entries: Mapping[str, int] | None = None, direct: _Direct | None = None
+) -> bool:
     """Refuse documents with too many values from the event stream, before composing them.
 
     Composing builds a Python object per value and slows down superlinearly as
@@ -207,8 +218,14 @@ def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] 
 
 
 _SCALAR, _SEQUENCE, _MAPPING, _ALIAS, _END = range(5)
-_EVENT_KINDS: dict[type, int] = {ScalarEvent: _SCALAR, SequenceStartEvent: _SEQUENCE, MappingStartEvent: _MAPPING,
-                                 AliasEvent: _ALIAS, SequenceEndEvent: _END, MappingEndEvent: _END}
+_EVENT_KINDS: dict[type, int] = {
+    ScalarEvent: _SCALAR,
+    SequenceStartEvent: _SEQUENCE,
+    MappingStartEvent: _MAPPING,
+    AliasEvent: _ALIAS,
+    SequenceEndEvent: _END,
+    MappingEndEvent: _END,
+}
 
 
 class _Direct:
@@ -228,10 +245,12 @@ class _Direct:
         self.stack: list[list[Any]] = []  # per open collection: [the collection, its path, the pending mapping key]
         self.value: Any = _NONE
         self._scalars = yaml.SafeLoader("")
-        self._constructors = {_TAG + "int": self._scalars.construct_yaml_int,
-                              _TAG + "float": self._scalars.construct_yaml_float,
-                              _TAG + "bool": self._scalars.construct_yaml_bool,
-                              _TAG + "null": self._scalars.construct_yaml_null}
+        self._constructors = {
+            _TAG + "int": self._scalars.construct_yaml_int,
+            _TAG + "float": self._scalars.construct_yaml_float,
+            _TAG + "bool": self._scalars.construct_yaml_bool,
+            _TAG + "null": self._scalars.construct_yaml_null,
+        }
 
     def _off(self) -> None:
         self.on = False
@@ -363,8 +382,12 @@ class _Builder:
         if node.tag not in _STANDARD_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             if tag == "!!timestamp" and isinstance(node, ScalarNode) and re.match(r"\d{4}-\d\d?-\d\d?", node.value):
-                self._error(f"'{node.value}' reads as a YAML date/time, which specs do not use; "
-                            f"quote it (\"{node.value}\") if you meant text", node, path)
+                self._error(
+                    f"'{node.value}' reads as a YAML date/time, which specs do not use; "
+                    f'quote it ("{node.value}") if you meant text',
+                    node,
+                    path,
+                )
                 return None
             self._error(
                 f"the YAML tag '{tag}' is not allowed; specs use plain YAML values only "
@@ -376,8 +399,12 @@ class _Builder:
         kind = _NODE_KIND_OF_TAG.get(node.tag, ScalarNode)
         if not isinstance(node, kind):
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            self._error(f"the YAML tag '{tag}' is for {_KIND_NAMES[kind]}, but it is on {_KIND_NAMES[type(node)]}; "
-                        "remove the tag", node, path)
+            self._error(
+                f"the YAML tag '{tag}' is for {_KIND_NAMES[kind]}, but it is on {_KIND_NAMES[type(node)]}; "
+                "remove the tag",
+                node,
+                path,
+            )
             return None
         if isinstance(node, ScalarNode):
             try:
@@ -399,8 +426,12 @@ class _Builder:
             return constructor(node)
         except (ValueError, KeyError, IndexError) as err:
             # an explicit tag (`!!int abc`) or a number-like scalar (`0x_`) that PyYAML cannot convert
-            self._error(f"'{node.value}' cannot be read as a YAML {tag}; write a valid {tag}, or quote the value "
-                        "to make it a string", node, path)
+            self._error(
+                f"'{node.value}' cannot be read as a YAML {tag}; write a valid {tag}, or quote the value "
+                "to make it a string",
+                node,
+                path,
+            )
             raise _BadScalar() from err
 
     def _mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
@@ -409,8 +440,11 @@ class _Builder:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 self._error("YAML merge keys ('<<') are not supported in specs; write the keys out", key_node, path)
                 continue
-            if (not isinstance(key_node, ScalarNode) or key_node.tag not in _STANDARD_TAGS
-                    or key_node.tag in _NODE_KIND_OF_TAG):
+            if (
+                not isinstance(key_node, ScalarNode)
+                or key_node.tag not in _STANDARD_TAGS
+                or key_node.tag in _NODE_KIND_OF_TAG
+            ):
                 self._error("mapping keys must be plain scalars", key_node, path)
                 continue
             try:
@@ -419,7 +453,11 @@ class _Builder:
                 continue
             key = key if isinstance(key, str) else str(key)
             if key in out:
-                self._error(f"duplicate key '{key}' (the first one is at line {self.smap.positions[path + (key,)][0]})", key_node, path + (key,))
+                self._error(
+                    f"duplicate key '{key}' (the first one is at line {self.smap.positions[path + (key,)][0]})",
+                    key_node,
+                    path + (key,),
+                )
                 continue
             self.smap.positions[path + (key,)] = self._pos(key_node)
             out[key] = self.build(value_node, path + (key,), depth + 1)
@@ -483,8 +521,13 @@ def _tab_in_indentation(text: str | bytes, line: int | None) -> tuple[int, int] 
     return (line, indent.index("\t") + 1) if "\t" in indent else None
 
 
-def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = LIMITS,
-              max_entries: Mapping[str, int] | None = None) -> tuple[Any, SourceMap]:
+def load_yaml(
+    text: str | bytes,
+    source: str = "<string>",
+    *,
+    limits: Limits = LIMITS,
+    max_entries: Mapping[str, int] | None = None,
+) -> tuple[Any, SourceMap]:
     """Parse one YAML document safely, keeping every value's position.
 
     Args:
@@ -505,26 +548,46 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
     size = len(text)
     if size > limits.max_bytes:
         raise SpecError(
-            [Diagnostic(
-                f"the file is {size / 1e6:.1f} MB; specs are limited to {limits.max_bytes / 1e6:.0f} MB "
-                "(a model spec is usually a few KB: is this the right file?)",
-                source=source,
-            )]
+            [
+                Diagnostic(
+                    f"the file is {size / 1e6:.1f} MB; specs are limited to {limits.max_bytes / 1e6:.0f} MB "
+                    "(a model spec is usually a few KB: is this the right file?)",
+                    source=source,
+                )
+            ]
         )
     if isinstance(text, bytes):
         for bom, encoding in _BOMS:
             if text.startswith(bom):
-                raise SpecError([Diagnostic(
-                    f"the file is {encoding} text (it starts with a {encoding} byte-order mark); specs are UTF-8: "
-                    "save the file as UTF-8", source=source)])
+                raise SpecError(
+                    [
+                        Diagnostic(
+                            f"the file is {encoding} text (it starts with a {encoding} byte-order mark); specs are UTF-8: "
+                            "save the file as UTF-8",
+                            source=source,
+                        )
+                    ]
+                )
         raw = text
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
             start = raw.rfind(b"\n", 0, err.start) + 1
-            bad_line, bad_col = raw.count(b"\n", 0, err.start) + 1, len(raw[start:err.start].decode("utf-8", "replace")) + 1
-            raise SpecError([Diagnostic(f"the file is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8",
-                                        (), source, bad_line, bad_col)]) from err
+            bad_line, bad_col = (
+                raw.count(b"\n", 0, err.start) + 1,
+                len(raw[start : err.start].decode("utf-8", "replace")) + 1,
+            )
+            raise SpecError(
+                [
+                    Diagnostic(
+                        f"the file is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8",
+                        (),
+                        source,
+                        bad_line,
+                        bad_col,
+                    )
+                ]
+            ) from err
     try:
         _prescan_depth(text, limits.max_depth)
         direct = _Direct(smap.positions, limits.max_depth)
@@ -546,15 +609,31 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
             finally:
                 loader.dispose()
     except _Refused as err:  # "deep" from the pre-scan or the composer, "many" from the count
-        what = (f"the document is nested more than {limits.max_depth} levels deep; specs are shallow, "
-                "is this the right file?") if err.why == "deep" else (
+        what = (
+            (
+                f"the document is nested more than {limits.max_depth} levels deep; specs are shallow, "
+                "is this the right file?"
+            )
+            if err.why == "deep"
+            else (
                 f"the document has more than {limits.max_values} values (keys and items); specs are refused past "
-                "that size (a 1,000-layer spec has about 10,000): is this the right file?")
+                "that size (a 1,000-layer spec has about 10,000): is this the right file?"
+            )
+        )
         raise SpecError([Diagnostic(what, (), source, err.line, err.column)]) from None
     except _TooManyEntries as err:
-        raise SpecError([Diagnostic(
-            f"the spec lists {err.count:,} {err.section}; the limit is {err.limit:,} (netform refuses graphs past "
-            "that size)", (err.section, err.where), source, err.line, err.column)]) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    f"the spec lists {err.count:,} {err.section}; the limit is {err.limit:,} (netform refuses graphs past "
+                    "that size)",
+                    (err.section, err.where),
+                    source,
+                    err.line,
+                    err.column,
+                )
+            ]
+        ) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
@@ -563,42 +642,89 @@ def load_yaml(text: str | bytes, source: str = "<string>", *, limits: Limits = L
             what = f"{what} ({err.context})"
         tab = _tab_in_indentation(text, line)
         if tab is not None:  # PyYAML says "found character that cannot start any token", and the like
-            raise SpecError([Diagnostic("tabs are not allowed in YAML; indent with spaces", (), source,
-                                        tab[0], tab[1])]) from None
+            raise SpecError(
+                [Diagnostic("tabs are not allowed in YAML; indent with spaces", (), source, tab[0], tab[1])]
+            ) from None
         raise SpecError([Diagnostic(f"invalid YAML: {what}", (), source, line, col)]) from None
     except yaml.reader.ReaderError as err:
         # a character YAML forbids (NUL, most control characters); place it like a syntax error
         pos = err.position if isinstance(text, str) and 0 <= err.position <= len(text) else 0
         line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
         what = f"U+{err.character:04X}" if isinstance(err.character, int) else repr(err.character)
-        raise SpecError([Diagnostic(f"invalid YAML: the control character {what} is not allowed in YAML text; remove it",
-                                    (), source, line, col)]) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    f"invalid YAML: the control character {what} is not allowed in YAML text; remove it",
+                    (),
+                    source,
+                    line,
+                    col,
+                )
+            ]
+        ) from None
     except yaml.YAMLError as err:
         raise SpecError([Diagnostic(f"invalid YAML: {err}", source=source)]) from None
     if root is None:
-        raise SpecError([Diagnostic("the document is empty; a spec starts with `netform: 1`", source=source, line=1, column=1)])
+        raise SpecError(
+            [Diagnostic("the document is empty; a spec starts with `netform: 1`", source=source, line=1, column=1)]
+        )
     try:
         # without aliases the document has the values counted above; with them, count the expansion
         expanded = _expanded_size(root, limits.max_values) if aliases else 0
     except _Refused as err:  # "self_alias", the only refusal of the count
-        raise SpecError([Diagnostic(
-            "an alias refers to the list or mapping that contains it (a recursive YAML alias); "
-            "specs cannot be recursive", (), source, err.line, err.column)]) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    "an alias refers to the list or mapping that contains it (a recursive YAML alias); "
+                    "specs cannot be recursive",
+                    (),
+                    source,
+                    err.line,
+                    err.column,
+                )
+            ]
+        ) from None
     if expanded > limits.max_values:
-        raise SpecError([Diagnostic(
-            f"the document expands to more than {limits.max_values} values (a YAML alias bomb?); "
-            "specs are refused past that size", (), source, 1, 1)])
+        raise SpecError(
+            [
+                Diagnostic(
+                    f"the document expands to more than {limits.max_values} values (a YAML alias bomb?); "
+                    "specs are refused past that size",
+                    (),
+                    source,
+                    1,
+                    1,
+                )
+            ]
+        )
     builder = _Builder(smap, limits)
     try:
         data = builder.build(root, ())
     except _Bomb:
-        raise SpecError([Diagnostic(
-            f"the document expands to more than {limits.max_values} values (a YAML alias bomb?); "
-            "specs are refused past that size", (), source, 1, 1)]) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    f"the document expands to more than {limits.max_values} values (a YAML alias bomb?); "
+                    "specs are refused past that size",
+                    (),
+                    source,
+                    1,
+                    1,
+                )
+            ]
+        ) from None
     except _Refused as err:  # "deep", the only refusal of the build
-        raise SpecError([Diagnostic(
-            f"the document is nested more than {limits.max_depth} levels deep (through aliases?)",
-            (), source, err.line, err.column)]) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    f"the document is nested more than {limits.max_depth} levels deep (through aliases?)",
+                    (),
+                    source,
+                    err.line,
+                    err.column,
+                )
+            ]
+        ) from None
     if builder.errors:
         raise SpecError(builder.errors)
     return data, smap
@@ -620,8 +746,11 @@ def _represent_tuple(dumper: yaml.SafeDumper, data: tuple[Any, ...]) -> Any:
 def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> Any:
     flow = (
         0 < len(data) <= 8
-        and all(not isinstance(v, (dict, list, tuple)) or (isinstance(v, (list, tuple)) and len(v) <= 4
-                and all(not isinstance(x, (dict, list, tuple)) for x in v)) for v in data.values())
+        and all(
+            not isinstance(v, (dict, list, tuple))
+            or (isinstance(v, (list, tuple)) and len(v) <= 4 and all(not isinstance(x, (dict, list, tuple)) for x in v))
+            for v in data.values()
+        )
         and len(repr(data)) < 100
     )
     return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)

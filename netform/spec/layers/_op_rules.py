@@ -56,8 +56,10 @@ def broadcast(*shapes: Shape) -> Shape:
             elif a is None:
                 out[i] = None if b == 1 else b
             elif not (b == 1 or b is None or b == a):
-                raise ShapeError(f"shapes {shape_str(tuple(out))} and {shape_str(tuple(shape))} do not broadcast "
-                                 f"(axis {i - rank}: {a} vs {b}; only axes of size 1 broadcast)")
+                raise ShapeError(
+                    f"shapes {shape_str(tuple(out))} and {shape_str(tuple(shape))} do not broadcast "
+                    f"(axis {i - rank}: {a} vs {b}; only axes of size 1 broadcast)"
+                )
     return tuple(out)
 
 
@@ -81,10 +83,12 @@ def first_keeps_shape(a: dict[str, Any]) -> Shape:
     shape = _shape_of(x, "x")
     both = broadcast(shape, _shape_of(y, "y"))
     if both != shape:
-        raise ShapeError(f"y of shape {shape_str(_shape_of(y, 'y'))} broadcasts x {shape_str(shape)} to "
-                         f"{shape_str(both)}, but Keras gives the result x's shape, so the layers after it would be "
-                         f"built for {shape_str(shape)}; give y a shape that fits into x's (size 1 or x's size on "
-                         "each axis)")
+        raise ShapeError(
+            f"y of shape {shape_str(_shape_of(y, 'y'))} broadcasts x {shape_str(shape)} to "
+            f"{shape_str(both)}, but Keras gives the result x's shape, so the layers after it would be "
+            f"built for {shape_str(shape)}; give y a shape that fits into x's (size 1 or x's size on "
+            "each axis)"
+        )
     return shape
 
 
@@ -128,21 +132,27 @@ def reshape(a: dict[str, Any]) -> Shape:
         raise ShapeError(f"newshape {list(new)} must hold sizes ≥ 0 and at most one -1")
     per_sample = None if None in shape[1:] else math.prod(shape[1:])
     if 0 in new and per_sample != 0:
-        raise ShapeError(f"newshape {list(new)} has a size 0, so the result holds no values, while "
-                         f"{shape_str(shape)} holds {per_sample if per_sample is not None else 'some'} per sample; "
-                         "write the sizes of the result (at most one -1)")
+        raise ShapeError(
+            f"newshape {list(new)} has a size 0, so the result holds no values, while "
+            f"{shape_str(shape)} holds {per_sample if per_sample is not None else 'some'} per sample; "
+            "write the sizes of the result (at most one -1)"
+        )
     if shape and shape[0] is None:
         if not new or new[0] != -1:
             first = f"fixes the batch axis to {new[0]}" if new else "has no batch axis"
-            raise ShapeError(f"newshape {list(new)} {first}: the result would not be one per sample (and would "
-                             f"fail for other batch sizes); newshape includes the batch axis: write -1 first, "
-                             f"e.g. {[-1, *new[1:]] if new else [-1]}")
+            raise ShapeError(
+                f"newshape {list(new)} {first}: the result would not be one per sample (and would "
+                f"fail for other batch sizes); newshape includes the batch axis: write -1 first, "
+                f"e.g. {[-1, *new[1:]] if new else [-1]}"
+            )
         known = math.prod(new[1:])
         if per_sample is not None and (known == 0 or per_sample % known):
-            raise ShapeError(f"cannot reshape {shape_str(shape)} ({per_sample} values per sample) to {list(new)}: "
-                             f"{per_sample} is not a multiple of {known}, so it fails for every batch whose "
-                             f"size is not a multiple of {known // math.gcd(known, per_sample)}; make the sizes after -1 multiply to a divisor of "
-                             f"{per_sample}, e.g. {[-1, per_sample]}")
+            raise ShapeError(
+                f"cannot reshape {shape_str(shape)} ({per_sample} values per sample) to {list(new)}: "
+                f"{per_sample} is not a multiple of {known}, so it fails for every batch whose "
+                f"size is not a multiple of {known // math.gcd(known, per_sample)}; make the sizes after -1 multiply to a divisor of "
+                f"{per_sample}, e.g. {[-1, per_sample]}"
+            )
         return (None, *new[1:])
     if -1 not in new:
         if None not in shape and math.prod(shape) != math.prod(new):
@@ -185,8 +195,10 @@ def squeeze(a: dict[str, Any]) -> Shape:
         return tuple(d for d in shape if d != 1)
     axes = {_axis(ax, len(shape)) for ax in (axis if isinstance(axis, (list, tuple)) else [axis])}
     if 0 in axes and shape and shape[0] is None:
-        raise ShapeError(f"squeeze of axis 0 of {shape_str(shape)} removes the batch axis, which works only for a "
-                         "batch of one sample; axes count the batch axis as 0: squeeze axis 1 or later")
+        raise ShapeError(
+            f"squeeze of axis 0 of {shape_str(shape)} removes the batch axis, which works only for a "
+            "batch of one sample; axes count the batch axis as 0: squeeze axis 1 or later"
+        )
     for ax in axes:
         if shape[ax] not in (1, None):
             raise ShapeError(f"cannot squeeze axis {ax} of {shape_str(shape)}: its size is {shape[ax]}, not 1")
@@ -209,8 +221,9 @@ def concatenate(a: dict[str, Any]) -> Shape:
             if i == ax:
                 continue
             if d is not None and o is not None and d != o:
-                raise ShapeError(f"concatenate needs the same size on every axis but {axis}, received "
-                                 f"{shape_str(shapes)}")
+                raise ShapeError(
+                    f"concatenate needs the same size on every axis but {axis}, received {shape_str(shapes)}"
+                )
             out[i] = o if o is not None else d
         total = None if total is None or s[ax] is None else total + s[ax]
     out[ax] = total
@@ -240,7 +253,7 @@ def split(a: dict[str, Any]) -> list[Shape]:
         if size is not None and size % sections:
             raise ShapeError(f"split cannot cut axis {ax} of size {size} into {sections} equal parts")
         piece = None if size is None else size // sections
-        return [shape[:ax] + (piece,) + shape[ax + 1:] for _ in range(sections)]
+        return [shape[:ax] + (piece,) + shape[ax + 1 :] for _ in range(sections)]
     if size is not None:
         bad = [i for i in sections if isinstance(i, int) and not 0 <= i <= size]
         if bad:
@@ -249,7 +262,7 @@ def split(a: dict[str, Any]) -> list[Shape]:
     out = []
     for lo, hi in zip(bounds, bounds[1:]):
         length = None if hi is None else max(0, min(hi, size) - lo) if size is not None else None
-        out.append(shape[:ax] + (length,) + shape[ax + 1:])
+        out.append(shape[:ax] + (length,) + shape[ax + 1 :])
     return out
 
 
@@ -260,8 +273,10 @@ def matmul(a: dict[str, Any]) -> Shape:
     s1 = (1,) + x1 if len(x1) == 1 else x1
     s2 = x2 + (1,) if len(x2) == 1 else x2
     if s1[-1] is not None and s2[-2] is not None and s1[-1] != s2[-2]:
-        raise ShapeError(f"matmul needs the last axis of x1 to match the second-last of x2, received "
-                         f"{shape_str(x1)} and {shape_str(x2)}")
+        raise ShapeError(
+            f"matmul needs the last axis of x1 to match the second-last of x2, received "
+            f"{shape_str(x1)} and {shape_str(x2)}"
+        )
     out = broadcast(s1[:-2], s2[:-2]) + (s1[-2], s2[-1])
     if len(x1) == 1:
         out = out[:-2] + out[-1:]
@@ -309,8 +324,10 @@ def _batch_taken(shape: Shape, what: str, fix: str) -> None:
     """Refuse ``what`` on the batch axis of a model input's batch (unknown size): it would give results
     that are not one per sample, and fail for some batch sizes."""
     if shape and shape[0] is None:
-        raise ShapeError(f"{what} the batch axis (axis 0 of {shape_str(shape)}): the results would not be one per "
-                         f"sample, and some batch sizes fail; {fix}")
+        raise ShapeError(
+            f"{what} the batch axis (axis 0 of {shape_str(shape)}): the results would not be one per "
+            f"sample, and some batch sizes fail; {fix}"
+        )
 
 
 def getitem(a: dict[str, Any]) -> Shape:
@@ -320,12 +337,14 @@ def getitem(a: dict[str, Any]) -> Shape:
     if Ellipsis in key:  # as index_shape expands it: the items after ... index the last axes
         i = key.index(Ellipsis)
         n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
-        full = key[:i] + (slice(None),) * max(0, len(shape) - n_real) + key[i + 1:]
+        full = key[:i] + (slice(None),) * max(0, len(shape) - n_real) + key[i + 1 :]
     first = next((k for k in full if k is not None), slice(None))
-    if not (isinstance(first, slice) and first.start in (None, 0) and first.stop is None
-                                      and first.step in (None, 1)):
-        _batch_taken(shape, f"index {a['index']!r} picks from", "the first index item is the batch axis: "
-                     "write ':' (or '...') first, e.g. '[:, 0]'")
+    if not (isinstance(first, slice) and first.start in (None, 0) and first.stop is None and first.step in (None, 1)):
+        _batch_taken(
+            shape,
+            f"index {a['index']!r} picks from",
+            "the first index item is the batch axis: write ':' (or '...') first, e.g. '[:, 0]'",
+        )
     return index_shape(shape, key)
 
 
@@ -346,7 +365,7 @@ def repeat(a: dict[str, Any]) -> Shape:
     if axis is None:
         return (None if None in shape else math.prod(shape) * reps,)
     ax = _axis(axis, len(shape))
-    return shape[:ax] + (None if shape[ax] is None else shape[ax] * reps,) + shape[ax + 1:]
+    return shape[:ax] + (None if shape[ax] is None else shape[ax] * reps,) + shape[ax + 1 :]
 
 
 def tile(a: dict[str, Any]) -> Shape:
@@ -409,8 +428,11 @@ def logsumexp(a: dict[str, Any]) -> Shape:
 
 def broadcast_to(a: dict[str, Any]) -> Shape:
     target = tuple(a["shape"])
-    _batch_taken(_shape_of(a["x"]), f"broadcast_to {list(target)} sets",
-                 "broadcast a tensor without a batch axis, or let the batch broadcast with an op such as add")
+    _batch_taken(
+        _shape_of(a["x"]),
+        f"broadcast_to {list(target)} sets",
+        "broadcast a tensor without a batch axis, or let the batch broadcast with an op such as add",
+    )
     if broadcast(_shape_of(a["x"]), target) != target:
         raise ShapeError(f"cannot broadcast {shape_str(_shape_of(a['x']))} to {list(target)}")
     return target
@@ -455,7 +477,7 @@ def take(a: dict[str, Any]) -> Shape:
         bad = [v for v in _numbers(a["indices"]) if not -size <= v < size]
         if bad:
             raise ShapeError(f"index {bad[0]} is out of range for axis {axis} of size {size}")
-    return shape[:ax] + indices + shape[ax + 1:]
+    return shape[:ax] + indices + shape[ax + 1 :]
 
 
 #: The largest batch the bound on flattened indices allows for (an unknown batch is at most this).
@@ -543,17 +565,25 @@ def slice_(a: dict[str, Any]) -> Shape:
     out: list[int | None] = []
     for axis, (dim, start, length) in enumerate(zip(shape, starts, size)):
         if axis == 0 and dim is None and (start != 0 or length != -1):
-            raise ShapeError(f"slice takes {length if length != -1 else 'the rest'} of the batch axis from {start}: "
-                             "the model would give that many results whatever the batch size, not one per sample; "
-                             "start_indices and shape include the batch axis: write start 0 and size -1 for it, "
-                             f"e.g. start_indices: {[0, *starts[1:]]}, shape: {[-1, *size[1:]]}")
-        if not isinstance(start, int) or isinstance(start, bool) or not isinstance(length, int) or \
-                isinstance(length, bool):
+            raise ShapeError(
+                f"slice takes {length if length != -1 else 'the rest'} of the batch axis from {start}: "
+                "the model would give that many results whatever the batch size, not one per sample; "
+                "start_indices and shape include the batch axis: write start 0 and size -1 for it, "
+                f"e.g. start_indices: {[0, *starts[1:]]}, shape: {[-1, *size[1:]]}"
+            )
+        if (
+            not isinstance(start, int)
+            or isinstance(start, bool)
+            or not isinstance(length, int)
+            or isinstance(length, bool)
+        ):
             out.append(None)
             continue
         if start < 0 or length < -1 or (isinstance(dim, int) and (start + max(length, 0) > dim or start > dim)):
-            raise ShapeError(f"slice of axis {axis}: start {start} and size {length} do not fit "
-                             f"{'size ' + str(dim) if dim is not None else 'it'}")
+            raise ShapeError(
+                f"slice of axis {axis}: start {start} and size {length} do not fit "
+                f"{'size ' + str(dim) if dim is not None else 'it'}"
+            )
         out.append((dim - start if dim is not None else None) if length == -1 else length)
     return tuple(out)
 
@@ -586,7 +616,9 @@ def einsum(a: dict[str, Any]) -> Shape:
 
 
 # -- getitem indices ----------------------------------------------------------
-_INDEX_ITEM = re.compile(r"(?:(-?\d{1,18})|(-?\d{1,18})?\s*:\s*(-?\d{1,18})?\s*(?::\s*(-?\d{1,18})?)?|(\.\.\.)|(None|newaxis))")
+_INDEX_ITEM = re.compile(
+    r"(?:(-?\d{1,18})|(-?\d{1,18})?\s*:\s*(-?\d{1,18})?\s*(?::\s*(-?\d{1,18})?)?|(\.\.\.)|(None|newaxis))"
+)
 _MAX_INDEX_TEXT = 1_000
 
 
@@ -601,14 +633,15 @@ def parse_index(text: Any) -> tuple[Any, ...]:
     if isinstance(text, str) and len(text) > _MAX_INDEX_TEXT:
         raise ShapeError(f"index text is {len(text):,} characters long; an index takes at most {_MAX_INDEX_TEXT:,}")
     if not isinstance(text, str) or not text.strip().startswith("[") or not text.strip().endswith("]"):
-        raise ShapeError(f"index must be text like \"[:, 0]\" or \"[..., 1:3]\", received {text!r}")
+        raise ShapeError(f'index must be text like "[:, 0]" or "[..., 1:3]", received {text!r}')
     body = text.strip()[1:-1]
     out: list[Any] = []
     for part in body.split(",") if body.strip() else []:
         m = _INDEX_ITEM.fullmatch(part.strip())
         if m is None:
-            raise ShapeError(f"index item {part.strip()!r} in {text!r} is not an integer, a slice such as 1:3 or "
-                             "::2, ..., or None")
+            raise ShapeError(
+                f"index item {part.strip()!r} in {text!r} is not an integer, a slice such as 1:3 or ::2, ..., or None"
+            )
         if m.group(1) is not None:
             out.append(int(m.group(1)))
         elif m.group(5):
@@ -640,8 +673,9 @@ def format_index(key: Any) -> str:
             parts.append("None")
         elif isinstance(item, int) and not isinstance(item, bool):
             parts.append(str(item))
-        elif isinstance(item, slice) and all(v is None or (isinstance(v, int) and not isinstance(v, bool))
-                                              for v in (item.start, item.stop, item.step)):
+        elif isinstance(item, slice) and all(
+            v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (item.start, item.stop, item.step)
+        ):
             text = ("" if item.start is None else str(item.start)) + ":" + ("" if item.stop is None else str(item.stop))
             parts.append(text + (f":{item.step}" if item.step is not None else ""))
         else:
@@ -656,7 +690,7 @@ def index_shape(shape: Shape, key: tuple[Any, ...]) -> Shape:
         raise ShapeError(f"index has {n_real} items for a tensor of rank {len(shape)} {shape_str(shape)}")
     if Ellipsis in key:
         i = key.index(Ellipsis)
-        key = key[:i] + (slice(None),) * (len(shape) - n_real) + key[i + 1:]
+        key = key[:i] + (slice(None),) * (len(shape) - n_real) + key[i + 1 :]
     key = key + (slice(None),) * (len(shape) - (len(key) - sum(1 for k in key if k is None)))
     out: list[Any] = []
     axis = 0

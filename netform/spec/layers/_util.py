@@ -9,8 +9,17 @@ from .._shapes import format_shape as shape_str  # the one shape formatter: ``(N
 from .._types import Shape
 
 __all__ = [
-    "expect_rank", "as_tuple", "conv_out", "prod", "last_dim", "shape_str",
-    "check_ints", "split_spatial", "join_spatial", "known_channels", "window_out",
+    "expect_rank",
+    "as_tuple",
+    "conv_out",
+    "prod",
+    "last_dim",
+    "shape_str",
+    "check_ints",
+    "split_spatial",
+    "join_spatial",
+    "known_channels",
+    "window_out",
 ]
 
 
@@ -20,9 +29,7 @@ def expect_rank(layer: str, shape: Shape, *ranks: int) -> None:
         raise ShapeError(f"{layer} takes one input, received {len(shape)} inputs")
     if len(shape) not in ranks:
         want = " or ".join(str(r) for r in ranks)
-        raise ShapeError(
-            f"{layer} expects an input of rank {want} (batch included), received shape {shape_str(shape)}"
-        )
+        raise ShapeError(f"{layer} expects an input of rank {want} (batch included), received shape {shape_str(shape)}")
 
 
 def as_tuple(value: int | Sequence[int] | None, n: int, what: str = "value") -> tuple[int, ...]:

@@ -34,7 +34,9 @@ class ReLU(_Elementwise):
     type: Literal["ReLU"] = Field("ReLU", description="The Keras layer class name.")
     max_value: float | None = Field(None, ge=0, description="Largest output value; null for no cap.")
     negative_slope: float = Field(0.0, ge=0, description="Slope below the threshold.")
-    threshold: float = Field(0.0, ge=0, description="Inputs below this value are damped (multiplied by negative_slope).")
+    threshold: float = Field(
+        0.0, ge=0, description="Inputs below this value are damped (multiplied by negative_slope)."
+    )
 
 
 @register_layer_spec
@@ -85,8 +87,10 @@ class PReLU(_Elementwise):
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
         expect_rank("PReLU", input_shape, *range(2, 9))
-        shared = () if self.shared_axes is None else (
-            (self.shared_axes,) if isinstance(self.shared_axes, int) else self.shared_axes
+        shared = (
+            ()
+            if self.shared_axes is None
+            else ((self.shared_axes,) if isinstance(self.shared_axes, int) else self.shared_axes)
         )
         bad = [a for a in shared if a >= len(input_shape)]
         if bad:

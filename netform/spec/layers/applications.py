@@ -27,8 +27,10 @@ class LayerScale(LayerSpec):
     def output_shape(self, input_shape: Shape) -> Shape:
         channels = last_dim(self.type, input_shape)
         if channels not in (1, self.projection_dim):
-            raise ShapeError(f"LayerScale with projection_dim {self.projection_dim} needs an input whose last axis "
-                             f"is {self.projection_dim}, received shape {shape_str(input_shape)}")
+            raise ShapeError(
+                f"LayerScale with projection_dim {self.projection_dim} needs an input whose last axis "
+                f"is {self.projection_dim}, received shape {shape_str(input_shape)}"
+            )
         return input_shape[:-1] + (self.projection_dim,)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
@@ -65,10 +67,12 @@ class CustomScaleLayer(LayerSpec):
     def output_shape(self, input_shape: Any) -> Shape:
         shortcut, residual = expect_inputs(self.type, input_shape, 2, 2)
         if len(shortcut) != len(residual) or any(
-                a is not None and b is not None and a != b and 1 not in (a, b)
-                for a, b in zip(shortcut[1:], residual[1:])):
-            raise ShapeError(f"CustomScaleLayer needs two inputs of the same shape, received "
-                             f"{shape_str(shortcut)} and {shape_str(residual)}")
+            a is not None and b is not None and a != b and 1 not in (a, b) for a, b in zip(shortcut[1:], residual[1:])
+        ):
+            raise ShapeError(
+                f"CustomScaleLayer needs two inputs of the same shape, received "
+                f"{shape_str(shortcut)} and {shape_str(residual)}"
+            )
         return tuple(a if a not in (None, 1) else b for a, b in zip(shortcut, residual))
 
     def param_counts(self, input_shape: Any) -> tuple[int, int]:

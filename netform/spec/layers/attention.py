@@ -49,7 +49,9 @@ class _Projected(LayerSpec):
     )
     kernel_initializer: InitializerRef = Field("glorot_uniform", description="Initializer of the projection kernels.")
     bias_initializer: InitializerRef = Field("zeros", description="Initializer of the projection biases.")
-    kernel_regularizer: RegularizerRef = Field(None, description="Regularizer of the projection kernels; null for none.")
+    kernel_regularizer: RegularizerRef = Field(
+        None, description="Regularizer of the projection kernels; null for none."
+    )
     bias_regularizer: RegularizerRef = Field(None, description="Regularizer of the projection biases; null for none.")
     activity_regularizer: RegularizerRef = Field(None, description="Regularizer of the output; null for none.")
     kernel_constraint: ConstraintRef = Field(None, description="Constraint on the projection kernels; null for none.")
@@ -60,7 +62,9 @@ class _Projected(LayerSpec):
     @model_validator(mode="after")
     def _no_dropout_with_flash(self) -> _Projected:
         if self.flash_attention and self.dropout > 0:
-            raise ValueError("dropout is not supported with flash_attention: true; set dropout: 0 or flash_attention: false")
+            raise ValueError(
+                "dropout is not supported with flash_attention: true; set dropout: 0 or flash_attention: false"
+            )
         return self
 
     def _proj(self, n_in: int, *heads: int) -> int:

@@ -34,8 +34,13 @@ from ._util import (
 )
 
 __all__ = [
-    "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D",
-    "DepthwiseConv1D", "DepthwiseConv2D",
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
 ]
 
 TYPE_DESCRIPTION = "The Keras layer class name."
@@ -135,9 +140,7 @@ class ConvSpec(BaseConvSpec):
         if self.lora_alpha is not None and self.lora_rank is None:
             raise ValueError("`lora_alpha` has no effect without `lora_rank`; set lora_rank or remove lora_alpha")
         if self.lora_rank is not None and self.kernel_constraint is not None:
-            raise ValueError(
-                "LoRA (`lora_rank`) is incompatible with `kernel_constraint` in Keras; remove one of them"
-            )
+            raise ValueError("LoRA (`lora_rank`) is incompatible with `kernel_constraint` in Keras; remove one of them")
         return self
 
     def _group_channels(self, input_shape: Shape) -> int:
@@ -200,9 +203,7 @@ class DepthwiseSpec(BaseConvSpec):
 
     strides_exclude_dilation: ClassVar[bool] = False
 
-    depth_multiplier: PositiveInt = Field(
-        1, description="Number of depthwise output channels per input channel."
-    )
+    depth_multiplier: PositiveInt = Field(1, description="Number of depthwise output channels per input channel.")
     depthwise_initializer: InitializerRef = Field("glorot_uniform", description="Initializer for the depthwise kernel.")
     depthwise_regularizer: RegularizerRef = Field(
         None, description="Regularizer for the depthwise kernel; null for none."

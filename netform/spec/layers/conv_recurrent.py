@@ -26,27 +26,36 @@ class _ConvLSTM(BaseConvSpec):
     recurrent_initializer: InitializerRef = Field("orthogonal", description="Initializer of the recurrent kernel.")
     unit_forget_bias: bool = Field(True, description="Initialize the forget-gate bias to 1.")
     kernel_regularizer: RegularizerRef = Field(None, description="Regularizer of the input kernel; null for none.")
-    recurrent_regularizer: RegularizerRef = Field(None, description="Regularizer of the recurrent kernel; null for none.")
+    recurrent_regularizer: RegularizerRef = Field(
+        None, description="Regularizer of the recurrent kernel; null for none."
+    )
     kernel_constraint: ConstraintRef = Field(None, description="Constraint on the input kernel; null for none.")
     recurrent_constraint: ConstraintRef = Field(None, description="Constraint on the recurrent kernel; null for none.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Fraction of the input units to drop in training.")
-    recurrent_dropout: float = Field(0.0, ge=0, lt=1, description="Fraction of the recurrent units to drop in training.")
+    recurrent_dropout: float = Field(
+        0.0, ge=0, lt=1, description="Fraction of the recurrent units to drop in training."
+    )
     seed: int | None = Field(None, description="Seed of the dropout masks; null for random.")
     return_sequences: bool = Field(False, description="Return the whole output sequence, not just the last output.")
     return_state: bool = Field(False, description="Also return the last states h and c: the output becomes a list.")
     go_backwards: bool = Field(False, description="Process the sequence backwards and return the reversed sequence.")
-    stateful: bool = Field(False, description="Carry the last state of each batch over to the next (needs a fixed batch size).")
+    stateful: bool = Field(
+        False, description="Carry the last state of each batch over to the next (needs a fixed batch size)."
+    )
     unroll: bool = Field(False, description="Unroll the loop (needs a known number of time steps).")
     zero_output_for_mask: bool = Field(False, description="With return_sequences, output zeros at masked steps.")
 
     def _step(self, input_shape: Shape) -> Shape:
         expect_rank(self.type, input_shape, self.n_spatial + 3)
         if self.stateful and input_shape[0] is None:
-            raise ShapeError(f"{self.type} with stateful: true needs a known batch size, received shape "
-                             f"{shape_str(input_shape)}")
+            raise ShapeError(
+                f"{self.type} with stateful: true needs a known batch size, received shape {shape_str(input_shape)}"
+            )
         if self.unroll and input_shape[1] is None:
-            raise ShapeError(f"{self.type} with unroll: true needs a known number of time steps, received shape "
-                             f"{shape_str(input_shape)}")
+            raise ShapeError(
+                f"{self.type} with unroll: true needs a known number of time steps, received shape "
+                f"{shape_str(input_shape)}"
+            )
         return (input_shape[0], *input_shape[2:])
 
     def output_shape(self, input_shape: Shape) -> Shape | list[Shape]:

@@ -77,9 +77,7 @@ class EinsumDense(LayerSpec):
         description="Output shape without the batch axis (and without '...' axes); null for an axis kept from the input.",
     )
     activation: ActivationRef = None
-    bias_axes: str | None = Field(
-        None, description="Output letters that get a bias, e.g. 'c'; null for no bias."
-    )
+    bias_axes: str | None = Field(None, description="Output letters that get a bias, e.g. 'c'; null for no bias.")
     kernel_initializer: InitializerRef = "glorot_uniform"
     bias_initializer: InitializerRef = "zeros"
     kernel_regularizer: RegularizerRef = None
@@ -114,7 +112,11 @@ class EinsumDense(LayerSpec):
                 f"EinsumDense equation '{self.equation}' names {len(ins)} input axes, "
                 f"received an input of rank {rank} {shape_str(input_shape)}"
             )
-        partial = [self.partial_output_shape] if isinstance(self.partial_output_shape, int) else list(self.partial_output_shape)
+        partial = (
+            [self.partial_output_shape]
+            if isinstance(self.partial_output_shape, int)
+            else list(self.partial_output_shape)
+        )
         out: list[int | None] = [input_shape[0], *partial]
         if elided > 0 and left:
             middle = list(input_shape[1:elided])
@@ -127,7 +129,7 @@ class EinsumDense(LayerSpec):
                 )
             out[1:1] = middle
         elif elided > 0:
-            out.extend(input_shape[rank - elided:])
+            out.extend(input_shape[rank - elided :])
         if len(out) != len(outs) + elided:
             want = len(outs) if left and elided else len(outs) - 1
             raise ShapeError(
@@ -148,7 +150,9 @@ class EinsumDense(LayerSpec):
                 )
         for c in outs:
             if c not in ins and c not in kernel:
-                raise ShapeError(f"EinsumDense output letter '{c}' is in neither the input nor the kernel of '{self.equation}'")
+                raise ShapeError(
+                    f"EinsumDense output letter '{c}' is in neither the input nor the kernel of '{self.equation}'"
+                )
         kernel_shape: list[int | None] = []
         for c in kernel:
             if c in out_map:
@@ -156,7 +160,9 @@ class EinsumDense(LayerSpec):
             elif c in in_map:
                 kernel_shape.append(input_shape[in_map[c]])
             else:
-                raise ShapeError(f"EinsumDense kernel letter '{c}' is in neither the input nor the output of '{self.equation}'")
+                raise ShapeError(
+                    f"EinsumDense kernel letter '{c}' is in neither the input nor the output of '{self.equation}'"
+                )
         if None in kernel_shape:
             raise ShapeError(
                 f"EinsumDense needs known sizes for the kernel axes '{kernel}', got {kernel_shape} "
@@ -172,7 +178,9 @@ class EinsumDense(LayerSpec):
             first = min(outs.find(c) for c in self.bias_axes)
             bias_shape = [sizes[c] if c in self.bias_axes else 1 for c in outs[first:]]
             if None in bias_shape:
-                raise ShapeError(f"EinsumDense needs known sizes for the bias axes '{self.bias_axes}', got {bias_shape}")
+                raise ShapeError(
+                    f"EinsumDense needs known sizes for the bias axes '{self.bias_axes}', got {bias_shape}"
+                )
         return tuple(out), kernel_shape, bias_shape
 
     def output_shape(self, input_shape: Shape) -> Shape:

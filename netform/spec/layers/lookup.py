@@ -32,8 +32,9 @@ class StringLookup(LayerSpec):
 
     type: Literal["StringLookup"] = Field("StringLookup", description="The Keras layer class name.")
     vocabulary: tuple[str, ...] | None = Field(
-        None, description="The strings, in index order (after the OOV and mask indices); null with adapt: true "
-        "(without it, an empty vocabulary: every string maps to the OOV index, as in Keras)."
+        None,
+        description="The strings, in index order (after the OOV and mask indices); null with adapt: true "
+        "(without it, an empty vocabulary: every string maps to the OOV index, as in Keras).",
     )
     max_tokens: PositiveInt | None = Field(
         None, description="Largest vocabulary size (OOV and mask included) that adapt() keeps; null for no limit."
@@ -57,8 +58,9 @@ class StringLookup(LayerSpec):
     @model_validator(mode="after")
     def _check_vocabulary(self) -> StringLookup:
         if self.adapt and self.vocabulary is not None:
-            raise ValueError("`adapt: true` computes the vocabulary from the training data; give `vocabulary`, or "
-                             "adapt, not both")
+            raise ValueError(
+                "`adapt: true` computes the vocabulary from the training data; give `vocabulary`, or adapt, not both"
+            )
         if self.vocabulary is not None:
             seen: set[str] = set()
             for word in self.vocabulary:
@@ -114,8 +116,11 @@ def lookup_errors(graph: Graph, smap: SourceMap) -> list[Diagnostic]:
             continue
         source = graph.inputs.get(node.inputs[0])
         if source is not None and source.dtype != "string":
-            out.append(smap.diagnostic(
-                f"StringLookup maps strings, but the input '{node.inputs[0]}' that feeds it has dtype "
-                f"{source.dtype}; give it `dtype: string` (a CSV column of categories then reaches it as text)",
-                node.path))
+            out.append(
+                smap.diagnostic(
+                    f"StringLookup maps strings, but the input '{node.inputs[0]}' that feeds it has dtype "
+                    f"{source.dtype}; give it `dtype: string` (a CSV column of categories then reaches it as text)",
+                    node.path,
+                )
+            )
     return out

@@ -34,9 +34,7 @@ class _Elementwise(_Merge):
         shapes = self._inputs(input_shape)
         batches = {s[0] for s in shapes if s} - {None}
         if len(batches) > 1:
-            raise ShapeError(
-                f"{self.type} needs inputs with the same batch size, received {shape_str(shapes)}"
-            )
+            raise ShapeError(f"{self.type} needs inputs with the same batch size, received {shape_str(shapes)}")
         out = shapes[0][1:]
         for shape in shapes[1:]:
             out = self._broadcast(out, shape[1:], shapes[0], shape)
@@ -46,7 +44,7 @@ class _Elementwise(_Merge):
         if len(a) < len(b):
             a, b = b, a
         dims: list[int | None] = list(a[: len(a) - len(b)])
-        for i, j in zip(a[len(a) - len(b):], b):
+        for i, j in zip(a[len(a) - len(b) :], b):
             if i is None or j is None:
                 dims.append(None)
             elif i == 1 or j == 1 or i == j:
@@ -125,7 +123,7 @@ class Concatenate(_Merge):
                     )
         sizes = [s[axis] for s in shapes]
         total = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
-        return first[:axis] + (total,) + first[axis + 1:]
+        return first[:axis] + (total,) + first[axis + 1 :]
 
 
 @register_layer_spec
@@ -150,5 +148,5 @@ class Dot(_Merge):
                 f"Dot needs equal sizes on the summed axes, received {a[i]} (axis {i} of {shape_str(a)}) "
                 f"and {b[j]} (axis {j} of {shape_str(b)})"
             )
-        out = a[:i] + a[i + 1:] + (b[:j] + b[j + 1:])[1:]
+        out = a[:i] + a[i + 1 :] + (b[:j] + b[j + 1 :])[1:]
         return out + (1,) if len(out) == 1 else out

@@ -140,9 +140,12 @@ _SPECIAL: dict[str, tuple[str, Callable[[dict[str, Any]], Any], bool]] = {
     "max_pool": ("inputs, pool_size, strides=None, padding='valid', data_format=None", rules.pool, False),
     "average_pool": ("inputs, pool_size, strides=None, padding='valid', data_format=None", rules.pool, False),
     "image.rgb_to_grayscale": ("images, data_format=None", rules.grayscale, False),
-    "image.resize": ("images, size, interpolation='bilinear', antialias=False, crop_to_aspect_ratio=False, "
-                     "pad_to_aspect_ratio=False, fill_mode='constant', fill_value=0.0, data_format=None",
-                     rules.resize, False),
+    "image.resize": (
+        "images, size, interpolation='bilinear', antialias=False, crop_to_aspect_ratio=False, "
+        "pad_to_aspect_ratio=False, fill_mode='constant', fill_value=0.0, data_format=None",
+        rules.resize,
+        False,
+    ),
 }
 for _name in ("mean", "sum", "any", "all"):
     _SPECIAL[_name] = ("x, axis=None, keepdims=False", rules.axis_keep, False)
@@ -158,6 +161,7 @@ for _name in ("var", "std"):
     _SPECIAL[_name] = ("x, axis=None, keepdims=False", rules.axis_keep, False)
 for _name in ("argmax", "argmin"):
     _SPECIAL[_name] = ("x, axis=None, keepdims=False", rules.arg_reduce, False)
+
 
 def _build_table() -> dict[str, OpDef]:
     table: dict[str, OpDef] = {}
@@ -182,8 +186,10 @@ def op_def(name: str) -> OpDef:
         ValueError: Unknown op (with close matches).
     """
     if name not in OPS:
-        raise ValueError(f"unknown op {name!r}{did_you_mean(name, OPS)}; an op is a keras.ops function such as "
-                         f"add, multiply, reshape, mean, relu or image.resize ({len(OPS)} are supported)")
+        raise ValueError(
+            f"unknown op {name!r}{did_you_mean(name, OPS)}; an op is a keras.ops function such as "
+            f"add, multiply, reshape, mean, relu or image.resize ({len(OPS)} are supported)"
+        )
     return OPS[name]
 
 
@@ -191,8 +197,24 @@ def op_def(name: str) -> OpDef:
 #: The dtypes an op's ``dtype`` may name: Keras's (``keras.backend`` standardize_dtype) without "string",
 #: which TensorFlow cannot cast numbers to; "int" is Keras's spelling of its default integer (int64).
 DTYPES: tuple[str, ...] = (
-    "float16", "float32", "float64", "bfloat16", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32",
-    "int64", "bool", "float8_e4m3fn", "float8_e5m2", "complex64", "complex128", "int",
+    "float16",
+    "float32",
+    "float64",
+    "bfloat16",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "bool",
+    "float8_e4m3fn",
+    "float8_e5m2",
+    "complex64",
+    "complex128",
+    "int",
 )
 
 
@@ -212,8 +234,9 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
     taken = names[:n_pos]
     for key in kwargs:
         if key not in names:
-            out.append((key, f"op {op} has no argument '{key}'{did_you_mean(key, names)}; its arguments: "
-                             f"{', '.join(names)}"))
+            out.append(
+                (key, f"op {op} has no argument '{key}'{did_you_mean(key, names)}; its arguments: {', '.join(names)}")
+            )
         elif key in taken:
             out.append((key, f"op {op}: '{key}' is given in `in` and again by name"))
     missing = [p for p, d in spec.params[n_pos:] if d is _MISSING and p not in kwargs]
@@ -223,12 +246,22 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
         out.append((None, f"op {op} needs at least one node or input in `in`"))
     for i, a in enumerate(args):
         if not isinstance(a, str) and not _constant(a):
-            out.append((None, f"op {op}: `in` item {i} must name a node or input, or be a number or a list of "
-                              f"numbers; received {a!r:.60}"))
+            out.append(
+                (
+                    None,
+                    f"op {op}: `in` item {i} must name a node or input, or be a number or a list of "
+                    f"numbers; received {a!r:.60}",
+                )
+            )
     dtype = kwargs.get("dtype")
     if "dtype" in names and dtype is not None and dtype not in DTYPES:
-        out.append(("dtype", f"op {op}: dtype {dtype!r:.60} is not a dtype Keras computes with; use one of "
-                             f"{', '.join(DTYPES)} (text is not a tensor dtype a model can cast numbers to)"))
+        out.append(
+            (
+                "dtype",
+                f"op {op}: dtype {dtype!r:.60} is not a dtype Keras computes with; use one of "
+                f"{', '.join(DTYPES)} (text is not a tensor dtype a model can cast numbers to)",
+            )
+        )
     if op == "getitem" and isinstance(kwargs.get("index"), (str, type(None))) and "index" in kwargs:
         try:
             parse_index(kwargs["index"])
@@ -316,12 +349,15 @@ class Pick(LayerSpec):
 
     def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
         if not isinstance(input_shape, list):
-            raise ShapeError(f"'{self.source}' has one output, so '{self.source}.{self.index}' names nothing; "
-                             f"write '{self.source}'")
+            raise ShapeError(
+                f"'{self.source}' has one output, so '{self.source}.{self.index}' names nothing; write '{self.source}'"
+            )
         if self.index >= len(input_shape):
             names = ", ".join(f"{self.source}.{i}" for i in range(len(input_shape)))
-            raise ShapeError(f"'{self.source}' has {len(input_shape)} outputs ({names}); "
-                             f"'{self.source}.{self.index}' is not one of them")
+            raise ShapeError(
+                f"'{self.source}' has {len(input_shape)} outputs ({names}); "
+                f"'{self.source}.{self.index}' is not one of them"
+            )
         return input_shape[self.index]
 
     def param_counts(self, input_shape: Any) -> tuple[int, int]:

@@ -27,7 +27,15 @@ NestedFloats = Union[float, tuple[float, ...], tuple[tuple[float, ...], ...], tu
 """A scalar, or an array written as nested lists (up to rank 3)."""
 
 BOUNDING_BOX_FORMATS = Literal[
-    "xyxy", "yxyx", "xywh", "center_xywh", "center_yxhw", "rel_xyxy", "rel_yxyx", "rel_xywh", "rel_center_xywh",
+    "xyxy",
+    "yxyx",
+    "xywh",
+    "center_xywh",
+    "center_yxhw",
+    "rel_xyxy",
+    "rel_yxyx",
+    "rel_xywh",
+    "rel_center_xywh",
 ]
 
 
@@ -94,8 +102,7 @@ class Normalization(PreprocessingSpec):
     def _check_moments(self) -> Normalization:
         if self.adapt and self.mean is not None:
             raise ValueError(
-                "`adapt: true` computes `mean` and `variance` from the training data; give them, or adapt, "
-                "not both"
+                "`adapt: true` computes `mean` and `variance` from the training data; give them, or adapt, not both"
             )
         if (self.mean is None) != (self.variance is None):
             raise ValueError(
@@ -236,16 +243,23 @@ def adapt_errors(graph: Graph, smap: SourceMap) -> list[Diagnostic]:
             fed = node.inputs[0] if len(node.inputs) == 1 else None
             if fed not in graph.inputs:
                 what = f"the node '{fed}'" if fed is not None else "several tensors"
-                out.append(smap.diagnostic(
-                    f"{node.layer.type} with `adapt: true` is fed by {what}; netform adapts a layer from the "
-                    "training data of the model input that feeds it, so it must take an input directly. Move it "
-                    "right after the input, or give `mean` and `variance`", path))
+                out.append(
+                    smap.diagnostic(
+                        f"{node.layer.type} with `adapt: true` is fed by {what}; netform adapts a layer from the "
+                        "training data of the model input that feeds it, so it must take an input directly. Move it "
+                        "right after the input, or give `mean` and `variance`",
+                        path,
+                    )
+                )
         for where, nested in _nested_layers(node.layer, ()):
             if getattr(nested, "adapt", False) is True:
-                out.append(smap.diagnostic(
-                    f"{nested.type} with `adapt: true` is nested inside {node.layer.type}; netform adapts only a "
-                    "layer that is a node of the model, fed directly by an input. Give `mean` and `variance`",
-                    node.path + where))
+                out.append(
+                    smap.diagnostic(
+                        f"{nested.type} with `adapt: true` is nested inside {node.layer.type}; netform adapts only a "
+                        "layer that is a node of the model, fed directly by an input. Give `mean` and `variance`",
+                        node.path + where,
+                    )
+                )
     return out
 
 

@@ -36,23 +36,31 @@ class _RNN(LayerSpec):
     recurrent_initializer: InitializerRef = Field("orthogonal", description="Initializer of the recurrent kernel.")
     bias_initializer: InitializerRef = Field("zeros", description="Initializer of the bias.")
     kernel_regularizer: RegularizerRef = Field(None, description="Regularizer of the input kernel; null for none.")
-    recurrent_regularizer: RegularizerRef = Field(None, description="Regularizer of the recurrent kernel; null for none.")
+    recurrent_regularizer: RegularizerRef = Field(
+        None, description="Regularizer of the recurrent kernel; null for none."
+    )
     bias_regularizer: RegularizerRef = Field(None, description="Regularizer of the bias; null for none.")
     activity_regularizer: RegularizerRef = Field(None, description="Regularizer of the output; null for none.")
     kernel_constraint: ConstraintRef = Field(None, description="Constraint on the input kernel; null for none.")
     recurrent_constraint: ConstraintRef = Field(None, description="Constraint on the recurrent kernel; null for none.")
     bias_constraint: ConstraintRef = Field(None, description="Constraint on the bias; null for none.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Fraction of the input units to drop in training.")
-    recurrent_dropout: float = Field(0.0, ge=0, lt=1, description="Fraction of the recurrent units to drop in training.")
+    recurrent_dropout: float = Field(
+        0.0, ge=0, lt=1, description="Fraction of the recurrent units to drop in training."
+    )
     seed: int | None = Field(None, description="Seed of the dropout masks; null for random.")
     return_sequences: bool = Field(False, description="Return the whole output sequence, not just the last output.")
     return_state: bool = Field(False, description="Also return the last state(s): the output becomes a list.")
     go_backwards: bool = Field(False, description="Process the sequence backwards and return the reversed sequence.")
-    stateful: bool = Field(False, description="Carry the last state of each batch over to the next (needs a fixed batch size).")
+    stateful: bool = Field(
+        False, description="Carry the last state of each batch over to the next (needs a fixed batch size)."
+    )
     unroll: bool = Field(False, description="Unroll the loop (faster for short sequences; needs a known length).")
     zero_output_for_mask: bool = Field(
-        False, description="With return_sequences, output zeros at masked steps instead of the last output "
-                           "(Bidirectional sets it on the layers it wraps).")
+        False,
+        description="With return_sequences, output zeros at masked steps instead of the last output "
+        "(Bidirectional sets it on the layers it wraps).",
+    )
 
     def _bias_size(self) -> int:
         return self.gates * self.units
@@ -62,9 +70,13 @@ class _RNN(LayerSpec):
         last_dim(self.type, input_shape)
         batch, steps = input_shape[0], input_shape[1]
         if self.stateful and batch is None:
-            raise ShapeError(f"{self.type} with stateful: true needs a known batch size, received shape {shape_str(input_shape)}")
+            raise ShapeError(
+                f"{self.type} with stateful: true needs a known batch size, received shape {shape_str(input_shape)}"
+            )
         if self.unroll and steps is None:
-            raise ShapeError(f"{self.type} with unroll: true needs a known number of time steps, received shape {shape_str(input_shape)}")
+            raise ShapeError(
+                f"{self.type} with unroll: true needs a known number of time steps, received shape {shape_str(input_shape)}"
+            )
         out: Shape = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
         if self.return_state:
             return [out] + [(batch, self.units)] * self.n_states

@@ -16,8 +16,14 @@ from ._util import expect_rank, shape_str, split_spatial
 from .conv import DATA_FORMAT, TYPE_DESCRIPTION
 
 __all__ = [
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-    "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
 ]
 
 RATE = "Fraction of the inputs to drop in training, in [0, 1)."

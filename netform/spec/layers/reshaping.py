@@ -16,10 +16,19 @@ from ._util import expect_rank, join_spatial, prod, shape_str, split_spatial
 from .conv import DATA_FORMAT, TYPE_DESCRIPTION, SpatialLayer
 
 __all__ = [
-    "Flatten", "Reshape", "Permute", "RepeatVector",
-    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
-    "Cropping1D", "Cropping2D", "Cropping3D",
-    "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "RepeatVector",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "ZeroPadding3D",
+    "Cropping1D",
+    "Cropping2D",
+    "Cropping3D",
+    "UpSampling1D",
+    "UpSampling2D",
+    "UpSampling3D",
 ]
 
 Pair = tuple[NonNegativeInt, NonNegativeInt]
@@ -27,6 +36,7 @@ Amount1D = Union[NonNegativeInt, Pair]
 """An amount for one axis: the same on both sides, or ``(before, after)``."""
 AmountND = Union[NonNegativeInt, tuple[Union[NonNegativeInt, Pair], ...]]
 """An int for every side of every axis, or one entry per axis (an int or ``(before, after)``)."""
+
 
 class ReshapingSpec(SpatialLayer):
     """Base of the reshaping layers: no weights."""
