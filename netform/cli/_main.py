@@ -126,6 +126,25 @@ _DATA_COMMANDS = frozenset({"train", "evaluate", "predict"})
 _DATA_ERROR = DataError.exit_code
 
 
+# Keras's and TensorFlow's messages when the labels' shape does not fit the loss or a metric (a ValueError at
+# the first trace of the training step: shapes of the data are known only then).
+_SHAPE_MISMATCH = re.compile(
+    r"Dimensions must be equal|Shapes \S.* are incompatible|Arguments `target` and `output` must have the same shape"
+)
+#: Keras's functions that compute a step's loss and metrics on the labels.
+_STEP_FRAMES = frozenset({"train_step", "test_step", "compute_loss", "compute_metrics"})
+
+
+def _in_training_step(err: BaseException) -> bool:
+    """Whether ``err`` was raised inside Keras's training or evaluation step (not in netform's own code)."""
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name in _STEP_FRAMES and "keras" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _runtime_data_error(err: BaseException) -> str | None:
     """A one-line message for TensorFlow's refusal to run the model on these values, else None.
 
@@ -134,6 +153,12 @@ def _runtime_data_error(err: BaseException) -> str | None:
     these as ``InvalidArgumentError``/``ResourceExhaustedError`` from inside the compiled step: on the command
     line they are data errors (exit 4), not bugs. The library itself raises TensorFlow's error, as Keras does.
     """
+    if type(err) is ValueError and _SHAPE_MISMATCH.search(str(err)) and _in_training_step(err):
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+        return (
+            f"the labels do not fit the loss or a metric: {first[:500].rstrip('.')}; check the labels' shape and type against "
+            "the loss (e.g. integer class labels need a sparse_* loss, one-hot labels a categorical one)"
+        )
     names = {cls.__name__ for cls in type(err).__mro__}
     if not type(err).__module__.startswith("tensorflow") or "OpError" not in names:
         return None

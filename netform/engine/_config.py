@@ -204,6 +204,10 @@ def _confine(
             _check_backup_dir(real, real_base, where)
         if arg not in _FILE_ARGS:  # a folder Keras writes files and sub-folders into
             _check_folder_tree(name, arg, text, real, where)
+        if name == "BackupAndRestore":
+            _check_backup_files(real, where)
+        if name == "TensorBoard":
+            _check_tensorboard_dir(text, real, where)
         if arg in _FILE_ARGS:
             if os.path.isdir(real):
                 raise EngineError(f"{where}: {name}.{arg} {text!r} is an existing folder ({real}); name a file.")
@@ -237,11 +241,8 @@ def _foreign_file(name: str, args: Mapping[str, Any], real: str) -> str | None:
     if os.lstat(real).st_nlink > 1:
         return "which has other names (hard links), and would change under each of them"
     if name == "CSVLogger":
-        with open(real, "rb") as fh:
-            head = fh.read(64)
-        if head and not head.startswith(b"epoch"):
-            return "which is not a CSVLogger log (its first line does not start with 'epoch')"
-        return None
+        separator = args.get("separator", ",")
+        return _csv_log_problem(real, separator if isinstance(separator, str) else ",")
     if name == "ModelCheckpoint":
         from ..saving._target import check_target  # the savers' own rule
 
@@ -250,6 +251,50 @@ def _foreign_file(name: str, args: Mapping[str, Any], real: str) -> str | None:
             check_target(real, fmt)
         except SaveError:
             return "which is not a model file netform or Keras wrote"
+    return None
+
+
+#: The largest CSVLogger log read to tell whether Keras wrote it (a larger file is refused).
+_CSV_LOG_LIMIT = 64 * 2**20
+# A name Keras logs: a metric's or loss's name, ``val_`` for validation.
+_LOG_NAME = re.compile(r"[A-Za-z0-9_]+")
+_LOG_NUMBER = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|nan|inf|infinity|NA)?", re.IGNORECASE)
+
+
+def _csv_log_problem(real: str, separator: str) -> str | None:
+    """Why the file at ``real`` is not a log Keras's CSVLogger wrote with ``separator`` (None if it is).
+
+    A log is UTF-8 text: a header ``epoch`` then the names Keras logs, and rows of numbers (empty, ``nan``,
+    ``inf`` or Keras's ``NA`` for a value an epoch did not log too) with the header's field count. A user's table whose header merely starts with ``epoch`` is not.
+    """
+    import csv
+    import io
+
+    if os.path.getsize(real) > _CSV_LOG_LIMIT:
+        return f"which is larger than {_CSV_LOG_LIMIT // 2**20} MiB, too large to check that CSVLogger wrote it"
+    with open(real, "rb") as fh:
+        raw = fh.read(_CSV_LOG_LIMIT + 1)
+    if not raw:
+        return None
+    not_log = "which is not a CSVLogger log"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{not_log} (it is not UTF-8 text)"
+    if len(separator) != 1 or "\x00" in text:
+        return f"{not_log} (it is not text with one-character fields separator {separator!r})"
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=separator))
+    except csv.Error:
+        return f"{not_log} (it does not parse as CSV)"
+    header = rows[0]
+    if not header or header[0] != "epoch" or not all(_LOG_NAME.fullmatch(h) for h in header[1:]):
+        return f"{not_log} (its header is not 'epoch' followed by the names Keras logs)"
+    for number, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header) or not all(_LOG_NUMBER.fullmatch(v.strip()) for v in row):
+            return f"{not_log} (line {number} is not a row of {len(header)} numbers)"
     return None
 
 
@@ -326,6 +371,66 @@ def _check_backup_dir(real: str, real_base: str, where: str) -> None:
                 f"{where}: BackupAndRestore.backup_dir {real} already holds other files ({', '.join(others[:3])}), "
                 "and Keras deletes the whole folder at the end of training; name a new or empty folder, "
                 "or set delete_checkpoint: false."
+            )
+
+
+def _check_backup_files(real: str, where: str) -> None:
+    """The files of an existing BackupAndRestore folder are exactly those Keras writes, or training is refused.
+
+    Keras resumes from ``training_metadata.json`` (a JSON object ``{"epoch": int, "batch": int}``) and
+    ``latest.weights.h5``, and deletes the folder at the end: a user's file of the same name would be read
+    (``KeyError``, ``JSONDecodeError``) or deleted.
+    """
+    if not os.path.isdir(real):
+        return
+    for file in sorted(_BACKUP_FILES):
+        path = os.path.join(real, file)
+        if not os.path.lexists(path):
+            continue
+        ok = os.path.isfile(path) and not os.path.islink(path)
+        if ok and file.startswith("training_metadata"):
+            ok = _is_backup_metadata(path)
+        elif ok:
+            from ..saving._target import check_target  # the savers' own rule
+
+            try:
+                check_target(path, "weights_h5")
+            except SaveError:
+                ok = False
+        if not ok:
+            raise EngineError(
+                f"{where}: BackupAndRestore.backup_dir holds {path}, which is not a backup Keras wrote; "
+                "Keras would read it to resume and delete it; move it away, or name a new folder."
+            )
+
+
+def _is_backup_metadata(path: str) -> bool:
+    """Whether ``path`` is Keras's ``{"epoch": int, "batch": int}`` (read at most 4 KiB)."""
+    import json
+
+    with open(path, "rb") as fh:
+        raw = fh.read(4097)
+    try:
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= 4096 else None
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return (
+        isinstance(data, dict) and set(data) == _BACKUP_METADATA_KEYS and all(type(v) is int for v in data.values())  # noqa: E721 - bool is not Keras's int
+    )
+
+
+# The keys of Keras's ``training_metadata.json`` (keras/src/callbacks/backup_and_restore.py, ``_save_model``).
+_BACKUP_METADATA_KEYS = {"epoch", "batch"}
+
+
+def _check_tensorboard_dir(text: str, real: str, where: str) -> None:
+    """TensorBoard writes event files into ``log_dir/train`` and ``log_dir/validation``: folders, if present."""
+    for sub in ("train", "validation"):
+        path = os.path.join(real, sub)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise EngineError(
+                f"{where}: TensorBoard.log_dir {text!r} holds {path}, which is not a folder; TensorBoard writes its "
+                f"'{sub}' logs into a folder of that name: move the file away, or name a new log_dir."
             )
 
 

@@ -121,7 +121,7 @@ def _load(spec: SpecLike, source: str | None) -> ModelSpec:
         shapes = infer_shapes(graph, smap)
     except SpecError as err:
         raise SpecError(dedupe(diags + err.diagnostics)) from None
-    diags += training_errors(model, graph, smap)  # per-output loss/metrics keys name outputs of the graph
+    diags += training_errors(model, graph, smap, shapes)  # per-output loss/metrics keys name outputs of the graph
     if {"preprocessing", "lookup"} & layers._loaded:  # `adapt: true` layers take a model input directly
         from .layers.preprocessing import adapt_errors
 

@@ -69,13 +69,15 @@ def _unknown_key_message(field: str, key: str, outputs: tuple[str, ...], missing
     return f"'{key}' is not an output of the model{hint}; the keys of `{field}` are output names: {', '.join(outputs)}"
 
 
-def training_errors(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
+def training_errors(spec: Any, graph: Any, smap: Any, shapes: Any = None) -> list[Diagnostic]:
     """Per-output training settings whose keys do not match the model's outputs.
 
     Args:
         spec: The :class:`~netform.spec.ModelSpec`.
         graph: Its resolved graph (gives the output names).
         smap: The source map that locates paths in the file.
+        shapes: The static shapes of its nodes (``infer_shapes``), if known: a loss ``axis`` or a metric
+            ``class_id`` past the output's shape is an error.
 
     Returns:
         One located diagnostic per problem (empty when there is no
@@ -88,6 +90,8 @@ def training_errors(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
     diags: list[Diagnostic] = argument_errors(spec, smap) + monitor_errors(spec, smap, outputs)
     if not outputs:
         return diags
+    if shapes is not None:
+        diags += _shape_errors(training, graph, shapes, smap)
     for field in _PER_OUTPUT:
         value = getattr(training, field)
         if field == "loss" and isinstance(value, dict) and spec.kind == "sequential":
@@ -126,6 +130,58 @@ def training_errors(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
                     ("training", field),
                 )
             )
+    return diags
+
+
+def _output_shapes(graph: Any, shapes: Any) -> dict[str, tuple[int | None, ...]]:
+    """Each output name's static shape (batch first), where static inference knows it."""
+    out = {}
+    for name, node in zip(graph.output_names, graph.outputs):
+        shape = getattr(shapes.get(node), "output_shape", None)
+        if isinstance(shape, tuple) and all(d is None or _is_int(d) for d in shape):
+            out[name] = shape
+    return out
+
+
+def _shape_errors(training: Any, graph: Any, shapes: Any, smap: Any) -> list[Diagnostic]:
+    """A loss ``axis`` past its output's rank, a metric ``class_id`` past its output's classes.
+
+    Keras takes both at ``compile`` and fails at the first training step (``axis 5 is out of bounds``,
+    an index past the last class).
+    """
+    by_output = _output_shapes(graph, shapes)
+    diags = []
+    for kind, ref, path in _typed_refs(training):
+        if kind not in ("loss", "metric"):
+            continue
+        key = path[2] if len(path) > 2 and isinstance(path[2], str) else None
+        targets = [key] if key is not None else list(graph.output_names)
+        for output in targets:
+            shape = by_output.get(output)
+            if shape is None:
+                continue
+            axis = ref.arguments.get("axis")
+            if kind == "loss" and _is_int(axis) and not -len(shape) <= axis < len(shape):
+                diags.append(
+                    smap.diagnostic(
+                        f"{ref.type}.axis is {axis}; output '{output}' has {len(shape)} axes (shape "
+                        f"{list(shape)}), so axis lies between {-len(shape)} and {len(shape) - 1}; the class axis is "
+                        "usually -1",
+                        path + ("axis",),
+                    )
+                )
+                break
+            class_id = ref.arguments.get("class_id")
+            classes = shape[-1] if shape else None
+            if kind == "metric" and _is_int(class_id) and _is_int(classes) and not 0 <= class_id < classes:
+                diags.append(
+                    smap.diagnostic(
+                        f"{ref.type}.class_id is {class_id}; output '{output}' predicts {classes} class(es) "
+                        f"(shape {list(shape)}), so class_id lies between 0 and {classes - 1}",
+                        path + ("class_id",),
+                    )
+                )
+                break
     return diags
 
 
@@ -311,6 +367,15 @@ def _callback_errors(name: str, args: dict[str, Any], path: tuple[str | int, ...
                 path + ("monitor",),
             )
         )
+    separator = args.get("separator")
+    if name == "CSVLogger" and "separator" in args and not (isinstance(separator, str) and len(separator) == 1):
+        diags.append(
+            smap.diagnostic(
+                f"CSVLogger.separator is {separator!r}; it must be one character (Python's csv module writes "
+                "the log), e.g. separator: ';'",
+                path + ("separator",),
+            )
+        )
     if name == "ReduceLROnPlateau" and isinstance(args.get("factor"), (int, float)) and not (0 < args["factor"] < 1):
         diags.append(
             smap.diagnostic(
@@ -353,6 +418,14 @@ def argument_errors(spec: Any, smap: Any) -> list[Diagnostic]:
             diags += _size_errors(ref, path, smap)
         elif kind == "callback":
             diags += _callback_errors(ref.type, ref.arguments, path, smap)
+            if ref.type == "SwapEMAWeights" and getattr(training.optimizer, "arguments", {}).get("use_ema") is not True:
+                diags.append(
+                    smap.diagnostic(
+                        "SwapEMAWeights swaps in the optimizer's moving averages of the weights, which it keeps only "
+                        "with `use_ema: true`; write e.g. `optimizer: {type: Adam, use_ema: true}`, or remove it",
+                        path,
+                    )
+                )
     return diags
 
 
