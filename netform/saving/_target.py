@@ -388,7 +388,7 @@ _H5_ATTRS = ("model_config", "keras_version", "backend", "layer_names", "netform
 _H5_GROUPS = frozenset({"model_weights", "optimizer_weights", "layers", "vars", "optimizer"})
 
 
-def _not_keras_hdf5(path: str) -> str | None:
+def _not_keras_hdf5(path: str, config: dict[str, Any] | None = None) -> str | None:
     """What an HDF5 file holds when it is not one Keras or netform wrote (None when it is, or is empty).
 
     Only names, attribute names and data types are read: Keras keeps every
@@ -399,17 +399,34 @@ def _not_keras_hdf5(path: str) -> str | None:
     import h5py  # noqa: PLC0415
 
     try:
-        with h5py.File(path, "r") as f:
-            return _hdf5_layout_problem(f)
+        with h5py.File(path, "r") as f, open(path, "rb") as raw:
+            return _hdf5_layout_problem(f, raw, config)
     except Exception as err:  # noqa: BLE001 - any HDF5 the library cannot open is not a save of ours
         return f"is an HDF5 file netform cannot open ({str(err)[:80]})"
 
 
-def _hdf5_layout_problem(f: Any) -> str | None:
-    """:func:`_not_keras_hdf5` on an open ``h5py.File``."""
+#: Attributes Keras writes on an HDF5 group below the root: Keras 3's ``vars`` groups (``name``),
+#: the legacy layout's ``model_weights`` (``layer_names``, ``backend``, ``keras_version``) and layer
+#: and optimizer groups (``weight_names``); long name lists are split into numbered chunks.
+_H5_GROUP_ATTRS = re.compile(r"name|weight_names\d*|layer_names\d*|backend|keras_version")
+
+
+def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None) -> str | None:
+    """:func:`_not_keras_hdf5` on an open ``h5py.File`` whose bytes ``raw`` (a binary file) holds.
+
+    Beyond names: no user block with content (Keras and h5py write none),
+    no attribute Keras does not write (on a dataset only ``dtype:
+    bfloat16``), and no layer whose stored values exceed what the model
+    config declares for it (``config``, or the file's own ``model_config``).
+    """
     import h5py  # noqa: PLC0415
 
     attrs, members = list(f.attrs.keys()), list(f.keys())
+    block = int(f.userblock_size or 0)
+    if block:
+        raw.seek(0)
+        if raw.read(block).strip(b"\0"):
+            return f"is an HDF5 file with {block} bytes of someone's data before it (a user block)"
     if not attrs and not members:
         return None
     if not (any(a.startswith(_H5_ATTRS) for a in attrs) or _H5_GROUPS.intersection(members)):
@@ -418,15 +435,89 @@ def _hdf5_layout_problem(f: Any) -> str | None:
     if "model_config" in attrs or "model_weights" in members:
         strangers += [m for m in members if m not in ("model_weights", "optimizer_weights")]
     datasets: list[tuple[str, Any]] = []
-    f.visititems(lambda name, obj: datasets.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+    groups: list[tuple[str, Any]] = []
+    f.visititems(lambda name, obj: (datasets if isinstance(obj, h5py.Dataset) else groups).append((name, obj)))
     for name, obj in datasets:
         if obj.dtype.kind not in "biufc":
             strangers.append(f"{name} ({obj.dtype})")
         elif not _keras_dataset(f, name):
             strangers.append(name)
+        for key, value in obj.attrs.items():
+            if key != "dtype" or _attr_text(value) != "bfloat16":
+                strangers.append(f"{name}@{key}")
+    strangers += [f"{name}@{key}" for name, obj in groups for key in obj.attrs if not _H5_GROUP_ATTRS.fullmatch(key)]
+    if not strangers:
+        strangers += _layer_excess(f, config)
     if strangers:
         return f"is an HDF5 file holding data Keras never writes ({_foreign(strangers)})"
     return None
+
+
+def _attr_text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def _snake_case(name: str) -> str:
+    """A class name as Keras's saver names its folder in the weights file (``naming.to_snake_case``)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _layer_excess(f: Any, config: dict[str, Any] | None) -> list[str]:
+    """Layer groups holding more values than the model config declares for that layer.
+
+    The layers of the config's top level are matched to their weight
+    groups as Keras names them: ``layers/<class in snake case>[_N]`` (Keras
+    3, the N-th layer of that class) or ``model_weights/<layer name>`` (the
+    legacy ``.h5``, whose config is netform's ``netform_model_config`` when
+    the file has one, else Keras's ``model_config``). A layer counts only where netform's static rules give
+    its exact weight count (its recorded input shape); more stored values
+    than that are someone's array put in a weight's place.
+    """
+    import h5py  # noqa: PLC0415
+
+    from ._config_bounds import _static_count  # noqa: PLC0415
+
+    for key in ("netform_model_config", "model_config"):  # netform's copy records input shapes
+        if config is None and key in f.attrs:
+            try:
+                config = json.loads(_attr_text(f.attrs[key]) or "")
+            except ValueError:
+                config = None
+    inner = config.get("config") if isinstance(config, dict) else None
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    if not isinstance(layers, list):
+        return []
+    layers = [layer for layer in layers if isinstance(layer, dict) and isinstance(layer.get("config"), dict)]
+    pairs: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(f.get("layers"), h5py.Group):
+        for key in f["layers"]:
+            match = re.fullmatch(r"(.*?)(?:_(\d+))?", key)
+            base, nth = match.group(1), int(match.group(2) or 0)
+            same = [layer for layer in layers if _snake_case(str(layer.get("class_name"))) == base]
+            if nth < len(same):
+                pairs.append((f"layers/{key}", same[nth]))
+    if isinstance(f.get("model_weights"), h5py.Group):
+        by_name = {layer["config"].get("name"): layer for layer in layers}
+        pairs += [(f"model_weights/{key}", by_name[key]) for key in f["model_weights"] if key in by_name]
+    excess: list[str] = []
+    for where, layer in pairs:
+        build = layer.get("build_config")
+        if not (isinstance(build, dict) and ("input_shape" in build or "shapes_dict" in build)):
+            continue  # without the recorded input shape the count is only a lower bound
+        counted: Any = _static_count(layer)
+        declared, exact = counted if isinstance(counted, tuple) else (counted, True)
+        if declared is None or not exact:
+            continue
+        sizes: list[int] = []
+        group = f[where]
+        group.visititems(lambda _n, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
+        if sum(sizes) > declared:
+            excess.append(f"{where} ({sum(sizes)} values where the config declares {declared})")
+    return excess
 
 
 #: Root attributes of Keras's and netform's HDF5 files.
@@ -486,7 +577,7 @@ def _keras_strangers(path: str) -> list[str]:
                 if name in names and not _json_entry(archive, name):
                     strangers.append(f"{name} (not what Keras writes there)")
             if "model.weights.h5" in names:
-                problem = _keras_weights_problem(archive, archive.getinfo("model.weights.h5"), path)
+                problem = _keras_weights_problem(archive, archive.getinfo("model.weights.h5"), path, config)
                 if problem is not None:
                     strangers.append(f"model.weights.h5 (not what Keras writes there: it {problem})")
             if "model.weights.npz" in names and not _npz_entry(archive):
@@ -544,7 +635,15 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
         header = fh.read(30)
         if len(header) != 30 or header[:4] != b"PK\x03\x04":
             return "bytes between the archive's entries"
-        pos += 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+        name_size, extra_size = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
+        fh.seek(pos + 30 + name_size)
+        if not _zip64_extra(fh.read(extra_size), {0, info.file_size, info.compress_size}):
+            return f"data in the local header of {info.filename} (an extra field)"
+        if info.comment:
+            return f"a comment on the entry {info.filename}"
+        if not _zip64_extra(info.extra, {info.file_size, info.compress_size, info.header_offset}):
+            return f"data in the directory record of {info.filename} (an extra field)"
+        pos += 30 + name_size + extra_size
         pos += info.compress_size
         if info.flag_bits & 0x08:  # a data descriptor follows: 12 or 20 bytes, maybe after its signature
             fh.seek(pos)
@@ -554,6 +653,30 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
     if pos != directory_at:
         return "bytes between the last entry and the archive's directory"
     return None
+
+
+def _zip64_extra(extra: bytes, values: set[int]) -> bool:
+    """Whether a zip entry's extra field is empty or only zip64 records, as Python's zipfile writes them.
+
+    Keras, NumPy and netform write entries with Python's zipfile, whose only
+    extra field is the zip64 record (id 1): up to three 8-byte sizes or
+    offsets of that very entry and a 4-byte disk number 0. Any other record,
+    or one holding other values, carries someone's bytes.
+    """
+    pos = 0
+    while pos < len(extra):
+        if pos + 4 > len(extra):
+            return False
+        kind, size = int.from_bytes(extra[pos : pos + 2], "little"), int.from_bytes(extra[pos + 2 : pos + 4], "little")
+        body = extra[pos + 4 : pos + 4 + size]
+        if kind != 1 or size not in (0, 8, 16, 24, 28) or len(body) != size:
+            return False
+        if any(int.from_bytes(body[i : i + 8], "little") not in values for i in range(0, size - size % 8, 8)):
+            return False
+        if size == 28 and body[24:] != b"\0\0\0\0":
+            return False
+        pos += 4 + size
+    return True
 
 
 def _keras_config_entry(archive: zipfile.ZipFile) -> dict[str, Any] | None:
@@ -566,19 +689,37 @@ def _keras_config_entry(archive: zipfile.ZipFile) -> dict[str, Any] | None:
         config = json.loads(archive.read("config.json"))
     except (ValueError, UnicodeDecodeError):
         return None
-    return config if isinstance(config, dict) and isinstance(config.get("class_name"), str) else None
+    if not (isinstance(config, dict) and isinstance(config.get("class_name"), str)):
+        return None
+    return config if set(config) <= _JSON_KEYS["config.json"] else None
 
 
 def _json_entry(archive: zipfile.ZipFile, name: str) -> bool:
-    """Whether ``metadata.json`` or ``netform.json`` holds a JSON object, as Keras and netform write them."""
+    """Whether ``metadata.json`` or ``netform.json`` holds a JSON object of the keys Keras and netform write."""
     from ._meta import MAX_METADATA_BYTES  # noqa: PLC0415
 
     if archive.getinfo(name).file_size > MAX_METADATA_BYTES:
         return False
     try:
-        return isinstance(json.loads(archive.read(name)), dict)
+        value = json.loads(archive.read(name))
     except (ValueError, UnicodeDecodeError):
         return False
+    return isinstance(value, dict) and set(value) <= _JSON_KEYS[name]
+
+
+#: The top-level keys each JSON member of a ``.keras`` save holds: ``config.json`` as Keras's
+#: ``serialize_keras_object`` writes a model, ``metadata.json`` as Keras's saver writes it, and
+#: ``netform.json`` as every netform version wrote it (:func:`netform.saving._meta.metadata` plus
+#: ``keras_classes``). Any other key is someone's note, which replacing the file would delete.
+_JSON_KEYS = {
+    "config.json": frozenset(
+        {"module", "class_name", "config", "registered_name", "build_config", "compile_config", "shared_object_id"}
+    ),
+    "metadata.json": frozenset({"keras_version", "date_saved"}),
+    "netform.json": frozenset(
+        {"netform_version", "keras_version", "format", "saved_at", "model_class", "model_name", "keras_classes"}
+    ),
+}
 
 
 def _npz_entry(archive: zipfile.ZipFile) -> bool:
@@ -596,12 +737,14 @@ def _npz_entry(archive: zipfile.ZipFile) -> bool:
         return False
 
 
-def _keras_weights_problem(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> str | None:
+def _keras_weights_problem(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, config: dict[str, Any] | None = None
+) -> str | None:
     """What the archive's ``model.weights.h5`` holds beyond Keras's weights (None when nothing).
 
     The entry is checked as every HDF5 netform reads (links, data outside
     the file, bombs: :func:`check_h5`), then held to the layout rule of a
-    standalone ``.weights.h5``. An entry up to 256 MiB is read into memory;
+    standalone ``.weights.h5``, each layer's values to what ``config`` declares. An entry up to 256 MiB is read into memory;
     a larger one is copied, in chunks, to an unnamed temporary file beside
     the archive, so memory stays bounded.
     """
@@ -616,14 +759,14 @@ def _keras_weights_problem(archive: zipfile.ZipFile, info: zipfile.ZipInfo, wher
             image = io.BytesIO(archive.read(info))
             with h5py.File(image, "r") as f:
                 check_h5(f, inner, file_size=info.file_size, raw=image)
-                return _hdf5_layout_problem(f)
+                return _hdf5_layout_problem(f, image, config)
         with tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(where))) as copy:
             with archive.open(info) as entry:
                 shutil.copyfileobj(entry, copy, 2**20)
             copy.flush()
             with h5py.File(copy, "r") as f:
                 check_h5(f, inner, file_size=info.file_size, raw=copy.fileno())
-                return _hdf5_layout_problem(f)
+                return _hdf5_layout_problem(f, copy, config)
     except NetformError as err:
         return f"is refused as HDF5 ({str(err)[:120]})"
     except Exception as err:  # noqa: BLE001 - any HDF5 the library cannot open is not a save of ours
@@ -717,13 +860,17 @@ def _keras_dir_contents(path: str) -> list[str]:
             value = json.loads(read_bounded(full, 4 * MAX_METADATA_BYTES, name))
         except Exception:  # noqa: BLE001 - unreadable or not JSON: not what Keras writes
             value = None
-        if not isinstance(value, dict) or (name == "config.json" and not isinstance(value.get("class_name"), str)):
+        if (
+            not isinstance(value, dict)
+            or (name == "config.json" and not isinstance(value.get("class_name"), str))
+            or not set(value) <= _JSON_KEYS[name]
+        ):
             strangers.append(f"{name} (not what Keras writes there)")
         elif name == "config.json":
             config = value
     weights = os.path.join(path, "model.weights.h5")
     if os.path.lexists(weights):
-        problem = _not_keras_hdf5(weights)
+        problem = _not_keras_hdf5(weights, config)
         if problem is not None:
             strangers.append(f"model.weights.h5 (not what Keras writes there: it {problem})")
     assets = os.path.join(path, "assets")
