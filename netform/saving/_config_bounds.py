@@ -22,22 +22,53 @@ A file whose config declares more than the file holds plus
 file), or more than :data:`MAX_DECLARED_WEIGHTS`, is refused with a
 :class:`~netform.errors.FormatError` naming the layer with the largest
 declared weights.
+
+A config whose layers the file's weights cannot be (it declares, in layers
+whose input shape Keras recorded, more than :data:`DECLARED_RATIO` times what
+the file holds plus :data:`EXACT_SLACK` values) is refused the same way: a
+7 KB file listing 1,000 extra ``Dense(3)`` layers over 23 stored values is not
+this file's model, and Keras would spend minutes building it before noticing.
+
+:func:`check_graph_bounds` (run first) refuses a config with more layers or
+layer calls than a spec may have (:data:`MAX_CONFIG_LAYERS`) or a chain of
+layers deeper than Keras can build under Python's recursion limit
+(:func:`max_config_depth`), counting iteratively.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import Any, Iterator, Mapping
 
 from netform.errors import FormatError, NetformError
 
-__all__ = ["DECLARED_SLACK", "MAX_DECLARED_WEIGHTS", "check_declared_weights", "declared_weights", "stored_weights"]
+__all__ = [
+    "DECLARED_RATIO",
+    "DECLARED_SLACK",
+    "EXACT_SLACK",
+    "MAX_CONFIG_LAYERS",
+    "MAX_DECLARED_WEIGHTS",
+    "check_declared_weights",
+    "check_graph_bounds",
+    "declared_weights",
+    "max_config_depth",
+    "stored_weights",
+]
 
 #: Values a config may declare beyond the file's datasets (state kept outside the weights file).
 DECLARED_SLACK = 1 << 20
 #: No config may declare more weight values than this (16 GiB of float32), whatever the file holds.
 MAX_DECLARED_WEIGHTS = 1 << 32
+#: Weight values of layers with recorded input shapes (counted exactly) may exceed the file's by this factor...
+DECLARED_RATIO = 2
+#: ... plus this many values; past that the config describes another model.
+EXACT_SLACK = 1 << 12
+#: Layers (nested models' included) and layer calls a config may list: the spec's own limit.
+MAX_CONFIG_LAYERS = 20_000
+#: Stack frames kept free below Python's recursion limit for the loader's own calls.
+_STACK_MARGIN = 150
 #: Top-level groups of optimizer state (``.keras``: ``optimizer``; netform's ``.h5``: ``optimizer_weights``).
 _OPTIMIZER_GROUPS = ("optimizer/", "optimizer_weights/")
 _SIZE_KEY = re.compile(
@@ -101,8 +132,9 @@ def _shape(value: Any) -> Any:
     return None
 
 
-def _static_count(layer: dict[str, Any]) -> int | None:
-    """The layer's weight count from netform's static rules; None where they do not apply."""
+def _static_count(layer: dict[str, Any]) -> tuple[int, bool] | None:
+    """The layer's weight count from netform's static rules, and whether it is exact (Keras recorded the
+    layer's input shape); None where the rules do not apply."""
     from netform.spec._layer_base import NoStaticRule  # noqa: PLC0415
 
     from ._config_walk import static_layer  # noqa: PLC0415
@@ -127,7 +159,7 @@ def _static_count(layer: dict[str, Any]) -> int | None:
             trainable, frozen = spec.counts(candidate)
         except (NoStaticRule, ValueError, TypeError, KeyError, IndexError, ArithmeticError):
             continue
-        return int(trainable) + int(frozen)
+        return int(trainable) + int(frozen), shape is not None
     return None
 
 
@@ -155,6 +187,23 @@ def _scanned_count(value: Any, depth: int = 0) -> int:
     return best
 
 
+def _declared(config: Mapping[str, Any]) -> tuple[int, int, str | None, int]:
+    """``(total, exact, layer, count)``: :func:`declared_weights` and the part counted exactly."""
+    total, exact, top, top_count = 0, 0, None, 0
+    for name, layer in _layers(dict(config)):
+        static = _static_count(layer)
+        if static is None:
+            count = _scanned_count(layer.get("config"))
+        else:
+            count, is_exact = static
+            if is_exact:
+                exact += count
+        total += count
+        if count > top_count:
+            top, top_count = name, count
+    return total, exact, top, top_count
+
+
 def declared_weights(config: Mapping[str, Any]) -> tuple[int, str | None, int]:
     """The weight values a model config implies, without Keras.
 
@@ -163,15 +212,122 @@ def declared_weights(config: Mapping[str, Any]) -> tuple[int, str | None, int]:
         and recorded input shapes, a lower bound otherwise), and the layer
         declaring the most weights with its count (None and 0 for none).
     """
-    total, top, top_count = 0, None, 0
-    for name, layer in _layers(dict(config)):
-        count = _static_count(layer)
-        if count is None:
-            count = _scanned_count(layer.get("config"))
-        total += count
-        if count > top_count:
-            top, top_count = name, count
+    total, _, top, top_count = _declared(config)
     return total, top, top_count
+
+
+def max_config_depth() -> int:
+    """The longest chain of layers a loaded config may hold: Keras maps a graph recursively, one frame a layer."""
+    return max(0, sys.getrecursionlimit() - _STACK_MARGIN)
+
+
+def _model_configs(model: Mapping[str, Any]) -> Iterator[tuple[str, str, list[Any]]]:
+    """``(dotted name, class name, layers)`` of the model and of every nested model config."""
+    stack: list[tuple[str, Any]] = [("", model)]
+    while stack:
+        prefix, node = stack.pop()
+        config = node.get("config") if isinstance(node, dict) else None
+        layers = config.get("layers") if isinstance(config, dict) else None
+        if not isinstance(layers, list):
+            continue
+        name = config.get("name")
+        label = f"{prefix}{name if isinstance(name, str) else '?'}"
+        yield label, str(node.get("class_name")), layers
+        for layer in layers:
+            cfg = layer.get("config") if isinstance(layer, dict) else None
+            if isinstance(cfg, dict) and isinstance(cfg.get("layers"), list):
+                stack.append((f"{label}.", layer))
+
+
+def _history_keys(value: Any) -> Iterator[tuple[str, int]]:
+    """``(layer, call)`` of every ``keras_history`` in a serialized call's arguments (iteratively)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            history = (
+                (item.get("config") or {}).get("keras_history")
+                if item.get("class_name") == "__keras_tensor__"
+                else None
+            )
+            if (
+                isinstance(history, list)
+                and len(history) == 3
+                and isinstance(history[0], str)
+                and isinstance(history[1], int)
+            ):
+                yield history[0], history[1]
+            else:
+                stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _functional_depth(layers: list[Any]) -> tuple[int, int]:
+    """``(calls, depth)``: the layer calls of a Functional config and its longest chain of them."""
+    parents: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for layer in layers:
+        if not isinstance(layer, dict):
+            continue
+        name = layer.get("name") or (layer.get("config") or {}).get("name")
+        nodes = layer.get("inbound_nodes")
+        if not isinstance(name, str) or not isinstance(nodes, list):
+            continue
+        for index, node in enumerate(nodes):
+            parents[(name, index)] = list(_history_keys(node))
+    depth: dict[tuple[str, int], int] = {}
+    for start in parents:
+        if start in depth:
+            continue
+        on_path = {start}
+        stack = [(start, iter(parents[start]))]
+        while stack:
+            key, pending = stack[-1]
+            for parent in pending:
+                if parent in parents and parent not in depth and parent not in on_path:  # a cycle: Keras refuses it
+                    on_path.add(parent)
+                    stack.append((parent, iter(parents[parent])))
+                    break
+            else:
+                stack.pop()
+                on_path.discard(key)
+                depth[key] = 1 + max((depth.get(p, 0) for p in parents[key]), default=0)
+    return len(parents), max(depth.values(), default=0)
+
+
+def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
+    """Refuse a config with more layers than a spec may hold, or a chain deeper than Keras can build.
+
+    Raises:
+        FormatError: More than :data:`MAX_CONFIG_LAYERS` layers or layer calls,
+            or a chain of layers longer than :func:`max_config_depth`.
+    """
+    total_layers = 0
+    limit = max_config_depth()
+    for label, class_name, layers in _model_configs(config):
+        total_layers += len(layers)
+        if total_layers > MAX_CONFIG_LAYERS:
+            raise FormatError(
+                f"{where}: the model config lists more than {MAX_CONFIG_LAYERS:,} layers (model '{label}' alone "
+                f"lists {len(layers):,}); netform's limit is {MAX_CONFIG_LAYERS:,}, as for a spec, so the file is "
+                "refused as corrupt or hostile"
+            )
+        if class_name == "Sequential":
+            calls, depth = len(layers), len(layers)
+        else:
+            calls, depth = _functional_depth(layers)
+        if calls > MAX_CONFIG_LAYERS:
+            raise FormatError(
+                f"{where}: model '{label}' in the config calls its layers {calls:,} times; netform's limit is "
+                f"{MAX_CONFIG_LAYERS:,}, as for a spec, so the file is refused as corrupt or hostile"
+            )
+        if depth > limit:
+            raise FormatError(
+                f"{where}: model '{label}' in the config chains {depth:,} layers deep; the limit is {limit:,} "
+                f"(Python's recursion limit {sys.getrecursionlimit():,} less {_STACK_MARGIN}: Keras maps a graph "
+                "recursively, one call a layer). Raise the limit with sys.setrecursionlimit in your program "
+                "before loading a model this deep; otherwise the file is refused as corrupt or hostile"
+            )
 
 
 def check_declared_weights(
@@ -179,17 +335,22 @@ def check_declared_weights(
 ) -> None:
     """Refuse a config that declares more weights than its file holds, before Keras allocates them.
 
+    Runs :func:`check_graph_bounds` first.
+
     Args:
         config: The model config Keras would deserialize.
         shapes: ``(dataset name, shape)`` of every dataset in the weights file.
         where: The file, for messages.
 
     Raises:
-        FormatError: The config declares more weight values than the file
-            holds (plus :data:`DECLARED_SLACK`), or more than
-            :data:`MAX_DECLARED_WEIGHTS`.
+        FormatError: The config's graph is too large or deep (:func:`check_graph_bounds`);
+            it declares more weight values than the file holds (plus
+            :data:`DECLARED_SLACK`), or more than :data:`MAX_DECLARED_WEIGHTS`;
+            or its layers with recorded input shapes alone declare more than
+            :data:`DECLARED_RATIO` times the file's values plus :data:`EXACT_SLACK`.
     """
-    declared, layer, count = declared_weights(config)
+    check_graph_bounds(config, where)
+    declared, exact, layer, count = _declared(config)
     stored = stored_weights(shapes)
     if declared > MAX_DECLARED_WEIGHTS or declared > stored + DECLARED_SLACK:
         limit = (
@@ -201,4 +362,10 @@ def check_declared_weights(
             f"{where}: the model config declares {declared:,} weight values, more than {limit}; layer "
             f"'{layer}' alone declares {count:,}. Building it would allocate all of them before the weights "
             "are read, so the file is refused as corrupt or hostile (its config does not match its weights)."
+        )
+    if exact > DECLARED_RATIO * stored + EXACT_SLACK:
+        raise FormatError(
+            f"{where}: the model config's built layers declare {exact:,} weight values, more than "
+            f"{DECLARED_RATIO} times the {stored:,} the file holds plus {EXACT_SLACK:,}; the config describes "
+            "another model than the file's weights, so the file is refused as corrupt or hostile."
         )

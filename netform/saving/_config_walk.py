@@ -189,17 +189,28 @@ class ConfigGraph:
         in_progress: set[NodeKey] = set()
         decreasing: list[NodeKey] = []
 
-        def visit(key: NodeKey) -> None:
-            if key in finished:
+        def visit(start: NodeKey) -> None:
+            # Keras's depth-first walk without recursion (a 1,000-layer chain is within Python's limit
+            # only barely): each stack entry is a node and the parents still to visit.
+            if start in finished:
                 return
-            if key in in_progress:
-                raise NeedsKeras("a cycle")
-            in_progress.add(key)
-            for parent in self.parents(key):
-                visit(parent)
-            finished.add(key)
-            in_progress.discard(key)
-            decreasing.append(key)
+            in_progress.add(start)
+            stack: list[tuple[NodeKey, Iterator[NodeKey]]] = [(start, iter(self.parents(start)))]
+            while stack:
+                key, pending = stack[-1]
+                for parent in pending:
+                    if parent in finished:
+                        continue
+                    if parent in in_progress:
+                        raise NeedsKeras("a cycle")
+                    in_progress.add(parent)
+                    stack.append((parent, iter(self.parents(parent))))
+                    break
+                else:
+                    stack.pop()
+                    finished.add(key)
+                    in_progress.discard(key)
+                    decreasing.append(key)
 
         for producer, node, _ in self.outputs:
             visit((producer, node))

@@ -39,7 +39,7 @@ from absl import logging as absl_logging
 from netform.errors import FormatError
 
 from ._atomic import write_bytes
-from ._config_bounds import check_declared_weights
+from ._config_bounds import check_declared_weights, check_graph_bounds
 from ._h5_source import keras_refusals, open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
@@ -522,6 +522,7 @@ def load_h5(
         legacy = attr_json(f, "model_config") if native is None else None
         if native is None and legacy is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
+        check_graph_bounds(native if native is not None else legacy, path)  # first: bounds the safety walk
         check_config(native if native is not None else legacy, where=path, safe_mode=safe_mode, custom_objects=custom)
         # Keras allocates every variable the config declares before it reads a weight.
         check_declared_weights(

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Iterator, Mapping
 from netform.errors import FormatError
 
 from ._atomic import atomic_file
-from ._config_bounds import check_declared_weights
+from ._config_bounds import check_declared_weights, check_graph_bounds
 from ._h5_source import keras_refusal
 from ._meta import MAX_METADATA_BYTES, json_object, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, check_zip
@@ -310,6 +310,7 @@ def _checked_entries(
     meta = read_netform_entry(zf, where)
     if meta is not None:
         config = netform_config(config, meta.get("keras_classes"), where)
+    check_graph_bounds(config, where)  # first: cheap, and bounds what the safety walk reads
     check_config(config, where=where, safe_mode=safe_mode, custom_objects=custom_objects)
     return config
 

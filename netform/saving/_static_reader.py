@@ -39,7 +39,7 @@ from typing import Any
 
 from netform.errors import FormatError, NetformError
 
-from ._config_bounds import check_declared_weights
+from ._config_bounds import check_declared_weights, check_graph_bounds
 from ._keras_zip import (
     NETFORM_ENTRY,
     NETFORM_MODELS_MODULE,
@@ -160,6 +160,8 @@ def _plainly_safe(node: Any) -> bool:
 
 
 def _check(config: Any, where: str, safe_mode: bool) -> None:
+    if isinstance(config, dict):
+        check_graph_bounds(config, where)  # first: cheap, and bounds what the safety walk reads
     if safe_mode and not _plainly_safe(config):
         check_config(config, where=where, safe_mode=safe_mode)
 
