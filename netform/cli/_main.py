@@ -151,7 +151,9 @@ def _runtime_data_error(err: BaseException) -> str | None:
     Shapes and dtypes are checked before a model runs; what is left is what only the values show (an index out
     of range for ``take``/``Embedding``, a tensor too large for memory at this batch size). TensorFlow raises
     these as ``InvalidArgumentError``/``ResourceExhaustedError`` from inside the compiled step: on the command
-    line they are data errors (exit 4), not bugs. The library itself raises TensorFlow's error, as Keras does.
+    line they are data errors (exit 4), not bugs. So is Keras's ``ValueError`` on labels whose shape does not fit
+    the loss or a metric (integer labels for ``Huber``), raised in the first trace of the training or evaluation
+    step. The library itself raises TensorFlow's or Keras's error, as Keras does.
     """
     if type(err) is ValueError and _SHAPE_MISMATCH.search(str(err)) and _in_training_step(err):
         first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")

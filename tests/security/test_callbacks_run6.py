@@ -216,3 +216,25 @@ def test_integer_labels_for_a_dense_loss_are_a_data_error(
     assert _train(spec, data, tmp_path / "out") == 4
     err = capsys.readouterr().err
     assert "the labels do not fit the loss" in err and "check the labels' shape and type" in err
+
+
+def test_a_csv_past_the_read_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log is read whole to check it: a file past the limit is refused, never read."""
+    from netform.engine import _config
+
+    (tmp_path / "big.csv").write_text("epoch,loss\n" + "0,1.0\n" * 100)
+    monkeypatch.setattr(_config, "_CSV_LOG_LIMIT", 256)
+    with pytest.raises(EngineError, match=r"which is larger than .*too large to check"):
+        resolve_callbacks([{"type": "CSVLogger", "filename": "big.csv"}], out_dir=tmp_path)
+
+
+def test_a_csv_log_without_validation_values_is_keras_s(tmp_path: Path) -> None:
+    """Keras writes NA for a value an epoch did not log (val_loss of a run without validation data)."""
+    log = tmp_path / "log.csv"
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(loss="mse")
+    x, y = np.zeros((4, 4)), np.zeros((4, 2))
+    model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0, callbacks=[keras.callbacks.CSVLogger(str(log))])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[keras.callbacks.CSVLogger(str(log), append=True)])
+    assert log.read_text().splitlines()[-1].endswith(",NA")
+    resolve_callbacks([{"type": "CSVLogger", "filename": "log.csv"}], out_dir=tmp_path)
