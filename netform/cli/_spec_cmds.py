@@ -6,6 +6,8 @@ import argparse
 import contextlib
 import importlib
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -162,13 +164,25 @@ _MODEL_MAGIC = (b"PK\x03\x04", b"\x89HDF\r\n\x1a\n")
 def _is_model_file(path: str) -> bool:
     """A saved model (a ``.keras`` archive or folder, an HDF5 file) rather than a spec, from its first bytes."""
     p = Path(path)
-    if p.is_dir():
-        return True
     try:
-        with open(p, "rb") as fh:
-            head = fh.read(8)
+        info = os.stat(p)
+    except (OSError, ValueError):
+        return False
+    if stat.S_ISDIR(info.st_mode):
+        return True
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO, device or socket: never opened here (a FIFO would wait for a writer);
+        # the spec reader refuses it with a located error.
+        return False
+    try:
+        # O_NONBLOCK: the path may have been swapped for a FIFO since the stat; fstat tells what was opened.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return False
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return False
+        head = fh.read(8)
     return head.startswith(_MODEL_MAGIC) or p.suffix.lower() in (".keras", ".h5", ".hdf5")
 
 

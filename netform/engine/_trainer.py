@@ -253,7 +253,14 @@ class Trainer(StepsMixin):
         hooks = cbs.needs_batch_hooks(mode)
         stop_attr = {"train": "stop_training", "test": "stop_evaluating"}.get(mode)
         total = stream.num_batches
-        schedule = stream.epoch(1 if auto is not None else fixed_steps_per_execution(self.steps_per_execution))
+        spe = 1 if auto is not None else fixed_steps_per_execution(self.steps_per_execution)
+        if total and not stream.steps:
+            # Every batch of the epoch fits in one call: a larger value runs the same steps and
+            # draws the same batches, but Keras's schedule would report batch spe - 1 (a
+            # steps_per_execution of 2**31 makes the progress bar a line of billions of
+            # characters). The epoch's last batch is reported instead.
+            spe = min(spe, total)
+        schedule = stream.epoch(spe)
         logs: Any = None
         steps_run = 0
         previous: tuple[int, float] | None = None

@@ -39,6 +39,11 @@ STRATEGY_NAMES: tuple[str, ...] = get_args(StrategyName)
 #: Keras's precision policies ``training.dtype_policy`` names
 DTYPE_POLICIES: tuple[str, ...] = get_args(DtypePolicyName)
 
+#: the largest ``training.steps_per_execution`` a spec may give: far beyond any useful grouping
+#: of steps (``"auto"`` stays well below it), small enough that a call's bookkeeping and Keras's
+#: progress bar (drawn from the reported batch number) stay bounded
+MAX_STEPS_PER_EXECUTION = 1 << 16
+
 OPTIMIZERS = (
     "Adadelta",
     "Adafactor",
@@ -297,10 +302,11 @@ class TrainingSpec(StrictScalars):
     callbacks: tuple[CallbackRef, ...] = Field(
         (), description="Keras callbacks, e.g. {type: EarlyStopping, patience: 3}."
     )
-    steps_per_execution: PositiveInt | Literal["auto"] = Field(
+    steps_per_execution: Annotated[int, Field(ge=1, le=MAX_STEPS_PER_EXECUTION)] | Literal["auto"] = Field(
         "auto",
-        description="Training steps run inside one compiled call; auto (the default): netform measures and "
-        "adapts it while training, with the results of 1 (netform.Model.compile() keeps Keras's default, 1).",
+        description="Training steps run inside one compiled call, at most 65536; auto (the default): netform "
+        "measures and adapts it while training, with the results of 1 (netform.Model.compile() keeps Keras's "
+        "default, 1).",
     )
     jit_compile: bool | Literal["auto"] = Field("auto", description="Compile steps with XLA: true, false or auto.")
     distribution: DistributionSpec | None = Field(None, description="The tf.distribute strategy to train under.")

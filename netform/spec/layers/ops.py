@@ -218,6 +218,15 @@ DTYPES: tuple[str, ...] = (
 )
 
 
+#: arguments that are values computed with (a number, a bool or nested lists of them) when given by name:
+#: a string there passes the shape rules and fails only when the model runs
+_VALUE_ARGS = frozenset(
+    {"fill_value", "constant_values", "nan", "posinf", "neginf", "x_min", "x_max", "x", "x1", "x2", "y", "weights"}
+)
+#: those of them that may not be None
+_VALUE_REQUIRED = frozenset({"fill_value"})
+
+
 def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str | None, str]]:
     """What is wrong with an op node: ``(argument name or None, message)`` pairs, none when it is fine."""
     if not isinstance(op, str):
@@ -251,6 +260,16 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
                     None,
                     f"op {op}: `in` item {i} must name a node or input, or be a number or a list of "
                     f"numbers; received {a!r:.60}",
+                )
+            )
+    for key in _VALUE_ARGS.intersection(kwargs).intersection(names):
+        value = kwargs[key]
+        if not _constant(value) or (value is None and key in _VALUE_REQUIRED):
+            out.append(
+                (
+                    key,
+                    f"op {op}: {key} must be a number, a bool or a list of numbers; received {value!r:.60} "
+                    "(tensors are named in `in`)",
                 )
             )
     dtype = kwargs.get("dtype")
