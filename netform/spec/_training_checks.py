@@ -173,7 +173,7 @@ def _shape_errors(training: Any, graph: Any, shapes: Any, smap: Any) -> list[Dia
                 break
             class_id = ref.arguments.get("class_id")
             classes = shape[-1] if shape else None
-            if kind == "metric" and _is_int(class_id) and _is_int(classes) and not 0 <= class_id < classes:
+            if kind == "metric" and _is_int(class_id) and isinstance(classes, int) and not 0 <= class_id < classes:
                 diags.append(
                     smap.diagnostic(
                         f"{ref.type}.class_id is {class_id}; output '{output}' predicts {classes} class(es) "
