@@ -438,7 +438,10 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
     groups: list[tuple[str, Any]] = []
     f.visititems(lambda name, obj: (datasets if isinstance(obj, h5py.Dataset) else groups).append((name, obj)))
     for name, obj in datasets:
-        if obj.dtype.kind not in "biufc":
+        bfloat16 = (
+            obj.dtype.kind == "V" and obj.dtype.itemsize == 2 and _attr_text(obj.attrs.get("dtype")) == "bfloat16"
+        )
+        if obj.dtype.kind not in "biufc" and not bfloat16:  # Keras stores bfloat16 as 2 raw bytes, so marked
             strangers.append(f"{name} ({obj.dtype})")
         elif not _keras_dataset(f, name):
             strangers.append(name)

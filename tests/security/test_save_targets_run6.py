@@ -294,3 +294,17 @@ def test_plain_keras_saves_are_replaced(tmp_path, model, ext, compiled) -> None:
         assert nf.load(target).count_params() == model.count_params()
     with h5py.File(target if ext != ".keras" else io.BytesIO(zipfile.ZipFile(target).read("model.weights.h5"))) as f:
         assert "layers" in f or "model_weights" in f  # the new save's weights, not Keras's model
+
+
+@pytest.mark.parametrize("ext", [".keras", ".weights.h5"])
+def test_plain_keras_bfloat16_weights_are_replaced(tmp_path, model, ext) -> None:
+    """Keras stores bfloat16 weights as 2-byte raw values marked ``dtype: bfloat16``: still a save."""
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, dtype="bfloat16")])
+    target = str(tmp_path / f"bf{ext}")
+    if ext == ".weights.h5":
+        plain.save_weights(target)
+        model.save_weights(target)
+    else:
+        plain.save(target)
+        nf.save(model, target)
+        assert nf.load(target).count_params() == model.count_params()
