@@ -314,6 +314,13 @@ class TrainingBackup(keras.callbacks.Callback):
         start = 0
         if self._resume_epoch is not None and epoch == self._resume_epoch:
             start = self._resume_step
+            total = stream.num_batches
+            if total is not None and start > total:
+                raise FormatError(
+                    f"{self.path / _META}: field `step` is {start}; expected an integer from 0 to {total} (the "
+                    f"steps of epoch {epoch} on this data). The training backup is damaged or was written for "
+                    f"other data: remove {self.path} (the backup folder's state) to start training afresh."
+                )
             if self._resume_metrics is not None:
                 for variable, value in zip(model.metrics_variables, self._resume_metrics):
                     variable.assign(value)

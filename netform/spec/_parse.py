@@ -497,7 +497,7 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
     raw = dict(data)
     if "netform" not in raw:
         diags.append(smap.diagnostic("missing `netform: 1` (the spec format version) at the top of the spec"))
-    elif raw["netform"] != 1:
+    elif raw["netform"] != 1 or isinstance(raw["netform"], bool):  # `true` == 1 in Python, not in JSON Schema
         diags.append(
             smap.diagnostic(
                 f"unsupported spec format version {_short(raw['netform'])}; this netform reads version 1", ("netform",)

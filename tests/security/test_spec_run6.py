@@ -158,3 +158,50 @@ def test_summary_of_a_fifo_is_refused_at_once(tmp_path: Path, fmt: str) -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 1, run.stderr
     assert "this is a FIFO (named pipe), not a spec file" in run.stderr
+
+
+# --- minors: `netform: true`, a backup's step beyond the epoch -------------------------------------------
+
+
+@pytest.mark.parametrize("version, valid", [("true", False), ("1.0", True), ("1", True)])
+def test_the_format_version_is_read_as_its_json_schema_reads_it(version: str, valid: bool) -> None:
+    """`netform: true` was read as 1 (``True == 1`` in Python); JSON Schema's ``const: 1`` refuses it."""
+    import jsonschema
+    import yaml
+
+    from netform.spec._schema import json_schema
+
+    text = (SEQ % "auto").replace("netform: 1", f"netform: {version}")
+    assert jsonschema.Draft202012Validator({"const": 1}).is_valid(yaml.safe_load(text)["netform"]) is valid
+    assert json_schema()["properties"]["netform"]["const"] == 1
+    if valid:
+        assert load_spec(text).netform == 1
+    else:
+        diag = _diag(text)
+        assert diag.path == ("netform",)
+        assert "unsupported spec format version True" in diag.message
+
+
+def test_a_backup_step_beyond_the_epoch_is_a_damaged_backup_naming_the_field(tmp_path: Path) -> None:
+    """`step: 1000000` in state.json was read as a resume point past the data: "the data is empty"."""
+    import json
+
+    import netform as nf
+    from netform.errors import FormatError
+
+    x = np.ones((16, 4), "float32")
+    y = np.zeros((16,), "int64")
+
+    def fit() -> None:
+        model = _mlp(nf.Model)
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=1)
+        backup = nf.TrainingBackup(tmp_path / "b", save_every_steps=1, save_every_epoch=False, delete_on_finish=False)
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[backup])
+
+    fit()
+    (state,) = (tmp_path / "b").rglob("state.json")
+    meta = json.loads(state.read_text())
+    meta.update(epoch=1, step=1_000_000)
+    state.write_text(json.dumps(meta))
+    with pytest.raises(FormatError, match=r"state.json: field `step` is 1000000; expected an integer from 0 to 4"):
+        fit()
