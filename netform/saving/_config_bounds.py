@@ -221,8 +221,8 @@ def max_config_depth() -> int:
     return max(0, sys.getrecursionlimit() - _STACK_MARGIN)
 
 
-def _model_configs(model: Mapping[str, Any]) -> Iterator[tuple[str, str, list[Any]]]:
-    """``(dotted name, class name, layers)`` of the model and of every nested model config."""
+def _model_configs(model: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(dotted name, class name, config)`` of the model and of every nested model config."""
     stack: list[tuple[str, Any]] = [("", model)]
     while stack:
         prefix, node = stack.pop()
@@ -232,7 +232,7 @@ def _model_configs(model: Mapping[str, Any]) -> Iterator[tuple[str, str, list[An
             continue
         name = config.get("name")
         label = f"{prefix}{name if isinstance(name, str) else '?'}"
-        yield label, str(node.get("class_name")), layers
+        yield label, str(node.get("class_name")), config
         for layer in layers:
             cfg = layer.get("config") if isinstance(layer, dict) else None
             if isinstance(cfg, dict) and isinstance(cfg.get("layers"), list):
@@ -240,7 +240,8 @@ def _model_configs(model: Mapping[str, Any]) -> Iterator[tuple[str, str, list[An
 
 
 def _history_keys(value: Any) -> Iterator[tuple[str, int]]:
-    """``(layer, call)`` of every ``keras_history`` in a serialized call's arguments (iteratively)."""
+    """``(layer, call)`` of every ``keras_history`` in a serialized call's arguments, in Keras's
+    ``tree.flatten`` order (lists in order, dicts by sorted key), without recursion."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -251,22 +252,23 @@ def _history_keys(value: Any) -> Iterator[tuple[str, int]]:
                 else None
             )
             if (
-                isinstance(history, list)
+                isinstance(history, (list, tuple))
                 and len(history) == 3
                 and isinstance(history[0], str)
                 and isinstance(history[1], int)
             ):
                 yield history[0], history[1]
             else:
-                stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+                stack.extend(item[key] for key in sorted(item, key=str, reverse=True))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
 
 
-def _functional_depth(layers: list[Any]) -> tuple[int, int]:
-    """``(calls, depth)``: the layer calls of a Functional config and its longest chain of them."""
+def _functional_depth(config: dict[str, Any]) -> tuple[int, int]:
+    """``(calls, depth)``: a Functional config's layer calls, and the deepest stack Keras's recursive
+    ``map_graph`` reaches on it (its walk from the outputs, each call's tensors in order, each call once)."""
     parents: dict[tuple[str, int], list[tuple[str, int]]] = {}
-    for layer in layers:
+    for layer in config.get("layers") or []:
         if not isinstance(layer, dict):
             continue
         name = layer.get("name") or (layer.get("config") or {}).get("name")
@@ -275,24 +277,34 @@ def _functional_depth(layers: list[Any]) -> tuple[int, int]:
             continue
         for index, node in enumerate(nodes):
             parents[(name, index)] = list(_history_keys(node))
-    depth: dict[tuple[str, int], int] = {}
-    for start in parents:
-        if start in depth:
+    outputs = config.get("output_layers")
+    if isinstance(outputs, list) and len(outputs) == 3 and isinstance(outputs[0], str):
+        outputs = [outputs]
+    starts = [
+        (item[0], item[1])
+        for item in (outputs if isinstance(outputs, list) else [])
+        if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and isinstance(item[1], int)
+    ]
+    finished: set[tuple[str, int]] = set()
+    deepest = 0
+    for start in starts:
+        if start in finished:
             continue
         on_path = {start}
-        stack = [(start, iter(parents[start]))]
+        stack = [(start, iter(parents.get(start, ())))]
         while stack:
+            deepest = max(deepest, len(stack))
             key, pending = stack[-1]
             for parent in pending:
-                if parent in parents and parent not in depth and parent not in on_path:  # a cycle: Keras refuses it
+                if parent not in finished and parent not in on_path:  # on the path: a cycle Keras refuses
                     on_path.add(parent)
-                    stack.append((parent, iter(parents[parent])))
+                    stack.append((parent, iter(parents.get(parent, ()))))
                     break
             else:
                 stack.pop()
                 on_path.discard(key)
-                depth[key] = 1 + max((depth.get(p, 0) for p in parents[key]), default=0)
-    return len(parents), max(depth.values(), default=0)
+                finished.add(key)
+    return len(parents), deepest
 
 
 def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
@@ -304,7 +316,8 @@ def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
     """
     total_layers = 0
     limit = max_config_depth()
-    for label, class_name, layers in _model_configs(config):
+    for label, class_name, model_config in _model_configs(config):
+        layers = model_config["layers"]
         total_layers += len(layers)
         if total_layers > MAX_CONFIG_LAYERS:
             raise FormatError(
@@ -315,7 +328,7 @@ def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
         if class_name == "Sequential":
             calls, depth = len(layers), len(layers)
         else:
-            calls, depth = _functional_depth(layers)
+            calls, depth = _functional_depth(model_config)
         if calls > MAX_CONFIG_LAYERS:
             raise FormatError(
                 f"{where}: model '{label}' in the config calls its layers {calls:,} times; netform's limit is "

@@ -230,9 +230,13 @@ def test_functional_depth_is_counted_per_call_and_wide_graphs_pass() -> None:
     wide = [inp] + [dense(f"w{i}", "x") for i in range(2_000)]
     config = {"class_name": "Functional", "config": {"name": "f", "layers": wide, "output_layers": [["w0", 0, 0]]}}
     check_graph_bounds(config, "wide.keras")
-    deep = [inp] + [dense(f"c{i}", f"c{i - 1}" if i else "x") for i in range(max_config_depth() + 1)]
-    config = {"class_name": "Functional", "config": {"name": "f", "layers": deep, "output_layers": [["c0", 0, 0]]}}
-    with pytest.raises(FormatError, match=f"chains {max_config_depth() + 1:,} layers deep"):
+    n = max_config_depth()
+    deep = [inp] + [dense(f"c{i}", f"c{i - 1}" if i else "x") for i in range(n)]
+    config = {
+        "class_name": "Functional",
+        "config": {"name": "f", "layers": deep, "output_layers": [[f"c{n - 1}", 0, 0]]},
+    }
+    with pytest.raises(FormatError, match=f"chains {n + 1:,} layers deep"):
         check_graph_bounds(config, "deep.keras")
     too_many = [inp] + [dense(f"w{i}", "x") for i in range(MAX_CONFIG_LAYERS)]
     config = {"class_name": "Functional", "config": {"name": "f", "layers": too_many, "output_layers": [["w0", 0, 0]]}}
