@@ -133,6 +133,7 @@ def test_cli_without_tensorflow_refuses_deep_configs(files: dict[str, Path], com
     assert cpu < 2.0, cpu
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", ["1000", "15000"])
 def test_cli_predict_refuses_deep_configs_before_keras_builds_them(files: dict[str, Path], n: str) -> None:
     """Was: over 96 s of CPU (1,000 layers), over 52 s and 870 MB (15,000) before being killed."""
