@@ -226,10 +226,10 @@ def _model_configs(model: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[st
     stack: list[tuple[str, Any]] = [("", model)]
     while stack:
         prefix, node = stack.pop()
-        config = node.get("config") if isinstance(node, dict) else None
-        layers = config.get("layers") if isinstance(config, dict) else None
-        if not isinstance(layers, list):
+        config = node.get("config") if isinstance(node, Mapping) else None
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             continue
+        layers = config["layers"]
         name = config.get("name")
         label = f"{prefix}{name if isinstance(name, str) else '?'}"
         yield label, str(node.get("class_name")), config
