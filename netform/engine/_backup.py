@@ -304,6 +304,9 @@ class TrainingBackup(keras.callbacks.Callback):
     def epoch_stream(self, model: keras.Model, epoch: int, stream: Any, make_stream: Any) -> Any:
         """The data stream for ``epoch``: netform's permutation, minus the steps already done.
 
+        ``None`` when the backup was taken after the epoch's last step (its metrics restored): ``fit`` then runs
+        only the epoch's end.
+
         Args:
             model: The model being trained.
             epoch: The epoch about to run.
@@ -333,6 +336,8 @@ class TrainingBackup(keras.callbacks.Callback):
         # The rate before this epoch's `on_epoch_begin` (a scheduler's input).
         self._epoch_lr = learning_rate(getattr(model, "optimizer", None))
         self._step = start
+        if start and start == stream.num_batches:
+            return None  # a backup taken after the epoch's last step: only the epoch's end is left to run
         if self._arrays is not None:
             x, y, sw = self._arrays
             n = len(tree.flatten(x)[0])
@@ -403,10 +408,9 @@ class TrainingBackup(keras.callbacks.Callback):
     def save(self) -> None:
         """Write the backup now (atomically), for the current epoch and step."""
         model = self.model
+        # After the epoch's last step and before its end, the backup holds step == steps: a run resumed from it
+        # runs that epoch's end (callbacks, validation) before the next epoch, as the uninterrupted run does.
         epoch, step = self._epoch, self._step
-        total = (self.params or {}).get("steps")
-        if total and step >= total:
-            epoch, step = epoch + 1, 0
         groups = self._groups(model)
         arrays = {
             f"{name}_{i}": np.asarray(keras.ops.convert_to_numpy(v))

@@ -423,8 +423,12 @@ class Trainer(StepsMixin):
                 epoch_stream = stream if backup is None else backup.epoch_stream(self, epoch, stream, make_stream)
                 telemetry.start_epoch(epoch)
                 cbs.on_epoch_begin(epoch)
-                logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
-                if epoch == initial_epoch and not self.run_eagerly:  # the cross-replica reduce, probed once per fit
+                if epoch_stream is None:  # resumed from a backup taken after this epoch's last step
+                    logs = self.get_metrics_result()
+                else:
+                    logs = self._run("train", epoch_stream, train_fn, cbs, telemetry)
+                if epoch == initial_epoch and not self.run_eagerly and epoch_stream is not None:
+                    # the cross-replica reduce, probed once per fit
                     telemetry.set_replica_reduce(probe_replica_reduce(self.distribute_strategy, logs))
                 logs = dict(ki.metrics_result_or_logs(self, logs))
                 if val_stream is not None and _validates_after(epoch, validation_freq):
