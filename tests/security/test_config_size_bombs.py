@@ -116,7 +116,8 @@ def test_cli_predict_refuses_the_attack_without_allocating_it(files: dict[str, P
     assert done.returncode == 5, done.stderr[-2000:]
     assert "'dense'" in done.stderr and DECLARED in done.stderr
     # Importing TensorFlow is most of this; the attack alone used 12-16 s and 5.4 GB.
-    assert max_rss_kb < 2_000_000, max_rss_kb
+    # TensorFlow's import alone peaks near 2 GB on a loaded machine; the attack's 5.4 GB is far above this bound.
+    assert max_rss_kb < 3_000_000, max_rss_kb
     assert cpu < 10.0, cpu
 
 
