@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -91,13 +90,30 @@ def test_h5_variant_refused(files: dict[str, Path], tmp_path: Path) -> None:
     assert time.process_time() - start < 2.0
 
 
+# Runs the command and writes the process's own CPU seconds and peak RSS (KB) to the file named first.
+_MEASURED = (
+    "import resource, sys\n"
+    "out = sys.argv.pop(1)\n"
+    "try:\n"
+    "    from netform.cli._main import _entry\n"
+    "    _entry()\n"
+    "finally:\n"
+    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    open(out, 'w').write(f'{u.ru_utime + u.ru_stime} {u.ru_maxrss}')\n"
+)
+
+
 def _cli(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], float, int]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([sys.executable, "-c", "from netform.cli._main import _entry; _entry()", *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return done, cpu, after.ru_maxrss
+    """Run the command; its own CPU seconds and peak RSS (KB), measured inside that process alone.
+
+    (RUSAGE_CHILDREN's ru_maxrss is the largest of every child the test process ever waited for.)
+    """
+    measured = cwd / "usage.txt"
+    done = subprocess.run([sys.executable, "-c", _MEASURED, str(measured), *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    cpu, rss = measured.read_text().split()
+    measured.unlink()
+    return done, float(cpu), int(rss)
 
 
 @pytest.mark.parametrize("command", ["render", "export-spec"])

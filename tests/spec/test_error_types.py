@@ -38,7 +38,7 @@ def _messages(model: type, data: dict[str, Any], *, reword: bool) -> list[str]:
     (TrainingSpec, {"optimizer": "adamm"},
      "unknown optimizer 'adamm' (Did you mean 'adam'?); use one of Keras's built-in optimizers"),
     # several type errors at one place: what each branch expected, from the error type and its context
-    (TrainingSpec, {"steps_per_execution": 0}, "expected 'auto' or greater than 0; received 0"),
+    (TrainingSpec, {"steps_per_execution": 0}, "expected 'auto' or greater than or equal to 1; received 0"),
     (TrainingSpec, {"steps_per_execution": "fast"}, "expected 'auto' or a valid integer; received 'fast'"),
     (TrainingSpec, {"metrics": 3}, "expected a valid dictionary or a valid tuple; received 3"),
     (TrainingSpec, {"jit_compile": "yes"}, "expected 'auto' or a valid boolean; received 'yes'"),
