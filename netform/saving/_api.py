@@ -305,7 +305,7 @@ def load(
         FormatError: The file is missing, corrupt, weights only, or unknown.
         UnsafeFileError: The file would run code, follow links, or is a bomb.
     """
-    kwargs = {"compile": compile, "safe_mode": safe_mode, "custom_objects": custom_objects}
+    kwargs: dict[str, Any] = {"compile": compile, "safe_mode": safe_mode, "custom_objects": custom_objects}
     if _file_object(path):
         return _load_file_object(path, **kwargs)  # type: ignore[arg-type]
     path = os.fspath(path)  # type: ignore[arg-type]
