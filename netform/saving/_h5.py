@@ -355,7 +355,7 @@ def _write_values(group: Any, path: str, variables: list[Any], sums: dict[str, i
         key = f"{path}/{name.decode('utf8')}" if path else name.decode("utf8")
         dtype = value.dtype
         if dtype.kind in "biufc?" and dtype.isnative and dset.dtype == dtype:
-            sums[key] = zlib.crc32(np.ascontiguousarray(value)) & 0xFFFFFFFF
+            sums[key] = zlib.crc32(np.ascontiguousarray(value).data) & 0xFFFFFFFF
         else:
             sums[key] = crc32(dset[()])
 
@@ -383,13 +383,13 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
     # hand it a shallow copy so the model (and later saves) stay intact.
     live = getattr(model, "_compile_config", None)
     kept = getattr(live, "config", None)
-    if isinstance(kept, dict):
+    if live is not None and isinstance(kept, dict):
         live.config = dict(kept)
     try:
         with ks.legacy_config_scope():
             meta = ks.legacy_model_metadata(model)
     finally:
-        if isinstance(kept, dict):
+        if live is not None and isinstance(kept, dict):
             live.config = kept
     if isinstance(meta.get("model_config"), dict):
         _keras_class_names(meta["model_config"])
@@ -402,8 +402,7 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
     # filters (warnings.catch_warnings) would be process-wide and not thread-safe.
     # A BytesIO is written by h5py itself; an open file's name is reopened by
     # HDF5 with O_TRUNC (the same file, inode, as ``fh``).
-    in_memory = isinstance(fh, io.BytesIO)
-    with h5py.File(fh if in_memory else fh.name, "w") as f:
+    with h5py.File(fh if isinstance(fh, io.BytesIO) else fh.name, "w") as f:
         for key, value in meta.items():
             if isinstance(value, (dict, list, tuple)):
                 f.attrs[key] = json.dumps(value, default=ks.json_default).encode("utf8")
@@ -414,7 +413,7 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
         if hasattr(model, "optimizer"):
             _write_optimizer_weights(f, model.optimizer, sums)
         f.flush()  # the layer weights' checksums are taken from the bytes HDF5 wrote
-        read = image_reader(fh) if in_memory else _raw_reader(fh.fileno())
+        read = image_reader(fh) if isinstance(fh, io.BytesIO) else _raw_reader(fh.fileno())
         sums.update({f"model_weights/{name}": _dataset_crc(dsid, read) for name, dsid in _dataset_ids(weights).items()})
         f.attrs["netform_model_config"] = native
         if compile_config:
@@ -520,14 +519,13 @@ def load_h5(
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
         native = attr_json(f, "netform_model_config")
         legacy = attr_json(f, "model_config") if native is None else None
-        if native is None and legacy is None:
+        config = native if native is not None else legacy
+        if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
-        check_graph_bounds(native if native is not None else legacy, path)  # first: bounds the safety walk
-        check_config(native if native is not None else legacy, where=path, safe_mode=safe_mode, custom_objects=custom)
+        check_graph_bounds(config, path)  # first: bounds the safety walk
+        check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom)
         # Keras allocates every variable the config declares before it reads a weight.
-        check_declared_weights(
-            native if native is not None else legacy, ((name, d.shape) for name, d in datasets.items()), path
-        )
+        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
         values: dict[str, Any] = {}
         verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
         with safe_mode_scope(safe_mode), keras.saving.custom_object_scope(custom):
@@ -536,7 +534,7 @@ def load_h5(
                 model = keras.saving.deserialize_keras_object(native, custom, safe_mode=safe_mode)
             else:
                 with ks.legacy_config_scope():
-                    model = ks.legacy_model_from_config(legacy, custom)
+                    model = ks.legacy_model_from_config(config, custom)  # native is None: config is legacy
             with keras_refusals(path):
                 _load_model_weights(f, model, values)
         if compile:
