@@ -243,6 +243,8 @@ def _check_zip_total(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], whe
 def _archive_size(archive: zipfile.ZipFile) -> int | None:
     """Size of the file an open archive reads, None when it cannot be told."""
     fp = archive.fp
+    if fp is None:  # a closed archive
+        return None
     try:
         here = fp.tell()
         size = fp.seek(0, os.SEEK_END)
