@@ -96,7 +96,7 @@ def read_graph(path: str) -> Any:
             or is not a regular file.
         FormatError: It cannot be parsed.
     """
-    from google.protobuf import text_format  # noqa: PLC0415
+    from google.protobuf import text_format  # type: ignore[import-untyped]  # noqa: PLC0415 - protobuf ships no type stubs
     from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
 
     from ._meta import read_bounded  # noqa: PLC0415
