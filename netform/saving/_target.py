@@ -496,9 +496,13 @@ def _layer_excess(f: Any, config: dict[str, Any] | None) -> list[str]:
         return []
     layers = [layer for layer in layers if isinstance(layer, dict) and isinstance(layer.get("config"), dict)]
     pairs: list[tuple[str, dict[str, Any]]] = []
+    excess: list[str] = []
     if isinstance(f.get("layers"), h5py.Group):
         for key in f["layers"]:
             match = re.fullmatch(r"(.*?)(?:_(\d+))?", key)
+            if match is None:  # a line break: never in the snake-case class name Keras's saver gives a layer
+                excess.append(f"layers/{key!r} (a name Keras never gives a layer)")
+                continue
             base, nth = match.group(1), int(match.group(2) or 0)
             same = [layer for layer in layers if _snake_case(str(layer.get("class_name"))) == base]
             if nth < len(same):
@@ -506,7 +510,6 @@ def _layer_excess(f: Any, config: dict[str, Any] | None) -> list[str]:
     if isinstance(f.get("model_weights"), h5py.Group):
         by_name = {layer["config"].get("name"): layer for layer in layers}
         pairs += [(f"model_weights/{key}", by_name[key]) for key in f["model_weights"] if key in by_name]
-    excess: list[str] = []
     for where, layer in pairs:
         build = layer.get("build_config")
         if not (isinstance(build, dict) and ("input_shape" in build or "shapes_dict" in build)):
