@@ -107,7 +107,7 @@ def _create(path: str) -> int:
 
 def _write_variables(path: str, arrays: dict[str, np.ndarray]) -> None:
     with open(path, "wb", opener=lambda p, _flags: _create(p)) as f:
-        np.savez(f, **arrays)
+        np.savez(f, allow_pickle=True, **arrays)  # numpy's default, spelled out: the arrays' names are keywords too
 
 
 def _write_meta(path: str, meta: dict[str, Any]) -> None:
