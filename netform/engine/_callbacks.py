@@ -28,7 +28,7 @@ _HOOKS = {
 }
 
 
-def _checkpointers() -> tuple[type, ...]:
+def _checkpointers() -> tuple[type[keras.callbacks.Callback], ...]:
     from ._backup import TrainingBackup  # imported late: _backup imports the trainer's helpers
 
     return (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore, TrainingBackup)
@@ -230,7 +230,7 @@ class CallbackDriver:
                 if python_logs is None:
                     python_logs = pythonify_logs(logs)
                 hook(step, python_logs)
-            if timed and _wrote(checkpointer, before, epoch_end=False):
+            if timed and telemetry is not None and _wrote(checkpointer, before, epoch_end=False):
                 telemetry.add_checkpoint(time.perf_counter() - t0)
         if telemetry is not None:
             telemetry.add_callback_time(time.perf_counter() - t_start)
