@@ -82,7 +82,7 @@ def save_state(model: Any, weights_store: Any, assets_store: Any = None, *, skip
     )
 
 
-class _SeenOrFailed(set):  # type: ignore[type-arg]
+class _SeenOrFailed(set):
     """Keras's ``visited_saveables`` set, in which a saveable that failed to load also counts as seen.
 
     With ``skip_mismatch``, a layer whose weights do not fit fails, stays
