@@ -38,7 +38,7 @@ MIN_BOMB_BYTES = 64 * 2**20
 _NUMERIC_KINDS = "biuf"
 
 
-class DataFile(dict):  # type: ignore[type-arg]
+class DataFile(dict):
     """The named arrays of one data file, in file order, and where its text columns first hold text.
 
     Attributes:
