@@ -220,8 +220,8 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
             fn = getattr(fn, part)
         if "operands" in args:  # einsum(subscripts, *operands)
             operands = args.pop("operands")
-            return fn(*args.values(), *operands)  # type: ignore[operator]
-        return fn(**args)  # type: ignore[operator]
+            return fn(*args.values(), *operands)
+        return fn(**args)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError) as err:
         shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
         raise BuildError(
@@ -352,7 +352,7 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
     """
     model_spec = spec if isinstance(spec, ModelSpec) else load_spec(spec)
     if api is None:
-        api = "subclass" if model_spec.kind == "subclass" else model_spec.kind  # type: ignore[assignment]
+        api = "subclass" if model_spec.kind == "subclass" else model_spec.kind
     if api not in ("sequential", "functional", "subclass"):
         raise BuildError(f"unknown api '{api}'; expected 'sequential', 'functional' or 'subclass'")
     if model_spec.kind == "subclass":
