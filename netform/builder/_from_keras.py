@@ -8,7 +8,6 @@ become ``shares:`` nodes.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import keras
@@ -22,121 +21,13 @@ from .._compat._graph_nodes import (
     output_count,
     propagated_mask,
 )
-from ..errors import BuildError, NetformError, SpecError
+from ..errors import BuildError, SpecError
 from ..spec import ModelSpec, load_spec
 from ..spec._custom import custom_keras_class, keras_registered_class
-from ..spec._layer_base import get_layer_spec
+from ..spec._export import GraphWriter, SpecWriter
+from ..spec._layer_dict import clean_name, config_dtype, convert_value, layer_to_dict_from_config
 
 __all__ = ["from_keras", "layer_to_dict"]
-
-_SNAKE = {
-    "GlorotUniform": "glorot_uniform",
-    "GlorotNormal": "glorot_normal",
-    "HeNormal": "he_normal",
-    "HeUniform": "he_uniform",
-    "LecunNormal": "lecun_normal",
-    "LecunUniform": "lecun_uniform",
-    "Zeros": "zeros",
-    "Ones": "ones",
-    "Orthogonal": "orthogonal",
-    "RandomNormal": "random_normal",
-    "RandomUniform": "random_uniform",
-    "TruncatedNormal": "truncated_normal",
-    "Identity": "identity",
-}
-_SKIP_IF_EMPTY = ("quantization_config", "build_config", "compile_config")
-
-
-def _clean_name(name: str, used: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "node"
-    if base[0].isdigit():
-        base = "n_" + base
-    out, i = base, 1
-    while out in used:
-        out = f"{base}_{i}"
-        i += 1
-    used.add(out)
-    return out
-
-
-def _convert_value(value: Any) -> Any:
-    if isinstance(value, dict) and "class_name" in value and "config" in value:
-        cls_name = value["class_name"]
-        config = value.get("config") or {}
-        module = str(value.get("module") or "")
-        if (
-            module.startswith("keras.layers")
-            or module.startswith("keras.src.layers")
-            or ("layers" in module and isinstance(config, dict) and "name" in config)
-        ):
-            return layer_to_dict_from_config(cls_name, config)
-        if cls_name == "DTypePolicy":
-            return config.get("name")
-        if cls_name == "__numpy__" and isinstance(config, dict):  # an array argument, e.g. Constant(np.eye(3))
-            return config.get("value")
-        registered = value.get("registered_name")
-        if isinstance(registered, str) and ">" in registered:  # a class registered with Keras: its registered name
-            cls_name = registered
-        args = {k: _convert_value(v) for k, v in config.items() if v is not None}
-        if not args and cls_name in _SNAKE:
-            return _SNAKE[cls_name]
-        return {"type": cls_name, **args}
-    if isinstance(value, dict):
-        return {k: _convert_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_convert_value(v) for v in value]
-    return value
-
-
-def _dtype(value: Any) -> str | None:
-    if isinstance(value, dict):
-        value = (value.get("config") or {}).get("name")
-    if value in (None, keras.config.floatx()):
-        return None
-    return str(value)
-
-
-def layer_to_dict_from_config(cls_name: str, config: dict[str, Any], *, keep_name: bool = False) -> dict[str, Any]:
-    """A layer's ``get_config()`` as a spec layer mapping (schema form, or the generic form)."""
-    try:
-        schema = get_layer_spec(cls_name)
-    except NetformError:
-        schema = None
-    if schema is not None and cls_name != "KerasLayer":
-        out: dict[str, Any] = {"type": cls_name}
-        fits = True
-        # a field named apart from its Keras key (EinsumDense's output_shape) is written under the Keras key
-        aliases = {f.alias: n for n, f in schema.model_fields.items() if f.alias}
-        for key, value in config.items():
-            if key == "name":
-                if keep_name:
-                    out["name"] = value
-                continue
-            if key == "dtype":
-                dt = _dtype(value)
-                if dt is not None:
-                    out["dtype"] = dt
-                continue
-            if key not in schema.model_fields and key not in aliases:
-                if value in (None, {}, [], False) or key in _SKIP_IF_EMPTY and not value:
-                    continue
-                fits = False
-                break
-            converted = _convert_value(value)
-            field = schema.model_fields[aliases.get(key, key)]
-            if converted == "linear" and field.default is None:
-                continue
-            if key == "data_format" and field.default is None and converted == keras.config.image_data_format():
-                continue
-            out[key] = converted
-        if fits:
-            try:
-                schema.model_validate(out)
-                return out
-            except ValueError:
-                pass
-    generic_config = {k: v for k, v in config.items() if k != "name" or keep_name}
-    return {"type": "KerasLayer", "class_name": cls_name, "config": generic_config}
 
 
 def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict[str, Any]:
@@ -180,9 +71,10 @@ def _keras_registered_layer(layer: keras.layers.Layer, type_name: str) -> dict[s
     config = layer.get_config()
     out: dict[str, Any] = {"type": type_name}
     for key, value in config.items():
-        if key in ("name", "trainable") or key == "dtype" and _dtype(value) is None:
+        dtype = config_dtype(value, keras.config.floatx()) if key == "dtype" else None
+        if key in ("name", "trainable") or key == "dtype" and dtype is None:
             continue
-        out[key] = _dtype(value) if key == "dtype" else value
+        out[key] = dtype if key == "dtype" else value
     if not config.get("trainable", True):
         out["trainable"] = False
     schema = keras_registered_layer_spec(type_name)
@@ -259,42 +151,6 @@ def _op_node(op: Any, function: str, node: Any, ref: Any) -> dict[str, Any]:
     return {"op": function, "in": items[0] if len(items) == 1 else items, **settings}
 
 
-def _unused_ops(nodes: dict[str, Any], outputs: list[str]) -> list[str]:
-    """Op nodes nothing uses (the ops that computed a propagated mask that is no longer written), innermost last."""
-    uses: dict[str, int] = dict.fromkeys(nodes, 0)
-
-    def refs(node: dict[str, Any]) -> list[str]:
-        ins = node.get("in", [])
-        found = [ins] if isinstance(ins, str) else [r for r in ins if isinstance(r, str)]
-        for value in node.get("call", {}).values():
-            found += (
-                [value]
-                if isinstance(value, str)
-                else [v for v in value if isinstance(v, str)]
-                if isinstance(value, list)
-                else []
-            )
-        return [r.split(".", 1)[0] for r in found]
-
-    for node in nodes.values():
-        for r in refs(node):
-            if r in uses:
-                uses[r] += 1
-    for out in outputs:
-        uses[out.split(".", 1)[0]] = uses.get(out.split(".", 1)[0], 0) + 1
-    dropped: list[str] = []
-    todo = [n for n, count in uses.items() if count == 0 and "op" in nodes[n]]
-    while todo:
-        name = todo.pop()
-        dropped.append(name)
-        for r in refs(nodes[name]):
-            if r in uses:
-                uses[r] -= 1
-                if uses[r] == 0 and "op" in nodes[r]:
-                    todo.append(r)
-    return dropped
-
-
 def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[str], dict[str, Any]]:
     """The inputs (``in``) and the named call arguments (``call``) of one call of ``layer`` in the graph."""
     import inspect
@@ -341,11 +197,9 @@ def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[st
     return refs, call
 
 
-class _Exporter:
+class _Exporter(SpecWriter):
     def __init__(self) -> None:
-        self.blocks: dict[str, Any] = {}
-        self.block_of: dict[int, str] = {}
-        self.block_names: set[str] = set()
+        super().__init__()
         # per block: (its node name → Keras layer name, its node name → nested block it uses)
         self.block_maps: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 
@@ -372,9 +226,6 @@ class _Exporter:
             raise BuildError(f"model '{model.name}' has no graph to export")
         op_order = {id(op): i for i, op in enumerate(getattr(model, "_operations", []))}
         names: dict[tuple[int, int], str] = {}
-        first_use: dict[int, str] = {}
-        inputs: dict[str, Any] = {}
-        nodes: dict[str, Any] = {}
         ordered = []
         own = {id(n) for level in model._nodes_by_depth.values() for n in level}
         for depth in sorted(model._nodes_by_depth, reverse=True):
@@ -388,6 +239,7 @@ class _Exporter:
             id(node): [n for n in node.operation._inbound_nodes if id(n) in own].index(node)
             for _, _, _, node in ordered
         }
+        writer = GraphWriter(used)
 
         def ref(t: Any) -> str:
             """The spec's name for a tensor: its node, or ``node.K`` for output K of a node with several."""
@@ -399,77 +251,51 @@ class _Exporter:
             op = node.operation
             key = (id(op), index)
             if isinstance(op, keras.layers.InputLayer):
-                name = _clean_name(op.name, used)
-                names[key] = name
                 shape = list(op.batch_shape[1:])
-                entry: dict[str, Any] = {"shape": shape}
-                if str(op.dtype) != "float32":
-                    entry["dtype"] = str(op.dtype)
-                if getattr(op, "sparse", False):
-                    entry["sparse"] = True
-                inputs[name] = entry
+                names[key] = writer.add_input(op.name, shape, str(op.dtype), bool(getattr(op, "sparse", False)))
                 continue
             call_index = calls[id(node)]
-            name = _clean_name(op.name if call_index == 0 else f"{op.name}_call{call_index}", used)
             function = op_function_name(op) if not isinstance(op, keras.layers.Layer) else None
-            names_out[name] = op.name
             if function is not None:
-                nodes[name] = _op_node(op, function, node, ref)
-                names[key] = name
+                names[key] = writer.add_op(op.name, call_index, _op_node(op, function, node, ref))
                 continue
             if isinstance(op, keras.Model):
                 refs = [ref(t) for t in node.input_tensors]
                 call: dict[str, Any] = {}
+                block = self.block(op)
+                name, first = writer.add(id(op), op.name, call_index, refs, lambda: {"block": block, "nested": True})
+                if first:
+                    uses_out[name] = block
             else:
                 refs, call = _layer_call(op, node, ref)
+                name, _ = writer.add(id(op), op.name, call_index, refs, lambda: layer_to_dict(op), call)
             names[key] = name
-            ref_value: Any = refs[0] if len(refs) == 1 else refs
-            if id(op) in first_use:
-                nodes[name] = {"shares": first_use[id(op)], "in": ref_value}
-            elif isinstance(op, keras.Model):
-                block = self.block(op)
-                nodes[name] = {"block": block, "nested": True, "in": ref_value}
-                uses_out[name] = block
-                first_use[id(op)] = name
-            else:
-                nodes[name] = {**layer_to_dict(op), "in": ref_value}
-                first_use[id(op)] = name
-            if call:
-                nodes[name]["call"] = call
         order = [names.get((id(t._keras_history.operation), t._keras_history.node_index)) for t in model.inputs]
-        inputs = {n: inputs[n] for n in order if n in inputs} | inputs
-        outputs = []
-        for t in model.outputs:
-            outputs.append(ref(t))
-        for name in _unused_ops(nodes, outputs):
-            del nodes[name]
-            names_out.pop(name, None)
+        inputs, nodes, outputs = writer.result([n for n in order if n is not None], [ref(t) for t in model.outputs])
+        names_out.update(writer.layer_names)
         return inputs, nodes, outputs
 
     def block(self, model: keras.Model) -> str:
-        if id(model) in self.block_of:
-            return self.block_of[id(model)]
-        name = _clean_name(model.name, self.block_names)
-        self.block_of[id(model)] = name
-        used: set[str] = set()
+        known = self.known_block(id(model))
+        if known is not None:
+            return known
+        name = self.block_name(id(model), model.name)
         names: dict[str, str] = {}
         uses: dict[str, str] = {}
         self.block_maps[name] = (names, uses)
         if isinstance(model, keras.Sequential):
-            used.add("x")
             layers = []
-            for layer in model.layers:
-                node = _clean_name(layer.name, used)
+            for node, layer in zip(self.linear_names(layer.name for layer in model.layers), model.layers):
                 names[node] = layer.name
                 if isinstance(layer, keras.Model):
                     uses[node] = self.block(layer)
                     layers.append({"block": uses[node], "nested": True, "name": node})
                 else:
                     layers.append({**layer_to_dict(layer), "name": node})
-            self.blocks[name] = {"nested": True, "inputs": ["x"], "layers": layers}
+            self.linear_block(name, layers)
             return name
-        inputs, nodes, outputs = self.graph(model, used, names, uses)
-        self.blocks[name] = {"nested": True, "inputs": list(inputs), "nodes": nodes, "outputs": outputs}
+        inputs, nodes, outputs = self.graph(model, set(), names, uses)
+        self.graph_block(name, inputs, nodes, outputs)
         return name
 
 
@@ -490,7 +316,7 @@ def _non_default(family: Any, value: Any, *, drop: tuple[str, ...] = ()) -> Any:
         default = cls().get_config() if isinstance(cls, type) else {}
     except (TypeError, ValueError):  # a class without defaults for every argument: keep them all
         default = {}
-    args = {k: _short_float(_convert_value(v)) for k, v in config.items() if k not in default or default[k] != v}
+    args = {k: _short_float(convert_value(v)) for k, v in config.items() if k not in default or default[k] != v}
     return {"type": value["class_name"], **args}
 
 
@@ -545,65 +371,35 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     exporter = _Exporter()
     names: dict[str, str] = {}
     uses: dict[str, str] = {}
-    spec_name = _clean_name(name or model.name, set())
+    spec_name = clean_name(name or model.name, set())
     if isinstance(model, keras.Sequential):
         if getattr(model, "_functional", None) is None:  # its `inputs` property raises when unbuilt
             raise BuildError(
                 f"Sequential model '{model.name}' is not built, so its input shape is unknown; "
                 "call model.build(input_shape) or give it a keras.Input first"
             )
-        inputs, nodes, outputs = exporter.graph(model, set(), names, uses)
-        data: dict[str, Any] = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs}
-        linear = all(
-            isinstance(v.get("in"), str)
-            and not {"shares", "block", "op", "call"} & set(v)
-            and v["in"] in (*inputs, *nodes)
-            for v in nodes.values()
-        )
-        if linear:
-            layers = []
-            for node_name, node in nodes.items():
-                item = {k: v for k, v in node.items() if k != "in"}
-                layers.append({**item, "name": node_name})
-            data = {"netform": 1, "name": spec_name, "kind": "sequential", "inputs": inputs, "layers": layers}
-        else:
-            data.update(nodes=nodes, outputs=outputs)
-    elif hasattr(model, "_nodes_by_depth") and getattr(model, "inputs", None):
-        inputs, nodes, outputs = exporter.graph(model, set(), names, uses)
-        data = {
-            "netform": 1,
-            "name": spec_name,
-            "kind": "functional",
-            "inputs": inputs,
-            "nodes": nodes,
-            "outputs": outputs,
-        }
-    else:
+    elif not (hasattr(model, "_nodes_by_depth") and getattr(model, "inputs", None)):
         raise BuildError(
             f"model '{model.name}' ({type(model).__name__}) is a subclassed model: its computation is Python code "
             "in call(), not a graph, so it has no spec. Rebuild it with the Functional API, or register the class "
             "with @netform.register_model and write a `kind: subclass` spec"
         )
-    if exporter.blocks:
-        data["blocks"] = exporter.blocks
-        # blocks must come before nodes for readers; rebuild the dict in that order
-        data = {
-            k: data[k]
-            for k in ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "outputs")
-            if k in data
-        }
+    inputs, nodes, outputs = exporter.graph(model, set(), names, uses)
+    data = exporter.spec_data(spec_name, inputs, nodes, outputs, sequential=isinstance(model, keras.Sequential))
+    source = f"<from_keras {model.name}>"
+    spec: ModelSpec | None = None
     training = _training(model)
     if training is not None:
         try:  # kept when netform's training section can say it (a custom object of Keras's may not be)
-            load_spec({**data, "training": training}, source=f"<from_keras {model.name}>")
-            data["training"] = training
+            spec = load_spec({**data, "training": training}, source=source)
         except SpecError:
             pass
-    try:
-        spec = load_spec(data, source=f"<from_keras {model.name}>")
-    except SpecError as err:
-        raise BuildError(
-            f"the spec exported from model '{model.name}' does not validate (please report this): {err}"
-        ) from err
+    if spec is None:
+        try:
+            spec = load_spec(data, source=source)
+        except SpecError as err:
+            raise BuildError(
+                f"the spec exported from model '{model.name}' does not validate (please report this): {err}"
+            ) from err
     spec._keras_names = exporter.keras_names(names, uses)
     return spec

@@ -25,14 +25,13 @@ from typing import Any, Iterator
 
 from netform.errors import BuildError, NetformError, SpecError
 
-from ._layer_dicts import clean_name, keras_defaults, layer_to_dict_from_config
+from netform.spec._export import GraphWriter, SpecWriter
+from netform.spec._layer_dict import KerasDefaults, clean_name, keras_defaults, layer_to_dict_from_config
 
 __all__ = [
     "NeedsKeras",
-    "layer_to_dict_from_config",
     "spec_from_config",
     "spec_from_file",
-    "keras_defaults",
     "ConfigGraph",
     "model_graph",
     "is_model",
@@ -246,7 +245,7 @@ class ConfigGraph:
 # --- the exporter --------------------------------------------------------------------------------
 
 
-def _layer_entry(layer: dict[str, Any]) -> dict[str, Any]:
+def _layer_entry(layer: dict[str, Any], defaults: KerasDefaults | None = None) -> dict[str, Any]:
     """``from_keras``'s ``layer_to_dict`` for a serialized layer: only Keras's own layers are written here."""
     cls_name = layer.get("class_name")
     config = layer.get("config")
@@ -259,7 +258,7 @@ def _layer_entry(layer: dict[str, Any]) -> dict[str, Any]:
         raise NeedsKeras("a layer class that is not one of Keras's own layers")
     if any(config.get(key) for key in _MULTI_OUTPUT_KEYS):
         raise NeedsKeras("a layer with several outputs")
-    return layer_to_dict_from_config(cls_name, unshared(config))
+    return layer_to_dict_from_config(cls_name, unshared(config), defaults=defaults)
 
 
 def unshared(value: Any) -> Any:
@@ -271,20 +270,19 @@ def unshared(value: Any) -> Any:
     return value
 
 
-class _Exporter:
-    def __init__(self) -> None:
-        self.blocks: dict[str, Any] = {}
-        self.block_of: dict[str, str] = {}
-        self.block_names: set[str] = set()
+class _Exporter(SpecWriter):
+    def __init__(self, defaults: KerasDefaults) -> None:
+        super().__init__()
+        self.defaults = defaults
+
+    def layer_entry(self, layer: dict[str, Any]) -> dict[str, Any]:
+        return _layer_entry(layer, self.defaults)
 
     def graph(self, model: dict[str, Any], used: set[str]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
         """(inputs, nodes, outputs) of a Functional config."""
         g = ConfigGraph(model)
         names: dict[NodeKey, str] = {}
-        first_use: dict[str, str] = {}
-        inputs: dict[str, Any] = {}
-        nodes: dict[str, Any] = {}
-        floatx = "float32"
+        writer = GraphWriter(used)
 
         def ref(tensor: tuple[str, int, int]) -> str:
             base = names[tensor[:2]]
@@ -297,38 +295,23 @@ class _Exporter:
                 shape = config.get("batch_shape")
                 if not isinstance(shape, list) or not shape:
                     raise NeedsKeras("an input without a batch shape")
-                names[key] = name = clean_name(key[0], used)
-                entry: dict[str, Any] = {"shape": list(shape[1:])}
                 dtype = config.get("dtype")
                 dtype = (dtype.get("config") or {}).get("name") if isinstance(dtype, dict) else dtype
-                if str(dtype) != floatx:
-                    entry["dtype"] = str(dtype)
-                if config.get("sparse"):
-                    entry["sparse"] = True
-                inputs[name] = entry
+                names[key] = writer.add_input(key[0], list(shape[1:]), str(dtype), bool(config.get("sparse")))
                 continue
             call = g.calls(key[0])[key[1]]
-            name = clean_name(key[0] if key[1] == 0 else f"{key[0]}_call{key[1]}", used)
             if is_model(layer):
                 refs = [ref(_history(t)) for t in _tensors([call["args"], call["kwargs"]])]
+                block = self.block(layer)
+                names[key], _ = writer.add(key[0], key[0], key[1], refs, lambda: {"block": block, "nested": True})
             else:
                 refs = self._layer_refs(layer, call, ref)
-            names[key] = name
-            ref_value: Any = refs[0] if len(refs) == 1 else refs
-            if key[0] in first_use:
-                nodes[name] = {"shares": first_use[key[0]], "in": ref_value}
-            elif is_model(layer):
-                nodes[name] = {"block": self.block(layer), "nested": True, "in": ref_value}
-                first_use[key[0]] = name
-            else:
-                nodes[name] = {**_layer_entry(layer), "in": ref_value}
-                first_use[key[0]] = name
+                names[key], _ = writer.add(key[0], key[0], key[1], refs, lambda: self.layer_entry(layer))
         for producer, node, _ in g.inputs:
             if (producer, node) not in names:
                 raise NeedsKeras("an input the graph does not reach")
         order = [names[(producer, node)] for producer, node, _ in g.inputs]
-        inputs = {n: inputs[n] for n in order if n in inputs} | inputs
-        return inputs, nodes, [ref(t) for t in g.outputs]
+        return writer.result(order, [ref(t) for t in g.outputs])
 
     @staticmethod
     def _layer_refs(layer: dict[str, Any], call: dict[str, Any], ref: Any) -> list[str]:
@@ -350,24 +333,22 @@ class _Exporter:
         model_name = (model.get("config") or {}).get("name")
         if not isinstance(model_name, str):
             raise NeedsKeras("a nested model without a name")
-        if model_name in self.block_of:
-            return self.block_of[model_name]
-        name = clean_name(model_name, self.block_names)
-        self.block_of[model_name] = name
-        used: set[str] = set()
+        known = self.known_block(model_name)
+        if known is not None:
+            return known
+        name = self.block_name(model_name, model_name)
         if model.get("class_name") == "Sequential":
-            used.add("x")
+            items = _sequential_layers(model)
             layers = []
-            for layer in _sequential_layers(model):
-                node = clean_name(_layer_name(layer), used)
+            for node, layer in zip(self.linear_names(_layer_name(layer) for layer in items), items):
                 if is_model(layer):
                     layers.append({"block": self.block(layer), "nested": True, "name": node})
                 else:
-                    layers.append({**_layer_entry(layer), "name": node})
-            self.blocks[name] = {"nested": True, "inputs": ["x"], "layers": layers}
+                    layers.append({**self.layer_entry(layer), "name": node})
+            self.linear_block(name, layers)
             return name
-        inputs, nodes, outputs = self.graph(model, used)
-        self.blocks[name] = {"nested": True, "inputs": list(inputs), "nodes": nodes, "outputs": outputs}
+        inputs, nodes, outputs = self.graph(model, set())
+        self.graph_block(name, inputs, nodes, outputs)
         return name
 
 
@@ -463,41 +444,11 @@ def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
     model_name = (model.get("config") or {}).get("name")
     if not isinstance(model_name, str):
         raise NeedsKeras("a model without a name")
-    exporter = _Exporter()
+    exporter = _Exporter(keras_defaults())
     spec_name = clean_name(name or model_name, set())
-    if model.get("class_name") == "Sequential":
-        inputs, nodes, outputs = exporter.graph(_sequential_as_functional(model), set())
-        data: dict[str, Any] = {"netform": 1, "name": spec_name, "kind": "functional", "inputs": inputs}
-        linear = all(
-            isinstance(v.get("in"), str)
-            and not {"shares", "block", "op", "call"} & set(v)
-            and v["in"] in (*inputs, *nodes)
-            for v in nodes.values()
-        )
-        if linear:
-            layers = [
-                {**{k: v for k, v in node.items() if k != "in"}, "name": node_name} for node_name, node in nodes.items()
-            ]
-            data = {"netform": 1, "name": spec_name, "kind": "sequential", "inputs": inputs, "layers": layers}
-        else:
-            data.update(nodes=nodes, outputs=outputs)
-    else:
-        inputs, nodes, outputs = exporter.graph(model, set())
-        data = {
-            "netform": 1,
-            "name": spec_name,
-            "kind": "functional",
-            "inputs": inputs,
-            "nodes": nodes,
-            "outputs": outputs,
-        }
-    if exporter.blocks:
-        data["blocks"] = exporter.blocks
-        data = {
-            k: data[k]
-            for k in ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "outputs")
-            if k in data
-        }
+    sequential = model.get("class_name") == "Sequential"
+    inputs, nodes, outputs = exporter.graph(_sequential_as_functional(model) if sequential else model, set())
+    data = exporter.spec_data(spec_name, inputs, nodes, outputs, sequential=sequential)
     try:
         return load_spec(data, source=f"<from_keras {model_name}>")
     except SpecError as err:

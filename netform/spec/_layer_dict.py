@@ -1,0 +1,262 @@
+"""A Keras layer's config as a spec layer mapping, without Keras: the one table both exports write layers with.
+
+:func:`netform.from_keras` (a live layer's ``get_config()``) and ``netform
+export-spec`` (:mod:`netform.saving._config_walk`, a saved file's config)
+write every layer here, so the two give the same YAML. A value equal to the
+layer's Keras default is left out, as a person writing the spec would leave
+it out: Keras writes every argument into a config (``strides: [1, 1]``,
+``recurrent_initializer: {Orthogonal, gain: 1.0}``, a Bidirectional's
+mirrored ``backward_layer``), and building the spec without them makes the
+same layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from typing import Any
+
+from ..errors import NetformError
+from ._layer_base import get_layer_spec
+
+__all__ = [
+    "KerasDefaults",
+    "clean_name",
+    "config_dtype",
+    "convert_value",
+    "keras_defaults",
+    "layer_to_dict_from_config",
+]
+
+#: Keras's ``floatx`` and ``image_data_format``
+KerasDefaults = tuple[str, str]
+
+#: initializer classes whose default-constructed form a spec writes by its snake-case name
+_SNAKE = {
+    "Constant": "constant",
+    "GlorotUniform": "glorot_uniform",
+    "GlorotNormal": "glorot_normal",
+    "HeNormal": "he_normal",
+    "HeUniform": "he_uniform",
+    "LecunNormal": "lecun_normal",
+    "LecunUniform": "lecun_uniform",
+    "Zeros": "zeros",
+    "Ones": "ones",
+    "Orthogonal": "orthogonal",
+    "RandomNormal": "random_normal",
+    "RandomUniform": "random_uniform",
+    "TruncatedNormal": "truncated_normal",
+    "Identity": "identity",
+    "VarianceScaling": "variance_scaling",
+}
+#: the arguments Keras writes for a default-constructed initializer (besides ``seed: None``); a test checks them
+INITIALIZER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "Constant": {"value": 0.0},
+    "Orthogonal": {"gain": 1.0},
+    "Identity": {"gain": 1.0},
+    "RandomNormal": {"mean": 0.0, "stddev": 0.05},
+    "RandomUniform": {"minval": -0.05, "maxval": 0.05},
+    "TruncatedNormal": {"mean": 0.0, "stddev": 0.05},
+    "VarianceScaling": {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"},
+}
+#: Keras's other names for the same initializer (``Embedding(embeddings_initializer="uniform")``)
+_ALIASES = {"uniform": "random_uniform", "normal": "random_normal"}
+_SKIP_IF_EMPTY = ("quantization_config", "build_config", "compile_config")
+#: pooling layers: ``strides`` defaults to ``pool_size``
+_POOL_PREFIXES = ("MaxPooling", "AveragePooling")
+
+
+def keras_defaults() -> KerasDefaults:
+    """Keras's ``floatx`` and ``image_data_format``, as Keras would read them, without importing Keras.
+
+    Keras reads them from ``$KERAS_HOME/keras.json`` (default ``~/.keras``)
+    when it is imported; where Keras is imported already its live settings
+    are the answer.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "config"):
+        return str(keras.config.floatx()), str(keras.config.image_data_format())
+    floatx, data_format = "float32", "channels_last"
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as fh:
+            saved = json.load(fh)
+    except (OSError, ValueError):
+        return floatx, data_format
+    if isinstance(saved, dict):
+        if saved.get("floatx") in ("float16", "float32", "float64", "bfloat16"):
+            floatx = saved["floatx"]
+        if saved.get("image_data_format") in ("channels_last", "channels_first"):
+            data_format = saved["image_data_format"]
+    return floatx, data_format
+
+
+def clean_name(name: str, used: set[str]) -> str:
+    """``name`` as a spec node name (letters, digits, ``_``), made unique against ``used`` (and added to it)."""
+    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "node"
+    if base[0].isdigit():
+        base = "n_" + base
+    out, i = base, 1
+    while out in used:
+        out = f"{base}_{i}"
+        i += 1
+    used.add(out)
+    return out
+
+
+def convert_value(value: Any, defaults: KerasDefaults | None = None) -> Any:
+    """A value of a Keras config as a spec writes it: nested layers as layer mappings, objects as ``{type: …}``."""
+    if isinstance(value, dict) and "class_name" in value and "config" in value:
+        cls_name = value["class_name"]
+        config = value.get("config") or {}
+        module = str(value.get("module") or "")
+        if (
+            module.startswith("keras.layers")
+            or module.startswith("keras.src.layers")
+            or ("layers" in module and isinstance(config, dict) and "name" in config)
+        ):
+            return layer_to_dict_from_config(cls_name, config, defaults=defaults)
+        if cls_name == "DTypePolicy":
+            return config.get("name")
+        if cls_name == "__numpy__" and isinstance(config, dict):  # an array argument, e.g. Constant(np.eye(3))
+            return config.get("value")
+        registered = value.get("registered_name")
+        if isinstance(registered, str) and ">" in registered:  # a class registered with Keras: its registered name
+            cls_name = registered
+        args = {k: convert_value(v, defaults) for k, v in config.items() if v is not None}
+        if not args and cls_name in _SNAKE:
+            return _SNAKE[cls_name]
+        return {"type": cls_name, **args}
+    if isinstance(value, dict):
+        return {k: convert_value(v, defaults) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [convert_value(v, defaults) for v in value]
+    return value
+
+
+def config_dtype(value: Any, floatx: str) -> str | None:
+    """A config's ``dtype`` (a name or a serialized DTypePolicy) as a spec writes it: None for ``floatx``."""
+    if isinstance(value, dict):
+        value = (value.get("config") or {}).get("name")
+    if value in (None, floatx):
+        return None
+    return str(value)
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _SNAKE.get(value, value)
+        return _ALIASES.get(value, value)
+    return value
+
+
+def is_default(value: Any, default: Any) -> bool:
+    """Whether a spec value means the same as a schema default, as Keras reads both.
+
+    Keras widens an int to a tuple (``strides=1`` is written ``[1, 1]``) and
+    names an initializer by class or alias (``Zeros``, ``zeros``;
+    ``uniform``, ``random_uniform``).
+    """
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    if value == default or _canonical(value) == _canonical(default):
+        return True
+    if isinstance(value, (list, tuple)) and isinstance(default, (int, float, list, tuple)):
+        got, want = _leaves(value), _leaves(default)
+        scalar = not isinstance(default, (list, tuple))
+        return (
+            bool(got)
+            and (scalar or len(got) == len(want))
+            and len(set(want)) == 1
+            and all(not isinstance(g, bool) and g == want[0] for g in got)
+        )
+    return False
+
+
+def _drop_implied(cls_name: str, out: dict[str, Any], schema: Any) -> None:
+    """Values Keras works out from others when left unset: written only where they differ."""
+    if cls_name.startswith(_POOL_PREFIXES) and "strides" in out:
+        strides = _leaves(out["strides"])
+        pool = _leaves(out.get("pool_size", schema.model_fields["pool_size"].default))
+        if strides == (pool * len(strides) if len(pool) == 1 else pool):
+            del out["strides"]
+    if cls_name == "MultiHeadAttention" and out.get("value_dim") is not None and out["value_dim"] == out.get("key_dim"):
+        del out["value_dim"]
+    if (
+        cls_name == "Bidirectional"
+        and isinstance(out.get("backward_layer"), dict)
+        and isinstance(out.get("layer"), dict)
+    ):
+        forward, backward = out["layer"], out["backward_layer"]
+        if {k: v for k, v in backward.items() if k != "go_backwards"} == {
+            k: v for k, v in forward.items() if k != "go_backwards"
+        } and bool(backward.get("go_backwards", False)) != bool(forward.get("go_backwards", False)):
+            del out["backward_layer"]  # what Keras makes by itself: the layer, run the other way
+
+
+def layer_to_dict_from_config(
+    cls_name: str, config: dict[str, Any], *, keep_name: bool = False, defaults: KerasDefaults | None = None
+) -> dict[str, Any]:
+    """A layer's ``get_config()`` as a spec layer mapping (schema form, or the generic ``KerasLayer`` form).
+
+    Args:
+        cls_name: The Keras class name (``"Dense"``).
+        config: Its config, from a live layer or from a saved file.
+        keep_name: Keep the layer's ``name`` in the mapping.
+        defaults: Keras's ``floatx`` and ``image_data_format`` (read with :func:`keras_defaults` when not given).
+
+    Returns:
+        ``{"type": cls_name, ...}`` with the fields of netform's schema for
+        that layer, values equal to Keras's defaults left out, where every
+        key fits the schema; else ``{"type": "KerasLayer", "class_name": ...,
+        "config": ...}``.
+    """
+    defaults = keras_defaults() if defaults is None else defaults
+    floatx, data_format = defaults
+    try:
+        schema = get_layer_spec(cls_name)
+    except NetformError:
+        schema = None
+    if schema is not None and cls_name != "KerasLayer":
+        out: dict[str, Any] = {"type": cls_name}
+        fits = True
+        # a field named apart from its Keras key (EinsumDense's output_shape) is written under the Keras key
+        aliases = {f.alias: n for n, f in schema.model_fields.items() if f.alias}
+        for key, value in config.items():
+            if key == "name":
+                if keep_name:
+                    out["name"] = value
+                continue
+            if key == "dtype":
+                dt = config_dtype(value, floatx)
+                if dt is not None:
+                    out["dtype"] = dt
+                continue
+            if key not in schema.model_fields and key not in aliases:
+                if value in (None, {}, [], False) or key in _SKIP_IF_EMPTY and not value:
+                    continue
+                fits = False
+                break
+            converted = convert_value(value, defaults)
+            field = schema.model_fields[aliases.get(key, key)]
+            if converted == "linear" and field.default is None:
+                continue
+            if key == "data_format" and field.default is None and converted == data_format:
+                continue
+            out[key] = converted
+        if fits:
+            try:
+                schema.model_validate(out)
+                return out
+            except ValueError:
+                pass
+    generic_config = {k: v for k, v in config.items() if k != "name" or keep_name}
+    return {"type": "KerasLayer", "class_name": cls_name, "config": generic_config}
