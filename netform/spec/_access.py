@@ -195,10 +195,10 @@ def _format_problem(template: str) -> str | None:
     # The longest the file name can get: each field at its width or as a long number (24 characters).
     name = re.split(r"[\\/]", template)[-1]
     longest = 0
-    for literal, field, spec, _ in string.Formatter().parse(name):
+    for literal, field_name, field_spec, _ in string.Formatter().parse(name):
         longest += len(literal.encode("utf-8"))
-        if field is not None:
-            match = _FORMAT_SPEC.fullmatch(spec or "")
+        if field_name is not None:
+            match = _FORMAT_SPEC.fullmatch(field_spec or "")
             width = int(match.group("width") or 0) if match else 0
             precision = int(match.group("precision") or 0) if match else 0
             longest += max(width, 24 + precision)
