@@ -516,7 +516,7 @@ class _Resolver:
             )
             return None
         current = inputs
-        outs: tuple[str, ...] = ()
+        outs: tuple[str, ...] | None = ()
         try:
             for k in range(node.repeat):
                 inst = full if node.repeat == 1 else f"{full}.{k + 1}"
