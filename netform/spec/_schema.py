@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from pydantic import BaseModel
+
 from ._layer_base import layer_specs
 from ._model import BlockSpec, InputSpec, NAME_PATTERN
 from ._training import TrainingSpec
@@ -20,7 +22,7 @@ __all__ = ["json_schema"]
 _SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
 
 
-def _inline(model: type, defs: dict[str, Any]) -> dict[str, Any]:
+def _inline(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/$defs/{model}")
     for key, value in schema.pop("$defs", {}).items():
         defs.setdefault(key, value)
