@@ -37,7 +37,7 @@ _KERAS_CLASSES: dict[str, type] = {}
 _MODEL_CLASSES: dict[str, tuple[type, type[BaseModel]]] = {}
 
 
-def _config_model(cls: type, config: type[BaseModel] | None, what: str) -> type[BaseModel]:
+def _config_model(cls: type[Any], config: type[BaseModel] | None, what: str) -> type[BaseModel]:
     config = config if config is not None else getattr(cls, "Config", None)
     if not (isinstance(config, type) and issubclass(config, BaseModel)):
         raise RegistryError(
@@ -47,7 +47,7 @@ def _config_model(cls: type, config: type[BaseModel] | None, what: str) -> type[
     return config
 
 
-def _install_config_methods(cls: type, config: type[BaseModel], base_keys: tuple[str, ...]) -> None:
+def _install_config_methods(cls: type[Any], config: type[BaseModel], base_keys: tuple[str, ...]) -> None:
     """Give ``cls`` a ``get_config``/``from_config`` pair driven by ``config``."""
     original_get_config = cls.get_config
 
@@ -63,8 +63,8 @@ def _install_config_methods(cls: type, config: type[BaseModel], base_keys: tuple
         kwargs = {k: data.pop(k) for k in base_keys if k in data}
         return klass(config.model_validate(data), **kwargs)
 
-    cls.get_config = get_config  # type: ignore[attr-defined]
-    cls.from_config = from_config  # type: ignore[attr-defined]
+    cls.get_config = get_config
+    cls.from_config = from_config
 
 
 def register_layer(
@@ -113,11 +113,11 @@ def register_layer(
                     f"a field every layer has ({', '.join(LayerSpec.model_fields)}); rename it"
                 )
             fields[field_name] = (info.annotation, info)
-        spec_cls = create_model(  # type: ignore[call-overload]
+        spec_cls = create_model(
             f"{type_name}Spec",
             __base__=LayerSpec,
             __doc__=(model.__doc__ or klass.__doc__ or f"The user layer {type_name}."),
-            type=(Literal[type_name], type_name),
+            type=(Literal[type_name], type_name),  # type: ignore[arg-type]  # a Literal of a name known at run time
             **fields,
         )
         spec_cls.family = family
@@ -193,7 +193,7 @@ def keras_registered_object(kind: str, type_name: str, arguments: dict[str, Any]
     if not (isinstance(cls, type) and issubclass(cls, getattr(getattr(keras, module), base_name))):
         return None
     try:
-        params = inspect.signature(cls.__init__).parameters
+        params = _init_signature(cls).parameters
     except (TypeError, ValueError):
         return cls
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -224,9 +224,14 @@ class KerasRegisteredLayer(LayerSpec):
         return args
 
 
-def _argument_fields(cls: type, type_name: str) -> dict[str, Any]:
+def _init_signature(cls: type[Any]) -> inspect.Signature:
+    """The signature of ``cls.__init__``, ``self`` first."""
+    return inspect.signature(cls.__init__)
+
+
+def _argument_fields(cls: type[Any], type_name: str) -> dict[str, Any]:
     try:
-        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        params = list(_init_signature(cls).parameters.values())[1:]
     except (TypeError, ValueError) as err:
         raise RegistryError(
             f"layer type '{type_name}': the signature of {cls.__qualname__}.__init__ cannot be "
@@ -258,11 +263,12 @@ def keras_registered_layer_spec(type_name: str) -> type[LayerSpec]:
     cached = _KERAS_REGISTERED.get(type_name)
     if cached is not None and cached[0] is cls:
         return cached[1]
-    spec_cls = create_model(  # type: ignore[call-overload]
+    spec_cls = create_model(
         re.sub(r"\W", "_", type_name) + "Spec",
         __base__=KerasRegisteredLayer,
         __doc__=(cls.__doc__ or f"The Keras layer {type_name}.").strip().splitlines()[0],
-        type=(Literal[type_name], Field(type_name, description="The name the class is registered under.")),
+        # A Literal of a name known at run time: Pydantic builds it, mypy cannot read it as a type.
+        type=(Literal[type_name], Field(type_name, description="The name the class is registered under.")),  # type: ignore[arg-type]
         **_argument_fields(cls, type_name),
     )
     spec_cls.keras_class = cls
