@@ -118,7 +118,7 @@ def _diagram_of_file(path: str) -> Diagram:
         from ..saving._static_reader import read_config
 
         fmt = detect_format(path)
-        config = read_config(path, fmt, compile=True) if fmt in ("keras", "h5") else None
+        config = read_config(path, fmt, compile=True) if fmt in ("keras", "h5", "savedmodel") else None
         if config is not None:
             try:
                 return diagram_from_config(config)

@@ -147,25 +147,28 @@ def _proto_fields(fh: Any, start: int, end: int, path: str) -> Any:
 
     The file is walked by seeking, so a 2 GB graph's nodes and weights are never read.
     """
+    truncated = f"{path}: the ONNX file is truncated or corrupt (a field runs past its end)."
     fh.seek(start)
     while fh.tell() < end:
         tag = _read_varint(fh)
-        if tag is None:
-            break
+        if tag is None or fh.tell() > end:
+            raise FormatError(truncated)
         wire = tag & 7
         if wire == 0:
             value = _read_varint(fh)
-            if value is None:
-                break
+            if value is None or fh.tell() > end:
+                raise FormatError(truncated)
             yield tag >> 3, value
         elif wire == 2:
             length = _read_varint(fh)
             if length is None or fh.tell() + length > end:
-                raise FormatError(f"{path}: the ONNX file is truncated or corrupt (a field runs past its end).")
+                raise FormatError(truncated)
             here = fh.tell()
             yield tag >> 3, (here, length)
             fh.seek(here + length)
         elif wire in (1, 5):
+            if fh.tell() + (8 if wire == 1 else 4) > end:
+                raise FormatError(truncated)
             fh.seek(fh.tell() + (8 if wire == 1 else 4))
         else:
             raise FormatError(f"{path}: the ONNX file is corrupt (protobuf wire type {wire}).")
@@ -207,6 +210,35 @@ def _onnx_value_info(fh: Any, span: tuple[int, int], path: str) -> dict[str, Any
     return info
 
 
+def _onnx_tensor_size(fh: Any, span: tuple[int, int], path: str) -> int:
+    """The number of elements of an ONNX ``TensorProto`` (the product of its ``dims``), its data not read."""
+    import io  # noqa: PLC0415
+
+    size = 1
+    for field, value in list(_proto_fields(fh, span[0], span[0] + span[1], path)):
+        if field != 1:
+            continue
+        if isinstance(value, int):
+            size *= value
+            continue
+        fh.seek(value[0])
+        packed = io.BytesIO(fh.read(min(value[1], 1024)))  # dims packed by a proto3 writer; 1 KiB is 100+ dims
+        while (dim := _read_varint(packed)) is not None:
+            size *= dim
+    return size
+
+
+def _onnx_parameters(fh: Any, span: tuple[int, int], field: int, path: str) -> int:
+    """Elements of a graph initializer (field 5, ``TensorProto``) or sparse initializer (15, its ``values``)."""
+    if field == 5:
+        return _onnx_tensor_size(fh, span, path)
+    return sum(
+        _onnx_tensor_size(fh, v, path)
+        for f, v in list(_proto_fields(fh, span[0], span[0] + span[1], path))
+        if f == 1 and isinstance(v, tuple)
+    )
+
+
 def _describe_onnx(path: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "opset": None,
@@ -214,6 +246,7 @@ def _describe_onnx(path: str) -> dict[str, Any]:
         "producer": None,
         "inputs": [],
         "outputs": [],
+        "parameters": 0,
         "metadata": {},
     }
     with open(path, "rb") as fh:
@@ -237,10 +270,12 @@ def _describe_onnx(path: str) -> dict[str, Any]:
                     if f2 in (1, 2) and isinstance(v2, tuple):
                         entry[f2 - 1] = _text(fh, v2)
                 result["metadata"][entry[0]] = entry[1]
-            elif field == 7 and isinstance(value, tuple):  # GraphProto: inputs 11, outputs 12
+            elif field == 7 and isinstance(value, tuple):  # GraphProto: inputs 11, outputs 12, initializers 5, 15
                 for f2, v2 in list(_proto_fields(fh, value[0], value[0] + value[1], path)):
                     if f2 in (11, 12) and isinstance(v2, tuple):
                         result["inputs" if f2 == 11 else "outputs"].append(_onnx_value_info(fh, v2, path))
+                    elif f2 in (5, 15) and isinstance(v2, tuple):
+                        result["parameters"] += _onnx_parameters(fh, v2, f2, path)
         result["producer"] = " ".join(p for p in producer if p) or None
     return result
 
@@ -304,7 +339,10 @@ def describe_export(path: str, fmt: str) -> dict[str, Any]:
     """What ``inspect`` reports of an ONNX or TFLite file: size, opset (ONNX), inputs and outputs.
 
     ONNX files are read with netform's own protobuf walk (no ``onnx``, no
-    TensorFlow), seeking past the graph's nodes and weights.
+    TensorFlow), seeking past the graph's nodes and weights; ``parameters``
+    is the number of elements of the graph's initializers (the weights and
+    the constants the converter kept; it can differ from Keras's count
+    where the converter folded a bias or a normalization into a kernel).
 
     TFLite files have their flatbuffer structure checked before the LiteRT
     interpreter reads them.

@@ -9,8 +9,10 @@ from netform.errors import FormatError
 
 from ._api import load, save
 from ._detect import detect_format
-from ._meta import MAX_METADATA_BYTES, json_object, read_bounded, reading, register_netform_classes
-from ._static_reader import KerasParts, h5_meta, read_model, text_fields
+from ._meta import reading, register_netform_classes
+from ._savedmodel import embedded_archive
+from ._savedmodel_reader import describe_foreign
+from ._static_reader import KerasParts, h5_meta, read_model, savedmodel_meta
 
 __all__ = ["inspect", "convert"]
 
@@ -40,12 +42,7 @@ def _netform_meta(path: str, fmt: str) -> dict[str, Any]:
             check_h5(opened.file, path, file_size=opened.size, raw=opened.raw)
             return h5_meta(opened.file, path)
     if fmt == "savedmodel":
-        from ._savedmodel import META, EXTRA_DIR  # noqa: PLC0415
-
-        meta_path = os.path.join(path, EXTRA_DIR, META)
-        if os.path.lexists(meta_path):
-            raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata", error=FormatError)
-            return text_fields(json_object(raw, meta_path, META), meta_path, META)
+        return savedmodel_meta(path)
     return {}
 
 
@@ -54,10 +51,14 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
 
     A ``.keras`` archive or full-model ``.h5`` file is read directly (its
     config and the shapes of its weights) without importing TensorFlow,
-    after the same safety checks :func:`netform.saving.load` runs; a
-    weights-only file never needs TensorFlow. Anything that only Keras can
-    describe for certain (a SavedModel, a subclassed model, a layer class
-    with variables netform does not know) is loaded with Keras.
+    after the same safety checks :func:`netform.saving.load` runs; so is a
+    SavedModel netform wrote (through the model it embeds). A SavedModel
+    another tool wrote is described from ``saved_model.pb`` (its signatures
+    under ``signatures``, the serving one as ``endpoint``, and the scalars
+    of its variables), after the same graph-operation check a safe-mode
+    load runs. A weights-only file or an ONNX file never needs TensorFlow.
+    Anything that only Keras can describe for certain (a subclassed model,
+    a layer class with variables netform does not know) is loaded with Keras.
 
     Args:
         path: Any file or directory netform can load, or an ONNX or TFLite
@@ -84,7 +85,7 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
     if fmt not in ("keras", "h5", "savedmodel"):
         result.update(_weights_summary(path, fmt))
         return result
-    static = None if with_keras or fmt == "savedmodel" else read_model(path, fmt, safe_mode=safe_mode)
+    static = None if with_keras else read_model(path, fmt, safe_mode=safe_mode)
     if static is not None:
         meta = static["meta"]
         result.update(
@@ -103,29 +104,95 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
             }
         )
         return result
+    if fmt == "savedmodel" and not with_keras and embedded_archive(path) is None:
+        meta = _netform_meta(path, fmt)
+        foreign = describe_foreign(path, safe_mode=safe_mode)
+        if foreign is not None:
+            result.update(_inference_only(foreign, meta))
+            return result
     meta = _netform_meta(path, fmt)
     register_netform_classes()
     model = load(path, safe_mode=safe_mode)
+    if getattr(model, "inference_only", False):
+        result.update(_inference_only(_loaded_foreign(model), meta))
+        return result
     optimizer = getattr(model, "optimizer", None)
-    inference_only = bool(getattr(model, "inference_only", False))
     result.update(
         {
             "model_name": model.name,
             "model_class": meta.get("model_class") or f"{type(model).__module__}.{type(model).__qualname__}",
             "layers": _layers(model),
             "parameters": int(sum(int(_numel(v.shape)) for v in model.weights)),
-            "trainable_parameters": None
-            if inference_only
-            else int(sum(int(_numel(v.shape)) for v in model.trainable_variables)),
+            "trainable_parameters": int(sum(int(_numel(v.shape)) for v in model.trainable_variables)),
             "optimizer": type(optimizer).__name__ if optimizer is not None else None,
             "iterations": int(optimizer.iterations.numpy()) if optimizer is not None else None,
             "keras_version": meta.get("keras_version"),
             "netform_version": meta.get("netform_version"),
             "saved_at": meta.get("saved_at"),
-            "inference_only": inference_only,
+            "inference_only": False,
         }
     )
     return result
+
+
+def _inference_only(found: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """``inspect``'s answer for a SavedModel another tool wrote (loaded as an :class:`InferenceModel`)."""
+    return {
+        "model_name": found["model_name"],
+        "model_class": meta.get("model_class") or _INFERENCE_MODEL,
+        "layers": [],
+        "parameters": found["parameters"],
+        "trainable_parameters": None,
+        "optimizer": None,
+        "iterations": None,
+        "keras_version": meta.get("keras_version"),
+        "netform_version": meta.get("netform_version"),
+        "saved_at": meta.get("saved_at"),
+        "inference_only": True,
+        "endpoint": found["endpoint"],
+        "signatures": found["signatures"],
+    }
+
+
+#: The class ``load`` gives a SavedModel another tool wrote.
+_INFERENCE_MODEL = "netform.saving._savedmodel.InferenceModel"
+
+
+def _loaded_foreign(model: Any) -> dict[str, Any]:
+    """Signatures and variables of a loaded :class:`InferenceModel`, from TensorFlow's own objects.
+
+    The variables are those the SavedModel's root lists as ``variables``
+    (Keras's export lists each once, though it saves each twice), else every
+    variable object reachable from the root (a ``tf.Module`` lists none).
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    loaded = model._loaded  # the tf.saved_model.load object InferenceModel wraps (netform's own class)
+    variables = list(getattr(loaded, "variables", None) or [])
+    if not variables:
+        unique = {id(v): v for v in tf.train.TrackableView(loaded).descendants() if isinstance(v, tf.Variable)}
+        variables = list(unique.values())
+
+    def rows(specs: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "dtype": spec.dtype.name,
+                "shape": spec.shape.as_list() if spec.shape.rank is not None else None,
+            }
+            for name, spec in sorted(specs.items())
+        ]
+
+    signatures = {
+        name: {"inputs": rows(fn.structured_input_signature[1]), "outputs": rows(fn.structured_outputs)}
+        for name, fn in sorted(loaded.signatures.items())
+    }
+    return {
+        "model_name": model.name,
+        "endpoint": model.endpoint,
+        "signatures": signatures,
+        "parameters": int(sum(_numel(v.shape) for v in variables)),
+    }
 
 
 def _numel(shape: Any) -> int:

@@ -1,4 +1,4 @@
-"""What a ``.keras`` or full-model ``.h5`` file holds, read without TensorFlow or Keras.
+"""What a ``.keras``, full-model ``.h5`` or netform SavedModel holds, read without TensorFlow or Keras.
 
 :func:`netform.saving.inspect` needs the model's name, class, layers and
 parameter counts, all of which are in the file: the config is JSON, and each
@@ -51,7 +51,16 @@ from ._keras_zip import (
 from ._meta import MAX_METADATA_BYTES, json_object, reading
 from ._safety import VALUE_MARKERS, check_config, check_h5, check_zip
 
-__all__ = ["read_model", "read_config", "KerasParts", "h5_meta", "keras_meta", "text_fields"]
+__all__ = [
+    "read_model",
+    "read_config",
+    "KerasParts",
+    "h5_meta",
+    "keras_meta",
+    "text_fields",
+    "savedmodel_archive",
+    "savedmodel_meta",
+]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_KEYS = ("activation", "_initializer", "_regularizer", "_constraint", "initializer")
 
@@ -417,6 +426,35 @@ def keras_meta(netform_entry: dict[str, Any] | None, keras_entry: dict[str, Any]
     return meta
 
 
+def savedmodel_archive(path: str) -> str | None:
+    """netform's ``.keras`` copy inside a SavedModel directory, after the loading path's check of the tree.
+
+    Like :func:`~._savedmodel.load_savedmodel`, every entry of the directory
+    must be a regular file or folder inside it before any file is read.
+
+    Raises:
+        UnsafeFileError: A FIFO, device or socket, a link out of the
+            directory, or too many entries.
+    """
+    from ._meta import check_tree  # noqa: PLC0415
+    from ._savedmodel import embedded_archive  # noqa: PLC0415
+
+    check_tree(path, "SavedModel")
+    return embedded_archive(path)
+
+
+def savedmodel_meta(path: str) -> dict[str, Any]:
+    """What ``inspect`` reports from netform's ``assets.extra/netform.json`` of a SavedModel ({} when absent)."""
+    from ._meta import read_bounded  # noqa: PLC0415
+    from ._savedmodel import EXTRA_DIR, META  # noqa: PLC0415
+
+    meta_path = os.path.join(path, EXTRA_DIR, META)
+    if not os.path.lexists(meta_path):
+        return {}
+    raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata", error=FormatError)
+    return text_fields(json_object(raw, meta_path, META), meta_path, META)
+
+
 class KerasParts:
     """The parts of a ``.keras`` model (archive or unzipped folder), read once after the loading path's checks.
 
@@ -426,21 +464,22 @@ class KerasParts:
         weights: ``model.weights.h5`` in memory (its CRC-32 verified), or None when the model has none.
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, *, where: str | None = None) -> None:
+        self.path = where or path  # how messages name the file (a SavedModel names its directory)
         if os.path.isdir(path):
             self._read_dir(path)
         else:
             self._read_zip(path)
         if self.netform is not None:
-            restore_netform_classes(self.config, self.netform.get("keras_classes"), path)
-        self.meta = keras_meta(self.netform, self.keras, path)
+            restore_netform_classes(self.config, self.netform.get("keras_classes"), self.path)
+        self.meta = keras_meta(self.netform, self.keras, self.path)
 
     def _read_zip(self, path: str) -> None:
-        with reading(path, "keras"), zipfile.ZipFile(path) as zf:
-            check_zip(zf, path)
-            self.config = json_object(zf.read("config.json"), path, "config.json")
-            self.netform = read_netform_entry(zf, path)
+        where = self.path
+        with reading(where, "keras"), zipfile.ZipFile(path) as zf:
+            check_zip(zf, where)
+            self.config = json_object(zf.read("config.json"), where, "config.json")
+            self.netform = read_netform_entry(zf, where)
             self.keras = self._bounded_entry(zf, "metadata.json")
             # zipfile verifies the entry's CRC-32
             self.weights = io.BytesIO(zf.read(WEIGHTS_ENTRY)) if WEIGHTS_ENTRY in zf.namelist() else None
@@ -476,10 +515,11 @@ class KerasParts:
             )
 
 
-def _read_keras(path: str, safe_mode: bool) -> dict[str, Any]:
+def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[str, Any]:
     import h5py  # noqa: PLC0415
 
-    parts = KerasParts(path)
+    parts = KerasParts(path, where=where)
+    path = parts.path
     config = parts.config
     _check(config, path, safe_mode)
     if parts.weights is None:
@@ -558,8 +598,9 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
     error, and a config returned is one ``load`` would build.
 
     Args:
-        path: A ``.keras`` archive or folder, or a full-model HDF5 file.
-        fmt: ``"keras"`` or ``"h5"``, from :func:`~._detect.detect_format`.
+        path: A ``.keras`` archive or folder, a full-model HDF5 file, or a
+            SavedModel directory netform wrote (its embedded ``.keras`` model).
+        fmt: ``"keras"``, ``"h5"`` or ``"savedmodel"``, from :func:`~._detect.detect_format`.
         safe_mode: As for :func:`netform.load`.
         compile: Also check the compile config, as loading with ``compile=True`` does.
 
@@ -573,8 +614,15 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
     """
     import h5py  # noqa: PLC0415
 
+    where = path
+    if fmt == "savedmodel":
+        archive = savedmodel_archive(path)
+        if archive is None:
+            return None  # a SavedModel another tool wrote holds a graph, not a Keras config
+        path, fmt = archive, "keras"
     if fmt == "keras":
-        parts = KerasParts(path)
+        parts = KerasParts(path, where=where)
+        path = where
         _check(parts.config, path, safe_mode)
         if parts.weights is None:
             return None
@@ -613,8 +661,9 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
     """Name, class, layers, parameter counts and optimizer of a saved model, without TensorFlow.
 
     Args:
-        path: A ``.keras`` archive or folder (Keras's unzipped form), or a full-model HDF5 file.
-        fmt: Its format, from :func:`~._detect.detect_format` (``"keras"`` or ``"h5"``).
+        path: A ``.keras`` archive or folder (Keras's unzipped form), a full-model HDF5 file,
+            or a SavedModel directory netform wrote (read through the ``.keras`` model it embeds).
+        fmt: Its format, from :func:`~._detect.detect_format` (``"keras"``, ``"h5"`` or ``"savedmodel"``).
         safe_mode: As for :func:`netform.load`: refuse configs that name code.
 
     Returns:
@@ -632,6 +681,14 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
     try:
         if fmt == "keras":
             return _read_keras(path, safe_mode)
+        if fmt == "savedmodel":
+            archive = savedmodel_archive(path)
+            if archive is None:
+                return None  # another tool's SavedModel: see ._savedmodel_reader
+            meta = savedmodel_meta(path)
+            info = _read_keras(archive, safe_mode, where=path)
+            info["meta"] = meta
+            return info
         if fmt == "h5":
             return _read_h5(path, safe_mode)
     except _Unknown:

@@ -1,0 +1,465 @@
+"""What a SavedModel directory written by another tool holds, read without TensorFlow.
+
+``saved_model.pb`` is a protocol buffer, and TensorFlow's generated
+``*_pb2`` modules import the whole ``tensorflow`` package. ``inspect`` needs
+only a few of its fields: the signatures (names, dtypes and shapes of their
+inputs and outputs), the variables' shapes (from the object graph), and,
+for the safe-mode check that :func:`~._savedmodel.load_savedmodel` runs,
+every operation of the graph and its functions. This module decodes exactly
+those fields from the protobuf wire format and skips the rest (constants,
+shapes of intermediate tensors) without reading them.
+
+The decoded graph has the attributes :func:`~._graph_ops.refused_ops` reads
+from TensorFlow's ``MetaGraphDef``, so the same function, with the same
+allow-list, decides what a safe-mode load would refuse.
+
+Bounds: the file is refused before it is read when it is larger than
+:data:`~._savedmodel.MAX_GRAPH_BYTES` or not a regular file (as on the
+loading path); a field whose declared length runs past its message, a
+varint longer than ten bytes, a wire type protobuf does not have or text
+that is not UTF-8 in a string field is a :class:`~netform.errors.FormatError`.
+Nesting cannot run deep: only the fixed path of messages named here is
+decoded, so a hostile file's depth is never recursed into.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+from netform.errors import FormatError
+
+__all__ = ["read_saved_graph", "describe_foreign"]
+
+#: TensorFlow ``DataType`` numbers, by the names ``tf.dtypes.as_dtype(n).name`` gives them.
+_DTYPES = {
+    1: "float32",
+    2: "float64",
+    3: "int32",
+    4: "uint8",
+    5: "int16",
+    6: "int8",
+    7: "string",
+    8: "complex64",
+    9: "int64",
+    10: "bool",
+    11: "qint8",
+    12: "quint8",
+    13: "qint32",
+    14: "bfloat16",
+    15: "qint16",
+    16: "quint16",
+    17: "uint16",
+    18: "complex128",
+    19: "float16",
+    20: "resource",
+    21: "variant",
+    22: "uint32",
+    23: "uint64",
+}
+
+_Field = tuple[int, int | memoryview]
+
+
+class _Wire:
+    """The protobuf wire format over one buffer; every error names the file."""
+
+    def __init__(self, data: bytes, where: str) -> None:
+        self.data = memoryview(data)
+        self.where = where
+
+    def corrupt(self, why: str) -> FormatError:
+        return FormatError(
+            f"{self.where}: the SavedModel graph (saved_model.pb) is truncated or corrupt ({why}); "
+            "export the model again."
+        )
+
+    def _varint(self, buf: memoryview, pos: int) -> tuple[int, int]:
+        value = shift = 0
+        end = min(len(buf), pos + 10)
+        while pos < end:
+            byte = buf[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value, pos
+            shift += 7
+        raise self.corrupt("a number is cut short or longer than ten bytes")
+
+    def fields(self, buf: memoryview) -> Iterator[_Field]:
+        """``(field number, value)`` of one message: an int (varint) or the bytes of a length-delimited field."""
+        pos, end = 0, len(buf)
+        while pos < end:
+            tag, pos = self._varint(buf, pos)
+            wire, number = tag & 7, tag >> 3
+            if wire == 0:
+                value, pos = self._varint(buf, pos)
+                yield number, value
+            elif wire == 2:
+                length, pos = self._varint(buf, pos)
+                if pos + length > end:
+                    raise self.corrupt(f"field {number} declares {length:,} bytes, more than its message holds")
+                yield number, buf[pos : pos + length]
+                pos += length
+            elif wire in (1, 5):
+                pos += 8 if wire == 1 else 4
+                if pos > end:
+                    raise self.corrupt(f"field {number} runs past its message")
+            else:
+                raise self.corrupt(f"field {number} has wire type {wire}, which protobuf does not define")
+
+    def text(self, value: int | memoryview) -> str:
+        if not isinstance(value, memoryview):
+            raise self.corrupt("a string field holds a number")
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise self.corrupt(f"a string field is not UTF-8 ({err.reason})") from err
+
+    def message(self, value: int | memoryview) -> memoryview:
+        if not isinstance(value, memoryview):
+            raise self.corrupt("a message field holds a number")
+        return value
+
+    def map_entry(self, value: int | memoryview) -> tuple[str, memoryview]:
+        """``(key, value bytes)`` of a ``map<string, Message>`` entry."""
+        key, found = "", memoryview(b"")
+        for number, item in self.fields(self.message(value)):
+            if number == 1:
+                key = self.text(item)
+            elif number == 2:
+                found = self.message(item)
+        return key, found
+
+
+# --- the objects refused_ops reads (TensorFlow's message names and attributes) -------------------
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _AttrValue:
+    """An ``AttrValue``: what ``refused_ops`` asks of it (its function references and its bytes)."""
+
+    def __init__(self, wire: _Wire, buf: memoryview) -> None:
+        self.s = b""
+        self.shape: list[int | None] | None = None
+        self._set = ""
+        self.func = _Named("")
+        self.list = _AttrList()
+        for number, value in wire.fields(buf):
+            if number == 2:  # a oneof: the last member set wins and clears the others, as in protobuf
+                self.s, self._set = bytes(wire.message(value)), "s"
+                continue
+            # A message member read twice is merged (a name given again replaces it, a list is extended).
+            if number == 10:
+                name = _name_of(wire, value)
+                self.func = _Named(name or (self.func.name if self._set == "func" else ""))
+                self._set = "func"
+            elif number == 1:
+                self.list = self.list if self._set == "list" else _AttrList()
+                self._set = "list"
+                for inner, item in wire.fields(wire.message(value)):
+                    if inner == 9:
+                        self.list.func.append(_Named(_name_of(wire, item)))
+            elif number == 7:  # a variable node's shape (TF1 graphs)
+                self.shape, self._set = _shape(wire, value), "shape"
+            elif number in (3, 4, 5, 6, 8, 9):
+                self._set = str(number)
+            else:
+                continue
+            self.s = b""
+
+    def HasField(self, name: str) -> bool:  # noqa: N802 - protobuf's method name
+        return self._set == name
+
+
+class _AttrList:
+    def __init__(self) -> None:
+        self.func: list[_Named] = []
+
+
+def _name_of(wire: _Wire, value: int | memoryview) -> str:
+    """The ``name`` (field 1) of a ``NameAttrList``; its attributes are not read."""
+    name = ""
+    for number, item in wire.fields(wire.message(value)):
+        if number == 1:
+            name = wire.text(item)
+    return name
+
+
+class _Node:
+    """A ``NodeDef``: name, op, inputs and attributes."""
+
+    def __init__(self, wire: _Wire, buf: memoryview) -> None:
+        self.name = self.op = ""
+        self.input: list[str] = []
+        self.attr: dict[str, _AttrValue] = {}
+        for number, value in wire.fields(buf):
+            if number == 1:
+                self.name = wire.text(value)
+            elif number == 2:
+                self.op = wire.text(value)
+            elif number == 3:
+                self.input.append(wire.text(value))
+            elif number == 5:
+                key, item = wire.map_entry(value)
+                self.attr[key] = _AttrValue(wire, item)
+
+
+class _Function:
+    """A ``FunctionDef``: its signature's name and its nodes."""
+
+    def __init__(self, wire: _Wire, buf: memoryview) -> None:
+        self.signature = _Named("")
+        self.node_def: list[_Node] = []
+        for number, value in wire.fields(buf):
+            if number == 1:
+                self.signature = _Named(_name_of(wire, value) or self.signature.name)  # OpDef.name is field 1 too
+            elif number == 3:
+                self.node_def.append(_Node(wire, wire.message(value)))
+
+
+class _Library:
+    def __init__(self) -> None:
+        self.function: list[_Function] = []
+
+
+class _Graph:
+    """A ``GraphDef``: top-level nodes and the function library."""
+
+    def __init__(self) -> None:
+        self.node: list[_Node] = []
+        self.library = _Library()
+
+    def read(self, wire: _Wire, buf: memoryview) -> None:
+        for number, value in wire.fields(buf):
+            if number == 1:
+                self.node.append(_Node(wire, wire.message(value)))
+            elif number == 2:
+                for inner, item in wire.fields(wire.message(value)):
+                    if inner == 1:
+                        self.library.function.append(_Function(wire, wire.message(item)))
+
+
+class _Saver:
+    def __init__(self) -> None:
+        self.save_tensor_name = self.restore_op_name = ""
+
+    def read(self, wire: _Wire, buf: memoryview) -> None:
+        for number, value in wire.fields(buf):
+            if number == 2:
+                self.save_tensor_name = wire.text(value)
+            elif number == 3:
+                self.restore_op_name = wire.text(value)
+
+
+class _ObjectGraph:
+    """A ``SavedObjectGraph``: the concrete functions' names, each object's children, the variables' shapes."""
+
+    def __init__(self) -> None:
+        self.concrete_functions: dict[str, None] = {}
+        self.children: list[dict[str, int]] = []
+        self.variables: dict[int, tuple[int, ...]] = {}
+
+    def read(self, wire: _Wire, buf: memoryview) -> None:
+        for number, value in wire.fields(buf):
+            if number == 1:
+                self._object(wire, wire.message(value))
+            elif number == 2:
+                self.concrete_functions[wire.map_entry(value)[0]] = None
+
+    def _object(self, wire: _Wire, buf: memoryview) -> None:
+        index = len(self.children)
+        children: dict[str, int] = {}
+        for number, value in wire.fields(buf):
+            if number == 1:  # ObjectReference: node_id 1, local_name 2
+                node, name = 0, ""
+                for inner, item in wire.fields(wire.message(value)):
+                    if inner == 1 and isinstance(item, int):
+                        node = item
+                    elif inner == 2:
+                        name = wire.text(item)
+                children[name] = node
+            elif number == 7:  # SavedVariable: shape 2
+                for inner, item in wire.fields(wire.message(value)):
+                    if inner == 2:
+                        self.variables[index] = tuple(d or 0 for d in (_shape(wire, item) or ()))
+        self.children.append(children)
+
+
+class _MetaGraph:
+    """A ``MetaGraphDef``: what ``refused_ops`` reads, its signatures and its object graph."""
+
+    def __init__(self, wire: _Wire, buf: memoryview) -> None:
+        self.graph_def = _Graph()
+        self.saver_def = _Saver()
+        self.object_graph_def = _ObjectGraph()
+        self.signature_def: dict[str, memoryview] = {}
+        for number, value in wire.fields(buf):
+            if number == 2:
+                self.graph_def.read(wire, wire.message(value))
+            elif number == 3:
+                self.saver_def.read(wire, wire.message(value))
+            elif number == 5:
+                key, item = wire.map_entry(value)
+                self.signature_def[key] = item
+            elif number == 7:
+                self.object_graph_def.read(wire, wire.message(value))
+
+
+def _shape(wire: _Wire, value: int | memoryview) -> list[int | None] | None:
+    """A ``TensorShapeProto`` as a list (None for an unknown size), or None for an unknown rank."""
+    dims: list[int | None] = []
+    for number, item in wire.fields(wire.message(value)):
+        if number == 3 and item:
+            return None
+        if number == 2:
+            size: int | None = 0
+            for inner, dim in wire.fields(wire.message(item)):
+                if inner == 1 and isinstance(dim, int):
+                    size = dim - (1 << 64) if dim >= 1 << 63 else dim  # int64: -1 is "unknown"
+            dims.append(None if size is not None and size < 0 else size)
+    return dims
+
+
+def read_saved_graph(path: str) -> list[_MetaGraph]:
+    """The meta graphs of a SavedModel directory's ``saved_model.pb``, decoded without TensorFlow.
+
+    Args:
+        path: The SavedModel directory (its tree already checked).
+
+    Returns:
+        One object per ``MetaGraphDef``, with the attributes
+        :func:`~._graph_ops.refused_ops` reads.
+
+    Raises:
+        UnsafeFileError: The graph file is over the size bound or not a regular file.
+        FormatError: The protobuf is truncated or corrupt.
+    """
+    from ._meta import read_bounded  # noqa: PLC0415
+    from ._savedmodel import MAX_GRAPH_BYTES, graph_file  # noqa: PLC0415
+
+    file = graph_file(path)
+    data = read_bounded(file, MAX_GRAPH_BYTES, f"the SavedModel graph ({os.path.basename(file)})")
+    wire = _Wire(data, path)
+    return [_MetaGraph(wire, wire.message(value)) for number, value in wire.fields(wire.data) if number == 2]
+
+
+def _tensors(wire: _Wire, buf: memoryview, field: int) -> list[dict[str, Any]]:
+    """``[{name, dtype, shape}]`` of a signature's inputs (field 1) or outputs (2), sorted by name."""
+    rows = []
+    for number, value in wire.fields(buf):
+        if number != field:
+            continue
+        key, info = wire.map_entry(value)
+        row: dict[str, Any] = {"name": key, "dtype": None, "shape": None}
+        for inner, item in wire.fields(info):
+            if inner == 2 and isinstance(item, int):
+                row["dtype"] = _DTYPES.get(item, str(item))
+            elif inner == 3:
+                row["shape"] = _shape(wire, item)
+        rows.append(row)
+    return sorted(rows, key=lambda r: str(r["name"]))
+
+
+def signatures(meta: _MetaGraph, where: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """``{signature: {"inputs": [...], "outputs": [...]}}`` as ``tf.saved_model.load(path).signatures`` has them.
+
+    TensorFlow keeps its init op among the signature defs
+    (``__saved_model_init_op``); it is not a signature the model can be called by.
+    """
+    wire = _Wire(b"", where)
+    return {
+        name: {"inputs": _tensors(wire, buf, 1), "outputs": _tensors(wire, buf, 2)}
+        for name, buf in sorted(meta.signature_def.items())
+        if name != "__saved_model_init_op"
+    }
+
+
+def _numel(shape: tuple[int | None, ...] | list[int | None]) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d or 0)
+    return n
+
+
+def variable_count(meta: _MetaGraph) -> int:
+    """Scalars in the SavedModel's variables: those its root lists as ``variables``, else every variable object.
+
+    Keras's ``model.export()`` tracks each variable twice (as ``variables``
+    and under an inner name), so the root's ``variables`` list is what
+    ``tf.saved_model.load(path).variables`` gives; a ``tf.Module`` saved by
+    ``tf.saved_model.save`` has no such list, and each of its variables is
+    one object of the graph; a TF1 SavedModel has none, and its variables
+    are the variable nodes of its main graph.
+    """
+    graph = meta.object_graph_def
+    listed = graph.children[0].get("variables") if graph.children else None
+    if listed is not None and 0 <= listed < len(graph.children):
+        ids = [i for i in graph.children[listed].values() if i in graph.variables]
+        if ids:
+            return sum(_numel(graph.variables[i]) for i in ids)
+    if graph.children:
+        return sum(_numel(shape) for shape in graph.variables.values())
+    # A TF1 SavedModel has no object graph: TensorFlow lifts the main graph's variable nodes.
+    shapes = {
+        node.name: node.attr["shape"].shape or []
+        for node in meta.graph_def.node
+        if node.op in _VARIABLE_OPS and "shape" in node.attr
+    }
+    return sum(_numel(shape) for shape in shapes.values())
+
+
+_VARIABLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable"})
+
+
+def describe_foreign(path: str, *, safe_mode: bool = True) -> dict[str, Any] | None:
+    """What ``inspect`` reports of a SavedModel another tool wrote, after the checks loading it runs.
+
+    In safe mode the graph's operations are checked against the same
+    allow-list (:func:`~._graph_ops.refused_ops`) and refused with the same
+    error as :func:`~._savedmodel.load_savedmodel`; the size bound holds in
+    every mode.
+
+    Args:
+        path: A SavedModel directory without netform's embedded model (its tree already checked).
+        safe_mode: As for :func:`netform.load`.
+
+    Returns:
+        ``{"model_name", "signatures", "endpoint", "parameters"}``, or None
+        where only TensorFlow reads the graph (``saved_model.pbtxt``, or
+        several meta graphs, between which ``tf.saved_model.load`` chooses by tags).
+
+    Raises:
+        FormatError: The graph is corrupt, or has no signature to call.
+        UnsafeFileError: An oversized graph, or (in safe mode) an operation that is not pure.
+    """
+    from ._graph_ops import refused_ops  # noqa: PLC0415
+    from ._meta import reading  # noqa: PLC0415
+    from ._savedmodel import _refusal, graph_file  # noqa: PLC0415
+
+    if not graph_file(path).endswith(".pb"):
+        return None
+    with reading(path, "savedmodel"):
+        metas = read_saved_graph(path)
+    if safe_mode:
+        refused = [found for meta in metas for found in refused_ops(meta)]
+        if refused:
+            keras_2 = os.path.isfile(os.path.join(path, "keras_metadata.pb"))
+            raise _refusal(path, "Keras 2 (tf_keras)" if keras_2 else "another tool", refused)
+    if len(metas) != 1:
+        return None
+    found = signatures(metas[0], path)
+    if not found:
+        raise FormatError(
+            f"{path}: SavedModel has no signatures, so nothing can be called. Export it with a serving signature."
+        )
+    return {
+        "model_name": os.path.basename(os.path.normpath(path)),
+        "endpoint": "serving_default" if "serving_default" in found else sorted(found)[0],
+        "signatures": found,
+        "parameters": variable_count(metas[0]),
+    }
