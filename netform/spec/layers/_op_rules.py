@@ -41,6 +41,12 @@ def _shape_of(value: Any, what: str = "argument") -> Shape:
     return tuple(dims)
 
 
+def _size(shape: Shape) -> int | None:
+    """The number of values a tensor of ``shape`` holds; None when a size is unknown."""
+    known = [d for d in shape if d is not None]
+    return math.prod(known) if len(known) == len(shape) else None
+
+
 def broadcast(*shapes: Shape) -> Shape:
     """Keras's broadcasting of several shapes (``None`` against a size is that size unless it is 1)."""
     out: list[Any] = []
@@ -130,7 +136,7 @@ def reshape(a: dict[str, Any]) -> Shape:
         raise ShapeError(f"newshape {list(new)} has more than one -1")
     if any(not isinstance(d, int) or isinstance(d, bool) or d < -1 for d in new):
         raise ShapeError(f"newshape {list(new)} must hold sizes ≥ 0 and at most one -1")
-    per_sample = None if None in shape[1:] else math.prod(shape[1:])
+    per_sample = _size(shape[1:])
     if 0 in new and per_sample != 0:
         raise ShapeError(
             f"newshape {list(new)} has a size 0, so the result holds no values, while "
@@ -154,14 +160,14 @@ def reshape(a: dict[str, Any]) -> Shape:
                 f"{per_sample}, e.g. {[-1, per_sample]}"
             )
         return (None, *new[1:])
+    total = _size(shape)
     if -1 not in new:
-        if None not in shape and math.prod(shape) != math.prod(new):
-            raise ShapeError(f"cannot reshape {shape_str(shape)} ({math.prod(shape)} values) to {list(new)}")
+        if total is not None and total != math.prod(new):
+            raise ShapeError(f"cannot reshape {shape_str(shape)} ({total} values) to {list(new)}")
         return new
-    if None in shape:
+    if total is None:
         return tuple(None if d == -1 else d for d in new)
     known = math.prod(d for d in new if d != -1)
-    total = math.prod(shape)
     if known == 0 or total % known:
         raise ShapeError(f"cannot reshape {shape_str(shape)} ({total} values) to {list(new)}")
     return tuple(total // known if d == -1 else d for d in new)
@@ -225,7 +231,8 @@ def concatenate(a: dict[str, Any]) -> Shape:
                     f"concatenate needs the same size on every axis but {axis}, received {shape_str(shapes)}"
                 )
             out[i] = o if o is not None else d
-        total = None if total is None or s[ax] is None else total + s[ax]
+        size = s[ax]
+        total = None if total is None or size is None else total + size
     out[ax] = total
     return tuple(out)
 
@@ -313,10 +320,11 @@ def resize(a: dict[str, Any]) -> Shape:
 def glu(a: dict[str, Any]) -> Shape:
     shape = list(_shape_of(a["x"]))
     ax = _axis(a.get("axis", -1), len(shape))
-    if shape[ax] is not None:
-        if shape[ax] % 2:
+    size = shape[ax]
+    if size is not None:
+        if size % 2:
             raise ShapeError(f"glu needs an even size on axis {ax}, received {shape_str(tuple(shape))}")
-        shape[ax] //= 2
+        shape[ax] = size // 2
     return tuple(shape)
 
 
@@ -354,7 +362,7 @@ def arg_reduce(a: dict[str, Any]) -> Shape:
 
 def flatten_all(a: dict[str, Any]) -> Shape:
     shape = _shape_of(a["x"])
-    return (None if None in shape else math.prod(shape),)
+    return (_size(shape),)
 
 
 def repeat(a: dict[str, Any]) -> Shape:
@@ -363,9 +371,11 @@ def repeat(a: dict[str, Any]) -> Shape:
     if not isinstance(reps, int):
         raise ShapeError("repeat takes an integer `repeats` for a static shape")
     if axis is None:
-        return (None if None in shape else math.prod(shape) * reps,)
+        total = _size(shape)
+        return (None if total is None else total * reps,)
     ax = _axis(axis, len(shape))
-    return shape[:ax] + (None if shape[ax] is None else shape[ax] * reps,) + shape[ax + 1 :]
+    size = shape[ax]
+    return shape[:ax] + (None if size is None else size * reps,) + shape[ax + 1 :]
 
 
 def tile(a: dict[str, Any]) -> Shape:
@@ -458,8 +468,8 @@ def take(a: dict[str, Any]) -> Shape:
     shape, indices = _shape_of(a["x"]), _shape_of(a["indices"], "indices")
     axis = a.get("axis")
     if axis is None:  # indices into the flattened tensor (batch included): bounded only when every size is known
-        if shape and all(isinstance(d, int) for d in shape) and not isinstance(a["indices"], TensorArg):
-            total = math.prod(shape)
+        total = _size(shape) if shape else None
+        if total is not None and not isinstance(a["indices"], TensorArg):
             bad = [v for v in _numbers(a["indices"]) if not -total <= v < total]
             if bad:
                 raise ShapeError(f"index {bad[0]} is out of range for the {total} values of the flattened input")
@@ -495,7 +505,7 @@ def outer(a: dict[str, Any]) -> Shape:
     sizes = []
     for key in ("x1", "x2"):
         s = _shape_of(a[key], key)
-        sizes.append(None if None in s else math.prod(s))
+        sizes.append(_size(s))
     return tuple(sizes)
 
 
@@ -519,9 +529,8 @@ def grayscale(a: dict[str, Any]) -> Shape:
 
 def append(a: dict[str, Any]) -> Shape:
     if a.get("axis") is None:
-        sizes = [_shape_of(a[k], k) for k in ("x1", "x2")]
-        flat = [None if None in s else math.prod(s) for s in sizes]
-        return (None if None in flat else sum(flat),)  # type: ignore[arg-type]
+        x1, x2 = (_size(_shape_of(a[k], k)) for k in ("x1", "x2"))
+        return (None if x1 is None or x2 is None else x1 + x2,)
     return concatenate({"xs": [a["x1"], a["x2"]], "axis": a["axis"]})
 
 
