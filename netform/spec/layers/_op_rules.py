@@ -14,7 +14,7 @@ from typing import Any
 
 from .._layer_base import ShapeError
 from .._types import Shape
-from ._util import shape_str
+from ._util import prod, shape_str
 
 __all__ = ["TensorArg", "broadcast", "parse_index", "format_index", "index_shape"]
 
@@ -39,12 +39,6 @@ def _shape_of(value: Any, what: str = "argument") -> Shape:
         dims.append(len(value))
         value = value[0] if value else 0
     return tuple(dims)
-
-
-def _size(shape: Shape) -> int | None:
-    """The number of values a tensor of ``shape`` holds; None when a size is unknown."""
-    known = [d for d in shape if d is not None]
-    return math.prod(known) if len(known) == len(shape) else None
 
 
 def broadcast(*shapes: Shape) -> Shape:
@@ -136,7 +130,7 @@ def reshape(a: dict[str, Any]) -> Shape:
         raise ShapeError(f"newshape {list(new)} has more than one -1")
     if any(not isinstance(d, int) or isinstance(d, bool) or d < -1 for d in new):
         raise ShapeError(f"newshape {list(new)} must hold sizes ≥ 0 and at most one -1")
-    per_sample = _size(shape[1:])
+    per_sample = prod(shape[1:])
     if 0 in new and per_sample != 0:
         raise ShapeError(
             f"newshape {list(new)} has a size 0, so the result holds no values, while "
@@ -160,7 +154,7 @@ def reshape(a: dict[str, Any]) -> Shape:
                 f"{per_sample}, e.g. {[-1, per_sample]}"
             )
         return (None, *new[1:])
-    total = _size(shape)
+    total = prod(shape)
     if -1 not in new:
         if total is not None and total != math.prod(new):
             raise ShapeError(f"cannot reshape {shape_str(shape)} ({total} values) to {list(new)}")
@@ -362,7 +356,7 @@ def arg_reduce(a: dict[str, Any]) -> Shape:
 
 def flatten_all(a: dict[str, Any]) -> Shape:
     shape = _shape_of(a["x"])
-    return (_size(shape),)
+    return (prod(shape),)
 
 
 def repeat(a: dict[str, Any]) -> Shape:
@@ -371,7 +365,7 @@ def repeat(a: dict[str, Any]) -> Shape:
     if not isinstance(reps, int):
         raise ShapeError("repeat takes an integer `repeats` for a static shape")
     if axis is None:
-        total = _size(shape)
+        total = prod(shape)
         return (None if total is None else total * reps,)
     ax = _axis(axis, len(shape))
     size = shape[ax]
@@ -468,7 +462,7 @@ def take(a: dict[str, Any]) -> Shape:
     shape, indices = _shape_of(a["x"]), _shape_of(a["indices"], "indices")
     axis = a.get("axis")
     if axis is None:  # indices into the flattened tensor (batch included): bounded only when every size is known
-        total = _size(shape) if shape else None
+        total = prod(shape) if shape else None
         if total is not None and not isinstance(a["indices"], TensorArg):
             bad = [v for v in _numbers(a["indices"]) if not -total <= v < total]
             if bad:
@@ -505,7 +499,7 @@ def outer(a: dict[str, Any]) -> Shape:
     sizes = []
     for key in ("x1", "x2"):
         s = _shape_of(a[key], key)
-        sizes.append(_size(s))
+        sizes.append(prod(s))
     return tuple(sizes)
 
 
@@ -529,7 +523,7 @@ def grayscale(a: dict[str, Any]) -> Shape:
 
 def append(a: dict[str, Any]) -> Shape:
     if a.get("axis") is None:
-        x1, x2 = (_size(_shape_of(a[k], k)) for k in ("x1", "x2"))
+        x1, x2 = (prod(_shape_of(a[k], k)) for k in ("x1", "x2"))
         return (None if x1 is None or x2 is None else x1 + x2,)
     return concatenate({"xs": [a["x1"], a["x2"]], "axis": a["axis"]})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 from .._layer_base import ShapeError
 from .._shapes import format_shape as shape_str  # the one shape formatter: ``(None, 28, 28, 1)``, as Keras writes
@@ -62,6 +62,10 @@ def conv_out(size: int | None, kernel: int, stride: int, padding: str, dilation:
     return out
 
 
+@overload
+def prod(values: Sequence[int]) -> int: ...
+@overload
+def prod(values: Sequence[int | None]) -> int | None: ...
 def prod(values: Sequence[int | None]) -> int | None:
     """Product of dimensions, or ``None`` if any is unknown."""
     total = 1
