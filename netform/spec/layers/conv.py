@@ -173,7 +173,8 @@ class Conv1D(ConvSpec):
     """1D convolution over the steps of a sequence (batch, steps, channels)."""
 
     type: Literal["Conv1D"] = Field("Conv1D", description=TYPE_DESCRIPTION)
-    padding: Literal["valid", "same", "causal"] = Field(
+    # A Pydantic field widened in a subclass (Conv1D alone takes "causal"), which mypy reads as an attribute.
+    padding: Literal["valid", "same", "causal"] = Field(  # type: ignore[assignment]
         "valid", description=PADDING[:-1] + "; or 'causal' (pad on the left only, for temporal models)."
     )
 
