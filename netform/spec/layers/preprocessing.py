@@ -109,7 +109,7 @@ class Normalization(PreprocessingSpec):
                 "give both `mean` and `variance`, or neither (to compute them with adapt()); "
                 f"received mean={self.mean!r} and variance={self.variance!r}"
             )
-        if self.mean is not None:
+        if self.mean is not None and self.variance is not None:  # both or neither, checked above
             mean_shape, var_shape = _array_shape(self.mean), _array_shape(self.variance)
             if mean_shape != var_shape:
                 raise ValueError(
@@ -147,13 +147,14 @@ class Normalization(PreprocessingSpec):
             raise ShapeError(
                 f"Normalization axis={self.axis!r} names the same axis twice for input shape {shape_str(input_shape)}"
             )
-        unknown = [a for a in keep if input_shape[a] is None]
+        sizes = [input_shape[a] for a in keep]
+        unknown = [a for a, d in zip(keep, sizes) if d is None]
         if unknown:
             raise ShapeError(
                 f"Normalization keeps axis {unknown[0]} of input shape {shape_str(input_shape)}, whose size is "
                 "unknown; kept axes need a known size"
             )
-        return tuple(input_shape[a] for a in keep)
+        return tuple(d for d in sizes if d is not None)
 
     def output_shape(self, input_shape: Shape) -> Shape:
         kept = self._kept(input_shape)
