@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
-from typing import Any, Callable, ClassVar, Literal, TypeVar
+from typing import Any, Callable, ClassVar, Literal, TypeVar, overload
 
 from pydantic import BaseModel, Field, create_model
 
@@ -67,6 +67,14 @@ def _install_config_methods(cls: type[Any], config: type[BaseModel], base_keys: 
     cls.from_config = from_config
 
 
+@overload
+def register_layer(
+    cls: T, *, config: type[BaseModel] | None = None, name: str | None = None, family: str = "custom"
+) -> T: ...
+@overload
+def register_layer(
+    cls: None = None, *, config: type[BaseModel] | None = None, name: str | None = None, family: str = "custom"
+) -> Callable[[T], T]: ...
 def register_layer(
     cls: T | None = None, *, config: type[BaseModel] | None = None, name: str | None = None, family: str = "custom"
 ) -> T | Callable[[T], T]:
@@ -276,6 +284,12 @@ def keras_registered_layer_spec(type_name: str) -> type[LayerSpec]:
     return spec_cls
 
 
+@overload
+def register_model(cls: T, *, config: type[BaseModel] | None = None, name: str | None = None) -> T: ...
+@overload
+def register_model(
+    cls: None = None, *, config: type[BaseModel] | None = None, name: str | None = None
+) -> Callable[[T], T]: ...
 def register_model(
     cls: T | None = None, *, config: type[BaseModel] | None = None, name: str | None = None
 ) -> T | Callable[[T], T]:
