@@ -15,7 +15,7 @@ from ..spec._types import TypedObject
 __all__ = ["to_keras_layer", "keras_layer_class", "keras_arguments"]
 
 
-def keras_layer_class(spec: LayerSpec) -> type:
+def keras_layer_class(spec: LayerSpec) -> type[keras.layers.Layer]:
     """The Keras class for a schema: a registered custom layer, a built-in one or one of keras.applications."""
     from ..spec._custom import custom_keras_class
 
@@ -94,7 +94,7 @@ def _generic(spec: LayerSpec, name: str | None) -> keras.layers.Layer:
     class_name = getattr(spec, "class_name")
     if class_name in UNBUILDABLE_LAYERS:
         raise BuildError(f"KerasLayer '{class_name}' cannot be built from a spec: it {UNBUILDABLE_LAYERS[class_name]}.")
-    cls = getattr(keras.layers, class_name, None)
+    cls: type[keras.layers.Layer] | None = getattr(keras.layers, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
         raise BuildError(
             f"'{class_name}' is not a Keras built-in layer class; custom layers must be registered "
