@@ -10,6 +10,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import Diagnostic, SaveError, SpecError
 from ._args import UsageError
@@ -90,7 +91,7 @@ def _expand(paths: list[str]) -> list[Path]:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check every spec; exit 0 when all are valid, 1 otherwise."""
     load_plugins(args.plugin)
-    results = []
+    results: list[dict[str, Any]] = []  # one JSON object per file
     ok = True
     for path in _expand(args.paths):
         try:
@@ -144,7 +145,8 @@ def format_warning(diag: Diagnostic | dict[str, object]) -> str:
     """``file:line:col: warning: path: message``, as compilers write warnings."""
     d = diag.to_dict() if isinstance(diag, Diagnostic) else diag
     place = str(d["source"]) + "".join(f":{d[k]}" for k in ("line", "column") if d[k] is not None)
-    return f"{place}: warning: {d['path'] + ': ' if d['path'] else ''}{d['message']}"
+    where = f"{d['path']}: " if d["path"] else ""
+    return f"{place}: warning: {where}{d['message']}"
 
 
 def callbacks_not_run() -> contextlib.AbstractContextManager[object]:
