@@ -97,7 +97,7 @@ def _inject_functional(cls: type) -> None:
     """Put :class:`Functional` in place of :class:`Model` among ``cls``'s ancestors."""
     if cls is Model or cls is object or not issubclass(cls, Model):
         return
-    bases = []
+    bases: list[type] = []
     for base in cls.__bases__:
         if base is Model:
             bases.append(Functional)
