@@ -216,8 +216,12 @@ class _Exporter(SpecWriter):
         used: set[str],
         names_out: dict[str, str] | None = None,
         uses_out: dict[str, str] | None = None,
+        scope: str | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        """(inputs, nodes, outputs) of a Functional model (or of a Sequential's functional form)."""
+        """(inputs, nodes, outputs) of a Functional model (or of a Sequential's functional form).
+
+        ``scope``: a nested model's name (its layers' names may start with ``scope.``, as netform names them).
+        """
         names_out = {} if names_out is None else names_out
         uses_out = {} if uses_out is None else uses_out
         if isinstance(model, keras.Sequential) and getattr(model, "_functional", None) is not None:
@@ -227,19 +231,12 @@ class _Exporter(SpecWriter):
         op_order = {id(op): i for i, op in enumerate(getattr(model, "_operations", []))}
         names: dict[tuple[int, int], str] = {}
         ordered = []
-        own = {id(n) for level in model._nodes_by_depth.values() for n in level}
         for depth in sorted(model._nodes_by_depth, reverse=True):
             for node in model._nodes_by_depth[depth]:
                 op = node.operation
                 ordered.append((-depth, op_order.get(id(op), 0), op._inbound_nodes.index(node), node))
         ordered.sort(key=lambda t: t[:3])
-        # A call is numbered among this graph's calls of its layer (as Keras's config numbers them): a
-        # loaded Sequential's layers also hold the nodes of the graphs Keras built while adding them.
-        calls = {
-            id(node): [n for n in node.operation._inbound_nodes if id(n) in own].index(node)
-            for _, _, _, node in ordered
-        }
-        writer = GraphWriter(used)
+        writer = GraphWriter(used, (node.operation.name for *_, node in ordered), scope=scope)
 
         def ref(t: Any) -> str:
             """The spec's name for a tensor: its node, or ``node.K`` for output K of a node with several."""
@@ -254,21 +251,20 @@ class _Exporter(SpecWriter):
                 shape = list(op.batch_shape[1:])
                 names[key] = writer.add_input(op.name, shape, str(op.dtype), bool(getattr(op, "sparse", False)))
                 continue
-            call_index = calls[id(node)]
             function = op_function_name(op) if not isinstance(op, keras.layers.Layer) else None
             if function is not None:
-                names[key] = writer.add_op(op.name, call_index, _op_node(op, function, node, ref))
+                names[key] = writer.add_op(op.name, _op_node(op, function, node, ref))
                 continue
             if isinstance(op, keras.Model):
                 refs = [ref(t) for t in node.input_tensors]
                 call: dict[str, Any] = {}
                 block = self.block(op)
-                name, first = writer.add(id(op), op.name, call_index, refs, lambda: {"block": block, "nested": True})
+                name, first = writer.add(id(op), op.name, refs, lambda: {"block": block})
                 if first:
                     uses_out[name] = block
             else:
                 refs, call = _layer_call(op, node, ref)
-                name, _ = writer.add(id(op), op.name, call_index, refs, lambda: layer_to_dict(op), call)
+                name, _ = writer.add(id(op), op.name, refs, lambda: layer_to_dict(op), call)
             names[key] = name
         order = [names.get((id(t._keras_history.operation), t._keras_history.node_index)) for t in model.inputs]
         inputs, nodes, outputs = writer.result([n for n in order if n is not None], [ref(t) for t in model.outputs])
@@ -285,16 +281,16 @@ class _Exporter(SpecWriter):
         self.block_maps[name] = (names, uses)
         if isinstance(model, keras.Sequential):
             layers = []
-            for node, layer in zip(self.linear_names(layer.name for layer in model.layers), model.layers):
+            for node, layer in zip(self.linear_names(model.name, (layer.name for layer in model.layers)), model.layers):
                 names[node] = layer.name
                 if isinstance(layer, keras.Model):
                     uses[node] = self.block(layer)
-                    layers.append({"block": uses[node], "nested": True, "name": node})
+                    layers.append({"block": uses[node], "name": node})
                 else:
                     layers.append({**layer_to_dict(layer), "name": node})
             self.linear_block(name, layers)
             return name
-        inputs, nodes, outputs = self.graph(model, set(), names, uses)
+        inputs, nodes, outputs = self.graph(model, set(), names, uses, scope=model.name)
         self.graph_block(name, inputs, nodes, outputs)
         return name
 

@@ -278,11 +278,13 @@ class _Exporter(SpecWriter):
     def layer_entry(self, layer: dict[str, Any]) -> dict[str, Any]:
         return _layer_entry(layer, self.defaults)
 
-    def graph(self, model: dict[str, Any], used: set[str]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        """(inputs, nodes, outputs) of a Functional config."""
+    def graph(
+        self, model: dict[str, Any], used: set[str], scope: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """(inputs, nodes, outputs) of a Functional config (``scope``: a nested model's name)."""
         g = ConfigGraph(model)
         names: dict[NodeKey, str] = {}
-        writer = GraphWriter(used)
+        writer = GraphWriter(used, (key[0] for key in g.ordered), scope=scope)
 
         def ref(tensor: tuple[str, int, int]) -> str:
             base = names[tensor[:2]]
@@ -303,10 +305,10 @@ class _Exporter(SpecWriter):
             if is_model(layer):
                 refs = [ref(_history(t)) for t in _tensors([call["args"], call["kwargs"]])]
                 block = self.block(layer)
-                names[key], _ = writer.add(key[0], key[0], key[1], refs, lambda: {"block": block, "nested": True})
+                names[key], _ = writer.add(key[0], key[0], refs, lambda: {"block": block})
             else:
                 refs = self._layer_refs(layer, call, ref)
-                names[key], _ = writer.add(key[0], key[0], key[1], refs, lambda: self.layer_entry(layer))
+                names[key], _ = writer.add(key[0], key[0], refs, lambda: self.layer_entry(layer))
         for producer, node, _ in g.inputs:
             if (producer, node) not in names:
                 raise NeedsKeras("an input the graph does not reach")
@@ -340,14 +342,14 @@ class _Exporter(SpecWriter):
         if model.get("class_name") == "Sequential":
             items = _sequential_layers(model)
             layers = []
-            for node, layer in zip(self.linear_names(_layer_name(layer) for layer in items), items):
+            for node, layer in zip(self.linear_names(model_name, (_layer_name(layer) for layer in items)), items):
                 if is_model(layer):
-                    layers.append({"block": self.block(layer), "nested": True, "name": node})
+                    layers.append({"block": self.block(layer), "name": node})
                 else:
                     layers.append({**self.layer_entry(layer), "name": node})
             self.linear_block(name, layers)
             return name
-        inputs, nodes, outputs = self.graph(model, set())
+        inputs, nodes, outputs = self.graph(model, set(), scope=model_name)
         self.graph_block(name, inputs, nodes, outputs)
         return name
 

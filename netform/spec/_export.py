@@ -23,25 +23,48 @@ _SECTIONS = ("netform", "name", "kind", "inputs", "blocks", "layers", "nodes", "
 class GraphWriter:
     """One graph (a model's, or a nested model's) as ``inputs``, ``nodes`` and ``outputs``.
 
+    Nodes are named as a person writing the spec would name them: a layer's
+    node by the layer's own name, the second and later calls of a shared
+    layer ``name_2``, ``name_3`` (in the order the graph calls them), never
+    taking the name of another layer of the graph.
+
     Args:
         used: Names taken in this graph's namespace (added to as nodes are named).
+        layer_names: Every layer (and operation) name of the graph, reserved for its own node.
+        scope: The nested model's name where netform built it: its layers are named ``scope.name``
+            (netform's builder prefixes them), written here as ``name``.
     """
 
-    def __init__(self, used: set[str]) -> None:
+    def __init__(self, used: set[str], layer_names: Iterable[str] = (), scope: str | None = None) -> None:
         self.used = used
+        self._prefix = None if scope is None else scope + "."
+        self._reserved = {self._base(n) for n in layer_names}
         self.inputs: dict[str, Any] = {}
         self.nodes: dict[str, Any] = {}
         #: node name → the name of the Keras layer (or operation) it calls
         self.layer_names: dict[str, str] = {}
         self._first_use: dict[Hashable, str] = {}
+        self._calls: dict[Hashable, int] = {}
 
-    def node_name(self, layer_name: str, call_index: int) -> str:
-        """The name of the node for call ``call_index`` of the layer ``layer_name``."""
-        return clean_name(layer_name if call_index == 0 else f"{layer_name}_call{call_index}", self.used)
+    def _base(self, layer_name: str) -> str:
+        if self._prefix is not None and layer_name.startswith(self._prefix) and len(layer_name) > len(self._prefix):
+            layer_name = layer_name[len(self._prefix) :]
+        return clean_name(layer_name, set())
+
+    def node_name(self, layer_name: str, call: int = 1) -> str:
+        """The node name of call ``call`` (from 1) of the layer ``layer_name``, made unique and taken."""
+        base = self._base(layer_name)
+        want = base if call == 1 else f"{base}_{call}"
+        out, i = want, 1
+        while out in self.used or (out != base and out in self._reserved):
+            out = f"{want}_{i}"
+            i += 1
+        self.used.add(out)
+        return out
 
     def add_input(self, layer_name: str, shape: list[Any], dtype: str, sparse: bool) -> str:
         """A model input; its dtype is written unless it is ``float32`` (the spec's default)."""
-        name = clean_name(layer_name, self.used)
+        name = self.node_name(layer_name)
         entry: dict[str, Any] = {"shape": shape}
         if dtype != "float32":
             entry["dtype"] = dtype
@@ -54,7 +77,6 @@ class GraphWriter:
         self,
         layer: Hashable,
         layer_name: str,
-        call_index: int,
         refs: list[Any],
         entry: Callable[[], dict[str, Any]],
         call: dict[str, Any] | None = None,
@@ -64,7 +86,8 @@ class GraphWriter:
         Returns:
             The node's name, and whether it is the layer's first call.
         """
-        name = self.node_name(layer_name, call_index)
+        self._calls[layer] = self._calls.get(layer, 0) + 1
+        name = self.node_name(layer_name, self._calls[layer])
         self.layer_names[name] = layer_name
         ref_value: Any = refs[0] if len(refs) == 1 else refs
         first = layer not in self._first_use
@@ -77,9 +100,9 @@ class GraphWriter:
             self.nodes[name]["call"] = call
         return name, first
 
-    def add_op(self, layer_name: str, call_index: int, entry: dict[str, Any]) -> str:
+    def add_op(self, layer_name: str, entry: dict[str, Any]) -> str:
         """An op node (a ``keras.ops`` call)."""
-        name = self.node_name(layer_name, call_index)
+        name = self.node_name(layer_name)
         self.layer_names[name] = layer_name
         self.nodes[name] = entry
         return name
@@ -147,10 +170,11 @@ class SpecWriter:
         return name
 
     @staticmethod
-    def linear_names(layer_names: Iterable[str]) -> list[str]:
+    def linear_names(model_name: str, layer_names: Iterable[str]) -> list[str]:
         """The names of a nested Sequential's layers in its ``layers:`` list (``x`` is its input)."""
-        used = {"x"}
-        return [clean_name(n, used) for n in layer_names]
+        names = list(layer_names)
+        writer = GraphWriter({"x"}, names, scope=model_name)
+        return [writer.node_name(n) for n in names]
 
     def linear_block(self, name: str, layers: list[dict[str, Any]]) -> None:
         """A nested Sequential's block: its layers (each with its ``name``) after its input ``x``."""

@@ -55,7 +55,6 @@ _SNAKE = {
 INITIALIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "Constant": {"value": 0.0},
     "Orthogonal": {"gain": 1.0},
-    "Identity": {"gain": 1.0},
     "RandomNormal": {"mean": 0.0, "stddev": 0.05},
     "RandomUniform": {"minval": -0.05, "maxval": 0.05},
     "TruncatedNormal": {"mean": 0.0, "stddev": 0.05},
@@ -126,7 +125,7 @@ def convert_value(value: Any, defaults: KerasDefaults | None = None) -> Any:
         if isinstance(registered, str) and ">" in registered:  # a class registered with Keras: its registered name
             cls_name = registered
         args = {k: convert_value(v, defaults) for k, v in config.items() if v is not None}
-        if not args and cls_name in _SNAKE:
+        if cls_name in _SNAKE and args == INITIALIZER_DEFAULTS.get(cls_name, {}):
             return _SNAKE[cls_name]
         return {"type": cls_name, **args}
     if isinstance(value, dict):
@@ -170,14 +169,9 @@ def is_default(value: Any, default: Any) -> bool:
     if value == default or _canonical(value) == _canonical(default):
         return True
     if isinstance(value, (list, tuple)) and isinstance(default, (int, float, list, tuple)):
+        # an argument Keras widens to one value per axis (and per side): all equal means the one value
         got, want = _leaves(value), _leaves(default)
-        scalar = not isinstance(default, (list, tuple))
-        return (
-            bool(got)
-            and (scalar or len(got) == len(want))
-            and len(set(want)) == 1
-            and all(not isinstance(g, bool) and g == want[0] for g in got)
-        )
+        return bool(got) and len(set(want)) == 1 and all(not isinstance(g, bool) and g == want[0] for g in got)
     return False
 
 
@@ -253,9 +247,16 @@ def layer_to_dict_from_config(
                 continue
             out[key] = converted
         if fits:
+            _drop_implied(cls_name, out, schema)
+            for key in [k for k in out if k not in ("type", "name", "dtype")]:
+                if is_default(out[key], schema.model_fields[aliases.get(key, key)].default):
+                    del out[key]
+            for key in getattr(schema, "tuple_fields", ()):
+                value = out.get(key)
+                if isinstance(value, list) and value and all(type(v) is int and v == value[0] for v in value):
+                    out[key] = value[0]  # kernel_size: 3, as a person writes it (Keras widens it to every axis)
             try:
-                schema.model_validate(out)
-                return out
+                return schema.model_validate(out).to_dict()
             except ValueError:
                 pass
     generic_config = {k: v for k, v in config.items() if k != "name" or keep_name}
