@@ -135,6 +135,8 @@ def _shape(value: Any) -> Any:
 def _static_count(layer: dict[str, Any]) -> tuple[int, bool] | None:
     """The layer's weight count from netform's static rules, and whether it is exact (Keras recorded the
     layer's input shape); None where the rules do not apply."""
+    if layer.get("class_name") == "InputLayer":
+        return None  # no schema (and no weights): looking one up would import every layer family's schemas
     from netform.spec._layer_base import NoStaticRule  # noqa: PLC0415
 
     from ._config_walk import static_layer  # noqa: PLC0415

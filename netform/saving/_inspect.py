@@ -10,8 +10,6 @@ from netform.errors import FormatError
 from ._api import load, save
 from ._detect import detect_format
 from ._meta import reading, register_netform_classes
-from ._savedmodel import embedded_archive
-from ._savedmodel_reader import describe_foreign
 from ._static_reader import KerasParts, h5_meta, read_model, savedmodel_meta
 
 __all__ = ["inspect", "convert"]
@@ -104,7 +102,9 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
             }
         )
         return result
-    if fmt == "savedmodel" and not with_keras and embedded_archive(path) is None:
+    if fmt == "savedmodel" and not with_keras and _foreign(path):
+        from ._savedmodel_reader import describe_foreign  # noqa: PLC0415
+
         meta = _netform_meta(path, fmt)
         foreign = describe_foreign(path, safe_mode=safe_mode)
         if foreign is not None:
@@ -133,6 +133,13 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
         }
     )
     return result
+
+
+def _foreign(path: str) -> bool:
+    """Whether a SavedModel directory lacks netform's embedded model (another tool wrote it)."""
+    from ._savedmodel import embedded_archive  # noqa: PLC0415
+
+    return embedded_archive(path) is None
 
 
 def _inference_only(found: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
