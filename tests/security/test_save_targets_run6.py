@@ -27,6 +27,8 @@ import pytest
 import netform as nf
 from netform.errors import SaveError
 
+from ._helpers import inner_h5, json_member, rewrite_member, rezip
+
 SPEC = (
     "netform: 1\nname: tiny\nkind: sequential\ninputs:\n  x: {shape: [4]}\nlayers:\n"
     "  - {type: Dense, units: 3, activation: relu}\n  - {type: Dense, units: 2}\n"
@@ -57,29 +59,8 @@ def _refused(model, path: str, pattern: str, saver: Callable[[], Any] | None = N
     assert open(path, "rb").read() == before
 
 
-def _rezip(src: str, dst: str, mutate: Callable[[zipfile.ZipInfo, bytes], tuple[zipfile.ZipInfo, bytes]]) -> str:
-    with zipfile.ZipFile(src) as archive:
-        items = [(info, archive.read(info.filename)) for info in archive.infolist()]
-    with zipfile.ZipFile(dst, "w") as out:
-        for info, data in items:
-            out.writestr(*mutate(info, data))
-    return dst
-
-
 def _first_dataset(f: h5py.File) -> str:
     return f.visititems(lambda name, obj: name if isinstance(obj, h5py.Dataset) else None)
-
-
-def _inner_h5(edit: Callable[[h5py.File], None]) -> Callable[[zipfile.ZipInfo, bytes], tuple[zipfile.ZipInfo, bytes]]:
-    def mutate(info: zipfile.ZipInfo, data: bytes) -> tuple[zipfile.ZipInfo, bytes]:
-        if info.filename == "model.weights.h5":
-            image = io.BytesIO(data)
-            with h5py.File(image, "a") as f:
-                edit(f)
-            data = image.getvalue()
-        return info, data
-
-    return mutate
 
 
 # --- (a) keys Keras and netform never write in config.json, metadata.json, netform.json -----------------------
@@ -87,14 +68,10 @@ def _inner_h5(edit: Callable[[h5py.File], None]) -> Callable[[zipfile.ZipInfo, b
 
 @pytest.mark.parametrize("member", ["config.json", "metadata.json", "netform.json"])
 def test_json_member_with_user_key_is_not_replaced(tmp_path, model, saved, member) -> None:
-    def mutate(info: zipfile.ZipInfo, data: bytes) -> tuple[zipfile.ZipInfo, bytes]:
-        if info.filename == member:
-            value = json.loads(data)
-            value["my_thesis_notes"] = NOTE
-            data = json.dumps(value).encode()
-        return info, data
+    def edit(value: dict[str, Any]) -> None:
+        value["my_thesis_notes"] = NOTE
 
-    target = _rezip(saved[".keras"], str(tmp_path / "a.keras"), mutate)
+    target = rezip(saved[".keras"], str(tmp_path / "a.keras"), json_member(member, edit))
     _refused(model, target, rf"a\.keras.*{member}")
 
 
@@ -115,15 +92,11 @@ def test_every_netform_json_key_is_accepted(tmp_path, model, saved) -> None:
     """netform.json as netform writes it, keras_classes included (functional models), is replaced."""
     keys = {"netform_version", "keras_version", "format", "saved_at", "model_class", "model_name", "keras_classes"}
 
-    def mutate(info: zipfile.ZipInfo, data: bytes) -> tuple[zipfile.ZipInfo, bytes]:
-        if info.filename == "netform.json":
-            value = json.loads(data)
-            assert set(value) <= keys
-            value.setdefault("keras_classes", [])
-            data = json.dumps(value).encode()
-        return info, data
+    def edit(value: dict[str, Any]) -> None:
+        assert set(value) <= keys
+        value.setdefault("keras_classes", [])
 
-    target = _rezip(saved[".keras"], str(tmp_path / "ok.keras"), mutate)
+    target = rezip(saved[".keras"], str(tmp_path / "ok.keras"), json_member("netform.json", edit))
     nf.save(model, target)
     assert nf.load(target).count_params() == model.count_params()
 
@@ -144,7 +117,7 @@ def _walk(f: h5py.File) -> list[str]:
 
 
 def test_keras_weight_swapped_for_user_array_is_not_replaced(tmp_path, model, saved) -> None:
-    target = _rezip(saved[".keras"], str(tmp_path / "b.keras"), _inner_h5(_swap_bias))
+    target = rezip(saved[".keras"], str(tmp_path / "b.keras"), inner_h5(_swap_bias))
     _refused(model, target, r"model\.weights\.h5.*layers/dense \(100012 values where the config declares 15\)")
 
 
@@ -164,7 +137,7 @@ def test_zip_entry_comment_is_not_replaced(tmp_path, model, saved) -> None:
         info.comment = NOTE.encode()
         return info, data
 
-    target = _rezip(saved[".keras"], str(tmp_path / "c.keras"), mutate)
+    target = rezip(saved[".keras"], str(tmp_path / "c.keras"), mutate)
     _refused(model, target, "a comment on the entry")
 
 
@@ -173,7 +146,7 @@ def test_zip_extra_field_is_not_replaced(tmp_path, model, saved) -> None:
         info.extra = struct.pack("<HH", 0xCAFE, 16) + b"SECRETUSERDATA!!"
         return info, data
 
-    target = _rezip(saved[".keras"], str(tmp_path / "c.keras"), mutate)
+    target = rezip(saved[".keras"], str(tmp_path / "c.keras"), mutate)
     _refused(model, target, "an extra field")
 
 
@@ -184,7 +157,7 @@ def test_zip64_extra_with_user_values_is_not_replaced(tmp_path, model, saved) ->
         info.extra = struct.pack("<HH", 1, 16) + b"SECRETUSERDATA!!"
         return info, data
 
-    target = _rezip(saved[".keras"], str(tmp_path / "c.keras"), mutate)
+    target = rezip(saved[".keras"], str(tmp_path / "c.keras"), mutate)
     _refused(model, target, "an extra field")
 
 
@@ -226,7 +199,7 @@ def test_keras_inner_dataset_attribute_is_not_replaced(tmp_path, model, saved) -
     def edit(f: h5py.File) -> None:
         f[_first_dataset(f)].attrs["lab_notes"] = NOTE
 
-    target = _rezip(saved[".keras"], str(tmp_path / "d.keras"), _inner_h5(edit))
+    target = rezip(saved[".keras"], str(tmp_path / "d.keras"), inner_h5(edit))
     _refused(model, target, r"@lab_notes")
 
 
@@ -253,14 +226,12 @@ def test_h5_user_block_is_not_replaced(tmp_path, model, saved, kind) -> None:
 
 
 def test_keras_inner_user_block_is_not_replaced(tmp_path, model, saved) -> None:
-    def mutate(info: zipfile.ZipInfo, data: bytes) -> tuple[zipfile.ZipInfo, bytes]:
-        if info.filename == "model.weights.h5":
-            open(tmp_path / "w.h5", "wb").write(data)
-            _with_userblock(str(tmp_path / "w.h5"), str(tmp_path / "u.h5"), NOTE.encode())
-            data = open(tmp_path / "u.h5", "rb").read()
-        return info, data
+    def with_block(data: bytes) -> bytes:
+        open(tmp_path / "w.h5", "wb").write(data)
+        _with_userblock(str(tmp_path / "w.h5"), str(tmp_path / "u.h5"), NOTE.encode())
+        return open(tmp_path / "u.h5", "rb").read()
 
-    target = _rezip(saved[".keras"], str(tmp_path / "e.keras"), mutate)
+    target = rezip(saved[".keras"], str(tmp_path / "e.keras"), rewrite_member("model.weights.h5", with_block))
     _refused(model, target, "user block")
 
 

@@ -1,0 +1,55 @@
+"""Helpers the security tests share: rewriting a saved ``.keras`` archive member by member."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any, Callable
+
+import h5py
+
+#: Rewrites one archive entry: given its ZipInfo and bytes, returns those to write.
+Mutation = Callable[[zipfile.ZipInfo, bytes], tuple[zipfile.ZipInfo, bytes]]
+
+
+def rezip(src: str, dst: str, mutate: Mutation) -> str:
+    """Copy the archive ``src`` to ``dst``, each entry passed through ``mutate``; returns ``dst``."""
+    with zipfile.ZipFile(src) as archive:
+        items = [(info, archive.read(info.filename)) for info in archive.infolist()]
+    with zipfile.ZipFile(dst, "w") as out:
+        for info, data in items:
+            out.writestr(*mutate(info, data))
+    return dst
+
+
+def rewrite_member(name: str, change: Callable[[bytes], bytes]) -> Mutation:
+    """A mutation that replaces the bytes of the entry ``name`` by ``change(bytes)``, leaving the others."""
+
+    def mutate(info: zipfile.ZipInfo, data: bytes) -> tuple[zipfile.ZipInfo, bytes]:
+        return info, (change(data) if info.filename == name else data)
+
+    return mutate
+
+
+def json_member(name: str, edit: Callable[[dict[str, Any]], None]) -> Mutation:
+    """A mutation that loads the JSON entry ``name``, applies ``edit`` to it in place and writes it back."""
+
+    def change(data: bytes) -> bytes:
+        value = json.loads(data)
+        edit(value)
+        return json.dumps(value).encode()
+
+    return rewrite_member(name, change)
+
+
+def inner_h5(edit: Callable[[h5py.File], None]) -> Mutation:
+    """A mutation that opens the archive's ``model.weights.h5`` for writing and applies ``edit`` to it."""
+
+    def change(data: bytes) -> bytes:
+        image = io.BytesIO(data)
+        with h5py.File(image, "a") as f:
+            edit(f)
+        return image.getvalue()
+
+    return rewrite_member("model.weights.h5", change)
