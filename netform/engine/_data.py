@@ -24,6 +24,7 @@ from .._compat import _keras_arrays
 from .._compat import _keras_engine as ki
 from ..errors import DataError
 from ..spec._shapes import format_shape
+from ._device_data import DeviceArrays, device_arrays
 
 __all__ = ["DataStream", "capped_epochs", "check_inputs_fit", "default_eval_batch_size", "split_validation"]
 
@@ -367,6 +368,11 @@ class DataStream:
         shuffle: Shuffle array data each epoch.
         strategy: The strategy to distribute the dataset with, or ``None``.
         where: Name of the public call, for error messages.
+        device: Keep in-memory arrays on the device and let the compiled
+            loop gather the batches there (see
+            :mod:`netform.engine._device_data`), when they qualify: the caller
+            says its step functions are netform's own. Batches and their
+            order are those of Keras's pipeline.
     """
 
     def __init__(
@@ -382,6 +388,7 @@ class DataStream:
         class_weight: dict[int, float] | None = None,
         strategy: tf.distribute.Strategy | None = None,
         where: str = "fit",
+        device: bool = False,
     ) -> None:
         self.where = where
         if x is None:
@@ -413,10 +420,19 @@ class DataStream:
                 class_weight=class_weight,
             )
             arrays = None
+            on_device = None
             self.batch_size: int | None = None  # samples per batch, when known before reading
-            if not shuffle and class_weight is None and strategy is None:
+            if device and strategy is None:
                 arrays = _keras_arrays.dense_array_inputs(self.adapter)
-            if arrays is not None:
+                if arrays is not None:
+                    on_device = device_arrays(arrays, batch_size=int(self.adapter.batch_size), shuffle=shuffle)
+            elif not shuffle and class_weight is None and strategy is None:
+                arrays = _keras_arrays.dense_array_inputs(self.adapter)
+            if on_device is not None:
+                # Arrays on the device, batches gathered by the compiled loop in Keras's order.
+                dataset = on_device
+                self.batch_size = on_device.batch_size
+            elif arrays is not None and not shuffle and class_weight is None:
                 # Unshuffled arrays: the same batches as Keras's pipeline, without the
                 # map functions it traces anew on every call (0.1-0.4 s per evaluate).
                 samples = _num_samples(arrays)
@@ -430,6 +446,7 @@ class DataStream:
         except (ValueError, TypeError) as err:
             raise DataError(f"{where}(): the data could not be read: {err}") from err
         self.element_spec = dataset.element_spec
+        self.on_device = on_device is not None
         if not isinstance(dataset, tf.distribute.DistributedDataset):
             x_spec, _, _ = keras.utils.unpack_x_y_sample_weight(self.element_spec)
             check_inputs_fit(model, x_spec, where=where)
@@ -441,7 +458,7 @@ class DataStream:
         if self._num_batches == 0:
             raise DataError(f"{where}(): the data yields no batch. Expected at least one batch.")
         self.strategy = strategy
-        if strategy is not None and not isinstance(dataset, tf.distribute.DistributedDataset):
+        if strategy is not None and not isinstance(dataset, (tf.distribute.DistributedDataset, DeviceArrays)):
             dataset = strategy.experimental_distribute_dataset(dataset)
         self.dataset = dataset
         # Batches an iterator over the data yields, when known before reading it.

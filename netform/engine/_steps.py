@@ -22,6 +22,7 @@ from keras import tree
 from .._compat import _keras_engine as ki
 
 from ._contract import StepFunction, keras_concat
+from ._device_data import DeviceCursor
 from ._distribute import check_optimizer_strategy, reduce_per_replica, variable_strategy
 from ._telemetry import JitChoice
 
@@ -407,6 +408,28 @@ class ExecutionFunction:
             )
             return outputs, samples, steps
 
+        def device_known(data: Any, order: tf.Tensor, batch_size: tf.Tensor, start: tf.Tensor, n: tf.Tensor) -> Any:
+            # Arrays on the device (DeviceCursor): step i runs on the rows order[b * batch_size:
+            # (b + 1) * batch_size] of batch b = start + i, gathered here instead of read from
+            # a tf.data iterator. The caller knows the n batches are there.
+            count = tf.shape(order, out_type=tf.int64)[0]
+
+            def batch(i: tf.Tensor) -> Any:
+                low = (start + tf.cast(i, tf.int64)) * batch_size
+                rows = order[low : tf.minimum(low + batch_size, count)]
+                return tree.map_structure(lambda t: tf.gather(t, rows), data)
+
+            outputs, samples = step_fn(batch(tf.constant(0, tf.int32)))
+
+            def body(i: Any, outputs: Any, samples: Any) -> Any:
+                new_outputs, new_samples = step_fn(batch(i))
+                return i + 1, new_outputs, samples + new_samples
+
+            steps, outputs, samples = tf.while_loop(
+                lambda i, *_: i < n, body, (tf.constant(1, tf.int32), outputs, samples)
+            )
+            return outputs, samples, steps
+
         def joined_known(iterator: Any, k: int) -> Any:
             # Predict: k steps (a Python int: one trace per call length, as Keras
             # traces one per number of batches it passes), outputs joined.
@@ -440,6 +463,8 @@ class ExecutionFunction:
             )
             return tree.pack_sequence_as(outputs, [a.concat() for a in arrays]), samples, steps
 
+        self._device_known = device_known if run_eagerly else tf.function(device_known, autograph=False)
+        self._device_concrete: dict[Any, tuple[Any, list[Any]]] = {}
         if run_eagerly:
             self._one, self._many, self._many_known = one, many, many_known
             self._joined_known = joined_known
@@ -516,8 +541,39 @@ class ExecutionFunction:
             samples.append(n_samples)
         return _join_steps(parts), tf.add_n(samples), tf.constant(len(parts), tf.int32)
 
+    def _device(self, cursor: DeviceCursor, n: int) -> Any:
+        """Up to ``n`` steps on arrays kept on the device, from the cursor's position on."""
+        n = min(int(n), cursor.remaining)
+        if n <= 0:
+            raise tf.errors.OutOfRangeError(None, None, "End of sequence")
+        source = cursor.source
+        start = tf.constant(cursor.position, tf.int64)
+        n_t = self._n_cache.get(n)
+        if n_t is None:
+            n_t = self._n_cache[n] = tf.constant(n, tf.int32)
+        if self._run_eagerly:
+            result = self._device_known(source.data, cursor.order, source.batch_size_t, start, n_t)
+        else:
+            entry = self._device_concrete.get(source.key)
+            if entry is None:
+                # Traced for any number of samples and batch size: one trace per data signature.
+                scalar = tf.TensorSpec([], tf.int64)
+                concrete = self._device_known.get_concrete_function(
+                    source.element_spec, tf.TensorSpec([None], tf.int64), scalar, scalar, tf.TensorSpec([], tf.int32)
+                )
+                entry = self._device_concrete[source.key] = (concrete, list(concrete.captured_inputs))
+            concrete, captured = entry
+            args = source.flat + [cursor.order, source.batch_size_t, start, n_t]
+            result = ki.call_flat(concrete, args, captured)
+            if result is NotImplemented:  # pragma: no cover - a TensorFlow without the flat entry point
+                result = concrete(source.data, cursor.order, source.batch_size_t, start, n_t)
+        cursor.position += n
+        return result
+
     def __call__(self, iterator: Any, n: int = 1, *, known: bool = False) -> Any:
         """Run ``n`` steps; ``known=True`` promises that ``n`` batches remain."""
+        if isinstance(iterator, DeviceCursor):
+            return self._device(iterator, n)
         if self._join and n > 1:
             return self._joined(iterator, n, known)
         if self._many is None or (known and n == 1):

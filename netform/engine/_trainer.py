@@ -23,13 +23,21 @@ from .._compat import _keras_engine as ki
 from ..errors import DataError, EngineError
 from ._backup import find_backup
 from ._callbacks import CallbackDriver, pythonify_logs
-from ._contract import step_function
+from ._contract import StepFunction, step_function
 from ._data import EVAL_MAX_BATCH, DataStream, capped_epochs, default_eval_batch_size, split_validation
 from ._distribute import strategy_label, variable_strategy
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
 from ._replica_probe import probe_replica_reduce
-from ._steps import AUTO_HOOK_CAP, AutoSteps, StepsMixin, auto_steps_cap, fixed_steps_per_execution, probe_jit_compile
+from ._steps import (
+    AUTO_HOOK_CAP,
+    AutoSteps,
+    ExecutionFunction,
+    StepsMixin,
+    auto_steps_cap,
+    fixed_steps_per_execution,
+    probe_jit_compile,
+)
 from ._telemetry import JitChoice, TelemetryRecorder, TelemetryReport
 
 __all__ = ["Trainer"]
@@ -184,6 +192,18 @@ class Trainer(StepsMixin):
     def _strategy_for_data(self) -> tf.distribute.Strategy | None:
         strategy = ki.model_strategy(self) or (tf.distribute.get_strategy() if tf.distribute.has_strategy() else None)
         return strategy
+
+    def _device_data_ok(self, mode: str) -> bool:
+        """Whether ``mode``'s steps run in netform's own compiled loop, which can read arrays kept on the device.
+
+        Not so when ``make_<mode>_function`` is overridden or ``<mode>_function``
+        was set to a function of the user's (they read a ``tf.data`` iterator).
+        """
+        maker = getattr(type(self), f"make_{mode}_function", None)
+        if maker is not getattr(StepsMixin, f"make_{mode}_function"):
+            return False
+        fn = getattr(self, f"{mode}_function", None)
+        return fn is None or (isinstance(fn, StepFunction) and isinstance(fn.execution, ExecutionFunction))
 
     def _stream(self, x: Any, y: Any = None, sample_weight: Any = None, **kwargs: Any) -> DataStream:
         return DataStream(self, x, y, sample_weight, strategy=self._strategy_for_data(), **kwargs)
@@ -371,6 +391,9 @@ class Trainer(StepsMixin):
             if backup is not None and backup.take_data(x, y, sample_weight, shuffle=shuffle, steps=steps_per_epoch):
                 shuffle = False  # netform shuffles, from a seed the backup keeps
 
+            # In-memory arrays stay on the device (not under a TrainingBackup: it makes a stream per epoch).
+            on_device = backup is None and self._device_data_ok("train")
+
             def make_stream(x: Any, y: Any, sample_weight: Any) -> DataStream:
                 return self._stream(
                     x,
@@ -381,6 +404,7 @@ class Trainer(StepsMixin):
                     shuffle=shuffle,
                     class_weight=class_weight,
                     where="fit",
+                    device=on_device,
                 )
 
             stream = make_stream(x, y, sample_weight)
@@ -394,6 +418,7 @@ class Trainer(StepsMixin):
                     batch_size=validation_batch_size or batch_size,
                     steps=validation_steps,
                     where="fit (validation_data)",
+                    device=self._device_data_ok("test"),
                 )
             self._nf_symbolic_build(stream)
             verbose = 1 if verbose == "auto" else verbose
