@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -14,31 +13,17 @@ import pytest
 
 from netform.cli import main
 from netform.cli._main import COMMANDS
+from tests._helpers import heads_data, heads_spec
 
-HEADS = textwrap.dedent("""\
-    netform: 1
-    name: heads
-    kind: functional
-    inputs:
-      x: {shape: [4]}
-    nodes:
-      h: {type: Dense, units: 8, activation: relu, in: x}
-      cls: {type: Dense, units: 3, activation: softmax, in: h}
-      reg: {type: Dense, units: 1, in: h}
-    outputs: [cls, reg]
-    training:
-      loss: {cls: sparse_categorical_crossentropy, reg: mse}
-      epochs: 1
-    """)
+HEADS = heads_spec("epochs: 1")
 
 
 @pytest.fixture(scope="module")
 def heads(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("heads")
     (d / "heads.yaml").write_text(HEADS)
-    rng = np.random.default_rng(0)
-    np.savez(d / "d.npz", x=rng.normal(size=(13, 4)).astype("float32"), cls=rng.integers(0, 3, 13),
-             reg=rng.normal(size=(13, 1)).astype("float32"))
+    x, y = heads_data(13)
+    np.savez(d / "d.npz", x=x, **y)
     assert main(["build", str(d / "heads.yaml"), "-o", str(d / "m.keras")]) == 0
     return d
 

@@ -13,29 +13,9 @@ import pytest
 import netform
 from netform.cli import main
 from netform.engine import fit_from_training_config
+from tests._helpers import heads_data, heads_spec
 
-HEADS = textwrap.dedent("""\
-    netform: 1
-    name: heads
-    kind: functional
-    inputs:
-      x: {shape: [4]}
-    nodes:
-      h: {type: Dense, units: 8, activation: relu, in: x}
-      cls: {type: Dense, units: 3, activation: softmax, in: h}
-      reg: {type: Dense, units: 1, in: h}
-    outputs: [cls, reg]
-    training:
-      loss: {cls: sparse_categorical_crossentropy, reg: mse}
-      epochs: 1
-      batch_size: 8
-    """)
-
-
-def _data() -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, 4)).astype("float32")
-    return x, {"cls": rng.integers(0, 3, 32), "reg": x.sum(axis=1, keepdims=True)}
+HEADS = heads_spec("epochs: 1", "batch_size: 8")
 
 
 def _fit(policy: str, tmp_path: Path) -> tuple[Any, Any]:
@@ -47,7 +27,7 @@ def _fit(policy: str, tmp_path: Path) -> tuple[Any, Any]:
         built.append(netform.build(spec))
         return built[-1]
 
-    x, y = _data()
+    x, y = heads_data(32)
     history = fit_from_training_config(make, spec.training.to_dict(), x, y, verbose=0)
     return built[0], history
 
@@ -79,7 +59,7 @@ def test_layers_get_the_policy_outputs_stay_float32_and_the_global_policy_is_unc
     assert type(model.optimizer) is type(_keras_optimizer(policy))
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
     assert np.isfinite(history.history["loss"][-1])
-    outputs = model.predict(_data()[0], verbose=0)
+    outputs = model.predict(heads_data(32)[0], verbose=0)
     assert [np.asarray(o).dtype for o in outputs] == [np.float32, np.float32]
 
 
@@ -101,7 +81,7 @@ def test_the_subclass_api_keeps_its_output_layer_float32_too() -> None:
         built.append(netform.build(spec, api="subclass"))
         return built[-1]
 
-    x, y = _data()
+    x, y = heads_data(32)
     fit_from_training_config(make, spec.training.to_dict(), x, y["reg"], verbose=0)
     model = built[0]
     assert [layer.dtype_policy.name for layer in model.layers] == ["mixed_float16", "float32"]
@@ -124,14 +104,14 @@ def test_a_built_model_with_a_dtype_policy_is_refused(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(HEADS + "  dtype_policy: mixed_float16\n")
     spec = netform.load_spec(tmp_path / "s.yaml")
     with pytest.raises(netform.NetformError, match="dtype_policy applies while the model is built"):
-        fit_from_training_config(netform.build(spec), spec.training.to_dict(), *_data(), verbose=0)
+        fit_from_training_config(netform.build(spec), spec.training.to_dict(), *heads_data(32), verbose=0)
 
 
 def test_train_command_applies_the_policy_and_validate_refuses_others(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "s.yaml"
     spec.write_text(HEADS)
-    x, y = _data()
+    x, y = heads_data(32)
     np.savez(tmp_path / "d.npz", x=x, **y)
     assert main(["train", str(spec), "--data", str(tmp_path / "d.npz"), "--verbose", "0",
                  "training.dtype_policy=mixed_bfloat16", "-o", str(tmp_path / "m.keras")]) == 0

@@ -17,6 +17,7 @@ import pytest
 
 from netform.errors import SpecError
 from netform.spec import load_spec
+from tests._helpers import heads_spec
 
 ONE_HEAD = textwrap.dedent("""\
     netform: 1
@@ -34,21 +35,7 @@ ONE_HEAD = textwrap.dedent("""\
 BINARY = ONE_HEAD.replace("units: 2, activation: softmax", "units: 1, activation: sigmoid").replace(
     "sparse_categorical_crossentropy", "binary_crossentropy")
 
-TWO_HEADS = textwrap.dedent("""\
-    netform: 1
-    name: heads
-    kind: functional
-    inputs:
-      x: {shape: [4]}
-    nodes:
-      h: {type: Dense, units: 8, activation: relu, in: x}
-      cls: {type: Dense, units: 2, activation: softmax, in: h}
-      reg: {type: Dense, units: 1, in: h}
-    outputs: [cls, reg]
-    training:
-      loss: {cls: sparse_categorical_crossentropy, reg: mse}
-      validation_split: 0.25
-    """)
+TWO_HEADS = heads_spec("validation_split: 0.25", classes=2)
 
 
 def _spec(base: str, extra: str) -> str:
