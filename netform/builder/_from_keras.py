@@ -200,14 +200,14 @@ def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[st
 class _Exporter(SpecWriter):
     def __init__(self) -> None:
         super().__init__()
-        # per block: (its node name → Keras layer name, its node name → nested block it uses)
-        self.block_maps: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        # per nested model: (its node name → Keras layer name, its node name → the nested model it uses)
+        self.block_maps: dict[int, tuple[dict[str, str], dict[str, int]]] = {}
 
-    def keras_names(self, names: dict[str, str], uses: dict[str, str], prefix: str = "") -> dict[str, str]:
+    def keras_names(self, names: dict[str, str], uses: dict[str, int], prefix: str = "") -> dict[str, str]:
         """Spec graph node name (dotted inside nested blocks) → Keras layer name."""
         out = {prefix + n: k for n, k in names.items()}
-        for node, block in uses.items():
-            out.update(self.keras_names(*self.block_maps[block], prefix=f"{prefix}{node}."))
+        for node, model in uses.items():
+            out.update(self.keras_names(*self.block_maps[model], prefix=f"{prefix}{node}."))
         return out
 
     def graph(
@@ -215,7 +215,7 @@ class _Exporter(SpecWriter):
         model: keras.Model,
         used: set[str],
         names_out: dict[str, str] | None = None,
-        uses_out: dict[str, str] | None = None,
+        uses_out: dict[str, int] | None = None,
         scope: str | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
         """(inputs, nodes, outputs) of a Functional model (or of a Sequential's functional form).
@@ -261,7 +261,7 @@ class _Exporter(SpecWriter):
                 block = self.block(op)
                 name, first = writer.add(id(op), op.name, refs, lambda: {"block": block})
                 if first:
-                    uses_out[name] = block
+                    uses_out[name] = id(op)
             else:
                 refs, call = _layer_call(op, node, ref)
                 name, _ = writer.add(id(op), op.name, refs, lambda: layer_to_dict(op), call)
@@ -277,22 +277,20 @@ class _Exporter(SpecWriter):
             return known
         name = self.block_name(id(model), model.name)
         names: dict[str, str] = {}
-        uses: dict[str, str] = {}
-        self.block_maps[name] = (names, uses)
+        uses: dict[str, int] = {}
+        self.block_maps[id(model)] = (names, uses)
         if isinstance(model, keras.Sequential):
             layers = []
             for node, layer in zip(self.linear_names(model.name, (layer.name for layer in model.layers)), model.layers):
                 names[node] = layer.name
                 if isinstance(layer, keras.Model):
-                    uses[node] = self.block(layer)
-                    layers.append({"block": uses[node], "name": node})
+                    uses[node] = id(layer)
+                    layers.append({"block": self.block(layer), "name": node})
                 else:
                     layers.append({**layer_to_dict(layer), "name": node})
-            self.linear_block(name, layers)
-            return name
+            return self.linear_block(id(model), name, layers)
         inputs, nodes, outputs = self.graph(model, set(), names, uses, scope=model.name)
-        self.graph_block(name, inputs, nodes, outputs)
-        return name
+        return self.graph_block(id(model), name, inputs, nodes, outputs)
 
 
 def _short_float(value: Any) -> Any:
@@ -366,7 +364,7 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
         return existing
     exporter = _Exporter()
     names: dict[str, str] = {}
-    uses: dict[str, str] = {}
+    uses: dict[str, int] = {}
     spec_name = clean_name(name or model.name, set())
     if isinstance(model, keras.Sequential):
         if getattr(model, "_functional", None) is None:  # its `inputs` property raises when unbuilt

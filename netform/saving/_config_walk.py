@@ -347,11 +347,9 @@ class _Exporter(SpecWriter):
                     layers.append({"block": self.block(layer), "name": node})
                 else:
                     layers.append({**self.layer_entry(layer), "name": node})
-            self.linear_block(name, layers)
-            return name
+            return self.linear_block(model_name, name, layers)
         inputs, nodes, outputs = self.graph(model, set(), scope=model_name)
-        self.graph_block(name, inputs, nodes, outputs)
-        return name
+        return self.graph_block(model_name, name, inputs, nodes, outputs)
 
 
 def _layer_name(layer: dict[str, Any]) -> str:

@@ -176,13 +176,35 @@ class SpecWriter:
         writer = GraphWriter({"x"}, names, scope=model_name)
         return [writer.node_name(n) for n in names]
 
-    def linear_block(self, name: str, layers: list[dict[str, Any]]) -> None:
-        """A nested Sequential's block: its layers (each with its ``name``) after its input ``x``."""
-        self.blocks[name] = {"nested": True, "inputs": ["x"], "layers": layers}
+    def linear_block(self, model: Hashable, name: str, layers: list[dict[str, Any]]) -> str:
+        """A nested Sequential's block: its layers (each with its ``name``) after its input ``x``.
 
-    def graph_block(self, name: str, inputs: dict[str, Any], nodes: dict[str, Any], outputs: list[str]) -> None:
-        """A nested Functional's block."""
-        self.blocks[name] = {"nested": True, "inputs": list(inputs), "nodes": nodes, "outputs": outputs}
+        Returns:
+            The block's name (see :meth:`graph_block`).
+        """
+        return self._add_block(model, name, {"nested": True, "inputs": ["x"], "layers": layers})
+
+    def graph_block(
+        self, model: Hashable, name: str, inputs: dict[str, Any], nodes: dict[str, Any], outputs: list[str]
+    ) -> str:
+        """A nested Functional's block.
+
+        Returns:
+            The block's name: an earlier block's where that one has the same body (another nested model
+            of the same architecture, with its own weights, is another use of one block).
+        """
+        return self._add_block(
+            model, name, {"nested": True, "inputs": list(inputs), "nodes": nodes, "outputs": outputs}
+        )
+
+    def _add_block(self, model: Hashable, name: str, body: dict[str, Any]) -> str:
+        for existing, other in self.blocks.items():
+            if other == body:
+                self._block_of[model] = existing
+                self._block_names.discard(name)
+                return existing
+        self.blocks[name] = body
+        return name
 
     def spec_data(
         self,

@@ -35,7 +35,6 @@ KerasDefaults = tuple[str, str]
 
 #: initializer classes whose default-constructed form a spec writes by its snake-case name
 _SNAKE = {
-    "Constant": "constant",
     "GlorotUniform": "glorot_uniform",
     "GlorotNormal": "glorot_normal",
     "HeNormal": "he_normal",
@@ -53,7 +52,6 @@ _SNAKE = {
 }
 #: the arguments Keras writes for a default-constructed initializer (besides ``seed: None``); a test checks them
 INITIALIZER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "Constant": {"value": 0.0},
     "Orthogonal": {"gain": 1.0},
     "RandomNormal": {"mean": 0.0, "stddev": 0.05},
     "RandomUniform": {"minval": -0.05, "maxval": 0.05},

@@ -27,7 +27,7 @@ from netform.builder._from_keras import layer_to_dict  # noqa: E402
 from netform.builder._layers import to_keras_layer  # noqa: E402
 from netform.saving._config_walk import spec_from_file  # noqa: E402
 from netform.spec._layer_base import get_layer_spec, layer_specs  # noqa: E402
-from netform.spec._layer_dict import INITIALIZER_DEFAULTS  # noqa: E402
+from netform.spec._layer_dict import _SNAKE, INITIALIZER_DEFAULTS  # noqa: E402
 
 from ._roundtrip import round_trip  # noqa: E402
 
@@ -104,6 +104,8 @@ def test_initializer_defaults_are_keras_defaults() -> None:
     for name, args in INITIALIZER_DEFAULTS.items():
         config = getattr(keras.initializers, name)().get_config()
         assert {k: v for k, v in config.items() if v is not None} == args, name
+    for name, snake in _SNAKE.items():  # the name a spec writes makes the same initializer
+        assert keras.initializers.get(snake).get_config() == getattr(keras.initializers, name)().get_config()
 
 
 def test_set_values_are_kept_and_widened_ones_are_written_once() -> None:
@@ -180,3 +182,42 @@ def test_blocks_of_a_netform_model_keep_their_layer_names(zoo: str) -> None:
     assert nested_names(again) == nested_names(model)
     assert again.count_params() == model.count_params()
     assert nf.from_keras(again).to_yaml() == spec.to_yaml()
+
+
+_TWO_TOWERS = """\
+netform: 1
+name: two_towers
+kind: functional
+inputs: {a: {shape: [6]}, b: {shape: [6]}}
+blocks:
+  tower:
+    nested: true
+    layers:
+      - {type: Dense, units: 5, activation: relu}
+      - {type: Dense, units: 2}
+nodes:
+  left: {block: tower, in: a}
+  right: {block: tower, in: b}
+  merged: {type: Concatenate, in: [left, right]}
+outputs: [merged]
+"""
+
+
+def test_nested_models_of_one_architecture_are_uses_of_one_block(tmp_path: Path) -> None:
+    """Two nested models with the same layers (each with its own weights) are two uses of one block."""
+    model = nf.build(_TWO_TOWERS)
+    model.set_weights([np.random.default_rng(i).normal(size=w.shape) for i, w in enumerate(model.get_weights())])
+    xs = [np.random.default_rng(i).normal(size=(2, 6)).astype("float32") for i in range(2)]
+    spec, _ = round_trip(model, xs)  # the weights of each use land in that use
+    data = spec.to_dict()
+    assert list(data["blocks"]) == ["left"]
+    assert data["blocks"]["left"]["layers"] == [
+        {"type": "Dense", "units": 5, "activation": "relu", "name": "dense"},
+        {"type": "Dense", "units": 2, "name": "dense_1"},
+    ]
+    assert data["nodes"]["left"] == {"block": "left", "in": "a"}
+    assert data["nodes"]["right"] == {"block": "left", "in": "b"}
+    path = tmp_path / "towers.keras"
+    nfs.save(model, path)
+    walked = spec_from_file(path)
+    assert walked is not None and walked.to_yaml() == nf.from_keras(nfs.load(path, compile=False)).to_yaml()
