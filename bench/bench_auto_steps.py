@@ -10,7 +10,8 @@ one ``tf.function`` looping over a whole epoch in-graph (no per-step Python:
 the limit). Then a small CNN with BatchNormalization on the bundled digits
 (8x8, 1,797 samples, shuffled): netform with both "auto"s against
 ``keras.Model.fit``'s defaults. Last, what the data path costs: reading one
-epoch of batches from Keras's shuffled array pipeline (what ``fit`` reads)
+epoch of batches from Keras's shuffled array pipeline (what ``keras.Model.fit``
+reads; netform's ``fit`` keeps arrays on the device, see bench_data_path.py)
 against one in-graph epoch of the model's steps. Prints the ratios and a
 markdown table; ``--json PATH`` writes the rows.
 
@@ -77,7 +78,7 @@ def _digits():
 
 
 def _data_path_runner(x, y):
-    """One epoch of batches from Keras's shuffled array pipeline, built once as fit builds it; and its build time."""
+    """One epoch of batches from Keras's shuffled array pipeline, built once as keras.Model.fit builds it; its build time."""
     import time
 
     import numpy as np
@@ -89,7 +90,7 @@ def _data_path_runner(x, y):
     built_s = time.perf_counter() - t0
 
     def run():
-        # A new iterator (a new permutation) and every batch, read in C++ as fit's compiled loop reads
+        # A new iterator (a new permutation) and every batch, read in C++ as keras.Model.fit's compiled loop reads
         # them (no Python per batch).
         return int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
 
@@ -220,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         row("small CNN + BatchNormalization on the digits (1,797 samples, batch 32, shuffled): fit with both auto "
             f"({cnn_probe.describe() if cnn_probe else 'no probe'}) vs keras fit defaults", cnn, cnn_kr, "≥1.2×"),
         ms_row(f"data path, tiny MLP, {n:,} samples: one epoch of batches read alone from Keras's shuffled array "
-               f"pipeline (what fit reads; built once per fit in {build_mlp * 1e3:.0f} ms) vs one in-graph epoch of "
-               "train steps on batches already in memory", t_data_mlp, t_steps_mlp, "informative"),
+               f"pipeline (what keras.Model.fit reads; built once per fit in {build_mlp * 1e3:.0f} ms) vs one in-graph "
+               "epoch of train steps on batches already in memory", t_data_mlp, t_steps_mlp, "informative"),
         ms_row(f"data path, digits CNN: the same (built in {build_cnn * 1e3:.0f} ms)", t_data_cnn, t_steps_cnn,
                "informative"),
     ]

@@ -26,7 +26,7 @@ def _keras_orders(n: int, batch: int, shuffle, epochs: int) -> list[np.ndarray]:
 @pytest.mark.parametrize("shuffle", [True, "batch"])
 @pytest.mark.parametrize(
     "seed, n, batch",
-    [(7, 10, 4), (7, 101, 5), (7, 5, 8), (7, 2, 1), (0, 37, 37), (0, 100, 32), (2**31 - 1, 33, 4)],
+    [(7, 101, 5), (7, 5, 8), (7, 2, 1), (0, 37, 37), (2**31 - 1, 33, 4)],
 )
 def test_epoch_order_is_the_order_of_kerass_pipeline(seed, n, batch, shuffle):
     # Seed 0 and 2**31 - 1 (truncated to 0) are TensorFlow's special case of seeds (0, 2**31 - 1).
@@ -103,7 +103,7 @@ def _fit_both(spe, *, seed=11, callbacks=False, **kw):
         )
         cbs = [_Batches()] if callbacks else []
         keras.utils.set_random_seed(seed)
-        hist = model.fit(batch_size=BATCH, epochs=3, verbose=0, callbacks=cbs, **kw)
+        hist = model.fit(batch_size=BATCH, epochs=2, verbose=0, callbacks=cbs, **kw)
         runs.append((model, hist, cbs))
     (ours, ours_hist, ours_cbs), (theirs, theirs_hist, theirs_cbs) = runs
     assert max_weight_diff(ours, theirs) <= 1e-6
