@@ -8,6 +8,7 @@ become ``shares:`` nodes.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import keras
@@ -304,14 +305,23 @@ def _non_default(family: Any, value: Any, *, drop: tuple[str, ...] = ()) -> Any:
     """A serialized Keras optimizer, loss or metric as ``{type: Name, …}`` with only its non-default arguments."""
     if not (isinstance(value, dict) and "class_name" in value):
         return value
-    cls = getattr(family, str(value["class_name"]), None)
+    if value["class_name"] == "function" and ">" in str(value.get("config")):
+        return value["config"]  # a function registered with Keras, by its registered name "package>name"
+    registered = value.get("registered_name")
+    type_name = registered if isinstance(registered, str) and ">" in registered else str(value["class_name"])
+    cls = keras.saving.get_registered_object(type_name) if ">" in type_name else getattr(family, type_name, None)
     config = {k: v for k, v in (value.get("config") or {}).items() if k not in drop}
     try:
         default = cls().get_config() if isinstance(cls, type) else {}
     except (TypeError, ValueError):  # a class without defaults for every argument: keep them all
         default = {}
+    name, default_name = config.get("name"), default.get("name")
+    if ">" in type_name and isinstance(name, str) and isinstance(default_name, str):
+        # Keras names each instance of a class without a default name after it, counting: scaled_mse_4
+        if re.sub(r"_\d+$", "", name) == re.sub(r"_\d+$", "", default_name):
+            config.pop("name")
     args = {k: _short_float(convert_value(v)) for k, v in config.items() if k not in default or default[k] != v}
-    return {"type": value["class_name"], **args}
+    return {"type": type_name, **args}
 
 
 def _training(model: keras.Model) -> dict[str, Any] | None:

@@ -1,7 +1,9 @@
 """Train from a plain ``training:`` dict, as written in a netform spec.
 
 Names resolve only among Keras's built-in public classes (``keras.optimizers``,
-``keras.losses``, ``keras.callbacks``): a spec never imports code by path.
+``keras.losses``, ``keras.callbacks``), and a loss or metric named ``"package>Name"``
+among the classes and functions registered with Keras in this process: a spec
+never imports code by path.
 """
 
 from __future__ import annotations
@@ -138,18 +140,57 @@ def resolve_optimizer(value: Any) -> Any:
     return value
 
 
-def _resolve_loss(value: Any) -> Any:
+def _registered(kind: str, value: Any, where: str) -> Any:
+    """A ``"package>Name"`` loss or metric (a name, or ``{"type": "package>Name", …}``) → the object, or ``None``.
+
+    Only classes and functions registered with ``keras.saving.register_keras_serializable`` in this
+    process are found (Keras cannot read such a name as a loss or metric identifier itself); a class is
+    made with the mapping's arguments, checked against its constructor first.
+
+    Raises:
+        EngineError: Nothing of that kind registered under the name, or arguments it does not take.
+    """
+    from ..spec._custom import keras_registered_object
+
+    name = value if isinstance(value, str) else value.get("type") if isinstance(value, Mapping) else None
+    if not (isinstance(name, str) and ">" in name):
+        return None
+    args = {k: v for k, v in value.items() if k != "type"} if isinstance(value, Mapping) else {}
+    try:
+        obj = keras_registered_object(kind, name, args)
+    except ValueError as err:
+        raise EngineError(f"{where}: {err}.") from err
+    if obj is None:
+        raise EngineError(
+            f"{where}: unknown {kind} {name!r}: no Keras {kind} class or function is registered under that name; "
+            f'define it (or import its module; netform train --plugin MODULE) with @keras.saving.register_keras_serializable(package="{name.split(">")[0]}").'
+        )
+    if not isinstance(obj, type):
+        return obj  # a registered function, used as it is
+    try:
+        return obj(**args)
+    except (TypeError, ValueError) as err:
+        raise EngineError(f"{where}: could not create {name}({args}): {err}.") from err
+
+
+def _resolve_loss(value: Any, where: str = "training.loss") -> Any:
+    registered = _registered("loss", value, where)
+    if registered is not None:
+        return registered
     if isinstance(value, Mapping) and "type" in value and isinstance(value["type"], str):
-        return _instantiate("loss", value, _public_classes(keras.losses, keras.losses.Loss), "training.loss")
+        return _instantiate("loss", value, _public_classes(keras.losses, keras.losses.Loss), where)
     if isinstance(value, Mapping):
-        return {k: _resolve_loss(v) for k, v in value.items()}
+        return {k: _resolve_loss(v, f"{where}.{k}") for k, v in value.items()}
     return value
 
 
 def _resolve_metrics(value: Any, where: str = "training.metrics") -> Any:
-    """Metric names pass through; ``{"type": …}`` objects become metric instances, per output too."""
+    """Metric names pass through; ``{"type": …}`` objects and registered ``"package>Name"`` become metrics, per output too."""
     if value is None:
         return None
+    registered = _registered("metric", value, where)
+    if registered is not None:
+        return registered
     if isinstance(value, Mapping) and isinstance(value.get("type"), str):
         return _instantiate("metric", value, _public_classes(keras.metrics, keras.metrics.Metric), where)
     if isinstance(value, Mapping):

@@ -181,38 +181,86 @@ _OBJECT_BASES = {
     "regularizer": "regularizers.Regularizer",
     "initializer": "initializers.Initializer",
     "constraint": "constraints.Constraint",
+    "loss": "losses.Loss",
+    "metric": "metrics.Metric",
 }
+# Kinds a registered plain function may also be (Keras calls a loss or metric function as fn(y_true, y_pred)).
+_FUNCTION_KINDS = ("loss", "metric")
 
 
-def keras_registered_object(kind: str, type_name: str, arguments: dict[str, Any]) -> type | None:
-    """The regularizer / initializer / constraint class registered with Keras as ``"package>Name"``, or ``None``.
+def keras_registered_object(kind: str, type_name: str, arguments: dict[str, Any]) -> Any:
+    """The regularizer / initializer / constraint / loss / metric registered with Keras as ``"package>Name"``.
 
-    Like :func:`keras_registered_class`, only Keras's registry of this process is read.
+    Like :func:`keras_registered_class`, only Keras's registry of this process is read. A loss or metric may
+    also be a registered function, which takes no arguments. A class is checked against its constructor: an
+    argument it does not take, or a required one missing, is refused (a loss's or metric's ``**kwargs`` are
+    those of ``keras.losses.Loss`` / ``keras.metrics.Metric``: ``name``, ``reduction``, ``dtype``).
+
+    Returns:
+        The class (or function), or ``None`` when nothing of that kind is registered under ``type_name``.
 
     Raises:
-        ValueError: The class is registered but does not take one of ``arguments``.
+        ValueError: It is registered but does not take one of ``arguments``, or needs one not given.
     """
     keras = sys.modules.get("keras")
     base_path = _OBJECT_BASES.get(kind)
     if keras is None or base_path is None or not _REGISTERED_NAME.fullmatch(type_name):
         return None
     module, base_name = base_path.split(".")
-    cls = keras.saving.get_registered_object(type_name)
-    if not (isinstance(cls, type) and issubclass(cls, getattr(getattr(keras, module), base_name))):
+    base = getattr(getattr(keras, module), base_name)
+    obj = keras.saving.get_registered_object(type_name)
+    if kind in _FUNCTION_KINDS and inspect.isfunction(obj):
+        if arguments:
+            raise ValueError(
+                f"{type_name} is a {kind} function, which takes no arguments (Keras calls it as "
+                f"{type_name.split('>')[1]}(y_true, y_pred)); write it as the name alone, or register a "
+                f"keras.{base_path} subclass to give it arguments"
+            )
+        return obj
+    if not (isinstance(obj, type) and issubclass(obj, base)):
         return None
+    _check_constructor(obj, type_name, arguments, base if kind in _FUNCTION_KINDS else None)
+    return obj
+
+
+def _check_constructor(cls: type, type_name: str, arguments: dict[str, Any], base: type | None) -> None:
+    """Refuse ``arguments`` that ``cls.__init__`` does not take, and its required arguments left out.
+
+    With ``base``, a constructor's ``**kwargs`` are taken to be ``base.__init__``'s arguments (a Keras loss or
+    metric passes them to its base class); without, ``**kwargs`` takes anything.
+    """
     try:
         params = _init_signature(cls).parameters
     except (TypeError, ValueError):
-        return cls
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        names = [n for n in list(params)[1:] if params[n].kind is not params[n].VAR_POSITIONAL]
-        for arg in arguments:
-            if arg not in names:
-                raise ValueError(
-                    f"{type_name} takes no argument '{arg}'{did_you_mean(arg, names)}; "
-                    f"its arguments: {', '.join(names) or '(none)'}"
-                )
-    return cls
+        return
+    names = [n for n in list(params)[1:] if params[n].kind not in (params[n].VAR_POSITIONAL, params[n].VAR_KEYWORD)]
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        if base is None:
+            return
+        try:
+            base_params = list(_init_signature(base).parameters.values())[1:]
+        except (TypeError, ValueError):
+            return
+        names += [p.name for p in base_params if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD]
+        names = list(dict.fromkeys(names))
+    for arg in arguments:
+        if arg not in names:
+            raise ValueError(
+                f"{type_name} takes no argument '{arg}'{did_you_mean(arg, names)}; "
+                f"its arguments: {', '.join(names) or '(none)'}"
+            )
+    missing = [
+        n
+        for n in list(params)[1:]
+        if params[n].default is inspect.Parameter.empty
+        and params[n].kind not in (params[n].VAR_POSITIONAL, params[n].VAR_KEYWORD)
+        and n not in arguments
+    ]
+    if missing:
+        raise ValueError(
+            f"{type_name} needs the argument{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
+            f'write {{type: "{type_name}", {missing[0]}: …}}'
+        )
 
 
 class KerasRegisteredLayer(LayerSpec):

@@ -1,7 +1,8 @@
 """The ``training:`` section of a spec: what the engine compiles and fits with.
 
 Optimizers, losses, metrics and callbacks are Keras's built-in ones, named as
-Keras names them (a string, or ``{type: Adam, learning_rate: 1e-3}``).
+Keras names them (a string, or ``{type: Adam, learning_rate: 1e-3}``); a loss or
+metric may also be one the program registered with Keras, as ``"package>Name"``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "DTYPE_POLICIES",
     "TRAINING_KEYS",
     "CONFIG_ONLY_KEYS",
+    "REGISTERED_KINDS",
 ]
 
 # The one list of each closed choice: the spec's schema takes them as `Literal`s, the engine (which may import
@@ -237,9 +239,34 @@ def _check_netform_callback(value: Any) -> None:
         )
 
 
+#: the kinds of ``training:`` objects a spec may name as ``"package>Name"``: a class (or function) the
+#: program registered with ``keras.saving.register_keras_serializable``
+REGISTERED_KINDS = ("loss", "metric")
+
+
+def _registered(kind: str, name: str, value: Any) -> Any:
+    """A ``"package>Name"`` loss or metric: registered with Keras in this process, or refused.
+
+    Only Keras's registry is read (what the program or a ``--plugin`` module registered); a spec never imports.
+    """
+    from ._custom import keras_registered_object
+
+    arguments = value.arguments if isinstance(value, TypedObject) else {}
+    if keras_registered_object(kind, name, arguments) is None:
+        package = name.split(">")[0]
+        raise ValueError(
+            f"unknown {kind} '{name}': no Keras {kind} class or function is registered under that name in this "
+            f"program; define it in your code (or a module given with --plugin) with "
+            f'@keras.saving.register_keras_serializable(package="{package}"); a spec never imports modules itself'
+        )
+    return value
+
+
 def _known(kind: str, names: tuple[str, ...]):
     def check(value: Any) -> Any:
         name = value if isinstance(value, str) else value.type
+        if ">" in name and kind in REGISTERED_KINDS:
+            return _registered(kind, name, value)
         if name not in names:
             raise ValueError(f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {kind}s")
         check_arguments(kind, value)
