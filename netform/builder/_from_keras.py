@@ -22,10 +22,11 @@ from .._compat._graph_nodes import (
     output_count,
     propagated_mask,
 )
-from ..errors import BuildError, SpecError
+from ..errors import BuildError, NetformError, SpecError
 from ..spec import ModelSpec, load_spec
 from ..spec._custom import custom_keras_class, keras_registered_class
 from ..spec._export import GraphWriter, SpecWriter
+from ..spec._layer_base import get_layer_spec
 from ..spec._layer_dict import clean_name, config_dtype, convert_value, layer_to_dict_from_config
 
 __all__ = ["from_keras", "layer_to_dict"]
@@ -44,7 +45,7 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
     if custom is not cls and not builtin:
         registered = keras.saving.get_registered_name(cls)
         if keras_registered_class(registered) is cls:
-            return _keras_registered_layer(layer, registered)
+            return _without_defaults(_keras_registered_layer(layer, registered))
         raise BuildError(
             f"layer '{layer.name}' is a {cls.__module__}.{cls_name}, which is neither a Keras built-in layer nor "
             "registered with @netform.register_layer; register it (its config as a Pydantic model) to export it, or "
@@ -61,8 +62,16 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
         out = {"type": cls_name, **{k: v for k, v in config.items() if k not in ("name", "dtype", "trainable")}}
         if not config.get("trainable", True):
             out["trainable"] = False
-        return out
+        return _without_defaults(out)
     return layer_to_dict_from_config(cls_name, layer.get_config(), keep_name=keep_name)
+
+
+def _without_defaults(out: dict[str, Any]) -> dict[str, Any]:
+    """A custom layer's mapping as its schema writes it: arguments equal to their defaults left out."""
+    try:
+        return get_layer_spec(out["type"]).model_validate(out).to_dict()
+    except (ValueError, NetformError):  # written as it is: the spec's own check reports what does not fit
+        return out
 
 
 def _keras_registered_layer(layer: keras.layers.Layer, type_name: str) -> dict[str, Any]:

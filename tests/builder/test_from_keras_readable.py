@@ -221,3 +221,28 @@ def test_nested_models_of_one_architecture_are_uses_of_one_block(tmp_path: Path)
     nfs.save(model, path)
     walked = spec_from_file(path)
     assert walked is not None and walked.to_yaml() == nf.from_keras(nfs.load(path, compile=False)).to_yaml()
+
+
+@keras.saving.register_keras_serializable(package="nf_readable")
+class _Shift(keras.layers.Layer):
+    """A plain Keras layer registered with Keras: ``x * scale + shift``."""
+
+    def __init__(self, scale: float = 1.0, shift: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scale, self.shift = scale, shift
+
+    def call(self, x: Any) -> Any:
+        return x * self.scale + self.shift
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale, "shift": self.shift}
+
+
+def test_registered_layers_in_a_block_leave_their_defaults_out() -> None:
+    """A block's layers are written as the top level's are: a registered class's default arguments left out."""
+    inner = keras.Sequential([keras.Input((4,)), _Shift(scale=3.0, name="shift"), keras.layers.Dense(2)], name="inner")
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, inner(x), name="with_registered")
+    spec, _ = round_trip(model, np.ones((2, 4), "float32"), static_params=False)
+    first = spec.to_dict()["blocks"]["inner"]["layers"][0]
+    assert first == {"type": "nf_readable>_Shift", "scale": 3.0, "name": "shift"}
