@@ -1,9 +1,12 @@
 """``from_keras(model)``: any Sequential or Functional Keras model → ModelSpec.
 
-Layers in netform's catalog are written with their schema; other Keras
-built-in layers in the generic ``KerasLayer`` form (never dropped); nested
-models become nested blocks, and second calls of a layer or nested model
-become ``shares:`` nodes.
+Layers in netform's catalog are written with their schema, values equal to
+Keras's defaults left out; other Keras built-in layers in the generic
+``KerasLayer`` form (never dropped); nested models become nested blocks, and
+later calls of a layer or nested model become ``shares:`` nodes. What is
+written, and how nodes are named, is decided by the TensorFlow-free writers
+:mod:`netform.spec._layer_dict` and :mod:`netform.spec._export`, shared with
+``netform export-spec``'s walk of a saved file.
 """
 
 from __future__ import annotations

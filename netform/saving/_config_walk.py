@@ -5,9 +5,10 @@ same graph as Keras serialized it (a Functional config's ``layers`` with
 their ``inbound_nodes``, ``input_layers`` and ``output_layers``; a
 Sequential's layer list), in the same order Keras's ``map_graph`` gives a
 loaded model (depth, then the config's layer order, then call index), and
-writes each layer with the same spec tables (:func:`layer_to_dict_from_config`,
-also used by ``from_keras``). So ``netform export-spec model.keras`` writes
-the same YAML as loading the model would, in a fraction of the time.
+writes what it meets with the writers ``from_keras`` uses
+(:mod:`netform.spec._layer_dict` for layers, :mod:`netform.spec._export`
+for names, shared layers and blocks). So ``netform export-spec model.keras``
+writes the same YAML as loading the model would, in a fraction of the time.
 
 Where the config holds what only a live model answers for certain, the walk
 stops with :class:`NeedsKeras` and the caller loads the model with Keras:
