@@ -7,6 +7,9 @@ top: early, readable errors (empty data, inputs that do not fit the model),
 distribution of the dataset under the model's strategy, and the epoch
 schedule of execution calls, which is ``keras``'s epoch iterator's (the same
 callback batch indices, re-iterations and step counts as ``keras.Model.fit``).
+For ``fit``, in-memory arrays stay on the device instead (see
+:mod:`netform.engine._device_data`): the same batches in the same order,
+gathered by the compiled loop.
 """
 
 from __future__ import annotations
