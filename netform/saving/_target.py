@@ -329,25 +329,43 @@ def _check_deploy_file(path: str, fmt: str) -> None:
         raise SaveError(
             f"{path}: cannot read what is there ({err.strerror or err}), so it is not replaced. {_FIX}"
         ) from err
+    if fmt == "onnx":
+        # The first bytes decide nothing: a protobuf parser reads almost anything as a ModelProto.
+        problem, savedmodel = _mapped(path, _onnx_file_problem)
+        if problem is not None:
+            found = "a TensorFlow SavedModel graph (saved_model.pb)" if savedmodel else describe_content(path)
+            raise _refuse(path, f"is {found}, whose layout is no ONNX model's ({problem})", expected)
+        return
     if deploy_kind(head, os.path.getsize(path)) != fmt:
         raise _refuse(path, f"is {describe_content(path)}", expected)
-    if fmt == "tflite":
-        problem = _tflite_file_problem(path)
-        if problem is not None:
-            raise _refuse(path, f"carries the TFLite identifier but is no TFLite model ({problem})", expected)
+    problem = _mapped(path, _tflite_file_problem)[0]
+    if problem is not None:
+        raise _refuse(path, f"carries the TFLite identifier but is no TFLite model ({problem})", expected)
 
 
-def _tflite_file_problem(path: str) -> str | None:
-    """What keeps the file at ``path`` from being a LiteRT model (mapped, never read whole)."""
-    import mmap  # noqa: PLC0415
-
+def _tflite_file_problem(mapped: Any) -> tuple[str | None, bool]:
     from ._tflite import tflite_problem  # noqa: PLC0415
+
+    return tflite_problem(mapped), False
+
+
+def _onnx_file_problem(mapped: Any) -> tuple[str | None, bool]:
+    from ._onnx_layout import onnx_problem, savedmodel_graph  # noqa: PLC0415
+
+    problem = onnx_problem(mapped)
+    return problem, problem is not None and savedmodel_graph(mapped)
+
+
+def _mapped(path: str, check: Any) -> tuple[str | None, bool]:
+    """``check`` of the file at ``path``, mapped (never read whole): (what keeps it from being a model, extra)."""
+    import mmap  # noqa: PLC0415
 
     try:
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return tflite_problem(mapped)
+            result: tuple[str | None, bool] = check(mapped)
+            return result
     except (OSError, ValueError) as err:
-        return f"it cannot be read ({err})"
+        return f"it cannot be read ({err})", False
 
 
 def _check_file(path: str, fmt: str) -> None:

@@ -1,0 +1,117 @@
+"""Nothing lost, nothing run: files a save must not replace, links a reader must not follow.
+
+Every hostile file is made here from a real save (no committed binaries):
+
+* a file named ``x.onnx`` that is not an ONNX model (a TensorFlow
+  ``saved_model.pb``, a user's 35-byte protobuf note, ONNX models with a field
+  too many, a byte too many or a field missing) is refused by a save with a
+  SaveError naming what is there, while netform's own export is replaced;
+* a ``.keras`` archive whose weights file holds a layer group that no layer of
+  its config has (a user's array under ``layers/zzz``) is refused;
+* the shard of sharded weights that is a link out of its folder is refused by
+  ``load_weights`` and ``netform inspect`` (UnsafeFileError).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import netform as nf
+from netform.errors import SaveError
+from netform.saving._onnx_layout import onnx_problem
+
+NOTE = b"\x08\x01\x1a\x1fmy very important research data"
+
+
+def _dense() -> keras.Model:
+    inputs = keras.Input((4,), name="x")
+    return keras.Model(inputs, keras.layers.Dense(2, name="d")(inputs), name="m")
+
+
+def _refused(model: keras.Model, path: Path, pattern: str) -> None:
+    before = path.read_bytes()
+    with pytest.raises(SaveError, match=pattern):
+        nf.save(model, str(path))
+    assert path.read_bytes() == before
+
+
+# --- 1. A file named .onnx is replaced only when it is laid out as an ONNX model -------------------
+
+
+def test_onnx_save_keeps_a_savedmodel_graph_and_a_user_protobuf(tmp_path: Path) -> None:
+    model = _dense()
+    nf.save(model, str(tmp_path / "sm"), format="savedmodel")
+    graph = tmp_path / "graph.onnx"
+    graph.write_bytes((tmp_path / "sm" / "saved_model.pb").read_bytes())
+    _refused(model, graph, r"graph\.onnx: is a TensorFlow SavedModel graph \(saved_model\.pb\).*not an ONNX model")
+    notes = tmp_path / "notes.onnx"
+    notes.write_bytes(NOTE)
+    _refused(model, notes, r"notes\.onnx: is a 35-byte file .*IR version 1 .*not an ONNX model")
+
+
+def test_an_onnx_export_is_replaced_and_passes_the_walk(tmp_path: Path) -> None:
+    pytest.importorskip("tf2onnx")
+    model, path = _dense(), tmp_path / "m.onnx"
+    nf.save(model, str(path))
+    first = path.read_bytes()
+    assert onnx_problem(first) is None
+    model.layers[-1].kernel.assign(np.ones((4, 2), "float32"))
+    nf.save(model, str(path))  # the earlier export is replaced
+    assert path.read_bytes() != first and onnx_problem(path.read_bytes()) is None
+
+
+def _model_bytes(**changes: object) -> bytes:
+    """An ONNX model made with ``onnx.helper`` (an If with two subgraphs), checked by ONNX's checker."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    then = helper.make_graph([helper.make_node("Neg", ["x"], ["y"])], "then", [], [out])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "else", [], [out])
+    node = helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other, name="if")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1]),
+        ],
+        [out],
+        initializer=[helper.make_tensor("w", TensorProto.FLOAT, [2], [1.0, 2.0])],
+    )
+    model = helper.make_model(graph, producer_name="t", opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    for name, value in changes.items():
+        if name == "no_nodes":
+            del model.graph.node[:]
+        elif name == "no_outputs":
+            del model.graph.output[:]
+        elif name == "no_opset":
+            del model.opset_import[:]
+        elif name == "ir_version":
+            model.ir_version = int(value)  # type: ignore[call-overload]
+    return bytes(model.SerializeToString())
+
+
+def test_onnx_walk_accepts_subgraphs_and_refuses_broken_layouts() -> None:
+    good = _model_bytes()
+    assert onnx_problem(good) is None
+    cases = {
+        "IR version 1 ": _model_bytes(ir_version=1),
+        "IR version 99 ": _model_bytes(ir_version=99),
+        "no opset_import": _model_bytes(no_opset=True),
+        "graph has no nodes": _model_bytes(no_nodes=True),
+        "graph has no outputs": _model_bytes(no_outputs=True),
+        "field 9 is no field": good + b"\x4a\x00",  # one more field (9, empty)
+        "runs past": good + b"\x72\x05ab",  # metadata_props cut short
+        "appears twice": good + b"\x08\x08",  # ir_version again
+    }
+    for expected, data in cases.items():
+        problem = onnx_problem(data)
+        assert problem is not None and expected in problem, (expected, problem)
+    assert "producer_name is not UTF-8" in str(onnx_problem(good.replace(b"\x12\x01t", b"\x12\x01\xff", 1)))
+    assert onnx_problem(NOTE) == "IR version 1 (an ONNX model declares 3 to 64)"
