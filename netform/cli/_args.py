@@ -76,6 +76,12 @@ def _access_args(p: argparse.ArgumentParser) -> None:
 def args_summary(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", help="a spec file, or a saved .keras/.h5 model")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.add_argument(
+        "--build",
+        action="store_true",
+        help="also build the model (imports TensorFlow) and read the shapes and parameter counts that have no "
+        "static rule (custom layers, marked *) from it",
+    )
     _plugin_arg(p)
 
 

@@ -224,13 +224,22 @@ def model_file_spec(path: str) -> ModelSpec:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    """Print the static summary of one spec, or of a saved ``.keras`` / ``.h5`` model's exported spec."""
+    """Print the static summary of one spec, or of a saved ``.keras`` / ``.h5`` model's exported spec.
+
+    With ``--build`` the spec is also built, and what has no static rule is read from the model.
+    """
     load_plugins(args.plugin)
     if _is_model_file(args.path):
-        info = summary(model_file_spec(args.path))
+        spec = model_file_spec(args.path)
     else:
         with callbacks_not_run():
-            info = summary(load_spec(args.path))
+            spec = load_spec(args.path)
+    info = summary(spec)
+    if getattr(args, "build", False):  # what has no static rule, read from the built model
+        from ..builder import build  # noqa: PLC0415 - TensorFlow only when asked for
+
+        with callbacks_not_run():
+            info = info.with_model(build(spec))
     if args.format == "json":
         print(json.dumps(info.to_dict(), indent=2))
     else:

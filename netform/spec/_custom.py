@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar, Literal, TypeVar, overload
 from pydantic import BaseModel, Field, create_model
 
 from ..errors import RegistryError, did_you_mean
-from ._layer_base import LayerSpec, register_layer_spec
+from ._layer_base import LayerSpec, NoStaticRule, register_layer_spec
 
 __all__ = [
     "register_layer",
@@ -266,8 +266,10 @@ def _check_constructor(cls: type, type_name: str, arguments: dict[str, Any], bas
 class KerasRegisteredLayer(LayerSpec):
     """Base of the schemas made for plain Keras layer classes registered with Keras (``"package>Name"``).
 
-    Its fields are the class's constructor arguments; it has no static rule, so
-    shapes and parameter counts come from the build (``summary`` says so).
+    Its fields are the class's constructor arguments. Its parameter counts come
+    from the build (``summary`` says so); its output shape too, unless the class
+    declares its own ``compute_output_shape``, which is then asked (see
+    :meth:`output_shape`).
     """
 
     family = "custom"
@@ -278,6 +280,71 @@ class KerasRegisteredLayer(LayerSpec):
 
     def keras_arguments(self, args: dict[str, Any]) -> dict[str, Any]:
         return args
+
+    def output_shape(self, input_shape: Any) -> Any:
+        """The output shape the class's own ``compute_output_shape`` gives, for a class that declares one.
+
+        The class is the user's code, registered by the program or a ``--plugin`` module (their opt-in); a
+        spec only gives it arguments. A throwaway instance is made from the spec's arguments (as the build
+        makes it, through ``from_config``) and asked; Keras's name counters and the global RNGs are kept as
+        they were. A class that inherits Keras's ``compute_output_shape`` (which traces ``call``), arguments
+        that are not plain values, or any failure leave the shape to the build.
+
+        Raises:
+            NoStaticRule: The shape is known only at build time.
+        """
+        shape = _declared_output_shape(self, input_shape)
+        if shape is None:
+            raise NoStaticRule(self.type)
+        return shape
+
+
+def _declares_output_shape(cls: type) -> bool:
+    """Whether ``cls`` (or a base class of the user's) defines ``compute_output_shape``, not Keras's own."""
+    for klass in cls.__mro__:
+        if "compute_output_shape" in vars(klass):
+            return not klass.__module__.startswith("keras")
+    return False
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _as_shape(value: Any) -> Any:
+    """``value`` as a shape (a tuple of ints and ``None``) or a list of shapes; ``None`` if it is neither."""
+    if isinstance(value, (list, tuple)) and all(d is None or (isinstance(d, int) and d >= 0) for d in value):
+        return tuple(None if d is None else int(d) for d in value)
+    if isinstance(value, (list, tuple)) and value:
+        shapes = [_as_shape(v) for v in value]
+        if all(isinstance(s, tuple) for s in shapes):
+            return shapes
+    return None
+
+
+def _declared_output_shape(spec: KerasRegisteredLayer, input_shape: Any) -> Any:
+    keras = sys.modules.get("keras")
+    cls = spec.keras_class
+    if keras is None or not _declares_output_shape(cls):
+        return None
+    config = {k: getattr(spec, k) for k in spec.arguments()}
+    if not _plain(config):
+        return None
+    config.setdefault("name", "netform_shape_probe")  # a name of its own: Keras's counters stay as they are
+    shapes = input_shape if len(input_shape) > 1 else input_shape[0]  # Keras gives one input as its shape
+    from .._compat._probe_state import state_kept
+
+    try:
+        with state_kept():
+            layer = cls.from_config(config)  # type: ignore[attr-defined]
+            out = layer.compute_output_shape(shapes)
+    except Exception:  # noqa: BLE001 - the user's code: whatever it raises, the build tells the shape
+        return None
+    return _as_shape(out)
 
 
 def _init_signature(cls: type[Any]) -> inspect.Signature:

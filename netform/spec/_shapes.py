@@ -29,7 +29,9 @@ class NodeShape:
             layer with several outputs, or ``None`` when only a build can tell.
         trainable: Trainable parameters (0 for a node that shares a layer).
         non_trainable: Non-trainable parameters.
-        static: False when the layer (or one upstream) has no static rule.
+        static: False when the layer (or one upstream) has no static rule; a layer
+            whose shape has a rule but whose parameter counts have none keeps
+            its ``output_shape`` with ``None`` counts.
     """
 
     output_shape: Any
@@ -119,7 +121,12 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
             arg = [tuple(s) for s in shapes]
         try:
             shape: Any = layer.output_shape(arg)
-            trainable, frozen = layer.counts(arg)
+            trainable: int | None
+            frozen: int | None
+            try:
+                trainable, frozen = layer.counts(arg)
+            except NoStaticRule:  # a shape rule without a parameter rule: the counts come at build time
+                trainable = frozen = None
             if node.call.get("return_attention_scores") is True:  # the output and the scores
                 shape = [shape, _scores_shape(layer, arg)]
         except NoStaticRule:
@@ -155,7 +162,7 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
                 )
             )
             memory = None  # say it once
-        out[node.name] = NodeShape(shape, trainable, frozen)
+        out[node.name] = NodeShape(shape, trainable, frozen, trainable is not None)
     if diags:
         raise SpecError(diags)
     return out
