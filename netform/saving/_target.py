@@ -488,7 +488,7 @@ def _snake_case(name: str) -> str:
 
 
 def _layer_excess(f: Any, config: dict[str, Any] | None) -> list[str]:
-    """Layer groups holding more values than the model config declares for that layer.
+    """Layer groups holding more values than the model config declares for that layer, or matching no layer.
 
     The layers of the config's top level are matched to their weight
     groups as Keras names them: ``layers/<class in snake case>[_N]`` (Keras
@@ -525,9 +525,15 @@ def _layer_excess(f: Any, config: dict[str, Any] | None) -> list[str]:
             same = [layer for layer in layers if _snake_case(str(layer.get("class_name"))) == base]
             if nth < len(same):
                 pairs.append((f"layers/{key}", same[nth]))
+            elif layers:  # Keras names a group after a layer of the model; this one has none: someone's
+                excess.append(f"layers/{key} (no layer of the model config is saved there)")
     if isinstance(f.get("model_weights"), h5py.Group):
         by_name = {layer["config"].get("name"): layer for layer in layers}
-        pairs += [(f"model_weights/{key}", by_name[key]) for key in f["model_weights"] if key in by_name]
+        for key in f["model_weights"]:
+            if key in by_name:
+                pairs.append((f"model_weights/{key}", by_name[key]))
+            elif layers and key != "top_level_model_weights":  # the model's own weights, in Keras 2's layout
+                excess.append(f"model_weights/{key} (no layer of the model config is named so)")
     for where, layer in pairs:
         build = layer.get("build_config")
         if not (isinstance(build, dict) and ("input_shape" in build or "shapes_dict" in build)):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ import pytest
 import netform as nf
 from netform.errors import SaveError
 from netform.saving._onnx_layout import onnx_problem
+
+from ._helpers import inner_h5, rezip
 
 NOTE = b"\x08\x01\x1a\x1fmy very important research data"
 
@@ -115,3 +118,36 @@ def test_onnx_walk_accepts_subgraphs_and_refuses_broken_layouts() -> None:
         assert problem is not None and expected in problem, (expected, problem)
     assert "producer_name is not UTF-8" in str(onnx_problem(good.replace(b"\x12\x01t", b"\x12\x01\xff", 1)))
     assert onnx_problem(NOTE) == "IR version 1 (an ONNX model declares 3 to 64)"
+
+
+# --- 2. A weights group that matches no layer of the config is someone's data ----------------------------------
+
+
+@pytest.mark.parametrize("writer", ["netform", "keras"])
+def test_keras_archive_with_a_group_of_no_layer_is_not_replaced(tmp_path: Path, writer: str) -> None:
+    model = _dense()
+    source = tmp_path / "a.keras"
+    nf.save(model, str(source)) if writer == "netform" else model.save(str(source))
+    nf.save(model, str(source))  # an earlier save (by netform or by plain Keras) is replaced
+
+    def add(f: h5py.File) -> None:
+        f["layers/zzz/vars/0"] = np.arange(12.0)  # a user's array, in Keras's layout, under no layer's name
+
+    def add_nth(f: h5py.File) -> None:
+        f["layers/dense_3/vars/0"] = np.arange(4.0)  # a fourth Dense where the model has one
+
+    for name, edit in (("b", add), ("c", add_nth)):
+        target = Path(rezip(str(source), str(tmp_path / f"{name}.keras"), inner_h5(edit)))
+        _refused(
+            model, target, r"holding data Keras never writes \(layers/(zzz|dense_3) \(no layer of the model config"
+        )
+
+
+def test_legacy_h5_with_a_group_of_no_layer_is_not_replaced(tmp_path: Path) -> None:
+    model, target = _dense(), tmp_path / "a.h5"
+    nf.save(model, str(target))
+    nf.save(model, str(target))
+    with h5py.File(target, "a") as f:
+        f["model_weights/zzz/zzz/notes"] = np.arange(12.0)
+        f["model_weights/zzz"].attrs["weight_names"] = [b"zzz/notes"]
+    _refused(model, target, r"model_weights/zzz \(no layer of the model config is named so\)")
