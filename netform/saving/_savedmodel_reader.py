@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator
 
-from netform.errors import FormatError
+from netform.errors import FormatError, NetformError
 
 __all__ = ["read_saved_graph", "describe_foreign"]
 
@@ -60,6 +60,18 @@ _DTYPES = {
 
 _Field = tuple[int, int | memoryview]
 
+#: The most protobuf fields the reader decodes (about 4 s of Python); a graph that holds more (a legitimate
+#: one of a few hundred MB, or a hostile file of tiny fields) is left to TensorFlow's parser, as before.
+MAX_FIELDS = 2_000_000
+
+
+class TooManyFields(NetformError):
+    """The graph holds more fields than :data:`MAX_FIELDS`: only TensorFlow reads it in reasonable time.
+
+    A :class:`NetformError` so that :func:`._meta.reading` lets it through; it
+    never leaves :func:`describe_foreign`.
+    """
+
 
 class _Wire:
     """The protobuf wire format over one buffer; every error names the file."""
@@ -67,6 +79,7 @@ class _Wire:
     def __init__(self, data: bytes, where: str) -> None:
         self.data = memoryview(data)
         self.where = where
+        self.left = MAX_FIELDS
 
     def corrupt(self, why: str) -> FormatError:
         return FormatError(
@@ -90,6 +103,9 @@ class _Wire:
         """``(field number, value)`` of one message: an int (varint) or the bytes of a length-delimited field."""
         pos, end = 0, len(buf)
         while pos < end:
+            self.left -= 1
+            if self.left < 0:
+                raise TooManyFields(f"{self.where}: more than {MAX_FIELDS:,} protobuf fields")
             tag, pos = self._varint(buf, pos)
             wire, number = tag & 7, tag >> 3
             if wire == 0:
@@ -294,6 +310,7 @@ class _MetaGraph:
     """A ``MetaGraphDef``: what ``refused_ops`` reads, its signatures and its object graph."""
 
     def __init__(self, wire: _Wire, buf: memoryview) -> None:
+        self.wire = wire  # the signatures are decoded on demand, within the same budget of fields
         self.graph_def = _Graph()
         self.saver_def = _Saver()
         self.object_graph_def = _ObjectGraph()
@@ -365,13 +382,13 @@ def _tensors(wire: _Wire, buf: memoryview, field: int) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: str(r["name"]))
 
 
-def signatures(meta: _MetaGraph, where: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def signatures(meta: _MetaGraph) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """``{signature: {"inputs": [...], "outputs": [...]}}`` as ``tf.saved_model.load(path).signatures`` has them.
 
     TensorFlow keeps its init op among the signature defs
     (``__saved_model_init_op``); it is not a signature the model can be called by.
     """
-    wire = _Wire(b"", where)
+    wire = meta.wire
     return {
         name: {"inputs": _tensors(wire, buf, 1), "outputs": _tensors(wire, buf, 2)}
         for name, buf in sorted(meta.signature_def.items())
@@ -430,8 +447,9 @@ def describe_foreign(path: str, *, safe_mode: bool = True) -> dict[str, Any] | N
 
     Returns:
         ``{"model_name", "signatures", "endpoint", "parameters"}``, or None
-        where only TensorFlow reads the graph (``saved_model.pbtxt``, or
-        several meta graphs, between which ``tf.saved_model.load`` chooses by tags).
+        where only TensorFlow reads the graph (``saved_model.pbtxt``, more
+        than :data:`MAX_FIELDS` fields, or several meta graphs, between which
+        ``tf.saved_model.load`` chooses by tags).
 
     Raises:
         FormatError: The graph is corrupt, or has no signature to call.
@@ -443,16 +461,19 @@ def describe_foreign(path: str, *, safe_mode: bool = True) -> dict[str, Any] | N
 
     if not graph_file(path).endswith(".pb"):
         return None
-    with reading(path, "savedmodel"):
-        metas = read_saved_graph(path)
+    try:
+        with reading(path, "savedmodel"):
+            metas = read_saved_graph(path)
+            found = signatures(metas[0]) if len(metas) == 1 else None
+    except TooManyFields:
+        return None
     if safe_mode:
         refused = [found for meta in metas for found in refused_ops(meta)]
         if refused:
             keras_2 = os.path.isfile(os.path.join(path, "keras_metadata.pb"))
             raise _refusal(path, "Keras 2 (tf_keras)" if keras_2 else "another tool", refused)
-    if len(metas) != 1:
+    if found is None:
         return None
-    found = signatures(metas[0], path)
     if not found:
         raise FormatError(
             f"{path}: SavedModel has no signatures, so nothing can be called. Export it with a serving signature."

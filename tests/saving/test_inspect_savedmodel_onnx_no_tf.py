@@ -328,3 +328,23 @@ def test_cli_inspect_imports_neither_tensorflow_nor_keras(files: dict[str, Any],
     assert json.loads(modules) == []
     expected = nfs.inspect(path) if kind == "onnx" else nfs.inspect(path, with_keras=True)
     assert json.loads(text) == json.loads(json.dumps(expected, default=str))
+
+
+def test_a_graph_of_too_many_fields_is_left_to_tensorflow(files: dict[str, Any], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding in Python is bounded: past MAX_FIELDS fields the loading path (TensorFlow's parser) answers."""
+    from netform.saving import _savedmodel_reader as reader
+
+    path = tmp_path / "many_savedmodel"
+    shutil.copytree(files["tf_module"], path)
+    graph = path / "saved_model.pb"
+    metas = read_saved_graph(str(path))
+    reader.signatures(metas[0])
+    fields = reader.MAX_FIELDS - metas[0].wire.left  # what describing the file decodes
+    graph.write_bytes(graph.read_bytes() + b"\x08\x01" * 5000)  # schema version, again and again: valid protobuf
+    monkeypatch.setattr(reader, "MAX_FIELDS", fields + 1000)
+    assert describe_foreign(str(path)) is None
+    with pytest.warns(UserWarning, match="inference-only"):
+        assert nfs.inspect(path) == nfs.inspect(path, with_keras=True)
+    monkeypatch.setattr(reader, "MAX_FIELDS", fields + 6000)
+    assert describe_foreign(str(path)) is not None
