@@ -142,6 +142,11 @@ def _read_varint(fh: Any) -> int | None:
     return None
 
 
+#: The most fields ``inspect`` walks in one ONNX message (about 10 s of Python): a graph of a few million
+#: nodes and initializers is far past any real model's, and bounds the time a file of tiny fields costs.
+MAX_ONNX_FIELDS = 5_000_000
+
+
 def _proto_fields(fh: Any, start: int, end: int, path: str) -> Any:
     """Yield ``(field, value)`` of the protobuf message in ``fh[start:end]``: an int, or ``(offset, length)``.
 
@@ -149,7 +154,14 @@ def _proto_fields(fh: Any, start: int, end: int, path: str) -> Any:
     """
     truncated = f"{path}: the ONNX file is truncated or corrupt (a field runs past its end)."
     fh.seek(start)
+    count = 0
     while fh.tell() < end:
+        count += 1
+        if count > MAX_ONNX_FIELDS:
+            raise FormatError(
+                f"{path}: a message of the ONNX file holds more than {MAX_ONNX_FIELDS:,} fields; a model's "
+                "graph holds far fewer, so the file is refused as corrupt or hostile."
+            )
         tag = _read_varint(fh)
         if tag is None or fh.tell() > end:
             raise FormatError(truncated)

@@ -302,6 +302,19 @@ def test_onnx_parameters_are_its_initializers(files: dict[str, Any]) -> None:
             nfs.inspect(bad)
 
 
+def test_onnx_walk_is_bounded(files: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message of more fields than MAX_ONNX_FIELDS is refused, not walked for minutes."""
+    if "onnx" not in files:
+        pytest.skip("the ONNX export (netform[onnx]) is not installed")
+    from netform.saving import _export
+
+    nodes = nfs.inspect(files["onnx"])  # within the bound
+    monkeypatch.setattr(_export, "MAX_ONNX_FIELDS", 8)
+    with pytest.raises(FormatError, match="holds more than 8 fields; a model's graph holds far fewer"):
+        nfs.inspect(files["onnx"])
+    assert nodes["parameters"] > 0
+
+
 # --- the command line imports neither TensorFlow nor Keras ----------------------------------------
 
 _CLI = """
