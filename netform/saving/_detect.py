@@ -32,6 +32,7 @@ __all__ = [
     "check_checkpoint_files",
     "describe_content",
     "read_sharded_index",
+    "shard_paths",
     "MAX_INDEX_BYTES",
 ]
 
@@ -304,6 +305,44 @@ def read_sharded_index(path: str) -> dict[str, object] | None:
     if isinstance(index, dict) and isinstance(index.get("weight_map"), dict):
         return index
     return None
+
+
+def shard_paths(path: str, index: dict[str, object]) -> list[str]:
+    """The shard files a sharded weights index at ``path`` names, checked before anything opens them.
+
+    Each must be a plain file name in the index's own folder and a regular
+    file there; a shard that is a link pointing out of the folder is refused,
+    as a link out of a SavedModel folder or a checkpoint's is: an index
+    (perhaps downloaded) would otherwise read any weights file on the machine.
+
+    Raises:
+        FormatError: A shard is named with a path, or missing.
+        UnsafeFileError: A shard links out of the folder, or is a FIFO, socket or device.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    top = os.path.realpath(folder)
+    weight_map = index.get("weight_map")
+    names: set[str] = set()
+    for entry, found in (weight_map if isinstance(weight_map, dict) else {}).items():
+        for name in found if isinstance(found, list) else [found]:
+            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+                raise FormatError(
+                    f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
+                    "must be a file name in the index's own folder."
+                )
+            names.add(name)
+    shards = [os.path.join(folder, name) for name in sorted(names)]
+    for shard in shards:
+        if os.path.islink(shard):
+            target = os.path.realpath(shard)
+            if os.path.commonpath([top, target]) != top:
+                raise UnsafeFileError(
+                    f"{shard}: a weights shard is a link pointing outside its index's folder (to "
+                    f"'{target}'); refused, sharded weights are read only from their own folder. "
+                    "Copy the file into the folder if it is yours."
+                )
+        regular_file(shard, "a weights shard")
+    return shards
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from netform.errors import FormatError
 
 from ._api import load, save
 from ._detect import detect_format
@@ -263,18 +262,10 @@ def _h5_shapes(path: str, fmt: str) -> tuple[dict[str, tuple[int, ...]], dict[st
 
 
 def _shards(path: str, index: dict[str, Any]) -> list[str]:
-    """The shard files a sharded weights index names, each a plain file name in the index's folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    names: set[str] = set()
-    for entry, found in index["weight_map"].items():
-        for name in found if isinstance(found, list) else [found]:
-            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
-                raise FormatError(
-                    f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
-                    "must be a file name in the index's own folder."
-                )
-            names.add(name)
-    return [os.path.join(folder, name) for name in sorted(names)]
+    """The shard files a sharded weights index names (see :func:`shard_paths`: no path, no link out)."""
+    from ._detect import shard_paths  # noqa: PLC0415
+
+    return shard_paths(path, index)
 
 
 def convert(

@@ -401,35 +401,23 @@ def load_weights_sharded(
     """Load sharded weights (Keras's ``.weights.json`` index and its ``.weights.h5`` shards).
 
     Every shard the index names must be a plain file name in the index's
-    folder, and passes netform's HDF5 checks (links, bombs) before Keras
-    reads it.
+    folder, not a link out of it, and passes netform's HDF5 checks (links,
+    bombs) before Keras reads it.
 
     Returns:
         The differences skipped (empty when everything fit).
 
     Raises:
         FormatError: A shard is missing, named with a path, or the weights do not fit.
-        UnsafeFileError: A shard is hostile.
+        UnsafeFileError: A shard is hostile, or a link out of the index's folder.
     """
     from netform._compat import _keras_saving as ks
 
-    from ._meta import regular_file
+    from ._detect import shard_paths
 
     index = _sharded_index(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    shards: set[str] = set()
-    for entry, names in index["weight_map"].items():
-        for name in names if isinstance(names, list) else [names]:
-            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
-                raise FormatError(
-                    f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
-                    "must be a file name in the index's own folder."
-                )
-            shards.add(name)
     saved: dict[str, tuple[int, ...]] = {}
-    for name in sorted(shards):
-        shard = os.path.join(folder, name)
-        regular_file(shard, "a weights shard")
+    for shard in shard_paths(path, index):  # plain names in the index's folder, regular files, no link out
         with reading(shard, "weights_h5"), _open_verified(shard, shard) as (_, shapes):
             saved.update(shapes)
     skipped = {id(obj) for obj in (objects_to_skip or ())}

@@ -14,6 +14,8 @@ Every hostile file is made here from a real save (no committed binaries):
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import h5py
@@ -22,7 +24,8 @@ import numpy as np
 import pytest
 
 import netform as nf
-from netform.errors import SaveError
+from netform.cli._main import main
+from netform.errors import SaveError, UnsafeFileError
 from netform.saving._onnx_layout import onnx_problem
 
 from ._helpers import inner_h5, rezip
@@ -151,3 +154,31 @@ def test_legacy_h5_with_a_group_of_no_layer_is_not_replaced(tmp_path: Path) -> N
         f["model_weights/zzz/zzz/notes"] = np.arange(12.0)
         f["model_weights/zzz"].attrs["weight_names"] = [b"zzz/notes"]
     _refused(model, target, r"model_weights/zzz \(no layer of the model config is named so\)")
+
+
+# --- 3. A shard of sharded weights that links out of its folder is never read ----------------------------------
+
+
+def test_a_weights_shard_linking_out_of_its_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _dense()
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "outside").mkdir()
+    index = tmp_path / "idx" / "sh.weights.json"
+    nf.save_weights(model, str(index), max_shard_size=0.00001)
+    shards = sorted(p.name for p in (tmp_path / "idx").iterdir() if p.name.endswith(".weights.h5"))
+    nf.load_weights(_dense(), str(index))  # the save itself loads
+    assert main(["inspect", str(index)]) == 0
+    secret = tmp_path / "outside" / "secret.weights.h5"
+    shutil.move(str(tmp_path / "idx" / shards[0]), secret)
+    os.symlink(secret, tmp_path / "idx" / shards[0])
+    with pytest.raises(UnsafeFileError, match=r"a weights shard is a link pointing outside its index's folder"):
+        nf.load_weights(_dense(), str(index))
+    capsys.readouterr()
+    assert main(["inspect", str(index)]) == 6
+    assert "link pointing outside" in capsys.readouterr().err
+    os.unlink(tmp_path / "idx" / shards[0])  # a link inside the folder is followed, as in a SavedModel folder
+    shutil.move(str(secret), tmp_path / "idx" / "real.h5")
+    os.symlink("real.h5", tmp_path / "idx" / shards[0])
+    nf.load_weights(_dense(), str(index))
