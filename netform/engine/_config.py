@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import keras
 
-from ..errors import EngineError, SaveError, did_you_mean
+from ..errors import Diagnostic, EngineError, SaveError, SpecError, did_you_mean
 from ..spec._access import (
     DEFAULT_PATHS,
     PATH_ARGUMENTS,
@@ -122,8 +122,25 @@ def _instantiate(kind: str, spec: Mapping[str, Any], classes: dict[str, type], w
 
 
 def resolve_optimizer(value: Any) -> Any:
-    """``"adam"``, ``{"type": "Adam", "learning_rate": 1e-3}`` or an optimizer → optimizer."""
+    """``"adam"``, ``{"type": "Adam", "learning_rate": 1e-3}`` or an optimizer → optimizer.
+
+    A mapping's ``learning_rate`` may itself be a mapping naming a ``keras.optimizers.schedules`` class
+    (``{"type": "ExponentialDecay", "initial_learning_rate": 0.01, ...}``), and a ``LossScaleOptimizer``'s
+    ``inner_optimizer`` a name or mapping: both are made as Keras's deserialization makes them.
+    """
     if isinstance(value, Mapping):
+        value = dict(value)
+        rate = value.get("learning_rate")
+        if isinstance(rate, Mapping):  # a schedule, {type: ExponentialDecay, ...}, as Keras deserializes one
+            value["learning_rate"] = _instantiate(
+                "schedule",
+                rate,
+                _public_classes(keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule),
+                "training.optimizer.learning_rate",
+            )
+        inner = value.get("inner_optimizer")
+        if value.get("type") == "LossScaleOptimizer" and isinstance(inner, (str, Mapping)):
+            value["inner_optimizer"] = resolve_optimizer(inner)  # Keras's own deserialization reads it the same way
         return _instantiate(
             "optimizer", value, _public_classes(keras.optimizers, keras.optimizers.Optimizer), "training.optimizer"
         )
@@ -557,6 +574,48 @@ def _steps_per_execution(value: Any, model: keras.Model) -> int | str:
     )
 
 
+def _check_checkpoint_validation(
+    callbacks: list[keras.callbacks.Callback], validation_split: float, validation_data: Any, validation_freq: Any
+) -> None:
+    """Refuse a ModelCheckpoint whose file name reads a ``val_`` value this run never logs, before training.
+
+    Keras formats the name from the epoch's logs and stops with a ``KeyError`` after the first epoch
+    when they lack the value: without validation data, or on an epoch ``validation_freq`` skips.
+
+    Raises:
+        SpecError: The callback's place, the field and the two ways out.
+    """
+    from ..spec._training_checks import template_fields
+
+    validated = validation_split > 0 or validation_data is not None
+    for i, cb in enumerate(callbacks):
+        template = getattr(cb, "filepath", None)
+        if not isinstance(cb, keras.callbacks.ModelCheckpoint) or not isinstance(template, str):
+            continue
+        if cb.save_freq != "epoch":
+            continue  # batch-level saves: the spec's checks refuse val_ fields there
+        fields = [f for f, _ in template_fields(template) if f.startswith("val_")]
+        if not fields:
+            continue
+        if not validated:
+            why = "this run has no validation data (training.validation_split is 0 and none is given)"
+            fix = "pass validation data (netform train --val-data FILE), set training.validation_split (e.g. 0.2)"
+        elif validation_freq != 1:
+            why = f"validation_freq is {validation_freq!r}, so some epochs log no validation values"
+            fix = "validate every epoch (validation_freq: 1)"
+        else:
+            continue
+        raise SpecError(
+            [
+                Diagnostic(
+                    f"ModelCheckpoint.filepath {template!r} names {{{fields[0]}}}, but {why}; {fix}, or name "
+                    f"{{{fields[0][4:]}}} instead",
+                    ("training", "callbacks", i, "filepath"),
+                )
+            ]
+        )
+
+
 def fit_from_training_config(
     model: keras.Model | Callable[[], keras.Model],
     training: Mapping[str, Any],
@@ -602,6 +661,8 @@ def fit_from_training_config(
         EngineError: Unknown keys, optimizer, loss or callback types; a
             callback path outside ``out_dir`` or a network callback not allowed
             (refused before the model is built or anything is written).
+        SpecError: A ModelCheckpoint file name that reads a ``val_`` value this run never logs (no
+            validation data, or ``validation_freq`` skipping epochs), refused before training.
 
     Example:
         >>> fit_from_training_config(model, {"optimizer": "adam", "loss": "mse", "epochs": 2}, x, y)
@@ -615,6 +676,9 @@ def fit_from_training_config(
     cbs = resolve_callbacks(
         training.get("callbacks"), out_dir=out_dir, allow_paths=allow_paths, allow_network=allow_network
     ) + list(callbacks or [])
+    _check_checkpoint_validation(
+        cbs, float(training.get("validation_split", 0.0) or 0.0), validation_data, training.get("validation_freq", 1)
+    )
     dist = training.get("distribution") or {}
     if isinstance(dist, str):
         dist = {"strategy": dist}

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterator
+import string
+from typing import Any, Iterator, TypeGuard
 
 from ..errors import Diagnostic, did_you_mean
-from ._types import TypedObject
+from ._types import TypedObject, check_arguments
 
-__all__ = ["training_errors", "training_warnings", "PROBABILISTIC_LOSSES"]
+__all__ = ["training_errors", "training_warnings", "checkpoint_errors", "template_fields", "PROBABILISTIC_LOSSES"]
 
 #: Losses that read their predictions as probabilities unless ``from_logits: true``.
 PROBABILISTIC_LOSSES = frozenset(
@@ -88,6 +89,7 @@ def training_errors(spec: Any, graph: Any, smap: Any, shapes: Any = None) -> lis
         return []
     outputs = _outputs(spec, graph)
     diags: list[Diagnostic] = argument_errors(spec, smap) + monitor_errors(spec, smap, outputs)
+    diags += checkpoint_errors(spec, smap, outputs)
     if not outputs:
         return diags
     if shapes is not None:
@@ -209,7 +211,7 @@ _THRESHOLD_LISTS = {"AUC", "Precision", "Recall", "TruePositives", "TrueNegative
 _IOU = frozenset({"IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU"})
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -387,6 +389,227 @@ def _callback_errors(name: str, args: dict[str, Any], path: tuple[str | int, ...
     return diags
 
 
+# Values Keras's constructors refuse (checked here so that `validate` says so, at the argument).
+#: ``reduction`` of a loss (Keras's ``standardize_reduction``)
+LOSS_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean", "mean_with_sample_weight")
+#: ``average`` of F1Score and FBetaScore (besides null: one score per class)
+F_AVERAGES = ("micro", "macro", "weighted")
+#: Keras's learning-rate schedules a spec may give as an optimizer's ``learning_rate``: the arguments each
+#: needs, then those it may take (``keras.optimizers.schedules``; a test compares with the signatures)
+LR_SCHEDULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ExponentialDecay": (("initial_learning_rate", "decay_steps", "decay_rate"), ("staircase", "name")),
+    "InverseTimeDecay": (("initial_learning_rate", "decay_steps", "decay_rate"), ("staircase", "name")),
+    "PolynomialDecay": (("initial_learning_rate", "decay_steps"), ("end_learning_rate", "power", "cycle", "name")),
+    "PiecewiseConstantDecay": (("boundaries", "values"), ("name",)),
+    "CosineDecay": (("initial_learning_rate", "decay_steps"), ("alpha", "name", "warmup_target", "warmup_steps")),
+    "CosineDecayRestarts": (("initial_learning_rate", "first_decay_steps"), ("t_mul", "m_mul", "alpha", "name")),
+}
+_CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _value_errors(
+    kind: str, name: str, args: dict[str, Any], path: tuple[str | int, ...], smap: Any
+) -> list[Diagnostic]:
+    """Argument values the Keras class refuses when it is made (``ValueError`` at ``train``)."""
+    messages: list[tuple[str, str]] = []
+    if kind == "loss" and "reduction" in args and args["reduction"] not in LOSS_REDUCTIONS + (None,):
+        messages.append(
+            (
+                "reduction",
+                f"{name}.reduction is {args['reduction']!r}; Keras takes {', '.join(LOSS_REDUCTIONS)} or "
+                "null (the default: sum_over_batch_size)",
+            )
+        )
+    if kind == "metric" and name in ("F1Score", "FBetaScore") and args.get("average") not in F_AVERAGES + (None,):
+        messages.append(
+            (
+                "average",
+                f"{name}.average is {args['average']!r}; Keras takes {', '.join(F_AVERAGES)} or null (one "
+                "score per class)",
+            )
+        )
+    classes, ids = args.get("num_classes"), args.get("target_class_ids")
+    if kind == "metric" and name in ("IoU", "OneHotIoU") and _is_int(classes) and isinstance(ids, (list, tuple)):
+        outside = [i for i in ids if _is_int(i) and not 0 <= i < classes]
+        if outside:
+            messages.append(
+                (
+                    "target_class_ids",
+                    f"{name}.target_class_ids lists {outside[0]}, but num_classes is {classes}: the "
+                    f"ids lie between 0 and {classes - 1}",
+                )
+            )
+    thresholds = args.get("thresholds")
+    if kind == "metric" and name in _THRESHOLD_LISTS and thresholds is not None:
+        values = thresholds if isinstance(thresholds, (list, tuple)) else [thresholds]
+        # non-finite values are refused with the other arguments (above)
+        outside = [t for t in values if not (_is_number(t) and (0 <= t <= 1 or not math.isfinite(t)))]
+        if outside and len(values) <= MAX_THRESHOLDS:
+            messages.append(
+                ("thresholds", f"{name}.thresholds holds {outside[0]!r}; thresholds are probabilities between 0 and 1")
+            )
+    if kind == "optimizer":
+        messages += _optimizer_problems(name, args)
+    return [smap.diagnostic(m, path + ((arg,) if arg else ())) for arg, m in messages]
+
+
+def _optimizer_problems(name: str, args: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    given = [c for c in _CLIPS if args.get(c) is not None]
+    if len(given) > 1:
+        out.append(
+            (
+                given[1],
+                f"{name} takes only one of clipnorm, clipvalue and global_clipnorm (Keras refuses "
+                f"several); received {' and '.join(given)}: keep one",
+            )
+        )
+    momentum = args.get("ema_momentum")
+    if args.get("use_ema") is True and _is_number(momentum) and not 0 <= momentum <= 1:
+        out.append(
+            (
+                "ema_momentum",
+                f"{name}.ema_momentum is {momentum!r}; it must lie between 0 and 1 (Keras's default is 0.99)",
+            )
+        )
+    steps = args.get("gradient_accumulation_steps")
+    if _is_number(steps) and steps < 2:
+        out.append(
+            (
+                "gradient_accumulation_steps",
+                f"{name}.gradient_accumulation_steps is {steps!r}; it must be a "
+                "whole number of at least 2 (or null: no accumulation)",
+            )
+        )
+    if "learning_rate" in args:
+        out += _learning_rate_problems(name, args["learning_rate"])
+    if name == "LossScaleOptimizer":
+        out += _inner_optimizer_problems(args)
+    return out
+
+
+def _learning_rate_problems(name: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, float):
+        return []
+    if isinstance(value, dict):
+        return _schedule_problems(name, value)
+    if isinstance(value, str):
+        hint = (
+            " (YAML reads 1e-3 as text: write 1.0e-3 or 0.001)" if re.fullmatch(r"[-+]?[\d.]+e[-+]?\d+", value) else ""
+        )
+        return [
+            (
+                "learning_rate",
+                f"{name}.learning_rate is the text {value!r}{hint}; Keras takes a number with a "
+                "fraction (e.g. 0.001) or a schedule such as {type: ExponentialDecay, initial_learning_rate: 0.01, "
+                "decay_steps: 1000, decay_rate: 0.9}",
+            )
+        ]
+    if _is_int(value):
+        return [
+            ("learning_rate", f"{name}.learning_rate is the whole number {value}; Keras takes a float: write {value}.0")
+        ]
+    return [
+        (
+            "learning_rate",
+            f"{name}.learning_rate is {value!r}; Keras takes a number with a fraction (e.g. 0.001) "
+            "or a schedule such as {type: ExponentialDecay, initial_learning_rate: 0.01, decay_steps: 1000, "
+            "decay_rate: 0.9}",
+        )
+    ]
+
+
+def _schedule_problems(name: str, value: dict[str, Any]) -> list[tuple[str, str]]:
+    where = f"{name}.learning_rate"
+    schedule = value.get("type")
+    if schedule not in LR_SCHEDULES:
+        shown = schedule if isinstance(schedule, str) else ""
+        return [
+            (
+                "learning_rate",
+                f"{where} is a mapping whose `type` {schedule!r} is not one of Keras's "
+                f"learning-rate schedules{did_you_mean(shown, tuple(LR_SCHEDULES))}: "
+                f"{', '.join(LR_SCHEDULES)}",
+            )
+        ]
+    needed, optional = LR_SCHEDULES[schedule]
+    for arg in value:
+        if arg != "type" and arg not in needed + optional:
+            return [
+                (
+                    "learning_rate",
+                    f"{schedule} takes no argument '{arg}'"
+                    f"{did_you_mean(arg, needed + optional)}; its arguments: {', '.join(needed + optional)}",
+                )
+            ]
+    missing = [a for a in needed if a not in value]
+    if missing:
+        return [
+            ("learning_rate", f"{schedule} needs {', '.join(missing)} (its arguments: {', '.join(needed + optional)})")
+        ]
+    for arg in needed + optional:
+        got = value.get(arg)
+        if arg in ("boundaries", "values"):
+            if not (isinstance(got, (list, tuple)) and all(_is_number(v) for v in got)):
+                return [("learning_rate", f"{schedule}.{arg} must be a list of numbers; received {got!r}")]
+        elif arg in ("staircase", "cycle"):
+            if arg in value and not isinstance(got, bool):
+                return [("learning_rate", f"{schedule}.{arg} must be true or false; received {got!r}")]
+        elif arg == "name":
+            if arg in value and not isinstance(got, str):
+                return [("learning_rate", f"{schedule}.name must be a string; received {got!r}")]
+        elif arg in value and not (got is None and arg == "warmup_target") and not _is_number(got):
+            return [("learning_rate", f"{schedule}.{arg} must be a number; received {got!r}")]
+        elif arg.endswith("decay_steps") and not (_is_number(got) and got > 0):
+            return [("learning_rate", f"{schedule}.{arg} must be a positive number of steps; received {got!r}")]
+    if schedule == "PiecewiseConstantDecay" and len(value["values"]) != len(value["boundaries"]) + 1:
+        return [
+            (
+                "learning_rate",
+                "PiecewiseConstantDecay needs one more value than boundaries (a rate before the "
+                f"first boundary, and after each); received {len(value['boundaries'])} boundaries and "
+                f"{len(value['values'])} values",
+            )
+        ]
+    return []
+
+
+def _inner_optimizer_problems(args: dict[str, Any]) -> list[tuple[str, str]]:
+    """LossScaleOptimizer wraps another optimizer: named (``adam``) or written out (``{type: Adam, …}``)."""
+    from ._training import OPTIMIZERS
+
+    inner = args.get("inner_optimizer")
+    fix = "write e.g. {type: LossScaleOptimizer, inner_optimizer: adam} (or {type: Adam, learning_rate: 0.001})"
+    if inner is None:
+        return [("", f"LossScaleOptimizer needs `inner_optimizer`, the optimizer whose loss it scales; {fix}")]
+    inner_name = inner if isinstance(inner, str) else inner.get("type") if isinstance(inner, dict) else None
+    choices = tuple(o for o in OPTIMIZERS if o != "LossScaleOptimizer")
+    if not isinstance(inner_name, str) or inner_name not in choices:
+        shown = inner_name if isinstance(inner_name, str) else ""
+        return [
+            (
+                "inner_optimizer",
+                f"LossScaleOptimizer.inner_optimizer {inner!r} is not one of Keras's optimizers"
+                f"{did_you_mean(shown, choices)}; {fix}",
+            )
+        ]
+    if not isinstance(inner, dict):
+        return []
+    inner_args = {k: v for k, v in inner.items() if k != "type"}
+    try:
+        check_arguments("optimizer", TypedObject.model_validate({**inner_args, "type": inner_name}))
+    except ValueError as err:
+        return [("inner_optimizer", f"LossScaleOptimizer.inner_optimizer: {err}")]
+    return [
+        ("inner_optimizer", f"LossScaleOptimizer.inner_optimizer: {m}")
+        for _, m in _optimizer_problems(inner_name, inner_args)
+    ]
+
+
 def argument_errors(spec: Any, smap: Any) -> list[Diagnostic]:
     """Arguments of the optimizer, losses, metrics and callbacks that Keras takes but fails on in training.
 
@@ -414,6 +637,7 @@ def argument_errors(spec: Any, smap: Any) -> list[Diagnostic]:
                     where,
                 )
             )
+        diags += _value_errors(kind, ref.type, ref.arguments, path, smap)
         if kind == "metric":
             diags += _size_errors(ref, path, smap)
         elif kind == "callback":
@@ -483,6 +707,166 @@ def monitor_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> lis
             )
         )
     return diags
+
+
+# -- ModelCheckpoint file names ------------------------------------------------
+
+#: the file name endings Keras's ModelCheckpoint takes: weights only, or the whole model
+_WEIGHTS_ENDING = ".weights.h5"
+_MODEL_ENDINGS = (".keras", ".h5")
+
+
+def template_fields(template: str) -> list[tuple[str, str]]:
+    """The ``(name, format spec)`` of each ``{field}`` of a ModelCheckpoint ``filepath`` (empty if malformed).
+
+    A malformed template is refused by the spec's callback checks (``_access``); this reads only well-formed ones.
+    """
+    try:
+        return [(f, spec or "") for _, f, spec, _ in string.Formatter().parse(template) if f]
+    except ValueError:
+        return []
+
+
+def _format_fails(spec: str, value: int | float) -> str | None:
+    """Python's complaint when ``value`` is formatted with ``spec``, or ``None`` when it formats."""
+    try:
+        format(value, spec)
+    except (ValueError, TypeError) as err:
+        return str(err)
+    return None
+
+
+def _logged_keys(spec: Any, outputs: tuple[str, ...] | None) -> tuple[set[str], list[str]] | None:
+    """Every name a training log may hold (each spelling), and those shown to the user; ``None``: not known here.
+
+    Not known for a subclass model (its output names come with the build) and for a registered metric
+    without an explicit ``name`` (its name is its class's).
+    """
+    training = spec.training
+    if not outputs:
+        return None
+    for field in ("metrics", "weighted_metrics"):
+        value = getattr(training, field)
+        refs = [r for group in value.values() for r in group] if isinstance(value, dict) else list(value or ())
+        for ref in refs:
+            if ">" in _name(ref) and not (isinstance(ref, TypedObject) and isinstance(ref.arguments.get("name"), str)):
+                return None
+    shown, accepted = _logged(spec, outputs)
+    return accepted - {"learning_rate"}, sorted(shown)
+
+
+def checkpoint_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> list[Diagnostic]:
+    """ModelCheckpoint ``filepath`` values Keras takes but fails on once training saves.
+
+    The file name must end as Keras requires (``.keras`` or ``.h5``, ``.weights.h5`` with
+    ``save_weights_only``), and each ``{field}`` must name a value in the logs at the time of saving:
+    ``epoch``; ``batch`` with an integer ``save_freq`` only; ``loss`` and the compiled metrics (``val_``
+    versions when saving once an epoch: whether validation data is given is checked when training starts);
+    ``learning_rate`` after a ReduceLROnPlateau, which writes it. Its format spec must suit the value
+    (``epoch`` and ``batch`` are whole numbers, the rest are floats: ``{loss:d}`` fails). Keras stops
+    with a ``KeyError`` or ``ValueError`` after the first epoch otherwise.
+
+    Args:
+        spec: The :class:`~netform.spec.ModelSpec`.
+        smap: The source map that locates paths in the file.
+        outputs: The model's output names (``None``: known only at build time; the logged names are not checked).
+
+    Returns:
+        One located diagnostic per problem.
+    """
+    training = spec.training
+    if training is None:
+        return []
+    known = _logged_keys(spec, outputs)
+    diags: list[Diagnostic] = []
+    lr_logged = False
+    for i, kind, args in _callbacks(spec):
+        if kind == "ReduceLROnPlateau":
+            lr_logged = True  # it writes `learning_rate` into the logs the callbacks after it read
+        if kind != "ModelCheckpoint":
+            continue
+        path: tuple[str | int, ...] = ("training", "callbacks", i)
+        filepath = args.get("filepath")
+        if "filepath" not in args:
+            diags.append(
+                smap.diagnostic(
+                    "ModelCheckpoint needs `filepath`: the file it saves to, e.g. filepath: 'ckpt/{epoch:02d}.keras'",
+                    path,
+                )
+            )
+            continue
+        if not isinstance(filepath, str):
+            continue  # its type is refused by the callback's argument checks
+        where = path + ("filepath",)
+        weights_only = args.get("save_weights_only") is True
+        if weights_only and not filepath.endswith(_WEIGHTS_ENDING):
+            diags.append(
+                smap.diagnostic(
+                    f"ModelCheckpoint.filepath {filepath!r} must end in '.weights.h5' with save_weights_only: true "
+                    "(Keras's weights format), e.g. 'ckpt/{epoch:02d}.weights.h5'",
+                    where,
+                )
+            )
+        elif not weights_only and not filepath.endswith(_MODEL_ENDINGS):
+            diags.append(
+                smap.diagnostic(
+                    f"ModelCheckpoint.filepath {filepath!r} must end in '.keras' (Keras's model format; or '.h5', "
+                    "or '.weights.h5' with save_weights_only: true), e.g. 'ckpt/{epoch:02d}.keras'",
+                    where,
+                )
+            )
+        per_batch = _is_int(args.get("save_freq"))
+        for field, fmt in template_fields(filepath):
+            if not field.isidentifier():
+                continue  # refused by the template's form check
+            problem = _field_problem(field, per_batch, lr_logged, known)
+            if problem is None:
+                sample: int | float = 1 if field in ("epoch", "batch") else 0.5
+                failed = _format_fails(fmt, sample)
+                if failed is not None:
+                    what = "a whole number" if isinstance(sample, int) else "a number with a fraction (a float)"
+                    example = "{epoch:02d}" if isinstance(sample, int) else f"{{{field}:.4f}}"
+                    problem = (
+                        f"formats {{{field}}} with ':{fmt}', but {field} is {what} ({failed}); write e.g. {example}"
+                    )
+            if problem is not None:
+                diags.append(smap.diagnostic(f"ModelCheckpoint.filepath {filepath!r} {problem}", where))
+    return diags
+
+
+def _field_problem(
+    field: str, per_batch: bool, lr_logged: bool, known: tuple[set[str], list[str]] | None
+) -> str | None:
+    """Why ``{field}`` is not in the logs a checkpoint is named from, or ``None``."""
+    if field == "epoch":
+        return None
+    when = "every save_freq batches (the batch's logs)" if per_batch else "at the end of each epoch"
+    if field == "batch":
+        if per_batch:
+            return None
+        return (
+            "names {batch}, which Keras fills only when it saves every N batches (save_freq: a whole number); "
+            "with save_freq: epoch remove {batch}, or write e.g. save_freq: 100"
+        )
+    if field.startswith("val_") and per_batch:
+        return (
+            f"names {{{field}}}, but it saves {when}, where validation values are not logged; use save_freq: epoch, "
+            f"or write {{{field[4:]}}}"
+        )
+    if field == "learning_rate" and lr_logged and not per_batch:
+        return None
+    if known is None:
+        return None
+    accepted, shown = known
+    if field.removeprefix("val_") in accepted:
+        return None
+    names = ["epoch"] + (["batch"] if per_batch else []) + shown
+    if not per_batch:
+        names += ["val_" + n for n in shown]
+    return (
+        f"names {{{field}}}, which training never logs{did_you_mean(field, names)}; the fields it may name: "
+        f"{', '.join(names)} (val_ ones with validation data)"
+    )
 
 
 # -- warnings ----------------------------------------------------------------
