@@ -136,10 +136,16 @@ def test_op_errors_name_the_place_and_the_fix() -> None:
 
 def test_arguments_keras_refuses_are_build_errors() -> None:
     spec = nf.load_spec("netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\n"
-                        "nodes:\n  c: {op: cumsum, in: x, axis: 5}\noutputs: [c]\n")
-    with pytest.raises(BuildError, match=r"<string>:5:3: node 'c': keras.ops.cumsum refused its arguments \(input "
-                                         r"shapes \(None, 4\)\): axis 5 is out of bounds"):
+                        "nodes:\n  c: {op: norm, in: x, ord: bogus, axis: -1}\noutputs: [c]\n")
+    with pytest.raises(BuildError, match=r"<string>:5:3: node 'c': keras.ops.norm refused its arguments \(input "
+                                         r"shapes \(None, 4\)\): Invalid `ord` argument"):
         nf.build(spec)
+    with pytest.raises(ValueError, match="Invalid `ord` argument"):  # as Keras itself says
+        keras.ops.norm(keras.Input((4,)), ord="bogus", axis=-1)
+    # an axis out of range is refused before that, where it is written, as Keras refuses it at build
+    with pytest.raises(SpecError, match=r"<string>:5:3: nodes.c: op cumsum: axis 5 is out of range"):
+        nf.load_spec("netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\n"
+                     "nodes:\n  c: {op: cumsum, in: x, axis: 5}\noutputs: [c]\n")
     with pytest.raises(ValueError, match="axis 5 is out of bounds"):  # as Keras itself says
         keras.ops.cumsum(keras.Input((4,)), axis=5)
     # a dtype is checked before that, where it is written

@@ -97,6 +97,15 @@ def binary(a: dict[str, Any]) -> Any:
     return broadcast(_shape_of(x1, "x1"), _shape_of(x2, "x2"))
 
 
+def along_axis(a: dict[str, Any]) -> Shape:
+    """Ops that keep ``x``'s shape and work along ``axis`` (an axis, a list of axes or null): sort, cumsum, flip…"""
+    shape = _shape_of(a["x"])
+    axis = a.get("axis")
+    for ax in axis if isinstance(axis, (list, tuple)) else [] if axis is None else [axis]:
+        _axis(ax, len(shape))
+    return shape
+
+
 def axis_keep(a: dict[str, Any]) -> Shape:
     """The output of a reduction over ``axis`` (all axes when null), with ``keepdims``."""
     shape = _shape_of(a["x"])
@@ -273,12 +282,20 @@ def matmul(a: dict[str, Any]) -> Shape:
         raise ShapeError("matmul takes tensors of rank 1 or more")
     s1 = (1,) + x1 if len(x1) == 1 else x1
     s2 = x2 + (1,) if len(x2) == 1 else x2
+    for shape, axis in ((x1, len(x1) - 1), (x2, len(x2) - 2 if len(x2) > 1 else 0)):
+        if axis == 0 and shape[0] is None:
+            _batch_taken(
+                shape,
+                "matmul sums over",
+                "the batch axis must stay first: multiply by a tensor without a batch axis, e.g. weights of "
+                "shape (4, 5), or use einsum such as 'bi,bi->b'",
+            )
     if s1[-1] is not None and s2[-2] is not None and s1[-1] != s2[-2]:
         raise ShapeError(
             f"matmul needs the last axis of x1 to match the second-last of x2, received "
             f"{shape_str(x1)} and {shape_str(x2)}"
         )
-    out = broadcast(s1[:-2], s2[:-2]) + (s1[-2], s2[-1])
+    out = _broadcast_batch([s1[:-2], s2[:-2]]) + (s1[-2], s2[-1])
     if len(x1) == 1:
         out = out[:-2] + out[-1:]
     if len(x2) == 1:
@@ -362,12 +379,17 @@ def flatten_all(a: dict[str, Any]) -> Shape:
 def repeat(a: dict[str, Any]) -> Shape:
     shape = _shape_of(a["x"])
     reps, axis = a["repeats"], a.get("axis")
-    if not isinstance(reps, int):
-        raise ShapeError("repeat takes an integer `repeats` for a static shape")
+    if not isinstance(reps, int) or isinstance(reps, bool) or reps < 0:
+        raise ShapeError(f"repeat takes a whole number ≥ 0 as `repeats` for a static shape, received {reps!r:.60}")
     if axis is None:
+        _batch_taken(
+            shape, "repeat without an axis flattens", "give an axis of 1 or later (axis counts the batch as 0)"
+        )
         total = prod(shape)
         return (None if total is None else total * reps,)
     ax = _axis(axis, len(shape))
+    if ax == 0 and reps != 1:
+        _batch_taken(shape, "repeat repeats", "repeat along axis 1 or later (axis counts the batch axis as 0)")
     size = shape[ax]
     return shape[:ax] + (None if size is None else size * reps,) + shape[ax + 1 :]
 
@@ -376,7 +398,15 @@ def tile(a: dict[str, Any]) -> Shape:
     shape = _shape_of(a["x"])
     reps = a["repeats"]
     reps = [reps] if isinstance(reps, int) else list(reps)
+    if any(not isinstance(r, int) or isinstance(r, bool) or r < 0 for r in reps):
+        raise ShapeError(f"tile takes whole numbers ≥ 0 as `repeats`, received {reps!r:.60}")
     rank = max(len(shape), len(reps))
+    if rank > len(shape) or (len(reps) == rank and reps[0] != 1):
+        _batch_taken(
+            shape,
+            f"tile with repeats {reps} repeats or moves",
+            f"give one repeat per axis, 1 for the batch axis, e.g. {[1, *reps[-(len(shape) - 1) :]] if len(shape) > 1 else [1]}",
+        )
     shape = (1,) * (rank - len(shape)) + shape
     reps = [1] * (rank - len(reps)) + reps
     return tuple(None if d is None else d * r for d, r in zip(shape, reps))
@@ -412,8 +442,7 @@ def top_k(a: dict[str, Any]) -> list[Shape]:
 
 def one_hot(a: dict[str, Any]) -> Shape:
     shape = list(_shape_of(a["x"]))
-    ax = a.get("axis", -1)
-    ax = ax if ax >= 0 else len(shape) + 1 + ax
+    ax = _axis(a.get("axis", -1), len(shape) + 1)
     shape.insert(ax, a["num_classes"])
     return tuple(shape)
 
@@ -455,6 +484,14 @@ def pad(a: dict[str, Any]) -> Shape:
         if len(width) != len(shape):
             raise ShapeError(f"pad_width gives {len(width)} pairs for a tensor of rank {len(shape)}")
         pairs = [tuple(w) for w in width]
+    if any(len(p) != 2 or any(not isinstance(w, int) or isinstance(w, bool) or w < 0 for w in p) for p in pairs):
+        raise ShapeError(f"pad_width takes pairs of whole numbers ≥ 0, received {width!r:.80}")
+    if pairs and pairs[0] != (0, 0):
+        _batch_taken(
+            shape,
+            f"pad_width {width!r:.60} pads",
+            f"pad_width includes the batch axis: give it [0, 0], e.g. {[[0, 0], *[list(p) for p in pairs[1:]]]!r:.80}",
+        )
     return tuple(None if d is None else d + lo + hi for d, (lo, hi) in zip(shape, pairs))
 
 
@@ -591,31 +628,176 @@ def slice_(a: dict[str, Any]) -> Shape:
     return tuple(out)
 
 
-def einsum(a: dict[str, Any]) -> Shape:
-    """Output of ``einsum(subscripts, *operands)`` for explicit subscripts without ``...``."""
-    from .._layer_base import NoStaticRule
+_EINSUM_TERM = re.compile(r"[A-Za-z]*(?:\.\.\.)?[A-Za-z]*")
+#: the longest subscripts text read (52 letters per term, a few dozen operands)
+_MAX_SUBSCRIPTS = 1_000
 
-    text = str(a["subscripts"]).replace(" ", "")
-    if "..." in text:
-        raise NoStaticRule("einsum")  # broadcast axes: Keras finds the shape when the model is built
+
+def _einsum_terms(text: str, n_operands: int) -> tuple[list[str], str | None]:
+    """Split ``subscripts`` into its input terms and its output term (None when implicit), checking the syntax."""
+    if len(text) > _MAX_SUBSCRIPTS:
+        raise ShapeError(f"subscripts are {len(text):,} characters long; einsum takes at most {_MAX_SUBSCRIPTS:,}")
+    if any(c.isspace() for c in text):
+        raise ShapeError(f"subscripts {text!r} hold spaces, which Keras does not read; write them without spaces")
     inputs, arrow, output = text.partition("->")
     terms = inputs.split(",")
+    for term in [*terms, *([output] if arrow else [])]:
+        if not _EINSUM_TERM.fullmatch(term):
+            raise ShapeError(
+                f"subscripts {text!r} are not einsum subscripts: each term holds letters and at most one '...', "
+                "terms are separated by ',' and the output follows one '->' (e.g. 'bij,bjk->bik')"
+            )
+    if len(terms) != n_operands:
+        raise ShapeError(f"subscripts {text!r} name {len(terms)} operands, `in` gives {n_operands}")
+    return terms, output if arrow else None
+
+
+def einsum(a: dict[str, Any]) -> Shape:
+    """Output of ``einsum(subscripts, *operands)``, refusing what TensorFlow or Keras's static shape refuses.
+
+    The letters of a term name the axes of its operand (``...`` stands for the axes the letters leave, which
+    broadcast between operands); a letter's sizes must be equal in every operand (TensorFlow does not
+    broadcast them). The output is the ``->`` term, or else the ``...`` axes (when
+    one term has them) then the letters used once, in the order they first appear (TensorFlow's order;
+    Keras's static shape sorts them, so where the two differ the spec is refused). The batch axis of a model input's batch must stay an axis of the output, matched only with
+    other batch axes: summing over it, or pairing it with a fixed size, gives results that are not one per
+    sample.
+    """
+    text = a["subscripts"]
+    if not isinstance(text, str):
+        raise ShapeError(f"subscripts must be text such as 'bij,bjk->bik', received {text!r:.60}")
     shapes = [_shape_of(x) for x in a["operands"]]
-    if len(terms) != len(shapes):
-        raise ShapeError(f"subscripts {text!r} name {len(terms)} operands, `in` gives {len(shapes)}")
+    terms, output = _einsum_terms(text, len(shapes))
     sizes: dict[str, int | None] = {}
+    batch_letters: set[str] = set()
+    ellipses: list[Shape] = []
     for term, shape in zip(terms, shapes):
-        if len(term) != len(shape):
-            raise ShapeError(f"subscripts {term!r} do not fit an operand of rank {len(shape)} {shape_str(shape)}")
-        for letter, d in zip(term, shape):
-            known = sizes.get(letter)
-            if letter not in sizes or known == 1:
+        head, dots, tail = term.partition("...")
+        letters = head + tail
+        if len(letters) > len(shape) or (not dots and len(letters) != len(shape)):
+            raise ShapeError(
+                f"subscripts {term!r} name {len(letters)} axes{' and ...' if dots else ''}, "
+                f"but the operand {shape_str(shape)} has {len(shape)}"
+            )
+        batch = bool(shape) and shape[0] is None
+        middle = shape[len(head) : len(shape) - len(tail)]
+        if dots:
+            ellipses.append(tuple(middle))
+        axes = list(zip(head, shape[: len(head)])) + list(zip(tail, shape[len(shape) - len(tail) :]))
+        for i, (letter, d) in enumerate(axes):
+            is_batch = batch and i == 0 and bool(head)
+            if is_batch:
+                if letters.count(letter) > 1:
+                    raise ShapeError(
+                        f"subscripts {term!r} repeat {letter!r}, the batch axis: the result would not be one per "
+                        "sample (and fails for other batch sizes); give the batch axis its own letter"
+                    )
+                batch_letters.add(letter)
+            if letter not in sizes:
                 sizes[letter] = d
-            elif d is not None and d != 1 and known is not None and known != d:
-                raise ShapeError(f"subscript {letter!r} has sizes {known} and {d}")
-    if not arrow:
-        output = "".join(sorted(c for c in sizes if inputs.count(c) == 1))
-    return tuple(sizes[c] for c in output)
+                continue
+            known = sizes[letter]
+            if (letter in batch_letters) != is_batch or (is_batch and known is not None):
+                if known is not None or d is not None:
+                    raise ShapeError(
+                        f"subscript {letter!r} pairs the batch axis with an axis of size "
+                        f"{known if d is None else d}: that works only for batches of that size; "
+                        "give the batch axis its own letter"
+                    )
+            if d is not None and known is not None and known != d:
+                raise ShapeError(f"subscript {letter!r} has sizes {known} and {d}; einsum needs them equal")
+            if known is None:
+                sizes[letter] = d
+    dims = _broadcast_batch(ellipses) if ellipses else ()
+    inputs = "".join(terms)
+    if output is None:
+        # TensorFlow keeps the letters used once in the order they first appear (NumPy and Keras sort them)
+        out_letters = "".join(c for c in dict.fromkeys(inputs) if c.isalpha() and inputs.count(c) == 1)
+        if len(ellipses) > 1 and dims:  # TensorFlow keeps '...' only when one term has it, like a letter
+            raise ShapeError(
+                f"subscripts {text!r} give '...' axes {shape_str(dims)} in several inputs and no output; "
+                "TensorFlow then drops them and fails: write the output, e.g. '...i,...i->...'"
+            )
+        result = dims + tuple(sizes[c] for c in out_letters)
+    else:
+        head, dots, tail = output.partition("...")
+        out_letters = head + tail
+        repeated = sorted({c for c in out_letters if out_letters.count(c) > 1})
+        if repeated:
+            raise ShapeError(
+                f"the output of subscripts {text!r} repeats {repeated[0]!r}; each output letter appears once"
+            )
+        missing = [c for c in out_letters if c not in sizes]
+        if missing:
+            raise ShapeError(f"the output of subscripts {text!r} names {missing[0]!r}, which no input term has")
+        if not dots and dims:
+            raise ShapeError(
+                f"subscripts {text!r} give '...' axes {shape_str(dims)} in the inputs but none in the output; "
+                "TensorFlow needs '...' in the output too"
+            )
+        result = tuple(sizes[c] for c in head) + (dims if dots else ()) + tuple(sizes[c] for c in tail)
+    gone = [c for c in batch_letters if c not in out_letters]
+    if gone:
+        raise ShapeError(
+            f"subscripts {text!r} sum over the batch axis {gone[0]!r}: the result would not be one per sample; "
+            f"keep {gone[0]!r} in the output, first"
+        )
+    if len(batch_letters) > 1:
+        raise ShapeError(
+            f"subscripts {text!r} give the batch axes of two operands different letters "
+            f"({', '.join(repr(c) for c in sorted(batch_letters))}): the result pairs every sample with every "
+            "other, not one result per sample; use one letter for the batch axis"
+        )
+    upper = [c for c in out_letters if c.isupper() and not all(c in t for t in terms)]
+    if upper:
+        raise ShapeError(
+            f"subscripts {text!r}: Keras's static shape of einsum reads an uppercase output letter only when "
+            f"every input term has it ({upper[0]!r}); use a lowercase letter"
+        )
+    keras_shape = _keras_einsum_shape(terms, shapes, output, "".join(sorted(out_letters)))
+    if keras_shape != result:
+        raise ShapeError(
+            f"subscripts {text!r}: Keras's static shape {shape_str(keras_shape)} differs from einsum's result "
+            f"{shape_str(result)}, so the layers after it would be built for the wrong shape; write the output "
+            "after '->' with '...' first and the letters in order, e.g. '...ij,jk->...ik'"
+        )
+    return result
+
+
+def _keras_einsum_shape(terms: list[str], shapes: list[Shape], output: str | None, kept: str) -> Shape:
+    """Keras's ``Einsum.compute_output_spec``: each operand's sizes placed in the output's letters (``...``
+    taking the operand's own ``...`` axes, a letter it lacks 1), then all broadcast (right-aligned)."""
+    target = output if output is not None else "..." + kept
+    head, dots, tail = target.partition("...")
+    expanded: list[Shape] = []
+    for term, shape in zip(terms, shapes):
+        t_head, t_dots, t_tail = term.partition("...")
+        where: dict[str, int | None] = {}
+        for i, c in enumerate(t_head):  # Keras replaces a letter's every place with its first size
+            where.setdefault(c, shape[i])
+        for i, c in enumerate(reversed(t_tail)):
+            where.setdefault(c, shape[len(shape) - 1 - i])
+        middle = tuple(shape[len(t_head) : len(shape) - len(t_tail)]) if t_dots else ()
+        expanded.append(
+            tuple(where.get(c, 1) for c in head) + (middle if dots else ()) + tuple(where.get(c, 1) for c in tail)
+        )
+    return broadcast(*expanded)
+
+
+def _broadcast_batch(shapes: list[Shape]) -> Shape:
+    """Broadcast shapes as :func:`broadcast` does, refusing a batch axis (a leading ``None``) broadcast to a size."""
+    rank = max(len(s) for s in shapes)
+    for s in shapes:
+        if s and s[0] is None:
+            pos = rank - len(s)
+            for other in shapes:
+                i = pos - (rank - len(other))
+                if 0 <= i < len(other) and other[i] not in (None, 1):
+                    raise ShapeError(
+                        f"the batch axis of {shape_str(s)} broadcasts against size {other[i]} of "
+                        f"{shape_str(other)}: that works only for batches of that size"
+                    )
+    return broadcast(*shapes)
 
 
 # -- getitem indices ----------------------------------------------------------
