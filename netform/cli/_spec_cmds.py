@@ -164,7 +164,8 @@ _MODEL_MAGIC = (b"PK\x03\x04", b"\x89HDF\r\n\x1a\n")
 
 
 def _is_model_file(path: str) -> bool:
-    """A saved model (a ``.keras`` archive or folder, an HDF5 file) rather than a spec, from its first bytes."""
+    """A saved model (a ``.keras`` archive or folder, an HDF5, LiteRT or ONNX file) rather than a spec, from its
+    first bytes."""
     p = Path(path)
     try:
         info = os.stat(p)
@@ -182,10 +183,15 @@ def _is_model_file(path: str) -> bool:
     except OSError:
         return False
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
             return False
-        head = fh.read(8)
-    return head.startswith(_MODEL_MAGIC) or p.suffix.lower() in (".keras", ".h5", ".hdf5")
+        head = fh.read(64)
+    if head.startswith(_MODEL_MAGIC) or p.suffix.lower() in (".keras", ".h5", ".hdf5", ".tflite", ".onnx"):
+        return True
+    from ..saving._detect import deploy_kind  # noqa: PLC0415 - no TensorFlow
+
+    return deploy_kind(head, info.st_size) is not None  # a LiteRT or ONNX model, by its content
 
 
 def model_file_spec(path: str) -> ModelSpec:

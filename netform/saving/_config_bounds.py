@@ -30,9 +30,15 @@ the file holds plus :data:`EXACT_SLACK` values) is refused the same way: a
 this file's model, and Keras would spend minutes building it before noticing.
 
 :func:`check_graph_bounds` (run first) refuses a config with more layers or
-layer calls than a spec may have (:data:`MAX_CONFIG_LAYERS`) or a chain of
+layer calls than a spec may have (:data:`MAX_CONFIG_LAYERS`), models nested
+deeper than a spec's blocks may be (:data:`MAX_MODEL_NESTING`), more input and
+output references than :data:`MAX_MODEL_REFERENCES` or tensor references in
+layer calls than :data:`MAX_CALL_REFERENCES`, a reference to a layer or call
+the model does not hold, an input shape no tensor can have, or a chain of
 layers deeper than Keras can build under Python's recursion limit
-(:func:`max_config_depth`), counting iteratively.
+(:func:`max_config_depth`), counting iteratively. Every reader (``load``,
+``inspect``, ``summary``, ``export-spec``, ``render``) runs it first, so they
+refuse the same files with the same :class:`~netform.errors.FormatError`.
 """
 
 from __future__ import annotations
@@ -48,10 +54,15 @@ __all__ = [
     "DECLARED_RATIO",
     "DECLARED_SLACK",
     "EXACT_SLACK",
+    "MAX_CALL_REFERENCES",
     "MAX_CONFIG_LAYERS",
     "MAX_DECLARED_WEIGHTS",
+    "MAX_JSON_CONTAINERS",
+    "MAX_MODEL_NESTING",
+    "MAX_MODEL_REFERENCES",
     "check_declared_weights",
     "check_graph_bounds",
+    "check_json_containers",
     "declared_weights",
     "max_config_depth",
     "stored_weights",
@@ -67,6 +78,18 @@ DECLARED_RATIO = 2
 EXACT_SLACK = 1 << 12
 #: Layers (nested models' included) and layer calls a config may list: the spec's own limit.
 MAX_CONFIG_LAYERS = 20_000
+#: Models used as layers of models, one inside the other: the spec's limit on nested blocks (the export's).
+MAX_MODEL_NESTING = 16
+#: Input and output references (``input_layers``, ``output_layers``) of all the config's models together.
+MAX_MODEL_REFERENCES = MAX_CONFIG_LAYERS
+#: Tensors passed to layer calls (``keras_history`` references) in all the config's models together.
+MAX_CALL_REFERENCES = 4 * MAX_CONFIG_LAYERS
+#: Lists and objects one JSON text (a config, metadata) may hold, counted before it is parsed: Keras's
+#: configs hold about 19 a layer (EfficientNetB7: 14,944 for 816 layers), 25 a layer is room for any model.
+MAX_JSON_CONTAINERS = 25 * MAX_CONFIG_LAYERS
+#: The most values one sample of an input may hold, and the most dimensions (TensorFlow's), as for a spec.
+_MAX_INPUT_ELEMENTS = 2**31 - 1
+_MAX_INPUT_RANK = 254
 #: Stack frames kept free below Python's recursion limit for the loader's own calls.
 _STACK_MARGIN = 150
 #: Top-level groups of optimizer state (``.keras``: ``optimizer``; netform's ``.h5``: ``optimizer_weights``).
@@ -88,6 +111,29 @@ def stored_weights(shapes: Iterator[tuple[str, tuple[int, ...] | None]]) -> int:
             continue
         total += math.prod(shape or ())
     return total
+
+
+def check_json_containers(text: str | bytes | bytearray, where: str, field: str) -> None:
+    """Refuse JSON text holding more lists and objects than :data:`MAX_JSON_CONTAINERS`, before parsing it.
+
+    Parsing is most of the cost of a small file that inflates to megabytes of
+    ``["d2", 0, 0]`` (a 29 KB ``.keras`` listing its output 1,000,000 times
+    took 1.2 s and 200 MB to parse); brackets are counted in C, strings'
+    included, so the count is an upper bound.
+
+    Raises:
+        FormatError: More than :data:`MAX_JSON_CONTAINERS` ``[`` and ``{``.
+    """
+    brackets = (b"[", b"{") if isinstance(text, (bytes, bytearray)) else ("[", "{")
+    count = text.count(brackets[0])  # type: ignore[arg-type]
+    if count <= MAX_JSON_CONTAINERS:
+        count += text.count(brackets[1])  # type: ignore[arg-type]
+    if count > MAX_JSON_CONTAINERS:
+        raise FormatError(
+            f"{where}: {field} holds more than {MAX_JSON_CONTAINERS:,} JSON lists and objects; netform's limit is "
+            f"{MAX_JSON_CONTAINERS:,} (25 for each of the {MAX_CONFIG_LAYERS:,} layers a model may have), so the "
+            "file is refused as corrupt or hostile"
+        )
 
 
 def _layers(model: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -223,70 +269,151 @@ def max_config_depth() -> int:
     return max(0, sys.getrecursionlimit() - _STACK_MARGIN)
 
 
-def _model_configs(model: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """``(dotted name, class name, config)`` of the model and of every nested model config."""
-    stack: list[tuple[str, Any]] = [("", model)]
+def _model_configs(model: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], int]]:
+    """``(dotted name, class name, config, nesting)`` of the model and of every nested model config
+    (``nesting`` 0 for the model itself, 1 for a model used as one of its layers, ...)."""
+    stack: list[tuple[str, Any, int]] = [("", model, 0)]
     while stack:
-        prefix, node = stack.pop()
+        prefix, node, nesting = stack.pop()
         config = node.get("config") if isinstance(node, Mapping) else None
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             continue
         layers = config["layers"]
         name = config.get("name")
-        label = f"{prefix}{name if isinstance(name, str) else '?'}"
-        yield label, str(node.get("class_name")), config
+        label = f"{prefix}{name[:80] if isinstance(name, str) else '?'}"
+        yield label, str(node.get("class_name")), config, nesting
         for layer in layers:
             cfg = layer.get("config") if isinstance(layer, dict) else None
             if isinstance(cfg, dict) and isinstance(cfg.get("layers"), list):
-                stack.append((f"{label}.", layer))
+                stack.append((f"{label}.", layer, nesting + 1))
 
 
-def _history_keys(value: Any) -> Iterator[tuple[str, int]]:
-    """``(layer, call)`` of every ``keras_history`` in a serialized call's arguments, in Keras's
-    ``tree.flatten`` order (lists in order, dicts by sorted key), without recursion."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            history = (
-                (item.get("config") or {}).get("keras_history")
-                if item.get("class_name") == "__keras_tensor__"
-                else None
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _layer_name(layer: dict[str, Any]) -> Any:
+    config = layer.get("config")
+    return layer.get("name") or (config.get("name") if isinstance(config, dict) else None)
+
+
+def _short(value: Any) -> str:
+    """A value of the config as a message shows it (cut: a hostile config's values can be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _References:
+    """Counts the references a config's models make (all models together) and checks each one."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.model_refs = 0
+        self.call_refs = 0
+
+    def _refuse(self, label: str, what: str, why: str) -> FormatError:
+        return FormatError(
+            f"{self.where}: model '{label}' in the config has {what} {why}; the file is refused as corrupt or hostile"
+        )
+
+    def check(self, ref: Any, calls: dict[str, int], label: str, what: str) -> tuple[str, int]:
+        """``(layer, call)`` of one ``[layer name, call index, tensor index]`` reference, checked against the
+        model's layers (``calls``: each layer's name and how many calls its config lists)."""
+        if not (
+            isinstance(ref, (list, tuple))
+            and len(ref) == 3
+            and isinstance(ref[0], str)
+            and _is_index(ref[1])
+            and _is_index(ref[2])
+        ):
+            raise self._refuse(label, what, f"{_short(ref)}, not [layer name, call index, tensor index]")
+        name, call, tensor = ref
+        if name not in calls:
+            raise self._refuse(label, what, f"{_short(ref)} naming layer {_short(name)}, which the model does not hold")
+        # Keras numbers an InputLayer's own node, and the node a nested model starts with, before the calls.
+        if not 0 <= call <= calls[name] or not 0 <= tensor < MAX_CONFIG_LAYERS:
+            raise self._refuse(
+                label,
+                what,
+                f"{_short(ref)}: layer {_short(name)} has {calls[name]:,} calls in the config (call indexes "
+                f"0 to {calls[name]:,}) and a tensor index lies in 0 to {MAX_CONFIG_LAYERS - 1:,}",
             )
-            if (
-                isinstance(history, (list, tuple))
-                and len(history) == 3
-                and isinstance(history[0], str)
-                and isinstance(history[1], int)
-            ):
-                yield history[0], history[1]
+        return name, call
+
+    def model_io(self, value: Any, calls: dict[str, int], label: str, key: str) -> Iterator[tuple[str, int]]:
+        """``(layer, call)`` of every reference in a model's ``input_layers``/``output_layers`` (one reference, or
+        lists and dicts of them, as Keras's ``map_tensors`` reads them), counted before anything else is done."""
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            self.model_refs += 1
+            if self.model_refs > MAX_MODEL_REFERENCES:
+                raise FormatError(
+                    f"{self.where}: the model config lists more than {MAX_MODEL_REFERENCES:,} input and output "
+                    f"references (model '{label}', {key}); netform's limit is {MAX_MODEL_REFERENCES:,}, as many as "
+                    "layers, so the file is refused as corrupt or hostile"
+                )
+            if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str):  # Keras's leaf test
+                yield self.check(item, calls, label, f"a reference in {key}")
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(reversed(item))
             else:
-                stack.extend(item[key] for key in sorted(item, key=str, reverse=True))
-        elif isinstance(item, (list, tuple)):
-            stack.extend(reversed(item))
+                raise self._refuse(label, f"{key} holding {_short(item)}", "where a layer reference belongs")
+
+    def history(self, value: Any, calls: dict[str, int], label: str, layer: str) -> Iterator[tuple[str, int]]:
+        """``(layer, call)`` of every ``keras_history`` in a serialized call's arguments, in Keras's
+        ``tree.flatten`` order (lists in order, dicts by sorted key), without recursion."""
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                config = item.get("config") if item.get("class_name") == "__keras_tensor__" else None
+                history = config.get("keras_history") if isinstance(config, dict) else None
+                if history is None:
+                    stack.extend(item[key] for key in sorted(item, key=str, reverse=True))
+                    continue
+                self.call_refs += 1
+                if self.call_refs > MAX_CALL_REFERENCES:
+                    raise FormatError(
+                        f"{self.where}: the model config passes more than {MAX_CALL_REFERENCES:,} tensors to layer "
+                        f"calls (model '{label}', layer {_short(layer)}); netform's limit is "
+                        f"{MAX_CALL_REFERENCES:,}, 4 a layer, so the file is refused as corrupt or hostile"
+                    )
+                yield self.check(history, calls, label, f"a tensor passed to layer {_short(layer)}")
+            elif isinstance(item, (list, tuple)):
+                stack.extend(reversed(item))
 
 
-def _functional_depth(config: dict[str, Any]) -> tuple[int, int]:
+def _functional_depth(config: dict[str, Any], label: str, refs: _References) -> tuple[int, int]:
     """``(calls, depth)``: a Functional config's layer calls, and the deepest stack Keras's recursive
-    ``map_graph`` reaches on it (its walk from the outputs, each call's tensors in order, each call once)."""
+    ``map_graph`` reaches on it (its walk from the outputs, each call's tensors in order, each call once).
+
+    Every reference (inputs, outputs, each call's tensors) is checked to name a layer and call of this model.
+    """
+    calls: dict[str, int] = {}
+    for layer in config.get("layers") or []:
+        name = _layer_name(layer) if isinstance(layer, dict) else None
+        if isinstance(name, str):
+            nodes = layer.get("inbound_nodes")
+            calls[name] = len(nodes) if isinstance(nodes, list) else 0
+    starts: list[tuple[str, int]] = []
+    for io_key in ("input_layers", "output_layers"):
+        if io_key in config:  # first: bounded before the calls are walked
+            found = list(refs.model_io(config[io_key], calls, label, io_key))
+            if io_key == "output_layers":
+                starts = found
     parents: dict[tuple[str, int], list[tuple[str, int]]] = {}
     for layer in config.get("layers") or []:
         if not isinstance(layer, dict):
             continue
-        name = layer.get("name") or (layer.get("config") or {}).get("name")
+        name = _layer_name(layer)
         nodes = layer.get("inbound_nodes")
         if not isinstance(name, str) or not isinstance(nodes, list):
             continue
         for index, node in enumerate(nodes):
-            parents[(name, index)] = list(_history_keys(node))
-    outputs = config.get("output_layers")
-    if isinstance(outputs, list) and len(outputs) == 3 and isinstance(outputs[0], str):
-        outputs = [outputs]
-    starts = [
-        (item[0], item[1])
-        for item in (outputs if isinstance(outputs, list) else [])
-        if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and isinstance(item[1], int)
-    ]
+            parents[(name, index)] = list(refs.history(node, calls, label, name))
     finished: set[tuple[str, int]] = set()
     deepest = 0
     for start in starts:
@@ -309,16 +436,46 @@ def _functional_depth(config: dict[str, Any]) -> tuple[int, int]:
     return len(parents), deepest
 
 
+def _check_input_shapes(config: dict[str, Any], label: str, where: str) -> None:
+    """Refuse an ``InputLayer`` whose shape no tensor can have (Keras fails on it, or the spec cannot hold it)."""
+    for layer in config["layers"]:
+        if not isinstance(layer, dict) or layer.get("class_name") != "InputLayer":
+            continue
+        cfg = layer.get("config")
+        if not isinstance(cfg, dict):
+            continue
+        for key in ("batch_shape", "batch_input_shape"):
+            shape = cfg.get(key)
+            if shape is None:
+                continue
+            ok = isinstance(shape, (list, tuple)) and len(shape) <= _MAX_INPUT_RANK
+            ok = ok and all(d is None or (_is_index(d) and d >= 0) for d in shape)
+            size = math.prod(d for d in shape[1:] if d is not None) if ok else 0
+            if not ok or size > _MAX_INPUT_ELEMENTS:
+                raise FormatError(
+                    f"{where}: input layer {_short(_layer_name(layer))} of model '{label}' in the config has "
+                    f"{key} {_short(shape)}; a shape holds at most {_MAX_INPUT_RANK} dimensions, each None or a "
+                    f"whole number 0 or more, and at most {_MAX_INPUT_ELEMENTS:,} values a sample, so the file is "
+                    "refused as corrupt or hostile"
+                )
+
+
 def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
-    """Refuse a config with more layers than a spec may hold, or a chain deeper than Keras can build.
+    """Refuse a config whose graph is not a graph Keras can build, or larger than a spec may be.
 
     Raises:
-        FormatError: More than :data:`MAX_CONFIG_LAYERS` layers or layer calls,
-            or a chain of layers longer than :func:`max_config_depth`.
+        FormatError: More than :data:`MAX_CONFIG_LAYERS` layers or layer calls;
+            models nested more than :data:`MAX_MODEL_NESTING` deep; more than
+            :data:`MAX_MODEL_REFERENCES` input and output references or
+            :data:`MAX_CALL_REFERENCES` tensors passed to calls; a reference
+            to a layer or call the model does not hold; an input shape with a
+            negative or non-integer dimension, or larger than a spec's; or a
+            chain of layers longer than :func:`max_config_depth`.
     """
     total_layers = 0
     limit = max_config_depth()
-    for label, class_name, model_config in _model_configs(config):
+    refs = _References(where)
+    for label, class_name, model_config, nesting in _model_configs(config):
         layers = model_config["layers"]
         total_layers += len(layers)
         if total_layers > MAX_CONFIG_LAYERS:
@@ -327,10 +484,16 @@ def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
                 f"lists {len(layers):,}); netform's limit is {MAX_CONFIG_LAYERS:,}, as for a spec, so the file is "
                 "refused as corrupt or hostile"
             )
+        if nesting > MAX_MODEL_NESTING:
+            raise FormatError(
+                f"{where}: model '{label}' in the config is nested {nesting:,} models deep; netform's limit is "
+                f"{MAX_MODEL_NESTING}, as for blocks in a spec, so the file is refused as corrupt or hostile"
+            )
+        _check_input_shapes(model_config, label, where)
         if class_name == "Sequential":
             calls, depth = len(layers), len(layers)
         else:
-            calls, depth = _functional_depth(model_config)
+            calls, depth = _functional_depth(model_config, label, refs)
         if calls > MAX_CONFIG_LAYERS:
             raise FormatError(
                 f"{where}: model '{label}' in the config calls its layers {calls:,} times; netform's limit is "

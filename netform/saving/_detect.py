@@ -373,10 +373,15 @@ def detect_format(path: str | os.PathLike[str]) -> str:
                 return "savedmodel"
         if checkpoint_prefix(path) is not None:
             return "tf_checkpoint"
-        if os.path.isfile(os.path.join(path, "config.json")) and any(
-            os.path.isfile(os.path.join(path, n)) for n in ("model.weights.h5", "model.weights.npz")
+        config_json = os.path.join(path, "config.json")
+        if (
+            os.path.lexists(config_json)
+            and (os.path.islink(config_json) or not os.path.isdir(config_json))
+            and any(os.path.lexists(os.path.join(path, n)) for n in ("model.weights.h5", "model.weights.npz"))
         ):
-            return "keras"  # Keras's unzipped form, save_model(..., zipped=False)
+            # Keras's unzipped form, save_model(..., zipped=False). Named by its entries, not their kind: a FIFO,
+            # device or link out among them is then refused as unsafe by the reader's check of the folder.
+            return "keras"
         raise _unsupported(path, describe_content(path))
     if not os.path.exists(path):
         if checkpoint_prefix(path) is not None:

@@ -517,6 +517,7 @@ def load_h5(
         f = opened.file
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
+        verify_attr_checksums(f, path)  # a changed bit is named as one before the config is judged
         native = attr_json(f, "netform_model_config")
         legacy = attr_json(f, "model_config") if native is None else None
         config = native if native is not None else legacy

@@ -172,6 +172,10 @@ def json_object(raw: str | bytes | Any, where: str, field: str, *, parsed: bool 
                 f"{where}: {field} is {len(raw):,} bytes, more than netform's limit of "
                 f"{MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile."
             )
+        if isinstance(raw, (bytes, bytearray, str)):
+            from ._config_bounds import check_json_containers  # noqa: PLC0415
+
+            check_json_containers(raw, where, field)  # before parsing: a small file can inflate to millions
         try:
             if isinstance(raw, (bytes, bytearray)):
                 raw = bytes(raw).decode("utf-8")

@@ -541,13 +541,14 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
 
 
 def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
-    from ._h5 import OPT_GROUP, attr_json, verify_checksums  # noqa: PLC0415
+    from ._h5 import OPT_GROUP, attr_json, verify_attr_checksums, verify_checksums  # noqa: PLC0415
     from ._h5_source import open_h5  # noqa: PLC0415
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
+        verify_attr_checksums(f, path)  # a changed bit is named as one before the config is judged
         meta = h5_meta(f, path)
         native = attr_json(f, "netform_model_config")
         legacy = attr_json(f, "model_config") if native is None else None
@@ -633,13 +634,14 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         return parts.config
     if fmt != "h5":
         return None
-    from ._h5 import attr_json, verify_checksums  # noqa: PLC0415
+    from ._h5 import attr_json, verify_attr_checksums, verify_checksums  # noqa: PLC0415
     from ._h5_source import open_h5  # noqa: PLC0415
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
         stored: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=stored, raw=opened.raw)
+        verify_attr_checksums(f, path)  # a changed bit is named as one before the config is judged
         native = attr_json(f, "netform_model_config")
         legacy = attr_json(f, "model_config") if native is None else None
         config = native if native is not None else legacy
