@@ -23,6 +23,7 @@ __all__ = [
     "reduce_per_replica",
     "variable_strategy",
     "check_optimizer_strategy",
+    "check_devices",
     "STRATEGY_NAMES",
     "REDUCTIONS",
 ]
@@ -44,12 +45,15 @@ def strategy_from_name(name: str, devices: Sequence[str] | None = None) -> tf.di
         The strategy. Enter ``strategy.scope()`` before building the model.
 
     Raises:
-        EngineError: ``name`` is not one of the known strategies.
+        EngineError: ``name`` is not one of the known strategies, or ``devices`` names a device this
+            machine does not have (:func:`check_devices`).
 
     Example:
         >>> strategy = strategy_from_name("mirrored", devices=["/cpu:0"])
     """
     key = str(name).strip().lower().replace("-", "_")
+    if devices and key in ("one_device", "mirrored"):
+        check_devices(devices[:1] if key == "one_device" else devices)
     if key == "default":
         return tf.distribute.get_strategy()
     if key == "one_device":
@@ -64,6 +68,50 @@ def strategy_from_name(name: str, devices: Sequence[str] | None = None) -> tf.di
         f"expected one of {', '.join(repr(n) for n in STRATEGY_NAMES)}."
         f"{did_you_mean(str(name), STRATEGY_NAMES)}"
     )
+
+
+def _matches(given: tf.DeviceSpec, local: tf.DeviceSpec) -> bool:
+    """Whether the device ``local`` is one ``given`` names (each part it sets agrees; ``*``: any index)."""
+    for part in ("job", "replica", "task"):
+        value = getattr(given, part)
+        if value is not None and value != getattr(local, part):
+            return False
+    if given.device_type is not None and given.device_type.upper() != (local.device_type or "").upper():
+        return False
+    return given.device_index is None or given.device_index == local.device_index
+
+
+def check_devices(devices: Sequence[str]) -> None:
+    """Refuse device names that name no device of this machine, before a strategy is made on them.
+
+    TensorFlow fails later, while the model is built or trained, with "unknown device" or a parse error of
+    its own; here the message names the device and the devices there are.
+
+    Args:
+        devices: TensorFlow device names, e.g. ``["/gpu:0", "GPU:1"]``.
+
+    Raises:
+        EngineError: A name TensorFlow cannot read, or one that matches no logical device of this machine.
+    """
+    local = [tf.config.list_logical_devices(kind) for kind in ("CPU", "GPU", "TPU")]
+    names = [d.name for group in local for d in group]
+    # this process's devices, named in full (TensorFlow lists them without their job, replica and task)
+    specs = [
+        tf.DeviceSpec(job="localhost", replica=0, task=0).make_merged_spec(tf.DeviceSpec.from_string(n)) for n in names
+    ]
+    for device in devices:
+        try:
+            given = tf.DeviceSpec.from_string(device)
+        except (ValueError, TypeError) as err:
+            raise EngineError(
+                f"training.distribution.devices: {device!r} is not a TensorFlow device name ({err}); "
+                f"this machine has: {', '.join(names)}"
+            ) from err
+        if given.device_type is None or not any(_matches(given, s) for s in specs):
+            raise EngineError(
+                f"training.distribution.devices: {device!r} names no device of this machine; it has: "
+                f"{', '.join(names)} (write e.g. {names[0].split('/device:')[-1] if names else 'CPU:0'!r})"
+            )
 
 
 def _is_multi_worker(strategy: tf.distribute.Strategy) -> bool:

@@ -7,6 +7,7 @@ metric may also be one the program registered with Keras, as ``"package>Name"``.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import AfterValidator, ConfigDict, Field, PositiveInt
@@ -287,6 +288,27 @@ MetricRef = Annotated[Union[str, TypedObject], _known("metric", METRICS)]
 CallbackRef = Annotated[TypedObject, _known("callback", CALLBACKS + tuple(NETFORM_CALLBACKS))]
 
 
+#: A TensorFlow device name, as ``tf.DeviceSpec`` reads one: ``/job:NAME/replica:N/task:N/device:TYPE:N`` with
+#: the leading parts optional, or the short forms ``CPU:0``, ``/cpu:0``, ``/device:GPU:1`` (``*`` or no index: any).
+DEVICE_NAME = re.compile(
+    r"/?(?:job:[A-Za-z_][\w.-]*/)?(?:replica:\d+/)?(?:task:\d+/)?"
+    r"(?:device:[A-Za-z][A-Za-z0-9_]*|(?i:cpu|gpu|tpu))(?::(?:\d+|\*))?"
+)
+
+
+def _check_devices(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Refuse a device that is not a TensorFlow device name (a URL, a host name): TensorFlow fails on it mid-setup."""
+    for device in value or ():
+        if not DEVICE_NAME.fullmatch(device):
+            shown = device if len(device) <= 80 else device[:77] + "..."
+            raise ValueError(
+                f"{shown!r} is not a TensorFlow device name; write one such as 'CPU:0', '/gpu:1' or "
+                "'/job:localhost/replica:0/task:0/device:GPU:0' (a device of this machine; workers of a cluster "
+                "are set with TF_CONFIG and strategy: multi_worker_mirrored)"
+            )
+    return value
+
+
 class DistributionSpec(StrictScalars):
     """Which ``tf.distribute`` strategy training runs under."""
 
@@ -295,8 +317,10 @@ class DistributionSpec(StrictScalars):
     strategy: StrategyName = Field(
         "default", description="The tf.distribute strategy: default, one_device, mirrored or multi_worker_mirrored."
     )
-    devices: tuple[str, ...] | None = Field(
-        None, description="Devices for one_device (one) or mirrored (several), e.g. ['/cpu:0']; null for all."
+    devices: Annotated[tuple[str, ...] | None, AfterValidator(_check_devices)] = Field(
+        None,
+        description="Devices of this machine for one_device (one) or mirrored (several), as TensorFlow names them, "
+        "e.g. ['/cpu:0'] or ['GPU:0', 'GPU:1']; null for all.",
     )
 
 
@@ -307,7 +331,7 @@ class TrainingSpec(StrictScalars):
 
     optimizer: OptimizerRef = Field(
         "adam",
-        description="A Keras optimizer by name or as {type: Adam, learning_rate: 1e-3}; a spec without one "
+        description="A Keras optimizer by name or as {type: Adam, learning_rate: 0.001}; a spec without one "
         "trains with Adam (netform.Model.compile() keeps Keras's default, rmsprop).",
     )
     loss: LossRef | dict[str, LossRef] | None = Field(

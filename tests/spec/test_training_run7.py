@@ -12,6 +12,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,52 @@ def test_a_schedule_and_a_loss_scale_optimizer_train_as_keras_makes_them(tmp_pat
     assert float(used.inner_optimizer.learning_rate) == pytest.approx(0.1 * 0.5 ** (8 / 2))  # 8 steps
     by_name = resolve_optimizer({"type": "LossScaleOptimizer", "inner_optimizer": "adam"})
     assert type(by_name.inner_optimizer) is keras.optimizers.Adam
+
+
+# --- distribution devices ----------------------------------------------------------------------------------
+
+DEVICES = BARE % "loss: sparse_categorical_crossentropy\n  distribution: {strategy: mirrored, devices: [%s]}"
+
+
+@pytest.mark.parametrize("device", ["grpc://127.0.0.1:5555", "localhost:5555", "/job:worker", "", "CPU:zero"])
+def test_a_device_that_is_no_tensorflow_device_name_is_refused_at_validate(device: str) -> None:
+    import tensorflow as tf
+
+    diag = _diag(DEVICES % f'"{device}"')
+    assert diag.path[:3] == ("training", "distribution", "devices")
+    assert "is not a TensorFlow device name" in diag.message and "'CPU:0'" in diag.message
+    try:  # TensorFlow refuses it too, or reads no device from it
+        assert tf.DeviceSpec.from_string(device).device_type is None
+    except ValueError:
+        pass
+
+
+NAMES = ["CPU:0", "/cpu:0", "GPU:1", "/device:GPU:0", "gpu:*", "/job:localhost/replica:0/task:0/device:CPU:0",
+         "/job:worker/replica:0/task:0/device:CPU:0", "/task:1/device:TPU:3", "cpu"]
+
+
+@pytest.mark.parametrize("device", NAMES)
+def test_tensorflow_device_names_validate_and_parse_as_tensorflow_reads_them(device: str) -> None:
+    import tensorflow as tf
+
+    assert load_spec(DEVICES % f'"{device}"').training.distribution.devices == (device,)
+    assert tf.DeviceSpec.from_string(device).device_type in ("CPU", "GPU", "TPU")
+
+
+@pytest.mark.parametrize("device", ["/job:worker/replica:0/task:0/device:CPU:0", "GPU:7", "/device:CPU:3"])
+def test_a_device_this_machine_lacks_is_refused_naming_the_devices_it_has(device: str) -> None:
+    from netform.engine._distribute import strategy_from_name
+    from netform.errors import EngineError
+
+    with pytest.raises(EngineError, match="names no device of this machine; it has: .*/device:CPU:0"):
+        strategy_from_name("mirrored", [device])
+    with pytest.raises(EngineError, match=re.escape(repr(device))):
+        strategy_from_name("one_device", [device])
+
+
+def test_the_devices_this_machine_has_make_the_strategy() -> None:
+    from netform.engine._distribute import strategy_from_name
+
+    assert strategy_from_name("mirrored", ["/job:localhost/replica:0/task:0/device:CPU:0"]).num_replicas_in_sync == 1
+    assert strategy_from_name("one_device", ["cpu:0"]).num_replicas_in_sync == 1
+    assert strategy_from_name("mirrored", ["CPU"]).num_replicas_in_sync == 1
