@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import collections
 import csv
-import os
 import zipfile
 import zlib
 from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from .._npz import MAX_DATA_RATIO, NpzProblem, check_members, member_header
 from ..errors import DataError
 
 if TYPE_CHECKING:  # imported where arrays are made: `netform train` checks its files before NumPy loads
@@ -29,10 +29,8 @@ __all__ = ["read_data", "DataFile", "MAX_DATA_BYTES", "MAX_DATA_RATIO"]
 
 #: The arrays of one data file may hold at most this many bytes in all.
 MAX_DATA_BYTES = 8 * 2**30
-#: A compressed ``.npz`` member may inflate at most this many times its stored size ...
-MAX_DATA_RATIO = 200
-#: ... once it inflates to more than this many bytes (small arrays of zeros compress well).
-MIN_BOMB_BYTES = 64 * 2**20
+# A compressed ``.npz`` member may inflate at most MAX_DATA_RATIO times its stored size once past
+# MIN_BOMB_BYTES (netform/_npz.py, shared with the training backup's arrays).
 # Complex numbers are not among them: Keras casts them to float32, dropping the imaginary part with
 # only a logged warning, so a data file holding them is refused as object arrays are.
 _NUMERIC_KINDS = "biuf"
@@ -110,7 +108,10 @@ def _read_npz(path: str, *, text: bool = False) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: not a readable .npz archive ({err}); write it with numpy.savez") from err
     with archive:
         infos = [info for info in archive.infolist() if not info.is_dir()]
-        _check_members(path, infos)
+        try:
+            check_members(path, infos)
+        except NpzProblem as err:
+            raise DataError(str(err)) from err
         headers = [_member_header(path, archive, info, text=text) for info in infos]
         total = sum(nbytes for _, _, _, nbytes in headers)
         if total > MAX_DATA_BYTES:
@@ -132,53 +133,14 @@ def _read_npz(path: str, *, text: bool = False) -> dict[str, np.ndarray]:
     return out
 
 
-def _check_members(path: str, infos: list[zipfile.ZipInfo]) -> None:
-    """Refuse members that share stored bytes (their sizes could not add up otherwise)."""
-    stored = sum(info.compress_size for info in infos)
-    size = os.path.getsize(path)
-    if stored > size or len({info.header_offset for info in infos}) < len(infos):
-        raise DataError(
-            f"{path}: the archive's entries overlap ({stored} stored bytes declared in "
-            f"a {size}-byte file); it is crafted or corrupt. Write it again with numpy.savez."
-        )
-
-
 def _member_header(
     path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, text: bool = False
 ) -> tuple[str, tuple[int, ...], np.dtype[Any], int]:
     """``(name, shape, dtype, bytes)`` of one member, from its header alone, checked."""
-    import numpy as np
-
-    name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-    if info.file_size > MIN_BOMB_BYTES and info.file_size > MAX_DATA_RATIO * max(info.compress_size, 1):
-        raise DataError(
-            f"{path}: array '{name}' would inflate from {info.compress_size} to {info.file_size} "
-            f"bytes, more than {MAX_DATA_RATIO} times its compressed size (a compression bomb?); "
-            "refused. Save real data with numpy.savez or numpy.savez_compressed."
-        )
     try:
-        with archive.open(info) as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            header = fh.tell()
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(
-            f"{path}: entry '{info.filename}' is not a .npy array with a readable header "
-            f"({err}); write the file with numpy.savez."
-        ) from err
-    nbytes = int(dtype.itemsize)
-    for dim in shape:
-        nbytes *= int(dim)
-    shown = f"shape {tuple(shape)} of {dtype}"
-    if nbytes > info.file_size - header:
-        raise DataError(
-            f"{path}: array '{name}' declares {shown} ({nbytes} bytes), but the file stores only "
-            f"{max(info.file_size - header, 0)} bytes for it; the file is truncated or crafted. "
-            "Write it again with numpy.savez."
-        )
+        name, shape, dtype, nbytes = member_header(path, archive, info)[1:]
+    except NpzProblem as err:
+        raise DataError(str(err)) from err
     if not shape:
         raise DataError(
             f"{path}: array '{name}' is a single value (a 0-d array), but data arrays need a first "
@@ -189,7 +151,7 @@ def _member_header(
             f"{path}: array '{name}' holds {dtype} values; netform trains on numbers "
             "(bool, int, float). Convert it before saving."
         )
-    return name, tuple(shape), dtype, nbytes
+    return name, shape, dtype, nbytes
 
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:

@@ -41,8 +41,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,7 @@ from .._compat import _keras_engine as ki
 from .._compat._random_seed import keras_random_seed
 from ..errors import EngineError, FormatError, SaveError
 from .._files import atomic_path, recover
+from .._npz import NpzMember, NpzProblem, check_members, member_header
 from ._backup_lock import STATE_FILES, DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
 from ._callback_state import (
     MAX_COUNT,
@@ -98,6 +102,20 @@ def _shuffle_seed(model: keras.Model) -> int:
     iterations = getattr(optimizer, "iterations", None)
     step = int(keras.ops.convert_to_numpy(iterations)) if iterations is not None else 0
     return int(np.random.SeedSequence([seed % 2**64, step]).generate_state(1)[0] >> 1)
+
+
+#: The names of the arrays a backup holds: its variables' and its callbacks' best weights.
+_BACKUP_ARRAY = re.compile(r"(model|optimizer|metrics)_\d+|callback\d+_\d+")
+#: Bytes a backup's arrays may declare beyond the model's variables (metrics are rebuilt lazily, so may differ).
+_METRICS_SLACK = 64 * 2**20
+
+
+def _itemsize(dtype: Any) -> int:
+    """Bytes per value of a variable's dtype (8 for one NumPy does not name, such as ``bfloat16``: an upper bound)."""
+    try:
+        return int(np.dtype(str(dtype)).itemsize)
+    except TypeError:
+        return 8
 
 
 def _create(path: str) -> int:
@@ -248,30 +266,20 @@ class TrainingBackup(keras.callbacks.Callback):
         self._seed = _shuffle_seed(model)
         self._resume_epoch = None
         self._since_save = 0
-        meta, arrays = self._read()
+        meta, members = self._read()
         if meta is None:
             return None
         if not model.built or (model.optimizer is not None and not model.optimizer.built):
             ki.symbolic_build(model, stream.first_batch_spec())
         groups = self._groups(model)
+        self._check_members(model, meta, groups, members)  # before a byte of an array is allocated
+        arrays = self._load(members)
         for name, variables in groups.items():
             want = int(meta["counts"].get(name, -1))
             if name == "metrics" and want != len(variables):
                 continue  # metrics are rebuilt lazily; only the epoch's logs depend on them
-            if want != len(variables):
-                raise FormatError(
-                    f"{self.path}: the training backup holds {want} {name} variable(s) but model "
-                    f"{model.name!r} has {len(variables)}. Expected a backup written by the same model; "
-                    f"delete {self.directory} to start training afresh."
-                )
             for i, variable in enumerate(variables):
                 value = self._array(arrays, f"{name}_{i}")
-                if tuple(value.shape) != tuple(variable.shape):
-                    raise FormatError(
-                        f"{self.path}: {name} variable {i} ({variable.path}) has shape {tuple(variable.shape)} "
-                        f"in model {model.name!r} but {tuple(value.shape)} in the backup. Expected a backup "
-                        f"written by the same model; delete {self.directory} to start training afresh."
-                    )
                 if name != "metrics":
                     variable.assign(value)
         self._resume_metrics = (
@@ -289,6 +297,97 @@ class TrainingBackup(keras.callbacks.Callback):
         self._resume_epoch = int(meta["epoch"])
         self._resume_step = int(meta["step"])
         return self._resume_epoch
+
+    def _check_members(
+        self, model: keras.Model, meta: dict[str, Any], groups: dict[str, list[Any]], members: dict[str, NpzMember]
+    ) -> None:
+        """Check the backup's arrays, by their headers alone, against the model's variables.
+
+        Only the arrays a backup of this model holds may be there (each
+        variable's, and the best weights of the callbacks ``state.json``
+        names), a model or optimizer array has its variable's shape, and
+        all of them declare at most the bytes of the model's variables (and
+        of those best weights) plus 64 MiB: a damaged backup is a
+        FormatError, never a huge allocation.
+        """
+        where = self.path / _VARIABLES
+        total = sum(m.nbytes for m in members.values())
+        best = len({n.split("_")[0] for n in members if n.startswith("callback")})  # callbacks' best weights
+        names = {f"{group}_{i}" for group, count in meta["counts"].items() for i in range(int(count))}
+        states = list(meta.get("callbacks", []))
+        names |= {f"callback{st['index']}_{j}" for st in states for j in range(int(st.get("best_weights", 0)))}
+        # An array netform writes but this state does not use (a callback's best weights, when state.json no
+        # longer names that callback) is left unread; an array of any other name is not netform's.
+        strangers = sorted(n for n in set(members) - names if not _BACKUP_ARRAY.fullmatch(n))
+        if strangers:
+            raise self._damaged(f"{where}: array {strangers[0]!r} is none a backup of model {model.name!r} holds")
+        for unused in set(members) - names:
+            del members[unused]
+        for name, variables in groups.items():
+            want = int(meta["counts"].get(name, -1))
+            if name == "metrics":
+                continue  # rebuilt lazily: checked for their size below
+            if want != len(variables):
+                raise FormatError(
+                    f"{self.path}: the training backup holds {want} {name} variable(s) but model "
+                    f"{model.name!r} has {len(variables)}. Expected a backup written by the same model; "
+                    f"remove {self.path} (the backup folder's state) to start training afresh."
+                )
+            for i, variable in enumerate(variables):
+                member = members.get(f"{name}_{i}")
+                if member is not None and member.shape != tuple(variable.shape):
+                    raise FormatError(
+                        f"{self.path}: {name} variable {i} ({variable.path}) has shape {tuple(variable.shape)} "
+                        f"in model {model.name!r} but {member.shape} in the backup. Expected a backup "
+                        f"written by the same model; remove {self.path} (the backup folder's state) to start "
+                        "training afresh."
+                    )
+
+        def size(variables: list[Any]) -> int:
+            return sum(_itemsize(v.dtype) * int(np.prod(v.shape, dtype=np.int64)) for v in variables)
+
+        best = max(best, sum(1 for st in states if int(st.get("best_weights", 0))))
+        budget = sum(size(vs) for vs in groups.values()) + best * size(list(model.weights)) + _METRICS_SLACK
+        if total > budget:
+            raise self._damaged(
+                f"{where}: the arrays declare {total:,} bytes, more than the {budget:,} bytes of model "
+                f"{model.name!r}'s variables, optimizer state and callbacks' best weights"
+            )
+
+    def _damaged(self, what: str) -> FormatError:
+        return FormatError(
+            f"{what}. The training backup is damaged: remove {self.path} (the backup folder's state) to start "
+            "training afresh."
+        )
+
+    def _members(self) -> dict[str, NpzMember]:
+        """The headers of ``variables.npz``'s arrays, each checked against the bytes stored for it."""
+        where = str(self.path / _VARIABLES)
+        with self._open(_VARIABLES) as fh, zipfile.ZipFile(fh) as archive:
+            infos = [info for info in archive.infolist() if not info.is_dir()]
+            try:
+                check_members(where, infos, os.fstat(fh.fileno()).st_size)
+                members = [member_header(where, archive, info) for info in infos]
+            except NpzProblem as err:
+                raise self._damaged(err.what) from err
+        return {m.name: m for m in members}
+
+    def _load(self, members: dict[str, NpzMember]) -> dict[str, np.ndarray]:
+        """The arrays of ``variables.npz``, each read only when its header is still the one checked."""
+        arrays: dict[str, np.ndarray] = {}
+        try:
+            with self._open(_VARIABLES) as fh, zipfile.ZipFile(fh) as archive:
+                for name, member in members.items():
+                    again = member_header(str(self.path / _VARIABLES), archive, archive.getinfo(member.info.filename))
+                    if (again.shape, again.dtype) != (member.shape, member.dtype):
+                        raise self._damaged(f"{self.path / _VARIABLES}: array {name!r} changed while it was read")
+                    with archive.open(member.info.filename) as entry:
+                        arrays[name] = np.lib.format.read_array(entry, allow_pickle=False)
+        except NpzProblem as err:
+            raise self._damaged(err.what) from err
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise self._damaged(f"{self.path / _VARIABLES}: it could not be read ({str(err)[:200]})") from err
+        return arrays
 
     def _array(self, arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
         """The backup's array ``key``, checked to be there and to hold numbers."""
@@ -484,17 +583,16 @@ class TrainingBackup(keras.callbacks.Callback):
                 text = fh.read()
             meta = json.loads(text)
             self._check(meta)
-            with self._open(_VARIABLES) as fh, np.load(fh, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
+            members = self._members()  # headers only: the arrays are read once checked against the model
         except FormatError:
             raise
-        except (OSError, ValueError, KeyError, RecursionError, EOFError) as err:
+        except (OSError, ValueError, KeyError, RecursionError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             raise FormatError(
                 f"{self.path}: the training backup could not be read ({str(err)[:200]}). Expected the files "
                 f"{_META} and {_VARIABLES} written by TrainingBackup; remove {self.path} (the backup folder's "
                 "state) to start training afresh."
             ) from err
-        return meta, arrays
+        return meta, members
 
     def _open(self, name: str) -> Any:
         """One of the backup's files, opened for reading: a regular file only, never a link nor a FIFO."""
