@@ -263,3 +263,79 @@ def test_axes_out_of_range_are_refused(op: str, kwargs: dict[str, Any]) -> None:
     assert (diag.path, diag.line) == (("nodes", "o"), 7) and "out of range" in diag.message
     fine = {**kwargs, "axis": 1}
     assert _static(op, [(None, 4)], **fine) == _keras_static(op, [(None, 4)], **fine)
+
+
+# -- the generic KerasLayer form is bounded like the schemas -------------------------------------
+SEQ = "netform: 1\nname: t\nkind: sequential\ninputs:\n  x: {shape: %s}\nlayers:\n  - %s\n"
+
+
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        ("{type: KerasLayer, class_name: Dense, config: {units: 2000000000}}", "has 10,000,000,000 weights"),
+        (
+            "{type: KerasLayer, class_name: Embedding, config: {input_dim: 100000000, output_dim: 100}}",
+            "has 10,000,000,000 weights",
+        ),
+        (
+            "{type: KerasLayer, class_name: Dense, config: {units: 1000000000000}}",
+            "config.units: 1,000,000,000,000 is larger than 2,147,483,647",
+        ),
+        (
+            "{type: KerasLayer, class_name: Conv1D, config: {filters: 3, kernel_size: [2], strides: [-1099511627776]}}",
+            "config.strides.0: -1,099,511,627,776 is larger",
+        ),
+    ],
+    ids=["dense", "embedding", "units", "nested"],
+)
+def test_generic_keras_layers_are_bounded_at_validate(layer: str, message: str) -> None:
+    """A KerasLayer naming a class netform has a schema for takes that schema's static shape and parameter count.
+
+    The count is computed in pure Python from the config (the schema form ``from_keras`` would write), so no
+    weights are allocated and TensorFlow is not imported; building the layer on a ``KerasTensor`` to count its
+    weights would allocate them (Keras creates variables in ``build``), which is what must not happen. Every
+    integer of any config is also bounded like every schema's integer fields. The built-in schema refuses the
+    same layer with the same count.
+    """
+    with pytest.raises(SpecError) as info:
+        load_spec(SEQ % ("[4]", layer))
+    diag = info.value.diagnostics[0]
+    assert message in diag.message and diag.line == 7, diag.message
+    if "weights" in message:
+        config = layer.split("config: ")[1][:-1]
+        builtin = "{type: " + layer.split("class_name: ")[1].split(",")[0] + ", " + config[1:-1] + "}"
+        with pytest.raises(SpecError, match=message):
+            load_spec(SEQ % ("[4]", builtin))
+
+
+@pytest.mark.parametrize(
+    "shape, class_name, config",
+    [
+        ([4], "Dense", {"units": 3, "activation": "relu"}),
+        ([5], "Embedding", {"input_dim": 10, "output_dim": 2}),
+        ([8, 8, 3], "Conv2D", {"filters": 4, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same"}),
+        ([6, 3], "LSTM", {"units": 5, "return_sequences": True}),
+    ],
+    ids=str,
+)
+def test_generic_keras_layer_static_shapes_equal_keras(
+    shape: list[int], class_name: str, config: dict[str, Any]
+) -> None:
+    import netform as nf
+    from netform.spec._load import shapes_of
+
+    spec = load_spec(SEQ % (shape, {"type": "KerasLayer", "class_name": class_name, "config": config}))
+    layer = getattr(keras.layers, class_name).from_config(config)
+    out = layer(keras.Input(tuple(shape)))
+    assert nf.build(spec).count_params() == layer.count_params()
+    static = list(shapes_of(spec).values())[-1]
+    assert static.output_shape == tuple(out.shape)
+    assert (static.trainable, static.non_trainable) == (layer.count_params(), 0)
+
+
+def test_generic_keras_layer_keys_the_schema_lacks_do_not_hide_its_size() -> None:
+    """Dense's ``lora_alpha`` is Keras's but not the schema's: it changes no size, so the count still applies."""
+    assert "lora_alpha" in keras.layers.Dense(2).get_config() or hasattr(keras.layers.Dense(2), "lora_alpha")
+    layer = "{type: KerasLayer, class_name: Dense, config: {units: 2000000000, lora_alpha: 2}}"
+    with pytest.raises(SpecError, match="has 10,000,000,000 weights"):
+        load_spec(SEQ % ("[4]", layer))

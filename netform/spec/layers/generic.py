@@ -13,7 +13,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .._access import UNBUILDABLE_LAYERS, file_argument_problems
-from .._layer_base import LayerSpec, register_layer_spec
+from .._layer_base import LayerSpec, NoStaticRule, register_layer_spec
+from .._types import Shape
+
+#: the largest integer a layer setting may hold, as in every schema (Keras and TensorFlow take int32 sizes)
+_MAX_INT = 2**31 - 1
+#: spec types that are not Keras layer classes: a KerasLayer naming them has no schema form
+_NOT_KERAS = frozenset({"KerasLayer", "Op", "Pick"})
 
 
 @register_layer_spec
@@ -37,6 +43,17 @@ class KerasLayer(LayerSpec):
         return value
 
     @model_validator(mode="after")
+    def _sizes(self) -> KerasLayer:
+        # Sizes are checked before TensorFlow sees them, as every schema does for its own fields.
+        where = _large_int(self.config, ("config",))
+        if where is not None:
+            path, value = where
+            raise ValueError(
+                f"{'.'.join(path)}: {value:,} is larger than {_MAX_INT:,}, the largest size a layer setting may hold"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _no_files(self) -> KerasLayer:
         # A spec is untrusted: a layer config may not make Keras read a local file.
         problems = file_argument_problems(self.class_name, self.config, ("config",))
@@ -44,3 +61,60 @@ class KerasLayer(LayerSpec):
             where, message = problems[0]
             raise ValueError(f"{'.'.join(str(p) for p in where)}: {message}")
         return self
+
+    def schema_form(self) -> LayerSpec | None:
+        """This layer in the form of netform's own schema for its class, when there is one and the config fits it.
+
+        A generic ``{type: KerasLayer, class_name: Dense, config: {units: 2000000000}}`` then has the static
+        shape and parameter count of ``Dense``, so its size is bounded at validate like the schema's (rather
+        than by asking TensorFlow for the memory at build). Keras's ``from_config`` takes the same config, so
+        the two layers are the same; keys the schema does not have are left out of the form (they do not
+        change sizes), and a value the schema refuses leaves the shapes to build time.
+        """
+        if self.class_name in _NOT_KERAS:
+            return None
+        from .._layer_base import get_layer_spec
+        from .._layer_dict import keras_defaults, layer_to_dict_from_config
+
+        try:
+            schema = get_layer_spec(self.class_name)
+            # keys the schema lacks (Dense's lora_alpha) do not change shapes or sizes: the form leaves them out
+            known = {*schema.model_fields, *(f.alias for f in schema.model_fields.values() if f.alias)}
+            config = {k: v for k, v in self.config.items() if k in known}
+            form = layer_to_dict_from_config(self.class_name, config, defaults=keras_defaults())
+            if form.get("type") != self.class_name:
+                return None
+            return schema.model_validate({**form, "trainable": self.trainable})
+        except Exception:  # noqa: BLE001 - no schema, or a config it does not take: shapes come at build time
+            return None
+
+    def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
+        form = self.schema_form()
+        if form is None:
+            raise NoStaticRule(self.type)
+        return form.output_shape(input_shape)
+
+    def param_counts(self, input_shape: Any) -> tuple[int, int]:
+        form = self.schema_form()
+        if form is None:
+            raise NoStaticRule(self.type)
+        return form.param_counts(input_shape)
+
+
+def _large_int(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], int] | None:
+    """The first integer in ``value`` (nested mappings and lists) beyond ±2**31 - 1, with its path; seeds aside."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "seed":  # Keras takes 64-bit seeds
+                continue
+            found = _large_int(item, (*path, str(key)))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _large_int(item, (*path, str(i)))
+            if found is not None:
+                return found
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
+        return path, value
+    return None
