@@ -523,6 +523,7 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
             raw.pop("nodes")
         if isinstance(raw.get("layers"), list) and any(v is None for v in raw["layers"]):
             raw.pop("layers")
+    _drop_unknown_keys(raw, smap, diags)
     try:
         spec = ModelSpec.model_validate(raw)
     except ValidationError as err:
@@ -533,6 +534,44 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
         spec._source = smap.source  # private attrs are settable on frozen models
         spec._smap = smap
     return spec, diags
+
+
+def _drop_unknown_keys(raw: dict[str, Any], smap: SourceMap, diags: list[Diagnostic]) -> None:
+    """Report and remove the unknown keys of the top level and of ``training:`` when there are very many.
+
+    Pydantic reports each unknown key itself, each with a suggestion: tens of thousands of them cost
+    seconds. Past :data:`MAX_HINTS`, the first :data:`MAX_HINTS` are reported as Pydantic's would be, the
+    rest in one line, and all are removed before validation.
+    """
+    from ._training import TrainingSpec
+
+    sections: list[tuple[Path, dict[str, Any], type[BaseModel]]] = [((), raw, ModelSpec)]
+    if isinstance(raw.get("training"), dict):
+        raw["training"] = dict(raw["training"])
+        sections.append((("training",), raw["training"], TrainingSpec))
+    for path, mapping, model in sections:
+        fields = model.model_fields
+        unknown = [k for k in mapping if k not in fields]
+        if len(unknown) <= MAX_HINTS:
+            continue  # reported by Pydantic, with suggestions
+        names = list(fields)
+        for key in unknown[:MAX_HINTS]:
+            diags.append(
+                smap.diagnostic(
+                    f"unknown field '{key}'{did_you_mean(str(key), names)}; {model.__name__} accepts: "
+                    f"{', '.join(names)}",
+                    path + (key,),
+                )
+            )
+        diags.append(
+            smap.diagnostic(
+                f"… and {len(unknown) - MAX_HINTS:,} more unknown fields here ({len(unknown):,} in all); "
+                f"{model.__name__} accepts: {', '.join(names)}",
+                path + (unknown[MAX_HINTS],),
+            )
+        )
+        for key in unknown:
+            del mapping[key]
 
 
 def _check_count(raw: dict[str, Any], smap: SourceMap) -> None:

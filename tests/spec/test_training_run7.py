@@ -290,3 +290,32 @@ def test_the_devices_this_machine_has_make_the_strategy() -> None:
     assert strategy_from_name("mirrored", ["/job:localhost/replica:0/task:0/device:CPU:0"]).num_replicas_in_sync == 1
     assert strategy_from_name("one_device", ["cpu:0"]).num_replicas_in_sync == 1
     assert strategy_from_name("mirrored", ["CPU"]).num_replicas_in_sync == 1
+
+
+# --- very many unknown keys ---------------------------------------------------------------------------------
+
+HEAD = "netform: 1\nname: t\nkind: sequential\ninputs:\n  x: {shape: [4]}\nlayers:\n  - {type: Dense, units: 3}\n"
+
+
+@pytest.mark.parametrize("where", ["training", "top"])
+def test_tens_of_thousands_of_unknown_keys_are_refused_at_once(where: str) -> None:
+    import time
+
+    from netform.spec._expansion import MAX_HINTS
+
+    keys = "".join(f"{'  ' if where == 'training' else ''}k{i}: 1\n" for i in range(60_000))
+    text = HEAD + ("training:\n  epochs: 1\n" if where == "training" else "") + keys
+    start = time.process_time()
+    with pytest.raises(SpecError) as info:
+        load_spec(text)
+    assert time.process_time() - start < 2.0
+    diags = info.value.diagnostics
+    prefix = ("training",) if where == "training" else ()
+    assert diags[0].path == prefix + ("k0",) and "unknown field 'k0'" in diags[0].message
+    assert len(diags) == MAX_HINTS + 1
+    assert diags[-1].path == prefix + (f"k{MAX_HINTS}",) and "60,000 in all" in diags[-1].message
+
+
+def test_a_few_unknown_keys_still_get_a_suggestion() -> None:
+    diag = _diag(HEAD + "training:\n  epoch: 1\n")
+    assert diag.path == ("training", "epoch") and "(Did you mean 'epochs'?)" in diag.message
