@@ -86,9 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     module, func, _ = COMMANDS[args.command]
     try:
         from ._args import check_files, check_usage
+        from ._same_file import check_output_is_no_input
 
         check_usage(args)  # contradicting options, before the command's module (and TensorFlow) is imported
         check_files(args)  # missing data files and impossible output paths, as early
+        check_output_is_no_input(args)  # `-o d.npz` with `--data d.npz` would replace the data
         handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
         return handler(args)
     except NetformError as err:

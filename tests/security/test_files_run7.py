@@ -9,7 +9,10 @@ Every hostile file is made here from a real save (no committed binaries):
 * a ``.keras`` archive whose weights file holds a layer group that no layer of
   its config has (a user's array under ``layers/zzz``) is refused;
 * the shard of sharded weights that is a link out of its folder is refused by
-  ``load_weights`` and ``netform inspect`` (UnsafeFileError).
+  ``load_weights`` and ``netform inspect`` (UnsafeFileError);
+* ``-o`` naming the command's own input (the same file, through a link, or a
+  file inside an input folder) is a usage error (exit 2) and the input is kept;
+  ``convert m.keras m.keras`` rewrites the same model in place.
 """
 
 from __future__ import annotations
@@ -182,3 +185,61 @@ def test_a_weights_shard_linking_out_of_its_folder_is_refused(
     shutil.move(str(secret), tmp_path / "idx" / "real.h5")
     os.symlink("real.h5", tmp_path / "idx" / shards[0])
     nf.load_weights(_dense(), str(index))
+
+
+# --- 5. -o never names the command's own input ------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_files(tmp_path: Path) -> Path:
+    _dense().save(str(tmp_path / "plain.keras"))
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((16, 4)).astype("float32"), y=np.arange(16))
+    (tmp_path / "spec.yaml").write_text(
+        "netform: 1\nname: t\nkind: sequential\ninputs:\n  x: {shape: [4]}\nlayers:\n  - {type: Dense, units: 2}\n"
+        "training:\n  loss: mse\n  epochs: 1\n"
+    )
+    os.symlink("d.npz", tmp_path / "link.npz")
+    os.link(tmp_path / "plain.keras", tmp_path / "hard.keras")
+    (tmp_path / "folder").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "argv, kept",
+    [
+        (["predict", "plain.keras", "--data", "d.npz", "-o", "d.npz"], "d.npz"),
+        (["predict", "plain.keras", "--data", "d.npz", "-o", "link.npz"], "d.npz"),  # through a link
+        (["predict", "plain.keras", "--data", "./sub/../d.npz", "-o", "d.npz"], "d.npz"),  # another spelling
+        (["export-spec", "plain.keras", "-o", "plain.keras"], "plain.keras"),
+        (["export-spec", "plain.keras", "-o", "hard.keras"], "plain.keras"),  # a hard link: the same file
+        (["export-spec", "folder", "-o", "folder/spec.yaml"], "spec.yaml"),  # inside an input folder
+        (["train", "spec.yaml", "--data", "d.npz", "-o", "spec.yaml"], "spec.yaml"),
+    ],
+)
+def test_output_naming_an_input_is_a_usage_error(
+    cli_files: Path, argv: list[str], kept: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(cli_files)
+    (cli_files / "sub").mkdir()
+    before = {p.name: p.read_bytes() for p in cli_files.iterdir() if p.is_file()}
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "the command's own input" in err and "Name " in err
+    assert {p.name: p.read_bytes() for p in cli_files.iterdir() if p.is_file()} == before
+    assert (cli_files / kept).exists()
+
+
+def test_convert_onto_itself_rewrites_the_same_model(cli_files: Path) -> None:
+    path = cli_files / "plain.keras"
+    weights = [w.copy() for w in keras.saving.load_model(str(path)).get_weights()]
+    assert main(["convert", str(path), str(path)]) == 0
+    assert all(np.array_equal(a, b) for a, b in zip(weights, nf.load(str(path)).get_weights()))
+    assert sorted(p.name for p in cli_files.iterdir()) == [
+        "d.npz",
+        "folder",
+        "hard.keras",
+        "link.npz",
+        "plain.keras",
+        "spec.yaml",
+    ]
