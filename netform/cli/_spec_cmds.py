@@ -215,12 +215,17 @@ def model_file_spec(path: str) -> ModelSpec:
             "summarize the spec or the .keras/.h5 model the weights belong to "
             f"(`netform inspect {path}` lists the weights' names and shapes)."
         )
-    if fmt not in ("keras", "h5"):
+    if fmt not in ("keras", "h5", "savedmodel"):
         raise FormatError(
-            f"{path}: a {fmt} file; `netform summary` reads specs and .keras/.h5 models "
+            f"{path}: a {fmt} file; `netform summary` reads specs and .keras/.h5/SavedModel models "
             f"(`netform inspect {path}` describes this file)."
         )
     spec = spec_from_file(path)
+    if spec is None and fmt == "savedmodel":
+        raise FormatError(
+            f"{path}: a SavedModel without a Keras architecture (written by another tool, or without netform's "
+            f"copy of the model), so it has no summary; `netform inspect {path}` lists its signatures."
+        )
     if spec is None:
         from ..builder import from_keras  # noqa: PLC0415 - also registers netform's model classes for loading
         from ..saving import load  # noqa: PLC0415

@@ -477,7 +477,7 @@ def spec_from_file(path: str | os.PathLike[str], *, safe_mode: bool = True) -> A
 
     path = os.fspath(path)
     fmt = detect_format(path)
-    if fmt not in ("keras", "h5"):
+    if fmt not in ("keras", "h5", "savedmodel"):
         return None
     config = read_config(path, fmt, safe_mode=safe_mode)
     if config is None:

@@ -361,3 +361,34 @@ def test_a_graph_of_too_many_fields_is_left_to_tensorflow(files: dict[str, Any],
         assert nfs.inspect(path) == nfs.inspect(path, with_keras=True)
     monkeypatch.setattr(reader, "MAX_FIELDS", fields + 6000)
     assert describe_foreign(str(path)) is not None
+
+
+def _run_cli(*args: str) -> tuple[int, str, str, list[str]]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", _CLI, *args], capture_output=True, text=True, env=env, timeout=300,
+                          check=False, cwd=ROOT)
+    text, _, modules = done.stdout.rpartition("\nMODULES ")
+    return done.returncode, text, done.stderr, json.loads(modules)
+
+
+def test_cli_summary_and_export_spec_of_a_netform_savedmodel_import_no_tensorflow(files: dict[str, Any]) -> None:
+    """The SavedModel's embedded model gives the same spec and summary as the model it was saved from."""
+    path = str(files["netform"])
+    code, text, err, modules = _run_cli("export-spec", path)
+    assert code == 0, err[-2000:]
+    assert modules == []
+    assert nf.load_spec(text).model_dump() == nf.from_keras(files["model"]).model_dump()
+    code, text, err, modules = _run_cli("summary", "--format", "json", path)
+    assert code == 0, err[-2000:]
+    assert modules == []
+    assert json.loads(text)["total_params"] == files["model"].count_params()
+
+
+@pytest.mark.parametrize("kind", ["plain", "tf_module"])
+def test_cli_summary_of_a_savedmodel_without_architecture_is_a_format_error(files: dict[str, Any],
+                                                                            kind: str) -> None:
+    """A SavedModel with no Keras architecture has no summary: exit 5, naming `inspect`, without TensorFlow."""
+    code, _text, err, modules = _run_cli("summary", str(files[kind]))
+    assert code == 5, err[-2000:]
+    assert "without a Keras architecture" in err and "netform inspect" in err
+    assert modules == []
