@@ -5,6 +5,7 @@ Time limits are checked on this process's CPU time, so a busy machine does not m
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -118,6 +119,13 @@ def test_not_utf8() -> None:
 def test_missing_file() -> None:
     with pytest.raises(SpecError, match=r"nope\.yaml: no such spec file"):
         load_spec("nope.yaml")
+
+
+@pytest.mark.parametrize("name", ["results/model", "my_savedmodel", "spec.yml.bak"])
+def test_missing_file_without_a_spec_extension(name: str) -> None:
+    """One line without a colon is a file name (a spec is a mapping), so a missing one says so."""
+    with pytest.raises(SpecError, match=rf"{re.escape(name)}: no such spec file"):
+        load_spec(name)
 
 
 def test_recursive_alias() -> None:
