@@ -572,6 +572,32 @@ def _drop_unknown_keys(raw: dict[str, Any], smap: SourceMap, diags: list[Diagnos
         )
         for key in unknown:
             del mapping[key]
+    if isinstance(raw.get("training"), dict):
+        _drop_long_lists(raw["training"], smap, diags)
+
+
+#: the most callbacks, or metrics (of one output), a ``training:`` section may list: far beyond any real
+#: use, few enough that checking each stays well under a second
+MAX_TRAINING_ITEMS = 1000
+
+
+def _drop_long_lists(training: dict[str, Any], smap: SourceMap, diags: list[Diagnostic]) -> None:
+    """Refuse (and remove before validation) a ``callbacks``/``metrics`` list past :data:`MAX_TRAINING_ITEMS`."""
+    for field in ("callbacks", "metrics", "weighted_metrics"):
+        value = training.get(field)
+        groups = list(value.items()) if isinstance(value, dict) else [(None, value)]
+        for key, items in groups:
+            if not isinstance(items, list) or len(items) <= MAX_TRAINING_ITEMS:
+                continue
+            where: Path = ("training", field) + ((key,) if key is not None else ())
+            diags.append(
+                smap.diagnostic(
+                    f"`{field}` lists {len(items):,} items; the limit is {MAX_TRAINING_ITEMS:,}: list fewer",
+                    where + (MAX_TRAINING_ITEMS,),
+                )
+            )
+            training.pop(field, None)
+            break
 
 
 def _check_count(raw: dict[str, Any], smap: SourceMap) -> None:

@@ -319,3 +319,26 @@ def test_tens_of_thousands_of_unknown_keys_are_refused_at_once(where: str) -> No
 def test_a_few_unknown_keys_still_get_a_suggestion() -> None:
     diag = _diag(HEAD + "training:\n  epoch: 1\n")
     assert diag.path == ("training", "epoch") and "(Did you mean 'epochs'?)" in diag.message
+
+
+@pytest.mark.parametrize("field", ["callbacks", "metrics"])
+def test_a_list_of_tens_of_thousands_of_training_objects_is_refused_at_once(field: str) -> None:
+    import time
+
+    from netform.spec._parse import MAX_TRAINING_ITEMS
+
+    item = "{type: EarlyStoping, k: 1}" if field == "callbacks" else "{type: Precison, k: 1}"
+    text = HEAD + f"training:\n  {field}:\n" + f"    - {item}\n" * 30_000
+    start = time.process_time()
+    with pytest.raises(SpecError) as info:
+        load_spec(text)
+    assert time.process_time() - start < 2.0
+    (diag,) = info.value.diagnostics
+    assert diag.path == ("training", field, MAX_TRAINING_ITEMS) and "lists 30,000 items; the limit is 1,000" in diag.message
+
+
+def test_a_thousand_callbacks_still_validate() -> None:
+    from netform.spec._parse import MAX_TRAINING_ITEMS
+
+    spec = load_spec(HEAD + "training:\n  callbacks:\n" + "    - {type: TerminateOnNaN}\n" * MAX_TRAINING_ITEMS)
+    assert len(spec.training.callbacks) == MAX_TRAINING_ITEMS
