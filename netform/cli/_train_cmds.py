@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -89,6 +90,49 @@ def _interrupted_path(output: str | None, out_dir: Path, name: str) -> str:
     suffix = "".join(path.suffixes[-1:])
     stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
     return str(path.with_name(f"{stem}.interrupted{suffix}"))
+
+
+#: How many other names (``NAME.interrupted-1.EXT`` ...) an interrupted run tries when its first is taken.
+_MAX_INTERRUPTED_NAMES = 100
+
+
+def _numbered(path: str, n: int) -> str:
+    """``runs/m.interrupted.keras`` as ``runs/m.interrupted-N.keras``."""
+    head, marker, tail = path.rpartition(".interrupted")
+    return f"{head}{marker}-{n}{tail}" if marker else f"{path}-{n}"
+
+
+def _save_interrupted(model: Any, target: str) -> None:
+    """Save an interrupted run's model at ``target``, or, when a file of the user's is there, under a free name.
+
+    A save never replaces what is not an earlier save, so a user's file at
+    ``NAME.interrupted.EXT`` is kept and the model goes to the first
+    ``NAME.interrupted-N.EXT`` that holds nothing or an earlier save, and
+    the message says which. A save that fails for another reason (a full
+    disk) is reported on standard error: the command still exits 130, and
+    the backup (if any) keeps the training's state.
+    """
+    from ..errors import NetformError
+    from ..saving import save
+
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    for n in range(_MAX_INTERRUPTED_NAMES + 1):
+        tried = target if n == 0 else _numbered(target, n)
+        try:
+            fmt = save(model, tried)
+        except NetformError as err:
+            if os.path.lexists(tried):  # something not netform's is there: keep it, try the next name
+                print(f"note: {tried} is kept ({str(err).split('. ')[0]}); trying another name", file=sys.stderr)
+                continue
+            print(f"error: the interrupted model could not be saved: {err}", file=sys.stderr)
+            return
+        print(f"saved the interrupted model → {tried} [{fmt}]")
+        return
+    print(
+        f"error: the interrupted model was not saved: {target} and the next {_MAX_INTERRUPTED_NAMES} numbered "
+        "names are taken",
+        file=sys.stderr,
+    )
 
 
 class _Interrupt:
@@ -300,13 +344,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..saving import save
 
     if interrupt.where is not None:
-        target = _interrupted_path(args.output, out_dir, spec.name)
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        fmt = save(model, target)
-        print(f"saved the interrupted model → {target} [{fmt}]")
+        _save_interrupted(model, _interrupted_path(args.output, out_dir, spec.name))
         for backup in backups:
             print(f"backup kept in {backup.directory}: run the same command again to resume at this step")
-        return 130
+        return 130  # an interrupt is exit 130 whatever became of the model (the backup holds its state)
     if args.output:
         fmt = save(model, args.output)
         print(f"saved → {args.output} [{fmt}]")

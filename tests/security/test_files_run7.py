@@ -12,7 +12,10 @@ Every hostile file is made here from a real save (no committed binaries):
   ``load_weights`` and ``netform inspect`` (UnsafeFileError);
 * ``-o`` naming the command's own input (the same file, through a link, or a
   file inside an input folder) is a usage error (exit 2) and the input is kept;
-  ``convert m.keras m.keras`` rewrites the same model in place.
+  ``convert m.keras m.keras`` rewrites the same model in place;
+* Ctrl-C during ``netform train`` with a user's file at ``out.interrupted.keras``
+  keeps that file, saves the model under the first free numbered name, says
+  where, and exits 130 (before: exit 5, the model saved nowhere).
 """
 
 from __future__ import annotations
@@ -193,10 +196,10 @@ def test_a_weights_shard_linking_out_of_its_folder_is_refused(
 @pytest.fixture
 def cli_files(tmp_path: Path) -> Path:
     _dense().save(str(tmp_path / "plain.keras"))
-    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((16, 4)).astype("float32"), y=np.arange(16))
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((16, 4)).astype("float32"), y=np.arange(16) % 2)
     (tmp_path / "spec.yaml").write_text(
         "netform: 1\nname: t\nkind: sequential\ninputs:\n  x: {shape: [4]}\nlayers:\n  - {type: Dense, units: 2}\n"
-        "training:\n  loss: mse\n  epochs: 1\n"
+        "training:\n  loss: sparse_categorical_crossentropy\n  epochs: 1\n"
     )
     os.symlink("d.npz", tmp_path / "link.npz")
     os.link(tmp_path / "plain.keras", tmp_path / "hard.keras")
@@ -243,3 +246,36 @@ def test_convert_onto_itself_rewrites_the_same_model(cli_files: Path) -> None:
         "plain.keras",
         "spec.yaml",
     ]
+
+
+# --- 6. Ctrl-C exits 130 and saves the model under a free name ---------------------------------------------------
+
+
+def test_ctrl_c_keeps_a_user_file_at_the_interrupted_name_and_exits_130(
+    cli_files: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from netform.cli import _train_cmds
+
+    enter = _train_cmds._Interrupt.__enter__
+
+    def ctrl_c_at_once(self: _train_cmds._Interrupt) -> _train_cmds._Interrupt:
+        enter(self)
+        self.requested = True  # as the SIGINT handler does: training stops after its first step
+        return self
+
+    monkeypatch.setattr(_train_cmds._Interrupt, "__enter__", ctrl_c_at_once)
+    monkeypatch.chdir(cli_files)
+    (cli_files / "out.interrupted.keras").write_text("my notes")
+    (cli_files / "out.interrupted-1.keras").write_text("more notes")
+    argv = ["train", "spec.yaml", "--data", "d.npz", "--verbose", "0", "-o", "out.keras", "training.batch_size=4"]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert "saved the interrupted model → out.interrupted-2.keras [keras]" in captured.out
+    assert "out.interrupted.keras is kept" in captured.err and "Traceback" not in captured.err
+    assert (cli_files / "out.interrupted.keras").read_text() == "my notes"
+    assert (cli_files / "out.interrupted-1.keras").read_text() == "more notes"
+    assert not (cli_files / "out.keras").exists()
+    assert nf.load("out.interrupted-2.keras").output_shape == (None, 2)
+    assert main(argv) == 130  # an earlier interrupted model of netform's is replaced; the user's files stay
+    assert "saved the interrupted model → out.interrupted-2.keras [keras]" in capsys.readouterr().out
+    assert (cli_files / "out.interrupted.keras").read_text() == "my notes"
