@@ -228,6 +228,8 @@ def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: l
     except RegistryError as err:
         diags.append(smap.diagnostic(err.diagnostics[0].message, path + ("type",)))
         return None
+    if _many_unknown_keys(fields, cls, path, smap, diags):
+        return None
     try:
         layer = cls.model_validate(fields, context={"brief": brief})
     except ValidationError as err:
@@ -244,6 +246,41 @@ def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: l
     ]
     diags.extend(too_big)
     return None if too_big else layer
+
+
+def _many_unknown_keys(
+    fields: dict[str, Any], cls: type[LayerSpec], path: Path, smap: SourceMap, diags: list[Diagnostic]
+) -> bool:
+    """Report a layer mapping with more than :data:`MAX_HINTS` unknown keys without validating it; True if so.
+
+    Pydantic reports each unknown key, and each message works out a suggestion: 90,000 keys in one
+    mapping took seconds. Here the keys are counted against the schema's fields first; past
+    :data:`MAX_HINTS` the first ones are reported as Pydantic's would be, the rest in one line.
+    """
+    known = set(cls.model_fields)
+    known.update(f.alias for f in cls.model_fields.values() if f.alias)
+    if len(fields) - len(known) <= MAX_HINTS:
+        return False  # too few keys for MAX_HINTS unknown ones: Pydantic reports them, with suggestions
+    unknown = [k for k in fields if k not in known]
+    if len(unknown) <= MAX_HINTS:
+        return False
+    names = list(cls.model_fields)
+    listing = ", ".join(names)
+    for key in unknown[:MAX_HINTS]:
+        diags.append(
+            smap.diagnostic(
+                f"unknown field '{key}'{did_you_mean(str(key), names)}; {cls.__name__} accepts: {listing}",
+                path + (key,),
+            )
+        )
+    diags.append(
+        smap.diagnostic(
+            f"… and {len(unknown) - MAX_HINTS:,} more unknown fields here ({len(unknown):,} in all); "
+            f"{cls.__name__} accepts: {listing}",
+            path + (unknown[MAX_HINTS],),
+        )
+    )
+    return True
 
 
 #: the largest integer a layer setting may have: Keras hands sizes, seeds and counts to TensorFlow as int32

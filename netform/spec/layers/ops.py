@@ -218,6 +218,9 @@ DTYPES: tuple[str, ...] = (
 )
 
 
+#: unknown arguments of one op node reported one by one (with suggestions); the rest are counted in one line
+MAX_UNKNOWN_SHOWN = 100
+
 #: arguments that are values computed with (a number, a bool or nested lists of them) when given by name:
 #: a string there passes the shape rules and fails only when the model runs
 _VALUE_ARGS = frozenset(
@@ -241,13 +244,20 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
         return [(None, f"op {op} takes at most {len(names)} arguments ({', '.join(names)}); `in` lists {len(args)}")]
     out: list[tuple[str | None, str]] = []
     taken = names[:n_pos]
-    for key in kwargs:
-        if key not in names:
-            out.append(
-                (key, f"op {op} has no argument '{key}'{did_you_mean(key, names)}; its arguments: {', '.join(names)}")
+    unknown = [key for key in kwargs if key not in names]
+    for key in unknown[:MAX_UNKNOWN_SHOWN]:  # each suggestion costs a comparison with every name: cap them
+        out.append(
+            (key, f"op {op} has no argument '{key}'{did_you_mean(str(key), names)}; its arguments: {', '.join(names)}")
+        )
+    if len(unknown) > MAX_UNKNOWN_SHOWN:
+        out.append(
+            (
+                unknown[MAX_UNKNOWN_SHOWN],
+                f"op {op}: … and {len(unknown) - MAX_UNKNOWN_SHOWN:,} more unknown arguments "
+                f"({len(unknown):,} in all); its arguments: {', '.join(names)}",
             )
-        elif key in taken:
-            out.append((key, f"op {op}: '{key}' is given in `in` and again by name"))
+        )
+    out.extend((key, f"op {op}: '{key}' is given in `in` and again by name") for key in kwargs if key in taken)
     missing = [p for p, d in spec.params[n_pos:] if d is _MISSING and p not in kwargs]
     if missing and not out:  # a misspelt argument is reported once, as the misspelling
         out.append((None, f"op {op} needs {', '.join(repr(m) for m in missing)} (its arguments: {', '.join(names)})"))
