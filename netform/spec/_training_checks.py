@@ -755,6 +755,30 @@ def _logged_keys(spec: Any, outputs: tuple[str, ...] | None) -> tuple[set[str], 
     return accepted - {"learning_rate"}, sorted(shown)
 
 
+def _is_vector(ref: Any) -> bool:
+    """Whether a metric's result is one value per class or threshold, not one number (Keras logs the array)."""
+    if not isinstance(ref, TypedObject):
+        return False
+    if ref.type in ("F1Score", "FBetaScore"):
+        return ref.arguments.get("average") is None
+    thresholds = ref.arguments.get("thresholds")
+    return ref.type in _THRESHOLD_LISTS and ref.type != "AUC" and isinstance(thresholds, list) and len(thresholds) > 1
+
+
+def _vector_names(training: Any, outputs: tuple[str, ...]) -> set[str]:
+    """Every name Keras may log an array-valued metric under (see :func:`_is_vector`)."""
+    names: set[str] = set()
+    for field in ("metrics", "weighted_metrics"):
+        value = getattr(training, field)
+        if isinstance(value, dict):
+            kept: Any = {out: tuple(r for r in refs if _is_vector(r)) for out, refs in value.items()}
+        else:
+            kept = tuple(r for r in value or () if _is_vector(r))
+        for prefix in ("", "weighted_") if field == "weighted_metrics" else ("",):
+            names |= _metric_names(kept, outputs, prefix)[1]
+    return names
+
+
 def checkpoint_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> list[Diagnostic]:
     """ModelCheckpoint ``filepath`` values Keras takes but fails on once training saves.
 
@@ -778,6 +802,7 @@ def checkpoint_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> 
     if training is None:
         return []
     known = _logged_keys(spec, outputs)
+    vectors = _vector_names(training, outputs or ())
     diags: list[Diagnostic] = []
     lr_logged = False
     for i, kind, args in _callbacks(spec):
@@ -820,7 +845,13 @@ def checkpoint_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> 
             if not field.isidentifier():
                 continue  # refused by the template's form check
             problem = _field_problem(field, per_batch, lr_logged, known)
-            if problem is None:
+            if problem is None and fmt and field.removeprefix("val_") in vectors:
+                problem = (
+                    f"formats {{{field}}} with ':{fmt}', but that metric logs one value per class or threshold (a "
+                    "list, which takes no number format); give the metric `average: macro` (F1Score, FBetaScore) or "
+                    "one threshold, or name another value"
+                )
+            elif problem is None:
                 sample: int | float = 1 if field in ("epoch", "batch") else 0.5
                 failed = _format_fails(fmt, sample)
                 if failed is not None:
@@ -1010,6 +1041,19 @@ def training_warnings(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
     patience: dict[str, tuple[int, Any, str]] = {}
     for i, kind, args in _callbacks(spec):
         path: tuple[str | int, ...] = ("training", "callbacks", i)
+        filepath = args.get("filepath")
+        if kind == "ModelCheckpoint" and isinstance(filepath, str) and not has_validation:
+            named = [f for f, _ in template_fields(filepath) if f.startswith("val_")]
+            if named and not _is_int(args.get("save_freq")):
+                diags.append(
+                    smap.diagnostic(
+                        f"ModelCheckpoint.filepath names {{{named[0]}}}, which is logged only with validation data, "
+                        "and validation_split is 0: training starts only with validation data given (netform train "
+                        "--val-data FILE); set training.validation_split (e.g. 0.2), or name "
+                        f"{{{named[0][4:]}}}",
+                        path + ("filepath",),
+                    )
+                )
         uses_monitor = kind in ("EarlyStopping", "ReduceLROnPlateau") or (
             kind == "ModelCheckpoint" and args.get("save_best_only") is True
         )

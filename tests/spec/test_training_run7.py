@@ -342,3 +342,50 @@ def test_a_thousand_callbacks_still_validate() -> None:
 
     spec = load_spec(HEAD + "training:\n  callbacks:\n" + "    - {type: TerminateOnNaN}\n" * MAX_TRAINING_ITEMS)
     assert len(spec.training.callbacks) == MAX_TRAINING_ITEMS
+
+
+def test_validate_warns_of_a_validation_field_without_validation_split() -> None:
+    from netform.cli._spec_cmds import spec_warnings
+
+    template = '{type: ModelCheckpoint, filepath: "m{epoch}-{val_loss:.2f}.keras"}'
+    (warning,) = [w for w in spec_warnings(load_spec(SPEC % template)) if "filepath" in w.path]
+    assert warning.path == ("training", "callbacks", 0, "filepath") and "--val-data" in warning.message
+    with_split = SPEC.replace("metrics: [accuracy]", "metrics: [accuracy]\n  validation_split: 0.25")
+    assert not [w for w in spec_warnings(load_spec(with_split % template)) if "filepath" in w.path]
+
+
+@pytest.mark.parametrize(
+    "metric, field, refused",
+    [
+        ("{type: F1Score}", "f1_score", True),
+        ("{type: Precision, thresholds: [0.3, 0.6], name: precision}", "precision", True),
+        ("{type: F1Score, average: macro}", "f1_score", False),
+        ("{type: Precision, thresholds: [0.3], name: precision}", "precision", False),
+    ],
+)
+def test_a_number_format_of_a_metric_logged_as_a_list_is_refused(tmp_path: Path, metric: str, field: str,
+                                                                 refused: bool) -> None:
+    template = f"m{{{field}:.2f}}.keras"
+    text = SPEC.replace("metrics: [accuracy]", f"metrics: [{metric}]").replace(
+        "sparse_categorical_crossentropy", "categorical_crossentropy") % f'{{type: ModelCheckpoint, filepath: "{template}"}}'
+    if refused:
+        assert "one value per class or threshold" in _diag(text).message
+    else:
+        load_spec(text)
+    x = np.random.default_rng(0).random((8, 4), dtype=np.float32)
+    y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2, 0, 1]]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="categorical_crossentropy", metrics=[_keras_metric(metric)])
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / template))
+    if refused:  # Keras fails on it after the first epoch
+        with pytest.raises(TypeError, match="format"):
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint])
+    else:
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint])
+
+
+def _keras_metric(text: str) -> keras.metrics.Metric:
+    from netform.engine._config import _resolve_metrics
+    from netform.spec._yaml import load_yaml
+
+    return _resolve_metrics(load_yaml(text)[0])
