@@ -32,8 +32,10 @@ this file's model, and Keras would spend minutes building it before noticing.
 :func:`check_graph_bounds` (run first) refuses a config with more layers or
 layer calls than a spec may have (:data:`MAX_CONFIG_LAYERS`), models nested
 deeper than a spec's blocks may be (:data:`MAX_MODEL_NESTING`), more input and
-output references than :data:`MAX_MODEL_REFERENCES` or tensor references in
-layer calls than :data:`MAX_CALL_REFERENCES`, a reference to a layer or call
+output references than :data:`MAX_MODEL_REFERENCES`, a layer call passing
+more tensors than :data:`MAX_CALL_TENSORS` or all calls more than
+:data:`CALL_TENSORS_PER_LAYER` a layer (plus :data:`MAX_CALL_TENSORS`), a
+reference to a layer or call
 the model does not hold, an input shape no tensor can have, or a chain of
 layers deeper than Keras can build under Python's recursion limit
 (:func:`max_config_depth`), counting iteratively. Every reader (``load``,
@@ -54,9 +56,13 @@ __all__ = [
     "DECLARED_RATIO",
     "DECLARED_SLACK",
     "EXACT_SLACK",
-    "MAX_CALL_REFERENCES",
+    "CALL_TENSORS_PER_LAYER",
+    "CONTAINERS_PER_LAYER",
+    "CONTAINER_SLACK",
+    "MAX_CALL_TENSORS",
     "MAX_CONFIG_LAYERS",
     "MAX_DECLARED_WEIGHTS",
+    "MAX_CONFIG_NESTING",
     "MAX_JSON_CONTAINERS",
     "MAX_MODEL_NESTING",
     "MAX_MODEL_REFERENCES",
@@ -82,8 +88,18 @@ MAX_CONFIG_LAYERS = 20_000
 MAX_MODEL_NESTING = 16
 #: Input and output references (``input_layers``, ``output_layers``) of all the config's models together.
 MAX_MODEL_REFERENCES = MAX_CONFIG_LAYERS
-#: Tensors passed to layer calls (``keras_history`` references) in all the config's models together.
-MAX_CALL_REFERENCES = 4 * MAX_CONFIG_LAYERS
+#: Tensors one layer call may take: the spec's limit for a layer's inputs (``Concatenate`` takes 2 to 1,024).
+MAX_CALL_TENSORS = 1024
+#: Tensors passed to layer calls (``keras_history`` references), all models together, for each layer the config
+#: lists (plus :data:`MAX_CALL_TENSORS`): models pass about 1.5 (ResNet, DenseNet, EfficientNet).
+CALL_TENSORS_PER_LAYER = 4
+#: Levels of lists and objects in a config: Keras's are under 70 (16 nested models, each 3 levels, and a
+#: layer's own config); the readers and Keras walk a config recursively, a few frames a level.
+MAX_CONFIG_NESTING = 128
+#: Lists and objects a config may hold for each layer it lists (Keras's hold about 19), plus CONTAINER_SLACK:
+#: every reader walks them all, some at 20 microseconds each.
+CONTAINERS_PER_LAYER = 64
+CONTAINER_SLACK = 10_000
 #: Lists and objects one JSON text (a config, metadata) may hold, counted before it is parsed: Keras's
 #: configs hold about 19 a layer (EfficientNetB7: 14,944 for 816 layers), 25 a layer is room for any model.
 MAX_JSON_CONTAINERS = 25 * MAX_CONFIG_LAYERS
@@ -306,10 +322,12 @@ def _short(value: Any) -> str:
 class _References:
     """Counts the references a config's models make (all models together) and checks each one."""
 
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: str, layers: int) -> None:
         self.where = where
+        self.layers = layers
         self.model_refs = 0
         self.call_refs = 0
+        self.call_limit = CALL_TENSORS_PER_LAYER * layers + MAX_CALL_TENSORS
 
     def _refuse(self, label: str, what: str, why: str) -> FormatError:
         return FormatError(
@@ -346,14 +364,14 @@ class _References:
         stack = [value]
         while stack:
             item = stack.pop()
-            self.model_refs += 1
-            if self.model_refs > MAX_MODEL_REFERENCES:
-                raise FormatError(
-                    f"{self.where}: the model config lists more than {MAX_MODEL_REFERENCES:,} input and output "
-                    f"references (model '{label}', {key}); netform's limit is {MAX_MODEL_REFERENCES:,}, as many as "
-                    "layers, so the file is refused as corrupt or hostile"
-                )
             if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str):  # Keras's leaf test
+                self.model_refs += 1
+                if self.model_refs > MAX_MODEL_REFERENCES:
+                    raise FormatError(
+                        f"{self.where}: the model config lists more than {MAX_MODEL_REFERENCES:,} input and output "
+                        f"references (model '{label}', {key}); netform's limit is {MAX_MODEL_REFERENCES:,}, as many "
+                        "as layers, so the file is refused as corrupt or hostile"
+                    )
                 yield self.check(item, calls, label, f"a reference in {key}")
             elif isinstance(item, dict):
                 stack.extend(item.values())
@@ -366,6 +384,7 @@ class _References:
         """``(layer, call)`` of every ``keras_history`` in a serialized call's arguments, in Keras's
         ``tree.flatten`` order (lists in order, dicts by sorted key), without recursion."""
         stack = [value]
+        tensors = 0
         while stack:
             item = stack.pop()
             if isinstance(item, dict):
@@ -374,12 +393,20 @@ class _References:
                 if history is None:
                     stack.extend(item[key] for key in sorted(item, key=str, reverse=True))
                     continue
+                tensors += 1
                 self.call_refs += 1
-                if self.call_refs > MAX_CALL_REFERENCES:
+                if tensors > MAX_CALL_TENSORS:
                     raise FormatError(
-                        f"{self.where}: the model config passes more than {MAX_CALL_REFERENCES:,} tensors to layer "
+                        f"{self.where}: layer {_short(layer)} of model '{label}' in the config is called on more "
+                        f"than {MAX_CALL_TENSORS:,} tensors; netform's limit is {MAX_CALL_TENSORS:,}, as for a "
+                        "layer's inputs in a spec, so the file is refused as corrupt or hostile"
+                    )
+                if self.call_refs > self.call_limit:
+                    raise FormatError(
+                        f"{self.where}: the model config passes more than {self.call_limit:,} tensors to layer "
                         f"calls (model '{label}', layer {_short(layer)}); netform's limit is "
-                        f"{MAX_CALL_REFERENCES:,}, 4 a layer, so the file is refused as corrupt or hostile"
+                        f"{CALL_TENSORS_PER_LAYER} for each of its {self.layers:,} layers plus "
+                        f"{MAX_CALL_TENSORS:,}, so the file is refused as corrupt or hostile"
                     )
                 yield self.check(history, calls, label, f"a tensor passed to layer {_short(layer)}")
             elif isinstance(item, (list, tuple)):
@@ -460,21 +487,60 @@ def _check_input_shapes(config: dict[str, Any], label: str, where: str) -> None:
                 )
 
 
+def _check_nesting(config: Mapping[str, Any], layers: int, where: str) -> None:
+    """Refuse a config nested deeper than :data:`MAX_CONFIG_NESTING` levels, or holding more lists and objects
+    than :data:`CONTAINERS_PER_LAYER` for each of its ``layers`` (plus :data:`CONTAINER_SLACK`), walking it
+    without recursion and no further than the limit."""
+    limit = CONTAINERS_PER_LAYER * layers + CONTAINER_SLACK
+    # (value, level, link): link is (key, parent's link), the way down, spelled out only for the message.
+    stack: list[tuple[Any, int, Any]] = [(config, 1, None)]
+    push, pop = stack.append, stack.pop
+    count = 0
+    while stack:
+        value, level, link = pop()
+        count += 1
+        if count > limit:
+            raise FormatError(
+                f"{where}: the model config holds more than {limit:,} JSON lists and objects; netform's limit is "
+                f"{CONTAINERS_PER_LAYER} for each of its {layers:,} layers plus {CONTAINER_SLACK:,} (Keras's "
+                "configs hold about 19 a layer), so the file is refused as corrupt or hostile"
+            )
+        if level > MAX_CONFIG_NESTING:
+            keys = []
+            while link is not None:
+                keys.append(link[0])
+                link = link[1]
+            path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in reversed(keys))
+            raise FormatError(
+                f"{where}: the model config is nested more than {MAX_CONFIG_NESTING} levels deep (at "
+                f"'{path[:120]}…'); netform's limit is {MAX_CONFIG_NESTING} (Keras's configs are far shallower, "
+                "and reading them recurses a few frames a level), so the file is refused as corrupt or hostile"
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                push((item, level + 1, (key, link)))
+
+
 def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
     """Refuse a config whose graph is not a graph Keras can build, or larger than a spec may be.
 
     Raises:
-        FormatError: More than :data:`MAX_CONFIG_LAYERS` layers or layer calls;
+        FormatError: Lists and objects nested more than :data:`MAX_CONFIG_NESTING`
+            levels, or more than :data:`CONTAINERS_PER_LAYER` a layer (plus
+            :data:`CONTAINER_SLACK`); more than :data:`MAX_CONFIG_LAYERS` layers or layer calls;
             models nested more than :data:`MAX_MODEL_NESTING` deep; more than
-            :data:`MAX_MODEL_REFERENCES` input and output references or
-            :data:`MAX_CALL_REFERENCES` tensors passed to calls; a reference
+            :data:`MAX_MODEL_REFERENCES` input and output references, a call
+            on more than :data:`MAX_CALL_TENSORS` tensors or more than
+            :data:`CALL_TENSORS_PER_LAYER` tensors a layer passed to calls
+            (plus :data:`MAX_CALL_TENSORS`); a reference
             to a layer or call the model does not hold; an input shape with a
             negative or non-integer dimension, or larger than a spec's; or a
             chain of layers longer than :func:`max_config_depth`.
     """
     total_layers = 0
     limit = max_config_depth()
-    refs = _References(where)
+    models: list[tuple[str, str, dict[str, Any]]] = []
     for label, class_name, model_config, nesting in _model_configs(config):
         layers = model_config["layers"]
         total_layers += len(layers)
@@ -489,6 +555,11 @@ def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
                 f"{where}: model '{label}' in the config is nested {nesting:,} models deep; netform's limit is "
                 f"{MAX_MODEL_NESTING}, as for blocks in a spec, so the file is refused as corrupt or hostile"
             )
+        models.append((label, class_name, model_config))
+    _check_nesting(config, total_layers, where)
+    refs = _References(where, total_layers)
+    for label, class_name, model_config in models:
+        layers = model_config["layers"]
         _check_input_shapes(model_config, label, where)
         if class_name == "Sequential":
             calls, depth = len(layers), len(layers)

@@ -46,7 +46,11 @@ from netform.cli._main import main
 from netform.errors import FormatError, UnsafeFileError
 from netform.render import render as nf_render  # nf.render: the name netform exports (the package can shadow it)
 from netform.saving._config_bounds import (
-    MAX_CALL_REFERENCES,
+    CALL_TENSORS_PER_LAYER,
+    CONTAINER_SLACK,
+    CONTAINERS_PER_LAYER,
+    MAX_CALL_TENSORS,
+    MAX_CONFIG_NESTING,
     MAX_JSON_CONTAINERS,
     MAX_MODEL_NESTING,
     MAX_MODEL_REFERENCES,
@@ -200,21 +204,31 @@ def _outputs(n: int) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
-def _concat(n: int) -> Callable[[dict[str, Any]], None]:
-    """A Concatenate of ``n`` copies of the input as the model's output."""
+def _concat(n: int, layers: int = 1) -> Callable[[dict[str, Any]], None]:
+    """``layers`` Concatenate layers, each of ``n`` copies of the input; the last is the model's output."""
 
     def edit(config: dict[str, Any]) -> None:
         tensor = {"class_name": "__keras_tensor__", "config": {"shape": [None, 4], "keras_history": ["x", 0, 0]}}
-        config["config"]["layers"].append(
-            {
-                "module": "keras.layers",
-                "class_name": "Concatenate",
-                "name": "cat",
-                "config": {"name": "cat", "axis": -1},
-                "inbound_nodes": [{"args": [[tensor] * n], "kwargs": {}}],
-            }
-        )
-        config["config"]["output_layers"] = [["cat", 0, 0]]
+        for k in range(layers):
+            config["config"]["layers"].append(
+                {
+                    "module": "keras.layers",
+                    "class_name": "Concatenate",
+                    "name": f"cat{k}",
+                    "config": {"name": f"cat{k}", "axis": -1},
+                    "inbound_nodes": [{"args": [[tensor] * n], "kwargs": {}}],
+                }
+            )
+        config["config"]["output_layers"] = [[f"cat{layers - 1}", 0, 0]]
+
+    return edit
+
+
+def _junk(n: int) -> Callable[[dict[str, Any]], None]:
+    """``n`` one-element lists each holding an empty object, as an argument of the first Dense."""
+
+    def edit(config: dict[str, Any]) -> None:
+        config["config"]["layers"][1]["config"]["junk"] = [[{}] for _ in range(n)]
 
     return edit
 
@@ -261,30 +275,67 @@ def test_an_output_reference_bomb_is_refused_before_it_is_parsed(files: dict[str
     assert time.process_time() - start < 1.0
 
 
+#: Lists and objects the plain model's config may hold: 64 for each of its 3 layers, plus 10,000.
+_PLAIN_CONTAINERS = CONTAINERS_PER_LAYER * 3 + CONTAINER_SLACK
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (_outputs(MAX_MODEL_REFERENCES + 1), f"more than {MAX_MODEL_REFERENCES:,} input and output references"),
-        (_concat(MAX_CALL_REFERENCES + 1), f"more than {MAX_CALL_REFERENCES:,} tensors to layer calls"),
+        (_outputs(MAX_MODEL_REFERENCES + 1), f"holds more than {_PLAIN_CONTAINERS:,} JSON lists and objects"),
+        (_concat(MAX_CALL_TENSORS + 1), "layer 'cat0' of model 'fm' in the config is called on more than 1,024"),
+        (_junk(100_000), f"holds more than {_PLAIN_CONTAINERS:,} JSON lists and objects"),
     ],
-    ids=["outputs", "call-arguments"],
+    ids=["outputs", "one-call", "junk"],
 )
-def test_reference_counts_are_bounded_in_every_reader(
+def test_config_sizes_are_bounded_by_its_layers_in_every_reader(
     files: dict[str, Path], edit: Callable[[dict[str, Any]], None], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Under the JSON limit, the references themselves are counted before anything walks them."""
+    """Under the JSON limit, what a config holds is counted against its layers before anything walks it.
+    Was (junk: 200,000 empty lists and objects in a layer's config, a 4 KB file): summary 3.4 s, export-spec
+    11 s (exit 0), render 11 s and 790 MB, nf.load 10 s."""
     path = _edit(files["plain"], files["dir"] / "refs.keras", edit)
+    assert path.stat().st_size < 100_000
     start = time.process_time()
     with pytest.raises(FormatError, match=message):
         nf.load(path)
-    for command in ("inspect", "summary"):
+    for command in ("inspect", "summary", "export-spec"):
         code, err = _cli([command, str(path)], capsys)
-        assert code == 5 and message in err, err
-    assert time.process_time() - start < 3.0
+        assert code == 5 and re.search(message, err), err
+    assert time.process_time() - start < 4.0
+
+
+def _wide(n: int) -> list[dict[str, Any]]:
+    """An input ``x`` and ``n`` Dense layers on it, as a Functional config's layers (a few objects each)."""
+    tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0, 0]}}
+    layers = [{"class_name": "InputLayer", "name": "x", "config": {"name": "x", "batch_shape": [None, 3]}}]
+    for i in range(n):
+        layers.append({"class_name": "Dense", "name": f"w{i}", "config": {"units": 3}, "inbound_nodes": [[tensor]]})
+    return layers
+
+
+def test_references_are_bounded_in_large_configs() -> None:
+    """Where the layers allow the lists and objects, the references themselves are bounded: 20,000 input and
+    output references, and 4 tensors passed to calls for each layer (plus 1,024)."""
+    layers = _wide(2_000)
+    outputs = [["w0", 0, 0]] * MAX_MODEL_REFERENCES
+    check_graph_bounds({"class_name": "Functional", "config": {"layers": layers, "output_layers": outputs}}, "ok")
+    outputs.append(["w1", 0, 0])
+    with pytest.raises(FormatError, match=f"more than {MAX_MODEL_REFERENCES:,} input and output references"):
+        check_graph_bounds({"class_name": "Functional", "config": {"layers": layers, "output_layers": outputs}}, "x")
+    layers = _wide(300)
+    tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0, 0]}}
+    layers += [{"class_name": "Concatenate", "name": f"c{i}", "inbound_nodes": [[[tensor] * 1_000]]} for i in range(3)]
+    total = CALL_TENSORS_PER_LAYER * 304 + MAX_CALL_TENSORS
+    config = {"class_name": "Functional", "config": {"layers": layers, "output_layers": [["c2", 0, 0]]}}
+    with pytest.raises(
+        FormatError, match=f"passes more than {total:,} tensors to layer calls .* 4 for each of its 304"
+    ):
+        check_graph_bounds(config, "many.keras")
 
 
 def test_an_h5_output_reference_bomb_is_refused(files: dict[str, Path], tmp_path: Path) -> None:
-    """Was: 7-11 s and 667 MB for 300,000 output references in a legacy .h5."""
+    """Was: 7-11 s and 667 MB for 300,000 output references in a legacy .h5 (here 20,001: the same refusal)."""
     model = keras.saving.load_model(files["plain"])
     path = tmp_path / "outs.h5"
     model.save(path)
@@ -293,18 +344,37 @@ def test_an_h5_output_reference_bomb_is_refused(files: dict[str, Path], tmp_path
         _outputs(MAX_MODEL_REFERENCES + 1)(config)
         f.attrs["model_config"] = json.dumps(config)
     start = time.process_time()
-    with pytest.raises(FormatError, match="input and output references"):
+    with pytest.raises(FormatError, match="JSON lists and objects"):
         nf.load(path)
-    with pytest.raises(FormatError, match="input and output references"):
+    with pytest.raises(FormatError, match="JSON lists and objects"):
         nf.inspect(path)
     assert time.process_time() - start < 2.0
+
+
+def test_configs_nested_deeper_than_keras_writes_are_refused(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: a layer config holding a list nested 400 deep made export-spec and render exit 70 (RecursionError)."""
+    deep: Any = 1
+    for _ in range(400):
+        deep = [deep]
+    path = _edit(
+        files["plain"], files["dir"] / "deep.keras", lambda c: c["config"]["layers"][1]["config"].update(j=deep)
+    )
+    message = f"nested more than {MAX_CONFIG_NESTING} levels deep \(at '.config.layers\[1\].config.j\[0\]"
+    for command in ("export-spec", "render", "summary"):
+        out = ["-o", str(files["dir"] / "deep.svg")] if command == "render" else []
+        code, err = _cli([command, str(path), *out], capsys)
+        assert code == 5 and re.search(message, err), err
+    with pytest.raises(FormatError, match=message):
+        nf.load(path)
 
 
 def test_a_call_with_many_tensors_under_the_limit_still_reads(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A wide Concatenate is a graph, not a bomb: the bound sits above what models use (no false refusal)."""
-    path = _edit(files["plain"], files["dir"] / "cat.keras", _concat(1_000))
+    """A wide Concatenate is a graph, not a bomb: the bounds sit above what models use (no false refusal)."""
+    path = _edit(files["plain"], files["dir"] / "cat.keras", _concat(MAX_CALL_TENSORS - 2))
     code, err = _cli(["summary", str(path)], capsys)
     assert code == 0, err
 
