@@ -7,6 +7,7 @@ line, column and spec path; all of them are raised together as one
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -235,6 +236,16 @@ def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: l
     except ValidationError as err:
         diags.extend(pydantic_diagnostics(err, fields, smap, path, cls, brief=brief))
         return None
+    if layer.dtype is not None and not _layer_dtype(layer.dtype):
+        diags.append(
+            smap.diagnostic(
+                f"dtype {_short(layer.dtype)} is not a dtype policy a layer computes with; use one of "
+                f"{', '.join(_LAYER_DTYPES)}, or a quantized policy such as int8_from_float32 "
+                "(text and object dtypes hold no numbers)",
+                path + ("dtype",),
+            )
+        )
+        return None
     too_big = [
         smap.diagnostic(
             f"{_number(v)} is too large; {layer.type if len(where) == 1 else 'a layer'} takes "
@@ -246,6 +257,35 @@ def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: l
     ]
     diags.extend(too_big)
     return None if too_big else layer
+
+
+#: the dtype policies a layer may name: Keras's numeric dtypes and its mixed policies ("string" and "object"
+#: resolve in Keras but every layer fails on them when it runs)
+_LAYER_DTYPES = (
+    "float16",
+    "float32",
+    "float64",
+    "bfloat16",
+    "mixed_float16",
+    "mixed_bfloat16",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+    "complex64",
+    "complex128",
+)
+_QUANTIZED = re.compile(r"(int8|int4|float8)_from_(float16|float32|float64|bfloat16|mixed_float16|mixed_bfloat16)")
+
+
+def _layer_dtype(dtype: str) -> bool:
+    """Whether ``dtype`` names a dtype policy Keras resolves and computes with."""
+    return dtype in _LAYER_DTYPES or _QUANTIZED.fullmatch(dtype) is not None
 
 
 def _many_unknown_keys(

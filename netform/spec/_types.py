@@ -8,6 +8,8 @@ Only Keras's built-in names are accepted here; nothing is imported by path.
 
 from __future__ import annotations
 
+import math
+
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -245,6 +247,18 @@ def check_arguments(kind: str, value: Any) -> None:
                 f"{value.type} takes no argument '{arg}'{did_you_mean(arg, names)}; "
                 f"its arguments: {', '.join(names) or '(none)'}"
             )
+    if kind == "regularizer":  # Keras's validate_float_arg, checked where it is written rather than at build
+        for arg in ("l1", "l2", "factor"):
+            factor = value.arguments.get(arg)
+            if arg in value.arguments and (
+                isinstance(factor, bool)
+                or not isinstance(factor, (int, float))
+                or not math.isfinite(factor)
+                or factor < 0
+            ):
+                raise ValueError(
+                    f"{value.type}'s {arg} must be a finite number ≥ 0, such as 0.01; received {factor!r:.60}"
+                )
 
 
 def _named(kind: str, known: tuple[str, ...]):

@@ -364,3 +364,51 @@ def test_many_unknown_keys_in_one_mapping_are_refused_fast(node: str, first: str
     assert len(diags) == 101 and first in diags[0].message and diags[0].path[-1] == "k0"
     assert "89,900 more unknown" in diags[-1].message and "90,000 in all" in diags[-1].message
     assert spent < 2.5, spent  # the YAML reading is most of it now (about 1 s here)
+
+
+# -- dtypes and regularizer factors that failed only at build --------------------------------------
+def _dense_runs(**kwargs: Any) -> bool:
+    try:
+        inputs = keras.Input((4,))
+        keras.Model(inputs, keras.layers.Dense(2, **kwargs)(inputs)).predict(np.ones((2, 4), "float32"), verbose=0)
+    except Exception:  # noqa: BLE001 - Keras's and TensorFlow's errors differ by dtype; that it fails is the point
+        return False
+    return True
+
+
+@pytest.mark.parametrize("dtype", ["string", "object", "str", "float", "float8_e4m3fn"])
+def test_layer_dtypes_no_layer_computes_with_are_refused(dtype: str) -> None:
+    """``dtype: string`` passed validate; the build then failed with "make the layers smaller"."""
+    assert not _dense_runs(dtype=dtype)
+    with pytest.raises(SpecError) as info:
+        load_spec(SEQ % ("[4]", f"{{type: Dense, units: 2, dtype: {dtype}}}"))
+    diag = info.value.diagnostics[0]
+    assert diag.path == ("layers", 0, "dtype") and f"dtype '{dtype}' is not a dtype policy" in diag.message
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "mixed_float16", "int32", "int8_from_float32"])
+def test_layer_dtypes_keras_computes_with_still_validate(dtype: str) -> None:
+    assert _dense_runs(dtype=dtype)
+    load_spec(SEQ % ("[4]", f"{{type: Dense, units: 2, dtype: {dtype}}}"))
+
+
+@pytest.mark.parametrize(
+    "regularizer",
+    [
+        "{type: L2, l2: .nan}",
+        "{type: L1, l1: .inf}",
+        "{type: L1L2, l1: -1}",
+        "{type: OrthogonalRegularizer, factor: -0.5}",
+    ],
+)
+def test_regularizer_factors_keras_refuses_are_refused_at_validate(regularizer: str) -> None:
+    import yaml
+
+    config = yaml.safe_load(regularizer)
+    name = config.pop("type")
+    with pytest.raises(ValueError, match="Invalid value for argument"):  # as Keras itself says
+        getattr(keras.regularizers, name)(**config)
+    with pytest.raises(SpecError) as info:
+        load_spec(SEQ % ("[4]", f"{{type: Dense, units: 2, kernel_regularizer: {regularizer}}}"))
+    diag = info.value.diagnostics[0]
+    assert diag.path == ("layers", 0, "kernel_regularizer") and "must be a finite number ≥ 0" in diag.message
