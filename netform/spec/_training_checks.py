@@ -454,7 +454,83 @@ def _value_errors(
             )
     if kind == "optimizer":
         messages += _optimizer_problems(name, args)
+    messages += _table_problems(kind, name, args)
+    if kind == "callback" and name == "TensorBoard" and "profile_batch" in args:
+        problem = _profile_batch_problem(args["profile_batch"])
+        if problem:
+            messages.append(("profile_batch", problem))
     return [smap.diagnostic(m, path + ((arg,) if arg else ())) for arg, m in messages]
+
+
+#: Arguments that take one of a few words (Keras refuses others when the object is made), by (kind, class)
+_WORDS: dict[tuple[str, str, str], tuple[Any, ...]] = {
+    ("metric", "AUC", "curve"): ("ROC", "PR", "PRGAIN", "roc", "pr", "prgain"),
+    ("metric", "AUC", "summation_method"): (
+        "interpolation",
+        "minoring",
+        "majoring",
+        "Interpolation",
+        "Minoring",
+        "Majoring",
+    ),
+    ("metric", "R2Score", "class_aggregation"): ("uniform_average", "variance_weighted_average", None),
+}
+#: Number arguments and the range Keras takes them in: (low, high, low excluded); ``None``: unbounded
+_RANGES: dict[tuple[str, str, str], tuple[float | None, float | None, bool]] = {
+    ("optimizer", "SGD", "momentum"): (0.0, 1.0, False),
+    ("metric", "SensitivityAtSpecificity", "specificity"): (0.0, 1.0, False),
+    ("metric", "SpecificityAtSensitivity", "sensitivity"): (0.0, 1.0, False),
+    ("metric", "PrecisionAtRecall", "recall"): (0.0, 1.0, False),
+    ("metric", "RecallAtPrecision", "precision"): (0.0, 1.0, False),
+    ("metric", "FBetaScore", "beta"): (0.0, None, True),
+}
+#: Loss arguments that are numbers (Keras casts them into the computation: text fails at the first step)
+_LOSS_NUMBERS = ("alpha", "beta", "gamma", "delta", "label_smoothing")
+
+
+def _table_problems(kind: str, name: str, args: dict[str, Any]) -> list[tuple[str, str]]:
+    """Arguments outside the words or ranges of :data:`_WORDS` and :data:`_RANGES`, and text loss numbers."""
+    out: list[tuple[str, str]] = []
+    for arg, value in args.items():
+        words = _WORDS.get((kind, name, arg))
+        if words is not None and value not in words:
+            shown = ", ".join("null" if w is None else str(w) for w in words if w is None or not w[0].isupper())
+            out.append((arg, f"{name}.{arg} is {value!r}; Keras takes {shown}"))
+        bounds = _RANGES.get((kind, name, arg))
+        if bounds is not None and _is_number(value) and math.isfinite(value):
+            low, high, open_low = bounds
+            if (low is not None and (value < low or (open_low and value == low))) or (
+                high is not None and value > high
+            ):
+                where = (
+                    f"between {low} and {high}"
+                    if high is not None
+                    else f"{'greater than' if open_low else 'at least'} {low}"
+                )
+                out.append((arg, f"{name}.{arg} is {value!r}; Keras takes it {where}"))
+        if kind == "loss" and arg in _LOSS_NUMBERS and isinstance(value, str):
+            out.append((arg, f"{name}.{arg} is the text {value!r}; it must be a number"))
+    return out
+
+
+def _profile_batch_problem(value: Any) -> str | None:
+    """Why a TensorBoard ``profile_batch`` is not what Keras reads (a batch, or a first and last batch)."""
+    pair: Any = value
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)?", value):
+            pair = None
+        else:
+            pair = [int(p) for p in value.split(",")]
+            pair = pair[0] if len(pair) == 1 else pair
+    if _is_int(pair):
+        pair = [pair, pair]
+    ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_is_int(p) for p in pair)
+    if ok and 0 <= pair[0] <= pair[1]:
+        return None
+    return (
+        f"TensorBoard.profile_batch is {value!r}; Keras takes a batch number (0: no profiling) or the first and last "
+        "batch to profile, e.g. [10, 20] or '10,20'"
+    )
 
 
 def _optimizer_problems(name: str, args: dict[str, Any]) -> list[tuple[str, str]]:

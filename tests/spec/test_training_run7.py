@@ -389,3 +389,44 @@ def _keras_metric(text: str) -> keras.metrics.Metric:
     from netform.spec._yaml import load_yaml
 
     return _resolve_metrics(load_yaml(text)[0])
+
+
+MORE = [
+    ("optimizer: {type: SGD, momentum: -1.0}", "momentum", "between 0.0 and 1.0",
+     lambda: keras.optimizers.SGD(momentum=-1.0), None),
+    ("metrics: [{type: AUC, curve: bogus}]", "curve", "Keras takes roc, pr, prgain", lambda: keras.metrics.AUC(curve="bogus"), None),
+    ("metrics: [{type: AUC, summation_method: bogus}]", "summation_method", "interpolation, minoring, majoring",
+     lambda: keras.metrics.AUC(summation_method="bogus"), None),
+    ("metrics: [{type: R2Score, class_aggregation: bogus}]", "class_aggregation", "uniform_average",
+     lambda: keras.metrics.R2Score(class_aggregation="bogus"), None),
+    ("metrics: [{type: FBetaScore, beta: -1.0}]", "beta", "greater than 0.0", lambda: keras.metrics.FBetaScore(beta=-1.0), None),
+    ("metrics: [{type: SensitivityAtSpecificity, specificity: 2.0}]", "specificity", "between 0.0 and 1.0",
+     lambda: keras.metrics.SensitivityAtSpecificity(specificity=2.0), None),
+    ("callbacks: [{type: TensorBoard, log_dir: tb, profile_batch: 'a,b'}]", "profile_batch", "e.g. [10, 20]",
+     lambda: keras.callbacks.TensorBoard(profile_batch="a,b"), None),
+    ("callbacks: [{type: TensorBoard, log_dir: tb, profile_batch: [5, 2]}]", "profile_batch", "e.g. [10, 20]",
+     lambda: keras.callbacks.TensorBoard(profile_batch=[5, 2]), None),
+    ("loss: {type: Tversky, alpha: bogus}", "alpha", "the text 'bogus'", None, lambda: keras.losses.Tversky(alpha="bogus")),
+]
+
+
+@pytest.mark.parametrize("line, arg, words, made, trained", MORE, ids=[m[0][:40] for m in MORE])
+def test_more_values_keras_refuses_are_refused_at_their_argument(line: str, arg: str, words: str, made: Any,
+                                                                 trained: Any) -> None:
+    import tensorflow as tf
+
+    text = BARE % (line if line.startswith("loss") else f"loss: categorical_crossentropy\n  {line}")
+    diag = _diag(text)
+    assert diag.path[-1] == arg and words in diag.message
+    if made is not None:  # Keras refuses it when the object is made
+        with pytest.raises(ValueError):
+            made()
+        return
+    x = np.random.default_rng(0).random((8, 4), dtype=np.float32)  # ... or at the first training step
+    y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2, 0, 1]]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    obj = trained()
+    model.compile(loss=obj if isinstance(obj, keras.losses.Loss) else "categorical_crossentropy",
+                  metrics=[obj] if isinstance(obj, keras.metrics.Metric) else None)
+    with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
+        model.fit(x, y, epochs=1, verbose=0)
