@@ -412,3 +412,14 @@ def test_regularizer_factors_keras_refuses_are_refused_at_validate(regularizer: 
         load_spec(SEQ % ("[4]", f"{{type: Dense, units: 2, kernel_regularizer: {regularizer}}}"))
     diag = info.value.diagnostics[0]
     assert diag.path == ("layers", 0, "kernel_regularizer") and "must be a finite number ≥ 0" in diag.message
+
+
+def test_keras_other_names_of_layers_take_the_schema_too() -> None:
+    """``Convolution2D`` is Keras's ``Conv2D`` under another name; it is bounded the same way."""
+    from netform.spec.layers.generic import KERAS_ALIASES
+
+    for alias, name in KERAS_ALIASES.items():
+        assert getattr(keras.layers, alias) is getattr(keras.layers, name), alias
+    layer = "{type: KerasLayer, class_name: Convolution1D, config: {filters: 2000000000, kernel_size: 3}}"
+    with pytest.raises(SpecError, match="has 14,000,000,000 weights"):
+        load_spec(SEQ % ("[4, 2]", layer))

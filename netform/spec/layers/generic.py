@@ -18,6 +18,16 @@ from .._types import Shape
 
 #: the largest integer a layer setting may hold, as in every schema (Keras and TensorFlow take int32 sizes)
 _MAX_INT = 2**31 - 1
+#: Keras's other names for layer classes netform has a schema for (``keras.layers.Convolution2D is Conv2D``)
+KERAS_ALIASES = {
+    **{f"Convolution{n}D": f"Conv{n}D" for n in (1, 2, 3)},
+    **{f"Convolution{n}DTranspose": f"Conv{n}DTranspose" for n in (1, 2, 3)},
+    **{f"SeparableConvolution{n}D": f"SeparableConv{n}D" for n in (1, 2)},
+    **{f"AvgPool{n}D": f"AveragePooling{n}D" for n in (1, 2, 3)},
+    **{f"MaxPool{n}D": f"MaxPooling{n}D" for n in (1, 2, 3)},
+    **{f"GlobalAvgPool{n}D": f"GlobalAveragePooling{n}D" for n in (1, 2, 3)},
+    **{f"GlobalMaxPool{n}D": f"GlobalMaxPooling{n}D" for n in (1, 2, 3)},
+}
 #: spec types that are not Keras layer classes: a KerasLayer naming them has no schema form
 _NOT_KERAS = frozenset({"KerasLayer", "Op", "Pick"})
 
@@ -76,13 +86,14 @@ class KerasLayer(LayerSpec):
         from .._layer_base import get_layer_spec
         from .._layer_dict import keras_defaults, layer_to_dict_from_config
 
+        name = KERAS_ALIASES.get(self.class_name, self.class_name)
         try:
-            schema = get_layer_spec(self.class_name)
+            schema = get_layer_spec(name)
             # keys the schema lacks (Dense's lora_alpha) do not change shapes or sizes: the form leaves them out
             known = {*schema.model_fields, *(f.alias for f in schema.model_fields.values() if f.alias)}
             config = {k: v for k, v in self.config.items() if k in known}
-            form = layer_to_dict_from_config(self.class_name, config, defaults=keras_defaults())
-            if form.get("type") != self.class_name:
+            form = layer_to_dict_from_config(name, config, defaults=keras_defaults())
+            if form.get("type") != name:
                 return None
             return schema.model_validate({**form, "trainable": self.trainable})
         except Exception:  # noqa: BLE001 - no schema, or a config it does not take: shapes come at build time
