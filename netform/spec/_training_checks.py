@@ -828,6 +828,8 @@ def _logged_keys(spec: Any, outputs: tuple[str, ...] | None) -> tuple[set[str], 
             if ">" in _name(ref) and not (isinstance(ref, TypedObject) and isinstance(ref.arguments.get("name"), str)):
                 return None
     shown, accepted = _logged(spec, outputs)
+    if len(outputs) > 1:  # Keras logs a metric of a model with several outputs only under its output's name
+        accepted = {n for n in accepted if n == "loss" or any(n.startswith(f"{o}_") for o in outputs)}
     return accepted - {"learning_rate"}, sorted(shown)
 
 

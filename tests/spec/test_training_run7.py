@@ -430,3 +430,23 @@ def test_more_values_keras_refuses_are_refused_at_their_argument(line: str, arg:
                   metrics=[obj] if isinstance(obj, keras.metrics.Metric) else None)
     with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
         model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_a_model_with_several_outputs_names_its_metrics_by_output(tmp_path: Path) -> None:
+    from tests._helpers import heads_spec
+
+    import netform
+
+    def text(template: str) -> str:
+        return heads_spec(
+            "validation_split: 0.25\n  metrics: {cls: [accuracy]}\n"
+            f'  callbacks: [{{type: ModelCheckpoint, filepath: "{template}"}}]',
+            classes=2,
+        )
+
+    assert "names {accuracy}, which training never logs" in _diag(text("m{accuracy:.2f}.keras")).message
+    spec = load_spec(text("m{epoch}-{cls_loss:.2f}-{val_reg_loss:.2f}-{val_cls_accuracy:.2f}-{loss:.1f}.keras"))
+    x = np.random.default_rng(0).random((16, 4), dtype=np.float32)
+    y = {"cls": np.arange(16) % 2, "reg": x[:, :1]}
+    fit_from_training_config(lambda: netform.build(spec), spec.training.to_dict(), x, y, verbose=0, out_dir=tmp_path)
+    assert len(list(tmp_path.glob("m1-*.keras"))) == 1
