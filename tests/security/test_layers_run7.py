@@ -423,3 +423,27 @@ def test_keras_other_names_of_layers_take_the_schema_too() -> None:
     layer = "{type: KerasLayer, class_name: Convolution1D, config: {filters: 2000000000, kernel_size: 3}}"
     with pytest.raises(SpecError, match="has 14,000,000,000 weights"):
         load_spec(SEQ % ("[4, 2]", layer))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"interpolation": "bogus"},
+        {"fill_mode": "wrap", "pad_to_aspect_ratio": True},
+        {"pad_to_aspect_ratio": True, "crop_to_aspect_ratio": True},
+        {"data_format": "channels_middle"},
+    ],
+    ids=str,
+)
+def test_resize_settings_keras_checks_only_when_the_model_runs_are_refused(kwargs: dict[str, Any]) -> None:
+    """Keras builds the model and fails at predict; netform refuses the node where it is written."""
+    images = keras.Input((8, 8, 3))
+    try:
+        model = keras.Model(images, keras.ops.image.resize(images, (4, 4), **kwargs))
+        model.predict(np.ones((2, 8, 8, 3), "float32"), verbose=0)
+        ran = True
+    except Exception:  # noqa: BLE001 - Keras's refusal is the point
+        ran = False
+    assert not ran
+    assert _static("image.resize", [(None, 8, 8, 3)], size=[4, 4], **kwargs) is None
+    assert _static("image.resize", [(None, 8, 8, 3)], size=[4, 4], interpolation="area") == (None, 4, 4, 3)

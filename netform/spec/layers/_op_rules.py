@@ -315,9 +315,25 @@ def clip(a: dict[str, Any]) -> Shape:
     return _shape_of(a["x"])
 
 
+#: what Keras's TensorFlow ``image.resize`` takes (it checks them when the model runs, not when it is built)
+RESIZE_INTERPOLATIONS = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
+
+
 def resize(a: dict[str, Any]) -> Shape:
     shape = _shape_of(a["images"])
     size = a["size"]
+    interpolation = a.get("interpolation", "bilinear")
+    if interpolation not in RESIZE_INTERPOLATIONS:
+        raise ShapeError(
+            f"interpolation {interpolation!r:.60} is not one Keras resizes with; use one of "
+            f"{', '.join(RESIZE_INTERPOLATIONS)}"
+        )
+    if a.get("fill_mode", "constant") != "constant":
+        raise ShapeError(f"fill_mode {a['fill_mode']!r:.60}: Keras's image.resize takes only 'constant'")
+    if a.get("pad_to_aspect_ratio") and a.get("crop_to_aspect_ratio"):
+        raise ShapeError("pad_to_aspect_ratio and crop_to_aspect_ratio cannot both be true; choose one")
+    if a.get("data_format") not in (None, "channels_last", "channels_first"):
+        raise ShapeError(f"data_format {a['data_format']!r:.60} is not 'channels_last' or 'channels_first'")
     if not (isinstance(size, (list, tuple)) and len(size) == 2):
         raise ShapeError(f"size must be [height, width], received {size!r}")
     fmt = a.get("data_format") or "channels_last"
