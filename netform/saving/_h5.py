@@ -517,13 +517,16 @@ def load_h5(
         f = opened.file
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
-        verify_attr_checksums(f, path)  # a changed bit is named as one before the config is judged
         native = attr_json(f, "netform_model_config")
         legacy = attr_json(f, "model_config") if native is None else None
         config = native if native is not None else legacy
         if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
-        check_graph_bounds(config, path)  # first: bounds the safety walk
+        try:
+            check_graph_bounds(config, path)  # first: bounds the safety walk
+        except FormatError:
+            verify_attr_checksums(f, path)  # a changed bit is named as one, not as a corrupt graph
+            raise
         check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom)
         # Keras allocates every variable the config declares before it reads a weight.
         check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)

@@ -37,7 +37,7 @@ import re
 import zipfile
 from typing import Any
 
-from netform.errors import FormatError, NetformError
+from netform.errors import FormatError, NetformError, UnsafeFileError
 
 from ._config_bounds import check_declared_weights, check_graph_bounds
 from ._keras_zip import (
@@ -173,6 +173,20 @@ def _check(config: Any, where: str, safe_mode: bool) -> None:
         check_graph_bounds(config, where)  # first: cheap, and bounds what the safety walk reads
     if safe_mode and not _plainly_safe(config):
         check_config(config, where=where, safe_mode=safe_mode)
+
+
+def _check_h5(f: Any, config: Any, where: str, safe_mode: bool) -> None:
+    """:func:`_check` of an HDF5 file's config; a config refused as corrupt whose attribute fails the checksum
+    netform stored is named as a changed bit."""
+    from ._h5 import verify_attr_checksums  # noqa: PLC0415
+
+    try:
+        _check(config, where, safe_mode)
+    except UnsafeFileError:
+        raise
+    except FormatError:
+        verify_attr_checksums(f, where)
+        raise
 
 
 # --- counting parameters -------------------------------------------------------------------------
@@ -541,20 +555,19 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
 
 
 def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
-    from ._h5 import OPT_GROUP, attr_json, verify_attr_checksums, verify_checksums  # noqa: PLC0415
+    from ._h5 import OPT_GROUP, attr_json, verify_checksums  # noqa: PLC0415
     from ._h5_source import open_h5  # noqa: PLC0415
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
-        verify_attr_checksums(f, path)  # a changed bit is named as one before the config is judged
         meta = h5_meta(f, path)
         native = attr_json(f, "netform_model_config")
         legacy = attr_json(f, "model_config") if native is None else None
         if native is None and legacy is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
-        _check(native if native is not None else legacy, path, safe_mode)
+        _check_h5(f, native if native is not None else legacy, path, safe_mode)
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if native is None:
             raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
@@ -634,20 +647,19 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         return parts.config
     if fmt != "h5":
         return None
-    from ._h5 import attr_json, verify_attr_checksums, verify_checksums  # noqa: PLC0415
+    from ._h5 import attr_json, verify_checksums  # noqa: PLC0415
     from ._h5_source import open_h5  # noqa: PLC0415
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
         stored: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=stored, raw=opened.raw)
-        verify_attr_checksums(f, path)  # a changed bit is named as one before the config is judged
         native = attr_json(f, "netform_model_config")
         legacy = attr_json(f, "model_config") if native is None else None
         config = native if native is not None else legacy
         if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
-        _check(config, path, safe_mode)
+        _check_h5(f, config, path, safe_mode)
         check_declared_weights(config, ((name, d.shape) for name, d in stored.items()), path)
         verify_checksums(f, path, datasets=stored, source=opened.raw)
         if compile and native is not None:
