@@ -476,13 +476,13 @@ def _check_input_shapes(config: dict[str, Any], label: str, where: str) -> None:
             if shape is None:
                 continue
             ok = isinstance(shape, (list, tuple)) and len(shape) <= _MAX_INPUT_RANK
-            ok = ok and all(d is None or (_is_index(d) and d >= 0) for d in shape)
+            ok = ok and all(d is None or (_is_index(d) and d >= 1) for d in shape)  # as a spec's shapes
             size = math.prod(d for d in shape[1:] if d is not None) if ok else 0
             if not ok or size > _MAX_INPUT_ELEMENTS:
                 raise FormatError(
                     f"{where}: input layer {_short(_layer_name(layer))} of model '{label}' in the config has "
                     f"{key} {_short(shape)}; a shape holds at most {_MAX_INPUT_RANK} dimensions, each None or a "
-                    f"whole number 0 or more, and at most {_MAX_INPUT_ELEMENTS:,} values a sample, so the file is "
+                    f"whole number 1 or more, and at most {_MAX_INPUT_ELEMENTS:,} values a sample, so the file is "
                     "refused as corrupt or hostile"
                 )
 

@@ -115,6 +115,7 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "nolayers": (lambda c: c["config"].update(layers=[]), r"naming layer 'x', which the model does not hold"),
     "negshape": (lambda c: _shape(c, [None, -5]), r"batch_shape \[None, -5\]"),
     "hugeshape": (lambda c: _shape(c, [None, 1e300]), r"batch_shape \[None, 1e\+300\]"),
+    "zeroshape": (lambda c: _shape(c, [None, 0]), r"batch_shape \[None, 0\].* each None or a whole number 1 or more"),
     "bignode": (
         lambda c: _history(c, ["x", 10**18, -5]),
         r"\['x', 1000000000000000000, -5\]: layer 'x' has 0 calls in the config",
