@@ -94,7 +94,15 @@ class DeviceArrays:
         self.batch_size = int(batch_size)
         self.num_batches = -(-self.num_samples // self.batch_size)
         self.shuffle = shuffle
-        self.element_spec = tree.map_structure(lambda t: tf.TensorSpec([None] + list(t.shape[1:]), t.dtype), data)
+        # Keras's array pipeline gives batches a static size when every batch is full (no partial last
+        # batch), and None otherwise; the gathered batches carry the same shapes, so a loss or layer that
+        # Keras refuses at trace time (shapes that cannot broadcast) is refused here the same way.
+        self.static_batch: int | None = self.batch_size if self.num_samples % self.batch_size == 0 else None
+        self.element_spec = tree.map_structure(
+            lambda t: tf.TensorSpec([self.static_batch] + list(t.shape[1:]), t.dtype), data
+        )
+        # The whole arrays (any number of samples), as the compiled loop is traced for them.
+        self.data_spec = tree.map_structure(lambda t: tf.TensorSpec([None] + list(t.shape[1:]), t.dtype), data)
         # A hashable description of the data's structure and specs: one trace of the loop per key.
         self.key = (repr(tree.map_structure(lambda _: 0, data)), tuple(tree.flatten(self.element_spec)))
         self.batch_size_t = tf.constant(self.batch_size, tf.int64)

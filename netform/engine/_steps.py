@@ -84,6 +84,13 @@ def _all_layers(model: Any) -> list[Any]:
     return out
 
 
+def _batch_shaped(batch: tf.Tensor, static_batch: int | None) -> tf.Tensor:
+    """``batch`` with a static batch size where Keras's pipeline gives one (every batch full)."""
+    if static_batch is not None:
+        batch.set_shape([static_batch, *batch.shape[1:]])
+    return batch
+
+
 def _probe_batch(element_spec: Any, batch_size: int) -> Any | None:
     """Zeros shaped like one batch of ``element_spec`` (labels 0, a valid class), or ``None`` if shapes are unknown."""
     leaves = tree.flatten(element_spec)
@@ -408,7 +415,9 @@ class ExecutionFunction:
             )
             return outputs, samples, steps
 
-        def device_known(data: Any, order: tf.Tensor, batch_size: tf.Tensor, start: tf.Tensor, n: tf.Tensor) -> Any:
+        def device_known(
+            data: Any, order: tf.Tensor, batch_size: tf.Tensor, start: tf.Tensor, n: tf.Tensor, static_batch: int | None
+        ) -> Any:
             # Arrays on the device (DeviceCursor): step i runs on the rows order[b * batch_size:
             # (b + 1) * batch_size] of batch b = start + i, gathered here instead of read from
             # a tf.data iterator. The caller knows the n batches are there.
@@ -417,7 +426,7 @@ class ExecutionFunction:
             def batch(i: tf.Tensor) -> Any:
                 low = (start + tf.cast(i, tf.int64)) * batch_size
                 rows = order[low : tf.minimum(low + batch_size, count)]
-                return tree.map_structure(lambda t: tf.gather(t, rows), data)
+                return tree.map_structure(lambda t: _batch_shaped(tf.gather(t, rows), static_batch), data)
 
             outputs, samples = step_fn(batch(tf.constant(0, tf.int32)))
 
@@ -552,14 +561,19 @@ class ExecutionFunction:
         if n_t is None:
             n_t = self._n_cache[n] = tf.constant(n, tf.int32)
         if self._run_eagerly:
-            result = self._device_known(source.data, cursor.order, source.batch_size_t, start, n_t)
+            result = self._device_known(source.data, cursor.order, source.batch_size_t, start, n_t, source.static_batch)
         else:
             entry = self._device_concrete.get(source.key)
             if entry is None:
                 # Traced for any number of samples and batch size: one trace per data signature.
                 scalar = tf.TensorSpec([], tf.int64)
                 concrete = self._device_known.get_concrete_function(
-                    source.element_spec, tf.TensorSpec([None], tf.int64), scalar, scalar, tf.TensorSpec([], tf.int32)
+                    source.data_spec,
+                    tf.TensorSpec([None], tf.int64),
+                    scalar,
+                    scalar,
+                    tf.TensorSpec([], tf.int32),
+                    source.static_batch,
                 )
                 entry = self._device_concrete[source.key] = (concrete, list(concrete.captured_inputs))
             concrete, captured = entry

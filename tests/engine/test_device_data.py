@@ -171,3 +171,30 @@ def test_a_cursor_read_eagerly_gives_kerass_batches():
     assert len(ours) == len(expected) == 4
     for a, b in zip(ours, expected):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("samples", "batch"), [(16, 4), (18, 4)])
+def test_batches_have_kerass_static_shapes(samples, batch, monkeypatch):
+    """Full batches only: Keras's pipeline gives them a static size, so shapes that cannot broadcast are a
+    ValueError when the step is traced; with a partial last batch the size is unknown until the step runs."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, 4)).astype("float32")
+    y = rng.integers(0, 2, samples)
+    spec = ki.get_data_adapter(x, y, batch_size=batch, shuffle=True).get_tf_dataset().element_spec
+    source = _device_data.device_arrays((x, y), batch_size=batch, shuffle=True)
+    assert source is not None
+    assert [s.shape.as_list() for s in source.element_spec] == [s.shape.as_list() for s in spec]
+    made = []
+    init = _device_data.DeviceArrays.__init__
+    monkeypatch.setattr(_device_data.DeviceArrays, "__init__", lambda self, *a, **k: made.append(1) or init(self, *a, **k))
+    errors = []
+    for cls in (nfe.Model, keras.Model):
+        inputs = keras.Input((4,))
+        model = cls(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+        model.compile(loss=keras.losses.Huber())  # integer labels of shape (batch,) against (batch, 2)
+        with pytest.raises(Exception) as caught:
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        errors.append(type(caught.value))
+    assert errors[0] is errors[1]
+    assert errors[0] is (ValueError if samples % batch == 0 else tf.errors.InvalidArgumentError)
+    assert made == [1]  # netform's fit kept the arrays on the device (Keras's never does)
