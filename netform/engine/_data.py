@@ -438,8 +438,10 @@ class DataStream:
             elif arrays is not None and not shuffle and class_weight is None:
                 # Unshuffled arrays: the same batches as Keras's pipeline, without the
                 # map functions it traces anew on every call (0.1-0.4 s per evaluate).
-                samples = _num_samples(arrays)
-                size = batch_size or (math.ceil(samples / steps) if steps else KERAS_DEFAULT_BATCH)
+                samples = _num_samples(arrays)  # dense arrays: never None
+                size = batch_size or (
+                    math.ceil(samples / steps) if steps and samples is not None else KERAS_DEFAULT_BATCH
+                )
                 dataset = _array_batches(arrays, int(size))
                 self.batch_size = int(size)
             else:
@@ -453,8 +455,8 @@ class DataStream:
         if not isinstance(dataset, tf.distribute.DistributedDataset):
             x_spec, _, _ = keras.utils.unpack_x_y_sample_weight(self.element_spec)
             check_inputs_fit(model, x_spec, where=where)
-        cardinality = dataset.cardinality
-        cardinality = int(cardinality() if callable(cardinality) else cardinality)
+        cardinality_of = dataset.cardinality  # a method of a tf.data.Dataset, a value of a distributed one
+        cardinality = int(cardinality_of() if callable(cardinality_of) else cardinality_of)
         self.infinite = cardinality == int(tf.data.INFINITE_CARDINALITY)
         self.steps = steps
         self._num_batches: int | None = self.adapter.num_batches

@@ -13,7 +13,7 @@ import functools
 import inspect
 import time
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import keras
 import tensorflow as tf
@@ -146,12 +146,13 @@ def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, pla
     times: dict[bool, float | None] = {}
     made: dict[bool, Any] = {}
     first_s = 0.0
+    graph_s = 0.0  # times[False], the plain graph's step time: set first, or the probe raised
     # Batches with the data's spec (batch axis unknown): the training then reuses the probe's
     # trace of the chosen way instead of tracing its step again.
     probe_data = tf.data.Dataset.from_tensor_slices(batch).repeat().batch(batch_size or 32)
     try:
         for xla in (False, True):
-            if xla and planned_steps * times[False] < JIT_PAYBACK * first_s:
+            if xla and planned_steps * graph_s < JIT_PAYBACK * first_s:
                 break
             model.jit_compile = xla
             made[xla] = model.make_train_function(force=True)
@@ -167,6 +168,8 @@ def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, pla
                     fn(iterator, JIT_PROBE_STEPS, known=True)[2].numpy()  # .numpy() waits for the device
                     best = min(best, (time.perf_counter() - t0) / JIT_PROBE_STEPS)
                 times[xla] = best
+                if not xla:
+                    graph_s = best
             except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError):
                 if not xla:
                     raise
@@ -182,13 +185,14 @@ def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, pla
         model.train_function = made[False] if not keras_choice else None
         return JitChoice(
             keras_choice,
-            f"training ahead (about {planned_steps * times[False]:.1f} s) too short to pay for "
+            f"training ahead (about {planned_steps * graph_s:.1f} s) too short to pay for "
             f"compiling with XLA (the plain graph's first call took {first_s:.2f} s); Keras's choice",
             probe_s=time.perf_counter() - start,
             probe_steps=(1 + JIT_PROBE_CALLS) * JIT_PROBE_STEPS,
-            graph_step_ms=times[False] * 1e3,
+            graph_step_ms=graph_s * 1e3,
         )
-    use_xla, reason = choose_jit_compile(times[False], times[True])
+    xla_s = times[True]
+    use_xla, reason = choose_jit_compile(graph_s, xla_s)
     model.jit_compile = use_xla
     model.train_function = made[use_xla] if times.get(use_xla) is not None else None
     return JitChoice(
@@ -196,8 +200,8 @@ def probe_jit_compile(model: Any, element_spec: Any, batch_size: int | None, pla
         reason,
         probe_s=time.perf_counter() - start,
         probe_steps=(1 + JIT_PROBE_CALLS) * JIT_PROBE_STEPS,
-        graph_step_ms=times[False] * 1e3,
-        xla_step_ms=None if times[True] is None else times[True] * 1e3,
+        graph_step_ms=graph_s * 1e3,
+        xla_step_ms=None if xla_s is None else xla_s * 1e3,
     )
 
 
@@ -347,7 +351,6 @@ class ExecutionFunction:
         step_fn: Callable[[Any], Any],
         *,
         run_eagerly: bool,
-        loop: bool = True,
         join: bool = False,
         join_in_loop: bool = False,
     ) -> None:
@@ -369,7 +372,7 @@ class ExecutionFunction:
             def some() -> Any:
                 outputs, samples = step_fn(first.get_value())
                 traced.append((outputs, samples))
-                return loop(iterator, n, outputs, samples)
+                return rest(iterator, n, outputs, samples)
 
             def none() -> Any:
                 if not traced:  # eager, nothing ever ran: no structure to match
@@ -380,7 +383,7 @@ class ExecutionFunction:
 
             return tf.cond(first.has_value(), some, none)
 
-        def loop(iterator: Any, n: tf.Tensor, outputs: Any, samples: Any) -> Any:
+        def rest(iterator: Any, n: tf.Tensor, outputs: Any, samples: Any) -> Any:
             # Steps 2..n of `many`, each on a batch only if one is left.
             def cond(i: Any, outputs: Any, samples: Any, done: Any) -> Any:
                 return tf.logical_and(i < n, tf.logical_not(done))
@@ -442,7 +445,8 @@ class ExecutionFunction:
         def joined_known(iterator: Any, k: int) -> Any:
             # Predict: k steps (a Python int: one trace per call length, as Keras
             # traces one per number of batches it passes), outputs joined.
-            parts, samples = [], []
+            parts: list[Any] = []
+            samples: list[Any] = []
             for _ in range(k):
                 outputs, n_samples = step_fn(iterator.get_next())
                 parts.append(outputs)
@@ -472,7 +476,13 @@ class ExecutionFunction:
             )
             return tree.pack_sequence_as(outputs, [a.concat() for a in arrays]), samples, steps
 
-        self._device_known = device_known if run_eagerly else tf.function(device_known, autograph=False)
+        # Each a plain function (eager) or a tf.function (its get_concrete_function used by _lookup).
+        self._device_known: Any = device_known if run_eagerly else tf.function(device_known, autograph=False)
+        self._one: Any
+        self._many: Any
+        self._many_known: Any
+        self._joined_known: Any
+        self._joined_loop: Any
         self._device_concrete: dict[Any, tuple[Any, list[Any]]] = {}
         if run_eagerly:
             self._one, self._many, self._many_known = one, many, many_known
@@ -482,8 +492,8 @@ class ExecutionFunction:
             self._joined_known = tf.function(joined_known, autograph=False, reduce_retracing=True)
             self._joined_loop = tf.function(joined_loop, autograph=False, reduce_retracing=True)
             self._one = tf.function(one, autograph=False, reduce_retracing=True)
-            self._many = tf.function(many, autograph=False, reduce_retracing=True) if loop else None
-            self._many_known = tf.function(many_known, autograph=False, reduce_retracing=True) if loop else None
+            self._many = tf.function(many, autograph=False, reduce_retracing=True)
+            self._many_known = tf.function(many_known, autograph=False, reduce_retracing=True)
         self._run_eagerly = run_eagerly
         self._n_cache: dict[int, tf.Tensor] = {}
         # The concrete functions for the current iterator, called through their flat
@@ -538,7 +548,8 @@ class ExecutionFunction:
                 return self._joined_known(iterator, n)
             return self._call("joined", iterator, static=n)
         # Length unknown: as Keras, take batches one by one until n or the data ends.
-        parts, samples = [], []
+        parts: list[Any] = []
+        samples: list[Any] = []
         for _ in range(n):
             try:
                 outputs, n_samples, _ = self(iterator, 1, known=True)
@@ -590,7 +601,7 @@ class ExecutionFunction:
             return self._device(iterator, n)
         if self._join and n > 1:
             return self._joined(iterator, n, known)
-        if self._many is None or (known and n == 1):
+        if known and n == 1:
             return self._one(iterator) if self._run_eagerly else self._call("one", iterator)
         if self._run_eagerly:
             return (self._many_known if known else self._many)(iterator, tf.constant(n))
@@ -615,6 +626,25 @@ class ExecutionFunction:
 class StepsMixin:
     """Default steps and the function makers (mixed into ``keras.Model``)."""
 
+    if TYPE_CHECKING:  # what the keras.Model this is mixed into provides (Keras ships no types)
+        optimizer: Any
+        variables: list[Any]
+        trainable_weights: list[Any]
+        trainable_variables: list[Any]
+        distribute_strategy: Any
+        run_eagerly: bool
+        jit_compile: Any
+        steps_per_execution: Any
+        train_function: Any
+        test_function: Any
+        predict_function: Any
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+        def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> dict[str, Any]: ...
+
+        def get_compile_config(self) -> dict[str, Any]: ...
+
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, *args: Any, **kwargs: Any) -> None:
         """Keras's ``compile``, then a check that the optimizer fits the model's strategy.
 
@@ -626,7 +656,7 @@ class StepsMixin:
         super().compile(optimizer, loss, *args, **kwargs)  # type: ignore[misc]
         compiled = getattr(self, "optimizer", None)
         if compiled is not None:
-            owner = variable_strategy(self.variables) or ki.model_strategy(self)  # type: ignore[attr-defined]
+            owner = variable_strategy(self.variables) or ki.model_strategy(self)
             check_optimizer_strategy(compiled, owner, where="compile")
 
     # ----------------------------------------------------------------- steps
@@ -692,7 +722,7 @@ class StepsMixin:
 
         return distributed
 
-    def make_train_function(self, force: bool = False) -> ExecutionFunction:
+    def make_train_function(self, force: bool = False) -> StepFunction:
         """Build (once) and return the compiled training function.
 
         Args:
@@ -711,7 +741,7 @@ class StepsMixin:
         )
         return self.train_function
 
-    def make_test_function(self, force: bool = False) -> ExecutionFunction:
+    def make_test_function(self, force: bool = False) -> StepFunction:
         """Build (once) and return the compiled evaluation function."""
         if self.test_function is not None and not force:
             return self.test_function
@@ -722,7 +752,7 @@ class StepsMixin:
         )
         return self.test_function
 
-    def make_predict_function(self, force: bool = False) -> ExecutionFunction:
+    def make_predict_function(self, force: bool = False) -> StepFunction:
         """Build (once) and return the compiled prediction function.
 
         As in Keras, a call runs up to ``steps_per_execution`` batches and
@@ -734,7 +764,6 @@ class StepsMixin:
             ExecutionFunction(
                 self._distributed_step(self.predict_step, "concat"),
                 run_eagerly=self.run_eagerly,
-                loop=False,
                 join=True,
                 join_in_loop=self.steps_per_execution == "auto",
             ),

@@ -13,7 +13,7 @@ import numbers
 import os
 import time
 import warnings
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import keras
 import tensorflow as tf
@@ -78,7 +78,7 @@ def _check_steps_per_execution(value: Any) -> None:
     Raises:
         EngineError: Naming the accepted values.
     """
-    if value == "auto" or (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1):
+    if value == "auto" or (isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1):
         return
     raise EngineError(
         f"compile(steps_per_execution={value!r}): expected a positive int (the training steps run in one "
@@ -89,6 +89,16 @@ def _check_steps_per_execution(value: Any) -> None:
 
 class Trainer(StepsMixin):
     """netform's training engine, shared by ``Model``, ``Functional`` and ``Sequential``."""
+
+    if TYPE_CHECKING:  # what the keras.Model this is mixed into provides, beyond StepsMixin's (Keras ships no types)
+        name: str
+        compiled: bool
+        built: bool
+        history: Any
+
+        def get_metrics_result(self) -> dict[str, Any]: ...
+
+        def reset_metrics(self) -> None: ...
 
     # ---------------------------------------------------------------- guards
     def _guard(self, where: str, *, needs_compile: bool = True) -> None:
