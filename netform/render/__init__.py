@@ -17,6 +17,8 @@ Example::
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +262,19 @@ def render(
     else:
         run_dot(source, fmt, out)
     return out
+
+
+class _RenderModule(types.ModuleType):
+    """This package, callable as :func:`render`.
+
+    ``netform.render`` is both this package and the function ``nf.render``:
+    Python makes the package an attribute of ``netform`` whenever it is
+    imported (``import netform.render``), hiding the function, so the package
+    itself calls through to it.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Path:
+        return render(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _RenderModule

@@ -111,6 +111,21 @@ def test_spec_file_renders_without_tensorflow(tmp_path: Path) -> None:
     assert (tmp_path / "m.dot").read_text().startswith('digraph "multi_io"')
 
 
+@pytest.mark.parametrize("first", ["import netform.render", "from netform.render import diagram_of",
+                                   "from netform.cli._main import main; main(['render', '--help'])"])
+def test_nf_render_is_callable_after_the_package_is_imported(tmp_path: Path, first: str) -> None:
+    """Importing the package netform.render makes it netform's attribute `render`: it still draws."""
+    spec = tmp_path / "m.yaml"
+    spec.write_text(MULTI_IO)
+    code = (f"import sys, netform as nf\ntry:\n    {first}\nexcept SystemExit:\n    pass\n"
+            "print(nf.render(sys.argv[1], sys.argv[2]))")
+    proc = subprocess.run([sys.executable, "-c", code, str(spec), str(tmp_path / "m.dot")], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("m.dot")
+    assert (tmp_path / "m.dot").read_text().startswith('digraph "multi_io"')
+
+
 @needs_dot
 def test_cli_handler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from netform.cli._args import args_render
