@@ -25,6 +25,7 @@ from .._compat._graph_nodes import (
     output_count,
     propagated_mask,
 )
+from .._compat._keras_graph import call_index, graph_of, is_graph, nodes_by_depth
 from ..errors import BuildError, NetformError, SpecError
 from ..spec import ModelSpec, load_spec
 from ..spec._custom import custom_keras_class, keras_registered_class
@@ -237,17 +238,17 @@ class _Exporter(SpecWriter):
         """
         names_out = {} if names_out is None else names_out
         uses_out = {} if uses_out is None else uses_out
-        if isinstance(model, keras.Sequential) and getattr(model, "_functional", None) is not None:
-            model = model._functional
-        if not hasattr(model, "_nodes_by_depth"):
+        if isinstance(model, keras.Sequential) and graph_of(model) is not None:
+            model = graph_of(model)
+        if not is_graph(model):
             raise BuildError(f"model '{model.name}' has no graph to export")
-        op_order = {id(op): i for i, op in enumerate(getattr(model, "_operations", []))}
+        op_order = {id(op): i for i, op in enumerate(model.operations)}
         names: dict[tuple[int, int], str] = {}
         ordered = []
-        for depth in sorted(model._nodes_by_depth, reverse=True):
-            for node in model._nodes_by_depth[depth]:
-                op = node.operation
-                ordered.append((-depth, op_order.get(id(op), 0), op._inbound_nodes.index(node), node))
+        by_depth = nodes_by_depth(model)
+        for depth in sorted(by_depth, reverse=True):
+            for node in by_depth[depth]:
+                ordered.append((-depth, op_order.get(id(node.operation), 0), call_index(node), node))
         ordered.sort(key=lambda t: t[:3])
         writer = GraphWriter(used, (node.operation.name for *_, node in ordered), scope=scope)
 
@@ -279,7 +280,7 @@ class _Exporter(SpecWriter):
                 refs, call = _layer_call(op, node, ref)
                 name, _ = writer.add(id(op), op.name, refs, lambda: layer_to_dict(op), call)
             names[key] = name
-        order = [names.get((id(t._keras_history.operation), t._keras_history.node_index)) for t in model.inputs]
+        order = [names.get((id(history(t)[0]), history(t)[1])) for t in model.inputs]
         inputs, nodes, outputs = writer.result([n for n in order if n is not None], [ref(t) for t in model.outputs])
         names_out.update(writer.layer_names)
         return inputs, nodes, outputs
@@ -389,12 +390,12 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     uses: dict[str, int] = {}
     spec_name = clean_name(name or model.name, set())
     if isinstance(model, keras.Sequential):
-        if getattr(model, "_functional", None) is None:  # its `inputs` property raises when unbuilt
+        if graph_of(model) is None:  # its `inputs` property raises when unbuilt
             raise BuildError(
                 f"Sequential model '{model.name}' is not built, so its input shape is unknown; "
                 "call model.build(input_shape) or give it a keras.Input first"
             )
-    elif not (hasattr(model, "_nodes_by_depth") and getattr(model, "inputs", None)):
+    elif not (is_graph(model) and getattr(model, "inputs", None)):
         raise BuildError(
             f"model '{model.name}' ({type(model).__name__}) is a subclassed model: its computation is Python code "
             "in call(), not a graph, so it has no spec. Rebuild it with the Functional API, or register the class "

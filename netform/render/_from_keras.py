@@ -1,6 +1,6 @@
 """A Keras model (Sequential, Functional or subclassed) as a :class:`Diagram`.
 
-Functional graphs are walked node by node (``_nodes_by_depth``), so a shared
+Functional graphs are walked node by node (:mod:`netform._compat._keras_graph`), so a shared
 layer is one box with an edge per call and a nested model is a cluster whose
 inner layers connect straight to the outer tensors, exactly as a spec's
 nested block is drawn. A subclassed model has no graph: its layers are drawn
@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .._compat._graph_nodes import history
+from .._compat._keras_graph import call_index, graph_of, nodes_by_depth
 from ._diagram import DCluster, Diagram, DNode, family_of
 
 __all__ = ["diagram_from_keras", "diagram_from_config", "is_keras_model"]
@@ -27,17 +29,6 @@ def is_keras_model(obj: Any) -> bool:
 
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(obj, keras.Model)
-
-
-def _graph_of(model: Any) -> Any:
-    """The Functional graph behind a model, or None (a subclassed or unbuilt model)."""
-    import keras
-
-    if isinstance(model, keras.Sequential):
-        return getattr(model, "_functional", None)
-    if hasattr(model, "_nodes_by_depth") and hasattr(model, "_operations"):
-        return model
-    return None
 
 
 def _flat(x: Any) -> list[Any]:
@@ -80,7 +71,7 @@ def diagram_from_keras(model: Any) -> Diagram:
     """
     import keras
 
-    graph = _graph_of(model)
+    graph = graph_of(model)
     if isinstance(model, keras.Sequential):
         kind = "sequential"
     elif graph is not None:
@@ -93,7 +84,7 @@ def diagram_from_keras(model: Any) -> Diagram:
         return diagram
     env: dict[int, Endpoint] = {}
     for t in _flat(graph.inputs):
-        name = t._keras_history[0].name
+        name = history(t)[0].name
         diagram.nodes[name] = DNode(name, name, "InputLayer", "input", _shape(t), 0, role="input")
         env[id(t)] = (name, _shape(t))
     _walk(diagram, graph, env, "", None)
@@ -153,22 +144,17 @@ def _cluster_outputs(diagram: Diagram) -> None:
             cluster.outputs = tuple(found.get(cid, ()))
 
 
-def _call_index(node: Any) -> int:
-    """Which call of its layer a graph node is, so a shared layer's uses are numbered in call order."""
-    inbound = getattr(node.operation, "_inbound_nodes", [])
-    return next((i for i, n in enumerate(inbound) if n is node), 0)
-
-
 def _walk(diagram: Diagram, graph: Any, env: dict[int, Endpoint], prefix: str, cluster: str | None) -> None:
     import keras
 
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in sorted(graph._nodes_by_depth[depth], key=_call_index):
+    by_depth = nodes_by_depth(graph)
+    for depth in sorted(by_depth, reverse=True):
+        for node in sorted(by_depth[depth], key=call_index):  # a shared layer's uses in call order
             op = node.operation
             if isinstance(op, keras.layers.InputLayer):
                 continue  # its tensor is already mapped to the outer producer
-            ins = [env[id(t)] for t in node.arguments.keras_tensors if id(t) in env]
-            inner = _graph_of(op) if isinstance(op, keras.Model) else None
+            ins = [env[id(t)] for t in node.input_tensors if id(t) in env]
+            inner = graph_of(op) if isinstance(op, keras.Model) else None
             if inner is not None:
                 _nested(diagram, op, inner, node, ins, env, prefix, cluster)
                 continue
