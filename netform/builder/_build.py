@@ -161,7 +161,7 @@ def apply_node(spec: ModelSpec, node: GraphNode, env: dict[str, Any], factory: _
     layer = factory.get(node)
     try:
         return call_layer(layer, kind, [env[i] for i in node.args], **kwargs)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError) as err:
         shapes = ", ".join(str(tuple(env[i].shape)) for i in node.args)
         raise BuildError(
             f"{_where(spec, node)}: Keras refused to connect {kind} to input shape(s) {shapes}"
@@ -383,6 +383,14 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
             f"Python's recursion limit ({sys.getrecursionlimit():,}): Keras walks a graph recursively, about one "
             f"call per layer of depth. Raise the limit in your program before building, e.g. "
             f"sys.setrecursionlimit({len(graph.nodes) + 1_000}), or split the graph into nested blocks"
+        ) from err
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError) as err:
+        if isinstance(err, NetformError):
+            raise
+        # Keras building a layer of a Sequential (connected as the model is rebuilt, not node by node)
+        raise BuildError(
+            f"{model_spec.source}: Keras refused to build the {api} model ({type(err).__name__}): {err}; "
+            "check the layers' arguments against the input shapes (netform.summary(spec) shows them)"
         ) from err
     except MemoryError as err:
         raise BuildError(

@@ -139,3 +139,14 @@ def test_copy_weights_reports_shape_mismatch():
     dst = keras.Model(y, keras.layers.Dense(2, name="d")(y), name="dst")
     with pytest.raises(nf.BuildError, match=r"'d': shapes \[\(4, 2\), \(2,\)\] vs \[\(3, 2\), \(2,\)\] in src"):
         copy_weights(src, dst)
+
+
+@pytest.mark.parametrize("api", ["sequential", "functional", "subclass"])
+def test_a_layer_keras_cannot_call_on_its_input_is_a_build_error(api):
+    """RandomCrop (no schema in netform) on a rank-2 input: Keras fails inside call() with an IndexError."""
+    spec = nf.load_spec(
+        "netform: 1\nname: t\nkind: sequential\ninputs:\n  x: {shape: [4]}\nlayers:\n"
+        "  - {type: KerasLayer, class_name: RandomCrop, config: {height: 2, width: 2}}\n"
+    )
+    with pytest.raises(nf.BuildError, match=r"RandomCrop"):
+        nf.build(spec, api=api)
