@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["call_index", "graph_of", "is_graph", "nodes_by_depth"]
+__all__ = ["call_index", "graph_of", "is_graph", "nodes_by_depth", "rebuild_sequential"]
 
 
 def is_graph(model: Any) -> bool:
@@ -57,3 +57,12 @@ def call_index(node: Any) -> int:
     # `get_input_at(i)` is gone).
     inbound = getattr(node.operation, "_inbound_nodes", [])
     return next((i for i, n in enumerate(inbound) if n is node), 0)
+
+
+def rebuild_sequential(model: Any) -> None:
+    """Make a Sequential's graph anew from its layers (after ``model.add(layer, rebuild=False)``)."""
+    # Private: `Sequential._maybe_rebuild`, what `add(layer)` runs after each layer. The public
+    # `add(layer, rebuild=True)` remakes the graph at every layer (quadratic in the depth), and
+    # `model.build(shape)` alone neither resets `built` nor takes the shape from a first layer
+    # that is not an InputLayer, as this does.
+    model._maybe_rebuild()

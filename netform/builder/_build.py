@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import keras
 
+from .._compat._keras_graph import rebuild_sequential
 from ..errors import BuildError, NetformError
 from ..spec import ModelSpec, load_spec
 from ..spec._graph import Graph, GraphNode, Slot
@@ -291,7 +292,7 @@ def _sequential(spec: ModelSpec, graph: Graph) -> keras.Model:
             model.add(_nested_sequential(spec, graph, factory, top, _current_output(model, first)), rebuild=False)
             continue
         model.add(factory.get(node), rebuild=False)
-    model._maybe_rebuild()  # once: rebuilding on every add() is quadratic in the depth
+    rebuild_sequential(model)  # once: rebuilding on every add() is quadratic in the depth
     return model
 
 
@@ -299,7 +300,7 @@ def _current_output(model: keras.Sequential, first: Any) -> Any:
     """The symbolic output of ``model`` so far (``first``, its input, when it has no layers yet)."""
     if not model.layers:
         return first
-    model._maybe_rebuild()
+    rebuild_sequential(model)
     return model.outputs[0]
 
 
@@ -325,7 +326,7 @@ def _nested_sequential(spec: ModelSpec, graph: Graph, factory: _LayerFactory, sc
                 )
             continue
         sub.add(factory.get(node), rebuild=False)
-    sub._maybe_rebuild()
+    rebuild_sequential(sub)
     return sub
 
 
