@@ -35,13 +35,9 @@ PRIVATE_ATTRIBUTES = frozenset({
     "_in_multi_worker_mode", "_call_flat", "_trackable_children",
 })
 
-# Files other work still has to move behind netform/_compat/: this list only
-# shrinks. Remove a file from it as soon as it passes (the test fails on a
-# listed file that has become clean, so the list cannot go stale).
-ALLOWED: dict[str, set[str]] = {
-    "netform/saving/_checkpoint.py": {"_trackable_children"},
-    "netform/saving/_h5.py": {"_compile_config", "_trainable_variables", "_non_trainable_variables"},
-}
+# Files allowed a private name outside netform/_compat/ (none: every private access is behind it). The
+# test fails on a listed file that has become clean, so an entry added here cannot go stale.
+ALLOWED: dict[str, set[str]] = {}
 
 
 def _is_private_module(name: str) -> bool:

@@ -55,6 +55,9 @@ __all__ = [
     "load_attributes_from_hdf5_group",
     "legacy_weights",
     "set_legacy_weights",
+    "live_compile_config",
+    "own_variables",
+    "checkpoint_children",
 ]
 
 #: The HDF5 weights store of a ``.keras`` archive or ``.weights.h5``; it also takes a file object.
@@ -214,3 +217,34 @@ def export_input_signature(model: Any) -> Any:
     from keras.src.export.export_utils import get_input_signature  # noqa: PLC0415
 
     return get_input_signature(model)
+
+
+def live_compile_config(model: Any) -> Any:
+    """The model's live compile config object (``None`` when not compiled).
+
+    Private: ``Model._compile_config``. Keras's legacy HDF5 metadata pops the
+    optimizer out of this object; netform hands it a copy first. The public
+    ``get_compile_config()`` returns a serialized copy, which cannot protect
+    the live object.
+    """
+    return getattr(model, "_compile_config", None)
+
+
+def own_variables(model: Any) -> list[Any]:
+    """The variables a model tracks itself (not through its layers), trainable first.
+
+    Private: ``Layer._trainable_variables`` / ``_non_trainable_variables``,
+    what Keras's legacy HDF5 loader writes as ``top_level_model_weights``;
+    the public ``weights`` mixes in every layer's variables.
+    """
+    return list(model._trainable_variables) + list(model._non_trainable_variables)
+
+
+def checkpoint_children(obj: Any) -> dict[str, Any]:
+    """The children a TF checkpoint reaches from ``obj`` (name → object).
+
+    Private: ``Trackable._trackable_children(save_type="checkpoint")``, the
+    edges ``tf.train.Checkpoint`` follows; TensorFlow has no public walk of
+    an object graph.
+    """
+    return dict(obj._trackable_children(save_type="checkpoint"))

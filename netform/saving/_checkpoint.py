@@ -204,6 +204,8 @@ def unreachable_weights(model: Any) -> list[str]:
     optimizer's slots would be saved, but could not be restored into a fresh
     model that has no optimizer yet.
     """
+    from netform._compat import _keras_saving as ks  # noqa: PLC0415 - imports TensorFlow
+
     seen: set[int] = set()
     stack = [model]
     while stack:
@@ -212,7 +214,7 @@ def unreachable_weights(model: Any) -> list[str]:
             continue
         seen.add(id(obj))
         try:
-            children = obj._trackable_children(save_type="checkpoint")
+            children = ks.checkpoint_children(obj)
         except (AttributeError, TypeError, ValueError):
             continue
         for name, child in children.items():

@@ -381,7 +381,7 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
     native = _json(keras.saving.serialize_keras_object(model))
     # Keras's metadata pops "optimizer" out of the model's live compile config;
     # hand it a shallow copy so the model (and later saves) stay intact.
-    live = getattr(model, "_compile_config", None)
+    live = ks.live_compile_config(model)
     kept = getattr(live, "config", None)
     if live is not None and isinstance(kept, dict):
         live.config = dict(kept)
@@ -589,7 +589,7 @@ def _load_model_weights(f: Any, model: Any, values: dict[str, Any]) -> None:
         ks.set_legacy_weights(layer, symbolic, weight_values, name=f"layer #{k} (named {layer.name})")
     if "top_level_model_weights" in group:
         weights = model.weights
-        symbolic = [v for v in model._trainable_variables + model._non_trainable_variables if v in weights]
+        symbolic = [v for v in ks.own_variables(model) if v in weights]
         top = f"{base}/top_level_model_weights" if base else "top_level_model_weights"
         weight_values = _saved_values(ks.safe_get_h5_group(group, "top_level_model_weights"), top, values)
         if len(weight_values) != len(symbolic):
