@@ -162,7 +162,7 @@ def apply_node(spec: ModelSpec, node: GraphNode, env: dict[str, Any], factory: _
     layer = factory.get(node)
     try:
         return call_layer(layer, kind, [env[i] for i in node.args], **kwargs)
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError) as err:
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError, ArithmeticError) as err:
         shapes = ", ".join(str(tuple(env[i].shape)) for i in node.args)
         raise BuildError(
             f"{_where(spec, node)}: Keras refused to connect {kind} to input shape(s) {shapes}"
@@ -223,7 +223,7 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
             operands = args.pop("operands")
             return fn(*args.values(), *operands)
         return fn(**args)
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError) as err:
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError, ArithmeticError) as err:
         shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
         raise BuildError(
             f"{_where(spec, node)}: keras.ops.{name} refused its arguments (input shapes {shapes}): "
@@ -385,7 +385,7 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
             f"call per layer of depth. Raise the limit in your program before building, e.g. "
             f"sys.setrecursionlimit({len(graph.nodes) + 1_000}), or split the graph into nested blocks"
         ) from err
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError) as err:
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError, ArithmeticError) as err:
         if isinstance(err, NetformError):
             raise
         # Keras building a layer of a Sequential (connected as the model is rebuilt, not node by node)

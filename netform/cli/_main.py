@@ -108,6 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 traceback.print_exc()
             print(f"error: {reason}", file=sys.stderr)
             return _DATA_ERROR
+        code = _KERAS_COMMANDS.get(args.command)
+        reason = _keras_refusal(err, args.command) if code is not None else None
+        if reason is not None and code is not None:
+            if debug:
+                traceback.print_exc()
+            print(f"error: {reason}", file=sys.stderr)
+            return code
         # noqa: BLE001 - the one place a bug becomes exit code 70, not a traceback
         if debug:
             traceback.print_exc()
@@ -187,6 +194,50 @@ def _runtime_data_error(err: BaseException) -> str | None:
     return (
         f"the model cannot run on these values{where}: {reason}; check the data against what the model's "
         "layers accept, e.g. indices within range (--debug shows TensorFlow's message)"
+    )
+
+
+#: Commands that hand a spec's objects to Keras → the exit code of Keras refusing one (build 3, engine 4).
+_KERAS_COMMANDS = {"build": 3, "train": 4, "evaluate": 4, "predict": 4, "convert": 5}
+#: Errors Keras raises on arguments it cannot use (a loss of the wrong rank, an op's impossible argument).
+_KERAS_REFUSALS = (ValueError, TypeError, IndexError, KeyError, AttributeError, ArithmeticError, AssertionError)
+
+
+def _raised_in(err: BaseException) -> str:
+    """The file of the innermost frame of ``err``'s traceback ("" without one)."""
+    tb = err.__traceback__
+    last = ""
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return last.replace("\\", "/")
+
+
+def _keras_refusal(err: BaseException, command: str) -> str | None:
+    """A one-line message when Keras or TensorFlow itself refused what the spec asks of it, else None.
+
+    ``validate`` checks what netform knows of Keras's rules; an argument combination it does not know (a loss
+    whose rank does not fit the labels, a metric's update arguments, an op's argument that fails only when the
+    graph is traced) is refused by Keras's own code, with its own error. On the command line that is the
+    spec's or the data's fault, not a bug in netform: an error raised inside Keras or TensorFlow (the innermost
+    frame of its traceback in their code, never in netform's or a plugin's) gets the command's exit code.
+    """
+    where = _raised_in(err)
+    inside = ("/keras/" in where or "/tensorflow/" in where or "/tf_keras/" in where) and "/netform/" not in where
+    if not inside:
+        return None
+    names = {cls.__name__ for cls in type(err).__mro__}
+    if not isinstance(err, _KERAS_REFUSALS) and not (
+        type(err).__module__.startswith("tensorflow") and "OpError" in names
+    ):
+        return None
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+    first = re.sub(r"\x1b\[[0-9;]*m", "", first)  # Keras colours the layer name in its call errors
+    verb = {"build": "build", "convert": "rebuild"}.get(command, "run")
+    return (
+        f"Keras refused to {verb} the model ({type(err).__name__}): {first[:500]}; check the spec's layers and ops, "
+        "and its training section (loss, metrics, optimizer, distribution) against Keras's documentation and "
+        "the data (--debug shows the traceback)"
     )
 
 
