@@ -68,14 +68,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(info, indent=2, default=str))
         return 0
+    # Every value comes from the file: its control characters are escaped, so a name cannot move the
+    # cursor, retitle the terminal or forge a line of this report (the JSON form is escaped by json.dumps).
     for key, value in info.items():
         if key == "layers" and isinstance(value, list):
             print(f"layers: {len(value)}")
             for layer in value:
-                print(f"  - {layer}")
+                print(f"  - {printable(str(layer))}")
         else:
-            print(f"{key}: {value}")
+            print(f"{key}: {printable(str(value))}")
     return 0
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (C0 and C1 controls, DEL, line breaks, format
+    characters) written as its Python escape (``\\x1b``, ``\\n``, ``\\u202e``); printable text is kept."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

@@ -307,6 +307,17 @@ def read_sharded_index(path: str) -> dict[str, object] | None:
     return None
 
 
+def _odd(name: str) -> bool:
+    """Whether a shard name holds a NUL or other control character, or cannot be a file name here."""
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in name):
+        return True
+    try:
+        os.fsencode(name)
+    except UnicodeError:  # a lone surrogate from the JSON: no file on this system is named so
+        return True
+    return False
+
+
 def shard_paths(path: str, index: dict[str, object]) -> list[str]:
     """The shard files a sharded weights index at ``path`` names, checked before anything opens them.
 
@@ -316,7 +327,7 @@ def shard_paths(path: str, index: dict[str, object]) -> list[str]:
     (perhaps downloaded) would otherwise read any weights file on the machine.
 
     Raises:
-        FormatError: A shard is named with a path, or missing.
+        FormatError: A shard is named with a path or a control character, or missing.
         UnsafeFileError: A shard links out of the folder, or is a FIFO, socket or device.
     """
     folder = os.path.dirname(os.path.abspath(path))
@@ -325,7 +336,7 @@ def shard_paths(path: str, index: dict[str, object]) -> list[str]:
     names: set[str] = set()
     for entry, found in (weight_map if isinstance(weight_map, dict) else {}).items():
         for name in found if isinstance(found, list) else [found]:
-            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", "..") or _odd(name):
                 raise FormatError(
                     f"{path}: the index names shard {str(name)[:200]!r} for '{entry}'; a shard "
                     "must be a file name in the index's own folder."
@@ -432,6 +443,48 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if start.lstrip()[:1] == b"{" and os.path.getsize(path) <= MAX_INDEX_BYTES and read_sharded_index(path) is not None:
         return "weights_h5"  # Keras's index of sharded weights (x.weights.json)
     deploy = deploy_kind(start, os.path.getsize(path))
+    if deploy == "onnx":
+        # The first bytes only say the file may be one: a TensorFlow graph or someone's protobuf starts
+        # the same way. The layout walk nf.save uses to replace an ONNX file decides (never read whole).
+        problem = _onnx_file_problem(path)
+        if problem is not None:
+            raise _refused_onnx(path, problem)
     if deploy is not None:
         return deploy
     raise _unsupported(path, describe_content(path))
+
+
+def _onnx_file_problem(path: str) -> str | None:
+    """What keeps the file at ``path`` from being an ONNX model by its layout, walked mapped (None: it is one)."""
+    import mmap  # noqa: PLC0415
+
+    from ._onnx_layout import onnx_problem  # noqa: PLC0415
+
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return onnx_problem(mapped)
+    except (OSError, ValueError) as err:
+        return f"it cannot be read ({err})"
+
+
+def _refused_onnx(path: str, problem: str) -> FormatError:
+    """The error for a file that starts as an ONNX model but is not laid out as one (a SavedModel graph, or corrupt)."""
+    import mmap  # noqa: PLC0415
+
+    from ._onnx_layout import savedmodel_graph  # noqa: PLC0415
+
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            graph = savedmodel_graph(mapped)
+    except (OSError, ValueError):
+        graph = False
+    if graph:
+        return _unsupported(
+            path,
+            "a TensorFlow SavedModel graph (saved_model.pb) outside its SavedModel folder, whose layout is no "
+            f"ONNX model's ({problem}); pass the SavedModel folder",
+        )
+    return FormatError(
+        f"{path}: the ONNX file is corrupt: it starts as an ONNX model but its layout is no ONNX model's "
+        f"({problem}). Export the model again, or check that the file was copied whole."
+    )
