@@ -71,6 +71,26 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         _check_target(filepath, weights=True)
         return super().save_weights(filepath, *args, **kwargs)
 
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False, **kwargs: Any) -> None:
+        """Keras's ``Model.load_weights``, read through :func:`netform.load_weights`'s checks.
+
+        The same file loads the same weights as with ``keras.Model``, but a
+        shard of sharded weights named with a path or linking out of its
+        index's folder, a FIFO, socket, device or folder, and a hostile HDF5
+        file are refused (``FormatError``/``UnsafeFileError``, both
+        ``ValueError``s) instead of being opened. ``by_name=`` and
+        ``objects_to_skip=`` are taken as Keras takes them.
+        """
+        import os  # noqa: PLC0415
+
+        if not isinstance(filepath, (str, os.PathLike)):
+            # Not a path (Keras reads only paths here): Keras's own message for it.
+            super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+            return
+        from ..saving._api import load_weights  # noqa: PLC0415 - saving imports the engine
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
 
 def _check_target(filepath: Any, *, weights: bool) -> None:
     """Refuse a link, or anything but an earlier save, at a path Keras is about to write."""
