@@ -106,6 +106,11 @@ def _shuffle_seed(model: keras.Model) -> int:
 
 #: The names of the arrays a backup holds: its variables' and its callbacks' best weights.
 _BACKUP_ARRAY = re.compile(r"(model|optimizer|metrics)_\d+|callback\d+_\d+")
+#: A backup array's group (``model``, ``callback3``) and index.
+_INDEXED = re.compile(r"(model|optimizer|metrics|callback\d+)_(\d+)")
+#: Entries ``variables.npz`` may hold beyond those ``state.json`` declares (a callback's best weights it no
+#: longer names are left unread).
+_SPARE_ARRAYS = 16
 #: Bytes a backup's arrays may declare beyond the model's variables (metrics are rebuilt lazily, so may differ).
 _METRICS_SLACK = 64 * 2**20
 
@@ -311,28 +316,30 @@ class TrainingBackup(keras.callbacks.Callback):
         FormatError, never a huge allocation.
         """
         where = self.path / _VARIABLES
-        total = sum(m.nbytes for m in members.values())
-        best = len({n.split("_")[0] for n in members if n.startswith("callback")})  # callbacks' best weights
-        names = {f"{group}_{i}" for group, count in meta["counts"].items() for i in range(int(count))}
-        states = list(meta.get("callbacks", []))
-        names |= {f"callback{st['index']}_{j}" for st in states for j in range(int(st.get("best_weights", 0)))}
-        # An array netform writes but this state does not use (a callback's best weights, when state.json no
-        # longer names that callback) is left unread; an array of any other name is not netform's.
-        strangers = sorted(n for n in set(members) - names if not _BACKUP_ARRAY.fullmatch(n))
-        if strangers:
-            raise self._damaged(f"{where}: array {strangers[0]!r} is none a backup of model {model.name!r} holds")
-        for unused in set(members) - names:
-            del members[unused]
+        # The counts first, before anything is built from them (a count of a billion is a ~200-byte edit).
         for name, variables in groups.items():
             want = int(meta["counts"].get(name, -1))
-            if name == "metrics":
-                continue  # rebuilt lazily: checked for their size below
-            if want != len(variables):
+            if name != "metrics" and want != len(variables):  # metrics are rebuilt lazily: sized below
                 raise FormatError(
                     f"{self.path}: the training backup holds {want} {name} variable(s) but model "
                     f"{model.name!r} has {len(variables)}. Expected a backup written by the same model; "
                     f"remove {self.path} (the backup folder's state) to start training afresh."
                 )
+        total = sum(m.nbytes for m in members.values())
+        best = len({n.split("_")[0] for n in members if n.startswith("callback")})  # callbacks' best weights
+        states = list(meta.get("callbacks", []))
+        # An array netform writes but this state does not use (a callback's best weights, when state.json no
+        # longer names that callback) is left unread; an array of any other name is not netform's. The
+        # arrays' indices were checked against the counts by _members.
+        strangers = sorted(n for n in members if not _BACKUP_ARRAY.fullmatch(n))
+        if strangers:
+            raise self._damaged(f"{where}: array {strangers[0]!r} is none a backup of model {model.name!r} holds")
+        named = {int(st["index"]) for st in states if int(st.get("best_weights", 0))}
+        for unused in [n for n in members if n.startswith("callback") and _callback_of(n) not in named]:
+            del members[unused]
+        for name, variables in groups.items():
+            if name == "metrics":
+                continue
             for i, variable in enumerate(variables):
                 member = members.get(f"{name}_{i}")
                 if member is not None and member.shape != tuple(variable.shape):
@@ -360,17 +367,59 @@ class TrainingBackup(keras.callbacks.Callback):
             "training afresh."
         )
 
-    def _members(self) -> dict[str, NpzMember]:
-        """The headers of ``variables.npz``'s arrays, each checked against the bytes stored for it."""
+    def _members(self, meta: dict[str, Any]) -> dict[str, NpzMember]:
+        """The headers of ``variables.npz``'s arrays, each checked against the bytes stored for it.
+
+        The archive's directory is checked against ``meta`` (``state.json``, already checked) before a
+        header is read: no entry named twice, no more entries than the state declares (plus
+        :data:`_SPARE_ARRAYS`), and no variable's array beyond its group's count nor a callback's beyond
+        its best weights.
+        """
         where = str(self.path / _VARIABLES)
         with self._open(_VARIABLES) as fh, zipfile.ZipFile(fh) as archive:
             infos = [info for info in archive.infolist() if not info.is_dir()]
+            self._check_directory(where, meta, [info.filename for info in infos])
             try:
                 check_members(where, infos, os.fstat(fh.fileno()).st_size)
                 members = [member_header(where, archive, info) for info in infos]
             except NpzProblem as err:
                 raise self._damaged(err.what) from err
         return {m.name: m for m in members}
+
+    def _check_directory(self, where: str, meta: dict[str, Any], names: list[str]) -> None:
+        """Refuse duplicate entries, too many entries and arrays beyond the counts ``meta`` declares."""
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise self._damaged(
+                    f"{where}: entry {name!r} appears {names.count(name)} times; netform writes each once"
+                )
+            seen.add(name)
+        counts = meta["counts"]
+        best = {int(st["index"]): int(st.get("best_weights", 0)) for st in meta.get("callbacks", [])}
+        declared = sum(int(counts[g]) for g in ("model", "optimizer", "metrics")) + sum(best.values())
+        if len(names) > declared + _SPARE_ARRAYS:
+            raise self._damaged(
+                f"{where}: holds {len(names)} arrays, more than the {declared} {_META} declares "
+                f"(and {_SPARE_ARRAYS} spare)"
+            )
+        for name in names:
+            array = name[:-4] if name.endswith(".npy") else name
+            found = _INDEXED.fullmatch(array)
+            if found is None:
+                continue  # not netform's: refused by name once the model is known
+            group, index = found.group(1), int(found.group(2))
+            if group.startswith("callback"):
+                owner = int(group[len("callback") :])
+                if owner in best and index >= best[owner]:
+                    raise self._damaged(
+                        f"{where}: array {array!r} is beyond the {best[owner]} best weight(s) {_META} declares "
+                        f"for callback {owner}"
+                    )
+            elif index >= int(counts[group]):
+                raise self._damaged(
+                    f"{where}: array {array!r} is beyond the {int(counts[group])} {group} array(s) {_META} declares"
+                )
 
     def _load(self, members: dict[str, NpzMember]) -> dict[str, np.ndarray]:
         """The arrays of ``variables.npz``, each read only when its header is still the one checked."""
@@ -583,7 +632,7 @@ class TrainingBackup(keras.callbacks.Callback):
                 text = fh.read()
             meta = json.loads(text)
             self._check(meta)
-            members = self._members()  # headers only: the arrays are read once checked against the model
+            members = self._members(meta)  # headers only: the arrays are read once checked against the model
         except FormatError:
             raise
         except (OSError, ValueError, KeyError, RecursionError, EOFError, zipfile.BadZipFile, zlib.error) as err:
@@ -674,6 +723,11 @@ def _shown(value: Any) -> str:
     text = json.dumps(value)
     text = text if len(text) <= 60 else text[:57] + "..."
     return text if value is None else f"{text} ({_JSON_KINDS.get(type(value), type(value).__name__)})"
+
+
+def _callback_of(name: str) -> int:
+    """The callback index of a ``callback<i>_<j>`` array's name."""
+    return int(name[len("callback") :].split("_")[0])
 
 
 def _foreign_files(state: Path) -> list[str]:

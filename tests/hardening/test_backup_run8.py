@@ -1,0 +1,166 @@
+"""A training backup's ``state.json`` counts and ``variables.npz`` directory are checked before use.
+
+Each case damages a real backup (left by a training interrupted in its second
+epoch) and resumes. A ``counts`` field of a billion variables used to be
+expanded into a set of that many array names before it was compared with the
+model (4 GB, then a raw MemoryError); now it is compared first, a FormatError
+in milliseconds. The archive's directory is checked before any array header is
+read: an entry beyond the counts ``state.json`` declares, an entry named twice,
+or more entries than the state declares are each refused.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import time
+import tracemalloc
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+import netform as nf
+from netform.engine._backup import TrainingBackup
+from netform.errors import FormatError
+
+X = np.random.default_rng(0).random((32, 4)).astype("float32")
+Y = np.random.default_rng(1).integers(0, 3, 32)
+
+
+class _Stop(keras.callbacks.Callback):
+    """Interrupts the training inside its second epoch (after the first epoch's backup)."""
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        if self.epoch == 1 and batch == 1:
+            raise RuntimeError("interrupted")
+
+
+def _model() -> keras.Model:
+    inputs = keras.Input((4,))
+    model = nf.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs), name="tiny")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _fit(model: keras.Model, backup: Path, extra: list[keras.callbacks.Callback] | None = None) -> None:
+    model.fit(X, Y, epochs=2, batch_size=8, backup_dir=str(backup), callbacks=list(extra or []), verbose=0)
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    backup = tmp_path_factory.mktemp("orig") / "bk"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _fit(_model(), backup, [_Stop()])
+    return backup
+
+
+@pytest.fixture
+def bk(tmp_path: Path, interrupted: Path) -> Path:
+    backup = tmp_path / "bk"
+    shutil.copytree(interrupted, backup)
+    return backup
+
+
+def _set_count(bk: Path, group: str, value: int) -> None:
+    path = bk / "state" / "state.json"
+    state = json.loads(path.read_text())
+    state["counts"][group] = value
+    path.write_text(json.dumps(state))
+
+
+def _built_model() -> keras.Model:
+    """The model, its optimizer built: restoring needs no data stream."""
+    model = _model()
+    model(X[:1])
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _restore_refused(bk: Path, pattern: str) -> tuple[float, int]:
+    """Restore directly; return the seconds and peak bytes (Python allocations) it took to refuse."""
+    model = _built_model()
+    backup = TrainingBackup(bk)
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(FormatError, match=pattern) as caught:
+            backup.restore(model, None)
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert f"remove {bk / 'state'} (the backup folder's state)" in str(caught.value)
+    return seconds, peak
+
+
+def _rewrite(bk: Path, entries: list[tuple[str, np.ndarray]]) -> None:
+    """Rewrite ``state/variables.npz`` with the backup's own arrays followed by ``entries`` (names may repeat)."""
+    path = bk / "state" / "variables.npz"
+    with np.load(path) as npz:
+        members = [(k, npz[k]) for k in npz.files]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns of a duplicate name: the point of one case
+        with zipfile.ZipFile(path, "w") as out:
+            for name, value in members + entries:
+                buffer = io.BytesIO()
+                np.save(buffer, value)
+                out.writestr(name + ".npy", buffer.getvalue())
+
+
+def test_a_huge_model_count_is_compared_with_the_model_first(bk: Path) -> None:
+    _set_count(bk, "model", 10**6)  # a billion took 32 s and 4 GB, then a raw MemoryError
+    seconds, peak = _restore_refused(
+        bk, r"the training backup holds 1000000 model variable\(s\) but model 'tiny' has 2\. "
+    )
+    assert seconds < 1 and peak < 20 * 2**20, (seconds, peak)
+
+
+def test_a_huge_metrics_count_allocates_nothing(bk: Path) -> None:
+    _set_count(bk, "metrics", 10**6)  # metrics are not compared (rebuilt lazily): the count must still cost nothing
+    model = _built_model()
+    backup = TrainingBackup(bk)
+    tracemalloc.start()
+    try:
+        backup.restore(model, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, peak
+
+
+def test_the_cli_refuses_a_billion_variables_in_well_under_a_second(bk: Path) -> None:
+    _set_count(bk, "model", 10**9)
+    start = time.perf_counter()
+    with pytest.raises(FormatError, match=r"holds 1000000000 model variable\(s\) but model 'tiny' has 2"):
+        _fit(_model(), bk)
+    assert time.perf_counter() - start < 5
+
+
+def test_entries_beyond_the_declared_counts_are_refused(bk: Path) -> None:
+    _rewrite(bk, [(f"model_{i}", np.zeros(1, "float32")) for i in range(2, 5)])
+    seconds, _ = _restore_refused(bk, r"variables\.npz: array 'model_2' is beyond the 2 model array\(s\) state\.json")
+    assert seconds < 1
+
+
+def test_a_duplicate_entry_is_refused(bk: Path) -> None:
+    _rewrite(bk, [("model_0", np.zeros((4, 3), "float32"))])
+    _restore_refused(bk, r"variables\.npz: entry 'model_0\.npy' appears 2 times")
+
+
+def test_more_entries_than_the_state_declares_are_refused(bk: Path) -> None:
+    _rewrite(bk, [(f"callback7_{j}", np.zeros(1, "float32")) for j in range(100)])
+    _restore_refused(bk, r"variables\.npz: holds \d+ arrays, more than the \d+ state\.json declares")
+
+
+def test_the_untouched_backup_still_resumes(bk: Path) -> None:
+    _fit(_model(), bk)
+    assert not (bk / "state").exists()
