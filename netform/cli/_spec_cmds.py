@@ -221,7 +221,7 @@ def model_file_spec(path: str) -> ModelSpec:
             f"(`netform inspect {path}` describes this file)."
         )
     spec = spec_from_file(path)
-    if spec is None and fmt == "savedmodel":
+    if spec is None and fmt == "savedmodel" and _embedded_config(path) is None:
         raise FormatError(
             f"{path}: a SavedModel without a Keras architecture (written by another tool, or without netform's "
             f"copy of the model), so it has no summary; `netform inspect {path}` lists its signatures."
@@ -232,6 +232,17 @@ def model_file_spec(path: str) -> ModelSpec:
 
         spec = from_keras(load(path, compile=False))
     return spec
+
+
+def _embedded_config(path: str) -> object:
+    """The config of the Keras model a SavedModel folder carries (None: it carries none), checked as load checks it.
+
+    A model the static walk cannot export is then loaded with Keras, whose refusal is reported, rather
+    than called a SavedModel without an architecture.
+    """
+    from ..saving._static_reader import read_config  # noqa: PLC0415
+
+    return read_config(path, "savedmodel")
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator
 
-from netform.errors import BuildError, NetformError, SpecError
+from netform.errors import FormatError, NetformError, SpecError
 
 from netform.spec._export import GraphWriter, SpecWriter
 from netform.spec._layer_dict import KerasDefaults, clean_name, keras_defaults, layer_to_dict_from_config
@@ -436,7 +436,7 @@ def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
 
     Raises:
         NeedsKeras: The config holds something only a live model answers (see the module's docstring).
-        BuildError: The exported spec does not validate.
+        FormatError: The exported spec does not validate (no model Keras builds has this config).
     """
     from netform.spec import load_spec  # noqa: PLC0415
 
@@ -453,8 +453,11 @@ def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
     try:
         return load_spec(data, source=f"<from_keras {model_name}>")
     except SpecError as err:
-        raise BuildError(
-            f"the spec exported from model '{model_name}' does not validate (please report this): {err}"
+        # The config was read from a file: a model Keras builds always exports a valid spec, so one that does
+        # not (a Dense called on 1,000 tensors) is an edited or corrupt file, refused as load refuses it.
+        raise FormatError(
+            f"the config of model '{model_name}' does not make a model Keras can build ({err}); the file is "
+            "corrupt or was edited. If Keras loads this file, please report this."
         ) from err
 
 
@@ -470,7 +473,6 @@ def spec_from_file(path: str | os.PathLike[str], *, safe_mode: bool = True) -> A
     Raises:
         FormatError: The file is corrupt.
         UnsafeFileError: The file is hostile (refused as ``load`` refuses it).
-        BuildError: The exported spec does not validate.
     """
     from ._detect import detect_format  # noqa: PLC0415
     from ._static_reader import read_config  # noqa: PLC0415
@@ -486,3 +488,5 @@ def spec_from_file(path: str | os.PathLike[str], *, safe_mode: bool = True) -> A
         return spec_from_config(config)
     except NeedsKeras:
         return None
+    except FormatError as err:
+        raise FormatError(f"{path}: {err}") from err

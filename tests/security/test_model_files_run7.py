@@ -435,9 +435,14 @@ def test_a_folder_named_config_json_is_still_not_a_model(files: dict[str, Path],
     assert not isinstance(info.value, UnsafeFileError)
 
 
-#: A LiteRT flatbuffer's first bytes (its root offset, then the file identifier) and an ONNX ModelProto's
-#: (ir_version 8, producer_name "netform"), as detect_format reads them.
-DEPLOY = {"m.tflite": b"\x1c\x00\x00\x00TFL3" + bytes(56), "m.onnx": b"\x08\x08\x12\x07netform"}
+#: A LiteRT flatbuffer's first bytes (its root offset, then the file identifier) and a whole ONNX ModelProto
+#: (ir_version 8, producer_name "netform", one Neg node, opset 17; made with onnx.helper, passes onnx.checker),
+#: as detect_format reads them: an ONNX file is walked whole, its first bytes decide nothing.
+DEPLOY = {
+    "m.tflite": b"\x1c\x00\x00\x00TFL3" + bytes(56),
+    "m.onnx": b'\x08\x08\x12\x07netform:2\n\x0b\n\x01x\x12\x01y"\x03Neg\x12\x01gZ\x0f\n\x01x\x12\n\n\x08\x08\x01\x12'
+    b"\x04\n\x02\x08\x01b\x0f\n\x01y\x12\n\n\x08\x08\x01\x12\x04\n\x02\x08\x01B\x04\n\x00\x10\x11",
+}
 
 
 @pytest.mark.parametrize("name", sorted(DEPLOY))

@@ -13,6 +13,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import zipfile
 from pathlib import Path
 
 import keras
@@ -116,3 +119,70 @@ def test_a_protobuf_that_starts_as_onnx_is_a_corrupt_onnx_file(tmp_path: Path) -
         match=r"notes\.bin: the ONNX file is corrupt: it starts as an ONNX model but its layout is no ONNX model's \(.*field 9 is no field",
     ):
         nf.detect_format(str(path))
+
+
+# --- 3. A layer call with more tensors than the layer takes -----------------------------------------------------
+
+
+def _many_tensors(src: Path, dst: Path, n: int, *, positional: bool = False) -> Path:
+    """``src`` with its last Dense called on a list of ``n`` tensors, or on ``n`` positional tensors (under the
+    1,024-per-call bound)."""
+    with zipfile.ZipFile(src) as z:
+        entries = {name: z.read(name) for name in z.namelist()}
+    config = json.loads(entries["config.json"])
+    node = config["config"]["layers"][2]["inbound_nodes"][0]
+    node["args"] = [node["args"][0]] * n if positional else [[node["args"][0]] * n]
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, data in entries.items():
+            out.writestr(name, json.dumps(config).encode() if name == "config.json" else data)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("run8_wide")
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, keras.layers.Dense(2, name="d2")(keras.layers.Dense(3, name="d1")(x)), name="fm")
+    model.save(d / "plain.keras")
+    out = {"keras": _many_tensors(d / "plain.keras", d / "wide.keras", 1000)}
+    out["args"] = _many_tensors(d / "plain.keras", d / "args.keras", 1000, positional=True)
+    nf.save(model, str(d / "sm"), format="savedmodel")
+    for name, src in (("sm", out["keras"]), ("sm_args", out["args"])):
+        if name != "sm":
+            shutil.copytree(d / "sm", d / name)
+        shutil.copyfile(src, d / name / "assets.extra" / "netform.keras")
+        out[name] = d / name
+    return out
+
+
+WIDE = r"does not make a model Keras can build \(.*Dense takes one input, but `in` lists 1000.*the file is corrupt"
+
+
+@pytest.mark.parametrize("command", ["summary", "export-spec"])
+def test_a_dense_called_on_1000_tensors_is_a_format_error(
+    wide: dict[str, Path], command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _cli([command, str(wide["keras"])], capsys)
+    assert code == 5, err
+    assert re.search(re.escape(str(wide["keras"])) + ": the config of model 'fm' " + WIDE, err), err
+    with pytest.raises((ValueError, TypeError)):  # Keras cannot build it either
+        keras.saving.load_model(wide["keras"])
+
+
+def test_summary_of_a_savedmodel_reports_its_refused_model(
+    wide: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _cli(["summary", str(wide["sm"])], capsys)
+    assert code == 5, err
+    assert "without a Keras architecture" not in err and re.search(WIDE, err), err
+
+
+def test_summary_of_a_savedmodel_reports_the_refusal_keras_gives(
+    wide: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1,000 positional tensors: the static walk leaves the model to Keras, whose refusal is what summary says."""
+    code, _, err = _cli(["summary", str(wide["sm_args"])], capsys)
+    assert code == 5, err
+    assert "without a Keras architecture" not in err and "cannot load" in err, err
+    code, _, load_err = _cli(["summary", str(wide["args"])], capsys)
+    assert code == 5 and "cannot load the keras file" in load_err, load_err
