@@ -27,8 +27,7 @@ _MAX_ENTRIES = {"layers": MAX_GRAPH_NODES, "nodes": MAX_GRAPH_NODES}
 def _looks_like_path(text: str) -> bool:
     if "\n" in text or ":" in text.split("/", 1)[0] and not os.path.exists(text):
         return False
-    # one line without a colon cannot be a spec (a spec is a mapping): a file name, perhaps mistyped
-    return text.endswith((".yaml", ".yml", ".json")) or os.path.exists(text) or ("\n" not in text and ":" not in text)
+    return text.endswith((".yaml", ".yml", ".json")) or os.path.exists(text)
 
 
 def _kind_of(mode: int) -> str:

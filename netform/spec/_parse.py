@@ -7,6 +7,7 @@ line, column and spec path; all of them are raised together as one
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -568,8 +569,16 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
     """
     diags: list[Diagnostic] = []
     if not isinstance(data, dict):
+        hint = ""
+        if isinstance(data, str) and "\n" not in data and len(data) < 4096:
+            # one word is more likely a mistyped file name than a spec
+            hint = f" ({data!r} is no file either: looked in {os.getcwd()})"
         raise SpecError(
-            [smap.diagnostic(f"a spec is a mapping that starts with `netform: 1`; received {type(data).__name__}")]
+            [
+                smap.diagnostic(
+                    f"a spec is a mapping that starts with `netform: 1`; received {type(data).__name__}{hint}"
+                )
+            ]
         )
     raw = dict(data)
     if "netform" not in raw:

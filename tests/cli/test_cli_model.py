@@ -144,7 +144,7 @@ def test_build_all_apis_and_csv_training(workdir: Path, capsys: pytest.CaptureFi
     assert code == 4
     assert capsys.readouterr().err == (
         "error: fit(): input 'x' of model 'tiny' expects shape (None, 6) (batch first), but received data of "
-        "shape (None,). Reshape the data for 'x' to (None, 6) or change the model's Input shape.\n")
+        "shape (16,). Reshape the data for 'x' to (None, 6) or change the model's Input shape.\n")
 
     # a model with one input per column trains from the CSV, each column feeding the input of its name
     (workdir / "two.yaml").write_text(TWO_COLUMNS)

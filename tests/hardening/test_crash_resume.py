@@ -203,5 +203,5 @@ def test_backup_of_another_model_is_refused(tmp_path):
     inputs = keras.Input((3,))
     other = nf.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(5)(inputs)))
     other.compile(optimizer="adam", loss="mse")
-    with pytest.raises(nf.FormatError, match=r"holds 2 model variable\(s\) but model .* has 4.*delete .* to start"):
+    with pytest.raises(nf.FormatError, match=r"holds 2 model variable\(s\) but model .* has 4.*remove .*/state \(the backup folder.s state\) to start"):
         other.fit(x, x[:, :2], epochs=2, batch_size=4, verbose=0, callbacks=[nf.engine.TrainingBackup(tmp_path / "b")])

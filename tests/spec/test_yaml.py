@@ -123,8 +123,8 @@ def test_missing_file() -> None:
 
 @pytest.mark.parametrize("name", ["results/model", "my_savedmodel", "spec.yml.bak"])
 def test_missing_file_without_a_spec_extension(name: str) -> None:
-    """One line without a colon is a file name (a spec is a mapping), so a missing one says so."""
-    with pytest.raises(SpecError, match=rf"{re.escape(name)}: no such spec file"):
+    """One word is read as YAML (a scalar, not a spec); the error also says no file has that name."""
+    with pytest.raises(SpecError, match=rf"received str \({re.escape(repr(name))} is no file either: looked in "):
         load_spec(name)
 
 
