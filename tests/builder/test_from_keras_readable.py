@@ -86,7 +86,7 @@ def _without_names(value: Any) -> Any:
 
 
 # netform's own schemas: classes other test modules register at import come and go with their tests
-_OWN_SCHEMAS = {name for name, schema in layer_specs().items() if schema.__module__.startswith("netform.")}
+_OWN_SCHEMAS = {name for name, schema in layer_specs().items() if schema.__module__.startswith("netform.spec.layers.")}
 
 
 @pytest.mark.parametrize("layer_type", sorted(_OWN_SCHEMAS - _NOT_DEFAULTS))
