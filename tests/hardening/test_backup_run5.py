@@ -18,31 +18,11 @@ import keras
 import numpy as np
 import pytest
 
-import netform as nf
 from netform.engine._backup import _write_variables
 from netform.engine._backup_lock import CREATED_NAME, LOCK_NAME, remove_own_state
 from netform.errors import FormatError, SaveError
 
-X = np.random.default_rng(0).random((32, 4)).astype("float32")
-Y = np.random.default_rng(1).integers(0, 3, 32)
-
-
-class _Stop(keras.callbacks.Callback):
-    """Interrupts the training inside its second epoch (after the first epoch's backup)."""
-
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        if self.epoch == 1 and batch == 1:
-            raise RuntimeError("interrupted")
-
-
-def _model() -> keras.Model:
-    inputs = keras.Input((4,))
-    model = nf.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    return model
+from ._backup_helpers import fit, interrupted_backup, tiny_model
 
 
 def _callbacks() -> list[keras.callbacks.Callback]:
@@ -50,16 +30,13 @@ def _callbacks() -> list[keras.callbacks.Callback]:
 
 
 def _fit(model: keras.Model, backup: Path, extra: list[keras.callbacks.Callback] | None = None) -> None:
-    model.fit(X, Y, epochs=2, batch_size=8, backup_dir=str(backup), callbacks=_callbacks() + list(extra or []),
-              verbose=0)
+    fit(model, backup, _callbacks() + list(extra or []))
 
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A backup folder netform created (its marker inside) left by a training interrupted in epoch 1."""
-    backup = tmp_path_factory.mktemp("orig") / "bk"
-    with pytest.raises(RuntimeError, match="interrupted"):
-        _fit(_model(), backup, [_Stop()])
+    backup = interrupted_backup(tmp_path_factory.mktemp("orig"), tiny_model(), _callbacks())
     assert sorted(os.listdir(backup / "state")) == ["state.json", "variables.npz"]
     assert (backup / CREATED_NAME).is_file()
     return backup
@@ -67,7 +44,7 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
-    return _model()
+    return tiny_model()
 
 
 @pytest.fixture

@@ -11,53 +11,31 @@ hold the user's files).
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import time
-import zipfile
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 import pytest
 
-import netform as nf
 from netform.errors import FormatError
 
-X = np.random.default_rng(0).random((32, 4)).astype("float32")
-Y = np.random.default_rng(1).integers(0, 3, 32)
-
-
-class _Stop(keras.callbacks.Callback):
-    """Interrupts the training inside its second epoch (after the first epoch's backup)."""
-
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        if self.epoch == 1 and batch == 1:
-            raise RuntimeError("interrupted")
+from ._backup_helpers import fit, interrupted_backup, rewrite_variables, tiny_model, variables
 
 
 def _model(units: int = 3) -> keras.Model:
-    inputs = keras.Input((4,))
-    model = nf.Model(inputs, keras.layers.Dense(units, activation="softmax")(inputs))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    return model
+    return tiny_model(units)
 
 
-def _fit(model: keras.Model, backup: Path, extra: list[keras.callbacks.Callback] | None = None) -> None:
-    model.fit(X, Y, epochs=2, batch_size=8, backup_dir=str(backup), callbacks=list(extra or []), verbose=0)
+def _fit(model: keras.Model, backup: Path) -> None:
+    fit(model, backup)
 
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    backup = tmp_path_factory.mktemp("orig") / "bk"
-    with pytest.raises(RuntimeError, match="interrupted"):
-        _fit(_model(), backup, [_Stop()])
-    return backup
+    return interrupted_backup(tmp_path_factory.mktemp("orig"), tiny_model())
 
 
 @pytest.fixture
@@ -69,19 +47,11 @@ def bk(tmp_path: Path, interrupted: Path) -> Path:
 
 
 def _rewrite(bk: Path, change: dict[str, bytes | np.ndarray | None]) -> None:
-    """Rewrite ``state/variables.npz``: each named member replaced by raw ``.npy`` bytes or an array, or added."""
-    path = bk / "state" / "variables.npz"
-    with np.load(path) as npz:
-        members: dict[str, bytes | np.ndarray | None] = {k: npz[k] for k in npz.files}
+    """Rewrite ``state/variables.npz``: each named member replaced by raw ``.npy`` bytes or an array, added, or
+    (``None``) left out."""
+    members: dict[str, bytes | np.ndarray | None] = dict(variables(bk))
     members.update(change)
-    with zipfile.ZipFile(path, "w") as out:
-        for name, value in members.items():
-            if isinstance(value, np.ndarray):
-                buffer = io.BytesIO()
-                np.save(buffer, value)
-                value = buffer.getvalue()
-            if value is not None:
-                out.writestr(name + ".npy", value)
+    rewrite_variables(bk, [(name, value) for name, value in members.items() if value is not None])
 
 
 def _resume_refused(bk: Path, pattern: str, model: keras.Model | None = None) -> str:

@@ -11,56 +11,29 @@ or more entries than the state declares are each refused.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import time
 import tracemalloc
-import warnings
-import zipfile
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 import pytest
 
-import netform as nf
 from netform.engine._backup import TrainingBackup
 from netform.errors import FormatError
 
-X = np.random.default_rng(0).random((32, 4)).astype("float32")
-Y = np.random.default_rng(1).integers(0, 3, 32)
-
-
-class _Stop(keras.callbacks.Callback):
-    """Interrupts the training inside its second epoch (after the first epoch's backup)."""
-
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        if self.epoch == 1 and batch == 1:
-            raise RuntimeError("interrupted")
+from ._backup_helpers import X, fit, interrupted_backup, rewrite_variables, tiny_model, variables
 
 
 def _model() -> keras.Model:
-    inputs = keras.Input((4,))
-    model = nf.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs), name="tiny")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    return model
-
-
-def _fit(model: keras.Model, backup: Path, extra: list[keras.callbacks.Callback] | None = None) -> None:
-    model.fit(X, Y, epochs=2, batch_size=8, backup_dir=str(backup), callbacks=list(extra or []), verbose=0)
+    return tiny_model(name="tiny")
 
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    backup = tmp_path_factory.mktemp("orig") / "bk"
-    with pytest.raises(RuntimeError, match="interrupted"):
-        _fit(_model(), backup, [_Stop()])
-    return backup
+    return interrupted_backup(tmp_path_factory.mktemp("orig"), _model())
 
 
 @pytest.fixture
@@ -104,16 +77,7 @@ def _restore_refused(bk: Path, pattern: str) -> tuple[float, int]:
 
 def _rewrite(bk: Path, entries: list[tuple[str, np.ndarray]]) -> None:
     """Rewrite ``state/variables.npz`` with the backup's own arrays followed by ``entries`` (names may repeat)."""
-    path = bk / "state" / "variables.npz"
-    with np.load(path) as npz:
-        members = [(k, npz[k]) for k in npz.files]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # zipfile warns of a duplicate name: the point of one case
-        with zipfile.ZipFile(path, "w") as out:
-            for name, value in members + entries:
-                buffer = io.BytesIO()
-                np.save(buffer, value)
-                out.writestr(name + ".npy", buffer.getvalue())
+    rewrite_variables(bk, [*variables(bk), *entries])
 
 
 def test_a_huge_model_count_is_compared_with_the_model_first(bk: Path) -> None:
@@ -141,7 +105,7 @@ def test_the_cli_refuses_a_billion_variables_in_well_under_a_second(bk: Path) ->
     _set_count(bk, "model", 10**9)
     start = time.perf_counter()
     with pytest.raises(FormatError, match=r"holds 1000000000 model variable\(s\) but model 'tiny' has 2"):
-        _fit(_model(), bk)
+        fit(_model(), bk)
     assert time.perf_counter() - start < 5
 
 
@@ -162,5 +126,5 @@ def test_more_entries_than_the_state_declares_are_refused(bk: Path) -> None:
 
 
 def test_the_untouched_backup_still_resumes(bk: Path) -> None:
-    _fit(_model(), bk)
+    fit(_model(), bk)
     assert not (bk / "state").exists()
