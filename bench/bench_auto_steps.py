@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _engine_util import best_times_interleaved, markdown_table  # noqa: E402
+from _timing import best_times_interleaved, markdown_table  # noqa: E402
 
 BATCH = 32
 

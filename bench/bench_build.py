@@ -19,11 +19,12 @@ import cProfile
 import json
 import os
 import pstats
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _timing import median_times_interleaved  # noqa: E402
 
 GOAL = 1.5
 
@@ -77,20 +78,6 @@ outputs: [head]
 """
 
 
-def _interleaved_medians(fns, repeats: int, before=None) -> list[float]:
-    """Median time of each of ``fns``, run in turn ``repeats`` times (the order rotates every round)."""
-    times: list[list[float]] = [[] for _ in fns]
-    for i in range(repeats):
-        for k in range(len(fns)):
-            j = (i + k) % len(fns)
-            if before is not None:
-                before()
-            t0 = time.perf_counter()
-            fns[j]()
-            times[j].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
-
-
 def keras_twin_json(model, api: str) -> str:
     """The JSON of a plain Keras model of ``model``'s layers, of the same kind (Sequential or Functional)."""
     import keras
@@ -139,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         nf.build(nf.load_spec(text), api=api)
         keras.models.model_from_json(model_json)
         keras.backend.clear_session()
-        t_nf, t_nf_text, t_keras = _interleaved_medians(
+        t_nf, t_nf_text, t_keras = median_times_interleaved(
             [lambda: nf.build(spec, api=api), lambda: nf.build(nf.load_spec(text), api=api),
              lambda: keras.models.model_from_json(model_json)], repeats, keras.backend.clear_session)
         for label, t in ((f"{figure}: build(spec)", t_nf), (f"{figure}: build(load_spec(yaml))", t_nf_text)):

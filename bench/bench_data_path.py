@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _engine_util import best_times_interleaved, markdown_table  # noqa: E402
+from _timing import best_times_interleaved, markdown_table  # noqa: E402
 from bench_auto_steps import BATCH, _cnn, _compile, _data_path_runner, _digits, _limit_epoch_runner, _mlp  # noqa: E402
 
 

@@ -23,21 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _engine_util import best_times_interleaved, markdown_table  # noqa: E402
-
-
-def _mlp(cls):
-    import keras
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((20,))
-    h = keras.layers.Dense(16, activation="relu")(inputs)
-    return cls(inputs, keras.layers.Dense(3, activation="softmax")(h))
-
-
-def _compile(model, **kwargs):
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], **kwargs)
-    return model
+from _timing import best_times_interleaved, markdown_table  # noqa: E402
+from bench_auto_steps import _compile, _mlp  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,28 +18,16 @@ import cProfile
 import json
 import os
 import pstats
-import statistics
 import sys
-import time
-from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _timing import median_times_interleaved  # noqa: E402
 
 GOAL = 1.5
 SIZE = 96
 MODELS = ("EfficientNetB0", "ResNet50")
-
-
-def _interleaved_medians(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
-    """Median time of each of ``fns``, run in turn ``repeats`` times (the order rotates every round)."""
-    times: list[list[float]] = [[] for _ in fns]
-    for i in range(repeats):
-        for k in range(len(fns)):
-            j = (i + k) % len(fns)
-            t0 = time.perf_counter()
-            fns[j]()
-            times[j].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = nf.from_keras(model)  # warm both paths once (imports, registries)
         assert nf.summary(spec).total_params == model.count_params()
         keras.models.clone_model(model)
-        t_nf, t_keras = _interleaved_medians(
+        t_nf, t_keras = median_times_interleaved(
             [lambda m=model: nf.from_keras(m), lambda m=model: keras.models.clone_model(m)], repeats
         )
         rows.append(

@@ -14,11 +14,13 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import best_time  # noqa: E402
 
 from netform.render import render, to_dot_source  # noqa: E402
 from netform.spec import ModelSpec, load_spec  # noqa: E402
@@ -66,16 +68,6 @@ def chain_spec(n_nodes: int) -> ModelSpec:
                      f"layers:\n{layers}\n")
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    """The fastest of ``repeats`` timed runs, in seconds."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -102,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
              "informative"),
         ]
         for name, fn, limit, goal in figures:
-            seconds = best_of(fn, args.repeats)
+            seconds = best_time(fn, args.repeats)
             rows.append({"figure": name, "netform": round(seconds, 3), "limit": limit,
                          "ratio": round(seconds / limit, 3), "goal": goal})
     print("| figure | netform | limit | ratio | goal |")

@@ -13,15 +13,16 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _timing import median_time, median_times_interleaved  # noqa: E402
 
 
 def _model() -> Any:
@@ -41,29 +42,12 @@ def _model() -> Any:
     return model
 
 
-def _time(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def _time_pair(ours: Callable[[], Any], theirs: Callable[[], Any], repeats: int) -> tuple[float, float]:
-    """Median times of two functions run alternately, so load spikes on a shared
-    machine hit both sides alike."""
+    """Median times of two functions run alternately, after one warm-up run each."""
     ours()
     theirs()
-    a: list[float] = []
-    b: list[float] = []
-    for i in range(repeats):
-        for fn, out in ((ours, a), (theirs, b)) if i % 2 == 0 else ((theirs, b), (ours, a)):
-            t = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t)
-    return statistics.median(a), statistics.median(b)
+    a, b = median_times_interleaved([ours, theirs], repeats)
+    return a, b
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
@@ -96,10 +80,10 @@ def run(quick: bool) -> list[dict[str, Any]]:
                     "≤1.1×", 1.1)
             sm = os.path.join(tmp, "m_savedmodel")
             ksm = os.path.join(tmp, "k_export")
-            row("save savedmodel", _time(lambda: nfs.save(model, sm), max(2, repeats // 3)),
-                _time(lambda: (shutil.rmtree(ksm, ignore_errors=True), model.export(ksm, verbose=False)),
+            row("save savedmodel", median_time(lambda: nfs.save(model, sm), max(2, repeats // 3)),
+                median_time(lambda: (shutil.rmtree(ksm, ignore_errors=True), model.export(ksm, verbose=False)),
                       max(2, repeats // 3)), "info (netform also stores .keras)", None)
-            row("load savedmodel", _time(lambda: nfs.load(sm), max(2, repeats // 3)), None,
+            row("load savedmodel", median_time(lambda: nfs.load(sm), max(2, repeats // 3)), None,
                 "info (Keras 3 cannot load it as a model)", None)
             wp, kwp = os.path.join(tmp, "nf.weights.h5"), os.path.join(tmp, "k.weights.h5")
             row("save weights_h5", *_time_pair(lambda: nfs.save_weights(model, wp),
@@ -113,8 +97,8 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 for p in paths:
                     nfs.detect_format(p)
 
-            per_file = _time(detect_all, 1) / len(paths)
-            per_file = min(per_file, _time(lambda: [detect_all() for _ in range(n)], 1) / (n * len(paths)))
+            per_file = median_time(detect_all, 1) / len(paths)
+            per_file = min(per_file, median_time(lambda: [detect_all() for _ in range(n)], 1) / (n * len(paths)))
             rows.append({"figure": "detect_format per file", "netform_s": per_file, "keras_s": None,
                          "ratio": None, "goal": "< 1 ms", "ok": per_file < 1e-3})
     finally:

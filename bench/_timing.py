@@ -1,9 +1,10 @@
-"""Helpers for bench/bench_engine.py: timing, tables, peak memory in a subprocess."""
+"""What the benchmarks share: timing loops (best or median, interleaved), tables, a run in a fresh interpreter."""
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +34,35 @@ def best_times_interleaved(fns: list[Callable[[], Any]], repeats: int) -> list[f
             fn()
             best[i] = min(best[i], time.perf_counter() - t0)
     return best
+
+
+def median_time(fn: Callable[[], Any], repeats: int, *, warm_up: bool = True) -> float:
+    """The median of ``repeats`` runs of ``fn`` (seconds), after one untimed run unless ``warm_up`` is false."""
+    if warm_up:
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def median_times_interleaved(fns: list[Callable[[], Any]], repeats: int,
+                             before: Callable[[], Any] | None = None) -> list[float]:
+    """Median time of each of ``fns``, run in turn ``repeats`` times; the order rotates every round
+    (a, b / b, a / …), so load changes on a shared machine hit every side alike. ``before`` (untimed)
+    runs before each timed call."""
+    times: list[list[float]] = [[] for _ in fns]
+    for i in range(repeats):
+        for k in range(len(fns)):
+            j = (i + k) % len(fns)
+            if before is not None:
+                before()
+            t0 = time.perf_counter()
+            fns[j]()
+            times[j].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
