@@ -25,7 +25,7 @@ from .._compat._graph_nodes import (
     output_count,
     propagated_mask,
 )
-from .._compat._keras_graph import call_index, graph_of, is_graph, nodes_by_depth
+from .._compat._keras_graph import LiveWalk, graph_of, is_graph
 from ..errors import BuildError, NetformError, SpecError
 from ..spec import ModelSpec, load_spec
 from ..spec._custom import custom_keras_class, keras_registered_class
@@ -242,15 +242,9 @@ class _Exporter(SpecWriter):
             model = graph_of(model)
         if not is_graph(model):
             raise BuildError(f"model '{model.name}' has no graph to export")
-        op_order = {id(op): i for i, op in enumerate(model.operations)}
-        names: dict[tuple[int, int], str] = {}
-        ordered = []
-        by_depth = nodes_by_depth(model)
-        for depth in sorted(by_depth, reverse=True):
-            for node in by_depth[depth]:
-                ordered.append((-depth, op_order.get(id(node.operation), 0), call_index(node), node))
-        ordered.sort(key=lambda t: t[:3])
-        writer = GraphWriter(used, (node.operation.name for *_, node in ordered), scope=scope)
+        walk = LiveWalk(model)
+        names: dict[tuple[Any, int], str] = {}
+        writer = GraphWriter(used, (step.name for step in walk.steps), scope=scope)
 
         def ref(t: Any) -> str:
             """The spec's name for a tensor: its node, or ``node.K`` for output K of a node with several."""
@@ -258,19 +252,18 @@ class _Exporter(SpecWriter):
             base = names[(id(producer), node_index)]
             return f"{base}.{tensor_index}" if output_count(producer, node_index) > 1 else base
 
-        for _, _, index, node in ordered:
-            op = node.operation
-            key = (id(op), index)
-            if isinstance(op, keras.layers.InputLayer):
+        for step in walk.steps:
+            op, node = step.operation, step.call
+            if step.is_input:
                 shape = list(op.batch_shape[1:])
-                names[key] = writer.add_input(op.name, shape, str(op.dtype), bool(getattr(op, "sparse", False)))
+                names[step.key] = writer.add_input(op.name, shape, str(op.dtype), bool(getattr(op, "sparse", False)))
                 continue
             function = op_function_name(op) if not isinstance(op, keras.layers.Layer) else None
             if function is not None:
-                names[key] = writer.add_op(op.name, _op_node(op, function, node, ref))
+                names[step.key] = writer.add_op(op.name, _op_node(op, function, node, ref))
                 continue
             if isinstance(op, keras.Model):
-                refs = [ref(t) for t in node.input_tensors]
+                refs = [ref(walk.tensor(t)) for t in step.inputs]
                 call: dict[str, Any] = {}
                 block = self.block(op)
                 name, first = writer.add(id(op), op.name, refs, lambda: {"block": block})
@@ -279,9 +272,10 @@ class _Exporter(SpecWriter):
             else:
                 refs, call = _layer_call(op, node, ref)
                 name, _ = writer.add(id(op), op.name, refs, lambda: layer_to_dict(op), call)
-            names[key] = name
-        order = [names.get((id(history(t)[0]), history(t)[1])) for t in model.inputs]
-        inputs, nodes, outputs = writer.result([n for n in order if n is not None], [ref(t) for t in model.outputs])
+            names[step.key] = name
+        order = [names.get(t[:2]) for t in walk.inputs]
+        outs = [ref(walk.tensor(t)) for t in walk.outputs]
+        inputs, nodes, outputs = writer.result([n for n in order if n is not None], outs)
         names_out.update(writer.layer_names)
         return inputs, nodes, outputs
 

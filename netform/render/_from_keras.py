@@ -1,10 +1,17 @@
-"""A Keras model (Sequential, Functional or subclassed) as a :class:`Diagram`.
+"""A Keras model (Sequential, Functional or subclassed), or a saved model's config, as a :class:`Diagram`.
 
-Functional graphs are walked node by node (:mod:`netform._compat._keras_graph`), so a shared
-layer is one box with an edge per call and a nested model is a cluster whose
-inner layers connect straight to the outer tensors, exactly as a spec's
-nested block is drawn. A subclassed model has no graph: its layers are drawn
-as a chain in attribute order, with a note saying so.
+The graph is not walked here: a live model's calls come from
+:class:`netform._compat._keras_graph.LiveWalk`, the walk ``from_keras``
+writes a spec from, and a saved config's from
+:class:`netform.saving._config_walk.ConfigGraph`, the walk ``export-spec``
+reads a file with; both give the same :class:`~netform._compat._keras_graph.Step`
+records in the same order, and :class:`_Drawer` turns either into boxes and
+edges. So a shared layer is one box with an edge per call, and a nested model
+is a cluster whose inner layers connect straight to the outer tensors, exactly
+as a spec's nested block is drawn. What differs between the two sources is
+only what a box says (:class:`_LiveDrawer`, :class:`_ConfigDrawer`). A
+subclassed model has no graph: its layers are drawn as a chain in attribute
+order, with a note saying so.
 """
 
 from __future__ import annotations
@@ -12,8 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .._compat._graph_nodes import history
-from .._compat._keras_graph import call_index, graph_of, nodes_by_depth
+from .._compat._keras_graph import LiveWalk, Step, TensorKey, graph_of
 from ._diagram import DCluster, Diagram, DNode, family_of
 
 __all__ = ["diagram_from_keras", "diagram_from_config", "is_keras_model"]
@@ -29,14 +35,6 @@ def is_keras_model(obj: Any) -> bool:
 
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(obj, keras.Model)
-
-
-def _flat(x: Any) -> list[Any]:
-    if isinstance(x, dict):
-        return [t for v in x.values() for t in _flat(v)]
-    if isinstance(x, (list, tuple)):
-        return [t for v in x for t in _flat(v)]
-    return [x]
 
 
 def _shape(t: Any) -> tuple[int | None, ...]:
@@ -82,16 +80,7 @@ def diagram_from_keras(model: Any) -> Diagram:
     if graph is None:
         _chain(diagram, model)
         return diagram
-    env: dict[int, Endpoint] = {}
-    for t in _flat(graph.inputs):
-        name = history(t)[0].name
-        diagram.nodes[name] = DNode(name, name, "InputLayer", "input", _shape(t), 0, role="input")
-        env[id(t)] = (name, _shape(t))
-    _walk(diagram, graph, env, "", None)
-    for t in _flat(graph.outputs):
-        if id(t) in env:
-            diagram.nodes[env[id(t)][0]].output = True
-    _cluster_outputs(diagram)
+    _LiveDrawer(diagram).draw(LiveWalk(graph))
     return diagram
 
 
@@ -144,42 +133,121 @@ def _cluster_outputs(diagram: Diagram) -> None:
             cluster.outputs = tuple(found.get(cid, ()))
 
 
-def _walk(diagram: Diagram, graph: Any, env: dict[int, Endpoint], prefix: str, cluster: str | None) -> None:
-    import keras
+class _Drawer:
+    """Draws the :class:`~netform._compat._keras_graph.Step` s of a graph walk: the one drawing of both sources.
 
-    by_depth = nodes_by_depth(graph)
-    for depth in sorted(by_depth, reverse=True):
-        for node in sorted(by_depth[depth], key=call_index):  # a shared layer's uses in call order
-            op = node.operation
-            if isinstance(op, keras.layers.InputLayer):
+    A walk (a :class:`~netform._compat._keras_graph.LiveWalk` or a saved config's ``ConfigGraph``) gives
+    ``inputs``, ``outputs``, ``steps``, the ``name`` and recorded ``shape`` of a tensor, and the walk of a
+    nested model (``nested``). A subclass says what a box shows: :meth:`input_shape`, :meth:`type_name`,
+    :meth:`output_shapes` and :meth:`details`.
+    """
+
+    def __init__(self, diagram: Diagram) -> None:
+        self.diagram = diagram
+
+    def draw(self, walk: Any) -> None:
+        env: dict[TensorKey, Endpoint] = {}
+        for t in walk.inputs:
+            name = walk.name(t)
+            shape = self.input_shape(walk, t)
+            self.diagram.nodes[name] = DNode(name, name, "InputLayer", "input", shape, 0, role="input")
+            env[t] = (name, shape)
+        self.walk(walk, env, "", None)
+        for t in walk.outputs:
+            if t in env:
+                self.diagram.nodes[env[t][0]].output = True
+        _cluster_outputs(self.diagram)
+
+    def walk(self, walk: Any, env: dict[TensorKey, Endpoint], prefix: str, cluster: str | None) -> None:
+        diagram = self.diagram
+        for step in walk.steps:
+            if step.is_input:
                 continue  # its tensor is already mapped to the outer producer
-            ins = [env[id(t)] for t in node.input_tensors if id(t) in env]
-            inner = graph_of(op) if isinstance(op, keras.Model) else None
-            if inner is not None:
-                _nested(diagram, op, inner, node, ins, env, prefix, cluster)
+            ins = [env[t] for t in step.inputs if t in env]
+            if step.nested:
+                self.nested(walk, step, ins, env, prefix, cluster)
                 continue
-            nid = _join(prefix, op.name)
+            nid = _join(prefix, step.name)
             existing = diagram.nodes.get(nid)
+            shapes = self.output_shapes(walk, step, env)
             if existing is not None:
                 existing.uses += 1
             else:
-                outs = [_shape(t) for t in node.outputs]
-                type_name = type(op).__name__
+                type_name = self.type_name(step)
+                params, config = self.details(walk, step, env)
                 where, local = _dotted_scope(diagram, nid, prefix, cluster)
                 diagram.nodes[nid] = DNode(
                     nid,
                     local,
                     type_name,
                     family_of(type_name),
-                    outs[0] if len(outs) == 1 else outs,
-                    _params(op),
+                    shapes[0] if len(shapes) == 1 else shapes,
+                    params,
                     where,
-                    config=_config(op),
+                    config=config,
                 )
             for src, shape in ins:
                 diagram.add_edge(src, nid, shape)
-            for t in node.outputs:
-                env[id(t)] = (nid, _shape(t))
+            for t, shape in zip(step.outputs, shapes):
+                env[t] = (nid, shape)
+
+    def nested(
+        self,
+        walk: Any,
+        step: Step,
+        ins: list[Endpoint],
+        env: dict[TensorKey, Endpoint],
+        prefix: str,
+        cluster: str | None,
+    ) -> None:
+        """A call of a nested model: a cluster (once), inner layers wired to this call's tensors."""
+        cid = _join(prefix, step.name)
+        first = cid not in self.diagram.clusters
+        if first:
+            m = _STEM_RE.match(step.name)
+            self.diagram.clusters[cid] = DCluster(
+                cid, step.name, cluster, "model", m.group(1) if m else "", self.type_name(step)
+            )
+        inner = walk.nested(step)
+        inner_env: dict[TensorKey, Endpoint] = dict(zip(inner.inputs, ins))
+        self.walk(inner, inner_env, cid, cid)
+        outs = [inner_env.get(t) for t in inner.outputs]
+        if first:
+            self.diagram.clusters[cid].outputs = tuple(ep[0] for ep in outs if ep is not None)
+        for t, ep in zip(step.outputs, outs):
+            if ep is not None:
+                shape = walk.shape(t)
+                env[t] = (ep[0], ep[1] if shape is None else shape)
+
+    def input_shape(self, walk: Any, t: TensorKey) -> Any:
+        raise NotImplementedError
+
+    def type_name(self, step: Step) -> str:
+        raise NotImplementedError
+
+    def output_shapes(self, walk: Any, step: Step, env: dict[TensorKey, Endpoint]) -> list[Any]:
+        """The shapes of the tensors a layer's call makes."""
+        raise NotImplementedError
+
+    def details(self, walk: Any, step: Step, env: dict[TensorKey, Endpoint]) -> tuple[int | None, dict[str, Any]]:
+        """``(parameter count, config)`` of a layer, asked at its first call."""
+        raise NotImplementedError
+
+
+class _LiveDrawer(_Drawer):
+    """What the boxes of a live model say: Keras's own shapes, parameter counts and configs."""
+
+    def input_shape(self, walk: Any, t: TensorKey) -> Any:
+        return walk.shape(t)
+
+    def type_name(self, step: Step) -> str:
+        return type(step.operation).__name__
+
+    def output_shapes(self, walk: Any, step: Step, env: dict[TensorKey, Endpoint]) -> list[Any]:
+        return [walk.shape(t) for t in step.outputs]
+
+    def details(self, walk: Any, step: Step, env: dict[TensorKey, Endpoint]) -> tuple[int | None, dict[str, Any]]:
+        return _params(step.operation), _config(step.operation)
 
 
 def _config(layer: Any) -> dict[str, Any]:
@@ -193,34 +261,6 @@ def _config(layer: Any) -> dict[str, Any]:
         return {}
     config.pop("name", None)
     return config
-
-
-def _nested(
-    diagram: Diagram,
-    model: Any,
-    inner: Any,
-    node: Any,
-    ins: list[Endpoint],
-    env: dict[int, Endpoint],
-    prefix: str,
-    cluster: str | None,
-) -> None:
-    """Draw a call of a nested model: a cluster (once), inner layers wired to this call's tensors."""
-    cid = _join(prefix, model.name)
-    first = cid not in diagram.clusters
-    if first:
-        m = _STEM_RE.match(model.name)
-        diagram.clusters[cid] = DCluster(
-            cid, model.name, cluster, "model", m.group(1) if m else "", type(model).__name__
-        )
-    inner_env: dict[int, Endpoint] = {id(t): ep for t, ep in zip(_flat(inner.inputs), ins)}
-    _walk(diagram, inner, inner_env, cid, cid)
-    outs = [inner_env.get(id(t)) for t in _flat(inner.outputs)]
-    if first:
-        diagram.clusters[cid].outputs = tuple(ep[0] for ep in outs if ep is not None)
-    for t, ep in zip(node.outputs, outs):
-        if ep is not None:
-            env[id(t)] = (ep[0], _shape(t))
 
 
 def _chain(diagram: Diagram, model: Any) -> None:
@@ -247,18 +287,19 @@ def _chain(diagram: Diagram, model: Any) -> None:
     )
 
 
-# --- the same walk over a saved model's config, without Keras ------------------------------------
+# --- what a saved model's config says, without Keras ---------------------------------------------
 
 
-class _ConfigWalk:
-    """:func:`diagram_from_keras` of the model a saved config builds, walked over the config itself.
+class _ConfigDrawer(_Drawer):
+    """:func:`diagram_from_keras` of the model a saved config builds, drawn from the config itself.
 
-    The order of nodes, their names, clusters and edges follow the live walk
-    step for step (:class:`~netform.saving._config_walk.ConfigGraph` orders a
-    config's calls as a loaded model's ``_nodes_by_depth``). Shapes are those
-    Keras recorded for each tensor a call takes; a tensor nothing takes (a
-    model output) gets its shape, and every layer its parameter count, from
-    netform's static rules for that layer, the rules ``netform summary`` uses.
+    The steps, so the nodes, their names, clusters and edges, are those of the
+    live walk (:class:`~netform.saving._config_walk.ConfigGraph` walks a
+    config as :class:`~netform._compat._keras_graph.LiveWalk` walks the loaded
+    model). Shapes are those Keras recorded for each tensor a call takes; a
+    tensor nothing takes (a model output) gets its shape, and every layer its
+    parameter count, from netform's static rules for that layer, the rules
+    ``netform summary`` uses.
 
     Raises:
         NeedsKeras: Something only the live model tells (see
@@ -266,106 +307,34 @@ class _ConfigWalk:
     """
 
     def __init__(self, diagram: Diagram) -> None:
-        self.diagram = diagram
+        super().__init__(diagram)
+        # id of a serialized layer → (the layer, kept so that no other takes its id; its rules)
+        self._rules: dict[int, tuple[dict[str, Any], Any]] = {}
 
-    def draw(self, model: dict[str, Any]) -> None:
-        from netform.saving._config_walk import model_graph  # noqa: PLC0415
-
-        graph = model_graph(model)
-        env: dict[tuple[str, int, int], Endpoint] = {}
-        for t in graph.inputs:
-            name = t[0]
-            shape = self._input_shape(graph, t)
-            self.diagram.nodes[name] = DNode(name, name, "InputLayer", "input", shape, 0, role="input")
-            env[t] = (name, shape)
-        self.walk(graph, env, "", None)
-        for t in graph.outputs:
-            if t in env:
-                self.diagram.nodes[env[t][0]].output = True
-        _cluster_outputs(self.diagram)
-
-    @staticmethod
-    def _input_shape(graph: Any, t: tuple[str, int, int]) -> tuple[int | None, ...]:
+    def input_shape(self, walk: Any, t: TensorKey) -> Any:
         from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
 
-        shape = (graph.layers[t[0]].get("config") or {}).get("batch_shape")
+        shape = (walk.layers[t[0]].get("config") or {}).get("batch_shape")
         if not isinstance(shape, list):
             raise NeedsKeras("an input without a batch shape")
         return tuple(shape)
 
-    def walk(self, graph: Any, env: dict[tuple[str, int, int], Endpoint], prefix: str, cluster: str | None) -> None:
-        from netform.saving._config_walk import is_model, model_graph  # noqa: PLC0415
+    def type_name(self, step: Step) -> str:
+        return str(step.operation.get("class_name"))
 
-        diagram = self.diagram
-        for key in graph.by_depth():
-            layer = graph.layers[key[0]]
-            if graph.is_input(key):
-                continue  # its tensor is already mapped to the outer producer
-            args = graph.arguments(key)
-            ins = [env[t] for t in args if t in env]
-            outputs = [(key[0], key[1], k) for k in range(graph.out_count.get(key, 1))]
-            if is_model(layer):
-                self.nested(layer, model_graph(layer), outputs, ins, graph, env, prefix, cluster)
-                continue
-            nid = _join(prefix, key[0])
-            existing = diagram.nodes.get(nid)
-            shapes = [self.shape(graph, t, layer, args, env) for t in outputs]
-            if existing is not None:
-                existing.uses += 1
-            else:
-                type_name = str(layer.get("class_name"))
-                where, local = _dotted_scope(diagram, nid, prefix, cluster)
-                diagram.nodes[nid] = DNode(
-                    nid,
-                    local,
-                    type_name,
-                    family_of(type_name),
-                    shapes[0] if len(shapes) == 1 else shapes,
-                    self.params(graph, layer, args, env),
-                    where,
-                    config=_file_config(layer),
-                )
-            for src, shape in ins:
-                diagram.add_edge(src, nid, shape)
-            for t, shape in zip(outputs, shapes):
-                env[t] = (nid, shape)
+    def output_shapes(self, walk: Any, step: Step, env: dict[TensorKey, Endpoint]) -> list[Any]:
+        return [self.shape(walk, t, step.operation, step.inputs, env) for t in step.outputs]
 
-    def nested(
-        self,
-        model: dict[str, Any],
-        inner: Any,
-        outputs: list[tuple[str, int, int]],
-        ins: list[Endpoint],
-        graph: Any,
-        env: dict[tuple[str, int, int], Endpoint],
-        prefix: str,
-        cluster: str | None,
-    ) -> None:
-        """A call of a nested model: a cluster (once), inner layers wired to this call's tensors."""
-        name = str((model.get("config") or {}).get("name"))
-        cid = _join(prefix, name)
-        first = cid not in self.diagram.clusters
-        if first:
-            m = _STEM_RE.match(name)
-            self.diagram.clusters[cid] = DCluster(
-                cid, name, cluster, "model", m.group(1) if m else "", str(model.get("class_name"))
-            )
-        inner_env: dict[tuple[str, int, int], Endpoint] = dict(zip(inner.inputs, ins))
-        self.walk(inner, inner_env, cid, cid)
-        outs = [inner_env.get(t) for t in inner.outputs]
-        if first:
-            self.diagram.clusters[cid].outputs = tuple(ep[0] for ep in outs if ep is not None)
-        for t, ep in zip([(outputs[0][0], outputs[0][1], k) for k in range(len(outs))], outs):
-            if ep is not None:
-                env[t] = (ep[0], graph.shapes.get(t, ep[1]))
+    def details(self, walk: Any, step: Step, env: dict[TensorKey, Endpoint]) -> tuple[int | None, dict[str, Any]]:
+        return self.params(walk, step.operation, step.inputs, env), _file_config(step.operation)
 
     def shape(
         self,
         graph: Any,
-        t: tuple[str, int, int],
+        t: TensorKey,
         layer: dict[str, Any],
-        args: list[tuple[str, int, int]],
-        env: dict[tuple[str, int, int], Endpoint],
+        args: tuple[TensorKey, ...],
+        env: dict[TensorKey, Endpoint],
     ) -> Any:
         """A tensor's shape: as Keras recorded it where a call takes it, else from the layer's static rule."""
         if t in graph.shapes:
@@ -385,8 +354,8 @@ class _ConfigWalk:
         self,
         graph: Any,
         layer: dict[str, Any],
-        args: list[tuple[str, int, int]],
-        env: dict[tuple[str, int, int], Endpoint],
+        args: tuple[TensorKey, ...],
+        env: dict[TensorKey, Endpoint],
     ) -> int:
         from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
         from netform.spec._layer_base import NoStaticRule, ShapeError  # noqa: PLC0415
@@ -397,18 +366,21 @@ class _ConfigWalk:
             raise NeedsKeras("a parameter count only Keras can tell") from err
         return int(trainable or 0) + int(frozen or 0)
 
-    @staticmethod
-    def _rule(layer: dict[str, Any]) -> Any:
+    def _rule(self, layer: dict[str, Any]) -> Any:
+        """The layer's static rules, read once per serialized layer (a shape and a count each ask for them)."""
         from netform.saving._config_walk import static_layer  # noqa: PLC0415
 
-        return static_layer(layer)
+        known = self._rules.get(id(layer))
+        if known is None:
+            known = self._rules[id(layer)] = (layer, static_layer(layer))
+        return known[1]
 
     def _arg(
         self,
         graph: Any,
         layer: dict[str, Any],
-        args: list[tuple[str, int, int]],
-        env: dict[tuple[str, int, int], Endpoint],
+        args: tuple[TensorKey, ...],
+        env: dict[TensorKey, Endpoint],
     ) -> Any:
         """The input shape(s) of a call: as recorded, else as its producer's walk found them."""
         from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
@@ -458,7 +430,7 @@ def diagram_from_config(model: dict[str, Any]) -> Diagram:
     Raises:
         NeedsKeras: The config holds something only the live model tells; draw the loaded model instead.
     """
-    from netform.saving._config_walk import NeedsKeras, is_model  # noqa: PLC0415
+    from netform.saving._config_walk import NeedsKeras, is_model, model_graph  # noqa: PLC0415
 
     if not is_model(model):
         raise NeedsKeras("a subclassed model or no layer list")
@@ -466,5 +438,5 @@ def diagram_from_config(model: dict[str, Any]) -> Diagram:
         raise NeedsKeras("a mask (mask_zero, Masking), which Keras computes with ops it adds to the loaded graph")
     kind = "sequential" if model.get("class_name") == "Sequential" else "functional"
     diagram = Diagram(str((model.get("config") or {}).get("name")), kind)
-    _ConfigWalk(diagram).draw(model)
+    _ConfigDrawer(diagram).draw(model_graph(model))
     return diagram

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator
 
+from netform._compat._keras_graph import Step
 from netform.errors import FormatError, NetformError, SpecError
 
 from netform.spec._export import GraphWriter, SpecWriter
@@ -134,6 +135,7 @@ class ConfigGraph:
                     self.out_count[(name, i)] = max(self.out_count.get((name, i), 1), n_out)
         self.depths: dict[NodeKey, int] = {}
         self.ordered = self._ordered()
+        self._steps: list[Step] | None = None
 
     def _model_tensor(self, tensor: tuple[str, int, int]) -> tuple[str, int, int]:
         """An ``input_layers``/``output_layers`` entry as a call index (Keras's ``get_tensor``).
@@ -230,12 +232,35 @@ class ConfigGraph:
         self.depths = depths  # in the order Keras fills its nodes_by_depth
         return sorted(depths, key=lambda k: (-depths[k], self.order.get(k[0], 0), k[1]))
 
-    def by_depth(self) -> list[NodeKey]:
-        """The walk of a live model's ``_nodes_by_depth``: deepest first, each depth in call-index order."""
-        out: list[NodeKey] = []
-        for depth in sorted(set(self.depths.values()), reverse=True):
-            out += sorted((k for k, d in self.depths.items() if d == depth), key=lambda k: k[1])
-        return out
+    @property
+    def steps(self) -> list[Step]:
+        """Every call as a :class:`~netform._compat._keras_graph.Step`, in the order :class:`~netform._compat._keras_graph.LiveWalk` walks
+        the loaded model: deepest first, then the config's layer order (the model's ``operations``), then call
+        order."""
+        if self._steps is None:
+            self._steps = [self._step(key) for key in self.ordered]
+        return self._steps
+
+    def _step(self, key: NodeKey) -> Step:
+        layer = self.layers[key[0]]
+        outputs = tuple((key[0], key[1], k) for k in range(self.out_count.get(key, 1)))
+        if self.is_input(key):
+            return Step(key[0], key, layer, None, (), outputs, True, False)
+        call = self.calls(key[0])[key[1]]
+        return Step(key[0], key, layer, call, tuple(self.arguments(key)), outputs, False, is_model(layer))
+
+    def name(self, tensor: tuple[str, int, int]) -> str:
+        """The name of the layer that made ``tensor``."""
+        return tensor[0]
+
+    def shape(self, tensor: tuple[str, int, int]) -> tuple[int | None, ...] | None:
+        """The shape Keras recorded for ``tensor`` where a call takes it; None for a tensor nothing takes."""
+        return self.shapes.get(tensor)
+
+    @staticmethod
+    def nested(step: Step) -> ConfigGraph:
+        """The graph of the model a step calls (``step.nested``)."""
+        return model_graph(step.operation)
 
     def arguments(self, key: NodeKey) -> list[tuple[str, int, int]]:
         """The tensors a call takes, in Keras's ``node.arguments.keras_tensors`` order."""
@@ -285,15 +310,15 @@ class _Exporter(SpecWriter):
         """(inputs, nodes, outputs) of a Functional config (``scope``: a nested model's name)."""
         g = ConfigGraph(model)
         names: dict[NodeKey, str] = {}
-        writer = GraphWriter(used, (key[0] for key in g.ordered), scope=scope)
+        writer = GraphWriter(used, (step.name for step in g.steps), scope=scope)
 
         def ref(tensor: tuple[str, int, int]) -> str:
             base = names[tensor[:2]]
             return f"{base}.{tensor[2]}" if g.out_count.get(tensor[:2], 1) > 1 else base
 
-        for key in g.ordered:
-            layer = g.layers[key[0]]
-            if g.is_input(key):
+        for step in g.steps:
+            layer, key = step.operation, step.key
+            if step.is_input:
                 config = layer.get("config") or {}
                 shape = config.get("batch_shape")
                 if not isinstance(shape, list) or not shape:
@@ -302,13 +327,12 @@ class _Exporter(SpecWriter):
                 dtype = (dtype.get("config") or {}).get("name") if isinstance(dtype, dict) else dtype
                 names[key] = writer.add_input(key[0], list(shape[1:]), str(dtype), bool(config.get("sparse")))
                 continue
-            call = g.calls(key[0])[key[1]]
-            if is_model(layer):
-                refs = [ref(_history(t)) for t in _tensors([call["args"], call["kwargs"]])]
+            if step.nested:
+                refs = [ref(t) for t in step.inputs]
                 block = self.block(layer)
                 names[key], _ = writer.add(key[0], key[0], refs, lambda: {"block": block})
             else:
-                refs = self._layer_refs(layer, call, ref)
+                refs = self._layer_refs(layer, step.call, ref)
                 names[key], _ = writer.add(key[0], key[0], refs, lambda: self.layer_entry(layer))
         for producer, node, _ in g.inputs:
             if (producer, node) not in names:
