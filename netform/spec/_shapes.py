@@ -57,6 +57,8 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
         SpecError: Where input shapes do not fit a layer (every such node is
             reported, with the shapes involved).
     """
+    from .layers.ops import Op, dtype_kind  # the op schemas use this module's shape formatter
+
     smap = smap or SourceMap()
     out: dict[str, NodeShape] = {}
     diags: list[Diagnostic] = []
@@ -82,7 +84,14 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
             out[name] = NodeShape(None, None, None, False)
     total = 0
     memory = _memory_values()
+    kinds: dict[str, Any] = {name: dtype_kind(spec.dtype) for name, spec in graph.inputs.items()}
     for node in graph.nodes.values():
+        try:
+            kinds[node.name] = _node_kind(node, kinds, graph)
+        except ShapeError as err:
+            diags.append(smap.diagnostic(str(err), node.path))
+            out[node.name] = NodeShape(None, None, None, False)
+            continue
         ins = [out.get(i) for i in node.args]  # tensors given to named call arguments leave the shape as it is
         if any(s is None for s in ins):
             out[node.name] = NodeShape(None, None, None, False)
@@ -141,15 +150,23 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
             trainable, frozen = 0, 0
         weights = (trainable or 0) + (frozen or 0)
         size = max((_elements(s) for s in (shape if isinstance(shape, list) else [shape])), default=0)
+        if size <= MAX_ELEMENTS:
+            size = max(size, _least_elements(layer, arg))
         rank = max((len(s) for s in (shape if isinstance(shape, list) else [shape]) if isinstance(s, tuple)), default=0)
         if weights > MAX_ELEMENTS or size > MAX_ELEMENTS or rank > MAX_RANK:
             if weights > MAX_ELEMENTS:
                 what = f"has {weights:,} weights; the limit is {MAX_ELEMENTS:,} (8 GB as float32)"
             elif size > MAX_ELEMENTS:
                 what = f"outputs {size:,} values per sample; the limit is {MAX_ELEMENTS:,} (8 GB as float32)"
+                if not _elements_known(shape):
+                    what = (
+                        f"outputs at least {size:,} values per sample (each axis of unknown size holding one value); "
+                        f"the limit is {MAX_ELEMENTS:,} (8 GB as float32)"
+                    )
             else:
                 what = f"outputs a tensor of {rank:,} dimensions with the batch; TensorFlow takes at most {MAX_RANK}"
-            diags.append(smap.diagnostic(f"{layer.type} {what}: make it smaller", node.path))
+            label = f"op {layer.op}" if isinstance(layer, Op) else layer.type
+            diags.append(smap.diagnostic(f"{label} {what}: make it smaller", node.path))
             out[node.name] = NodeShape(None, None, None, False)
             continue
         total += weights
@@ -177,6 +194,87 @@ def _elements(shape: Any) -> int:
     if not isinstance(shape, tuple):
         return 0
     return math.prod(d for d in shape if isinstance(d, int))
+
+
+def _elements_known(shape: Any) -> bool:
+    """Whether every size of ``shape`` (a shape or a list of them) but the batch is known."""
+    shapes = shape if isinstance(shape, list) else [shape]
+    return all(d is not None for s in shapes if isinstance(s, tuple) for d in s[1:])
+
+
+def _least_elements(layer: Any, arg: Any) -> int:
+    """The fewest values one sample of ``layer``'s output can hold: its output for a batch of one sample
+    whose axes of unknown size hold one value each (0 when that has no static answer).
+
+    A shape rule keeps an unknown size unknown (``pad`` of an axis of unknown size by a billion gives
+    ``None``); this bounds such outputs too, whatever the rule.
+    """
+    shapes = arg if isinstance(arg, list) else [arg]
+    if not all(isinstance(s, tuple) for s in shapes) or all(None not in s[1:] for s in shapes):
+        return 0
+    smallest = [tuple(1 if d is None else d for d in s) for s in shapes]
+    try:
+        shape = layer.output_shape(smallest if isinstance(arg, list) else smallest[0])
+    except Exception:  # noqa: BLE001 - a rule may refuse the sizes picked here; the real shapes passed it
+        return 0
+    return max((_elements(s) for s in (shape if isinstance(shape, list) else [shape])), default=0)
+
+
+#: built-in layers that move text without computing with it (Keras runs them on string tensors)
+_TEXT_LAYERS = frozenset(
+    {
+        "Identity",
+        "Reshape",
+        "Flatten",
+        "Permute",
+        "RepeatVector",
+        "Concatenate",
+        *(f"{kind}{n}D" for kind in ("Cropping", "UpSampling", "ZeroPadding") for n in (1, 2, 3)),
+    }
+)
+#: Keras layers that take text (and give numbers)
+_TEXT_READERS = frozenset({"StringLookup", "Hashing", "TextVectorization", "HashedCrossing"})
+#: layer families whose output is float whatever their input's numbers (they compute with float weights)
+_FLOAT_FAMILIES = frozenset({"conv", "conv_transpose", "recurrent", "conv_recurrent", "attention", "normalization"})
+_FLOAT_LAYERS = frozenset({"Dense", "EinsumDense", "Embedding", "Rescaling", "Normalization"})
+
+
+def _node_kind(node: Any, kinds: dict[str, Any], graph: Graph) -> Any:
+    """What the node's output holds ("float", "int", "bool", "string" or None when unknown).
+
+    Raises:
+        ShapeError: The node computes with numbers but is given text, or an integer-only op is given floats.
+    """
+    from .layers import MODULE_OF
+    from .layers.ops import Op, op_kind
+
+    layer = node.layer
+    ins = [kinds.get(i) for i in node.args]
+    where = [f"input '{i}' (dtype {graph.inputs[i].dtype})" if i in graph.inputs else f"node '{i}'" for i in node.args]
+    if isinstance(layer, Op):
+        return op_kind(layer, ins, where)
+    name = getattr(layer, "class_name", None) if layer.type == "KerasLayer" else layer.type
+    if name in _TEXT_READERS:
+        return None
+    known = [k for k in ins if k is not None]
+    if name in _TEXT_LAYERS and (name != "Concatenate" or len(set(known)) <= 1):
+        return known[0] if known and len(known) == len(ins) else None
+    text = [w for k, w in zip(ins, where) if k == "string"]
+    if text and name in MODULE_OF and name != "TimeDistributed":  # a wrapper computes with what its layer takes
+        raise ShapeError(
+            f"{name} computes with numbers, but {text[0]} holds text; map text to numbers first with "
+            "StringLookup (or a KerasLayer Hashing or TextVectorization), or give the input a numeric dtype"
+        )
+    dtype = getattr(layer, "dtype", None)
+    floating = dtype is None or (isinstance(dtype, str) and dtype.startswith(("float", "bfloat", "mixed")))
+    if (
+        floating
+        and isinstance(name, str)
+        and layer.type != "KerasLayer"
+        and (name in _FLOAT_LAYERS or MODULE_OF.get(name) in _FLOAT_FAMILIES)
+    ):
+        return "float"
+    return None
 
 
 def _memory_values() -> int | None:

@@ -92,6 +92,22 @@ def first_keeps_shape(a: dict[str, Any]) -> Shape:
     return shape
 
 
+def full_like(a: dict[str, Any]) -> Shape:
+    """``full_like(x, fill_value)``: x's shape filled with ``fill_value``, a number or an array that broadcasts into it.
+
+    Keras broadcasts ``fill_value`` to x's shape (one way: it may not widen x), and its static shape is x's.
+    """
+    shape = _shape_of(a["x"], "x")
+    fill = _shape_of(a["fill_value"], "fill_value")
+    if len(fill) > len(shape) or any(f not in (1, d) for f, d in zip(reversed(fill), reversed(shape))):
+        raise ShapeError(
+            f"fill_value of shape {shape_str(fill)} does not broadcast to x's shape {shape_str(shape)}: Keras "
+            "fills x's shape with it; give a number, or a list whose sizes are 1 or x's on its last axes "
+            f"(e.g. {shape[-1] if shape and shape[-1] is not None else 1} values for the last axis)"
+        )
+    return shape
+
+
 def binary(a: dict[str, Any]) -> Any:
     x1, x2 = list(a.values())[:2]
     return broadcast(_shape_of(x1, "x1"), _shape_of(x2, "x2"))
@@ -433,8 +449,20 @@ def moveaxis(a: dict[str, Any]) -> Shape:
     src, dst = a["source"], a["destination"]
     src = [src] if isinstance(src, int) else list(src)
     dst = [dst] if isinstance(dst, int) else list(dst)
-    src = [_axis(s, len(shape)) for s in src]
-    dst = [_axis(d, len(shape)) for d in dst]
+    src = [_axis(s, len(shape), "source axis") for s in src]
+    dst = [_axis(d, len(shape), "destination axis") for d in dst]
+    if len(src) != len(dst):
+        raise ShapeError(
+            f"source names {len(src)} axes and destination {len(dst)}; give source and destination the same "
+            "number of axes"
+        )
+    for what, axes in (("source", src), ("destination", dst)):
+        twice = sorted({ax for ax in axes if axes.count(ax) > 1})
+        if twice:
+            raise ShapeError(
+                f"{what} {a[what]!r:.60} names axis {twice[0]} twice (axes count the batch axis as 0, "
+                f"negative ones from the end); each axis may be moved once: give distinct {what} axes"
+            )
     order = [i for i in range(len(shape)) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -585,8 +613,14 @@ def diff(a: dict[str, Any]) -> Shape:
     shape = list(_shape_of(a["a"]))
     ax = _axis(a.get("axis", -1), len(shape))
     n = a.get("n", 1)
-    if shape[ax] is not None:
-        shape[ax] = max(0, shape[ax] - n)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ShapeError(
+            f"n={n!r:.60}: the order n (how many times to take differences) is a whole number ≥ 0; write n: 1 "
+            "for the first difference"
+        )
+    size = shape[ax]
+    if size is not None:
+        shape[ax] = max(0, size - n)
     return tuple(shape)
 
 

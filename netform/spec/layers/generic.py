@@ -64,6 +64,29 @@ class KerasLayer(LayerSpec):
         return self
 
     @model_validator(mode="after")
+    def _discretization(self) -> KerasLayer:
+        # Keras builds a Discretization without bin_boundaries, then fails when it is called unless adapt() ran,
+        # and netform adapts only schemas with `adapt: true`; TensorFlow's Bucketize takes ascending boundaries.
+        if self.class_name != "Discretization":
+            return self
+        bounds = self.config.get("bin_boundaries")
+        if bounds is None:
+            raise ValueError(
+                "config.bin_boundaries: a Discretization needs its bin boundaries, e.g. bin_boundaries: [0.0, 1.0] "
+                "(without them Keras learns them with adapt(), which netform does not run for a KerasLayer)"
+            )
+        if not isinstance(bounds, (list, tuple)) or not all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds
+        ):
+            raise ValueError(f"config.bin_boundaries: a list of numbers such as [0.0, 1.0]; received {bounds!r:.60}")
+        if any(b > c for b, c in zip(bounds, bounds[1:])):
+            raise ValueError(
+                f"config.bin_boundaries: {list(bounds)!r:.60} is not in ascending order; TensorFlow buckets values "
+                "only with sorted boundaries: sort them"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _no_files(self) -> KerasLayer:
         # A spec is untrusted: a layer config may not make Keras read a local file.
         problems = file_argument_problems(self.class_name, self.config, ("config",))

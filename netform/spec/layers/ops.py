@@ -27,7 +27,18 @@ from .._types import Shape
 from . import _op_rules as rules
 from ._op_rules import TensorArg, format_index, parse_index
 
-__all__ = ["Op", "Pick", "OpDef", "OPS", "op_def", "op_problems", "parse_index", "format_index"]
+__all__ = [
+    "Op",
+    "Pick",
+    "OpDef",
+    "OPS",
+    "op_def",
+    "op_problems",
+    "op_kind",
+    "dtype_kind",
+    "parse_index",
+    "format_index",
+]
 
 _MISSING: Any = object()
 
@@ -125,7 +136,7 @@ _SPECIAL: dict[str, tuple[str, Callable[[dict[str, Any]], Any], bool]] = {
     "argsort": ("x, axis=-1", rules.along_axis, False),
     "triu": ("x, k=0", rules.unary, False),
     "tril": ("x, k=0", rules.unary, False),
-    "full_like": ("x, fill_value, dtype=None", rules.unary, False),
+    "full_like": ("x, fill_value, dtype=None", rules.full_like, False),
     "broadcast_to": ("x, shape", rules.broadcast_to, False),
     "pad": ("x, pad_width, mode='constant', constant_values=None", rules.pad, False),
     "take": ("x, indices, axis=None", rules.take, False),
@@ -297,6 +308,154 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
         except ShapeError as err:
             out.append(("index", str(err)))
     return out
+
+
+# -- what the tensors hold ---------------------------------------------------
+#: A tensor's kind, as far as validation knows it: "float" (complex included), "int", "bool" or "string";
+#: None where only the build can tell.
+Kind = Literal["float", "int", "bool", "string"]
+
+
+def dtype_kind(dtype: str | None) -> Kind | None:
+    """The kind of a dtype's values (``float32`` → "float", ``uint8`` → "int"); None for no dtype."""
+    if dtype is None:
+        return None
+    if dtype == "bool":
+        return "bool"
+    if dtype == "string":
+        return "string"
+    if dtype == "int" or dtype.startswith(("int", "uint")):
+        return "int"
+    return "float"
+
+
+#: Keras's integer-only ops: TensorFlow's bitwise kernels take int8 … uint64 only (no float, bool or text)
+INTEGER_ONLY = frozenset({"bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"})
+#: ops whose result is bool whatever they are given
+_BOOL_RESULT = frozenset(
+    "equal not_equal greater greater_equal less less_equal logical_and logical_or logical_xor logical_not "
+    "isnan isinf isfinite signbit".split()
+)
+#: ops whose result is an integer index or count
+_INT_RESULT = frozenset({"argmax", "argmin", "argsort", "count_nonzero"})
+#: ops that move, pick or copy values without computing with them: the result holds what the input holds
+_STRUCTURAL = frozenset(
+    "reshape transpose expand_dims squeeze concatenate stack getitem ravel repeat tile moveaxis swapaxes flip "
+    "roll broadcast_to pad take slice append stop_gradient".split()
+)
+#: the ops Keras (TensorFlow) runs on text tensors; every other op computes with numbers
+_TEXT_OPS = _STRUCTURAL | {"split", "add", "equal", "not_equal", "isnan", "isinf", "isfinite", "count_nonzero"}
+#: the arguments whose values an op computes with (the others are sizes, axes or settings)
+_OPERANDS = ("x", "x1", "x2", "y", "a", "xs", "inputs", "images", "operands", "variable")
+
+
+def _promote(kinds: list[Kind | None]) -> Kind | None:
+    """Keras's type promotion, by kind: text or float wins, then int, then bool; None when one is unknown."""
+    if any(k is None for k in kinds):
+        return None
+    order: tuple[Kind, ...] = ("string", "float", "int", "bool")
+    for kind in order:
+        if kind in kinds:
+            return kind
+    return None
+
+
+def _constant_kinds(value: Any) -> list[Kind]:
+    """The kinds of a constant's numbers (Keras makes a Python float a float, an int an int, a bool a bool)."""
+    if isinstance(value, (list, tuple)):
+        return [k for item in value for k in _constant_kinds(item)]
+    if isinstance(value, bool):
+        return ["bool"]
+    if isinstance(value, int):
+        return ["int"]
+    if isinstance(value, float):
+        return ["float"]
+    return []
+
+
+@dataclass(frozen=True)
+class _Fed:
+    """A tensor argument at kind-checking time: its kind and what feeds it (for messages)."""
+
+    kind: Kind | None
+    what: str
+
+
+def op_kind(op: Op, kinds: list[Kind | None], where: list[str]) -> Kind | None:
+    """The kind of an op node's result from the kinds of its tensors (one per ref, in order), or None.
+
+    Args:
+        op: The node's op.
+        kinds: The kind of each tensor in ``in`` (None when unknown).
+        where: For each tensor, what feeds it (``"input 'x' (dtype float32)"``), for messages.
+
+    Raises:
+        ShapeError: The op cannot compute with what it is given (a float tensor in a bitwise op, text in
+            an op that computes with numbers).
+    """
+    spec = op_def(op.op)
+    bound = op.bind([_Fed(k, w) for k, w in zip(kinds, where)])
+    operands: list[Any] = []
+    for name in _OPERANDS:
+        if name in bound:
+            value = bound[name]
+            operands += list(value) if spec.list_input or spec.operands else [value]
+    tensors = [v for v in operands if isinstance(v, _Fed)]
+    constants: list[Kind | None] = [k for v in operands if not isinstance(v, _Fed) for k in _constant_kinds(v)]
+    text = [t.what for t in tensors if t.kind == "string"]
+    if text and op.op not in _TEXT_OPS:
+        raise ShapeError(
+            f"op {op.op} computes with numbers, but {text[0]} holds text; map text to numbers first "
+            "(e.g. StringLookup or Hashing), or give the input a numeric dtype"
+        )
+    if text and (constants or any(t.kind not in ("string", None) for t in tensors)):
+        raise ShapeError(
+            f"op {op.op} combines {text[0]}, which holds text, with numbers; TensorFlow takes one dtype: map the "
+            "text to numbers first (e.g. StringLookup or Hashing), or give every operand text"
+        )
+    if op.op in INTEGER_ONLY:
+        _integer_operands(op.op, bound.get("x"), bound.get("y"))
+        return "int"
+    dtype = bound.get("dtype")
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return dtype_kind(dtype)
+    if op.op in _BOOL_RESULT:
+        return "bool"
+    if op.op in _INT_RESULT:
+        return "int"
+    if op.op == "one_hot":
+        return "float"
+    kind = _promote([t.kind for t in tensors] + constants)
+    if kind == "float" or op.op in _STRUCTURAL:
+        return kind
+    return None  # ints and bools: some ops keep them, others (divide, mean, sqrt) give floats
+
+
+def _integer_operands(op: str, x: Any, y: Any) -> None:
+    """Refuse what Keras's bitwise ops and shifts fail on when the model runs.
+
+    Keras casts ``x`` and ``y`` to their common dtype (a Python float makes it float), except that a
+    shift by a Python int keeps x's dtype; TensorFlow's kernels then take integers only.
+    """
+    fix = "give the input an integer dtype (e.g. dtype: int32), or cast first: {op: cast, in: …, dtype: int32}"
+    for value, name in ((x, "x"), (y, "y")):
+        if isinstance(value, _Fed) and value.kind in ("float", "string"):
+            raise ShapeError(
+                f"op {op} works on integers only (TensorFlow's bitwise kernels take int8 … uint64), but {name} is "
+                f"{value.what}, which holds {value.kind} values; {fix}"
+            )
+        if not isinstance(value, _Fed) and "float" in _constant_kinds(value):
+            raise ShapeError(
+                f"op {op} works on integers only, but {name} is the number {value!r:.40}; give a whole number"
+            )
+    shift_by_int = op.endswith("_shift") and isinstance(y, int) and not isinstance(y, bool)
+    kinds: list[Kind | None] = []
+    for value in (x, y):
+        kinds += [value.kind] if isinstance(value, _Fed) else _constant_kinds(value)
+    x_bool = isinstance(x, _Fed) and x.kind == "bool"
+    if (shift_by_int and x_bool) or (kinds and all(k == "bool" for k in kinds)):
+        what = x.what if isinstance(x, _Fed) else "x"
+        raise ShapeError(f"op {op} works on integers only, but {what} holds bool values; {fix}")
 
 
 def _constant(value: Any) -> bool:
