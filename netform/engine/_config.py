@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import os
 import re
 from pathlib import Path
@@ -616,6 +617,44 @@ def _check_checkpoint_validation(
         )
 
 
+def _samples(x: Any) -> int | None:
+    """How many samples array data holds (the first axis of its first array); ``None`` for other data."""
+    for part in keras.tree.flatten(x):
+        shape = getattr(part, "shape", None)
+        if shape is not None and len(shape) > 0 and shape[0] is not None:
+            return int(shape[0])
+    return None
+
+
+def _check_validation_split(validation_split: float, x: Any, validation_data: Any) -> None:
+    """Refuse a ``validation_split`` that leaves no sample to train on, or none to validate on, before training.
+
+    Keras trains on the first ``floor(n * (1 - validation_split))`` samples and validates on the rest (given
+    ``validation_data``, it ignores the split); the spec's range (0 <= x < 1) cannot know ``n``.
+
+    Raises:
+        SpecError: At ``training.validation_split``, with the values that suit this data.
+    """
+    samples = _samples(x) if validation_split and validation_data is None else None
+    if samples is None:
+        return
+    kept = int(math.floor(samples * (1.0 - validation_split)))  # Keras's own split (train_validation_split)
+    if 0 < kept < samples:
+        return
+    if samples < 2:
+        why = f"the training data holds {samples} sample(s), which cannot be split into training and validation data"
+        fix = "give validation data (netform train --val-data FILE) or more samples, or set validation_split: 0"
+    elif kept == 0:
+        why = f"it holds out all {samples} training samples for validation, leaving none to train on"
+        fix = f"with {samples} samples write at most {(samples - 1) / samples:.4g} (e.g. 0.2), or give validation data"
+    else:
+        why = f"{samples} samples x {validation_split!r} rounds down to no validation sample"
+        fix = "write a larger fraction (e.g. 0.2), or set validation_split: 0"
+    raise SpecError(
+        [Diagnostic(f"validation_split is {validation_split!r}, but {why}; {fix}", ("training", "validation_split"))]
+    )
+
+
 def fit_from_training_config(
     model: keras.Model | Callable[[], keras.Model],
     training: Mapping[str, Any],
@@ -662,7 +701,8 @@ def fit_from_training_config(
             callback path outside ``out_dir`` or a network callback not allowed
             (refused before the model is built or anything is written).
         SpecError: A ModelCheckpoint file name that reads a ``val_`` value this run never logs (no
-            validation data, or ``validation_freq`` skipping epochs), refused before training.
+            validation data, or ``validation_freq`` skipping epochs), or a ``validation_split`` that leaves
+            no sample to train or to validate on, refused before training.
 
     Example:
         >>> fit_from_training_config(model, {"optimizer": "adam", "loss": "mse", "epochs": 2}, x, y)
@@ -679,6 +719,7 @@ def fit_from_training_config(
     _check_checkpoint_validation(
         cbs, float(training.get("validation_split", 0.0) or 0.0), validation_data, training.get("validation_freq", 1)
     )
+    _check_validation_split(float(training.get("validation_split", 0.0) or 0.0), x, validation_data)
     dist = training.get("distribution") or {}
     if isinstance(dist, str):
         dist = {"strategy": dist}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, ConfigDict, Field, PositiveInt
+from pydantic import AfterValidator, ConfigDict, Field, PositiveInt, ValidationInfo
 
 from ..errors import did_you_mean
 from ._access import NETWORK_CALLBACKS, PATH_ARGUMENTS, callback_message, callback_problems, current_access
@@ -263,6 +263,28 @@ def _registered(kind: str, name: str, value: Any) -> Any:
     return value
 
 
+#: The kinds whose ``{type: …}`` mapping makes a Keras class with its arguments (a name alone may be a shorthand)
+_CLASS_KINDS = ("optimizer", "loss", "metric")
+
+
+def _check_class(kind: str, name: str) -> None:
+    """Refuse a ``{type: …}`` naming one of Keras's shorthands (``adam``, ``mse``): only a class takes arguments."""
+    from ._keras_args import KERAS_ARGS
+
+    classes = KERAS_ARGS.get(kind, {})
+    if name in classes:
+        return
+    squashed = name.replace("_", "").lower()
+    match = next((c for c in classes if c.lower() == squashed), None)
+    write = f"{{type: {match}, …}}" if match else f"the class's name{did_you_mean(name, tuple(classes))}"
+    if squashed in ("accuracy", "acc"):  # the name alone picks the class from the labels
+        write = "{type: SparseCategoricalAccuracy} (integer labels), CategoricalAccuracy (one-hot) or BinaryAccuracy"
+    raise ValueError(
+        f"'{name}' is a shorthand Keras reads only as a name alone ({kind}: {name}); a {{type: …}} mapping names "
+        f"a class, which takes the arguments: write {write}"
+    )
+
+
 def _known(kind: str, names: tuple[str, ...]):
     def check(value: Any) -> Any:
         name = value if isinstance(value, str) else value.type
@@ -270,6 +292,8 @@ def _known(kind: str, names: tuple[str, ...]):
             return _registered(kind, name, value)
         if name not in names:
             raise ValueError(f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {kind}s")
+        if isinstance(value, TypedObject) and kind in _CLASS_KINDS:
+            _check_class(kind, name)
         check_arguments(kind, value)
         if kind == "callback":
             _check_netform_callback(value)
@@ -290,15 +314,40 @@ CallbackRef = Annotated[TypedObject, _known("callback", CALLBACKS + tuple(NETFOR
 
 #: A TensorFlow device name, as ``tf.DeviceSpec`` reads one: ``/job:NAME/replica:N/task:N/device:TYPE:N`` with
 #: the leading parts optional, or the short forms ``CPU:0``, ``/cpu:0``, ``/device:GPU:1`` (``*`` or no index: any).
+#: A ``device:`` type is upper-case (TensorFlow refuses ``device:tpu``), ``cpu`` and ``gpu`` excepted.
 DEVICE_NAME = re.compile(
-    r"/?(?:job:[A-Za-z_][\w.-]*/)?(?:replica:\d+/)?(?:task:\d+/)?"
-    r"(?:device:[A-Za-z][A-Za-z0-9_]*|(?i:cpu|gpu|tpu))(?::(?:\d+|\*))?"
+    r"/?(?:job:(?P<job>[A-Za-z_][\w.-]*)/)?(?:replica:(?P<replica>\d+)/)?(?:task:(?P<task>\d+)/)?"
+    r"(?:device:(?P<long>cpu|gpu|[A-Z][A-Z0-9_]*)|(?P<short>(?i:cpu|gpu|tpu)))(?::(?P<index>\d+|\*))?"
 )
 
 
-def _check_devices(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """Refuse a device that is not a TensorFlow device name (a URL, a host name): TensorFlow fails on it mid-setup."""
-    for device in value or ():
+def canonical_device(device: str) -> str:
+    """A device name as TensorFlow's ``device_util.canonicalize`` writes it (``/cpu:0`` and ``CPU`` are one device).
+
+    Parts left out are this process's (job localhost, replica 0, task 0, index 0); ``cpu``/``gpu`` are upper-cased.
+    """
+    parts = DEVICE_NAME.fullmatch(device)
+    if parts is None:
+        return device
+    kind = parts["short"].upper() if parts["short"] else parts["long"]
+    kind = kind.upper() if kind in ("cpu", "gpu") else kind
+    index = parts["index"] if parts["index"] not in (None, "*") else "0"
+    return (
+        f"/job:{parts['job'] or 'localhost'}/replica:{int(parts['replica'] or 0)}/task:{int(parts['task'] or 0)}"
+        f"/device:{kind}:{int(index)}"
+    )
+
+
+def _check_devices(value: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
+    """Refuse a device that is not a TensorFlow device name (a URL, a host name): TensorFlow fails on it mid-setup.
+
+    Also a device named twice, in any of its spellings (``/cpu:0`` and ``CPU:0``): a strategy's replicas are
+    one per device, and TensorFlow stops on a duplicate when the strategy is made; and, for ``mirrored``,
+    devices whose job, replica and task are written differently, which TensorFlow reads as several workers.
+    """
+    devices = value or ()
+    seen: dict[str, int] = {}
+    for i, device in enumerate(devices):
         if not DEVICE_NAME.fullmatch(device):
             shown = device if len(device) <= 80 else device[:77] + "..."
             raise ValueError(
@@ -306,7 +355,29 @@ def _check_devices(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
                 "'/job:localhost/replica:0/task:0/device:GPU:0' (a device of this machine; workers of a cluster "
                 "are set with TF_CONFIG and strategy: multi_worker_mirrored)"
             )
+        first = seen.setdefault(canonical_device(device), i)
+        if first != i:
+            same = "is named twice" if devices[first] == device else f"is {devices[first]!r} again"
+            raise ValueError(
+                f"devices[{i}] {device!r} {same} (devices[{first}]; both are "
+                f"{canonical_device(device)}): TensorFlow takes each device once; remove devices[{i}]"
+            )
+    workers = {_worker(d) for d in devices}
+    if info.data.get("strategy") == "mirrored" and len(workers) > 1:
+        raise ValueError(
+            f"the devices of strategy: mirrored are written with different job, replica or task parts ("
+            f"{', '.join(repr(d) for d in devices)}), which TensorFlow reads as several workers (it refuses them "
+            "for mirrored); write them alike, e.g. ['CPU:0', 'CPU:1'] (the devices of this machine)"
+        )
     return value
+
+
+def _worker(device: str) -> tuple[str | None, ...]:
+    """The job, replica and task a device name writes (``None`` where it leaves one out), as TensorFlow reads them."""
+    parts = DEVICE_NAME.fullmatch(device)
+    if parts is None:
+        return (device,)
+    return (parts["job"], *(None if parts[k] is None else str(int(parts[k])) for k in ("replica", "task")))
 
 
 class DistributionSpec(StrictScalars):

@@ -11,7 +11,10 @@ Two kinds of findings, both located at the spec's file, line and path:
   while training (:func:`argument_errors`, :func:`monitor_errors`): a
   ``monitor`` Keras cannot direct with ``mode: auto``, callback ``mode``,
   ``update_freq`` and ``save_freq`` values it does not know, non-finite numbers,
-  and metric sizes (thresholds, IoU classes) past a step's means.
+  and metric sizes (thresholds, IoU classes) past a step's means; constructor
+  arguments outside the ranges Keras's classes check (:data:`_RANGES`), a
+  ``name`` that is no string; metrics Keras cannot compile (``Mean``, ``Sum``)
+  or whose logged name hides the loss or another metric (:func:`metric_errors`).
 * warnings (:func:`training_warnings`): settings Keras accepts that make
   training fail silently — an output activated twice (softmax/sigmoid with a
   loss ``from_logits: true``), a linear output read as probabilities, an
@@ -27,12 +30,19 @@ from __future__ import annotations
 import math
 import re
 import string
-from typing import Any, Iterator, TypeGuard
+from typing import Any, Iterator, NamedTuple, TypeGuard
 
 from ..errors import Diagnostic, did_you_mean
 from ._types import TypedObject, check_arguments
 
-__all__ = ["training_errors", "training_warnings", "checkpoint_errors", "template_fields", "PROBABILISTIC_LOSSES"]
+__all__ = [
+    "training_errors",
+    "training_warnings",
+    "checkpoint_errors",
+    "metric_errors",
+    "template_fields",
+    "PROBABILISTIC_LOSSES",
+]
 
 #: Losses that read their predictions as probabilities unless ``from_logits: true``.
 PROBABILISTIC_LOSSES = frozenset(
@@ -89,6 +99,7 @@ def training_errors(spec: Any, graph: Any, smap: Any, shapes: Any = None) -> lis
         return []
     outputs = _outputs(spec, graph)
     diags: list[Diagnostic] = argument_errors(spec, smap) + monitor_errors(spec, smap, outputs)
+    diags += metric_errors(spec, smap, outputs)
     diags += checkpoint_errors(spec, smap, outputs)
     if not outputs:
         return diags
@@ -340,6 +351,11 @@ def _size_errors(ref: Any, path: tuple[str | int, ...], smap: Any) -> list[Diagn
     return diags
 
 
+def _last_part(filename: str) -> str:
+    """The last part of a file name, '/' or '\\' between parts (a name ending in either names a folder)."""
+    return filename.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def _callback_errors(name: str, args: dict[str, Any], path: tuple[str | int, ...], smap: Any) -> list[Diagnostic]:
     diags = []
     if name in _MONITORING and "mode" in args and args["mode"] not in _MODES:
@@ -376,6 +392,15 @@ def _callback_errors(name: str, args: dict[str, Any], path: tuple[str | int, ...
                 f"CSVLogger.separator is {separator!r}; it must be one character (Python's csv module writes "
                 "the log), e.g. separator: ';'",
                 path + ("separator",),
+            )
+        )
+    filename = args.get("filename")
+    if name == "CSVLogger" and isinstance(filename, str) and _last_part(filename) in ("", ".", ".."):
+        diags.append(
+            smap.diagnostic(
+                f"CSVLogger.filename {filename!r} names no file (a folder, or nothing): Keras opens it to write the "
+                "log; name a file, e.g. filename: training.csv",
+                path + ("filename",),
             )
         )
     if name == "ReduceLROnPlateau" and isinstance(args.get("factor"), (int, float)) and not (0 < args["factor"] < 1):
@@ -475,17 +500,64 @@ _WORDS: dict[tuple[str, str, str], tuple[Any, ...]] = {
     ),
     ("metric", "R2Score", "class_aggregation"): ("uniform_average", "variance_weighted_average", None),
 }
-#: Number arguments and the range Keras takes them in: (low, high, low excluded); ``None``: unbounded
-_RANGES: dict[tuple[str, str, str], tuple[float | None, float | None, bool]] = {
-    ("optimizer", "SGD", "momentum"): (0.0, 1.0, False),
-    ("metric", "SensitivityAtSpecificity", "specificity"): (0.0, 1.0, False),
-    ("metric", "SpecificityAtSensitivity", "sensitivity"): (0.0, 1.0, False),
-    ("metric", "PrecisionAtRecall", "recall"): (0.0, 1.0, False),
-    ("metric", "RecallAtPrecision", "precision"): (0.0, 1.0, False),
-    ("metric", "FBetaScore", "beta"): (0.0, None, True),
+
+
+class _Range(NamedTuple):
+    """The numbers a constructor argument takes: Keras's own check in the class's ``__init__``."""
+
+    low: float | None  #: ``None``: unbounded below
+    high: float | None  #: ``None``: unbounded above (``high`` itself is taken)
+    open_low: bool = False  #: ``low`` itself is refused
+    form: str = "number"  #: "number", "float" (Keras checks ``isinstance(x, float)``) or "whole"
+    null: bool = False  #: null (the class's default) is taken too
+
+
+#: Number arguments and the range Keras takes them in (each as the class's constructor checks it)
+_RANGES: dict[tuple[str, str, str], _Range] = {
+    ("optimizer", "SGD", "momentum"): _Range(0.0, 1.0),
+    ("optimizer", "Ftrl", "learning_rate_power"): _Range(None, 0.0),
+    ("optimizer", "Ftrl", "initial_accumulator_value"): _Range(0.0, None),
+    ("optimizer", "Ftrl", "l1_regularization_strength"): _Range(0.0, None),
+    ("optimizer", "Ftrl", "l2_regularization_strength"): _Range(0.0, None),
+    ("optimizer", "Ftrl", "l2_shrinkage_regularization_strength"): _Range(0.0, None),
+    ("optimizer", "Lion", "beta_1"): _Range(0.0, 1.0, open_low=True),
+    ("metric", "SensitivityAtSpecificity", "specificity"): _Range(0.0, 1.0),
+    ("metric", "SpecificityAtSensitivity", "sensitivity"): _Range(0.0, 1.0),
+    ("metric", "PrecisionAtRecall", "recall"): _Range(0.0, 1.0),
+    ("metric", "RecallAtPrecision", "precision"): _Range(0.0, 1.0),
+    ("metric", "FBetaScore", "beta"): _Range(0.0, None, open_low=True, form="float"),
+    ("metric", "FBetaScore", "threshold"): _Range(0.0, 1.0, open_low=True, form="float", null=True),
+    ("metric", "F1Score", "threshold"): _Range(0.0, 1.0, open_low=True, form="float", null=True),
+    ("metric", "R2Score", "num_regressors"): _Range(0, None, form="whole"),
+    # Keras reads 0 as "not given" and fails on a negative count (a variable of negative size)
+    ("metric", "AUC", "num_labels"): _Range(1, None, form="whole", null=True),
 }
 #: Loss arguments that are numbers (Keras casts them into the computation: text fails at the first step)
 _LOSS_NUMBERS = ("alpha", "beta", "gamma", "delta", "label_smoothing")
+
+
+def _range_problem(name: str, arg: str, value: Any, bounds: _Range) -> str | None:
+    """Why ``value`` is not a number Keras's constructor takes for ``arg`` (``None``: it is)."""
+    if value is None and bounds.null:
+        return None
+    if _is_number(value) and not math.isfinite(value):
+        return None  # refused with the other non-finite arguments
+    low, high, open_low = bounds.low, bounds.high, bounds.open_low
+    if low is not None and high is not None:
+        where = f"between {low} and {high}" + (f" ({low} excluded)" if open_low else "")
+    elif low is not None:
+        where = f"{'greater than' if open_low else 'at least'} {low}"
+    else:
+        where = f"at most {high}"
+    what = {"float": "a number with a fraction", "whole": "a whole number"}.get(bounds.form, "a number")
+    null = " (or null: Keras's default)" if bounds.null else ""
+    if not _is_number(value) or (bounds.form == "whole" and not _is_int(value)):
+        return f"{name}.{arg} is {value!r}; Keras takes {what} {where}{null}"
+    if bounds.form == "float" and not isinstance(value, float):
+        return f"{name}.{arg} is the whole number {value}; Keras takes {what} (write {value}.0), {where}"
+    if (low is not None and (value < low or (open_low and value == low))) or (high is not None and value > high):
+        return f"{name}.{arg} is {value!r}; Keras takes it {where}{null}"
+    return None
 
 
 def _table_problems(kind: str, name: str, args: dict[str, Any]) -> list[tuple[str, str]]:
@@ -497,20 +569,45 @@ def _table_problems(kind: str, name: str, args: dict[str, Any]) -> list[tuple[st
             shown = ", ".join("null" if w is None else str(w) for w in words if w is None or not w[0].isupper())
             out.append((arg, f"{name}.{arg} is {value!r}; Keras takes {shown}"))
         bounds = _RANGES.get((kind, name, arg))
-        if bounds is not None and _is_number(value) and math.isfinite(value):
-            low, high, open_low = bounds
-            if (low is not None and (value < low or (open_low and value == low))) or (
-                high is not None and value > high
-            ):
-                where = (
-                    f"between {low} and {high}"
-                    if high is not None
-                    else f"{'greater than' if open_low else 'at least'} {low}"
-                )
-                out.append((arg, f"{name}.{arg} is {value!r}; Keras takes it {where}"))
+        problem = _range_problem(name, arg, value, bounds) if bounds is not None else None
+        if problem is not None:
+            out.append((arg, problem))
         if kind == "loss" and arg in _LOSS_NUMBERS and isinstance(value, str):
             out.append((arg, f"{name}.{arg} is the text {value!r}; it must be a number"))
+    if kind in _NAMED_KINDS and "name" in args:
+        problem = _name_problem(kind, name, args["name"])
+        if problem is not None:
+            out.append(("name", problem))
+    labels = args.get("num_labels")
+    if kind == "metric" and name == "AUC" and _is_int(labels) and labels > 0 and args.get("multi_label") is not True:
+        out.append(
+            (
+                "num_labels",
+                f"AUC.num_labels is {args['num_labels']!r}, but Keras takes it only with multi_label: true (one "
+                "curve per label); add multi_label: true, or remove num_labels",
+            )
+        )
     return out
+
+
+#: The kinds whose ``name`` Keras takes as a string, and those it also opens a name scope with (no "/" in it)
+_NAMED_KINDS = ("optimizer", "loss", "metric")
+_SCOPED_KINDS = ("optimizer", "loss")
+
+
+def _name_problem(kind: str, name: str, value: Any) -> str | None:
+    """Why ``value`` is not a ``name`` Keras takes (a string; null: the class's own), or ``None``."""
+    if value is None or (isinstance(value, str) and not (kind in _SCOPED_KINDS and "/" in value)):
+        return None
+    if isinstance(value, str):
+        return (
+            f"{name}.name {value!r} holds '/'; Keras opens a name scope with a {kind}'s name, which takes no '/': "
+            f"write e.g. {value.replace('/', '_')!r}"
+        )
+    return (
+        f"{name}.name is {value!r:.60}; a name is a string (Keras names the {kind} and its logged value with it), "
+        f"e.g. name: {_snake(name)!r}, or leave it out"
+    )
 
 
 def _profile_batch_problem(value: Any) -> str | None:
@@ -682,7 +779,7 @@ def _inner_optimizer_problems(args: dict[str, Any]) -> list[tuple[str, str]]:
         return [("inner_optimizer", f"LossScaleOptimizer.inner_optimizer: {err}")]
     return [
         ("inner_optimizer", f"LossScaleOptimizer.inner_optimizer: {m}")
-        for _, m in _optimizer_problems(inner_name, inner_args)
+        for _, m in _optimizer_problems(inner_name, inner_args) + _table_problems("optimizer", inner_name, inner_args)
     ]
 
 
@@ -726,6 +823,100 @@ def argument_errors(spec: Any, smap: Any) -> list[Diagnostic]:
                         path,
                     )
                 )
+    return diags
+
+
+#: Metric classes Keras cannot compile: their ``update_state`` takes the values to reduce, not the labels and
+#: predictions a compiled metric is called with (a test compares with Keras's signatures)
+NOT_COMPILED = {"Mean": "average", "Sum": "add up"}
+
+
+def _metric_entries(training: Any) -> Iterator[tuple[tuple[str, str | None], Any, tuple[str | int, ...]]]:
+    """Every metric of the section: (its list: field and output key, the metric, its path)."""
+    for field in ("metrics", "weighted_metrics"):
+        value = getattr(training, field)
+        groups = value.items() if isinstance(value, dict) else [(None, value or ())]
+        for key, refs in groups:
+            for i, ref in enumerate(refs):
+                yield (field, key), ref, ("training", field) + ((key,) if key is not None else ()) + (i,)
+
+
+def _given_name(ref: Any) -> str | None:
+    """The name Keras logs a metric under, where the spec fixes it (a name as written, or ``name:``)."""
+    if isinstance(ref, str):
+        return None if ">" in ref else ref  # a registered metric is named by its class
+    name = ref.arguments.get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return Diagnostic("", path).dotted_path
+
+
+def metric_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> list[Diagnostic]:
+    """Metrics Keras cannot compile, and metrics whose logged value hides another.
+
+    ``Mean`` and ``Sum`` take values, not labels and predictions (Keras fails at the first step); a metric
+    named ``loss`` (``OUTPUT_loss`` with several outputs) is logged under the loss's name, and its value
+    silently replaces the loss in the logs, the progress bar and what callbacks watch; two metrics of one
+    list with the same name (or the same metric twice) log one value under two names.
+
+    Args:
+        spec: The :class:`~netform.spec.ModelSpec`.
+        smap: The source map that locates paths in the file.
+        outputs: The model's output names (``None``: known only at build time).
+
+    Returns:
+        One located diagnostic per problem.
+    """
+    training = spec.training
+    diags: list[Diagnostic] = []
+    several = outputs is not None and len(outputs) > 1
+    losses = {"loss"} | ({f"{o}_loss" for o in outputs or ()} if several else set())
+    seen: dict[tuple[Any, ...], tuple[str | int, ...]] = {}
+    for group, ref, path in _metric_entries(training):
+        kind = _name(ref)
+        if kind in NOT_COMPILED:
+            diags.append(
+                smap.diagnostic(
+                    f"{kind} cannot be a compiled metric: Keras calls each metric of `{path[1]}` with the labels "
+                    f"and the predictions, and {kind} takes values to {NOT_COMPILED[kind]} (update_state(values)); "
+                    "name a metric of labels and predictions, e.g. mae or accuracy",
+                    path,
+                )
+            )
+            continue
+        name = _given_name(ref)
+        owners = ([group[1]] if group[1] is not None else list(outputs or ())) if several else [None]
+        logged = {f"{o}_{name}" if o else name for o in owners} if name else set()
+        clash = sorted(logged & losses) or (["loss"] if name == "loss" else [])
+        if clash:
+            where = path + (("name",) if isinstance(ref, TypedObject) else ())
+            output = clash[0][: -len("_loss")]
+            loss_path = ("training", "loss") + ((output,) if output and isinstance(training.loss, dict) else ())
+            diags.append(
+                smap.diagnostic(
+                    f"this metric is logged as '{clash[0]}', the name Keras logs the loss ({_dotted(loss_path)}) "
+                    "under: its value would replace the loss in the logs, the progress bar and what callbacks "
+                    f"watch; give the metric another name, e.g. name: {_snake(kind)}",
+                    where,
+                )
+            )
+            continue
+        if several and group[1] is None:
+            continue  # a list for several outputs: Keras may read it as one metric per output, in order
+        key = (group, name) if name else (group, kind, repr(sorted(getattr(ref, "arguments", {}).items())))
+        first = seen.setdefault(key, path)
+        if first != path:
+            what = f"has the same name, '{name}', as" if name else "is the same metric, with the same arguments, as"
+            renamed = f" as '{name}_1'" if name else " under a name of its own making"
+            diags.append(
+                smap.diagnostic(
+                    f"this metric {what} {_dotted(first)}: Keras would log it again{renamed}, a name nothing else "
+                    "refers to; remove one, or give one another name (name: …)",
+                    path,
+                )
+            )
     return diags
 
 
