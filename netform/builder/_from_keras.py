@@ -11,7 +11,6 @@ written, and how nodes are named, is decided by the TensorFlow-free writers
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import keras
@@ -27,11 +26,12 @@ from .._compat._graph_nodes import (
 )
 from .._compat._keras_graph import LiveWalk, graph_of, is_graph
 from ..errors import BuildError, NetformError, SpecError
-from ..spec import ModelSpec, load_spec
+from ..spec import ModelSpec
 from ..spec._custom import custom_keras_class, keras_registered_class
 from ..spec._export import GraphWriter, SpecWriter
 from ..spec._layer_base import get_layer_spec
-from ..spec._layer_dict import clean_name, config_dtype, convert_value, layer_to_dict_from_config
+from ..spec._layer_dict import clean_name, config_dtype, layer_to_dict_from_config
+from ..spec._training_export import load_exported, training_section
 
 __all__ = ["from_keras", "layer_to_dict"]
 
@@ -301,34 +301,15 @@ class _Exporter(SpecWriter):
         return self.graph_block(id(model), name, inputs, nodes, outputs)
 
 
-def _short_float(value: Any) -> Any:
-    """A float32 value as its shortest text (0.009999999776482582 → 0.01), as a person wrote it."""
-    import numpy as np
-
-    return float(str(np.float32(value))) if isinstance(value, float) else value
-
-
-def _non_default(family: Any, value: Any, *, drop: tuple[str, ...] = ()) -> Any:
-    """A serialized Keras optimizer, loss or metric as ``{type: Name, …}`` with only its non-default arguments."""
-    if not (isinstance(value, dict) and "class_name" in value):
-        return value
-    if value["class_name"] == "function" and ">" in str(value.get("config")):
-        return value["config"]  # a function registered with Keras, by its registered name "package>name"
-    registered = value.get("registered_name")
-    type_name = registered if isinstance(registered, str) and ">" in registered else str(value["class_name"])
-    cls = keras.saving.get_registered_object(type_name) if ">" in type_name else getattr(family, type_name, None)
-    config = {k: v for k, v in (value.get("config") or {}).items() if k not in drop}
+def _registered_defaults(kind: str, name: str) -> dict[str, Any] | None:
+    """The config of a default instance of a loss or metric class registered with Keras as ``name``."""
+    cls = keras.saving.get_registered_object(name)
+    if not isinstance(cls, type):
+        return None  # a function: written by its registered name
     try:
-        default = cls().get_config() if isinstance(cls, type) else {}
+        return dict(cls().get_config())
     except (TypeError, ValueError):  # a class without defaults for every argument: keep them all
-        default = {}
-    name, default_name = config.get("name"), default.get("name")
-    if ">" in type_name and isinstance(name, str) and isinstance(default_name, str):
-        # Keras names each instance of a class without a default name after it, counting: scaled_mse_4
-        if re.sub(r"_\d+$", "", name) == re.sub(r"_\d+$", "", default_name):
-            config.pop("name")
-    args = {k: _short_float(convert_value(v)) for k, v in config.items() if k not in default or default[k] != v}
-    return {"type": type_name, **args}
+        return None
 
 
 def _training(model: keras.Model) -> dict[str, Any] | None:
@@ -339,25 +320,7 @@ def _training(model: keras.Model) -> dict[str, Any] | None:
         config = model.get_compile_config() or {}
     except (NotImplementedError, TypeError, ValueError):
         return None
-    out: dict[str, Any] = {}
-    if config.get("optimizer") is not None:
-        out["optimizer"] = _non_default(keras.optimizers, config["optimizer"], drop=("name",))
-    for key, family in (("loss", keras.losses), ("metrics", keras.metrics), ("weighted_metrics", keras.metrics)):
-        value = config.get(key)
-        if value is None:
-            continue
-        if isinstance(value, dict) and "class_name" not in value:
-            out[key] = {
-                k: [_non_default(family, m) for m in v] if isinstance(v, (list, tuple)) else _non_default(family, v)
-                for k, v in value.items()
-            }
-        elif isinstance(value, (list, tuple)):
-            out[key] = [_non_default(family, m) for m in value]
-        else:
-            out[key] = _non_default(family, value)
-    if config.get("loss_weights") is not None:
-        out["loss_weights"] = config["loss_weights"]
-    return out or None
+    return training_section(config, _registered_defaults)
 
 
 def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
@@ -398,19 +361,11 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     inputs, nodes, outputs = exporter.graph(model, set(), names, uses)
     data = exporter.spec_data(spec_name, inputs, nodes, outputs, sequential=isinstance(model, keras.Sequential))
     source = f"<from_keras {model.name}>"
-    spec: ModelSpec | None = None
-    training = _training(model)
-    if training is not None:
-        try:  # kept when netform's training section can say it (a custom object of Keras's may not be)
-            spec = load_spec({**data, "training": training}, source=source)
-        except SpecError:
-            pass
-    if spec is None:
-        try:
-            spec = load_spec(data, source=source)
-        except SpecError as err:
-            raise BuildError(
-                f"the spec exported from model '{model.name}' does not validate (please report this): {err}"
-            ) from err
+    try:
+        spec = load_exported(data, _training(model), source)
+    except SpecError as err:
+        raise BuildError(
+            f"the spec exported from model '{model.name}' does not validate (please report this): {err}"
+        ) from err
     spec._keras_names = exporter.keras_names(names, uses)
     return spec

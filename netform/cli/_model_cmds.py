@@ -47,7 +47,7 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
         from ..builder import from_keras  # also registers netform's model classes for loading
         from ..saving import load
 
-        spec = from_keras(load(args.model, compile=False))
+        spec = from_keras(load(args.model))
     text = spec.to_yaml()
     if args.output:
         from ._spec_cmds import write_output

@@ -230,7 +230,7 @@ def model_file_spec(path: str) -> ModelSpec:
         from ..builder import from_keras  # noqa: PLC0415 - also registers netform's model classes for loading
         from ..saving import load  # noqa: PLC0415
 
-        spec = from_keras(load(path, compile=False))
+        spec = from_keras(load(path))
     return spec
 
 

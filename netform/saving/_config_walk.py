@@ -29,6 +29,7 @@ from netform.errors import FormatError, NetformError, SpecError
 
 from netform.spec._export import GraphWriter, SpecWriter
 from netform.spec._layer_dict import KerasDefaults, clean_name, keras_defaults, layer_to_dict_from_config
+from netform.spec._training_export import load_exported, training_section
 
 __all__ = [
     "NeedsKeras",
@@ -447,22 +448,28 @@ def _sequential_as_functional(model: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _registered_defaults(kind: str, name: str) -> dict[str, Any] | None:
+    """A class registered with Keras has defaults only Keras tells: the model is loaded instead."""
+    raise LookupError(repr(name))
+
+
 def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
     """The :class:`~netform.ModelSpec` that ``from_keras`` makes of the model this config builds.
 
     Args:
-        model: A saved model's config (``{"class_name": "Functional" | "Sequential", "config": {...}}``),
+        model: A saved model's config (``{"class_name": "Functional" | "Sequential", "config": {...}}``,
+            with the ``compile_config`` of a compiled model beside them, as ``config.json`` holds it),
             already through the loading path's safety checks.
         name: The spec's name; defaults to the model's.
 
     Returns:
-        The spec (the same one :func:`netform.from_keras` makes of the loaded model).
+        The spec (the same one :func:`netform.from_keras` makes of the loaded model), with the
+        ``training:`` section of a compiled model.
 
     Raises:
         NeedsKeras: The config holds something only a live model answers (see the module's docstring).
         FormatError: The exported spec does not validate (no model Keras builds has this config).
     """
-    from netform.spec import load_spec  # noqa: PLC0415
 
     if not is_model(model):
         raise NeedsKeras("a subclassed model or no layer list")
@@ -475,7 +482,11 @@ def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
     inputs, nodes, outputs = exporter.graph(_sequential_as_functional(model) if sequential else model, set())
     data = exporter.spec_data(spec_name, inputs, nodes, outputs, sequential=sequential)
     try:
-        return load_spec(data, source=f"<from_keras {model_name}>")
+        training = training_section(model.get("compile_config"), _registered_defaults)
+    except LookupError as err:
+        raise NeedsKeras(f"the compile config names {err}, a class registered with Keras") from err
+    try:
+        return load_exported(data, training, f"<from_keras {model_name}>")
     except SpecError as err:
         # The config was read from a file: a model Keras builds always exports a valid spec, so one that does
         # not (a Dense called on 1,000 tensors) is an edited or corrupt file, refused as load refuses it.
@@ -490,7 +501,7 @@ def spec_from_file(path: str | os.PathLike[str], *, safe_mode: bool = True) -> A
 
     Returns:
         The :class:`~netform.ModelSpec` :func:`netform.from_keras` makes of
-        ``netform.load(path, compile=False)``, or None where the model must be
+        ``netform.load(path)``, or None where the model must be
         loaded with Keras to tell (another format, or what
         :class:`NeedsKeras` names).
 
@@ -505,7 +516,7 @@ def spec_from_file(path: str | os.PathLike[str], *, safe_mode: bool = True) -> A
     fmt = detect_format(path)
     if fmt not in ("keras", "h5", "savedmodel"):
         return None
-    config = read_config(path, fmt, safe_mode=safe_mode)
+    config = read_config(path, fmt, safe_mode=safe_mode, compile=True)
     if config is None:
         return None
     try:

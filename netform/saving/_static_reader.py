@@ -619,8 +619,10 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         compile: Also check the compile config, as loading with ``compile=True`` does.
 
     Returns:
-        The config (netform's model classes restored), or None where only
-        Keras reads the file (a Keras 2 config, weights not in HDF5).
+        The config (netform's model classes restored; with ``compile``, a
+        compiled model's ``compile_config`` beside it, as in a ``.keras``
+        file's ``config.json``), or None where only Keras reads the file (a
+        Keras 2 config, weights not in HDF5).
 
     Raises:
         FormatError: The file is corrupt.
@@ -680,6 +682,8 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
         fmt: Its format, from :func:`~._detect.detect_format` (``"keras"``, ``"h5"`` or ``"savedmodel"``).
         safe_mode: As for :func:`netform.load`: refuse configs that name code.
 
+                if isinstance(native, dict):  # beside the model's config, where config.json holds it
+                    return {**native, "compile_config": compile_config}
     Returns:
         ``{"model_name", "model_class", "layers", "parameters",
         "trainable_parameters", "optimizer", "iterations"}`` as

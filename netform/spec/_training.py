@@ -291,7 +291,10 @@ def _known(kind: str, names: tuple[str, ...]):
         if ">" in name and kind in REGISTERED_KINDS:
             return _registered(kind, name, value)
         if name not in names:
-            raise ValueError(f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {kind}s")
+            plural = kind + ("es" if kind.endswith("s") else "s")  # losses
+            raise ValueError(
+                f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {plural}"
+            )
         if isinstance(value, TypedObject) and kind in _CLASS_KINDS:
             _check_class(kind, name)
         check_arguments(kind, value)
@@ -405,8 +408,11 @@ class TrainingSpec(StrictScalars):
         description="A Keras optimizer by name or as {type: Adam, learning_rate: 0.001}; a spec without one "
         "trains with Adam (netform.Model.compile() keeps Keras's default, rmsprop).",
     )
+    # Left to right: `{type: Huber}` is one loss (a mapping of output names is tried only when it is none).
     loss: LossRef | dict[str, LossRef] | None = Field(
-        None, description="A Keras loss, or one per output name for a model with several outputs."
+        None,
+        description="A Keras loss, or one per output name for a model with several outputs.",
+        union_mode="left_to_right",
     )
     loss_weights: tuple[float, ...] | dict[str, float] | None = Field(
         None, description="Weights of the per-output losses."

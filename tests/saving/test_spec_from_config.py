@@ -45,7 +45,7 @@ def zoo_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, P
 
 
 def _keras_path(path: Path) -> str:
-    return nf.from_keras(nfs.load(path, compile=False)).to_yaml()
+    return nf.from_keras(nfs.load(path)).to_yaml()
 
 
 @pytest.mark.parametrize(("name", "ext"), [(name, "keras") for name in ZOO] + [("ticket_router", "h5"),
