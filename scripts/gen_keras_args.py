@@ -1,20 +1,37 @@
-"""Regenerate netform/spec/_keras_args.py: the constructor arguments of Keras's
-built-in optimizers, losses, metrics, callbacks, initializers, regularizers and
-constraints, so specs can check `{type: Adam, learning_rate: …}` without
-importing TensorFlow. A test fails when the table and the installed Keras differ.
+"""Regenerate netform/spec/_keras_args.py and netform/saving/_keras_layer_args.py from the installed Keras.
+
+``_keras_args.py``: the constructor arguments of Keras's built-in optimizers,
+losses, metrics, callbacks, initializers, regularizers and constraints, so
+specs can check `{type: Adam, learning_rate: …}` without importing TensorFlow.
+
+``_keras_layer_args.py``: for every public ``keras.layers`` class, the
+arguments its ``from_config`` takes (its constructor's, those of the
+constructors it passes ``**kwargs`` on to, down to the base ``Layer``'s
+``name``, ``dtype``, ``trainable``, …, the keys its ``__init__`` reads from
+``kwargs`` and those ``from_config`` takes out of the config), and the most
+positional arguments its ``call`` takes, so a saved config's layers can be
+checked as Keras will build them, without importing TensorFlow.
+
+A test fails when the tables and the installed Keras differ.
 
     python scripts/gen_keras_args.py
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import pprint
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+#: A layer whose constructor takes any keyword argument lists this name.
+ANY = "kwargs"
 
 
 def table() -> dict[str, dict[str, tuple[str, ...]]]:
@@ -58,6 +75,158 @@ def render() -> str:
     )
 
 
+# --- layers ---------------------------------------------------------------------------------------
+
+
+def _source(function: Any) -> ast.AST | None:
+    try:
+        return ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _keys_read(tree: ast.AST, var: str, methods: tuple[str, ...]) -> set[str]:
+    """The string keys a function reads from the dict ``var``: ``var.pop("k")`` (``methods``), ``var["k"]``,
+    ``"k" in var``."""
+    keys = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in methods
+            and _is_name(node.func.value, var)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            keys.add(node.args[0].value)
+        elif (
+            isinstance(node, ast.Subscript)
+            and _is_name(node.value, var)
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
+            keys.add(node.slice.value)
+        elif (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], ast.In)
+            and isinstance(node.left, ast.Constant)
+            and isinstance(node.left.value, str)
+            and _is_name(node.comparators[0], var)
+        ):
+            keys.add(node.left.value)
+    return keys
+
+
+def _passes_on(tree: ast.AST, var: str) -> bool:
+    """Whether a function passes ``**var`` on to a call (the next ``__init__``)."""
+    return any(isinstance(n, ast.keyword) and n.arg is None and _is_name(n.value, var) for n in ast.walk(tree))
+
+
+def _refuses_rest(tree: ast.AST, var: str) -> bool:
+    """Whether a function raises on what is left in ``var`` (``if var: raise ...``)."""
+    return any(
+        isinstance(n, ast.If) and _is_name(n.test, var) and any(isinstance(b, ast.Raise) for b in n.body)
+        for n in ast.walk(tree)
+    )
+
+
+def layer_arguments(cls: type) -> tuple[str, ...]:
+    """The config keys ``cls.from_config`` builds the layer from (sorted; ``kwargs`` in it: any key)."""
+    import keras
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        from_config = vars(klass).get("from_config")
+        if from_config is not None:
+            tree = _source(getattr(from_config, "__func__", from_config))
+            names |= _keys_read(tree, "config", ("pop",)) if tree is not None else set()
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None:
+            if klass is keras.layers.Layer:
+                break
+            continue
+        params = inspect.signature(init).parameters
+        names |= {p for p, v in params.items() if p != "self" and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)}
+        rest = next((p for p, v in params.items() if v.kind == v.VAR_KEYWORD), None)
+        if rest is None:
+            break  # no **kwargs: nothing else is taken
+        tree = _source(init)
+        if tree is None:
+            return (ANY,)
+        names |= _keys_read(tree, rest, ("pop", "get"))
+        if klass is keras.layers.Layer or (not _passes_on(tree, rest) and _refuses_rest(tree, rest)):
+            break  # what is left is refused
+        if not _passes_on(tree, rest):
+            return (ANY,)  # what is left is ignored
+    else:
+        return (ANY,)
+    return tuple(sorted(names))
+
+
+def call_positional(cls: type) -> int | None:
+    """The most positional arguments ``cls.call`` binds (None: any number)."""
+    params = list(inspect.signature(cls.call).parameters.values())[1:]  # type: ignore[attr-defined]
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+def layer_table() -> tuple[dict[str, tuple[str, ...]], dict[str, int | None]]:
+    import keras
+
+    args: dict[str, tuple[str, ...]] = {}
+    calls: dict[str, int | None] = {}
+    for name in dir(keras.layers):
+        cls = getattr(keras.layers, name)
+        if isinstance(cls, type) and issubclass(cls, keras.layers.Layer):
+            args[name] = layer_arguments(cls)
+            calls[name] = call_positional(cls)
+    return args, calls
+
+
+def _formatted(name: str, kind: str, table: dict[str, Any]) -> str:
+    """``name: kind = {...}`` laid out as ``ruff format`` lays it out (the module is checked with it)."""
+    lines = [f"{name}: {kind} = {{"]
+    for key in sorted(table):
+        value = table[key]
+        if isinstance(value, tuple):
+            items = [f'"{item}"' for item in value]
+            text = f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+        else:
+            text = repr(value)
+        line = f'    "{key}": {text},'
+        if len(line) <= 120:
+            lines.append(line)
+        else:
+            lines += [f'    "{key}": (', *(f"        {item}," for item in items), "    ),"]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def render_layers() -> str:
+    args, calls = layer_table()
+    return (
+        '"""What Keras builds each public ``keras.layers`` class from, by the name a saved config gives it.\n\n'
+        "Generated by scripts/gen_keras_args.py from the installed Keras; do not edit.\n\n"
+        "``KERAS_LAYER_ARGS``: the config keys ``from_config`` builds the layer from (the constructor's\n"
+        "arguments, those of the constructors it passes ``**kwargs`` on to, down to the base ``Layer``'s, and\n"
+        "the keys ``from_config`` takes out); a class listing ``kwargs`` takes any further key.\n"
+        "``KERAS_LAYER_CALLS``: the most positional arguments the layer's ``call`` takes (None: any number).\n"
+        '"""\n\n'
+        + _formatted("KERAS_LAYER_ARGS", "dict[str, tuple[str, ...]]", args)
+        + "\n"
+        + _formatted("KERAS_LAYER_CALLS", "dict[str, int | None]", calls)
+    )
+
+
 if __name__ == "__main__":
     (ROOT / "netform" / "spec" / "_keras_args.py").write_text(render())
     print("wrote netform/spec/_keras_args.py")
+    (ROOT / "netform" / "saving" / "_keras_layer_args.py").write_text(render_layers())
+    print("wrote netform/saving/_keras_layer_args.py")

@@ -22,7 +22,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from ..errors import RenderError
+from ..errors import FormatError, RenderError
 from ..spec import ModelSpec, load_spec
 from ._diagram import Diagram, collapse
 from ._dot import DotOptions, to_dot
@@ -110,12 +110,15 @@ def _diagram_of_file(path: str) -> Diagram:
     and walked as :func:`~._from_keras.diagram_from_keras` walks the loaded
     model; only what the config cannot tell (Keras ops, custom layers, call
     arguments, a layer without static shape rules, another format) loads the
-    model with Keras.
+    model with Keras. A config the walk leaves to Keras is first exported as
+    ``export-spec`` exports it: one that makes no model Keras can build (a
+    ``Dense`` called on 1,000 tensors) is refused as ``summary`` refuses it,
+    without TensorFlow.
     """
     from ._from_keras import diagram_from_config, diagram_from_keras
 
     if os.environ.get("NETFORM_RENDER_WITH_KERAS") != "1":
-        from ..saving._config_walk import NeedsKeras
+        from ..saving._config_walk import NeedsKeras, spec_from_config
         from ..saving._detect import detect_format
         from ..saving._static_reader import read_config
 
@@ -125,7 +128,13 @@ def _diagram_of_file(path: str) -> Diagram:
             try:
                 return diagram_from_config(config)
             except NeedsKeras:
-                pass  # only the live model tells: drawn as before
+                pass  # only the live model tells: drawn as before, unless the config makes no model at all
+            try:
+                spec_from_config(config)
+            except NeedsKeras:
+                pass
+            except FormatError as err:
+                raise FormatError(f"{path}: {err}") from err
     return diagram_from_keras(_load_model(path))
 
 

@@ -41,6 +41,15 @@ layers deeper than Keras can build under Python's recursion limit
 (:func:`max_config_depth`), counting iteratively. Every reader (``load``,
 ``inspect``, ``summary``, ``export-spec``, ``render``) runs it first, so they
 refuse the same files with the same :class:`~netform.errors.FormatError`.
+
+:func:`check_layer_configs` refuses what Keras refuses when it builds one of
+its own layers from a config: an argument the layer's ``from_config`` does
+not take (a ``Dense`` with ``"junk": 1``, also inside a wrapper), or a call
+with more positional arguments than the layer's ``call`` takes (a ``Dense``
+called on 1,000 tensors), from tables generated from Keras
+(:mod:`netform.saving._keras_layer_args`). The readers that do not load the
+model (``inspect``, ``summary``, ``export-spec``, ``render``) run it, so they
+refuse these files as ``load`` does, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ __all__ = [
     "check_declared_weights",
     "check_graph_bounds",
     "check_json_containers",
+    "check_layer_configs",
     "declared_weights",
     "max_config_depth",
     "stored_weights",
@@ -618,3 +628,96 @@ def check_declared_weights(
             f"{DECLARED_RATIO} times the {stored:,} the file holds plus {EXACT_SLACK:,}; the config describes "
             "another model than the file's weights, so the file is refused as corrupt or hostile."
         )
+
+
+#: The module a saved config names for Keras's own layers.
+_KERAS_LAYERS = "keras.layers"
+
+
+def _keras_layer(value: Any) -> str | None:
+    """The ``keras.layers`` class a serialized object names, where Keras builds it as that class (None otherwise:
+    another module, a class Keras does not export, or a registered name that picks another class)."""
+    from ._keras_layer_args import KERAS_LAYER_ARGS  # noqa: PLC0415
+
+    if not isinstance(value, dict) or value.get("module") != _KERAS_LAYERS or not isinstance(value.get("config"), dict):
+        return None
+    class_name = value.get("class_name")
+    if not isinstance(class_name, str) or class_name not in KERAS_LAYER_ARGS:
+        return None
+    if value.get("registered_name", None) not in (None, class_name):
+        return None  # Keras looks the registered name up first
+    return class_name
+
+
+def _inner_layers(config: dict[str, Any], name: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(dotted name, class, serialized layer)`` of the layers a layer's config holds (a wrapper's ``layer``, an
+    RNN's ``cell``, ``cells``), and of theirs, without recursion."""
+    stack: list[tuple[str, Any]] = [(f"{name}.{key}", value) for key, value in reversed(list(config.items()))]
+    while stack:
+        label, value = stack.pop()
+        class_name = _keras_layer(value)
+        if class_name is not None:
+            yield label, class_name, value
+            stack.extend((f"{label}.{key}", item) for key, item in reversed(list(value["config"].items())))
+        elif isinstance(value, list):
+            stack.extend((f"{label}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+
+
+def _check_arguments(layer: dict[str, Any], class_name: str, name: str, label: str, where: str) -> None:
+    from ._keras_layer_args import KERAS_LAYER_ARGS  # noqa: PLC0415
+
+    takes = KERAS_LAYER_ARGS[class_name]
+    if "kwargs" in takes:
+        return
+    unknown = [key for key in layer["config"] if key not in takes]
+    if unknown:
+        raise FormatError(
+            f"{where}: layer {_short(name)} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config has "
+            f"argument {_short(unknown[0])}, which {class_name} does not take (it takes {', '.join(takes)}); Keras "
+            "refuses to build this layer, so the file is refused as corrupt or edited (remove the argument, or "
+            "save the model again)"
+        )
+
+
+def _check_calls(layer: dict[str, Any], class_name: str, name: str, label: str, where: str) -> None:
+    from ._keras_layer_args import KERAS_LAYER_CALLS  # noqa: PLC0415
+
+    most = KERAS_LAYER_CALLS.get(class_name)
+    nodes = layer.get("inbound_nodes")
+    if most is None or not isinstance(nodes, list):
+        return
+    for index, node in enumerate(nodes):
+        args = node.get("args") if isinstance(node, dict) else None
+        if isinstance(args, list) and len(args) > most:
+            raise FormatError(
+                f"{where}: layer {_short(name)} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config is "
+                f"called with {len(args):,} positional arguments; its call takes at most {most} (call {index}), so "
+                "Keras refuses to build it and the file is refused as corrupt or edited"
+            )
+
+
+def check_layer_configs(config: Mapping[str, Any], where: str) -> None:
+    """Refuse a config that gives one of Keras's own layers what Keras refuses when it builds it.
+
+    Checks every layer the config's models list (nested models' included) and
+    every layer inside a layer's config (a wrapper's ``layer``, an RNN's
+    ``cell``) whose config names a ``keras.layers`` class as Keras resolves it.
+    Run after :func:`check_graph_bounds`, which bounds the walk; netform's and
+    custom classes, and Keras 2 configs (no ``module``), are left alone.
+
+    Raises:
+        FormatError: A layer's config holds an argument its ``from_config`` does
+            not take, or a call passes more positional arguments than the
+            layer's ``call`` takes.
+    """
+    for label, _, model_config, _ in _model_configs(config):
+        for layer in model_config["layers"]:
+            class_name = _keras_layer(layer)
+            if class_name is None:
+                continue
+            name = _layer_name(layer)
+            name = name if isinstance(name, str) else "?"
+            _check_arguments(layer, class_name, name, label, where)
+            _check_calls(layer, class_name, name, label, where)
+            for inner_name, inner_class, inner in _inner_layers(layer["config"], name):
+                _check_arguments(inner, inner_class, inner_name, label, where)

@@ -21,7 +21,12 @@ Each file is opened and checked once: the metadata ``inspect`` reports
 (``netform.json``, ``metadata.json``, the HDF5 ``netform_metadata``) is read
 in the same pass, so :func:`read_model`'s answer carries it as ``meta``.
 
-What is not checked is what only building the model checks: a config that
+A Keras 3 config's layers are also checked as Keras builds them
+(:func:`~._config_bounds.check_layer_configs`): an argument a built-in
+layer does not take, or a call with more positional tensors than it takes,
+is refused here as Keras refuses it when ``load`` builds the model.
+
+What is not checked otherwise is what only building the model checks: a config that
 parses and passes the safety checks but that Keras cannot deserialize. In a
 ``.keras`` archive any change to the config fails the entry's CRC-32; in an
 HDF5 file netform writes, the config attributes carry CRC-32s
@@ -39,7 +44,7 @@ from typing import Any
 
 from netform.errors import FormatError, NetformError, UnsafeFileError
 
-from ._config_bounds import check_declared_weights, check_graph_bounds
+from ._config_bounds import check_declared_weights, check_graph_bounds, check_layer_configs
 from ._keras_zip import (
     NETFORM_ENTRY,
     NETFORM_MODELS_MODULE,
@@ -536,6 +541,7 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
     path = parts.path
     config = parts.config
     _check(config, path, safe_mode)
+    check_layer_configs(config, path)
     if parts.weights is None:
         raise _Unknown  # e.g. Keras's npz weights: loading says why it cannot be read
     weights = parts.weights
@@ -571,6 +577,7 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if native is None:
             raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
+        check_layer_configs(native, path)
         compile_config = attr_json(f, "netform_compile_config")
         if compile_config is None and "training_config" in f.attrs:
             raise _Unknown
@@ -640,6 +647,7 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         parts = KerasParts(path, where=where)
         path = where
         _check(parts.config, path, safe_mode)
+        check_layer_configs(parts.config, path)
         if parts.weights is None:
             return None
         with reading(path, "keras"), h5py.File(parts.weights, "r") as f:
@@ -664,6 +672,8 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         _check_h5(f, config, path, safe_mode)
         check_declared_weights(config, ((name, d.shape) for name, d in stored.items()), path)
         verify_checksums(f, path, datasets=stored, source=opened.raw)
+        if native is not None:  # a Keras 2 config is left to Keras's legacy loader, which renames arguments
+            check_layer_configs(native, path)
         if compile and native is not None:
             compile_config = attr_json(f, "netform_compile_config")
             if compile_config is None and "training_config" in f.attrs:
