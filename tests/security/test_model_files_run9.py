@@ -209,3 +209,36 @@ def test_1000_positional_tensors_are_refused_without_tensorflow(
     code, err, modules = _run_without_tf(*_args(command, files["wide_args"], tmp_path))
     assert code == 5 and re.search(POSITIONAL, err), err
     assert modules == []
+
+
+# --- What Keras builds is not refused ----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+ZOO = sorted(p.stem for p in (ROOT / "models").glob("*.yaml"))
+APPLICATIONS = sorted(n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n)))
+#: the smallest input side each architecture accepts, where it is not 32
+_SIZES = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 71}
+_FAST = {"MobileNet", "MobileNetV3Small", "VGG16"}
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_every_zoo_model_file_passes_the_layer_check(name: str, tmp_path: Path) -> None:
+    from netform.saving._static_reader import read_config
+
+    path = tmp_path / f"{name}.keras"
+    nf.save(nf.build(str(ROOT / "models" / f"{name}.yaml")), str(path))
+    assert read_config(str(path), "keras", compile=True) is not None
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=[] if n in _FAST else [pytest.mark.slow], id=n) for n in APPLICATIONS]
+)
+def test_every_keras_application_passes_the_layer_check(name: str) -> None:
+    from netform.saving._config_bounds import check_graph_bounds, check_layer_configs
+
+    size = _SIZES.get(name, 32)
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classes=10)
+    config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))  # as config.json holds it
+    check_graph_bounds(config, name)
+    check_layer_configs(config, name)
+    assert len(APPLICATIONS) == 40
