@@ -137,3 +137,40 @@ def test_the_diagram_spec_and_file_follow_one_order(tmp_path: object) -> None:
     assert config is not None
     assert [step.name for step in model_graph(config).steps] == walk
     assert list(diagram_from_config(config).nodes) == walk
+
+
+def _varint_readers(source: str) -> list[str]:
+    """Functions of ``source`` that decode a varint: they mask seven bits (``& 0x7F``) and shift them into place."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        ops = [n for n in ast.walk(node) if isinstance(n, ast.BinOp)]
+        masks = any(
+            isinstance(op.op, ast.BitAnd) and any(isinstance(s, ast.Constant) and s.value == 0x7F for s in (op.left, op.right))
+            for op in ops
+        )
+        if masks and any(isinstance(op.op, ast.LShift) for op in ops):
+            found.append(node.name)
+    return found
+
+
+def test_one_protobuf_wire_reader() -> None:
+    """The SavedModel reader, the ONNX layout walk, ``inspect``'s ONNX reader and format detection share one."""
+    from pathlib import Path
+
+    import netform
+    from netform.saving import _detect, _export, _onnx_layout, _protowire, _savedmodel_reader
+
+    root = Path(netform.__file__).parent
+    readers = {
+        str(path.relative_to(root)): names
+        for path in sorted(root.rglob("*.py"))
+        if (names := _varint_readers(path.read_text(encoding="utf-8")))
+    }
+    assert readers == {"saving/_protowire.py": ["read_varint"]}
+    for module in (_savedmodel_reader, _onnx_layout, _export):
+        assert module.protowire is _protowire, module.__name__
+    assert _detect._varint is _protowire.varint_or_none

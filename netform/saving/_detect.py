@@ -16,6 +16,7 @@ from typing import Final
 from netform.errors import CorruptFileError, FormatError, UnsafeFileError
 
 from ._meta import read_bounded, regular_file
+from ._protowire import varint_or_none as _varint  # also read by ._target
 
 __all__ = [
     "FORMATS",
@@ -226,18 +227,6 @@ def is_onnx_bytes(head: bytes, size: int | None = None) -> bool:
                     return False
             pos += value
     return fields >= 2 or (fields >= 1 and size == len(head))
-
-
-def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
-    value = shift = 0
-    while pos < len(data) and shift < 64:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-    return None, pos
 
 
 def deploy_kind(head: bytes, size: int) -> str | None:

@@ -9,6 +9,8 @@ from typing import Any
 
 from netform.errors import FormatError, SaveError
 
+from . import _protowire as protowire
+
 __all__ = ["all_layers", "describe_export", "keras_layer_path", "require", "serving_function"]
 
 
@@ -129,124 +131,96 @@ _ONNX_TYPES = {
 }
 
 
-def _read_varint(fh: Any) -> int | None:
-    value = shift = 0
-    while shift < 64:
-        byte = fh.read(1)
-        if not byte:
-            return None
-        value |= (byte[0] & 0x7F) << shift
-        if not byte[0] & 0x80:
-            return value
-        shift += 7
-    return None
-
-
 #: The most fields ``inspect`` walks in one ONNX message (about 10 s of Python): a graph of a few million
 #: nodes and initializers is far past any real model's, and bounds the time a file of tiny fields costs.
 MAX_ONNX_FIELDS = 5_000_000
 
+_Span = tuple[int, int]  # (offset, length) of a length-delimited field in the file
 
-def _proto_fields(fh: Any, start: int, end: int, path: str) -> Any:
-    """Yield ``(field, value)`` of the protobuf message in ``fh[start:end]``: an int, or ``(offset, length)``.
 
-    The file is walked by seeking, so a 2 GB graph's nodes and weights are never read.
+def _proto_fields(view: memoryview, start: int, end: int, path: str) -> list[tuple[int, int | _Span]]:
+    """``(field, value)`` of the protobuf message in ``view[start:end]``: an int, or ``(offset, length)``.
+
+    The file is memory-mapped, so a 2 GB graph's nodes and weights are never read; fixed-size fields are skipped.
     """
-    truncated = f"{path}: the ONNX file is truncated or corrupt (a field runs past its end)."
-    fh.seek(start)
-    count = 0
-    while fh.tell() < end:
-        count += 1
-        if count > MAX_ONNX_FIELDS:
-            raise FormatError(
-                f"{path}: a message of the ONNX file holds more than {MAX_ONNX_FIELDS:,} fields; a model's "
-                "graph holds far fewer, so the file is refused as corrupt or hostile."
-            )
-        tag = _read_varint(fh)
-        if tag is None or fh.tell() > end:
-            raise FormatError(truncated)
-        wire = tag & 7
-        if wire == 0:
-            value = _read_varint(fh)
-            if value is None or fh.tell() > end:
-                raise FormatError(truncated)
-            yield tag >> 3, value
-        elif wire == 2:
-            length = _read_varint(fh)
-            if length is None or fh.tell() + length > end:
-                raise FormatError(truncated)
-            here = fh.tell()
-            yield tag >> 3, (here, length)
-            fh.seek(here + length)
-        elif wire in (1, 5):
-            if fh.tell() + (8 if wire == 1 else 4) > end:
-                raise FormatError(truncated)
-            fh.seek(fh.tell() + (8 if wire == 1 else 4))
-        else:
-            raise FormatError(f"{path}: the ONNX file is corrupt (protobuf wire type {wire}).")
+    try:
+        return [
+            (number, value if wire == protowire.VARINT else (value, stop - value))
+            for number, wire, value, stop in protowire.fields(view, start, end, protowire.Budget(MAX_ONNX_FIELDS))
+            if wire == protowire.VARINT or wire == protowire.LEN
+        ]
+    except protowire.TooManyFields:
+        raise FormatError(
+            f"{path}: a message of the ONNX file holds more than {MAX_ONNX_FIELDS:,} fields; a model's "
+            "graph holds far fewer, so the file is refused as corrupt or hostile."
+        ) from None
+    except protowire.WireError as err:
+        if err.kind == "wire":
+            raise FormatError(f"{path}: the ONNX file is corrupt (protobuf wire type {err.wire}).") from None
+        if err.kind == "number":
+            raise FormatError(f"{path}: the ONNX file is corrupt (protobuf field number 0).") from None
+        raise FormatError(f"{path}: the ONNX file is truncated or corrupt (a field runs past its end).") from None
 
 
-def _text(fh: Any, span: tuple[int, int], limit: int = 4096) -> str:
-    fh.seek(span[0])
-    return fh.read(min(span[1], limit)).decode("utf-8", "replace")
+def _text(view: memoryview, span: _Span, limit: int = 4096) -> str:
+    return bytes(view[span[0] : span[0] + min(span[1], limit)]).decode("utf-8", "replace")
 
 
-def _onnx_value_info(fh: Any, span: tuple[int, int], path: str) -> dict[str, Any]:
+def _onnx_value_info(view: memoryview, span: _Span, path: str) -> dict[str, Any]:
     """``{name, dtype, shape}`` of an ONNX ``ValueInfoProto`` (an input or output of the graph)."""
     info: dict[str, Any] = {"name": "", "dtype": None, "shape": None}
-    fields = list(_proto_fields(fh, span[0], span[0] + span[1], path))
+    fields = _proto_fields(view, span[0], span[0] + span[1], path)
     for field, value in fields:
         if field == 1 and isinstance(value, tuple):
-            info["name"] = _text(fh, value)
+            info["name"] = _text(view, value)
         elif field == 2 and isinstance(value, tuple):  # TypeProto
-            for f2, tensor in list(_proto_fields(fh, value[0], value[0] + value[1], path)):
+            for f2, tensor in _proto_fields(view, value[0], value[0] + value[1], path):
                 if f2 != 1 or not isinstance(tensor, tuple):
                     continue
-                for f3, v3 in list(_proto_fields(fh, tensor[0], tensor[0] + tensor[1], path)):
+                for f3, v3 in _proto_fields(view, tensor[0], tensor[0] + tensor[1], path):
                     if f3 == 1 and isinstance(v3, int):
                         info["dtype"] = _ONNX_TYPES.get(v3, str(v3))
                     elif f3 == 2 and isinstance(v3, tuple):
                         dims: list[Any] = []
-                        for f4, dim in list(_proto_fields(fh, v3[0], v3[0] + v3[1], path)):
+                        for f4, dim in _proto_fields(view, v3[0], v3[0] + v3[1], path):
                             if f4 != 1 or not isinstance(dim, tuple):
                                 continue
                             size: Any = None
-                            for f5, v5 in list(_proto_fields(fh, dim[0], dim[0] + dim[1], path)):
+                            for f5, v5 in _proto_fields(view, dim[0], dim[0] + dim[1], path):
                                 size = (
                                     v5
                                     if f5 == 1 and isinstance(v5, int)
-                                    else (_text(fh, v5) if f5 == 2 and isinstance(v5, tuple) else size)
+                                    else (_text(view, v5) if f5 == 2 and isinstance(v5, tuple) else size)
                                 )
                             dims.append(size)
                         info["shape"] = dims
     return info
 
 
-def _onnx_tensor_size(fh: Any, span: tuple[int, int], path: str) -> int:
+def _onnx_tensor_size(view: memoryview, span: _Span, path: str) -> int:
     """The number of elements of an ONNX ``TensorProto`` (the product of its ``dims``), its data not read."""
-    import io  # noqa: PLC0415
-
     size = 1
-    for field, value in list(_proto_fields(fh, span[0], span[0] + span[1], path)):
+    for field, value in _proto_fields(view, span[0], span[0] + span[1], path):
         if field != 1:
             continue
         if isinstance(value, int):
             size *= value
             continue
-        fh.seek(value[0])
-        packed = io.BytesIO(fh.read(min(value[1], 1024)))  # dims packed by a proto3 writer; 1 KiB is 100+ dims
-        while (dim := _read_varint(packed)) is not None:
+        packed = bytes(view[value[0] : value[0] + min(value[1], 1024)])  # dims packed by a proto3 writer; 100+ dims
+        dim, at = protowire.varint_or_none(packed, 0)
+        while dim is not None:
             size *= dim
+            dim, at = protowire.varint_or_none(packed, at)
     return size
 
 
-def _onnx_parameters(fh: Any, span: tuple[int, int], field: int, path: str) -> int:
+def _onnx_parameters(view: memoryview, span: _Span, field: int, path: str) -> int:
     """Elements of a graph initializer (field 5, ``TensorProto``) or sparse initializer (15, its ``values``)."""
     if field == 5:
-        return _onnx_tensor_size(fh, span, path)
+        return _onnx_tensor_size(view, span, path)
     return sum(
-        _onnx_tensor_size(fh, v, path)
-        for f, v in list(_proto_fields(fh, span[0], span[0] + span[1], path))
+        _onnx_tensor_size(view, v, path)
+        for f, v in _proto_fields(view, span[0], span[0] + span[1], path)
         if f == 1 and isinstance(v, tuple)
     )
 
@@ -261,33 +235,32 @@ def _describe_onnx(path: str) -> dict[str, Any]:
         "parameters": 0,
         "metadata": {},
     }
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
+    with open(path, "rb") as fh, protowire.mapped(fh) as view:
         producer = ["", ""]
-        for field, value in list(_proto_fields(fh, 0, size, path)):
+        for field, value in _proto_fields(view, 0, len(view), path):
             if field == 1 and isinstance(value, int):
                 result["ir_version"] = value
             elif field in (2, 3) and isinstance(value, tuple):
-                producer[field - 2] = _text(fh, value)
+                producer[field - 2] = _text(view, value)
             elif field == 8 and isinstance(value, tuple):  # OperatorSetIdProto
                 domain, version = "", None
-                for f2, v2 in list(_proto_fields(fh, value[0], value[0] + value[1], path)):
-                    domain = _text(fh, v2) if f2 == 1 and isinstance(v2, tuple) else domain
+                for f2, v2 in _proto_fields(view, value[0], value[0] + value[1], path):
+                    domain = _text(view, v2) if f2 == 1 and isinstance(v2, tuple) else domain
                     version = v2 if f2 == 2 and isinstance(v2, int) else version
                 if domain in ("", "ai.onnx"):
                     result["opset"] = version
             elif field == 14 and isinstance(value, tuple):  # metadata_props
                 entry = ["", ""]
-                for f2, v2 in list(_proto_fields(fh, value[0], value[0] + value[1], path)):
+                for f2, v2 in _proto_fields(view, value[0], value[0] + value[1], path):
                     if f2 in (1, 2) and isinstance(v2, tuple):
-                        entry[f2 - 1] = _text(fh, v2)
+                        entry[f2 - 1] = _text(view, v2)
                 result["metadata"][entry[0]] = entry[1]
             elif field == 7 and isinstance(value, tuple):  # GraphProto: inputs 11, outputs 12, initializers 5, 15
-                for f2, v2 in list(_proto_fields(fh, value[0], value[0] + value[1], path)):
+                for f2, v2 in _proto_fields(view, value[0], value[0] + value[1], path):
                     if f2 in (11, 12) and isinstance(v2, tuple):
-                        result["inputs" if f2 == 11 else "outputs"].append(_onnx_value_info(fh, v2, path))
+                        result["inputs" if f2 == 11 else "outputs"].append(_onnx_value_info(view, v2, path))
                     elif f2 in (5, 15) and isinstance(v2, tuple):
-                        result["parameters"] += _onnx_parameters(fh, v2, f2, path)
+                        result["parameters"] += _onnx_parameters(view, v2, f2, path)
         result["producer"] = " ".join(p for p in producer if p) or None
     return result
 

@@ -29,6 +29,8 @@ import codecs
 import mmap
 from typing import Final
 
+from . import _protowire as protowire
+
 __all__ = ["onnx_problem", "savedmodel_graph"]
 
 #: The IR versions a model may declare: 3 (ONNX 1.0, the first with ``opset_import``) up to a generous 64.
@@ -38,7 +40,7 @@ _MAX_DEPTH: Final[int] = 64
 #: Text fields longer than this are checked for UTF-8 in pieces of this size.
 _TEXT_CHUNK: Final[int] = 2**20
 
-_VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
+_VARINT, _LEN, _FIXED32 = protowire.VARINT, protowire.LEN, protowire.FIXED32
 
 # Each message: {field number: (wire types allowed, what the payload is, repeated, field name)}.
 # What the payload is: "int", "float", "text" (UTF-8), "bytes" (opaque, only bounded), or a message name.
@@ -119,18 +121,6 @@ class _NotOnnx(Exception):
     """Where the walk found the bytes break ONNX's layout."""
 
 
-def _varint(view: memoryview, pos: int, end: int, where: str) -> tuple[int, int]:
-    value = shift = 0
-    while pos < end and shift < 64:
-        byte = view[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-    raise _NotOnnx(f"{where}: a number runs past its message")
-
-
 def _check_text(view: memoryview, start: int, end: int, where: str) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
@@ -147,35 +137,47 @@ def _walk(view: memoryview, start: int, end: int, kind: str, where: str, depth: 
         raise _NotOnnx(f"{where}: subgraphs nested more than {_MAX_DEPTH} deep")
     schema = _SCHEMA[kind]
     seen: dict[int, list[int]] = {}
-    pos = start
-    while pos < end:
-        tag, pos = _varint(view, pos, end, where)
-        number, wire = tag >> 3, tag & 7
-        spec = schema.get(number)
-        if spec is None:
-            raise _NotOnnx(f"{where}: field {number} is no field of an ONNX {kind.replace('sub', '')}")
-        wires, payload, repeated, name = spec
-        inner = f"{where}.{name}" if not repeated else f"{where}.{name}[{len(seen.get(number, []))}]"
-        if wire not in wires:
-            raise _NotOnnx(f"{inner} has protobuf wire type {wire}")
-        if number in seen and not repeated:
-            raise _NotOnnx(f"{inner} appears twice")
-        if wire == _VARINT:
-            value, pos = _varint(view, pos, end, inner)
-        elif wire == _FIXED32:
-            value, pos = 0, pos + 4
-        else:
-            length, pos = _varint(view, pos, end, inner)
-            value, pos = pos, pos + length
-        if pos > end:
-            raise _NotOnnx(f"{inner} runs past its message")
-        if wire == _LEN and payload == "text":
-            _check_text(view, value, pos, inner)
-        elif wire == _LEN and payload in _SCHEMA:
-            _walk(view, value, pos, payload, inner, depth + (payload == "subgraph"))
-        seen.setdefault(number, []).append(value)
+    try:
+        for number, wire, value, stop in protowire.fields(view, start, end):
+            spec = schema.get(number)
+            if spec is None or wire not in spec[0] or (number in seen and not spec[2]):
+                raise _NotOnnx(_field_problem(spec, kind, seen, number, wire, where))
+            inner = _inner(where, spec, seen.get(number))
+            if wire == _LEN:
+                payload = spec[1]
+                if payload == "text":
+                    _check_text(view, value, stop, inner)
+                elif payload in _SCHEMA:
+                    _walk(view, value, stop, payload, inner, depth + (payload == "subgraph"))
+            seen.setdefault(number, []).append(value)
+    except protowire.WireError as err:
+        if err.number is None or err.wire is None:  # the tag itself
+            raise _NotOnnx(f"{where}: a number runs past its message") from None
+        # The schema's word first, as for a field that reads whole; then what broke in its value.
+        spec = schema.get(err.number)
+        if spec is None or err.wire not in spec[0] or (err.number in seen and not spec[2]):
+            raise _NotOnnx(_field_problem(spec, kind, seen, err.number, err.wire, where)) from None
+        inner = _inner(where, spec, seen.get(err.number))
+        raise _NotOnnx(
+            f"{inner}: a number runs past its message" if err.kind == "varint" else f"{inner} runs past its message"
+        ) from None
     _require(kind, seen, where)
     return seen
+
+
+def _inner(where: str, spec: _Field, earlier: list[int] | None) -> str:
+    """Where a field is: ``the model.graph``, or ``the model.graph.node[3]`` (``earlier``: its values so far)."""
+    return f"{where}.{spec[3]}" if not spec[2] else f"{where}.{spec[3]}[{len(earlier or ())}]"
+
+
+def _field_problem(
+    spec: _Field | None, kind: str, seen: dict[int, list[int]], number: int, wire: int, where: str
+) -> str:
+    """Why field ``number`` of wire type ``wire`` does not belong in a message ``kind`` (``spec``: its schema)."""
+    if spec is None:
+        return f"{where}: field {number} is no field of an ONNX {kind.replace('sub', '')}"
+    inner = _inner(where, spec, seen.get(number))
+    return f"{inner} has protobuf wire type {wire}" if wire not in spec[0] else f"{inner} appears twice"
 
 
 def _require(kind: str, seen: dict[int, list[int]], where: str) -> None:
@@ -233,21 +235,14 @@ def savedmodel_graph(data: bytes | bytearray | memoryview | mmap.mmap) -> bool:
 
 
 def _walk_plain(view: memoryview, start: int, end: int, schema: dict[int, _Field]) -> dict[int, list[tuple[int, int]]]:
-    """The fields of a message by ``schema`` (no nesting): ``{field: [(start, end), ...]}``."""
+    """The fields of a message by ``schema`` (no nesting): ``{field: [(start, end), ...]}`` (a varint: ``(value, value)``)."""
     seen: dict[int, list[tuple[int, int]]] = {}
-    pos = start
-    while pos < end:
-        tag, pos = _varint(view, pos, end, "message")
-        spec = schema.get(tag >> 3)
-        if spec is None or tag & 7 not in spec[0] or (tag >> 3 in seen and not spec[2]):
-            raise _NotOnnx("message")
-        if tag & 7 == _VARINT:
-            value, pos = _varint(view, pos, end, "message")
-            seen.setdefault(tag >> 3, []).append((value, value))
-            continue
-        length, pos = _varint(view, pos, end, "message")
-        if pos + length > end:
-            raise _NotOnnx("message")
-        seen.setdefault(tag >> 3, []).append((pos, pos + length))
-        pos += length
+    try:
+        for number, wire, value, stop in protowire.fields(view, start, end):
+            spec = schema.get(number)
+            if spec is None or wire not in spec[0] or (number in seen and not spec[2]):
+                raise _NotOnnx("message")
+            seen.setdefault(number, []).append((value, value) if wire == _VARINT else (value, stop))
+    except protowire.WireError as err:
+        raise _NotOnnx("message") from err
     return seen

@@ -16,8 +16,9 @@ allow-list, decides what a safe-mode load would refuse.
 Bounds: the file is refused before it is read when it is larger than
 :data:`~._savedmodel.MAX_GRAPH_BYTES` or not a regular file (as on the
 loading path); a field whose declared length runs past its message, a
-varint longer than ten bytes, a wire type protobuf does not have or text
-that is not UTF-8 in a string field is a :class:`~netform.errors.FormatError`.
+varint longer than ten bytes, a wire type protobuf does not have, a field
+numbered 0 (all read by :mod:`._protowire`) or text that is not UTF-8 in a
+string field is a :class:`~netform.errors.FormatError`.
 Nesting cannot run deep: only the fixed path of messages named here is
 decoded, so a hostile file's depth is never recursed into.
 """
@@ -27,7 +28,9 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator
 
-from netform.errors import FormatError, NetformError
+from netform.errors import FormatError
+
+from . import _protowire as protowire
 
 __all__ = ["read_saved_graph", "describe_foreign"]
 
@@ -64,22 +67,17 @@ _Field = tuple[int, int | memoryview]
 #: one of a few hundred MB, or a hostile file of tiny fields) is left to TensorFlow's parser, as before.
 MAX_FIELDS = 2_000_000
 
-
-class TooManyFields(NetformError):
-    """The graph holds more fields than :data:`MAX_FIELDS`: only TensorFlow reads it in reasonable time.
-
-    A :class:`NetformError` so that :func:`._meta.reading` lets it through; it
-    never leaves :func:`describe_foreign`.
-    """
+# Never leaves describe_foreign: a NetformError, so that ._meta.reading lets it through.
+TooManyFields = protowire.TooManyFields
 
 
-class _Wire:
-    """The protobuf wire format over one buffer; every error names the file."""
+class _Wire(protowire.Budget):
+    """The protobuf wire format over one buffer, within :data:`MAX_FIELDS` fields; every error names the file."""
 
     def __init__(self, data: bytes, where: str) -> None:
+        super().__init__(MAX_FIELDS)
         self.data = memoryview(data)
         self.where = where
-        self.left = MAX_FIELDS
 
     def corrupt(self, why: str) -> FormatError:
         return FormatError(
@@ -87,42 +85,19 @@ class _Wire:
             "export the model again."
         )
 
-    def _varint(self, buf: memoryview, pos: int) -> tuple[int, int]:
-        value = shift = 0
-        end = min(len(buf), pos + 10)
-        while pos < end:
-            byte = buf[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value, pos
-            shift += 7
-        raise self.corrupt("a number is cut short or longer than ten bytes")
-
     def fields(self, buf: memoryview) -> Iterator[_Field]:
-        """``(field number, value)`` of one message: an int (varint) or the bytes of a length-delimited field."""
-        pos, end = 0, len(buf)
-        while pos < end:
-            self.left -= 1
-            if self.left < 0:
-                raise TooManyFields(f"{self.where}: more than {MAX_FIELDS:,} protobuf fields")
-            tag, pos = self._varint(buf, pos)
-            wire, number = tag & 7, tag >> 3
-            if wire == 0:
-                value, pos = self._varint(buf, pos)
-                yield number, value
-            elif wire == 2:
-                length, pos = self._varint(buf, pos)
-                if pos + length > end:
-                    raise self.corrupt(f"field {number} declares {length:,} bytes, more than its message holds")
-                yield number, buf[pos : pos + length]
-                pos += length
-            elif wire in (1, 5):
-                pos += 8 if wire == 1 else 4
-                if pos > end:
-                    raise self.corrupt(f"field {number} runs past its message")
-            else:
-                raise self.corrupt(f"field {number} has wire type {wire}, which protobuf does not define")
+        """``(field number, value)`` of one message: an int (varint) or the bytes of a length-delimited field.
+
+        Fixed-size fields (floats, doubles) are checked and skipped: no field read here is one.
+        """
+        try:
+            for number, wire, value, stop in protowire.fields(buf, 0, len(buf), self):
+                if wire == protowire.LEN:
+                    yield number, buf[value:stop]
+                elif wire == protowire.VARINT:
+                    yield number, value
+        except protowire.WireError as err:
+            raise self.corrupt(err.why) from None
 
     def text(self, value: int | memoryview) -> str:
         if not isinstance(value, memoryview):
