@@ -342,18 +342,20 @@ def check_usage(args: argparse.Namespace) -> None:
     """
     import os
 
-    from ._columns import parse_choices, parse_class_weight
+    if any(getattr(args, name, None) is not None for name in ("x_keys", "y_keys", "class_weight")):
+        # the data options of train, evaluate and predict; the other commands do not import their parser
+        from ._columns import parse_choices, parse_class_weight
 
-    parse_choices(getattr(args, "x_keys", None), "--x")
-    parse_choices(getattr(args, "y_keys", None), "--y")
-    if (
-        parse_class_weight(getattr(args, "class_weight", None)) is not None
-        and getattr(args, "sample_weight", None) is not None
-    ):
-        raise UsageError(
-            "--class-weight and --sample-weight cannot be used together (Keras refuses class_weight "
-            "with sample_weight); fold the class weights into the sample-weight column"
-        )
+        parse_choices(getattr(args, "x_keys", None), "--x")
+        parse_choices(getattr(args, "y_keys", None), "--y")
+        if (
+            parse_class_weight(getattr(args, "class_weight", None)) is not None
+            and getattr(args, "sample_weight", None) is not None
+        ):
+            raise UsageError(
+                "--class-weight and --sample-weight cannot be used together (Keras refuses class_weight "
+                "with sample_weight); fold the class weights into the sample-weight column"
+            )
 
     output = getattr(args, "output", None)
     if getattr(args, "command", None) == "render" and getattr(args, "format", None) and isinstance(output, str):

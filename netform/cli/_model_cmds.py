@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-__all__ = ["cmd_build", "cmd_export_spec", "cmd_inspect", "cmd_convert"]
+__all__ = ["cmd_build", "cmd_export_spec", "cmd_inspect", "cmd_convert", "refuse_deployment_file"]
 
 
 def load_plugins(modules: list[str]) -> None:
@@ -38,6 +38,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_export_spec(args: argparse.Namespace) -> int:
     """Write the spec of a saved model."""
     load_plugins(args.plugin)
+    refuse_deployment_file(args.model)  # a LiteRT or ONNX file: before the spec layer or TensorFlow is imported
     from ..saving._config_walk import spec_from_file
 
     # A .keras / .h5 file's config is walked without TensorFlow (after load's safety checks); what only
@@ -57,6 +58,25 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
     else:
         print(text, end="")
     return 0
+
+
+def refuse_deployment_file(path: str) -> None:
+    """Refuse a LiteRT or ONNX file as :func:`netform.load` refuses it, before TensorFlow is imported.
+
+    Such a file holds no Keras config, so nothing would come of loading it;
+    the refusal is ``load``'s own (same words, exit 5), raised by its format
+    check, which runs before it imports anything of Keras.
+
+    Raises:
+        FormatError: ``path`` is a deployment format (``"tflite"``, ``"onnx"``).
+    """
+    from ..saving._detect import DEPLOY_FORMATS, detect_format  # noqa: PLC0415 - no TensorFlow
+
+    if detect_format(path) in DEPLOY_FORMATS:
+        from ..saving import load  # noqa: PLC0415 - its format check comes before any import of Keras
+
+        load(path, compile=False)
+        raise AssertionError(f"netform.load did not refuse the deployment file {path}")  # pragma: no cover
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -10,13 +10,17 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic, SaveError, SpecError
 from ._args import UsageError
-from ..spec import ModelSpec, load_spec, summary
 from ..spec._access import spec_access
-from ..spec._schema import json_schema
+
+if TYPE_CHECKING:
+    from ..spec import ModelSpec
+
+# The spec layer's schemas (Pydantic) are imported by the commands that read specs, not with this module:
+# ``render`` takes its helpers from here, and a file it draws without a spec (or refuses) does not need them.
 
 __all__ = [
     "cmd_validate",
@@ -90,6 +94,8 @@ def _expand(paths: list[str]) -> list[Path]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check every spec; exit 0 when all are valid, 1 otherwise."""
+    from ..spec import load_spec  # noqa: PLC0415
+
     load_plugins(args.plugin)
     results: list[dict[str, Any]] = []  # one JSON object per file
     ok = True
@@ -250,6 +256,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     With ``--build`` the spec is also built, and what has no static rule is read from the model.
     """
+    from ..spec import load_spec, summary  # noqa: PLC0415
+
     load_plugins(args.plugin)
     if _is_model_file(args.path):
         spec = model_file_spec(args.path)
@@ -271,6 +279,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print (or write) the JSON Schema of the spec format."""
+    from ..spec._schema import json_schema  # noqa: PLC0415
+
     load_plugins(args.plugin)
     text = json.dumps(json_schema(), indent=1)
     if args.output:

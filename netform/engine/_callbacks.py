@@ -65,6 +65,26 @@ def _wrote(cb: keras.callbacks.Callback, before: tuple[Any, Any, Any], *, epoch_
     return True
 
 
+def _end_hook(cb: keras.callbacks.Callback, name: str) -> Callable[[int, Any], Any]:
+    """``cb``'s batch-end hook; a progress bar's is given at most its epoch's last batch.
+
+    Callbacks see the batch Keras reports, ``begin + steps_per_execution - 1``,
+    even where a call runs past the epoch's end (Keras's own tests count on it).
+    A progress bar draws that number against the epoch's steps: a
+    ``steps_per_execution`` of 2**31 - 1 on a 4-batch epoch made Keras's bar a
+    line of billions of characters. Its bar stops at the epoch's last batch.
+    """
+    hook = getattr(cb, name)
+    if not isinstance(cb, keras.callbacks.ProgbarLogger):
+        return hook
+
+    def bounded(batch: int, logs: Any = None) -> Any:
+        target = getattr(cb, "target", None)
+        return hook(min(batch, target - 1) if isinstance(target, int) and target > 0 else batch, logs)
+
+    return bounded
+
+
 def flatten_logs(logs: dict[str, Any] | None) -> dict[str, Any]:
     """Flatten nested dicts of logs, keeping the values as they are.
 
@@ -170,7 +190,7 @@ class CallbackDriver:
         for mode, (begin, end) in _HOOKS.items():
             begins = [getattr(cb, begin) for cb in self.callbacks if _overrides(cb, begin)]
             ends = [
-                (getattr(cb, end), _ignores_batch_logs(cb), cb if isinstance(cb, _checkpointers()) else None)
+                (_end_hook(cb, end), _ignores_batch_logs(cb), cb if isinstance(cb, _checkpointers()) else None)
                 for cb in self.callbacks
                 if _overrides(cb, end)
             ]

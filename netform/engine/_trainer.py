@@ -283,13 +283,9 @@ class Trainer(StepsMixin):
         hooks = cbs.needs_batch_hooks(mode)
         stop_attr = {"train": "stop_training", "test": "stop_evaluating"}.get(mode)
         total = stream.num_batches
+        # A call runs at most the steps left in the epoch; callbacks see the batch Keras's schedule
+        # reports (begin + spe - 1, also past the epoch's end), a progress bar at most the last one.
         spe = 1 if auto is not None else fixed_steps_per_execution(self.steps_per_execution)
-        if total and not stream.steps:
-            # Every batch of the epoch fits in one call: a larger value runs the same steps and
-            # draws the same batches, but Keras's schedule would report batch spe - 1 (a
-            # steps_per_execution of 2**31 makes the progress bar a line of billions of
-            # characters). The epoch's last batch is reported instead.
-            spe = min(spe, total)
         schedule = stream.epoch(spe)
         logs: Any = None
         steps_run = 0

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FormatError, RenderError
-from ..spec import ModelSpec, load_spec
 from ._diagram import Diagram, collapse
-from ._dot import DotOptions, to_dot
-from ._from_spec import diagram_from_spec
 from ._graphviz import FORMATS, run_dot, write_atomic
+
+# The spec layer (Pydantic schemas) and the DOT writer, which uses it, are imported where a diagram is drawn:
+# a file no diagram is drawn of (a LiteRT or ONNX model, refused as ``load`` refuses it) costs neither.
 
 __all__ = ["render", "diagram_of", "to_dot_source"]
 
@@ -64,21 +64,21 @@ def diagram_of(obj: Any, *, expand_nested: bool = True, collapse_depth: int | No
     """
     from ._from_keras import diagram_from_keras, is_keras_model
 
-    if isinstance(obj, ModelSpec):
-        diagram = diagram_from_spec(obj)
+    if _is_model_spec(obj):
+        diagram = _spec_diagram(obj)
     elif is_keras_model(obj):
         diagram = diagram_from_keras(obj)
     elif isinstance(obj, (str, os.PathLike)):
         text = os.fspath(obj)
         if isinstance(obj, str) and _is_spec_text(text):
-            diagram = diagram_from_spec(load_spec(text))
+            diagram = _spec_diagram(text)
         elif not os.path.exists(text):
             raise RenderError(
                 f"{text}: no such spec or model file (looked in {Path.cwd()}); give a .yaml spec, "
                 "a saved model (.keras, .h5, a SavedModel directory) or a ModelSpec / keras.Model"
             )
         elif text.lower().endswith(_SPEC_SUFFIXES):
-            diagram = diagram_from_spec(load_spec(text))
+            diagram = _spec_diagram(text)
         else:
             diagram = _diagram_of_file(text)
     else:
@@ -88,6 +88,20 @@ def diagram_of(obj: Any, *, expand_nested: bool = True, collapse_depth: int | No
         )
     depth = _collapse_depth(expand_nested, collapse_depth)
     return diagram if depth is None else collapse(diagram, depth)
+
+
+def _is_model_spec(obj: Any) -> bool:
+    """Whether ``obj`` is a :class:`~netform.ModelSpec` (there is none before the spec layer is imported)."""
+    model = sys.modules.get("netform.spec._model")
+    return model is not None and isinstance(obj, model.ModelSpec)
+
+
+def _spec_diagram(spec: Any) -> Diagram:
+    """The diagram of a ModelSpec, or of the spec a path or YAML text holds (read with :func:`netform.load_spec`)."""
+    from ..spec import ModelSpec, load_spec
+    from ._from_spec import diagram_from_spec
+
+    return diagram_from_spec(spec if isinstance(spec, ModelSpec) else load_spec(spec))
 
 
 def _collapse_depth(expand_nested: bool, collapse_depth: int | None) -> int | None:
@@ -115,6 +129,10 @@ def _diagram_of_file(path: str) -> Diagram:
     ``Dense`` called on 1,000 tensors) is refused as ``summary`` refuses it,
     without TensorFlow.
     """
+    from ..saving._detect import DEPLOY_FORMATS, detect_format
+
+    if detect_format(path) in DEPLOY_FORMATS:  # no Keras config: refused as load refuses it, before any import
+        _load_model(path)
     from ._from_keras import diagram_from_config, diagram_from_keras
 
     if os.environ.get("NETFORM_RENDER_WITH_KERAS") != "1":
@@ -162,6 +180,8 @@ def to_dot_source(
     """DOT source of the diagram of ``obj`` (see :func:`render` for the arguments)."""
     _check_direction(direction)
     diagram = diagram_of(obj, expand_nested=expand_nested, collapse_depth=collapse_depth)
+    from ._dot import DotOptions, to_dot
+
     return to_dot(diagram, DotOptions(direction, show_shapes, show_params, details=details))
 
 
@@ -243,6 +263,7 @@ def render(
     out = Path(path)
     fmt = _format_of(out, format)
     if fmt == "html":
+        from ._dot import DotOptions
         from ._html import write_html
 
         _check_direction(direction)

@@ -75,10 +75,28 @@ def keras_defaults() -> KerasDefaults:
     keras = sys.modules.get("keras")
     if keras is not None and hasattr(keras, "config"):
         return str(keras.config.floatx()), str(keras.config.image_data_format())
-    floatx, data_format = "float32", "channels_last"
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    path = os.path.join(home, "keras.json")
     try:
-        with open(os.path.join(home, "keras.json"), encoding="utf-8") as fh:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return "float32", "channels_last"
+    # Asked once per layer of an exported model: the file is read again only when it changes.
+    key = (path, info.st_mtime_ns, info.st_size, info.st_ino)
+    if _SETTINGS_READ.get(path, (None, None))[0] != key:
+        _SETTINGS_READ[path] = (key, _read_settings(path))
+    return _SETTINGS_READ[path][1]
+
+
+#: keras.json path → ((path, mtime, size, inode) when read, the settings it held)
+_SETTINGS_READ: dict[str, tuple[tuple[str, int, int, int], KerasDefaults]] = {}
+
+
+def _read_settings(path: str) -> KerasDefaults:
+    """The ``floatx`` and ``image_data_format`` a ``keras.json`` file sets (Keras's defaults where it sets none)."""
+    floatx, data_format = "float32", "channels_last"
+    try:
+        with open(path, encoding="utf-8") as fh:
             saved = json.load(fh)
     except (OSError, ValueError):
         return floatx, data_format

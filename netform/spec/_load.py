@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic, SpecError
 from ._graph import MAX_GRAPH_NODES, Graph, resolve
 from ._model import ModelSpec
 from ._parse import dedupe, parse_spec
 from ._shapes import NodeShape, infer_shapes
-from ._summary import Summary, build_summary
 from ._training_checks import training_errors
 from ._yaml import LIMITS, SourceMap, load_yaml
 from . import layers
+
+if TYPE_CHECKING:
+    from ._summary import Summary  # imported by summary() only: loading a spec does not build its table
 
 __all__ = ["load_spec", "graph_of", "shapes_of", "summary"]
 
@@ -163,4 +165,6 @@ def summary(spec: SpecLike) -> Summary:
         SpecError: The spec is not valid.
     """
     model = spec if isinstance(spec, ModelSpec) else load_spec(spec)
+    from ._summary import build_summary
+
     return build_summary(graph_of(model), shapes_of(model))

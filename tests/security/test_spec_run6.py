@@ -88,30 +88,41 @@ def _mlp(cls: type) -> Any:
     return cls(inputs, outputs)
 
 
-def test_a_steps_per_execution_beyond_the_epoch_runs_the_epoch_in_one_call_and_reports_its_last_batch() -> None:
-    """2**31 - 1 steps per call on a 4-batch epoch: the same training as Keras with 4, batch 3 reported.
+def test_a_steps_per_execution_beyond_the_epoch_trains_as_keras_and_reports_keras_batches(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """2**31 - 1 steps per call on a 4-batch epoch: the same training and callback batches as Keras.
 
-    Keras's schedule reports batch 2**31 - 2, and its progress bar then draws a line of billions of
-    characters (a MemoryError or the OOM killer); netform clamps the call to the epoch's steps (Keras's
-    schedule with 4).
+    Keras's schedule reports batch 2**31 - 2 to callbacks (its own tests count on ``begin + spe - 1``),
+    and netform's does too; a call runs only the epoch's 4 steps. Keras's progress bar then draws a
+    line of billions of characters (a MemoryError or the OOM killer); netform's bar stops at the
+    epoch's last batch.
     """
     import netform.engine as nfe
 
+    spe = 2147483647
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 4)).astype("float32")
     y = rng.integers(0, 2, 16)
     results = []
-    for cls, spe in ((nfe.Model, 2147483647), (keras.Model, 4)):
+    for cls in (nfe.Model, keras.Model):
         model = _mlp(cls)
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=spe)
         ends = _Ends()
         hist = model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[ends])
         results.append((ends.ends, hist.history["loss"], model.get_weights()))
     (ends, loss, weights), (k_ends, k_loss, k_weights) = results
-    assert ends == k_ends == [3, 3]
+    assert ends == k_ends == [spe - 1, spe - 1]
     np.testing.assert_allclose(loss, k_loss, rtol=1e-6)
     for a, b in zip(weights, k_weights):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+    model = _mlp(nfe.Model)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=spe)
+    capsys.readouterr()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=1)
+    shown = capsys.readouterr().out
+    assert len(shown) < 5_000 and "4/4" in shown
 
 
 # --- op value arguments ----------------------------------------------------------------------------------

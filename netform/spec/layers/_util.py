@@ -22,6 +22,14 @@ __all__ = [
     "window_out",
 ]
 
+#: Field descriptions shared by layer families (here, not in :mod:`.conv`, so a family that only needs the
+#: words, such as :mod:`.regularization`'s Dropout, does not import the convolutions' schemas).
+TYPE_DESCRIPTION = "The Keras layer class name."
+DATA_FORMAT = (
+    "Axis order: 'channels_last' (batch, ..., channels) or 'channels_first' (batch, channels, ...); "
+    "null for Keras's global default (channels_last)."
+)
+
 
 def expect_rank(layer: str, shape: Shape, *ranks: int) -> None:
     """Raise :class:`ShapeError` unless ``len(shape)`` is one of ``ranks``."""

@@ -23,6 +23,8 @@ from .._types import (
     Shape,
 )
 from ._util import (
+    DATA_FORMAT,
+    TYPE_DESCRIPTION,
     as_tuple,
     check_ints,
     join_spatial,
@@ -43,14 +45,9 @@ __all__ = [
     "DepthwiseConv2D",
 ]
 
-TYPE_DESCRIPTION = "The Keras layer class name."
 KERNEL_SIZE = "Size of the convolution window: one int for every spatial axis, or a list with one per axis."
 STRIDES = "Step of the window: one int for every spatial axis, or one per axis. Values > 1 exclude dilation_rate > 1."
 PADDING = "'valid' (no padding: the output shrinks) or 'same' (zero-pad so that output = ceil(input / strides))."
-DATA_FORMAT = (
-    "Axis order: 'channels_last' (batch, ..., channels) or 'channels_first' (batch, channels, ...); "
-    "null for Keras's global default (channels_last)."
-)
 DILATION = "Spacing between kernel taps (atrous convolution): one int for every spatial axis, or one per axis."
 
 

@@ -12,8 +12,7 @@ from pydantic import Field, PositiveInt
 
 from .._layer_base import LayerSpec, ShapeError, register_layer_spec
 from .._types import DataFormat, Shape
-from ._util import expect_rank, shape_str, split_spatial
-from .conv import DATA_FORMAT, TYPE_DESCRIPTION
+from ._util import DATA_FORMAT, TYPE_DESCRIPTION, expect_rank, shape_str, split_spatial
 
 __all__ = [
     "Dropout",
