@@ -57,7 +57,7 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
         SpecError: Where input shapes do not fit a layer (every such node is
             reported, with the shapes involved).
     """
-    from .layers.ops import Op, dtype_kind  # the op schemas use this module's shape formatter
+    from ._kinds import dtype_kind
 
     smap = smap or SourceMap()
     out: dict[str, NodeShape] = {}
@@ -165,7 +165,7 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
                     )
             else:
                 what = f"outputs a tensor of {rank:,} dimensions with the batch; TensorFlow takes at most {MAX_RANK}"
-            label = f"op {layer.op}" if isinstance(layer, Op) else layer.type
+            label = f"op {layer.op}" if layer.type == "Op" else layer.type
             diags.append(smap.diagnostic(f"{label} {what}: make it smaller", node.path))
             out[node.name] = NodeShape(None, None, None, False)
             continue
@@ -246,12 +246,13 @@ def _node_kind(node: Any, kinds: dict[str, Any], graph: Graph) -> Any:
         ShapeError: The node computes with numbers but is given text, or an integer-only op is given floats.
     """
     from .layers import MODULE_OF
-    from .layers.ops import Op, op_kind
 
     layer = node.layer
     ins = [kinds.get(i) for i in node.args]
     where = [f"input '{i}' (dtype {graph.inputs[i].dtype})" if i in graph.inputs else f"node '{i}'" for i in node.args]
-    if isinstance(layer, Op):
+    if layer.type == "Op":
+        from .layers.ops import op_kind  # imported where the spec has op nodes: their family is built already
+
         return op_kind(layer, ins, where)
     name = getattr(layer, "class_name", None) if layer.type == "KerasLayer" else layer.type
     if name in _TEXT_READERS:

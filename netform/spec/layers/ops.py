@@ -311,23 +311,7 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
 
 
 # -- what the tensors hold ---------------------------------------------------
-#: A tensor's kind, as far as validation knows it: "float" (complex included), "int", "bool" or "string";
-#: None where only the build can tell.
-Kind = Literal["float", "int", "bool", "string"]
-
-
-def dtype_kind(dtype: str | None) -> Kind | None:
-    """The kind of a dtype's values (``float32`` → "float", ``uint8`` → "int"); None for no dtype."""
-    if dtype is None:
-        return None
-    if dtype == "bool":
-        return "bool"
-    if dtype == "string":
-        return "string"
-    if dtype == "int" or dtype.startswith(("int", "uint")):
-        return "int"
-    return "float"
-
+from .._kinds import Kind, dtype_kind  # noqa: E402 - re-exported: what a tensor holds
 
 #: Keras's integer-only ops: TensorFlow's bitwise kernels take int8 … uint64 only (no float, bool or text)
 INTEGER_ONLY = frozenset({"bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"})
