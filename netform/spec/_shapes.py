@@ -165,7 +165,7 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
                     )
             else:
                 what = f"outputs a tensor of {rank:,} dimensions with the batch; TensorFlow takes at most {MAX_RANK}"
-            label = f"op {layer.op}" if layer.type == "Op" else layer.type
+            label = f"op {getattr(layer, 'op', '')}" if layer.type == "Op" else layer.type
             diags.append(smap.diagnostic(f"{label} {what}: make it smaller", node.path))
             out[node.name] = NodeShape(None, None, None, False)
             continue
