@@ -127,7 +127,9 @@ def main() -> list[dict[str, object]]:
             loaded = _output(cmd, with_keras, tmp)
             if free != loaded:
                 raise SystemExit(f"{name} without TensorFlow and with Keras disagree on the benchmark model")
+            load_before = os.getloadavg()[0]  # what shares the cores: the figures hold only with it
             netform_s, netform_cpu, netform_least = _time(cmd, repeat, env)
+            load_after = os.getloadavg()[0]
             keras_s, keras_cpu, _ = _time(cmd, max(1, repeat // 2), with_keras)
             rows.append({
                 "figure": f"`netform {name}` {n}-layer .keras, whole process, wall-clock (s); comparison: the same "
@@ -136,10 +138,12 @@ def main() -> list[dict[str, object]]:
                           f"alone: {python_s:.3f} s)",
                 "netform": round(netform_s, 3), "keras": round(keras_s, 3), "ratio": round(netform_s / keras_s, 3),
                 "goal": f"< {LIMIT_S} s", "met": netform_s < LIMIT_S, "netform_cpu": round(netform_cpu, 3),
-                "netform_cpu_least": round(netform_least, 3), "keras_cpu": round(keras_cpu, 3)})
+                "netform_cpu_least": round(netform_least, 3), "keras_cpu": round(keras_cpu, 3),
+                "load_average": [round(load_before, 1), round(load_after, 1)]})
     print("| figure | without TensorFlow | loading with Keras | ratio | goal |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['figure']} | {r['netform']} | {r['keras']} | {r['ratio']} | {r['goal']} |")
+    print("load average (1 min) before and after each command's runs:", [r["load_average"] for r in rows])
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return rows
