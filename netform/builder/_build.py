@@ -212,6 +212,8 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
             for k, v in args.items()
         }
     try:
+        if isinstance(args.get("weights"), list):  # average's weights: Keras reads their shape, so a tensor
+            args["weights"] = keras.ops.convert_to_tensor(args["weights"])
         if name == "getitem":
             from ..spec.layers.ops import parse_index
 
@@ -228,6 +230,16 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
         raise BuildError(
             f"{_where(spec, node)}: keras.ops.{name} refused its arguments (input shapes {shapes}): "
             f"{err}; check them against keras.ops.{name}'s documentation"
+        ) from err
+    except Exception as err:
+        if isinstance(err, NetformError):
+            raise
+        # Keras fails with other errors on some arguments (a StopIteration for an axis given twice to
+        # expand_dims, TensorFlow's errors for values it checks while tracing): each is the arguments' fault
+        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+        raise BuildError(
+            f"{_where(spec, node)}: keras.ops.{name} failed on its arguments (input shapes {shapes}) with "
+            f"{type(err).__name__}: {err}; check them against keras.ops.{name}'s documentation"
         ) from err
 
 

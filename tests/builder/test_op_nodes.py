@@ -134,9 +134,18 @@ def test_op_errors_name_the_place_and_the_fix() -> None:
         nf.load_spec("netform: 1\nkind: sequential\ninputs: {x: {shape: [2]}}\nlayers:\n  - {op: relu}\n")
 
 
-def test_arguments_keras_refuses_are_build_errors() -> None:
-    spec = nf.load_spec("netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\n"
-                        "nodes:\n  c: {op: norm, in: x, ord: bogus, axis: -1}\noutputs: [c]\n")
+def test_arguments_keras_refuses_are_build_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from netform.spec.layers import ops
+
+    text = "netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\nnodes:\n  c: {op: norm, in: x, ord: bogus, axis: -1}\noutputs: [c]\n"
+    # validate refuses it where it is written, as Keras refuses it at build
+    with pytest.raises(SpecError, match=r"<string>:5:3: nodes.c: op norm: ord 'bogus' is a matrix norm's"):
+        nf.load_spec(text)
+    # were a rule to let it through, building it is a BuildError naming the node
+    monkeypatch.setitem(ops.OPS, "norm", dataclasses.replace(ops.OPS["norm"], rule=lambda a: (None,)))
+    spec = nf.load_spec(text)
     with pytest.raises(BuildError, match=r"<string>:5:3: node 'c': keras.ops.norm refused its arguments \(input "
                                          r"shapes \(None, 4\)\): Invalid `ord` argument"):
         nf.build(spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, Callable
 
 from .._layer_base import ShapeError
 from .._types import Shape
@@ -69,6 +69,24 @@ def _axis(axis: int, rank: int, what: str = "axis") -> int:
     return axis % rank
 
 
+def _axes(axis: Any, rank: int, what: str = "axis") -> list[int]:
+    """``axis`` (one axis or a list of them) as axes from 0, refusing an axis named twice.
+
+    Keras's and TensorFlow's ops that take several axes (reductions, expand_dims, flip, moveaxis…) refuse
+    an axis given twice, also when one is written negative (1 and -2 of a rank-3 tensor); they check it
+    only when the model runs, or fail with an error of Keras's own while it is built.
+    """
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    out = [_axis(ax, rank, what) for ax in axes]
+    twice = sorted({ax for ax in out if out.count(ax) > 1})
+    if twice:
+        raise ShapeError(
+            f"{what} {axis!r:.60} names axis {twice[0]} twice (axes count the batch axis as 0, negative ones "
+            f"from the end, so {twice[0]} and {twice[0] - rank} are one axis); give each axis once"
+        )
+    return out
+
+
 def unary(a: dict[str, Any]) -> Any:
     return _shape_of(a[next(iter(a))])
 
@@ -117,27 +135,25 @@ def along_axis(a: dict[str, Any]) -> Shape:
     """Ops that keep ``x``'s shape and work along ``axis`` (an axis, a list of axes or null): sort, cumsum, flip…"""
     shape = _shape_of(a["x"])
     axis = a.get("axis")
-    for ax in axis if isinstance(axis, (list, tuple)) else [] if axis is None else [axis]:
-        _axis(ax, len(shape))
+    if axis is not None:
+        _axes(axis, len(shape))
     return shape
 
 
-def axis_keep(a: dict[str, Any]) -> Shape:
+def axis_keep(a: dict[str, Any], what: str = "axis") -> Shape:
     """The output of a reduction over ``axis`` (all axes when null), with ``keepdims``."""
     shape = _shape_of(a["x"])
     axis = a.get("axis")
     keep = a.get("keepdims", False)
     if axis is None:
         return tuple(1 for _ in shape) if keep else ()
-    axes = {_axis(ax, len(shape)) for ax in (axis if isinstance(axis, (list, tuple)) else [axis])}
+    axes = set(_axes(axis, len(shape), what))
     return tuple((1 if i in axes else d) for i, d in enumerate(shape) if keep or i not in axes)
 
 
 def softmax_like(a: dict[str, Any]) -> Shape:
     shape = _shape_of(a["x"])
-    axis = a.get("axis", -1)
-    for ax in axis if isinstance(axis, (list, tuple)) else [axis]:
-        _axis(ax, len(shape))
+    _axes(a.get("axis", -1), len(shape))
     return shape
 
 
@@ -207,7 +223,7 @@ def expand_dims(a: dict[str, Any]) -> Shape:
     axis = a["axis"]
     axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
     rank = len(shape) + len(axes)
-    norm = sorted(_axis(ax, rank) for ax in axes)
+    norm = sorted(_axes(axes, rank))
     for ax in norm:
         shape.insert(ax, 1)
     return tuple(shape)
@@ -352,12 +368,58 @@ def resize(a: dict[str, Any]) -> Shape:
         raise ShapeError(f"data_format {a['data_format']!r:.60} is not 'channels_last' or 'channels_first'")
     if not (isinstance(size, (list, tuple)) and len(size) == 2):
         raise ShapeError(f"size must be [height, width], received {size!r}")
+    if any(isinstance(d, int) and not isinstance(d, bool) and d < 1 for d in size):
+        raise ShapeError(f"size {list(size)!r:.60}: Keras resizes to a height and width of 1 or more")
     fmt = a.get("data_format") or "channels_last"
     if len(shape) not in (3, 4):
         raise ShapeError(f"image.resize takes a tensor of rank 3 or 4, received {shape_str(shape)}")
     if fmt == "channels_last":
         return shape[:-3] + tuple(size) + shape[-1:]
     return shape[:-2] + tuple(size)
+
+
+def normalize(a: dict[str, Any]) -> Shape:
+    """``normalize(x, axis, order)``: Keras takes only a whole ``order`` ≥ 1 (and checks it when the model runs)."""
+    order = a.get("order", 2)
+    if not isinstance(order, int) or order < 1:
+        raise ShapeError(
+            f"order {order!r:.20}: Keras normalizes by the p-norm of a whole order p ≥ 1 only; write e.g. order: 2"
+        )
+    return softmax_like(a)
+
+
+#: the largest ``k`` TensorFlow's band of a matrix (``tril``, ``triu``) takes when the axis size is unknown
+MAX_INT64 = 2**63 - 1
+
+
+def band(upper: bool) -> Callable[[dict[str, Any]], Shape]:
+    """The rule of ``tril`` (``upper`` False) or ``triu``: x's shape; ``k`` within what TensorFlow takes.
+
+    TensorFlow keeps ``tril``'s diagonals up to ``k ≥ 0`` (``triu``'s from ``k ≤ 0``) with a matrix band that
+    takes at most as many diagonals as the last (second-last) axis has; a larger ``k`` fails when the model
+    runs. ``k`` is an int64.
+    """
+
+    def rule(a: dict[str, Any]) -> Shape:
+        name = "triu" if upper else "tril"
+        shape = _shape_of(a["x"])
+        k = a.get("k", 0)
+        if len(shape) < 2:
+            raise ShapeError(f"{name} takes a tensor of rank 2 or more (batch included), received {shape_str(shape)}")
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise ShapeError(f"k {k!r:.30} must be a whole number (the diagonal: 0 the main one, > 0 above it)")
+        size = shape[-2] if upper else shape[-1]
+        limit = size if isinstance(size, int) else MAX_INT64
+        lo, hi = (-limit, MAX_INT64) if upper else (-MAX_INT64 - 1, limit)
+        if not lo <= k <= hi:
+            known = f" ({size} {'rows' if upper else 'columns'})" if isinstance(size, int) else ""
+            raise ShapeError(
+                f"k {k} is outside what TensorFlow's {name} takes for {shape_str(shape)}{known}: k from {lo} to {hi}"
+                + (f"; k {lo if upper else hi} already keeps every value" if known else "")
+            )
+        return shape
+
+    return rule
 
 
 def glu(a: dict[str, Any]) -> Shape:
@@ -449,20 +511,13 @@ def moveaxis(a: dict[str, Any]) -> Shape:
     src, dst = a["source"], a["destination"]
     src = [src] if isinstance(src, int) else list(src)
     dst = [dst] if isinstance(dst, int) else list(dst)
-    src = [_axis(s, len(shape), "source axis") for s in src]
-    dst = [_axis(d, len(shape), "destination axis") for d in dst]
+    src = _axes(src, len(shape), "source")
+    dst = _axes(dst, len(shape), "destination")
     if len(src) != len(dst):
         raise ShapeError(
             f"source names {len(src)} axes and destination {len(dst)}; give source and destination the same "
             "number of axes"
         )
-    for what, axes in (("source", src), ("destination", dst)):
-        twice = sorted({ax for ax in axes if axes.count(ax) > 1})
-        if twice:
-            raise ShapeError(
-                f"{what} {a[what]!r:.60} names axis {twice[0]} twice (axes count the batch axis as 0, "
-                f"negative ones from the end); each axis may be moved once: give distinct {what} axes"
-            )
     order = [i for i in range(len(shape)) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -491,9 +546,34 @@ def one_hot(a: dict[str, Any]) -> Shape:
     return tuple(shape)
 
 
+#: the ``ord`` values Keras's matrix norm (``norm`` over two axes) takes
+MATRIX_ORDS: tuple[Any, ...] = (None, "fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf)
+
+
 def norm(a: dict[str, Any]) -> Shape:
+    """``norm(x, ord, axis)``: a vector norm over one axis or a matrix norm over two (all axes when null).
+
+    Keras takes no other number of axes, a text ``ord`` only for a matrix norm, and for a matrix norm only
+    the ``ord`` values of :data:`MATRIX_ORDS`; it checks them only when the model is built.
+    """
     shape = _shape_of(a["x"])
     axis = a.get("axis")
+    order = a.get("ord")
+    n_axes = len(shape) if axis is None else len(_axes(axis, len(shape)))
+    if n_axes not in (1, 2):
+        raise ShapeError(
+            f"norm over {n_axes} axes ({'axis null: all axes of ' + shape_str(shape) if axis is None else axis!r:.60}): "
+            "Keras computes a vector norm over one axis or a matrix norm over two; give axis one axis or two"
+        )
+    if n_axes == 1 and isinstance(order, str):
+        raise ShapeError(
+            f"ord {order!r:.20} is a matrix norm's, but axis names one axis (a vector norm); give a number, or two axes"
+        )
+    if n_axes == 2 and (isinstance(order, bool) or not any(order == o for o in MATRIX_ORDS)):
+        raise ShapeError(
+            f"ord {order!r:.20} is not one Keras's matrix norm (over two axes) takes; use one of "
+            "null, 'fro', 'nuc', 1, -1, 2, -2, .inf or -.inf, or give one axis for a vector norm of any order"
+        )
     if axis is None:
         return tuple(1 for _ in shape) if a.get("keepdims") else ()
     return axis_keep({"x": TensorArg(shape), "axis": axis, "keepdims": a.get("keepdims", False)})
@@ -585,7 +665,7 @@ def outer(a: dict[str, Any]) -> Shape:
 
 
 def moments(a: dict[str, Any]) -> list[Shape]:
-    out = axis_keep({"x": a["x"], "axis": a["axes"], "keepdims": a.get("keepdims", False)})
+    out = axis_keep({"x": a["x"], "axis": a["axes"], "keepdims": a.get("keepdims", False)}, "axes")
     return [out, out]
 
 
@@ -593,11 +673,46 @@ def reduce_no_keep(a: dict[str, Any]) -> Shape:
     return axis_keep({"x": a["x"], "axis": a.get("axis"), "keepdims": False})
 
 
+def average(a: dict[str, Any]) -> Shape:
+    """``average(x, axis, weights)``: Keras takes weights of x's shape, or 1-D of x's size on ``axis``.
+
+    Weights of x's shape fit only the batch size they were written for (x's batch is unknown), so with a
+    batch only the 1-D form over an axis of x works for every batch.
+    """
+    out = reduce_no_keep(a)
+    weights, axis = a.get("weights"), a.get("axis")
+    if weights is None:
+        return out
+    shape, w = _shape_of(a["x"]), _shape_of(weights, "weights")
+    if w == shape:
+        return out
+    size = shape[_axis(axis, len(shape))] if isinstance(axis, int) and not isinstance(axis, bool) else _MISSING_AXIS
+    if size is _MISSING_AXIS or len(w) != 1 or (size is not None and w[0] != size):
+        on_axis = f"x's size on axis {axis} ({size})" if size is not _MISSING_AXIS else "x's size on an axis"
+        raise ShapeError(
+            f"weights of shape {shape_str(w)} do not fit x {shape_str(shape)}: Keras takes weights of x's shape "
+            f"or a list as long as {on_axis}{' (axis must be one axis)' if size is _MISSING_AXIS else ''}; "
+            f"e.g. {size if isinstance(size, int) else 'n'} weights with axis: {axis if size is not _MISSING_AXIS else 1}"
+        )
+    return out
+
+
+_MISSING_AXIS: Any = object()
+
+
 def grayscale(a: dict[str, Any]) -> Shape:
     shape = _shape_of(a["images"])
     if len(shape) not in (3, 4):
         raise ShapeError(f"image.rgb_to_grayscale takes a tensor of rank 3 or 4, received {shape_str(shape)}")
-    if (a.get("data_format") or "channels_last") == "channels_last":
+    last = (a.get("data_format") or "channels_last") == "channels_last"
+    channels = shape[-1] if last else shape[-3]
+    if channels not in (None, 1, 3):
+        raise ShapeError(
+            f"it takes images of 3 channels (RGB) or 1, received {channels} ({shape_str(shape)}, "
+            f"{'channels last' if last else 'channels first'}); pick the RGB channels first, e.g. with an op "
+            f"getitem, index '{'[..., :3]' if last else '[:, :3]'}'"
+        )
+    if last:
         return shape[:-1] + (1,)
     return shape[:-3] + (1,) + shape[-2:]
 

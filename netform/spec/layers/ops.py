@@ -104,7 +104,7 @@ _SPECIAL: dict[str, tuple[str, Callable[[dict[str, Any]], Any], bool]] = {
     "log_softmax": ("x, axis=-1", rules.softmax_like, False),
     "sparsemax": ("x, axis=-1", rules.softmax_like, False),
     "glu": ("x, axis=-1", rules.glu, False),
-    "normalize": ("x, axis=-1, order=2, epsilon=None", rules.softmax_like, False),
+    "normalize": ("x, axis=-1, order=2, epsilon=None", rules.normalize, False),
     "cast": ("x, dtype", rules.unary, False),
     "clip": ("x, x_min, x_max", rules.clip, False),
     "nan_to_num": ("x, nan=0.0, posinf=None, neginf=None", rules.unary, False),
@@ -134,15 +134,15 @@ _SPECIAL: dict[str, tuple[str, Callable[[dict[str, Any]], Any], bool]] = {
     "roll": ("x, shift, axis=None", rules.along_axis, False),
     "sort": ("x, axis=-1", rules.along_axis, False),
     "argsort": ("x, axis=-1", rules.along_axis, False),
-    "triu": ("x, k=0", rules.unary, False),
-    "tril": ("x, k=0", rules.unary, False),
+    "triu": ("x, k=0", rules.band(upper=True), False),
+    "tril": ("x, k=0", rules.band(upper=False), False),
     "full_like": ("x, fill_value, dtype=None", rules.full_like, False),
     "broadcast_to": ("x, shape", rules.broadcast_to, False),
     "pad": ("x, pad_width, mode='constant', constant_values=None", rules.pad, False),
     "take": ("x, indices, axis=None", rules.take, False),
     "outer": ("x1, x2", rules.outer, False),
     "moments": ("x, axes, keepdims=False, synchronized=False", rules.moments, False),
-    "average": ("x, axis=None, weights=None", rules.reduce_no_keep, False),
+    "average": ("x, axis=None, weights=None", rules.average, False),
     "median": ("x, axis=None, keepdims=False", rules.axis_keep, False),
     "count_nonzero": ("x, axis=None", rules.reduce_no_keep, False),
     "append": ("x1, x2, axis=None", rules.append, False),
@@ -400,6 +400,7 @@ def op_kind(op: Op, kinds: list[Kind | None], where: list[str]) -> Kind | None:
     if op.op in INTEGER_ONLY:
         _integer_operands(op.op, bound.get("x"), bound.get("y"))
         return "int"
+    _integer_arithmetic(op.op, bound)
     dtype = bound.get("dtype")
     if isinstance(dtype, str) and dtype in DTYPES:
         return dtype_kind(dtype)
@@ -413,6 +414,55 @@ def op_kind(op: Op, kinds: list[Kind | None], where: list[str]) -> Kind | None:
     if kind == "float" or op.op in _STRUCTURAL:
         return kind
     return None  # ints and bools: some ops keep them, others (divide, mean, sqrt) give floats
+
+
+def _numbers(value: Any) -> list[Any]:
+    """The numbers (bools included) of a constant: a number or nested lists."""
+    if isinstance(value, (list, tuple)):
+        return [n for item in value for n in _numbers(item)]
+    return [value] if isinstance(value, (int, float)) else []
+
+
+def _integer_arithmetic(op: str, bound: dict[str, Any]) -> None:
+    """Refuse what TensorFlow refuses, when the model runs, of an integer tensor and a constant.
+
+    Keras keeps an integer tensor's dtype with a whole-number constant (a float constant makes the result
+    float), and TensorFlow then refuses a negative integer power (``power``), a division by zero
+    (``floor_divide``, ``mod``: "Integer division by zero"), and ``clip`` casts float bounds to the integer
+    dtype, which fails.
+    """
+    if op in ("power", "floor_divide", "mod"):
+        x1, x2 = bound.get("x1"), bound.get("x2")
+        if not (isinstance(x1, _Fed) and x1.kind in ("int", "bool")) or isinstance(x2, _Fed):
+            return
+        numbers = _numbers(x2)
+        if any(isinstance(n, float) for n in numbers):
+            return  # the result is float
+        if op == "power" and any(n < 0 for n in numbers) and x1.kind == "int":
+            raise ShapeError(
+                f"op power raises {x1.what}, which holds integers, to the negative power {x2!r:.40}: TensorFlow "
+                "refuses negative integer powers of integers; write the power as a float (e.g. -1.0) for a float "
+                "result, or cast x1 to float first"
+            )
+        if op != "power" and any(n == 0 for n in numbers):
+            raise ShapeError(
+                f"op {op} divides {x1.what}, which holds integers, by {x2!r:.40}"
+                f"{', which holds 0' if isinstance(x2, (list, tuple)) else ''}: TensorFlow "
+                "refuses an integer division by zero; divide by a nonzero number, or by a float (e.g. 0.0) "
+                "for a float result"
+            )
+    if op == "clip":
+        x = bound.get("x")
+        if not (isinstance(x, _Fed) and x.kind in ("int", "bool")):
+            return
+        for name in ("x_min", "x_max"):
+            value = bound.get(name)
+            if not isinstance(value, _Fed) and any(isinstance(n, float) for n in _numbers(value)):
+                raise ShapeError(
+                    f"op clip of {x.what}, which holds {'integers' if x.kind == 'int' else 'bools'}, by the float "
+                    f"{name} {value!r:.40}: Keras casts the bounds to x's integer dtype, and TensorFlow refuses a "
+                    "float there; give whole-number bounds, or cast x to float first"
+                )
 
 
 def _integer_operands(op: str, x: Any, y: Any) -> None:
