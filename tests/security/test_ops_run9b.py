@@ -18,6 +18,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import dataclasses
+import json
 import textwrap
 from typing import Any, Callable
 
@@ -303,3 +304,19 @@ def test_integer_arithmetic_on_a_bool_input_is_refused_as_tensorflow_refuses_it(
     assert says in _error(_spec(node, "[4]", "bool")).message
     b = np.array([[True, False, True, True]])
     assert _fails(lambda: _ops().floor_divide(b, 0)) and _fails(lambda: _ops().clip(b, 0, 1.5))
+
+
+def test_roll_takes_an_axis_twice_as_tensorflow_does() -> None:
+    """TensorFlow's roll adds up the shifts of an axis given twice: that is not an axis named twice by mistake."""
+    x = np.arange(12, dtype="float32").reshape(1, 2, 6)
+    out = _predict(_spec("{op: roll, in: x, shift: [1, 2], axis: [2, 2]}", "[2, 6]"), x)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(_ops().roll(x, [1, 2], axis=[2, 2])))
+    np.testing.assert_allclose(np.asarray(out), np.roll(x, 3, axis=2))
+
+
+@pytest.mark.parametrize(("shift", "axis"), [("1", "[1, 2]"), ("[1, 2]", "2"), ("[1, 2]", "[2]"), ("[1, 2]", "null")])
+def test_roll_with_not_one_shift_per_axis_is_refused(shift: str, axis: str) -> None:
+    diag = _error(_spec(f"{{op: roll, in: x, shift: {shift}, axis: {axis}}}", "[2, 6]"))
+    assert "one shift per axis" in diag.message
+    x = np.ones((1, 2, 6), "float32")
+    assert _fails(lambda: _ops().roll(x, json.loads(shift), axis=json.loads(axis)))

@@ -140,6 +140,23 @@ def along_axis(a: dict[str, Any]) -> Shape:
     return shape
 
 
+def roll(a: dict[str, Any]) -> Shape:
+    """``roll(x, shift, axis)``: x's shape; TensorFlow takes one shift per axis (an axis may come twice: its
+    shifts add up), and one shift when ``axis`` is one axis or null."""
+    shape = _shape_of(a["x"])
+    shift, axis = a["shift"], a.get("axis")
+    axes = axis if isinstance(axis, (list, tuple)) else None
+    for ax in axes if axes is not None else [] if axis is None else [axis]:
+        _axis(ax, len(shape))
+    shifts = len(shift) if isinstance(shift, (list, tuple)) else None
+    if (axes is None and shifts is not None) or (axes is not None and shifts != len(axes)):
+        raise ShapeError(
+            f"shift {shift!r:.40} and axis {axis!r:.40}: TensorFlow rolls by one shift per axis; give shift and "
+            "axis as lists of one length (e.g. shift: [1, 2], axis: [1, 2]), or one number each"
+        )
+    return shape
+
+
 def axis_keep(a: dict[str, Any], what: str = "axis") -> Shape:
     """The output of a reduction over ``axis`` (all axes when null), with ``keepdims``."""
     shape = _shape_of(a["x"])

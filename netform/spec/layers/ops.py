@@ -131,7 +131,7 @@ _SPECIAL: dict[str, tuple[str, Callable[[dict[str, Any]], Any], bool]] = {
     "cumprod": ("x, axis=None, dtype=None", rules.along_axis, False),
     "stop_gradient": ("variable", rules.unary, False),
     "flip": ("x, axis=None", rules.along_axis, False),
-    "roll": ("x, shift, axis=None", rules.along_axis, False),
+    "roll": ("x, shift, axis=None", rules.roll, False),
     "sort": ("x, axis=-1", rules.along_axis, False),
     "argsort": ("x, axis=-1", rules.along_axis, False),
     "triu": ("x, k=0", rules.band(upper=True), False),
