@@ -57,6 +57,13 @@ def args_validate(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files (or folders of them)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     _plugin_arg(p)
+    p.add_argument(
+        "--out-dir",
+        default=".",
+        metavar="DIR",
+        help="folder under which the spec's callback paths are resolved and checked, as `train --out-dir` "
+        "(default: the working directory)",
+    )
     _access_args(p)
 
 

@@ -93,18 +93,27 @@ def _expand(paths: list[str]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check every spec; exit 0 when all are valid, 1 otherwise."""
+    """Check every spec; exit 0 when all are valid, 1 otherwise.
+
+    The files the spec's callbacks would write are checked as ``train`` checks them, under ``--out-dir``
+    (default: the working directory): a user's file there is an error.
+    """
     from ..spec import load_spec  # noqa: PLC0415
+    from ..spec._callback_files import callback_file_errors  # noqa: PLC0415
 
     load_plugins(args.plugin)
     results: list[dict[str, Any]] = []  # one JSON object per file
     ok = True
+    allow_paths, allow_network = getattr(args, "allow_paths", False), getattr(args, "allow_network", False)
     for path in _expand(args.paths):
         try:
-            with spec_access(
-                allow_paths=getattr(args, "allow_paths", False), allow_network=getattr(args, "allow_network", False)
-            ):
+            with spec_access(allow_paths=allow_paths, allow_network=allow_network):
                 spec = load_spec(path)
+            problems = callback_file_errors(
+                spec, out_dir=getattr(args, "out_dir", None), allow_paths=allow_paths, allow_network=allow_network
+            )
+            if problems:
+                raise SpecError(problems)
             warnings = spec_warnings(spec)
             results.append(
                 {

@@ -252,6 +252,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out-dir {out_dir}: not a folder; give a folder for the spec's logs and checkpoints")
     training = spec.training.to_dict() if spec.training is not None else {}
+    # The callbacks' files against what is there (a user's file, the data this run reads), as `validate` checks
+    # them: a located SpecError before the data is read or anything is built or written.
+    from ..spec._callback_files import LogNames, callback_file_errors
+    from ..spec._training_checks import spec_log_names
+
+    inputs = [
+        (option, path)
+        for option, path in (("--data", args.data), ("--val-data", getattr(args, "val_data", None)))
+        if path
+    ]
+    inputs.append(("spec", args.spec))
+    problems = callback_file_errors(
+        spec, out_dir=out_dir, allow_paths=allow_paths, allow_network=allow_network, inputs=inputs
+    )
+    if problems:
+        raise SpecError(problems)
     # Columns and weights are matched to the spec's inputs and outputs before TensorFlow starts.
     x_choices, y_choices = parse_choices(args.x_keys, "--x"), parse_choices(args.y_keys, "--y")
     outputs = list(spec.outputs or []) if spec.kind == "functional" else []
@@ -306,7 +322,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
             # The spec's backups and --backup-dir's, which the Ctrl-C callback (last) saves at the step it stops.
             spec_callbacks = resolve_callbacks(
-                training.get("callbacks"), out_dir=out_dir, allow_paths=allow_paths, allow_network=allow_network
+                training.get("callbacks"),
+                out_dir=out_dir,
+                allow_paths=allow_paths,
+                allow_network=allow_network,
+                log_names=LogNames(*spec_log_names(spec)),
+                inputs=inputs,
             )
             backups = [cb for cb in spec_callbacks + extra if isinstance(cb, TrainingBackup)]
             training = {**training, "callbacks": spec_callbacks}

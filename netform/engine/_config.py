@@ -10,24 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import os
-import re
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import keras
 
-from ..errors import Diagnostic, EngineError, SaveError, SpecError, did_you_mean
-from ..spec._access import (
-    DEFAULT_PATHS,
-    PATH_ARGUMENTS,
-    SpecAccess,
-    callback_message,
-    callback_problems,
-    path_problem,
-)
+from ..errors import Diagnostic, EngineError, SpecError, did_you_mean
+from ..spec._access import SpecAccess, callback_message, callback_problems
+from ..spec._callback_files import CallbackFileRefused, LogNames, confine_paths
 from ..spec._training import CONFIG_ONLY_KEYS, DTYPE_POLICIES, TRAINING_KEYS
-from ._data import array_samples, split_problem
 from ._distribute import strategy_from_name
 
 __all__ = ["fit_from_training_config", "resolve_optimizer", "resolve_callbacks"]
@@ -218,20 +211,15 @@ def _resolve_metrics(value: Any, where: str = "training.metrics") -> Any:
     return value
 
 
-# What Keras's BackupAndRestore keeps in its folder (and deletes with it at the end of training).
-_BACKUP_FILES = {"latest.weights.h5", "training_metadata.json", "latest.weights.h5.bkp", "training_metadata.json.bkp"}
-
-
-# Arguments naming one file (its folder is made beforehand; an existing folder is refused).
-_FILE_ARGS = ("filename", "filepath")
-
-
-def _inside(path: str, base: str) -> bool:
-    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
-
-
 def _confine(
-    name: str, args: dict[str, Any], base: Path, access: SpecAccess, where: str, folders: list[str]
+    name: str,
+    args: dict[str, Any],
+    base: Path,
+    access: SpecAccess,
+    where: str,
+    folders: list[str],
+    log_names: LogNames | None = None,
+    inputs: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Resolve a callback's paths under ``base`` and refuse what ``access`` does not allow.
 
@@ -242,255 +230,10 @@ def _confine(
     problems = callback_problems(name, args, access)
     if problems:
         raise EngineError(f"{where}: {callback_message(problems[0], cli=False)}.")
-    real_base = os.path.realpath(base)
-    for arg in PATH_ARGUMENTS.get(name, ()):
-        value = args.get(arg, DEFAULT_PATHS.get(name, {}).get(arg))
-        if not isinstance(value, (str, os.PathLike)):
-            continue
-        text = os.fspath(value)
-        problem = path_problem(text)
-        if problem is not None and problem[1] == "network":
-            continue  # a remote file system, allowed above
-        full = os.path.join(base, os.path.expanduser(text) if access.allow_paths else text)
-        real = os.path.realpath(full)
-        if not access.allow_paths and not _inside(real, real_base):
-            raise EngineError(
-                f"{where}: {name}.{arg} {text!r} leads to {real} (through a symbolic link), outside the output "
-                f"directory {real_base}; write a path under the output directory, or pass allow_paths=True "
-                "(netform train --allow-paths) to let this spec write anywhere."
-            )
-        if name == "BackupAndRestore" and args.get("delete_checkpoint", True):
-            _check_backup_dir(real, real_base, where)
-        if arg not in _FILE_ARGS:  # a folder Keras writes files and sub-folders into
-            _check_folder_tree(name, arg, text, real, where)
-        if name == "BackupAndRestore":
-            _check_backup_files(real, where)
-        if name == "TensorBoard":
-            _check_tensorboard_dir(text, real, where)
-        if arg in _FILE_ARGS:
-            if os.path.isdir(real):
-                raise EngineError(f"{where}: {name}.{arg} {text!r} is an existing folder ({real}); name a file.")
-            other = _foreign_file(name, args, real)
-            if other:
-                raise EngineError(
-                    f"{where}: {name}.{arg} {text!r} would replace {real}, {other}; netform never replaces a "
-                    "file it did not write: name another file, or move that one away."
-                )
-            parent = os.path.dirname(real)
-            if "{" not in parent:
-                folders.append(parent)
-        args[arg] = real if not access.allow_paths else full
-    return args
-
-
-def _foreign_file(name: str, args: Mapping[str, Any], real: str) -> str | None:
-    """What is at a callback's file path when it is not what that callback writes there (None if fine)."""
-    if "{" in os.path.basename(real):
-        # Each file is checked again as it is written (Model.save refuses foreign files); the files already
-        # there that the template can name are checked now, so a user's file never costs a finished training.
-        for existing in _template_matches(real):
-            other = _foreign_file(name, args, existing)
-            if other:
-                return f"which can name {existing}, {other}"
-        return None
-    if not os.path.lexists(real):
-        return None
-    if os.path.islink(real) or not os.path.isfile(real):
-        return "which is a link or not a regular file"
-    if os.lstat(real).st_nlink > 1:
-        return "which has other names (hard links), and would change under each of them"
-    if name == "CSVLogger":
-        separator = args.get("separator", ",")
-        return _csv_log_problem(real, separator if isinstance(separator, str) else ",")
-    if name == "ModelCheckpoint":
-        from ..saving._target import check_target  # the savers' own rule
-
-        fmt = "weights_h5" if args.get("save_weights_only") else ("keras" if real.endswith(".keras") else "h5")
-        try:
-            check_target(real, fmt)
-        except SaveError:
-            return "which is not a model file netform or Keras wrote"
-    return None
-
-
-#: The largest CSVLogger log read to tell whether Keras wrote it (a larger file is refused).
-_CSV_LOG_LIMIT = 64 * 2**20
-# A name Keras logs: a metric's or loss's name, ``val_`` for validation.
-_LOG_NAME = re.compile(r"[A-Za-z0-9_]+")
-_LOG_NUMBER = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|nan|inf|infinity|NA)?", re.IGNORECASE)
-
-
-def _csv_log_problem(real: str, separator: str) -> str | None:
-    """Why the file at ``real`` is not a log Keras's CSVLogger wrote with ``separator`` (None if it is).
-
-    A log is UTF-8 text: a header ``epoch`` then the names Keras logs, and rows of numbers (empty, ``nan``,
-    ``inf`` or Keras's ``NA`` for a value an epoch did not log too) with the header's field count. A user's table whose header merely starts with ``epoch`` is not.
-    """
-    import csv
-    import io
-
-    if os.path.getsize(real) > _CSV_LOG_LIMIT:
-        return f"which is larger than {_CSV_LOG_LIMIT // 2**20} MiB, too large to check that CSVLogger wrote it"
-    with open(real, "rb") as fh:
-        raw = fh.read(_CSV_LOG_LIMIT + 1)
-    if not raw:
-        return None
-    not_log = "which is not a CSVLogger log"
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return f"{not_log} (it is not UTF-8 text)"
-    if len(separator) != 1 or "\x00" in text:
-        return f"{not_log} (it is not text with one-character fields separator {separator!r})"
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=separator))
-    except csv.Error:
-        return f"{not_log} (it does not parse as CSV)"
-    header = rows[0]
-    if not header or header[0] != "epoch" or not all(_LOG_NAME.fullmatch(h) for h in header[1:]):
-        return f"{not_log} (its header is not 'epoch' followed by the names Keras logs)"
-    for number, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != len(header) or not all(_LOG_NUMBER.fullmatch(v.strip()) for v in row):
-            return f"{not_log} (line {number} is not a row of {len(header)} numbers)"
-    return None
-
-
-def _template_matches(template: str) -> list[str]:
-    """The existing files in a template's folder whose names the template (``m{epoch:02d}.keras``) can produce."""
-    import string
-
-    folder, base = os.path.split(template)
-    try:
-        parts = list(string.Formatter().parse(base))
-    except ValueError:
-        return []  # not a valid template: the callback's own checks refuse it
-    pattern = re.compile(
-        "".join(re.escape(literal) + (".+" if field is not None else "") for literal, field, _spec, _conv in parts),
-        re.DOTALL,
-    )
-    try:
-        with os.scandir(folder) as entries:
-            names = [e.name for _, e in zip(range(_TREE_LIMIT), entries)]
-    except OSError:
-        return []
-    return [os.path.join(folder, n) for n in names if pattern.fullmatch(n)]
-
-
-#: How many entries of an existing callback folder are looked at before it is refused as too large to check.
-_TREE_LIMIT = 10_000
-
-
-def _check_folder_tree(name: str, arg: str, text: str, real: str, where: str) -> None:
-    """An existing folder a callback writes into holds no link, and no file with other names, at any depth.
-
-    Keras opens files and makes sub-folders inside it (TensorBoard's ``train/`` and ``validation/``,
-    BackupAndRestore's ``latest.weights.h5``): a link planted there would be written through, out of the
-    output directory, and a hard-linked file would change under its other names.
-    """
-    if not os.path.isdir(real):
-        return
-    seen = 0
-    for root, dirs, files in os.walk(real, followlinks=False):
-        for entry in dirs + files:
-            seen += 1
-            path = os.path.join(root, entry)
-            st = os.lstat(path)
-            problem = (
-                "a symbolic link"
-                if os.path.islink(path)
-                else "a file with other names (hard links)"
-                if not os.path.isdir(path) and st.st_nlink > 1
-                else None
-            )
-            if problem:
-                raise EngineError(
-                    f"{where}: {name}.{arg} {text!r} holds {os.path.relpath(path, real)}, {problem}, which Keras "
-                    "would write through; remove it, or name a new folder."
-                )
-        if seen > _TREE_LIMIT:
-            raise EngineError(
-                f"{where}: {name}.{arg} {text!r} ({real}) already holds more than {_TREE_LIMIT:,} entries, too many "
-                "to check for links before Keras writes into it; name a new folder."
-            )
-
-
-def _check_backup_dir(real: str, real_base: str, where: str) -> None:
-    """Keras deletes ``backup_dir`` at the end of training: never the output folder or a folder of other files."""
-    if real == real_base or _inside(real_base, real) or real == os.path.realpath(os.getcwd()):
-        raise EngineError(
-            f"{where}: BackupAndRestore.backup_dir {real} is (or holds) the output or working directory, which "
-            "Keras deletes at the end of training; name a folder of its own, e.g. 'backup'."
-        )
-    if os.path.lexists(real):
-        others = sorted(set(os.listdir(real)) - _BACKUP_FILES) if os.path.isdir(real) else [os.path.basename(real)]
-        if others:
-            raise EngineError(
-                f"{where}: BackupAndRestore.backup_dir {real} already holds other files ({', '.join(others[:3])}), "
-                "and Keras deletes the whole folder at the end of training; name a new or empty folder, "
-                "or set delete_checkpoint: false."
-            )
-
-
-def _check_backup_files(real: str, where: str) -> None:
-    """The files of an existing BackupAndRestore folder are exactly those Keras writes, or training is refused.
-
-    Keras resumes from ``training_metadata.json`` (a JSON object ``{"epoch": int, "batch": int}``) and
-    ``latest.weights.h5``, and deletes the folder at the end: a user's file of the same name would be read
-    (``KeyError``, ``JSONDecodeError``) or deleted.
-    """
-    if not os.path.isdir(real):
-        return
-    for file in sorted(_BACKUP_FILES):
-        path = os.path.join(real, file)
-        if not os.path.lexists(path):
-            continue
-        ok = os.path.isfile(path) and not os.path.islink(path)
-        if ok and file.startswith("training_metadata"):
-            ok = _is_backup_metadata(path)
-        elif ok:
-            from ..saving._target import check_target  # the savers' own rule
-
-            try:
-                check_target(path, "weights_h5")
-            except SaveError:
-                ok = False
-        if not ok:
-            raise EngineError(
-                f"{where}: BackupAndRestore.backup_dir holds {path}, which is not a backup Keras wrote; "
-                "Keras would read it to resume and delete it; move it away, or name a new folder."
-            )
-
-
-def _is_backup_metadata(path: str) -> bool:
-    """Whether ``path`` is Keras's ``{"epoch": int, "batch": int}`` (read at most 4 KiB)."""
-    import json
-
-    with open(path, "rb") as fh:
-        raw = fh.read(4097)
-    try:
-        data = json.loads(raw.decode("utf-8")) if len(raw) <= 4096 else None
-    except (UnicodeDecodeError, ValueError):
-        return False
-    return (
-        isinstance(data, dict) and set(data) == _BACKUP_METADATA_KEYS and all(type(v) is int for v in data.values())  # noqa: E721 - bool is not Keras's int
-    )
-
-
-# The keys of Keras's ``training_metadata.json`` (keras/src/callbacks/backup_and_restore.py, ``_save_model``).
-_BACKUP_METADATA_KEYS = {"epoch", "batch"}
-
-
-def _check_tensorboard_dir(text: str, real: str, where: str) -> None:
-    """TensorBoard writes event files into ``log_dir/train`` and ``log_dir/validation``: folders, if present."""
-    for sub in ("train", "validation"):
-        path = os.path.join(real, sub)
-        if os.path.lexists(path) and not os.path.isdir(path):
-            raise EngineError(
-                f"{where}: TensorBoard.log_dir {text!r} holds {path}, which is not a folder; TensorBoard writes its "
-                f"'{sub}' logs into a folder of that name: move the file away, or name a new log_dir."
-            )
+        return confine_paths(name, args, base, access, folders, log_names=log_names, inputs=inputs)
+    except CallbackFileRefused as err:
+        raise EngineError(f"{where}: {err}") from None
 
 
 def resolve_callbacks(
@@ -499,6 +242,8 @@ def resolve_callbacks(
     out_dir: str | os.PathLike[str] | None = None,
     allow_paths: bool = False,
     allow_network: bool = False,
+    log_names: LogNames | None = None,
+    inputs: Sequence[tuple[str, str]] = (),
 ) -> list[keras.callbacks.Callback]:
     """Turn ``[{"type": "EarlyStopping", "patience": 2}, ...]`` into callbacks.
 
@@ -516,6 +261,10 @@ def resolve_callbacks(
         out_dir: The folder relative paths resolve under (default: the working directory).
         allow_paths: Accept absolute paths and paths outside ``out_dir``.
         allow_network: Accept network callbacks and remote file systems.
+        log_names: What the training logs: an existing ``CSVLogger`` file is replaced only when it is a log
+            of these values (``fit_from_training_config`` and ``netform train`` give them; ``None``: any names).
+        inputs: ``(what, path)`` of the files the run reads (``("--data", "d.csv")``), which no callback
+            may write.
 
     Returns:
         The callbacks, in order.
@@ -536,7 +285,7 @@ def resolve_callbacks(
             args = dict(value)
             name = args.pop("type", None)
             if isinstance(name, str) and name in classes:
-                args = _confine(name, args, base, access, where, folders)
+                args = _confine(name, args, base, access, where, folders, log_names, inputs)
             if name == "TrainingBackup" and "backup_dir" in args:  # the spec's name of its `directory`
                 args["directory"] = args.pop("backup_dir")
             out.append(_instantiate("callback", {"type": name, **args}, classes, where))
@@ -617,27 +366,39 @@ def _check_checkpoint_validation(
         )
 
 
+def _samples(x: Any) -> int | None:
+    """How many samples array data holds (the first axis of its first array); ``None`` for other data."""
+    for part in keras.tree.flatten(x):
+        shape = getattr(part, "shape", None)
+        if shape is not None and len(shape) > 0 and shape[0] is not None:
+            return int(shape[0])
+    return None
+
+
 def _check_validation_split(validation_split: float, x: Any, validation_data: Any) -> None:
     """Refuse a ``validation_split`` that leaves no sample to train on, or none to validate on, before training.
 
     Keras trains on the first ``floor(n * (1 - validation_split))`` samples and validates on the rest (given
     ``validation_data``, it ignores the split); the spec's range (0 <= x < 1) cannot know ``n``.
-    ``Model.fit`` refuses the same splits with the same reasons (``_data.split_problem``).
 
     Raises:
         SpecError: At ``training.validation_split``, with the values that suit this data.
     """
-    samples = array_samples(x) if validation_split and validation_data is None else None
-    problem = split_problem(samples, validation_split) if samples is not None else None
-    if problem is None:
+    samples = _samples(x) if validation_split and validation_data is None else None
+    if samples is None:
         return
-    why, values = problem
-    if values is None:
+    kept = int(math.floor(samples * (1.0 - validation_split)))  # Keras's own split (train_validation_split)
+    if 0 < kept < samples:
+        return
+    if samples < 2:
+        why = f"the training data holds {samples} sample(s), which cannot be split into training and validation data"
         fix = "give validation data (netform train --val-data FILE) or more samples, or set validation_split: 0"
-    elif "larger" in values:
-        fix = f"{values.format(verb='write')}, or set validation_split: 0"
+    elif kept == 0:
+        why = f"it holds out all {samples} training samples for validation, leaving none to train on"
+        fix = f"with {samples} samples write at most {(samples - 1) / samples:.4g} (e.g. 0.2), or give validation data"
     else:
-        fix = f"{values.format(verb='write')}, or give validation data"
+        why = f"{samples} samples x {validation_split!r} rounds down to no validation sample"
+        fix = "write a larger fraction (e.g. 0.2), or set validation_split: 0"
     raise SpecError(
         [Diagnostic(f"validation_split is {validation_split!r}, but {why}; {fix}", ("training", "validation_split"))]
     )
@@ -686,8 +447,10 @@ def fit_from_training_config(
 
     Raises:
         EngineError: Unknown keys, optimizer, loss or callback types; a
-            callback path outside ``out_dir`` or a network callback not allowed
-            (refused before the model is built or anything is written).
+            callback path outside ``out_dir`` or a network callback not allowed; a
+            file at a callback's path that is not its own earlier output (a
+            ``CSVLogger`` file with a column this training does not log) (all
+            refused before the model is built or anything is written).
         SpecError: A ModelCheckpoint file name that reads a ``val_`` value this run never logs (no
             validation data, or ``validation_freq`` skipping epochs), or a ``validation_split`` that leaves
             no sample to train or to validate on, refused before training.
@@ -700,9 +463,18 @@ def fit_from_training_config(
         raise EngineError(
             f"training: unknown key {unknown[0]!r}; expected some of {sorted(_KNOWN_KEYS)}.{did_you_mean(unknown[0], _KNOWN_KEYS)}"
         )
-    # Callbacks first: a refused path or network use stops before anything is built or written.
+    # Callbacks first: a refused path or network use stops before anything is built or written. A CSVLogger
+    # replaces only a log of the values this training logs (the outputs' names, when the model is given).
+    from ..spec._training_checks import logged_names
+
+    outputs = getattr(model, "output_names", None) if isinstance(model, keras.Model) else None
+    known = tuple(outputs) if isinstance(outputs, (list, tuple)) and all(isinstance(o, str) for o in outputs) else None
     cbs = resolve_callbacks(
-        training.get("callbacks"), out_dir=out_dir, allow_paths=allow_paths, allow_network=allow_network
+        training.get("callbacks"),
+        out_dir=out_dir,
+        allow_paths=allow_paths,
+        allow_network=allow_network,
+        log_names=LogNames(*logged_names(training, known)),
     ) + list(callbacks or [])
     _check_checkpoint_validation(
         cbs, float(training.get("validation_split", 0.0) or 0.0), validation_data, training.get("validation_freq", 1)

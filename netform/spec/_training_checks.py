@@ -195,35 +195,7 @@ def _shape_errors(training: Any, graph: Any, shapes: Any, smap: Any) -> list[Dia
                     )
                 )
                 break
-            problem = _auc_labels_problem(ref, output, shape) if kind == "metric" else None
-            if problem is not None:
-                diags.append(smap.diagnostic(problem, path + ("num_labels",)))
-                break
     return diags
-
-
-def _auc_labels_problem(ref: Any, output: str, shape: tuple[int | None, ...]) -> str | None:
-    """Why ``AUC(multi_label: true, num_labels: N)`` does not fit an output's static shape, or None.
-
-    Keras keeps one curve per label, num_labels of them, and takes predictions of shape
-    (batch, num_labels): another width fails at the first step (``Incompatible shapes``), another rank
-    in its label checks. A width of 1 is broadcast over the labels, and trains.
-    """
-    labels = ref.arguments.get("num_labels")
-    if ref.type != "AUC" or ref.arguments.get("multi_label") is not True or not _is_int(labels) or labels < 1:
-        return None
-    width = shape[-1] if len(shape) == 2 else None
-    if len(shape) != 2:
-        return (
-            f"AUC with multi_label: true takes predictions of shape (batch, num_labels), but output '{output}' "
-            f"has shape {list(shape)}; compute it on an output of rank 2, or use multi_label: false"
-        )
-    if isinstance(width, int) and width not in (labels, 1):  # Keras broadcasts one column over the labels
-        return (
-            f"AUC.num_labels is {labels}, but output '{output}' predicts {width} label(s) (shape {list(shape)}); "
-            f"write num_labels: {width}, or leave num_labels out (Keras reads it from the first batch)"
-        )
-    return None
 
 
 # -- arguments Keras takes at compile but fails on while training -------------
@@ -1308,6 +1280,60 @@ def _logged(spec: Any, outputs: tuple[str, ...]) -> tuple[set[str], set[str]]:
         shown |= more_shown if not prefix else set()
         accepted |= more_accepted
     return shown, accepted
+
+
+def logged_names(training: Any, outputs: tuple[str, ...] | list[str] | None) -> tuple[frozenset[str], bool]:
+    """Every name a log of this training may hold (``val_`` ones aside), and whether each may also come after
+    an output's name the model shows only once built (``outputs`` is ``None``).
+
+    Args:
+        training: A spec's training section, or the mapping ``fit_from_training_config`` takes (metrics by
+            name, as ``{type: …}`` mappings, or as Keras objects, known by their ``name``).
+        outputs: The model's output names (``None``: not known before it is built).
+    """
+    from collections.abc import Mapping
+    from types import SimpleNamespace
+
+    if isinstance(training, Mapping):
+        training = SimpleNamespace(
+            metrics=_metric_refs(training.get("metrics")),
+            weighted_metrics=_metric_refs(training.get("weighted_metrics")),
+        )
+    _, accepted = _logged(SimpleNamespace(training=training), tuple(outputs or ()))
+    # A registered metric ("package>Name") without a `name` logs under its class's name, as Keras names it.
+    accepted |= {n.rpartition(">")[2] for n in accepted if ">" in n}
+    return frozenset(accepted), outputs is None
+
+
+def spec_log_names(spec: Any) -> tuple[frozenset[str], bool]:
+    """:func:`logged_names` of a spec's training (the output names from its graph; a subclass model's are not known)."""
+    from ._load import graph_of
+
+    return logged_names(spec.training, _outputs(spec, graph_of(spec)))
+
+
+def _metric_refs(value: Any) -> Any:
+    """The metrics of a training mapping as the spec holds them: names and :class:`TypedObject` references."""
+    from collections.abc import Mapping
+
+    if value is None:
+        return None
+    if isinstance(value, Mapping) and not isinstance(value.get("type"), str):  # one list per output
+        return {str(k): _metric_refs(v) or () for k, v in value.items()}
+    items = value if isinstance(value, (list, tuple)) else [value]
+    refs: list[Any] = []
+    for item in items:
+        if isinstance(item, (list, tuple)):  # Keras's one list per output, in order: each may be any output's
+            refs.extend(_metric_refs(item))
+        elif isinstance(item, str):
+            refs.append(item)
+        elif isinstance(item, Mapping) and isinstance(item.get("type"), str):
+            refs.append(TypedObject.model_validate(dict(item)))
+        else:  # a Keras metric object or function: logged under its name
+            name = getattr(item, "name", None) or getattr(item, "__name__", None)
+            if isinstance(name, str):
+                refs.append(name)
+    return tuple(refs)
 
 
 def _callbacks(spec: Any) -> Iterator[tuple[int, str, dict[str, Any]]]:

@@ -73,7 +73,7 @@ def test_a_users_training_metadata_is_refused(tmp_path: Path, data: Path, conten
     spec = _spec(tmp_path, "callbacks: [{type: BackupAndRestore, backup_dir: bkr}]\n")
     with pytest.raises(EngineError, match=r"training_metadata.json, which is not a backup Keras wrote"):
         resolve_callbacks([{"type": "BackupAndRestore", "backup_dir": "bkr"}], out_dir=tmp_path / "out")
-    assert _train(spec, data, tmp_path / "out") == 4
+    assert _train(spec, data, tmp_path / "out") == 1
     assert (backup / "training_metadata.json").read_text() == content
 
 
@@ -120,7 +120,7 @@ def test_a_users_table_starting_with_epoch_is_not_a_csv_log(tmp_path: Path, data
     spec = _spec(tmp_path, "callbacks: [{type: CSVLogger, filename: notes.csv}]\n")
     with pytest.raises(EngineError, match=r"notes.csv' would replace .*which is not a CSVLogger log"):
         resolve_callbacks([{"type": "CSVLogger", "filename": "notes.csv"}], out_dir=out)
-    assert _train(spec, data, out) == 4
+    assert _train(spec, data, out) == 1
     assert (out / "notes.csv").read_bytes() == content
 
 
@@ -146,7 +146,7 @@ def test_a_users_file_where_tensorboard_writes_a_folder_is_refused(tmp_path: Pat
     spec = _spec(tmp_path, "callbacks: [{type: TensorBoard, log_dir: tb}]\n")
     with pytest.raises(EngineError, match=rf"holds .*tb/{sub}, which is not a folder"):
         resolve_callbacks([{"type": "TensorBoard", "log_dir": "tb"}], out_dir=tmp_path / "out")
-    assert _train(spec, data, tmp_path / "out") == 4
+    assert _train(spec, data, tmp_path / "out") == 1
     assert (tmp_path / "out" / "tb" / sub).read_text() == "user file"
 
 
@@ -220,10 +220,10 @@ def test_integer_labels_for_a_dense_loss_are_a_data_error(
 
 def test_a_csv_past_the_read_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The log is read whole to check it: a file past the limit is refused, never read."""
-    from netform.engine import _config
+    from netform.spec import _callback_files
 
     (tmp_path / "big.csv").write_text("epoch,loss\n" + "0,1.0\n" * 100)
-    monkeypatch.setattr(_config, "_CSV_LOG_LIMIT", 256)
+    monkeypatch.setattr(_callback_files, "_CSV_LOG_LIMIT", 256)
     with pytest.raises(EngineError, match=r"which is larger than .*too large to check"):
         resolve_callbacks([{"type": "CSVLogger", "filename": "big.csv"}], out_dir=tmp_path)
 

@@ -1,0 +1,429 @@
+"""The files a spec's training callbacks would write, checked against what is already there (no TensorFlow).
+
+A callback's path resolves under the output directory; what is there must be that callback's own earlier
+output (a CSVLogger log of this training, a model file, a backup Keras wrote), never a user's file, a link out
+of the output directory, or a file the run reads. ``netform validate`` and ``netform train`` report a refusal
+as a located :class:`~netform.errors.SpecError` before anything is built or written;
+``netform.engine``'s ``resolve_callbacks`` runs the same checks (an ``EngineError`` from Python).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..errors import Diagnostic, SaveError
+from ._access import DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, path_problem
+
+__all__ = ["CallbackFileRefused", "LogNames", "confine_paths", "callback_file_errors"]
+
+
+class CallbackFileRefused(Exception):
+    """A callback path refused because of what is (or would be) at it; ``arg`` names the argument."""
+
+    def __init__(self, message: str, arg: str) -> None:
+        super().__init__(message)
+        self.arg = arg
+
+
+@dataclass(frozen=True)
+class LogNames:
+    """The values a training logs, as CSVLogger writes its columns (``val_`` ones included).
+
+    Attributes:
+        names: Every name a log may hold (``loss``, the compiled metrics' names, ``learning_rate``, …).
+        any_output: Whether each name may also come after an output's name (``head_loss``): the model's
+            output names are known only once it is built.
+    """
+
+    names: frozenset[str]
+    any_output: bool = False
+
+    def holds(self, column: str) -> bool:
+        """Whether ``column`` is a value this training logs."""
+        name = column.removeprefix("val_")
+        if name in self.names:
+            return True
+        return self.any_output and any(
+            name.endswith("_" + n) and len(name) > len(n) + 1 for n in self.names if n != "learning_rate"
+        )
+
+    def shown(self, limit: int = 8) -> str:
+        names = sorted(self.names)
+        return ", ".join(names[:limit]) + (", …" if len(names) > limit else "")
+
+
+# What Keras's BackupAndRestore keeps in its folder (and deletes with it at the end of training).
+_BACKUP_FILES = {"latest.weights.h5", "training_metadata.json", "latest.weights.h5.bkp", "training_metadata.json.bkp"}
+
+
+# Arguments naming one file (its folder is made beforehand; an existing folder is refused).
+_FILE_ARGS = ("filename", "filepath")
+
+
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def confine_paths(
+    name: str,
+    args: dict[str, Any],
+    base: str | os.PathLike[str],
+    access: SpecAccess,
+    folders: list[str],
+    *,
+    log_names: LogNames | None = None,
+    inputs: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """Resolve a callback's paths under ``base`` and refuse what is there that the callback may not replace.
+
+    The arguments' own form (absolute paths, the network) is checked by ``callback_problems`` first; this
+    looks at the file system. The folders that files of the callback go in are added to ``folders``, to be
+    made once every callback has passed.
+
+    Args:
+        name: The callback's class name.
+        args: Its arguments (paths as written).
+        base: The output directory.
+        access: What the spec may reach.
+        folders: Collects the folders to make.
+        log_names: What the training logs: a CSVLogger log to be replaced must hold only these columns
+            (``None``: not known, any names).
+        inputs: ``(what, path)`` of each file the run reads (``("--data", "d.csv")``): never replaced.
+
+    Returns:
+        The arguments with their paths resolved.
+
+    Raises:
+        CallbackFileRefused: The reason, and the argument it is about.
+    """
+    real_base = os.path.realpath(base)
+    for arg in PATH_ARGUMENTS.get(name, ()):
+        value = args.get(arg, DEFAULT_PATHS.get(name, {}).get(arg))
+        if not isinstance(value, (str, os.PathLike)):
+            continue
+        text = os.fspath(value)
+        problem = path_problem(text)
+        if problem is not None and problem[1] == "network":
+            continue  # a remote file system, allowed by callback_problems
+        full = os.path.join(base, os.path.expanduser(text) if access.allow_paths else text)
+        real = os.path.realpath(full)
+        if not access.allow_paths and not _inside(real, real_base):
+            raise CallbackFileRefused(
+                f"{name}.{arg} {text!r} leads to {real} (through a symbolic link), outside the output "
+                f"directory {real_base}; write a path under the output directory, or pass allow_paths=True "
+                "(netform train --allow-paths) to let this spec write anywhere.",
+                arg,
+            )
+        if name == "BackupAndRestore" and args.get("delete_checkpoint", True):
+            _check_backup_dir(real, real_base, arg)
+        if arg not in _FILE_ARGS:  # a folder Keras writes files and sub-folders into
+            _check_folder_tree(name, arg, text, real)
+        if name == "BackupAndRestore":
+            _check_backup_files(real, arg)
+        if name == "TensorBoard":
+            _check_tensorboard_dir(text, real, arg)
+        if arg in _FILE_ARGS:
+            if os.path.isdir(real):
+                raise CallbackFileRefused(f"{name}.{arg} {text!r} is an existing folder ({real}); name a file.", arg)
+            read = _read_by_run(real, inputs)
+            if read:
+                raise CallbackFileRefused(
+                    f"{name}.{arg} {text!r} would replace {real}, {read}, which this run reads; name another file.",
+                    arg,
+                )
+            other = _foreign_file(name, args, real, log_names)
+            if other:
+                raise CallbackFileRefused(
+                    f"{name}.{arg} {text!r} would replace {real}, {other}; netform never replaces a "
+                    "file it did not write: name another file, or move that one away.",
+                    arg,
+                )
+            parent = os.path.dirname(real)
+            if "{" not in parent:
+                folders.append(parent)
+        args[arg] = real if not access.allow_paths else full
+    return args
+
+
+def _read_by_run(real: str, inputs: Sequence[tuple[str, str]]) -> str | None:
+    """Which of the run's input files ``real`` is (the same path, or the same file by inode), or ``None``."""
+    for what, path in inputs:
+        if os.path.realpath(path) == real:
+            return f"the {what} file"
+        try:
+            if os.path.lexists(real) and os.path.samefile(path, real):
+                return f"the {what} file"
+        except OSError:
+            continue
+    return None
+
+
+def _foreign_file(name: str, args: Mapping[str, Any], real: str, log_names: LogNames | None) -> str | None:
+    """What is at a callback's file path when it is not what that callback writes there (None if fine)."""
+    if "{" in os.path.basename(real):
+        # Each file is checked again as it is written (Model.save refuses foreign files); the files already
+        # there that the template can name are checked now, so a user's file never costs a finished training.
+        for existing in _template_matches(real):
+            other = _foreign_file(name, args, existing, log_names)
+            if other:
+                return f"which can name {existing}, {other}"
+        return None
+    if not os.path.lexists(real):
+        return None
+    if os.path.islink(real) or not os.path.isfile(real):
+        return "which is a link or not a regular file"
+    if os.lstat(real).st_nlink > 1:
+        return "which has other names (hard links), and would change under each of them"
+    if name == "CSVLogger":
+        separator = args.get("separator", ",")
+        try:
+            return _csv_log_problem(real, separator if isinstance(separator, str) else ",", log_names)
+        except OSError as err:
+            return f"which cannot be read to check that CSVLogger wrote it ({err.strerror or err})"
+    if name == "ModelCheckpoint":
+        from ..saving._target import check_target  # the savers' own rule
+
+        fmt = "weights_h5" if args.get("save_weights_only") else ("keras" if real.endswith(".keras") else "h5")
+        try:
+            check_target(real, fmt)
+        except SaveError:
+            return "which is not a model file netform or Keras wrote"
+    return None
+
+
+#: The largest CSVLogger log read to tell whether Keras wrote it (a larger file is refused).
+_CSV_LOG_LIMIT = 64 * 2**20
+# A name Keras logs: a metric's or loss's name, ``val_`` for validation.
+_LOG_NAME = re.compile(r"[A-Za-z0-9_]+")
+_LOG_NUMBER = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|nan|inf|infinity|NA)?", re.IGNORECASE)
+
+
+def _csv_log_problem(real: str, separator: str, log_names: LogNames | None) -> str | None:
+    """Why the file at ``real`` is not a log Keras's CSVLogger wrote with ``separator`` (None if it is).
+
+    A log is UTF-8 text: a header ``epoch`` then names this training logs (``log_names``; ``None``: any names
+    Keras may log), and rows of numbers (empty, ``nan``, ``inf`` or Keras's ``NA`` for a value an epoch did
+    not log too) with the header's field count. A user's table whose header merely starts with ``epoch`` (``epoch,x1,x2,y``) is not.
+    """
+    import csv
+    import io
+
+    if os.path.getsize(real) > _CSV_LOG_LIMIT:
+        return f"which is larger than {_CSV_LOG_LIMIT // 2**20} MiB, too large to check that CSVLogger wrote it"
+    with open(real, "rb") as fh:
+        raw = fh.read(_CSV_LOG_LIMIT + 1)
+    if not raw:
+        return None
+    not_log = "which is not a CSVLogger log"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{not_log} (it is not UTF-8 text)"
+    if len(separator) != 1 or "\x00" in text:
+        return f"{not_log} (it is not text with one-character fields separator {separator!r})"
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=separator))
+    except csv.Error:
+        return f"{not_log} (it does not parse as CSV)"
+    header = rows[0]
+    if not header or header[0] != "epoch" or not all(_LOG_NAME.fullmatch(h) for h in header[1:]):
+        return f"{not_log} (its header is not 'epoch' followed by the names Keras logs)"
+    unknown = None if log_names is None else next((h for h in header[1:] if not log_names.holds(h)), None)
+    if unknown is not None and log_names is not None:
+        return (
+            f"{not_log} of this training (its column {unknown!r} is not a value this training logs: "
+            f"{log_names.shown()} and their val_ forms)"
+        )
+    for number, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header) or not all(_LOG_NUMBER.fullmatch(v.strip()) for v in row):
+            return f"{not_log} (line {number} is not a row of {len(header)} numbers)"
+    return None
+
+
+def _template_matches(template: str) -> list[str]:
+    """The existing files in a template's folder whose names the template (``m{epoch:02d}.keras``) can produce."""
+    import string
+
+    folder, base = os.path.split(template)
+    try:
+        parts = list(string.Formatter().parse(base))
+    except ValueError:
+        return []  # not a valid template: the callback's own checks refuse it
+    pattern = re.compile(
+        "".join(re.escape(literal) + (".+" if field is not None else "") for literal, field, _spec, _conv in parts),
+        re.DOTALL,
+    )
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for _, e in zip(range(_TREE_LIMIT), entries)]
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names if pattern.fullmatch(n)]
+
+
+#: How many entries of an existing callback folder are looked at before it is refused as too large to check.
+_TREE_LIMIT = 10_000
+
+
+def _check_folder_tree(name: str, arg: str, text: str, real: str) -> None:
+    """An existing folder a callback writes into holds no link, and no file with other names, at any depth.
+
+    Keras opens files and makes sub-folders inside it (TensorBoard's ``train/`` and ``validation/``,
+    BackupAndRestore's ``latest.weights.h5``): a link planted there would be written through, out of the
+    output directory, and a hard-linked file would change under its other names.
+    """
+    if not os.path.isdir(real):
+        return
+    seen = 0
+    for root, dirs, files in os.walk(real, followlinks=False):
+        for entry in dirs + files:
+            seen += 1
+            path = os.path.join(root, entry)
+            st = os.lstat(path)
+            problem = (
+                "a symbolic link"
+                if os.path.islink(path)
+                else "a file with other names (hard links)"
+                if not os.path.isdir(path) and st.st_nlink > 1
+                else None
+            )
+            if problem:
+                raise CallbackFileRefused(
+                    f"{name}.{arg} {text!r} holds {os.path.relpath(path, real)}, {problem}, which Keras "
+                    "would write through; remove it, or name a new folder.",
+                    arg,
+                )
+        if seen > _TREE_LIMIT:
+            raise CallbackFileRefused(
+                f"{name}.{arg} {text!r} ({real}) already holds more than {_TREE_LIMIT:,} entries, too many "
+                "to check for links before Keras writes into it; name a new folder.",
+                arg,
+            )
+
+
+def _check_backup_dir(real: str, real_base: str, arg: str) -> None:
+    """Keras deletes ``backup_dir`` at the end of training: never the output folder or a folder of other files."""
+    if real == real_base or _inside(real_base, real) or real == os.path.realpath(os.getcwd()):
+        raise CallbackFileRefused(
+            f"BackupAndRestore.backup_dir {real} is (or holds) the output or working directory, which "
+            "Keras deletes at the end of training; name a folder of its own, e.g. 'backup'.",
+            arg,
+        )
+    if os.path.lexists(real):
+        others = sorted(set(os.listdir(real)) - _BACKUP_FILES) if os.path.isdir(real) else [os.path.basename(real)]
+        if others:
+            raise CallbackFileRefused(
+                f"BackupAndRestore.backup_dir {real} already holds other files ({', '.join(others[:3])}), "
+                "and Keras deletes the whole folder at the end of training; name a new or empty folder, "
+                "or set delete_checkpoint: false.",
+                arg,
+            )
+
+
+def _check_backup_files(real: str, arg: str) -> None:
+    """The files of an existing BackupAndRestore folder are exactly those Keras writes, or training is refused.
+
+    Keras resumes from ``training_metadata.json`` (a JSON object ``{"epoch": int, "batch": int}``) and
+    ``latest.weights.h5``, and deletes the folder at the end: a user's file of the same name would be read
+    (``KeyError``, ``JSONDecodeError``) or deleted.
+    """
+    if not os.path.isdir(real):
+        return
+    for file in sorted(_BACKUP_FILES):
+        path = os.path.join(real, file)
+        if not os.path.lexists(path):
+            continue
+        ok = os.path.isfile(path) and not os.path.islink(path)
+        if ok and file.startswith("training_metadata"):
+            ok = _is_backup_metadata(path)
+        elif ok:
+            from ..saving._target import check_target  # the savers' own rule
+
+            try:
+                check_target(path, "weights_h5")
+            except SaveError:
+                ok = False
+        if not ok:
+            raise CallbackFileRefused(
+                f"BackupAndRestore.backup_dir holds {path}, which is not a backup Keras wrote; "
+                "Keras would read it to resume and delete it; move it away, or name a new folder.",
+                arg,
+            )
+
+
+def _is_backup_metadata(path: str) -> bool:
+    """Whether ``path`` is Keras's ``{"epoch": int, "batch": int}`` (read at most 4 KiB)."""
+    import json
+
+    with open(path, "rb") as fh:
+        raw = fh.read(4097)
+    try:
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= 4096 else None
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return (
+        isinstance(data, dict) and set(data) == _BACKUP_METADATA_KEYS and all(type(v) is int for v in data.values())  # noqa: E721 - bool is not Keras's int
+    )
+
+
+# The keys of Keras's ``training_metadata.json`` (keras/src/callbacks/backup_and_restore.py, ``_save_model``).
+_BACKUP_METADATA_KEYS = {"epoch", "batch"}
+
+
+def _check_tensorboard_dir(text: str, real: str, arg: str) -> None:
+    """TensorBoard writes event files into ``log_dir/train`` and ``log_dir/validation``: folders, if present."""
+    for sub in ("train", "validation"):
+        path = os.path.join(real, sub)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise CallbackFileRefused(
+                f"TensorBoard.log_dir {text!r} holds {path}, which is not a folder; TensorBoard writes its "
+                f"'{sub}' logs into a folder of that name: move the file away, or name a new log_dir.",
+                arg,
+            )
+
+
+def callback_file_errors(
+    spec: Any,
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    allow_paths: bool = False,
+    allow_network: bool = False,
+    inputs: Sequence[tuple[str, str]] = (),
+) -> list[Diagnostic]:
+    """The spec's callbacks whose files the run may not write, each a located diagnostic (first problem of each).
+
+    Args:
+        spec: A loaded :class:`~netform.spec.ModelSpec`.
+        out_dir: The folder the callback paths resolve under (default: the working directory).
+        allow_paths: The paths may leave ``out_dir``.
+        allow_network: Remote file systems are allowed (their paths are not looked at).
+        inputs: ``(what, path)`` of the files the run reads (``("--data", "d.csv")``), never replaced.
+
+    Returns:
+        ``file:line:column: training.callbacks[i].filename: …`` diagnostics (empty: every file may be written).
+    """
+    training = getattr(spec, "training", None)
+    if training is None or not training.callbacks:
+        return []
+    from ._training_checks import spec_log_names
+
+    base = Path(out_dir) if out_dir is not None else Path.cwd()
+    access = SpecAccess(allow_paths=allow_paths, allow_network=allow_network)
+    names = LogNames(*spec_log_names(spec))
+    diags: list[Diagnostic] = []
+    for i, callback in enumerate(training.callbacks):
+        if callback.type not in PATH_ARGUMENTS:
+            continue
+        args = callback.arguments
+        try:
+            confine_paths(callback.type, dict(args), base, access, [], log_names=names, inputs=inputs)
+        except CallbackFileRefused as err:
+            path: tuple[str | int, ...] = ("training", "callbacks", i) + ((err.arg,) if err.arg in args else ())
+            diags.append(spec._smap.diagnostic(str(err).rstrip("."), path))
+    return diags
