@@ -1,4 +1,5 @@
-"""Regenerate netform/spec/_keras_args.py and netform/saving/_keras_layer_args.py from the installed Keras.
+"""Regenerate netform/spec/_keras_args.py, netform/saving/_keras_layer_args.py and
+netform/spec/_keras_layer_defaults.py from the installed Keras.
 
 ``_keras_args.py``: the constructor arguments of Keras's built-in optimizers,
 losses, metrics, callbacks, initializers, regularizers and constraints, so
@@ -12,7 +13,11 @@ constructors it passes ``**kwargs`` on to, down to the base ``Layer``'s
 positional arguments its ``call`` takes, so a saved config's layers can be
 checked as Keras will build them, without importing TensorFlow.
 
-A test fails when the tables and the installed Keras differ.
+``_keras_layer_defaults.py``: the config values a default instance of each
+public ``keras.layers`` class writes, so the generic ``KerasLayer`` form of a
+layer netform has no schema for leaves them out, without importing TensorFlow.
+
+Tests fail when the tables and the installed Keras differ.
 
     python scripts/gen_keras_args.py
 """
@@ -225,8 +230,196 @@ def render_layers() -> str:
     )
 
 
+# --- layers' default configs ----------------------------------------------------------------------
+
+#: Arguments to make each layer class with (those without a default), where the class takes them; a second
+#: set of other values tells the config values that follow them (a MultiHeadAttention's value_dim) from defaults.
+SAMPLES: tuple[dict[str, Any], dict[str, Any]] = (
+    {
+        "units": 2, "filters": 2, "kernel_size": 1, "rate": 0.5, "num_heads": 2, "key_dim": 2, "input_dim": 3,
+        "output_dim": 2, "target_shape": (2,), "dims": (1,), "n": 2, "axes": 1, "height": 2, "width": 2,
+        "scale": 1.0, "num_bins": 3, "stddev": 0.1, "size": 2, "equation": "ab,bc->ac", "output_shape": 2,
+        "groups": 1, "num_query_heads": 2, "num_key_value_heads": 1, "head_dim": 2, "factor": 0.1,
+        "max_tokens": None, "num_tokens": 3, "output_size": 2, "depth_multiplier": 1, "activation": "relu",
+        "pool_size": 2, "height_factor": 0.1, "width_factor": 0.1, "shape": (3,), "max_number": 2,
+    },
+    {
+        "units": 3, "filters": 3, "kernel_size": 2, "rate": 0.25, "num_heads": 3, "key_dim": 3, "input_dim": 4,
+        "output_dim": 3, "target_shape": (3,), "dims": (2, 1), "n": 3, "axes": 2, "height": 3, "width": 3,
+        "scale": 2.0, "num_bins": 4, "stddev": 0.2, "size": 3, "equation": "ab,bd->ad", "output_shape": 3,
+        "groups": 2, "num_query_heads": 4, "num_key_value_heads": 2, "head_dim": 3, "factor": 0.2,
+        "max_tokens": 5, "num_tokens": 4, "output_size": 3, "depth_multiplier": 2, "activation": "tanh",
+        "pool_size": 3, "height_factor": 0.2, "width_factor": 0.2, "shape": (4,), "max_number": 3,
+    },
+)
+
+#: config keys whose default follows a Keras setting (``floatx``, ``image_data_format``): the writer compares
+#: them with the settings in force, and the table is generated under Keras's own (float32, channels_last)
+_SETTING_KEYS = ("dtype", "data_format")
+
+
+def required_arguments(cls: type) -> list[str]:
+    """The constructor arguments of ``cls`` without a default."""
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    return [
+        p
+        for p, v in params.items()
+        if p != "self" and v.default is v.empty and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)
+    ]
+
+
+def make_layer(cls: type, sample: int = 0) -> Any:
+    """An instance of ``cls`` made from the sample arguments ``SAMPLES[sample]`` (and sample layers for wrappers)."""
+    import keras
+
+    units = (2, 3)[sample]
+    special = {
+        "layer": keras.layers.LSTM(units) if cls.__name__ == "Bidirectional" else keras.layers.Dense(units),
+        "cell": keras.layers.LSTMCell(units),
+        "cells": [keras.layers.LSTMCell(units)],
+    }
+    return cls(**{p: special[p] if p in special else SAMPLES[sample][p] for p in required_arguments(cls)})
+
+
+def _saved_config(layer: Any) -> dict[str, Any]:
+    """A layer's config as a saved file holds it (JSON: tuples as lists)."""
+    import json
+
+    import keras
+
+    return json.loads(json.dumps(keras.saving.serialize_keras_object(layer)["config"]))
+
+
+def _signature_default(cls: type, key: str) -> Any:
+    """The default the first constructor along ``cls``'s MRO that names ``key`` gives it (``inspect._empty``: none)."""
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is not None:
+            param = inspect.signature(init).parameters.get(key)
+            if param is not None:
+                return param.default
+    return inspect.Parameter.empty
+
+
+def layer_defaults(cls: type) -> dict[str, Any] | None:
+    """The config values a default instance of ``cls`` writes (None: Keras cannot make one from sample arguments).
+
+    Left out: ``name``, the arguments without a default, the values that follow them or other arguments (they
+    differ between instances made from other samples: a Bidirectional's backward_layer, a RandomCrop's seed), and
+    those a ``None`` argument stands for (a pooling layer's strides, a MultiHeadAttention's value_dim: Keras works
+    them out from other arguments), but for the settings' ``dtype`` and ``data_format``. Kept only where Keras
+    makes the same layer from the config without them.
+    """
+    import warnings
+
+    import keras
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            first, second = make_layer(cls, 0), make_layer(cls, 1)
+            configs = _saved_config(first), _saved_config(second), _saved_config(make_layer(cls, 0))
+    except (KeyError, TypeError, ValueError, ImportError):
+        return None  # needs an argument no sample gives (a file, a function, a module)
+    if keras.saving.serialize_keras_object(first).get("module") != "keras.layers":
+        return None
+    required = set(required_arguments(cls))
+    defaults = {}
+    for key, value in configs[0].items():
+        if key == "name" or key in required or any(key not in c or c[key] != value for c in configs[1:]):
+            continue
+        if key not in _SETTING_KEYS and value not in (None, "linear") and _signature_default(cls, key) is None:
+            continue  # worked out from other arguments when not given (an activation of None is "linear")
+        if key in _SETTING_KEYS and _signature_default(cls, key) is not None:
+            continue  # a fixed default, not the setting's
+        defaults[key] = value
+    # Keras makes the same layer from the config without them (from_config may read a key it has a default for,
+    # as Rescaling's reads offset): else only the values it can do without, one by one
+    serialized = keras.saving.serialize_keras_object(first)
+    if _same_without(serialized, configs[0], set(defaults)):
+        return defaults
+    kept = {k: v for k, v in defaults.items() if _same_without(serialized, configs[0], {k})}
+    return kept if _same_without(serialized, configs[0], set(kept)) else {}
+
+
+def _same_without(serialized: dict[str, Any], config: dict[str, Any], left_out: set[str]) -> bool:
+    """Whether Keras makes the layer of ``config`` from it without the keys ``left_out``."""
+    import warnings
+
+    import keras
+
+    reduced = {**serialized, "config": {k: v for k, v in config.items() if k not in left_out}}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = _saved_config(keras.saving.deserialize_keras_object(reduced))
+    except Exception:  # noqa: BLE001 - Keras needs a key left out
+        return False
+    return {k: v for k, v in again.items() if k != "name"} == {k: v for k, v in config.items() if k != "name"}
+
+
+def layer_defaults_table() -> dict[str, dict[str, Any]]:
+    import keras
+
+    if (keras.config.floatx(), keras.config.image_data_format()) != ("float32", "channels_last"):
+        raise SystemExit("generate the tables under Keras's default floatx and image_data_format (keras.json)")
+    out = {}
+    for name in dir(keras.layers):
+        cls = getattr(keras.layers, name)
+        if isinstance(cls, type) and issubclass(cls, keras.layers.Layer):
+            defaults = layer_defaults(cls)
+            if defaults:
+                out[name] = defaults
+    return out
+
+
+def _literal(value: Any, indent: int, prefix: str, suffix: str) -> list[str]:
+    """``prefix + value + suffix`` as Python source lines laid out as ``ruff format`` lays them out."""
+    flat = prefix + _flat(value) + suffix
+    if len(flat) + indent <= 120 or not isinstance(value, (dict, list)) or not value:
+        return [" " * indent + flat]
+    pad = " " * indent
+    open_, close = ("{", "}") if isinstance(value, dict) else ("[", "]")
+    lines = [pad + prefix + open_]
+    items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+    for key, item in items:
+        head = "" if key is None else _flat(key) + ": "
+        lines += _literal(item, indent + 4, head, ",")
+    return [*lines, pad + close + suffix]
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_flat(k)}: {_flat(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flat(v) for v in value) + "]"
+    if isinstance(value, str):
+        text = repr(value)
+        return '"' + text[1:-1] + '"' if text.startswith("'") and '"' not in value else text
+    return repr(value)
+
+
+def render_layer_defaults() -> str:
+    table = layer_defaults_table()
+    return (
+        '"""The config values a default instance of each public ``keras.layers`` class writes, by class name.\n\n'
+        "Generated by scripts/gen_keras_args.py from the installed Keras; do not edit.\n\n"
+        "As a saved file holds them (JSON: lists, not tuples), under Keras's own settings: a ``dtype`` of\n"
+        "``float32`` and a ``data_format`` of ``channels_last`` stand for the ``floatx`` and\n"
+        "``image_data_format`` in force. Left out: ``name``, the arguments without a default and the values Keras\n"
+        "works out from other arguments (a pooling layer's strides); Keras makes the same layer from a config\n"
+        "without the values listed. Classes Keras cannot make from sample arguments are not listed.\n"
+        '"""\n\n'
+        "from typing import Any\n\n"
+        + "\n".join(_literal(table, 0, "KERAS_LAYER_DEFAULTS: dict[str, dict[str, Any]] = ", ""))
+        + "\n"
+    )
+
+
 if __name__ == "__main__":
     (ROOT / "netform" / "spec" / "_keras_args.py").write_text(render())
     print("wrote netform/spec/_keras_args.py")
     (ROOT / "netform" / "saving" / "_keras_layer_args.py").write_text(render_layers())
     print("wrote netform/saving/_keras_layer_args.py")
+    (ROOT / "netform" / "spec" / "_keras_layer_defaults.py").write_text(render_layer_defaults())
+    print("wrote netform/spec/_keras_layer_defaults.py")

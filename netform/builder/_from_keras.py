@@ -67,7 +67,18 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
         if not config.get("trainable", True):
             out["trainable"] = False
         return _without_defaults(out)
-    return layer_to_dict_from_config(cls_name, layer.get_config(), keep_name=keep_name)
+    config = layer.get_config()
+    if cls_name in _LOOKUPS and config.get("vocabulary") is None:
+        # An adapted lookup layer's get_config() has no vocabulary (Keras keeps it with the weights), and a
+        # spec builds its layers without adapting them: write the vocabulary it learned.
+        learned = [v.item() if hasattr(v, "item") else v for v in layer.get_vocabulary(include_special_tokens=False)]
+        if learned:
+            config = {**config, "vocabulary": learned}
+    return layer_to_dict_from_config(cls_name, config, keep_name=keep_name)
+
+
+#: Keras's lookup layers: adapt() leaves their vocabulary out of get_config()
+_LOOKUPS = frozenset({"IntegerLookup", "StringLookup", "TextVectorization"})
 
 
 def _without_defaults(out: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -21,6 +20,7 @@ from ..errors import Diagnostic, EngineError, SpecError, did_you_mean
 from ..spec._access import SpecAccess, callback_message, callback_problems
 from ..spec._callback_files import CallbackFileRefused, LogNames, confine_paths
 from ..spec._training import CONFIG_ONLY_KEYS, DTYPE_POLICIES, TRAINING_KEYS
+from ._data import array_samples, split_problem
 from ._distribute import strategy_from_name
 
 __all__ = ["fit_from_training_config", "resolve_optimizer", "resolve_callbacks"]
@@ -366,39 +366,27 @@ def _check_checkpoint_validation(
         )
 
 
-def _samples(x: Any) -> int | None:
-    """How many samples array data holds (the first axis of its first array); ``None`` for other data."""
-    for part in keras.tree.flatten(x):
-        shape = getattr(part, "shape", None)
-        if shape is not None and len(shape) > 0 and shape[0] is not None:
-            return int(shape[0])
-    return None
-
-
 def _check_validation_split(validation_split: float, x: Any, validation_data: Any) -> None:
     """Refuse a ``validation_split`` that leaves no sample to train on, or none to validate on, before training.
 
     Keras trains on the first ``floor(n * (1 - validation_split))`` samples and validates on the rest (given
     ``validation_data``, it ignores the split); the spec's range (0 <= x < 1) cannot know ``n``.
+    ``Model.fit`` refuses the same splits with the same reasons (``_data.split_problem``).
 
     Raises:
         SpecError: At ``training.validation_split``, with the values that suit this data.
     """
-    samples = _samples(x) if validation_split and validation_data is None else None
-    if samples is None:
+    samples = array_samples(x) if validation_split and validation_data is None else None
+    problem = split_problem(samples, validation_split) if samples is not None else None
+    if problem is None:
         return
-    kept = int(math.floor(samples * (1.0 - validation_split)))  # Keras's own split (train_validation_split)
-    if 0 < kept < samples:
-        return
-    if samples < 2:
-        why = f"the training data holds {samples} sample(s), which cannot be split into training and validation data"
+    why, values = problem
+    if values is None:
         fix = "give validation data (netform train --val-data FILE) or more samples, or set validation_split: 0"
-    elif kept == 0:
-        why = f"it holds out all {samples} training samples for validation, leaving none to train on"
-        fix = f"with {samples} samples write at most {(samples - 1) / samples:.4g} (e.g. 0.2), or give validation data"
+    elif "larger" in values:
+        fix = f"{values.format(verb='write')}, or set validation_split: 0"
     else:
-        why = f"{samples} samples x {validation_split!r} rounds down to no validation sample"
-        fix = "write a larger fraction (e.g. 0.2), or set validation_split: 0"
+        fix = f"{values.format(verb='write')}, or give validation data"
     raise SpecError(
         [Diagnostic(f"validation_split is {validation_split!r}, but {why}; {fix}", ("training", "validation_split"))]
     )

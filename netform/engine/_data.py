@@ -343,12 +343,72 @@ def capped_epochs(epochs: int) -> int:
     return epochs
 
 
+def array_samples(x: Any) -> int | None:
+    """How many samples array data holds (the first axis of its first array); ``None`` for other data."""
+    for part in keras.tree.flatten(x):
+        shape = getattr(part, "shape", None)
+        if shape is not None and len(shape) > 0 and shape[0] is not None:
+            return int(shape[0])
+    return None
+
+
+def largest_split(samples: int) -> float:
+    """The largest ``validation_split`` that leaves one of ``samples`` (at least 2) to train on, by Keras's rule.
+
+    Keras trains on the first ``floor(samples * (1 - validation_split))``; in floating point the fraction
+    ``(samples - 1) / samples`` itself may round to none (0.9 of 10 samples does), so the value is the
+    largest float that keeps one.
+    """
+    value = (samples - 1) / samples
+    while value > 0 and math.floor(samples * (1.0 - value)) < 1:
+        value = float(np.nextafter(value, 0.0))
+    return value
+
+
+def split_problem(samples: int, validation_split: float) -> tuple[str, str | None] | None:
+    """Why Keras's split of ``samples`` by ``validation_split`` leaves no sample on one side, or None when not.
+
+    Keras (``train_validation_split``) trains on the first ``floor(samples * (1 - validation_split))``
+    samples and validates on the rest, and refuses an empty side (a ValueError).
+
+    Returns:
+        ``(why, values)``: what the split leaves, and the values that work (``"at most X"`` with X the
+        largest, ``"a larger fraction"``, or None when no value does), for the caller's own words.
+    """
+    kept = int(math.floor(samples * (1.0 - validation_split)))  # Keras's own split
+    if 0 < kept < samples:
+        return None
+    if samples < 2:
+        return (
+            f"the training data holds {samples} sample(s), which cannot be split into training and validation data",
+            None,
+        )
+    if kept <= 0:
+        why = f"it holds out all {samples} training samples for validation, leaving none to train on"
+        return why, f"with {samples} samples {{verb}} at most {largest_split(samples)!r} (e.g. 0.2)"
+    return (
+        f"{samples} samples x {validation_split!r} rounds down to no validation sample",
+        "{verb} a larger fraction (e.g. 0.2)",
+    )
+
+
 def split_validation(x: Any, y: Any, sample_weight: Any, validation_split: float) -> tuple[Any, Any]:
     """Keep the last ``validation_split`` of array data for validation.
 
     Raises:
-        DataError: The data is not arrays (datasets, generators cannot be split).
+        DataError: The data is not arrays (datasets, generators cannot be split), or the split leaves
+            no sample to train or to validate on (a ValueError, as Keras's).
     """
+    samples = array_samples((x, y, sample_weight))
+    problem = split_problem(samples, validation_split) if samples is not None else None
+    if problem is not None:
+        why, values = problem
+        fix = (
+            "pass validation_data= or more samples"
+            if values is None
+            else f"{values.format(verb='pass')}, or pass validation_data="
+        )
+        raise DataError(f"fit(): validation_split={validation_split!r}, but {why}; {fix}")
     try:
         return ki.train_validation_split((x, y, sample_weight), validation_split)
     except (ValueError, TypeError) as err:

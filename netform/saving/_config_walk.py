@@ -285,6 +285,8 @@ def _layer_entry(layer: dict[str, Any], defaults: KerasDefaults | None = None) -
         raise NeedsKeras("a layer class that is not one of Keras's own layers")
     if any(config.get(key) for key in _MULTI_OUTPUT_KEYS):
         raise NeedsKeras("a layer with several outputs")
+    if cls_name in ("IntegerLookup", "StringLookup", "TextVectorization") and config.get("vocabulary") is None:
+        raise NeedsKeras("a lookup layer whose vocabulary adapt() learned (kept with the weights, not the config)")
     return layer_to_dict_from_config(cls_name, unshared(config), defaults=defaults)
 
 

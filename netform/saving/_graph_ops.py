@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from ..errors import FormatError
+
 __all__ = ["PURE_OPS", "FILE_OR_CODE_OPS", "refused_ops"]
 
 #: Operations that compute on tensors in memory and touch nothing else.
@@ -166,18 +168,46 @@ def _problem(node: Any, level: int, library: set[str]) -> str | None:
     return op
 
 
-def refused_ops(meta_graph: Any) -> list[tuple[str, str]]:
+def _missing_function(graph: Any, functions: dict[str, Any], where: str) -> None:
+    """Refuse a graph whose node calls a function (through an attribute) that its function library lacks.
+
+    TensorFlow's graphs name each function they call in the library beside them; such a graph is damaged.
+
+    Raises:
+        FormatError: Naming ``where``, the function and the node that calls it.
+    """
+    places = [("the main graph", graph.node)] + [(f"function '{name}'", fn.node_def) for name, fn in functions.items()]
+    for place, nodes in places:
+        for node in nodes:
+            for value in node.attr.values():
+                names = [value.func.name] if value.HasField("func") else []
+                if value.HasField("list"):
+                    names += [f.name for f in value.list.func]
+                for name in names:
+                    if name not in functions:
+                        raise FormatError(
+                            f"{where}: node '{node.name}' of {place} calls function {name!r:.200}, which the graph's "
+                            "function library does not hold; the SavedModel is damaged or truncated: export it again"
+                        )
+
+
+def refused_ops(meta_graph: Any, *, where: str = "saved_model.pb") -> list[tuple[str, str]]:
     """``(operation, place)`` of every node a safe-mode load must refuse.
 
     Args:
         meta_graph: A ``MetaGraphDef`` of the SavedModel.
+        where: The SavedModel, for the message of a damaged graph.
 
     Returns:
         One pair per refused operation and function (``place`` is
         ``"function '<name>'"`` or ``"the main graph"``), in graph order.
+
+    Raises:
+        FormatError: A node calls a function the graph's function library does not hold.
     """
     graph = meta_graph.graph_def
     functions = {fn.signature.name: fn for fn in graph.library.function}
+    _missing_function(graph, functions, where)
     library = set(functions)
     nodes = {n.name: n for n in graph.node}
     saver = meta_graph.saver_def

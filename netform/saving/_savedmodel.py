@@ -134,7 +134,7 @@ def refused_graph_ops(path: str) -> list[tuple[str, str]]:
 
     found: list[tuple[str, str]] = []
     for meta in read_graph(path).meta_graphs:
-        found += refused_ops(meta)
+        found += refused_ops(meta, where=path)
     return found
 
 

@@ -443,7 +443,7 @@ def describe_foreign(path: str, *, safe_mode: bool = True) -> dict[str, Any] | N
     except TooManyFields:
         return None
     if safe_mode:
-        refused = [found for meta in metas for found in refused_ops(meta)]
+        refused = [found for meta in metas for found in refused_ops(meta, where=path)]
         if refused:
             keras_2 = os.path.isfile(os.path.join(path, "keras_metadata.pb"))
             raise _refusal(path, "Keras 2 (tf_keras)" if keras_2 else "another tool", refused)

@@ -275,5 +275,73 @@ def layer_to_dict_from_config(
                 return schema.model_validate(out).to_dict()
             except ValueError:
                 pass
-    generic_config = {k: v for k, v in config.items() if k != "name" or keep_name}
+    generic_config = _without_class_defaults(cls_name, config, defaults)
+    if not keep_name:
+        generic_config.pop("name", None)
     return {"type": "KerasLayer", "class_name": cls_name, "config": generic_config}
+
+
+def _without_class_defaults(cls_name: str, config: dict[str, Any], defaults: KerasDefaults) -> dict[str, Any]:
+    """A config for the generic form: the values a default instance of the class writes left out.
+
+    The table (:mod:`netform.spec._keras_layer_defaults`, generated from Keras) holds them as a saved file
+    does, under Keras's own settings: ``dtype`` and ``data_format`` are left out where they are the
+    ``floatx`` and ``image_data_format`` in force (what Keras fills in when they are not given).
+    """
+    from ._keras_layer_defaults import KERAS_LAYER_DEFAULTS  # noqa: PLC0415 - read only for the generic form
+
+    table = KERAS_LAYER_DEFAULTS.get(cls_name)
+    if not table:
+        return dict(config)
+    floatx, data_format = defaults
+    out = {}
+    for key, value in config.items():
+        if key in table:
+            default = table[key]
+            if key == "dtype":
+                if config_dtype(value, floatx) is None and config_dtype(default, "float32") is None:
+                    continue
+            elif key == "data_format":
+                if value == data_format and default == "channels_last":
+                    continue
+            elif _same_saved_value(value, default):
+                continue
+        out[key] = _nested_without_defaults(value, defaults)
+    return out
+
+
+def _nested_without_defaults(value: Any, defaults: KerasDefaults) -> Any:
+    """A serialized Keras layer inside a generic config (a wrapper's layer, an RNN's cell) without its defaults;
+    its ``name`` is kept, as Keras's own serialization writes it."""
+    if isinstance(value, list):
+        return [_nested_without_defaults(v, defaults) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_nested_without_defaults(v, defaults) for v in value)
+    if (
+        isinstance(value, dict)
+        and value.get("module") == "keras.layers"
+        and isinstance(value.get("class_name"), str)
+        and isinstance(value.get("config"), dict)
+    ):
+        return {**value, "config": _without_class_defaults(value["class_name"], value["config"], defaults)}
+    return value
+
+
+def _same_saved_value(value: Any, saved: Any) -> bool:
+    """Whether a config value is ``saved`` (a JSON value) as a saved file writes it: tuples as lists, a bool
+    neither 0 nor 1, an int not a float."""
+    if isinstance(saved, dict):
+        return (
+            isinstance(value, dict)
+            and value.keys() == saved.keys()
+            and all(_same_saved_value(value[k], saved[k]) for k in saved)
+        )
+    if isinstance(saved, list):
+        return (
+            isinstance(value, (list, tuple))
+            and len(value) == len(saved)
+            and all(_same_saved_value(v, s) for v, s in zip(value, saved, strict=True))
+        )
+    if not isinstance(value, (str, bool, int, float, type(None))) and getattr(value, "shape", None) == ():
+        value = value.item()  # a NumPy scalar of a live config: a saved file holds the number
+    return type(value) is type(saved) and value == saved

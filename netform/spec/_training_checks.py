@@ -195,7 +195,35 @@ def _shape_errors(training: Any, graph: Any, shapes: Any, smap: Any) -> list[Dia
                     )
                 )
                 break
+            problem = _auc_labels_problem(ref, output, shape) if kind == "metric" else None
+            if problem is not None:
+                diags.append(smap.diagnostic(problem, path + ("num_labels",)))
+                break
     return diags
+
+
+def _auc_labels_problem(ref: Any, output: str, shape: tuple[int | None, ...]) -> str | None:
+    """Why ``AUC(multi_label: true, num_labels: N)`` does not fit an output's static shape, or None.
+
+    Keras keeps one curve per label, num_labels of them, and takes predictions of shape
+    (batch, num_labels): another width fails at the first step (``Incompatible shapes``), another rank
+    in its label checks. A width of 1 is broadcast over the labels, and trains.
+    """
+    labels = ref.arguments.get("num_labels")
+    if ref.type != "AUC" or ref.arguments.get("multi_label") is not True or not _is_int(labels) or labels < 1:
+        return None
+    width = shape[-1] if len(shape) == 2 else None
+    if len(shape) != 2:
+        return (
+            f"AUC with multi_label: true takes predictions of shape (batch, num_labels), but output '{output}' "
+            f"has shape {list(shape)}; compute it on an output of rank 2, or use multi_label: false"
+        )
+    if isinstance(width, int) and width not in (labels, 1):  # Keras broadcasts one column over the labels
+        return (
+            f"AUC.num_labels is {labels}, but output '{output}' predicts {width} label(s) (shape {list(shape)}); "
+            f"write num_labels: {width}, or leave num_labels out (Keras reads it from the first batch)"
+        )
+    return None
 
 
 # -- arguments Keras takes at compile but fails on while training -------------

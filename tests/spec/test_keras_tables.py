@@ -98,3 +98,35 @@ def test_keras_builds_its_layers_from_the_arguments_the_table_lists() -> None:
                     keras.saving.deserialize_keras_object(config)
         checked.append(name)
     assert len(checked) >= 140, checked
+
+
+def test_keras_layer_defaults_table_is_up_to_date() -> None:
+    current = (ROOT / "netform" / "spec" / "_keras_layer_defaults.py").read_text()
+    assert current == _generator().render_layer_defaults(), "run `python scripts/gen_keras_args.py` to regenerate it"
+
+
+def test_the_defaults_table_leaves_out_what_other_arguments_decide() -> None:
+    """A value Keras works out from other arguments or draws at random is no default; Keras makes each listed
+    class's layer again from a config without the listed values."""
+    import keras
+
+    from netform.spec._keras_layer_defaults import KERAS_LAYER_DEFAULTS
+
+    assert len(KERAS_LAYER_DEFAULTS) >= 140
+    assert KERAS_LAYER_DEFAULTS["RandomFlip"]["mode"] == "horizontal_and_vertical"
+    assert KERAS_LAYER_DEFAULTS["Dense"]["activation"] == "linear"
+    assert "strides" not in KERAS_LAYER_DEFAULTS["MaxPooling2D"]  # the pool size's
+    assert "value_dim" not in KERAS_LAYER_DEFAULTS["MultiHeadAttention"]  # the key_dim's
+    assert "seed" not in KERAS_LAYER_DEFAULTS["RandomCrop"]  # drawn for each instance
+    assert "backward_layer" not in KERAS_LAYER_DEFAULTS["Bidirectional"]
+    assert "offset" not in KERAS_LAYER_DEFAULTS["Rescaling"]  # from_config reads it
+    assert not any("name" in defaults or "units" in defaults for defaults in KERAS_LAYER_DEFAULTS.values())
+    generator = _generator()
+    for name, defaults in sorted(KERAS_LAYER_DEFAULTS.items()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            serialized = keras.saving.serialize_keras_object(generator.make_layer(getattr(keras.layers, name), 1))
+            full = generator._saved_config(keras.saving.deserialize_keras_object(copy.deepcopy(serialized)))
+            reduced = {k: v for k, v in serialized["config"].items() if k not in defaults}
+            again = generator._saved_config(keras.saving.deserialize_keras_object({**serialized, "config": reduced}))
+        assert {k: v for k, v in again.items() if k != "name"} == {k: v for k, v in full.items() if k != "name"}, name

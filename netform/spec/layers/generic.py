@@ -30,6 +30,12 @@ KERAS_ALIASES = {
 }
 #: spec types that are not Keras layer classes: a KerasLayer naming them has no schema form
 _NOT_KERAS = frozenset({"KerasLayer", "Op", "Pick"})
+#: Keras's lookup layers, which need a vocabulary unless adapted: what it holds, and an example
+_LOOKUPS = {
+    "IntegerLookup": ("whole numbers", "[1, 2, 3]"),
+    "StringLookup": ("strings", "[red, green, blue]"),
+    "TextVectorization": ("strings", "[the, a, cat]"),
+}
 
 
 @register_layer_spec
@@ -84,6 +90,36 @@ class KerasLayer(LayerSpec):
                 f"config.bin_boundaries: {list(bounds)!r:.60} is not in ascending order; TensorFlow buckets values "
                 "only with sorted boundaries: sort them"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _vocabulary(self) -> KerasLayer:
+        # Keras builds a lookup layer without a vocabulary, then fails when it is called (its table is not
+        # initialized) unless adapt() ran, which netform does not run for a KerasLayer; an empty list fails
+        # at build. A string is a file path, which the file check below refuses.
+        kinds = _LOOKUPS.get(self.class_name)
+        if kinds is None:
+            return self
+        words, example = kinds
+        vocabulary = self.config.get("vocabulary")
+        if isinstance(vocabulary, str):
+            return self
+        fix = f"give it as a list, e.g. vocabulary: {example}"
+        if vocabulary is None:
+            raise ValueError(
+                f"config.vocabulary: {self.class_name} needs its vocabulary; {fix} (without it Keras learns it "
+                "with adapt(), which netform does not run for a KerasLayer, and the layer fails when it is called)"
+            )
+        item = str if words == "strings" else int
+        if not isinstance(vocabulary, (list, tuple)) or not all(
+            isinstance(v, item) and not isinstance(v, bool) for v in vocabulary
+        ):
+            raise ValueError(
+                f"config.vocabulary: {self.class_name}'s vocabulary is a list of {words}; received "
+                f"{vocabulary!r:.60}; {fix}"
+            )
+        if not vocabulary:
+            raise ValueError(f"config.vocabulary: the vocabulary is empty, and Keras refuses an empty one; {fix}")
         return self
 
     @model_validator(mode="after")

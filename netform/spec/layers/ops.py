@@ -283,6 +283,8 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
                     f"numbers; received {a!r:.60}",
                 )
             )
+        elif not isinstance(a, str) and (where := _ragged(a)) is not None:
+            out.append((None, f"op {op}: `in` item {i} is a ragged list: {where}; {_RECTANGULAR}"))
     for key in _VALUE_ARGS.intersection(kwargs).intersection(names):
         value = kwargs[key]
         if not _constant(value) or (value is None and key in _VALUE_REQUIRED):
@@ -293,6 +295,8 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
                     "(tensors are named in `in`)",
                 )
             )
+        elif (where := _ragged(value)) is not None:
+            out.append((key, f"op {op}: {key} is a ragged list: {where}; {_RECTANGULAR}"))
     dtype = kwargs.get("dtype")
     if "dtype" in names and dtype is not None and dtype not in DTYPES:
         out.append(
@@ -490,6 +494,38 @@ def _integer_operands(op: str, x: Any, y: Any) -> None:
     if (shift_by_int and x_bool) or (kinds and all(k == "bool" for k in kinds)):
         what = x.what if isinstance(x, _Fed) else "x"
         raise ShapeError(f"op {op} works on integers only, but {what} holds bool values; {fix}")
+
+
+#: the fix of a ragged constant
+_RECTANGULAR = (
+    "TensorFlow makes a tensor only of rectangular nested lists (the lists at one depth all of one length, "
+    "numbers all at the deepest): pad the short lists, or split the value"
+)
+
+
+def _ragged(value: Any) -> str | None:
+    """Where a nested-list constant is not rectangular (TensorFlow's tensors are), or None when it is.
+
+    Reads the lists depth by depth (each item once), comparing every list at a depth with the first.
+    """
+    level: list[tuple[tuple[int, ...], Any]] = [((), value)]
+    while level:
+        lists = [(path, v) for path, v in level if isinstance(v, (list, tuple))]
+        if not lists:
+            return None
+        if len(lists) != len(level):
+            path, number = next((p, v) for p, v in level if not isinstance(v, (list, tuple)))
+            return f"{_at(lists[0][0])} is a list but {_at(path)} is {number!r:.20}"
+        first, items = lists[0]
+        for path, v in lists:
+            if len(v) != len(items):
+                return f"{_at(first)} holds {len(items)} items but {_at(path)} holds {len(v)}"
+        level = [((*path, i), item) for path, v in lists for i, item in enumerate(v)]
+    return None
+
+
+def _at(path: tuple[int, ...]) -> str:
+    return "".join(f"[{i}]" for i in path) or "the value"
 
 
 def _constant(value: Any) -> bool:
