@@ -12,8 +12,9 @@ Two kinds of findings, both located at the spec's file, line and path:
   ``monitor`` Keras cannot direct with ``mode: auto``, callback ``mode``,
   ``update_freq`` and ``save_freq`` values it does not know, non-finite numbers,
   and metric sizes (thresholds, IoU classes) past a step's means; constructor
-  arguments outside the ranges Keras's classes check (:data:`_RANGES`), a
-  ``name`` that is no string; metrics Keras cannot compile (``Mean``, ``Sum``)
+  arguments outside the ranges Keras's classes check (:data:`_RANGES`) or of another form than Keras
+  uses them in (:data:`_ARGUMENT_FORMS`: a mapping where a number goes), an ``axis`` past its output's
+  rank, a ``name`` that is no string; metrics Keras cannot compile (``Mean``, ``Sum``)
   or whose logged name hides the loss or another metric (:func:`metric_errors`).
 * warnings (:func:`training_warnings`): settings Keras accepts that make
   training fail silently — an output activated twice (softmax/sigmoid with a
@@ -156,11 +157,15 @@ def _output_shapes(graph: Any, shapes: Any) -> dict[str, tuple[int | None, ...]]
     return out
 
 
+#: Losses and metrics whose ``axis`` TensorFlow's backend takes only as the last ("Only axis=-1 is supported")
+_LAST_AXIS_ONLY = frozenset({"SparseCategoricalCrossentropy"})
+
+
 def _shape_errors(training: Any, graph: Any, shapes: Any, smap: Any) -> list[Diagnostic]:
-    """A loss ``axis`` past its output's rank, a metric ``class_id`` past its output's classes.
+    """A loss's or metric's ``axis`` past its output's rank, a metric ``class_id`` past its output's classes.
 
     Keras takes both at ``compile`` and fails at the first training step (``axis 5 is out of bounds``,
-    an index past the last class).
+    ``Invalid reduction dimension``, an index past the last class).
     """
     by_output = _output_shapes(graph, shapes)
     diags = []
@@ -174,12 +179,24 @@ def _shape_errors(training: Any, graph: Any, shapes: Any, smap: Any) -> list[Dia
             if shape is None:
                 continue
             axis = ref.arguments.get("axis")
-            if kind == "loss" and _is_int(axis) and not -len(shape) <= axis < len(shape):
+            axes = axis if isinstance(axis, (list, tuple)) else [axis]
+            past = next((a for a in axes if _is_int(a) and not -len(shape) <= a < len(shape)), None)
+            if ref.type in _LAST_AXIS_ONLY and _is_int(axis) and past is None and axis % len(shape) != len(shape) - 1:
                 diags.append(
                     smap.diagnostic(
-                        f"{ref.type}.axis is {axis}; output '{output}' has {len(shape)} axes (shape "
-                        f"{list(shape)}), so axis lies between {-len(shape)} and {len(shape) - 1}; the class axis is "
-                        "usually -1",
+                        f"{ref.type}.axis is {axis}; Keras (TensorFlow) takes only the last axis of output "
+                        f"'{output}' (shape {list(shape)}): write axis: -1",
+                        path + ("axis",),
+                    )
+                )
+                break
+            if past is not None and (kind == "loss" or _bounds(kind, ref.type, "axis") is not None):
+                held = f"is {axis}" if past == axis else f"holds {past}"
+                fix = "the class axis is usually -1" if kind == "loss" else "Keras's default is -1 (the last axis)"
+                diags.append(
+                    smap.diagnostic(
+                        f"{ref.type}.axis {held}; output '{output}' has {len(shape)} axes (shape "
+                        f"{list(shape)}), so axis lies between {-len(shape)} and {len(shape) - 1}; {fix}",
                         path + ("axis",),
                     )
                 )
@@ -499,11 +516,11 @@ def _value_errors(
     thresholds = args.get("thresholds")
     if kind == "metric" and name in _THRESHOLD_LISTS and thresholds is not None:
         values = thresholds if isinstance(thresholds, (list, tuple)) else [thresholds]
-        # non-finite values are refused with the other arguments (above)
-        outside = [t for t in values if not (_is_number(t) and (0 <= t <= 1 or not math.isfinite(t)))]
-        if outside and len(values) <= MAX_THRESHOLDS:
+        # non-finite values are refused with the other arguments (above), other than numbers by their form
+        beyond = [t for t in values if _is_number(t) and math.isfinite(t) and not 0 <= t <= 1]
+        if beyond and len(values) <= MAX_THRESHOLDS:
             messages.append(
-                ("thresholds", f"{name}.thresholds holds {outside[0]!r}; thresholds are probabilities between 0 and 1")
+                ("thresholds", f"{name}.thresholds holds {beyond[0]!r}; thresholds are probabilities between 0 and 1")
             )
     if kind == "optimizer":
         messages += _optimizer_problems(name, args)
@@ -536,8 +553,9 @@ class _Range(NamedTuple):
     low: float | None  #: ``None``: unbounded below
     high: float | None  #: ``None``: unbounded above (``high`` itself is taken)
     open_low: bool = False  #: ``low`` itself is refused
-    form: str = "number"  #: "number", "float" (Keras checks ``isinstance(x, float)``) or "whole"
+    form: str = "number"  #: "number", "float" (Keras checks ``isinstance(x, float)``), "whole" or "bool"
     null: bool = False  #: null (the class's default) is taken too
+    many: str = ""  #: "": one value; "or": one value or a list of them; "list": a list of them
 
 
 #: Number arguments and the range Keras takes them in (each as the class's constructor checks it)
@@ -559,13 +577,76 @@ _RANGES: dict[tuple[str, str, str], _Range] = {
     ("metric", "R2Score", "num_regressors"): _Range(0, None, form="whole"),
     # Keras reads 0 as "not given" and fails on a negative count (a variable of negative size)
     ("metric", "AUC", "num_labels"): _Range(1, None, form="whole", null=True),
+    # AUC takes its thresholds as a list only (``len(thresholds)``); the other classes also take one number
+    ("metric", "AUC", "thresholds"): _Range(None, None, null=True, many="list"),
+    # ``ops.sum`` over one axis, several, or all (null, the default)
+    ("loss", "Dice", "axis"): _Range(None, None, form="whole", null=True, many="or"),
+    ("loss", "Tversky", "axis"): _Range(None, None, form="whole", null=True, many="or"),
 }
-#: Loss arguments that are numbers (Keras casts them into the computation: text fails at the first step)
-_LOSS_NUMBERS = ("alpha", "beta", "gamma", "delta", "label_smoothing")
+#: What each argument of Keras's built-in losses and metrics takes, by its name (where :data:`_RANGES` names no
+#: class of its own): Keras casts these into the computation or tests them as conditions, so a mapping, a list
+#: or text passes ``compile`` and fails at the first step (or, for a condition, is read as true)
+_ARGUMENT_FORMS: dict[str, _Range] = {
+    "axis": _Range(None, None, form="whole"),
+    "threshold": _Range(None, None),
+    "thresholds": _Range(None, None, null=True, many="or"),
+    "num_thresholds": _Range(None, None, form="whole"),
+    "num_classes": _Range(None, None, form="whole"),
+    "class_id": _Range(None, None, form="whole", null=True),
+    "ignore_class": _Range(None, None, form="whole", null=True),
+    "target_class_ids": _Range(None, None, form="whole", many="list"),
+    "label_weights": _Range(None, None, null=True, many="or"),
+    # top k of none (0) counts nothing, and Keras fails on a negative k
+    "k": _Range(1, None, form="whole"),
+    "top_k": _Range(1, None, form="whole", null=True),
+    "alpha": _Range(None, None),
+    "beta": _Range(None, None),
+    "gamma": _Range(None, None),
+    "delta": _Range(None, None),
+    "margin": _Range(None, None),
+    "label_smoothing": _Range(None, None),
+    "from_logits": _Range(None, None, form="bool"),
+    "multi_label": _Range(None, None, form="bool"),
+    "apply_class_balancing": _Range(None, None, form="bool"),
+    "remove_diagonal": _Range(None, None, form="bool"),
+    "sparse_y_true": _Range(None, None, form="bool"),
+    "sparse_y_pred": _Range(None, None, form="bool"),
+    "from_sorted_ids": _Range(None, None, form="bool"),
+}
 
 
-def _range_problem(name: str, arg: str, value: Any, bounds: _Range) -> str | None:
-    """Why ``value`` is not a number Keras's constructor takes for ``arg`` (``None``: it is)."""
+def _bounds(kind: str, name: str, arg: str) -> _Range | None:
+    """The values Keras's ``name`` takes for ``arg``: its own entry of :data:`_RANGES`, or the argument's form
+    (:data:`_ARGUMENT_FORMS`) where ``name`` is a built-in loss or metric taking ``arg``."""
+    bounds = _RANGES.get((kind, name, arg))
+    if bounds is not None or kind not in ("loss", "metric") or arg not in _ARGUMENT_FORMS:
+        return bounds
+    from ._keras_args import KERAS_ARGS
+
+    return _ARGUMENT_FORMS[arg] if arg in KERAS_ARGS.get(kind, {}).get(name, ()) else None
+
+
+def _default(kind: str, name: str, arg: str) -> Any:
+    """Keras's default value of ``arg`` for its built-in ``name`` (``None``: none, or not known here)."""
+    from ._keras_defaults import KERAS_DEFAULTS
+
+    return KERAS_DEFAULTS.get(kind, {}).get(name, {}).get(arg)
+
+
+_FORMS = {"float": "a number with a fraction", "whole": "a whole number", "bool": "true or false"}
+
+
+def _fits_form(value: Any, form: str) -> bool:
+    if form == "bool":
+        return isinstance(value, bool)
+    return _is_int(value) if form == "whole" else _is_number(value)
+
+
+def _range_problem(name: str, arg: str, value: Any, bounds: _Range, default: Any = None) -> str | None:
+    """Why ``value`` is not what Keras's constructor takes for ``arg`` (``None``: it is).
+
+    ``default``: the class's own value of ``arg`` (Keras's default), shown as the fix where it fits the form.
+    """
     if value is None and bounds.null:
         return None
     if _is_number(value) and not math.isfinite(value):
@@ -575,33 +656,62 @@ def _range_problem(name: str, arg: str, value: Any, bounds: _Range) -> str | Non
         where = f"between {low} and {high}" + (f" ({low} excluded)" if open_low else "")
     elif low is not None:
         where = f"{'greater than' if open_low else 'at least'} {low}"
-    else:
+    elif high is not None:
         where = f"at most {high}"
-    what = {"float": "a number with a fraction", "whole": "a whole number"}.get(bounds.form, "a number")
+    else:
+        where = ""
+    what = _FORMS.get(bounds.form, "a number")
     null = " (or null: Keras's default)" if bounds.null else ""
-    if not _is_number(value) or (bounds.form == "whole" and not _is_int(value)):
-        return f"{name}.{arg} is {value!r}; Keras takes {what} {where}{null}"
-    if bounds.form == "float" and not isinstance(value, float):
-        return f"{name}.{arg} is the whole number {value}; Keras takes {what} (write {value}.0), {where}"
-    if (low is not None and (value < low or (open_low and value == low))) or (high is not None and value > high):
-        return f"{name}.{arg} is {value!r}; Keras takes it {where}{null}"
+    one = f"{what} {where}".strip()
+    plural = {"float": "numbers with a fraction", "whole": "whole numbers", "bool": "true/false values"}
+    each = f"a list of {plural.get(bounds.form, 'numbers')}" + (f", each {where}" if where else "")
+    taken = {"or": f"{one}, or a list of them", "list": each}.get(bounds.many, one)
+    listed = isinstance(value, (list, tuple))
+    values = list(value) if listed else [value]
+    wrong = [v for v in values if not (_fits_form(v, bounds.form) or (_is_number(v) and bounds.form == "float"))]
+    if (listed and not bounds.many) or (not listed and bounds.many == "list") or wrong:
+        shown = f"{value!r:.60}" if not listed or not wrong else f"{value!r:.60}, which holds {wrong[0]!r:.40}"
+        shown = f"the text {shown}" if isinstance(value, str) else shown
+        text = next((v for v in values if isinstance(v, str)), None)
+        hint = (
+            " (YAML reads 1e-3 as text: write 1.0e-3 or 0.001)"
+            if text is not None and re.fullmatch(r"[-+]?[\d.]+e[-+]?\d+", text)
+            else ""
+        )
+        fits = default is not None and _range_problem(name, arg, default, bounds) is None
+        example = f", e.g. {arg}: {_yaml_scalar(default)} (Keras's default)" if fits else ""
+        return f"{name}.{arg} is {shown}; Keras takes {taken}{null}{hint}{example}"
+    for item in values:
+        if not _is_number(item) or not math.isfinite(item):
+            continue
+        if bounds.form == "float" and not isinstance(item, float):
+            return f"{name}.{arg} is the whole number {item}; Keras takes {what} (write {item}.0), {where}"
+        if (low is not None and (item < low or (open_low and item == low))) or (high is not None and item > high):
+            held = f"holds {item!r}" if listed else f"is {item!r}"
+            return f"{name}.{arg} {held}; Keras takes {'each value' if listed else 'it'} {where}{null}"
     return None
 
 
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
+    return repr(value)
+
+
 def _table_problems(kind: str, name: str, args: dict[str, Any]) -> list[tuple[str, str]]:
-    """Arguments outside the words or ranges of :data:`_WORDS` and :data:`_RANGES`, and text loss numbers."""
+    """Arguments outside the words or ranges of :data:`_WORDS`, :data:`_RANGES` and :data:`_ARGUMENT_FORMS`."""
     out: list[tuple[str, str]] = []
     for arg, value in args.items():
         words = _WORDS.get((kind, name, arg))
         if words is not None and value not in words:
             shown = ", ".join("null" if w is None else str(w) for w in words if w is None or not w[0].isupper())
             out.append((arg, f"{name}.{arg} is {value!r}; Keras takes {shown}"))
-        bounds = _RANGES.get((kind, name, arg))
-        problem = _range_problem(name, arg, value, bounds) if bounds is not None else None
+        bounds = _bounds(kind, name, arg)
+        problem = _range_problem(name, arg, value, bounds, _default(kind, name, arg)) if bounds is not None else None
         if problem is not None:
             out.append((arg, problem))
-        if kind == "loss" and arg in _LOSS_NUMBERS and isinstance(value, str):
-            out.append((arg, f"{name}.{arg} is the text {value!r}; it must be a number"))
     if kind in _NAMED_KINDS and "name" in args:
         problem = _name_problem(kind, name, args["name"])
         if problem is not None:
