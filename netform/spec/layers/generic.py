@@ -102,8 +102,8 @@ class KerasLayer(LayerSpec):
             return self
         words, example = kinds
         vocabulary = self.config.get("vocabulary")
-        if isinstance(vocabulary, str):
-            return self
+        if isinstance(vocabulary, str) or file_argument_problems(self.class_name, self.config, ("config",)):
+            return self  # a file the layer would read: the file check below says so first
         fix = f"give it as a list, e.g. vocabulary: {example}"
         if vocabulary is None:
             raise ValueError(
