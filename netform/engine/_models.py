@@ -71,6 +71,16 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         _check_target(filepath, weights=True)
         return super().save_weights(filepath, *args, **kwargs)
 
+    def export(self, filepath: Any, format: str = "tf_saved_model", *args: Any, **kwargs: Any) -> Any:
+        """Keras's ``Model.export``, refusing to export over a SavedModel :func:`netform.save` wrote."""
+        import os  # noqa: PLC0415
+
+        if format == "tf_saved_model" and isinstance(filepath, (str, os.PathLike)):
+            from ..saving._target import check_export_target  # noqa: PLC0415 - saving imports the engine
+
+            check_export_target(filepath)
+        return super().export(filepath, format, *args, **kwargs)
+
     def load_weights(self, filepath: Any, skip_mismatch: bool = False, **kwargs: Any) -> None:
         """Keras's ``Model.load_weights``, read through :func:`netform.load_weights`'s checks.
 

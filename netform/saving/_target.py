@@ -1,7 +1,8 @@
 """What a save may replace: only a saved model (or weights) of the format being written.
 
 A save replaces what is at its target only when that is recognisably an
-earlier save of the same format: a ``.keras`` zip, an HDF5 file, a SavedModel
+earlier save of the same format: a ``.keras`` zip, an HDF5 file of the same
+kind (a full model, Keras 3 weights or legacy weights), a SavedModel
 directory whose every entry is one a SavedModel (or netform) writes, a TF
 checkpoint, an ONNX or TFLite model (by content). Anything else (a directory
 of other files, a text file named ``x.keras`` or ``x.onnx``, a directory where
@@ -26,7 +27,7 @@ from netform.errors import NetformError, SaveError
 from ._atomic import BACKUP_SUFFIX
 from ._detect import DEPLOY_HEAD_BYTES, HDF5_SIGNATURE, TABLE_MAGIC, deploy_kind, describe_content
 
-__all__ = ["check_target", "is_savedmodel_dir", "is_checkpoint_state"]
+__all__ = ["check_target", "check_export_target", "is_savedmodel_dir", "is_checkpoint_state"]
 
 #: Entries a SavedModel directory may hold at its top level (TensorFlow, tf_keras, netform).
 #: ``saved_model.pbtxt`` is not among them: a SavedModel save writes the binary graph only.
@@ -395,10 +396,50 @@ def _check_file(path: str, fmt: str) -> None:
         )
     if fmt != "keras" and head == HDF5_SIGNATURE:
         other = _not_keras_hdf5(path)
-        if other is None:
-            return
-        raise _refuse(path, other, "a Keras HDF5 file")
+        if other is not None:
+            raise _refuse(path, other, "a Keras HDF5 file")
+        _check_hdf5_kind(path, fmt)
+        return
     raise _refuse(path, f"is {describe_content(path)}", expected)
+
+
+#: What each HDF5 format holds, for messages.
+_H5_KINDS = {
+    "h5": "a full model (its architecture and weights: format 'h5')",
+    "weights_h5": "weights only, in Keras 3's layout (format 'weights_h5', as in a .weights.h5 file)",
+    "legacy_h5_weights": "weights only, in the legacy Keras HDF5 layout (format 'legacy_h5_weights')",
+}
+
+
+def _check_hdf5_kind(path: str, fmt: str) -> None:
+    """Refuse an HDF5 file of another kind than ``fmt`` writes: a full model, Keras 3 weights, legacy weights.
+
+    The three share the container, so the layout check alone lets one
+    replace another: a weights-only save over a full-model ``.h5`` would
+    drop its architecture (and the reverse a ``.weights.h5`` someone loads
+    by its layout). The kind is read as :func:`netform.load` reads it; an
+    empty HDF5 file holds nothing to lose.
+    """
+    import h5py  # noqa: PLC0415
+
+    from ._detect import _hdf5_kind  # noqa: PLC0415 - the very rule loading uses
+
+    try:
+        with h5py.File(path, "r") as f:
+            if not f.attrs.keys() and not f.keys():
+                return
+        kind: str | None = _hdf5_kind(path)
+    except Exception:  # noqa: BLE001 - a file whose kind cannot be told is no earlier save of this format
+        kind = None
+    if kind == fmt:
+        return
+    found = _H5_KINDS.get(kind or "", "an HDF5 file netform cannot tell as a full model or as weights")
+    keep = f", or save in its format (format='{kind}')" if kind in _H5_KINDS else ""
+    raise SaveError(
+        f"{path}: holds {found}, and this save writes {_H5_KINDS[fmt]}; a save replaces only an earlier "
+        f"save of the same format, so it is left as it is. Save to another path{keep}, or delete the file "
+        "yourself first if it is no longer needed."
+    )
 
 
 #: Root attributes and groups of the HDF5 files Keras and netform write (models, weights, legacy weights).
@@ -940,6 +981,18 @@ def is_checkpoint_state(path: str) -> bool:
 
 def _check_checkpoint(prefix: str) -> None:
     directory, base = os.path.split(os.path.abspath(prefix))
+    holder = os.path.dirname(directory)
+    if (base, os.path.basename(directory)) == ("variables", "variables") and any(
+        os.path.lexists(os.path.join(holder, graph)) for graph in ("saved_model.pb", "saved_model.pbtxt")
+    ):
+        # A SavedModel keeps its variables as a TF checkpoint under this very prefix, laid out by its
+        # own object graph: a model's checkpoint there would replace them, and the SavedModel would break.
+        raise SaveError(
+            f"{prefix}: is the variables checkpoint of the SavedModel {holder}, not a TF checkpoint of a "
+            "model's weights (format 'tf_checkpoint'); saving there would replace the SavedModel's variables, "
+            "so nothing is written. Save the checkpoint under another prefix, or save the whole model to "
+            f"{holder} with format='savedmodel'."
+        )
     if not os.path.isdir(directory):
         return
     names = [n for n in os.listdir(directory) if n == base + ".index" or n.startswith(base + ".data-")]
@@ -981,6 +1034,30 @@ def _check_checkpoint(prefix: str) -> None:
                     f"{count} shard{'s' if count > 1 else ''}) does not name",
                     "a TF checkpoint data file",
                 )
+
+
+def check_export_target(path: str | os.PathLike[str]) -> None:
+    """Refuse Keras's ``export`` (an inference-only SavedModel) over a SavedModel netform saved.
+
+    netform's SavedModel keeps the whole model in ``assets.extra/``, which
+    Keras's export does not write and does not remove: exported over it,
+    the folder would serve the new graph while :func:`netform.load` gave
+    back the old model.
+
+    Raises:
+        SaveError: ``path`` holds a SavedModel netform saved.
+    """
+    from ._savedmodel import ARCHIVE, EXTRA_DIR  # noqa: PLC0415 - avoids an import cycle
+
+    path = os.fspath(path)
+    if os.path.lexists(os.path.join(path, EXTRA_DIR, ARCHIVE)):
+        raise SaveError(
+            f"{path}: holds a SavedModel netform saved (a whole model, kept in {EXTRA_DIR}/{ARCHIVE}), and "
+            "Keras's export writes an inference-only SavedModel that would leave that copy of the old model "
+            "behind; a save replaces only an earlier save of the same format, so nothing is written. Save with "
+            "netform.save(model, path, format='savedmodel'), export to another path, or delete the folder "
+            "yourself first if it is no longer needed."
+        )
 
 
 def check_target(path: str | os.PathLike[str], fmt: str) -> None:
