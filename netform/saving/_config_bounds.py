@@ -127,6 +127,8 @@ _SIZE_KEY = re.compile(
 #: ``build_config`` ``shapes_dict`` keys of layers called on several tensors, in netform's input order.
 _CALL_SHAPES = ("query_shape", "value_shape", "key_shape")
 _MAX_RANK = 8
+#: A lone UTF-16 surrogate: JSON's ``"\\ud800"`` escape parses to one, and no text encoding can write it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def stored_weights(shapes: Iterator[tuple[str, tuple[int, ...] | None]]) -> int:
@@ -516,11 +518,7 @@ def _check_nesting(config: Mapping[str, Any], layers: int, where: str) -> None:
                 "configs hold about 19 a layer), so the file is refused as corrupt or hostile"
             )
         if level > MAX_CONFIG_NESTING:
-            keys = []
-            while link is not None:
-                keys.append(link[0])
-                link = link[1]
-            path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in reversed(keys))
+            path = _link_path(link)
             raise FormatError(
                 f"{where}: the model config is nested more than {MAX_CONFIG_NESTING} levels deep (at "
                 f"'{path[:120]}…'); netform's limit is {MAX_CONFIG_NESTING} (Keras's configs are far shallower, "
@@ -530,6 +528,34 @@ def _check_nesting(config: Mapping[str, Any], layers: int, where: str) -> None:
         for key, item in items:
             if isinstance(item, (dict, list)):
                 push((item, level + 1, (key, link)))
+            elif isinstance(item, str) and not item.isascii() and _SURROGATE.search(item):
+                _refuse_text(item, "value", (key, link), where)
+            if isinstance(key, str) and not key.isascii() and _SURROGATE.search(key):
+                _refuse_text(key, "key", (key, link), where)
+
+
+def _link_path(link: Any) -> str:
+    """The way down to a value of the config (``(key, parent's link)`` links) as ``.config.layers[1].name``."""
+    keys = []
+    while link is not None:
+        keys.append(link[0])
+        link = link[1]
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{_printable(str(k))}" for k in reversed(keys))
+
+
+def _printable(text: str) -> str:
+    """``text`` with its lone surrogates written as escapes (``\\ud800``), so a message can be printed."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _refuse_text(text: str, what: str, link: Any, where: str) -> None:
+    found = _SURROGATE.search(text)
+    code = ord(found.group()) if found else 0
+    raise FormatError(
+        f"{where}: the model config's {what} at '{_link_path(link).lstrip('.')[:120]}' holds \\u{code:04x}, half of a UTF-16 "
+        "surrogate pair on its own, which is not text (no UTF-8 file, terminal or diagram can hold it); Keras "
+        "cannot load such a config either, so the file is refused as corrupt or edited"
+    )
 
 
 def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
@@ -696,6 +722,23 @@ def _check_calls(layer: dict[str, Any], class_name: str, name: str, label: str, 
             )
 
 
+def _check_values(layer: dict[str, Any], class_name: str, name: str, label: str, where: str) -> None:
+    """Refuse a number netform's schema for the layer refuses (``units: -3``), as Keras refuses it when it builds
+    the layer, rather than describe the layer in the generic form."""
+    from netform.spec._layer_dict import RefusedValue, layer_to_dict_from_config  # noqa: PLC0415
+
+    from ._config_walk import unshared  # noqa: PLC0415
+
+    try:
+        layer_to_dict_from_config(class_name, unshared(layer["config"]), strict=True)
+    except RefusedValue as err:
+        raise FormatError(
+            f"{where}: layer {_short(name)} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config has "
+            f"{err.key} {_short(err.value)}, which {class_name} does not take ({err.reason}); Keras refuses to "
+            "build this layer, so the file is refused as corrupt or edited (save the model again)"
+        ) from None
+
+
 def check_layer_configs(config: Mapping[str, Any], where: str) -> None:
     """Refuse a config that gives one of Keras's own layers what Keras refuses when it builds it.
 
@@ -707,8 +750,9 @@ def check_layer_configs(config: Mapping[str, Any], where: str) -> None:
 
     Raises:
         FormatError: A layer's config holds an argument its ``from_config`` does
-            not take, or a call passes more positional arguments than the
-            layer's ``call`` takes.
+            not take, a number netform's schema for the layer refuses (``units``
+            -3, 3.5, NaN or true: Keras refuses these too), or a call passes more
+            positional arguments than the layer's ``call`` takes.
     """
     for label, _, model_config, _ in _model_configs(config):
         for layer in model_config["layers"]:
@@ -719,5 +763,9 @@ def check_layer_configs(config: Mapping[str, Any], where: str) -> None:
             name = name if isinstance(name, str) else "?"
             _check_arguments(layer, class_name, name, label, where)
             _check_calls(layer, class_name, name, label, where)
-            for inner_name, inner_class, inner in _inner_layers(layer["config"], name):
+            inner_layers = list(_inner_layers(layer["config"], name))
+            for inner_name, inner_class, inner in inner_layers:
                 _check_arguments(inner, inner_class, inner_name, label, where)
+            for inner_name, inner_class, inner in inner_layers:
+                _check_values(inner, inner_class, inner_name, label, where)
+            _check_values(layer, class_name, name, label, where)

@@ -197,20 +197,44 @@ def _onnx_value_info(view: memoryview, span: _Span, path: str) -> dict[str, Any]
     return info
 
 
+#: ONNX stores a tensor's dims as int64 varints: one at or past 2**63 is a negative number written as unsigned.
+_INT64_LIMIT = 1 << 63
+
+
 def _onnx_tensor_size(view: memoryview, span: _Span, path: str) -> int:
-    """The number of elements of an ONNX ``TensorProto`` (the product of its ``dims``), its data not read."""
-    size = 1
+    """The number of elements of an ONNX ``TensorProto`` (the product of its ``dims``), its data not read.
+
+    Raises:
+        FormatError: A dimension is negative, or the element count does not fit in int64 (ONNX's size
+            type): no writer makes such a tensor, and its count would be reported as a parameter count.
+    """
+    dims: list[int] = []
+    name: _Span | None = None
     for field, value in _proto_fields(view, span[0], span[0] + span[1], path):
+        if field == 8 and isinstance(value, tuple):
+            name = value
         if field != 1:
             continue
         if isinstance(value, int):
-            size *= value
+            dims.append(value)
             continue
         packed = bytes(view[value[0] : value[0] + min(value[1], 1024)])  # dims packed by a proto3 writer; 100+ dims
         dim, at = protowire.varint_or_none(packed, 0)
         while dim is not None:
-            size *= dim
+            dims.append(dim)
             dim, at = protowire.varint_or_none(packed, at)
+    size = 1
+    for dim in dims:
+        size *= dim
+        if dim >= _INT64_LIMIT or size >= _INT64_LIMIT:
+            label = repr(_text(view, name, 200)) if name is not None else "without a name"
+            shown = [d - (1 << 64) if d >= _INT64_LIMIT else d for d in dims[:8]]
+            more = ", ..." if len(dims) > 8 else ""
+            why = "a negative dimension" if dim >= _INT64_LIMIT else "more elements than int64 can count"
+            raise FormatError(
+                f"{path}: initializer {label} of the ONNX graph has dims [{', '.join(map(str, shown))}{more}], "
+                f"{why}; no ONNX writer makes such a tensor, so the file is refused as corrupt or edited."
+            )
     return size
 
 

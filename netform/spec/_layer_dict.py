@@ -13,6 +13,7 @@ same layer.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -23,6 +24,7 @@ from ._layer_base import get_layer_spec
 
 __all__ = [
     "KerasDefaults",
+    "RefusedValue",
     "clean_name",
     "config_dtype",
     "convert_value",
@@ -212,8 +214,74 @@ def _drop_implied(cls_name: str, out: dict[str, Any], schema: Any) -> None:
             del out["backward_layer"]  # what Keras makes by itself: the layer, run the other way
 
 
+class RefusedValue(ValueError):
+    """A value netform's schema for one of Keras's layers refuses (``layer_to_dict_from_config(strict=True)``).
+
+    Attributes:
+        key: The config key (``"units"``).
+        value: Its value in the config.
+        reason: What the schema says of it.
+    """
+
+    def __init__(self, key: str, value: Any, reason: str) -> None:
+        super().__init__(f"{key} {value!r}: {reason}")
+        self.key, self.value, self.reason = key, value, reason
+
+
+def _is_number(value: Any) -> bool:
+    """A number or bool, or a (nested) list of them: what a config holds for a count, size, rate or axis."""
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_is_number(v) for v in value)
+    return isinstance(value, (bool, int, float))
+
+
+#: A schema's bounds on a number: where they are stricter than Keras's (netform's Dropout rate is under 1,
+#: Keras's at most 1), a value past them may be one Keras takes, so only a negative number below a lower bound
+#: of zero or more is refused on a bound; a number of the wrong kind (NaN, 3.5 for a count, true) always is.
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _keras_refuses(detail: dict[str, Any]) -> bool:
+    """Whether a schema error on a number (one of pydantic's error details) is one Keras refuses too."""
+    kind = str(detail.get("type", ""))
+    if kind not in _BOUNDS:
+        return kind != "missing"
+    value = detail.get("input")
+    if isinstance(value, float) and not math.isfinite(value):
+        return True  # NaN passes no bound: Keras's checks (0 <= rate <= 1) fail on it too
+    limit = (detail.get("ctx") or {}).get("gt", (detail.get("ctx") or {}).get("ge"))
+    return (
+        isinstance(limit, (int, float))
+        and limit >= 0
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and value < 0
+    )
+
+
+def _refused_value(err: ValueError, config: dict[str, Any], aliases: dict[str, str]) -> RefusedValue | None:
+    """The first number the schema refuses in ``err`` (a ValidationError) as Keras would, as a :class:`RefusedValue`."""
+    errors = getattr(err, "errors", None)
+    if not callable(errors):
+        return None
+    keys = {field: key for key, field in aliases.items()}
+    for detail in errors():
+        loc = detail.get("loc") or ()
+        if not loc or not isinstance(loc[0], str):
+            continue
+        key = loc[0] if loc[0] in config else keys.get(loc[0], loc[0])
+        if key in config and _is_number(config[key]) and _keras_refuses(detail):
+            return RefusedValue(key, config[key], str(detail.get("msg", "refused")))
+    return None
+
+
 def layer_to_dict_from_config(
-    cls_name: str, config: dict[str, Any], *, keep_name: bool = False, defaults: KerasDefaults | None = None
+    cls_name: str,
+    config: dict[str, Any],
+    *,
+    keep_name: bool = False,
+    defaults: KerasDefaults | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """A layer's ``get_config()`` as a spec layer mapping (schema form, or the generic ``KerasLayer`` form).
 
@@ -222,6 +290,11 @@ def layer_to_dict_from_config(
         config: Its config, from a live layer or from a saved file.
         keep_name: Keep the layer's ``name`` in the mapping.
         defaults: Keras's ``floatx`` and ``image_data_format`` (read with :func:`keras_defaults` when not given).
+        strict: Raise :class:`RefusedValue` where every key fits netform's schema for the class but the schema
+            refuses a number as Keras does (``units`` -3, 3.5, NaN or true: the wrong kind of number, or a negative
+            one below a bound of zero or more), instead of writing the generic form: for a saved file's config.
+            Other values the schema does not take (a name or object netform does not know, a number past a bound
+            of netform's that Keras may not have) still give the generic form.
 
     Returns:
         ``{"type": cls_name, ...}`` with the fields of netform's schema for
@@ -273,8 +346,10 @@ def layer_to_dict_from_config(
                     out[key] = value[0]  # kernel_size: 3, as a person writes it (Keras widens it to every axis)
             try:
                 return schema.model_validate(out).to_dict()
-            except ValueError:
-                pass
+            except ValueError as err:
+                refused = _refused_value(err, config, aliases) if strict else None
+                if refused is not None:
+                    raise refused from err
     generic_config = _without_class_defaults(cls_name, config, defaults)
     if not keep_name:
         generic_config.pop("name", None)
