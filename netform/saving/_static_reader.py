@@ -680,6 +680,8 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
                 return None  # Keras's legacy training config: Keras resolves its names
             if compile_config is not None:
                 _check(compile_config, path, safe_mode)
+                if isinstance(native, dict):  # beside the model's config, where config.json holds it
+                    return {**native, "compile_config": compile_config}
     return native if isinstance(native, dict) else None
 
 
@@ -692,8 +694,6 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
         fmt: Its format, from :func:`~._detect.detect_format` (``"keras"``, ``"h5"`` or ``"savedmodel"``).
         safe_mode: As for :func:`netform.load`: refuse configs that name code.
 
-                if isinstance(native, dict):  # beside the model's config, where config.json holds it
-                    return {**native, "compile_config": compile_config}
     Returns:
         ``{"model_name", "model_class", "layers", "parameters",
         "trainable_parameters", "optimizer", "iterations"}`` as
