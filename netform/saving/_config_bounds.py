@@ -739,7 +739,7 @@ def _check_values(layer: dict[str, Any], class_name: str, name: str, label: str,
         ) from None
 
 
-def check_layer_configs(config: Mapping[str, Any], where: str) -> None:
+def check_layer_configs(config: Mapping[str, Any], where: str, *, values: bool = True) -> None:
     """Refuse a config that gives one of Keras's own layers what Keras refuses when it builds it.
 
     Checks every layer the config's models list (nested models' included) and
@@ -747,6 +747,8 @@ def check_layer_configs(config: Mapping[str, Any], where: str) -> None:
     ``cell``) whose config names a ``keras.layers`` class as Keras resolves it.
     Run after :func:`check_graph_bounds`, which bounds the walk; netform's and
     custom classes, and Keras 2 configs (no ``module``), are left alone.
+    ``values=False`` leaves out the numbers, which only netform's layer schemas
+    tell (``inspect`` describes a file without building them).
 
     Raises:
         FormatError: A layer's config holds an argument its ``from_config`` does
@@ -766,6 +768,7 @@ def check_layer_configs(config: Mapping[str, Any], where: str) -> None:
             inner_layers = list(_inner_layers(layer["config"], name))
             for inner_name, inner_class, inner in inner_layers:
                 _check_arguments(inner, inner_class, inner_name, label, where)
-            for inner_name, inner_class, inner in inner_layers:
-                _check_values(inner, inner_class, inner_name, label, where)
-            _check_values(layer, class_name, name, label, where)
+            if values:
+                for inner_name, inner_class, inner in inner_layers:
+                    _check_values(inner, inner_class, inner_name, label, where)
+                _check_values(layer, class_name, name, label, where)

@@ -24,7 +24,10 @@ in the same pass, so :func:`read_model`'s answer carries it as ``meta``.
 A Keras 3 config's layers are also checked as Keras builds them
 (:func:`~._config_bounds.check_layer_configs`): an argument a built-in
 layer does not take, or a call with more positional tensors than it takes,
-is refused here as Keras refuses it when ``load`` builds the model.
+is refused here as Keras refuses it when ``load`` builds the model; so is a
+number netform's layer schema refuses (``units: -3``) where the config is
+exported or drawn (:func:`read_config`), while :func:`read_model`, which
+``inspect`` reads, builds no layer schema and leaves the numbers to ``load``.
 
 What is not checked otherwise is what only building the model checks: a config that
 parses and passes the safety checks but that Keras cannot deserialize. In a
@@ -541,7 +544,7 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
     path = parts.path
     config = parts.config
     _check(config, path, safe_mode)
-    check_layer_configs(config, path)
+    check_layer_configs(config, path, values=False)
     if parts.weights is None:
         raise _Unknown  # e.g. Keras's npz weights: loading says why it cannot be read
     weights = parts.weights
@@ -577,7 +580,7 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if native is None:
             raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
-        check_layer_configs(native, path)
+        check_layer_configs(native, path, values=False)
         compile_config = attr_json(f, "netform_compile_config")
         if compile_config is None and "training_config" in f.attrs:
             raise _Unknown
