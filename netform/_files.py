@@ -247,7 +247,7 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         # A FIFO or a device node (/dev/null) would be renamed over: it is not a file to replace.
         raise FileExistsError(f"{target} is not a regular file (a FIFO, device or socket); it was left in place")
     tmp = temp_name(target)
-    fh = open(tmp, "w+b", opener=_exclusive)  # noqa: SIM115 - closed below on every path
+    fh = open(tmp, "w+b", opener=_exclusive)  # closed below on every path
     try:
         try:
             yield fh

@@ -79,7 +79,7 @@ def member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) ->
             times (past :data:`MIN_BOMB_BYTES`), its header cannot be read, or
             it declares more bytes than the archive stores for it.
     """
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
     if info.file_size > MIN_BOMB_BYTES and info.file_size > MAX_DATA_RATIO * max(info.compress_size, 1):

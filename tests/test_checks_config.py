@@ -42,3 +42,11 @@ def test_every_excluded_module_exists() -> None:
     for pattern in patterns:
         path = pattern.removeprefix("^").removesuffix("$").replace("[.]", ".")
         assert (ROOT / path).is_file(), f"{pattern} names no module: remove it from [tool.mypy] exclude"
+
+
+def test_every_noqa_comment_is_needed_by_an_enabled_rule() -> None:
+    """RUF100 is in the lint rules `make test` runs, so a `noqa` for a rule that is off or does not fire fails."""
+    assert "RUF100" in _pyproject()["tool"]["ruff"]["lint"]["select"]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    test_target = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "ruff check netform" in test_target

@@ -16,7 +16,7 @@ __all__ = ["application_layer_classes"]
 def application_layer_classes() -> dict[str, type]:
     """Class name → class, for every layer class of ``keras.applications`` outside ``keras.layers``."""
     # Private: keras.src.applications.{convnext,inception_resnet_v2}; no public alternative (see above).
-    from keras.src.applications import convnext, inception_resnet_v2  # noqa: PLC0415
+    from keras.src.applications import convnext, inception_resnet_v2
 
     return {
         "LayerScale": convnext.LayerScale,

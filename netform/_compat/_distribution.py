@@ -19,9 +19,9 @@ __all__ = ["optimizer_strategy"]
 def _default_strategy() -> tf.distribute.Strategy:
     # Private: tensorflow.python.distribute.distribute_lib._get_default_strategy; the public
     # tf.distribute.get_strategy() returns the default only outside every strategy scope.
-    from tensorflow.python.distribute import distribute_lib  # noqa: PLC0415
+    from tensorflow.python.distribute import distribute_lib
 
-    return distribute_lib._get_default_strategy()  # noqa: SLF001
+    return distribute_lib._get_default_strategy()
 
 
 def optimizer_strategy(optimizer: Any) -> tuple[bool, tf.distribute.Strategy | None]:

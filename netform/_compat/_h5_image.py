@@ -28,7 +28,7 @@ def weights_h5_image(model: Any) -> io.BytesIO:
     """
     # keras.src.saving.saving_lib.H5IOStore and _save_state: the body of Keras's
     # save_weights_only, which accepts only a path; H5IOStore also takes a file object.
-    from keras.src.saving import saving_lib  # noqa: PLC0415
+    from keras.src.saving import saving_lib
 
     image = io.BytesIO()
     store = saving_lib.H5IOStore(image, mode="w")

@@ -17,7 +17,7 @@ __all__ = ["deploy_input_signature"]
 
 def deploy_input_signature(model: Any) -> Any:
     """``get_input_signature(model)``, calling a built, never-called subclassed model once first."""
-    from keras.src.export.export_utils import get_input_signature  # noqa: PLC0415
+    from keras.src.export.export_utils import get_input_signature
 
     try:
         return get_input_signature(model)
@@ -25,7 +25,7 @@ def deploy_input_signature(model: Any) -> Any:
         shapes = getattr(model, "_build_shapes_dict", None)
         if not shapes or getattr(model, "_called", True) or len(shapes) != 1:
             raise
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     (shape,) = shapes.values()
     if not isinstance(shape, (tuple, list)) or not all(isinstance(d, (int, type(None))) for d in shape):

@@ -138,7 +138,7 @@ def load_state(
 
 def model_config(model: Any) -> dict[str, Any]:
     """``keras.saving.serialize_keras_object(model)`` the way ``save_model`` calls it (shared objects once)."""
-    import keras  # noqa: PLC0415
+    import keras
 
     with _ObjectSharingScope():
         return keras.saving.serialize_keras_object(model)
@@ -214,7 +214,7 @@ def export_input_signature(model: Any) -> Any:
     ``model.export`` computes it internally; ``keras.export.ExportArchive``
     (public) needs it passed in, and netform uses that class to name outputs.
     """
-    from keras.src.export.export_utils import get_input_signature  # noqa: PLC0415
+    from keras.src.export.export_utils import get_input_signature
 
     return get_input_signature(model)
 

@@ -24,8 +24,8 @@ __all__ = ["state_kept"]
 def state_kept() -> Iterator[None]:
     """Keras's automatic-name counters and Python's and NumPy's global RNGs are put back as they were after the block."""
     # Private: keras.src.backend.common.global_state (no public getter or setter of the name counters).
-    from keras.src.backend.common import global_state  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
+    from keras.src.backend.common import global_state
+    import numpy as np
 
     uids = global_state.get_global_attribute("object_name_uids")
     names = dict(uids) if uids is not None else {}

@@ -16,7 +16,7 @@ __all__ = ["keras_random_seed"]
 def keras_random_seed() -> int | None:
     """The integer passed to ``keras.utils.set_random_seed``, or ``None`` if it was never called."""
     # Private: keras.src.utils.rng_utils.get_random_seed (no public getter in Keras 3).
-    from keras.src.utils import rng_utils  # noqa: PLC0415
+    from keras.src.utils import rng_utils
 
     seed = rng_utils.get_random_seed()
     return int(seed) if seed is not None else None

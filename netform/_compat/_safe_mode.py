@@ -27,7 +27,7 @@ def safe_mode_scope(safe_mode: bool = True) -> Iterator[None]:
     """
     # Private: keras.src.saving.serialization_lib.SafeModeScope, the only scope
     # that nested from_config calls consult (Keras has no public equivalent).
-    from keras.src.saving import serialization_lib  # noqa: PLC0415
+    from keras.src.saving import serialization_lib
 
     with serialization_lib.SafeModeScope(safe_mode):
         yield

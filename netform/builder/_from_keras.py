@@ -129,7 +129,7 @@ def _constant(value: Any, where: str) -> Any:
         return value.item()
     try:
         array = np.asarray(value)
-    except Exception as err:  # noqa: BLE001 - anything numpy cannot read is no constant of a spec
+    except Exception as err:  # anything numpy cannot read is no constant of a spec
         raise BuildError(f"{where}: the argument {type(value).__name__} cannot be written in a spec") from err
     if array.dtype == object or array.size > _MAX_CONSTANT:
         raise BuildError(

@@ -117,7 +117,7 @@ def _generic(spec: LayerSpec, name: str | None) -> keras.layers.Layer:
         ) from err
     except (ImportError, NotImplementedError) as err:
         raise BuildError(f"Keras cannot make a {class_name} here: {err}.") from err
-    except Exception as err:  # noqa: BLE001 - any failure of Keras's from_config on an untrusted config
+    except Exception as err:  # any failure of Keras's from_config on an untrusted config
         raise BuildError(
             f"Keras could not make a {class_name} from its config ({type(err).__name__}: {err}). Check the config "
             f"against keras.layers.{class_name}'s arguments."

@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as err:  # noqa: BLE001 - TensorFlow's runtime errors on the user's data, then bugs
+    except Exception as err:  # TensorFlow's runtime errors on the user's data, then bugs
         reason = _runtime_data_error(err) if args.command in _DATA_COMMANDS else None
         if reason is not None:
             if debug:
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 traceback.print_exc()
             print(f"error: {reason}", file=sys.stderr)
             return code
-        # noqa: BLE001 - the one place a bug becomes exit code 70, not a traceback
+        # the one place a bug becomes exit code 70, not a traceback
         if debug:
             traceback.print_exc()
         where = f" (in {args.command})"

@@ -16,7 +16,7 @@ def load_plugins(modules: list[str]) -> None:
     ``export-spec`` of a saved file do not otherwise need.
     """
     if modules:
-        from ._spec_cmds import load_plugins as load  # noqa: PLC0415
+        from ._spec_cmds import load_plugins as load
 
         load(modules)
 
@@ -70,10 +70,10 @@ def refuse_deployment_file(path: str) -> None:
     Raises:
         FormatError: ``path`` is a deployment format (``"tflite"``, ``"onnx"``).
     """
-    from ..saving._detect import DEPLOY_FORMATS, detect_format  # noqa: PLC0415 - no TensorFlow
+    from ..saving._detect import DEPLOY_FORMATS, detect_format  # no TensorFlow
 
     if detect_format(path) in DEPLOY_FORMATS:
-        from ..saving import load  # noqa: PLC0415 - its format check comes before any import of Keras
+        from ..saving import load  # its format check comes before any import of Keras
 
         load(path, compile=False)
         raise AssertionError(f"netform.load did not refuse the deployment file {path}")  # pragma: no cover

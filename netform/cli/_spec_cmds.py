@@ -92,14 +92,22 @@ def _expand(paths: list[str]) -> list[Path]:
     return out
 
 
+def check_model_file(path: str, fmt: str) -> None:
+    """The savers' rule for replacing a model file (a SaveError if a save of ``fmt`` may not replace ``path``);
+    netform.saving is imported only when a callback's model file exists."""
+    from ..saving._target import check_target
+
+    check_target(path, fmt)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check every spec; exit 0 when all are valid, 1 otherwise.
 
     The files the spec's callbacks would write are checked as ``train`` checks them, under ``--out-dir``
     (default: the working directory): a user's file there is an error.
     """
-    from ..spec import load_spec  # noqa: PLC0415
-    from ..spec._callback_files import callback_file_errors  # noqa: PLC0415
+    from ..spec import load_spec
+    from ..spec._callback_files import callback_file_errors
 
     load_plugins(args.plugin)
     results: list[dict[str, Any]] = []  # one JSON object per file
@@ -110,7 +118,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
             with spec_access(allow_paths=allow_paths, allow_network=allow_network):
                 spec = load_spec(path)
             problems = callback_file_errors(
-                spec, out_dir=getattr(args, "out_dir", None), allow_paths=allow_paths, allow_network=allow_network
+                spec,
+                out_dir=getattr(args, "out_dir", None),
+                allow_paths=allow_paths,
+                allow_network=allow_network,
+                check_model_file=check_model_file,
             )
             if problems:
                 raise SpecError(problems)
@@ -204,7 +216,7 @@ def _is_model_file(path: str) -> bool:
         head = fh.read(64)
     if head.startswith(_MODEL_MAGIC) or p.suffix.lower() in (".keras", ".h5", ".hdf5", ".tflite", ".onnx"):
         return True
-    from ..saving._detect import deploy_kind  # noqa: PLC0415 - no TensorFlow
+    from ..saving._detect import deploy_kind  # no TensorFlow
 
     return deploy_kind(head, info.st_size) is not None  # a LiteRT or ONNX model, by its content
 
@@ -219,9 +231,9 @@ def model_file_spec(path: str) -> ModelSpec:
         FormatError: The file holds no architecture (weights only) or is not
             a model format ``summary`` reads.
     """
-    from ..errors import FormatError  # noqa: PLC0415
-    from ..saving._config_walk import spec_from_file  # noqa: PLC0415
-    from ..saving._detect import detect_format  # noqa: PLC0415
+    from ..errors import FormatError
+    from ..saving._config_walk import spec_from_file
+    from ..saving._detect import detect_format
 
     fmt = detect_format(path)
     if fmt in ("weights_h5", "legacy_h5_weights", "tf_checkpoint"):
@@ -242,8 +254,8 @@ def model_file_spec(path: str) -> ModelSpec:
             f"copy of the model), so it has no summary; `netform inspect {path}` lists its signatures."
         )
     if spec is None:
-        from ..builder import from_keras  # noqa: PLC0415 - also registers netform's model classes for loading
-        from ..saving import load  # noqa: PLC0415
+        from ..builder import from_keras  # also registers netform's model classes for loading
+        from ..saving import load
 
         spec = from_keras(load(path))
     return spec
@@ -255,7 +267,7 @@ def _embedded_config(path: str) -> object:
     A model the static walk cannot export is then loaded with Keras, whose refusal is reported, rather
     than called a SavedModel without an architecture.
     """
-    from ..saving._static_reader import read_config  # noqa: PLC0415
+    from ..saving._static_reader import read_config
 
     return read_config(path, "savedmodel")
 
@@ -265,7 +277,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     With ``--build`` the spec is also built, and what has no static rule is read from the model.
     """
-    from ..spec import load_spec, summary  # noqa: PLC0415
+    from ..spec import load_spec, summary
 
     load_plugins(args.plugin)
     if _is_model_file(args.path):
@@ -275,7 +287,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             spec = load_spec(args.path)
     info = summary(spec)
     if getattr(args, "build", False):  # what has no static rule, read from the built model
-        from ..builder import build  # noqa: PLC0415 - TensorFlow only when asked for
+        from ..builder import build  # TensorFlow only when asked for
 
         with callbacks_not_run():
             info = info.with_model(build(spec))
@@ -288,7 +300,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print (or write) the JSON Schema of the spec format."""
-    from ..spec._schema import json_schema  # noqa: PLC0415
+    from ..spec._schema import json_schema
 
     load_plugins(args.plugin)
     text = json.dumps(json_schema(), indent=1)

@@ -255,6 +255,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # The callbacks' files against what is there (a user's file, the data this run reads), as `validate` checks
     # them: a located SpecError before the data is read or anything is built or written.
     from ..spec._callback_files import LogNames, callback_file_errors
+    from ._spec_cmds import check_model_file
     from ..spec._training_checks import spec_log_names
 
     inputs = [
@@ -264,7 +265,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     ]
     inputs.append(("spec", args.spec))
     problems = callback_file_errors(
-        spec, out_dir=out_dir, allow_paths=allow_paths, allow_network=allow_network, inputs=inputs
+        spec,
+        out_dir=out_dir,
+        allow_paths=allow_paths,
+        allow_network=allow_network,
+        inputs=inputs,
+        check_model_file=check_model_file,
     )
     if problems:
         raise SpecError(problems)

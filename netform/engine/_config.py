@@ -231,7 +231,11 @@ def _confine(
     if problems:
         raise EngineError(f"{where}: {callback_message(problems[0], cli=False)}.")
     try:
-        return confine_paths(name, args, base, access, folders, log_names=log_names, inputs=inputs)
+        from ..saving._target import check_target  # saving imports the engine
+
+        return confine_paths(
+            name, args, base, access, folders, check_model_file=check_target, log_names=log_names, inputs=inputs
+        )
     except CallbackFileRefused as err:
         raise EngineError(f"{where}: {err}") from None
 

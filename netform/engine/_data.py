@@ -209,7 +209,7 @@ def _leaves(config: Any) -> list[Any]:
 
 def _batch_invariant_evaluation(model: keras.Model, sample_weight: Any) -> bool:
     """Whether ``evaluate``'s results do not depend on the batch size (Keras's steps, losses and metrics)."""
-    from ._steps import StepsMixin  # noqa: PLC0415 - netform's default steps
+    from ._steps import StepsMixin  # netform's default steps
 
     cls = type(model)
     if cls.test_step is not StepsMixin.test_step:
@@ -286,7 +286,7 @@ def default_eval_batch_size(
         return None
     if not all(v is None or _is_array(v) for v in tree.flatten((y, sample_weight))):
         return None
-    from ._steps import StepsMixin  # noqa: PLC0415 - netform's default steps
+    from ._steps import StepsMixin  # netform's default steps
 
     cls = type(model)
     if (

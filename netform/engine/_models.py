@@ -73,10 +73,10 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
 
     def export(self, filepath: Any, format: str = "tf_saved_model", *args: Any, **kwargs: Any) -> Any:
         """Keras's ``Model.export``, refusing to export over a SavedModel :func:`netform.save` wrote."""
-        import os  # noqa: PLC0415
+        import os
 
         if format == "tf_saved_model" and isinstance(filepath, (str, os.PathLike)):
-            from ..saving._target import check_export_target  # noqa: PLC0415 - saving imports the engine
+            from ..saving._target import check_export_target  # saving imports the engine
 
             check_export_target(filepath)
         return super().export(filepath, format, *args, **kwargs)
@@ -91,23 +91,23 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         ``ValueError``s) instead of being opened. ``by_name=`` and
         ``objects_to_skip=`` are taken as Keras takes them.
         """
-        import os  # noqa: PLC0415
+        import os
 
         if not isinstance(filepath, (str, os.PathLike)):
             # Not a path (Keras reads only paths here): Keras's own message for it.
             super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
             return
-        from ..saving._api import load_weights  # noqa: PLC0415 - saving imports the engine
+        from ..saving._api import load_weights  # saving imports the engine
 
         load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
 
 
 def _check_target(filepath: Any, *, weights: bool) -> None:
     """Refuse a link, or anything but an earlier save, at a path Keras is about to write."""
-    import os  # noqa: PLC0415
+    import os
 
-    from ..errors import SaveError  # noqa: PLC0415
-    from ..saving._target import check_target  # noqa: PLC0415 - the savers' own rule
+    from ..errors import SaveError
+    from ..saving._target import check_target  # the savers' own rule
 
     if not isinstance(filepath, (str, os.PathLike)):
         return  # a file object: nothing on disk to protect

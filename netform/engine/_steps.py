@@ -233,7 +233,7 @@ def auto_steps_cap(callbacks: list[keras.callbacks.Callback], mode: str) -> int:
       saved every n batches, ``TrainingBackup``, user callbacks): 1, so it sees every batch
       exactly as with ``steps_per_execution=1``.
     """
-    from ._callbacks import _HOOKS, _overrides  # noqa: PLC0415 - the rule CallbackDriver uses to find batch hooks
+    from ._callbacks import _HOOKS, _overrides  # the rule CallbackDriver uses to find batch hooks
 
     names = _HOOKS[mode] + (("on_batch_begin", "on_batch_end") if mode == "train" else ())
     hooked = [cb for cb in callbacks if any(_overrides(cb, name) for name in names)]

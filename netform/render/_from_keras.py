@@ -312,7 +312,7 @@ class _ConfigDrawer(_Drawer):
         self._rules: dict[int, tuple[dict[str, Any], Any]] = {}
 
     def input_shape(self, walk: Any, t: TensorKey) -> Any:
-        from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
+        from netform.saving._config_walk import NeedsKeras
 
         shape = (walk.layers[t[0]].get("config") or {}).get("batch_shape")
         if not isinstance(shape, list):
@@ -339,8 +339,8 @@ class _ConfigDrawer(_Drawer):
         """A tensor's shape: as Keras recorded it where a call takes it, else from the layer's static rule."""
         if t in graph.shapes:
             return graph.shapes[t]
-        from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
-        from netform.spec._layer_base import NoStaticRule, ShapeError  # noqa: PLC0415
+        from netform.saving._config_walk import NeedsKeras
+        from netform.spec._layer_base import NoStaticRule, ShapeError
 
         try:
             shape = self._rule(layer).output_shape(self._arg(graph, layer, args, env))
@@ -357,8 +357,8 @@ class _ConfigDrawer(_Drawer):
         args: tuple[TensorKey, ...],
         env: dict[TensorKey, Endpoint],
     ) -> int:
-        from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
-        from netform.spec._layer_base import NoStaticRule, ShapeError  # noqa: PLC0415
+        from netform.saving._config_walk import NeedsKeras
+        from netform.spec._layer_base import NoStaticRule, ShapeError
 
         try:
             trainable, frozen = self._rule(layer).counts(self._arg(graph, layer, args, env))
@@ -368,7 +368,7 @@ class _ConfigDrawer(_Drawer):
 
     def _rule(self, layer: dict[str, Any]) -> Any:
         """The layer's static rules, read once per serialized layer (a shape and a count each ask for them)."""
-        from netform.saving._config_walk import static_layer  # noqa: PLC0415
+        from netform.saving._config_walk import static_layer
 
         known = self._rules.get(id(layer))
         if known is None:
@@ -383,7 +383,7 @@ class _ConfigDrawer(_Drawer):
         env: dict[TensorKey, Endpoint],
     ) -> Any:
         """The input shape(s) of a call: as recorded, else as its producer's walk found them."""
-        from netform.saving._config_walk import NeedsKeras  # noqa: PLC0415
+        from netform.saving._config_walk import NeedsKeras
 
         shapes = []
         for t in args:
@@ -400,7 +400,7 @@ class _ConfigDrawer(_Drawer):
 
 def _file_config(layer: dict[str, Any]) -> dict[str, Any]:
     """A serialized layer's config as the live layer's ``get_config()`` gives it, without its name."""
-    from netform.saving._config_walk import unshared  # noqa: PLC0415
+    from netform.saving._config_walk import unshared
 
     config = unshared(dict(layer.get("config") or {}))
     config.pop("name", None)
@@ -430,7 +430,7 @@ def diagram_from_config(model: dict[str, Any]) -> Diagram:
     Raises:
         NeedsKeras: The config holds something only the live model tells; draw the loaded model instead.
     """
-    from netform.saving._config_walk import NeedsKeras, is_model, model_graph  # noqa: PLC0415
+    from netform.saving._config_walk import NeedsKeras, is_model, model_graph
 
     if not is_model(model):
         raise NeedsKeras("a subclassed model or no layer list")

@@ -37,7 +37,7 @@ def format_from_path(path: str, format: str | None, *, allowed: tuple[str, ...] 
     choices = ", ".join(f"'{f}'" for f in allowed)
     if format is not None:
         if format not in allowed:
-            from netform.errors import did_you_mean  # noqa: PLC0415
+            from netform.errors import did_you_mean
 
             raise SaveError(f"Unknown format '{format}'{did_you_mean(format, allowed)}. Choose one of: {choices}.")
         return format
@@ -74,16 +74,16 @@ def _save_to_file_object(model: Any, fileobj: IO[bytes], format: str | None) -> 
             f"{where}: an inference-only model (from a foreign SavedModel) cannot be saved as "
             f"{fmt}; it has no Keras architecture."
         )
-    from ._meta import writing  # noqa: PLC0415
+    from ._meta import writing
 
     with writing(where, fmt):
         image = io.BytesIO()
         if fmt == "keras":
-            from ._keras_zip import write_keras  # noqa: PLC0415
+            from ._keras_zip import write_keras
 
             write_keras(model, image)
         else:
-            from ._h5 import write_h5  # noqa: PLC0415
+            from ._h5 import write_h5
 
             write_h5(model, image)
         # Built whole in memory first: a failure leaves nothing half-written in the caller's file.
@@ -93,17 +93,17 @@ def _save_to_file_object(model: Any, fileobj: IO[bytes], format: str | None) -> 
 
 def _load_file_object(fileobj: IO[bytes], **kwargs: Any) -> Any:
     """Load a ``.keras`` archive or full-model HDF5 file from an open binary file (read whole, as Keras does)."""
-    from ._detect import HDF5_SIGNATURE  # noqa: PLC0415
+    from ._detect import HDF5_SIGNATURE
 
     where = str(getattr(fileobj, "name", "<file object>"))
     data = io.BytesIO(fileobj.read())
     head = data.getvalue()[:8]
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        from ._keras_zip import load_keras  # noqa: PLC0415
+        from ._keras_zip import load_keras
 
         return load_keras(data, where=where, **kwargs)
     if head == HDF5_SIGNATURE:
-        from ._h5 import load_h5  # noqa: PLC0415
+        from ._h5 import load_h5
 
         return load_h5(data, where=where, **kwargs)
     raise FormatError(
@@ -131,7 +131,7 @@ def _save_unzipped(model: Any, path: str, format: str | None) -> str:
             f"{path}: an inference-only model (from a foreign SavedModel) cannot be saved as "
             "keras; it has no Keras architecture."
         )
-    from ._keras_zip import save_keras_dir  # noqa: PLC0415
+    from ._keras_zip import save_keras_dir
 
     save_keras_dir(model, path)
     return "keras"
@@ -140,10 +140,10 @@ def _save_unzipped(model: Any, path: str, format: str | None) -> str:
 def _deploy_reader(fmt: str) -> str:
     """What reads a deployment format, for messages."""
     if fmt == "onnx":
-        from ._onnx import ONNX_READER  # noqa: PLC0415
+        from ._onnx import ONNX_READER
 
         return ONNX_READER
-    from ._tflite import TFLITE_READER  # noqa: PLC0415
+    from ._tflite import TFLITE_READER
 
     return TFLITE_READER
 
@@ -161,7 +161,7 @@ def _check_export_options(path: str, fmt: str, opset: int | None, quantize: str 
             f"{path}: opset={opset!r} is not an ONNX opset tf2onnx writes; give an integer from 9 to 21 (default 17)."
         )
     if quantize is not None:
-        from ._tflite import check_quantize  # noqa: PLC0415
+        from ._tflite import check_quantize
 
         check_quantize(quantize, path)
 
@@ -258,23 +258,23 @@ def save(
             f"saved as {fmt}; it has no Keras architecture."
         )
     if fmt == "keras":
-        from ._keras_zip import save_keras  # noqa: PLC0415
+        from ._keras_zip import save_keras
 
         save_keras(model, path)
     elif fmt == "onnx":
-        from ._onnx import save_onnx  # noqa: PLC0415
+        from ._onnx import save_onnx
 
         save_onnx(model, path, opset=opset)
     elif fmt == "tflite":
-        from ._tflite import save_tflite  # noqa: PLC0415
+        from ._tflite import save_tflite
 
         save_tflite(model, path, quantize=quantize)
     elif fmt == "h5":
-        from ._h5 import save_h5  # noqa: PLC0415
+        from ._h5 import save_h5
 
         save_h5(model, path)
     else:
-        from ._savedmodel import save_savedmodel  # noqa: PLC0415
+        from ._savedmodel import save_savedmodel
 
         save_savedmodel(model, path)
     return fmt
@@ -321,14 +321,14 @@ def load(
             f"{path}: holds only weights ({fmt}), not a model. Build the model and use load_weights(model, path)."
         )
     if fmt == "keras":
-        from ._keras_zip import load_keras, load_keras_dir  # noqa: PLC0415
+        from ._keras_zip import load_keras, load_keras_dir
 
         return load_keras_dir(path, **kwargs) if os.path.isdir(path) else load_keras(path, **kwargs)
     if fmt == "h5":
-        from ._h5 import load_h5  # noqa: PLC0415
+        from ._h5 import load_h5
 
         return load_h5(path, **kwargs)
-    from ._savedmodel import load_savedmodel  # noqa: PLC0415
+    from ._savedmodel import load_savedmodel
 
     return load_savedmodel(path, **kwargs)
 
@@ -355,7 +355,7 @@ def save_weights(
         SaveError: Something other than weights of this format is at
             ``path``, or the weights cannot be written (a full disk included).
     """
-    from ._meta import check_built  # noqa: PLC0415
+    from ._meta import check_built
 
     path = os.fspath(path)
     if max_shard_size is not None:
@@ -366,7 +366,7 @@ def save_weights(
                 "'weights_h5' or left out."
             )
         check_built(model, "save the weights of")
-        from ._weights import save_weights_sharded  # noqa: PLC0415
+        from ._weights import save_weights_sharded
 
         save_weights_sharded(model, path, max_shard_size)
         return "weights_h5"
@@ -374,15 +374,15 @@ def save_weights(
     check_built(model, "save the weights of")
     check_target(path[: -len(".index")] if fmt == "tf_checkpoint" and path.endswith(".index") else path, fmt)
     if fmt == "weights_h5":
-        from ._weights import save_weights_h5  # noqa: PLC0415
+        from ._weights import save_weights_h5
 
         save_weights_h5(model, path)
     elif fmt == "legacy_h5_weights":
-        from ._weights import save_legacy_weights  # noqa: PLC0415
+        from ._weights import save_legacy_weights
 
         save_legacy_weights(model, path)
     else:
-        from ._checkpoint import save_checkpoint  # noqa: PLC0415
+        from ._checkpoint import save_checkpoint
 
         save_checkpoint(model, path)
     return fmt
@@ -430,7 +430,7 @@ def load_weights(
             ``by_name`` for a Keras 3 layout or ``objects_to_skip`` for a
             ``.keras`` or legacy file (in Keras's words), or an unknown keyword.
     """
-    from ._meta import check_built  # noqa: PLC0415
+    from ._meta import check_built
 
     path = os.fspath(path)
     if kwargs:
@@ -438,7 +438,7 @@ def load_weights(
             f"{path}: Invalid keyword arguments: {kwargs}. nf.load_weights takes by_name=, "
             "skip_mismatch= and objects_to_skip=, as Keras's load_weights does."
         )
-    from ._weights import is_sharded_index  # noqa: PLC0415
+    from ._weights import is_sharded_index
 
     if is_sharded_index(path):
         if by_name:
@@ -447,7 +447,7 @@ def load_weights(
                 "Keras); sharded weights are always matched by the model's structure."
             )
         check_built(model, "load weights into")
-        from ._weights import load_weights_sharded  # noqa: PLC0415
+        from ._weights import load_weights_sharded
 
         return load_weights_sharded(model, path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
     fmt = detect_format(path)
@@ -472,20 +472,20 @@ def load_weights(
             "Load it without by_name."
         )
     if fmt in ("h5", "legacy_h5_weights"):
-        from ._weights import load_legacy_weights  # noqa: PLC0415
+        from ._weights import load_legacy_weights
 
         return load_legacy_weights(model, path, path, by_name=by_name, skip_mismatch=skip_mismatch)
     if fmt == "tf_checkpoint":
-        from ._checkpoint import load_checkpoint  # noqa: PLC0415
+        from ._checkpoint import load_checkpoint
 
         return load_checkpoint(model, path, skip_mismatch=skip_mismatch)
-    from ._weights import load_weights_h5  # noqa: PLC0415
+    from ._weights import load_weights_h5
 
     if fmt == "weights_h5":
         return load_weights_h5(model, path, path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
     archive: str | io.BytesIO = path
     if fmt == "savedmodel":
-        from ._savedmodel import embedded_archive  # noqa: PLC0415
+        from ._savedmodel import embedded_archive
 
         found = embedded_archive(path)
         if found is None:
@@ -494,7 +494,7 @@ def load_weights(
                 "variables cannot be matched to a Keras model's layers."
             )
         archive = found
-    from ._keras_zip import weights_bytes  # noqa: PLC0415
+    from ._keras_zip import weights_bytes
 
     return load_weights_h5(
         model, weights_bytes(archive, path), path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip

@@ -167,7 +167,7 @@ def _drop_old_sets(directory: str, base: str) -> None:
 
 def save_checkpoint(model: Any, prefix: str) -> None:
     """Write the model's variables as a TF checkpoint at ``prefix``, atomically as a set."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     if prefix.endswith(".index"):
         prefix = prefix[: -len(".index")]
@@ -204,7 +204,7 @@ def unreachable_weights(model: Any) -> list[str]:
     optimizer's slots would be saved, but could not be restored into a fresh
     model that has no optimizer yet.
     """
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415 - imports TensorFlow
+    from netform._compat import _keras_saving as ks  # imports TensorFlow
 
     seen: set[int] = set()
     stack = [model]
@@ -226,7 +226,7 @@ def unreachable_weights(model: Any) -> list[str]:
 
 def checkpoint_variables(prefix: str) -> dict[str, tuple[int, ...]]:
     """``{key: shape}`` of a checkpoint's model variables."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     return {
         k: tuple(s)
@@ -269,7 +269,7 @@ _READ_TRIES = 5
 
 def _load_set(model: Any, path: str, prefix: str, skip_mismatch: bool) -> list[str]:
     """Restore ``model`` from one complete set (``prefix``); ``path`` is what the user named."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     check_checkpoint_files(prefix)  # the set's own files: no FIFO for TensorFlow to block on
     with reading(path, "tf_checkpoint"):

@@ -211,9 +211,9 @@ def _static_count(layer: dict[str, Any]) -> tuple[int, bool] | None:
     layer's input shape); None where the rules do not apply."""
     if layer.get("class_name") == "InputLayer":
         return None  # no schema (and no weights): looking one up would import every layer family's schemas
-    from netform.spec._layer_base import NoStaticRule  # noqa: PLC0415
+    from netform.spec._layer_base import NoStaticRule
 
-    from ._config_walk import static_layer  # noqa: PLC0415
+    from ._config_walk import static_layer
 
     try:
         spec = static_layer(layer)
@@ -663,7 +663,7 @@ _KERAS_LAYERS = "keras.layers"
 def _keras_layer(value: Any) -> str | None:
     """The ``keras.layers`` class a serialized object names, where Keras builds it as that class (None otherwise:
     another module, a class Keras does not export, or a registered name that picks another class)."""
-    from ._keras_layer_args import KERAS_LAYER_ARGS  # noqa: PLC0415
+    from ._keras_layer_args import KERAS_LAYER_ARGS
 
     if not isinstance(value, dict) or value.get("module") != _KERAS_LAYERS or not isinstance(value.get("config"), dict):
         return None
@@ -690,7 +690,7 @@ def _inner_layers(config: dict[str, Any], name: str) -> Iterator[tuple[str, str,
 
 
 def _check_arguments(layer: dict[str, Any], class_name: str, name: str, label: str, where: str) -> None:
-    from ._keras_layer_args import KERAS_LAYER_ARGS  # noqa: PLC0415
+    from ._keras_layer_args import KERAS_LAYER_ARGS
 
     takes = KERAS_LAYER_ARGS[class_name]
     if "kwargs" in takes:
@@ -706,7 +706,7 @@ def _check_arguments(layer: dict[str, Any], class_name: str, name: str, label: s
 
 
 def _check_calls(layer: dict[str, Any], class_name: str, name: str, label: str, where: str) -> None:
-    from ._keras_layer_args import KERAS_LAYER_CALLS  # noqa: PLC0415
+    from ._keras_layer_args import KERAS_LAYER_CALLS
 
     most = KERAS_LAYER_CALLS.get(class_name)
     nodes = layer.get("inbound_nodes")
@@ -725,9 +725,9 @@ def _check_calls(layer: dict[str, Any], class_name: str, name: str, label: str, 
 def _check_values(layer: dict[str, Any], class_name: str, name: str, label: str, where: str) -> None:
     """Refuse a number netform's schema for the layer refuses (``units: -3``), as Keras refuses it when it builds
     the layer, rather than describe the layer in the generic form."""
-    from netform.spec._layer_dict import RefusedValue, layer_to_dict_from_config  # noqa: PLC0415
+    from netform.spec._layer_dict import RefusedValue, layer_to_dict_from_config
 
-    from ._config_walk import unshared  # noqa: PLC0415
+    from ._config_walk import unshared
 
     try:
         layer_to_dict_from_config(class_name, unshared(layer["config"]), strict=True)

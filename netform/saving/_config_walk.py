@@ -410,7 +410,7 @@ def static_layer(layer: dict[str, Any]) -> Any:
     Raises:
         NeedsKeras: Not one of Keras's layers, or one netform writes in the generic form (no static rules).
     """
-    from netform.spec import get_layer_spec  # noqa: PLC0415
+    from netform.spec import get_layer_spec
 
     entry = _layer_entry(layer)
     if entry["type"] == "KerasLayer":
@@ -511,8 +511,8 @@ def spec_from_file(path: str | os.PathLike[str], *, safe_mode: bool = True) -> A
         FormatError: The file is corrupt.
         UnsafeFileError: The file is hostile (refused as ``load`` refuses it).
     """
-    from ._detect import detect_format  # noqa: PLC0415
-    from ._static_reader import read_config  # noqa: PLC0415
+    from ._detect import detect_format
+    from ._static_reader import read_config
 
     path = os.fspath(path)
     fmt = detect_format(path)

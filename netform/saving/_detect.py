@@ -237,7 +237,7 @@ def deploy_kind(head: bytes, size: int) -> str | None:
 
 
 def _hdf5_kind(path: str) -> str:
-    import h5py  # noqa: PLC0415 - only when the signature says HDF5
+    import h5py  # only when the signature says HDF5
 
     try:
         with h5py.File(path, "r") as f:
@@ -284,7 +284,7 @@ def read_sharded_index(path: str) -> dict[str, object] | None:
     Raises:
         UnsafeFileError: Not a regular file, or larger than :data:`MAX_INDEX_BYTES`.
     """
-    import json  # noqa: PLC0415
+    import json
 
     raw = read_bounded(path, MAX_INDEX_BYTES, "the sharded weights index")
     try:
@@ -386,10 +386,10 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if not os.path.exists(path):
         if checkpoint_prefix(path) is not None:
             return "tf_checkpoint"
-        from ._atomic import BACKUP_SUFFIX  # noqa: PLC0415
+        from ._atomic import BACKUP_SUFFIX
 
         if os.path.exists(path.rstrip(os.sep) + BACKUP_SUFFIX) or os.path.exists(path + BACKUP_SUFFIX + ".index"):
-            from ._atomic import recover  # noqa: PLC0415
+            from ._atomic import recover
 
             recover(path)
             return detect_format(path)
@@ -445,9 +445,9 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 def _onnx_file_problem(path: str) -> str | None:
     """What keeps the file at ``path`` from being an ONNX model by its layout, walked mapped (None: it is one)."""
-    import mmap  # noqa: PLC0415
+    import mmap
 
-    from ._onnx_layout import onnx_problem  # noqa: PLC0415
+    from ._onnx_layout import onnx_problem
 
     try:
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
@@ -458,9 +458,9 @@ def _onnx_file_problem(path: str) -> str | None:
 
 def _refused_onnx(path: str, problem: str) -> FormatError:
     """The error for a file that starts as an ONNX model but is not laid out as one (a SavedModel graph, or corrupt)."""
-    import mmap  # noqa: PLC0415
+    import mmap
 
-    from ._onnx_layout import savedmodel_graph  # noqa: PLC0415
+    from ._onnx_layout import savedmodel_graph
 
     try:
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:

@@ -52,7 +52,7 @@ def keras_layer_path(model: Any, scope: str) -> str:
     result names the layers as Keras does (``odd_layer``), nested ones joined
     by ``/``. A scope naming no layer comes back as it is.
     """
-    import re  # noqa: PLC0415
+    import re
 
     names = {layer.name for layer in all_layers(model)}
     found = []
@@ -79,11 +79,11 @@ def serving_function(model: Any, path: str, batch: int | None = None) -> tuple[A
     Raises:
         FormatError: The model is not built, so it has no input signature.
     """
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
-    from netform._compat._keras_export import deploy_input_signature  # noqa: PLC0415
+    from netform._compat._keras_export import deploy_input_signature
 
-    from ._meta import check_built  # noqa: PLC0415
+    from ._meta import check_built
 
     check_built(model, "export")
     try:
@@ -295,9 +295,9 @@ def _check_tflite(path: str) -> None:
     Raises:
         FormatError: The structure does not hold (the message says where it breaks).
     """
-    import mmap  # noqa: PLC0415
+    import mmap
 
-    from ._tflite import tflite_problem  # noqa: PLC0415
+    from ._tflite import tflite_problem
 
     try:
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
@@ -313,16 +313,16 @@ def _check_tflite(path: str) -> None:
 
 def _describe_tflite(path: str) -> dict[str, Any]:
     """Inputs and outputs of a ``.tflite`` file, from the LiteRT interpreter (``ai-edge-litert`` or ``tf.lite``)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     try:
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+        from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         try:
-            import tensorflow as tf  # noqa: PLC0415
+            import tensorflow as tf
         except ImportError:
             return {"inputs": None, "outputs": None, "note": "install netform[litert] to list the inputs and outputs"}
-        Interpreter = tf.lite.Interpreter  # noqa: N806
+        Interpreter = tf.lite.Interpreter
     try:
         interpreter = Interpreter(model_path=path)  # tf.lite's warns that it is deprecated: its own warning, left alone
     except ValueError as err:  # the interpreter's word for a flatbuffer it cannot verify

@@ -74,7 +74,7 @@ ATTR_CHECKSUMS = "netform_attr_checksums"
 
 def _attr_bytes(raw: Any) -> bytes:
     """An attribute's value as the bytes its CRC-32 is taken of (text as UTF-8)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     if isinstance(raw, np.void):
         return raw.tobytes()
@@ -122,7 +122,7 @@ def verify_attr_checksums(f: Any, where: str) -> None:
 
 
 def _json(value: Any) -> str:
-    from netform._compat._keras_saving import json_default  # noqa: PLC0415
+    from netform._compat._keras_saving import json_default
 
     return json.dumps(value, default=json_default)
 
@@ -148,7 +148,7 @@ def _keras_class_names(config: Any) -> Any:
 
 def _canonical_losses(config: Any) -> Any:
     """Replace loss aliases (``"mse"``) by full names Keras's reader resolves."""
-    import keras  # noqa: PLC0415
+    import keras
 
     if isinstance(config, str):
         try:
@@ -166,7 +166,7 @@ def _canonical_losses(config: Any) -> Any:
 
 def _dataset_ids(f: Any) -> dict[str, Any]:
     """``{name: DatasetID}`` of every dataset, via the cheap low-level API."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
     out: dict[str, Any] = {}
 
@@ -214,8 +214,8 @@ def _dataset_value(dsid: Any, read: Callable[[int, int], Any] | None) -> tuple[i
     ``values`` is a NumPy array viewing the bytes that were checksummed (a
     stored contiguous native array) or the array HDF5 read.
     """
-    import h5py  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
+    import h5py
+    import numpy as np
 
     dtype = dsid.dtype
     if read is not None and dtype.kind in "biufc?" and dtype.isnative:
@@ -270,7 +270,7 @@ def verify_checksums(
     Raises:
         FormatError: A dataset's bytes changed since netform wrote them.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
     verify_attr_checksums(f, where)
     raw = f.attrs.get("netform_checksums")
@@ -330,7 +330,7 @@ def _to_numpy(variable: Any) -> Any:
         out = numpy()
         if hasattr(out, "dtype") and hasattr(out, "shape"):
             return out
-    import keras  # noqa: PLC0415
+    import keras
 
     return keras.ops.convert_to_numpy(variable)
 
@@ -342,9 +342,9 @@ def _write_values(group: Any, path: str, variables: list[Any], sums: dict[str, i
     (see :func:`_dataset_crc`), so it is taken from the array in memory; any
     other dataset is read back.
     """
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     values = [_to_numpy(v) for v in variables]
     names = [str(v.path).encode("utf8") for v in variables]
@@ -370,10 +370,10 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
     they are written, and the layer weights (written by Keras's own
     ``save_weights_to_hdf5_group``) from the bytes HDF5 stored.
     """
-    import h5py  # noqa: PLC0415
-    import keras  # noqa: PLC0415
+    import h5py
+    import keras
 
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
     if compile_config:
@@ -425,7 +425,7 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
 
 def _write_optimizer_weights(f: Any, optimizer: Any, sums: dict[str, int]) -> None:
     """Keras's ``save_optimizer_weights_to_hdf5_group``, with checksums."""
-    import keras  # noqa: PLC0415
+    import keras
 
     if isinstance(optimizer, keras.optimizers.Optimizer):
         variables = optimizer.variables
@@ -504,10 +504,10 @@ def load_h5(
         FormatError: The file is corrupt or holds no model config.
         UnsafeFileError: The file holds code, links or a bomb.
     """
-    import keras  # noqa: PLC0415
+    import keras
 
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
-    from netform._compat._safe_mode import safe_mode_scope  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
+    from netform._compat._safe_mode import safe_mode_scope
 
     register_netform_classes()
     custom = dict(custom_objects or {})
@@ -549,9 +549,9 @@ def load_h5(
 
 def _saved_values(group: Any, path: str, values: dict[str, Any]) -> list[Any]:
     """The arrays named by ``group``'s ``weight_names``: verified ones first, else read."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     out = []
     for name in ks.load_attributes_from_hdf5_group(group, "weight_names"):
@@ -562,7 +562,7 @@ def _saved_values(group: Any, path: str, values: dict[str, Any]) -> list[Any]:
 
 def _load_model_weights(f: Any, model: Any, values: dict[str, Any]) -> None:
     """Keras's ``load_weights_from_hdf5_group`` (topological), from verified values."""
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     group = model_weights_group(f)
     base = "model_weights" if group is not f else ""
@@ -610,9 +610,9 @@ def _compile(
     *,
     safe_mode: bool = True,
 ) -> None:
-    import keras  # noqa: PLC0415
+    import keras
 
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     native = attr_json(f, "netform_compile_config")
     if native is not None:
@@ -646,7 +646,7 @@ def _compile(
 
 
 def _restore_optimizer(optimizer: Any, saved: list[Any], path: str) -> None:
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     variables = optimizer.variables
     shapes = [tuple(v.shape) for v in variables]

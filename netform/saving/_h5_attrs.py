@@ -55,7 +55,7 @@ def raw_reader(file: Any, raw: io.BytesIO | int | None) -> RawReader:
     if raw is None:
         try:
             raw = int(file.id.get_vfd_handle())
-        except Exception:  # noqa: BLE001 - drivers without a descriptor (file objects, memory)
+        except Exception:  # drivers without a descriptor (file objects, memory)
             raw = io.BytesIO(file.id.get_file_image())
     if isinstance(raw, int):
         fd = raw
@@ -81,7 +81,7 @@ def raw_reader(file: Any, raw: io.BytesIO | int | None) -> RawReader:
 
 def _variable(t: Any) -> bool:
     """Whether an HDF5 type has variable-length parts anywhere."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
     cls = t.get_class()
     if cls == h5py.h5t.STRING:
@@ -202,7 +202,7 @@ def attribute_bytes(file: Any, oid: Any, read: RawReader, *, file_size: int | No
             be found in the object's header, or one of whose elements claims
             more data than the file holds.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
     info = h5py.h5o.get_info(oid)
     if not info.num_attrs:

@@ -51,7 +51,7 @@ def open_h5(source: str | os.PathLike[str] | io.BytesIO) -> Iterator[H5Source]:
     Yields:
         The open file and the bytes it reads (see :class:`H5Source`).
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
     if isinstance(source, io.BytesIO):
         with h5py.File(source, "r") as f:

@@ -32,8 +32,8 @@ def _netform_meta(path: str, fmt: str) -> dict[str, Any]:
     if fmt == "keras":
         return KerasParts(path).meta
     if fmt == "h5":
-        from ._h5_source import open_h5  # noqa: PLC0415
-        from ._safety import check_h5  # noqa: PLC0415
+        from ._h5_source import open_h5
+        from ._safety import check_h5
 
         with reading(path, fmt), open_h5(path) as opened:
             check_h5(opened.file, path, file_size=opened.size, raw=opened.raw)
@@ -75,7 +75,7 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
     fmt = detect_format(path)
     result: dict[str, Any] = {"path": path, "format": fmt}
     if fmt in ("onnx", "tflite"):
-        from ._export import describe_export  # noqa: PLC0415 - only for deployment files
+        from ._export import describe_export  # only for deployment files
 
         result.update(describe_export(path, fmt))
         return result
@@ -102,7 +102,7 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
         )
         return result
     if fmt == "savedmodel" and not with_keras and _foreign(path):
-        from ._savedmodel_reader import describe_foreign  # noqa: PLC0415
+        from ._savedmodel_reader import describe_foreign
 
         meta = _netform_meta(path, fmt)
         foreign = describe_foreign(path, safe_mode=safe_mode)
@@ -136,7 +136,7 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
 
 def _foreign(path: str) -> bool:
     """Whether a SavedModel directory lacks netform's embedded model (another tool wrote it)."""
-    from ._savedmodel import embedded_archive  # noqa: PLC0415
+    from ._savedmodel import embedded_archive
 
     return embedded_archive(path) is None
 
@@ -171,7 +171,7 @@ def _loaded_foreign(model: Any) -> dict[str, Any]:
     (Keras's export lists each once, though it saves each twice), else every
     variable object reachable from the root (a ``tf.Module`` lists none).
     """
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     loaded = model._loaded  # the tf.saved_model.load object InferenceModel wraps (netform's own class)
     variables = list(getattr(loaded, "variables", None) or [])
@@ -210,14 +210,14 @@ def _numel(shape: Any) -> int:
 
 def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
     if fmt == "tf_checkpoint":
-        from ._checkpoint import checkpoint_variables  # noqa: PLC0415
-        from ._detect import checkpoint_prefix  # noqa: PLC0415
+        from ._checkpoint import checkpoint_variables
+        from ._detect import checkpoint_prefix
 
         with reading(path, fmt):
             shapes = checkpoint_variables(checkpoint_prefix(path) or path)
         meta: dict[str, Any] = {}
     else:
-        from ._detect import read_sharded_index  # noqa: PLC0415
+        from ._detect import read_sharded_index
 
         index = read_sharded_index(path) if fmt == "weights_h5" and not _is_hdf5(path) else None
         if index is not None:
@@ -240,7 +240,7 @@ def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
 
 
 def _is_hdf5(path: str) -> bool:
-    from ._detect import HDF5_SIGNATURE  # noqa: PLC0415
+    from ._detect import HDF5_SIGNATURE
 
     with open(path, "rb") as fh:
         return fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
@@ -248,9 +248,9 @@ def _is_hdf5(path: str) -> bool:
 
 def _h5_shapes(path: str, fmt: str) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
     """``({dataset: shape}, metadata)`` of a weights file, after the loading path's HDF5 checks."""
-    from ._h5_source import open_h5  # noqa: PLC0415
-    from ._meta import regular_file  # noqa: PLC0415
-    from ._safety import check_h5  # noqa: PLC0415
+    from ._h5_source import open_h5
+    from ._meta import regular_file
+    from ._safety import check_h5
 
     regular_file(path, "a weights file")
     shapes: dict[str, tuple[int, ...]] = {}
@@ -263,7 +263,7 @@ def _h5_shapes(path: str, fmt: str) -> tuple[dict[str, tuple[int, ...]], dict[st
 
 def _shards(path: str, index: dict[str, Any]) -> list[str]:
     """The shard files a sharded weights index names (see :func:`shard_paths`: no path, no link out)."""
-    from ._detect import shard_paths  # noqa: PLC0415
+    from ._detect import shard_paths
 
     return shard_paths(path, index)
 
@@ -282,10 +282,10 @@ def convert(
     Returns:
         The format written.
     """
-    from netform.errors import SaveError  # noqa: PLC0415
+    from netform.errors import SaveError
 
     model = load(src, safe_mode=safe_mode)
-    from ._api import format_from_path  # noqa: PLC0415
+    from ._api import format_from_path
 
     fmt = format_from_path(os.fspath(dst), format)
     if fmt not in ("keras", "h5", "savedmodel"):

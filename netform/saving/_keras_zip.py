@@ -57,8 +57,8 @@ def _keras_names(registered: str) -> dict[str, Any]:
     """The ``module``/``class_name``/``registered_name`` Keras writes for its own class of that name."""
     if registered == "netform>Sequential":
         return {"module": "keras", "class_name": "Sequential", "registered_name": None}
-    from netform._compat._keras_engine import KerasFunctional  # noqa: PLC0415
-    import keras  # noqa: PLC0415
+    from netform._compat._keras_engine import KerasFunctional
+    import keras
 
     return {
         "module": KerasFunctional.__module__,
@@ -151,7 +151,7 @@ def write_keras(model: Any, target: str | BinaryIO) -> None:
     netform's two model classes written under Keras's names and ``netform.json``
     added, all in one pass.
     """
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     if isinstance(target, str):
         with open(target, "w+b") as fh:
@@ -183,7 +183,7 @@ def write_keras_dir(model: Any, directory: str) -> None:
     The weights file is built in memory and written with plain writes (HDF5
     never meets a full disk, where it can crash).
     """
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     config, renamed = keras_config(ks.model_config(model))
     meta = metadata(model, "keras")
@@ -214,7 +214,7 @@ def save_keras_dir(model: Any, path: str) -> None:
     Raises:
         SaveError: Keras could not serialize the model (what was there is kept).
     """
-    from ._atomic import atomic_path  # noqa: PLC0415
+    from ._atomic import atomic_path
 
     with writing(path, "keras"), atomic_path(path) as tmp:
         write_keras_dir(model, tmp)
@@ -222,7 +222,7 @@ def save_keras_dir(model: Any, path: str) -> None:
 
 def dir_file(path: str, name: str, limit: int) -> bytes:
     """One file of a Keras model directory, read whole after its size is checked against ``limit``."""
-    from ._meta import read_bounded, regular_file  # noqa: PLC0415
+    from ._meta import read_bounded, regular_file
 
     full = os.path.join(path, name)
     # read_bounded reads up to limit + 1 bytes at once: bound it by the file's own size.
@@ -241,10 +241,10 @@ def load_keras_dir(
         FormatError: A file is missing, corrupt, or too large.
         UnsafeFileError: The directory or its config is hostile.
     """
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
-    from ._meta import check_tree  # noqa: PLC0415
-    from ._safety import MAX_DATASET_BYTES  # noqa: PLC0415
+    from ._meta import check_tree
+    from ._safety import MAX_DATASET_BYTES
 
     register_netform_classes()
     check_tree(path, "Keras model")
@@ -270,9 +270,9 @@ def load_keras_dir(
 
 def keras_metadata() -> dict[str, str]:
     """Keras's ``metadata.json`` (its version and the time saved, in its own format)."""
-    import datetime  # noqa: PLC0415
+    import datetime
 
-    import keras  # noqa: PLC0415
+    import keras
 
     return {"keras_version": keras.__version__, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
 
@@ -405,7 +405,7 @@ def _load_from_archive(
     custom_objects: Mapping[str, Any] | None,
 ) -> Any:
     """Keras's ``_load_model_from_fileobj``, on an archive already checked and open."""
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     weights = io.BytesIO(zf.read(WEIGHTS_ENTRY))  # zipfile verifies the entry's CRC-32
     # Keras extracts the whole archive to disk for assets whenever it holds more
@@ -433,7 +433,7 @@ def _build_and_fill(
     assets: Any,
 ) -> Any:
     """Build the model from a checked config and fill it from the weights' bytes (checked first)."""
-    from netform._compat import _keras_saving as ks  # noqa: PLC0415
+    from netform._compat import _keras_saving as ks
 
     store = ks.H5IOStore(weights, mode="r")
     assets_store = None
@@ -465,8 +465,8 @@ def weights_bytes(path: str | io.BytesIO, where: str) -> io.BytesIO:
     cannot run, and a model with a Lambda layer loads its weights in safe mode.
     """
     if isinstance(path, str) and os.path.isdir(path):
-        from ._meta import check_tree  # noqa: PLC0415
-        from ._safety import MAX_DATASET_BYTES  # noqa: PLC0415
+        from ._meta import check_tree
+        from ._safety import MAX_DATASET_BYTES
 
         check_tree(path, "Keras model")
         with reading(where, "keras"):

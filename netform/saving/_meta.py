@@ -173,7 +173,7 @@ def json_object(raw: str | bytes | Any, where: str, field: str, *, parsed: bool 
                 f"{MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile."
             )
         if isinstance(raw, (bytes, bytearray, str)):
-            from ._config_bounds import check_json_containers  # noqa: PLC0415
+            from ._config_bounds import check_json_containers
 
             check_json_containers(raw, where, field)  # before parsing: a small file can inflate to millions
         try:
@@ -211,7 +211,7 @@ def json_object(raw: str | bytes | Any, where: str, field: str, *, parsed: bool 
 def netform_version() -> str:
     """The installed netform version (without importing TensorFlow)."""
     try:
-        from netform import __version__  # noqa: PLC0415
+        from netform import __version__
     except ImportError:  # pragma: no cover - partial checkouts
         return "unknown"
     return str(__version__)
@@ -234,7 +234,7 @@ def register_netform_classes() -> None:
     this, never :func:`~netform.saving.detect_format`, which stays free of
     TensorFlow.
     """
-    import netform.builder  # noqa: F401, PLC0415 - imported for its registrations
+    import netform.builder  # noqa: F401 - imported for its registrations
 
 
 def metadata(model: Any, fmt: str) -> dict[str, Any]:
@@ -247,7 +247,7 @@ def metadata(model: Any, fmt: str) -> dict[str, Any]:
     Returns:
         A JSON-ready dict: netform and Keras versions, time saved, model class.
     """
-    import keras  # noqa: PLC0415
+    import keras
 
     return {
         "netform_version": netform_version(),
@@ -261,7 +261,7 @@ def metadata(model: Any, fmt: str) -> dict[str, Any]:
 
 def crc32(data: Any) -> int:
     """CRC-32 of an array's bytes (or of bytes)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         data = np.ascontiguousarray(data).tobytes()
@@ -283,7 +283,7 @@ def reading(path: str | os.PathLike[str], fmt: str) -> Iterator[None]:
         raise FormatError(
             f"{os.fspath(path)}: ran out of memory reading the {fmt} file; it may be corrupt or hostile."
         ) from err
-    except Exception as err:  # noqa: BLE001 - every library's error becomes one FormatError
+    except Exception as err:  # every library's error becomes one FormatError
         text = " ".join(str(err).split())
         if len(text) > 400:
             # Keras nests the error that started it all after "Exception encountered:"; keep it.
@@ -313,7 +313,7 @@ def writing(path: str | os.PathLike[str], fmt: str) -> Iterator[None]:
         raise
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         text = " ".join(str(err).split())[:400]
         raise SaveError(
             f"{os.fspath(path)}: could not save as {fmt} ({type(err).__name__}: {text}). "
@@ -331,7 +331,7 @@ def check_built(model: Any, action: str) -> None:
     spec = getattr(model, "_netform_spec", None)
     if spec is not None:
         try:
-            from netform import builder  # noqa: PLC0415
+            from netform import builder
 
             hook = getattr(builder, "build_from_spec", None)
         except ImportError:

@@ -28,7 +28,7 @@ ONNX_READER: Final[str] = "onnxruntime (onnxruntime.InferenceSession(path)) or a
 
 def _unsupported_nodes(proto: Any) -> list[tuple[str, str]]:
     """``(op, node name)`` of every node ONNX's operator sets do not define."""
-    import onnx  # noqa: PLC0415
+    import onnx
 
     found = []
     for node in proto.graph.node:
@@ -51,8 +51,8 @@ def _convert(function: Any, n_inputs: int, opset: int, name: str) -> Any:
     ``tf2onnx.tf_loader.from_function`` (captured tensors become constants)
     and converted with ``from_graph_def`` naming the model's inputs alone.
     """
-    import tensorflow as tf  # noqa: PLC0415
-    from tf2onnx import convert, tf_loader  # noqa: PLC0415
+    import tensorflow as tf
+    from tf2onnx import convert, tf_loader
 
     concrete = function.get_concrete_function()
     inputs = [t.name for t in concrete.inputs[:n_inputs]]
@@ -111,8 +111,8 @@ def _erfc(ctx: Any, node: Any, name: str, args: Any) -> None:
     The absolute error of ``1 - erf(x)`` is float32's rounding of ``erf(x)``
     (under 1e-7), far inside the 1e-4 netform's parity tests hold ONNX to.
     """
-    import numpy as np  # noqa: PLC0415
-    from tf2onnx import utils  # noqa: PLC0415
+    import numpy as np
+    from tf2onnx import utils
 
     dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
     erf = ctx.make_node("Erf", [node.input[0]])
@@ -141,7 +141,7 @@ def save_onnx(model: Any, path: str, *, opset: int | None = None) -> None:
     with writing(path, "onnx"):
         try:
             proto = _convert(function, len(specs), opset, model.name)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             text = " ".join(str(err).split())[:300]
             raise FormatError(
                 f"{path}: tf2onnx {tf2onnx.__version__} cannot convert model '{model.name}' "
@@ -158,7 +158,7 @@ def save_onnx(model: Any, path: str, *, opset: int | None = None) -> None:
                 "(or the op in it), try another opset=, or deploy the SavedModel instead."
             )
         _name_outputs(proto, model)
-        from netform import __version__ as version  # noqa: PLC0415
+        from netform import __version__ as version
 
         for key, value in (
             ("netform_format", "onnx"),

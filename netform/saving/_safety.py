@@ -53,13 +53,13 @@ _UNSAFE_HINT = "Load it with safe_mode=False only if you trust the file and wrot
 
 
 def _registered(name: str, custom_objects: Mapping[str, Any]) -> bool:
-    from keras.saving import get_custom_objects  # noqa: PLC0415
+    from keras.saving import get_custom_objects
 
     return name in custom_objects or name in get_custom_objects()
 
 
 def _keras_builtin(class_name: str) -> bool:
-    import keras  # noqa: PLC0415
+    import keras
 
     for namespace in (
         keras.layers,
@@ -86,7 +86,7 @@ _FUNCTION_NAMESPACES = ("activations", "constraints", "initializers", "losses", 
 
 def _keras_function(name: str, custom: Mapping[str, Any]) -> bool:
     """Whether Keras's safe mode resolves a function saved as ``name``: registered, or a Keras built-in."""
-    import keras  # noqa: PLC0415
+    import keras
 
     if _registered(name, custom):
         return True
@@ -283,7 +283,7 @@ def check_h5(
         UnsafeFileError: The file holds an external or soft link, an external
             or virtual dataset, or a bomb.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
     limit = MAX_H5_EXPANSION * file_size + MIN_BOMB_BYTES if file_size else MAX_DATASET_BYTES
     total = 0
@@ -309,7 +309,7 @@ def check_h5(
     def visit(raw: bytes, info: Any) -> int | None:
         try:
             return check_link(raw, info)
-        except Exception as err:  # noqa: BLE001 - raised after the walk; HDF5 callbacks must not raise
+        except Exception as err:  # raised after the walk; HDF5 callbacks must not raise
             problems.append(err)
             return 1
 
@@ -395,7 +395,7 @@ def _declared_bytes(oid: Any, dtype: Any) -> int:
 
 def _outside_data(oid: Any, name: str, where: str) -> UnsafeFileError | None:
     """The refusal for a dataset whose values live in other files, if it is one."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
     plist = oid.get_create_plist()
     if plist.get_external_count() > 0:
@@ -445,7 +445,7 @@ def _vlen_dataset_bytes(oid: Any, what: str, where: str, file_size: int | None, 
     Each element's data is stored once in the file, so it is at most the
     file's size: slices of ``budget // file_size`` elements bound every read.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
     dataset = h5py.Dataset(oid)
     shape = dataset.shape or ()

@@ -64,9 +64,9 @@ def _export(model: Any, path: str) -> None:
     ``model.output_names`` keeps the names a client knows from the model. A
     single output, or outputs already in a dict, are exported as Keras does.
     """
-    import keras  # noqa: PLC0415
+    import keras
 
-    from netform._compat._keras_saving import export_input_signature  # noqa: PLC0415
+    from netform._compat._keras_saving import export_input_signature
 
     names = list(getattr(model, "output_names", None) or [])
     outputs = getattr(model, "outputs", None)  # a functional model's list; None for a subclassed one
@@ -96,10 +96,10 @@ def read_graph(path: str) -> Any:
             or is not a regular file.
         FormatError: It cannot be parsed.
     """
-    from google.protobuf import text_format  # type: ignore[import-untyped]  # noqa: PLC0415 - protobuf ships no type stubs
-    from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
+    from google.protobuf import text_format  # type: ignore[import-untyped]  # protobuf ships no type stubs
+    from tensorflow.core.protobuf import saved_model_pb2
 
-    from ._meta import read_bounded  # noqa: PLC0415
+    from ._meta import read_bounded
 
     proto = saved_model_pb2.SavedModel()
     file = graph_file(path)
@@ -114,7 +114,7 @@ def read_graph(path: str) -> Any:
 
 def graph_file(path: str) -> str:
     """``saved_model.pb`` (or ``.pbtxt``) of a directory, refused when over :data:`MAX_GRAPH_BYTES`."""
-    from ._meta import regular_file  # noqa: PLC0415
+    from ._meta import regular_file
 
     file = os.path.join(path, "saved_model.pb")
     if not os.path.lexists(file):
@@ -130,7 +130,7 @@ def graph_file(path: str) -> str:
 
 def refused_graph_ops(path: str) -> list[tuple[str, str]]:
     """``(operation, place)`` of every graph operation a safe-mode load refuses (see ``_graph_ops``)."""
-    from ._graph_ops import refused_ops  # noqa: PLC0415
+    from ._graph_ops import refused_ops
 
     found: list[tuple[str, str]] = []
     for meta in read_graph(path).meta_graphs:
@@ -139,7 +139,7 @@ def refused_graph_ops(path: str) -> list[tuple[str, str]]:
 
 
 def _refusal(path: str, writer: str, refused: list[tuple[str, str]]) -> UnsafeFileError:
-    from ._graph_ops import FILE_OR_CODE_OPS  # noqa: PLC0415
+    from ._graph_ops import FILE_OR_CODE_OPS
 
     known = [(op, where) for op, where in refused if op.split(" ", 1)[0] in FILE_OR_CODE_OPS]
     shown = ", ".join(f"{op} (in {where})" for op, where in (known or refused)[:6])
@@ -172,7 +172,7 @@ def load_savedmodel(
         UnsafeFileError: A special file or a link out of the directory, an
             oversized graph, or (in safe mode) an operation that is not pure.
     """
-    from ._meta import check_tree  # noqa: PLC0415
+    from ._meta import check_tree
 
     check_tree(path, "SavedModel")
     archive = embedded_archive(path)
@@ -213,7 +213,7 @@ class InferenceModel:
     inference_only = True
 
     def __init__(self, path: str, endpoint: str = "serving_default") -> None:
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
 
         self.path = path
         self._loaded = tf.saved_model.load(path)
@@ -244,7 +244,7 @@ class InferenceModel:
         return total
 
     def __call__(self, inputs: Any) -> Any:
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
 
         specs = self._fn.structured_input_signature[1]
         if isinstance(inputs, Mapping):

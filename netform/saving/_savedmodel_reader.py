@@ -163,7 +163,7 @@ class _AttrValue:
                 continue
             self.s = b""
 
-    def HasField(self, name: str) -> bool:  # noqa: N802 - protobuf's method name
+    def HasField(self, name: str) -> bool:  # protobuf's method name
         return self._set == name
 
 
@@ -331,8 +331,8 @@ def read_saved_graph(path: str) -> list[_MetaGraph]:
         UnsafeFileError: The graph file is over the size bound or not a regular file.
         FormatError: The protobuf is truncated or corrupt.
     """
-    from ._meta import read_bounded  # noqa: PLC0415
-    from ._savedmodel import MAX_GRAPH_BYTES, graph_file  # noqa: PLC0415
+    from ._meta import read_bounded
+    from ._savedmodel import MAX_GRAPH_BYTES, graph_file
 
     file = graph_file(path)
     data = read_bounded(file, MAX_GRAPH_BYTES, f"the SavedModel graph ({os.path.basename(file)})")
@@ -430,9 +430,9 @@ def describe_foreign(path: str, *, safe_mode: bool = True) -> dict[str, Any] | N
         FormatError: The graph is corrupt, or has no signature to call.
         UnsafeFileError: An oversized graph, or (in safe mode) an operation that is not pure.
     """
-    from ._graph_ops import refused_ops  # noqa: PLC0415
-    from ._meta import reading  # noqa: PLC0415
-    from ._savedmodel import _refusal, graph_file  # noqa: PLC0415
+    from ._graph_ops import refused_ops
+    from ._meta import reading
+    from ._savedmodel import _refusal, graph_file
 
     if not graph_file(path).endswith(".pb"):
         return None

@@ -186,7 +186,7 @@ def _check(config: Any, where: str, safe_mode: bool) -> None:
 def _check_h5(f: Any, config: Any, where: str, safe_mode: bool) -> None:
     """:func:`_check` of an HDF5 file's config; a config refused as corrupt whose attribute fails the checksum
     netform stored is named as a changed bit."""
-    from ._h5 import verify_attr_checksums  # noqa: PLC0415
+    from ._h5 import verify_attr_checksums
 
     try:
         _check(config, where, safe_mode)
@@ -421,7 +421,7 @@ def text_fields(meta: dict[str, Any], where: str, field: str) -> dict[str, Any]:
 
 def h5_meta(f: Any, path: str) -> dict[str, Any]:
     """netform's metadata attribute of an open HDF5 file, with its Keras version."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     raw = f.attrs.get("netform_metadata")
     field = "attribute 'netform_metadata'"
@@ -458,8 +458,8 @@ def savedmodel_archive(path: str) -> str | None:
         UnsafeFileError: A FIFO, device or socket, a link out of the
             directory, or too many entries.
     """
-    from ._meta import check_tree  # noqa: PLC0415
-    from ._savedmodel import embedded_archive  # noqa: PLC0415
+    from ._meta import check_tree
+    from ._savedmodel import embedded_archive
 
     check_tree(path, "SavedModel")
     return embedded_archive(path)
@@ -467,8 +467,8 @@ def savedmodel_archive(path: str) -> str | None:
 
 def savedmodel_meta(path: str) -> dict[str, Any]:
     """What ``inspect`` reports from netform's ``assets.extra/netform.json`` of a SavedModel ({} when absent)."""
-    from ._meta import read_bounded  # noqa: PLC0415
-    from ._savedmodel import EXTRA_DIR, META  # noqa: PLC0415
+    from ._meta import read_bounded
+    from ._savedmodel import EXTRA_DIR, META
 
     meta_path = os.path.join(path, EXTRA_DIR, META)
     if not os.path.lexists(meta_path):
@@ -518,8 +518,8 @@ class KerasParts:
         return json_object(zf.read(info), self.path, name)
 
     def _read_dir(self, path: str) -> None:
-        from ._meta import check_tree  # noqa: PLC0415
-        from ._safety import MAX_DATASET_BYTES  # noqa: PLC0415
+        from ._meta import check_tree
+        from ._safety import MAX_DATASET_BYTES
 
         check_tree(path, "Keras model")
         with reading(path, "keras"):
@@ -538,7 +538,7 @@ class KerasParts:
 
 
 def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[str, Any]:
-    import h5py  # noqa: PLC0415
+    import h5py
 
     parts = KerasParts(path, where=where)
     path = parts.path
@@ -564,8 +564,8 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
 
 
 def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
-    from ._h5 import OPT_GROUP, attr_json, verify_checksums  # noqa: PLC0415
-    from ._h5_source import open_h5  # noqa: PLC0415
+    from ._h5 import OPT_GROUP, attr_json, verify_checksums
+    from ._h5_source import open_h5
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
@@ -638,7 +638,7 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         FormatError: The file is corrupt.
         UnsafeFileError: The file is hostile.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
     where = path
     if fmt == "savedmodel":
@@ -660,8 +660,8 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         return parts.config
     if fmt != "h5":
         return None
-    from ._h5 import attr_json, verify_checksums  # noqa: PLC0415
-    from ._h5_source import open_h5  # noqa: PLC0415
+    from ._h5 import attr_json, verify_checksums
+    from ._h5_source import open_h5
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file

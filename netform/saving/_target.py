@@ -84,30 +84,30 @@ _MAX_SIDE_FILE_BYTES = 256 * 2**20
 
 def _savedmodel_file(path: str, name: str) -> bool:
     """Whether a SavedModel's ``saved_model.pb``, ``fingerprint.pb`` or ``keras_metadata.pb`` is TensorFlow's."""
-    from ._meta import read_bounded  # noqa: PLC0415
+    from ._meta import read_bounded
 
     try:
         if name == "saved_model.pb":
-            from ._savedmodel import read_graph  # noqa: PLC0415
+            from ._savedmodel import read_graph
 
             return len(read_graph(path).meta_graphs) > 0
         data = read_bounded(os.path.join(path, name), _MAX_SIDE_FILE_BYTES, name)
         if name == "keras_metadata.pb":
             return _keras_metadata(data)
-        from tensorflow.core.protobuf import fingerprint_pb2  # noqa: PLC0415
+        from tensorflow.core.protobuf import fingerprint_pb2
 
         fingerprint = fingerprint_pb2.FingerprintDef()
         fingerprint.ParseFromString(data)
         # A protocol buffer parser accepts many byte strings; TensorFlow's fingerprint is
         # written by the same serializer, so it reads back to the very same bytes.
         return bool(data) and fingerprint.saved_model_checksum != 0 and fingerprint.SerializeToString() == data
-    except Exception:  # noqa: BLE001 - unreadable or unparsable: not a file TensorFlow wrote
+    except Exception:  # unreadable or unparsable: not a file TensorFlow wrote
         return False
 
 
 def _proto_fields(data: bytes, allowed: dict[int, int]) -> list[tuple[int, bytes]] | None:
     """The length-delimited fields of a protobuf message, or None when it breaks ``allowed`` ({field: wire})."""
-    from ._detect import _varint  # noqa: PLC0415 - the same varint reader the format detection uses
+    from ._detect import _varint  # the same varint reader the format detection uses
 
     found: list[tuple[int, bytes]] = []
     pos = 0
@@ -169,14 +169,14 @@ def index_shards(index: str) -> int | None:
     Only the blocks on that path are parsed, from a size-bounded read; a
     block in any other form (compressed, truncated) gives None.
     """
-    from tensorflow.core.protobuf import tensor_bundle_pb2  # noqa: PLC0415
+    from tensorflow.core.protobuf import tensor_bundle_pb2
 
-    from ._detect import _varint  # noqa: PLC0415
-    from ._meta import read_bounded  # noqa: PLC0415
+    from ._detect import _varint
+    from ._meta import read_bounded
 
     try:
         data = read_bounded(index, _MAX_SIDE_FILE_BYTES, "the checkpoint index")
-    except Exception:  # noqa: BLE001 - unreadable, special or oversized: not an index netform can vouch for
+    except Exception:  # unreadable, special or oversized: not an index netform can vouch for
         return None
     if len(data) < 48 or data[-8:] != TABLE_MAGIC:
         return None
@@ -215,7 +215,7 @@ def index_shards(index: str) -> int | None:
     proto = tensor_bundle_pb2.BundleHeaderProto()
     try:
         proto.ParseFromString(header[1])
-    except Exception:  # noqa: BLE001 - protobuf's DecodeError
+    except Exception:  # protobuf's DecodeError
         return None
     return proto.num_shards if 0 < proto.num_shards < 100_000 else None
 
@@ -238,7 +238,7 @@ def _asset_strangers(path: str) -> list[str]:
     nothing but netform writes ``assets.extra/`` (its archive and metadata). A
     file a user put there is theirs: replacing the directory would delete it.
     """
-    from ._savedmodel import ARCHIVE, EXTRA_DIR, META  # noqa: PLC0415 - avoids an import cycle
+    from ._savedmodel import ARCHIVE, EXTRA_DIR, META  # avoids an import cycle
 
     strangers: list[str] = []
     extra = os.path.join(path, EXTRA_DIR)
@@ -261,11 +261,11 @@ def _asset_strangers(path: str) -> list[str]:
 
 def _graph_assets(path: str) -> set[str]:
     """The asset file names the SavedModel's graph lists (none when it cannot be read)."""
-    from ._savedmodel import read_graph  # noqa: PLC0415
+    from ._savedmodel import read_graph
 
     try:
         proto = read_graph(path)
-    except Exception:  # noqa: BLE001 - any unreadable graph (netform, OS or protobuf error) names nothing
+    except Exception:  # any unreadable graph (netform, OS or protobuf error) names nothing
         return set()  # an unreadable graph names nothing: every asset file counts as the user's
     return {d.filename for meta in proto.meta_graphs for d in meta.asset_file_def}
 
@@ -345,13 +345,13 @@ def _check_deploy_file(path: str, fmt: str) -> None:
 
 
 def _tflite_file_problem(mapped: Any) -> tuple[str | None, bool]:
-    from ._tflite import tflite_problem  # noqa: PLC0415
+    from ._tflite import tflite_problem
 
     return tflite_problem(mapped), False
 
 
 def _onnx_file_problem(mapped: Any) -> tuple[str | None, bool]:
-    from ._onnx_layout import onnx_problem, savedmodel_graph  # noqa: PLC0415
+    from ._onnx_layout import onnx_problem, savedmodel_graph
 
     problem = onnx_problem(mapped)
     return problem, problem is not None and savedmodel_graph(mapped)
@@ -359,7 +359,7 @@ def _onnx_file_problem(mapped: Any) -> tuple[str | None, bool]:
 
 def _mapped(path: str, check: Any) -> tuple[str | None, bool]:
     """``check`` of the file at ``path``, mapped (never read whole): (what keeps it from being a model, extra)."""
-    import mmap  # noqa: PLC0415
+    import mmap
 
     try:
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
@@ -420,16 +420,16 @@ def _check_hdf5_kind(path: str, fmt: str) -> None:
     by its layout). The kind is read as :func:`netform.load` reads it; an
     empty HDF5 file holds nothing to lose.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
-    from ._detect import _hdf5_kind  # noqa: PLC0415 - the very rule loading uses
+    from ._detect import _hdf5_kind  # the very rule loading uses
 
     try:
         with h5py.File(path, "r") as f:
             if not f.attrs.keys() and not f.keys():
                 return
         kind: str | None = _hdf5_kind(path)
-    except Exception:  # noqa: BLE001 - a file whose kind cannot be told is no earlier save of this format
+    except Exception:  # a file whose kind cannot be told is no earlier save of this format
         kind = None
     if kind == fmt:
         return
@@ -455,12 +455,12 @@ def _not_keras_hdf5(path: str, config: dict[str, Any] | None = None) -> str | No
     layout, a name listed in the group's ``weight_names`` in the legacy one),
     and nothing else at the root. Anything beyond that is someone's data.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
     try:
         with h5py.File(path, "r") as f, open(path, "rb") as raw:
             return _hdf5_layout_problem(f, raw, config)
-    except Exception as err:  # noqa: BLE001 - any HDF5 the library cannot open is not a save of ours
+    except Exception as err:  # any HDF5 the library cannot open is not a save of ours
         return f"is an HDF5 file netform cannot open ({str(err)[:80]})"
 
 
@@ -478,7 +478,7 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
     bfloat16``), and no layer whose stored values exceed what the model
     config declares for it (``config``, or the file's own ``model_config``).
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
     attrs, members = list(f.attrs.keys()), list(f.keys())
     block = int(f.userblock_size or 0)
@@ -539,9 +539,9 @@ def _layer_excess(f: Any, config: dict[str, Any] | None) -> list[str]:
     its exact weight count (its recorded input shape); more stored values
     than that are someone's array put in a weight's place.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
-    from ._config_bounds import _static_count  # noqa: PLC0415
+    from ._config_bounds import _static_count
 
     for key in ("netform_model_config", "model_config"):  # netform's copy records input shapes
         if config is None and key in f.attrs:
@@ -626,7 +626,7 @@ def _keras_strangers(path: str) -> list[str]:
     them). Anything else is someone's data, which replacing the file would
     delete.
     """
-    from ._safety import check_zip  # noqa: PLC0415
+    from ._safety import check_zip
 
     try:
         with open(path, "rb") as fh, zipfile.ZipFile(fh) as archive:
@@ -752,7 +752,7 @@ def _zip64_extra(extra: bytes, values: set[int]) -> bool:
 
 def _keras_config_entry(archive: zipfile.ZipFile) -> dict[str, Any] | None:
     """The archive's ``config.json`` when it is a Keras config (a JSON object with a class name), else None."""
-    from ._meta import MAX_METADATA_BYTES  # noqa: PLC0415
+    from ._meta import MAX_METADATA_BYTES
 
     if archive.getinfo("config.json").file_size > 4 * MAX_METADATA_BYTES:
         return None
@@ -767,7 +767,7 @@ def _keras_config_entry(archive: zipfile.ZipFile) -> dict[str, Any] | None:
 
 def _json_entry(archive: zipfile.ZipFile, name: str) -> bool:
     """Whether ``metadata.json`` or ``netform.json`` holds a JSON object of the keys Keras and netform write."""
-    from ._meta import MAX_METADATA_BYTES  # noqa: PLC0415
+    from ._meta import MAX_METADATA_BYTES
 
     if archive.getinfo(name).file_size > MAX_METADATA_BYTES:
         return False
@@ -819,10 +819,10 @@ def _keras_weights_problem(
     a larger one is copied, in chunks, to an unnamed temporary file beside
     the archive, so memory stays bounded.
     """
-    import h5py  # noqa: PLC0415
+    import h5py
 
-    from ._h5_source import READ_WHOLE_BYTES  # noqa: PLC0415
-    from ._safety import check_h5  # noqa: PLC0415
+    from ._h5_source import READ_WHOLE_BYTES
+    from ._safety import check_h5
 
     inner = f"{where} (model.weights.h5)"
     try:
@@ -840,7 +840,7 @@ def _keras_weights_problem(
                 return _hdf5_layout_problem(f, copy, config)
     except NetformError as err:
         return f"is refused as HDF5 ({str(err)[:120]})"
-    except Exception as err:  # noqa: BLE001 - any HDF5 the library cannot open is not a save of ours
+    except Exception as err:  # any HDF5 the library cannot open is not a save of ours
         return f"is no HDF5 file netform can open ({str(err)[:80]})"
 
 
@@ -919,7 +919,7 @@ def _check_keras_dir(path: str) -> None:
 
 def _keras_dir_contents(path: str) -> list[str]:
     """The files of an unzipped ``.keras`` directory that are not what the save wrote (as for the archive)."""
-    from ._meta import MAX_METADATA_BYTES, read_bounded  # noqa: PLC0415
+    from ._meta import MAX_METADATA_BYTES, read_bounded
 
     strangers: list[str] = []
     config: dict[str, Any] | None = None
@@ -929,7 +929,7 @@ def _keras_dir_contents(path: str) -> list[str]:
             continue
         try:
             value = json.loads(read_bounded(full, 4 * MAX_METADATA_BYTES, name))
-        except Exception:  # noqa: BLE001 - unreadable or not JSON: not what Keras writes
+        except Exception:  # unreadable or not JSON: not what Keras writes
             value = None
         if (
             not isinstance(value, dict)
@@ -1047,7 +1047,7 @@ def check_export_target(path: str | os.PathLike[str]) -> None:
     Raises:
         SaveError: ``path`` holds a SavedModel netform saved.
     """
-    from ._savedmodel import ARCHIVE, EXTRA_DIR  # noqa: PLC0415 - avoids an import cycle
+    from ._savedmodel import ARCHIVE, EXTRA_DIR  # avoids an import cycle
 
     path = os.fspath(path)
     if os.path.lexists(os.path.join(path, EXTRA_DIR, ARCHIVE)):

@@ -125,7 +125,7 @@ def check_quantize(quantize: str | None, where: str) -> None:
 
 def _failed_op(text: str, model: Any) -> str:
     """The op (and the Keras layer it belongs to) a converter error names, when it names one."""
-    import re  # noqa: PLC0415
+    import re
 
     found = re.search(r"'tf\.([A-Za-z0-9_]+)' op", text) or re.search(r'fused\["([A-Za-z0-9_]+):', text)
     place = re.search(r'fused\["[A-Za-z0-9_]+:", "([^"@]+)@', text)
@@ -179,7 +179,7 @@ def save_tflite(model: Any, path: str, *, quantize: str | None = None) -> None:
 
 def _recurrent(model: Any) -> bool:
     """Whether ``model`` holds a recurrent layer (``keras.layers.RNN`` and its subclasses)."""
-    import keras  # noqa: PLC0415
+    import keras
 
     return any(isinstance(layer, keras.layers.RNN) for layer in all_layers(model))
 
@@ -191,8 +191,8 @@ def _convert(model: Any, path: str, quantize: str | None, batch: int | None) -> 
         _NeedsStaticBatch: ``batch`` is None and a recurrent loop needs it.
         FormatError: Anything else the converter refuses.
     """
-    import keras  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
+    import keras
+    import tensorflow as tf
 
     function, _ = serving_function(model, path, batch=batch)
     with tempfile.TemporaryDirectory(prefix="netform-litert-") as folder:
@@ -207,7 +207,7 @@ def _convert(model: Any, path: str, quantize: str | None, batch: int | None) -> 
             converter.target_spec.supported_types = [tf.float16]
         try:
             data = converter.convert()
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             text = str(err)
             if batch is None and "tf.TensorListReserve' op requires element_shape to be static" in text:
                 raise _NeedsStaticBatch from err

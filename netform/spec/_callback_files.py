@@ -13,10 +13,15 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import Diagnostic, SaveError
 from ._access import DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, path_problem
+
+#: ``(path, format)`` → None when a save of ``format`` may replace the file at ``path``, else a SaveError:
+#: the savers' own rule (``netform.saving._target.check_target``), given by the caller (the spec layer
+#: imports nothing of saving's).
+ModelFileCheck = Callable[[str, str], None]
 
 __all__ = ["CallbackFileRefused", "LogNames", "confine_paths", "callback_file_errors"]
 
@@ -75,6 +80,7 @@ def confine_paths(
     access: SpecAccess,
     folders: list[str],
     *,
+    check_model_file: ModelFileCheck,
     log_names: LogNames | None = None,
     inputs: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
@@ -90,6 +96,7 @@ def confine_paths(
         base: The output directory.
         access: What the spec may reach.
         folders: Collects the folders to make.
+        check_model_file: Whether a save may replace a model file there (the savers' rule).
         log_names: What the training logs: a CSVLogger log to be replaced must hold only these columns
             (``None``: not known, any names).
         inputs: ``(what, path)`` of each file the run reads (``("--data", "d.csv")``): never replaced.
@@ -123,7 +130,7 @@ def confine_paths(
         if arg not in _FILE_ARGS:  # a folder Keras writes files and sub-folders into
             _check_folder_tree(name, arg, text, real)
         if name == "BackupAndRestore":
-            _check_backup_files(real, arg)
+            _check_backup_files(real, arg, check_model_file)
         if name == "TensorBoard":
             _check_tensorboard_dir(text, real, arg)
         if arg in _FILE_ARGS:
@@ -135,7 +142,7 @@ def confine_paths(
                     f"{name}.{arg} {text!r} would replace {real}, {read}, which this run reads; name another file.",
                     arg,
                 )
-            other = _foreign_file(name, args, real, log_names)
+            other = _foreign_file(name, args, real, log_names, check_model_file)
             if other:
                 raise CallbackFileRefused(
                     f"{name}.{arg} {text!r} would replace {real}, {other}; netform never replaces a "
@@ -162,13 +169,15 @@ def _read_by_run(real: str, inputs: Sequence[tuple[str, str]]) -> str | None:
     return None
 
 
-def _foreign_file(name: str, args: Mapping[str, Any], real: str, log_names: LogNames | None) -> str | None:
+def _foreign_file(
+    name: str, args: Mapping[str, Any], real: str, log_names: LogNames | None, check_model_file: ModelFileCheck
+) -> str | None:
     """What is at a callback's file path when it is not what that callback writes there (None if fine)."""
     if "{" in os.path.basename(real):
         # Each file is checked again as it is written (Model.save refuses foreign files); the files already
         # there that the template can name are checked now, so a user's file never costs a finished training.
         for existing in _template_matches(real):
-            other = _foreign_file(name, args, existing, log_names)
+            other = _foreign_file(name, args, existing, log_names, check_model_file)
             if other:
                 return f"which can name {existing}, {other}"
         return None
@@ -185,11 +194,9 @@ def _foreign_file(name: str, args: Mapping[str, Any], real: str, log_names: LogN
         except OSError as err:
             return f"which cannot be read to check that CSVLogger wrote it ({err.strerror or err})"
     if name == "ModelCheckpoint":
-        from ..saving._target import check_target  # the savers' own rule
-
         fmt = "weights_h5" if args.get("save_weights_only") else ("keras" if real.endswith(".keras") else "h5")
         try:
-            check_target(real, fmt)
+            check_model_file(real, fmt)
         except SaveError:
             return "which is not a model file netform or Keras wrote"
     return None
@@ -326,7 +333,7 @@ def _check_backup_dir(real: str, real_base: str, arg: str) -> None:
             )
 
 
-def _check_backup_files(real: str, arg: str) -> None:
+def _check_backup_files(real: str, arg: str, check_model_file: ModelFileCheck) -> None:
     """The files of an existing BackupAndRestore folder are exactly those Keras writes, or training is refused.
 
     Keras resumes from ``training_metadata.json`` (a JSON object ``{"epoch": int, "batch": int}``) and
@@ -343,10 +350,8 @@ def _check_backup_files(real: str, arg: str) -> None:
         if ok and file.startswith("training_metadata"):
             ok = _is_backup_metadata(path)
         elif ok:
-            from ..saving._target import check_target  # the savers' own rule
-
             try:
-                check_target(path, "weights_h5")
+                check_model_file(path, "weights_h5")
             except SaveError:
                 ok = False
         if not ok:
@@ -368,7 +373,9 @@ def _is_backup_metadata(path: str) -> bool:
     except (UnicodeDecodeError, ValueError):
         return False
     return (
-        isinstance(data, dict) and set(data) == _BACKUP_METADATA_KEYS and all(type(v) is int for v in data.values())  # noqa: E721 - bool is not Keras's int
+        isinstance(data, dict)
+        and set(data) == _BACKUP_METADATA_KEYS
+        and all(type(v) is int for v in data.values())  # bool is not Keras's int
     )
 
 
@@ -395,6 +402,7 @@ def callback_file_errors(
     allow_paths: bool = False,
     allow_network: bool = False,
     inputs: Sequence[tuple[str, str]] = (),
+    check_model_file: ModelFileCheck,
 ) -> list[Diagnostic]:
     """The spec's callbacks whose files the run may not write, each a located diagnostic (first problem of each).
 
@@ -404,6 +412,7 @@ def callback_file_errors(
         allow_paths: The paths may leave ``out_dir``.
         allow_network: Remote file systems are allowed (their paths are not looked at).
         inputs: ``(what, path)`` of the files the run reads (``("--data", "d.csv")``), never replaced.
+        check_model_file: Whether a save may replace a model file there (the savers' rule).
 
     Returns:
         ``file:line:column: training.callbacks[i].filename: …`` diagnostics (empty: every file may be written).
@@ -422,7 +431,16 @@ def callback_file_errors(
             continue
         args = callback.arguments
         try:
-            confine_paths(callback.type, dict(args), base, access, [], log_names=names, inputs=inputs)
+            confine_paths(
+                callback.type,
+                dict(args),
+                base,
+                access,
+                [],
+                check_model_file=check_model_file,
+                log_names=names,
+                inputs=inputs,
+            )
         except CallbackFileRefused as err:
             path: tuple[str | int, ...] = ("training", "callbacks", i) + ((err.arg,) if err.arg in args else ())
             diags.append(spec._smap.diagnostic(str(err).rstrip("."), path))

@@ -342,7 +342,7 @@ def _declared_output_shape(spec: KerasRegisteredLayer, input_shape: Any) -> Any:
         with state_kept():
             layer = cls.from_config(config)  # type: ignore[attr-defined]
             out = layer.compute_output_shape(shapes)
-    except Exception:  # noqa: BLE001 - the user's code: whatever it raises, the build tells the shape
+    except Exception:  # the user's code: whatever it raises, the build tells the shape
         return None
     return _as_shape(out)
 

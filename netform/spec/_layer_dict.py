@@ -363,7 +363,7 @@ def _without_class_defaults(cls_name: str, config: dict[str, Any], defaults: Ker
     does, under Keras's own settings: ``dtype`` and ``data_format`` are left out where they are the
     ``floatx`` and ``image_data_format`` in force (what Keras fills in when they are not given).
     """
-    from ._keras_layer_defaults import KERAS_LAYER_DEFAULTS  # noqa: PLC0415 - read only for the generic form
+    from ._keras_layer_defaults import KERAS_LAYER_DEFAULTS  # read only for the generic form
 
     table = KERAS_LAYER_DEFAULTS.get(cls_name)
     if not table:

@@ -215,7 +215,7 @@ def _least_elements(layer: Any, arg: Any) -> int:
     smallest = [tuple(1 if d is None else d for d in s) for s in shapes]
     try:
         shape = layer.output_shape(smallest if isinstance(arg, list) else smallest[0])
-    except Exception:  # noqa: BLE001 - a rule may refuse the sizes picked here; the real shapes passed it
+    except Exception:  # a rule may refuse the sizes picked here; the real shapes passed it
         return 0
     return max((_elements(s) for s in (shape if isinstance(shape, list) else [shape])), default=0)
 

@@ -123,8 +123,8 @@ def load_exported(data: dict[str, Any], training: dict[str, Any] | None, source:
     Raises:
         SpecError: ``data`` itself does not validate.
     """
-    from ..errors import SpecError  # noqa: PLC0415
-    from ._load import load_spec  # noqa: PLC0415
+    from ..errors import SpecError
+    from ._load import load_spec
 
     if training is not None:
         try:

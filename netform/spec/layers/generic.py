@@ -155,7 +155,7 @@ class KerasLayer(LayerSpec):
             if form.get("type") != name:
                 return None
             return schema.model_validate({**form, "trainable": self.trainable})
-        except Exception:  # noqa: BLE001 - no schema, or a config it does not take: shapes come at build time
+        except Exception:  # no schema, or a config it does not take: shapes come at build time
             return None
 
     def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
