@@ -16,9 +16,10 @@ and tf_keras read it. netform adds, as root attributes and one group:
 * ``netform_metadata``: versions and time saved.
 
 The optimizer state is restored from Keras's own ``optimizer_weights``
-(every ``optimizer.variables``, in order, named by path); files from
-earlier netform versions carry a second copy, ``netform_optimizer/``,
-which is still read. Checksums are computed from the bytes HDF5 wrote
+(every ``optimizer.variables``, in order, named by path); the second copy
+netform before 0.1.1 wrote (``netform_optimizer/``) is no longer read: such
+a file loads with the copy in ``optimizer_weights``, as Keras reads it.
+Checksums are computed from the bytes HDF5 wrote
 (found by each dataset's offset), not by reading every dataset back.
 
 Keras writes losses by alias (``"mse"``), which its own reader then fails to
@@ -51,14 +52,9 @@ __all__ = [
     "read_h5_info",
     "model_weights_group",
     "attr_json",
-    "OPT_GROUP",
     "CONFIG_ATTRIBUTES",
     "ATTR_CHECKSUMS",
 ]
-
-#: Where netform before 0.1.1 kept a second copy of the optimizer state (read, no longer written).
-OPT_GROUP = "netform_optimizer"
-
 
 #: The root attributes holding JSON that the file's reader trusts: each has a CRC-32 in :data:`ATTR_CHECKSUMS`.
 CONFIG_ATTRIBUTES = (
@@ -628,10 +624,7 @@ def _compile(
             training["loss"] = _canonical_losses(training["loss"])
         model.compile(**ks.compile_args_from_training_config(training, custom))
     optimizer = model.optimizer
-    if OPT_GROUP in f:
-        group = f[OPT_GROUP]
-        saved = [group[str(i)][()] for i in range(len(group))]
-    elif "optimizer_weights" in f:
+    if "optimizer_weights" in f:
         saved = _saved_values(
             ks.safe_get_h5_group(f, "optimizer_weights"), "optimizer_weights", values if values is not None else {}
         )

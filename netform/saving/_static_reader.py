@@ -564,7 +564,7 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
 
 
 def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
-    from ._h5 import OPT_GROUP, attr_json, verify_checksums
+    from ._h5 import attr_json, verify_checksums
     from ._h5_source import open_h5
 
     with reading(path, "h5"), open_h5(path) as opened:
@@ -594,14 +594,12 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         info["optimizer"] = _optimizer(compile_config)
         info["iterations"] = None
         if info["optimizer"] is not None:
-            info["iterations"] = _h5_iterations(f, OPT_GROUP)
+            info["iterations"] = _h5_iterations(f)
     info["meta"] = meta
     return info
 
 
-def _h5_iterations(f: Any, opt_group: str) -> int:
-    if opt_group in f:
-        return _iteration(f[opt_group].get("0")) if "0" in f[opt_group] else 0
+def _h5_iterations(f: Any) -> int:
     if "optimizer_weights" not in f:
         return 0
     names = f["optimizer_weights"].attrs.get("weight_names")
