@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -44,7 +43,6 @@ def test_registered_layer_reloads(tmp_path, fmt):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("netform.engine") is None, reason="netform.engine not written yet")
 @pytest.mark.parametrize("fmt", list(FULL))
 def test_engine_classes_reload_as_themselves(tmp_path, fmt):
     import keras
