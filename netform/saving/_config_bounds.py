@@ -726,9 +726,12 @@ def _check_values(layer: dict[str, Any], class_name: str, name: str, label: str,
     """Refuse a number netform's schema for the layer refuses (``units: -3``), as Keras refuses it when it builds
     the layer, rather than describe the layer in the generic form."""
     from netform.spec._layer_dict import RefusedValue, layer_to_dict_from_config
+    from netform.spec.layers import MODULE_OF
 
     from ._config_walk import unshared
 
+    if class_name not in MODULE_OF:
+        return  # no netform schema for it (InputLayer, …): looking one up would build every family's
     try:
         layer_to_dict_from_config(class_name, unshared(layer["config"]), strict=True)
     except RefusedValue as err:
