@@ -75,6 +75,12 @@ CHILD = textwrap.dedent("""\
     import netform
     from netform.errors import SpecError
     netform.load_spec("netform: 1\\nkind: sequential\\ninputs: {x: {shape: [2]}}\\nlayers: [{type: ReLU}]\\n")  # warm up
+    try:  # and the error paths' modules (imported on first use): their import is no cost of the bomb
+        netform.load_spec("netform: 1\\nkind: functional\\ninputs: {x: {shape: [2]}}\\n"
+                          "nodes: {a: {type: ReLU, in: y}, b: {shares: zz, in: a}, c: {block: q, in: b}}\\n"
+                          "outputs: [c, d]\\nzzz: 1\\n")
+    except SpecError:
+        pass
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.process_time()
     try:
