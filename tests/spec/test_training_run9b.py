@@ -28,39 +28,9 @@ import numpy as np
 import pytest
 
 from netform.cli._main import main
-from netform.errors import SpecError
 from netform.spec import load_spec
 from tests._helpers import heads_spec
-
-SPEC = textwrap.dedent("""\
-    netform: 1
-    name: t
-    kind: sequential
-    inputs:
-      x: {shape: [4]}
-    layers:
-      - {type: Dense, units: 3, activation: softmax}
-    training:
-      batch_size: 4
-      %s
-    """)
-LOSS = "loss: sparse_categorical_crossentropy\n  "
-
-
-def _text(line: str) -> str:
-    return SPEC % (line if line.startswith("loss") else LOSS + line)
-
-
-def _diags(text: str) -> list[Any]:
-    with pytest.raises(SpecError) as info:
-        load_spec(text)
-    return list(info.value.diagnostics)
-
-
-def _data(n: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return rng.random((n, 4), dtype=np.float32), rng.integers(0, 3, n)
-
+from tests.spec.test_training_run9 import _data, _diags, _text
 
 def _keras_fit(loss: Any = None, metrics: Any = None, sparse: bool = False) -> Any:
     """Keras alone, as netform would compile and fit the spec's section (one-hot labels unless ``sparse``)."""
