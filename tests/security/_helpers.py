@@ -53,3 +53,30 @@ def inner_h5(edit: Callable[[h5py.File], None]) -> Mutation:
         return image.getvalue()
 
     return rewrite_member("model.weights.h5", change)
+
+
+#: A functional spec of one input ``x`` (shape, dtype) and one node ``o`` (``%s`` three times, in that order).
+ONE_NODE_SPEC = """\
+netform: 1
+name: f
+kind: functional
+inputs:
+  x: {shape: %s, dtype: %s}
+nodes:
+  o: %s
+outputs: [o]
+"""
+
+
+def first_located_error(text: str) -> Any:
+    """The first diagnostic of the SpecError ``load_spec(text)`` raises; it has a line and a column."""
+    import pytest
+
+    from netform.errors import SpecError
+    from netform.spec import load_spec
+
+    with pytest.raises(SpecError) as info:
+        load_spec(text)
+    diag = info.value.diagnostics[0]
+    assert diag.line is not None and diag.column is not None
+    return diag

@@ -21,19 +21,11 @@ import keras
 import numpy as np
 import pytest
 
-from netform.errors import SpecError
 from netform.spec import load_spec
 
-SPEC = textwrap.dedent("""\
-    netform: 1
-    name: f
-    kind: functional
-    inputs:
-      x: {shape: %s, dtype: %s}
-    nodes:
-      o: %s
-    outputs: [o]
-    """)
+from ._helpers import ONE_NODE_SPEC, first_located_error
+
+SPEC = ONE_NODE_SPEC
 
 CHAIN = textwrap.dedent("""\
     netform: 1
@@ -52,12 +44,7 @@ def _spec(node: str, shape: str = "[4, 6]", dtype: str = "float32") -> str:
     return SPEC % (shape, dtype, node)
 
 
-def _error(text: str) -> Any:
-    with pytest.raises(SpecError) as info:
-        load_spec(text)
-    diag = info.value.diagnostics[0]
-    assert diag.line is not None and diag.column is not None
-    return diag
+_error = first_located_error
 
 
 def _fails(fn: Any) -> bool:
