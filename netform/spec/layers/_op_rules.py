@@ -132,12 +132,20 @@ def binary(a: dict[str, Any]) -> Any:
 
 
 def along_axis(a: dict[str, Any]) -> Shape:
-    """Ops that keep ``x``'s shape and work along ``axis`` (an axis, a list of axes or null): sort, cumsum, flip…"""
+    """Ops that keep ``x``'s shape and work along ``axis`` (an axis, a list of axes, or null for all): flip…"""
     shape = _shape_of(a["x"])
     axis = a.get("axis")
     if axis is not None:
         _axes(axis, len(shape))
     return shape
+
+
+def along_axis_or_flat(a: dict[str, Any]) -> Shape:
+    """``cumsum``, ``cumprod``, ``sort``, ``argsort``: x's shape along one ``axis``; with ``axis: null`` they
+    work on the flattened tensor, batch included, as NumPy's do, and give one axis of all its values."""
+    if a.get("axis") is None:
+        return flatten_all(a)
+    return along_axis(a)
 
 
 def roll(a: dict[str, Any]) -> Shape:
@@ -558,7 +566,14 @@ def top_k(a: dict[str, Any]) -> list[Shape]:
 
 def one_hot(a: dict[str, Any]) -> Shape:
     shape = list(_shape_of(a["x"]))
-    ax = _axis(a.get("axis", -1), len(shape) + 1)
+    axis = a.get("axis", -1)
+    if axis != -1 and not (isinstance(axis, int) and 0 <= axis < len(shape)):
+        # Keras's one_hot takes the new axis last (-1) or before one of x's axes, no other negative axis
+        raise ShapeError(
+            f"axis {axis!r:.40} of one_hot is out of range: Keras takes -1 (the classes last) or 0 to "
+            f"{len(shape) - 1} (the classes before that axis of {shape_str(tuple(shape))})"
+        )
+    ax = _axis(axis, len(shape) + 1)
     shape.insert(ax, a["num_classes"])
     return tuple(shape)
 
