@@ -19,7 +19,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["call_arguments", "history", "op_function_name", "output_count", "is_keras_tensor", "propagated_mask"]
+__all__ = [
+    "call_arguments",
+    "history",
+    "op_function_name",
+    "output_count",
+    "is_keras_tensor",
+    "propagated_mask",
+    "same_computation",
+]
 
 # Operation classes whose keras.ops function is not the snake_case of the class name
 _FUNCTION_OF = {"GetItem": "getitem", "RGBToGrayscale": "rgb_to_grayscale"}
@@ -73,3 +81,40 @@ def propagated_mask(tensor: Any) -> Any:
     from keras.src.backend import get_keras_mask
 
     return get_keras_mask(tensor)
+
+
+def same_computation(a: Any, b: Any, depth: int = 16) -> bool:
+    """Whether Keras tensors ``a`` and ``b`` are one tensor, or the same chain of ``keras.ops`` calls on one tensor.
+
+    A model Keras rebuilt from its config holds the mask it once propagated (``Masking``'s
+    ``any(not_equal(x, 0.0), axis=-1)``) as explicit op nodes passed as ``mask``, next to the mask the
+    rebuilt layer propagates again: two chains of the same ops with the same constants on the same tensor.
+    """
+    if a is b:
+        return True
+    if depth <= 0 or not (is_keras_tensor(a) and is_keras_tensor(b)):
+        return False
+    (op_a, node_a, index_a), (op_b, node_b, index_b) = history(a), history(b)
+    name = op_function_name(op_a)
+    if name is None or name != op_function_name(op_b) or index_a != index_b:
+        return False
+    try:
+        config_a, config_b = dict(op_a.get_config()), dict(op_b.get_config())
+    except (NotImplementedError, TypeError, ValueError):
+        return False
+    config_a.pop("name", None)  # each call of an op is an operation of its own name (not_equal, not_equal_2)
+    config_b.pop("name", None)
+    if config_a != config_b:
+        return False
+    args_a, kwargs_a = call_arguments(op_a._inbound_nodes[node_a])  # the node of each call: no public accessor
+    args_b, kwargs_b = call_arguments(op_b._inbound_nodes[node_b])
+    if len(args_a) != len(args_b) or kwargs_a.keys() != kwargs_b.keys():
+        return False
+    pairs = list(zip(args_a, args_b)) + [(kwargs_a[k], kwargs_b[k]) for k in kwargs_a]
+    for x, y in pairs:
+        if is_keras_tensor(x) or is_keras_tensor(y):
+            if not same_computation(x, y, depth - 1):
+                return False
+        elif type(x) is not type(y) or x != y:
+            return False
+    return True

@@ -23,6 +23,7 @@ from .._compat._graph_nodes import (
     op_function_name,
     output_count,
     propagated_mask,
+    same_computation,
 )
 from .._compat._keras_graph import LiveWalk, graph_of, is_graph
 from ..errors import BuildError, NetformError, SpecError
@@ -206,8 +207,10 @@ def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[st
         for name, v in items:
             if v is None or (name == "training" and v is False):  # what Keras records when nothing was passed
                 continue
-            if name == "mask" and auto_mask is not None and v is auto_mask:
-                continue  # the mask Keras propagates by itself (and will again when the spec is built)
+            if name == "mask" and auto_mask is not None and same_computation(v, auto_mask):
+                # the mask Keras propagates by itself (and will again when the spec is built); a model Keras
+                # loaded from a file passes it as explicit op nodes computing the same
+                continue
             if is_keras_tensor(v):
                 call[name] = ref(v)
             elif isinstance(v, (list, tuple)) and v and all(is_keras_tensor(t) for t in v):
