@@ -207,6 +207,9 @@ def _layer_call(layer: keras.layers.Layer, node: Any, ref: Any) -> tuple[list[st
         for name, v in items:
             if v is None or (name == "training" and v is False):  # what Keras records when nothing was passed
                 continue
+            default = params[name].default if name in params else inspect.Parameter.empty
+            if name == "training" and v is default:
+                continue  # the call's own default (True for the preprocessing layers), which Keras recorded
             if name == "mask" and auto_mask is not None and same_computation(v, auto_mask):
                 # the mask Keras propagates by itself (and will again when the spec is built); a model Keras
                 # loaded from a file passes it as explicit op nodes computing the same

@@ -165,3 +165,23 @@ def test_a_compiled_model_keeps_its_optimizer_loss_and_metrics_without_keras_def
     assert {k: v for k, v in rebuilt.get_config().items() if k != "name"} == expected
     # an uncompiled model has no training section
     assert "training" not in nf.from_keras(keras.Model(x, keras.layers.Dense(2)(x))).to_yaml()
+
+
+def test_training_default_of_a_layer_call_is_left_out():
+    # Keras records the default of call()'s training argument (True for the image preprocessing layers) as if
+    # it had been passed; the spec leaves it out (a Functional model's own training flag overrides it either
+    # way), and keeps a value that differs from the default (Dropout(training=True)).
+    i = keras.Input((4, 4, 1))
+    x = keras.layers.RandomFlip(seed=1)(i)
+    x = keras.layers.Resizing(2, 2)(x)
+    x = keras.layers.Dropout(0.5)(x, training=True)
+    model = keras.Model(i, x)
+    spec = nf.from_keras(model)
+    calls = {name: node.to_dict().get("call") for name, node in spec.nodes.items()}
+    assert calls == {"random_flip": None, "resizing": None, "dropout": {"training": True}}
+    data = np.arange(32, dtype="float32").reshape(2, 4, 4, 1)
+    rebuilt = nf.build(spec)
+    flip = keras.Model(i, model.get_layer("random_flip").output)
+    rebuilt_flip = keras.Model(rebuilt.inputs, rebuilt.get_layer("random_flip").output)
+    for m in (flip, rebuilt_flip):
+        assert np.array_equal(np.asarray(m(data, training=False)), data)
