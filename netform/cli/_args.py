@@ -344,8 +344,9 @@ def check_usage(args: argparse.Namespace) -> None:
     """Refuse options that contradict each other (exit 2); looks at no file, so it runs before any import.
 
     Raises:
-        UsageError: ``render --format`` against the output's extension, ``--backup-every`` without
-            ``--backup-dir``, malformed ``--x``/``--y``/``--class-weight``, class and sample weights together.
+        UsageError: ``render --format`` against the output's extension, a ``predict -o`` that is neither
+            ``.npy`` nor ``.npz``, ``--backup-every`` without ``--backup-dir``, malformed
+            ``--x``/``--y``/``--class-weight``, class and sample weights together.
     """
     import os
 
@@ -373,6 +374,16 @@ def check_usage(args: argparse.Namespace) -> None:
                 f"--format {args.format} -o {output}: the file name says {said} but --format says "
                 f"{args.format}; name the file {os.path.splitext(output)[0]}.{args.format}, "
                 "or leave --format out"
+            )
+    if getattr(args, "command", None) == "predict" and isinstance(output, str) and output:
+        # The writer knows two formats; any other name would hold .npy content under a misleading suffix.
+        suffix = os.path.splitext(output)[1]
+        if suffix.lower() not in (".npy", ".npz"):
+            stem = output[: len(output) - len(suffix)] if suffix else output
+            raise UsageError(
+                f"-o {output}: predictions are written as .npy (one output) or .npz (one array per output), "
+                f"and a name ending in {suffix or 'no suffix'} would hold one of those under another name; "
+                f"name the file {stem}.npy or {stem}.npz"
             )
     if getattr(args, "backup_every", None) is not None and getattr(args, "backup_dir", None) is None:
         raise UsageError("--backup-every needs --backup-dir DIR: the folder the backups are written to")

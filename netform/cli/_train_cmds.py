@@ -20,7 +20,7 @@ from ._args import UsageError, check_files
 from ._columns import check_targets, class_weights, parse_choices, parse_class_weight, sample_weights, select
 from ._spec_cmds import format_warning, load_plugins, spec_warnings
 
-__all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides"]
+__all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides", "check_model_output"]
 
 
 def _tensors(value: Any) -> Any:
@@ -232,6 +232,38 @@ class _Interrupt:
         return StopOnInterrupt()
 
 
+def check_model_output(output: str) -> None:
+    """Refuse, before training, a ``-o`` that the save after it would refuse, with the save's own error.
+
+    The checks of :func:`netform.saving.save` that need no model, in its order and from its own functions:
+    the format the name says, then whether what is at the target may be replaced (only an earlier save of
+    that format); then whether its folder can be written. No TensorFlow is imported.
+
+    Raises:
+        SaveError: The save would refuse ``output``.
+    """
+    from ..errors import SaveError
+    from ..saving._api import format_from_path
+    from ..saving._detect import DEPLOY_FORMATS, FORMATS
+    from ..saving._target import check_target
+
+    # What nf.save writes: every format but Keras 2's weights layout, which only save_weights takes.
+    fmt = format_from_path(output, None, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights") + DEPLOY_FORMATS)
+    if fmt == "tf_checkpoint":  # as save_weights: the prefix, also when named by its .index file
+        target = output[: -len(".index")] if output.endswith(".index") else output
+    elif fmt == "weights_h5":
+        target = output
+    else:
+        target = output.rstrip("/") or output
+    check_target(target, fmt)
+    folder = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+        raise SaveError(
+            f"{output}: the folder {folder} is not writable (permission denied), so the trained model could not "
+            "be saved there; make it writable, or name another file with -o"
+        )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Compile and fit a spec from its ``training:`` section, then save and report.
 
@@ -251,6 +283,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_dir = Path(getattr(args, "out_dir", None) or ".")
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out-dir {out_dir}: not a folder; give a folder for the spec's logs and checkpoints")
+    if args.output:
+        check_model_output(args.output)  # the save's refusals, before the time is spent (the save checks again)
     training = spec.training.to_dict() if spec.training is not None else {}
     # The callbacks' files against what is there (a user's file, the data this run reads), as `validate` checks
     # them: a located SpecError before the data is read or anything is built or written.
@@ -300,6 +334,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..builder import build
     from ..engine import TrainingBackup, fit_from_training_config
     from ..engine._adapt import adapt_layers
+    from ..engine._backup_lock import check_directory
+
+    if getattr(args, "backup_dir", None):  # fit's refusals of the folder, before the model is built and adapted
+        check_directory(Path(args.backup_dir), option="--backup-dir")
 
     if getattr(args, "steps_per_execution", None) is not None:
         training["steps_per_execution"] = args.steps_per_execution

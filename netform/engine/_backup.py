@@ -59,7 +59,14 @@ from .._compat._random_seed import keras_random_seed
 from ..errors import EngineError, FormatError, SaveError
 from .._files import atomic_path, recover
 from .._npz import NpzMember, NpzProblem, check_members, member_header
-from ._backup_lock import STATE_FILES, DirectoryLock, remove_created_directory, remove_own_state, remove_temporaries
+from ._backup_lock import (
+    STATE_FILES,
+    STATE_NAME,
+    DirectoryLock,
+    remove_created_directory,
+    remove_own_state,
+    remove_temporaries,
+)
 from ._callback_state import (
     MAX_COUNT,
     MISSING,
@@ -71,7 +78,7 @@ from ._callback_state import (
 
 __all__ = ["TrainingBackup", "find_backup"]
 
-_STATE = "state"
+_STATE = STATE_NAME
 _META, _VARIABLES = STATE_FILES
 _VERSION = 1
 _FORMAT = "netform-training-backup"
@@ -177,7 +184,7 @@ class TrainingBackup(keras.callbacks.Callback):
             created it and nothing else is in it.
 
     Raises:
-        EngineError: ``save_every_steps`` is not a positive integer.
+        EngineError: ``save_every_steps`` is not a positive integer, or ``directory`` contains a NUL character.
 
     Example:
         >>> backup = TrainingBackup("runs/backup", save_every_steps=100)  # doctest: +SKIP
@@ -200,6 +207,11 @@ class TrainingBackup(keras.callbacks.Callback):
             raise EngineError(
                 "TrainingBackup: received an invalid value for `save_every_steps`, expected a positive "
                 f"integer or None. Received: save_every_steps={save_every_steps!r}"
+            )
+        if "\0" in os.fspath(directory):  # no file name holds one: refused here, not as a ValueError when fit starts
+            raise EngineError(
+                f"TrainingBackup: the directory {os.fspath(directory)!r} contains a NUL character, which no file "
+                "name can hold. Expected the path of a folder; pass another `directory`."
             )
         self.directory = Path(directory)
         self.save_every_steps = save_every_steps

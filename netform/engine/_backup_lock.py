@@ -23,7 +23,7 @@ import re
 import stat
 from pathlib import Path
 
-from ..errors import EngineError
+from ..errors import EngineError, FormatError
 from .._files import BACKUP_SUFFIX, TMP_MARK
 
 try:  # POSIX
@@ -38,15 +38,19 @@ __all__ = [
     "remove_created_directory",
     "own_temporaries",
     "remove_temporaries",
+    "check_directory",
     "LOCK_NAME",
     "CREATED_NAME",
     "STATE_FILES",
+    "STATE_NAME",
 ]
 
 #: The lock file inside a backup directory.
 LOCK_NAME = "netform-backup.lock"
 #: Present when netform created the backup directory (so it may remove it).
 CREATED_NAME = "netform-backup.created"
+#: The backup inside the directory (``<directory>/state``), a folder netform replaces as a whole.
+STATE_NAME = "state"
 #: The files netform writes in a backup (``<directory>/state``); nothing else in it is netform's.
 STATE_FILES = ("state.json", "variables.npz")
 _ATTEMPTS = 5
@@ -114,7 +118,13 @@ class DirectoryLock:
         for _ in range(_ATTEMPTS):
             try:
                 if not self.directory.is_dir():
-                    self.directory.mkdir(parents=True, exist_ok=True)
+                    try:
+                        self.directory.mkdir(parents=True, exist_ok=True)
+                    except FileNotFoundError as err:  # not a race (parents=True): a folder that refuses it (/proc)
+                        raise EngineError(
+                            f"fit(): cannot use {self.directory} as the training backup directory "
+                            f"({err.strerror}). Expected a writable directory; pass another `backup_dir`."
+                        ) from err
                     _write_marker(self.directory / CREATED_NAME)
                 # Never through a link planted under the lock's name (O_NOFOLLOW).
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
@@ -170,6 +180,128 @@ class DirectoryLock:
             with contextlib.suppress(OSError):
                 os.remove(self.path)
         _unlock(fd)
+
+
+def check_directory(directory: Path, *, option: str) -> None:
+    """Refuse, before a model is built, a backup directory that ``fit`` would refuse; create nothing.
+
+    For a command line (``option`` is ``--backup-dir``): the refusals of
+    :meth:`DirectoryLock.acquire`, and those it would meet creating the
+    directory, as one-line :class:`EngineError` messages that name
+    ``option`` and the fix; what ``fit`` refuses at ``<directory>/state``
+    (something not a backup, a file not netform's in it) as the same
+    :class:`~netform.errors.FormatError` it raises. Another training's lock is seen by taking the
+    lock for an instant; ``fit`` checks everything again when it starts.
+    A directory of the user's files, or the working directory, is accepted
+    (only netform's files are ever removed from it).
+
+    Args:
+        directory: The backup directory as given.
+        option: How the caller names it, in the messages.
+
+    Raises:
+        EngineError: What is wrong with ``directory``, and what to do.
+        FormatError: ``<directory>/state`` is not netform's backup, or holds a file that is not netform's.
+    """
+    from ..spec._access import _unprintable  # the rule for a spec's callback paths, TrainingBackup's included
+
+    text = os.fspath(directory)
+    shown = f"{option} {text}"
+    if not text or _unprintable(text):
+        what = "is empty" if not text else "contains a control or formatting character (NUL, newline, tab, DEL, …)"
+        raise EngineError(f"{option} {text!r}: the name {what}; name a folder in plain characters with {option}")
+    if os.path.islink(directory) and not os.path.exists(directory):
+        raise EngineError(
+            f"{shown}: is a symbolic link to {os.readlink(directory)}, which does not exist; netform makes a "
+            f"missing backup folder but not through a link: make the folder it points to, or give another {option}"
+        )
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        raise EngineError(f"{shown}: not a folder; give a folder (it is made if it does not exist) with {option}")
+    if not os.path.isdir(directory):
+        _check_creatable(directory, shown, option)
+        return
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise EngineError(
+            f"{shown}: the folder is not writable (permission denied), and training writes its lock file and "
+            f"backups there; give a folder you can write to with {option}"
+        )
+    _check_state(directory / STATE_NAME, shown, option)
+    lock = directory / LOCK_NAME
+    if not os.path.lexists(lock):
+        return
+    if os.path.islink(lock):
+        raise EngineError(
+            f"{shown}: {lock} is a symbolic link; netform's lock file is never a link, so the folder is refused. "
+            f"Remove the link, or give another {option}"
+        )
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise EngineError(
+            f"{shown}: its lock file {lock} cannot be opened ({err.strerror}); give another {option}"
+        ) from err
+    try:
+        problem = _not_a_lock_file(fd)
+        if problem:
+            raise EngineError(
+                f"{shown}: {lock} {problem}, not netform's lock file; it is left as it is. Move it away, or give "
+                f"another {option}"
+            )
+        if not _try_lock(fd):
+            raise EngineError(
+                f"{shown}: the folder is in use by another training ({_holder(lock)} holds {LOCK_NAME}); one "
+                f"training per backup folder: wait for the other one to finish, or give another {option}"
+            )
+    finally:
+        _unlock(fd)  # releases the instant's lock, and closes
+
+
+def _check_state(state: Path, shown: str, option: str) -> None:
+    """Refuse what ``fit`` refuses at ``<directory>/state``: something not a backup, a file not netform's in it."""
+    if not os.path.lexists(state):
+        return
+    if os.path.islink(state) or not os.path.isdir(state) or not os.path.lexists(state / STATE_FILES[0]):
+        raise FormatError(
+            f"{shown}: {state} is not a netform training backup (expected a directory holding "
+            f"{' and '.join(STATE_FILES)}), and a backup would replace it. Move it away, or give another {option}"
+        )
+    try:
+        foreign = sorted(set(os.listdir(state)) - set(STATE_FILES))
+    except OSError as err:
+        raise FormatError(f"{shown}: {state} could not be read ({err.strerror}); give another {option}") from err
+    if foreign:
+        shown_names = ", ".join(repr(n) for n in foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise FormatError(
+            f"{shown}: {shown_names} in {state} {'is' if len(foreign) == 1 else 'are'} not netform's, and would be "
+            f"lost with the backup, which is replaced as a whole and removed when training ends. Move "
+            f"{'it' if len(foreign) == 1 else 'them'} out of {state}, or give another {option}"
+        )
+
+
+def _check_creatable(directory: Path, shown: str, option: str) -> None:
+    """Refuse a missing backup directory that could not be made (a file on its way, no permission, a long name)."""
+    parent = directory.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not os.path.isdir(parent):
+        raise EngineError(f"{shown}: cannot be made: {parent} is not a folder; give another {option}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EngineError(
+            f"{shown}: cannot be made: the folder {parent} is not writable (permission denied); give a folder "
+            f"you can write to with {option}"
+        )
+    try:
+        longest = int(os.pathconf(parent, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        longest = 255
+    names = [part for part in directory.parts if len(part) > longest]
+    if names:
+        raise EngineError(
+            f"{shown}: cannot be made: a name of {len(names[0])} characters, and the file system takes at most "
+            f"{longest}; give a shorter {option}"
+        )
 
 
 def own_temporaries(directory: Path, state: Path) -> list[Path]:
