@@ -382,7 +382,34 @@ def _without_class_defaults(cls_name: str, config: dict[str, Any], defaults: Ker
             elif _same_saved_value(value, default):
                 continue
         out[key] = _nested_without_defaults(value, defaults)
+    forward: Any = out.get("layer")
+    if cls_name == "Bidirectional" and _implied_backward(forward, out.get("backward_layer")):
+        # what Keras makes by itself from the layer (run the other way, named backward_<name>); Keras names
+        # the forward copy forward_<name> again, so the layer keeps the name it had before
+        del out["backward_layer"]
+        name = forward["config"]["name"].removeprefix("forward_")
+        out["layer"] = {**forward, "config": {**forward["config"], "name": name}}
     return out
+
+
+def _implied_backward(forward: Any, backward: Any) -> bool:
+    """Whether a serialized Bidirectional ``backward_layer`` is the one Keras makes from ``layer`` when none
+    is given: the same object but for ``go_backwards`` (true; the forward layer's false) and its name
+    (``backward_`` + the forward layer's name less its ``forward_``)."""
+    if not (isinstance(forward, dict) and isinstance(backward, dict)):
+        return False
+    f_config, b_config = forward.get("config"), backward.get("config")
+    if not (isinstance(f_config, dict) and isinstance(b_config, dict)):
+        return False
+    if {k: v for k, v in forward.items() if k != "config"} != {k: v for k, v in backward.items() if k != "config"}:
+        return False
+    rest = ("name", "go_backwards")
+    if {k: v for k, v in f_config.items() if k not in rest} != {k: v for k, v in b_config.items() if k not in rest}:
+        return False
+    name = f_config.get("name")
+    if not isinstance(name, str) or b_config.get("name") != "backward_" + name.removeprefix("forward_"):
+        return False
+    return b_config.get("go_backwards") is True and not f_config.get("go_backwards", False)
 
 
 def _nested_without_defaults(value: Any, defaults: KerasDefaults) -> Any:

@@ -185,3 +185,20 @@ def test_training_default_of_a_layer_call_is_left_out():
     rebuilt_flip = keras.Model(rebuilt.inputs, rebuilt.get_layer("random_flip").output)
     for m in (flip, rebuilt_flip):
         assert np.array_equal(np.asarray(m(data, training=False)), data)
+
+
+def test_generic_bidirectional_leaves_out_the_backward_layer_keras_makes():
+    # A Bidirectional netform has no schema for (an RNN of a GRUCell) is written in the generic form; Keras's
+    # config always holds backward_layer, which is the layer run the other way unless one was given.
+    i = keras.Input((5, 2))
+    model = keras.Model(i, keras.layers.Bidirectional(keras.layers.RNN(keras.layers.GRUCell(3)))(i))
+    spec, rebuilt = round_trip(model, _x(2, 5, 2), static_params=False)  # generic form: counted at build
+    config = next(iter(spec.nodes.values())).to_dict()["config"]
+    assert "backward_layer" not in config and config["layer"]["config"]["name"] == "rnn"
+    wrapper = rebuilt.layers[-1]
+    assert (wrapper.forward_layer.name, wrapper.backward_layer.name) == ("forward_rnn", "backward_rnn")
+    # a backward layer of its own is kept
+    own = keras.layers.RNN(keras.layers.GRUCell(3, activation="relu"), go_backwards=True)
+    model = keras.Model(i, keras.layers.Bidirectional(keras.layers.RNN(keras.layers.GRUCell(3)), backward_layer=own)(i))
+    spec, _ = round_trip(model, _x(2, 5, 2), static_params=False)
+    assert "backward_layer" in next(iter(spec.nodes.values())).to_dict()["config"]

@@ -127,8 +127,8 @@ def test_generic_layers_are_written_without_keras_defaults() -> None:
     assert nodes["rnn"]["config"]["return_sequences"] is True
     assert set(nodes["rnn"]["config"]["cell"]["config"]) == {"name", "units"}
     assert nodes["td"]["layer"]["type"] == "KerasLayer"  # a wrapper's generic layer: the same form
-    backward = nodes["bi"]["config"]["backward_layer"]["config"]
-    assert set(backward) == {"name", "go_backwards", "cell"} and backward["go_backwards"] is True
+    assert "backward_layer" not in nodes["bi"]["config"]  # the one Keras makes from the layer by itself
+    assert set(nodes["bi"]["config"]["layer"]["config"]) == {"name", "cell"}
 
     layers = _generic_layers(image) + _generic_layers(sequence)
     assert len(layers) >= 12
