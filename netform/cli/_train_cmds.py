@@ -374,6 +374,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 inputs=inputs,
             )
             backups = [cb for cb in spec_callbacks + extra if isinstance(cb, TrainingBackup)]
+            for backup in backups:  # the spec's, as --backup-dir's above: before the model is built
+                if backup not in extra:
+                    check_directory(backup.directory, option="TrainingBackup.backup_dir")
             training = {**training, "callbacks": spec_callbacks}
             history = fit_from_training_config(
                 make_model,

@@ -168,3 +168,21 @@ def test_a_folder_the_system_cannot_make_is_reported_as_such(tmp_path: Path) -> 
 
     with pytest.raises(EngineError, match=r"cannot use /proc/netform-no-such-folder as the training backup"):
         DirectoryLock(Path("/proc/netform-no-such-folder")).acquire()
+
+
+def test_a_spec_training_backup_folder_is_checked_as_early_naming_its_argument(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from netform.engine._backup_lock import DirectoryLock
+
+    (work / "cb.yaml").write_text(SPEC + "  callbacks: [{type: TrainingBackup, backup_dir: held}]\n")
+    lock = DirectoryLock(work / "held")
+    lock.acquire()
+    try:
+        assert main(["train", "cb.yaml", "--data", "d.npz", "--verbose", "0"]) == 4
+    finally:
+        lock.release(remove_file=True)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: TrainingBackup.backup_dir "), err
+    assert f"{work / 'held'}: the folder is in use by another training" in err
+    assert err.rstrip().endswith("or give another TrainingBackup.backup_dir"), err
