@@ -154,6 +154,8 @@ def test_string_lookup_adapts_its_vocabulary_like_keras() -> None:
                                         "`vocabulary`, or adapt, not both"),
     ("vocabulary: [a, a]", "the vocabulary holds 'a' twice; each string once"),
     ("vocabulary: vocab.txt", "input should be a valid"),
+    ("output_mode: int", "StringLookup needs its vocabulary"),
+    ("vocabulary: []", "an empty list is no vocabulary"),
 ])
 def test_string_lookup_fields_are_checked(field: str, message: str) -> None:
     import netform as nf

@@ -34,7 +34,7 @@ class StringLookup(LayerSpec):
     vocabulary: tuple[str, ...] | None = Field(
         None,
         description="The strings, in index order (after the OOV and mask indices); null with adapt: true "
-        "(without it, an empty vocabulary: every string maps to the OOV index, as in Keras).",
+        "(one or the other is needed: a lookup layer without a vocabulary fails when it is called).",
     )
     max_tokens: PositiveInt | None = Field(
         None, description="Largest vocabulary size (OOV and mask included) that adapt() keeps; null for no limit."
@@ -104,7 +104,8 @@ class StringLookup(LayerSpec):
 
 
 def lookup_errors(graph: Graph, smap: SourceMap) -> list[Diagnostic]:
-    """Located errors for a StringLookup fed directly by a model input that does not hold strings.
+    """Located errors for a StringLookup without a vocabulary (nor ``adapt: true``), or fed directly by a
+    model input that does not hold strings.
 
     Keras would fail when the model is built, far from the spec's line; the
     input's ``dtype`` is the fix, so the error names it.
@@ -112,6 +113,17 @@ def lookup_errors(graph: Graph, smap: SourceMap) -> list[Diagnostic]:
     out = []
     for node in graph.nodes.values():
         layer = node.layer
+        if isinstance(layer, StringLookup) and not layer.adapt and not layer.vocabulary:
+            # Keras makes such a layer, but it fails when called, and a saved one does not load
+            empty = " (an empty list is no vocabulary)" if layer.vocabulary is not None else ""
+            out.append(
+                smap.diagnostic(
+                    "StringLookup needs its vocabulary: give it as a list (e.g. vocabulary: [red, green, blue]) "
+                    f"or set `adapt: true` to learn it from the training data{empty}",
+                    node.path,
+                )
+            )
+            continue
         if not isinstance(layer, StringLookup) or layer.invert or len(node.inputs) != 1:
             continue
         source = graph.inputs.get(node.inputs[0])
