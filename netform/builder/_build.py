@@ -195,6 +195,14 @@ def _pick(spec: ModelSpec, node: GraphNode, value: Any) -> Any:
     return value[index]
 
 
+#: The ``keras.ops`` parameters that take an array (an operand), not sizes or axes.
+_OPERANDS = frozenset({"x", "x1", "x2", "y", "condition"})
+
+
+def _leaves(value: Any) -> list[Any]:
+    return [leaf for v in value for leaf in _leaves(v)] if isinstance(value, (list, tuple)) else [value]
+
+
 def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
     """Call the ``keras.ops`` function of an op node on ``tensors`` (one per name in its ``in``)."""
     op = node.layer
@@ -211,6 +219,12 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
             k: [tensor(x) for x in v] if isinstance(v, list) and not any(v is a for a in arrays) else tensor(v)
             for k, v in args.items()
         }
+    # An operand given by name as a YAML list (x2: [1, 2, 3]) is a constant array as in `in`; Keras's ops infer
+    # no dtype from a Python list. Lists of tensors (concatenate's xs) and of sizes (newshape, axis) stay lists.
+    for key in _OPERANDS.intersection(args):
+        value = args[key]
+        if isinstance(value, list) and not any(isinstance(v, keras.KerasTensor) for v in _leaves(value)):
+            args[key] = keras.ops.convert_to_tensor(value)
     try:
         if isinstance(args.get("weights"), list):  # average's weights: Keras reads their shape, so a tensor
             args["weights"] = keras.ops.convert_to_tensor(args["weights"])
