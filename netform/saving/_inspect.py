@@ -72,15 +72,20 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
         variables they hold instead of layers.
     """
     path = os.fspath(path)
+    # An index of sharded weights is parsed, and its size checked, once, before the format detection walks it.
+    index = None if os.path.isdir(path) else _sharded_index(path)
     fmt = detect_format(path)
     result: dict[str, Any] = {"path": path, "format": fmt}
     if fmt in ("onnx", "tflite"):
         from ._export import describe_export  # only for deployment files
 
         result.update(describe_export(path, fmt))
+        if fmt == "onnx":
+            for key in ("inputs", "outputs"):
+                result[key] = [_onnx_dims(row) for row in result.get(key) or []]
         return result
     if fmt not in ("keras", "h5", "savedmodel"):
-        result.update(_weights_summary(path, fmt))
+        result.update(_weights_summary(path, fmt, index))
         return result
     static = None if with_keras else read_model(path, fmt, safe_mode=safe_mode)
     if static is not None:
@@ -132,6 +137,20 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
         }
     )
     return result
+
+
+#: ONNX writes a dim as an int64 varint: one at or past 2**63 is a negative number written as unsigned.
+_INT64_LIMIT = 1 << 63
+
+
+def _onnx_dims(row: dict[str, Any]) -> dict[str, Any]:
+    """An ONNX graph input or output as ``inspect`` shows it: a negative dim (some writers' word for "any
+    size") is unknown, None, as a dim with neither a number nor a name; a number or name is shown as written.
+    """
+    shape = row.get("shape")
+    if isinstance(shape, list):
+        row = {**row, "shape": [None if isinstance(d, int) and d >= _INT64_LIMIT else d for d in shape]}
+    return row
 
 
 def _foreign(path: str) -> bool:
@@ -208,7 +227,21 @@ def _numel(shape: Any) -> int:
     return n
 
 
-def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
+def _sharded_index(path: str) -> dict[str, Any] | None:
+    """The sharded weights index at ``path``, its size checked (None: the file is no index)."""
+    try:
+        with open(path, "rb") as fh:
+            if not fh.read(64).lstrip().startswith(b"{"):
+                return None
+    except OSError:
+        return None  # the format detection says why
+    from ._weights import read_sharded_index_bounded
+
+    return read_sharded_index_bounded(path)
+
+
+def _weights_summary(path: str, fmt: str, index: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``inspect`` reports of a weights file (``index``: the sharded weights index ``path`` holds, read)."""
     if fmt == "tf_checkpoint":
         from ._checkpoint import checkpoint_variables
         from ._detect import checkpoint_prefix
@@ -217,9 +250,10 @@ def _weights_summary(path: str, fmt: str) -> dict[str, Any]:
             shapes = checkpoint_variables(checkpoint_prefix(path) or path)
         meta: dict[str, Any] = {}
     else:
-        from ._detect import read_sharded_index
-
-        index = read_sharded_index(path) if fmt == "weights_h5" and not _is_hdf5(path) else None
+        if fmt != "weights_h5" or _is_hdf5(path):
+            index = None
+        elif index is None:
+            index = _sharded_index(path)
         if index is not None:
             shapes, meta = {}, {}
             for shard in _shards(path, index):

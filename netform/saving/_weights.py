@@ -23,7 +23,18 @@ from ._h5_source import H5Source, keras_refusal, open_h5
 from ._meta import metadata, reading, writing
 from ._safety import check_h5
 
-__all__ = ["save_weights_h5", "load_weights_h5", "load_legacy_weights", "mismatch_error"]
+__all__ = [
+    "MAX_INDEX_ENTRIES",
+    "MAX_INDEX_REFERENCES",
+    "MAX_INDEX_SHARDS",
+    "check_sharded_index",
+    "is_sharded_index",
+    "read_sharded_index_bounded",
+    "load_legacy_weights",
+    "load_weights_h5",
+    "mismatch_error",
+    "save_weights_h5",
+]
 
 
 @contextlib.contextmanager
@@ -309,6 +320,76 @@ def save_legacy_weights(model: Any, path: str) -> None:
 
 #: The index Keras writes beside sharded weights names at most this many bytes of JSON.
 _MAX_INDEX_BYTES = 16 * 2**20
+#: The most variable groups (``weight_map`` entries) an index may map: one per layer and other object with
+#: variables, so five times the 20,000 layers a model config may list. Checked before anything walks the map.
+MAX_INDEX_ENTRIES = 100_000
+#: The most shard files an index may name (Keras writes one per ``max_shard_size``: a terabyte in 1 GB shards
+#: is a thousand).
+MAX_INDEX_SHARDS = 10_000
+#: The most shard names an index may list in all (a group whose variables span shards lists each).
+MAX_INDEX_REFERENCES = 2 * MAX_INDEX_ENTRIES
+
+
+def check_sharded_index(path: str, index: dict[str, Any]) -> None:
+    """Refuse an index whose ``weight_map`` is larger than any model's, before the shards are walked.
+
+    Every reader of the index (netform's shard checks, Keras's loader, which scans the whole map once per
+    layer) walks each entry, so a hostile index of millions of entries would cost seconds to minutes.
+
+    Raises:
+        FormatError: More than :data:`MAX_INDEX_ENTRIES` entries, :data:`MAX_INDEX_SHARDS` distinct
+            shard names or :data:`MAX_INDEX_REFERENCES` shard names in all.
+    """
+    weight_map = index.get("weight_map")
+    if not isinstance(weight_map, dict):
+        return
+    refused = "so the index is refused as corrupt or hostile (Keras writes one entry per layer with variables)"
+    if len(weight_map) > MAX_INDEX_ENTRIES:
+        raise FormatError(
+            f"{path}: the sharded weights index maps {len(weight_map):,} variable groups to shards; netform "
+            f"reads at most {MAX_INDEX_ENTRIES:,} (five for each of the 20,000 layers a model may have), {refused}."
+        )
+    names: set[str] = set()
+    references = 0
+    for found in weight_map.values():
+        listed = found if isinstance(found, list) else [found]
+        references += len(listed)
+        if references > MAX_INDEX_REFERENCES:
+            raise FormatError(
+                f"{path}: the sharded weights index names shards {_total_references(weight_map):,} times in all; "
+                f"netform reads at most {MAX_INDEX_REFERENCES:,} shard names, {refused}."
+            )
+        names.update(name for name in listed if isinstance(name, str))
+    if len(names) > MAX_INDEX_SHARDS:
+        raise FormatError(
+            f"{path}: the sharded weights index names {len(names):,} shard files; netform reads at most "
+            f"{MAX_INDEX_SHARDS:,} (a terabyte of weights in Keras's 1 GB shards is a thousand), {refused}."
+        )
+
+
+def _total_references(weight_map: dict[str, Any]) -> int:
+    return sum(len(found) if isinstance(found, list) else 1 for found in weight_map.values())
+
+
+def _index_json(raw: bytes, path: str) -> Any:
+    """The JSON value of a file that may be an index (None when it is no JSON).
+
+    Raises:
+        FormatError: It holds more lists and objects than netform parses, or is nested deeper than
+            Python's parser follows (either would be refused or crash any reader of it).
+    """
+    from ._config_bounds import check_json_containers
+
+    check_json_containers(raw, path, "the sharded weights index")
+    try:
+        return json.loads(raw)
+    except RecursionError as err:
+        raise FormatError(
+            f"{path}: the JSON is nested too deeply to be a sharded weights index (or any file netform "
+            "reads); the file is corrupt or hostile."
+        ) from err
+    except ValueError:  # UnicodeDecodeError included
+        return None
 
 
 def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[str]:
@@ -383,16 +464,39 @@ def _sharded_index(path: str) -> dict[str, Any]:
 
 
 def is_sharded_index(path: str) -> bool:
-    """Whether ``path`` is a regular file named ``*.json`` holding a sharded weights index."""
-    from netform.errors import SaveError
+    """Whether ``path`` is a regular file named ``*.json`` holding a sharded weights index.
 
+    Raises:
+        FormatError: As :func:`read_sharded_index_bounded`.
+    """
     if not path.endswith(".json") or os.path.isdir(path):
         return False
+    return read_sharded_index_bounded(path) is not None
+
+
+def read_sharded_index_bounded(path: str) -> dict[str, Any] | None:
+    """The sharded weights index at ``path``, its size checked (:func:`check_sharded_index`); None when the
+    file is no index (not JSON, no ``weight_map``, not a regular file, or larger than an index may be: the
+    format detection says what it is).
+
+    Raises:
+        FormatError: It is JSON that no reader should walk (nested too deeply, more lists and objects than
+            netform parses), or an index past :func:`check_sharded_index`'s limits.
+    """
+    from ._meta import read_bounded
+
     try:
-        _sharded_index(path)
-    except (SaveError, FormatError):
-        return False
-    return True
+        with open(path, "rb") as fh:
+            if not fh.read(64).lstrip().startswith(b"{"):
+                return None
+        raw = read_bounded(path, _MAX_INDEX_BYTES, "the sharded weights index")
+    except (OSError, FormatError):
+        return None
+    index = _index_json(raw, path)
+    if not (isinstance(index, dict) and isinstance(index.get("weight_map"), dict)):
+        return None
+    check_sharded_index(path, index)
+    return index
 
 
 def load_weights_sharded(
@@ -416,6 +520,7 @@ def load_weights_sharded(
     from ._detect import shard_paths
 
     index = _sharded_index(path)
+    check_sharded_index(path, index)
     saved: dict[str, tuple[int, ...]] = {}
     for shard in shard_paths(path, index):  # plain names in the index's folder, regular files, no link out
         with reading(shard, "weights_h5"), _open_verified(shard, shard) as (_, shapes):
