@@ -79,6 +79,7 @@ __all__ = [
     "check_graph_bounds",
     "check_json_containers",
     "check_layer_configs",
+    "check_text",
     "declared_weights",
     "max_config_depth",
     "stored_weights",
@@ -555,6 +556,50 @@ def _refuse_text(text: str, what: str, link: Any, where: str) -> None:
         f"{where}: the model config's {what} at '{_link_path(link).lstrip('.')[:120]}' holds \\u{code:04x}, half of a UTF-16 "
         "surrogate pair on its own, which is not text (no UTF-8 file, terminal or diagram can hold it); Keras "
         "cannot load such a config either, so the file is refused as corrupt or edited"
+    )
+
+
+def check_text(value: Any, where: str, field: str) -> None:
+    """Refuse metadata (``netform.json``, ``metadata.json``, an HDF5 attribute) holding a string that is not text.
+
+    JSON's ``"\\ud800"`` escape parses to half of a UTF-16 surrogate pair on its
+    own, which no UTF-8 file or terminal can hold: it is refused here, naming
+    the place, as :func:`check_graph_bounds` refuses it in a model config, so
+    no later print or write fails on it. The walk needs no recursion; the
+    caller bounds the number of containers (:func:`check_json_containers`).
+
+    Args:
+        value: The decoded JSON value (or a string read from the file).
+        where: The file, for messages.
+        field: The entry or attribute inside ``where`` (``netform.json``).
+
+    Raises:
+        FormatError: A key or string value holds a lone surrogate.
+    """
+    stack: list[tuple[Any, Any]] = [(value, None)]
+    while stack:
+        item, link = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                _refuse_metadata(item, "value", link, where, field)
+            continue
+        if not isinstance(item, (dict, list)):
+            continue
+        for key, inner in item.items() if isinstance(item, dict) else enumerate(item):
+            if isinstance(key, str) and not key.isascii() and _SURROGATE.search(key):
+                _refuse_metadata(key, "key", (key, link), where, field)
+            stack.append((inner, (key, link)))
+
+
+def _refuse_metadata(text: str, what: str, link: Any, where: str, field: str) -> None:
+    found = _SURROGATE.search(text)
+    code = ord(found.group()) if found else 0
+    place = _link_path(link).lstrip(".")[:120]
+    at = f" at '{place}'" if place else ""
+    raise FormatError(
+        f"{where}: {field}'s {what}{at} holds \\u{code:04x}, half of a UTF-16 "
+        "surrogate pair on its own, which is not text (no UTF-8 file or terminal can hold it); netform and Keras "
+        "write only text there, so the file is refused as corrupt or edited"
     )
 
 

@@ -40,7 +40,7 @@ from absl import logging as absl_logging
 from netform.errors import FormatError
 
 from ._atomic import write_bytes
-from ._config_bounds import check_declared_weights, check_graph_bounds
+from ._config_bounds import check_declared_weights, check_graph_bounds, check_text
 from ._h5_source import keras_refusals, open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
@@ -52,6 +52,9 @@ __all__ = [
     "read_h5_info",
     "model_weights_group",
     "attr_json",
+    "model_config",
+    "check_same_model",
+    "MODEL_CONFIG_ATTRIBUTES",
     "CONFIG_ATTRIBUTES",
     "ATTR_CHECKSUMS",
 ]
@@ -469,14 +472,113 @@ def model_weights_group(f: Any) -> Any:
     return f["model_weights"] if "model_weights" in f else f
 
 
-def attr_json(f: Any, key: str) -> Any:
-    """A root attribute holding JSON, parsed (None when absent)."""
+#: The root attributes holding a model's config: netform's (the one netform loads) and Keras's legacy one.
+MODEL_CONFIG_ATTRIBUTES = ("netform_model_config", "model_config")
+
+
+def attr_json(f: Any, key: str, where: str | None = None) -> Any:
+    """A root attribute holding JSON, parsed (None when absent).
+
+    Args:
+        f: The open file.
+        key: The attribute.
+        where: The file's name: when given, an attribute other than a model
+            config (checked with the config, naming the place in the model) is
+            refused if it holds a string that is not text (a lone surrogate).
+
+    Raises:
+        FormatError: (with ``where``) A string in the attribute is not text.
+    """
     raw = f.attrs.get(key)
     if raw is None:
         return None
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8")
-    return json.loads(raw)
+    value = json.loads(raw)
+    if where is not None and key not in MODEL_CONFIG_ATTRIBUTES:
+        check_text(value, where, f"HDF5 attribute '{key}'")
+    return value
+
+
+def model_config(f: Any) -> tuple[Any, bool]:
+    """``(config, native)``: the config netform loads from a full-model HDF5 file, and whether it is netform's.
+
+    netform's ``netform_model_config`` when the file has one, else Keras's
+    ``model_config``: the one place every reader (``load``, ``inspect``,
+    ``export-spec``, ``render``) takes the model from. A file with both is
+    checked with :func:`check_same_model` once its config passed the checks.
+    """
+    native = attr_json(f, "netform_model_config")
+    if native is not None:
+        return native, True
+    return attr_json(f, "model_config"), False
+
+
+#: What Keras's legacy ``model_config`` leaves out of an object, or writes otherwise, beside the native config.
+_SERIALIZATION_KEYS = frozenset({"module", "registered_name", "build_config", "compile_config", "shared_object_id"})
+
+
+def _class(name: Any) -> Any:
+    """A class name as both configs can spell it: ``netform>Sequential`` and ``Sequential`` are one class."""
+    return name.rsplit(">", 1)[-1] if isinstance(name, str) else name
+
+
+def _first_difference(native: Any, legacy: Any, at: str = "") -> str | None:
+    """Where two configs of one model first describe different models (None: nowhere)."""
+    if isinstance(native, dict) and isinstance(legacy, dict):
+        keys = [k for k in native if k not in _SERIALIZATION_KEYS]
+        keys += [k for k in legacy if k not in _SERIALIZATION_KEYS and k not in native]
+        for key in keys:
+            here = f"{at}.{key}" if at else str(key)
+            if key not in native or key not in legacy:
+                return here
+            if key == "class_name":
+                if _class(native[key]) != _class(legacy[key]):
+                    return here
+                continue
+            found = _first_difference(native[key], legacy[key], here)
+            if found is not None:
+                return found
+        return None
+    if isinstance(native, list) and isinstance(legacy, list):
+        if len(native) != len(legacy):
+            return at or "/"
+        for i, (a, b) in enumerate(zip(native, legacy)):
+            found = _first_difference(a, b, f"{at}[{i}]")
+            if found is not None:
+                return found
+        return None
+    return None if type(native) is type(legacy) and native == legacy else (at or "/")
+
+
+def check_same_model(f: Any, native: Any, where: str) -> None:
+    """Refuse a file whose Keras ``model_config`` describes another model than its ``netform_model_config``.
+
+    netform writes both from one model (Keras's legacy config for plain Keras
+    and tf_keras, which read only it); they differ in how objects are named
+    (``module``, ``registered_name``, ``build_config``), never in the model.
+    netform loads its own; a file whose two copies disagree would show one
+    model to Keras's loader and another to netform, so it is refused. Call it
+    once ``native`` passed the bound and safety checks.
+
+    Raises:
+        FormatError: The two configs differ (a changed bit is named as one
+            first), or ``model_config`` is refused by the bound check.
+    """
+    legacy = attr_json(f, "model_config")
+    if legacy is None:
+        return
+    check_graph_bounds(legacy, where)  # bounds the comparison's walk, as for the config loaded
+    at = _first_difference(native, legacy)
+    if at is None:
+        return
+    verify_attr_checksums(f, where)  # a changed bit is named as one
+    raise FormatError(
+        f"{where}: the HDF5 attributes 'netform_model_config' (the model netform loads) and 'model_config' "
+        f"(the model Keras's own loader builds) describe different models (they differ at '{at[:120]}'); "
+        "netform writes both from one model, so the file was edited or is corrupt and is refused. Restore it "
+        "from a good copy, or save the model again with netform.save."
+    )
 
 
 def load_h5(
@@ -513,9 +615,7 @@ def load_h5(
         f = opened.file
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
-        native = attr_json(f, "netform_model_config")
-        legacy = attr_json(f, "model_config") if native is None else None
-        config = native if native is not None else legacy
+        config, is_native = model_config(f)
         if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         try:
@@ -524,17 +624,19 @@ def load_h5(
             verify_attr_checksums(f, path)  # a changed bit is named as one, not as a corrupt graph
             raise
         check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom)
+        if is_native:
+            check_same_model(f, config, path)
         # Keras allocates every variable the config declares before it reads a weight.
         check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
         values: dict[str, Any] = {}
         verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
         with safe_mode_scope(safe_mode), keras.saving.custom_object_scope(custom):
-            if native is not None:
-                native = {k: v for k, v in native.items() if k != "compile_config"}
+            if is_native:
+                native = {k: v for k, v in config.items() if k != "compile_config"}
                 model = keras.saving.deserialize_keras_object(native, custom, safe_mode=safe_mode)
             else:
                 with ks.legacy_config_scope():
-                    model = ks.legacy_model_from_config(config, custom)  # native is None: config is legacy
+                    model = ks.legacy_model_from_config(config, custom)  # Keras's legacy config
             with keras_refusals(path):
                 _load_model_weights(f, model, values)
         if compile:
@@ -610,13 +712,13 @@ def _compile(
 
     from netform._compat import _keras_saving as ks
 
-    native = attr_json(f, "netform_compile_config")
+    native = attr_json(f, "netform_compile_config", path)
     if native is not None:
         check_config(native, where=path, safe_mode=safe_mode, custom_objects=custom)
         with keras.saving.custom_object_scope(custom):
             model.compile(**keras.saving.deserialize_keras_object(native))
     else:
-        training = attr_json(f, "training_config")
+        training = attr_json(f, "training_config", path)
         if training is None:
             return
         check_config(training, where=path, safe_mode=safe_mode, custom_objects=custom)
@@ -663,9 +765,9 @@ def read_h5_info(path: str) -> dict[str, Any]:
         check_h5(f, path, file_size=opened.size, raw=opened.raw)
         kv = f.attrs.get("keras_version")
         info = {
-            "config": attr_json(f, "netform_model_config") or attr_json(f, "model_config"),
-            "training_config": attr_json(f, "training_config"),
-            "netform": attr_json(f, "netform_metadata") or {},
+            "config": model_config(f)[0],  # the config load builds: netform's whenever the file has one
+            "training_config": attr_json(f, "training_config", path),
+            "netform": attr_json(f, "netform_metadata", path) or {},
             "keras_version": kv.decode() if isinstance(kv, bytes) else kv,
         }
         return info

@@ -249,7 +249,7 @@ def load_keras_dir(
     register_netform_classes()
     check_tree(path, "Keras model")
     with reading(path, "keras"):
-        config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
+        config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json", text=False)
         if os.path.lexists(os.path.join(path, NETFORM_ENTRY)):
             meta = json_object(dir_file(path, NETFORM_ENTRY, MAX_METADATA_BYTES), path, NETFORM_ENTRY)
             config = netform_config(config, meta.get("keras_classes"), path)
@@ -306,7 +306,7 @@ def _checked_entries(
     checked where they are read, so each byte of the file is read once.
     """
     check_zip(zf, where)
-    config = json_object(zf.read("config.json"), where, "config.json")
+    config = json_object(zf.read("config.json"), where, "config.json", text=False)
     meta = read_netform_entry(zf, where)
     if meta is not None:
         config = netform_config(config, meta.get("keras_classes"), where)

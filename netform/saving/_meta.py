@@ -149,7 +149,9 @@ def read_bounded(path: str, limit: int, what: str, *, error: type[FormatError] =
     return data
 
 
-def json_object(raw: str | bytes | Any, where: str, field: str, *, parsed: bool = False) -> dict[str, Any]:
+def json_object(
+    raw: str | bytes | Any, where: str, field: str, *, parsed: bool = False, text: bool = True
+) -> dict[str, Any]:
     """Decode metadata that must be a JSON object, or say exactly what is wrong.
 
     Args:
@@ -157,13 +159,17 @@ def json_object(raw: str | bytes | Any, where: str, field: str, *, parsed: bool 
         where: The file, for messages.
         field: The entry, attribute or file name inside ``where``.
         parsed: ``raw`` is already decoded.
+        text: Refuse a key or string that is not text (a lone UTF-16
+            surrogate, JSON's ``"\\ud800"``); False for a model config, whose
+            own check (:func:`~._config_bounds.check_graph_bounds`) names the
+            place in the model.
 
     Returns:
         The object as a dict.
 
     Raises:
-        FormatError: The text is too large, not JSON, too deeply nested, or
-            not an object.
+        FormatError: The text is too large, not JSON, too deeply nested, not
+            an object, or (with ``text``) holds a string that is not text.
     """
     value = raw
     if not parsed:
@@ -205,6 +211,10 @@ def json_object(raw: str | bytes | Any, where: str, field: str, *, parsed: bool 
             f'{where}: {field} holds {kind}, expected a JSON object ({{"key": value, ...}}); '
             "the file is corrupt or was not written by netform or Keras."
         )
+    if text:
+        from ._config_bounds import check_text
+
+        check_text(value, where, field)
     return value
 
 

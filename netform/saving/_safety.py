@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import sys
 import zipfile
 from typing import Any, Mapping
 
@@ -52,10 +53,28 @@ VALUE_MARKERS = {
 _UNSAFE_HINT = "Load it with safe_mode=False only if you trust the file and wrote its code yourself."
 
 
+#: The package of the classes netform registers with Keras when it loads a model.
+_NETFORM_PACKAGE = "netform>"
+
+
 def _registered(name: str, custom_objects: Mapping[str, Any]) -> bool:
+    """Whether ``name`` is in ``custom_objects`` or Keras's registry of serializable objects.
+
+    Keras's registry holds only what code that imported Keras put there. While
+    Keras is not imported (``inspect``, ``summary``, ``export-spec`` and
+    ``render`` read a config without it), the only names it will hold once
+    netform loads the model are netform's own (package ``netform``): any other
+    name is unregistered, decided without importing Keras, so a config naming
+    ``builtins.eval`` or ``os>system`` is refused statically, with the message
+    loading gives.
+    """
+    if name in custom_objects:
+        return True
+    if "keras" not in sys.modules and not name.startswith(_NETFORM_PACKAGE):
+        return False
     from keras.saving import get_custom_objects
 
-    return name in custom_objects or name in get_custom_objects()
+    return name in get_custom_objects()
 
 
 def _keras_builtin(class_name: str) -> bool:

@@ -47,7 +47,7 @@ from typing import Any
 
 from netform.errors import FormatError, NetformError, UnsafeFileError
 
-from ._config_bounds import check_declared_weights, check_graph_bounds, check_layer_configs
+from ._config_bounds import check_declared_weights, check_graph_bounds, check_layer_configs, check_text
 from ._keras_zip import (
     NETFORM_ENTRY,
     NETFORM_MODELS_MODULE,
@@ -64,6 +64,7 @@ __all__ = [
     "read_config",
     "KerasParts",
     "h5_meta",
+    "same_model",
     "keras_meta",
     "text_fields",
     "savedmodel_archive",
@@ -419,8 +420,19 @@ def text_fields(meta: dict[str, Any], where: str, field: str) -> dict[str, Any]:
     return meta
 
 
-def h5_meta(f: Any, path: str) -> dict[str, Any]:
-    """netform's metadata attribute of an open HDF5 file, with its Keras version."""
+def h5_meta(f: Any, path: str, config: Any = None) -> dict[str, Any]:
+    """netform's metadata attribute of an open HDF5 file, with its Keras version.
+
+    Args:
+        f: The open file.
+        path: The file, for messages.
+        config: The model config the file loads as (read from ``f`` when not
+            given): the metadata's model class and name must be its own.
+
+    Raises:
+        FormatError: The metadata is not a JSON object of text, or names
+            another model than the config.
+    """
     import numpy as np
 
     raw = f.attrs.get("netform_metadata")
@@ -430,8 +442,62 @@ def h5_meta(f: Any, path: str) -> dict[str, Any]:
     meta = text_fields(json_object(raw, path, field), path, field) if raw is not None else {}
     kv = f.attrs.get("keras_version")
     if kv is not None:
-        meta.setdefault("keras_version", kv.decode("utf-8", "replace") if isinstance(kv, bytes) else str(kv))
+        # h5py reads bytes that are not UTF-8 into a str with surrogate escapes: not text, refused.
+        kv = kv.decode("utf-8", "surrogateescape") if isinstance(kv, bytes) else str(kv)
+        check_text(kv, path, "HDF5 attribute 'keras_version'")
+        meta.setdefault("keras_version", kv)
+    if raw is not None:
+        if config is None:
+            config = _h5_config(f, path)
+        same_model(meta, config, path, f"the {field}", "the model config")
     return meta
+
+
+def _h5_config(f: Any, path: str) -> Any:
+    """The model config an HDF5 file loads as (:func:`._h5.model_config`), its size and nesting bounded first."""
+    from ._h5 import MODEL_CONFIG_ATTRIBUTES
+
+    for key in MODEL_CONFIG_ATTRIBUTES:
+        raw = f.attrs.get(key)
+        if raw is not None:
+            return json_object(
+                raw.tobytes() if hasattr(raw, "tobytes") else raw, path, f"attribute '{key}'", text=False
+            )
+    return None
+
+
+def same_model(meta: dict[str, Any], config: Any, where: str, field: str, place: str) -> None:
+    """Refuse metadata naming another model class or name than the config the file loads as.
+
+    ``inspect`` reports the metadata's ``model_class`` (the Python class
+    netform saved, which the config names by its class name); a file whose
+    metadata names another class or model than its config would describe one
+    model and load another.
+
+    Raises:
+        FormatError: ``model_class`` ends in another class name than the
+            config's ``class_name``, or ``model_name`` is not the config's name.
+    """
+    if not isinstance(config, dict):
+        return
+    class_name = config.get("class_name")
+    inner = config.get("config")
+    name = inner.get("name") if isinstance(inner, dict) else None
+    shown = meta.get("model_class")
+    if isinstance(shown, str) and isinstance(class_name, str):
+        if shown.rsplit(".", 1)[-1] != class_name.rsplit(">", 1)[-1]:
+            raise FormatError(
+                f"{where}: {field} names the model class {shown[:200]!r}, but {place} (the model netform loads) "
+                f"holds a {class_name[:200]!r}; netform writes both from one model, so the file was edited or is "
+                "corrupt and is refused. Restore it from a good copy."
+            )
+    stated = meta.get("model_name")
+    if isinstance(stated, str) and isinstance(name, str) and stated != name:
+        raise FormatError(
+            f"{where}: {field} names the model {stated[:200]!r}, but {place} (the model netform loads) is named "
+            f"{name[:200]!r}; netform writes both from one model, so the file was edited or is corrupt and is "
+            "refused. Restore it from a good copy."
+        )
 
 
 def keras_meta(netform_entry: dict[str, Any] | None, keras_entry: dict[str, Any] | None, path: str) -> dict[str, Any]:
@@ -495,12 +561,14 @@ class KerasParts:
         if self.netform is not None:
             restore_netform_classes(self.config, self.netform.get("keras_classes"), self.path)
         self.meta = keras_meta(self.netform, self.keras, self.path)
+        if self.netform is not None:
+            same_model(self.netform, self.config, self.path, NETFORM_ENTRY, "config.json")
 
     def _read_zip(self, path: str) -> None:
         where = self.path
         with reading(where, "keras"), zipfile.ZipFile(path) as zf:
             check_zip(zf, where)
-            self.config = json_object(zf.read("config.json"), where, "config.json")
+            self.config = json_object(zf.read("config.json"), where, "config.json", text=False)
             self.netform = read_netform_entry(zf, where)
             self.keras = self._bounded_entry(zf, "metadata.json")
             # zipfile verifies the entry's CRC-32
@@ -523,7 +591,9 @@ class KerasParts:
 
         check_tree(path, "Keras model")
         with reading(path, "keras"):
-            self.config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
+            self.config = json_object(
+                dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json", text=False
+            )
             found = {
                 name: json_object(dir_file(path, name, MAX_METADATA_BYTES), path, name)
                 for name in (NETFORM_ENTRY, "metadata.json")
@@ -564,24 +634,26 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
 
 
 def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
-    from ._h5 import attr_json, verify_checksums
+    from ._h5 import attr_json, check_same_model, model_config, verify_checksums
     from ._h5_source import open_h5
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
         datasets: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=datasets, raw=opened.raw)
-        meta = h5_meta(f, path)
-        native = attr_json(f, "netform_model_config")
-        legacy = attr_json(f, "model_config") if native is None else None
-        if native is None and legacy is None:
+        config, is_native = model_config(f)
+        if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
-        _check_h5(f, native if native is not None else legacy, path, safe_mode)
+        _check_h5(f, config, path, safe_mode)
+        if is_native:
+            check_same_model(f, config, path)
+        meta = h5_meta(f, path, config)
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
-        if native is None:
+        if not is_native:
             raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
+        native = config
         check_layer_configs(native, path, values=False)
-        compile_config = attr_json(f, "netform_compile_config")
+        compile_config = attr_json(f, "netform_compile_config", path)
         if compile_config is None and "training_config" in f.attrs:
             raise _Unknown
         if compile_config is not None:
@@ -658,25 +730,26 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         return parts.config
     if fmt != "h5":
         return None
-    from ._h5 import attr_json, verify_checksums
+    from ._h5 import attr_json, check_same_model, model_config, verify_checksums
     from ._h5_source import open_h5
 
     with reading(path, "h5"), open_h5(path) as opened:
         f = opened.file
         stored: dict[str, Any] = {}
         check_h5(f, path, file_size=opened.size, datasets=stored, raw=opened.raw)
-        native = attr_json(f, "netform_model_config")
-        legacy = attr_json(f, "model_config") if native is None else None
-        config = native if native is not None else legacy
+        config, is_native = model_config(f)  # the config load builds
         if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check_h5(f, config, path, safe_mode)
+        native = config if is_native else None
+        if is_native:
+            check_same_model(f, config, path)
         check_declared_weights(config, ((name, d.shape) for name, d in stored.items()), path)
         verify_checksums(f, path, datasets=stored, source=opened.raw)
         if native is not None:  # a Keras 2 config is left to Keras's legacy loader, which renames arguments
             check_layer_configs(native, path)
         if compile and native is not None:
-            compile_config = attr_json(f, "netform_compile_config")
+            compile_config = attr_json(f, "netform_compile_config", path)
             if compile_config is None and "training_config" in f.attrs:
                 return None  # Keras's legacy training config: Keras resolves its names
             if compile_config is not None:
@@ -684,6 +757,13 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
                 if isinstance(native, dict):  # beside the model's config, where config.json holds it
                     return {**native, "compile_config": compile_config}
     return native if isinstance(native, dict) else None
+
+
+def _same_described(meta: dict[str, Any], info: dict[str, Any], where: str) -> None:
+    """:func:`same_model` of a SavedModel's ``assets.extra/netform.json`` and the model it embeds."""
+    class_name = str(info["model_class"]).rsplit(".", 1)[-1]
+    config = {"class_name": class_name, "config": {"name": info["model_name"]}}
+    same_model(meta, config, where, f"assets.extra/{NETFORM_ENTRY}", "the embedded model's config")
 
 
 def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any] | None:
@@ -716,6 +796,8 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
                 return None  # another tool's SavedModel: see ._savedmodel_reader
             meta = savedmodel_meta(path)
             info = _read_keras(archive, safe_mode, where=path)
+            shown = {"model_class": meta.get("model_class"), "model_name": meta.get("model_name")}
+            _same_described(shown, info, path)
             info["meta"] = meta
             return info
         if fmt == "h5":
