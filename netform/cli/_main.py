@@ -13,7 +13,8 @@ import importlib
 import re
 import sys
 import traceback
-from typing import Callable, Sequence
+import warnings
+from typing import Any, Callable, Sequence
 
 from ..errors import DataError, NetformError
 
@@ -62,6 +63,14 @@ def _version() -> str:
     return __version__
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """A warning as one ``warning: …`` line on stderr, as the CLI writes errors (not Python's source line)."""
+    text = " ".join(str(message).split())
+    print(f"warning: {cli_words(text)}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``netform`` command and return its exit code."""
     import os
@@ -92,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_files(args)  # missing data files and impossible output paths, as early
         check_output_is_no_input(args)  # `-o d.npz` with `--data d.npz` would replace the data
         handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
-        return handler(args)
+        with warnings.catch_warnings():  # restores the process's own display when the command returns
+            warnings.showwarning = _show_warning
+            return handler(args)
     except NetformError as err:
         print(f"error: {cli_words(str(err))}", file=sys.stderr)
         return err.exit_code

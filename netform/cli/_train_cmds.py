@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, EngineError, SpecError, did_you_mean
+from ..errors import DataError, EngineError, FormatError, SpecError, did_you_mean
 from ..spec import load_spec
 from ..spec._yaml import load_yaml
 from ..spec._access import spec_access
@@ -448,6 +448,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _entry_name_problem(name: str) -> str | None:
+    """Why an output name cannot be the name of an ``.npz`` member (``NAME.npy``), or None.
+
+    Output names come from the model file (a foreign SavedModel's signature keys): netform refuses such
+    names in archives it reads, so it writes none either.
+    """
+    if not name or len(name) > 255:
+        return "is empty or longer than 255 characters"
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return "holds a path separator or names a folder"
+    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in name):
+        return "holds a control character"
+    return None
+
+
 def _chosen_outputs(names: list[str], wanted: list[str] | None, output: str) -> list[str]:
     """The outputs ``predict`` writes, checked before any prediction is made."""
     for name in wanted or []:
@@ -457,6 +472,15 @@ def _chosen_outputs(names: list[str], wanted: list[str] | None, output: str) -> 
                 f"{did_you_mean(name, names)}; its outputs: {', '.join(names)}"
             )
     chosen = list(dict.fromkeys(wanted or names))
+    if output.lower().endswith(".npz"):
+        for name in chosen:
+            problem = _entry_name_problem(name)
+            if problem is not None:
+                raise FormatError(
+                    f"the model's output {name!r:.80} {problem}, so it cannot name an array of an .npz archive "
+                    f"(a tool that unpacks it could write outside its folder); write this output to an .npy file "
+                    f"with --output-name and -o NAME.npy"
+                )
     if not output.lower().endswith(".npz") and len(chosen) > 1:
         stem = output[:-4] if output.lower().endswith(".npy") else output
         raise UsageError(
