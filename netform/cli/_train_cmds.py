@@ -305,6 +305,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         allow_network=allow_network,
         inputs=inputs,
         check_model_file=check_model_file,
+        backup_dirs=[("--backup-dir", args.backup_dir)] if getattr(args, "backup_dir", None) else [],
     )
     if problems:
         raise SpecError(problems)

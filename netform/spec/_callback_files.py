@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .._files import BACKUP_SUFFIX
 from ..errors import Diagnostic, SaveError
 from ._access import DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, path_problem
 
@@ -23,7 +24,7 @@ from ._access import DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, path_problem
 #: imports nothing of saving's).
 ModelFileCheck = Callable[[str, str], None]
 
-__all__ = ["CallbackFileRefused", "LogNames", "confine_paths", "callback_file_errors"]
+__all__ = ["CallbackFileRefused", "LogNames", "confine_paths", "callback_file_errors", "backup_overlaps"]
 
 
 class CallbackFileRefused(Exception):
@@ -395,6 +396,139 @@ def _check_tensorboard_dir(text: str, real: str, arg: str) -> None:
             )
 
 
+# What netform's TrainingBackup owns in its folder (netform.engine._backup_lock: STATE_NAME, its parked copy,
+# LOCK_NAME, CREATED_NAME; named here, as the spec layer imports no TensorFlow).
+_TRAINING_BACKUP_NAMES = ("state", "state" + BACKUP_SUFFIX, "netform-backup.lock", "netform-backup.created")
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A training backup's folder, and what in it the backup may replace or delete."""
+
+    where: str  # how the message names it: "BackupAndRestore.backup_dir 'bk' (training.callbacks[0])"
+    index: int | None  # the callback's index in the spec (None: --backup-dir)
+    folder: str  # its real path
+    names: tuple[str, ...] | None  # the names in it the backup owns; None: the whole folder
+    why: str
+    fix: str
+
+
+def _real(text: str, base: str | os.PathLike[str], access: SpecAccess) -> str | None:
+    """The real path a callback's path argument leads to, or None for a remote file system."""
+    problem = path_problem(text)
+    if problem is not None and problem[1] == "network":
+        return None
+    return os.path.realpath(os.path.join(base, os.path.expanduser(text) if access.allow_paths else text))
+
+
+def _claim(
+    index: int, name: str, args: Mapping[str, Any], base: str | os.PathLike[str], access: SpecAccess
+) -> _Claim | None:
+    """The claim of a spec's BackupAndRestore or TrainingBackup on its folder (None for other callbacks)."""
+    text = args.get("backup_dir")
+    if name not in ("BackupAndRestore", "TrainingBackup") or not isinstance(text, (str, os.PathLike)):
+        return None
+    text = os.fspath(text)
+    real = _real(text, base, access)
+    if real is None:
+        return None
+    where = f"{name}.backup_dir {text!r} (training.callbacks[{index}])"
+    if name == "TrainingBackup":
+        return _Claim(
+            where,
+            index,
+            real,
+            _TRAINING_BACKUP_NAMES,
+            "which netform's training backup replaces as a whole (its state, lock and marker are its own)",
+            "name another file or folder there, or one outside it",
+        )
+    if args.get("delete_checkpoint", True):
+        return _Claim(
+            where,
+            index,
+            real,
+            None,
+            "and Keras deletes the whole folder at the end of training, so what is written there would be lost",
+            f"write it outside that folder, or set delete_checkpoint: false on training.callbacks[{index}]",
+        )
+    return _Claim(
+        where,
+        index,
+        real,
+        tuple(sorted(_BACKUP_FILES)),
+        "which Keras's backup writes, reads to resume and replaces",
+        "name another file or folder",
+    )
+
+
+def _overlap(real: str, claim: _Claim) -> str | None:
+    """Where ``real`` lies in what ``claim`` owns ('' for the folder itself), or None when it is not there."""
+    if claim.names is None:
+        return "" if _inside(real, claim.folder) else None
+    for name in claim.names:
+        if _inside(real, os.path.join(claim.folder, name)):
+            return name
+    return None
+
+
+def backup_overlaps(
+    spec_callbacks: Sequence[tuple[int, str, Mapping[str, Any]]],
+    base: str | os.PathLike[str],
+    access: SpecAccess,
+    backup_dirs: Sequence[tuple[str, str]] = (),
+) -> list[tuple[int, CallbackFileRefused]]:
+    """The callback paths that lie in what a training backup of the same run owns, refused per callback.
+
+    Keras's ``BackupAndRestore`` deletes its whole folder at the end of training (unless ``delete_checkpoint:
+    false``, when it owns only its backup files there); netform's ``TrainingBackup`` replaces its ``state/``
+    as a whole and owns its lock and marker files. A ``ModelCheckpoint`` or ``CSVLogger`` writing there would
+    lose its files, or break the backup, after the run said they were written.
+
+    Args:
+        spec_callbacks: ``(index, class name, arguments)`` of each callback of the spec.
+        base: The output directory the spec's paths resolve under.
+        access: What the spec may reach.
+        backup_dirs: ``(option, path)`` of the run's own TrainingBackup folders (``("--backup-dir", "bk")``),
+            relative to the working directory.
+
+    Returns:
+        ``(index, refusal)`` for each callback with a path there (its first such path).
+    """
+    claims = [c for i, name, args in spec_callbacks if (c := _claim(i, name, args, base, access)) is not None]
+    for option, path in backup_dirs:
+        claims.append(
+            _Claim(
+                f"{option} {path}",
+                None,
+                os.path.realpath(path),
+                _TRAINING_BACKUP_NAMES,
+                "which netform's training backup replaces as a whole (its state, lock and marker are its own)",
+                f"name another file or folder there, or one outside it, or give another {option}",
+            )
+        )
+    found: list[tuple[int, CallbackFileRefused]] = []
+    for i, name, args in spec_callbacks:
+        refusal = None
+        for arg in PATH_ARGUMENTS.get(name, ()):
+            text = args.get(arg, DEFAULT_PATHS.get(name, {}).get(arg))
+            if not isinstance(text, (str, os.PathLike)) or refusal is not None:
+                continue
+            real = _real(os.fspath(text), base, access)
+            for claim in claims:
+                place = None if real is None or claim.index == i else _overlap(real, claim)
+                if place is None:
+                    continue
+                at = f" at {place!r}" if place else ""
+                refusal = CallbackFileRefused(
+                    f"{name}.{arg} {os.fspath(text)!r} lies inside {claim.where}{at}, {claim.why}; {claim.fix}.",
+                    arg,
+                )
+                break
+        if refusal is not None:
+            found.append((i, refusal))
+    return found
+
+
 def callback_file_errors(
     spec: Any,
     *,
@@ -403,6 +537,7 @@ def callback_file_errors(
     allow_network: bool = False,
     inputs: Sequence[tuple[str, str]] = (),
     check_model_file: ModelFileCheck,
+    backup_dirs: Sequence[tuple[str, str]] = (),
 ) -> list[Diagnostic]:
     """The spec's callbacks whose files the run may not write, each a located diagnostic (first problem of each).
 
@@ -413,6 +548,8 @@ def callback_file_errors(
         allow_network: Remote file systems are allowed (their paths are not looked at).
         inputs: ``(what, path)`` of the files the run reads (``("--data", "d.csv")``), never replaced.
         check_model_file: Whether a save may replace a model file there (the savers' rule).
+        backup_dirs: ``(option, path)`` of the run's own training backup folders (``("--backup-dir", "bk")``):
+            no callback file may lie in what they own (:func:`backup_overlaps`).
 
     Returns:
         ``file:line:column: training.callbacks[i].filename: …`` diagnostics (empty: every file may be written).
@@ -425,7 +562,8 @@ def callback_file_errors(
     base = Path(out_dir) if out_dir is not None else Path.cwd()
     access = SpecAccess(allow_paths=allow_paths, allow_network=allow_network)
     names = LogNames(*spec_log_names(spec))
-    diags: list[Diagnostic] = []
+    diags: list[tuple[int, Diagnostic]] = []
+    refused: set[int] = set()
     for i, callback in enumerate(training.callbacks):
         if callback.type not in PATH_ARGUMENTS:
             continue
@@ -442,6 +580,15 @@ def callback_file_errors(
                 inputs=inputs,
             )
         except CallbackFileRefused as err:
-            path: tuple[str | int, ...] = ("training", "callbacks", i) + ((err.arg,) if err.arg in args else ())
-            diags.append(spec._smap.diagnostic(str(err).rstrip("."), path))
-    return diags
+            refused.add(i)
+            diags.append((i, _located(spec, i, args, err)))
+    listed = [(i, cb.type, cb.arguments) for i, cb in enumerate(training.callbacks) if cb.type in PATH_ARGUMENTS]
+    for i, overlap in backup_overlaps(listed, base, access, backup_dirs):
+        if i not in refused:
+            diags.append((i, _located(spec, i, training.callbacks[i].arguments, overlap)))
+    return [d for _, d in sorted(diags, key=lambda item: item[0])]
+
+
+def _located(spec: Any, index: int, args: Mapping[str, Any], err: CallbackFileRefused) -> Diagnostic:
+    path: tuple[str | int, ...] = ("training", "callbacks", index) + ((err.arg,) if err.arg in args else ())
+    return spec._smap.diagnostic(str(err).rstrip("."), path)
