@@ -2,7 +2,9 @@
 
 Written with ``tf.train.Checkpoint(model=...)``; TensorFlow checksums every
 tensor (CRC-32C in the index), so corruption surfaces on read and is wrapped
-as a :class:`FormatError`.
+as a :class:`FormatError`. The index itself is parsed and checked by netform
+(:mod:`._tensor_bundle`) before TensorFlow reads it: TensorFlow stops the
+process on an index entry it cannot parse, even one whose block checksum holds.
 
 A save is atomic as a set: the files are written under a new, never reused
 prefix (``<prefix>.nf-set-<id>``), the directory's ``checkpoint`` state file
@@ -27,6 +29,7 @@ from ._atomic import fsync_dir, recover, temp_name, write_bytes
 from ._detect import check_checkpoint_files, checkpoint_prefix
 from ._meta import reading, writing
 from ._target import is_checkpoint_state
+from ._tensor_bundle import check_bundle
 from ._weights import mismatch_error
 
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_variables", "current_set", "SET_MARK"]
@@ -225,13 +228,17 @@ def unreachable_weights(model: Any) -> list[str]:
 
 
 def checkpoint_variables(prefix: str) -> dict[str, tuple[int, ...]]:
-    """``{key: shape}`` of a checkpoint's model variables."""
-    import tensorflow as tf
+    """``{key: shape}`` of a checkpoint's model variables, read from its index without TensorFlow.
 
+    The whole index is checked on the way (:func:`check_bundle`): TensorFlow
+    stops the process on an entry it cannot parse, so every path that hands
+    a checkpoint to TensorFlow calls this first.
+
+    Raises:
+        FormatError: The index is malformed or names bytes its data shards do not hold.
+    """
     return {
-        k: tuple(s)
-        for k, s in tf.train.list_variables(prefix)
-        if k.startswith("model/") and k.endswith("VARIABLE_VALUE")
+        e.key: e.shape for e in check_bundle(prefix) if e.key.startswith("model/") and e.key.endswith("VARIABLE_VALUE")
     }
 
 
@@ -273,7 +280,7 @@ def _load_set(model: Any, path: str, prefix: str, skip_mismatch: bool) -> list[s
 
     check_checkpoint_files(prefix)  # the set's own files: no FIFO for TensorFlow to block on
     with reading(path, "tf_checkpoint"):
-        saved = checkpoint_variables(prefix)
+        saved = checkpoint_variables(prefix)  # the index checked before TensorFlow reads it
         try:
             status = tf.train.Checkpoint(model=model).read(prefix)
             status.assert_existing_objects_matched()

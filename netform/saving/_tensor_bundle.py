@@ -1,0 +1,494 @@
+"""A TensorFlow checkpoint's index (a tensor bundle's ``.index``), read and checked without TensorFlow.
+
+TensorFlow reads a checkpoint index with ``CHECK`` assertions: an entry
+that does not parse as a ``BundleEntryProto``, a shape with a negative
+dimension or more than 254 of them, a shape whose element count overflows,
+or a repeated slice aborts the whole process (``Check failed:
+entry.ParseFromString``, exit 134) instead of raising. netform therefore
+reads every index itself, before any TensorFlow code sees it, and refuses
+what TensorFlow would not read cleanly as a :class:`FormatError` naming the
+file and the entry.
+
+The index is a LevelDB-style table, as TensorFlow's ``lib/io/table`` writes
+it:
+
+* a 48-byte footer: the metaindex block's and the index block's handles
+  (each two varints: offset and size), zero padding, and the magic
+  ``0xdb4775248b80fb57`` (little-endian);
+* blocks of key/value entries, each entry ``varint shared, varint unshared,
+  varint value length, key suffix, value``: its key is the first ``shared``
+  bytes of the entry before's key and the suffix. A block ends in its
+  restart points (``uint32`` offsets of entries that share nothing) and
+  their count; a 5-byte trailer follows it: the compression type
+  (TensorFlow writes bundles uncompressed; any other type is refused) and
+  the block's masked CRC-32C (which TensorFlow checks itself on read);
+* the index block's values are the data blocks' handles, in key order.
+
+The data blocks' values are serialized protocol buffers (``tensor_bundle.proto``):
+the empty key holds the ``BundleHeaderProto`` (``num_shards`` 1,
+``endianness`` 2, ``version`` 3), every other key a ``BundleEntryProto``
+(``dtype`` 1, ``shape`` 2, ``shard_id`` 3, ``offset`` 4, ``size`` 5,
+``crc32c`` 6, ``slices`` 7). Each known field must have its wire type and
+appear once (a repeated one aside); a field of a number the proto does not
+have is skipped, as protobuf does. The entry's bytes must lie inside its
+data shard, ``<prefix>.data-<shard>-of-<num_shards>``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+from typing import Final, Iterator, NamedTuple
+
+from netform.errors import FormatError
+
+from ._detect import TABLE_MAGIC
+from ._protowire import FIXED32, LEN, VARINT, Budget, TooManyFields, WireError, fields, read_varint
+
+__all__ = ["MAX_INDEX_BYTES", "MAX_ENTRIES", "BundleEntry", "check_bundle", "read_index"]
+
+#: The largest checkpoint index netform reads (TensorFlow's for a model of a million variables is ~100 MB).
+MAX_INDEX_BYTES: Final[int] = 256 * 2**20
+#: The most entries (tensors and tensor slices) an index may hold.
+MAX_ENTRIES: Final[int] = 1_000_000
+#: The most data shards a header may declare.
+MAX_SHARDS: Final[int] = 100_000
+#: The most dimensions a TensorFlow tensor has (``TensorShape::MaxDimensions``).
+MAX_DIMS: Final[int] = 254
+#: The most protobuf fields decoded from one entry (a shape of 254 named dimensions, slices of them).
+_FIELDS_PER_ENTRY: Final[int] = 4 * MAX_DIMS * 4 + 64
+_FOOTER: Final[int] = 48
+_TRAILER: Final[int] = 5
+_INT64_MAX: Final[int] = 2**63 - 1
+_INT32_MAX: Final[int] = 2**31 - 1
+
+#: Bytes per element of the DataTypes stored as raw arrays (an entry's size is exactly elements times this).
+_ITEM_SIZE: Final[dict[int, int]] = {
+    1: 4,  # float
+    2: 8,  # double
+    3: 4,  # int32
+    4: 1,  # uint8
+    5: 2,  # int16
+    6: 1,  # int8
+    8: 8,  # complex64
+    9: 8,  # int64
+    10: 1,  # bool
+    11: 1,  # qint8
+    12: 1,  # quint8
+    13: 4,  # qint32
+    14: 2,  # bfloat16
+    15: 2,  # qint16
+    16: 2,  # quint16
+    17: 2,  # uint16
+    18: 16,  # complex128
+    19: 2,  # half
+    22: 4,  # uint32
+    23: 8,  # uint64
+    24: 1,  # float8_e5m2
+    25: 1,  # float8_e4m3fn
+    26: 1,  # float8_e4m3fnuz
+    27: 1,  # float8_e4m3b11fnuz
+    28: 1,  # float8_e5m2fnuz
+}
+#: DataTypes whose elements take a variable number of bytes (string, resource, variant) or pack
+#: several to a byte (int4, uint4, int2, uint2, float4_e2m1fn): at most 4 elements a byte.
+_OTHER_TYPES: Final[frozenset[int]] = frozenset({7, 20, 21, 29, 30, 31, 32, 33})
+
+
+class BundleEntry(NamedTuple):
+    """One tensor (or tensor slice) of a checkpoint index.
+
+    Attributes:
+        key: The tensor's name in the checkpoint.
+        dtype: Its ``tensorflow.DataType`` number.
+        shape: Its dimensions.
+        shard_id: The data shard its bytes are in.
+        offset: Where they start in the shard.
+        size: How many bytes they take.
+        slices: How many slices of it the index holds under keys of their own (0: stored whole).
+    """
+
+    key: str
+    dtype: int
+    shape: tuple[int, ...]
+    shard_id: int
+    offset: int
+    size: int
+    slices: int
+
+
+class _Bad(Exception):
+    """What is wrong with the index, in words; :func:`read_index` adds the file and the entry."""
+
+
+def _signed(value: int, bits: int, name: str) -> int:
+    """A varint read as a two's complement ``int64``, refused outside ``int<bits>``."""
+    if value >= 2**63:
+        value -= 2**64
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        raise _Bad(f"{name} {value:,} does not fit in a {bits}-bit integer")
+    return value
+
+
+def _once(seen: set[int], number: int, name: str) -> None:
+    if number in seen:
+        raise _Bad(f"field {name} appears twice")
+    seen.add(number)
+
+
+def _want(wire: int, expected: int, name: str) -> None:
+    if wire != expected:
+        raise _Bad(f"field {name} has wire type {wire}, expected {expected}")
+
+
+def _header(buf: bytes, budget: Budget) -> tuple[int, int]:
+    """``(num_shards, endianness)`` of a ``BundleHeaderProto``."""
+    num_shards = endianness = 0
+    seen: set[int] = set()
+    for number, wire, value, stop in fields(buf, 0, len(buf), budget):
+        if number == 1:
+            _want(wire, VARINT, "num_shards")
+            _once(seen, number, "num_shards")
+            num_shards = _signed(value, 32, "num_shards")
+        elif number == 2:
+            _want(wire, VARINT, "endianness")
+            _once(seen, number, "endianness")
+            endianness = _signed(value, 32, "endianness")
+        elif number == 3:
+            _want(wire, LEN, "version")
+            _once(seen, number, "version")
+            _version(buf, value, stop, budget)
+    if not 1 <= num_shards <= MAX_SHARDS:
+        raise _Bad(f"num_shards is {num_shards:,}, expected 1 to {MAX_SHARDS:,}")
+    if endianness not in (0, 1):
+        raise _Bad(f"endianness is {endianness:,}, expected 0 (little) or 1 (big)")
+    return num_shards, endianness
+
+
+def _version(buf: bytes, start: int, end: int, budget: Budget) -> None:
+    """A ``VersionDef``: ``producer`` 1, ``min_consumer`` 2, ``bad_consumers`` 3 (int32s)."""
+    seen: set[int] = set()
+    for number, wire, value, stop in fields(buf, start, end, budget):
+        if number in (1, 2):
+            _want(wire, VARINT, f"version.{number}")
+            _once(seen, number, f"version.{number}")
+            _signed(value, 32, "version")
+        elif number == 3:
+            if wire == LEN:  # packed
+                pos = value
+                while pos < stop:
+                    item, pos = read_varint(buf, pos, stop)
+                    _signed(item, 32, "version.bad_consumers")
+            else:
+                _want(wire, VARINT, "version.bad_consumers")
+                _signed(value, 32, "version.bad_consumers")
+
+
+def _shape(buf: bytes, start: int, end: int, budget: Budget) -> tuple[int, ...]:
+    """A ``TensorShapeProto``: ``dim`` 2 (``size`` 1, ``name`` 4), ``unknown_rank`` 3."""
+    dims: list[int] = []
+    seen: set[int] = set()
+    for number, wire, value, stop in fields(buf, start, end, budget):
+        if number == 2:
+            _want(wire, LEN, "shape.dim")
+            if len(dims) == MAX_DIMS:
+                raise _Bad(f"the shape has more than {MAX_DIMS} dimensions")
+            size = 0
+            dim_seen: set[int] = set()
+            for n, w, v, s in fields(buf, value, stop, budget):
+                if n == 1:
+                    _want(w, VARINT, "shape.dim.size")
+                    _once(dim_seen, n, "shape.dim.size")
+                    size = _signed(v, 64, "a dimension")
+                elif n == 2:
+                    _want(w, LEN, "shape.dim.name")
+                    _once(dim_seen, n, "shape.dim.name")
+                    try:
+                        bytes(buf[v:s]).decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise _Bad("a dimension's name is not UTF-8 text") from None
+            if size < 0:
+                raise _Bad(f"the shape has a negative dimension ({size:,})")
+            dims.append(size)
+        elif number == 3:
+            _want(wire, VARINT, "shape.unknown_rank")
+            _once(seen, number, "shape.unknown_rank")
+            if value:
+                raise _Bad("the shape has an unknown rank; a stored tensor has a known shape")
+    elements = 1
+    for size in dims:
+        elements *= size
+        if elements > _INT64_MAX:
+            raise _Bad(f"the shape {tuple(dims)} has more elements than a 64-bit count holds")
+    return tuple(dims)
+
+
+def _slice(buf: bytes, start: int, end: int, shape: tuple[int, ...], budget: Budget) -> tuple[tuple[int, int], ...]:
+    """A ``TensorSliceProto``: ``extent`` 1 (``start`` 1, ``length`` 2), checked against ``shape``."""
+    extents: list[tuple[int, int]] = []
+    for number, wire, value, stop in fields(buf, start, end, budget):
+        if number != 1:
+            continue
+        _want(wire, LEN, "slices.extent")
+        if len(extents) == len(shape):
+            raise _Bad(f"a slice has more extents than the shape's {len(shape)} dimensions")
+        first, length = 0, -1
+        seen: set[int] = set()
+        for n, w, v, _ in fields(buf, value, stop, budget):
+            if n in (1, 2):
+                _want(w, VARINT, "slices.extent")
+                _once(seen, n, "slices.extent")
+                if n == 1:
+                    first = _signed(v, 64, "a slice start")
+                else:
+                    length = _signed(v, 64, "a slice length")
+        dim = shape[len(extents)]
+        if length == -1 and 2 not in seen:
+            length = dim - first  # no length: to the dimension's end
+        if first < 0 or length < 0 or first + length > dim:
+            raise _Bad(f"a slice [{first:,}, +{length:,}) lies outside its dimension of {dim:,}")
+        extents.append((first, length))
+    if len(extents) != len(shape):
+        raise _Bad(f"a slice has {len(extents)} extents for a shape of {len(shape)} dimensions")
+    return tuple(extents)
+
+
+def _entry(key: str, buf: bytes, num_shards: int, budget: Budget) -> BundleEntry:
+    """A ``BundleEntryProto``, its fields checked."""
+    dtype = shard_id = offset = size = 0
+    shape: tuple[int, ...] = ()
+    spans: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    names = {1: "dtype", 2: "shape", 3: "shard_id", 4: "offset", 5: "size", 6: "crc32c", 7: "slices"}
+    for number, wire, value, stop in fields(buf, 0, len(buf), budget):
+        name = names.get(number)
+        if name is None:
+            continue
+        if number == 7:
+            _want(wire, LEN, name)
+            spans.append((value, stop))
+            continue
+        _once(seen, number, name)
+        if number == 2:
+            _want(wire, LEN, name)
+            shape = _shape(buf, value, stop, budget)
+        elif number == 6:
+            _want(wire, FIXED32, name)
+        else:
+            _want(wire, VARINT, name)
+            if number == 1:
+                dtype = _signed(value, 32, name)
+            elif number == 3:
+                shard_id = _signed(value, 32, name)
+            elif number == 4:
+                offset = _signed(value, 64, name)
+            else:
+                size = _signed(value, 64, name)
+    if dtype not in _ITEM_SIZE and dtype not in _OTHER_TYPES:
+        raise _Bad(f"dtype {dtype:,} is no TensorFlow data type a checkpoint stores")
+    slices = {_slice(buf, a, b, shape, budget) for a, b in spans}
+    if len(slices) != len(spans):
+        raise _Bad("the same slice is listed twice")
+    if not 0 <= shard_id < num_shards:
+        raise _Bad(f"shard_id {shard_id:,} is not one of the header's {num_shards:,} shards")
+    if offset < 0 or size < 0 or offset + size > _INT64_MAX:
+        raise _Bad(f"offset {offset:,} and size {size:,} are no byte range")
+    elements = 1
+    for dim in shape:
+        elements *= dim
+    if not spans:  # stored whole: its size follows from its shape
+        if dtype in _ITEM_SIZE and size != elements * _ITEM_SIZE[dtype]:
+            raise _Bad(
+                f"size {size:,} bytes does not match its shape {shape} of {elements:,} elements "
+                f"of {_ITEM_SIZE[dtype]} bytes"
+            )
+        if dtype in _OTHER_TYPES and elements > 4 * size:
+            raise _Bad(f"size {size:,} bytes is too small for its shape {shape} of {elements:,} elements")
+    return BundleEntry(key, dtype, shape, shard_id, offset, size, len(spans))
+
+
+def _block(data: bytes, handle: bytes | memoryview, limit: int, what: str) -> tuple[int, int]:
+    """The span of the block ``handle`` (two varints) points at; it and its trailer end before ``limit``."""
+    try:
+        offset, at = read_varint(handle, 0, len(handle))
+        size, at = read_varint(handle, at, len(handle))
+    except WireError:
+        raise _Bad(f"the handle of {what} is cut short") from None
+    if offset + size + _TRAILER > limit:
+        raise _Bad(f"{what} ({size:,} bytes at byte {offset:,}) runs past the table's blocks ({limit:,} bytes)")
+    kind = data[offset + size]
+    if kind != 0:
+        raise _Bad(f"{what} is stored with compression type {kind}; TensorFlow writes checkpoint indexes uncompressed")
+    return offset, offset + size
+
+
+def _entries(data: bytes, start: int, end: int, what: str) -> Iterator[tuple[bytes, int, int]]:
+    """``(key, value start, value end)`` of each entry of the block ``data[start:end]``, its layout checked."""
+    if end - start < 4:
+        raise _Bad(f"{what} is {end - start} bytes, too short for a block")
+    (count,) = struct.unpack_from("<I", data, end - 4)
+    if count < 1 or count > (end - start - 4) // 4:
+        raise _Bad(f"{what} declares {count:,} restart points, which its {end - start:,} bytes cannot hold")
+    limit = end - 4 - 4 * count
+    restarts = struct.unpack_from(f"<{count}I", data, limit)
+    points = iter(restarts)
+    point = next(points)
+    key = b""
+    pos = start
+    try:
+        while pos < limit:
+            at = pos - start
+            shared, pos = read_varint(data, pos, limit)
+            unshared, pos = read_varint(data, pos, limit)
+            length, pos = read_varint(data, pos, limit)
+            if at == point:
+                if shared:
+                    raise _Bad(f"{what}: the entry at a restart point (byte {at:,}) shares bytes with the one before")
+                point = next(points, -1)
+            elif at > point >= 0:
+                raise _Bad(f"{what}: restart point {point:,} is not where an entry starts")
+            if shared > len(key) or pos + unshared + length > limit:
+                raise _Bad(f"{what}: the entry at byte {at:,} runs past its block")
+            new = key[:shared] + data[pos : pos + unshared]
+            if at and new <= key:
+                raise _Bad(f"{what}: key {new!r} does not come after {key!r}; a table's keys are sorted")
+            key = new
+            pos += unshared
+            yield key, pos, pos + length
+            pos += length
+    except WireError:
+        raise _Bad(f"{what}: an entry's lengths are cut short") from None
+    if point != -1 and not (point == limit - start and restarts == (0,)):  # an empty block has the point 0
+        raise _Bad(f"{what}: restart point {point:,} is not where an entry starts")
+
+
+def _read(path: str) -> bytes:
+    """The index's bytes: a regular file (opened without blocking on a FIFO) of at most :data:`MAX_INDEX_BYTES`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise FormatError(f"{path}: cannot read the checkpoint index ({err.strerror or err}).") from err
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FormatError(f"{path}: the checkpoint index is not a regular file; refused.")
+        if info.st_size > MAX_INDEX_BYTES:
+            raise FormatError(
+                f"{path}: the checkpoint index is {info.st_size:,} bytes, more than the {MAX_INDEX_BYTES:,} "
+                "netform reads; it is not an index TensorFlow wrote for a model."
+            )
+        return fh.read(MAX_INDEX_BYTES + 1)
+
+
+def read_index(index: str) -> tuple[int, list[BundleEntry]]:
+    """Parse a checkpoint index without TensorFlow: ``(num_shards, entries)``, every entry checked.
+
+    Args:
+        index: The ``.index`` file.
+
+    Raises:
+        FormatError: The file is no well-formed tensor bundle index, or an
+            entry would stop TensorFlow (see the module's description);
+            the message names the file and the entry's key.
+    """
+    data = _read(index)
+    key: str | None = None  # the entry being read, for the error
+    try:
+        if len(data) < _FOOTER or data[-8:] != TABLE_MAGIC:
+            raise _Bad("it does not end with a TensorFlow table footer")
+        limit = len(data) - _FOOTER
+        footer = memoryview(data)[limit:-8]
+        try:
+            _, at = read_varint(footer, 0, len(footer))
+            _, at = read_varint(footer, at, len(footer))
+        except WireError:
+            raise _Bad("the footer's block handles are cut short") from None
+        meta = _block(data, footer[:at], limit, "the metaindex block")
+        for _ in _entries(data, *meta, "the metaindex block"):
+            pass
+        top = _block(data, footer[at:], limit, "the index block")
+        num_shards = 0
+        entries: list[BundleEntry] = []
+        previous: bytes | None = None
+        for separator, vstart, vend in _entries(data, *top, "the index block"):
+            what = f"the data block before key {separator!r}"
+            span = _block(data, memoryview(data)[vstart:vend], limit, what)
+            for raw, start, end in _entries(data, *span, what):
+                if raw > separator:
+                    raise _Bad(f"key {raw!r} comes after its block's index key {separator!r}")
+                if previous is not None and raw <= previous:
+                    raise _Bad(f"key {raw!r} does not come after {previous!r}; a table's keys are sorted")
+                previous = raw
+                key = raw.decode("utf-8", "backslashreplace")  # a slice's key is binary (TensorFlow's OrderedCode)
+                value = data[start:end]
+                budget = Budget(_FIELDS_PER_ENTRY)
+                if key == "":
+                    num_shards, _ = _header(value, budget)
+                elif not num_shards:
+                    raise _Bad("the first entry is not the header (the empty key)")
+                elif len(entries) == MAX_ENTRIES:
+                    raise _Bad(f"the index holds more than {MAX_ENTRIES:,} entries")
+                else:
+                    entries.append(_entry(key, value, num_shards, budget))
+                key = None
+        if not num_shards:
+            raise _Bad("it has no header (the empty key)")
+    except (_Bad, WireError, TooManyFields) as err:
+        if isinstance(err, WireError):
+            why = err.why
+        elif isinstance(err, TooManyFields):
+            why = "an entry has more protobuf fields than a tensor's description needs"
+        else:
+            why = str(err)
+        where = f" entry '{key}':" if key is not None else ""
+        raise FormatError(
+            f"{index}: not a valid TensorFlow checkpoint index:{where} {why}. The file is damaged or was not "
+            "written by TensorFlow; TensorFlow would fail on it or stop the process, so netform does not read it. "
+            "Save the checkpoint again from its model."
+        ) from None
+    return num_shards, entries
+
+
+def check_bundle(prefix: str) -> list[BundleEntry]:
+    """Check a checkpoint (``prefix.index`` and its data shards) before TensorFlow reads it.
+
+    Every entry of the index must parse (see :func:`read_index`) and its
+    bytes must lie inside its data shard, ``prefix.data-<shard>-of-<num_shards>``.
+
+    Args:
+        prefix: The checkpoint prefix (for a SavedModel, ``<dir>/variables/variables``).
+
+    Returns:
+        The index's entries.
+
+    Raises:
+        FormatError: The index is malformed, a shard it names is missing, or
+            an entry lies beyond its shard's end; the message names the file
+            and the entry's key.
+    """
+    index = prefix + ".index"
+    num_shards, entries = read_index(index)
+    sizes: dict[int, int] = {}
+    for entry in entries:
+        if entry.slices:
+            continue
+        if entry.shard_id not in sizes:
+            shard = f"{prefix}.data-{entry.shard_id:05d}-of-{num_shards:05d}"
+            try:
+                info = os.stat(shard)
+            except OSError as err:
+                raise FormatError(
+                    f"{index}: entry '{entry.key}' is in the data shard {os.path.basename(shard)}, which cannot be "
+                    f"read ({err.strerror or err}). Copy the checkpoint's data files along with its index."
+                ) from err
+            if not stat.S_ISREG(info.st_mode):
+                raise FormatError(f"{shard}: a checkpoint data shard that is not a regular file; refused.")
+            sizes[entry.shard_id] = info.st_size
+        if entry.offset + entry.size > sizes[entry.shard_id]:
+            raise FormatError(
+                f"{index}: entry '{entry.key}' ({entry.size:,} bytes at byte {entry.offset:,}) lies beyond the end "
+                f"of its data shard ({sizes[entry.shard_id]:,} bytes): the checkpoint is truncated or damaged. "
+                "Save it again from its model."
+            )
+    return entries

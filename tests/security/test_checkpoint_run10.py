@@ -1,0 +1,325 @@
+"""A TF checkpoint index whose entries TensorFlow cannot parse is a FormatError, never a process abort.
+
+TensorFlow's ``CheckpointReader`` reads an index with ``CHECK`` assertions:
+an entry that is no ``BundleEntryProto`` (one byte changed and the block's
+CRC recomputed), a shape with a negative dimension or more than 254 of
+them, or a slice listed twice aborts the process (exit 134). netform parses
+the index itself first. Each case below rewrites one entry of a real
+checkpoint (the table written again, its checksums recomputed) and must be
+refused with a FormatError naming the file and the entry: through the
+public paths in a subprocess (a crash must not take pytest down), and
+directly through the index reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import netform as nf
+from netform.errors import FormatError
+from netform.saving._tensor_bundle import check_bundle, read_index
+
+_REPO = Path(__file__).resolve().parents[2]
+_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")
+
+# --- a tensor bundle index, read and written as TensorFlow's table does -------------------------------
+
+_CRC_TABLE = []
+for _i in range(256):
+    _c = _i
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC_TABLE.append(_c)
+
+
+def _masked_crc(data: bytes) -> int:
+    c = 0xFFFFFFFF
+    for x in data:
+        c = _CRC_TABLE[(c ^ x) & 0xFF] ^ (c >> 8)
+    c ^= 0xFFFFFFFF
+    return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _varint(n: int) -> bytes:
+    n &= 2**64 - 1
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _get_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _block_entries(buf: bytes, start: int, end: int) -> list[tuple[bytes, bytes]]:
+    (count,) = struct.unpack_from("<I", buf, end - 4)
+    limit = end - 4 - 4 * count
+    out, key, pos = [], b"", start
+    while pos < limit:
+        shared, pos = _get_varint(buf, pos)
+        unshared, pos = _get_varint(buf, pos)
+        length, pos = _get_varint(buf, pos)
+        key = key[:shared] + buf[pos : pos + unshared]
+        pos += unshared
+        out.append((key, buf[pos : pos + length]))
+        pos += length
+    return out
+
+
+def read_table(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The (key, value) entries of a table file, in order."""
+    footer = data[-48:]
+    _, at = _get_varint(footer, 0)
+    _, at = _get_varint(footer, at)
+    offset, at = _get_varint(footer, at)
+    size, _ = _get_varint(footer, at)
+    out = []
+    for _, handle in _block_entries(data, offset, offset + size):
+        o, at = _get_varint(handle, 0)
+        s, _ = _get_varint(handle, at)
+        out += _block_entries(data, o, o + s)
+    return out
+
+
+def _block(entries: list[tuple[bytes, bytes]]) -> bytes:
+    body, restarts = bytearray(), []
+    for key, value in entries:  # every entry a restart point: no prefix sharing
+        restarts.append(len(body))
+        body += _varint(0) + _varint(len(key)) + _varint(len(value)) + key + value
+    restarts = restarts or [0]
+    return bytes(body) + struct.pack(f"<{len(restarts)}I", *restarts) + struct.pack("<I", len(restarts))
+
+
+def write_table(entries: list[tuple[bytes, bytes]], *, compression: int = 0, per_block: int = 3) -> bytes:
+    """A table file holding ``entries`` (in the order given), its block checksums computed."""
+    out = bytearray()
+
+    def put(block: bytes) -> bytes:
+        handle = _varint(len(out)) + _varint(len(block))
+        kind = bytes([compression])
+        out.extend(block + kind + struct.pack("<I", _masked_crc(block + kind)))
+        return handle
+
+    index = []
+    for i in range(0, len(entries), per_block):
+        chunk = entries[i : i + per_block]
+        index.append((chunk[-1][0], put(_block(chunk))))
+    meta = put(_block([]))
+    top = put(_block(index))
+    footer = meta + top
+    return bytes(out) + footer + b"\0" * (40 - len(footer)) + _MAGIC
+
+
+# --- protobuf fields ------------------------------------------------------------------------------------
+
+
+def _field(number: int, wire: int, payload: bytes | int) -> bytes:
+    tag = _varint(number << 3 | wire)
+    if wire == 0:
+        assert isinstance(payload, int)
+        return tag + _varint(payload)
+    assert isinstance(payload, bytes)
+    return tag + (_varint(len(payload)) + payload if wire == 2 else payload)
+
+
+def _shape(*dims: int) -> bytes:
+    return b"".join(_field(2, 2, _field(1, 0, d)) for d in dims)
+
+
+def _entry(dtype: int = 1, shape: bytes = b"", shard: int = 0, offset: int = 0, size: int = 0, extra: bytes = b""):
+    return (
+        _field(1, 0, dtype)
+        + _field(2, 2, shape)
+        + (_field(3, 0, shard) if shard else b"")
+        + (_field(4, 0, offset) if offset else b"")
+        + _field(5, 0, size)
+        + _field(6, 5, b"\1\2\3\4")
+        + extra
+    )
+
+
+def _extent(start: int, length: int) -> bytes:
+    return _field(1, 2, _field(1, 0, start) + _field(2, 0, length))
+
+
+# --- the cases: each rewrites the table's entries (the target is the last layer's bias, shape (10,)) --------
+
+_TARGET = b"model/layer:dense/bias/.ATTRIBUTES/VARIABLE_VALUE"
+Entries = list[tuple[bytes, bytes]]
+
+
+def _replace(value: Callable[[bytes], bytes]) -> Callable[[Entries], Entries]:
+    return lambda entries: [(k, value(v) if k == _TARGET else v) for k, v in entries]
+
+
+def _flip_length(v: bytes) -> bytes:  # the attack's byte: the shape's length made longer than the entry
+    at = v.index(b"\x12")
+    return v[: at + 1] + bytes([v[at + 1] + 0x10]) + v[at + 2 :]
+
+
+CASES: dict[str, Callable[[Entries], Entries]] = {
+    "length_past_entry": _replace(_flip_length),
+    "truncated_varint": _replace(lambda v: v + b"\x20\xff"),
+    "group_wire_type": _replace(lambda v: v + b"\x0c"),
+    "negative_dim": _replace(lambda v: _entry(shape=_shape(-1), size=40)),
+    "too_many_dims": _replace(lambda v: _entry(shape=_shape(*[1] * 300), size=4)),
+    "element_overflow": _replace(lambda v: _entry(shape=_shape(2**40, 2**40), size=4)),
+    "dtype_out_of_range": _replace(lambda v: _entry(dtype=1000, shape=_shape(10), size=40)),
+    "dtype_wrong_wire": _replace(lambda v: _field(1, 2, b"\1") + v[2:]),
+    "shape_twice": _replace(lambda v: v + _field(2, 2, _shape(10))),
+    "duplicate_slices": _replace(lambda v: _entry(shape=_shape(10), extra=_field(7, 2, _extent(0, 5)) * 2)),
+    "slice_outside": _replace(lambda v: _entry(shape=_shape(10), extra=_field(7, 2, _extent(8, 5)))),
+    "shard_out_of_range": _replace(lambda v: _entry(shape=_shape(10), shard=7, size=40)),
+    "past_data_end": _replace(lambda v: _entry(shape=_shape(10), offset=10**9, size=40)),
+    "size_mismatch": _replace(lambda v: _entry(shape=_shape(10**6), size=40)),
+    "bad_utf8_dim_name": _replace(
+        lambda v: _entry(shape=_field(2, 2, _field(1, 0, 10) + _field(2, 2, b"\xff")), size=40)
+    ),
+    "keys_out_of_order": lambda entries: [entries[0], *reversed(entries[1:])],
+}
+#: Cases that break the table itself, not an entry: (table bytes from entries, what the error says).
+TABLE_CASES: dict[str, tuple[Callable[[Entries], bytes], str]] = {
+    "compressed_block": (lambda e: write_table(e, compression=1), "compression type 1"),
+    "no_header": (lambda e: write_table(e[1:]), "header"),
+    "zero_shards": (lambda e: write_table([(b"", _field(1, 0, 0)), *e[1:]]), "num_shards is 0"),
+}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real checkpoint of the mlp zoo model: its prefix (plain files, no state file)."""
+    folder = tmp_path_factory.mktemp("ckpt")
+    model = nf.build(nf.load_spec(str(_REPO / "models" / "mlp.yaml")))
+    nf.save_weights(model, str(folder / "set" / "m"), format="tf_checkpoint")
+    plain = folder / "m"
+    shutil.copyfile(folder / "set" / "m.index", str(plain) + ".index")
+    shutil.copyfile(folder / "set" / "m.data-00000-of-00001", str(plain) + ".data-00000-of-00001")
+    return plain
+
+
+def _variant(checkpoint: Path, name: str, index: bytes) -> Path:
+    folder = checkpoint.parent / name
+    folder.mkdir(exist_ok=True)
+    shutil.copyfile(str(checkpoint) + ".data-00000-of-00001", folder / "m.data-00000-of-00001")
+    (folder / "m.index").write_bytes(index)
+    return folder / "m"
+
+
+@pytest.fixture(scope="module")
+def variants(checkpoint: Path) -> dict[str, Path]:
+    entries = read_table((Path(str(checkpoint) + ".index")).read_bytes())
+    assert _TARGET in dict(entries)
+    out = {"rewritten": _variant(checkpoint, "rewritten", write_table(entries))}
+    for name, change in CASES.items():
+        out[name] = _variant(checkpoint, name, write_table(change(entries)))
+    for name, (table, _) in TABLE_CASES.items():
+        out[name] = _variant(checkpoint, name, table(entries))
+    return out
+
+
+def test_the_table_writer_round_trips(checkpoint: Path, variants: dict[str, Path]) -> None:
+    original = read_index(str(checkpoint) + ".index")
+    assert read_index(str(variants["rewritten"]) + ".index") == original
+    assert len(original[1]) == 7
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_malformed_entry_is_a_format_error_naming_it(variants: dict[str, Path], name: str) -> None:
+    with pytest.raises(FormatError) as caught:
+        check_bundle(str(variants[name]))
+    message = str(caught.value)
+    assert str(variants[name]) + ".index" in message
+    assert "entry 'model/" in message or name == "keys_out_of_order"
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_CASES))
+def test_a_malformed_table_is_a_format_error(variants: dict[str, Path], name: str) -> None:
+    with pytest.raises(FormatError, match=TABLE_CASES[name][1]):
+        check_bundle(str(variants[name]))
+
+
+_SCRIPT = r"""
+import json, sys
+import netform as nf
+from netform.cli._main import main
+model = nf.build(nf.load_spec(sys.argv[1]))
+for prefix in sys.argv[2:]:
+    rc = main(["inspect", prefix])
+    try:
+        nf.load_weights(model, prefix)
+        error = None
+    except Exception as err:
+        error = [type(err).__name__, str(err)]
+    print("RESULT " + json.dumps({"prefix": prefix, "rc": rc, "error": error}), flush=True)
+"""
+
+
+def test_inspect_and_load_weights_refuse_every_case_without_a_crash(variants: dict[str, Path]) -> None:
+    names = ["rewritten", *CASES, *TABLE_CASES]
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(_REPO / "models" / "mlp.yaml"), *(str(variants[n]) for n in names)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    results = [json.loads(line[7:]) for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0, f"exit {done.returncode} after {len(results)} cases: {done.stderr[-2000:]}"
+    assert len(results) == len(names)
+    by_name = dict(zip(names, results))
+    assert by_name.pop("rewritten") == {"prefix": str(variants["rewritten"]), "rc": 0, "error": None}
+    for name, result in by_name.items():
+        assert result["rc"] == 5, (name, result)
+        assert result["error"][0] == "FormatError", (name, result)
+        assert str(variants[name]) + ".index" in result["error"][1], (name, result)
+
+
+def test_a_savedmodel_variables_index_is_checked(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.w = tf.Variable(tf.zeros([3, 4]))
+    module.b = tf.Variable(tf.zeros([4]))
+    tf.saved_model.save(module, str(tmp_path / "sm"))
+    prefix = tmp_path / "sm" / "variables" / "variables"
+    assert {e.shape for e in check_bundle(str(prefix))} >= {(3, 4), (4,)}
+    index = Path(str(prefix) + ".index")
+    entries = read_table(index.read_bytes())
+    key = next(k for k, _ in entries if k.endswith(b"VARIABLE_VALUE"))
+    index.write_bytes(write_table([(k, _entry(shape=_shape(-4), size=16) if k == key else v) for k, v in entries]))
+    with pytest.raises(FormatError, match="negative dimension"):
+        check_bundle(str(prefix))
+
+
+def test_a_large_index_parses_quickly(tmp_path: Path) -> None:
+    """1,000 variables' index, written by TensorFlow, read in well under a second."""
+    import tensorflow as tf
+
+    variables = {f"v{i:04d}": tf.Variable(tf.zeros([4, 4])) for i in range(1000)}
+    prefix = str(tmp_path / "big")
+    tf.train.Checkpoint(**variables).write(prefix)
+    start = time.perf_counter()
+    entries = check_bundle(prefix)
+    took = time.perf_counter() - start
+    assert len(entries) == 1001  # and the object graph
+    assert took < 2.0, took
