@@ -624,12 +624,12 @@ def load_h5(
             verify_attr_checksums(f, path)  # a changed bit is named as one, not as a corrupt graph
             raise
         check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom)
-        if is_native:
-            check_same_model(f, config, path)
         # Keras allocates every variable the config declares before it reads a weight.
         check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
         values: dict[str, Any] = {}
         verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
+        if is_native:
+            check_same_model(f, config, path)
         with safe_mode_scope(safe_mode), keras.saving.custom_object_scope(custom):
             if is_native:
                 native = {k: v for k, v in config.items() if k != "compile_config"}

@@ -249,9 +249,9 @@ def load_keras_dir(
     register_netform_classes()
     check_tree(path, "Keras model")
     with reading(path, "keras"):
-        config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json", text=False)
+        config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
         if os.path.lexists(os.path.join(path, NETFORM_ENTRY)):
-            meta = json_object(dir_file(path, NETFORM_ENTRY, MAX_METADATA_BYTES), path, NETFORM_ENTRY)
+            meta = json_object(dir_file(path, NETFORM_ENTRY, MAX_METADATA_BYTES), path, NETFORM_ENTRY, text=True)
             config = netform_config(config, meta.get("keras_classes"), path)
         check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom_objects)
         weights = io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
@@ -306,7 +306,7 @@ def _checked_entries(
     checked where they are read, so each byte of the file is read once.
     """
     check_zip(zf, where)
-    config = json_object(zf.read("config.json"), where, "config.json", text=False)
+    config = json_object(zf.read("config.json"), where, "config.json")
     meta = read_netform_entry(zf, where)
     if meta is not None:
         config = netform_config(config, meta.get("keras_classes"), where)
@@ -329,7 +329,7 @@ def read_netform_entry(zf: zipfile.ZipFile, where: str) -> dict[str, Any] | None
             f"bytes, more than netform's limit of {MAX_METADATA_BYTES:,} for metadata; "
             "the file is corrupt or hostile."
         )
-    return json_object(zf.read(NETFORM_ENTRY), where, NETFORM_ENTRY)
+    return json_object(zf.read(NETFORM_ENTRY), where, NETFORM_ENTRY, text=True)
 
 
 def load_keras(

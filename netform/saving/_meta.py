@@ -150,7 +150,7 @@ def read_bounded(path: str, limit: int, what: str, *, error: type[FormatError] =
 
 
 def json_object(
-    raw: str | bytes | Any, where: str, field: str, *, parsed: bool = False, text: bool = True
+    raw: str | bytes | Any, where: str, field: str, *, parsed: bool = False, text: bool = False
 ) -> dict[str, Any]:
     """Decode metadata that must be a JSON object, or say exactly what is wrong.
 
@@ -160,9 +160,10 @@ def json_object(
         field: The entry, attribute or file name inside ``where``.
         parsed: ``raw`` is already decoded.
         text: Refuse a key or string that is not text (a lone UTF-16
-            surrogate, JSON's ``"\\ud800"``); False for a model config, whose
-            own check (:func:`~._config_bounds.check_graph_bounds`) names the
-            place in the model.
+            surrogate, JSON's ``"\\ud800"``), naming the place: for metadata
+            (a model config's own check,
+            :func:`~._config_bounds.check_graph_bounds`, names the place in the
+            model; an index names its shards).
 
     Returns:
         The object as a dict.

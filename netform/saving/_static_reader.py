@@ -439,7 +439,7 @@ def h5_meta(f: Any, path: str, config: Any = None) -> dict[str, Any]:
     field = "attribute 'netform_metadata'"
     if isinstance(raw, np.void):
         raw = raw.tobytes()
-    meta = text_fields(json_object(raw, path, field), path, field) if raw is not None else {}
+    meta = text_fields(json_object(raw, path, field, text=True), path, field) if raw is not None else {}
     kv = f.attrs.get("keras_version")
     if kv is not None:
         # h5py reads bytes that are not UTF-8 into a str with surrogate escapes: not text, refused.
@@ -448,22 +448,16 @@ def h5_meta(f: Any, path: str, config: Any = None) -> dict[str, Any]:
         meta.setdefault("keras_version", kv)
     if raw is not None:
         if config is None:
-            config = _h5_config(f, path)
+            config = _h5_config(f)
         same_model(meta, config, path, f"the {field}", "the model config")
     return meta
 
 
-def _h5_config(f: Any, path: str) -> Any:
-    """The model config an HDF5 file loads as (:func:`._h5.model_config`), its size and nesting bounded first."""
-    from ._h5 import MODEL_CONFIG_ATTRIBUTES
+def _h5_config(f: Any) -> Any:
+    """The model config an HDF5 file loads as (:func:`._h5.model_config`), read as loading reads it."""
+    from ._h5 import model_config
 
-    for key in MODEL_CONFIG_ATTRIBUTES:
-        raw = f.attrs.get(key)
-        if raw is not None:
-            return json_object(
-                raw.tobytes() if hasattr(raw, "tobytes") else raw, path, f"attribute '{key}'", text=False
-            )
-    return None
+    return model_config(f)[0]
 
 
 def same_model(meta: dict[str, Any], config: Any, where: str, field: str, place: str) -> None:
@@ -540,7 +534,7 @@ def savedmodel_meta(path: str) -> dict[str, Any]:
     if not os.path.lexists(meta_path):
         return {}
     raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata", error=FormatError)
-    return text_fields(json_object(raw, meta_path, META), meta_path, META)
+    return text_fields(json_object(raw, meta_path, META, text=True), meta_path, META)
 
 
 class KerasParts:
@@ -568,7 +562,7 @@ class KerasParts:
         where = self.path
         with reading(where, "keras"), zipfile.ZipFile(path) as zf:
             check_zip(zf, where)
-            self.config = json_object(zf.read("config.json"), where, "config.json", text=False)
+            self.config = json_object(zf.read("config.json"), where, "config.json")
             self.netform = read_netform_entry(zf, where)
             self.keras = self._bounded_entry(zf, "metadata.json")
             # zipfile verifies the entry's CRC-32
@@ -583,7 +577,7 @@ class KerasParts:
                 f"{self.path}: archive entry {name} is {info.file_size:,} bytes, more than netform's "
                 f"limit of {MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile."
             )
-        return json_object(zf.read(info), self.path, name)
+        return json_object(zf.read(info), self.path, name, text=True)
 
     def _read_dir(self, path: str) -> None:
         from ._meta import check_tree
@@ -591,11 +585,9 @@ class KerasParts:
 
         check_tree(path, "Keras model")
         with reading(path, "keras"):
-            self.config = json_object(
-                dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json", text=False
-            )
+            self.config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
             found = {
-                name: json_object(dir_file(path, name, MAX_METADATA_BYTES), path, name)
+                name: json_object(dir_file(path, name, MAX_METADATA_BYTES), path, name, text=True)
                 for name in (NETFORM_ENTRY, "metadata.json")
                 if os.path.lexists(os.path.join(path, name))
             }
@@ -645,10 +637,10 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check_h5(f, config, path, safe_mode)
+        verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if is_native:
             check_same_model(f, config, path)
         meta = h5_meta(f, path, config)
-        verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if not is_native:
             raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
         native = config
@@ -742,10 +734,10 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check_h5(f, config, path, safe_mode)
         native = config if is_native else None
-        if is_native:
-            check_same_model(f, config, path)
         check_declared_weights(config, ((name, d.shape) for name, d in stored.items()), path)
         verify_checksums(f, path, datasets=stored, source=opened.raw)
+        if is_native:
+            check_same_model(f, config, path)
         if native is not None:  # a Keras 2 config is left to Keras's legacy loader, which renames arguments
             check_layer_configs(native, path)
         if compile and native is not None:
