@@ -79,12 +79,15 @@ def read_data(path: str, *, text: bool = False) -> DataFile:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path}: no such data file")
-    if p.suffix == ".npz":
-        arrays = _read_npz(path, text=text)
-        return DataFile(path, arrays, {k: (0, 0, "") for k, v in arrays.items() if v.dtype.kind == "U"})
-    if p.suffix == ".csv":
+    if p.suffix not in (".npz", ".csv"):
+        raise DataError(f"{path}: data must be .npz (named arrays) or .csv (named columns)")
+    try:
+        if p.suffix == ".npz":
+            arrays = _read_npz(path, text=text)
+            return DataFile(path, arrays, {k: (0, 0, "") for k, v in arrays.items() if v.dtype.kind == "U"})
         return _read_csv(path, text=text)
-    raise DataError(f"{path}: data must be .npz (named arrays) or .csv (named columns)")
+    except OSError as err:  # EIO (/proc/self/mem), a failing disk, a network share gone while reading
+        raise DataError(f"{path}: cannot read the data file ({err.strerror or err})") from err
 
 
 def read_text_columns(path: str, names: list[str]) -> dict[str, np.ndarray]:
@@ -113,6 +116,14 @@ def _read_npz(path: str, *, text: bool = False) -> dict[str, np.ndarray]:
         except NpzProblem as err:
             raise DataError(str(err)) from err
         headers = [_member_header(path, archive, info, text=text) for info in infos]
+        seen: set[str] = set()
+        for name, _, _, _ in headers:
+            if name in seen:  # numpy.load keeps the last one: which array is meant is anyone's guess
+                raise DataError(
+                    f"{path}: the archive holds two arrays named {name!r}; it is crafted or corrupt. "
+                    "Write it again with numpy.savez."
+                )
+            seen.add(name)
         total = sum(nbytes for _, _, _, nbytes in headers)
         if total > MAX_DATA_BYTES:
             raise DataError(
@@ -263,6 +274,8 @@ def _read_csv(path: str, *, text: bool = False) -> DataFile:
         count += 1
         for column, (value, out) in enumerate(zip(row, columns), start=1):
             try:
+                if "_" in value:  # Python's float() reads 1_000 as 1000; a CSV number has no underscores
+                    raise ValueError(value)
                 out.append(float(value))
             except ValueError:
                 name = header[column - 1]

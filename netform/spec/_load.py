@@ -66,7 +66,10 @@ def _read(path: Path) -> str | bytes:
                     )
                 ]
             )
-        data = fh.read(LIMITS.max_bytes + 1)  # bounded even if the file grows while it is read
+        try:
+            data = fh.read(LIMITS.max_bytes + 1)  # bounded even if the file grows while it is read
+        except OSError as err:  # EIO (/proc/self/mem), a file on a failing disk or a gone network share
+            raise SpecError([Diagnostic(f"cannot read the spec file: {err.strerror}", source=str(path))]) from err
     if max(info.st_size, len(data)) > LIMITS.max_bytes:
         raise SpecError(
             [
