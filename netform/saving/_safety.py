@@ -412,11 +412,25 @@ def _declared_bytes(oid: Any, dtype: Any) -> int:
     return n
 
 
+#: HDF5's built-in filters (deflate, shuffle, fletcher32, szip, nbit, scaleoffset) and h5py's own LZF.
+_BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
+
+
 def _outside_data(oid: Any, name: str, where: str) -> UnsafeFileError | None:
-    """The refusal for a dataset whose values live in other files, if it is one."""
+    """The refusal for a dataset whose values live in other files, or need a filter plugin, if it is one."""
     import h5py
 
     plist = oid.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code = plist.get_filter(i)[0]
+        if code not in _BUILTIN_FILTERS:
+            # HDF5 looks for an unknown filter in plugin libraries on its search path and loads every one it
+            # finds there (a relative folder when TensorFlow set HDF5_PLUGIN_PATH=disable): code from the disk
+            return UnsafeFileError(
+                f"{where}: HDF5 dataset '/{name}' is compressed with filter {code}, which is not one HDF5 or "
+                "h5py builds in (gzip, shuffle, fletcher32, szip, nbit, scaleoffset, lzf); reading it would load "
+                "a plugin library from the disk, so the file is refused. Netform and Keras never write one."
+            )
     if plist.get_external_count() > 0:
         return UnsafeFileError(
             f"{where}: HDF5 dataset '/{name}' keeps its data in an external file; data outside the file is refused."
