@@ -23,6 +23,23 @@ restore op). :func:`refused_ops` classifies each function by every place
 that can reach it and grants those operations only to functions that nothing
 but the saver (or restorer) reaches: the same ``MergeV2Checkpoints`` inside a
 function the model can call is refused.
+
+Some functions run while the SavedModel loads, before any input is fed, and
+whatever they compute cannot be bounded by the caller's data: each
+resource's ``_create_resource``, ``_initialize`` and ``_destroy_resource``
+(lookup tables), each checkpointed object's restore function, and the main
+graph's restore op and init op (``__saved_model_init_op``, a TF1 graph's main
+op, table initializers and local variables' initializers, which TF1 loading
+and TensorFlow Serving run). Those, and every function they call, may hold
+only :data:`LOAD_OPS`: create, fill and read variables and tables, and reshape
+or slice what they hold. A loop (``While``, TF1's ``Enter``...), an op whose
+output size a value sets (``Fill``, ``Range``, random ops, ``Tile``...), a
+constant declared larger than :data:`MAX_LOAD_ELEMENTS` elements (TensorFlow
+fills a constant from one written value), a dense table of more initial
+buckets, or a function that calls itself is refused there, so loading does
+work proportional to the graph and checkpoint files, never an unbounded
+amount. Functions only the model's signatures call keep the rules above:
+what they compute is what the caller asks for.
 """
 
 from __future__ import annotations
@@ -30,8 +47,9 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..errors import FormatError
+from . import _protowire as protowire
 
-__all__ = ["PURE_OPS", "FILE_OR_CODE_OPS", "refused_ops"]
+__all__ = ["PURE_OPS", "LOAD_OPS", "FILE_OR_CODE_OPS", "MAX_LOAD_ELEMENTS", "refused_ops"]
 
 #: Operations that compute on tensors in memory and touch nothing else.
 PURE_OPS: frozenset[str] = frozenset(
@@ -101,6 +119,31 @@ PrintV2
 """.split()
 )
 
+#: Operations a function TensorFlow runs while loading may hold: none loops or makes more elements than it
+#: is given (a constant, a variable, a table are as large as the file they come from).
+LOAD_OPS: frozenset[str] = frozenset(
+    """
+NoOp Identity IdentityN Const Placeholder PlaceholderWithDefault StopGradient Snapshot Assert
+StatefulPartitionedCall PartitionedCall If StatelessIf Case StatelessCase
+VarHandleOp ReadVariableOp AssignVariableOp VarIsInitializedOp DestroyResourceOp DisableCopyOnRead
+VariableV2 Variable Assign IsVariableInitialized RefIdentity
+HashTable HashTableV2 MutableHashTable MutableHashTableV2 MutableHashTableOfTensors MutableHashTableOfTensorsV2
+MutableDenseHashTableV2 AnonymousHashTable AnonymousMutableHashTable AnonymousMutableHashTableOfTensors
+AnonymousMutableDenseHashTable InitializeTable InitializeTableV2 LookupTableImportV2 LookupTableInsertV2
+LookupTableExportV2 LookupTableSizeV2 LookupTableFindV2 LookupTableRemoveV2
+Cast Reshape Squeeze ExpandDims Shape ShapeN Size Rank Slice StridedSlice
+""".split()
+)
+
+#: The most elements a constant (or a dense table's initial buckets) of a load-time function may declare.
+MAX_LOAD_ELEMENTS = 2**26
+
+#: Object-graph children holding the functions TensorFlow runs for a resource (creating, filling, freeing it).
+_RESOURCE_FUNCTIONS = frozenset({"_create_resource", "_initialize", "_destroy_resource"})
+#: Collections of a graph whose nodes TF1 loading and TensorFlow Serving run before the first call.
+_INIT_COLLECTIONS = ("saved_model_main_op", "legacy_init_op", "table_initializer")
+_INIT_SIGNATURE = "__saved_model_init_op"
+
 #: Stream values of ``PrintV2`` that do not name a file.
 _SAFE_PRINT_STREAMS = frozenset({"stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
 
@@ -166,6 +209,89 @@ def _problem(node: Any, level: int, library: set[str]) -> str | None:
     if op in PURE_OPS or op in _ALLOWED[level]:
         return None
     return op
+
+
+def _declared_elements(node: Any) -> int:
+    """Elements a node's constant value or dense table declares (0 when it declares none)."""
+    if node.op == "Const" and "value" in node.attr:
+        total = 1
+        for dim in node.attr["value"].tensor.tensor_shape.dim:
+            total *= max(int(dim.size), 0)
+        return total
+    if node.op == "MutableDenseHashTableV2" and "initial_num_buckets" in node.attr:
+        return int(node.attr["initial_num_buckets"].i)
+    return 0
+
+
+def _load_problem(node: Any, level: int, library: set[str]) -> str | None:
+    """Why a node of a function run while loading is refused there, or None."""
+    op = node.op
+    if op in library or op in _ALLOWED[level]:
+        return None
+    if op not in LOAD_OPS:
+        return f"{op}, which loops or computes" if op in _LOOP_OPS else op
+    if _declared_elements(node) > MAX_LOAD_ELEMENTS:
+        return f"{op} of {_declared_elements(node):,} elements"
+    return None
+
+
+#: TensorFlow's loops (functional and TF1 dataflow), named in the refusal.
+_LOOP_OPS = frozenset(
+    {"While", "StatelessWhile", "For", "Enter", "RefEnter", "NextIteration", "RefNextIteration", "LoopCond"}
+)
+
+
+def _functions_of(obj: Any) -> list[str]:
+    """The concrete functions a node of the object graph stands for (a function or a bare concrete function)."""
+    return [*obj.function.concrete_functions, obj.bare_concrete_function.concrete_function_name]
+
+
+def _variable_initializer(data: bytes) -> str:
+    """The ``initializer_name`` (field 2) of a serialized ``VariableDef``, or ""."""
+    try:
+        for number, wire, value, stop in protowire.fields(data):
+            if number == 2 and wire == protowire.LEN:
+                return bytes(data[value:stop]).decode("utf-8", "replace")
+    except protowire.WireError:
+        return ""  # TensorFlow refuses such a graph itself
+    return ""
+
+
+def _load_roots(meta_graph: Any) -> tuple[set[str], list[str]]:
+    """The functions and the main-graph nodes TensorFlow runs while loading (see the module's docstring)."""
+    objects = list(meta_graph.object_graph_def.nodes)
+    functions: set[str] = set()
+    for obj in objects:
+        for child in obj.children:
+            if child.local_name in _RESOURCE_FUNCTIONS and 0 <= child.node_id < len(objects):
+                functions.update(_functions_of(objects[child.node_id]))
+        for saveable in obj.saveable_objects.values():
+            if 0 <= saveable.restore_function < len(objects):
+                functions.update(_functions_of(objects[saveable.restore_function]))
+    nodes = [meta_graph.saver_def.restore_op_name]
+    init = getattr(meta_graph, "init_op_outputs", None)  # netform's reader decodes them, TensorFlow's proto not
+    if init is None and _INIT_SIGNATURE in meta_graph.signature_def:
+        init = [t.name for t in meta_graph.signature_def[_INIT_SIGNATURE].outputs.values()]
+    nodes += init or []
+    collections = meta_graph.collection_def
+    for key in _INIT_COLLECTIONS:
+        if key in collections:
+            nodes += list(collections[key].node_list.value)
+    if "local_variables" in collections:
+        nodes += [_variable_initializer(v) for v in collections["local_variables"].bytes_list.value]
+    functions.discard("")
+    return functions, [_node_name(n) for n in nodes if n]
+
+
+def _calling_itself(functions: dict[str, Any], names: set[str], library: set[str]) -> set[str]:
+    """Those of ``names`` (closed under calls) that call themselves, directly or through others."""
+    callees = {name: {c for n in functions[name].node_def for c in _called(n, library)} for name in names}
+    left = set(names)
+    while True:  # peel off the functions that call nothing left: what remains lies on a cycle
+        done = {name for name in left if not callees[name] & left}
+        if not done:
+            return left
+        left -= done
 
 
 def _missing_function(graph: Any, functions: dict[str, Any], where: str) -> None:
@@ -238,14 +364,32 @@ def refused_ops(meta_graph: Any, *, where: str = "saved_model.pb") -> list[tuple
                     stack.append(callee)
     for name in library:
         level.setdefault(name, _CALLABLE)  # reached from nowhere known: treat as callable
+    load_functions, load_roots = _load_roots(meta_graph)
+    load_nodes = _closure(nodes, load_roots)
+    stack = [fn for fn in load_functions if fn in library]
+    stack += [fn for name in load_nodes for fn in _called(nodes[name], library)]
+    load_functions = set()
+    while stack:  # everything a load-time function calls runs while loading too
+        name = stack.pop()
+        if name not in load_functions:
+            load_functions.add(name)
+            stack.extend(c for n in functions[name].node_def for c in _called(n, library))
     found: list[tuple[str, str]] = []
     for node in graph.node:
         why = _problem(node, level_of(node.name), library)
+        if why is None and node.name in load_nodes:
+            why = _load_problem(node, level_of(node.name), library)
+            why = why and f"{why} while loading"
         if why is not None:
             found.append((why, "the main graph"))
     for name, fn in functions.items():
         for node in fn.node_def:
             why = _problem(node, level[name], library)
+            if why is None and name in load_functions:
+                why = _load_problem(node, level[name], library)
+                why = why and f"{why} while loading"
             if why is not None:
                 found.append((why, f"function '{name}'"))
+    for name in sorted(_calling_itself(functions, load_functions, library)):
+        found.append(("a call of itself while loading", f"function '{name}'"))
     return found

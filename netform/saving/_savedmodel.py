@@ -30,10 +30,27 @@ ARCHIVE = "netform.keras"
 META = "netform.json"
 
 
-def embedded_archive(path: str) -> str | None:
-    """The path of netform's ``.keras`` copy inside a SavedModel, or None."""
+def embedded_archive(path: str, *, check: bool = True) -> str | None:
+    """The path of netform's ``.keras`` copy inside a SavedModel, or None.
+
+    The copy is found from files anyone can copy into another SavedModel,
+    while TensorFlow Serving and ``tf.saved_model.load`` run the directory's
+    own ``saved_model.pb``: with ``check``, that graph is held to the same
+    allow-list as another tool's before the copy is trusted.
+
+    Raises:
+        UnsafeFileError: With ``check``, the graph holds an operation a safe-mode load refuses.
+    """
     candidate = os.path.join(path, EXTRA_DIR, ARCHIVE)
-    return candidate if os.path.isfile(candidate) else None
+    if not os.path.isfile(candidate):
+        return None
+    if check:
+        check_graph(path, _NETFORM_EXTRA, tensorflow=False)
+    return candidate
+
+
+#: Who wrote a SavedModel with netform's ``assets.extra``, as a refusal names it.
+_NETFORM_EXTRA = "netform (by its assets.extra)"
 
 
 def save_savedmodel(model: Any, path: str) -> None:
@@ -128,12 +145,29 @@ def graph_file(path: str) -> str:
     return file
 
 
-def refused_graph_ops(path: str) -> list[tuple[str, str]]:
-    """``(operation, place)`` of every graph operation a safe-mode load refuses (see ``_graph_ops``)."""
-    from ._graph_ops import refused_ops
+def refused_graph_ops(path: str, *, tensorflow: bool = True) -> list[tuple[str, str]]:
+    """``(operation, place)`` of every graph operation a safe-mode load refuses (see ``_graph_ops``).
 
+    Args:
+        path: The SavedModel directory.
+        tensorflow: Decode the graph with TensorFlow's parser (what loading it will read). Without,
+            netform's own reader decodes it (no TensorFlow import, as ``inspect`` needs), and TensorFlow
+            only a ``saved_model.pbtxt`` or a graph of more fields than that reader decodes.
+    """
+    from ._graph_ops import refused_ops
+    from ._savedmodel_reader import TooManyFields, read_saved_graph
+
+    metas: Any = None
+    if not tensorflow and graph_file(path).endswith(".pb"):
+        try:
+            with reading(path, "savedmodel"):
+                metas = read_saved_graph(path)
+        except TooManyFields:
+            metas = None
+    if metas is None:
+        metas = read_graph(path).meta_graphs
     found: list[tuple[str, str]] = []
-    for meta in read_graph(path).meta_graphs:
+    for meta in metas:
         found += refused_ops(meta, where=path)
     return found
 
@@ -142,19 +176,40 @@ def _refusal(path: str, writer: str, refused: list[tuple[str, str]]) -> UnsafeFi
     from ._graph_ops import FILE_OR_CODE_OPS
 
     known = [(op, where) for op, where in refused if op.split(" ", 1)[0] in FILE_OR_CODE_OPS]
-    shown = ", ".join(f"{op} (in {where})" for op, where in (known or refused)[:6])
+    loading = [(op, where) for op, where in refused if op.endswith(" while loading")]
+    shown = ", ".join(f"{op} (in {where})" for op, where in (known or loading or refused)[:6])
     more = f" and {len(refused) - 6} more" if len(refused) > 6 else ""
-    what = (
-        "graph operations that touch files or run Python when called"
-        if known
-        else "graph operations that are not known to be pure computation"
+    if known:
+        what = "graph operations that touch files or run Python when called"
+    elif loading:
+        what = "graph operations TensorFlow would run while loading it that loop or compute without a bound"
+    else:
+        what = "graph operations that are not known to be pure computation"
+    rule = (
+        "; while loading, its functions may only create, fill and read variables and tables"
+        if loading and not known
+        else ""
     )
     return UnsafeFileError(
         f"{path}: this SavedModel from {writer} holds {what}: {shown}{more}. In safe mode netform "
         "runs only operations it knows to be pure computation (arithmetic, tensor and neural-network "
-        "kernels, control flow, variables, in-memory tables); load it with safe_mode=False only if you "
+        f"kernels, control flow, variables, in-memory tables){rule}; load it with safe_mode=False only if you "
         "trust where it came from."
     )
+
+
+def check_graph(path: str, writer: str, *, tensorflow: bool = True) -> None:
+    """Refuse, as a safe-mode load does, a SavedModel whose graph holds an operation the allow-list lacks.
+
+    ``tensorflow`` is as for :func:`refused_graph_ops`.
+
+    Raises:
+        UnsafeFileError: Naming the operations and the functions that hold them.
+        FormatError: The graph is corrupt.
+    """
+    refused = refused_graph_ops(path, tensorflow=tensorflow)
+    if refused:
+        raise _refusal(path, writer, refused)
 
 
 def load_savedmodel(
@@ -175,14 +230,14 @@ def load_savedmodel(
     from ._meta import check_tree
 
     check_tree(path, "SavedModel")
-    archive = embedded_archive(path)
+    archive = embedded_archive(path, check=False)
     if archive is not None:
+        if safe_mode:  # TensorFlow Serving runs this graph, not netform's copy: it may not hide behind it
+            check_graph(path, _NETFORM_EXTRA)
         return load_keras(archive, where=path, compile=compile, safe_mode=safe_mode, custom_objects=custom_objects)
     writer = "Keras 2 (tf_keras)" if os.path.isfile(os.path.join(path, "keras_metadata.pb")) else "another tool"
     if safe_mode:
-        refused = refused_graph_ops(path)
-        if refused:
-            raise _refusal(path, writer, refused)
+        check_graph(path, writer)
     else:
         graph_file(path)  # the size bound holds in every mode
     with reading(path, "savedmodel"):

@@ -136,7 +136,9 @@ class _AttrValue:
 
     def __init__(self, wire: _Wire, buf: memoryview) -> None:
         self.s = b""
+        self.i = 0
         self.shape: list[int | None] | None = None
+        self.tensor = _Tensor()
         self._set = ""
         self.func = _Named("")
         self.list = _AttrList()
@@ -157,7 +159,11 @@ class _AttrValue:
                         self.list.func.append(_Named(_name_of(wire, item)))
             elif number == 7:  # a variable node's shape (TF1 graphs)
                 self.shape, self._set = _shape(wire, value), "shape"
-            elif number in (3, 4, 5, 6, 8, 9):
+            elif number == 3 and isinstance(value, int):  # an int64, as a varint
+                self.i, self._set = value - (1 << 64) if value >= 1 << 63 else value, "i"
+            elif number == 8:  # a constant's tensor: only its declared shape is read
+                self.tensor, self._set = _Tensor(wire, value), "tensor"
+            elif number in (3, 4, 5, 6, 9):
                 self._set = str(number)
             else:
                 continue
@@ -165,6 +171,27 @@ class _AttrValue:
 
     def HasField(self, name: str) -> bool:  # protobuf's method name
         return self._set == name
+
+
+class _Dim:
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+class _TensorShape:
+    def __init__(self, dims: list[int | None] | None) -> None:
+        self.dim = [_Dim(-1 if d is None else d) for d in dims or []]
+
+
+class _Tensor:
+    """A ``TensorProto``: its declared shape (``tensor_shape``, field 2) only, not its values."""
+
+    def __init__(self, wire: _Wire | None = None, value: int | memoryview = 0) -> None:
+        self.tensor_shape = _TensorShape([])
+        if wire is not None:
+            for number, item in wire.fields(wire.message(value)):
+                if number == 2:
+                    self.tensor_shape = _TensorShape(_shape(wire, item))
 
 
 class _AttrList:
@@ -247,13 +274,43 @@ class _Saver:
                 self.restore_op_name = wire.text(value)
 
 
+class _Reference:
+    def __init__(self, node_id: int, local_name: str) -> None:
+        self.node_id, self.local_name = node_id, local_name
+
+
+class _Saveable:
+    def __init__(self, restore_function: int) -> None:
+        self.restore_function = restore_function
+
+
+class _FunctionNames:
+    def __init__(self) -> None:
+        self.concrete_functions: list[str] = []
+        self.concrete_function_name = ""
+
+
+class _Object:
+    """A ``SavedObject``: what ``refused_ops`` asks of it (children, functions, saveables' restore functions)."""
+
+    def __init__(self) -> None:
+        self.children: list[_Reference] = []
+        self.function = _FunctionNames()  # a SavedFunction's concrete_functions
+        self.bare_concrete_function = _FunctionNames()  # a SavedBareConcreteFunction's concrete_function_name
+        self.saveable_objects: dict[str, _Saveable] = {}
+
+
 class _ObjectGraph:
-    """A ``SavedObjectGraph``: the concrete functions' names, each object's children, the variables' shapes."""
+    """A ``SavedObjectGraph``: the concrete functions' names, each object's children, the variables' shapes.
+
+    ``nodes`` holds what :func:`~._graph_ops.refused_ops` reads of each object, by TensorFlow's names.
+    """
 
     def __init__(self) -> None:
         self.concrete_functions: dict[str, None] = {}
         self.children: list[dict[str, int]] = []
         self.variables: dict[int, tuple[int, ...]] = {}
+        self.nodes: list[_Object] = []
 
     def read(self, wire: _Wire, buf: memoryview) -> None:
         for number, value in wire.fields(buf):
@@ -265,6 +322,7 @@ class _ObjectGraph:
     def _object(self, wire: _Wire, buf: memoryview) -> None:
         index = len(self.children)
         children: dict[str, int] = {}
+        obj = _Object()
         for number, value in wire.fields(buf):
             if number == 1:  # ObjectReference: node_id 1, local_name 2
                 node, name = 0, ""
@@ -274,15 +332,56 @@ class _ObjectGraph:
                     elif inner == 2:
                         name = wire.text(item)
                 children[name] = node
+                obj.children.append(_Reference(node, name))
             elif number == 7:  # SavedVariable: shape 2
                 for inner, item in wire.fields(wire.message(value)):
                     if inner == 2:
                         self.variables[index] = tuple(d or 0 for d in (_shape(wire, item) or ()))
+            elif number == 6:  # SavedFunction: concrete_functions 1
+                obj.function.concrete_functions += [
+                    wire.text(item) for inner, item in wire.fields(wire.message(value)) if inner == 1
+                ]
+            elif number == 8:  # SavedBareConcreteFunction: concrete_function_name 1
+                for inner, item in wire.fields(wire.message(value)):
+                    if inner == 1:
+                        obj.bare_concrete_function.concrete_function_name = wire.text(item)
+            elif number == 11:  # map<string, SaveableObject>: restore_function 3
+                key, item = wire.map_entry(value)
+                restore = 0
+                for inner, ref in wire.fields(item):
+                    if inner == 3 and isinstance(ref, int):
+                        restore = ref
+                obj.saveable_objects[key] = _Saveable(restore)
         self.children.append(children)
+        self.nodes.append(obj)
+
+
+class _Values:
+    def __init__(self) -> None:
+        self.value: list[Any] = []
+
+
+class _Collection:
+    """A ``CollectionDef``: its node names (``node_list``) and serialized protos (``bytes_list``)."""
+
+    def __init__(self, wire: _Wire, buf: memoryview) -> None:
+        self.node_list, self.bytes_list = _Values(), _Values()
+        for number, value in wire.fields(buf):
+            if number in (1, 2):  # NodeList, BytesList: value 1
+                for inner, item in wire.fields(wire.message(value)):
+                    if inner == 1 and number == 1:
+                        self.node_list.value.append(wire.text(item))
+                    elif inner == 1:
+                        self.bytes_list.value.append(bytes(wire.message(item)))
 
 
 class _MetaGraph:
-    """A ``MetaGraphDef``: what ``refused_ops`` reads, its signatures and its object graph."""
+    """A ``MetaGraphDef``: what ``refused_ops`` reads, its signatures and its object graph.
+
+    ``init_op_outputs`` holds the tensor names of the ``__saved_model_init_op``
+    signature (TensorFlow's proto has them in ``signature_def``, which here
+    keeps each signature's bytes for :func:`signatures`).
+    """
 
     def __init__(self, wire: _Wire, buf: memoryview) -> None:
         self.wire = wire  # the signatures are decoded on demand, within the same budget of fields
@@ -290,16 +389,22 @@ class _MetaGraph:
         self.saver_def = _Saver()
         self.object_graph_def = _ObjectGraph()
         self.signature_def: dict[str, memoryview] = {}
+        self.collection_def: dict[str, _Collection] = {}
         for number, value in wire.fields(buf):
             if number == 2:
                 self.graph_def.read(wire, wire.message(value))
             elif number == 3:
                 self.saver_def.read(wire, wire.message(value))
+            elif number == 4:
+                key, item = wire.map_entry(value)
+                self.collection_def[key] = _Collection(wire, item)
             elif number == 5:
                 key, item = wire.map_entry(value)
                 self.signature_def[key] = item
             elif number == 7:
                 self.object_graph_def.read(wire, wire.message(value))
+        init = self.signature_def.get("__saved_model_init_op")
+        self.init_op_outputs = [] if init is None else [str(row["name"]) for row in _tensor_names(wire, init)]
 
 
 def _shape(wire: _Wire, value: int | memoryview) -> list[int | None] | None:
@@ -338,6 +443,17 @@ def read_saved_graph(path: str) -> list[_MetaGraph]:
     data = read_bounded(file, MAX_GRAPH_BYTES, f"the SavedModel graph ({os.path.basename(file)})")
     wire = _Wire(data, path)
     return [_MetaGraph(wire, wire.message(value)) for number, value in wire.fields(wire.data) if number == 2]
+
+
+def _tensor_names(wire: _Wire, buf: memoryview) -> list[dict[str, Any]]:
+    """``[{name}]`` of a signature's outputs: each ``TensorInfo``'s tensor ``name`` (field 1)."""
+    rows = []
+    for number, value in wire.fields(buf):
+        if number == 2:
+            for inner, item in wire.fields(wire.map_entry(value)[1]):
+                if inner == 1:
+                    rows.append({"name": wire.text(item)})
+    return rows
 
 
 def _tensors(wire: _Wire, buf: memoryview, field: int) -> list[dict[str, Any]]:
