@@ -386,12 +386,9 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if not os.path.exists(path):
         if checkpoint_prefix(path) is not None:
             return "tf_checkpoint"
-        from ._atomic import BACKUP_SUFFIX
+        from ._atomic import recover
 
-        if os.path.exists(path.rstrip(os.sep) + BACKUP_SUFFIX) or os.path.exists(path + BACKUP_SUFFIX + ".index"):
-            from ._atomic import recover
-
-            recover(path)
+        if recover(path):  # a save its own interrupted swap provably parked; now at ``path``
             return detect_format(path)
         # Keras's words first (its tests match them): a name without a known extension is "not supported".
         suffix = os.path.splitext(os.path.basename(path))[1].lower()
