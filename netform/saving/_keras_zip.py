@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import zipfile
 from typing import Any, BinaryIO, Iterator, Mapping
 
@@ -172,9 +173,21 @@ def write_keras(model: Any, target: str | BinaryIO) -> None:
             weights.archive = None  # Keras's own rule: no half-written weights entry
             raise
         finally:
-            weights.close()
-            assets.close()
+            try:
+                weights.close()
+            finally:
+                _close_assets(assets)
         zf.writestr(NETFORM_ENTRY, json.dumps(meta))
+
+
+def _close_assets(assets: Any) -> None:
+    """Close Keras's asset store; its temporary folder goes even when closing fails (a full disk, a size limit)."""
+    try:
+        assets.close()
+    finally:
+        tmp_dir = getattr(assets, "tmp_dir", None)
+        if tmp_dir:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def write_keras_dir(model: Any, directory: str) -> None:
@@ -196,8 +209,10 @@ def write_keras_dir(model: Any, directory: str) -> None:
     try:
         ks.save_state(model, weights, assets)
     finally:
-        weights.close()
-        assets.close()
+        try:
+            weights.close()
+        finally:
+            _close_assets(assets)
     for name, data in (
         ("metadata.json", json.dumps(keras_metadata()).encode()),
         ("config.json", json.dumps(config).encode()),
