@@ -8,9 +8,14 @@ followed), is flushed to disk, and is renamed over the target with
 directory cannot be replaced atomically, so the old copy is first renamed to
 a backup name, the new one renamed into place and only then the backup
 deleted; :func:`recover` puts a backup back if a process died between the two
-renames. The backup name is one nothing holds yet: a swap never renames over
-nor deletes anything it did not park itself. At every instant a valid copy exists under one of two names, and a
-failure of any kind (a full disk included) removes the temporary output.
+renames. The backup name is one nothing holds yet (``<name>.nf-old-<16 hex
+digits>``, never reused), and before the rename the swap writes a note beside
+it (``<backup>.nf-parked``) whose exact text names the target and the backup:
+:func:`recover` moves back only a folder whose note says netform parked it
+there, never a folder that merely has such a name, and a swap never renames
+over nor deletes anything it did not park itself. At every instant a valid
+copy exists under one of two names, and a failure of any kind (a full disk
+included) removes the temporary output.
 
 This module is neutral: it knows nothing of model formats (the savers decide
 what they may replace before they call it) and imports no TensorFlow.
@@ -23,7 +28,8 @@ import os
 import re
 import secrets
 import shutil
-from typing import BinaryIO, Iterator
+import stat
+from typing import BinaryIO, Callable, Iterator
 
 __all__ = [
     "atomic_path",
@@ -34,13 +40,16 @@ __all__ = [
     "fsync_dir",
     "temp_name",
     "BACKUP_SUFFIX",
+    "PARKED_NOTE",
     "TMP_MARK",
 ]
 
 #: Names of temporary files and directories contain this mark.
 TMP_MARK = ".nf-tmp-"
-#: A directory being replaced is parked under ``<name>`` + this suffix.
+#: A directory being replaced is parked under ``<name>`` + this suffix + ``-<16 hex digits>``.
 BACKUP_SUFFIX = ".nf-old"
+#: The note a swap writes beside the folder it parks, proof that netform parked it: ``<parked name>`` + this.
+PARKED_NOTE = ".nf-parked"
 _CREATE = (
     os.O_RDWR
     | os.O_CREAT
@@ -99,49 +108,109 @@ def _remove(path: str) -> None:
             os.remove(path)
 
 
-def recover(target: str | os.PathLike[str]) -> bool:
-    """Put back a directory parked by an interrupted directory swap.
+def recover(target: str | os.PathLike[str], accept: Callable[[str], bool] | None = None) -> bool:
+    """Put back a directory parked by an interrupted directory swap, when netform can prove it parked it.
+
+    Only a folder named ``<target>.nf-old-<16 hex digits>`` whose note
+    (:data:`PARKED_NOTE`) holds the exact text the swap wrote for it is
+    considered, and only when ``accept`` (the caller's check of its content)
+    passes: a user's folder of that name, a plain ``<target>.nf-old`` or a
+    link is never moved. Nothing is done while anything is at ``target``.
 
     Args:
         target: The path of a directory written with :func:`atomic_path`.
+        accept: Whether a parked folder holds what may be put back (e.g. a
+            save of the expected format); None accepts any folder the note proves.
 
     Returns:
-        True when a backup was found and moved back into place.
+        True when a parked copy was moved back into place.
     """
     target = os.fspath(target).rstrip(os.sep)
     if os.path.lexists(target):
         return False
     for backup in _parked_copies(target):
-        if os.path.isdir(backup) and not os.path.islink(backup):
-            os.replace(backup, target)
-            return True
+        if accept is not None and not accept(backup):
+            continue
+        os.replace(backup, target)
+        _remove_note(backup)
+        fsync_dir(os.path.dirname(os.path.abspath(target)))
+        return True
     return False
 
 
+def _note_text(target: str, backup: str) -> bytes:
+    """What the note beside a parked folder holds: the two names, which carry the swap's random token."""
+    return (
+        f"netform parked {os.path.basename(target)} as {os.path.basename(backup)} while replacing it; "
+        "if this note is still here, that swap was cut short.\n"
+    ).encode()
+
+
+def _proven(target: str, backup: str) -> bool:
+    """Whether ``backup`` is a folder (not a link) with the note a swap of ``target`` wrote for it."""
+    note = backup + PARKED_NOTE
+    expected = _note_text(target, backup)
+    try:
+        if not stat.S_ISDIR(os.lstat(backup).st_mode) or not stat.S_ISREG(os.lstat(note).st_mode):
+            return False
+        with open(note, "rb") as fh:
+            return fh.read(len(expected) + 1) == expected
+    except OSError:
+        return False
+
+
 def _parked_copies(target: str) -> list[str]:
-    """Where a swap may have parked ``target``: its own parking names, newest first, then ``<target>.nf-old``."""
+    """The folders a swap of ``target`` provably parked (see :func:`_proven`), newest first."""
     directory, base = os.path.split(os.path.abspath(target))
     pattern = re.compile(re.escape(base + BACKUP_SUFFIX) + r"-[0-9a-f]{16}")
     try:
-        own = [os.path.join(directory, n) for n in os.listdir(directory) if pattern.fullmatch(n)]
+        names = [n for n in os.listdir(directory) if pattern.fullmatch(n)]
     except OSError:
-        own = []
+        return []
+    own = [os.path.join(directory, n) for n in names]
+    own = [p for p in own if _proven(os.path.join(directory, base), p)]
     own.sort(key=lambda p: os.lstat(p).st_ctime_ns, reverse=True)
-    return [*own, target + BACKUP_SUFFIX]
+    return own
 
 
 def _parking_name(target: str) -> str:
-    """A name to park ``target`` under during a swap, where nothing is: ``<target>.nf-old`` when free.
+    """A name to park ``target`` under during a swap, where nothing is: ``<target>.nf-old-<16 hex digits>``.
 
-    Whatever already sits at ``<target>.nf-old`` (a user's own copy, a
-    copy left by a swap cut short in an earlier run) was not put there by
-    this swap, so it is never renamed over nor deleted: the old copy is
-    parked under ``<target>.nf-old-<16 hex digits>`` instead.
+    Whatever already sits at a name of that form, or at ``<target>.nf-old``
+    (a user's own copy, a copy left by a swap cut short in an earlier run),
+    was not put there by this swap, so it is never renamed over nor deleted.
     """
-    backup = target + BACKUP_SUFFIX
-    while os.path.lexists(backup):
+    while True:
         backup = f"{target}{BACKUP_SUFFIX}-{secrets.token_hex(8)}"
+        if not os.path.lexists(backup) and not os.path.lexists(backup + PARKED_NOTE):
+            return backup
+
+
+def _park(target: str) -> str:
+    """Rename the folder ``target`` to a free parking name, its note written first; return that name."""
+    backup = _parking_name(target)
+    note = backup + PARKED_NOTE
+    fd = os.open(note, _CREATE, 0o666)
+    try:
+        os.write(fd, _note_text(target, backup))
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _remove(note)
+        raise
+    os.close(fd)
+    try:
+        os.replace(target, backup)
+    except BaseException:
+        _remove(note)
+        raise
     return backup
+
+
+def _remove_note(backup: str) -> None:
+    """Delete the note of a parked folder (a file netform wrote)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(backup + PARKED_NOTE)
 
 
 def temp_name(target: str | os.PathLike[str]) -> str:
@@ -174,11 +243,17 @@ def _commit(tmp: str, target: str) -> None:
         what = "a directory" if target_is_dir else "a file"
         raise IsADirectoryError(f"{target} is {what}; it was left in place")
     if tmp_is_dir and os.path.lexists(target):
-        backup = _parking_name(target.rstrip(os.sep))
-        os.replace(target, backup)
-        os.replace(tmp, target)
+        target = target.rstrip(os.sep)
+        backup = _park(target)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            os.replace(backup, target)  # the old copy back under its name
+            _remove_note(backup)
+            raise
         fsync_dir(directory)
         _remove(backup)
+        _remove_note(backup)
     else:
         os.replace(tmp, target)
     fsync_dir(directory)
@@ -207,7 +282,6 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[str]:
     target = os.fspath(target)
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
-    recover(target)
     tmp = temp_name(target)
     try:
         yield tmp

@@ -9,6 +9,7 @@ from typing import IO, Any, Mapping
 from netform.errors import FormatError, SaveError
 
 from ._detect import DEPLOY_FORMATS, FORMATS, FULL_MODEL_FORMATS, detect_format
+from ._atomic import recover
 from ._target import check_target
 
 __all__ = ["save", "load", "save_weights", "load_weights", "format_from_path", "SAVE_FORMATS"]
@@ -125,6 +126,7 @@ def _save_unzipped(model: Any, path: str, format: str | None) -> str:
             f"{path}: with zipped=False the model is written as a directory, whose name should "
             "not end in .keras (as in Keras). Choose a name such as 'model_dir'."
         )
+    recover(path)  # a copy this path's own interrupted swap parked is checked and replaced like any save there
     check_target(path, "keras_dir")
     if getattr(model, "inference_only", False):
         raise SaveError(
@@ -251,6 +253,8 @@ def save(
         save_weights(model, path, format=fmt)
         return fmt
     path = path.rstrip("/") or path
+    if fmt == "savedmodel":
+        recover(path)  # as for the unzipped form
     check_target(path, fmt)
     if getattr(model, "inference_only", False) and fmt != "savedmodel":
         raise SaveError(

@@ -2,15 +2,25 @@
 
 The writer lives in a neutral module (the CLI and the renderer use it too);
 this name stays for the modules that import it from here. :func:`recover`
-also puts back a checkpoint parked by an earlier netform version, which
-swapped checkpoint files one by one under a backup prefix.
+adds what the neutral module cannot know: a folder a swap parked is put back
+only when it is a save of a directory format (a SavedModel, Keras's unzipped
+form), checked as a save's target is checked before it is replaced.
 """
 
 from __future__ import annotations
 
 import os
 
-from netform._files import BACKUP_SUFFIX, TMP_MARK, atomic_file, atomic_path, fsync_dir, temp_name, write_bytes
+from netform._files import (
+    BACKUP_SUFFIX,
+    PARKED_NOTE,
+    TMP_MARK,
+    atomic_file,
+    atomic_path,
+    fsync_dir,
+    temp_name,
+    write_bytes,
+)
 from netform._files import recover as _recover_dir
 
 __all__ = [
@@ -21,40 +31,42 @@ __all__ = [
     "fsync_dir",
     "temp_name",
     "BACKUP_SUFFIX",
+    "PARKED_NOTE",
     "TMP_MARK",
 ]
 
 
-def _prefix_files(prefix: str) -> list[str]:
-    directory, base = os.path.split(os.path.abspath(prefix))
-    if not os.path.isdir(directory):
-        return []
-    return sorted(
-        os.path.join(directory, n)
-        for n in os.listdir(directory)
-        if n == base + ".index" or n.startswith(base + ".data-")
-    )
+def _is_directory_save(path: str) -> bool:
+    """Whether ``path`` is a SavedModel, or Keras's unzipped form, that a save may replace."""
+    from netform.errors import NetformError
+
+    from ._target import check_target
+
+    for fmt in ("savedmodel", "keras_dir"):
+        try:
+            check_target(path, fmt)
+        except (NetformError, OSError):
+            continue
+        return True
+    return False
 
 
 def recover(target: str | os.PathLike[str]) -> bool:
-    """Put back a directory, or a checkpoint prefix, parked by an interrupted swap.
+    """Put back a save that an interrupted swap parked, when netform can prove it parked it.
+
+    Only a folder with the note the swap wrote beside it, holding a
+    SavedModel or Keras's unzipped form, is moved back; a folder that only
+    has a parking name (``<target>.nf-old``, ``<target>.nf-old-<hex>``) is
+    never touched. A file system error leaves everything as it was.
 
     Args:
-        target: A directory written atomically, or a checkpoint prefix.
+        target: A directory written atomically (or a checkpoint prefix, which has none).
 
     Returns:
-        True when a backup was found and moved back into place.
+        True when a parked save was moved back into place.
     """
-    target = os.fspath(target).rstrip(os.sep)
-    if _recover_dir(target):
-        return True
-    backup = target + BACKUP_SUFFIX
-    if (
-        not os.path.lexists(target + ".index")
-        and os.path.isfile(backup + ".index")
-        and not os.path.islink(backup + ".index")
-    ):
-        for old in _prefix_files(backup):
-            os.replace(old, target + old[len(os.path.abspath(backup)) :])
-        return True
-    return False
+    target = os.fspath(target).rstrip(os.sep) or os.fspath(target)
+    try:
+        return _recover_dir(target, accept=_is_directory_save)
+    except OSError:
+        return False

@@ -24,7 +24,6 @@ from typing import Any
 
 from netform.errors import NetformError, SaveError
 
-from ._atomic import BACKUP_SUFFIX
 from ._detect import DEPLOY_HEAD_BYTES, HDF5_SIGNATURE, TABLE_MAGIC, deploy_kind, describe_content
 
 __all__ = ["check_target", "check_export_target", "is_savedmodel_dir", "is_checkpoint_state"]
@@ -1075,21 +1074,14 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
         _check_checkpoint(path)
         return
     if fmt == "savedmodel":
+        # Only ``path`` is checked: a folder beside it (``path.nf-old``, ``path.nf-old-<hex>``) is never
+        # touched by the save; a copy its own interrupted swap parked is put back first, and checked here.
         path = path.rstrip(os.sep) or path
-        backup = path + BACKUP_SUFFIX
-        # With nothing at ``path``, the save first puts a parked copy back there (the swap of a run
-        # cut short), then replaces it: it must be a SavedModel too. Beside ``path`` it is never
-        # touched (the swap parks under a free name), but foreign files there are reported.
-        if os.path.lexists(backup) and not is_savedmodel_dir(backup):
-            _check_savedmodel(backup, backup)  # raises with what is there, unless it is empty
         if os.path.lexists(path):
             _check_savedmodel(path, path)
         return
     if fmt == "keras_dir":
         path = path.rstrip(os.sep) or path
-        backup = path + BACKUP_SUFFIX
-        if os.path.lexists(backup):  # as for a SavedModel
-            _check_keras_dir(backup)
         if os.path.lexists(path):
             _check_keras_dir(path)
         return

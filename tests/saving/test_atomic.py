@@ -41,12 +41,23 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
 
 
 def test_directory_swap_recovers_backup(tmp_path):
+    from netform import _files
+
     target = tmp_path / "d"
     target.mkdir()
     (target / "x").write_text("old")
-    os.replace(target, str(target) + _atomic.BACKUP_SUFFIX)  # as if killed between the two renames
-    assert _atomic.recover(target)
+    _files._park(str(target))  # as if killed between the two renames
+    assert _files.recover(target)
     assert (target / "x").read_text() == "old"
+    assert os.listdir(tmp_path) == ["d"]
+
+
+def test_a_folder_with_only_the_parking_name_is_not_recovered(tmp_path):
+    target = tmp_path / "d"
+    (tmp_path / "d.nf-old").mkdir()
+    (tmp_path / "d.nf-old" / "x").write_text("mine")
+    assert not _atomic.recover(target)
+    assert os.listdir(tmp_path) == ["d.nf-old"]
 
 
 @pytest.mark.parametrize("fmt", list(FILES))
