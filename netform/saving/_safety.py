@@ -246,6 +246,20 @@ def _check_zip_total(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], whe
     inflated = sum(info.file_size for info in infos)
     size = _archive_size(archive)
     offsets = {info.header_offset for info in infos}
+    hdf5 = _hdf5_inside(archive, infos, size)
+    if hdf5 is not None:
+        raise UnsafeFileError(
+            f"{where}: the archive is also an HDF5 file (its signature at byte {hdf5}), so one file holds two "
+            "models (plain Keras reads a .h5 name as HDF5); refused. Keras and netform never write such a file."
+        )
+    if offsets and min(offsets) > 0:
+        # zipfile reads an archive appended to other bytes; an HDF5 file before it makes one file two models
+        # (plain Keras reads a .h5 name as HDF5, netform the archive): Keras and netform start at the first entry
+        raise UnsafeFileError(
+            f"{where}: {min(offsets)} bytes come before the archive's first entry (another file's: a file "
+            "that is both an archive and, e.g., an HDF5 model is two models); refused. An archive written by "
+            "Keras or netform starts with its first entry."
+        )
     if len(offsets) < len(infos) or (size is not None and stored > size):
         raise UnsafeFileError(
             f"{where}: archive entries overlap ({len(infos)} entries declare {stored} stored bytes "
@@ -257,6 +271,59 @@ def _check_zip_total(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], whe
             f"{where}: the {len(infos)} archive entries would inflate from {stored} to {inflated} "
             f"bytes in all (more than {MAX_RATIO} times), a zip bomb; refused."
         )
+
+
+#: Where HDF5 looks for its superblock's signature: byte 0, then 512 and each power of two after it.
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _hdf5_inside(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], size: int | None) -> int | None:
+    """The offset of an HDF5 superblock signature where HDF5 would find one in the archive's file, outside the
+    stored bytes of every entry, or None.
+
+    One inside an entry is the start of that entry's own file (a ``.keras`` archive's ``model.weights.h5``,
+    stored, may begin at byte 1024): HDF5 reads it as that file, the archive's own weights.
+    """
+    fp = archive.fp
+    if fp is None or size is None:
+        return None
+    here = fp.tell()
+    try:
+        found = []
+        offset = 0
+        while offset + 8 <= size:
+            fp.seek(offset)
+            if fp.read(8) == _HDF5_SIGNATURE:
+                found.append(offset)
+            offset = 512 if offset == 0 else offset * 2
+        if not found:
+            return None
+        spans = []
+        for info in infos:
+            fp.seek(info.header_offset)
+            header = fp.read(30)
+            if len(header) < 30:
+                continue
+            start = info.header_offset + 30 + int.from_bytes(header[26:28], "little")
+            start += int.from_bytes(header[28:30], "little")
+            spans.append((start, start + info.compress_size))
+        return next((o for o in found if not any(a <= o < b for a, b in spans)), None)
+    except (OSError, ValueError):
+        return None
+    finally:
+        fp.seek(here)
+
+
+def zip_tail(read: Any, size: int) -> bool:
+    """Whether the last bytes of a file of ``size`` bytes (``read(offset, n)``) are a zip archive's end record."""
+    span = min(size, 22 + 0xFFFF)
+    tail = read(size - span, span)
+    at = tail.rfind(b"PK\x05\x06")
+    while at >= 0:
+        if at + 22 <= len(tail) and at + 22 + int.from_bytes(tail[at + 20 : at + 22], "little") == len(tail):
+            return True
+        at = tail.rfind(b"PK\x05\x06", 0, at)
+    return False
 
 
 def _archive_size(archive: zipfile.ZipFile) -> int | None:
@@ -395,6 +462,16 @@ def check_h5(
                     total += _vlen_dataset_bytes(oid, f"/{name}", where, file_size, limit - total)
         return 1 if problems else None  # anything but None stops the walk
 
+    if file_size is not None and file_size >= 22 and isinstance(file, h5py.File):
+        try:
+            also_zip = zip_tail(read, file_size)
+        except Exception:  # an unreadable tail: the checks below read the file again and say why
+            also_zip = False
+        if also_zip:
+            raise UnsafeFileError(
+                f"{where}: the HDF5 file ends with a zip archive's end record, so one file holds two models "
+                "(plain Keras reads a .keras name as a zip); refused. Keras and netform never write such a file."
+            )
     measure_attributes(h5py.h5o.open(file.id, b"/"), "/")
     file.id.links.visit(visit, info=True)
     if problems:
