@@ -149,6 +149,47 @@ def test_a_users_folder_in_a_backup_folder_is_not_taken_for_a_parked_backup(tmp_
     assert not (bk / "state").exists()
 
 
+def test_a_parked_training_backup_is_resumed_from(tmp_path) -> None:
+    spec = tmp_path / "tr.yaml"
+    spec.write_text(
+        "netform: 1\nname: tr\nkind: sequential\ninputs: {x: {shape: [4]}}\n"
+        "layers:\n  - {type: Dense, units: 3, activation: softmax}\n"
+    )
+    x = np.zeros((32, 4), "float32")
+    y = np.zeros((32,), "int64")
+    bk = tmp_path / "bk"
+
+    class Stop(Exception):
+        pass
+
+    import keras
+
+    class StopAfterEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Stop
+
+    m = nf.build(nf.load_spec(spec))
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    backup = nf.TrainingBackup(str(bk), save_every_steps=1)
+    with pytest.raises(Stop):
+        m.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[backup, StopAfterEpoch()])
+    assert (bk / "state").is_dir()
+    _files._park(str(bk / "state"))  # killed between the two renames of a backup write
+    seen = []
+
+    class Epochs(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(epoch)
+
+    m2 = nf.build(nf.load_spec(spec))
+    m2.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    m2.fit(
+        x, y, epochs=3, batch_size=16, verbose=0, callbacks=[nf.TrainingBackup(str(bk), save_every_steps=1), Epochs()]
+    )
+    assert seen and seen[0] >= 1  # resumed from the parked backup, not from the start
+
+
 # What recovery is for: a swap killed between its two renames, put back by load and by save.
 def _killed_swap(target) -> str:
     """Park ``target`` as a swap does, and stop there (as if the process was killed)."""
