@@ -46,7 +46,7 @@ from netform.errors import FormatError
 from ._detect import TABLE_MAGIC
 from ._protowire import FIXED32, LEN, VARINT, Budget, TooManyFields, WireError, fields, read_varint
 
-__all__ = ["MAX_INDEX_BYTES", "MAX_ENTRIES", "BundleEntry", "check_bundle", "read_index"]
+__all__ = ["MAX_INDEX_BYTES", "MAX_ENTRIES", "BundleEntry", "check_bundle", "check_savedmodel_variables", "read_index"]
 
 #: The largest checkpoint index netform reads (TensorFlow's for a model of a million variables is ~100 MB).
 MAX_INDEX_BYTES: Final[int] = 256 * 2**20
@@ -124,6 +124,8 @@ class _Bad(Exception):
 
 def _signed(value: int, bits: int, name: str) -> int:
     """A varint read as a two's complement ``int64``, refused outside ``int<bits>``."""
+    if value < 2**31:  # the common case, in range for either width
+        return value
     if value >= 2**63:
         value -= 2**64
     if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
@@ -254,15 +256,25 @@ def _slice(buf: bytes, start: int, end: int, shape: tuple[int, ...], budget: Bud
     return tuple(extents)
 
 
-def _entry(key: str, buf: bytes, num_shards: int, budget: Budget) -> BundleEntry:
-    """A ``BundleEntryProto``, its fields checked."""
+_ENTRY_FIELDS: Final[dict[int, str]] = {
+    1: "dtype",
+    2: "shape",
+    3: "shard_id",
+    4: "offset",
+    5: "size",
+    6: "crc32c",
+    7: "slices",
+}
+
+
+def _entry(key: str, buf: bytes, num_shards: int, budget: Budget, shapes: dict[bytes, tuple[int, ...]]) -> BundleEntry:
+    """A ``BundleEntryProto``, its fields checked (``shapes``: the shapes read so far, by their bytes)."""
     dtype = shard_id = offset = size = 0
     shape: tuple[int, ...] = ()
     spans: list[tuple[int, int]] = []
     seen: set[int] = set()
-    names = {1: "dtype", 2: "shape", 3: "shard_id", 4: "offset", 5: "size", 6: "crc32c", 7: "slices"}
     for number, wire, value, stop in fields(buf, 0, len(buf), budget):
-        name = names.get(number)
+        name = _ENTRY_FIELDS.get(number)
         if name is None:
             continue
         if number == 7:
@@ -272,7 +284,11 @@ def _entry(key: str, buf: bytes, num_shards: int, budget: Budget) -> BundleEntry
         _once(seen, number, name)
         if number == 2:
             _want(wire, LEN, name)
-            shape = _shape(buf, value, stop, budget)
+            raw = buf[value:stop]
+            found = shapes.get(raw)
+            if found is None:
+                found = shapes[raw] = _shape(raw, 0, len(raw), budget)
+            shape = found
         elif number == 6:
             _want(wire, FIXED32, name)
         else:
@@ -411,6 +427,7 @@ def read_index(index: str) -> tuple[int, list[BundleEntry]]:
         num_shards = 0
         entries: list[BundleEntry] = []
         previous: bytes | None = None
+        shapes: dict[bytes, tuple[int, ...]] = {}
         for separator, vstart, vend in _entries(data, *top, "the index block"):
             what = f"the data block before key {separator!r}"
             span = _block(data, memoryview(data)[vstart:vend], limit, what)
@@ -430,7 +447,7 @@ def read_index(index: str) -> tuple[int, list[BundleEntry]]:
                 elif len(entries) == MAX_ENTRIES:
                     raise _Bad(f"the index holds more than {MAX_ENTRIES:,} entries")
                 else:
-                    entries.append(_entry(key, value, num_shards, budget))
+                    entries.append(_entry(key, value, num_shards, budget, shapes))
                 key = None
         if not num_shards:
             raise _Bad("it has no header (the empty key)")
@@ -492,3 +509,20 @@ def check_bundle(prefix: str) -> list[BundleEntry]:
                 "Save it again from its model."
             )
     return entries
+
+
+def check_savedmodel_variables(path: str) -> None:
+    """Check a SavedModel's ``variables/`` checkpoint (as :func:`check_bundle`) before TensorFlow loads it.
+
+    A SavedModel without ``variables/variables.index`` (one with no
+    variables) passes: TensorFlow reads no index then.
+
+    Args:
+        path: The SavedModel directory.
+
+    Raises:
+        FormatError: The variables' index is malformed or names bytes their data shards do not hold.
+    """
+    prefix = os.path.join(path, "variables", "variables")
+    if os.path.lexists(prefix + ".index"):
+        check_bundle(prefix)
