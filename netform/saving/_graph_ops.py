@@ -44,7 +44,7 @@ what they compute is what the caller asks for.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..errors import FormatError
 from . import _protowire as protowire
@@ -283,12 +283,11 @@ def _load_roots(meta_graph: Any) -> tuple[set[str], list[str]]:
     return functions, [_node_name(n) for n in nodes if n]
 
 
-def _calling_itself(functions: dict[str, Any], names: set[str], library: set[str]) -> set[str]:
+def _calling_itself(callees: Callable[[str], set[str]], names: set[str]) -> set[str]:
     """Those of ``names`` (closed under calls) that call themselves, directly or through others."""
-    callees = {name: {c for n in functions[name].node_def for c in _called(n, library)} for name in names}
     left = set(names)
     while True:  # peel off the functions that call nothing left: what remains lies on a cycle
-        done = {name for name in left if not callees[name] & left}
+        done = {name for name in left if not callees(name) & left}
         if not done:
             return left
         left -= done
@@ -354,14 +353,20 @@ def refused_ops(meta_graph: Any, *, where: str = "saved_model.pb") -> list[tuple
     for name in meta_graph.object_graph_def.concrete_functions:
         if name in library:
             level[name] = _CALLABLE
+    calls: dict[str, set[str]] = {}
+
+    def callees(name: str) -> set[str]:
+        if name not in calls:
+            calls[name] = {c for node in functions[name].node_def for c in _called(node, library)}
+        return calls[name]
+
     stack = list(level)
     while stack:  # a callee is as exposed as its most exposed caller
         name = stack.pop()
-        for node in functions[name].node_def:
-            for callee in _called(node, library):
-                if level[name] < level.get(callee, _SAVE + 1):
-                    level[callee] = level[name]
-                    stack.append(callee)
+        for callee in callees(name):
+            if level[name] < level.get(callee, _SAVE + 1):
+                level[callee] = level[name]
+                stack.append(callee)
     for name in library:
         level.setdefault(name, _CALLABLE)  # reached from nowhere known: treat as callable
     load_functions, load_roots = _load_roots(meta_graph)
@@ -373,7 +378,7 @@ def refused_ops(meta_graph: Any, *, where: str = "saved_model.pb") -> list[tuple
         name = stack.pop()
         if name not in load_functions:
             load_functions.add(name)
-            stack.extend(c for n in functions[name].node_def for c in _called(n, library))
+            stack.extend(callees(name))
     found: list[tuple[str, str]] = []
     for node in graph.node:
         why = _problem(node, level_of(node.name), library)
@@ -390,6 +395,6 @@ def refused_ops(meta_graph: Any, *, where: str = "saved_model.pb") -> list[tuple
                 why = why and f"{why} while loading"
             if why is not None:
                 found.append((why, f"function '{name}'"))
-    for name in sorted(_calling_itself(functions, load_functions, library)):
+    for name in sorted(_calling_itself(callees, load_functions)):
         found.append(("a call of itself while loading", f"function '{name}'"))
     return found
