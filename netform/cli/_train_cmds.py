@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, EngineError, FormatError, SpecError, did_you_mean
+from ..errors import DataError, EngineError, FormatError, NetformError, SaveError, SpecError, did_you_mean
 from ..spec import load_spec
 from ..spec._yaml import load_yaml
 from ..spec._access import spec_access
@@ -192,7 +193,14 @@ class _Interrupt:
             def on_train_begin(self, logs: Any = None) -> None:
                 for backup in backups:
                     epoch, step = getattr(backup, "_resume_epoch", None), getattr(backup, "_resume_step", 0)
-                    if epoch is not None:
+                    epochs = int(self.params.get("epochs") or 0)
+                    if epoch is not None and epoch >= epochs > 0:  # a finished training whose model was not saved
+                        print(
+                            f"the backup in {backup.directory} holds the finished training ({epochs} epoch(s)): "
+                            "nothing is left to train",
+                            flush=True,
+                        )
+                    elif epoch is not None:
                         total = self.params.get("steps")
                         of = f" of {total}" if total else ""
                         print(
@@ -378,6 +386,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             for backup in backups:  # the spec's, as --backup-dir's above: before the model is built
                 if backup not in extra:
                     check_directory(backup.directory, option="TrainingBackup.backup_dir")
+            # The backups hold the training's state until its model is saved: removed below, once `-o` is written.
+            deferred = _defer_backup_removal(spec_callbacks + extra)
             training = {**training, "callbacks": spec_callbacks}
             history = fit_from_training_config(
                 make_model,
@@ -416,11 +426,87 @@ def cmd_train(args: argparse.Namespace) -> int:
         _save_interrupted(model, _interrupted_path(args.output, out_dir, spec.name))
         for backup in backups:
             print(f"backup kept in {backup.directory}: run the same command again to resume at this step")
+        for folder in deferred.keras:
+            print(f"backup kept in {folder}: run the same command again to resume at its last epoch")
         return 130  # an interrupt is exit 130 whatever became of the model (the backup holds its state)
     if args.output:
-        fmt = save(model, args.output)
+        try:
+            fmt = save(model, args.output)
+        except NetformError as err:
+            kept = deferred.folders()
+            if not kept or isinstance(err, SpecError):
+                raise
+            raise SaveError(
+                f"{str(err).rstrip('.')}; the backup in {', '.join(kept)} still holds the trained state: run the same command "
+                "again to resume and save"
+            ) from err
         print(f"saved → {args.output} [{fmt}]")
+    deferred.remove()
     return 0
+
+
+class _Deferred:
+    """The backups of a ``train`` run that ``fit`` would have removed at its end: removed once the model is saved."""
+
+    def __init__(self, training: list[Any], keras: list[str]) -> None:
+        self.training = training  # netform's TrainingBackup callbacks
+        self.keras = keras  # the folders of Keras's BackupAndRestore callbacks
+
+    def folders(self) -> list[str]:
+        return [str(b.directory) for b in self.training] + self.keras
+
+    def remove(self) -> None:
+        """Remove each backup (netform's and Keras's files only); a backup that cannot be removed is said."""
+        from ..errors import EngineError
+
+        for backup in self.training:
+            try:
+                backup.discard()
+            except EngineError as err:
+                print(f"warning: the backup in {backup.directory} was left as it is: {err}", file=sys.stderr)
+        for folder in self.keras:
+            _remove_keras_backup(folder)
+
+
+def _defer_backup_removal(callbacks: list[Any]) -> _Deferred:
+    """Keep the backups past ``fit``: their removal is left to the command, after ``-o`` is saved."""
+    import keras
+
+    from ..engine import TrainingBackup
+
+    training, folders = [], []
+    for cb in callbacks:
+        if isinstance(cb, TrainingBackup) and cb.delete_on_finish:
+            cb.delete_on_finish = False
+            training.append(cb)
+        elif isinstance(cb, keras.callbacks.BackupAndRestore) and cb.delete_checkpoint:
+            cb.delete_checkpoint = False  # a public attribute: Keras reads it in on_train_end
+            folders.append(str(cb.backup_dir))
+    return _Deferred(training, folders)
+
+
+#: What Keras's BackupAndRestore writes in its folder (keras/src/callbacks/backup_and_restore.py).
+_KERAS_BACKUP_FILES = (
+    "latest.weights.h5",
+    "training_metadata.json",
+    "latest.weights.h5.bkp",
+    "training_metadata.json.bkp",
+)
+
+
+def _remove_keras_backup(folder: str) -> None:
+    """What Keras's ``BackupAndRestore`` deletes at the end of training: its files, then the folder if left empty.
+
+    Its folder held only these files when training started (``validate``'s checks); anything that
+    appeared since is not Keras's and is kept, with the folder.
+    """
+    for name in _KERAS_BACKUP_FILES:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    with contextlib.suppress(OSError):  # not empty: something else is in it
+        os.rmdir(folder)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -181,7 +181,11 @@ class TrainingBackup(keras.callbacks.Callback):
         delete_on_finish: Remove the backup when ``fit`` completes, so that
             the next ``fit`` starts afresh (as Keras's ``BackupAndRestore``).
             Only netform's files are removed; the directory too when netform
-            created it and nothing else is in it.
+            created it and nothing else is in it. With ``False`` the backup
+            outlives ``fit``: save the model, then call :meth:`discard`; a
+            save that fails leaves the trained state in the backup, and the
+            next ``fit`` resumes from it with no epoch left to run
+            (``netform train -o`` does this).
 
     Raises:
         EngineError: ``save_every_steps`` is not a positive integer, or ``directory`` contains a NUL character.
@@ -254,6 +258,25 @@ class TrainingBackup(keras.callbacks.Callback):
         if self._lock.held:
             remove_created_directory(self.directory)
         self._lock.release(remove_file=True)
+
+    def discard(self) -> None:
+        """Remove the backup now, as ``fit`` does when it completes under ``delete_on_finish`` (idempotent).
+
+        For a backup kept past ``fit`` (``delete_on_finish=False``) until the
+        trained model is saved. Only netform's files are removed, the
+        directory too when netform created it and nothing else is in it;
+        the directory is locked meanwhile.
+
+        Raises:
+            EngineError: Another training uses the directory (the backup is left as it is).
+        """
+        if not self.directory.is_dir():
+            return
+        self._lock.acquire()
+        try:
+            remove_own_state(self.directory, self.path)
+        finally:
+            self.release()
 
     @property
     def path(self) -> Path:
