@@ -172,6 +172,34 @@ nodes:
 outputs: [both, mean]
 ```
 
+Axes count the batch axis as 0. As in Keras, an op may work across the batch: a reduction over axis 0
+or over every axis (`axis: null`: `mean`, `sum`, `max`, `std`, `argmax`, `count_nonzero`, `logsumexp`,
+`median`, `moments`…), `softmax`, `normalize`, `sort`, `cumsum`, `cumprod`, `flip`, `roll` or `diff`
+along axis 0, `cumsum`, `sort` or `ravel` of the whole tensor, `transpose`, `swapaxes` and
+`moveaxis` moving axis 0, `stack` or `concatenate` on axis 0, `einsum` such as `'ab->ba'`, `outer`,
+and a constant of a higher rank broadcast against a batched tensor. Keras builds these, and netform
+takes them with Keras's static shape; their results depend on the whole batch, not on one sample,
+and `predict`, `evaluate` and `train` split the data into batches (`batch_size`), so each batch is
+computed on its own and the rows need not be one per sample. netform refuses, as a located error,
+the ops on the batch axis that fail for some batch sizes or give a fixed number of results whatever
+the batch: `squeeze` of axis 0, `matmul` summing over it, `broadcast_to` (it fixes the batch size),
+`tile` or `repeat` along it (or without an axis), `split`, `take`, `pad`, `slice` or `getitem` of
+it, a `reshape` whose `newshape` does not start with -1 (or whose sizes do not divide a sample),
+and `matmul` or `einsum` summing over it, pairing it with another axis or broadcasting it against a
+fixed size.
+
+Settings that name a choice take only the values Keras runs with, written in lowercase: `mode` of
+`pad` (`constant`, `reflect`, `symmetric`; `constant_values` only with `constant`, and `reflect`
+pads each side by less than the axis's size, `symmetric` by at most its size), `padding` of the
+pooling ops (`valid`, `same`), `data_format` (`channels_last`, `channels_first`), and
+`interpolation` and `fill_mode` of `image.resize`. True/false settings (`keepdims`, `antialias`,
+`sorted`, `approximate`…) take only true or false, and `one_hot` takes no `sparse: true` (Keras's
+TensorFlow one_hot makes a sparse result only for a batch of known size). The ops TensorFlow
+computes with floats only (`erfinv`, `softmax`, `sigmoid`, `gelu`, `hard_shrink`…) refuse integer
+and bool tensors, and those it computes with numbers only (`add`, `multiply`, `greater`, `relu`,
+`round`…) refuse bool ones: cast first (`{op: cast, in: x, dtype: float32}`). Keras checks most of
+these only when the model runs, so a model built with any of them would fail on every input.
+
 ### `shares`: reuse a layer and its weights
 
 A node with `shares: other` calls the layer of node `other` again on its own `in` (the same

@@ -573,6 +573,12 @@ def one_hot(a: dict[str, Any]) -> Shape:
             f"axis {axis!r:.40} of one_hot is out of range: Keras takes -1 (the classes last) or 0 to "
             f"{len(shape) - 1} (the classes before that axis of {shape_str(tuple(shape))})"
         )
+    if a.get("sparse"):
+        raise ShapeError(
+            "sparse: true: Keras's TensorFlow one_hot makes its sparse result only for a batch of known size, "
+            "and a model runs on batches of any size (netform's predict and train fail on every input); drop "
+            "sparse (the result is dense)"
+        )
     ax = _axis(axis, len(shape) + 1)
     shape.insert(ax, a["num_classes"])
     return tuple(shape)
@@ -642,6 +648,24 @@ def pad(a: dict[str, Any]) -> Shape:
         pairs = [tuple(w) for w in width]
     if any(len(p) != 2 or any(not isinstance(w, int) or isinstance(w, bool) or w < 0 for w in p) for p in pairs):
         raise ShapeError(f"pad_width takes pairs of whole numbers ≥ 0, received {width!r:.80}")
+    mode = a.get("mode", "constant")
+    if a.get("constant_values") is not None and mode != "constant":
+        raise ShapeError(
+            f"constant_values {a['constant_values']!r:.30} is given with mode {mode!r:.30}: Keras takes "
+            "constant_values only with mode 'constant' (reflect and symmetric copy the tensor's own values); "
+            "drop constant_values, or use mode: constant"
+        )
+    if mode in ("reflect", "symmetric"):
+        # TensorFlow's MirrorPad mirrors values of the axis itself: reflect (the edge not repeated) pads fewer
+        # than the axis's size, symmetric (the edge repeated) at most its size; more fails on every input
+        for axis, (dim, (lo, hi)) in enumerate(zip(shape, pairs)):
+            most = None if dim is None else dim - 1 if mode == "reflect" else dim
+            if most is not None and max(lo, hi) > most:
+                raise ShapeError(
+                    f"pad_width {width!r:.60} pads axis {axis} (size {dim}) by {max(lo, hi)} in mode {mode!r}: "
+                    f"TensorFlow mirrors the axis's own values, so {mode} pads each side by at most {most} "
+                    f"({'size - 1' if mode == 'reflect' else 'the size'}); pad less, or use mode: constant"
+                )
     if pairs and pairs[0] != (0, 0):
         _batch_taken(
             shape,
@@ -753,11 +777,23 @@ def append(a: dict[str, Any]) -> Shape:
     if a.get("axis") is None:
         x1, x2 = (prod(_shape_of(a[k], k)) for k in ("x1", "x2"))
         return (None if x1 is None or x2 is None else x1 + x2,)
-    return concatenate({"xs": [a["x1"], a["x2"]], "axis": a["axis"]})
+    shapes = [_shape_of(a[k], k) for k in ("x1", "x2")]
+    axis = a["axis"]
+    ax = _axis(axis, len(shapes[0]))
+    unknown = next((s for s in shapes if len(s) > ax and s[ax] is None), None)
+    if unknown is not None:
+        raise ShapeError(
+            f"append along axis {axis} of {shape_str(unknown)}, whose size is unknown"
+            f"{' (the batch axis)' if ax == 0 else ''}: Keras's append adds the two sizes to give the result's, and "
+            "fails while the model is built; use op concatenate (in: [x1, x2]) on that axis"
+        )
+    return concatenate({"xs": [a["x1"], a["x2"]], "axis": axis})
 
 
 def diff(a: dict[str, Any]) -> Shape:
     shape = list(_shape_of(a["a"]))
+    if isinstance(a.get("axis"), (list, tuple)):
+        raise ShapeError(f"axis {a['axis']!r:.40}: diff takes differences along one axis; give one, e.g. axis: -1")
     ax = _axis(a.get("axis", -1), len(shape))
     n = a.get("n", 1)
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:

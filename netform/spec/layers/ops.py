@@ -229,6 +229,19 @@ DTYPES: tuple[str, ...] = (
 )
 
 
+#: The values Keras takes of the ops' settings that name a choice (by parameter name). Keras (TensorFlow)
+#: checks most of them only when the model runs: a model built with another value fails on every input.
+#: The static shape rules read them as written, so only these spellings are taken (Keras also takes some
+#: in capitals).
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "mode": ("constant", "reflect", "symmetric"),  # TensorFlow's tf.pad modes
+    "padding": ("valid", "same"),
+    "data_format": (None, "channels_last", "channels_first"),
+    "interpolation": rules.RESIZE_INTERPOLATIONS,
+    "fill_mode": ("constant",),  # the only one Keras's TensorFlow image.resize takes
+}
+
+
 #: unknown arguments of one op node reported one by one (with suggestions); the rest are counted in one line
 MAX_UNKNOWN_SHOWN = 100
 
@@ -306,6 +319,22 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
                 f"{', '.join(DTYPES)} (text is not a tensor dtype a model can cast numbers to)",
             )
         )
+    for key, value in kwargs.items():
+        if key not in names:
+            continue
+        choices = CHOICES.get(key)
+        if choices is not None and value not in choices:
+            out.append(
+                (
+                    key,
+                    f"op {op}: {key} {value!r:.60} is not one of "
+                    f"{', '.join('null' if c is None else repr(c) for c in choices)}, the values Keras runs "
+                    "with (netform reads them in lowercase); Keras checks most of them only when the model runs, so a "
+                    "model built with another value fails on every input",
+                )
+            )
+        elif isinstance(dict(spec.params).get(key), bool) and not isinstance(value, bool):
+            out.append((key, f"op {op}: {key} must be true or false; received {value!r:.60}"))
     if op == "getitem" and isinstance(kwargs.get("index"), (str, type(None))) and "index" in kwargs:
         try:
             parse_index(kwargs["index"])
@@ -319,6 +348,19 @@ from .._kinds import Kind, dtype_kind  # noqa: E402 - re-exported: what a tensor
 
 #: Keras's integer-only ops: TensorFlow's bitwise kernels take int8 … uint64 only (no float, bool or text)
 INTEGER_ONLY = frozenset({"bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"})
+#: ops TensorFlow computes with floats only: its kernels (or Keras's float constants inside the op) take no
+#: integer or bool tensor, and the model fails on every input (checked against Keras by a test)
+FLOAT_ONLY = frozenset(
+    "average_pool celu elu erf erfinv gelu glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh "
+    "log_sigmoid log_softmax logsumexp normalize reciprocal rsqrt selu sigmoid silu swish soft_shrink softmax "
+    "softplus softsign sparse_plus sparsemax squareplus tanh_shrink threshold".split()
+)
+#: ops TensorFlow computes with numbers only: no kernel takes bool values (logical_* are the ops for bools)
+NUMBERS_ONLY = frozenset(
+    "add subtract multiply maximum minimum power floor_divide greater greater_equal less less_equal heaviside "
+    "hypot negative conj conjugate real einsum image.resize leaky_relu max_pool moments relu relu6 round sign "
+    "top_k".split()
+)
 #: ops whose result is bool whatever they are given
 _BOOL_RESULT = frozenset(
     "equal not_equal greater greater_equal less less_equal logical_and logical_or logical_xor logical_not "
@@ -405,6 +447,7 @@ def op_kind(op: Op, kinds: list[Kind | None], where: list[str]) -> Kind | None:
         _integer_operands(op.op, bound.get("x"), bound.get("y"))
         return "int"
     _integer_arithmetic(op.op, bound)
+    _number_kinds(op.op, tensors, constants)
     dtype = bound.get("dtype")
     if isinstance(dtype, str) and dtype in DTYPES:
         return dtype_kind(dtype)
@@ -418,6 +461,24 @@ def op_kind(op: Op, kinds: list[Kind | None], where: list[str]) -> Kind | None:
     if kind == "float" or op.op in _STRUCTURAL:
         return kind
     return None  # ints and bools: some ops keep them, others (divide, mean, sqrt) give floats
+
+
+def _number_kinds(op: str, tensors: list[_Fed], constants: list[Kind | None]) -> None:
+    """Refuse integer or bool values in an op TensorFlow computes with floats only (:data:`FLOAT_ONLY`),
+    and bool values in one it computes with numbers only (:data:`NUMBERS_ONLY`).
+
+    The values it computes with are those of its operands together, as Keras promotes them: a bool tensor
+    added to a float constant is computed as floats.
+    """
+    kind = _promote([t.kind for t in tensors] + constants)
+    if kind == "int" and op in FLOAT_ONLY or kind == "bool" and op in FLOAT_ONLY | NUMBERS_ONLY:
+        fed = next((t.what for t in tensors if t.kind == kind), "its operands")
+        dtype = "float32" if op in FLOAT_ONLY else "int32 or float32"
+        raise ShapeError(
+            f"op {op} computes with {'floats' if op in FLOAT_ONLY else 'numbers'} only (TensorFlow runs it on "
+            f"no {kind} values), but {fed} holds {'integers' if kind == 'int' else 'bools'}; the model would "
+            f"fail on every input: cast first, {{op: cast, in: …, dtype: float32}}, or give the input dtype {dtype}"
+        )
 
 
 def _numbers(value: Any) -> list[Any]:
