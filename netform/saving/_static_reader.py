@@ -637,10 +637,10 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check_h5(f, config, path, safe_mode)
+        meta = h5_meta(f, path, config)  # before the checksums: metadata that is not JSON is named as such
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if is_native:
             check_same_model(f, config, path)
-        meta = h5_meta(f, path, config)
         if not is_native:
             raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
         native = config
