@@ -174,3 +174,24 @@ def test_under_a_file_size_limit_the_training_is_not_lost(work: Path) -> None:
     assert "the backup in bk holds the finished training (2 epoch(s)): nothing is left to train" in run.stdout
     assert "intact; the backup in bk still holds" in first, first
     assert (work / "m.keras").is_file() and not (work / "bk").exists()
+
+
+def test_ctrl_c_keeps_a_spec_backup_and_restore_folder(
+    work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netform.cli import _train_cmds
+
+    enter = _train_cmds._Interrupt.__enter__
+
+    def ctrl_c_at_once(self: Any) -> Any:  # as if Ctrl-C came during the first step
+        out = enter(self)
+        self.requested = True
+        return out
+
+    monkeypatch.setattr(_train_cmds._Interrupt, "__enter__", ctrl_c_at_once)
+    spec = _spec(work, "- {type: BackupAndRestore, backup_dir: kb}\n")
+    rc = main(_run(spec))
+    out = capsys.readouterr().out
+    assert rc == 130, out
+    assert "backup kept in " in out and "kb: run the same command again" in out, out
+    assert (work / "kb" / "training_metadata.json").is_file()  # Keras would have deleted it at the end of fit
