@@ -7,7 +7,7 @@ import os
 from types import ModuleType
 from typing import Any
 
-from netform.errors import FormatError, SaveError
+from netform.errors import FormatError, SaveError, UnsafeFileError
 
 from . import _protowire as protowire
 
@@ -210,9 +210,23 @@ def _onnx_tensor_size(view: memoryview, span: _Span, path: str) -> int:
     """
     dims: list[int] = []
     name: _Span | None = None
+    external: list[_Span] = []
+    location = 0
+    stored = 0  # bytes of data the tensor holds (raw_data, typed data, packed or not)
+    data_type = 0
     for field, value in _proto_fields(view, span[0], span[0] + span[1], path):
         if field == 8 and isinstance(value, tuple):
             name = value
+        elif field == 13 and isinstance(value, tuple):  # external_data: {key, value} entries
+            external.append(value)
+        elif field == 14 and isinstance(value, int):
+            location = value
+        elif field == 2 and isinstance(value, int):
+            data_type = value
+        elif field == 6:  # string_data: one entry per string, an empty one included
+            stored += max(value[1], 1) if isinstance(value, tuple) else 1
+        elif field in _DATA_FIELDS:
+            stored += value[1] if isinstance(value, tuple) else 1
         if field != 1:
             continue
         if isinstance(value, int):
@@ -235,7 +249,51 @@ def _onnx_tensor_size(view: memoryview, span: _Span, path: str) -> int:
                 f"{path}: initializer {label} of the ONNX graph has dims [{', '.join(map(str, shown))}{more}], "
                 f"{why}; no ONNX writer makes such a tensor, so the file is refused as corrupt or edited."
             )
+    label = repr(_text(view, name, 200)) if name is not None else "without a name"
+    if external or location == 1:
+        target = next(
+            (_text(view, v, 300) for k, v in (_entry(view, e, path) for e in external) if k == "location"), None
+        )
+        shown = f" ({target!r})" if target is not None else ""
+        raise UnsafeFileError(
+            f"{path}: initializer {label} of the ONNX graph keeps its data in an external file{shown}; a model "
+            "file never makes netform read other files, so it is refused. netform writes self-contained ONNX "
+            "files (onnx.load_model(..., load_external_data=True) and onnx.save_model make one)."
+        )
+    fixed = _FIXED_SIZES.get(data_type)
+    # Every element takes stored bytes: its fixed size in raw_data or a packed field, at least a byte as a
+    # varint, half a byte for 4-bit types; a tensor declaring more elements than that is a lie
+    most = stored * 2 if data_type in (21, 22) else stored
+    if size > most or (fixed is not None and raw_only(view, span, path) and size * fixed != stored):
+        raise FormatError(
+            f"{path}: initializer {label} of the ONNX graph declares {size:,} elements but stores {stored:,} "
+            "bytes of data; the file is refused as corrupt or edited (its parameter count would be a lie)."
+        )
     return size
+
+
+#: TensorProto fields that hold data: float 4, int32 5, string 6, int64 7, raw 9, double 10, uint64 11.
+_DATA_FIELDS = frozenset({4, 5, 6, 7, 9, 10, 11})
+#: Bytes of one element of an ONNX data type in raw_data (FLOAT 1, UINT8 2, ..., BFLOAT16 16, FLOAT8 17-20).
+_FIXED_SIZES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2}
+_FIXED_SIZES.update(dict.fromkeys((17, 18, 19, 20), 1))
+
+
+def raw_only(view: memoryview, span: _Span, path: str) -> bool:
+    """Whether a TensorProto's data are all in ``raw_data`` (field 9)."""
+    fields = {f for f, _ in _proto_fields(view, span[0], span[0] + span[1], path)}
+    return 9 in fields and not (fields & (_DATA_FIELDS - {9}))
+
+
+def _entry(view: memoryview, span: _Span, path: str) -> tuple[str, _Span]:
+    """``(key, value span)`` of a StringStringEntryProto."""
+    key, value = "", (span[0], 0)
+    for f, v in _proto_fields(view, span[0], span[0] + span[1], path):
+        if f == 1 and isinstance(v, tuple):
+            key = _text(view, v, 64)
+        elif f == 2 and isinstance(v, tuple):
+            value = v
+    return key, value
 
 
 def _onnx_parameters(view: memoryview, span: _Span, field: int, path: str) -> int:

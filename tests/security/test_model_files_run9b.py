@@ -213,6 +213,11 @@ def _onnx(path: Path, dims: list[int], *, packed: bool = False) -> Path:
     else:
         tensor = b"".join(_int_field(1, d) for d in dims)
     tensor += _int_field(2, TensorProto.FLOAT) + _len_field(8, b"w")
+    count = 1
+    for d in dims:
+        count *= d
+    if all(d >= 0 for d in dims) and count <= 1 << 20:
+        tensor += _len_field(9, bytes(4 * count))  # raw_data: the floats a tensor of these dims holds
     graph_bytes = model.graph.SerializeToString() + _len_field(5, tensor)  # fields of a message may come in any order
     opsets = b"".join(_len_field(8, opset.SerializeToString()) for opset in model.opset_import)
     path.write_bytes(_int_field(1, model.ir_version) + _len_field(7, graph_bytes) + opsets)  # in field order
