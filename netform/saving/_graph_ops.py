@@ -229,7 +229,7 @@ def _load_problem(node: Any, level: int, library: set[str]) -> str | None:
     if op in library or op in _ALLOWED[level]:
         return None
     if op not in LOAD_OPS:
-        return f"{op}, which loops or computes" if op in _LOOP_OPS else op
+        return f"{op} (a loop)" if op in _LOOP_OPS else op
     if _declared_elements(node) > MAX_LOAD_ELEMENTS:
         return f"{op} of {_declared_elements(node):,} elements"
     return None

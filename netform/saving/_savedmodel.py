@@ -50,7 +50,7 @@ def embedded_archive(path: str, *, check: bool = True) -> str | None:
 
 
 #: Who wrote a SavedModel with netform's ``assets.extra``, as a refusal names it.
-_NETFORM_EXTRA = "netform (by its assets.extra)"
+_NETFORM_EXTRA = "netform, as its assets.extra claims,"
 
 
 def save_savedmodel(model: Any, path: str) -> None:

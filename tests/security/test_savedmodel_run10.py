@@ -147,8 +147,8 @@ def test_load_time_initializer_that_loops_or_sizes_by_value_is_refused(tmp_path:
 @pytest.mark.parametrize(
     ("which", "node", "named"),
     [
-        ("restore", {"op": "StatelessWhile"}, "StatelessWhile, which loops"),
-        ("_create_resource", {"op": "While"}, "While, which loops"),
+        ("restore", {"op": "StatelessWhile"}, r"StatelessWhile \(a loop\)"),
+        ("_create_resource", {"op": "While"}, r"While \(a loop\)"),
         ("_create_resource", {"op": "Const", "shape": [60000, 60000]}, "Const of 3,600,000,000 elements"),
         ("_create_resource", {"op": "SELF"}, "a call of itself"),
     ],
