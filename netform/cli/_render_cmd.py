@@ -15,7 +15,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     Args:
         args: Parsed ``netform render`` arguments: ``source``, ``output``,
             ``format``, ``direction``, ``collapse``, ``collapse_depth``,
-            ``details``, ``no_shapes``, ``no_params`` and ``plugin``.
+            ``details``, ``no_shapes``, ``no_params``, ``timeout`` (seconds
+            graphviz may take; None: the default) and ``plugin``.
 
     Returns:
         0 on success (errors are raised as :class:`~netform.NetformError` and
@@ -35,6 +36,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             show_params=not args.no_params,
             collapse_depth=getattr(args, "collapse_depth", None),
             details=bool(getattr(args, "details", False)),
+            timeout=getattr(args, "timeout", None),
         )
     print(f"wrote {out}")
     return 0

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import FormatError, RenderError
 from ._diagram import Diagram, collapse
-from ._graphviz import FORMATS, run_dot, write_atomic
+from ._graphviz import FORMATS, check_timeout, run_dot, write_atomic
 
 # The spec layer (Pydantic schemas) and the DOT writer, which uses it, are imported where a diagram is drawn:
 # a file no diagram is drawn of (a LiteRT or ONNX model, refused as ``load`` refuses it) costs neither.
@@ -216,6 +216,7 @@ def render(
     show_params: bool = True,
     collapse_depth: int | None = None,
     details: bool = False,
+    timeout: float | None = None,
 ) -> Path:
     """Draw a spec, a Keras model or a saved model file as a diagram.
 
@@ -246,6 +247,12 @@ def render(
             one box (0: every top-level block; None: none).
         details: Add each layer's key attributes (kernel size, strides,
             activation, units, …) to its box.
+        timeout: Seconds graphviz's ``dot`` may take to lay out an svg, png,
+            pdf or html diagram (None: 60); past it ``dot`` is stopped and
+            nothing is written. ``dot`` runs in a process of its own, its CPU
+            time capped as well. A graph with many edges is drawn with
+            straight, unlabelled edges and bounded layout passes; one too
+            large to lay out in seconds is refused before ``dot`` runs.
 
     Returns:
         The path written.
@@ -253,7 +260,9 @@ def render(
     Raises:
         RenderError: Unknown format or direction, a negative ``collapse_depth``,
             a missing ``dot`` program for svg/png/pdf/html (with the install
-            command), or graphviz failing.
+            command), graphviz failing or running past ``timeout``, or a
+            diagram too large to lay out (the message suggests a ``.dot``
+            file, which needs no layout, or collapsing blocks).
         SpecError: The spec is invalid.
 
     Example::
@@ -262,6 +271,7 @@ def render(
     """
     out = Path(path)
     fmt = _format_of(out, format)
+    timeout = check_timeout(timeout)
     if fmt == "html":
         from ._dot import DotOptions
         from ._html import write_html
@@ -273,24 +283,23 @@ def render(
             out,
             DotOptions(direction, show_shapes, show_params, details=details),
             collapse_depth=_collapse_depth(expand_nested, collapse_depth),
+            timeout=timeout,
         )
         return out
-    source = to_dot_source(
-        obj,
-        direction=direction,
-        expand_nested=expand_nested,
-        show_shapes=show_shapes,
-        show_params=show_params,
-        collapse_depth=collapse_depth,
-        details=details,
-    )
+    _check_direction(direction)
+    diagram = diagram_of(obj, expand_nested=expand_nested, collapse_depth=collapse_depth)
+    from ._dot import DotOptions, check_layout_size, to_dot
+
+    if fmt != "dot":
+        check_layout_size(diagram)
+    source = to_dot(diagram, DotOptions(direction, show_shapes, show_params, details=details))
     if fmt == "dot":
         try:
             write_atomic(out, source.encode("utf-8"))
         except OSError as err:
             raise RenderError(f"cannot write the diagram to {out}: {err.strerror or err}") from err
     else:
-        run_dot(source, fmt, out)
+        run_dot(source, fmt, out, timeout)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import RenderError
 from ..spec import format_shape
 from ._diagram import FAMILIES, DCluster, DEdge, Diagram, DNode
 
@@ -18,11 +19,23 @@ __all__ = [
     "key_attributes",
     "block_arguments",
     "legend_entries",
+    "is_dense",
+    "layout_size",
+    "LAYOUT_LIMIT",
+    "check_layout_size",
 ]
 
 # Above this many nodes labels shrink to name and type (shape and params move to the tooltip)
 # and only edges into merges carry shapes: the picture stays readable and dot stays fast.
 COMPACT_ABOVE = 300
+# A graph with more edges than this and more than DENSE_PER_NODE edges a node is drawn without edge labels,
+# with straight edges and graphviz's iteration limits: a 4 KB spec whose 40 layers each take every earlier
+# layer (782 edges) kept `dot` busy for minutes.
+DENSE_EDGES = 200
+DENSE_PER_NODE = 2
+# The most nodes graphviz's layout may handle, counting the one it adds on every rank an edge crosses
+# (``layout_size``): 20,000 take dot about 2 s; the 1,000-node benchmark models about 1,100.
+LAYOUT_LIMIT = 20_000
 _FONT = "Helvetica"
 _OUTPUT_COLOR = "#b03a2e"
 _INPUT_COLOR = "#1f618d"
@@ -163,8 +176,65 @@ def _rank(shape: Any) -> int | None:
     return len(shape) if isinstance(shape, tuple) else None
 
 
+def is_dense(diagram: Diagram) -> bool:
+    """Whether ``diagram`` has so many edges for its nodes that it is drawn with dot's iteration limits,
+    straight edges and no edge labels (more than :data:`DENSE_EDGES`, and :data:`DENSE_PER_NODE` a node)."""
+    edges = len(diagram.edges)
+    return edges > DENSE_EDGES and edges > DENSE_PER_NODE * len(diagram.nodes)
+
+
+def layout_size(diagram: Diagram) -> int:
+    """About how many nodes graphviz's layout of ``diagram`` handles: the nodes, and one more for each rank
+    an edge crosses (ranks by longest path; an edge label takes a rank of its own, so where labels may
+    be drawn every edge counts twice)."""
+    succ: dict[str, list[str]] = {nid: [] for nid in diagram.nodes}
+    indeg = dict.fromkeys(diagram.nodes, 0)
+    for e in diagram.edges:
+        if e.src in succ and e.dst in indeg and e.src != e.dst:
+            succ[e.src].append(e.dst)
+            indeg[e.dst] += 1
+    rank = dict.fromkeys(diagram.nodes, 0)
+    ready = [nid for nid, n in indeg.items() if n == 0]
+    while ready:  # longest path in topological order; nodes on a cycle (a shared layer) keep rank 0
+        nid = ready.pop()
+        for dst in succ[nid]:
+            rank[dst] = max(rank[dst], rank[nid] + 1)
+            indeg[dst] -= 1
+            if indeg[dst] == 0:
+                ready.append(dst)
+    scale = 1 if is_dense(diagram) else 2
+    size = len(diagram.nodes)
+    for e in diagram.edges:
+        span = abs(rank.get(e.dst, 0) - rank.get(e.src, 0))
+        size += max(scale * span - 1, 0)
+    return size
+
+
+def check_layout_size(diagram: Diagram) -> None:
+    """Refuse, before graphviz runs, a diagram whose :func:`layout_size` is over :data:`LAYOUT_LIMIT`.
+
+    Raises:
+        RenderError: The diagram is too large to lay out in seconds (the message says what to do instead).
+    """
+    size = layout_size(diagram)
+    if size > LAYOUT_LIMIT:
+        raise RenderError(
+            f"the diagram of {diagram.name!r} is too large for graphviz to lay out in seconds: "
+            f"{len(diagram.nodes):,} nodes and {len(diagram.edges):,} edges, about {size:,} nodes to place "
+            f"(limit {LAYOUT_LIMIT:,}; an edge adds one for every rank it crosses); write DOT source instead "
+            "(`-o NAME.dot`, format='dot'), which needs no layout, or draw blocks as single boxes "
+            "(`--collapse` / `--collapse-depth N`, collapse_depth=N)"
+        )
+
+
 def _edge_line(
-    edge: DEdge, diagram: Diagram, indeg: dict[str, int], opts: DotOptions, compact: bool, gid: str | None = None
+    edge: DEdge,
+    diagram: Diagram,
+    indeg: dict[str, int],
+    opts: DotOptions,
+    compact: bool,
+    gid: str | None = None,
+    dense: bool = False,
 ) -> str:
     src, dst = diagram.nodes[edge.src], diagram.nodes[edge.dst]
     attrs = []
@@ -178,7 +248,7 @@ def _edge_line(
         label = f"use {edge.use + 1}" + (f"\n{label}" if label else "")
         if edge.use > 0:
             attrs.append('style="dashed"')
-    if label:
+    if label and not dense:  # a dense graph's labels would be unreadable, and each one is a node to lay out
         # `label` (never `xlabel`): dot lays an edge label out as a node of its own, so labels never overlap
         attrs.insert(0, f"label={quote(label)}")
     if gid is not None:
@@ -231,6 +301,7 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     opts = options or DotOptions()
     compact = len(diagram.nodes) > COMPACT_ABOVE
     big = len(diagram.nodes) > 100
+    dense = is_dense(diagram)
     title = f"{diagram.name} ({diagram.kind})"
     graph_attrs = [
         f"rankdir={opts.direction}",
@@ -246,6 +317,12 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     if big:
         # fewer crossing-minimisation passes: layouts of hundreds of nodes stay well under a second
         graph_attrs += ["mclimit=0.5", "nslimit=2", "remincross=false"]
+    if dense:
+        # edges straight and dot's passes bounded: the 782-edge graph above lays out in about 1.5 s of CPU
+        graph_attrs = [a for a in graph_attrs if not a.startswith(("splines=", "mclimit=", "nslimit="))]
+        graph_attrs += ["splines=line", "mclimit=0.1", "nslimit=1", "nslimit1=1", "searchsize=5"]
+        if "remincross=false" not in graph_attrs:
+            graph_attrs.append("remincross=false")
     out = [
         f"digraph {quote(diagram.name)} {{",
         f"  graph [{', '.join(graph_attrs)}];",
@@ -267,7 +344,7 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
         _emit_cluster(cluster, index, children, members, opts, compact, 1, out, node_ids)
     indeg = dict(diagram.in_degree())
     out += [
-        _edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None)
+        _edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None, dense)
         for i, e in enumerate(diagram.edges)
     ]
     if opts.legend:

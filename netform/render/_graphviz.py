@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import math
+import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 from ..errors import RenderError
 
-__all__ = ["FORMATS", "find_dot", "run_dot", "layout", "write_atomic"]
+__all__ = ["FORMATS", "DEFAULT_TIMEOUT_S", "find_dot", "run_dot", "layout", "write_atomic", "check_timeout"]
 
 FORMATS = ("svg", "png", "pdf", "dot", "html")
 _INSTALL = (
     "install graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
     "or `conda install graphviz`; or write DOT source with format='dot' (a .dot file), which needs no graphviz"
 )
-_TIMEOUT_S = 300
+# How long ``dot`` may lay a diagram out (wall clock; its CPU time is capped at the same number of seconds).
+# A 1,000-node model takes well under a second; a graph that takes minutes is not worth waiting for.
+DEFAULT_TIMEOUT_S = 60.0
+_SMALLER = (
+    "write DOT source instead (`-o NAME.dot`, format='dot'), which needs no layout, or draw blocks as "
+    "single boxes (`--collapse` / `--collapse-depth N`, collapse_depth=N)"
+)
 
 
 def find_dot() -> str:
@@ -37,46 +46,105 @@ def write_atomic(path: Path, data: bytes) -> None:
     _files.write_bytes(path, data)
 
 
-def run_dot(source: str, fmt: str, path: Path) -> None:
+def check_timeout(timeout: float | None) -> float:
+    """``timeout`` as seconds (None: :data:`DEFAULT_TIMEOUT_S`).
+
+    Raises:
+        RenderError: ``timeout`` is not a finite number greater than 0.
+    """
+    if timeout is None:
+        return DEFAULT_TIMEOUT_S
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+        raise RenderError(
+            f"the layout timeout must be a number of seconds greater than 0 (default {DEFAULT_TIMEOUT_S:g}); "
+            f"received timeout={timeout!r}"
+        )
+    return float(timeout)
+
+
+def run_dot(source: str, fmt: str, path: Path, timeout: float | None = None) -> None:
     """Lay out ``source`` with ``dot`` and write the ``fmt`` image to ``path``.
 
     Args:
         source: DOT text.
         fmt: ``"svg"``, ``"png"`` or ``"pdf"``.
-        path: Where the image goes (written atomically).
+        path: Where the image goes (written atomically: nothing is written when ``dot`` fails).
+        timeout: Seconds ``dot`` may run (None: :data:`DEFAULT_TIMEOUT_S`).
 
     Raises:
         RenderError: ``dot`` is missing, fails, or runs past the time limit.
     """
-    data = layout(source, fmt)
+    data = layout(source, fmt, timeout)
     try:
         write_atomic(path, data)
     except OSError as err:
         raise RenderError(f"cannot write the diagram to {path}: {err.strerror or err}") from err
 
 
-def layout(source: str, fmt: str) -> bytes:
+def _child_limits(cpu_s: int) -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Cap the ``dot`` child's CPU time (the child only: netform's own limits are never changed)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        cpu_s = min(cpu_s, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, hard))
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill ``proc`` and its process group (``dot`` runs in a session of its own) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        proc.kill()
+    proc.communicate()
+
+
+def layout(source: str, fmt: str, timeout: float | None = None) -> bytes:
     """The ``fmt`` image (``"svg"``, ``"png"`` or ``"pdf"``) graphviz's ``dot`` makes of ``source``.
+
+    ``dot`` runs in a process group of its own with its CPU time capped; past
+    ``timeout`` seconds of wall-clock time the group is killed, so no layout
+    outlives the call.
 
     Raises:
         RenderError: ``dot`` is missing, fails, or runs past the time limit.
     """
+    limit = check_timeout(timeout)
     exe = find_dot()
+    posix = os.name == "posix"
+    cpu_s = math.ceil(limit) + 1
     try:
-        proc = subprocess.run(
-            [exe, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True, timeout=_TIMEOUT_S, check=False
+        proc = subprocess.Popen(
+            [exe, f"-T{fmt}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=posix,
+            preexec_fn=(lambda: _child_limits(cpu_s)) if posix else None,  # only setrlimit: safe before exec
         )
-    except subprocess.TimeoutExpired as err:
-        raise RenderError(
-            f"graphviz `dot` ran for more than {_TIMEOUT_S} s laying out the diagram; "
-            "try format='dot', or expand_nested=False to draw blocks as single boxes"
-        ) from err
     except OSError as err:
         raise RenderError(f"cannot run graphviz `dot` ({exe}): {err.strerror}; {_INSTALL}") from err
-    if proc.returncode != 0 or not proc.stdout:
-        detail = proc.stderr.decode("utf-8", "replace").strip()[-2000:]
+    try:
+        out, err_out = proc.communicate(source.encode("utf-8"), timeout=limit)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        raise RenderError(
+            f"graphviz `dot` took more than {limit:g} s to lay out the diagram and was stopped; "
+            f"{_SMALLER}, or allow more time (`--timeout S`, timeout=S)"
+        ) from None
+    except BaseException:
+        _kill(proc)
+        raise
+    if posix and proc.returncode == -signal.SIGXCPU:
+        raise RenderError(
+            f"graphviz `dot` used more than {cpu_s} s of CPU time laying out the diagram and was stopped; "
+            f"{_SMALLER}, or allow more time (`--timeout S`, timeout=S)"
+        )
+    if proc.returncode != 0 or not out:
+        detail = err_out.decode("utf-8", "replace").strip()[-2000:]
         raise RenderError(
             f"graphviz `dot -T{fmt}` failed (exit {proc.returncode}): {detail or 'no output'}; "
             "the DOT source can be written with format='dot' to inspect it"
         )
-    return proc.stdout
+    return out

@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import RenderError
 from ..spec import format_shape
 from ._diagram import FAMILIES, Diagram, depth_of
-from ._dot import DotOptions, block_arguments, html_escape, key_attributes, to_dot
+from ._dot import DotOptions, block_arguments, check_layout_size, html_escape, key_attributes, to_dot
 from ._graphviz import layout, write_atomic
 from ._html_assets import CSS, JS
 
@@ -135,23 +135,32 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def html_page(diagram: Diagram, options: DotOptions | None = None, *, collapse_depth: int | None = None) -> str:
+def html_page(
+    diagram: Diagram,
+    options: DotOptions | None = None,
+    *,
+    collapse_depth: int | None = None,
+    timeout: float | None = None,
+) -> str:
     """The interactive page of ``diagram`` as HTML text (graphviz lays the diagram out).
 
     Args:
         diagram: An expanded diagram (every block a cluster).
         options: Drawing options; ``svg_ids`` is turned on.
         collapse_depth: Blocks nested deeper than this start collapsed (None: all expanded).
+        timeout: Seconds graphviz may take to lay the diagram out (None: the default, 60).
 
     Returns:
         The HTML document: one file, no external resource.
 
     Raises:
-        RenderError: graphviz is missing or fails.
+        RenderError: graphviz is missing, fails or runs past ``timeout``, or the diagram is too
+            large to lay out (:func:`~._dot.check_layout_size`).
     """
+    check_layout_size(diagram)
     opts = options or DotOptions()
     opts = DotOptions(opts.direction, opts.show_shapes, opts.show_params, opts.legend, opts.details, svg_ids=True)
-    svg = _inline_svg(layout(to_dot(diagram, opts), "svg").decode("utf-8"))
+    svg = _inline_svg(layout(to_dot(diagram, opts), "svg", timeout).decode("utf-8"))
     data = json.dumps(diagram_data(diagram, collapse_depth), ensure_ascii=True, separators=(",", ":"))
     data = data.replace("</", "<\\/")  # a data block ends at the first </script
     title = html_escape(f"{diagram.name} ({diagram.kind})")
@@ -179,14 +188,20 @@ def html_page(diagram: Diagram, options: DotOptions | None = None, *, collapse_d
 
 
 def write_html(
-    diagram: Diagram, path: Path, options: DotOptions | None = None, *, collapse_depth: int | None = None
+    diagram: Diagram,
+    path: Path,
+    options: DotOptions | None = None,
+    *,
+    collapse_depth: int | None = None,
+    timeout: float | None = None,
 ) -> None:
     """Write :func:`html_page` of ``diagram`` to ``path`` (atomically).
 
     Raises:
-        RenderError: graphviz is missing or fails, or the file cannot be written.
+        RenderError: graphviz is missing, fails or runs past ``timeout``, the diagram is too large
+            to lay out, or the file cannot be written.
     """
-    page = html_page(diagram, options, collapse_depth=collapse_depth)
+    page = html_page(diagram, options, collapse_depth=collapse_depth, timeout=timeout)
     try:
         write_atomic(path, page.encode("utf-8"))
     except OSError as err:
