@@ -185,8 +185,9 @@ the ops on the batch axis that fail for some batch sizes or give a fixed number 
 the batch: `squeeze` of axis 0, `matmul` summing over it, `broadcast_to` (it fixes the batch size),
 `tile` or `repeat` along it (or without an axis), `split`, `take`, `pad`, `slice` or `getitem` of
 it, a `reshape` whose `newshape` does not start with -1 (or whose sizes do not divide a sample),
-and `matmul` or `einsum` summing over it, pairing it with another axis or broadcasting it against a
-fixed size.
+`matmul` or `einsum` summing over it, pairing it with another axis or broadcasting it against a
+fixed size, and a constant of a size other than 1 where a tensor has its batch axis (`add`,
+`multiply`, `where`…: the model would run only for batches of that size).
 
 Settings that name a choice take only the values Keras runs with, written in lowercase: `mode` of
 `pad` (`constant`, `reflect`, `symmetric`; `constant_values` only with `constant`, and `reflect`

@@ -321,3 +321,40 @@ def test_the_reference_says_which_ops_are_refused_on_the_batch_axis() -> None:
     text = reference_markdown()
     assert "As in Keras, an op may work across the batch" in text
     assert "`squeeze` of axis 0" in text and "`broadcast_to`" in text
+
+
+# -- a constant broadcast against the batch axis ---------------------------------------
+THREE_ROWS = [[1.0, 2.0, 3.0, 4.0]] * 3
+
+
+@pytest.mark.parametrize(
+    ("op", "args"),
+    [
+        ("add", [T(None, 4), THREE_ROWS]),
+        ("multiply", [THREE_ROWS, T(None, 4)]),
+        ("where", [T(None, 4, dtype="bool"), T(None, 4), THREE_ROWS]),
+    ],
+    ids=["add", "multiply-first", "where"],
+)
+def test_a_constant_sized_against_the_batch_axis_is_refused(op: str, args: list[Any]) -> None:
+    import keras
+
+    with pytest.raises(ShapeError, match="has its batch axis"):
+        _netform_shape(op, args, {})
+    inputs = [keras.Input(a.shape[1:], dtype=a.dtype) for a in args if isinstance(a, T)]
+    it = iter(inputs)
+    values = [next(it) if isinstance(a, T) else np.asarray(a, "float32") for a in args]
+    model = keras.Model(inputs, getattr(keras.ops, op)(*values))
+    data = [np.ones((2, *i.shape[1:]), i.dtype) for i in inputs]
+    with pytest.raises(Exception):  # TensorFlow's broadcasting error
+        model.predict(data if len(data) > 1 else data[0], verbose=0)
+
+
+def test_constants_that_fit_one_sample_or_add_axes_before_the_batch_still_broadcast() -> None:
+    assert _netform_shape("add", [T(None, 4), [[1.0, 2.0, 3.0, 4.0]]], {}) == (None, 4)
+    assert _netform_shape("add", [T(None, 4), [1.0, 2.0, 3.0, 4.0]], {}) == (None, 4)
+    assert _netform_shape("add", [T(None, 4), [[[1.0]]] * 2], {}) == _keras_static(
+        "add", [T(None, 4), [[[1.0]]] * 2], {}
+    )
+    diag = first_located_error(_spec("{op: add, in: [x, [[1, 2, 3, 4], [1, 2, 3, 4]]]}"))
+    assert "has its batch axis" in diag.message and diag.path[:2] == ("nodes", "o")

@@ -126,8 +126,32 @@ def full_like(a: dict[str, Any]) -> Shape:
     return shape
 
 
+def _constant_against_batch(values: list[tuple[str, Any]]) -> None:
+    """Refuse a constant whose size on the axis where a tensor has its batch axis (a leading None) is not 1.
+
+    Keras broadcasts the batch against it (its static shape takes the constant's size), so the model works
+    only for batches of that size (or of one sample) and fails for the others.
+    """
+    shapes = [(name, v, _shape_of(v, name)) for name, v in values if v is not None]
+    rank = max((len(s) for _, _, s in shapes), default=0)
+    for _, tensor, shape in shapes:
+        if not (isinstance(tensor, TensorArg) and shape and shape[0] is None):
+            continue
+        pos = rank - len(shape)
+        for name, value, other in shapes:
+            i = pos - (rank - len(other))
+            if not isinstance(value, TensorArg) and 0 <= i < len(other) and other[i] != 1:
+                raise ShapeError(
+                    f"the constant {name} of shape {shape_str(other)} has size {other[i]} where {shape_str(shape)} "
+                    "has its batch axis: Keras broadcasts the batch against it, so the model works only for "
+                    f"batches of {other[i]} samples (or of one); give the constant size 1 on that axis, or leave "
+                    "the axis out (the values for one sample, as [1, 2, 3, 4] for a batch of 4 features)"
+                )
+
+
 def binary(a: dict[str, Any]) -> Any:
-    x1, x2 = list(a.values())[:2]
+    (n1, x1), (n2, x2) = list(a.items())[:2]
+    _constant_against_batch([(n1, x1), (n2, x2)])
     return broadcast(_shape_of(x1, "x1"), _shape_of(x2, "x2"))
 
 
@@ -365,6 +389,7 @@ def where(a: dict[str, Any]) -> Shape:
     if a.get("x1") is None and a.get("x2") is None:
         raise ShapeError("where with only a condition has a data-dependent shape; give x1 and x2")
     shapes += [_shape_of(a[k], k) for k in ("x1", "x2")]
+    _constant_against_batch([(k, a[k]) for k in ("condition", "x1", "x2")])
     return broadcast(*shapes)
 
 
