@@ -229,6 +229,8 @@ def _numel(shape: Any) -> int:
 
 def _sharded_index(path: str) -> dict[str, Any] | None:
     """The sharded weights index at ``path``, its size checked (None: the file is no index)."""
+    if not os.path.isfile(path):  # a FIFO would block the open; the format detection refuses it
+        return None
     try:
         with open(path, "rb") as fh:
             if not fh.read(64).lstrip().startswith(b"{"):
