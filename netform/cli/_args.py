@@ -118,6 +118,12 @@ def args_render(p: argparse.ArgumentParser) -> None:
     p.add_argument("--details", action="store_true", help="show key attributes (kernel size, strides, units, …)")
     p.add_argument("--no-shapes", action="store_true", help="leave shapes out")
     p.add_argument("--no-params", action="store_true", help="leave parameter counts out")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="seconds graphviz may take to lay out an svg, png, pdf or html diagram (default 60)",
+    )
     _plugin_arg(p)
 
 

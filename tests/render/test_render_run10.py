@@ -174,3 +174,16 @@ def test_cli_handler_passes_the_timeout(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match=r"took more than 0\.2 s"):
         cmd_render(args)
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_dot
+def test_cli_timeout_stops_dot(tmp_path: Path) -> None:
+    spec = tmp_path / "dense40.yaml"
+    spec.write_text(dense_spec(40))  # about 1.5 s of dot's CPU at the least
+    proc, wall = _cli("render", str(spec), "-o", str(tmp_path / "d.svg"), "--timeout", "0.5")
+    assert proc.returncode == 7, proc.stderr
+    assert wall < 30, wall
+    assert "took more than 0.5 s" in proc.stderr and "--timeout S" in proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["dense40.yaml"]
+    proc, _ = _cli("render", str(spec), "-o", str(tmp_path / "d.svg"), "--timeout", "0")
+    assert proc.returncode == 7 and "timeout must be a number of seconds" in proc.stderr, proc.stderr
