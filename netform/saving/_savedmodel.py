@@ -240,6 +240,10 @@ def load_savedmodel(
         check_graph(path, writer)
     else:
         graph_file(path)  # the size bound holds in every mode
+    from ._tensor_bundle import check_savedmodel_variables
+
+    # TensorFlow aborts the process on an index entry it cannot parse: netform reads the index first, in every mode
+    check_savedmodel_variables(path)
     with reading(path, "savedmodel"):
         model = InferenceModel(path)
     warnings.warn(

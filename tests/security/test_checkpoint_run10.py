@@ -327,10 +327,6 @@ def test_a_savedmodel_variables_index_is_checked(tmp_path: Path) -> None:
         check_savedmodel_variables(str(bad))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loading a foreign SavedModel does not call check_savedmodel_variables before tf.saved_model.load yet",
-)
 def test_loading_a_savedmodel_with_a_malformed_variables_index_is_a_format_error(tmp_path: Path) -> None:
     bad = _foreign_savedmodel(tmp_path / "sm", _flip_length)
     done = subprocess.run(
