@@ -18,6 +18,7 @@ reads a prefix through the state file whenever that names one of its sets.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import time
@@ -29,7 +30,7 @@ from ._atomic import fsync_dir, recover, temp_name, write_bytes
 from ._detect import check_checkpoint_files, checkpoint_prefix
 from ._meta import reading, writing
 from ._target import is_checkpoint_state
-from ._tensor_bundle import check_bundle
+from ._tensor_bundle import check_bundle, read_index
 from ._weights import mismatch_error
 
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_variables", "current_set", "SET_MARK"]
@@ -152,20 +153,36 @@ def _unlink(path: str) -> None:
 
 
 def _drop_old_sets(directory: str, base: str) -> None:
-    """Remove all but the newest :data:`_KEEP` sets of ``base`` (and never the one the state names)."""
+    """Remove all but the newest :data:`_KEEP` sets of ``base`` (and never the one the state names).
+
+    Only sets netform wrote are candidates: a name exactly as :func:`_publish`
+    makes it (``base.nf-set-`` and 20 hex digits), whose index parses as a
+    tensor bundle and whose files are exactly that index and the data shards
+    it names. A user's file that merely shares the name pattern is kept.
+    """
     named = _state_target(directory)
+    pattern = re.compile(re.escape(base + SET_MARK) + r"([0-9a-f]{20})\.index")
     sets = sorted(
-        {
-            n[: n.index(".", len(base + SET_MARK))]
-            for n in os.listdir(directory)
-            if n.startswith(base + SET_MARK) and "." in n[len(base + SET_MARK) :]
-        },
+        (n[: -len(".index")] for n in os.listdir(directory) if pattern.fullmatch(n)),
         reverse=True,
     )
     for old in sets[_KEEP:]:
-        if old != named:
-            for path in _files_of(os.path.join(directory, old)):
+        prefix = os.path.join(directory, old)
+        if old != named and _is_own_set(prefix):
+            # data shards first, index last: a set without its index is no set for any reader
+            for path in sorted(_files_of(prefix), key=lambda f: f.endswith(".index")):
                 _unlink(path)
+
+
+def _is_own_set(prefix: str) -> bool:
+    """Whether ``prefix`` is a complete checkpoint set: its index parses, its data files are the ones it names."""
+    try:
+        num_shards, _ = read_index(prefix + ".index")
+    except (FormatError, OSError):
+        return False
+    expected = {prefix + ".index"} | {f"{prefix}.data-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)}
+    files = _files_of(prefix)
+    return set(files) == expected and all(os.path.isfile(f) and not os.path.islink(f) for f in files)
 
 
 def save_checkpoint(model: Any, prefix: str) -> None:

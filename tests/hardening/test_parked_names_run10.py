@@ -264,7 +264,6 @@ def test_a_swap_whose_second_rename_fails_puts_the_old_copy_back(tmp_path, model
 
 
 # F3: a checkpoint save deleted user files named PREFIX.nf-set-<hex>.index / .data-* (by name alone).
-@pytest.mark.xfail(strict=True, reason="old checkpoint sets are still chosen by name (netform/saving/_checkpoint.py)")
 def test_a_checkpoint_save_keeps_user_files_with_a_set_name(tmp_path, model) -> None:
     (tmp_path / "ck.nf-set-0000.index").write_text("my notes, not a checkpoint")
     (tmp_path / "ck.nf-set-0000.data-00000-of-00001").write_text("my data")
