@@ -21,7 +21,17 @@ from ..errors import Diagnostic, did_you_mean
 from ._model import ModelSpec
 from ._yaml import SourceMap
 
-__all__ = ["check_blocks", "name_list", "Hints", "MAX_LISTED", "MAX_HINTS", "MAX_VALUES", "count_text", "value_count"]
+__all__ = [
+    "check_blocks",
+    "name_list",
+    "Hints",
+    "MAX_LISTED",
+    "MAX_HINTS",
+    "MAX_VALUES",
+    "SATURATE",
+    "count_text",
+    "value_count",
+]
 
 Path = tuple[str | int, ...]
 _PARAM_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
@@ -38,13 +48,13 @@ _MAX_SORTED = 50
 #: the most values (YAML scalars, lists, mappings) block bodies may expand to, all copies together: each
 #: is substituted and validated per copy (1.5 times the document's own limit; about 1 s of CPU)
 MAX_VALUES = 300_000
-# counts saturate here: past it the exact number does not matter and big-int arithmetic would
-_SATURATE = 10**18
+#: counts saturate here: past it the exact number does not matter and big-int arithmetic would
+SATURATE = 10**18
 
 
 def count_text(n: int) -> str:
     """Write a count with thousands separators (``more than 10^18`` past the saturation point)."""
-    return "more than 10^18" if n >= _SATURATE else f"{n:,}"
+    return "more than 10^18" if n >= SATURATE else f"{n:,}"
 
 
 def name_list(names: Collection[str], limit: int = MAX_LISTED) -> str:
@@ -150,7 +160,7 @@ def value_count(value: Any) -> int:
 
 
 def _mul(a: int, b: int) -> int:
-    return min(a * b, _SATURATE)
+    return min(a * b, SATURATE)
 
 
 def _resolve(value: Any, params: dict[str, Any]) -> Any:
@@ -275,9 +285,9 @@ def _sizes(spec: ModelSpec, uses: dict[str, list[tuple[str, int, Path]]]) -> dic
             layers, blocks, values = len(items) - len(uses[current]), 0, sum(value_count(i) for i in items)
             for child, repeat, _ in uses[current]:
                 c_layers, c_blocks, c_values = sizes[child]
-                layers = min(layers + _mul(repeat, c_layers), _SATURATE)
-                blocks = min(blocks + _mul(repeat, c_blocks + 1), _SATURATE)
-                values = min(values + _mul(repeat, c_values), _SATURATE)
+                layers = min(layers + _mul(repeat, c_layers), SATURATE)
+                blocks = min(blocks + _mul(repeat, c_blocks + 1), SATURATE)
+                values = min(values + _mul(repeat, c_values), SATURATE)
             sizes[current] = (layers, blocks, values)
         return sizes[name]
 
@@ -321,10 +331,10 @@ def check_blocks(spec: ModelSpec, smap: SourceMap, limit: int) -> list[Diagnosti
         if node.repeat > limit:
             continue  # the resolver refuses that `repeat:` by itself, in plainer words
         layers, blocks, values = (_mul(node.repeat, n) for n in sizes[node.block])
-        blocks = min(blocks + node.repeat, _SATURATE)
-        total_layers = min(total_layers + layers, _SATURATE)
-        total_blocks = min(total_blocks + blocks, _SATURATE)
-        total_values = min(total_values + values, _SATURATE)
+        blocks = min(blocks + node.repeat, SATURATE)
+        total_layers = min(total_layers + layers, SATURATE)
+        total_blocks = min(total_blocks + blocks, SATURATE)
+        total_values = min(total_values + values, SATURATE)
         here = max(layers / limit, blocks / limit, values / MAX_VALUES)
         if worst is None or here > worst[0]:
             worst = (here, path + ("repeat",) if node.repeat > 1 else path)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic, SpecError
-from ._expansion import MAX_VALUES, Hints, check_blocks, name_list, value_count
+from ._expansion import SATURATE, MAX_VALUES, Hints, check_blocks, count_text, name_list, value_count
 from ._layer_base import LayerSpec
 from ._model import NAME_PATTERN, InputSpec, ModelSpec, Node
-from ._yaml import SourceMap
+from ._yaml import SourceMap, gc_paused
 
 __all__ = ["Graph", "GraphNode", "Scope", "Slot", "resolve"]
 
@@ -31,6 +31,17 @@ MAX_GRAPH_NODES = 20_000
 # Block bodies parsed during expansion (layers and block uses): a backstop for what the static count
 # of `check_blocks` cannot see (a block or a repeat chosen by a block parameter).
 _MAX_EXPANDED_ITEMS = 2 * MAX_GRAPH_NODES
+#: the most tensors one node reads (`in` and tensor call arguments together), as Keras's merge layers take:
+#: checking the shapes of an op's inputs costs per input, and 150,000 of them took seconds
+MAX_NODE_INPUTS = 1024
+#: the longest text a block parameter may hold, or ``$param`` substitution inside a text may make: far past a
+#: name, an activation or an index, and a chain of blocks each passing ``s: "$s$s$s$s"`` on cannot grow past it
+MAX_PARAM_TEXT = 100_000
+#: characters of substituted text counted as one value in the expansion budget (:data:`MAX_VALUES`)
+CHARS_PER_VALUE = 10
+# quoted values in messages about substituted values are cut to this many characters
+_MAX_QUOTED = 80
+_LONG_QUOTE_RE = re.compile(r"'([^'\n]{%d})[^'\n]{8,}'" % _MAX_QUOTED)
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,8 @@ class _Resolver:
         self._body_values: dict[str, int] = {}
         self._raw_bodies: dict[str, dict[str, Any]] = {}
         self._parsed: dict[tuple[str, str], dict[str, Node]] = {}  # block body parsed, by block and arguments
+        self._extra: dict[tuple[str, str], int] = {}  # and what its substituted values add to the value budget
+        self._weights = _Weights()
 
     def error(self, message: str, path: Path) -> None:
         self.diags.append(self.smap.diagnostic(message, path))
@@ -140,8 +153,8 @@ class _Resolver:
             if err.what == "values":
                 self.error(
                     f"the spec's blocks expand to more than {MAX_VALUES:,} values (settings and their items, "
-                    "all copies together): use fewer copies of large blocks, or move large settings out of "
-                    "repeated blocks",
+                    f"all copies together{err.detail}): use fewer copies of large blocks, or move large settings "
+                    "out of repeated blocks",
                     err.path,
                 )
             else:
@@ -244,6 +257,14 @@ class _Resolver:
             if not _NAME_RE.match(name):
                 self.error(
                     f"node name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", path
+                )
+                continue
+            n_refs = len(node.inputs) + (len(_call_refs(node)) if node.call else 0)
+            if n_refs > MAX_NODE_INPUTS:
+                self.error(
+                    f"node '{name}' reads {n_refs:,} tensors; a node takes at most {MAX_NODE_INPUTS:,} (`in` and "
+                    "tensor call arguments together): combine them in steps, e.g. several Concatenate nodes",
+                    path + ("in",),
                 )
                 continue
             inputs = []
@@ -501,6 +522,8 @@ class _Resolver:
             )
         if unknown or missing:
             return None
+        if not self._bind(name, node.args, path):
+            return None
         n_in = len(block.inputs)
         if len(inputs) != n_in:
             self.error(
@@ -517,11 +540,13 @@ class _Resolver:
             return None
         current = inputs
         outs: tuple[str, ...] | None = ()
+        # the body parsed with the same arguments is the same (frozen) nodes: parsed once per set of arguments
+        cache_key = (name, repr(sorted(args.items())))
         try:
             for k in range(node.repeat):
                 inst = full if node.repeat == 1 else f"{full}.{k + 1}"
                 self._scope_args[inst] = dict(node.args)
-                outs = self._expand_body(name, block, args, inst, current, scope, path, nested, shares)
+                outs = self._expand_body(name, block, args, cache_key, inst, current, scope, path, nested, shares)
                 if outs is None:
                     return None
                 if k + 1 < node.repeat and len(outs) != n_in:
@@ -543,6 +568,7 @@ class _Resolver:
         name: str,
         block: Any,
         args: dict[str, Any],
+        cache_key: tuple[str, str],
         inst: str,
         inputs: tuple[str, ...],
         scope: tuple[str, ...],
@@ -588,23 +614,40 @@ class _Resolver:
         if self._values > MAX_VALUES:
             raise _TooBig(use_path, "values")
         diags_before = len(self.diags)
-        # the body parsed with the same arguments is the same (frozen) nodes: parse it once per set of arguments
-        cache_key = (name, repr(sorted(args.items())))
+        if cache_key in self._parsed:  # what the substituted values add, as when they were first substituted
+            self._values += self._extra[cache_key]
+            if self._values > MAX_VALUES:
+                raise _TooBig(use_path, "values")
         parsed: dict[str, Node] = dict(self._parsed.get(cache_key, {}))
+        extra = 0
         for nm, raw in raw_nodes.items() if cache_key not in self._parsed else ():
             key: str | int = nm
             if isinstance(raw, tuple):
                 key, raw = raw
             n_diags = len(self.diags)
-            substituted = self._substitute(raw, args, base + (key,), name)
+            params: set[str] = set()
+            substituted, values, chars = self._substitute(raw, args, base + (key,), name, params)
             if len(self.diags) > n_diags:
                 continue  # an unknown `$param` stays as text: validating it would only report it again, less clearly
+            if params:  # substituted values are counted (text by its length) before anything reads them
+                added = max(0, _units(values, chars) - value_count(raw))
+                extra += added
+                self._values += added
+                if self._values > MAX_VALUES:
+                    raise _TooBig(
+                        use_path,
+                        "values",
+                        f"; block '{name}' with {_params(params)} substituted holds {count_text(values)} values and "
+                        f"{count_text(chars)} characters of text at {_dotted(base + (key,))}, text counted "
+                        f"{CHARS_PER_VALUE} characters a value",
+                    )
             local: list[Diagnostic] = []
             node = parse_node(substituted, base + (key,), self.smap, local, graph=True)
             for d in local:
                 self.diags.append(
                     Diagnostic(
-                        f"{d.message} (in block '{name}' used at {_dotted(use_path)})",
+                        f"{_cut_quotes(d.message) if params else d.message} (in block '{name}' used at "
+                        f"{_dotted(use_path)})",
                         d.path,
                         d.source,
                         d.line,
@@ -615,7 +658,9 @@ class _Resolver:
                 parsed[nm] = node
         if len(self.diags) > diags_before:
             return None
-        self._parsed[cache_key] = parsed
+        if cache_key not in self._parsed:
+            self._parsed[cache_key] = parsed
+            self._extra[cache_key] = extra
         env = {b_in: outer for b_in, outer in zip(block.inputs, inputs)}
         inner_scope = scope + (inst,)
         n_before = len(self.graph.nodes)  # nodes are only ever added, so the new ones are the dict's tail
@@ -648,29 +693,118 @@ class _Resolver:
         self.graph.scopes[inst] = Scope(inst, name, nested, inputs, tuple(outs), scope, shares, use_path)
         return tuple(outs)
 
-    def _substitute(self, value: Any, args: dict[str, Any], path: Path, block: str) -> Any:
-        if isinstance(value, dict):
-            return {k: self._substitute(v, args, path + (k,), block) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._substitute(v, args, path + (i,), block) for i, v in enumerate(value)]
-        if isinstance(value, str) and "$" in value:
-            whole = _PARAM_RE.fullmatch(value)
-            if whole:
-                key = whole.group(1)
-                if key not in args:
-                    self.error(
-                        f"unknown block parameter '${key}'{self.hint(key, args)}; block '{block}' declares: "
-                        f"{name_list(args) or '(none)'}",
-                        path,
-                    )
-                    return value
-                return args[key]
+    def _bind(self, block: str, args: dict[str, Any], path: Path) -> bool:
+        """Check the size of the values a block use binds to its parameters, and count them in the value budget."""
+        extra, largest = 0, (0, "")
+        for key, value in args.items():
+            values, chars = self._weights(value)
+            if isinstance(value, str) and len(value) > MAX_PARAM_TEXT:
+                self.error(
+                    f"block '{block}' parameter '{key}' is a text of {len(value):,} characters "
+                    f"({_quote(value)}); a block parameter's text is limited to {MAX_PARAM_TEXT:,} characters",
+                    path + (key,),
+                )
+                return False
+            units = _units(values, chars)
+            if units > MAX_VALUES:
+                self.error(
+                    f"block '{block}' parameter '{key}' holds {count_text(values)} values and "
+                    f"{count_text(chars)} characters of text; a block parameter's value is limited to "
+                    f"{MAX_VALUES:,} values (text counted {CHARS_PER_VALUE} characters a value): pass a smaller "
+                    "value, or check parameters passed on from block to block in lists or texts that repeat them",
+                    path + (key,),
+                )
+                return False
+            extra += units - 1  # a number or a short name costs nothing more than any other setting
+            if units > largest[0]:
+                largest = (
+                    units,
+                    f"; block '{block}' parameter '{key}' holds {count_text(values)} values and "
+                    f"{count_text(chars)} characters of text at {_dotted(path)}, text counted {CHARS_PER_VALUE} "
+                    "characters a value",
+                )
+        self._values += extra
+        if self._values > MAX_VALUES:
+            raise _TooBig(path, "values", largest[1])
+        return True
 
-            def repl(m: re.Match[str]) -> str:
-                return str(args.get(m.group(1), m.group(0)))
+    def _substitute(
+        self, value: Any, args: dict[str, Any], path: Path, block: str, used: set[str]
+    ) -> tuple[Any, int, int]:
+        """``value`` with ``$param`` replaced, and how many values and characters of text it then holds.
 
-            return _PARAM_RE.sub(repl, value)
-        return value
+        Sizes are worked out before anything is built: a whole ``$param`` is the bound value itself (shared,
+        not copied), a text's length is summed before it is joined, and a list or mapping past
+        :data:`MAX_VALUES` is refused before anything reads it. The parameters used are added to ``used``.
+        """
+        if isinstance(value, (dict, list)):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            out: Any = {} if isinstance(value, dict) else []
+            values, chars = 1, 0
+            for k, v in items:
+                sub, n, c = self._substitute(v, args, path + (k,), block, used)
+                if isinstance(out, dict):
+                    out[k] = sub
+                else:
+                    out.append(sub)
+                values, chars = min(values + n, SATURATE), min(chars + c, SATURATE)
+            if used and _units(values, chars) > MAX_VALUES:
+                self.error(
+                    f"block '{block}': with {_params(used)} substituted, this value holds {count_text(values)} values "
+                    f"and {count_text(chars)} characters of text; a substituted value is limited to "
+                    f"{MAX_VALUES:,} values (text counted {CHARS_PER_VALUE} characters a value): check parameters "
+                    "passed on from block to block in lists that repeat them",
+                    path,
+                )
+                return value, 1, 0
+            return out, values, chars
+        if not isinstance(value, str):
+            return value, 1, 0
+        if "$" not in value:
+            return value, 1, len(value)
+        whole = _PARAM_RE.fullmatch(value)
+        if whole:
+            key = whole.group(1)
+            if key not in args:
+                self.error(
+                    f"unknown block parameter '${key}'{self.hint(key, args)}; block '{block}' declares: "
+                    f"{name_list(args) or '(none)'}",
+                    path,
+                )
+                return value, 1, len(value)
+            used.add(key)
+            return (args[key], *self._weights(args[key]))
+        texts: dict[str, str] = {}
+        length = len(value)
+        for m in _PARAM_RE.finditer(value):
+            key = m.group(1)
+            if key not in args:
+                continue  # left as written
+            used.add(key)
+            if key not in texts:
+                texts[key] = self._text_of(args[key])
+            length += len(texts[key]) - len(m.group(0))
+            if length > MAX_PARAM_TEXT:
+                size = len(texts[key])
+                self.error(
+                    f"block '{block}': the text {_quote(value)} with parameter '{key}' "
+                    + (f"({size:,} characters) " if size <= MAX_PARAM_TEXT else "")
+                    + f"substituted is longer than {MAX_PARAM_TEXT:,} characters, the limit for a substituted text: "
+                    "check parameters passed on from block to block in texts that repeat them",
+                    path,
+                )
+                return value, 1, len(value)
+        out_text = _PARAM_RE.sub(lambda m: texts.get(m.group(1), m.group(0)), value)
+        return out_text, 1, len(out_text)
+
+    def _text_of(self, value: Any) -> str:
+        """``str(value)`` for substitution inside a text; a placeholder past the limit (refused by the caller)."""
+        if isinstance(value, str):
+            return value
+        values, chars = self._weights(value)
+        if values + chars > MAX_PARAM_TEXT:  # its text is at least a character a value, and the text it holds
+            return " " * (MAX_PARAM_TEXT + 1)
+        return str(value)
 
     def _add(self, node: GraphNode) -> None:
         if len(self.graph.nodes) >= MAX_GRAPH_NODES:
@@ -681,11 +815,73 @@ class _Resolver:
         self.graph.nodes[node.name] = node
 
 
+class _Weights:
+    """How many values and characters of text a bound value holds, memoised by identity.
+
+    A value substituted into a list several times is one object listed several
+    times; a chain of blocks each passing ``[$s, $s]`` on makes a value whose
+    copies double per level. Each object is counted once and its total kept, so
+    the count is linear in the objects, not in the copies they stand for.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, int, int]] = {}  # the object too, so its id is not reused
+
+    def __call__(self, value: Any) -> tuple[int, int]:
+        if isinstance(value, str):
+            return 1, len(value)
+        if not isinstance(value, (dict, list, tuple)):
+            return 1, 0
+        memo = self._memo
+        stack: list[tuple[Any, bool]] = [(value, False)]
+        while stack:
+            item, done = stack.pop()
+            if id(item) in memo:
+                continue
+            children = list(item.values()) if isinstance(item, dict) else item
+            if not done:
+                stack.append((item, True))
+                stack.extend((c, False) for c in children if isinstance(c, (dict, list, tuple)) and id(c) not in memo)
+                continue
+            values, chars = 1, 0
+            for c in children:
+                if isinstance(c, str):
+                    n, ch = 1, len(c)
+                elif isinstance(c, (dict, list, tuple)):
+                    _, n, ch = memo[id(c)]
+                else:
+                    n, ch = 1, 0
+                values, chars = min(values + n, SATURATE), min(chars + ch, SATURATE)
+            memo[id(item)] = (item, values, chars)
+        return memo[id(value)][1:]
+
+
+def _units(values: int, chars: int) -> int:
+    """Values and text together, in the units of :data:`MAX_VALUES`."""
+    return values + chars // CHARS_PER_VALUE
+
+
+def _quote(text: str) -> str:
+    """``'text'``, cut to its first characters."""
+    return f"'{text[:_MAX_QUOTED]}…'" if len(text) > _MAX_QUOTED else f"'{text}'"
+
+
+def _params(used: set[str]) -> str:
+    names = sorted(used)
+    return ("parameter " if len(names) == 1 else "parameters ") + name_list([f"'{n}'" for n in names])
+
+
+def _cut_quotes(message: str) -> str:
+    """A message with long quoted values (substituted texts it echoes) cut to their first characters."""
+    return _LONG_QUOTE_RE.sub(lambda m: f"'{m.group(1)}…'", message)
+
+
 class _TooBig(Exception):
-    def __init__(self, path: Path, what: str = "layers") -> None:
+    def __init__(self, path: Path, what: str = "layers", detail: str = "") -> None:
         super().__init__(path)
         self.path = path
         self.what = what
+        self.detail = detail  # for values: where the last ones were bound or substituted, ``; …``
 
 
 def _call_refs(node: Node) -> list[str]:
@@ -747,4 +943,5 @@ def resolve(spec: ModelSpec) -> Graph:
             outputs, bad block uses — all of them, located.
     """
     smap = spec._smap if spec._smap is not None else SourceMap(spec.source)
-    return _Resolver(spec, smap).run()
+    with gc_paused():
+        return _Resolver(spec, smap).run()

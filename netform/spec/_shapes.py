@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import Diagnostic, SpecError
 from ._graph import Graph
 from ._layer_base import NoStaticRule, ShapeError
-from ._yaml import SourceMap
+from ._yaml import SourceMap, gc_paused
 
 __all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS"]
 
@@ -57,9 +57,13 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
         SpecError: Where input shapes do not fit a layer (every such node is
             reported, with the shapes involved).
     """
+    with gc_paused():
+        return _infer_shapes(graph, smap or SourceMap())
+
+
+def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     from ._kinds import dtype_kind
 
-    smap = smap or SourceMap()
     out: dict[str, NodeShape] = {}
     diags: list[Diagnostic] = []
     for name, spec in graph.inputs.items():
@@ -133,7 +137,8 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
             trainable: int | None
             frozen: int | None
             try:
-                trainable, frozen = layer.counts(arg)
+                # an op or a pick has no weights: its counts would only run the shape rule above again
+                trainable, frozen = (0, 0) if layer.type in _WEIGHTLESS else layer.counts(arg)
             except NoStaticRule:  # a shape rule without a parameter rule: the counts come at build time
                 trainable = frozen = None
             if node.call.get("return_attention_scores") is True:  # the output and the scores
@@ -220,6 +225,8 @@ def _least_elements(layer: Any, arg: Any) -> int:
     return max((_elements(s) for s in (shape if isinstance(shape, list) else [shape])), default=0)
 
 
+#: graph nodes that hold no weights (their parameter counts are 0 once their shape rule passes)
+_WEIGHTLESS = frozenset({"Op", "Pick"})
 #: built-in layers that move text without computing with it (Keras runs them on string tensors)
 _TEXT_LAYERS = frozenset(
     {

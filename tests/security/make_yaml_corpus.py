@@ -257,6 +257,29 @@ def _huge_embedding(_: Path) -> str:
             "layers:\n  - {type: Embedding, input_dim: 1.0e+12, output_dim: 8}\n")
 
 
+def _param_text_chain(_: Path) -> str:
+    # ten blocks, each passing `s: "$s$s$s$s$s$s$s$s"` on: the innermost activation would be 2 * 8**10 characters
+    blocks = "".join(f"  b{i}:\n    params: {{s: null}}\n    layers:\n      - {{block: b{i - 1}, s: \"{'$s' * 8}\"}}\n"
+                     for i in range(1, 11))
+    return (SPEC_HEAD + "kind: functional\nblocks:\n  b0:\n    params: {s: null}\n    layers:\n"
+            "      - {type: Dense, units: 2, activation: \"x$s\"}\n" + blocks + "nodes:\n  k: {block: b10, in: x, s: ab}\n"
+            "outputs: [k]\n")
+
+
+def _param_list_chain(_: Path) -> str:
+    # eight blocks, each passing `s: [$s, $s, …]` (8 items) on: 8**9 values, all the same object, shared
+    blocks = "".join(f"  b{i}:\n    params: {{s: null}}\n    layers:\n      - {{block: b{i - 1}, s: [{', '.join(['$s'] * 8)}]}}\n"
+                     for i in range(1, 9))
+    return (SPEC_HEAD + "kind: functional\nblocks:\n  b0:\n    params: {s: null}\n    layers:\n"
+            "      - {type: KerasLayer, class_name: Dense, config: {units: 2, name: $s}}\n" + blocks
+            + "nodes:\n  k: {block: b8, in: x, s: [1, 2, 3, 4, 5, 6, 7, 8]}\noutputs: [k]\n")
+
+
+def _stack_150000_inputs(_: Path) -> str:
+    # 450 KB: one op node reading the same input 150,000 times (its shape rule costs per input)
+    return SPEC_HEAD + "kind: functional\nnodes:\n  c: {op: stack, in: [" + ", ".join(["x"] * 150_000) + "]}\noutputs: [c]\n"
+
+
 #: spec bombs: file name → how to make it (each refused with one kind of located SpecError, cheaply)
 SPEC_BOMBS: dict[str, Callable[[Path], str | bytes]] = {
     "bomb_nested_repeat_sequential.yaml": _nested_repeat_sequential,
@@ -282,6 +305,9 @@ SPEC_BOMBS: dict[str, Callable[[Path], str | bytes]] = {
     "bomb_empty_block_bodies.yaml": _empty_block_bodies,
     "bomb_huge_units.yaml": _huge_units,
     "bomb_huge_embedding.yaml": _huge_embedding,
+    "bomb_param_text_chain.yaml": _param_text_chain,
+    "bomb_param_list_chain.yaml": _param_list_chain,
+    "bomb_stack_150000_inputs.yaml": _stack_150000_inputs,
 }
 
 

@@ -67,6 +67,14 @@ EXPECTED: dict[str, tuple[int, str]] = {
                                         r"nodes, or `outputs: \[x\]` to pass its input through"),
     "bomb_huge_units.yaml": (1, r"6:19: layers\[0\]\.units: 1,000,000,000,000,000,000,000,000,000,000 is too large; "),
     "bomb_huge_embedding.yaml": (1, r"6:23: layers\[0\]\.input_dim: 1,000,000,000,000 is too large; "),
+    # block parameters passed on and repeated: a text or a list multiplied per level, sized before it is built
+    "bomb_param_text_chain.yaml": (1, r"29:21: blocks\.b5\.layers\[0\]\.s: block 'b5': the text '\$s\$s\$s\$s\$s\$s\$s\$s' "
+                                      r"with parameter 's' \(65,536 characters\) substituted is longer than 100,000 "
+                                      r"characters, the limit for a substituted text"),
+    "bomb_param_list_chain.yaml": (1, r"43:3: nodes\.k: the spec's blocks expand to more than 300,000 values \(settings "
+                                      r"and their items, all copies together; block 'b4' with parameter 's' substituted "
+                                      r"holds 299,596 values"),
+    "bomb_stack_150000_inputs.yaml": (1, r"6:18: nodes\.c\.in: node 'c' reads 150,000 tensors; a node takes at most 1,024"),
 }
 
 # Loads one spec and prints what it cost: CPU seconds and the peak resident memory above the baseline.
