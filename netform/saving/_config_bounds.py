@@ -603,6 +603,18 @@ def _refuse_metadata(text: str, what: str, link: Any, where: str, field: str) ->
     )
 
 
+def _check_names(layers: list[Any], label: str, where: str) -> None:
+    """Refuse a layer name Keras refuses when it builds the layer (one holding ``/``)."""
+    for layer in layers:
+        name = _layer_name(layer) if isinstance(layer, dict) else None
+        if isinstance(name, str) and "/" in name:
+            raise FormatError(
+                f"{where}: layer {_short(name)} of model '{label}' in the config holds a '/', which Keras "
+                "refuses in a layer name when it builds the model; the file is corrupt or was edited. "
+                "Restore it from a good copy."
+            )
+
+
 def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
     """Refuse a config whose graph is not a graph Keras can build, or larger than a spec may be.
 
@@ -641,6 +653,7 @@ def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
     refs = _References(where, total_layers)
     for label, class_name, model_config in models:
         layers = model_config["layers"]
+        _check_names(layers, label, where)
         _check_input_shapes(model_config, label, where)
         if class_name == "Sequential":
             calls, depth = len(layers), len(layers)

@@ -384,12 +384,73 @@ def _iteration(dataset: Any) -> int:
     return int(dataset[()])
 
 
+def _histories(node: Any) -> list[tuple[str, int]]:
+    """The ``(layer, call)`` of every tensor a Functional layer call's ``inbound_nodes`` entry takes."""
+    found: list[tuple[str, int]] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            history = item.get("keras_history")
+            if isinstance(history, list) and len(history) == 3 and isinstance(history[0], str):
+                if not isinstance(history[1], int):
+                    raise _Unknown
+                found.append((history[0], history[1]))
+                continue
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _reached(model: dict[str, Any]) -> set[str] | None:
+    """The layers a Functional config's outputs reach (all Keras builds), or None for another model.
+
+    A layer the outputs do not reach is not one of the loaded model's layers,
+    whatever the config's ``layers`` lists.
+    """
+    config = model["config"]
+    outputs = config.get("output_layers")
+    if model.get("class_name") == "Sequential" or outputs is None:
+        return None
+    if isinstance(outputs, list) and outputs and isinstance(outputs[0], str):
+        outputs = [outputs]  # a single output, written as one reference
+    if not isinstance(outputs, list):
+        raise _Unknown
+    nodes: dict[str, Any] = {}
+    for layer in config["layers"]:
+        if isinstance(layer, dict):
+            nodes[_name(layer)] = layer.get("inbound_nodes") or []
+    pending: list[tuple[str, int]] = []
+    for ref in outputs:
+        if not (isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str) and isinstance(ref[1], int)):
+            raise _Unknown
+        pending.append((ref[0], ref[1]))
+    seen: set[tuple[str, int]] = set()
+    while pending:
+        key = pending.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        calls = nodes.get(key[0])
+        if not isinstance(calls, list):
+            raise _Unknown  # a reference to no layer: loading says why
+        if calls:
+            if not 0 <= key[1] < len(calls):
+                raise _Unknown
+            pending.extend(_histories(calls[key[1]]))
+    return {name for name, _ in seen}
+
+
 def _describe(config: dict[str, Any], count: Any, groups: dict[str, str], store: _Store) -> dict[str, Any]:
     trainable = _trainable(config)
     layers, total, train = [], 0, 0
     seen: set[str] = set()
+    reached = _reached(config)
     for layer in _layers_of(config):
         name = _name(layer)
+        if reached is not None and name not in reached:
+            continue  # not in the graph from the outputs: the loaded model does not hold it
         if name in seen:
             raise _Unknown
         seen.add(name)
@@ -451,6 +512,39 @@ def h5_meta(f: Any, path: str, config: Any = None) -> dict[str, Any]:
             config = _h5_config(f)
         same_model(meta, config, path, f"the {field}", "the model config")
     return meta
+
+
+def _attr_names(group: Any, key: str) -> list[str]:
+    """A list attribute as Keras's HDF5 reader reads it (``key``, or its chunks ``key0``, ``key1``...)."""
+    if key in group.attrs:
+        raw = list(group.attrs[key])
+    else:
+        raw, chunk = [], 0
+        while f"{key}{chunk}" in group.attrs:
+            raw.extend(group.attrs[f"{key}{chunk}"])
+            chunk += 1
+    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in raw]
+
+
+def check_h5_layer_names(f: Any, where: str) -> None:
+    """Refuse a ``layer_names`` entry Keras's HDF5 reader refuses: every part of its path must be a member.
+
+    Raises:
+        FormatError: An entry with an empty part (``/``, ``a//b``) or naming no group of the file.
+    """
+    from ._h5 import model_weights_group
+
+    group = model_weights_group(f)
+    for name in _attr_names(group, "layer_names"):
+        current = group
+        for part in name.split("/"):
+            if not part or part not in current:
+                raise FormatError(
+                    f"{where}: the weights' attribute 'layer_names' lists {name[:200]!r}, which names no layer "
+                    "group of the file (Keras refuses it when it loads the weights); the file is corrupt or was "
+                    "edited. Restore it from a good copy."
+                )
+            current = current[part]
 
 
 def _h5_config(f: Any) -> Any:
@@ -613,6 +707,7 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
     with reading(path, "keras"), h5py.File(weights, "r") as f:
         datasets: dict[str, Any] = {}
         check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
+        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
         model = _model_config(config)
         store = _Store(f, datasets)
         info = _describe(model, _count_keras, store.keras_layers(""), store)
@@ -637,7 +732,9 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check_h5(f, config, path, safe_mode)
+        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
         meta = h5_meta(f, path, config)  # before the checksums: metadata that is not JSON is named as such
+        check_h5_layer_names(f, path)
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if is_native:
             check_same_model(f, config, path)
@@ -733,6 +830,8 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check_h5(f, config, path, safe_mode)
+        h5_meta(f, path, config)  # metadata naming another model is refused, as by inspect
+        check_h5_layer_names(f, path)
         native = config if is_native else None
         check_declared_weights(config, ((name, d.shape) for name, d in stored.items()), path)
         verify_checksums(f, path, datasets=stored, source=opened.raw)
