@@ -314,9 +314,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         inputs=inputs,
         check_model_file=check_model_file,
         backup_dirs=[("--backup-dir", args.backup_dir)] if getattr(args, "backup_dir", None) else [],
+        output=args.output,  # a callback writing -o, or a folder around it, would cost the trained model
     )
     if problems:
         raise SpecError(problems)
+    if args.output and getattr(args, "backup_dir", None):
+        from ..spec._callback_files import backup_dir_output_problem
+
+        clash = backup_dir_output_problem(args.backup_dir, args.output)
+        if clash:
+            raise UsageError(clash)
     # Columns and weights are matched to the spec's inputs and outputs before TensorFlow starts.
     x_choices, y_choices = parse_choices(args.x_keys, "--x"), parse_choices(args.y_keys, "--y")
     outputs = list(spec.outputs or []) if spec.kind == "functional" else []
@@ -340,6 +347,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if weight_column and weight_column in val_data:  # the validation file's own weights, when it has them
             validation += (sample_weights(val_data, weight_column),)
+    from ..engine._data import array_samples
+    from ..spec._training_checks import accumulation_errors
+
+    # An accumulation longer than the training applies no update: refused with the data's steps, before building.
+    accumulation = accumulation_errors(spec, array_samples(x), validation_given=validation is not None)
+    if accumulation:
+        raise SpecError(accumulation)
     from ..builder import build
     from ..engine import TrainingBackup, fit_from_training_config
     from ..engine._adapt import adapt_layers

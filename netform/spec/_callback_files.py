@@ -24,7 +24,15 @@ from ._access import DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, path_problem
 #: imports nothing of saving's).
 ModelFileCheck = Callable[[str, str], None]
 
-__all__ = ["CallbackFileRefused", "LogNames", "confine_paths", "callback_file_errors", "backup_overlaps"]
+__all__ = [
+    "CallbackFileRefused",
+    "LogNames",
+    "confine_paths",
+    "callback_file_errors",
+    "backup_overlaps",
+    "output_overlaps",
+    "backup_dir_output_problem",
+]
 
 
 class CallbackFileRefused(Exception):
@@ -529,6 +537,109 @@ def backup_overlaps(
     return found
 
 
+def _template_pattern(template: str) -> tuple[re.Pattern[str], str] | None:
+    """A regular expression of the paths a formatted path (``ck/m{epoch:02d}.keras``) can name, and the folder
+    before its first field; ``None`` for a path without fields (or one Keras cannot format)."""
+    import string
+
+    if "{" not in template:
+        return None
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError:
+        return None  # not a valid template: the callback's own checks refuse it
+    pattern = "".join(re.escape(literal) + (".+" if field is not None else "") for literal, field, _s, _c in parts)
+    return re.compile(pattern, re.DOTALL), os.path.dirname(template[: template.index("{")])
+
+
+def _output_place(real: str, output: str, is_file: bool) -> str | None:
+    """How the real path ``output`` meets a callback's real path ``real`` (None: apart)."""
+    template = _template_pattern(real) if is_file else None
+    if template is not None:
+        pattern, folder = template
+        if pattern.fullmatch(output):
+            return "is a name its template can produce, the file"
+        return "lies inside the folder" if _inside(folder, output) else None
+    if real == output:
+        return "is the file" if is_file else "is the folder"
+    if _inside(real, output):
+        return "lies inside the folder"
+    if _inside(output, real):
+        return "is a folder that holds the file" if is_file else "is a folder that holds the folder"
+    return None
+
+
+def output_overlaps(
+    spec_callbacks: Sequence[tuple[int, str, Mapping[str, Any]]],
+    base: str | os.PathLike[str],
+    access: SpecAccess,
+    output: str,
+    option: str = "-o",
+) -> list[tuple[int, CallbackFileRefused]]:
+    """The callbacks whose files or folders are, hold or lie inside the file the trained model is saved to.
+
+    A callback writes its file during training (a CSVLogger log named ``m.keras``), or makes its folder (a
+    TensorBoard ``log_dir``, a backup Keras deletes at the end): the save after the training would then find
+    the target taken, or lose it, and the trained model with it. Paths are compared once resolved (links,
+    ``..``), the callbacks' under ``base`` as they are written, ``output`` under the working directory.
+
+    Args:
+        spec_callbacks: ``(index, class name, arguments)`` of each callback of the spec.
+        base: The output directory the spec's paths resolve under.
+        access: What the spec may reach.
+        output: The path the trained model is saved to (``-o``).
+        option: How the message names it.
+
+    Returns:
+        ``(index, refusal)`` for each callback that meets ``output`` (its first such path).
+    """
+    target = os.path.realpath(output.rstrip("/") or output)
+    found: list[tuple[int, CallbackFileRefused]] = []
+    for i, name, args in spec_callbacks:
+        for arg in PATH_ARGUMENTS.get(name, ()):
+            text = args.get(arg, DEFAULT_PATHS.get(name, {}).get(arg))
+            if arg == "embeddings_metadata" or not isinstance(text, (str, os.PathLike)):
+                continue  # embeddings_metadata names files TensorBoard reads
+            real = _real(os.fspath(text), base, access)
+            place = None if real is None else _output_place(real, target, arg in _FILE_ARGS)
+            if place is None:
+                continue
+            writes = "writes" if arg in _FILE_ARGS else "writes into (and may delete)"
+            found.append(
+                (
+                    i,
+                    CallbackFileRefused(
+                        f"{option} {output} ({target}) {place} {name}.{arg} {os.fspath(text)!r} "
+                        f"({real}) {writes} during training, so the trained model could not be saved there "
+                        f"after it; give {option} a path outside the callbacks' files and folders, or name "
+                        f"another {'file' if arg in _FILE_ARGS else 'folder'} for the callback",
+                        arg,
+                    ),
+                )
+            )
+            break
+    return found
+
+
+def backup_dir_output_problem(backup_dir: str, output: str, option: str = "--backup-dir") -> str | None:
+    """Why ``output`` may not be saved with ``backup_dir`` as the run's training backup (None: it may).
+
+    netform's backup replaces its ``state/`` as a whole and owns its lock and marker files; the folder itself
+    is made before training, so ``output`` may not be it either, nor a folder holding it.
+    """
+    target = os.path.realpath(output.rstrip("/") or output)
+    folder = os.path.realpath(backup_dir)
+    owned = next((n for n in _TRAINING_BACKUP_NAMES if _inside(target, os.path.join(folder, n))), None)
+    if owned is None and not _inside(folder, target):
+        return None
+    where = f"lies in {owned!r} of" if owned else "is, or holds,"
+    return (
+        f"-o {output} {where} {option} {backup_dir}, which netform's training backup makes and replaces during "
+        f"training, so the trained model could not be saved there; give -o a path outside it (a file beside "
+        f"its state is fine), or give another {option}"
+    )
+
+
 def callback_file_errors(
     spec: Any,
     *,
@@ -538,6 +649,7 @@ def callback_file_errors(
     inputs: Sequence[tuple[str, str]] = (),
     check_model_file: ModelFileCheck,
     backup_dirs: Sequence[tuple[str, str]] = (),
+    output: str | None = None,
 ) -> list[Diagnostic]:
     """The spec's callbacks whose files the run may not write, each a located diagnostic (first problem of each).
 
@@ -550,6 +662,8 @@ def callback_file_errors(
         check_model_file: Whether a save may replace a model file there (the savers' rule).
         backup_dirs: ``(option, path)`` of the run's own training backup folders (``("--backup-dir", "bk")``):
             no callback file may lie in what they own (:func:`backup_overlaps`).
+        output: The file the trained model is saved to (``netform train -o``), relative to the working
+            directory: no callback file or folder may be it, hold it or lie in it (:func:`output_overlaps`).
 
     Returns:
         ``file:line:column: training.callbacks[i].filename: …`` diagnostics (empty: every file may be written).
@@ -585,7 +699,11 @@ def callback_file_errors(
     listed = [(i, cb.type, cb.arguments) for i, cb in enumerate(training.callbacks) if cb.type in PATH_ARGUMENTS]
     for i, overlap in backup_overlaps(listed, base, access, backup_dirs):
         if i not in refused:
+            refused.add(i)
             diags.append((i, _located(spec, i, training.callbacks[i].arguments, overlap)))
+    for i, clash in output_overlaps(listed, base, access, output) if output else []:
+        if i not in refused:
+            diags.append((i, _located(spec, i, training.callbacks[i].arguments, clash)))
     return [d for _, d in sorted(diags, key=lambda item: item[0])]
 
 

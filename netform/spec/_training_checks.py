@@ -475,6 +475,10 @@ LR_SCHEDULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "CosineDecayRestarts": (("initial_learning_rate", "first_decay_steps"), ("t_mul", "m_mul", "alpha", "name")),
 }
 _CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
+# The positive normal float32 range: a loss scale outside it rounds to 0 or infinity in a float32 loss.
+_FLOAT32_TINY, _FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e38
+#: The largest ``gradient_accumulation_steps`` taken: more steps than any training runs (one update per that many).
+MAX_ACCUMULATION_STEPS = 2**31 - 1
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
@@ -787,6 +791,33 @@ def _optimizer_problems(name: str, args: dict[str, Any]) -> list[tuple[str, str]
                 f"{name}.ema_momentum is {momentum!r}; it must lie between 0 and 1 (Keras's default is 0.99)",
             )
         )
+    for clip in given[:1]:
+        value = args[clip]
+        if _is_number(value) and math.isfinite(value) and value <= 0:
+            out.append(
+                (
+                    clip,
+                    f"{name}.{clip} is {value!r}; Keras takes it but does not clip at all for a value of 0 or "
+                    f"less, so the gradients go unclipped: write a positive bound (e.g. {clip}: 1.0), or leave "
+                    f"{clip} out",
+                )
+            )
+    scale = args.get("loss_scale_factor")
+    if _is_number(scale) and math.isfinite(scale) and not _FLOAT32_TINY <= scale <= _FLOAT32_MAX:
+        why = (
+            "Keras multiplies the loss by it and divides the gradients by it, so training runs on NaN"
+            if scale == 0
+            else "a loss scale is a positive factor"
+            if scale < 0
+            else "float32 rounds it to 0 or infinity, so training runs on NaN"
+        )
+        out.append(
+            (
+                "loss_scale_factor",
+                f"{name}.loss_scale_factor is {scale!r}; {why}: write a positive number between "
+                f"{_FLOAT32_TINY:.3g} and {_FLOAT32_MAX:.3g} (e.g. 128.0), or leave it out (no scaling)",
+            )
+        )
     steps = args.get("gradient_accumulation_steps")
     if _is_number(steps) and steps < 2:
         out.append(
@@ -794,6 +825,15 @@ def _optimizer_problems(name: str, args: dict[str, Any]) -> list[tuple[str, str]
                 "gradient_accumulation_steps",
                 f"{name}.gradient_accumulation_steps is {steps!r}; it must be a "
                 "whole number of at least 2 (or null: no accumulation)",
+            )
+        )
+    elif _is_number(steps) and steps > MAX_ACCUMULATION_STEPS:
+        out.append(
+            (
+                "gradient_accumulation_steps",
+                f"{name}.gradient_accumulation_steps is {steps!r}; Keras applies one update every that many "
+                f"steps, so no training would ever apply one: write a whole number between 2 and "
+                f"{MAX_ACCUMULATION_STEPS} (at most the steps the training runs), or null (no accumulation)",
             )
         )
     if "learning_rate" in args:
@@ -1567,3 +1607,49 @@ def training_warnings(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
                 )
             )
     return sorted(diags, key=lambda d: (d.line or 0, d.column or 0))
+
+
+def accumulation_errors(spec: Any, samples: int | None, *, validation_given: bool = False) -> list[Diagnostic]:
+    """An optimizer's ``gradient_accumulation_steps`` past the steps a training on ``samples`` samples runs.
+
+    Keras applies one update every ``gradient_accumulation_steps`` steps: a training of fewer steps (its
+    ``epochs`` x ``ceil(training samples / batch_size)``, the training samples being those
+    ``validation_split`` leaves when no validation data is given) ends without changing a weight. Only
+    ``netform train`` knows the data; ``validate`` refuses the values past any training.
+
+    Args:
+        spec: The :class:`~netform.spec.ModelSpec`.
+        samples: The samples of the training data (``None``: not known, nothing is checked).
+        validation_given: Whether validation data is given apart (``validation_split`` is then not applied).
+
+    Returns:
+        A located diagnostic at the optimizer's ``gradient_accumulation_steps`` (empty: it fits).
+    """
+    training = getattr(spec, "training", None)
+    if training is None or samples is None or not hasattr(training.optimizer, "arguments"):
+        return []
+    args = training.optimizer.arguments
+    path: tuple[str | int, ...] = ("training", "optimizer")
+    where = f"{training.optimizer.type}.gradient_accumulation_steps"
+    inner = args.get("inner_optimizer")
+    if training.optimizer.type == "LossScaleOptimizer" and isinstance(inner, dict):
+        args, path = inner, path + ("inner_optimizer",)
+        where = f"LossScaleOptimizer.inner_optimizer: {inner.get('type')}.gradient_accumulation_steps"
+    steps = args.get("gradient_accumulation_steps")
+    if not _is_number(steps) or steps < 2:
+        return []
+    split = 0.0 if validation_given else float(training.validation_split)
+    kept = int(math.floor(samples * (1.0 - split))) if split else samples
+    per_epoch = max(1, math.ceil(kept / training.batch_size))
+    total = per_epoch * training.epochs
+    if steps <= total:
+        return []
+    return [
+        spec._smap.diagnostic(
+            f"{where} is {steps!r}, but this training runs only {total} steps ({training.epochs} epoch(s) of "
+            f"{per_epoch} batch(es) of {training.batch_size} from {kept} training sample(s)); Keras applies one "
+            f"update every {steps!r} steps, so no weight would change: write at most {total}, train for more "
+            "epochs, or leave it out (no accumulation)",
+            path + ("gradient_accumulation_steps",) if path[-1] != "inner_optimizer" else path,
+        )
+    ]
