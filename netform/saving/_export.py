@@ -254,9 +254,9 @@ def _onnx_tensor_size(view: memoryview, span: _Span, path: str) -> int:
         target = next(
             (_text(view, v, 300) for k, v in (_entry(view, e, path) for e in external) if k == "location"), None
         )
-        shown = f" ({target!r})" if target is not None else ""
+        place = f" ({target!r})" if target is not None else ""
         raise UnsafeFileError(
-            f"{path}: initializer {label} of the ONNX graph keeps its data in an external file{shown}; a model "
+            f"{path}: initializer {label} of the ONNX graph keeps its data in an external file{place}; a model "
             "file never makes netform read other files, so it is refused. netform writes self-contained ONNX "
             "files (onnx.load_model(..., load_external_data=True) and onnx.save_model make one)."
         )
