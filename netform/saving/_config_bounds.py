@@ -107,6 +107,11 @@ CALL_TENSORS_PER_LAYER = 4
 #: Levels of lists and objects in a config: Keras's are under 70 (16 nested models, each 3 levels, and a
 #: layer's own config); the readers and Keras walk a config recursively, a few frames a level.
 MAX_CONFIG_NESTING = 128
+#: The most characters of a layer's name in a model config (ONNX names have the same bound).
+MAX_LAYER_NAME = 1024
+#: The most characters of any string (or key) in a model config: Keras's configs hold names and class
+#: paths; a string this long only makes every reader copy it.
+MAX_CONFIG_STRING = 1 << 20
 #: Lists and objects a config may hold for each layer it lists (Keras's hold about 19), plus CONTAINER_SLACK:
 #: every reader walks them all, some at 20 microseconds each.
 CONTAINERS_PER_LAYER = 64
@@ -529,10 +534,25 @@ def _check_nesting(config: Mapping[str, Any], layers: int, where: str) -> None:
         for key, item in items:
             if isinstance(item, (dict, list)):
                 push((item, level + 1, (key, link)))
-            elif isinstance(item, str) and not item.isascii() and _SURROGATE.search(item):
-                _refuse_text(item, "value", (key, link), where)
-            if isinstance(key, str) and not key.isascii() and _SURROGATE.search(key):
-                _refuse_text(key, "key", (key, link), where)
+            elif isinstance(item, str):
+                if len(item) > MAX_CONFIG_STRING:
+                    _refuse_long(len(item), "value", (key, link), where)
+                if not item.isascii() and _SURROGATE.search(item):
+                    _refuse_text(item, "value", (key, link), where)
+            if isinstance(key, str):
+                if len(key) > MAX_CONFIG_STRING:
+                    _refuse_long(len(key), "key", (key, link), where)
+                if not key.isascii() and _SURROGATE.search(key):
+                    _refuse_text(key, "key", (key, link), where)
+
+
+def _refuse_long(size: int, what: str, link: Any, where: str) -> None:
+    path = _link_path(link)
+    raise FormatError(
+        f"{where}: the model config's {what} at '{path[:120]}' is {size:,} characters long; netform's limit is "
+        f"{MAX_CONFIG_STRING:,} characters for any string of a model config (Keras writes names and class paths), "
+        "so the file is refused as corrupt or hostile"
+    )
 
 
 def _link_path(link: Any) -> str:
@@ -607,6 +627,12 @@ def _check_names(layers: list[Any], label: str, where: str) -> None:
     """Refuse a layer name Keras refuses when it builds the layer (one holding ``/``)."""
     for layer in layers:
         name = _layer_name(layer) if isinstance(layer, dict) else None
+        if isinstance(name, str) and len(name) > MAX_LAYER_NAME:
+            raise FormatError(
+                f"{where}: layer {_short(name)} of model '{label}' in the config has a name of {len(name):,} "
+                f"characters; netform's limit is {MAX_LAYER_NAME:,} characters, so the file is refused as corrupt "
+                "or hostile"
+            )
         if isinstance(name, str) and "/" in name:
             raise FormatError(
                 f"{where}: layer {_short(name)} of model '{label}' in the config holds a '/', which Keras "

@@ -284,6 +284,46 @@ class _Store:
         return out
 
 
+def _check_dense_shapes(config: Any, store: _Store, where: str) -> None:
+    """Refuse a ``.keras`` file whose stored Dense kernel or bias has another shape than its config builds.
+
+    Keras builds each layer from its config (``units``, ``build_config``) and
+    then fails to load or call it; an edited ``units`` or input shape is
+    refused here as loading refuses it.
+    """
+    if not (isinstance(config, dict) and _is_model(config)):
+        return
+    try:
+        found = store.keras_layers("")
+    except _Unknown:
+        return
+    for layer in config["config"]["layers"]:
+        if not (
+            isinstance(layer, dict) and layer.get("class_name") == "Dense" and layer.get("module") == "keras.layers"
+        ):
+            continue
+        inner, build = layer.get("config"), layer.get("build_config")
+        shape = build.get("input_shape") if isinstance(build, dict) else None
+        if not (isinstance(inner, dict) and isinstance(shape, list) and shape):
+            continue
+        units, last, name = inner.get("units"), shape[-1], inner.get("name")
+        prefix = found.get(name) if isinstance(name, str) else None
+        if prefix is None or type(units) is not int or type(last) is not int:
+            continue
+        stored = dict(store.under(prefix))
+        expected: dict[str, tuple[int, ...]] = {"vars/0": (last, units)}
+        if inner.get("use_bias", True) is True:
+            expected["vars/1"] = (units,)
+        for var, want in expected.items():
+            have = stored.get(var)
+            if have is not None and have != want:
+                raise FormatError(
+                    f"{where}: layer {str(name)[:200]!r} (Dense, units {units}, input size {last}) builds a "
+                    f"{'kernel' if var == 'vars/0' else 'bias'} of shape {want}, but the file stores {have}; "
+                    "the config was edited or the file is corrupt, and loading refuses it. Restore it from a good copy."
+                )
+
+
 def _count_keras(layer: dict[str, Any], prefix: str | None, trainable: bool, store: _Store) -> tuple[int, int]:
     """``(parameters, trainable parameters)`` of one layer from its ``.keras`` store path."""
     trainable = trainable and _trainable(layer)
@@ -710,6 +750,7 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
         check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
         model = _model_config(config)
         store = _Store(f, datasets)
+        _check_dense_shapes(config, store, path)
         info = _describe(model, _count_keras, store.keras_layers(""), store)
         info["optimizer"] = _optimizer(config.get("compile_config"))
         info["iterations"] = None
@@ -816,6 +857,7 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
             datasets: dict[str, Any] = {}
             check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(parts.weights.getbuffer()), datasets=datasets)
             check_declared_weights(parts.config, ((name, d.shape) for name, d in datasets.items()), path)
+            _check_dense_shapes(parts.config, _Store(f, datasets), path)
         return parts.config
     if fmt != "h5":
         return None

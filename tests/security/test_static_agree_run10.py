@@ -138,3 +138,63 @@ def test_h5_layer_names_keras_refuses_are_refused_statically(h5_file: Path, caps
         capsys.readouterr()
         assert main(args) == 5, command
         assert "layer_names" in capsys.readouterr().err
+
+
+def test_long_layer_name_refused_before_the_walk(base: Path) -> None:
+    """Was: six 630 KB layer names kept export-spec busy 9 s in a config within the 16 MiB bound."""
+    import json
+
+    long_name = "W" * 1025
+
+    def edit(cfg: dict[str, Any]) -> None:
+        text = json.dumps(cfg).replace('"d1"', json.dumps(long_name))
+        cfg.clear()
+        cfg.update(json.loads(text))
+
+    path = _edit(base, "long_name.keras", edit)
+    with pytest.raises(FormatError, match="1,024 characters"):
+        nf.inspect(path)
+    with pytest.raises(FormatError, match="1,024 characters"):
+        nf.saving._static_reader.read_config(path, "keras")
+
+
+def test_huge_string_in_config_refused(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: a 15 MB string as a layer argument took 743 MB to render as HTML."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["config"]["layers"][1]["config"]["kernel_initializer"] = {
+            "module": "keras.initializers",
+            "class_name": "Constant",
+            "config": {"value": "x" * (1 << 20 | 1)},
+        }
+
+    path = _edit(base, "big_str.keras", edit)
+    for command in ("inspect", "export-spec", "render"):
+        out = str(base.parent / ("bs.yaml" if command == "export-spec" else "bs.html"))
+        args = [command, path] + ([] if command == "inspect" else ["-o", out])
+        capsys.readouterr()
+        assert main(args) == 5, command
+        assert "1,048,576 characters" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change", ["units", "build_config"])
+def test_dense_config_not_matching_its_weights_refused_statically(
+    base: Path, change: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: inspect and export-spec accepted (and exported units: 2) what load refuses (incompatible shapes)."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        layer = next(layer for layer in cfg["config"]["layers"] if layer["config"]["name"] == "d1")
+        if change == "units":
+            layer["config"]["units"] = 2
+        else:
+            layer["build_config"]["input_shape"] = [None, 5]
+
+    path = _edit(base, f"dense_{change}.keras", edit)
+    with pytest.raises(FormatError):
+        nf.load(path)
+    for command in ("inspect", "export-spec"):
+        args = [command, path] + (["-o", str(base.parent / "d.yaml")] if command == "export-spec" else [])
+        capsys.readouterr()
+        assert main(args) == 5, command
+        assert "builds a kernel of shape" in capsys.readouterr().err
