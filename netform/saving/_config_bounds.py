@@ -59,7 +59,7 @@ import re
 import sys
 from typing import Any, Iterator, Mapping
 
-from netform.errors import FormatError, NetformError
+from netform.errors import FormatError, IncompatibleFileError, NetformError
 
 __all__ = [
     "DECLARED_RATIO",
@@ -530,6 +530,8 @@ def _check_nesting(config: Mapping[str, Any], layers: int, where: str) -> None:
                 f"'{path[:120]}…'); netform's limit is {MAX_CONFIG_NESTING} (Keras's configs are far shallower, "
                 "and reading them recurses a few frames a level), so the file is refused as corrupt or hostile"
             )
+        if isinstance(value, dict):
+            _check_keras_class(value, link, where)
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             if isinstance(item, (dict, list)):
@@ -544,6 +546,25 @@ def _check_nesting(config: Mapping[str, Any], layers: int, where: str) -> None:
                     _refuse_long(len(key), "key", (key, link), where)
                 if not key.isascii() and _SURROGATE.search(key):
                     _refuse_text(key, "key", (key, link), where)
+
+
+def _check_keras_class(value: dict[str, Any], link: Any, where: str) -> None:
+    """Refuse a Keras object that names a function as its class (``keras.utils`` / ``get_file``).
+
+    Keras writes a function as ``class_name: function``; a lower-case class of
+    a Keras module names a function Keras cannot rebuild from a config, so
+    loading refuses the file.
+    """
+    module, class_name = value.get("module"), value.get("class_name")
+    if not (isinstance(module, str) and isinstance(class_name, str)):
+        return
+    if module.split(".", 1)[0] != "keras" or not class_name[:1].islower() or class_name == "function":
+        return
+    raise IncompatibleFileError(
+        f"{where}: the model config at '{_link_path(link)[:120]}' names {f'{module}.{class_name}'[:200]!r} as a "
+        "class; Keras writes a function as class_name 'function' and cannot rebuild this object, so loading "
+        "refuses the file as corrupt or incompatible"
+    )
 
 
 def _refuse_long(size: int, what: str, link: Any, where: str) -> None:

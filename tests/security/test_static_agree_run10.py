@@ -198,3 +198,26 @@ def test_dense_config_not_matching_its_weights_refused_statically(
         capsys.readouterr()
         assert main(args) == 5, command
         assert "builds a kernel of shape" in capsys.readouterr().err
+
+
+def test_keras_function_named_as_a_class_refused_statically(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: an activation ``{module: keras.utils, class_name: get_file}`` passed inspect and was exported as a
+    spec; Keras cannot deserialize a function named as a class, so load refuses it."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        layer = next(layer for layer in cfg["config"]["layers"] if layer["config"]["name"] == "d1")
+        layer["config"]["activation"] = {
+            "module": "keras.utils",
+            "class_name": "get_file",
+            "config": {"fname": "x", "origin": "file:///nonexistent"},
+            "registered_name": "get_file",
+        }
+
+    path = _edit(base, "get_file.keras", edit)
+    with pytest.raises(FormatError):
+        nf.load(path)
+    for command in ("inspect", "export-spec"):
+        args = [command, path] + (["-o", str(base.parent / "g.yaml")] if command == "export-spec" else [])
+        capsys.readouterr()
+        assert main(args) == 5, command
+        assert "'keras.utils.get_file'" in capsys.readouterr().err
