@@ -630,6 +630,9 @@ def load_h5(
         verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
         if is_native:
             check_same_model(f, config, path)
+        from ._static_reader import h5_meta
+
+        h5_meta(f, path, config)  # metadata naming another model than the config: refused, as inspect does
         with safe_mode_scope(safe_mode), keras.saving.custom_object_scope(custom):
             if is_native:
                 native = {k: v for k, v in config.items() if k != "compile_config"}

@@ -268,6 +268,7 @@ def load_keras_dir(
         if os.path.lexists(os.path.join(path, NETFORM_ENTRY)):
             meta = json_object(dir_file(path, NETFORM_ENTRY, MAX_METADATA_BYTES), path, NETFORM_ENTRY, text=True)
             config = netform_config(config, meta.get("keras_classes"), path)
+            _same_model(meta, config, path)
         check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom_objects)
         weights = io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
         assets_dir = os.path.join(path, _ASSETS_DIR.rstrip("/"))
@@ -325,9 +326,17 @@ def _checked_entries(
     meta = read_netform_entry(zf, where)
     if meta is not None:
         config = netform_config(config, meta.get("keras_classes"), where)
+        _same_model(meta, config, where)
     check_graph_bounds(config, where)  # first: cheap, and bounds what the safety walk reads
     check_config(config, where=where, safe_mode=safe_mode, custom_objects=custom_objects)
     return config
+
+
+def _same_model(meta: dict[str, Any], config: Any, where: str) -> None:
+    """Refuse a ``netform.json`` naming another model than ``config.json`` holds, as ``inspect`` does."""
+    from ._static_reader import same_model
+
+    same_model(meta, config, where, NETFORM_ENTRY, "config.json")
 
 
 def read_netform_entry(zf: zipfile.ZipFile, where: str) -> dict[str, Any] | None:

@@ -221,3 +221,14 @@ def test_keras_function_named_as_a_class_refused_statically(base: Path, capsys: 
         capsys.readouterr()
         assert main(args) == 5, command
         assert "'keras.utils.get_file'" in capsys.readouterr().err
+
+
+def test_metadata_naming_another_model_class_is_refused_by_load_too(base: Path, tmp_path: Path) -> None:
+    # inspect and export-spec refused it; load built the config's Functional as if nothing was said
+    def lie(meta: dict[str, Any]) -> None:
+        meta["model_class"] = "os.system"
+
+    keras_path = rezip(str(base), str(tmp_path / "lie.keras"), json_member("netform.json", lie))
+    with pytest.raises(FormatError, match=r"netform.json names the model class 'os.system'"):
+        nf.load(keras_path)
+    nf.load(base)  # the file as netform wrote it still loads
