@@ -13,18 +13,6 @@ is switched to it last (atomically), and only then are older sets removed
 the switch). The plain ``prefix.index``/``prefix.data-*`` names are hard
 links to the newest set, for tools that open the prefix itself; netform
 reads a prefix through the state file whenever that names one of its sets.
-
-The plain names switch as a pair too: over an earlier checkpoint, a set's
-index declares two shards and keeps its tensors in shard 0 or 1, the other
-one than the plain index now uses, so the new data file is added beside the old one, the plain index
-is switched by one rename; the old data file stays under the other shard's
-name (the next save replaces it in one rename). A process killed
-at any point leaves ``prefix`` readable by plain TensorFlow as the old or
-the new checkpoint, never the new data under the old index. (The one save
-that moves a single-shard prefix, from a first save or an earlier netform,
-to the two-shard names has a window of two renames in which a kill leaves
-a data file the plain index does not declare; ``save_weights`` then refuses
-the prefix until that file is removed.)
 """
 
 from __future__ import annotations
@@ -42,7 +30,7 @@ from ._atomic import fsync_dir, recover, temp_name, write_bytes
 from ._detect import check_checkpoint_files, checkpoint_prefix
 from ._meta import reading, writing
 from ._target import is_checkpoint_state
-from ._tensor_bundle import check_bundle, move_to_shard, read_index
+from ._tensor_bundle import check_bundle, read_index
 from ._weights import mismatch_error
 
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_variables", "current_set", "SET_MARK"]
@@ -110,9 +98,8 @@ def current_set(prefix: str) -> str:
 
 
 def _publish(tmp_prefix: str, directory: str, base: str) -> str:
-    """Move a written checkpoint into ``directory`` as a new set; switch the plain index, then the state file."""
+    """Move a written checkpoint into ``directory`` as a new set; switch the state file last."""
     set_base = f"{base}{SET_MARK}{time.time_ns():016x}{secrets.token_hex(2)}"
-    _rename_shards(tmp_prefix, os.path.join(directory, base))
     moved: list[str] = []
     try:
         # Data first, index last: a set without its index does not exist for a reader.
@@ -136,37 +123,8 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
     return os.path.join(directory, set_base)
 
 
-def _rename_shards(tmp_prefix: str, plain: str) -> None:
-    """Give the new checkpoint's data file a name the plain prefix's current data file does not have.
-
-    TensorFlow names a data shard ``<prefix>.data-<shard>-of-<count>``. A
-    first save keeps TensorFlow's single-shard names. Over an earlier
-    checkpoint, a single-shard checkpoint is declared as two shards, its
-    tensors all in shard 0 or all in shard 1, the other of the two the plain
-    prefix's index now uses (the unused shard holds no tensor and is never
-    opened). The new data file is then added beside the old pair, never over
-    the data the old index still reads.
-    """
-    written, _ = read_index(tmp_prefix + ".index")
-    if written != 1:
-        return  # a multi-shard write (several devices) keeps TensorFlow's names
-    try:
-        count, entries = read_index(plain + ".index")
-    except (FormatError, OSError):
-        return  # no plain checkpoint (or not one netform can read): nothing to keep apart from
-    shard = 1 if count == 2 and entries and all(e.shard_id == 0 for e in entries) else 0
-    move_to_shard(tmp_prefix + ".index", shard, 2)
-    os.replace(tmp_prefix + ".data-00000-of-00001", f"{tmp_prefix}.data-{shard:05d}-of-00002")
-
-
 def _link_plain(files: list[str], directory: str, base: str, set_base: str) -> None:
-    """Point ``base.index``/``base.data-*`` at the new set (hard links, or copies).
-
-    The new data files are added first, under names the old index does not
-    use (see :func:`_rename_shards`); the index is switched in one rename.
-    At every instant the plain prefix is the old checkpoint or the new one,
-    whole, for TensorFlow.
-    """
+    """Point ``base.index``/``base.data-*`` at the new set (hard links, or copies), index last."""
     names = set()
     for src in sorted(files, key=lambda f: f.endswith(".index")):
         dst = os.path.join(directory, base + os.path.basename(src)[len(set_base) :])
@@ -181,14 +139,8 @@ def _link_plain(files: list[str], directory: str, base: str, set_base: str) -> N
         except BaseException:
             _unlink(tmp)
             raise
-    fsync_dir(directory)
-    # The other shard's name keeps the previous save's data (a link to the set kept before the newest):
-    # a reader that listed the plain files just before the switch still finds every file it listed, and
-    # the next save replaces it in one rename. Names the new index does not declare go.
-    count, _ = read_index(os.path.join(directory, base + ".index"))
-    declared = {f"{base}.data-{i:05d}-of-{count:05d}" for i in range(count)}
     for stale in _files_of(os.path.join(directory, base)):
-        if os.path.basename(stale) not in names | declared:
+        if os.path.basename(stale) not in names:
             _unlink(stale)
     fsync_dir(directory)
 
@@ -225,14 +177,12 @@ def _drop_old_sets(directory: str, base: str) -> None:
 def _is_own_set(prefix: str) -> bool:
     """Whether ``prefix`` is a complete checkpoint set: its index parses, its data files are the ones it names."""
     try:
-        num_shards, entries = read_index(prefix + ".index")
+        num_shards, _ = read_index(prefix + ".index")
     except (FormatError, OSError):
         return False
-    used = {f"{prefix}.data-{e.shard_id:05d}-of-{num_shards:05d}" for e in entries}
-    allowed = {f"{prefix}.data-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)}
-    data = set(_files_of(prefix)) - {prefix + ".index"}
+    expected = {prefix + ".index"} | {f"{prefix}.data-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)}
     files = _files_of(prefix)
-    return used <= data <= allowed and all(os.path.isfile(f) and not os.path.islink(f) for f in files)
+    return set(files) == expected and all(os.path.isfile(f) and not os.path.islink(f) for f in files)
 
 
 def save_checkpoint(model: Any, prefix: str) -> None:
