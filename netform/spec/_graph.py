@@ -18,7 +18,7 @@ from ..errors import Diagnostic, SpecError
 from ._expansion import SATURATE, MAX_VALUES, Hints, check_blocks, count_text, name_list, value_count
 from ._layer_base import LayerSpec
 from ._model import NAME_PATTERN, InputSpec, ModelSpec, Node
-from ._yaml import SourceMap, gc_paused
+from ._yaml import SourceMap
 
 __all__ = ["Graph", "GraphNode", "Scope", "Slot", "resolve"]
 
@@ -943,5 +943,4 @@ def resolve(spec: ModelSpec) -> Graph:
             outputs, bad block uses — all of them, located.
     """
     smap = spec._smap if spec._smap is not None else SourceMap(spec.source)
-    with gc_paused():
-        return _Resolver(spec, smap).run()
+    return _Resolver(spec, smap).run()

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import Diagnostic, SpecError
 from ._graph import Graph
 from ._layer_base import NoStaticRule, ShapeError
-from ._yaml import SourceMap, gc_paused
+from ._yaml import SourceMap
 
 __all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS"]
 
@@ -57,8 +57,7 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
         SpecError: Where input shapes do not fit a layer (every such node is
             reported, with the shapes involved).
     """
-    with gc_paused():
-        return _infer_shapes(graph, smap or SourceMap())
+    return _infer_shapes(graph, smap or SourceMap())
 
 
 def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:

@@ -10,11 +10,9 @@ nesting, alias expansion bombs, duplicate keys and any non-standard tag
 from __future__ import annotations
 
 import codecs
-import contextlib
 from dataclasses import dataclass, field
-import gc
 import re
-from typing import Any, Iterator, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 from yaml.composer import Composer
@@ -30,7 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import Diagnostic, SpecError
 
-__all__ = ["SourceMap", "load_yaml", "dump_yaml", "Limits", "LIMITS", "gc_paused"]
+__all__ = ["SourceMap", "load_yaml", "dump_yaml", "Limits", "LIMITS"]
 
 Path = tuple[str | int, ...]
 
@@ -45,24 +43,6 @@ class Limits:
 
 
 LIMITS = Limits()
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cycle collector paused for one step of loading a spec (parsing, resolving, shapes).
-
-    Each step builds hundreds of thousands of objects that outlive it (values,
-    positions, nodes), and every collection it triggers rescans all of them:
-    a third of the CPU of a 20,000-node spec. A step runs for a bounded time
-    (the limits here), and the collector is as it was afterwards.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 _STANDARD_TAGS = {
@@ -576,8 +556,7 @@ def load_yaml(
         SpecError: Syntax errors, forbidden tags, duplicate keys, or input
             past the limits; all problems found are reported together.
     """
-    with gc_paused():
-        return _load_yaml(text, source, limits, max_entries)
+    return _load_yaml(text, source, limits, max_entries)
 
 
 def _load_yaml(
