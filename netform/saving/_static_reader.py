@@ -747,7 +747,6 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
     with reading(path, "keras"), h5py.File(weights, "r") as f:
         datasets: dict[str, Any] = {}
         check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
-        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
         model = _model_config(config)
         store = _Store(f, datasets)
         _check_dense_shapes(config, store, path)
@@ -773,7 +772,6 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         if config is None:
             raise FormatError(f"{path}: HDF5 file has no model config; load it with load_weights().")
         _check_h5(f, config, path, safe_mode)
-        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
         meta = h5_meta(f, path, config)  # before the checksums: metadata that is not JSON is named as such
         check_h5_layer_names(f, path)
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
