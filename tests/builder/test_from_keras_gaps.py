@@ -172,9 +172,9 @@ def test_training_default_of_a_layer_call_is_left_out():
     # it had been passed; the spec leaves it out (a Functional model's own training flag overrides it either
     # way), and keeps a value that differs from the default (Dropout(training=True)).
     i = keras.Input((4, 4, 1))
-    x = keras.layers.RandomFlip(seed=1)(i)
-    x = keras.layers.Resizing(2, 2)(x)
-    x = keras.layers.Dropout(0.5)(x, training=True)
+    x = keras.layers.RandomFlip(seed=1, name="random_flip")(i)  # named: Keras numbers default names per process
+    x = keras.layers.Resizing(2, 2, name="resizing")(x)
+    x = keras.layers.Dropout(0.5, name="dropout")(x, training=True)
     model = keras.Model(i, x)
     spec = nf.from_keras(model)
     calls = {name: node.to_dict().get("call") for name, node in spec.nodes.items()}

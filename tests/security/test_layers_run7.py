@@ -45,11 +45,11 @@ def _error(node: str) -> Any:
 
 
 def _static(op: str, shapes: list[tuple[Any, ...]], **kwargs: Any) -> Any:
-    """netform's static shape, or None when the rule refuses (with the op's name in the message)."""
-    node = Op(op=op, args=tuple(f"t{i}" for i in range(len(shapes))), kwargs=kwargs)
+    """netform's static shape, or None when the node or its rule refuses (with the op's name in the message)."""
     try:
+        node = Op(op=op, args=tuple(f"t{i}" for i in range(len(shapes))), kwargs=kwargs)
         return node.output_shape(list(shapes) if len(shapes) > 1 else shapes[0])
-    except ValueError as err:
+    except ValueError as err:  # a pydantic ValidationError (a setting Keras does not take) is a ValueError too
         assert f"op {op}" in str(err)
         return None
 
