@@ -12,6 +12,8 @@ import contextlib
 import io
 import json
 import os
+import re
+import time
 import warnings
 from typing import Any, Iterator
 
@@ -392,13 +394,162 @@ def _index_json(raw: bytes, path: str) -> Any:
         return None
 
 
+#: The staging folder of a sharded save, beside its index: ``.nf-shards-<pid>-<host>-<token>``, so a later save
+#: of the same index tells a killed save's folder (its process has ended) from a running one's, and finds the
+#: per-save shard names (:func:`_staged_name`) it left. An earlier netform's had 8 random characters instead.
+_STAGING = re.compile(r"\.nf-shards-(\d{1,10})-([0-9a-f]{8})-([0-9a-f]{16})")
+_STAGING_BEFORE = re.compile(r"\.nf-shards-[a-z0-9_]{8}")
+#: The prefix of the index naming a save's own shard names, in the staging folder until it is moved into place.
+_INTERIM = ".interim-"
+
+
+def _host_tag() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def _shard_stem(base: str) -> str:
+    """The prefix of Keras's shard names for an index named ``base`` (as ``ShardedH5IOStore`` derives it)."""
+    import pathlib
+
+    return pathlib.Path(base).stem.replace(".weights", "")
+
+
+def _staged_name(name: str, token: str) -> str:
+    """A shard's name for one save: ``m_00000.<16 hex>.weights.h5``.
+
+    No Keras save of any index writes such a name (Keras's end in ``_<digits>.weights.h5``), and no
+    netform save but this one uses the token.
+    """
+    return f"{name[: -len('.weights.h5')]}.{token}.weights.h5"
+
+
+def _keras_name(staged: str) -> str:
+    """Keras's name of the shard a per-save name (:func:`_staged_name`) stands for."""
+    return f"{staged[: -len('.0123456789abcdef.weights.h5')]}.weights.h5"
+
+
+def _shard_patterns(stem: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Keras's shard names for ``stem`` and netform's per-save ones (:func:`_staged_name`)."""
+    return (
+        re.compile(rf"{re.escape(stem)}_\d{{5,}}\.weights\.h5"),
+        re.compile(rf"{re.escape(stem)}_\d{{5,}}\.[0-9a-f]{{16}}\.weights\.h5"),
+    )
+
+
+def _named_shards(index: dict[str, Any] | None) -> set[str]:
+    weight_map = (index or {}).get("weight_map")
+    names: set[str] = set()
+    for found in (weight_map if isinstance(weight_map, dict) else {}).values():
+        names.update(name for name in (found if isinstance(found, list) else [found]) if isinstance(name, str))
+    return names
+
+
+def _remove_shard(parent: str, name: str) -> None:
+    """Delete a shard file of an earlier save: a regular file only (a link or anything else is left)."""
+    import stat
+
+    full = os.path.join(parent, name)
+    try:
+        if stat.S_ISREG(os.lstat(full).st_mode):
+            os.unlink(full)
+    except OSError:
+        pass
+
+
+def _has_ended(pid: int) -> bool:
+    """Whether process ``pid`` of this machine has ended (anything unsure counts as running)."""
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) -> None:
+    """Remove what killed sharded saves of ``base`` left beside it.
+
+    A staging folder (not a link) is removed when its name says a process of this machine that has ended
+    wrote it, and it holds nothing but this index and its shards, with the per-save shards its token names
+    that ``index`` (the current one) does not name. A folder of an earlier netform (no process in its name)
+    is removed when it holds this index and nothing but its shards.
+    """
+    import shutil
+    import stat
+
+    stem = _shard_stem(base)
+    keras_names, staged_names = _shard_patterns(stem)
+    named = _named_shards(index)
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    host = _host_tag()
+    for entry in entries:
+        ours = _STAGING.fullmatch(entry)
+        if ours is None and not _STAGING_BEFORE.fullmatch(entry):
+            continue
+        if ours is not None and (ours.group(2) != host or not _has_ended(int(ours.group(1)))):
+            continue
+        folder = os.path.join(parent, entry)
+        try:
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                continue
+            inside = os.listdir(folder)
+        except OSError:
+            continue
+        if any(n not in (base, _INTERIM + base) and not keras_names.fullmatch(n) for n in inside):
+            continue  # another index's, or not netform's
+        if ours is None and base not in inside:
+            continue
+        if ours is not None:
+            token = ours.group(3)
+            for name in entries:
+                if staged_names.fullmatch(name) and name.endswith(f".{token}.weights.h5") and name not in named:
+                    _remove_shard(parent, name)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_staging(folder: str) -> None:
+    """Remove a save's staging folder (files only; left as it is when something is in the way)."""
+    try:
+        for name in os.listdir(folder):
+            os.unlink(os.path.join(folder, name))
+        os.rmdir(folder)
+    except OSError:
+        pass
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """Give the file ``source`` a second name ``target`` (a copy where the file system has no hard links)."""
+    import shutil
+
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        shutil.copyfile(source, target)
+        with open(target, "rb+") as fh:
+            os.fsync(fh.fileno())
+
+
 def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[str]:
     """Keras's sharded weights (``x.weights.json`` and ``x_00000.weights.h5``...), as ``save_weights`` writes them.
 
-    The shards and the index are written into a fresh folder beside ``path``;
-    only when that succeeded, and every file they would replace is an earlier
-    save (an HDF5 shard, a sharded index), is each moved into place with an
-    atomic rename, the index last, so the index never names a missing shard.
+    Killed at any point, the index names either the earlier save's shards or this one's, all of them: Keras
+    writes into a fresh folder beside ``path``; the new shards get a name of their own beside the index
+    (``x_00000.<token>.weights.h5``) and an index naming those replaces the old one; only then are Keras's
+    names (``x_00000.weights.h5``...) replaced and Keras's own index moved into place; the per-save names,
+    and the earlier save's shards this one does not replace, are removed last. Keras's reader opens
+    ``x_00000.weights.h5`` whatever the index names, so it is put in place before any index names the new
+    shards. What a killed save left is removed by the next save of the same index.
 
     Returns:
         The file names written, index first.
@@ -407,8 +558,7 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
         SaveError: Something else is at one of the names, or writing failed
             (nothing was replaced).
     """
-    import shutil
-    import tempfile
+    import secrets
 
     from netform._compat import _keras_saving as ks
 
@@ -417,8 +567,14 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
 
     parent = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
+    stem = _shard_stem(base)
+    keras_names, staged_names = _shard_patterns(stem)
     with writing(path, "weights_h5"):
-        tmp = tempfile.mkdtemp(prefix=".nf-shards-", dir=parent)
+        old_index = _sharded_index(path) if os.path.lexists(path) else None  # raises unless an index is there
+        _clean_killed_saves(parent, base, old_index)
+        token = secrets.token_hex(8)
+        tmp = os.path.join(parent, f".nf-shards-{os.getpid()}-{_host_tag()}-{token}")
+        os.mkdir(tmp, 0o700)
         try:
             store = ks.ShardedH5IOStore(os.path.join(tmp, base), max_shard_size, mode="w")
             try:
@@ -429,14 +585,58 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
             for name in shards:
                 check_target(os.path.join(parent, name), "weights_h5")
             if os.path.lexists(path):
-                _sharded_index(path)  # raises unless an earlier index is there
+                old_index = _sharded_index(path)
+            with open(os.path.join(tmp, base), "rb") as fh:
+                index = json.loads(fh.read())
+            staged = {name: _staged_name(name, token) for name in shards}
+            interim = dict(index)
+            interim["weight_map"] = {
+                key: [staged.get(n, n) for n in found] if isinstance(found, list) else staged.get(found, found)
+                for key, found in index["weight_map"].items()
+            }
+            interim_path = os.path.join(tmp, _INTERIM + base)
+            with open(interim_path, "w", encoding="utf-8") as fh:
+                json.dump(interim, fh, indent=4)
+                fh.flush()
+                os.fsync(fh.fileno())
+            for name in [*shards, base]:  # Keras's writer does not flush them to disk
+                with open(os.path.join(tmp, name), "rb+") as fh:
+                    os.fsync(fh.fileno())
+            # 1. The new shards beside the index under this save's names; nothing an index names changes.
+            placed: list[str] = []
+            try:
+                for name in shards:
+                    _link_or_copy(os.path.join(tmp, name), os.path.join(parent, staged[name]))
+                    placed.append(staged[name])
+                first = f"{stem}_00000.weights.h5"
+                if shards and not os.path.lexists(os.path.join(parent, first)):  # Keras's reader opens it first
+                    _link_or_copy(os.path.join(tmp, shards[0]), os.path.join(parent, first))
+                    placed.append(first)
+                fsync_dir(parent)
+                # 2. An index naming them: the switch from the old weights to the new, in one rename.
+                os.replace(interim_path, path)
+            except Exception:
+                for name in placed:  # no index names them
+                    _remove_shard(parent, name)
+                raise
+            fsync_dir(parent)
+            # 3. Keras's names get the new shards (the index names the per-save names meanwhile), then Keras's index.
             for name in shards:
                 os.replace(os.path.join(tmp, name), os.path.join(parent, name))
             fsync_dir(parent)
             os.replace(os.path.join(tmp, base), path)
             fsync_dir(parent)
+            # 4. The per-save names, and what only the earlier index named, are removed.
+            for name in shards:
+                _remove_shard(parent, staged[name])
+            earlier = _named_shards(old_index)
+            # An index naming per-save names is a killed save's, which may have given Keras's names its shards.
+            earlier |= {_keras_name(n) for n in earlier if staged_names.fullmatch(n)}
+            for name in sorted(earlier - set(shards)):
+                if keras_names.fullmatch(name) or staged_names.fullmatch(name):
+                    _remove_shard(parent, name)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove_staging(tmp)
     return [base, *shards]
 
 
@@ -499,6 +699,19 @@ def read_sharded_index_bounded(path: str) -> dict[str, Any] | None:
     return index
 
 
+#: How many times a sharded load is tried while saves of its index replace the index under it.
+_SHARDED_LOAD_TRIES = 5
+
+
+def _index_identity(path: str) -> tuple[int, int, int, int] | None:
+    """What changes when a save moves another index into place (each is a new file)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def load_weights_sharded(
     model: Any, path: str, *, skip_mismatch: bool = False, objects_to_skip: Any = None
 ) -> list[str]:
@@ -506,15 +719,40 @@ def load_weights_sharded(
 
     Every shard the index names must be a plain file name in the index's
     folder, not a link out of it, and passes netform's HDF5 checks (links,
-    bombs) before Keras reads it.
+    bombs) before Keras reads it. A save of the same index that runs
+    meanwhile moves another index into place before it changes any shard an
+    index names: when the index is another file after the load, the load is
+    done again (the weights read may mix two saves).
 
     Returns:
         The differences skipped (empty when everything fit).
 
     Raises:
-        FormatError: A shard is missing, named with a path, or the weights do not fit.
+        FormatError: A shard is missing, named with a path, or the weights do not fit; or saves kept
+            replacing the index during every try.
         UnsafeFileError: A shard is hostile, or a link out of the index's folder.
     """
+    for attempt in range(_SHARDED_LOAD_TRIES):
+        if attempt:
+            time.sleep(0.01 * 2**attempt)  # let the save that moved the index finish
+        before = _index_identity(path)
+        try:
+            problems = _load_sharded_once(model, path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
+        except (FormatError, OSError):
+            if before is None or _index_identity(path) == before:
+                raise
+            continue
+        if _index_identity(path) == before:
+            return problems
+    raise FormatError(
+        f"{path}: the sharded weights index was replaced during each of {_SHARDED_LOAD_TRIES} loads (saves of "
+        "it are running), so the weights read may mix two saves; the model's weights are not to be used. "
+        "Load again once the saves have finished."
+    )
+
+
+def _load_sharded_once(model: Any, path: str, *, skip_mismatch: bool, objects_to_skip: Any) -> list[str]:
+    """One try of :func:`load_weights_sharded`."""
     from netform._compat import _keras_saving as ks
 
     from ._detect import shard_paths
@@ -552,6 +790,6 @@ def load_weights_sharded(
         warnings.warn(
             f"{path}: skipped {len(problems)} variable(s) that do not fit: " + "; ".join(problems[:10]),
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return problems
