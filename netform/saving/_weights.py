@@ -476,7 +476,7 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
     """Remove what killed sharded saves of ``base`` left beside it.
 
     A staging folder (not a link) is removed when its name says a process of this machine that has ended
-    wrote it, and it holds nothing but this index and its shards, with the per-save shards its token names
+    wrote it, and it holds nothing but files named as this index and its shards, with the per-save shards its token names
     that ``index`` (the current one) does not name. A folder of an earlier netform (no process in its name)
     is removed when it holds this index and nothing but its shards.
     """
@@ -506,6 +506,8 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
             continue
         if any(n not in (base, _INTERIM + base) and not keras_names.fullmatch(n) for n in inside):
             continue  # another index's, or not netform's
+        if not all(_is_regular(os.path.join(folder, n)) for n in inside):
+            continue
         if ours is None and base not in inside:
             continue
         if ours is not None:
@@ -514,6 +516,15 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
                 if staged_names.fullmatch(name) and name.endswith(f".{token}.weights.h5") and name not in named:
                     _remove_shard(parent, name)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _is_regular(path: str) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _remove_staging(folder: str) -> None:

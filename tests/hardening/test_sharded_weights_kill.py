@@ -167,15 +167,19 @@ def test_the_staging_folder_of_a_running_save_is_left_alone(tmp_path: Path) -> N
     elsewhere = tmp_path / f".nf-shards-{dead}-{'0' * 8 if _host() != '0' * 8 else '1' * 8}-{token}"
     other_index = tmp_path / f".nf-shards-{dead}-{_host()}-{'1' * 16}"
     not_netforms = tmp_path / f".nf-shards-{dead}-{_host()}-{'2' * 16}"
-    for folder in (running, elsewhere, other_index, not_netforms):
+    a_folder_inside = tmp_path / f".nf-shards-{dead}-{_host()}-{'4' * 16}"
+    for folder in (running, elsewhere, other_index, not_netforms, a_folder_inside):
         folder.mkdir()
+    (a_folder_inside / "w_00001.weights.h5").mkdir()
+    (a_folder_inside / "w_00001.weights.h5" / "thesis.tex").write_text("keep me")
     (running / "w_00000.weights.h5").write_bytes(b"a running save's shard")
     (tmp_path / f"w_00000.{token}.weights.h5").write_bytes(b"a running save's shard")
     (other_index / "v.weights.json").write_text("{}")
     (not_netforms / "thesis.tex").write_text("keep me")
     nf.save_weights(_model(shift=1.0), path, max_shard_size=SMALL)
-    for folder in (running, elsewhere, other_index, not_netforms):
+    for folder in (running, elsewhere, other_index, not_netforms, a_folder_inside):
         assert folder.is_dir(), folder.name
+    assert (a_folder_inside / "w_00001.weights.h5" / "thesis.tex").exists()
     assert (tmp_path / f"w_00000.{token}.weights.h5").exists() and (not_netforms / "thesis.tex").exists()
     killed = tmp_path / f".nf-shards-{dead}-{_host()}-{'3' * 16}"
     killed.mkdir()
