@@ -154,10 +154,14 @@ def _onnx_dims(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _foreign(path: str) -> bool:
-    """Whether a SavedModel directory lacks netform's embedded model (another tool wrote it)."""
+    """Whether a SavedModel directory lacks netform's embedded model (another tool wrote it).
+
+    Only whether the copy is there: the graph is checked by what reads the directory next
+    (:func:`~._savedmodel_reader.describe_foreign`, or loading), as ``safe_mode`` asks.
+    """
     from ._savedmodel import embedded_archive
 
-    return embedded_archive(path) is None
+    return embedded_archive(path, check=False) is None
 
 
 def _inference_only(found: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:

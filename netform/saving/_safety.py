@@ -4,7 +4,10 @@ A saved model is data, and netform treats it as untrusted. Before Keras sees
 a config, :func:`check_config` walks it and refuses Python bytecode (Lambda
 layers, ``__lambda__`` functions) and any class or function that is neither a
 Keras built-in nor registered with ``keras.saving.register_keras_serializable``
-(or passed in ``custom_objects``). Before an archive or HDF5 file is opened
+(or passed in ``custom_objects``); while Keras is not imported (``inspect``,
+``summary``, ``export-spec`` and ``render`` read a config without it), its
+built-in names are told from tables of the installed Keras's names, so the
+check never imports Keras itself. Before an archive or HDF5 file is opened
 for real, :func:`check_zip` and :func:`check_h5` refuse escaping entry names,
 links, and bombs. ``safe_mode=False`` turns off the code checks, never the
 structural ones.
@@ -66,18 +69,63 @@ def _registered(name: str, custom_objects: Mapping[str, Any]) -> bool:
     netform loads the model are netform's own (package ``netform``): any other
     name is unregistered, decided without importing Keras, so a config naming
     ``builtins.eval`` or ``os>system`` is refused statically, with the message
-    loading gives.
+    loading gives; netform's own names are told from the classes netform
+    registers (:func:`_netform_registered`), also without Keras.
     """
     if name in custom_objects:
         return True
-    if "keras" not in sys.modules and not name.startswith(_NETFORM_PACKAGE):
-        return False
+    if "keras" not in sys.modules:
+        return name.startswith(_NETFORM_PACKAGE) and _netform_registered(name)
     from keras.saving import get_custom_objects
 
     return name in get_custom_objects()
 
 
+#: The names netform's own modules register with Keras (``netform.engine``'s models, ``netform.builder``'s
+#: ``SpecModel`` and zoo models) once :func:`~._meta.register_netform_classes` runs.
+_NETFORM_REGISTERED = frozenset(
+    _NETFORM_PACKAGE + name for name in ("Model", "Functional", "Sequential", "SpecModel", "ResidualMLP")
+)
+
+
+def _netform_registered(name: str) -> bool:
+    """Whether ``name`` (``netform>...``) will be registered once netform loads the model, told without Keras.
+
+    netform's classes, and the custom layer types declared in this process
+    (``netform.spec``'s ``custom_layer``), which netform registers when Keras
+    is imported.
+    """
+    if name in _NETFORM_REGISTERED:
+        return True
+    custom = sys.modules.get("netform.spec._custom")
+    declared = getattr(custom, "_KERAS_CLASSES", None)
+    return isinstance(declared, dict) and name[len(_NETFORM_PACKAGE) :] in declared
+
+
+#: The Keras release whose names :data:`_KERAS_FUNCTION_NAMES` and :data:`_KERAS_CLASS_NAMES` list.
+_KERAS_NAMES_VERSION = "3.15.1"
+
+
+def _keras_names_current() -> bool:
+    """Whether the installed Keras is the one the name tables list (read from its package metadata, no import)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras") == _KERAS_NAMES_VERSION
+    except metadata.PackageNotFoundError:
+        return True  # no Keras: nothing can load the model anyway, and the tables say what it would name
+
+
 def _keras_builtin(class_name: str) -> bool:
+    if "keras" not in sys.modules:
+        # Decided without importing Keras (inspect, summary, export-spec and render stay free of it): a name the
+        # tables hold is Keras's; another is not, unless a Keras other than the tables' is installed.
+        if class_name in _KERAS_CLASS_NAMES:
+            return True
+        if class_name.startswith("_") or _keras_names_current():
+            return False
+    if class_name.startswith("_"):
+        return False  # a module's attributes (__class__...), never a Keras class
     import keras
 
     for namespace in (
@@ -102,16 +150,101 @@ def _keras_builtin(class_name: str) -> bool:
 #: The namespaces where Keras looks up a function saved by name (its ``BUILTIN_MODULES``).
 _FUNCTION_NAMESPACES = ("activations", "constraints", "initializers", "losses", "metrics", "optimizers", "regularizers")
 
+#: The public callables of Keras's function namespaces (:data:`_FUNCTION_NAMESPACES`), in Keras
+#: :data:`_KERAS_NAMES_VERSION` (the tests check both tables against the installed Keras).
+_KERAS_FUNCTION_NAMES: frozenset[str] = frozenset(
+    """
+AUC Accuracy Adadelta Adafactor Adagrad Adam AdamW Adamax BinaryAccuracy BinaryCrossentropy
+BinaryFocalCrossentropy BinaryIoU CTC CategoricalAccuracy CategoricalCrossentropy CategoricalFocalCrossentropy
+CategoricalGeneralizedCrossEntropy CategoricalHinge Circle ConcordanceCorrelation Constant Constraint
+CosineSimilarity Dice F1Score FBetaScore FalseNegatives FalsePositives Ftrl GlorotNormal GlorotUniform HeNormal
+HeUniform Hinge Huber Identity IdentityInitializer Initializer IoU KLDivergence L1 L1L2 L2 Lamb LecunNormal
+LecunUniform Lion LogCosh LogCoshError Loss LossScaleOptimizer MaxNorm Mean MeanAbsoluteError
+MeanAbsolutePercentageError MeanIoU MeanMetricWrapper MeanSquaredError MeanSquaredLogarithmicError Metric
+MinMaxNorm MultiOptimizer Muon Nadam NonNeg OneHotIoU OneHotMeanIoU Ones Optimizer OptimizerMap Orthogonal
+OrthogonalInitializer OrthogonalRegularizer PearsonCorrelation Poisson Precision PrecisionAtRecall R2Score
+RMSprop RandomNormal RandomUniform Recall RecallAtPrecision Regularizer RootMeanSquaredError SGD STFT
+STFTInitializer ScheduleFreeAdamW SensitivityAtSpecificity SparseCategoricalAccuracy
+SparseCategoricalCrossentropy SparseTopKCategoricalAccuracy SpecificityAtSensitivity SquaredHinge Sum
+TopKCategoricalAccuracy TrueNegatives TruePositives TruncatedNormal Tversky UnitNorm VarianceScaling Zeros
+binary_accuracy binary_crossentropy binary_focal_crossentropy categorical_accuracy categorical_crossentropy
+categorical_focal_crossentropy categorical_generalized_cross_entropy categorical_hinge celu circle
+concordance_correlation constant cosine_similarity ctc deserialize dice elu exponential gelu get glorot_normal
+glorot_uniform glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh he_normal he_uniform hinge huber
+identity kl_divergence l1 l1_l2 l2 leaky_relu lecun_normal lecun_uniform linear log_cosh log_sigmoid log_softmax
+max_norm mean_absolute_error mean_absolute_percentage_error mean_squared_error mean_squared_logarithmic_error
+min_max_norm mish non_neg ones orthogonal orthogonal_regularizer pearson_correlation poisson random_normal
+random_uniform relu relu6 selu serialize sigmoid silu soft_shrink softmax softplus softsign
+sparse_categorical_accuracy sparse_categorical_crossentropy sparse_plus sparse_sigmoid
+sparse_top_k_categorical_accuracy sparsemax squared_hinge squareplus stft swish tanh tanh_shrink threshold
+top_k_categorical_accuracy truncated_normal tversky unit_norm variance_scaling zeros
+""".split()
+)
+
+#: The public classes of the namespaces :func:`_keras_builtin` searches, in Keras :data:`_KERAS_NAMES_VERSION`.
+_KERAS_CLASS_NAMES: frozenset[str] = frozenset(
+    """
+AUC AWQDTypePolicy Accuracy Activation ActivityRegularization Adadelta Adafactor Adagrad Adam AdamW Adamax
+AdaptiveAveragePooling1D AdaptiveAveragePooling2D AdaptiveAveragePooling3D AdaptiveMaxPooling1D
+AdaptiveMaxPooling2D AdaptiveMaxPooling3D Add AdditiveAttention AlphaDropout Attention AugMix AutoContrast
+Average AveragePooling1D AveragePooling2D AveragePooling3D AvgPool1D AvgPool2D AvgPool3D BatchNormalization
+Bidirectional BinaryAccuracy BinaryCrossentropy BinaryFocalCrossentropy BinaryIoU CTC CategoricalAccuracy
+CategoricalCrossentropy CategoricalFocalCrossentropy CategoricalGeneralizedCrossEntropy CategoricalHinge
+CategoryEncoding CenterCrop Circle Concatenate ConcordanceCorrelation Constant Constraint
+ContrastLimitedAdaptiveHistogramEqualization Conv1D Conv1DTranspose Conv2D Conv2DTranspose Conv3D
+Conv3DTranspose ConvLSTM1D ConvLSTM2D ConvLSTM3D Convolution1D Convolution1DTranspose Convolution2D
+Convolution2DTranspose Convolution3D Convolution3DTranspose CosineDecay CosineDecayRestarts CosineSimilarity
+Cropping1D Cropping2D Cropping3D CutMix DTypePolicy DTypePolicyMap Dense DepthwiseConv1D DepthwiseConv2D Dice
+Discretization Dot Dropout ELU EinsumDense Embedding Equalization ExponentialDecay F1Score FBetaScore
+FalseNegatives FalsePositives Flatten FlaxLayer FloatDTypePolicy Ftrl Function GPTQDTypePolicy GRU GRUCell
+GaussianDropout GaussianNoise GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D
+GlobalAvgPool1D GlobalAvgPool2D GlobalAvgPool3D GlobalMaxPool1D GlobalMaxPool2D GlobalMaxPool3D
+GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D GlorotNormal GlorotUniform GroupNormalization
+GroupQueryAttention HashedCrossing Hashing HeNormal HeUniform Hinge Huber Identity IdentityInitializer
+Initializer InputLayer InputSpec Int4DTypePolicy IntegerLookup InverseTimeDecay IoU JaxLayer KLDivergence
+KerasTensor L1 L1L2 L2 LSTM LSTMCell Lamb Lambda Layer LayerNormalization LeakyReLU LearningRateSchedule
+LecunNormal LecunUniform Lion LogCosh LogCoshError Loss LossScaleOptimizer Masking MaxNorm MaxNumBoundingBoxes
+MaxPool1D MaxPool2D MaxPool3D MaxPooling1D MaxPooling2D MaxPooling3D Maximum Mean MeanAbsoluteError
+MeanAbsolutePercentageError MeanIoU MeanMetricWrapper MeanSquaredError MeanSquaredLogarithmicError
+MelSpectrogram Metric MinMaxNorm Minimum MixUp Model MultiHeadAttention MultiOptimizer Multiply Muon Nadam
+NonNeg Normalization OneHotIoU OneHotMeanIoU Ones Operation Optimizer OptimizerMap Orthogonal
+OrthogonalInitializer OrthogonalRegularizer PReLU PearsonCorrelation Permute PiecewiseConstantDecay Pipeline
+Poisson PolynomialDecay Precision PrecisionAtRecall QuantizedDTypePolicy QuantizedFloat8DTypePolicy Quantizer
+R2Score RMSNormalization RMSprop RNN RandAugment RandomBrightness RandomColorDegeneration RandomColorJitter
+RandomContrast RandomCrop RandomElasticTransform RandomErasing RandomFlip RandomGaussianBlur RandomGrayscale
+RandomHue RandomInvert RandomNormal RandomPerspective RandomPosterization RandomRotation RandomSaturation
+RandomSharpness RandomShear RandomTranslation RandomUniform RandomZoom ReLU Recall RecallAtPrecision Regularizer
+RematScope RepeatVector Rescaling Reshape Resizing ReversibleEmbedding RootMeanSquaredError SGD STFT
+STFTInitializer STFTSpectrogram ScheduleFreeAdamW SensitivityAtSpecificity SeparableConv1D SeparableConv2D
+SeparableConvolution1D SeparableConvolution2D Sequential SimpleRNN SimpleRNNCell Softmax Solarization
+SparseCategoricalAccuracy SparseCategoricalCrossentropy SparseTopKCategoricalAccuracy SpatialDropout1D
+SpatialDropout2D SpatialDropout3D SpecificityAtSensitivity SpectralNormalization SquaredHinge StackedRNNCells
+StatelessScope StringLookup Subtract Sum SymbolicScope TFSMLayer TextVectorization TimeDistributed
+TopKCategoricalAccuracy TorchModuleWrapper TrueNegatives TruePositives TruncatedNormal Tversky UnitNorm
+UnitNormalization UpSampling1D UpSampling2D UpSampling3D Variable VarianceScaling Wrapper ZeroPadding1D
+ZeroPadding2D ZeroPadding3D Zeros constant glorot_normal glorot_uniform he_normal he_uniform identity l1 l1_l2
+l2 lecun_normal lecun_uniform max_norm min_max_norm name_scope non_neg ones orthogonal orthogonal_regularizer
+random_normal random_uniform stft truncated_normal unit_norm variance_scaling zeros
+""".split()
+)
+
 
 def _keras_function(name: str, custom: Mapping[str, Any]) -> bool:
-    """Whether Keras's safe mode resolves a function saved as ``name``: registered, or a Keras built-in."""
-    import keras
+    """Whether Keras's safe mode resolves a function saved as ``name``: registered, or a Keras built-in.
 
+    While Keras is not imported, its built-ins are told from :data:`_KERAS_FUNCTION_NAMES` (Keras is
+    imported to ask it only where another Keras than the table's is installed and the name is not listed).
+    """
     if _registered(name, custom):
         return True
-    if _IDENTIFIER.match(name) and any(
-        callable(getattr(getattr(keras, space), name, None)) for space in _FUNCTION_NAMESPACES
-    ):
+    builtin = _IDENTIFIER.match(name) is not None and not name.startswith("_")
+    if builtin and "keras" not in sys.modules and (name in _KERAS_FUNCTION_NAMES or _keras_names_current()):
+        builtin = name in _KERAS_FUNCTION_NAMES
+    elif builtin:
+        import keras
+
+        builtin = any(callable(getattr(getattr(keras, space), name, None)) for space in _FUNCTION_NAMESPACES)
+    if builtin:
         return True
     # Keras 3.6 and earlier wrote a registered function by its bare name: Keras
     # matches it against the custom_objects passed in ("pkg>name").
@@ -185,10 +318,12 @@ def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapp
         )
     if class_name in VALUE_MARKERS:
         return
-    if class_name == "function" and module == "builtins" and isinstance(config, str):
+    if class_name == "function" and module in ("builtins", None) and isinstance(config, str):
         # How Keras writes a plain function (a loss, a metric, an activation):
         # by its registered name only. Keras's safe mode resolves it among
         # registered objects and its own built-in functions, never by import.
+        # Keras never writes one without a module (Keras 2 wrote no such
+        # object); it is held to the same rule, not passed as a legacy class.
         if _keras_function(config, custom):
             return
         raise _refuse(where, at, f"function '{config[:200]}' is neither a Keras built-in nor registered")
@@ -205,11 +340,11 @@ def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapp
         if module.startswith("netform.") and "." not in class_name:
             return
         raise _refuse(where, at, f"'{module}.{class_name}' is neither a Keras built-in nor registered")
-    if module is None and _IDENTIFIER.match(class_name) and _keras_builtin(class_name):
-        return
     if module is None and _IDENTIFIER.match(class_name) and "config" in node and "module" not in node:
         # Legacy Keras 2 configs name only the class; an unknown name fails to
         # resolve later without importing anything, so only dotted names are refused.
+        return
+    if module is None and _IDENTIFIER.match(class_name) and _keras_builtin(class_name):
         return
     raise _refuse(where, at, f"class '{class_name}' is neither a Keras built-in nor registered")
 

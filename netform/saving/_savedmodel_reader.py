@@ -530,7 +530,9 @@ def describe_foreign(path: str, *, safe_mode: bool = True) -> dict[str, Any] | N
     In safe mode the graph's operations are checked against the same
     allow-list (:func:`~._graph_ops.refused_ops`) and refused with the same
     error as :func:`~._savedmodel.load_savedmodel`; the size bound holds in
-    every mode.
+    every mode, and so does the check of ``variables/variables.index`` and
+    its data shards by netform's own reader
+    (:func:`~._tensor_bundle.check_savedmodel_variables`), as loading runs it.
 
     Args:
         path: A SavedModel directory without netform's embedded model (its tree already checked).
@@ -543,7 +545,7 @@ def describe_foreign(path: str, *, safe_mode: bool = True) -> dict[str, Any] | N
         ``tf.saved_model.load`` chooses by tags).
 
     Raises:
-        FormatError: The graph is corrupt, or has no signature to call.
+        FormatError: The graph or the variables' index is corrupt, or the graph has no signature to call.
         UnsafeFileError: An oversized graph, or (in safe mode) an operation that is not pure.
     """
     from ._graph_ops import refused_ops
@@ -564,7 +566,11 @@ def describe_foreign(path: str, *, safe_mode: bool = True) -> dict[str, Any] | N
             keras_2 = os.path.isfile(os.path.join(path, "keras_metadata.pb"))
             raise _refusal(path, "Keras 2 (tf_keras)" if keras_2 else "another tool", refused)
     if found is None:
-        return None
+        return None  # loading it with TensorFlow checks the variables' index first
+    from ._tensor_bundle import check_savedmodel_variables
+
+    # as loading does, in every mode: the index TensorFlow would abort the process on is read by netform's reader
+    check_savedmodel_variables(path)
     if not found:
         raise FormatError(
             f"{path}: SavedModel has no signatures, so nothing can be called. Export it with a serving signature."

@@ -235,9 +235,14 @@ def _kind(layer: dict[str, Any]) -> str:
     """The class that decides which of a layer's variables are trainable (a wrapper's inner layer)."""
     class_name = str(layer.get("class_name"))
     config = layer.get("config")
+    if isinstance(config, dict) and _quantized(config):
+        return "?"  # a quantized layer's packed kernel and scales are not trainable: Keras tells which are
     if class_name in _WRAPPERS:
         inner = config.get("layer") if isinstance(config, dict) else None
         inner_class = inner.get("class_name") if isinstance(inner, dict) else None
+        inner_config = inner.get("config") if isinstance(inner, dict) else None
+        if isinstance(inner_config, dict) and _quantized(inner_config):
+            return "?"
         return inner_class if inner_class in _TRAINABLE_ONLY else "?"
     return class_name
 
@@ -289,39 +294,75 @@ def _check_dense_shapes(config: Any, store: _Store, where: str) -> None:
 
     Keras builds each layer from its config (``units``, ``build_config``) and
     then fails to load or call it; an edited ``units`` or input shape is
-    refused here as loading refuses it.
+    refused here as loading refuses it. Every Dense is checked: one of the
+    model, of a model nested in it (a Sequential or Functional layer, at any
+    depth) and one a wrapper holds (``TimeDistributed``'s layer).
     """
     if not (isinstance(config, dict) and _is_model(config)):
         return
-    try:
-        found = store.keras_layers("")
-    except _Unknown:
+    pending: list[tuple[dict[str, Any], str]] = [(config, "")]
+    while pending:
+        model, prefix = pending.pop()
+        try:
+            found = store.keras_layers(prefix)
+        except _Unknown:
+            continue  # an older layout: layers cannot be matched to their weights for certain
+        for layer in model["config"]["layers"]:
+            inner = layer.get("config") if isinstance(layer, dict) else None
+            name = inner.get("name") if isinstance(inner, dict) else None
+            at = found.get(name) if isinstance(name, str) else None
+            # a wrapper's layer is stored below the wrapper, as ``layer/``
+            while at is not None and isinstance(layer, dict) and isinstance(inner, dict):
+                if _is_model(layer):
+                    pending.append((layer, at))
+                    break
+                if layer.get("class_name") == "Dense" and layer.get("module") == "keras.layers":
+                    _check_dense(layer, dict(store.under(at)), where)
+                    break
+                wrapped = inner.get("layer")
+                if layer.get("class_name") not in _LAYER_WRAPPERS or not isinstance(wrapped, dict):
+                    break
+                layer, inner, at = wrapped, wrapped.get("config"), f"{at}layer/"
+
+
+#: Keras wrappers that store the one layer they wrap as ``layer/`` (Bidirectional wraps only recurrent layers).
+_LAYER_WRAPPERS = ("TimeDistributed",)
+
+
+def _check_dense(layer: dict[str, Any], stored: dict[str, tuple[int, ...]], where: str) -> None:
+    """Refuse a Dense layer config whose kernel or bias (``stored``: its variables' shapes) is not what it builds."""
+    inner, build = layer.get("config"), layer.get("build_config")
+    shape = build.get("input_shape") if isinstance(build, dict) else None
+    if not (isinstance(inner, dict) and isinstance(shape, list) and shape) or _quantized(inner):
         return
-    for layer in config["config"]["layers"]:
-        if not (
-            isinstance(layer, dict) and layer.get("class_name") == "Dense" and layer.get("module") == "keras.layers"
-        ):
-            continue
-        inner, build = layer.get("config"), layer.get("build_config")
-        shape = build.get("input_shape") if isinstance(build, dict) else None
-        if not (isinstance(inner, dict) and isinstance(shape, list) and shape):
-            continue
-        units, last, name = inner.get("units"), shape[-1], inner.get("name")
-        prefix = found.get(name) if isinstance(name, str) else None
-        if prefix is None or type(units) is not int or type(last) is not int:
-            continue
-        stored = dict(store.under(prefix))
-        expected: dict[str, tuple[int, ...]] = {"vars/0": (last, units)}
-        if inner.get("use_bias", True) is True:
-            expected["vars/1"] = (units,)
-        for var, want in expected.items():
-            have = stored.get(var)
-            if have is not None and have != want:
-                raise FormatError(
-                    f"{where}: layer {str(name)[:200]!r} (Dense, units {units}, input size {last}) builds a "
-                    f"{'kernel' if var == 'vars/0' else 'bias'} of shape {want}, but the file stores {have}; "
-                    "the config was edited or the file is corrupt, and loading refuses it. Restore it from a good copy."
-                )
+    units, last, name = inner.get("units"), shape[-1], inner.get("name")
+    if type(units) is not int or type(last) is not int:
+        return
+    expected: dict[str, tuple[int, ...]] = {"vars/0": (last, units)}
+    if inner.get("use_bias", True) is True:
+        expected["vars/1"] = (units,)
+    for var, want in expected.items():
+        have = stored.get(var)
+        if have is not None and have != want:
+            raise FormatError(
+                f"{where}: layer {str(name)[:200]!r} (Dense, units {units}, input size {last}) builds a "
+                f"{'kernel' if var == 'vars/0' else 'bias'} of shape {want}, but the file stores {have}; "
+                "the config was edited or the file is corrupt, and loading refuses it. Restore it from a good copy."
+            )
+
+
+def _quantized(config: dict[str, Any]) -> bool:
+    """Whether a layer config is quantized (Keras stores its kernel packed, in another shape than the float one).
+
+    Keras writes a quantized layer's ``quantization_config`` and a dtype policy of another class than the
+    float ones (``QuantizedDTypePolicy``, ``Int4DTypePolicy``...), or names the mode in the policy's name.
+    """
+    if config.get("quantization_config") is not None:
+        return True
+    dtype = config.get("dtype")
+    if isinstance(dtype, dict):
+        return dtype.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy")
+    return isinstance(dtype, str) and dtype.startswith(("int4", "int8", "float8", "gptq", "awq"))
 
 
 def _count_keras(layer: dict[str, Any], prefix: str | None, trainable: bool, store: _Store) -> tuple[int, int]:
@@ -642,21 +683,26 @@ def keras_meta(netform_entry: dict[str, Any] | None, keras_entry: dict[str, Any]
     return meta
 
 
-def savedmodel_archive(path: str) -> str | None:
-    """netform's ``.keras`` copy inside a SavedModel directory, after the loading path's check of the tree.
+def savedmodel_archive(path: str, *, safe_mode: bool = True) -> str | None:
+    """netform's ``.keras`` copy inside a SavedModel directory, after the loading path's checks.
 
     Like :func:`~._savedmodel.load_savedmodel`, every entry of the directory
-    must be a regular file or folder inside it before any file is read.
+    must be a regular file or folder inside it before any file is read, and
+    in safe mode the directory's own graph (which TensorFlow Serving and
+    ``tf.saved_model.load`` run, whatever netform's copy says) must hold only
+    operations the allow-list of :mod:`._graph_ops` knows; with
+    ``safe_mode=False`` it is not checked, as loading does not check it.
 
     Raises:
         UnsafeFileError: A FIFO, device or socket, a link out of the
-            directory, or too many entries.
+            directory, or too many entries; in safe mode, a graph operation
+            the allow-list lacks.
     """
     from ._meta import check_tree
     from ._savedmodel import embedded_archive
 
     check_tree(path, "SavedModel")
-    return embedded_archive(path)
+    return embedded_archive(path, check=safe_mode)
 
 
 def savedmodel_meta(path: str) -> dict[str, Any]:
@@ -840,7 +886,7 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
 
     where = path
     if fmt == "savedmodel":
-        archive = savedmodel_archive(path)
+        archive = savedmodel_archive(path, safe_mode=safe_mode)
         if archive is None:
             return None  # a SavedModel another tool wrote holds a graph, not a Keras config
         path, fmt = archive, "keras"
@@ -922,7 +968,7 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
         if fmt == "keras":
             return _read_keras(path, safe_mode)
         if fmt == "savedmodel":
-            archive = savedmodel_archive(path)
+            archive = savedmodel_archive(path, safe_mode=safe_mode)
             if archive is None:
                 return None  # another tool's SavedModel: see ._savedmodel_reader
             meta = savedmodel_meta(path)
