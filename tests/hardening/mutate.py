@@ -28,6 +28,7 @@ import yaml
 import netform
 from netform.errors import SpecError
 from netform.spec import layer_specs
+from tests._budget import cpu_seconds
 
 T = TypeVar("T")
 
@@ -438,8 +439,23 @@ class Outcome:
 
 
 def check(text: str, *, source: str = SOURCE, time_limit: float = TIME_LIMIT_S) -> Outcome:
-    """Load ``text`` and check that it ends valid or in a located :class:`SpecError`."""
+    """Load ``text`` and check that it ends valid or in a located :class:`SpecError`, within ``time_limit``.
+
+    The limit is on CPU time; a case over it is timed once more and the lower of the two kept, so that the modules
+    a first case imports, or a pause from elsewhere, do not count (a blowup comes back each time).
+    """
     start = time.process_time()
+    kind, problems = _outcome(text, source)
+    seconds = time.process_time() - start
+    if seconds > time_limit:
+        seconds = min(seconds, cpu_seconds(lambda: _outcome(text, source), warm=False))
+    if seconds > time_limit:
+        problems.append(f"took {seconds:.2f} s of CPU (limit {time_limit} s; the lower of two runs)")
+    return Outcome("failure" if problems else kind, seconds, problems)
+
+
+def _outcome(text: str, source: str) -> tuple[str, list[str]]:
+    """How loading ``text`` ended (``"valid"`` or ``"error"``) and the problems found."""
     problems: list[str] = []
     kind = "valid"
     try:
@@ -462,7 +478,4 @@ def check(text: str, *, source: str = SOURCE, time_limit: float = TIME_LIMIT_S) 
         if isinstance(err, KeyboardInterrupt):
             raise
         problems.append("".join(traceback.format_exception(err)))
-    seconds = time.process_time() - start
-    if seconds > time_limit:
-        problems.append(f"took {seconds:.2f} s (limit {time_limit} s)")
-    return Outcome("failure" if problems else kind, seconds, problems)
+    return kind, problems

@@ -89,7 +89,7 @@ def test_too_large_refused_before_dot(tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"d.{suffix}"
     proc, wall = _cli("render", str(spec), "-o", str(out))
     assert proc.returncode == 7, proc.stderr
-    assert wall < 30, wall
+    assert wall < 30, wall  # wall clock of a fresh process, generous: refused before dot, which ran for minutes
     assert "too large for graphviz to lay out" in proc.stderr
     assert "NAME.dot" in proc.stderr and "--collapse" in proc.stderr
     assert not out.exists()
@@ -118,7 +118,7 @@ def test_timeout_kills_dot_and_writes_nothing(tmp_path: Path, monkeypatch: pytes
     start = time.monotonic()
     with pytest.raises(RenderError, match=r"took more than 2 s .*NAME\.dot.*--timeout"):
         render(dense_spec(100), out, timeout=2)
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < 30  # wall clock, generous: the 2 s timeout, not dot's minutes
     assert len(children) == 1 and children[0].returncode is not None  # killed and reaped
     with pytest.raises(ProcessLookupError):
         os.killpg(children[0].pid, 0)  # nothing of its process group is left
@@ -147,7 +147,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path, monkeypatch: pyte
     start = time.monotonic()
     with pytest.raises(RenderError, match="took more than 1 s"):
         _graphviz.layout("digraph {}", "svg", 1)
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < 30  # wall clock, generous: the 1 s timeout, not the grandchild's 300 s
     pid = int(pidfile.read_text())
     for _ in range(100):  # the grandchild, killed, is reaped by init
         if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
@@ -182,7 +182,7 @@ def test_cli_timeout_stops_dot(tmp_path: Path) -> None:
     spec.write_text(dense_spec(40))  # about 1.5 s of dot's CPU at the least
     proc, wall = _cli("render", str(spec), "-o", str(tmp_path / "d.svg"), "--timeout", "0.5")
     assert proc.returncode == 7, proc.stderr
-    assert wall < 30, wall
+    assert wall < 30, wall  # wall clock of a fresh process, generous: the 0.5 s timeout stops dot
     assert "took more than 0.5 s" in proc.stderr and "--timeout S" in proc.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["dense40.yaml"]
     proc, _ = _cli("render", str(spec), "-o", str(tmp_path / "d.svg"), "--timeout", "0")
