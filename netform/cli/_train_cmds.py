@@ -243,33 +243,80 @@ class _Interrupt:
 def check_model_output(output: str) -> None:
     """Refuse, before training, a ``-o`` that the save after it would refuse, with the save's own error.
 
-    The checks of :func:`netform.saving.save` that need no model, in its order and from its own functions:
-    the format the name says, then whether what is at the target may be replaced (only an earlier save of
-    that format); then whether its folder can be written. No TensorFlow is imported.
+    The checks :func:`netform.saving.save` makes before it looks at the model, run by its own function
+    (``check_save_path``: the format the name says, then whether what is at the target may be replaced);
+    then whether the target's folder can be written. No TensorFlow is imported.
 
     Raises:
-        SaveError: The save would refuse ``output``.
+        SaveError: The save would refuse ``output``, or its folder is not writable.
     """
     from ..errors import SaveError
-    from ..saving._api import format_from_path
-    from ..saving._detect import DEPLOY_FORMATS, FORMATS
-    from ..saving._target import check_target
+    from ..saving._api import check_save_path
 
-    # What nf.save writes: every format but Keras 2's weights layout, which only save_weights takes.
-    fmt = format_from_path(output, None, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights") + DEPLOY_FORMATS)
-    if fmt == "tf_checkpoint":  # as save_weights: the prefix, also when named by its .index file
-        target = output[: -len(".index")] if output.endswith(".index") else output
-    elif fmt == "weights_h5":
-        target = output
-    else:
-        target = output.rstrip("/") or output
-    check_target(target, fmt)
-    folder = os.path.dirname(os.path.abspath(target))
+    check_save_path(output)
+    folder = os.path.dirname(os.path.abspath(output.rstrip("/") or output))
     if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
         raise SaveError(
             f"{output}: the folder {folder} is not writable (permission denied), so the trained model could not "
             "be saved there; make it writable, or name another file with -o"
         )
+
+
+def _formats_to(template: Any, out_dir: Path, target: str) -> bool:
+    """Whether a ModelCheckpoint name (``m{epoch:02d}.keras``) can be formatted to ``target``.
+
+    Its fields are numbers (a spec's names may use only plain numeric fields): ``m{epoch:02d}.keras`` never
+    names ``m.interrupted.keras``.
+    """
+    import re
+    import string
+
+    try:
+        parts = list(string.Formatter().parse(os.fspath(template)))
+    except (TypeError, ValueError):
+        return True  # not a template Keras formats: left to the callback's own checks
+    number = r"(?:[-+]?(?:[0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?|nan|inf))"
+    pattern = "".join(re.escape(text) + (number if field is not None else "") for text, field, _s, _c in parts)
+    base = os.path.realpath(out_dir)
+    return re.fullmatch(re.escape(base + os.sep) + pattern, os.path.realpath(target)) is not None or (
+        re.fullmatch(pattern, os.path.realpath(target)) is not None
+    )
+
+
+def _interrupted_clashes(spec: Any, out_dir: Path, output: str | None, access: Any, refused: set[int]) -> list[Any]:
+    """The spec's callbacks whose files or folders meet the file a Ctrl-C saves the model to, as diagnostics.
+
+    An interrupted run saves its model beside ``-o`` as ``NAME.interrupted.EXT`` (without ``-o``:
+    ``<out-dir>/<spec name>.interrupted.keras``): a callback writing there (a ModelCheckpoint of that name)
+    would have its file replaced by that save, or keep the model from being saved there.
+    """
+    from ..spec._access import PATH_ARGUMENTS, DEFAULT_PATHS
+    from ..spec._callback_files import output_overlaps
+
+    training = getattr(spec, "training", None)
+    if training is None or not training.callbacks:
+        return []
+    target = _interrupted_path(output, out_dir, spec.name)
+    listed = [(i, cb.type, cb.arguments) for i, cb in enumerate(training.callbacks) if cb.type in PATH_ARGUMENTS]
+    named = f"-o {output}" if output else f"--out-dir {out_dir} and the spec's name '{spec.name}'"
+    fix = "give -o another name" if output else "give another --out-dir"
+    found = []
+    for i, clash in output_overlaps(listed, out_dir, access, target):
+        callback = training.callbacks[i]
+        text = callback.arguments.get(clash.arg, DEFAULT_PATHS.get(callback.type, {}).get(clash.arg))
+        if i in refused or ("its template can produce" in str(clash) and not _formats_to(text, out_dir, target)):
+            continue
+        kind = "file" if clash.arg in ("filename", "filepath") else "folder"
+        path: tuple[str | int, ...] = ("training", "callbacks", i)
+        found.append(
+            spec._smap.diagnostic(
+                f"{callback.type}.{clash.arg} {text!r} meets {target}, where a run stopped with Ctrl-C saves its "
+                f"model (the name comes from {named}), so that save would replace the callback's {kind} or could "
+                f"not be written; name another {kind} for the callback, or {fix}",
+                path + ((clash.arg,) if clash.arg in callback.arguments else ()),
+            )
+        )
+    return found
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -316,8 +363,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         backup_dirs=[("--backup-dir", args.backup_dir)] if getattr(args, "backup_dir", None) else [],
         output=args.output,  # a callback writing -o, or a folder around it, would cost the trained model
     )
+    from ..spec._access import SpecAccess
+
+    refused = {d.path[2] for d in problems if len(d.path) > 2 and isinstance(d.path[2], int)}
+    access = SpecAccess(allow_paths=allow_paths, allow_network=allow_network)
+    problems += _interrupted_clashes(spec, out_dir, args.output, access, refused)
     if problems:
-        raise SpecError(problems)
+        raise SpecError(sorted(problems, key=lambda d: d.path[2]))
     if args.output and getattr(args, "backup_dir", None):
         from ..spec._callback_files import backup_dir_output_problem
 
@@ -347,13 +399,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if weight_column and weight_column in val_data:  # the validation file's own weights, when it has them
             validation += (sample_weights(val_data, weight_column),)
+    from ..engine._config import accumulation_problem
     from ..engine._data import array_samples
-    from ..spec._training_checks import accumulation_errors
 
-    # An accumulation longer than the training applies no update: refused with the data's steps, before building.
-    accumulation = accumulation_errors(spec, array_samples(x), validation_given=validation is not None)
-    if accumulation:
-        raise SpecError(accumulation)
+    # An accumulation longer than the training applies no update: refused with the data's steps, before building
+    # (fit_from_training_config's own check, located in the spec).
+    accumulation = accumulation_problem(training, array_samples(x), validation_given=validation is not None)
+    if accumulation is not None:
+        raise SpecError([spec._smap.diagnostic(accumulation.message, accumulation.path)])
     from ..builder import build
     from ..engine import TrainingBackup, fit_from_training_config
     from ..engine._adapt import adapt_layers
@@ -395,11 +448,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                 allow_network=allow_network,
                 log_names=LogNames(*spec_log_names(spec)),
                 inputs=inputs,
+                backup_dirs=[("--backup-dir", args.backup_dir)] if getattr(args, "backup_dir", None) else [],
             )
+            # fit_from_training_config checks the spec's backup folders before the model is built.
             backups = [cb for cb in spec_callbacks + extra if isinstance(cb, TrainingBackup)]
-            for backup in backups:  # the spec's, as --backup-dir's above: before the model is built
-                if backup not in extra:
-                    check_directory(backup.directory, option="TrainingBackup.backup_dir")
             # The backups hold the training's state until its model is saved: removed below, once `-o` is written.
             deferred = _defer_backup_removal(spec_callbacks + extra)
             training = {**training, "callbacks": spec_callbacks}
@@ -499,22 +551,15 @@ def _defer_backup_removal(callbacks: list[Any]) -> _Deferred:
     return _Deferred(training, folders)
 
 
-#: What Keras's BackupAndRestore writes in its folder (keras/src/callbacks/backup_and_restore.py).
-_KERAS_BACKUP_FILES = (
-    "latest.weights.h5",
-    "training_metadata.json",
-    "latest.weights.h5.bkp",
-    "training_metadata.json.bkp",
-)
-
-
 def _remove_keras_backup(folder: str) -> None:
     """What Keras's ``BackupAndRestore`` deletes at the end of training: its files, then the folder if left empty.
 
     Its folder held only these files when training started (``validate``'s checks); anything that
     appeared since is not Keras's and is kept, with the folder.
     """
-    for name in _KERAS_BACKUP_FILES:
+    from ..spec._callback_files import _BACKUP_FILES  # what Keras's BackupAndRestore writes in its folder
+
+    for name in sorted(_BACKUP_FILES):
         path = os.path.join(folder, name)
         if os.path.isfile(path) and not os.path.islink(path):
             with contextlib.suppress(OSError):
@@ -592,9 +637,30 @@ def _chosen_outputs(names: list[str], wanted: list[str] | None, output: str) -> 
     return chosen
 
 
+def _check_predictions_file(output: str) -> None:
+    """Refuse, before the model is loaded, a ``-o`` that names a folder or lies in a folder that cannot be written.
+
+    Raises:
+        UsageError: What is wrong with ``output``, and what to name instead.
+    """
+    if os.path.isdir(output):
+        raise UsageError(
+            f"-o {output}: is a folder, and predict writes one .npy or .npz file, which never replaces a folder; "
+            f"name a file (e.g. {os.path.join(output, 'predictions' + (Path(output).suffix or '.npz'))}), or move "
+            "the folder away"
+        )
+    folder = os.path.dirname(os.path.abspath(output))
+    if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"-o {output}: the folder {folder} is not writable (permission denied); make it writable, or name a "
+            "file in another folder with -o"
+        )
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Stream predictions of a saved model, one batch at a time: every output to ``.npz``, or one to ``.npy``."""
     check_files(args)
+    _check_predictions_file(args.output)
     load_plugins(args.plugin)
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import load

@@ -38,11 +38,14 @@ leaves one good backup.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
+import signal
 import stat
+import threading
 import warnings
 import zipfile
 import zlib
@@ -65,6 +68,7 @@ from ._backup_lock import (
     DirectoryLock,
     remove_created_directory,
     remove_own_state,
+    remove_parked,
     remove_temporaries,
 )
 from ._callback_state import (
@@ -621,16 +625,17 @@ class TrainingBackup(keras.callbacks.Callback):
                 "from the backup, left as it was)."
             )
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.path) as tmp:
-                os.mkdir(tmp)
-                _write_variables(os.path.join(tmp, _VARIABLES), arrays)
-                _write_meta(os.path.join(tmp, _META), meta)
+            with _interrupts_held():  # a Ctrl-C acts once the new copy is in place and the old one removed
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with atomic_path(self.path) as tmp:
+                    os.mkdir(tmp)
+                    _write_variables(os.path.join(tmp, _VARIABLES), arrays)
+                    _write_meta(os.path.join(tmp, _META), meta)
         except OSError as err:  # a full disk, a file-size limit, a read-only folder
             raise SaveError(
                 f"{self.path}: the training backup could not be written ({err.strerror or err}); the previous "
-                "backup is left as it was. Free some space (or choose another backup_dir) and run fit again: "
-                "it resumes from the previous backup."
+                f"backup is left as it was. {_write_fix(err, self.directory)} and run fit again: it resumes "
+                "from the previous backup."
             ) from err
 
     def _read(self) -> tuple[dict[str, Any] | None, Any]:
@@ -638,6 +643,7 @@ class TrainingBackup(keras.callbacks.Callback):
             return None, None
         try:
             recover(self.path)  # a swap cut short between its two renames
+            remove_parked(self.directory, self.path)  # older copies a swap cut short left parked beside it
             remove_temporaries(self.directory, self.path)
         except OSError as err:
             raise FormatError(
@@ -778,6 +784,47 @@ def _foreign_files(state: Path) -> list[str]:
 def _named(names: list[str]) -> str:
     shown = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     return f"{shown} {'is' if len(names) == 1 else 'are'}"
+
+
+def _write_fix(err: OSError, directory: Path) -> str:
+    """What to do about a backup write that failed with ``err``: the advice that fits its cause."""
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG):
+        return "Free some space (or choose another backup_dir)"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"Make {directory} writable (or choose another backup_dir)"
+    if err.errno == errno.ENAMETOOLONG:
+        return "Choose a backup_dir of a shorter path"
+    if err.errno in (errno.EEXIST, errno.EISDIR, errno.ENOTDIR):
+        return f"Move away what is in the way in {directory} (or choose another backup_dir)"
+    return f"Check {directory} (or choose another backup_dir)"
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Any:
+    """Hold SIGINT (Ctrl-C) for the block, then act on it: a backup write is never cut between its renames.
+
+    In the main thread only (where Python runs signal handlers); the handler in place before is put back
+    and the interrupts that came meanwhile are raised again, in order, once the block is done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None or previous == signal.SIG_IGN:  # installed outside Python, or ignored: left alone
+        yield
+        return
+    caught: list[int] = []
+    try:
+        signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for signum in caught:
+            signal.raise_signal(signum)  # the handler put back runs now (Python's raises KeyboardInterrupt)
 
 
 def find_backup(

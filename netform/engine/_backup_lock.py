@@ -38,6 +38,7 @@ __all__ = [
     "remove_created_directory",
     "own_temporaries",
     "remove_temporaries",
+    "remove_parked",
     "check_directory",
     "LOCK_NAME",
     "CREATED_NAME",
@@ -328,6 +329,53 @@ def remove_own_state(directory: Path, state: Path) -> None:
     """
     for path in [state, directory / (state.name + BACKUP_SUFFIX), *own_temporaries(directory, state)]:
         _remove(path)
+    remove_parked(directory, state)
+
+
+def remove_parked(directory: Path, state: Path) -> None:
+    """Delete the copies of ``state`` that a replacement cut short left parked, and their notes.
+
+    A backup replaces ``state`` by parking the old copy as ``state.nf-old-<16 hex digits>`` beside a note
+    (``.nf-parked``) whose exact text names both (:mod:`netform._files`), then deleting both: a process
+    killed in between leaves them. Only a folder that note proves netform parked is emptied of netform's
+    files (:data:`STATE_FILES`) and removed with its note; a note of that exact text whose folder is
+    gone is removed too. A folder or file that merely has such a name is a user's, and stays.
+
+    Call it holding the directory's lock, once :func:`netform._files.recover` has put back a parked copy
+    where ``state`` is missing (the parked copies left then are older than ``state``).
+
+    Args:
+        directory: The backup directory.
+        state: The backup inside it.
+    """
+    from .._files import PARKED_NOTE, _note_text, _parked_copies
+
+    for parked in _parked_copies(str(state)):
+        _remove(Path(parked))
+        if not os.path.lexists(parked):
+            with contextlib.suppress(OSError):
+                os.unlink(parked + PARKED_NOTE)
+    pattern = re.compile(re.escape(state.name + BACKUP_SUFFIX) + r"-[0-9a-f]{16}" + re.escape(PARKED_NOTE))
+    try:
+        names = [n for n in os.listdir(directory) if pattern.fullmatch(n)]
+    except OSError:
+        return
+    for name in names:  # a note whose folder is gone: deleted between the two removals
+        note = directory / name
+        parked = str(note)[: -len(PARKED_NOTE)]
+        expected = _note_text(str(state), parked)
+        try:
+            if os.path.lexists(parked) or not stat.S_ISREG(os.lstat(note).st_mode):
+                continue
+            fd = os.open(note, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                same = os.read(fd, len(expected) + 1) == expected
+            finally:
+                os.close(fd)
+            if same:
+                os.unlink(note)
+        except OSError:
+            continue
 
 
 def remove_temporaries(directory: Path, state: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -18,12 +19,18 @@ import keras
 
 from ..errors import Diagnostic, EngineError, SpecError, did_you_mean
 from ..spec._access import SpecAccess, callback_message, callback_problems
-from ..spec._callback_files import CallbackFileRefused, LogNames, confine_paths
+from ..spec._callback_files import CallbackFileRefused, LogNames, backup_overlaps, confine_paths
 from ..spec._training import CONFIG_ONLY_KEYS, DTYPE_POLICIES, TRAINING_KEYS
 from ._data import array_samples, split_problem
 from ._distribute import strategy_from_name
 
-__all__ = ["fit_from_training_config", "resolve_optimizer", "resolve_callbacks"]
+__all__ = [
+    "fit_from_training_config",
+    "resolve_optimizer",
+    "resolve_callbacks",
+    "accumulation_problem",
+    "check_backup_directories",
+]
 
 # A spec's training keys (read from the spec's schema, so both know the same ones) and the compile/fit
 # arguments a plain dict may add.
@@ -248,6 +255,7 @@ def resolve_callbacks(
     allow_network: bool = False,
     log_names: LogNames | None = None,
     inputs: Sequence[tuple[str, str]] = (),
+    backup_dirs: Sequence[tuple[str, str]] = (),
 ) -> list[keras.callbacks.Callback]:
     """Turn ``[{"type": "EarlyStopping", "patience": 2}, ...]`` into callbacks.
 
@@ -269,12 +277,17 @@ def resolve_callbacks(
             of these values (``fit_from_training_config`` and ``netform train`` give them; ``None``: any names).
         inputs: ``(what, path)`` of the files the run reads (``("--data", "d.csv")``), which no callback
             may write.
+        backup_dirs: ``(what, path)`` of the run's other ``TrainingBackup`` folders (``("--backup-dir", "bk")``),
+            relative to the working directory: no callback file may lie in what a backup owns (nor in what
+            a ``TrainingBackup`` or ``BackupAndRestore`` of ``values`` owns).
 
     Returns:
         The callbacks, in order.
 
     Raises:
         EngineError: An unknown callback, bad arguments, or a path or network use not allowed.
+        SpecError: A callback file inside a training backup's folder (located at the callback's argument),
+            as ``netform train`` and ``validate`` refuse it; nothing is made.
     """
     from ._backup import TrainingBackup  # imported late: _backup imports the trainer's helpers
 
@@ -297,6 +310,7 @@ def resolve_callbacks(
             out.append(value)
         else:
             raise EngineError(f"{where}: expected a mapping with `type` or a Callback; received {value!r}.")
+    _check_backup_overlaps(values, base, access, backup_dirs)
     for folder in folders:  # Keras's CSVLogger opens its file without making its folder
         try:
             os.makedirs(folder, exist_ok=True)
@@ -306,6 +320,109 @@ def resolve_callbacks(
                 f"{err.strerror}; check --out-dir and the callback paths."
             ) from err
     return out
+
+
+def _check_backup_overlaps(values: Any, base: Path, access: SpecAccess, backup_dirs: Sequence[tuple[str, str]]) -> None:
+    """Refuse a config callback whose file lies in what a training backup of the run owns (the checks of
+    ``netform train`` and ``validate``: :func:`netform.spec._callback_files.backup_overlaps`).
+
+    Raises:
+        SpecError: At ``training.callbacks[i].ARG``, the first such callback.
+    """
+    listed = [
+        (i, value["type"], {k: v for k, v in value.items() if k != "type"})
+        for i, value in enumerate(values or [])
+        if isinstance(value, Mapping) and isinstance(value.get("type"), str)
+    ]
+    found = backup_overlaps(listed, base, access, backup_dirs)
+    if found:
+        index, refusal = found[0]
+        raise SpecError([Diagnostic(str(refusal).rstrip("."), ("training", "callbacks", index, refusal.arg))])
+
+
+def accumulation_problem(
+    training: Mapping[str, Any], samples: int | None, *, validation_given: bool = False
+) -> Diagnostic | None:
+    """An optimizer's ``gradient_accumulation_steps`` past the steps a training on ``samples`` samples runs.
+
+    Keras applies one update every ``gradient_accumulation_steps`` steps: a training of fewer steps ends
+    without changing a weight. The steps are Keras's: ``steps_per_epoch`` (else ``ceil(training samples /
+    batch_size)``, the training samples being those ``validation_split`` leaves when no validation data is
+    given) times the epochs from ``initial_epoch`` to ``epochs``. ``fit_from_training_config`` and
+    ``netform train`` refuse it before the model is built; ``validate`` refuses the values past any training.
+
+    Args:
+        training: The ``training:`` mapping (a spec's ``training.to_dict()``, or the config given to
+            :func:`fit_from_training_config`).
+        samples: The samples of the training data (``None``: not known, nothing is checked).
+        validation_given: Whether validation data is given apart (``validation_split`` is then not applied).
+
+    Returns:
+        The problem at the optimizer's ``gradient_accumulation_steps`` (its path in the spec), or None.
+    """
+    optimizer = training.get("optimizer")
+    if samples is None or not isinstance(optimizer, Mapping):
+        return None
+    args: Mapping[str, Any] = optimizer
+    path: tuple[str | int, ...] = ("training", "optimizer")
+    where = f"{optimizer.get('type')}.gradient_accumulation_steps"
+    inner = optimizer.get("inner_optimizer")
+    if optimizer.get("type") == "LossScaleOptimizer" and isinstance(inner, Mapping):
+        args, path = inner, path + ("inner_optimizer",)
+        where = f"LossScaleOptimizer.inner_optimizer: {inner.get('type')}.gradient_accumulation_steps"
+    steps = args.get("gradient_accumulation_steps")
+    if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not steps >= 2:
+        return None
+
+    def number(key: str, default: Any) -> Any:
+        value = training.get(key, default)
+        value = default if value is None else value
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    batch_size, epochs, first = number("batch_size", 32), number("epochs", 1), number("initial_epoch", 0)
+    split = 0.0 if validation_given else number("validation_split", 0.0)
+    given = training.get("steps_per_epoch")
+    if None in (batch_size, epochs, first, split) or batch_size < 1 or not 0 <= split < 1:
+        return None  # the values themselves are refused elsewhere
+    kept = int(math.floor(samples * (1.0 - split))) if split else samples
+    if isinstance(given, int) and not isinstance(given, bool) and given >= 1:
+        per_epoch, of = given, f"steps_per_epoch: {given}"
+    else:
+        per_epoch = max(1, math.ceil(kept / batch_size))
+        of = f"{per_epoch} batch(es) of {batch_size} from {kept} training sample(s)"
+    run = int(epochs) - int(first)
+    total = per_epoch * max(run, 0)
+    if steps <= total:
+        return None
+    return Diagnostic(
+        f"{where} is {steps!r}, but this training runs only {total} steps ({run} epoch(s) of {of}); Keras "
+        f"applies one update every {steps!r} steps, so no weight would change: write at most {total}, train "
+        "for more epochs, or leave it out (no accumulation)",
+        path + ("gradient_accumulation_steps",) if path[-1] != "inner_optimizer" else path,
+    )
+
+
+def check_backup_directories(callbacks: Sequence[keras.callbacks.Callback], *, option: str | None = None) -> None:
+    """Refuse, before a model is built, a ``TrainingBackup`` folder that its ``fit`` would refuse.
+
+    The refusals of :func:`netform.engine._backup_lock.check_directory` (another training's lock, a
+    ``state`` folder that is not netform's backup or holds a file of another's, a folder that cannot be
+    made); nothing is created or changed. ``fit`` checks everything again when it starts.
+
+    Args:
+        callbacks: The training's callbacks; its ``TrainingBackup`` ones are checked.
+        option: How the messages name the folder (default ``TrainingBackup.backup_dir``).
+
+    Raises:
+        EngineError: What is wrong with the folder, and what to do.
+        FormatError: Its ``state`` is not netform's backup, or holds a file that is not netform's.
+    """
+    from ._backup import TrainingBackup
+    from ._backup_lock import check_directory
+
+    for cb in callbacks:
+        if isinstance(cb, TrainingBackup):
+            check_directory(cb.directory, option=option or "TrainingBackup.backup_dir")
 
 
 def _steps_per_execution(value: Any, model: keras.Model) -> int | str:
@@ -444,8 +561,12 @@ def fit_from_training_config(
             ``CSVLogger`` file with a column this training does not log) (all
             refused before the model is built or anything is written).
         SpecError: A ModelCheckpoint file name that reads a ``val_`` value this run never logs (no
-            validation data, or ``validation_freq`` skipping epochs), or a ``validation_split`` that leaves
-            no sample to train or to validate on, refused before training.
+            validation data, or ``validation_freq`` skipping epochs), a ``validation_split`` that leaves
+            no sample to train or to validate on, a ``gradient_accumulation_steps`` past the steps the
+            training runs, or a callback file inside a training backup's folder (the config's or one of
+            ``callbacks``), refused before the model is built, as ``netform train`` refuses them.
+        FormatError: A ``TrainingBackup`` folder whose ``state`` is not netform's backup (before the model
+            is built; a folder ``fit`` would refuse otherwise is an ``EngineError``).
 
     Example:
         >>> fit_from_training_config(model, {"optimizer": "adam", "loss": "mse", "epochs": 2}, x, y)
@@ -459,15 +580,27 @@ def fit_from_training_config(
     # replaces only a log of the values this training logs (the outputs' names, when the model is given).
     from ..spec._training_checks import logged_names
 
+    from ._backup import TrainingBackup
+
+    # An accumulation longer than the training applies no update (`netform train` refuses it the same way).
+    accumulation = accumulation_problem(training, array_samples(x), validation_given=validation_data is not None)
+    if accumulation is not None:
+        raise SpecError([accumulation])
     outputs = getattr(model, "output_names", None) if isinstance(model, keras.Model) else None
     known = tuple(outputs) if isinstance(outputs, (list, tuple)) and all(isinstance(o, str) for o in outputs) else None
-    cbs = resolve_callbacks(
-        training.get("callbacks"),
-        out_dir=out_dir,
-        allow_paths=allow_paths,
-        allow_network=allow_network,
-        log_names=LogNames(*logged_names(training, known)),
-    ) + list(callbacks or [])
+    extra = list(callbacks or [])
+    cbs = (
+        resolve_callbacks(
+            training.get("callbacks"),
+            out_dir=out_dir,
+            allow_paths=allow_paths,
+            allow_network=allow_network,
+            log_names=LogNames(*logged_names(training, known)),
+            backup_dirs=[("TrainingBackup", os.fspath(cb.directory)) for cb in extra if isinstance(cb, TrainingBackup)],
+        )
+        + extra
+    )
+    check_backup_directories(cbs)  # what fit refuses of a backup folder, before the model is built
     _check_checkpoint_validation(
         cbs, float(training.get("validation_split", 0.0) or 0.0), validation_data, training.get("validation_freq", 1)
     )

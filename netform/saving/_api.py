@@ -12,7 +12,7 @@ from ._detect import DEPLOY_FORMATS, FORMATS, FULL_MODEL_FORMATS, detect_format
 from ._atomic import recover
 from ._target import check_target
 
-__all__ = ["save", "load", "save_weights", "load_weights", "format_from_path", "SAVE_FORMATS"]
+__all__ = ["save", "load", "save_weights", "load_weights", "format_from_path", "check_save_path", "SAVE_FORMATS"]
 
 #: Formats ``save`` writes, with the extensions that select them.
 SAVE_FORMATS: dict[str, tuple[str, ...]] = {
@@ -281,6 +281,28 @@ def save(
         from ._savedmodel import save_savedmodel
 
         save_savedmodel(model, path)
+    return fmt
+
+
+def check_save_path(path: str | os.PathLike[str], format: str | None = None) -> str:
+    """Refuse, without a model, a path :func:`save` would refuse before writing: its checks, in its order.
+
+    The format the name (or ``format``) says, then whether what is at the target may be replaced (only
+    an earlier save of that format, or nothing); for the weight formats, :func:`save_weights`'s target
+    (a checkpoint's prefix, also when named by its ``.index`` file). Nothing is changed; ``save`` checks again.
+
+    Returns:
+        The format ``save`` would write.
+
+    Raises:
+        SaveError: What ``save`` would raise for ``path``.
+    """
+    path = os.fspath(path)
+    fmt = format_from_path(path, format, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights") + DEPLOY_FORMATS)
+    if fmt in _WEIGHT_SAVE_FORMATS:
+        check_target(path[: -len(".index")] if fmt == "tf_checkpoint" and path.endswith(".index") else path, fmt)
+    else:
+        check_target(path.rstrip("/") or path, fmt)
     return fmt
 
 
