@@ -136,23 +136,25 @@ def _diagram_of_file(path: str) -> Diagram:
     from ._from_keras import diagram_from_config, diagram_from_keras
 
     if os.environ.get("NETFORM_RENDER_WITH_KERAS") != "1":
+        from ..saving._config_bounds import config_memo
         from ..saving._config_walk import NeedsKeras, spec_from_config
         from ..saving._detect import detect_format
         from ..saving._static_reader import read_config
 
         fmt = detect_format(path)
-        config = read_config(path, fmt, compile=True) if fmt in ("keras", "h5", "savedmodel") else None
-        if config is not None:
-            try:
-                return diagram_from_config(config)
-            except NeedsKeras:
-                pass  # only the live model tells: drawn as before, unless the config makes no model at all
-            try:
-                spec_from_config(config)
-            except NeedsKeras:
-                pass
-            except FormatError as err:
-                raise FormatError(f"{path}: {err}") from err
+        with config_memo():  # the checks and the walk convert each layer once
+            config = read_config(path, fmt, compile=True) if fmt in ("keras", "h5", "savedmodel") else None
+            if config is not None:
+                try:
+                    return diagram_from_config(config)
+                except NeedsKeras:
+                    pass  # only the live model tells: drawn as before, unless the config makes no model at all
+                try:
+                    spec_from_config(config)
+                except NeedsKeras:
+                    pass
+                except FormatError as err:
+                    raise FormatError(f"{path}: {err}") from err
     return diagram_from_keras(_load_model(path))
 
 

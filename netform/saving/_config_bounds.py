@@ -54,10 +54,12 @@ refuse these files as ``load`` does, without TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import sys
-from typing import Any, Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from netform.errors import FormatError, IncompatibleFileError, NetformError
 
@@ -665,6 +667,9 @@ def _check_names(layers: list[Any], label: str, where: str) -> None:
 def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
     """Refuse a config whose graph is not a graph Keras can build, or larger than a spec may be.
 
+    Inside :func:`config_memo` a config that passed is not walked again (loading's checks and the weights'
+    check both ask).
+
     Raises:
         FormatError: Lists and objects nested more than :data:`MAX_CONFIG_NESTING`
             levels, or more than :data:`CONTAINERS_PER_LAYER` a layer (plus
@@ -678,6 +683,10 @@ def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
             negative or non-integer dimension, or larger than a spec's; or a
             chain of layers longer than :func:`max_config_depth`.
     """
+    memoized("graph_bounds", config, (), lambda: _check_graph_bounds(config, where))
+
+
+def _check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
     total_layers = 0
     limit = max_config_depth()
     models: list[tuple[str, str, dict[str, Any]]] = []
@@ -830,15 +839,13 @@ def _check_calls(layer: dict[str, Any], class_name: str, name: str, label: str, 
 def _check_values(layer: dict[str, Any], class_name: str, name: str, label: str, where: str) -> None:
     """Refuse a number netform's schema for the layer refuses (``units: -3``), as Keras refuses it when it builds
     the layer, rather than describe the layer in the generic form."""
-    from netform.spec._layer_dict import RefusedValue, layer_to_dict_from_config
+    from netform.spec._layer_dict import RefusedValue
     from netform.spec.layers import MODULE_OF
-
-    from ._config_walk import unshared
 
     if class_name not in MODULE_OF:
         return  # no netform schema for it (InputLayer, …): looking one up would build every family's
     try:
-        layer_to_dict_from_config(class_name, unshared(layer["config"]), strict=True)
+        layer_dict(class_name, layer["config"], strict=True)
     except RefusedValue as err:
         raise FormatError(
             f"{where}: layer {_short(name)} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config has "
@@ -880,3 +887,73 @@ def check_layer_configs(config: Mapping[str, Any], where: str, *, values: bool =
                 for inner_name, inner_class, inner in inner_layers:
                     _check_values(inner, inner_class, inner_name, label, where)
                 _check_values(layer, class_name, name, label, where)
+
+
+# --- one answer a config object while a file is read ----------------------------------------------
+
+_T = TypeVar("_T")
+
+#: While :func:`config_memo` is open: (what, id of a config object, arguments) → (the object, the answer).
+_MEMO: ContextVar[dict[tuple[Any, ...], tuple[Any, Any]] | None] = ContextVar("netform_config_memo", default=None)
+
+
+@contextlib.contextmanager
+def config_memo() -> Iterator[None]:
+    """Inside it, what is worked out from one config object is worked out once: its graph's bounds, a layer's
+    spec mapping and its static layer.
+
+    Reading a saved file checks its config as loading does (the bounds twice, every layer's values, the
+    weights every layer declares), then walks it for the spec or the diagram: each converted every layer
+    again, three times a layer for ``export-spec``. The config must not change inside (it is the one the
+    file's reader parsed); each answer holds its object, so no other object takes its id meanwhile.
+    """
+    if _MEMO.get() is not None:
+        yield
+        return
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def memoized(what: str, obj: object, args: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+    """``compute()``, or inside :func:`config_memo` what it gave for this ``obj`` (the same object) and ``args``
+    before; an error is not kept (the file is refused, or the caller goes on another way)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return compute()
+    key = (what, id(obj), args)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    value = compute()
+    memo[key] = (obj, value)
+    return value
+
+
+def layer_dict(
+    cls_name: str, config: dict[str, Any], *, defaults: tuple[str, str] | None = None, strict: bool = False
+) -> dict[str, Any]:
+    """:func:`~netform.spec._layer_dict.layer_to_dict_from_config` of a saved layer's config, without the
+    ``shared_object_id`` marks Keras's saving adds; once a config inside :func:`config_memo`.
+
+    A strict answer (no number refused) is also the plain one; a plain answer is not a strict one.
+    """
+    from netform.spec._layer_dict import keras_defaults, layer_to_dict_from_config
+
+    from ._config_walk import unshared
+
+    defaults = keras_defaults() if defaults is None else defaults
+    memo = _MEMO.get()
+    if memo is not None and not strict:
+        hit = memo.get(("layer_dict", id(config), (cls_name, defaults, True)))
+        if hit is not None and hit[0] is config:
+            return dict(hit[1])
+    value = memoized(
+        "layer_dict",
+        config,
+        (cls_name, defaults, strict),
+        lambda: layer_to_dict_from_config(cls_name, unshared(config), defaults=defaults, strict=strict),
+    )
+    return dict(value)

@@ -27,8 +27,10 @@ from typing import Any, Iterator
 from netform._compat._keras_graph import Step
 from netform.errors import FormatError, NetformError, SpecError
 
+from ._config_bounds import config_memo, layer_dict, memoized
+
 from netform.spec._export import GraphWriter, SpecWriter
-from netform.spec._layer_dict import KerasDefaults, clean_name, keras_defaults, layer_to_dict_from_config
+from netform.spec._layer_dict import KerasDefaults, clean_name, keras_defaults
 from netform.spec._training_export import load_exported, training_section
 
 __all__ = [
@@ -287,7 +289,7 @@ def _layer_entry(layer: dict[str, Any], defaults: KerasDefaults | None = None) -
         raise NeedsKeras("a layer with several outputs")
     if cls_name in ("IntegerLookup", "StringLookup", "TextVectorization") and config.get("vocabulary") is None:
         raise NeedsKeras("a lookup layer whose vocabulary adapt() learned (kept with the weights, not the config)")
-    return layer_to_dict_from_config(cls_name, unshared(config), defaults=defaults)
+    return layer_dict(cls_name, config, defaults=defaults)
 
 
 def unshared(value: Any) -> Any:
@@ -410,6 +412,13 @@ def static_layer(layer: dict[str, Any]) -> Any:
     Raises:
         NeedsKeras: Not one of Keras's layers, or one netform writes in the generic form (no static rules).
     """
+    config = layer.get("config")
+    return memoized(
+        "static_layer", config, (layer.get("module"), layer.get("class_name")), lambda: _static_layer(layer)
+    )
+
+
+def _static_layer(layer: dict[str, Any]) -> Any:
     from netform.spec import get_layer_spec
 
     entry = _layer_entry(layer)
@@ -518,12 +527,13 @@ def spec_from_file(path: str | os.PathLike[str], *, safe_mode: bool = True) -> A
     fmt = detect_format(path)
     if fmt not in ("keras", "h5", "savedmodel"):
         return None
-    config = read_config(path, fmt, safe_mode=safe_mode, compile=True)
-    if config is None:
-        return None
-    try:
-        return spec_from_config(config)
-    except NeedsKeras:
-        return None
-    except FormatError as err:
-        raise FormatError(f"{path}: {err}") from err
+    with config_memo():  # the checks and the walk convert each layer once
+        config = read_config(path, fmt, safe_mode=safe_mode, compile=True)
+        if config is None:
+            return None
+        try:
+            return spec_from_config(config)
+        except NeedsKeras:
+            return None
+        except FormatError as err:
+            raise FormatError(f"{path}: {err}") from err
