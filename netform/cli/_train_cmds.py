@@ -643,7 +643,7 @@ def _check_predictions_file(output: str) -> None:
     Raises:
         UsageError: What is wrong with ``output``, and what to name instead.
     """
-    if os.path.isdir(output):
+    if os.path.isdir(output) and not os.path.islink(output):  # a link is replaced, never followed
         raise UsageError(
             f"-o {output}: is a folder, and predict writes one .npy or .npz file, which never replaces a folder; "
             f"name a file (e.g. {os.path.join(output, 'predictions' + (Path(output).suffix or '.npz'))}), or move "

@@ -199,6 +199,10 @@ def test_predict_o_naming_a_folder_says_so(work: Path, capsys: pytest.CaptureFix
     assert "free some space" not in err.lower(), err
     assert "out.npz" in err and "folder" in err, err
     assert (work / "out.npz").is_dir() and not os.listdir(work / "out.npz")
+    # A link to a folder is replaced by the file, as every -o link is (never followed).
+    os.symlink(work / "out.npz", work / "linked.npz")
+    assert main(["predict", "m.keras", "--data", "d.npz", "-o", "linked.npz"]) == 0, capsys.readouterr().err
+    assert (work / "linked.npz").is_file() and not (work / "linked.npz").is_symlink()
 
 
 def test_the_backup_write_names_the_cause_when_it_is_not_space(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
