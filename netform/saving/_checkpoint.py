@@ -13,6 +13,16 @@ is switched to it last (atomically), and only then are older sets removed
 the switch). The plain ``prefix.index``/``prefix.data-*`` names are hard
 links to the newest set, for tools that open the prefix itself; netform
 reads a prefix through the state file whenever that names one of its sets.
+
+The plain names switch as a pair, so plain TensorFlow reading ``prefix`` gets
+the old checkpoint or the new one whole, even after a save killed at any
+point. TensorFlow opens ``prefix.index`` and then the data shard it names,
+``prefix.data-<shard>-of-<count>``; netform's index declares two shards and
+keeps every tensor in one of them, the one the plain index does not use now
+(see :func:`_rename_shards`). The new data file is therefore added under a
+name the old index never opens, and one rename of the index switches the
+prefix. The data file the old index uses stays until the next save (a reader
+that opened the old index finds its data), as the set before the newest does.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from ._atomic import fsync_dir, recover, temp_name, write_bytes
 from ._detect import check_checkpoint_files, checkpoint_prefix
 from ._meta import reading, writing
 from ._target import is_checkpoint_state
-from ._tensor_bundle import check_bundle, read_index
+from ._tensor_bundle import check_bundle, move_to_shard, read_index
 from ._weights import mismatch_error
 
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_variables", "current_set", "SET_MARK"]
@@ -98,8 +108,9 @@ def current_set(prefix: str) -> str:
 
 
 def _publish(tmp_prefix: str, directory: str, base: str) -> str:
-    """Move a written checkpoint into ``directory`` as a new set; switch the state file last."""
+    """Move a written checkpoint into ``directory`` as a new set; switch the plain index, then the state file."""
     set_base = f"{base}{SET_MARK}{time.time_ns():016x}{secrets.token_hex(2)}"
+    _rename_shards(tmp_prefix, os.path.join(directory, base))
     moved: list[str] = []
     try:
         # Data first, index last: a set without its index does not exist for a reader.
@@ -123,8 +134,51 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
     return os.path.join(directory, set_base)
 
 
+def _used_data(prefix: str) -> set[str]:
+    """Names of the data shards ``prefix.index`` reads tensors from (none when it is absent or does not parse)."""
+    try:
+        count, entries = read_index(prefix + ".index")
+    except (FormatError, OSError):
+        return set()
+    base = os.path.basename(prefix)
+    return {f"{base}.data-{e.shard_id:05d}-of-{count:05d}" for e in entries}
+
+
+def _rename_shards(tmp_prefix: str, plain: str) -> None:
+    """Give the new checkpoint's data file a name the plain prefix's index does not read.
+
+    TensorFlow names a data shard ``<prefix>.data-<shard>-of-<count>`` and
+    writes a single shard. Its index is rewritten to declare two shards with
+    every tensor in shard 0 or shard 1, whichever the plain ``plain.index``
+    does not use now (shard 0 when it is absent, or a single-shard index such
+    as plain TensorFlow writes); the data file is renamed to match. The other
+    shard holds no tensor, and TensorFlow opens a shard only for a tensor it
+    reads, so it never opens it.
+    """
+    written, _ = read_index(tmp_prefix + ".index")
+    if written != 1:
+        return  # a multi-shard write (variables on several devices) keeps TensorFlow's names
+    base = os.path.basename(plain)
+    shard = 1 if _used_data(plain) == {f"{base}.data-00000-of-00002"} else 0
+    try:
+        move_to_shard(tmp_prefix + ".index", shard, 2)
+    except FormatError:  # an index laid out otherwise than TensorFlow writes it now: its names are kept
+        return
+    os.replace(tmp_prefix + ".data-00000-of-00001", f"{tmp_prefix}.data-{shard:05d}-of-00002")
+
+
 def _link_plain(files: list[str], directory: str, base: str, set_base: str) -> None:
-    """Point ``base.index``/``base.data-*`` at the new set (hard links, or copies), index last."""
+    """Point ``base.index``/``base.data-*`` at the new set (hard links, or copies), index last.
+
+    The new data file has a name the current plain index does not read (see
+    :func:`_rename_shards`), so the plain prefix is the old checkpoint until
+    the one rename of its index makes it the new one. The data files the old
+    index reads stay, for a reader that opened it just before; any other
+    plain data file goes (the single shard of a checkpoint the save before
+    replaced, or one a save killed before its index switched left).
+    """
+    plain = os.path.join(directory, base)
+    keep = _used_data(plain)
     names = set()
     for src in sorted(files, key=lambda f: f.endswith(".index")):
         dst = os.path.join(directory, base + os.path.basename(src)[len(set_base) :])
@@ -139,8 +193,9 @@ def _link_plain(files: list[str], directory: str, base: str, set_base: str) -> N
         except BaseException:
             _unlink(tmp)
             raise
-    for stale in _files_of(os.path.join(directory, base)):
-        if os.path.basename(stale) not in names:
+    fsync_dir(directory)
+    for stale in _files_of(plain):
+        if os.path.basename(stale) not in names | keep:
             _unlink(stale)
     fsync_dir(directory)
 
@@ -157,8 +212,8 @@ def _drop_old_sets(directory: str, base: str) -> None:
 
     Only sets netform wrote are candidates: a name exactly as :func:`_publish`
     makes it (``base.nf-set-`` and 20 hex digits), whose index parses as a
-    tensor bundle and whose files are exactly that index and the data shards
-    it names. A user's file that merely shares the name pattern is kept.
+    tensor bundle and whose other files are data shards that index declares.
+    A user's file that merely shares the name pattern is kept.
     """
     named = _state_target(directory)
     pattern = re.compile(re.escape(base + SET_MARK) + r"([0-9a-f]{20})\.index")
@@ -175,14 +230,18 @@ def _drop_old_sets(directory: str, base: str) -> None:
 
 
 def _is_own_set(prefix: str) -> bool:
-    """Whether ``prefix`` is a complete checkpoint set: its index parses, its data files are the ones it names."""
+    """Whether ``prefix`` is a set netform wrote: its index parses, its data files are ones it declares."""
     try:
         num_shards, _ = read_index(prefix + ".index")
     except (FormatError, OSError):
         return False
-    expected = {prefix + ".index"} | {f"{prefix}.data-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)}
+    declared = {f"{prefix}.data-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)}
     files = _files_of(prefix)
-    return set(files) == expected and all(os.path.isfile(f) and not os.path.islink(f) for f in files)
+    # A set holds only the shard its tensors are in (an earlier version's held every shard), or none
+    # when a save was killed while removing it (data first): any file its index does not declare is not netform's.
+    return set(files) - {prefix + ".index"} <= declared and all(
+        os.path.isfile(f) and not os.path.islink(f) for f in files
+    )
 
 
 def save_checkpoint(model: Any, prefix: str) -> None:

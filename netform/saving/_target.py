@@ -1011,7 +1011,7 @@ def _check_checkpoint(prefix: str) -> None:
     data = [n for n in names if n != base + ".index"]
     for name in data:
         full = os.path.join(directory, name)
-        if base + ".index" not in names:
+        if base + ".index" not in names and not _own_plain_data(directory, base, name, 0):
             raise _refuse(
                 full, f"is {describe_content(full)}, with no {base}.index beside it", "a TF checkpoint data file"
             )
@@ -1023,9 +1023,8 @@ def _check_checkpoint(prefix: str) -> None:
             )
     count = index_shards(os.path.join(directory, base + ".index")) if data else None
     if count is not None:  # the index says how many shards it wrote: any other is someone's file
-        named = {f"{base}.data-{i:05d}-of-{count:05d}" for i in range(count)}
         for name in data:
-            if name not in named:
+            if not _own_plain_data(directory, base, name, count):
                 full = os.path.join(directory, name)
                 raise _refuse(
                     full,
@@ -1033,6 +1032,61 @@ def _check_checkpoint(prefix: str) -> None:
                     f"{count} shard{'s' if count > 1 else ''}) does not name",
                     "a TF checkpoint data file",
                 )
+
+
+def _own_plain_data(directory: str, base: str, name: str, count: int) -> bool:
+    """Whether a data file beside ``base.index`` is one of the checkpoint's (a save may replace it).
+
+    A checkpoint TensorFlow wrote has the shards its index declares. netform's
+    index (a hard link to one of its sets, ``base.nf-set-<20 hex digits>``)
+    declares two shards and keeps its tensors in one: a save adds its data
+    file under the other name, switches the index, and leaves the data file
+    the old index read until the next save. So beside netform's index a data
+    file is the checkpoint's when the index reads tensors from it, when it is
+    the data of one of the prefix's sets (a hard link, or on a file system
+    without them the same bytes: the save before, or one killed before its
+    index switched), or when it is the single shard of the checkpoint the
+    first of these saves replaced. Any other file, say a user's under the
+    shard name that holds no tensor, is refused rather than replaced. Beside
+    an index TensorFlow wrote (a save taking it over killed before it linked
+    the index) or none (``count`` 0: a first save killed so), the data of
+    one of the sets is netform's too.
+    """
+    import filecmp
+
+    from ._checkpoint import SET_MARK
+    from ._tensor_bundle import read_index
+
+    index = os.path.join(directory, base + ".index")
+    sets = re.compile(re.escape(base + SET_MARK) + r"[0-9a-f]{20}(\.index|\.data-\d{5}-of-\d{5})")
+    netforms = False
+    try:
+        members = [os.path.join(directory, n) for n in os.listdir(directory) if sets.fullmatch(n)]
+        if count:
+            info = os.stat(index)
+            netforms = any(m.endswith(".index") and os.path.samestat(info, os.stat(m)) for m in members)
+    except OSError:
+        return False
+    if not netforms and name in {f"{base}.data-{i:05d}-of-{count:05d}" for i in range(count)}:
+        return True  # a checkpoint TensorFlow wrote: the shards its index declares
+    try:
+        if netforms:
+            shards, entries = read_index(index)
+            if name in {f"{base}.data-{e.shard_id:05d}-of-{shards:05d}" for e in entries}:
+                return True
+        path = os.path.join(directory, name)
+        data = os.stat(path)
+        for member in members:
+            if not member.endswith(name[len(base) :]):
+                continue
+            theirs = os.stat(member)
+            if os.path.samestat(data, theirs) or (
+                data.st_size == theirs.st_size and filecmp.cmp(path, member, shallow=False)
+            ):
+                return True
+    except (NetformError, OSError):
+        return False
+    return netforms and name == base + ".data-00000-of-00001" and count == 2
 
 
 def check_export_target(path: str | os.PathLike[str]) -> None:

@@ -46,7 +46,15 @@ from netform.errors import FormatError
 from ._detect import TABLE_MAGIC
 from ._protowire import FIXED32, LEN, VARINT, Budget, TooManyFields, WireError, fields, read_varint
 
-__all__ = ["MAX_INDEX_BYTES", "MAX_ENTRIES", "BundleEntry", "check_bundle", "check_savedmodel_variables", "read_index"]
+__all__ = [
+    "MAX_INDEX_BYTES",
+    "MAX_ENTRIES",
+    "BundleEntry",
+    "check_bundle",
+    "check_savedmodel_variables",
+    "read_index",
+    "move_to_shard",
+]
 
 #: The largest checkpoint index netform reads (TensorFlow's for a model of a million variables is ~100 MB).
 MAX_INDEX_BYTES: Final[int] = 256 * 2**20
@@ -526,3 +534,115 @@ def check_savedmodel_variables(path: str) -> None:
     prefix = os.path.join(path, "variables", "variables")
     if os.path.lexists(prefix + ".index"):
         check_bundle(prefix)
+
+
+def _crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), as a table's block trailer holds it (before masking)."""
+    crc = 0xFFFFFFFF
+    table = _CRC_TABLE
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return tuple(table)
+
+
+_CRC_TABLE: Final[tuple[int, ...]] = _crc_table()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _table_block(items: list[tuple[bytes, bytes]], restart_interval: int) -> bytes:
+    """A table block (keys prefix-compressed between restart points) holding ``items`` in order."""
+    buf = bytearray()
+    restarts: list[int] = []
+    previous = b""
+    for i, (key, value) in enumerate(items):
+        shared = 0
+        if i % restart_interval == 0:
+            restarts.append(len(buf))
+        else:
+            while shared < min(len(key), len(previous)) and key[shared] == previous[shared]:
+                shared += 1
+        buf += _varint(shared) + _varint(len(key) - shared) + _varint(len(value)) + key[shared:] + value
+        previous = key
+    restarts = restarts or [0]
+    buf += struct.pack(f"<{len(restarts)}I", *restarts) + struct.pack("<I", len(restarts))
+    return bytes(buf)
+
+
+def _append_block(out: bytearray, block: bytes) -> bytes:
+    """Append ``block`` with its trailer (uncompressed, masked CRC-32C) to ``out``; return its handle."""
+    offset = len(out)
+    crc = _crc32c(block + b"\x00")
+    out += block + b"\x00" + struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+    return _varint(offset) + _varint(len(block))
+
+
+def move_to_shard(index: str, shard: int, num_shards: int) -> None:
+    """Rewrite a single-shard index, in place, so its tensors are read from shard ``shard`` of ``num_shards``.
+
+    The data file keeps its bytes; only its name changes, to
+    ``<prefix>.data-<shard>-of-<num_shards>`` (the other shards hold no
+    tensor, so TensorFlow never opens them). A checkpoint saver alternates
+    the shard so a new checkpoint's data file never has the old one's name,
+    while both names stay ones the index declares.
+
+    Raises:
+        FormatError: The index does not parse, or is not a single-shard bundle.
+    """
+    if not 0 <= shard < num_shards <= MAX_SHARDS:
+        raise ValueError(f"shard {shard} of {num_shards} is out of range")
+    current, _ = read_index(index)  # the whole index checked first
+    if current != 1:
+        raise FormatError(f"{index}: a checkpoint of {current} shards; only a single-shard one is rewritten.")
+    data = _read(index)
+    limit = len(data) - _FOOTER
+    footer = memoryview(data)[limit:-8]
+    _, at = read_varint(footer, 0, len(footer))
+    _, at = read_varint(footer, at, len(footer))  # the metaindex block's handle, then the index block's
+    items: list[tuple[bytes, bytes]] = []
+    for _, vstart, vend in _entries(data, *_block(data, footer[at:], limit, "the index block"), "the index block"):
+        span = _block(data, memoryview(data)[vstart:vend], limit, "a data block")
+        for key, start, end in _entries(data, *span, "a data block"):
+            value = data[start:end]
+            numbers = [number for number, _, _, _ in fields(value, 0, len(value), Budget(_FIELDS_PER_ENTRY))]
+            if key == b"":
+                if numbers.count(1) != 1 or value[:2] != b"\x08\x01":
+                    raise FormatError(f"{index}: its header is not laid out as TensorFlow writes it; left as it is.")
+                value = b"\x08" + _varint(num_shards) + value[2:]
+            elif 3 in numbers:
+                raise FormatError(f"{index}: entry {key!r} already names a shard; left as it is.")
+            elif shard:
+                value += b"\x18" + _varint(shard)
+            items.append((key, value))
+    out = bytearray()
+    handle = _append_block(out, _table_block(items, 16))
+    meta = _append_block(out, _table_block([], 1))
+    top = _append_block(out, _table_block([(items[-1][0], handle)], 1))
+    out += (meta + top).ljust(_FOOTER - 8, b"\x00") + TABLE_MAGIC
+    with open(index, "wb") as fh:
+        fh.write(out)
+        fh.flush()
+        os.fsync(fh.fileno())
+    got, entries = read_index(index)  # the rewrite is checked as TensorFlow would read it
+    if got != num_shards or any(e.shard_id != shard for e in entries):  # pragma: no cover
+        raise FormatError(f"{index}: rewriting its shards failed.")

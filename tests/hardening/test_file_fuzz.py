@@ -39,7 +39,7 @@ FORMATS: dict[str, tuple[str, tuple[str | None, ...]]] = {
                                     "variables/variables.data-00000-of-00001",
                                     "assets.extra/netform.keras", "assets.extra/netform.json")),
     "weights_h5": ("m.weights.h5", (None,)),
-    "tf_checkpoint": ("m.ckpt", (".index", ".data-00000-of-00001")),
+    "tf_checkpoint": ("m.ckpt", (".index", ".data-00000-of-00002")),
 }
 
 

@@ -18,7 +18,7 @@ def _target(path: str, fmt: str) -> str:
     if fmt == "savedmodel":
         return os.path.join(path, "assets.extra", "netform.keras")
     if fmt == "tf_checkpoint":
-        return path + ".data-00000-of-00001"
+        return path + ".data-00000-of-00002"  # a first save: its tensors in shard 0 of 2
     return path
 
 

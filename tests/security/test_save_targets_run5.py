@@ -266,9 +266,9 @@ def test_checkpoint_shard_its_index_does_not_name_is_not_replaced(tmp_path, mode
     prefix = tmp_path / "ckpt"
     nf.save_weights(model, str(prefix), format="tf_checkpoint")
     nf.save_weights(model, str(prefix), format="tf_checkpoint")  # an earlier checkpoint is replaced
-    planted = tmp_path / "ckpt.data-00001-of-00002"
+    planted = tmp_path / "ckpt.data-00002-of-00003"
     planted.write_bytes(USER)
-    with pytest.raises(SaveError, match=r"ckpt\.data-00001-of-00002.*does not name"):
+    with pytest.raises(SaveError, match=r"ckpt\.data-00002-of-00003.*does not name"):
         nf.save_weights(model, str(prefix), format="tf_checkpoint")
     assert planted.read_bytes() == USER
 
