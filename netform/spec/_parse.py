@@ -298,6 +298,8 @@ def _many_unknown_keys(
     mapping took seconds. Here the keys are counted against the schema's fields first; past
     :data:`MAX_HINTS` the first ones are reported as Pydantic's would be, the rest in one line.
     """
+    if len(fields) <= MAX_HINTS:
+        return False  # (as below, without building the schema's names once a layer)
     known = set(cls.model_fields)
     known.update(f.alias for f in cls.model_fields.values() if f.alias)
     if len(fields) - len(known) <= MAX_HINTS:
@@ -350,6 +352,8 @@ def _big_ints(raw: Any, validated: Any, where: Path = ()) -> list[tuple[Path, in
     out: list[tuple[Path, int]] = []
     if isinstance(raw, dict):
         for key, item in raw.items():
+            if item is None or isinstance(item, str):
+                continue  # (no integer here: skip looking up its validated value)
             out += _big_ints(item, _child(validated, key), where + (str(key),))
     elif isinstance(raw, (list, tuple)):
         for i, item in enumerate(raw):
@@ -365,8 +369,9 @@ def _child(value: Any, key: str | int) -> Any:
     if isinstance(key, int):
         return value[key] if isinstance(value, (list, tuple)) and 0 <= key < len(value) else _MISSING
     if isinstance(value, BaseModel):
-        if key in type(value).model_fields:
-            return getattr(value, key)
+        fields = value.__dict__  # the field values by name (Pydantic keeps extra keys apart, in model_extra)
+        if key in fields:
+            return fields[key]
         return (value.model_extra or {}).get(key, _MISSING)
     if isinstance(value, dict):
         return value.get(key, _MISSING)
@@ -509,7 +514,7 @@ def _parse_op(
     fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic], *, graph: bool
 ) -> Node | None:
     """An op node, ``{op: add, in: [a, b]}``: a keras.ops function applied to nodes and constants."""
-    from .layers.ops import Op, op_problems
+    from .layers.ops import ARGS_CHECKED, Op, op_problems
 
     if not graph:
         diags.append(
@@ -543,7 +548,7 @@ def _parse_op(
     if len(diags) > n_before:
         refs = tuple(a for a in args if isinstance(a, str))
         return Node.model_validate({"layer": Unresolved(), "in": refs})
-    layer = Op(op=op, args=args, kwargs=fields)
+    layer = Op.model_validate({"op": op, "args": args, "kwargs": fields}, context=ARGS_CHECKED)
     return Node.model_validate({"layer": layer, "in": layer.refs})
 
 

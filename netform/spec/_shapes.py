@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from ..errors import Diagnostic, SpecError
 from ._graph import Graph
@@ -62,6 +62,7 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
 
 def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     from ._kinds import dtype_kind
+    from .layers import MODULE_OF  # once: per node, a package's `from … import` runs Python's import machinery
 
     out: dict[str, NodeShape] = {}
     diags: list[Diagnostic] = []
@@ -88,22 +89,25 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     total = 0
     memory = _memory_values()
     kinds: dict[str, Any] = {name: dtype_kind(spec.dtype) for name, spec in graph.inputs.items()}
+    unknown = NodeShape(None, None, None, False)
     for node in graph.nodes.values():
         try:
-            kinds[node.name] = _node_kind(node, kinds, graph)
+            kinds[node.name] = _node_kind(node, kinds, graph, MODULE_OF)
         except ShapeError as err:
             diags.append(smap.diagnostic(str(err), node.path))
-            out[node.name] = NodeShape(None, None, None, False)
+            out[node.name] = unknown
             continue
-        ins = [out.get(i) for i in node.args]  # tensors given to named call arguments leave the shape as it is
-        if any(s is None for s in ins):
-            out[node.name] = NodeShape(None, None, None, False)
-            continue
-        if any(s.output_shape is None for s in ins):  # type: ignore[union-attr]
-            out[node.name] = NodeShape(None, None, None, False)
+        args = node.args  # tensors given to named call arguments leave the shape as it is
+        shapes = []
+        for i in args:
+            known = out.get(i)
+            if known is None or known.output_shape is None:
+                break
+            shapes.append(known.output_shape)
+        if len(shapes) != len(args):
+            out[node.name] = unknown
             continue
         layer = node.layer
-        shapes = [s.output_shape for s in ins]  # type: ignore[union-attr]
         if layer.arity == "one":
             if len(shapes) != 1:
                 diags.append(
@@ -130,7 +134,9 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
                 )
                 out[node.name] = NodeShape(None, None, None, False)
                 continue
-            arg = [tuple(s) for s in shapes]
+            arg = []
+            for s in shapes:
+                arg.append(tuple(s))
         try:
             shape: Any = layer.output_shape(arg)
             trainable: int | None
@@ -153,10 +159,13 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
         if node.shared:
             trainable, frozen = 0, 0
         weights = (trainable or 0) + (frozen or 0)
-        size = max((_elements(s) for s in (shape if isinstance(shape, list) else [shape])), default=0)
+        size = rank = 0
+        for one in shape if isinstance(shape, list) else (shape,):
+            if isinstance(one, tuple):
+                size = max(size, _elements(one))
+                rank = max(rank, len(one))
         if size <= MAX_ELEMENTS:
             size = max(size, _least_elements(layer, arg))
-        rank = max((len(s) for s in (shape if isinstance(shape, list) else [shape]) if isinstance(s, tuple)), default=0)
         if weights > MAX_ELEMENTS or size > MAX_ELEMENTS or rank > MAX_RANK:
             if weights > MAX_ELEMENTS:
                 what = f"has {weights:,} weights; the limit is {MAX_ELEMENTS:,} (8 GB as float32)"
@@ -197,7 +206,11 @@ def _elements(shape: Any) -> int:
     """
     if not isinstance(shape, tuple):
         return 0
-    return math.prod(d for d in shape if isinstance(d, int))
+    values = 1
+    for d in shape:
+        if isinstance(d, int):
+            values *= d
+    return values
 
 
 def _elements_known(shape: Any) -> bool:
@@ -213,8 +226,15 @@ def _least_elements(layer: Any, arg: Any) -> int:
     A shape rule keeps an unknown size unknown (``pad`` of an axis of unknown size by a billion gives
     ``None``); this bounds such outputs too, whatever the rule.
     """
+    if getattr(layer, "sized_by_shape", False):
+        return 0  # as many as its output shape counts, which the caller has counted
     shapes = arg if isinstance(arg, list) else [arg]
-    if not all(isinstance(s, tuple) for s in shapes) or all(None not in s[1:] for s in shapes):
+    unknown = False
+    for s in shapes:
+        if not isinstance(s, tuple):
+            return 0
+        unknown = unknown or None in s[1:]
+    if not unknown:
         return 0
     smallest = [tuple(1 if d is None else d for d in s) for s in shapes]
     try:
@@ -245,17 +265,43 @@ _FLOAT_FAMILIES = frozenset({"conv", "conv_transpose", "recurrent", "conv_recurr
 _FLOAT_LAYERS = frozenset({"Dense", "EinsumDense", "Embedding", "Rescaling", "Normalization"})
 
 
-def _node_kind(node: Any, kinds: dict[str, Any], graph: Graph) -> Any:
+class _Feeds(Sequence[str]):
+    """What feeds each of a node's tensors (``"input 'x' (dtype float32)"``, ``"node 'a'"``), written when a
+    message asks for one."""
+
+    __slots__ = ("_names", "_inputs")
+
+    def __init__(self, names: tuple[str, ...], inputs: dict[str, Any]) -> None:
+        self._names = names
+        self._inputs = inputs
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self._names))[index]]
+        name = self._names[index]
+        return f"input '{name}' (dtype {self._inputs[name].dtype})" if name in self._inputs else f"node '{name}'"
+
+
+def _node_kind(node: Any, kinds: dict[str, Any], graph: Graph, module_of: dict[str, str]) -> Any:
     """What the node's output holds ("float", "int", "bool", "string" or None when unknown).
 
     Raises:
         ShapeError: The node computes with numbers but is given text, or an integer-only op is given floats.
     """
-    from .layers import MODULE_OF
-
     layer = node.layer
-    ins = [kinds.get(i) for i in node.args]
-    where = [f"input '{i}' (dtype {graph.inputs[i].dtype})" if i in graph.inputs else f"node '{i}'" for i in node.args]
+    ins = []
+    for i in node.args:
+        ins.append(kinds.get(i))
+    where = _Feeds(node.args, graph.inputs)
     if layer.type == "Op":
         from .layers.ops import op_kind  # imported where the spec has op nodes: their family is built already
 
@@ -266,8 +312,8 @@ def _node_kind(node: Any, kinds: dict[str, Any], graph: Graph) -> Any:
     known = [k for k in ins if k is not None]
     if name in _TEXT_LAYERS and (name != "Concatenate" or len(set(known)) <= 1):
         return known[0] if known and len(known) == len(ins) else None
-    text = [w for k, w in zip(ins, where) if k == "string"]
-    if text and name in MODULE_OF and name != "TimeDistributed":  # a wrapper computes with what its layer takes
+    text = [where[j] for j, k in enumerate(ins) if k == "string"]
+    if text and name in module_of and name != "TimeDistributed":  # a wrapper computes with what its layer takes
         raise ShapeError(
             f"{name} computes with numbers, but {text[0]} holds text; map text to numbers first with "
             "StringLookup (or a KerasLayer Hashing or TextVectorization), or give the input a numeric dtype"
@@ -278,7 +324,7 @@ def _node_kind(node: Any, kinds: dict[str, Any], graph: Graph) -> Any:
         floating
         and isinstance(name, str)
         and layer.type != "KerasLayer"
-        and (name in _FLOAT_LAYERS or MODULE_OF.get(name) in _FLOAT_FAMILIES)
+        and (name in _FLOAT_LAYERS or module_of.get(name) in _FLOAT_FAMILIES)
     ):
         return "float"
     return None

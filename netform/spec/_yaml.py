@@ -243,10 +243,11 @@ class _Direct:
         self.on = True
         self.positions = positions
         self.max_depth = max_depth
-        self.stack: list[list[Any]] = []  # per open collection: [the collection, its path, the pending mapping key]
+        # per open collection: [the collection, its path, the pending mapping key, whether it is a mapping]
+        self.stack: list[list[Any]] = []
         self.value: Any = _NONE
         self._scalars = yaml.SafeLoader("")
-        self._tags: dict[tuple[str, Any], str] = {}  # resolved tags of short scalars
+        self._made: dict[tuple[str, Any], Any] = {}  # the values of short scalars
         self._constructors = {
             _TAG + "int": self._scalars.construct_yaml_int,
             _TAG + "float": self._scalars.construct_yaml_float,
@@ -260,20 +261,26 @@ class _Direct:
         self.value = _NONE
 
     def _scalar(self, event: Any) -> Any:
-        # the tag depends only on the text and whether it was plain: a spec repeats the same keys and names
-        # thousands of times, and the resolver tries its patterns anew for each
-        key = (event.value, event.implicit)
-        tag = self._tags.get(key) if len(event.value) <= _MAX_MEMO_TEXT else None
-        if tag is None:
-            tag = self._scalars.resolve(ScalarNode, event.value, event.implicit)
-            if len(event.value) <= _MAX_MEMO_TEXT and len(self._tags) < _MAX_MEMO:
-                self._tags[key] = tag
-        if tag == _TAG + "str":
-            return event.value
+        # the value depends only on the text and whether it was plain: a spec repeats the same keys, names
+        # and numbers thousands of times, and the resolver tries its patterns anew for each
+        text = event.value
+        if len(text) > _MAX_MEMO_TEXT:
+            return self._construct(self._scalars.resolve(ScalarNode, text, event.implicit), text)
+        key = (text, event.implicit)
+        value = self._made.get(key, _NONE)
+        if value is _NONE:
+            value = self._construct(self._scalars.resolve(ScalarNode, text, event.implicit), text)
+            if len(self._made) < _MAX_MEMO:
+                self._made[key] = value  # str, int, float, bool or None: shared safely
+        return value
+
+    def _construct(self, tag: str, text: str) -> Any:
+        if tag == _STR_TAG:
+            return text
         constructor = self._constructors.get(tag)
         if constructor is None:
             raise ValueError(tag)  # a date, a merge key: the builder words it
-        return constructor(ScalarNode(tag, event.value))
+        return constructor(ScalarNode(tag, text))
 
     def feed(self, event: Any, kind: int | None) -> None:
         if kind is None:
@@ -287,12 +294,11 @@ class _Direct:
         if kind == _ALIAS or event.anchor is not None or event.tag not in (None, "!"):
             self._off()
             return
-        mark = event.start_mark
         try:
             if stack:
                 top = stack[-1]
                 container, path = top[0], top[1]
-                if isinstance(container, dict):
+                if top[3]:  # a mapping
                     if top[2] is _NONE:  # a key
                         key = self._scalar(event) if kind == _SCALAR else _NONE
                         key = key if isinstance(key, str) or key is _NONE else str(key)
@@ -300,28 +306,42 @@ class _Direct:
                             self._off()
                             return
                         top[2] = key
+                        mark = event.start_mark
                         self.positions[path + (key,)] = mark.line + 1, mark.column + 1
+                        return
+                    if len(stack) > self.max_depth:
+                        self._off()
+                        return
+                    if kind == _SCALAR:  # its position is its key's, recorded with the key
+                        container[top[2]] = self._scalar(event)
+                        top[2] = _NONE
                         return
                     path = path + (top[2],)
                 else:
                     path = path + (len(container),)
+                    if len(stack) > self.max_depth:
+                        self._off()
+                        return
+                    mark = event.start_mark
+                    self.positions[path] = mark.line + 1, mark.column + 1
             else:
                 if self.value is not _NONE:
                     self._off()
                     return
                 path = ()
-            if len(stack) > self.max_depth:
-                self._off()
-                return
-            if path not in self.positions:
-                self.positions[path] = mark.line + 1, mark.column + 1
+                if len(stack) > self.max_depth:
+                    self._off()
+                    return
+                if path not in self.positions:
+                    mark = event.start_mark
+                    self.positions[path] = mark.line + 1, mark.column + 1
             value = self._scalar(event) if kind == _SCALAR else {} if kind == _MAPPING else []
         except (ValueError, KeyError, IndexError, yaml.YAMLError):
             self._off()
             return
         if stack:
             top = stack[-1]
-            if isinstance(top[0], dict):
+            if top[3]:
                 top[0][top[2]] = value
                 top[2] = _NONE
             else:
@@ -329,11 +349,12 @@ class _Direct:
         else:
             self.value = value
         if kind != _SCALAR:
-            stack.append([value, path, _NONE])
+            stack.append([value, path, _NONE, kind == _MAPPING])
 
 
 _NONE: Any = object()
 _TAG = "tag:yaml.org,2002:"
+_STR_TAG = _TAG + "str"
 # resolved tags are remembered for this many scalars of at most this many characters
 _MAX_MEMO = 50_000
 _MAX_MEMO_TEXT = 64

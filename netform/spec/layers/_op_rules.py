@@ -8,6 +8,7 @@ against Keras's ``compute_output_spec`` in ``tests/spec/test_op_shapes.py``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any, Callable
@@ -43,6 +44,13 @@ def _shape_of(value: Any, what: str = "argument") -> Shape:
 
 def broadcast(*shapes: Shape) -> Shape:
     """Keras's broadcasting of several shapes (``None`` against a size is that size unless it is 1)."""
+    if shapes:  # equal shapes broadcast to themselves (most ops of a model)
+        first = shapes[0]
+        for shape in shapes:
+            if shape != first:
+                break
+        else:
+            return tuple(first)
     out: list[Any] = []
     rank = max(len(s) for s in shapes)
     for shape in shapes:
@@ -132,6 +140,11 @@ def _constant_against_batch(values: list[tuple[str, Any]]) -> None:
     Keras broadcasts the batch against it (its static shape takes the constant's size), so the model works
     only for batches of that size (or of one sample) and fails for the others.
     """
+    for _, v in values:
+        if v is not None and not isinstance(v, TensorArg):
+            break
+    else:
+        return  # no constant
     shapes = [(name, v, _shape_of(v, name)) for name, v in values if v is not None]
     rank = max((len(s) for _, _, s in shapes), default=0)
     for _, tensor, shape in shapes:
@@ -1073,6 +1086,19 @@ def parse_index(text: Any) -> tuple[Any, ...]:
     Raises:
         ShapeError: The text is not such an index.
     """
+    if isinstance(text, str) and len(text) <= _MAX_INDEX_TEXT:
+        return _parse_index_text(text)
+    return _parse_index(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_index_text(text: str) -> tuple[Any, ...]:
+    """:func:`_parse_index` of a text, remembered: a spec's getitem nodes repeat a few indices (and each is read
+    twice, when the node is parsed and by its shape rule); the result holds only immutable values."""
+    return _parse_index(text)
+
+
+def _parse_index(text: Any) -> tuple[Any, ...]:
     if isinstance(text, str) and len(text) > _MAX_INDEX_TEXT:
         raise ShapeError(f"index text is {len(text):,} characters long; an index takes at most {_MAX_INDEX_TEXT:,}")
     if not isinstance(text, str) or not text.strip().startswith("[") or not text.strip().endswith("]"):

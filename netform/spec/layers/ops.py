@@ -16,10 +16,12 @@ Keras's ``compute_output_spec``).
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from ...errors import did_you_mean
 from .._layer_base import LayerSpec, ShapeError
@@ -63,10 +65,20 @@ class OpDef:
     list_input: bool = False
     operands: bool = False
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         """The parameter names in order."""
         return tuple(p for p, _ in self.params)
+
+    @cached_property
+    def defaults(self) -> dict[str, Any]:
+        """Each parameter's default (``_MISSING`` when it is required)."""
+        return dict(self.params)
+
+    @cached_property
+    def required(self) -> tuple[tuple[int, str], ...]:
+        """The position and name of each parameter without a default."""
+        return tuple((i, p) for i, (p, d) in enumerate(self.params) if d is _MISSING)
 
 
 def _sig(text: str) -> tuple[tuple[str, Any], ...]:
@@ -254,6 +266,11 @@ _VALUE_ARGS = frozenset(
 _VALUE_REQUIRED = frozenset({"fill_value"})
 
 
+#: validation context of an op whose arguments :func:`op_problems` has just passed (the spec parser checks
+#: them itself, to report every problem located; the model's own check would only repeat it)
+ARGS_CHECKED: dict[str, Any] = {}
+
+
 def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str | None, str]]:
     """What is wrong with an op node: ``(argument name or None, message)`` pairs, none when it is fine."""
     if not isinstance(op, str):
@@ -267,28 +284,41 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
     if n_pos > len(names):
         return [(None, f"op {op} takes at most {len(names)} arguments ({', '.join(names)}); `in` lists {len(args)}")]
     out: list[tuple[str | None, str]] = []
-    taken = names[:n_pos]
-    unknown = [key for key in kwargs if key not in names]
-    for key in unknown[:MAX_UNKNOWN_SHOWN]:  # each suggestion costs a comparison with every name: cap them
-        out.append(
-            (key, f"op {op} has no argument '{key}'{did_you_mean(str(key), names)}; its arguments: {', '.join(names)}")
-        )
-    if len(unknown) > MAX_UNKNOWN_SHOWN:
-        out.append(
-            (
-                unknown[MAX_UNKNOWN_SHOWN],
-                f"op {op}: … and {len(unknown) - MAX_UNKNOWN_SHOWN:,} more unknown arguments "
-                f"({len(unknown):,} in all); its arguments: {', '.join(names)}",
+    if kwargs:  # (most op nodes name no argument: the checks of named ones find nothing to read)
+        taken = names[:n_pos]
+        unknown = [key for key in kwargs if key not in names]
+        for key in unknown[:MAX_UNKNOWN_SHOWN]:  # each suggestion costs a comparison with every name: cap them
+            out.append(
+                (
+                    key,
+                    f"op {op} has no argument '{key}'{did_you_mean(str(key), names)}; its arguments: {', '.join(names)}",
+                )
             )
-        )
-    out.extend((key, f"op {op}: '{key}' is given in `in` and again by name") for key in kwargs if key in taken)
-    missing = [p for p, d in spec.params[n_pos:] if d is _MISSING and p not in kwargs]
+        if len(unknown) > MAX_UNKNOWN_SHOWN:
+            out.append(
+                (
+                    unknown[MAX_UNKNOWN_SHOWN],
+                    f"op {op}: … and {len(unknown) - MAX_UNKNOWN_SHOWN:,} more unknown arguments "
+                    f"({len(unknown):,} in all); its arguments: {', '.join(names)}",
+                )
+            )
+        for key in kwargs:
+            if key in taken:
+                out.append((key, f"op {op}: '{key}' is given in `in` and again by name"))
+    missing: list[str] = []
+    for i, p in spec.required:
+        if i >= n_pos and p not in kwargs:
+            missing.append(p)
     if missing and not out:  # a misspelt argument is reported once, as the misspelling
         out.append((None, f"op {op} needs {', '.join(repr(m) for m in missing)} (its arguments: {', '.join(names)})"))
-    if not any(isinstance(a, str) for a in args):
-        out.append((None, f"op {op} needs at least one node or input in `in`"))
+    constants: list[tuple[int, Any]] = []
     for i, a in enumerate(args):
-        if not isinstance(a, str) and not _constant(a):
+        if not isinstance(a, str):
+            constants.append((i, a))
+    if len(constants) == len(args):
+        out.append((None, f"op {op} needs at least one node or input in `in`"))
+    for i, a in constants:
+        if not _constant(a):
             out.append(
                 (
                     None,
@@ -296,8 +326,10 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
                     f"numbers; received {a!r:.60}",
                 )
             )
-        elif not isinstance(a, str) and (where := _ragged(a)) is not None:
+        elif (where := _ragged(a)) is not None:
             out.append((None, f"op {op}: `in` item {i} is a ragged list: {where}; {_RECTANGULAR}"))
+    if not kwargs:
+        return out
     for key in _VALUE_ARGS.intersection(kwargs).intersection(names):
         value = kwargs[key]
         if not _constant(value) or (value is None and key in _VALUE_REQUIRED):
@@ -333,7 +365,7 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
                     "model built with another value fails on every input",
                 )
             )
-        elif isinstance(dict(spec.params).get(key), bool) and not isinstance(value, bool):
+        elif isinstance(spec.defaults.get(key), bool) and not isinstance(value, bool):
             out.append((key, f"op {op}: {key} must be true or false; received {value!r:.60}"))
     if op == "getitem" and isinstance(kwargs.get("index"), (str, type(None))) and "index" in kwargs:
         try:
@@ -381,7 +413,7 @@ _OPERANDS = ("x", "x1", "x2", "y", "a", "xs", "inputs", "images", "operands", "v
 
 def _promote(kinds: list[Kind | None]) -> Kind | None:
     """Keras's type promotion, by kind: text or float wins, then int, then bool; None when one is unknown."""
-    if any(k is None for k in kinds):
+    if None in kinds:
         return None
     order: tuple[Kind, ...] = ("string", "float", "int", "bool")
     for kind in order:
@@ -403,15 +435,23 @@ def _constant_kinds(value: Any) -> list[Kind]:
     return []
 
 
-@dataclass(frozen=True)
 class _Fed:
     """A tensor argument at kind-checking time: its kind and what feeds it (for messages)."""
 
-    kind: Kind | None
-    what: str
+    __slots__ = ("kind", "_where", "_index")
+
+    def __init__(self, kind: Kind | None, where: Sequence[str], index: int) -> None:
+        self.kind = kind
+        self._where = where
+        self._index = index
+
+    @property
+    def what(self) -> str:
+        """What feeds the tensor (``"input 'x' (dtype float32)"``), written when a message needs it."""
+        return self._where[self._index]
 
 
-def op_kind(op: Op, kinds: list[Kind | None], where: list[str]) -> Kind | None:
+def op_kind(op: Op, kinds: list[Kind | None], where: Sequence[str]) -> Kind | None:
     """The kind of an op node's result from the kinds of its tensors (one per ref, in order), or None.
 
     Args:
@@ -423,31 +463,45 @@ def op_kind(op: Op, kinds: list[Kind | None], where: list[str]) -> Kind | None:
         ShapeError: The op cannot compute with what it is given (a float tensor in a bitwise op, text in
             an op that computes with numbers).
     """
+    # plain loops, no comprehensions: this runs once a node, and a spec may have 20,000 op nodes
     spec = op_def(op.op)
-    bound = op.bind([_Fed(k, w) for k, w in zip(kinds, where)])
-    operands: list[Any] = []
+    fed: list[_Fed] = []
+    for i, k in enumerate(kinds):
+        fed.append(_Fed(k, where, i))
+    bound = op.bind(fed)
+    tensors: list[_Fed] = []
+    constants: list[Kind | None] = []
+    spread = spec.list_input or spec.operands
+    text: _Fed | None = None  # the first tensor that holds text
     for name in _OPERANDS:
         if name in bound:
             value = bound[name]
-            operands += list(value) if spec.list_input or spec.operands else [value]
-    tensors = [v for v in operands if isinstance(v, _Fed)]
-    constants: list[Kind | None] = [k for v in operands if not isinstance(v, _Fed) for k in _constant_kinds(v)]
-    text = [t.what for t in tensors if t.kind == "string"]
-    if text and op.op not in _TEXT_OPS:
+            for v in value if spread else (value,):
+                if isinstance(v, _Fed):
+                    tensors.append(v)
+                    if text is None and v.kind == "string":
+                        text = v
+                else:
+                    constants += _constant_kinds(v)
+    if text is not None and op.op not in _TEXT_OPS:
         raise ShapeError(
-            f"op {op.op} computes with numbers, but {text[0]} holds text; map text to numbers first "
+            f"op {op.op} computes with numbers, but {text.what} holds text; map text to numbers first "
             "(e.g. StringLookup or Hashing), or give the input a numeric dtype"
         )
-    if text and (constants or any(t.kind not in ("string", None) for t in tensors)):
+    if text is not None and (constants or any(t.kind not in ("string", None) for t in tensors)):
         raise ShapeError(
-            f"op {op.op} combines {text[0]}, which holds text, with numbers; TensorFlow takes one dtype: map the "
+            f"op {op.op} combines {text.what}, which holds text, with numbers; TensorFlow takes one dtype: map the "
             "text to numbers first (e.g. StringLookup or Hashing), or give every operand text"
         )
     if op.op in INTEGER_ONLY:
         _integer_operands(op.op, bound.get("x"), bound.get("y"))
         return "int"
     _integer_arithmetic(op.op, bound)
-    _number_kinds(op.op, tensors, constants)
+    all_kinds: list[Kind | None] = []
+    for t in tensors:
+        all_kinds.append(t.kind)
+    kind = _promote(all_kinds + constants)
+    _number_kinds(op.op, tensors, kind)
     dtype = bound.get("dtype")
     if isinstance(dtype, str) and dtype in DTYPES:
         return dtype_kind(dtype)
@@ -457,20 +511,18 @@ def op_kind(op: Op, kinds: list[Kind | None], where: list[str]) -> Kind | None:
         return "int"
     if op.op == "one_hot":
         return "float"
-    kind = _promote([t.kind for t in tensors] + constants)
     if kind == "float" or op.op in _STRUCTURAL:
         return kind
     return None  # ints and bools: some ops keep them, others (divide, mean, sqrt) give floats
 
 
-def _number_kinds(op: str, tensors: list[_Fed], constants: list[Kind | None]) -> None:
+def _number_kinds(op: str, tensors: list[_Fed], kind: Kind | None) -> None:
     """Refuse integer or bool values in an op TensorFlow computes with floats only (:data:`FLOAT_ONLY`),
     and bool values in one it computes with numbers only (:data:`NUMBERS_ONLY`).
 
-    The values it computes with are those of its operands together, as Keras promotes them: a bool tensor
-    added to a float constant is computed as floats.
+    The values it computes with are those of its operands together, as Keras promotes them (``kind``, from
+    :func:`_promote`): a bool tensor added to a float constant is computed as floats.
     """
-    kind = _promote([t.kind for t in tensors] + constants)
     if kind == "int" and op in FLOAT_ONLY or kind == "bool" and op in FLOAT_ONLY | NUMBERS_ONLY:
         fed = next((t.what for t in tensors if t.kind == kind), "its operands")
         dtype = "float32" if op in FLOAT_ONLY else "int32 or float32"
@@ -595,6 +647,10 @@ def _constant(value: Any) -> bool:
     return value is None or isinstance(value, (int, float, bool))
 
 
+#: shape rules whose output, for inputs with each unknown size 1, is their output shape with each unknown size 1
+_SIZED_BY_SHAPE = frozenset({rules.unary, rules.binary})
+
+
 class Op(LayerSpec):
     """A ``keras.ops`` function applied to tensors: ``{op: add, in: [a, b]}`` (no weights)."""
 
@@ -609,22 +665,38 @@ class Op(LayerSpec):
     max_inputs = 1 << 30
 
     @model_validator(mode="after")
-    def _check(self) -> Op:
+    def _check(self, info: ValidationInfo) -> Op:
+        if info.context is ARGS_CHECKED:  # the parser ran op_problems on these very values: once a node
+            return self
         problems = op_problems(self.op, self.args, self.kwargs)
         if problems:
             raise ValueError(problems[0][1])
         return self
 
     @property
+    def sized_by_shape(self) -> bool:
+        """Whether the output for inputs whose unknown sizes are 1 holds as many values as the output shape
+        counts (each unknown size as 1): true of the elementwise ops, whose shape is their inputs' broadcast
+        (``None`` against k is k, against 1 or None stays unknown); the shape check then need not run the
+        rule again on such inputs."""
+        return OPS[self.op].rule in _SIZED_BY_SHAPE if self.op in OPS else False
+
+    @property
     def refs(self) -> tuple[str, ...]:
         """The node or input names among the arguments (the tensors), in order."""
-        return tuple(a for a in self.args if isinstance(a, str))
+        out: list[str] = []
+        for a in self.args:
+            if isinstance(a, str):
+                out.append(a)
+        return tuple(out)
 
     def bind(self, values: list[Any]) -> dict[str, Any]:
         """Every argument by parameter name, with ``values`` (one per ref, in order) in place of the refs."""
         spec = op_def(self.op)
         it = iter(values)
-        args = [next(it) if isinstance(a, str) else a for a in self.args]
+        args: list[Any] = []
+        for a in self.args:
+            args.append(next(it) if isinstance(a, str) else a)
         out: dict[str, Any] = {}
         if spec.operands:
             out["operands"] = args
@@ -640,9 +712,11 @@ class Op(LayerSpec):
         return out
 
     def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
-        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        tensors: list[TensorArg] = []
+        for s in input_shape if isinstance(input_shape, list) else (input_shape,):
+            tensors.append(TensorArg(tuple(s)))
         try:
-            return op_def(self.op).rule(self.bind([TensorArg(tuple(s)) for s in shapes]))
+            return op_def(self.op).rule(self.bind(tensors))
         except ShapeError as err:
             raise ShapeError(f"op {self.op}: {err}") from None
         except (TypeError, ValueError, IndexError, KeyError, ArithmeticError) as err:
