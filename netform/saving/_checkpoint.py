@@ -208,7 +208,7 @@ def _unlink(path: str) -> None:
 
 
 def _drop_old_sets(directory: str, base: str) -> None:
-    """Remove all but the newest :data:`_KEEP` sets of ``base`` (and never the one the state names).
+    """Remove all but the newest :data:`_KEEP` sets of ``base`` (never the one the state names nor one a plain name links to).
 
     Only sets netform wrote are candidates: a name exactly as :func:`_publish`
     makes it (``base.nf-set-`` and 20 hex digits), whose index parses as a
@@ -221,12 +221,23 @@ def _drop_old_sets(directory: str, base: str) -> None:
         (n[: -len(".index")] for n in os.listdir(directory) if pattern.fullmatch(n)),
         reverse=True,
     )
+    # A set whose data a plain name still holds (the data the old plain index read, kept a save longer) stays:
+    # after a killed save the newest sets are not always the ones the plain names came from.
+    plain = {_inode(path) for path in _files_of(os.path.join(directory, base))} - {None}
     for old in sets[_KEEP:]:
         prefix = os.path.join(directory, old)
-        if old != named and _is_own_set(prefix):
+        if old != named and _is_own_set(prefix) and not plain & {_inode(p) for p in _files_of(prefix)}:
             # data shards first, index last: a set without its index is no set for any reader
             for path in sorted(_files_of(prefix), key=lambda f: f.endswith(".index")):
                 _unlink(path)
+
+
+def _inode(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _is_own_set(prefix: str) -> bool:
