@@ -852,6 +852,10 @@ def _check_values(layer: dict[str, Any], class_name: str, name: str, label: str,
             f"{err.key} {_short(err.value)}, which {class_name} does not take ({err.reason}); Keras refuses to "
             "build this layer, so the file is refused as corrupt or edited (save the model again)"
         ) from None
+    except IncompatibleFileError as err:  # an object's config that is no mapping
+        raise IncompatibleFileError(
+            f"{where}: layer {_short(name)} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config: {err}"
+        ) from None
 
 
 def check_layer_configs(config: Mapping[str, Any], where: str, *, values: bool = True) -> None:

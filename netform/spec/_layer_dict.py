@@ -19,7 +19,7 @@ import re
 import sys
 from typing import Any
 
-from ..errors import NetformError
+from ..errors import IncompatibleFileError, NetformError
 from ._layer_base import get_layer_spec
 
 __all__ = [
@@ -129,6 +129,15 @@ def convert_value(value: Any, defaults: KerasDefaults | None = None) -> Any:
         cls_name = value["class_name"]
         config = value.get("config") or {}
         module = str(value.get("module") or "")
+        if cls_name == "function" and isinstance(config, str):
+            # a function Keras serialized as an object (its module, and the name it is known by: a
+            # built-in's own name or a registered "package>name"): a spec names it as Keras looks it up
+            return config
+        if not isinstance(config, dict):
+            raise IncompatibleFileError(
+                f"the config of a {str(cls_name)[:100]!r} object is a {type(config).__name__}, where Keras "
+                "requires a mapping (only a function's config is its name); the file was edited or is corrupt"
+            )
         if (
             module.startswith("keras.layers")
             or module.startswith("keras.src.layers")
