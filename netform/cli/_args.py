@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import NetformError
 
-__all__ = ["UsageError", "check_files", "check_usage"]
+__all__ = ["UsageError", "check_files", "check_usage", "check_json_option"]
 
 
 class UsageError(NetformError):
@@ -346,6 +346,94 @@ def _check_output(option: str, output: str) -> None:
         raise UsageError(f"{option} {output}: the folder {parent} does not exist; make it first, or write elsewhere")
 
 
+#: The deepest nesting and the longest text read from a JSON option: far past any value the options take (a class
+#: weight is one flat object), and within what Python's JSON reader reads without exhausting its recursion limit.
+_JSON_MAX_DEPTH = 64
+_JSON_MAX_CHARS = 1 << 20
+#: A JSON string (its closing quote optional: an unterminated one runs to the end), or a bracket outside strings.
+_JSON_TOKENS = r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]'
+
+
+def check_json_option(text: str, option: str, how: str) -> None:
+    """Refuse JSON text past the size and nesting any option takes, before Python's reader sees it.
+
+    Python's JSON reader recurses once per level: thousands of ``[`` would end in a ``RecursionError``.
+
+    Args:
+        text: The option's value.
+        option: The option, as the messages name it.
+        how: What to give instead, ending the messages.
+
+    Raises:
+        UsageError: ``text`` is longer than 1 MiB or nested more than 64 levels deep.
+    """
+    import re
+
+    if len(text) > _JSON_MAX_CHARS:
+        raise UsageError(
+            f"{option}: the value is {len(text):,} characters long, more than the {_JSON_MAX_CHARS:,} netform "
+            f"reads; {how}"
+        )
+    if text.count("[") + text.count("{") <= _JSON_MAX_DEPTH:  # cannot be deeper: no need to scan
+        return
+    depth = 0
+    for token in re.finditer(_JSON_TOKENS, text, re.DOTALL):
+        char = token.group()
+        if char in "[{":
+            depth += 1
+            if depth > _JSON_MAX_DEPTH:
+                raise UsageError(
+                    f"{option}: the JSON is nested more than {_JSON_MAX_DEPTH} levels deep (at character "
+                    f"{token.start() + 1}); {how}"
+                )
+        elif char in "]}":
+            depth = max(0, depth - 1)
+
+
+class _Pairs(list[tuple[str, object]]):
+    """A JSON object read as its ``(key, value)`` pairs, in order, repeated keys included."""
+
+
+def _check_class_weight_json(text: str) -> None:
+    """Refuse a ``--class-weight`` object that Python's JSON reader cannot read, or that names a class twice.
+
+    JSON keeps the last of two equal keys, and ``"00"`` and ``"0"`` both name class 0: either would drop a weight
+    without a word. The rest (not JSON, not an object, a key that is no class) is left to the parser's messages.
+
+    Raises:
+        UsageError: Too long or too deep (:func:`check_json_option`), a number of thousands of digits, or two
+            keys naming one class.
+    """
+    import json
+
+    how = 'class weights are one flat JSON object of class index to weight, e.g. \'{"0": 1.0, "1": 3.0}\''
+    check_json_option(text, "--class-weight", how)
+    try:
+        value = json.loads(text, object_pairs_hook=_Pairs)
+    except json.JSONDecodeError:
+        return  # reported with its column by the parser
+    except ValueError as err:  # an integer of more digits than Python converts
+        raise UsageError(f"--class-weight: a number in it cannot be read ({err}); {how}") from None
+    if not isinstance(value, _Pairs):
+        return
+    seen: dict[int, str] = {}
+    for key, _ in value:
+        if not (key.isascii() and key.isdigit()) or len(key) > 10:
+            continue
+        other = seen.get(int(key))
+        if other is None:
+            seen[int(key)] = key
+        elif other == key:
+            raise UsageError(
+                f"--class-weight: the key {key!r} is given twice, and JSON would keep only the last weight; "
+                "give each class once"
+            )
+        else:
+            raise UsageError(
+                f"--class-weight: the keys {other!r} and {key!r} both name class {int(key)}; give each class once"
+            )
+
+
 def check_usage(args: argparse.Namespace) -> None:
     """Refuse options that contradict each other (exit 2); looks at no file, so it runs before any import.
 
@@ -362,6 +450,8 @@ def check_usage(args: argparse.Namespace) -> None:
 
         parse_choices(getattr(args, "x_keys", None), "--x")
         parse_choices(getattr(args, "y_keys", None), "--y")
+        if getattr(args, "class_weight", None) not in (None, "balanced"):
+            _check_class_weight_json(args.class_weight)
         if (
             parse_class_weight(getattr(args, "class_weight", None)) is not None
             and getattr(args, "sample_weight", None) is not None

@@ -88,9 +88,11 @@ def split_outputs(batch: Any, names: Sequence[str]) -> dict[str, Any]:
 
 
 def _save_error(path: str | os.PathLike[str], err: OSError) -> SaveError:
+    from ._spec_cmds import write_fix
+
     return SaveError(
         f"{os.fspath(path)}: cannot write the predictions ({err.strerror or err}); any file that "
-        "was there before is left intact. Free some space or choose another path."
+        f"was there before is left intact. {write_fix(err, path)}."
     )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "cmd_schema",
     "load_plugins",
     "write_output",
+    "write_fix",
     "spec_warnings",
     "format_warning",
 ]
@@ -77,8 +78,65 @@ def write_output(path: str, data: bytes, what: str) -> None:
     except OSError as err:
         raise SaveError(
             f"{path}: cannot write {what} ({err.strerror or err}); any file that was there "
-            "before is left intact. Free some space or choose another path."
+            f"before is left intact. {write_fix(err, path)}."
         ) from err
+
+
+#: The error number of the kinds netform's atomic writer raises with a message only (``errno`` then is None).
+_ERRNO_OF_KIND = (
+    (IsADirectoryError, "EISDIR"),
+    (NotADirectoryError, "ENOTDIR"),
+    (PermissionError, "EACCES"),
+    (FileExistsError, "EEXIST"),
+)
+
+
+def write_fix(err: OSError, path: str | os.PathLike[str]) -> str:
+    """What to do about a write of ``path`` that failed with ``err``: the advice that fits its cause, naming the path.
+
+    Free space is the advice for a full disk or quota only; a folder in the way, a file where a folder should
+    be, no permission, a read-only disk or a name too long each get their own fix.
+
+    Args:
+        err: The error the write raised.
+        path: The file written.
+
+    Returns:
+        One sentence, capitalised, without its final full stop.
+    """
+    import errno
+
+    shown = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(shown))
+    code = err.errno
+    if code is None:
+        code = next((getattr(errno, name) for kind, name in _ERRNO_OF_KIND if isinstance(err, kind)), None)
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"Free some space on the disk holding {folder} (or raise your quota there), or write elsewhere"
+    if code == errno.EFBIG:
+        return (
+            f"The file is larger than a file may be here (the process's file size limit, ulimit -f, or the file "
+            f"system of {folder}): raise the limit, or write elsewhere"
+        )
+    if code == errno.EROFS:
+        return f"{folder} is on a read-only file system: write elsewhere"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"Make the folder {folder} writable (and {shown}, if it exists), or write elsewhere"
+    if code == errno.ENAMETOOLONG:
+        from .._files import TMP_MARK
+
+        longer = 1 + 16 + len(TMP_MARK)  # the temporary file beside it: "." + 16 hex digits + the mark + the name
+        return (
+            f"Choose a shorter name or path than {shown}: a file system takes at most 255 bytes a name (and a "
+            f"path of limited length), and the file is first written under a name {longer} characters longer"
+        )
+    if code == errno.EISDIR:
+        return f"{shown} is a folder, which is left as it is: name a file to write"
+    if code == errno.ENOTDIR:
+        return f"A part of {folder} is not a folder (a file is in the way): name a file in an existing folder"
+    if code == errno.EEXIST:
+        return f"Move away what is at {shown}, or name another file"
+    return f"Check {folder} and {shown}, or choose another path"
 
 
 def _expand(paths: list[str]) -> list[Path]:

@@ -11,7 +11,8 @@ When training completes, :func:`remove_own_state` deletes only what netform
 wrote in the directory (the backup's files, by their exact names, in the
 backup, its temporary and parked copies; the lock and marker files); a folder
 of the backup that holds anything else is kept with it, and the directory
-itself is removed only when netform created it and it is left empty.
+itself is removed only when netform created it and it is left empty (when
+other files keep it, netform's marker still goes with the backup).
 """
 
 from __future__ import annotations
@@ -446,15 +447,34 @@ _LOCK_TEXT = re.compile(rb"netform training backup lock, process \d+\n")
 
 
 def remove_created_directory(directory: Path) -> None:
-    """Remove ``directory`` if netform created it and only netform's files remain in it."""
+    """Remove ``directory`` if netform created it and only netform's files remain in it.
+
+    When no backup of netform's is left in it but other files are (a TensorBoard ``log_dir`` above it writes
+    there too), the folder is the user's from now on: it stays, and netform's marker goes. While a backup
+    remains (``delete_on_finish=False``, or a training that failed after a backup) the marker stays, so
+    that the clean-up once the backup is done with may remove the folder.
+    """
     marker = directory / CREATED_NAME
     try:
         left = {p.name for p in directory.iterdir()}
     except OSError:
         return
-    if CREATED_NAME not in left or left - {CREATED_NAME, LOCK_NAME} or not _is_marker(marker):
+    if CREATED_NAME not in left or not _is_marker(marker):
         return
+    others = left - {CREATED_NAME, LOCK_NAME}
+    if others & _backup_names(directory, others):
+        return  # netform's backup is still there: the folder is removed with it, later
     with contextlib.suppress(OSError):
         marker.unlink()
-        (directory / LOCK_NAME).unlink(missing_ok=True)
-        directory.rmdir()
+        if not others:
+            (directory / LOCK_NAME).unlink(missing_ok=True)
+            directory.rmdir()
+
+
+def _backup_names(directory: Path, names: set[str]) -> set[str]:
+    """Those of ``names`` (in ``directory``) that are netform's backup: the state, its parked copy, temporaries
+    and notes."""
+    state = directory / STATE_NAME
+    own = {STATE_NAME, STATE_NAME + BACKUP_SUFFIX, *(p.name for p in own_temporaries(directory, state))}
+    parked = re.compile(re.escape(STATE_NAME + BACKUP_SUFFIX) + r"-[0-9a-f]{16}.*")
+    return {n for n in names if n in own or parked.fullmatch(n)}
