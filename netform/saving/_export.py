@@ -399,7 +399,15 @@ def _describe_tflite(path: str) -> dict[str, Any]:
             for d in details
         ]
 
-    return {"inputs": rows(interpreter.get_input_details()), "outputs": rows(interpreter.get_output_details())}
+    try:
+        return {"inputs": rows(interpreter.get_input_details()), "outputs": rows(interpreter.get_output_details())}
+    except Exception as err:
+        # The interpreter decodes names and reads the tensor table only here: a name that is not UTF-8 raises
+        # UnicodeDecodeError, other damage whatever its bindings raise; the file is what is wrong in each case.
+        raise FormatError(
+            f"{path}: not a valid TFLite (LiteRT) model: its inputs and outputs cannot be read "
+            f"({type(err).__name__}: {' '.join(str(err).split())[:200]}); export it again from the .keras file."
+        ) from err
 
 
 def describe_export(path: str, fmt: str) -> dict[str, Any]:

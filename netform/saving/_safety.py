@@ -22,7 +22,7 @@ import sys
 import zipfile
 from typing import Any, Mapping
 
-from netform.errors import UnsafeFileError
+from netform.errors import FormatError, UnsafeFileError
 
 from ._h5_attrs import attribute_bytes, raw_reader
 
@@ -353,12 +353,22 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
     """Refuse escaping entry names, and zip bombs, before reading any entry.
 
     Raises:
+        FormatError: Two entries share a name (zipfile reads the last, other tools the first).
         UnsafeFileError: An entry is absolute, climbs out with ``..``, or would
             inflate far beyond its stored size.
     """
     infos = archive.infolist()
+    seen: set[str] = set()
     for info in infos:
         name = info.filename
+        if name in seen:
+            # zipfile (and so Keras and netform) reads the last entry of a name, unzip and other tools the first
+            raise FormatError(
+                f"{where}: the archive holds two entries named {name[:200]!r}, so the file holds two different "
+                "versions of it (netform and Keras would read the last, other tools the first); refused. "
+                "Keras and netform write each entry once: restore the file from a good copy."
+            )
+        seen.add(name)
         parts = re.split(r"[\\/]", name)
         if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
             raise UnsafeFileError(

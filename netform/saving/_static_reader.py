@@ -43,7 +43,7 @@ import io
 import os
 import re
 import zipfile
-from typing import Any
+from typing import Any, Final
 
 from netform.errors import FormatError, NetformError, UnsafeFileError
 
@@ -660,6 +660,13 @@ def same_model(meta: dict[str, Any], config: Any, where: str, field: str, place:
                 f"holds a {class_name[:200]!r}; netform writes both from one model, so the file was edited or is "
                 "corrupt and is refused. Restore it from a good copy."
             )
+        written = _written_model_classes(config.get("module"), class_name.rsplit(">", 1)[-1])
+        if shown not in written:
+            raise FormatError(
+                f"{where}: {field} names the model class {shown[:200]!r}, which netform never writes for "
+                f"{place}'s model (it writes {' or '.join(sorted(written))}); the file was edited or is corrupt "
+                "and is refused. Restore it from a good copy."
+            )
     stated = meta.get("model_name")
     if isinstance(stated, str) and isinstance(name, str) and stated != name:
         raise FormatError(
@@ -667,6 +674,35 @@ def same_model(meta: dict[str, Any], config: Any, where: str, field: str, place:
             f"{name[:200]!r}; netform writes both from one model, so the file was edited or is corrupt and is "
             "refused. Restore it from a good copy."
         )
+
+
+#: The module netform records for Keras's own model classes, which a config names by the module ``keras``.
+_KERAS_MODEL_CLASSES: Final[dict[str, str]] = {
+    "Sequential": "keras.src.models.sequential.Sequential",
+    "Functional": "keras.src.models.functional.Functional",
+    "Model": "keras.src.models.model.Model",
+}
+#: netform's own model classes, for configs that name no module (HDF5 files).
+_NETFORM_MODEL_CLASSES: Final[tuple[str, ...]] = (
+    "netform.engine._models.Sequential",
+    "netform.engine._models.Functional",
+    "netform.engine._models.Model",
+    "netform.builder._subclass.SpecModel",
+)
+
+
+def _written_model_classes(module: Any, class_name: str) -> set[str]:
+    """The ``model_class`` values netform writes (``module.Class`` of the saved model) for a config's class.
+
+    A config names its class's module (``keras`` for Keras's public ones), so the saved model's class is that
+    module's class; a config naming no module (HDF5) is Keras's or netform's own class of that name.
+    """
+    keras_class = {_KERAS_MODEL_CLASSES[class_name]} if class_name in _KERAS_MODEL_CLASSES else set()
+    if isinstance(module, str) and module:
+        if module == "keras" or module.startswith("keras."):
+            return keras_class | {f"{module}.{class_name}"}
+        return {f"{module}.{class_name}"}
+    return keras_class | {name for name in _NETFORM_MODEL_CLASSES if name.rsplit(".", 1)[-1] == class_name}
 
 
 def keras_meta(netform_entry: dict[str, Any] | None, keras_entry: dict[str, Any] | None, path: str) -> dict[str, Any]:
