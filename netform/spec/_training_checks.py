@@ -1607,4 +1607,3 @@ def training_warnings(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
                 )
             )
     return sorted(diags, key=lambda d: (d.line or 0, d.column or 0))
-
