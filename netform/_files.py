@@ -42,8 +42,12 @@ __all__ = [
     "BACKUP_SUFFIX",
     "PARKED_NOTE",
     "TMP_MARK",
+    "NAME_MAX",
+    "fitted_tail",
 ]
 
+#: The most bytes of one name in a folder (NAME_MAX on Linux and macOS, and on the file systems they use).
+NAME_MAX = 255
 #: Names of temporary files and directories contain this mark.
 TMP_MARK = ".nf-tmp-"
 #: A directory being replaced is parked under ``<name>`` + this suffix + ``-<16 hex digits>``.
@@ -162,7 +166,7 @@ def _proven(target: str, backup: str) -> bool:
 def _parked_copies(target: str) -> list[str]:
     """The folders a swap of ``target`` provably parked (see :func:`_proven`), newest first."""
     directory, base = os.path.split(os.path.abspath(target))
-    pattern = re.compile(re.escape(base + BACKUP_SUFFIX) + r"-[0-9a-f]{16}")
+    pattern = re.compile(re.escape(fitted_tail(base, _PARKING_ROOM) + BACKUP_SUFFIX) + r"-[0-9a-f]{16}")
     try:
         names = [n for n in os.listdir(directory) if pattern.fullmatch(n)]
     except OSError:
@@ -173,6 +177,19 @@ def _parked_copies(target: str) -> list[str]:
     return own
 
 
+#: Bytes a parked folder's note adds to the target's name: ``.nf-old-<16 hex digits>.nf-parked``.
+_PARKING_ROOM = NAME_MAX - len(BACKUP_SUFFIX) - 17 - len(PARKED_NOTE)
+
+
+def _parking_base(target: str) -> str:
+    """``target`` with its base name cut to its end that leaves room for the parking suffix and the note's.
+
+    The same target always gives the same name, so :func:`_parked_copies` finds what a swap parked.
+    """
+    directory, base = os.path.split(target)
+    return os.path.join(directory, fitted_tail(base, _PARKING_ROOM))
+
+
 def _parking_name(target: str) -> str:
     """A name to park ``target`` under during a swap, where nothing is: ``<target>.nf-old-<16 hex digits>``.
 
@@ -181,7 +198,7 @@ def _parking_name(target: str) -> str:
     was not put there by this swap, so it is never renamed over nor deleted.
     """
     while True:
-        backup = f"{target}{BACKUP_SUFFIX}-{secrets.token_hex(8)}"
+        backup = f"{_parking_base(target)}{BACKUP_SUFFIX}-{secrets.token_hex(8)}"
         if not os.path.lexists(backup) and not os.path.lexists(backup + PARKED_NOTE):
             return backup
 
@@ -213,14 +230,32 @@ def _remove_note(backup: str) -> None:
         os.remove(backup + PARKED_NOTE)
 
 
+def fitted_tail(name: str, room: int) -> str:
+    """The end of ``name`` that fits in ``room`` bytes of UTF-8 (all of it when it fits; never half a character).
+
+    The end is kept because it holds the extension (``.keras``, ``.weights.h5``) that Keras checks.
+    """
+    data = name.encode("utf-8", "surrogateescape")
+    if len(data) <= room:
+        return name
+    cut = data[len(data) - max(room, 0) :]
+    while cut and (cut[0] & 0xC0) == 0x80:  # a continuation byte: the character it ends was cut
+        cut = cut[1:]
+    return cut.decode("utf-8", "surrogateescape")
+
+
 def temp_name(target: str | os.PathLike[str]) -> str:
     """An unpredictable name beside ``target`` that keeps its base name as a suffix.
 
     Keras checks extensions such as ``.keras``, so the base name ends the
     temporary name; 64 random bits make it impossible to plant in advance.
+    The whole name stays within :data:`NAME_MAX` bytes: of a base name too
+    long to keep whole, only its end is kept (a target of 255 bytes can be
+    written, the random part and the mark are never shortened).
     """
     directory, base = os.path.split(os.path.abspath(os.fspath(target)))
-    return os.path.join(directory, f".{secrets.token_hex(8)}{TMP_MARK}{base}")
+    head = f".{secrets.token_hex(8)}{TMP_MARK}"
+    return os.path.join(directory, head + fitted_tail(base, NAME_MAX - len(head)))
 
 
 def _exclusive(path: str, _flags: int) -> int:

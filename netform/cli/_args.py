@@ -309,9 +309,58 @@ def check_files(args: argparse.Namespace) -> None:
         path = getattr(args, attr, None)
         if path is not None and os.path.exists(path) and not os.path.isdir(path):
             raise UsageError(f"{option} {path}: not a folder; give a folder (it is made if it does not exist)")
+        problem = path_length_problem(path) if isinstance(path, str) and path else None
+        if problem:
+            raise UsageError(f"{option} {path}: {problem}")
     for option, output in (("-o", getattr(args, "output", None)), ("DST", getattr(args, "dst", None))):
         if isinstance(output, str):
             _check_output(option, output)
+    output = getattr(args, "output", None)
+    if getattr(args, "command", None) == "train" and isinstance(output, str) and output:
+        # A run stopped with Ctrl-C saves beside -o as NAME.interrupted.EXT: that name must fit too.
+        base = os.path.basename(output.rstrip(os.sep)) or output
+        suffix = os.path.splitext(base)[1]
+        interrupted = os.path.join(os.path.dirname(output), f"{base[: len(base) - len(suffix)]}.interrupted{suffix}")
+        problem = path_length_problem(interrupted)
+        if problem:
+            raise UsageError(
+                f"-o {output}: a run stopped with Ctrl-C saves its model beside it as {os.path.basename(interrupted)!r:.60}, "
+                f"and {problem.replace('give a shorter', 'give -o a shorter')}"
+            )
+
+
+#: The most bytes of a whole path the system takes (PATH_MAX on Linux, with its final NUL).
+PATH_MAX = 4096
+
+
+def path_length_problem(path: str) -> str | None:
+    """Why ``path`` cannot be written, for its length alone: a name over 255 bytes, or a path over 4,096.
+
+    The bytes are UTF-8's, as the file system counts them (``é`` is two). The whole path is the absolute
+    one the system is given. No file is looked at, so a command checks its outputs before it starts.
+
+    Returns:
+        The reason (ending with the fix), or None when the path's length is not a problem.
+    """
+    import os
+
+    from .._files import NAME_MAX
+
+    def size(text: str) -> int:
+        return len(text.encode("utf-8", "surrogateescape"))
+
+    for part in os.path.abspath(path).split(os.sep):
+        if size(part) > NAME_MAX:
+            return (
+                f"the name {part[:40]!r}... is {size(part):,} bytes long and a file system takes names of at most "
+                f"{NAME_MAX} bytes; give a shorter name"
+            )
+    if size(os.path.abspath(path)) >= PATH_MAX:
+        return (
+            f"the path is {size(os.path.abspath(path)):,} bytes long (as an absolute path) and the system takes "
+            f"paths of at most {PATH_MAX - 1:,} bytes; give a shorter path"
+        )
+    return None
 
 
 def _check_output(option: str, output: str) -> None:
@@ -321,6 +370,9 @@ def _check_output(option: str, output: str) -> None:
 
     if not output:
         raise UsageError(f"{option} '': give the name of the file to write")
+    problem = path_length_problem(output)
+    if problem:
+        raise UsageError(f"{option} {output}: {problem}")
     try:
         mode = os.lstat(output).st_mode
     except OSError:

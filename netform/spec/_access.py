@@ -211,6 +211,45 @@ def _format_problem(template: str) -> str | None:
 _MAX_NAME = 255
 
 
+#: The most bytes of a whole path the system takes (PATH_MAX on Linux, with its final NUL).
+_MAX_PATH = 4096
+
+
+def _length_problem(value: str) -> str | None:
+    """Why a callback's path is too long to be made: a folder name over 255 bytes, or the path over 4,096.
+
+    The file name of a ModelCheckpoint template is checked with its fields (:func:`_format_problem`); its
+    folders, and every other path, as written. The output directory (``--out-dir``) adds to the path.
+    """
+    parts = re.split(r"[\\/]+", value)
+    for part in parts[:-1] if "{" in parts[-1] else parts:
+        size = len(part.encode("utf-8", "surrogateescape"))
+        if size > _MAX_NAME:
+            return (
+                f"has the name {part[:20]!r}... of {size:,} bytes; file systems take names of at most {_MAX_NAME} "
+                "bytes: give shorter names"
+            )
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size >= _MAX_PATH:
+        return (
+            f"is {size:,} bytes long; the system takes paths of at most {_MAX_PATH - 1:,} bytes (with the output "
+            "directory): give a shorter path"
+        )
+    return None
+
+
+def _separator_problem(separator: str) -> str | None:
+    """Why a CSVLogger separator would make a log that cannot be read back (netform reads it to resume)."""
+    if len(separator) != 1:
+        return "is not one character; Keras's CSV writer takes a one-character separator such as ',' or ';'"
+    if separator in '"\r\n' or (separator != "\t" and _unprintable(separator)):
+        return (
+            "is a quote, a line break or a control or formatting character, which makes the log's rows "
+            "ambiguous (netform could not read it back on the next run); use ',', ';', a tab or '|'"
+        )
+    return None
+
+
 def _unprintable(text: str) -> bool:
     """Control, format (bidirectional overrides, zero-width) and line/paragraph separator characters."""
     return any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in text)
@@ -373,6 +412,16 @@ def callback_problems(name: str, arguments: Mapping[str, Any], access: SpecAcces
             problem = path_problem(v)
             if problem is not None and not (access.allow_network if problem[1] == "network" else access.allow_paths):
                 out.append((arg, f"{name}.{arg} {v!r} {problem[0]}", problem[1]))
+    for arg in PATH_ARGUMENTS.get(name, ()):
+        value = arguments.get(arg)
+        for v in list(value.values()) if isinstance(value, Mapping) else [value]:
+            if isinstance(v, str) and not _unprintable(v):
+                long = _length_problem(v)
+                if long:
+                    out.append((arg, f"{name}.{arg} {v[:40]!r}... {long}", ""))
+    separator = arguments.get("separator")
+    if name == "CSVLogger" and isinstance(separator, str) and _separator_problem(separator):
+        out.append(("separator", f"CSVLogger.separator {separator!r} {_separator_problem(separator)}", ""))
     if name == "ModelCheckpoint" and isinstance(arguments.get("filepath"), str):
         bad = _format_problem(arguments["filepath"])
         if bad:

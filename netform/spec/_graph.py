@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import Diagnostic, SpecError
 from ._expansion import SATURATE, MAX_VALUES, Hints, check_blocks, count_text, name_list, value_count
-from ._layer_base import LayerSpec
+from ._layer_base import MAX_LAYER_NAME, LayerSpec
 from ._model import NAME_PATTERN, InputSpec, ModelSpec, Node
 from ._yaml import SourceMap
 
@@ -811,6 +811,14 @@ class _Resolver:
             raise _TooBig(node.path)
         if node.name in self.graph.nodes or node.name in self.graph.inputs:
             self.error(f"the name '{node.name}' is used twice; node and layer names must be unique", node.path)
+            return
+        if len(node.name) > MAX_LAYER_NAME:
+            self.error(
+                f"the layer name '{node.name[:40]}...' is {len(node.name):,} characters long (with the names of "
+                f"the blocks it is in); netform reads back layer names of at most {MAX_LAYER_NAME:,} characters, "
+                "so a saved model could not be loaded: give a shorter name",
+                node.path,
+            )
             return
         self.graph.nodes[node.name] = node
 

@@ -16,6 +16,12 @@ from pydantic import ConfigDict, Field
 from ..errors import RegistryError, did_you_mean
 from ._types import Shape, StrictScalars
 
+#: What a layer's (and a node's, a model's) name may be: a Keras layer name that every file format and
+#: reader takes back (the same rule as node names).
+LAYER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: The most characters of a layer's name: netform's reader refuses a saved model with a longer one.
+MAX_LAYER_NAME = 1024
+
 __all__ = [
     "LayerSpec",
     "ShapeError",
@@ -71,7 +77,13 @@ class LayerSpec(StrictScalars):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     type: str = Field(description="The Keras layer class name.")
-    name: str | None = Field(None, description="Layer name; in a graph the node name is used.")
+    name: str | None = Field(
+        None,
+        pattern=LAYER_NAME_PATTERN,
+        max_length=MAX_LAYER_NAME,
+        description="Layer name (letters, digits and _, not starting with a digit, at most 1,024 characters); "
+        "in a graph the node name is used.",
+    )
     trainable: bool = Field(True, description="Whether the layer's weights are updated in training.")
     dtype: str | None = Field(
         None, description="Dtype policy, e.g. 'float32' or 'mixed_float16'; null for the global policy."

@@ -12,7 +12,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, SerializeAsAny, field_validator
 
-from ._layer_base import LayerSpec, get_layer_spec
+from ._layer_base import LAYER_NAME_PATTERN, LayerSpec, get_layer_spec
 from ._training import TrainingSpec
 from ._types import StrictScalars
 
@@ -29,7 +29,10 @@ __all__ = [
 ]
 
 SPEC_VERSION = 1
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+NAME_PATTERN = LAYER_NAME_PATTERN
+#: The most characters of a model's name: ``train`` saves a run stopped with Ctrl-C as
+#: ``<name>.interrupted-100.keras`` at most, and a file's name is at most 255 bytes.
+MAX_MODEL_NAME = 255 - len(".interrupted-100.keras")
 _NAME_RE = re.compile(NAME_PATTERN)
 NODE_META_KEYS = ("in", "shares", "block", "repeat", "nested")
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "string")
@@ -156,7 +159,12 @@ class ModelSpec(_Frozen):
     """
 
     netform: Literal[1] = Field(description="The spec format version; write `netform: 1`.")
-    name: str = Field("model", pattern=NAME_PATTERN, description="The model's name.")
+    name: str = Field(
+        "model",
+        pattern=NAME_PATTERN,
+        max_length=MAX_MODEL_NAME,
+        description="The model's name (letters, digits and _, not starting with a digit, at most 233 characters).",
+    )
     kind: Literal["sequential", "functional", "subclass"] = Field(
         description="sequential (a `layers:` list), functional (`nodes:` and `outputs:`) or subclass (a registered class)."
     )

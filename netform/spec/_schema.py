@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._layer_base import layer_specs
-from ._model import BlockSpec, InputSpec, NAME_PATTERN
+from ._layer_base import MAX_LAYER_NAME, layer_specs
+from ._model import MAX_MODEL_NAME, BlockSpec, InputSpec, NAME_PATTERN
 from ._training import TrainingSpec
 
 __all__ = ["json_schema"]
@@ -195,7 +195,12 @@ def json_schema() -> dict[str, Any]:
         "required": ["netform", "kind"],
         "properties": {
             "netform": {"const": 1, "description": "The spec format version."},
-            "name": {"type": "string", "pattern": NAME_PATTERN, "description": "The model's name."},
+            "name": {
+                "type": "string",
+                "pattern": NAME_PATTERN,
+                "maxLength": MAX_MODEL_NAME,
+                "description": "The model's name.",
+            },
             "kind": {
                 "enum": ["sequential", "functional", "subclass"],
                 "description": "sequential (layers:), functional (nodes: + outputs:) or subclass (model:).",
@@ -215,7 +220,7 @@ def json_schema() -> dict[str, Any]:
             "nodes": {
                 "type": "object",
                 "additionalProperties": {"$ref": "#/$defs/GraphNode"},
-                "propertyNames": {"pattern": NAME_PATTERN},
+                "propertyNames": {"pattern": NAME_PATTERN, "maxLength": MAX_LAYER_NAME},
                 "description": "For kind: functional, the named nodes.",
             },
             "outputs": {

@@ -1483,10 +1483,36 @@ def logged_names(training: Any, outputs: tuple[str, ...] | list[str] | None) -> 
     return frozenset(accepted), outputs is None
 
 
+def require_training(spec: Any) -> None:
+    """Refuse to train a spec without a ``training:`` section (a spec may leave it out to be built only).
+
+    Call it before TensorFlow starts; :func:`spec_log_names` (which train uses) calls it too.
+
+    Raises:
+        SpecError: The spec has no ``training:`` section (or ``training: null``), saying how to add one.
+    """
+    from ..errors import SpecError
+
+    if getattr(spec, "training", None) is not None:
+        return
+    message = (
+        "the spec has no `training:` section, so there is nothing to train it with; add one with at least a "
+        "loss, e.g. `training: {loss: mse, optimizer: adam, epochs: 10}` (or pass "
+        "'training={loss: mse, epochs: 10}' after the spec's name)"
+    )
+    smap = getattr(spec, "_smap", None)
+    raise SpecError([smap.diagnostic(message, ())] if smap is not None else message)
+
+
 def spec_log_names(spec: Any) -> tuple[frozenset[str], bool]:
-    """:func:`logged_names` of a spec's training (the output names from its graph; a subclass model's are not known)."""
+    """:func:`logged_names` of a spec's training (the output names from its graph; a subclass model's are not known).
+
+    Raises:
+        SpecError: The spec has no ``training:`` section (:func:`require_training`).
+    """
     from ._load import graph_of
 
+    require_training(spec)
     return logged_names(spec.training, _outputs(spec, graph_of(spec)))
 
 
