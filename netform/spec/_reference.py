@@ -268,6 +268,7 @@ def reference_markdown() -> str:
         "Types are strict, as in the JSON Schema (`netform schema`): an int field takes only whole numbers",
         '(`units: 64` or `64.0`; `units: "64"` and `units: true` are refused), a float field takes a number',
         "(`rate: 1` too) but not a string or a boolean, and a bool field takes only `true` or `false`.",
+        "YAML 1.1's dates (`2024-01-02`) and base-60 numbers (`1:20`, read as 80) are refused: quote them for text.",
         "",
         "## Model",
         "",

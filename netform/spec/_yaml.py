@@ -278,8 +278,8 @@ class _Direct:
         if tag == _STR_TAG:
             return text
         constructor = self._constructors.get(tag)
-        if constructor is None:
-            raise ValueError(tag)  # a date, a merge key: the builder words it
+        if constructor is None or (":" in text and tag in _NUMBER_TAGS):
+            raise ValueError(tag)  # a date, a merge key, a base-60 number: the builder words it
         return constructor(ScalarNode(tag, text))
 
     def feed(self, event: Any, kind: int | None) -> None:
@@ -355,6 +355,8 @@ class _Direct:
 _NONE: Any = object()
 _TAG = "tag:yaml.org,2002:"
 _STR_TAG = _TAG + "str"
+#: YAML 1.1 reads ``1:20`` as the base-60 number 80 (``1:20.5`` as 80.5): refused, as dates are.
+_NUMBER_TAGS = (_TAG + "int", _TAG + "float")
 # resolved tags are remembered for this many scalars of at most this many characters
 _MAX_MEMO = 50_000
 _MAX_MEMO_TEXT = 64
@@ -454,6 +456,14 @@ class _Builder:
         if node.tag == "tag:yaml.org,2002:str":
             return node.value  # what the safe constructor returns for a string scalar, without its calls
         tag = node.tag.rsplit(":", 1)[-1]
+        if ":" in node.value and node.tag in _NUMBER_TAGS:
+            self._error(
+                f"'{node.value}' reads as a YAML 1.1 base-60 number ('1:20' is 80), "
+                f'which specs do not use; write the number itself, or quote it ("{node.value}") if you meant text',
+                node,
+                path,
+            )
+            raise _BadScalar()
         constructor = self._constructors[tag]
         try:
             return constructor(node)

@@ -231,3 +231,20 @@ def test_csv_separator_that_cannot_be_read_back_is_refused(separator: str) -> No
 def test_csv_separator_accepted(separator: str) -> None:
     training = f"training: {{loss: mse, callbacks: [{{type: CSVLogger, filename: l.csv, separator: {separator}}}]}}"
     nf.load_spec(_spec(training=training))
+
+
+# -- 8. YAML 1.1 base-60 numbers -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["1:20", "-1:20", "1:20.5", "190:20:30", "!!int 1:20"])
+def test_base_60_number_is_refused(value: str) -> None:
+    with pytest.raises(SpecError, match="base-60"):
+        nf.load_spec(_spec().replace("units: 1}", f"units: {value}}}"))
+
+
+def test_base_60_number_in_an_override_is_refused(work: Path) -> None:
+    from netform.cli._train_cmds import apply_overrides
+
+    with pytest.raises(SpecError, match="base-60"):
+        apply_overrides("m.yaml", ["training.epochs=1:20"])
+    assert apply_overrides("m.yaml", ["training.epochs=3"]).training.epochs == 3
