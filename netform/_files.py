@@ -258,6 +258,22 @@ def temp_name(target: str | os.PathLike[str]) -> str:
     return os.path.join(directory, head + fitted_tail(base, NAME_MAX - len(head)))
 
 
+def _keep_mode(tmp: str, target: str) -> None:
+    """Give ``tmp`` the permission bits of the ``target`` it replaces (a file or folder, never a link's).
+
+    A save replaces what is there by a rename, so the new copy would otherwise get the process's
+    default mode: a model kept private (0600, a 0700 folder) would become readable by others and a
+    read-only one writable, where Keras, which writes into the existing file, keeps the mode.
+    """
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        return
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))  # tmp is netform's own new file or folder, never a link
+
+
 def _exclusive(path: str, _flags: int) -> int:
     """Create ``path``, failing if anything (a link included) is already there."""
     return os.open(path, _CREATE, 0o666)
@@ -277,6 +293,7 @@ def _commit(tmp: str, target: str) -> None:
     if os.path.lexists(target) and tmp_is_dir != target_is_dir:
         what = "a directory" if target_is_dir else "a file"
         raise IsADirectoryError(f"{target} is {what}; it was left in place")
+    _keep_mode(tmp, target)
     if tmp_is_dir and os.path.lexists(target):
         target = target.rstrip(os.sep)
         backup = _park(target)
@@ -364,6 +381,7 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             os.fsync(fh.fileno())
         finally:
             fh.close()  # may raise too (a buffer flushed onto a full disk)
+        _keep_mode(tmp, target)
         os.replace(tmp, target)
     except BaseException:
         _remove(tmp)
