@@ -333,6 +333,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     # A spec is untrusted: its callbacks write under --out-dir and stay off the network unless allowed.
     with spec_access(allow_paths=allow_paths, allow_network=allow_network):
         spec = apply_overrides(args.spec, args.overrides)
+    from ..spec._training_checks import require_training
+
+    require_training(spec)  # nothing to train with: said before TensorFlow starts
     for warning in spec_warnings(spec):  # the same warnings as `validate`, before the time is spent
         print(format_warning(warning), file=sys.stderr)
     out_dir = Path(getattr(args, "out_dir", None) or ".")

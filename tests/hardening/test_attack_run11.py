@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -248,3 +250,15 @@ def test_base_60_number_in_an_override_is_refused(work: Path) -> None:
     with pytest.raises(SpecError, match="base-60"):
         apply_overrides("m.yaml", ["training.epochs=1:20"])
     assert apply_overrides("m.yaml", ["training.epochs=3"]).training.epochs == 3
+
+
+def test_train_without_training_is_refused_before_tensorflow_starts(work: Path) -> None:
+    (work / "n.yaml").write_text(_spec(training=""))
+    code = (
+        "import sys\nfrom netform.cli import main\nrc = main(['train', 'n.yaml', '--data', 'd.npz'])\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'\n"
+        "sys.exit(rc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True, timeout=120)
+    assert done.returncode == SpecError.exit_code, done.stderr
+    assert "add one with at least a loss" in done.stderr
