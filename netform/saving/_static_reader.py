@@ -661,7 +661,7 @@ def same_model(meta: dict[str, Any], config: Any, where: str, field: str, place:
                 "corrupt and is refused. Restore it from a good copy."
             )
         written = _written_model_classes(config.get("module"), class_name.rsplit(">", 1)[-1])
-        if shown not in written:
+        if shown not in written and not _nested_class_of(shown, config.get("module")):
             raise FormatError(
                 f"{where}: {field} names the model class {shown[:200]!r}, which netform never writes for "
                 f"{place}'s model (it writes {' or '.join(sorted(written))}); the file was edited or is corrupt "
@@ -689,6 +689,18 @@ _NETFORM_MODEL_CLASSES: Final[tuple[str, ...]] = (
     "netform.engine._models.Model",
     "netform.builder._subclass.SpecModel",
 )
+
+
+_QUALNAME: Final = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|<locals>)(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|<locals>))*")
+
+
+def _nested_class_of(shown: str, module: Any) -> bool:
+    """Whether ``shown`` is ``module.<qualified name>`` of a class defined inside another or in a function
+    (``tests.test_x.TestCase.test_y.<locals>.MyModel``), as netform writes it for such a class of the
+    config's own module (never one of Keras's: those are the names :func:`_written_model_classes` gives)."""
+    if not isinstance(module, str) or not module or module == "keras" or module.startswith("keras."):
+        return False
+    return shown.startswith(module + ".") and _QUALNAME.fullmatch(shown[len(module) + 1 :]) is not None
 
 
 def _written_model_classes(module: Any, class_name: str) -> set[str]:

@@ -195,3 +195,34 @@ def test_the_model_classes_netform_writes_still_load(tmp_path: Path) -> None:
         assert shown == f"{type(m).__module__}.{type(m).__qualname__}"
         x = np.ones((1, 4), "float32")
         np.testing.assert_allclose(loaded.predict(x, verbose=0), m.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_a_registered_class_defined_in_a_function_loads(tmp_path: Path) -> None:
+    """netform writes such a class as ``module.<qualified name>`` (``...<locals>.LocalModel``): it still loads.
+    Was: refused as a model class netform never writes (Keras's own saving tests failed on it)."""
+
+    @keras.saving.register_keras_serializable(package="netform_test_local")
+    class LocalModel(keras.Model):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.out = keras.layers.Dense(2)
+
+        def call(self, x: Any) -> Any:
+            return self.out(x)
+
+    model = LocalModel()
+    x = np.linspace(0, 1, 8, dtype="float32").reshape(2, 4)
+    expected = np.asarray(model(x))
+    path = tmp_path / "local.keras"
+    nf.save(model, path)
+    shown = nf.inspect(path)["model_class"]
+    assert shown.endswith(".<locals>.LocalModel") and shown.startswith(__name__ + ".")
+    np.testing.assert_allclose(np.asarray(nf.load(path)(x)), expected, rtol=1e-6)
+    for forged in ("pwn1.<locals>.LocalModel", "os.LocalModel", f"{__name__}.<locals>.os system.LocalModel"):
+
+        def forge(meta: dict[str, Any], forged: str = forged) -> None:
+            meta["model_class"] = forged
+
+        bad = rezip(str(path), str(tmp_path / "forged.keras"), json_member("netform.json", forge))
+        with pytest.raises(FormatError, match="which netform never writes|names the model class"):
+            nf.load(bad)
