@@ -156,8 +156,8 @@ def test_a_users_file_where_tensorboard_writes_a_folder_is_refused(tmp_path: Pat
 @pytest.mark.parametrize(
     "extra, where, words",
     [
-        ('callbacks: [{type: CSVLogger, filename: l.csv, separator: ""}]\n', "callbacks[0].separator", "one character"),
-        ("callbacks: [{type: CSVLogger, filename: l.csv, separator: ';;'}]\n", "callbacks[0].separator", "one char"),
+        ('callbacks: [{type: CSVLogger, filename: l.csv, separator: ""}]\n', "callbacks[0]", "separator '' is not one"),
+        ("callbacks: [{type: CSVLogger, filename: l.csv, separator: ';;'}]\n", "callbacks[0]", "separator ';;' is not"),
         ("metrics: [{type: Precision, class_id: 7}]\n", "metrics[0].class_id", "predicts 2 class"),
         ("metrics: [{type: Recall, class_id: -1}]\n", "metrics[0].class_id", "between 0 and 1"),
         ("callbacks: [{type: SwapEMAWeights, swap_on_epoch: true}]\n", "callbacks[0]", "use_ema: true"),

@@ -339,7 +339,7 @@ def test_cli_refuses_hostile_data_in_one_line(tmp_path: Path, command: str,
     if command == "train":
         spec = tmp_path / "tiny.yaml"
         spec.write_text("netform: 1\nname: tiny\nkind: sequential\ninputs:\n  x: {shape: [3]}\n"
-                        "layers:\n  - {type: Dense, units: 2}\n")
+                        "layers:\n  - {type: Dense, units: 2}\ntraining: {loss: mse}\n")
         argv = ["train", str(spec), "--data", str(data)]
     else:
         model = tmp_path / "m.keras"
