@@ -90,7 +90,19 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     memory = _memory_values()
     kinds: dict[str, Any] = {name: dtype_kind(spec.dtype) for name, spec in graph.inputs.items()}
     unknown = NodeShape(None, None, None, False)
+    # op nodes of one op, arguments and input shapes and kinds have one result: a spec repeats such
+    # nodes thousands of times (a chain, a repeated block), and their rules are most of the work
+    done: dict[Any, tuple[Any, NodeShape]] = {}
     for node in graph.nodes.values():
+        key = _op_key(node, out, kinds) if node.layer is not None and node.layer.type == "Op" else None
+        if key is not None:
+            hit = done.get(key)
+            if hit is not None:
+                kinds[node.name] = hit[0]
+                shape = hit[1].output_shape
+                out[node.name] = NodeShape(list(shape) if isinstance(shape, list) else shape, 0, 0, True)
+                continue
+        n_diags = len(diags)
         try:
             kinds[node.name] = _node_kind(node, kinds, graph, MODULE_OF)
         except ShapeError as err:
@@ -193,9 +205,43 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             )
             memory = None  # say it once
         out[node.name] = NodeShape(shape, trainable, frozen, trainable is not None)
+        if key is not None and len(diags) == n_diags and trainable == 0 and frozen == 0:
+            done[key] = (kinds[node.name], out[node.name])
     if diags:
         raise SpecError(diags)
     return out
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for an op argument that tells apart what Python's equality does not
+    (``1``, ``1.0`` and ``True``; a list and a number), or raises TypeError."""
+    if isinstance(value, (list, tuple)):
+        return (list, tuple(_frozen(v) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple((k, _frozen(v)) for k, v in value.items()))
+    hash(value)
+    return (type(value), value)
+
+
+def _op_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any:
+    """What an op node's kind and shape depend on: its op, its constants, and the output shape and kind
+    of each node it takes (None when one of them is not known, or a value cannot be hashed)."""
+    layer = node.layer
+    if node.call or node.shared:
+        return None
+    parts: list[Any] = [layer.op]
+    for a in layer.args:
+        if isinstance(a, str):
+            known = out.get(a)
+            if known is None or not isinstance(known.output_shape, tuple):
+                return None
+            parts.append((str, known.output_shape, kinds.get(a)))
+        else:
+            parts.append(a)
+    try:
+        return (tuple(_frozen(p) if i else p for i, p in enumerate(parts)), _frozen(layer.kwargs))
+    except TypeError:
+        return None
 
 
 def _elements(shape: Any) -> int:

@@ -1,0 +1,55 @@
+"""Op nodes of one op, constants and input shapes and kinds share one static result; nodes that differ in
+any of these (an int constant and a float one, an int input and a float one) keep their own."""
+
+from __future__ import annotations
+
+import pytest
+
+import netform as nf
+from netform.errors import SpecError
+from netform.spec import shapes_of
+
+HEAD = """netform: 1
+name: m
+kind: functional
+inputs:
+  i: {shape: [4], dtype: int32}
+  f: {shape: [4]}
+nodes:
+"""
+
+
+def _shapes(nodes: str) -> dict[str, str | None]:
+    spec = nf.load_spec(HEAD + nodes + "outputs: [z]\n")
+    return {k: v.output_shape for k, v in shapes_of(spec).items()}
+
+
+def test_an_int_and_a_float_constant_are_told_apart() -> None:
+    # an int tensor floor-divided by the float 0.0 is computed as floats; by the int 0 TensorFlow refuses it
+    nf.load_spec(HEAD + "  a: {op: floor_divide, in: [i, 0.0]}\n  z: {op: add, in: [a, f]}\noutputs: [z]\n")
+    with pytest.raises(SpecError, match="division by zero") as err:
+        nf.load_spec(
+            HEAD + "  a: {op: floor_divide, in: [i, 0.0]}\n  b: {op: floor_divide, in: [i, 0]}\n"
+            "  z: {op: add, in: [a, b]}\noutputs: [z]\n"
+        )
+    assert [d.path for d in err.value.diagnostics] == [("nodes", "b")]
+
+
+def test_repeated_nodes_with_other_input_shapes_keep_their_own_shape() -> None:
+    nodes = (
+        "  a: {op: concatenate, in: [f, f], axis: 1}\n"
+        "  b: {op: concatenate, in: [a, a], axis: 1}\n"
+        "  c: {op: concatenate, in: [f, f], axis: 1}\n"
+        "  z: {op: add, in: [b, 1.0]}\n"
+    )
+    shapes = _shapes(nodes)
+    assert shapes["a"] == (None, 8) and shapes["c"] == (None, 8) and shapes["b"] == (None, 16)
+    assert shapes["z"] == (None, 16)
+
+
+def test_an_error_on_a_repeated_node_is_reported_at_each_node() -> None:
+    nodes = "  a: {op: bitwise_and, in: [f, f]}\n  b: {op: bitwise_and, in: [f, f]}\n  z: {op: add, in: [a, b]}\n"
+    with pytest.raises(SpecError) as err:
+        nf.load_spec(HEAD + nodes + "outputs: [z]\n")
+    located = {d.path for d in err.value.diagnostics}
+    assert ("nodes", "a") in located and ("nodes", "b") in located
