@@ -99,8 +99,8 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             hit = done.get(key)
             if hit is not None:
                 kinds[node.name] = hit[0]
-                shape = hit[1].output_shape
-                out[node.name] = NodeShape(list(shape) if isinstance(shape, list) else shape, 0, 0, True)
+                same = hit[1].output_shape
+                out[node.name] = NodeShape(list(same) if isinstance(same, list) else same, 0, 0, True)
                 continue
         n_diags = len(diags)
         try:
