@@ -230,16 +230,16 @@ def _op_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any:
     if node.call or node.shared:
         return None
     parts: list[Any] = [layer.op]
-    for a in layer.args:
-        if isinstance(a, str):
-            known = out.get(a)
-            if known is None or not isinstance(known.output_shape, tuple):
-                return None
-            parts.append((str, known.output_shape, kinds.get(a)))
-        else:
-            parts.append(a)
     try:
-        return (tuple(_frozen(p) if i else p for i, p in enumerate(parts)), _frozen(layer.kwargs))
+        for a in layer.args:
+            if isinstance(a, str):
+                known = out.get(a)
+                if known is None or not isinstance(known.output_shape, tuple):
+                    return None
+                parts.append((None, known.output_shape, kinds.get(a)))  # shapes hold ints and Nones only
+            else:
+                parts.append(_frozen(a))
+        return tuple(parts), _frozen(layer.kwargs) if layer.kwargs else ()
     except TypeError:
         return None
 
