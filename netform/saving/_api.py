@@ -9,7 +9,7 @@ from typing import IO, Any, Mapping
 from netform.errors import FormatError, SaveError
 
 from ._detect import DEPLOY_FORMATS, FORMATS, FULL_MODEL_FORMATS, detect_format
-from ._atomic import recover
+from ._atomic import folders_made_for, recover
 from ._target import check_target
 
 __all__ = ["save", "load", "save_weights", "load_weights", "format_from_path", "check_save_path", "SAVE_FORMATS"]
@@ -244,6 +244,14 @@ def save(
             )
         return _save_to_file_object(model, path, format)  # type: ignore[arg-type]
     path = os.fspath(path)  # type: ignore[arg-type]
+    with folders_made_for(path.rstrip("/") or path):  # a failed save leaves no folder it made
+        return _save_path(model, path, format, zipped=zipped, opset=opset, quantize=quantize)
+
+
+def _save_path(
+    model: Any, path: str, format: str | None, *, zipped: bool | None, opset: int | None, quantize: str | None
+) -> str:
+    """:func:`save` to a path: the checks of :func:`check_save_path` first, then the writer of the format."""
     if zipped is False:
         _check_export_options(path, "keras", opset, quantize)
         return _save_unzipped(model, path, format)
@@ -287,8 +295,9 @@ def save(
 def check_save_path(path: str | os.PathLike[str], format: str | None = None) -> str:
     """Refuse, without a model, a path :func:`save` would refuse before writing: its checks, in its order.
 
-    The format the name (or ``format``) says, then whether what is at the target may be replaced (only
-    an earlier save of that format, or nothing); for the weight formats, :func:`save_weights`'s target
+    The format the name (or ``format``) says, then whether any save can write the path (a name or path too
+    long, a file where a folder should be, a folder not writable: ``check_path``) and whether what is at the
+    target may be replaced (only an earlier save of that format, or nothing); for the weight formats, :func:`save_weights`'s target
     (a checkpoint's prefix, also when named by its ``.index`` file). Nothing is changed; ``save`` checks again.
 
     Returns:
@@ -381,9 +390,16 @@ def save_weights(
         SaveError: Something other than weights of this format is at
             ``path``, or the weights cannot be written (a full disk included).
     """
-    from ._meta import check_built
-
     path = os.fspath(path)
+    with folders_made_for(path):  # a failed save leaves no folder it made
+        return _save_weights_path(model, path, format, max_shard_size)
+
+
+def _save_weights_path(model: Any, path: str, format: str | None, max_shard_size: float | None) -> str:
+    """:func:`save_weights` to ``path``: its target checked first, then the writer of the format."""
+    from ._meta import check_built
+    from ._target import check_path
+
     if max_shard_size is not None:
         if format not in (None, "weights_h5") or not path.endswith(".weights.json"):
             raise SaveError(
@@ -391,6 +407,7 @@ def save_weights(
                 "index name must end in .weights.json (as in Keras), and format must be "
                 "'weights_h5' or left out."
             )
+        check_path(path, "weights_h5")
         check_built(model, "save the weights of")
         from ._weights import save_weights_sharded
 

@@ -9,7 +9,9 @@ form), checked as a save's target is checked before it is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 from netform._files import (
     BACKUP_SUFFIX,
@@ -28,6 +30,9 @@ __all__ = [
     "atomic_file",
     "write_bytes",
     "recover",
+    "missing_folders",
+    "remove_made_folders",
+    "folders_made_for",
     "fsync_dir",
     "temp_name",
     "BACKUP_SUFFIX",
@@ -70,3 +75,40 @@ def recover(target: str | os.PathLike[str]) -> bool:
         return _recover_dir(target, accept=_is_directory_save)
     except OSError:
         return False
+
+
+def missing_folders(path: str | os.PathLike[str]) -> list[str]:
+    """The folders above ``path`` that do not exist yet, deepest first (those a save would make)."""
+    missing: list[str] = []
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
+
+
+def remove_made_folders(folders: list[str]) -> None:
+    """Remove ``folders`` (deepest first, as :func:`missing_folders` lists them) while each is empty.
+
+    Only folders that did not exist before a write began are given, and ``os.rmdir`` removes only an
+    empty folder: a file anyone put in one (a later write's, a user's) keeps it and the folders above it.
+    """
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty, already gone or not ours to remove: it and the folders above stay
+            break
+
+
+@contextlib.contextmanager
+def folders_made_for(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Remove again the folders above ``path`` that a failed write made (those missing before, left empty)."""
+    missing = missing_folders(path)
+    try:
+        yield
+    except BaseException:
+        remove_made_folders(missing)
+        raise

@@ -26,7 +26,7 @@ from netform.errors import NetformError, SaveError
 
 from ._detect import DEPLOY_HEAD_BYTES, HDF5_SIGNATURE, TABLE_MAGIC, deploy_kind, describe_content
 
-__all__ = ["check_target", "check_export_target", "is_savedmodel_dir", "is_checkpoint_state"]
+__all__ = ["check_target", "check_path", "check_export_target", "is_savedmodel_dir", "is_checkpoint_state"]
 
 #: Entries a SavedModel directory may hold at its top level (TensorFlow, tf_keras, netform).
 #: ``saved_model.pbtxt`` is not among them: a SavedModel save writes the binary graph only.
@@ -1121,9 +1121,11 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
         fmt: The format about to be written.
 
     Raises:
-        SaveError: Something else is there; the message lists what and how to fix it.
+        SaveError: Something else is there, or no save can write ``path`` (:func:`check_path`); the
+            message lists what and how to fix it.
     """
     path = os.fspath(path)
+    check_path(path, fmt)
     if fmt == "tf_checkpoint":
         _check_checkpoint(path)
         return
@@ -1145,3 +1147,68 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
         return
     if os.path.lexists(path):
         _check_file(path, fmt)
+
+
+#: The most bytes of a whole path the system takes (PATH_MAX on Linux, with its final NUL).
+PATH_MAX = 4096
+#: What a TF checkpoint save adds to its prefix's name: its sets' ``.nf-set-<20 hex digits>.data-00000-of-00002``.
+_SET_NAME_ROOM = len(".nf-set-") + 20 + len(".data-00000-of-00002")
+
+
+def _size(text: str) -> int:
+    """Bytes of ``text`` as the file system counts them (UTF-8; ``é`` is two)."""
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+def check_path(path: str | os.PathLike[str], fmt: str) -> None:
+    """Refuse a path no save of ``fmt`` can write, before anything is written, converted or made.
+
+    A name (any part of the absolute path) over :data:`~netform._files.NAME_MAX` bytes, a whole path over
+    :data:`PATH_MAX`, a TF checkpoint prefix too long for its sets' names, a file where one of the path's
+    folders should be, and a folder (the nearest that exists) the process may not write in. A folder
+    that does not exist yet is fine: the save makes it, as Keras does, and removes it again if the
+    save fails. Nothing is looked at but the path's folders.
+
+    Raises:
+        SaveError: Naming the path, what is wrong and the fix.
+    """
+    from netform._files import NAME_MAX
+
+    path = os.fspath(path)
+    if not path:
+        raise SaveError("'': an empty path names nothing to write; give the file (or folder) to save to.")
+    full = os.path.abspath(path)
+    for part in full.split(os.sep):
+        if _size(part) > NAME_MAX:
+            raise SaveError(
+                f"{path}: the name {part[:40]!r}... is {_size(part):,} bytes long, and a file system takes names of "
+                f"at most {NAME_MAX} bytes, so nothing was written; give a shorter name."
+            )
+    if fmt == "tf_checkpoint" and _size(os.path.basename(full)) + _SET_NAME_ROOM > NAME_MAX:
+        raise SaveError(
+            f"{path}: a TF checkpoint is written as PREFIX.nf-set-<20 hex digits>.data-00000-of-00002, and with "
+            f"this prefix's {_size(os.path.basename(full)):,}-byte name that is longer than the {NAME_MAX} bytes a "
+            f"file system takes, so nothing was written; give a prefix name of at most {NAME_MAX - _SET_NAME_ROOM} bytes."
+        )
+    room = _SET_NAME_ROOM if fmt == "tf_checkpoint" else 0
+    if _size(full) + room >= PATH_MAX:
+        raise SaveError(
+            f"{path}: the path is {_size(full):,} bytes long (as an absolute path) and the system takes paths of "
+            f"at most {PATH_MAX - 1 - room:,} bytes here, so nothing was written; give a shorter path."
+        )
+    folder = os.path.dirname(full)
+    while not os.path.lexists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise SaveError(
+            f"{path}: {folder} is a file, not a folder, so nothing can be saved under it; choose a path in a "
+            "folder (or move that file away yourself)."
+        )
+    if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+        raise SaveError(
+            f"{path}: the folder {folder} is not writable (permission denied), so nothing was written; make it "
+            "writable, or choose a path in another folder."
+        )

@@ -52,3 +52,163 @@ def test_render_into_a_folder_suggests_the_format_asked_for(tmp_path: Path, monk
     (tmp_path / "out").mkdir()
     assert main(["render", "reg.yaml", "-o", "out", "--format", "dot"]) == 7
     assert "such as out/reg.dot" in capsys.readouterr().err
+
+
+# --- nf.save / save_weights / convert check the path themselves ------------------------------------------
+
+LONG = "a" * 300
+
+
+def _tiny():
+    import keras
+
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="tiny")
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"n1/n2/{LONG}.keras",
+        f"n1/n2/{LONG}.h5",
+        f"n1/n2/{LONG}.weights.h5",
+        f"n1/n2/{LONG}_savedmodel",
+        f"n1/n2/{LONG}.onnx",
+        f"n1/n2/{LONG}.tflite",
+        f"n1/n2/{'b' * 230}.ckpt",
+    ],
+)
+def test_save_refuses_a_name_too_long_before_any_work(tmp_path: Path, monkeypatch, name: str) -> None:
+    import netform as nf
+    from netform.errors import SaveError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SaveError) as err:
+        nf.save(_tiny(), name)
+    message = str(err.value)
+    assert message.startswith(name + ": ")
+    assert "give a shorter name" in message or "give a prefix name of at most 207 bytes" in message, message
+    assert _tree(tmp_path) == []  # no folder made, nothing converted or written
+
+
+def test_a_checkpoint_prefix_that_fits_its_set_names_is_saved(tmp_path: Path) -> None:
+    import netform as nf
+    from netform.errors import SaveError
+
+    fits = tmp_path / ("b" * 202 + ".ckpt")  # 207 bytes: its sets' names are 255
+    assert nf.save_weights(_tiny(), fits) == "tf_checkpoint"
+    with pytest.raises(SaveError, match="at most 207 bytes"):
+        nf.save_weights(_tiny(), tmp_path / ("c" * 203 + ".ckpt"))
+
+
+@pytest.mark.parametrize(
+    ("how", "name"),
+    [
+        ("save", "afile/m.keras"),
+        ("save", "afile/sm_savedmodel"),
+        ("save", "afile/m.ckpt"),
+        ("save_weights", "afile/sub/m.weights.h5"),
+        ("save_weights", "afile/m.ckpt"),
+    ],
+)
+def test_save_under_a_file_names_the_file_and_the_fix(tmp_path: Path, monkeypatch, name: str, how: str) -> None:
+    import netform as nf
+    from netform.errors import SaveError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(SaveError) as err:
+        getattr(nf, how)(_tiny(), name)
+    assert str(err.value) == (
+        f"{name}: {tmp_path / 'afile'} is a file, not a folder, so nothing can be saved under it; choose a path "
+        "in a folder (or move that file away yourself)."
+    )
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_check_save_path_refuses_what_save_refuses(tmp_path: Path) -> None:
+    from netform.errors import SaveError
+    from netform.saving._api import check_save_path
+
+    with pytest.raises(SaveError, match="give a shorter name"):
+        check_save_path(tmp_path / f"{LONG}.keras")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SaveError, match="is a file, not a folder"):
+        check_save_path(tmp_path / "afile" / "m.keras")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "thesis.tex").write_text("x")
+    with pytest.raises(SaveError, match="thesis.tex"):
+        check_save_path(str(tmp_path / "foreign") + "/")
+    assert check_save_path(tmp_path / "new" / "deeper" / "m.keras") == "keras"
+    assert not (tmp_path / "new").exists()
+
+
+def test_convert_to_a_bad_target_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import netform as nf
+    from netform.errors import SaveError
+
+    nf.save(_tiny(), tmp_path / "m.keras")
+    with pytest.raises(SaveError, match="give a shorter name"):
+        nf.convert(tmp_path / "m.keras", tmp_path / "n1" / f"{LONG}.h5")
+    assert _tree(tmp_path) == ["m.keras"]
+
+
+def test_a_save_into_new_folders_still_makes_them(tmp_path: Path) -> None:
+    import netform as nf
+
+    assert nf.save(_tiny(), tmp_path / "n1" / "n2" / "m.keras") == "keras"
+    assert nf.save_weights(_tiny(), tmp_path / "w1" / "w.ckpt") == "tf_checkpoint"
+    assert (tmp_path / "n1" / "n2" / "m.keras").is_file()
+    assert (tmp_path / "w1" / "w.ckpt.index").is_file()
+
+
+class _NoConfig:
+    """A layer whose config cannot be written: every full-model save fails after its folders are made."""
+
+    @staticmethod
+    def model():
+        import keras
+
+        class NoConfig(keras.layers.Layer):
+            def call(self, x):
+                return x
+
+            def get_config(self):
+                raise RuntimeError("no config")
+
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), NoConfig()])
+
+
+@pytest.mark.parametrize("name", ["n1/n2/m.keras", "n1/n2/m.h5", "n1/n2/sm_savedmodel"])
+def test_a_failed_save_removes_the_folders_it_made(tmp_path: Path, monkeypatch, name: str) -> None:
+    import netform as nf
+    from netform.errors import SaveError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(SaveError, match="no config"):
+        nf.save(_NoConfig.model(), name)
+    with pytest.raises(SaveError, match="no config"):
+        nf.save(_NoConfig.model(), "kept/" + name)
+    assert _tree(tmp_path) == ["kept"]  # the folder that was there stays, the ones the save made go
+
+
+def test_a_failed_save_keeps_a_made_folder_someone_wrote_into(tmp_path: Path, monkeypatch) -> None:
+    import netform as nf
+    import netform.saving._keras_zip as kz
+    from netform.errors import SaveError
+
+    real = kz.save_keras
+
+    def failing(model, path):
+        os.makedirs(tmp_path / "n1" / "other", exist_ok=True)
+        (tmp_path / "n1" / "other" / "notes.txt").write_text("someone's")
+        real(model, path)
+
+    monkeypatch.setattr(kz, "save_keras", failing)
+    with pytest.raises(SaveError):
+        nf.save(_NoConfig.model(), tmp_path / "n1" / "n2" / "m.keras")
+    assert _tree(tmp_path) == ["n1", "n1/other", "n1/other/notes.txt"]
