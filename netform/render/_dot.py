@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RenderError
-from ..spec import format_shape
+from ..spec._types import format_shape  # not the spec package's: its module brings the graph layer
 from ._diagram import FAMILIES, DCluster, DEdge, Diagram, DNode
 
 __all__ = [

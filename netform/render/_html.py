@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RenderError
-from ..spec import format_shape
+from ..spec._types import format_shape  # not the spec package's: its module brings the graph layer
 from ._diagram import FAMILIES, Diagram, depth_of
 from ._dot import DotOptions, block_arguments, check_layout_size, html_escape, key_attributes, to_dot
 from ._graphviz import layout, write_atomic

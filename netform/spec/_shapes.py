@@ -10,6 +10,7 @@ from typing import Any, overload
 from ..errors import Diagnostic, SpecError
 from ._graph import Graph
 from ._layer_base import NoStaticRule, ShapeError
+from ._types import format_shape  # defined beside Shape: the static rules and diagrams need it without this module
 from ._yaml import SourceMap
 
 __all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS"]
@@ -38,16 +39,6 @@ class NodeShape:
     trainable: int | None
     non_trainable: int | None
     static: bool = True
-
-
-def format_shape(shape: Any) -> str:
-    """Write a shape as Keras does, ``(None, 28, 28, 1)``; ``?`` when unknown."""
-    if shape is None:
-        return "? (inferred at build time)"
-    if isinstance(shape, list):
-        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeShape]:

@@ -29,6 +29,7 @@ from ..errors import did_you_mean
 __all__ = [
     "Shape",
     "Dim",
+    "format_shape",
     "TypedObject",
     "ActivationRef",
     "InitializerRef",
@@ -52,6 +53,17 @@ Dim = int | None
 
 Shape = tuple[Dim, ...]
 """A full tensor shape, batch dimension first (``(None, 28, 28, 1)``)."""
+
+
+def format_shape(shape: Any) -> str:
+    """Write a shape as Keras does, ``(None, 28, 28, 1)``; ``?`` when unknown."""
+    if shape is None:
+        return "? (inferred at build time)"
+    if isinstance(shape, list):
+        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
 
 ACTIVATIONS: tuple[str, ...] = (
     "linear",

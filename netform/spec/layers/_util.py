@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Sequence, overload
 
 from .._layer_base import ShapeError
-from .._shapes import format_shape as shape_str  # the one shape formatter: ``(None, 28, 28, 1)``, as Keras writes
 from .._types import Shape
+from .._types import format_shape as shape_str  # the one shape formatter: ``(None, 28, 28, 1)``, as Keras writes
 
 __all__ = [
     "expect_rank",
