@@ -24,6 +24,20 @@ def test_positions_of_keys_and_items() -> None:
     assert smap.locate(("b", 1, "c", "missing")) == (4, 6)
 
 
+def test_positions_of_a_plain_document_are_read_when_first_asked_for() -> None:
+    text = "netform: 1\nname: m\nkind: functional\ninputs:\n  x: {shape: [4]}\nnodes:\n" + "".join(
+        f"  n{i}: {{op: add, in: [{'x' if i == 0 else f'n{i - 1}'}, 1.0]}}\n" for i in range(50)
+    )
+    data, smap = load_yaml(text + "outputs: [n49]\n", "f.yaml")
+    assert smap._later is not None  # not recorded while reading
+    assert smap.locate(("nodes", "n7", "in", 1)) == (14, 26)
+    assert smap._later is None and smap.positions[("outputs",)] == (57, 1)
+    # a problem found after reading (here by the shape rules) is placed at its line
+    bad = text.replace("n30: {op: add, in: [n29, 1.0]}", "n30: {op: reshape, in: n29, newshape: [3]}")
+    with pytest.raises(SpecError, match=r"^f\.yaml:37:3: nodes\.n30: op reshape"):
+        load_spec(bad + "outputs: [n49]\n", source="f.yaml")
+
+
 def test_syntax_error_is_located() -> None:
     with pytest.raises(SpecError, match=r"^f\.yaml:2:\d+: invalid YAML: "):
         load_yaml("a: [1, 2\nb: 3\n", "f.yaml")
