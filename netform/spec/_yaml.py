@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 import re
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 from yaml.composer import Composer
@@ -73,7 +73,8 @@ class SourceMap:
     def __init__(self, source: str = "<string>", positions: dict[Path, tuple[int, int]] | None = None) -> None:
         self.source = source
         self._positions: dict[Path, tuple[int, int]] = {} if positions is None else positions
-        self._later: Callable[[], dict[Path, tuple[int, int]]] | None = None
+        # the arguments of `_load_yaml` that read the positions again (plain data: a spec pickles)
+        self._later: tuple[str, str, Limits, Mapping[str, int] | None] | None = None
 
     def __repr__(self) -> str:
         return f"SourceMap({self.source!r})"
@@ -90,7 +91,7 @@ class SourceMap:
         later = self._later
         if later is not None:
             self._later = None
-            self._positions.update(later())
+            self._positions.update(_load_yaml(*later, positions=True)[1].positions)
         return self._positions
 
     def locate(self, path: Path) -> tuple[int | None, int | None]:
@@ -730,11 +731,7 @@ def _load_yaml(
         aliases = _precount_values(text, limits.max_values, max_entries, direct, positions)
         if direct.on and direct.value is not _NONE:
             if not positions:  # read again, recording them, when a message first needs one
-
-                def _later(text: str = text) -> dict[Path, tuple[int, int]]:
-                    return _load_yaml(text, source, limits, max_entries, positions=True)[1].positions
-
-                smap._later = _later
+                smap._later = (text, source, limits, max_entries)
             return direct.value, smap  # a plain document, built from the events already read
         smap.positions.clear()
         if _CLoader is not None:

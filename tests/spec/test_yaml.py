@@ -6,6 +6,7 @@ a busy machine nor the modules a first call imports make them flaky.
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import pytest
@@ -30,6 +31,7 @@ def test_positions_of_a_plain_document_are_read_when_first_asked_for() -> None:
     )
     data, smap = load_yaml(text + "outputs: [n49]\n", "f.yaml")
     assert smap._later is not None  # not recorded while reading
+    assert pickle.loads(pickle.dumps(smap)).locate(("nodes", "n7", "in", 1)) == (14, 26)  # a spec pickles
     assert smap.locate(("nodes", "n7", "in", 1)) == (14, 26)
     assert smap._later is None and smap.positions[("outputs",)] == (57, 1)
     # a problem found after reading (here by the shape rules) is placed at its line
