@@ -296,21 +296,32 @@ def resolve_callbacks(
     access = SpecAccess(allow_paths=allow_paths, allow_network=allow_network)
     folders: list[str] = []
     out = []
+    checkpoints: list[tuple[keras.callbacks.Callback, list[str]]] = []  # with the folders made for each
     for i, value in enumerate(values or []):
         where = f"training.callbacks[{i}]"
         if isinstance(value, Mapping):
             args = dict(value)
             name = args.pop("type", None)
+            first = len(folders)
             if isinstance(name, str) and name in classes:
                 args = _confine(name, args, base, access, where, folders, log_names, inputs)
             if name == "TrainingBackup" and "backup_dir" in args:  # the spec's name of its `directory`
                 args["directory"] = args.pop("backup_dir")
             out.append(_instantiate("callback", {"type": name, **args}, classes, where))
+            if isinstance(out[-1], keras.callbacks.ModelCheckpoint):
+                checkpoints.append((out[-1], folders[first:]))
         elif isinstance(value, keras.callbacks.Callback):
             out.append(value)
         else:
             raise EngineError(f"{where}: expected a mapping with `type` or a Callback; received {value!r}.")
     _check_backup_overlaps(values, base, access, backup_dirs)
+    from ..saving._atomic import missing_folders  # saving imports the engine
+
+    # The folders about to be made, deepest first, before any is: each checkpoint's own are removed
+    # again if one of its writes fails (see _remove_folders_on_failure).
+    made = {folder: missing_folders(os.path.join(folder, "file")) for folder in folders}
+    for cb, own in checkpoints:
+        _remove_folders_on_failure(cb, sorted({f for folder in own for f in made[folder]}, key=len, reverse=True))
     for folder in folders:  # Keras's CSVLogger opens its file without making its folder
         try:
             os.makedirs(folder, exist_ok=True)
@@ -320,6 +331,33 @@ def resolve_callbacks(
                 f"{err.strerror}; check --out-dir and the callback paths."
             ) from err
     return out
+
+
+def _remove_folders_on_failure(cb: keras.callbacks.Callback, made: list[str]) -> None:
+    """Have a ``ModelCheckpoint`` whose write fails remove the folders netform made for it, when empty.
+
+    ``made`` are the folders (deepest first) that did not exist before :func:`resolve_callbacks` made
+    them for the callback's file. A write that raises (a model Keras cannot serialize, a folder made
+    read-only, a full disk) ends the training; the folders are then removed while each is empty, so
+    one that holds anything (an earlier epoch's checkpoint, a CSVLogger log, a user's file) stays with
+    the folders above it. The callback's own hooks are wrapped on the instance; it stays a Keras
+    ``ModelCheckpoint``.
+    """
+    if not made:
+        return
+    from ..saving._atomic import remove_made_folders  # saving imports the engine
+
+    for name in ("on_epoch_end", "on_train_batch_end"):
+        hook = getattr(cb, name)
+
+        def guarded(*args: Any, _hook: Callable[..., Any] = hook, **kwargs: Any) -> Any:
+            try:
+                return _hook(*args, **kwargs)
+            except BaseException:
+                remove_made_folders(made)
+                raise
+
+        setattr(cb, name, guarded)
 
 
 def _check_backup_overlaps(values: Any, base: Path, access: SpecAccess, backup_dirs: Sequence[tuple[str, str]]) -> None:

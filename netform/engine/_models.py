@@ -9,7 +9,8 @@ way ``keras.Model(inputs, outputs)`` returns a Keras ``Functional``.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import keras
 
@@ -64,12 +65,14 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         overwritten. Raises ``SaveError`` (a ``ValueError``) in those cases.
         """
         _check_target(filepath, weights=False)
-        return super().save(filepath, *args, **kwargs)
+        with _no_file_left(filepath):
+            return super().save(filepath, *args, **kwargs)
 
     def save_weights(self, filepath: Any, *args: Any, **kwargs: Any) -> Any:
         """Keras's ``Model.save_weights``, with :meth:`save`'s refusals."""
         _check_target(filepath, weights=True)
-        return super().save_weights(filepath, *args, **kwargs)
+        with _no_file_left(filepath):
+            return super().save_weights(filepath, *args, **kwargs)
 
     def export(self, filepath: Any, format: str = "tf_saved_model", *args: Any, **kwargs: Any) -> Any:
         """Keras's ``Model.export``, refusing to export over a SavedModel :func:`netform.save` wrote."""
@@ -100,6 +103,34 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         from ..saving._api import load_weights  # saving imports the engine
 
         load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+
+@contextlib.contextmanager
+def _no_file_left(filepath: Any) -> Iterator[None]:
+    """Remove the file a failed Keras save created at ``filepath`` (Keras opens it before it writes).
+
+    Only a file this save made is removed: nothing was at ``filepath`` when it began, and what is there
+    after it failed is a regular file with that one name (not a link, no other hard link), written no
+    earlier than the save began. Anything else (a file that was there, a link) is left as it is.
+    """
+    import os
+    import stat
+    import time
+
+    if not isinstance(filepath, (str, os.PathLike)) or os.path.lexists(filepath):
+        yield
+        return
+    began = time.time_ns()
+    try:
+        yield
+    except BaseException:
+        try:
+            info = os.lstat(filepath)
+            if stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and info.st_mtime_ns >= began - 2 * 10**9:
+                os.remove(filepath)
+        except OSError:  # gone already, or cannot be removed: the save's own error is the one to report
+            pass
+        raise
 
 
 def _check_target(filepath: Any, *, weights: bool) -> None:

@@ -91,7 +91,7 @@ def missing_folders(path: str | os.PathLike[str]) -> list[str]:
 
 
 def remove_made_folders(folders: list[str]) -> None:
-    """Remove ``folders`` (deepest first, as :func:`missing_folders` lists them) while each is empty.
+    """Remove each of ``folders`` (deepest first, as :func:`missing_folders` lists them) that is empty.
 
     Only folders that did not exist before a write began are given, and ``os.rmdir`` removes only an
     empty folder: a file anyone put in one (a later write's, a user's) keeps it and the folders above it.
@@ -99,8 +99,8 @@ def remove_made_folders(folders: list[str]) -> None:
     for folder in folders:
         try:
             os.rmdir(folder)
-        except OSError:  # not empty, already gone or not ours to remove: it and the folders above stay
-            break
+        except OSError:  # not empty, already gone or not ours to remove: it (and so the folders above) stays
+            continue
 
 
 @contextlib.contextmanager

@@ -169,8 +169,10 @@ class _NoConfig:
     """A layer whose config cannot be written: every full-model save fails after its folders are made."""
 
     @staticmethod
-    def model():
+    def model(netform: bool = False):
         import keras
+
+        from netform.engine import Sequential
 
         class NoConfig(keras.layers.Layer):
             def call(self, x):
@@ -179,7 +181,8 @@ class _NoConfig:
             def get_config(self):
                 raise RuntimeError("no config")
 
-        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), NoConfig()])
+        cls = Sequential if netform else keras.Sequential  # netform builds a spec's model as its Sequential
+        return cls([keras.Input((3,)), keras.layers.Dense(2), NoConfig()])
 
 
 @pytest.mark.parametrize("name", ["n1/n2/m.keras", "n1/n2/m.h5", "n1/n2/sm_savedmodel"])
@@ -212,3 +215,71 @@ def test_a_failed_save_keeps_a_made_folder_someone_wrote_into(tmp_path: Path, mo
     with pytest.raises(SaveError):
         nf.save(_NoConfig.model(), tmp_path / "n1" / "n2" / "m.keras")
     assert _tree(tmp_path) == ["n1", "n1/other", "n1/other/notes.txt"]
+
+
+# --- a spec's ModelCheckpoint whose write fails ----------------------------------------------------------
+
+
+def _fit_with_checkpoint(tmp_path: Path, filepath: str, model) -> None:
+    import numpy as np
+
+    from netform.engine._config import fit_from_training_config
+
+    training = {
+        "optimizer": "sgd",
+        "loss": "mse",
+        "epochs": 2,
+        "batch_size": 4,
+        "callbacks": [{"type": "ModelCheckpoint", "filepath": filepath}],
+    }
+    x = np.zeros((8, 3), "float32")
+    y = np.zeros((8, 2), "float32")
+    fit_from_training_config(model, training, x, y, verbose=0, out_dir=tmp_path)
+
+
+def test_a_failed_checkpoint_write_leaves_no_folder_netform_made(tmp_path: Path) -> None:
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(Exception, match="no config"):
+        _fit_with_checkpoint(tmp_path, "ck/sub/m.keras", _NoConfig.model(netform=True))
+    assert _tree(tmp_path) == ["kept"]
+    with pytest.raises(Exception, match="no config"):
+        _fit_with_checkpoint(tmp_path, "kept/sub/m.keras", _NoConfig.model(netform=True))
+    assert _tree(tmp_path) == ["kept"]
+
+
+def test_a_failed_checkpoint_write_keeps_the_folder_of_an_earlier_write(tmp_path: Path) -> None:
+    import keras
+
+    model = _tiny()
+    calls = []
+    real = type(model).save
+
+    def second_fails(self, filepath, *args, **kwargs):
+        calls.append(filepath)
+        if len(calls) == 2:
+            raise OSError(13, "Permission denied")
+        return real(self, filepath, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(keras.Sequential, "save", second_fails)
+        with pytest.raises(OSError, match="Permission denied"):
+            _fit_with_checkpoint(tmp_path, "ck/sub/m{epoch}.keras", model)
+    assert _tree(tmp_path) == ["ck", "ck/sub", "ck/sub/m1.keras"]
+
+
+def test_a_checkpoint_that_writes_keeps_its_folders(tmp_path: Path) -> None:
+    _fit_with_checkpoint(tmp_path, "ck/sub/m.keras", _tiny())
+    assert _tree(tmp_path) == ["ck", "ck/sub", "ck/sub/m.keras"]
+
+
+def test_a_failed_keras_save_removes_only_the_file_it_created(tmp_path: Path) -> None:
+    from netform.errors import SaveError
+
+    model = _NoConfig.model(netform=True)
+    with pytest.raises(Exception, match="no config"):
+        model.save(tmp_path / "new.keras")
+    assert _tree(tmp_path) == []  # Keras opened new.keras before it failed: the empty file goes
+    (tmp_path / "link.keras").symlink_to(tmp_path / "elsewhere.keras")
+    with pytest.raises(SaveError, match="symbolic link"):
+        model.save(tmp_path / "link.keras")
+    assert os.path.islink(tmp_path / "link.keras")
