@@ -15,23 +15,28 @@ plain TensorFlow wrote (its single-shard names and a state file naming the
 prefix, which netform takes over).
 A second test reads the plain prefix with plain TensorFlow while a process
 saves it again and again.
+
+Each killed save is a process of its own, forked by one server process that
+imported Keras once (:mod:`._fork_server`), so a kill point costs a model
+and a save, not a TensorFlow import.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
-import sys
 import textwrap
 import time
+from typing import Iterator
 
 import numpy as np
 import pytest
 
 import netform.saving as nfs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ._fork_server import ForkServer
 
 CHILD = textwrap.dedent("""
     import os, sys
@@ -68,20 +73,34 @@ def _model(value: float | None = None):
     return m
 
 
+@functools.cache
+def _reader_model():
+    return _model()
+
+
+def _zeroed():
+    """The model every read loads into, each weight set to 0.0 first (built once: a read costs its load only)."""
+    m = _reader_model()
+    for v in m.weights:
+        v.assign(np.zeros(v.shape, "float32"))
+    return m
+
+
 def _value(m) -> float:
     """The one value every weight holds, or NaN for a mix."""
     values = {float(x) for w in m.get_weights() for x in np.unique(w)}
     return values.pop() if len(values) == 1 else float("nan")
 
 
-def _child(prefix, kill_at: int, value: float) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", CHILD, str(prefix), str(kill_at), str(value)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
-        timeout=300,
-    )
+@pytest.fixture(scope="module")
+def forks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    """The server that forks each child saving a checkpoint, Keras and netform imported once."""
+    with ForkServer(["keras", "numpy", "netform.saving"], tmp_path_factory.mktemp("forks")) as server:
+        yield server
+
+
+def _child(forks: ForkServer, prefix, kill_at: int, value: float) -> subprocess.CompletedProcess:
+    return forks.run(CHILD, [str(prefix), str(kill_at), str(value)], timeout=300)
 
 
 def _start(prefix, how: str) -> None:
@@ -103,13 +122,13 @@ def _start(prefix, how: str) -> None:
 def _tf_read(prefix: str) -> float:
     import tensorflow as tf
 
-    m = _model(0.0)
+    m = _zeroed()
     tf.train.Checkpoint(model=m).read(prefix).assert_existing_objects_matched()
     return _value(m)
 
 
 def _nf_read(path) -> float:
-    m = _model(0.0)
+    m = _zeroed()
     nfs.load_weights(m, path)
     return _value(m)
 
@@ -148,11 +167,11 @@ def _leftovers(folder, base: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["netform", "plain_tf"])
-def test_a_save_killed_at_any_step_leaves_every_reader_a_whole_checkpoint(tmp_path, how) -> None:
+def test_a_save_killed_at_any_step_leaves_every_reader_a_whole_checkpoint(tmp_path, forks, how) -> None:
     # How many steps a whole save of B over A takes.
     full = tmp_path / "full"
     _start(full / "w.ckpt", how)
-    done = _child(full / "w.ckpt", 0, 2.0)
+    done = _child(forks, full / "w.ckpt", 0, 2.0)
     assert done.returncode == 0, done.stderr[-2000:]
     total = int(done.stdout.split("steps")[-1])
     assert total >= 6, total
@@ -164,7 +183,7 @@ def test_a_save_killed_at_any_step_leaves_every_reader_a_whole_checkpoint(tmp_pa
         folder = tmp_path / f"k{k}"
         prefix = folder / "w.ckpt"
         _start(prefix, how)
-        died = _child(prefix, k, 2.0)
+        died = _child(forks, prefix, k, 2.0)
         assert died.returncode == 9, (k, died.returncode, died.stderr[-2000:])
         got = _reads(folder, prefix)
         if any(v not in (1.0, 2.0) for v in got.values()):
@@ -208,19 +227,13 @@ TF_READER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_plain_tensorflow_reads_the_prefix_whole_while_it_is_saved_again_and_again(tmp_path) -> None:
+def test_plain_tensorflow_reads_the_prefix_whole_while_it_is_saved_again_and_again(tmp_path, forks) -> None:
     import keras
 
     prefix = tmp_path / "ck" / "w.ckpt"
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64), keras.layers.Dense(64)])
     nfs.save_weights(model, prefix, format="tf_checkpoint")
-    reader = subprocess.Popen(
-        [sys.executable, "-c", TF_READER, str(prefix), "12"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
+    reader = forks.start(TF_READER, [str(prefix), "12"])
     saves, k = 0, 0
     try:
         while reader.poll() is None:
@@ -231,20 +244,20 @@ def test_plain_tensorflow_reads_the_prefix_whole_while_it_is_saved_again_and_aga
             saves += 1
             time.sleep(0.2)  # a reader slower than two saves may find its set gone (netform's reader retries)
     finally:
-        out, err = reader.communicate(timeout=120)
-    assert reader.returncode == 0, err[-2000:]
-    lines = out.strip().splitlines()
+        read = reader.wait(timeout=120)
+    assert read.returncode == 0, read.stderr[-2000:]
+    lines = read.stdout.strip().splitlines()
     reads, failed = (int(x) for x in lines[0].split())
     assert reads >= 20 and saves >= 10, (reads, saves)
     assert failed == 0, f"{failed} of {reads} plain TensorFlow reads failed during {saves} saves: {lines[1:]}"
 
 
 @pytest.mark.slow
-def test_a_first_save_killed_before_it_linked_the_index_does_not_block_the_next(tmp_path) -> None:
+def test_a_first_save_killed_before_it_linked_the_index_does_not_block_the_next(tmp_path, forks) -> None:
     prefix = tmp_path / "w.ckpt"
     # its steps: the data file renamed to its shard, the set's data and index moved in, the plain data
     # file linked (a link, a rename), then the index
-    died = _child(prefix, 5, 2.0)
+    died = _child(forks, prefix, 5, 2.0)
     assert died.returncode == 9, died.stderr[-2000:]
     assert os.path.exists(str(prefix) + ".data-00000-of-00002") and not os.path.exists(str(prefix) + ".index")
     nfs.save_weights(_model(3.0), prefix, format="tf_checkpoint")

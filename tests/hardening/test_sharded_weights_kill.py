@@ -18,6 +18,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import contextlib
+import functools
 import json
 import re
 import subprocess
@@ -49,11 +50,24 @@ def _model(shift: float = 0.0) -> keras.Model:
     return model
 
 
+@functools.cache
+def _unlike_any_save() -> tuple[keras.Model, list[np.ndarray]]:
+    model = _model(shift=100.0)
+    return model, model.get_weights()
+
+
+def _fresh() -> keras.Model:
+    """The model's layers with weights no save holds (100 off): built once, its weights reset on each call."""
+    model, weights = _unlike_any_save()
+    model.set_weights(weights)
+    return model
+
+
 def _which(path: Path, expected: dict[str, list[np.ndarray]]) -> list[str]:
     """Which save netform's reader and Keras's each load from ``path`` ("old" or "new"); fails on a mix."""
     found = []
     for reader in ("netform", "keras"):
-        fresh = _model(shift=100.0)
+        fresh = _fresh()
         if reader == "netform":
             assert nf.load_weights(fresh, path) == []
         else:
@@ -148,7 +162,7 @@ def test_a_save_killed_at_any_step_leaves_the_old_weights_or_the_new(
         _as_if_killed(folder, dead)
         nf.save_weights(later, path, max_shard_size=old_size)  # removes what the killed save left
         assert _leftovers(folder) == [], f"killed at step {step}"
-        fresh = _model(shift=100.0)
+        fresh = _fresh()
         nf.load_weights(fresh, path)
         assert all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), later.get_weights()))
     else:
