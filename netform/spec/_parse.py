@@ -510,12 +510,20 @@ def _check_call(call: Any, path: Path, smap: SourceMap, diags: list[Diagnostic])
     return ok
 
 
+#: netform.spec.layers.ops, once a spec has an op node (it builds the op tables)
+_ops: Any = None
+
+
 def _parse_op(
     fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic], *, graph: bool
 ) -> Node | None:
     """An op node, ``{op: add, in: [a, b]}``: a keras.ops function applied to nodes and constants."""
-    from .layers.ops import ARGS_CHECKED, Op, op_problems
+    global _ops
+    if _ops is None:  # once: a `from … import` in a function runs the import machinery at each of 20,000 calls
+        from .layers import ops
 
+        _ops = ops
+    ARGS_CHECKED, Op, op_problems = _ops.ARGS_CHECKED, _ops.Op, _ops.op_problems
     if not graph:
         diags.append(
             smap.diagnostic(
