@@ -42,6 +42,11 @@ layers deeper than Keras can build under Python's recursion limit
 ``inspect``, ``summary``, ``export-spec``, ``render``) runs it first, so they
 refuse the same files with the same :class:`~netform.errors.FormatError`.
 
+:func:`check_layer_objects` refuses a model or layer Keras cannot deserialize as
+an object (a ``config`` that is a string, a string in place of a layer, an
+input layer with no shape), naming it; ``load`` runs it after the safety check
+and every other reader through :func:`check_layer_configs`.
+
 :func:`check_layer_configs` refuses what Keras refuses when it builds one of
 its own layers from a config: an argument the layer's ``from_config`` does
 not take (a ``Dense`` with ``"junk": 1``, also inside a wrapper), or a call
@@ -77,10 +82,12 @@ __all__ = [
     "MAX_JSON_CONTAINERS",
     "MAX_MODEL_NESTING",
     "MAX_MODEL_REFERENCES",
+    "check_compile_config",
     "check_declared_weights",
     "check_graph_bounds",
     "check_json_containers",
     "check_layer_configs",
+    "check_layer_objects",
     "check_text",
     "declared_weights",
     "max_config_depth",
@@ -483,6 +490,10 @@ def _functional_depth(config: dict[str, Any], label: str, refs: _References) -> 
     return len(parents), deepest
 
 
+#: The arguments that give Keras's ``InputLayer`` its shape; it refuses to build one given none of them.
+_INPUT_SHAPE_KEYS = ("batch_shape", "shape", "batch_input_shape", "input_shape", "input_tensor")
+
+
 def _check_input_shapes(config: dict[str, Any], label: str, where: str) -> None:
     """Refuse an ``InputLayer`` whose shape no tensor can have (Keras fails on it, or the spec cannot hold it)."""
     for layer in config["layers"]:
@@ -646,8 +657,18 @@ def _refuse_metadata(text: str, what: str, link: Any, where: str, field: str) ->
     )
 
 
-def _check_names(layers: list[Any], label: str, where: str) -> None:
-    """Refuse a layer name Keras refuses when it builds the layer (one holding ``/``)."""
+def _check_names(model: dict[str, Any], layers: list[Any], label: str, where: str) -> None:
+    """Refuse a layer or model name Keras refuses when it builds the layer (one holding ``/``, or no string)."""
+    named = [(model.get("name"), f"model '{label}'")]
+    for index, layer in enumerate(layers):
+        cfg = layer.get("config") if isinstance(layer, dict) else None
+        named.append((cfg.get("name") if isinstance(cfg, dict) else None, f"layer number {index} of model '{label}'"))
+    for name, subject in named:
+        if name is not None and not isinstance(name, str):
+            raise FormatError(
+                f"{where}: {subject} in the config is named {_short(name)}, not a string; "
+                "Keras refuses such a name when it builds the model, so the file is refused as corrupt or edited"
+            )
     for layer in layers:
         name = _layer_name(layer) if isinstance(layer, dict) else None
         if isinstance(name, str) and len(name) > MAX_LAYER_NAME:
@@ -662,6 +683,119 @@ def _check_names(layers: list[Any], label: str, where: str) -> None:
                 "refuses in a layer name when it builds the model; the file is corrupt or was edited. "
                 "Restore it from a good copy."
             )
+
+
+def _object_config(class_name: Any, inner: Any) -> bool:
+    """Whether Keras can read ``inner`` as the ``config`` of a serialized object of ``class_name``: a mapping or
+    null, or a list of layers for a Sequential (how Keras 2.2 and earlier wrote one, which its legacy HDF5
+    loader still reads)."""
+    return inner is None or isinstance(inner, dict) or (class_name == "Sequential" and isinstance(inner, list))
+
+
+def _check_model_object(config: Mapping[str, Any], where: str) -> None:
+    """Refuse a saved model whose own ``config`` is no mapping (Keras: "Expected 'config' to be a dict")."""
+    inner = config.get("config")
+    if "class_name" in config and not _object_config(config.get("class_name"), inner):
+        raise IncompatibleFileError(
+            f"{where}: the model ({_short(config.get('class_name'))}) in the config has a config of type "
+            f"{type(inner).__name__} ({_short(inner)}), not a mapping; Keras cannot build it, so the file is "
+            "refused as corrupt or edited"
+        )
+
+
+def _check_objects(layers: list[Any], label: str, where: str) -> None:
+    """Refuse a model's layer that is no serialized object, or whose ``config`` is no mapping.
+
+    Keras deserializes each entry of a model's ``layers`` as an object (``class_name`` and ``config``), and
+    refuses one whose ``config`` is neither a mapping nor null ("Expected 'config' to be a dict"); a string
+    in place of a layer fails too. Refused here, naming the layer, every reader refuses such a file as
+    ``load`` does, rather than skip the layer (a Sequential's input layer) or stop on it unnamed.
+    """
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            raise FormatError(
+                f"{where}: model '{label}' in the config lists {_short(layer)} as its layer {index}, where a "
+                "layer's class_name and config belong; Keras cannot build it, so the file is refused as corrupt "
+                "or edited"
+            )
+        class_name, inner = layer.get("class_name"), layer.get("config")
+        if not isinstance(class_name, str) or not _object_config(class_name, inner):
+            name = _layer_name(layer)
+            named = _short(name) if isinstance(name, str) else f"number {index}"
+            what = (
+                f"no class_name string ({_short(class_name)})"
+                if not isinstance(class_name, str)
+                else f"a config of type {type(inner).__name__} ({_short(inner)}), not a mapping"
+            )
+            raise IncompatibleFileError(
+                f"{where}: layer {named} ({_short(class_name)}) of model '{label}' in the config has {what}; "
+                "Keras cannot build the layer, so the file is refused as corrupt or edited"
+            )
+
+
+def check_compile_config(config: Mapping[str, Any], where: str) -> None:
+    """Refuse a Keras or netform model config whose ``compile_config`` is set but no mapping, as loading with
+    ``compile=True`` refuses it (Keras's ``compile_from_config`` fails on it with a ``TypeError``).
+
+    Keras compiles from any ``compile_config`` that is not empty; a model class whose ``compile`` is its own
+    skips it, so only Keras's and netform's ``Functional`` and ``Sequential`` are held to it.
+
+    Raises:
+        IncompatibleFileError: The model's ``compile_config`` is a string, a list or a number.
+    """
+    compile_config = config.get("compile_config")
+    module, class_name = config.get("module"), config.get("class_name")
+    if not compile_config or isinstance(compile_config, dict):
+        return
+    if not (isinstance(module, str) and module.split(".", 1)[0] in ("keras", "netform")):
+        return
+    if not (isinstance(class_name, str) and class_name.rsplit(">", 1)[-1] in ("Functional", "Sequential")):
+        return
+    raise IncompatibleFileError(
+        f"{where}: the model's compile_config in the config is {_short(compile_config)}, not a mapping; Keras "
+        "cannot compile the model from it, so the file is refused as corrupt or edited (load it with "
+        "compile=False to leave the compile configuration out)"
+    )
+
+
+def _check_input_layers(layers: list[Any], label: str, where: str) -> None:
+    """Refuse an ``InputLayer`` given no shape: Keras's says "You must pass a `shape` argument" (a null config
+    builds it with none)."""
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, dict) or layer.get("class_name") != "InputLayer":
+            continue
+        cfg = layer.get("config")
+        if isinstance(cfg, dict) and any(cfg.get(key) is not None for key in _INPUT_SHAPE_KEYS):
+            continue
+        name = _layer_name(layer)
+        named = _short(name) if isinstance(name, str) else f"number {index}"
+        raise IncompatibleFileError(
+            f"{where}: input layer {named} of model '{label}' in the config has no shape "
+            f"({', '.join(_INPUT_SHAPE_KEYS)}); Keras cannot build an input without one, so the file is "
+            "refused as corrupt or edited"
+        )
+
+
+def check_layer_objects(config: Mapping[str, Any], where: str) -> None:
+    """Refuse a model, or a layer of one, that Keras cannot deserialize as an object, naming it.
+
+    A ``config`` that is neither a mapping nor null (a Sequential's may be a list, as Keras 2.2 wrote it), a
+    string in place of a layer, a layer without a ``class_name`` string, or an ``InputLayer`` given no shape.
+    Run after :func:`check_graph_bounds` and the safety check (a class that would run code is refused as
+    that), by ``load`` (through :func:`check_declared_weights`) and by every reader that describes a file
+    without building it (through :func:`check_layer_configs`), so all refuse such a file alike, before
+    anything walks its layers.
+
+    Raises:
+        FormatError: A string, list or number where a model's layer belongs.
+        IncompatibleFileError: A model's or layer's ``config`` that is no mapping, a layer's ``class_name``
+            that is no string, or an input layer with no shape.
+    """
+    _check_model_object(config, where)
+    for label, _, model_config, _ in _model_configs(config):
+        layers = model_config["layers"]
+        _check_objects(layers, label, where)
+        _check_input_layers(layers, label, where)
 
 
 def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
@@ -709,7 +843,7 @@ def _check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
     refs = _References(where, total_layers)
     for label, class_name, model_config in models:
         layers = model_config["layers"]
-        _check_names(layers, label, where)
+        _check_names(model_config, layers, label, where)
         _check_input_shapes(model_config, label, where)
         if class_name == "Sequential":
             calls, depth = len(layers), len(layers)
@@ -749,6 +883,7 @@ def check_declared_weights(
             :data:`DECLARED_RATIO` times the file's values plus :data:`EXACT_SLACK`.
     """
     check_graph_bounds(config, where)
+    check_layer_objects(config, where)
     declared, exact, layer, count = _declared(config)
     stored = stored_weights(shapes)
     if declared > MAX_DECLARED_WEIGHTS or declared > stored + DECLARED_SLACK:
@@ -875,6 +1010,7 @@ def check_layer_configs(config: Mapping[str, Any], where: str, *, values: bool =
             -3, 3.5, NaN or true: Keras refuses these too), or a call passes more
             positional arguments than the layer's ``call`` takes.
     """
+    check_layer_objects(config, where)
     for label, _, model_config, _ in _model_configs(config):
         for layer in model_config["layers"]:
             class_name = _keras_layer(layer)

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Iterator, Mapping
 from netform.errors import FormatError
 
 from ._atomic import atomic_file
-from ._config_bounds import check_declared_weights, check_graph_bounds
+from ._config_bounds import check_compile_config, check_declared_weights, check_graph_bounds, check_layer_objects
 from ._h5_source import keras_refusal
 from ._meta import MAX_METADATA_BYTES, json_object, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, check_zip
@@ -329,6 +329,7 @@ def _checked_entries(
         _same_model(meta, config, where)
     check_graph_bounds(config, where)  # first: cheap, and bounds what the safety walk reads
     check_config(config, where=where, safe_mode=safe_mode, custom_objects=custom_objects)
+    check_layer_objects(config, where)
     return config
 
 
@@ -466,6 +467,8 @@ def _build_and_fill(
         check_h5(store.h5_file, f"{where}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
         # Keras allocates every variable the config declares before it reads a weight.
         check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), where)
+        if compile:
+            check_compile_config(config, where)
         model = ks.model_from_config(config, custom_objects, compile, safe_mode)
         assets_store = assets()
         failed, errors = ks.load_state(model, store, assets_store)

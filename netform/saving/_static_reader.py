@@ -47,7 +47,13 @@ from typing import Any, Final
 
 from netform.errors import FormatError, NetformError, UnsafeFileError
 
-from ._config_bounds import check_declared_weights, check_graph_bounds, check_layer_configs, check_text
+from ._config_bounds import (
+    check_compile_config,
+    check_declared_weights,
+    check_graph_bounds,
+    check_layer_configs,
+    check_text,
+)
 from ._keras_zip import (
     NETFORM_ENTRY,
     NETFORM_MODELS_MODULE,
@@ -296,7 +302,8 @@ def _check_dense_shapes(config: Any, store: _Store, where: str) -> None:
     then fails to load or call it; an edited ``units`` or input shape is
     refused here as loading refuses it. Every Dense is checked: one of the
     model, of a model nested in it (a Sequential or Functional layer, at any
-    depth) and one a wrapper holds (``TimeDistributed``'s layer).
+    depth) and one a wrapper holds (``TimeDistributed``'s layer). A Keras layer the file stores variables
+    of must have a ``build_config`` that builds them (:func:`_check_built`).
     """
     if not (isinstance(config, dict) and _is_model(config)):
         return
@@ -311,6 +318,8 @@ def _check_dense_shapes(config: Any, store: _Store, where: str) -> None:
             inner = layer.get("config") if isinstance(layer, dict) else None
             name = inner.get("name") if isinstance(inner, dict) else None
             at = found.get(name) if isinstance(name, str) else None
+            if at is not None and isinstance(layer, dict):
+                _check_built(layer, str(name), where)
             # a wrapper's layer is stored below the wrapper, as ``layer/``
             while at is not None and isinstance(layer, dict) and isinstance(inner, dict):
                 if _is_model(layer):
@@ -323,6 +332,31 @@ def _check_dense_shapes(config: Any, store: _Store, where: str) -> None:
                 if layer.get("class_name") not in _LAYER_WRAPPERS or not isinstance(wrapped, dict):
                     break
                 layer, inner, at = wrapped, wrapped.get("config"), f"{at}layer/"
+
+
+#: Keras layers with their own ``build_from_config`` (the others build from ``input_shape`` or ``shapes_dict``).
+_OWN_BUILD = frozenset({"Normalization", "StringLookup", "IntegerLookup", "FeatureSpace"})
+
+
+def _check_built(layer: dict[str, Any], name: str, where: str) -> None:
+    """Refuse a Keras layer with stored variables whose ``build_config`` builds none, as loading refuses it.
+
+    Keras builds a layer from a ``build_config`` that is not empty, from its ``input_shape`` or
+    ``shapes_dict``, and then marks it built: given neither, the layer is marked built with no variables, so
+    its stored variables cannot be loaded.
+    """
+    build = layer.get("build_config")
+    class_name = layer.get("class_name")
+    if not build or layer.get("module") != "keras.layers" or class_name in _OWN_BUILD or _is_model(layer):
+        return
+    if isinstance(build, dict) and ("input_shape" in build or "shapes_dict" in build):
+        return
+    raise FormatError(
+        f"{where}: layer {name[:200]!r} ({str(class_name)[:200]}) has build_config {str(build)[:80]!r}, with "
+        "neither an input_shape nor a shapes_dict: Keras marks the layer built without creating its variables, "
+        "so the variables the file stores for it cannot be loaded, and loading refuses the file. The config was "
+        "edited or the file is corrupt: restore it from a good copy."
+    )
 
 
 #: Keras wrappers that store the one layer they wrap as ``layer/`` (Bidirectional wraps only recurrent layers).
@@ -835,6 +869,7 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
     config = parts.config
     _check(config, path, safe_mode)
     check_layer_configs(config, path, values=False)
+    check_compile_config(config, path)  # inspect reports the optimizer: as load(path), which compiles
     if parts.weights is None:
         raise _Unknown  # e.g. Keras's npz weights: loading says why it cannot be read
     weights = parts.weights
@@ -943,6 +978,8 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         path = where
         _check(parts.config, path, safe_mode)
         check_layer_configs(parts.config, path)
+        if compile:
+            check_compile_config(parts.config, path)
         if parts.weights is None:
             return None
         with reading(path, "keras"), h5py.File(parts.weights, "r") as f:
