@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 NETFORM_ENTRY = "netform.json"
+KERAS_METADATA = "metadata.json"
 WEIGHTS_ENTRY = "model.weights.h5"
 _ASSETS_DIR = "assets/"
 
@@ -265,9 +266,16 @@ def load_keras_dir(
     check_tree(path, "Keras model")
     with reading(path, "keras"):
         config = json_object(dir_file(path, "config.json", MAX_METADATA_BYTES), path, "config.json")
-        if os.path.lexists(os.path.join(path, NETFORM_ENTRY)):
-            meta = json_object(dir_file(path, NETFORM_ENTRY, MAX_METADATA_BYTES), path, NETFORM_ENTRY, text=True)
+        found = {
+            name: json_object(dir_file(path, name, MAX_METADATA_BYTES), path, name, text=True)
+            for name in (NETFORM_ENTRY, KERAS_METADATA)
+            if os.path.lexists(os.path.join(path, name))
+        }
+        meta = found.get(NETFORM_ENTRY)
+        if meta is not None:
             config = netform_config(config, meta.get("keras_classes"), path)
+        check_metadata(meta, found.get(KERAS_METADATA), path)
+        if meta is not None:
             _same_model(meta, config, path)
         check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom_objects)
         weights = io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
@@ -324,8 +332,11 @@ def _checked_entries(
     check_zip(zf, where)
     config = json_object(zf.read("config.json"), where, "config.json")
     meta = read_netform_entry(zf, where)
+    keras_entry = read_keras_metadata(zf, where)
     if meta is not None:
         config = netform_config(config, meta.get("keras_classes"), where)
+    check_metadata(meta, keras_entry, where)
+    if meta is not None:
         _same_model(meta, config, where)
     check_graph_bounds(config, where)  # first: cheap, and bounds what the safety walk reads
     check_config(config, where=where, safe_mode=safe_mode, custom_objects=custom_objects)
@@ -338,6 +349,35 @@ def _same_model(meta: dict[str, Any], config: Any, where: str) -> None:
     from ._static_reader import same_model
 
     same_model(meta, config, where, NETFORM_ENTRY, "config.json")
+
+
+def read_keras_metadata(zf: zipfile.ZipFile, where: str) -> dict[str, Any] | None:
+    """Keras's ``metadata.json`` of an archive whose entry table is checked (None when absent), its size bounded.
+
+    Raises:
+        FormatError: The entry declares more than :data:`MAX_METADATA_BYTES`, or is not a JSON object.
+    """
+    if KERAS_METADATA not in zf.namelist():
+        return None
+    info = zf.getinfo(KERAS_METADATA)
+    if info.file_size > MAX_METADATA_BYTES:
+        raise FormatError(
+            f"{where}: archive entry {KERAS_METADATA} is {info.file_size:,} bytes, more than netform's "
+            f"limit of {MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile."
+        )
+    return json_object(zf.read(info), where, KERAS_METADATA, text=True)
+
+
+def check_metadata(netform_entry: dict[str, Any] | None, keras_entry: dict[str, Any] | None, where: str) -> None:
+    """Refuse ``netform.json`` or ``metadata.json`` fields of the wrong type, as ``inspect`` refuses them.
+
+    Loading does not use them, but the readers that describe a file (``inspect``, ``summary``,
+    ``export-spec``, ``render``) report them: each reader refuses a file whose metadata lies, with the same
+    :class:`~netform.errors.FormatError`.
+    """
+    from ._static_reader import keras_meta
+
+    keras_meta(netform_entry, keras_entry, where)
 
 
 def read_netform_entry(zf: zipfile.ZipFile, where: str) -> dict[str, Any] | None:

@@ -59,6 +59,7 @@ from ._keras_zip import (
     NETFORM_MODELS_MODULE,
     WEIGHTS_ENTRY,
     dir_file,
+    read_keras_metadata,
     read_netform_entry,
     restore_netform_classes,
 )
@@ -826,20 +827,9 @@ class KerasParts:
             check_zip(zf, where)
             self.config = json_object(zf.read("config.json"), where, "config.json")
             self.netform = read_netform_entry(zf, where)
-            self.keras = self._bounded_entry(zf, "metadata.json")
+            self.keras = read_keras_metadata(zf, where)
             # zipfile verifies the entry's CRC-32
             self.weights = io.BytesIO(zf.read(WEIGHTS_ENTRY)) if WEIGHTS_ENTRY in zf.namelist() else None
-
-    def _bounded_entry(self, zf: zipfile.ZipFile, name: str) -> dict[str, Any] | None:
-        if name not in zf.namelist():
-            return None
-        info = zf.getinfo(name)
-        if info.file_size > MAX_METADATA_BYTES:
-            raise FormatError(
-                f"{self.path}: archive entry {name} is {info.file_size:,} bytes, more than netform's "
-                f"limit of {MAX_METADATA_BYTES:,} for metadata; the file is corrupt or hostile."
-            )
-        return json_object(zf.read(info), self.path, name, text=True)
 
     def _read_dir(self, path: str) -> None:
         from ._meta import check_tree

@@ -10,6 +10,9 @@ the error ``load`` raises) or each accepts.
   ``inspect`` of a Sequential skipped its input layer (exit 0) and ``summary``, ``export-spec`` and
   ``render`` stopped with an internal error (exit 70); each is now refused before Keras builds anything,
   with an ``IncompatibleFileError`` naming the layer (exit 5), by every reader and by ``load``.
+* A ``metadata.json`` that is not a JSON object of text (invalid JSON, a list, ``keras_version: 3``,
+  17 MiB), or a ``netform.json`` field of the wrong type (``netform_version: 3``): the readers refused it and
+  ``load`` loaded the file; ``load`` now refuses it too, with the readers' error.
 * A model or layer name that is no string, a ``compile_config`` that is no mapping, a ``build_config`` that
   builds no variables for a layer the file stores variables of: ``load`` refused each (Keras fails on them)
   and some or all readers described the file (exit 0); now each reader refuses it (exit 5).
@@ -33,7 +36,7 @@ import pytest
 
 import netform as nf
 from netform.cli._main import main
-from netform.errors import IncompatibleFileError, NetformError
+from netform.errors import FormatError, IncompatibleFileError, NetformError
 from netform.saving._static_reader import read_config, read_model
 
 from ._helpers import json_member, rewrite_member, rezip
@@ -178,7 +181,13 @@ CASES: dict[str, tuple[str, Make, int]] = {
     "plain_keras_sequential": ("keras_sequential_keras", lambda s, d: shutil.copyfile(s, d), 0),
     "plain_keras_unzipped": ("keras_functional_keras", _unzipped(None), 0),
     "plain_keras_h5": ("keras_functional_h5", lambda s, d: shutil.copyfile(s, d), 0),
-    # 3. other disagreements: names, compile and build configs
+    # 3. other disagreements: metadata load did not read, names, compile and build configs
+    "metadata_not_json": ("nf_functional_keras", _raw("metadata.json", b"{not json"), 5),
+    "metadata_list": ("keras_functional_keras", _raw("metadata.json", b"[1]"), 5),
+    "metadata_version_int": ("nf_functional_keras", _json("metadata.json", _set("keras_version", value=3)), 5),
+    "metadata_17mib": ("nf_functional_keras", _raw("metadata.json", b'{"a": "' + b"x" * (17 << 20) + b'"}'), 5),
+    "metadata_list_unzipped": ("keras_functional_keras", _unzipped(_raw("metadata.json", b"[1]")), 5),
+    "netform_version_int": ("nf_functional_keras", _json("netform.json", _set("netform_version", value=3)), 5),
     "model_name_int": ("nf_functional_keras", _config("config", "name", value=3), 5),
     "layer_name_int": ("nf_functional_keras", _config("config", "layers", 1, "config", "name", value=3), 5),
     "sequential_layer_name_list": (
@@ -261,6 +270,17 @@ def test_a_layer_config_that_is_no_mapping_is_refused_naming_the_layer(
         capsys.readouterr()
         assert main(args) == 5
         assert named in capsys.readouterr().err
+
+
+def test_metadata_inspect_refuses_is_refused_by_load(sources: dict[str, Path], tmp_path: Path) -> None:
+    """Was: ``load`` never read ``metadata.json``, so it loaded a file every describing reader refused."""
+    path, _ = _case(sources, tmp_path, "metadata_version_int")
+    with pytest.raises(FormatError) as loading:
+        nf.load(path)
+    with pytest.raises(FormatError) as inspecting:
+        nf.saving.inspect(path)
+    assert str(loading.value) == str(inspecting.value)
+    assert "metadata.json field 'keras_version' holds int" in str(loading.value)
 
 
 def test_a_file_plain_keras_wrote_reads_the_same_everywhere(sources: dict[str, Path]) -> None:
