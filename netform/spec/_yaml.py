@@ -10,7 +10,7 @@ nesting, alias expansion bombs, duplicate keys and any non-standard tag
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import re
 from typing import Any, Literal, Mapping
 
@@ -56,51 +56,25 @@ _STANDARD_TAGS = {
 }
 
 
+@dataclass
 class SourceMap:
     """Where each value of a loaded document came from.
 
     Attributes:
         source: The file name, or ``"<string>"``.
         positions: Path in the document → (line, column), both 1-based. For a
-            mapping entry the position is that of its key. A plain document's
-            positions are read from its text again when first asked for: a spec
-            without problems never needs them, and recording them is a third of
-            the reading.
+            mapping entry the position is that of its key.
     """
 
-    __slots__ = ("source", "_positions", "_later")
-
-    def __init__(self, source: str = "<string>", positions: dict[Path, tuple[int, int]] | None = None) -> None:
-        self.source = source
-        self._positions: dict[Path, tuple[int, int]] = {} if positions is None else positions
-        # the arguments of `_load_yaml` that read the positions again (plain data: a spec pickles)
-        self._later: tuple[str, str, Limits, Mapping[str, int] | None] | None = None
-
-    def __repr__(self) -> str:
-        return f"SourceMap({self.source!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SourceMap):
-            return NotImplemented
-        return self.source == other.source and self.positions == other.positions
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
-
-    @property
-    def positions(self) -> dict[Path, tuple[int, int]]:
-        later = self._later
-        if later is not None:
-            self._later = None
-            self._positions.update(_load_yaml(*later, positions=True)[1].positions)
-        return self._positions
+    source: str = "<string>"
+    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
 
     def locate(self, path: Path) -> tuple[int | None, int | None]:
         """The position of ``path``, or of its nearest ancestor that has one."""
-        positions = self.positions
         path = tuple(path)
         while True:
-            if path in positions:
-                return positions[path]
+            if path in self.positions:
+                return self.positions[path]
             if not path:
                 return None, None
             path = path[:-1]
@@ -171,11 +145,7 @@ def _prescan_depth(text: str, max_depth: int) -> None:
 
 
 def _precount_values(
-    text: str,
-    max_values: int,
-    max_entries: Mapping[str, int] | None = None,
-    direct: _Direct | None = None,
-    positions: bool = True,
+    text: str, max_values: int, max_entries: Mapping[str, int] | None = None, direct: _Direct | None = None
 ) -> bool:
     """Refuse documents with too many values from the event stream, before composing them.
 
@@ -202,12 +172,11 @@ def _precount_values(
     mapping_section = is_key = False  # whether it is a mapping, and then whether its next node is a key
     past: tuple[Any, int, int] | None = None  # the first entry past the limit: its key or index, line, column
     kinds = _EVENT_KINDS
-    feed = None if direct is None else direct.feed if positions else direct.feed_values
     try:
         for event in iter(loader.get_event, None):
             kind = kinds.get(type(event))
-            if feed is not None and direct.on:  # type: ignore[union-attr]  # feed is set with direct
-                feed(event, kind)
+            if direct is not None and direct.on:
+                direct.feed(event, kind)
             if kind is None:
                 continue  # stream and document events
             if kind == _END:
@@ -312,59 +281,6 @@ class _Direct:
         if constructor is None or (":" in text and tag in _NUMBER_TAGS):
             raise ValueError(tag)  # a date, a merge key, a base-60 number: the builder words it
         return constructor(ScalarNode(tag, text))
-
-    def feed_values(self, event: Any, kind: int | None) -> None:
-        """:meth:`feed` without recording positions (read again from the text if ever needed)."""
-        if kind is None:
-            if isinstance(event, yaml.DocumentStartEvent) and self.value is not _NONE:
-                self._off()
-            return
-        stack = self.stack
-        if kind == _END:
-            stack.pop()
-            return
-        if kind == _ALIAS or event.anchor is not None or event.tag not in (None, "!"):
-            self._off()
-            return
-        try:
-            if stack:
-                top = stack[-1]
-                if top[3]:  # a mapping
-                    if top[2] is _NONE:  # a key
-                        key = self._scalar(event) if kind == _SCALAR else _NONE
-                        key = key if isinstance(key, str) or key is _NONE else str(key)
-                        if key is _NONE or key in top[0]:
-                            self._off()
-                            return
-                        top[2] = key
-                        return
-                    if kind == _SCALAR:
-                        top[0][top[2]] = self._scalar(event)
-                        top[2] = _NONE
-                        return
-                    if len(stack) > self.max_depth:
-                        self._off()
-                        return
-                    value: Any = {} if kind == _MAPPING else []
-                    top[0][top[2]] = value
-                    top[2] = _NONE
-                else:
-                    if len(stack) > self.max_depth:
-                        self._off()
-                        return
-                    value = self._scalar(event) if kind == _SCALAR else {} if kind == _MAPPING else []
-                    top[0].append(value)
-            else:
-                if self.value is not _NONE:
-                    self._off()
-                    return
-                value = self._scalar(event) if kind == _SCALAR else {} if kind == _MAPPING else []
-                self.value = value
-        except (ValueError, KeyError, IndexError, yaml.YAMLError):
-            self._off()
-            return
-        if kind != _SCALAR:
-            stack.append([value, None, _NONE, kind == _MAPPING])
 
     def feed(self, event: Any, kind: int | None) -> None:
         if kind is None:
@@ -675,11 +591,7 @@ def load_yaml(
 
 
 def _load_yaml(
-    text: str | bytes,
-    source: str,
-    limits: Limits,
-    max_entries: Mapping[str, int] | None,
-    positions: bool = False,
+    text: str | bytes, source: str, limits: Limits, max_entries: Mapping[str, int] | None
 ) -> tuple[Any, SourceMap]:
     smap = SourceMap(source)
     size = len(text)
@@ -728,10 +640,8 @@ def _load_yaml(
     try:
         _prescan_depth(text, limits.max_depth)
         direct = _Direct(smap.positions, limits.max_depth)
-        aliases = _precount_values(text, limits.max_values, max_entries, direct, positions)
+        aliases = _precount_values(text, limits.max_values, max_entries, direct)
         if direct.on and direct.value is not _NONE:
-            if not positions:  # read again, recording them, when a message first needs one
-                smap._later = (text, source, limits, max_entries)
             return direct.value, smap  # a plain document, built from the events already read
         smap.positions.clear()
         if _CLoader is not None:
