@@ -85,13 +85,22 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     # nodes thousands of times (a chain, a repeated block), and their rules are most of the work
     done: dict[Any, tuple[Any, NodeShape]] = {}
     for node in graph.nodes.values():
-        key = _op_key(node, out, kinds) if node.layer is not None and node.layer.type == "Op" else None
+        key = _node_key(node, out, kinds)
         if key is not None:
             hit = done.get(key)
             if hit is not None:
                 kinds[node.name] = hit[0]
-                same = hit[1].output_shape
-                out[node.name] = NodeShape(list(same) if isinstance(same, list) else same, 0, 0, True)
+                memo = hit[1]
+                same = memo.output_shape
+                out[node.name] = NodeShape(
+                    list(same) if isinstance(same, list) else same, memo.trainable, memo.non_trainable, memo.static
+                )
+                weights = (memo.trainable or 0) + (memo.non_trainable or 0)
+                if weights:
+                    total += weights
+                    if memory is not None and total > memory:
+                        diags.append(_over_memory(total, memory, smap, node.path))
+                        memory = None  # say it once
                 continue
         n_diags = len(diags)
         try:
@@ -187,16 +196,10 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             continue
         total += weights
         if memory is not None and total > memory:
-            diags.append(
-                smap.diagnostic(
-                    f"the model's weights reach {total:,} values here ({total * 4 / 2**30:,.0f} GB as float32), more "
-                    f"than this machine's memory ({memory * 4 / 2**30:,.0f} GB): make the layers smaller",
-                    node.path,
-                )
-            )
+            diags.append(_over_memory(total, memory, smap, node.path))
             memory = None  # say it once
         out[node.name] = NodeShape(shape, trainable, frozen, trainable is not None)
-        if key is not None and len(diags) == n_diags and trainable == 0 and frozen == 0:
+        if key is not None and len(diags) == n_diags:
             done[key] = (kinds[node.name], out[node.name])
     if diags:
         raise SpecError(diags)
@@ -214,13 +217,44 @@ def _frozen(value: Any) -> Any:
     return (type(value), value)
 
 
-def _op_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any:
-    """What an op node's kind and shape depend on: its op, its constants, and the output shape and kind
-    of each node it takes (None when one of them is not known, or a value cannot be hashed)."""
+def _over_memory(total: int, memory: int, smap: SourceMap, path: tuple[Any, ...]) -> Diagnostic:
+    return smap.diagnostic(
+        f"the model's weights reach {total:,} values here ({total * 4 / 2**30:,.0f} GB as float32), more "
+        f"than this machine's memory ({memory * 4 / 2**30:,.0f} GB): make the layers smaller",
+        path,
+    )
+
+
+def _node_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any:
+    """What a node's kind, shape and weights depend on, as a dictionary key; None when it has none.
+
+    An op node: its op, its constants, and the output shape and kind of each node it takes. A layer
+    node: its layer's settings (a frozen schema, compared by value) and the same of its inputs. None
+    for a node that shares a layer or passes call arguments, when an input is not known, or when a
+    setting cannot be hashed.
+    """
     layer = node.layer
-    if node.call or node.shared:
+    if layer is None or node.call or node.shared:
         return None
-    parts: list[Any] = [layer.op]
+    if layer.type != "Op":
+        parts: list[Any] = [type(layer), layer]
+        for a in node.args:
+            known = out.get(a)
+            if known is None or not isinstance(known.output_shape, tuple):
+                return None
+            parts.append((known.output_shape, kinds.get(a)))
+        try:
+            key = tuple(parts)
+            hash(key)
+        except TypeError:  # a setting that is a mapping or a list
+            return None
+        return key
+    return _op_key(layer, out, kinds)
+
+
+def _op_key(layer: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any:
+    """An op node's key: its op, its constants, and the output shape and kind of each node it takes."""
+    parts = [layer.op]
     try:
         for a in layer.args:
             if isinstance(a, str):
