@@ -53,3 +53,12 @@ def test_an_error_on_a_repeated_node_is_reported_at_each_node() -> None:
         nf.load_spec(HEAD + nodes + "outputs: [z]\n")
     located = {d.path for d in err.value.diagnostics}
     assert ("nodes", "a") in located and ("nodes", "b") in located
+
+
+def test_equal_layer_nodes_each_count_their_weights() -> None:
+    nodes = "".join(
+        f"  d{i}: {{type: Dense, units: 4, in: {'f' if i == 0 else f'd{i - 1}'}}}\n" for i in range(5)
+    ) + "  z: {type: Dense, units: 4, in: d4}\n"
+    shapes = shapes_of(nf.load_spec(HEAD + nodes + "outputs: [z]\n"))
+    assert [shapes[f"d{i}"].trainable for i in range(5)] == [20] * 5
+    assert nf.summary(HEAD + nodes + "outputs: [z]\n").total_params == 6 * 20
