@@ -27,12 +27,13 @@ that opened the old index finds its data), as the set before the newest does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import shutil
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from netform.errors import FormatError, SaveError
 
@@ -50,6 +51,10 @@ SET_MARK = ".nf-set-"
 _STATE = "checkpoint"
 #: Sets kept after a save: the new one and the one before it.
 _KEEP = 2
+#: The file in a save's temporary folder that makes the folder provably netform's: this first line, then
+#: ``set: <the set's name>`` once the save is about to move the set's files out of the folder.
+_MARK = ".nf-checkpoint-save"
+_MARK_TEXT = "netform checkpoint save\n"
 
 
 def _files_of(prefix: str) -> list[str]:
@@ -111,6 +116,13 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
     """Move a written checkpoint into ``directory`` as a new set; switch the plain index, then the state file."""
     set_base = f"{base}{SET_MARK}{time.time_ns():016x}{secrets.token_hex(2)}"
     _rename_shards(tmp_prefix, os.path.join(directory, base))
+    # The set's name in the temporary folder's mark before its first file leaves the folder: a save killed
+    # between the data and the index proves to the next save that the data without an index is its own.
+    # Appended in place, no rename: a line cut short names no set, and its folder is still provably netform's.
+    with open(os.path.join(os.path.dirname(tmp_prefix), _MARK), "a", encoding="utf-8") as fh:
+        fh.write(f"set: {set_base}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
     moved: list[str] = []
     try:
         # Data first, index last: a set without its index does not exist for a reader.
@@ -255,36 +267,192 @@ def _is_own_set(prefix: str) -> bool:
     )
 
 
-def save_checkpoint(model: Any, prefix: str) -> None:
-    """Write the model's variables as a TF checkpoint at ``prefix``, atomically as a set."""
-    import tensorflow as tf
+@contextlib.contextmanager
+def _save_lock(directory: str, base: str) -> Iterator[None]:
+    """Hold a shared ``flock`` on ``directory`` for a save; alone there first, remove killed saves' leftovers.
 
+    Every checkpoint save in a folder holds the folder's lock shared while it writes, so saves run side by
+    side. A save first asks for it exclusively without waiting: granted, no other save is running in the
+    folder (a killed one's lock went with its process), so what a killed save left of ``base`` is removed,
+    and the lock is then made shared. Not granted, nothing is removed. Where the system has no ``flock``
+    (or the folder's file system refuses it) the save runs without the lock and removes nothing.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, nothing removed
+        yield
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except OSError:  # another save holds it (or no flock here): leave everything as it is
+            alone = False
+        if alone:
+            _remove_killed_saves(directory, base)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:  # a file system without flock: the save runs unlocked, as before
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _killed_temp(directory: str, base: str, name: str) -> str | None:
+    """What a temporary name of a save of ``base`` holds after its mark: ``""`` for its folder, the
+    extension (``.index``, ``.data-00001-of-00002``) for a plain name's link; None for any other name."""
+    from netform._files import NAME_MAX, TMP_MARK, fitted_tail
+
+    head = re.fullmatch(r"\.[0-9a-f]{16}" + re.escape(TMP_MARK) + r"(.+)", name)
+    if head is None:
+        return None
+    tail, room = head.group(1), NAME_MAX - (1 + 16 + len(TMP_MARK))
+    if tail == fitted_tail(base, room):
+        return ""
+    ext = re.search(r"(\.index|\.data-\d{5}-of-\d{5})$", tail)
+    if ext is not None and tail == fitted_tail(base + ext.group(1), room):
+        return ext.group(1)
+    return None
+
+
+def _remove_killed_saves(directory: str, base: str) -> None:
+    """Remove what saves of ``base`` killed in ``directory`` left, when it is provably theirs.
+
+    Called only while no other save holds the folder's lock (see :func:`_save_lock`). Removed are:
+
+    * a temporary folder named as :func:`save_checkpoint` names it (``.<16 hex digits>.nf-tmp-<base>``, not
+      a link) that is empty (a save killed as it made it), or holds its mark (:data:`_MARK`, netform's exact text) and nothing but the files a save
+      writes there (TensorFlow's ``<base>.index``/``.data-*``, its ``<base>_temp/part-*`` files, the mark);
+      with it, the set its mark names when that set has data files but
+      no index (a save killed between them): its data files, each with no other name;
+    * a plain name's temporary link (``.<16 hex digits>.nf-tmp-<base>.index``/``.data-*``) that is
+      another name of a set's file of the same kind (the same inode), so removing it loses nothing.
+
+    Anything else (a user's file or folder of such a name, a folder without the mark or with other
+    files, a set with its index) is left as it is. A file system error stops the removal of that one
+    leftover only.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    sets = re.compile(re.escape(base + SET_MARK) + r"[0-9a-f]{20}")
+    for name in names:
+        kind = _killed_temp(directory, base, name)
+        if kind is None:
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if kind == "":
+                _remove_killed_folder(directory, base, path, sets)
+            elif os.path.isfile(path) and not os.path.islink(path):
+                mine = os.stat(path)
+                twins = [n for n in names if sets.fullmatch(n[: -len(kind)]) and n.endswith(kind)]
+                if any(os.path.samestat(mine, os.stat(os.path.join(directory, n))) for n in twins):
+                    os.remove(path)
+        except OSError:
+            continue
+
+
+def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern[str]) -> None:
+    """Remove a killed save's temporary folder (and the data of the set it left without index), if provably its."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        return
+    if not os.listdir(path):  # killed right after it was made: an empty folder of the save's own name
+        os.rmdir(path)
+        return
+    mark = os.path.join(path, _MARK)
+    if os.path.islink(mark) or not os.path.isfile(mark) or os.path.getsize(mark) > 4096:
+        return
+    with open(mark, encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    named = re.fullmatch(re.escape(_MARK_TEXT) + r"(?:set: ([^\n]*)(\n)?)?", text)
+    if named is None:
+        return
+    data = re.compile(re.escape(base) + r"(\.index|\.data-\d{5}-of-\d{5})")
+    parts = re.compile(r"part-\d{5}-of-\d{5}(\.index|\.data-\d{5}-of-\d{5})")
+    files, folders = [], []
+    for entry in os.listdir(path):
+        full = os.path.join(path, entry)
+        if os.path.islink(full):
+            return
+        if entry == _MARK:
+            continue
+        if data.fullmatch(entry) and os.path.isfile(full):
+            files.append(full)
+        elif entry == base + "_temp" and os.path.isdir(full):  # TensorFlow's sharded write, cut short
+            inner = os.listdir(full)
+            if any(os.path.islink(os.path.join(full, n)) or not parts.fullmatch(n) for n in inner):
+                return
+            files += [os.path.join(full, n) for n in inner]
+            folders.append(full)
+        else:
+            return  # something a save does not write there: the folder stays as it is
+    set_base = named.group(1) if named.group(2) else None  # a line cut short names no set
+    if set_base and sets.fullmatch(set_base) and not os.path.lexists(os.path.join(directory, set_base + ".index")):
+        pattern = re.compile(re.escape(set_base) + r"\.data-\d{5}-of-\d{5}")
+        for name in os.listdir(directory):
+            full = os.path.join(directory, name)
+            if pattern.fullmatch(name) and not os.path.islink(full) and os.path.isfile(full):
+                if os.stat(full).st_nlink == 1:  # no plain name holds it
+                    os.remove(full)
+    for full in files:
+        os.remove(full)
+    for full in folders:
+        os.rmdir(full)
+    os.remove(mark)  # the mark last: a removal cut short is finished by the next save
+    os.rmdir(path)
+    fsync_dir(directory)
+
+
+def save_checkpoint(model: Any, prefix: str) -> None:
+    """Write the model's variables as a TF checkpoint at ``prefix``, atomically as a set.
+
+    Saves hold a shared lock on the folder (see :func:`_save_lock`); a save that finds no other save
+    running there first removes what a save killed there left (:func:`_remove_killed_saves`).
+    """
     if prefix.endswith(".index"):
         prefix = prefix[: -len(".index")]
     directory, base = os.path.split(os.path.abspath(prefix))
     with writing(prefix, "tf_checkpoint"):
         os.makedirs(directory, exist_ok=True)
         recover(prefix)  # a checkpoint parked by an earlier netform version
-        tmp_dir = temp_name(prefix)
-        os.mkdir(tmp_dir)
-        try:
-            tmp_prefix = os.path.join(tmp_dir, base)
-            tf.train.Checkpoint(model=model).write(tmp_prefix)
-            missing = unreachable_weights(model)
-            if missing:
-                raise SaveError(
-                    f"{prefix}: a TF checkpoint cannot reach {len(missing)} of the model's {len(model.weights)} "
-                    f"weights ({', '.join(missing[:5])}): their layers sit in a structure TensorFlow does not "
-                    "track (e.g. a tuple); keep layers in attributes or lists, or save with format='weights_h5'"
-                )
-            if not os.path.isfile(tmp_prefix + ".index"):
-                raise FileNotFoundError(f"no checkpoint index was written at {tmp_prefix}")
-            for path in _files_of(tmp_prefix):
-                with open(path, "rb") as fh:
-                    os.fsync(fh.fileno())
-            _publish(tmp_prefix, directory, base)
-        finally:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+        with _save_lock(directory, base):
+            _save_in(model, prefix, directory, base)
+
+
+def _save_in(model: Any, prefix: str, directory: str, base: str) -> None:
+    """The save of :func:`save_checkpoint`, under its lock: write in a marked temporary folder, then publish."""
+    import tensorflow as tf
+
+    tmp_dir = temp_name(prefix)
+    os.mkdir(tmp_dir)
+    try:
+        with open(os.path.join(tmp_dir, _MARK), "x", encoding="utf-8") as fh:
+            fh.write(_MARK_TEXT)
+        tmp_prefix = os.path.join(tmp_dir, base)
+        tf.train.Checkpoint(model=model).write(tmp_prefix)
+        missing = unreachable_weights(model)
+        if missing:
+            raise SaveError(
+                f"{prefix}: a TF checkpoint cannot reach {len(missing)} of the model's {len(model.weights)} "
+                f"weights ({', '.join(missing[:5])}): their layers sit in a structure TensorFlow does not "
+                "track (e.g. a tuple); keep layers in attributes or lists, or save with format='weights_h5'"
+            )
+        if not os.path.isfile(tmp_prefix + ".index"):
+            raise FileNotFoundError(f"no checkpoint index was written at {tmp_prefix}")
+        for path in _files_of(tmp_prefix):
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        _publish(tmp_prefix, directory, base)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def unreachable_weights(model: Any) -> list[str]:

@@ -283,3 +283,125 @@ def test_a_failed_keras_save_removes_only_the_file_it_created(tmp_path: Path) ->
     with pytest.raises(SaveError, match="symbolic link"):
         model.save(tmp_path / "link.keras")
     assert os.path.islink(tmp_path / "link.keras")
+
+
+# --- a TF checkpoint save killed with SIGKILL ------------------------------------------------------------
+
+KILLED_SAVE = textwrap.dedent("""
+    import os, signal, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import keras
+    import netform.saving as nfs
+    prefix, kill_at = sys.argv[1], int(sys.argv[2])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)], name="tiny")
+    steps = [0]
+    def step(real):
+        def wrapped(*args, **kwargs):
+            result = real(*args, **kwargs)
+            steps[0] += 1
+            if steps[0] == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+        return wrapped
+    for name in ("mkdir", "replace", "rename", "link", "remove", "unlink", "rmdir"):
+        setattr(os, name, step(getattr(os, name)))
+    nfs.save_weights(model, prefix, format="tf_checkpoint")
+    print("steps", steps[0])
+""")
+
+
+def _killed_save(prefix: Path, kill_at: int):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-c", KILLED_SAVE, str(prefix), str(kill_at)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """A save's temporary names, and sets' data files without their index."""
+    import re
+
+    names = os.listdir(folder)
+    left = [n for n in names if ".nf-tmp-" in n]
+    for n in names:
+        found = re.fullmatch(r"(.+\.nf-set-[0-9a-f]{20})\.data-\d{5}-of-\d{5}", n)
+        if found and found.group(1) + ".index" not in names:
+            left.append(n)
+    return sorted(left)
+
+
+def test_the_next_save_removes_what_a_save_killed_at_any_step_left(tmp_path: Path) -> None:
+    import netform as nf
+
+    folder = tmp_path / "ck"
+    prefix = folder / "w.ckpt"
+    nf.save_weights(_tiny(), prefix, format="tf_checkpoint")
+    done = _killed_save(prefix, 10**6)
+    steps = int(done.stdout.split()[-1])
+    assert steps >= 6, done.stdout + done.stderr
+    seen_left = set()
+    for kill_at in range(1, steps + 1):
+        done = _killed_save(prefix, kill_at)
+        assert done.returncode == -9, (kill_at, done.stdout, done.stderr)
+        left = _leftovers(folder)
+        seen_left.update("tmp folder" if n.endswith(".nf-tmp-w.ckpt") else n.rsplit(".", 1)[-1] for n in left)
+        nf.save_weights(_tiny(), prefix, format="tf_checkpoint")
+        assert _leftovers(folder) == [], (kill_at, left)
+    # the kills did leave a temporary folder and a set's data without its index to remove
+    assert "tmp folder" in seen_left and any(k.startswith("data-") for k in seen_left), seen_left
+
+
+def test_a_killed_save_s_leftovers_stay_while_another_save_runs(tmp_path: Path) -> None:
+    import fcntl
+
+    import netform as nf
+
+    folder = tmp_path / "ck"
+    prefix = folder / "w.ckpt"
+    nf.save_weights(_tiny(), prefix, format="tf_checkpoint")
+    kill_at = 3  # the temporary folder made, its checkpoint written and its data moved out as a set's
+    assert _killed_save(prefix, kill_at).returncode == -9
+    left = _leftovers(folder)
+    assert left
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # as a save running in the folder holds it
+        nf.save_weights(_tiny(), prefix, format="tf_checkpoint")
+        assert _leftovers(folder) == left  # that save may still be using them
+    finally:
+        os.close(fd)
+    nf.save_weights(_tiny(), prefix, format="tf_checkpoint")
+    assert _leftovers(folder) == []
+
+
+def test_look_alikes_of_a_killed_save_are_never_removed(tmp_path: Path) -> None:
+    import netform as nf
+
+    folder = tmp_path / "ck"
+    prefix = folder / "w.ckpt"
+    nf.save_weights(_tiny(), prefix, format="tf_checkpoint")
+    unmarked = folder / ".0123456789abcdef.nf-tmp-w.ckpt"  # a temporary folder's name, no mark
+    unmarked.mkdir()
+    (unmarked / "w.ckpt.index").write_bytes(b"mine")
+    marked = folder / ".fedcba9876543210.nf-tmp-w.ckpt"  # the mark, and a file no save writes there
+    marked.mkdir()
+    (marked / ".nf-checkpoint-save").write_text("netform checkpoint save\n")
+    (marked / "notes.txt").write_text("mine")
+    lone = folder / "w.ckpt.nf-set-0123456789abcdef0123.data-00000-of-00002"  # no mark names this set
+    lone.write_bytes(b"mine")
+    other = folder / ".00112233445566aa.nf-tmp-w.ckpt.index"  # a temporary link's name, no set's file
+    other.write_bytes(b"mine")
+    for _ in range(2):
+        nf.save_weights(_tiny(), prefix, format="tf_checkpoint")
+    assert (unmarked / "w.ckpt.index").read_bytes() == b"mine"
+    assert (marked / "notes.txt").read_text() == "mine"
+    assert (marked / ".nf-checkpoint-save").exists()
+    assert lone.read_bytes() == b"mine"
+    assert other.read_bytes() == b"mine"
