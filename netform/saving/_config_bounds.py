@@ -685,17 +685,19 @@ def _check_names(model: dict[str, Any], layers: list[Any], label: str, where: st
             )
 
 
-def _object_config(class_name: Any, inner: Any) -> bool:
+def _object_config(class_name: Any, inner: Any, native: bool) -> bool:
     """Whether Keras can read ``inner`` as the ``config`` of a serialized object of ``class_name``: a mapping or
-    null, or a list of layers for a Sequential (how Keras 2.2 and earlier wrote one, which its legacy HDF5
-    loader still reads)."""
-    return inner is None or isinstance(inner, dict) or (class_name == "Sequential" and isinstance(inner, list))
+    null, or, in a Keras 2 config (not ``native``), a list of layers for a Sequential (how Keras 2.2 and
+    earlier wrote one, which Keras's legacy HDF5 loader still reads)."""
+    if inner is None or isinstance(inner, dict):
+        return True
+    return not native and class_name == "Sequential" and isinstance(inner, list)
 
 
-def _check_model_object(config: Mapping[str, Any], where: str) -> None:
+def _check_model_object(config: Mapping[str, Any], where: str, native: bool) -> None:
     """Refuse a saved model whose own ``config`` is no mapping (Keras: "Expected 'config' to be a dict")."""
     inner = config.get("config")
-    if "class_name" in config and not _object_config(config.get("class_name"), inner):
+    if "class_name" in config and not _object_config(config.get("class_name"), inner, native):
         raise IncompatibleFileError(
             f"{where}: the model ({_short(config.get('class_name'))}) in the config has a config of type "
             f"{type(inner).__name__} ({_short(inner)}), not a mapping; Keras cannot build it, so the file is "
@@ -703,7 +705,7 @@ def _check_model_object(config: Mapping[str, Any], where: str) -> None:
         )
 
 
-def _check_objects(layers: list[Any], label: str, where: str) -> None:
+def _check_objects(layers: list[Any], label: str, where: str, native: bool) -> None:
     """Refuse a model's layer that is no serialized object, or whose ``config`` is no mapping.
 
     Keras deserializes each entry of a model's ``layers`` as an object (``class_name`` and ``config``), and
@@ -719,7 +721,7 @@ def _check_objects(layers: list[Any], label: str, where: str) -> None:
                 "or edited"
             )
         class_name, inner = layer.get("class_name"), layer.get("config")
-        if not isinstance(class_name, str) or not _object_config(class_name, inner):
+        if not isinstance(class_name, str) or not _object_config(class_name, inner, native):
             name = _layer_name(layer)
             named = _short(name) if isinstance(name, str) else f"number {index}"
             what = (
@@ -744,18 +746,45 @@ def check_compile_config(config: Mapping[str, Any], where: str) -> None:
         IncompatibleFileError: The model's ``compile_config`` is a string, a list or a number.
     """
     compile_config = config.get("compile_config")
-    module, class_name = config.get("module"), config.get("class_name")
-    if not compile_config or isinstance(compile_config, dict):
-        return
-    if not (isinstance(module, str) and module.split(".", 1)[0] in ("keras", "netform")):
-        return
-    if not (isinstance(class_name, str) and class_name.rsplit(">", 1)[-1] in ("Functional", "Sequential")):
+    if not compile_config or isinstance(compile_config, dict) or not _is_model_class(config):
         return
     raise IncompatibleFileError(
         f"{where}: the model's compile_config in the config is {_short(compile_config)}, not a mapping; Keras "
         "cannot compile the model from it, so the file is refused as corrupt or edited (load it with "
         "compile=False to leave the compile configuration out)"
     )
+
+
+def _is_model_class(layer: Mapping[str, Any]) -> bool:
+    """Whether a serialized object is Keras's or netform's ``Functional`` or ``Sequential``."""
+    module, class_name = layer.get("module"), layer.get("class_name")
+    return (
+        isinstance(module, str)
+        and module.split(".", 1)[0] in ("keras", "netform")
+        and isinstance(class_name, str)
+        and class_name.rsplit(">", 1)[-1] in ("Functional", "Sequential")
+    )
+
+
+def _check_nested_compile(layers: list[Any], label: str, where: str) -> None:
+    """Refuse a layer's ``compile_config`` Keras fails on: Keras compiles a model used as a layer from any
+    ``compile_config`` that is not empty (whether or not the file is loaded with ``compile``), and a layer of
+    ``keras.layers`` has no ``compile_from_config`` to call."""
+    for index, layer in enumerate(layers):
+        compile_config = layer.get("compile_config") if isinstance(layer, dict) else None
+        if not compile_config or not isinstance(layer, dict):
+            continue
+        if _is_model_class(layer) and isinstance(compile_config, dict):
+            continue
+        if not _is_model_class(layer) and layer.get("module") != _KERAS_LAYERS:
+            continue  # another class may compile from its own config
+        name = _layer_name(layer)
+        named = _short(name) if isinstance(name, str) else f"number {index}"
+        raise IncompatibleFileError(
+            f"{where}: layer {named} ({_short(layer.get('class_name'))}) of model '{label}' in the config has "
+            f"compile_config {_short(compile_config)}, which Keras cannot compile the layer from, so the file is "
+            "refused as corrupt or edited"
+        )
 
 
 def _check_input_layers(layers: list[Any], label: str, where: str) -> None:
@@ -776,7 +805,7 @@ def _check_input_layers(layers: list[Any], label: str, where: str) -> None:
         )
 
 
-def check_layer_objects(config: Mapping[str, Any], where: str) -> None:
+def check_layer_objects(config: Mapping[str, Any], where: str, *, native: bool = True) -> None:
     """Refuse a model, or a layer of one, that Keras cannot deserialize as an object, naming it.
 
     A ``config`` that is neither a mapping nor null (a Sequential's may be a list, as Keras 2.2 wrote it), a
@@ -784,18 +813,22 @@ def check_layer_objects(config: Mapping[str, Any], where: str) -> None:
     Run after :func:`check_graph_bounds` and the safety check (a class that would run code is refused as
     that), by ``load`` (through :func:`check_declared_weights`) and by every reader that describes a file
     without building it (through :func:`check_layer_configs`), so all refuse such a file alike, before
-    anything walks its layers.
+    anything walks its layers. A ``native`` config (Keras 3's, as in a ``.keras`` file) is also refused a
+    layer's ``compile_config`` Keras cannot compile it from; ``native=False`` allows what Keras's legacy
+    HDF5 loader reads of a Keras 2 config.
 
     Raises:
         FormatError: A string, list or number where a model's layer belongs.
         IncompatibleFileError: A model's or layer's ``config`` that is no mapping, a layer's ``class_name``
             that is no string, or an input layer with no shape.
     """
-    _check_model_object(config, where)
+    _check_model_object(config, where, native)
     for label, _, model_config, _ in _model_configs(config):
         layers = model_config["layers"]
-        _check_objects(layers, label, where)
+        _check_objects(layers, label, where, native)
         _check_input_layers(layers, label, where)
+        if native:
+            _check_nested_compile(layers, label, where)
 
 
 def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
@@ -883,7 +916,7 @@ def check_declared_weights(
             :data:`DECLARED_RATIO` times the file's values plus :data:`EXACT_SLACK`.
     """
     check_graph_bounds(config, where)
-    check_layer_objects(config, where)
+    check_layer_objects(config, where, native=False)  # any format's: the readers of Keras 3 configs ask more
     declared, exact, layer, count = _declared(config)
     stored = stored_weights(shapes)
     if declared > MAX_DECLARED_WEIGHTS or declared > stored + DECLARED_SLACK:

@@ -278,6 +278,7 @@ def load_keras_dir(
         if meta is not None:
             _same_model(meta, config, path)
         check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom_objects)
+        check_layer_objects(config, path)
         weights = io.BytesIO(dir_file(path, WEIGHTS_ENTRY, MAX_DATASET_BYTES))
         assets_dir = os.path.join(path, _ASSETS_DIR.rstrip("/"))
         has_assets = os.path.isdir(assets_dir) and bool(os.listdir(assets_dir))

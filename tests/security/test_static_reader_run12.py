@@ -13,9 +13,12 @@ the error ``load`` raises) or each accepts.
 * A ``metadata.json`` that is not a JSON object of text (invalid JSON, a list, ``keras_version: 3``,
   17 MiB), or a ``netform.json`` field of the wrong type (``netform_version: 3``): the readers refused it and
   ``load`` loaded the file; ``load`` now refuses it too, with the readers' error.
-* A model or layer name that is no string, a ``compile_config`` that is no mapping, a ``build_config`` that
-  builds no variables for a layer the file stores variables of: ``load`` refused each (Keras fails on them)
-  and some or all readers described the file (exit 0); now each reader refuses it (exit 5).
+* A model or layer name that is no string, a ``compile_config`` that is no mapping (also a nested model's,
+  which Keras compiles even when the file is loaded with ``compile=False``), one on a plain layer, a
+  Sequential's config written as a list in a ``.keras`` file (only Keras's legacy HDF5 loader reads that),
+  a ``build_config`` that builds no variables for a layer the file stores variables of: ``load`` refused
+  each (Keras fails on them) and some or all readers described the file (exit 0) or stopped with an
+  internal error (exit 70); now each reader refuses it (exit 5).
 * A zip comment (60 KB, or the 65,535-byte maximum), directory entries (``assets/``, ``evil/``) and an entry
   Keras does not write are accepted by ``load``, as by Keras, and so by every reader; a file plain Keras
   wrote (``keras.saving.save_model``) is accepted everywhere.
@@ -54,6 +57,10 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     x = keras.Input((4,), name="x")
     functional = keras.Model(x, L.Dense(2, name="d2")(L.Dense(3, name="d1")(x)), name="fm")
     sequential = keras.Sequential([keras.Input((4,)), L.Dense(3, name="d1"), L.Dense(2, name="d2")], name="sq")
+    inner = keras.Sequential([keras.Input((4,)), L.Dense(3, name="i1")], name="inner")
+    y = keras.Input((4,), name="y")
+    nested = keras.Model(y, L.Dense(2, name="o")(inner(y)), name="outer")
+    nf.save(nested, d / "nf_nested.keras")
     nf.save(functional, d / "nf_functional.keras")
     nf.save(sequential, d / "nf_sequential.keras")
     keras.saving.save_model(functional, d / "keras_functional.keras")
@@ -165,6 +172,24 @@ CASES: dict[str, tuple[str, Make, int]] = {
     "functional_layer_str": ("nf_functional_keras", _config("config", "layers", 1, value="x"), 5),
     "model_config_str": ("nf_functional_keras", _config("config", value="x"), 5),
     "sequential_config_str": ("keras_sequential_keras", _config("config", value="x"), 5),
+    "nested_layer_config_str": (
+        "nf_nested_keras",
+        _config("config", "layers", 1, "config", "layers", 1, "config", value="x"),
+        5,
+    ),
+    "sequential_config_list": (
+        "nf_sequential_keras",
+        _json("config.json", lambda c: c.update(config=c["config"]["layers"])),
+        5,
+    ),
+    "nested_sequential_config_list": (
+        "nf_nested_keras",
+        _json(
+            "config.json",
+            lambda c: c["config"]["layers"][1].update(config=c["config"]["layers"][1]["config"]["layers"]),
+        ),
+        5,
+    ),
     "layer_class_int": ("nf_functional_keras", _layer(1, "class_name", 3), 5),
     "layer_config_str_unzipped": ("nf_functional_keras", _unzipped(_layer(1, "config", "x")), 5),
     "h5_layer_config_str": ("keras_functional_h5", _h5_config(_set("config", "layers", 1, "config", value="x")), 5),
@@ -196,6 +221,8 @@ CASES: dict[str, tuple[str, Make, int]] = {
         5,
     ),
     "compile_config_str": ("nf_functional_keras", _config("compile_config", value="x"), 5),
+    "nested_compile_config_str": ("nf_nested_keras", _layer(1, "compile_config", "x"), 5),
+    "layer_compile_config": ("nf_functional_keras", _layer(1, "compile_config", {"optimizer": "adam"}), 5),
     "compile_config_list": ("keras_sequential_keras", _config("compile_config", value=[1]), 5),
     "build_config_str": ("nf_functional_keras", _layer(1, "build_config", "x"), 5),
     "build_config_no_shape": ("keras_sequential_keras", _layer(2, "build_config", {"shape": [None, 3]}), 5),
