@@ -2,8 +2,8 @@
 
 ``nf.load`` and the readers that describe a file without building it (``inspect``, ``summary``,
 ``export-spec``, ``render``) are run on each file of one table of hostile ``.keras`` archives, unzipped
-``.keras`` folders and Keras-written ``.h5`` files, and must agree: each refuses (with the exit status of
-the error ``load`` raises) or each accepts.
+``.keras`` folders, Keras-written ``.h5`` files and SavedModels netform wrote (the ``.keras`` copy they
+embed), and must agree: each refuses (with the exit status of the error ``load`` raises) or each accepts.
 
 * A layer whose ``config`` is a string, a list or a number (Keras: "Expected 'config' to be a dict"), a
   string in place of a layer, a model whose own config is no mapping, and an ``InputLayer`` with no shape:
@@ -319,3 +319,37 @@ def test_a_file_plain_keras_wrote_reads_the_same_everywhere(sources: dict[str, P
         assert info["parameters"] == model.count_params(), name
         assert info["keras_version"] == keras.__version__, name
     assert os.path.getsize(sources["keras_functional_keras"]) > 0
+
+
+SAVEDMODEL_CASES: dict[str, tuple[Make, int]] = {
+    "layer_config_str": (_layer(1, "config", "x"), 5),
+    "compile_config_str": (_config("compile_config", value="x"), 5),
+    "metadata_list": (_raw("metadata.json", b"[1]"), 5),
+    "comment_60k": (_comment(60_000), 0),
+}
+
+
+@pytest.fixture(scope="module")
+def savedmodel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("run12_savedmodel")
+    x = keras.Input((4,), name="x")
+    nf.save(keras.Model(x, L.Dense(2, name="d2")(L.Dense(3, name="d1")(x)), name="fm"), d / "sm", format="savedmodel")
+    return d / "sm"
+
+
+@pytest.mark.parametrize("case", sorted(SAVEDMODEL_CASES))
+def test_every_reader_agrees_on_the_model_a_savedmodel_embeds(
+    savedmodel: Path, tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """netform's copy of the model in a SavedModel (``assets.extra/netform.keras``) is read as a ``.keras`` file."""
+    make, expected = SAVEDMODEL_CASES[case]
+    path = tmp_path / "sm"
+    shutil.copytree(savedmodel, path)
+    archive = path / "assets.extra" / "netform.keras"
+    make(savedmodel / "assets.extra" / "netform.keras", archive)
+    loaded, said = _status(lambda: nf.load(path))
+    assert loaded == expected, (case, said)
+    for command in COMMANDS:
+        args = [command, str(path)] + (["-o", str(tmp_path / "out.dot")] if command == "render" else [])
+        capsys.readouterr()
+        assert main(args) == expected, (case, command, capsys.readouterr().err, said)
