@@ -208,8 +208,50 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic]) -> LayerSpec | None:
-    """Validate one layer mapping (with ``type``) and record any problems."""
+def frozen_value(value: Any) -> Any:
+    """A hashable stand-in for a value read from a spec that tells apart what Python's equality does not
+    (``1``, ``1.0`` and ``True``; a list and a mapping).
+
+    Raises:
+        TypeError: A value that cannot be hashed.
+    """
+    if isinstance(value, (list, tuple)):
+        return (list, tuple(frozen_value(v) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple((k, frozen_value(v)) for k, v in value.items()))
+    hash(value)
+    return (type(value), value)
+
+
+def validate_layer(
+    fields: dict[str, Any],
+    path: Path,
+    smap: SourceMap,
+    diags: list[Diagnostic],
+    memo: dict[Any, LayerSpec] | None = None,
+) -> LayerSpec | None:
+    """Validate one layer mapping (with ``type``) and record any problems.
+
+    With ``memo``, a mapping equal to one validated before without problems (value for value, ``1`` apart
+    from ``1.0``) gets the same layer: it is frozen, and a spec repeats its layers thousands of times.
+    """
+    key = None
+    if memo is not None:
+        try:
+            key = frozen_value(fields)
+        except TypeError:
+            key = None
+        else:
+            hit = memo.get(key)
+            if hit is not None:
+                return hit
+    layer = _validate_layer(fields, path, smap, diags)
+    if key is not None and layer is not None:
+        memo[key] = layer  # type: ignore[index]  # key is set with memo
+    return layer
+
+
+def _validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic]) -> LayerSpec | None:
     type_name = fields.get("type")
     if type_name is None:
         diags.append(smap.diagnostic("missing required field 'type' (the Keras layer class, e.g. type: Dense)", path))
@@ -389,8 +431,16 @@ def _inputs(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic]) ->
     return None
 
 
-def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic], *, graph: bool) -> Node | None:
-    """Parse one node mapping (layer, shared layer or block use)."""
+def parse_node(
+    value: Any,
+    path: Path,
+    smap: SourceMap,
+    diags: list[Diagnostic],
+    *,
+    graph: bool,
+    memo: dict[Any, LayerSpec] | None = None,
+) -> Node | None:
+    """Parse one node mapping (layer, shared layer or block use); ``memo`` as :func:`validate_layer`'s."""
     if not isinstance(value, dict):
         example = "{type: Dense, units: 8, in: x}" if graph else "{type: Dense, units: 8}"
         diags.append(smap.diagnostic(f"a node is a mapping like {example}; received {_short(value)}", path))
@@ -466,7 +516,7 @@ def parse_node(value: Any, path: Path, smap: SourceMap, diags: list[Diagnostic],
                     smap.diagnostic(f"`{key}` applies only to block uses (nodes with `block:`)", path + (key,))
                 )
                 fields.pop(key)
-        layer = validate_layer(fields, path, smap, diags)
+        layer = validate_layer(fields, path, smap, diags, memo)
         meta["layer"] = layer
     if graph and "in" not in meta:
         diags.append(smap.diagnostic("missing `in`: name the node or input that feeds this node", path))
@@ -603,16 +653,17 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
             )
         )
     _check_count(raw, smap)
+    memo: dict[Any, LayerSpec] = {}  # equal layer mappings share their (frozen) layer
     nodes_ok = True
     if isinstance(raw.get("nodes"), dict):
         parsed = {}
         for name, value in raw["nodes"].items():
-            node = parse_node(value, ("nodes", name), smap, diags, graph=True)
+            node = parse_node(value, ("nodes", name), smap, diags, graph=True, memo=memo)
             nodes_ok &= node is not None
             parsed[name] = node
         raw["nodes"] = parsed
     if isinstance(raw.get("layers"), list):
-        items = [parse_node(v, ("layers", i), smap, diags, graph=False) for i, v in enumerate(raw["layers"])]
+        items = [parse_node(v, ("layers", i), smap, diags, graph=False, memo=memo) for i, v in enumerate(raw["layers"])]
         nodes_ok &= all(n is not None for n in items)
         raw["layers"] = items
     if isinstance(raw.get("model"), dict):

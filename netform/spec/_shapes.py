@@ -10,6 +10,7 @@ from typing import Any, overload
 from ..errors import Diagnostic, SpecError
 from ._graph import Graph
 from ._layer_base import NoStaticRule, ShapeError
+from ._parse import frozen_value
 from ._types import format_shape  # defined beside Shape: the static rules and diagrams need it without this module
 from ._yaml import SourceMap
 
@@ -206,17 +207,6 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     return out
 
 
-def _frozen(value: Any) -> Any:
-    """A hashable stand-in for an op argument that tells apart what Python's equality does not
-    (``1``, ``1.0`` and ``True``; a list and a number), or raises TypeError."""
-    if isinstance(value, (list, tuple)):
-        return (list, tuple(_frozen(v) for v in value))
-    if isinstance(value, dict):
-        return (dict, tuple((k, _frozen(v)) for k, v in value.items()))
-    hash(value)
-    return (type(value), value)
-
-
 def _over_memory(total: int, memory: int, smap: SourceMap, path: tuple[Any, ...]) -> Diagnostic:
     return smap.diagnostic(
         f"the model's weights reach {total:,} values here ({total * 4 / 2**30:,.0f} GB as float32), more "
@@ -263,8 +253,8 @@ def _op_key(layer: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any
                     return None
                 parts.append((None, known.output_shape, kinds.get(a)))  # shapes hold ints and Nones only
             else:
-                parts.append(_frozen(a))
-        return tuple(parts), _frozen(layer.kwargs) if layer.kwargs else ()
+                parts.append(frozen_value(a))
+        return tuple(parts), frozen_value(layer.kwargs) if layer.kwargs else ()
     except TypeError:
         return None
 

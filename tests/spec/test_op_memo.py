@@ -62,3 +62,11 @@ def test_equal_layer_nodes_each_count_their_weights() -> None:
     shapes = shapes_of(nf.load_spec(HEAD + nodes + "outputs: [z]\n"))
     assert [shapes[f"d{i}"].trainable for i in range(5)] == [20] * 5
     assert nf.summary(HEAD + nodes + "outputs: [z]\n").total_params == 6 * 20
+
+
+def test_a_layer_mapping_equal_in_python_but_not_in_yaml_is_validated_again() -> None:
+    # `use_bias: true` passes; `use_bias: 1` is refused (True == 1 in Python, not in a spec)
+    nodes = "  a: {type: Dense, units: 4, use_bias: true, in: f}\n  z: {type: Dense, units: 4, use_bias: 1, in: a}\n"
+    with pytest.raises(SpecError) as err:
+        nf.load_spec(HEAD + nodes + "outputs: [z]\n")
+    assert [d.path[:2] for d in err.value.diagnostics] == [("nodes", "z")]
