@@ -144,9 +144,7 @@ def _prescan_depth(text: str, max_depth: int) -> None:
             raise _Refused("deep", number, lead.end() + 1)
 
 
-def _precount_values(
-    text: str, max_values: int, max_entries: Mapping[str, int] | None = None, direct: _Direct | None = None
-) -> bool:
+def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] | None = None) -> bool:
     """Refuse documents with too many values from the event stream, before composing them.
 
     Composing builds a Python object per value and slows down superlinearly as
@@ -154,9 +152,6 @@ def _precount_values(
     the events first costs a tenth of that and keeps refusals fast. The
     entries of the top-level sections named in ``max_entries`` are counted
     on the way (a spec past the layer limit is refused before it is built).
-
-    With ``direct``, the values are built from the same events (for a plain
-    document: see :class:`_Direct`), so it need not be composed and read again.
 
     Returns:
         Whether the document has aliases (without them, its expanded size is the count).
@@ -175,8 +170,6 @@ def _precount_values(
     try:
         for event in iter(loader.get_event, None):
             kind = kinds.get(type(event))
-            if direct is not None and direct.on:
-                direct.feed(event, kind)
             if kind is None:
                 continue  # stream and document events
             if kind == _END:
@@ -218,6 +211,125 @@ def _precount_values(
     return aliases
 
 
+def _read_plain(
+    text: str, max_values: int, max_entries: Mapping[str, int] | None, max_depth: int
+) -> tuple[Any, dict[Path, tuple[int, int]]] | None:
+    """A plain document's values and positions in one pass over its events, with the counts and limits of
+    :func:`_precount_values`, as :class:`_Builder` would build them from the composed document.
+
+    Plain: no anchors, aliases or explicit tags, only strings, numbers, booleans and nulls, scalar keys
+    each once, nesting within the limit. At the first thing outside that (or a scalar the builder words
+    an error for: a date, a base-60 number), it returns None, and the document is counted, composed and
+    built by the general path, which words the errors. Composing costs a Python object per value; this
+    loop keeps its state in local variables (a 1 MB spec has 200,000 events).
+
+    Raises:
+        _Refused: Past ``max_values`` values ("many").
+        _TooManyEntries: A section of ``max_entries`` with more entries than its limit.
+    """
+    positions: dict[Path, tuple[int, int]] = {}
+    scalar = _Scalars()._scalar
+    sections = max_entries or {}
+    loader = _CLoader(text) if _CLoader is not None else yaml.SafeLoader(text)
+    kinds = _EVENT_KINDS
+    document_start = yaml.DocumentStartEvent
+    none = _NONE
+    root: Any = none
+    # per open collection: [the collection, its path, the pending mapping key, whether it is a mapping]
+    stack: list[list[Any]] = []
+    count = 0
+    section: str | None = None  # the watched top-level section being read
+    limit = entries = 0
+    section_mapping = False
+    past: tuple[Any, int, int] | None = None  # the first entry past the limit: its key or index, line, column
+    try:
+        for event in iter(loader.get_event, None):
+            kind = kinds.get(type(event))
+            if kind is None:
+                if type(event) is document_start and root is not none:
+                    return None  # a second document: the composer refuses it
+                continue
+            if kind == _END:
+                stack.pop()
+                if section is not None and len(stack) == 1:
+                    if past is not None:
+                        raise _TooManyEntries(section, entries, limit, *past)
+                    section = None
+                continue
+            if kind == _ALIAS or event.anchor is not None or event.tag not in (None, "!"):
+                return None
+            count += 1
+            if count > max_values:
+                raise _Refused("many", event.start_mark.line + 1, event.start_mark.column + 1)
+            depth = len(stack)
+            if depth:
+                top = stack[-1]
+                container = top[0]
+                if top[3]:  # a mapping
+                    if top[2] is none:  # a key
+                        if kind != _SCALAR:
+                            return None
+                        key = scalar(event)
+                        if type(key) is not str:
+                            key = str(key)
+                        if key in container:
+                            return None
+                        top[2] = key
+                        mark = event.start_mark
+                        positions[top[1] + (key,)] = mark.line + 1, mark.column + 1
+                        if depth == 2 and section is not None:
+                            entries += 1
+                            if entries > limit and past is None:
+                                past = (event.value, mark.line + 1, mark.column + 1)
+                        continue
+                    if depth > max_depth:
+                        return None
+                    key = top[2]
+                    top[2] = none
+                    if kind == _SCALAR:  # its position is its key's, recorded with the key
+                        container[key] = scalar(event)
+                        continue
+                    value: Any = {} if kind == _MAPPING else []
+                    container[key] = value
+                    path = top[1] + (key,)
+                    if depth == 1 and key in sections:
+                        section, limit, entries, past = key, sections[key], 0, None
+                        section_mapping = kind == _MAPPING
+                else:
+                    if depth > max_depth:
+                        return None
+                    path = top[1] + (len(container),)
+                    mark = event.start_mark
+                    positions[path] = mark.line + 1, mark.column + 1
+                    if depth == 2 and section is not None and not section_mapping:
+                        entries += 1
+                        if entries > limit and past is None:
+                            past = (entries - 1, mark.line + 1, mark.column + 1)
+                    if kind == _SCALAR:
+                        container.append(scalar(event))
+                        continue
+                    value = {} if kind == _MAPPING else []
+                    container.append(value)
+            else:
+                if root is not none:
+                    return None
+                mark = event.start_mark
+                positions[()] = mark.line + 1, mark.column + 1
+                if kind == _SCALAR:
+                    root = scalar(event)
+                    continue
+                value = root = {} if kind == _MAPPING else []
+                path = ()
+            stack.append([value, path, none, kind == _MAPPING])
+    except (ValueError, KeyError, IndexError):
+        return None  # a date, a base-60 number: the general path words it
+    finally:
+        loader.dispose()
+    if root is none:
+        return None
+    return root, positions
+
+
 _SCALAR, _SEQUENCE, _MAPPING, _ALIAS, _END = range(5)
 _EVENT_KINDS: dict[type, int] = {
     ScalarEvent: _SCALAR,
@@ -229,23 +341,10 @@ _EVENT_KINDS: dict[type, int] = {
 }
 
 
-class _Direct:
-    """Builds a plain document's values and positions from its events, as :class:`_Builder` would.
+class _Scalars:
+    """Reads the scalars of a plain document (see :func:`_read_plain`) as :class:`_Builder` reads them."""
 
-    Plain: no anchors, aliases or explicit tags, only strings, numbers, booleans and
-    nulls, scalar keys each once, nesting within the limit. At the first thing
-    outside that (or any problem), it stops (``on`` turns false) and the
-    document is composed and built by :class:`_Builder` instead, which words
-    the errors.
-    """
-
-    def __init__(self, positions: dict[Path, tuple[int, int]], max_depth: int) -> None:
-        self.on = True
-        self.positions = positions
-        self.max_depth = max_depth
-        # per open collection: [the collection, its path, the pending mapping key, whether it is a mapping]
-        self.stack: list[list[Any]] = []
-        self.value: Any = _NONE
+    def __init__(self) -> None:
         self._scalars = yaml.SafeLoader("")
         self._made: dict[tuple[str, Any], Any] = {}  # the values of short scalars
         self._constructors = {
@@ -254,11 +353,6 @@ class _Direct:
             _TAG + "bool": self._scalars.construct_yaml_bool,
             _TAG + "null": self._scalars.construct_yaml_null,
         }
-
-    def _off(self) -> None:
-        self.on = False
-        self.stack = []
-        self.value = _NONE
 
     def _scalar(self, event: Any) -> Any:
         # the value depends only on the text and whether it was plain: a spec repeats the same keys, names
@@ -281,75 +375,6 @@ class _Direct:
         if constructor is None or (":" in text and tag in _NUMBER_TAGS):
             raise ValueError(tag)  # a date, a merge key, a base-60 number: the builder words it
         return constructor(ScalarNode(tag, text))
-
-    def feed(self, event: Any, kind: int | None) -> None:
-        if kind is None:
-            if isinstance(event, yaml.DocumentStartEvent) and self.value is not _NONE:
-                self._off()  # a second document: the composer refuses it
-            return
-        stack = self.stack
-        if kind == _END:
-            stack.pop()
-            return
-        if kind == _ALIAS or event.anchor is not None or event.tag not in (None, "!"):
-            self._off()
-            return
-        try:
-            if stack:
-                top = stack[-1]
-                container, path = top[0], top[1]
-                if top[3]:  # a mapping
-                    if top[2] is _NONE:  # a key
-                        key = self._scalar(event) if kind == _SCALAR else _NONE
-                        key = key if isinstance(key, str) or key is _NONE else str(key)
-                        if key is _NONE or key in container:
-                            self._off()
-                            return
-                        top[2] = key
-                        mark = event.start_mark
-                        self.positions[path + (key,)] = mark.line + 1, mark.column + 1
-                        return
-                    if len(stack) > self.max_depth:
-                        self._off()
-                        return
-                    if kind == _SCALAR:  # its position is its key's, recorded with the key
-                        container[top[2]] = self._scalar(event)
-                        top[2] = _NONE
-                        return
-                    path = path + (top[2],)
-                else:
-                    path = path + (len(container),)
-                    if len(stack) > self.max_depth:
-                        self._off()
-                        return
-                    mark = event.start_mark
-                    self.positions[path] = mark.line + 1, mark.column + 1
-            else:
-                if self.value is not _NONE:
-                    self._off()
-                    return
-                path = ()
-                if len(stack) > self.max_depth:
-                    self._off()
-                    return
-                if path not in self.positions:
-                    mark = event.start_mark
-                    self.positions[path] = mark.line + 1, mark.column + 1
-            value = self._scalar(event) if kind == _SCALAR else {} if kind == _MAPPING else []
-        except (ValueError, KeyError, IndexError, yaml.YAMLError):
-            self._off()
-            return
-        if stack:
-            top = stack[-1]
-            if top[3]:
-                top[0][top[2]] = value
-                top[2] = _NONE
-            else:
-                top[0].append(value)
-        else:
-            self.value = value
-        if kind != _SCALAR:
-            stack.append([value, path, _NONE, kind == _MAPPING])
 
 
 _NONE: Any = object()
@@ -639,10 +664,11 @@ def _load_yaml(
             ) from err
     try:
         _prescan_depth(text, limits.max_depth)
-        direct = _Direct(smap.positions, limits.max_depth)
-        aliases = _precount_values(text, limits.max_values, max_entries, direct)
-        if direct.on and direct.value is not _NONE:
-            return direct.value, smap  # a plain document, built from the events already read
+        plain = _read_plain(text, limits.max_values, max_entries, limits.max_depth)
+        if plain is not None:
+            smap.positions = plain[1]
+            return plain[0], smap
+        aliases = _precount_values(text, limits.max_values, max_entries)
         smap.positions.clear()
         if _CLoader is not None:
             # libyaml composes ~20x faster; the pre-scan above bounds its (C) recursion.
