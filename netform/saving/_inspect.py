@@ -324,8 +324,7 @@ def convert(
     """
     from netform.errors import SaveError
 
-    model = load(src, safe_mode=safe_mode)
-    from ._api import format_from_path
+    from ._api import check_save_path, format_from_path
 
     fmt = format_from_path(os.fspath(dst), format)
     if fmt not in ("keras", "h5", "savedmodel"):
@@ -333,4 +332,6 @@ def convert(
             f"{os.fspath(dst)}: convert writes whole models (keras, h5, savedmodel), "
             f"not {fmt}; use save_weights for weights only."
         )
+    check_save_path(dst, fmt)  # a target save would refuse is refused before the model is read
+    model = load(src, safe_mode=safe_mode)
     return save(model, dst, format=fmt)

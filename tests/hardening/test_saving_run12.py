@@ -156,6 +156,23 @@ def test_convert_to_a_bad_target_is_refused_with_the_fix(tmp_path: Path) -> None
     assert _tree(tmp_path) == ["m.keras"]
 
 
+def test_convert_checks_its_target_before_reading_the_model(tmp_path: Path, monkeypatch) -> None:
+    import netform as nf
+    from netform.errors import SaveError
+    from netform.saving import _inspect
+
+    nf.save(_tiny(), tmp_path / "m.keras")
+    read: list[str] = []
+    monkeypatch.setattr(_inspect, "load", lambda path, **kwargs: read.append(str(path)))
+    (tmp_path / "thesis.tex").write_text("mine")
+    with pytest.raises(SaveError, match="give a shorter name"):
+        nf.convert(tmp_path / "m.keras", tmp_path / f"{LONG}.h5")
+    with pytest.raises(SaveError, match="thesis.tex"):
+        nf.convert(tmp_path / "m.keras", tmp_path / "thesis.tex" / "m.h5")
+    assert read == []  # refused before the model was read
+    assert (tmp_path / "thesis.tex").read_text() == "mine"
+
+
 def test_a_save_into_new_folders_still_makes_them(tmp_path: Path) -> None:
     import netform as nf
 
