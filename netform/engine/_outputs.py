@@ -15,7 +15,7 @@ applied leaf by leaf over the outputs' structure:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -23,7 +23,7 @@ from keras import tree
 
 from ..errors import DataError
 
-__all__ = ["to_numpy", "concat_outputs"]
+__all__ = ["to_numpy", "concat_outputs", "PredictionBatches"]
 
 
 def to_numpy(value: Any) -> Any:
@@ -86,3 +86,33 @@ def concat_outputs(batches: list[Any]) -> Any:
     if len(batches) == 1:
         return batches[0]
     return tree.map_structure(lambda *parts: _concat_leaf(list(parts)), *batches)
+
+
+class PredictionBatches:
+    """What :meth:`predict_iter` returns: an iterator over the outputs of each predict call, as numpy.
+
+    ``samples`` is the number of input samples the last batch of outputs was
+    computed from (``None`` before the first): a model whose outputs keep the
+    batch axis gives that many rows, one per sample, and a writer that stores
+    one row per sample checks it (an op that reduces, gathers or joins over
+    the batch axis gives another count; the outputs are still yielded as the
+    model computed them, as Keras's ``predict`` returns them).
+    """
+
+    def __init__(self, calls: Iterator[tuple[Any, Any]]) -> None:
+        self._calls = calls
+        self.samples: int | None = None
+
+    def __iter__(self) -> PredictionBatches:
+        return self
+
+    def __next__(self) -> Any:
+        outputs, samples = next(self._calls)
+        self.samples = None if samples is None else int(samples)
+        return outputs
+
+    def close(self) -> None:
+        """Stop early, as a generator's ``close()`` does (no more calls are run)."""
+        close = getattr(self._calls, "close", None)
+        if close is not None:
+            close()

@@ -26,6 +26,7 @@ from ._callbacks import CallbackDriver, pythonify_logs
 from ._contract import StepFunction, step_function
 from ._data import EVAL_MAX_BATCH, DataStream, capped_epochs, default_eval_batch_size, split_validation
 from ._distribute import strategy_label, variable_strategy
+from ._outputs import PredictionBatches
 from ._outputs import concat_outputs as _concat_outputs
 from ._outputs import to_numpy as _to_numpy
 from ._replica_probe import probe_replica_reduce
@@ -263,7 +264,7 @@ class Trainer(StepsMixin):
     def _run_epoch(
         self, mode: str, stream: DataStream, fn: Any, cbs: CallbackDriver, telemetry: TelemetryRecorder | None
     ) -> Any:
-        """Run one pass over ``stream``; yield each predict call's outputs, or the last logs (tensors).
+        """Run one pass over ``stream``; yield each predict call's outputs and samples, or the last logs (tensors).
 
         With a fixed ``steps_per_execution`` the schedule is Keras's for that
         value. Under ``"auto"`` it is the schedule of 1, grouped: consecutive
@@ -328,7 +329,7 @@ class Trainer(StepsMixin):
             if hooks:
                 cbs.batch_end(mode, begin + n - 1, logs if mode != "predict" else {"outputs": out})
             if mode == "predict":
-                yield out
+                yield out, samples  # the samples of the call: its outputs' rows when they keep the batch axis
             if stop_attr and getattr(self, stop_attr, False):
                 break
         iterator = None
@@ -554,10 +555,13 @@ class Trainer(StepsMixin):
         *,
         steps: int | None = None,
         callbacks: list[keras.callbacks.Callback] | None = None,
-    ) -> Iterator[Any]:
+    ) -> PredictionBatches:
         """Yield the model's outputs batch by batch, as numpy.
 
         Memory stays bounded by one batch of outputs, however long the data.
+        The iterator's ``samples`` is the number of input samples behind the
+        batch it yielded last (its rows, where the outputs keep the batch axis;
+        an op that reduces or gathers over axis 0 gives other rows, as in Keras).
 
         Args:
             x: Inputs (arrays, dataset, generator or PyDataset).
@@ -567,13 +571,20 @@ class Trainer(StepsMixin):
             steps: Stop after this many batches.
             callbacks: Callbacks receiving the ``on_predict_*`` hooks.
 
-        Yields:
-            One batch of outputs (same structure as the model's outputs).
+        Returns:
+            A :class:`~netform.engine._outputs.PredictionBatches` iterator: one
+            batch of outputs (same structure as the model's outputs) per call.
 
         Example:
             >>> for batch in model.predict_iter(x, batch_size=1024):
             ...     write(batch)
         """
+        return PredictionBatches(self._predict_calls(x, batch_size, steps, callbacks))
+
+    def _predict_calls(
+        self, x: Any, batch_size: int | None, steps: int | None, callbacks: list[keras.callbacks.Callback] | None
+    ) -> Iterator[tuple[Any, Any]]:
+        """:meth:`predict_iter`'s calls: each call's outputs (numpy) and its number of input samples."""
         self._guard("predict_iter", needs_compile=False)
         batch_size = self._eval_batch_size("predict", x, None, None, batch_size, steps, callbacks)
         stream = self._stream(x, batch_size=batch_size, steps=steps, where="predict")
@@ -581,8 +592,8 @@ class Trainer(StepsMixin):
         cbs = CallbackDriver(callbacks, model=self, verbose=0, epochs=1, steps=stream.num_batches)
         self.stop_predicting = False
         cbs.on_predict_begin()
-        for out in self._run_epoch("predict", stream, fn, cbs, None):
-            yield tree.map_structure(_to_numpy, out)
+        for out, samples in self._run_epoch("predict", stream, fn, cbs, None):
+            yield tree.map_structure(_to_numpy, out), samples
             if getattr(self, "stop_predicting", False):
                 break
         cbs.on_predict_end()
