@@ -436,6 +436,15 @@ def resize(a: dict[str, Any]) -> Shape:
     fmt = a.get("data_format") or "channels_last"
     if len(shape) not in (3, 4):
         raise ShapeError(f"image.resize takes a tensor of rank 3 or 4, received {shape_str(shape)}")
+    if len(shape) == 3 and fmt == "channels_last" and shape[0] is None:
+        # Keras takes a rank-3 tensor as one image (height, width, channels): the batch axis is its height
+        raise ShapeError(
+            f"image.resize takes the rank-3 tensor {shape_str(shape)} as one image (height, width, channels), so "
+            f"it resizes the batch axis as the height: every batch gives {size[0]} results, not one per sample; "
+            "give each sample a channels axis first (op expand_dims, axis: -1, makes "
+            f"{shape_str((*shape, 1))}), or write data_format: channels_first to resize each sample's "
+            f"{shape_str(shape[1:])} as one image"
+        )
     if fmt == "channels_last":
         return shape[:-3] + tuple(size) + shape[-1:]
     return shape[:-2] + tuple(size)
@@ -727,6 +736,13 @@ def take(a: dict[str, Any]) -> Shape:
             bad = [v for v in _numbers(a["indices"]) if v < -known * MAX_BATCH or v >= known * MAX_BATCH]
             if bad:
                 raise ShapeError(f"index {bad[0]} is out of range for the flattened input")
+        if not (indices and indices[0] is None):  # indices of a batch pick as many values as there are samples
+            _batch_taken(
+                shape,
+                f"take without an axis picks indices of shape {shape_str(indices)} from the flattened tensor "
+                "whatever the batch size, so it picks across",
+                "give the axis to pick along, 1 or later (axis counts the batch axis as 0), e.g. axis: 1",
+            )
         return indices
     ax = _axis(axis, len(shape))
     if ax == 0:
@@ -799,6 +815,15 @@ def grayscale(a: dict[str, Any]) -> Shape:
     if len(shape) not in (3, 4):
         raise ShapeError(f"image.rgb_to_grayscale takes a tensor of rank 3 or 4, received {shape_str(shape)}")
     last = (a.get("data_format") or "channels_last") == "channels_last"
+    if len(shape) == 3 and not last and shape[0] is None:
+        # Keras takes a rank-3 tensor as one image (channels, height, width): the batch axis is its channels
+        raise ShapeError(
+            f"with data_format channels_first, image.rgb_to_grayscale takes the rank-3 tensor {shape_str(shape)} "
+            "as one image (channels, height, width), so the batch axis would be its channels: it gives one "
+            "result for a batch of 1 or 3 samples, not one per sample, and fails for other batch sizes; give "
+            f"each sample its channels axis (a rank-4 tensor, e.g. op expand_dims, axis: 1, makes "
+            f"{shape_str((None, 1, *shape[1:]))})"
+        )
     channels = shape[-1] if last else shape[-3]
     if channels not in (None, 1, 3):
         raise ShapeError(
