@@ -28,6 +28,30 @@ Api = Literal["sequential", "functional", "subclass"]
 POSITIONAL_CALL = frozenset({"MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention"})
 
 
+#: the top-level packages whose failures are Keras's (its backend and the libraries it calls)
+_KERAS_PACKAGES = frozenset({"keras", "tensorflow", "tf_keras", "jax", "jaxlib", "torch", "optree", "numpy", "h5py"})
+
+
+def _netform_failure(err: BaseException) -> bool:
+    """Whether ``err`` is netform's own failure rather than Keras refusing something.
+
+    It is netform's when it was raised in netform's code (the innermost frame of its traceback), or when
+    no frame of Keras or its backend is on its way: such an error is a bug to report, not an answer
+    about the spec's layers.
+    """
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    if not frames:
+        return False
+    innermost = frames[-1]
+    if innermost == "netform" or innermost.startswith("netform."):
+        return True
+    return not any(name.partition(".")[0] in _KERAS_PACKAGES for name in frames)
+
+
 def _where(spec: ModelSpec, node: GraphNode | None) -> str:
     if node is None:
         return spec.source
@@ -163,6 +187,8 @@ def apply_node(spec: ModelSpec, node: GraphNode, env: dict[str, Any], factory: _
     try:
         return call_layer(layer, kind, [env[i] for i in node.args], **kwargs)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError, ArithmeticError) as err:
+        if _netform_failure(err):
+            raise
         shapes = ", ".join(str(tuple(env[i].shape)) for i in node.args)
         raise BuildError(
             f"{_where(spec, node)}: Keras refused to connect {kind} to input shape(s) {shapes}"
@@ -412,7 +438,7 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
             f"sys.setrecursionlimit({len(graph.nodes) + 1_000}), or split the graph into nested blocks"
         ) from err
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, NotImplementedError, ArithmeticError) as err:
-        if isinstance(err, NetformError):
+        if isinstance(err, NetformError) or _netform_failure(err):
             raise
         # Keras building a layer of a Sequential (connected as the model is rebuilt, not node by node)
         raise BuildError(

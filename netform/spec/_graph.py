@@ -477,6 +477,10 @@ class _Resolver:
         if call:
             self.error("`call` applies to a layer node, not to a shared block use", path + ("call",))
             return
+        while sc.shares is not None and sc.shares in self.graph.scopes:
+            # a use that shares a use that shares another: the weights, and the nested model, are the first one's
+            source_scope = sc.shares
+            sc = self.graph.scopes[source_scope]
         fake = Node.model_validate({"block": sc.block, "in": inputs, "args": {}, "nested": True})
         args = self._scope_args.get(source_scope, {})
         fake = fake.model_copy(update={"args": args})

@@ -169,6 +169,12 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             diags.append(smap.diagnostic(f"{err} (input shape{'s' if len(shapes) > 1 else ''}: {received})", node.path))
             out[node.name] = NodeShape(None, None, None, False)
             continue
+        misfit = _shared_misfit(graph, node, arg, (trainable, frozen), out) if node.shared else None
+        misfit = misfit or (_call_misfit(node, arg, out) if node.call else None)
+        if misfit is not None:
+            diags.append(smap.diagnostic(*misfit))
+            out[node.name] = NodeShape(None, None, None, False)
+            continue
         if node.shared:
             trainable, frozen = 0, 0
         weights = (trainable or 0) + (frozen or 0)
@@ -205,6 +211,157 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     if diags:
         raise SpecError(diags)
     return out
+
+
+#: layers whose Keras input_spec fixes the rank they were built on, whatever their weights
+_FIXED_RANK = frozenset({"PReLU", "BatchNormalization", "MultiHeadAttention", "GroupQueryAttention"})
+
+
+def _shared_misfit(
+    graph: Graph, node: Any, arg: Any, counts: tuple[int | None, int | None], out: dict[str, NodeShape]
+) -> tuple[str, tuple[Any, ...]] | None:
+    """Why the weights of the layer ``node`` shares cannot take ``arg`` (its input shapes), with the place; or None.
+
+    Keras makes a layer's weights once, for the input of its first call: a shared use must give the same
+    sizes on every axis the weights depend on. Those are the axes on which the parameter counts change: a
+    use whose counts differ from the owner's is refused, and so is one that differs from the owner on an
+    axis where changing the owner's size alone changes the counts (a PReLU on (2, 3) and (3, 2)).
+    """
+    layer = node.layer
+    owner = graph.nodes.get(node.owner)
+    if owner is None or layer.type in _WEIGHTLESS or None in counts:
+        return None
+    owner_shapes = []
+    for i in owner.args:
+        known = out.get(i)
+        if known is None or not isinstance(known.output_shape, tuple):
+            return None
+        owner_shapes.append(known.output_shape)
+    mine = [arg] if layer.arity == "one" else list(arg)
+    if len(owner_shapes) != len(mine):
+        return None
+
+    def weights(shapes: list[tuple[Any, ...]]) -> tuple[int, int] | None:
+        try:
+            return layer.counts(shapes[0] if layer.arity == "one" else shapes)
+        except Exception:  # no rule (NoStaticRule) or sizes the rule refuses: nothing certain to say
+            return None
+
+    owned = weights(owner_shapes)
+    if owned is None:
+        return None
+    reason = None
+    if tuple(owned) != tuple(counts):
+        reason = f"its weights hold {sum(owned):,} values, but this input would need {sum(c or 0 for c in counts):,}"
+    else:
+        for k, (theirs, ours) in enumerate(zip(owner_shapes, mine)):
+            if len(theirs) != len(ours):
+                if layer.type in _FIXED_RANK:
+                    reason = f"{layer.type} takes inputs of the rank it was built on ({len(theirs)} with the batch)"
+                    break
+                continue
+            for axis in range(1, len(theirs)):
+                if theirs[axis] == ours[axis] or theirs[axis] is None or ours[axis] is None:
+                    continue
+                probe = list(owner_shapes)
+                probe[k] = (*theirs[:axis], ours[axis], *theirs[axis + 1 :])
+                if weights(probe) != owned:
+                    reason = f"its weights depend on the size of axis {axis}"
+                    break
+            if reason:
+                break
+    if reason is None:
+        return None
+    place = node.path
+    for name in node.scope:  # a node of a block use that shares another: the place is that `shares:` use
+        scope = graph.scopes.get(name)
+        if scope is not None and scope.shares is not None:
+            place = scope.path
+            break
+    theirs_text = ", ".join(format_shape(s) for s in owner_shapes)
+    ours_text = ", ".join(format_shape(s) for s in mine)
+    return (
+        f"node '{node.name}' shares the layer of '{owner.name}' ({layer.type}), which is built for input "
+        f"shape(s) {theirs_text}, but '{node.name}' gives it {ours_text}: {reason}. Keras makes a shared "
+        f"layer's weights once, so give '{node.name}' inputs of the sizes '{owner.name}' takes, or give it a "
+        "layer of its own instead of `shares`",
+        place,
+    )
+
+
+#: recurrent layers and how many initial states their cell keeps
+_STATES = {"LSTM": 2, "GRU": 1, "SimpleRNN": 1}
+
+
+def _call_misfit(node: Any, arg: Any, out: dict[str, NodeShape]) -> tuple[str, tuple[Any, ...]] | None:
+    """Why a tensor given to a node's ``call:`` cannot fit its layer, with the place; or None.
+
+    Checked where the rule is certain: ``initial_state`` of a recurrent layer (one ``(batch, units)``
+    tensor per state of the cell, both directions' for Bidirectional), and ``attention_mask`` of a
+    MultiHeadAttention over one axis (``(batch, query steps, value steps)``, each size 1 or the same).
+    Unknown sizes pass.
+    """
+    from ._graph import Slot
+
+    layer = node.layer
+
+    def shapes_of(value: Any) -> list[Any] | None:
+        slots = value if isinstance(value, list) else [value]
+        if not all(isinstance(s, Slot) for s in slots):
+            return None
+        found = []
+        for s in slots:
+            known = out.get(node.inputs[s.index])
+            found.append(known.output_shape if known is not None else None)
+        return found
+
+    state = node.call.get("initial_state")
+    if state is not None and layer.type in (*_STATES, "Bidirectional"):
+        shapes = shapes_of(state)
+        parts = [layer.layer, layer.backward_layer or layer.layer] if layer.type == "Bidirectional" else [layer]
+        if shapes is None or any(p.type not in _STATES for p in parts):
+            return None
+        units = [u for p in parts for u in [getattr(p, "units")] * _STATES[p.type]]
+        where = (*node.path, "call", "initial_state")
+        if len(shapes) != len(units):
+            cells = " + ".join(f"{_STATES[p.type]} of its {p.type}" for p in parts)
+            what = (
+                f"{len(units)} initial states ({cells})"
+                if layer.type == "Bidirectional"
+                else f"{len(units)} initial state{'s' * (len(units) > 1)}"
+            )
+            return (
+                f"{layer.type} takes {what}, but `call.initial_state` gives {len(shapes)}: list one "
+                f"(batch, units) tensor per state",
+                where,
+            )
+        for j, (shape, width) in enumerate(zip(shapes, units)):
+            if not isinstance(shape, tuple):
+                continue
+            if len(shape) != 2 or shape[-1] not in (None, width):
+                return (
+                    f"{layer.type} initial state {j} must have shape (batch, {width}) (one value per unit), but "
+                    f"node '{node.inputs[state[j].index if isinstance(state, list) else state.index]}' gives "
+                    f"{format_shape(shape)}",
+                    where + ((j,) if isinstance(state, list) else ()),
+                )
+    mask = node.call.get("attention_mask")
+    if mask is not None and layer.type == "MultiHeadAttention" and getattr(layer, "attention_axes", None) is None:
+        shapes = shapes_of(mask)
+        query, value = (arg[0], arg[1]) if isinstance(arg, list) and len(arg) > 1 else (None, None)
+        if shapes is None or len(shapes) != 1 or not isinstance(query, tuple) or not isinstance(value, tuple):
+            return None
+        shape = shapes[0]
+        if len(query) != 3 or not isinstance(shape, tuple) or len(shape) != 3:
+            return None
+        if any(m not in (None, 1, want) and want is not None for m, want in zip(shape[1:], (query[1], value[1]))):
+            return (
+                f"MultiHeadAttention's attention_mask must have shape (batch, {query[1]}, {value[1]}) "
+                f"(batch, query steps, value steps; a size of 1 broadcasts), but node "
+                f"'{node.inputs[mask.index]}' gives {format_shape(shape)}",
+                (*node.path, "call", "attention_mask"),
+            )
+    return None
 
 
 def _over_memory(total: int, memory: int, smap: SourceMap, path: tuple[Any, ...]) -> Diagnostic:
