@@ -327,18 +327,17 @@ KILLED_SAVE = textwrap.dedent("""
 """)
 
 
-def _killed_save(prefix: Path, kill_at: int):
-    import subprocess
-    import sys
+@pytest.fixture(scope="module")
+def forks(tmp_path_factory: pytest.TempPathFactory):
+    """A server that forks each killed save from one process that imported Keras and netform once."""
+    from ._fork_server import ForkServer
 
-    root = Path(__file__).resolve().parents[2]
-    return subprocess.run(
-        [sys.executable, "-c", KILLED_SAVE, str(prefix), str(kill_at)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
+    with ForkServer(["keras", "numpy", "netform.saving"], tmp_path_factory.mktemp("forks")) as server:
+        yield server
+
+
+def _killed_save(forks, prefix: Path, kill_at: int):
+    return forks.run(KILLED_SAVE, [str(prefix), str(kill_at)], timeout=300)
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -354,18 +353,18 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(left)
 
 
-def test_the_next_save_removes_what_a_save_killed_at_any_step_left(tmp_path: Path) -> None:
+def test_the_next_save_removes_what_a_save_killed_at_any_step_left(tmp_path: Path, forks) -> None:
     import netform as nf
 
     folder = tmp_path / "ck"
     prefix = folder / "w.ckpt"
     nf.save_weights(_tiny(), prefix, format="tf_checkpoint")
-    done = _killed_save(prefix, 10**6)
+    done = _killed_save(forks, prefix, 10**6)
     steps = int(done.stdout.split()[-1])
     assert steps >= 6, done.stdout + done.stderr
     seen_left = set()
     for kill_at in range(1, steps + 1):
-        done = _killed_save(prefix, kill_at)
+        done = _killed_save(forks, prefix, kill_at)
         assert done.returncode == -9, (kill_at, done.stdout, done.stderr)
         left = _leftovers(folder)
         seen_left.update("tmp folder" if n.endswith(".nf-tmp-w.ckpt") else n.rsplit(".", 1)[-1] for n in left)
@@ -375,7 +374,7 @@ def test_the_next_save_removes_what_a_save_killed_at_any_step_left(tmp_path: Pat
     assert "tmp folder" in seen_left and any(k.startswith("data-") for k in seen_left), seen_left
 
 
-def test_a_killed_save_s_leftovers_stay_while_another_save_runs(tmp_path: Path) -> None:
+def test_a_killed_save_s_leftovers_stay_while_another_save_runs(tmp_path: Path, forks) -> None:
     import fcntl
 
     import netform as nf
@@ -384,7 +383,7 @@ def test_a_killed_save_s_leftovers_stay_while_another_save_runs(tmp_path: Path) 
     prefix = folder / "w.ckpt"
     nf.save_weights(_tiny(), prefix, format="tf_checkpoint")
     kill_at = 3  # the temporary folder made, its checkpoint written and its data moved out as a set's
-    assert _killed_save(prefix, kill_at).returncode == -9
+    assert _killed_save(forks, prefix, kill_at).returncode == -9
     left = _leftovers(folder)
     assert left
     fd = os.open(folder, os.O_RDONLY)
