@@ -184,10 +184,16 @@ computed on its own and the rows need not be one per sample. netform refuses, as
 the ops on the batch axis that fail for some batch sizes or give a fixed number of results whatever
 the batch: `squeeze` of axis 0, `matmul` summing over it, `broadcast_to` (it fixes the batch size),
 `tile` or `repeat` along it (or without an axis), `split`, `take`, `pad`, `slice` or `getitem` of
-it, a `reshape` whose `newshape` does not start with -1 (or whose sizes do not divide a sample),
-`matmul` or `einsum` summing over it, pairing it with another axis or broadcasting it against a
-fixed size, and a constant of a size other than 1 where a tensor has its batch axis (`add`,
-`multiply`, `where`…: the model would run only for batches of that size).
+it, `take` without an axis with indices that are a constant or a tensor without the batch axis (it
+picks from the flattened tensor, batch included: as many results whatever the batch), a `reshape`
+whose `newshape` does not start with -1 (or whose sizes do not divide a sample), `matmul` or
+`einsum` summing over it, pairing it with another axis or broadcasting it against a fixed size, a
+constant of a size other than 1 where a tensor has its batch axis (`add`, `multiply`, `where`…: the
+model would run only for batches of that size), and the image ops on a tensor of rank 3 with its
+batch axis: Keras takes a rank-3 tensor as one image, so `image.resize` with channels last would
+resize the batch axis as the height and `image.rgb_to_grayscale` with channels first would take it
+as the channels (add a channels axis first with `expand_dims`; `image.resize` with channels first
+and `image.rgb_to_grayscale` with channels last work on each sample of a rank-3 tensor).
 
 Settings that name a choice take only the values Keras runs with, written in lowercase: `mode` of
 `pad` (`constant`, `reflect`, `symmetric`; `constant_values` only with `constant`, and `reflect`

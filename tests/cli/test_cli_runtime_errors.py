@@ -17,29 +17,30 @@ TAKE = textwrap.dedent("""\
     kind: functional
     inputs:
       x: {shape: [4]}
+      i: {shape: [2], dtype: int32}
     nodes:
-      t: {op: take, in: x, indices: [5, 0]}
+      t: {op: take, in: [x, i]}
     outputs: [t]
     """)
 
 
 def test_take_past_the_flattened_batch_is_exit_4_naming_the_index(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    """`take` without `axis` indexes the flattened batch: [5, 0] fits 2 samples of 4 values but not 1."""
+    """`take` without `axis` indexes the flattened batch: indices [5, 0] fit 2 samples of 4 values but not 1."""
     (tmp_path / "take.yaml").write_text(TAKE)
     assert main(["validate", str(tmp_path / "take.yaml")]) == 0
     assert main(["build", str(tmp_path / "take.yaml"), "-o", str(tmp_path / "take.keras")]) == 0
-    np.savez(tmp_path / "two.npz", x=np.arange(8, dtype="float32").reshape(2, 4))
-    np.savez(tmp_path / "one.npz", x=np.ones((1, 4), "float32"))
+    np.savez(tmp_path / "two.npz", x=np.arange(8, dtype="float32").reshape(2, 4), i=np.array([[5, 0], [1, 2]], "int32"))
+    np.savez(tmp_path / "one.npz", x=np.ones((1, 4), "float32"), i=np.array([[5, 0]], "int32"))
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "take.keras"), "--data", str(tmp_path / "two.npz"),
                  "--batch-size", "2", "-o", str(tmp_path / "two_out.npy")]) == 0
-    np.testing.assert_array_equal(np.load(tmp_path / "two_out.npy"), [5.0, 0.0])
+    np.testing.assert_array_equal(np.load(tmp_path / "two_out.npy"), [[5.0, 0.0], [1.0, 2.0]])
     code = main(["predict", str(tmp_path / "take.keras"), "--data", str(tmp_path / "one.npz"),
                  "-o", str(tmp_path / "one_out.npy")])
     err = capsys.readouterr().err
     assert code == 4, err
-    assert "the model cannot run on these values (at node 'taker_1/GatherV2'): indices[0] = 5 is not in [0, 4)" in err
+    assert "the model cannot run on these values (at node 'taker_1/GatherV2'): indices[0,0] = 5 is not in [0, 4)" in err
     assert "Traceback" not in err and "a bug in netform" not in err
     assert not (tmp_path / "one_out.npy").exists()
 

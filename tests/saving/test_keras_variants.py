@@ -142,7 +142,7 @@ kind: functional
 inputs:
   x: {shape: [8]}
 nodes:
-  t: {op: take, in: x, indices: 4}
+  t: {op: take, in: x, indices: 4, axis: 1}
   d: {type: Dense, units: 2, in: x}
 outputs: [d, t]
 """
