@@ -30,6 +30,7 @@ __all__ = [
     "confine_paths",
     "callback_file_errors",
     "backup_overlaps",
+    "shared_files",
     "output_overlaps",
     "backup_dir_output_problem",
 ]
@@ -134,6 +135,8 @@ def confine_paths(
                 "(netform train --allow-paths) to let this spec write anywhere.",
                 arg,
             )
+        if arg != "embeddings_metadata":  # a file TensorBoard reads
+            _check_not_under_file(name, arg, text, real, arg in _FILE_ARGS)
         if name == "BackupAndRestore" and args.get("delete_checkpoint", True):
             _check_backup_dir(real, real_base, arg)
         if arg not in _FILE_ARGS:  # a folder Keras writes files and sub-folders into
@@ -163,6 +166,34 @@ def confine_paths(
                 folders.append(parent)
         args[arg] = real if not access.allow_paths else full
     return args
+
+
+#: A folder name to suggest for each folder argument.
+_EXAMPLE_FOLDERS = {"log_dir": "logs", "backup_dir": "backup", "directory": "checkpoints"}
+
+
+def _check_not_under_file(name: str, arg: str, text: str, real: str, is_file: bool) -> None:
+    """A callback's folder (``log_dir``, ``backup_dir``), or the folder of its file, is a folder or can be made.
+
+    Keras makes the folders when training starts, or when it first writes: a file in the way fails there,
+    with TensorFlow's ``FailedPrecondition`` or ``File exists``, after the model is built.
+    """
+    if not is_file and os.path.lexists(real) and not os.path.isdir(real):
+        raise CallbackFileRefused(
+            f"{name}.{arg} {text!r} is an existing file ({real}), not a folder, and {name} writes files into "
+            f"it; name a folder (a new one, e.g. {arg}: {_EXAMPLE_FOLDERS.get(arg, 'logs')}), or move that file away",
+            arg,
+        )
+    folder = os.path.dirname(real) if "{" not in os.path.dirname(real) else None
+    while folder and not os.path.lexists(folder):
+        parent = os.path.dirname(folder)
+        folder = parent if parent != folder else None
+    if folder and not os.path.isdir(folder):
+        raise CallbackFileRefused(
+            f"{name}.{arg} {text!r} lies under {folder}, which is a file, not a folder, so its folder cannot be "
+            f"made; name a path under a folder, or move that file away",
+            arg,
+        )
 
 
 def _read_by_run(real: str, inputs: Sequence[tuple[str, str]]) -> str | None:
@@ -537,6 +568,79 @@ def backup_overlaps(
     return found
 
 
+def shared_files(
+    spec_callbacks: Sequence[tuple[int, str, Mapping[str, Any]]],
+    base: str | os.PathLike[str],
+    access: SpecAccess,
+    backup_dirs: Sequence[tuple[str, str]] = (),
+) -> list[tuple[int, CallbackFileRefused]]:
+    """The callbacks that write a file another callback of the run writes too, and the TrainingBackups past one.
+
+    Two CSVLoggers on one file would interleave (or truncate) each other's rows; ``fit`` takes one
+    TrainingBackup at most (a spec's, or ``--backup-dir``'s), and refuses more once TensorFlow has started.
+
+    Args:
+        spec_callbacks: ``(index, class name, arguments)`` of each callback of the spec.
+        base: The output directory the spec's paths resolve under.
+        access: What the spec may reach.
+        backup_dirs: ``(option, path)`` of the run's own TrainingBackup folders (``("--backup-dir", "bk")``).
+
+    Returns:
+        ``(index, refusal)`` for each callback after the first that writes a file already named, or that is
+        a TrainingBackup beside another one.
+    """
+    found: list[tuple[int, CallbackFileRefused]] = []
+    written: dict[str, tuple[int, str, str, str]] = {}
+    backup: tuple[str, str] | None = (backup_dirs[0][0], backup_dirs[0][1]) if backup_dirs else None
+    backup_at: int | None = None
+    for i, name, args in spec_callbacks:
+        if name == "TrainingBackup":
+            if backup is not None:
+                at = f"training.callbacks[{backup_at}]" if backup_at is not None else "the command line"
+                found.append(
+                    (
+                        i,
+                        CallbackFileRefused(
+                            f"TrainingBackup is a second training backup: {backup[0]} {backup[1]!r} ({at}) is one "
+                            "already, and training takes one (it saves and resumes one state); "
+                            + (
+                                f"remove this callback, or leave out {backup[0]}"
+                                if backup_at is None
+                                else "remove one of the two TrainingBackup callbacks"
+                            ),
+                            "backup_dir",
+                        ),
+                    )
+                )
+                continue
+            backup, backup_at = ("TrainingBackup.backup_dir", str(args.get("backup_dir"))), i
+        for arg in PATH_ARGUMENTS.get(name, ()):
+            text = args.get(arg)
+            if arg not in _FILE_ARGS or not isinstance(text, (str, os.PathLike)):
+                continue
+            real = _real(os.fspath(text), base, access)
+            if real is None:
+                continue
+            first = written.get(real)
+            if first is None:
+                written[real] = (i, name, arg, os.fspath(text))
+                continue
+            j, other, other_arg, other_text = first
+            found.append(
+                (
+                    i,
+                    CallbackFileRefused(
+                        f"{name}.{arg} {os.fspath(text)!r} ({real}) is the file {other}.{other_arg} "
+                        f"{other_text!r} (training.callbacks[{j}]) writes too, and each would overwrite or mix "
+                        "into the other's; give each callback a file of its own",
+                        arg,
+                    ),
+                )
+            )
+            break
+    return found
+
+
 def _template_pattern(template: str) -> tuple[re.Pattern[str], str] | None:
     """A regular expression of the paths a formatted path (``ck/m{epoch:02d}.keras``) can name, and the folder
     before its first field; ``None`` for a path without fields (or one Keras cannot format)."""
@@ -553,19 +657,20 @@ def _template_pattern(template: str) -> tuple[re.Pattern[str], str] | None:
 
 
 def _output_place(real: str, output: str, is_file: bool) -> str | None:
-    """How the real path ``output`` meets a callback's real path ``real`` (None: apart)."""
+    """How the real path ``output`` meets a callback's real path ``real``, as the words between them (None: apart)."""
     template = _template_pattern(real) if is_file else None
     if template is not None:
         pattern, folder = template
         if pattern.fullmatch(output):
-            return "is a name its template can produce, the file"
-        return "lies inside the folder" if _inside(folder, output) else None
+            return "is a file name its template can produce, the template of"
+        return "is a folder that holds the files of" if _inside(folder, output) else None
+    what = "file" if is_file else "folder"
     if real == output:
-        return "is the file" if is_file else "is the folder"
+        return f"is the {what} of"
     if _inside(real, output):
-        return "lies inside the folder"
+        return f"is a folder that holds the {what} of"
     if _inside(output, real):
-        return "is a folder that holds the file" if is_file else "is a folder that holds the folder"
+        return "lies inside the folder of"
     return None
 
 
@@ -601,18 +706,24 @@ def output_overlaps(
             if arg == "embeddings_metadata" or not isinstance(text, (str, os.PathLike)):
                 continue  # embeddings_metadata names files TensorBoard reads
             real = _real(os.fspath(text), base, access)
-            place = None if real is None else _output_place(real, target, arg in _FILE_ARGS)
+            is_file = arg in _FILE_ARGS
+            place = None if real is None else _output_place(real, target, is_file)
             if place is None:
                 continue
-            writes = "writes" if arg in _FILE_ARGS else "writes into (and may delete)"
+            if is_file:
+                does = f"{name} writes that file during training"
+            else:
+                does = f"{name} writes into that folder during training"
+                if name == "BackupAndRestore" and args.get("delete_checkpoint", True):
+                    does += " and Keras deletes it at the end"
+            outside = f"a path outside {real}" if place.startswith(("lies", "is the")) else "another path"
             found.append(
                 (
                     i,
                     CallbackFileRefused(
-                        f"{option} {output} ({target}) {place} {name}.{arg} {os.fspath(text)!r} "
-                        f"({real}) {writes} during training, so the trained model could not be saved there "
-                        f"after it; give {option} a path outside the callbacks' files and folders, or name "
-                        f"another {'file' if arg in _FILE_ARGS else 'folder'} for the callback",
+                        f"{option} {output} ({target}) {place} {name}.{arg} {os.fspath(text)!r} ({real}): {does}, "
+                        f"so the trained model could not be saved there after it; give {option} {outside}, or "
+                        f"name another {'file' if is_file else 'folder'} for the callback",
                         arg,
                     ),
                 )
@@ -697,6 +808,10 @@ def callback_file_errors(
             refused.add(i)
             diags.append((i, _located(spec, i, args, err)))
     listed = [(i, cb.type, cb.arguments) for i, cb in enumerate(training.callbacks) if cb.type in PATH_ARGUMENTS]
+    for i, twice in shared_files(listed, base, access, backup_dirs):
+        if i not in refused:
+            refused.add(i)
+            diags.append((i, _located(spec, i, training.callbacks[i].arguments, twice)))
     for i, overlap in backup_overlaps(listed, base, access, backup_dirs):
         if i not in refused:
             refused.add(i)
