@@ -228,7 +228,7 @@ def validate_layer(
     path: Path,
     smap: SourceMap,
     diags: list[Diagnostic],
-    memo: dict[Any, LayerSpec] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> LayerSpec | None:
     """Validate one layer mapping (with ``type``) and record any problems.
 
@@ -438,7 +438,7 @@ def parse_node(
     diags: list[Diagnostic],
     *,
     graph: bool,
-    memo: dict[Any, LayerSpec] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> Node | None:
     """Parse one node mapping (layer, shared layer or block use); ``memo`` as :func:`validate_layer`'s."""
     if not isinstance(value, dict):
@@ -449,7 +449,7 @@ def parse_node(
     meta: dict[str, Any] = {}
     n_before = len(diags)
     if "op" in fields:
-        return _parse_op(fields, path, smap, diags, graph=graph)
+        return _parse_op(fields, path, smap, diags, graph=graph, memo=memo)
     if "call" in fields:
         call = fields.pop("call")
         if graph and _check_call(call, path + ("call",), smap, diags):
@@ -565,7 +565,13 @@ _ops: Any = None
 
 
 def _parse_op(
-    fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic], *, graph: bool
+    fields: dict[str, Any],
+    path: Path,
+    smap: SourceMap,
+    diags: list[Diagnostic],
+    *,
+    graph: bool,
+    memo: dict[Any, Any] | None = None,
 ) -> Node | None:
     """An op node, ``{op: add, in: [a, b]}``: a keras.ops function applied to nodes and constants."""
     global _ops
@@ -601,8 +607,24 @@ def _parse_op(
             fields.pop(key)
     fields.pop("name", None)
     args = tuple(raw_in) if isinstance(raw_in, list) else (raw_in,)
-    for where, message in op_problems(op, args, fields):
-        diags.append(smap.diagnostic(message, path + (where if where is not None else "op",)))
+    # what op_problems reads: the op, the constants and where the tensors are, the named arguments (not
+    # which nodes the tensors come from); an op node of the same as one that passed passes
+    checked: Any = None
+    if memo is not None:
+        try:
+            checked = (
+                "op",
+                op,
+                tuple(None if isinstance(a, str) else frozen_value(a) for a in args),
+                frozen_value(fields),
+            )
+        except TypeError:
+            checked = None
+    if checked is None or memo is None or checked not in memo:
+        for where, message in op_problems(op, args, fields):
+            diags.append(smap.diagnostic(message, path + (where if where is not None else "op",)))
+        if checked is not None and memo is not None and len(diags) == n_before:
+            memo[checked] = True
     if len(diags) > n_before:
         refs = tuple(a for a in args if isinstance(a, str))
         return Node.model_validate({"layer": Unresolved(), "in": refs})
@@ -653,7 +675,7 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
             )
         )
     _check_count(raw, smap)
-    memo: dict[Any, LayerSpec] = {}  # equal layer mappings share their (frozen) layer
+    memo: dict[Any, Any] = {}  # equal layer mappings share their (frozen) layer; equal op nodes, their checks
     nodes_ok = True
     if isinstance(raw.get("nodes"), dict):
         parsed = {}

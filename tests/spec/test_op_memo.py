@@ -70,3 +70,17 @@ def test_a_layer_mapping_equal_in_python_but_not_in_yaml_is_validated_again() ->
     with pytest.raises(SpecError) as err:
         nf.load_spec(HEAD + nodes + "outputs: [z]\n")
     assert [d.path[:2] for d in err.value.diagnostics] == [("nodes", "z")]
+
+
+def test_op_node_checks_are_shared_only_by_equal_nodes() -> None:
+    nodes = (
+        "  a: {op: add, in: [f, [1.0, 2.0, 3.0, 4.0]]}\n"
+        "  b: {op: add, in: [f, [1.0, [2.0], 3.0, 4.0]]}\n"  # a ragged constant, after an equal-looking node
+        "  c: {op: reshape, in: f}\n"
+        "  d: {op: reshape, in: f}\n"
+        "  z: {op: add, in: [c, d]}\n"
+    )
+    with pytest.raises(SpecError) as err:
+        nf.load_spec(HEAD + nodes + "outputs: [z]\n")
+    located = [d.path[:2] for d in err.value.diagnostics]
+    assert ("nodes", "b") in located and ("nodes", "c") in located and ("nodes", "d") in located
