@@ -136,6 +136,23 @@ def _save_interrupted(model: Any, target: str) -> None:
     )
 
 
+def _save_after_failure(built: list[Any], target: str) -> None:
+    """Save a model whose training a callback's failed write stopped, once it has taken a step (else nothing).
+
+    Saved as an interrupted run's (``NAME.interrupted.EXT`` beside ``-o``, never over a user's file); a
+    backup, if any, is kept as the failed ``fit`` left it.
+    """
+    model = built[-1] if built else None
+    optimizer = getattr(model, "optimizer", None)
+    try:
+        steps = int(optimizer.iterations) if optimizer is not None else 0
+    except (TypeError, ValueError, AttributeError):
+        steps = 0
+    if steps > 0:
+        print(f"training stopped after {steps} step(s) because a callback's file could not be written", flush=True)
+        _save_interrupted(model, target)
+
+
 class _Interrupt:
     """Ctrl-C (SIGINT) during ``fit``: finish the current step, back up, stop; a second Ctrl-C stops at once.
 
@@ -471,7 +488,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 allow_network=allow_network,
                 callbacks=extra + [interrupt.callback(backups)],
             )
-    except OSError as err:  # a callback's file or folder could not be written
+    except (OSError, SaveError) as err:  # a callback's file or folder could not be written
+        # The epochs trained so far are not lost with the callback's file: the model is saved as a Ctrl-C saves it.
+        _save_after_failure(built, _interrupted_path(args.output, out_dir, spec.name))
+        if isinstance(err, SaveError):
+            raise
         raise EngineError(
             f"training stopped: {err.strerror or err} ({err.filename or 'a callback file'}); "
             "check the callback paths of the spec and --out-dir"

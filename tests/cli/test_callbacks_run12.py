@@ -187,3 +187,34 @@ def test_output_inside_a_tensorboard_folder_says_which_lies_in_which(
     assert rc == 1, err
     assert "-o final.keras" in err and "lies inside the folder of TensorBoard.log_dir '.'" in err, err
     assert "is a folder that holds" not in err and f"give -o a path outside {work}" in err, err
+
+
+# -- a checkpoint write that still fails ----------------------------------------------------------------
+
+
+def test_a_failed_checkpoint_write_keeps_the_trained_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A disk that fills up under a ModelCheckpoint stops training (exit 5); the epochs trained so far are saved
+    beside -o as a Ctrl-C saves them, not lost with the checkpoint."""
+    import keras
+
+    from netform.errors import SaveError
+
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(16) % 3)
+    monkeypatch.chdir(tmp_path)
+
+    def full_disk(self: object, epoch: int, batch: object, logs: object) -> None:
+        raise SaveError("ck/m.keras: cannot write the checkpoint (No space left on device)")
+
+    monkeypatch.setattr(keras.callbacks.ModelCheckpoint, "_save_model", full_disk)
+    Path("s.yaml").write_text(_spec("[{type: ModelCheckpoint, filepath: 'ck/m{epoch:02d}.keras'}]"))
+    rc = main(["train", "s.yaml", "--data", "d.npz", "--verbose", "0", "-o", "final.keras"])
+    out, err = capsys.readouterr()
+    assert rc == 5, err
+    assert "No space left on device" in err, err
+    assert "saved the interrupted model → final.interrupted.keras" in out, (out, err)
+    assert not Path("final.keras").exists()
+    model = netform.load("final.interrupted.keras")
+    assert int(model.optimizer.iterations) == 1  # one epoch of 16 samples in batches of 32
