@@ -38,7 +38,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_export_spec(args: argparse.Namespace) -> int:
     """Write the spec of a saved model."""
     load_plugins(args.plugin)
-    refuse_deployment_file(args.model)  # a LiteRT or ONNX file: before the spec layer or TensorFlow is imported
+    # a LiteRT or ONNX file, or weights only: refused before the spec layer or TensorFlow is imported
+    refuse_deployment_file(args.model)
     from ..saving._config_walk import spec_from_file
 
     # A .keras / .h5 file's config is walked without TensorFlow (after load's safety checks); what only
@@ -61,22 +62,24 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
 
 
 def refuse_deployment_file(path: str) -> None:
-    """Refuse a LiteRT or ONNX file as :func:`netform.load` refuses it, before TensorFlow is imported.
+    """Refuse a file that holds no model as :func:`netform.load` refuses it, before TensorFlow is imported.
 
-    Such a file holds no Keras config, so nothing would come of loading it;
-    the refusal is ``load``'s own (same words, exit 5), raised by its format
-    check, which runs before it imports anything of Keras.
+    A LiteRT or ONNX file holds no Keras config, and a weights-only file
+    (``.weights.h5``, legacy HDF5 weights, a TF checkpoint) no architecture,
+    so nothing would come of loading it; the refusal is ``load``'s own (same
+    words, exit 5), raised by its format check, which runs before it imports
+    anything of Keras (``summary`` refuses such a file as fast).
 
     Raises:
-        FormatError: ``path`` is a deployment format (``"tflite"``, ``"onnx"``).
+        FormatError: ``path`` is a deployment format (``"tflite"``, ``"onnx"``) or weights only.
     """
-    from ..saving._detect import DEPLOY_FORMATS, detect_format  # no TensorFlow
+    from ..saving._detect import FULL_MODEL_FORMATS, detect_format  # no TensorFlow
 
-    if detect_format(path) in DEPLOY_FORMATS:
+    if detect_format(path) not in FULL_MODEL_FORMATS:
         from ..saving import load  # its format check comes before any import of Keras
 
         load(path, compile=False)
-        raise AssertionError(f"netform.load did not refuse the deployment file {path}")  # pragma: no cover
+        raise AssertionError(f"netform.load did not refuse {path}, which holds no model")  # pragma: no cover
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -8,7 +8,10 @@ checkpoint, an ONNX or TFLite model (by content). Anything else (a directory
 of other files, a text file named ``x.keras`` or ``x.onnx``, a directory where
 a file is expected) is refused with a
 :class:`SaveError` that says what is there, before anything is written.
-An empty file or directory holds nothing to lose and is replaced.
+An empty directory is replaced (a folder made to save into). An empty file
+is refused, whatever the format: no save leaves one (netform writes a
+temporary file and renames it into place), so it is someone's placeholder
+or lock file, not an earlier save.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ _FIX = "Choose another path, or move or delete what is there yourself; netform n
 
 def _refuse(path: str, found: str, expected: str) -> SaveError:
     return SaveError(f"{path}: {found}, not {expected} netform would replace. {_FIX}")
+
+
+def _empty(path: str, expected: str) -> SaveError:
+    """The refusal of an empty file: no save leaves one, so it is a placeholder or lock file, not an earlier save."""
+    return SaveError(
+        f"{path}: is an empty file, not {expected} netform would replace (no save leaves an empty file: "
+        "it is a placeholder or another program's lock file, not an earlier save). Delete it yourself, "
+        "or choose another name; netform never deletes files it did not write."
+    )
 
 
 def _foreign(names: list[str]) -> str:
@@ -310,7 +322,7 @@ def _head(path: str) -> bytes:
 
 
 def _check_deploy_file(path: str, fmt: str) -> None:
-    """Refuse anything at ``path`` but an earlier ``.onnx`` or ``.tflite`` export (by content) or an empty file."""
+    """Refuse anything at ``path`` but an earlier ``.onnx`` or ``.tflite`` export (by content)."""
     expected = "an ONNX model" if fmt == "onnx" else "a TFLite (LiteRT) model"
     if os.path.islink(path):
         raise _refuse(path, f"is a symbolic link to {os.readlink(path)}", expected)
@@ -322,7 +334,7 @@ def _check_deploy_file(path: str, fmt: str) -> None:
         raise _refuse(path, "is not a regular file", expected)
     try:
         if os.path.getsize(path) == 0:
-            return
+            raise _empty(path, expected)
         with open(path, "rb") as fh:
             head = fh.read(DEPLOY_HEAD_BYTES)
     except OSError as err:
@@ -380,7 +392,7 @@ def _check_file(path: str, fmt: str) -> None:
         raise _refuse(path, "is not a regular file", expected)
     try:
         if os.path.getsize(path) == 0:
-            return
+            raise _empty(path, expected)
         head = _head(path)
     except OSError as err:
         raise SaveError(
