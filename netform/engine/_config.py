@@ -19,7 +19,7 @@ import keras
 
 from ..errors import Diagnostic, EngineError, SpecError, did_you_mean
 from ..spec._access import SpecAccess, callback_message, callback_problems
-from ..spec._callback_files import CallbackFileRefused, LogNames, backup_overlaps, confine_paths
+from ..spec._callback_files import CallbackFileRefused, LogNames, backup_overlaps, confine_paths, shared_files
 from ..spec._training import CONFIG_ONLY_KEYS, DTYPE_POLICIES, TRAINING_KEYS
 from ._data import array_samples, split_problem
 from ._distribute import strategy_from_name
@@ -361,8 +361,9 @@ def _remove_folders_on_failure(cb: keras.callbacks.Callback, made: list[str]) ->
 
 
 def _check_backup_overlaps(values: Any, base: Path, access: SpecAccess, backup_dirs: Sequence[tuple[str, str]]) -> None:
-    """Refuse a config callback whose file lies in what a training backup of the run owns (the checks of
-    ``netform train`` and ``validate``: :func:`netform.spec._callback_files.backup_overlaps`).
+    """Refuse a config callback whose file lies in what a training backup of the run owns, or that another
+    callback writes too (the checks of ``netform train`` and ``validate``:
+    :func:`netform.spec._callback_files.backup_overlaps` and :func:`~netform.spec._callback_files.shared_files`).
 
     Raises:
         SpecError: At ``training.callbacks[i].ARG``, the first such callback.
@@ -372,7 +373,8 @@ def _check_backup_overlaps(values: Any, base: Path, access: SpecAccess, backup_d
         for i, value in enumerate(values or [])
         if isinstance(value, Mapping) and isinstance(value.get("type"), str)
     ]
-    found = backup_overlaps(listed, base, access, backup_dirs)
+    # Two callbacks writing one file, two TrainingBackups in the config (one given beside them: fit's own refusal).
+    found = shared_files(listed, base, access) or backup_overlaps(listed, base, access, backup_dirs)
     if found:
         index, refusal = found[0]
         raise SpecError([Diagnostic(str(refusal).rstrip("."), ("training", "callbacks", index, refusal.arg))])

@@ -218,3 +218,24 @@ def test_a_failed_checkpoint_write_keeps_the_trained_model(
     assert not Path("final.keras").exists()
     model = netform.load("final.interrupted.keras")
     assert int(model.optimizer.iterations) == 1  # one epoch of 16 samples in batches of 32
+
+
+def test_fit_from_training_config_refuses_two_callbacks_on_one_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From Python, as `train` refuses it: a SpecError at the second callback, before the model is built."""
+    from netform.engine import fit_from_training_config
+
+    monkeypatch.chdir(tmp_path)
+
+    def never() -> None:
+        raise AssertionError("the model was built although the callbacks are refused")
+
+    training = {
+        "loss": "mse",
+        "callbacks": [{"type": "CSVLogger", "filename": "log.csv"}, {"type": "CSVLogger", "filename": "log.csv"}],
+    }
+    x = np.zeros((4, 4), "float32")
+    with pytest.raises(SpecError, match=r"training\.callbacks\.1\.filename|give each callback a file of its own"):
+        fit_from_training_config(never, training, x, x, verbose=0)  # type: ignore[arg-type]
+    assert not Path("log.csv").exists()
