@@ -560,6 +560,7 @@ def _check_call(call: Any, path: Path, smap: SourceMap, diags: list[Diagnostic])
     return ok
 
 
+_NUMBERS = (int, float, bool)
 #: netform.spec.layers.ops, once a spec has an op node (it builds the op tables)
 _ops: Any = None
 
@@ -615,7 +616,11 @@ def _parse_op(
             checked = (
                 "op",
                 op,
-                tuple(None if isinstance(a, str) else frozen_value(a) for a in args),
+                # a number in `in` is checked for its type only (lists: for their values and structure)
+                tuple(
+                    None if isinstance(a, str) else (type(a), None) if type(a) in _NUMBERS else frozen_value(a)
+                    for a in args
+                ),
                 frozen_value(fields),
             )
         except TypeError:

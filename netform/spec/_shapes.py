@@ -399,9 +399,15 @@ def _node_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> An
     return _op_key(layer, out, kinds)
 
 
+#: elementwise ops whose shape and kind a number in ``in`` sets by its type alone (``power``,
+#: ``floor_divide`` and ``mod`` also read its value: an integer power below 0, a division by 0)
+_SCALARS_BY_TYPE = frozenset({"add", "subtract", "multiply", "maximum", "minimum", "divide", "true_divide"})
+
+
 def _op_key(layer: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any:
     """An op node's key: its op, its constants, and the output shape and kind of each node it takes."""
     parts = [layer.op]
+    by_type = layer.op in _SCALARS_BY_TYPE
     try:
         for a in layer.args:
             if isinstance(a, str):
@@ -409,6 +415,8 @@ def _op_key(layer: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any
                 if known is None or not isinstance(known.output_shape, tuple):
                     return None
                 parts.append((None, known.output_shape, kinds.get(a)))  # shapes hold ints and Nones only
+            elif by_type and type(a) in (int, float, bool):
+                parts.append((type(a), None))
             else:
                 parts.append(frozen_value(a))
         return tuple(parts), frozen_value(layer.kwargs) if layer.kwargs else ()

@@ -84,3 +84,13 @@ def test_op_node_checks_are_shared_only_by_equal_nodes() -> None:
         nf.load_spec(HEAD + nodes + "outputs: [z]\n")
     located = [d.path[:2] for d in err.value.diagnostics]
     assert ("nodes", "b") in located and ("nodes", "c") in located and ("nodes", "d") in located
+
+
+def test_a_number_s_value_still_counts_where_the_rules_read_it() -> None:
+    # add reads a number's type only; power reads its value (an integer tensor to a negative power)
+    ok = "  a: {op: add, in: [i, 2]}\n  b: {op: add, in: [a, -7]}\n  z: {op: power, in: [i, 2]}\n"
+    nf.load_spec(HEAD + ok + "outputs: [z]\n")
+    bad = "  a: {op: power, in: [i, 2]}\n  z: {op: power, in: [i, -1]}\n"
+    with pytest.raises(SpecError, match="negative power") as err:
+        nf.load_spec(HEAD + bad + "outputs: [a, z]\n")
+    assert [d.path[:2] for d in err.value.diagnostics] == [("nodes", "z")]
