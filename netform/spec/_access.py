@@ -185,8 +185,13 @@ def _format_problem(template: str) -> str | None:
         fill = match.group("fill")
         if fill is not None and _unprintable(fill):
             return f"has the format field {{{field}:{spec}}} with an unprintable fill character"
-        if re.search(r"\d{4,}", spec or ""):
-            return f"has the format field {{{field}:{spec}}} with a width or precision of 1,000 or more"
+        width, precision = int(match.group("width") or 0), int(match.group("precision") or 0)
+        if max(width, precision) >= 1000:  # (a zero flag before the width is no digit of it: 0250 is 250)
+            what = "width" if width >= precision else "precision"
+            return (
+                f"has the format field {{{field}:{spec}}} with a {what} of {max(width, precision):,}; file names "
+                "take at most 255 bytes: give a width or precision under 1,000"
+            )
     if in_folder:
         return (
             f"has the format field {{{in_folder[0]}}} in a folder name; fields may only be in the file name "

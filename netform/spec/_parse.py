@@ -661,8 +661,11 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
     if not isinstance(data, dict):
         hint = ""
         if isinstance(data, str) and "\n" not in data and len(data) < 4096:
-            # one word is more likely a mistyped file name than a spec
-            hint = f" ({data!r} is no file either: looked in {os.getcwd()})"
+            # one word is more likely a file name than a spec
+            if os.path.isfile(data):
+                hint = f" (it holds only the path of the file {data!r}: give that path itself to read its spec)"
+            else:
+                hint = f" ({data!r} is no file either: looked in {os.getcwd()})"
         raise SpecError(
             [
                 smap.diagnostic(
