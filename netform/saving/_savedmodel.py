@@ -4,7 +4,12 @@ netform exports with ``model.export`` (a ``serving_default`` signature, as
 TF Serving needs) and keeps the full model beside it, as a ``.keras``
 archive in ``assets.extra/netform.keras`` (TF Serving and
 ``tf.saved_model.load`` ignore ``assets.extra``). Loading such a directory
-gives back the trainable model of its original class. A SavedModel written
+gives back the trainable model of its original class. Beside it,
+``assets.extra/netform.json`` records the SHA-256 of every file TensorFlow
+computes with (the graph, the variables, ``assets/``), and
+every safe-mode reader checks them before it trusts the copy: a folder
+whose graph or variables were swapped for another save's (which
+``tf.saved_model.load`` and TF Serving would run) is refused. A SavedModel written
 by any other tool (tf_keras, ``tf.saved_model.save``) loads as an
 :class:`InferenceModel` with a warning: TensorFlow keeps its graph, not a
 Keras model.
@@ -36,16 +41,19 @@ def embedded_archive(path: str, *, check: bool = True) -> str | None:
     The copy is found from files anyone can copy into another SavedModel,
     while TensorFlow Serving and ``tf.saved_model.load`` run the directory's
     own ``saved_model.pb``: with ``check``, that graph is held to the same
-    allow-list as another tool's before the copy is trusted.
+    allow-list as another tool's, and the files TensorFlow reads to the
+    digests the save recorded (:func:`check_digests`), before the copy is trusted.
 
     Raises:
         UnsafeFileError: With ``check``, the graph holds an operation a safe-mode load refuses.
+        FormatError: With ``check``, a file TensorFlow reads is not the one the save wrote.
     """
     candidate = os.path.join(path, EXTRA_DIR, ARCHIVE)
     if not os.path.isfile(candidate):
         return None
     if check:
         check_graph(path, _NETFORM_EXTRA, tensorflow=False)
+        check_digests(path)
     return candidate
 
 
@@ -69,8 +77,117 @@ def save_savedmodel(model: Any, path: str) -> None:
         extra = os.path.join(tmp, EXTRA_DIR)
         os.makedirs(extra, exist_ok=True)
         write_keras(model, os.path.join(extra, ARCHIVE))
+        digests = {name: _sha256(os.path.join(tmp, name)) for name in served_files(tmp)}
         with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
-            json.dump(metadata(model, "savedmodel"), fh)
+            json.dump({**metadata(model, "savedmodel"), DIGESTS: digests}, fh)
+
+
+#: The key of ``assets.extra/netform.json`` holding ``{file: SHA-256}`` of the files TensorFlow reads.
+DIGESTS = "sha256"
+#: What TensorFlow computes with of a SavedModel directory: the graph and every file under these folders.
+_SERVED_FILES = ("saved_model.pb", "saved_model.pbtxt")
+_SERVED_FOLDERS = ("variables", "assets")
+
+
+def served_files(path: str) -> list[str]:
+    """The files of a SavedModel directory TensorFlow computes with, as ``/``-joined relative paths.
+
+    The graph (``saved_model.pb``, or ``.pbtxt``) first, then every file under
+    ``variables/`` and ``assets/`` (sorted): not netform's ``assets.extra/``,
+    nor ``fingerprint.pb`` (a checksum TensorFlow only reports), nor files
+    TensorFlow never opens.
+    """
+    found = [name for name in _SERVED_FILES if os.path.lexists(os.path.join(path, name))]
+    for folder in _SERVED_FOLDERS:
+        for root, dirs, files in os.walk(os.path.join(path, folder)):
+            dirs.sort()
+            rel = os.path.relpath(root, path).replace(os.sep, "/")
+            found += [f"{rel}/{name}" for name in files]
+            found += [f"{rel}/{name}" for name in dirs if os.path.islink(os.path.join(root, name))]
+    return found[:1] + sorted(found[1:]) if found[:1] == ["saved_model.pb"] else sorted(found)
+
+
+def _sha256(file: str) -> str:
+    """The SHA-256 of a regular file (hex), read in blocks."""
+    import hashlib
+
+    from ._meta import regular_file
+
+    regular_file(file, "a file of the SavedModel directory")
+    digest = hashlib.sha256()
+    try:
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(2**20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise FormatError(f"{file}: cannot read a file of the SavedModel directory ({err.strerror or err}).") from err
+    return digest.hexdigest()
+
+
+def recorded_digests(path: str) -> dict[str, str] | None:
+    """``{file: SHA-256}`` that ``assets.extra/netform.json`` records, or None when it records none.
+
+    A SavedModel netform saved before it recorded digests has none, and loads
+    as before, unchecked.
+
+    Raises:
+        FormatError: ``netform.json`` is unreadable, or its digests are not ``{file: 64 hex digits}``.
+    """
+    import re
+
+    from ._meta import MAX_METADATA_BYTES, json_object, read_bounded
+
+    meta_path = os.path.join(path, EXTRA_DIR, META)
+    if not os.path.lexists(meta_path):
+        return None
+    raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata", error=FormatError)
+    recorded = json_object(raw, meta_path, META, text=True).get(DIGESTS)
+    if recorded is None:
+        return None
+    if not (
+        isinstance(recorded, dict)
+        and all(isinstance(v, str) and re.fullmatch("[0-9a-f]{64}", v) for v in recorded.values())
+    ):
+        raise FormatError(
+            f"{meta_path}: field '{DIGESTS}' is not an object of file names and SHA-256 digests (64 hex "
+            "digits), as netform writes it; the file is corrupt. Save the model again."
+        )
+    return recorded
+
+
+def check_digests(path: str) -> None:
+    """Refuse a netform SavedModel whose graph or variables are not the files its save wrote.
+
+    netform reads the model from its copy in ``assets.extra/netform.keras``,
+    TensorFlow (``tf.saved_model.load``, TF Serving) runs ``saved_model.pb``
+    with ``variables/``: each file TensorFlow reads (:func:`served_files`)
+    must have the SHA-256 the save recorded, none may be missing and none
+    added, or the folder would show one model to netform and serve another.
+    The graph is checked first, so a swapped graph is named as such.
+    A folder saved before netform recorded digests is not checked.
+
+    Raises:
+        FormatError: Naming the first file that differs, is missing or was added.
+    """
+    recorded = recorded_digests(path)
+    if recorded is None:
+        return
+    present = served_files(path)
+    for name in present + sorted(set(recorded) - set(present)):
+        if name not in present:
+            how = "is missing"
+        elif name not in recorded:
+            how = "was not written by the save"
+        elif _sha256(os.path.join(path, name)) != recorded[name]:
+            how = "differs from the one the save wrote"
+        else:
+            continue
+        raise FormatError(
+            f"{path}: {name} {how} (netform recorded the SHA-256 of each file it saved in {EXTRA_DIR}/{META}), "
+            "so the graph TensorFlow would serve (tf.saved_model.load, TF Serving) is not the model netform "
+            f"saved and reads back from {EXTRA_DIR}/{ARCHIVE}. The folder was changed after the save, or put "
+            "together from another save's files; save the model again."
+        )
 
 
 def _export(model: Any, path: str) -> None:
@@ -220,10 +337,13 @@ def load_savedmodel(
     Every file of the directory must be a regular file inside it (no FIFO,
     device or link out), whatever ``safe_mode`` says. A SavedModel from
     another tool is refused in safe mode unless every operation of its graph
-    is known to be pure computation.
+    is known to be pure computation; one netform saved, in safe mode, also
+    unless its graph and variables are the files the save wrote
+    (:func:`check_digests`).
 
     Raises:
-        FormatError: The directory is corrupt or has no callable signature.
+        FormatError: The directory is corrupt or has no callable signature, or
+            (in safe mode) its graph or variables are not those netform saved.
         UnsafeFileError: A special file or a link out of the directory, an
             oversized graph, or (in safe mode) an operation that is not pure.
     """
@@ -234,6 +354,7 @@ def load_savedmodel(
     if archive is not None:
         if safe_mode:  # TensorFlow Serving runs this graph, not netform's copy: it may not hide behind it
             check_graph(path, _NETFORM_EXTRA)
+            check_digests(path)  # nor may another save's graph and variables
         return load_keras(archive, where=path, compile=compile, safe_mode=safe_mode, custom_objects=custom_objects)
     writer = "Keras 2 (tf_keras)" if os.path.isfile(os.path.join(path, "keras_metadata.pb")) else "another tool"
     if safe_mode:
