@@ -733,6 +733,15 @@ def _check_objects(layers: list[Any], label: str, where: str, native: bool) -> N
                 f"{where}: layer {named} ({_short(class_name)}) of model '{label}' in the config has {what}; "
                 "Keras cannot build the layer, so the file is refused as corrupt or edited"
             )
+        dtype = inner.get("dtype") if isinstance(inner, dict) else None
+        if isinstance(dtype, dict) and not ("class_name" in dtype and "config" in dtype):
+            # Keras reads a mapping without both as a plain dict, no dtype policy ("Unknown `config` as a
+            # `dict`"); a bare shared_object_id is no reference to an earlier object, which Keras writes whole
+            raise IncompatibleFileError(
+                f"{where}: layer {_short(_layer_name(layer))} ({_short(class_name)}) of model '{label}' in the "
+                f"config has the dtype {_short(dtype)}, which names no dtype policy (a class_name and config); "
+                "Keras cannot build the layer, so the file is refused as corrupt or edited"
+            )
 
 
 def check_compile_config(config: Mapping[str, Any], where: str) -> None:

@@ -506,6 +506,7 @@ def _build_and_fill(
     try:
         datasets: dict[str, Any] = {}
         check_h5(store.h5_file, f"{where}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
+        check_archive_weights_layout(store.h5_file, where)
         # Keras allocates every variable the config declares before it reads a weight.
         check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), where)
         if compile:
@@ -523,6 +524,24 @@ def _build_and_fill(
             raise refusal
         ks.raise_loading_failure(errors)
     return model
+
+
+def check_archive_weights_layout(f: Any, where: str) -> None:
+    """Refuse a ``.keras`` archive's ``model.weights.h5`` that is a full-model HDF5 file (``model_weights``).
+
+    Keras writes an archive's weights as ``layers/<name>/vars/<i>``; a full-model ``.h5`` put in their place
+    holds the same datasets under ``model_weights``, which Keras cannot assign to the layers ("objects could
+    not be loaded"), so every reader refuses it as ``load`` does.
+
+    Raises:
+        FormatError: The weights entry holds a ``model_weights`` group or a ``model_config``.
+    """
+    if "model_weights" in f or "model_config" in f.attrs:
+        raise FormatError(
+            f"{where}: the archive's {WEIGHTS_ENTRY} is a full-model HDF5 file (a model_weights group), not the "
+            "weights Keras writes into a .keras archive (layers/<name>/vars), so Keras cannot load its weights; "
+            "the file is corrupt or was edited. Save the model again, or load the .h5 file itself."
+        )
 
 
 def weights_bytes(path: str | io.BytesIO, where: str) -> io.BytesIO:

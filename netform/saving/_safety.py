@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import zipfile
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeGuard
 
 from netform.errors import FormatError, UnsafeFileError
 
@@ -229,6 +229,39 @@ random_normal random_uniform stft truncated_normal unit_norm variance_scaling ze
 )
 
 
+#: The Keras functions its deserialization refuses to return in any mode (Keras's ``NON_MODELING_APIS`` in
+#: ``keras.src.saving.serialization_lib``, Keras :data:`_KERAS_NAMES_VERSION`; the tests check it against
+#: the installed Keras): a config naming one, e.g. ``{"module": "keras.utils", "class_name": "function",
+#: "config": "get_file"}``, downloads, loads or saves files, or turns safe mode off.
+_KERAS_NON_MODELING_APIS: frozenset[str] = frozenset(
+    """
+keras.backend.clear_session keras.config.enable_unsafe_deserialization keras.models.load_model
+keras.models.model_from_json keras.models.save_model keras.preprocessing.image_dataset_from_directory
+keras.preprocessing.image.load_img keras.preprocessing.image.save_img keras.preprocessing.text_dataset_from_directory
+keras.saving.deserialize_keras_object keras.saving.load_model keras.saving.load_weights
+keras.saving.register_keras_serializable keras.saving.save_model keras.saving.save_weights
+keras.saving.serialize_keras_object keras.utils.audio_dataset_from_directory keras.utils.clear_session
+keras.utils.deserialize_keras_object keras.utils.get_file keras.utils.image_dataset_from_directory
+keras.utils.load_img keras.utils.register_keras_serializable keras.utils.save_img
+keras.utils.serialize_keras_object keras.utils.text_dataset_from_directory
+""".split()
+)
+
+
+def _keras_module(module: Any) -> TypeGuard[str]:
+    """Whether ``module`` names Keras's package, where Keras resolves a saved object by its public API name."""
+    return isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+
+
+def _non_modeling_function(module: str, name: str) -> bool:
+    """Whether Keras's safe mode refuses the function ``module.name``: a non-modelling API (a file, saving or
+    safe-mode function), or a private module's (``keras.src...``), which Keras returns only when it is a
+    serializable class, never a function."""
+    if f"{module}.{name}" in _KERAS_NON_MODELING_APIS or name.startswith("_"):
+        return True
+    return any(part == "src" or part.startswith("_") for part in module.split(".")[1:])
+
+
 def _keras_function(name: str, custom: Mapping[str, Any]) -> bool:
     """Whether Keras's safe mode resolves a function saved as ``name``: registered, or a Keras built-in.
 
@@ -327,6 +360,26 @@ def _check_class(node: dict[str, Any], class_name: str, where: str, custom: Mapp
         if _keras_function(config, custom):
             return
         raise _refuse(where, at, f"function '{config[:200]}' is neither a Keras built-in nor registered")
+    if class_name == "function" and _keras_module(module) and isinstance(config, str):
+        # Keras resolves a function saved under its own package by the public name module.config, and refuses
+        # the non-modelling ones in every mode ("Non-modeling APIs are disallowed during deserialization")
+        if not _registered(config, custom) and _non_modeling_function(module, config):
+            raise _refuse(where, at, f"function '{module}.{config[:200]}', which is not a modelling function of Keras")
+    if (
+        _keras_module(module)
+        and isinstance(registered, str)
+        and registered
+        and registered not in (class_name, config if class_name == "function" else class_name)
+        and not _registered(registered, custom)
+    ):
+        # Keras refuses a registered_name on an object it resolves as its own built-in, and a registered name
+        # nothing registered would name an object the file does not carry
+        raise _refuse(
+            where,
+            at,
+            f"registered name '{registered[:200]}' on Keras's own '{module}.{class_name}' (Keras writes none, "
+            "and nothing of that name is registered)",
+        )
     if class_name.startswith("Custom>") and _keras_builtin(class_name[len("Custom>") :]):
         return  # how Keras 2 names its own optimizers
     if isinstance(registered, str) and registered not in (class_name, "function") and _registered(registered, custom):

@@ -20,7 +20,10 @@ varint longer than ten bytes, a wire type protobuf does not have, a field
 numbered 0 (all read by :mod:`._protowire`) or text that is not UTF-8 in a
 string field is a :class:`~netform.errors.FormatError`.
 Nesting cannot run deep: only the fixed path of messages named here is
-decoded, so a hostile file's depth is never recursed into.
+decoded, so a hostile file's depth is never recursed into; the one nesting a
+graph repeats, attributes naming functions whose attributes name functions,
+is measured without recursion (:func:`_check_attr_depth`) and refused past
+the depth TensorFlow's protobuf parser reads (:data:`MAX_MESSAGE_DEPTH`).
 """
 
 from __future__ import annotations
@@ -66,6 +69,14 @@ _Field = tuple[int, int | memoryview]
 #: The most protobuf fields the reader decodes (about 4 s of Python); a graph that holds more (a legitimate
 #: one of a few hundred MB, or a hostile file of tiny fields) is left to TensorFlow's parser, as before.
 MAX_FIELDS = 2_000_000
+
+#: The deepest a message may sit below the ``SavedModel`` (depth 0) for TensorFlow's protobuf parser (upb's
+#: default decode depth limit, 100: a deeper file fails to load with "Exceeded upb_DecodeOptions_MaxDepth").
+MAX_MESSAGE_DEPTH = 100
+
+#: The depth of a ``NodeDef`` of the graph (SavedModel, MetaGraphDef, GraphDef, NodeDef) and of a function's.
+_GRAPH_NODE_DEPTH = 3
+_FUNCTION_NODE_DEPTH = 5
 
 # Never leaves describe_foreign: a NetformError, so that ._meta.reading lets it through.
 TooManyFields = protowire.TooManyFields
@@ -199,6 +210,46 @@ class _AttrList:
         self.func: list[_Named] = []
 
 
+def _check_attr_depth(wire: _Wire, buf: memoryview, depth: int) -> None:
+    """Refuse an ``AttrValue`` (at ``depth``) whose function references nest deeper than TensorFlow parses.
+
+    ``AttrValue.func`` (a ``NameAttrList``) holds a map of ``AttrValue`` again, and so does each function of
+    ``AttrValue.list.func``: TensorFlow's parser stops at :data:`MAX_MESSAGE_DEPTH` levels, so such a file never
+    loads. Walked with a stack (a hostile file nests 100,000 deep), each nested message once, within the
+    reader's field budget.
+    """
+    stack = [(buf, depth)]
+    while stack:
+        value, level = stack.pop()
+        for number, item in wire.fields(value):
+            if number in (1, 7, 8, 10):  # list, shape, tensor, func: messages at level + 1
+                _check_depth(wire, level + 1)
+            if number == 10:  # func: a NameAttrList
+                names = [(wire.message(item), level + 1)]
+            elif number == 1:  # list: a ListValue; its shape, tensor and func (fields 7 to 9) at level + 2
+                listed = [(inner, f) for inner, f in wire.fields(wire.message(item)) if inner in (7, 8, 9)]
+                if listed:
+                    _check_depth(wire, level + 2)
+                names = [(wire.message(f), level + 2) for inner, f in listed if inner == 9]
+            else:
+                continue
+            for named, at in names:
+                # its attr (field 2): map entries at at + 1, each one's AttrValue (field 2) at at + 2
+                for entry in (e for inner, e in wire.fields(named) if inner == 2):
+                    _check_depth(wire, at + 1)
+                    for attr in (a for key, a in wire.fields(wire.message(entry)) if key == 2):
+                        _check_depth(wire, at + 2)
+                        stack.append((wire.message(attr), at + 2))
+
+
+def _check_depth(wire: _Wire, depth: int) -> None:
+    if depth > MAX_MESSAGE_DEPTH:
+        raise wire.corrupt(
+            f"function attributes nest messages {depth} deep, deeper than the {MAX_MESSAGE_DEPTH} levels "
+            "TensorFlow's parser reads, so TensorFlow cannot load the graph"
+        )
+
+
 def _name_of(wire: _Wire, value: int | memoryview) -> str:
     """The ``name`` (field 1) of a ``NameAttrList``; its attributes are not read."""
     name = ""
@@ -211,7 +262,7 @@ def _name_of(wire: _Wire, value: int | memoryview) -> str:
 class _Node:
     """A ``NodeDef``: name, op, inputs and attributes."""
 
-    def __init__(self, wire: _Wire, buf: memoryview) -> None:
+    def __init__(self, wire: _Wire, buf: memoryview, depth: int) -> None:
         self.name = self.op = ""
         self.input: list[str] = []
         self.attr: dict[str, _AttrValue] = {}
@@ -225,6 +276,7 @@ class _Node:
             elif number == 5:
                 key, item = wire.map_entry(value)
                 self.attr[key] = _AttrValue(wire, item)
+                _check_attr_depth(wire, item, depth + 2)
 
 
 class _Function:
@@ -237,7 +289,7 @@ class _Function:
             if number == 1:
                 self.signature = _Named(_name_of(wire, value) or self.signature.name)  # OpDef.name is field 1 too
             elif number == 3:
-                self.node_def.append(_Node(wire, wire.message(value)))
+                self.node_def.append(_Node(wire, wire.message(value), _FUNCTION_NODE_DEPTH))
 
 
 class _Library:
@@ -255,7 +307,7 @@ class _Graph:
     def read(self, wire: _Wire, buf: memoryview) -> None:
         for number, value in wire.fields(buf):
             if number == 1:
-                self.node.append(_Node(wire, wire.message(value)))
+                self.node.append(_Node(wire, wire.message(value), _GRAPH_NODE_DEPTH))
             elif number == 2:
                 for inner, item in wire.fields(wire.message(value)):
                     if inner == 1:

@@ -58,6 +58,7 @@ from ._keras_zip import (
     NETFORM_ENTRY,
     NETFORM_MODELS_MODULE,
     WEIGHTS_ENTRY,
+    check_archive_weights_layout,
     dir_file,
     read_keras_metadata,
     read_netform_entry,
@@ -176,6 +177,9 @@ def _plainly_safe(node: Any) -> bool:
                 return False
             if module.split(".", 1)[0] != "keras" and not module.startswith("netform."):
                 return False
+            registered = item.get("registered_name")
+            if module.split(".", 1)[0] == "keras" and registered not in (None, "", class_name):
+                return False  # Keras refuses a registered_name on its own built-ins
         for key, value in item.items():
             if isinstance(value, str) and str(key).endswith(_NAME_KEYS) and not _IDENTIFIER.match(value):
                 return False
@@ -866,6 +870,7 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
     with reading(path, "keras"), h5py.File(weights, "r") as f:
         datasets: dict[str, Any] = {}
         check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
+        check_archive_weights_layout(f, path)
         model = _model_config(config)
         store = _Store(f, datasets)
         _check_dense_shapes(config, store, path)
@@ -975,6 +980,7 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         with reading(path, "keras"), h5py.File(parts.weights, "r") as f:
             datasets: dict[str, Any] = {}
             check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(parts.weights.getbuffer()), datasets=datasets)
+            check_archive_weights_layout(f, path)
             check_declared_weights(parts.config, ((name, d.shape) for name, d in datasets.items()), path)
             _check_dense_shapes(parts.config, _Store(f, datasets), path)
         return parts.config
