@@ -147,12 +147,19 @@ def recorded_digests(path: str) -> dict[str, str] | None:
     if not (
         isinstance(recorded, dict)
         and all(isinstance(v, str) and re.fullmatch("[0-9a-f]{64}", v) for v in recorded.values())
+        and all(_inside(name) for name in recorded)
     ):
         raise FormatError(
-            f"{meta_path}: field '{DIGESTS}' is not an object of file names and SHA-256 digests (64 hex "
-            "digits), as netform writes it; the file is corrupt. Save the model again."
+            f"{meta_path}: field '{DIGESTS}' is not an object of file names inside the folder and SHA-256 "
+            "digests (64 hex digits), as netform writes it; the file is corrupt. Save the model again."
         )
     return recorded
+
+
+def _inside(name: str) -> bool:
+    """Whether a recorded name is a ``/``-joined relative path below the folder (no ``..``, not absolute)."""
+    parts = name.split("/")
+    return "\\" not in name and all(part not in ("", ".", "..") for part in parts)
 
 
 def check_digests(path: str) -> None:
@@ -163,7 +170,9 @@ def check_digests(path: str) -> None:
     with ``variables/``: each file TensorFlow reads (:func:`served_files`)
     must have the SHA-256 the save recorded, none may be missing and none
     added, or the folder would show one model to netform and serve another.
-    The graph is checked first, so a swapped graph is named as such.
+    The graph is checked first, so a swapped graph is named as such. A file
+    recorded that this version does not count among them (one a later
+    version hashes too) is checked all the same.
     A folder saved before netform recorded digests is not checked.
 
     Raises:
@@ -174,7 +183,7 @@ def check_digests(path: str) -> None:
         return
     present = served_files(path)
     for name in present + sorted(set(recorded) - set(present)):
-        if name not in present:
+        if not os.path.lexists(os.path.join(path, name)):
             how = "is missing"
         elif name not in recorded:
             how = "was not written by the save"

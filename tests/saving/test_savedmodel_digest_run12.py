@@ -186,10 +186,26 @@ def test_safe_mode_false_does_not_check_the_digests(saved: dict[str, Any], tmp_p
     assert nfs.inspect(path, safe_mode=False)["parameters"] == 23
 
 
-@pytest.mark.parametrize("value", [["x"], {"saved_model.pb": "zz"}, {"saved_model.pb": 3}])
+def test_a_recorded_file_beyond_the_graph_and_variables_is_checked_too(saved: dict[str, Any], tmp_path: Path) -> None:
+    """A later version may hash more files (``fingerprint.pb``): what is recorded is checked, not called missing."""
+    path = _copy(saved, tmp_path)
+    meta_path = path / "assets.extra" / "netform.json"
+    meta = json.loads(meta_path.read_text())
+    meta["sha256"]["fingerprint.pb"] = hashlib.sha256((path / "fingerprint.pb").read_bytes()).hexdigest()
+    meta_path.write_text(json.dumps(meta))
+    assert nfs.inspect(path)["parameters"] == 23
+    shutil.copyfile(saved["dir"] / "other_savedmodel" / "fingerprint.pb", path / "fingerprint.pb")
+    with pytest.raises(FormatError, match="fingerprint.pb differs from the one the save wrote"):
+        nf.load(path)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [["x"], {"saved_model.pb": "zz"}, {"saved_model.pb": 3}, {"../x": "0" * 64}, {"/etc/passwd": "0" * 64}],
+)
 def test_malformed_digests_are_a_format_error(saved: dict[str, Any], tmp_path: Path, value: Any) -> None:
     path = _copy(saved, tmp_path)
     meta_path = path / "assets.extra" / "netform.json"
     meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "sha256": value}))
-    with pytest.raises(FormatError, match=r"netform\.json: field 'sha256' is not an object of file names"):
+    with pytest.raises(FormatError, match=r"netform\.json: field 'sha256' is not an object of file names inside"):
         nf.load(path)
