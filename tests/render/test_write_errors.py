@@ -17,5 +17,5 @@ def test_a_directory_in_the_way_is_named(tmp_path: Path, suffix: str, capsys: py
     target.mkdir()
     assert main(["render", str(ROOT / "models" / "mlp.yaml"), "-o", str(target)]) == 7
     err = capsys.readouterr().err
-    assert "is a directory" in err and ": None" not in err
+    assert "is a folder" in err and "give a file name" in err and ": None" not in err
     assert target.is_dir()
