@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
@@ -201,24 +200,9 @@ def test_attention_mask_shape_accepted(mask: str, value: str) -> None:
 def test_chained_block_shares_resolve_to_the_first_use() -> None:
     from netform.spec._load import graph_of
 
-    spec = load_spec(
-        textwrap.dedent(
-            """\
-            netform: 1
-            kind: functional
-            inputs: {x: {shape: [8]}}
-            blocks:
-              blk:
-                nested: true
-                layers: [{type: Dense, units: 8}]
-            nodes:
-              a: {block: blk, in: x}
-              b: {shares: a, in: a}
-              c: {shares: b, in: b}
-            outputs: [c]
-            """
-        )
-    )
+    from tests.builder.test_shares_build_run12 import CHAIN
+
+    spec = load_spec(CHAIN)
     graph = graph_of(spec)
     owners = {n.name: n.owner for n in graph.nodes.values()}
     first = [name for name in owners if name.startswith("a.")]
