@@ -82,8 +82,8 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     memory = _memory_values()
     kinds: dict[str, Any] = {name: dtype_kind(spec.dtype) for name, spec in graph.inputs.items()}
     unknown = NodeShape(None, None, None, False)
-    # op nodes of one op, arguments and input shapes and kinds have one result: a spec repeats such
-    # nodes thousands of times (a chain, a repeated block), and their rules are most of the work
+    # nodes of one key (_node_key: the op or layer settings, the input shapes and kinds) have one result: a
+    # spec repeats such nodes thousands of times (a chain, a repeated block), and their rules are most of the work
     done: dict[Any, tuple[Any, NodeShape]] = {}
     for node in graph.nodes.values():
         key = _node_key(node, out, kinds)
