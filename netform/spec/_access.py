@@ -15,6 +15,7 @@ same problems the engine refuses, at their place in the file.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import string
 import unicodedata
@@ -37,6 +38,7 @@ __all__ = [
     "UNBUILDABLE_LAYERS",
     "CALLBACK_ARGUMENT_TYPES",
     "FUNCTION_CALLBACKS",
+    "template_name_problem",
 ]
 
 # Path-valued arguments of Keras's public callbacks, from their signatures
@@ -197,37 +199,166 @@ def _format_problem(template: str) -> str | None:
             f"has the format field {{{in_folder[0]}}} in a folder name; fields may only be in the file name "
             "(the folders are checked before training, the file name as it is written)"
         )
-    # The longest the file name can get: each field at its width or as a long number (24 characters).
+    # A field writes at least its width: a name longer than 255 bytes at its widths alone is too long whatever
+    # the values. How long the values can make it is measured exactly, with what the training logs (the spec's
+    # epochs, float32 or float64 values), by `template_name_problem`, never less than this.
     name = re.split(r"[\\/]", template)[-1]
-    longest = 0
+    least = 0
     for literal, field_name, field_spec, _ in string.Formatter().parse(name):
-        longest += len(literal.encode("utf-8"))
+        least += len(literal.encode("utf-8", "surrogateescape"))
         if field_name is not None:
             match = _FORMAT_SPEC.fullmatch(field_spec or "")
-            width = int(match.group("width") or 0) if match else 0
-            precision = int(match.group("precision") or 0) if match else 0
-            longest += max(width, 24 + precision)
-    if longest > _MAX_NAME:
-        return f"can make a file name of {longest} characters; file systems take at most {_MAX_NAME}"
+            least += int(match.group("width") or 0) if match else 0
+    if least > _MAX_NAME:
+        return (
+            f"makes a file name of at least {least} bytes (its fields at their widths); file systems take at "
+            f"most {_MAX_NAME}"
+        )
     return None
 
 
-#: The longest file name (one path component) common file systems take.
+#: The longest file name (one path component, in bytes) common file systems take.
 _MAX_NAME = 255
+#: The largest magnitude of a float32 value (what Keras's metrics and loss tracker log under floatx float32),
+#: and of a Python float (float64: a metric or loss of dtype float64, or floatx float64); their smallest.
+FLOAT32_LARGEST, FLOAT64_LARGEST = 3.4028234663852886e38, 1.7976931348623157e308
+_FLOAT32_SMALLEST, _FLOAT64_SMALLEST = 1.401298464324817e-45, 5e-324
+#: The largest batch number Keras may give a per-batch checkpoint (steps of one epoch): a 64-bit count.
+_BATCH_LARGEST = 2**63 - 1
+
+
+def _int_samples(largest: int) -> list[int]:
+    """Whole numbers from 1 to ``largest`` whose formats are the longest of their digit counts."""
+    return sorted(
+        {largest} | {10**k - 1 for k in range(1, len(str(largest)))} | {10**k for k in range(len(str(largest)))}
+    )
+
+
+def _float_samples(spec: str, largest: float, smallest: float) -> list[float]:
+    """Negative floats up to ``largest`` in magnitude whose formats with ``spec`` are the longest it writes.
+
+    Fixed notation is longest at the largest magnitude (``f``, ``%``) or at the largest exponent below the
+    precision, or just above 1e-4 (``g`` and no type); exponent notation at the exponent of most digits.
+    """
+    match = re.search(r"\.(\d+)", spec)
+    precision = int(match.group(1)) if match else 17
+    top = math.floor(math.log10(largest))
+    exponents = set(range(-6, 20)) | {precision - 2, precision - 1, precision, top - 1, top}
+    exponents |= {math.floor(math.log10(smallest)) + 1}
+    values = [-largest, -smallest, math.nan, -math.inf]
+    for k in sorted(exponents):
+        for digits in (1.2345678901234567, 9.999999999999998):
+            value = digits * 10.0**k if -320 < k <= top else None
+            if value is not None and smallest <= value <= largest:
+                values.append(-value)
+    return values
+
+
+def _longest_format(spec: str, samples: tuple[int | float, ...]) -> tuple[int, str]:
+    """The most bytes ``format(value, spec)`` writes for the samples, and that text."""
+    longest = (0, "")
+    for value in samples:
+        try:
+            text = format(value, spec)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        size = len(text.encode("utf-8", "surrogateescape"))
+        if size > longest[0]:
+            longest = (size, text)
+    return longest
+
+
+_FORMAT_CACHE: dict[tuple[str, tuple[int | float, ...]], tuple[int, str]] = {}
+
+
+def _longest_format_cached(spec: str, samples: tuple[int | float, ...]) -> tuple[int, str]:
+    """:func:`_longest_format`, remembered per format and samples (a template repeats its fields)."""
+    key = (spec, samples)
+    found = _FORMAT_CACHE.get(key)
+    if found is None:
+        if len(_FORMAT_CACHE) > 4096:
+            _FORMAT_CACHE.clear()
+        found = _FORMAT_CACHE[key] = _longest_format(spec, samples)
+    return found
+
+
+def template_name_problem(template: str, *, largest_epoch: int | None = None, float64: bool = False) -> str | None:
+    """Why the file names a ModelCheckpoint template can make may pass 255 bytes (None: they never do).
+
+    The one measure of a template's names (the spec's checks and the engine's): each field is formatted at
+    its longest value with its own format spec. ``epoch`` runs up to ``largest_epoch`` (``None``: a 64-bit
+    count), ``batch`` up to a 64-bit count, every other field is a logged float up to float32's largest
+    magnitude (3.4e38: 39 digits before the point with ``f``), or float64's (1.8e308: 309 digits) with
+    ``float64``. A name the check passes can be written whatever the values; Keras formats it only when it
+    saves, after the epoch's training, and a name too long then loses that checkpoint.
+
+    Args:
+        template: The ``filepath`` as written (only its file name, after the last separator, is measured).
+        largest_epoch: The last epoch training runs (``training.epochs``).
+        float64: Whether a logged value may be a float64.
+
+    Returns:
+        The problem (``"can make a file name of N bytes, ..."``) with the fix, or ``None``; ``None`` too
+        for a template of another form (refused by the form check).
+    """
+    name = re.split(r"[\\/]", template)[-1]
+    try:
+        parts = list(string.Formatter().parse(name))
+    except ValueError:
+        return None  # refused by the template's form check
+    total = 0
+    worst: tuple[int, str, str, str] | None = None  # (bytes, field, spec, text)
+    for literal, field, fmt, conversion in parts:
+        total += len(literal.encode("utf-8", "surrogateescape"))
+        if field is None:
+            continue
+        if conversion or not field.isidentifier():
+            return None  # refused by the template's form check
+        fmt = fmt or ""
+        if field in ("epoch", "batch"):
+            largest = largest_epoch if field == "epoch" and largest_epoch is not None else _BATCH_LARGEST
+            samples: tuple[int | float, ...] = tuple(_int_samples(max(largest, 1)))
+        else:
+            big, small = (FLOAT64_LARGEST, _FLOAT64_SMALLEST) if float64 else (FLOAT32_LARGEST, _FLOAT32_SMALLEST)
+            samples = tuple(_float_samples(fmt, big, small))
+        size, text = _longest_format_cached(fmt, samples)
+        if size == 0:
+            return None  # a format the value does not take: refused by the field checks
+        total += size
+        if worst is None or size > worst[0]:
+            worst = (size, field, fmt, text)
+    if total <= _MAX_NAME or worst is None:
+        return None
+    size, field, fmt, text = worst
+    shown = f"{{{field}:{fmt}}}" if fmt else f"{{{field}}}"
+    why = f"{shown} alone can be {size} characters"
+    if field not in ("epoch", "batch") and re.search(r"[fF%]$", fmt):
+        scale = "float64's 1.8e308: 309" if float64 else "float32's 3.4e38: 39"
+        why += f" ({text[:16]}…): fixed-point notation writes every digit of a value up to {scale} digits"
+        precision = re.search(r"\.(\d+)", fmt)
+        fix = f"write {{{field}:.{precision.group(1) if precision else 4}e}} (exponent notation, a bounded length)"
+        fix += " or fewer fields"
+    else:
+        fix = "use fewer fields, smaller widths or precisions, or a shorter name"
+    return (
+        f"can make a file name of {total} bytes, and file systems take at most {_MAX_NAME} ({why}); Keras "
+        f"names the file only when it saves, after training the epoch, and that checkpoint would be lost: {fix}"
+    )
 
 
 #: The most bytes of a whole path the system takes (PATH_MAX on Linux, with its final NUL).
 _MAX_PATH = 4096
 
 
-def _length_problem(value: str) -> str | None:
+def _length_problem(value: str, template: bool = False) -> str | None:
     """Why a callback's path is too long to be made: a folder name over 255 bytes, or the path over 4,096.
 
-    The file name of a ModelCheckpoint template is checked with its fields (:func:`_format_problem`); its
-    folders, and every other path, as written. The output directory (``--out-dir``) adds to the path.
+    The file name of a ModelCheckpoint template (``template``) is measured with its fields at their longest
+    (:func:`template_name_problem`); its folders, and every other path (a CSVLogger file or a backup folder
+    is named as written, braces and all), as written. The output directory (``--out-dir``) adds to the path.
     """
     parts = re.split(r"[\\/]+", value)
-    for part in parts[:-1] if "{" in parts[-1] else parts:
+    for part in parts[:-1] if template and "{" in parts[-1] else parts:
         size = len(part.encode("utf-8", "surrogateescape"))
         if size > _MAX_NAME:
             return (
@@ -421,7 +552,7 @@ def callback_problems(name: str, arguments: Mapping[str, Any], access: SpecAcces
         value = arguments.get(arg)
         for v in list(value.values()) if isinstance(value, Mapping) else [value]:
             if isinstance(v, str) and not _unprintable(v):
-                long = _length_problem(v)
+                long = _length_problem(v, template=name == "ModelCheckpoint" and arg == "filepath")
                 if long:
                     out.append((arg, f"{name}.{arg} {v[:40]!r}... {long}", ""))
     separator = arguments.get("separator")

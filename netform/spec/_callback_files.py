@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .._files import BACKUP_SUFFIX
 from ..errors import Diagnostic, SaveError
-from ._access import DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, path_problem
+from ._access import DEFAULT_PATHS, PATH_ARGUMENTS, SpecAccess, path_problem, template_name_problem
 
 #: ``(path, format)`` → None when a save of ``format`` may replace the file at ``path``, else a SaveError:
 #: the savers' own rule (``netform.saving._target.check_target``), given by the caller (the spec layer
@@ -135,6 +135,12 @@ def confine_paths(
                 "(netform train --allow-paths) to let this spec write anywhere.",
                 arg,
             )
+        if name == "ModelCheckpoint" and arg == "filepath":
+            # The name's longest, measured as the spec's checks measure it, with what every training logs
+            # (float32 values, one epoch or more): never stricter than those checks, which know the epochs.
+            long = template_name_problem(text, largest_epoch=1)
+            if long is not None:
+                raise CallbackFileRefused(f"{name}.{arg} {text!r} {long}.", arg)
         if arg != "embeddings_metadata":  # a file TensorBoard reads
             _check_not_under_file(name, arg, text, real, arg in _FILE_ARGS)
         if name == "BackupAndRestore" and args.get("delete_checkpoint", True):

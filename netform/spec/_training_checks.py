@@ -34,7 +34,7 @@ import string
 from typing import Any, Iterator, NamedTuple, TypeGuard
 
 from ..errors import Diagnostic, did_you_mean
-from ._access import current_access
+from ._access import current_access, template_name_problem
 from ._types import TypedObject, check_arguments
 
 __all__ = [
@@ -1319,16 +1319,6 @@ def checkpoint_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> 
     return diags
 
 
-#: The longest file name (one path component, in bytes) common file systems take.
-_MAX_NAME_BYTES = 255
-#: The largest magnitude of a float32 value (what Keras's metrics and loss tracker log under floatx float32),
-#: and of a Python float (float64: a metric or loss of dtype float64, or floatx float64).
-_FLOAT32_LARGEST, _FLOAT64_LARGEST = _FLOAT32_MAX, 1.7976931348623157e308
-_FLOAT32_SMALLEST, _FLOAT64_SMALLEST = 1.401298464324817e-45, 5e-324
-#: The largest batch number Keras may give a per-batch checkpoint (steps of one epoch): a 64-bit count.
-_BATCH_LARGEST = 2**63 - 1
-
-
 def _logs_float64(training: Any) -> bool:
     """Whether a logged value may be a float64 (beyond float32's range): floatx float64, a loss or metric of
     dtype float64, or a registered one (its dtype is its own)."""
@@ -1351,116 +1341,14 @@ def _logs_float64(training: Any) -> bool:
     return any(isinstance(r, str) and ">" in r for r in (loss.values() if isinstance(loss, dict) else [loss]))
 
 
-def _int_samples(largest: int) -> list[int]:
-    """Whole numbers from 1 to ``largest`` whose formats are the longest of their digit counts."""
-    return sorted(
-        {largest} | {10**k - 1 for k in range(1, len(str(largest)))} | {10**k for k in range(len(str(largest)))}
-    )
-
-
-def _float_samples(spec: str, largest: float, smallest: float) -> list[float]:
-    """Negative floats up to ``largest`` in magnitude whose formats with ``spec`` are the longest it writes.
-
-    Fixed notation is longest at the largest magnitude (``f``, ``%``) or at the largest exponent below the
-    precision, or just above 1e-4 (``g`` and no type); exponent notation at the exponent of most digits.
-    """
-    match = re.search(r"\.(\d+)", spec)
-    precision = int(match.group(1)) if match else 17
-    top = math.floor(math.log10(largest))
-    exponents = set(range(-6, 20)) | {precision - 2, precision - 1, precision, top - 1, top}
-    exponents |= {math.floor(math.log10(smallest)) + 1}
-    values = [-largest, -smallest, math.nan, -math.inf]
-    for k in sorted(exponents):
-        for digits in (1.2345678901234567, 9.999999999999998):
-            value = digits * 10.0**k if -320 < k <= top else None
-            if value is not None and smallest <= value <= largest:
-                values.append(-value)
-    return values
-
-
-def _longest_format(spec: str, samples: tuple[int | float, ...]) -> tuple[int, str]:
-    """The most bytes ``format(value, spec)`` writes for the samples, and that text."""
-    longest = (0, "")
-    for value in samples:
-        try:
-            text = format(value, spec)
-        except (ValueError, TypeError, OverflowError):
-            continue
-        size = len(text.encode("utf-8", "surrogateescape"))
-        if size > longest[0]:
-            longest = (size, text)
-    return longest
-
-
 def _name_length_problem(filepath: str, training: Any) -> str | None:
     """Why the file names a ModelCheckpoint template can make may pass 255 bytes (None: they never do).
 
-    Each field is measured at its longest: ``epoch`` up to ``training.epochs``, ``batch`` up to a 64-bit
-    count, every other field a logged float up to float32's largest magnitude (3.4e38: 39 digits before the
-    point with ``f``), or float64's (1.8e308: 309 digits) where a logged value may be a float64. A name the
-    check passes can be written whatever the values; Keras formats it only when it saves, after the epoch's
-    training, and a name too long then loses that checkpoint.
+    Measured by :func:`~netform.spec._access.template_name_problem` (the engine's measure too), with
+    ``epoch`` up to ``training.epochs`` and the logged floats float64 where :func:`_logs_float64` says so.
     """
-    name = re.split(r"[\\/]", filepath)[-1]
-    try:
-        parts = list(string.Formatter().parse(name))
-    except ValueError:
-        return None  # refused by the template's form check
-    float64 = None
-    total = 0
-    worst: tuple[int, str, str, str] | None = None  # (bytes, field, spec, text)
-    for literal, field, fmt, conversion in parts:
-        total += len(literal.encode("utf-8", "surrogateescape"))
-        if field is None:
-            continue
-        if conversion or not field.isidentifier():
-            return None  # refused by the template's form check
-        fmt = fmt or ""
-        if field in ("epoch", "batch"):
-            largest = training.epochs if field == "epoch" and _is_int(training.epochs) else _BATCH_LARGEST
-            samples: tuple[int | float, ...] = tuple(_int_samples(largest))
-        else:
-            if float64 is None:
-                float64 = _logs_float64(training)
-            big, small = (_FLOAT64_LARGEST, _FLOAT64_SMALLEST) if float64 else (_FLOAT32_LARGEST, _FLOAT32_SMALLEST)
-            samples = tuple(_float_samples(fmt, big, small))
-        size, text = _longest_format_cached(fmt, samples)
-        if size == 0:
-            return None  # a format the value does not take: refused above
-        total += size
-        if worst is None or size > worst[0]:
-            worst = (size, field, fmt, text)
-    if total <= _MAX_NAME_BYTES or worst is None:
-        return None
-    size, field, fmt, text = worst
-    shown = f"{{{field}:{fmt}}}" if fmt else f"{{{field}}}"
-    why = f"{shown} alone can be {size} characters"
-    if field not in ("epoch", "batch") and re.search(r"[fF%]$", fmt):
-        scale = "float64's 1.8e308: 309" if float64 else "float32's 3.4e38: 39"
-        why += f" ({text[:16]}…): fixed-point notation writes every digit of a value up to {scale} digits"
-        precision = re.search(r"\.(\d+)", fmt)
-        fix = f"write {{{field}:.{precision.group(1) if precision else 4}e}} (exponent notation, a bounded length)"
-        fix += " or fewer fields"
-    else:
-        fix = "use fewer fields, smaller widths or precisions, or a shorter name"
-    return (
-        f"can make a file name of {total} bytes, and file systems take at most {_MAX_NAME_BYTES} ({why}); Keras "
-        f"names the file only when it saves, after training the epoch, and that checkpoint would be lost: {fix}"
-    )
-
-
-_FORMAT_CACHE: dict[tuple[str, tuple[int | float, ...]], tuple[int, str]] = {}
-
-
-def _longest_format_cached(spec: str, samples: tuple[int | float, ...]) -> tuple[int, str]:
-    """:func:`_longest_format`, remembered per format and samples (a template repeats its fields)."""
-    key = (spec, samples)
-    found = _FORMAT_CACHE.get(key)
-    if found is None:
-        if len(_FORMAT_CACHE) > 4096:
-            _FORMAT_CACHE.clear()
-        found = _FORMAT_CACHE[key] = _longest_format(spec, samples)
-    return found
+    epochs = training.epochs if _is_int(training.epochs) else None
+    return template_name_problem(filepath, largest_epoch=epochs, float64=_logs_float64(training))
 
 
 def _field_problem(
