@@ -528,8 +528,11 @@ def load_weights(
         return load_weights_h5(model, path, path, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip)
     archive: str | io.BytesIO = path
     if fmt == "savedmodel":
+        from ._meta import check_tree
         from ._savedmodel import embedded_archive
 
+        # The folder's tree first, as nf.load checks it: no FIFO or device to block on, no link out of it.
+        check_tree(path, "SavedModel")
         found = embedded_archive(path)
         if found is None:
             raise FormatError(
