@@ -561,13 +561,259 @@ def _check_nesting(config: Mapping[str, Any], layers: int, where: str) -> None:
                     _refuse_text(key, "key", (key, link), where)
 
 
+#: The Keras release :data:`_KERAS_PUBLIC_NAMES` lists.
+_KERAS_PUBLIC_NAMES_VERSION = "3.15.1"
+
+#: What Keras resolves a serialized object of each public module by (``{"module": "keras.activations",
+#: "class_name": "function", "config": "relu"}``): the names Keras exports there first (its canonical API
+#: names, which ``deserialize_keras_object`` looks up), and the serializable classes the module holds under
+#: other names (found by importing it). A function exported under a second name (``keras.activations.swish``)
+#: is not among them: Keras resolves it only by its first. Keras :data:`_KERAS_PUBLIC_NAMES_VERSION`; the
+#: tests check the table against the installed Keras.
+_KERAS_PUBLIC_NAMES_TEXT = """
+keras: DTypePolicy FloatDTypePolicy Function Initializer InputSpec KerasTensor Layer Loss Metric Model Operation
+Optimizer Quantizer Regularizer RematScope Sequential StatelessScope SymbolicScope Variable device name_scope remat
+version
+keras.activations: celu deserialize elu exponential gelu get glu hard_shrink hard_sigmoid hard_silu hard_tanh
+leaky_relu linear log_sigmoid log_softmax mish relu relu6 selu serialize sigmoid silu soft_shrink softmax softplus
+softsign sparse_plus sparse_sigmoid sparsemax squareplus tanh tanh_shrink threshold
+keras.applications: MobileNetV3Large MobileNetV3Small ResNet101V2 ResNet152V2 ResNet50V2
+keras.applications.convnext: ConvNeXtBase ConvNeXtLarge ConvNeXtSmall ConvNeXtTiny ConvNeXtXLarge decode_predictions
+preprocess_input
+keras.applications.densenet: DenseNet121 DenseNet169 DenseNet201 decode_predictions preprocess_input
+keras.applications.efficientnet: EfficientNetB0 EfficientNetB1 EfficientNetB2 EfficientNetB3 EfficientNetB4
+EfficientNetB5 EfficientNetB6 EfficientNetB7 decode_predictions preprocess_input
+keras.applications.efficientnet_v2: EfficientNetV2B0 EfficientNetV2B1 EfficientNetV2B2 EfficientNetV2B3
+EfficientNetV2L EfficientNetV2M EfficientNetV2S decode_predictions preprocess_input
+keras.applications.imagenet_utils: decode_predictions preprocess_input
+keras.applications.inception_resnet_v2: InceptionResNetV2 decode_predictions preprocess_input
+keras.applications.inception_v3: InceptionV3 decode_predictions preprocess_input
+keras.applications.mobilenet: MobileNet decode_predictions preprocess_input
+keras.applications.mobilenet_v2: MobileNetV2 decode_predictions preprocess_input
+keras.applications.mobilenet_v3: decode_predictions preprocess_input
+keras.applications.nasnet: NASNetLarge NASNetMobile decode_predictions preprocess_input
+keras.applications.resnet: ResNet101 ResNet152
+keras.applications.resnet50: ResNet50 decode_predictions preprocess_input
+keras.applications.resnet_v2: decode_predictions preprocess_input
+keras.applications.vgg16: VGG16 decode_predictions preprocess_input
+keras.applications.vgg19: VGG19 decode_predictions preprocess_input
+keras.applications.xception: Xception decode_predictions preprocess_input
+keras.backend: get_uid is_float_dtype is_int_dtype result_type
+keras.callbacks: BackupAndRestore CSVLogger Callback CallbackList EarlyStopping History LambdaCallback
+LearningRateScheduler ModelCheckpoint OrbaxCheckpoint ProgbarLogger ReduceLROnPlateau RemoteMonitor SwapEMAWeights
+TensorBoard TerminateOnNaN
+keras.config: backend disable_flash_attention disable_interactive_logging disable_traceback_filtering dtype_policy
+enable_flash_attention enable_interactive_logging enable_traceback_filtering enable_unsafe_deserialization epsilon
+floatx image_data_format is_flash_attention_enabled is_interactive_logging_enabled is_nnx_enabled
+is_traceback_filtering_enabled max_epochs max_steps_per_epoch set_backend set_dtype_policy set_epsilon set_floatx
+set_image_data_format set_max_epochs set_max_steps_per_epoch
+keras.constraints: Constraint MaxNorm MinMaxNorm NonNeg UnitNorm deserialize get serialize
+keras.datasets.boston_housing: load_data
+keras.datasets.california_housing: load_data
+keras.datasets.cifar10: load_data
+keras.datasets.cifar100: load_data
+keras.datasets.fashion_mnist: load_data
+keras.datasets.imdb: get_word_index load_data
+keras.datasets.mnist: load_data
+keras.datasets.reuters: get_label_names get_word_index load_data
+keras.distillation: DistillationLoss Distiller FeatureDistillation LogitsDistillation
+keras.distribution: DataParallel DeviceMesh LayoutMap ModelParallel TensorLayout distribute_tensor distribution
+get_device_count initialize list_devices set_distribution
+keras.dtype_policies: AWQDTypePolicy DTypePolicyMap GPTQDTypePolicy Int4DTypePolicy QuantizedDTypePolicy
+QuantizedFloat8DTypePolicy deserialize get serialize
+keras.export: ExportArchive
+keras.initializers: Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity LecunNormal LecunUniform Ones
+Orthogonal RandomNormal RandomUniform STFT TruncatedNormal VarianceScaling Zeros deserialize get serialize
+keras.layers: Activation ActivityRegularization AdaptiveAveragePooling1D AdaptiveAveragePooling2D
+AdaptiveAveragePooling3D AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D Add AdditiveAttention
+AlphaDropout Attention AugMix AutoContrast Average AveragePooling1D AveragePooling2D AveragePooling3D AvgPool1D
+AvgPool2D AvgPool3D BatchNormalization Bidirectional CategoryEncoding CenterCrop Concatenate
+ContrastLimitedAdaptiveHistogramEqualization Conv1D Conv1DTranspose Conv2D Conv2DTranspose Conv3D Conv3DTranspose
+ConvLSTM1D ConvLSTM2D ConvLSTM3D Convolution1D Convolution1DTranspose Convolution2D Convolution2DTranspose
+Convolution3D Convolution3DTranspose Cropping1D Cropping2D Cropping3D CutMix Dense DepthwiseConv1D DepthwiseConv2D
+Discretization Dot Dropout ELU EinsumDense Embedding Equalization Flatten FlaxLayer GRU GRUCell GaussianDropout
+GaussianNoise GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D GlobalAvgPool1D GlobalAvgPool2D
+GlobalAvgPool3D GlobalMaxPool1D GlobalMaxPool2D GlobalMaxPool3D GlobalMaxPooling1D GlobalMaxPooling2D
+GlobalMaxPooling3D GroupNormalization GroupQueryAttention HashedCrossing Hashing Identity Input InputLayer
+IntegerLookup JaxLayer LSTM LSTMCell Lambda Layer LayerNormalization LeakyReLU Masking MaxNumBoundingBoxes MaxPool1D
+MaxPool2D MaxPool3D MaxPooling1D MaxPooling2D MaxPooling3D Maximum MelSpectrogram Minimum MixUp MultiHeadAttention
+Multiply Normalization PReLU Permute Pipeline RMSNormalization RNN RandAugment RandomBrightness
+RandomColorDegeneration RandomColorJitter RandomContrast RandomCrop RandomElasticTransform RandomErasing RandomFlip
+RandomGaussianBlur RandomGrayscale RandomHue RandomInvert RandomPerspective RandomPosterization RandomRotation
+RandomSaturation RandomSharpness RandomShear RandomTranslation RandomZoom ReLU RepeatVector Rescaling Reshape
+Resizing ReversibleEmbedding STFTSpectrogram SeparableConv1D SeparableConv2D SeparableConvolution1D
+SeparableConvolution2D SimpleRNN SimpleRNNCell Softmax Solarization SpatialDropout1D SpatialDropout2D
+SpatialDropout3D SpectralNormalization StackedRNNCells StringLookup Subtract TFSMLayer TextVectorization
+TimeDistributed TorchModuleWrapper UnitNormalization UpSampling1D UpSampling2D UpSampling3D Wrapper ZeroPadding1D
+ZeroPadding2D ZeroPadding3D add average concatenate deserialize dot maximum minimum multiply serialize subtract
+keras.legacy.saving: deserialize_keras_object serialize_keras_object
+keras.losses: BinaryCrossentropy BinaryFocalCrossentropy CTC CategoricalCrossentropy CategoricalFocalCrossentropy
+CategoricalGeneralizedCrossEntropy CategoricalHinge Circle CosineSimilarity Dice Hinge Huber KLDivergence LogCosh
+Loss MeanAbsoluteError MeanAbsolutePercentageError MeanSquaredError MeanSquaredLogarithmicError Poisson
+SparseCategoricalCrossentropy SquaredHinge Tversky categorical_generalized_cross_entropy circle cosine_similarity
+ctc deserialize dice get huber log_cosh serialize tversky
+keras.metrics: AUC Accuracy BinaryAccuracy BinaryCrossentropy BinaryIoU CategoricalAccuracy CategoricalCrossentropy
+CategoricalHinge ConcordanceCorrelation CosineSimilarity F1Score FBetaScore FalseNegatives FalsePositives Hinge IoU
+KLDivergence LogCoshError Mean MeanAbsoluteError MeanAbsolutePercentageError MeanIoU MeanMetricWrapper
+MeanSquaredError MeanSquaredLogarithmicError Metric OneHotIoU OneHotMeanIoU PearsonCorrelation Poisson Precision
+PrecisionAtRecall R2Score Recall RecallAtPrecision RootMeanSquaredError SensitivityAtSpecificity
+SparseCategoricalAccuracy SparseCategoricalCrossentropy SparseTopKCategoricalAccuracy SpecificityAtSensitivity
+SquaredHinge Sum TopKCategoricalAccuracy TrueNegatives TruePositives binary_accuracy binary_crossentropy
+binary_focal_crossentropy categorical_accuracy categorical_crossentropy categorical_focal_crossentropy
+categorical_hinge concordance_correlation deserialize get hinge kl_divergence mean_absolute_error
+mean_absolute_percentage_error mean_squared_error mean_squared_logarithmic_error pearson_correlation poisson
+serialize sparse_categorical_accuracy sparse_categorical_crossentropy sparse_top_k_categorical_accuracy
+squared_hinge top_k_categorical_accuracy
+keras.mixed_precision: LossScaleOptimizer
+keras.models: Model Sequential clone_model model_from_json
+keras.ops: abs absolute adaptive_average_pool adaptive_max_pool add all allclose amax amin angle any append arange
+arccos arccosh arcsin arcsinh arctan arctan2 arctanh argmax argmin argpartition argsort array array_split
+associative_scan average average_pool bartlett batch_normalization binary_crossentropy bincount bitwise_and
+bitwise_invert bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor blackman broadcast_to cast
+categorical_crossentropy cbrt cdist ceil celu cholesky cholesky_inverse clip concatenate cond conj conjugate conv
+conv_transpose convert_to_numpy convert_to_tensor copy corrcoef correlate cos cosh count_nonzero cross ctc_decode
+ctc_loss cumprod cumsum custom_gradient deg2rad depth_to_space depthwise_conv det diag diagflat diagonal diff
+digitize divide divide_no_nan dot dot_product_attention dsplit dstack dtype eig eigh einsum elu empty empty_like
+equal erf erfc erfinv exp exp2 expand_dims expm1 extract_sequences eye fabs fft fft2 flip fliplr flipud floor
+floor_divide fmax fmin fmod fold fori_loop full full_like gcd gelu geomspace get_item glu greater greater_equal
+hamming hanning hard_shrink hard_sigmoid hard_silu hard_tanh heaviside histogram hsplit hstack hypot i0 identity
+ifft2 imag in_top_k inner inv irfft is_tensor isclose isfinite isin isinf isnan isneginf isposinf isreal istft jvp
+kaiser kron layer_normalization lcm ldexp leaky_relu left_shift less less_equal linspace log log10 log1p log2
+log_sigmoid log_softmax logaddexp logaddexp2 logdet logical_and logical_not logical_or logical_xor logspace
+logsumexp lstsq lu_factor map matmul matrix_rank max max_pool maximum mean median meshgrid min minimum mod moments
+moveaxis multi_hot multiply nan_to_num nanargmax nanargmin nancumprod nancumsum nanmax nanmean nanmedian nanmin
+nanpercentile nanprod nanquantile nanstd nansum nanvar ndim negative nextafter nonzero norm normalize not_equal
+one_hot ones ones_like outer pad percentile pinv polar power prod psnr ptp qr quantile rad2deg ravel real rearrange
+reciprocal relu relu6 repeat reshape rfft right_shift rms_normalization roll rot90 round rsqrt saturate_cast scan
+scatter scatter_update searchsorted segment_max segment_min segment_prod segment_sum select selu separable_conv
+shape sigmoid sign signbit silu sin sinc sinh size slice slice_update slogdet soft_shrink softmax softplus softsign
+solve solve_triangular sort space_to_depth sparse_categorical_crossentropy sparse_plus sparse_sigmoid sparsemax
+split sqrt square squareplus squeeze stack std stft stop_gradient subtract sum svd swapaxes switch take
+take_along_axis tan tanh tanh_shrink tensordot threshold tile top_k trace transpose trapezoid tri tril triu
+true_divide trunc unfold unique unravel_index unstack vander var vdot vectorize vectorized_map view view_as_complex
+view_as_real vsplit vstack where while_loop zeros zeros_like
+keras.ops.image: affine_transform crop_images elastic_transform extract_patches extract_patches_3d gaussian_blur
+hsv_to_rgb map_coordinates pad_images perspective_transform resize rgb_to_grayscale rgb_to_hsv scale_and_translate
+sobel_edges ssim
+keras.optimizers: Adadelta Adafactor Adagrad Adam AdamW Adamax Ftrl Lamb Lion LossScaleOptimizer MultiOptimizer Muon
+Nadam Optimizer OptimizerMap RMSprop SGD ScheduleFreeAdamW deserialize get serialize
+keras.optimizers.legacy: Adagrad
+keras.optimizers.schedules: CosineDecay CosineDecayRestarts ExponentialDecay InverseTimeDecay LearningRateSchedule
+PiecewiseConstantDecay PolynomialDecay deserialize serialize
+keras.preprocessing.image: smart_resize
+keras.quantizers: AWQConfig AbsMaxQuantizer Float8QuantizationConfig GPTQConfig Int4QuantizationConfig
+Int8QuantizationConfig QuantizationConfig abs_max_quantize abs_max_quantize_grouped_with_zero_point
+compute_float8_amax_history compute_float8_scale deserialize fake_quant_with_min_max_vars get pack_int4
+quantize_and_dequantize serialize unpack_int4
+keras.random: SeedGenerator beta binomial categorical dropout gamma normal randint shuffle truncated_normal uniform
+keras.regularizers: L1 L1L2 L2 OrthogonalRegularizer deserialize get serialize
+keras.saving: CustomObjectScope KerasFileEditor deserialize_keras_object get_custom_objects get_registered_name
+get_registered_object load_model load_weights register_keras_serializable save_model save_weights
+serialize_keras_object
+keras.tree: MAP_TO_NONE assert_same_paths assert_same_structure flatten flatten_with_path is_nested lists_to_tuples
+map_shape_structure map_structure map_structure_up_to pack_sequence_as traverse
+keras.utils: Config FeatureSpace Progbar PyDataset array_to_img audio_dataset_from_directory clear_session get_file
+get_source_inputs image_dataset_from_directory img_to_array is_keras_tensor load_img model_to_dot normalize
+pack_x_y_sample_weight pad_sequences plot_model save_img set_random_seed split_dataset standardize_dtype
+text_dataset_from_directory timeseries_dataset_from_array to_categorical unpack_x_y_sample_weight
+keras.utils.bounding_boxes: affine_transform clip_to_image_size compute_ciou compute_iou convert_format crop
+decode_deltas_to_boxes encode_box_to_deltas pad
+keras.visualization: draw_bounding_boxes draw_segmentation_masks plot_bounding_box_gallery plot_image_gallery
+plot_segmentation_mask_gallery
+keras.wrappers: SKLearnClassifier SKLearnRegressor SKLearnTransformer
+"""
+
+
+def _keras_public_names() -> dict[str, frozenset[str]]:
+    """:data:`_KERAS_PUBLIC_NAMES_TEXT` as ``{module: names}`` (read once)."""
+    global _KERAS_PUBLIC_NAMES
+    if _KERAS_PUBLIC_NAMES is None:
+        table: dict[str, set[str]] = {}
+        names: set[str] = set()
+        for word in _KERAS_PUBLIC_NAMES_TEXT.split():
+            if word.endswith(":"):
+                names = table.setdefault(word[:-1], set())
+            else:
+                names.add(word)
+        _KERAS_PUBLIC_NAMES = {module: frozenset(found) for module, found in table.items()}
+    return _KERAS_PUBLIC_NAMES
+
+
+_KERAS_PUBLIC_NAMES: dict[str, frozenset[str]] | None = None
+_KERAS_CURRENT: list[bool] = []
+
+
+def _keras_table_current() -> bool:
+    """Whether the installed Keras is the one :data:`_KERAS_PUBLIC_NAMES_TEXT` lists (its package metadata, no
+    import)."""
+    if not _KERAS_CURRENT:
+        from importlib import metadata
+
+        try:
+            _KERAS_CURRENT.append(metadata.version("keras") == _KERAS_PUBLIC_NAMES_VERSION)
+        except metadata.PackageNotFoundError:
+            _KERAS_CURRENT.append(False)
+    return _KERAS_CURRENT[0]
+
+
+def _unresolved_keras_function(value: dict[str, Any]) -> str | None:
+    """The ``module.name`` of a function object Keras cannot resolve in its own public API, or None.
+
+    Keras reads ``{"module": "keras.X", "class_name": "function", "config": NAME}`` as the object it exports
+    as ``keras.X.NAME`` (or a serializable class module ``keras.X`` holds), after the registered objects and
+    those passed to ``custom_objects`` (a registered name: ``package>name``); any other name fails the load
+    ("Could not locate function"). Left to the safety check: private modules and names (``keras.src``,
+    ``_name``), and an object whose ``registered_name`` names something else. Checked only against the Keras
+    the table lists (another Keras may export other names).
+    """
+    module, name, registered = value.get("module"), value.get("config"), value.get("registered_name")
+    if value.get("class_name") != "function" or not isinstance(module, str) or not isinstance(name, str):
+        return None
+    if module != "keras" and not module.startswith("keras."):
+        return None
+    if any(part.startswith("_") or part == "src" for part in module.split(".")[1:]) or name.startswith("_"):
+        return None  # refused by the safety check, as Keras's safe mode refuses them
+    if ">" in name or registered not in (None, name, "function") or not _keras_table_current():
+        return None
+    if name in _keras_public_names().get(module, ()):
+        return None
+    keras = sys.modules.get("keras")
+    saving = getattr(keras, "saving", None) if keras is not None else None
+    if saving is not None and saving.get_registered_object(name) is not None:
+        return None  # registered under its bare name (a custom object scope), which Keras looks up first
+    return f"{module}.{name}"
+
+
+def _root_key(link: Any) -> Any:
+    """The key of the config's top level a link leads down from (``compile_config``, ``config``)."""
+    key = None
+    while link is not None:
+        key, link = link
+    return key
+
+
+def _unresolved_function_error(missing: str, at: str, where: str) -> IncompatibleFileError:
+    return IncompatibleFileError(
+        f"{where}: the model config at '{at[:120]}' names the function {missing[:200]!r}, which Keras does not "
+        "have (its public functions are named by the module they are exported from, e.g. "
+        "'keras.activations.relu'), so Keras cannot rebuild the object and loading refuses the file as corrupt "
+        "or incompatible; save the model again with the Keras that wrote it, or fix the function's name in the "
+        "config"
+    )
+
+
 def _check_keras_class(value: dict[str, Any], link: Any, where: str) -> None:
-    """Refuse a Keras object that names a function as its class (``keras.utils`` / ``get_file``).
+    """Refuse a Keras object that names a function as its class (``keras.utils`` / ``get_file``), or a
+    function Keras does not have (``keras.activations.no_such_fn``).
 
     Keras writes a function as ``class_name: function``; a lower-case class of
     a Keras module names a function Keras cannot rebuild from a config, so
-    loading refuses the file.
+    loading refuses the file, as it refuses a function object naming no function of Keras's public API
+    (:func:`_unresolved_keras_function`).
     """
+    missing = _unresolved_keras_function(value)
+    if missing is not None and _root_key(link) != "compile_config":  # that one only where the load compiles
+        raise _unresolved_function_error(missing, _link_path(link), where)
     module, class_name = value.get("module"), value.get("class_name")
     if not (isinstance(module, str) and isinstance(class_name, str)):
         return
@@ -749,12 +995,16 @@ def check_compile_config(config: Mapping[str, Any], where: str) -> None:
     ``compile=True`` refuses it (Keras's ``compile_from_config`` fails on it with a ``TypeError``).
 
     Keras compiles from any ``compile_config`` that is not empty; a model class whose ``compile`` is its own
-    skips it, so only Keras's and netform's ``Functional`` and ``Sequential`` are held to it.
+    skips it, so only Keras's and netform's ``Functional`` and ``Sequential`` are held to it. A function of
+    the ``compile_config`` (a loss, a metric) must be one Keras has, as in the model's layers.
 
     Raises:
-        IncompatibleFileError: The model's ``compile_config`` is a string, a list or a number.
+        IncompatibleFileError: The model's ``compile_config`` is a string, a list or a number, or names a
+            function Keras does not have (``keras.losses.no_such_loss``).
     """
     compile_config = config.get("compile_config")
+    if isinstance(compile_config, dict):
+        _check_compile_functions(compile_config, where)
     if not compile_config or isinstance(compile_config, dict) or not _is_model_class(config):
         return
     raise IncompatibleFileError(
@@ -762,6 +1012,21 @@ def check_compile_config(config: Mapping[str, Any], where: str) -> None:
         "cannot compile the model from it, so the file is refused as corrupt or edited (load it with "
         "compile=False to leave the compile configuration out)"
     )
+
+
+def _check_compile_functions(compile_config: dict[str, Any], where: str) -> None:
+    """Refuse a loss, metric or optimizer of the model's ``compile_config`` naming a function Keras does not
+    have (:func:`_unresolved_keras_function`): Keras's ``compile_from_config`` fails on it. The walk is bounded
+    by :func:`check_graph_bounds`, run first."""
+    stack: list[tuple[Any, Any]] = [(compile_config, ("compile_config", None))]
+    while stack:
+        value, link = stack.pop()
+        if isinstance(value, dict):
+            missing = _unresolved_keras_function(value)
+            if missing is not None:
+                raise _unresolved_function_error(missing, _link_path(link), where)
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack += [(item, (key, link)) for key, item in items if isinstance(item, (dict, list))]
 
 
 def _is_model_class(layer: Mapping[str, Any]) -> bool:
