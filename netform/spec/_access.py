@@ -221,7 +221,7 @@ def _format_problem(template: str) -> str | None:
 _MAX_NAME = 255
 #: The largest magnitude of a float32 value (what Keras's metrics and loss tracker log under floatx float32),
 #: and of a Python float (float64: a metric or loss of dtype float64, or floatx float64); their smallest.
-FLOAT32_LARGEST, FLOAT64_LARGEST = 3.4028234663852886e38, 1.7976931348623157e308
+_FLOAT32_LARGEST, _FLOAT64_LARGEST = 3.4028234663852886e38, 1.7976931348623157e308
 _FLOAT32_SMALLEST, _FLOAT64_SMALLEST = 1.401298464324817e-45, 5e-324
 #: The largest batch number Keras may give a per-batch checkpoint (steps of one epoch): a 64-bit count.
 _BATCH_LARGEST = 2**63 - 1
@@ -319,7 +319,7 @@ def template_name_problem(template: str, *, largest_epoch: int | None = None, fl
             largest = largest_epoch if field == "epoch" and largest_epoch is not None else _BATCH_LARGEST
             samples: tuple[int | float, ...] = tuple(_int_samples(max(largest, 1)))
         else:
-            big, small = (FLOAT64_LARGEST, _FLOAT64_SMALLEST) if float64 else (FLOAT32_LARGEST, _FLOAT32_SMALLEST)
+            big, small = (_FLOAT64_LARGEST, _FLOAT64_SMALLEST) if float64 else (_FLOAT32_LARGEST, _FLOAT32_SMALLEST)
             samples = tuple(_float_samples(fmt, big, small))
         size, text = _longest_format_cached(fmt, samples)
         if size == 0:
