@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
 from ..errors import Diagnostic, SpecError
 from ._graph import Graph
-from ._layer_base import NoStaticRule, ShapeError
+from ._layer_base import LayerSpec, NoStaticRule, ShapeError
 from ._parse import frozen_value
 from ._types import format_shape  # defined beside Shape: the static rules and diagrams need it without this module
 from ._yaml import SourceMap
@@ -88,7 +89,10 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     for node in graph.nodes.values():
         key = _node_key(node, out, kinds)
         if key is not None:
-            hit = done.get(key)
+            try:
+                hit = done.get(key)
+            except TypeError:  # a layer setting that is a mapping or a list
+                key = hit = None
             if hit is not None:
                 kinds[node.name] = hit[0]
                 memo = hit[1]
@@ -155,8 +159,8 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             trainable: int | None
             frozen: int | None
             try:
-                # an op or a pick has no weights: its counts would only run the shape rule above again
-                trainable, frozen = (0, 0) if layer.type in _WEIGHTLESS else layer.counts(arg)
+                # an op, a pick or a merge layer has no weights: its counts would only run the shape rule above again
+                trainable, frozen = (0, 0) if layer.type in _WEIGHTLESS or _rule_only(layer) else layer.counts(arg)
             except NoStaticRule:  # a shape rule without a parameter rule: the counts come at build time
                 trainable = frozen = None
             if node.call.get("return_attention_scores") is True:  # the output and the scores
@@ -390,12 +394,7 @@ def _node_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> An
             if known is None or not isinstance(known.output_shape, tuple):
                 return None
             parts.append((known.output_shape, kinds.get(a)))
-        try:
-            key = tuple(parts)
-            hash(key)
-        except TypeError:  # a setting that is a mapping or a list
-            return None
-        return key
+        return tuple(parts)  # hashed once, where it is looked up (a setting may be a mapping or a list)
     return _op_key(layer, out, kinds)
 
 
@@ -452,7 +451,8 @@ def _least_elements(layer: Any, arg: Any) -> int:
     A shape rule keeps an unknown size unknown (``pad`` of an axis of unknown size by a billion gives
     ``None``); this bounds such outputs too, whatever the rule.
     """
-    if getattr(layer, "sized_by_shape", False):
+    # looked up on the class first: a missing attribute of a pydantic model is an exception, slow at every node
+    if getattr(type(layer), "sized_by_shape", None) is not None and layer.sized_by_shape:
         return 0  # as many as its output shape counts, which the caller has counted
     shapes = arg if isinstance(arg, list) else [arg]
     unknown = False
@@ -472,6 +472,28 @@ def _least_elements(layer: Any, arg: Any) -> int:
 
 #: graph nodes that hold no weights (their parameter counts are 0 once their shape rule passes)
 _WEIGHTLESS = frozenset({"Op", "Pick"})
+#: layer classes -> whether their parameter rule only runs their shape rule again (:func:`_rule_only`)
+_RULE_ONLY: dict[type, bool] = {}
+
+
+def _rule_only(layer: Any) -> bool:
+    """Whether ``layer``'s parameter counts are (0, 0) once its shape rule has passed: a merge layer's parameter
+    rule runs its shape rule again and gives (0, 0), a second broadcast of up to 1,024 input shapes."""
+    cls = type(layer)
+    found = _RULE_ONLY.get(cls)
+    if found is None:
+        merge = sys.modules.get("netform.spec.layers.merge")  # loaded wherever a spec has a merge layer
+        base = getattr(merge, "_Merge", None)
+        found = (
+            base is not None
+            and issubclass(cls, base)
+            and cls.param_counts is base.param_counts
+            and cls.counts is LayerSpec.counts
+        )
+        _RULE_ONLY[cls] = found
+    return found
+
+
 #: built-in layers that move text without computing with it (Keras runs them on string tensors)
 _TEXT_LAYERS = frozenset(
     {

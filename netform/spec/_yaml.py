@@ -221,16 +221,20 @@ def _read_plain(
     each once, nesting within the limit. At the first thing outside that (or a scalar the builder words
     an error for: a date, a base-60 number), it returns None, and the document is counted, composed and
     built by the general path, which words the errors. Composing costs a Python object per value; this
-    loop keeps its state in local variables (a 1 MB spec has 200,000 events).
+    loop keeps its state in local variables (a 1 MB spec has 200,000 events). Past the entries a section
+    may list, nothing more is built: the rest of the section is only counted (:func:`_count_rest`).
 
     Raises:
         _Refused: Past ``max_values`` values ("many").
         _TooManyEntries: A section of ``max_entries`` with more entries than its limit.
     """
     positions: dict[Path, tuple[int, int]] = {}
-    scalar = _Scalars()._scalar
+    scalars = _Scalars()
+    made = scalars.plain  # a plain scalar's value by its text (the resolver's patterns tried once a text)
+    read = scalars.read_plain
     sections = max_entries or {}
     loader = _CLoader(text) if _CLoader is not None else yaml.SafeLoader(text)
+    events = iter(loader.get_event, None)
     kinds = _EVENT_KINDS
     document_start = yaml.DocumentStartEvent
     none = _NONE
@@ -241,9 +245,8 @@ def _read_plain(
     section: str | None = None  # the watched top-level section being read
     limit = entries = 0
     section_mapping = False
-    past: tuple[Any, int, int] | None = None  # the first entry past the limit: its key or index, line, column
     try:
-        for event in iter(loader.get_event, None):
+        for event in events:
             kind = kinds.get(type(event))
             if kind is None:
                 if type(event) is document_start and root is not none:
@@ -252,8 +255,6 @@ def _read_plain(
             if kind == _END:
                 stack.pop()
                 if section is not None and len(stack) == 1:
-                    if past is not None:
-                        raise _TooManyEntries(section, entries, limit, *past)
                     section = None
                 continue
             if kind == _ALIAS or event.anchor is not None or event.tag not in (None, "!"):
@@ -261,39 +262,47 @@ def _read_plain(
             count += 1
             if count > max_values:
                 raise _Refused("many", event.start_mark.line + 1, event.start_mark.column + 1)
+            if kind == _SCALAR:  # the value a scalar event reads as (`_Scalars`), worked out inline
+                value = event.value
+                if event.implicit[0]:  # plain: its text decides (a quoted scalar is its text)
+                    value = made.get(value, none)
+                    if value is none:
+                        value = read(event.value)
             depth = len(stack)
             if depth:
                 top = stack[-1]
                 container = top[0]
                 if top[3]:  # a mapping
-                    if top[2] is none:  # a key
+                    key = top[2]
+                    if key is none:  # a key
                         if kind != _SCALAR:
                             return None
-                        key = scalar(event)
-                        if type(key) is not str:
-                            key = str(key)
-                        if key in container:
+                        if type(value) is not str:
+                            value = str(value)
+                        if value in container:
                             return None
-                        top[2] = key
+                        top[2] = value
                         mark = event.start_mark
-                        positions[top[1] + (key,)] = mark.line + 1, mark.column + 1
+                        positions[top[1] + (value,)] = mark.line + 1, mark.column + 1
                         if depth == 2 and section is not None:
                             entries += 1
-                            if entries > limit and past is None:
-                                past = (event.value, mark.line + 1, mark.column + 1)
+                            if entries > limit:
+                                where = (event.value, mark.line + 1, mark.column + 1)
+                                _count_rest(
+                                    events, section, entries, limit, where, 2, section_mapping, count, max_values
+                                )
                         continue
                     if depth > max_depth:
                         return None
-                    key = top[2]
                     top[2] = none
                     if kind == _SCALAR:  # its position is its key's, recorded with the key
-                        container[key] = scalar(event)
+                        container[key] = value
                         continue
-                    value: Any = {} if kind == _MAPPING else []
+                    value = {} if kind == _MAPPING else []
                     container[key] = value
                     path = top[1] + (key,)
                     if depth == 1 and key in sections:
-                        section, limit, entries, past = key, sections[key], 0, None
+                        section, limit, entries = key, sections[key], 0
                         section_mapping = kind == _MAPPING
                 else:
                     if depth > max_depth:
@@ -303,10 +312,12 @@ def _read_plain(
                     positions[path] = mark.line + 1, mark.column + 1
                     if depth == 2 and section is not None and not section_mapping:
                         entries += 1
-                        if entries > limit and past is None:
-                            past = (entries - 1, mark.line + 1, mark.column + 1)
+                        if entries > limit:
+                            where = (entries - 1, mark.line + 1, mark.column + 1)
+                            depth = 2 if kind == _SCALAR else 3  # an entry that is a list or a mapping is open
+                            _count_rest(events, section, entries, limit, where, depth, False, count, max_values)
                     if kind == _SCALAR:
-                        container.append(scalar(event))
+                        container.append(value)
                         continue
                     value = {} if kind == _MAPPING else []
                     container.append(value)
@@ -316,7 +327,7 @@ def _read_plain(
                 mark = event.start_mark
                 positions[()] = mark.line + 1, mark.column + 1
                 if kind == _SCALAR:
-                    root = scalar(event)
+                    root = value
                     continue
                 value = root = {} if kind == _MAPPING else []
                 path = ()
@@ -328,6 +339,57 @@ def _read_plain(
     if root is none:
         return None
     return root, positions
+
+
+def _count_rest(
+    events: Any,
+    section: str,
+    entries: int,
+    limit: int,
+    past: tuple[Any, int, int],
+    depth: int,
+    mapping: bool,
+    count: int,
+    max_values: int,
+) -> None:
+    """The rest of a top-level section listing more entries than its limit, counted as
+    :func:`_precount_values` counts it (nothing built): its entries, and the document's values so far.
+
+    Args:
+        events: The parser's events, from the one after the first entry past the limit (in a mapping
+            section, after its key: the next node at depth 2 is that entry's value).
+        section, entries, limit: The section, its entries so far, and the most it may list.
+        past: The first entry past the limit: its key or index, line and column.
+        depth: How many collections are open (the section's entries are at depth 2).
+        mapping: Whether the section is a mapping.
+        count, max_values: The document's values so far, and the most it may hold.
+
+    Raises:
+        _TooManyEntries: At the end of the section, with its count.
+        _Refused: Past ``max_values`` values first ("many").
+    """
+    kinds = _EVENT_KINDS
+    is_key = False  # whether the next node at depth 2 of a mapping section is a key
+    for event in events:
+        kind = kinds.get(type(event))
+        if kind is None:
+            continue
+        if kind == _END:
+            depth -= 1
+            if depth == 1:
+                break
+            continue
+        if kind != _ALIAS:
+            count += 1
+            if count > max_values:
+                raise _Refused("many", event.start_mark.line + 1, event.start_mark.column + 1)
+        if depth == 2:
+            if not mapping or is_key:
+                entries += 1
+            is_key = mapping and not is_key
+        if kind == _SEQUENCE or kind == _MAPPING:
+            depth += 1
+    raise _TooManyEntries(section, entries, limit, *past)
 
 
 _SCALAR, _SEQUENCE, _MAPPING, _ALIAS, _END = range(5)
@@ -342,11 +404,16 @@ _EVENT_KINDS: dict[type, int] = {
 
 
 class _Scalars:
-    """Reads the scalars of a plain document (see :func:`_read_plain`) as :class:`_Builder` reads them."""
+    """Reads the scalars of a plain document (see :func:`_read_plain`) as :class:`_Builder` reads them.
+
+    A scalar's value depends only on its text and whether it was plain (a quoted scalar is its text): a
+    spec repeats the same keys, names and numbers thousands of times, and the resolver tries its
+    patterns anew for each, so the values of short plain texts are kept in :attr:`plain`.
+    """
 
     def __init__(self) -> None:
         self._scalars = yaml.SafeLoader("")
-        self._made: dict[tuple[str, Any], Any] = {}  # the values of short scalars
+        self.plain: dict[str, Any] = {}  # the values of short plain scalars, by text
         self._constructors = {
             _TAG + "int": self._scalars.construct_yaml_int,
             _TAG + "float": self._scalars.construct_yaml_float,
@@ -354,18 +421,11 @@ class _Scalars:
             _TAG + "null": self._scalars.construct_yaml_null,
         }
 
-    def _scalar(self, event: Any) -> Any:
-        # the value depends only on the text and whether it was plain: a spec repeats the same keys, names
-        # and numbers thousands of times, and the resolver tries its patterns anew for each
-        text = event.value
-        if len(text) > _MAX_MEMO_TEXT:
-            return self._construct(self._scalars.resolve(ScalarNode, text, event.implicit), text)
-        key = (text, event.implicit)
-        value = self._made.get(key, _NONE)
-        if value is _NONE:
-            value = self._construct(self._scalars.resolve(ScalarNode, text, event.implicit), text)
-            if len(self._made) < _MAX_MEMO:
-                self._made[key] = value  # str, int, float, bool or None: shared safely
+    def read_plain(self, text: str) -> Any:
+        """The value of the plain scalar ``text``, kept in :attr:`plain` when the text is short."""
+        value = self._construct(self._scalars.resolve(ScalarNode, text, (True, False)), text)
+        if len(text) <= _MAX_MEMO_TEXT and len(self.plain) < _MAX_MEMO:
+            self.plain[text] = value  # str, int, float, bool or None: shared safely
         return value
 
     def _construct(self, tag: str, text: str) -> Any:

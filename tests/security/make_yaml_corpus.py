@@ -175,11 +175,11 @@ def _repeat_by_parameter(_: Path) -> str:
 
 
 def _fat_block_repeated(_: Path) -> str:
-    # one layer of 100,000 values, copied by each of 20,000 repeats: 2 * 10**9 values to substitute and check
+    # one layer of 100,000 values, copied by each of 10,000 repeats: 10**9 values to substitute and check
     values = ", ".join(["0"] * 100_000)
     return (SPEC_HEAD + "kind: sequential\nblocks:\n"
             f"  b: {{layers: [{{type: Dense, units: 2, kernel_initializer: {{type: Constant, value: [{values}]}}}}]}}\n"
-            "layers:\n  - {block: b, repeat: 20000}\n")
+            "layers:\n  - {block: b, repeat: 10000}\n")
 
 
 def _unknown_refs_10000(_: Path) -> str:
@@ -212,22 +212,23 @@ def _unknown_blocks_10000(_: Path) -> str:
 
 
 def _unknown_outputs_12000(_: Path) -> str:
-    # 12,000 outputs each a near miss of a node: suggesting for each against every node was quadratic
-    return (SPEC_HEAD + "kind: functional\nnodes:\n" + "".join(f"  n{i}: {{type: ReLU, in: x}}\n" for i in range(12_000))
+    # 12,000 outputs each a near miss of a node (of 10,000, the node limit): suggesting for each against every
+    # node was quadratic
+    return (SPEC_HEAD + "kind: functional\nnodes:\n" + "".join(f"  n{i}: {{type: ReLU, in: x}}\n" for i in range(10_000))
             + "outputs: [" + ", ".join(f"n{i}x" for i in range(12_000)) + "]\n")
 
 
-def _unknown_params_20000(_: Path) -> str:
-    # a block of 2,000 parameters whose 20,000 layers each use a misspelt one
+def _unknown_params_10000(_: Path) -> str:
+    # a block of 2,000 parameters whose 10,000 layers (the node limit) each use a misspelt one
     return (SPEC_HEAD + "kind: sequential\nblocks:\n  a:\n    params: {" + ", ".join(f"p{i}: 1" for i in range(2_000))
-            + "}\n    layers:\n" + "".join(f"      - {{type: Dense, units: $p{i}x}}\n" for i in range(20_000))
+            + "}\n    layers:\n" + "".join(f"      - {{type: Dense, units: $p{i}x}}\n" for i in range(10_000))
             + "layers:\n  - {block: a}\n")
 
 
-def _unknown_shares_12000(_: Path) -> str:
-    # 12,000 `shares:` each a near miss of one of 8,000 layers
-    return (SPEC_HEAD + "kind: functional\nnodes:\n" + "".join(f"  d{i}: {{type: Dense, units: 2, in: x}}\n" for i in range(8_000))
-            + "".join(f"  s{i}: {{shares: d{i}x, in: x}}\n" for i in range(12_000)) + "outputs: [d0]\n")
+def _unknown_shares_6000(_: Path) -> str:
+    # 6,000 `shares:` each a near miss of one of 4,000 layers (10,000 nodes, the limit)
+    return (SPEC_HEAD + "kind: functional\nnodes:\n" + "".join(f"  d{i}: {{type: Dense, units: 2, in: x}}\n" for i in range(4_000))
+            + "".join(f"  s{i}: {{shares: d{i}x, in: x}}\n" for i in range(6_000)) + "outputs: [d0]\n")
 
 
 def _unknown_refs_24000(_: Path) -> str:
@@ -237,7 +238,7 @@ def _unknown_refs_24000(_: Path) -> str:
 
 
 def _unnamed_layers_40000(_: Path) -> str:
-    # just under 1 MB: twice the layer limit, every layer unnamed (named dense, dense_1, ... by Keras's rule)
+    # just under 1 MB: four times the layer limit, every layer unnamed (named dense, dense_1, ... by Keras's rule)
     return SPEC_HEAD + "kind: sequential\nlayers:\n" + "- {type: ReLU}\n" * 40_000
 
 
@@ -299,8 +300,8 @@ SPEC_BOMBS: dict[str, Callable[[Path], str | bytes]] = {
     "bomb_unknown_blocks_10000.yaml": _unknown_blocks_10000,
     "bomb_unnamed_layers_40000.yaml": _unnamed_layers_40000,
     "bomb_unknown_outputs_12000.yaml": _unknown_outputs_12000,
-    "bomb_unknown_params_20000.yaml": _unknown_params_20000,
-    "bomb_unknown_shares_12000.yaml": _unknown_shares_12000,
+    "bomb_unknown_params_10000.yaml": _unknown_params_10000,
+    "bomb_unknown_shares_6000.yaml": _unknown_shares_6000,
     "bomb_unknown_refs_24000.yaml": _unknown_refs_24000,
     "bomb_empty_block_bodies.yaml": _empty_block_bodies,
     "bomb_huge_units.yaml": _huge_units,
