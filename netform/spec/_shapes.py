@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from ..errors import Diagnostic, SpecError
-from ._graph import Graph
+from ._graph import Graph, Slot
 from ._layer_base import LayerSpec, NoStaticRule, ShapeError
 from ._parse import frozen_value
 from ._types import format_shape  # defined beside Shape: the static rules and diagrams need it without this module
@@ -125,6 +125,13 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             out[node.name] = unknown
             continue
         layer = node.layer
+        key = node.call.get("key") if len(shapes) == 2 and layer.type in _KEYED else None
+        if key is not None:  # a key given in `call` is the layer's third input: its shape rule and weights read it
+            known = out.get(node.inputs[key.index]) if isinstance(key, Slot) else None
+            if known is None or not isinstance(known.output_shape, tuple):
+                out[node.name] = unknown
+                continue
+            shapes.append(known.output_shape)
         if layer.arity == "one":
             if len(shapes) != 1:
                 diags.append(
@@ -293,6 +300,8 @@ def _shared_misfit(
     )
 
 
+#: attention layers whose key may come as `call.key` instead of a third input
+_KEYED = frozenset({"MultiHeadAttention", "GroupQueryAttention"})
 #: recurrent layers and how many initial states their cell keeps
 _STATES = {"LSTM": 2, "GRU": 1, "SimpleRNN": 1}
 
@@ -301,13 +310,23 @@ def _call_misfit(node: Any, arg: Any, out: dict[str, NodeShape]) -> tuple[str, t
     """Why a tensor given to a node's ``call:`` cannot fit its layer, with the place; or None.
 
     Checked where the rule is certain: ``initial_state`` of a recurrent layer (one ``(batch, units)``
-    tensor per state of the cell, both directions' for Bidirectional), and ``attention_mask`` of a
-    MultiHeadAttention over one axis (``(batch, query steps, value steps)``, each size 1 or the same).
-    Unknown sizes pass.
+    tensor per state of the cell, both directions' for Bidirectional), and what
+    :func:`.layers._calls.call_misfit` checks (attention masks and keys, ConvLSTM states). Unknown sizes pass.
     """
-    from ._graph import Slot
+    from .layers._calls import CallTensor, call_misfit
 
     layer = node.layer
+
+    def tensor(slot: Any) -> Any:
+        if not isinstance(slot, Slot):
+            return slot
+        known = out.get(node.inputs[slot.index])
+        return CallTensor(node.inputs[slot.index], known.output_shape if known is not None else None)
+
+    given = {k: [tensor(s) for s in v] if isinstance(v, list) else tensor(v) for k, v in node.call.items()}
+    found = call_misfit(layer, arg, given, len(node.args))
+    if found is not None:
+        return found[0], (*node.path, "call", *found[1])
 
     def shapes_of(value: Any) -> list[Any] | None:
         slots = value if isinstance(value, list) else [value]
@@ -349,22 +368,6 @@ def _call_misfit(node: Any, arg: Any, out: dict[str, NodeShape]) -> tuple[str, t
                     f"{format_shape(shape)}",
                     where + ((j,) if isinstance(state, list) else ()),
                 )
-    mask = node.call.get("attention_mask")
-    if mask is not None and layer.type == "MultiHeadAttention" and getattr(layer, "attention_axes", None) is None:
-        shapes = shapes_of(mask)
-        query, value = (arg[0], arg[1]) if isinstance(arg, list) and len(arg) > 1 else (None, None)
-        if shapes is None or len(shapes) != 1 or not isinstance(query, tuple) or not isinstance(value, tuple):
-            return None
-        shape = shapes[0]
-        if len(query) != 3 or not isinstance(shape, tuple) or len(shape) != 3:
-            return None
-        if any(m not in (None, 1, want) and want is not None for m, want in zip(shape[1:], (query[1], value[1]))):
-            return (
-                f"MultiHeadAttention's attention_mask must have shape (batch, {query[1]}, {value[1]}) "
-                f"(batch, query steps, value steps; a size of 1 broadcasts), but node "
-                f"'{node.inputs[mask.index]}' gives {format_shape(shape)}",
-                (*node.path, "call", "attention_mask"),
-            )
     return None
 
 
