@@ -134,6 +134,23 @@ outputs: [enc.0, state]
 `use_causal_mask`, `return_attention_scores`). A layer's valid names are listed in the error when a
 name is wrong. Attention layers take their query and value in `in`.
 
+Validate checks the tensors as Keras uses them, and refuses a shape Keras refuses at build or at its
+first batches (an axis of unknown size passes):
+
+| Layer | Call tensor | Shape (batch first) |
+|---|---|---|
+| LSTM, GRU, SimpleRNN | `initial_state` | one (batch, units) per state, exactly: 2 for LSTM (h, c), 1 otherwise; both directions' in Bidirectional |
+| ConvLSTM1D/2D/3D | `initial_state` | 2 (h, c), each exactly one step of the output, e.g. (batch, rows, cols, filters); both directions' in Bidirectional |
+| MultiHeadAttention, GroupQueryAttention | `attention_mask` | (batch, T, S) or (batch, heads, T, S), T query steps and S value steps, a size of 1 broadcasting; a rank-2 mask is refused, as Keras lines its batch axis up with T |
+| MultiHeadAttention, GroupQueryAttention | `value_mask`, `key_mask` | (batch, S), a size of 1 broadcasting |
+| GroupQueryAttention | `query_mask` | (batch, T), a size of 1 broadcasting; MultiHeadAttention ignores its `query_mask` (it uses the query's own Keras mask) |
+| MultiHeadAttention, GroupQueryAttention | `key` | the value's shape but the last axis: the layer's third input |
+
+Keras combines the masks given (and the causal and sliding-window masks) by broadcasting from the last
+axis, so a mask with a heads axis cannot go with a `value_mask` or `key_mask`. With `attention_axes`,
+the scores are (batch, other axes, heads, query attention axes, key attention axes), and a mask needs
+at least the query and key attention axes.
+
 ```yaml
 netform: 1
 kind: functional
