@@ -179,6 +179,44 @@ def test_conv_lstm_states_validate_as_keras_runs_them(case: str) -> None:
     assert _refused(text) == _keras_fails(model, [x_shape, *states], ["float32"] * (1 + len(states)))
 
 
+DOT_MASKS = {
+    "both": ([(5,), (6,)], False),
+    "ones": ([(1,), (1,)], False),
+    "value_long": ([(5,), (7,)], False),
+    "query_long": ([(6,), (6,)], False),
+    "query_rank_3": ([(5, 1), (6,)], False),
+    "value_rank_3": ([(5,), (1, 6)], False),
+    "value_rank_3_causal": ([(5,), (5, 6)], True),
+    "one_tensor": ([(5,)], False),
+}
+
+
+@pytest.mark.parametrize("layer", ["Attention", "AdditiveAttention"])
+@pytest.mark.parametrize("case", sorted(DOT_MASKS))
+def test_dot_attention_masks_validate_as_keras_runs_them(layer: str, case: str) -> None:
+    shapes, causal = DOT_MASKS[case]
+    listing = ", ".join(
+        ["x: {shape: [5, 4]}", "v: {shape: [6, 4]}"]
+        + [f"m{i}: {{shape: {_yaml_shape(s)}, dtype: bool}}" for i, s in enumerate(shapes)]
+    )
+    given = "m0" if len(shapes) == 1 else "[" + ", ".join(f"m{i}" for i in range(len(shapes))) + "]"
+    extra = ", use_causal_mask: true" if causal else ""
+    text = (
+        f"netform: 1\nkind: functional\ninputs: {{{listing}}}\nnodes:\n  b: {{type: {layer}, in: [x, v], "
+        f"call: {{mask: {given}{extra}}}}}\noutputs: [b]\n"
+    )
+    x, v = keras.Input((5, 4)), keras.Input((6, 4))
+    masks = [keras.Input(s, dtype="bool") for s in shapes]
+    try:
+        out = getattr(keras.layers, layer)()([x, v], mask=masks if len(masks) > 1 else masks[0], use_causal_mask=causal)
+        model = keras.Model([x, v, *masks], out)
+    except ValueError:  # Keras refuses a mask that is not a list when it connects the layer
+        assert _refused(text)
+        return
+    dtypes = ["float32"] * 2 + ["bool"] * len(shapes)
+    assert _refused(text) == _keras_fails(model, [(5, 4), (6, 4), *shapes], dtypes)
+
+
 # --- accepted cases: netform's build is Keras's model ------------------------------------------------
 
 SAME = {
@@ -219,6 +257,14 @@ SAME = {
         lambda: (
             lambda x, h, c: keras.layers.ConvLSTM2D(3, 3, name="b")(x, initial_state=[h, c]),
             [(4, 8, 8, 2), (6, 6, 3), (6, 6, 3)],
+        ),
+    ),
+    "attention_masks": (
+        "{x: {shape: [5, 4]}, v: {shape: [6, 4]}, m: {shape: [5], dtype: bool}, n: {shape: [6], dtype: bool}}",
+        "b: {type: AdditiveAttention, in: [x, v], call: {mask: [m, n]}}",
+        lambda: (
+            lambda x, v, m, n: keras.layers.AdditiveAttention(name="b")([x, v], mask=[m, n]),
+            [(5, 4), (6, 4), (5,), (6,)],
         ),
     ),
 }

@@ -318,3 +318,61 @@ def test_bidirectional_conv_lstm_takes_both_directions_states() -> None:
     )
     msg = _error(_conv(["[6, 6, 3]"] * 3 + ["[6, 6, 4]"], bidirectional=True))
     assert "nodes.b.call.initial_state[3]: ConvLSTM2D initial state 3 must have shape (batch, 6, 6, 3)" in msg
+
+
+# --- Attention and AdditiveAttention: mask: [query_mask, value_mask] ------------------------------------
+
+
+def _dot(masks: list[str], *, layer: str = "Attention", extra: str = "") -> str:
+    inputs = ", ".join(
+        [
+            "x: {shape: [5, 4]}",
+            "v: {shape: [6, 4]}",
+            *(f"m{i}: {{shape: {s}, dtype: bool}}" for i, s in enumerate(masks)),
+        ]
+    )
+    given = "m0" if len(masks) == 1 else "[" + ", ".join(f"m{i}" for i in range(len(masks))) + "]"
+    return _spec(f"{{{inputs}}}", f"b: {{type: {layer}, in: [x, v], call: {{mask: {given}{extra}}}}}")
+
+
+@pytest.mark.parametrize("layer", ["Attention", "AdditiveAttention"])
+@pytest.mark.parametrize(
+    "masks", [["[5]", "[6]"], ["[1]", "[1]"], ["[5]", "[1, 6]"], ["[5]", "[5, 6]"], ["[5]", "[6]", "[6]"]]
+)
+def test_dot_attention_masks_keras_runs_are_accepted(layer: str, masks: list[str]) -> None:
+    load_spec(_dot(masks, layer=layer))
+
+
+@pytest.mark.parametrize(
+    ("masks", "place", "reason"),
+    [
+        (["[5]", "[7]"], "mask[1]", "its axis 1 (7) meets the scores' value steps (6)"),
+        (["[6]", "[6]"], "mask[0]", "its axis 1 (6) meets the output's query steps (5)"),
+        (
+            ["[5, 1]", "[6]"],
+            "mask[0]",
+            "it has 4 axes as Keras shapes it (batch included), more than the 3 of the output",
+        ),
+        (["[5]", "[6, 6]"], "mask[1]", "its axis 1 (6) meets the scores' query steps (5)"),
+    ],
+)
+def test_dot_attention_masks_keras_refuses_are_refused(masks: list[str], place: str, reason: str) -> None:
+    msg = _error(_dot(masks))
+    assert f"nodes.b.call.{place}: Attention's " in msg
+    assert msg.endswith(reason)
+
+
+def test_dot_attention_value_mask_meets_the_causal_mask() -> None:
+    # with use_causal_mask Keras adds the value mask's middle axis whatever its rank
+    load_spec(_dot(["[5]", "[6]"], extra=", use_causal_mask: true"))
+    assert _error(_dot(["[5]", "[5, 6]"], extra=", use_causal_mask: true")).endswith(
+        "it has 4 axes as Keras shapes it (batch included), more than the 3 of the scores"
+    )
+
+
+def test_dot_attention_mask_is_a_list() -> None:
+    msg = _error(_dot(["[5]"]))
+    assert msg.endswith(
+        "nodes.b.call.mask: Attention takes `call.mask` as a list [query_mask, value_mask] (a third tensor is "
+        "ignored), but the node gives one tensor: list the query's mask, then the value's"
+    )

@@ -4,6 +4,10 @@ A node passes them as ``call: {initial_state: [enc.1, enc.2]}`` or
 ``call: {use_causal_mask: true}``. This table is the layers' ``call``
 signatures without their first (tensor) argument, so a spec is checked
 without importing Keras; a test compares it with ``inspect.signature``.
+
+:func:`call_misfit` checks the shapes of the tensors given there as Keras uses them (the masks
+and key of the attention layers, the initial states of the ConvLSTM layers), so what Keras
+refuses at build or at its first batch is refused at validate.
 """
 
 from __future__ import annotations
@@ -105,11 +109,14 @@ def call_misfit(layer: Any, inputs: Any, call: dict[str, Any], listed: int) -> M
         listed: How many tensors the node's ``in`` lists.
 
     Checked as Keras computes: the masks of MultiHeadAttention and GroupQueryAttention (``query_mask``,
-    ``value_mask``, ``key_mask``, ``attention_mask`` and a ``key``), and the ``initial_state`` of the
-    ConvLSTM layers (alone or in Bidirectional). Unknown sizes pass.
+    ``value_mask``, ``key_mask``, ``attention_mask`` and a ``key``), the ``mask`` list of Attention and
+    AdditiveAttention, and the ``initial_state`` of the ConvLSTM layers (alone or in Bidirectional).
+    Unknown sizes pass.
     """
     if layer.type in _ATTENTION_TYPES:
         return _attention_misfit(layer, inputs, call, listed)
+    if layer.type in ("Attention", "AdditiveAttention") and "mask" in call:
+        return _dot_mask_misfit(layer.type, inputs, call)
     parts = [layer.layer, layer.backward_layer or layer.layer] if layer.type == "Bidirectional" else [layer]
     if "initial_state" in call and all(p.type in _CONV_LSTM for p in parts):
         return _conv_state_misfit(layer.type, parts, inputs, call["initial_state"])
@@ -236,6 +243,43 @@ def _attention_misfit(layer: Any, inputs: Any, call: dict[str, Any], listed: int
     return None
 
 
+def _dot_mask_misfit(kind: str, inputs: Any, call: dict[str, Any]) -> Misfit | None:
+    """Attention, AdditiveAttention: ``mask: [query_mask, value_mask]``, on the output and on the scores."""
+    given = call["mask"]
+    if not isinstance(given, list) or not 2 <= len(given) <= 3:
+        count = len(given) if isinstance(given, list) else "one tensor"
+        return (
+            f"{kind} takes `call.mask` as a list [query_mask, value_mask] (a third tensor is ignored), but the node "
+            f"gives {count}: list the query's mask, then the value's",
+            ("mask",),
+        )
+    if not isinstance(inputs, list) or len(inputs) < 2 or not all(isinstance(s, tuple) for s in inputs):
+        return None
+    query, value = inputs[0], inputs[1]
+    output = _batched((query[0], query[1], value[-1]))
+    scores = _batched((query[0], query[1], value[1]))
+    names = ["batch", "query steps", "features"]
+    for j, (tensor, target, what) in enumerate(((given[0], output, "output"), (given[1], scores, "scores"))):
+        if not isinstance(tensor, CallTensor) or not isinstance(tensor.shape, tuple) or not tensor.shape:
+            continue
+        shape = _batched(tensor.shape)
+        origin: list[int | None] = list(range(len(shape)))
+        # Keras makes a query mask (batch, Tq, 1); a value mask of rank 2 (batch, 1, Tv), or any with the causal mask
+        at = len(shape) if j == 0 else len(shape) - 1
+        if j == 0 or len(shape) == 2 or call.get("use_causal_mask") is True:
+            shape, origin = (*shape[:at], 1, *shape[at:]), [*origin[:at], None, *origin[at:]]
+        reason = _fit(shape, target, 0, names if j == 0 else ["batch", "query steps", "value steps"], origin, what=what)
+        if reason is not None:
+            steps = (_BATCH, query[1]) if j == 0 else (_BATCH, value[1])
+            return (
+                f"{kind}'s {('query', 'value')[j]} mask (`call.mask[{j}]`) must have shape {_text(steps)} "
+                f"(batch, {('query', 'value')[j]} steps; a size of 1 broadcasts) to fit the {what} "
+                f"{_text(target)}, but node '{tensor.node}' gives {_text(tensor.shape)}: {reason}",
+                ("mask", j),
+            )
+    return None
+
+
 def _expected(name: str, scores: tuple[Dim, ...], heads: int, query: Any, value: Any, k: int, rank: int) -> str:
     """What a mask must be, in words, for a message."""
     if rank == 3 and name == "attention_mask":
@@ -251,9 +295,17 @@ def _expected(name: str, scores: tuple[Dim, ...], heads: int, query: Any, value:
 
 
 def _fit(
-    mask: tuple[Dim, ...], scores: tuple[Dim, ...], step: int, names: list[str], origin: list[int | None] | None = None
+    mask: tuple[Dim, ...],
+    scores: tuple[Dim, ...],
+    step: int,
+    names: list[str],
+    origin: list[int | None] | None = None,
+    *,
+    what: str = "attention scores",
 ) -> str | None:
     """Why a mask cannot apply to the attention scores, as Keras widens it (axes added at ``step``); or None.
+
+    A ``step`` of 0 adds leading axes, as broadcasting does; ``what`` names the tensor it applies to.
 
     ``origin`` is each axis's place in the mask as the spec gives it (None for an axis Keras added).
     """
@@ -261,22 +313,23 @@ def _fit(
     # a query, value or key mask has one axis more once Keras has shaped it (batch, T, 1) or (batch, 1, S)
     axes = f"{len(mask)} axes" + (" as Keras shapes it" if None in origin else "") + " (batch included)"
     if len(mask) > len(scores):
-        return f"it has {axes}, more than the {len(scores)} of the attention scores"
+        return f"it has {axes}, more than the {len(scores)} of the {what}"
     while len(mask) < len(scores):
         grown = _expand(mask, step)
         if grown is None:
             return f"Keras adds the axes it lacks at position {step}, which needs at least {-step - 1}; it has {axes}"
-        at = step + len(grown)
+        at = step if step >= 0 else step + len(grown)
         mask, origin = grown, [*origin[:at], None, *origin[at:]]
+    of = "scores'" if what.endswith("scores") else f"{what}'s"
     for m, s, name, j in zip(mask, scores, names, origin):
         if m in (s, 1, None) or s is None:
             continue
         if m == _BATCH:
             sizes = "1" if s == 1 else f"1 or {s}"
-            return f"its batch axis meets the scores' {name} ({s}), so Keras runs it only with batches of {sizes}"
+            return f"its batch axis meets the {of} {name} ({s}), so Keras runs it only with batches of {sizes}"
         if s == 1:
-            return f"its axis {j} ({m}) would widen the scores' {name} of size 1"
-        return f"its axis {j} ({m}) meets the scores' {name} ({s})"
+            return f"its axis {j} ({m}) would widen the {of} {name} of size 1"
+        return f"its axis {j} ({m}) meets the {of} {name} ({s})"
     return None
 
 
