@@ -855,9 +855,42 @@ class KerasParts:
             )
 
 
-def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[str, Any]:
-    import h5py
+class _PlainWeights:
+    """An archive's weights file read by :mod:`._h5_plain`, with the optimizer's iteration count it stores."""
 
+    def __init__(self, weights: io.BytesIO) -> None:
+        from ._h5_plain import PlainDataset, read_plain
+
+        raw = weights.getvalue()
+        self.file = read_plain(raw)
+        self.datasets: dict[str, Any] = dict(self.file.datasets)
+        self.iterations: int | None = 0
+        if self.file.get("optimizer/vars") is not None and "optimizer/vars/0" in self.file:
+            first = self.file.get("optimizer/vars/0")
+            if not isinstance(first, PlainDataset) or first.shape != () or first.kind not in "iu":
+                self.iterations = None  # not an iteration count: inspect reads it with Keras
+            else:
+                value = first.read_scalar(raw)
+                if value is None:  # never written: its fill value, which h5py reads
+                    raise _NotPlainHere()
+                self.iterations = int(value)
+
+
+class _NotPlainHere(Exception):
+    """Raised where the plain reader cannot stand in for h5py."""
+
+
+def _plain_weights(weights: io.BytesIO) -> _PlainWeights | None:
+    """The weights read without h5py where they are plain HDF5 (see :mod:`._h5_plain`), else None."""
+    from ._h5_plain import NotPlain
+
+    try:
+        return _PlainWeights(weights)
+    except (NotPlain, _NotPlainHere):
+        return None
+
+
+def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[str, Any]:
     parts = KerasParts(path, where=where)
     path = parts.path
     config = parts.config
@@ -867,20 +900,39 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
     if parts.weights is None:
         raise _Unknown  # e.g. Keras's npz weights: loading says why it cannot be read
     weights = parts.weights
+    plain = _plain_weights(weights)
+    if plain is not None:  # what check_h5 accepts, read without h5py: the same checks and description follow
+        with reading(path, "keras"):
+            check_archive_weights_layout(plain.file, path)
+            info = _describe_keras(config, plain.file, plain.datasets, path)
+            if info["optimizer"] is not None:
+                if plain.iterations is None:
+                    raise _Unknown
+                info["iterations"] = plain.iterations
+        info["meta"] = parts.meta
+        return info
+    import h5py
+
     with reading(path, "keras"), h5py.File(weights, "r") as f:
         datasets: dict[str, Any] = {}
         check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
         check_archive_weights_layout(f, path)
-        model = _model_config(config)
-        store = _Store(f, datasets)
-        _check_dense_shapes(config, store, path)
-        info = _describe(model, _count_keras, store.keras_layers(""), store)
-        info["optimizer"] = _optimizer(config.get("compile_config"))
-        info["iterations"] = None
+        info = _describe_keras(config, f, datasets, path)
         if info["optimizer"] is not None:
             opt = f.get("optimizer/vars")
             info["iterations"] = _iteration(opt.get("0")) if opt is not None and "0" in opt else 0
     info["meta"] = parts.meta
+    return info
+
+
+def _describe_keras(config: dict[str, Any], f: Any, datasets: dict[str, Any], path: str) -> dict[str, Any]:
+    """What inspect shows of a ``.keras`` model, from its config and its weights' structure (h5py's or plain)."""
+    model = _model_config(config)
+    store = _Store(f, datasets)
+    _check_dense_shapes(config, store, path)
+    info = _describe(model, _count_keras, store.keras_layers(""), store)
+    info["optimizer"] = _optimizer(config.get("compile_config"))
+    info["iterations"] = None
     return info
 
 
@@ -935,6 +987,13 @@ def _h5_iterations(f: Any) -> int:
     return _iteration(f["optimizer_weights"].get(first))
 
 
+def _check_archive_weights(config: dict[str, Any], f: Any, datasets: dict[str, Any], path: str) -> None:
+    """The checks of an archive's weights against its config, on h5py's or the plain reader's view of them."""
+    check_archive_weights_layout(f, path)
+    check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
+    _check_dense_shapes(config, _Store(f, datasets), path)
+
+
 def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = False) -> dict[str, Any] | None:
     """A saved model's config, after the checks ``load(path, compile=compile)`` runs before building it.
 
@@ -960,8 +1019,6 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         FormatError: The file is corrupt.
         UnsafeFileError: The file is hostile.
     """
-    import h5py
-
     where = path
     if fmt == "savedmodel":
         archive = savedmodel_archive(path, safe_mode=safe_mode)
@@ -977,12 +1034,17 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
             check_compile_config(parts.config, path)
         if parts.weights is None:
             return None
+        plain = _plain_weights(parts.weights)
+        if plain is not None:  # what check_h5 accepts, read without h5py: the same checks follow
+            with reading(path, "keras"):
+                _check_archive_weights(parts.config, plain.file, plain.datasets, path)
+            return parts.config
+        import h5py
+
         with reading(path, "keras"), h5py.File(parts.weights, "r") as f:
             datasets: dict[str, Any] = {}
             check_h5(f, f"{path}!{WEIGHTS_ENTRY}", file_size=len(parts.weights.getbuffer()), datasets=datasets)
-            check_archive_weights_layout(f, path)
-            check_declared_weights(parts.config, ((name, d.shape) for name, d in datasets.items()), path)
-            _check_dense_shapes(parts.config, _Store(f, datasets), path)
+            _check_archive_weights(parts.config, f, datasets, path)
         return parts.config
     if fmt != "h5":
         return None
