@@ -146,6 +146,8 @@ first batches (an axis of unknown size passes):
 | GroupQueryAttention | `query_mask` | (batch, T), a size of 1 broadcasting; MultiHeadAttention ignores its `query_mask` (it uses the query's own Keras mask) |
 | MultiHeadAttention, GroupQueryAttention | `key` | the value's shape but the last axis: the layer's third input |
 | Attention, AdditiveAttention | `mask` | a list: the query's mask (batch, Tq), then the value's (batch, Tv), a size of 1 broadcasting |
+| Softmax | `mask` | broadcasts to the input from the last axis, each size 1 or the same |
+| GlobalAveragePooling1D | `mask` | (batch, steps), a size of 1 broadcasting |
 
 Keras combines the masks given (and the causal and sliding-window masks) by broadcasting from the last
 axis, so a mask with a heads axis cannot go with a `value_mask` or `key_mask`. With `attention_axes`,

@@ -217,6 +217,31 @@ def test_dot_attention_masks_validate_as_keras_runs_them(layer: str, case: str) 
     assert _refused(text) == _keras_fails(model, [(5, 4), (6, 4), *shapes], dtypes)
 
 
+INPUT_MASKS = {
+    "softmax": ("Softmax", (5, 3), (5, 1), {}),
+    "softmax_rank_2": ("Softmax", (5, 3), (3,), {}),
+    "softmax_wrong": ("Softmax", (5, 3), (4, 3), {}),
+    "pooling": ("GlobalAveragePooling1D", (5, 3), (5,), {}),
+    "pooling_short": ("GlobalAveragePooling1D", (5, 3), (4,), {}),
+    "pooling_rank_3": ("GlobalAveragePooling1D", (5, 3), (5, 1), {}),
+    "pooling_channels_first": ("GlobalAveragePooling1D", (3, 5), (5,), {"data_format": "channels_first"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INPUT_MASKS))
+def test_input_masks_validate_as_keras_runs_them(case: str) -> None:
+    layer, x_shape, mask, settings = INPUT_MASKS[case]
+    extra = "".join(f", {k}: {v}" for k, v in settings.items())
+    text = (
+        f"netform: 1\nkind: functional\ninputs: {{x: {{shape: {_yaml_shape(x_shape)}}}, m: {{shape: "
+        f"{_yaml_shape(mask)}, dtype: bool}}}}\nnodes:\n  b: {{type: {layer}{extra}, in: x, call: {{mask: m}}}}\n"
+        "outputs: [b]\n"
+    )
+    x, m = keras.Input(x_shape), keras.Input(mask, dtype="bool")
+    model = keras.Model([x, m], getattr(keras.layers, layer)(**settings)(x, mask=m))
+    assert _refused(text) == _keras_fails(model, [x_shape, mask], ["float32", "bool"])
+
+
 # --- accepted cases: netform's build is Keras's model ------------------------------------------------
 
 SAME = {

@@ -376,3 +376,61 @@ def test_dot_attention_mask_is_a_list() -> None:
         "nodes.b.call.mask: Attention takes `call.mask` as a list [query_mask, value_mask] (a third tensor is "
         "ignored), but the node gives one tensor: list the query's mask, then the value's"
     )
+
+
+# --- Softmax and GlobalAveragePooling1D: mask -------------------------------------------------------------
+
+
+def _plain(layer: str, x: str, mask: str) -> str:
+    inputs = f"{{x: {{shape: {x}}}, m: {{shape: {mask}, dtype: bool}}}}"
+    return _spec(inputs, f"b: {{type: {layer}, in: x, call: {{mask: m}}}}")
+
+
+@pytest.mark.parametrize(
+    ("layer", "x", "mask"),
+    [
+        ("Softmax", "[5, 3]", "[5, 3]"),
+        ("Softmax", "[5, 3]", "[5, 1]"),
+        ("Softmax", "[5, 3]", "[1, 3]"),
+        ("Softmax", "[4, 5, 3]", "[4, 1, 3]"),
+        ("GlobalAveragePooling1D", "[5, 3]", "[5]"),
+        ("GlobalAveragePooling1D", "[5, 3]", "[1]"),
+        ("GlobalAveragePooling1D, data_format: channels_first", "[3, 5]", "[5]"),
+        ("GlobalAveragePooling1D", "[null, 3]", "[7]"),
+    ],
+)
+def test_input_masks_keras_runs_are_accepted(layer: str, x: str, mask: str) -> None:
+    load_spec(_plain(layer, x, mask))
+
+
+@pytest.mark.parametrize(
+    ("layer", "x", "mask", "end"),
+    [
+        (
+            "Softmax",
+            "[5, 3]",
+            "[3]",
+            "its batch axis meets the input's axis 1 (5), so Keras runs it only with batches of 1 or 5",
+        ),
+        ("Softmax", "[5, 3]", "[4, 3]", "its axis 1 (4) meets the input's axis 1 (5)"),
+        ("Softmax", "[5, 3]", "[2, 5, 3]", "it has 4 axes (batch included), more than the 3 of the input"),
+        ("GlobalAveragePooling1D", "[5, 3]", "[4]", "its axis 1 (4) meets the input's axis 1 (5)"),
+        (
+            "GlobalAveragePooling1D",
+            "[5, 3]",
+            "[5, 1]",
+            "it has 4 axes as Keras shapes it (batch included), more than the 3 of the input",
+        ),
+        ("GlobalAveragePooling1D", "[5, 3]", "[]", "it has 1 axis (batch included); Keras adds one at position 2"),
+        (
+            "GlobalAveragePooling1D, data_format: channels_first",
+            "[3, 5]",
+            "[3]",
+            "its axis 1 (3) meets the input's axis 2 (5)",
+        ),
+    ],
+)
+def test_input_masks_keras_refuses_are_refused(layer: str, x: str, mask: str, end: str) -> None:
+    msg = _error(_plain(layer, x, mask))
+    assert f"nodes.b.call.mask: {layer.split(',')[0]}'s mask must " in msg
+    assert msg.endswith(end)

@@ -110,13 +110,15 @@ def call_misfit(layer: Any, inputs: Any, call: dict[str, Any], listed: int) -> M
 
     Checked as Keras computes: the masks of MultiHeadAttention and GroupQueryAttention (``query_mask``,
     ``value_mask``, ``key_mask``, ``attention_mask`` and a ``key``), the ``mask`` list of Attention and
-    AdditiveAttention, and the ``initial_state`` of the ConvLSTM layers (alone or in Bidirectional).
-    Unknown sizes pass.
+    AdditiveAttention, the ``mask`` of Softmax and GlobalAveragePooling1D, and the ``initial_state`` of
+    the ConvLSTM layers (alone or in Bidirectional). Unknown sizes pass.
     """
     if layer.type in _ATTENTION_TYPES:
         return _attention_misfit(layer, inputs, call, listed)
     if layer.type in ("Attention", "AdditiveAttention") and "mask" in call:
         return _dot_mask_misfit(layer.type, inputs, call)
+    if layer.type in ("Softmax", "GlobalAveragePooling1D") and isinstance(call.get("mask"), CallTensor):
+        return _input_mask_misfit(layer, inputs, call["mask"])
     parts = [layer.layer, layer.backward_layer or layer.layer] if layer.type == "Bidirectional" else [layer]
     if "initial_state" in call and all(p.type in _CONV_LSTM for p in parts):
         return _conv_state_misfit(layer.type, parts, inputs, call["initial_state"])
@@ -278,6 +280,34 @@ def _dot_mask_misfit(kind: str, inputs: Any, call: dict[str, Any]) -> Misfit | N
                 ("mask", j),
             )
     return None
+
+
+def _input_mask_misfit(layer: Any, inputs: Any, tensor: CallTensor) -> Misfit | None:
+    """Softmax: a mask that broadcasts to the input; GlobalAveragePooling1D: one flag per step."""
+    if not isinstance(inputs, tuple) or not isinstance(tensor.shape, tuple) or not tensor.shape:
+        return None
+    shape, target = _batched(tensor.shape), _batched(inputs)
+    origin: list[int | None] = list(range(len(shape)))
+    names = ["batch", *(f"axis {a}" for a in range(1, len(inputs)))]
+    why: str | None
+    if layer.type == "Softmax":
+        expected = f"broadcast to its input {_text(target)} from the last axis (each size 1 or the same)"
+        why = _fit(shape, target, 0, names, origin, what="input")
+    else:  # Keras adds the channels axis to the mask: (batch, steps, 1), channels first (batch, 1, steps)
+        first = getattr(layer, "data_format", None) == "channels_first"
+        at = 1 if first else 2
+        expected = f"have shape {_text((_BATCH, inputs[2 if first else 1]))} (batch, steps; a size of 1 broadcasts)"
+        if at > len(shape):
+            why = f"it has {len(shape)} axis (batch included); Keras adds one at position {at}"
+        else:
+            shape, origin = (*shape[:at], 1, *shape[at:]), [*origin[:at], None, *origin[at:]]
+            why = _fit(shape, target, 0, names, origin, what="input")
+    if why is None:
+        return None
+    return (
+        f"{layer.type}'s mask must {expected}, but node '{tensor.node}' gives {_text(tensor.shape)}: {why}",
+        ("mask",),
+    )
 
 
 def _expected(name: str, scores: tuple[Dim, ...], heads: int, query: Any, value: Any, k: int, rank: int) -> str:
