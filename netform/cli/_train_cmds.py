@@ -702,6 +702,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     data = read_data(args.data, text=True)
     x = select(data, x_choices, inputs, "--x", info)
     first = x[0] if isinstance(x, list) else x
+    from ._predict_rows import check_rows_per_sample
+
+    # One row per sample, or nothing written: the outputs' shapes, then a probe on the first batch.
+    check_rows_per_sample(model, x, names, chosen, args.batch_size, args.output, _tensors)
     x = _tensors(x)
     n = len(first)
     batches = (

@@ -1,0 +1,160 @@
+"""Whether a model gives one prediction row per input sample, checked before ``netform predict`` writes any.
+
+The writer compares each batch's rows with its samples (:mod:`netform.cli._npy_stream`); a model that moves
+the batch axis (``transpose`` with ``axes: [1, 0, 2]``) or reduces over it (``moments`` over axis 0) can give
+as many rows as samples while no row is a sample's prediction. So the first batch (``k`` samples, ``k``
+the batch size, 32 at most when none is given) is predicted first, and when its rows are its samples:
+
+* an output whose first axis has a fixed size while every input's first axis is the batch (``None``) does
+  not keep the batch axis, and is refused;
+* the same batch is predicted again with its samples reordered, one of them left out and another given
+  twice; each row must follow its sample (row ``i`` of the second is row ``q[i]`` of the first, within a
+  float tolerance). A model whose rows move, or depend on the other samples of their batch, fails it. When
+  a mismatch is seen the first batch is predicted once more: a model whose predictions change between two
+  runs of the same batch (randomness at inference) is not judged.
+
+A model with a stateful layer is not probed (the probe would change the state its data is predicted from):
+only its output shapes are checked. A batch of one sample is its own row.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from ._npy_stream import _CAUSE, split_outputs
+
+__all__ = ["check_rows_per_sample", "probe_indices"]
+
+#: Keras's batch size for predict when none is given: the probe's batch at most.
+_PROBE_BATCH = 32
+
+
+def probe_indices(k: int) -> list[int]:
+    """The samples, by index into the first ``k``, that make the probe batch (``k`` of them, ``k >= 2``).
+
+    A rotation of all but the last, whose place takes sample 0 again: every row but one moves, one sample is
+    left out and one is given twice, so neither a model that moves rows (a reversal or rotation of the batch
+    axis included) nor one whose rows depend on their batch's other samples passes unless the samples are alike.
+    """
+    if k == 2:
+        return [1, 1]
+    return [k - 2, *range(k - 2), 0]
+
+
+def _walk(layer: Any, seen: set[int]) -> Any:
+    if id(layer) in seen:
+        return
+    seen.add(id(layer))
+    yield layer
+    for sub in getattr(layer, "layers", None) or ():
+        yield from _walk(sub, seen)
+
+
+def _stateful(model: Any) -> bool:
+    """Whether a layer keeps state from batch to batch (a probe would change the predictions that follow)."""
+    return any(getattr(layer, "stateful", False) is True for layer in _walk(model, set()))
+
+
+def _static_problem(model: Any, names: Sequence[str], chosen: Sequence[str]) -> tuple[str, str] | None:
+    """``(output, shape)`` of a chosen output whose first axis has a fixed size while the inputs' is the batch."""
+    inputs = list(getattr(model, "inputs", None) or [])
+    outputs = list(getattr(model, "outputs", None) or [])
+    if not inputs or len(outputs) != len(names):
+        return None
+    try:
+        if any(len(t.shape) == 0 or t.shape[0] is not None for t in inputs):
+            return None  # a fixed batch size: the outputs may keep it
+        shapes = {n: tuple(t.shape) for n, t in zip(names, outputs)}
+    except (TypeError, ValueError, AttributeError):
+        return None
+    for name in chosen:
+        shape = shapes.get(name)
+        if shape is not None and (len(shape) == 0 or shape[0] is not None):
+            return name, "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
+                "," if len(shape) == 1 else ""
+            ) + ")"
+    return None
+
+
+def _refuse_static(model: Any, names: Sequence[str], chosen: Sequence[str], path: str) -> None:
+    static = _static_problem(model, names, chosen)
+    if static is not None:
+        name, shape = static
+        raise DataError(
+            f"{path}: the model's output {name!r:.80} has the shape {shape}, whose first axis is not the batch "
+            f"(its size is fixed, while the inputs' first axis is the batch, None), so it gives no prediction "
+            f"per sample: {_CAUSE}; nothing was written."
+        )
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind not in "fc" or b.dtype.kind not in "fc":
+        return bool(np.array_equal(a, b))
+    rtol = 1e-2 if a.dtype.itemsize <= 2 else 1e-4
+    finite = np.abs(a[np.isfinite(a)])
+    atol = rtol * max(1.0, float(finite.max())) if finite.size else rtol
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def _take(x: Any, index: Any) -> Any:
+    return [v[index] for v in x] if isinstance(x, list) else x[index]
+
+
+def check_rows_per_sample(
+    model: Any,
+    x: Any,
+    names: Sequence[str],
+    chosen: Sequence[str],
+    batch_size: int | None,
+    path: str,
+    to_tensors: Any = lambda v: v,
+) -> None:
+    """Refuse a model whose chosen outputs do not give one row per input sample, before predicting the data.
+
+    Args:
+        model: The loaded model.
+        x: Its input arrays (one array, or a list in the model's input order), one sample per row.
+        names: The model's output names, in order.
+        chosen: The outputs to be written.
+        batch_size: ``--batch-size`` (``None``: Keras's 32); the probe's batch is at most this.
+        path: The predictions file, for messages.
+        to_tensors: How input arrays are given to the model (text columns as string tensors).
+
+    Raises:
+        DataError: An output keeps no batch axis (its static shape), or its rows do not follow their samples.
+    """
+    first = x[0] if isinstance(x, list) else x
+    k = min(len(first), batch_size or _PROBE_BATCH)
+    if k < 2:
+        return  # one sample a batch: its rows are its own
+    if _stateful(model):
+        _refuse_static(model, names, chosen, path)  # a probe would change the state the data is predicted from
+        return
+
+    def run(inputs: Any) -> dict[str, np.ndarray]:
+        out = split_outputs(model.predict(to_tensors(inputs), batch_size=k, verbose=0), names)
+        return {n: np.asarray(out[n]) for n in chosen}
+
+    batch = _take(x, slice(0, k))
+    plain = run(batch)
+    if any(a.ndim == 0 or len(a) != k for a in plain.values()):
+        return  # other rows than samples: the writer refuses it, naming the counts
+    _refuse_static(model, names, chosen, path)
+    index = np.asarray(probe_indices(k))
+    probed = run(_take(batch, index))
+    moved = [n for n in chosen if not _close(probed[n], plain[n][index])]
+    if not moved:
+        return
+    again = run(batch)
+    if not all(_close(again[n], plain[n]) for n in chosen):
+        return  # the same batch predicts differently (randomness at inference): the probe cannot tell
+    raise DataError(
+        f"{path}: the model's output {moved[0]!r:.80} gives no prediction per sample: predicting the first "
+        f"{k} samples again with their order changed, one left out and one given twice, its rows did not "
+        f"follow their samples, so a row is not its sample's prediction: {_CAUSE}; nothing was written."
+    )
