@@ -6,10 +6,11 @@ archive in ``assets.extra/netform.keras`` (TF Serving and
 ``tf.saved_model.load`` ignore ``assets.extra``). Loading such a directory
 gives back the trainable model of its original class. Beside it,
 ``assets.extra/netform.json`` records the SHA-256 of every file TensorFlow
-computes with (the graph, the variables, ``assets/``), and
+computes with (the graph, the variables, ``assets/``) and of that copy, and
 every safe-mode reader checks them before it trusts the copy: a folder
 whose graph or variables were swapped for another save's (which
-``tf.saved_model.load`` and TF Serving would run) is refused. A SavedModel written
+``tf.saved_model.load`` and TF Serving would run), whose copy was swapped
+for another model, or whose ``netform.json`` is gone, is refused. A SavedModel written
 by any other tool (tf_keras, ``tf.saved_model.save``) loads as an
 :class:`InferenceModel` with a warning: TensorFlow keeps its graph, not a
 Keras model.
@@ -78,12 +79,17 @@ def save_savedmodel(model: Any, path: str) -> None:
         os.makedirs(extra, exist_ok=True)
         write_keras(model, os.path.join(extra, ARCHIVE))
         digests = {name: _sha256(os.path.join(tmp, name)) for name in served_files(tmp)}
+        own = {name: _sha256(os.path.join(tmp, name)) for name in OWN_FILES}
         with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
-            json.dump({**metadata(model, "savedmodel"), DIGESTS: digests}, fh)
+            json.dump({**metadata(model, "savedmodel"), DIGESTS: digests, OWN_DIGESTS: own}, fh)
 
 
 #: The key of ``assets.extra/netform.json`` holding ``{file: SHA-256}`` of the files TensorFlow reads.
 DIGESTS = "sha256"
+#: The key of ``assets.extra/netform.json`` holding ``{file: SHA-256}`` of the files netform reads (its copy).
+OWN_DIGESTS = "sha256_netform"
+#: What netform itself reads of a SavedModel directory it saved, besides ``netform.json`` (which holds the digests).
+OWN_FILES = (f"{EXTRA_DIR}/{ARCHIVE}",)
 #: What TensorFlow computes with of a SavedModel directory: the graph and every file under these folders.
 _SERVED_FILES = ("saved_model.pb", "saved_model.pbtxt")
 _SERVED_FOLDERS = ("variables", "assets")
@@ -124,11 +130,12 @@ def _sha256(file: str) -> str:
     return digest.hexdigest()
 
 
-def recorded_digests(path: str) -> dict[str, str] | None:
-    """``{file: SHA-256}`` that ``assets.extra/netform.json`` records, or None when it records none.
+def recorded_digests(path: str, key: str = DIGESTS) -> dict[str, str] | None:
+    """``{file: SHA-256}`` that ``assets.extra/netform.json`` records under ``key``, or None when it records none.
 
-    A SavedModel netform saved before it recorded digests has none, and loads
-    as before, unchecked.
+    ``key`` is :data:`DIGESTS` (the files TensorFlow computes with) or :data:`OWN_DIGESTS` (netform's copy
+    of the model). A SavedModel netform saved before it recorded digests has none, and loads as before,
+    unchecked; so does one whose ``netform.json`` is missing (:func:`check_digests` refuses that).
 
     Raises:
         FormatError: ``netform.json`` is unreadable, or its digests are not ``{file: 64 hex digits}``.
@@ -141,7 +148,7 @@ def recorded_digests(path: str) -> dict[str, str] | None:
     if not os.path.lexists(meta_path):
         return None
     raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata", error=FormatError)
-    recorded = json_object(raw, meta_path, META, text=True).get(DIGESTS)
+    recorded = json_object(raw, meta_path, META, text=True).get(key)
     if recorded is None:
         return None
     if not (
@@ -150,7 +157,7 @@ def recorded_digests(path: str) -> dict[str, str] | None:
         and all(_inside(name) for name in recorded)
     ):
         raise FormatError(
-            f"{meta_path}: field '{DIGESTS}' is not an object of file names inside the folder and SHA-256 "
+            f"{meta_path}: field '{key}' is not an object of file names inside the folder and SHA-256 "
             "digests (64 hex digits), as netform writes it; the file is corrupt. Save the model again."
         )
     return recorded
@@ -163,25 +170,53 @@ def _inside(name: str) -> bool:
 
 
 def check_digests(path: str) -> None:
-    """Refuse a netform SavedModel whose graph or variables are not the files its save wrote.
+    """Refuse a netform SavedModel whose graph, variables or copy of the model are not the files its save wrote.
 
     netform reads the model from its copy in ``assets.extra/netform.keras``,
     TensorFlow (``tf.saved_model.load``, TF Serving) runs ``saved_model.pb``
     with ``variables/``: each file TensorFlow reads (:func:`served_files`)
-    must have the SHA-256 the save recorded, none may be missing and none
-    added, or the folder would show one model to netform and serve another.
-    The graph is checked first, so a swapped graph is named as such. A file
-    recorded that this version does not count among them (one a later
-    version hashes too) is checked all the same.
-    A folder saved before netform recorded digests is not checked.
+    and the copy (:data:`OWN_FILES`) must have the SHA-256 the save recorded,
+    none may be missing and none added, or the folder would show one model
+    to netform and serve another. The graph is checked first, so a swapped
+    graph is named as such. A file recorded that this version does not count
+    among them (one a later version hashes too) is checked all the same.
+
+    Every netform save writes ``netform.json`` beside its copy, so a folder
+    holding the copy without it is refused. A folder saved before netform
+    recorded digests (a ``netform.json`` without :data:`DIGESTS`) is not
+    checked; one that records the graph's digests but not the copy's (saved
+    by the netform version that hashed only what TensorFlow reads) is refused,
+    as its copy cannot be told from another model: save it again.
 
     Raises:
-        FormatError: Naming the first file that differs, is missing or was added.
+        FormatError: Naming the first file that differs, is missing or was added, or the missing record.
     """
+    meta = f"{EXTRA_DIR}/{META}"
+    if not os.path.lexists(os.path.join(path, EXTRA_DIR, META)):
+        raise FormatError(
+            f"{path}: holds netform's copy of the model ({EXTRA_DIR}/{ARCHIVE}) but not {meta}, which every "
+            "netform save writes beside it with the SHA-256 of each file, so the copy netform would read cannot be "
+            "told from another model's while tf.saved_model.load and TF Serving run saved_model.pb. The folder was "
+            "changed after the save; save the model again (or load it with safe_mode=False only if you trust "
+            "where it came from)."
+        )
     recorded = recorded_digests(path)
     if recorded is None:
         return
-    present = served_files(path)
+    own = recorded_digests(path, OWN_DIGESTS)
+    if own is None:
+        raise FormatError(
+            f"{path}: {meta} records the SHA-256 of the graph and variables but not of {EXTRA_DIR}/{ARCHIVE}, "
+            "the copy of the model netform reads, so that copy cannot be told from another model's while "
+            "tf.saved_model.load and TF Serving run saved_model.pb. A netform version that did not record it "
+            f"saved the folder, or {meta} was edited; save the model again."
+        )
+    _compare(path, served_files(path), recorded)
+    _compare(path, list(OWN_FILES), own)
+
+
+def _compare(path: str, present: list[str], recorded: dict[str, str]) -> None:
+    """Refuse the first of ``present`` (then of the other recorded names) that is missing, unrecorded or differs."""
     for name in present + sorted(set(recorded) - set(present)):
         if not os.path.lexists(os.path.join(path, name)):
             how = "is missing"

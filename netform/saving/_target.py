@@ -1101,6 +1101,44 @@ def _own_plain_data(directory: str, base: str, name: str, count: int) -> bool:
     return netforms and name == base + ".data-00000-of-00001" and count == 2
 
 
+#: The graph files that make a folder a SavedModel (TensorFlow loads either).
+_GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+def _savedmodel_above(path: str) -> str | None:
+    """The nearest folder above ``path`` (as given, or with its links resolved) that holds a SavedModel graph."""
+    full = os.path.abspath(path)
+    for start in (os.path.dirname(full), os.path.dirname(os.path.realpath(full))):
+        folder = start
+        while True:
+            if any(os.path.lexists(os.path.join(folder, name)) for name in _GRAPH_FILES):
+                return folder
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    return None
+
+
+def _refuse_inside_savedmodel(path: str) -> None:
+    """Refuse a target below a SavedModel folder: a save there would change one file of that SavedModel.
+
+    A netform SavedModel's files are recorded together (their SHA-256 in ``assets.extra/netform.json``), and
+    TensorFlow runs whatever ``variables/`` and ``assets/`` hold: a file saved into any of its folders (a
+    ``.keras`` model over ``assets.extra/netform.keras``, weights into ``variables/``) would make it show one
+    model and serve another, or leave it refused. A SavedModel is replaced only whole, at its own path.
+    """
+    folder = _savedmodel_above(path)
+    if folder is None:
+        return
+    raise SaveError(
+        f"{path}: is inside {folder}, a SavedModel folder (it holds a saved_model.pb graph), and a save there "
+        "would change one file of that SavedModel, which netform writes and replaces only whole, so nothing was "
+        "written. Save to a path outside that folder (to replace the SavedModel, save to the folder itself with "
+        "format='savedmodel')."
+    )
+
+
 def check_export_target(path: str | os.PathLike[str]) -> None:
     """Refuse Keras's ``export`` (an inference-only SavedModel) over a SavedModel netform saved.
 
@@ -1115,6 +1153,7 @@ def check_export_target(path: str | os.PathLike[str]) -> None:
     from ._savedmodel import ARCHIVE, EXTRA_DIR  # avoids an import cycle
 
     path = os.fspath(path)
+    _refuse_inside_savedmodel(path)
     if os.path.lexists(os.path.join(path, EXTRA_DIR, ARCHIVE)):
         raise SaveError(
             f"{path}: holds a SavedModel netform saved (a whole model, kept in {EXTRA_DIR}/{ARCHIVE}), and "
@@ -1208,6 +1247,7 @@ def check_path(path: str | os.PathLike[str], fmt: str) -> None:
             f"{path}: the path is {_size(full):,} bytes long (as an absolute path) and the system takes paths of "
             f"at most {PATH_MAX - 1 - room:,} bytes here, so nothing was written; give a shorter path."
         )
+    _refuse_inside_savedmodel(path)
     folder = os.path.dirname(full)
     while not os.path.lexists(folder):
         parent = os.path.dirname(folder)
