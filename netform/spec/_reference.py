@@ -148,6 +148,8 @@ first batches (an axis of unknown size passes):
 | Attention, AdditiveAttention | `mask` | a list: the query's mask (batch, Tq), then the value's (batch, Tv), a size of 1 broadcasting |
 | Softmax | `mask` | broadcasts to the input from the last axis, each size 1 or the same |
 | GlobalAveragePooling1D | `mask` | (batch, steps), a size of 1 broadcasting |
+| BatchNormalization | `mask` | the input's shape without its last axis, a size of 1 broadcasting (Keras reads it when training) |
+| TimeDistributed | `mask` | (batch, time steps, …): the time steps exactly; each step goes on to the inner layer's own mask rule |
 
 Keras combines the masks given (and the causal and sliding-window masks) by broadcasting from the last
 axis, so a mask with a heads axis cannot go with a `value_mask` or `key_mask`. With `attention_axes`,

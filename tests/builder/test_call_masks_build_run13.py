@@ -242,6 +242,64 @@ def test_input_masks_validate_as_keras_runs_them(case: str) -> None:
     assert _refused(text) == _keras_fails(model, [x_shape, mask], ["float32", "bool"])
 
 
+LAYER_MASKS = {
+    "norm": ("BatchNormalization", "", lambda: keras.layers.BatchNormalization(), (5, 3), (5,)),
+    "norm_short": ("BatchNormalization", "", lambda: keras.layers.BatchNormalization(), (5, 3), (4,)),
+    "norm_rank": ("BatchNormalization", "", lambda: keras.layers.BatchNormalization(), (5, 3), (5, 3)),
+    "norm_axis_1": (
+        "BatchNormalization",
+        ", axis: 1",
+        lambda: keras.layers.BatchNormalization(axis=1),
+        (3, 4, 5),
+        (3, 1),
+    ),
+    "steps": (
+        "TimeDistributed",
+        ", layer: {type: Dense, units: 2}",
+        lambda: keras.layers.TimeDistributed(keras.layers.Dense(2)),
+        (5, 3),
+        (5,),
+    ),
+    "steps_one": (
+        "TimeDistributed",
+        ", layer: {type: Dense, units: 2}",
+        lambda: keras.layers.TimeDistributed(keras.layers.Dense(2)),
+        (5, 3),
+        (1,),
+    ),
+    "steps_inner": (
+        "TimeDistributed",
+        ", layer: {type: BatchNormalization}",
+        lambda: keras.layers.TimeDistributed(keras.layers.BatchNormalization()),
+        (5, 3),
+        (5, 1),
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'flatten.*does not support masking")
+@pytest.mark.parametrize("case", sorted(LAYER_MASKS))
+def test_layer_masks_validate_as_keras_trains_them(case: str) -> None:
+    layer, settings, make, x_shape, mask = LAYER_MASKS[case]
+    text = (
+        f"netform: 1\nkind: functional\ninputs: {{x: {{shape: {_yaml_shape(x_shape)}}}, m: {{shape: "
+        f"{_yaml_shape(mask)}, dtype: bool}}}}\nnodes:\n  b: {{type: {layer}{settings}, in: x, call: {{mask: m}}}}\n"
+        "outputs: [b]\n"
+    )
+    x, m = keras.Input(x_shape), keras.Input(mask, dtype="bool")
+    # Flatten drops the output's Keras mask, which the loss would otherwise apply: only the layer's use is compared
+    model = keras.Model([x, m], keras.layers.Flatten()(make()(x, mask=m)))
+    model.compile("sgd", "mse")
+    fails = _keras_fails(model, [x_shape, mask], ["float32", "bool"])
+    if not fails:  # BatchNormalization reads its mask only when training
+        feed = [np.ones((2, *x_shape), "float32"), np.ones((2, *mask), bool)]
+        try:
+            model.fit(feed, np.ones((2, *model.output.shape[1:])), verbose=0)
+        except ValueError:
+            fails = True
+    assert _refused(text) == fails
+
+
 # --- accepted cases: netform's build is Keras's model ------------------------------------------------
 
 SAME = {

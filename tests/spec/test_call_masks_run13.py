@@ -434,3 +434,56 @@ def test_input_masks_keras_refuses_are_refused(layer: str, x: str, mask: str, en
     msg = _error(_plain(layer, x, mask))
     assert f"nodes.b.call.mask: {layer.split(',')[0]}'s mask must " in msg
     assert msg.endswith(end)
+
+
+# --- BatchNormalization and TimeDistributed: mask -------------------------------------------------------
+
+TD_DENSE = "TimeDistributed, layer: {type: Dense, units: 2}"
+TD_NORM = "TimeDistributed, layer: {type: BatchNormalization}"
+
+
+@pytest.mark.parametrize(
+    ("layer", "x", "mask"),
+    [
+        ("BatchNormalization", "[5, 3]", "[5]"),
+        ("BatchNormalization", "[5, 3]", "[1]"),
+        ("BatchNormalization", "[4, 5, 3]", "[1, 5]"),
+        ("BatchNormalization, axis: 1", "[3, 4, 5]", "[3, 1]"),
+        (TD_DENSE, "[5, 3]", "[5]"),
+        (TD_DENSE, "[5, 3]", "[5, 1]"),  # Dense takes no mask: Keras passes none on
+        (TD_NORM, "[5, 3]", "[5]"),
+        (TD_DENSE, "[null, 3]", "[5]"),
+    ],
+)
+def test_layer_masks_keras_runs_are_accepted(layer: str, x: str, mask: str) -> None:
+    load_spec(_plain(layer, x, mask))
+
+
+@pytest.mark.parametrize(
+    ("layer", "x", "mask", "end"),
+    [
+        (
+            "BatchNormalization",
+            "[5, 3]",
+            "[4]",
+            "its axis 1 (4) meets the input's axis 1 (5) (Keras refuses it when training)",
+        ),
+        ("BatchNormalization", "[5, 3]", "[5, 3]", "it has 3 axes (batch included), the input 3"),
+        (TD_DENSE, "[5, 3]", "[1]", "its axis 1 (1) is not the input's time steps (5)"),
+        (TD_DENSE, "[5, 3]", "[]", "it has 1 axis (batch included); Keras needs the batch and the time steps"),
+    ],
+)
+def test_layer_masks_keras_refuses_are_refused(layer: str, x: str, mask: str, end: str) -> None:
+    msg = _error(_plain(layer, x, mask))
+    assert f"nodes.b.call.mask: {layer.split(',')[0]}'s mask must " in msg
+    assert msg.endswith(end)
+
+
+def test_time_distributed_gives_each_step_of_its_mask_to_its_layer() -> None:
+    msg = _error(_plain(TD_NORM, "[5, 3]", "[5, 3]"))
+    assert msg.endswith(
+        "nodes.b.call.mask: TimeDistributed gives each time step of its mask to its BatchNormalization: "
+        "BatchNormalization's mask "
+        "must have shape (batch,) (the input's shape without its last axis; a size of 1 broadcasts), but node 'm' "
+        "gives (None, 3): it has 2 axes (batch included), the input 2"
+    )

@@ -85,6 +85,8 @@ _ATTENTION_TYPES = ("MultiHeadAttention", "GroupQueryAttention")
 _CONV_LSTM = ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 #: the masks of the projected attention layers, in the order Keras combines them
 _MASKS = ("query_mask", "value_mask", "key_mask", "attention_mask")
+#: layers whose `mask` applies to their one input
+_INPUT_MASKED = ("Softmax", "GlobalAveragePooling1D", "BatchNormalization", "TimeDistributed")
 
 Dim = Any  # a size: an int, None (unknown) or _BATCH
 Misfit = tuple[str, tuple[Any, ...]]
@@ -110,14 +112,15 @@ def call_misfit(layer: Any, inputs: Any, call: dict[str, Any], listed: int) -> M
 
     Checked as Keras computes: the masks of MultiHeadAttention and GroupQueryAttention (``query_mask``,
     ``value_mask``, ``key_mask``, ``attention_mask`` and a ``key``), the ``mask`` list of Attention and
-    AdditiveAttention, the ``mask`` of Softmax and GlobalAveragePooling1D, and the ``initial_state`` of
-    the ConvLSTM layers (alone or in Bidirectional). Unknown sizes pass.
+    AdditiveAttention, the ``mask`` of Softmax, GlobalAveragePooling1D, BatchNormalization and
+    TimeDistributed, and the ``initial_state`` of the ConvLSTM layers (alone or in Bidirectional).
+    Unknown sizes pass.
     """
     if layer.type in _ATTENTION_TYPES:
         return _attention_misfit(layer, inputs, call, listed)
     if layer.type in ("Attention", "AdditiveAttention") and "mask" in call:
         return _dot_mask_misfit(layer.type, inputs, call)
-    if layer.type in ("Softmax", "GlobalAveragePooling1D") and isinstance(call.get("mask"), CallTensor):
+    if layer.type in _INPUT_MASKED and isinstance(call.get("mask"), CallTensor):
         return _input_mask_misfit(layer, inputs, call["mask"])
     parts = [layer.layer, layer.backward_layer or layer.layer] if layer.type == "Bidirectional" else [layer]
     if "initial_state" in call and all(p.type in _CONV_LSTM for p in parts):
@@ -283,17 +286,44 @@ def _dot_mask_misfit(kind: str, inputs: Any, call: dict[str, Any]) -> Misfit | N
 
 
 def _input_mask_misfit(layer: Any, inputs: Any, tensor: CallTensor) -> Misfit | None:
-    """Softmax: a mask that broadcasts to the input; GlobalAveragePooling1D: one flag per step."""
+    """The ``mask`` of a layer with one input, as Keras applies it.
+
+    Softmax: it broadcasts to the input. GlobalAveragePooling1D: one flag per step. BatchNormalization:
+    one axis fewer than the input, each size 1 or the input's once Keras adds a last axis (it reads the
+    mask when training). TimeDistributed: the batch and the time steps first, exactly.
+    """
     if not isinstance(inputs, tuple) or not isinstance(tensor.shape, tuple) or not tensor.shape:
         return None
     shape, target = _batched(tensor.shape), _batched(inputs)
     origin: list[int | None] = list(range(len(shape)))
     names = ["batch", *(f"axis {a}" for a in range(1, len(inputs)))]
-    why: str | None
+    why: str | None = None
     if layer.type == "Softmax":
         expected = f"broadcast to its input {_text(target)} from the last axis (each size 1 or the same)"
         why = _fit(shape, target, 0, names, origin, what="input")
-    else:  # Keras adds the channels axis to the mask: (batch, steps, 1), channels first (batch, 1, steps)
+    elif layer.type == "TimeDistributed":
+        expected = f"have shape {_text(target[:2])} (batch, time steps; each exactly the input's)"
+        if len(shape) < 2:
+            why = f"it has {len(shape)} axis (batch included); Keras needs the batch and the time steps"
+        elif None not in (shape[1], target[1]) and shape[1] != target[1]:
+            why = f"its axis 1 ({shape[1]}) is not the input's time steps ({target[1]})"
+        elif getattr(layer.layer, "type", None) in _INPUT_MASKED:  # each step of the mask goes to the inner layer
+            step = CallTensor(tensor.node, (tensor.shape[0], *tensor.shape[2:]))
+            inner = _input_mask_misfit(layer.layer, (inputs[0], *inputs[2:]), step)
+            if inner is not None:
+                return (
+                    f"TimeDistributed gives each time step of its mask to its {layer.layer.type}: {inner[0]}",
+                    ("mask",),
+                )
+    elif layer.type == "BatchNormalization":
+        expected = f"have shape {_text(target[:-1])} (the input's shape without its last axis; a size of 1 broadcasts)"
+        if len(shape) != len(target) - 1:
+            why = f"it has {len(shape)} axes (batch included), the input {len(target)}"
+        else:
+            shape, origin = (*shape, 1), [*origin, None]
+            found = _fit(shape, target, 0, names, origin, what="input")
+            why = f"{found} (Keras refuses it when training)" if found is not None else None
+    else:  # GlobalAveragePooling1D adds the channels axis: (batch, steps, 1), channels first (batch, 1, steps)
         first = getattr(layer, "data_format", None) == "channels_first"
         at = 1 if first else 2
         expected = f"have shape {_text((_BATCH, inputs[2 if first else 1]))} (batch, steps; a size of 1 broadcasts)"
