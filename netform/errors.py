@@ -9,6 +9,7 @@ expected, and how to fix it.
 from __future__ import annotations
 
 import difflib
+import heapq
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -30,8 +31,54 @@ __all__ = [
 ]
 
 
+#: names longer than this get no "did you mean" by likeness (only the same name in another case): comparing
+#: long names costs time that grows with the product of their lengths
+MAX_SUGGESTED_NAME = 64
+# the most comparison work one suggestion may spend: the product of the two lengths for each pair compared in
+# full, their sum for each pair counted (about 4 ms of CPU where difflib is slowest, names of few letters; far
+# more than a misspelling among a few hundred short names needs)
+_MAX_WORK = 12_000
+
+
+def _close_matches(word: str, choices: list[str], n: int, work: list[int]) -> list[str]:
+    """``difflib.get_close_matches(word, choices, n, 0.6)`` within the budget ``work[0]`` (spent as it goes).
+
+    The cheap upper bounds of difflib (from the lengths, then the letters) spend at most half the budget;
+    the candidates are then compared in full likeliest first, so a budget that runs out leaves only the
+    least likely uncompared.
+    """
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(word)
+    bounded: list[tuple[float, str]] = []
+    floor = work[0] // 2  # the cheap bounds spend at most half the budget, leaving the rest for full comparisons
+    for choice in choices:
+        matcher.set_seq1(choice)
+        if matcher.real_quick_ratio() >= 0.6:  # (from the lengths alone)
+            work[0] -= len(word) + len(choice)  # a count of the letters: about what a full comparison's cell costs
+            if work[0] < floor:
+                break
+            quick = matcher.quick_ratio()
+            if quick >= 0.6:
+                bounded.append((quick, choice))
+    bounded.sort(key=lambda item: -item[0])
+    result: list[tuple[float, str]] = []
+    for _, choice in bounded:
+        work[0] -= len(word) * len(choice)
+        if work[0] < 0:
+            break
+        matcher.set_seq1(choice)
+        ratio = matcher.ratio()
+        if ratio >= 0.6:
+            result.append((ratio, choice))
+    return [choice for _, choice in heapq.nlargest(n, result)]
+
+
 def did_you_mean(name: str, choices: Iterable[str], *, n: int = 3) -> str:
     """Return ``" (Did you mean 'x'?)"`` for the closest match, or ``""``.
+
+    The work is bounded: a name longer than :data:`MAX_SUGGESTED_NAME` is only
+    matched against the same name in another case, and the full comparisons
+    stop after a fixed amount of work (see :func:`_close_matches`).
 
     Args:
         name: The unknown name.
@@ -45,9 +92,14 @@ def did_you_mean(name: str, choices: Iterable[str], *, n: int = 3) -> str:
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered and lowered[name.lower()] != name:
         return f" (Did you mean '{lowered[name.lower()]}'?)"
-    close = difflib.get_close_matches(name, choices, n=n, cutoff=0.6)
-    if not close:
-        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)]
+    if len(name) > MAX_SUGGESTED_NAME:
+        return ""
+    work = [_MAX_WORK]
+    close = _close_matches(name, choices, n, work)
+    if not close:  # in lower case: only the pairs that differ from those just compared
+        lower = name.lower()
+        others = list(lowered) if lower != name else [c for c in lowered if c != lowered[c]]
+        close = [lowered[c] for c in _close_matches(lower, others, n, work)]
     if not close:
         return ""
     if len(close) == 1 or difflib.SequenceMatcher(None, name, close[0]).ratio() >= 0.85:
