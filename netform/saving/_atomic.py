@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from typing import Callable, Iterator
 
 from netform._files import (
     BACKUP_SUFFIX,
@@ -23,6 +23,7 @@ from netform._files import (
     temp_name,
     write_bytes,
 )
+from netform._files import _fsync_tree as fsync_tree
 from netform._files import recover as _recover_dir
 
 __all__ = [
@@ -33,7 +34,9 @@ __all__ = [
     "missing_folders",
     "remove_made_folders",
     "folders_made_for",
+    "folder_lock",
     "fsync_dir",
+    "fsync_tree",
     "temp_name",
     "BACKUP_SUFFIX",
     "PARKED_NOTE",
@@ -112,3 +115,41 @@ def folders_made_for(path: str | os.PathLike[str]) -> Iterator[None]:
     except BaseException:
         remove_made_folders(missing)
         raise
+
+
+@contextlib.contextmanager
+def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[None]:
+    """Hold a shared ``flock`` on ``directory`` for a save; alone there first, call ``when_alone``.
+
+    Every save that takes it holds the folder's lock shared while it writes, so saves run side by side.
+    A save first asks for it exclusively without waiting: granted, no other such save is running in the
+    folder (a killed one's lock went with its process), so ``when_alone`` may remove what killed saves
+    left; the lock is then made shared. Not granted, ``when_alone`` is not called. Where the system has no
+    ``flock`` (or the folder's file system refuses it) the save runs without the lock and nothing is
+    called. The same lock as the TF checkpoint saves take in the folder.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, nothing removed
+        yield
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except OSError:  # another save holds it (or no flock here): leave everything as it is
+            alone = False
+        if alone:
+            when_alone()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:  # a file system without flock: the save runs unlocked
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock

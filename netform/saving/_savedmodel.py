@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from typing import Any, Mapping
 
 from netform.errors import FormatError, SaveError, UnsafeFileError
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, folder_lock, fsync_dir, fsync_tree
 from ._keras_zip import load_keras, write_keras
 from ._meta import metadata, reading, writing
 
@@ -73,15 +74,117 @@ def save_savedmodel(model: Any, path: str) -> None:
             f"{path}: an inference-only model from a foreign SavedModel cannot be "
             "re-exported; copy the original directory instead."
         )
-    with writing(path, "savedmodel"), atomic_path(path) as tmp:
-        _export(model, tmp)
-        extra = os.path.join(tmp, EXTRA_DIR)
-        os.makedirs(extra, exist_ok=True)
-        write_keras(model, os.path.join(extra, ARCHIVE))
-        digests = {name: _sha256(os.path.join(tmp, name)) for name in served_files(tmp)}
-        own = {name: _sha256(os.path.join(tmp, name)) for name in OWN_FILES}
-        with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
-            json.dump({**metadata(model, "savedmodel"), DIGESTS: digests, OWN_DIGESTS: own}, fh)
+    target = path.rstrip(os.sep) or path
+    directory, base = os.path.split(os.path.abspath(target))
+    with writing(path, "savedmodel"):
+        os.makedirs(directory, exist_ok=True)
+        with folder_lock(directory, lambda: _remove_killed_saves(directory, base)), atomic_path(target) as tmp:
+            # Marked from its first instant: a save killed while writing leaves a folder the next save can
+            # prove is netform's (see _remove_killed_saves); the mark goes just before the folder is moved.
+            os.mkdir(tmp)
+            with open(os.path.join(tmp, _MARK), "x", encoding="utf-8") as fh:
+                fh.write(_MARK_TEXT)
+            _export(model, tmp)
+            extra = os.path.join(tmp, EXTRA_DIR)
+            os.makedirs(extra, exist_ok=True)
+            write_keras(model, os.path.join(extra, ARCHIVE))
+            digests = {name: _sha256(os.path.join(tmp, name)) for name in served_files(tmp)}
+            own = {name: _sha256(os.path.join(tmp, name)) for name in OWN_FILES}
+            with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
+                json.dump({**metadata(model, "savedmodel"), DIGESTS: digests, OWN_DIGESTS: own}, fh)
+            fsync_tree(tmp)  # the files on disk before the mark goes: the move that follows is quick
+            os.remove(os.path.join(tmp, _MARK))
+
+
+#: The file in a SavedModel save's temporary folder that makes the folder provably netform's, and its text.
+_MARK = ".nf-savedmodel-save"
+_MARK_TEXT = "netform SavedModel save\n"
+#: What a SavedModel save writes in its temporary folder, by folder (TensorFlow writes a file as
+#: ``NAME.tmp<32 hex digits>`` and renames it, a checkpoint's files as ``NAME.tempstate<digits>``, its shards
+#: in ``variables/variables_temp/``); ``assets/`` holds whatever files the model's assets are.
+_STATE = r"(\.tempstate\d+)?"
+_KILLED_LAYOUT = {
+    "": re.compile(r"(saved_model|fingerprint)\.pb(\.tmp[0-9a-f]{32})?|variables|assets|" + re.escape(EXTRA_DIR)),
+    "variables": re.compile(r"variables(\.index|\.data-\d{5}-of-\d{5})" + _STATE + "|variables_temp"),
+    "variables/variables_temp": re.compile(r"part-\d{5}-of-\d{5}(\.index|\.data-\d{5}-of-\d{5})" + _STATE),
+    EXTRA_DIR: re.compile(re.escape(ARCHIVE) + "|" + re.escape(META)),
+}
+#: The most entries netform walks in one killed save's folder; one holding more is left as it is.
+_MAX_KILLED_ENTRIES = 100_000
+
+
+def _remove_killed_saves(directory: str, base: str) -> None:
+    """Remove the temporary folders that SavedModel saves of ``base`` killed in ``directory`` left, if provably theirs.
+
+    Called only while no other save holds the folder's lock (see :func:`~._atomic.folder_lock`). Removed is a
+    folder named as :func:`~netform._files.temp_name` names a save of ``base`` (``.<16 hex digits>.nf-tmp-<base>``,
+    not a link) that is empty (a save killed as it made it), or holds netform's mark (:data:`_MARK`, its exact
+    text, or a beginning of it when nothing else is there) and nothing but what a SavedModel save writes there
+    (:data:`_KILLED_LAYOUT`), every entry a regular file or folder. Anything else (a user's folder of such a
+    name, a folder without the mark or with other files, a link) is left as it is; a file system error stops
+    the removal of that one folder only.
+    """
+    from netform._files import NAME_MAX, TMP_MARK, fitted_tail
+
+    own = re.compile(r"\.[0-9a-f]{16}" + re.escape(TMP_MARK + fitted_tail(base, NAME_MAX - 17 - len(TMP_MARK))))
+    try:
+        names = [n for n in os.listdir(directory) if own.fullmatch(n)]
+    except OSError:
+        return
+    for name in names:
+        try:
+            _remove_killed_folder(os.path.join(directory, name))
+        except OSError:
+            continue
+    if names:
+        fsync_dir(directory)
+
+
+def _remove_killed_folder(path: str) -> None:
+    """Remove one killed save's temporary folder when it is provably one (see :func:`_remove_killed_saves`)."""
+    import stat
+
+    if not stat.S_ISDIR(os.lstat(path).st_mode):
+        return
+    entries = os.listdir(path)
+    if not entries:  # killed right after it was made
+        os.rmdir(path)
+        return
+    mark = os.path.join(path, _MARK)
+    st = os.lstat(mark) if _MARK in entries else None
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > len(_MARK_TEXT):
+        return
+    with open(mark, encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    if not (text == _MARK_TEXT or (entries == [_MARK] and _MARK_TEXT.startswith(text))):
+        return
+    files: list[str] = []
+    folders: list[str] = []
+    seen = 0
+    for root, dirs, names in os.walk(path):
+        rel = os.path.relpath(root, path).replace(os.sep, "/")
+        rel = "" if rel == "." else rel
+        seen += len(dirs) + len(names)
+        if seen > _MAX_KILLED_ENTRIES:
+            return
+        allowed = _KILLED_LAYOUT.get(rel)
+        in_assets = rel == "assets" or rel.startswith("assets/")
+        for entry in dirs + names:
+            full = os.path.join(root, entry)
+            mode = os.lstat(full).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                return  # a link, FIFO or device: not a save's
+            if rel == "" and entry == _MARK:
+                continue
+            if not in_assets and (allowed is None or not allowed.fullmatch(entry)):
+                return  # something a save does not write there: the folder stays as it is
+            (folders if stat.S_ISDIR(mode) else files).append(full)
+    for full in files:
+        os.remove(full)
+    for full in sorted(folders, key=len, reverse=True):
+        os.rmdir(full)
+    os.remove(mark)  # the mark last: a removal cut short is finished by the next save
+    os.rmdir(path)
 
 
 #: The key of ``assets.extra/netform.json`` holding ``{file: SHA-256}`` of the files TensorFlow reads.
