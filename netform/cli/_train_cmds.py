@@ -279,27 +279,6 @@ def check_model_output(output: str) -> None:
         )
 
 
-def _formats_to(template: Any, out_dir: Path, target: str) -> bool:
-    """Whether a ModelCheckpoint name (``m{epoch:02d}.keras``) can be formatted to ``target``.
-
-    Its fields are numbers (a spec's names may use only plain numeric fields): ``m{epoch:02d}.keras`` never
-    names ``m.interrupted.keras``.
-    """
-    import re
-    import string
-
-    try:
-        parts = list(string.Formatter().parse(os.fspath(template)))
-    except (TypeError, ValueError):
-        return True  # not a template Keras formats: left to the callback's own checks
-    number = r"(?:[-+]?(?:[0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?|nan|inf))"
-    pattern = "".join(re.escape(text) + (number if field is not None else "") for text, field, _s, _c in parts)
-    base = os.path.realpath(out_dir)
-    return re.fullmatch(re.escape(base + os.sep) + pattern, os.path.realpath(target)) is not None or (
-        re.fullmatch(pattern, os.path.realpath(target)) is not None
-    )
-
-
 def _interrupted_clashes(spec: Any, out_dir: Path, output: str | None, access: Any, refused: set[int]) -> list[Any]:
     """The spec's callbacks whose files or folders meet the file a Ctrl-C saves the model to, as diagnostics.
 
@@ -321,7 +300,7 @@ def _interrupted_clashes(spec: Any, out_dir: Path, output: str | None, access: A
     for i, clash in output_overlaps(listed, out_dir, access, target):
         callback = training.callbacks[i]
         text = callback.arguments.get(clash.arg, DEFAULT_PATHS.get(callback.type, {}).get(clash.arg))
-        if i in refused or ("its template can produce" in str(clash) and not _formats_to(text, out_dir, target)):
+        if i in refused:
             continue
         kind = "file" if clash.arg in ("filename", "filepath") else "folder"
         path: tuple[str | int, ...] = ("training", "callbacks", i)

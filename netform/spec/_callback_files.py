@@ -300,7 +300,10 @@ def _csv_log_problem(real: str, separator: str, log_names: LogNames | None) -> s
 
 
 def _template_matches(template: str) -> list[str]:
-    """The existing files in a template's folder whose names the template (``m{epoch:02d}.keras``) can produce."""
+    """The existing files in a template's folder whose names the template (``m{epoch:02d}.keras``) can produce.
+
+    A name is first matched with each field as any text, then against the names the fields' formats can write.
+    """
     import string
 
     folder, base = os.path.split(template)
@@ -317,7 +320,12 @@ def _template_matches(template: str) -> list[str]:
             names = [e.name for _, e in zip(range(_TREE_LIMIT), entries)]
     except OSError:
         return []
-    return [os.path.join(folder, n) for n in names if pattern.fullmatch(n)]
+    names_of = _Names(_path_part(base))  # the names the fields can write, not any text: ``m{epoch}`` never ``mx``
+    return [
+        os.path.join(folder, n)
+        for n in names
+        if pattern.fullmatch(n) and _shared_name(names_of, _Names(_text(n))) is not None
+    ]
 
 
 #: How many entries of an existing callback folder are looked at before it is refused as too large to check.
@@ -574,6 +582,211 @@ def backup_overlaps(
     return found
 
 
+# --- The names a callback path can name ------------------------------------------------------------------------
+#
+# A ModelCheckpoint ``filepath`` is a template (``m{epoch:02d}-{val_loss:.2f}.keras``) that Keras formats at each
+# save; it names a set of files, not one. Each path is read as the set of names it can produce: an automaton
+# over characters built from the template, each field matching what its format spec can write for its value
+# (``epoch`` and ``batch``: whole numbers from 1; any other field: a logged float, negative, ``nan`` or ``inf``
+# too). Two sets that share a name are two callbacks that can write one file. The sets hold every name Keras can
+# write (they may hold a few more: a field's width and the exact digits of a value are not followed).
+
+# An automaton's parts: ("chars", set) one character of the set (None: any), ("seq", parts), ("alt", parts),
+# ("star", part) any number of the part.
+_Part = tuple[Any, ...]
+_DIGITS = frozenset("0123456789")
+
+
+def _chars(chars: str | frozenset[str] | None) -> _Part:
+    return ("chars", None if chars is None else frozenset(chars))
+
+
+def _seq(*parts: _Part) -> _Part:
+    return ("seq", parts)
+
+
+def _alt(*parts: _Part) -> _Part:
+    return ("alt", parts)
+
+
+def _star(part: _Part) -> _Part:
+    return ("star", part)
+
+
+def _opt(part: _Part) -> _Part:
+    return _alt(part, _seq())
+
+
+def _plus(part: _Part) -> _Part:
+    return _seq(part, _star(part))
+
+
+def _text(text: str) -> _Part:
+    return _seq(*(_chars(c) for c in text))
+
+
+# A format spec, as Python's format mini-language reads it.
+_SPEC_PARTS = re.compile(
+    r"(?:(?P<fill>.)?(?P<align>[<>=^]))?(?P<sign>[-+ ])?z?(?P<alt>\#)?(?P<zero>0)?(?P<width>\d+)?(?P<group>[,_])?"
+    r"(?:\.(?P<precision>\d+))?(?P<type>[bcdeEfFgGnosxX%])?",
+    re.DOTALL,
+)
+_INT_DIGITS = {"b": "01", "o": "01234567", "x": "0123456789abcdef", "X": "0123456789ABCDEF"}
+
+
+def _field_part(field: str, spec: str) -> _Part:
+    """The texts ``format(value, spec)`` can write for the value Keras gives ``field`` in a checkpoint name."""
+    match = _SPEC_PARTS.fullmatch(spec)
+    kind = match.group("type") or "" if match is not None else "s"
+    if match is None or kind in ("c", "s"):
+        return _plus(_chars(None))  # refused by the template's own checks; any text meanwhile
+    whole = field in ("epoch", "batch")  # Keras gives epoch + 1 and batch + 1: whole numbers from 1
+    group = match.group("group") or ""
+    sign = set(match.group("sign") or "") - {"-"}
+    if whole and kind in ("", "d", "n", "b", "o", "x", "X"):
+        digits = frozenset(_INT_DIGITS.get(kind, "0123456789"))
+        prefix = _text("0" + kind) if match.group("alt") and kind in _INT_DIGITS else _seq()
+        number = _seq(prefix, _chars(digits), _star(_chars(digits | set(group))))
+    else:
+        if not whole:
+            sign.add("-")
+        digits_part = _seq(_chars(_DIGITS), _star(_chars(_DIGITS | set(group))))
+        precision = int(match.group("precision") or 6)
+        exponent = _seq(_chars("eE"), _chars("+-"), _chars(_DIGITS), _plus(_chars(_DIGITS)))
+        if kind in ("f", "F", "%", "e", "E"):
+            fraction = _seq(_chars("."), *(_chars(_DIGITS) for _ in range(precision)))
+            if precision == 0:
+                fraction = _opt(_chars(".")) if match.group("alt") else _seq()
+            number = _seq(digits_part, fraction) if kind in "fF%" else _seq(_chars(_DIGITS), fraction, exponent)
+        elif kind in ("g", "G", "n"):
+            number = _seq(digits_part, _opt(_seq(_chars("."), _star(_chars(_DIGITS)))), _opt(exponent))
+        else:  # no type: a float keeps a digit after the point, or has an exponent
+            number = _seq(digits_part, _alt(_seq(_chars("."), _plus(_chars(_DIGITS)), _opt(exponent)), exponent))
+        if not whole:
+            number = _alt(number, *(_text(w) for w in ("nan", "inf", "NAN", "INF")))
+        if kind == "%":
+            number = _seq(number, _chars("%"))
+    pad: _Part = _seq()
+    if match.group("width"):
+        fill = match.group("fill") or ("0" if match.group("zero") and not match.group("align") else " ")
+        pad = _star(_chars(frozenset({fill, " "} if match.group("align") is None else {fill})))
+    if match.group("sign") in ("+", " "):  # every value is signed: '-', or the spec's '+' or ' '
+        signed = _chars(frozenset(sign))
+    else:
+        signed = _opt(_chars(frozenset(sign))) if sign else _seq()
+    return _seq(pad, signed, pad, number, pad)
+
+
+def _path_part(path: str) -> _Part:
+    """The names a path can name: itself, or the names its template fields can write (``m{epoch}.keras``)."""
+    import string
+
+    if "{" not in path and "}" not in path:
+        return _text(path)
+    try:
+        parsed = list(string.Formatter().parse(path))
+    except ValueError:
+        return _text(path)  # not a template Keras formats: refused by the callback's own checks
+    parts: list[_Part] = []
+    for literal, field, spec, conversion in parsed:
+        parts.append(_text(literal))
+        if field is not None:
+            parts.append(_plus(_chars(None)) if conversion else _field_part(field, spec or ""))
+    return _seq(*parts)
+
+
+def _folder_part(folder: str) -> _Part:
+    """The paths a callback's folder takes: the folder, every path below it, and the folders above it."""
+    above = []
+    parent = os.path.dirname(folder)
+    while parent and parent != folder:
+        above.append(_text(parent))
+        folder_above, parent = parent, os.path.dirname(parent)
+        if parent == folder_above:
+            break
+    return _alt(_text(folder), _seq(_text(folder.rstrip(os.sep) + os.sep), _plus(_chars(None))), *above)
+
+
+class _Names:
+    """The names a path can take, as an automaton (:func:`_path_part`, :func:`_folder_part`)."""
+
+    def __init__(self, part: _Part) -> None:
+        self.moves: list[tuple[frozenset[str] | None, int] | None] = []
+        self.empty: list[list[int]] = []
+        self.start = self._state()
+        self.end = self._build(part, self.start)
+
+    def _state(self) -> int:
+        self.moves.append(None)
+        self.empty.append([])
+        return len(self.moves) - 1
+
+    def _build(self, part: _Part, start: int) -> int:
+        kind, body = part
+        if kind == "chars":
+            end = self._state()
+            self.moves[start] = (body, end)
+            return end
+        if kind == "seq":
+            for sub in body:
+                start = self._build(sub, start)
+            return start
+        if kind == "alt":
+            end = self._state()
+            for sub in body:
+                begin = self._state()
+                self.empty[start].append(begin)
+                self.empty[self._build(sub, begin)].append(end)
+            return end
+        begin, end = self._state(), self._state()  # star
+        self.empty[start] += [begin, end]
+        self.empty[self._build(body, begin)] += [begin, end]
+        return end
+
+
+def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> str | None:
+    """A character both sets hold (``1`` where it can, as an epoch would write), or None."""
+    both = (a & b if b is not None else a) if a is not None else (b if b is not None else frozenset("x"))
+    if not both:
+        return None
+    return "1" if "1" in both else min(both)
+
+
+#: The most pairs of states looked at to find a name two paths share (far more than paths of 4,096 bytes need).
+_SEARCH_LIMIT = 2_000_000
+
+
+def _shared_name(a: _Names, b: _Names) -> str | None:
+    """A name both sets hold (the shortest, as an example), or None when they share none."""
+    from collections import deque
+
+    start = (a.start, b.start)
+    came: dict[tuple[int, int], tuple[tuple[int, int], str] | None] = {start: None}
+    queue = deque([start])
+    while queue and len(came) < _SEARCH_LIMIT:
+        pair = queue.popleft()
+        p, q = pair
+        if p == a.end and q == b.end:
+            out: list[str] = []
+            step = came[pair]
+            while step is not None:
+                pair, char = step
+                out.append(char)
+                step = came[pair]
+            return "".join(reversed(out))
+        nexts = [((p2, q), "") for p2 in a.empty[p]] + [((p, q2), "") for q2 in b.empty[q]]
+        move_a, move_b = a.moves[p], b.moves[q]
+        if move_a is not None and move_b is not None:
+            met = _meet(move_a[0], move_b[0])
+            if met is not None:
+                nexts.append(((move_a[1], move_b[1]), met))
+        for following, char in nexts:
+            if following not in came:
+                came[following] = (pair, char)
+                queue.append(following)
+    return None
+
+
 def shared_files(
     spec_callbacks: Sequence[tuple[int, str, Mapping[str, Any]]],
     base: str | os.PathLike[str],
@@ -584,6 +797,10 @@ def shared_files(
 
     Two CSVLoggers on one file would interleave (or truncate) each other's rows; ``fit`` takes one
     TrainingBackup at most (a spec's, or ``--backup-dir``'s), and refuses more once TensorFlow has started.
+    A ModelCheckpoint template is the set of names its fields can write (``m{epoch}.keras`` writes
+    ``m1.keras``, so does ``m{epoch:d}.keras``); two callbacks meet when their sets share a name, or when a
+    file can be, lie inside or be a folder above a folder another callback makes and writes into
+    (TensorBoard's ``log_dir``, OrbaxCheckpoint's ``directory``).
 
     Args:
         spec_callbacks: ``(index, class name, arguments)`` of each callback of the spec.
@@ -592,11 +809,11 @@ def shared_files(
         backup_dirs: ``(option, path)`` of the run's own TrainingBackup folders (``("--backup-dir", "bk")``).
 
     Returns:
-        ``(index, refusal)`` for each callback after the first that writes a file already named, or that is
-        a TrainingBackup beside another one.
+        ``(index, refusal)`` for each callback after the first that writes a file (or makes a folder) an earlier
+        one's paths meet, or that is a TrainingBackup beside another one.
     """
     found: list[tuple[int, CallbackFileRefused]] = []
-    written: dict[str, tuple[int, str, str, str]] = {}
+    claims: list[_PathClaim] = []
     backup: tuple[str, str] | None = (backup_dirs[0][0], backup_dirs[0][1]) if backup_dirs else None
     backup_at: int | None = None
     for i, name, args in spec_callbacks:
@@ -620,56 +837,99 @@ def shared_files(
                 )
                 continue
             backup, backup_at = ("TrainingBackup.backup_dir", str(args.get("backup_dir"))), i
+        mine: list[_PathClaim] = []
+        refusal = None
         for arg in PATH_ARGUMENTS.get(name, ()):
-            text = args.get(arg)
-            if arg not in _FILE_ARGS or not isinstance(text, (str, os.PathLike)):
+            is_file = arg in _FILE_ARGS
+            if not is_file and (name, arg) not in _WRITTEN_FOLDERS:
+                continue  # a file TensorBoard reads; the backups' folders are backup_overlaps'
+            text = args.get(arg, None if is_file else DEFAULT_PATHS.get(name, {}).get(arg))
+            if not isinstance(text, (str, os.PathLike)):
                 continue
             real = _real(os.fspath(text), base, access)
             if real is None:
                 continue
-            first = written.get(real)
-            if first is None:
-                written[real] = (i, name, arg, os.fspath(text))
-                continue
-            j, other, other_arg, other_text = first
-            found.append(
-                (
-                    i,
-                    CallbackFileRefused(
-                        f"{name}.{arg} {os.fspath(text)!r} ({real}) is the file {other}.{other_arg} "
-                        f"{other_text!r} (training.callbacks[{j}]) writes too, and each would overwrite or mix "
-                        "into the other's; give each callback a file of its own",
-                        arg,
-                    ),
-                )
-            )
-            break
+            claim = _PathClaim(i, name, arg, os.fspath(text), real, is_file)
+            mine.append(claim)
+            refusal = refusal or next((r for other in claims if (r := _meeting(claim, other)) is not None), None)
+        claims += mine
+        if refusal is not None:
+            found.append((i, refusal))
     return found
 
 
-def _template_pattern(template: str) -> tuple[re.Pattern[str], str] | None:
-    """A regular expression of the paths a formatted path (``ck/m{epoch:02d}.keras``) can name, and the folder
-    before its first field; ``None`` for a path without fields (or one Keras cannot format)."""
-    import string
+#: The folder arguments of callbacks that make the folder and write files into it during training (the backups'
+#: folders are checked by :func:`backup_overlaps`).
+_WRITTEN_FOLDERS = {("TensorBoard", "log_dir"), ("OrbaxCheckpoint", "directory")}
 
-    if "{" not in template:
+
+@dataclass
+class _PathClaim:
+    """A callback's file or folder, and the names it takes (made when first compared)."""
+
+    index: int
+    name: str
+    arg: str
+    text: str
+    real: str
+    is_file: bool
+    _names: _Names | None = None
+
+    @property
+    def names(self) -> _Names:
+        if self._names is None:
+            self._names = _Names(_path_part(self.real) if self.is_file else _folder_part(self.real))
+        return self._names
+
+    @property
+    def shown(self) -> str:
+        return f"{self.name}.{self.arg} {self.text!r} (training.callbacks[{self.index}])"
+
+
+def _meeting(claim: _PathClaim, other: _PathClaim) -> CallbackFileRefused | None:
+    """Why ``claim`` may not be written beside ``other``, a path of an earlier callback (None: they never meet)."""
+    if not claim.is_file and not other.is_file:
+        return None  # two folders: each callback writes files of its own names there
+    if claim.is_file and other.is_file and claim.real == other.real and "{" not in claim.real:
+        return CallbackFileRefused(
+            f"{claim.name}.{claim.arg} {claim.text!r} ({claim.real}) is the file {other.shown} writes too, and "
+            "each would overwrite or mix into the other's; give each callback a file of its own",
+            claim.arg,
+        )
+    example = _shared_name(claim.names, other.names)
+    if example is None:
         return None
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError:
-        return None  # not a valid template: the callback's own checks refuse it
-    pattern = "".join(re.escape(literal) + (".+" if field is not None else "") for literal, field, _s, _c in parts)
-    return re.compile(pattern, re.DOTALL), os.path.dirname(template[: template.index("{")])
+    if claim.is_file and other.is_file:
+        return CallbackFileRefused(
+            f"{claim.name}.{claim.arg} {claim.text!r} can write {example}, a file {other.shown} can write too "
+            "(a template names every file its fields can write), and each would overwrite or mix into the "
+            "other's; give each callback a file of its own, one no template of the other can name",
+            claim.arg,
+        )
+    file, folder = (claim, other) if claim.is_file else (other, claim)
+    where = "is" if example == folder.real else "lies inside" if _inside(example, folder.real) else "is above"
+    fix = "write the file outside that folder, or name another folder"
+    if claim.is_file:
+        return CallbackFileRefused(
+            f"{claim.name}.{claim.arg} {claim.text!r} can write {example}, which {where} the folder "
+            f"{folder.shown} makes and writes into during training, so the file and the folder would take the "
+            f"same place; {fix}",
+            claim.arg,
+        )
+    return CallbackFileRefused(
+        f"{claim.name}.{claim.arg} {claim.text!r} ({claim.real}) is a folder {claim.name} makes and writes into "
+        f"during training, and {file.shown} can write {example}, which {where} that folder, so the file and the "
+        f"folder would take the same place; {fix}",
+        claim.arg,
+    )
 
 
 def _output_place(real: str, output: str, is_file: bool) -> str | None:
     """How the real path ``output`` meets a callback's real path ``real``, as the words between them (None: apart)."""
-    template = _template_pattern(real) if is_file else None
-    if template is not None:
-        pattern, folder = template
-        if pattern.fullmatch(output):
+    if is_file and "{" in os.path.basename(real):
+        if _shared_name(_Names(_path_part(real)), _Names(_text(output))) is not None:
             return "is a file name its template can produce, the template of"
-        return "is a folder that holds the files of" if _inside(folder, output) else None
+        return "is a folder that holds the files of" if _inside(os.path.dirname(real), output) else None
     what = "file" if is_file else "folder"
     if real == output:
         return f"is the {what} of"
