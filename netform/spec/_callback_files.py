@@ -707,6 +707,29 @@ def _folder_part(folder: str) -> _Part:
     return _alt(_text(folder), _seq(_text(folder.rstrip(os.sep) + os.sep), _plus(_chars(None))), *above)
 
 
+def _ends_agree(a: str, b: str) -> bool:
+    """Whether two paths' texts before their first field and after their last can be those of one name.
+
+    A cheap first look: ``ck/a{epoch}.keras`` and ``ck/b{epoch}.keras`` never name one file, however many fields
+    lie between.
+    """
+    import string
+
+    ends = []
+    for path in (a, b):
+        try:
+            parts = list(string.Formatter().parse(path))
+        except ValueError:
+            return True
+        head = parts[0][0] if parts else ""
+        tail = parts[-1][0] if parts and parts[-1][1] is None else ""
+        ends.append((head, tail))
+    (head_a, tail_a), (head_b, tail_b) = ends
+    return (head_a.startswith(head_b) or head_b.startswith(head_a)) and (
+        tail_a.endswith(tail_b) or tail_b.endswith(tail_a)
+    )
+
+
 class _Names:
     """The names a path can take, as an automaton (:func:`_path_part`, :func:`_folder_part`)."""
 
@@ -752,8 +775,9 @@ def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> str | None:
     return "1" if "1" in both else min(both)
 
 
-#: The most pairs of states looked at to find a name two paths share (far more than paths of 4,096 bytes need).
-_SEARCH_LIMIT = 2_000_000
+#: The most pairs of states looked at to find a name two paths share (about 2 s): plenty for paths of a few
+#: fields; two names of dozens of fields each between the same first and last texts are not told apart.
+_SEARCH_LIMIT = 300_000
 
 
 def _shared_name(a: _Names, b: _Names) -> str | None:
@@ -896,6 +920,8 @@ def _meeting(claim: _PathClaim, other: _PathClaim) -> CallbackFileRefused | None
             "each would overwrite or mix into the other's; give each callback a file of its own",
             claim.arg,
         )
+    if claim.is_file and other.is_file and not _ends_agree(claim.real, other.real):
+        return None
     example = _shared_name(claim.names, other.names)
     if example is None:
         return None

@@ -223,3 +223,16 @@ def test_fit_from_python_refuses_a_template_and_a_file_it_names(tmp_path: Path) 
     ]
     found = shared_files(listed, tmp_path, SpecAccess())
     assert [i for i, _ in found] == [1] and "m07.keras" in str(found[0][1])
+
+
+def test_an_existing_file_the_template_cannot_name_is_not_its_concern(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # m{epoch}.keras writes m1.keras, m2.keras, ...: a user's mnotes.keras is never replaced, m3.keras would be.
+    (work / "mnotes.keras").write_text("notes")
+    path = _spec("{type: ModelCheckpoint, filepath: 'm{epoch}.keras'}")
+    rc, err = _run(capsys, "validate", path)
+    assert rc == 0, err
+    (work / "m3.keras").write_text("notes")
+    rc, err = _run(capsys, "validate", path)
+    assert rc == 1 and "which can name" in err and "m3.keras" in err and "mnotes" not in err, err
