@@ -19,6 +19,7 @@ import io
 import os
 import re
 import sys
+import unicodedata
 import zipfile
 from typing import Any, Mapping, TypeGuard
 
@@ -406,12 +407,15 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
     """Refuse escaping entry names, and zip bombs, before reading any entry.
 
     Raises:
-        FormatError: Two entries share a name (zipfile reads the last, other tools the first).
+        FormatError: Two entries share a name (zipfile reads the last, other tools the first), or two
+            names are one file once extracted (``./config.json`` and ``config.json``, ``CONFIG.JSON`` on a
+            file system that ignores case), or a folder entry stores bytes.
         UnsafeFileError: An entry is absolute, climbs out with ``..``, or would
             inflate far beyond its stored size.
     """
     infos = archive.infolist()
     seen: set[str] = set()
+    files: dict[str, str] = {}
     for info in infos:
         name = info.filename
         if name in seen:
@@ -422,6 +426,17 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
                 "Keras and netform write each entry once: restore the file from a good copy."
             )
         seen.add(name)
+        _check_entry_kind(info, where)
+        key = _entry_key(name)
+        if key in files:
+            raise FormatError(
+                f"{where}: archive entries {files[key][:200]!r} and {name[:200]!r} name the same file once "
+                "extracted (names are compared as unzip and the file systems read them: './' and '//' "
+                "dropped, '\\' as '/', letter case ignored), so the file holds two different versions of it "
+                "(netform and Keras read one, an extracted copy is the other); refused. Keras and netform "
+                "write each entry once, under one name: restore the file from a good copy."
+            )
+        files[key] = name
         parts = re.split(r"[\\/]", name)
         if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
             raise UnsafeFileError(
@@ -436,6 +451,27 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
                 f"{info.file_size} bytes (a zip bomb); refused."
             )
     _check_zip_total(archive, infos, where)
+
+
+def _entry_key(name: str) -> str:
+    """The file an entry name extracts to, as the tools and file systems that compare names loosely see it.
+
+    ``./``, empty parts and a trailing ``/`` are dropped, ``\\`` is a separator (Windows, and zipfile
+    there), and letter case and Unicode normalisation are ignored (the default file systems of Windows and
+    macOS), so ``./config.json``, ``CONFIG.JSON`` and ``config.json`` are one file.
+    """
+    parts = [part for part in re.split(r"[\\/]", name) if part not in ("", ".")]
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", "/".join(parts)).casefold())
+
+
+def _check_entry_kind(info: zipfile.ZipInfo, where: str) -> None:
+    """Refuse a directory entry that stores bytes: zipfile reads them as a file, unzip makes a folder."""
+    if info.is_dir() and info.file_size:
+        raise FormatError(
+            f"{where}: archive entry {info.filename[:200]!r} is a folder that stores {info.file_size} bytes, "
+            "read as a file by some tools and as a folder by others; refused. A folder entry stores nothing: "
+            "restore the file from a good copy."
+        )
 
 
 def _check_zip_total(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], where: str) -> None:
@@ -512,15 +548,40 @@ def _hdf5_inside(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], size: i
         fp.seek(here)
 
 
+#: How far from the end of a file zipfile (and so Keras) looks for an archive's end record: the record and the
+#: longest comment, as ``zipfile._EndRecData`` reads it.
+_ZIP_TAIL = (1 << 16) + 22
+
+
 def zip_tail(read: Any, size: int) -> bool:
-    """Whether the last bytes of a file of ``size`` bytes (``read(offset, n)``) are a zip archive's end record."""
-    span = min(size, 22 + 0xFFFF)
-    tail = read(size - span, span)
+    """Whether a file of ``size`` bytes (``read(offset, n)``) holds a zip archive's end record where zip readers
+    look for one, pointing at a central directory: then zipfile, and Keras, open the file as an archive.
+
+    zipfile takes an end record anywhere in the last 64 KiB + 22 bytes, whatever follows it (a comment
+    longer than it declares, or any other bytes), and finds the central directory from the record's own
+    position; other readers take the directory's offset as written. Each end record in that tail is tried
+    both ways, so bytes appended after an archive do not hide it.
+    """
+    span = min(size, _ZIP_TAIL)
+    start = size - span
+    tail = read(start, span)
     at = tail.rfind(b"PK\x05\x06")
     while at >= 0:
-        if at + 22 <= len(tail) and at + 22 + int.from_bytes(tail[at + 20 : at + 22], "little") == len(tail):
+        if at + 22 <= len(tail) and _zip_directory(read, size, start + at, tail[at : at + 22]):
             return True
         at = tail.rfind(b"PK\x05\x06", 0, at)
+    return False
+
+
+def _zip_directory(read: Any, size: int, record: int, data: bytes) -> bool:
+    """Whether the end record ``data``, at byte ``record`` of the file, leads a zip reader to an archive."""
+    if record >= 20 and read(record - 20, 4) == b"PK\x06\x07":
+        return True  # a zip64 locator: the directory is found through it
+    directory_size = int.from_bytes(data[12:16], "little")
+    directory_offset = int.from_bytes(data[16:20], "little")
+    for at in (record - directory_size, directory_offset):
+        if 0 <= at and at + 4 <= record and read(at, 4) == b"PK\x01\x02":
+            return True
     return False
 
 
@@ -667,9 +728,14 @@ def check_h5(
             also_zip = False
         if also_zip:
             raise UnsafeFileError(
-                f"{where}: the HDF5 file ends with a zip archive's end record, so one file holds two models "
-                "(plain Keras reads a .keras name as a zip); refused. Keras and netform never write such a file."
+                f"{where}: the HDF5 file ends with a zip archive's end record (within the last 64 KiB, where "
+                "zipfile finds one), so one file holds two models (plain Keras reads a .keras name as a zip); "
+                "refused. Keras and netform never write such a file."
             )
+    if file_size:  # before h5py decodes any string: a looping heap would hold the interpreter for good
+        from ._h5_attrs import check_global_heaps
+
+        check_global_heaps(read, file_size, where)
     measure_attributes(h5py.h5o.open(file.id, b"/"), "/")
     file.id.links.visit(visit, info=True)
     if problems:
