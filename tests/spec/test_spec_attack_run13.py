@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import difflib
 import random
+import re
+from typing import Any
 
 import pytest
 
 import netform
 from netform import errors
 from netform.errors import SpecError, did_you_mean
+from netform.spec._load import shapes_of
 from tests._budget import assert_cpu_under
 
 # -- "did you mean": bounded work ---------------------------------------------------------------------------
@@ -71,3 +74,114 @@ def test_many_similar_unknown_names_are_refused_in_time(count: int, width: int) 
             netform.load_spec(text)
 
     assert_cpu_under(refuse, 2.0, f"{count:,} unknown names of {width:,} letters")
+
+
+# -- op nodes whose arguments Keras cannot run -------------------------------------------------------------
+
+
+def _op_spec(node: str, shape: str = "[4, 6]") -> str:
+    return f"netform: 1\nkind: functional\ninputs: {{x: {{shape: {shape}}}}}\nnodes:\n  o: {node}\noutputs: [o]\n"
+
+
+def _refusal(node: str, shape: str = "[4, 6]") -> str:
+    with pytest.raises(SpecError) as info:
+        netform.load_spec(_op_spec(node, shape))
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("node", "shape", "message"),
+    [
+        # diff takes its differences one by one: n: 10^9 never ended when the model ran
+        (
+            "{op: diff, in: x, n: 1000000000, axis: 1}",
+            "[4, 6]",
+            "n=1000000000: more differences than axis 1 has values \\(4\\)",
+        ),
+        ("{op: diff, in: x, n: 5, axis: 1}", "[4, 6]", "give n from 0 to 4"),
+        ("{op: diff, in: x, n: 100, axis: 1}", "[null, 6]", "n=100: Keras takes differences one by one"),
+        ("{op: diff, in: x, n: 33, axis: 1}", "[40, 6]", "netform takes n up to 32"),
+        (
+            "{op: roll, in: x, shift: 100000000000000000000, axis: 1}",
+            "[4, 6]",
+            "shift 1e\\+20: TensorFlow takes a shift of int64",
+        ),
+        (
+            "{op: roll, in: x, shift: [1, -9223372036854775809], axis: [1, 2]}",
+            "[4, 6]",
+            "TensorFlow takes a shift of int64",
+        ),
+        # negative sizes: Keras fails to build the model
+        (
+            "{op: one_hot, in: x, num_classes: -3}",
+            "[4, 6]",
+            "num_classes -3: the number of classes is a whole number ≥ 0",
+        ),
+        (
+            "{op: split, in: x, indices_or_sections: [3, 1], axis: 1}",
+            "[4, 6]",
+            "split indices 3 then 1: each index is at least",
+        ),
+        ("{op: split, in: x, indices_or_sections: [3, 2], axis: 1}", "[null, 6]", "split indices 3 then 2"),
+        ("{op: split, in: x, indices_or_sections: [-1, 2], axis: 1}", "[null, 6]", "split index -1 is negative"),
+        (
+            "{op: split, in: x, indices_or_sections: [], axis: 1}",
+            "[4, 6]",
+            "indices_or_sections \\[\\]: TensorFlow's split",
+        ),
+        (
+            "{op: split, in: x, indices_or_sections: -2, axis: 1}",
+            "[4, 6]",
+            "indices_or_sections -2: a number of equal parts",
+        ),
+        ("{op: top_k, in: x, k: -3}", "[4, null]", "give a result of shape \\(None, 4, -3\\), with a negative size"),
+        # pooling that Keras builds and that fails on every input, or that Keras cannot build
+        ("{op: max_pool, in: x, pool_size: 2}", "[2, 2, 2, 2, 3]", "pooling takes a tensor of rank 3 to 5"),
+        ("{op: average_pool, in: x, pool_size: 2}", "[2, 2, 2, 2, 3]", "fails on every input"),
+        (
+            "{op: average_pool, in: x, pool_size: [2, 2], strides: 0}",
+            "[8, 8, 3]",
+            "strides 0: Keras takes one whole number ≥ 1",
+        ),
+        ("{op: max_pool, in: x, pool_size: 2, strides: 0, padding: same}", "[8, 8, 3]", "strides 0"),
+        (
+            "{op: average_pool, in: x, pool_size: [2, 2, 2]}",
+            "[8, 8, 3]",
+            "pool_size \\[2, 2, 2\\]: .* a list of 1 or 2",
+        ),
+        ("{op: average_pool, in: x, pool_size: 2, strides: [1, 1, 1]}", "[8, 8, 3]", "strides \\[1, 1, 1\\]"),
+        ("{op: average_pool, in: x, pool_size: -2}", "[8, 8, 3]", "pool_size -2: Keras takes one whole number ≥ 1"),
+    ],
+)
+def test_op_arguments_keras_cannot_run_are_refused(node: str, shape: str, message: str) -> None:
+    text = _refusal(node, shape)
+    assert re.search(message, text), text
+    assert "nodes.o: op " in text
+
+
+@pytest.mark.parametrize(
+    ("node", "shape", "out"),
+    [
+        ("{op: diff, in: x, n: 4, axis: 1}", "[4, 6]", (None, 0, 6)),
+        ("{op: diff, in: x, n: 32, axis: 1}", "[null, 6]", (None, None, 6)),
+        ("{op: roll, in: x, shift: 9223372036854775807, axis: 1}", "[4, 6]", (None, 4, 6)),
+        ("{op: one_hot, in: x, num_classes: 0}", "[4, 6]", (None, 4, 6, 0)),
+        (
+            "{op: split, in: x, indices_or_sections: [2, 2], axis: 1}",
+            "[4, 6]",
+            [(None, 2, 6), (None, 0, 6), (None, 2, 6)],
+        ),
+        (
+            "{op: split, in: x, indices_or_sections: [0, 4], axis: 1}",
+            "[4, 6]",
+            [(None, 0, 6), (None, 4, 6), (None, 0, 6)],
+        ),
+        ("{op: average_pool, in: x, pool_size: [2]}", "[8, 8, 3]", (None, 4, 4, 3)),
+        ("{op: max_pool, in: x, pool_size: 2, strides: 3}", "[8, 8, 3]", (None, 3, 3, 3)),
+        ("{op: max_pool, in: x, pool_size: 2, strides: [1]}", "[8, 8, 3]", (None, 7, 7, 3)),
+    ],
+)
+def test_op_arguments_keras_runs_are_kept(node: str, shape: str, out: Any) -> None:
+    """The same ops with the arguments Keras builds and runs: the static shapes are Keras's."""
+    got = shapes_of(netform.load_spec(_op_spec(node, shape)))["o"].output_shape
+    assert (list(map(tuple, got)) if isinstance(got, list) else tuple(got)) == out

@@ -199,6 +199,13 @@ def roll(a: dict[str, Any]) -> Shape:
             f"shift {shift!r:.40} and axis {axis!r:.40}: TensorFlow rolls by one shift per axis; give shift and "
             "axis as lists of one length (e.g. shift: [1, 2], axis: [1, 2]), or one number each"
         )
+    for one in shift if isinstance(shift, (list, tuple)) else [shift]:
+        if isinstance(one, int) and not isinstance(one, bool) and not -MAX_INT64 - 1 <= one <= MAX_INT64:
+            raise ShapeError(
+                f"shift {one:.3g}: TensorFlow takes a shift of int64 (from -2^63 to 2^63 - 1) and fails on every "
+                "input with a larger one; a roll by the axis's size changes nothing, so give the shift modulo "
+                "the axis's size"
+            )
     return shape
 
 
@@ -353,6 +360,33 @@ def split(a: dict[str, Any]) -> list[Shape]:
         _batch_taken(shape, "split cuts", "split axis 1 or later (axis counts the batch axis as 0)")
     sections = a["indices_or_sections"]
     size = shape[ax]
+    if isinstance(sections, int) and not isinstance(sections, bool) and sections < 1:
+        raise ShapeError(
+            f"indices_or_sections {sections}: a number of equal parts is 1 or more (Keras fails to build the "
+            "model with another)"
+        )
+    if isinstance(sections, (list, tuple)):
+        if not sections:
+            raise ShapeError(
+                "indices_or_sections []: TensorFlow's split takes no empty list of indices (the model fails on "
+                "every input); give the indices to cut at, e.g. [2], or a number of equal parts"
+            )
+        ints = [i for i in sections if isinstance(i, int) and not isinstance(i, bool)]
+        if len(ints) != len(sections):
+            raise ShapeError(
+                f"indices_or_sections {sections!r:.60}: the indices to cut at are whole numbers, e.g. [2, 5]"
+            )
+        if ints[0] < 0:
+            raise ShapeError(
+                f"split index {ints[0]} is negative: Keras cuts at indices from 0, counted from the start of "
+                f"axis {ax} (it takes no index from the end)"
+            )
+        for lo, hi in zip(ints, ints[1:]):
+            if hi < lo:
+                raise ShapeError(
+                    f"split indices {lo} then {hi}: each index is at least the one before it (the part between "
+                    f"them would have {hi - lo} values, and Keras fails to build the model); give them in order"
+                )
     if isinstance(sections, int):
         if size is not None and size % sections:
             raise ShapeError(f"split cannot cut axis {ax} of size {size} into {sections} equal parts")
@@ -626,8 +660,14 @@ def one_hot(a: dict[str, Any]) -> Shape:
             "and a model runs on batches of any size (netform's predict and train fail on every input); drop "
             "sparse (the result is dense)"
         )
+    classes = a["num_classes"]
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 0:
+        raise ShapeError(
+            f"num_classes {classes!r:.40}: the number of classes is a whole number ≥ 0 (the size of the new "
+            "axis; Keras fails to build the model with a negative one)"
+        )
     ax = _axis(axis, len(shape) + 1)
-    shape.insert(ax, a["num_classes"])
+    shape.insert(ax, classes)
     return tuple(shape)
 
 
@@ -853,7 +893,13 @@ def append(a: dict[str, Any]) -> Shape:
     return concatenate({"xs": [a["x1"], a["x2"]], "axis": axis})
 
 
+#: the largest order ``diff`` takes: Keras's diff loops n times in Python, each pass adding ops to the graph
+MAX_DIFF_ORDER = 32
+
+
 def diff(a: dict[str, Any]) -> Shape:
+    """``diff(a, n, axis)``: a's shape, n fewer values along ``axis``; n from 0 to the axis's size (and at
+    most :data:`MAX_DIFF_ORDER`)."""
     shape = list(_shape_of(a["a"]))
     if isinstance(a.get("axis"), (list, tuple)):
         raise ShapeError(f"axis {a['axis']!r:.40}: diff takes differences along one axis; give one, e.g. axis: -1")
@@ -865,9 +911,30 @@ def diff(a: dict[str, Any]) -> Shape:
             "for the first difference"
         )
     size = shape[ax]
+    if size is not None and n > size:
+        raise ShapeError(
+            f"n={n}: more differences than axis {ax} has values ({size}); each one leaves one value fewer, "
+            f"and Keras takes them one by one, n times over even once none is left; give n from 0 to {size}"
+        )
+    if n > MAX_DIFF_ORDER:
+        raise ShapeError(
+            f"n={n}: Keras takes differences one by one, each a step of the model's graph (n: 100 took 5 s "
+            f"before the first batch, 10^9 never ended); netform takes n up to {MAX_DIFF_ORDER}"
+        )
     if size is not None:
-        shape[ax] = max(0, size - n)
+        shape[ax] = size - n
     return tuple(shape)
+
+
+def _window(value: Any, n: int, what: str) -> list[int]:
+    """A pooling ``pool_size`` or ``strides``: one whole number ≥ 1, or a list of 1 or ``n`` of them."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(values) not in (1, n) or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+        raise ShapeError(
+            f"{what} {value!r:.60}: Keras takes one whole number ≥ 1, or a list of {'1 or ' if n > 1 else ''}{n} "
+            f"(one per spatial axis), and fails to build the model with another"
+        )
+    return values * n if len(values) == 1 else values
 
 
 def pool(a: dict[str, Any]) -> Shape:
@@ -875,12 +942,13 @@ def pool(a: dict[str, Any]) -> Shape:
 
     shape = _shape_of(a["inputs"])
     n = len(shape) - 2
-    if n < 1:
-        raise ShapeError(f"pooling takes a tensor of rank 3 to 5, received {shape_str(shape)}")
-    pool = a["pool_size"]
-    pool = [pool] * n if isinstance(pool, int) else list(pool)
-    strides = a.get("strides") or pool
-    strides = [strides] * n if isinstance(strides, int) else list(strides)
+    if not 1 <= n <= 3:
+        raise ShapeError(
+            f"pooling takes a tensor of rank 3 to 5 (batch and channels included: 1 to 3 spatial axes), received "
+            f"{shape_str(shape)}" + (" (Keras builds the model, and it fails on every input)" if n > 3 else "")
+        )
+    pool = _window(a["pool_size"], n, "pool_size")
+    strides = pool if a.get("strides") is None else _window(a["strides"], n, "strides")
     first = (a.get("data_format") or "channels_last") == "channels_first"
     spatial = shape[2:] if first else shape[1:-1]
     out = [conv_out(d, k, st, a.get("padding", "valid")) for d, k, st in zip(spatial, pool, strides)]

@@ -28,6 +28,7 @@ from .._layer_base import LayerSpec, ShapeError
 from .._types import Shape
 from . import _op_rules as rules
 from ._op_rules import TensorArg, format_index, parse_index
+from ._util import shape_str
 
 __all__ = [
     "Op",
@@ -716,11 +717,19 @@ class Op(LayerSpec):
         for s in input_shape if isinstance(input_shape, list) else (input_shape,):
             tensors.append(TensorArg(tuple(s)))
         try:
-            return op_def(self.op).rule(self.bind(tensors))
+            out = op_def(self.op).rule(self.bind(tensors))
         except ShapeError as err:
             raise ShapeError(f"op {self.op}: {err}") from None
         except (TypeError, ValueError, IndexError, KeyError, ArithmeticError) as err:
             raise ShapeError(f"op {self.op}: arguments do not fit ({err})") from None
+        for shape in out if isinstance(out, list) else (out,):
+            for size in shape:
+                if isinstance(size, int) and size < 0:  # (a rule's own check names the argument; this is the net)
+                    raise ShapeError(
+                        f"op {self.op}: its arguments give a result of shape {shape_str(shape)}, with a negative "
+                        "size; Keras fails to build the model"
+                    )
+        return out
 
     def param_counts(self, input_shape: Any) -> tuple[int, int]:
         self.output_shape(input_shape)
