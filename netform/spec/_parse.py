@@ -557,9 +557,20 @@ def _check_call(call: Any, path: Path, smap: SourceMap, diags: list[Diagnostic])
                 )
             )
             ok = False
+        elif key in _CALL_SETTINGS and not isinstance(value, bool):
+            diags.append(
+                smap.diagnostic(
+                    f"call argument '{key}' is a setting, true or false; received {_short(value)} (Keras reads it "
+                    "as a Python bool: a tensor there fails when the model is built or run)",
+                    path + (key,),
+                )
+            )
+            ok = False
     return ok
 
 
+#: call arguments that are settings, never tensors: Keras tests them with `if` while it builds its graph
+_CALL_SETTINGS = frozenset({"use_causal_mask", "return_attention_scores"})
 _NUMBERS = (int, float, bool)
 #: netform.spec.layers.ops, once a spec has an op node (it builds the op tables)
 _ops: Any = None

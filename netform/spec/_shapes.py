@@ -558,6 +558,16 @@ def _node_kind(node: Any, kinds: dict[str, Any], graph: Graph, module_of: dict[s
 
         return op_kind(layer, ins, where)
     name = getattr(layer, "class_name", None) if layer.type == "KerasLayer" else layer.type
+    if node.call and name in module_of:  # a built-in layer casts its call masks to bool, computes with keys and states
+        for key, value in node.call.items():
+            for slot in value if isinstance(value, list) else [value]:
+                if isinstance(slot, Slot) and kinds.get(node.inputs[slot.index]) == "string":
+                    given = _Feeds((node.inputs[slot.index],), graph.inputs)[0]
+                    raise ShapeError(
+                        f"{name}'s call.{key} is {given}, which holds text: Keras casts a mask to bool (and "
+                        "computes with a key or a state), so the model fails on every input; give it a bool "
+                        "or numeric dtype"
+                    )
     if name in _TEXT_READERS:
         return None
     known = [k for k in ins if k is not None]

@@ -185,3 +185,68 @@ def test_op_arguments_keras_runs_are_kept(node: str, shape: str, out: Any) -> No
     """The same ops with the arguments Keras builds and runs: the static shapes are Keras's."""
     got = shapes_of(netform.load_spec(_op_spec(node, shape)))["o"].output_shape
     assert (list(map(tuple, got)) if isinstance(got, list) else tuple(got)) == out
+
+
+# -- call arguments that fail on every input ----------------------------------------------------------------
+
+_MHA = "{type: MultiHeadAttention, num_heads: 2, key_dim: 4, in: [x, x], call: CALL}"
+
+
+def _call_spec(call: str, inputs: str = "x: {shape: [4, 8]}", layer: str = _MHA) -> str:
+    node = layer.replace("CALL", call)
+    return f"netform: 1\nkind: functional\ninputs: {{{inputs}}}\nnodes:\n  att: {node}\noutputs: [att]\n"
+
+
+@pytest.mark.parametrize(
+    ("call", "inputs", "layer", "message"),
+    [
+        # Keras tests these with `if`: a tensor fails at build (return_attention_scores) or on every input
+        (
+            "{use_causal_mask: x}",
+            "x: {shape: [4, 8]}",
+            _MHA,
+            r"nodes\.att\.call\.use_causal_mask: call argument 'use_causal_mask' is a setting, true or false; "
+            r"received 'x'",
+        ),
+        ("{return_attention_scores: x}", "x: {shape: [4, 8]}", _MHA, r"call\.return_attention_scores: .* a setting"),
+        ("{use_causal_mask: 1}", "x: {shape: [4, 8]}", _MHA, "'use_causal_mask' is a setting, true or false"),
+        # masks Keras casts to bool: text fails on every input
+        (
+            "{attention_mask: m}",
+            "x: {shape: [4, 8]}, m: {shape: [4, 4], dtype: string}",
+            _MHA,
+            r"nodes\.att: MultiHeadAttention's call\.attention_mask is input 'm' \(dtype string\), which holds text",
+        ),
+        ("{query_mask: m}", "x: {shape: [4, 8]}, m: {shape: [4], dtype: string}", _MHA, "call.query_mask is input 'm'"),
+        (
+            "{mask: m}",
+            "x: {shape: [4, 8]}, m: {shape: [4], dtype: string}",
+            "{type: LSTM, units: 3, in: x, call: CALL}",
+            "LSTM's call.mask is input 'm'",
+        ),
+        (
+            "{mask: m}",
+            "x: {shape: [4, 8]}, m: {shape: [4, 8], dtype: string}",
+            "{type: Softmax, in: x, call: CALL}",
+            "Softmax's call.mask is input 'm' .*holds text",
+        ),
+    ],
+)
+def test_call_arguments_keras_cannot_run_are_refused(call: str, inputs: str, layer: str, message: str) -> None:
+    with pytest.raises(SpecError) as info:
+        netform.load_spec(_call_spec(call, inputs, layer))
+    assert re.search(message, str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "{use_causal_mask: true}",
+        "{use_causal_mask: false, return_attention_scores: false}",
+        "{attention_mask: m}",
+        "{training: t}",
+    ],
+)
+def test_call_arguments_keras_runs_are_kept(call: str) -> None:
+    inputs = "x: {shape: [4, 8]}, m: {shape: [4, 4], dtype: float32}, t: {shape: [], dtype: bool}"
+    netform.load_spec(_call_spec(call, inputs).replace("outputs: [att]", "outputs: [att]"))
