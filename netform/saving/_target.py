@@ -990,20 +990,25 @@ def is_checkpoint_state(path: str) -> bool:
     return bool(lines) and all(line.startswith(keys) for line in lines)
 
 
+def _variables_checkpoint(prefix: str, holder: str) -> SaveError:
+    """The refusal of a TF checkpoint at a SavedModel's own variables prefix (``holder/variables/variables``)."""
+    # A SavedModel keeps its variables as a TF checkpoint under this very prefix, laid out by its
+    # own object graph: a model's checkpoint there would replace them, and the SavedModel would break.
+    return SaveError(
+        f"{prefix}: is the variables checkpoint of the SavedModel {holder}, not a TF checkpoint of a "
+        "model's weights (format 'tf_checkpoint'); saving there would replace the SavedModel's variables, "
+        "so nothing is written. Save the checkpoint under another prefix, or save the whole model to "
+        f"{holder} with format='savedmodel'."
+    )
+
+
 def _check_checkpoint(prefix: str) -> None:
     directory, base = os.path.split(os.path.abspath(prefix))
     holder = os.path.dirname(directory)
     if (base, os.path.basename(directory)) == ("variables", "variables") and any(
         os.path.lexists(os.path.join(holder, graph)) for graph in ("saved_model.pb", "saved_model.pbtxt")
     ):
-        # A SavedModel keeps its variables as a TF checkpoint under this very prefix, laid out by its
-        # own object graph: a model's checkpoint there would replace them, and the SavedModel would break.
-        raise SaveError(
-            f"{prefix}: is the variables checkpoint of the SavedModel {holder}, not a TF checkpoint of a "
-            "model's weights (format 'tf_checkpoint'); saving there would replace the SavedModel's variables, "
-            "so nothing is written. Save the checkpoint under another prefix, or save the whole model to "
-            f"{holder} with format='savedmodel'."
-        )
+        raise _variables_checkpoint(prefix, holder)
     if not os.path.isdir(directory):
         return
     names = [n for n in os.listdir(directory) if n == base + ".index" or n.startswith(base + ".data-")]
@@ -1120,7 +1125,7 @@ def _savedmodel_above(path: str) -> str | None:
     return None
 
 
-def _refuse_inside_savedmodel(path: str) -> None:
+def _refuse_inside_savedmodel(path: str, fmt: str | None = None) -> None:
     """Refuse a target below a SavedModel folder: a save there would change one file of that SavedModel.
 
     A netform SavedModel's files are recorded together (their SHA-256 in ``assets.extra/netform.json``), and
@@ -1131,6 +1136,9 @@ def _refuse_inside_savedmodel(path: str) -> None:
     folder = _savedmodel_above(path)
     if folder is None:
         return
+    prefix = path[: -len(".index")] if fmt == "tf_checkpoint" and path.endswith(".index") else path
+    if fmt == "tf_checkpoint" and os.path.abspath(prefix) == os.path.join(folder, "variables", "variables"):
+        raise _variables_checkpoint(prefix, folder)
     raise SaveError(
         f"{path}: is inside {folder}, a SavedModel folder (it holds a saved_model.pb graph), and a save there "
         "would change one file of that SavedModel, which netform writes and replaces only whole, so nothing was "
@@ -1247,7 +1255,7 @@ def check_path(path: str | os.PathLike[str], fmt: str) -> None:
             f"{path}: the path is {_size(full):,} bytes long (as an absolute path) and the system takes paths of "
             f"at most {PATH_MAX - 1 - room:,} bytes here, so nothing was written; give a shorter path."
         )
-    _refuse_inside_savedmodel(path)
+    _refuse_inside_savedmodel(path, fmt)
     folder = os.path.dirname(full)
     while not os.path.lexists(folder):
         parent = os.path.dirname(folder)
