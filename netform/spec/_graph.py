@@ -167,10 +167,16 @@ class _Resolver:
                     err.path,
                 )
         for name in spec.inputs:
-            if not _NAME_RE.match(name):
+            if not _NAME_RE.fullmatch(name):  # (not match: `$` also matches before a final newline)
                 self.error(
-                    f"input name '{name}' is not a valid name (letters, digits and _, not starting with a digit)",
+                    f"input name {name!r:.80} is not a valid name (letters, digits and _, not starting with a digit)",
                     ("inputs", name),
+                )
+        for name in spec.blocks if spec.kind != "subclass" else ():  # block names prefix their layers' names
+            if not _NAME_RE.fullmatch(name):
+                self.error(
+                    f"block name {name!r:.80} is not a valid name (letters, digits and _, not starting with a digit)",
+                    ("blocks", name),
                 )
         if self.diags:
             raise SpecError(sorted(self.diags, key=lambda d: (d.line or 0, d.column or 0)))
@@ -257,9 +263,10 @@ class _Resolver:
         for name in self._toposort(nodes, env, base, known):
             node = nodes[name]
             path = base + (name,)
-            if not _NAME_RE.match(name):
+            if not _NAME_RE.fullmatch(name):
                 self.error(
-                    f"node name '{name}' is not a valid name (letters, digits and _, not starting with a digit)", path
+                    f"node name {name!r:.80} is not a valid name (letters, digits and _, not starting with a digit)",
+                    path,
                 )
                 continue
             n_refs = len(node.inputs) + (len(_call_refs(node)) if node.call else 0)

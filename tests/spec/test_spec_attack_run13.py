@@ -250,3 +250,38 @@ def test_call_arguments_keras_cannot_run_are_refused(call: str, inputs: str, lay
 def test_call_arguments_keras_runs_are_kept(call: str) -> None:
     inputs = "x: {shape: [4, 8]}, m: {shape: [4, 4], dtype: float32}, t: {shape: [], dtype: bool}"
     netform.load_spec(_call_spec(call, inputs).replace("outputs: [att]", "outputs: [att]"))
+
+
+# -- names ending in a newline ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'netform: 1\nkind: functional\ninputs: {"x\\n": {shape: [8]}}\nnodes:\n  d: {type: Dense, units: 3, in: "x\\n"}\n'
+            "outputs: [d]\n",
+            r"input name 'x\\n' is not a valid name",
+        ),
+        (
+            'netform: 1\nkind: functional\ninputs: {x: {shape: [8]}}\nnodes:\n  "d\\n": {type: Dense, units: 3, in: x}\n'
+            'outputs: ["d\\n"]\n',
+            r"node name 'd\\n' is not a valid name",
+        ),
+        (
+            'netform: 1\nkind: sequential\ninputs: {x: {shape: [8]}}\nblocks:\n  "b\\n": {layers: [{type: Dense, units: 3}]}\n'
+            'layers:\n  - {block: "b\\n"}\n',
+            r"block name 'b\\n' is not a valid name",
+        ),
+        (
+            'netform: 1\nkind: sequential\ninputs: {x: {shape: [8]}}\nblocks:\n  "b c": {layers: [{type: Dense, units: 3}]}\n'
+            'layers:\n  - {block: "b c"}\n',
+            r"blocks\.b c: block name 'b c' is not a valid name",
+        ),
+    ],
+)
+def test_names_are_matched_whole(text: str, message: str) -> None:
+    """A name pattern ending in `$` also matched before a final newline: 'd\\n' passed as a node name."""
+    with pytest.raises(SpecError) as info:
+        netform.load_spec(text)
+    assert re.search(message, str(info.value)), str(info.value)
