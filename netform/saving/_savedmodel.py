@@ -43,12 +43,13 @@ def embedded_archive(path: str, *, check: bool = True) -> str | None:
     The copy is found from files anyone can copy into another SavedModel,
     while TensorFlow Serving and ``tf.saved_model.load`` run the directory's
     own ``saved_model.pb``: with ``check``, that graph is held to the same
-    allow-list as another tool's, and the files TensorFlow reads to the
-    digests the save recorded (:func:`check_digests`), before the copy is trusted.
+    allow-list as another tool's, and the files TensorFlow reads and the copy
+    itself to the digests the save recorded (:func:`check_digests`), before the copy is trusted.
 
     Raises:
         UnsafeFileError: With ``check``, the graph holds an operation a safe-mode load refuses.
-        FormatError: With ``check``, a file TensorFlow reads is not the one the save wrote.
+        FormatError: With ``check``, a file TensorFlow reads or the copy is not the one the save wrote,
+            or ``netform.json`` (which records them) is missing.
     """
     candidate = os.path.join(path, EXTRA_DIR, ARCHIVE)
     if not os.path.isfile(candidate):
@@ -485,12 +486,12 @@ def load_savedmodel(
     device or link out), whatever ``safe_mode`` says. A SavedModel from
     another tool is refused in safe mode unless every operation of its graph
     is known to be pure computation; one netform saved, in safe mode, also
-    unless its graph and variables are the files the save wrote
-    (:func:`check_digests`).
+    unless its graph, variables and copy of the model are the files the save
+    wrote (:func:`check_digests`).
 
     Raises:
         FormatError: The directory is corrupt or has no callable signature, or
-            (in safe mode) its graph or variables are not those netform saved.
+            (in safe mode) its graph, variables or copy are not those netform saved.
         UnsafeFileError: A special file or a link out of the directory, an
             oversized graph, or (in safe mode) an operation that is not pure.
     """
