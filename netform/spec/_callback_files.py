@@ -695,8 +695,12 @@ def _path_part(path: str) -> _Part:
     return _seq(*parts)
 
 
-def _folder_part(folder: str) -> _Part:
-    """The paths a callback's folder takes: the folder, every path below it, and the folders above it."""
+def _folder_part(folder: str, owned: tuple[str, ...] | None = None) -> _Part:
+    """The paths a callback's folder takes: the folder, the folders above it, and what it writes below it.
+
+    ``owned``: the names in the folder the callback writes (each a file, or a folder and everything below it);
+    ``None``: everything below it.
+    """
     above = []
     parent = os.path.dirname(folder)
     while parent and parent != folder:
@@ -704,7 +708,11 @@ def _folder_part(folder: str) -> _Part:
         folder_above, parent = parent, os.path.dirname(parent)
         if parent == folder_above:
             break
-    return _alt(_text(folder), _seq(_text(folder.rstrip(os.sep) + os.sep), _plus(_chars(None))), *above)
+    inside = _text(folder.rstrip(os.sep) + os.sep)
+    below: _Part = _plus(_chars(None))
+    if owned is not None:
+        below = _alt(*(_seq(_text(n), _opt(_seq(_chars(os.sep), _plus(_chars(None))))) for n in owned))
+    return _alt(_text(folder), _seq(inside, below), *above)
 
 
 def _ends_agree(a: str, b: str) -> bool:
@@ -882,9 +890,14 @@ def shared_files(
     return found
 
 
-#: The folder arguments of callbacks that make the folder and write files into it during training (the backups'
-#: folders are checked by :func:`backup_overlaps`).
-_WRITTEN_FOLDERS = {("TensorBoard", "log_dir"), ("OrbaxCheckpoint", "directory")}
+#: The folder arguments of callbacks that make the folder and write into it during training, and the names they
+#: write there (``None``: any; the backups' folders are checked by :func:`backup_overlaps`). TensorBoard writes
+#: its events under ``train/`` and ``validation/`` (its profiles and embedding weights too) and its projector
+#: configuration beside them (keras/src/callbacks/tensorboard.py): a CSVLogger log beside those is its own.
+_WRITTEN_FOLDERS: dict[tuple[str, str], tuple[str, ...] | None] = {
+    ("TensorBoard", "log_dir"): ("train", "validation", "projector_config.pbtxt"),
+    ("OrbaxCheckpoint", "directory"): None,
+}
 
 
 @dataclass
@@ -902,7 +915,12 @@ class _PathClaim:
     @property
     def names(self) -> _Names:
         if self._names is None:
-            self._names = _Names(_path_part(self.real) if self.is_file else _folder_part(self.real))
+            part = (
+                _path_part(self.real)
+                if self.is_file
+                else _folder_part(self.real, _WRITTEN_FOLDERS[self.name, self.arg])
+            )
+            self._names = _Names(part)
         return self._names
 
     @property
@@ -933,19 +951,24 @@ def _meeting(claim: _PathClaim, other: _PathClaim) -> CallbackFileRefused | None
             claim.arg,
         )
     file, folder = (claim, other) if claim.is_file else (other, claim)
-    where = "is" if example == folder.real else "lies inside" if _inside(example, folder.real) else "is above"
-    fix = "write the file outside that folder, or name another folder"
+    owned = _WRITTEN_FOLDERS[folder.name, folder.arg]
+    writes = "anything" if owned is None else f"{', '.join(owned[:-1])} and {owned[-1]}"
+    if example == folder.real:
+        place = ("is the folder", "is that folder")
+    elif _inside(example, folder.real):
+        place = (f"lies in what {folder.name} writes into the folder ({writes}) of", "lies in what it writes there")
+    else:
+        place = ("is a folder above the folder of", "is a folder above it")
+    fix = "so the file and the folder would take the same place; write the file elsewhere, or name another folder"
     if claim.is_file:
         return CallbackFileRefused(
-            f"{claim.name}.{claim.arg} {claim.text!r} can write {example}, which {where} the folder "
-            f"{folder.shown} makes and writes into during training, so the file and the folder would take the "
-            f"same place; {fix}",
+            f"{claim.name}.{claim.arg} {claim.text!r} can write {example}, which {place[0]} {folder.shown}, a "
+            f"folder {folder.name} makes and writes into during training, {fix}",
             claim.arg,
         )
     return CallbackFileRefused(
-        f"{claim.name}.{claim.arg} {claim.text!r} ({claim.real}) is a folder {claim.name} makes and writes into "
-        f"during training, and {file.shown} can write {example}, which {where} that folder, so the file and the "
-        f"folder would take the same place; {fix}",
+        f"{claim.name}.{claim.arg} {claim.text!r} ({claim.real}) is a folder {claim.name} makes and writes {writes} "
+        f"into during training, and {file.shown} can write {example}, which {place[1]}, {fix}",
         claim.arg,
     )
 

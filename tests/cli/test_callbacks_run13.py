@@ -100,17 +100,29 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (
             ["{type: CSVLogger, filename: tb/train}", "{type: TensorBoard, log_dir: tb}"],
             "training.callbacks[1].log_dir",
-            "is a folder TensorBoard makes and writes into during training, and CSVLogger.filename 'tb/train'",
+            "is a folder TensorBoard makes and writes train, validation and projector_config.pbtxt into during "
+            "training, and CSVLogger.filename 'tb/train' (training.callbacks[0]) can write",
         ),
         (
             ["{type: TensorBoard, log_dir: tb}", "{type: CSVLogger, filename: tb/train}"],
             "training.callbacks[1].filename",
-            "which lies inside the folder TensorBoard.log_dir 'tb' (training.callbacks[0])",
+            "which lies in what TensorBoard writes into the folder (train, validation and projector_config.pbtxt) "
+            "of TensorBoard.log_dir 'tb' (training.callbacks[0])",
         ),
         (
             ["{type: TensorBoard, log_dir: tb/run}", "{type: CSVLogger, filename: tb}"],
             "training.callbacks[1].filename",
-            "which is above the folder",
+            "which is a folder above the folder of TensorBoard.log_dir 'tb/run'",
+        ),
+        (
+            ["{type: TensorBoard, log_dir: tb}", "{type: ModelCheckpoint, filepath: 'tb/validation/m{epoch}.keras'}"],
+            "training.callbacks[1].filepath",
+            "tb/validation/m1.keras, which lies in what TensorBoard writes",
+        ),
+        (
+            ["{type: ModelCheckpoint, filepath: 'tb/validation/m{epoch}.keras'}", "{type: TensorBoard, log_dir: tb}"],
+            "training.callbacks[1].log_dir",
+            "tb/validation/m1.keras, which lies in what it writes there",
         ),
         (
             ["{type: TensorBoard, log_dir: ck.keras}", "{type: ModelCheckpoint, filepath: ck.keras}"],
@@ -152,6 +164,9 @@ def test_a_template_with_a_fill_character_naming_the_interrupted_save_is_refused
         ],
         ["{type: ModelCheckpoint, filepath: 'm{epoch}.keras'}", "{type: CSVLogger, filename: mx.keras}"],
         ["{type: TensorBoard, log_dir: tb}", "{type: CSVLogger, filename: tbx.csv}"],
+        # TensorBoard writes train/, validation/ and projector_config.pbtxt in its folder: a log beside them is fine
+        ["{type: TensorBoard}", "{type: CSVLogger, filename: logs/train.csv}"],
+        ["{type: TensorBoard, log_dir: tb}", "{type: ModelCheckpoint, filepath: 'tb/m{epoch}.keras'}"],
         ["{type: TensorBoard, log_dir: tb}", "{type: TensorBoard, log_dir: tb2}"],
     ],
 )
