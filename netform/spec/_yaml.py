@@ -112,30 +112,45 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "UTF-16"),
     (codecs.BOM_UTF16_BE, "UTF-16"),
 )
-_FLOW = re.compile(r"[\[\]{}\n]")
+# what the flow pre-scan reads: brackets, and the comments and quoted strings it skips
+_FLOW = re.compile(r"""[\[\]{}#'"]""")
+_AFTER_SPACE = " \t\r\n"  # a comment starts after these (or at the start)
+_BEFORE_QUOTE = " \t\r\n[{,:?-"  # a quoted string starts after these (or at the start)
+_SKIPPED = {
+    "#": re.compile(r"#[^\n]*"),
+    "'": re.compile(r"'(?:[^']|'')*'?"),
+    '"': re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL),
+}
+_NO_FLOW = 1 << 62  # (no flow collection open)
 _BLOCK_LEAD = re.compile(r"(?:[ \t]|[-?:](?=[ \t]|$))*")
 
 
 def _prescan_depth(text: str, max_depth: int) -> None:
     """Refuse flow nesting or indentation deeper than the limit before parsing.
 
-    Brackets inside quoted strings are counted too; that only errs on the side
-    of refusing absurd input, never of accepting it.
+    Brackets inside quoted strings and comments are skipped (a quote starts a string after a space, an
+    indicator or the line's start; ``#`` a comment after a space or the line's start). The reading is
+    lexical only: where it errs, the parser's events are counted exactly before the document is composed
+    (:func:`_precount_values`), and libyaml refuses flow nesting past 1,000 levels itself.
     """
     depth = 0
-    line = 1
-    col_base = 0
-    for m in _FLOW.finditer(text):
+    search = _FLOW.search
+    m = search(text)
+    while m is not None:
         ch = m.group()
-        if ch == "\n":
-            line += 1
-            col_base = m.end()
-        elif ch in "[{":
+        at = m.start()
+        end = m.end()
+        if ch == "[" or ch == "{":
             depth += 1
             if depth > max_depth:
-                raise _Refused("deep", line, m.start() - col_base + 1)
-        elif depth:
-            depth -= 1
+                raise _Refused("deep", text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at))
+        elif ch == "]" or ch == "}":
+            if depth:
+                depth -= 1
+        elif not at or text[at - 1] in (_AFTER_SPACE if ch == "#" else _BEFORE_QUOTE):
+            skipped = _SKIPPED[ch].match(text, at)
+            end = skipped.end() if skipped is not None else end
+        m = search(text, end)
     # Block nesting needs indentation, or compact indicators on one line (`- - - x`, `? ? x`); libyaml's
     # composer recurses once per level and crashes the process (a C stack overflow) near 100,000.
     for number, row in enumerate(text.splitlines(), 1):
@@ -144,7 +159,9 @@ def _prescan_depth(text: str, max_depth: int) -> None:
             raise _Refused("deep", number, lead.end() + 1)
 
 
-def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] | None = None) -> bool:
+def _precount_values(
+    text: str, max_values: int, max_entries: Mapping[str, int] | None = None, max_depth: int | None = None
+) -> bool:
     """Refuse documents with too many values from the event stream, before composing them.
 
     Composing builds a Python object per value and slows down superlinearly as
@@ -152,6 +169,8 @@ def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] 
     the events first costs a tenth of that and keeps refusals fast. The
     entries of the top-level sections named in ``max_entries`` are counted
     on the way (a spec past the layer limit is refused before it is built).
+    Flow collections (``[…]``, ``{…}``) nested more than ``max_depth`` deep are
+    refused ("deep"): libyaml's composer recurses once per level.
 
     Returns:
         Whether the document has aliases (without them, its expanded size is the count).
@@ -166,6 +185,8 @@ def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] 
     limit = entries = 0  # its limit, and its entries so far
     mapping_section = is_key = False  # whether it is a mapping, and then whether its next node is a key
     past: tuple[Any, int, int] | None = None  # the first entry past the limit: its key or index, line, column
+    flow_base = _NO_FLOW  # the depth of the outermost open flow collection
+    deepest = max_depth if max_depth is not None else _NO_FLOW  # flow levels are depth - flow_base + 1
     kinds = _EVENT_KINDS
     try:
         for event in iter(loader.get_event, None):
@@ -174,6 +195,8 @@ def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] 
                 continue  # stream and document events
             if kind == _END:
                 depth -= 1
+                if depth < flow_base:
+                    flow_base = _NO_FLOW
                 if depth == 1 and section is not None:
                     if past is not None:
                         raise _TooManyEntries(section, entries, limit, *past)
@@ -206,6 +229,10 @@ def _precount_values(text: str, max_values: int, max_entries: Mapping[str, int] 
                         top_key = None
             if kind == _SEQUENCE or kind == _MAPPING:
                 depth += 1
+                if flow_base == _NO_FLOW and event.flow_style:  # everything inside a flow collection is flow
+                    flow_base = depth
+                if depth - flow_base >= deepest:
+                    raise _Refused("deep", event.start_mark.line + 1, event.start_mark.column + 1)
     finally:
         loader.dispose()
     return aliases
@@ -728,7 +755,7 @@ def _load_yaml(
         if plain is not None:
             smap.positions = plain[1]
             return plain[0], smap
-        aliases = _precount_values(text, limits.max_values, max_entries)
+        aliases = _precount_values(text, limits.max_values, max_entries, limits.max_depth)
         smap.positions.clear()
         if _CLoader is not None:
             # libyaml composes ~20x faster; the pre-scan above bounds its (C) recursion.

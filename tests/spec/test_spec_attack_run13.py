@@ -285,3 +285,39 @@ def test_names_are_matched_whole(text: str, message: str) -> None:
     with pytest.raises(SpecError) as info:
         netform.load_spec(text)
     assert re.search(message, str(info.value)), str(info.value)
+
+
+# -- the YAML nesting limit counts collections, not brackets in strings and comments ------------------------
+
+_SEQUENTIAL = (
+    "netform: 1\nkind: sequential\n{extra}inputs: {{x: {{shape: [8]}}}}\nlayers:\n  - {{type: Dense, units: 3}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        'description: "' + "[" * 70 + '"\n',
+        "description: '" + "{" * 70 + "''" + "[" * 70 + "'\n",
+        'description: "\\"' + "[" * 70 + "\n  " + "{" * 70 + '"\n',
+        "# " + "{" * 70 + "\n",
+        "description: x  # " + "[" * 70 + "\n",
+    ],
+)
+def test_brackets_in_strings_and_comments_are_not_nesting(extra: str) -> None:
+    netform.load_spec(_SEQUENTIAL.format(extra=extra))
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ("description: " + "[" * 70 + "]" * 70 + "\n", "3:78"),
+        ('description: "' + "[" * 70 + '"\nx: ' + "[" * 65 + "]" * 65 + "\n", "4:68"),
+        # a quote the pre-scan takes for a string's start (YAML reads `-"` as plain text): the parser's events
+        # are counted before the document is composed
+        ('description: -"\nx: ' + "[" * 70 + "]" * 70 + "\n", "4:68"),
+    ],
+)
+def test_deep_nesting_is_still_refused(extra: str, where: str) -> None:
+    with pytest.raises(SpecError, match=rf"^<string>:{where}: the document is nested more than 64 levels deep"):
+        netform.load_spec(_SEQUENTIAL.format(extra=extra))
