@@ -135,6 +135,9 @@ def _refusal(node: str, shape: str = "[4, 6]") -> str:
             "indices_or_sections -2: a number of equal parts",
         ),
         ("{op: top_k, in: x, k: -3}", "[4, null]", "give a result of shape \\(None, 4, -3\\), with a negative size"),
+        # one output per part: 10^8 parts took 33 s and 5.8 GB before failing
+        ("{op: split, in: x, indices_or_sections: 100000000, axis: 1}", "[null, 6]", "split makes 100,000,000 parts"),
+        ("{op: split, in: x, indices_or_sections: 20000, axis: 1}", "[20000, 6]", "netform takes at most 10,000"),
         # pooling that Keras builds and that fails on every input, or that Keras cannot build
         ("{op: max_pool, in: x, pool_size: 2}", "[2, 2, 2, 2, 3]", "pooling takes a tensor of rank 3 to 5"),
         ("{op: average_pool, in: x, pool_size: 2}", "[2, 2, 2, 2, 3]", "fails on every input"),

@@ -353,6 +353,10 @@ def stack(a: dict[str, Any]) -> Shape:
     return tuple(out)
 
 
+#: the most parts ``split`` may make (one output each): as many as a graph has nodes
+MAX_SPLIT_PARTS = 10_000
+
+
 def split(a: dict[str, Any]) -> list[Shape]:
     shape = _shape_of(a["x"])
     ax = _axis(a.get("axis", 0), len(shape))
@@ -364,6 +368,12 @@ def split(a: dict[str, Any]) -> list[Shape]:
         raise ShapeError(
             f"indices_or_sections {sections}: a number of equal parts is 1 or more (Keras fails to build the "
             "model with another)"
+        )
+    parts = sections if isinstance(sections, int) else len(sections) + 1 if isinstance(sections, (list, tuple)) else 0
+    if parts > MAX_SPLIT_PARTS:
+        raise ShapeError(
+            f"indices_or_sections {sections if isinstance(sections, int) else f'(a list of {len(sections):,})'}: "
+            f"split makes {parts:,} parts, one output each; netform takes at most {MAX_SPLIT_PARTS:,}"
         )
     if isinstance(sections, (list, tuple)):
         if not sections:
