@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 from netform.errors import UnsafeFileError
 
-__all__ = ["RawReader", "raw_reader", "attribute_bytes", "PER_ELEMENT_BYTES"]
+__all__ = ["RawReader", "raw_reader", "attribute_bytes", "check_global_heaps", "global_heap_loops", "PER_ELEMENT_BYTES"]
 
 #: Memory a Python object for one element takes beyond its data (``bytes``/``str`` header).
 PER_ELEMENT_BYTES = 64
@@ -266,3 +266,71 @@ def _refusal(where: str, what: str, name: bytes, reason: str) -> UnsafeFileError
         f"be measured before it is read ({reason}); Keras and netform keep such attributes in "
         "the object's header, so the file is refused. Re-save the model with Keras or netform."
     )
+
+
+#: How much of the file :func:`check_global_heaps` reads at a time.
+_SCAN_CHUNK = 16 * 2**20
+_COLLECTION = b"GCOL\x01\x00\x00\x00"
+
+
+def global_heap_loops(read: RawReader, at: int, file_size: int) -> bool:
+    """Whether HDF5 would loop forever decoding the global heap collection at ``at``.
+
+    HDF5 decodes a collection object by object, each header (index, count,
+    size) telling how far the next one is; the free-space object (index 0)
+    counts its size as is. A free-space object of size 0 before the end
+    leaves the decoder where it was, and it never returns (libhdf5 1.14;
+    h5py holds the interpreter meanwhile). Keras and netform never write one:
+    a collection either fills up or ends with free space that reaches its end.
+    """
+    try:
+        head = read(at, 16)
+    except _Unmeasurable:
+        return False
+    size = int.from_bytes(head[8:16], "little")
+    end = at + size
+    if size < 16 or end > file_size:
+        return False  # HDF5 refuses it with an error
+    p = at + 16
+    while p < end:
+        if p + 16 > end:
+            return False  # the tail is free space
+        idx = int.from_bytes(read(p, 2), "little")
+        n = int.from_bytes(read(p + 8, 8), "little")
+        need = 16 + ((n + 7) & ~7) if idx else n
+        if need == 0:
+            return True
+        p += need
+    return False
+
+
+def check_global_heaps(read: RawReader, file_size: int, where: str) -> None:
+    """Refuse an HDF5 file holding a global heap collection HDF5 would decode forever (:func:`global_heap_loops`).
+
+    Every collection starts with its signature; the whole file is searched for
+    it, so a collection is checked whatever refers to it (an attribute, a
+    dataset of strings, another collection).
+
+    Raises:
+        UnsafeFileError: A collection HDF5 would never finish decoding.
+    """
+    overlap = len(_COLLECTION) - 1
+    offset = 0
+    while offset < file_size:
+        n = min(_SCAN_CHUNK, file_size - offset)
+        try:
+            chunk = read(offset, n)
+        except _Unmeasurable:
+            return
+        at = chunk.find(_COLLECTION)
+        while at >= 0:
+            if global_heap_loops(read, offset + at, file_size):
+                raise UnsafeFileError(
+                    f"{where}: HDF5 global heap collection at byte {offset + at} holds an empty free-space object "
+                    "before its end, which HDF5 decodes forever (reading any string stored there would hang); "
+                    "refused as corrupt or hostile. Keras and netform never write one."
+                )
+            at = chunk.find(_COLLECTION, at + 1)
+        if offset + n >= file_size:
+            return
+        offset += n - overlap

@@ -3,7 +3,7 @@
 A ``.keras`` archive's ``model.weights.h5`` is, as Keras writes it through
 h5py, one small subset of HDF5: superblock version 0, version-1 object
 headers, groups kept in a symbol table (a B-tree of names in a local heap),
-contiguous or compact datasets of plain integers and floats, and attributes
+contiguous datasets of little-endian integers and floats, and attributes
 in the object header (a layer's ``name``, a string in the global heap).
 The readers that only need the file's structure (``inspect``, ``render``,
 ``summary``, ``export-spec``) read that subset here, which spares them
@@ -25,7 +25,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._h5_attrs import PER_ELEMENT_BYTES
+from netform.errors import UnsafeFileError
+
+from ._h5_attrs import PER_ELEMENT_BYTES, _Unmeasurable, check_global_heaps
 from ._safety import MAX_DATASET_BYTES, MAX_H5_DEPTH, MAX_H5_EXPANSION, MIN_BOMB_BYTES, zip_tail
 
 __all__ = ["NotPlain", "PlainDataset", "PlainGroup", "PlainFile", "read_plain"]
@@ -34,10 +36,10 @@ _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _UNDEFINED = 0xFFFFFFFFFFFFFFFF
 
 # Header message types (HDF5 file format specification, section IV.A.2).
-_NIL, _DATASPACE, _DATATYPE, _OLD_FILL, _FILL, _LAYOUT = 0x00, 0x01, 0x03, 0x04, 0x05, 0x08
-_ATTRIBUTE, _OLD_MTIME, _CONTINUATION, _SYMBOL_TABLE, _MTIME = 0x0C, 0x0E, 0x10, 0x11, 0x12
-_GROUP_MESSAGES = frozenset({_NIL, _SYMBOL_TABLE, _ATTRIBUTE, _OLD_MTIME, _MTIME})
-_DATASET_MESSAGES = frozenset({_NIL, _DATASPACE, _DATATYPE, _OLD_FILL, _FILL, _LAYOUT, _ATTRIBUTE, _OLD_MTIME, _MTIME})
+_NIL, _DATASPACE, _DATATYPE, _FILL, _LAYOUT = 0x00, 0x01, 0x03, 0x05, 0x08
+_ATTRIBUTE, _CONTINUATION, _SYMBOL_TABLE = 0x0C, 0x10, 0x11
+_GROUP_MESSAGES = frozenset({_NIL, _SYMBOL_TABLE, _ATTRIBUTE})
+_DATASET_MESSAGES = frozenset({_NIL, _DATASPACE, _DATATYPE, _FILL, _LAYOUT})
 
 #: Bounds on the walk: B-tree nodes and symbols of one group, objects of the file.
 _MAX_NODES = 1 << 16
@@ -129,8 +131,11 @@ class _Reader:
             raise NotPlain("an address outside the file")
         return bytes(self.raw[offset : offset + n])
 
-    def u(self, offset: int, n: int) -> int:
-        return int.from_bytes(self.read(offset, n), "little")
+    def raw_read(self, offset: int, n: int) -> bytes:
+        """Bytes anywhere in the file, past its recorded end too."""
+        if offset < 0 or n < 0 or offset + n > len(self.raw):
+            raise NotPlain("an address outside the file")
+        return bytes(self.raw[offset : offset + n])
 
 
 def read_plain(raw: bytes | memoryview) -> PlainFile:
@@ -153,14 +158,26 @@ def _read(r: _Reader) -> PlainFile:
     if head[9:13] != b"\0\0\0\0" or head[13] != 8 or head[14] != 8 or head[15] != 0:
         raise NotPlain("superblock parts of other versions, or addresses or lengths that are not 8 bytes")
     leaf_k, internal_k, consistency = struct.unpack_from("<HHI", head, 16)
-    if not leaf_k or not internal_k or consistency:
-        raise NotPlain("B-tree sizes of 0, or a file left open for writing")
+    if (leaf_k, internal_k) != (4, 16) or consistency:
+        raise NotPlain("B-tree sizes other than HDF5's defaults, or a file left open for writing")
     base, free_space, eof, driver = struct.unpack_from("<QQQQ", head, 24)
     if base != 0 or free_space != _UNDEFINED or driver != _UNDEFINED or eof > r.size:
         raise NotPlain("a base address, free-space info, driver info or an end past the file's bytes")
-    if r.size >= 22 and zip_tail(r.read, r.size):
+    scan_size = r.size
+    r.size = eof  # HDF5 reads nothing past the end address the file records
+    if scan_size >= 22 and zip_tail(r.raw_read, scan_size):
         raise NotPlain("a zip archive's end record at the end")  # check_h5 refuses it
-    limit = MAX_H5_EXPANSION * r.size + MIN_BOMB_BYTES
+
+    def bounded(offset: int, n: int) -> bytes:
+        if offset < 0 or n < 0 or offset + n > scan_size:
+            raise _Unmeasurable("an address outside the file")
+        return bytes(r.raw[offset : offset + n])
+
+    try:
+        check_global_heaps(bounded, scan_size, "")
+    except UnsafeFileError:
+        raise NotPlain("a global heap collection HDF5 decodes forever") from None  # check_h5 refuses it
+    limit = MAX_H5_EXPANSION * scan_size + MIN_BOMB_BYTES
     out = PlainFile()
     seen: set[int] = set()
     declared = 0
@@ -190,7 +207,7 @@ def _read(r: _Reader) -> PlainFile:
             btree, heap = struct.unpack("<QQ", r.read(offset, 16))
             if cached is not None and cached != (btree, heap):
                 raise NotPlain("a symbol table entry whose cached B-tree and heap are not its group's")
-            children = _symbols(r, btree, heap)
+            children = _symbols(r, btree, heap, leaf_k, internal_k)
             prefix = f"{path}/" if path else ""
             # h5py's walk visits links by name, depth first: the stack pops them in that order
             stack.extend((f"{prefix}{name}", child, kept) for name, child, kept in sorted(children, reverse=True))
@@ -255,7 +272,9 @@ def _messages(r: _Reader, addr: int) -> list[tuple[int, int, int, int]]:
     return found
 
 
-def _symbols(r: _Reader, btree: int, heap: int) -> list[tuple[str, int, tuple[int, int] | None]]:
+def _symbols(
+    r: _Reader, btree: int, heap: int, leaf_k: int, internal_k: int
+) -> list[tuple[str, int, tuple[int, int] | None]]:
     """``(name, object header address, cached group addresses)`` of every link in an old-style group."""
     if r.read(heap, 8) != b"HEAP\x00\x00\x00\x00":
         raise NotPlain("a local heap without its signature")
@@ -270,167 +289,189 @@ def _symbols(r: _Reader, btree: int, heap: int) -> list[tuple[str, int, tuple[in
         if following == 0 or free + block > heap_size:
             raise NotPlain("a local heap free block outside its heap")
         free = following
+
+    def text(at: int) -> bytes:
+        end = names.find(b"\0", at)
+        if at >= len(names) or end < 0:
+            raise NotPlain("a name outside its local heap")
+        return names[at:end]
+
     found: list[tuple[bytes, int, tuple[int, int] | None]] = []
-    nodes = [btree]
+    levels: dict[int, list[tuple[int, int, int]]] = {}  # level: (node, left, right) in key order
     visited: set[int] = set()
-    while nodes:
-        node = nodes.pop()
+    # (node, level it must have or -1 for the root, least name (exclusive), greatest name (inclusive) or None)
+    stack: list[tuple[int, int, bytes, bytes | None]] = [(btree, -1, b"", None)]
+    while stack:
+        node, want, low, high = stack.pop()
         if node in visited or len(visited) >= _MAX_NODES:
             raise NotPlain("a B-tree whose nodes loop")
         visited.add(node)
-        sig = r.read(node, 8)
-        if sig[:4] != b"TREE" or sig[4] != 0:
+        r.read(node, 24 + 16 * 2 * internal_k + 8)  # HDF5 reads the whole node, used or not
+        sig = r.read(node, 24)
+        if sig[:5] != b"TREE\x00":
             raise NotPlain("a group B-tree node without its signature")
         level, used = sig[5], struct.unpack_from("<H", sig, 6)[0]
+        left, right = struct.unpack_from("<QQ", sig, 8)
+        if (want >= 0 and level != want) or level > 16 or used > 2 * internal_k or (want >= 0 and not used):
+            raise NotPlain("a group B-tree node of another level or size than HDF5 makes")
+        levels.setdefault(level, []).append((node, left, right))
         body = r.read(node + 24, used * 16 + 8)
+        keys = [text(struct.unpack_from("<Q", body, 16 * i)[0]) for i in range(used + 1)]
         children = [struct.unpack_from("<Q", body, 8 + 16 * i)[0] for i in range(used)]
+        if keys[0] < low or (high is not None and keys[-1] > high) or any(a >= b for a, b in zip(keys, keys[1:])):
+            raise NotPlain("B-tree keys out of order")
         if level > 0:
-            nodes.extend(children)
+            # depth first, left to right: pushed in reverse
+            stack.extend((child, level - 1, keys[i], keys[i + 1]) for i, child in reversed(list(enumerate(children))))
             continue
-        for child in children:
+        for i, child in enumerate(children):
+            r.read(child, 8 + 40 * 2 * leaf_k)  # HDF5 reads the whole node, used or not
             sym = r.read(child, 8)
-            if sym[:6] != b"SNOD\x01\x00":
-                raise NotPlain("a symbol table node without its signature")
             count = struct.unpack_from("<H", sym, 6)[0]
+            if sym[:6] != b"SNOD\x01\x00" or not count or count > 2 * leaf_k:
+                raise NotPlain("a symbol table node without its signature, or of another size than HDF5 makes")
             entries = r.read(child + 8, 40 * count)
-            for i in range(count):
-                name_at, obj, cache = struct.unpack_from("<QQI", entries, 40 * i)
-                kept = _cached(entries[40 * i : 40 * i + 40], cache)
-                end = names.find(b"\0", name_at)
-                if name_at >= len(names) or end < 0:
-                    raise NotPlain("a link name outside its heap")
-                name = names[name_at:end]
+            before = keys[i]
+            for j in range(count):
+                name_at, obj, cache = struct.unpack_from("<QQI", entries, 40 * j)
+                kept = _cached(entries[40 * j : 40 * j + 40], cache)
+                name = text(name_at)
                 if not name or b"/" in name or name in (b".", b".."):
                     raise NotPlain("a link name HDF5 does not make")
+                if not before < name <= keys[i + 1]:
+                    raise NotPlain("link names out of their B-tree's order")  # HDF5 would not find them by name
+                before = name
                 found.append((name, obj, kept))
-    if len({name for name, _, _ in found}) != len(found):
-        raise NotPlain("a group naming one link twice")
+    for chain in levels.values():
+        for k, (_, left, right) in enumerate(chain):
+            if left != (chain[k - 1][0] if k else _UNDEFINED) or right != (
+                chain[k + 1][0] if k + 1 < len(chain) else _UNDEFINED
+            ):
+                raise NotPlain("B-tree siblings that are not the nodes beside them")
     return [(name.decode("utf-8"), obj, kept) for name, obj, kept in found]
 
 
 def _dataspace(body: bytes) -> tuple[int, ...]:
+    """The dimensions of a version-1 dataspace message (maximum dimensions equal to them, or none given)."""
     version, rank, flags = body[0], body[1], body[2]
-    if flags & ~0x01 or rank > 32:
-        raise NotPlain("a dataspace with permutation or too many dimensions")
-    if version == 1:
-        at = 8
-    elif version == 2:
-        if body[3] == 2 or (body[3] == 0 and rank) or body[3] > 2:
-            raise NotPlain("a null or unknown dataspace")
-        at = 4
-    else:
-        raise NotPlain(f"dataspace version {version}")
-    dims = struct.unpack_from(f"<{rank}Q", body, at)
-    if flags & 0x01:
-        maxdims = struct.unpack_from(f"<{rank}Q", body, at + 8 * rank)
-        if any(m != d and m != _UNDEFINED for m, d in zip(maxdims, dims)) or any(m < d for m, d in zip(maxdims, dims)):
-            raise NotPlain("a dataspace whose size exceeds its maximum")
+    if version != 1 or flags not in (0, 1) or rank > 32 or any(body[3:8]):
+        raise NotPlain("a dataspace message other than version 1 with fixed dimensions")
+    need = 8 + 8 * rank * (1 + flags)
+    if len(body) < need or any(body[need:]):
+        raise NotPlain("a dataspace message of another size than its dimensions")
+    dims = struct.unpack_from(f"<{rank}Q", body, 8)
+    if flags and struct.unpack_from(f"<{rank}Q", body, 8 + 8 * rank) != dims:
+        raise NotPlain("a dataspace whose maximum is not its size")
+    if any(d >= 1 << 62 for d in dims):
+        raise NotPlain("a dimension past what h5py holds")
     return tuple(int(d) for d in dims)
 
 
+#: The datatype messages h5py writes for little-endian numbers (class, version, bits, size, properties),
+#: by (kind, itemsize). Any other encoding of a number is left to h5py, which checks every field.
+_NUMBER_TYPES: dict[bytes, tuple[str, int]] = {
+    bytes.fromhex("10080000010000000000080000000000"): ("i", 1),
+    bytes.fromhex("10080000020000000000100000000000"): ("i", 2),
+    bytes.fromhex("10080000040000000000200000000000"): ("i", 4),
+    bytes.fromhex("10080000080000000000400000000000"): ("i", 8),
+    bytes.fromhex("10000000010000000000080000000000"): ("u", 1),
+    bytes.fromhex("10000000020000000000100000000000"): ("u", 2),
+    bytes.fromhex("10000000040000000000200000000000"): ("u", 4),
+    bytes.fromhex("10000000080000000000400000000000"): ("u", 8),
+    bytes.fromhex("11200f0002000000000010000a05000a0f000000"): ("f", 2),
+    bytes.fromhex("11201f000400000000002000170800177f000000"): ("f", 4),
+    bytes.fromhex("11203f000800000000004000340b0034ff030000"): ("f", 8),
+}
+#: A UTF-8 variable-length string, as h5py writes a ``str`` attribute (its base type: one unsigned byte).
+_VLEN_UTF8 = bytes.fromhex("1901010010000000100000000100000000000800")
+#: The fill value message h5py writes (version 2, late allocation, no value given).
+_FILL_VALUE = bytes.fromhex("0202020100000000")
+
+
 def _number_type(body: bytes) -> tuple[str, int, bool]:
-    """``(kind, itemsize, big_endian)`` of a fixed-point or floating-point datatype message."""
-    cls, version = body[0] & 0x0F, body[0] >> 4
-    bits = body[1]
-    size = struct.unpack_from("<I", body, 4)[0]
-    if version != 1:
-        raise NotPlain(f"datatype version {version}")
-    if cls == 0 and size in (1, 2, 4, 8) and not bits & 0x06:
-        offset, precision = struct.unpack_from("<HH", body, 8)
-        if offset != 0 or precision != 8 * size:
-            raise NotPlain("an integer with padding bits")
-        return ("i" if bits & 0x08 else "u"), size, bool(bits & 0x01)
-    if cls == 1 and size in (2, 4, 8):
-        # IEEE half, single and double: bit offset, precision, exponent place and size, mantissa place and size, bias
-        ieee = {2: (0, 16, 10, 5, 0, 10, 15), 4: (0, 32, 23, 8, 0, 23, 127), 8: (0, 64, 52, 11, 0, 52, 1023)}
-        if bits & 0x4E or struct.unpack_from("<HHBBBBI", body, 8) != ieee[size]:
-            raise NotPlain("a float that is not IEEE half, single or double")
-        return "f", size, bool(bits & 0x01)
-    raise NotPlain(f"datatype class {cls} of {size} bytes")
+    """``(kind, itemsize, big_endian)`` of a datatype message h5py writes for a little-endian number."""
+    size = 16 if body[0] & 0x0F == 0 else 20
+    found = _NUMBER_TYPES.get(bytes(body[:size]))
+    if found is None or any(body[size:]):
+        raise NotPlain("a datatype other than the little-endian numbers h5py writes")
+    return found[0], found[1], False
 
 
 def _dataset(r: _Reader, messages: list[tuple[int, int, int, int]], attrs: dict[str, Any]) -> PlainDataset:
     by_type: dict[int, tuple[int, int]] = {}
     for t, _, off, n in messages:
-        if t in (_DATASPACE, _DATATYPE, _LAYOUT):
+        if t in (_DATASPACE, _DATATYPE, _LAYOUT, _FILL):
             if t in by_type:
                 raise NotPlain("a dataset with two messages of one type")
             by_type[t] = (off, n)
-    if len(by_type) != 3:
-        raise NotPlain("a dataset without its dataspace, datatype or layout")
+        elif t != _NIL:
+            raise NotPlain(f"a dataset header message of type {t}")
+    if len(by_type) != 4 or r.read(*by_type[_FILL]) != _FILL_VALUE:
+        raise NotPlain("a dataset without its dataspace, datatype, layout, or h5py's fill value message")
     shape = _dataspace(r.read(*by_type[_DATASPACE]))
     kind, itemsize, big = _number_type(r.read(*by_type[_DATATYPE]))
     layout = r.read(*by_type[_LAYOUT])
-    if layout[0] != 3:
-        raise NotPlain(f"data layout version {layout[0]}")
     n = itemsize
     for dim in shape:
         n *= dim
-    if layout[1] == 1:  # contiguous
-        address, size = struct.unpack_from("<QQ", layout, 2)
-        if address == _UNDEFINED:
-            return PlainDataset(shape, kind, itemsize, big, None, None, attrs)
-        if size != n or address + size > r.size:
-            raise NotPlain("contiguous data of another size than its shape, or outside the file")
-        return PlainDataset(shape, kind, itemsize, big, (address, size), None, attrs)
-    if layout[1] == 0:  # compact: the values are in the header
-        size = struct.unpack_from("<H", layout, 2)[0]
-        if size != n or 4 + size > len(layout):
-            raise NotPlain("compact data of another size than its shape")
-        return PlainDataset(shape, kind, itemsize, big, None, bytes(layout[4 : 4 + size]), attrs)
-    raise NotPlain(f"data layout class {layout[1]} (chunked or virtual)")
+    if layout[:2] != b"\x03\x01" or len(layout) != 24 or any(layout[18:]):
+        raise NotPlain("a data layout other than a version-3 contiguous one")
+    address, size = struct.unpack_from("<QQ", layout, 2)
+    if address == _UNDEFINED and size == n:
+        return PlainDataset(shape, kind, itemsize, big, None, None, attrs)
+    if size != n or address + size > r.size:
+        raise NotPlain("contiguous data of another size than its shape, or outside the file")
+    return PlainDataset(shape, kind, itemsize, big, (address, size), None, attrs)
 
 
 def _attributes(r: _Reader, messages: list[tuple[int, int, int, int]]) -> tuple[dict[str, Any], int]:
-    """An object's attributes (strings decoded, other values ``...``) and the bytes check_h5 counts for them."""
+    """An object's attributes (strings decoded, numbers as the opaque ``...``) and the bytes check_h5 counts for them.
+
+    Only version-1 attribute messages of h5py's encodings are read: a UTF-8
+    variable-length string, or a little-endian number, of a fixed dataspace.
+    """
     attrs: dict[str, Any] = {}
     measured = 0
     for t, _, off, size in messages:
         if t != _ATTRIBUTE:
             continue
         body = r.read(off, size)
-        version = body[0]
         name_size, dt_size, ds_size = struct.unpack_from("<HHH", body, 2)
-        if version == 1:
-            pad = [(n + 7) & ~7 for n in (name_size, dt_size, ds_size)]
-            name_at = 8
-        elif version == 3 and body[8] in (0, 1):
-            pad = [name_size, dt_size, ds_size]
-            name_at = 9
-        else:
-            raise NotPlain(f"attribute message version {version}")
-        dt_at = name_at + pad[0]
+        if body[:2] != b"\x01\x00" or not name_size:
+            raise NotPlain(f"attribute message version {body[0]}")
+        pad = [(n + 7) & ~7 for n in (name_size, dt_size, ds_size)]
+        dt_at = 8 + pad[0]
         ds_at = dt_at + pad[1]
         data_at = ds_at + pad[2]
-        if data_at > size or name_size == 0 or body[name_at + name_size - 1] != 0:
+        if data_at > size or body[8 + name_size - 1] != 0 or any(body[8 + name_size : dt_at]):
             raise NotPlain("an attribute message whose parts do not fit it")
-        name = body[name_at : name_at + name_size - 1].decode("utf-8")
+        name = body[8 : 8 + name_size - 1].decode("utf-8")
         if name in attrs or "\0" in name:
             raise NotPlain("an attribute named twice")
+        dims = _dataspace(body[ds_at : ds_at + pad[2]])
+        if ds_size != 8 + 8 * len(dims) * (1 + body[ds_at + 2]) or dt_size not in (16, 20):
+            raise NotPlain("an attribute whose dataspace or datatype has another size than it needs")
         count = 1
-        for dim in _dataspace(body[ds_at : ds_at + ds_size]):
+        for dim in dims:
             count *= dim
-        dtype = body[dt_at : dt_at + dt_size]
-        cls, version_t = dtype[0] & 0x0F, dtype[0] >> 4
+        dtype = body[dt_at : dt_at + pad[1]]
         data = body[data_at:]
-        if cls == 9 and version_t == 1 and dtype[1] & 0x0F == 1:  # a variable-length string
-            if dtype[2] & 0x0F > 1 or count > len(data) // 16:
-                raise NotPlain("a variable-length string of another character set, or descriptors past its message")
+        if dtype[: len(_VLEN_UTF8)] == _VLEN_UTF8 and dt_size == len(_VLEN_UTF8) and not any(dtype[dt_size:]):
+            if count * 16 > len(data) or any(data[count * 16 :]):
+                raise NotPlain("string descriptors past their message")
             values = []
             for i in range(count):
                 length, collection, index = struct.unpack_from("<IQI", data, 16 * i)
                 if length > r.size:
                     raise NotPlain("a string longer than the file")  # check_h5 refuses it
                 measured += length + PER_ELEMENT_BYTES
-                values.append(_heap_object(r, collection, index, length) if count == 1 else None)
-            attrs[name] = values[0].decode("utf-8") if count == 1 and values[0] is not None else ...
-        elif cls in (0, 1) or (cls == 3 and version_t == 1):  # numbers, fixed-length strings
-            itemsize = _number_type(dtype)[1] if cls != 3 else struct.unpack_from("<I", dtype, 4)[0]
+                values.append(_heap_object(r, collection, index, length))
+            attrs[name] = values[0].decode("utf-8") if count == 1 and ds_size == 8 and body[ds_at + 1] == 0 else ...
+        else:
+            itemsize = _number_type(dtype)[1]
             if count * itemsize > len(data):
                 raise NotPlain("attribute data past its message")
             attrs[name] = ...
-        else:
-            raise NotPlain(f"an attribute of datatype class {cls}")
     return attrs, measured
 
 
@@ -443,20 +484,28 @@ def _heap_object(r: _Reader, collection: int, index: int, length: int) -> bytes:
             raise NotPlain("a global heap collection without its signature")
         total = struct.unpack_from("<Q", head, 8)[0]
         end = collection + total
-        if end > r.size:
-            raise NotPlain("a global heap collection past the end of the file")
+        if total < 4096 or total % 8 or end > r.size:  # HDF5 reads 4,096 bytes first, and needs the whole
+            raise NotPlain("a global heap collection smaller than HDF5's least, unaligned, or past the file")
         objects = {}
         at = collection + 16
-        while at + 16 <= end:
-            number, _, _, n = struct.unpack("<HHIQ", r.read(at, 16))
-            if number == 0:
+        while at < end:  # as HDF5 decodes it: every object's size leads to the next; free space (0) counts as is
+            if at + 16 > end:
                 break
-            if number in objects or at + 16 + n > end:
-                raise NotPlain("a global heap object named twice or past its collection")
-            objects[number] = r.read(at + 16, n)
-            at += 16 + ((n + 7) & ~7)
+            number, _, _, n = struct.unpack("<HHIQ", r.read(at, 16))
+            need = 16 + ((n + 7) & ~7) if number else n
+            if need == 0 or number in objects:
+                raise NotPlain(
+                    "a global heap collection HDF5 would not decode (an empty free space, or an object twice)"
+                )
+            if number:
+                if at + 16 + n > end:
+                    raise NotPlain("a global heap object past its collection")
+                objects[number] = r.read(at + 16, n)
+            at += need
+        if at != end and not (at < end and at + 16 > end):
+            raise NotPlain("a global heap collection whose objects do not fill it")
         r.heaps[collection] = objects
     found = objects.get(index)
-    if found is None or length > len(found):
-        raise NotPlain("a string whose heap object is missing or shorter")
+    if found is None or length != len(found) or b"\0" in found:
+        raise NotPlain("a string whose heap object is missing, shorter, or holds a NUL (h5py ends it there)")
     return found[:length]

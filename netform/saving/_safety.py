@@ -732,6 +732,10 @@ def check_h5(
                 "zipfile finds one), so one file holds two models (plain Keras reads a .keras name as a zip); "
                 "refused. Keras and netform never write such a file."
             )
+    if file_size:  # before h5py decodes any string: a looping heap would hold the interpreter for good
+        from ._h5_attrs import check_global_heaps
+
+        check_global_heaps(read, file_size, where)
     measure_attributes(h5py.h5o.open(file.id, b"/"), "/")
     file.id.links.visit(visit, info=True)
     if problems:

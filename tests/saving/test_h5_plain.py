@@ -217,21 +217,63 @@ def _mutants(raw: bytes, n: int, seed: int) -> list[bytes]:
     return out
 
 
-def _h5py_verdict(raw: bytes) -> Any:
-    """h5py's view of a file, or the name of the error it raises, in a child process (HDF5 may crash)."""
-    code = (
-        "import sys, io, pickle\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from test_h5_plain import _h5py_view\n"
-        "raw = sys.stdin.buffer.read()\n"
-        "try:\n    out = ('ok', _h5py_view(raw))\n"
-        "except Exception as err:\n    out = ('refused', type(err).__name__)\n"
-        "sys.stdout.buffer.write(pickle.dumps(out))\n"
-    )
-    import pickle
+_CHILD = (
+    "import sys, pickle\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "from test_h5_plain import _h5py_view\n"
+    "items = pickle.load(sys.stdin.buffer)\n"
+    "for i, raw in enumerate(items):\n"
+    "    try:\n        out = ('ok', _h5py_view(raw))\n"
+    "    except Exception as err:\n        out = ('refused', f'{type(err).__name__}: {err}')\n"
+    "    sys.stdout.buffer.write(pickle.dumps((i, out)).hex().encode() + b'\\n')\n"
+    "    sys.stdout.flush()\n"
+)
 
-    done = subprocess.run([sys.executable, "-c", code], input=raw, capture_output=True, timeout=120, check=False)
-    return pickle.loads(done.stdout) if done.returncode == 0 else ("crashed", done.returncode)
+
+def _h5py_verdicts(items: list[bytes], patience: float = 20.0) -> list[Any]:
+    """h5py's view of each file, or ``("refused", error)``, or ``("hung", None)`` where HDF5 never returns.
+
+    One child reads them in turn; a child that says nothing for ``patience``
+    seconds is killed (HDF5 holds the interpreter, so no signal handler runs)
+    and the next child starts after the file it hung on.
+    """
+    import pickle
+    import threading
+
+    verdicts: list[Any] = []
+    while len(verdicts) < len(items):
+        base = len(verdicts)
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(Path(__file__).parent)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(pickle.dumps(items[base:]))
+        child.stdin.close()
+        lines: list[bytes] = []
+        got = threading.Event()
+
+        def pump(stream: Any = child.stdout) -> None:
+            for line in stream:
+                lines.append(line)
+                got.set()
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        while reader.is_alive():
+            got.clear()
+            if not got.wait(patience) and reader.is_alive():
+                child.kill()
+                break
+        reader.join()
+        child.wait()
+        for line in lines:
+            verdicts.append(pickle.loads(bytes.fromhex(line.decode().strip()))[1])
+        if len(verdicts) < len(items):
+            verdicts.append(("hung", child.returncode))  # the next file: the child never answered for it
+    return verdicts
 
 
 def test_corrupted_structure_is_accepted_only_where_h5py_accepts_it(tmp_path: Path) -> None:
@@ -246,34 +288,61 @@ def test_corrupted_structure_is_accepted_only_where_h5py_accepts_it(tmp_path: Pa
             continue
         accepted.append((mutant, view))
     assert refused > 500 and len(accepted) > 500  # the structure was hit, and often read past
-    # h5py in one child for every accepted copy: it must accept each with the same view
-    code = (
-        "import sys, pickle\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from test_h5_plain import _h5py_view\n"
-        "items = pickle.load(sys.stdin.buffer)\n"
-        "out = []\n"
-        "for raw in items:\n"
-        "    try:\n        out.append(('ok', _h5py_view(raw)))\n"
-        "    except Exception as err:\n        out.append(('refused', f'{type(err).__name__}: {err}'))\n"
-        "pickle.dump(out, sys.stdout.buffer)\n"
-    )
-    import pickle
-
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        input=pickle.dumps([m for m, _ in accepted]),
-        capture_output=True,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:  # HDF5 crashed on one: find it, one child each
-        verdicts = [_h5py_verdict(m) for m, _ in accepted]
-    else:
-        verdicts = pickle.loads(done.stdout)
+    verdicts = _h5py_verdicts([m for m, _ in accepted])
     for (mutant, view), verdict in zip(accepted, verdicts):
         assert verdict[0] == "ok", verdict
         _agree(view, verdict[1])
+
+
+def _looping_heap(raw: bytes) -> bytes:
+    """``raw`` with the free space of its global heap shortened to 16 bytes: zeros follow, HDF5's decoder stops moving."""
+    at = raw.index(b"GCOL\x01\x00\x00\x00")
+    end = at + int.from_bytes(raw[at + 8 : at + 16], "little")
+    p = at + 16
+    while True:
+        idx, n = int.from_bytes(raw[p : p + 2], "little"), int.from_bytes(raw[p + 8 : p + 16], "little")
+        if idx == 0:
+            break
+        p += 16 + ((n + 7) & ~7)
+    assert p + 32 < end and raw[p + 16 : end] == bytes(end - p - 16)
+    return raw[: p + 8] + (16).to_bytes(8, "little") + raw[p + 16 :]
+
+
+def test_a_global_heap_hdf5_decodes_forever_is_refused_before_h5py_reads_it(tmp_path: Path) -> None:
+    from netform.errors import UnsafeFileError
+    from netform.saving._safety import check_h5
+
+    hostile = _looping_heap(_trained(tmp_path))
+    with pytest.raises(NotPlain, match="forever"):
+        read_plain(hostile)
+    with h5py.File(io.BytesIO(hostile), "r") as f, pytest.raises(UnsafeFileError, match="decodes forever"):
+        check_h5(f, "w.h5", file_size=len(hostile))
+
+
+def test_every_reader_refuses_a_looping_heap_without_hanging(tmp_path: Path) -> None:
+    import netform as nf
+
+    x = keras.Input((3,), name="x")
+    model = keras.Model(x, L.Dense(2, name="d")(x), name="small")
+    model.compile(optimizer="adam", loss="mse")
+    good = tmp_path / "good.keras"
+    nf.save(model, good)
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, _looping_heap(data) if info.filename == "model.weights.h5" else data)
+    h5 = tmp_path / "bad.weights.h5"
+    with zipfile.ZipFile(bad) as zf:
+        h5.write_bytes(zf.read("model.weights.h5"))
+    for argv in (["inspect", str(bad)], ["export-spec", str(bad)], ["summary", str(bad)], ["inspect", str(h5)]):
+        done = subprocess.run(
+            [sys.executable, "-m", "netform.cli._main", *argv], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 6, (argv, done.stdout[-500:], done.stderr[-1500:])
+        assert "decodes forever" in done.stderr, done.stderr[-1500:]
+    with pytest.raises(nf.UnsafeFileError, match="decodes forever"):
+        nf.load_weights(model, h5)
 
 
 def test_commands_read_plain_weights_without_h5py_or_numpy(tmp_path: Path) -> None:
