@@ -637,7 +637,8 @@ def _parse_op(
         except TypeError:
             checked = None
     if checked is None or memo is None or checked not in memo:
-        for where, message in op_problems(op, args, fields):
+        # past the messages shown, no "did you mean" (a comparison with every op name each)
+        for where, message in op_problems(op, args, fields, brief=len(diags) >= MAX_HINTS):
             diags.append(smap.diagnostic(message, path + (where if where is not None else "op",)))
         if checked is not None and memo is not None and len(diags) == n_before:
             memo[checked] = True

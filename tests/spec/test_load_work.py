@@ -37,9 +37,9 @@ def test_op_arguments_are_checked_once_per_node(monkeypatch: pytest.MonkeyPatch)
     calls: list[str] = []
     real = ops_module.op_problems
 
-    def counted(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str | None, str]]:
+    def counted(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any], **options: Any) -> list[tuple[str | None, str]]:
         calls.append(op)
-        return real(op, args, kwargs)
+        return real(op, args, kwargs, **options)
 
     monkeypatch.setattr(ops_module, "op_problems", counted)
     spec = netform.load_spec(_op_spec())

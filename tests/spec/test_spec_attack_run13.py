@@ -324,3 +324,21 @@ def test_brackets_in_strings_and_comments_are_not_nesting(extra: str) -> None:
 def test_deep_nesting_is_still_refused(extra: str, where: str) -> None:
     with pytest.raises(SpecError, match=rf"^<string>:{where}: the document is nested more than 64 levels deep"):
         netform.load_spec(_SEQUENTIAL.format(extra=extra))
+
+
+def test_many_unknown_op_names_are_refused_in_time() -> None:
+    """9,000 op nodes of different unknown ops: each suggestion compares the name with every op's (7 s of CPU);
+    past the messages shown, none is worked out."""
+    rng = random.Random(5)
+    names = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz_") for _ in range(8)) for _ in range(9_000)]
+    lines = ["netform: 1", "kind: functional", "inputs: {x: {shape: [4]}}", "nodes:", "  first: {op: rleu, in: x}"]
+    lines += [f"  n{i}: {{op: {name}, in: x}}" for i, name in enumerate(names)]
+    text = "\n".join([*lines, "outputs: [first]", ""])
+
+    def refuse() -> None:
+        with pytest.raises(
+            SpecError, match=r"nodes\.first\.op: unknown op 'rleu' \(Did you mean one of: 'relu', 'relu6'\?\)"
+        ):
+            netform.load_spec(text)
+
+    assert_cpu_under(refuse, 2.0, "9,000 unknown op names")

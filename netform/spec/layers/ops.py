@@ -203,15 +203,15 @@ def _build_table() -> dict[str, OpDef]:
 OPS: dict[str, OpDef] = _build_table()
 
 
-def op_def(name: str) -> OpDef:
+def op_def(name: str, *, brief: bool = False) -> OpDef:
     """The :class:`OpDef` of ``name``.
 
     Raises:
-        ValueError: Unknown op (with close matches).
+        ValueError: Unknown op (with close matches unless ``brief``).
     """
     if name not in OPS:
         raise ValueError(
-            f"unknown op {name!r}{did_you_mean(name, OPS)}; an op is a keras.ops function such as "
+            f"unknown op {name!r}{'' if brief else did_you_mean(name, OPS)}; an op is a keras.ops function such as "
             f"add, multiply, reshape, mean, relu or image.resize ({len(OPS)} are supported)"
         )
     return OPS[name]
@@ -272,12 +272,17 @@ _VALUE_REQUIRED = frozenset({"fill_value"})
 ARGS_CHECKED: dict[str, Any] = {}
 
 
-def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str | None, str]]:
-    """What is wrong with an op node: ``(argument name or None, message)`` pairs, none when it is fine."""
+def op_problems(
+    op: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, brief: bool = False
+) -> list[tuple[str | None, str]]:
+    """What is wrong with an op node: ``(argument name or None, message)`` pairs, none when it is fine.
+
+    With ``brief`` (a message past those shown), no "did you mean": each costs a comparison with every op name.
+    """
     if not isinstance(op, str):
         return [(None, f"`op` must name a keras.ops function such as add or reshape; received {op!r:.60}")]
     try:
-        spec = op_def(op)
+        spec = op_def(op, brief=brief)
     except ValueError as err:
         return [(None, str(err))]
     names = spec.names
@@ -292,7 +297,8 @@ def op_problems(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[
             out.append(
                 (
                     key,
-                    f"op {op} has no argument '{key}'{did_you_mean(str(key), names)}; its arguments: {', '.join(names)}",
+                    f"op {op} has no argument '{key}'{'' if brief else did_you_mean(str(key), names)}; its arguments: "
+                    f"{', '.join(names)}",
                 )
             )
         if len(unknown) > MAX_UNKNOWN_SHOWN:
