@@ -979,6 +979,11 @@ def _check_objects(layers: list[Any], label: str, where: str, native: bool) -> N
                 f"{where}: layer {named} ({_short(class_name)}) of model '{label}' in the config has {what}; "
                 "Keras cannot build the layer, so the file is refused as corrupt or edited"
             )
+        if native and _keras_layer(layer) is not None:
+            named = _short(_layer_name(layer)) if isinstance(_layer_name(layer), str) else f"number {index}"
+            _check_arguments_objects(layer, named, class_name, label, where)
+            for inner_name, inner_class, inner_layer in _inner_layers(layer["config"], str(_layer_name(layer))):
+                _check_arguments_objects(inner_layer, _short(inner_name), inner_class, label, where)
         dtype = inner.get("dtype") if isinstance(inner, dict) else None
         if isinstance(dtype, dict) and not ("class_name" in dtype and "config" in dtype):
             # Keras reads a mapping without both as a plain dict, no dtype policy ("Unknown `config` as a
@@ -987,6 +992,175 @@ def _check_objects(layers: list[Any], label: str, where: str, native: bool) -> N
                 f"{where}: layer {_short(_layer_name(layer))} ({_short(class_name)}) of model '{label}' in the "
                 f"config has the dtype {_short(dtype)}, which names no dtype policy (a class_name and config); "
                 "Keras cannot build the layer, so the file is refused as corrupt or edited"
+            )
+
+
+#: The names Keras's ``activations.get``, ``initializers.get``, ``regularizers.get`` and ``constraints.get``
+#: resolve a string argument by (each module's ``ALL_OBJECTS_DICT``), Keras :data:`_KERAS_PUBLIC_NAMES_VERSION`;
+#: a test checks them against the installed Keras.
+_KERAS_ARGUMENT_NAMES_TEXT = """
+activation: celu elu exponential gelu glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh leaky_relu linear
+log_sigmoid log_softmax mish relu relu6 selu sigmoid silu soft_shrink softmax softplus softsign sparse_plus
+sparse_sigmoid sparsemax squareplus swish tanh tanh_shrink threshold
+initializer: Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity IdentityInitializer Initializer
+LecunNormal LecunUniform Ones Orthogonal OrthogonalInitializer RandomNormal RandomUniform STFT STFTInitializer
+TruncatedNormal VarianceScaling Zeros constant glorot_normal glorot_uniform he_normal he_uniform identity initializer
+lecun_normal lecun_uniform normal one ones orthogonal random_normal random_uniform stft truncated_normal uniform
+variance_scaling zero zeros
+regularizer: L1 L1L2 L2 OrthogonalRegularizer Regularizer l1 l1l2 l2 orthogonal_regularizer regularizer
+constraint: Constraint MaxNorm MinMaxNorm NonNeg UnitNorm constraint max_norm min_max_norm non_neg unit_norm
+"""
+_KERAS_ARGUMENT_NAMES: dict[str, frozenset[str]] = {}
+
+
+def keras_argument_names() -> dict[str, frozenset[str]]:
+    """:data:`_KERAS_ARGUMENT_NAMES_TEXT` as ``{kind: names}`` (read once)."""
+    if not _KERAS_ARGUMENT_NAMES:
+        table: dict[str, set[str]] = {}
+        names: set[str] = set()
+        for word in _KERAS_ARGUMENT_NAMES_TEXT.split():
+            if word.endswith(":"):
+                names = table.setdefault(word[:-1], set())
+            else:
+                names.add(word)
+        _KERAS_ARGUMENT_NAMES.update({kind: frozenset(found) for kind, found in table.items()})
+    return _KERAS_ARGUMENT_NAMES
+
+
+def _argument_kind(key: str) -> str | None:
+    """Which of Keras's ``get`` functions a built-in layer passes its argument ``key`` to, or None."""
+    if key == "activation" or key.endswith("_activation"):
+        return "activation"
+    for kind in ("initializer", "regularizer", "constraint"):
+        if key.endswith(f"_{kind}"):
+            return kind
+    return None
+
+
+def _registered_anywhere(name: str) -> bool:
+    """Whether a string argument may name an object Keras finds by registration (not checked without Keras)."""
+    if ">" in name:
+        return True
+    keras = sys.modules.get("keras")
+    saving = getattr(keras, "saving", None) if keras is not None else None
+    return saving is not None and saving.get_registered_object(name) is not None
+
+
+#: The dtype policy names Keras's ``dtype_policies.get`` takes that are no quantized policy's (Keras's
+#: ``ALLOWED_DTYPES``, ``int``, and the two mixed policies); a test checks them against the installed Keras.
+KERAS_POLICY_NAMES = frozenset(
+    "bfloat16 bool complex128 complex64 float16 float32 float64 float8_e4m3fn float8_e5m2 int int16 int32 int64 "
+    "int8 string uint16 uint32 uint64 uint8 mixed_float16 mixed_bfloat16".split()
+)
+#: The dtype policy classes Keras writes (module ``keras``).
+KERAS_POLICY_CLASSES = frozenset(
+    "DTypePolicy FloatDTypePolicy QuantizedDTypePolicy QuantizedFloat8DTypePolicy GPTQDTypePolicy "
+    "AWQDTypePolicy Int4DTypePolicy DTypePolicyMap".split()
+)
+#: What a quantized policy's name starts with (Keras's ``QUANTIZATION_MODES``): left to Keras, which reads more
+#: forms of them (``gptq/4/128_from_float32``) than a table lists.
+_QUANTIZED_POLICIES = ("int8", "float8", "int4", "gptq", "awq")
+
+
+def _keras_policy_name(name: str) -> bool:
+    """Whether Keras may take ``name`` as a layer's dtype policy (False only where it certainly does not)."""
+    return name in KERAS_POLICY_NAMES or name.startswith(_QUANTIZED_POLICIES) or not _keras_table_current()
+
+
+def _nested_object_problem(inner: Any) -> str | None:
+    """What Keras cannot rebuild among the objects an object argument's config holds (an initializer's
+    ``seed`` given as an object whose class_name is a mapping), or None."""
+    stack = [inner]
+    seen = 0
+    while stack and seen < MAX_JSON_CONTAINERS:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, dict):
+            if "class_name" in node and "config" in node:
+                class_name, config = node["class_name"], node["config"]
+                if not isinstance(class_name, str):
+                    return f"an object holding an object whose class_name is {_short(class_name)}, not a string"
+                if (
+                    config is not None
+                    and not isinstance(config, dict)
+                    and not (class_name == "function" and isinstance(config, str))
+                ):
+                    return f"an object holding an object whose config is {_short(config)}, not a mapping"
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
+
+
+def _argument_problem(key: str, value: Any) -> str | None:
+    """What Keras refuses in a built-in layer's object argument (a dtype, activation, initializer, regularizer
+    or constraint) when it builds the layer, or None."""
+    kind = "dtype" if key == "dtype" else _argument_kind(key)
+    if kind is None or value is None:
+        return None
+    if isinstance(value, dict):
+        if kind == "dtype" and "class_name" not in value:
+            return None  # refused with its own message by _check_objects
+        class_name, inner = value.get("class_name"), value.get("config")
+        if not isinstance(class_name, str):
+            return f"an object whose class_name is {_short(class_name)}, not a string"
+        for field in ("module", "registered_name"):
+            if value.get(field) is not None and not isinstance(value[field], str):
+                return f"an object whose {field} is {_short(value[field])}, not a string"
+        if class_name == "function" and isinstance(inner, str):
+            return None
+        if inner is not None and not isinstance(inner, dict):
+            return f"an object whose config is {_short(inner)}, not a mapping"
+        if kind == "dtype" and isinstance(inner, dict) and not isinstance(inner.get("name"), str):
+            return f"a dtype policy whose name is {_short(inner.get('name'))}, not a string"
+        if kind == "dtype" and isinstance(inner, dict) and not _keras_policy_name(inner["name"]):
+            return f"a dtype policy named {_short(inner['name'])}, which Keras has no policy for"
+        nested = _nested_object_problem(inner)
+        if nested is not None:
+            return nested
+        module = value.get("module")
+        if (
+            (module is None or (isinstance(module, str) and module != "keras" and not module.startswith("keras.")))
+            and value.get("registered_name") in (None, class_name)
+            and _keras_table_current()
+            and class_name in (KERAS_POLICY_CLASSES if kind == "dtype" else keras_argument_names()[kind])
+            and not _registered_anywhere(class_name)
+        ):
+            # Keras 3 finds its own classes by their module, and imports no other module for them
+            return f"Keras's class {_short(class_name)} under the module {_short(module)}, which does not hold it"
+        if (
+            kind != "dtype"
+            and module == f"keras.{kind}s"
+            and value.get("registered_name") in (None, class_name)
+            and _keras_table_current()
+            and class_name not in keras_argument_names()[kind]
+        ):
+            return f"the class {_short(class_name)}, which {module} does not have"
+        return None
+    if kind == "dtype":
+        if not isinstance(value, str):
+            return f"{_short(value)}, not a dtype name or policy"
+        return None if _keras_policy_name(value) else f"{_short(value)}, which names no Keras dtype policy"
+    if isinstance(value, str):
+        if value in keras_argument_names()[kind] or not _keras_table_current() or _registered_anywhere(value):
+            return None
+        return f"{_short(value)}, which names no Keras {kind}"
+    return f"{_short(value)}, where Keras reads the name or the serialized object of a Keras {kind}"
+
+
+def _check_arguments_objects(layer: dict[str, Any], named: str, class_name: str, label: str, where: str) -> None:
+    """Refuse a built-in layer's object argument Keras cannot rebuild (``bias_initializer`` with a class_name
+    that is a mapping, a dtype policy whose config is a string, ``kernel_regularizer: "float64"``)."""
+    inner = layer.get("config")
+    if not isinstance(inner, dict):
+        return
+    for key, value in inner.items():
+        problem = _argument_problem(key, value) if isinstance(key, str) else None
+        if problem is not None:
+            raise IncompatibleFileError(
+                f"{where}: layer {named} ({_short(class_name)}) of model '{label}' in the config has {key}: "
+                f"{problem}; Keras cannot build the layer, so the file is refused as corrupt or edited (save the "
+                "model again, or fix the argument in the config)"
             )
 
 

@@ -121,8 +121,16 @@ def restore_netform_classes(config: dict[str, Any], renamed: Any, where: str) ->
                 f"{where}: {NETFORM_ENTRY} names a model class netform does not write "
                 f"({str(entry)[:200]}); the file is corrupt or hostile."
             )
+        path = entry.get("path")
+        if path is not None and not (
+            isinstance(path, list) and all(isinstance(key, (str, int)) and not isinstance(key, bool) for key in path)
+        ):
+            raise FormatError(
+                f"{where}: {NETFORM_ENTRY} records a netform model class at the config path {str(path)[:200]}, "
+                "which is no list of keys and indexes; the file is corrupt or hostile."
+            )
         node: Any = config
-        for key in entry.get("path") or []:
+        for key in path or []:
             try:
                 node = node[key]
             except (KeyError, IndexError, TypeError):

@@ -128,6 +128,11 @@ def convert_value(value: Any, defaults: KerasDefaults | None = None) -> Any:
     if isinstance(value, dict) and "class_name" in value and "config" in value:
         cls_name = value["class_name"]
         config = value.get("config") or {}
+        if not isinstance(cls_name, str):
+            raise IncompatibleFileError(
+                f"an object's class_name is {str(cls_name)[:100]!r}, a {type(cls_name).__name__}, where Keras "
+                "requires a class's name; the file was edited or is corrupt"
+            )
         module = str(value.get("module") or "")
         if cls_name == "function" and isinstance(config, str):
             # a function Keras serialized as an object (its module, and the name it is known by: a
@@ -165,7 +170,13 @@ def convert_value(value: Any, defaults: KerasDefaults | None = None) -> Any:
 def config_dtype(value: Any, floatx: str) -> str | None:
     """A config's ``dtype`` (a name or a serialized DTypePolicy) as a spec writes it: None for ``floatx``."""
     if isinstance(value, dict):
-        value = (value.get("config") or {}).get("name")
+        inner = value.get("config") or {}
+        if not isinstance(inner, dict):
+            raise IncompatibleFileError(
+                f"the config of a dtype policy is a {type(inner).__name__}, where Keras requires a mapping; the "
+                "file was edited or is corrupt"
+            )
+        value = inner.get("name")
     if value in (None, floatx):
         return None
     return str(value)
