@@ -204,6 +204,8 @@ def save(
             or an open binary file (``io.BytesIO``), as ``keras.saving.save_model``
             takes: a ``.keras`` archive (or ``format="h5"``) is written into it.
         format: ``"keras"``, ``"h5"``, ``"savedmodel"``, ``"weights_h5"``,
+            ``"legacy_h5_weights"`` (the weight formats write the weights only,
+            as :func:`save_weights` does),
             ``"tf_checkpoint"``, or the deployment formats ``"onnx"`` (needs
             ``pip install netform[onnx]``) and ``"tflite"`` (LiteRT); by
             default from the extension (``.onnx``, ``.tflite``...).
@@ -255,7 +257,7 @@ def _save_path(
     if zipped is False:
         _check_export_options(path, "keras", opset, quantize)
         return _save_unzipped(model, path, format)
-    fmt = format_from_path(path, format, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights") + DEPLOY_FORMATS)
+    fmt = format_from_path(path, format, allowed=FORMATS + DEPLOY_FORMATS)
     _check_export_options(path, fmt, opset, quantize)
     if fmt in _WEIGHT_SAVE_FORMATS:
         save_weights(model, path, format=fmt)
@@ -307,7 +309,7 @@ def check_save_path(path: str | os.PathLike[str], format: str | None = None) -> 
         SaveError: What ``save`` would raise for ``path``.
     """
     path = os.fspath(path)
-    fmt = format_from_path(path, format, allowed=tuple(f for f in FORMATS if f != "legacy_h5_weights") + DEPLOY_FORMATS)
+    fmt = format_from_path(path, format, allowed=FORMATS + DEPLOY_FORMATS)
     if fmt in _WEIGHT_SAVE_FORMATS:
         check_target(path[: -len(".index")] if fmt == "tf_checkpoint" and path.endswith(".index") else path, fmt)
     else:

@@ -32,6 +32,7 @@ import pytest
 import netform as nf
 from netform.cli._main import main
 from netform.errors import FormatError, IncompatibleFileError, UnsafeFileError
+from netform.saving._api import check_save_path
 from netform.saving._config_bounds import KERAS_POLICY_NAMES, keras_argument_names
 
 from ._helpers import json_member, rezip
@@ -259,3 +260,16 @@ def test_fuzzed_configs_never_stop_a_reader_and_argument_edits_agree_with_load(
             disagree.append((case, path, loaded, {c: code for c, (code, _) in codes.items()}))
         target.unlink()
     assert not disagree, disagree
+
+
+def test_save_writes_the_legacy_h5_weights_format_the_readme_lists(tmp_path: Path) -> None:
+    # README's formats table lists legacy_h5_weights under format=; nf.save called it an unknown format
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="d")], name="w")
+    path = tmp_path / "w.h5"
+    assert check_save_path(str(path), format="legacy_h5_weights") == "legacy_h5_weights"
+    assert nf.save(model, path, format="legacy_h5_weights") == "legacy_h5_weights"
+    assert nf.detect_format(path) == "legacy_h5_weights"
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="d")], name="w")
+    other.load_weights(path)  # Keras reads it without netform, as save_weights' file
+    for mine, read in zip(model.get_weights(), other.get_weights()):
+        assert (mine == read).all()
