@@ -951,7 +951,7 @@ def _check_model_object(config: Mapping[str, Any], where: str, native: bool) -> 
         )
 
 
-def _check_objects(layers: list[Any], label: str, where: str, native: bool) -> None:
+def _check_objects(layers: list[Any], label: str, where: str, native: bool, names: bool = False) -> None:
     """Refuse a model's layer that is no serialized object, or whose ``config`` is no mapping.
 
     Keras deserializes each entry of a model's ``layers`` as an object (``class_name`` and ``config``), and
@@ -981,9 +981,9 @@ def _check_objects(layers: list[Any], label: str, where: str, native: bool) -> N
             )
         if native and _keras_layer(layer) is not None:
             named = _short(_layer_name(layer)) if isinstance(_layer_name(layer), str) else f"number {index}"
-            _check_arguments_objects(layer, named, class_name, label, where)
+            _check_arguments_objects(layer, named, class_name, label, where, names)
             for inner_name, inner_class, inner_layer in _inner_layers(layer["config"], str(_layer_name(layer))):
-                _check_arguments_objects(inner_layer, _short(inner_name), inner_class, label, where)
+                _check_arguments_objects(inner_layer, _short(inner_name), inner_class, label, where, names)
         dtype = inner.get("dtype") if isinstance(inner, dict) else None
         if isinstance(dtype, dict) and not ("class_name" in dtype and "config" in dtype):
             # Keras reads a mapping without both as a plain dict, no dtype policy ("Unknown `config` as a
@@ -1092,9 +1092,10 @@ def _nested_object_problem(inner: Any) -> str | None:
     return None
 
 
-def _argument_problem(key: str, value: Any) -> str | None:
+def _argument_problem(key: str, value: Any, names: bool) -> str | None:
     """What Keras refuses in a built-in layer's object argument (a dtype, activation, initializer, regularizer
-    or constraint) when it builds the layer, or None."""
+    or constraint) when it builds the layer, or None. ``names``: also the names and classes Keras looks up,
+    which ``custom_objects`` may add to (left to Keras where ``load`` has them)."""
     kind = "dtype" if key == "dtype" else _argument_kind(key)
     if kind is None or value is None:
         return None
@@ -1119,6 +1120,8 @@ def _argument_problem(key: str, value: Any) -> str | None:
         if nested is not None:
             return nested
         module = value.get("module")
+        if not names:
+            return None
         if (
             (module is None or (isinstance(module, str) and module != "keras" and not module.startswith("keras.")))
             and value.get("registered_name") in (None, class_name)
@@ -1140,22 +1143,31 @@ def _argument_problem(key: str, value: Any) -> str | None:
     if kind == "dtype":
         if not isinstance(value, str):
             return f"{_short(value)}, not a dtype name or policy"
-        return None if _keras_policy_name(value) else f"{_short(value)}, which names no Keras dtype policy"
+        if _keras_policy_name(value):  # no custom object names a policy
+            return None
+        return f"{_short(value)}, which names no Keras dtype policy"
     if isinstance(value, str):
-        if value in keras_argument_names()[kind] or not _keras_table_current() or _registered_anywhere(value):
+        if (
+            not names
+            or value in keras_argument_names()[kind]
+            or not _keras_table_current()
+            or _registered_anywhere(value)
+        ):
             return None
         return f"{_short(value)}, which names no Keras {kind}"
     return f"{_short(value)}, where Keras reads the name or the serialized object of a Keras {kind}"
 
 
-def _check_arguments_objects(layer: dict[str, Any], named: str, class_name: str, label: str, where: str) -> None:
+def _check_arguments_objects(
+    layer: dict[str, Any], named: str, class_name: str, label: str, where: str, names: bool
+) -> None:
     """Refuse a built-in layer's object argument Keras cannot rebuild (``bias_initializer`` with a class_name
     that is a mapping, a dtype policy whose config is a string, ``kernel_regularizer: "float64"``)."""
     inner = layer.get("config")
     if not isinstance(inner, dict):
         return
     for key, value in inner.items():
-        problem = _argument_problem(key, value) if isinstance(key, str) else None
+        problem = _argument_problem(key, value, names) if isinstance(key, str) else None
         if problem is not None:
             raise IncompatibleFileError(
                 f"{where}: layer {named} ({_short(class_name)}) of model '{label}' in the config has {key}: "
@@ -1253,7 +1265,7 @@ def _check_input_layers(layers: list[Any], label: str, where: str) -> None:
         )
 
 
-def check_layer_objects(config: Mapping[str, Any], where: str, *, native: bool = True) -> None:
+def check_layer_objects(config: Mapping[str, Any], where: str, *, native: bool = True, names: bool = False) -> None:
     """Refuse a model, or a layer of one, that Keras cannot deserialize as an object, naming it.
 
     A ``config`` that is neither a mapping nor null (a Sequential's may be a list, as Keras 2.2 wrote it), a
@@ -1263,7 +1275,11 @@ def check_layer_objects(config: Mapping[str, Any], where: str, *, native: bool =
     without building it (through :func:`check_layer_configs`), so all refuse such a file alike, before
     anything walks its layers. A ``native`` config (Keras 3's, as in a ``.keras`` file) is also refused a
     layer's ``compile_config`` Keras cannot compile it from; ``native=False`` allows what Keras's legacy
-    HDF5 loader reads of a Keras 2 config.
+    HDF5 loader reads of a Keras 2 config. A built-in layer's object arguments (dtype, activation,
+    initializers, regularizers, constraints) are refused where Keras cannot rebuild them; ``names`` (the
+    readers that describe a file, which take no ``custom_objects``) also refuses a name or class Keras has
+    no such object for (``kernel_regularizer: "float64"``), which ``load`` leaves to Keras and its
+    ``custom_objects``.
 
     Raises:
         FormatError: A string, list or number where a model's layer belongs.
@@ -1273,7 +1289,7 @@ def check_layer_objects(config: Mapping[str, Any], where: str, *, native: bool =
     _check_model_object(config, where, native)
     for label, _, model_config, _ in _model_configs(config):
         layers = model_config["layers"]
-        _check_objects(layers, label, where, native)
+        _check_objects(layers, label, where, native, names)
         _check_input_layers(layers, label, where)
         if native:
             _check_nested_compile(layers, label, where)
@@ -1491,7 +1507,7 @@ def check_layer_configs(config: Mapping[str, Any], where: str, *, values: bool =
             -3, 3.5, NaN or true: Keras refuses these too), or a call passes more
             positional arguments than the layer's ``call`` takes.
     """
-    check_layer_objects(config, where)
+    check_layer_objects(config, where, names=True)
     for label, _, model_config, _ in _model_configs(config):
         for layer in model_config["layers"]:
             class_name = _keras_layer(layer)
