@@ -75,6 +75,6 @@ def test_an_object_whose_config_is_no_mapping_is_a_corrupt_file(
     path = _with_activation(tmp_path, "str.keras", {"module": "keras.layers", "class_name": "Dense", "config": "x"})
     code, _, err = _cli(["export-spec", str(path)], capsys)
     assert code == 5, err
-    assert str(path) in err and "is a str, where Keras requires a mapping" in err
+    assert str(path) in err and "an object whose config is 'x', not a mapping" in err
     with pytest.raises(FormatError):
         nf.load(path)
