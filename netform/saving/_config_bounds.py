@@ -1112,10 +1112,14 @@ def _argument_problem(key: str, value: Any, names: bool) -> str | None:
             return None
         if inner is not None and not isinstance(inner, dict):
             return f"an object whose config is {_short(inner)}, not a mapping"
-        if kind == "dtype" and isinstance(inner, dict) and not isinstance(inner.get("name"), str):
-            return f"a dtype policy whose name is {_short(inner.get('name'))}, not a string"
-        if kind == "dtype" and isinstance(inner, dict) and not _keras_policy_name(inner["name"]):
-            return f"a dtype policy named {_short(inner['name'])}, which Keras has no policy for"
+        # DTypePolicy names itself; a quantized policy (QuantizedDTypePolicy, Int4DTypePolicy, ...) names the
+        # policy it quantizes as source_name; a DTypePolicyMap holds policies by layer path
+        field = "name" if class_name in ("DTypePolicy", "FloatDTypePolicy") else "source_name"
+        if kind == "dtype" and isinstance(inner, dict) and (field == "name" or field in inner):
+            if not isinstance(inner.get(field), str):
+                return f"a dtype policy whose {field} is {_short(inner.get(field))}, not a string"
+            if not _keras_policy_name(inner[field]):
+                return f"a dtype policy whose {field} is {_short(inner[field])}, which Keras has no policy for"
         nested = _nested_object_problem(inner)
         if nested is not None:
             return nested

@@ -87,12 +87,20 @@ def test_an_error_in_netform_itself_stays_exit_70(
     assert "unexpected ValueError" in capsys.readouterr().err
 
 
-def test_the_library_build_raises_build_error_for_it(tmp_path: Path) -> None:
+def test_the_library_build_raises_build_error_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
     import netform as nf
 
+    # validate refuses every max_pool argument Keras is known to refuse; a refusal from Keras itself is stood in
     spec = nf.load_spec(
         "netform: 1\nname: t\nkind: functional\ninputs:\n  x: {shape: [8, 3]}\nnodes:\n"
-        "  p: {op: max_pool, in: x, pool_size: 2, strides: 0}\noutputs: [p]\n"
+        "  p: {op: max_pool, in: x, pool_size: 2}\noutputs: [p]\n"
     )
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ValueError("Keras refuses these pooling arguments")
+
+    monkeypatch.setattr(keras.ops, "max_pool", refuse)
     with pytest.raises(nf.BuildError, match="max_pool"):
         nf.build(spec)
