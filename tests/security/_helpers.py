@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import hashlib
 import zipfile
+from pathlib import Path
 from typing import Any, Callable
 
 import h5py
@@ -80,3 +82,18 @@ def first_located_error(text: str) -> Any:
     diag = info.value.diagnostics[0]
     assert diag.line is not None and diag.column is not None
     return diag
+
+
+def rehash_embedded(folder: Path) -> None:
+    """Record the SHA-256 of a replaced ``assets.extra/netform.keras`` in the SavedModel's ``netform.json``.
+
+    Tests that put another archive in a saved SavedModel to reach that archive's own checks rewrite the
+    digests netform records (which refuse a swapped archive first) to match it.
+    """
+    meta = folder / "assets.extra" / "netform.json"
+    data = json.loads(meta.read_text())
+    archive = folder / "assets.extra" / "netform.keras"
+    data.setdefault("sha256_netform", {})["assets.extra/netform.keras"] = hashlib.sha256(
+        archive.read_bytes()
+    ).hexdigest()
+    meta.write_text(json.dumps(data))

@@ -21,6 +21,8 @@ from pathlib import Path
 import keras
 import pytest
 
+from ._helpers import rehash_embedded
+
 import netform as nf
 from netform.cli._main import main
 from netform.errors import FormatError
@@ -138,23 +140,6 @@ def _many_tensors(src: Path, dst: Path, n: int, *, positional: bool = False) -> 
     return dst
 
 
-def _rehash_embedded(folder: Path) -> None:
-    """Record the SHA-256 of a replaced ``assets.extra/netform.keras`` in the folder's ``netform.json``.
-
-    These tests put another archive in a saved SavedModel to reach that archive's own checks; the digests
-    netform records (which refuse a swapped archive first) are rewritten to match it.
-    """
-    import hashlib
-
-    meta = folder / "assets.extra" / "netform.json"
-    data = json.loads(meta.read_text())
-    archive = folder / "assets.extra" / "netform.keras"
-    data.setdefault("sha256_netform", {})["assets.extra/netform.keras"] = hashlib.sha256(
-        archive.read_bytes()
-    ).hexdigest()
-    meta.write_text(json.dumps(data))
-
-
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("run8_wide")
@@ -168,7 +153,7 @@ def wide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         if name != "sm":
             shutil.copytree(d / "sm", d / name)
         shutil.copyfile(src, d / name / "assets.extra" / "netform.keras")
-        _rehash_embedded(d / name)
+        rehash_embedded(d / name)
         out[name] = d / name
     return out
 

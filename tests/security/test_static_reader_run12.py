@@ -42,7 +42,7 @@ from netform.cli._main import main
 from netform.errors import FormatError, IncompatibleFileError, NetformError
 from netform.saving._static_reader import read_config, read_model
 
-from ._helpers import json_member, rewrite_member, rezip
+from ._helpers import json_member, rehash_embedded, rewrite_member, rezip
 
 pytest.importorskip("tensorflow")
 
@@ -321,23 +321,6 @@ def test_a_file_plain_keras_wrote_reads_the_same_everywhere(sources: dict[str, P
     assert os.path.getsize(sources["keras_functional_keras"]) > 0
 
 
-def _rehash_embedded(folder: Path) -> None:
-    """Record the SHA-256 of a replaced ``assets.extra/netform.keras`` in the folder's ``netform.json``.
-
-    These tests put another archive in a saved SavedModel to reach that archive's own checks; the digests
-    netform records (which refuse a swapped archive first) are rewritten to match it.
-    """
-    import hashlib
-
-    meta = folder / "assets.extra" / "netform.json"
-    data = json.loads(meta.read_text())
-    archive = folder / "assets.extra" / "netform.keras"
-    data.setdefault("sha256_netform", {})["assets.extra/netform.keras"] = hashlib.sha256(
-        archive.read_bytes()
-    ).hexdigest()
-    meta.write_text(json.dumps(data))
-
-
 SAVEDMODEL_CASES: dict[str, tuple[Make, int]] = {
     "layer_config_str": (_layer(1, "config", "x"), 5),
     "compile_config_str": (_config("compile_config", value="x"), 5),
@@ -364,7 +347,7 @@ def test_every_reader_agrees_on_the_model_a_savedmodel_embeds(
     shutil.copytree(savedmodel, path)
     archive = path / "assets.extra" / "netform.keras"
     make(savedmodel / "assets.extra" / "netform.keras", archive)
-    _rehash_embedded(path)
+    rehash_embedded(path)
     loaded, said = _status(lambda: nf.load(path))
     assert loaded == expected, (case, said)
     for command in COMMANDS:
