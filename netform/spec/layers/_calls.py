@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from .._layer_base import ShapeError
 from .._types import format_shape
+from .attention import attention_axes
 
 __all__ = ["CALL_ARGUMENTS", "CallTensor", "call_arguments", "call_misfit"]
 
@@ -178,9 +180,10 @@ def _attention_misfit(layer: Any, inputs: Any, call: dict[str, Any], listed: int
     if kind == "GroupQueryAttention":
         heads, attn = layer.num_query_heads, (1,)
     else:
-        heads, axes = layer.num_heads, layer.attention_axes
-        attn = tuple(range(1, rank - 1)) if axes is None else (axes,) if isinstance(axes, int) else tuple(axes)
-        if any(a < 0 for a in attn):  # Keras reads a negative axis against its projected rank: left unchecked
+        heads = layer.num_heads
+        try:  # a negative axis counts from the end of the query's shape, as Keras reads it
+            attn = attention_axes(layer.attention_axes, rank)
+        except ShapeError:  # the layer's shape rule names the axes that do not fit
             return None
     other = [a for a in range(1, rank - 1) if a not in attn]
     # the attention scores: (batch, other axes, heads, query attention axes, key attention axes)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from .._layer_base import LayerSpec, ShapeError, register_layer_spec
 from .._types import ConstraintRef, InitializerRef, RegularizerRef, Shape
@@ -20,6 +20,44 @@ def _qvk(layer: str, input_shape: Any) -> tuple[Shape, Shape, Shape]:
     query, value = shapes[0], shapes[1]
     key = shapes[2] if len(shapes) == 3 else value
     return query, value, key
+
+
+def attention_axes(axes: int | tuple[int, ...] | None, rank: int) -> tuple[int, ...]:
+    """The axes MultiHeadAttention attends over for inputs of ``rank``, as Keras reads ``attention_axes``.
+
+    Null is every axis between the batch and the feature axis. Keras makes a negative axis positive by adding
+    the rank of its projected tensors (batch, ..., heads, head size) less one, which is the query's rank: -2 is
+    the last axis before the features, as in Python. Keras checks none of them when it builds; with an axis
+    outside ``1..rank - 2`` it attends across the samples of a batch or across the heads (or fails at the first
+    batch), and with an axis named twice its einsum fails at the first batch, so each raises ShapeError.
+    """
+    name = "MultiHeadAttention"
+    if axes is None:
+        return tuple(range(1, rank - 1))
+    given = (axes,) if isinstance(axes, int) else tuple(axes)
+    attn = tuple(a if a >= 0 else rank + a for a in given)
+    if any(not 1 <= a < rank - 1 for a in attn):
+        bad = [g for g, a in zip(given, attn, strict=True) if not 1 <= a < rank - 1]
+        raise ShapeError(
+            f"{name} attention_axes {_axes_text(axes)} do not fit inputs of rank {rank}: "
+            f"{', '.join(map(str, bad))} {'is' if len(bad) == 1 else 'are'} not an axis between the batch and "
+            f"the feature axis; give axes in 1..{rank - 2} (or -{rank - 1}..-2 from the end)"
+        )
+    twice = sorted({a for a in attn if attn.count(a) > 1})
+    if twice:
+        spelled = "; ".join(
+            f"axis {a} as {' and '.join(str(g) for g, b in zip(given, attn, strict=True) if b == a)}" for a in twice
+        )
+        raise ShapeError(
+            f"{name} attention_axes {_axes_text(axes)} name an axis more than once for inputs of rank {rank} "
+            f"({spelled}), and Keras's attention einsum then fails at the first batch; give each axis once"
+        )
+    return attn
+
+
+def _axes_text(axes: int | tuple[int, ...]) -> str:
+    """``attention_axes`` as the spec writes them: ``-2`` or ``[1, -2]``."""
+    return str(axes) if isinstance(axes, int) else f"[{', '.join(map(str, axes))}]"
 
 
 def _same(layer: str, what: str, a: Any, b: Any, sa: Shape, sb: Shape, names: tuple[str, str]) -> None:
@@ -91,6 +129,24 @@ class MultiHeadAttention(_Projected):
         None, description="Axes attention runs over (batch and features excluded); null for all of them."
     )
 
+    @field_validator("attention_axes")
+    @classmethod
+    def _check_attention_axes(cls, value: int | tuple[int, ...] | None) -> int | tuple[int, ...] | None:
+        # what needs no input rank; the rest (range, negative axes, an axis named twice) is in attention_axes()
+        if isinstance(value, tuple):
+            if not value:
+                raise ValueError(
+                    "attention_axes [] names no axis, and Keras's softmax over the attention scores then fails at "
+                    "the first batch; list the axes attention runs over (e.g. [1]), or null for all of them"
+                )
+            twice = sorted({a for a in value if value.count(a) > 1})
+            if twice:
+                raise ValueError(
+                    f"attention_axes {_axes_text(value)} name axis {', '.join(map(str, twice))} more than once, and "
+                    "Keras's attention einsum then fails at the first batch; give each axis once"
+                )
+        return value
+
     def keras_arguments(self, args: dict[str, Any]) -> dict[str, Any]:
         """Give ``attention_output_shape`` back its Keras name."""
         args = dict(args)
@@ -120,17 +176,7 @@ class MultiHeadAttention(_Projected):
                 f"received value {shape_str(value)} and key {shape_str(key)}"
             )
         rank = len(query)
-        axes = self.attention_axes
-        if axes is None:
-            attn = tuple(range(1, rank - 1))
-        else:
-            attn = tuple(a if a >= 0 else rank + a for a in ((axes,) if isinstance(axes, int) else axes))
-            bad = [a for a in attn if not 1 <= a < rank - 1]
-            if bad:
-                raise ShapeError(
-                    f"{name} attention_axes {axes} do not fit inputs of rank {rank}; "
-                    f"expected axes in 1..{rank - 2} (not the batch or the feature axis)"
-                )
+        attn = attention_axes(self.attention_axes, rank)
         for a in range(1, rank - 1):
             if a not in attn:
                 _same(name, f"size on non-attention axis {a}", query[a], key[a], query, key, ("query", "key"))
