@@ -229,6 +229,11 @@ and bool tensors, and those it computes with numbers only (`add`, `multiply`, `g
 `round`…) refuse bool ones: cast first (`{op: cast, in: x, dtype: float32}`). Keras checks most of
 these only when the model runs, so a model built with any of them would fail on every input.
 
+Two ops have limits of their own. `diff` takes an order `n` from 0 to the size of its axis (each
+difference leaves one value fewer) and at most 32: Keras takes the differences one by one, each a
+step of the model's graph (`n: 100` took 5 s before the first batch). `split` makes at most 10,000
+parts, one output each (`indices_or_sections` up to 10,000, or a list of up to 9,999 indices).
+
 ### `shares`: reuse a layer and its weights
 
 A node with `shares: other` calls the layer of node `other` again on its own `in` (the same
@@ -292,6 +297,9 @@ def reference_markdown() -> str:
         "A layer's `name`, like a node's, is letters, digits and `_`, not starting with a digit, at most",
         "1,024 characters (with the names of the blocks it is in); a CSVLogger `separator` is one character,",
         "not a quote, a line break or another control character (the log is read back on the next run).",
+        "An unknown name (a field, a layer type, an op, a node or input in `in`…) is refused with the known",
+        "names closest to it (`(Did you mean 'kernel_size'?)`); a name longer than 64 characters gets that",
+        "suggestion only when it differs from a known name in case alone.",
         "",
         "Types are strict, as in the JSON Schema (`netform schema`): an int field takes only whole numbers",
         '(`units: 64` or `64.0`; `units: "64"` and `units: true` are refused), a float field takes a number',
