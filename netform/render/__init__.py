@@ -137,7 +137,7 @@ def _diagram_of_file(path: str) -> Diagram:
 
     if os.environ.get("NETFORM_RENDER_WITH_KERAS") != "1":
         from ..saving._config_bounds import config_memo
-        from ..saving._config_walk import NeedsKeras, spec_from_config
+        from ..saving._config_walk import NeedsKeras, check_vouched, spec_from_config
         from ..saving._detect import detect_format
         from ..saving._static_reader import read_config
 
@@ -146,6 +146,7 @@ def _diagram_of_file(path: str) -> Diagram:
             config = read_config(path, fmt, compile=True) if fmt in ("keras", "h5", "savedmodel") else None
             if config is not None:
                 try:
+                    check_vouched(config)
                     return diagram_from_config(config)
                 except NeedsKeras:
                     pass  # only the live model tells: drawn as before, unless the config makes no model at all

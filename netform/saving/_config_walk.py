@@ -42,6 +42,7 @@ __all__ = [
     "is_model",
     "unshared",
     "static_layer",
+    "check_vouched",
 ]
 
 _MODEL_CLASSES = ("Functional", "Sequential")
@@ -459,6 +460,127 @@ def _sequential_as_functional(model: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def check_vouched(config: dict[str, Any]) -> None:
+    """Raise :class:`NeedsKeras` where the readers that describe a file without Keras cannot vouch that Keras
+    builds and compiles its config as they describe it, so that they load the model and give ``load``'s answer.
+
+    The config has passed the loading path's checks, which refuse what Keras is known to refuse. What is left
+    is a value only Keras judges for certain: a layer netform has a schema for whose config that schema does
+    not take as it is (``units: "3"`` or ``3.0``, ``trainable: null``, an initializer argument netform does not
+    know), a ``build_config`` whose shapes are not lists of whole numbers, or a ``compile_config`` netform's
+    training schema does not take (an optimizer it does not know, a learning rate that is a string). A file
+    Keras writes holds none of these (every ``keras.applications`` model is described without Keras); one that
+    does is loaded, and described, or refused, as ``load`` has it. Layers of classes netform has no schema
+    for have their argument names checked by the loading path's checks; their values are Keras's to judge.
+    """
+    from netform.spec.layers import MODULE_OF
+
+    from ._config_bounds import _inner_layers, _keras_layer, _model_configs
+
+    for _, _, model_config, _ in _model_configs(config):
+        for layer in model_config["layers"]:
+            if not isinstance(layer, dict):
+                continue
+            if "build_config" in layer and not _plain_build_config(layer["build_config"]):
+                raise NeedsKeras("a build_config whose shapes are not lists of whole numbers")
+            if not _plain_objects(layer.get("config")):
+                raise NeedsKeras("an initializer, regularizer or constraint argument of an unexpected kind")
+            class_name = _keras_layer(layer)
+            if class_name is None or class_name not in MODULE_OF:
+                continue
+            if layer_dict(class_name, layer["config"])["type"] == "KerasLayer" and all(
+                inner in MODULE_OF for _, inner, _ in _inner_layers(layer["config"], "")
+            ):  # (a wrapper of a layer netform has no schema for is written in the generic form)
+                raise NeedsKeras(f"a {class_name} config netform's schema does not take")
+    compile_config = config.get("compile_config")
+    if compile_config:
+        from netform.spec._training import TrainingSpec
+
+        if not _plain_objects(compile_config):
+            raise NeedsKeras("an optimizer, loss or metric argument of another kind than Keras's default")
+
+        try:
+            training = training_section(compile_config, _registered_defaults)
+            if training is not None:
+                TrainingSpec.model_validate(training)
+        except (LookupError, ValueError, TypeError) as err:
+            raise NeedsKeras("a compile config netform's training schema does not take") from err
+
+
+#: Modules of the objects whose config arguments are compared with those of a default instance.
+_DEFAULTS_KIND = {"keras.optimizers": "optimizer", "keras.losses": "loss", "keras.metrics": "metric"}
+#: Modules of the objects whose config arguments must be plain numbers, strings, booleans or nulls.
+_SCALAR_MODULES = frozenset({"keras.initializers", "keras.regularizers", "keras.constraints"})
+
+
+def _plain_objects(value: Any) -> bool:
+    """Whether every serialized Keras optimizer, loss, metric, initializer, regularizer and constraint in
+    ``value`` has arguments of the kinds Keras writes: an optimizer's, loss's or metric's of the kind of
+    the default instance's (a number where it has a number, a boolean where a boolean, a string name), an
+    initializer's, regularizer's or constraint's plain values, with a whole-number or null ``seed``."""
+    from netform.spec._keras_defaults import KERAS_DEFAULTS
+
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        config, module = item.get("config"), item.get("module")
+        if isinstance(config, dict) and isinstance(item.get("class_name"), str):
+            if module in _DEFAULTS_KIND:
+                defaults = KERAS_DEFAULTS[_DEFAULTS_KIND[module]].get(item["class_name"])
+                if defaults is not None and not all(_like_default(k, v, defaults) for k, v in config.items()):
+                    return False
+            elif module in _SCALAR_MODULES and not all(
+                (type(v) is int or v is None) if k == "seed" else isinstance(v, (int, float, str, type(None)))
+                for k, v in config.items()
+            ):
+                return False
+        stack.extend(item.values())
+    return True
+
+
+def _like_default(key: str, value: Any, defaults: dict[str, Any]) -> bool:
+    """Whether an optimizer's, loss's or metric's argument is of the kind of its default (see _plain_objects)."""
+    if key == "name":
+        return isinstance(value, str)
+    if key not in defaults:
+        return False
+    default = defaults[key]
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        schedule = isinstance(value, dict) and "class_name" in value  # a learning-rate schedule
+        return schedule or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    if isinstance(default, str):
+        return value is None or isinstance(value, str)
+    if isinstance(default, list):
+        return value is None or isinstance(value, list)
+    return True  # a null default: what Keras takes there varies
+
+
+def _plain_build_config(value: Any) -> bool:
+    """Whether a layer's ``build_config`` is none, or a mapping whose shapes are (nested lists or mappings of)
+    whole numbers and nulls, as Keras writes them."""
+    if value is None:
+        return True
+    if not isinstance(value, dict):
+        return False
+    stack: list[Any] = list(value.values())
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif item is not None and (type(item) is not int or item < 0):
+            return False
+    return True
+
+
 def _registered_defaults(kind: str, name: str) -> dict[str, Any] | None:
     """A class registered with Keras has defaults only Keras tells: the model is loaded instead."""
     raise LookupError(repr(name))
@@ -484,6 +606,7 @@ def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
 
     if not is_model(model):
         raise NeedsKeras("a subclassed model or no layer list")
+    check_vouched(model)
     model_name = (model.get("config") or {}).get("name")
     if not isinstance(model_name, str):
         raise NeedsKeras("a model without a name")

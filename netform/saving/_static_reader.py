@@ -50,6 +50,7 @@ from netform.errors import FormatError, NetformError, UnsafeFileError
 from ._config_bounds import (
     check_compile_config,
     check_declared_weights,
+    config_memo,
     check_graph_bounds,
     check_layer_configs,
     check_text,
@@ -895,8 +896,10 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
     path = parts.path
     config = parts.config
     _check(config, path, safe_mode)
-    check_layer_configs(config, path, values=False)
-    check_compile_config(config, path)  # inspect reports the optimizer: as load(path), which compiles
+    with config_memo():  # the value checks and the schema check convert each layer once
+        check_layer_configs(config, path)
+        check_compile_config(config, path)  # inspect reports the optimizer: as load(path), which compiles
+        _vouched(config)
     if parts.weights is None:
         raise _Unknown  # e.g. Keras's npz weights: loading says why it cannot be read
     weights = parts.weights
@@ -936,6 +939,17 @@ def _describe_keras(config: dict[str, Any], f: Any, datasets: dict[str, Any], pa
     return info
 
 
+def _vouched(config: dict[str, Any]) -> None:
+    """Describe only a config Keras is known to build as described (:func:`._config_walk.check_vouched`); else
+    the model is loaded with Keras, which describes it or refuses it as ``load`` does."""
+    from ._config_walk import NeedsKeras, check_vouched
+
+    try:
+        check_vouched(config)
+    except NeedsKeras:
+        raise _Unknown from None
+
+
 def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
     from ._h5 import attr_json, check_same_model, model_config, verify_checksums
     from ._h5_source import open_h5
@@ -956,12 +970,14 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         if not is_native:
             raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
         native = config
-        check_layer_configs(native, path, values=False)
         compile_config = attr_json(f, "netform_compile_config", path)
         if compile_config is None and "training_config" in f.attrs:
             raise _Unknown
         if compile_config is not None:
             _check(compile_config, path, safe_mode)
+        with config_memo():
+            check_layer_configs(native, path)
+            _vouched({**native, "compile_config": compile_config} if compile_config else native)
         root = "model_weights/" if "model_weights" in f else ""
         model = _model_config(native)
         store = _Store(f, datasets)

@@ -295,6 +295,15 @@ def _refused_value(err: ValueError, config: dict[str, Any], aliases: dict[str, s
     return None
 
 
+def _float_made_int(given: Any, validated: Any) -> bool:
+    """Whether the schema turned a float of a config (``3.0``, or one inside a list) into an int."""
+    if isinstance(given, float):
+        return type(validated) is int
+    if isinstance(given, (list, tuple)) and isinstance(validated, (list, tuple)) and len(given) == len(validated):
+        return any(_float_made_int(g, v) for g, v in zip(given, validated))
+    return False
+
+
 def layer_to_dict_from_config(
     cls_name: str,
     config: dict[str, Any],
@@ -365,11 +374,17 @@ def layer_to_dict_from_config(
                 if isinstance(value, list) and value and all(type(v) is int and v == value[0] for v in value):
                     out[key] = value[0]  # kernel_size: 3, as a person writes it (Keras widens it to every axis)
             try:
-                return schema.model_validate(out).to_dict()
+                validated = schema.model_validate(out)
             except ValueError as err:
                 refused = _refused_value(err, config, aliases) if strict else None
                 if refused is not None:
                     raise refused from err
+            else:
+                fields = {key: aliases.get(key, key) for key in out if key not in ("type", "name", "dtype")}
+                if not any(_float_made_int(out[key], getattr(validated, field)) for key, field in fields.items()):
+                    return validated.to_dict()
+                # a whole float where the schema counts (units: 3.0): a spec may write it, but Keras's own
+                # layers take no float there (Dense refuses it), so the layer is kept as Keras has it
     generic_config = _without_class_defaults(cls_name, config, defaults)
     if not keep_name:
         generic_config.pop("name", None)
