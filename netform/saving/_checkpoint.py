@@ -37,7 +37,7 @@ from typing import Any, Iterator
 
 from netform.errors import FormatError, SaveError
 
-from ._atomic import fsync_dir, recover, temp_name, write_bytes
+from ._atomic import folder_lock, fsync_dir, recover, temp_name, write_bytes
 from ._detect import check_checkpoint_files, checkpoint_prefix
 from ._meta import reading, writing
 from ._target import is_checkpoint_state
@@ -269,39 +269,14 @@ def _is_own_set(prefix: str) -> bool:
 
 @contextlib.contextmanager
 def _save_lock(directory: str, base: str) -> Iterator[None]:
-    """Hold a shared ``flock`` on ``directory`` for a save; alone there first, remove killed saves' leftovers.
+    """Hold the folder's save lock (:func:`._atomic.folder_lock`, the one every save in a folder takes); alone
+    there first, remove what killed saves left of ``base``.
 
-    Every checkpoint save in a folder holds the folder's lock shared while it writes, so saves run side by
-    side. A save first asks for it exclusively without waiting: granted, no other save is running in the
-    folder (a killed one's lock went with its process), so what a killed save left of ``base`` is removed,
-    and the lock is then made shared. Not granted, nothing is removed. Where the system has no ``flock``
-    (or the folder's file system refuses it) the save runs without the lock and removes nothing.
+    Saves run side by side under the shared lock; a save that finds no other one running removes a killed
+    save's leftovers first. Where the system has no ``flock`` the save runs without it and removes nothing.
     """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, nothing removed
+    with folder_lock(directory, lambda: _remove_killed_saves(directory, base)):
         yield
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        yield
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            alone = True
-        except OSError:  # another save holds it (or no flock here): leave everything as it is
-            alone = False
-        if alone:
-            _remove_killed_saves(directory, base)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        except OSError:  # a file system without flock: the save runs unlocked, as before
-            pass
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _killed_temp(directory: str, base: str, name: str) -> str | None:
