@@ -52,23 +52,20 @@ class NotPlain(Exception):
 
 @dataclass(frozen=True)
 class PlainDataset:
-    """A dataset's shape and type: ``kind`` is ``"i"``, ``"u"`` or ``"f"``, ``itemsize`` in bytes."""
+    """A dataset's shape and type: ``kind`` is ``"i"``, ``"u"`` or ``"f"``, ``itemsize`` in bytes (the values
+    little-endian: the only byte order this reader takes)."""
 
     shape: tuple[int, ...]
     kind: str
     itemsize: int
-    big_endian: bool
     data: tuple[int, int] | None  # (offset, size) of its stored values; None when never written
-    compact: bytes | None = None  # the values of a compact dataset, kept in its header
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def read_scalar(self, raw: bytes | memoryview) -> int | float | None:
         """The value of a scalar dataset (None when its data was never written)."""
         if self.shape != ():
             raise NotPlain("a value read from a dataset that is not a scalar")
-        if self.compact is not None:
-            body = self.compact
-        elif self.data is None:
+        if self.data is None:
             return None
         else:
             offset, size = self.data
@@ -77,9 +74,7 @@ class PlainDataset:
             raise NotPlain("a scalar whose stored data has another size than its type")
         code = {("i", 1): "b", ("i", 2): "h", ("i", 4): "i", ("i", 8): "q", ("u", 1): "B", ("u", 2): "H"}
         code.update({("u", 4): "I", ("u", 8): "Q", ("f", 2): "e", ("f", 4): "f", ("f", 8): "d"})
-        value: int | float = struct.unpack((">" if self.big_endian else "<") + code[(self.kind, self.itemsize)], body)[
-            0
-        ]
+        value: int | float = struct.unpack("<" + code[(self.kind, self.itemsize)], body)[0]
         return value
 
 
@@ -388,13 +383,13 @@ _VLEN_UTF8 = bytes.fromhex("1901010010000000100000000100000000000800")
 _FILL_VALUE = bytes.fromhex("0202020100000000")
 
 
-def _number_type(body: bytes) -> tuple[str, int, bool]:
-    """``(kind, itemsize, big_endian)`` of a datatype message h5py writes for a little-endian number."""
+def _number_type(body: bytes) -> tuple[str, int]:
+    """``(kind, itemsize)`` of a datatype message h5py writes for a little-endian number."""
     size = 16 if body[0] & 0x0F == 0 else 20
     found = _NUMBER_TYPES.get(bytes(body[:size]))
     if found is None or any(body[size:]):
         raise NotPlain("a datatype other than the little-endian numbers h5py writes")
-    return found[0], found[1], False
+    return found[0], found[1]
 
 
 def _dataset(r: _Reader, messages: list[tuple[int, int, int, int]], attrs: dict[str, Any]) -> PlainDataset:
@@ -409,7 +404,7 @@ def _dataset(r: _Reader, messages: list[tuple[int, int, int, int]], attrs: dict[
     if len(by_type) != 4 or r.read(*by_type[_FILL]) != _FILL_VALUE:
         raise NotPlain("a dataset without its dataspace, datatype, layout, or h5py's fill value message")
     shape = _dataspace(r.read(*by_type[_DATASPACE]))
-    kind, itemsize, big = _number_type(r.read(*by_type[_DATATYPE]))
+    kind, itemsize = _number_type(r.read(*by_type[_DATATYPE]))
     layout = r.read(*by_type[_LAYOUT])
     n = itemsize
     for dim in shape:
@@ -418,10 +413,10 @@ def _dataset(r: _Reader, messages: list[tuple[int, int, int, int]], attrs: dict[
         raise NotPlain("a data layout other than a version-3 contiguous one")
     address, size = struct.unpack_from("<QQ", layout, 2)
     if address == _UNDEFINED and size == n:
-        return PlainDataset(shape, kind, itemsize, big, None, None, attrs)
+        return PlainDataset(shape, kind, itemsize, None, attrs)
     if size != n or address + size > r.size:
         raise NotPlain("contiguous data of another size than its shape, or outside the file")
-    return PlainDataset(shape, kind, itemsize, big, (address, size), None, attrs)
+    return PlainDataset(shape, kind, itemsize, (address, size), attrs)
 
 
 def _attributes(r: _Reader, messages: list[tuple[int, int, int, int]]) -> tuple[dict[str, Any], int]:
