@@ -28,6 +28,7 @@ __all__ = [
     "SaveError",
     "RenderError",
     "did_you_mean",
+    "printable",
 ]
 
 
@@ -107,6 +108,19 @@ def did_you_mean(name: str, choices: Iterable[str], *, n: int = 3) -> str:
     return " (Did you mean one of: " + ", ".join(f"'{c}'" for c in close) + "?)"
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (C0 and C1 controls, DEL, line breaks, format
+    characters such as bidirectional overrides, lone surrogates) written as its Python escape (``\\x1b``,
+    ``\\n``, ``\\u202e``); printable text, letters of every script included, is kept.
+
+    A diagnostic quotes names and values from the spec; written this way they cannot start a new line of
+    output or send an escape sequence to the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class NetformError(Exception):
     """Base class of every error netform raises on purpose.
 
@@ -142,6 +156,12 @@ class Diagnostic:
     line: int | None = None
     column: int | None = None
 
+    def __post_init__(self) -> None:
+        # Every diagnostic is printed (validate's text and JSON, SpecError's message): the values it quotes
+        # from the spec are escaped once here, so none can forge a line or a terminal escape.
+        object.__setattr__(self, "message", printable(str(self.message)))
+        object.__setattr__(self, "source", printable(str(self.source)))
+
     @property
     def dotted_path(self) -> str:
         """The spec path written as ``nodes.conv1.kernel_size`` (list items as ``[3]``)."""
@@ -150,7 +170,7 @@ class Diagnostic:
             if isinstance(part, int):
                 out += f"[{part}]"
             else:
-                out += ("." if out else "") + str(part)
+                out += ("." if out else "") + printable(str(part))
         return out
 
     def __str__(self) -> str:

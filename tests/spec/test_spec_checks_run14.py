@@ -1,0 +1,84 @@
+"""Validate refuses what Keras fails on, and its diagnostics cannot forge output.
+
+* Diagnostics quote names and values from the spec: every character that is not printable (C0 and C1
+  controls, DEL, line breaks, bidirectional overrides) is written as its Python escape, in the text and in the
+  JSON of ``netform validate``, so a spec cannot print a line of its own or send a terminal escape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netform.cli._main import main
+from netform.errors import Diagnostic, SpecError
+from netform.spec import load_spec
+
+SEQ = "netform: 1\nname: m\nkind: sequential\ninputs:\n  x: {shape: [4]}\nlayers:\n"
+
+
+def _validate(tmp_path: Path, text: str, capsys: Any, *args: str) -> tuple[int, str, str]:
+    path = tmp_path / "s.yaml"
+    path.write_text(text, encoding="utf-8")
+    code = main(["validate", *args, str(path)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _raw_controls(text: str) -> list[str]:
+    """The characters of ``text`` that are not printable, line breaks between messages aside."""
+    return [c for line in text.split("\n") for c in line if not c.isprintable()]
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        '  - {type: "Den\\e[2Jse", units: 1}\n',  # an unknown type
+        '  - {type: Dense, units: 1, "k\\e[2Jey": 3}\n',  # an unknown field (its path too)
+        '  - {type: "Dense\\n1 of 1 spec(s) valid.\\nall good", units: 1}\n',  # a forged summary line
+        '  - {type: "Dense\\u202e\\x85\\x7f\\0", units: 1}\n',  # bidi override, C1, DEL, NUL
+    ],
+)
+def test_diagnostics_escape_what_the_spec_quotes(tmp_path: Path, capsys: Any, layer: str) -> None:
+    code, out, err = _validate(tmp_path, SEQ + layer, capsys)
+    assert code == 1
+    assert out == "0 of 1 spec(s) valid.\n"
+    assert len(err.splitlines()) == 1, err
+    assert _raw_controls(err) == []
+    assert "\\x1b[2J" in err or "\\n1 of 1" in err or "\\u202e\\x85\\x7f\\x00" in err
+    code, out, _ = _validate(tmp_path, SEQ + layer, capsys, "--format", "json")
+    message = json.loads(out)["files"][0]["errors"][0]["message"]
+    assert _raw_controls(message) == [], message
+
+
+@pytest.mark.parametrize("fill", ["\\e", "\\0"])
+def test_format_field_fill_is_escaped_in_the_whole_message(tmp_path: Path, capsys: Any, fill: str) -> None:
+    text = (
+        SEQ + "  - {type: Dense, units: 1}\ntraining:\n  loss: mse\n  callbacks:\n"
+        f'    - {{type: ModelCheckpoint, filepath: "m{{epoch:{fill}>5}}.keras"}}\n'
+    )
+    code, _, err = _validate(tmp_path, text, capsys)
+    assert code == 1
+    assert _raw_controls(err) == []
+    assert "unprintable fill character" in err
+    escaped = "\\x1b" if fill == "\\e" else "\\x00"
+    assert f"{{epoch:{escaped}>5}}" in err
+
+
+def test_spec_error_and_diagnostic_text_are_printable() -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(SEQ + '  - {type: "A\\nB\\e[31m", units: 1}\n')
+    assert _raw_controls(str(info.value)) == []
+    assert len(str(info.value).splitlines()) == 1
+    diag = Diagnostic("bad 'x\ny'", ("nodes", "a\x1bb"), source="f\r.yaml", line=1, column=2)
+    assert str(diag) == "f\\r.yaml:1:2: nodes.a\\x1bb: bad 'x\\ny'"
+    assert diag.to_dict()["path"] == "nodes.a\\x1bb"
+    # printable text of every script is kept as written
+    assert Diagnostic("unknown layer type 'Dénse…'").message == "unknown layer type 'Dénse…'"
