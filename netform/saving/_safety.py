@@ -432,7 +432,8 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
             raise FormatError(
                 f"{where}: archive entries {files[key][:200]!r} and {name[:200]!r} name the same file once "
                 "extracted (names are compared as unzip and the file systems read them: './' and '//' "
-                "dropped, '\\' as '/', letter case ignored), so the file holds two different versions of it "
+                "dropped, '\\' as '/', letter case ignored, a name's closing dots and spaces and a ':' stream "
+                "dropped as Windows drops them), so the file holds two different versions of it "
                 "(netform and Keras read one, an extracted copy is the other); refused. Keras and netform "
                 "write each entry once, under one name: restore the file from a good copy."
             )
@@ -458,9 +459,12 @@ def _entry_key(name: str) -> str:
 
     ``./``, empty parts and a trailing ``/`` are dropped, ``\\`` is a separator (Windows, and zipfile
     there), and letter case and Unicode normalisation are ignored (the default file systems of Windows and
-    macOS), so ``./config.json``, ``CONFIG.JSON`` and ``config.json`` are one file.
+    macOS), so ``./config.json``, ``CONFIG.JSON`` and ``config.json`` are one file. Windows also drops the dots
+    and spaces that end a name and reads what follows a ``:`` as a stream of the file before it, so
+    ``config.json.``, ``config.json `` and ``config.json::$DATA`` are that file too.
     """
-    parts = [part for part in re.split(r"[\\/]", name) if part not in ("", ".")]
+    parts = [part.split(":", 1)[0].rstrip(". ") for part in re.split(r"[\\/]", name)]
+    parts = [part for part in parts if part not in ("", ".")]
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", "/".join(parts)).casefold())
 
 
@@ -512,11 +516,12 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def _hdf5_inside(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], size: int | None) -> int | None:
-    """The offset of an HDF5 superblock signature where HDF5 would find one in the archive's file, outside the
-    stored bytes of every entry, or None.
+    """The offset of an HDF5 superblock signature where HDF5 would find one in the archive's file, other than
+    the start of the archive's own weights, or None.
 
-    One inside an entry is the start of that entry's own file (a ``.keras`` archive's ``model.weights.h5``,
-    stored, may begin at byte 1024): HDF5 reads it as that file, the archive's own weights.
+    A ``.keras`` archive's ``model.weights.h5``, stored, may begin at byte 1024: HDF5 reads the file as those
+    weights (no model; Keras finds no model config in them). A signature anywhere else, inside another entry
+    (one stored so that a whole HDF5 model begins at byte 512) or between entries, is a second model.
     """
     fp = archive.fp
     if fp is None or size is None:
@@ -532,16 +537,17 @@ def _hdf5_inside(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], size: i
             offset = 512 if offset == 0 else offset * 2
         if not found:
             return None
-        spans = []
+        weights = set()
         for info in infos:
+            if info.filename != "model.weights.h5" or info.compress_type != zipfile.ZIP_STORED:
+                continue
             fp.seek(info.header_offset)
             header = fp.read(30)
             if len(header) < 30:
                 continue
             start = info.header_offset + 30 + int.from_bytes(header[26:28], "little")
-            start += int.from_bytes(header[28:30], "little")
-            spans.append((start, start + info.compress_size))
-        return next((o for o in found if not any(a <= o < b for a, b in spans)), None)
+            weights.add(start + int.from_bytes(header[28:30], "little"))
+        return next((o for o in found if o not in weights), None)
     except (OSError, ValueError):
         return None
     finally:
