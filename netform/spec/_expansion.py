@@ -18,7 +18,7 @@ import re
 from typing import Any, Collection, Iterable, Iterator
 
 from ..errors import Diagnostic, did_you_mean
-from ._model import ModelSpec
+from ._model import NAME_PATTERN, ModelSpec
 from ._yaml import SourceMap
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
 
 Path = tuple[str | int, ...]
 _PARAM_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+_NAME_RE = re.compile(NAME_PATTERN)
 #: known-name lists in messages stop after this many names
 MAX_LISTED = 20
 #: "did you mean" suggestions are worked out for this many messages; later ones (never shown) go without
@@ -208,6 +209,21 @@ def _empty_bodies(spec: ModelSpec, smap: SourceMap) -> list[Diagnostic]:
                     f"block '{name}' has no inputs; write `inputs: [x]` (the names its nodes read)", where + ("inputs",)
                 )
             )
+        # the names a block declares are names as the graph's are: its inputs are read by its nodes' `in` (and
+        # name the Input layers of a nested block), its parameters by `$name` and by each use's arguments
+        declared: list[tuple[str, str, Path]] = [
+            ("input", item, where + ("inputs", i)) for i, item in enumerate(block.inputs)
+        ]
+        declared += [("parameter", item, where + ("params", item)) for item in block.params]
+        for what, item, path in declared:
+            if not _NAME_RE.fullmatch(item):  # (not match: `$` also matches before a final newline)
+                diags.append(
+                    smap.diagnostic(
+                        f"block '{name}' {what} name {item!r:.80} is not a valid name (letters, digits and _, not "
+                        "starting with a digit)",
+                        path,
+                    )
+                )
         if block.layers is not None and not block.layers:
             diags.append(
                 smap.diagnostic(

@@ -82,3 +82,42 @@ def test_spec_error_and_diagnostic_text_are_printable() -> None:
     assert diag.to_dict()["path"] == "nodes.a\\x1bb"
     # printable text of every script is kept as written
     assert Diagnostic("unknown layer type 'Dénse…'").message == "unknown layer type 'Dénse…'"
+
+
+# -- names a block declares ------------------------------------------------------------------------------------
+
+BLOCK = """netform: 1
+kind: functional
+inputs:
+  x: {{shape: [4]}}
+blocks:
+  b: {{nested: {nested}, {params}inputs: [{inp}], nodes: {{o: {{type: Dense, units: 2, in: {inp}}}}}, outputs: [o]}}
+nodes:
+  d: {{block: b, in: x{args}}}
+outputs: [d]
+"""
+
+
+@pytest.mark.parametrize("nested", ["false", "true"])
+@pytest.mark.parametrize("inp", ['"i\\n"', '"1i"', '"i-j"', '"i j"', '""'])
+def test_block_input_names_are_checked_as_names(inp: str, nested: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(BLOCK.format(nested=nested, params="", inp=inp, args=""))
+    (diag,) = info.value.diagnostics
+    assert diag.path == ("blocks", "b", "inputs", 0)
+    assert "block 'b' input name " in diag.message
+    assert "is not a valid name (letters, digits and _, not starting with a digit)" in diag.message
+    assert diag.line == 6
+
+
+def test_block_parameter_names_are_checked_as_names() -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(BLOCK.format(nested="false", params='params: {"u\\n": 2}, ', inp="i", args=', "u\\n": 3'))
+    (diag,) = info.value.diagnostics
+    assert diag.path == ("blocks", "b", "params", "u\n")
+    assert "block 'b' parameter name 'u\\n' is not a valid name" in diag.message
+
+
+def test_block_with_valid_names_still_loads() -> None:
+    spec = load_spec(BLOCK.format(nested="true", params="params: {u_1: 2}, ", inp="i_0", args=", u_1: 3"))
+    assert spec.blocks["b"].inputs == ("i_0",)
