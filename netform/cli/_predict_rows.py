@@ -9,9 +9,16 @@ the batch size, 32 at most when none is given) is predicted first, and when its 
   not keep the batch axis, and is refused;
 * the same batch is predicted again with its samples reordered, one of them left out and another given
   twice; each row must follow its sample (row ``i`` of the second is row ``q[i]`` of the first, within a
-  float tolerance). A model whose rows move, or depend on the other samples of their batch, fails it. When
-  a mismatch is seen the first batch is predicted once more: a model whose predictions change between two
-  runs of the same batch (randomness at inference) is not judged.
+  float tolerance). A model whose rows move, or depend on the other samples of their batch, fails it;
+* a few of the batch's samples (4 at most: the first, the last, and those with the largest and the smallest
+  sum of their values, so a batch extreme is among them) are predicted each alone, as a batch of one, and
+  each row must be its sample's row of the first batch (within the same tolerance). A model whose rows are a
+  statistic of their batch that the reordered batch keeps (``x * 0 + max(x, axis=0)`` when the maximum is
+  given twice) fails it. When the inputs have a fixed batch size, each sample is given as a batch of that
+  many copies of itself instead, its first row compared.
+
+When a mismatch is seen the first batch is predicted once more: a model whose predictions change between two
+runs of the same batch (randomness at inference) is not judged.
 
 A model with a stateful layer is not probed (the probe would change the state its data is predicted from):
 only its output shapes are checked. A batch of one sample is its own row.
@@ -26,7 +33,7 @@ import numpy as np
 from ..errors import DataError
 from ._npy_stream import _CAUSE, split_outputs
 
-__all__ = ["check_rows_per_sample", "probe_indices"]
+__all__ = ["alone_indices", "check_rows_per_sample", "probe_indices"]
 
 #: Keras's batch size for predict when none is given: the probe's batch at most.
 _PROBE_BATCH = 32
@@ -42,6 +49,51 @@ def probe_indices(k: int) -> list[int]:
     if k == 2:
         return [1, 1]
     return [k - 2, *range(k - 2), 0]
+
+
+#: How many samples of the first batch are predicted each alone.
+_ALONE = 4
+
+
+def _scores(batch: Any) -> np.ndarray | None:
+    """Each sample's sum of its numeric values (non-finite ones as 0), over every input; ``None``: no number."""
+    total = None
+    for v in batch if isinstance(batch, list) else [batch]:
+        a = np.asarray(v)
+        if a.ndim == 0 or a.dtype.kind not in "biuf" or not len(a):
+            continue  # text and other inputs: no order to find an extreme in
+        flat = np.nan_to_num(a.reshape(len(a), -1).astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        s = flat.sum(axis=1)
+        total = s if total is None else total + s
+    return total
+
+
+def alone_indices(k: int, scores: np.ndarray | None) -> list[int]:
+    """The samples, by index into the first ``k`` (``k >= 2``), predicted each alone: 4 at most, no repeat.
+
+    The last (the one the reordered batch leaves out), the largest and the smallest by ``scores`` (a batch
+    extreme: a statistic over the batch axis, its maximum, minimum or sort, is its own row only where a
+    sample is that extreme), the first; others in order while fewer than 4 differ.
+    """
+    picked: list[int] = [k - 1]
+    if scores is not None and len(scores) == k:
+        picked += [int(np.argmax(scores)), int(np.argmin(scores))]
+    picked += [0, *range(1, k - 1)]
+    out: list[int] = []
+    for i in picked:
+        if i not in out:
+            out.append(i)
+        if len(out) == min(_ALONE, k):
+            break
+    return out
+
+
+def _fixed_batch(model: Any) -> bool:
+    """Whether an input's first axis has a fixed size (the model is predicted in batches of that size only)."""
+    try:
+        return any(len(t.shape) == 0 or t.shape[0] is not None for t in list(getattr(model, "inputs", None) or []))
+    except (TypeError, ValueError, AttributeError):
+        return True  # shapes not readable: keep the probe's batch size
 
 
 def _walk(layer: Any, seen: set[int]) -> Any:
@@ -90,13 +142,15 @@ def _refuse_static(model: Any, names: Sequence[str], chosen: Sequence[str], path
         )
 
 
-def _close(a: np.ndarray, b: np.ndarray) -> bool:
+def _close(a: np.ndarray, b: np.ndarray, scale: np.ndarray | None = None) -> bool:
+    """Whether ``a`` is ``b`` within the probe's tolerance; the absolute part scales with ``scale`` (``a``)."""
     if a.shape != b.shape:
         return False
     if a.dtype.kind not in "fc" or b.dtype.kind not in "fc":
         return bool(np.array_equal(a, b))
     rtol = 1e-2 if a.dtype.itemsize <= 2 else 1e-4
-    finite = np.abs(a[np.isfinite(a)])
+    ref = a if scale is None else scale
+    finite = np.abs(ref[np.isfinite(ref)])
     atol = rtol * max(1.0, float(finite.max())) if finite.size else rtol
     return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
 
@@ -148,11 +202,28 @@ def check_rows_per_sample(
     index = np.asarray(probe_indices(k))
     probed = run(_take(batch, index))
     moved = [n for n in chosen if not _close(probed[n], plain[n][index])]
+    alone: tuple[int, str] | None = None
     if not moved:
-        return
+        fixed = _fixed_batch(model)
+        for i in alone_indices(k, _scores(batch)):
+            # A batch of one; with a fixed batch size, a batch of k copies of the sample (the probe's size).
+            rows = run(_take(batch, np.full(k, i) if fixed else slice(i, i + 1)))
+            bad = [n for n in chosen if not _close(rows[n][:1], plain[n][i : i + 1], plain[n])]
+            if bad:
+                alone = i, bad[0]
+                break
+        if alone is None:
+            return
     again = run(batch)
     if not all(_close(again[n], plain[n]) for n in chosen):
         return  # the same batch predicts differently (randomness at inference): the probe cannot tell
+    if alone is not None:
+        i, name = alone
+        raise DataError(
+            f"{path}: the model's output {name!r:.80} gives no prediction per sample: sample {i} of the first "
+            f"{k}, predicted alone, has another row than in its batch, so a row depends on the other samples "
+            f"of its batch and is not its sample's prediction: {_CAUSE}; nothing was written."
+        )
     raise DataError(
         f"{path}: the model's output {moved[0]!r:.80} gives no prediction per sample: predicting the first "
         f"{k} samples again with their order changed, one left out and one given twice, its rows did not "
