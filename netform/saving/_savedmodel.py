@@ -10,7 +10,7 @@ computes with (the graph, the variables, ``assets/``) and of that copy, and
 every safe-mode reader checks them before it trusts the copy: a folder
 whose graph or variables were swapped for another save's (which
 ``tf.saved_model.load`` and TF Serving would run), whose copy was swapped
-for another model, or whose ``netform.json`` is gone, is refused. A SavedModel written
+for another model, whose ``netform.json`` is gone, or whose copy is gone beside it, is refused. A SavedModel written
 by any other tool (tf_keras, ``tf.saved_model.save``) loads as an
 :class:`InferenceModel` with a warning: TensorFlow keeps its graph, not a
 Keras model.
@@ -49,10 +49,13 @@ def embedded_archive(path: str, *, check: bool = True) -> str | None:
     Raises:
         UnsafeFileError: With ``check``, the graph holds an operation a safe-mode load refuses.
         FormatError: With ``check``, a file TensorFlow reads or the copy is not the one the save wrote,
-            or ``netform.json`` (which records them) is missing.
+            ``netform.json`` (which records them) is missing, or it says netform saved the folder, which
+            has no copy (:func:`check_copy_present`).
     """
     candidate = os.path.join(path, EXTRA_DIR, ARCHIVE)
     if not os.path.isfile(candidate):
+        if check:
+            check_copy_present(path)
         return None
     if check:
         check_graph(path, _NETFORM_EXTRA, tensorflow=False)
@@ -319,17 +322,81 @@ def check_digests(path: str) -> None:
     _compare(path, list(OWN_FILES), own)
 
 
-def _compare(path: str, present: list[str], recorded: dict[str, str]) -> None:
-    """Refuse the first of ``present`` (then of the other recorded names) that is missing, unrecorded or differs."""
+#: The keys of ``assets.extra/netform.json`` that only netform writes there (each SavedModel save writes the
+#: first, with its copy of the model, since the first version; the digests since they were recorded).
+_CLAIM_KEYS = ("netform_version", DIGESTS, OWN_DIGESTS)
+
+
+def netform_record(path: str) -> dict[str, Any] | None:
+    """``assets.extra/netform.json`` of a SavedModel directory when it says netform saved the folder, else None.
+
+    It does when it is a JSON object holding a key only netform writes there (:data:`_CLAIM_KEYS`). Every
+    SavedModel netform has saved, in every version, holds such a record beside its copy of the model (a model
+    netform loaded from another tool's SavedModel cannot be saved as one). A missing or unreadable file, or a
+    user's JSON of other keys, is no such record.
+    """
+    from ._meta import MAX_METADATA_BYTES, json_object, read_bounded
+
+    meta_path = os.path.join(path, EXTRA_DIR, META)
+    if not os.path.isfile(meta_path):
+        return None
+    try:
+        value = json_object(read_bounded(meta_path, MAX_METADATA_BYTES, META, error=FormatError), meta_path, META)
+    except FormatError:  # unreadable, oversized, not a JSON object: no record of netform's
+        return None
+    return value if any(key in value for key in _CLAIM_KEYS) else None
+
+
+def check_copy_present(path: str) -> None:
+    """Refuse a SavedModel directory whose ``netform.json`` says netform saved it, when its copy is gone.
+
+    Every netform save writes the copy of the model (``assets.extra/netform.keras``) beside ``netform.json``,
+    so a folder holding the record without the copy was changed after the save. Read as another tool's
+    SavedModel instead, its graph, whatever it is, would be shown and run while the digests the record holds
+    went unchecked (before: a graph and variables swapped in from another save, with the copy deleted, were
+    loaded and run as an inference-only model). The message also names the first file TensorFlow reads that
+    differs from the record, if one does.
+
+    Raises:
+        FormatError: ``netform.json`` is netform's record (:func:`netform_record`) and the copy is not a file.
+    """
+    if netform_record(path) is None:
+        return
+    meta = f"{EXTRA_DIR}/{META}"
+    changed = ""
+    try:
+        recorded = recorded_digests(path)
+    except FormatError:
+        recorded = None
+    if recorded is not None:
+        found = _mismatch(path, served_files(path), recorded)
+        if found is not None:
+            changed = f"; {found[0]} {found[1]} too"
+    raise FormatError(
+        f"{path}: {EXTRA_DIR}/{ARCHIVE} is missing (or not a file), but {meta} says netform saved the folder, "
+        f"and every netform save writes that copy of the model beside it{changed}. Read as another tool's "
+        "SavedModel instead, its graph would be shown and run without the check of that record. The folder was changed after the save; save the model again (or load it with safe_mode=False, as an "
+        "inference-only model of its graph, only if you trust where it came from)."
+    )
+
+
+def _mismatch(path: str, present: list[str], recorded: dict[str, str]) -> tuple[str, str] | None:
+    """The first of ``present`` (then of the other recorded names) that is missing, unrecorded or differs."""
     for name in present + sorted(set(recorded) - set(present)):
         if not os.path.lexists(os.path.join(path, name)):
-            how = "is missing"
-        elif name not in recorded:
-            how = "was not written by the save"
-        elif _sha256(os.path.join(path, name)) != recorded[name]:
-            how = "differs from the one the save wrote"
-        else:
-            continue
+            return name, "is missing"
+        if name not in recorded:
+            return name, "was not written by the save"
+        if _sha256(os.path.join(path, name)) != recorded[name]:
+            return name, "differs from the one the save wrote"
+    return None
+
+
+def _compare(path: str, present: list[str], recorded: dict[str, str]) -> None:
+    """Refuse the first of ``present`` (then of the other recorded names) that is missing, unrecorded or differs."""
+    found = _mismatch(path, present, recorded)
+    if found is not None:
+        name, how = found
         raise FormatError(
             f"{path}: {name} {how} (netform recorded the SHA-256 of each file it saved in {EXTRA_DIR}/{META}), "
             "so the graph TensorFlow would serve (tf.saved_model.load, TF Serving) is not the model netform "
@@ -487,7 +554,8 @@ def load_savedmodel(
     another tool is refused in safe mode unless every operation of its graph
     is known to be pure computation; one netform saved, in safe mode, also
     unless its graph, variables and copy of the model are the files the save
-    wrote (:func:`check_digests`).
+    wrote (:func:`check_digests`), and, when its ``netform.json`` says netform
+    saved it, unless the copy is there (:func:`check_copy_present`).
 
     Raises:
         FormatError: The directory is corrupt or has no callable signature, or
@@ -504,6 +572,8 @@ def load_savedmodel(
             check_graph(path, _NETFORM_EXTRA)
             check_digests(path)  # nor may another save's graph and variables
         return load_keras(archive, where=path, compile=compile, safe_mode=safe_mode, custom_objects=custom_objects)
+    if safe_mode:  # a netform record without its copy: not another tool's folder, but one changed after the save
+        check_copy_present(path)
     writer = "Keras 2 (tf_keras)" if os.path.isfile(os.path.join(path, "keras_metadata.pb")) else "another tool"
     if safe_mode:
         check_graph(path, writer)

@@ -794,12 +794,19 @@ def savedmodel_archive(path: str, *, safe_mode: bool = True) -> str | None:
 
 
 def savedmodel_meta(path: str) -> dict[str, Any]:
-    """What ``inspect`` reports from netform's ``assets.extra/netform.json`` of a SavedModel ({} when absent)."""
+    """What ``inspect`` reports from netform's ``assets.extra/netform.json`` of a SavedModel ({} when absent).
+
+    In another tool's SavedModel (no copy of the model beside it), a ``netform.json`` that is no record of
+    netform's (:func:`~._savedmodel.netform_record`: not JSON, or a user's keys) is a user's file, reported as
+    nothing, as loading ignores it.
+    """
     from ._meta import read_bounded
-    from ._savedmodel import EXTRA_DIR, META
+    from ._savedmodel import ARCHIVE, EXTRA_DIR, META, netform_record
 
     meta_path = os.path.join(path, EXTRA_DIR, META)
     if not os.path.lexists(meta_path):
+        return {}
+    if not os.path.lexists(os.path.join(path, EXTRA_DIR, ARCHIVE)) and netform_record(path) is None:
         return {}
     raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata", error=FormatError)
     return text_fields(json_object(raw, meta_path, META, text=True), meta_path, META)
