@@ -485,6 +485,12 @@ def check_vouched(config: dict[str, Any]) -> None:
                 raise NeedsKeras("a build_config whose shapes are not lists of whole numbers")
             if not _plain_objects(layer.get("config")):
                 raise NeedsKeras("an initializer, regularizer or constraint argument of an unexpected kind")
+            registered, module = layer.get("registered_name"), layer.get("module")
+            if registered not in (None, layer.get("class_name")) and not str(module).startswith("netform"):
+                raise NeedsKeras("a layer Keras looks up by another registered name than its class")
+            dtype = (layer.get("config") or {}).get("dtype") if isinstance(layer.get("config"), dict) else None
+            if isinstance(dtype, dict) and dtype.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy"):
+                raise NeedsKeras("a quantized or other dtype policy, which Keras checks against the weights")
             class_name = _keras_layer(layer)
             if class_name is None or class_name not in MODULE_OF:
                 continue

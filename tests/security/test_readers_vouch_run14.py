@@ -61,6 +61,16 @@ REFUSED: dict[str, Edit] = {
     "optimizer name a number": lambda c: _optimizer(c)["config"].__setitem__("name", 5),
     "learning rate a string": lambda c: _optimizer(c)["config"].__setitem__("learning_rate", "fast"),
     "weighted_metrics a number": lambda c: c["compile_config"].__setitem__("weighted_metrics", 5),
+    "a registered name of another class": lambda c: _dense(c).update(module=None, registered_name="builtins>eval"),
+    "a quantized dtype without its weights": lambda c: _dense(c)["config"].__setitem__(
+        "dtype",
+        {
+            "module": "keras",
+            "class_name": "QuantizedDTypePolicy",
+            "config": {"name": "int8_from_float32", "source_name": "float32"},
+            "registered_name": None,
+        },
+    ),
 }
 
 #: Edits ``load`` takes: the readers describe them too.
