@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +41,8 @@ __all__ = [
 ]
 
 _GLOB = "*?["
+#: The largest float32: Keras weighs the loss in float32, so a greater weight is infinite there.
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True)
@@ -256,11 +257,13 @@ def sample_weights(data: DataFile, name: str) -> Any:
             f"{data.path}: --sample-weight {name} has shape {weights.shape}; it must hold one number "
             "per sample (shape (samples,))"
         )
-    bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0))
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0) | (np.abs(weights) > _FLOAT32_MAX))
     if len(bad):
         raise DataError(
             f"{data.path}: --sample-weight {name} holds {weights[bad[0]]} at sample {bad[0]}; weights "
-            "must be finite numbers, 0 or more"
+            f"must be finite numbers, 0 or more, and at most {_FLOAT32_MAX:.8g} (the largest float32, as Keras "
+            "weighs the loss)"
         )
     return weights.astype("float32")
 
@@ -288,10 +291,14 @@ def parse_class_weight(text: str | None) -> str | dict[int, float] | None:
             raise UsageError(
                 f"--class-weight: {key!r} is not a class index; classes are 0, 1, 2, … as in the labels; {how}"
             )
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+        # Compared, not converted: an integer of hundreds of digits is no float; NaN fails every comparison.
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= _FLOAT32_MAX:
+            shown = json.dumps(weight)
+            if len(shown) > 40 and isinstance(weight, int) and not isinstance(weight, bool):
+                shown = f"a whole number of {len(shown.lstrip('-'))} digits"
             raise UsageError(
-                f"--class-weight: the weight of class {key} is {json.dumps(weight)[:40]}; a weight is "
-                "a finite number, 0 or more"
+                f"--class-weight: the weight of class {key} is {shown[:40]}; a weight is a finite number, 0 or "
+                f"more, and at most {_FLOAT32_MAX:.8g} (the largest float32, as Keras weighs the loss)"
             )
         out[int(key)] = float(weight)
     return out
