@@ -122,7 +122,7 @@ def args_render(p: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         metavar="S",
-        help="seconds graphviz may take to lay out an svg, png, pdf or html diagram (default 60)",
+        help="seconds graphviz may take to lay out an svg, png, pdf or html diagram (default 60, at most 86400)",
     )
     _plugin_arg(p)
 

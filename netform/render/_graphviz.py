@@ -21,6 +21,8 @@ _INSTALL = (
 # How long ``dot`` may lay a diagram out (wall clock; its CPU time is capped at the same number of seconds).
 # A 1,000-node model takes well under a second; a graph that takes minutes is not worth waiting for.
 DEFAULT_TIMEOUT_S = 60.0
+# The longest layout timeout: a day. Past it the wait and the CPU cap overflow what the OS takes.
+MAX_TIMEOUT_S = 86_400.0
 _SMALLER = (
     "write DOT source instead (`-o NAME.dot`, format='dot'), which needs no layout, or draw blocks as "
     "single boxes (`--collapse` / `--collapse-depth N`, collapse_depth=N)"
@@ -50,14 +52,20 @@ def check_timeout(timeout: float | None) -> float:
     """``timeout`` as seconds (None: :data:`DEFAULT_TIMEOUT_S`).
 
     Raises:
-        RenderError: ``timeout`` is not a finite number greater than 0.
+        RenderError: ``timeout`` is not a number greater than 0 and at most :data:`MAX_TIMEOUT_S`.
     """
     if timeout is None:
         return DEFAULT_TIMEOUT_S
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+    # Compared, not converted: NaN fails both comparisons, and an integer of any size compares exactly.
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
+        try:
+            shown = repr(timeout)
+        except ValueError:  # an integer of more digits than Python writes out
+            shown = "an integer of thousands of digits"
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
         raise RenderError(
-            f"the layout timeout must be a number of seconds greater than 0 (default {DEFAULT_TIMEOUT_S:g}); "
-            f"received timeout={timeout!r}"
+            f"the layout timeout must be a number of seconds greater than 0 and at most {MAX_TIMEOUT_S:,.0f} "
+            f"(a day; default {DEFAULT_TIMEOUT_S:g}); received timeout={shown}"
         )
     return float(timeout)
 
