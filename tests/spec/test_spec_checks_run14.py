@@ -121,3 +121,92 @@ def test_block_parameter_names_are_checked_as_names() -> None:
 def test_block_with_valid_names_still_loads() -> None:
     spec = load_spec(BLOCK.format(nested="true", params="params: {u_1: 2}, ", inp="i_0", args=", u_1: 3"))
     assert spec.blocks["b"].inputs == ("i_0",)
+
+
+# -- op arguments Keras builds with and then fails on every input ----------------------------------------------
+
+OPS = """netform: 1
+kind: functional
+inputs:
+  x: {{shape: [4, 3]}}
+  x4: {{shape: [8, 8, 3]}}
+nodes:
+  n: {node}
+outputs: [n]
+"""
+
+
+def _op_error(node: str) -> str:
+    with pytest.raises(SpecError) as info:
+        load_spec(OPS.format(node=node))
+    (diag,) = info.value.diagnostics
+    assert diag.path[:2] == ("nodes", "n")
+    return diag.message
+
+
+@pytest.mark.parametrize(
+    "shift, axis",
+    [
+        (".nan", "1"),
+        (".inf", "1"),
+        ("-.inf", "1"),
+        ("1.0", "1"),
+        ("1.5", "1"),
+        ("true", "1"),
+        ('"1"', "1"),
+        ("[1, .nan]", "[1, 2]"),
+        ("2.0", "null"),
+    ],
+)
+def test_roll_shift_must_be_a_whole_number(shift: str, axis: str) -> None:
+    message = _op_error(f"{{op: roll, in: x, shift: {shift}, axis: {axis}}}")
+    assert message.startswith("op roll: shift ")
+    assert "is not a whole number" in message and "write the shift as an integer" in message
+
+
+@pytest.mark.parametrize("shift, axis", [("1", "1"), ("-2", "null"), ("[1, -1]", "[1, 2]")])
+def test_roll_whole_shifts_still_validate(shift: str, axis: str) -> None:
+    load_spec(OPS.format(node=f"{{op: roll, in: x, shift: {shift}, axis: {axis}}}"))
+
+
+@pytest.mark.parametrize("op", ["average_pool", "max_pool"])
+@pytest.mark.parametrize(
+    "args, what",
+    [
+        ("in: x, pool_size: 3, strides: 1000000000000", "strides 1,000,000,000,000"),
+        ("in: x, pool_size: 3, strides: 2147483648", "strides 2,147,483,648"),
+        ("in: x, pool_size: 2147483648, strides: 1, padding: same", "pool_size 2,147,483,648"),
+        ("in: x4, pool_size: 2, strides: [1, 3000000000]", "strides 3,000,000,000"),
+    ],
+)
+def test_pool_op_windows_are_bounded_as_tensorflow_does(op: str, args: str, what: str) -> None:
+    message = _op_error(f"{{op: {op}, {args}}}")
+    assert f"op {op}: {what} is too large; pooling takes whole numbers up to 2,147,483,647" in message
+
+
+@pytest.mark.parametrize("op", ["average_pool", "max_pool"])
+def test_pool_op_largest_int32_stride_still_validates(op: str) -> None:
+    spec = load_spec(OPS.format(node=f"{{op: {op}, in: x, pool_size: 3, strides: 2147483647}}"))
+    assert spec.nodes is not None
+
+
+def test_keras_refuses_what_validate_refuses() -> None:
+    """Keras builds these and fails on the first input; validate's bounds are Keras's."""
+    keras = pytest.importorskip("keras")
+    import numpy as np
+
+    def runs(fn: Any, shape: tuple[int, ...]) -> bool:
+        inp = keras.Input(shape)
+        model = keras.Model(inp, fn(inp))
+        try:
+            model.predict(np.zeros((1, *shape), "float32"), verbose=0)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    assert runs(lambda t: keras.ops.roll(t, 1, axis=1), (4, 3))
+    assert not runs(lambda t: keras.ops.roll(t, float("nan"), axis=1), (4, 3))
+    assert not runs(lambda t: keras.ops.roll(t, 1.0, axis=1), (4, 3))
+    assert runs(lambda t: keras.ops.average_pool(t, 3, strides=2**31 - 1), (4, 3))
+    assert not runs(lambda t: keras.ops.average_pool(t, 3, strides=2**31), (4, 3))
+    assert not runs(lambda t: keras.ops.max_pool(t, 3, strides=10**12), (4, 3))

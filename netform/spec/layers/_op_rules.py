@@ -200,7 +200,15 @@ def roll(a: dict[str, Any]) -> Shape:
             "axis as lists of one length (e.g. shift: [1, 2], axis: [1, 2]), or one number each"
         )
     for one in shift if isinstance(shift, (list, tuple)) else [shift]:
-        if isinstance(one, int) and not isinstance(one, bool) and not -MAX_INT64 - 1 <= one <= MAX_INT64:
+        if not isinstance(one, (int, TensorArg)) or isinstance(one, bool):
+            # TensorFlow's roll takes an int32 or int64 shift: Keras builds the model with any other and
+            # fails on every input (a float, also 1.0, nan or inf; a bool; text)
+            raise ShapeError(
+                f"shift {one!r:.40} is not a whole number: TensorFlow rolls by int32 or int64 shifts and fails "
+                "on every input with another value (a float, also 1.0, nan or inf; true; text); write the shift as "
+                "an integer, such as 1 or -2"
+            )
+        if isinstance(one, int) and not -MAX_INT64 - 1 <= one <= MAX_INT64:
             raise ShapeError(
                 f"shift {one:.3g}: TensorFlow takes a shift of int64 (from -2^63 to 2^63 - 1) and fails on every "
                 "input with a larger one; a roll by the axis's size changes nothing, so give the shift modulo "
@@ -506,6 +514,7 @@ def normalize(a: dict[str, Any]) -> Shape:
 
 #: the largest ``k`` TensorFlow's band of a matrix (``tril``, ``triu``) takes when the axis size is unknown
 MAX_INT64 = 2**63 - 1
+MAX_INT32 = 2**31 - 1
 
 
 def band(upper: bool) -> Callable[[dict[str, Any]], Shape]:
@@ -943,6 +952,13 @@ def _window(value: Any, n: int, what: str) -> list[int]:
         raise ShapeError(
             f"{what} {value!r:.60}: Keras takes one whole number ≥ 1, or a list of {'1 or ' if n > 1 else ''}{n} "
             f"(one per spatial axis), and fails to build the model with another"
+        )
+    big = next((v for v in values if v > MAX_INT32), None)
+    if big is not None:  # TensorFlow's pooling takes 32-bit sizes: Keras builds the model, then fails on every input
+        raise ShapeError(
+            f"{what} {big:,} is too large; pooling takes whole numbers up to {MAX_INT32:,} (TensorFlow holds "
+            f"pool sizes and strides as 32-bit integers and fails on every input with a larger one); give at "
+            "most the size of the axis it pools"
         )
     return values * n if len(values) == 1 else values
 
