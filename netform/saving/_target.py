@@ -247,14 +247,23 @@ def _asset_strangers(path: str) -> list[str]:
 
     TensorFlow puts in ``assets/`` exactly the files its graph lists (``asset_file_def``);
     nothing but netform writes ``assets.extra/`` (its archive and metadata). A
-    file a user put there is theirs: replacing the directory would delete it.
+    file a user put there is theirs: replacing the directory would delete it. So
+    is one under netform's names that is not what netform writes there
+    (:func:`_extra_file_problem`): a text file named ``netform.keras``, a
+    ``netform.json`` of a user's notes.
     """
     from ._savedmodel import ARCHIVE, EXTRA_DIR, META  # avoids an import cycle
 
     strangers: list[str] = []
     extra = os.path.join(path, EXTRA_DIR)
     if os.path.isdir(extra) and not os.path.islink(extra):
-        strangers += [f"{EXTRA_DIR}/{n}" for n in _files_under(extra) if n not in (ARCHIVE, META)]
+        for name in _files_under(extra):
+            if name not in (ARCHIVE, META):
+                strangers.append(f"{EXTRA_DIR}/{name}")
+                continue
+            problem = _extra_file_problem(os.path.join(extra, name), name == ARCHIVE)
+            if problem is not None:
+                strangers.append(f"{EXTRA_DIR}/{name} ({problem})")
     assets = os.path.join(path, "assets")
     if os.path.isdir(assets) and not os.path.islink(assets):
         held = _files_under(assets)
@@ -268,6 +277,47 @@ def _asset_strangers(path: str) -> list[str]:
                 or os.path.islink(os.path.join(assets, n))
             ]
     return strangers
+
+
+#: The keys of a SavedModel's ``assets.extra/netform.json`` as every netform version wrote it
+#: (:func:`netform.saving._meta.metadata`, then the digests of :mod:`._savedmodel`).
+_SAVEDMODEL_META_KEYS = frozenset(
+    {"netform_version", "keras_version", "format", "saved_at", "model_class", "model_name", "sha256", "sha256_netform"}
+)
+
+
+def _extra_file_problem(full: str, archive: bool) -> str | None:
+    """Why ``assets.extra/netform.keras`` (``archive``) or ``netform.json`` is not what netform writes there.
+
+    netform's copy of the model is a ``.keras`` archive that the ``.keras`` replace check accepts
+    (:func:`_keras_strangers`); its metadata a JSON object of netform's keys (:data:`_SAVEDMODEL_META_KEYS`),
+    ``netform_version`` among them. A link, a folder, or anything else under those names is a user's.
+    """
+    from ._meta import MAX_METADATA_BYTES, json_object, read_bounded
+
+    if os.path.islink(full) or not os.path.isfile(full):
+        return "not a regular file"
+    if archive:
+        try:
+            with open(full, "rb") as fh:
+                head = fh.read(4)
+            strangers = _keras_strangers(full) if head in _ZIP_HEADS else None
+        except (OSError, NetformError):  # unreadable or refused as a zip: not netform's copy
+            strangers = None
+        if strangers is None:
+            return f"{describe_content(full)}, not the .keras archive netform writes there"
+        if strangers:
+            return f"a zip holding files a .keras archive does not: {_foreign(strangers)}"
+        return None
+    try:
+        value = json_object(
+            read_bounded(full, MAX_METADATA_BYTES, "netform.json", error=SaveError), full, "netform.json"
+        )
+    except (OSError, NetformError):  # unreadable, oversized or not a JSON object
+        value = None
+    if value is None or not set(value) <= _SAVEDMODEL_META_KEYS or "netform_version" not in value:
+        return "not the JSON object of netform's metadata netform writes there"
+    return None
 
 
 def _graph_assets(path: str) -> set[str]:

@@ -6,6 +6,11 @@ was read as another tool's SavedModel: ``inspect`` and ``predict`` showed and ra
 in from another save whose digests ``netform.json`` contradicted. Now a folder whose ``netform.json`` says
 netform saved it (a key only netform writes there) and whose copy is gone is refused by every safe-mode
 reader with a FormatError (exit 5) naming the missing file; a foreign SavedModel still loads inference-only.
+
+And saving over a SavedModel replaced a user's files at ``assets.extra/netform.keras`` (a text file) and
+``assets.extra/netform.json`` (``{"my": "own notes"}``): the replace check looked at their names only. Now
+the copy must be a ``.keras`` archive as the ``.keras`` replace check accepts one, and ``netform.json`` a
+JSON object of the keys netform writes there, or the save is refused with a SaveError naming the file.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +28,7 @@ import pytest
 import netform as nf
 import netform.saving as nfs
 from netform.cli._main import main
-from netform.errors import FormatError
+from netform.errors import FormatError, SaveError
 from netform.saving._static_reader import read_config, read_model
 
 tf = pytest.importorskip("tensorflow")
@@ -188,3 +194,54 @@ def test_an_untouched_save_is_read_by_every_reader(saved: dict[str, Any], tmp_pa
     for command in COMMANDS:
         capsys.readouterr()
         assert main(_cli_args(command, path, saved, tmp_path)) == 0, (command, capsys.readouterr().err)
+
+
+# --- 2. a user's file under netform's names in assets.extra is not replaced -------------------------------------
+
+
+def _user_zip(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("notes.txt", "my notes")
+
+
+USER_FILES = {
+    "text as the copy": ("netform.keras", lambda p: p.write_text("MY THESIS NOTES - not a model\n")),
+    "a zip of notes as the copy": ("netform.keras", _user_zip),
+    "an empty copy": ("netform.keras", lambda p: p.write_bytes(b"")),
+    "notes as netform.json": ("netform.json", lambda p: p.write_text('{"my": "own notes"}')),
+    "netform's keys and a note": (
+        "netform.json",
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "note": "mine"})),
+    ),
+    "text as netform.json": ("netform.json", lambda p: p.write_text("my notes")),
+    "an empty object": ("netform.json", lambda p: p.write_text("{}")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(USER_FILES))
+def test_a_users_file_under_netforms_names_is_not_replaced(saved: dict[str, Any], tmp_path: Path, case: str) -> None:
+    """The tester's sm_user_file_lost.py: the save is refused, naming the file, which stays as it was."""
+    name, write = USER_FILES[case]
+    path = _copy(saved, tmp_path)
+    target = path / "assets.extra" / name
+    write(target)
+    before = target.read_bytes()
+    with pytest.raises(SaveError, match=f"assets.extra/{name} \\(") as caught:
+        nf.save(saved["other"], path)
+    assert "netform never deletes files it did not write" in str(caught.value)
+    assert target.read_bytes() == before
+    with pytest.raises(SaveError, match=f"assets.extra/{name}"):
+        nf.save(saved["other"], path, format="savedmodel")
+
+
+def test_netforms_own_files_are_still_replaced(saved: dict[str, Any], tmp_path: Path) -> None:
+    """A save over a SavedModel netform wrote, as written, with a record of an older version, or another copy."""
+    path = _copy(saved, tmp_path)
+    nf.save(saved["other"], path)
+    assert nfs.inspect(path)["model_name"] == "other"
+    meta_path = path / "assets.extra" / "netform.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k not in ("sha256", "sha256_netform")}))
+    shutil.copyfile(saved["dir"] / "m.keras", path / "assets.extra" / "netform.keras")  # a netform .keras
+    nf.save(saved["base"], path)
+    assert nfs.inspect(path)["model_name"] == "small"
