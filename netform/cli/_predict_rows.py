@@ -155,6 +155,11 @@ def _close(a: np.ndarray, b: np.ndarray, scale: np.ndarray | None = None) -> boo
     return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
 
 
+def _row(a: np.ndarray, i: int) -> np.ndarray:
+    """Row ``i`` of ``a``, keeping its axis (``a`` itself when it has none: no row to compare)."""
+    return a[i : i + 1] if a.ndim else a
+
+
 def _take(x: Any, index: Any) -> Any:
     return [v[index] for v in x] if isinstance(x, list) else x[index]
 
@@ -190,8 +195,8 @@ def check_rows_per_sample(
         _refuse_static(model, names, chosen, path)  # a probe would change the state the data is predicted from
         return
 
-    def run(inputs: Any) -> dict[str, np.ndarray]:
-        out = split_outputs(model.predict(to_tensors(inputs), batch_size=k, verbose=0), names)
+    def run(inputs: Any, size: int = k) -> dict[str, np.ndarray]:
+        out = split_outputs(model.predict(to_tensors(inputs), batch_size=size, verbose=0), names)
         return {n: np.asarray(out[n]) for n in chosen}
 
     batch = _take(x, slice(0, k))
@@ -204,11 +209,13 @@ def check_rows_per_sample(
     moved = [n for n in chosen if not _close(probed[n], plain[n][index])]
     alone: tuple[int, str] | None = None
     if not moved:
-        fixed = _fixed_batch(model)
-        for i in alone_indices(k, _scores(batch)):
-            # A batch of one; with a fixed batch size, a batch of k copies of the sample (the probe's size).
-            rows = run(_take(batch, np.full(k, i) if fixed else slice(i, i + 1)))
-            bad = [n for n in chosen if not _close(rows[n][:1], plain[n][i : i + 1], plain[n])]
+        # One predict call, each of its batches one sample: a batch of one, or with a fixed batch size a
+        # batch of k copies of the sample (the probe's size), its first row compared.
+        picks = alone_indices(k, _scores(batch))
+        size = k if _fixed_batch(model) else 1
+        rows = run(_take(batch, np.repeat(picks, size)), size)
+        for j, i in enumerate(picks):
+            bad = [n for n in chosen if not _close(_row(rows[n], j * size), plain[n][i : i + 1], plain[n])]
             if bad:
                 alone = i, bad[0]
                 break
