@@ -210,3 +210,69 @@ def test_keras_refuses_what_validate_refuses() -> None:
     assert runs(lambda t: keras.ops.average_pool(t, 3, strides=2**31 - 1), (4, 3))
     assert not runs(lambda t: keras.ops.average_pool(t, 3, strides=2**31), (4, 3))
     assert not runs(lambda t: keras.ops.max_pool(t, 3, strides=10**12), (4, 3))
+
+
+# -- the mask of a recurrent layer -----------------------------------------------------------------------------
+
+RNN = """netform: 1
+kind: functional
+inputs:
+  q: {{shape: [4, 8]}}
+  v: {{shape: [4, 6, 3]}}
+  m: {{shape: {mask}, dtype: bool}}
+nodes:
+  n: {{{layer}, in: {x}, call: {{mask: m}}}}
+outputs: [n]
+"""
+LAYERS = [
+    ("type: LSTM, units: 2", "q"),
+    ("type: GRU, units: 2, return_sequences: true", "q"),
+    ("type: SimpleRNN, units: 2", "q"),
+    ("type: Bidirectional, layer: {type: LSTM, units: 2}", "q"),
+    ("type: ConvLSTM1D, filters: 2, kernel_size: 3, padding: same", "v"),
+    ("type: Bidirectional, layer: {type: ConvLSTM1D, filters: 2, kernel_size: 3}", "v"),
+]
+
+
+@pytest.mark.parametrize("layer, x", LAYERS)
+@pytest.mark.parametrize(
+    "mask, why",
+    [
+        ("[4, 6]", "it has 3 axes"),
+        ("[2]", "its axis 1 (2) is not the input's time steps (4)"),
+        ("[4, 1]", "it has 3 axes"),
+        ("[]", "it has 1 axis"),
+    ],
+)
+def test_recurrent_mask_must_be_batch_and_time_steps(layer: str, x: str, mask: str, why: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(RNN.format(layer=layer, x=x, mask=mask))
+    (diag,) = info.value.diagnostics
+    assert diag.path == ("nodes", "n", "call", "mask")
+    kind = layer.split(",")[0].split()[-1]
+    assert diag.message.startswith(f"{kind}'s mask must have shape (batch, 4) (batch, the time steps of its input")
+    assert f"but node 'm' gives (None, {mask[1:-1]}".rstrip(" ") in diag.message
+    assert why in diag.message
+
+
+@pytest.mark.parametrize("layer, x", LAYERS)
+def test_recurrent_mask_of_batch_and_time_steps_validates(layer: str, x: str) -> None:
+    load_spec(RNN.format(layer=layer, x=x, mask="[4]"))
+
+
+def test_keras_fails_on_the_refused_recurrent_masks() -> None:
+    keras = pytest.importorskip("keras")
+    import numpy as np
+
+    def runs(mask_shape: tuple[int, ...]) -> bool:
+        x, m = keras.Input((4, 8)), keras.Input(mask_shape, dtype="bool")
+        model = keras.Model([x, m], keras.layers.LSTM(2)(x, mask=m))
+        try:
+            model.predict([np.zeros((2, 4, 8), "float32"), np.ones((2, *mask_shape), bool)], verbose=0)
+        except Exception:  # TensorFlow's InvalidArgumentError at the first batch, or ValueError while built
+            return False
+        return True
+
+    assert runs((4,))
+    assert not runs((4, 6))
+    assert not runs((2,))

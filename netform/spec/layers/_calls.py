@@ -89,6 +89,8 @@ _CONV_LSTM = ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 _MASKS = ("query_mask", "value_mask", "key_mask", "attention_mask")
 #: layers whose `mask` applies to their one input
 _INPUT_MASKED = ("Softmax", "GlobalAveragePooling1D", "BatchNormalization", "TimeDistributed")
+#: recurrent layers: their `mask` holds one flag per sample and time step
+_RECURRENT = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", *_CONV_LSTM)
 
 Dim = Any  # a size: an int, None (unknown) or _BATCH
 Misfit = tuple[str, tuple[Any, ...]]
@@ -114,8 +116,8 @@ def call_misfit(layer: Any, inputs: Any, call: dict[str, Any], listed: int) -> M
 
     Checked as Keras computes: the masks of MultiHeadAttention and GroupQueryAttention (``query_mask``,
     ``value_mask``, ``key_mask``, ``attention_mask`` and a ``key``), the ``mask`` list of Attention and
-    AdditiveAttention, the ``mask`` of Softmax, GlobalAveragePooling1D, BatchNormalization and
-    TimeDistributed, and the ``initial_state`` of the ConvLSTM layers (alone or in Bidirectional).
+    AdditiveAttention, the ``mask`` of Softmax, GlobalAveragePooling1D, BatchNormalization,
+    TimeDistributed and the recurrent layers, and the ``initial_state`` of the ConvLSTM layers (alone or in Bidirectional).
     Unknown sizes pass.
     """
     if layer.type in _ATTENTION_TYPES:
@@ -124,6 +126,10 @@ def call_misfit(layer: Any, inputs: Any, call: dict[str, Any], listed: int) -> M
         return _dot_mask_misfit(layer.type, inputs, call)
     if layer.type in _INPUT_MASKED and isinstance(call.get("mask"), CallTensor):
         return _input_mask_misfit(layer, inputs, call["mask"])
+    if layer.type in _RECURRENT and isinstance(call.get("mask"), CallTensor):
+        found = _recurrent_mask_misfit(layer.type, inputs, call["mask"])
+        if found is not None:
+            return found
     parts = [layer.layer, layer.backward_layer or layer.layer] if layer.type == "Bidirectional" else [layer]
     if "initial_state" in call and all(p.type in _CONV_LSTM for p in parts):
         return _conv_state_misfit(layer.type, parts, inputs, call["initial_state"])
@@ -286,6 +292,33 @@ def _dot_mask_misfit(kind: str, inputs: Any, call: dict[str, Any]) -> Misfit | N
                 ("mask", j),
             )
     return None
+
+
+def _recurrent_mask_misfit(kind: str, inputs: Any, tensor: CallTensor) -> Misfit | None:
+    """The ``mask`` of a recurrent layer (LSTM, GRU, SimpleRNN, ConvLSTM, Bidirectional): (batch, time steps).
+
+    Keras reads one step of the mask with each step of the input and applies it to that step's output and
+    states: a mask with fewer steps than the input fails at the first batch, one with more axes fails while
+    the model is built or at the first batch unless its sizes happen to broadcast to every state (and
+    cuDNN's LSTM and GRU, on a GPU, take only (batch, time steps), as Keras documents the argument).
+    """
+    if not isinstance(inputs, tuple) or len(inputs) < 2 or not isinstance(tensor.shape, tuple):
+        return None
+    shape, target = _batched(tensor.shape), _batched(inputs)
+    why: str | None = None
+    if len(shape) != 2:
+        why = f"it has {len(shape)} {'axis' if len(shape) == 1 else 'axes'} (batch included); Keras takes two"
+    elif None not in (shape[1], target[1]) and shape[1] != target[1]:
+        why = f"its axis 1 ({shape[1]}) is not the input's time steps ({target[1]})"
+    elif isinstance(shape[0], int) and shape[0] != 1 and shape[0] != target[0]:
+        why = f"its batch axis ({shape[0]}) is not the input's ({target[0]})"
+    if why is None:
+        return None
+    return (
+        f"{kind}'s mask must have shape {_text((_BATCH, target[1]))} (batch, the time steps of its input: one "
+        f"flag per step of each sample), but node '{tensor.node}' gives {_text(tensor.shape)}: {why}",
+        ("mask",),
+    )
 
 
 def _input_mask_misfit(layer: Any, inputs: Any, tensor: CallTensor) -> Misfit | None:
