@@ -15,12 +15,16 @@ from ._parse import frozen_value
 from ._types import format_shape  # defined beside Shape: the static rules and diagrams need it without this module
 from ._yaml import SourceMap
 
-__all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS"]
+__all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS", "MAX_SHAPE_READS"]
 
 #: the most values one layer's weights, or one sample of one tensor, may hold (2**31 - 1: 8 GB as float32)
 MAX_ELEMENTS = 2**31 - 1
 #: TensorFlow's most dimensions in one tensor (``TensorShape`` refuses more), batch included
 MAX_RANK = 254
+#: the most input dimensions (batch included) the shape rules of one spec may read, summed over the nodes whose rule
+#: runs (the nodes of one layer or op, input shapes and kinds run it once): the rules' work grows with it, 0.1 to
+#: 0.2 s a million; the keras.applications models read at most 2,086 (DenseNet201), the zoo at most 170
+MAX_SHAPE_READS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,10 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     # nodes of one key (_node_key: the op or layer settings, the input shapes and kinds) have one result: a
     # spec repeats such nodes thousands of times (a chain, a repeated block), and their rules are most of the work
     done: dict[Any, tuple[Any, NodeShape]] = {}
+    signatures = _Signatures()
+    read = 0  # input dimensions the shape rules have been given (MAX_SHAPE_READS)
     for node in graph.nodes.values():
-        key = _node_key(node, out, kinds)
+        key = _node_key(node, out, kinds, signatures)
         if key is not None:
             try:
                 hit = done.get(key)
@@ -125,13 +131,21 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             out[node.name] = unknown
             continue
         layer = node.layer
-        key = node.call.get("key") if len(shapes) == 2 and layer.type in _KEYED else None
-        if key is not None:  # a key given in `call` is the layer's third input: its shape rule and weights read it
-            known = out.get(node.inputs[key.index]) if isinstance(key, Slot) else None
+        # (not `key`: that is the node's key in `done`, which the result is kept under below)
+        call_key = node.call.get("key") if len(shapes) == 2 and layer.type in _KEYED else None
+        if call_key is not None:  # a key given in `call` is the layer's third input: its shape rule and weights read it
+            known = out.get(node.inputs[call_key.index]) if isinstance(call_key, Slot) else None
             if known is None or not isinstance(known.output_shape, tuple):
                 out[node.name] = unknown
                 continue
             shapes.append(known.output_shape)
+        # a rule's work grows with its inputs' dimensions (a merge of 1,024 tensors of rank 254 reads 260,096):
+        # counted before it runs, so that no spec keeps the rules busy for seconds
+        for s in shapes:
+            read += len(s) if isinstance(s, tuple) else _dims(s)
+        if read > MAX_SHAPE_READS:
+            diags.append(_over_reads(read, node, shapes, smap))
+            break
         if layer.arity == "one":
             if len(shapes) != 1:
                 diags.append(
@@ -371,6 +385,22 @@ def _call_misfit(node: Any, arg: Any, out: dict[str, NodeShape]) -> tuple[str, t
     return None
 
 
+def _dims(shapes: Any) -> int:
+    """The dimensions of the shapes in ``shapes`` (a shape, or a list of them for a layer of several outputs)."""
+    return sum(len(s) for s in shapes if isinstance(s, tuple)) if isinstance(shapes, list) else 0
+
+
+def _over_reads(read: int, node: Any, shapes: list[Any], smap: SourceMap) -> Diagnostic:
+    largest = max((len(s) for s in shapes if isinstance(s, tuple)), default=0)
+    return smap.diagnostic(
+        f"the shape rules would read {read:,} input dimensions by node '{node.name}' (summed over the nodes: "
+        f"inputs × rank; this one reads {len(shapes):,} tensor{'s' * (len(shapes) != 1)} of up to {largest:,} "
+        f"dimensions); the limit is {MAX_SHAPE_READS:,}: give nodes fewer inputs (merge them in steps) or "
+        "tensors of fewer dimensions",
+        node.path,
+    )
+
+
 def _over_memory(total: int, memory: int, smap: SourceMap, path: tuple[Any, ...]) -> Diagnostic:
     return smap.diagnostic(
         f"the model's weights reach {total:,} values here ({total * 4 / 2**30:,.0f} GB as float32), more "
@@ -379,7 +409,36 @@ def _over_memory(total: int, memory: int, smap: SourceMap, path: tuple[Any, ...]
     )
 
 
-def _node_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any:
+class _Signatures:
+    """A number for each distinct (output shape, kind) of the nodes read so far, kept per node name.
+
+    A node's key holds these numbers rather than its inputs' shapes: a key of 1,024 inputs of rank 254 would
+    otherwise hash 260,096 dimensions at every node that repeats it.
+    """
+
+    __slots__ = ("_numbers", "_of")
+
+    def __init__(self) -> None:
+        self._numbers: dict[tuple[Any, Any], int] = {}
+        self._of: dict[str, int | None] = {}
+
+    def of(self, name: str, out: dict[str, NodeShape], kinds: dict[str, Any]) -> int | None:
+        """The number of node ``name``'s output shape and kind; None when its shape is not known."""
+        try:
+            return self._of[name]
+        except KeyError:
+            pass
+        known = out.get(name)
+        if known is None:  # not worked out yet: nothing to keep
+            return None
+        number = None
+        if isinstance(known.output_shape, tuple):  # shapes hold ints and Nones only
+            number = self._numbers.setdefault((known.output_shape, kinds.get(name)), len(self._numbers))
+        self._of[name] = number
+        return number
+
+
+def _node_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any], signatures: _Signatures) -> Any:
     """What a node's kind, shape and weights depend on, as a dictionary key; None when it has none.
 
     An op node: its op, its constants, and the output shape and kind of each node it takes. A layer
@@ -393,12 +452,12 @@ def _node_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> An
     if layer.type != "Op":
         parts: list[Any] = [type(layer), layer]
         for a in node.args:
-            known = out.get(a)
-            if known is None or not isinstance(known.output_shape, tuple):
+            number = signatures.of(a, out, kinds)
+            if number is None:
                 return None
-            parts.append((known.output_shape, kinds.get(a)))
+            parts.append(number)
         return tuple(parts)  # hashed once, where it is looked up (a setting may be a mapping or a list)
-    return _op_key(layer, out, kinds)
+    return _op_key(layer, out, kinds, signatures)
 
 
 #: elementwise ops whose shape and kind a number in ``in`` sets by its type alone (``power``,
@@ -406,17 +465,21 @@ def _node_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> An
 _SCALARS_BY_TYPE = frozenset({"add", "subtract", "multiply", "maximum", "minimum", "divide", "true_divide"})
 
 
-def _op_key(layer: Any, out: dict[str, NodeShape], kinds: dict[str, Any]) -> Any:
+#: marks an op argument that names a tensor in an op node's key
+_REF = object()
+
+
+def _op_key(layer: Any, out: dict[str, NodeShape], kinds: dict[str, Any], signatures: _Signatures) -> Any:
     """An op node's key: its op, its constants, and the output shape and kind of each node it takes."""
     parts = [layer.op]
     by_type = layer.op in _SCALARS_BY_TYPE
     try:
         for a in layer.args:
             if isinstance(a, str):
-                known = out.get(a)
-                if known is None or not isinstance(known.output_shape, tuple):
+                number = signatures.of(a, out, kinds)
+                if number is None:
                     return None
-                parts.append((None, known.output_shape, kinds.get(a)))  # shapes hold ints and Nones only
+                parts.append((_REF, number))  # a constant never holds _REF
             elif by_type and type(a) in (int, float, bool):
                 parts.append((type(a), None))
             else:
