@@ -276,3 +276,63 @@ def test_keras_fails_on_the_refused_recurrent_masks() -> None:
     assert runs((4,))
     assert not runs((4, 6))
     assert not runs((2,))
+
+
+# -- MultiHeadAttention's causal mask and its attention axes ---------------------------------------------------
+
+MHA = """netform: 1
+kind: functional
+inputs:
+  q: {{shape: {q}}}
+  v: {{shape: {v}}}
+nodes:
+  n: {{type: MultiHeadAttention, num_heads: 2, key_dim: 4{axes}, in: [q, v], call: {{use_causal_mask: true}}}}
+outputs: [n]
+"""
+# (query, value, attention_axes, whether Keras runs it: checked against Keras below)
+CAUSAL = [
+    ([4, 8, 3], [4, 8, 3], [1, 2], False),
+    ([4, 8, 3], [4, 8, 3], None, False),
+    ([4, 8, 3], [4, 8, 3], [2, 1], False),
+    ([4, 8, 3], [4, 8, 3], [2], False),
+    ([4, 8, 3], [4, 8, 3], [1], True),
+    ([4, 8, 3], [4, 8, 3], [-3], True),
+    ([4, 4, 3], [4, 4, 3], [2], True),
+    ([4, 8, 3], [6, 8, 3], [1], True),
+    ([4, 3], [6, 3], None, True),
+]
+
+
+def _mha(q: list[int], v: list[int], axes: list[int] | None) -> str:
+    return MHA.format(q=q, v=v, axes="" if axes is None else f", attention_axes: {axes}")
+
+
+@pytest.mark.parametrize("q, v, axes, runs", CAUSAL)
+def test_causal_mask_is_checked_against_the_attention_axes(
+    q: list[int], v: list[int], axes: list[int] | None, runs: bool
+) -> None:
+    if runs:
+        load_spec(_mha(q, v, axes))
+        return
+    with pytest.raises(SpecError) as info:
+        load_spec(_mha(q, v, axes))
+    (diag,) = info.value.diagnostics
+    assert diag.path == ("nodes", "n", "call", "use_causal_mask")
+    assert diag.message.startswith("MultiHeadAttention's causal mask (use_causal_mask: true) has shape (1, 4, 4)")
+    assert "set attention_axes: [1]" in diag.message
+
+
+def test_keras_runs_the_causal_masks_validate_accepts() -> None:
+    keras = pytest.importorskip("keras")
+    import numpy as np
+
+    for q, v, axes, expected in CAUSAL:
+        qi, vi = keras.Input(tuple(q)), keras.Input(tuple(v))
+        try:
+            out = keras.layers.MultiHeadAttention(2, 4, attention_axes=axes)(qi, vi, use_causal_mask=True)
+            keras.Model([qi, vi], out).predict([np.zeros((2, *q), "float32"), np.zeros((2, *v), "float32")], verbose=0)
+        except ValueError:
+            runs = False
+        else:
+            runs = True
+        assert runs == expected, (q, v, axes)

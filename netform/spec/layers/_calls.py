@@ -224,13 +224,25 @@ def _attention_misfit(layer: Any, inputs: Any, call: dict[str, Any], listed: int
                 f"'{tensor.node}' gives {_text(tensor.shape)}: {reason}",
                 (name,),
             )
-    if not masks:
+    causal = call.get("use_causal_mask") is True
+    if not masks and not causal:
         return None
     # Keras ANDs the masks it is given (and its causal and sliding-window masks) from the last axis, the
     # attention_mask last
     extra: list[tuple[str, tuple[Dim, ...]]] = []
-    if call.get("use_causal_mask") is True:
+    if causal:  # Keras builds it from axis 1 of the query and the value, whatever the attention axes
         extra.append(("the causal mask", (1, query[1], value[1])))
+        if not masks:
+            reason = _fit((1, query[1], value[1]), scores, step, names)
+            if reason is not None:
+                return (
+                    f"{kind}'s causal mask (use_causal_mask: true) has shape {_text((1, query[1], value[1]))}, from "
+                    f"axis 1 of the query and of the value, which does not fit the attention scores "
+                    f"{_text(scores)} of attention_axes {list(attn)}: {reason}; the causal mask takes attention over "
+                    "axis 1 only: set attention_axes: [1] (the default for a query of rank 3), or give an "
+                    "attention_mask of the scores' shape instead",
+                    ("use_causal_mask",),
+                )
     if getattr(layer, "sliding_window", None) is not None:
         extra.append(("the sliding-window mask", (1, query[1], value[1])))
     order = [(n, masks[n][1]) for n in _MASKS[:3] if n in masks] + extra
