@@ -22,9 +22,20 @@ import os
 import struct
 from typing import Any, Callable, Iterator
 
-from netform.errors import UnsafeFileError
+from netform.errors import CorruptFileError, UnsafeFileError
 
-__all__ = ["RawReader", "raw_reader", "attribute_bytes", "check_global_heaps", "global_heap_loops", "PER_ELEMENT_BYTES"]
+__all__ = [
+    "RawReader",
+    "raw_reader",
+    "attribute_bytes",
+    "check_btrees",
+    "check_btrees_path",
+    "check_global_heaps",
+    "global_heap_loops",
+    "hdf5_end",
+    "superblock",
+    "PER_ELEMENT_BYTES",
+]
 
 #: Memory a Python object for one element takes beyond its data (``bytes``/``str`` header).
 PER_ELEMENT_BYTES = 64
@@ -334,3 +345,296 @@ def check_global_heaps(read: RawReader, file_size: int, where: str) -> None:
         if offset + n >= file_size:
             return
         offset += n - overlap
+
+
+_SUPERBLOCK = b"\x89HDF\r\n\x1a\n"
+_LINK, _LAYOUT, _SYMBOL_TABLE = 0x0006, 0x0008, 0x0011
+
+#: Bounds on :func:`check_btrees`'s walk: objects, B-tree nodes.
+_MAX_WALK_OBJECTS = 1 << 20
+_MAX_WALK_NODES = 1 << 22
+
+
+class _Superblock:
+    """What :func:`superblock` reads: where the file's addresses start and end, and the sizes it declares."""
+
+    def __init__(
+        self, base: int, end: int, sizeof_addr: int, sizeof_size: int, leaf_k: int, group_k: int, chunk_k: int
+    ) -> None:
+        self.base, self.end = base, end
+        self.sizeof_addr, self.sizeof_size = sizeof_addr, sizeof_size
+        self.leaf_k, self.group_k, self.chunk_k = leaf_k, group_k, chunk_k
+        self.root: list[int] = []  # the root object header
+        self.root_tables: list[tuple[int, int]] = []  # a B-tree and heap cached in the root's entry
+
+
+def superblock(read: RawReader, file_size: int) -> _Superblock | None:
+    """The superblock where HDF5 finds it (byte 0, then 512 and each power of two after it), None when there is
+    none HDF5 would read.
+
+    Addresses in the file count from the superblock's place; ``end`` is where the file ends as the
+    superblock records it (its end-of-file address), at most ``file_size``: HDF5 reads nothing past it.
+    """
+    at = 0
+    while at + 8 <= file_size:
+        try:
+            if read(at, 8) == _SUPERBLOCK:
+                return _superblock_at(read, at, file_size)
+        except _Unmeasurable:
+            return None
+        at = 512 if at == 0 else at * 2
+    return None
+
+
+def _superblock_at(read: RawReader, at: int, file_size: int) -> _Superblock | None:
+    try:
+        head = read(at, min(file_size - at, 128))
+    except _Unmeasurable:
+        return None
+    version = head[8] if len(head) > 8 else -1
+    if version in (0, 1):
+        if len(head) < 24:
+            return None
+        sa, ss = head[13], head[14]
+        leaf_k, group_k = struct.unpack_from("<HH", head, 16)
+        pos, chunk_k = 24, 32
+        if version == 1:
+            chunk_k = struct.unpack_from("<H", head, 24)[0]
+            pos = 28
+    elif version in (2, 3):
+        sa, ss = head[9], head[10]
+        leaf_k, group_k, chunk_k = 4, 16, 32  # HDF5's defaults; a superblock extension may hold others
+        pos = 12
+    else:
+        return None
+    if sa not in (2, 4, 8) or ss not in (2, 4, 8) or not leaf_k or not group_k or not chunk_k:
+        return None
+    if len(head) < pos + 4 * sa:
+        return None
+    # base, free space (v0, v1) or superblock extension (v2, v3), end of file, driver (v0, v1) or root (v2, v3)
+    addrs = [int.from_bytes(head[pos + i * sa : pos + (i + 1) * sa], "little") for i in range(4)]
+    end = min(file_size, at + addrs[2])
+    if version >= 2 and addrs[1] != (1 << (8 * sa)) - 1:
+        group_k = chunk_k = 0  # unknown: each node's size is told from its own count
+    found = _Superblock(at, end, sa, ss, leaf_k, group_k, chunk_k)
+    if version >= 2:
+        found.root.append(addrs[3])
+        return found
+    entry = pos + 4 * sa  # the root group's symbol table entry: name offset, header address, cache type, cache
+    if len(head) >= entry + 2 * ss + 8 + 2 * sa:
+        found.root.append(int.from_bytes(head[entry + ss : entry + ss + sa], "little"))
+        if int.from_bytes(head[entry + ss + sa : entry + ss + sa + 4], "little") == 1:
+            cache = entry + ss + sa + 8
+            btree = int.from_bytes(head[cache : cache + sa], "little")
+            heap = int.from_bytes(head[cache + sa : cache + 2 * sa], "little")
+            found.root_tables.append((btree, heap))
+    return found
+
+
+def hdf5_end(read: RawReader, file_size: int) -> int:
+    """Where the HDF5 file in ``file_size`` bytes ends: its superblock's end-of-file address (bytes past it are
+    not part of it), or ``file_size`` when no superblock says."""
+    found = superblock(read, file_size)
+    return found.end if found is not None else file_size
+
+
+def check_btrees(read: RawReader, file_size: int, where: str) -> None:
+    """Refuse an HDF5 file one of whose version-1 B-trees HDF5 would walk without end, or into what is no node.
+
+    HDF5 finds a group's members (and a chunked dataset's chunks) through a
+    B-tree whose nodes name their children by address, and trusts them: a
+    node that names itself as its child sends libhdf5 down without end, and
+    the process dies (a segmentation fault, not an error), as soon as anything
+    lists the group. So, before h5py walks any group, every B-tree is walked
+    here from the file's bytes, from the superblock's root group down: a node
+    of level L > 0 must name only nodes of its kind at level L - 1, each once
+    (so no walk can loop, or go over one node many times); a group node of
+    level 0 must name symbol table nodes; every child lies inside the file.
+    Only structure HDF5 writes as Keras and h5py use it is followed (symbol
+    tables, hard links in object headers, chunked layouts of versions 1 to
+    3); whatever else is left to HDF5, which refuses it with an error.
+
+    Raises:
+        CorruptFileError: A node that breaks one of those rules.
+    """
+    sb = superblock(read, file_size)
+    if sb is None:
+        return
+    _Walk(read, sb, where).run()
+
+
+def check_btrees_path(path: str | os.PathLike[str], where: str | None = None) -> None:
+    """:func:`check_btrees` on the HDF5 file at ``path``, read through one descriptor (never whole)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        check_btrees(raw_reader(None, fh.fileno()), size, os.fspath(path) if where is None else where)
+
+
+class _Walk:
+    def __init__(self, read: RawReader, sb: _Superblock, where: str) -> None:
+        self.read, self.sb, self.where = read, sb, where
+        self.objects: set[int] = set()
+        self.nodes: set[int] = set()
+        self.trees: list[int] = []  # group B-trees still to walk
+        self.undefined = (1 << (8 * sb.sizeof_addr)) - 1
+
+    def fail(self, node: int, problem: str) -> CorruptFileError:
+        return CorruptFileError(
+            f"{self.where}: HDF5 B-tree node at address {node} {problem}; HDF5 would walk it without end or "
+            "read what is no node (the process would crash), so the file is refused as corrupt. Keras and "
+            "h5py never write such a tree: re-save the model."
+        )
+
+    def inside(self, addr: int, n: int) -> bool:
+        return addr != self.undefined and self.sb.base + addr + n <= self.sb.end
+
+    def raw(self, addr: int, n: int) -> bytes | None:
+        if not self.inside(addr, n):
+            return None
+        try:
+            return self.read(self.sb.base + addr, n)
+        except _Unmeasurable:
+            return None
+
+    def addr(self, data: bytes, at: int) -> int:
+        return int.from_bytes(data[at : at + self.sb.sizeof_addr], "little")
+
+    def run(self) -> None:
+        pending = list(self.sb.root)
+        self.trees = [btree for btree, _ in self.sb.root_tables]
+        while pending or self.trees:
+            while self.trees:
+                self.group_tree(self.trees.pop(), pending)
+            if not pending:
+                break
+            addr = pending.pop()
+            if addr in self.objects or len(self.objects) >= _MAX_WALK_OBJECTS or not self.inside(addr, 16):
+                continue
+            self.objects.add(addr)
+            try:
+                messages = list(
+                    _messages(self.read, self.sb.base + addr, self.sb.sizeof_addr, self.sb.sizeof_size, self.sb.base)
+                )
+            except (_Unmeasurable, struct.error, IndexError):
+                continue  # not a header this walk reads: HDF5 reads it, and refuses it with an error
+            for mtype, mflags, offset, size in messages:
+                if mflags & 0x02:
+                    continue  # a shared message: a reference to another
+                try:
+                    body = self.read(offset, size)
+                except _Unmeasurable:
+                    continue
+                if mtype == _SYMBOL_TABLE and size >= 2 * self.sb.sizeof_addr:
+                    self.trees.append(self.addr(body, 0))
+                elif mtype == _LINK:
+                    target = self._hard_link(body)
+                    if target is not None:
+                        pending.append(target)
+                elif mtype == _LAYOUT:
+                    self._chunk_tree(body)
+
+    def _hard_link(self, body: bytes) -> int | None:
+        """The object a link message names, when it is a hard link."""
+        if len(body) < 2 or body[0] != 1:
+            return None
+        flags, pos = body[1], 2
+        kind = 0
+        if flags & 0x08:
+            kind, pos = body[pos], pos + 1
+        if flags & 0x04:
+            pos += 8
+        if flags & 0x10:
+            pos += 1
+        width = 1 << (flags & 0x03)
+        length = int.from_bytes(body[pos : pos + width], "little")
+        pos += width + length
+        if kind != 0 or len(body) < pos + self.sb.sizeof_addr:
+            return None
+        return self.addr(body, pos)
+
+    def _chunk_tree(self, body: bytes) -> None:
+        """Walk the B-tree of a chunked layout message of versions 1 to 3 (version 4's indexes are others)."""
+        sa = self.sb.sizeof_addr
+        if len(body) < 2:
+            return
+        if body[0] in (1, 2):
+            if len(body) < 8 + sa or body[2] != 2:
+                return
+            dims, btree = body[1], self.addr(body, 8)
+        elif body[0] == 3:
+            if body[1] != 2 or len(body) < 3 + sa:
+                return
+            dims, btree = body[2], self.addr(body, 3)
+        else:
+            return
+        if btree != self.undefined and 0 < dims <= 33:
+            self.tree(btree, 1, 8 + 8 * dims, self.sb.chunk_k, None)
+
+    def group_tree(self, btree: int, pending: list[int]) -> None:
+        symbols = self.tree(btree, 0, self.sb.sizeof_size, self.sb.group_k, [])
+        sa, ss = self.sb.sizeof_addr, self.sb.sizeof_size
+        entry = ss + sa + 4 + 4 + 16
+        for snod in symbols or ():
+            head = self.raw(snod, 8)
+            if head is None or head[:5] != b"SNOD\x01":
+                continue
+            count = struct.unpack_from("<H", head, 6)[0]
+            if count > 2 * self.sb.leaf_k:
+                continue  # HDF5 refuses it with an error
+            entries = self.raw(snod + 8, count * entry) or b""
+            for j in range(len(entries) // entry):
+                e = entries[j * entry : (j + 1) * entry]
+                pending.append(self.addr(e, ss))
+                if int.from_bytes(e[ss + sa : ss + sa + 4], "little") == 1:
+                    self.trees.append(self.addr(e, ss + sa + 8))
+
+    def tree(self, root: int, kind: int, key: int, k: int, leaves: list[int] | None) -> list[int] | None:
+        """Check the B-tree of ``kind`` (0: a group's, 1: a dataset's chunks) at ``root``; the addresses its
+        level-0 nodes name are added to ``leaves`` (when given) and returned."""
+        sa = self.sb.sizeof_addr
+        header = 8 + 2 * sa
+        head = self.raw(root, header)
+        if root in self.nodes or head is None or head[:4] != b"TREE" or head[4] != kind:
+            return leaves  # HDF5 refuses a root that is no node with an error (a node met twice: checked already)
+        stack = [(root, head[5])]
+        while stack:
+            node, level = stack.pop()
+            if node in self.nodes:
+                raise self.fail(node, "is the child of two nodes, or of itself")
+            if len(self.nodes) >= _MAX_WALK_NODES:
+                return leaves
+            self.nodes.add(node)
+            data = self.raw(node, header) or b""
+            if data[:4] != b"TREE" or data[4] != kind or data[5] != level:
+                raise self.fail(node, f"is not a B-tree node of type {kind} at level {level} as its parent names it")
+            used = struct.unpack_from("<H", data, 6)[0]
+            if k and used > 2 * k:
+                raise self.fail(node, f"holds {used} children, more than the {2 * k} its tree's nodes hold")
+            n = 2 * k if k else used  # HDF5 reads the whole node, used or not
+            whole = self.raw(node, header + n * (key + sa) + key)
+            if whole is None:
+                raise self.fail(node, "runs past the end of the file")
+            data = whole
+            for i in range(used):
+                child = self.addr(data, header + key + i * (key + sa))
+                if level > 0:
+                    below = self.raw(child, 6)
+                    if below is None:
+                        raise self.fail(node, f"names a child at address {child}, outside the file")
+                    if below[:4] != b"TREE" or below[4] != kind or below[5] != level - 1:
+                        raise self.fail(
+                            node,
+                            f"of level {level} names a child at address {child} that is no node of level {level - 1}",
+                        )
+                    stack.append((child, level - 1))
+                elif kind == 0:
+                    below = self.raw(child, 4)
+                    if below != b"SNOD":
+                        raise self.fail(node, f"names a child at address {child} that is no symbol table node")
+                    if leaves is not None:
+                        leaves.append(child)
+                else:
+                    chunk = int.from_bytes(data[header + i * (key + sa) : header + i * (key + sa) + 4], "little")
+                    if not self.inside(child, chunk):
+                        raise self.fail(node, f"names a chunk at address {child} ({chunk} bytes) outside the file")
+        return leaves

@@ -25,7 +25,7 @@ from typing import Any, Mapping, TypeGuard
 
 from netform.errors import FormatError, UnsafeFileError
 
-from ._h5_attrs import attribute_bytes, raw_reader
+from ._h5_attrs import attribute_bytes, check_btrees, raw_reader
 
 __all__ = ["check_config", "check_zip", "check_h5", "MAX_RATIO", "MAX_DATASET_BYTES", "VALUE_MARKERS"]
 
@@ -727,6 +727,8 @@ def check_h5(
                     total += _vlen_dataset_bytes(oid, f"/{name}", where, file_size, limit - total)
         return 1 if problems else None  # anything but None stops the walk
 
+    if file_size:  # before h5py lists any group: a B-tree that loops crashes libhdf5
+        check_btrees(read, file_size, where)
     if file_size is not None and file_size >= 22 and isinstance(file, h5py.File):
         try:
             also_zip = zip_tail(read, file_size)

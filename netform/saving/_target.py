@@ -484,8 +484,10 @@ def _check_hdf5_kind(path: str, fmt: str) -> None:
     import h5py
 
     from ._detect import _hdf5_kind  # the very rule loading uses
+    from ._h5_attrs import check_btrees_path
 
     try:
+        check_btrees_path(path)  # before h5py lists a group: a B-tree that loops crashes libhdf5
         with h5py.File(path, "r") as f:
             if not f.attrs.keys() and not f.keys():
                 return
@@ -518,7 +520,10 @@ def _not_keras_hdf5(path: str, config: dict[str, Any] | None = None) -> str | No
     """
     import h5py
 
+    from ._h5_attrs import check_btrees_path
+
     try:
+        check_btrees_path(path)  # before h5py lists a group: a B-tree that loops crashes libhdf5
         with h5py.File(path, "r") as f, open(path, "rb") as raw:
             return _hdf5_layout_problem(f, raw, config)
     except Exception as err:  # any HDF5 the library cannot open is not a save of ours
