@@ -71,6 +71,15 @@ def _show_warning(
     print(f"warning: {cli_words(text)}", file=sys.stderr if file is None else file)
 
 
+def _terminal_safe(text: str) -> str:
+    """An error's text as printed: each line with every character that is not printable (an escape from a
+    file's layer name, a NUL) written as its Python escape, so no message sends a terminal escape; the lines a
+    message is made of (a SpecError's diagnostics, each escaped already) are kept."""
+    from ._model_cmds import printable
+
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``netform`` command and return its exit code."""
     import os
@@ -105,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return handler(args)
     except NetformError as err:
-        print(f"error: {cli_words(str(err))}", file=sys.stderr)
+        print(f"error: {_terminal_safe(cli_words(str(err)))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -117,14 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reason is not None:
             if debug:
                 traceback.print_exc()
-            print(f"error: {reason}", file=sys.stderr)
+            print(f"error: {_terminal_safe(reason)}", file=sys.stderr)
             return _DATA_ERROR
         code = _KERAS_COMMANDS.get(args.command)
         reason = _keras_refusal(err, args.command) if code is not None else None
         if reason is not None and code is not None:
             if debug:
                 traceback.print_exc()
-            print(f"error: {reason}", file=sys.stderr)
+            print(f"error: {_terminal_safe(reason)}", file=sys.stderr)
             return code
         # the one place a bug becomes exit code 70, not a traceback
         if debug:
@@ -133,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line: TensorFlow's messages carry a whole pseudo-traceback ("Detected at node ..."); --debug shows it.
         first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
         print(
-            f"error: unexpected {type(err).__name__}{where}: {first[:500]}\n"
+            f"error: unexpected {type(err).__name__}{where}: {_terminal_safe(first[:500])}\n"
             "This is a bug in netform or in a --plugin module; run again with --debug for the traceback "
             "and please report it.",
             file=sys.stderr,
