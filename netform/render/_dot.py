@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import RenderError
 from ..spec._types import format_shape  # not the spec package's: its module brings the graph layer
@@ -22,6 +22,8 @@ __all__ = [
     "is_dense",
     "layout_size",
     "LAYOUT_LIMIT",
+    "EDGE_LIMIT",
+    "DOT_TEXT_LIMIT",
     "check_layout_size",
 ]
 
@@ -36,6 +38,13 @@ DENSE_PER_NODE = 2
 # The most nodes graphviz's layout may handle, counting the one it adds on every rank an edge crosses
 # (``layout_size``): 20,000 take dot about 2 s; the 1,000-node benchmark models about 1,100.
 LAYOUT_LIMIT = 20_000
+# The most edges graphviz may lay out, each of parallel edges counted: 20,000 take dot 0.5-1.6 s (20 nodes
+# of 1,000 edges each, 280 of 100), 100,000 took 3.7 s and 285,600 (a block's Add reading its input 1,020
+# times, repeated 280 times) ran past the 60 s timeout; a 5,000-node ResNet-like model has about 5,700.
+EDGE_LIMIT = 20_000
+# The most characters of DOT text (the same with `-o NAME.dot`, which needs no layout): a 10,000-node diagram
+# writes about 4 MB; checked as the text is made, before anything is written.
+DOT_TEXT_LIMIT = 32 * 2**20
 _FONT = "Helvetica"
 _OUTPUT_COLOR = "#b03a2e"
 _INPUT_COLOR = "#1f618d"
@@ -216,6 +225,15 @@ def check_layout_size(diagram: Diagram) -> None:
     Raises:
         RenderError: The diagram is too large to lay out in seconds (the message says what to do instead).
     """
+    edges = len(diagram.edges)
+    if edges > EDGE_LIMIT:  # counted first: layout_size walks every edge
+        raise RenderError(
+            f"the diagram of {diagram.name!r} is too large for graphviz to lay out in seconds: "
+            f"{len(diagram.nodes):,} nodes and {edges:,} edges (limit {EDGE_LIMIT:,} edges; a node reading one "
+            "tensor several times has an edge for each); write DOT source instead (`-o NAME.dot`, "
+            "format='dot'), which needs no layout, or draw blocks as single boxes (`--collapse` / "
+            "`--collapse-depth N`, collapse_depth=N)"
+        )
     size = layout_size(diagram)
     if size > LAYOUT_LIMIT:
         raise RenderError(
@@ -239,16 +257,19 @@ def _edge_line(
     src, dst = diagram.nodes[edge.src], diagram.nodes[edge.dst]
     attrs = []
     label = ""
-    if opts.show_shapes and edge.shape is not None:
+    # a dense graph's labels would be unreadable, and each one is a node to lay out: none is written (nor worked
+    # out: a shape of 250 axes written on each of 285,600 edges took 28 s)
+    if opts.show_shapes and edge.shape is not None and not dense:
         merge = indeg.get(edge.dst, 0) > 1 and dst.uses == 1
         changes = _rank(edge.shape) != _rank(dst.shape) or src.role == "block" or dst.role == "block"
         if merge or (changes and not compact):
             label = _shape(edge.shape)
     if dst.uses > 1:
-        label = f"use {edge.use + 1}" + (f"\n{label}" if label else "")
+        if not dense:
+            label = f"use {edge.use + 1}" + (f"\n{label}" if label else "")
         if edge.use > 0:
             attrs.append('style="dashed"')
-    if label and not dense:  # a dense graph's labels would be unreadable, and each one is a node to lay out
+    if label:
         # `label` (never `xlabel`): dot lays an edge label out as a node of its own, so labels never overlap
         attrs.insert(0, f"label={quote(label)}")
     if gid is not None:
@@ -343,10 +364,15 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     for cluster in children.get(None, []):
         _emit_cluster(cluster, index, children, members, opts, compact, 1, out, node_ids)
     indeg = dict(diagram.in_degree())
-    out += [
-        _edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None, dense)
-        for i, e in enumerate(diagram.edges)
-    ]
+    size = sum(len(line) + 1 for line in out)
+    if size > DOT_TEXT_LIMIT:
+        _over_text(diagram, size)
+    for i, e in enumerate(diagram.edges):
+        line = _edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None, dense)
+        size += len(line) + 1
+        if size > DOT_TEXT_LIMIT:
+            _over_text(diagram, size)
+        out.append(line)
     if opts.legend:
         out += _legend(diagram)
     for i, note in enumerate(diagram.notes):
@@ -356,6 +382,14 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
         )
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _over_text(diagram: Diagram, size: int) -> NoReturn:
+    raise RenderError(
+        f"the diagram of {diagram.name!r} ({len(diagram.nodes):,} nodes and {len(diagram.edges):,} edges) makes "
+        f"more than {DOT_TEXT_LIMIT:,} characters of DOT text ({size:,} by here): draw blocks as single boxes "
+        "(`--collapse` / `--collapse-depth N`, collapse_depth=N), or give nodes fewer inputs"
+    )
 
 
 def legend_entries(diagram: Diagram) -> list[str]:
