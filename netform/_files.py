@@ -345,6 +345,46 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[str]:
         raise
 
 
+#: Folders of the system's own links and devices (``/dev/stdout``, ``/proc/self/fd/1``).
+SYSTEM_FOLDERS = ("/dev/", "/proc/", "/sys/")
+
+
+def _system_path(path: str) -> bool:
+    """Whether ``path`` lies in a folder of the system's links and devices (``/dev/shm``, a plain file system of
+    memory, is not one)."""
+    path = os.path.abspath(path)
+    return path.startswith(SYSTEM_FOLDERS) and not path.startswith("/dev/shm/")
+
+
+def special_link_problem(output: str) -> str | None:
+    """Why a link at an output path may not be replaced by the file written, or None (no link, or a link to a
+    regular file or to nothing): it leads through ``/dev``, ``/proc`` or ``/sys`` (``/dev/stdout`` leads to the
+    process's own output, wherever that goes), or to something other than a regular file (a FIFO, a device, a
+    folder). Writing renames a new file over the link: the link itself would be gone."""
+    here = output
+    for _ in range(40):  # as the system follows links: at most 40 hops
+        try:
+            if not stat.S_ISLNK(os.lstat(here).st_mode):
+                break
+            target = os.readlink(here)
+        except OSError:
+            return None  # gone meanwhile: the writer's own checks decide
+        if _system_path(here) or _system_path(os.path.join(os.path.dirname(os.path.abspath(here)), target)):
+            return f"is a link to {target}, a path among the system's devices and links"
+        here = os.path.join(os.path.dirname(os.path.abspath(here)), target)
+    else:
+        return "is a chain of more than 40 links"
+    if here == output:
+        return None
+    try:
+        mode = os.stat(output).st_mode
+    except OSError:
+        return None  # a dangling link: replaced by the file
+    if not stat.S_ISREG(mode):
+        return "is a link to something that is not a regular file (a FIFO, a device, a folder)"
+    return None
+
+
 @contextlib.contextmanager
 def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Like :func:`atomic_path` for one file, yielding it open (``w+b``).
@@ -372,6 +412,9 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     if os.path.lexists(target) and not (os.path.islink(target) or os.path.isfile(target)):
         # A FIFO or a device node (/dev/null) would be renamed over: it is not a file to replace.
         raise FileExistsError(f"{target} is not a regular file (a FIFO, device or socket); it was left in place")
+    special = special_link_problem(target)
+    if special:  # /dev/stdout, a link to a FIFO: renaming over it would replace the link, not write through it
+        raise FileExistsError(f"{target} {special}; it was left in place")
     tmp = temp_name(target)
     fh = open(tmp, "w+b", opener=_exclusive)  # closed below on every path
     try:

@@ -393,6 +393,15 @@ def _check_output(option: str, output: str) -> None:
             f"{option} {output}: is {kind}; netform writes a new file and renames it into place, "
             "which would replace it: name a regular file"
         )
+    from netform._files import special_link_problem
+
+    if mode is not None and stat.S_ISLNK(mode):
+        special = special_link_problem(output)
+        if special:
+            raise UsageError(
+                f"{option} {output}: {special}; netform writes a new file and renames it into place, which would "
+                "replace the link itself (/dev/stdout is one): name a regular file, or a link to one"
+            )
     parent = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(parent):
         raise UsageError(f"{option} {output}: the folder {parent} does not exist; make it first, or write elsewhere")
