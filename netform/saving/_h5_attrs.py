@@ -320,11 +320,14 @@ def check_global_heaps(read: RawReader, file_size: int, where: str) -> None:
 
     Every collection starts with its signature; the whole file is searched for
     it, so a collection is checked whatever refers to it (an attribute, a
-    dataset of strings, another collection).
+    dataset of strings, another collection). The whole file ends where its
+    superblock says (:func:`hdf5_end`): HDF5 reads nothing past that, so bytes
+    after it (a sparse file's gigabytes of nothing) are not searched.
 
     Raises:
         UnsafeFileError: A collection HDF5 would never finish decoding.
     """
+    file_size = hdf5_end(read, file_size)
     overlap = len(_COLLECTION) - 1
     offset = 0
     while offset < file_size:

@@ -192,3 +192,54 @@ except nf.FormatError as err:
 """
     r = _run(code, tmp_path)
     assert r.returncode == 0 and r.stdout.split()[-2:] == ["refused", "True"], (r.returncode, r.stderr[-1000:])
+
+
+def _sparse(src: Path, dst: Path, size: int) -> Path:
+    dst.write_bytes(src.read_bytes())
+    os.truncate(dst, size)
+    return dst
+
+
+def test_scans_stop_at_the_superblocks_end(files: dict[str, Path], tmp_path: Path) -> None:
+    """The raw scans read the HDF5 file up to the end address its superblock records, never a sparse tail."""
+    from netform.saving._h5_attrs import check_global_heaps
+
+    good = files["good.weights.h5"]
+    p = _sparse(good, tmp_path / "s.weights.h5", 256 * 2**20)
+    read_bytes = 0
+    with open(p, "rb") as fh:
+        inner = raw_reader(None, fh.fileno())
+
+        def counting(offset: int, n: int) -> bytes:
+            nonlocal read_bytes
+            read_bytes += n
+            return inner(offset, n)
+
+        assert hdf5_end(counting, os.path.getsize(p)) == good.stat().st_size
+        check_global_heaps(counting, os.path.getsize(p), str(p))
+        check_btrees(counting, os.path.getsize(p), str(p))
+    assert read_bytes < 4 * good.stat().st_size, read_bytes
+
+
+def test_load_checks_of_a_sparse_file_read_only_the_hdf5_file(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check_h5 on a 3 GiB sparse copy of a .h5 (read through a descriptor) reads about the file's 20 KB."""
+    from netform.saving._h5_source import open_h5
+    from netform.saving._safety import check_h5
+
+    good = files["good.h5"]
+    p = _sparse(good, tmp_path / "s.h5", 3 * 2**30)
+    real = os.pread
+    read_bytes = 0
+
+    def counting(fd: int, n: int, offset: int) -> bytes:
+        nonlocal read_bytes
+        read_bytes += n
+        return real(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counting)
+    with open_h5(p) as opened:
+        assert opened.image is None  # read through the descriptor
+        check_h5(opened.file, str(p), file_size=opened.size, raw=opened.raw)
+    assert read_bytes < 2**20, read_bytes
