@@ -160,3 +160,27 @@ def test_a_tensor_of_more_than_254_dimensions_is_refused() -> None:
     nf.load_spec(_head(254) + "nodes:\n  a: {type: Add, in: [x, x]}\noutputs: [a]\n")
     with pytest.raises(SpecError, match="TensorFlow takes at most 254"):
         nf.load_spec(_head(255) + "nodes:\n  a: {type: Add, in: [x, x]}\noutputs: [a]\n")
+
+
+def test_validate_json_lists_as_many_errors_as_the_text_with_the_count_of_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 72,000 unknown fields of a 754 KB spec wrote 29 MB of JSON (207 MB of memory)
+    import json
+
+    from netform.cli import main
+
+    fields = ", ".join(f"k{j}: 1" for j in range(8))
+    layers = "".join(f"  - {{type: Dense, units: 2, {fields}}}\n" for _ in range(40))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("netform: 1\nkind: sequential\ninputs: {x: {shape: [4]}}\nlayers:\n" + layers)
+    assert main(["validate", "--format", "json", str(bad), str(ROOT / "models" / "mlp.yaml")]) == 1
+    report = json.loads(capsys.readouterr().out)
+    first, second = report["files"]
+    assert len(first["errors"]) == SpecError.MAX_SHOWN == 100
+    assert (first["errors_total"], first["errors_not_listed"]) == (320, 220)
+    assert first["errors"][0]["path"] == "layers[0].k0" and first["errors"][99]["path"] == "layers[12].k3"
+    assert (second["valid"], second["errors"], second["errors_total"], second["errors_not_listed"]) == (True, [], 0, 0)
+    assert main(["validate", str(bad)]) == 1
+    text = capsys.readouterr().err
+    assert text.count("unknown field") == 100 and "… and 220 more errors" in text
