@@ -254,6 +254,11 @@ def _static_count(layer: dict[str, Any]) -> tuple[int, bool] | None:
     return None
 
 
+#: Keras layers that hold no variables, whatever their size arguments (``CategoryEncoding(num_tokens=1_500_000)``
+#: encodes into 1.5 million columns and stores nothing; a lookup layer's vocabulary is kept apart from weights).
+_NO_VARIABLES = frozenset({"CategoryEncoding", "StringLookup", "IntegerLookup", "TextVectorization"})
+
+
 def _scanned_count(value: Any, depth: int = 0) -> int:
     """The largest size-like integer argument of a layer config (a lower bound on its weights)."""
     best = 0
@@ -283,7 +288,9 @@ def _declared(config: Mapping[str, Any]) -> tuple[int, int, str | None, int]:
     total, exact, top, top_count = 0, 0, None, 0
     for name, layer in _layers(dict(config)):
         static = _static_count(layer)
-        if static is None:
+        if static is None and layer.get("module") == "keras.layers" and layer.get("class_name") in _NO_VARIABLES:
+            count = 0  # a size argument (num_tokens, max_tokens) that allocates no weights
+        elif static is None:
             count = _scanned_count(layer.get("config"))
         else:
             count, is_exact = static
