@@ -245,6 +245,9 @@ def deploy_kind(head: bytes, size: int) -> str | None:
 def _hdf5_kind(path: str) -> str:
     import h5py  # only when the signature says HDF5
 
+    from ._h5_attrs import check_btrees_path
+
+    check_btrees_path(path)  # before h5py lists a group: a B-tree that loops crashes libhdf5
     try:
         with h5py.File(path, "r") as f:
             attrs = f.attrs

@@ -132,12 +132,7 @@ def test_chunk_tree_cycle_refused(tmp_path: Path) -> None:
         _check(bytes(b))
 
 
-#: Format detection (``netform.saving._detect._hdf5_kind``) lists a weights file's root group before any check;
-#: until it calls :func:`check_btrees_path` first, a ``.weights.h5`` with the loop still crashes there.
-_DETECT = pytest.mark.xfail(strict=True, reason="format detection lists the root group before the B-tree check")
-
-
-@pytest.mark.parametrize("name", ["m.h5", "m.keras", pytest.param("w.weights.h5", marks=_DETECT)])
+@pytest.mark.parametrize("name", ["m.h5", "m.keras", "w.weights.h5"])
 def test_every_reader_refuses_the_cycle(files: dict[str, Path], tmp_path: Path, name: str) -> None:
     """inspect, summary, export-spec, render: a netform error (exit 5), never a signal."""
     exe = Path(sys.executable).with_name("netform")
@@ -180,7 +175,6 @@ print(results)
         assert (tmp_path / f"target_{name}").read_bytes() == files[name].read_bytes()
 
 
-@_DETECT
 def test_load_weights_refuses_the_cycle_in_a_weights_file(files: dict[str, Path], tmp_path: Path) -> None:
     code = f"""
 import netform as nf
