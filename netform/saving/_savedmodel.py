@@ -571,6 +571,7 @@ def load_savedmodel(
         if safe_mode:  # TensorFlow Serving runs this graph, not netform's copy: it may not hide behind it
             check_graph(path, _NETFORM_EXTRA)
             check_digests(path)  # nor may another save's graph and variables
+            _same_as_recorded(path, archive)
         return load_keras(archive, where=path, compile=compile, safe_mode=safe_mode, custom_objects=custom_objects)
     if safe_mode:  # a netform record without its copy: not another tool's folder, but one changed after the save
         check_copy_present(path)
@@ -592,6 +593,24 @@ def load_savedmodel(
         stacklevel=3,
     )
     return model
+
+
+def _same_as_recorded(path: str, archive: str) -> None:
+    """Refuse a folder whose ``netform.json`` names another model class or name than its copy's config, as
+    ``inspect`` refuses it (a ``model_class`` of ``os.system`` beside a Sequential).
+
+    Raises:
+        FormatError: The record and the copy name different models.
+    """
+    from ._static_reader import KerasParts, savedmodel_meta, same_model
+
+    config = KerasParts(archive, where=path).config
+    if not (isinstance(config, dict) and isinstance(config.get("class_name"), str)):
+        return  # the copy's own reader refuses it, or only Keras reads it
+    inner = config.get("config")
+    name = inner.get("name") if isinstance(inner, dict) else None
+    shown = {"class_name": config["class_name"], "module": config.get("module"), "config": {"name": name}}
+    same_model(savedmodel_meta(path), shown, path, f"{EXTRA_DIR}/{META}", "the embedded model's config")
 
 
 class InferenceModel:

@@ -245,3 +245,20 @@ def test_netforms_own_files_are_still_replaced(saved: dict[str, Any], tmp_path: 
     shutil.copyfile(saved["dir"] / "m.keras", path / "assets.extra" / "netform.keras")  # a netform .keras
     nf.save(saved["base"], path)
     assert nfs.inspect(path)["model_name"] == "small"
+
+
+@pytest.mark.parametrize("field, value", [("model_class", "os.system"), ("model_name", "another")])
+def test_a_record_naming_another_model_is_refused_by_load_as_by_inspect(
+    saved: dict[str, Any], tmp_path: Path, field: str, value: str
+) -> None:
+    """``netform.json`` naming the class ``os.system`` (or another model name) beside a Sequential copy: inspect
+    refused it, ``load`` loaded the copy; both refuse it now."""
+    path = _copy(saved, tmp_path)
+    record = path / "assets.extra" / "netform.json"
+    meta = json.loads(record.read_text())
+    meta[field] = value
+    record.write_text(json.dumps(meta))
+    with pytest.raises(FormatError, match=f"names the model {'class ' if field == 'model_class' else ''}'{value}'"):
+        nf.load(path)
+    with pytest.raises(FormatError, match=f"'{value}'"):
+        nf.inspect(path)
