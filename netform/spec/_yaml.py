@@ -125,6 +125,18 @@ _NO_FLOW = 1 << 62  # (no flow collection open)
 _BLOCK_LEAD = re.compile(r"(?:[ \t]|[-?:](?=[ \t]|$))*")
 
 
+def _flow_bracket_at(text: str, line: int, column: int) -> bool:
+    """Whether the pre-scan's refusal at (``line``, ``column``) is at a bracket (flow nesting, which the
+    parser's events tell exactly), not at the indentation of a block (which only the pre-scan bounds)."""
+    start = 0
+    for _ in range(line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return False
+    at = start + column - 1
+    return 0 <= at < len(text) and text[at] in "[{"
+
+
 def _prescan_depth(text: str, max_depth: int) -> None:
     """Refuse flow nesting or indentation deeper than the limit before parsing.
 
@@ -750,7 +762,18 @@ def _load_yaml(
                 ]
             ) from err
     try:
-        _prescan_depth(text, limits.max_depth)
+        try:
+            _prescan_depth(text, limits.max_depth)
+        except _Refused as err:
+            if err.why != "deep" or err.line is None or not _flow_bracket_at(text, err.line, err.column):
+                raise
+            # The lexical reading counts a bracket inside a plain or block scalar (`description: see [[[…`) as
+            # nesting: the parser's events tell flow nesting exactly, and the parser keeps its own stack (only
+            # composing recurses), so they are counted before anything is composed (refused there if deep).
+            try:
+                _precount_values(text, limits.max_values, None, limits.max_depth)
+            except yaml.YAMLError:  # libyaml's own bound on flow nesting (its scanner reads ahead): deep
+                raise err from None
         plain = _read_plain(text, limits.max_values, max_entries, limits.max_depth)
         if plain is not None:
             smap.positions = plain[1]
