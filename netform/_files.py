@@ -359,8 +359,8 @@ def _system_path(path: str) -> bool:
 def special_link_problem(output: str) -> str | None:
     """Why a link at an output path may not be replaced by the file written, or None (no link, or a link to a
     regular file or to nothing): it leads through ``/dev``, ``/proc`` or ``/sys`` (``/dev/stdout`` leads to the
-    process's own output, wherever that goes), or to something other than a regular file (a FIFO, a device, a
-    folder). Writing renames a new file over the link: the link itself would be gone."""
+    process's own output, wherever that goes), or to something other than a regular file or a folder (a FIFO,
+    a device, a socket). Writing renames a new file over the link: the link itself would be gone."""
     here = output
     for _ in range(40):  # as the system follows links: at most 40 hops
         try:
@@ -380,8 +380,8 @@ def special_link_problem(output: str) -> str | None:
         mode = os.stat(output).st_mode
     except OSError:
         return None  # a dangling link: replaced by the file
-    if not stat.S_ISREG(mode):
-        return "is a link to something that is not a regular file (a FIFO, a device, a folder)"
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a link to a folder is replaced, as a link to a file
+        return "is a link to something that is neither a regular file nor a folder (a FIFO, a device, a socket)"
     return None
 
 

@@ -70,10 +70,13 @@ def raw_reader(file: Any, raw: io.BytesIO | int | None) -> RawReader:
             raw = io.BytesIO(file.id.get_file_image())
     if isinstance(raw, int):
         fd = raw
+        size = os.fstat(fd).st_size
 
         def read_fd(offset: int, n: int) -> bytes:
             if offset < 0 or n < 0:
                 raise _Unmeasurable("an address before the start of the file")
+            if offset + n > size:  # a size field of gigabytes: refused before a buffer that large is allocated
+                raise _Unmeasurable("an address past the end of the file")
             data = os.pread(fd, n, offset)
             if len(data) != n:
                 raise _Unmeasurable("an address past the end of the file")

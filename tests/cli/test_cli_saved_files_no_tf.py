@@ -1,8 +1,11 @@
-"""Reading a saved file from the command line costs neither TensorFlow nor the spec layer's schemas.
+"""Reading a saved file from the command line costs no TensorFlow.
 
 ``import netform`` imports only the error classes (everything else through
 the package's PEP 562 ``__getattr__``), so ``netform inspect`` of a ``.keras``
-file imports no TensorFlow, no Keras, and no Pydantic schemas either.
+file imports no TensorFlow and no Keras. It does use the layer schemas of the
+spec layer (Pydantic): each layer's arguments are checked with them before the
+file is described, so that ``inspect`` gives ``load``'s answer on an edited
+value (``tests/security/test_readers_vouch_run14.py``).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def test_public_names_still_resolve_lazily() -> None:
         netform.nothing_here  # noqa: B018
 
 
-def test_cli_inspect_of_a_keras_file_needs_no_spec_layer(tmp_path: Path) -> None:
+def test_cli_inspect_of_a_keras_file_needs_no_tensorflow(tmp_path: Path) -> None:
     import netform.saving as nfs
 
     keras = pytest.importorskip("keras")
@@ -50,4 +53,6 @@ def test_cli_inspect_of_a_keras_file_needs_no_spec_layer(tmp_path: Path) -> None
     nfs.save(model, tmp_path / "tiny.keras")
     code = ("import contextlib, io\nfrom netform.cli._main import main\n"
             f"with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['inspect', {str(tmp_path / 'tiny.keras')!r}]) == 0")
-    assert _modules(code) == []
+    loaded = _modules(code)
+    assert not [m for m in loaded if m.split(".")[0] in ("tensorflow", "keras", "yaml")], loaded
+    assert "netform.spec.layers.core" in loaded  # Dense's schema, which checks the layer's arguments

@@ -67,9 +67,9 @@ def test_a_link_to_a_fifo_is_refused(spec: Path, tmp_path: Path, capsys: pytest.
     link = tmp_path / "out.dot"
     link.symlink_to(fifo)
     assert main(["render", str(spec), "-o", str(link)]) == 2
-    assert "not a regular file" in capsys.readouterr().err
+    assert "neither a regular file nor a folder" in capsys.readouterr().err
     assert link.is_symlink()
-    with pytest.raises(RenderError, match="not a regular file"):
+    with pytest.raises(RenderError, match="neither a regular file nor a folder"):
         nf.render(str(spec), link, format="dot")
     assert link.is_symlink()
 

@@ -126,15 +126,15 @@ def test_a_dense_whose_units_keras_refuses_is_a_format_error(
     assert not (tmp_path / "out.dot").exists()
 
 
-def test_inspect_describes_the_file_and_leaves_the_numbers_to_load(
+def test_inspect_refuses_the_number_as_the_other_readers_do(
     plain: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """inspect builds no layer schema (it stays quick and pydantic-free); a Dense whose units build another
-    kernel than the file stores is refused from the stored shapes alone, as loading refuses it."""
+    """inspect checks each layer's arguments with netform's schemas, as load and the other readers do (so that it
+    gives load's answer on an edited value): units -3 is refused by the number, with the same message."""
     path = _edit_text(plain, tmp_path / "negative.keras", '"units": 3', '"units": -3')
     code, out, err = _cli(["inspect", str(path)], capsys)
     assert code == 5, err
-    assert "layer 'd1' (Dense, units -3, input size 4) builds a kernel of shape (4, -3)" in err
+    assert "has units -3, which Dense does not take" in err, err
 
 
 @pytest.mark.parametrize("case", ["nan", "negative", "float"])
