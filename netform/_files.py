@@ -44,6 +44,7 @@ __all__ = [
     "TMP_MARK",
     "NAME_MAX",
     "fitted_tail",
+    "system_path",
 ]
 
 #: The most bytes of one name in a folder (NAME_MAX on Linux and macOS, and on the file systems they use).
@@ -244,6 +245,27 @@ def fitted_tail(name: str, room: int) -> str:
     return cut.decode("utf-8", "surrogateescape")
 
 
+def system_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as the system reads it where it climbs with ``..``: the folders before the last name resolved.
+
+    ``os.path.abspath`` drops ``link/..`` as text, but the system goes up from where the link leads:
+    ``lae/../x`` with ``lae -> SM/assets.extra`` names ``SM/x``. Every check of a target and the write
+    itself must agree on one folder, so a path with a ``..`` part is given as the system reads it (its
+    folders' links resolved, made absolute); the last name is kept as given (a link there is replaced,
+    never followed). A path without ``..`` is returned unchanged.
+    """
+    path = os.fspath(path)
+    if os.pardir not in path.split(os.sep):
+        return path
+    stripped = path.rstrip(os.sep) or path
+    head, tail = os.path.split(stripped)
+    if tail in (os.pardir, os.curdir):
+        resolved = os.path.realpath(stripped)
+    else:
+        resolved = os.path.join(os.path.realpath(head or os.curdir), tail)
+    return resolved + os.sep if path.endswith(os.sep) and resolved != os.sep else resolved
+
+
 def temp_name(target: str | os.PathLike[str]) -> str:
     """An unpredictable name beside ``target`` that keeps its base name as a suffix.
 
@@ -331,7 +353,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[str]:
         >>> with atomic_path("out/model.keras") as tmp:  # doctest: +SKIP
         ...     keras.saving.save_model(model, tmp)
     """
-    target = os.fspath(target)
+    target = system_path(target)
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
     tmp = temp_name(target)
@@ -404,7 +426,7 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     Raises:
         IsADirectoryError: ``target`` is a directory (left in place).
     """
-    target = os.fspath(target)
+    target = system_path(target)
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
     if os.path.isdir(target) and not os.path.islink(target):

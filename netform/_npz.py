@@ -97,7 +97,8 @@ def member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) ->
             else:
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
             header = fh.tell()
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+    # NotImplementedError: a compression zipfile cannot read; RuntimeError: an encrypted entry
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as err:
         raise NpzProblem(
             f"{path}: entry '{info.filename}' is not a .npy array with a readable header ({err})",
             "; write the file with numpy.savez.",

@@ -107,7 +107,7 @@ def _read_npz(path: str, *, text: bool = False) -> dict[str, np.ndarray]:
 
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as err:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as err:  # NotImplementedError: a zip version
         raise DataError(f"{path}: not a readable .npz archive ({err}); write it with numpy.savez") from err
     with archive:
         infos = [info for info in archive.infolist() if not info.is_dir()]
@@ -136,7 +136,15 @@ def _read_npz(path: str, *, text: bool = False) -> dict[str, np.ndarray]:
             try:
                 with archive.open(info) as fh:
                     out[name] = np.lib.format.read_array(fh, allow_pickle=False)
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            except (
+                ValueError,
+                OSError,
+                EOFError,
+                zipfile.BadZipFile,
+                zlib.error,
+                NotImplementedError,
+                RuntimeError,
+            ) as err:
                 raise DataError(
                     f"{path}: array '{name}' cannot be read ({err}); the file is "
                     "truncated or corrupt. Write it again with numpy.savez."

@@ -473,7 +473,16 @@ class TrainingBackup(keras.callbacks.Callback):
                         arrays[name] = np.lib.format.read_array(entry, allow_pickle=False)
         except NpzProblem as err:
             raise self._damaged(err.what) from err
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            EOFError,
+            zipfile.BadZipFile,
+            zlib.error,
+            NotImplementedError,
+            RuntimeError,
+        ) as err:
             raise self._damaged(f"{self.path / _VARIABLES}: it could not be read ({str(err)[:200]})") from err
         return arrays
 
@@ -676,7 +685,16 @@ class TrainingBackup(keras.callbacks.Callback):
             members = self._members(meta)  # headers only: the arrays are read once checked against the model
         except FormatError:
             raise
-        except (OSError, ValueError, KeyError, RecursionError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            RecursionError,
+            EOFError,
+            zipfile.BadZipFile,
+            zlib.error,
+            NotImplementedError,
+        ) as err:  # NotImplementedError: a zip version or compression zipfile cannot read
             raise FormatError(
                 f"{self.path}: the training backup could not be read ({str(err)[:200]}). Expected the files "
                 f"{_META} and {_VARIABLES} written by TrainingBackup; remove {self.path} (the backup folder's "

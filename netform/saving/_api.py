@@ -7,6 +7,7 @@ import os
 from typing import IO, Any, Mapping
 
 from netform.errors import FormatError, SaveError
+from netform._files import system_path
 
 from ._detect import DEPLOY_FORMATS, FORMATS, FULL_MODEL_FORMATS, detect_format
 from ._atomic import folders_made_for, recover
@@ -245,7 +246,7 @@ def save(
                 "path; give a path ending in .onnx or .tflite."
             )
         return _save_to_file_object(model, path, format)  # type: ignore[arg-type]
-    path = os.fspath(path)  # type: ignore[arg-type]
+    path = system_path(path)  # type: ignore[arg-type]  # ``link/..`` climbs from where the link leads
     with folders_made_for(path.rstrip("/") or path):  # a failed save leaves no folder it made
         return _save_path(model, path, format, zipped=zipped, opset=opset, quantize=quantize)
 
@@ -308,7 +309,7 @@ def check_save_path(path: str | os.PathLike[str], format: str | None = None) -> 
     Raises:
         SaveError: What ``save`` would raise for ``path``.
     """
-    path = os.fspath(path)
+    path = system_path(path)  # ``link/..`` climbs from where the link leads
     fmt = format_from_path(path, format, allowed=FORMATS + DEPLOY_FORMATS)
     if fmt in _WEIGHT_SAVE_FORMATS:
         check_target(path[: -len(".index")] if fmt == "tf_checkpoint" and path.endswith(".index") else path, fmt)
@@ -392,7 +393,7 @@ def save_weights(
         SaveError: Something other than weights of this format is at
             ``path``, or the weights cannot be written (a full disk included).
     """
-    path = os.fspath(path)
+    path = system_path(path)  # ``link/..`` climbs from where the link leads
     with folders_made_for(path):  # a failed save leaves no folder it made
         return _save_weights_path(model, path, format, max_shard_size)
 

@@ -426,8 +426,15 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         try:
             with zipfile.ZipFile(path) as zf:
                 names = set(zf.namelist())
-        except (zipfile.BadZipFile, OSError, ValueError) as err:
-            raise FormatError(f"{path}: zip archive is corrupt or truncated ({err}).") from err
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            ValueError,
+            NotImplementedError,
+        ) as err:  # NotImplementedError: a zip version
+            raise FormatError(
+                f"{path}: zip archive is corrupt, truncated or of a zip version no reader takes ({err})."
+            ) from err
         if "config.json" in names:
             return "keras"
         raise _unsupported(path, f"a zip archive without config.json (entries: {sorted(names)[:8]})")

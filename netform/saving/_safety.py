@@ -468,8 +468,20 @@ def _entry_key(name: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", "/".join(parts)).casefold())
 
 
+#: The compression methods zipfile reads (and so Keras): stored, deflate, bzip2, LZMA.
+_READABLE_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
 def _check_entry_kind(info: zipfile.ZipInfo, where: str) -> None:
-    """Refuse a directory entry that stores bytes: zipfile reads them as a file, unzip makes a folder."""
+    """Refuse a directory entry that stores bytes (zipfile reads them as a file, unzip makes a folder), and an
+    entry no reader here can open: encrypted, or compressed by a method zipfile does not read."""
+    if info.flag_bits & 0x1 or info.compress_type not in _READABLE_COMPRESSION:
+        what = "is encrypted" if info.flag_bits & 0x1 else f"is compressed by method {info.compress_type}"
+        raise FormatError(
+            f"{where}: archive entry {info.filename[:200]!r} {what}, which neither netform nor Keras reads "
+            "(Keras and netform write entries unencrypted, stored or deflated); refused. Restore the file "
+            "from a good copy or save the model again."
+        )
     if info.is_dir() and info.file_size:
         raise FormatError(
             f"{where}: archive entry {info.filename[:200]!r} is a folder that stores {info.file_size} bytes, "
