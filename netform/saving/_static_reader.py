@@ -391,6 +391,33 @@ def _check_dense(layer: dict[str, Any], stored: dict[str, tuple[int, ...]], wher
             )
 
 
+def _check_dense_shapes_h5(model: dict[str, Any], f: Any, store: _Store, root: str, where: str) -> None:
+    """Refuse a full-model HDF5 file whose stored Dense kernel or bias has another shape than its config builds.
+
+    The HDF5 twin of :func:`_check_dense_shapes`: a model layer's group lists its variables in order in its
+    ``weight_names`` attribute (a Dense's kernel, then its bias), and Keras's loader gives them to the built
+    layer in that order, refusing a shape it did not build. A model nested in the model is left to Keras.
+    """
+    for layer in model["config"]["layers"]:
+        if not (
+            isinstance(layer, dict) and layer.get("class_name") == "Dense" and layer.get("module") == "keras.layers"
+        ):
+            continue
+        inner = layer.get("config")
+        name = inner.get("name") if isinstance(inner, dict) else None
+        group = f.get(f"{root}{name}") if isinstance(name, str) and "/" not in name else None
+        names = group.attrs.get("weight_names") if group is not None and hasattr(group, "attrs") else None
+        if names is None:
+            continue
+        stored: dict[str, tuple[int, ...]] = {}
+        for index, weight in enumerate(list(names)[:2]):
+            text = weight.decode("utf-8", "replace") if isinstance(weight, bytes) else str(weight)
+            shape = store.shapes.get(f"{root}{name}/{text}")
+            if shape is not None:
+                stored[f"vars/{index}"] = shape
+        _check_dense(layer, stored, where)
+
+
 def _quantized(config: dict[str, Any]) -> bool:
     """Whether a layer config is quantized (Keras stores its kernel packed, in another shape than the float one).
 
@@ -988,6 +1015,7 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         root = "model_weights/" if "model_weights" in f else ""
         model = _model_config(native)
         store = _Store(f, datasets)
+        _check_dense_shapes_h5(model, f, store, root, path)
         groups = {key: f"{root}{key}/" for key in (f[root] if root else f)}
         info = _describe(model, _count_h5, groups, store)
         info["optimizer"] = _optimizer(compile_config)
@@ -1091,6 +1119,10 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
             check_same_model(f, config, path)
         if native is not None:  # a Keras 2 config is left to Keras's legacy loader, which renames arguments
             check_layer_configs(native, path)
+            if isinstance(native, dict) and _is_model(native):
+                _check_dense_shapes_h5(
+                    native, f, _Store(f, stored), "model_weights/" if "model_weights" in f else "", path
+                )
         if compile and native is not None:
             compile_config = attr_json(f, "netform_compile_config", path)
             if compile_config is None and "training_config" in f.attrs:
