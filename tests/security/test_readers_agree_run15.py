@@ -73,4 +73,8 @@ def test_a_square_kernel_stored_transposed_is_a_model_of_its_shape(model_h5: Pat
 
 
 def test_the_untouched_file_is_described(model_h5: Path) -> None:
-    assert nf.inspect(model_h5)["parameters"] == nf.load(model_h5).count_params() == (3 * 5 + 5) + (5 * 4 + 4) + 2 * (4 * 4 + 4)
+    assert (
+        nf.inspect(model_h5)["parameters"]
+        == nf.load(model_h5).count_params()
+        == (3 * 5 + 5) + (5 * 4 + 4) + 2 * (4 * 4 + 4)
+    )

@@ -85,7 +85,11 @@ def test_a_save_through_link_and_dotdot_into_a_savedmodel_is_refused(
 
 
 def test_convert_through_link_and_dotdot_into_a_savedmodel_is_refused(
-    saved: Path, fake_savedmodel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    saved: Path,
+    fake_savedmodel: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "assets.extra").mkdir()  # what the textual reading looked at instead
@@ -143,7 +147,12 @@ def test_a_zip_version_no_reader_takes_is_a_format_error(
     ],
 )
 def test_entries_no_reader_opens_are_a_format_error(
-    central: dict[int, bytes], local: dict[int, bytes], word: str, saved: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    central: dict[int, bytes],
+    local: dict[int, bytes],
+    word: str,
+    saved: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = _patched(saved / "m.keras", tmp_path / "x.keras", central, local)
     _refused(path, FormatError, 5, word, tmp_path, capsys)
