@@ -159,8 +159,10 @@ class Diagnostic:
     def __post_init__(self) -> None:
         # Every diagnostic is printed (validate's text and JSON, SpecError's message): the values it quotes
         # from the spec are escaped once here, so none can forge a line or a terminal escape.
-        object.__setattr__(self, "message", printable(str(self.message)))
-        object.__setattr__(self, "source", printable(str(self.source)))
+        for name in ("message", "source"):
+            value = getattr(self, name)
+            if type(value) is not str or not value.isprintable():
+                object.__setattr__(self, name, printable(str(value)))
 
     @property
     def dotted_path(self) -> str:
@@ -211,14 +213,26 @@ class SpecError(NetformError, ValueError):
 
     #: the most diagnostics ``str()`` lists; :attr:`diagnostics` keeps them all
     MAX_SHOWN = 100
+    #: after this many errors the spec's layers and nodes are no longer checked (:attr:`stopped`)
+    ERROR_LIMIT = 10_000
+    #: how the diagnostic that ends a stopped check begins
+    STOPPED = "checking stopped after"
+
+    @property
+    def stopped(self) -> bool:
+        """Whether checking stopped at :attr:`ERROR_LIMIT` errors (the last diagnostic says where): more may follow."""
+        return bool(self.diagnostics) and self.diagnostics[-1].message.startswith(self.STOPPED)
 
     def _render(self) -> str:
         total = len(self.diagnostics)
         lines = [str(d) for d in self.diagnostics[: self.MAX_SHOWN]]
+        if self.stopped and total > self.MAX_SHOWN:
+            lines.append(str(self.diagnostics[-1]))
+            total -= 1
         if total > self.MAX_SHOWN:
             lines.append(f"… and {total - self.MAX_SHOWN:,} more errors")
         if total > 1:
-            lines.append(f"{total:,} errors found.")
+            lines.append(f"{'at least ' if self.stopped else ''}{total:,} errors found.")
         return "\n".join(lines)
 
 

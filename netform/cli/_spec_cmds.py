@@ -192,6 +192,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     "errors": [],
                     "errors_total": 0,
                     "errors_not_listed": 0,
+                    "checking_stopped": False,
                     "name": spec.name,
                     "kind": spec.kind,
                     "warnings": [d.to_dict() for d in warnings],
@@ -201,14 +202,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
             ok = False
             # as many as the text lists (SpecError.MAX_SHOWN), with the count of the rest: 72,000 errors of a
             # 754 KB spec made 29 MB of JSON
-            shown = err.diagnostics[: SpecError.MAX_SHOWN]
+            # (a check stopped at SpecError.ERROR_LIMIT errors lists the diagnostic that says where, last)
+            found = err.diagnostics[:-1] if err.stopped else err.diagnostics
+            shown = found[: SpecError.MAX_SHOWN] + err.diagnostics[len(found) :]
             results.append(
                 {
                     "path": str(path),
                     "valid": False,
                     "errors": [d.to_dict() for d in shown],
-                    "errors_total": len(err.diagnostics),
-                    "errors_not_listed": len(err.diagnostics) - len(shown),
+                    "errors_total": len(found),
+                    "errors_not_listed": len(found) - min(len(found), SpecError.MAX_SHOWN),
+                    "checking_stopped": err.stopped,
                     "warnings": [],
                 }
             )

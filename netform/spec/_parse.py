@@ -164,11 +164,14 @@ def pydantic_diagnostics(
         if any(len(q) > len(path) and q[: len(path)] == path for q in grouped):
             del grouped[path]
     out: list[Diagnostic] = []
+    field_names: dict[Any, list[str]] = {}  # by model: a mapping with thousands of unknown keys lists them once
     for path, errs in grouped.items():
         specific = [e for e in errs if e["type"] in ("value_error", "assertion_error", "extra_forbidden", "missing")]
         chosen = specific or errs
         target_model = _model_at(model, path)
-        names = list(target_model.model_fields) if target_model is not None else []
+        names = field_names.get(target_model)
+        if names is None:
+            names = field_names[target_model] = list(target_model.model_fields) if target_model is not None else []
         if len(chosen) > 1 and not specific:
             kinds = sorted({_expected(e) for e in chosen})
             message = f"expected {' or '.join(kinds)}; received {_short(chosen[0].get('input'))}"
@@ -658,6 +661,21 @@ class Unresolved(LayerSpec):
     max_inputs = 1 << 30
 
 
+def _stopped(diags: list[Diagnostic], path: Path, smap: SourceMap) -> Diagnostic:
+    """The diagnostic that ends a check stopped at :attr:`SpecError.ERROR_LIMIT` errors, at the first part left.
+
+    Every error is built with its place (and the first ones with suggestions); a spec of 70,000 errors
+    took seconds of CPU to list errors nobody reads past the first hundred. Past the limit the spec's
+    remaining layers or nodes are not checked: the errors found are reported, and this one says where
+    checking stopped.
+    """
+    return smap.diagnostic(
+        f"{SpecError.STOPPED} {len(diags):,} errors: this and the rest of the spec were not checked; "
+        "fix the errors above and validate again",
+        path,
+    )
+
+
 def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagnostic]]:
     """Validate a loaded document into a :class:`ModelSpec`.
 
@@ -700,12 +718,18 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
     if isinstance(raw.get("nodes"), dict):
         parsed = {}
         for name, value in raw["nodes"].items():
+            if len(diags) >= SpecError.ERROR_LIMIT:
+                return None, [*diags, _stopped(diags, ("nodes", name), smap)]
             node = parse_node(value, ("nodes", name), smap, diags, graph=True, memo=memo)
             nodes_ok &= node is not None
             parsed[name] = node
         raw["nodes"] = parsed
     if isinstance(raw.get("layers"), list):
-        items = [parse_node(v, ("layers", i), smap, diags, graph=False, memo=memo) for i, v in enumerate(raw["layers"])]
+        items = []
+        for i, v in enumerate(raw["layers"]):
+            if len(diags) >= SpecError.ERROR_LIMIT:
+                return None, [*diags, _stopped(diags, ("layers", i), smap)]
+            items.append(parse_node(v, ("layers", i), smap, diags, graph=False, memo=memo))
         nodes_ok &= all(n is not None for n in items)
         raw["layers"] = items
     if isinstance(raw.get("model"), dict):
@@ -838,4 +862,5 @@ def dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
         if key not in seen:
             seen.add(key)
             out.append(d)
-    return sorted(out, key=lambda d: (d.line or 0, d.column or 0))
+    # in the order of the file; a check stopped at the error limit says so last
+    return sorted(out, key=lambda d: (d.message.startswith(SpecError.STOPPED), d.line or 0, d.column or 0))
