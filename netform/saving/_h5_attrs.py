@@ -355,6 +355,9 @@ def check_global_heaps(read: RawReader, file_size: int, where: str) -> None:
 
 _SUPERBLOCK = b"\x89HDF\r\n\x1a\n"
 _LINK, _LAYOUT, _SYMBOL_TABLE = 0x0006, 0x0008, 0x0011
+_LINK_INFO, _ATTRIBUTE_INFO = 0x0002, 0x0015
+#: Chunk indexes of a version-4 layout whose nodes name other nodes (an extensible array, a version-2 B-tree).
+_LINKED_CHUNK_INDEXES = {4: "an extensible array", 5: "a version-2 B-tree"}
 
 #: Bounds on :func:`check_btrees`'s walk: objects, B-tree nodes.
 _MAX_WALK_OBJECTS = 1 << 20
@@ -538,6 +541,36 @@ class _Walk:
                         pending.append(target)
                 elif mtype == _LAYOUT:
                     self._chunk_tree(body)
+                    self._chunk_index(addr, body)
+                elif mtype in (_LINK_INFO, _ATTRIBUTE_INFO):
+                    self._dense(addr, body, mtype)
+
+    def refuse(self, addr: int, what: str) -> UnsafeFileError:
+        return UnsafeFileError(
+            f"{self.where}: the HDF5 object at address {addr} keeps {what}, a structure of nodes naming nodes "
+            "that netform does not walk before HDF5 does (a tree that names itself crashes the process), so "
+            "the file is refused. Keras and h5py (with its default file format) keep links in symbol tables, "
+            "attributes in the object header and chunks in version-1 B-trees: save the model again with Keras "
+            "or netform, or rewrite the file with h5py's default libver."
+        )
+
+    def _dense(self, addr: int, body: bytes, mtype: int) -> None:
+        """Refuse links or attributes kept in HDF5's dense storage (a fractal heap indexed by a v2 B-tree)."""
+        if len(body) < 2 or body[0] != 0:
+            return  # HDF5 refuses a version it does not know
+        pos = 2 + ((8 if mtype == _LINK_INFO else 2) if body[1] & 0x01 else 0)
+        if len(body) >= pos + self.sb.sizeof_addr and self.addr(body, pos) != self.undefined:
+            what = "a group's links" if mtype == _LINK_INFO else "its attributes"
+            raise self.refuse(addr, f"{what} in HDF5's dense storage (a fractal heap indexed by a version-2 B-tree)")
+
+    def _chunk_index(self, addr: int, body: bytes) -> None:
+        """Refuse a version-4 chunked layout whose chunk index is one of :data:`_LINKED_CHUNK_INDEXES`."""
+        if len(body) < 5 or body[0] != 4 or body[1] != 2:
+            return
+        dims, width = body[3], body[4]
+        at = 5 + dims * width
+        if at < len(body) and body[at] in _LINKED_CHUNK_INDEXES:
+            raise self.refuse(addr, f"a dataset's chunks indexed by {_LINKED_CHUNK_INDEXES[body[at]]}")
 
     def _hard_link(self, body: bytes) -> int | None:
         """The object a link message names, when it is a hard link."""
