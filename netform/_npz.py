@@ -20,12 +20,24 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:  # NumPy is imported where headers are read: `netform train` checks files before that
     import numpy as np
 
-__all__ = ["MAX_DATA_RATIO", "MIN_BOMB_BYTES", "NpzMember", "NpzProblem", "check_members", "member_header"]
+__all__ = [
+    "MAX_DATA_RATIO",
+    "MIN_BOMB_BYTES",
+    "ZIP_READ_ERRORS",
+    "NpzMember",
+    "NpzProblem",
+    "check_members",
+    "member_header",
+]
 
 #: A compressed member may inflate at most this many times its stored size ...
 MAX_DATA_RATIO = 200
 #: ... once it inflates to more than this many bytes (small arrays of zeros compress well).
 MIN_BOMB_BYTES = 64 * 2**20
+#: What reading an entry of a zip archive someone else wrote may raise: zipfile's own errors, inflating
+#: (``zlib.error``), a compression method or zip version it does not read (``NotImplementedError``) and an
+#: encrypted entry (``RuntimeError``).
+ZIP_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
 
 
 class NpzProblem(Exception):
@@ -97,8 +109,7 @@ def member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) ->
             else:
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
             header = fh.tell()
-    # NotImplementedError: a compression zipfile cannot read; RuntimeError: an encrypted entry
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as err:
+    except ZIP_READ_ERRORS as err:
         raise NpzProblem(
             f"{path}: entry '{info.filename}' is not a .npy array with a readable header ({err})",
             "; write the file with numpy.savez.",

@@ -14,12 +14,11 @@ from __future__ import annotations
 import collections
 import csv
 import zipfile
-import zlib
 from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .._npz import MAX_DATA_RATIO, NpzProblem, check_members, member_header
+from .._npz import MAX_DATA_RATIO, ZIP_READ_ERRORS, NpzProblem, check_members, member_header
 from ..errors import DataError
 
 if TYPE_CHECKING:  # imported where arrays are made: `netform train` checks its files before NumPy loads
@@ -136,15 +135,7 @@ def _read_npz(path: str, *, text: bool = False) -> dict[str, np.ndarray]:
             try:
                 with archive.open(info) as fh:
                     out[name] = np.lib.format.read_array(fh, allow_pickle=False)
-            except (
-                ValueError,
-                OSError,
-                EOFError,
-                zipfile.BadZipFile,
-                zlib.error,
-                NotImplementedError,
-                RuntimeError,
-            ) as err:
+            except ZIP_READ_ERRORS as err:
                 raise DataError(
                     f"{path}: array '{name}' cannot be read ({err}); the file is "
                     "truncated or corrupt. Write it again with numpy.savez."

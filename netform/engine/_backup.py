@@ -48,7 +48,6 @@ import stat
 import threading
 import warnings
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,7 @@ from .._compat import _keras_engine as ki
 from .._compat._random_seed import keras_random_seed
 from ..errors import EngineError, FormatError, SaveError
 from .._files import atomic_path, recover
-from .._npz import NpzMember, NpzProblem, check_members, member_header
+from .._npz import ZIP_READ_ERRORS, NpzMember, NpzProblem, check_members, member_header
 from ._backup_lock import (
     STATE_FILES,
     STATE_NAME,
@@ -473,16 +472,7 @@ class TrainingBackup(keras.callbacks.Callback):
                         arrays[name] = np.lib.format.read_array(entry, allow_pickle=False)
         except NpzProblem as err:
             raise self._damaged(err.what) from err
-        except (
-            OSError,
-            ValueError,
-            KeyError,
-            EOFError,
-            zipfile.BadZipFile,
-            zlib.error,
-            NotImplementedError,
-            RuntimeError,
-        ) as err:
+        except (*ZIP_READ_ERRORS, KeyError) as err:
             raise self._damaged(f"{self.path / _VARIABLES}: it could not be read ({str(err)[:200]})") from err
         return arrays
 
@@ -685,16 +675,7 @@ class TrainingBackup(keras.callbacks.Callback):
             members = self._members(meta)  # headers only: the arrays are read once checked against the model
         except FormatError:
             raise
-        except (
-            OSError,
-            ValueError,
-            KeyError,
-            RecursionError,
-            EOFError,
-            zipfile.BadZipFile,
-            zlib.error,
-            NotImplementedError,
-        ) as err:  # NotImplementedError: a zip version or compression zipfile cannot read
+        except (*ZIP_READ_ERRORS, KeyError) as err:  # RecursionError is a RuntimeError
             raise FormatError(
                 f"{self.path}: the training backup could not be read ({str(err)[:200]}). Expected the files "
                 f"{_META} and {_VARIABLES} written by TrainingBackup; remove {self.path} (the backup folder's "
