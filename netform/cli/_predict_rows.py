@@ -2,8 +2,9 @@
 
 The writer compares each batch's rows with its samples (:mod:`netform.cli._npy_stream`); a model that moves
 the batch axis (``transpose`` with ``axes: [1, 0, 2]``) or reduces over it (``moments`` over axis 0) can give
-as many rows as samples while no row is a sample's prediction. So the first batch (``k`` samples, ``k``
-the batch size, 32 at most when none is given) is predicted first, and when its rows are its samples:
+as many rows as samples while no row is a sample's prediction. So a batch (``k`` samples, ``k`` the batch
+size, 32 at most when none is given: the first batch whose samples are not all alike, as predict batches the
+data, else the first) is predicted first, and when its rows are its samples:
 
 * an output whose first axis has a fixed size while every input's first axis is the batch (``None``) does
   not keep the batch axis, and is refused;
@@ -188,18 +189,20 @@ def check_rows_per_sample(
         DataError: An output keeps no batch axis (its static shape), or its rows do not follow their samples.
     """
     first = x[0] if isinstance(x, list) else x
-    k = min(len(first), batch_size or _PROBE_BATCH)
-    if k < 2:
+    size = min(len(first), batch_size or _PROBE_BATCH)
+    if size < 2:
         return  # one sample a batch: its rows are its own
     if _stateful(model):
         _refuse_static(model, names, chosen, path)  # a probe would change the state the data is predicted from
         return
+    start = _probe_start(x, len(first), size)
+    k = min(size, len(first) - start)
 
     def run(inputs: Any, size: int = k) -> dict[str, np.ndarray]:
         out = split_outputs(model.predict(to_tensors(inputs), batch_size=size, verbose=0), names)
         return {n: np.asarray(out[n]) for n in chosen}
 
-    batch = _take(x, slice(0, k))
+    batch = _take(x, slice(start, start + k))
     plain = run(batch)
     if any(a.ndim == 0 or len(a) != k for a in plain.values()):
         return  # other rows than samples: the writer refuses it, naming the counts
@@ -226,13 +229,52 @@ def check_rows_per_sample(
         return  # the same batch predicts differently (randomness at inference): the probe cannot tell
     if alone is not None:
         i, name = alone
+        of = (
+            f"of the first {k}"
+            if start == 0
+            else f"of the {k} from sample {start} on (the first batch whose samples differ)"
+        )
         raise DataError(
-            f"{path}: the model's output {name!r:.80} gives no prediction per sample: sample {i} of the first "
-            f"{k}, predicted alone, has another row than in its batch, so a row depends on the other samples "
+            f"{path}: the model's output {name!r:.80} gives no prediction per sample: sample {start + i} {of}, "
+            "predicted alone, has another row than in its batch, so a row depends on the other samples "
             f"of its batch and is not its sample's prediction: {_CAUSE}; nothing was written."
         )
+    these = (
+        f"the first {k} samples"
+        if start == 0
+        else f"the {k} samples from sample {start} on (the first batch whose samples differ)"
+    )
     raise DataError(
-        f"{path}: the model's output {moved[0]!r:.80} gives no prediction per sample: predicting the first "
-        f"{k} samples again with their order changed, one left out and one given twice, its rows did not "
+        f"{path}: the model's output {moved[0]!r:.80} gives no prediction per sample: predicting {these} "
+        "again with their order changed, one left out and one given twice, its rows did not "
         f"follow their samples, so a row is not its sample's prediction: {_CAUSE}; nothing was written."
     )
+
+
+def _alike(batch: Any) -> bool:
+    """Whether every sample of ``batch`` equals its first, in every input (then no probe tells rows apart)."""
+    for v in batch if isinstance(batch, list) else [batch]:
+        a = np.asarray(v)
+        if a.ndim == 0 or len(a) < 2:
+            continue
+        try:
+            if not bool(np.all(a[1:] == a[:1])):
+                return False
+        except (TypeError, ValueError):
+            return False  # values that do not compare: probe them
+    return True
+
+
+def _probe_start(x: Any, n: int, size: int) -> int:
+    """Where the batch the probe predicts starts: the first batch of ``size`` (as predict batches the data)
+    whose samples are not all alike, or 0.
+
+    In a batch of equal samples a row that is its batch's maximum (or any statistic of it) is its sample's
+    own prediction, and a reordered batch is the same batch: a probe of it tells nothing, while a later batch
+    of different samples would be mixed. Every batch is predicted before anything is written, so the probe
+    may look at any of them.
+    """
+    for start in range(0, n - 1, size):
+        if not _alike(_take(x, slice(start, min(start + size, n)))):
+            return start
+    return 0
