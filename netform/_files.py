@@ -24,6 +24,7 @@ what they may replace before they call it) and imports no TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -246,24 +247,39 @@ def fitted_tail(name: str, room: int) -> str:
 
 
 def system_path(path: str | os.PathLike[str]) -> str:
-    """``path`` as the system reads it where it climbs with ``..``: the folders before the last name resolved.
+    """``path`` as the system reads it where it climbs with ``..``: the part up to its last ``..`` resolved.
 
     ``os.path.abspath`` drops ``link/..`` as text, but the system goes up from where the link leads:
     ``lae/../x`` with ``lae -> SM/assets.extra`` names ``SM/x``. Every check of a target and the write
-    itself must agree on one folder, so a path with a ``..`` part is given as the system reads it (its
-    folders' links resolved, made absolute); the last name is kept as given (a link there is replaced,
-    never followed). A path without ``..`` is returned unchanged.
+    itself must agree on one folder, so a path with a ``..`` part is given as the system reads it: the part
+    up to its last ``..`` resolved (its links followed, made absolute), the folders after it as given (a
+    save makes those that are missing) and the last name kept as given (a link there is replaced, never
+    followed). A path without ``..`` is returned unchanged.
+
+    Raises:
+        FileNotFoundError: A folder before the last ``..`` does not exist, or is a file (or a link to
+            nothing): the system cannot climb out of it either.
     """
     path = os.fspath(path)
-    if os.pardir not in path.split(os.sep):
+    parts = path.split(os.sep)
+    if os.pardir not in parts:
         return path
-    stripped = path.rstrip(os.sep) or path
-    head, tail = os.path.split(stripped)
-    if tail in (os.pardir, os.curdir):
-        resolved = os.path.realpath(stripped)
-    else:
-        resolved = os.path.join(os.path.realpath(head or os.curdir), tail)
-    return resolved + os.sep if path.endswith(os.sep) and resolved != os.sep else resolved
+    last = len(parts) - 1 - parts[::-1].index(os.pardir)
+    head = os.sep.join(parts[: last + 1]) or os.sep
+    try:
+        for i, part in enumerate(parts[: last + 1]):
+            above = os.sep.join(parts[:i])
+            if part == os.pardir and above and not os.path.isdir(above):
+                raise NotADirectoryError(above)
+        resolved = os.path.realpath(head, strict=True)
+    except OSError as err:  # a missing folder, a file, a link to nothing, a loop of links
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "the path climbs with '..' out of a folder that does not exist (or is a file, or a link to nothing), "
+            "which the system cannot do; give a path whose folders before '..' exist",
+            path,
+        ) from err
+    return os.path.join(resolved, *parts[last + 1 :])
 
 
 def temp_name(target: str | os.PathLike[str]) -> str:

@@ -270,8 +270,11 @@ def check_model_output(output: str) -> None:
     from ..errors import SaveError
     from ..saving._api import check_save_path
 
-    check_save_path(output)
-    folder = os.path.dirname(os.path.abspath(output.rstrip("/") or output))
+    check_save_path(output)  # refuses a path that climbs with '..' out of a missing folder
+    from .._files import system_path
+
+    target = system_path(output)  # where the save writes (``link/..`` climbs from where the link leads)
+    folder = os.path.dirname(os.path.abspath(target.rstrip("/") or target))
     if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
         raise SaveError(
             f"{output}: the folder {folder} is not writable (permission denied), so the trained model could not "
@@ -652,7 +655,12 @@ def _check_predictions_file(output: str) -> None:
             f"name a file (e.g. {os.path.join(output, 'predictions' + (Path(output).suffix or '.npz'))}), or move "
             "the folder away"
         )
-    folder = os.path.dirname(os.path.abspath(output))
+    from .._files import system_path
+
+    try:
+        folder = os.path.dirname(os.path.abspath(system_path(output)))  # where the write goes (``link/..``)
+    except OSError as err:
+        raise UsageError(f"-o {output}: {err.strerror}") from None
     if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(
             f"-o {output}: the folder {folder} is not writable (permission denied); make it writable, or name a "

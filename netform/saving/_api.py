@@ -246,9 +246,21 @@ def save(
                 "path; give a path ending in .onnx or .tflite."
             )
         return _save_to_file_object(model, path, format)  # type: ignore[arg-type]
-    path = system_path(path)  # type: ignore[arg-type]  # ``link/..`` climbs from where the link leads
+    path = _system_target(path)  # type: ignore[arg-type]
     with folders_made_for(path.rstrip("/") or path):  # a failed save leaves no folder it made
         return _save_path(model, path, format, zipped=zipped, opset=opset, quantize=quantize)
+
+
+def _system_target(path: str | os.PathLike[str]) -> str:
+    """The target as the system reads it (``link/..`` climbs from where the link leads: :func:`system_path`).
+
+    Raises:
+        SaveError: The path climbs with ``..`` out of a folder that does not exist (nothing was written).
+    """
+    try:
+        return system_path(path)
+    except OSError as err:
+        raise SaveError(f"{os.fspath(path)}: {err.strerror}; nothing was written.") from None
 
 
 def _save_path(
@@ -309,7 +321,7 @@ def check_save_path(path: str | os.PathLike[str], format: str | None = None) -> 
     Raises:
         SaveError: What ``save`` would raise for ``path``.
     """
-    path = system_path(path)  # ``link/..`` climbs from where the link leads
+    path = _system_target(path)
     fmt = format_from_path(path, format, allowed=FORMATS + DEPLOY_FORMATS)
     if fmt in _WEIGHT_SAVE_FORMATS:
         check_target(path[: -len(".index")] if fmt == "tf_checkpoint" and path.endswith(".index") else path, fmt)
@@ -393,7 +405,7 @@ def save_weights(
         SaveError: Something other than weights of this format is at
             ``path``, or the weights cannot be written (a full disk included).
     """
-    path = system_path(path)  # ``link/..`` climbs from where the link leads
+    path = _system_target(path)
     with folders_made_for(path):  # a failed save leaves no folder it made
         return _save_weights_path(model, path, format, max_shard_size)
 

@@ -356,6 +356,9 @@ def check_global_heaps(read: RawReader, file_size: int, where: str) -> None:
 _SUPERBLOCK = b"\x89HDF\r\n\x1a\n"
 _LINK, _LAYOUT, _SYMBOL_TABLE = 0x0006, 0x0008, 0x0011
 _LINK_INFO, _ATTRIBUTE_INFO = 0x0002, 0x0015
+#: The messages HDF5 may keep shared (a reference to one stored elsewhere): datatype, dataspace, fill value,
+#: filter pipeline, attribute. Any other marked shared is no file HDF5 writes.
+_SHAREABLE = frozenset({0x0001, 0x0003, 0x0005, 0x000B, 0x000C})
 #: Chunk indexes of a version-4 layout whose nodes name other nodes (an extensible array, a version-2 B-tree).
 _LINKED_CHUNK_INDEXES = {4: "an extensible array", 5: "a version-2 B-tree"}
 
@@ -528,6 +531,15 @@ class _Walk:
                 continue  # not a header this walk reads: HDF5 reads it, and refuses it with an error
             for mtype, mflags, offset, size in messages:
                 if mflags & 0x02:
+                    if mtype not in _SHAREABLE:
+                        # libhdf5 reads such a message as it is: marked shared, it would hide a group's tree
+                        # (or dense storage, a continuation of the header) from this walk, not from HDF5
+                        raise CorruptFileError(
+                            f"{self.where}: the HDF5 object at address {addr} holds a message of type {mtype:#06x} "
+                            "marked as shared, which HDF5 never writes for that type (only datatypes, "
+                            "dataspaces, fill values, filter pipelines and attributes are shared), so the file "
+                            "is refused as corrupt. Keras and h5py never write it: re-save the model."
+                        )
                     continue  # a shared message: a reference to another
                 try:
                     body = self.read(offset, size)

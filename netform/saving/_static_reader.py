@@ -394,9 +394,10 @@ def _check_dense(layer: dict[str, Any], stored: dict[str, tuple[int, ...]], wher
 def _check_dense_shapes_h5(model: dict[str, Any], f: Any, store: _Store, root: str, where: str) -> None:
     """Refuse a full-model HDF5 file whose stored Dense kernel or bias has another shape than its config builds.
 
-    The HDF5 twin of :func:`_check_dense_shapes`: a model layer's group lists its variables in order in its
-    ``weight_names`` attribute (a Dense's kernel, then its bias), and Keras's loader gives them to the built
-    layer in that order, refusing a shape it did not build. A model nested in the model is left to Keras.
+    The HDF5 twin of :func:`_check_dense_shapes`: a model layer's group lists its variables in its
+    ``weight_names`` attribute (``d/kernel``, ``d/bias``; trainable ones first, so a LoRA-enabled Dense lists
+    its frozen kernel last) and Keras's loader gives them to the built layer, refusing a shape it did not
+    build; the kernel and the bias are found by name. A model nested in the model is left to Keras.
     """
     for layer in model["config"]["layers"]:
         if not (
@@ -410,11 +411,12 @@ def _check_dense_shapes_h5(model: dict[str, Any], f: Any, store: _Store, root: s
         if names is None:
             continue
         stored: dict[str, tuple[int, ...]] = {}
-        for index, weight in enumerate(list(names)[:2]):
+        for weight in list(names)[:8]:
             text = weight.decode("utf-8", "replace") if isinstance(weight, bytes) else str(weight)
+            var = {"kernel": "vars/0", "bias": "vars/1"}.get(text.rsplit("/", 1)[-1].split(":", 1)[0])
             shape = store.shapes.get(f"{root}{name}/{text}")
-            if shape is not None:
-                stored[f"vars/{index}"] = shape
+            if var is not None and shape is not None and var not in stored:
+                stored[var] = shape
         _check_dense(layer, stored, where)
 
 

@@ -26,7 +26,7 @@ import pytest
 
 import netform as nf
 from netform.cli import main
-from netform.errors import UnsafeFileError
+from netform.errors import FormatError, UnsafeFileError
 from netform.saving._h5_attrs import check_btrees_path
 
 
@@ -139,3 +139,47 @@ def _rewritten_latest_bytes(data: bytes, tmp_path: Path) -> bytes:
     src = tmp_path / "inner.h5"
     src.write_bytes(data)
     return _rewritten_latest(src, tmp_path / "inner_latest.h5").read_bytes()
+
+
+def _shared_flag(path: Path, mtype: int) -> Path:
+    """``path`` with the message of type ``mtype`` in group ``g``'s (version-1) object header marked as shared."""
+    from netform.saving import _h5_attrs
+
+    with h5py.File(path, "r") as f:
+        addr = h5py.h5o.get_info(f["g"].id).addr
+    data = bytearray(path.read_bytes())
+    with open(path, "rb") as fh:
+        read = _h5_attrs.raw_reader(None, fh.fileno())
+        messages = list(_h5_attrs._messages(read, addr, 8, 8, 0))
+    assert data[addr] == 1  # a version-1 header: type (2), size (2), flags (1), reserved (3), then the body
+    kind, flags, offset, _ = next(m for m in messages if m[0] == mtype)
+    assert data[offset - 4] == flags
+    data[offset - 4] = flags | 0x02
+    out = path.with_name(f"{path.stem}_shared.h5")
+    out.write_bytes(bytes(data))
+    return out
+
+
+def _track_order_group(f: Any) -> None:
+    gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+    gcpl.set_link_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
+    h5py.h5g.create(f.id, b"g", gcpl=gcpl)
+    for i in range(20):
+        f["g"].create_dataset(f"d{i}", data=np.arange(3))
+
+
+@pytest.mark.parametrize(
+    ("fill", "mtype"),
+    [(_track_order_group, 0x0002), (lambda f: f.create_group("g").create_dataset("d", data=np.ones(3)), 0x0011)],
+    ids=["link_info", "symbol_table"],
+)
+def test_a_message_marked_shared_that_hdf5_never_shares_is_refused(
+    fill: Callable[[Any], object], mtype: int, tmp_path: Path
+) -> None:
+    """libhdf5 reads a Link Info or Symbol Table message marked shared as it is: the walk skipped it (a shared
+    message is a reference), so a dense group or a whole B-tree was hidden from it, not from HDF5."""
+    path = _shared_flag(_file(tmp_path / "x.h5", fill), mtype)
+    with h5py.File(path, "r") as f:
+        assert len(list(f["g"])) >= 1  # HDF5 still follows it
+    with pytest.raises(FormatError, match=f"message of type {mtype:#06x} marked as shared"):
+        check_btrees_path(path)

@@ -78,3 +78,19 @@ def test_the_untouched_file_is_described(model_h5: Path) -> None:
         == nf.load(model_h5).count_params()
         == (3 * 5 + 5) + (5 * 4 + 4) + 2 * (4 * 4 + 4)
     )
+
+
+def test_a_lora_dense_is_described_as_load_reads_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Keras's legacy saver lists trainable weights first: a LoRA-enabled Dense's frozen kernel comes last
+    (``bias, lora_kernel_a, lora_kernel_b, kernel``); the kernel and the bias are found by name."""
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Dense(2, name="d2")(keras.layers.Dense(4, name="d1")(x)))
+    model.layers[1].enable_lora(2)
+    path = tmp_path / "lora.h5"
+    nf.save(model, path)
+    with h5py.File(path) as f:
+        assert [n.split("/")[-1] for n in f["model_weights/d1"].attrs["weight_names"]][-1] == "kernel"
+    assert nf.load(path).count_params() == model.count_params()
+    for command in (["summary"], ["export-spec", "-o", str(tmp_path / "s.yaml")]):
+        capsys.readouterr()
+        assert main([command[0], str(path), *command[1:]]) == 0, capsys.readouterr().err

@@ -62,7 +62,33 @@ def test_system_path_climbs_from_where_a_link_leads(fake_savedmodel: Path, tmp_p
     assert system_path("lae/../") == str(fake_savedmodel) + os.sep
     assert system_path("plain/name.keras") == "plain/name.keras"  # no '..': unchanged
     # the last name is kept as given: a link there is replaced, never followed
+    (tmp_path / "x").mkdir()
     assert system_path("x/../lae") == str(tmp_path / "lae")
+    assert system_path("x/../new/folders/m.keras") == str(tmp_path / "new" / "folders" / "m.keras")
+
+
+@pytest.mark.parametrize("above", ["missing", "a_file", "dangling"])
+def test_climbing_out_of_what_is_no_folder_is_refused_as_the_system_refuses_it(
+    above: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``dangling/../m.keras`` (``dangling -> gone/sub``) or ``a_file/../m.keras``: open() fails there
+    (ENOENT, ENOTDIR), while resolving the text made ``gone/`` and wrote ``gone/m.keras``."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone" / "sub")
+    target = f"{above}/../m.keras"
+    with pytest.raises(OSError):
+        open(target, "wb")  # the system refuses it too
+    with pytest.raises(FileNotFoundError, match="climbs with '..' out of a folder that does not exist"):
+        system_path(target)
+    with pytest.raises(SaveError, match="climbs with '..' out of a folder"):
+        nf.save(_model(), target)
+    with pytest.raises(SaveError, match="climbs with '..' out of a folder"):
+        nf.save_weights(_model(), f"{above}/../w.weights.h5")
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "dangling"]
+    capsys.readouterr()
+    assert main(["convert", str(Path(__file__)), target]) != 0
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "dangling"]
 
 
 @pytest.mark.parametrize(
@@ -170,3 +196,21 @@ def test_a_data_npz_of_a_zip_version_no_reader_takes_is_a_data_error(tmp_path: P
         path = _patched(tmp_path / "ok.npz", tmp_path / name, central, local)
         with pytest.raises(DataError):
             _read_npz(str(path))
+
+
+def test_the_cli_checks_the_folder_the_write_goes_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-o ln/../out.npy`` with ``ln -> real/sub`` is written in ``real``: its folder checks look there."""
+    from netform.cli import _train_cmds
+    from netform.cli._args import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "ln").symlink_to(tmp_path / "real" / "sub")
+    real = str(tmp_path / "real")
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: access(p, mode) and os.fspath(p) != real)
+    with pytest.raises(UsageError, match="real is not writable"):
+        _train_cmds._check_predictions_file("ln/../out.npy")
+    with pytest.raises(SaveError, match="real is not writable"):
+        _train_cmds.check_model_output("ln/../m.keras")
+    _train_cmds._check_predictions_file("out.npy")  # the working folder is writable
