@@ -520,8 +520,10 @@ class _Walk:
             if not pending:
                 break
             addr = pending.pop()
-            if addr in self.objects or len(self.objects) >= _MAX_WALK_OBJECTS or not self.inside(addr, 16):
+            if addr in self.objects or not self.inside(addr, 16):
                 continue
+            if len(self.objects) >= _MAX_WALK_OBJECTS:
+                raise self.too_many(f"{_MAX_WALK_OBJECTS:,} objects")
             self.objects.add(addr)
             try:
                 messages = list(
@@ -556,6 +558,13 @@ class _Walk:
                     self._chunk_index(addr, body)
                 elif mtype in (_LINK_INFO, _ATTRIBUTE_INFO):
                     self._dense(addr, body, mtype)
+
+    def too_many(self, what: str) -> UnsafeFileError:
+        return UnsafeFileError(
+            f"{self.where}: the HDF5 file holds more than {what}, past what netform walks before HDF5 does "
+            "(a model of 10,000 layers holds about 50,000 objects), so the rest could not be checked and the "
+            "file is refused."
+        )
 
     def refuse(self, addr: int, what: str) -> UnsafeFileError:
         return UnsafeFileError(
@@ -653,7 +662,7 @@ class _Walk:
             if node in self.nodes:
                 raise self.fail(node, "is the child of two nodes, or of itself")
             if len(self.nodes) >= _MAX_WALK_NODES:
-                return leaves
+                raise self.too_many(f"{_MAX_WALK_NODES:,} B-tree nodes")
             self.nodes.add(node)
             data = self.raw(node, header) or b""
             if data[:4] != b"TREE" or data[4] != kind or data[5] != level:

@@ -183,3 +183,17 @@ def test_a_message_marked_shared_that_hdf5_never_shares_is_refused(
         assert len(list(f["g"])) >= 1  # HDF5 still follows it
     with pytest.raises(FormatError, match=f"message of type {mtype:#06x} marked as shared"):
         check_btrees_path(path)
+
+
+@pytest.mark.parametrize(("bound", "words"), [("_MAX_WALK_OBJECTS", "objects"), ("_MAX_WALK_NODES", "B-tree nodes")])
+def test_a_file_past_the_walk_s_bounds_is_refused_not_passed(
+    bound: str, words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its bounds the walk stopped and passed the file: a tree past them went unchecked."""
+    from netform.saving import _h5_attrs
+
+    path = _file(tmp_path / "x.h5", lambda f: [f.create_group(f"g{i}").create_group("h") for i in range(6)])
+    check_btrees_path(path)
+    monkeypatch.setattr(_h5_attrs, bound, 3)
+    with pytest.raises(UnsafeFileError, match=f"more than 3 {words}"):
+        check_btrees_path(path)
