@@ -15,7 +15,7 @@ from ._parse import frozen_value
 from ._types import format_shape  # defined beside Shape: the static rules and diagrams need it without this module
 from ._yaml import SourceMap
 
-__all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS", "MAX_SHAPE_READS"]
+__all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS", "MAX_SHAPE_HELD", "MAX_SHAPE_READS"]
 
 #: the most values one layer's weights, or one sample of one tensor, may hold (2**31 - 1: 8 GB as float32)
 MAX_ELEMENTS = 2**31 - 1
@@ -25,6 +25,9 @@ MAX_RANK = 254
 #: runs (the nodes of one layer or op, input shapes and kinds run it once): the rules' work grows with it, 0.1 to
 #: 0.2 s a million; the keras.applications models read at most 2,086 (DenseNet201), the zoo at most 170
 MAX_SHAPE_READS = 1_000_000
+#: The most output dimensions the nodes' shapes may hold, summed over every node (a repeated block's copies
+#: each count): a ``split`` of 10,000 parts in a block used with ``repeat: 4999`` held 100 million.
+MAX_SHAPE_HELD = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     done: dict[Any, tuple[Any, NodeShape]] = {}
     signatures = _Signatures()
     read = 0  # input dimensions the shape rules have been given (MAX_SHAPE_READS)
+    held = 0  # output dimensions the nodes' shapes hold (MAX_SHAPE_HELD)
     for node in graph.nodes.values():
         key = _node_key(node, out, kinds, signatures)
         if key is not None:
@@ -103,6 +107,10 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
                 kinds[node.name] = hit[0]
                 memo = hit[1]
                 same = memo.output_shape
+                held += _held(same)
+                if held > MAX_SHAPE_HELD:
+                    diags.append(_over_held(held, node, same, smap))
+                    break
                 out[node.name] = NodeShape(
                     list(same) if isinstance(same, list) else same, memo.trainable, memo.non_trainable, memo.static
                 )
@@ -226,6 +234,10 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             diags.append(smap.diagnostic(f"{label} {what}: make it smaller", node.path))
             out[node.name] = NodeShape(None, None, None, False)
             continue
+        held += _held(shape)
+        if held > MAX_SHAPE_HELD:
+            diags.append(_over_held(held, node, shape, smap))
+            break
         total += weights
         if memory is not None and total > memory:
             diags.append(_over_memory(total, memory, smap, node.path))
@@ -388,6 +400,22 @@ def _call_misfit(node: Any, arg: Any, out: dict[str, NodeShape]) -> tuple[str, t
 def _dims(shapes: Any) -> int:
     """The dimensions of the shapes in ``shapes`` (a shape, or a list of them for a layer of several outputs)."""
     return sum(len(s) for s in shapes if isinstance(s, tuple)) if isinstance(shapes, list) else 0
+
+
+def _held(shape: Any) -> int:
+    """The dimensions an output shape holds (a shape, or a list of them for a node of several outputs)."""
+    return len(shape) if isinstance(shape, tuple) else _dims(shape) + (len(shape) if isinstance(shape, list) else 0)
+
+
+def _over_held(held: int, node: Any, shape: Any, smap: SourceMap) -> Diagnostic:
+    outputs = len(shape) if isinstance(shape, list) else 1
+    return smap.diagnostic(
+        f"the nodes' output shapes would hold {held:,} dimensions by node '{node.name}' (summed over the nodes, "
+        f"each copy of a repeated block counted; this one outputs {outputs:,} tensor{'s' * (outputs != 1)}); the "
+        f"limit is {MAX_SHAPE_HELD:,}: split tensors into fewer parts, or repeat blocks that output many "
+        "tensors fewer times",
+        node.path,
+    )
 
 
 def _over_reads(read: int, node: Any, shapes: list[Any], smap: SourceMap) -> Diagnostic:
