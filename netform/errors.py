@@ -138,6 +138,13 @@ class NetformError(Exception):
     __init__ = Exception.__init__
 
 
+#: The most characters of a diagnostic's message (and source): past it, the middle is left out, so that a
+#: long value the message quotes (a 500 KB string given 3,000 times through one YAML anchor) stays short.
+MAX_MESSAGE = 2_000
+#: ... and of one key of its path (a spec's names are at most 1,024 characters; a key may be any text)
+_MAX_PATH_PART = 1_024
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One problem found in a spec, with its place.
@@ -161,8 +168,22 @@ class Diagnostic:
         # from the spec are escaped once here, so none can forge a line or a terminal escape.
         for name in ("message", "source"):
             value = getattr(self, name)
-            if type(value) is not str or not value.isprintable():
-                object.__setattr__(self, name, printable(str(value)))
+            if type(value) is not str:
+                value = str(value)
+            if len(value) > MAX_MESSAGE:  # a quoted value of 500 KB (one YAML anchor used 3,000 times)
+                left = len(value) - MAX_MESSAGE + 200
+                value = f"{value[: MAX_MESSAGE - 400]} … ({left:,} characters left out) … {value[-200:]}"
+            if not value.isprintable():
+                value = printable(value)
+            object.__setattr__(self, name, value)
+        if any(isinstance(part, str) and len(part) > _MAX_PATH_PART for part in self.path):  # a 500 KB key
+            cut = tuple(
+                f"{part[:_MAX_PATH_PART]}… ({len(part):,} characters)"
+                if isinstance(part, str) and len(part) > _MAX_PATH_PART
+                else part
+                for part in self.path
+            )
+            object.__setattr__(self, "path", cut)
 
     @property
     def dotted_path(self) -> str:

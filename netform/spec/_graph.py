@@ -311,7 +311,7 @@ class _Resolver:
         for name, node in nodes.items():
             wanted = set()
             for ref in (*node.inputs, *_call_refs(node)):
-                head = ref.split(".", 1)[0]
+                head = ref.partition(".")[0]  # (no copy of a name without a dot: a 500 KB one given 3,000 times)
                 if head in nodes and head not in env:
                     wanted.add(head)
             if node.shares and node.shares in nodes:

@@ -26,7 +26,8 @@ Path = tuple[str | int, ...]
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    # a long text is cut before repr() copies it whole (a 500 KB value quoted by each of 3,000 errors)
+    text = repr(value[: limit + 1] if isinstance(value, str) else value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

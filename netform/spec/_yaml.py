@@ -303,6 +303,8 @@ def _read_plain(
                 raise _Refused("many", event.start_mark.line + 1, event.start_mark.column + 1)
             if kind == _SCALAR:  # the value a scalar event reads as (`_Scalars`), worked out inline
                 value = event.value
+                if len(value) > MAX_TEXT or (len(value) > MAX_KEY and stack and stack[-1][3] and stack[-1][2] is none):
+                    return None  # a text or a key past its limit: the general path words the error
                 if event.implicit[0]:  # plain: its text decides (a quoted scalar is its text)
                     value = made.get(value, none)
                     if value is none:
@@ -482,6 +484,10 @@ _STR_TAG = _TAG + "str"
 #: YAML 1.1 reads ``1:20`` as the base-60 number 80 (``1:20.5`` as 80.5): refused, as dates are.
 _NUMBER_TAGS = (_TAG + "int", _TAG + "float")
 # resolved tags are remembered for this many scalars of at most this many characters
+#: The most characters of one text in a spec (a substituted block parameter's limit too), and of one key. Each
+#: message quotes a value; one 500 KB text given 3,000 times through a YAML anchor took seconds and gigabytes.
+MAX_TEXT = 100_000
+MAX_KEY = 1_024
 _MAX_MEMO = 50_000
 _MAX_MEMO_TEXT = 64
 
@@ -537,6 +543,13 @@ class _Builder:
         if path not in self.smap.positions:
             self.smap.positions[path] = node.start_mark.line + 1, node.start_mark.column + 1
         if node.tag == "tag:yaml.org,2002:str" and type(node) is ScalarNode:
+            if len(node.value) > MAX_TEXT:
+                self._error(
+                    f"a text of {len(node.value):,} characters; a spec's texts are at most {MAX_TEXT:,} characters",
+                    node,
+                    path,
+                )
+                return None
             return node.value  # the common case, as `_scalar` below reads it
         if node.tag not in _STANDARD_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
@@ -619,6 +632,14 @@ class _Builder:
             except _BadScalar:
                 continue
             key = key if isinstance(key, str) else str(key)
+            if len(key) > MAX_KEY:
+                self._error(
+                    f"a key of {len(key):,} characters; keys (fields, node, block and input names) are at most "
+                    f"{MAX_KEY:,} characters",
+                    key_node,
+                    path,
+                )
+                continue
             if key in out:
                 self._error(
                     f"duplicate key '{key}' (the first one is at line {self.smap.positions[path + (key,)][0]})",
