@@ -189,14 +189,14 @@ def check_rows_per_sample(
         DataError: An output keeps no batch axis (its static shape), or its rows do not follow their samples.
     """
     first = x[0] if isinstance(x, list) else x
-    size = min(len(first), batch_size or _PROBE_BATCH)
-    if size < 2:
+    full = min(len(first), batch_size or _PROBE_BATCH)  # the size of the data's batches, all but the last
+    if full < 2:
         return  # one sample a batch: its rows are its own
     if _stateful(model):
         _refuse_static(model, names, chosen, path)  # a probe would change the state the data is predicted from
         return
-    start = _probe_start(x, len(first), size)
-    k = min(size, len(first) - start)
+    start = _probe_start(x, len(first), full)
+    k = min(full, len(first) - start)
 
     def run(inputs: Any, size: int = k) -> dict[str, np.ndarray]:
         out = split_outputs(model.predict(to_tensors(inputs), batch_size=size, verbose=0), names)
@@ -211,22 +211,40 @@ def check_rows_per_sample(
     probed = run(_take(batch, index))
     moved = [n for n in chosen if not _close(probed[n], plain[n][index])]
     alone: tuple[int, str] | None = None
+    sized: tuple[int, str] | None = None
     if not moved:
         # One predict call, each of its batches one sample: a batch of one, or with a fixed batch size a
         # batch of k copies of the sample (the probe's size), its first row compared.
         picks = alone_indices(k, _scores(batch))
-        size = k if _fixed_batch(model) else 1
+        fixed = _fixed_batch(model)
+        size = k if fixed else 1
         rows = run(_take(batch, np.repeat(picks, size)), size)
         for j, i in enumerate(picks):
             bad = [n for n in chosen if not _close(_row(rows[n], j * size), plain[n][i : i + 1], plain[n])]
             if bad:
                 alone = i, bad[0]
                 break
-        if alone is None:
+        # The data's last batch may hold fewer samples: a row may depend on its batch's size alone (x * f(n)
+        # with f(1) = f(k)); the first samples of the batch are predicted as a batch of that size too.
+        last = len(first) % full
+        if alone is None and not fixed and 2 <= last < k:
+            rows = run(_take(batch, slice(0, last)), last)
+            bad = [n for n in chosen if not _close(rows[n], plain[n][:last], plain[n])]
+            if bad:
+                sized = last, bad[0]
+        if alone is None and sized is None:
             return
     again = run(batch)
     if not all(_close(again[n], plain[n]) for n in chosen):
         return  # the same batch predicts differently (randomness at inference): the probe cannot tell
+    if sized is not None:
+        last, name = sized
+        raise DataError(
+            f"{path}: the model's output {name!r:.80} gives no prediction per sample: the first {last} samples "
+            f"of the batch probed, predicted as a batch of {last} (the size of the data's last batch), have "
+            f"other rows than in a batch of {k}, so a row depends on its batch and is not its sample's "
+            f"prediction: {_CAUSE}; nothing was written."
+        )
     if alone is not None:
         i, name = alone
         of = (

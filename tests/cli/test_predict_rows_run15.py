@@ -75,3 +75,29 @@ def test_the_probe_starts_at_the_first_batch_whose_samples_differ() -> None:
     assert _probe_start(x, 10, 4) == 4
     two = [np.zeros((6, 1)), np.array(["a"] * 5 + ["b"], dtype=object)]
     assert _probe_start(two, 6, 2) == 4
+
+
+_SIZED = (
+    "  ones: {op: ones_like, in: x}\n  n: {op: sum, in: ones, axis: 0, keepdims: true}\n"
+    "  a: {op: subtract, in: [n, 1.0]}\n  b: {op: subtract, in: [n, 32.0]}\n  c: {op: multiply, in: [a, b]}\n"
+    "  d: {op: add, in: [c, 1.0]}\n  o: {op: multiply, in: [x, d]}\n"
+)
+
+
+@pytest.mark.parametrize(("n", "refused"), [(70, True), (64, False), (33, False)])
+def test_rows_depending_on_the_batch_size_alone_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], n: int, refused: bool
+) -> None:
+    """Each row x * f(size) with f(1) = f(32) = 1: the probe's batch of 32 and its samples alone agree, the last
+    batch of 70 samples (6) was scaled by f(6) = -129 and written. 64 samples make no short batch (nothing to
+    refuse: every batch is of 32); 33 leave one sample, a batch of one, which the probe tries already."""
+    model = _model(tmp_path, _SIZED)
+    out = tmp_path / "out.npy"
+    capsys.readouterr()
+    code = _predict(model, _data(tmp_path, 0, n=n), out, "--batch-size", "32")
+    err = capsys.readouterr().err
+    if refused:
+        assert code == 4 and "predicted as a batch of 6 (the size of the data's last batch)" in err, err
+        assert not out.exists()
+    else:
+        assert code == 0, err
