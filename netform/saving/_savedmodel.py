@@ -10,7 +10,7 @@ computes with (the graph, the variables, ``assets/``) and of that copy, and
 every safe-mode reader checks them before it trusts the copy: a folder
 whose graph or variables were swapped for another save's (which
 ``tf.saved_model.load`` and TF Serving would run), whose copy was swapped
-for another model, whose ``netform.json`` is gone, or whose copy is gone beside it, is refused. A SavedModel written
+for another model, whose ``netform.json`` is gone or lacks those digests, or whose copy is gone beside it, is refused. A SavedModel written
 by any other tool (tf_keras, ``tf.saved_model.save``) loads as an
 :class:`InferenceModel` with a warning: TensorFlow keeps its graph, not a
 Keras model.
@@ -241,8 +241,8 @@ def recorded_digests(path: str, key: str = DIGESTS) -> dict[str, str] | None:
     """``{file: SHA-256}`` that ``assets.extra/netform.json`` records under ``key``, or None when it records none.
 
     ``key`` is :data:`DIGESTS` (the files TensorFlow computes with) or :data:`OWN_DIGESTS` (netform's copy
-    of the model). A SavedModel netform saved before it recorded digests has none, and loads as before,
-    unchecked; so does one whose ``netform.json`` is missing (:func:`check_digests` refuses that).
+    of the model). A SavedModel netform saved before it recorded digests has none, as has one whose
+    ``netform.json`` is missing; :func:`check_digests` refuses both.
 
     Raises:
         FormatError: ``netform.json`` is unreadable, or its digests are not ``{file: 64 hex digits}``.
@@ -289,11 +289,11 @@ def check_digests(path: str) -> None:
     among them (one a later version hashes too) is checked all the same.
 
     Every netform save writes ``netform.json`` beside its copy, so a folder
-    holding the copy without it is refused. A folder saved before netform
-    recorded digests (a ``netform.json`` without :data:`DIGESTS`) is not
-    checked; one that records the graph's digests but not the copy's (saved
-    by the netform version that hashed only what TensorFlow reads) is refused,
-    as its copy cannot be told from another model: save it again.
+    holding the copy without it is refused, and so is one whose record lacks
+    the digests (:data:`DIGESTS` or :data:`OWN_DIGESTS` missing or null, the
+    record emptied to ``{}``): whether the record was edited or a netform
+    version that did not record them (or hashed only what TensorFlow reads)
+    saved the folder, its copy cannot be told from another model: save it again.
 
     Raises:
         FormatError: Naming the first file that differs, is missing or was added, or the missing record.
@@ -309,7 +309,13 @@ def check_digests(path: str) -> None:
         )
     recorded = recorded_digests(path)
     if recorded is None:
-        return
+        raise FormatError(
+            f"{path}: holds netform's copy of the model ({EXTRA_DIR}/{ARCHIVE}) but {meta} records no SHA-256 of "
+            f"the graph and variables (field '{DIGESTS}' missing or null), so the copy netform would read cannot be "
+            "told from another model's while tf.saved_model.load and TF Serving run saved_model.pb. The record "
+            "was edited, or a netform version that did not record the digests saved the folder; save the model "
+            "again (or load it with safe_mode=False only if you trust where it came from)."
+        )
     own = recorded_digests(path, OWN_DIGESTS)
     if own is None:
         raise FormatError(
