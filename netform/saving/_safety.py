@@ -439,6 +439,14 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
             )
         files[key] = name
         parts = re.split(r"[\\/]", name)
+        short = next((part for part in parts if _SHORT_NAME.match(part)), None)
+        if short is not None:
+            raise FormatError(
+                f"{where}: archive entry {name[:200]!r} has a Windows short (8.3) name, {short[:40]!r}, which on "
+                "a Windows volume can be another entry's file (CONFIG~1.JSO is config.json's), so the file may "
+                "hold two versions of it; refused. Keras and netform never write such names: restore the file "
+                "from a good copy."
+            )
         if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
             raise UnsafeFileError(
                 f"{where}: archive entry '{name}' points outside the archive folder; refused. "
@@ -452,6 +460,10 @@ def check_zip(archive: zipfile.ZipFile, where: str) -> None:
                 f"{info.file_size} bytes (a zip bomb); refused."
             )
     _check_zip_total(archive, infos, where)
+
+
+#: A Windows short (8.3) name: at most 6 characters, ``~`` and a number, an extension of at most 3 characters.
+_SHORT_NAME = re.compile(r"^[^.~]{1,6}~[0-9]+(\.[^.]{0,3})?$")
 
 
 def _entry_key(name: str) -> str:

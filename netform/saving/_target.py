@@ -484,8 +484,20 @@ def _check_hdf5_kind(path: str, fmt: str) -> None:
     import h5py
 
     from ._detect import _hdf5_kind  # the very rule loading uses
-    from ._h5_attrs import check_btrees_path
+    from ._h5_attrs import check_btrees_path, raw_reader
+    from ._safety import zip_tail
 
+    try:
+        with open(path, "rb") as fh:
+            also_zip = zip_tail(raw_reader(None, fh.fileno()), os.fstat(fh.fileno()).st_size)
+    except Exception:  # an unreadable tail: the checks below read the file again
+        also_zip = False
+    if also_zip:  # the readers refuse it (one file, two models): it is no earlier save
+        raise SaveError(
+            f"{path}: holds an HDF5 file that is also a zip archive (two models in one file, which every reader "
+            "refuses and no save writes), so it is no earlier save and is left as it is. Save to another path, "
+            "or delete the file yourself first if it is no longer needed."
+        )
     try:
         check_btrees_path(path)  # before h5py lists a group: a B-tree that loops crashes libhdf5
         with h5py.File(path, "r") as f:

@@ -214,3 +214,30 @@ def test_the_cli_checks_the_folder_the_write_goes_to(tmp_path: Path, monkeypatch
     with pytest.raises(SaveError, match="real is not writable"):
         _train_cmds.check_model_output("ln/../m.keras")
     _train_cmds._check_predictions_file("out.npy")  # the working folder is writable
+
+
+@pytest.mark.parametrize("alias", ["CONFIG~1.JSO", "config~1.jso", "MODELW~1.H5", "assets/FILE~12.TXT"])
+def test_windows_short_names_are_refused(
+    alias: str, saved: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a Windows volume with 8.3 names, ``CONFIG~1.JSO`` is ``config.json``: an extracted copy held the other
+    entry's config, while every reader and ``load`` read the first."""
+    other = zipfile.ZipFile(saved / "other.keras").read("config.json")
+    path = run13._with_entry(saved / "m.keras", tmp_path / "short.keras", alias, other)
+    _refused(path, FormatError, 5, "Windows short (8.3) name", tmp_path, capsys)
+
+
+def test_names_that_only_look_short_are_read(saved: Path, tmp_path: Path) -> None:
+    path = run13._with_entry(saved / "m.keras", tmp_path / "ok.keras", "assets/config~1.json", b"{}")
+    assert nf.load(path).name == "small"
+
+
+def test_a_save_does_not_replace_an_h5_that_is_also_an_archive(saved: Path, tmp_path: Path) -> None:
+    """An ``.h5`` model followed by a whole ``.keras`` archive: every reader refuses it (two models in one file),
+    yet a save replaced it as an earlier save, and the archive was lost."""
+    poly = tmp_path / "poly.h5"
+    poly.write_bytes((saved / "m.h5").read_bytes() + (saved / "other.keras").read_bytes())
+    before = poly.read_bytes()
+    with pytest.raises(SaveError, match="also a zip archive"):
+        nf.save(_model(), poly)
+    assert poly.read_bytes() == before
