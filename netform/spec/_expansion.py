@@ -199,6 +199,10 @@ def _uses(spec: ModelSpec, name: str) -> list[tuple[str, int, Path]]:
     return out
 
 
+#: The fields of a block use (``{block: b, in: x, repeat: 2}``): its other keys are the block's parameters.
+_USE_FIELDS = frozenset({"block", "in", "repeat", "nested", "call"})
+
+
 def _empty_bodies(spec: ModelSpec, smap: SourceMap) -> list[Diagnostic]:
     diags = []
     for name, block in spec.blocks.items():
@@ -215,6 +219,7 @@ def _empty_bodies(spec: ModelSpec, smap: SourceMap) -> list[Diagnostic]:
             ("input", item, where + ("inputs", i)) for i, item in enumerate(block.inputs)
         ]
         declared += [("parameter", item, where + ("params", item)) for item in block.params]
+        seen: set[str] = set()
         for what, item, path in declared:
             if not _NAME_RE.fullmatch(item):  # (not match: `$` also matches before a final newline)
                 diags.append(
@@ -224,6 +229,23 @@ def _empty_bodies(spec: ModelSpec, smap: SourceMap) -> list[Diagnostic]:
                         path,
                     )
                 )
+            elif what == "parameter" and item in _USE_FIELDS:
+                # a use's `repeat: 2` is the use's own field: such a parameter could never be given
+                diags.append(
+                    smap.diagnostic(
+                        f"block '{name}' parameter name {item!r} is a field of every block use "
+                        f"({', '.join(sorted(_USE_FIELDS))}), so no use could set it; rename the parameter",
+                        path,
+                    )
+                )
+            elif what == "input" and item in seen:
+                # a use's inputs are given in order: the first tensor given under a repeated name would be lost
+                diags.append(
+                    smap.diagnostic(
+                        f"block '{name}' lists the input name {item!r} twice; give each input its own name", path
+                    )
+                )
+            seen.add(item)
         if block.layers is not None and not block.layers:
             diags.append(
                 smap.diagnostic(
