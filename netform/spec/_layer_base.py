@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from ..errors import RegistryError, did_you_mean
 from ._types import Shape, StrictScalars
@@ -61,6 +61,41 @@ class NoStaticRule(Exception):
     """Raised by a schema that has no pure-Python shape rule (shapes come at build time)."""
 
 
+#: dtypes Keras's random initializers cannot draw
+_COMPLEX = frozenset({"complex64", "complex128"})
+#: the initializers (by every name a spec may give them) that draw random numbers
+_RANDOM_INITIALIZERS = frozenset(
+    {
+        "GlorotNormal",
+        "GlorotUniform",
+        "HeNormal",
+        "HeUniform",
+        "LecunNormal",
+        "LecunUniform",
+        "Orthogonal",
+        "RandomNormal",
+        "RandomUniform",
+        "TruncatedNormal",
+        "VarianceScaling",
+        "glorot_normal",
+        "glorot_uniform",
+        "he_normal",
+        "he_uniform",
+        "lecun_normal",
+        "lecun_uniform",
+        "orthogonal",
+        "random_normal",
+        "random_uniform",
+        "truncated_normal",
+        "variance_scaling",
+        "uniform",
+        "normal",
+    }
+)
+#: an initializer field's first word → the flag without which Keras makes no such weight
+_WEIGHT_FLAGS = {"bias": "use_bias", "beta": "center", "gamma": "scale"}
+
+
 class LayerSpec(StrictScalars):
     """Base of every layer schema.
 
@@ -88,6 +123,29 @@ class LayerSpec(StrictScalars):
     dtype: str | None = Field(
         None, description="Dtype policy, e.g. 'float32' or 'mixed_float16'; null for the global policy."
     )
+
+    @model_validator(mode="after")
+    def _weights_in_dtype(self) -> LayerSpec:
+        """Refuse a complex dtype for a layer whose weights a random initializer makes: Keras's random
+        initializers draw only real numbers, so building such a layer fails."""
+        if self.dtype not in _COMPLEX:
+            return self
+        for field in type(self).model_fields:
+            if not field.endswith("_initializer"):
+                continue
+            flag = _WEIGHT_FLAGS.get(field.split("_")[0])
+            if flag is not None and getattr(self, flag, True) is False:
+                continue  # a weight the layer does not make
+            value = getattr(self, field)
+            name = value if isinstance(value, str) else getattr(value, "type", None)
+            if name in _RANDOM_INITIALIZERS:
+                raise ValueError(
+                    f"dtype {self.dtype} cannot be used with {field} {name}: Keras's random initializers draw "
+                    "only real numbers (float16, bfloat16, float32, float64), so the layer cannot make its "
+                    "weights; give the layer a float dtype, or a non-random initializer (zeros, ones, "
+                    "{type: Constant, value: …})"
+                )
+        return self
 
     family: ClassVar[str] = "core"
     arity: ClassVar[Literal["one", "many"]] = "one"

@@ -119,7 +119,6 @@ LOSSES = (
     "mape",
     "msle",
     "kld",
-    "logcosh",
     "dice",
     "tversky",
     "ctc",
@@ -150,7 +149,6 @@ METRICS = (
     "mean_squared_logarithmic_error",
     "root_mean_squared_error",
     "cosine_similarity",
-    "logcosh",
     "binary_crossentropy",
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
@@ -159,7 +157,6 @@ METRICS = (
     "hinge",
     "squared_hinge",
     "categorical_hinge",
-    "crossentropy",
     # the names keras.metrics.get reads (a class's snake_case name, an alias) whose class needs no argument
     "auc",
     "bce",
@@ -314,6 +311,58 @@ def _check_class(kind: str, name: str) -> None:
     )
 
 
+#: Keras classes whose constructor has arguments without a default (checked against Keras by a test), with
+#: an example of each: a name alone makes Keras call the class without them, which it refuses
+REQUIRED_ARGUMENTS: dict[tuple[str, str], dict[str, str]] = {
+    ("metric", "IoU"): {"num_classes": "2", "target_class_ids": "[0]"},
+    ("metric", "MeanIoU"): {"num_classes": "2"},
+    ("metric", "OneHotIoU"): {"num_classes": "2", "target_class_ids": "[0]"},
+    ("metric", "OneHotMeanIoU"): {"num_classes": "2"},
+    ("metric", "PrecisionAtRecall"): {"recall": "0.5"},
+    ("metric", "RecallAtPrecision"): {"precision": "0.5"},
+    ("metric", "SensitivityAtSpecificity"): {"specificity": "0.5"},
+    ("metric", "SpecificityAtSensitivity"): {"sensitivity": "0.5"},
+    ("optimizer", "LossScaleOptimizer"): {"inner_optimizer": "adam"},
+    ("callback", "BackupAndRestore"): {"backup_dir": "backup"},
+    ("callback", "CSVLogger"): {"filename": "training.csv"},
+    ("callback", "LearningRateScheduler"): {"schedule": "(a Python function)"},
+    ("callback", "ModelCheckpoint"): {"filepath": "model.keras"},
+}
+
+
+def _check_required(kind: str, name: str, value: Any) -> None:
+    """Refuse a Keras class named alone whose constructor requires arguments (:data:`REQUIRED_ARGUMENTS`).
+
+    A ``{type: …}`` mapping missing them is reported with the other argument checks (:func:`missing_arguments`).
+    """
+    needed = REQUIRED_ARGUMENTS.get((kind, name))
+    if needed is not None and isinstance(value, str):
+        raise ValueError(
+            f"{name} cannot be named alone: Keras makes it only with its {', '.join(needed)}; write {_example(name, needed)}"
+        )
+
+
+def _example(name: str, needed: dict[str, str]) -> str:
+    return "{type: " + name + "".join(f", {arg}: {v}" for arg, v in needed.items()) + "}"
+
+
+def missing_arguments(kind: str, name: str, arguments: dict[str, Any]) -> str | None:
+    """Why a ``{type: …}`` object lacks arguments its Keras constructor requires (``None``: it has them).
+
+    LossScaleOptimizer, ModelCheckpoint and LearningRateScheduler are left to their own checks, which say more.
+    """
+    needed = REQUIRED_ARGUMENTS.get((kind, name))
+    if needed is None or kind == "optimizer" or name in ("LearningRateScheduler", "ModelCheckpoint"):
+        return None
+    missing = [arg for arg in needed if arg not in arguments]
+    if not missing:
+        return None
+    return (
+        f"{name} needs {', '.join(missing)} (Keras has no default for {'it' if len(missing) == 1 else 'them'}); "
+        f"write {_example(name, needed)}"
+    )
+
+
 def _known(kind: str, names: tuple[str, ...]):
     def check(value: Any) -> Any:
         name = value if isinstance(value, str) else value.type
@@ -324,6 +373,7 @@ def _known(kind: str, names: tuple[str, ...]):
             raise ValueError(
                 f"unknown {kind} '{name}'{did_you_mean(name, names)}; use one of Keras's built-in {plural}"
             )
+        _check_required(kind, name, value)
         if isinstance(value, TypedObject) and kind in _CLASS_KINDS:
             _check_class(kind, name)
         check_arguments(kind, value)

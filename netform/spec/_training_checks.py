@@ -976,6 +976,8 @@ def argument_errors(spec: Any, smap: Any) -> list[Diagnostic]:
     Returns:
         One located diagnostic per problem.
     """
+    from ._training import missing_arguments
+
     training = spec.training
     if training is None:
         return []
@@ -990,6 +992,9 @@ def argument_errors(spec: Any, smap: Any) -> list[Diagnostic]:
                 )
             )
         diags += _value_errors(kind, ref.type, ref.arguments, path, smap)
+        missing = missing_arguments(kind, ref.type, ref.arguments)
+        if missing is not None:
+            diags.append(smap.diagnostic(missing, path))
         if kind == "metric":
             diags += _size_errors(ref, path, smap)
         elif kind == "callback":

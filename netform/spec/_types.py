@@ -259,6 +259,9 @@ def check_arguments(kind: str, value: Any) -> None:
                 f"{value.type} takes no argument '{arg}'{did_you_mean(arg, names)}; "
                 f"its arguments: {', '.join(names) or '(none)'}"
             )
+    problems = _argument_problems(kind, value.type, value.arguments)
+    if problems:
+        raise ValueError("; ".join(f"{value.type}'s {arg} {problem}" for arg, problem in problems))
     if kind == "regularizer":  # Keras's validate_float_arg, checked where it is written rather than at build
         for arg in ("l1", "l2", "factor"):
             factor = value.arguments.get(arg)
@@ -271,6 +274,83 @@ def check_arguments(kind: str, value: Any) -> None:
                 raise ValueError(
                     f"{value.type}'s {arg} must be a finite number ≥ 0, such as 0.01; received {factor!r:.60}"
                 )
+
+
+#: initializers whose ``seed`` Keras takes as an int (or null); a seed object cannot be written in a spec
+_SEEDED = frozenset(
+    name
+    for pair in (
+        ("GlorotNormal", "glorot_normal"),
+        ("GlorotUniform", "glorot_uniform"),
+        ("HeNormal", "he_normal"),
+        ("HeUniform", "he_uniform"),
+        ("LecunNormal", "lecun_normal"),
+        ("LecunUniform", "lecun_uniform"),
+        ("Orthogonal", "orthogonal"),
+        ("RandomNormal", "random_normal"),
+        ("RandomUniform", "random_uniform"),
+        ("TruncatedNormal", "truncated_normal"),
+        ("VarianceScaling", "variance_scaling"),
+    )
+    for name in pair
+)
+#: the choices Keras's constructors check, by (kind, class) and argument (each a set Keras compares with ``in``)
+_CHOICES: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    ("initializer", "VarianceScaling"): {"mode": ("fan_in", "fan_out", "fan_avg")},
+    ("initializer", "variance_scaling"): {"mode": ("fan_in", "fan_out", "fan_avg")},
+    ("initializer", "STFT"): {"side": ("real", "imag")},
+    ("regularizer", "OrthogonalRegularizer"): {"mode": ("rows", "columns")},
+    ("regularizer", "orthogonal_regularizer"): {"mode": ("rows", "columns")},
+}
+#: VarianceScaling's distributions, as Keras reads them (lower-cased; "normal" is "truncated_normal")
+_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "normal", "uniform")
+
+
+def _argument_problems(kind: str, name: str, args: dict[str, Any]) -> list[tuple[str, str]]:
+    """The arguments of a ``{type: …}`` initializer or regularizer that Keras's constructor refuses, and why."""
+    out: list[tuple[str, str]] = []
+    for arg, choices in _CHOICES.get((kind, name), {}).items():
+        if arg in args and (not isinstance(args[arg], str) or args[arg] not in choices):
+            out.append((arg, f"is one of {', '.join(choices)}; received {args[arg]!r:.60}"))
+    if kind != "initializer":
+        return out
+    if name in _SEEDED and "seed" in args:
+        seed = args["seed"]
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            out.append(("seed", f"is a whole number (or null for a new seed each time); received {seed!r:.60}"))
+    if name in ("VarianceScaling", "variance_scaling"):
+        scale = args.get("scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+            out.append(("scale", f"is a number above 0, such as 1.0 or 2.0; received {scale!r:.60}"))
+        distribution = args.get("distribution", "truncated_normal")
+        if not isinstance(distribution, str) or distribution.lower() not in _DISTRIBUTIONS:
+            out.append(("distribution", f"is one of {', '.join(_DISTRIBUTIONS)}; received {distribution!r:.60}"))
+    if name == "STFT" and "scaling" in args and args["scaling"] not in (None, "density", "spectrum"):
+        out.append(("scaling", f"is density, spectrum or null; received {args['scaling']!r:.60}"))
+    return out
+
+
+def _activation_problem(value: str | TypedObject) -> str | None:
+    """Why Keras cannot use a built-in activation as a spec writes it (``None``: it can).
+
+    Keras looks a layer's activation up by name only: a mapping (``{type: softmax, axis: 1}``) is read as a
+    class to deserialize, and no built-in activation is one; ``threshold`` has two arguments without a
+    default, which a layer never passes.
+    """
+    if isinstance(value, TypedObject):
+        example = {"softmax": "Softmax (axis)", "leaky_relu": "LeakyReLU (negative_slope)", "elu": "ELU (alpha)"}
+        layer = example.get(value.type, "ReLU, LeakyReLU, ELU, PReLU or Softmax")
+        return (
+            f"a layer takes a built-in activation by its name only (activation: {value.type}); Keras cannot "
+            f"make {{type: {value.type}, …}}; for its arguments, follow the layer with an activation layer: "
+            f"{layer}"
+        )
+    if value == "threshold":
+        return (
+            "threshold needs its threshold and default_value, which Keras never passes to a layer's "
+            "activation; apply the op after the layer: {op: threshold, in: …, threshold: …, default_value: …}"
+        )
+    return None
 
 
 def _named(kind: str, known: tuple[str, ...]):
@@ -296,6 +376,10 @@ def _named(kind: str, known: tuple[str, ...]):
                 f"unknown {kind} '{name}'{'' if brief else did_you_mean(name, known)}; "
                 f"expected one of Keras's built-in {kind}s, e.g. {', '.join(known[:6])}"
             )
+        if kind == "activation":
+            problem = _activation_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
         check_arguments(kind, value)
         return value
 

@@ -20,6 +20,7 @@ __all__ = [
     "join_spatial",
     "known_channels",
     "window_out",
+    "check_constant",
 ]
 
 #: Field descriptions shared by layer families (here, not in :mod:`.conv`, so a family that only needs the
@@ -89,6 +90,39 @@ def last_dim(layer: str, shape: Shape) -> int:
     if not shape or shape[-1] is None:
         raise ShapeError(f"{layer} needs a known last dimension, received shape {shape_str(shape)}")
     return shape[-1]
+
+
+def _value_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of a number or a (nested) list of numbers; ``None`` for a ragged list or anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ()
+    if not isinstance(value, (list, tuple)) or not value:
+        return (0,) if isinstance(value, (list, tuple)) else None
+    inner = [_value_shape(v) for v in value]
+    if inner[0] is None or any(i != inner[0] for i in inner):
+        return None
+    return (len(value),) + inner[0]
+
+
+def check_constant(layer: str, field: str, initializer: Any, shape: tuple[int, ...]) -> None:
+    """Raise :class:`ShapeError` where a ``{type: Constant, value: …}`` initializer cannot fill a weight of ``shape``.
+
+    Keras makes the weight as ``value * ones(shape)``: a value whose shape does not broadcast with the
+    weight's (NumPy's rules) fails when the model is built, and one that widens the product (a bias of shape
+    (3, 1) for 2 units makes a (3, 2) weight) gives a layer of other shapes, which fails when it is called.
+    """
+    if getattr(initializer, "type", None) not in ("Constant", "constant"):
+        return
+    value = initializer.arguments.get("value", 0.0)
+    got = _value_shape(value)
+    if got is None:
+        return
+    if len(got) > len(shape) or any(a not in (b, 1) for a, b in zip(reversed(got), reversed(shape))):
+        raise ShapeError(
+            f"{layer}'s {field} is a Constant of shape {shape_str(got)}, which does not broadcast to the "
+            f"weight it fills, of shape {shape_str(shape)}: give a number, or a list of one of the shapes "
+            f"that broadcast to {shape_str(shape)} (such as {shape_str(shape[-1:])})"
+        )
 
 
 # --- spatial layers (conv, pooling, reshaping) --------------------------------
