@@ -268,6 +268,31 @@ def sample_weights(data: DataFile, name: str) -> Any:
     return weights.astype("float32")
 
 
+def check_rows(path: str, x: Any, y: Any, weights: Any, option: str | None) -> None:
+    """Refuse inputs, targets and ``--sample-weight`` that do not hold one row each per sample, before TensorFlow.
+
+    Raises:
+        DataError: Naming each part's row count.
+    """
+    import numpy as np
+
+    parts: list[tuple[str, Any]] = []
+    for what, value in (("--x", x), ("--y", y)):
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is not None and np.ndim(item) > 0:
+                parts.append((what, item))
+    if weights is not None:
+        parts.append((f"--sample-weight {option}", weights))
+    counts = {what: len(item) for what, item in parts}
+    rows = {len(item) for _, item in parts}
+    if len(rows) > 1:
+        listed = ", ".join(f"{what} {count:,}" for what, count in counts.items())
+        raise DataError(
+            f"{path}: the columns given do not hold one row each per sample ({listed} rows); give arrays of "
+            "as many rows as there are samples"
+        )
+
+
 def parse_class_weight(text: str | None) -> str | dict[int, float] | None:
     """``balanced``, or the JSON object of ``--class-weight`` as ``{class: weight}``; checked before any import.
 

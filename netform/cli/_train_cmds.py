@@ -18,7 +18,15 @@ from ..spec._yaml import load_yaml
 from ..spec._access import spec_access
 from ._data_files import read_data
 from ._args import UsageError, check_files
-from ._columns import check_targets, class_weights, parse_choices, parse_class_weight, sample_weights, select
+from ._columns import (
+    check_rows,
+    check_targets,
+    class_weights,
+    parse_choices,
+    parse_class_weight,
+    sample_weights,
+    select,
+)
 from ._spec_cmds import format_warning, load_plugins, spec_warnings
 
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides", "check_model_output"]
@@ -389,6 +397,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     x = select(data, x_choices, list(spec.inputs), "--x", _inputs_of(spec))
     y = select(data, y_choices, outputs, "--y")
     sample_weight = sample_weights(data, weight_column) if weight_column else None
+    check_rows(args.data, x, y, sample_weight, weight_column)
     if class_weight is not None:
         training = {**training, "class_weight": class_weights(class_weight, y, args.data)}
     val_path = getattr(args, "val_data", None)
@@ -401,6 +410,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if weight_column and weight_column in val_data:  # the validation file's own weights, when it has them
             validation += (sample_weights(val_data, weight_column),)
+        check_rows(
+            val_path, validation[0], validation[1], validation[2] if len(validation) > 2 else None, weight_column
+        )
     from ..engine._config import accumulation_problem
     from ..engine._data import array_samples
 
@@ -588,10 +600,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_targets(x_choices, names, "--x")
     check_targets(y_choices, outputs, "--y")
     data = read_data(args.data, text=True)
-    x = _tensors(select(data, x_choices, names, "--x", inputs))
+    x = select(data, x_choices, names, "--x", inputs)
     y = select(data, y_choices, outputs, "--y")
     weight_column = getattr(args, "sample_weight", None)
     sample_weight = sample_weights(data, weight_column) if weight_column else None
+    check_rows(args.data, x, y, sample_weight, weight_column)
+    x = _tensors(x)
     result = model.evaluate(x, y, sample_weight=sample_weight, batch_size=args.batch_size, verbose=0, return_dict=True)
     if args.format == "json":
         print(json.dumps({k: float(v) for k, v in result.items()}))
