@@ -63,6 +63,10 @@ class NoStaticRule(Exception):
 
 #: dtypes Keras's random initializers cannot draw
 _COMPLEX = frozenset({"complex64", "complex128"})
+#: the built-in activations Keras computes on complex numbers (a test runs each)
+_COMPLEX_ACTIVATIONS = frozenset(
+    {"linear", "silu", "swish", "sigmoid", "tanh", "exponential", "glu", "squareplus", "tanh_shrink", "hard_shrink"}
+)
 #: the initializers (by every name a spec may give them) that draw random numbers
 _RANDOM_INITIALIZERS = frozenset(
     {
@@ -130,6 +134,14 @@ class LayerSpec(StrictScalars):
         initializers draw only real numbers, so building such a layer fails."""
         if self.dtype not in _COMPLEX:
             return self
+        for field in ("activation", "recurrent_activation"):
+            value = getattr(self, field, None)
+            if isinstance(value, str) and value not in _COMPLEX_ACTIVATIONS:
+                raise ValueError(
+                    f"dtype {self.dtype} cannot be used with {field} {value}: Keras's {value} takes real numbers "
+                    f"only, so the layer fails when it is called; give the layer a float dtype, or one of the "
+                    f"activations that take complex numbers: {', '.join(sorted(_COMPLEX_ACTIVATIONS))}"
+                )
         for field in type(self).model_fields:
             if not field.endswith("_initializer"):
                 continue

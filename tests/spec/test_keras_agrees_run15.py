@@ -21,7 +21,7 @@ import pytest
 from netform.errors import SpecError
 from netform.spec import load_spec
 from netform.spec._keras_args import KERAS_ARGS
-from netform.spec._layer_base import _RANDOM_INITIALIZERS
+from netform.spec._layer_base import _COMPLEX_ACTIVATIONS, _RANDOM_INITIALIZERS
 from netform.spec._training import LOSSES, METRICS, REQUIRED_ARGUMENTS
 from netform.spec._types import ACTIVATIONS, INITIALIZERS
 
@@ -219,3 +219,38 @@ def test_complex_layers_as_keras_builds_them() -> None:
     assert _validates(
         FUNC % "dtype: complex128, kernel_initializer: zeros, bias_initializer: he_normal, use_bias: false"
     )
+
+
+def test_complex_activations_as_keras_computes_them() -> None:
+    for name in ACTIVATIONS:
+        refused = _keras_refuses(dtype="complex64", kernel_initializer="zeros", activation=name)
+        assert refused == (name not in _COMPLEX_ACTIVATIONS), name
+        written = FUNC % f"dtype: complex64, kernel_initializer: zeros, activation: {name}"
+        assert _validates(written) == (not refused), name
+
+
+def _fits(**kwargs: Any) -> bool:
+    """Whether Keras builds a Dense layer of 2 units on 3 features and trains it one step."""
+    try:
+        inp = keras.Input((3,))
+        model = keras.Model(inp, keras.layers.Dense(2, **kwargs)(inp))
+        model.compile(loss="mse", run_eagerly=True)
+        model.fit(X, np.zeros((2, 2), "float32"), verbose=0)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"bias_initializer": "orthogonal"}, "bias_initializer: orthogonal"),
+        ({"bias_initializer": "identity"}, "bias_initializer: identity"),
+        ({"bias_regularizer": "orthogonal_regularizer"}, "bias_regularizer: orthogonal_regularizer"),
+        ({"kernel_initializer": "identity"}, "kernel_initializer: identity"),
+        ({"kernel_initializer": "orthogonal"}, "kernel_initializer: orthogonal"),
+        ({"kernel_regularizer": "orthogonal_regularizer"}, "kernel_regularizer: orthogonal_regularizer"),
+    ],
+)
+def test_matrix_initializers_and_regularizers_as_keras_trains_them(kwargs: dict[str, Any], field: str) -> None:
+    assert _fits(**kwargs) == _validates(FUNC % field)

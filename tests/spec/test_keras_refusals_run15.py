@@ -4,7 +4,9 @@
   to deserialize, and no built-in activation is one; ``threshold`` as a layer's activation (it needs two
   arguments a layer never passes).
 * A complex layer dtype where a random initializer makes a weight (it draws real numbers only).
-* A ``Constant`` initializer whose value does not broadcast to the Dense or Embedding weight it fills.
+* A complex layer dtype with an activation Keras computes on real numbers only (relu).
+* A ``Constant`` initializer whose value does not broadcast to the Dense or Embedding weight it fills; an
+  Orthogonal or Identity initializer, or an OrthogonalRegularizer, on a Dense bias (a weight of one axis).
 * ``VarianceScaling``'s scale (above 0), mode and distribution, a random initializer's seed, STFT's side and
   scaling, ``OrthogonalRegularizer``'s mode.
 * A metric, optimizer or callback class whose constructor has arguments without a default, named without
@@ -155,3 +157,36 @@ def test_logcosh_is_no_loss_name() -> None:
 )
 def test_the_same_classes_with_their_arguments_validate(entry: str) -> None:
     load_spec(SEQ % entry)
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        ("bias_initializer: orthogonal", ["bias_initializer orthogonal fills only weights of two or more axes"]),
+        ("bias_initializer: {type: Identity}", ["bias_initializer Identity fills only weights of two axes"]),
+        ("bias_regularizer: {type: OrthogonalRegularizer}", ["bias_regularizer OrthogonalRegularizer reads only"]),
+    ],
+)
+def test_initializers_and_regularizers_of_matrices_are_refused_on_a_bias(field: str, words: list[str]) -> None:
+    message, line, column, path = _refused(FUNC % field)
+    assert (line, column, path) == (5, 3, ("nodes", "o"))
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "kernel_initializer: identity",
+        "kernel_initializer: orthogonal, bias_initializer: orthogonal, use_bias: false",
+        "kernel_regularizer: {type: OrthogonalRegularizer, mode: columns}",
+    ],
+)
+def test_initializers_and_regularizers_of_matrices_still_validate_on_a_kernel(field: str) -> None:
+    load_spec(FUNC.replace("shape: [8, 8, 3]", "shape: [3]") % field)
+
+
+def test_a_complex_dtype_with_a_real_activation_is_refused() -> None:
+    message, *_ = _refused(FUNC % "dtype: complex64, kernel_initializer: zeros, activation: relu")
+    assert "dtype complex64 cannot be used with activation relu" in message and "tanh" in message
+    load_spec(FUNC % "dtype: complex64, kernel_initializer: zeros, activation: tanh")

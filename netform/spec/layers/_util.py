@@ -21,6 +21,7 @@ __all__ = [
     "known_channels",
     "window_out",
     "check_constant",
+    "check_weight",
 ]
 
 #: Field descriptions shared by layer families (here, not in :mod:`.conv`, so a family that only needs the
@@ -123,6 +124,43 @@ def check_constant(layer: str, field: str, initializer: Any, shape: tuple[int, .
             f"weight it fills, of shape {shape_str(shape)}: give a number, or a list of one of the shapes "
             f"that broadcast to {shape_str(shape)} (such as {shape_str(shape[-1:])})"
         )
+
+
+def _kind_name(value: Any) -> Any:
+    return value if isinstance(value, str) else getattr(value, "type", None)
+
+
+def check_weight(
+    layer: str, shape: tuple[int, ...], initializer: tuple[str, Any], regularizer: tuple[str, Any] | None = None
+) -> None:
+    """Raise :class:`ShapeError` where Keras cannot make (or regularize) a weight of ``shape`` as the spec asks.
+
+    ``initializer`` and ``regularizer`` are ``(field, value)``. A Constant must broadcast to the weight
+    (:func:`check_constant`); Orthogonal makes weights of rank 2 or more, Identity of rank 2 only (Keras
+    refuses others when it builds the layer); OrthogonalRegularizer reads a weight of rank 2 only (Keras
+    refuses others at the first training step).
+    """
+    field, init = initializer
+    check_constant(layer, field, init, shape)
+    name = _kind_name(init)
+    if name in ("Orthogonal", "orthogonal") and len(shape) < 2:
+        raise ShapeError(
+            f"{layer}'s {field} {name} fills only weights of two or more axes, and this one has shape "
+            f"{shape_str(shape)}: give it another initializer (e.g. zeros)"
+        )
+    if name in ("Identity", "identity") and len(shape) != 2:
+        raise ShapeError(
+            f"{layer}'s {field} {name} fills only weights of two axes (a matrix), and this one has shape "
+            f"{shape_str(shape)}: give it another initializer (e.g. zeros, or orthogonal)"
+        )
+    if regularizer is not None and len(shape) != 2:
+        reg_field, reg = regularizer
+        reg_name = _kind_name(reg)
+        if reg_name in ("OrthogonalRegularizer", "orthogonal_regularizer"):
+            raise ShapeError(
+                f"{layer}'s {reg_field} {reg_name} reads only weights of two axes (a matrix), and this one has "
+                f"shape {shape_str(shape)}: Keras refuses it at the first training step; use L2 (or none)"
+            )
 
 
 # --- spatial layers (conv, pooling, reshaping) --------------------------------

@@ -9,7 +9,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from .._layer_base import LayerSpec, ShapeError, register_layer_spec
 from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
-from ._util import check_constant, expect_rank, last_dim, prod, shape_str
+from ._util import check_weight, expect_rank, last_dim, prod, shape_str
 
 
 @register_layer_spec
@@ -32,9 +32,11 @@ class Dense(LayerSpec):
     def output_shape(self, input_shape: Shape) -> Shape:
         expect_rank("Dense", input_shape, *range(2, 9))
         n_in = last_dim("Dense", input_shape)
-        check_constant("Dense", "kernel_initializer", self.kernel_initializer, (n_in, self.units))
+        kernel = ("kernel_initializer", self.kernel_initializer)
+        check_weight("Dense", (n_in, self.units), kernel, ("kernel_regularizer", self.kernel_regularizer))
         if self.use_bias:
-            check_constant("Dense", "bias_initializer", self.bias_initializer, (self.units,))
+            bias = ("bias_initializer", self.bias_initializer)
+            check_weight("Dense", (self.units,), bias, ("bias_regularizer", self.bias_regularizer))
         return input_shape[:-1] + (self.units,)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
@@ -250,7 +252,7 @@ class Embedding(LayerSpec):
     def output_shape(self, input_shape: Shape) -> Shape:
         expect_rank("Embedding", input_shape, *range(1, 8))
         shape = (self.input_dim, self.output_dim)
-        check_constant("Embedding", "embeddings_initializer", self.embeddings_initializer, shape)
+        check_weight("Embedding", shape, ("embeddings_initializer", self.embeddings_initializer))
         return input_shape + (self.output_dim,)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
