@@ -254,3 +254,51 @@ def _fits(**kwargs: Any) -> bool:
 )
 def test_matrix_initializers_and_regularizers_as_keras_trains_them(kwargs: dict[str, Any], field: str) -> None:
     assert _fits(**kwargs) == _validates(FUNC % field)
+
+
+CONV = (
+    "netform: 1\nkind: functional\ninputs: {x: {shape: [5, 5, 4]}}\n"
+    "nodes:\n  o: {type: Conv2D, filters: 2, kernel_size: 3, %s, in: x}\noutputs: [o]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"kernel_initializer": [1, 2]}, "kernel_initializer: {type: Constant, value: [1, 2]}"),
+        ({"kernel_initializer": [[1, 2], [3, 4]]}, "kernel_initializer: {type: Constant, value: [[1, 2], [3, 4]]}"),
+        (
+            {"kernel_initializer": [[1], [2], [3], [4]]},
+            "kernel_initializer: {type: Constant, value: [[1], [2], [3], [4]]}",
+        ),
+        (
+            {"kernel_initializer": [[[1]], [[2]], [[3]]]},
+            "kernel_initializer: {type: Constant, value: [[[1]], [[2]], [[3]]]}",
+        ),
+        ({"kernel_initializer": "identity"}, "kernel_initializer: identity"),
+        ({"kernel_initializer": "orthogonal"}, "kernel_initializer: orthogonal"),
+        ({"kernel_regularizer": "orthogonal_regularizer"}, "kernel_regularizer: orthogonal_regularizer"),
+        ({"bias_initializer": "orthogonal"}, "bias_initializer: orthogonal"),
+        ({"bias_initializer": [1, 2]}, "bias_initializer: {type: Constant, value: [1, 2]}"),
+        (
+            {"groups": 2, "kernel_initializer": [[1], [2]]},
+            "groups: 2, kernel_initializer: {type: Constant, value: [[1], [2]]}",
+        ),
+        (
+            {"groups": 2, "kernel_initializer": [[1], [2], [3], [4]]},
+            "groups: 2, kernel_initializer: {type: Constant, value: [[1], [2], [3], [4]]}",
+        ),
+    ],
+)
+def test_conv_weights_as_keras_trains_them(kwargs: dict[str, Any], field: str) -> None:
+    args = {k: keras.initializers.Constant(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    x = np.ones((2, 5, 5, 4), "float32")
+    try:
+        inp = keras.Input((5, 5, 4))
+        model = keras.Model(inp, keras.layers.Conv2D(2, 3, **args)(inp))
+        model.compile(loss="mse", run_eagerly=True)
+        model.fit(x, np.zeros((2, 3, 3, 2), "float32"), verbose=0)
+        fits = True
+    except Exception:
+        fits = False
+    assert fits == _validates(CONV % field)

@@ -190,3 +190,18 @@ def test_a_complex_dtype_with_a_real_activation_is_refused() -> None:
     message, *_ = _refused(FUNC % "dtype: complex64, kernel_initializer: zeros, activation: relu")
     assert "dtype complex64 cannot be used with activation relu" in message and "tanh" in message
     load_spec(FUNC % "dtype: complex64, kernel_initializer: zeros, activation: tanh")
+
+
+def test_conv_kernels_and_biases_are_checked_with_their_shapes() -> None:
+    conv = (
+        "netform: 1\nkind: functional\ninputs: {x: {shape: [5, 5, 4]}}\n"
+        "nodes:\n  o: {type: Conv2D, filters: 2, kernel_size: 3, groups: 2, %s, in: x}\noutputs: [o]\n"
+    )
+    message, line, *_ = _refused(conv % "kernel_initializer: {type: Constant, value: [[1], [2], [3], [4]]}")
+    assert line == 5 and "Conv2D's kernel_initializer is a Constant of shape (4, 1)" in message
+    assert "(3, 3, 2, 2)" in message
+    message, *_ = _refused(conv % "kernel_initializer: identity")
+    assert "kernel_initializer identity fills only weights of two axes" in message
+    message, *_ = _refused(conv % "kernel_regularizer: {type: OrthogonalRegularizer}")
+    assert "kernel_regularizer OrthogonalRegularizer reads only weights of two axes" in message
+    load_spec(conv % "kernel_initializer: orthogonal, bias_initializer: {type: Constant, value: [1, 2]}")

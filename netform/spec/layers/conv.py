@@ -27,6 +27,7 @@ from ._util import (
     TYPE_DESCRIPTION,
     as_tuple,
     check_ints,
+    check_weight,
     join_spatial,
     known_channels,
     prod,
@@ -150,7 +151,17 @@ class ConvSpec(BaseConvSpec):
         return channels // self.groups
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        self._group_channels(input_shape)
+        channels = self._group_channels(input_shape)
+        kernel = (*self._ints("kernel_size"), channels, self.filters)
+        check_weight(
+            self.type,
+            kernel,
+            ("kernel_initializer", self.kernel_initializer),
+            ("kernel_regularizer", self.kernel_regularizer),
+        )
+        if self.use_bias:
+            bias = ("bias_initializer", self.bias_initializer)
+            check_weight(self.type, (self.filters,), bias, ("bias_regularizer", self.bias_regularizer))
         return self._conv_output(input_shape, self.filters)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
