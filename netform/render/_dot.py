@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..errors import RenderError
-from ..spec._types import format_shape  # not the spec package's: its module brings the graph layer
+from ._bounded import LINE_CHARS, NAME_CHARS, SHAPE_CHARS, VALUE_CHARS, bounded, clip, shape_text
 from ._diagram import FAMILIES, DCluster, DEdge, Diagram, DNode
 
 __all__ = [
@@ -86,7 +86,7 @@ def html_escape(text: str) -> str:
 
 
 def _shape(shape: Any) -> str:
-    return "?" if shape is None else format_shape(shape)
+    return shape_text(shape, SHAPE_CHARS)
 
 
 def _params(n: int | None) -> str:
@@ -108,14 +108,45 @@ DETAIL_KEYS = (
     "activation",
 )
 _DULL = (None, 1, (1, 1), [1, 1], (1,), [1], "linear")
+# The most characters of a node's tooltip.
+_TOOLTIP_CHARS = 2_000
+
+
+def _item(value: Any) -> str:
+    if isinstance(value, (list, tuple, dict)):
+        return clip(str(bounded(value, VALUE_CHARS)))
+    return clip(str(value))
 
 
 def _value(value: Any) -> str:
+    """A value as a label shows it (``3×3``, ``0.5``), cut to about :data:`VALUE_CHARS` characters."""
     if isinstance(value, (list, tuple)):
-        return "×".join(str(v) for v in value)
+        parts: list[str] = []
+        size = 0
+        for i, v in enumerate(value):
+            if parts and size > VALUE_CHARS:
+                parts.append(f"… and {len(value) - i:,} more")
+                break
+            parts.append(_item(v))
+            size += len(parts[-1]) + 1
+        return "×".join(parts)
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return _item(value)
+
+
+def _joined(pairs: list[tuple[str, Any]], limit: int = LINE_CHARS) -> str:
+    """``key: value`` pairs joined with commas while the line is under about ``limit`` characters, then
+    ``… and N more``."""
+    out: list[str] = []
+    size = 0
+    for i, (key, value) in enumerate(pairs):
+        if out and size > limit:
+            out.append(f"… and {len(pairs) - i:,} more")
+            break
+        out.append(f"{clip(key)}: {_value(value)}")
+        size += len(out[-1]) + 2
+    return ", ".join(out)
 
 
 def key_attributes(config: dict[str, Any]) -> str:
@@ -126,34 +157,39 @@ def key_attributes(config: dict[str, Any]) -> str:
         if key in ("strides", "dilation_rate", "activation") and value in _DULL:
             continue
         if value is not None and not isinstance(value, dict):
-            parts.append(f"{key}: {_value(value)}")
-    return ", ".join(parts)
+            parts.append((key, value))
+    return _joined(parts)
 
 
 def block_arguments(args: dict[str, Any]) -> str:
     """A collapsed block's parameters as one line (``heads: 4, key_dim: 8``)."""
-    return ", ".join(f"{k}: {_value(v)}" for k, v in args.items() if not isinstance(v, dict))
+    return _joined([(str(k), v) for k, v in args.items() if not isinstance(v, dict)])
 
 
 def _node_label(node: DNode, opts: DotOptions, compact: bool) -> tuple[str, str]:
-    """(label attribute value, tooltip) of a node."""
-    kind = node.type
+    """(label attribute value, tooltip) of a node.
+
+    Every line is cut (:mod:`._bounded`): graphviz refuses an HTML label of more than 16,384 characters.
+    """
+    kind = clip(node.type, LINE_CHARS)
     if node.role == "block":
-        kind = f"{node.type} ×{node.repeat}" if node.repeat > 1 else node.type
+        kind = f"{kind} ×{node.repeat}" if node.repeat > 1 else kind
     if node.uses > 1:
         kind += f" · shared, {node.uses} uses"
     extra = block_arguments(node.args) if node.role == "block" else ""
     if opts.details and node.role == "layer":
         extra = key_attributes(node.config)
+    extra = clip(extra, LINE_CHARS)
     details = []
     if opts.show_shapes and node.shape is not None:
         details.append(_shape(node.shape))
     if opts.show_params and node.role != "input":
         details.append(_params(node.params))
-    tooltip = " ".join([f"{node.id} ({kind})", *details, *([extra] if extra else [])])
+    tooltip = clip(" ".join([f"{node.id} ({kind})", *details, *([extra] if extra else [])]), _TOOLTIP_CHARS)
+    name = clip(node.name, NAME_CHARS)
     if compact:
-        return quote(f"{node.name}\n{kind}"), tooltip
-    parts = [f"<B>{html_escape(node.name)}</B>", f'<FONT POINT-SIZE="9">{html_escape(kind)}</FONT>']
+        return quote(f"{name}\n{kind}"), tooltip
+    parts = [f"<B>{html_escape(name)}</B>", f'<FONT POINT-SIZE="9">{html_escape(kind)}</FONT>']
     if extra:
         parts.append(f'<FONT POINT-SIZE="9" COLOR="#333366">{html_escape(extra)}</FONT>')
     if details:
@@ -292,7 +328,7 @@ def _emit_cluster(
     ind = "  " * depth
     out.append(f"{ind}subgraph {quote(f'cluster_{index[cluster.id]}')} {{")
     style = "rounded" if cluster.kind == "model" else "rounded,dashed"
-    label = cluster.label + (" (nested model)" if cluster.kind == "model" else "")
+    label = clip(cluster.label, NAME_CHARS + LINE_CHARS) + (" (nested model)" if cluster.kind == "model" else "")
     gid = f" id={quote(f'nf-c{index[cluster.id]}')};" if opts.svg_ids else ""
     out.append(
         f'{ind}  label={quote(label)}; style={quote(style)}; color="#7f7f9f"; '

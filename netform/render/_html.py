@@ -12,8 +12,12 @@ What the page does (see :mod:`._html_assets` for the script):
   centres on the current one (a collapsed block holding it opens);
 * a click on a block collapses it to one box (name, block, parameters, parameter
   count) or expands it again; blocks deeper than ``collapse_depth`` start collapsed;
-* a click on a node or block shows its full configuration, input and output
+* a click on a node or block shows its configuration, input and output
   shapes and parameters in the side panel.
+
+What the page quotes is bounded (:mod:`._bounded`): each value at most a few hundred characters, each
+node's configuration about 4,000, with marks saying how much was left out; a page past
+:data:`HTML_PAGE_LIMIT` is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -23,40 +27,46 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import RenderError
-from ..spec._types import format_shape  # not the spec package's: its module brings the graph layer
+from ._bounded import CONFIG_CHARS, VALUE_CHARS, bounded, shape_text
 from ._diagram import FAMILIES, Diagram, depth_of
 from ._dot import DotOptions, block_arguments, check_layout_size, html_escape, key_attributes, to_dot
 from ._graphviz import layout, write_atomic
 from ._html_assets import CSS, JS
 
-__all__ = ["write_html", "html_page"]
+__all__ = ["write_html", "html_page", "HTML_PAGE_LIMIT"]
+
+# The most characters of a page (its SVG, its data and its script): the DOT text is bounded at 32 MiB and
+# graphviz's SVG is about twice it; a 5,000-node ResNet-like model makes an 8 MB page. The data is checked
+# before graphviz runs, the whole page before anything is written.
+HTML_PAGE_LIMIT = 64 * 2**20
+# The most characters of a node's output shape in the data (a list of outputs shows its first ones, then
+# ``… and N more``); an input or edge shape, one tensor's, is cut at VALUE_CHARS.
+_SHAPE_CHARS = 2_000
+# The most input shapes listed for one node, or output shapes for one block (then a count of the rest).
+_SHAPES_LISTED = 100
 
 
-def _shape(shape: Any) -> str | None:
-    return None if shape is None else format_shape(shape)
+def _shape(shape: Any, limit: int = VALUE_CHARS) -> str | None:
+    return None if shape is None else shape_text(shape, limit)
 
 
-def _jsonable(value: Any) -> Any:
-    """A JSON value for a configuration entry (tuples as lists, anything odd as its text)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
+def _shapes(shapes: list[Any]) -> list[str | None]:
+    listed: list[str | None] = [_shape(s) for s in shapes[:_SHAPES_LISTED]]
+    if len(shapes) > _SHAPES_LISTED:
+        listed.append(f"… and {len(shapes) - _SHAPES_LISTED:,} more")
+    return listed
 
 
 def diagram_data(diagram: Diagram, collapse_depth: int | None) -> dict[str, Any]:
     """What the page's script needs: nodes, clusters and edges, indexed as the SVG ids (``nf-n3``, ``nf-c0``)."""
     node_index = {nid: i for i, nid in enumerate(diagram.nodes)}
     cluster_index = {cid: i for i, cid in enumerate(diagram.clusters)}
-    inputs: dict[str, list[str | None]] = {}
+    inputs: dict[str, list[Any]] = {}
     for e in diagram.edges:
-        inputs.setdefault(e.dst, []).append(_shape(e.shape))
+        inputs.setdefault(e.dst, []).append(e.shape)
     nodes = []
     for n in diagram.nodes.values():
         nodes.append(
@@ -66,14 +76,14 @@ def diagram_data(diagram: Diagram, collapse_depth: int | None) -> dict[str, Any]
                 "type": n.type,
                 "family": n.family,
                 "role": n.role,
-                "shape": _shape(n.shape),
-                "inputs": inputs.get(n.id, []),
+                "shape": _shape(n.shape, _SHAPE_CHARS),
+                "inputs": _shapes(inputs.get(n.id, [])),
                 "params": n.params,
                 "uses": n.uses,
                 "output": n.output,
                 "cluster": cluster_index.get(n.cluster) if n.cluster else None,
-                "config": _jsonable(n.config),
-                "args": _jsonable(n.args),
+                "config": bounded(n.config, CONFIG_CHARS),
+                "args": bounded(n.args, CONFIG_CHARS),
                 "key": key_attributes(n.config),
             }
         )
@@ -99,10 +109,10 @@ def diagram_data(diagram: Diagram, collapse_depth: int | None) -> dict[str, Any]
                 "depth": depth,
                 "parent": cluster_index.get(c.parent) if c.parent else None,
                 "members": members[c.id],
-                "args": _jsonable(c.args),
+                "args": bounded(c.args, CONFIG_CHARS),
                 "argsText": block_arguments(c.args),
                 "params": params,
-                "outputs": [_shape(diagram.nodes[o].shape) for o in c.outputs if o in diagram.nodes],
+                "outputs": _shapes([diagram.nodes[o].shape for o in c.outputs if o in diagram.nodes]),
                 "collapsed": collapse_depth is not None and depth > collapse_depth,
             }
         )
@@ -154,15 +164,20 @@ def html_page(
         The HTML document: one file, no external resource.
 
     Raises:
-        RenderError: graphviz is missing, fails or runs past ``timeout``, or the diagram is too
-            large to lay out (:func:`~._dot.check_layout_size`).
+        RenderError: graphviz is missing, fails or runs past ``timeout``, the diagram is too
+            large to lay out (:func:`~._dot.check_layout_size`), or the page would be longer than
+            :data:`HTML_PAGE_LIMIT` (its data is measured before graphviz runs).
     """
     check_layout_size(diagram)
     opts = options or DotOptions()
     opts = DotOptions(opts.direction, opts.show_shapes, opts.show_params, opts.legend, opts.details, svg_ids=True)
-    svg = _inline_svg(layout(to_dot(diagram, opts), "svg", timeout).decode("utf-8"))
     data = json.dumps(diagram_data(diagram, collapse_depth), ensure_ascii=True, separators=(",", ":"))
     data = data.replace("</", "<\\/")  # a data block ends at the first </script
+    if len(data) > HTML_PAGE_LIMIT:
+        _over_page(diagram, len(data))
+    svg = _inline_svg(layout(to_dot(diagram, opts), "svg", timeout).decode("utf-8"))
+    if len(data) + len(svg) > HTML_PAGE_LIMIT:
+        _over_page(diagram, len(data) + len(svg))
     title = html_escape(f"{diagram.name} ({diagram.kind})")
     csp = f"default-src 'none'; script-src {_sha256(JS)}; style-src {_sha256(CSS)}; img-src data:"
     return (
@@ -184,6 +199,15 @@ def html_page(
         "shapes and parameters.</p></aside></main>\n"
         f'<script type="application/json" id="nf-data">{data}</script>\n'
         f"<script>{JS}</script>\n</body>\n</html>\n"
+    )
+
+
+def _over_page(diagram: Diagram, size: int) -> NoReturn:
+    raise RenderError(
+        f"the interactive page of {diagram.name!r} ({len(diagram.nodes):,} nodes and {len(diagram.edges):,} "
+        f"edges) makes more than {HTML_PAGE_LIMIT:,} characters ({size:,} by here); nothing was written: "
+        "write a picture or DOT source instead (`-o NAME.svg`, `-o NAME.dot`), which carries no configuration "
+        "data, or draw a smaller part of the model"
     )
 
 
