@@ -282,23 +282,100 @@ class _Store:
         """``(path below prefix, shape)`` of every dataset below ``prefix`` (which ends in ``/``)."""
         return [(name[len(prefix) :], shape) for name, shape in self.shapes.items() if name.startswith(prefix)]
 
-    def keras_layers(self, prefix: str) -> dict[str, str]:
-        """The ``.keras`` store paths of the layers below ``prefix`` that hold variables, by layer name.
+    def keras_layers(self, prefix: str, layers: list[Any]) -> dict[str, str]:
+        """The ``.keras`` store paths of a model's layers (``layers``, its config's) below ``prefix``, by name.
 
-        Keras names each layer's path after its class (``dense_1``) and writes
-        the layer's own name on its ``vars`` group.
+        Keras loads each layer from the path :func:`_keras_paths` names, whatever name the file writes on the
+        layer's ``vars`` group; a store holding a layer path no layer claims (a group renamed, or a class
+        netform names otherwise than Keras) is left to Keras (:class:`_Unknown`).
         """
-        keys = {name[len(prefix) + 7 :].split("/", 1)[0] for name in self.shapes if name.startswith(prefix + "layers/")}
-        out: dict[str, str] = {}
-        for key in sorted(keys):
-            vars_group = self.file.get(f"{prefix}layers/{key}/vars")
-            name = vars_group.attrs.get("name") if vars_group is not None else None
-            if isinstance(name, bytes):
-                name = name.decode("utf-8", "replace")
-            if not isinstance(name, str) or name in out:
-                raise _Unknown  # an older layout: names cannot be matched for certain
-            out[name] = f"{prefix}layers/{key}/"
+        out = _keras_paths(prefix, layers)
+        claimed = set(out.values())
+        start = len(prefix) + len("layers/")
+        for name in self.shapes:
+            if (
+                name.startswith(prefix + "layers/")
+                and f"{prefix}layers/{name[start:].split('/', 1)[0]}/" not in claimed
+            ):
+                raise _Unknown
         return out
+
+
+def _snake_case(class_name: str) -> str:
+    """A class name as Keras names a layer's store path after it (``keras.src.utils.naming.to_snake_case``)."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _keras_paths(prefix: str, layers: list[Any]) -> dict[str, str]:
+    """``{layer name: store path}`` of a model's layers (``layers``: :func:`_layers_of`) in a ``.keras`` file.
+
+    Keras's saving walks ``model.layers`` in order and names each layer's path after its class, snake-cased
+    and numbered among the layers of that class (``layers/dense``, ``layers/dense_1``); loading reads the
+    layer's variables from that path alone (an absent one gives the layer no variables).
+    """
+    used: dict[str, int] = {}
+    out: dict[str, str] = {}
+    for layer in layers:
+        class_name = layer.get("class_name") if isinstance(layer, dict) else None
+        if not isinstance(class_name, str):
+            raise _Unknown
+        key = _snake_case(class_name)
+        if key in used:
+            used[key] += 1
+            key = f"{key}_{used[key]}"
+        else:
+            used[key] = 0
+        name = _name(layer)
+        if name in out:
+            raise _Unknown
+        out[name] = f"{prefix}layers/{key}/"
+    return out
+
+
+def _check_layers_stored(config: Any, store: _Store, where: str) -> None:
+    """Refuse a ``.keras`` file that stores no variables for a Keras layer whose config builds some.
+
+    Keras builds each layer from its config and reads its variables from the path :func:`_keras_paths`
+    names; a layer built with variables that finds none there fails the load ("expected 2 variables, but
+    received 0"). A layer group deleted, renamed, or moved by a changed byte of ``layers`` is refused here
+    as loading refuses it, instead of being described with no parameters. Only Keras's own layers whose
+    config records their input shape, and that netform's rules count variables of, are checked.
+    """
+    from ._config_bounds import _static_count
+
+    if not (isinstance(config, dict) and _is_model(config)):
+        return
+    pending: list[tuple[dict[str, Any], str]] = [(config, "")]
+    while pending:
+        model, prefix = pending.pop()
+        try:
+            paths = _keras_paths(prefix, _layers_of(model))
+        except _Unknown:
+            continue
+        for layer in _layers_of(model):
+            at = paths[_name(layer)]
+            if _is_model(layer):
+                pending.append((layer, at))
+                continue
+            build = layer.get("build_config")
+            if (
+                layer.get("module") != "keras.layers"
+                or not isinstance(build, dict)
+                or not ("input_shape" in build or "shapes_dict" in build)
+                or store.under(at)
+            ):
+                continue
+            counted = _static_count(layer)
+            if counted is None or not counted[1] or counted[0] <= 0:
+                continue
+            raise FormatError(
+                f"{where}: layer {_name(layer)[:200]!r} ({layer['class_name'][:200]}) builds {counted[0]:,} weight "
+                f"values, but the weights file stores none at {at.rstrip('/')!r}, where Keras reads them, and "
+                "loading refuses the file. The weights file was changed (a layer's group deleted or renamed) or is "
+                "corrupt: restore it from a good copy."
+            )
 
 
 def _check_dense_shapes(config: Any, store: _Store, where: str) -> None:
@@ -317,7 +394,7 @@ def _check_dense_shapes(config: Any, store: _Store, where: str) -> None:
     while pending:
         model, prefix = pending.pop()
         try:
-            found = store.keras_layers(prefix)
+            found = store.keras_layers(prefix, _layers_of(model))
         except _Unknown:
             continue  # an older layout: layers cannot be matched to their weights for certain
         for layer in model["config"]["layers"]:
@@ -440,13 +517,12 @@ def _count_keras(layer: dict[str, Any], prefix: str | None, trainable: bool, sto
     if prefix is None:
         return 0, 0
     if _is_model(layer):
-        found = store.keras_layers(prefix)
+        found = store.keras_layers(prefix, _layers_of(layer))
         total = train = 0
-        for inner in layer["config"]["layers"]:
-            if isinstance(inner, dict):
-                t, tr = _count_keras(inner, found.pop(_name(inner), None), trainable, store)
-                total, train = total + t, train + tr
-        if found or any(not n.startswith("layers/") for n, _ in store.under(prefix)):
+        for inner in _layers_of(layer):
+            t, tr = _count_keras(inner, found.get(_name(inner)), trainable, store)
+            total, train = total + t, train + tr
+        if any(not n.startswith("layers/") for n, _ in store.under(prefix)):
             raise _Unknown  # variables no layer of the config owns
         return total, train
     sizes = [_numel(shape) for _, shape in sorted(store.under(prefix), key=lambda ns: _var_order(ns[0]))]
@@ -968,8 +1044,9 @@ def _describe_keras(config: dict[str, Any], f: Any, datasets: dict[str, Any], pa
     """What inspect shows of a ``.keras`` model, from its config and its weights' structure (h5py's or plain)."""
     model = _model_config(config)
     store = _Store(f, datasets)
+    _check_layers_stored(config, store, path)
     _check_dense_shapes(config, store, path)
-    info = _describe(model, _count_keras, store.keras_layers(""), store)
+    info = _describe(model, _count_keras, store.keras_layers("", _layers_of(model)), store)
     info["optimizer"] = _optimizer(config.get("compile_config"))
     info["iterations"] = None
     return info
@@ -1044,7 +1121,9 @@ def _check_archive_weights(config: dict[str, Any], f: Any, datasets: dict[str, A
     """The checks of an archive's weights against its config, on h5py's or the plain reader's view of them."""
     check_archive_weights_layout(f, path)
     check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
-    _check_dense_shapes(config, _Store(f, datasets), path)
+    store = _Store(f, datasets)
+    _check_layers_stored(config, store, path)
+    _check_dense_shapes(config, store, path)
 
 
 def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = False) -> dict[str, Any] | None:
