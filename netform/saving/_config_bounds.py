@@ -1202,12 +1202,29 @@ def check_compile_config(config: Mapping[str, Any], where: str) -> None:
     compile_config = config.get("compile_config")
     if isinstance(compile_config, dict):
         _check_compile_functions(compile_config, where)
+        _check_steps_per_execution(config, compile_config, where)
     if not compile_config or isinstance(compile_config, dict) or not _is_model_class(config):
         return
     raise IncompatibleFileError(
         f"{where}: the model's compile_config in the config is {_short(compile_config)}, not a mapping; Keras "
         "cannot compile the model from it, so the file is refused as corrupt or edited (load it with "
         "compile=False to leave the compile configuration out)"
+    )
+
+
+def _check_steps_per_execution(config: Mapping[str, Any], compile_config: dict[str, Any], where: str) -> None:
+    """Refuse a ``steps_per_execution`` the model's ``compile`` refuses (a positive int or ``"auto"``, as
+    :meth:`netform.engine.Trainer.compile` checks it): Keras's and netform's ``Functional`` and ``Sequential``
+    load as netform's, whose ``compile_from_config`` raised an engine error that did not name the file."""
+    if "steps_per_execution" not in compile_config or not _is_model_class(config):
+        return
+    value = compile_config["steps_per_execution"]
+    if value == "auto" or (type(value) is int and value >= 1):
+        return
+    raise IncompatibleFileError(
+        f"{where}: the model's compile_config in the config has steps_per_execution {_short(value)}, not a "
+        'positive int or "auto"; the model cannot be compiled from it, so the file is refused as corrupt or '
+        "edited (load it with compile=False to leave the compile configuration out)"
     )
 
 
@@ -1490,6 +1507,8 @@ def _check_values(layer: dict[str, Any], class_name: str, name: str, label: str,
     try:
         layer_dict(class_name, layer["config"], strict=True)
     except RefusedValue as err:
+        if _flag(class_name, err.key):
+            return  # Keras reads a flag by its truth (use_bias: 1 builds a bias): the value is Keras's to judge
         raise FormatError(
             f"{where}: layer {_short(name)} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config has "
             f"{err.key} {_short(err.value)}, which {class_name} does not take ({err.reason}); Keras refuses to "
@@ -1499,6 +1518,15 @@ def _check_values(layer: dict[str, Any], class_name: str, name: str, label: str,
         raise IncompatibleFileError(
             f"{where}: layer {_short(name)} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config: {err}"
         ) from None
+
+
+def _flag(class_name: str, key: str) -> bool:
+    """Whether netform's schema for a Keras layer takes ``key`` as a boolean (``use_bias``)."""
+    from netform.spec import get_layer_spec
+
+    fields = get_layer_spec(class_name).model_fields
+    field = fields.get(key) or next((f for f in fields.values() if f.alias == key), None)
+    return field is not None and field.annotation in (bool, bool | None)
 
 
 def check_layer_configs(config: Mapping[str, Any], where: str, *, values: bool = True) -> None:

@@ -21,6 +21,7 @@ Functional or Sequential.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Iterator
 
@@ -478,11 +479,16 @@ def check_vouched(config: dict[str, Any]) -> None:
     from ._config_bounds import _inner_layers, _keras_layer, _model_configs
 
     for _, _, model_config, _ in _model_configs(config):
+        names: set[Any] = set()
         for layer in model_config["layers"]:
             if not isinstance(layer, dict):
                 continue
-            if "build_config" in layer and not _plain_build_config(layer["build_config"]):
-                raise NeedsKeras("a build_config whose shapes are not lists of whole numbers")
+            name = (layer.get("config") or {}).get("name") if isinstance(layer.get("config"), dict) else None
+            if not isinstance(name, str) or name in names:
+                raise NeedsKeras("a layer without a name of its own in its model (Keras names it, or refuses it)")
+            names.add(name)
+            if "build_config" in layer and not _plain_build_config(layer["build_config"], _called_on(layer)):
+                raise NeedsKeras("a build_config whose shapes are not the whole-number shapes the layer is built on")
             if not _plain_objects(layer.get("config")):
                 raise NeedsKeras("an initializer, regularizer or constraint argument of an unexpected kind")
             registered, module = layer.get("registered_name"), layer.get("module")
@@ -491,6 +497,8 @@ def check_vouched(config: dict[str, Any]) -> None:
             dtype = (layer.get("config") or {}).get("dtype") if isinstance(layer.get("config"), dict) else None
             if isinstance(dtype, dict) and dtype.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy"):
                 raise NeedsKeras("a quantized or other dtype policy, which Keras checks against the weights")
+            if layer.get("class_name") != "InputLayer" and not _float_policy(dtype):
+                raise NeedsKeras("a dtype other than a floating-point policy as Keras writes it")
             class_name = _keras_layer(layer)
             if class_name is None or class_name not in MODULE_OF:
                 continue
@@ -517,13 +525,147 @@ def check_vouched(config: dict[str, Any]) -> None:
 _DEFAULTS_KIND = {"keras.optimizers": "optimizer", "keras.losses": "loss", "keras.metrics": "metric"}
 #: Modules of the objects whose config arguments must be plain numbers, strings, booleans or nulls.
 _SCALAR_MODULES = frozenset({"keras.initializers", "keras.regularizers", "keras.constraints"})
+#: The dtype policies of a layer's weights that Keras builds as described (floating point, plain or mixed).
+_FLOAT_POLICIES = frozenset({"float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_bfloat16"})
+#: What Keras's ``standardize_reduction`` takes as a loss's ``reduction``.
+_REDUCTIONS = frozenset({"sum_over_batch_size", "sum", "none", "mean", "mean_with_sample_weight", None})
+
+
+def _number(value: Any) -> bool:
+    """An int or a finite float, not a boolean: what Keras's constructors compute with."""
+    return type(value) is int or (type(value) is float and math.isfinite(value))
+
+
+def _whole(least: int) -> Any:
+    return lambda value: type(value) is int and value >= least
+
+
+def _optional(check: Any) -> Any:
+    return lambda value: value is None or check(value)
+
+
+def _seed(value: Any) -> bool:
+    """Keras's ``SeedGenerator`` makes a tensor of the seed: an int64 (2**70 fails when the layer is built)."""
+    return value is None or (type(value) is int and -(2**63) < value < 2**63)
+
+
+def _axis(value: Any) -> bool:
+    return type(value) is int or (isinstance(value, list) and bool(value) and all(type(v) is int for v in value))
+
+
+#: The arguments of Keras's initializers, regularizers and constraints whose values Keras takes as described:
+#: checked where an object of these modules has them (the loading path's checks refuse an argument the class
+#: does not take). A value outside them (a ``scale`` of -1, which ``VarianceScaling`` refuses, a ``gain`` of
+#: "x", a ``Constant`` list that may not broadcast, a seed past int64) is Keras's to judge.
+_OBJECT_ARGS: dict[str, Any] = {
+    "seed": _seed,
+    "input_axes": lambda value: value is None,
+    "output_axes": lambda value: value is None,
+    "value": _number,
+    "gain": _number,
+    "mean": _number,
+    "stddev": _number,
+    "minval": _number,
+    "maxval": _number,
+    "max_value": _number,
+    "min_value": _number,
+    "rate": _number,
+    "axis": _axis,
+}
+#: Per class where the same argument name means another thing, or Keras checks a range.
+_CLASS_ARGS: dict[tuple[str, str], Any] = {
+    ("VarianceScaling", "scale"): lambda value: _number(value) and value > 0,
+    ("VarianceScaling", "mode"): lambda value: value in ("fan_in", "fan_out", "fan_avg"),
+    ("VarianceScaling", "distribution"): lambda value: (
+        value in ("normal", "uniform", "truncated_normal", "untruncated_normal")
+    ),
+    ("L1", "l1"): lambda value: _number(value) and value >= 0,
+    ("L2", "l2"): lambda value: _number(value) and value >= 0,
+    ("L1L2", "l1"): lambda value: _number(value) and value >= 0,
+    ("L1L2", "l2"): lambda value: _number(value) and value >= 0,
+    ("OrthogonalRegularizer", "factor"): lambda value: _number(value) and value >= 0,
+    ("OrthogonalRegularizer", "mode"): lambda value: value in ("rows", "columns"),
+}
+#: Optimizer arguments whose default is null, with what Keras takes there as described.
+_OPTIMIZER_ARGS: dict[str, Any] = {
+    "weight_decay": _optional(_number),
+    "clipnorm": _optional(_number),
+    "clipvalue": _optional(_number),
+    "global_clipnorm": _optional(_number),
+    "loss_scale_factor": _optional(_number),
+    "ema_overwrite_frequency": _optional(_whole(1)),
+    "gradient_accumulation_steps": _optional(_whole(2)),  # Keras refuses 1 and "2"
+}
+#: The learning-rate schedules Keras has, with their arguments as Keras writes them (``decay_steps`` > 0, which
+#: Keras checks; a string there fails the load).
+_SCHEDULES: dict[str, dict[str, Any]] = {
+    "ExponentialDecay": {"decay_steps": _whole(1), "decay_rate": _number, "staircase": None},
+    "InverseTimeDecay": {"decay_steps": _whole(1), "decay_rate": _number, "staircase": None},
+    "PolynomialDecay": {"decay_steps": _whole(1), "end_learning_rate": _number, "power": _number, "cycle": None},
+    "CosineDecay": {
+        "decay_steps": _whole(1),
+        "alpha": _number,
+        "warmup_target": _optional(_number),
+        "warmup_steps": _whole(0),
+    },
+    "CosineDecayRestarts": {"first_decay_steps": _whole(1), "t_mul": _number, "m_mul": _number, "alpha": _number},
+    "PiecewiseConstantDecay": {
+        "boundaries": lambda value: isinstance(value, list) and all(_number(v) for v in value),
+        "values": lambda value: isinstance(value, list) and bool(value) and all(_number(v) for v in value),
+    },
+}
+
+
+def _float_policy(dtype: Any) -> bool:
+    """Whether a layer's ``dtype`` is none, or a floating-point policy named as Keras writes it (``"float32"``,
+    or ``{"class_name": "DTypePolicy", "config": {"name": "float32"}}``): ``int8`` fails to initialize a
+    kernel, a policy config with another key fails to deserialize."""
+    if dtype is None:
+        return True
+    if isinstance(dtype, dict):
+        config = dtype.get("config")
+        return isinstance(config, dict) and set(config) == {"name"} and config["name"] in _FLOAT_POLICIES
+    return dtype in _FLOAT_POLICIES
+
+
+def _object_args(class_name: str, config: dict[str, Any]) -> bool:
+    """Whether an initializer's, regularizer's or constraint's arguments are plain values, each of the kind and
+    range Keras's constructor reads as described (see :data:`_OBJECT_ARGS`)."""
+    for key, value in config.items():
+        check = _CLASS_ARGS.get((class_name, key)) or _OBJECT_ARGS.get(key)
+        if check is not None:
+            if not check(value):
+                return False
+        elif not isinstance(value, (int, float, str, type(None))):
+            return False
+    return True
+
+
+def _schedule(item: dict[str, Any]) -> bool:
+    """Whether a learning rate's schedule is one of Keras's with arguments of the kinds Keras writes."""
+    config, args = item.get("config"), _SCHEDULES.get(item.get("class_name"))  # type: ignore[arg-type]
+    if item.get("module") != "keras.optimizers.schedules" or args is None or not isinstance(config, dict):
+        return False
+    for key, value in config.items():
+        if key == "name":
+            ok = isinstance(value, str)
+        elif key in ("staircase", "cycle"):
+            ok = key in args and isinstance(value, bool)
+        elif key == "initial_learning_rate":
+            ok = _number(value)
+        else:
+            ok = key in args and args[key](value)
+        if not ok:
+            return False
+    return True
 
 
 def _plain_objects(value: Any) -> bool:
     """Whether every serialized Keras optimizer, loss, metric, initializer, regularizer and constraint in
     ``value`` has arguments of the kinds Keras writes: an optimizer's, loss's or metric's of the kind of
-    the default instance's (a number where it has a number, a boolean where a boolean, a string name), an
-    initializer's, regularizer's or constraint's plain values, with a whole-number or null ``seed``."""
+    the default instance's (a number where it has a number, a boolean where a boolean, a string name, a
+    learning-rate schedule of Keras's, a loss's ``reduction`` Keras has), an initializer's, regularizer's or
+    constraint's plain values of the kind and range its constructor takes (:func:`_object_args`)."""
     from netform.spec._keras_defaults import KERAS_DEFAULTS
 
     stack: list[Any] = [value]
@@ -537,30 +679,33 @@ def _plain_objects(value: Any) -> bool:
         config, module = item.get("config"), item.get("module")
         if isinstance(config, dict) and isinstance(item.get("class_name"), str):
             if module in _DEFAULTS_KIND:
-                defaults = KERAS_DEFAULTS[_DEFAULTS_KIND[module]].get(item["class_name"])
-                if defaults is not None and not all(_like_default(k, v, defaults) for k, v in config.items()):
+                kind = _DEFAULTS_KIND[module]
+                defaults = KERAS_DEFAULTS[kind].get(item["class_name"])
+                if defaults is not None and not all(_like_default(kind, k, v, defaults) for k, v in config.items()):
                     return False
-            elif module in _SCALAR_MODULES and not all(
-                (type(v) is int or v is None) if k == "seed" else isinstance(v, (int, float, str, type(None)))
-                for k, v in config.items()
-            ):
+            elif module in _SCALAR_MODULES and not _object_args(item["class_name"], config):
                 return False
         stack.extend(item.values())
     return True
 
 
-def _like_default(key: str, value: Any, defaults: dict[str, Any]) -> bool:
+def _like_default(kind: str, key: str, value: Any, defaults: dict[str, Any]) -> bool:
     """Whether an optimizer's, loss's or metric's argument is of the kind of its default (see _plain_objects)."""
     if key == "name":
         return isinstance(value, str)
     if key not in defaults:
         return False
+    if kind == "loss" and key == "reduction":
+        return value in _REDUCTIONS
+    if kind == "optimizer" and key in _OPTIMIZER_ARGS:
+        return bool(_OPTIMIZER_ARGS[key](value))
     default = defaults[key]
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, (int, float)):
-        schedule = isinstance(value, dict) and "class_name" in value  # a learning-rate schedule
-        return schedule or (isinstance(value, (int, float)) and not isinstance(value, bool))
+        if isinstance(value, dict) and "class_name" in value:  # a learning-rate schedule
+            return key == "learning_rate" and _schedule(value)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(default, str):
         return value is None or isinstance(value, str)
     if isinstance(default, list):
@@ -568,13 +713,49 @@ def _like_default(key: str, value: Any, defaults: dict[str, Any]) -> bool:
     return True  # a null default: what Keras takes there varies
 
 
-def _plain_build_config(value: Any) -> bool:
+def _called_on(layer: dict[str, Any]) -> int | None:
+    """How many tensors a layer's first call passes it as a list (``Concatenate()([a, b])``), 0 where it passes
+    one tensor, -1 for a nested model (Keras writes its ``input_shape`` as null), None where the config does not
+    tell (a call of another form)."""
+    if is_model(layer):
+        return -1
+    nodes = layer.get("inbound_nodes")
+    if nodes is None:
+        return 0  # a Sequential's layer: called on the previous layer's one output
+    if not isinstance(nodes, list) or not nodes or not isinstance(nodes[0], dict):
+        return None
+    args = nodes[0].get("args")
+    if not isinstance(args, list) or not args:
+        return None
+    return len(args[0]) if isinstance(args[0], list) else 0
+
+
+def _shape(value: Any) -> bool:
+    """A tensor's shape as Keras writes it: a non-empty list of whole numbers and nulls."""
+    return isinstance(value, list) and bool(value) and all(d is None or (type(d) is int and d >= 0) for d in value)
+
+
+def _plain_build_config(value: Any, called_on: int | None = None) -> bool:
     """Whether a layer's ``build_config`` is none, or a mapping whose shapes are (nested lists or mappings of)
-    whole numbers and nulls, as Keras writes them."""
+    whole numbers and nulls, as Keras writes them; its ``input_shape``, which Keras builds the layer on, one
+    shape for a layer called on one tensor, a list of as many shapes as a layer called on a list has tensors
+    (``called_on``, None where the config does not tell, -1 for a nested model, whose own inputs build it)."""
     if value is None:
         return True
     if not isinstance(value, dict):
         return False
+    if "input_shape" in value:
+        shape = value["input_shape"]
+        if called_on == 0 and not _shape(shape):
+            return False
+        if (
+            called_on
+            and called_on > 0
+            and not (isinstance(shape, list) and len(shape) == called_on and all(map(_shape, shape)))
+        ):
+            return False
+        if called_on is None and shape is None:
+            return False
     stack: list[Any] = list(value.values())
     while stack:
         item = stack.pop()
