@@ -14,9 +14,9 @@ import re
 import sys
 import traceback
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
-from ..errors import DataError, NetformError
+from ..errors import DataError, NetformError, printable
 
 __all__ = ["main", "build_parser", "cli_words", "INTERNAL_ERROR"]
 
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     from . import _args
 
-    parser = argparse.ArgumentParser(prog="netform", description="Keras models as validated YAML specs.")
+    parser = _Parser(prog="netform", description="Keras models as validated YAML specs.")
     parser.add_argument("--version", action="version", version=f"netform {_version()}")
     parser.add_argument(
         "--debug",
@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors quote what was typed with control characters escaped (an argument
+    may be a file name holding an escape sequence); the sub-commands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(_terminal_safe(message))
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -68,15 +76,13 @@ def _show_warning(
 ) -> None:
     """A warning as one ``warning: …`` line on stderr, as the CLI writes errors (not Python's source line)."""
     text = " ".join(str(message).split())
-    print(f"warning: {cli_words(text)}", file=sys.stderr if file is None else file)
+    print(f"warning: {_terminal_safe(cli_words(text))}", file=sys.stderr if file is None else file)
 
 
 def _terminal_safe(text: str) -> str:
     """An error's text as printed: each line with every character that is not printable (an escape from a
     file's layer name, a NUL) written as its Python escape, so no message sends a terminal escape; the lines a
     message is made of (a SpecError's diagnostics, each escaped already) are kept."""
-    from ._model_cmds import printable
-
     return "\n".join(printable(line) for line in text.split("\n"))
 
 

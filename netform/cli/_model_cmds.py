@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 
+from ..errors import printable
+
 __all__ = ["cmd_build", "cmd_export_spec", "cmd_inspect", "cmd_convert", "refuse_deployment_file"]
 
 
@@ -31,7 +33,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     with callbacks_not_run():
         model = build(args.spec, api=args.api)
     fmt = save(model, args.output, format=args.format)
-    print(f"built {type(model).__name__} '{model.name}' ({model.count_params():,} params) → {args.output} [{fmt}]")
+    # names and paths are printed with their control characters escaped (a file name may hold an escape sequence)
+    print(
+        f"built {type(model).__name__} '{printable(model.name)}' ({model.count_params():,} params) "
+        f"→ {printable(args.output)} [{fmt}]"
+    )
     return 0
 
 
@@ -55,7 +61,7 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
         from ._spec_cmds import write_output
 
         write_output(args.output, text.encode("utf-8"), "the spec")
-        print(f"wrote the spec of '{spec.name}' to {args.output}")
+        print(f"wrote the spec of '{printable(spec.name)}' to {printable(args.output)}")
     else:
         print(text, end="")
     return 0
@@ -103,14 +109,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def printable(text: str) -> str:
-    """``text`` with every character that is not printable (C0 and C1 controls, DEL, line breaks, format
-    characters) written as its Python escape (``\\x1b``, ``\\n``, ``\\u202e``); printable text is kept."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
-
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert a saved model to another full-model format, or export it to ONNX or TFLite."""
     load_plugins(args.plugin)
@@ -128,5 +126,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
         result = save(load(args.src), args.dst, format=fmt, opset=opset, quantize=quantize)
     else:
         result = convert(args.src, args.dst, format=args.format)
-    print(f"converted {args.src} → {args.dst}" + (f" [{result}]" if isinstance(result, str) else ""))
+    done = f"converted {args.src} → {args.dst}" + (f" [{result}]" if isinstance(result, str) else "")
+    print(printable(done))
     return 0

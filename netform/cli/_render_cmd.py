@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..errors import printable
 from ._spec_cmds import callbacks_not_run, load_plugins
 
 __all__ = ["cmd_render"]
@@ -40,7 +41,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             details=bool(getattr(args, "details", False)),
             timeout=getattr(args, "timeout", None),
         )
-    print(f"wrote {out}")
+    print(f"wrote {printable(str(out))}")  # a file name may hold an escape sequence
     return 0
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Diagnostic, SaveError, SpecError
+from ..errors import Diagnostic, SaveError, SpecError, printable
 from ._args import UsageError
 from ..spec._access import spec_access
 
@@ -224,7 +224,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         good = sum(r["valid"] for r in results)
         for r in results:
             if r["valid"]:
-                print(f"{r['path']}: ok ({r['kind']} model '{r['name']}')")
+                # a file name may hold an escape sequence or a line break: printed escaped, as the errors are
+                print(printable(f"{r['path']}: ok ({r['kind']} model '{r['name']}')"))
         # Warnings come after the errors: valid specs whose training would fail silently.
         for r in results:
             for w in r["warnings"]:
@@ -247,7 +248,7 @@ def format_warning(diag: Diagnostic | dict[str, object]) -> str:
     d = diag.to_dict() if isinstance(diag, Diagnostic) else diag
     place = str(d["source"]) + "".join(f":{d[k]}" for k in ("line", "column") if d[k] is not None)
     where = f"{d['path']}: " if d["path"] else ""
-    return f"{place}: warning: {where}{d['message']}"
+    return printable(f"{place}: warning: {where}{d['message']}")
 
 
 def callbacks_not_run() -> contextlib.AbstractContextManager[object]:
@@ -368,7 +369,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(info.to_dict(), indent=2))
     else:
-        print(info.to_text())
+        print("\n".join(printable(line) for line in info.to_text().split("\n")))
     return 0
 
 
