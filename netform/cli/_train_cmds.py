@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, EngineError, FormatError, NetformError, SaveError, SpecError, did_you_mean
+from ..errors import DataError, EngineError, FormatError, NetformError, SaveError, SpecError, did_you_mean, printable
 from ..spec import load_spec
 from ..spec._yaml import load_yaml
 from ..spec._access import spec_access
@@ -131,15 +131,20 @@ def _save_interrupted(model: Any, target: str) -> None:
             fmt = save(model, tried)
         except NetformError as err:
             if os.path.lexists(tried):  # something not netform's is there: keep it, try the next name
-                print(f"note: {tried} is kept ({str(err).split('. ')[0]}); trying another name", file=sys.stderr)
+                print(
+                    printable(f"note: {tried} is kept ({str(err).split('. ')[0]}); trying another name"),
+                    file=sys.stderr,
+                )
                 continue
-            print(f"error: the interrupted model could not be saved: {err}", file=sys.stderr)
+            print(printable(f"error: the interrupted model could not be saved: {err}"), file=sys.stderr)
             return
-        print(f"saved the interrupted model → {tried} [{fmt}]")
+        print(printable(f"saved the interrupted model → {tried} [{fmt}]"))
         return
     print(
-        f"error: the interrupted model was not saved: {target} and the next {_MAX_INTERRUPTED_NAMES} numbered "
-        "names are taken",
+        printable(
+            f"error: the interrupted model was not saved: {target} and the next {_MAX_INTERRUPTED_NAMES} numbered "
+            "names are taken"
+        ),
         file=sys.stderr,
     )
 
@@ -221,16 +226,20 @@ class _Interrupt:
                     epochs = int(self.params.get("epochs") or 0)
                     if epoch is not None and epoch >= epochs > 0:  # a finished training whose model was not saved
                         print(
-                            f"the backup in {backup.directory} holds the finished training ({epochs} epoch(s)): "
-                            "nothing is left to train",
+                            printable(
+                                f"the backup in {backup.directory} holds the finished training ({epochs} epoch(s)): "
+                                "nothing is left to train"
+                            ),
                             flush=True,
                         )
                     elif epoch is not None:
                         total = self.params.get("steps")
                         of = f" of {total}" if total else ""
                         print(
-                            f"resuming at epoch {epoch + 1}, step {step + 1}{of} (from the backup in "
-                            f"{backup.directory})",
+                            printable(
+                                f"resuming at epoch {epoch + 1}, step {step + 1}{of} (from the backup in "
+                                f"{backup.directory})"
+                            ),
                             flush=True,
                         )
 
@@ -437,7 +446,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Built by fit_from_training_config inside the spec's distribution strategy, if any.
         built.append(build(spec, api=args.api))
         for layer, source, samples in adapt_layers(built[-1], spec, x):  # `adapt: true`, before training
-            print(f"adapted '{layer}' to {samples} sample(s) of input '{source}'", flush=True)
+            print(printable(f"adapted '{layer}' to {samples} sample(s) of input '{source}'"), flush=True)
         return built[-1]
 
     x, y = _tensors(x), _tensors(y)
@@ -509,9 +518,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if interrupt.where is not None:
         _save_interrupted(model, _interrupted_path(args.output, out_dir, spec.name))
         for backup in backups:
-            print(f"backup kept in {backup.directory}: run the same command again to resume at this step")
+            print(printable(f"backup kept in {backup.directory}: run the same command again to resume at this step"))
         for folder in deferred.keras:
-            print(f"backup kept in {folder}: run the same command again to resume at its last epoch")
+            print(printable(f"backup kept in {folder}: run the same command again to resume at its last epoch"))
         return 130  # an interrupt is exit 130 whatever became of the model (the backup holds its state)
     if args.output:
         try:
@@ -524,7 +533,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{str(err).rstrip('.')}; the backup in {', '.join(kept)} still holds the trained state: run the same command "
                 "again to resume and save"
             ) from err
-        print(f"saved → {args.output} [{fmt}]")
+        print(printable(f"saved → {args.output} [{fmt}]"))
     deferred.remove()
     return 0
 
@@ -547,7 +556,7 @@ class _Deferred:
             try:
                 backup.discard()
             except EngineError as err:
-                print(f"warning: the backup in {backup.directory} was left as it is: {err}", file=sys.stderr)
+                print(printable(f"warning: the backup in {backup.directory} was left as it is: {err}"), file=sys.stderr)
         for folder in self.keras:
             _remove_keras_backup(folder)
 
@@ -718,5 +727,5 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     row = write_predictions(args.output, batches, n, names, chosen)
     what = f"output{'s' if len(chosen) > 1 else ''} {', '.join(chosen)}"
-    print(f"wrote {row} prediction(s) of {what} → {args.output}")
+    print(printable(f"wrote {row} prediction(s) of {what} → {args.output}"))
     return 0
