@@ -93,13 +93,14 @@ def last_dim(layer: str, shape: Shape) -> int:
     return shape[-1]
 
 
-def _value_shape(value: Any) -> tuple[int, ...] | None:
-    """The shape of a number or a (nested) list of numbers; ``None`` for a ragged list or anything else."""
+def _value_shape(value: Any, depth: int = 0) -> tuple[int, ...] | None:
+    """The shape of a number or a (nested) list of numbers; ``None`` for a ragged list or anything else
+    (and past 64 levels of lists, more axes than any weight has)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return ()
-    if not isinstance(value, (list, tuple)) or not value:
-        return (0,) if isinstance(value, (list, tuple)) else None
-    inner = [_value_shape(v) for v in value]
+    if not isinstance(value, (list, tuple)) or not value or depth > 64:
+        return (0,) if isinstance(value, (list, tuple)) and not value else None
+    inner = [_value_shape(v, depth + 1) for v in value]
     if inner[0] is None or any(i != inner[0] for i in inner):
         return None
     return (len(value),) + inner[0]
