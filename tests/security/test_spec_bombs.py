@@ -330,9 +330,11 @@ def test_specs_just_under_the_limits_are_accepted() -> None:
     rows = netform.summary(specs[-1]).rows
     assert [r.name for r in rows[-2:]] == ["re_lu_9997", "re_lu_9998"]
     values = ", ".join(["0"] * 50_000)
-    fat = (head + f"blocks:\n  b: {{layers: [{{type: Dense, units: 2, kernel_initializer: {{type: Constant, value: [{values}]}}}}]}}\n"
+    # (a Constant value that broadcasts to the kernel (4, 50000), as Keras builds it)
+    fat = (head + "blocks:\n  b: {layers: [{type: Dense, units: 50000, kernel_initializer: "
+           f"{{type: Constant, value: [{values}]}}}}, {{type: Dense, units: 4}}]}}\n"
            "layers:\n  - {block: b, repeat: 2}\n")
-    assert len(netform.summary(netform.load_spec(fat)).rows) == 3
+    assert len(netform.summary(netform.load_spec(fat)).rows) == 5
 
 
 def test_summary_table_stays_small_with_long_names_and_many_inputs() -> None:
