@@ -315,7 +315,7 @@ _LAYER_DTYPES = (
     "bfloat16",
     "mixed_float16",
     "mixed_bfloat16",
-    "int8",
+    # (not "int8": Keras reads it as a quantization mode, never as a dtype; int8_from_float32 is the policy)
     "int16",
     "int32",
     "int64",

@@ -71,3 +71,13 @@ def test_a_diagnostic_keeps_the_ends_of_a_long_message_and_key() -> None:
     assert "characters left out" in d.message
     assert d.path[0] == "nodes" and d.path[2] == 3 and d.path[1].endswith("(5,000 characters)")
     assert Diagnostic("short", path=("a",)).message == "short"
+
+
+def test_a_bare_int8_layer_dtype_is_refused_as_keras_refuses_it() -> None:
+    """Keras reads ``dtype: int8`` as a quantization mode without its source ("Cannot convert `policy` into a
+    valid pair"), for every layer; ``int8_from_float32`` is the quantized policy."""
+    body = "layers:\n  - {type: ReLU, dtype: %s}\n"
+    with pytest.raises(SpecError, match="dtype 'int8' is not a dtype policy"):
+        nf.load_spec(HEAD.replace("functional", "sequential") + body % "int8")
+    nf.load_spec(HEAD.replace("functional", "sequential") + body % "int8_from_float32")
+    nf.load_spec(HEAD.replace("functional", "sequential") + body % "int32")
