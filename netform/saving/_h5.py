@@ -33,7 +33,7 @@ import json
 import os
 import warnings
 import zlib
-from typing import Any, BinaryIO, Callable, Mapping
+from typing import Any, BinaryIO, Callable, Final, Mapping
 
 from absl import logging as absl_logging
 
@@ -581,6 +581,92 @@ def check_same_model(f: Any, native: Any, where: str) -> None:
     )
 
 
+#: Loss names Keras resolves to another function's name (``keras.losses.get``), for the readers without Keras.
+LOSS_ALIASES: Final = {
+    alias: full
+    for full, aliases in (
+        ("binary_crossentropy", ("bce", "BCE")),
+        ("kl_divergence", ("kld", "KLD")),
+        ("mean_absolute_error", ("mae", "MAE")),
+        ("mean_absolute_percentage_error", ("mape", "MAPE")),
+        ("mean_squared_error", ("mse", "MSE")),
+        ("mean_squared_logarithmic_error", ("msle", "MSLE")),
+    )
+    for alias in aliases
+}
+
+
+def static_losses(config: Any) -> Any:
+    """:func:`_canonical_losses` without Keras, by :data:`LOSS_ALIASES` (a name it does not list is kept)."""
+    if isinstance(config, str):
+        return LOSS_ALIASES.get(config, config)
+    if isinstance(config, dict) and "class_name" not in config:
+        return {k: static_losses(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [static_losses(v) for v in config]
+    return config
+
+
+def _plain_functions(value: Any) -> Any:
+    """A config with each serialized function (``{"class_name": "function", "config": NAME}``) as its name,
+    as Keras's legacy metadata writes it."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "function" and isinstance(value.get("config"), str):
+            return value["config"]
+        return {k: _plain_functions(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_functions(v) for v in value]
+    return value
+
+
+def compile_difference(native: Any, training: Any, losses: Any) -> str | None:
+    """Where ``netform_compile_config`` and Keras's ``training_config`` first compile differently (None: nowhere).
+
+    netform writes both from one compiled model: the training config holds the optimizer as
+    ``optimizer_config`` and the losses by their full names (``losses`` maps a config's loss names so;
+    :func:`_canonical_losses` with Keras, :func:`static_losses` without), and neither config names its
+    objects' modules. Anything else that differs would compile one model for netform and another for Keras.
+    """
+    if not (isinstance(native, dict) and isinstance(training, dict)):
+        return None if native == training else "/"
+    ours, theirs = _plain_functions(dict(native)), _plain_functions(dict(training))
+    found = _first_difference(ours.pop("optimizer", None), theirs.pop("optimizer_config", None), "optimizer")
+    if found is not None:
+        return found
+    found = _first_difference(losses(ours.pop("loss", None)), losses(theirs.pop("loss", None)), "loss")
+    return found if found is not None else _first_difference(ours, theirs)
+
+
+def check_same_compile(f: Any, where: str) -> None:
+    """Refuse a file whose ``training_config`` compiles otherwise than its ``netform_compile_config``.
+
+    netform compiles a loaded model from its own config, Keras's loader (``keras.saving.load_model``) from
+    the training config: a file holding both that differ (a loss edited in one) trains differently under
+    each, so it is refused, as :func:`check_same_model` refuses two model configs that differ.
+
+    Raises:
+        FormatError: Both configs are present and differ (:func:`compile_difference`).
+    """
+    native, training = attr_json(f, "netform_compile_config", where), attr_json(f, "training_config", where)
+    if native is None or training is None:
+        return
+    at = compile_difference(native, training, _canonical_losses)
+    if at is None:
+        return
+    refuse_compile_difference(f, where, at)
+
+
+def refuse_compile_difference(f: Any, where: str, at: str) -> None:
+    """Raise the refusal of :func:`check_same_compile` for two compile configs that differ at ``at``."""
+    verify_attr_checksums(f, where)  # a changed bit is named as one
+    raise FormatError(
+        f"{where}: the HDF5 attributes 'netform_compile_config' (what netform compiles the model with) and "
+        f"'training_config' (what Keras's own loader compiles it with) describe different compile settings "
+        f"(they differ at '{at[:120]}'); netform writes both from one model, so the file was edited or is "
+        "corrupt and is refused. Restore it from a good copy, or save the model again with netform.save."
+    )
+
+
 def load_h5(
     path: str | io.BytesIO,
     *,
@@ -630,6 +716,7 @@ def load_h5(
         verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
         if is_native:
             check_same_model(f, config, path)
+        check_same_compile(f, path)
         from ._static_reader import h5_meta
 
         h5_meta(f, path, config)  # metadata naming another model than the config: refused, as inspect does

@@ -1080,6 +1080,7 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         verify_checksums(f, path, datasets=datasets, source=opened.raw)
         if is_native:
             check_same_model(f, config, path)
+        _same_compile(f, path)
         if not is_native:
             raise _Unknown  # a Keras 2 config: Keras's legacy loader renames classes
         native = config
@@ -1103,6 +1104,23 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
             info["iterations"] = _h5_iterations(f)
     info["meta"] = meta
     return info
+
+
+def _same_compile(f: Any, where: str) -> None:
+    """:func:`._h5.check_same_compile` without Keras: a loss named otherwise in the two configs, which only
+    Keras's names can tell apart from an alias (:data:`._h5.LOSS_ALIASES` lists this Keras's), is left to
+    Keras (:class:`_Unknown`), whose load refuses the file if they differ; any other difference is refused."""
+    from ._h5 import attr_json, compile_difference, refuse_compile_difference, static_losses
+
+    native, training = attr_json(f, "netform_compile_config", where), attr_json(f, "training_config", where)
+    if native is None or training is None:
+        return
+    at = compile_difference(native, training, static_losses)
+    if at is None:
+        return
+    if at.startswith("loss"):
+        raise _Unknown
+    refuse_compile_difference(f, where, at)
 
 
 def _h5_iterations(f: Any) -> int:
@@ -1198,6 +1216,10 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         verify_checksums(f, path, datasets=stored, source=opened.raw)
         if is_native:
             check_same_model(f, config, path)
+        try:
+            _same_compile(f, path)
+        except _Unknown:
+            return None  # a loss only Keras's names tell apart: load checks it
         if native is not None:  # a Keras 2 config is left to Keras's legacy loader, which renames arguments
             check_layer_configs(native, path)
             if isinstance(native, dict) and _is_model(native):
