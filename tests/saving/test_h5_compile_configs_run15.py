@@ -72,9 +72,7 @@ EDITS = {
 
 
 @pytest.mark.parametrize("edit", sorted(EDITS))
-def test_compile_configs_that_differ_are_refused_by_every_reader(
-    base: Path, tmp_path: Path, edit: str, capsys
-) -> None:
+def test_compile_configs_that_differ_are_refused_by_every_reader(base: Path, tmp_path: Path, edit: str, capsys) -> None:
     attr, change = EDITS[edit]
     path = _edited(base, tmp_path / "m.h5", attr, change)
     for read in (
