@@ -1269,10 +1269,11 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
         if fmt == "keras":
             return _read_keras(path, safe_mode)
         if fmt == "savedmodel":
+            # the record first, as inspect reads it before it loads: a record refused by both is named alike
+            meta = savedmodel_meta(path) if os.path.isfile(os.path.join(path, "assets.extra", "netform.keras")) else {}
             archive = savedmodel_archive(path, safe_mode=safe_mode)
             if archive is None:
                 return None  # another tool's SavedModel: see ._savedmodel_reader
-            meta = savedmodel_meta(path)
             info = _read_keras(archive, safe_mode, where=path)
             shown = {"model_class": meta.get("model_class"), "model_name": meta.get("model_name")}
             _same_described(shown, info, path)
