@@ -63,12 +63,14 @@ def test_render_of_a_keras_file_imports_no_graph_or_yaml_layer(saved_keras: Path
 
 def test_format_shape_is_one_function() -> None:
     """The rules' ``shape_str``, the diagrams' and the summary's formatter are the same function."""
-    from netform.render import _dot, _html
+    from netform.render import _bounded, _dot, _html
     from netform.spec import _shapes, _types, format_shape
     from netform.spec.layers import _util
 
     assert format_shape is _shapes.format_shape is _types.format_shape is _util.shape_str
-    assert _dot.format_shape is _html.format_shape is _types.format_shape
+    # the diagrams write shapes through their bounded text, which formats each with the same function
+    assert _dot.shape_text is _html.shape_text is _bounded.shape_text
+    assert _bounded.format_shape is _types.format_shape
     assert [format_shape(s) for s in [(None, 3), (None,), None, [(1, 2), (None,)]]] == [
         "(None, 3)",
         "(None,)",
