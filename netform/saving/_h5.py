@@ -634,7 +634,19 @@ def compile_difference(native: Any, training: Any, losses: Any) -> str | None:
     if found is not None:
         return found
     found = _first_difference(losses(ours.pop("loss", None)), losses(theirs.pop("loss", None)), "loss")
-    return found if found is not None else _first_difference(ours, theirs)
+    if found is not None:
+        return found
+    # what Keras's legacy loader compiles with besides those (compile_args_from_training_config); the settings
+    # only netform's config holds (steps_per_execution, jit_compile, ...) are netform's alone
+    for key in _KERAS_COMPILE_KEYS:
+        found = _first_difference(ours.get(key), theirs.get(key), key)
+        if found is not None:
+            return found
+    return None
+
+
+#: The ``training_config`` entries Keras's legacy HDF5 loader compiles with, beside the optimizer and the loss.
+_KERAS_COMPILE_KEYS = ("metrics", "weighted_metrics", "loss_weights")
 
 
 def check_same_compile(f: Any, where: str) -> None:
