@@ -487,7 +487,10 @@ def check_vouched(config: dict[str, Any]) -> None:
             if not isinstance(name, str) or name in names:
                 raise NeedsKeras("a layer without a name of its own in its model (Keras names it, or refuses it)")
             names.add(name)
-            if "build_config" in layer and not _plain_build_config(layer["build_config"], _called_on(layer)):
+            called_on = _called_on(layer)
+            if called_on is not None and called_on > 1 and _one_input_layer(layer):
+                called_on = None  # a one-input layer called on a list: the spec's check refuses it, as Keras does
+            if "build_config" in layer and not _plain_build_config(layer["build_config"], called_on):
                 raise NeedsKeras("a build_config whose shapes are not the whole-number shapes the layer is built on")
             if not _plain_objects(layer.get("config")):
                 raise NeedsKeras("an initializer, regularizer or constraint argument of an unexpected kind")
@@ -733,6 +736,18 @@ def _called_on(layer: dict[str, Any]) -> int | None:
 def _shape(value: Any) -> bool:
     """A tensor's shape as Keras writes it: a non-empty list of whole numbers and nulls."""
     return isinstance(value, list) and bool(value) and all(d is None or (type(d) is int and d >= 0) for d in value)
+
+
+def _one_input_layer(layer: dict[str, Any]) -> bool:
+    """Whether ``layer`` is a Keras layer whose netform schema takes one tensor (Dense; not a merge layer)."""
+    if layer.get("module") != "keras.layers" or not isinstance(layer.get("class_name"), str):
+        return False
+    from netform.spec._layer_base import get_layer_spec
+
+    try:
+        return get_layer_spec(layer["class_name"]).arity == "one"
+    except Exception:  # no schema for the class: Keras judges it
+        return False
 
 
 def _plain_build_config(value: Any, called_on: int | None = None) -> bool:
