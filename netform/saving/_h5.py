@@ -659,13 +659,17 @@ def check_same_compile(f: Any, where: str) -> None:
     Raises:
         FormatError: Both configs are present and differ (:func:`compile_difference`).
     """
+    at = stored_compile_difference(f, where, _canonical_losses)
+    if at is not None:
+        refuse_compile_difference(f, where, at)
+
+
+def stored_compile_difference(f: Any, where: str, losses: Any) -> str | None:
+    """:func:`compile_difference` of the file's two compile configs (None where either is missing)."""
     native, training = attr_json(f, "netform_compile_config", where), attr_json(f, "training_config", where)
     if native is None or training is None:
-        return
-    at = compile_difference(native, training, _canonical_losses)
-    if at is None:
-        return
-    refuse_compile_difference(f, where, at)
+        return None
+    return compile_difference(native, training, losses)
 
 
 def refuse_compile_difference(f: Any, where: str, at: str) -> None:

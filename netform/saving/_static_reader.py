@@ -1110,12 +1110,9 @@ def _same_compile(f: Any, where: str) -> None:
     """:func:`._h5.check_same_compile` without Keras: a loss named otherwise in the two configs, which only
     Keras's names can tell apart from an alias (:data:`._h5.LOSS_ALIASES` lists this Keras's), is left to
     Keras (:class:`_Unknown`), whose load refuses the file if they differ; any other difference is refused."""
-    from ._h5 import attr_json, compile_difference, refuse_compile_difference, static_losses
+    from ._h5 import refuse_compile_difference, static_losses, stored_compile_difference
 
-    native, training = attr_json(f, "netform_compile_config", where), attr_json(f, "training_config", where)
-    if native is None or training is None:
-        return
-    at = compile_difference(native, training, static_losses)
+    at = stored_compile_difference(f, where, static_losses)
     if at is None:
         return
     if at.startswith("loss"):
