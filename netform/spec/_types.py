@@ -389,7 +389,10 @@ def _named(kind: str, known: tuple[str, ...]):
 ActivationRef = Annotated[
     Union[str, TypedObject, None],
     _named("activation", ACTIVATIONS),
-    Field(description="An activation by name ('relu') or as {type: …}; null for linear."),
+    Field(
+        description="An activation by name ('relu'); {type: 'package>Name', …} only for a class registered "
+        "with Keras; null for linear."
+    ),
 ]
 InitializerRef = Annotated[
     Union[str, TypedObject],

@@ -207,7 +207,7 @@ class Activation(LayerSpec):
 
     family = "activation"
     type: Literal["Activation"] = Field("Activation", description="The Keras layer class name.")
-    activation: ActivationRef = Field(description="The activation, by name ('relu') or as {type: …}; null for linear.")
+    activation: ActivationRef = Field(description="The activation, by name ('relu'); null for linear.")
 
     def output_shape(self, input_shape: Shape) -> Shape:
         expect_rank("Activation", input_shape, *range(1, 9))
