@@ -96,6 +96,58 @@ _RANDOM_INITIALIZERS = frozenset(
         "normal",
     }
 )
+#: the random initializers (by class) that draw from a normal distribution: only float dtypes take them
+_NORMAL_DRAWS = frozenset(
+    {"GlorotNormal", "HeNormal", "LecunNormal", "Orthogonal", "RandomNormal", "TruncatedNormal", "VarianceScaling"}
+)
+#: integer dtypes Keras draws uniform weights in (the others, bool included, take no random initializer)
+_UNIFORM_INTS = frozenset({"int32", "int64"})
+_NON_FLOAT = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"})
+
+
+def _class_name(name: str) -> str:
+    """An initializer's class name from any name a spec may give it (``he_normal`` → ``HeNormal``)."""
+    if name == "uniform":
+        return "RandomUniform"
+    if name == "normal":
+        return "RandomNormal"
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) if name.islower() else name
+
+
+def _draw_problem(dtype: str, name: str, arguments: dict[str, Any]) -> str | None:
+    """Why Keras's random initializer ``name`` cannot make weights of ``dtype`` (None: it can).
+
+    Measured against Keras (tests/spec/test_keras_agrees_*): complex and bool dtypes and the integer
+    dtypes other than int32/int64 take no random initializer; int32/int64 take the uniform ones only,
+    and RandomUniform only where its bounds, cut to integers, differ; bfloat16 has no Orthogonal (no QR).
+    """
+    cls = _class_name(name)
+    if dtype in _COMPLEX:
+        return "Keras's random initializers draw only real numbers"
+    if dtype == "bfloat16" and cls == "Orthogonal":
+        return "Keras's Orthogonal takes a QR decomposition, which TensorFlow has no bfloat16 kernel for"
+    if dtype not in _NON_FLOAT:
+        return None
+    if dtype not in _UNIFORM_INTS:
+        return f"Keras's random initializers cannot draw {dtype} numbers"
+    if cls == "VarianceScaling":
+        if arguments.get("distribution", "truncated_normal") == "uniform":
+            return None
+    elif cls not in _NORMAL_DRAWS:
+        if cls != "RandomUniform":
+            return None
+        low, high = arguments.get("minval", -0.05), arguments.get("maxval", 0.05)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+            return None  # the argument check refuses it
+        if int(low) < int(high):
+            return None
+        return (
+            f"Keras's RandomUniform draws {dtype} numbers between its bounds cut to integers, and "
+            f"minval {low} and maxval {high} both cut to {int(low)}"
+        )
+    return f"Keras draws {dtype} numbers only from a uniform distribution, and {cls} draws from a normal one"
+
+
 #: an initializer field's first word → the flag without which Keras makes no such weight
 _WEIGHT_FLAGS = {"bias": "use_bias", "beta": "center", "gamma": "scale"}
 
@@ -130,11 +182,14 @@ class LayerSpec(StrictScalars):
 
     @model_validator(mode="after")
     def _weights_in_dtype(self) -> LayerSpec:
-        """Refuse a complex dtype for a layer whose weights a random initializer makes: Keras's random
-        initializers draw only real numbers, so building such a layer fails."""
-        if self.dtype not in _COMPLEX:
+        """Refuse a dtype a layer's random initializer cannot draw (complex, bool, most integers; see
+        :func:`_draw_problem`), and a complex dtype with an activation of real numbers: building such a
+        layer fails in Keras."""
+        if self.dtype is None or (
+            self.dtype not in _COMPLEX and self.dtype not in _NON_FLOAT and self.dtype != "bfloat16"
+        ):
             return self
-        for field in ("activation", "recurrent_activation"):
+        for field in ("activation", "recurrent_activation") if self.dtype in _COMPLEX else ():
             value = getattr(self, field, None)
             if isinstance(value, str) and value not in _COMPLEX_ACTIVATIONS:
                 raise ValueError(
@@ -150,11 +205,15 @@ class LayerSpec(StrictScalars):
                 continue  # a weight the layer does not make
             value = getattr(self, field)
             name = value if isinstance(value, str) else getattr(value, "type", None)
-            if name in _RANDOM_INITIALIZERS:
+            if name not in _RANDOM_INITIALIZERS:
+                continue
+            arguments = getattr(value, "arguments", None) or {}
+            problem = _draw_problem(self.dtype, name, arguments)
+            if problem is not None:
                 raise ValueError(
-                    f"dtype {self.dtype} cannot be used with {field} {name}: Keras's random initializers draw "
-                    "only real numbers (float16, bfloat16, float32, float64), so the layer cannot make its "
-                    "weights; give the layer a float dtype, or a non-random initializer (zeros, ones, "
+                    f"dtype {self.dtype} cannot be used with {field} {name}: {problem}, so the layer cannot "
+                    "make its weights; give the layer float16, float32 or float64, or a non-random initializer (zeros, "
+                    "ones, "
                     "{type: Constant, value: …})"
                 )
         return self

@@ -221,6 +221,38 @@ def test_complex_layers_as_keras_builds_them() -> None:
     )
 
 
+def _keras_draws(dtype: str, initializer: Any) -> bool:
+    """Whether Keras builds a Dense layer of ``dtype`` (on an input of that dtype) whose kernel ``initializer`` makes."""
+    try:
+        layer = keras.layers.Dense(2, dtype=dtype, kernel_initializer=initializer, use_bias=False)
+        layer(keras.Input((3,), dtype=dtype))
+    except Exception:
+        return False
+    return True
+
+
+def test_random_initializers_in_every_dtype_as_keras_draws_them() -> None:
+    """Integer, bool and bfloat16 layers: validate refuses exactly the random initializers Keras cannot draw."""
+    typed = [
+        ("RandomUniform", {"minval": -2, "maxval": 2}),
+        ("RandomUniform", {"minval": -0.5, "maxval": 1.5}),
+        ("RandomUniform", {"minval": 0.2, "maxval": 0.9}),
+        ("VarianceScaling", {"distribution": "uniform"}),
+        ("VarianceScaling", {"distribution": "untruncated_normal"}),
+    ]
+    written = [(name, {}) for name in sorted(_RANDOM_INITIALIZERS)] + typed
+    for dtype in ("int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool", "bfloat16", "float16"):
+        for name, args in written:
+            keras_init = _object(name, **args) if args else name
+            spec_init = "{type: %s, %s}" % (name, ", ".join(f"{k}: {v}" for k, v in args.items())) if args else name
+            text = (
+                f"netform: 1\nkind: functional\ninputs: {{x: {{shape: [3], dtype: {dtype}}}}}\nnodes:\n"
+                f"  o: {{type: Dense, units: 2, dtype: {dtype}, use_bias: false, kernel_initializer: {spec_init}, "
+                "in: x}\noutputs: [o]\n"
+            )
+            assert _validates(text) == _keras_draws(dtype, keras_init), (dtype, name, args)
+
+
 def test_complex_activations_as_keras_computes_them() -> None:
     for name in ACTIVATIONS:
         refused = _keras_refuses(dtype="complex64", kernel_initializer="zeros", activation=name)
