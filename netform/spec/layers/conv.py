@@ -219,12 +219,29 @@ class DepthwiseSpec(BaseConvSpec):
     )
     depthwise_constraint: ConstraintRef = Field(None, description="Constraint on the depthwise kernel; null for none.")
 
+    def _check_weights(self, input_shape: Shape, out_channels: int) -> int:
+        """Check the depthwise kernel (``(*kernel_size, channels, depth_multiplier)``) and the bias (of
+        ``out_channels``) can be made as the spec asks; return the input channels."""
+        channels = self._in_channels(input_shape)
+        check_weight(
+            self.type,
+            (*self._ints("kernel_size"), channels, self.depth_multiplier),
+            ("depthwise_initializer", self.depthwise_initializer),
+            ("depthwise_regularizer", self.depthwise_regularizer),
+        )
+        if self.use_bias:
+            bias = ("bias_initializer", self.bias_initializer)
+            check_weight(self.type, (out_channels,), bias, ("bias_regularizer", self.bias_regularizer))
+        return channels
+
 
 class _Depthwise(DepthwiseSpec):
     """Depthwise convolution: output channels = input channels × depth_multiplier."""
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        return self._conv_output(input_shape, self._in_channels(input_shape) * self.depth_multiplier)
+        channels = self._in_channels(input_shape)
+        self._check_weights(input_shape, channels * self.depth_multiplier)
+        return self._conv_output(input_shape, channels * self.depth_multiplier)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
         self.output_shape(input_shape)
@@ -260,7 +277,13 @@ class _Separable(DepthwiseSpec):
     pointwise_constraint: ConstraintRef = Field(None, description="Constraint on the pointwise kernel; null for none.")
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        self._in_channels(input_shape)
+        channels = self._check_weights(input_shape, self.filters)
+        check_weight(  # the pointwise kernel: (*ones, channels × depth_multiplier, filters)
+            self.type,
+            (*(1,) * self.n_spatial, channels * self.depth_multiplier, self.filters),
+            ("pointwise_initializer", self.pointwise_initializer),
+            ("pointwise_regularizer", self.pointwise_regularizer),
+        )
         return self._conv_output(input_shape, self.filters)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from pydantic import (
 
 from .._layer_base import LayerSpec, ShapeError, get_layer_spec, register_layer_spec
 from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
-from ._util import expect_rank, last_dim, shape_str
+from ._util import check_weight, expect_rank, last_dim, shape_str
 
 _RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful")
 
@@ -65,9 +65,33 @@ class _RNN(LayerSpec):
     def _bias_size(self) -> int:
         return self.gates * self.units
 
+    def _bias_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shapes Keras calls the bias initializer with."""
+        return ((self._bias_size(),),)
+
+    def _check_weights(self, n_in: int) -> None:
+        """Check each weight of the cell can be made (and regularized) as the spec asks."""
+        width = self.gates * self.units
+        check_weight(
+            self.type,
+            (n_in, width),
+            ("kernel_initializer", self.kernel_initializer),
+            ("kernel_regularizer", self.kernel_regularizer),
+        )
+        check_weight(
+            self.type,
+            (self.units, width),
+            ("recurrent_initializer", self.recurrent_initializer),
+            ("recurrent_regularizer", self.recurrent_regularizer),
+        )
+        if self.use_bias:
+            for shape in self._bias_shapes():
+                bias = ("bias_initializer", self.bias_initializer)
+                check_weight(self.type, shape, bias, ("bias_regularizer", self.bias_regularizer))
+
     def output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
         expect_rank(self.type, input_shape, 3)
-        last_dim(self.type, input_shape)
+        self._check_weights(last_dim(self.type, input_shape))
         batch, steps = input_shape[0], input_shape[1]
         if self.stateful and batch is None:
             raise ShapeError(
@@ -107,6 +131,12 @@ class LSTM(_RNN):
     unit_forget_bias: bool = Field(True, description="Initialize the forget-gate bias to 1.")
     use_cudnn: bool | Literal["auto"] = Field("auto", description="Use the cuDNN kernel: true, false or 'auto'.")
 
+    def _bias_shapes(self) -> tuple[tuple[int, ...], ...]:
+        # with unit_forget_bias, Keras fills the input gate's part and the last two gates' parts apart
+        if self.unit_forget_bias:
+            return ((self.units,), (2 * self.units,))
+        return super()._bias_shapes()
+
 
 @register_layer_spec
 class GRU(_RNN):
@@ -122,6 +152,10 @@ class GRU(_RNN):
 
     def _bias_size(self) -> int:
         return (2 if self.reset_after else 1) * self.gates * self.units
+
+    def _bias_shapes(self) -> tuple[tuple[int, ...], ...]:
+        # reset_after keeps an input bias and a recurrent bias: a (2, 3 × units) weight
+        return ((2, self.gates * self.units),) if self.reset_after else super()._bias_shapes()
 
 
 # --- wrappers ---------------------------------------------------------------
