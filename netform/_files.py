@@ -317,12 +317,17 @@ def _exclusive(path: str, _flags: int) -> int:
     return os.open(path, _CREATE, 0o666)
 
 
-def _commit(tmp: str, target: str) -> None:
+def _commit(tmp: str, target: str, parked_check: Callable[[str], None] | None = None) -> None:
     """Move ``tmp`` to ``target`` so that a valid copy always exists.
 
     A file replaces a file (or nothing); a directory replaces a directory (or
     nothing). A file never replaces a directory nor the reverse: the savers
-    check what they may replace, and this is the last line of defence.
+    check what they may replace, and this is the last line of defence. A
+    directory replaced is parked first and ``parked_check`` (when given) is
+    called on the parked copy: what it holds can no longer change under the
+    target's name, so a file put there after the saver's own check is seen.
+    When the check raises, the copy goes back under its name and nothing is
+    replaced.
     """
     _fsync_tree(tmp)
     directory = os.path.dirname(os.path.abspath(target))
@@ -336,6 +341,8 @@ def _commit(tmp: str, target: str) -> None:
         target = target.rstrip(os.sep)
         backup = _park(target)
         try:
+            if parked_check is not None:
+                parked_check(backup)
             os.replace(tmp, target)
         except BaseException:
             os.replace(backup, target)  # the old copy back under its name
@@ -350,7 +357,7 @@ def _commit(tmp: str, target: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[str]:
+def atomic_path(target: str | os.PathLike[str], parked_check: Callable[[str], None] | None = None) -> Iterator[str]:
     """Yield a temporary path beside ``target``; move it into place on success.
 
     The caller writes a file or a directory at the yielded path. When the
@@ -360,6 +367,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[str]:
 
     Args:
         target: Final path of the file or directory.
+        parked_check: For a directory replaced: called with the path the old
+            copy was parked at, before the new one takes its name; it raises
+            to keep the old copy (put back under its name) and replace nothing.
+            A saver's check of what it may replace runs before the write, and
+            a file put into the folder meanwhile would go with the old copy.
 
     Yields:
         An unpredictable path in the same directory whose base name ends with
@@ -377,7 +389,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[str]:
         yield tmp
         if not os.path.lexists(tmp):
             raise FileNotFoundError(f"nothing was written at the temporary path {tmp}")
-        _commit(tmp, target)
+        _commit(tmp, target, parked_check)
     except BaseException:
         _remove(tmp)
         raise

@@ -16,7 +16,7 @@ import traceback
 import warnings
 from typing import Any, Callable, NoReturn, Sequence
 
-from ..errors import DataError, NetformError, printable
+from ..errors import DataError, NetformError, SaveError, printable
 
 __all__ = ["main", "build_parser", "cli_words", "INTERNAL_ERROR"]
 
@@ -141,6 +141,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 traceback.print_exc()
             print(f"error: {_terminal_safe(reason)}", file=sys.stderr)
             return code
+        if isinstance(err, FileNotFoundError) and "No usable temporary directory" in str(err):
+            # Python's tempfile found no folder it can write a byte in (a full disk, `ulimit -f 0`): TensorFlow
+            # asks for one as it is imported, so no model command can run; the environment's fault, not a bug
+            if debug:
+                traceback.print_exc()
+            print(
+                f"error: no temporary folder is writable ({_terminal_safe(str(err)[:300])}); TensorFlow needs "
+                "one as it starts: free space there, raise the file-size limit (ulimit -f), or set TMPDIR to a "
+                "writable folder. Nothing was written.",
+                file=sys.stderr,
+            )
+            return SaveError.exit_code
         # the one place a bug becomes exit code 70, not a traceback
         if debug:
             traceback.print_exc()

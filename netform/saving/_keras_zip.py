@@ -11,6 +11,7 @@ Keras deserializes anything.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -239,8 +240,11 @@ def save_keras_dir(model: Any, path: str) -> None:
         SaveError: Keras could not serialize the model (what was there is kept).
     """
     from ._atomic import atomic_path
+    from ._target import check_parked
 
-    with writing(path, "keras"), atomic_path(path) as tmp:
+    target = path.rstrip(os.sep) or path
+    parked_check = functools.partial(check_parked, target=target, fmt="keras_dir")
+    with writing(path, "keras"), atomic_path(path, parked_check) as tmp:
         write_keras_dir(model, tmp)
 
 

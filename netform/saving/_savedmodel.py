@@ -18,6 +18,7 @@ Keras model.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -82,7 +83,13 @@ def save_savedmodel(model: Any, path: str) -> None:
     directory, base = os.path.split(os.path.abspath(target))
     with writing(path, "savedmodel"):
         os.makedirs(directory, exist_ok=True)
-        with folder_lock(directory, lambda: _remove_killed_saves(directory, base)), atomic_path(target) as tmp:
+        from ._target import check_parked
+
+        parked_check = functools.partial(check_parked, target=target, fmt="savedmodel")
+        with (
+            folder_lock(directory, lambda: _remove_killed_saves(directory, base)),
+            atomic_path(target, parked_check) as tmp,
+        ):
             # Marked from its first instant: a save killed while writing leaves a folder the next save can
             # prove is netform's (see _remove_killed_saves); the mark goes just before the folder is moved.
             os.mkdir(tmp)

@@ -1275,6 +1275,33 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
         _check_file(path, fmt)
 
 
+def check_parked(parked: str, target: str, fmt: str) -> None:
+    """Check again, once parked, the folder a directory save replaces: what it holds can no longer change.
+
+    :func:`check_target` runs before a save writes; a file put into the folder while the save was written
+    (a user's, another program's) would be deleted with the old copy. Given as the atomic writer's
+    ``parked_check``, this refuses the swap instead: the folder goes back under its name, as it is.
+
+    Args:
+        parked: Where the old copy is parked during the swap.
+        target: The folder being replaced (as the message names it).
+        fmt: ``"savedmodel"`` or ``"keras_dir"``.
+
+    Raises:
+        SaveError: The parked folder holds something a save of ``fmt`` does not.
+    """
+    try:
+        if fmt == "savedmodel":
+            _check_savedmodel(parked, target)
+        else:
+            _check_keras_dir(parked)
+    except SaveError as err:
+        found = str(err).replace(parked, target)
+        raise SaveError(
+            f"{target} changed while the save was written, so it was left as it is and nothing was saved: {found}"
+        ) from None
+
+
 #: The most bytes of a whole path the system takes (PATH_MAX on Linux, with its final NUL).
 PATH_MAX = 4096
 #: What a TF checkpoint save adds to its prefix's name: its sets' ``.nf-set-<20 hex digits>.data-00000-of-00002``.

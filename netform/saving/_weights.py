@@ -551,6 +551,58 @@ def _link_or_copy(source: str, target: str) -> None:
             os.fsync(fh.fileno())
 
 
+#: What an HDF5 shard adds to its weights' bytes, at most (superblock, groups, attributes), and per weight.
+_SHARD_OVERHEAD = 1 << 14
+_WEIGHT_OVERHEAD = 4096
+
+
+def weights_bytes(model: Any) -> int:
+    """The bytes of ``model``'s weights' values (their elements times their dtype's size)."""
+    import numpy as np
+
+    total = 0
+    for weight in getattr(model, "weights", []):
+        count = 1
+        for dim in weight.shape:
+            count *= int(dim)
+        try:
+            size = np.dtype(str(weight.dtype)).itemsize
+        except TypeError:
+            size = 8
+        total += count * size
+    return total
+
+
+def _check_room(folder: str, model: Any, max_shard_size: float, path: str) -> None:
+    """Refuse a sharded save the folder's file system has no room for, before anything is written.
+
+    Keras's sharded writer opens its HDF5 shards on disk, and HDF5 meeting a full disk while it writes
+    one can crash the process (h5py frees the file while its write is failing); a single-file save is
+    written in memory first and fails cleanly. The room asked for is the weights' bytes, what HDF5 adds
+    per weight and a shard's own bytes (the staged shards are linked beside the index, not copied, where
+    the file system links). A disk filled by another program while the save writes is not foreseen.
+
+    Raises:
+        SaveError: The file system has less room than that.
+    """
+    from netform.errors import SaveError
+
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs (not POSIX), or a folder it cannot read: HDF5's errors decide
+        return
+    free = st.f_bavail * st.f_frsize
+    data = weights_bytes(model)
+    shards = max(1, int(data // max(max_shard_size * 1024**3, 1)) + 1)
+    needed = data + _WEIGHT_OVERHEAD * len(getattr(model, "weights", [])) + _SHARD_OVERHEAD * shards
+    if free < needed:
+        raise SaveError(
+            f"{path}: the sharded weights need about {needed:,} bytes of free space while they are written "
+            f"({data:,} bytes of weights), and {folder} has {free:,}: free some "
+            "space or save elsewhere; nothing was written"
+        )
+
+
 def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[str]:
     """Keras's sharded weights (``x.weights.json`` and ``x_00000.weights.h5``...), as ``save_weights`` writes them.
 
@@ -583,6 +635,7 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
     with writing(path, "weights_h5"):
         old_index = _sharded_index(path) if os.path.lexists(path) else None  # raises unless an index is there
         _clean_killed_saves(parent, base, old_index)
+        _check_room(parent, model, max_shard_size, path)
         token = secrets.token_hex(8)
         tmp = os.path.join(parent, f".nf-shards-{os.getpid()}-{_host_tag()}-{token}")
         os.mkdir(tmp, 0o700)

@@ -1,0 +1,100 @@
+"""A file put into a folder while a save replaces it is never deleted with the old copy.
+
+A directory save (a SavedModel, Keras's unzipped form) checks what the folder holds before it writes,
+and replaces the folder when the new copy is written. A file put into the folder in between (a user's,
+another program's) used to be deleted with the old copy, the save reporting success. Each case plants the
+file while the save writes (deterministically, from inside the writer) and checks that the save is
+refused with a SaveError naming it, the folder is as it was (the old save and the new file), and nothing
+of the attempt is left beside it. A save that meets nothing new still replaces the folder.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+import netform as nf
+from netform.errors import SaveError
+from netform.saving import _keras_zip, _savedmodel
+
+pytestmark = pytest.mark.tf
+
+SPEC = "netform: 1\nname: tiny\nkind: sequential\ninputs:\n  x: {shape: [4]}\nlayers:\n  - {type: Dense, units: 2}\n"
+NOTE = "irreplaceable text: my thesis notes"
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    return nf.build(nf.load_spec(SPEC))
+
+
+def _tree(path: str) -> dict[str, bytes]:
+    out = {}
+    for root, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            with open(full, "rb") as fh:
+                out[os.path.relpath(full, path)] = fh.read()
+    return out
+
+
+CASES = [
+    ("savedmodel", _savedmodel, "_export", {"format": "savedmodel"}),
+    ("keras_dir", _keras_zip, "write_keras_dir", {"format": "keras", "zipped": False}),
+]
+
+
+@pytest.mark.parametrize("kind,module,writer,options", CASES, ids=[c[0] for c in CASES])
+def test_a_file_put_into_the_folder_during_the_save_is_kept(
+    model: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kind: str, module: Any, writer: str, options: Any
+) -> None:
+    target = str(tmp_path / "results")
+    nf.save(model, target, **options)
+    before = _tree(target)
+    original = getattr(module, writer)
+
+    def planting(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        with open(os.path.join(target, "thesis.tex"), "w") as fh:  # after the save's own check
+            fh.write(NOTE)
+        return result
+
+    monkeypatch.setattr(module, writer, planting)
+    with pytest.raises(SaveError, match=r"changed while the save was written.*thesis\.tex"):
+        nf.save(model, target, **options)
+    after = _tree(target)
+    assert after.pop("thesis.tex") == NOTE.encode()
+    assert after == before  # the earlier save, as it was
+    assert sorted(os.listdir(tmp_path)) == ["results"]  # no temporary copy, no parked folder, no note left
+
+    monkeypatch.setattr(module, writer, original)
+    os.remove(os.path.join(target, "thesis.tex"))
+    nf.save(model, target, **options)  # nothing new in the folder: replaced as before
+    assert sorted(os.listdir(tmp_path)) == ["results"]
+    assert sorted(_tree(target)) == sorted(before)
+
+
+@pytest.mark.parametrize("kind,module,writer,options", CASES, ids=[c[0] for c in CASES])
+def test_a_file_put_deeper_in_the_folder_during_the_save_is_kept(
+    model: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kind: str, module: Any, writer: str, options: Any
+) -> None:
+    target = str(tmp_path / "results")
+    nf.save(model, target, **options)
+    sub = "variables" if kind == "savedmodel" else "assets"
+    os.makedirs(os.path.join(target, sub), exist_ok=True)
+    original = getattr(module, writer)
+
+    def planting(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        with open(os.path.join(target, sub, "notes.txt"), "w") as fh:
+            fh.write(NOTE)
+        return result
+
+    monkeypatch.setattr(module, writer, planting)
+    with pytest.raises(SaveError, match=r"changed while the save was written.*notes\.txt"):
+        nf.save(model, target, **options)
+    with open(os.path.join(target, sub, "notes.txt")) as fh:
+        assert fh.read() == NOTE
+    assert sorted(os.listdir(tmp_path)) == ["results"]
