@@ -20,7 +20,7 @@ import keras
 from ..errors import Diagnostic, EngineError, SpecError, did_you_mean
 from ..spec._access import SpecAccess, callback_message, callback_problems
 from ..spec._callback_files import CallbackFileRefused, LogNames, backup_overlaps, confine_paths, shared_files
-from ..spec._training import CONFIG_ONLY_KEYS, DTYPE_POLICIES, TRAINING_KEYS
+from ..spec._training import CONFIG_ONLY_KEYS, DTYPE_POLICIES, TRAINING_KEYS, TrainingSpec
 from ._data import array_samples, split_problem
 from ._distribute import strategy_from_name
 
@@ -553,9 +553,25 @@ def _check_validation_split(validation_split: float, x: Any, validation_data: An
     )
 
 
+def _training_mapping(training: Any) -> Mapping[str, Any]:
+    """The keys of a ``training:`` section: a mapping as given, a spec's ``TrainingSpec`` as its ``to_dict()``.
+
+    Raises:
+        EngineError: ``training`` is neither.
+    """
+    if isinstance(training, Mapping):
+        return training
+    if isinstance(training, TrainingSpec):
+        return training.to_dict()
+    raise EngineError(
+        f"training must be a mapping of a spec's training: keys (or the spec's TrainingSpec, spec.training), "
+        f"not {type(training).__name__}"
+    )
+
+
 def fit_from_training_config(
     model: keras.Model | Callable[[], keras.Model],
-    training: Mapping[str, Any],
+    training: Mapping[str, Any] | TrainingSpec,
     x: Any,
     y: Any = None,
     *,
@@ -573,7 +589,7 @@ def fit_from_training_config(
         model: A netform model, or a zero-argument function returning one
             (needed with a non-default ``distribution``, so that the model
             is built inside the strategy's scope).
-        training: Keys (all optional): optimizer, loss, metrics, loss_weights,
+        training: A spec's ``training:`` section (``spec.training``) or a mapping of its keys (all optional): optimizer, loss, metrics, loss_weights,
             weighted_metrics, batch_size, epochs, validation_split, shuffle,
             callbacks, steps_per_execution (default ``"auto"``), jit_compile, run_eagerly,
             distribution ({"strategy": name, "devices": [...]}), class_weight,
@@ -611,6 +627,7 @@ def fit_from_training_config(
     Example:
         >>> fit_from_training_config(model, {"optimizer": "adam", "loss": "mse", "epochs": 2}, x, y)
     """
+    training = _training_mapping(training)
     unknown = sorted(set(training) - _KNOWN_KEYS)
     if unknown:
         raise EngineError(
