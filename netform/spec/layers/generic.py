@@ -59,6 +59,20 @@ class KerasLayer(LayerSpec):
         return value
 
     @model_validator(mode="after")
+    def _no_nested_code(self) -> KerasLayer:
+        # A wrapper (TimeDistributed, Bidirectional, Pipeline, a nested Sequential) holds other layers' configs:
+        # a Lambda or TFSMLayer among them runs code or reads a file as a top-level one does (build refuses it
+        # under Keras's safe mode; validate says so first, where it is written).
+        found = _code_layer(self.config, ("config",))
+        if found is not None:
+            path, name = found
+            raise ValueError(
+                f"{'.'.join(path)}: a {name} layer inside {self.class_name}; {name} layers run code from their "
+                "configuration and are not allowed in specs"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _sizes(self) -> KerasLayer:
         # Sizes are checked before TensorFlow sees them, as every schema does for its own fields.
         where = _large_int(self.config, ("config",))
@@ -169,6 +183,29 @@ class KerasLayer(LayerSpec):
         if form is None:
             raise NoStaticRule(self.type)
         return form.param_counts(input_shape)
+
+
+#: layer classes whose config runs code or reads a file, refused wherever a spec holds them
+_CODE_LAYERS = ("Lambda", "TFSMLayer")
+
+
+def _code_layer(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
+    """The first serialized Lambda or TFSMLayer in ``value`` (nested mappings and lists), with its path."""
+    if isinstance(value, dict):
+        for key in ("class_name", "registered_name"):
+            name = value.get(key)
+            if isinstance(name, str) and name.rpartition(">")[2] in _CODE_LAYERS:
+                return path, name.rpartition(">")[2]
+        for key, item in value.items():
+            found = _code_layer(item, (*path, str(key)))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _code_layer(item, (*path, str(i)))
+            if found is not None:
+                return found
+    return None
 
 
 def _large_int(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], int] | None:
