@@ -524,6 +524,35 @@ def _overlap(real: str, claim: _Claim) -> str | None:
     return None
 
 
+def _backups_above(real: str | None) -> list[_Claim]:
+    """The training backups already on disk above ``real``: folders holding netform's backup lock or marker.
+
+    Another run's backup (running, or stopped to be resumed) owns its ``state/``, lock and marker as this
+    run's does: a callback file there breaks it (the running training stops, the resume is refused).
+    """
+    if real is None:
+        return []
+    claims = []
+    folder = os.path.dirname(real)
+    for _ in range(256):  # a path's depth; the root ends the walk
+        if any(os.path.isfile(os.path.join(folder, n)) for n in _TRAINING_BACKUP_NAMES[2:]):
+            claims.append(
+                _Claim(
+                    f"the training backup folder {folder} (it holds netform's backup lock or marker)",
+                    None,
+                    folder,
+                    _TRAINING_BACKUP_NAMES,
+                    "which that training replaces as a whole (its state, lock and marker are its own)",
+                    "name another file or folder there, or one outside it",
+                )
+            )
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return claims
+
+
 def backup_overlaps(
     spec_callbacks: Sequence[tuple[int, str, Mapping[str, Any]]],
     base: str | os.PathLike[str],
@@ -567,7 +596,7 @@ def backup_overlaps(
             if not isinstance(text, (str, os.PathLike)) or refusal is not None:
                 continue
             real = _real(os.fspath(text), base, access)
-            for claim in claims:
+            for claim in [*claims, *_backups_above(real)]:
                 place = None if real is None or claim.index == i else _overlap(real, claim)
                 if place is None:
                     continue
@@ -579,6 +608,36 @@ def backup_overlaps(
                 break
         if refusal is not None:
             found.append((i, refusal))
+    refused = {i for i, _ in found}
+    for i, name, args in spec_callbacks:  # a backup's folder inside what TensorBoard writes into its log_dir
+        for arg in PATH_ARGUMENTS.get(name, ()):
+            owned = _WRITTEN_FOLDERS.get((name, arg), ())
+            text = args.get(arg, DEFAULT_PATHS.get(name, {}).get(arg))
+            if owned is None or not owned or not isinstance(text, (str, os.PathLike)):
+                continue
+            real = _real(os.fspath(text), base, access)
+            for claim in claims:
+                at = (
+                    None
+                    if real is None
+                    else next((n for n in owned if _inside(claim.folder, os.path.join(real, n))), None)
+                )
+                index = i if claim.index is None else claim.index
+                if at is None or index in refused:
+                    continue
+                refused.add(index)
+                found.append(
+                    (
+                        index,
+                        CallbackFileRefused(
+                            f"{claim.where} lies in what {name}.{arg} {os.fspath(text)!r} (training.callbacks[{i}]) "
+                            f"writes into its folder, at {at!r}: the backup's files would mix with the logs {name} "
+                            "writes there during training, and the backup replaces or deletes what it finds in its "
+                            "folder; give the backup a folder of its own, outside the logs",
+                            "backup_dir" if claim.index is not None else arg,
+                        ),
+                    )
+                )
     return found
 
 
