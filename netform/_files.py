@@ -317,7 +317,12 @@ def _exclusive(path: str, _flags: int) -> int:
     return os.open(path, _CREATE, 0o666)
 
 
-def _commit(tmp: str, target: str, parked_check: Callable[[str], None] | None = None) -> None:
+def _commit(
+    tmp: str,
+    target: str,
+    parked_check: Callable[[str], None] | None = None,
+    swap_guard: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+) -> None:
     """Move ``tmp`` to ``target`` so that a valid copy always exists.
 
     A file replaces a file (or nothing); a directory replaces a directory (or
@@ -327,7 +332,9 @@ def _commit(tmp: str, target: str, parked_check: Callable[[str], None] | None = 
     called on the parked copy: what it holds can no longer change under the
     target's name, so a file put there after the saver's own check is seen.
     When the check raises, the copy goes back under its name and nothing is
-    replaced.
+    replaced. ``swap_guard`` (when given) is held from before the old copy is
+    parked until the new one has its name (a saver's lock that keeps readers
+    out of the folder meanwhile).
     """
     _fsync_tree(tmp)
     directory = os.path.dirname(os.path.abspath(target))
@@ -339,16 +346,17 @@ def _commit(tmp: str, target: str, parked_check: Callable[[str], None] | None = 
     _keep_mode(tmp, target)
     if tmp_is_dir and os.path.lexists(target):
         target = target.rstrip(os.sep)
-        backup = _park(target)
-        try:
-            if parked_check is not None:
-                parked_check(backup)
-            os.replace(tmp, target)
-        except BaseException:
-            os.replace(backup, target)  # the old copy back under its name
-            _remove_note(backup)
-            raise
-        fsync_dir(directory)
+        with swap_guard() if swap_guard is not None else contextlib.nullcontext():
+            backup = _park(target)
+            try:
+                if parked_check is not None:
+                    parked_check(backup)
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(backup, target)  # the old copy back under its name
+                _remove_note(backup)
+                raise
+            fsync_dir(directory)
         _remove(backup)
         _remove_note(backup)
     else:
@@ -357,7 +365,11 @@ def _commit(tmp: str, target: str, parked_check: Callable[[str], None] | None = 
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], parked_check: Callable[[str], None] | None = None) -> Iterator[str]:
+def atomic_path(
+    target: str | os.PathLike[str],
+    parked_check: Callable[[str], None] | None = None,
+    swap_guard: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+) -> Iterator[str]:
     """Yield a temporary path beside ``target``; move it into place on success.
 
     The caller writes a file or a directory at the yielded path. When the
@@ -372,6 +384,8 @@ def atomic_path(target: str | os.PathLike[str], parked_check: Callable[[str], No
             to keep the old copy (put back under its name) and replace nothing.
             A saver's check of what it may replace runs before the write, and
             a file put into the folder meanwhile would go with the old copy.
+        swap_guard: For a directory replaced: a context held from before the
+            old copy is parked until the new one has its name.
 
     Yields:
         An unpredictable path in the same directory whose base name ends with
@@ -389,7 +403,7 @@ def atomic_path(target: str | os.PathLike[str], parked_check: Callable[[str], No
         yield tmp
         if not os.path.lexists(tmp):
             raise FileNotFoundError(f"nothing was written at the temporary path {tmp}")
-        _commit(tmp, target, parked_check)
+        _commit(tmp, target, parked_check, swap_guard)
     except BaseException:
         _remove(tmp)
         raise

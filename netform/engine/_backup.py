@@ -510,7 +510,10 @@ class TrainingBackup(keras.callbacks.Callback):
                     f"steps of epoch {epoch} on this data). The training backup is damaged or was written for "
                     f"other data: remove {self.path} (the backup folder's state) to start training afresh."
                 )
-            if self._resume_metrics is not None:
+            # the metrics go on only inside an epoch: at its first step they start afresh, as fit reset them
+            # (a backup taken at an epoch's end holds that epoch's sums: the resumed epoch logged their mean
+            # with its own)
+            if self._resume_metrics is not None and start:
                 for variable, value in zip(model.metrics_variables, self._resume_metrics):
                     variable.assign(value)
             states, arrays, epoch_lr = self._resume_callbacks or ([], {}, None)

@@ -205,3 +205,48 @@ def set_learning_rate(optimizer: Any, value: float | None) -> None:
         optimizer.learning_rate = value
     except (TypeError, ValueError, AttributeError):
         pass  # a LearningRateSchedule: the rate follows `iterations`, restored with the optimizer
+
+
+def continue_csv_logs(callbacks: list[keras.callbacks.Callback], epoch: int) -> list[keras.callbacks.CSVLogger]:
+    """Let each ``CSVLogger`` of a resumed training go on with its log: rows of the epochs before ``epoch`` kept.
+
+    Keras's CSVLogger (``append=False``, its default) empties its file when training begins, so a training
+    resumed from a backup kept only the epochs run after the resume (an uninterrupted run logs them all).
+    Its rows from ``epoch`` on (an epoch the backup did not hold, run again now) are dropped, and it is set to
+    append for this ``on_train_begin``; the caller sets ``append`` back after it (:func:`restore_append`).
+
+    Returns:
+        The loggers switched to append.
+    """
+    import csv
+    import io
+    import os
+
+    from .._files import write_text
+
+    switched = []
+    for cb in callbacks:
+        if not isinstance(cb, keras.callbacks.CSVLogger) or cb.append:
+            continue
+        path = os.fspath(cb.filename)
+        try:
+            with open(path, encoding="utf-8", newline="") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError):
+            continue  # no log yet (or not one to continue): Keras starts it afresh
+        rows = list(csv.reader(io.StringIO(text), delimiter=cb.sep))
+        if not rows or not rows[0] or rows[0][0] != "epoch":
+            continue
+        kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < epoch]
+        out = io.StringIO()
+        csv.writer(out, delimiter=cb.sep, lineterminator="\n").writerows(kept)
+        write_text(path, out.getvalue())
+        cb.append = True
+        switched.append(cb)
+    return switched
+
+
+def restore_append(loggers: list[keras.callbacks.CSVLogger]) -> None:
+    """Set ``append`` back on the loggers :func:`continue_csv_logs` switched (their files are open by now)."""
+    for cb in loggers:
+        cb.append = False

@@ -23,6 +23,7 @@ from .._compat import _keras_engine as ki
 from ..errors import DataError, EngineError
 from ._backup import find_backup
 from ._callbacks import CallbackDriver, pythonify_logs
+from ._callback_state import continue_csv_logs, restore_append
 from ._contract import StepFunction, step_function
 from ._data import EVAL_MAX_BATCH, DataStream, capped_epochs, default_eval_batch_size, split_validation
 from ._distribute import strategy_label, variable_strategy
@@ -445,7 +446,10 @@ class Trainer(StepsMixin):
                 telemetry.report.jit = self._choose_jit(stream, epochs - initial_epoch, batch_size)
             train_fn = step_function(self, "train")
             resumed_epoch = backup.restore(self, stream) if backup is not None else None
+            # a resumed training's CSV logs go on from the epoch resumed, as one uninterrupted run's
+            continued = continue_csv_logs(cbs.callbacks, resumed_epoch) if resumed_epoch is not None else []
             cbs.on_train_begin()
+            restore_append(continued)
             initial_epoch = ki.backup_initial_epoch(self) or initial_epoch
             if resumed_epoch is not None:
                 initial_epoch = resumed_epoch

@@ -10,7 +10,7 @@ from netform.errors import FormatError, SaveError
 from netform._files import system_path
 
 from ._detect import DEPLOY_FORMATS, FORMATS, FULL_MODEL_FORMATS, detect_format
-from ._atomic import folders_made_for, recover
+from ._atomic import folders_made_for, read_settled, recover
 from ._target import check_target
 
 __all__ = ["save", "load", "save_weights", "load_weights", "format_from_path", "check_save_path", "SAVE_FORMATS"]
@@ -359,7 +359,7 @@ def load(
     if _file_object(path):
         return _load_file_object(path, **kwargs)  # type: ignore[arg-type]
     path = os.fspath(path)  # type: ignore[arg-type]
-    fmt = detect_format(path)
+    fmt = read_settled(path, lambda: detect_format(path))
     if fmt in DEPLOY_FORMATS:
         raise FormatError(
             f"{path}: is a {'TFLite (LiteRT)' if fmt == 'tflite' else 'ONNX'} model, a deployment "
@@ -373,14 +373,17 @@ def load(
     if fmt == "keras":
         from ._keras_zip import load_keras, load_keras_dir
 
-        return load_keras_dir(path, **kwargs) if os.path.isdir(path) else load_keras(path, **kwargs)
+        # (whether it is a folder is read again with it: a swap's two renames leave no name for an instant)
+        return read_settled(
+            path, lambda: load_keras_dir(path, **kwargs) if os.path.isdir(path) else load_keras(path, **kwargs)
+        )
     if fmt == "h5":
         from ._h5 import load_h5
 
         return load_h5(path, **kwargs)
     from ._savedmodel import load_savedmodel
 
-    return load_savedmodel(path, **kwargs)
+    return read_settled(path, lambda: load_savedmodel(path, **kwargs))
 
 
 def save_weights(

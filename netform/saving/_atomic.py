@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Callable, Iterator
+import time
+from typing import Any, Callable, Iterator
 
 from netform._files import (
     BACKUP_SUFFIX,
@@ -24,6 +25,7 @@ from netform._files import (
     write_bytes,
 )
 from netform._files import _fsync_tree as fsync_tree
+from netform._files import _parked_copies
 from netform._files import recover as _recover_dir
 
 __all__ = [
@@ -35,6 +37,9 @@ __all__ = [
     "remove_made_folders",
     "folders_made_for",
     "folder_lock",
+    "swap_guard",
+    "reading_folder",
+    "read_settled",
     "fsync_dir",
     "fsync_tree",
     "temp_name",
@@ -59,6 +64,40 @@ def _is_directory_save(path: str) -> bool:
     return False
 
 
+#: How long a reader waits for a save running in the folder to end its swap (its two renames take
+#: milliseconds) before it leaves a parked copy where it is.
+SWAP_WAIT = 5.0
+
+
+@contextlib.contextmanager
+def _alone_in(directory: str) -> Iterator[bool]:
+    """Hold ``directory``'s save lock (:func:`folder_lock`) exclusively if no save holds it; yield whether held.
+
+    Where the system or the file system has no ``flock``, no save can hold it either: yields True.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield True
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False  # a save is running in the folder
+            return
+        except OSError:  # no flock on this file system
+            pass
+        yield True
+    finally:
+        os.close(fd)
+
+
 def recover(target: str | os.PathLike[str]) -> bool:
     """Put back a save that an interrupted swap parked, when netform can prove it parked it.
 
@@ -67,17 +106,34 @@ def recover(target: str | os.PathLike[str]) -> bool:
     has a parking name (``<target>.nf-old``, ``<target>.nf-old-<hex>``) is
     never touched. A file system error leaves everything as it was.
 
+    A save holds its folder's lock (:func:`folder_lock`) from before it parks
+    the old copy until the new one has its name: while any save holds it, a
+    parked copy may be that save's, between its two renames, and is left to
+    it. The caller then waits (up to :data:`SWAP_WAIT` seconds) for the target
+    to be back or the lock to be free; only a copy parked by a save that has
+    ended (killed between its renames) is put back, under the lock.
+
     Args:
         target: A directory written atomically (or a checkpoint prefix, which has none).
 
     Returns:
-        True when a parked save was moved back into place.
+        True when a parked save was moved back into place (False also when the
+        target came back by the running save's own rename).
     """
     target = os.fspath(target).rstrip(os.sep) or os.fspath(target)
+    directory = os.path.dirname(os.path.abspath(target))
+    deadline = time.monotonic() + SWAP_WAIT
     try:
-        return _recover_dir(target, accept=_is_directory_save)
+        while not os.path.lexists(target) and _parked_copies(target):
+            with _alone_in(directory) as alone:
+                if alone:
+                    return _recover_dir(target, accept=_is_directory_save)
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
     except OSError:
         return False
+    return False
 
 
 def missing_folders(path: str | os.PathLike[str]) -> list[str]:
@@ -118,7 +174,7 @@ def folders_made_for(path: str | os.PathLike[str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[None]:
+def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[int | None]:
     """Hold a shared ``flock`` on ``directory`` for a save; alone there first, call ``when_alone``.
 
     Every save that takes it holds the folder's lock shared while it writes, so saves run side by side.
@@ -126,17 +182,19 @@ def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[None
     folder (a killed one's lock went with its process), so ``when_alone`` may remove what killed saves
     left; the lock is then made shared. Not granted, ``when_alone`` is not called. Where the system has no
     ``flock`` (or the folder's file system refuses it) the save runs without the lock and nothing is
-    called. The same lock as the TF checkpoint saves take in the folder.
+    called. The same lock as the TF checkpoint saves take in the folder, and the one readers of a model
+    folder hold shared while they read (:func:`reading_folder`); it yields the lock's descriptor (None
+    without one), for the swap of a directory save to hold it exclusively (:func:`swap_guard`).
     """
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock, nothing removed
-        yield
+        yield None
         return
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
-        yield
+        yield None
         return
     try:
         try:
@@ -148,8 +206,119 @@ def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[None
             when_alone()
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
+            locked = True
         except OSError:  # a file system without flock: the save runs unlocked
-            pass
-        yield
+            locked = False
+        yield fd if locked else None
     finally:
         os.close(fd)  # releases the lock
+
+
+def swap_guard(fd: int | None) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """For :func:`atomic_path`'s ``swap_guard``: the save's folder lock (``fd``, from :func:`folder_lock`) held
+    exclusively while the old folder is parked and the new one takes its name, then shared again.
+
+    No reader of the folder (:func:`reading_folder`) is then between its first and last file, so none reads
+    half of one save and half of another, and none finds the name missing.
+    """
+
+    @contextlib.contextmanager
+    def guard() -> Iterator[None]:
+        if fd is None:
+            yield
+            return
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the readers (and the other saves' writes) in the folder
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+
+    return guard
+
+
+#: How long a reader waits for the folder's lock (a save's swap takes milliseconds) before it reads unlocked.
+READ_WAIT = 30.0
+
+
+@contextlib.contextmanager
+def reading_folder(path: str) -> Iterator[None]:
+    """Hold the save lock of the folder holding ``path`` shared while a model folder at ``path`` is read.
+
+    A directory save swaps folders only while it holds that lock exclusively (:func:`swap_guard`), so the
+    read sees one save's folder from its first file to its last. Waits up to :data:`READ_WAIT` seconds for
+    a swap to end, then reads without the lock (as where the system or file system has no ``flock``).
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    directory = os.path.dirname(os.path.abspath(path.rstrip(os.sep) or path))
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + READ_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
+            except OSError:  # no flock on this file system
+                break
+        yield
+    finally:
+        os.close(fd)
+
+
+#: How many times a folder (or file) replaced while it was read is read again.
+_FOLDER_READS = 10
+
+
+def _folder_id(path: str) -> tuple[int, int, int] | None:
+    """What tells the folder (or file) at ``path`` from the one a save puts there next: its inode, and its
+    change time (a rename sets it; a save's new folder may reuse the inode of one deleted before)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
+def read_settled(path: str, read: Callable[[], Any]) -> Any:
+    """``read()`` a model folder (a SavedModel, Keras's unzipped form), never across a save's swap of it.
+
+    The read holds the folder's save lock shared (:func:`reading_folder`): a directory save swaps only
+    while it holds that lock exclusively. Where no lock can be held (no ``flock``), the read is checked
+    instead; also used for the detection of any path's format and for any file a save replaces.
+
+    A save replaces a folder whole, by two renames: a reader that began on the old folder and opens a file
+    after the swap reads the new folder's file, and a mix of two saves fails their checks (or reads one
+    save's config with the other's weights). The folder read is the one that held ``path`` when the read
+    began; when another holds it at the end, the read (its result or its error) is discarded and done again.
+    """
+    from netform.errors import NetformError
+
+    for attempt in range(_FOLDER_READS):
+        before = _folder_id(path)
+        if before is None:  # no name for an instant: a swap between its two renames, or nothing there
+            recover(path)
+            before = _folder_id(path)
+        last = attempt == _FOLDER_READS - 1
+        try:
+            with reading_folder(path):  # no save swaps the folder while it is read
+                result = read()
+        except (NetformError, OSError):
+            if last or _folder_id(path) == before:
+                raise
+            continue
+        if last or _folder_id(path) == before:
+            return result
+    raise AssertionError("unreachable")  # the last attempt returns or raises

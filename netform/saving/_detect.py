@@ -397,7 +397,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             return "tf_checkpoint"
         from ._atomic import recover
 
-        if recover(path):  # a save its own interrupted swap provably parked; now at ``path``
+        recover(path)  # a save its own interrupted swap provably parked, or a running save's swap ending
+        if os.path.lexists(path):  # now at ``path``
             return detect_format(path)
         # Keras's words first (its tests match them): a name without a known extension is "not supported".
         suffix = os.path.splitext(os.path.basename(path))[1].lower()

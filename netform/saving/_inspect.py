@@ -71,6 +71,13 @@ def inspect(path: str | os.PathLike[str], *, safe_mode: bool = True, with_keras:
         ``saved_at`` and ``inference_only``. Weights-only files report the
         variables they hold instead of layers.
     """
+    from ._atomic import read_settled
+
+    # a folder a save replaces meanwhile is read whole, once the save's swap has ended
+    return read_settled(os.fspath(path), lambda: _inspect(os.fspath(path), safe_mode, with_keras))
+
+
+def _inspect(path: str, safe_mode: bool, with_keras: bool) -> dict[str, Any]:
     path = os.fspath(path)
     # An index of sharded weights is parsed, and its size checked, once, before the format detection walks it.
     index = None if os.path.isdir(path) else _sharded_index(path)

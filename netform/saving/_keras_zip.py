@@ -239,13 +239,17 @@ def save_keras_dir(model: Any, path: str) -> None:
     Raises:
         SaveError: Keras could not serialize the model (what was there is kept).
     """
-    from ._atomic import atomic_path
+    from ._atomic import atomic_path, folder_lock, swap_guard
     from ._target import check_parked
 
     target = path.rstrip(os.sep) or path
     parked_check = functools.partial(check_parked, target=target, fmt="keras_dir")
-    with writing(path, "keras"), atomic_path(path, parked_check) as tmp:
-        write_keras_dir(model, tmp)
+    directory = os.path.dirname(os.path.abspath(target))
+    with writing(path, "keras"):
+        os.makedirs(directory, exist_ok=True)
+        # the folder's save lock, shared: a reader puts back no parked copy while a save may be mid-swap
+        with folder_lock(directory, lambda: None) as lock, atomic_path(path, parked_check, swap_guard(lock)) as tmp:
+            write_keras_dir(model, tmp)
 
 
 def dir_file(path: str, name: str, limit: int) -> bytes:

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 from netform.errors import FormatError, SaveError, UnsafeFileError
 
-from ._atomic import atomic_path, folder_lock, fsync_dir, fsync_tree
+from ._atomic import atomic_path, folder_lock, fsync_dir, fsync_tree, swap_guard
 from ._keras_zip import load_keras, write_keras
 from ._meta import metadata, reading, writing
 
@@ -87,8 +87,8 @@ def save_savedmodel(model: Any, path: str) -> None:
 
         parked_check = functools.partial(check_parked, target=target, fmt="savedmodel")
         with (
-            folder_lock(directory, lambda: _remove_killed_saves(directory, base)),
-            atomic_path(target, parked_check) as tmp,
+            folder_lock(directory, lambda: _remove_killed_saves(directory, base)) as lock,
+            atomic_path(target, parked_check, swap_guard(lock)) as tmp,
         ):
             # Marked from its first instant: a save killed while writing leaves a folder the next save can
             # prove is netform's (see _remove_killed_saves); the mark goes just before the folder is moved.
@@ -102,7 +102,8 @@ def save_savedmodel(model: Any, path: str) -> None:
             digests = {name: _sha256(os.path.join(tmp, name)) for name in served_files(tmp)}
             own = {name: _sha256(os.path.join(tmp, name)) for name in OWN_FILES}
             with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
-                json.dump({**metadata(model, "savedmodel"), DIGESTS: digests, OWN_DIGESTS: own}, fh)
+                sizes = {name: os.path.getsize(os.path.join(tmp, name)) for name in [*digests, *own]}
+                json.dump({**metadata(model, "savedmodel"), DIGESTS: digests, OWN_DIGESTS: own, SIZES: sizes}, fh)
             fsync_tree(tmp)  # the files on disk before the mark goes: the move that follows is quick
             os.remove(os.path.join(tmp, _MARK))
 
@@ -202,6 +203,13 @@ def _remove_killed_folder(path: str) -> None:
 DIGESTS = "sha256"
 #: The key of ``assets.extra/netform.json`` holding ``{file: SHA-256}`` of the files netform reads (its copy).
 OWN_DIGESTS = "sha256_netform"
+#: The key of ``assets.extra/netform.json`` holding ``{file: bytes}`` of every file it records a digest of: a
+#: file of another size differs without being hashed (a sparse file of 30 GiB took a minute to hash).
+SIZES = "sizes"
+#: Without recorded sizes (a save of an earlier version), netform's copy may hold at most this many times the
+#: bytes of the files TensorFlow reads (the weights, and an optimizer's slots), plus :data:`COPY_SLACK`.
+COPY_FACTOR = 5
+COPY_SLACK = 64 * 2**20
 #: What netform itself reads of a SavedModel directory it saved, besides ``netform.json`` (which holds the digests).
 OWN_FILES = (f"{EXTRA_DIR}/{ARCHIVE}",)
 #: What TensorFlow computes with of a SavedModel directory: the graph and every file under these folders.
@@ -331,8 +339,45 @@ def check_digests(path: str) -> None:
             "tf.saved_model.load and TF Serving run saved_model.pb. A netform version that did not record it "
             f"saved the folder, or {meta} was edited; save the model again."
         )
-    _compare(path, served_files(path), recorded)
-    _compare(path, list(OWN_FILES), own)
+    sizes = _recorded_sizes(path)
+    served = served_files(path)
+    _compare(path, served, recorded, sizes)
+    if not sizes:  # an earlier version's save: the copy is bounded by what TensorFlow reads before it is hashed
+        total = sum(os.path.getsize(os.path.join(path, name)) for name in served)
+        copy = os.path.join(path, *OWN_FILES[0].split("/"))
+        size = os.path.getsize(copy) if os.path.isfile(copy) else 0
+        if size > COPY_FACTOR * total + COPY_SLACK:
+            raise FormatError(
+                f"{path}: {OWN_FILES[0]} is {size:,} bytes, more than {COPY_FACTOR} times the {total:,} bytes of "
+                f"the graph and variables beside it (and {COPY_SLACK:,} more): not the copy a save writes. The "
+                "folder was changed after the save; save the model again."
+            )
+    _compare(path, list(OWN_FILES), own, sizes)
+
+
+def _recorded_sizes(path: str) -> dict[str, int]:
+    """``{file: bytes}`` that ``assets.extra/netform.json`` records (empty for a save of an earlier version).
+
+    Raises:
+        FormatError: The record is not ``{file: whole number}``.
+    """
+    from ._meta import MAX_METADATA_BYTES, json_object, read_bounded
+
+    meta_path = os.path.join(path, EXTRA_DIR, META)
+    raw = read_bounded(meta_path, MAX_METADATA_BYTES, "netform's metadata", error=FormatError)
+    recorded = json_object(raw, meta_path, META, text=True).get(SIZES)
+    if recorded is None:
+        return {}
+    if not (
+        isinstance(recorded, dict)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in recorded.values())
+        and all(_inside(name) for name in recorded)
+    ):
+        raise FormatError(
+            f"{meta_path}: field '{SIZES}' is not an object of file names inside the folder and sizes in bytes, "
+            "as netform writes it; the file is corrupt. Save the model again."
+        )
+    return recorded
 
 
 #: The keys of ``assets.extra/netform.json`` that only netform writes there (each SavedModel save writes the
@@ -433,28 +478,47 @@ def _oversized(path: str, name: str, ends: tuple[int, dict[int, int]] | None) ->
     return f"is {size:,} bytes, more than the {declared:,} its variables.index declares, so it"
 
 
-def _mismatch(path: str, present: list[str], recorded: dict[str, str]) -> tuple[str, str] | None:
+def _mismatch(
+    path: str, present: list[str], recorded: dict[str, str], sizes: dict[str, int] | None = None
+) -> tuple[str, str] | None:
     """The first of ``present`` (then of the other recorded names) that is missing, unrecorded or differs.
 
-    A variables data shard longer than its index declares differs without being hashed (a sparse file of
-    20 GB took 21 s of CPU to hash before it was found to differ)."""
+    Nothing is hashed before every file is known to be there, recorded and of its recorded size (``sizes``,
+    when the save recorded them), and a variables data shard no longer than its index declares (a sparse
+    file of 20 GB took 21 s of CPU to hash before it was found to differ); the graph is hashed first, then
+    the smallest files first, so a file changed beside a large one is found without reading the large one."""
     ends = _shard_ends(path)
-    for name in present + sorted(set(recorded) - set(present)):
-        if not os.path.lexists(os.path.join(path, name)):
+    names = present + sorted(set(recorded) - set(present))
+    for name in names:
+        full = os.path.join(path, name)
+        if not os.path.lexists(full):
             return name, "is missing"
         if name not in recorded:
             return name, "was not written by the save"
         longer = _oversized(path, name, ends)
         if longer is not None:
             return name, f"{longer} differs from the one the save wrote"
+        if sizes and name in sizes and os.path.isfile(full) and os.path.getsize(full) != sizes[name]:
+            return name, (
+                f"({os.path.getsize(full):,} bytes) differs from the one the save wrote ({sizes[name]:,} bytes)"
+            )
+
+    def size(name: str) -> int:
+        try:
+            return os.lstat(os.path.join(path, name)).st_size
+        except OSError:
+            return 0
+
+    graph = [n for n in names if n in _SERVED_FILES]  # first: a swapped graph is named as such
+    for name in graph + sorted((n for n in names if n not in graph), key=size):
         if _sha256(os.path.join(path, name)) != recorded[name]:
             return name, "differs from the one the save wrote"
     return None
 
 
-def _compare(path: str, present: list[str], recorded: dict[str, str]) -> None:
+def _compare(path: str, present: list[str], recorded: dict[str, str], sizes: dict[str, int] | None = None) -> None:
     """Refuse the first of ``present`` (then of the other recorded names) that is missing, unrecorded or differs."""
-    found = _mismatch(path, present, recorded)
+    found = _mismatch(path, present, recorded, sizes)
     if found is not None:
         name, how = found
         raise FormatError(

@@ -282,7 +282,17 @@ def _asset_strangers(path: str) -> list[str]:
 #: The keys of a SavedModel's ``assets.extra/netform.json`` as every netform version wrote it
 #: (:func:`netform.saving._meta.metadata`, then the digests of :mod:`._savedmodel`).
 _SAVEDMODEL_META_KEYS = frozenset(
-    {"netform_version", "keras_version", "format", "saved_at", "model_class", "model_name", "sha256", "sha256_netform"}
+    {
+        "netform_version",
+        "keras_version",
+        "format",
+        "saved_at",
+        "model_class",
+        "model_name",
+        "sha256",
+        "sha256_netform",
+        "sizes",
+    }
 )
 
 

@@ -625,14 +625,15 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
 
     from netform._compat import _keras_saving as ks
 
-    from ._atomic import fsync_dir
+    from ._atomic import folders_made_for, fsync_dir
     from ._target import check_target
 
     parent = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     stem = _shard_stem(base)
     keras_names, staged_names = _shard_patterns(stem)
-    with writing(path, "weights_h5"):
+    with writing(path, "weights_h5"), folders_made_for(path):
+        os.makedirs(parent, exist_ok=True)  # missing folders are made, as Keras makes them (removed on failure)
         old_index = _sharded_index(path) if os.path.lexists(path) else None  # raises unless an index is there
         _clean_killed_saves(parent, base, old_index)
         _check_room(parent, model, max_shard_size, path)

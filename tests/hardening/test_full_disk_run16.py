@@ -58,3 +58,18 @@ def test_a_sharded_save_with_room_is_written(model: Any, tmp_path: Any, monkeypa
     assert sorted(os.listdir(tmp_path)) == ["s.weights.json", "s_00000.weights.h5", "s_00001.weights.h5"]
     total = sum(os.path.getsize(tmp_path / n) for n in os.listdir(tmp_path))
     assert total < 200_000  # what it asked for covers what it wrote (about 170 KB)
+
+
+def test_a_sharded_save_makes_missing_folders(model: Any, tmp_path: Any) -> None:
+    """As every other save does (it failed with a SaveError before)."""
+    nf.save_weights(model, str(tmp_path / "a" / "b" / "s.weights.json"), max_shard_size=0.0001)
+    assert sorted(os.listdir(tmp_path / "a" / "b")) == ["s.weights.json", "s_00000.weights.h5", "s_00001.weights.h5"]
+
+
+def test_a_refused_sharded_save_removes_the_folders_it_made(
+    model: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_weights.os, "statvfs", lambda folder: _Room(10_000))
+    with pytest.raises(SaveError, match="free space"):
+        nf.save_weights(model, str(tmp_path / "a" / "b" / "s.weights.json"), max_shard_size=0.0001)
+    assert os.listdir(tmp_path) == []
