@@ -13,6 +13,7 @@ turns into its own error with its own fix.
 from __future__ import annotations
 
 import os
+import tokenize
 import zipfile
 import zlib
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -38,6 +39,11 @@ MIN_BOMB_BYTES = 64 * 2**20
 #: (``zlib.error``), a compression method or zip version it does not read (``NotImplementedError``) and an
 #: encrypted entry (``RuntimeError``).
 ZIP_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
+
+
+#: What NumPy raises on a header it cannot parse, besides ValueError: it tokenizes and evaluates the header's
+#: Python literal (a cut-off one is a TokenError, a malformed one a SyntaxError, a deep one a RecursionError).
+_HEADER_ERRORS = (tokenize.TokenError, SyntaxError, RecursionError, TypeError, KeyError, MemoryError)
 
 
 class NpzProblem(Exception):
@@ -109,7 +115,7 @@ def member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) ->
             else:
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
             header = fh.tell()
-    except ZIP_READ_ERRORS as err:
+    except (*ZIP_READ_ERRORS, *_HEADER_ERRORS) as err:
         raise NpzProblem(
             f"{path}: entry '{info.filename}' is not a .npy array with a readable header ({err})",
             "; write the file with numpy.savez.",

@@ -182,9 +182,8 @@ def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[int 
     folder (a killed one's lock went with its process), so ``when_alone`` may remove what killed saves
     left; the lock is then made shared. Not granted, ``when_alone`` is not called. Where the system has no
     ``flock`` (or the folder's file system refuses it) the save runs without the lock and nothing is
-    called. The same lock as the TF checkpoint saves take in the folder, and the one readers of a model
-    folder hold shared while they read (:func:`reading_folder`); it yields the lock's descriptor (None
-    without one), for the swap of a directory save to hold it exclusively (:func:`swap_guard`).
+    called. The same lock as the TF checkpoint saves take in the folder; a reader puts back no parked
+    folder while a save holds it (:func:`recover`). Yields the lock's descriptor (None without one).
     """
     try:
         import fcntl
@@ -214,68 +213,92 @@ def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[int 
         os.close(fd)  # releases the lock
 
 
-def swap_guard(fd: int | None) -> Callable[[], contextlib.AbstractContextManager[None]]:
-    """For :func:`atomic_path`'s ``swap_guard``: the save's folder lock (``fd``, from :func:`folder_lock`) held
-    exclusively while the old folder is parked and the new one takes its name, then shared again.
+#: How long a swap waits for the readers of the folder it replaces, and a reader for a swap (which takes
+#: milliseconds), before going on without the lock (a reader that hangs never blocks a save for good).
+LOCK_WAIT = 30.0
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 
-    No reader of the folder (:func:`reading_folder`) is then between its first and last file, so none reads
-    half of one save and half of another, and none finds the name missing.
+
+def _flock_within(fd: int, kind: int, wait: float) -> bool:
+    """``flock(fd, kind)``, polled for up to ``wait`` seconds; whether it is held."""
+    import fcntl
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        except OSError:  # no flock on this file system
+            return False
+
+
+def swap_guard(target: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """For :func:`atomic_path`'s ``swap_guard``: the folder at ``target`` locked exclusively while it is parked
+    and the new one takes its name.
+
+    Readers hold the folder they read locked shared (:func:`reading_folder`): the swap waits for them (up
+    to :data:`LOCK_WAIT` seconds), and a read that begins meanwhile waits for the swap, so none reads half
+    of one save and half of another, and none finds the name missing. The lock is the folder's own (not
+    the lock of the folder holding it, which saves hold while they write), so a swap never waits for
+    another save.
     """
 
     @contextlib.contextmanager
     def guard() -> Iterator[None]:
-        if fd is None:
+        try:
+            import fcntl  # noqa: F401  (POSIX only)
+
+            fd = os.open(target, _DIR_FLAGS)
+        except (ImportError, OSError):  # not POSIX, nothing there yet, or not a folder we may open
             yield
             return
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the readers (and the other saves' writes) in the folder
         try:
+            _flock_within(fd, 2, LOCK_WAIT)  # 2: LOCK_EX
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            os.close(fd)  # releases the lock, once the new folder has the name
 
     return guard
 
 
-#: How long a reader waits for the folder's lock (a save's swap takes milliseconds) before it reads unlocked.
-READ_WAIT = 30.0
-
-
 @contextlib.contextmanager
 def reading_folder(path: str) -> Iterator[None]:
-    """Hold the save lock of the folder holding ``path`` shared while a model folder at ``path`` is read.
+    """Hold the folder at ``path`` locked shared while a model is read from it.
 
-    A directory save swaps folders only while it holds that lock exclusively (:func:`swap_guard`), so the
-    read sees one save's folder from its first file to its last. Waits up to :data:`READ_WAIT` seconds for
-    a swap to end, then reads without the lock (as where the system or file system has no ``flock``).
+    A directory save parks the folder it replaces only while it holds that folder's lock exclusively
+    (:func:`swap_guard`), so the read sees one save's folder from its first file to its last. The lock is
+    taken on the folder that holds the name once it is held (a swap ended meanwhile: the new one). Waits
+    up to :data:`LOCK_WAIT` seconds, then reads without it (as where there is no ``flock``, or for a file).
     """
     try:
-        import fcntl
+        import fcntl  # noqa: F401  (POSIX only)
     except ImportError:
         yield
         return
-    directory = os.path.dirname(os.path.abspath(path.rstrip(os.sep) or path))
+    fd = None
     try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        yield
-        return
-    try:
-        deadline = time.monotonic() + READ_WAIT
-        while True:
+        for _ in range(100):
             try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fd = os.open(path, _DIR_FLAGS)
+            except OSError:  # a file, a link, or nothing there: a file is pinned by the reader's own open
                 break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.005)
-            except OSError:  # no flock on this file system
+            if not _flock_within(fd, 1, LOCK_WAIT):  # 1: LOCK_SH
                 break
+            try:
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    break  # the folder that holds the name, locked
+            except OSError:
+                pass
+            os.close(fd)  # replaced before the lock was held: lock the new one
+            fd = None
         yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 #: How many times a folder (or file) replaced while it was read is read again.
@@ -313,7 +336,9 @@ def read_settled(path: str, read: Callable[[], Any]) -> Any:
             before = _folder_id(path)
         last = attempt == _FOLDER_READS - 1
         try:
-            with reading_folder(path):  # no save swaps the folder while it is read
+            # no save swaps the folder while it is read (nothing there: nothing to hold, and the reader's own
+            # recover() must not find its lock taken)
+            with reading_folder(path) if before is not None else contextlib.nullcontext():
                 result = read()
         except (NetformError, OSError):
             if last or _folder_id(path) == before:

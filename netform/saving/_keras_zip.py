@@ -247,8 +247,8 @@ def save_keras_dir(model: Any, path: str) -> None:
     directory = os.path.dirname(os.path.abspath(target))
     with writing(path, "keras"):
         os.makedirs(directory, exist_ok=True)
-        # the folder's save lock, shared: a reader puts back no parked copy while a save may be mid-swap
-        with folder_lock(directory, lambda: None) as lock, atomic_path(path, parked_check, swap_guard(lock)) as tmp:
+        # the save lock of the folder holding it, shared: a reader puts back no parked copy while a save runs
+        with folder_lock(directory, lambda: None), atomic_path(path, parked_check, swap_guard(target)) as tmp:
             write_keras_dir(model, tmp)
 
 

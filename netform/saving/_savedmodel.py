@@ -87,8 +87,8 @@ def save_savedmodel(model: Any, path: str) -> None:
 
         parked_check = functools.partial(check_parked, target=target, fmt="savedmodel")
         with (
-            folder_lock(directory, lambda: _remove_killed_saves(directory, base)) as lock,
-            atomic_path(target, parked_check, swap_guard(lock)) as tmp,
+            folder_lock(directory, lambda: _remove_killed_saves(directory, base)),
+            atomic_path(target, parked_check, swap_guard(target)) as tmp,
         ):
             # Marked from its first instant: a save killed while writing leaves a folder the next save can
             # prove is netform's (see _remove_killed_saves); the mark goes just before the folder is moved.
