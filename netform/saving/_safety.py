@@ -260,6 +260,10 @@ def _non_modeling_function(module: str, name: str) -> bool:
     serializable class, never a function."""
     if f"{module}.{name}" in _KERAS_NON_MODELING_APIS or name.startswith("_"):
         return True
+    from netform.spec._access import MODELLING_FUNCTION_MODULES
+
+    if module not in MODELLING_FUNCTION_MODULES:  # stricter than Keras: keras.datasets.*.load_data downloads
+        return True
     return any(part == "src" or part.startswith("_") for part in module.split(".")[1:])
 
 

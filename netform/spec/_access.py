@@ -61,7 +61,49 @@ FILE_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "StringLookup": ("vocabulary",),
     "IntegerLookup": ("vocabulary",),
     "TextVectorization": ("vocabulary", "idf_weights"),
+    "IndexLookup": ("vocabulary",),  # their base class, which a config may name by its private module
 }
+
+#: The Keras modules a function in a config may come from: those of the modelling functions (activations, ops,
+#: losses, metrics, random draws). Keras itself writes a function as ``{module: builtins, config: name}``; a
+#: ``{module: keras.X, config: name}`` is resolved by Keras as ``keras.X.name``, and its safe mode refuses only
+#: a short list of non-modelling APIs: ``keras.datasets.mnist.load_data`` (downloads),
+#: ``keras.config.set_epsilon`` (process-wide state) and ``keras.utils.set_random_seed`` pass it.
+MODELLING_FUNCTION_MODULES = frozenset(
+    {
+        "keras.activations",
+        "keras.losses",
+        "keras.metrics",
+        "keras.ops",
+        "keras.ops.image",
+        "keras.ops.linalg",
+        "keras.ops.math",
+        "keras.ops.nn",
+        "keras.ops.numpy",
+        "keras.random",
+    }
+)
+
+
+def function_problem(node: Mapping[str, Any]) -> str | None:
+    """Why a serialized object in a config runs what no model should (None: it does not): Python bytecode
+    (``__lambda__``), or a function of a Keras module that is not one of :data:`MODELLING_FUNCTION_MODULES`."""
+    class_name, module = node.get("class_name"), node.get("module")
+    if class_name == "__lambda__":
+        return "Python bytecode (a lambda), which runs code"
+    if (
+        class_name == "function"
+        and isinstance(module, str)
+        and (module == "keras" or module.startswith("keras."))
+        and module not in MODELLING_FUNCTION_MODULES
+    ):
+        name = node.get("config")
+        return (
+            f"the function {module}.{str(name)[:100]}, which is not a modelling function of Keras (a config may "
+            f"name functions of {', '.join(sorted(MODELLING_FUNCTION_MODULES))} only)"
+        )
+    return None
+
 
 # Keras layer classes a spec cannot make, and why.
 UNBUILDABLE_LAYERS: dict[str, str] = {

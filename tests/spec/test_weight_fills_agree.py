@@ -97,3 +97,48 @@ def test_weight_fills_as_keras_makes_them(
             assert _validates(layer, args, shape, field, value) == keras_ok, (field, value, keras_ok)
             refused += not keras_ok
     assert refused  # each layer meets values Keras refuses (the test is not vacuous)
+
+
+def _int_spec(dtype: str, n_in: int, units: int, init: str) -> str:
+    return (
+        f"netform: 1\nkind: functional\ninputs: {{x: {{shape: [{n_in}], dtype: {dtype}}}}}\nnodes:\n"
+        f"  o: {{type: Dense, units: {units}, dtype: {dtype}, use_bias: false, kernel_initializer: {init}, in: x}}\n"
+        "outputs: [o]\n"
+    )
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool"])
+def test_integer_weights_filled_as_keras_fills_them(dtype: str) -> None:
+    """A uniform draw's bounds are cut to integers (a limit under 1 fails); Identity writes floats."""
+    inits = {
+        "glorot_uniform": "glorot_uniform",
+        "he_uniform": "he_uniform",
+        "lecun_uniform": "lecun_uniform",
+        "identity": "identity",
+        "{type: VarianceScaling, distribution: uniform, scale: 0.1}": {
+            "class_name": "VarianceScaling",
+            "config": {"distribution": "uniform", "scale": 0.1},
+        },
+        "{type: VarianceScaling, distribution: uniform, scale: 9.0, mode: fan_out}": {
+            "class_name": "VarianceScaling",
+            "config": {"distribution": "uniform", "scale": 9.0, "mode": "fan_out"},
+        },
+    }
+    refused = accepted = 0
+    for n_in, units in ((3, 2), (2, 2), (64, 64), (1, 1), (5, 1)):
+        for spec_init, keras_init in inits.items():
+            try:
+                layer = keras.layers.Dense(units, dtype=dtype, kernel_initializer=keras_init, use_bias=False)
+                keras.ops.convert_to_numpy(layer(np.ones((2, n_in), dtype)))
+                builds = True
+            except Exception:
+                builds = False
+            try:
+                load_spec(_int_spec(dtype, n_in, units, spec_init))
+                validates = True
+            except SpecError:
+                validates = False
+            assert validates == builds, (dtype, n_in, units, spec_init, builds)
+            refused += not builds
+            accepted += builds
+    assert refused and (accepted or dtype == "bool")

@@ -131,8 +131,61 @@ def _kind_name(value: Any) -> Any:
     return value if isinstance(value, str) else getattr(value, "type", None)
 
 
+#: Keras's variance-scaling initializers by every name a spec gives them: (scale, mode), drawn uniformly
+_UNIFORM_SCALING = {
+    "GlorotUniform": (1.0, "fan_avg"),
+    "glorot_uniform": (1.0, "fan_avg"),
+    "HeUniform": (2.0, "fan_in"),
+    "he_uniform": (2.0, "fan_in"),
+    "LecunUniform": (1.0, "fan_in"),
+    "lecun_uniform": (1.0, "fan_in"),
+}
+_INTEGERS = frozenset({"int32", "int64"})
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    """Keras's ``compute_fans``."""
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    receptive = prod(shape[:-2]) if len(shape) > 2 else 1
+    return float(shape[-2] * receptive), float(shape[-1] * receptive)
+
+
+def integer_fill_problem(dtype: str, name: Any, arguments: dict[str, Any], shape: tuple[int, ...]) -> str | None:
+    """Why Keras cannot fill an int32/int64 weight of ``shape`` with the initializer ``name`` (None: it can).
+
+    A uniform variance-scaling initializer draws between ``-limit`` and ``limit``, which TensorFlow cuts to
+    integers: below a limit of 1 both bounds are 0 and the draw fails. Identity's ones are floats, which an
+    integer or bool weight does not take. (Other random draws in such dtypes are refused without a shape.)
+    """
+    if name in ("Identity", "identity") and dtype in (*_INTEGERS, "bool"):
+        return "Identity writes the float 1.0, which Keras cannot store in it"
+    if dtype not in _INTEGERS:
+        return None
+    if name in _UNIFORM_SCALING:
+        scale, mode = _UNIFORM_SCALING[name]
+    elif name in ("VarianceScaling", "variance_scaling") and arguments.get("distribution") == "uniform":
+        scale, mode = arguments.get("scale", 1.0), arguments.get("mode", "fan_in")
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+            return None  # the argument check refuses it
+    else:
+        return None
+    fan_in, fan_out = _fans(shape)
+    n = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
+    limit = (3.0 * scale / max(1.0, n)) ** 0.5
+    if limit >= 1:
+        return None
+    return f"it draws between -{limit:.3g} and {limit:.3g}, and TensorFlow cuts both bounds to the integer 0"
+
+
 def check_weight(
-    layer: str, shape: tuple[int, ...], initializer: tuple[str, Any], regularizer: tuple[str, Any] | None = None
+    layer: str,
+    shape: tuple[int, ...],
+    initializer: tuple[str, Any],
+    regularizer: tuple[str, Any] | None = None,
+    dtype: str | None = None,
 ) -> None:
     """Raise :class:`ShapeError` where Keras cannot make (or regularize) a weight of ``shape`` as the spec asks.
 
@@ -144,6 +197,14 @@ def check_weight(
     field, init = initializer
     check_constant(layer, field, init, shape)
     name = _kind_name(init)
+    if dtype is not None:
+        problem = integer_fill_problem(dtype, name, getattr(init, "arguments", None) or {}, shape)
+        if problem is not None:
+            raise ShapeError(
+                f"{layer}'s {field} {name} cannot fill a weight of shape {shape_str(shape)} in {dtype}: {problem}; "
+                "give the layer float16, float32 or float64, or another initializer (zeros, ones, "
+                "{type: Constant, value: …})"
+            )
     if name in ("Orthogonal", "orthogonal") and len(shape) < 2:
         raise ShapeError(
             f"{layer}'s {field} {name} fills only weights of two or more axes, and this one has shape "

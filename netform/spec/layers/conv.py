@@ -158,10 +158,13 @@ class ConvSpec(BaseConvSpec):
             kernel,
             ("kernel_initializer", self.kernel_initializer),
             ("kernel_regularizer", self.kernel_regularizer),
+            dtype=self.dtype,
         )
         if self.use_bias:
             bias = ("bias_initializer", self.bias_initializer)
-            check_weight(self.type, (self.filters,), bias, ("bias_regularizer", self.bias_regularizer))
+            check_weight(
+                self.type, (self.filters,), bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype
+            )
         return self._conv_output(input_shape, self.filters)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
@@ -228,10 +231,13 @@ class DepthwiseSpec(BaseConvSpec):
             (*self._ints("kernel_size"), channels, self.depth_multiplier),
             ("depthwise_initializer", self.depthwise_initializer),
             ("depthwise_regularizer", self.depthwise_regularizer),
+            dtype=self.dtype,
         )
         if self.use_bias:
             bias = ("bias_initializer", self.bias_initializer)
-            check_weight(self.type, (out_channels,), bias, ("bias_regularizer", self.bias_regularizer))
+            check_weight(
+                self.type, (out_channels,), bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype
+            )
         return channels
 
 
@@ -283,6 +289,7 @@ class _Separable(DepthwiseSpec):
             (*(1,) * self.n_spatial, channels * self.depth_multiplier, self.filters),
             ("pointwise_initializer", self.pointwise_initializer),
             ("pointwise_regularizer", self.pointwise_regularizer),
+            dtype=self.dtype,
         )
         return self._conv_output(input_shape, self.filters)
 

@@ -68,10 +68,13 @@ class ConvTransposeSpec(BaseConvSpec):
             (*self._ints("kernel_size"), self.filters, channels),
             ("kernel_initializer", self.kernel_initializer),
             ("kernel_regularizer", self.kernel_regularizer),
+            dtype=self.dtype,
         )
         if self.use_bias:
             bias = ("bias_initializer", self.bias_initializer)
-            check_weight(self.type, (self.filters,), bias, ("bias_regularizer", self.bias_regularizer))
+            check_weight(
+                self.type, (self.filters,), bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype
+            )
         kernel, strides, dilation = self._ints("kernel_size"), self._ints("strides"), self._ints("dilation_rate")
         pads = (None,) * self.n_spatial if self.output_padding is None else self._ints("output_padding")
         out = [

@@ -33,10 +33,12 @@ class Dense(LayerSpec):
         expect_rank("Dense", input_shape, *range(2, 9))
         n_in = last_dim("Dense", input_shape)
         kernel = ("kernel_initializer", self.kernel_initializer)
-        check_weight("Dense", (n_in, self.units), kernel, ("kernel_regularizer", self.kernel_regularizer))
+        check_weight(
+            "Dense", (n_in, self.units), kernel, ("kernel_regularizer", self.kernel_regularizer), dtype=self.dtype
+        )
         if self.use_bias:
             bias = ("bias_initializer", self.bias_initializer)
-            check_weight("Dense", (self.units,), bias, ("bias_regularizer", self.bias_regularizer))
+            check_weight("Dense", (self.units,), bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype)
         return input_shape[:-1] + (self.units,)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
@@ -252,7 +254,7 @@ class Embedding(LayerSpec):
     def output_shape(self, input_shape: Shape) -> Shape:
         expect_rank("Embedding", input_shape, *range(1, 8))
         shape = (self.input_dim, self.output_dim)
-        check_weight("Embedding", shape, ("embeddings_initializer", self.embeddings_initializer))
+        check_weight("Embedding", shape, ("embeddings_initializer", self.embeddings_initializer), dtype=self.dtype)
         return input_shape + (self.output_dim,)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:

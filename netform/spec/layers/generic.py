@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .._access import UNBUILDABLE_LAYERS, file_argument_problems
+from .._access import UNBUILDABLE_LAYERS, file_argument_problems, function_problem
 from .._layer_base import LayerSpec, NoStaticRule, register_layer_spec
 from .._types import Shape
 
@@ -66,6 +66,8 @@ class KerasLayer(LayerSpec):
         found = _code_layer(self.config, ("config",))
         if found is not None:
             path, name = found
+            if " " in name:  # a whole message: bytecode, a function, a file
+                raise ValueError(f"{'.'.join(path)}: {name}; a spec may not run code or read files")
             raise ValueError(
                 f"{'.'.join(path)}: a {name} layer inside {self.class_name}; {name} layers run code from their "
                 "configuration and are not allowed in specs"
@@ -190,12 +192,23 @@ _CODE_LAYERS = ("Lambda", "TFSMLayer")
 
 
 def _code_layer(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
-    """The first serialized Lambda or TFSMLayer in ``value`` (nested mappings and lists), with its path."""
+    """The first serialized Lambda or TFSMLayer in ``value`` (nested mappings and lists), with its path; or the
+    first object that runs code or reads a file otherwise (bytecode, a non-modelling function, a lookup
+    layer's vocabulary file), as ``(path, message)`` with a message of more than one word."""
     if isinstance(value, dict):
         for key in ("class_name", "registered_name"):
             name = value.get(key)
             if isinstance(name, str) and name.rpartition(">")[2] in _CODE_LAYERS:
                 return path, name.rpartition(">")[2]
+        problem = function_problem(value)
+        if problem is not None:
+            return path, problem
+        name = value.get("class_name")
+        if isinstance(name, str) and isinstance(value.get("config"), dict):
+            files = file_argument_problems(name, value["config"], (*path, "config"))
+            if files:
+                where, message = files[0]
+                return tuple(str(p) for p in where), message
         for key, item in value.items():
             found = _code_layer(item, (*path, str(key)))
             if found is not None:

@@ -77,17 +77,19 @@ class _RNN(LayerSpec):
             (n_in, width),
             ("kernel_initializer", self.kernel_initializer),
             ("kernel_regularizer", self.kernel_regularizer),
+            dtype=self.dtype,
         )
         check_weight(
             self.type,
             (self.units, width),
             ("recurrent_initializer", self.recurrent_initializer),
             ("recurrent_regularizer", self.recurrent_regularizer),
+            dtype=self.dtype,
         )
         if self.use_bias:
             for shape in self._bias_shapes():
                 bias = ("bias_initializer", self.bias_initializer)
-                check_weight(self.type, shape, bias, ("bias_regularizer", self.bias_regularizer))
+                check_weight(self.type, shape, bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype)
 
     def output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
         expect_rank(self.type, input_shape, 3)
