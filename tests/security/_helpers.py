@@ -85,7 +85,7 @@ def first_located_error(text: str) -> Any:
 
 
 def rehash_embedded(folder: Path) -> None:
-    """Record the SHA-256 of a replaced ``assets.extra/netform.keras`` in the SavedModel's ``netform.json``.
+    """Record the SHA-256 (and size) of a replaced ``assets.extra/netform.keras`` in the SavedModel's ``netform.json``.
 
     Tests that put another archive in a saved SavedModel to reach that archive's own checks rewrite the
     digests netform records (which refuse a swapped archive first) to match it.
@@ -96,4 +96,6 @@ def rehash_embedded(folder: Path) -> None:
     data.setdefault("sha256_netform", {})["assets.extra/netform.keras"] = hashlib.sha256(
         archive.read_bytes()
     ).hexdigest()
+    if "sizes" in data:
+        data["sizes"]["assets.extra/netform.keras"] = archive.stat().st_size
     meta.write_text(json.dumps(data))

@@ -324,7 +324,7 @@ inner = keras.layers.TimeDistributed(keras.layers.Lambda(lambda x: (open(marker,
 config = inner.get_config()
 keras.config.enable_unsafe_deserialization()   # the user's global switch must not matter
 try:
-    to_keras_layer(KerasLayer(class_name="TimeDistributed", config=config))
+    to_keras_layer(KerasLayer.model_construct(class_name="TimeDistributed", config=config))  # validate refuses it first
 except BuildError as err:
     print("refused:", str(err)[:200])
 print("marker:", os.path.exists(marker))
