@@ -114,6 +114,42 @@ def _remove(path: str) -> None:
             os.remove(path)
 
 
+def _entries(folder: str) -> set[str]:
+    """The relative paths of everything under ``folder`` (links as themselves, never followed)."""
+    found: set[str] = set()
+    for root, dirs, files in os.walk(folder):
+        rel = os.path.relpath(root, folder)
+        for name in dirs + files:
+            found.add(os.path.normpath(os.path.join(rel, name)))
+    return found
+
+
+def _remove_entries(folder: str, seen: set[str]) -> list[str]:
+    """Delete from ``folder`` what :func:`_entries` saw there, then the folder if that leaves it empty.
+
+    A file put into the folder after it was listed (by a program holding it open) is kept, with the folders
+    above it and ``folder``: returns those paths (empty when the folder is gone).
+    """
+    left: list[str] = []
+    for root, dirs, files in os.walk(folder, topdown=False):
+        rel = os.path.relpath(root, folder)
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            path = os.path.normpath(os.path.join(rel, name))
+            if path in seen:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(root, name))
+            else:
+                left.append(path)
+        for name in dirs:
+            full = os.path.join(root, name)
+            if not os.path.islink(full):
+                with contextlib.suppress(OSError):  # not empty: it holds what was kept
+                    os.rmdir(full)
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+    return sorted(left)
+
+
 def recover(target: str | os.PathLike[str], accept: Callable[[str], bool] | None = None) -> bool:
     """Put back a directory parked by an interrupted directory swap, when netform can prove it parked it.
 
@@ -351,14 +387,25 @@ def _commit(
             try:
                 if parked_check is not None:
                     parked_check(backup)
+                seen = _entries(backup)  # what the check saw: only that is deleted with the old copy
                 os.replace(tmp, target)
             except BaseException:
                 os.replace(backup, target)  # the old copy back under its name
                 _remove_note(backup)
                 raise
             fsync_dir(directory)
-        _remove(backup)
+        left = _remove_entries(backup, seen)
         _remove_note(backup)
+        if left:
+            import warnings
+
+            warnings.warn(
+                f"{target}: {left[0]!r} (and {len(left) - 1} more) appeared in the replaced folder while it was "
+                f"replaced (a program writing into it by its handle or working directory); the old folder was "
+                f"kept with them as {backup}",
+                UserWarning,
+                stacklevel=4,
+            )
     else:
         os.replace(tmp, target)
     fsync_dir(directory)

@@ -270,6 +270,10 @@ def _is_model_file(path: str) -> bool:
     first bytes."""
     p = Path(path)
     try:
+        if not os.path.lexists(p):
+            from ..saving._atomic import recover  # no TensorFlow
+
+            recover(str(p))  # a model folder a save is swapping has no name for an instant: wait for it
         info = os.stat(p)
     except (OSError, ValueError):
         return False

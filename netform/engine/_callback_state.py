@@ -239,7 +239,7 @@ def continue_csv_logs(callbacks: list[keras.callbacks.Callback], epoch: int) -> 
             continue
         kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < epoch]
         out = io.StringIO()
-        csv.writer(out, delimiter=cb.sep, lineterminator="\n").writerows(kept)
+        csv.writer(out, delimiter=cb.sep).writerows(kept)  # Keras's CSVLogger's dialect (its "\r\n" lines)
         write_text(path, out.getvalue())
         cb.append = True
         switched.append(cb)

@@ -491,6 +491,26 @@ def load_weights(
             ``by_name`` for a Keras 3 layout or ``objects_to_skip`` for a
             ``.keras`` or legacy file (in Keras's words), or an unknown keyword.
     """
+    if os.path.isdir(os.fspath(path)) or not os.path.lexists(os.fspath(path)):  # read whole, after a swap
+        from ._atomic import read_settled
+
+        return read_settled(
+            os.fspath(path),
+            lambda: _load_weights(model, path, by_name, skip_mismatch, objects_to_skip=objects_to_skip, **kwargs),
+        )
+    return _load_weights(model, path, by_name, skip_mismatch, objects_to_skip=objects_to_skip, **kwargs)
+
+
+def _load_weights(
+    model: Any,
+    path: str | os.PathLike[str],
+    by_name: bool = False,
+    skip_mismatch: bool = False,
+    *,
+    objects_to_skip: Any = None,
+    **kwargs: Any,
+) -> list[str]:
+    """:func:`load_weights`, once."""
     from ._meta import check_built
 
     path = os.fspath(path)

@@ -110,6 +110,11 @@ def _state_prefix(folder: str) -> str | None:
         if found is None:
             continue
         name = found.group(1).encode("utf-8").decode("unicode_escape", "replace")
+        if "\0" in name:
+            raise FormatError(
+                f"{state}: model_checkpoint_path holds a NUL character, which no file name holds; the state file "
+                "is corrupt. Pass the checkpoint prefix itself, or save the checkpoint again."
+            )
         prefix = name if os.path.isabs(name) else os.path.join(folder, name)
         top = os.path.realpath(folder)
         if os.path.commonpath([top, os.path.realpath(prefix)]) != top:

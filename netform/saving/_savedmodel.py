@@ -235,13 +235,38 @@ def served_files(path: str) -> list[str]:
     return found[:1] + sorted(found[1:]) if found[:1] == ["saved_model.pb"] else sorted(found)
 
 
+#: A file hashed is refused as sparse when it is larger than this and holds under 1/:data:`SPARSE_RATIO` of its
+#: bytes on disk: a save writes every byte, and a 30 GiB hole took a minute to hash (its size can be recorded).
+SPARSE_FROM = 64 * 2**20
+SPARSE_RATIO = 8
+
+
+def _refuse_sparse(file: str, size: int) -> None:
+    """Refuse a file whose size is mostly a hole (``truncate -s 30G``), before it is read.
+
+    Raises:
+        FormatError: It holds over :data:`SPARSE_FROM` bytes, under 1/:data:`SPARSE_RATIO` of them on disk.
+    """
+    try:
+        blocks = os.stat(file).st_blocks
+    except (OSError, AttributeError):  # no block count on this system: hashed as it is
+        return
+    if size > SPARSE_FROM and blocks * 512 * SPARSE_RATIO < size:
+        raise FormatError(
+            f"{file}: is {size:,} bytes of which {blocks * 512:,} are on disk (a sparse file, mostly a hole), not a "
+            "file a save writes; the folder was changed after the save. Save the model again (or load it with "
+            "safe_mode=False only if you trust where it came from)."
+        )
+
+
 def _sha256(file: str) -> str:
     """The SHA-256 of a regular file (hex), read in blocks."""
     import hashlib
 
     from ._meta import regular_file
 
-    regular_file(file, "a file of the SavedModel directory")
+    size = regular_file(file, "a file of the SavedModel directory")
+    _refuse_sparse(file, size)
     digest = hashlib.sha256()
     try:
         with open(file, "rb") as fh:

@@ -1166,6 +1166,15 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         FormatError: The file is corrupt.
         UnsafeFileError: The file is hostile.
     """
+    if os.path.isdir(path) or not os.path.lexists(path):  # a folder a save replaces meanwhile: read whole
+        from ._atomic import read_settled
+
+        return read_settled(path, lambda: _read_config(path, fmt, safe_mode=safe_mode, compile=compile))
+    return _read_config(path, fmt, safe_mode=safe_mode, compile=compile)
+
+
+def _read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = False) -> dict[str, Any] | None:
+    """:func:`read_config`, once."""
     where = path
     if fmt == "savedmodel":
         archive = savedmodel_archive(path, safe_mode=safe_mode)
@@ -1262,6 +1271,15 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
         FormatError: The file is corrupt.
         UnsafeFileError: The file is hostile, as :func:`netform.load` finds it.
     """
+    if os.path.isdir(path) or not os.path.lexists(path):  # a folder a save replaces meanwhile: read whole
+        from ._atomic import read_settled
+
+        return read_settled(path, lambda: _read_model(path, fmt, safe_mode=safe_mode))
+    return _read_model(path, fmt, safe_mode=safe_mode)
+
+
+def _read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any] | None:
+    """:func:`read_model`, once."""
     try:
         if fmt == "keras":
             return _read_keras(path, safe_mode)

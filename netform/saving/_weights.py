@@ -750,7 +750,11 @@ def read_sharded_index_bounded(path: str) -> dict[str, Any] | None:
     """
     from ._meta import read_bounded
 
+    import stat
+
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # a FIFO would block the open below: the format detection refuses it
         with open(path, "rb") as fh:
             if not fh.read(64).lstrip().startswith(b"{"):
                 return None

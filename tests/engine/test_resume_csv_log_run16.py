@@ -68,6 +68,7 @@ def test_a_resumed_log_equals_the_uninterrupted_one(tmp_path: Path, sep: str) ->
     logger = keras.callbacks.CSVLogger(str(log), separator=sep)
     resumed = _fit(_model(), [TrainingBackup(str(backup)), logger])
     assert logger.append is False  # the user's setting, as given
+    assert log.read_bytes().count(b"\r\n") == whole.read_bytes().count(b"\r\n")  # Keras's line ends throughout
     got, want = _rows(log, sep), _rows(whole, sep)
     assert [r[0] for r in got] == ["epoch", "0", "1", "2", "3", "4"]
     np.testing.assert_allclose([float(r[1]) for r in got[1:]], [float(r[1]) for r in want[1:]], rtol=1e-6)

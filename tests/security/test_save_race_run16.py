@@ -98,3 +98,35 @@ def test_a_file_put_deeper_in_the_folder_during_the_save_is_kept(
     with open(os.path.join(target, sub, "notes.txt")) as fh:
         assert fh.read() == NOTE
     assert sorted(os.listdir(tmp_path)) == ["results"]
+
+
+@pytest.mark.parametrize("kind,module,writer,options", CASES, ids=[c[0] for c in CASES])
+def test_a_file_written_into_the_parked_folder_by_its_handle_is_kept(
+    model: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kind: str, module: Any, writer: str, options: Any
+) -> None:
+    """A program holding the folder open (its working directory, a directory descriptor) writes into the old
+    copy after the check: only what the check saw is deleted; the old folder stays with the new file, named."""
+    import glob
+
+    from netform import _files
+
+    target = str(tmp_path / "results")
+    nf.save(model, target, **options)
+    original = _files.fsync_dir
+    planted: list[str] = []
+
+    def planting(directory: str) -> None:  # called between the swap and the removal of the old copy
+        for parked in glob.glob(target + ".nf-old-*"):
+            if os.path.isdir(parked) and not planted:
+                with open(os.path.join(parked, "late.txt"), "w") as fh:
+                    fh.write(NOTE)
+                planted.append(parked)
+        original(directory)
+
+    monkeypatch.setattr(_files, "fsync_dir", planting)
+    with pytest.warns(UserWarning, match=r"'late\.txt'.*kept with them as"):
+        nf.save(model, target, **options)
+    assert planted
+    with open(os.path.join(planted[0], "late.txt")) as fh:
+        assert fh.read() == NOTE
+    assert os.listdir(planted[0]) == ["late.txt"]  # the old save's own files went

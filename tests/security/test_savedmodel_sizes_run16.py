@@ -79,3 +79,17 @@ def test_a_sizes_record_not_as_netform_writes_it_is_refused(saved: Path, sizes: 
     meta.write_text(json.dumps(record))
     with pytest.raises(FormatError, match="field 'sizes' is not an object of file names"):
         nf.load(str(saved))
+
+
+@pytest.mark.parametrize("name", ["assets.extra/netform.keras", "variables/variables.data-00000-of-00001"])
+def test_a_sparse_file_whose_recorded_size_was_edited_is_refused_unread(saved: Path, name: str) -> None:
+    """The record is the attacker's too: a hole is refused by what is on disk, whatever the record says."""
+    os.truncate(saved / name, SPARSE)
+    meta, record = _record(saved)
+    record["sizes"][name] = SPARSE
+    meta.write_text(json.dumps(record))
+    for read in (nf.load, nf.inspect):
+        start = time.process_time()
+        with pytest.raises(FormatError):
+            read(str(saved))
+        assert time.process_time() - start < 5

@@ -1,0 +1,57 @@
+"""A FIFO as a sharded weights index, and a NUL in a checkpoint state file, are refused at once, in kind.
+
+``nf.load_weights(model, "x.weights.json")`` opened a FIFO index before checking it and blocked forever; a
+state file naming ``"w\\u0000x"`` gave a raw ValueError (exit 70 in the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import netform as nf
+from netform.cli import main
+from netform.errors import FormatError, UnsafeFileError
+
+pytestmark = pytest.mark.tf
+
+SPEC = "netform: 1\nname: t\nkind: sequential\ninputs: {x: {shape: [4]}}\nlayers: [{type: Dense, units: 1}]\n"
+
+
+def _alarm(seconds: int) -> Any:
+    def fail(*_: Any) -> None:
+        raise TimeoutError("blocked")
+
+    return signal.signal(signal.SIGALRM, fail), signal.alarm(seconds)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_sharded_index_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "x.weights.json"
+    os.mkfifo(fifo)
+    model = nf.build(nf.load_spec(SPEC))
+    old, _ = _alarm(20)
+    try:
+        with pytest.raises(UnsafeFileError, match="FIFO"):
+            nf.load_weights(model, str(fifo))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_nul_in_a_checkpoint_state_file_is_a_format_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = nf.build(nf.load_spec(SPEC))
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    nf.save_weights(model, str(folder / "w.ckpt"), format="tf_checkpoint")
+    (folder / "checkpoint").write_text('model_checkpoint_path: "w\\u0000x"\nall_model_checkpoint_paths: "w\\u0000x"\n')
+    with pytest.raises(FormatError, match="NUL"):
+        nf.load_weights(model, str(folder))
+    with pytest.raises(FormatError, match="NUL"):
+        nf.inspect(str(folder))
+    assert main(["inspect", str(folder)]) == 5
+    assert "bug" not in capsys.readouterr().err
