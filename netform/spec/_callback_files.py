@@ -615,15 +615,15 @@ def backup_overlaps(
             text = args.get(arg, DEFAULT_PATHS.get(name, {}).get(arg))
             if owned is None or not owned or not isinstance(text, (str, os.PathLike)):
                 continue
-            real = _real(os.fspath(text), base, access)
+            logs = _real(os.fspath(text), base, access)
             for claim in claims:
-                at = (
+                sub: str | None = (
                     None
-                    if real is None
-                    else next((n for n in owned if _inside(claim.folder, os.path.join(real, n))), None)
+                    if logs is None
+                    else next((n for n in owned if _inside(claim.folder, os.path.join(logs, n))), None)
                 )
                 index = i if claim.index is None else claim.index
-                if at is None or index in refused:
+                if sub is None or index in refused:
                     continue
                 refused.add(index)
                 found.append(
@@ -631,7 +631,7 @@ def backup_overlaps(
                         index,
                         CallbackFileRefused(
                             f"{claim.where} lies in what {name}.{arg} {os.fspath(text)!r} (training.callbacks[{i}]) "
-                            f"writes into its folder, at {at!r}: the backup's files would mix with the logs {name} "
+                            f"writes into its folder, at {sub!r}: the backup's files would mix with the logs {name} "
                             "writes there during training, and the backup replaces or deletes what it finds in its "
                             "folder; give the backup a folder of its own, outside the logs",
                             "backup_dir" if claim.index is not None else arg,
