@@ -510,8 +510,8 @@ def _mismatch(
 
     Nothing is hashed before every file is known to be there, recorded and of its recorded size (``sizes``,
     when the save recorded them), and a variables data shard no longer than its index declares (a sparse
-    file of 20 GB took 21 s of CPU to hash before it was found to differ); the graph is hashed first, then
-    the smallest files first, so a file changed beside a large one is found without reading the large one."""
+    file of 20 GB took 21 s of CPU to hash before it was found to differ), and a sparse file is refused
+    unread (:func:`_refuse_sparse`)."""
     ends = _shard_ends(path)
     names = present + sorted(set(recorded) - set(present))
     for name in names:
@@ -525,17 +525,10 @@ def _mismatch(
             return name, f"{longer} differs from the one the save wrote"
         if sizes and name in sizes and os.path.isfile(full) and os.path.getsize(full) != sizes[name]:
             return name, (
-                f"({os.path.getsize(full):,} bytes) differs from the one the save wrote ({sizes[name]:,} bytes)"
+                f"differs from the one the save wrote ({os.path.getsize(full):,} bytes; the save wrote {sizes[name]:,})"
             )
 
-    def size(name: str) -> int:
-        try:
-            return os.lstat(os.path.join(path, name)).st_size
-        except OSError:
-            return 0
-
-    graph = [n for n in names if n in _SERVED_FILES]  # first: a swapped graph is named as such
-    for name in graph + sorted((n for n in names if n not in graph), key=size):
+    for name in names:  # the graph first: a swapped graph is named as such
         if _sha256(os.path.join(path, name)) != recorded[name]:
             return name, "differs from the one the save wrote"
     return None

@@ -617,6 +617,8 @@ def backup_overlaps(
                 continue
             logs = _real(os.fspath(text), base, access)
             for claim in claims:
+                if claim.names is not None:
+                    continue  # a backup owning only its own names there (TrainingBackup's state, lock, marker)
                 sub: str | None = (
                     None
                     if logs is None

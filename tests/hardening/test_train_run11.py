@@ -248,19 +248,19 @@ _CHILD = textwrap.dedent("""\
     from netform.cli import main
 
     mode = sys.argv[1]
-    real = files._remove
+    real = files._remove_entries  # how a swap deletes the copy it parked
     fired = []
 
-    def remove(path):
+    def remove(path, seen):
         if ".nf-old-" in os.path.basename(path) and not fired:
             fired.append(path)
             if mode == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
-        real(path)
+        return real(path, seen)
 
-    files._remove = remove
+    files._remove_entries = remove
     sys.exit(main(["train", "reg.yaml", "--data", "d.npz", "--verbose", "0", "-o", "m.keras",
                    "--backup-dir", "bk", "--backup-every", "1"]))
     """)

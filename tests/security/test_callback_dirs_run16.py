@@ -1,8 +1,8 @@
 """Two more ways a callback's files met a training backup's, now refused by validate (and train).
 
-* A BackupAndRestore or TrainingBackup folder inside what TensorBoard writes into its ``log_dir`` (its
-  ``train/`` or ``validation/``): the backup's files mixed with the logs, and BackupAndRestore deletes its
-  folder at the end of training. The reverse (a backup folder above the logs) was refused already.
+* A BackupAndRestore folder inside what TensorBoard writes into its ``log_dir`` (its ``train/`` or
+  ``validation/``): Keras deletes that folder, logs and all, at the end of training (netform's
+  TrainingBackup, which owns only its state, lock and marker there, may share it). The reverse (a backup folder above the logs) was refused already.
 * A callback file inside another run's training backup (a folder holding netform's backup lock or marker):
   a CSVLogger at ``bk/state/log.csv`` stopped the training backing up there, and one named
   ``bk/netform-backup.lock`` made its resume refused.
@@ -28,7 +28,7 @@ def _spec(tmp_path: Path, callbacks: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["BackupAndRestore", "TrainingBackup"])
+@pytest.mark.parametrize("kind", ["BackupAndRestore"])
 @pytest.mark.parametrize("inside", ["tb/train", "tb/validation", "tb/train/deeper"])
 @pytest.mark.parametrize("first", [True, False])
 def test_a_backup_inside_tensorboards_logs_is_refused(
@@ -42,6 +42,12 @@ def test_a_backup_inside_tensorboards_logs_is_refused(
     at = "0" if first else "1"
     assert f"training.callbacks[{at}].backup_dir: {kind}.backup_dir '{inside}'" in err
     assert "lies in what TensorBoard.log_dir 'tb'" in err and "outside the logs" in err
+
+
+def test_a_training_backup_inside_tensorboards_logs_validates(tmp_path: Path) -> None:
+    """netform's TrainingBackup owns only its state, lock and marker there, and deletes nothing else."""
+    spec = _spec(tmp_path, "- {type: TensorBoard, log_dir: tb}\n- {type: TrainingBackup, backup_dir: tb/train}\n")
+    assert main(["validate", str(spec), "--out-dir", str(tmp_path)]) == 0
 
 
 def test_a_backup_beside_tensorboards_logs_validates(tmp_path: Path) -> None:
