@@ -385,9 +385,11 @@ def _commit(
         with swap_guard() if swap_guard is not None else contextlib.nullcontext():
             backup = _park(target)
             try:
+                # Listed before the check looks: what is deleted with the old copy is at most what the check
+                # then saw (a file put in after the check ran is not in the list, and is kept).
+                seen = _entries(backup)
                 if parked_check is not None:
                     parked_check(backup)
-                seen = _entries(backup)  # what the check saw: only that is deleted with the old copy
                 os.replace(tmp, target)
             except BaseException:
                 os.replace(backup, target)  # the old copy back under its name

@@ -130,3 +130,32 @@ def test_a_file_written_into_the_parked_folder_by_its_handle_is_kept(
     with open(os.path.join(planted[0], "late.txt")) as fh:
         assert fh.read() == NOTE
     assert os.listdir(planted[0]) == ["late.txt"]  # the old save's own files went
+
+
+@pytest.mark.parametrize("kind,module,writer,options", CASES, ids=[c[0] for c in CASES])
+def test_a_file_written_into_the_parked_folder_just_after_its_check_is_kept(
+    model: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kind: str, module: Any, writer: str, options: Any
+) -> None:
+    """The file lands after the parked folder's check passed and before the old copy is deleted (a program
+    writing by a directory descriptor it holds): the check never saw it, so it is kept, and named."""
+    from netform.saving import _target
+
+    target = str(tmp_path / "results")
+    nf.save(model, target, **options)
+    original = _target.check_parked
+    planted: list[str] = []
+
+    def check_then_plant(parked: str, *args: Any, **kwargs: Any) -> None:
+        original(parked, *args, **kwargs)
+        with open(os.path.join(parked, "just-after.txt"), "w") as fh:
+            fh.write(NOTE)
+        planted.append(parked)
+
+    monkeypatch.setattr(_target, "check_parked", check_then_plant)
+    with pytest.warns(UserWarning, match=r"'just-after\.txt'.*kept with them as"):
+        nf.save(model, target, **options)
+    assert planted
+    with open(os.path.join(planted[0], "just-after.txt")) as fh:
+        assert fh.read() == NOTE
+    assert os.listdir(planted[0]) == ["just-after.txt"]  # the old save's own files went
+    assert nf.load(target) is not None  # the new save is in place
