@@ -34,6 +34,10 @@ from keras.src.legacy.saving import legacy_h5_format as _legacy_h5
 from keras.src.legacy.saving import saving_options as _saving_options
 from keras.src.legacy.saving import saving_utils as _saving_utils
 
+# keras.src.utils.io_utils.ask_to_proceed_with_overwrite: the prompt keras.Model.save_weights(overwrite=False)
+# shows over an existing file, which netform's model method shows as Keras does (no public name for it).
+from keras.src.utils.io_utils import ask_to_proceed_with_overwrite
+
 __all__ = [
     "H5IOStore",
     "DiskIOStore",
@@ -58,6 +62,7 @@ __all__ = [
     "live_compile_config",
     "own_variables",
     "checkpoint_children",
+    "ask_to_proceed_with_overwrite",
 ]
 
 #: The HDF5 weights store of a ``.keras`` archive or ``.weights.h5``; it also takes a file object.

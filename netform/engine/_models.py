@@ -10,6 +10,7 @@ way ``keras.Model(inputs, outputs)`` returns a Keras ``Functional``.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Iterator
 
 import keras
@@ -68,11 +69,21 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         with _no_file_left(filepath):
             return super().save(filepath, *args, **kwargs)
 
-    def save_weights(self, filepath: Any, *args: Any, **kwargs: Any) -> Any:
-        """Keras's ``Model.save_weights``, with :meth:`save`'s refusals."""
+    def save_weights(self, filepath: Any, overwrite: bool = True, max_shard_size: float | None = None) -> Any:
+        """Keras's ``Model.save_weights``, with :meth:`save`'s refusals.
+
+        Sharded weights (``max_shard_size``) are written by netform's sharded writer
+        (:func:`netform.save_weights`): Keras's own layout and names, each file
+        moved into place atomically, the index last, and the index's and every
+        shard's name refused when a link or anything but an earlier save is
+        there. A folder missing above the file is Keras's ``FileNotFoundError``,
+        as with ``keras.Model``.
+        """
+        if max_shard_size is not None and isinstance(filepath, (str, os.PathLike)):
+            return _save_sharded(self, filepath, overwrite, max_shard_size)
         _check_target(filepath, weights=True)
         with _no_file_left(filepath):
-            return super().save_weights(filepath, *args, **kwargs)
+            return super().save_weights(filepath, overwrite=overwrite, max_shard_size=max_shard_size)
 
     def export(self, filepath: Any, format: str = "tf_saved_model", *args: Any, **kwargs: Any) -> Any:
         """Keras's ``Model.export``, refusing to export over a SavedModel :func:`netform.save` wrote."""
@@ -131,6 +142,36 @@ def _no_file_left(filepath: Any) -> Iterator[None]:
         except OSError:  # gone already, or cannot be removed: the save's own error is the one to report
             pass
         raise
+
+
+def _save_sharded(model: Any, filepath: Any, overwrite: bool, max_shard_size: Any) -> None:
+    """``Model.save_weights(filepath, max_shard_size=...)`` as Keras takes it, written by netform's sharded writer."""
+    import errno
+    import warnings
+
+    from ..saving._api import save_weights  # saving imports the engine
+
+    path = os.fspath(filepath)
+    if not path.endswith(("weights.h5", "weights.json")):  # Keras's own check and words
+        raise ValueError(
+            f"The filename must end in `.weights.json` when `max_shard_size` is specified. Received: filepath={path}"
+        )
+    if os.path.exists(path) and not overwrite:
+        from .._compat._keras_saving import ask_to_proceed_with_overwrite
+
+        if not ask_to_proceed_with_overwrite(path):
+            return
+    if not path.endswith(".json"):  # Keras saves ``x.weights.h5`` sharded as ``x.weights.json``, and says so
+        index = os.path.splitext(path)[0] + ".json"
+        warnings.warn(
+            f"Saving sharded weights requires `*.json` as the extension. The original path: {path} will be "
+            f"renamed to {index}.",
+            stacklevel=3,
+        )
+        path = index
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):  # Keras makes no folder here
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    save_weights(model, path, max_shard_size=max_shard_size)
 
 
 def _check_target(filepath: Any, *, weights: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 from typing import IO, Any, Mapping
 
@@ -413,6 +414,20 @@ def save_weights(
         return _save_weights_path(model, path, format, max_shard_size)
 
 
+def _shard_size(path: str, max_shard_size: Any) -> float:
+    """``max_shard_size`` as the number of GB Keras reads from it (``float()``), refused unless it is over 0."""
+    try:
+        size = float(max_shard_size)
+    except (TypeError, ValueError):
+        size = math.nan
+    if not size > 0:  # NaN included
+        raise SaveError(
+            f"{path}: max_shard_size must be a number of GB over 0 (as Keras reads it), received "
+            f"{max_shard_size!r}; nothing was written."
+        )
+    return size
+
+
 def _save_weights_path(model: Any, path: str, format: str | None, max_shard_size: float | None) -> str:
     """:func:`save_weights` to ``path``: its target checked first, then the writer of the format."""
     from ._meta import check_built
@@ -425,11 +440,12 @@ def _save_weights_path(model: Any, path: str, format: str | None, max_shard_size
                 "index name must end in .weights.json (as in Keras), and format must be "
                 "'weights_h5' or left out."
             )
+        size = _shard_size(path, max_shard_size)
         check_path(path, "weights_h5")
         check_built(model, "save the weights of")
         from ._weights import save_weights_sharded
 
-        save_weights_sharded(model, path, max_shard_size)
+        save_weights_sharded(model, path, size)
         return "weights_h5"
     fmt = format_from_path(path, format, allowed=_WEIGHT_SAVE_FORMATS)
     check_built(model, "save the weights of")
