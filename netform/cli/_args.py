@@ -303,8 +303,9 @@ def check_files(args: argparse.Namespace) -> None:
     for option, attr in (("--data", "data"), ("--val-data", "val_data")):
         path = getattr(args, attr, None)
         if path is not None and not os.path.isfile(path):
-            what = "is a folder, not a data file" if os.path.isdir(path) else "no such data file"
-            raise DataError(f"{option} {path}: {what}")
+            from ._data_files import not_a_data_file
+
+            raise DataError(f"{option} {path}: {not_a_data_file(path)}")
     for option, attr in (("--out-dir", "out_dir"), ("--backup-dir", "backup_dir")):
         path = getattr(args, attr, None)
         if path is not None and os.path.exists(path) and not os.path.isdir(path):

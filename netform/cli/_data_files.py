@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import collections
 import csv
+import os
+import stat
 import zipfile
 from array import array
 from pathlib import Path
@@ -77,7 +79,7 @@ def read_data(path: str, *, text: bool = False) -> DataFile:
     """
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"{path}: no such data file")
+        raise DataError(f"{path}: {not_a_data_file(path)}")
     if p.suffix not in (".npz", ".csv"):
         raise DataError(f"{path}: data must be .npz (named arrays) or .csv (named columns)")
     try:
@@ -87,6 +89,18 @@ def read_data(path: str, *, text: bool = False) -> DataFile:
         return _read_csv(path, text=text)
     except OSError as err:  # EIO (/proc/self/mem), a failing disk, a network share gone while reading
         raise DataError(f"{path}: cannot read the data file ({err.strerror or err})") from err
+
+
+def not_a_data_file(path: str | os.PathLike[str]) -> str:
+    """Why ``path``, not a regular file, is no data file: what is there instead, or that nothing is."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "no such data file"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a data file"
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"is {kind}, not a data file (only regular .npz or .csv files are read, never waited on)"
 
 
 def read_text_columns(path: str, names: list[str]) -> dict[str, np.ndarray]:

@@ -86,6 +86,49 @@ def _holder(path: Path) -> str:
     return "another process"
 
 
+def _owned_by_a_backup(name: str) -> bool:
+    """Whether ``name``, in a backup directory, is what that training owns: its state (parked, temporary), lock, marker."""
+    return (
+        name in (STATE_NAME, LOCK_NAME, CREATED_NAME)
+        or name.startswith(STATE_NAME + BACKUP_SUFFIX)
+        or (TMP_MARK in name and name.endswith(TMP_MARK + STATE_NAME))
+    )
+
+
+def backup_above(directory: Path) -> tuple[str, str] | None:
+    """Another training's backup that ``directory`` lies inside: ``(its folder, its entry)``, or None.
+
+    A folder above ``directory`` (links resolved) that holds netform's lock or marker file is a training
+    backup directory; its ``state/`` (and that state's parked and temporary copies), lock and marker are
+    that training's, which replaces or removes them as a whole, running or when it resumes.
+    """
+    real = os.path.realpath(directory)
+    folder = os.path.dirname(real)
+    while True:
+        first = os.path.relpath(real, folder).split(os.sep)[0]
+        if _owned_by_a_backup(first) and any(
+            os.path.isfile(os.path.join(folder, n)) and not os.path.islink(os.path.join(folder, n))
+            for n in (LOCK_NAME, CREATED_NAME)
+        ):
+            return folder, first
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _refuse_inside_a_backup(directory: Path, shown: str, fix: str) -> None:
+    """Raise :class:`EngineError` when ``directory`` lies inside what another training's backup owns."""
+    above = backup_above(directory)
+    if above is not None:
+        folder, entry = above
+        raise EngineError(
+            f"{shown}: lies inside {os.path.join(folder, entry)}, which the training backup in {folder} owns (that "
+            f"folder holds netform's backup lock or marker): that training replaces or removes it as a whole, and "
+            f"its lock and marker there would be taken for this training's; {fix}"
+        )
+
+
 class DirectoryLock:
     """An exclusive, non-blocking lock on a backup directory, held by this process.
 
@@ -117,6 +160,9 @@ class DirectoryLock:
         """
         if self._fd is not None:
             return
+        _refuse_inside_a_backup(
+            self.directory, f"fit(): the training backup directory {self.directory}", "pass another `backup_dir`."
+        )
         for _ in range(_ATTEMPTS):
             try:
                 if not self.directory.is_dir():
@@ -219,6 +265,7 @@ def check_directory(directory: Path, *, option: str) -> None:
         )
     if os.path.lexists(directory) and not os.path.isdir(directory):
         raise EngineError(f"{shown}: not a folder; give a folder (it is made if it does not exist) with {option}")
+    _refuse_inside_a_backup(directory, shown, f"give a folder outside it with {option}")
     if not os.path.isdir(directory):
         _check_creatable(directory, shown, option)
         return

@@ -554,6 +554,21 @@ def _link_or_copy(source: str, target: str) -> None:
 #: What an HDF5 shard adds to its weights' bytes, at most (superblock, groups, attributes), and per weight.
 _SHARD_OVERHEAD = 1 << 14
 _WEIGHT_OVERHEAD = 4096
+#: What a layer adds with no weight of its own (its group and metadata in the shard and the index: ~2 KB).
+_LAYER_OVERHEAD = 4096
+
+
+def _layer_count(model: Any) -> int:
+    """The layers of ``model``, nested models' layers included (each is a group of the weights file)."""
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        stack.extend(getattr(layer, "layers", None) or ())
+    return len(seen)
 
 
 def weights_bytes(model: Any) -> int:
@@ -579,8 +594,9 @@ def _check_room(folder: str, model: Any, max_shard_size: float, path: str) -> No
     Keras's sharded writer opens its HDF5 shards on disk, and HDF5 meeting a full disk while it writes
     one can crash the process (h5py frees the file while its write is failing); a single-file save is
     written in memory first and fails cleanly. The room asked for is the weights' bytes, what HDF5 adds
-    per weight and a shard's own bytes (the staged shards are linked beside the index, not copied, where
-    the file system links). A disk filled by another program while the save writes is not foreseen.
+    per weight and per layer (a layer without weights still has its group) and a shard's own bytes (the
+    staged shards are linked beside the index, not copied, where the file system links). A disk filled by
+    another program while the save writes is not foreseen.
 
     Raises:
         SaveError: The file system has less room than that.
@@ -594,7 +610,12 @@ def _check_room(folder: str, model: Any, max_shard_size: float, path: str) -> No
     free = st.f_bavail * st.f_frsize
     data = weights_bytes(model)
     shards = max(1, int(data // max(max_shard_size * 1024**3, 1)) + 1)
-    needed = data + _WEIGHT_OVERHEAD * len(getattr(model, "weights", [])) + _SHARD_OVERHEAD * shards
+    needed = (
+        data
+        + _WEIGHT_OVERHEAD * len(getattr(model, "weights", []))
+        + _LAYER_OVERHEAD * _layer_count(model)
+        + _SHARD_OVERHEAD * shards
+    )
     if free < needed:
         raise SaveError(
             f"{path}: the sharded weights need about {needed:,} bytes of free space while they are written "

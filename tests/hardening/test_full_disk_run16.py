@@ -73,3 +73,21 @@ def test_a_refused_sharded_save_removes_the_folders_it_made(
     with pytest.raises(SaveError, match="free space"):
         nf.save_weights(model, str(tmp_path / "a" / "b" / "s.weights.json"), max_shard_size=0.0001)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_room_asked_for_covers_layers_without_weights(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each layer is a group of the shard and an entry of the index even with no weight (~2 KB each): a model
+    of 300 activations asked for 33 KB and HDF5 then met the full disk while writing 600 KB."""
+    import re
+
+    layers = "".join(["  - {type: Dense, units: 8}\n", "  - {type: Activation, activation: relu}\n" * 300])
+    spec = f"netform: 1\nname: many\nkind: sequential\ninputs:\n  x: {{shape: [4]}}\nlayers:\n{layers}"
+    many = nf.build(nf.load_spec(spec + "  - {type: Dense, units: 1}\n"))
+    nf.save_weights(many, str(tmp_path / "w" / "s.weights.json"), max_shard_size=0.00001)
+    written = sum(os.path.getsize(tmp_path / "w" / n) for n in os.listdir(tmp_path / "w"))
+    assert written > 500_000
+    monkeypatch.setattr(_weights.os, "statvfs", lambda folder: _Room(0))
+    with pytest.raises(SaveError, match="free space") as err:
+        nf.save_weights(many, str(tmp_path / "v" / "s.weights.json"), max_shard_size=0.00001)
+    needed = int(re.search(r"need about ([\d,]+) bytes", str(err.value)).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert written <= needed <= 4 * written
