@@ -11,7 +11,7 @@ from netform.errors import FormatError, SaveError
 from netform._files import system_path
 
 from ._detect import DEPLOY_FORMATS, FORMATS, FULL_MODEL_FORMATS, detect_format
-from ._atomic import folders_made_for, read_settled, recover
+from ._atomic import folders_made_for, read_settled, recover, settled_read
 from ._target import check_target
 
 __all__ = ["save", "load", "save_weights", "load_weights", "format_from_path", "check_save_path", "SAVE_FORMATS"]
@@ -465,6 +465,7 @@ def _save_weights_path(model: Any, path: str, format: str | None, max_shard_size
     return fmt
 
 
+@settled_read("path")
 def load_weights(
     model: Any,
     path: str | os.PathLike[str],
@@ -507,26 +508,6 @@ def load_weights(
             ``by_name`` for a Keras 3 layout or ``objects_to_skip`` for a
             ``.keras`` or legacy file (in Keras's words), or an unknown keyword.
     """
-    if os.path.isdir(os.fspath(path)) or not os.path.lexists(os.fspath(path)):  # read whole, after a swap
-        from ._atomic import read_settled
-
-        return read_settled(
-            os.fspath(path),
-            lambda: _load_weights(model, path, by_name, skip_mismatch, objects_to_skip=objects_to_skip, **kwargs),
-        )
-    return _load_weights(model, path, by_name, skip_mismatch, objects_to_skip=objects_to_skip, **kwargs)
-
-
-def _load_weights(
-    model: Any,
-    path: str | os.PathLike[str],
-    by_name: bool = False,
-    skip_mismatch: bool = False,
-    *,
-    objects_to_skip: Any = None,
-    **kwargs: Any,
-) -> list[str]:
-    """:func:`load_weights`, once."""
     from ._meta import check_built
 
     path = os.fspath(path)

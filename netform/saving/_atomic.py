@@ -10,9 +10,11 @@ form), checked as a save's target is checked before it is replaced.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, ParamSpec, TypeVar, cast
 
 from netform._files import (
     BACKUP_SUFFIX,
@@ -40,6 +42,7 @@ __all__ = [
     "swap_guard",
     "reading_folder",
     "read_settled",
+    "settled_read",
     "fsync_dir",
     "fsync_tree",
     "temp_name",
@@ -69,31 +72,59 @@ def _is_directory_save(path: str) -> bool:
 SWAP_WAIT = 5.0
 
 
+#: What :func:`_flock` found: the lock is held, another holds it, or this file system has no ``flock``.
+_HELD, _BUSY, _NO_LOCKS = "held", "busy", "no locks"
+
+
+def _open_folder(path: str, flags: int = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) -> int | None:
+    """A descriptor of the folder at ``path`` to ``flock``; None where it cannot be opened or there is no ``flock``."""
+    try:
+        import fcntl  # noqa: F401  (POSIX only)
+
+        return os.open(path, flags)
+    except (ImportError, OSError):
+        return None
+
+
+def _flock(fd: int, kind: int, wait: float | None) -> str:
+    """``flock(fd, kind)`` (1 shared, 2 exclusive), polled for up to ``wait`` seconds (None: until held).
+
+    Returns :data:`_HELD`, :data:`_BUSY` (another holds it still) or :data:`_NO_LOCKS` (the file system refuses it).
+    """
+    import fcntl
+
+    flag = fcntl.LOCK_SH if kind == 1 else fcntl.LOCK_EX
+    if wait is None:
+        try:
+            fcntl.flock(fd, flag)
+            return _HELD
+        except OSError:  # no flock on this file system
+            return _NO_LOCKS
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, flag | fcntl.LOCK_NB)
+            return _HELD
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return _BUSY
+            time.sleep(0.005)
+        except OSError:  # no flock on this file system
+            return _NO_LOCKS
+
+
 @contextlib.contextmanager
 def _alone_in(directory: str) -> Iterator[bool]:
     """Hold ``directory``'s save lock (:func:`folder_lock`) exclusively if no save holds it; yield whether held.
 
     Where the system or the file system has no ``flock``, no save can hold it either: yields True.
     """
-    try:
-        import fcntl
-    except ImportError:
+    fd = _open_folder(directory)
+    if fd is None:
         yield True
         return
     try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        yield True
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False  # a save is running in the folder
-            return
-        except OSError:  # no flock on this file system
-            pass
-        yield True
+        yield _flock(fd, 2, 0) != _BUSY  # busy: a save is running in the folder
     finally:
         os.close(fd)
 
@@ -185,30 +216,15 @@ def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[int 
     called. The same lock as the TF checkpoint saves take in the folder; a reader puts back no parked
     folder while a save holds it (:func:`recover`). Yields the lock's descriptor (None without one).
     """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, nothing removed
+    fd = _open_folder(directory)
+    if fd is None:  # not POSIX, or no folder to lock: no lock, nothing removed
         yield None
         return
     try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        yield None
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            alone = True
-        except OSError:  # another save holds it (or no flock here): leave everything as it is
-            alone = False
-        if alone:
+        if _flock(fd, 2, 0) == _HELD:  # not held: another save holds it (or no flock here): leave all as it is
             when_alone()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            locked = True
-        except OSError:  # a file system without flock: the save runs unlocked
-            locked = False
-        yield fd if locked else None
+        # a file system without flock: the save runs unlocked
+        yield fd if _flock(fd, 1, None) == _HELD else None
     finally:
         os.close(fd)  # releases the lock
 
@@ -217,23 +233,6 @@ def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[int 
 #: milliseconds), before going on without the lock (a reader that hangs never blocks a save for good).
 LOCK_WAIT = 30.0
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
-
-
-def _flock_within(fd: int, kind: int, wait: float) -> bool:
-    """``flock(fd, kind)``, polled for up to ``wait`` seconds; whether it is held."""
-    import fcntl
-
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(fd, kind | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        except OSError:  # no flock on this file system
-            return False
 
 
 def swap_guard(target: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
@@ -249,15 +248,12 @@ def swap_guard(target: str) -> Callable[[], contextlib.AbstractContextManager[No
 
     @contextlib.contextmanager
     def guard() -> Iterator[None]:
-        try:
-            import fcntl  # noqa: F401  (POSIX only)
-
-            fd = os.open(target, _DIR_FLAGS)
-        except (ImportError, OSError):  # not POSIX, nothing there yet, or not a folder we may open
+        fd = _open_folder(target, _DIR_FLAGS)
+        if fd is None:  # not POSIX, nothing there yet, or not a folder we may open
             yield
             return
         try:
-            _flock_within(fd, 2, LOCK_WAIT)  # 2: LOCK_EX
+            _flock(fd, 2, LOCK_WAIT)  # not held in time: the swap goes on (a hung reader never blocks a save)
             yield
         finally:
             os.close(fd)  # releases the lock, once the new folder has the name
@@ -274,19 +270,12 @@ def reading_folder(path: str) -> Iterator[None]:
     taken on the folder that holds the name once it is held (a swap ended meanwhile: the new one). Waits
     up to :data:`LOCK_WAIT` seconds, then reads without it (as where there is no ``flock``, or for a file).
     """
-    try:
-        import fcntl  # noqa: F401  (POSIX only)
-    except ImportError:
-        yield
-        return
     fd = None
     try:
         for _ in range(100):
-            try:
-                fd = os.open(path, _DIR_FLAGS)
-            except OSError:  # a file, a link, or nothing there: a file is pinned by the reader's own open
-                break
-            if not _flock_within(fd, 1, LOCK_WAIT):  # 1: LOCK_SH
+            # None: not POSIX, or a file, a link, or nothing there (a file is pinned by the reader's own open)
+            fd = _open_folder(path, _DIR_FLAGS)
+            if fd is None or _flock(fd, 1, LOCK_WAIT) != _HELD:
                 break
             try:
                 if os.path.samestat(os.fstat(fd), os.stat(path)):
@@ -347,3 +336,30 @@ def read_settled(path: str, read: Callable[[], Any]) -> Any:
         if last or _folder_id(path) == before:
             return result
     raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def settled_read(path_parameter: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Make a reader of a model's path read a folder (or a name missing for an instant) through :func:`read_settled`.
+
+    ``path_parameter`` names the reader's argument that holds the path. A file is read as it is (the reader's
+    own open pins it); a folder a save may replace meanwhile, or a name a swap has between its two renames,
+    is read whole, never across a swap.
+    """
+
+    def decorate(read: Callable[_P, _R]) -> Callable[_P, _R]:
+        signature = inspect.signature(read)
+
+        @functools.wraps(read)
+        def settled(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            path = os.fspath(signature.bind_partial(*args, **kwargs).arguments[path_parameter])
+            if os.path.isdir(path) or not os.path.lexists(path):
+                return cast(_R, read_settled(path, lambda: read(*args, **kwargs)))
+            return read(*args, **kwargs)
+
+        return settled
+
+    return decorate

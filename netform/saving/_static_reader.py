@@ -65,6 +65,7 @@ from ._keras_zip import (
     read_netform_entry,
     restore_netform_classes,
 )
+from ._atomic import settled_read
 from ._meta import MAX_METADATA_BYTES, json_object, reading
 from ._safety import VALUE_MARKERS, check_config, check_h5, check_zip
 
@@ -1141,6 +1142,7 @@ def _check_archive_weights(config: dict[str, Any], f: Any, datasets: dict[str, A
     _check_dense_shapes(config, store, path)
 
 
+@settled_read("path")
 def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = False) -> dict[str, Any] | None:
     """A saved model's config, after the checks ``load(path, compile=compile)`` runs before building it.
 
@@ -1166,15 +1168,6 @@ def read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = 
         FormatError: The file is corrupt.
         UnsafeFileError: The file is hostile.
     """
-    if os.path.isdir(path) or not os.path.lexists(path):  # a folder a save replaces meanwhile: read whole
-        from ._atomic import read_settled
-
-        return read_settled(path, lambda: _read_config(path, fmt, safe_mode=safe_mode, compile=compile))
-    return _read_config(path, fmt, safe_mode=safe_mode, compile=compile)
-
-
-def _read_config(path: str, fmt: str, *, safe_mode: bool = True, compile: bool = False) -> dict[str, Any] | None:
-    """:func:`read_config`, once."""
     where = path
     if fmt == "savedmodel":
         archive = savedmodel_archive(path, safe_mode=safe_mode)
@@ -1250,6 +1243,7 @@ def _same_described(meta: dict[str, Any], info: dict[str, Any], where: str) -> N
     same_model(meta, config, where, f"assets.extra/{NETFORM_ENTRY}", "the embedded model's config")
 
 
+@settled_read("path")
 def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any] | None:
     """Name, class, layers, parameter counts and optimizer of a saved model, without TensorFlow.
 
@@ -1271,15 +1265,6 @@ def read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any]
         FormatError: The file is corrupt.
         UnsafeFileError: The file is hostile, as :func:`netform.load` finds it.
     """
-    if os.path.isdir(path) or not os.path.lexists(path):  # a folder a save replaces meanwhile: read whole
-        from ._atomic import read_settled
-
-        return read_settled(path, lambda: _read_model(path, fmt, safe_mode=safe_mode))
-    return _read_model(path, fmt, safe_mode=safe_mode)
-
-
-def _read_model(path: str, fmt: str, *, safe_mode: bool = True) -> dict[str, Any] | None:
-    """:func:`read_model`, once."""
     try:
         if fmt == "keras":
             return _read_keras(path, safe_mode)

@@ -111,6 +111,21 @@ class BaseConvSpec(SpatialLayer):
         _, channels = split_spatial(self.type, input_shape, self.n_spatial, self.data_format)
         return known_channels(self.type, input_shape, channels, self.data_format)
 
+    def _check_kernel_and_bias(self, kernel_shape: tuple[int, ...], bias_units: int, kernel: str = "kernel") -> None:
+        """Check the kernel (its ``<kernel>_initializer`` and ``<kernel>_regularizer``) of ``kernel_shape``,
+        and the bias of ``bias_units`` when there is one, can be made as the spec asks."""
+        initializer, regularizer = f"{kernel}_initializer", f"{kernel}_regularizer"
+        check_weight(
+            self.type,
+            kernel_shape,
+            (initializer, getattr(self, initializer)),
+            (regularizer, getattr(self, regularizer)),
+            dtype=self.dtype,
+        )
+        if self.use_bias:
+            bias = ("bias_initializer", self.bias_initializer)
+            check_weight(self.type, (bias_units,), bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype)
+
 
 class ConvSpec(BaseConvSpec):
     """Base of Conv1D/2D/3D: ``filters`` kernels, optionally grouped, with optional LoRA."""
@@ -152,19 +167,7 @@ class ConvSpec(BaseConvSpec):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         channels = self._group_channels(input_shape)
-        kernel = (*self._ints("kernel_size"), channels, self.filters)
-        check_weight(
-            self.type,
-            kernel,
-            ("kernel_initializer", self.kernel_initializer),
-            ("kernel_regularizer", self.kernel_regularizer),
-            dtype=self.dtype,
-        )
-        if self.use_bias:
-            bias = ("bias_initializer", self.bias_initializer)
-            check_weight(
-                self.type, (self.filters,), bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype
-            )
+        self._check_kernel_and_bias((*self._ints("kernel_size"), channels, self.filters), self.filters)
         return self._conv_output(input_shape, self.filters)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
@@ -226,18 +229,8 @@ class DepthwiseSpec(BaseConvSpec):
         """Check the depthwise kernel (``(*kernel_size, channels, depth_multiplier)``) and the bias (of
         ``out_channels``) can be made as the spec asks; return the input channels."""
         channels = self._in_channels(input_shape)
-        check_weight(
-            self.type,
-            (*self._ints("kernel_size"), channels, self.depth_multiplier),
-            ("depthwise_initializer", self.depthwise_initializer),
-            ("depthwise_regularizer", self.depthwise_regularizer),
-            dtype=self.dtype,
-        )
-        if self.use_bias:
-            bias = ("bias_initializer", self.bias_initializer)
-            check_weight(
-                self.type, (out_channels,), bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype
-            )
+        kernel_shape = (*self._ints("kernel_size"), channels, self.depth_multiplier)
+        self._check_kernel_and_bias(kernel_shape, out_channels, kernel="depthwise")
         return channels
 
 

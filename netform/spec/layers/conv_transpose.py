@@ -8,7 +8,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from .._layer_base import ShapeError, register_layer_spec
 from .._types import ConstraintRef, InitializerRef, IntOrTuple, RegularizerRef, Shape
-from ._util import check_weight, join_spatial, prod, shape_str, split_spatial
+from ._util import join_spatial, prod, shape_str, split_spatial
 from .conv import DILATION, STRIDES, TYPE_DESCRIPTION, BaseConvSpec
 
 __all__ = ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"]
@@ -63,18 +63,8 @@ class ConvTransposeSpec(BaseConvSpec):
     def output_shape(self, input_shape: Shape) -> Shape:
         spatial, _ = split_spatial(self.type, input_shape, self.n_spatial, self.data_format)
         channels = self._in_channels(input_shape)
-        check_weight(  # Keras's transposed kernel: (*kernel_size, filters, input channels)
-            self.type,
-            (*self._ints("kernel_size"), self.filters, channels),
-            ("kernel_initializer", self.kernel_initializer),
-            ("kernel_regularizer", self.kernel_regularizer),
-            dtype=self.dtype,
-        )
-        if self.use_bias:
-            bias = ("bias_initializer", self.bias_initializer)
-            check_weight(
-                self.type, (self.filters,), bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype
-            )
+        # Keras's transposed kernel: (*kernel_size, filters, input channels)
+        self._check_kernel_and_bias((*self._ints("kernel_size"), self.filters, channels), self.filters)
         kernel, strides, dilation = self._ints("kernel_size"), self._ints("strides"), self._ints("dilation_rate")
         pads = (None,) * self.n_spatial if self.output_padding is None else self._ints("output_padding")
         out = [
