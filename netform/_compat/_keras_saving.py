@@ -172,9 +172,9 @@ def legacy_config_scope() -> ContextManager[Any]:
     return _saving_options.keras_option_scope(use_legacy_config=True)
 
 
-def legacy_model_metadata(model: Any) -> dict[str, Any]:
+def legacy_model_metadata(model: Any, include_optimizer: bool = True) -> dict[str, Any]:
     """The root attributes Keras writes into a full-model HDF5 file (``model_config``, ``training_config``)."""
-    return _saving_utils.model_metadata(model, True)
+    return _saving_utils.model_metadata(model, include_optimizer)
 
 
 def legacy_model_from_config(config: dict[str, Any], custom_objects: Any) -> Any:

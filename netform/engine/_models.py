@@ -58,21 +58,51 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         else:
             keras.Model.__init__(self, *args, **kwargs)
 
-    def save(self, filepath: Any, *args: Any, **kwargs: Any) -> Any:
-        """Keras's ``Model.save``, refusing to write through a link or over a file it did not write.
+    def save(self, filepath: Any, overwrite: bool = True, zipped: bool | None = None, **kwargs: Any) -> Any:
+        """Keras's ``Model.save``, written by netform's atomic savers.
 
-        Keras's callbacks (``ModelCheckpoint``) save through this method too,
-        so a link or a user's file planted at a checkpoint name is never
-        overwritten. Raises ``SaveError`` (a ``ValueError``) in those cases.
+        A ``.keras`` archive, Keras's unzipped form (``zipped=False``) and a
+        legacy ``.h5``/``.hdf5`` file are the files Keras writes, written as
+        :func:`netform.save` writes them: beside the target and renamed into
+        place, so a kill or a full disk never damages the earlier save, and a
+        link or anything but an earlier save at the target is refused
+        (``SaveError``, a ``ValueError``). Keras's ``ModelCheckpoint`` saves
+        through this method. Keras's arguments (``overwrite``'s prompt,
+        ``include_optimizer`` for HDF5, ``save_format``), warnings and errors
+        are kept, and a folder missing above a ``.keras`` file is Keras's
+        ``FileNotFoundError``; file objects and other destinations are Keras's.
         """
-        _check_target(filepath, weights=False)
-        with _no_file_left(filepath):
-            return super().save(filepath, *args, **kwargs)
+        fmt = _model_file_format(filepath, zipped, kwargs)
+        if fmt is None:  # not a path netform writes (a file object, the Hub) or arguments Keras refuses first
+            _check_target(filepath, weights=False)
+            with _no_file_left(filepath):
+                return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        path = os.fspath(filepath)
+        include_optimizer = kwargs.pop("include_optimizer", True)
+        if kwargs.pop("save_format", False):
+            _keras_save_format_warning()
+        if not _may_write(path, overwrite):
+            return None
+        if fmt == "keras":
+            _keras_folder_must_exist(path)
+        if fmt != "h5" and not self.built:
+            import warnings
+
+            warnings.warn(  # Keras's words, as keras.saving.save_model warns
+                "You are saving a model that has not yet been built. It might not contain any weights yet. "
+                "Consider building the model first by calling it on some data.",
+                stacklevel=2,
+            )
+        from ..saving._api import save_as_model_method  # saving imports the engine
+
+        save_as_model_method(self, path, fmt, include_optimizer=bool(include_optimizer))
+        return None
 
     def save_weights(self, filepath: Any, overwrite: bool = True, max_shard_size: float | None = None) -> Any:
-        """Keras's ``Model.save_weights``, with :meth:`save`'s refusals.
+        """Keras's ``Model.save_weights``, written by netform's atomic savers, with :meth:`save`'s refusals.
 
-        Sharded weights (``max_shard_size``) are written by netform's sharded writer
+        A ``.weights.h5`` file is written as :func:`netform.save_weights` writes
+        it (in memory, then beside the target and renamed into place). Sharded weights (``max_shard_size``) are written by netform's sharded writer
         (:func:`netform.save_weights`): Keras's own layout and names, each file
         moved into place atomically, the index last, and the index's and every
         shard's name refused when a link or anything but an earlier save is
@@ -81,18 +111,34 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         """
         if max_shard_size is not None and isinstance(filepath, (str, os.PathLike)):
             return _save_sharded(self, filepath, overwrite, max_shard_size)
+        if isinstance(filepath, (str, os.PathLike)) and os.fspath(filepath).endswith(".weights.h5"):
+            path = os.fspath(filepath)
+            if not _may_write(path, overwrite):
+                return None
+            _keras_folder_must_exist(path)
+            from ..saving._api import save_weights  # saving imports the engine
+
+            save_weights(self, path, format="weights_h5")
+            return None
         _check_target(filepath, weights=True)
         with _no_file_left(filepath):
             return super().save_weights(filepath, overwrite=overwrite, max_shard_size=max_shard_size)
 
     def export(self, filepath: Any, format: str = "tf_saved_model", *args: Any, **kwargs: Any) -> Any:
-        """Keras's ``Model.export``, refusing to export over a SavedModel :func:`netform.save` wrote."""
-        import os
+        """Keras's ``Model.export``; a SavedModel is written beside the target and moved into place.
 
+        ``format="tf_saved_model"`` to a path writes into a fresh folder that then replaces the target whole
+        (:func:`netform.save`'s directory swap): a kill or a full disk leaves the earlier export as it was, and
+        a link, a folder holding anything a SavedModel does not (a user's ``notes.txt``, a ``saved_model.pb``
+        that is not TensorFlow's), or a SavedModel :func:`netform.save` wrote whole is refused with a
+        ``SaveError`` before anything is written. Other formats and Keras's errors are Keras's.
+        """
         if format == "tf_saved_model" and isinstance(filepath, (str, os.PathLike)):
-            from ..saving._target import check_export_target  # saving imports the engine
+            from ..saving._savedmodel import export_savedmodel  # saving imports the engine
 
-            check_export_target(filepath)
+            keras_export = super().export
+            export_savedmodel(os.fspath(filepath), lambda folder: keras_export(folder, format, *args, **kwargs))
+            return None
         return super().export(filepath, format, *args, **kwargs)
 
     def load_weights(self, filepath: Any, skip_mismatch: bool = False, **kwargs: Any) -> None:
@@ -144,9 +190,54 @@ def _no_file_left(filepath: Any) -> Iterator[None]:
         raise
 
 
+def _model_file_format(filepath: Any, zipped: bool | None, kwargs: dict[str, Any]) -> str | None:
+    """The format ``keras.Model.save`` writes at ``filepath`` (``"keras"``, ``"keras_dir"``, ``"h5"``), in Keras's
+    order; None where netform leaves the call to Keras (not a path, the Hub, or arguments Keras refuses)."""
+    if not isinstance(filepath, (str, os.PathLike)):
+        return None
+    path = os.fspath(filepath)
+    if path.startswith("hf://") or set(kwargs) - {"include_optimizer", "save_format"}:
+        return None
+    if kwargs.get("save_format") and not path.endswith((".h5", ".hdf5", ".keras")):
+        return None  # Keras refuses save_format= for another name, before it writes
+    if zipped is not False and path.endswith(".keras"):
+        return "keras"
+    if zipped is False:
+        return "keras_dir"
+    if path.endswith((".h5", ".hdf5")):
+        return "h5"
+    return None  # Keras's "Invalid filepath extension", before it writes
+
+
+def _keras_save_format_warning() -> None:
+    """Keras's log line for ``save_format=`` given with a ``.keras``/``.h5`` name (its words, through absl)."""
+    from absl import logging as absl_logging
+
+    absl_logging.warning(
+        "The `save_format` argument is deprecated in Keras 3. We recommend removing this argument as it can be "
+        "inferred from the file path. "
+    )
+
+
+def _may_write(path: str, overwrite: bool) -> bool:
+    """Keras's ``overwrite=False``: ask before writing over an existing ``path``; whether to go on."""
+    if overwrite or not os.path.exists(path):
+        return True
+    from .._compat._keras_saving import ask_to_proceed_with_overwrite
+
+    return bool(ask_to_proceed_with_overwrite(path))
+
+
+def _keras_folder_must_exist(path: str) -> None:
+    """Keras opens a ``.keras`` or ``.weights.h5`` file where it is and makes no folder: its FileNotFoundError."""
+    import errno
+
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+
+
 def _save_sharded(model: Any, filepath: Any, overwrite: bool, max_shard_size: Any) -> None:
     """``Model.save_weights(filepath, max_shard_size=...)`` as Keras takes it, written by netform's sharded writer."""
-    import errno
     import warnings
 
     from ..saving._api import save_weights  # saving imports the engine
@@ -156,11 +247,8 @@ def _save_sharded(model: Any, filepath: Any, overwrite: bool, max_shard_size: An
         raise ValueError(
             f"The filename must end in `.weights.json` when `max_shard_size` is specified. Received: filepath={path}"
         )
-    if os.path.exists(path) and not overwrite:
-        from .._compat._keras_saving import ask_to_proceed_with_overwrite
-
-        if not ask_to_proceed_with_overwrite(path):
-            return
+    if not _may_write(path, overwrite):
+        return
     if not path.endswith(".json"):  # Keras saves ``x.weights.h5`` sharded as ``x.weights.json``, and says so
         index = os.path.splitext(path)[0] + ".json"
         warnings.warn(
@@ -169,8 +257,7 @@ def _save_sharded(model: Any, filepath: Any, overwrite: bool, max_shard_size: An
             stacklevel=3,
         )
         path = index
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):  # Keras makes no folder here
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    _keras_folder_must_exist(path)
     save_weights(model, path, max_shard_size=max_shard_size)
 
 

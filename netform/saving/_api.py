@@ -308,6 +308,33 @@ def _save_path(
     return fmt
 
 
+def save_as_model_method(model: Any, path: str, fmt: str, *, include_optimizer: bool = True) -> None:
+    """What ``nf.Model.save`` writes: :func:`save`'s checks and atomic writers, and Keras's ``include_optimizer``.
+
+    Args:
+        model: The model.
+        path: The target.
+        fmt: ``"keras"``, ``"keras_dir"`` (Keras's unzipped form) or ``"h5"``, as Keras chose it.
+        include_optimizer: HDF5 only (as in Keras): False leaves out the training config and the optimizer's
+            state.
+
+    Raises:
+        SaveError: As :func:`save`.
+    """
+    if fmt == "keras_dir":
+        save(model, path, zipped=False)
+        return
+    if fmt == "keras" or include_optimizer:
+        save(model, path, format=fmt)
+        return
+    path = _system_target(path)
+    with folders_made_for(path):
+        check_target(path, "h5")
+        from ._h5 import save_h5
+
+        save_h5(model, path, include_optimizer=False)
+
+
 def check_save_path(path: str | os.PathLike[str], format: str | None = None) -> str:
     """Refuse, without a model, a path :func:`save` would refuse before writing: its checks, in its order.
 

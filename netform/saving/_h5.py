@@ -359,7 +359,7 @@ def _write_values(group: Any, path: str, variables: list[Any], sums: dict[str, i
             sums[key] = crc32(dset[()])
 
 
-def write_h5(model: Any, fh: BinaryIO) -> None:
+def write_h5(model: Any, fh: BinaryIO, include_optimizer: bool = True) -> None:
     """Write a full-model HDF5 file into ``fh``, a BytesIO or an open file (no atomicity).
 
     The layout is exactly Keras's ``save_model_to_hdf5`` (``model_config``,
@@ -367,14 +367,17 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
     one pass with netform's attributes and checksums: the training config is
     fixed before it is encoded, the optimizer's arrays are checksummed as
     they are written, and the layer weights (written by Keras's own
-    ``save_weights_to_hdf5_group``) from the bytes HDF5 stored.
+    ``save_weights_to_hdf5_group``) from the bytes HDF5 stored. Without
+    ``include_optimizer`` (as Keras's ``include_optimizer=False``) there is
+    no training config, no compile config and no optimizer state.
     """
     import h5py
     import keras
 
     from netform._compat import _keras_saving as ks
 
-    compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
+    compiled = getattr(model, "compiled", False) and include_optimizer
+    compile_config = model.get_compile_config() if compiled else None
     if compile_config:
         compile_config = keras.saving.serialize_keras_object(compile_config)
     native = _json(keras.saving.serialize_keras_object(model))
@@ -386,7 +389,7 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
         live.config = dict(kept)
     try:
         with ks.legacy_config_scope():
-            meta = ks.legacy_model_metadata(model)
+            meta = ks.legacy_model_metadata(model, include_optimizer)
     finally:
         if live is not None and isinstance(kept, dict):
             live.config = kept
@@ -409,7 +412,7 @@ def write_h5(model: Any, fh: BinaryIO) -> None:
                 f.attrs[key] = value
         weights = f.create_group("model_weights")
         ks.save_weights_to_hdf5_group(weights, model)
-        if hasattr(model, "optimizer"):
+        if include_optimizer and getattr(model, "optimizer", None) is not None:
             _write_optimizer_weights(f, model.optimizer, sums)
         f.flush()  # the layer weights' checksums are taken from the bytes HDF5 wrote
         read = image_reader(fh) if isinstance(fh, io.BytesIO) else _raw_reader(fh.fileno())
@@ -445,7 +448,7 @@ LEGACY_H5_WARNING = (
 )
 
 
-def save_h5(model: Any, path: str) -> None:
+def save_h5(model: Any, path: str, include_optimizer: bool = True) -> None:
     """Save ``model`` as a full-model HDF5 file, atomically.
 
     The HDF5 image is built in memory and written with plain writes: HDF5
@@ -453,7 +456,7 @@ def save_h5(model: Any, path: str) -> None:
 
     Logs Keras's warning that HDF5 is a legacy format (the same text, through
     absl logging as ``keras.saving.save_model`` does) when ``path`` ends in
-    ``.h5`` or ``.hdf5``.
+    ``.h5`` or ``.hdf5``. ``include_optimizer`` as for :func:`write_h5`.
 
     Raises:
         SaveError: The model could not be written (the old file is kept).
@@ -462,7 +465,7 @@ def save_h5(model: Any, path: str) -> None:
         absl_logging.warning(LEGACY_H5_WARNING)
     with writing(path, "h5"):
         image = io.BytesIO()
-        write_h5(model, image)
+        write_h5(model, image, include_optimizer)
         with image.getbuffer() as data:
             write_bytes(path, data)
 

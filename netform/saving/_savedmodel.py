@@ -18,12 +18,15 @@ Keras model.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import json
 import os
 import re
+import sys
 import warnings
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from netform.errors import FormatError, SaveError, UnsafeFileError
 
@@ -106,6 +109,44 @@ def save_savedmodel(model: Any, path: str) -> None:
                 json.dump({**metadata(model, "savedmodel"), DIGESTS: digests, OWN_DIGESTS: own, SIZES: sizes}, fh)
             fsync_tree(tmp)  # the files on disk before the mark goes: the move that follows is quick
             os.remove(os.path.join(tmp, _MARK))
+
+
+def export_savedmodel(path: str, export: Callable[[str], Any]) -> None:
+    """Keras's ``export`` (an inference-only SavedModel), written as :func:`save_savedmodel` writes a SavedModel.
+
+    ``export(folder)`` writes the SavedModel into a fresh folder beside ``path``, which then replaces ``path``
+    whole (a kill or a full disk leaves the earlier folder as it was). What is at ``path`` is replaced only
+    when it is a SavedModel that no user file was added to, and never when netform saved it whole
+    (:func:`~._target.check_export_target`). Keras's own errors are raised as they are.
+
+    Raises:
+        SaveError: Something other than a SavedModel is at ``path``, or a file appeared there meanwhile.
+    """
+    from ._atomic import recover
+    from ._target import check_export_target, check_parked, check_target
+
+    target = path.rstrip(os.sep) or path
+    directory, base = os.path.split(os.path.abspath(target))
+    check_export_target(target)
+    recover(target)
+    check_target(target, "savedmodel")
+    os.makedirs(directory, exist_ok=True)
+    parked_check = functools.partial(check_parked, target=target, fmt="savedmodel")
+    with (
+        folder_lock(directory, lambda: _remove_killed_saves(directory, base)),
+        atomic_path(target, parked_check, swap_guard(target)) as tmp,
+    ):
+        os.mkdir(tmp)
+        with open(os.path.join(tmp, _MARK), "x", encoding="utf-8") as fh:
+            fh.write(_MARK_TEXT)
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):  # Keras names the folder it wrote: name the target instead
+                export(tmp)
+        finally:
+            sys.stdout.write(printed.getvalue().replace(os.path.abspath(tmp), os.path.abspath(target)))
+        fsync_tree(tmp)
+        os.remove(os.path.join(tmp, _MARK))
 
 
 #: The file in a SavedModel save's temporary folder that makes the folder provably netform's, and its text.
@@ -562,7 +603,8 @@ def _export(model: Any, path: str) -> None:
     names = list(getattr(model, "output_names", None) or [])
     outputs = getattr(model, "outputs", None)  # a functional model's list; None for a subclassed one
     if not (isinstance(outputs, (list, tuple)) and len(outputs) > 1 and len(set(names)) == len(outputs)):
-        model.export(path, format="tf_saved_model", verbose=False)
+        # Keras's own export into the folder this save made (nf.Model.export would make another and swap it in)
+        keras.Model.export(model, path, format="tf_saved_model", verbose=False)
         return
 
     def serve(*args: Any) -> dict[str, Any]:

@@ -588,6 +588,38 @@ def weights_bytes(model: Any) -> int:
     return total
 
 
+def _check_file_size_limit(model: Any, data: int, max_shard_size: float, path: str) -> None:
+    """Refuse a sharded save whose largest shard may pass the process's file-size limit (``ulimit -f``).
+
+    HDF5 meeting that limit (``EFBIG``, SIGXFSZ ignored) while Keras's writer writes a shard crashes the
+    process as a full disk does. The largest shard is taken at its most: a shard's weights, what HDF5 adds
+    for every weight and layer, and a shard's own bytes.
+    """
+    from netform.errors import SaveError
+
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        unlimited = resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):  # not POSIX
+        return
+    if limit == unlimited or limit < 0:
+        return
+    largest = (
+        min(data, int(max_shard_size * 1024**3))
+        + _WEIGHT_OVERHEAD * len(getattr(model, "weights", []))
+        + _LAYER_OVERHEAD * _layer_count(model)
+        + _SHARD_OVERHEAD
+    )
+    if largest > limit:
+        raise SaveError(
+            f"{path}: a shard of these weights may take up to {largest:,} bytes, over this process's file-size "
+            f"limit of {limit:,} bytes (ulimit -f); raise the limit, or save with a smaller max_shard_size; "
+            "nothing was written"
+        )
+
+
 def _check_room(folder: str, model: Any, max_shard_size: float, path: str) -> None:
     """Refuse a sharded save the folder's file system has no room for, before anything is written.
 
@@ -603,12 +635,13 @@ def _check_room(folder: str, model: Any, max_shard_size: float, path: str) -> No
     """
     from netform.errors import SaveError
 
+    data = weights_bytes(model)
+    _check_file_size_limit(model, data, max_shard_size, path)
     try:
         st = os.statvfs(folder)
     except (OSError, AttributeError):  # no statvfs (not POSIX), or a folder it cannot read: HDF5's errors decide
         return
     free = st.f_bavail * st.f_frsize
-    data = weights_bytes(model)
     shards = max(1, int(data // max(max_shard_size * 1024**3, 1)) + 1)
     needed = (
         data

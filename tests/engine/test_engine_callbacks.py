@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+import netform as nf
 import netform.engine as nfe
 from engine_helpers import make_mlp
 
@@ -72,8 +73,10 @@ def test_model_checkpoint_save_best_only(model, data, tmp_path, filename):
         saved.load_weights(path)
         k_saved.load_weights(k_path)
     else:
-        saved, k_saved = keras.models.load_model(path), keras.models.load_model(k_path)
+        saved, k_saved = nf.load(path), keras.models.load_model(k_path)
         assert isinstance(saved, nfe.Functional) and not isinstance(k_saved, nfe.Model)
+        # netform's ModelCheckpoint file is the one nf.save writes: Keras's class names, which plain Keras opens
+        assert not isinstance(keras.models.load_model(path), nfe.Model)
     for got, k_got, want, k_want in zip(saved.get_weights(), k_saved.get_weights(), seen[best], k_seen[best]):
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(k_got, k_want)
