@@ -99,6 +99,17 @@ _STATE_LINE = re.compile(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"\s*$')
 def _state_prefix(folder: str) -> str | None:
     """The prefix a folder's ``checkpoint`` state file names, refused when it leaves the folder."""
     state = os.path.join(folder, "checkpoint")
+    if os.path.islink(state):
+        target = os.path.realpath(state)
+        top = os.path.realpath(folder)
+        if os.path.commonpath([top, target]) != top:
+            # What the folder loads is named by its own state file: one linked from elsewhere would let
+            # a file outside the folder choose (or probe) what is read.
+            raise UnsafeFileError(
+                f"{state}: the checkpoint state file is a link pointing outside its folder (to '{target}'); "
+                "refused, a checkpoint folder loads only by its own files. Pass the checkpoint prefix itself, "
+                "or copy the state file into the folder."
+            )
     if not os.path.isfile(state):
         return None
     try:

@@ -15,7 +15,7 @@ import pytest
 
 import netform as nf
 from netform.cli import main
-from netform.errors import FormatError, UnsafeFileError
+from netform.errors import FormatError, NetformError, UnsafeFileError
 
 pytestmark = pytest.mark.tf
 
@@ -55,3 +55,25 @@ def test_a_nul_in_a_checkpoint_state_file_is_a_format_error(tmp_path: Path, caps
         nf.inspect(str(folder))
     assert main(["inspect", str(folder)]) == 5
     assert "bug" not in capsys.readouterr().err
+
+
+def test_a_checkpoint_state_file_linking_out_of_its_folder_is_refused(tmp_path: Path) -> None:
+    """The folder's ``checkpoint`` file named what loads: one linked from elsewhere let an outside file choose."""
+    model = nf.build(nf.load_spec(SPEC))
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    nf.save_weights(model, str(folder / "w.ckpt"), format="tf_checkpoint")
+    outside = tmp_path / "elsewhere-checkpoint"
+    outside.write_bytes((folder / "checkpoint").read_bytes())
+    (folder / "checkpoint").unlink()
+    os.symlink(outside, folder / "checkpoint")
+    with pytest.raises(UnsafeFileError, match="state file is a link pointing outside its folder"):
+        nf.load_weights(model, str(folder))
+    with pytest.raises(UnsafeFileError, match="outside its folder"):
+        nf.inspect(str(folder))
+    nf.load_weights(model, str(folder / "w.ckpt"))  # the prefix itself still loads
+    (folder / "checkpoint").unlink()
+    os.symlink("w.ckpt.index", folder / "checkpoint")  # a link inside the folder is the folder's own
+    with pytest.raises(NetformError) as err:  # it names no checkpoint: refused as such, not as a link out
+        nf.load_weights(model, str(folder))
+    assert "outside its folder" not in str(err.value)
