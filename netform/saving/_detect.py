@@ -110,6 +110,11 @@ def _state_prefix(folder: str) -> str | None:
                 "refused, a checkpoint folder loads only by its own files. Pass the checkpoint prefix itself, "
                 "or copy the state file into the folder."
             )
+    if os.path.exists(state) and not os.path.isfile(state) and not os.path.isdir(state):
+        raise UnsafeFileError(
+            f"{state}: the checkpoint state file is a FIFO, socket or device, not a regular file; refused unread "
+            "(reading it could block for good). Pass the checkpoint prefix itself, or remove it."
+        )
     if not os.path.isfile(state):
         return None
     try:

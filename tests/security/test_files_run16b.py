@@ -77,3 +77,20 @@ def test_a_checkpoint_state_file_linking_out_of_its_folder_is_refused(tmp_path: 
     with pytest.raises(NetformError) as err:  # it names no checkpoint: refused as such, not as a link out
         nf.load_weights(model, str(folder))
     assert "outside its folder" not in str(err.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_checkpoint_state_file_is_unsafe_not_unknown(tmp_path: Path) -> None:
+    model = nf.build(nf.load_spec(SPEC))
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    nf.save_weights(model, str(folder / "w.ckpt"), format="tf_checkpoint")
+    (folder / "checkpoint").unlink()
+    os.mkfifo(folder / "checkpoint")
+    old, _ = _alarm(20)
+    try:
+        with pytest.raises(UnsafeFileError, match="FIFO, socket or device"):
+            nf.load_weights(model, str(folder))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
