@@ -78,6 +78,10 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
             with _no_file_left(filepath):
                 return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
         path = os.fspath(filepath)
+        if fmt == "keras_dir" and path.endswith(".keras"):  # Keras's own check and words
+            raise ValueError(
+                f"When using `zipped=False`, the `filepath` argument should not end in `.keras`. Received: filepath={path}"
+            )
         include_optimizer = kwargs.pop("include_optimizer", True)
         if kwargs.pop("save_format", False):
             _keras_save_format_warning()

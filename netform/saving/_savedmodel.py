@@ -143,6 +143,16 @@ def export_savedmodel(path: str, export: Callable[[str], Any]) -> None:
         try:
             with contextlib.redirect_stdout(printed):  # Keras names the folder it wrote: name the target instead
                 export(tmp)
+        except Exception as err:
+            import tensorflow as tf
+
+            if not isinstance(err, (OSError, tf.errors.OpError)):
+                raise  # Keras's own errors (an unbuilt model, a bad argument) as Keras raises them
+            text = " ".join(str(err).split())[:400]  # a full disk, a file-size limit, an unwritable folder
+            raise SaveError(
+                f"{target}: could not export the SavedModel ({type(err).__name__}: {text}). Any folder that was "
+                "there before is left intact."
+            ) from err
         finally:
             sys.stdout.write(printed.getvalue().replace(os.path.abspath(tmp), os.path.abspath(target)))
         fsync_tree(tmp)

@@ -107,6 +107,8 @@ def test_keras_arguments_and_words_are_kept(model: Any, tmp_path: Path, monkeypa
         model.save(str(tmp_path / "m.keras"), foo=1)
     with pytest.raises(FileNotFoundError):  # Keras makes no folder for a .keras file
         model.save(str(tmp_path / "missing" / "m.keras"))
+    with pytest.raises(ValueError, match=r"When using `zipped=False`, the `filepath` argument should not end in"):
+        model.save(str(tmp_path / "uz.keras"), zipped=False)
     model.save(str(tmp_path / "made" / "m.h5"))  # Keras's HDF5 writer makes it
     before = _digest(tmp_path / "full.h5")
     monkeypatch.setattr("builtins.input", lambda *_: "n")
@@ -163,3 +165,14 @@ def test_a_sharded_save_past_the_file_size_limit_is_refused_before_writing(
     with _file_size_limit(400_000):  # room for the largest shard: written
         nf.save_weights(model, index, max_shard_size=0.00015)
     assert "w_00000.weights.h5" in os.listdir(tmp_path)
+
+
+def test_an_export_past_the_file_size_limit_is_a_save_error_and_keeps_the_earlier(model: Any, tmp_path: Path) -> None:
+    target = tmp_path / "served"
+    model.export(str(target), verbose=False)
+    before = {n: _digest(target / n) for n in ("saved_model.pb", "variables/variables.index")}
+    big = nf.build(nf.load_spec(SPEC.replace("units: 256", "units: 20000")))
+    with _file_size_limit(65_536), pytest.raises(SaveError, match=r"served: could not export the SavedModel"):
+        big.export(str(target), verbose=False)
+    assert {n: _digest(target / n) for n in before} == before
+    assert sorted(os.listdir(tmp_path)) == ["served"]
