@@ -26,7 +26,7 @@ import os
 import re
 import sys
 import warnings
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from netform.errors import FormatError, SaveError, UnsafeFileError
 
@@ -83,32 +83,43 @@ def save_savedmodel(model: Any, path: str) -> None:
             "re-exported; copy the original directory instead."
         )
     target = path.rstrip(os.sep) or path
-    directory, base = os.path.split(os.path.abspath(target))
-    with writing(path, "savedmodel"):
-        os.makedirs(directory, exist_ok=True)
-        from ._target import check_parked
+    with writing(path, "savedmodel"), _fresh_folder(target) as tmp:
+        _export(model, tmp)
+        extra = os.path.join(tmp, EXTRA_DIR)
+        os.makedirs(extra, exist_ok=True)
+        write_keras(model, os.path.join(extra, ARCHIVE))
+        digests = {name: _sha256(os.path.join(tmp, name)) for name in served_files(tmp)}
+        own = {name: _sha256(os.path.join(tmp, name)) for name in OWN_FILES}
+        with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
+            sizes = {name: os.path.getsize(os.path.join(tmp, name)) for name in [*digests, *own]}
+            json.dump({**metadata(model, "savedmodel"), DIGESTS: digests, OWN_DIGESTS: own, SIZES: sizes}, fh)
 
-        parked_check = functools.partial(check_parked, target=target, fmt="savedmodel")
-        with (
-            folder_lock(directory, lambda: _remove_killed_saves(directory, base)),
-            atomic_path(target, parked_check, swap_guard(target)) as tmp,
-        ):
-            # Marked from its first instant: a save killed while writing leaves a folder the next save can
-            # prove is netform's (see _remove_killed_saves); the mark goes just before the folder is moved.
-            os.mkdir(tmp)
-            with open(os.path.join(tmp, _MARK), "x", encoding="utf-8") as fh:
-                fh.write(_MARK_TEXT)
-            _export(model, tmp)
-            extra = os.path.join(tmp, EXTRA_DIR)
-            os.makedirs(extra, exist_ok=True)
-            write_keras(model, os.path.join(extra, ARCHIVE))
-            digests = {name: _sha256(os.path.join(tmp, name)) for name in served_files(tmp)}
-            own = {name: _sha256(os.path.join(tmp, name)) for name in OWN_FILES}
-            with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
-                sizes = {name: os.path.getsize(os.path.join(tmp, name)) for name in [*digests, *own]}
-                json.dump({**metadata(model, "savedmodel"), DIGESTS: digests, OWN_DIGESTS: own, SIZES: sizes}, fh)
-            fsync_tree(tmp)  # the files on disk before the mark goes: the move that follows is quick
-            os.remove(os.path.join(tmp, _MARK))
+
+@contextlib.contextmanager
+def _fresh_folder(target: str) -> Iterator[str]:
+    """The folder a SavedModel save of ``target`` fills, which then replaces ``target`` whole.
+
+    Taken under the folder's save lock (which first removes the folders killed saves left) and written beside
+    ``target`` (:func:`~._atomic.atomic_path`, the parked copy checked by :func:`~._target.check_parked`).
+    Marked from its first instant: a save killed while writing leaves a folder the next save can prove is
+    netform's (see :func:`_remove_killed_saves`). The files are on disk before the mark goes, so the move that
+    follows is quick.
+    """
+    from ._target import check_parked
+
+    directory, base = os.path.split(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    parked_check = functools.partial(check_parked, target=target, fmt="savedmodel")
+    with (
+        folder_lock(directory, lambda: _remove_killed_saves(directory, base)),
+        atomic_path(target, parked_check, swap_guard(target)) as tmp,
+    ):
+        os.mkdir(tmp)
+        with open(os.path.join(tmp, _MARK), "x", encoding="utf-8") as fh:
+            fh.write(_MARK_TEXT)
+        yield tmp
+        fsync_tree(tmp)
+        os.remove(os.path.join(tmp, _MARK))
 
 
 def export_savedmodel(path: str, export: Callable[[str], Any]) -> None:
@@ -123,22 +134,13 @@ def export_savedmodel(path: str, export: Callable[[str], Any]) -> None:
         SaveError: Something other than a SavedModel is at ``path``, or a file appeared there meanwhile.
     """
     from ._atomic import recover
-    from ._target import check_export_target, check_parked, check_target
+    from ._target import check_export_target, check_target
 
     target = path.rstrip(os.sep) or path
-    directory, base = os.path.split(os.path.abspath(target))
     check_export_target(target)
     recover(target)
     check_target(target, "savedmodel")
-    os.makedirs(directory, exist_ok=True)
-    parked_check = functools.partial(check_parked, target=target, fmt="savedmodel")
-    with (
-        folder_lock(directory, lambda: _remove_killed_saves(directory, base)),
-        atomic_path(target, parked_check, swap_guard(target)) as tmp,
-    ):
-        os.mkdir(tmp)
-        with open(os.path.join(tmp, _MARK), "x", encoding="utf-8") as fh:
-            fh.write(_MARK_TEXT)
+    with _fresh_folder(target) as tmp:
         printed = io.StringIO()
         try:
             with contextlib.redirect_stdout(printed):  # Keras names the folder it wrote: name the target instead
@@ -155,8 +157,6 @@ def export_savedmodel(path: str, export: Callable[[str], Any]) -> None:
             ) from err
         finally:
             sys.stdout.write(printed.getvalue().replace(os.path.abspath(tmp), os.path.abspath(target)))
-        fsync_tree(tmp)
-        os.remove(os.path.join(tmp, _MARK))
 
 
 #: The file in a SavedModel save's temporary folder that makes the folder provably netform's, and its text.
