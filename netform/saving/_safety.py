@@ -148,7 +148,8 @@ def _keras_builtin(class_name: str) -> bool:
     return False
 
 
-#: The namespaces where Keras looks up a function saved by name (its ``BUILTIN_MODULES``).
+#: The namespaces where Keras looks up a function saved by name (its ``BUILTIN_MODULES``), as the spec layer
+#: lists them (:data:`netform.spec._access.BUILTIN_NAMESPACES`; the tests check the two are one).
 _FUNCTION_NAMESPACES = ("activations", "constraints", "initializers", "losses", "metrics", "optimizers", "regularizers")
 
 #: The public callables of Keras's function namespaces (:data:`_FUNCTION_NAMESPACES`), in Keras

@@ -15,6 +15,7 @@ same problems the engine refuses, at their place in the file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 import string
@@ -85,6 +86,11 @@ MODELLING_FUNCTION_MODULES = frozenset(
 )
 
 
+#: The namespaces where Keras looks up a function a config names with ``module: builtins`` (its
+#: ``BUILTIN_MODULES``), as ``keras.<namespace>.<name>``.
+BUILTIN_NAMESPACES = ("activations", "constraints", "initializers", "losses", "metrics", "optimizers", "regularizers")
+
+
 def function_problem(node: Mapping[str, Any]) -> str | None:
     """Why a serialized object in a config runs what no model should (None: it does not): Python bytecode
     (``__lambda__``), or a function of a Keras module that is not one of :data:`MODELLING_FUNCTION_MODULES`."""
@@ -103,6 +109,44 @@ def function_problem(node: Mapping[str, Any]) -> str | None:
             f"name functions of {', '.join(sorted(MODELLING_FUNCTION_MODULES))} only)"
         )
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _keras_version() -> str | None:
+    """The installed Keras's version, read from its package metadata (no import); None without Keras."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def unresolved_function(module: str, name: str) -> str | None:
+    """Why Keras's deserializer cannot resolve the function ``{class_name: function, module: module, config:
+    name}`` (None: it can, or netform cannot tell). Keras resolves a function of a ``keras.…`` module by its
+    public API name only (``keras.ops.relu``, not ``keras.ops.numpy.relu``), and one of ``builtins`` among its
+    built-in namespaces; the table (:mod:`._keras_functions`) lists what the installed Keras resolves, and is
+    read only when it was made from that Keras."""
+    from ._keras_functions import KERAS_FUNCTIONS, KERAS_VERSION
+
+    if ">" in name or _keras_version() != KERAS_VERSION:
+        return None  # a registered custom function, or another Keras than the table's: the build decides
+    names = KERAS_FUNCTIONS.get(module)
+    if names is None or name in names:
+        return None
+    shown = f"{module}.{name[:100]}" if module != "builtins" else f"{name[:100]!r} (module: builtins)"
+    # where Keras does resolve the name, the module the same family would name first (keras.ops for an op)
+    elsewhere = sorted(
+        (other for other, listed in KERAS_FUNCTIONS.items() if name in listed),
+        key=lambda other: (other == "builtins", not module.startswith(other + "."), other),
+    )
+    fix = (
+        f"write module: {elsewhere[0]}"
+        if elsewhere
+        else "name a function of keras.activations, keras.ops or another Keras modelling module"
+    )
+    return f"Keras cannot resolve the function {shown}, and the build would fail; {fix}"
 
 
 # Keras layer classes a spec cannot make, and why.

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .._access import UNBUILDABLE_LAYERS, file_argument_problems, function_problem
+from .._access import UNBUILDABLE_LAYERS, file_argument_problems, function_problem, unresolved_function
 from .._layer_base import LayerSpec, NoStaticRule, register_layer_spec
 from .._types import Shape
 
@@ -72,6 +72,15 @@ class KerasLayer(LayerSpec):
                 f"{'.'.join(path)}: a {name} layer inside {self.class_name}; {name} layers run code from their "
                 "configuration and are not allowed in specs"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _functions(self) -> KerasLayer:
+        # A function Keras's deserializer cannot find fails the build; validate names it and the module to write.
+        found = _unresolved_function(self.config, ("config",))
+        if found is not None:
+            path, problem = found
+            raise ValueError(f"{'.'.join(path)}: {problem}")
         return self
 
     @model_validator(mode="after")
@@ -218,6 +227,27 @@ def _code_layer(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str
             found = _code_layer(item, (*path, str(i)))
             if found is not None:
                 return found
+    return None
+
+
+def _unresolved_function(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
+    """The first function in ``value`` (nested mappings and lists) that Keras's deserializer cannot resolve, with
+    its path and why (:func:`~netform.spec._access.unresolved_function`)."""
+    if isinstance(value, dict):
+        module, name = value.get("module"), value.get("config")
+        if value.get("class_name") == "function" and isinstance(module, str) and isinstance(name, str):
+            problem = unresolved_function(module, name)
+            if problem is not None:
+                return path, problem
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _unresolved_function(item, (*path, str(key)))
+        if found is not None:
+            return found
     return None
 
 
