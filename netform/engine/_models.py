@@ -135,15 +135,30 @@ class Model(ki.TrackListedSublayers, Trainer, keras.Model):
         (:func:`netform.save`'s directory swap): a kill or a full disk leaves the earlier export as it was, and
         a link, a folder holding anything a SavedModel does not (a user's ``notes.txt``, a ``saved_model.pb``
         that is not TensorFlow's), or a SavedModel :func:`netform.save` wrote whole is refused with a
-        ``SaveError`` before anything is written. Other formats and Keras's errors are Keras's.
+        ``SaveError`` before anything is written. ``format="onnx"`` and ``"litert"`` write their one file
+        beside the target and rename it into place, replacing only an earlier export of the same format
+        (a link, a folder or a user's file is a ``SaveError``). Write failures are a ``SaveError``; other
+        formats (``openvino``, several files) and Keras's own errors are Keras's.
         """
-        if format == "tf_saved_model" and isinstance(filepath, (str, os.PathLike)):
+        keras_export = super().export
+        if not isinstance(filepath, (str, os.PathLike)):
+            return keras_export(filepath, format, *args, **kwargs)
+        path = os.fspath(filepath)
+        if format == "tf_saved_model":
             from ..saving._savedmodel import export_savedmodel  # saving imports the engine
 
-            keras_export = super().export
-            export_savedmodel(os.fspath(filepath), lambda folder: keras_export(folder, format, *args, **kwargs))
+            export_savedmodel(path, lambda folder: keras_export(folder, format, *args, **kwargs))
             return None
-        return super().export(filepath, format, *args, **kwargs)
+        if format == "onnx" or (format == "litert" and path.endswith(".tflite")):  # else Keras's own refusal
+            from ..saving._export import export_file  # saving imports the engine
+
+            if format == "litert":
+                _keras_folder_must_exist(path)  # Keras opens the file itself: a missing folder is its error
+            export_file(
+                path, "onnx" if format == "onnx" else "tflite", lambda tmp: keras_export(tmp, format, *args, **kwargs)
+            )
+            return None
+        return keras_export(filepath, format, *args, **kwargs)
 
     def load_weights(self, filepath: Any, skip_mismatch: bool = False, **kwargs: Any) -> None:
         """Keras's ``Model.load_weights``, read through :func:`netform.load_weights`'s checks.

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
+import sys
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 from netform.errors import FormatError, SaveError, UnsafeFileError
 
 from . import _protowire as protowire
 
-__all__ = ["all_layers", "describe_export", "keras_layer_path", "require", "serving_function"]
+__all__ = [
+    "all_layers",
+    "describe_export",
+    "export_file",
+    "keras_layer_path",
+    "require",
+    "run_keras_export",
+    "serving_function",
+]
 
 
 def require(module: str, extra: str, what: str) -> ModuleType:
@@ -27,6 +38,57 @@ def require(module: str, extra: str, what: str) -> ModuleType:
             f"{what} needs the '{module.split('.')[0]}' package, which is not installed "
             f"({err}). Install it with: pip install netform[{extra}]"
         ) from err
+
+
+def run_keras_export(export: Callable[[str], Any], tmp: str, target: str, what: str) -> None:
+    """Run Keras's ``export(tmp)``, a fresh path beside ``target`` that then replaces it, as if it wrote ``target``.
+
+    Keras's "Saved artifact at …" line names ``target``, not ``tmp``. A write that fails (a full disk, a
+    file-size limit, an unwritable folder: an ``OSError`` or a TensorFlow ``OpError``) is a ``SaveError``
+    naming ``target``; Keras's own errors (an unbuilt model, a bad argument) are raised as Keras raises them.
+
+    Raises:
+        SaveError: The export could not be written.
+    """
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            export(tmp)
+    except Exception as err:
+        import tensorflow as tf
+
+        if not isinstance(err, (OSError, tf.errors.OpError)):
+            raise
+        text = " ".join(str(err).split())[:400]
+        raise SaveError(
+            f"{target}: could not export {what} ({type(err).__name__}: {text}). What was there before is left intact."
+        ) from err
+    finally:
+        out = printed.getvalue().replace(os.path.abspath(tmp), os.path.abspath(target))
+        sys.stdout.write(out.replace(tmp, target))
+
+
+def export_file(path: str, fmt: str, export: Callable[[str], Any]) -> None:
+    """Keras's one-file ``export`` (``onnx``, ``litert``), written beside ``path`` and renamed into place.
+
+    What is at ``path`` is replaced only when it is an earlier export of the same format
+    (:func:`~._target.check_target`): a link, a folder or a user's file is refused before anything is
+    written. A kill or a failed write leaves the earlier file as it was.
+
+    Args:
+        path: The file to write.
+        fmt: ``"onnx"`` or ``"tflite"``.
+        export: Keras's export, given the path to write.
+
+    Raises:
+        SaveError: Something other than an earlier export is at ``path``, or the file could not be written.
+    """
+    from ._atomic import atomic_path
+    from ._target import check_target
+
+    check_target(path, fmt)
+    with atomic_path(path) as tmp:
+        run_keras_export(export, tmp, path, "the ONNX model" if fmt == "onnx" else "the LiteRT model")
 
 
 def all_layers(model: Any) -> list[Any]:

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import json
 import os
 import re
-import sys
 import warnings
 from typing import Any, Callable, Iterator, Mapping
 
 from netform.errors import FormatError, SaveError, UnsafeFileError
 
 from ._atomic import atomic_path, folder_lock, fsync_dir, fsync_tree, swap_guard
+from ._export import run_keras_export
 from ._keras_zip import load_keras, write_keras
 from ._meta import metadata, reading, writing
 
@@ -141,22 +140,7 @@ def export_savedmodel(path: str, export: Callable[[str], Any]) -> None:
     recover(target)
     check_target(target, "savedmodel")
     with _fresh_folder(target) as tmp:
-        printed = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(printed):  # Keras names the folder it wrote: name the target instead
-                export(tmp)
-        except Exception as err:
-            import tensorflow as tf
-
-            if not isinstance(err, (OSError, tf.errors.OpError)):
-                raise  # Keras's own errors (an unbuilt model, a bad argument) as Keras raises them
-            text = " ".join(str(err).split())[:400]  # a full disk, a file-size limit, an unwritable folder
-            raise SaveError(
-                f"{target}: could not export the SavedModel ({type(err).__name__}: {text}). Any folder that was "
-                "there before is left intact."
-            ) from err
-        finally:
-            sys.stdout.write(printed.getvalue().replace(os.path.abspath(tmp), os.path.abspath(target)))
+        run_keras_export(export, tmp, target, "the SavedModel")
 
 
 #: The file in a SavedModel save's temporary folder that makes the folder provably netform's, and its text.
