@@ -61,7 +61,7 @@ NETWORK_CALLBACKS: tuple[str, ...] = ("RemoteMonitor",)
 FILE_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "StringLookup": ("vocabulary",),
     "IntegerLookup": ("vocabulary",),
-    "TextVectorization": ("vocabulary", "idf_weights"),
+    "TextVectorization": ("vocabulary",),
     "IndexLookup": ("vocabulary",),  # their base class, which a config may name by its private module
 }
 
@@ -93,20 +93,23 @@ BUILTIN_NAMESPACES = ("activations", "constraints", "initializers", "losses", "m
 
 def function_problem(node: Mapping[str, Any]) -> str | None:
     """Why a serialized object in a config runs what no model should (None: it does not): Python bytecode
-    (``__lambda__``), or a function of a Keras module that is not one of :data:`MODELLING_FUNCTION_MODULES`."""
+    (``__lambda__``), a function of a Keras module that is not one of :data:`MODELLING_FUNCTION_MODULES`, or a
+    function of a module outside Keras (``numpy.loadtxt``, ``tensorflow.io.read_file``) that no plugin
+    registered with Keras (a registered name holds ``>``, as ``package>name``)."""
     class_name, module = node.get("class_name"), node.get("module")
     if class_name == "__lambda__":
         return "Python bytecode (a lambda), which runs code"
-    if (
-        class_name == "function"
-        and isinstance(module, str)
-        and (module == "keras" or module.startswith("keras."))
-        and module not in MODELLING_FUNCTION_MODULES
-    ):
-        name = node.get("config")
+    if class_name != "function" or not isinstance(module, str):
+        return None
+    name = str(node.get("config"))[:100]
+    allowed = f"{', '.join(sorted(MODELLING_FUNCTION_MODULES))} only"
+    if (module == "keras" or module.startswith("keras.")) and module not in MODELLING_FUNCTION_MODULES:
+        return f"the function {module}.{name}, which is not a modelling function of Keras (a config may name functions of {allowed})"
+    if not (module == "keras" or module.startswith("keras.")) and module != "builtins" and ">" not in name:
         return (
-            f"the function {module}.{str(name)[:100]}, which is not a modelling function of Keras (a config may "
-            f"name functions of {', '.join(sorted(MODELLING_FUNCTION_MODULES))} only)"
+            f"the function {module}.{name}, which is not a function of Keras (a config may name Keras's own "
+            f"functions, of builtins or {', '.join(sorted(MODELLING_FUNCTION_MODULES))}, or one a plugin "
+            "registered with Keras under a 'package>name')"
         )
     return None
 
@@ -147,6 +150,29 @@ def unresolved_function(module: str, name: str) -> str | None:
         else "name a function of keras.activations, keras.ops or another Keras modelling module"
     )
     return f"Keras cannot resolve the function {shown}, and the build would fail; {fix}"
+
+
+def unknown_activation(name: str) -> str | None:
+    """Why ``keras.activations.get(name)`` fails for a layer's ``activation: NAME`` (None: it takes the name, or
+    netform cannot tell): Keras looks a string up among its activations' names only (``relu``, not
+    ``keras.activations.relu`` nor ``keras.utils.get_file``)."""
+    from ._keras_functions import KERAS_ACTIVATIONS, KERAS_VERSION
+
+    if _keras_version() != KERAS_VERSION or name in KERAS_ACTIVATIONS:
+        return None
+    return (
+        f"Keras has no activation named {name[:100]!r} (it takes an activation's name, e.g. 'relu', or a "
+        f"mapping of a function), and the build would fail; write one of {', '.join(KERAS_ACTIVATIONS)}"
+    )
+
+
+#: Lookup layers' arguments Keras takes as a list of numbers: a string is no file, and fails the build.
+NUMBER_LIST_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "StringLookup": ("idf_weights",),
+    "IntegerLookup": ("idf_weights",),
+    "TextVectorization": ("idf_weights",),
+    "IndexLookup": ("idf_weights",),
+}
 
 
 # Keras layer classes a spec cannot make, and why.

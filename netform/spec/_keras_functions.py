@@ -119,3 +119,9 @@ KERAS_FUNCTIONS: dict[str, list[str]] = {'builtins': ['AUC', 'Accuracy', 'Adadel
  'keras.ops.numpy': [],
  'keras.random': ['SeedGenerator', 'beta', 'binomial', 'categorical', 'dropout', 'gamma', 'normal', 'randint',
                   'shuffle', 'truncated_normal', 'uniform']}
+
+#: The names ``keras.activations.get`` takes as a layer's ``activation``.
+KERAS_ACTIVATIONS: list[str] = ['celu', 'elu', 'exponential', 'gelu', 'glu', 'hard_shrink', 'hard_sigmoid', 'hard_silu', 'hard_swish',
+ 'hard_tanh', 'leaky_relu', 'linear', 'log_sigmoid', 'log_softmax', 'mish', 'relu', 'relu6', 'selu',
+ 'sigmoid', 'silu', 'soft_shrink', 'softmax', 'softplus', 'softsign', 'sparse_plus', 'sparse_sigmoid',
+ 'sparsemax', 'squareplus', 'swish', 'tanh', 'tanh_shrink', 'threshold']

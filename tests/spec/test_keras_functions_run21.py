@@ -1,4 +1,4 @@
-"""A function a ``KerasLayer`` config names (``{class_name: function, module: M, config: NAME}``) is checked at
+"""A function or activation a ``KerasLayer`` config names (``{class_name: function, module: M, config: NAME}``) is checked at
 validate against what Keras's deserializer resolves, read from a table made from the installed Keras.
 
 Keras resolves a function of a ``keras.…`` module by its public API name only (``keras.ops.relu``, not
@@ -138,3 +138,80 @@ def test_the_saving_check_and_the_spec_check_look_in_the_same_namespaces() -> No
     from netform.spec._access import BUILTIN_NAMESPACES
 
     assert _safety._FUNCTION_NAMESPACES == BUILTIN_NAMESPACES
+
+
+LAYER = "netform: 1\nkind: sequential\ninputs: {x: {shape: [4]%s}}\nlayers:\n  - {type: KerasLayer, %s}\n"
+
+
+@pytest.mark.parametrize(
+    ("layer", "where", "words"),
+    [
+        # functions of modules outside Keras, which Keras never resolves by a bare name
+        (
+            "class_name: Activation, config: {activation: {module: tensorflow.io, class_name: function, config: read_file}}",
+            "config.activation",
+            "tensorflow.io.read_file, which is not a function of Keras",
+        ),
+        (
+            "class_name: Activation, config: {activation: {module: numpy, class_name: function, config: loadtxt}}",
+            "config.activation",
+            "numpy.loadtxt, which is not a function of Keras",
+        ),
+        # a string Keras looks up among its activations' names only
+        (
+            "class_name: Activation, config: {activation: keras.utils.get_file}",
+            "config.activation",
+            "no activation named 'keras.utils.get_file'",
+        ),
+        (
+            "class_name: TimeDistributed, config: {layer: {class_name: Dense, config: {units: 2, activation: nope}}}",
+            "config.layer.config.activation",
+            "no activation named 'nope'",
+        ),
+        (
+            "class_name: Bidirectional, config: {layer: {class_name: LSTM, config: {units: 2, recurrent_activation: "
+            "hard_sigmoid2}}}",
+            "config.layer.config.recurrent_activation",
+            "no activation named 'hard_sigmoid2'",
+        ),
+    ],
+)
+def test_validate_refuses_functions_and_activations_keras_cannot_find(layer, where, words) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(LAYER % ("", layer), source="f.yaml")
+    text = str(info.value)
+    assert f"{where}:" in text and words in text, text
+
+
+@pytest.mark.parametrize("cls", ["StringLookup", "IntegerLookup", "TextVectorization"])
+def test_a_string_idf_weights_is_refused_at_validate(cls) -> None:
+    vocabulary = "[1, 2]" if cls == "IntegerLookup" else "[a, b]"
+    layer = f"class_name: {cls}, config: {{vocabulary: {vocabulary}, output_mode: tf_idf, idf_weights: /etc/passwd}}"
+    with pytest.raises(SpecError, match=rf"config\.idf_weights: {cls}\.idf_weights is the string '/etc/passwd'; "):
+        load_spec(LAYER % (", dtype: string", layer), source="f.yaml")
+
+
+def test_a_registered_function_and_every_keras_activation_name_pass() -> None:
+    from netform.spec._keras_functions import KERAS_ACTIVATIONS
+
+    layer = "class_name: Activation, config: {activation: {module: my_plugin, class_name: function, config: 'pkg>fn'}}"
+    load_spec(LAYER % ("", layer), source="f.yaml")
+    for name in KERAS_ACTIVATIONS:
+        load_spec(LAYER % ("", f"class_name: Activation, config: {{activation: {name}}}"), source="f.yaml")
+
+
+def test_validate_and_keras_agree_on_activation_names() -> None:
+    import keras
+
+    for name in ["relu", "swish", "hard_swish", "linear", "keras.activations.relu", "Relu", "get", "serialize", ""]:
+        try:
+            keras.activations.get(name)
+            takes = True
+        except ValueError:
+            takes = False
+        try:
+            load_spec(LAYER % ("", f"class_name: Activation, config: {{activation: '{name}'}}"), source="f.yaml")
+            accepted = True
+        except SpecError:
+            accepted = False
+        assert accepted == takes, name

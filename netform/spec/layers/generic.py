@@ -12,7 +12,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .._access import UNBUILDABLE_LAYERS, file_argument_problems, function_problem, unresolved_function
+from .._access import (
+    NUMBER_LIST_ARGUMENTS,
+    UNBUILDABLE_LAYERS,
+    file_argument_problems,
+    function_problem,
+    unknown_activation,
+    unresolved_function,
+)
 from .._layer_base import LayerSpec, NoStaticRule, register_layer_spec
 from .._types import Shape
 
@@ -78,6 +85,16 @@ class KerasLayer(LayerSpec):
     def _functions(self) -> KerasLayer:
         # A function Keras's deserializer cannot find fails the build; validate names it and the module to write.
         found = _unresolved_function(self.config, ("config",))
+        if found is not None:
+            path, problem = found
+            raise ValueError(f"{'.'.join(path)}: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _keras_values(self) -> KerasLayer:
+        # Values Keras refuses when the layer is made (an activation name it has none for, a string for
+        # idf_weights): validate names them where they are written.
+        found = _keras_value(self.config, self.class_name, ("config",))
         if found is not None:
             path, problem = found
             raise ValueError(f"{'.'.join(path)}: {problem}")
@@ -248,6 +265,45 @@ def _unresolved_function(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, 
         found = _unresolved_function(item, (*path, str(key)))
         if found is not None:
             return found
+    return None
+
+
+#: Config keys Keras reads with ``keras.activations.get`` in every layer that has them.
+_ACTIVATION_KEYS = ("activation", "recurrent_activation")
+
+
+def _keras_value(value: Any, class_name: str, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
+    """The first value in a layer config ``value`` of ``class_name`` (nested layers' configs included) that Keras
+    would refuse at build: an activation name it has no activation for, or a string where a lookup layer takes
+    a list of numbers (``idf_weights``); with its path and why."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = (*path, str(key))
+            if key in _ACTIVATION_KEYS and isinstance(item, str):
+                problem = unknown_activation(item)
+                if problem is not None:
+                    return here, problem
+            if key in NUMBER_LIST_ARGUMENTS.get(class_name, ()) and isinstance(item, str):
+                return here, (
+                    f"{class_name}.{key} is the string {item[:100]!r}; Keras takes a list of numbers here (one per "
+                    f"vocabulary entry), and the build would fail: write the {key} inline as a list"
+                )
+            inner = item.get("class_name") if isinstance(item, dict) else None
+            if isinstance(inner, str) and isinstance(item.get("config"), dict):
+                found = _keras_value(item["config"], inner, (*here, "config"))
+            else:
+                found = _keras_value(item, class_name, here)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            inner = item.get("class_name") if isinstance(item, dict) else None
+            if isinstance(inner, str) and isinstance(item.get("config"), dict):
+                found = _keras_value(item["config"], inner, (*path, str(i), "config"))
+            else:
+                found = _keras_value(item, class_name, (*path, str(i)))
+            if found is not None:
+                return found
     return None
 
 
