@@ -631,7 +631,10 @@ def move_to_shard(index: str, shard: int, num_shards: int) -> None:
                 value = b"\x08" + _varint(num_shards) + value[2:]
             elif 3 in numbers:
                 raise FormatError(f"{index}: entry {key!r} already names a shard; left as it is.")
-            elif shard:
+            else:
+                # written for shard 0 too (proto3 readers take an explicit default): the index is then the same
+                # size whichever shard it reads, so a reader that takes the size of one index and opens the
+                # next, as TensorFlow's does when the index is switched between the two, still reads it whole
                 value += b"\x18" + _varint(shard)
             items.append((key, value))
     out = bytearray()

@@ -746,6 +746,17 @@ def file_argument_problems(
                     f"file; a spec may not read local files: write the {arg} inline as a list",
                 )
             )
+    for arg in NUMBER_LIST_ARGUMENTS.get(class_name, ()):
+        value = config.get(arg)
+        if isinstance(value, str):
+            out.append(
+                (
+                    path + (arg,),
+                    f"{class_name}.{arg} is the string {value[:100]!r}; Keras takes a list of numbers here (one "
+                    "per vocabulary entry), never a file name: netform reads no file for it, and the build would "
+                    f"fail: write the {arg} inline as a list",
+                )
+            )
     for key, value in config.items():
         if isinstance(value, Mapping) and isinstance(value.get("class_name"), str):
             out += file_argument_problems(value["class_name"], value.get("config"), path + (key, "config"))

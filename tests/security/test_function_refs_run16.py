@@ -31,7 +31,9 @@ REFUSED = [
     ("keras.utils", "plot_model"),
     ("keras", "version"),
 ]
-ALLOWED = [("keras.activations", "relu"), ("keras.ops", "tanh"), ("keras.ops.nn", "gelu")]
+ALLOWED = [("keras.activations", "relu"), ("keras.ops", "tanh"), ("keras.ops", "gelu")]
+# keras.ops.nn.gelu is not one: Keras cannot resolve it ("not a KerasSaveable subclass"), and validate says so
+# (tests/spec/test_keras_functions_run21.py)
 
 
 def _spec(config: dict[str, Any], shape: list[int] | None = None) -> str:

@@ -13,7 +13,6 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .._access import (
-    NUMBER_LIST_ARGUMENTS,
     UNBUILDABLE_LAYERS,
     file_argument_problems,
     function_problem,
@@ -283,11 +282,6 @@ def _keras_value(value: Any, class_name: str, path: tuple[str, ...]) -> tuple[tu
                 problem = unknown_activation(item)
                 if problem is not None:
                     return here, problem
-            if key in NUMBER_LIST_ARGUMENTS.get(class_name, ()) and isinstance(item, str):
-                return here, (
-                    f"{class_name}.{key} is the string {item[:100]!r}; Keras takes a list of numbers here (one per "
-                    f"vocabulary entry), and the build would fail: write the {key} inline as a list"
-                )
             inner = item.get("class_name") if isinstance(item, dict) else None
             if isinstance(inner, str) and isinstance(item.get("config"), dict):
                 found = _keras_value(item["config"], inner, (*here, "config"))
