@@ -401,6 +401,8 @@ _STAGING = re.compile(r"\.nf-shards-(\d{1,10})-([0-9a-f]{8})-([0-9a-f]{16})")
 _STAGING_BEFORE = re.compile(r"\.nf-shards-[a-z0-9_]{8}")
 #: The prefix of the index naming a save's own shard names, in the staging folder until it is moved into place.
 _INTERIM = ".interim-"
+#: The prefix of the copy of the index a save replaces, in its staging folder (for the save after a killed one).
+_PREVIOUS = ".previous-"
 
 
 def _host_tag() -> str:
@@ -447,6 +449,71 @@ def _named_shards(index: dict[str, Any] | None) -> set[str]:
     return names
 
 
+_PER_SAVE = re.compile(r".+_\d{5,}\.[0-9a-f]{16}\.weights\.h5")
+#: The most HDF5 objects looked at in a file at a shard's name before it is taken as not a shard of ours.
+_MAX_SHARD_OBJECTS = 100_000
+
+
+def _held_vars(full: str) -> set[str] | None:
+    """The variable groups (``layers/dense/vars``...) holding values in an HDF5 file, or None when it is not a regular
+    HDF5 file netform can read (or holds more objects than a shard of a model would)."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.lstat(full).st_mode):
+            return None
+        import h5py
+
+        held: set[str] = set()
+        seen = [0]
+
+        def visit(name: str, obj: Any) -> bool | None:
+            seen[0] += 1
+            if seen[0] > _MAX_SHARD_OBJECTS:
+                return True
+            if (
+                isinstance(obj, h5py.Group) and name.rpartition("/")[2] == "vars" and len(obj)
+            ):  # Keras leaves empty ones
+                held.add(name)
+            return None
+
+        with h5py.File(full, "r") as fh:  # the default locking, as every other open of it in this process
+            if fh.visititems(visit):
+                return None
+        return held
+    except Exception:  # not HDF5, unreadable, damaged: not a shard netform wrote
+        return None
+
+
+def _is_earlier_shard(full: str, name: str, indexes: list[dict[str, Any] | None]) -> bool:
+    """Whether the file ``full``, at the shard name ``name``, is the shard of a save one of ``indexes`` describes.
+
+    It is when an index names it (by Keras's name, or by the per-save name of a save killed before it
+    renamed its shards) and it is a regular HDF5 file whose variable groups are all ones that index maps to
+    that shard. A user's file put at the name since (notes, another model's weights, another shard) is not.
+    The indexes are the one in place and those a killed save found (its staging folder keeps a copy).
+    """
+    return any(_is_shard_of(full, name, index) for index in indexes)
+
+
+def _is_shard_of(full: str, name: str, index: dict[str, Any] | None) -> bool:
+    weight_map = (index or {}).get("weight_map")
+    if not isinstance(weight_map, dict):
+        return False
+    keys: set[str] = set()
+    for key, found in weight_map.items():
+        names = [n for n in (found if isinstance(found, list) else [found]) if isinstance(n, str)]
+        if isinstance(key, str) and any(
+            n == name or (_PER_SAVE.fullmatch(n) and _keras_name(n) == name) for n in names
+        ):
+            keys.add(key.strip("/"))
+    named = _named_shards(index)
+    if name not in named and not any(_PER_SAVE.fullmatch(n) and _keras_name(n) == name for n in named):
+        return False
+    held = _held_vars(full)
+    return held is not None and held <= keys
+
+
 def _remove_shard(parent: str, name: str) -> None:
     """Delete a shard file of an earlier save: a regular file only (a link or anything else is left)."""
     import stat
@@ -472,8 +539,11 @@ def _has_ended(pid: int) -> bool:
     return False
 
 
-def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) -> None:
-    """Remove what killed sharded saves of ``base`` left beside it.
+def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Remove what killed sharded saves of ``base`` left beside it; return the indexes those saves replaced.
+
+    A killed save may have given some of Keras's shard names its new shards and not yet removed the earlier
+    save's others: the earlier index, which its staging folder keeps, says which files those are.
 
     A staging folder (not a link) is removed when its name says a process of this machine that has ended
     wrote it, and it holds nothing but files named as this index and its shards, with the per-save shards its token names
@@ -486,10 +556,13 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
     stem = _shard_stem(base)
     keras_names, staged_names = _shard_patterns(stem)
     named = _named_shards(index)
+    from netform.errors import SaveError
+
+    replaced: list[dict[str, Any]] = []
     try:
         entries = os.listdir(parent)
     except OSError:
-        return
+        return replaced
     host = _host_tag()
     for entry in entries:
         ours = _STAGING.fullmatch(entry)
@@ -504,18 +577,30 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
             inside = os.listdir(folder)
         except OSError:
             continue
-        if any(n not in (base, _INTERIM + base) and not keras_names.fullmatch(n) for n in inside):
+        if any(n not in (base, _INTERIM + base, _PREVIOUS + base) and not keras_names.fullmatch(n) for n in inside):
             continue  # another index's, or not netform's
         if not all(_is_regular(os.path.join(folder, n)) for n in inside):
             continue
         if ours is None and base not in inside:
             continue
         if ours is not None:
+            if _PREVIOUS + base in inside:
+                with contextlib.suppress(FormatError, SaveError, OSError):
+                    replaced.append(_sharded_index(os.path.join(folder, _PREVIOUS + base)))
             token = ours.group(3)
+            # Keras's first shard name, linked to the killed save's first shard when nothing was there
+            # (Keras's reader opens it first), goes with it unless the index names it
+            first = f"{stem}_00000.weights.h5"
+            twin = os.path.join(parent, _staged_name(first, token))
+            if first not in named and _is_regular(twin):
+                with contextlib.suppress(OSError):
+                    if os.path.samefile(twin, os.path.join(parent, first)):
+                        _remove_shard(parent, first)
             for name in entries:
                 if staged_names.fullmatch(name) and name.endswith(f".{token}.weights.h5") and name not in named:
                     _remove_shard(parent, name)
         shutil.rmtree(folder, ignore_errors=True)
+    return replaced
 
 
 def _is_regular(path: str) -> bool:
@@ -678,6 +763,7 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
     import secrets
 
     from netform._compat import _keras_saving as ks
+    from netform.errors import SaveError
 
     from ._atomic import folders_made_for, fsync_dir
     from ._target import check_target
@@ -689,22 +775,32 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
     with writing(path, "weights_h5"), folders_made_for(path):
         os.makedirs(parent, exist_ok=True)  # missing folders are made, as Keras makes them (removed on failure)
         old_index = _sharded_index(path) if os.path.lexists(path) else None  # raises unless an index is there
-        _clean_killed_saves(parent, base, old_index)
+        replaced = _clean_killed_saves(parent, base, old_index)
         _check_room(parent, model, max_shard_size, path)
         token = secrets.token_hex(8)
         tmp = os.path.join(parent, f".nf-shards-{os.getpid()}-{_host_tag()}-{token}")
         os.mkdir(tmp, 0o700)
         try:
+            if old_index is not None:  # what this save replaces, for the save after it should it be killed
+                with open(os.path.join(tmp, _PREVIOUS + base), "w", encoding="utf-8") as fh:
+                    json.dump(old_index, fh)
             store = ks.ShardedH5IOStore(os.path.join(tmp, base), max_shard_size, mode="w")
             try:
                 ks.save_state(model, store)
             finally:
                 store.close()
-            shards = sorted(n for n in os.listdir(tmp) if n != base)
-            for name in shards:
-                check_target(os.path.join(parent, name), "weights_h5")
+            shards = sorted(n for n in os.listdir(tmp) if n not in (base, _PREVIOUS + base))
             if os.path.lexists(path):
                 old_index = _sharded_index(path)
+            for name in shards:
+                full = os.path.join(parent, name)
+                check_target(full, "weights_h5")
+                if os.path.lexists(full) and not _is_earlier_shard(full, name, [old_index, *replaced]):
+                    raise SaveError(
+                        f"{full}: is a weights file that is not a shard of an earlier save of {path} (no index "
+                        "of that name lists it, or it holds other weights), and netform does not replace it. "
+                        "Move it, or save the index under another name; nothing was written."
+                    )
             with open(os.path.join(tmp, base), "rb") as fh:
                 index = json.loads(fh.read())
             staged = {name: _staged_name(name, token) for name in shards}
@@ -748,12 +844,15 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
             # 4. The per-save names, and what only the earlier index named, are removed.
             for name in shards:
                 _remove_shard(parent, staged[name])
-            earlier = _named_shards(old_index)
+            earlier = _named_shards(old_index).union(*(_named_shards(r) for r in replaced))
             # An index naming per-save names is a killed save's, which may have given Keras's names its shards.
             earlier |= {_keras_name(n) for n in earlier if staged_names.fullmatch(n)}
             for name in sorted(earlier - set(shards)):
-                if keras_names.fullmatch(name) or staged_names.fullmatch(name):
-                    _remove_shard(parent, name)
+                full = os.path.join(parent, name)
+                if (keras_names.fullmatch(name) or staged_names.fullmatch(name)) and _is_earlier_shard(
+                    full, name, [old_index, *replaced]
+                ):
+                    _remove_shard(parent, name)  # a file put at the name since is not the earlier shard: it stays
         finally:
             _remove_staging(tmp)
     return [base, *shards]
