@@ -848,4 +848,52 @@ def find_backup(
             f"fit(): received {len(found)} TrainingBackup callbacks (backup_dir= adds one). "
             "Expected at most one; pass either `backup_dir=` or one `TrainingBackup`."
         )
+    for cb in callbacks or []:
+        if isinstance(cb, keras.callbacks.BackupAndRestore):
+            _refuse_keras_backup_on_ours(cb, found[0] if found else None)
     return callbacks, (found[0] if found else None)
+
+
+def _refuse_keras_backup_on_ours(cb: keras.callbacks.BackupAndRestore, ours: TrainingBackup | None) -> None:
+    """Refuse a Keras ``BackupAndRestore`` whose folder a netform training backup owns, before ``fit`` runs.
+
+    Keras writes its backup into its folder and deletes the whole folder when training ends: on a
+    netform backup folder (one holding netform's lock or marker, one inside such a folder, or this
+    ``fit``'s own backup folder, above or below) it took that training's backup, lock and marker, so a
+    second training was then accepted while the first still ran.
+
+    Raises:
+        EngineError: Naming the folder, what owns it, and the fix.
+    """
+    from ._backup_lock import CREATED_NAME, LOCK_NAME, backup_above
+
+    text = getattr(cb, "backup_dir", None)
+    if not isinstance(text, (str, os.PathLike)) or "://" in os.fspath(text):
+        return  # a remote file system's folder: not one a netform backup on this machine holds
+    real = os.path.realpath(text)
+    why = None
+    held = [n for n in (LOCK_NAME, CREATED_NAME) if _plain_file(os.path.join(real, n))]
+    if held:
+        why = f"is the folder of a netform training backup (it holds {held[0]})"
+    elif backup_above(Path(real)) is not None:
+        folder, entry = backup_above(Path(real))  # type: ignore[misc]
+        why = f"lies inside {os.path.join(folder, entry)}, which the netform training backup in {folder} owns"
+    elif ours is not None:
+        own = os.path.realpath(ours.directory)
+        if real == own or own.startswith(real.rstrip(os.sep) + os.sep) or real.startswith(own + os.sep):
+            why = f"overlaps this fit's own training backup folder {ours.directory}"
+    if why is None:
+        return
+    end = " when training ends" if getattr(cb, "delete_checkpoint", True) else " (with delete_checkpoint=True)"
+    raise EngineError(
+        f"fit(): keras.callbacks.BackupAndRestore(backup_dir={os.fspath(text)!r}) {why}: Keras writes its "
+        f"backup there and deletes its whole folder{end}, taking that training's backup, lock and marker with "
+        "it; give BackupAndRestore a folder of its own."
+    )
+
+
+def _plain_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
