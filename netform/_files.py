@@ -353,6 +353,52 @@ def _exclusive(path: str, _flags: int) -> int:
     return os.open(path, _CREATE, 0o666)
 
 
+#: How long a directory save waits for another save's swap of the same target (milliseconds, normally)
+#: before swapping without its turn (a save stopped in its swap never blocks another for good).
+TURN_WAIT = 30.0
+
+
+@contextlib.contextmanager
+def swap_turn(target: str) -> Iterator[None]:
+    """Hold the turn to replace the folder ``target``, machine-wide, while the caller swaps it.
+
+    Two saves of one folder target must not interleave their renames (one would park the folder the other
+    just put in place, or find the name taken by it). The turn is a Linux abstract socket name made from
+    the folder holding ``target`` (its device and inode, however the path reaches it) and the target's
+    name: binding it succeeds for one holder at a time, it creates no file, and it is released when the
+    holder closes it or its process ends, killed or not. Waits up to :data:`TURN_WAIT` seconds; elsewhere
+    than Linux, or where the socket cannot be made, the swap runs without a turn.
+    """
+    import hashlib
+    import socket
+    import sys
+    import time
+
+    sock = None
+    try:
+        if sys.platform.startswith("linux"):
+            directory, base = os.path.split(os.path.abspath(target.rstrip(os.sep) or target))
+            st = os.stat(directory)
+            key = hashlib.sha256(f"{st.st_dev}:{st.st_ino}:{base}".encode("utf-8", "surrogateescape")).hexdigest()
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            deadline = time.monotonic() + TURN_WAIT
+            while True:
+                try:
+                    sock.bind(f"\0netform-swap-{key[:40]}")
+                    break
+                except OSError as err:
+                    if err.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                        break  # no turn to be had: the swap goes on without it
+                    time.sleep(0.005)
+    except OSError:  # no such socket here (a sandbox), or the folder is gone: the swap's own checks decide
+        pass
+    try:
+        yield
+    finally:
+        if sock is not None:
+            sock.close()
+
+
 def _commit(
     tmp: str,
     target: str,
@@ -373,8 +419,20 @@ def _commit(
     out of the folder meanwhile).
     """
     _fsync_tree(tmp)
-    directory = os.path.dirname(os.path.abspath(target))
     tmp_is_dir = os.path.isdir(tmp) and not os.path.islink(tmp)
+    with swap_turn(target) if tmp_is_dir else contextlib.nullcontext():
+        _swap(tmp, target, tmp_is_dir, parked_check, swap_guard)
+
+
+def _swap(
+    tmp: str,
+    target: str,
+    tmp_is_dir: bool,
+    parked_check: Callable[[str], None] | None,
+    swap_guard: Callable[[], contextlib.AbstractContextManager[None]] | None,
+) -> None:
+    """:func:`_commit`'s move, once ``tmp`` is on disk (and, for a folder, the target's turn is held)."""
+    directory = os.path.dirname(os.path.abspath(target))
     target_is_dir = os.path.isdir(target) and not os.path.islink(target)
     if os.path.lexists(target) and tmp_is_dir != target_is_dir:
         what = "a directory" if target_is_dir else "a file"

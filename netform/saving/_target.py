@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import contextlib
 import os
 import re
 import shutil
@@ -1270,12 +1271,14 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
         # touched by the save; a copy its own interrupted swap parked is put back first, and checked here.
         path = path.rstrip(os.sep) or path
         if os.path.lexists(path):
-            _check_savedmodel(path, path)
+            with _held_for_reading(path):  # another save's swap of it waits: the check sees one save whole
+                _check_savedmodel(path, path)
         return
     if fmt == "keras_dir":
         path = path.rstrip(os.sep) or path
         if os.path.lexists(path):
-            _check_keras_dir(path)
+            with _held_for_reading(path):
+                _check_keras_dir(path)
         return
     if fmt in ("onnx", "tflite"):
         if os.path.lexists(path):
@@ -1283,6 +1286,12 @@ def check_target(path: str | os.PathLike[str], fmt: str) -> None:
         return
     if os.path.lexists(path):
         _check_file(path, fmt)
+
+
+def _held_for_reading(path: str) -> contextlib.AbstractContextManager[None]:
+    from ._atomic import reading_folder  # imported late: _atomic's helpers import this module's checks
+
+    return reading_folder(path)
 
 
 def check_parked(parked: str, target: str, fmt: str) -> None:
