@@ -858,9 +858,10 @@ def _refuse_keras_backup_on_ours(cb: keras.callbacks.BackupAndRestore, ours: Tra
     """Refuse a Keras ``BackupAndRestore`` whose folder a netform training backup owns, before ``fit`` runs.
 
     Keras writes its backup into its folder and deletes the whole folder when training ends: on a
-    netform backup folder (one holding netform's lock or marker, one inside such a folder, or this
-    ``fit``'s own backup folder, above or below) it took that training's backup, lock and marker, so a
-    second training was then accepted while the first still ran.
+    netform backup folder (one holding netform's lock or marker, one inside such a folder, a folder holding
+    one at any depth, or this ``fit``'s own backup folder, above or below) it took that training's backup,
+    lock and marker, so a second training was then accepted while the first still ran. A link as the folder
+    is refused too: Keras's removal refuses it, after the last epoch.
 
     Raises:
         EngineError: Naming the folder, what owns it, and the fix.
@@ -878,10 +879,22 @@ def _refuse_keras_backup_on_ours(cb: keras.callbacks.BackupAndRestore, ours: Tra
     elif backup_above(Path(real)) is not None:
         folder, entry = backup_above(Path(real))  # type: ignore[misc]
         why = f"lies inside {os.path.join(folder, entry)}, which the netform training backup in {folder} owns"
-    elif ours is not None:
-        own = os.path.realpath(ours.directory)
-        if real == own or own.startswith(real.rstrip(os.sep) + os.sep) or real.startswith(own + os.sep):
-            why = f"overlaps this fit's own training backup folder {ours.directory}"
+    elif ours is not None and (
+        real == (own := os.path.realpath(ours.directory))
+        or own.startswith(real.rstrip(os.sep) + os.sep)
+        or real.startswith(own + os.sep)
+    ):
+        why = f"overlaps this fit's own training backup folder {ours.directory}"
+    elif getattr(cb, "delete_checkpoint", True):
+        below = _backup_below(real)
+        if below is not None:
+            why = f"holds {below}, the folder of a netform training backup (it holds netform's lock or marker)"
+        elif os.path.islink(os.fspath(text)):
+            raise EngineError(
+                f"fit(): keras.callbacks.BackupAndRestore(backup_dir={os.fspath(text)!r}) is a symbolic link to "
+                f"{real}: Keras deletes its folder when training ends with rmtree, which refuses a link and fails "
+                "the fit after its last epoch; give the folder itself (or delete_checkpoint=False)."
+            )
     if why is None:
         return
     end = " when training ends" if getattr(cb, "delete_checkpoint", True) else " (with delete_checkpoint=True)"
@@ -890,6 +903,20 @@ def _refuse_keras_backup_on_ours(cb: keras.callbacks.BackupAndRestore, ours: Tra
         f"backup there and deletes its whole folder{end}, taking that training's backup, lock and marker with "
         "it; give BackupAndRestore a folder of its own."
     )
+
+
+def _backup_below(folder: str) -> str | None:
+    """A netform training backup folder (one holding netform's lock or marker) at any depth under ``folder``.
+
+    Keras's ``BackupAndRestore`` removes its whole folder, as deep as it goes, when training ends; this walk
+    (links not followed, unreadable folders skipped) costs what that removal does.
+    """
+    from ._backup_lock import CREATED_NAME, LOCK_NAME
+
+    for root, _dirs, files in os.walk(folder, followlinks=False):
+        if any(n in files and _plain_file(os.path.join(root, n)) for n in (LOCK_NAME, CREATED_NAME)):
+            return root
+    return None
 
 
 def _plain_file(path: str) -> bool:

@@ -94,3 +94,69 @@ def test_a_folder_of_its_own_still_trains_and_resumes_as_keras_does(tmp_path: Pa
         callbacks=[keras.callbacks.BackupAndRestore(str(folder), delete_checkpoint=False)],
     )
     assert (folder / "training_metadata.json").exists()
+
+
+# A folder holding a netform backup at any depth: Keras's removal would take it with it.
+
+
+def _kept_backup(folder: Path) -> dict[str, bytes]:
+    _model().fit(*_data(), epochs=1, verbose=0, callbacks=[nf.TrainingBackup(folder, delete_on_finish=False)])
+    return _files(folder)
+
+
+@pytest.mark.parametrize("given", ["P", "P/", ".", "P/bk/..", "P/bk/../../P"])
+def test_a_folder_holding_a_kept_netform_backup_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = _kept_backup(tmp_path / "P" / "bk")
+    with pytest.raises(EngineError, match=r"BackupAndRestore.*holds .*bk, the folder of a netform training backup"):
+        _model().fit(*_data(), epochs=1, verbose=0, callbacks=[keras.callbacks.BackupAndRestore(given)])
+    assert _files(tmp_path / "P" / "bk") == before
+
+
+def test_a_folder_holding_a_running_trainings_backup_deep_down_is_refused(tmp_path: Path) -> None:
+    lock = DirectoryLock(tmp_path / "a" / "b" / "c" / "bk")
+    lock.acquire()
+    try:
+        with pytest.raises(EngineError, match=r"holds .*a/b/c/bk"):
+            _model().fit(
+                *_data(), epochs=1, verbose=0, callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "a"))]
+            )
+        assert (tmp_path / "a" / "b" / "c" / "bk" / "netform-backup.lock").exists()
+    finally:
+        lock.release()
+
+
+def test_a_link_to_a_folder_holding_a_backup_and_a_plain_link_are_refused(tmp_path: Path) -> None:
+    before = _kept_backup(tmp_path / "P" / "bk")
+    (tmp_path / "to-P").symlink_to(tmp_path / "P")
+    with pytest.raises(EngineError, match=r"holds .*bk"):
+        _model().fit(
+            *_data(), epochs=1, verbose=0, callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "to-P"))]
+        )
+    assert _files(tmp_path / "P" / "bk") == before
+    # a link to a plain folder: Keras's rmtree refuses it after the last epoch (a raw OSError); refused before
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "to-mine").symlink_to(tmp_path / "mine")
+    with pytest.raises(EngineError, match=r"symbolic link"):
+        _model().fit(
+            *_data(), epochs=1, verbose=0, callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "to-mine"))]
+        )
+    with pytest.raises(OSError, match="symbolic link"):  # what plain Keras does with it
+        keras_model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        keras_model.compile(optimizer="adam", loss="mse")
+        keras_model.fit(
+            *_data(), epochs=1, verbose=0, callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "to-mine"))]
+        )
+
+
+def test_keeping_its_folder_keras_may_write_beside_a_backup_below(tmp_path: Path) -> None:
+    before = _kept_backup(tmp_path / "P" / "bk")
+    _model().fit(
+        *_data(),
+        epochs=1,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "P"), delete_checkpoint=False)],
+    )
+    assert _files(tmp_path / "P" / "bk") == before and (tmp_path / "P" / "training_metadata.json").exists()
