@@ -763,6 +763,7 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
     import secrets
 
     from netform._compat import _keras_saving as ks
+    from netform._files import swap_turn
     from netform.errors import SaveError
 
     from ._atomic import folders_made_for, fsync_dir
@@ -780,6 +781,7 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
         token = secrets.token_hex(8)
         tmp = os.path.join(parent, f".nf-shards-{os.getpid()}-{_host_tag()}-{token}")
         os.mkdir(tmp, 0o700)
+        turn = contextlib.ExitStack()
         try:
             if old_index is not None:  # what this save replaces, for the save after it should it be killed
                 with open(os.path.join(tmp, _PREVIOUS + base), "w", encoding="utf-8") as fh:
@@ -790,6 +792,10 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
             finally:
                 store.close()
             shards = sorted(n for n in os.listdir(tmp) if n not in (base, _PREVIOUS + base))
+            # From here to the last removal, saves of this index take turns (milliseconds): two of them with
+            # different shard counts would each remove what only its own earlier index named, and leave the
+            # other's shards at names no index lists, which every later save would then refuse.
+            turn.enter_context(swap_turn(path))
             if os.path.lexists(path):
                 old_index = _sharded_index(path)
             for name in shards:
@@ -854,6 +860,7 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
                 ):
                     _remove_shard(parent, name)  # a file put at the name since is not the earlier shard: it stays
         finally:
+            turn.close()
             _remove_staging(tmp)
     return [base, *shards]
 

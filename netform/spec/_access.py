@@ -36,6 +36,7 @@ __all__ = [
     "callback_problems",
     "callback_message",
     "file_argument_problems",
+    "activation_function_problem",
     "UNBUILDABLE_LAYERS",
     "CALLBACK_ARGUMENT_TYPES",
     "FUNCTION_CALLBACKS",
@@ -99,6 +100,30 @@ def function_problem(node: Mapping[str, Any]) -> str | None:
     class_name, module = node.get("class_name"), node.get("module")
     if class_name == "__lambda__":
         return "Python bytecode (a lambda), which runs code"
+    keras_module = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+    if (
+        isinstance(class_name, str)
+        and class_name[:1].islower()
+        and class_name != "function"
+        and keras_module
+        and module not in MODELLING_FUNCTION_MODULES
+    ):
+        # Keras's classes are CamelCase: a lower-case name of a Keras module is one of its functions
+        return (
+            f"{module}.{class_name[:100]} as a class; it is a function of a module that is not one of Keras's "
+            f"modelling modules ({', '.join(sorted(MODELLING_FUNCTION_MODULES))}), and Keras refuses it"
+        )
+    if class_name == "function" and not isinstance(module, str):
+        registered = node.get("registered_name")
+        named = registered if isinstance(registered, str) and ">" in registered else str(node.get("config"))
+        package = named.partition(">")[0] if ">" in named else None
+        if package is None or package == "keras" or package.startswith("keras."):
+            return (
+                f"the function {named[:100]!r} without its module: Keras then finds only functions a plugin "
+                "registered under its own 'package>name', which this is not; write module: with a Keras "
+                "modelling module (keras.activations, keras.ops)"
+            )
+        return None
     if class_name != "function" or not isinstance(module, str):
         return None
     name = str(node.get("config"))[:100]
@@ -150,6 +175,24 @@ def unresolved_function(module: str, name: str) -> str | None:
         else "name a function of keras.activations, keras.ops or another Keras modelling module"
     )
     return f"Keras cannot resolve the function {shown}, and the build would fail; {fix}"
+
+
+def activation_function_problem(node: Mapping[str, Any]) -> str | None:
+    """Why a function mapping given as a layer's ``activation`` is not an activation (None: it is one, or
+    netform cannot tell): netform reads an activation back by its name, so ``keras.ops.tanh`` is one and
+    ``keras.activations.deserialize`` or ``keras.ops.fori_loop`` is not (the build would write a model file
+    netform's own readers refuse, and Keras fails when the layer runs)."""
+    from ._keras_functions import KERAS_ACTIVATIONS, KERAS_VERSION
+
+    name = node.get("config")
+    if node.get("class_name") != "function" or not isinstance(name, str) or ">" in name:
+        return None
+    if _keras_version() != KERAS_VERSION or name in KERAS_ACTIVATIONS:
+        return None
+    return (
+        f"the function {node.get('module')}.{name[:100]} is not an activation (a layer's activation is one of "
+        f"Keras's activations, by name or as a function of that name); write one of {', '.join(KERAS_ACTIVATIONS)}"
+    )
 
 
 def unknown_activation(name: str) -> str | None:

@@ -130,3 +130,56 @@ def test_two_processes_saving_one_folder_target_never_fail(tmp_path: Path, kind:
     assert total >= 4, total
     assert _values(target) in ({1.0}, {2.0})
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m"]
+
+
+SHARDED_SAVER = textwrap.dedent("""
+    import os, sys, time, warnings
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    warnings.simplefilter("ignore")
+    import keras, numpy as np, netform as nf
+    index, value, start = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    inputs = keras.Input((32,))
+    x = inputs
+    for name in "abc":
+        x = keras.layers.Dense(32, name=name)(x)
+    model = nf.Model(inputs, keras.layers.Dense(4, name="d")(x))
+    model.set_weights([np.full(w.shape, value, "float32") for w in model.get_weights()])
+    while time.time() < start:
+        time.sleep(0.01)
+    saves, failures, i = 0, [], 0
+    while time.time() < start + 8:
+        i += 1
+        try:
+            nf.save_weights(model, index, max_shard_size=(0.000005, 1)[i % 2])  # 4 shards, then 1
+            saves += 1
+        except Exception as err:
+            failures.append(f"{type(err).__name__}: {str(err)[:300]}")
+    print(saves, len(failures))
+    for f in failures[:3]:
+        print(f)
+""")
+
+
+@pytest.mark.slow
+def test_two_processes_saving_one_sharded_index_with_other_shard_counts_never_fail(tmp_path: Path) -> None:
+    import json
+
+    index = tmp_path / "w.weights.json"
+    start = time.time() + 12
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SHARDED_SAVER, str(index), str(v), str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in (1.0, 2.0)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    for proc, (out, err) in zip(procs, outs):
+        assert proc.returncode == 0, err[-2000:]
+        lines = out.strip().splitlines()
+        assert int(lines[0].split()[1]) == 0, lines[1:]
+    # what is left is the last save, whole: its index and the shards it names, nothing else
+    named = {n for found in json.loads(index.read_text())["weight_map"].values() for n in found}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"w.weights.json", *named})

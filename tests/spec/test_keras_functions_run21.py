@@ -17,7 +17,7 @@ import pytest
 from netform.errors import SpecError
 from netform.spec import load_spec
 from netform.spec._access import unresolved_function
-from netform.spec._keras_functions import KERAS_FUNCTIONS
+from netform.spec._keras_functions import KERAS_ACTIVATIONS, KERAS_FUNCTIONS
 from tests.conftest import ROOT
 
 SPEC = (
@@ -67,14 +67,20 @@ def test_validate_refuses_a_function_keras_cannot_resolve_and_names_the_module_t
         ("keras.ops", "relu"),
         ("builtins", "relu"),
         ("keras.activations", "gelu"),
-        ("keras.ops.image", "resize"),
-        ("keras.random", "normal"),
-        ("keras.metrics", "mean_squared_error"),
         ("builtins", "my_package>my_function"),  # a registered custom function: the build decides
     ],
 )
 def test_validate_accepts_what_keras_resolves(module, name) -> None:
     load_spec(SPEC % (module, name), source="f.yaml")
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [("keras.ops.image", "resize"), ("keras.random", "normal"), ("keras.metrics", "mean_squared_error")],
+)
+def test_a_function_keras_resolves_that_is_no_activation_is_refused_as_an_activation(module, name) -> None:
+    with pytest.raises(SpecError, match=rf"config\.activation: the function {module}\.{name} is not an activation"):
+        load_spec(SPEC % (module, name), source="f.yaml")
 
 
 def test_the_functions_keras_writes_are_told_as_keras_reads_them() -> None:
@@ -113,7 +119,8 @@ def test_validate_agrees_with_keras_and_the_build_on_a_sample_of_names() -> None
             spec = load_spec(SPEC % (module, name), source="f.yaml")
         except SpecError:
             spec = None
-        if (spec is not None) != resolves:
+        # an activation slot takes, of what Keras resolves, the functions named as Keras's activations
+        if (spec is not None) != (resolves and name in KERAS_ACTIVATIONS):
             disagree.append((module, name, spec is not None, resolves))
     assert disagree == [], disagree
     assert len(cases) > 60, len(cases)
@@ -215,3 +222,53 @@ def test_validate_and_keras_agree_on_activation_names() -> None:
         except SpecError:
             accepted = False
         assert accepted == takes, name
+
+
+# An activation given as a function mapping must be an activation; a function needs its module.
+
+DENSE = (
+    "netform: 1\nkind: sequential\ninputs: {x: {shape: [4]}}\nlayers:\n"
+    "  - {type: KerasLayer, class_name: Dense, config: {units: 2, activation: %s}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [
+        "{class_name: function, module: keras.activations, config: deserialize}",
+        "{class_name: function, module: keras.ops, config: fori_loop}",
+        "{class_name: function, module: keras.ops, config: vectorized_map}",
+    ],
+)
+def test_an_activation_that_is_no_activation_is_refused(activation: str) -> None:
+    with pytest.raises(SpecError, match=r"config\.activation: the function .* is not an activation"):
+        load_spec(DENSE % activation)
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [
+        "{class_name: function, module: keras.ops, config: tanh}",
+        "{class_name: function, module: keras.activations, config: relu}",
+        "{class_name: function, module: builtins, config: gelu, registered_name: function}",
+        "relu",
+    ],
+)
+def test_an_activation_function_of_an_activations_name_validates(activation: str) -> None:
+    load_spec(DENSE % activation)
+
+
+@pytest.mark.parametrize(
+    "activation, message",
+    [
+        ("{class_name: function, registered_name: 'keras.utils>get_file', config: get_file}", "without its module"),
+        ("{class_name: function, config: get_file}", "without its module"),
+        (
+            "{class_name: get_file, module: keras.utils, registered_name: null, config: {}}",
+            "keras.utils.get_file as a class",
+        ),
+    ],
+)
+def test_a_function_keras_cannot_find_or_refuses_is_refused_at_validate(activation: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_spec(DENSE % activation)

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .._access import (
     UNBUILDABLE_LAYERS,
+    activation_function_problem,
     file_argument_problems,
     function_problem,
     unknown_activation,
@@ -280,6 +281,10 @@ def _keras_value(value: Any, class_name: str, path: tuple[str, ...]) -> tuple[tu
             here = (*path, str(key))
             if key in _ACTIVATION_KEYS and isinstance(item, str):
                 problem = unknown_activation(item)
+                if problem is not None:
+                    return here, problem
+            if key in _ACTIVATION_KEYS and isinstance(item, dict):
+                problem = activation_function_problem(item)
                 if problem is not None:
                     return here, problem
             inner = item.get("class_name") if isinstance(item, dict) else None
