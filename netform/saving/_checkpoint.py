@@ -35,6 +35,7 @@ import shutil
 import time
 from typing import Any, Iterator
 
+from netform._files import swap_turn
 from netform.errors import FormatError, SaveError
 
 from ._atomic import folder_lock, fsync_dir, recover, temp_name, write_bytes
@@ -425,7 +426,8 @@ def _save_in(model: Any, prefix: str, directory: str, base: str) -> None:
         for path in _files_of(tmp_prefix):
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
-        _publish(tmp_prefix, directory, base)
+        with swap_turn(os.path.join(directory, base)):  # publishes of one prefix, and its checks, take turns
+            _publish(tmp_prefix, directory, base)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 

@@ -1081,6 +1081,14 @@ def _variables_checkpoint(prefix: str, holder: str) -> SaveError:
 
 
 def _check_checkpoint(prefix: str) -> None:
+    from netform._files import swap_turn
+
+    # another save's publish of this prefix renames its plain files: the check waits for it (milliseconds)
+    with swap_turn(os.path.abspath(prefix)):
+        _check_checkpoint_files(prefix)
+
+
+def _check_checkpoint_files(prefix: str) -> None:
     directory, base = os.path.split(os.path.abspath(prefix))
     holder = os.path.dirname(directory)
     if (base, os.path.basename(directory)) == ("variables", "variables") and any(

@@ -183,3 +183,52 @@ def test_two_processes_saving_one_sharded_index_with_other_shard_counts_never_fa
     # what is left is the last save, whole: its index and the shards it names, nothing else
     named = {n for found in json.loads(index.read_text())["weight_map"].values() for n in found}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"w.weights.json", *named})
+
+
+CHECKPOINT_SAVER = textwrap.dedent("""
+    import os, sys, time, warnings
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    warnings.simplefilter("ignore")
+    import numpy as np, netform as nf
+    prefix, value, start = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    model = nf.build(nf.load_spec(sys.argv[4]))
+    for w in model.weights:
+        w.assign(np.full(w.shape, value, "float32"))
+    while time.time() < start:
+        time.sleep(0.01)
+    saves, failures = 0, []
+    while time.time() < start + 8:
+        try:
+            nf.save_weights(model, prefix, format="tf_checkpoint")
+            saves += 1
+        except Exception as err:
+            failures.append(f"{type(err).__name__}: {str(err)[:300]}")
+    print(saves, len(failures))
+    for f in failures[:3]:
+        print(f)
+""")
+
+
+@pytest.mark.slow
+def test_two_processes_saving_one_checkpoint_prefix_never_fail(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    prefix = tmp_path / "ck" / "w.ckpt"
+    start = time.time() + 12
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHECKPOINT_SAVER, str(prefix), str(v), str(start), str(spec)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in (1.0, 2.0)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    for proc, (out, err) in zip(procs, outs):
+        assert proc.returncode == 0, err[-2000:]
+        lines = out.strip().splitlines()
+        assert int(lines[0].split()[1]) == 0, lines[1:]
+    model = nf.build(nf.load_spec(SPEC))
+    nf.load_weights(model, prefix)
+    assert {float(v) for w in model.weights for v in np.unique(np.asarray(w))} in ({1.0}, {2.0})
