@@ -117,8 +117,43 @@ def backup_above(directory: Path) -> tuple[str, str] | None:
         folder = parent
 
 
+#: What Keras's ``BackupAndRestore`` writes in its folder (which it deletes, whole, when its training ends).
+KERAS_BACKUP_FILES = ("training_metadata.json", "latest.weights.h5")
+
+
+def keras_backup_above(directory: Path) -> str | None:
+    """A folder at or above ``directory`` (links resolved) holding a Keras ``BackupAndRestore``'s files, or None.
+
+    Keras deletes that folder with everything in it when its training ends: a netform backup inside it
+    would go with it, lock, marker and state.
+    """
+    folder = os.path.realpath(directory)
+    while True:
+        if all(_regular(os.path.join(folder, name)) for name in KERAS_BACKUP_FILES):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _refuse_inside_a_backup(directory: Path, shown: str, fix: str) -> None:
-    """Raise :class:`EngineError` when ``directory`` lies inside what another training's backup owns."""
+    """Raise :class:`EngineError` when ``directory`` lies inside what another training's backup owns, or inside a
+    Keras ``BackupAndRestore`` folder (which Keras deletes whole when its training ends)."""
+    keras_folder = keras_backup_above(directory)
+    if keras_folder is not None:
+        raise EngineError(
+            f"{shown}: lies inside {keras_folder}, the folder of a Keras BackupAndRestore (it holds "
+            f"{' and '.join(KERAS_BACKUP_FILES)}), which Keras deletes with everything in it when that training "
+            f"ends; {fix}"
+        )
     above = backup_above(directory)
     if above is not None:
         folder, entry = above

@@ -160,3 +160,23 @@ def test_keeping_its_folder_keras_may_write_beside_a_backup_below(tmp_path: Path
         callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "P"), delete_checkpoint=False)],
     )
     assert _files(tmp_path / "P" / "bk") == before and (tmp_path / "P" / "training_metadata.json").exists()
+
+
+def test_a_netform_backup_inside_a_keras_backup_folder_is_refused(tmp_path: Path) -> None:
+    # a Keras BackupAndRestore in P (its files there, as while its training runs): Keras deletes P whole
+    # when that training ends, so a netform backup started inside P afterwards would go with it
+    keras_folder = tmp_path / "P"
+    _model().fit(
+        *_data(),
+        epochs=1,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(str(keras_folder), delete_checkpoint=False)],
+    )
+    before = _files(keras_folder)
+    with pytest.raises(EngineError, match=r"lies inside .*P, the folder of a Keras BackupAndRestore"):
+        _model().fit(*_data(), epochs=1, verbose=0, backup_dir=keras_folder / "bk")
+    from netform.engine._backup_lock import check_directory
+
+    with pytest.raises(EngineError, match=r"--backup-dir .*Keras BackupAndRestore"):
+        check_directory(keras_folder / "a" / "bk", option="--backup-dir")
+    assert _files(keras_folder) == before
