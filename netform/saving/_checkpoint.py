@@ -23,6 +23,8 @@ keeps every tensor in one of them, the one the plain index does not use now
 name the old index never opens, and one rename of the index switches the
 prefix. The data file the old index uses stays until the next save (a reader
 that opened the old index finds its data), as the set before the newest does.
+A save that fails before its state file is switched (a full disk) takes its
+set and the plain names back: the prefix stays as it was.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
         fh.flush()
         os.fsync(fh.fileno())
     moved: list[str] = []
+    plain = os.path.join(directory, base)
+    earlier = _index_source(directory, base)
     try:
         # Data first, index last: a set without its index does not exist for a reader.
         for old in sorted(_files_of(tmp_prefix), key=lambda f: f.endswith(".index")):
@@ -140,11 +144,54 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
                 state, f'model_checkpoint_path: "{set_base}"\nall_model_checkpoint_paths: "{set_base}"\n'.encode()
             )
     except BaseException:
+        _unlink_plain_of(plain, moved, earlier)
         for path in moved:
             _unlink(path)
         raise
     _drop_old_sets(directory, base)
     return os.path.join(directory, set_base)
+
+
+def _index_source(directory: str, base: str) -> str | None:
+    """A set's index that the plain ``base.index`` is another name of (None: no plain index, or not a set's)."""
+    plain = _inode(os.path.join(directory, base + ".index"))
+    if plain is None:
+        return None
+    pattern = re.compile(re.escape(base + SET_MARK) + r"[0-9a-f]{20}\.index")
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if pattern.fullmatch(name) and not os.path.islink(path) and _inode(path) == plain:
+            return path
+    return None
+
+
+def _unlink_plain_of(plain: str, moved: list[str], earlier: str | None) -> None:
+    """Take the plain names of ``plain`` off a set whose publish failed (its files ``moved``).
+
+    A plain index linked to the failed set goes back to the index of the set it was before (``earlier``),
+    or goes when there was none; then a plain data file linked to it goes (the earlier index never reads it:
+    see :func:`_rename_shards`). When the index cannot be put back, the plain names stay on the failed set,
+    a whole checkpoint.
+    """
+    failed = {_inode(path) for path in moved} - {None}
+    for path in sorted(_files_of(plain), key=lambda f: not f.endswith(".index")):  # the index first
+        if _inode(path) not in failed:
+            continue
+        try:
+            if path.endswith(".index") and earlier is not None:
+                tmp = temp_name(path)
+                try:
+                    os.link(earlier, tmp)
+                    os.replace(tmp, path)
+                finally:
+                    _unlink(tmp)
+            else:
+                os.remove(path)
+        except OSError:
+            if path.endswith(".index"):
+                return  # the plain index still reads the failed set's data: that stays with it
+    with contextlib.suppress(OSError):
+        fsync_dir(os.path.dirname(plain))
 
 
 def _used_data(prefix: str) -> set[str]:

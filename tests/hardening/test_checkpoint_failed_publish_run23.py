@@ -1,0 +1,70 @@
+"""A TF checkpoint save that fails while it publishes leaves the prefix as it was.
+
+A save publishes its files as a set, points the plain ``PREFIX.index`` /
+``PREFIX.data-*`` names at it, then switches the ``checkpoint`` state file.
+When that last write fails (a full disk, no inodes left), the save is a
+``SaveError`` and nothing of it stays: a first save leaves no file at the
+plain names, a later save leaves the plain names on the earlier checkpoint.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import numpy as np
+import pytest
+
+import netform.saving as nfs
+import netform.saving._checkpoint as ckpt
+from netform.errors import SaveError
+
+
+@pytest.fixture()
+def model():
+    import keras
+
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)], name="tiny")
+
+
+def _fail_state_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ckpt.write_bytes
+
+    def write_bytes(path, data, *args, **kwargs):
+        if os.path.basename(str(path)) == "checkpoint":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "write_bytes", write_bytes)
+
+
+def test_a_failed_first_save_leaves_no_file(tmp_path, model, monkeypatch) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    _fail_state_writes(monkeypatch)
+    with pytest.raises(SaveError):
+        nfs.save_weights(model, tmp_path / "w", format="tf_checkpoint")
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+def test_a_failed_later_save_leaves_the_earlier_checkpoint(tmp_path, model, monkeypatch) -> None:
+    import tensorflow as tf
+
+    before = [np.array(w) for w in model.get_weights()]
+    nfs.save_weights(model, tmp_path / "w", format="tf_checkpoint")
+    names = sorted(os.listdir(tmp_path))
+    state = (tmp_path / "checkpoint").read_bytes()
+    model.set_weights([w + 1.0 for w in before])
+    _fail_state_writes(monkeypatch)
+    with pytest.raises(SaveError):
+        nfs.save_weights(model, tmp_path / "w", format="tf_checkpoint")
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == names
+    assert (tmp_path / "checkpoint").read_bytes() == state
+    # netform's reader and plain TensorFlow reading the prefix itself both get the earlier weights
+    nfs.load_weights(model, tmp_path / "w")
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+    model.set_weights([w + 2.0 for w in before])
+    tf.train.Checkpoint(model=model).read(str(tmp_path / "w")).expect_partial()
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
