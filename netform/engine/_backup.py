@@ -895,6 +895,8 @@ def _refuse_keras_backup_on_ours(cb: keras.callbacks.BackupAndRestore, ours: Tra
                 f"{real}: Keras deletes its folder when training ends with rmtree, which refuses a link and fails "
                 "the fit after its last epoch; give the folder itself (or delete_checkpoint=False)."
             )
+        else:
+            _refuse_folder_of_other_files(os.fspath(text), real)
     if why is None:
         return
     end = " when training ends" if getattr(cb, "delete_checkpoint", True) else " (with delete_checkpoint=True)"
@@ -903,6 +905,42 @@ def _refuse_keras_backup_on_ours(cb: keras.callbacks.BackupAndRestore, ours: Tra
         f"backup there and deletes its whole folder{end}, taking that training's backup, lock and marker with "
         "it; give BackupAndRestore a folder of its own."
     )
+
+
+def _refuse_folder_of_other_files(text: str, real: str) -> None:
+    """Refuse, for a Keras ``BackupAndRestore`` that deletes its folder when training ends, a folder that holds
+    the working directory, one that already holds anything but what that callback writes, and a file.
+
+    Plain Keras deletes them (and then fails on the working directory); a folder holding only Keras's
+    backup files (an interrupted run's, resumed from) or nothing is used as Keras uses it.
+
+    Raises:
+        EngineError: Naming the folder, what it holds, and the fix.
+    """
+    from ._backup_lock import KERAS_BACKUP_NAMES
+
+    shown = f"fit(): keras.callbacks.BackupAndRestore(backup_dir={text!r})"
+    fix = "give BackupAndRestore a new or empty folder of its own (or delete_checkpoint=False)."
+    cwd = os.path.realpath(os.getcwd())
+    if cwd == real or cwd.startswith(real.rstrip(os.sep) + os.sep):
+        raise EngineError(
+            f"{shown} is (or holds) the working directory {cwd}, and Keras deletes its whole folder when "
+            f"training ends; {fix}"
+        )
+    if not os.path.lexists(real):
+        return
+    if not os.path.isdir(real):
+        raise EngineError(f"{shown}: {real} is not a folder, and Keras writes its backup files into it; {fix}")
+    try:
+        others = sorted(set(os.listdir(real)) - KERAS_BACKUP_NAMES)
+    except OSError as exc:
+        raise EngineError(f"{shown}: its folder {real} cannot be listed ({exc.strerror}); {fix}") from exc
+    if others:
+        listed = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+        raise EngineError(
+            f"{shown}: {real} already holds other files ({listed}), and Keras deletes the whole folder when "
+            f"training ends; {fix}"
+        )
 
 
 def _backup_below(folder: str) -> str | None:

@@ -119,6 +119,8 @@ def backup_above(directory: Path) -> tuple[str, str] | None:
 
 #: What Keras's ``BackupAndRestore`` writes in its folder (which it deletes, whole, when its training ends).
 KERAS_BACKUP_FILES = ("training_metadata.json", "latest.weights.h5")
+#: Every name Keras's ``BackupAndRestore`` writes in its folder (``double_checkpoint=True`` adds the ``.bkp`` copies).
+KERAS_BACKUP_NAMES = frozenset({*KERAS_BACKUP_FILES, *(f"{name}.bkp" for name in KERAS_BACKUP_FILES)})
 
 
 def keras_backup_above(directory: Path) -> str | None:

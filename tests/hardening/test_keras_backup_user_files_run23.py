@@ -1,0 +1,106 @@
+"""Keras's BackupAndRestore given a folder of the user's files is refused by ``fit``.
+
+Keras's ``BackupAndRestore`` deletes its whole folder when training ends
+(``delete_checkpoint=True``, its default). Given ``'.'`` or any folder that
+already held the user's files, plain Keras deleted them all (with ``'.'`` the
+fit then ended in ``OSError``). netform's ``fit`` refuses such a folder with an
+``EngineError`` before anything runs, as it refuses it in a spec: a folder
+that holds only what Keras's callback writes there (an interrupted run's
+backup) is resumed from, as in Keras; a new or empty folder is used as in Keras.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import netform as nf
+from netform.errors import EngineError
+
+
+def _model() -> keras.Model:
+    inputs = keras.Input((4,))
+    model = nf.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.random((16, 4), "float32"), rng.random((16, 2), "float32")
+
+
+def _fit(model: keras.Model, folder: str | os.PathLike[str], **kwargs) -> keras.callbacks.History:
+    backup = keras.callbacks.BackupAndRestore(os.fspath(folder), **kwargs)
+    return model.fit(*_data(), epochs=2, verbose=0, callbacks=[backup])
+
+
+def test_a_folder_of_user_files_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("mine")
+    (folder / "runs").mkdir()
+    (folder / "runs" / "log.csv").write_text("epoch,loss\n")
+    with pytest.raises(EngineError, match=r"BackupAndRestore.*results.*already holds.*runs, thesis\.tex.*new or empty"):
+        _fit(_model(), folder)
+    assert (folder / "thesis.tex").read_text() == "mine"
+    assert (folder / "runs" / "log.csv").read_text() == "epoch,loss\n"
+
+
+def test_the_working_directory_is_refused_even_when_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(EngineError, match=r"BackupAndRestore.*working directory"):
+        _fit(_model(), ".")
+    with pytest.raises(EngineError, match=r"BackupAndRestore.*working directory"):
+        _fit(_model(), tmp_path)  # a folder holding the working directory
+    assert work.is_dir()
+
+
+def test_a_file_as_the_folder_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    with pytest.raises(EngineError, match=r"BackupAndRestore.*notes\.txt.*not a folder"):
+        _fit(_model(), target)
+    assert target.read_text() == "mine"
+
+
+def test_a_new_or_empty_folder_is_used_and_removed_as_in_keras(tmp_path: Path) -> None:
+    for folder in (tmp_path / "new", tmp_path / "empty"):
+        if folder.name == "empty":
+            folder.mkdir()
+        _fit(_model(), folder)
+        assert not folder.exists()  # Keras removes its folder when training ends
+
+
+def test_an_interrupted_keras_backup_is_resumed(tmp_path: Path) -> None:
+    folder = tmp_path / "bk"
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise RuntimeError("interrupted")
+
+    backup = keras.callbacks.BackupAndRestore(str(folder), double_checkpoint=True)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _model().fit(*_data(), epochs=2, verbose=0, callbacks=[backup, Interrupt()])
+    assert {"latest.weights.h5", "training_metadata.json"} <= set(os.listdir(folder))
+    began: list[int] = []
+    seen = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: began.append(epoch))
+    _model().fit(*_data(), epochs=2, verbose=0, callbacks=[keras.callbacks.BackupAndRestore(str(folder)), seen])
+    assert began == [1]
+    assert not folder.exists()
+
+
+def test_delete_checkpoint_false_may_share_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("mine")
+    _fit(_model(), folder, delete_checkpoint=False)
+    assert (folder / "thesis.tex").read_text() == "mine"
+    assert (folder / "latest.weights.h5").is_file()
