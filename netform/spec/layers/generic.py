@@ -8,6 +8,7 @@ resolve; nothing is imported by path.
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -20,6 +21,7 @@ from .._access import (
     unknown_activation,
     unresolved_function,
 )
+from .._keras_arg_checks import argument_problem
 from .._layer_base import LayerSpec, NoStaticRule, register_layer_spec
 from .._types import Shape
 
@@ -95,6 +97,16 @@ class KerasLayer(LayerSpec):
         # Values Keras refuses when the layer is made (an activation name it has none for, a string for
         # idf_weights): validate names them where they are written.
         found = _keras_value(self.config, self.class_name, ("config",))
+        if found is not None:
+            path, problem = found
+            raise ValueError(f"{'.'.join(path)}: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _keras_arguments(self) -> KerasLayer:
+        # Arguments Keras's constructor refuses (units: -5, kernel_size: 0, rate: .nan), in this layer's config
+        # and in the layers it wraps: validate names them where they are written.
+        found = _argument_problem(self.class_name, self.config, ("config",))
         if found is not None:
             path, problem = found
             raise ValueError(f"{'.'.join(path)}: {problem}")
@@ -303,6 +315,35 @@ def _keras_value(value: Any, class_name: str, path: tuple[str, ...]) -> tuple[tu
                 found = _keras_value(item, class_name, (*path, str(i)))
             if found is not None:
                 return found
+    return None
+
+
+def _argument_problem(
+    class_name: str, config: dict[str, Any], path: tuple[str, ...]
+) -> tuple[tuple[str, ...], str] | None:
+    """The first argument Keras's constructor refuses in the config of a ``class_name`` layer, or of a layer it
+    holds (a wrapper's ``layer``, a ``Sequential``'s ``layers``), with its path and why."""
+    found = argument_problem(KERAS_ALIASES.get(class_name, class_name), config)
+    if found is not None:
+        return (*path, found[0]), found[1]
+    stack = deque((v, (*path, str(k))) for k, v in config.items())
+    while stack:
+        item, where = stack.popleft()
+        if isinstance(item, dict):
+            inner, module = item.get("class_name"), item.get("module")
+            if (
+                isinstance(inner, str)
+                and isinstance(item.get("config"), dict)
+                and item.get("registered_name") in (None, inner)
+                and (module is None or (isinstance(module, str) and module.startswith("keras")))
+            ):
+                nested = _argument_problem(inner, item["config"], (*where, "config"))
+                if nested is not None:
+                    return nested
+                continue
+            stack.extend((v, (*where, str(k))) for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, (*where, str(i))) for i, v in enumerate(item))
     return None
 
 

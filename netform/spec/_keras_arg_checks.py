@@ -1,0 +1,199 @@
+"""The argument checks Keras's own layer constructors make, for a generic ``KerasLayer``'s config.
+
+A ``{type: KerasLayer, class_name: Dense, config: {units: -5}}`` is refused by
+Keras when the layer is made; validate runs without TensorFlow, so it makes the
+same checks itself, for the arguments Keras checks in its constructors (sizes,
+kernel and pool sizes, strides, dropout rates, attention heads). Each rule is
+the constructor's, neither stricter nor looser: a value Keras takes passes, a
+value its constructor refuses (``ValueError``, or a ``TypeError`` comparing a
+string with a number) is refused here with where and why
+(``tests/spec/test_keras_layer_arguments_run23.py`` checks each against Keras).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable
+
+__all__ = ["argument_problem"]
+
+#: A rule: the problem with a value (None when Keras takes it); ``rank`` is the layer's spatial rank.
+_Rule = Callable[[Any, int], "str | None"]
+
+
+def _number(value: Any) -> bool:
+    """A value Python compares with a number (``bool`` is an ``int``, as Keras sees it)."""
+    return isinstance(value, (int, float))
+
+
+def _whole(value: Any) -> bool:
+    """A list item ``standardize_tuple`` takes: a number ``int()`` converts (not NaN nor infinite)."""
+    return _number(value) and math.isfinite(value)
+
+
+def _positive_int(value: Any, _rank: int) -> str | None:
+    # Dense, Embedding, MultiHeadAttention: `not isinstance(x, int) or x <= 0`
+    return None if isinstance(value, int) and value > 0 else "a positive whole number"
+
+
+def _positive_int_not_bool(value: Any, _rank: int) -> str | None:
+    # Embedding: `not isinstance(x, int) or isinstance(x, bool) or x <= 0`
+    return None if isinstance(value, int) and not isinstance(value, bool) and value > 0 else "a positive whole number"
+
+
+def _optional(rule: _Rule) -> _Rule:
+    def check(value: Any, rank: int) -> str | None:
+        return None if value is None else rule(value, rank)
+
+    return check
+
+
+def _positive(value: Any, _rank: int) -> str | None:
+    # the recurrent layers' units, filters, depth_multiplier: `x <= 0` (a string fails the comparison)
+    return None if _number(value) and not value <= 0 else "a positive number"
+
+
+def _rate(value: Any, _rank: int) -> str | None:
+    # the dropout layers: `not 0 <= rate <= 1` (NaN fails it)
+    return None if _number(value) and 0 <= value <= 1 else "a number from 0 to 1"
+
+
+def _sizes(*, allow_zero: bool) -> _Rule:
+    """Keras's ``standardize_tuple``: a whole number, or a list of ``rank`` numbers, each above 0 (or at least 0)."""
+    want = "at least 0" if allow_zero else "above 0"
+
+    def check(value: Any, rank: int) -> str | None:
+        what = f"a whole number or a list of {rank} numbers, each {want}"
+        if isinstance(value, int):
+            items: list[Any] = [value]
+        elif isinstance(value, (list, tuple)) and len(value) == rank and all(_whole(v) for v in value):
+            items = list(value)
+        else:
+            return what
+        bad = [v for v in items if (v < 0 if allow_zero else v <= 0)]
+        return what if bad else None
+
+    return check
+
+
+_KERNEL = _sizes(allow_zero=False)
+_STRIDES_ZERO_OK = _sizes(allow_zero=True)
+
+_CONV = {"kernel_size": _KERNEL, "strides": _KERNEL, "dilation_rate": _KERNEL, "filters": _optional(_positive)}
+#: Keras's layer classes (and their other names) and the rules for the arguments their constructors check.
+_RULES: dict[str, dict[str, _Rule]] = {
+    "Dense": {"units": _positive_int},
+    "Embedding": {"input_dim": _positive_int_not_bool, "output_dim": _positive_int_not_bool},
+    # the cells check `units <= 0`; the GRU and SimpleRNN layers also need a whole state size
+    **{name: {"units": _positive} for name in ("LSTM", "LSTMCell", "GRUCell", "SimpleRNNCell")},
+    **{name: {"units": _positive_int} for name in ("GRU", "SimpleRNN")},
+    **{name: {"rate": _rate} for name in ("Dropout", "GaussianDropout", "AlphaDropout")},
+    **{f"SpatialDropout{n}D": {"rate": _rate} for n in (1, 2, 3)},
+    "MultiHeadAttention": {
+        "num_heads": _positive_int,
+        "key_dim": _positive_int,
+        "value_dim": _optional(_positive_int),
+    },
+    **{f"Conv{n}D": {**_CONV, "groups": _positive} for n in (1, 2, 3)},
+    **{f"Conv{n}DTranspose": {**_CONV, "output_padding": _optional(_STRIDES_ZERO_OK)} for n in (1, 2, 3)},
+    **{f"SeparableConv{n}D": {**_CONV, "depth_multiplier": _optional(_positive)} for n in (1, 2)},
+    **{
+        f"DepthwiseConv{n}D": {
+            "kernel_size": _KERNEL,
+            "strides": _KERNEL,
+            "dilation_rate": _KERNEL,
+            "depth_multiplier": _optional(_positive),
+        }
+        for n in (1, 2)
+    },
+    **{
+        f"ConvLSTM{n}D": {"kernel_size": _KERNEL, "strides": _STRIDES_ZERO_OK, "dilation_rate": _KERNEL}
+        for n in (1, 2, 3)
+    },
+    **{
+        f"{kind}Pooling{n}D": {"pool_size": _KERNEL, "strides": _optional(_STRIDES_ZERO_OK)}
+        for kind in ("Max", "Average")
+        for n in (1, 2, 3)
+    },
+}
+
+
+#: The arguments each class's constructor has no default for (Keras fails to make the layer without them).
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    name: tuple(k for k in ("units", "input_dim", "output_dim", "rate", "num_heads", "key_dim") if k in rules)
+    for name, rules in _RULES.items()
+}
+_REQUIRED.update({name: ("filters", "kernel_size") for name in _RULES if "Conv" in name and "Depthwise" not in name})
+_REQUIRED.update({f"DepthwiseConv{n}D": ("kernel_size",) for n in (1, 2)})
+_REQUIRED.update({f"AveragePooling{n}D": ("pool_size",) for n in (1, 2, 3)})
+
+
+def _as_tuple(value: Any, rank: int, default: Any) -> tuple[Any, ...] | None:
+    """A size argument as Keras standardizes it (None when it is None)."""
+    value = default if value is None else value
+    if value is None:
+        return None
+    return (value,) * rank if isinstance(value, int) else tuple(value)
+
+
+def _across(class_name: str, config: dict[str, Any], rank: int) -> tuple[str, str] | None:
+    """The checks Keras's constructor makes between two arguments (each already passed its own rule)."""
+    if re.fullmatch(r"Conv[123]D", class_name):
+        filters, groups = config.get("filters"), config.get("groups", 1)
+        if filters is not None and not filters % groups == 0:
+            return "filters", (
+                f"{class_name}'s filters ({filters!r}) must be divisible by its groups ({groups!r}) "
+                "(Keras refuses it when the layer is made)"
+            )
+    if re.fullmatch(r"(Conv|ConvLSTM)[123]D(Transpose)?", class_name):
+        strides = _as_tuple(config.get("strides", 1), rank, 1)
+        dilation = _as_tuple(config.get("dilation_rate", 1), rank, 1)
+        if strides and dilation and max(strides) > 1 and max(dilation) > 1:
+            return "strides", (
+                f"{class_name} takes strides above 1 or a dilation_rate above 1, not both (Keras refuses it when "
+                f"the layer is made); received strides={config.get('strides')!r}, "
+                f"dilation_rate={config.get('dilation_rate')!r}"
+            )
+    if re.fullmatch(r"Conv[123]DTranspose", class_name) and config.get("output_padding") is not None:
+        strides = _as_tuple(config.get("strides", 1), rank, 1) or ()
+        padding = _as_tuple(config["output_padding"], rank, None) or ()
+        if any(p >= s for p, s in zip(padding, strides)):
+            return "output_padding", (
+                f"{class_name}'s output_padding must be less than its strides in every dimension (Keras refuses "
+                f"it when the layer is made); received output_padding={config['output_padding']!r}, "
+                f"strides={config.get('strides', 1)!r}"
+            )
+    return None
+
+
+def argument_problem(class_name: str, config: dict[str, Any]) -> tuple[str, str] | None:
+    """The first argument of ``config`` that the constructor of Keras's ``class_name`` refuses, and why.
+
+    Args:
+        class_name: A Keras layer class name (canonical, e.g. ``Conv2D`` rather than ``Convolution2D``).
+        config: The layer's config, as a spec gives it.
+
+    Returns:
+        ``(key, message)``, or None when every checked argument is one Keras takes (or the class has no rules).
+    """
+    rules = _RULES.get(class_name)
+    if not rules:
+        return None
+    digits = re.search(r"([123])D", class_name)
+    rank = int(digits.group(1)) if digits else 1
+    for key in _REQUIRED.get(class_name, ()):
+        if key not in config:
+            return key, f"{class_name} needs its {key} (Keras cannot make the layer without it)"
+    for key, rule in rules.items():
+        if key not in config:
+            continue
+        value = config[key]
+        want = rule(value, rank)
+        if want is not None:
+            shown = "NaN" if isinstance(value, float) and math.isnan(value) else repr(value)
+            return (
+                key,
+                f"{class_name}'s {key} must be {want} (Keras refuses it when the layer is made); received {shown:.60}",
+            )
+    return _across(class_name, config, rank)
