@@ -351,7 +351,8 @@ def _remove_killed_saves(directory: str, base: str) -> None:
 
     * a temporary folder named as :func:`save_checkpoint` names it (``.<16 hex digits>.nf-tmp-<base>``, not
       a link) that is empty (a save killed as it made it), or holds its mark (:data:`_MARK`, netform's exact text) and nothing but the files a save
-      writes there (TensorFlow's ``<base>.index``/``.data-*``, its ``<base>_temp/part-*`` files, the mark);
+      writes there (TensorFlow's ``<base>.index``/``.data-*``, its ``<base>_temp/part-*`` files, each
+      also as the ``.tempstate<digits>`` name TensorFlow writes it under first, the mark);
       with it, the set its mark names when that set has data files but
       no index (a save killed between them): its data files, each with no other name;
     * a plain name's temporary link (``.<16 hex digits>.nf-tmp-<base>.index``/``.data-*``) that is
@@ -398,8 +399,8 @@ def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern
     named = re.fullmatch(re.escape(_MARK_TEXT) + r"(?:set: ([^\n]*)(\n)?)?", text)
     if named is None:
         return
-    data = re.compile(re.escape(base) + r"(\.index|\.data-\d{5}-of-\d{5})")
-    parts = re.compile(r"part-\d{5}-of-\d{5}(\.index|\.data-\d{5}-of-\d{5})")
+    data = re.compile(re.escape(base) + r"(\.index|\.data-\d{5}-of-\d{5})(\.tempstate\d+)?")
+    parts = re.compile(r"part-\d{5}-of-\d{5}(\.index|\.data-\d{5}-of-\d{5})(\.tempstate\d+)?")
     files, folders = [], []
     for entry in os.listdir(path):
         full = os.path.join(path, entry)

@@ -68,3 +68,40 @@ def test_a_failed_later_save_leaves_the_earlier_checkpoint(tmp_path, model, monk
     tf.train.Checkpoint(model=model).read(str(tmp_path / "w")).expect_partial()
     for got, want in zip(model.get_weights(), before):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "w_temp/part-00000-of-00001.data-00000-of-00001.tempstate8303821442174395732",
+        "w_temp/part-00000-of-00001.index.tempstate17",
+        "w.index.tempstate42",
+        "w_temp/",
+    ],
+)
+def test_a_killed_saves_folder_with_tensorflow_s_temporary_files_goes_at_the_next_save(
+    tmp_path, model, inside: str
+) -> None:
+    # TensorFlow writes each file under `<name>.tempstate<digits>` first; a save killed then left it in its folder
+    nfs.save_weights(model, tmp_path / "w", format="tf_checkpoint")
+    killed = tmp_path / ".ada3a651dfba462f.nf-tmp-w"
+    killed.mkdir()
+    (killed / ".nf-checkpoint-save").write_text("netform checkpoint save\n")
+    path = killed / inside
+    if inside.endswith("/"):
+        path.mkdir(parents=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\0" * 64)
+    nfs.save_weights(model, tmp_path / "w", format="tf_checkpoint")
+    assert not killed.exists()
+
+
+def test_a_folder_with_a_file_tensorflow_does_not_write_stays(tmp_path, model) -> None:
+    nfs.save_weights(model, tmp_path / "w", format="tf_checkpoint")
+    killed = tmp_path / ".ada3a651dfba462f.nf-tmp-w"
+    (killed / "w_temp").mkdir(parents=True)
+    (killed / ".nf-checkpoint-save").write_text("netform checkpoint save\n")
+    (killed / "w_temp" / "notes.tempstate1").write_text("mine")
+    nfs.save_weights(model, tmp_path / "w", format="tf_checkpoint")
+    assert (killed / "w_temp" / "notes.tempstate1").read_text() == "mine"
