@@ -49,7 +49,7 @@ import threading
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -79,7 +79,7 @@ from ._callback_state import (
     restore_callbacks,
 )
 
-__all__ = ["TrainingBackup", "find_backup"]
+__all__ = ["TrainingBackup", "find_backup", "guard_keras_backups"]
 
 _STATE = STATE_NAME
 _META, _VARIABLES = STATE_FILES
@@ -940,6 +940,101 @@ def _refuse_folder_of_other_files(text: str, real: str) -> None:
         raise EngineError(
             f"{shown}: {real} already holds other files ({listed}), and Keras deletes the whole folder when "
             f"training ends; {fix}"
+        )
+
+
+def guard_keras_backups(callbacks: Any) -> Callable[[], None]:
+    """Make each Keras ``BackupAndRestore`` of a ``fit`` delete, when training ends, only what is its own.
+
+    Keras deletes its folder whole when training ends. ``fit`` refuses a folder that holds anything else when
+    it starts (:func:`_refuse_folder_of_other_files`), but files can come while it trains: a netform backup
+    another training made there before Keras's first write, a file another callback or program wrote. Then
+    only Keras's own files go (the folder too, once empty), the rest stays, and a ``UserWarning`` names it;
+    a folder holding only Keras's files goes whole, as in Keras.
+
+    Args:
+        callbacks: ``fit``'s callbacks (a list, a ``CallbackList`` or None).
+
+    Returns:
+        A function that takes the guard off the callbacks again (``fit`` calls it when it returns or raises).
+    """
+    guarded: list[tuple[keras.callbacks.BackupAndRestore, Any]] = []
+    for cb in callbacks or []:
+        text = getattr(cb, "backup_dir", None)
+        if (
+            not isinstance(cb, keras.callbacks.BackupAndRestore)
+            or not getattr(cb, "delete_checkpoint", True)
+            or not isinstance(text, (str, os.PathLike))
+            or "://" in os.fspath(text)
+        ):
+            continue
+        before = vars(cb).get("on_train_end")
+        original = cb.on_train_end
+
+        def on_train_end(logs: Any = None, _folder: str = os.fspath(text), _original: Any = original) -> None:
+            if _only_keras_files(_folder):
+                _original(logs)
+            else:
+                _remove_keras_files(_folder)
+
+        cb.on_train_end = on_train_end
+        guarded.append((cb, before))
+
+    def unguard() -> None:
+        for cb, before in guarded:
+            if before is None:
+                vars(cb).pop("on_train_end", None)
+            else:
+                cb.on_train_end = before
+
+    return unguard
+
+
+def _only_keras_files(folder: str) -> bool:
+    """Whether ``folder`` is absent, or a folder (not a link) holding only Keras's backup files, as files."""
+    from ._backup_lock import KERAS_BACKUP_NAMES
+
+    try:
+        if not os.path.lexists(folder):
+            return True
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return False
+        return all(
+            name in KERAS_BACKUP_NAMES and stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode)
+            for name in os.listdir(folder)
+        )
+    except OSError:
+        return False
+
+
+def _remove_keras_files(folder: str) -> None:
+    """Remove Keras's backup files from ``folder`` (files, not links), and the folder if that empties it; warn
+    naming what stays."""
+    from ._backup_lock import KERAS_BACKUP_NAMES
+
+    kept: list[str] = []
+    try:
+        if os.path.islink(folder) or not os.path.isdir(folder):
+            kept = [folder]
+        else:
+            for name in sorted(os.listdir(folder)):
+                path = os.path.join(folder, name)
+                if name in KERAS_BACKUP_NAMES and stat.S_ISREG(os.lstat(path).st_mode):
+                    os.remove(path)
+                else:
+                    kept.append(name)
+            if not kept:
+                os.rmdir(folder)
+    except OSError as exc:
+        kept = kept or [f"({exc.strerror})"]
+    if kept:
+        listed = ", ".join(kept[:5]) + (", …" if len(kept) > 5 else "")
+        warnings.warn(
+            f"fit(): keras.callbacks.BackupAndRestore({folder!r}): kept the folder, which came to hold other files "
+            f"during training ({listed}); Keras would have deleted them with it. Only Keras's backup files were "
+            "removed.",
+            UserWarning,
+            stacklevel=2,
         )
 
 

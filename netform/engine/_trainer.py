@@ -21,7 +21,7 @@ from keras import tree
 
 from .._compat import _keras_engine as ki
 from ..errors import DataError, EngineError
-from ._backup import find_backup
+from ._backup import find_backup, guard_keras_backups
 from ._callbacks import CallbackDriver, pythonify_logs
 from ._callback_state import continue_csv_logs, restore_append
 from ._contract import StepFunction, step_function
@@ -393,6 +393,7 @@ class Trainer(StepsMixin):
         callbacks, backup = find_backup(callbacks, backup_dir)
         if backup is not None:
             backup.acquire(callbacks)  # one training per backup directory, locked until fit returns or raises
+        unguard = guard_keras_backups(callbacks)  # Keras's BackupAndRestore deletes only its own files
         try:
             if validation_split and validation_data is None:
                 (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
@@ -487,6 +488,7 @@ class Trainer(StepsMixin):
                 print(telemetry.report.summary(), flush=True)
             return history
         finally:
+            unguard()
             if backup is not None:
                 backup.release()
 

@@ -104,3 +104,44 @@ def test_delete_checkpoint_false_may_share_a_folder(tmp_path: Path) -> None:
     _fit(_model(), folder, delete_checkpoint=False)
     assert (folder / "thesis.tex").read_text() == "mine"
     assert (folder / "latest.weights.h5").is_file()
+
+
+def _during_first_epoch(action) -> keras.callbacks.Callback:
+    """A callback that runs ``action`` as the first epoch begins, before Keras's BackupAndRestore writes."""
+    return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: action() if epoch == 0 else None)
+
+
+def test_files_put_in_its_folder_during_training_stay(tmp_path: Path) -> None:
+    folder = tmp_path / "bk"
+
+    def put() -> None:
+        folder.mkdir(exist_ok=True)
+        (folder / "notes.txt").write_text("mine")
+
+    backup = keras.callbacks.BackupAndRestore(str(folder))
+    with pytest.warns(UserWarning, match=r"bk.*notes\.txt"):
+        _model().fit(*_data(), epochs=2, verbose=0, callbacks=[_during_first_epoch(put), backup])
+    assert sorted(os.listdir(folder)) == ["notes.txt"]  # Keras's own files went, yours stayed
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
+def test_a_netform_backup_made_in_its_folder_during_training_stays(tmp_path: Path) -> None:
+    folder = tmp_path / "K"
+
+    def other_training() -> None:  # another training, started in the folder before Keras wrote there
+        _model().fit(*_data(), epochs=1, verbose=0, backup_dir=None,
+                     callbacks=[nf.TrainingBackup(folder / "nb", delete_on_finish=False)])  # fmt: skip
+
+    backup = keras.callbacks.BackupAndRestore(str(folder))
+    with pytest.warns(UserWarning, match=r"K.*nb"):
+        _model().fit(*_data(), epochs=2, verbose=0, callbacks=[_during_first_epoch(other_training), backup])
+    assert (folder / "nb" / "state" / "state.json").is_file()
+    assert not (folder / "latest.weights.h5").exists()
+
+
+def test_only_its_own_files_left_the_folder_goes_as_in_keras(tmp_path: Path) -> None:
+    folder = tmp_path / "bk"
+    backup = keras.callbacks.BackupAndRestore(str(folder), double_checkpoint=True)
+    _model().fit(*_data(), epochs=2, verbose=0, callbacks=[backup])
+    assert not folder.exists()
+    assert "on_train_end" not in vars(backup)  # the guard is the fit's, not left on your callback
