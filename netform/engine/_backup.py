@@ -896,7 +896,7 @@ def _refuse_keras_backup_on_ours(cb: keras.callbacks.BackupAndRestore, ours: Tra
                 "the fit after its last epoch; give the folder itself (or delete_checkpoint=False)."
             )
         else:
-            _refuse_folder_of_other_files(os.fspath(text), real)
+            _refuse_a_file(os.fspath(text), real)
     if why is None:
         return
     end = " when training ends" if getattr(cb, "delete_checkpoint", True) else " (with delete_checkpoint=True)"
@@ -907,50 +907,29 @@ def _refuse_keras_backup_on_ours(cb: keras.callbacks.BackupAndRestore, ours: Tra
     )
 
 
-def _refuse_folder_of_other_files(text: str, real: str) -> None:
-    """Refuse, for a Keras ``BackupAndRestore`` that deletes its folder when training ends, a folder that holds
-    the working directory, one that already holds anything but what that callback writes, and a file.
-
-    Plain Keras deletes them (and then fails on the working directory); a folder holding only Keras's
-    backup files (an interrupted run's, resumed from) or nothing is used as Keras uses it.
+def _refuse_a_file(text: str, real: str) -> None:
+    """Refuse a file as a Keras ``BackupAndRestore``'s folder: Keras fails writing into it after the first epoch.
 
     Raises:
-        EngineError: Naming the folder, what it holds, and the fix.
+        EngineError: Naming the file and the fix.
     """
-    from ._backup_lock import KERAS_BACKUP_NAMES
-
-    shown = f"fit(): keras.callbacks.BackupAndRestore(backup_dir={text!r})"
-    fix = "give BackupAndRestore a new or empty folder of its own (or delete_checkpoint=False)."
-    cwd = os.path.realpath(os.getcwd())
-    if cwd == real or cwd.startswith(real.rstrip(os.sep) + os.sep):
+    if os.path.lexists(real) and not os.path.isdir(real):
         raise EngineError(
-            f"{shown} is (or holds) the working directory {cwd}, and Keras deletes its whole folder when "
-            f"training ends; {fix}"
-        )
-    if not os.path.lexists(real):
-        return
-    if not os.path.isdir(real):
-        raise EngineError(f"{shown}: {real} is not a folder, and Keras writes its backup files into it; {fix}")
-    try:
-        others = sorted(set(os.listdir(real)) - KERAS_BACKUP_NAMES)
-    except OSError as exc:
-        raise EngineError(f"{shown}: its folder {real} cannot be listed ({exc.strerror}); {fix}") from exc
-    if others:
-        listed = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
-        raise EngineError(
-            f"{shown}: {real} already holds other files ({listed}), and Keras deletes the whole folder when "
-            f"training ends; {fix}"
+            f"fit(): keras.callbacks.BackupAndRestore(backup_dir={text!r}): {real} is not a folder, and Keras "
+            "writes its backup files into it (and fails after the first epoch); give it a folder of its own."
         )
 
 
 def guard_keras_backups(callbacks: Any) -> Callable[[], None]:
     """Make each Keras ``BackupAndRestore`` of a ``fit`` delete, when training ends, only what is its own.
 
-    Keras deletes its folder whole when training ends. ``fit`` refuses a folder that holds anything else when
-    it starts (:func:`_refuse_folder_of_other_files`), but files can come while it trains: a netform backup
-    another training made there before Keras's first write, a file another callback or program wrote. Then
-    only Keras's own files go (the folder too, once empty), the rest stays, and a ``UserWarning`` names it;
-    a folder holding only Keras's files goes whole, as in Keras.
+    Keras deletes its folder whole when training ends, with whatever it holds: your files there when training
+    began, a netform backup another training started there before Keras's first write, a file another callback
+    or program wrote while it trained; and, given ``'.'``, it fails removing the working directory. Here only
+    Keras's own files go (the folder too, once empty, unless it is the working directory or holds it), the
+    rest stays, and a ``UserWarning`` names it; a folder holding only Keras's files goes whole, as in Keras.
+    A callback whose ``on_train_end`` is not Keras's (a subclass's, or one set on the instance) is left as
+    it is: what it removes is its own business.
 
     Args:
         callbacks: ``fit``'s callbacks (a list, a ``CallbackList`` or None).
@@ -963,31 +942,34 @@ def guard_keras_backups(callbacks: Any) -> Callable[[], None]:
         text = getattr(cb, "backup_dir", None)
         if (
             not isinstance(cb, keras.callbacks.BackupAndRestore)
+            or "on_train_end" in vars(cb)
+            or type(cb).on_train_end is not keras.callbacks.BackupAndRestore.on_train_end
             or not getattr(cb, "delete_checkpoint", True)
             or not isinstance(text, (str, os.PathLike))
             or "://" in os.fspath(text)
         ):
             continue
-        before = vars(cb).get("on_train_end")
         original = cb.on_train_end
 
         def on_train_end(logs: Any = None, _folder: str = os.fspath(text), _original: Any = original) -> None:
-            if _only_keras_files(_folder):
+            if _only_keras_files(_folder) and not _holds_working_directory(_folder):
                 _original(logs)
             else:
                 _remove_keras_files(_folder)
 
         cb.on_train_end = on_train_end
-        guarded.append((cb, before))
+        guarded.append(cb)
 
     def unguard() -> None:
-        for cb, before in guarded:
-            if before is None:
-                vars(cb).pop("on_train_end", None)
-            else:
-                cb.on_train_end = before
+        for cb in guarded:
+            vars(cb).pop("on_train_end", None)
 
     return unguard
+
+
+def _holds_working_directory(folder: str) -> bool:
+    cwd, real = os.path.realpath(os.getcwd()), os.path.realpath(folder)
+    return cwd == real or cwd.startswith(real.rstrip(os.sep) + os.sep)
 
 
 def _only_keras_files(folder: str) -> bool:
@@ -1023,15 +1005,15 @@ def _remove_keras_files(folder: str) -> None:
                     os.remove(path)
                 else:
                     kept.append(name)
-            if not kept:
+            if not kept and not _holds_working_directory(folder):
                 os.rmdir(folder)
     except OSError as exc:
         kept = kept or [f"({exc.strerror})"]
     if kept:
         listed = ", ".join(kept[:5]) + (", …" if len(kept) > 5 else "")
         warnings.warn(
-            f"fit(): keras.callbacks.BackupAndRestore({folder!r}): kept the folder, which came to hold other files "
-            f"during training ({listed}); Keras would have deleted them with it. Only Keras's backup files were "
+            f"fit(): keras.callbacks.BackupAndRestore({folder!r}): kept the folder, which holds other files than "
+            f"Keras's backup ({listed}); Keras would have deleted them with it. Only Keras's backup files were "
             "removed.",
             UserWarning,
             stacklevel=2,

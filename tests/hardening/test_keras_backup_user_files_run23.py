@@ -1,12 +1,15 @@
-"""Keras's BackupAndRestore given a folder of the user's files is refused by ``fit``.
+"""Keras's BackupAndRestore in netform's ``fit`` never deletes what is not its own.
 
 Keras's ``BackupAndRestore`` deletes its whole folder when training ends
 (``delete_checkpoint=True``, its default). Given ``'.'`` or any folder that
-already held the user's files, plain Keras deleted them all (with ``'.'`` the
-fit then ended in ``OSError``). netform's ``fit`` refuses such a folder with an
-``EngineError`` before anything runs, as it refuses it in a spec: a folder
-that holds only what Keras's callback writes there (an interrupted run's
-backup) is resumed from, as in Keras; a new or empty folder is used as in Keras.
+held the user's files, plain Keras deleted them all (with ``'.'`` the fit then
+ended in ``OSError``); files that came into the folder while it trained (a
+netform backup another training started there before Keras's first write)
+went too. In netform's ``fit`` only Keras's own backup files go then (and the
+folder, once empty, unless it is the working directory); the rest stays and a
+``UserWarning`` names it. A folder holding only Keras's files goes whole, and
+an interrupted run's backup is resumed from, as in Keras. A file as the folder
+is refused before training (Keras fails writing into it after an epoch).
 """
 
 from __future__ import annotations
@@ -39,27 +42,32 @@ def _fit(model: keras.Model, folder: str | os.PathLike[str], **kwargs) -> keras.
     return model.fit(*_data(), epochs=2, verbose=0, callbacks=[backup])
 
 
-def test_a_folder_of_user_files_is_refused(tmp_path: Path) -> None:
+def test_a_folder_of_user_files_keeps_them(tmp_path: Path) -> None:
     folder = tmp_path / "results"
     folder.mkdir()
     (folder / "thesis.tex").write_text("mine")
     (folder / "runs").mkdir()
     (folder / "runs" / "log.csv").write_text("epoch,loss\n")
-    with pytest.raises(EngineError, match=r"BackupAndRestore.*results.*already holds.*runs, thesis\.tex.*new or empty"):
+    with pytest.warns(UserWarning, match=r"BackupAndRestore.*results.*runs, thesis\.tex"):
         _fit(_model(), folder)
+    assert sorted(os.listdir(folder)) == ["runs", "thesis.tex"]  # Keras's own files went
     assert (folder / "thesis.tex").read_text() == "mine"
     assert (folder / "runs" / "log.csv").read_text() == "epoch,loss\n"
 
 
-def test_the_working_directory_is_refused_even_when_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_working_directory_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    with pytest.raises(EngineError, match=r"BackupAndRestore.*working directory"):
+    _fit(_model(), ".")  # plain Keras ends in OSError trying to remove the working directory
+    assert work.is_dir() and os.listdir(work) == []
+    (work / "notes.txt").write_text("mine")
+    with pytest.warns(UserWarning, match=r"notes\.txt"):
         _fit(_model(), ".")
-    with pytest.raises(EngineError, match=r"BackupAndRestore.*working directory"):
+    assert os.listdir(work) == ["notes.txt"]
+    with pytest.warns(UserWarning, match=r"work"):
         _fit(_model(), tmp_path)  # a folder holding the working directory
-    assert work.is_dir()
+    assert (work / "notes.txt").read_text() == "mine"
 
 
 def test_a_file_as_the_folder_is_refused(tmp_path: Path) -> None:
@@ -68,6 +76,25 @@ def test_a_file_as_the_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(EngineError, match=r"BackupAndRestore.*notes\.txt.*not a folder"):
         _fit(_model(), target)
     assert target.read_text() == "mine"
+
+
+def test_an_on_train_end_of_your_own_is_kept(tmp_path: Path) -> None:
+    # as Keras's own test_raise_error_terminate_preserves_backup does
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    (folder / "checkpoint.txt").write_text("dummy checkpoint")
+    backup = keras.callbacks.BackupAndRestore(str(folder))
+    calls: list[object] = []
+    backup.on_train_end = lambda logs=None: calls.append(logs)
+    _model().fit(*_data(), epochs=1, verbose=0, callbacks=[backup])
+    assert len(calls) == 1 and (folder / "checkpoint.txt").is_file() and (folder / "latest.weights.h5").is_file()
+
+    class Mine(keras.callbacks.BackupAndRestore):
+        def on_train_end(self, logs=None):
+            calls.append("mine")
+
+    _model().fit(*_data(), epochs=1, verbose=0, callbacks=[Mine(str(folder))])
+    assert calls[-1] == "mine"
 
 
 def test_a_new_or_empty_folder_is_used_and_removed_as_in_keras(tmp_path: Path) -> None:
