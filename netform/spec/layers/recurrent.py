@@ -180,19 +180,17 @@ def _nested_spec(wrapper: str, value: Any) -> Any:
 def _with_nested(
     owner: LayerSpec, data: dict[str, Any], info: SerializationInfo, fields: tuple[str, ...]
 ) -> dict[str, Any]:
-    """Re-dump nested specs so they keep their ``type`` even when defaults are left out."""
+    """Give nested specs their ``type`` first, even when defaults are left out.
+
+    The handler already dumped each nested spec with its own class's serializer (the fields are
+    ``SerializeAsAny``); dumping it again here, at every level of a wrapper in a wrapper, doubled the work
+    per level (a 22-deep ``TimeDistributed`` took 39 s to validate).
+    """
     for name in fields:
         value = getattr(owner, name)
-        if name not in data or not isinstance(value, LayerSpec):
+        if name not in data or not isinstance(value, LayerSpec) or not isinstance(data[name], dict):
             continue
-        nested = value.model_dump(
-            mode=info.mode,
-            by_alias=bool(info.by_alias),
-            exclude_defaults=info.exclude_defaults,
-            exclude_none=info.exclude_none,
-            exclude_unset=info.exclude_unset,
-        )
-        nested.pop("type", None)
+        nested = {k: v for k, v in data[name].items() if k != "type"}
         data[name] = {"type": value.type, **nested}
     return data
 
