@@ -77,10 +77,29 @@ def _sizes(*, allow_zero: bool) -> _Rule:
     return check
 
 
+def _padding(*, allow_causal: bool) -> _Rule:
+    """Keras's ``standardize_padding``: a list (taken as it is) or one of its names, in any case."""
+    names = ("valid", "same", "causal") if allow_causal else ("valid", "same")
+
+    def check(value: Any, _rank: int) -> str | None:
+        if isinstance(value, (list, tuple)) or (isinstance(value, str) and value.lower() in names):
+            return None
+        return "one of " + ", ".join(repr(n) for n in names)
+
+    return check
+
+
 _KERNEL = _sizes(allow_zero=False)
 _STRIDES_ZERO_OK = _sizes(allow_zero=True)
 
-_CONV = {"kernel_size": _KERNEL, "strides": _KERNEL, "dilation_rate": _KERNEL, "filters": _optional(_positive)}
+_PADDING = _padding(allow_causal=False)
+_CONV = {
+    "kernel_size": _KERNEL,
+    "strides": _KERNEL,
+    "dilation_rate": _KERNEL,
+    "filters": _optional(_positive),
+    "padding": _PADDING,
+}
 #: Keras's layer classes (and their other names) and the rules for the arguments their constructors check.
 _RULES: dict[str, dict[str, _Rule]] = {
     "Dense": {"units": _positive_int},
@@ -95,7 +114,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "key_dim": _positive_int,
         "value_dim": _optional(_positive_int),
     },
-    **{f"Conv{n}D": {**_CONV, "groups": _positive} for n in (1, 2, 3)},
+    **{f"Conv{n}D": {**_CONV, "groups": _positive, "padding": _padding(allow_causal=n == 1)} for n in (1, 2, 3)},
     **{f"Conv{n}DTranspose": {**_CONV, "output_padding": _optional(_STRIDES_ZERO_OK)} for n in (1, 2, 3)},
     **{f"SeparableConv{n}D": {**_CONV, "depth_multiplier": _optional(_positive)} for n in (1, 2)},
     **{
@@ -104,11 +123,17 @@ _RULES: dict[str, dict[str, _Rule]] = {
             "strides": _KERNEL,
             "dilation_rate": _KERNEL,
             "depth_multiplier": _optional(_positive),
+            "padding": _PADDING,
         }
         for n in (1, 2)
     },
     **{
-        f"ConvLSTM{n}D": {"kernel_size": _KERNEL, "strides": _STRIDES_ZERO_OK, "dilation_rate": _KERNEL}
+        f"ConvLSTM{n}D": {
+            "kernel_size": _KERNEL,
+            "strides": _STRIDES_ZERO_OK,
+            "dilation_rate": _KERNEL,
+            "padding": _PADDING,
+        }
         for n in (1, 2, 3)
     },
     **{
@@ -118,6 +143,540 @@ _RULES: dict[str, dict[str, _Rule]] = {
     },
 }
 
+
+#: The arguments each class takes from a config (``cls.from_config``), besides every layer's own (``_LAYER``)
+#: where the class takes them; compared with Keras by ``tests/spec/test_keras_layer_arguments_run23.py``.
+_LAYER = frozenset(["activity_regularizer", "autocast", "dtype", "input_dim", "input_shape", "name", "trainable"])
+_ARGUMENTS: dict[str, frozenset[str]] = {
+    "AlphaDropout": _LAYER | frozenset(["noise_shape", "rate", "seed"]),
+    "AveragePooling1D": _LAYER | frozenset(["data_format", "padding", "pool_size", "strides"]),
+    "AveragePooling2D": _LAYER | frozenset(["data_format", "padding", "pool_size", "strides"]),
+    "AveragePooling3D": _LAYER | frozenset(["data_format", "padding", "pool_size", "strides"]),
+    "Conv1D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "dilation_rate",
+            "filters",
+            "groups",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "kernel_size",
+            "lora_alpha",
+            "lora_rank",
+            "padding",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "Conv1DTranspose": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "dilation_rate",
+            "filters",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "kernel_size",
+            "output_padding",
+            "padding",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "Conv2D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "dilation_rate",
+            "filters",
+            "groups",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "kernel_size",
+            "lora_alpha",
+            "lora_rank",
+            "padding",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "Conv2DTranspose": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "dilation_rate",
+            "filters",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "kernel_size",
+            "output_padding",
+            "padding",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "Conv3D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "dilation_rate",
+            "filters",
+            "groups",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "kernel_size",
+            "lora_alpha",
+            "lora_rank",
+            "padding",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "Conv3DTranspose": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "dilation_rate",
+            "filters",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "kernel_size",
+            "output_padding",
+            "padding",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "ConvLSTM1D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "dilation_rate",
+            "dropout",
+            "filters",
+            "go_backwards",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "kernel_size",
+            "padding",
+            "recurrent_activation",
+            "recurrent_constraint",
+            "recurrent_dropout",
+            "recurrent_initializer",
+            "recurrent_regularizer",
+            "return_sequences",
+            "return_state",
+            "seed",
+            "stateful",
+            "strides",
+            "unit_forget_bias",
+            "unroll",
+            "use_bias",
+            "zero_output_for_mask",
+        ]
+    ),
+    "ConvLSTM2D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "dilation_rate",
+            "dropout",
+            "filters",
+            "go_backwards",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "kernel_size",
+            "padding",
+            "recurrent_activation",
+            "recurrent_constraint",
+            "recurrent_dropout",
+            "recurrent_initializer",
+            "recurrent_regularizer",
+            "return_sequences",
+            "return_state",
+            "seed",
+            "stateful",
+            "strides",
+            "unit_forget_bias",
+            "unroll",
+            "use_bias",
+            "zero_output_for_mask",
+        ]
+    ),
+    "ConvLSTM3D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "dilation_rate",
+            "dropout",
+            "filters",
+            "go_backwards",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "kernel_size",
+            "padding",
+            "recurrent_activation",
+            "recurrent_constraint",
+            "recurrent_dropout",
+            "recurrent_initializer",
+            "recurrent_regularizer",
+            "return_sequences",
+            "return_state",
+            "seed",
+            "stateful",
+            "strides",
+            "unit_forget_bias",
+            "unroll",
+            "use_bias",
+            "zero_output_for_mask",
+        ]
+    ),
+    "Dense": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "lora_alpha",
+            "lora_rank",
+            "quantization_config",
+            "units",
+            "use_bias",
+        ]
+    ),
+    "DepthwiseConv1D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "depth_multiplier",
+            "depthwise_constraint",
+            "depthwise_initializer",
+            "depthwise_regularizer",
+            "dilation_rate",
+            "kernel_size",
+            "padding",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "DepthwiseConv2D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "depth_multiplier",
+            "depthwise_constraint",
+            "depthwise_initializer",
+            "depthwise_regularizer",
+            "dilation_rate",
+            "kernel_size",
+            "padding",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "Dropout": _LAYER | frozenset(["noise_shape", "rate", "seed"]),
+    "Embedding": _LAYER
+    | frozenset(
+        [
+            "embeddings_constraint",
+            "embeddings_initializer",
+            "embeddings_regularizer",
+            "lora_alpha",
+            "lora_rank",
+            "mask_zero",
+            "output_dim",
+            "quantization_config",
+            "weights",
+        ]
+    ),
+    "GRU": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "dropout",
+            "go_backwards",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "recurrent_activation",
+            "recurrent_constraint",
+            "recurrent_dropout",
+            "recurrent_initializer",
+            "recurrent_regularizer",
+            "reset_after",
+            "return_sequences",
+            "return_state",
+            "seed",
+            "stateful",
+            "units",
+            "unroll",
+            "use_bias",
+            "use_cudnn",
+            "zero_output_for_mask",
+        ]
+    ),
+    "GRUCell": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "dropout",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "recurrent_activation",
+            "recurrent_constraint",
+            "recurrent_dropout",
+            "recurrent_initializer",
+            "recurrent_regularizer",
+            "reset_after",
+            "seed",
+            "units",
+            "use_bias",
+        ]
+    ),
+    "GaussianDropout": _LAYER | frozenset(["rate", "seed"]),
+    "LSTM": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "dropout",
+            "go_backwards",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "recurrent_activation",
+            "recurrent_constraint",
+            "recurrent_dropout",
+            "recurrent_initializer",
+            "recurrent_regularizer",
+            "return_sequences",
+            "return_state",
+            "seed",
+            "stateful",
+            "unit_forget_bias",
+            "units",
+            "unroll",
+            "use_bias",
+            "use_cudnn",
+            "zero_output_for_mask",
+        ]
+    ),
+    "LSTMCell": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "dropout",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "recurrent_activation",
+            "recurrent_constraint",
+            "recurrent_dropout",
+            "recurrent_initializer",
+            "recurrent_regularizer",
+            "seed",
+            "unit_forget_bias",
+            "units",
+            "use_bias",
+        ]
+    ),
+    "MaxPooling1D": _LAYER | frozenset(["data_format", "padding", "pool_size", "strides"]),
+    "MaxPooling2D": _LAYER | frozenset(["data_format", "padding", "pool_size", "strides"]),
+    "MaxPooling3D": _LAYER | frozenset(["data_format", "padding", "pool_size", "strides"]),
+    "MultiHeadAttention": _LAYER
+    | frozenset(
+        [
+            "attention_axes",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "dropout",
+            "flash_attention",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "key_dim",
+            "num_heads",
+            "output_shape",
+            "seed",
+            "sliding_window",
+            "use_bias",
+            "use_gate",
+            "value_dim",
+        ]
+    ),
+    "SeparableConv1D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "depth_multiplier",
+            "depthwise_constraint",
+            "depthwise_initializer",
+            "depthwise_regularizer",
+            "dilation_rate",
+            "filters",
+            "kernel_size",
+            "padding",
+            "pointwise_constraint",
+            "pointwise_initializer",
+            "pointwise_regularizer",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "SeparableConv2D": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "data_format",
+            "depth_multiplier",
+            "depthwise_constraint",
+            "depthwise_initializer",
+            "depthwise_regularizer",
+            "dilation_rate",
+            "filters",
+            "kernel_size",
+            "padding",
+            "pointwise_constraint",
+            "pointwise_initializer",
+            "pointwise_regularizer",
+            "strides",
+            "use_bias",
+        ]
+    ),
+    "SimpleRNN": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "dropout",
+            "go_backwards",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "recurrent_constraint",
+            "recurrent_dropout",
+            "recurrent_initializer",
+            "recurrent_regularizer",
+            "return_sequences",
+            "return_state",
+            "seed",
+            "stateful",
+            "units",
+            "unroll",
+            "use_bias",
+            "zero_output_for_mask",
+        ]
+    ),
+    "SimpleRNNCell": _LAYER
+    | frozenset(
+        [
+            "activation",
+            "bias_constraint",
+            "bias_initializer",
+            "bias_regularizer",
+            "dropout",
+            "kernel_constraint",
+            "kernel_initializer",
+            "kernel_regularizer",
+            "recurrent_constraint",
+            "recurrent_dropout",
+            "recurrent_initializer",
+            "recurrent_regularizer",
+            "seed",
+            "units",
+            "use_bias",
+        ]
+    ),
+    "SpatialDropout1D": frozenset(["dtype", "name", "rate", "seed"]),
+    "SpatialDropout2D": frozenset(["data_format", "dtype", "name", "rate", "seed"]),
+    "SpatialDropout3D": frozenset(["data_format", "dtype", "name", "rate", "seed"]),
+}
+
+
+# and the ones a constructor takes out of its **kwargs itself (Keras 2's names)
+_ARGUMENTS["Embedding"] |= {"input_length"}
+for _name in ("LSTM", "GRU", "LSTMCell", "GRUCell"):
+    _ARGUMENTS[_name] |= {"implementation"}
 
 #: The arguments each class's constructor has no default for (Keras fails to make the layer without them).
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -185,6 +744,14 @@ def argument_problem(class_name: str, config: dict[str, Any]) -> tuple[str, str]
     for key in _REQUIRED.get(class_name, ()):
         if key not in config:
             return key, f"{class_name} needs its {key} (Keras cannot make the layer without it)"
+    takes = _ARGUMENTS.get(class_name)
+    if takes is not None:
+        for key in config:
+            if key not in takes:
+                return key, (
+                    f"Keras's {class_name} takes no argument {key!r} (Keras refuses it when the layer is made); "
+                    f"it takes {', '.join(sorted(takes))}"
+                )
     for key, rule in rules.items():
         if key not in config:
             continue

@@ -20,12 +20,17 @@ import pytest
 
 from netform.errors import SpecError
 from netform.spec import load_spec
-from netform.spec._keras_arg_checks import _REQUIRED, _RULES, argument_problem
+from netform.spec._keras_arg_checks import _ARGUMENTS, _REQUIRED, _RULES, argument_problem
 
 _VALUES = [
     -5, 0, 1, 3, 2.5, True, False, None, "abc", "3", math.nan, math.inf,
     [3], [3, 3], [3, 3, 3], [0, 3], [-1, 2], [0, 0], [math.nan, 2], ["3", "3"], [2.5, 2], [2, 2.5, 1], [], {},
+    "valid", "same", "causal", "full", "SAME", "Causal",
 ]  # fmt: skip
+#: Keys a config may hold that some of the classes do not take (Keras 2's names, other classes' arguments).
+_OTHER_KEYS = ["implementation", "input_length", "time_major", "batch_input_shape", "batch_size", "weights", "groups",
+               "output_padding", "lora_rank", "unroll", "trainable", "autocast", "data_format", "foo", "seed"]  # fmt: skip
+_KEYWORD_ERRORS = ("Unrecognized keyword", "multiple values for", "unexpected keyword")
 
 
 def _base(cls: str) -> dict:
@@ -54,6 +59,29 @@ def test_each_rule_agrees_with_keras(cls: str) -> None:
             if (argument_problem(cls, args) is None) != _keras_makes(cls, args):
                 disagree.append((key, value))
     assert not disagree, f"{cls}: validate and Keras disagree on {disagree}"
+
+
+@pytest.mark.parametrize("cls", sorted(_RULES))
+def test_the_arguments_taken_are_keras_s(cls: str) -> None:
+    import keras
+
+    from netform.spec._keras_layer_defaults import KERAS_LAYER_DEFAULTS
+
+    defaults = KERAS_LAYER_DEFAULTS.get(cls, {})
+    disagree = []
+    for key in sorted(_ARGUMENTS[cls] | set(_OTHER_KEYS)):
+        args = {**_base(cls)}
+        args.setdefault(key, defaults.get(key))
+        found = argument_problem(cls, args)
+        ours = found is not None and found[0] == key and "takes no argument" in found[1]
+        try:
+            getattr(keras.layers, cls).from_config(args)
+            theirs = False
+        except Exception as exc:  # any refusal: only one naming the keyword counts here
+            theirs = any(text in str(exc) for text in _KEYWORD_ERRORS)
+        if ours != theirs:
+            disagree.append((key, "refused" if ours else "taken", "Keras refuses" if theirs else "Keras takes"))
+    assert not disagree, f"{cls}: {disagree}"
 
 
 @pytest.mark.parametrize("cls", sorted(c for c in _RULES if "Conv" in c))
@@ -87,13 +115,14 @@ def test_the_required_arguments_are_keras_s(cls: str) -> None:
     assert set(_REQUIRED[cls]) == required
 
 
-def _spec(layer: str) -> str:
+def _spec(layer: str, shape: str = "8, 8, 4") -> str:
     return textwrap.dedent(
         f"""\
         netform: 1
         name: t
         kind: sequential
-        input: {{shape: [8, 8, 4]}}
+        inputs:
+          x: {{shape: [{shape}]}}
         layers:
           - {layer}
         """
@@ -112,7 +141,10 @@ def _spec(layer: str) -> str:
         ("{type: KerasLayer, class_name: Dropout, config: {rate: 1.5}}", "config.rate", "from 0 to 1"),
         ("{type: KerasLayer, class_name: Conv2D, config: {filters: 4, kernel_size: 3, strides: 2, dilation_rate: 2}}", "config.strides", "not both"),
         ("{type: KerasLayer, class_name: Conv2D, config: {filters: 6, kernel_size: 3, groups: 4}}", "config.filters", "divisible"),
-        ("{type: KerasLayer, class_name: TimeDistributed, config: {layer: {class_name: Dense, config: {units: 0}}}}",
+        ("{type: KerasLayer, class_name: Conv2D, config: {filters: 4, kernel_size: 3, padding: causal}}", "config.padding", "'valid', 'same'"),
+        ("{type: KerasLayer, class_name: ConvLSTM1D, config: {filters: 2, kernel_size: 3, padding: full}}", "config.padding", "one of"),
+        ("{type: KerasLayer, class_name: Conv2DTranspose, config: {filters: 4, kernel_size: 3, groups: 1}}", "config.groups", "takes no argument 'groups'"),
+        ("{type: KerasLayer, class_name: TimeDistributed, config: {layer: {class_name: Dense, module: keras.layers, config: {units: 0}}}}",
          "config.layer.config.units", "positive whole number"),
         ("{type: KerasLayer, class_name: Bidirectional, config: {layer: {class_name: LSTM, module: keras.layers, config: {units: -1}}}}",
          "config.layer.config.units", "positive number"),
@@ -126,21 +158,55 @@ def test_validate_names_the_argument(layer: str, where: str, message: str) -> No
 
 
 @pytest.mark.parametrize(
-    "layer",
+    ("layer", "shape"),
     [
-        "{type: KerasLayer, class_name: Dense, config: {units: 3}}",
-        "{type: KerasLayer, class_name: Conv2D, config: {filters: 4, kernel_size: [3, 1], strides: 2}}",
-        "{type: KerasLayer, class_name: Dropout, config: {rate: 1.0}}",
-        "{type: KerasLayer, class_name: MaxPooling2D, config: {}}",
-        # a plugin's own class of the same name is not Keras's: its arguments are its own
-        "{type: KerasLayer, class_name: TimeDistributed, config: {layer: {class_name: Dense, registered_name: 'pkg>Dense', config: {units: -1}}}}",
+        ("{type: KerasLayer, class_name: Dense, config: {units: 3}}", "4"),
+        ("{type: KerasLayer, class_name: Conv2D, config: {filters: 4, kernel_size: [3, 1], strides: 2}}", "8, 8, 4"),
+        ("{type: KerasLayer, class_name: Dropout, config: {rate: 1.0}}", "4"),
+        ("{type: KerasLayer, class_name: MaxPooling2D, config: {}}", "8, 8, 4"),
+        ("{type: KerasLayer, class_name: Conv1D, config: {filters: 4, kernel_size: 3, padding: Causal}}", "8, 4"),
+        ("{type: KerasLayer, class_name: LSTM, config: {units: 4, implementation: 1}}", "8, 4"),
+        ("{type: KerasLayer, class_name: TimeDistributed, config: {layer: {class_name: Dense, module: keras.layers, config: {units: 3}}}}", "5, 4"),
     ],
 )  # fmt: skip
-def test_what_keras_takes_validates(layer: str) -> None:
+def test_what_keras_takes_validates(layer: str, shape: str) -> None:
+    load_spec(_spec(layer, shape), source="t.yaml")
+
+
+def test_a_plugin_s_class_of_the_same_name_is_not_checked_as_keras_s() -> None:
+    layer = "{type: KerasLayer, class_name: TimeDistributed, config: {layer: {class_name: Dense, registered_name: 'pkg>Dense', config: {units: -1}}}}"  # fmt: skip
     try:
-        load_spec(_spec(layer), source="t.yaml")
+        load_spec(_spec(layer, "5, 4"), source="t.yaml")
     except SpecError as exc:
-        assert "Keras refuses it when the layer is made" not in str(exc) and "needs its" not in str(exc), str(exc)
+        assert "Keras refuses it when the layer is made" not in str(exc) and "needs `module" not in str(exc), str(exc)
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "key", "inner"),
+    [
+        ("TimeDistributed", "layer", {"class_name": "Dense", "config": {"units": 3}}),
+        ("Bidirectional", "layer", {"class_name": "LSTM", "config": {"units": 3}}),
+        ("RNN", "cell", {"class_name": "LSTMCell", "config": {"units": 3}}),
+        ("StackedRNNCells", "cells", [{"class_name": "LSTMCell", "config": {"units": 3}}]),
+        ("Pipeline", "layers", [{"class_name": "Rescaling", "config": {"scale": 2.0, "offset": 0.0}}]),
+    ],
+)
+def test_a_nested_layer_without_its_module_is_refused_as_keras_refuses_it(wrapper: str, key: str, inner) -> None:
+    import keras
+
+    from netform.spec.layers.generic import _argument_problem
+
+    with_module = (
+        [{**item, "module": "keras.layers"} for item in inner] if isinstance(inner, list)
+        else {**inner, "module": "keras.layers"}
+    )  # fmt: skip
+    for value, keras_makes in ((inner, False), (with_module, True)):
+        assert (_argument_problem(wrapper, {key: value}, ("config",)) is None) == keras_makes
+        if keras_makes:
+            getattr(keras.layers, wrapper).from_config({key: value})
+        else:
+            with pytest.raises(Exception, match="Could not locate class"):
+                getattr(keras.layers, wrapper).from_config({key: value})
 
 
 def test_validate_does_not_import_tensorflow(tmp_path: Path) -> None:

@@ -118,6 +118,10 @@ class KerasLayer(LayerSpec):
         where = _large_int(self.config, ("config",))
         if where is not None:
             path, value = where
+            if path[-1] == "seed":
+                raise ValueError(
+                    f"{'.'.join(path)}: {value:,} is larger than {2**63 - 1:,}, the largest seed Keras takes"
+                )
             raise ValueError(
                 f"{'.'.join(path)}: {value:,} is larger than {_MAX_INT:,}, the largest size a layer setting may hold"
             )
@@ -326,25 +330,32 @@ def _argument_problem(
     found = argument_problem(KERAS_ALIASES.get(class_name, class_name), config)
     if found is not None:
         return (*path, found[0]), found[1]
-    stack = deque((v, (*path, str(k))) for k, v in config.items())
+    # (value, its path, whether it is where a wrapper holds a layer: `layer`, `cell`, an item of `layers`, …)
+    stack = deque((v, (*path, str(k)), k in _NESTED_LAYER_KEYS) for k, v in config.items())
     while stack:
-        item, where = stack.popleft()
+        item, where, holds_layer = stack.popleft()
         if isinstance(item, dict):
-            inner, module = item.get("class_name"), item.get("module")
-            if (
-                isinstance(inner, str)
-                and isinstance(item.get("config"), dict)
-                and item.get("registered_name") in (None, inner)
-                and (module is None or (isinstance(module, str) and module.startswith("keras")))
-            ):
-                nested = _argument_problem(inner, item["config"], (*where, "config"))
-                if nested is not None:
-                    return nested
-                continue
-            stack.extend((v, (*where, str(k))) for k, v in item.items())
+            inner, module, registered = item.get("class_name"), item.get("module"), item.get("registered_name")
+            if isinstance(inner, str) and isinstance(item.get("config"), dict) and registered in (None, inner):
+                if holds_layer and module is None:
+                    return where, (
+                        f"the {inner} layer that {class_name} holds needs `module: keras.layers` (Keras finds a "
+                        "nested layer by its module and fails without it; netform export-spec writes it)"
+                    )
+                if module is None or (isinstance(module, str) and module.startswith("keras")):
+                    nested = _argument_problem(inner, item["config"], (*where, "config"))
+                    if nested is not None:
+                        return nested
+                    continue
+            stack.extend((v, (*where, str(k)), k in _NESTED_LAYER_KEYS) for k, v in item.items())
         elif isinstance(item, (list, tuple)):
-            stack.extend((v, (*where, str(i))) for i, v in enumerate(item))
+            stack.extend((v, (*where, str(i)), holds_layer) for i, v in enumerate(item))
     return None
+
+
+#: Config keys under which Keras's wrappers hold layers (TimeDistributed, Bidirectional, RNN, StackedRNNCells,
+#: Pipeline): Keras deserializes those by their module.
+_NESTED_LAYER_KEYS = frozenset({"layer", "backward_layer", "cell", "cells", "layers"})
 
 
 def _large_int(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], int] | None:
@@ -352,6 +363,8 @@ def _large_int(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], int]
     if isinstance(value, dict):
         for key, item in value.items():
             if key == "seed":  # Keras takes 64-bit seeds
+                if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**63 - 1:
+                    return (*path, str(key)), item
                 continue
             found = _large_int(item, (*path, str(key)))
             if found is not None:
