@@ -41,7 +41,7 @@ from netform._files import swap_turn
 from netform.errors import FormatError, SaveError
 
 from ._atomic import folder_lock, fsync_dir, recover, temp_name, write_bytes
-from ._detect import check_checkpoint_files, checkpoint_prefix
+from ._detect import check_checkpoint_files, checkpoint_prefix, checkpoint_state_paths
 from ._meta import reading, writing
 from ._target import is_checkpoint_state
 from ._tensor_bundle import check_bundle, move_to_shard, read_index
@@ -75,10 +75,8 @@ def _state_target(directory: str) -> str | None:
     if not is_checkpoint_state(state):
         return None
     with open(state, encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("model_checkpoint_path:"):
-                return line.split(":", 1)[1].strip().strip('"')
-    return None
+        paths = checkpoint_state_paths(fh.read())
+    return paths[0] or None if paths is not None else None
 
 
 def current_set(prefix: str) -> str:

@@ -6,12 +6,12 @@ fast and never imports TensorFlow.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
-import re
 import stat
 import zipfile
-from typing import Final
+from typing import Any, Final
 
 from netform.errors import CorruptFileError, FormatError, UnsafeFileError
 
@@ -93,7 +93,51 @@ def describe_content(path: str) -> str:
 
 #: The most bytes of a checkpoint's ``checkpoint`` state file netform reads.
 MAX_STATE_BYTES = 2**20
-_STATE_LINE = re.compile(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"\s*$')
+
+
+@functools.cache
+def _state_message() -> Any:
+    """A message class with TensorFlow's ``CheckpointState`` fields, made from its descriptor (no TensorFlow)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="netform_checkpoint_state.proto", package="netform", syntax="proto3"
+    )
+    message = proto.message_type.add(name="CheckpointState")
+    for number, (name, kind, label) in enumerate(
+        (
+            ("model_checkpoint_path", field.TYPE_STRING, field.LABEL_OPTIONAL),
+            ("all_model_checkpoint_paths", field.TYPE_STRING, field.LABEL_REPEATED),
+            ("all_model_checkpoint_timestamps", field.TYPE_DOUBLE, field.LABEL_REPEATED),
+            ("last_preserved_timestamp", field.TYPE_DOUBLE, field.LABEL_OPTIONAL),
+        ),
+        start=1,
+    ):
+        message.field.add(name=name, number=number, type=kind, label=label)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("netform.CheckpointState"))
+
+
+def checkpoint_state_paths(text: str) -> tuple[str, list[str]] | None:
+    """The paths a ``checkpoint`` state file names, read as TensorFlow reads it (``text_format.Merge``).
+
+    TensorFlow takes the last of repeated ``model_checkpoint_path`` lines, joins adjacent strings, takes
+    either quote and comments: a line-by-line reading could name another path than the one it follows.
+
+    Returns:
+        ``(model_checkpoint_path, all_model_checkpoint_paths)``, or None when TensorFlow would ignore the
+        file (it does not parse as a ``CheckpointState``).
+    """
+    from google.protobuf import text_format
+
+    state = _state_message()()
+    try:
+        text_format.Merge(text, state)
+    except (text_format.ParseError, UnicodeError, ValueError):
+        return None
+    return state.model_checkpoint_path, list(state.all_model_checkpoint_paths)
 
 
 def _state_prefix(folder: str) -> str | None:
@@ -121,26 +165,30 @@ def _state_prefix(folder: str) -> str | None:
         text = read_bounded(state, MAX_STATE_BYTES, "the checkpoint state file", error=FormatError).decode("utf-8")
     except UnicodeDecodeError:
         return None
-    for line in text.splitlines():
-        found = _STATE_LINE.match(line.strip())
-        if found is None:
+    paths = checkpoint_state_paths(text)
+    if paths is None:
+        return None
+    named, listed = paths
+    top = os.path.realpath(folder)
+    # every path it names: TensorFlow reads model_checkpoint_path, a CheckpointManager the others too
+    for key, name in [("model_checkpoint_path", named), *(("all_model_checkpoint_paths", n) for n in listed)]:
+        if not name:
             continue
-        name = found.group(1).encode("utf-8").decode("unicode_escape", "replace")
         if "\0" in name:
             raise FormatError(
-                f"{state}: model_checkpoint_path holds a NUL character, which no file name holds; the state file "
+                f"{state}: {key} holds a NUL character, which no file name holds; the state file "
                 "is corrupt. Pass the checkpoint prefix itself, or save the checkpoint again."
             )
         prefix = name if os.path.isabs(name) else os.path.join(folder, name)
-        top = os.path.realpath(folder)
         if os.path.commonpath([top, os.path.realpath(prefix)]) != top:
             raise UnsafeFileError(
-                f"{state}: model_checkpoint_path '{name}' points outside the checkpoint folder; refused, "
+                f"{state}: {key} '{name}' points outside the checkpoint folder; refused, "
                 "a checkpoint folder loads only its own files. Pass the checkpoint prefix itself, or "
                 "name a prefix inside the folder in the state file."
             )
-        return prefix
-    return None
+    if not named:
+        return None
+    return named if os.path.isabs(named) else os.path.join(folder, named)
 
 
 def check_checkpoint_files(prefix: str) -> None:

@@ -623,7 +623,7 @@ def read_graph(path: str) -> Any:
             or is not a regular file.
         FormatError: It cannot be parsed.
     """
-    from google.protobuf import text_format  # type: ignore[import-untyped]  # protobuf ships no type stubs
+    from google.protobuf import text_format  # protobuf ships no type stubs (read as untyped, see pyproject)
     from tensorflow.core.protobuf import saved_model_pb2
 
     from ._meta import read_bounded
