@@ -29,7 +29,8 @@ RATE = "Fraction of the inputs to drop in training, in [0, 1)."
 SEED = "Seed of the random noise, for reproducible training; null for a random seed."
 NOISE_SHAPE = (
     "Shape of the dropout mask, batch included, broadcast over the input: a 1 shares the mask along that axis, "
-    "null takes the input's size; null for a mask as large as the input."
+    "null takes the input's size; null for a mask as large as the input. Fewer entries cover the last axes "
+    "(TensorFlow broadcasts the mask from the last axis)."
 )
 
 
@@ -56,16 +57,36 @@ class _NoiseShaped(RegularizationSpec):
         super().output_shape(input_shape)
         if self.noise_shape is None:
             return input_shape
-        fits = len(self.noise_shape) == len(input_shape) and all(
-            n is None or n == 1 or d is None or n == d for n, d in zip(self.noise_shape, input_shape)
-        )
-        if not fits:
+        if not _noise_fits(self.noise_shape, input_shape):
             shown = "(" + ", ".join("None" if n is None else str(n) for n in self.noise_shape) + ")"
             raise ShapeError(
                 f"{self.type} `noise_shape` {shown} does not broadcast to input shape {shape_str(input_shape)}; "
-                "give one entry per axis (batch included), each 1, null or the input's size"
+                "give one entry per axis (batch included), each 1, null or the input's size, or fewer entries "
+                "for the last axes"
             )
         return input_shape
+
+
+def _noise_fits(noise: tuple[int | None, ...], shape: Shape) -> bool:
+    """Whether a dropout mask of shape ``noise`` broadcasts to ``shape`` without changing it, as Keras makes it.
+
+    Keras puts the input's size for each null entry (``noise[i]`` takes ``shape[i]``), then TensorFlow
+    broadcasts the mask to the input from the last axis: a shorter ``noise_shape`` covers the last axes
+    (``[1]`` shares one mask value over a whole ``(batch, 4)`` input). A longer one would make the output
+    larger than the input (Keras returns ``(1, batch, 4)`` for ``[1, 1, 1]``). An axis whose sizes are not
+    known here (the batch) is left to TensorFlow, at run time.
+    """
+    if len(noise) > len(shape):
+        return False
+    made = [shape[i] if n is None else n for i, n in enumerate(noise)]
+    offset = len(shape) - len(noise)
+    for i, size in enumerate(made):
+        target = shape[offset + i]
+        if size == 1 or (noise[i] is None and offset == 0):
+            continue  # a 1 broadcasts; a null on the same axis is the input's own size
+        if size is not None and target is not None and size != target:
+            return False
+    return True
 
 
 @register_layer_spec
