@@ -296,8 +296,11 @@ def _validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: 
     too_big = [
         smap.diagnostic(
             f"{_number(v)} is too large; {layer.type if len(where) == 1 else 'a layer'} takes "
-            f"integers up to {MAX_INT:,} "
-            "(TensorFlow holds sizes and settings as 32-bit integers)",
+            + (
+                f"seeds up to {MAX_SEED:,} (TensorFlow draws with 64-bit seeds)"
+                if where and where[-1] == "seed"
+                else f"integers up to {MAX_INT:,} (TensorFlow holds sizes and settings as 32-bit integers)"
+            ),
             path + where,
         )
         for where, v in _big_ints(fields, layer)
@@ -374,6 +377,8 @@ def _many_unknown_keys(
 
 #: the largest integer a layer setting may have: Keras hands sizes, seeds and counts to TensorFlow as int32
 MAX_INT = 2**31 - 1
+#: the largest seed Keras takes (TensorFlow draws with 64-bit seeds)
+MAX_SEED = 2**63 - 1
 
 
 def _number(value: int) -> str:
@@ -392,7 +397,9 @@ def _big_ints(raw: Any, validated: Any, where: Path = ()) -> list[tuple[Path, in
         return []
     if isinstance(raw, (int, float)):
         value = validated if validated is not _MISSING else raw
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        # Keras takes 64-bit seeds (TensorFlow draws with int64 seeds); every other setting is 32-bit
+        limit = MAX_SEED if where and where[-1] == "seed" else MAX_INT
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limit:
             return [(where, value)]
         return []
     out: list[tuple[Path, int]] = []
