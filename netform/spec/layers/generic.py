@@ -11,7 +11,7 @@ import re
 from collections import deque
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .._access import (
     UNBUILDABLE_LAYERS,
@@ -55,6 +55,8 @@ class KerasLayer(LayerSpec):
     class_name: str = Field(description="The class name of a layer in keras.layers, e.g. 'Lambda' is not allowed.")
     config: dict[str, Any] = Field(default_factory=dict, description="The layer's get_config(), passed to from_config.")
     family = "core"
+    #: :meth:`schema_form`, made once (the spec is frozen): shapes and counts both ask for it
+    _form: Any = PrivateAttr(default=None)
 
     @field_validator("class_name")
     @classmethod
@@ -198,6 +200,11 @@ class KerasLayer(LayerSpec):
         the two layers are the same; keys the schema does not have are left out of the form (they do not
         change sizes), and a value the schema refuses leaves the shapes to build time.
         """
+        if self._form is None:
+            self._form = (self._make_schema_form(),)
+        return self._form[0]
+
+    def _make_schema_form(self) -> LayerSpec | None:
         if self.class_name in _NOT_KERAS:
             return None
         from .._layer_base import get_layer_spec
