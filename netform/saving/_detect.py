@@ -180,7 +180,9 @@ def _state_prefix(folder: str) -> str | None:
                 "is corrupt. Pass the checkpoint prefix itself, or save the checkpoint again."
             )
         prefix = name if os.path.isabs(name) else os.path.join(folder, name)
-        if os.path.commonpath([top, os.path.realpath(prefix)]) != top:
+        # TensorFlow cleans a path by its text (`xx/..` goes even where `xx` does not exist); the system
+        # follows links: both readings must stay in the folder
+        if any(os.path.commonpath([top, os.path.realpath(p)]) != top for p in (prefix, os.path.normpath(prefix))):
             raise UnsafeFileError(
                 f"{state}: {key} '{name}' points outside the checkpoint folder; refused, "
                 "a checkpoint folder loads only its own files. Pass the checkpoint prefix itself, or "
@@ -188,7 +190,7 @@ def _state_prefix(folder: str) -> str | None:
             )
     if not named:
         return None
-    return named if os.path.isabs(named) else os.path.join(folder, named)
+    return os.path.normpath(named if os.path.isabs(named) else os.path.join(folder, named))
 
 
 def check_checkpoint_files(prefix: str) -> None:

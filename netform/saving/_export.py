@@ -87,8 +87,14 @@ def export_file(path: str, fmt: str, export: Callable[[str], Any]) -> None:
     from ._target import check_target
 
     check_target(path, fmt)
-    with atomic_path(path) as tmp:
-        run_keras_export(export, tmp, path, "the ONNX model" if fmt == "onnx" else "the LiteRT model")
+    what = "the ONNX model" if fmt == "onnx" else "the LiteRT model"
+    try:
+        with atomic_path(path) as tmp:
+            run_keras_export(export, tmp, path, what)
+    except OSError as err:  # naming or moving the new file (a disk out of space or inodes)
+        raise SaveError(
+            f"{path}: could not export {what} ({type(err).__name__}: {err}). What was there before is left intact."
+        ) from err
 
 
 def all_layers(model: Any) -> list[Any]:

@@ -139,8 +139,14 @@ def export_savedmodel(path: str, export: Callable[[str], Any]) -> None:
     check_export_target(target)
     recover(target)
     check_target(target, "savedmodel")
-    with _fresh_folder(target) as tmp:
-        run_keras_export(export, tmp, target, "the SavedModel")
+    try:
+        with _fresh_folder(target) as tmp:
+            run_keras_export(export, tmp, target, "the SavedModel")
+    except OSError as err:  # making, filling or moving the fresh folder (a disk out of space or inodes)
+        raise SaveError(
+            f"{target}: could not export the SavedModel ({type(err).__name__}: {err}). What was there before is "
+            "left intact."
+        ) from err
 
 
 #: The file in a SavedModel save's temporary folder that makes the folder provably netform's, and its text.

@@ -73,3 +73,25 @@ def test_a_state_file_inside_the_folder_still_loads(folders) -> None:
     (inside / "checkpoint").write_text("# mine\nmodel_checkpoint_path: 'w'\n")
     nfs.load_weights(model, inside)
     assert not np.allclose(model.get_weights()[0], 100, atol=50)
+
+
+def test_a_path_tensorflow_cleans_into_the_folder_loads(folders) -> None:
+    # TensorFlow drops `xx/..` by the text even where `xx` does not exist; netform reads the same file
+    import tensorflow as tf
+
+    inside, _ = folders
+    (name,) = [n[: -len(".index")] for n in os.listdir(inside) if ".nf-set-" in n and n.endswith(".index")]
+    (inside / "checkpoint").write_text(f'model_checkpoint_path: "xx/../{name}"\n')
+    assert tf.train.load_checkpoint(tf.train.latest_checkpoint(str(inside))) is not None
+    nfs.load_weights(_model(), inside)
+
+
+def test_a_path_through_a_link_out_is_refused_whichever_way_it_is_read(folders, tmp_path) -> None:
+    inside, outside = folders
+    (inside / "out").symlink_to(outside / "sub", target_is_directory=True)
+    (outside / "sub").mkdir()
+    (inside / "checkpoint").write_text(
+        'model_checkpoint_path: "out/../ev"\n'
+    )  # by the text: ck/ev; by the link: outside/ev
+    with pytest.raises(UnsafeFileError, match="points outside the checkpoint folder"):
+        nfs.load_weights(_model(), inside)
