@@ -753,6 +753,7 @@ def check_h5(
                 if dtype.detect_class(h5py.h5t.VLEN) or (
                     dtype.get_class() == h5py.h5t.STRING and dtype.is_variable_str()
                 ):
+                    _vlen_descriptors_fit(file, oid, read, f"/{name}", where, file_size, limit - total)
                     total += _vlen_dataset_bytes(oid, f"/{name}", where, file_size, limit - total)
         return 1 if problems else None  # anything but None stops the walk
 
@@ -848,6 +849,64 @@ def _vlen_bomb(where: str, what: str, total: int, file_size: int | None) -> Unsa
         f"{file_size}-byte file (its elements name the same stored data over and over); refused "
         "as a bomb."
     )
+
+
+def _vlen_descriptors_fit(
+    file: Any, oid: Any, read: Any, what: str, where: str, file_size: int | None, budget: int
+) -> None:
+    """Refuse a variable-length dataset whose stored descriptors declare more data than the file or ``budget`` holds.
+
+    Each element is stored as its length, then where its data lies; HDF5 allocates the length it reads
+    before it finds the data shorter (a 17 KB file whose one element claims 4 GiB took 4.2 GB to refuse).
+    The lengths are read from the file's bytes first, as for attributes (:mod:`._h5_attrs`). Only data
+    stored contiguously can be measured so: a variable-length dataset stored in chunks or in its header
+    (which netform and Keras never write) is refused.
+
+    Raises:
+        UnsafeFileError: The dataset cannot be measured, or an element or all of them declare too much.
+    """
+    import struct
+
+    import h5py
+
+    from ._h5_attrs import PER_ELEMENT_BYTES
+
+    t = oid.get_type()
+    if t.get_class() == h5py.h5t.STRING:
+        unit = 1
+    elif t.get_class() == h5py.h5t.VLEN and not t.get_super().detect_class(h5py.h5t.VLEN):
+        unit = max(int(t.get_super().get_size()), 1)
+    else:
+        unit = 0  # variable-length data nested in another type: not measured from its bytes
+    n = int(oid.get_space().get_simple_extent_npoints())
+    sizeof_addr = int(file.id.get_create_plist().get_sizes()[0])
+    element = 4 + sizeof_addr + 4  # length, heap collection address, object index
+    offset = oid.get_offset()
+    if n == 0:
+        return
+    if not unit or offset is None or oid.get_storage_size() != n * element:
+        raise UnsafeFileError(
+            f"{where}: HDF5 dataset '{what}' holds variable-length data stored in chunks, in its header or "
+            "nested in another type, which cannot be measured before it is read; netform and Keras never "
+            "write one, so the file is refused."
+        )
+    try:
+        raw = read(offset, n * element)
+    except Exception:  # past the end of the file, or unreadable: nothing HDF5 should be left to allocate for
+        raw = b""
+    if len(raw) < n * element:
+        raise UnsafeFileError(f"{where}: HDF5 dataset '{what}' lies past the end of the file; refused.")
+    total = 0
+    for (length,) in struct.iter_unpack("<I", b"".join(raw[i : i + 4] for i in range(0, len(raw), element))):
+        nbytes = length * unit
+        if file_size and nbytes > file_size:
+            raise UnsafeFileError(
+                f"{where}: HDF5 dataset '{what}' has an element of {nbytes} bytes in a {file_size}-byte file; "
+                "refused as corrupt or hostile."
+            )
+        total += nbytes + PER_ELEMENT_BYTES
+        if total > budget:
+            raise _vlen_bomb(where, f"'{what}'", total, file_size)
 
 
 def _vlen_dataset_bytes(oid: Any, what: str, where: str, file_size: int | None, budget: int) -> int:
