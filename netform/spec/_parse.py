@@ -295,9 +295,9 @@ def _validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: 
         return None
     too_big = [
         smap.diagnostic(
-            f"{_number(v)} is too large; {layer.type if len(where) == 1 else 'a layer'} takes "
+            f"{_number(v)} is {'too small' if v < 0 else 'too large'}; {layer.type if len(where) == 1 else 'a layer'} takes "
             + (
-                f"seeds up to {MAX_SEED:,} (TensorFlow draws with 64-bit seeds)"
+                f"seeds from {-MAX_SEED - 1:,} to {MAX_SEED:,} (TensorFlow draws with 64-bit seeds)"
                 if where and where[-1] == "seed"
                 else f"integers up to {MAX_INT:,} (TensorFlow holds sizes and settings as 32-bit integers)"
             ),
@@ -398,9 +398,11 @@ def _big_ints(raw: Any, validated: Any, where: Path = ()) -> list[tuple[Path, in
     if isinstance(raw, (int, float)):
         value = validated if validated is not _MISSING else raw
         # Keras takes 64-bit seeds (TensorFlow draws with int64 seeds); every other setting is 32-bit
-        limit = MAX_SEED if where and where[-1] == "seed" else MAX_INT
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limit:
-            return [(where, value)]
+        if isinstance(value, int) and not isinstance(value, bool):
+            seed = bool(where) and where[-1] == "seed"
+            # a seed is a signed 64-bit integer: -2**63 .. 2**63 - 1
+            if (seed and not -MAX_SEED - 1 <= value <= MAX_SEED) or (not seed and abs(value) > MAX_INT):
+                return [(where, value)]
         return []
     out: list[tuple[Path, int]] = []
     if isinstance(raw, dict):

@@ -51,3 +51,14 @@ def test_other_settings_keep_the_32_bit_bound() -> None:
     text = _spec(1).replace("units: 2,", f"units: {2**40},")
     with pytest.raises(SpecError, match="2,147,483,647"):
         load_spec(text, source="s.yaml")
+
+
+@pytest.mark.parametrize("seed", [-(2**63), -(2**63) - 1])
+def test_the_smallest_64_bit_seed_is_taken_and_one_below_refused(seed: int) -> None:
+    text = _spec(seed)
+    if seed >= -(2**63):
+        load_spec(text, source="s.yaml")
+        return
+    with pytest.raises(SpecError) as info:
+        load_spec(text, source="s.yaml")
+    assert "too small" in str(info.value) and "larger" not in str(info.value)

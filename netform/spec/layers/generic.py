@@ -122,7 +122,8 @@ class KerasLayer(LayerSpec):
             path, value = where
             if path[-1] == "seed":
                 raise ValueError(
-                    f"{'.'.join(path)}: {value:,} is larger than {2**63 - 1:,}, the largest seed Keras takes"
+                    f"{'.'.join(path)}: {value:,} is not a seed Keras takes (a signed 64-bit integer, from "
+                    f"{-(2**63):,} to {2**63 - 1:,})"
                 )
             raise ValueError(
                 f"{'.'.join(path)}: {value:,} is larger than {_MAX_INT:,}, the largest size a layer setting may hold"
@@ -370,7 +371,7 @@ def _large_int(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], int]
     if isinstance(value, dict):
         for key, item in value.items():
             if key == "seed":  # Keras takes 64-bit seeds
-                if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**63 - 1:
+                if isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item <= 2**63 - 1:
                     return (*path, str(key)), item
                 continue
             found = _large_int(item, (*path, str(key)))
