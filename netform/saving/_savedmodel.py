@@ -646,7 +646,7 @@ def read_graph(path: str) -> Any:
 
 
 def graph_file(path: str) -> str:
-    """``saved_model.pb`` (or ``.pbtxt``) of a directory, refused when over :data:`MAX_GRAPH_BYTES`."""
+    """``saved_model.pb`` (or ``.pbtxt``) of a directory, refused when over :data:`MAX_GRAPH_BYTES` or sparse."""
     from ._meta import regular_file
 
     file = os.path.join(path, "saved_model.pb")
@@ -658,6 +658,9 @@ def graph_file(path: str) -> str:
             f"{file}: the SavedModel graph is {size:,} bytes, more than netform's limit "
             f"of {MAX_GRAPH_BYTES:,} bytes (1 GiB); refused without reading it."
         )
+    # a graph that is mostly a hole (`truncate -s 1G`) is refused unread: its gigabyte of nothing would be read
+    # into memory only to fail to parse (1.07 GB of memory for a file of 12 KB on disk)
+    _refuse_sparse(file, size)
     return file
 
 
