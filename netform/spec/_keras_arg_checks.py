@@ -89,6 +89,26 @@ def _padding(*, allow_causal: bool) -> _Rule:
     return check
 
 
+def _noise_shape(value: Any, _rank: int) -> str | None:
+    # Dropout's `_validate_noise_shape`: None, or an iterable (not a string) of None or whole numbers above 0
+    what = "a list of whole numbers above 0 or nulls"
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple, dict)):
+        return what
+    items = list(value)
+    return None if all(v is None or (isinstance(v, int) and v > 0) for v in items) else what
+
+
+def _data_format(value: Any, _rank: int) -> str | None:
+    # `standardize_data_format`: None (Keras's setting), or either name in any case (str() of the value)
+    return (
+        None
+        if value is None or str(value).lower() in ("channels_first", "channels_last")
+        else ("'channels_last' or 'channels_first'")
+    )
+
+
 _KERNEL = _sizes(allow_zero=False)
 _STRIDES_ZERO_OK = _sizes(allow_zero=True)
 
@@ -677,6 +697,12 @@ _ARGUMENTS: dict[str, frozenset[str]] = {
 _ARGUMENTS["Embedding"] |= {"input_length"}
 for _name in ("LSTM", "GRU", "LSTMCell", "GRUCell"):
     _ARGUMENTS[_name] |= {"implementation"}
+
+for _name, _rules in _RULES.items():
+    if "data_format" in _ARGUMENTS.get(_name, ()):
+        _rules["data_format"] = _data_format
+for _name in ("Dropout",):  # AlphaDropout takes its noise_shape unchecked
+    _RULES[_name]["noise_shape"] = _noise_shape
 
 #: The arguments each class's constructor has no default for (Keras fails to make the layer without them).
 _REQUIRED: dict[str, tuple[str, ...]] = {

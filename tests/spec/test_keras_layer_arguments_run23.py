@@ -25,7 +25,8 @@ from netform.spec._keras_arg_checks import _ARGUMENTS, _REQUIRED, _RULES, argume
 _VALUES = [
     -5, 0, 1, 3, 2.5, True, False, None, "abc", "3", math.nan, math.inf,
     [3], [3, 3], [3, 3, 3], [0, 3], [-1, 2], [0, 0], [math.nan, 2], ["3", "3"], [2.5, 2], [2, 2.5, 1], [], {},
-    "valid", "same", "causal", "full", "SAME", "Causal",
+    "valid", "same", "causal", "full", "SAME", "Causal", "channels_last", "Channels_First", "NHWC",
+    [None], [None, 1], [1, None, 2], [True], [-1], [0],
 ]  # fmt: skip
 #: Keys a config may hold that some of the classes do not take (Keras 2's names, other classes' arguments).
 _OTHER_KEYS = ["implementation", "input_length", "time_major", "batch_input_shape", "batch_size", "weights", "groups",
