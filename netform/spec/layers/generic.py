@@ -105,16 +105,6 @@ class KerasLayer(LayerSpec):
         return self
 
     @model_validator(mode="after")
-    def _keras_arguments(self) -> KerasLayer:
-        # Arguments Keras's constructor refuses (units: -5, kernel_size: 0, rate: .nan), in this layer's config
-        # and in the layers it wraps: validate names them where they are written.
-        found = _argument_problem(self.class_name, self.config, ("config",))
-        if found is not None:
-            path, problem = found
-            raise ValueError(f"{'.'.join(path)}: {problem}")
-        return self
-
-    @model_validator(mode="after")
     def _sizes(self) -> KerasLayer:
         # Sizes are checked before TensorFlow sees them, as every schema does for its own fields.
         where = _large_int(self.config, ("config",))
@@ -128,6 +118,16 @@ class KerasLayer(LayerSpec):
             raise ValueError(
                 f"{'.'.join(path)}: {value:,} is larger than {_MAX_INT:,}, the largest size a layer setting may hold"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _keras_arguments(self) -> KerasLayer:
+        # Arguments Keras's constructor refuses (units: -5, kernel_size: 0, rate: .nan), in this layer's config
+        # and in the layers it wraps: validate names them where they are written.
+        found = _argument_problem(self.class_name, self.config, ("config",))
+        if found is not None:
+            path, problem = found
+            raise ValueError(f"{'.'.join(path)}: {problem}")
         return self
 
     @model_validator(mode="after")
@@ -335,9 +335,10 @@ def _argument_problem(
 ) -> tuple[tuple[str, ...], str] | None:
     """The first argument Keras's constructor refuses in the config of a ``class_name`` layer, or of a layer it
     holds (a wrapper's ``layer``, a ``Sequential``'s ``layers``), with its path and why."""
-    found = argument_problem(KERAS_ALIASES.get(class_name, class_name), config)
-    if found is not None:
-        return (*path, found[0]), found[1]
+    canonical = KERAS_ALIASES.get(class_name, class_name)
+    found = argument_problem(canonical, config)
+    if found is not None:  # named as written (AvgPool1D, not AveragePooling1D)
+        return (*path, found[0]), found[1].replace(canonical, class_name)
     # (value, its path, whether it is where a wrapper holds a layer: `layer`, `cell`, an item of `layers`, …)
     stack = deque((v, (*path, str(k)), k in _NESTED_LAYER_KEYS) for k, v in config.items())
     while stack:
