@@ -1,4 +1,4 @@
-"""Regenerate netform/spec/_keras_args.py, netform/saving/_keras_layer_args.py and
+"""Regenerate netform/spec/_keras_args.py, netform/spec/_keras_layer_args.py and
 netform/spec/_keras_layer_defaults.py from the installed Keras.
 
 ``_keras_args.py``: the constructor arguments of Keras's built-in optimizers,
@@ -419,7 +419,7 @@ def render_layer_defaults() -> str:
 if __name__ == "__main__":
     (ROOT / "netform" / "spec" / "_keras_args.py").write_text(render())
     print("wrote netform/spec/_keras_args.py")
-    (ROOT / "netform" / "saving" / "_keras_layer_args.py").write_text(render_layers())
-    print("wrote netform/saving/_keras_layer_args.py")
+    (ROOT / "netform" / "spec" / "_keras_layer_args.py").write_text(render_layers())
+    print("wrote netform/spec/_keras_layer_args.py")
     (ROOT / "netform" / "spec" / "_keras_layer_defaults.py").write_text(render_layer_defaults())
     print("wrote netform/spec/_keras_layer_defaults.py")

@@ -52,7 +52,7 @@ its own layers from a config: an argument the layer's ``from_config`` does
 not take (a ``Dense`` with ``"junk": 1``, also inside a wrapper), or a call
 with more positional arguments than the layer's ``call`` takes (a ``Dense``
 called on 1,000 tensors), from tables generated from Keras
-(:mod:`netform.saving._keras_layer_args`). The readers that do not load the
+(:mod:`netform.spec._keras_layer_args`). The readers that do not load the
 model (``inspect``, ``summary``, ``export-spec``, ``render``) run it, so they
 refuse these files as ``load`` does, without TensorFlow.
 """
@@ -1437,7 +1437,7 @@ _KERAS_LAYERS = "keras.layers"
 def _keras_layer(value: Any) -> str | None:
     """The ``keras.layers`` class a serialized object names, where Keras builds it as that class (None otherwise:
     another module, a class Keras does not export, or a registered name that picks another class)."""
-    from ._keras_layer_args import KERAS_LAYER_ARGS
+    from ..spec._keras_layer_args import KERAS_LAYER_ARGS
 
     if not isinstance(value, dict) or value.get("module") != _KERAS_LAYERS or not isinstance(value.get("config"), dict):
         return None
@@ -1464,7 +1464,7 @@ def _inner_layers(config: dict[str, Any], name: str) -> Iterator[tuple[str, str,
 
 
 def _check_arguments(layer: dict[str, Any], class_name: str, name: str, label: str, where: str) -> None:
-    from ._keras_layer_args import KERAS_LAYER_ARGS
+    from ..spec._keras_layer_args import KERAS_LAYER_ARGS
 
     takes = KERAS_LAYER_ARGS[class_name]
     if "kwargs" in takes:
@@ -1480,7 +1480,7 @@ def _check_arguments(layer: dict[str, Any], class_name: str, name: str, label: s
 
 
 def _check_calls(layer: dict[str, Any], class_name: str, name: str, label: str, where: str) -> None:
-    from ._keras_layer_args import KERAS_LAYER_CALLS
+    from ..spec._keras_layer_args import KERAS_LAYER_CALLS
 
     most = KERAS_LAYER_CALLS.get(class_name)
     nodes = layer.get("inbound_nodes")

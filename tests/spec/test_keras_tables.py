@@ -28,14 +28,14 @@ def test_keras_args_table_is_up_to_date() -> None:
 
 
 def test_keras_layer_tables_are_up_to_date() -> None:
-    current = (ROOT / "netform" / "saving" / "_keras_layer_args.py").read_text()
+    current = (ROOT / "netform" / "spec" / "_keras_layer_args.py").read_text()
     assert current == _generator().render_layers(), "run `python scripts/gen_keras_args.py` to regenerate the tables"
 
 
 def test_the_layer_table_lists_every_public_layer_and_the_base_layers_arguments() -> None:
     import keras
 
-    from netform.saving._keras_layer_args import KERAS_LAYER_ARGS, KERAS_LAYER_CALLS
+    from netform.spec._keras_layer_args import KERAS_LAYER_ARGS, KERAS_LAYER_CALLS
 
     public = {n for n in dir(keras.layers) if isinstance(getattr(keras.layers, n), type)
               and issubclass(getattr(keras.layers, n), keras.layers.Layer)}
@@ -75,7 +75,7 @@ def test_keras_builds_its_layers_from_the_arguments_the_table_lists() -> None:
     key more is refused by Keras exactly where the table does not take any key (``kwargs``)."""
     import keras
 
-    from netform.saving._keras_layer_args import KERAS_LAYER_ARGS
+    from netform.spec._keras_layer_args import KERAS_LAYER_ARGS
 
     checked = []
     for name, takes in sorted(KERAS_LAYER_ARGS.items()):
