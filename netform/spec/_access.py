@@ -22,7 +22,8 @@ import string
 import unicodedata
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 __all__ = [
     "PATH_ARGUMENTS",

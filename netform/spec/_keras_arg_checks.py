@@ -200,16 +200,23 @@ def _as_tuple(value: Any, rank: int, default: Any) -> tuple[Any, ...] | None:
     return (value,) * rank if isinstance(value, int) else tuple(value)
 
 
+#: the classes each check between two arguments applies to, and where a class name gives its rank
+_GROUPED = re.compile(r"Conv[123]D")
+_STRIDED = re.compile(r"(Conv|ConvLSTM)[123]D(Transpose)?")
+_TRANSPOSE = re.compile(r"Conv[123]DTranspose")
+_RANK = re.compile(r"([123])D")
+
+
 def _across(class_name: str, config: dict[str, Any], rank: int) -> tuple[str, str] | None:
     """The checks Keras's constructor makes between two arguments (each already passed its own rule)."""
-    if re.fullmatch(r"Conv[123]D", class_name):
+    if _GROUPED.fullmatch(class_name):
         filters, groups = config.get("filters"), config.get("groups", 1)
         if filters is not None and not filters % groups == 0:
             return "filters", (
                 f"{class_name}'s filters ({filters!r}) must be divisible by its groups ({groups!r}) "
                 "(Keras refuses it when the layer is made)"
             )
-    if re.fullmatch(r"(Conv|ConvLSTM)[123]D(Transpose)?", class_name):
+    if _STRIDED.fullmatch(class_name):
         strides = _as_tuple(config.get("strides", 1), rank, 1)
         dilation = _as_tuple(config.get("dilation_rate", 1), rank, 1)
         if strides and dilation and max(strides) > 1 and max(dilation) > 1:
@@ -218,7 +225,7 @@ def _across(class_name: str, config: dict[str, Any], rank: int) -> tuple[str, st
                 f"the layer is made); received strides={config.get('strides')!r}, "
                 f"dilation_rate={config.get('dilation_rate')!r}"
             )
-    if re.fullmatch(r"Conv[123]DTranspose", class_name) and config.get("output_padding") is not None:
+    if _TRANSPOSE.fullmatch(class_name) and config.get("output_padding") is not None:
         strides = _as_tuple(config.get("strides", 1), rank, 1) or ()
         padding = _as_tuple(config["output_padding"], rank, None) or ()
         if any(p >= s for p, s in zip(padding, strides)):
@@ -243,7 +250,7 @@ def argument_problem(class_name: str, config: dict[str, Any]) -> tuple[str, str]
     rules = _RULES.get(class_name)
     if not rules:
         return None
-    digits = re.search(r"([123])D", class_name)
+    digits = _RANK.search(class_name)
     rank = int(digits.group(1)) if digits else 1
     for key in _REQUIRED.get(class_name, ()):
         if key not in config:

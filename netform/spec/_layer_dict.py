@@ -17,10 +17,13 @@ import math
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from ..errors import IncompatibleFileError, NetformError
-from ._layer_base import get_layer_spec
+from ._layer_base import LayerSpec, get_layer_spec
 
 __all__ = [
     "KerasDefaults",
@@ -74,6 +77,9 @@ def keras_defaults() -> KerasDefaults:
     when it is imported; where Keras is imported already its live settings
     are the answer.
     """
+    fixed = _FIXED_DEFAULTS.get()
+    if fixed is not None:
+        return fixed
     keras = sys.modules.get("keras")
     if keras is not None and hasattr(keras, "config"):
         return str(keras.config.floatx()), str(keras.config.image_data_format())
@@ -88,6 +94,28 @@ def keras_defaults() -> KerasDefaults:
     if _SETTINGS_READ.get(path, (None, None))[0] != key:
         _SETTINGS_READ[path] = (key, _read_settings(path))
     return _SETTINGS_READ[path][1]
+
+
+#: Keras's settings as read once for the spec being checked (:func:`keras_defaults_read_once`), else None
+_FIXED_DEFAULTS: ContextVar[KerasDefaults | None] = ContextVar("netform_keras_defaults", default=None)
+
+
+@contextmanager
+def keras_defaults_read_once() -> Iterator[KerasDefaults]:
+    """Within the block, :func:`keras_defaults` answers what it read on entering, without reading again.
+
+    A spec is checked against one set of Keras settings: a spec of 10,000 generic layers would otherwise look
+    at ``keras.json`` 10,000 times (a ``stat`` each). Nested blocks keep the outer reading.
+    """
+    fixed = _FIXED_DEFAULTS.get()
+    if fixed is not None:
+        yield fixed
+        return
+    token = _FIXED_DEFAULTS.set(keras_defaults())
+    try:
+        yield _FIXED_DEFAULTS.get() or keras_defaults()
+    finally:
+        _FIXED_DEFAULTS.reset(token)
 
 
 #: keras.json path → ((path, mtime, size, inode) when read, the settings it held)
@@ -332,63 +360,132 @@ def layer_to_dict_from_config(
         "config": ...}``.
     """
     defaults = keras_defaults() if defaults is None else defaults
-    floatx, data_format = defaults
-    try:
-        schema = get_layer_spec(cls_name)
-    except NetformError:
-        schema = None
-    if schema is not None and cls_name != "KerasLayer":
-        out: dict[str, Any] = {"type": cls_name}
-        fits = True
-        # a field named apart from its Keras key (EinsumDense's output_shape) is written under the Keras key
-        aliases = {f.alias: n for n, f in schema.model_fields.items() if f.alias}
-        for key, value in config.items():
-            if key == "name":
-                if keep_name:
-                    out["name"] = value
-                continue
-            if key == "dtype":
-                dt = config_dtype(value, floatx)
-                if dt is not None:
-                    out["dtype"] = dt
-                continue
-            if key not in schema.model_fields and key not in aliases:
-                if value in (None, {}, [], False) or key in _SKIP_IF_EMPTY and not value:
-                    continue
-                fits = False
-                break
-            converted = convert_value(value, defaults)
-            field = schema.model_fields[aliases.get(key, key)]
-            if converted == "linear" and field.default is None:
-                continue
-            if key == "data_format" and field.default is None and converted == data_format:
-                continue
-            out[key] = converted
-        if fits:
-            _drop_implied(cls_name, out, schema)
-            for key in [k for k in out if k not in ("type", "name", "dtype")]:
-                if is_default(out[key], schema.model_fields[aliases.get(key, key)].default):
-                    del out[key]
-            for key in getattr(schema, "tuple_fields", ()):
-                value = out.get(key)
-                if isinstance(value, list) and value and all(type(v) is int and v == value[0] for v in value):
-                    out[key] = value[0]  # kernel_size: 3, as a person writes it (Keras widens it to every axis)
-            try:
-                validated = schema.model_validate(out)
-            except ValueError as err:
-                refused = _refused_value(err, config, aliases) if strict else None
-                if refused is not None:
-                    raise refused from err
-            else:
-                fields = {key: aliases.get(key, key) for key in out if key not in ("type", "name", "dtype")}
-                if not any(_float_made_int(out[key], getattr(validated, field)) for key, field in fields.items()):
-                    return validated.to_dict()
-                # a whole float where the schema counts (units: 3.0): a spec may write it, but Keras's own
-                # layers take no float there (Dense refuses it), so the layer is kept as Keras has it
+    validated = schema_layer_from_config(cls_name, config, defaults, keep_name=keep_name, strict=strict)
+    if validated is not None:
+        return validated.to_dict()
     generic_config = _without_class_defaults(cls_name, config, defaults)
     if not keep_name:
         generic_config.pop("name", None)
     return {"type": "KerasLayer", "class_name": cls_name, "config": generic_config}
+
+
+def schema_layer_from_config(
+    cls_name: str,
+    config: dict[str, Any],
+    defaults: KerasDefaults,
+    *,
+    keep_name: bool = False,
+    strict: bool = False,
+    trainable: bool | None = None,
+    plain: bool = False,
+) -> LayerSpec | None:
+    """netform's schema for ``cls_name`` made from a layer's ``get_config()``, or ``None`` where it does not fit.
+
+    The schema form of :func:`layer_to_dict_from_config`, as the validated layer: ``None`` where the class has
+    no schema, a key does not fit it, the schema refuses a value, or a whole float stands where the schema
+    counts (``units: 3.0``, which Keras's own layers refuse). ``trainable`` is given to the layer as written.
+    With ``plain``, for the layer's shapes and sizes only, a config of whole numbers and names under the schema's
+    keys is taken as it is, without the conversion to the form a spec writes (the values Keras's defaults hold
+    are kept, so ``to_dict`` of the result may differ from :func:`layer_to_dict_from_config`'s).
+
+    Raises:
+        RefusedValue: With ``strict``, as :func:`layer_to_dict_from_config` says.
+    """
+    floatx, data_format = defaults
+    try:
+        schema = get_layer_spec(cls_name)
+    except NetformError:
+        return None
+    if cls_name == "KerasLayer":
+        return None
+    model_fields, aliases = _fields_of(schema)
+    if plain and not strict and not keep_name and _plain_config(config, model_fields):
+        # whole numbers, names and lists of them under the schema's own keys, as a spec writes them: the schema
+        # takes them as they are (a refusal may still be a default written as Keras writes it: see below)
+        try:
+            return schema.model_validate(
+                {"type": cls_name, **config}
+                if trainable is None
+                else {"type": cls_name, **config, "trainable": trainable}
+            )
+        except ValueError:
+            pass
+    out: dict[str, Any] = {"type": cls_name}
+    for key, value in config.items():
+        if key == "name":
+            if keep_name:
+                out["name"] = value
+            continue
+        if key == "dtype":
+            dt = config_dtype(value, floatx)
+            if dt is not None:
+                out["dtype"] = dt
+            continue
+        if key not in model_fields and key not in aliases:
+            if value in (None, {}, [], False) or key in _SKIP_IF_EMPTY and not value:
+                continue
+            return None
+        converted = convert_value(value, defaults)
+        field = model_fields[aliases.get(key, key)]
+        if converted == "linear" and field.default is None:
+            continue
+        if key == "data_format" and field.default is None and converted == data_format:
+            continue
+        out[key] = converted
+    _drop_implied(cls_name, out, schema)
+    for key in [k for k in out if k not in ("type", "name", "dtype")]:
+        if is_default(out[key], model_fields[aliases.get(key, key)].default):
+            del out[key]
+    for key in getattr(schema, "tuple_fields", ()):
+        value = out.get(key)
+        if isinstance(value, list) and value and all(type(v) is int and v == value[0] for v in value):
+            out[key] = value[0]  # kernel_size: 3, as a person writes it (Keras widens it to every axis)
+    try:
+        validated = schema.model_validate(out if trainable is None else {**out, "trainable": trainable})
+    except ValueError as err:
+        refused = _refused_value(err, config, aliases) if strict else None
+        if refused is not None:
+            raise refused from err
+        return None
+    fields = {key: aliases.get(key, key) for key in out if key not in ("type", "name", "dtype")}
+    if any(_float_made_int(out[key], getattr(validated, field)) for key, field in fields.items()):
+        # a whole float where the schema counts (units: 3.0): a spec may write it, but Keras's own
+        # layers take no float there (Dense refuses it), so the layer is kept as Keras has it
+        return None
+    return validated
+
+
+#: keys whose values the spec form writes apart from Keras's config (dtype policies, the default data format,
+#: a linear activation): a config holding them takes the conversion
+_CONVERTED_KEYS = frozenset({"name", "dtype", "data_format", "activation"})
+
+
+def _plain_config(config: dict[str, Any], fields: dict[str, Any]) -> bool:
+    """Whether every key of ``config`` is a schema field, none is converted, and every value is None, a bool, a
+    whole number, a string or a list of whole numbers (no float: ``units: 3.0`` is for the full conversion)."""
+    for key, value in config.items():
+        if key not in fields or key in _CONVERTED_KEYS:
+            return False
+        if value is None or isinstance(value, (int, str)):  # bool is an int
+            continue
+        if isinstance(value, (list, tuple)) and all(type(v) is int for v in value):
+            continue
+        return False
+    return True
+
+
+#: schema class → (its fields, Keras key → field name for fields named apart from their Keras key)
+_FIELDS_OF: dict[type, tuple[dict[str, Any], dict[str, str]]] = {}
+
+
+def _fields_of(schema: type[LayerSpec]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A schema's fields and its aliases (EinsumDense's ``output_shape``), read once per class: a spec of
+    thousands of generic layers asks for them once per layer."""
+    found = _FIELDS_OF.get(schema)
+    if found is None:
+        fields = dict(schema.model_fields)
+        found = _FIELDS_OF[schema] = (fields, {f.alias: n for n, f in fields.items() if f.alias})
+    return found
 
 
 def _without_class_defaults(cls_name: str, config: dict[str, Any], defaults: KerasDefaults) -> dict[str, Any]:

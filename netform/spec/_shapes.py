@@ -57,7 +57,10 @@ def infer_shapes(graph: Graph, smap: SourceMap | None = None) -> dict[str, NodeS
         SpecError: Where input shapes do not fit a layer (every such node is
             reported, with the shapes involved).
     """
-    return _infer_shapes(graph, smap or SourceMap())
+    from ._layer_dict import keras_defaults_read_once
+
+    with keras_defaults_read_once():  # the generic layers' schema forms read Keras's settings: once per spec
+        return _infer_shapes(graph, smap or SourceMap())
 
 
 def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:

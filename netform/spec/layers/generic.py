@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .._access import (
     UNBUILDABLE_LAYERS,
@@ -37,6 +38,8 @@ KERAS_ALIASES = {
     **{f"GlobalAvgPool{n}D": f"GlobalAveragePooling{n}D" for n in (1, 2, 3)},
     **{f"GlobalMaxPool{n}D": f"GlobalMaxPooling{n}D" for n in (1, 2, 3)},
 }
+#: what a Keras layer class name looks like
+_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9_]*")
 #: spec types that are not Keras layer classes: a KerasLayer naming them has no schema form
 _NOT_KERAS = frozenset({"KerasLayer", "Op", "Pick"})
 #: Keras's lookup layers, which need a vocabulary unless adapted: what it holds, and an example
@@ -55,13 +58,11 @@ class KerasLayer(LayerSpec):
     class_name: str = Field(description="The class name of a layer in keras.layers, e.g. 'Lambda' is not allowed.")
     config: dict[str, Any] = Field(default_factory=dict, description="The layer's get_config(), passed to from_config.")
     family = "core"
-    #: :meth:`schema_form`, made once (the spec is frozen): shapes and counts both ask for it
-    _form: Any = PrivateAttr(default=None)
 
     @field_validator("class_name")
     @classmethod
     def _identifier(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Z][A-Za-z0-9_]*", value):
+        if not _CLASS_NAME.fullmatch(value):
             raise ValueError(f"class_name must be a Keras layer class name such as 'Dense'; received {value!r}")
         if value in ("Lambda", "TFSMLayer"):
             raise ValueError(f"{value} layers run code from their configuration and are not allowed in specs")
@@ -201,26 +202,27 @@ class KerasLayer(LayerSpec):
         the two layers are the same; keys the schema does not have are left out of the form (they do not
         change sizes), and a value the schema refuses leaves the shapes to build time.
         """
-        if self._form is None:
-            self._form = (self._make_schema_form(),)
-        return self._form[0]
+        return self._form
+
+    @cached_property
+    def _form(self) -> LayerSpec | None:
+        # made once (the spec is frozen): shapes and counts both ask for it. A cached property, not a private
+        # attribute: pydantic sets up private attributes for every layer validated, and a spec may hold 10,000
+        return self._make_schema_form()
 
     def _make_schema_form(self) -> LayerSpec | None:
         if self.class_name in _NOT_KERAS:
             return None
         from .._layer_base import get_layer_spec
-        from .._layer_dict import keras_defaults, layer_to_dict_from_config
+        from .._layer_dict import _fields_of, keras_defaults, schema_layer_from_config
 
         name = KERAS_ALIASES.get(self.class_name, self.class_name)
         try:
             schema = get_layer_spec(name)
             # keys the schema lacks (Dense's lora_alpha) do not change shapes or sizes: the form leaves them out
-            known = {*schema.model_fields, *(f.alias for f in schema.model_fields.values() if f.alias)}
-            config = {k: v for k, v in self.config.items() if k in known}
-            form = layer_to_dict_from_config(name, config, defaults=keras_defaults())
-            if form.get("type") != name:
-                return None
-            return schema.model_validate({**form, "trainable": self.trainable})
+            fields, aliases = _fields_of(schema)
+            config = {k: v for k, v in self.config.items() if k in fields or k in aliases}
+            return schema_layer_from_config(name, config, keras_defaults(), trainable=self.trainable, plain=True)
         except Exception:  # no schema, or a config it does not take: shapes come at build time
             return None
 
@@ -340,7 +342,9 @@ def _argument_problem(
     if found is not None:  # named as written (AvgPool1D, not AveragePooling1D)
         return (*path, found[0]), found[1].replace(canonical, class_name)
     # (value, its path, whether it is where a wrapper holds a layer: `layer`, `cell`, an item of `layers`, …)
-    stack = deque((v, (*path, str(k)), k in _NESTED_LAYER_KEYS) for k, v in config.items())
+    stack = deque(
+        (v, (*path, str(k)), k in _NESTED_LAYER_KEYS) for k, v in config.items() if isinstance(v, (dict, list, tuple))
+    )
     while stack:
         item, where, holds_layer = stack.popleft()
         if isinstance(item, dict):
@@ -356,9 +360,15 @@ def _argument_problem(
                     if nested is not None:
                         return nested
                     continue
-            stack.extend((v, (*where, str(k)), k in _NESTED_LAYER_KEYS) for k, v in item.items())
+            stack.extend(
+                (v, (*where, str(k)), k in _NESTED_LAYER_KEYS)
+                for k, v in item.items()
+                if isinstance(v, (dict, list, tuple))
+            )
         elif isinstance(item, (list, tuple)):
-            stack.extend((v, (*where, str(i)), holds_layer) for i, v in enumerate(item))
+            stack.extend(
+                (v, (*where, str(i)), holds_layer) for i, v in enumerate(item) if isinstance(v, (dict, list, tuple))
+            )
     return None
 
 
