@@ -353,12 +353,21 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
         and parameter count as ``m``.
 
     Raises:
-        BuildError: A subclassed model with no graph, or a layer that is
-            neither built-in nor registered.
+        BuildError: A subclassed model with no graph, a layer that is
+            neither built-in nor registered, or no Keras model (an inference-only
+            model loaded from another tool's SavedModel).
     """
     existing = getattr(model, "_netform_spec", None)
     if isinstance(existing, ModelSpec):
         return existing
+    if not isinstance(model, keras.Model):
+        if type(model).__name__ == "InferenceModel":  # netform.load of a SavedModel another tool wrote
+            raise BuildError(
+                f"{model!r} is an inference-only model, loaded from a SavedModel another tool wrote: it holds a "
+                "TensorFlow graph and its signatures, not Keras layers, so it has no spec (`netform inspect` lists "
+                "its signatures)"
+            )
+        raise BuildError(f"from_keras takes a keras.Model; received {type(model).__name__}")
     exporter = _Exporter()
     names: dict[str, str] = {}
     uses: dict[str, int] = {}

@@ -47,6 +47,11 @@ def cmd_export_spec(args: argparse.Namespace) -> int:
     # a LiteRT or ONNX file, or weights only: refused before the spec layer or TensorFlow is imported
     refuse_deployment_file(args.model)
     from ..saving._config_walk import spec_from_file
+    from ..saving._detect import detect_format
+    from ..saving._static_reader import refuse_graph_only
+
+    if detect_format(args.model) == "savedmodel":  # another tool's graph: no layers to export, said before loading
+        refuse_graph_only(args.model, "it has no spec")
 
     # A .keras / .h5 file's config is walked without TensorFlow (after load's safety checks); what only
     # a live model tells (ops, custom layers, call arguments) is loaded with Keras as before.

@@ -135,6 +135,10 @@ def _diagram_of_file(path: str) -> Diagram:
         _load_model(path)
     from ._from_keras import diagram_from_config, diagram_from_keras
 
+    if detect_format(path) == "savedmodel":
+        from ..saving._static_reader import refuse_graph_only
+
+        refuse_graph_only(path, "it has no layers to draw")
     if os.environ.get("NETFORM_RENDER_WITH_KERAS") != "1":
         from ..saving._config_bounds import config_memo
         from ..saving._config_walk import NeedsKeras, check_vouched, spec_from_config

@@ -899,6 +899,27 @@ def savedmodel_archive(path: str, *, safe_mode: bool = True) -> str | None:
     return embedded_archive(path, check=safe_mode)
 
 
+def refuse_graph_only(path: str, why: str) -> None:
+    """Refuse a SavedModel that holds a graph and its signatures but no Keras model (another tool wrote it).
+
+    Loaded, such a folder is an inference-only model, with no layers to draw or export: the commands that
+    need them refuse it from the folder alone (checked as loading checks it), before TensorFlow is imported.
+
+    Args:
+        path: A SavedModel directory.
+        why: What the command cannot do without a Keras model (``"it has no layers to draw"``).
+
+    Raises:
+        FormatError: The SavedModel carries no Keras model.
+        UnsafeFileError: The folder or its graph is one loading refuses.
+    """
+    if savedmodel_archive(path) is None:
+        raise FormatError(
+            f"{path}: a SavedModel without a Keras architecture (written by another tool, or without netform's "
+            f"copy of the model), so {why}; `netform inspect {path}` lists its signatures."
+        )
+
+
 def savedmodel_meta(path: str) -> dict[str, Any]:
     """What ``inspect`` reports from netform's ``assets.extra/netform.json`` of a SavedModel ({} when absent).
 
