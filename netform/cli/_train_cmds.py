@@ -599,6 +599,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a saved model on named data."""
     check_files(args)
     load_plugins(args.plugin)
+    from ..saving._detect import detect_format
+    from ..saving._static_reader import refuse_graph_only
+
+    if detect_format(args.model) == "savedmodel":  # another tool's graph: no loss or metrics, said before loading
+        refuse_graph_only(args.model, f"it has no loss or metrics to evaluate (`netform predict {args.model}` runs it)")
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import load
 

@@ -94,3 +94,16 @@ def test_from_keras_names_an_inference_model(foreign: Path) -> None:
     assert "subclassed" not in str(info.value)
     with pytest.raises(BuildError, match="takes a keras.Model; received dict"):
         nf.from_keras({})  # type: ignore[arg-type]
+
+
+def test_evaluate_refuses_it_as_a_format_error(
+    foreign: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it crashed with "'InferenceModel' object has no attribute 'evaluate'" (exit 70)
+    import numpy as np
+
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.ones((4, 3), "float32"), y=np.ones((4, 3), "float32"))
+    assert main(["evaluate", str(foreign), "--data", str(data)]) == 5
+    err = capsys.readouterr().err
+    assert "no loss or metrics to evaluate" in err and "netform predict" in err and "bug" not in err
