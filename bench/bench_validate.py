@@ -137,6 +137,13 @@ def _conv_sizes(i: int, prev: str) -> tuple[str, str]:
     return f"  n{i}: {{type: Conv1D, filters: {i + 1 if i % 2 else 1}, kernel_size: 1, in: {prev}}}", f"n{i}"
 
 
+def _generic_conv(i: int, prev: str) -> tuple[str, str]:
+    # generic KerasLayer nodes, each its own config, each reading the input: every node validates its config
+    # against Keras's rules and makes its schema form anew
+    line = f"  n{i}: {{type: KerasLayer, class_name: Conv2D, config: {{filters: {i + 1}, kernel_size: 1}}, in: x}}"
+    return line, f"n{i}"
+
+
 #: tensors each fan-in node reads (a node may read 1,024)
 FAN_IN = 1_000
 
@@ -165,6 +172,7 @@ def scale_specs() -> list[tuple[str, str, int, bool]]:
         ("no two alike: concatenate chain, the output growing at every node", _head(), _concat_growing),
         ("no two alike: Dense layers of different units", _head(), _dense_sizes),
         ("no two alike: Conv1D layers of different filters", _head("[4, 8]"), _conv_sizes),
+        ("no two alike: generic KerasLayer Conv2D nodes of different filters", _head("[8, 8, 3]"), _generic_conv),
     ):
         text, count = _fill(head, node)
         out.append((what, text, count, True))

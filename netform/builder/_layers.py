@@ -107,6 +107,10 @@ def _generic(spec: LayerSpec, name: str | None) -> keras.layers.Layer:
         raise BuildError(f"KerasLayer {'.'.join(str(p) for p in where)}: {message}.")
     if name is not None:
         config["name"] = name
+    if getattr(spec, "frozen", False):  # `trainable: false` beside the config freezes the layer as in it
+        config["trainable"] = False
+    if spec.dtype is not None and config.get("dtype") is None:  # the dtype beside the config (validate: not both)
+        config["dtype"] = spec.dtype
     try:
         with safe_mode_scope(True):
             return cls.from_config(config)

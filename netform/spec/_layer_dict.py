@@ -398,7 +398,7 @@ def schema_layer_from_config(
         return None
     if cls_name == "KerasLayer":
         return None
-    model_fields, aliases = _fields_of(schema)
+    model_fields, aliases = fields_of(schema)
     if plain and not strict and not keep_name and _plain_config(config, model_fields):
         # whole numbers, names and lists of them under the schema's own keys, as a spec writes them: the schema
         # takes them as they are (a refusal may still be a default written as Keras writes it: see below)
@@ -478,7 +478,7 @@ def _plain_config(config: dict[str, Any], fields: dict[str, Any]) -> bool:
 _FIELDS_OF: dict[type, tuple[dict[str, Any], dict[str, str]]] = {}
 
 
-def _fields_of(schema: type[LayerSpec]) -> tuple[dict[str, Any], dict[str, str]]:
+def fields_of(schema: type[LayerSpec]) -> tuple[dict[str, Any], dict[str, str]]:
     """A schema's fields and its aliases (EinsumDense's ``output_shape``), read once per class: a spec of
     thousands of generic layers asks for them once per layer."""
     found = _FIELDS_OF.get(schema)
@@ -511,7 +511,7 @@ def _without_class_defaults(cls_name: str, config: dict[str, Any], defaults: Ker
             elif key == "data_format":
                 if value == data_format and default == "channels_last":
                     continue
-            elif _same_saved_value(value, default):
+            elif same_saved_value(value, default):
                 continue
         out[key] = _nested_without_defaults(value, defaults)
     forward: Any = out.get("layer")
@@ -561,20 +561,20 @@ def _nested_without_defaults(value: Any, defaults: KerasDefaults) -> Any:
     return value
 
 
-def _same_saved_value(value: Any, saved: Any) -> bool:
+def same_saved_value(value: Any, saved: Any) -> bool:
     """Whether a config value is ``saved`` (a JSON value) as a saved file writes it: tuples as lists, a bool
     neither 0 nor 1, an int not a float."""
     if isinstance(saved, dict):
         return (
             isinstance(value, dict)
             and value.keys() == saved.keys()
-            and all(_same_saved_value(value[k], saved[k]) for k in saved)
+            and all(same_saved_value(value[k], saved[k]) for k in saved)
         )
     if isinstance(saved, list):
         return (
             isinstance(value, (list, tuple))
             and len(value) == len(saved)
-            and all(_same_saved_value(v, s) for v, s in zip(value, saved, strict=True))
+            and all(same_saved_value(v, s) for v, s in zip(value, saved, strict=True))
         )
     if not isinstance(value, (str, bool, int, float, type(None))) and getattr(value, "shape", None) == ():
         value = value.item()  # a NumPy scalar of a live config: a saved file holds the number

@@ -23,7 +23,8 @@ from .._access import (
     unresolved_function,
 )
 from .._keras_arg_checks import argument_problem
-from .._layer_base import LayerSpec, NoStaticRule, register_layer_spec
+from .._layer_base import LayerSpec, NoStaticRule, get_layer_spec, register_layer_spec
+from .._layer_dict import fields_of, keras_defaults, schema_layer_from_config
 from .._types import Shape
 
 #: the largest integer a layer setting may hold, as in every schema (Keras and TensorFlow take int32 sizes)
@@ -185,6 +186,27 @@ class KerasLayer(LayerSpec):
         return self
 
     @model_validator(mode="after")
+    def _settings_once(self) -> KerasLayer:
+        # `trainable` and `dtype` may be written beside the config (as for every layer) and in it (as Keras's
+        # get_config writes them): the layer is frozen where either says so, and one dtype is given once
+        frozen = self.config.get("trainable", True)
+        if not isinstance(frozen, bool):
+            raise ValueError(f"config.trainable: true or false; received {frozen!r:.60}")
+        inner = self.config.get("dtype")
+        if self.dtype is not None and inner is not None:
+            name = inner.get("config", {}).get("name") if isinstance(inner, dict) else inner
+            if name != self.dtype:
+                raise ValueError(
+                    f"dtype: {self.dtype!r} beside the config, and {name!r:.60} in it: give the layer's dtype once"
+                )
+        return self
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the layer's weights are frozen: ``trainable: false`` beside its config or in it."""
+        return not self.trainable or self.config.get("trainable") is False
+
+    @model_validator(mode="after")
     def _no_files(self) -> KerasLayer:
         # A spec is untrusted: a layer config may not make Keras read a local file.
         problems = file_argument_problems(self.class_name, self.config, ("config",))
@@ -213,16 +235,20 @@ class KerasLayer(LayerSpec):
     def _make_schema_form(self) -> LayerSpec | None:
         if self.class_name in _NOT_KERAS:
             return None
-        from .._layer_base import get_layer_spec
-        from .._layer_dict import _fields_of, keras_defaults, schema_layer_from_config
-
         name = KERAS_ALIASES.get(self.class_name, self.class_name)
         try:
             schema = get_layer_spec(name)
-            # keys the schema lacks (Dense's lora_alpha) do not change shapes or sizes: the form leaves them out
-            fields, aliases = _fields_of(schema)
-            config = {k: v for k, v in self.config.items() if k in fields or k in aliases}
-            return schema_layer_from_config(name, config, keras_defaults(), trainable=self.trainable, plain=True)
+            fields, aliases = fields_of(schema)
+            config = {}
+            for key, value in self.config.items():
+                if key in fields or key in aliases:
+                    config[key] = value
+                elif key not in _SIZE_NEUTRAL and not _keras_default(self.class_name, key, value):
+                    # a key the schema lacks may change the weights (LayerNormalization's rms_scaling drops
+                    # beta, a quantization_config adds scales): unless it holds Keras's default, the shapes and
+                    # counts come at build time
+                    return None
+            return schema_layer_from_config(name, config, keras_defaults(), trainable=not self.frozen, plain=True)
         except Exception:  # no schema, or a config it does not take: shapes come at build time
             return None
 
@@ -236,7 +262,36 @@ class KerasLayer(LayerSpec):
         form = self.schema_form()
         if form is None:
             raise NoStaticRule(self.type)
-        return form.param_counts(input_shape)
+        return form.counts(input_shape)  # the form is frozen where the layer is (its config's trainable too)
+
+
+#: Keras arguments netform's schemas do not hold that change no shape nor weight count (a schema form leaves
+#: them out); any other key a schema lacks leaves the layer's shapes to build time unless it holds Keras's default
+_SIZE_NEUTRAL = frozenset(
+    {
+        "activity_regularizer",
+        "autocast",
+        "input_dim",
+        "input_shape",
+        "input_length",
+        "batch_input_shape",
+        "batch_size",
+        "lora_alpha",
+        "implementation",
+        "pool_dimensions",
+        "pool_mode",
+        "rank",
+    }
+)
+
+
+def _keras_default(class_name: str, key: str, value: Any) -> bool:
+    """Whether ``value`` is what a default instance of Keras's ``class_name`` writes for ``key``."""
+    from .._keras_layer_defaults import KERAS_LAYER_DEFAULTS  # read only for a key a schema lacks
+    from .._layer_dict import same_saved_value
+
+    table = KERAS_LAYER_DEFAULTS.get(class_name) or {}
+    return key in table and same_saved_value(value, table[key])
 
 
 #: layer classes whose config runs code or reads a file, refused wherever a spec holds them
