@@ -765,7 +765,7 @@ def callback_message(problem: tuple[str, str, str], *, cli: bool = True) -> str:
 
 
 def file_argument_problems(
-    class_name: str, config: Any, path: tuple[str | int, ...] = ()
+    class_name: str, config: Any, path: tuple[str | int, ...] = (), *, nested: bool = True
 ) -> list[tuple[tuple[str | int, ...], str]]:
     """Strings in a layer config (nested layers included) that Keras would open as a file.
 
@@ -773,6 +773,7 @@ def file_argument_problems(
         class_name: The Keras layer class the config is for.
         config: Its ``get_config()``-style dict.
         path: Where ``config`` sits, for the messages.
+        nested: Also look in the layers the config holds (False: a caller that walks them itself).
 
     Returns:
         ``(path, message)`` pairs; empty when the config names no file.
@@ -801,6 +802,8 @@ def file_argument_problems(
                     f"fail: write the {arg} inline as a list",
                 )
             )
+    if not nested:
+        return out
     for key, value in config.items():
         if isinstance(value, Mapping) and isinstance(value.get("class_name"), str):
             out += file_argument_problems(value["class_name"], value.get("config"), path + (key, "config"))

@@ -151,8 +151,13 @@ def clean_name(name: str, used: set[str]) -> str:
     return out
 
 
-def convert_value(value: Any, defaults: KerasDefaults | None = None) -> Any:
-    """A value of a Keras config as a spec writes it: nested layers as layer mappings, objects as ``{type: …}``."""
+def convert_value(value: Any, defaults: KerasDefaults | None = None, *, specs: bool = False) -> Any:
+    """A value of a Keras config as a spec writes it: nested layers as layer mappings, objects as ``{type: …}``.
+
+    With ``specs``, a nested layer netform has a schema for comes as that schema, validated (a wrapper's schema
+    then takes it as it is: validated again as a mapping at every level, a wrapper nested 20 deep was checked
+    210 times over).
+    """
     if isinstance(value, dict) and "class_name" in value and "config" in value:
         cls_name = value["class_name"]
         config = value.get("config") or {}
@@ -176,6 +181,11 @@ def convert_value(value: Any, defaults: KerasDefaults | None = None) -> Any:
             or module.startswith("keras.src.layers")
             or ("layers" in module and isinstance(config, dict) and "name" in config)
         ):
+            if specs:
+                defaults = keras_defaults() if defaults is None else defaults
+                layer = schema_layer_from_config(cls_name, config, defaults)
+                if layer is not None:
+                    return layer
             return layer_to_dict_from_config(cls_name, config, defaults=defaults)
         if cls_name == "DTypePolicy":
             return config.get("name")
@@ -184,14 +194,14 @@ def convert_value(value: Any, defaults: KerasDefaults | None = None) -> Any:
         registered = value.get("registered_name")
         if isinstance(registered, str) and ">" in registered:  # a class registered with Keras: its registered name
             cls_name = registered
-        args = {k: convert_value(v, defaults) for k, v in config.items() if v is not None}
+        args = {k: convert_value(v, defaults, specs=specs) for k, v in config.items() if v is not None}
         if cls_name in _SNAKE and args == INITIALIZER_DEFAULTS.get(cls_name, {}):
             return _SNAKE[cls_name]
         return {"type": cls_name, **args}
     if isinstance(value, dict):
-        return {k: convert_value(v, defaults) for k, v in value.items()}
+        return {k: convert_value(v, defaults, specs=specs) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [convert_value(v, defaults) for v in value]
+        return [convert_value(v, defaults, specs=specs) for v in value]
     return value
 
 
@@ -250,16 +260,20 @@ def _drop_implied(cls_name: str, out: dict[str, Any], schema: Any) -> None:
             del out["strides"]
     if cls_name == "MultiHeadAttention" and out.get("value_dim") is not None and out["value_dim"] == out.get("key_dim"):
         del out["value_dim"]
-    if (
-        cls_name == "Bidirectional"
-        and isinstance(out.get("backward_layer"), dict)
-        and isinstance(out.get("layer"), dict)
-    ):
-        forward, backward = out["layer"], out["backward_layer"]
+    if cls_name == "Bidirectional" and out.get("backward_layer") is not None and out.get("layer") is not None:
+        forward, backward = _mapping(out["layer"]), _mapping(out["backward_layer"])
+    else:
+        forward = backward = None
+    if isinstance(forward, dict) and isinstance(backward, dict):
         if {k: v for k, v in backward.items() if k != "go_backwards"} == {
             k: v for k, v in forward.items() if k != "go_backwards"
         } and bool(backward.get("go_backwards", False)) != bool(forward.get("go_backwards", False)):
             del out["backward_layer"]  # what Keras makes by itself: the layer, run the other way
+
+
+def _mapping(value: Any) -> Any:
+    """A nested layer as a spec writes it (a validated schema as its mapping)."""
+    return value.to_dict() if isinstance(value, LayerSpec) else value
 
 
 class RefusedValue(ValueError):
@@ -425,7 +439,7 @@ def schema_layer_from_config(
             if value in (None, {}, [], False) or key in _SKIP_IF_EMPTY and not value:
                 continue
             return None
-        converted = convert_value(value, defaults)
+        converted = convert_value(value, defaults, specs=True)
         field = model_fields[aliases.get(key, key)]
         if converted == "linear" and field.default is None:
             continue

@@ -44,7 +44,11 @@ def test_a_deep_nesting_is_dumped_once_per_level(spec, monkeypatch: pytest.Monke
     monkeypatch.setattr(recurrent, "_with_nested", lambda *a: calls.append(1) or real(*a))
     model = load_spec(spec(12), source="td.yaml")
     model.layers[0].to_dict()
-    assert 0 < len(calls) <= 2 * 12 * 12  # 2**12 and more before: each level dumped its layer twice
+    # 2**12 and more before: each level dumped its layer twice (a generic layer's schema form is now made
+    # from validated nested layers, and dumps none)
+    assert len(calls) <= 2 * 12 * 12
+    if spec is _native:
+        assert calls
 
 
 @pytest.mark.parametrize("spec", [_generic, _native], ids=["KerasLayer", "schema"])

@@ -312,7 +312,8 @@ def _code_layer(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str
             return path, problem
         name = value.get("class_name")
         if isinstance(name, str) and isinstance(value.get("config"), dict):
-            files = file_argument_problems(name, value["config"], (*path, "config"))
+            # this level only: the walk below reaches the layers this config holds
+            files = file_argument_problems(name, value["config"], (*path, "config"), nested=False)
             if files:
                 where, message = files[0]
                 return tuple(str(p) for p in where), message
