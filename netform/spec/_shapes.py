@@ -159,10 +159,11 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             break
         if layer.arity == "one":
             if len(shapes) != 1:
+                several = _several_inputs(layer)
                 diags.append(
                     smap.diagnostic(
                         f"{layer.type} takes one input, but `in` lists {len(shapes)}; "
-                        "combine them first with a merge layer such as Concatenate or Add",
+                        + (several or "combine them first with a merge layer such as Concatenate or Add"),
                         node.path + ("in",),
                     )
                 )
@@ -467,6 +468,18 @@ class _Signatures:
             number = self._numbers.setdefault((known.output_shape, kinds.get(name)), len(self._numbers))
         self._of[name] = number
         return number
+
+
+def _several_inputs(layer: Any) -> str | None:
+    """For a generic KerasLayer of a class that takes several inputs (MultiHeadAttention, Add, Dot, …), how to
+    write it instead: with netform's own schema for the class, whose `in` lists its inputs."""
+    form = layer.schema_form() if layer.type == "KerasLayer" else None
+    if form is None or form.arity == "one":
+        return None
+    return (
+        f"a generic KerasLayer is called on one tensor, and {form.type} takes several: write it with netform's "
+        f"own type, {{type: {form.type}, ...}} with the same arguments, whose `in` lists them"
+    )
 
 
 def _node_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any], signatures: _Signatures) -> Any:

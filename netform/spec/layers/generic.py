@@ -23,7 +23,7 @@ from .._access import (
     unresolved_function,
 )
 from .._keras_arg_checks import argument_problem
-from .._layer_base import LayerSpec, NoStaticRule, get_layer_spec, register_layer_spec
+from .._layer_base import LayerSpec, NoStaticRule, ShapeError, get_layer_spec, register_layer_spec
 from .._layer_dict import fields_of, keras_defaults, schema_layer_from_config
 from .._types import Shape
 
@@ -256,6 +256,12 @@ class KerasLayer(LayerSpec):
         form = self.schema_form()
         if form is None:
             raise NoStaticRule(self.type)
+        if form.arity != "one" and isinstance(input_shape, tuple):
+            # Keras's layer takes several tensors (MultiHeadAttention, Add, Dot), a generic KerasLayer one
+            raise ShapeError(
+                f"a generic KerasLayer is called on one tensor, and {form.type} takes several: write it with "
+                f"netform's own type, {{type: {form.type}, ...}} with the same arguments, whose `in` lists them"
+            )
         return form.output_shape(input_shape)
 
     def param_counts(self, input_shape: Any) -> tuple[int, int]:
