@@ -249,10 +249,62 @@ def validate_layer(
             hit = memo.get(key)
             if hit is not None:
                 return hit
+        if not _within_generic_budget(fields, path, smap, diags, memo):
+            return None
     layer = _validate_layer(fields, path, smap, diags)
     if key is not None and layer is not None:
         memo[key] = layer  # type: ignore[index]  # key is set with memo
     return layer
+
+
+#: the most Keras layer configurations (``class_name: …``, a generic KerasLayer's and those it holds) one spec
+#: may give: each is checked against Keras's constructor rules and made into netform's schema for its class,
+#: about twice a schema layer's work (9,990 distinct generic Conv2D nodes took 3.0 s where as many Conv2D took
+#: 1.4 s): with at most this many, a 1 MB spec costs validate at most about 0.2 s more than one of schema layers
+MAX_GENERIC_LAYERS = 2_000
+#: where a spec's memo keeps the count of its Keras layer configurations
+_GENERIC_COUNT = ("netform", "generic layer configurations")
+
+
+def _within_generic_budget(
+    fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic], memo: dict[Any, Any]
+) -> bool:
+    """Count the Keras layer configurations of a layer mapping not validated before; False past the limit
+    (said once, where it was passed)."""
+    if not any(isinstance(v, (dict, list)) for v in fields.values()) and "class_name" not in fields:
+        return True
+    count = memo.get(_GENERIC_COUNT, 0)
+    if count > MAX_GENERIC_LAYERS:
+        return False  # said already
+    count += _keras_configs(fields, MAX_GENERIC_LAYERS + 1 - count)
+    memo[_GENERIC_COUNT] = count
+    if count <= MAX_GENERIC_LAYERS:
+        return True
+    diags.append(
+        smap.diagnostic(
+            f"more than {MAX_GENERIC_LAYERS:,} Keras layer configurations (generic KerasLayer layers and the "
+            "layers they hold) in one spec: each is checked against Keras's constructor rules and made into "
+            "netform's schema for its class, and this many would keep validate busy for seconds; write the "
+            "layers netform has a schema for with their own type (type: Conv2D, …), or repeat them with a block",
+            path,
+        )
+    )
+    return False
+
+
+def _keras_configs(value: Any, most: int) -> int:
+    """The mappings with a ``class_name`` in ``value`` (nested ones included), counted up to ``most``."""
+    found = 0
+    stack = [value]
+    while stack and found < most:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("class_name"), str):
+                found += 1
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
+    return found
 
 
 def _validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: list[Diagnostic]) -> LayerSpec | None:
@@ -731,6 +783,8 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
             if len(diags) >= SpecError.ERROR_LIMIT:
                 return None, [*diags, _stopped(diags, ("nodes", name), smap)]
             node = parse_node(value, ("nodes", name), smap, diags, graph=True, memo=memo)
+            if memo.get(_GENERIC_COUNT, 0) > MAX_GENERIC_LAYERS:
+                return None, diags  # the nodes past the limit are not checked: said where it was passed
             nodes_ok &= node is not None
             parsed[name] = node
         raw["nodes"] = parsed
@@ -740,6 +794,8 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
             if len(diags) >= SpecError.ERROR_LIMIT:
                 return None, [*diags, _stopped(diags, ("layers", i), smap)]
             items.append(parse_node(v, ("layers", i), smap, diags, graph=False, memo=memo))
+            if memo.get(_GENERIC_COUNT, 0) > MAX_GENERIC_LAYERS:
+                return None, diags  # the layers past the limit are not checked: said where it was passed
         nodes_ok &= all(n is not None for n in items)
         raw["layers"] = items
     if isinstance(raw.get("model"), dict):
