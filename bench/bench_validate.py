@@ -10,8 +10,9 @@ a block used with `repeat:` that expands to 9,900 op nodes; and the specs built
 so that no two nodes are alike (equal nodes share their shape and argument
 checks, these defeat the sharing): op nodes each adding a different number, a
 concatenate chain whose output grows at every node, Dense and Conv1D layers of
-different sizes, Add layers each reading 1,000 earlier nodes; and a 1 MB spec of
-24,000 op nodes, past the limit, which must be refused as fast. Their figure is
+different sizes, 2,000 generic KerasLayer Conv2D nodes (as many as a spec may hold) then Conv2D
+nodes, Add layers each reading 1,000 earlier nodes; and two specs past a limit, which must be refused
+as fast: 9,990 generic KerasLayer nodes, and a 1 MB spec of 24,000 op nodes. Their figure is
 CPU time (user + system) of the whole `netform validate` process, the least of the
 runs, beside the CPU time of the same command on a 2-node op spec (the interpreter, the imports and
 the schemas an op spec builds: what every validate pays, whatever the size).
@@ -144,6 +145,14 @@ def _generic_conv(i: int, prev: str) -> tuple[str, str]:
     return line, f"n{i}"
 
 
+def _generic_mix(i: int, prev: str) -> tuple[str, str]:
+    # as many generic layers as a spec may hold (netform.spec._parse.MAX_GENERIC_LAYERS), then the same layers
+    # with netform's own type: a spec of generic layers costs what one of schema layers costs
+    if i < 2_000:
+        return _generic_conv(i, prev)
+    return f"  n{i}: {{type: Conv2D, filters: {i + 1}, kernel_size: 1, in: x}}", f"n{i}"
+
+
 #: tensors each fan-in node reads (a node may read 1,024)
 FAN_IN = 1_000
 
@@ -172,7 +181,7 @@ def scale_specs() -> list[tuple[str, str, int, bool]]:
         ("no two alike: concatenate chain, the output growing at every node", _head(), _concat_growing),
         ("no two alike: Dense layers of different units", _head(), _dense_sizes),
         ("no two alike: Conv1D layers of different filters", _head("[4, 8]"), _conv_sizes),
-        ("no two alike: generic KerasLayer Conv2D nodes of different filters", _head("[8, 8, 3]"), _generic_conv),
+        ("no two alike: 2,000 generic KerasLayer Conv2D nodes, then Conv2D nodes", _head("[8, 8, 3]"), _generic_mix),
     ):
         text, count = _fill(head, node)
         out.append((what, text, count, True))
@@ -183,6 +192,8 @@ def scale_specs() -> list[tuple[str, str, int, bool]]:
         _head(blocks=_BLOCK), lambda i, prev: (f"  b{i}: {{block: res, repeat: 100, in: {prev}}}", f"b{i}"), most=uses
     )
     out.append((f"block of 3 op nodes used with repeat: 100, {uses} times", text, count * 300, True))
+    text, count = _fill(_head("[8, 8, 3]"), _generic_conv)
+    out.append(("past the generic layer limit: generic KerasLayer Conv2D nodes (refused)", text, count, False))
     text, count = _fill(_head(), _past_limit, most=30_000)  # as many as 1 MB holds
     out.append(("past the node limit: op nodes (refused)", text, count, False))
     return out
