@@ -293,13 +293,17 @@ def _within_generic_budget(
 
 
 def _keras_configs(value: Any, most: int) -> int:
-    """The mappings with a ``class_name`` in ``value`` (nested ones included), counted up to ``most``."""
+    """The mappings in ``value`` (nested ones included) whose ``class_name`` is one of Keras's layer classes
+    (an initializer's or a regularizer's is not), counted up to ``most``."""
+    from ._keras_layer_args import KERAS_LAYER_ARGS
+
     found = 0
     stack = [value]
     while stack and found < most:
         item = stack.pop()
         if isinstance(item, dict):
-            if isinstance(item.get("class_name"), str):
+            name = item.get("class_name")
+            if isinstance(name, str) and name in KERAS_LAYER_ARGS:
                 found += 1
             stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
         elif isinstance(item, list):

@@ -74,3 +74,15 @@ def test_sequential_layers_count_too() -> None:
     with pytest.raises(SpecError, match="Keras layer configurations") as info:
         load_spec("\n".join(lines) + "\n", source="seq.yaml")
     assert info.value.diagnostics[0].path == ("layers", LIMIT - 3 + 3)
+
+
+def test_initializers_in_a_config_are_no_layer_configurations() -> None:
+    # a generic layer exported with its initializer written as Keras writes it is one layer configuration
+    init = "{module: keras.initializers, class_name: GlorotUniform, config: {seed: %d}}"
+    lines = ["netform: 1", "kind: functional", "inputs: {x: {shape: [4]}}", "nodes:"]
+    for i in range(LIMIT):
+        config = "{units: 2, kernel_initializer: %s}" % (init % i)
+        lines.append(f"  n{i}: {{type: KerasLayer, class_name: Dense, config: {config}, in: x}}")
+    lines.append(f"outputs: [n{LIMIT - 1}]")
+    spec = load_spec("\n".join(lines) + "\n", source="init.yaml")
+    assert len(spec.nodes) == LIMIT
