@@ -335,8 +335,17 @@ def writing(path: str | os.PathLike[str], fmt: str) -> Iterator[None]:
 def check_built(model: Any, action: str) -> None:
     """Refuse an unbuilt model with a message that says how to fix it.
 
-    A model carrying a netform spec (``_netform_spec``) is built from it.
+    A model carrying a netform spec (``_netform_spec``) is built from it. An inference-only model (what
+    :func:`netform.load` gives for a SavedModel another tool wrote) has a graph, not Keras weights: refused
+    (saving it raises :class:`SaveError`, loading into it :class:`FormatError`).
     """
+    if getattr(model, "inference_only", False):
+        error = SaveError if action.startswith("save") else FormatError
+        raise error(
+            f"Cannot {action} {model!r}: an inference-only model (from a SavedModel another tool wrote) holds a "
+            "TensorFlow graph, not Keras weights; save the original folder as it is, or load the weights into "
+            "a Keras model of its architecture"
+        )
     if getattr(model, "built", True) and (model.weights or not _has_unbuilt_layers(model)):
         return
     spec = getattr(model, "_netform_spec", None)

@@ -236,6 +236,8 @@ class KerasLayer(LayerSpec):
         if self.class_name in _NOT_KERAS:
             return None
         name = KERAS_ALIASES.get(self.class_name, self.class_name)
+        if _quantized(self.config.get("dtype")) or _quantized(self.dtype):
+            return None  # a quantized layer holds other weights (int8 kernels, scales): counted at build time
         try:
             schema = get_layer_spec(name)
             fields, aliases = fields_of(schema)
@@ -289,6 +291,17 @@ _SIZE_NEUTRAL = frozenset(
         "rank",
     }
 )
+
+
+def _quantized(dtype: Any) -> bool:
+    """Whether a layer dtype is a quantized policy (``int8_from_float32``, a ``QuantizedDTypePolicy`` mapping)."""
+    if isinstance(dtype, dict):
+        name = dtype.get("class_name")
+        inner = dtype.get("config")
+        return (isinstance(name, str) and "Quantized" in name) or (
+            isinstance(inner, dict) and _quantized(inner.get("name"))
+        )
+    return isinstance(dtype, str) and "_from_" in dtype
 
 
 def _keras_default(class_name: str, key: str, value: Any) -> bool:
