@@ -476,10 +476,9 @@ def _several_inputs(layer: Any) -> str | None:
     form = layer.schema_form() if layer.type == "KerasLayer" else None
     if form is None or form.arity == "one":
         return None
-    return (
-        f"a generic KerasLayer is called on one tensor, and {form.type} takes several: write it with netform's "
-        f"own type, {{type: {form.type}, ...}} with the same arguments, whose `in` lists them"
-    )
+    from .layers.generic import several_inputs_message
+
+    return several_inputs_message(form.type)
 
 
 def _node_key(node: Any, out: dict[str, NodeShape], kinds: dict[str, Any], signatures: _Signatures) -> Any:

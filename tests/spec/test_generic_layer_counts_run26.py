@@ -114,3 +114,15 @@ def test_the_same_dtype_twice_is_accepted() -> None:
     nf.load_spec(
         _spec("{type: KerasLayer, class_name: Dense, dtype: float64, config: {units: 2, dtype: float64}, in: x}", "[3]")
     )
+
+
+def test_a_dtype_policy_without_a_mapping_config_is_a_spec_error() -> None:
+    # a policy whose config is no mapping crashed the check with a raw AttributeError (exit 70)
+    with pytest.raises(SpecError, match="give the layer's dtype once"):
+        nf.load_spec(
+            _spec(
+                "{type: KerasLayer, class_name: Dense, dtype: float32, config: {units: 2, dtype: "
+                "{class_name: DTypePolicy, config: abc}}, in: x}",
+                shape="[3]",
+            )
+        )

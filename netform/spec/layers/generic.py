@@ -194,7 +194,8 @@ class KerasLayer(LayerSpec):
             raise ValueError(f"config.trainable: true or false; received {frozen!r:.60}")
         inner = self.config.get("dtype")
         if self.dtype is not None and inner is not None:
-            name = inner.get("config", {}).get("name") if isinstance(inner, dict) else inner
+            policy = inner.get("config") if isinstance(inner, dict) else None
+            name = policy.get("name") if isinstance(policy, dict) else inner
             if name != self.dtype:
                 raise ValueError(
                     f"dtype: {self.dtype!r} beside the config, and {name!r:.60} in it: give the layer's dtype once"
@@ -260,10 +261,7 @@ class KerasLayer(LayerSpec):
             raise NoStaticRule(self.type)
         if form.arity != "one" and isinstance(input_shape, tuple):
             # Keras's layer takes several tensors (MultiHeadAttention, Add, Dot), a generic KerasLayer one
-            raise ShapeError(
-                f"a generic KerasLayer is called on one tensor, and {form.type} takes several: write it with "
-                f"netform's own type, {{type: {form.type}, ...}} with the same arguments, whose `in` lists them"
-            )
+            raise ShapeError(several_inputs_message(form.type))
         return form.output_shape(input_shape)
 
     def param_counts(self, input_shape: Any) -> tuple[int, int]:
@@ -291,6 +289,14 @@ _SIZE_NEUTRAL = frozenset(
         "rank",
     }
 )
+
+
+def several_inputs_message(class_name: str) -> str:
+    """What to write instead of a generic KerasLayer of a class that takes several inputs."""
+    return (
+        f"a generic KerasLayer is called on one tensor, and {class_name} takes several: write it with netform's "
+        f"own type, {{type: {class_name}, ...}} with the same arguments, whose `in` lists them"
+    )
 
 
 def _quantized(dtype: Any) -> bool:
