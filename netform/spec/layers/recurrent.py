@@ -20,6 +20,16 @@ from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRe
 from ._util import check_weight, expect_rank, last_dim, shape_str
 
 _RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful")
+#: the Keras classes a generic ``KerasLayer`` may name inside netform's own Bidirectional: Keras's Bidirectional
+#: takes an instance of ``keras.layers.RNN``, and these are that class and its public subclasses
+_KERAS_RNN_CLASSES = frozenset({"RNN", "SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
+
+
+def _flag(spec: LayerSpec, flag: str) -> bool:
+    """One of a recurrent layer's :data:`_RNN_FLAGS`, of a native layer or of a generic one (from its config)."""
+    if flag in type(spec).model_fields:
+        return bool(getattr(spec, flag))
+    return getattr(spec, "config", {}).get(flag, False) is True
 
 
 class _RNN(LayerSpec):
@@ -208,7 +218,8 @@ class Bidirectional(LayerSpec):
     family = "recurrent"
     type: Literal["Bidirectional"] = Field("Bidirectional", description="The Keras layer class name.")
     layer: SerializeAsAny[LayerSpec] = Field(
-        description="The recurrent layer to run forwards, e.g. {type: LSTM, units: 8, return_sequences: true}."
+        description="The recurrent layer to run forwards, e.g. {type: LSTM, units: 8, return_sequences: true}, "
+        "or a KerasLayer of a recurrent class (RNN, SimpleRNN, LSTM, GRU, ConvLSTM1D/2D/3D)."
     )
     merge_mode: Literal["concat", "sum", "mul", "ave"] | None = Field(
         "concat", description="How to merge the two outputs: concat, sum, mul, ave, or null for a list of both."
@@ -221,7 +232,18 @@ class Bidirectional(LayerSpec):
     @classmethod
     def _validate_nested(cls, value: Any) -> Any:
         spec = _nested_spec("Bidirectional", value)
-        if spec is not None and not all(f in type(spec).model_fields for f in _RNN_FLAGS):
+        if spec is not None and spec.type == "KerasLayer":
+            name = getattr(spec, "class_name", "")
+            if name not in _KERAS_RNN_CLASSES:
+                raise ValueError(
+                    f"Bidirectional wraps a recurrent layer, received a KerasLayer of class {name}; a generic layer "
+                    f"here must be one of Keras's recurrent classes ({', '.join(sorted(_KERAS_RNN_CLASSES))}); "
+                    "use TimeDistributed to apply a layer at each time step"
+                )
+            for flag in _RNN_FLAGS:
+                if not isinstance(spec.config.get(flag, False), bool):
+                    raise ValueError(f"config.{flag}: true or false; received {spec.config[flag]!r:.60}")
+        elif spec is not None and not all(f in type(spec).model_fields for f in _RNN_FLAGS):
             raise ValueError(
                 f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU, …), received {spec.type}; "
                 "use TimeDistributed to apply a layer at each time step"
@@ -235,30 +257,30 @@ class Bidirectional(LayerSpec):
     @model_validator(mode="after")
     def _check_directions(self) -> Bidirectional:
         forward = self.layer
-        if getattr(forward, "stateful") and getattr(forward, "return_state"):
+        if _flag(forward, "stateful") and _flag(forward, "return_state"):
             # Keras 3's Bidirectional.compute_mask fails on this combination.
             raise ValueError(
                 "Bidirectional cannot wrap a layer with both stateful: true and return_state: true in Keras 3; "
                 "drop one of them"
             )
         if self.backward_layer is None:
-            if getattr(forward, "go_backwards"):
+            if _flag(forward, "go_backwards"):
                 raise ValueError(
                     "Bidirectional needs `layer` with go_backwards: false (the backward copy sets it to true); "
                     "or give a `backward_layer`"
                 )
             return self
         backward = self.backward_layer
-        if getattr(forward, "go_backwards") == getattr(backward, "go_backwards"):
+        if _flag(forward, "go_backwards") == _flag(backward, "go_backwards"):
             raise ValueError(
                 "Bidirectional needs `layer` and `backward_layer` with different go_backwards, "
-                f"received go_backwards={getattr(forward, 'go_backwards')} for both; set backward_layer.go_backwards: true"
+                f"received go_backwards={_flag(forward, 'go_backwards')} for both; set backward_layer.go_backwards: true"
             )
         for flag in ("stateful", "return_sequences", "return_state"):
-            if getattr(forward, flag) != getattr(backward, flag):
+            if _flag(forward, flag) != _flag(backward, flag):
                 raise ValueError(
                     f"Bidirectional needs `layer` and `backward_layer` with the same {flag}, received "
-                    f"{getattr(forward, flag)} and {getattr(backward, flag)}"
+                    f"{_flag(forward, flag)} and {_flag(backward, flag)}"
                 )
         return self
 
@@ -286,7 +308,7 @@ class Bidirectional(LayerSpec):
             outs = [f_out, b_out]
         else:
             outs = [f_out]
-        if getattr(self.layer, "return_state", False):
+        if _flag(self.layer, "return_state"):
             return outs + f_states + b_states
         return outs[0] if len(outs) == 1 else outs
 
