@@ -79,9 +79,36 @@ def to_keras_layer(spec: LayerSpec, name: str | None = None) -> keras.layers.Lay
     try:
         if ">" in spec.type:  # a plain Keras class registered with Keras: made as Keras loads it, from its config
             return cls.from_config(kwargs)
-        return cls(**kwargs)
+        return _frozen_inside(cls(**kwargs))
     except (TypeError, ValueError) as err:
         raise BuildError(f"Keras refused the arguments of a {spec.type} layer {kwargs}: {err}") from err
+
+
+#: the attributes under which Keras's wrappers hold the layers they made from their arguments
+_WRAPPED = ("layer", "forward_layer", "backward_layer", "cell", "cells", "layers")
+
+
+def _frozen_inside(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """``layer``, with the layers it wraps frozen where it is made frozen.
+
+    Keras 3 makes a wrapper (``Bidirectional``, ``TimeDistributed``) made with ``trainable=False`` report no
+    trainable weights of its own, but leaves the layers it made from its arguments trainable: a model gathers
+    their weights as trainable and ``fit`` trains them, though the spec (and ``summary``) froze the layer.
+    """
+    if layer.trainable:
+        return layer
+    stack: list[Any] = [layer]
+    seen = {id(layer)}
+    while stack:
+        item = stack.pop()
+        for attr in _WRAPPED:
+            inner = getattr(item, attr, None)
+            for part in inner if isinstance(inner, (list, tuple)) else [inner]:
+                if isinstance(part, keras.layers.Layer) and id(part) not in seen:
+                    seen.add(id(part))
+                    part.trainable = False
+                    stack.append(part)
+    return layer
 
 
 def _generic(spec: LayerSpec, name: str | None) -> keras.layers.Layer:
@@ -113,7 +140,7 @@ def _generic(spec: LayerSpec, name: str | None) -> keras.layers.Layer:
         config["dtype"] = spec.dtype
     try:
         with safe_mode_scope(True):
-            return cls.from_config(config)
+            return _frozen_inside(cls.from_config(config))
     except KeyError as err:
         raise BuildError(
             f"Keras could not make a {class_name} from its config: the config lacks the key {err}. Write the layer's "

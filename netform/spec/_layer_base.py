@@ -9,6 +9,7 @@ parameter counts for given input shapes (its *static rule*).
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -105,6 +106,35 @@ _UNIFORM_INTS = frozenset({"int32", "int64"})
 _NON_FLOAT = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"})
 
 
+#: the dtype policies a layer may name: Keras's numeric dtypes and its mixed policies ("string" and "object"
+#: resolve in Keras but every layer fails on them when it runs)
+LAYER_DTYPES = (
+    "float16",
+    "float32",
+    "float64",
+    "bfloat16",
+    "mixed_float16",
+    "mixed_bfloat16",
+    # (not "int8": Keras reads it as a quantization mode, never as a dtype; int8_from_float32 is the policy)
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+    "complex64",
+    "complex128",
+)
+_QUANTIZED = re.compile(r"(int8|int4|float8)_from_(float16|float32|float64|bfloat16|mixed_float16|mixed_bfloat16)")
+
+
+def layer_dtype(dtype: str) -> bool:
+    """Whether ``dtype`` names a dtype policy Keras resolves and computes with."""
+    return dtype in LAYER_DTYPES or _QUANTIZED.fullmatch(dtype) is not None
+
+
 def _class_name(name: str) -> str:
     """An initializer's class name from any name a spec may give it (``he_normal`` → ``HeNormal``)."""
     if name == "uniform":
@@ -182,18 +212,25 @@ class LayerSpec(StrictScalars):
 
     @model_validator(mode="after")
     def _weights_in_dtype(self) -> LayerSpec:
-        """Refuse a dtype a layer's random initializer cannot draw (complex, bool, most integers; see
-        :func:`_draw_problem`), and a complex dtype with an activation of real numbers: building such a
-        layer fails in Keras."""
-        if self.dtype is None or (
-            self.dtype not in _COMPLEX and self.dtype not in _NON_FLOAT and self.dtype != "bfloat16"
-        ):
-            return self
-        for field in ("activation", "recurrent_activation") if self.dtype in _COMPLEX else ():
+        if self.dtype is not None:
+            self.check_dtype(self.dtype)
+        return self
+
+    def check_dtype(self, dtype: str) -> None:
+        """Refuse ``dtype`` where this layer's random initializers cannot draw it (complex, bool, most integers;
+        see :func:`_draw_problem`), or where it is complex and an activation takes real numbers only: building
+        such a layer fails in Keras.
+
+        Raises:
+            ValueError: Saying which argument cannot take the dtype, and what to give instead.
+        """
+        if dtype not in _COMPLEX and dtype not in _NON_FLOAT and dtype != "bfloat16":
+            return
+        for field in ("activation", "recurrent_activation") if dtype in _COMPLEX else ():
             value = getattr(self, field, None)
             if isinstance(value, str) and value not in _COMPLEX_ACTIVATIONS:
                 raise ValueError(
-                    f"dtype {self.dtype} cannot be used with {field} {value}: Keras's {value} takes real numbers "
+                    f"dtype {dtype} cannot be used with {field} {value}: Keras's {value} takes real numbers "
                     f"only, so the layer fails when it is called; give the layer a float dtype, or one of the "
                     f"activations that take complex numbers: {', '.join(sorted(_COMPLEX_ACTIVATIONS))}"
                 )
@@ -208,15 +245,14 @@ class LayerSpec(StrictScalars):
             if name not in _RANDOM_INITIALIZERS:
                 continue
             arguments = getattr(value, "arguments", None) or {}
-            problem = _draw_problem(self.dtype, name, arguments)
+            problem = _draw_problem(dtype, name, arguments)
             if problem is not None:
                 raise ValueError(
-                    f"dtype {self.dtype} cannot be used with {field} {name}: {problem}, so the layer cannot "
+                    f"dtype {dtype} cannot be used with {field} {name}: {problem}, so the layer cannot "
                     "make its weights; give the layer float16, float32 or float64, or a non-random initializer (zeros, "
                     "ones, "
                     "{type: Constant, value: …})"
                 )
-        return self
 
     family: ClassVar[str] = "core"
     arity: ClassVar[Literal["one", "many"]] = "one"
@@ -244,7 +280,15 @@ class LayerSpec(StrictScalars):
         raise NoStaticRule(self.type)
 
     def counts(self, input_shape: Any) -> tuple[int, int]:
-        """Parameter counts with ``trainable: false`` applied."""
+        """Parameter counts with ``trainable: false`` applied.
+
+        Raises:
+            NoStaticRule: The layer has no count rule, or its dtype is a quantized policy (``int8_from_float32``:
+                Keras makes an int8 kernel that is not trained, and scales; int4 packs two numbers a byte; float8
+                keeps histories): counted at build time.
+        """
+        if self.dtype is not None and _QUANTIZED.fullmatch(self.dtype) is not None:
+            raise NoStaticRule(self.type)
         trainable, frozen = self.param_counts(input_shape)
         if not self.trainable:
             return 0, trainable + frozen

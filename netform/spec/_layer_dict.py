@@ -30,6 +30,7 @@ __all__ = [
     "RefusedValue",
     "clean_name",
     "config_dtype",
+    "is_quantized_policy",
     "convert_value",
     "keras_defaults",
     "layer_to_dict_from_config",
@@ -206,7 +207,11 @@ def convert_value(value: Any, defaults: KerasDefaults | None = None, *, specs: b
 
 
 def config_dtype(value: Any, floatx: str) -> str | None:
-    """A config's ``dtype`` (a name or a serialized DTypePolicy) as a spec writes it: None for ``floatx``."""
+    """A config's ``dtype`` (a name or a serialized DTypePolicy) as a spec writes it: None for ``floatx``.
+
+    A quantized policy (``QuantizedDTypePolicy``, which Keras writes after ``model.quantize`` with its ``mode``
+    and ``source_name`` and no ``name``) is written by the name Keras resolves to it, ``int8_from_float32``.
+    """
     if isinstance(value, dict):
         inner = value.get("config") or {}
         if not isinstance(inner, dict):
@@ -214,10 +219,28 @@ def config_dtype(value: Any, floatx: str) -> str | None:
                 f"the config of a dtype policy is a {type(inner).__name__}, where Keras requires a mapping; the "
                 "file was edited or is corrupt"
             )
+        if "name" not in inner and isinstance(inner.get("mode"), str) and isinstance(inner.get("source_name"), str):
+            return f"{inner['mode']}_from_{inner['source_name']}"
         value = inner.get("name")
     if value in (None, floatx):
         return None
     return str(value)
+
+
+def is_quantized_policy(dtype: Any) -> bool:
+    """Whether a layer's dtype is a quantized policy: ``int8_from_float32``, or a mapping Keras writes after
+    ``model.quantize`` (``QuantizedDTypePolicy``, ``Int4DTypePolicy``, ``GPTQDTypePolicy``, … with a ``mode``)."""
+    if isinstance(dtype, dict):
+        name = dtype.get("class_name")
+        inner = dtype.get("config")
+        if isinstance(name, str) and name.endswith("DTypePolicy") and name not in _FLOAT_POLICIES:
+            return True
+        return isinstance(inner, dict) and ("mode" in inner or is_quantized_policy(inner.get("name")))
+    return isinstance(dtype, str) and "_from_" in dtype
+
+
+#: the dtype policy classes of float computation (every other ``…DTypePolicy`` of Keras quantizes)
+_FLOAT_POLICIES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
 
 
 def _leaves(value: Any) -> list[Any]:
@@ -410,7 +433,9 @@ def schema_layer_from_config(
         schema = get_layer_spec(cls_name)
     except NetformError:
         return None
-    if cls_name == "KerasLayer":
+    if cls_name == "KerasLayer" or is_quantized_policy(config.get("dtype")):
+        # a quantized layer (after `model.quantize`) keeps its policy as Keras wrote it, in the generic form:
+        # the policy's settings are Keras's (a float8 history length), and its weights are counted at build time
         return None
     model_fields, aliases = fields_of(schema)
     if plain and not strict and not keep_name and _plain_config(config, model_fields):
@@ -460,6 +485,12 @@ def schema_layer_from_config(
         refused = _refused_value(err, config, aliases) if strict else None
         if refused is not None:
             raise refused from err
+        return None
+    if cls_name == "Bidirectional" and any(
+        getattr(getattr(validated, key, None), "type", None) == "KerasLayer" for key in ("layer", "backward_layer")
+    ):
+        # a layer netform has no schema for inside (an RNN of a GRUCell): the generic form of the whole wrapper
+        # keeps the names Keras gave and leaves out the backward layer Keras makes by itself
         return None
     fields = {key: aliases.get(key, key) for key in out if key not in ("type", "name", "dtype")}
     if any(_float_made_int(out[key], getattr(validated, field)) for key, field in fields.items()):
@@ -520,7 +551,9 @@ def _without_class_defaults(cls_name: str, config: dict[str, Any], defaults: Ker
         if key in table:
             default = table[key]
             if key == "dtype":
-                if config_dtype(value, floatx) is None and config_dtype(default, "float32") is None:
+                if is_quantized_policy(value):
+                    pass  # kept as Keras wrote it
+                elif config_dtype(value, floatx) is None and config_dtype(default, "float32") is None:
                     continue
             elif key == "data_format":
                 if value == data_format and default == "channels_last":

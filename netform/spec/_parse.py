@@ -8,7 +8,6 @@ line, column and spec path; all of them are raised together as one
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -16,7 +15,7 @@ from pydantic_core import ErrorDetails
 
 from ..errors import Diagnostic, RegistryError, SpecError, did_you_mean
 from ._expansion import MAX_HINTS, count_text
-from ._layer_base import _REGISTRY, LayerSpec, _ensure_catalog, get_layer_spec
+from ._layer_base import _REGISTRY, LAYER_DTYPES, LayerSpec, _ensure_catalog, get_layer_spec, layer_dtype
 from ._model import ModelSpec, Node
 from ._yaml import SourceMap
 
@@ -339,11 +338,11 @@ def _validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: 
     except ValidationError as err:
         diags.extend(pydantic_diagnostics(err, fields, smap, path, cls, brief=brief))
         return None
-    if layer.dtype is not None and not _layer_dtype(layer.dtype):
+    if layer.dtype is not None and not layer_dtype(layer.dtype):
         diags.append(
             smap.diagnostic(
                 f"dtype {_short(layer.dtype)} is not a dtype policy a layer computes with; use one of "
-                f"{', '.join(_LAYER_DTYPES)}, or a quantized policy such as int8_from_float32 "
+                f"{', '.join(LAYER_DTYPES)}, or a quantized policy such as int8_from_float32 "
                 "(text and object dtypes hold no numbers)",
                 path + ("dtype",),
             )
@@ -363,35 +362,6 @@ def _validate_layer(fields: dict[str, Any], path: Path, smap: SourceMap, diags: 
     ]
     diags.extend(too_big)
     return None if too_big else layer
-
-
-#: the dtype policies a layer may name: Keras's numeric dtypes and its mixed policies ("string" and "object"
-#: resolve in Keras but every layer fails on them when it runs)
-_LAYER_DTYPES = (
-    "float16",
-    "float32",
-    "float64",
-    "bfloat16",
-    "mixed_float16",
-    "mixed_bfloat16",
-    # (not "int8": Keras reads it as a quantization mode, never as a dtype; int8_from_float32 is the policy)
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "bool",
-    "complex64",
-    "complex128",
-)
-_QUANTIZED = re.compile(r"(int8|int4|float8)_from_(float16|float32|float64|bfloat16|mixed_float16|mixed_bfloat16)")
-
-
-def _layer_dtype(dtype: str) -> bool:
-    """Whether ``dtype`` names a dtype policy Keras resolves and computes with."""
-    return dtype in _LAYER_DTYPES or _QUANTIZED.fullmatch(dtype) is not None
 
 
 def _many_unknown_keys(

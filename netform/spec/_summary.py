@@ -266,7 +266,7 @@ def build_summary(graph: Graph, shapes: dict[str, NodeShape]) -> Summary:
             )
             notes.append(
                 f"{_AT_BUILD_NOTE}: * marks {named}, {'a layer' if len(at_build) == 1 else 'layers'} without a "
-                "static rule (a custom layer): the '? (at build)' values, and the unknowns of the rows after, are "
+                "static rule (a custom layer, a Keras layer netform has no schema for, a quantized dtype): the '? (at build)' values, and the unknowns of the rows after, are "
                 "known once the model is built; "
                 "netform summary --build, or Summary.with_model(netform.build(spec)), shows them"
             )

@@ -99,7 +99,7 @@ def test_summary_marks_the_layer_without_a_static_rule_and_says_how_to_get_its_n
     assert "mix (nftest_sum>Mix) * ? (at build) ? (at build) a, b" in text
     assert "wide (nftest_sum>Widen) ? (at build) ? mix" in text  # unknown because of mix, not marked itself
     assert ("Note: some shapes are inferred at build time: * marks mix (nftest_sum>Mix), a layer without a static "
-            "rule (a custom layer): the '? (at build)' values, and the unknowns of the rows after, are known once "
+            "rule (a custom layer, a Keras layer netform has no schema for, a quantized dtype): the '? (at build)' values, and the unknowns of the rows after, are known once "
             "the model is built; netform summary --build, or Summary.with_model(netform.build(spec)), shows them"
             ) in text
     assert info.to_dict()["at_build"] == ["mix"]

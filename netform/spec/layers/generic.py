@@ -23,8 +23,16 @@ from .._access import (
     unresolved_function,
 )
 from .._keras_arg_checks import argument_problem
-from .._layer_base import LayerSpec, NoStaticRule, ShapeError, get_layer_spec, register_layer_spec
-from .._layer_dict import fields_of, keras_defaults, schema_layer_from_config
+from .._layer_base import (
+    LAYER_DTYPES,
+    LayerSpec,
+    NoStaticRule,
+    ShapeError,
+    get_layer_spec,
+    layer_dtype,
+    register_layer_spec,
+)
+from .._layer_dict import fields_of, is_quantized_policy, keras_defaults, schema_layer_from_config
 from .._types import Shape
 
 #: the largest integer a layer setting may hold, as in every schema (Keras and TensorFlow take int32 sizes)
@@ -202,6 +210,40 @@ class KerasLayer(LayerSpec):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _dtype_computes(self) -> KerasLayer:
+        # The dtype the layer computes in, beside its config or in it, is held to the rules of netform's own
+        # layer types: a policy Keras computes with, and one its random initializers can fill the class's
+        # weights in. A generic Dense in `string`, `bool`, `uint8` or `float8_e4m3fn` passed validate and the
+        # build refused it.
+        inner = self.config.get("dtype")
+        if self.class_name in _NOT_KERAS or is_quantized_policy(inner) or is_quantized_policy(self.dtype):
+            return self
+        if self.dtype is None and inner is not None:  # (beside the config it is checked as every layer's is)
+            name = _policy_name(inner)
+            if not isinstance(name, str) or not layer_dtype(name):
+                raise ValueError(
+                    f"config.dtype: {name if isinstance(name, str) else inner!r:.60} is not a dtype policy a layer "
+                    f"computes with; use one of {', '.join(LAYER_DTYPES)}, or a quantized policy such as "
+                    "int8_from_float32 (text and object dtypes hold no numbers)"
+                )
+        dtype = self.dtype if self.dtype is not None else _policy_name(inner)
+        if isinstance(dtype, str) and dtype not in _FILLED_BY_ALL:
+            self._weights_fit(dtype)
+        return self
+
+    def _weights_fit(self, dtype: str) -> None:
+        """Refuse ``dtype`` where netform's schema of the class refuses it for the weights' initializers."""
+        without = KerasLayer.model_construct(
+            type="KerasLayer",
+            class_name=self.class_name,
+            config={k: v for k, v in self.config.items() if k != "dtype"},
+            trainable=self.trainable,
+        )
+        form = without._form
+        if form is not None:  # the schema takes the config without its dtype: check the dtype as it checks one
+            form.check_dtype(dtype)
+
     @property
     def frozen(self) -> bool:
         """Whether the layer's weights are frozen: ``trainable: false`` beside its config or in it."""
@@ -237,7 +279,7 @@ class KerasLayer(LayerSpec):
         if self.class_name in _NOT_KERAS:
             return None
         name = KERAS_ALIASES.get(self.class_name, self.class_name)
-        if _quantized(self.config.get("dtype")) or _quantized(self.dtype):
+        if is_quantized_policy(self.config.get("dtype")) or is_quantized_policy(self.dtype):
             return None  # a quantized layer holds other weights (int8 kernels, scales): counted at build time
         try:
             schema = get_layer_spec(name)
@@ -299,15 +341,16 @@ def several_inputs_message(class_name: str) -> str:
     )
 
 
-def _quantized(dtype: Any) -> bool:
-    """Whether a layer dtype is a quantized policy (``int8_from_float32``, a ``QuantizedDTypePolicy`` mapping)."""
+#: the dtypes every initializer fills (the others are checked against the class's weights, as netform's types are)
+_FILLED_BY_ALL = frozenset({"float16", "float32", "float64", "mixed_float16", "mixed_bfloat16"})
+
+
+def _policy_name(dtype: Any) -> Any:
+    """The policy name of a layer config's ``dtype``: as written, or a ``DTypePolicy`` mapping's ``config.name``."""
     if isinstance(dtype, dict):
-        name = dtype.get("class_name")
         inner = dtype.get("config")
-        return (isinstance(name, str) and "Quantized" in name) or (
-            isinstance(inner, dict) and _quantized(inner.get("name"))
-        )
-    return isinstance(dtype, str) and "_from_" in dtype
+        return inner.get("name") if isinstance(inner, dict) else None
+    return dtype
 
 
 def _keras_default(class_name: str, key: str, value: Any) -> bool:
