@@ -298,11 +298,13 @@ def check_layout_size(diagram: Diagram) -> None:
         )
     size = layout_size(diagram)
     if size > LAYOUT_LIMIT:
+        boxes = cluster_cost(diagram)
         raise RenderError(
             f"the diagram of {diagram.name!r} is too large for graphviz to lay out in seconds: "
             f"{len(diagram.nodes):,} nodes and {len(diagram.edges):,} edges, about {size:,} nodes to place "
-            f"(limit {LAYOUT_LIMIT:,}; an edge adds one for every rank it crosses, and the boxes of block uses "
-            f"{cluster_cost(diagram):,} of them); write DOT source instead "
+            f"(limit {LAYOUT_LIMIT:,}; an edge adds one for every rank it crosses"
+            + (f", and the boxes of block uses {boxes:,} of them" if boxes else "")
+            + "); write DOT source instead "
             "(`-o NAME.dot`, format='dot'), which needs no layout, or draw blocks as single boxes "
             "(`--collapse` / `--collapse-depth N`, collapse_depth=N)"
         )

@@ -507,5 +507,11 @@ class ResidualMLPConfig(BaseModel):
     num_classes: int = Field(2, gt=1, description="Number of output classes.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate inside each block.")
 
+    def weight_count(self, features: int) -> int:
+        """The weight values of the model on inputs of ``features`` features: the projection, each block's two
+        Dense layers and LayerNormalization, and the head."""
+        h = self.hidden
+        return features * h + h + self.depth * (2 * h * h + 4 * h) + h * self.num_classes + self.num_classes
+
 
 register_model_config("ResidualMLP", ResidualMLPConfig)
