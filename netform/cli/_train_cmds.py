@@ -235,13 +235,12 @@ class _Interrupt:
                     elif epoch is not None:
                         total = self.params.get("steps")
                         of = f" of {total}" if total else ""
-                        print(
-                            printable(
-                                f"resuming at epoch {epoch + 1}, step {step + 1}{of} (from the backup in "
-                                f"{backup.directory})"
-                            ),
-                            flush=True,
+                        where = (
+                            f"at the end of epoch {epoch + 1} (its {total} steps were run)"
+                            if total and step >= total
+                            else f"at epoch {epoch + 1}, step {step + 1}{of}"
                         )
+                        print(printable(f"resuming {where} (from the backup in {backup.directory})"), flush=True)
 
             def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
                 self._epoch = epoch

@@ -226,6 +226,7 @@ class TrainingBackup(keras.callbacks.Callback):
         self.delete_on_finish = delete_on_finish
         self._arrays: tuple[Any, Any, Any] | None = None
         self._dataset: tf.data.Dataset | None = None
+        self._in_order: tuple[Any, Any, Any] | None = None
         self._base = 0
         self._seed = 0
         self._epoch = 0
@@ -294,8 +295,11 @@ class TrainingBackup(keras.callbacks.Callback):
         fed through :meth:`epoch_stream`.
         """
         whole_epochs = steps is None  # with steps_per_epoch, epochs do not start the data over
-        own = whole_epochs and shuffle is True and all(v is None or _is_array_data(v) for v in (x, y, sample_weight))
+        arrays = whole_epochs and all(v is None or _is_array_data(v) for v in (x, y, sample_weight))
+        own = arrays and shuffle is True
         self._arrays = (x, y, sample_weight) if own else None
+        # unshuffled arrays are in the same order every epoch: a resumed epoch starts at its step by slicing
+        self._in_order = (x, y, sample_weight) if arrays and shuffle is False else None
         self._dataset = x if whole_epochs and isinstance(x, tf.data.Dataset) else None
         return own
 
@@ -538,6 +542,14 @@ class TrainingBackup(keras.callbacks.Callback):
                 return None if a is None else tree.map_structure(lambda v: v[order], a)
 
             return make_stream(take(x), take(y), take(sw))
+        if start and self._in_order is not None:
+            x, y, sw = self._in_order
+            first = start * stream.adapter.batch_size
+
+            def rest(a: Any) -> Any:
+                return None if a is None else tree.map_structure(lambda v: v[first:], a)
+
+            return make_stream(rest(x), rest(y), rest(sw))
         if start and self._dataset is not None:
             return make_stream(self._dataset.skip(start), None, None)
         if start:
