@@ -1100,8 +1100,11 @@ def _check_checkpoint_files(prefix: str) -> None:
     names = [n for n in os.listdir(directory) if n == base + ".index" or n.startswith(base + ".data-")]
     for name in names:
         full = os.path.join(directory, name)
-        if os.path.islink(full) or not os.path.isfile(full):
-            raise _refuse(full, "is a link or a directory", "a TF checkpoint file")
+        if os.path.islink(full):
+            raise _refuse(full, f"is a symbolic link to {os.readlink(full)}", "a TF checkpoint file")
+        if not os.path.isfile(full):
+            found = "is a directory" if os.path.isdir(full) else "is not a regular file (a FIFO, device or socket)"
+            raise _refuse(full, found, "a TF checkpoint file")
         if name.endswith(".index"):
             with open(full, "rb") as fh:
                 fh.seek(0, os.SEEK_END)

@@ -871,6 +871,12 @@ def _sharded_index(path: str) -> dict[str, Any]:
 
     from ._meta import json_object, read_bounded
 
+    if os.path.islink(path):  # as every other save refuses one: replacing it would remove the user's link
+        raise SaveError(
+            f"{path}: is a symbolic link to {os.readlink(path)}, not an index of sharded weights netform would "
+            "replace (netform replaces only what an earlier save wrote there). Save to the link's target, or "
+            "remove the link yourself."
+        )
     try:
         index = json_object(
             read_bounded(path, _MAX_INDEX_BYTES, "the sharded weights index"), path, "the sharded weights index"
