@@ -223,6 +223,9 @@ def _pick(spec: ModelSpec, node: GraphNode, value: Any) -> Any:
 
 #: The ``keras.ops`` parameters that take an array (an operand), not sizes or axes.
 _OPERANDS = frozenset({"x", "x1", "x2", "y", "condition"})
+#: ops whose Keras functions read each operand's ``dtype``, so fail on a Python number (``'float' object has
+#: no attribute 'dtype'``) where the other two-operand ops take one (checked against Keras by a test)
+_TENSOR_OPERANDS = frozenset({"heaviside", "hypot"})
 
 
 def _leaves(value: Any) -> list[Any]:
@@ -251,6 +254,12 @@ def apply_op(spec: ModelSpec, node: GraphNode, tensors: list[Any]) -> Any:
         value = args[key]
         if isinstance(value, list) and not any(isinstance(v, keras.KerasTensor) for v in _leaves(value)):
             args[key] = keras.ops.convert_to_tensor(value)
+    if name in _TENSOR_OPERANDS:  # a number operand as a tensor of the other operand's dtype
+        dtypes = [v.dtype for v in args.values() if isinstance(v, keras.KerasTensor)]
+        for key in _OPERANDS.intersection(args):
+            value = args[key]
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and dtypes:
+                args[key] = keras.ops.convert_to_tensor(value, dtype=dtypes[0])
     try:
         if isinstance(args.get("weights"), list):  # average's weights: Keras reads their shape, so a tensor
             args["weights"] = keras.ops.convert_to_tensor(args["weights"])
