@@ -338,9 +338,15 @@ def _netform_model_count(model: dict[str, Any]) -> int | None:
     try:
         with spec_access(allow_paths=True, allow_network=True):  # as the load makes it: no callback is made
             rows = summary(load_spec(spec)).rows
-    except (NetformError, ValidationError, ValueError, TypeError):
+    except NetformError as err:  # Keras's load would raise it from inside the model's from_config
+        raise _EmbeddedSpecError(str(err).replace("<dict>: ", "config.spec.")) from None
+    except (ValidationError, ValueError, TypeError):
         return None
     return sum(row.params or 0 for row in rows)
+
+
+class _EmbeddedSpecError(Exception):
+    """The spec a ``SpecModel`` config carries is refused by netform's spec checks (the message says where)."""
 
 
 def declared_weights(config: Mapping[str, Any]) -> tuple[int, str | None, int]:
@@ -351,7 +357,10 @@ def declared_weights(config: Mapping[str, Any]) -> tuple[int, str | None, int]:
         and recorded input shapes, a lower bound otherwise), and the layer
         declaring the most weights with its count (None and 0 for none).
     """
-    total, _, top, top_count = _declared(config)
+    try:
+        total, _, top, top_count = _declared(config)
+    except _EmbeddedSpecError as err:
+        raise FormatError(f"the spec this netform model carries (its config's `spec`) is not valid: {err}") from None
     return total, top, top_count
 
 
@@ -1450,7 +1459,13 @@ def check_declared_weights(
     """
     check_graph_bounds(config, where)
     check_layer_objects(config, where, native=False)  # any format's: the readers of Keras 3 configs ask more
-    declared, exact, layer, count = _declared(config)
+    try:
+        declared, exact, layer, count = _declared(config)
+    except _EmbeddedSpecError as err:
+        raise FormatError(
+            f"{where}: the spec this netform model carries (its config's `spec`) is not valid, so the file is "
+            f"refused as corrupt or hostile: {err}"
+        ) from None
     stored = stored_weights(shapes)
     if declared > MAX_DECLARED_WEIGHTS or declared > stored + DECLARED_SLACK:
         limit = (

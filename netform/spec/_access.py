@@ -328,6 +328,15 @@ def _format_problem(template: str) -> str | None:
     """Why a ModelCheckpoint template is not plain numeric ``{name:spec}`` fields in its file name."""
     try:
         fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError as err:
+        return f"is not a valid format template ({err})"
+    for field, spec, _ in fields:
+        if spec and re.search(r"[\\/]", spec):
+            return (
+                f"has the format field {{{field}:{spec}}} with '/' or '\\' in its format: as a fill character it "
+                "would write path separators into the name (`..{epoch:/>2}` names a folder above); use another fill"
+            )
+    try:
         folder = re.split(r"[\\/]", template)[:-1]
         in_folder = [f for part in folder for _, f, _, _ in string.Formatter().parse(part) if f is not None]
     except ValueError as err:

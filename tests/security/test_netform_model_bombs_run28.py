@@ -87,3 +87,19 @@ def test_the_counts_are_the_built_models(residual: Path, spec_model: Path) -> No
         with zipfile.ZipFile(path) as z:
             config = json.loads(z.read("config.json"))
         assert declared_weights(config)[0] == nf.load(path).count_params()
+
+
+def test_an_invalid_carried_spec_is_a_format_error_naming_the_file(spec_model: Path, tmp_path: Path) -> None:
+    def vocabulary(config: dict[str, Any]) -> None:
+        config["config"]["spec"] = {
+            "netform": 1,
+            "kind": "functional",
+            "inputs": {"x": {"shape": [1], "dtype": "string"}},
+            "nodes": {"n": {"type": "StringLookup", "vocabulary": str(tmp_path / "secret.txt"), "in": "x"}},
+            "outputs": ["n"],
+        }
+
+    bad = _edited(spec_model, tmp_path / "voc.keras", vocabulary)
+    with pytest.raises(FormatError, match=r"voc\.keras: the spec this netform model carries .* config\.spec\.nodes\.n"):
+        nf.load(bad)
+    assert main(["inspect", str(bad)]) == 5  # it was exit 1 ("invalid spec"), naming no file
