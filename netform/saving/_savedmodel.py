@@ -800,6 +800,34 @@ def _same_as_recorded(path: str, archive: str) -> None:
     same_model(savedmodel_meta(path), shown, path, f"{EXTRA_DIR}/{META}", "the embedded model's config")
 
 
+def _interruptible(call: Callable[[], Any]) -> Any:
+    """``call()``, run in a worker thread while this one waits, so Ctrl-C stops the caller.
+
+    A foreign SavedModel's function runs as its author wrote it: a loop may never end. TensorFlow runs it
+    inside one C call, during which Python handles no signal, so Ctrl-C (SIGINT) waited for the function: a
+    loop that never ends kept the process running after Ctrl-C until it was killed. Here the calling thread
+    waits in short steps, gets the ``KeyboardInterrupt`` and raises it; the function's thread (a daemon) is
+    left to end with the process.
+    """
+    import threading
+
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            done["value"] = call()
+        except BaseException as err:  # handed to the caller as it was raised
+            done["error"] = err
+
+    worker = threading.Thread(target=run, name="netform-savedmodel-call", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
+
+
 class InferenceModel:
     """A thin, predict-only wrapper around a foreign SavedModel's signature.
 
@@ -859,7 +887,7 @@ class InferenceModel:
                 raise ValueError(f"Expected {len(self.input_names)} inputs {self.input_names}, received {len(seq)}.")
             named = dict(zip(self.input_names, seq))
         kwargs = {k: tf.convert_to_tensor(v, dtype=specs[k].dtype) for k, v in named.items()}
-        out = self._fn(**kwargs)
+        out = _interruptible(lambda: self._fn(**kwargs))
         values = [out[k] for k in self.output_names]
         return values[0] if len(values) == 1 else values
 
