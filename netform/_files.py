@@ -424,6 +424,32 @@ def _commit(
         _swap(tmp, target, tmp_is_dir, parked_check, swap_guard)
 
 
+#: Seconds after which a parked copy of a folder that has its new copy in place is a leftover: a swap runs
+#: from parking to the new copy taking the name in far less (a saver's check of the parked copy included)
+LEFTOVER_AGE = 60.0
+
+
+def _remove_leftovers(target: str) -> None:
+    """Delete the copies of ``target`` that swaps killed after the new copy took its name left parked.
+
+    Each is an older save of ``target`` that a swap parked (:func:`_proven`: its note names it) and never got
+    to delete; with ``target`` in place nothing will put it back, and each kill left a whole model's worth of
+    disk. Only a note older than :data:`LEFTOVER_AGE` counts, so a swap of another process still under way is
+    never touched; what a copy holds that it did not hold when listed is kept, with the copy and its note.
+    """
+    import time
+
+    now = time.time()
+    for backup in _parked_copies(target):
+        try:
+            if now - os.lstat(backup + PARKED_NOTE).st_mtime < LEFTOVER_AGE:
+                continue
+        except OSError:
+            continue
+        if not _remove_entries(backup, _entries(backup)):
+            _remove_note(backup)
+
+
 def _swap(
     tmp: str,
     target: str,
@@ -456,6 +482,7 @@ def _swap(
             fsync_dir(directory)
         left = _remove_entries(backup, seen)
         _remove_note(backup)
+        _remove_leftovers(target)
         if left:
             import warnings
 
