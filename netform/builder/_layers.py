@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import keras
@@ -127,7 +128,10 @@ def _generic(spec: LayerSpec, name: str | None) -> keras.layers.Layer:
             f"'{class_name}' is not a Keras built-in layer class; custom layers must be registered "
             "with @netform.register_layer"
         )
-    config = dict(getattr(spec, "config"))
+    # a copy to its depth: Keras's from_config takes nested layers out of the config it is given (RNN pops
+    # `cell`, StackedRNNCells `cells`, a wrapper `layer`), which emptied the spec's own (a second build, and a
+    # subclassed model saved with the spec it carries, then failed: "the config lacks the key 'cells'")
+    config = copy.deepcopy(dict(getattr(spec, "config")))
     problems = file_argument_problems(class_name, config, ("config",))
     if problems:
         where, message = problems[0]
