@@ -391,6 +391,30 @@ def _nested_sequential(spec: ModelSpec, graph: Graph, factory: _LayerFactory, sc
     return sub
 
 
+def frozen_as_written(model: keras.Model) -> keras.Model:
+    """``model``, with every layer made with ``trainable=False`` frozen whole, the layers it made in ``build``
+    included.
+
+    Keras 3 freezes what a layer holds when its ``trainable`` changes, but a layer made frozen (``trainable=False``
+    in its constructor or config) makes its sublayers in ``build`` afterwards, trainable: a frozen
+    ``MultiHeadAttention`` (its query, key, value and output projections) was gathered by the model as
+    trainable and trained, while ``summary`` counted it frozen. Setting it again does nothing (the value is
+    unchanged), so the property's setter is called itself, which passes the value on to every sublayer.
+    """
+    stack: list[Any] = list(model.layers)
+    seen: set[int] = set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if not layer.trainable:
+            keras.layers.Layer.trainable.fset(layer, False)
+        if isinstance(layer, keras.Model):
+            stack.extend(layer.layers)
+    return model
+
+
 def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> keras.Model:
     """Build a Keras model of netform's engine classes from a spec.
 
@@ -429,14 +453,14 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
     graph = graph_of(model_spec)
     try:
         if api == "sequential":
-            return _sequential(model_spec, graph)
+            return frozen_as_written(_sequential(model_spec, graph))
         if api == "functional":
-            return _functional(model_spec, graph)
+            return frozen_as_written(_functional(model_spec, graph))
         from ._subclass import build_generated
 
         for node in graph.nodes.values():
             _check_plain(model_spec, node, "subclass")
-        return build_generated(model_spec)
+        return frozen_as_written(build_generated(model_spec))
     except RecursionError as err:
         # Keras maps a functional graph recursively, one call per layer of depth. The recursion limit is the
         # program's to set (a library call leaves process-wide state alone), so the error names the fix.

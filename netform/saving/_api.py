@@ -384,6 +384,16 @@ def load(
         UnsafeFileError: The file would run code, follow links, or is a bomb.
     """
     kwargs: dict[str, Any] = {"compile": compile, "safe_mode": safe_mode, "custom_objects": custom_objects}
+    model = _load(path, kwargs)
+    if not getattr(model, "inference_only", False):
+        from netform.builder._build import frozen_as_written
+
+        frozen_as_written(model)  # a layer saved frozen is frozen whole, as the build makes it (see there)
+    return model
+
+
+def _load(path: str | os.PathLike[str] | IO[bytes], kwargs: dict[str, Any]) -> Any:
+    """:func:`load`'s reading of the file, by its format."""
     if _file_object(path):
         return _load_file_object(path, **kwargs)  # type: ignore[arg-type]
     path = os.fspath(path)  # type: ignore[arg-type]
