@@ -41,6 +41,8 @@ DENSE_PER_NODE = 2
 LAYOUT_LIMIT = 20_000
 # Cluster node pairs (:func:`cluster_cost`) that cost dot about what one more node to place does
 CLUSTER_PAIRS_PER_NODE = 100
+# The most labelled edges a compact diagram (over COMPACT_ABOVE nodes) is drawn with; past it, none is labelled
+EDGE_LABEL_LIMIT = 200
 # The most edges graphviz may lay out, each of parallel edges counted: 20,000 take dot 0.5-1.6 s (20 nodes
 # of 1,000 edges each, 280 of 100), 100,000 took 3.7 s and 285,600 (a block's Add reading its input 1,020
 # times, repeated 280 times) ran past the 60 s timeout; a 5,000-node ResNet-like model has about 5,700.
@@ -310,6 +312,16 @@ def check_layout_size(diagram: Diagram) -> None:
         )
 
 
+def _labelled_edges(diagram: Diagram, indeg: dict[str, int]) -> int:
+    """How many edges of a compact diagram carry a label: those into a merge, and the uses of a shared layer."""
+    count = 0
+    for edge in diagram.edges:
+        dst = diagram.nodes[edge.dst]
+        if dst.uses > 1 or (edge.shape is not None and indeg.get(edge.dst, 0) > 1):
+            count += 1
+    return count
+
+
 def _edge_line(
     edge: DEdge,
     diagram: Diagram,
@@ -432,8 +444,12 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     size = sum(len(line) + 1 for line in out)
     if size > DOT_TEXT_LIMIT:
         _over_text(diagram, size)
+    # a large graph with many labelled edges is drawn without edge labels (as a dense one): dot places each
+    # label as a node of its own, and a 3,000-node residual ladder (1,500 labelled merges) took 27 s of dot's
+    # CPU and ran to the timeout, where without them it takes a few seconds; the shapes stay in the tooltips
+    bare = dense or (compact and _labelled_edges(diagram, indeg) > EDGE_LABEL_LIMIT)
     for i, e in enumerate(diagram.edges):
-        line = _edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None, dense)
+        line = _edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None, bare)
         size += len(line) + 1
         if size > DOT_TEXT_LIMIT:
             _over_text(diagram, size)
