@@ -141,7 +141,7 @@ def _diagram_of_file(path: str) -> Diagram:
         refuse_graph_only(path, "it has no layers to draw")
     if os.environ.get("NETFORM_RENDER_WITH_KERAS") != "1":
         from ..saving._config_bounds import config_memo
-        from ..saving._config_walk import NeedsKeras, check_vouched, spec_from_config
+        from ..saving._config_walk import NeedsKeras, check_vouched, keras_describes, spec_from_config
         from ..saving._detect import detect_format
         from ..saving._static_reader import read_config
 
@@ -152,8 +152,13 @@ def _diagram_of_file(path: str) -> Diagram:
                 try:
                     check_vouched(config)
                     return diagram_from_config(config)
-                except NeedsKeras:
-                    pass  # only the live model tells: drawn as before, unless the config makes no model at all
+                except NeedsKeras as why:
+                    # only the live model tells: drawn as before (a config of many layers is not built only to
+                    # be drawn), unless the config makes no model at all
+                    try:
+                        keras_describes(config, str(why))
+                    except FormatError as err:
+                        raise FormatError(f"{path}: {err}") from None
                 try:
                     spec_from_config(config)
                 except NeedsKeras:

@@ -1033,7 +1033,7 @@ def _read_keras(path: str, safe_mode: bool, where: str | None = None) -> dict[st
     with config_memo():  # the value checks and the schema check convert each layer once
         check_layer_configs(config, path)
         check_compile_config(config, path)  # inspect reports the optimizer: as load(path), which compiles
-        _vouched(config)
+        _vouched(config, where or path)
     if parts.weights is None:
         raise _Unknown  # e.g. Keras's npz weights: loading says why it cannot be read
     weights = parts.weights
@@ -1074,14 +1074,18 @@ def _describe_keras(config: dict[str, Any], f: Any, datasets: dict[str, Any], pa
     return info
 
 
-def _vouched(config: dict[str, Any]) -> None:
+def _vouched(config: dict[str, Any], where: str) -> None:
     """Describe only a config Keras is known to build as described (:func:`._config_walk.check_vouched`); else
     the model is loaded with Keras, which describes it or refuses it as ``load`` does."""
-    from ._config_walk import NeedsKeras, check_vouched
+    from ._config_walk import NeedsKeras, check_vouched, keras_describes
 
     try:
         check_vouched(config)
-    except NeedsKeras:
+    except NeedsKeras as why:
+        try:
+            keras_describes(config, str(why))
+        except FormatError as err:
+            raise FormatError(f"{where}: {err}") from None
         raise _Unknown from None
 
 
@@ -1113,7 +1117,7 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
             _check(compile_config, path, safe_mode)
         with config_memo():
             check_layer_configs(native, path)
-            _vouched({**native, "compile_config": compile_config} if compile_config else native)
+            _vouched({**native, "compile_config": compile_config} if compile_config else native, path)
         root = "model_weights/" if "model_weights" in f else ""
         model = _model_config(native)
         store = _Store(f, datasets)
