@@ -89,6 +89,10 @@ def check_members(path: str, infos: list[zipfile.ZipInfo], size: int | None = No
         )
 
 
+#: the longest .npy header numpy reads without being told to trust the file (``max_header_size``)
+_HEADER_LIMIT = 10_000
+
+
 def member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> NpzMember:
     """One member's name, shape, dtype and declared bytes, from its header alone, checked against its storage.
 
@@ -116,8 +120,11 @@ def member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) ->
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
             header = fh.tell()
     except (*ZIP_READ_ERRORS, *_HEADER_ERRORS) as err:
+        why = str(err)
+        if "max_header_size" in why or "allow_pickle" in why:  # numpy's advice names options netform does not take
+            why = f"its header is longer than numpy reads safely ({_HEADER_LIMIT:,} characters)"
         raise NpzProblem(
-            f"{path}: entry '{info.filename}' is not a .npy array with a readable header ({err})",
+            f"{path}: entry '{info.filename}' is not a .npy array with a readable header ({why})",
             "; write the file with numpy.savez.",
         ) from err
     nbytes = int(dtype.itemsize)

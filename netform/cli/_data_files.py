@@ -175,6 +175,11 @@ def _member_header(
             f"{path}: array '{name}' holds {dtype} values; netform trains on numbers "
             "(bool, int, float). Convert it before saving."
         )
+    if dtype.kind == "f" and dtype.itemsize > 8:  # numpy's long double: TensorFlow has no such dtype
+        raise DataError(
+            f"{path}: array '{name}' holds {dtype} values (long double), which TensorFlow does not compute with; "
+            "convert it with .astype('float64') (or float32) before saving."
+        )
     return name, shape, dtype, nbytes
 
 
