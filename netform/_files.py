@@ -429,13 +429,14 @@ def _commit(
 LEFTOVER_AGE = 60.0
 
 
-def _remove_leftovers(target: str) -> None:
+def _remove_leftovers(target: str, parked_check: Callable[[str], None]) -> None:
     """Delete the copies of ``target`` that swaps killed after the new copy took its name left parked.
 
     Each is an older save of ``target`` that a swap parked (:func:`_proven`: its note names it) and never got
     to delete; with ``target`` in place nothing will put it back, and each kill left a whole model's worth of
-    disk. Only a note older than :data:`LEFTOVER_AGE` counts, so a swap of another process still under way is
-    never touched; what a copy holds that it did not hold when listed is kept, with the copy and its note.
+    disk. Only a copy whose note is older than :data:`LEFTOVER_AGE` (a swap of another process may be under
+    way) and that ``parked_check`` (the saver's check of what it may replace) passes is deleted: one a user
+    has put a file into since is kept whole, with its note. What appears in it after it was listed is kept too.
     """
     import time
 
@@ -444,9 +445,11 @@ def _remove_leftovers(target: str) -> None:
         try:
             if now - os.lstat(backup + PARKED_NOTE).st_mtime < LEFTOVER_AGE:
                 continue
-        except OSError:
+            seen = _entries(backup)
+            parked_check(backup)
+        except Exception:  # not provably a save of the saver's own (a user's file in it): it stays
             continue
-        if not _remove_entries(backup, _entries(backup)):
+        if not _remove_entries(backup, seen):
             _remove_note(backup)
 
 
@@ -482,7 +485,8 @@ def _swap(
             fsync_dir(directory)
         left = _remove_entries(backup, seen)
         _remove_note(backup)
-        _remove_leftovers(target)
+        if parked_check is not None:
+            _remove_leftovers(target, parked_check)
         if left:
             import warnings
 

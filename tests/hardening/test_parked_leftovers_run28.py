@@ -4,7 +4,9 @@ A SavedModel save killed after its new folder took the name, before the old copy
 ``model.nf-old-<hex>/`` and its ``.nf-parked`` note; they outlived 11 later saves (the same for an unzipped
 ``.keras``), a whole model's worth of disk for each kill. The next save now deletes such copies, but only
 those whose note proves netform parked them and is over a minute old (a swap of another process may be
-under way), and never a user's folder of that name.
+under way) and that hold only what such a save holds: a copy a user has put a file into is kept whole, as
+is a training backup's parked ``state`` (its own cleanup keeps a user's files), and a user's folder of that
+name.
 """
 
 from __future__ import annotations
@@ -58,3 +60,48 @@ def test_old_leftovers_go_with_the_next_save(tmp_path: Path, unzipped: bool) -> 
     assert fresh.is_dir() and Path(str(fresh) + _files.PARKED_NOTE).exists()  # maybe another save's, under way
     assert users.is_dir()  # no note: not netform's
     assert nf.load(target).count_params() == 10
+
+
+@pytest.mark.parametrize("unzipped", [False, True])
+@pytest.mark.parametrize("where", ["thesis.tex", "variables/notes.txt", "assets/notes.txt"])
+def test_a_leftover_holding_a_user_file_is_kept_whole(tmp_path: Path, unzipped: bool, where: str) -> None:
+    model = _model()
+    target = tmp_path / ("m_dir" if unzipped else "m")
+
+    def save() -> None:
+        if unzipped:
+            nf.save(model, target, zipped=False)
+        else:
+            nf.save(model, target, format="savedmodel")
+
+    save()
+    old = _park(target, "0123456789abcdef", age=3600)
+    (old / where).parent.mkdir(parents=True, exist_ok=True)
+    (old / where).write_text("mine")
+    save()
+    assert (old / where).read_text() == "mine"
+    assert Path(str(old) + _files.PARKED_NOTE).exists()
+
+
+def test_a_training_backup_s_parked_state_keeps_a_user_file(tmp_path: Path) -> None:
+    import numpy as np
+
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = np.ones((32, 2), "float32")
+
+    class Stop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            if batch == 5:
+                raise RuntimeError("stopped")
+
+    model = _model()
+    model.compile(optimizer="sgd", loss="mse")
+    backup = tmp_path / "bk"
+    with pytest.raises(RuntimeError):
+        model.fit(
+            x, y, batch_size=4, epochs=2, verbose=0, callbacks=[nf.TrainingBackup(backup, save_every_steps=1), Stop()]
+        )
+    parked = _park(backup / "state", "0123456789abcdef", age=3600)
+    (parked / "notes.txt").write_text("mine")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[nf.TrainingBackup(backup, save_every_steps=1)])
+    assert (parked / "notes.txt").read_text() == "mine"
