@@ -136,7 +136,7 @@ _STACK_MARGIN = 150
 #: Top-level groups of optimizer state (``.keras``: ``optimizer``; netform's ``.h5``: ``optimizer_weights``).
 _OPTIMIZER_GROUPS = ("optimizer/", "optimizer_weights/")
 _SIZE_KEY = re.compile(
-    r"(^|_)(units|filters|dim|tokens|heads|classes|features|channels|hidden)$"
+    r"(^|_)(units|filters|dim|tokens|heads|classes|features|channels|hidden|rank)$"
     r"|^(kernel|vocab|embed|embedding|hidden|input|output|intermediate|state|key|value)_size$"
 )
 #: ``build_config`` ``shapes_dict`` keys of layers called on several tensors, in netform's input order.
