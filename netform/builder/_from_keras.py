@@ -43,8 +43,10 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
     Raises:
         BuildError: The layer is neither a Keras built-in nor registered with netform.
     """
+    from ..spec.layers.generic import KERAS_EXPORT_OF_CLASS
+
     cls = type(layer)
-    cls_name = cls.__name__
+    cls_name = KERAS_EXPORT_OF_CLASS.get(cls.__name__, cls.__name__)  # the name keras.layers exports it under
     custom = custom_keras_class(cls_name)
     builtin = getattr(keras.layers, cls_name, None) is cls or application_layer_classes().get(cls_name) is cls
     if custom is not cls and not builtin:

@@ -522,8 +522,14 @@ _SERIALIZATION_KEYS = frozenset({"module", "registered_name", "build_config", "c
 
 
 def _class(name: Any) -> Any:
-    """A class name as both configs can spell it: ``netform>Sequential`` and ``Sequential`` are one class."""
-    return name.rsplit(">", 1)[-1] if isinstance(name, str) else name
+    """A class name as both configs can spell it: ``netform>Sequential`` and ``Sequential`` are one class, and
+    so are ``GroupQueryAttention`` and ``GroupedQueryAttention`` (the class Keras exports under that name)."""
+    from netform.spec.layers.generic import KERAS_EXPORT_OF_CLASS
+
+    if not isinstance(name, str):
+        return name
+    name = name.rsplit(">", 1)[-1]
+    return KERAS_EXPORT_OF_CLASS.get(name, name)
 
 
 def _first_difference(native: Any, legacy: Any, at: str = "") -> str | None:

@@ -304,7 +304,9 @@ class _Store:
 
 def _snake_case(class_name: str) -> str:
     """A class name as Keras names a layer's store path after it (``keras.src.utils.naming.to_snake_case``)."""
-    name = re.sub(r"\W+", "", class_name)
+    from netform.spec.layers.generic import KERAS_CLASS_OF_EXPORT
+
+    name = re.sub(r"\W+", "", KERAS_CLASS_OF_EXPORT.get(class_name, class_name))
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
