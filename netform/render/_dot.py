@@ -41,7 +41,8 @@ DENSE_PER_NODE = 2
 LAYOUT_LIMIT = 20_000
 # Cluster node pairs (:func:`cluster_cost`) that cost dot about what one more node to place does
 CLUSTER_PAIRS_PER_NODE = 100
-# The most labelled edges a compact diagram (over COMPACT_ABOVE nodes) is drawn with; past it, none is labelled
+# The most labelled edges a diagram is drawn with; past it, none is labelled (dot places each label as a node:
+# 588 labels on a 299-node graph of random skip connections took it 18 s of CPU, 1.2 s without them)
 EDGE_LABEL_LIMIT = 200
 # The most edges graphviz may lay out, each of parallel edges counted: 20,000 take dot 0.5-1.6 s (20 nodes
 # of 1,000 edges each, 280 of 100), 100,000 took 3.7 s and 285,600 (a block's Add reading its input 1,020
@@ -312,13 +313,18 @@ def check_layout_size(diagram: Diagram) -> None:
         )
 
 
-def _labelled_edges(diagram: Diagram, indeg: dict[str, int]) -> int:
-    """How many edges of a compact diagram carry a label: those into a merge, and the uses of a shared layer."""
+def _labelled_edges(diagram: Diagram, indeg: dict[str, int], compact: bool) -> int:
+    """How many edges :func:`_edge_line` labels: those into a merge, the uses of a shared layer, and (in a
+    diagram not compact) those where the rank changes or a block box begins or ends."""
     count = 0
     for edge in diagram.edges:
-        dst = diagram.nodes[edge.dst]
-        if dst.uses > 1 or (edge.shape is not None and indeg.get(edge.dst, 0) > 1):
+        src, dst = diagram.nodes[edge.src], diagram.nodes[edge.dst]
+        if dst.uses > 1:
             count += 1
+        elif edge.shape is not None:
+            merge = indeg.get(edge.dst, 0) > 1 and dst.uses == 1
+            changes = _rank(edge.shape) != _rank(dst.shape) or src.role == "block" or dst.role == "block"
+            count += merge or (changes and not compact)
     return count
 
 
@@ -444,10 +450,10 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     size = sum(len(line) + 1 for line in out)
     if size > DOT_TEXT_LIMIT:
         _over_text(diagram, size)
-    # a large graph with many labelled edges is drawn without edge labels (as a dense one): dot places each
-    # label as a node of its own, and a 3,000-node residual ladder (1,500 labelled merges) took 27 s of dot's
-    # CPU and ran to the timeout, where without them it takes a few seconds; the shapes stay in the tooltips
-    bare = dense or (compact and _labelled_edges(diagram, indeg) > EDGE_LABEL_LIMIT)
+    # a graph with many labelled edges is drawn without edge labels (as a dense one): dot places each label as
+    # a node of its own, and a 3,000-node residual ladder (1,500 labelled merges) took 27 s of dot's CPU and ran
+    # to the timeout, where without them it takes a few seconds; the shapes stay in the tooltips
+    bare = dense or _labelled_edges(diagram, indeg, compact) > EDGE_LABEL_LIMIT
     for i, e in enumerate(diagram.edges):
         line = _edge_line(e, diagram, indeg, opts, compact, f"nf-e{i}" if opts.svg_ids else None, bare)
         size += len(line) + 1

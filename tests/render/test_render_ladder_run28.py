@@ -53,3 +53,22 @@ def test_small_and_sparse_diagrams_keep_their_merge_labels() -> None:
     lines.append("outputs: [n399]")
     labelled = _labels(to_dot_source(nf.load_spec("\n".join(lines) + "\n")))
     assert 0 < labelled <= EDGE_LABEL_LIMIT
+
+
+def test_a_small_graph_with_many_merges_has_no_edge_labels() -> None:
+    # 299 nodes, each an Add of the one before and one up to 70 back: 588 labelled edges took dot 18 s
+    import random
+
+    pick = random.Random(1)
+    lines = [
+        "netform: 1",
+        "kind: functional",
+        "inputs: {x: {shape: [4]}}",
+        "nodes:",
+        "  n0: {type: Dense, units: 4, in: x}",
+    ]
+    lines.append("  n1: {type: Dense, units: 4, in: n0}")
+    for i in range(2, 299):
+        lines.append(f"  n{i}: {{type: Add, in: [n{i - 1}, n{max(0, i - pick.randint(2, 70))}]}}")
+    lines.append("outputs: [n298]")
+    assert _labels(to_dot_source(nf.load_spec("\n".join(lines) + "\n"))) == 0
