@@ -43,7 +43,7 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
     Raises:
         BuildError: The layer is neither a Keras built-in nor registered with netform.
     """
-    from ..spec.layers.generic import KERAS_EXPORT_OF_CLASS
+    from .._keras_names import KERAS_EXPORT_OF_CLASS
 
     cls = type(layer)
     cls_name = KERAS_EXPORT_OF_CLASS.get(cls.__name__, cls.__name__)  # the name keras.layers exports it under

@@ -524,7 +524,7 @@ _SERIALIZATION_KEYS = frozenset({"module", "registered_name", "build_config", "c
 def _class(name: Any) -> Any:
     """A class name as both configs can spell it: ``netform>Sequential`` and ``Sequential`` are one class, and
     so are ``GroupQueryAttention`` and ``GroupedQueryAttention`` (the class Keras exports under that name)."""
-    from netform.spec.layers.generic import KERAS_EXPORT_OF_CLASS
+    from netform._keras_names import KERAS_EXPORT_OF_CLASS
 
     if not isinstance(name, str):
         return name

@@ -304,7 +304,7 @@ class _Store:
 
 def _snake_case(class_name: str) -> str:
     """A class name as Keras names a layer's store path after it (``keras.src.utils.naming.to_snake_case``)."""
-    from netform.spec.layers.generic import KERAS_CLASS_OF_EXPORT
+    from netform._keras_names import KERAS_CLASS_OF_EXPORT
 
     name = re.sub(r"\W+", "", KERAS_CLASS_OF_EXPORT.get(class_name, class_name))
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)

@@ -612,7 +612,7 @@ def _attr_text(value: Any) -> str | None:
 
 def _snake_case(name: str) -> str:
     """A class name as Keras's saver names its folder in the weights file (``naming.to_snake_case``)."""
-    from netform.spec.layers.generic import KERAS_CLASS_OF_EXPORT
+    from netform._keras_names import KERAS_CLASS_OF_EXPORT
 
     name = re.sub(r"\W+", "", KERAS_CLASS_OF_EXPORT.get(name, name))
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)

@@ -56,3 +56,17 @@ def test_from_keras_writes_the_native_type() -> None:
     rebuilt.set_weights(model.get_weights())
     x = np.random.default_rng(1).normal(size=(2, 6, 5)).astype("float32")
     np.testing.assert_allclose(np.asarray(rebuilt(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_the_table_of_exported_names_is_keras_s() -> None:
+    import keras
+
+    from netform._keras_names import KERAS_CLASS_OF_EXPORT
+
+    names = set(dir(keras.layers))
+    found = {
+        name: cls.__name__
+        for name in names
+        if isinstance(cls := getattr(keras.layers, name), type) and cls.__name__ != name and cls.__name__ not in names
+    }
+    assert found == KERAS_CLASS_OF_EXPORT

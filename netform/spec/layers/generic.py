@@ -37,12 +37,6 @@ from .._types import Shape
 
 #: the largest integer a layer setting may hold, as in every schema (Keras and TensorFlow take int32 sizes)
 _MAX_INT = 2**31 - 1
-#: Keras's layer classes exported under another name than the class's own (``keras.layers.GroupQueryAttention``
-#: is the class ``GroupedQueryAttention``): configs and specs write the exported name, while Keras names the
-#: layer (``grouped_query_attention``) and its path in a weights file after the class's
-KERAS_CLASS_OF_EXPORT = {"GroupQueryAttention": "GroupedQueryAttention"}
-#: the exported name of each such class
-KERAS_EXPORT_OF_CLASS = {cls: export for export, cls in KERAS_CLASS_OF_EXPORT.items()}
 #: Keras's other names for layer classes netform has a schema for (``keras.layers.Convolution2D is Conv2D``)
 KERAS_ALIASES = {
     **{f"Convolution{n}D": f"Conv{n}D" for n in (1, 2, 3)},
