@@ -354,6 +354,8 @@ def _check_savedmodel(path: str, where: str) -> None:
     if os.path.islink(path):
         raise _refuse(where, f"is a symbolic link to {os.readlink(path)}", "a SavedModel directory")
     if not os.path.isdir(path):
+        if not os.path.lexists(path):
+            return  # gone since it was seen (another save's swap between its renames): nothing to check
         raise _refuse(where, f"is a file ({describe_content(path)})", "a SavedModel directory")
     names = os.listdir(path)
     if not names:
@@ -983,6 +985,8 @@ def _check_keras_dir(path: str) -> None:
     if os.path.islink(path):
         raise _refuse(path, f"is a symbolic link to {os.readlink(path)}", expected)
     if not os.path.isdir(path):
+        if not os.path.lexists(path):
+            return  # gone since it was seen (another save's swap between its renames): nothing to check
         raise _refuse(path, f"is a file ({describe_content(path)})", expected)
     names = os.listdir(path)
     if not names:
