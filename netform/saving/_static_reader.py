@@ -45,6 +45,7 @@ import re
 import zipfile
 from typing import Any, Final
 
+from netform._keras_names import store_name
 from netform.errors import FormatError, NetformError, UnsafeFileError
 
 from ._config_bounds import (
@@ -302,15 +303,6 @@ class _Store:
         return out
 
 
-def _snake_case(class_name: str) -> str:
-    """A class name as Keras names a layer's store path after it (``keras.src.utils.naming.to_snake_case``)."""
-    from netform._keras_names import KERAS_CLASS_OF_EXPORT
-
-    name = re.sub(r"\W+", "", KERAS_CLASS_OF_EXPORT.get(class_name, class_name))
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def _keras_paths(prefix: str, layers: list[Any]) -> dict[str, str]:
     """``{layer name: store path}`` of a model's layers (``layers``: :func:`_layers_of`) in a ``.keras`` file.
 
@@ -324,7 +316,7 @@ def _keras_paths(prefix: str, layers: list[Any]) -> dict[str, str]:
         class_name = layer.get("class_name") if isinstance(layer, dict) else None
         if not isinstance(class_name, str):
             raise _Unknown
-        key = _snake_case(class_name)
+        key = store_name(class_name)
         if key in used:
             used[key] += 1
             key = f"{key}_{used[key]}"

@@ -26,6 +26,7 @@ import tempfile
 import zipfile
 from typing import Any
 
+from netform._keras_names import store_name
 from netform.errors import NetformError, SaveError
 
 from ._detect import DEPLOY_HEAD_BYTES, HDF5_SIGNATURE, TABLE_MAGIC, deploy_kind, describe_content
@@ -612,15 +613,6 @@ def _attr_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _snake_case(name: str) -> str:
-    """A class name as Keras's saver names its folder in the weights file (``naming.to_snake_case``)."""
-    from netform._keras_names import KERAS_CLASS_OF_EXPORT
-
-    name = re.sub(r"\W+", "", KERAS_CLASS_OF_EXPORT.get(name, name))
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def _layer_excess(f: Any, config: dict[str, Any] | None) -> list[str]:
     """Layer groups holding more values than the model config declares for that layer, or matching no layer.
 
@@ -656,7 +648,7 @@ def _layer_excess(f: Any, config: dict[str, Any] | None) -> list[str]:
                 excess.append(f"layers/{key!r} (a name Keras never gives a layer)")
                 continue
             base, nth = match.group(1), int(match.group(2) or 0)
-            same = [layer for layer in layers if _snake_case(str(layer.get("class_name"))) == base]
+            same = [layer for layer in layers if store_name(str(layer.get("class_name"))) == base]
             if nth < len(same):
                 pairs.append((f"layers/{key}", same[nth]))
             elif layers:  # Keras names a group after a layer of the model; this one has none: someone's

@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
 import keras
 import pytest
@@ -40,10 +41,8 @@ def _park(target: Path, token: str, age: float, note: bool = True) -> Path:
     return parked
 
 
-@pytest.mark.parametrize("unzipped", [False, True])
-def test_old_leftovers_go_with_the_next_save(tmp_path: Path, unzipped: bool) -> None:
-    model = _model()
-    target = tmp_path / ("m_dir" if unzipped else "m")
+def _saver(model: keras.Model, target: Path, unzipped: bool) -> Callable[[], None]:
+    """A save of ``model`` to the folder ``target``: a SavedModel, or Keras's unzipped form."""
 
     def save() -> None:
         if unzipped:
@@ -51,6 +50,13 @@ def test_old_leftovers_go_with_the_next_save(tmp_path: Path, unzipped: bool) -> 
         else:
             nf.save(model, target, format="savedmodel")
 
+    return save
+
+
+@pytest.mark.parametrize("unzipped", [False, True])
+def test_old_leftovers_go_with_the_next_save(tmp_path: Path, unzipped: bool) -> None:
+    target = tmp_path / ("m_dir" if unzipped else "m")
+    save = _saver(_model(), target, unzipped)
     save()
     old = _park(target, "0123456789abcdef", age=3600)
     fresh = _park(target, "fedcba9876543210", age=0)
@@ -65,15 +71,8 @@ def test_old_leftovers_go_with_the_next_save(tmp_path: Path, unzipped: bool) -> 
 @pytest.mark.parametrize("unzipped", [False, True])
 @pytest.mark.parametrize("where", ["thesis.tex", "variables/notes.txt", "assets/notes.txt"])
 def test_a_leftover_holding_a_user_file_is_kept_whole(tmp_path: Path, unzipped: bool, where: str) -> None:
-    model = _model()
     target = tmp_path / ("m_dir" if unzipped else "m")
-
-    def save() -> None:
-        if unzipped:
-            nf.save(model, target, zipped=False)
-        else:
-            nf.save(model, target, format="savedmodel")
-
+    save = _saver(_model(), target, unzipped)
     save()
     old = _park(target, "0123456789abcdef", age=3600)
     (old / where).parent.mkdir(parents=True, exist_ok=True)
