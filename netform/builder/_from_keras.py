@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import re
 import keras
 
 from .._compat._applications import application_layer_classes
@@ -342,6 +343,10 @@ def _training(model: keras.Model) -> dict[str, Any] | None:
     return training_section(config, _registered_defaults)
 
 
+#: what validate says of a layer in a quantized dtype policy Keras has no call of its class for
+_CANNOT_RUN = re.compile(r"Keras has no \w+ call for a \w+ layer")
+
+
 def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     """Describe a Keras model as a :class:`ModelSpec`.
 
@@ -392,6 +397,9 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
     try:
         spec = load_exported(data, _training(model), source)
     except SpecError as err:
+        if all(_CANNOT_RUN.search(d.message) for d in err.diagnostics):
+            # a model Keras saves and loads but cannot run (a Conv1D in int8_from_float32): no fault of the export
+            raise BuildError(f"model '{model.name}' cannot run in Keras, so it has no spec: {err}") from err
         raise BuildError(
             f"the spec exported from model '{model.name}' does not validate (please report this): {err}"
         ) from err

@@ -238,7 +238,16 @@ def _runtime_data_error(err: BaseException) -> str | None:
 #: Commands that hand a spec's objects to Keras → the exit code of Keras refusing one (build 3, engine 4).
 _KERAS_COMMANDS = {"build": 3, "train": 4, "evaluate": 4, "predict": 4, "convert": 5}
 #: Errors Keras raises on arguments it cannot use (a loss of the wrong rank, an op's impossible argument).
-_KERAS_REFUSALS = (ValueError, TypeError, IndexError, KeyError, AttributeError, ArithmeticError, AssertionError)
+_KERAS_REFUSALS = (
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    AttributeError,
+    ArithmeticError,
+    AssertionError,
+    NotImplementedError,  # a layer Keras has no call for in its dtype policy (a Conv1D in int8)
+)
 
 
 def _raised_in(err: BaseException) -> str:
@@ -269,11 +278,14 @@ def _keras_refusal(err: BaseException, command: str) -> str | None:
         type(err).__module__.startswith("tensorflow") and "OpError" in names
     ):
         return None
-    first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
-    first = re.sub(r"\x1b\[[0-9;]*m", "", first)  # Keras colours the layer name in its call errors
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(err).splitlines()]
+    lines = [line for line in lines if line]  # (Keras colours the layer name in its call errors)
+    first = lines[0] if lines else type(err).__name__
+    if first.startswith("Exception encountered when calling") and len(lines) > 1:
+        first = f"{first.rstrip('.')}: {lines[1]}"  # the reason is on the line after Keras's heading
     verb = {"build": "build", "convert": "rebuild"}.get(command, "run")
     return (
-        f"Keras refused to {verb} the model ({type(err).__name__}): {first[:500]}; check the spec's layers and ops, "
+        f"Keras refused to {verb} the model ({type(err).__name__}): {first[:500].rstrip('.')}; check the spec's layers and ops, "
         "and its training section (loss, metrics, optimizer, distribution) against Keras's documentation and "
         "the data (--debug shows the traceback)"
     )

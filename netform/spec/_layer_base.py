@@ -130,6 +130,53 @@ LAYER_DTYPES = (
 _QUANTIZED = re.compile(r"(int8|int4|float8)_from_(float16|float32|float64|bfloat16|mixed_float16|mixed_bfloat16)")
 
 
+#: the Keras layer classes with a call of their own in each quantization mode: any other layer in a quantized
+#: dtype policy fails the first time it runs ("Layer Conv1D does not have a `_int8_call` method"), so a spec
+#: giving it one is refused at validate (a test keeps the table in step with keras.layers)
+QUANTIZED_CALLS: dict[str, frozenset[str]] = {
+    "int8": frozenset({"Dense", "EinsumDense", "Embedding", "ReversibleEmbedding"}),
+    "int4": frozenset({"Dense", "EinsumDense", "Embedding", "ReversibleEmbedding"}),
+    "float8": frozenset({"Dense", "EinsumDense"}),
+    "gptq": frozenset({"Dense", "EinsumDense"}),
+    "awq": frozenset({"Dense", "EinsumDense"}),
+}
+
+
+def quantization_mode(dtype: Any) -> str | None:
+    """The quantization mode of a dtype policy as a spec or a saved config gives it (``int8_from_float32``, or
+    Keras's ``{class_name: QuantizedDTypePolicy, config: {mode: int8, ...}}``), else None."""
+    if isinstance(dtype, dict):
+        inner = dtype.get("config")
+        if not isinstance(inner, dict):
+            return None
+        mode = inner.get("mode")  # (with its settings after a '/': int4/128 is int4 in blocks of 128)
+        return mode.split("/", 1)[0] if isinstance(mode, str) else quantization_mode(inner.get("name"))
+    if isinstance(dtype, str) and "_from_" in dtype:
+        return dtype.split("_from_", 1)[0].split("/", 1)[0]
+    return None
+
+
+def quantized_call_problem(class_name: str, dtype: Any) -> str | None:
+    """Why a ``class_name`` layer cannot run in ``dtype``, when that is a quantized policy Keras has no call of
+    that class for; else None (also for a registered class, ``package>Name``, which may define one)."""
+    mode = quantization_mode(dtype)
+    if mode is None or ">" in class_name:
+        return None
+    takers = QUANTIZED_CALLS.get(mode)
+    if takers is None:
+        return (
+            f"{mode!r:.40} is not a quantization mode of Keras; the modes are {', '.join(QUANTIZED_CALLS)}, "
+            "as in int8_from_float32"
+        )
+    if class_name in takers:
+        return None
+    return (
+        f"Keras has no {mode} call for a {class_name} layer, so it fails the first time it runs; only "
+        f"{', '.join(sorted(takers))} layers compute in {mode} dtype policies: give this layer a float dtype "
+        "(e.g. float32), or leave dtype out"
+    )
+
+
 def layer_dtype(dtype: str) -> bool:
     """Whether ``dtype`` names a dtype policy Keras resolves and computes with."""
     return dtype in LAYER_DTYPES or _QUANTIZED.fullmatch(dtype) is not None
@@ -214,7 +261,15 @@ class LayerSpec(StrictScalars):
     def _weights_in_dtype(self) -> LayerSpec:
         if self.dtype is not None:
             self.check_dtype(self.dtype)
+            problem = quantized_call_problem(self.keras_class(), self.dtype)
+            if problem is not None:
+                raise ValueError(problem)
         return self
+
+    def keras_class(self) -> str:
+        """The name of the Keras layer class this layer is made as (its ``type``; a generic layer's
+        ``class_name``)."""
+        return self.type
 
     def check_dtype(self, dtype: str) -> None:
         """Refuse ``dtype`` where this layer's random initializers cannot draw it (complex, bool, most integers;

@@ -22,7 +22,9 @@ from .._access import (
     unknown_activation,
     unresolved_function,
 )
+from ...errors import did_you_mean
 from .._keras_arg_checks import argument_problem
+from .._keras_layer_args import KERAS_LAYER_ARGS
 from .._layer_base import (
     LAYER_DTYPES,
     LayerSpec,
@@ -30,6 +32,7 @@ from .._layer_base import (
     ShapeError,
     get_layer_spec,
     layer_dtype,
+    quantized_call_problem,
     register_layer_spec,
 )
 from .._layer_dict import fields_of, is_quantized_policy, keras_defaults, schema_layer_from_config
@@ -77,6 +80,12 @@ class KerasLayer(LayerSpec):
             raise ValueError(f"{value} layers run code from their configuration and are not allowed in specs")
         if value in UNBUILDABLE_LAYERS:
             raise ValueError(f"{value} cannot be built from a spec: it {UNBUILDABLE_LAYERS[value]}")
+        if value not in KERAS_LAYER_ARGS:  # the build takes keras.layers' classes only: say so at validate
+            raise ValueError(
+                f"{value!r} is not a layer class of keras.layers{did_you_mean(value, KERAS_LAYER_ARGS)}; a "
+                "KerasLayer names one of Keras's built-in layer classes (custom layers are registered with "
+                "@netform.register_layer and written as their own type)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -217,6 +226,9 @@ class KerasLayer(LayerSpec):
         # weights in. A generic Dense in `string`, `bool`, `uint8` or `float8_e4m3fn` passed validate and the
         # build refused it.
         inner = self.config.get("dtype")
+        problem = quantized_call_problem(self.keras_class(), inner)
+        if problem is not None:
+            raise ValueError(f"config.dtype: {problem}")
         if self.class_name in _NOT_KERAS or is_quantized_policy(inner) or is_quantized_policy(self.dtype):
             return self
         if self.dtype is None and inner is not None:  # (beside the config it is checked as every layer's is)
@@ -243,6 +255,11 @@ class KerasLayer(LayerSpec):
         form = without._form
         if form is not None:  # the schema takes the config without its dtype: check the dtype as it checks one
             form.check_dtype(dtype)
+
+    def keras_class(self) -> str:
+        """The Keras layer class this layer is made as: its ``class_name``, under the name netform's schema
+        gives it where Keras has two (``Convolution2D`` is ``Conv2D``)."""
+        return KERAS_ALIASES.get(self.class_name, self.class_name)
 
     @property
     def frozen(self) -> bool:

@@ -1,0 +1,126 @@
+"""A quantized dtype policy on a layer Keras has no quantized call for, and a generic layer naming no class of
+keras.layers, are refused at validate.
+
+Keras computes in ``int8_from_float32`` (and int4, float8) only in the layers with a call of their own for the
+mode (Dense, EinsumDense, Embedding, ReversibleEmbedding): a ``Conv1D`` in ``int8_from_float32`` built, saved,
+and then failed the first time it ran with Keras's ``NotImplementedError`` ("does not have a `_int8_call`
+method"), which the command line reported as a bug (exit 70). ``class_name: Dens`` passed validate and was
+refused only by the build.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import netform as nf
+from netform.spec._keras_layer_args import KERAS_LAYER_ARGS
+from netform.spec._layer_base import QUANTIZED_CALLS, quantization_mode
+
+_CLI = [sys.executable, "-c", "import sys; from netform.cli._main import _entry; sys.exit(_entry())"]
+
+
+def _spec(layer: str, shape: str = "[6, 4]") -> str:
+    return f"netform: 1\nkind: sequential\ninputs: {{x: {{shape: {shape}}}}}\nlayers:\n  - {layer}\n"
+
+
+def test_the_table_is_keras_own():
+    # every exported layer class whose own method runs in a mode, and no other
+    quantized_modes = ("int8", "int4", "float8", "gptq", "awq")
+    assert set(QUANTIZED_CALLS) == set(quantized_modes)
+    for mode in quantized_modes:
+        base = getattr(keras.layers.Layer, f"_{mode}_call")
+        takers = set()
+        for name in KERAS_LAYER_ARGS:
+            cls = getattr(keras.layers, name)
+            if getattr(cls, f"_{mode}_call", base) is not base:
+                takers.add(cls.__name__)
+        assert takers == set(QUANTIZED_CALLS[mode]), mode
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        "{type: Conv1D, filters: 2, kernel_size: 2, dtype: int8_from_float32}",
+        "{type: LSTM, units: 2, dtype: int4_from_float32}",
+        "{type: LayerNormalization, dtype: int8_from_bfloat16}",
+        "{type: Embedding, input_dim: 5, output_dim: 2, dtype: float8_from_float32}",
+        "{type: Bidirectional, layer: {type: GRU, units: 2}, dtype: int8_from_float32}",
+        "{type: KerasLayer, class_name: Conv1D, config: {filters: 2, kernel_size: 2}, dtype: int8_from_float32}",
+        "{type: KerasLayer, class_name: SimpleRNN, config: {units: 2, dtype: int4_from_float32}}",
+        "{type: KerasLayer, class_name: Conv1D, config: {filters: 2, kernel_size: 2, dtype: {module: keras, "
+        "class_name: QuantizedDTypePolicy, config: {mode: int8, source_name: float32}}}}",
+    ],
+)
+def test_a_layer_without_a_quantized_call_is_refused(layer: str):
+    with pytest.raises(nf.SpecError, match=r"<string>:5:\d+: layers\[0\]: .*Keras has no (int8|int4|float8) call "
+                                           r"for a \w+ layer, so it fails the first time it runs"):
+        nf.load_spec(_spec(layer))
+
+
+@pytest.mark.parametrize(
+    "layer, shape",
+    [
+        ("{type: Dense, units: 3, dtype: int8_from_float32}", "[4]"),
+        ("{type: Dense, units: 3, dtype: float8_from_float32}", "[4]"),
+        ("{type: EinsumDense, equation: 'ab,bc->ac', output_shape: [3], dtype: int4_from_float32}", "[4]"),
+        ("{type: Embedding, input_dim: 5, output_dim: 2, dtype: int8_from_float32}", "[4]"),
+        ("{type: KerasLayer, class_name: Dense, config: {units: 3, dtype: int8_from_bfloat16}}", "[4]"),
+    ],
+)
+def test_a_layer_with_one_builds_and_runs(layer: str, shape: str):
+    spec = nf.load_spec(_spec(layer, shape))
+    model = nf.build(spec, api="functional")
+    x = np.ones((2, 4), "int32" if "Embedding" in layer else "float32")
+    assert np.all(np.isfinite(np.asarray(model.predict(x, verbose=0), dtype="float32")))
+
+
+def test_the_mode_of_every_form():
+    assert quantization_mode("int8_from_float32") == "int8"
+    assert quantization_mode("float8_from_mixed_bfloat16") == "float8"
+    assert quantization_mode({"class_name": "QuantizedDTypePolicy", "config": {"mode": "int4"}}) == "int4"
+    assert quantization_mode({"class_name": "Int4DTypePolicy", "config": {"mode": "int4/128"}}) == "int4"
+    assert quantization_mode({"class_name": "DTypePolicy", "config": {"name": "float32"}}) is None
+    assert quantization_mode("float32") is None
+
+
+@pytest.mark.parametrize("name, hint", [("Dens", "Dense"), ("Sequential", None), ("Functional", None), ("Op", None)])
+def test_a_generic_layer_names_a_class_of_keras_layers(name: str, hint: str | None):
+    with pytest.raises(nf.SpecError, match=rf"layers\[0\]\.class_name: '{name}' is not a layer class of keras\.layers") as info:
+        nf.load_spec(_spec(f"{{type: KerasLayer, class_name: {name}, config: {{units: 3}}}}"))
+    if hint is not None:
+        assert f"Did you mean '{hint}'?" in str(info.value)
+
+
+def test_keras_other_names_of_a_class_are_taken():
+    spec = nf.load_spec(_spec("{type: KerasLayer, class_name: Convolution1D, config: {filters: 2, kernel_size: 2}}"))
+    assert nf.build(spec).output_shape == (None, 5, 2)
+
+
+def test_a_foreign_file_keras_cannot_run_is_a_keras_refusal(tmp_path: Path):
+    # a plain Keras file of a Conv1D in int8: Keras saves and loads it, and fails when it runs; the command line
+    # says so with the data commands' exit code, not as a bug
+    model = keras.Sequential([keras.Input((6, 4)), keras.layers.Conv1D(2, 2, dtype="int8_from_float32")])
+    model.save(tmp_path / "c.keras")
+    np.savez(tmp_path / "d.npz", x=np.ones((4, 6, 4), "float32"))
+    run = subprocess.run(
+        [*_CLI, "predict", "c.keras", "--data", "d.npz", "--x", "x", "-o", "p.npy"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 4, run.stderr
+    assert "Keras refused to run the model (NotImplementedError)" in run.stderr
+    assert "Layer Conv1D does not have a `_int8_call` method implemented; check" in run.stderr
+    assert "unexpected" not in run.stderr and not (tmp_path / "p.npy").exists()
+
+
+def test_from_keras_of_a_model_keras_cannot_run_says_so():
+    model = keras.Sequential([keras.Input((6, 4)), keras.layers.Conv1D(2, 2, dtype="int8_from_float32")])
+    with pytest.raises(nf.BuildError, match=r"model '\w+' cannot run in Keras, so it has no spec: .*Keras has no "
+                                            r"int8 call for a Conv1D layer") as info:
+        nf.from_keras(model)
+    assert "please report" not in str(info.value)
