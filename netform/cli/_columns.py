@@ -122,6 +122,7 @@ def check_targets(choices: list[Choice], names: list[str], option: str) -> None:
 def _columns(data: DataFile, choice: Choice, option: str) -> list[str]:
     """The columns a choice names, in order: names as written, each pattern's matches in file order."""
     out: list[str] = []
+    seen: set[str] = set()  # (a set: `--x 'c*,c*'` over 80,000 columns was quadratic, 30 s)
     for part in choice.parts:
         if any(ch in part for ch in _GLOB):
             matched = [name for name in data if fnmatch.fnmatchcase(name, part)]
@@ -130,15 +131,18 @@ def _columns(data: DataFile, choice: Choice, option: str) -> list[str]:
                     f"{data.path}: {option} {choice.text}: the pattern {part!r} matches no column or "
                     f"array; it has: {_listing(data)}"
                 )
-            out += [name for name in matched if name not in out]
+            fresh = [name for name in matched if name not in seen]
+            out += fresh
+            seen.update(fresh)
         elif part not in data:
             raise DataError(
                 f"{data.path}: no array or column named {part!r} for the {option[2:]}"
                 f"{did_you_mean(part, list(data))}; it has: {_listing(data)} "
                 f"(choose with {option} NAME)"
             )
-        elif part not in out:
+        elif part not in seen:
             out.append(part)
+            seen.add(part)
     return out
 
 
