@@ -265,6 +265,21 @@ def _scanned_count(value: Any, depth: int = 0) -> int:
     if depth > 32:
         return best
     if isinstance(value, dict):
+        rank = value.get("lora_rank")
+        if isinstance(rank, int) and not isinstance(rank, bool) and rank > 0:
+            # a LoRA factor is rank x the layer's size (Dense's lora_kernel_b: rank x units): with `lora_alpha`
+            # beside it (as Keras writes it) Dense's config was counted by this scan, as its rank alone
+            sizes = [
+                item
+                for key, item in value.items()
+                if key != "lora_rank"
+                and isinstance(key, str)
+                and _SIZE_KEY.search(key)
+                and isinstance(item, int)
+                and not isinstance(item, bool)
+                and item > 0
+            ]
+            best = rank * max(sizes, default=1)
         for key, item in value.items():
             if isinstance(key, str) and _SIZE_KEY.search(key):
                 if isinstance(item, int) and not isinstance(item, bool):
@@ -297,10 +312,26 @@ def _declared(config: Mapping[str, Any]) -> tuple[int, int, str | None, int]:
             count, is_exact = static
             if is_exact:
                 exact += count
+        count += _policy_values(layer.get("config"))
         total += count
         if count > top_count:
             top, top_count = name, count
     return total, exact, top, top_count
+
+
+def _policy_values(config: Any) -> int:
+    """The values a layer's dtype policy makes beside its weights: a float8 policy's amax histories (an input's,
+    the kernel's and the output gradient's), each ``amax_history_length`` long.
+
+    A 10 KB ``.keras`` of float8 ``Dense`` layers whose ``amax_history_length`` was edited to 200,000,000 made
+    Keras allocate 7 GB before a weight was read: the dtype's config was counted as nothing.
+    """
+    dtype = config.get("dtype") if isinstance(config, dict) else None
+    policy = dtype.get("config") if isinstance(dtype, dict) else None
+    length = policy.get("amax_history_length") if isinstance(policy, dict) else None
+    if isinstance(length, int) and not isinstance(length, bool) and length > 0:
+        return 3 * length
+    return 0
 
 
 def _netform_model_count(model: dict[str, Any]) -> int | None:
@@ -1260,6 +1291,57 @@ def check_compile_config(config: Mapping[str, Any], where: str) -> None:
         "cannot compile the model from it, so the file is refused as corrupt or edited (load it with "
         "compile=False to leave the compile configuration out)"
     )
+
+
+#: The values a file's compile-time metrics may hold beyond :data:`DECLARED_RATIO` times the weight values the file
+#: holds: 2**24, an IoU confusion matrix of 4,096 classes (Keras saves no metric state, so nothing in the file
+#: stands for it).
+METRIC_SLACK = 1 << 24
+
+
+def _metric_values(config: Mapping[str, Any]) -> int:
+    """The values a metric's config makes it hold (a lower bound): an IoU's confusion matrix (``num_classes``
+    squared), times ``num_thresholds`` and ``num_labels`` (AUC and the …AtRecall family); 0 without them."""
+    values, sized = 1, False
+    for key, power in (("num_classes", 2), ("num_thresholds", 1), ("num_labels", 1)):
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            values, sized = values * value**power, True
+    return values if sized else 0
+
+
+def check_metric_sizes(compile_config: Any, stored: int, where: str, field: str = "compile_config") -> None:
+    """Refuse a compile configuration whose metrics would hold more values than :data:`DECLARED_RATIO` times the
+    file's weights plus :data:`METRIC_SLACK`: compiling allocates them before anything runs.
+
+    A 1.9 KB ``.keras`` whose ``MeanIoU`` was edited to 30,000 classes made ``nf.load`` allocate a 30,000² confusion
+    matrix (7.8 GB); ``evaluate`` ran 30 s. The walk is bounded by :func:`check_graph_bounds`, run first.
+
+    Raises:
+        FormatError: Naming the metric, where it is written, and how many values it declares.
+    """
+    total, top, top_values = 0, "", 0
+    stack: list[tuple[Any, str]] = [(compile_config, field)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            inner = value.get("config")
+            if isinstance(value.get("class_name"), str) and isinstance(inner, dict):
+                values = _metric_values(inner)
+                total += values
+                if values > top_values:
+                    top, top_values = f"{value['class_name']} at {path}", values
+            stack += [(item, f"{path}.{key}") for key, item in value.items() if isinstance(item, (dict, list))]
+        elif isinstance(value, list):
+            stack += [(item, f"{path}[{i}]") for i, item in enumerate(value) if isinstance(item, (dict, list))]
+    if total > DECLARED_RATIO * stored + METRIC_SLACK:
+        raise FormatError(
+            f"{where}: the model's compile configuration declares metrics holding {total:,} values, more than "
+            f"{DECLARED_RATIO} times the {stored:,} weight values the file holds plus {METRIC_SLACK:,}; "
+            f"{_printable(top if len(top) <= 120 else top[:117] + '...')} alone holds {top_values:,}. Compiling would allocate them before anything "
+            "runs, so the file is refused as corrupt or hostile (load it with compile=False to leave the compile "
+            "configuration out)."
+        )
 
 
 def _check_steps_per_execution(config: Mapping[str, Any], compile_config: dict[str, Any], where: str) -> None:

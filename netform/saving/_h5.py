@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import warnings
 import zlib
@@ -40,7 +41,7 @@ from absl import logging as absl_logging
 from netform.errors import FormatError
 
 from ._atomic import write_bytes
-from ._config_bounds import check_declared_weights, check_graph_bounds, check_text
+from ._config_bounds import check_declared_weights, check_graph_bounds, check_metric_sizes, check_text
 from ._h5_source import keras_refusals, open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, file_size
@@ -828,8 +829,10 @@ def _compile(
     from netform._compat import _keras_saving as ks
 
     native = attr_json(f, "netform_compile_config", path)
+    stored = sum(math.prod(v.shape) for v in model.weights)  # (compiling allocates the metrics: bounded by it)
     if native is not None:
         check_config(native, where=path, safe_mode=safe_mode, custom_objects=custom)
+        check_metric_sizes(native, stored, path, "netform_compile_config")
         with keras.saving.custom_object_scope(custom):
             model.compile(**keras.saving.deserialize_keras_object(native))
     else:
@@ -837,6 +840,7 @@ def _compile(
         if training is None:
             return
         check_config(training, where=path, safe_mode=safe_mode, custom_objects=custom)
+        check_metric_sizes(training, stored, path, "training_config")
         if "loss" in training:
             training["loss"] = _canonical_losses(training["loss"])
         model.compile(**ks.compile_args_from_training_config(training, custom))

@@ -22,7 +22,14 @@ from typing import Any, BinaryIO, Iterator, Mapping
 from netform.errors import FormatError
 
 from ._atomic import atomic_file
-from ._config_bounds import check_compile_config, check_declared_weights, check_graph_bounds, check_layer_objects
+from ._config_bounds import (
+    check_compile_config,
+    check_declared_weights,
+    check_graph_bounds,
+    check_layer_objects,
+    check_metric_sizes,
+    stored_weights,
+)
 from ._h5_source import keras_refusal
 from ._meta import MAX_METADATA_BYTES, json_object, metadata, reading, register_netform_classes, writing
 from ._safety import check_config, check_h5, check_zip
@@ -527,6 +534,8 @@ def _build_and_fill(
         check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), where)
         if compile:
             check_compile_config(config, where)
+            stored = stored_weights((name, d.shape) for name, d in datasets.items())
+            check_metric_sizes(config.get("compile_config"), stored, where)
         model = ks.model_from_config(config, custom_objects, compile, safe_mode)
         assets_store = assets()
         failed, errors = ks.load_state(model, store, assets_store)

@@ -1060,6 +1060,9 @@ def _describe_keras(config: dict[str, Any], f: Any, datasets: dict[str, Any], pa
     """What inspect shows of a ``.keras`` model, from its config and its weights' structure (h5py's or plain)."""
     model = _model_config(config)
     store = _Store(f, datasets)
+    # as the load refuses it: a config declaring more than the file holds (a LoRA rank edited to 100,000 was
+    # described by the weights the file holds, 10 values, where Keras makes 600,000,010)
+    check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
     _check_layers_stored(config, store, path)
     _check_dense_shapes(config, store, path)
     info = _describe(model, _count_keras, store.keras_layers("", _layers_of(model)), store)
@@ -1115,6 +1118,7 @@ def _read_h5(path: str, safe_mode: bool) -> dict[str, Any]:
         root = "model_weights/" if "model_weights" in f else ""
         model = _model_config(native)
         store = _Store(f, datasets)
+        check_declared_weights(native, ((name, d.shape) for name, d in datasets.items()), path)
         _check_dense_shapes_h5(model, f, store, root, path)
         groups = {key: f"{root}{key}/" for key in (f[root] if root else f)}
         info = _describe(model, _count_h5, groups, store)

@@ -28,6 +28,7 @@ class Dense(LayerSpec):
     kernel_constraint: ConstraintRef = None
     bias_constraint: ConstraintRef = None
     lora_rank: PositiveInt | None = Field(None, description="Rank of a LoRA update of the kernel; null for none.")
+    lora_alpha: PositiveFloat | None = Field(None, description="LoRA scale numerator (defaults to lora_rank).")
 
     def output_shape(self, input_shape: Shape) -> Shape:
         expect_rank("Dense", input_shape, *range(2, 9))
