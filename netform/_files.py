@@ -404,6 +404,7 @@ def _commit(
     target: str,
     parked_check: Callable[[str], None] | None = None,
     swap_guard: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+    before_move: Callable[[str], None] | None = None,
 ) -> None:
     """Move ``tmp`` to ``target`` so that a valid copy always exists.
 
@@ -416,12 +417,13 @@ def _commit(
     When the check raises, the copy goes back under its name and nothing is
     replaced. ``swap_guard`` (when given) is held from before the old copy is
     parked until the new one has its name (a saver's lock that keeps readers
-    out of the folder meanwhile).
+    out of the folder meanwhile). ``before_move`` (when given) is called with
+    ``tmp`` just before it takes the name, once all else is done.
     """
     _fsync_tree(tmp)
     tmp_is_dir = os.path.isdir(tmp) and not os.path.islink(tmp)
     with swap_turn(target) if tmp_is_dir else contextlib.nullcontext():
-        _swap(tmp, target, tmp_is_dir, parked_check, swap_guard)
+        _swap(tmp, target, tmp_is_dir, parked_check, swap_guard, before_move)
 
 
 #: Seconds after which a parked copy of a folder that has its new copy in place is a leftover: a swap runs
@@ -459,6 +461,7 @@ def _swap(
     tmp_is_dir: bool,
     parked_check: Callable[[str], None] | None,
     swap_guard: Callable[[], contextlib.AbstractContextManager[None]] | None,
+    before_move: Callable[[str], None] | None = None,
 ) -> None:
     """:func:`_commit`'s move, once ``tmp`` is on disk (and, for a folder, the target's turn is held)."""
     directory = os.path.dirname(os.path.abspath(target))
@@ -477,6 +480,8 @@ def _swap(
                 seen = _entries(backup)
                 if parked_check is not None:
                     parked_check(backup)
+                if before_move is not None:
+                    before_move(tmp)
                 os.replace(tmp, target)
             except BaseException:
                 os.replace(backup, target)  # the old copy back under its name
@@ -498,6 +503,8 @@ def _swap(
                 stacklevel=4,
             )
     else:
+        if before_move is not None:
+            before_move(tmp)
         os.replace(tmp, target)
     fsync_dir(directory)
 
@@ -507,6 +514,7 @@ def atomic_path(
     target: str | os.PathLike[str],
     parked_check: Callable[[str], None] | None = None,
     swap_guard: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+    before_move: Callable[[str], None] | None = None,
 ) -> Iterator[str]:
     """Yield a temporary path beside ``target``; move it into place on success.
 
@@ -524,6 +532,9 @@ def atomic_path(
             a file put into the folder meanwhile would go with the old copy.
         swap_guard: For a directory replaced: a context held from before the
             old copy is parked until the new one has its name.
+        before_move: Called with the temporary path just before it takes
+            the target's name, after the old copy was parked and checked (a
+            saver's mark on its unfinished output goes last).
 
     Yields:
         An unpredictable path in the same directory whose base name ends with
@@ -541,7 +552,7 @@ def atomic_path(
         yield tmp
         if not os.path.lexists(tmp):
             raise FileNotFoundError(f"nothing was written at the temporary path {tmp}")
-        _commit(tmp, target, parked_check, swap_guard)
+        _commit(tmp, target, parked_check, swap_guard, before_move)
     except BaseException:
         _remove(tmp)
         raise

@@ -348,7 +348,8 @@ def _remove_killed_saves(directory: str, base: str) -> None:
     Called only while no other save holds the folder's lock (see :func:`_save_lock`). Removed are:
 
     * a temporary folder named as :func:`save_checkpoint` names it (``.<16 hex digits>.nf-tmp-<base>``, not
-      a link) that is empty (a save killed as it made it), or holds its mark (:data:`_MARK`, netform's exact text) and nothing but the files a save
+      a link) that is empty (a save killed as it made it), holds only its mark cut short (the start of
+      netform's text, or nothing: killed as it wrote the mark), or holds its mark (:data:`_MARK`, netform's exact text) and nothing but the files a save
       writes there (TensorFlow's ``<base>.index``/``.data-*``, its ``<base>_temp/part-*`` files, each
       also as the ``.tempstate<digits>`` name TensorFlow writes it under first, the mark);
       with it, the set its mark names when that set has data files but
@@ -394,6 +395,14 @@ def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern
         return
     with open(mark, encoding="utf-8", errors="replace") as fh:
         text = fh.read()
+    if _MARK_TEXT.startswith(text) and os.listdir(path) == [_MARK]:
+        # killed as it wrote its mark (made, not yet written whole): the folder holds that alone, and its
+        # text is the start of netform's own, so removing it loses nothing (such folders piled up, 1,002 in a
+        # loop of kills)
+        os.remove(mark)
+        os.rmdir(path)
+        fsync_dir(directory)
+        return
     named = re.fullmatch(re.escape(_MARK_TEXT) + r"(?:set: ([^\n]*)(\n)?)?", text)
     if named is None:
         return

@@ -107,8 +107,9 @@ def test_the_next_save_removes_what_a_save_killed_at_any_step_left(tmp_path: Pat
         done = _killed_save(forks, target, "step", str(kill_at))
         assert done.returncode == -9, (kill_at, done.stdout, done.stderr)
         left = _temps(folder)
-        # the mark goes just before the folder is moved into place: a save killed between the two leaves a
-        # whole SavedModel, unmarked, that no save removes (netform removes only what it can prove is its own)
+        # the mark goes last, just before the folder is moved into place (after the old copy is parked and
+        # checked): a save killed between the two leaves a whole SavedModel, unmarked, that no save removes
+        # (netform removes only what it can prove is its own)
         whole = [n for n in left if not (folder / n / MARK).exists() and (folder / n / "assets.extra").is_dir()]
         nf.save(_tiny(), target)
         assert _temps(folder) == whole, (kill_at, left)
@@ -118,6 +119,9 @@ def test_the_next_save_removes_what_a_save_killed_at_any_step_left(tmp_path: Pat
             shutil.rmtree(folder / name)
         assert nf.inspect(target)["model_name"] == "tiny"
     assert removed >= 2, (removed, kept)  # the kills did leave marked folders to remove
+    # one kill point alone (right after the mark's removal) leaves an unmarked copy; when the mark went before
+    # the parking and the check of the old copy, several did (a real save spent 0.22 s there)
+    assert kept <= 1, (removed, kept)
 
 
 def test_a_killed_save_s_folder_stays_while_another_save_runs(tmp_path: Path, forks) -> None:
