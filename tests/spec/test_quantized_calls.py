@@ -124,3 +124,34 @@ def test_from_keras_of_a_model_keras_cannot_run_says_so():
                                             r"int8 call for a Conv1D layer") as info:
         nf.from_keras(model)
     assert "please report" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "layer, where, message",
+    [
+        (
+            "{type: KerasLayer, class_name: TimeDistributed, config: {layer: {module: keras.layers, "
+            "class_name: Dens, config: {units: 2}}}}",
+            r"config\.layer\.class_name",
+            r"'Dens' is not a layer class of keras\.layers \(Did you mean 'Dense'\?\)",
+        ),
+        (
+            "{type: KerasLayer, class_name: Bidirectional, config: {layer: {module: keras.layers, "
+            "class_name: LSTM, config: {units: 2, dtype: int8_from_float32}}}}",
+            r"config\.layer\.config\.dtype",
+            r"Keras has no int8 call for a LSTM layer",
+        ),
+    ],
+    ids=["class", "quantized"],
+)
+def test_a_layer_a_wrapper_holds_is_held_to_the_same_rules(layer: str, where: str, message: str):
+    # before, the first was refused only by the build, the second built and failed when it ran
+    with pytest.raises(nf.SpecError, match=rf"layers\[0\]: {where}: {message}"):
+        nf.load_spec(_spec(layer))
+
+
+def test_a_wrapped_quantized_dense_is_taken():
+    layer = ("{type: KerasLayer, class_name: TimeDistributed, config: {layer: {module: keras.layers, "
+             "class_name: Dense, config: {units: 2, dtype: int8_from_float32}}}}")
+    model = nf.build(nf.load_spec(_spec(layer)))
+    assert model.predict(np.ones((1, 6, 4), "float32"), verbose=0).shape == (1, 6, 2)

@@ -496,6 +496,15 @@ def _argument_problem(
                         f"the {inner} layer that {class_name} holds needs `module: keras.layers` (Keras finds a "
                         "nested layer by its module and fails without it; netform export-spec writes it)"
                     )
+                if holds_layer and module == "keras.layers" and inner not in KERAS_LAYER_ARGS:
+                    return (*where, "class_name"), (
+                        f"{inner!r:.80} is not a layer class of keras.layers{did_you_mean(inner, KERAS_LAYER_ARGS)}"
+                        f"; the layer that {class_name} holds is one of Keras's built-in layer classes"
+                    )
+                if holds_layer and module == "keras.layers":
+                    problem = quantized_call_problem(inner, item["config"].get("dtype"))
+                    if problem is not None:
+                        return (*where, "config", "dtype"), problem
                 if module is None or (isinstance(module, str) and module.startswith("keras")):
                     nested = _argument_problem(inner, item["config"], (*where, "config"))
                     if nested is not None:
