@@ -47,6 +47,7 @@ __all__ = [
     "mark_ignores_tf_logs",
     "checkpoint_batches_since_save",
     "TrackListedSublayers",
+    "sublayers",
 ]
 
 # Private: keras.src.trainers.data_adapters.data_adapter.DataAdapter (no public base class).
@@ -254,6 +255,15 @@ def checkpoint_batches_since_save(callback: Any) -> int | None:
 def mark_ignores_tf_logs(callback: Any) -> None:
     """Declare (Keras's ``_supports_tf_logs``) that ``callback`` never reads its batch logs."""
     callback._supports_tf_logs = True
+
+
+def sublayers(layer: Any) -> list[Any]:
+    """Every layer ``layer`` holds, at any depth (not itself).
+
+    Private: ``Layer._flatten_layers`` is how Keras itself lists a layer's sublayers (those it made in
+    ``build``, such as ``MultiHeadAttention``'s projections, have no public list).
+    """
+    return list(layer._flatten_layers(include_self=False, recursive=True))
 
 
 # ---------------------------------------------------------------- checkpointing

@@ -72,6 +72,7 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
             out["trainable"] = False
         return _without_defaults(out)
     config = layer.get_config()
+    _quantization_kept(layer, config)
     if cls_name in _LOOKUPS and config.get("vocabulary") is None:
         # An adapted lookup layer's get_config() has no vocabulary (Keras keeps it with the weights), and a
         # spec builds its layers without adapting them: write the vocabulary it learned.
@@ -79,6 +80,44 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
         if learned:
             config = {**config, "vocabulary": learned}
     return layer_to_dict_from_config(cls_name, config, keep_name=keep_name)
+
+
+def _quantization_kept(layer: keras.layers.Layer, config: dict[str, Any]) -> None:
+    """Refuse a layer holding quantized layers that its config does not record.
+
+    ``model.quantize`` quantizes the projections a ``MultiHeadAttention`` made in ``build``, but the
+    attention layer's config (float) says nothing of them: the spec rebuilt it in float32, with other variables
+    (168 trainable where the model has 24 trainable and 144 frozen), and Keras's own load of the saved file
+    fails. A wrapper's config holds its layer's, policy included, and is exported as it is.
+    """
+    from .._compat._keras_engine import sublayers
+
+    quantized = [inner for inner in sublayers(layer) if getattr(inner, "quantization_mode", None) is not None]
+    if not quantized or _holds_quantized_policy(config):
+        return
+    inner = quantized[0]
+    raise BuildError(
+        f"layer '{layer.name}' ({type(layer).__name__}) holds quantized layers ('{inner.name}' in "
+        f"{inner.dtype_policy.name}) that its config does not record, so no spec (nor Keras's own load of a saved "
+        "file) can rebuild it as it is; export the model before quantizing it, and quantize the built model "
+        "again (model.quantize)"
+    )
+
+
+def _holds_quantized_policy(value: Any) -> bool:
+    """Whether a config holds a quantized dtype policy anywhere (a wrapped layer's included)."""
+    from ..spec._layer_dict import is_quantized_policy
+
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if is_quantized_policy(item.get("dtype")):
+                return True
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
+    return False
 
 
 #: Keras's lookup layers: adapt() leaves their vocabulary out of get_config()

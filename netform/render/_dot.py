@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -41,6 +43,10 @@ DENSE_PER_NODE = 2
 LAYOUT_LIMIT = 20_000
 # Cluster node pairs (:func:`cluster_cost`) that cost dot about what one more node to place does
 CLUSTER_PAIRS_PER_NODE = 2_000
+# Pairs of nodes on one rank that cost dot about what one more node to place does: dot orders each rank
+# against its neighbours, in time that grows with the square of its width (measured as dot's CPU time: 6,000
+# layers reading one input, on one rank, took 22-26 s; 3,000 took 4.3 s)
+RANK_PAIRS_PER_NODE = 3_000
 # The most labelled edges a diagram is drawn with; past it, none is labelled (dot places each label as a node:
 # 588 labels on a 299-node graph of random skip connections took it 18 s of CPU, 1.2 s without them)
 EDGE_LABEL_LIMIT = 200
@@ -237,7 +243,7 @@ def is_dense(diagram: Diagram) -> bool:
 def layout_size(diagram: Diagram) -> int:
     """About how many nodes graphviz's layout of ``diagram`` handles: the nodes, and one more for each rank
     an edge crosses (ranks by longest path; an edge label takes a rank of its own, so where labels may
-    be drawn every edge counts twice)."""
+    be drawn every edge counts twice), and each rank's width squared / :data:`RANK_PAIRS_PER_NODE`."""
     succ: dict[str, list[str]] = {nid: [] for nid in diagram.nodes}
     indeg = dict.fromkeys(diagram.nodes, 0)
     for e in diagram.edges:
@@ -258,7 +264,8 @@ def layout_size(diagram: Diagram) -> int:
     for e in diagram.edges:
         span = abs(rank.get(e.dst, 0) - rank.get(e.src, 0))
         size += max(scale * span - 1, 0)
-    return size + cluster_cost(diagram)
+    widths = Counter(rank.values())
+    return size + sum(w * w for w in widths.values()) // RANK_PAIRS_PER_NODE + cluster_cost(diagram)
 
 
 def cluster_cost(diagram: Diagram) -> int:
@@ -306,7 +313,8 @@ def check_layout_size(diagram: Diagram) -> None:
         raise RenderError(
             f"the diagram of {diagram.name!r} is too large for graphviz to lay out in seconds: "
             f"{len(diagram.nodes):,} nodes and {len(diagram.edges):,} edges, about {size:,} nodes to place "
-            f"(limit {LAYOUT_LIMIT:,}; an edge adds one for every rank it crosses"
+            f"(limit {LAYOUT_LIMIT:,}; an edge adds one for every rank it crosses, a rank its width squared / "
+            f"{RANK_PAIRS_PER_NODE:,}"
             + (f", and the boxes of block uses {boxes:,} of them" if boxes else "")
             + "); write DOT source instead "
             "(`-o NAME.dot`, format='dot'), which needs no layout, or draw blocks as single boxes "

@@ -156,6 +156,18 @@ def quantization_mode(dtype: Any) -> str | None:
     return None
 
 
+def _quantized_source(dtype: Any) -> Any:
+    """The dtype policy a quantized policy computes in (``float16`` of ``int8_from_float16``), else None."""
+    if isinstance(dtype, dict):
+        inner = dtype.get("config")
+        if not isinstance(inner, dict):
+            return None
+        return inner.get("source_name") if "source_name" in inner else _quantized_source(inner.get("name"))
+    if isinstance(dtype, str) and "_from_" in dtype:
+        return dtype.split("_from_", 1)[1]
+    return None
+
+
 def quantized_call_problem(class_name: str, dtype: Any) -> str | None:
     """Why a ``class_name`` layer cannot run in ``dtype``, when that is a quantized policy Keras has no call of
     that class for; else None (also for a registered class, ``package>Name``, which may define one)."""
@@ -167,6 +179,12 @@ def quantized_call_problem(class_name: str, dtype: Any) -> str | None:
         return (
             f"{mode!r:.40} is not a quantization mode of Keras; the modes are {', '.join(QUANTIZED_CALLS)}, "
             "as in int8_from_float32"
+        )
+    if mode == "int8" and _quantized_source(dtype) in ("float16", "mixed_float16"):
+        return (
+            "Keras refuses int8 quantization with a float16 compute dtype (int8_from_float16, "
+            "int8_from_mixed_float16: \"doesn't work well with compute_dtype='float16'\"); compute in bfloat16 or "
+            "float32 (int8_from_mixed_bfloat16, int8_from_float32)"
         )
     if class_name in takers:
         return None

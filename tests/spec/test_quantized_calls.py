@@ -155,3 +155,19 @@ def test_a_wrapped_quantized_dense_is_taken():
              "class_name: Dense, config: {units: 2, dtype: int8_from_float32}}}}")
     model = nf.build(nf.load_spec(_spec(layer)))
     assert model.predict(np.ones((1, 6, 4), "float32"), verbose=0).shape == (1, 6, 2)
+
+
+@pytest.mark.parametrize("dtype", ["int8_from_float16", "int8_from_mixed_float16"])
+def test_int8_over_float16_is_refused_as_keras_refuses_it(dtype: str):
+    # validate said ok and the build failed: "Quantization mode='int8' doesn't work well with compute_dtype='float16'"
+    with pytest.raises(nf.SpecError, match=r"Keras refuses int8 quantization with a float16 compute dtype"):
+        nf.load_spec(_spec(f"{{type: Dense, units: 3, dtype: {dtype}}}", "[4]"))
+    with pytest.raises(ValueError, match="doesn't work well with compute_dtype='float16'"):
+        keras.layers.Dense(3, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["int4_from_float16", "int4_from_mixed_float16", "float8_from_float16",
+                                   "int8_from_mixed_bfloat16"])
+def test_the_other_quantized_policies_over_16_bit_floats_build(dtype: str):
+    model = nf.build(nf.load_spec(_spec(f"{{type: Dense, units: 3, dtype: {dtype}}}", "[4]")))
+    assert model.predict(np.ones((2, 4), "float32"), verbose=0).shape == (2, 3)
