@@ -127,6 +127,12 @@ def member_header(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) ->
             f"{path}: entry '{info.filename}' is not a .npy array with a readable header ({why})",
             "; write the file with numpy.savez.",
         ) from err
+    if dtype.hasobject:  # its bytes are a pickle, which is never loaded: say so, not that the size is wrong
+        raise NpzProblem(
+            f"{path}: array '{name}' holds Python objects (dtype {str(dtype)[:80]}), which numpy stores as a "
+            "pickle; netform never loads a pickle (unpickling can run code)",
+            ". Save numbers (or strings) instead: numpy.savez with arrays of a numeric dtype.",
+        )
     nbytes = int(dtype.itemsize)
     for dim in shape:
         nbytes *= int(dim)

@@ -265,6 +265,7 @@ def _scanned_count(value: Any, depth: int = 0) -> int:
     if depth > 32:
         return best
     if isinstance(value, dict):
+        best = _product_count(value)
         rank = value.get("lora_rank")
         if isinstance(rank, int) and not isinstance(rank, bool) and rank > 0:
             # a LoRA factor is rank x the layer's size (Dense's lora_kernel_b: rank x units): with `lora_alpha`
@@ -279,7 +280,7 @@ def _scanned_count(value: Any, depth: int = 0) -> int:
                 and not isinstance(item, bool)
                 and item > 0
             ]
-            best = rank * max(sizes, default=1)
+            best = max(best, rank * max(sizes, default=1))
         for key, item in value.items():
             if isinstance(key, str) and _SIZE_KEY.search(key):
                 if isinstance(item, int) and not isinstance(item, bool):
@@ -298,6 +299,53 @@ def _scanned_count(value: Any, depth: int = 0) -> int:
     return best
 
 
+#: The recurrent cells Keras has, by the number of gates their recurrent kernel (units x gates*units) holds
+_CELL_GATES = {"LSTMCell": 4, "GRUCell": 3, "SimpleRNNCell": 1, "LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _product_count(value: dict[str, Any]) -> int:
+    """A lower bound on the weights of one config mapping whose sizes multiply, where the largest size alone
+    undercounts them: a table of ``input_dim`` x ``output_dim`` (``ReversibleEmbedding``), a recurrent cell's
+    recurrent kernel (``{class_name: LSTMCell, config: {units: ...}}``: gates x units²).
+
+    An edited 14 KB ``ReversibleEmbedding`` of 40,000 x 40,000 and an ``RNN`` of an ``LSTMCell`` of 40,000
+    units made Keras allocate 7 GB and 25.6 GB: they were counted as 40,000 values.
+    """
+    best = 0
+    if _is_size(value.get("input_dim")) and _is_size(value.get("output_dim")):
+        best = value["input_dim"] * value["output_dim"]
+    name = value.get("class_name")
+    gates = _CELL_GATES.get(name) if isinstance(name, str) else None
+    inner = value.get("config")
+    if gates is not None and isinstance(inner, dict) and _is_size(inner.get("units")):
+        best = max(best, gates * inner["units"] ** 2)
+    return best
+
+
+def _class_count(layer: dict[str, Any]) -> int:
+    """A lower bound on the weights of a Keras layer no static rule counts, from what its class makes of its
+    config: an ``STFTSpectrogram``'s two kernels (``frame_length`` x (``fft_length`` // 2 + 1) each), the
+    layer a wrapper holds counted on the wrapper's recorded input (``SpectralNormalization(Dense)``)."""
+    config = layer.get("config")
+    if not isinstance(config, dict):
+        return 0
+    if layer.get("class_name") == "STFTSpectrogram":
+        frame, fft = config.get("frame_length"), config.get("fft_length")
+        if isinstance(frame, int) and _is_size(frame):
+            bins = (fft if isinstance(fft, int) and _is_size(fft) else frame) // 2 + 1
+            return 2 * frame * bins
+    inner = config.get("layer")
+    if isinstance(inner, dict) and isinstance(inner.get("config"), dict) and "build_config" in layer:
+        counted = _static_count({**inner, "build_config": layer["build_config"]})
+        if counted is not None:
+            return counted[0]
+    return 0
+
+
 def _declared(config: Mapping[str, Any]) -> tuple[int, int, str | None, int]:
     """``(total, exact, layer, count)``: :func:`declared_weights` and the part counted exactly."""
     total, exact, top, top_count = 0, 0, None, 0
@@ -307,7 +355,7 @@ def _declared(config: Mapping[str, Any]) -> tuple[int, int, str | None, int]:
         if static is None and layer.get("module") == "keras.layers" and layer.get("class_name") in _NO_VARIABLES:
             count = 0  # a size argument (num_tokens, max_tokens) that allocates no weights
         elif static is None:
-            count = _scanned_count(layer.get("config"))
+            count = max(_scanned_count(layer.get("config")), _class_count(layer))
         else:
             count, is_exact = static
             if is_exact:
@@ -1301,12 +1349,14 @@ METRIC_SLACK = 1 << 24
 
 def _metric_values(config: Mapping[str, Any]) -> int:
     """The values a metric's config makes it hold (a lower bound): an IoU's confusion matrix (``num_classes``
-    squared), times ``num_thresholds`` and ``num_labels`` (AUC and the …AtRecall family); 0 without them."""
+    squared), times four counts of ``num_thresholds`` x ``num_labels`` (AUC and the …AtRecall family); 0
+    without them."""
     values, sized = 1, False
-    for key, power in (("num_classes", 2), ("num_thresholds", 1), ("num_labels", 1)):
+    # (thresholds: four variables of that length, true and false positives and negatives)
+    for key, power, times in (("num_classes", 2, 1), ("num_thresholds", 1, 4), ("num_labels", 1, 1)):
         value = config.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            values, sized = values * value**power, True
+            values, sized = values * times * value**power, True
     return values if sized else 0
 
 

@@ -1,0 +1,120 @@
+"""Layers no static rule counts are counted by what their sizes make, not by their largest size alone.
+
+Small edited ``.keras`` files made ``inspect`` and ``nf.load`` allocate gigabytes before a weight was read: a
+``ReversibleEmbedding`` edited to 40,000 x 40,000 (14 KB; 7 GB, 56 s), an ``STFTSpectrogram`` edited to a
+frame of 20,000 and an FFT of 40,000 (8.6 GB), a ``SpectralNormalization`` whose Dense was edited to 40,000
+units on 40,000 features (7 GB), an ``RNN`` of an ``LSTMCell`` and a ``StackedRNNCells`` of ``GRUCell``s edited
+to 40,000 units (25.6 GB asked for). Each was counted as 40,000 values, or none. Compile-time metrics with
+thresholds hold four variables of that length, and are counted so.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import pytest
+from keras import layers
+
+import netform as nf
+from netform.cli import main
+from netform.errors import FormatError
+
+
+def _edited(source: Path, target: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    with zipfile.ZipFile(source) as z:
+        config = json.loads(z.read("config.json"))
+        members = {n: z.read(n) for n in z.namelist()}
+    edit(config)
+    with zipfile.ZipFile(target, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, json.dumps(config) if name == "config.json" else data)
+    return target
+
+
+def _walk(value: Any) -> Any:
+    if isinstance(value, dict):
+        yield value
+        for item in value.values():
+            yield from _walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item)
+
+
+def _set(class_name: str, **values: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(config: dict[str, Any]) -> None:
+        for item in _walk(config):
+            if item.get("class_name") == class_name and isinstance(item.get("config"), dict):
+                item["config"].update(values)
+
+    return edit
+
+
+def _models() -> dict[str, tuple[keras.Model, Callable[[dict[str, Any]], None], str]]:
+    ints = keras.Input((4,), dtype="int32")
+    wave = keras.Input((64, 1))
+    row = keras.Input((3,))
+    seq = keras.Input((5, 3))
+
+    def wide_input(config: dict[str, Any]) -> None:  # the Dense in the wrapper and its recorded input, 40,000
+        _set("Dense", units=40_000)(config)
+        for item in _walk(config):
+            for key in ("batch_shape", "input_shape"):
+                if isinstance(item.get(key), list) and item[key] and item[key][-1] == 3:
+                    item[key][-1] = 40_000
+
+    return {
+        "reversible": (
+            keras.Model(ints, layers.ReversibleEmbedding(10, 8, tie_weights=False)(ints)),
+            _set("ReversibleEmbedding", input_dim=40_000, output_dim=40_000),
+            "1,600,000,000",
+        ),
+        "stft": (
+            keras.Model(wave, layers.STFTSpectrogram(frame_length=8, frame_step=4, fft_length=8, window=None)(wave)),
+            _set("STFTSpectrogram", frame_length=20_000, fft_length=40_000),
+            "800,040,000",
+        ),
+        "spectral": (keras.Model(row, layers.SpectralNormalization(layers.Dense(4))(row)), wide_input, "1,600,0"),
+        "lstm_cell": (
+            keras.Model(seq, layers.RNN(layers.LSTMCell(4))(seq)),
+            _set("LSTMCell", units=40_000),
+            "6,400,000,000",
+        ),
+        "gru_cells": (
+            keras.Model(seq, layers.RNN(layers.StackedRNNCells([layers.GRUCell(4), layers.GRUCell(4)]))(seq)),
+            _set("GRUCell", units=40_000),
+            "4,800,000,000",
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["reversible", "stft", "spectral", "lstm_cell", "gru_cells"])
+def test_an_edited_size_is_counted_as_what_it_makes(kind: str, tmp_path: Path) -> None:
+    model, edit, declared = _models()[kind]
+    small = tmp_path / "m.keras"
+    model.save(small)
+    assert nf.load(small).count_params() == model.count_params()  # the file as Keras wrote it loads
+    assert main(["inspect", str(small)]) == 0
+    bomb = _edited(small, tmp_path / "bomb.keras", edit)
+    with pytest.raises(FormatError, match=rf"declares {declared}[\d,]* weight values, more than"):
+        nf.load(bomb)
+    assert main(["inspect", str(bomb)]) == 5
+
+
+def test_thresholds_count_four_variables_each(tmp_path: Path) -> None:
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=[keras.metrics.PrecisionAtRecall(0.5, num_thresholds=10)])
+    small = tmp_path / "m.keras"
+    model.save(small)
+    assert nf.load(small).compiled
+
+    def edit(config: dict[str, Any]) -> None:
+        config["compile_config"]["metrics"][0]["config"]["num_thresholds"] = 16_000_000
+
+    bomb = _edited(small, tmp_path / "bomb.keras", edit)
+    with pytest.raises(FormatError, match=r"declares metrics holding 64,000,000 values"):
+        nf.load(bomb)
