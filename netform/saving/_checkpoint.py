@@ -34,6 +34,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from typing import Any, Iterator
 
@@ -120,8 +121,11 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
     # The set's name in the temporary folder's mark before its first file leaves the folder: a save killed
     # between the data and the index proves to the next save that the data without an index is its own.
     # Appended in place, no rename: a line cut short names no set, and its folder is still provably netform's.
+    # With the inode numbers of its data files: the next save deletes only those (a forged mark naming a set
+    # deleted a user's file that merely had a set's data name).
+    inodes = ",".join(str(os.lstat(f).st_ino) for f in _files_of(tmp_prefix) if not f.endswith(".index"))
     with open(os.path.join(os.path.dirname(tmp_prefix), _MARK), "a", encoding="utf-8") as fh:
-        fh.write(f"set: {set_base}\n")
+        fh.write(f"set: {set_base} inodes: {inodes}\n")
         fh.flush()
         os.fsync(fh.fileno())
     moved: list[str] = []
@@ -425,14 +429,27 @@ def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern
             folders.append(full)
         else:
             return  # something a save does not write there: the folder stays as it is
-    set_base = named.group(1) if named.group(2) else None  # a line cut short names no set
+    line = re.fullmatch(r"(\S+) inodes: ([0-9,]*)", named.group(1)) if named.group(2) else None  # (cut short: none)
+    set_base = line.group(1) if line else None
     if set_base and sets.fullmatch(set_base) and not os.path.lexists(os.path.join(directory, set_base + ".index")):
+        # only the data files the killed save moved there: the inodes its mark lists, in the mark's file system,
+        # owned as the mark is by this user, with no other name (a plain name holds none of them)
+        listed = {int(n) for n in line.group(2).split(",") if n} if line else set()
+        mine = os.lstat(mark)
         pattern = re.compile(re.escape(set_base) + r"\.data-\d{5}-of-\d{5}")
         for name in os.listdir(directory):
             full = os.path.join(directory, name)
-            if pattern.fullmatch(name) and not os.path.islink(full) and os.path.isfile(full):
-                if os.stat(full).st_nlink == 1:  # no plain name holds it
-                    os.remove(full)
+            if not pattern.fullmatch(name):
+                continue
+            st = os.lstat(full)
+            if (
+                stat.S_ISREG(st.st_mode)
+                and st.st_ino in listed
+                and st.st_dev == mine.st_dev
+                and st.st_uid == mine.st_uid == os.geteuid()
+                and st.st_nlink == 1
+            ):
+                os.remove(full)
     for full in files:
         os.remove(full)
     for full in folders:

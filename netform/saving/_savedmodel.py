@@ -160,7 +160,7 @@ _MARK = ".nf-savedmodel-save"
 _MARK_TEXT = "netform SavedModel save\n"
 #: What a SavedModel save writes in its temporary folder, by folder (TensorFlow writes a file as
 #: ``NAME.tmp<32 hex digits>`` and renames it, a checkpoint's files as ``NAME.tempstate<digits>``, its shards
-#: in ``variables/variables_temp/``); ``assets/`` holds whatever files the model's assets are.
+#: in ``variables/variables_temp/``); ``assets/`` holds the model's asset files, under their own names.
 _STATE = r"(\.tempstate\d+)?"
 _KILLED_LAYOUT = {
     "": re.compile(r"(saved_model|fingerprint)\.pb(\.tmp[0-9a-f]{32})?|variables|assets|" + re.escape(EXTRA_DIR)),
@@ -179,7 +179,8 @@ def _remove_killed_saves(directory: str, base: str) -> None:
     folder named as :func:`~netform._files.temp_name` names a save of ``base`` (``.<16 hex digits>.nf-tmp-<base>``,
     not a link) that is empty (a save killed as it made it), or holds netform's mark (:data:`_MARK`, its exact
     text, or a beginning of it when nothing else is there) and nothing but what a SavedModel save writes there
-    (:data:`_KILLED_LAYOUT`), every entry a regular file or folder. Anything else (a user's folder of such a
+    (:data:`_KILLED_LAYOUT`; ``assets/`` empty: a model's asset files cannot be told from a user's), every
+    entry a regular file or folder. Anything else (a user's folder of such a
     name, a folder without the mark or with other files, a link) is left as it is; a file system error stops
     the removal of that one folder only.
     """
@@ -227,7 +228,10 @@ def _remove_killed_folder(path: str) -> None:
         if seen > _MAX_KILLED_ENTRIES:
             return
         allowed = _KILLED_LAYOUT.get(rel)
-        in_assets = rel == "assets" or rel.startswith("assets/")
+        if (rel == "assets" or rel.startswith("assets/")) and dirs + names:
+            # a model's asset files (a vocabulary) keep their own names there, so nothing there can be told
+            # from a user's file: a folder holding any is kept (a user's notes put there were deleted)
+            return
         for entry in dirs + names:
             full = os.path.join(root, entry)
             mode = os.lstat(full).st_mode
@@ -235,7 +239,7 @@ def _remove_killed_folder(path: str) -> None:
                 return  # a link, FIFO or device: not a save's
             if rel == "" and entry == _MARK:
                 continue
-            if not in_assets and (allowed is None or not allowed.fullmatch(entry)):
+            if allowed is None or not allowed.fullmatch(entry):
                 return  # something a save does not write there: the folder stays as it is
             (folders if stat.S_ISDIR(mode) else files).append(full)
     for full in files:

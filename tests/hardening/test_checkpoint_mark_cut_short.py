@@ -52,3 +52,23 @@ def test_a_folder_with_more_than_a_mark_cut_short_stays(tmp_path: Path, text: st
     if user_file is not None:
         assert (kept / user_file).read_text() == "mine"
     assert sorted(os.listdir(kept)) == sorted([MARK] + ([user_file] if user_file else []))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "set: w.ckpt.nf-set-00000000000000000000\n",  # as an earlier netform wrote it: no inodes
+        "set: w.ckpt.nf-set-00000000000000000000 inodes: 1,2\n",  # inodes of other files
+    ],
+)
+def test_a_forged_mark_naming_a_set_deletes_no_file_of_that_name(tmp_path: Path, line: str) -> None:
+    # a marked folder naming a set whose data file is a user's (no index beside it): the file was deleted
+    prefix = tmp_path / "w.ckpt"
+    nfs.save_weights(_model(), prefix, format="tf_checkpoint")
+    forged = tmp_path / ".0123456789abcdef.nf-tmp-w.ckpt"
+    forged.mkdir()
+    (forged / MARK).write_text("netform checkpoint save\n" + line)
+    users = tmp_path / "w.ckpt.nf-set-00000000000000000000.data-00000-of-00002"
+    users.write_text("mine")
+    nfs.save_weights(_model(), prefix, format="tf_checkpoint")
+    assert users.read_text() == "mine"

@@ -176,6 +176,15 @@ def test_look_alikes_of_a_killed_save_are_never_removed(tmp_path: Path) -> None:
     (other / MARK).write_text("netform SavedModel save\n")
     others = folder / ".7123456789abcdef.nf-tmp-m_savedmodel.keras"  # another target's empty folder
     others.mkdir()
+    notes = folder / ".8123456789abcdef.nf-tmp-m_savedmodel"  # the mark, and a user's file under assets/
+    (notes / "assets" / "thesis").mkdir(parents=True)
+    (notes / "variables").mkdir()
+    (notes / MARK).write_text("netform SavedModel save\n")
+    (notes / "assets" / "thesis" / "main.tex").write_text("mine")
+    only_notes = folder / ".9123456789abcdef.nf-tmp-m_savedmodel"  # the mark and assets/my-notes.md alone
+    (only_notes / "assets").mkdir(parents=True)
+    (only_notes / MARK).write_text("netform SavedModel save\n")
+    (only_notes / "assets" / "my-notes.md").write_text("mine")
     before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if ".nf-tmp-" in str(p))
     for _ in range(2):
         nf.save(_tiny(), target)
@@ -184,3 +193,7 @@ def test_look_alikes_of_a_killed_save_are_never_removed(tmp_path: Path) -> None:
     assert (unmarked / "saved_model.pb").read_bytes() == b"mine"
     assert (tmp_path / "data" / "keep.txt").read_text() == "mine"
     assert os.path.islink(link) and os.path.islink(linked / "assets")
+    # anything under assets/ keeps the folder: a model's asset files keep their own names there, so a
+    # user's file cannot be told from one (before, both were deleted with the folder)
+    assert (notes / "assets" / "thesis" / "main.tex").read_text() == "mine"
+    assert (only_notes / "assets" / "my-notes.md").read_text() == "mine"
