@@ -383,7 +383,9 @@ def _training(model: keras.Model) -> dict[str, Any] | None:
 
 
 #: what validate says of a layer in a quantized dtype policy Keras has no call of its class for
-_CANNOT_RUN = re.compile(r"Keras has no \w+ call for a \w+ layer")
+_CANNOT_RUN = re.compile(
+    r"Keras has no \w+ call for a \w+ layer|Keras builds no layer in a \w+ dtype policy|float8 call does not support LoRA"
+)
 
 
 def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:

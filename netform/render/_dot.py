@@ -47,6 +47,10 @@ CLUSTER_PAIRS_PER_NODE = 2_000
 # against its neighbours, in time that grows with the square of its width (measured as dot's CPU time: 6,000
 # layers reading one input, on one rank, took 22-26 s; 3,000 took 4.3 s)
 RANK_PAIRS_PER_NODE = 3_000
+# Edges between one pair of ranks, squared, that cost dot about what one more node to place does: it orders two
+# ranks by their edges' crossings (140 layers each adding all of 140 others, 19,600 edges between two ranks,
+# took 11-15 s of CPU while every other count was under its limit)
+RANK_EDGE_PAIRS_PER_NODE = 8_000
 # The most labelled edges a diagram is drawn with; past it, none is labelled (dot places each label as a node:
 # 588 labels on a 299-node graph of random skip connections took it 18 s of CPU, 1.2 s without them)
 EDGE_LABEL_LIMIT = 200
@@ -243,7 +247,8 @@ def is_dense(diagram: Diagram) -> bool:
 def layout_size(diagram: Diagram) -> int:
     """About how many nodes graphviz's layout of ``diagram`` handles: the nodes, and one more for each rank
     an edge crosses (ranks by longest path; an edge label takes a rank of its own, so where labels may
-    be drawn every edge counts twice), and each rank's width squared / :data:`RANK_PAIRS_PER_NODE`."""
+    be drawn every edge counts twice), each rank's width squared / :data:`RANK_PAIRS_PER_NODE`, and the edges
+    between each pair of ranks squared / :data:`RANK_EDGE_PAIRS_PER_NODE`."""
     succ: dict[str, list[str]] = {nid: [] for nid in diagram.nodes}
     indeg = dict.fromkeys(diagram.nodes, 0)
     for e in diagram.edges:
@@ -265,7 +270,10 @@ def layout_size(diagram: Diagram) -> int:
         span = abs(rank.get(e.dst, 0) - rank.get(e.src, 0))
         size += max(scale * span - 1, 0)
     widths = Counter(rank.values())
-    return size + sum(w * w for w in widths.values()) // RANK_PAIRS_PER_NODE + cluster_cost(diagram)
+    size += sum(w * w for w in widths.values()) // RANK_PAIRS_PER_NODE
+    between = Counter((rank.get(e.src, 0), rank.get(e.dst, 0)) for e in diagram.edges)
+    size += sum(n * n for n in between.values()) // RANK_EDGE_PAIRS_PER_NODE
+    return size + cluster_cost(diagram)
 
 
 def cluster_cost(diagram: Diagram) -> int:
@@ -314,7 +322,8 @@ def check_layout_size(diagram: Diagram) -> None:
             f"the diagram of {diagram.name!r} is too large for graphviz to lay out in seconds: "
             f"{len(diagram.nodes):,} nodes and {len(diagram.edges):,} edges, about {size:,} nodes to place "
             f"(limit {LAYOUT_LIMIT:,}; an edge adds one for every rank it crosses, a rank its width squared / "
-            f"{RANK_PAIRS_PER_NODE:,}"
+            f"{RANK_PAIRS_PER_NODE:,}, the edges between two ranks their number squared / "
+            f"{RANK_EDGE_PAIRS_PER_NODE:,}"
             + (f", and the boxes of block uses {boxes:,} of them" if boxes else "")
             + "); write DOT source instead "
             "(`-o NAME.dot`, format='dot'), which needs no layout, or draw blocks as single boxes "

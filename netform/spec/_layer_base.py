@@ -142,6 +142,20 @@ QUANTIZED_CALLS: dict[str, frozenset[str]] = {
 }
 
 
+#: the quantization modes Keras makes only with calibration data (``model.quantize(mode, config=...)``)
+_CALIBRATED = frozenset({"gptq", "awq"})
+
+
+def lora_quantized_problem(dtype: Any, lora_rank: Any) -> str | None:
+    """Why a layer with LoRA (``lora_rank``) cannot run in ``dtype``: Keras's float8 call has no LoRA."""
+    if lora_rank and quantization_mode(dtype) == "float8":
+        return (
+            "Keras's float8 call does not support LoRA (\"`_float8_call` doesn't support LoRA\"): the layer fails "
+            "the first time it runs; drop lora_rank, or quantize in int8 or int4 (int8_from_float32)"
+        )
+    return None
+
+
 def quantization_mode(dtype: Any) -> str | None:
     """The quantization mode of a dtype policy as a spec or a saved config gives it (``int8_from_float32``, or
     Keras's ``{class_name: QuantizedDTypePolicy, config: {mode: int8, ...}}``), else None."""
@@ -174,6 +188,12 @@ def quantized_call_problem(class_name: str, dtype: Any) -> str | None:
     mode = quantization_mode(dtype)
     if mode is None or ">" in class_name:
         return None
+    if mode in _CALIBRATED:
+        return (
+            f"Keras builds no layer in a {mode} dtype policy from a config: {mode} quantization is made by "
+            f"model.quantize('{mode}', config=...) with calibration data, and a layer made in the policy lacks its "
+            "variables (the saved file cannot be loaded); build the float model, then quantize it"
+        )
     takers = QUANTIZED_CALLS.get(mode)
     if takers is None:
         return (
@@ -279,7 +299,9 @@ class LayerSpec(StrictScalars):
     def _weights_in_dtype(self) -> LayerSpec:
         if self.dtype is not None:
             self.check_dtype(self.dtype)
-            problem = quantized_call_problem(self.keras_class(), self.dtype)
+            problem = quantized_call_problem(self.keras_class(), self.dtype) or lora_quantized_problem(
+                self.dtype, getattr(self, "lora_rank", None)
+            )
             if problem is not None:
                 raise ValueError(problem)
         return self

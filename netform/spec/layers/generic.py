@@ -32,6 +32,7 @@ from .._layer_base import (
     ShapeError,
     get_layer_spec,
     layer_dtype,
+    lora_quantized_problem,
     quantized_call_problem,
     register_layer_spec,
 )
@@ -226,7 +227,9 @@ class KerasLayer(LayerSpec):
         # weights in. A generic Dense in `string`, `bool`, `uint8` or `float8_e4m3fn` passed validate and the
         # build refused it.
         inner = self.config.get("dtype")
-        problem = quantized_call_problem(self.keras_class(), inner)
+        problem = quantized_call_problem(self.keras_class(), inner) or lora_quantized_problem(
+            inner if inner is not None else self.dtype, self.config.get("lora_rank")
+        )
         if problem is not None:
             raise ValueError(f"config.dtype: {problem}")
         if self.class_name in _NOT_KERAS or is_quantized_policy(inner) or is_quantized_policy(self.dtype):
@@ -502,7 +505,10 @@ def _argument_problem(
                         f"; the layer that {class_name} holds is one of Keras's built-in layer classes"
                     )
                 if holds_layer and module == "keras.layers":
-                    problem = quantized_call_problem(inner, item["config"].get("dtype"))
+                    nested_dtype = item["config"].get("dtype")
+                    problem = quantized_call_problem(inner, nested_dtype) or lora_quantized_problem(
+                        nested_dtype, item["config"].get("lora_rank")
+                    )
                     if problem is not None:
                         return (*where, "config", "dtype"), problem
                 if module is None or (isinstance(module, str) and module.startswith("keras")):
