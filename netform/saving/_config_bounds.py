@@ -1570,6 +1570,55 @@ def _check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
             )
 
 
+def _unbuilt(config: Mapping[str, Any]) -> bool:
+    """Whether a Keras 3 config holds a layer without a ``build_config``: Keras builds it on the shape that
+    reaches it (the model's input), which the layer-by-layer count does not know."""
+    for _, layer in _layers(dict(config)):
+        if "module" in layer and layer.get("class_name") != "InputLayer" and not layer.get("build_config"):
+            return True
+    return False
+
+
+def _graph_count(config: Mapping[str, Any]) -> int | None:
+    """The weight values of the model a config builds, counted by the static rules on the shapes its inputs give
+    each layer (a Sequential without an ``InputLayer`` on its ``build_input_shape``); None where the rules
+    cannot follow it.
+
+    A 12 KB ``.keras`` whose ``Input`` was edited to 300,000,000 features and whose ``Dense`` lost its
+    ``build_config`` made Keras allocate 6.6 GB before a weight was read: the Dense was counted on the smallest
+    input, as 2 values.
+
+    Raises:
+        FormatError: The config makes no model Keras can build (as :func:`._config_walk.spec_from_config`).
+    """
+    from netform.spec import summary
+
+    from ._config_walk import NeedsKeras, spec_from_config
+
+    model = dict(config)
+    inner = model.get("config")
+    if model.get("class_name") == "Sequential" and isinstance(inner, dict):
+        layers, shape = inner.get("layers"), inner.get("build_input_shape")
+        if isinstance(layers, list) and layers and isinstance(layers[0], dict) and isinstance(shape, list):
+            if layers[0].get("class_name") != "InputLayer":
+                first = {
+                    "module": "keras.layers",
+                    "class_name": "InputLayer",
+                    "registered_name": None,
+                    "config": {"batch_shape": shape, "dtype": "float32", "name": "input"},
+                }
+                model = {**model, "config": {**inner, "layers": [first, *layers]}}
+    try:
+        rows = summary(spec_from_config(model)).rows
+    except NeedsKeras:
+        return None
+    except FormatError:
+        raise
+    except (NetformError, ValueError, TypeError, KeyError, IndexError, RecursionError):
+        return None
+    return sum(row.params or 0 for row in rows)
+
+
 def check_declared_weights(
     config: Mapping[str, Any], shapes: Iterator[tuple[str, tuple[int, ...] | None]], where: str
 ) -> None:
@@ -1599,6 +1648,13 @@ def check_declared_weights(
             f"refused as corrupt or hostile: {err}"
         ) from None
     stored = stored_weights(shapes)
+    if declared <= MAX_DECLARED_WEIGHTS and declared <= stored + DECLARED_SLACK and _unbuilt(config):
+        try:
+            counted = _graph_count(config)
+        except FormatError as err:
+            raise FormatError(f"{where}: {err}") from None
+        if counted is not None and counted > declared:
+            declared, layer, count = counted, "(the model, on its input shapes)", counted
     if declared > MAX_DECLARED_WEIGHTS or declared > stored + DECLARED_SLACK:
         limit = (
             f"netform's limit of {MAX_DECLARED_WEIGHTS:,}"

@@ -118,3 +118,33 @@ def test_thresholds_count_four_variables_each(tmp_path: Path) -> None:
     bomb = _edited(small, tmp_path / "bomb.keras", edit)
     with pytest.raises(FormatError, match=r"declares metrics holding 64,000,000 values"):
         nf.load(bomb)
+
+
+@pytest.mark.parametrize("where", ["input", "build_input_shape"])
+def test_a_layer_without_its_build_config_is_counted_on_the_model_input(where: str, tmp_path: Path) -> None:
+    # Keras builds a layer without a build_config on the shape that reaches it: an Input edited to 300,000,000
+    # features and a Dense without its build_config made nf.load allocate 6.6 GB (the Dense was counted on
+    # the smallest input, as 2 values)
+    small = tmp_path / "sq.keras"
+    keras.Sequential([keras.Input((4,)), layers.Dense(1)]).save(small)
+
+    def edit(config: dict[str, Any]) -> None:
+        listed = config["config"]["layers"]
+        if where == "input":
+            listed[0]["config"]["batch_shape"] = [None, 300_000_000]
+            config.pop("build_config", None)
+        else:  # a Sequential without its InputLayer, built on build_input_shape
+            del listed[0]
+            config["config"]["build_input_shape"] = [None, 300_000_000]
+            config["build_config"] = {"input_shape": [None, 300_000_000]}
+        listed[-1].pop("build_config", None)
+
+    bomb = _edited(small, tmp_path / "bomb.keras", edit)
+    with pytest.raises(FormatError, match=r"declares 300,000,001 weight values, more than the 5"):
+        nf.load(bomb)
+    assert main(["inspect", str(bomb)]) == 5
+
+    def unbuilt_only(config: dict[str, Any]) -> None:  # the same file without the edited size loads
+        config["config"]["layers"][-1].pop("build_config", None)
+
+    assert nf.load(_edited(small, tmp_path / "plain.keras", unbuilt_only)).count_params() == 5
