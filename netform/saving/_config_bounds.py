@@ -1571,12 +1571,25 @@ def _check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
 
 
 def _unbuilt(config: Mapping[str, Any]) -> bool:
-    """Whether a Keras 3 config holds a layer without a ``build_config``: Keras builds it on the shape that
-    reaches it (the model's input), which the layer-by-layer count does not know."""
+    """Whether a config holds a layer without a ``build_config`` that Keras builds on the shape reaching it (the
+    model's input), which the layer-by-layer count does not know: in a Keras 3 config, or anywhere in a legacy
+    ``.h5`` Sequential's (Keras's legacy ``model_config`` writes no ``build_config``)."""
+    legacy = _legacy_sequential(config)
     for _, layer in _layers(dict(config)):
-        if "module" in layer and layer.get("class_name") != "InputLayer" and not layer.get("build_config"):
+        if ("module" in layer or legacy) and layer.get("class_name") != "InputLayer" and not layer.get("build_config"):
             return True
     return False
+
+
+def _legacy_sequential(config: Mapping[str, Any]) -> bool:
+    """Whether ``config`` is a Sequential as Keras's legacy HDF5 ``model_config`` writes it (no ``module``)."""
+    inner = config.get("config")
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    return (
+        config.get("class_name") == "Sequential"
+        and isinstance(layers, list)
+        and all(isinstance(layer, dict) and "module" not in layer for layer in layers)
+    )
 
 
 def _graph_count(config: Mapping[str, Any]) -> int | None:
@@ -1597,6 +1610,11 @@ def _graph_count(config: Mapping[str, Any]) -> int | None:
 
     model = dict(config)
     inner = model.get("config")
+    legacy = _legacy_sequential(config)
+    if legacy and isinstance(inner, dict):  # as a Keras 3 config names its layers' module
+        modular = [{"module": "keras.layers", **layer} for layer in inner["layers"]]
+        model = {"module": "keras", **model, "config": {**inner, "layers": modular}}
+        inner = model["config"]
     if model.get("class_name") == "Sequential" and isinstance(inner, dict):
         layers, shape = inner.get("layers"), inner.get("build_input_shape")
         if isinstance(layers, list) and layers and isinstance(layers[0], dict) and isinstance(shape, list):
@@ -1613,6 +1631,8 @@ def _graph_count(config: Mapping[str, Any]) -> int | None:
     except NeedsKeras:
         return None
     except FormatError:
+        if legacy:
+            return None  # a legacy config read as a Keras 3 one: its count may help, its refusal is not ours
         raise
     except (NetformError, ValueError, TypeError, KeyError, IndexError, RecursionError):
         return None

@@ -148,3 +148,21 @@ def test_a_layer_without_its_build_config_is_counted_on_the_model_input(where: s
         config["config"]["layers"][-1].pop("build_config", None)
 
     assert nf.load(_edited(small, tmp_path / "plain.keras", unbuilt_only)).count_params() == 5
+
+
+def test_a_legacy_h5_sequential_is_counted_on_its_input(tmp_path: Path) -> None:
+    # Keras's legacy model_config holds no build_config: its layers were counted on the smallest input, and an
+    # Input edited to 300,000,000 features in a 12 KB .h5 cost inspect, summary, render and load 4.3 GB
+    import h5py
+
+    path = tmp_path / "sq.h5"
+    keras.Sequential([keras.Input((4,)), layers.Dense(1)]).save(path)
+    assert nf.load(path).count_params() == 5
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        config["config"]["layers"][0]["config"]["batch_shape"] = [None, 300_000_000]
+        f.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(FormatError, match=r"declares 300,000,001 weight values, more than the 5"):
+        nf.load(path)
+    for command in ("inspect", "summary"):
+        assert main([command, str(path)]) == 5
