@@ -482,9 +482,32 @@ def _remove(path: Path) -> None:
         return
     for name in STATE_FILES:
         with contextlib.suppress(OSError):  # gone already, or a folder of that name (not netform's)
-            os.unlink(path / name)
+            if _written_by_a_backup(path / name):
+                os.unlink(path / name)
     with contextlib.suppress(OSError):  # not empty: a user's file is in it
         os.rmdir(path)
+
+
+def _written_by_a_backup(path: Path) -> bool:
+    """Whether ``path`` holds what a backup writes under its name: ``state.json`` a JSON object of a netform
+    training backup's format, ``variables.npz`` a zip archive (a user's notes under either name are kept: they
+    were deleted with a killed backup's temporary copy)."""
+    import json
+    import zipfile
+
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        if path.name == "variables.npz":
+            return zipfile.is_zipfile(path)
+        if st.st_size > 64 * 2**20:
+            return False
+        with open(path, "rb") as fh:
+            value = json.loads(fh.read())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and value.get("format") == "netform-training-backup"
 
 
 #: What the marker of a directory netform created holds (a file of that name with anything else is a user's).

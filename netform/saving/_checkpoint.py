@@ -389,6 +389,8 @@ def _remove_killed_saves(directory: str, base: str) -> None:
 
 def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern[str]) -> None:
     """Remove a killed save's temporary folder (and the data of the set it left without index), if provably its."""
+    from ._savedmodel import is_table
+
     if os.path.islink(path) or not os.path.isdir(path):
         return
     if not os.listdir(path):  # killed right after it was made: an empty folder of the save's own name
@@ -420,6 +422,8 @@ def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern
         if entry == _MARK:
             continue
         if data.fullmatch(entry) and os.path.isfile(full):
+            if entry == base + ".index" and not is_table(full):
+                return  # a user's text under the index's name: the folder stays as it is
             files.append(full)
         elif entry == base + "_temp" and os.path.isdir(full):  # TensorFlow's sharded write, cut short
             inner = os.listdir(full)

@@ -86,12 +86,16 @@ def save_savedmodel(model: Any, path: str) -> None:
         _export(model, tmp)
         extra = os.path.join(tmp, EXTRA_DIR)
         os.makedirs(extra, exist_ok=True)
-        write_keras(model, os.path.join(extra, ARCHIVE))
+        # each written under a name of its own, then renamed: a file at netform's names is whole, so a killed
+        # save's folder holding one that is not what netform writes there is a user's (see _as_written)
+        write_keras(model, os.path.join(extra, ARCHIVE + _PART))
+        os.replace(os.path.join(extra, ARCHIVE + _PART), os.path.join(extra, ARCHIVE))
         digests = {name: _sha256(os.path.join(tmp, name)) for name in served_files(tmp)}
         own = {name: _sha256(os.path.join(tmp, name)) for name in OWN_FILES}
-        with open(os.path.join(extra, META), "w", encoding="utf-8") as fh:
+        with open(os.path.join(extra, META + _PART), "w", encoding="utf-8") as fh:
             sizes = {name: os.path.getsize(os.path.join(tmp, name)) for name in [*digests, *own]}
             json.dump({**metadata(model, "savedmodel"), DIGESTS: digests, OWN_DIGESTS: own, SIZES: sizes}, fh)
+        os.replace(os.path.join(extra, META + _PART), os.path.join(extra, META))
 
 
 @contextlib.contextmanager
@@ -157,6 +161,8 @@ def export_savedmodel(path: str, export: Callable[[str], Any]) -> None:
 
 #: The file in a SavedModel save's temporary folder that makes the folder provably netform's, and its text.
 _MARK = ".nf-savedmodel-save"
+#: The suffix under which netform writes its copy of the model and its metadata before renaming each
+_PART = ".nf-part"
 _MARK_TEXT = "netform SavedModel save\n"
 #: What a SavedModel save writes in its temporary folder, by folder (TensorFlow writes a file as
 #: ``NAME.tmp<32 hex digits>`` and renames it, a checkpoint's files as ``NAME.tempstate<digits>``, its shards
@@ -166,7 +172,7 @@ _KILLED_LAYOUT = {
     "": re.compile(r"(saved_model|fingerprint)\.pb(\.tmp[0-9a-f]{32})?|variables|assets|" + re.escape(EXTRA_DIR)),
     "variables": re.compile(r"variables(\.index|\.data-\d{5}-of-\d{5})" + _STATE + "|variables_temp"),
     "variables/variables_temp": re.compile(r"part-\d{5}-of-\d{5}(\.index|\.data-\d{5}-of-\d{5})" + _STATE),
-    EXTRA_DIR: re.compile(re.escape(ARCHIVE) + "|" + re.escape(META)),
+    EXTRA_DIR: re.compile("(" + re.escape(ARCHIVE) + "|" + re.escape(META) + ")(" + re.escape(_PART) + ")?"),
 }
 #: The most entries netform walks in one killed save's folder; one holding more is left as it is.
 _MAX_KILLED_ENTRIES = 100_000
@@ -241,6 +247,8 @@ def _remove_killed_folder(path: str) -> None:
                 continue
             if allowed is None or not allowed.fullmatch(entry):
                 return  # something a save does not write there: the folder stays as it is
+            if stat.S_ISREG(mode) and not _as_written(rel, entry, full):
+                return  # a user's text under a save's name: the folder stays as it is
             (folders if stat.S_ISDIR(mode) else files).append(full)
     for full in files:
         os.remove(full)
@@ -249,6 +257,39 @@ def _remove_killed_folder(path: str) -> None:
     os.remove(mark)  # the mark last: a removal cut short is finished by the next save
     os.rmdir(path)
 
+
+def _as_written(rel: str, entry: str, full: str) -> bool:
+    """Whether a file a killed save left under one of its names holds what a save writes there: the graph and
+    fingerprint parse as TensorFlow's, the variables' index is a TensorFlow table, netform's copy and metadata
+    are what netform writes (a user's notes under those names were deleted with the folder). A file still
+    under TensorFlow's temporary name (``.tmp<hex>``, ``.tempstate<digits>``), cut short by the kill, and the
+    raw data shards are taken by their names."""
+    from ._target import _extra_file_problem, _savedmodel_file
+
+    if rel == "" and entry in ("saved_model.pb", "fingerprint.pb"):
+        return _savedmodel_file(os.path.dirname(full), entry)
+    if rel == EXTRA_DIR and entry in (ARCHIVE, META):
+        return _extra_file_problem(full, entry == ARCHIVE) is None
+    if rel == "variables" and entry == "variables.index":
+        return is_table(full)
+    return True
+
+
+def is_table(path: str) -> bool:
+    """Whether ``path`` ends with the magic number of a TensorFlow table (a checkpoint's ``.index``)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() < 48:
+                return False
+            fh.seek(-8, os.SEEK_END)
+            return fh.read(8) == _TABLE_MAGIC
+    except OSError:
+        return False
+
+
+#: The last 8 bytes of a TensorFlow table (leveldb's magic number, little-endian)
+_TABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")
 
 #: The key of ``assets.extra/netform.json`` holding ``{file: SHA-256}`` of the files TensorFlow reads.
 DIGESTS = "sha256"

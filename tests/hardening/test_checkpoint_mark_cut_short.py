@@ -72,3 +72,14 @@ def test_a_forged_mark_naming_a_set_deletes_no_file_of_that_name(tmp_path: Path,
     users.write_text("mine")
     nfs.save_weights(_model(), prefix, format="tf_checkpoint")
     assert users.read_text() == "mine"
+
+
+def test_a_user_s_text_under_the_index_name_keeps_the_folder(tmp_path: Path) -> None:
+    prefix = tmp_path / "w.ckpt"
+    nfs.save_weights(_model(), prefix, format="tf_checkpoint")
+    planted = tmp_path / ".0123456789abcdef.nf-tmp-w.ckpt"
+    planted.mkdir()
+    (planted / MARK).write_text("netform checkpoint save\n")
+    (planted / "w.ckpt.index").write_text("user notes")
+    nfs.save_weights(_model(), prefix, format="tf_checkpoint")
+    assert (planted / "w.ckpt.index").read_text() == "user notes"

@@ -197,3 +197,33 @@ def test_look_alikes_of_a_killed_save_are_never_removed(tmp_path: Path) -> None:
     # user's file cannot be told from one (before, both were deleted with the folder)
     assert (notes / "assets" / "thesis" / "main.tex").read_text() == "mine"
     assert (only_notes / "assets" / "my-notes.md").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "name", ["saved_model.pb", "fingerprint.pb", "assets.extra/netform.json", "assets.extra/netform.keras",
+             "variables/variables.index"]
+)
+def test_a_user_s_text_under_a_save_s_name_keeps_the_folder(tmp_path: Path, name: str) -> None:
+    # a marked temporary folder holding a user's notes under a name a save writes: the notes were deleted with
+    # it (the names alone were checked); a file at one of those names must hold what a save writes there
+    folder = tmp_path / "out"
+    target = folder / "m_savedmodel"
+    nf.save(_tiny(), target)
+    planted = folder / ".0123456789abcdef.nf-tmp-m_savedmodel"
+    (planted / name).parent.mkdir(parents=True, exist_ok=True)
+    (planted / MARK).write_text("netform SavedModel save\n")
+    (planted / name).write_text("my thesis notes")
+    nf.save(_tiny(), target)
+    assert (planted / name).read_text() == "my thesis notes"
+
+
+def test_a_whole_killed_copy_is_still_removed(tmp_path: Path) -> None:
+    # the files a real save wrote pass the same checks: a marked copy of a whole SavedModel goes
+    folder = tmp_path / "out"
+    target = folder / "m_savedmodel"
+    nf.save(_tiny(), target)
+    copy = folder / ".0123456789abcdef.nf-tmp-m_savedmodel"
+    shutil.copytree(target, copy)
+    (copy / MARK).write_text("netform SavedModel save\n")
+    nf.save(_tiny(), target)
+    assert not copy.exists()
