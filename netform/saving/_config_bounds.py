@@ -1577,7 +1577,10 @@ def _unbuilt(config: Mapping[str, Any]) -> bool:
     legacy = _legacy_sequential(config)
     for _, layer in _layers(dict(config)):
         if ("module" in layer or legacy) and layer.get("class_name") != "InputLayer" and not layer.get("build_config"):
-            return True
+            # (Keras writes no build_config for a layer without weights, a Dropout or an Add: not counted)
+            counted = _static_count(layer)
+            if (counted is not None and counted[0] > 0) or _scanned_count(layer.get("config")) > 0:
+                return True
     return False
 
 

@@ -113,7 +113,7 @@ def test_distinct_classes_still_train(work: Path, capsys: pytest.CaptureFixture[
 
 def _fake_state(directory: Path) -> None:
     (directory / "state").mkdir()
-    (directory / "state" / "state.json").write_text("{}")
+    (directory / "state" / "state.json").write_text('{"format": "netform-training-backup", "version": 1}')
 
 
 def test_the_marker_goes_when_training_ends_beside_another_callbacks_files(tmp_path: Path) -> None:

@@ -88,11 +88,14 @@ def test_a_user_file_put_in_the_state_folder_during_training_is_kept(bk: Path, m
 def test_clean_up_removes_netforms_files_only(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    for name in ("state.json", "variables.npz", "mine.txt"):
-        (state / name).write_text(name)
+    # (what a backup writes under its names: a user's text under them is kept, see
+    # tests/hardening/test_backup_temporaries_content.py)
+    (state / "state.json").write_text('{"format": "netform-training-backup", "version": 1}')
+    np.savez(state / "variables.npz", a=np.zeros(2))
+    (state / "mine.txt").write_text("mine.txt")
     parked = tmp_path / "state.nf-old"
     parked.mkdir()
-    (parked / "state.json").write_text("{}")
+    (parked / "state.json").write_text('{"format": "netform-training-backup"}')
     (parked / "keep.txt").write_text("keep")
     remove_own_state(tmp_path, state)
     assert sorted(os.listdir(state)) == ["mine.txt"]
