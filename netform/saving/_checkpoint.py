@@ -389,7 +389,7 @@ def _remove_killed_saves(directory: str, base: str) -> None:
 
 def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern[str]) -> None:
     """Remove a killed save's temporary folder (and the data of the set it left without index), if provably its."""
-    from ._savedmodel import is_table
+    from ._detect import is_table
 
     if os.path.islink(path) or not os.path.isdir(path):
         return

@@ -246,13 +246,14 @@ def checkpoint_prefix(path: str) -> str | None:
         index = prefix + ".index"
         if os.path.lexists(index) and not os.path.isdir(index):
             regular_file(index, "a checkpoint index")
-        if os.path.isfile(index) and _is_table(index):
+        if os.path.isfile(index) and is_table(index):
             check_checkpoint_files(prefix)
             return prefix
     return None
 
 
-def _is_table(path: str) -> bool:
+def is_table(path: str) -> bool:
+    """Whether ``path`` ends with the magic number of a TensorFlow table (a checkpoint's ``.index``)."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)

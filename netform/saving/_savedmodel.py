@@ -264,6 +264,7 @@ def _as_written(rel: str, entry: str, full: str) -> bool:
     are what netform writes (a user's notes under those names were deleted with the folder). A file still
     under TensorFlow's temporary name (``.tmp<hex>``, ``.tempstate<digits>``), cut short by the kill, and the
     raw data shards are taken by their names."""
+    from ._detect import is_table
     from ._target import _extra_file_problem, _savedmodel_file
 
     if rel == "" and entry in ("saved_model.pb", "fingerprint.pb"):
@@ -274,22 +275,6 @@ def _as_written(rel: str, entry: str, full: str) -> bool:
         return is_table(full)
     return True
 
-
-def is_table(path: str) -> bool:
-    """Whether ``path`` ends with the magic number of a TensorFlow table (a checkpoint's ``.index``)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            if fh.tell() < 48:
-                return False
-            fh.seek(-8, os.SEEK_END)
-            return fh.read(8) == _TABLE_MAGIC
-    except OSError:
-        return False
-
-
-#: The last 8 bytes of a TensorFlow table (leveldb's magic number, little-endian)
-_TABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")
 
 #: The key of ``assets.extra/netform.json`` holding ``{file: SHA-256}`` of the files TensorFlow reads.
 DIGESTS = "sha256"

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,16 +23,11 @@ import netform as nf
 from netform.cli import main
 from netform.errors import FormatError
 
+from ._helpers import json_member, rezip
+
 
 def _edited(source: Path, target: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
-    with zipfile.ZipFile(source) as z:
-        config = json.loads(z.read("config.json"))
-        members = {n: z.read(n) for n in z.namelist()}
-    edit(config)
-    with zipfile.ZipFile(target, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, json.dumps(config) if name == "config.json" else data)
-    return target
+    return Path(rezip(str(source), str(target), json_member("config.json", edit)))
 
 
 def _dense_configs(config: dict[str, Any]) -> list[dict[str, Any]]:
