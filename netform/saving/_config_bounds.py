@@ -1573,8 +1573,8 @@ def _check_graph_bounds(config: Mapping[str, Any], where: str) -> None:
 def _unbuilt(config: Mapping[str, Any]) -> bool:
     """Whether a config holds a layer without a ``build_config`` that Keras builds on the shape reaching it (the
     model's input), which the layer-by-layer count does not know: in a Keras 3 config, or anywhere in a legacy
-    ``.h5`` Sequential's (Keras's legacy ``model_config`` writes no ``build_config``)."""
-    legacy = _legacy_sequential(config)
+    ``.h5`` model's (Keras's legacy ``model_config`` writes no ``build_config``)."""
+    legacy = _legacy_model(config)
     for _, layer in _layers(dict(config)):
         if ("module" in layer or legacy) and layer.get("class_name") != "InputLayer" and not layer.get("build_config"):
             # (Keras writes no build_config for a layer without weights, a Dropout or an Add: not counted)
@@ -1584,15 +1584,21 @@ def _unbuilt(config: Mapping[str, Any]) -> bool:
     return False
 
 
-def _legacy_sequential(config: Mapping[str, Any]) -> bool:
-    """Whether ``config`` is a Sequential as Keras's legacy HDF5 ``model_config`` writes it (no ``module``)."""
+def _legacy_model(config: Mapping[str, Any]) -> bool:
+    """Whether ``config`` is a Sequential or Functional model as Keras's legacy HDF5 ``model_config`` writes it:
+    its layers name no ``module`` and hold no ``build_config``, so Keras builds each on the tensor its model's
+    input gives it (a Functional's inbound nodes record shapes, but Keras does not build on them)."""
     inner = config.get("config")
     layers = inner.get("layers") if isinstance(inner, dict) else None
     return (
-        config.get("class_name") == "Sequential"
+        config.get("class_name") in _LEGACY_MODELS
         and isinstance(layers, list)
         and all(isinstance(layer, dict) and "module" not in layer for layer in layers)
     )
+
+
+#: The model classes a legacy HDF5 ``model_config`` names at its top.
+_LEGACY_MODELS = frozenset({"Sequential", "Functional", "Model"})
 
 
 def _graph_count(config: Mapping[str, Any]) -> int | None:
@@ -1613,7 +1619,7 @@ def _graph_count(config: Mapping[str, Any]) -> int | None:
 
     model = dict(config)
     inner = model.get("config")
-    legacy = _legacy_sequential(config)
+    legacy = _legacy_model(config)
     if legacy and isinstance(inner, dict):  # as a Keras 3 config names its layers' module
         modular = [{"module": "keras.layers", **layer} for layer in inner["layers"]]
         model = {"module": "keras", **model, "config": {**inner, "layers": modular}}

@@ -160,3 +160,28 @@ def test_a_legacy_h5_sequential_is_counted_on_its_input(tmp_path: Path) -> None:
         nf.load(path)
     for command in ("inspect", "summary"):
         assert main([command, str(path)]) == 5
+
+
+@pytest.mark.parametrize("edit_recorded", [False, True])
+def test_a_legacy_h5_functional_is_counted_on_its_input(edit_recorded: bool, tmp_path: Path) -> None:
+    # A Functional's legacy model_config holds no build_config either: Keras builds each layer on the tensor
+    # the edited Input makes, whatever shape the layer's inbound node records
+    import h5py
+
+    path = tmp_path / "fn.h5"
+    inputs = keras.Input((4,))
+    hidden = layers.Dropout(0.1)(layers.Dense(3)(inputs))
+    keras.Model(inputs, layers.Dense(2)(hidden)).save(path)
+    assert nf.load(path).count_params() == 23
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        config["config"]["layers"][0]["config"]["batch_shape"] = [None, 300_000_000]
+        if edit_recorded:  # the shapes the inbound nodes record agree with the edit
+            for item in _walk(config["config"]["layers"][1]["inbound_nodes"]):
+                if "keras_history" in item:
+                    item["shape"] = [None, 300_000_000]
+        f.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(FormatError, match=r"declares 900,000,0\d\d weight values, more than the 23"):
+        nf.load(path)
+    for command in ("inspect", "summary"):
+        assert main([command, str(path)]) == 5
