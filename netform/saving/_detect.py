@@ -469,8 +469,13 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             return "tf_checkpoint"
         from ._atomic import recover
 
+        if os.path.islink(path):  # a link to nothing: no parked copy is put back at a link's name
+            raise FormatError(
+                f"{path}: is a symbolic link to {os.readlink(path)!r}, which does not exist; point it at the "
+                f"model file or folder, or give that path. Expected one of: {_SUPPORTED}."
+            )
         recover(path)  # a save its own interrupted swap provably parked, or a running save's swap ending
-        if os.path.lexists(path):  # now at ``path``
+        if os.path.exists(path):  # now at ``path``
             return detect_format(path)
         # Keras's words first (its tests match them): a name without a known extension is "not supported".
         suffix = os.path.splitext(os.path.basename(path))[1].lower()
