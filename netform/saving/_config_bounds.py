@@ -413,15 +413,56 @@ def _netform_model_count(model: dict[str, Any]) -> int | None:
     if not isinstance(spec, dict):
         return None
     from netform.spec import load_spec, spec_access, summary
+    from netform.spec.layers.generic import keras_shapes
 
     try:
-        with spec_access(allow_paths=True, allow_network=True):  # as the load makes it: no callback is made
+        # as the load makes it: no callback is made; a generic layer no static rule knows takes the shape
+        # Keras's class computes, so the layers after it are counted
+        with spec_access(allow_paths=True, allow_network=True), keras_shapes(keras_output_shape):
             rows = summary(load_spec(spec)).rows
     except NetformError as err:  # Keras's load would raise it from inside the model's from_config
         raise _EmbeddedSpecError(str(err).replace("<dict>: ", "config.spec.")) from None
     except (ValidationError, ValueError, TypeError):
         return None
     return sum(row.params or 0 for row in rows)
+
+
+def keras_output_shape(class_name: str, config: dict[str, Any], input_shape: Any) -> tuple[int | None, ...] | None:
+    """The output shape Keras's ``keras.layers`` class ``class_name`` made from ``config`` computes for one input of
+    ``input_shape``, without building it (no weight is made); None where the class cannot say (it computes no
+    shape without building, takes several inputs, or refuses the config: the load then says why).
+
+    A 14 KB ``.keras`` whose ``CategoryEncoding`` was edited to 100,000,000 tokens, followed by a ``Dense``
+    without its ``build_config`` (or a ``SpecModel`` carrying the same layers), made Keras allocate 10.3 GB: the
+    Dense after a layer without a static rule was not counted.
+    """
+    if not isinstance(input_shape, tuple):
+        return None
+    import keras
+
+    cls = getattr(keras.layers, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+        return None
+    try:
+        layer = keras.saving.deserialize_keras_object(
+            {"module": "keras.layers", "class_name": class_name, "config": dict(config), "registered_name": None},
+            safe_mode=True,
+        )
+        shape = layer.compute_output_shape(input_shape)
+    except Exception:  # any refusal leaves the shape unknown; the load reports it
+        return None
+    if isinstance(shape, list):
+        shape = tuple(shape)
+    if not isinstance(shape, tuple) or len(shape) > _MAX_RANK:
+        return None
+    dims = tuple(None if d is None else d for d in shape)
+    if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 0) for d in dims):
+        return None
+    return dims
+
+
+#: The most dimensions a tensor may have (TensorFlow's limit).
+_MAX_RANK = 254
 
 
 class _EmbeddedSpecError(Exception):
@@ -1635,8 +1676,11 @@ def _graph_count(config: Mapping[str, Any]) -> int | None:
                     "config": {"batch_shape": shape, "dtype": "float32", "name": "input"},
                 }
                 model = {**model, "config": {**inner, "layers": [first, *layers]}}
+    from netform.spec.layers.generic import keras_shapes
+
     try:
-        rows = summary(spec_from_config(model)).rows
+        with keras_shapes(keras_output_shape):
+            rows = summary(spec_from_config(model)).rows
     except NeedsKeras:
         return None
     except FormatError:

@@ -185,3 +185,54 @@ def test_a_legacy_h5_functional_is_counted_on_its_input(edit_recorded: bool, tmp
         nf.load(path)
     for command in ("inspect", "summary"):
         assert main([command, str(path)]) == 5
+
+
+def _category_then_dense() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((10,)),
+            layers.CategoryEncoding(num_tokens=20, output_mode="multi_hot", name="enc"),
+            layers.Dense(8, name="dense"),
+        ]
+    )
+
+
+def test_a_layer_after_one_without_a_static_rule_is_counted(tmp_path: Path) -> None:
+    # CategoryEncoding has no static rule: the Dense after it, without its build_config, was not counted, and
+    # a 14 KB file edited to 100,000,000 tokens made nf.load and render allocate 10.3 GB
+    small = tmp_path / "cat.keras"
+    _category_then_dense().save(small)
+
+    def edit(config: dict[str, Any]) -> None:
+        for layer in config["config"]["layers"]:
+            if layer["config"]["name"] == "enc":
+                layer["config"]["num_tokens"] = 100_000_000
+            if layer["config"]["name"] == "dense":
+                layer.pop("build_config", None)
+
+    bomb = _edited(small, tmp_path / "bomb.keras", edit)
+    with pytest.raises(FormatError, match=r"declares 800,000,008 weight values, more than the 168"):
+        nf.load(bomb)
+    assert main(["render", str(bomb), "-o", str(tmp_path / "r.svg")]) == 5
+    assert not (tmp_path / "r.svg").exists()
+    assert nf.load(small).count_params() == 168
+
+
+def test_a_spec_model_is_counted_after_a_layer_without_a_static_rule(tmp_path: Path) -> None:
+    # the same layers in a netform SpecModel (its spec holds no build_config at all): 10.3 GB for inspect,
+    # summary, export-spec and nf.load
+    spec = nf.from_keras(_category_then_dense())
+    small = tmp_path / "sub.keras"
+    nf.save(nf.build(spec, api="subclass"), small)
+
+    def edit(config: dict[str, Any]) -> None:
+        for layer in _walk(config["config"]["spec"]):
+            if layer.get("class_name") == "CategoryEncoding" and "config" in layer:
+                layer["config"]["num_tokens"] = 100_000_000
+
+    bomb = _edited(small, tmp_path / "bomb.keras", edit)
+    with pytest.raises(FormatError, match=r"declares 800,000,008 weight values"):
+        nf.load(bomb)
+    for command in ("inspect", "summary"):
+        assert main([command, str(bomb)]) == 5
+    assert nf.load(small).count_params() == 168

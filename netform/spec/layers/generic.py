@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from typing import Any, Literal
 
@@ -320,7 +323,11 @@ class KerasLayer(LayerSpec):
     def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
         form = self.schema_form()
         if form is None:
-            raise NoStaticRule(self.type)
+            oracle = _KERAS_SHAPES.get()
+            shape = oracle(self.keras_class(), self.config, input_shape) if oracle is not None else None
+            if shape is None:
+                raise NoStaticRule(self.type)
+            return shape
         if form.arity != "one" and isinstance(input_shape, tuple):
             # Keras's layer takes several tensors (MultiHeadAttention, Add, Dot), a generic KerasLayer one
             raise ShapeError(several_inputs_message(form.type))
@@ -552,3 +559,24 @@ def _large_int(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], int]
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
         return path, value
     return None
+
+
+#: Where a model file is counted before Keras loads it: the output shape Keras's own class gives a generic
+#: layer no static rule knows (``(class name, config, input shape)``; None where it cannot say).
+_KERAS_SHAPES: ContextVar[Callable[[str, dict[str, Any], Any], Shape | None] | None] = ContextVar(
+    "netform_keras_shapes", default=None
+)
+
+
+@contextmanager
+def keras_shapes(oracle: Callable[[str, dict[str, Any], Any], Shape | None]) -> Iterator[None]:
+    """Within the block, a generic layer without a static rule takes its output shape from ``oracle``.
+
+    Used only where Keras is loaded anyway (counting a model file's weights before Keras builds it): the
+    layers after a ``CategoryEncoding`` or a ``MelSpectrogram`` are then counted on the shapes they receive.
+    """
+    token = _KERAS_SHAPES.set(oracle)
+    try:
+        yield
+    finally:
+        _KERAS_SHAPES.reset(token)
