@@ -114,13 +114,57 @@ def _remove(path: str) -> None:
             os.remove(path)
 
 
+def parent_device(path: str) -> int | None:
+    """The file system (``st_dev``) of the folder holding ``path``; None where it cannot be read."""
+    try:
+        return os.lstat(os.path.dirname(os.path.abspath(path)) or os.sep).st_dev
+    except OSError:
+        return None
+
+
+def on_device(path: str, device: int | None) -> bool:
+    """Whether ``path`` itself (not followed) is on the file system ``device``: a clean-up never deletes on
+    another one (a folder mounted at or inside a leftover holds a user's files, not netform's)."""
+    try:
+        return device is not None and os.lstat(path).st_dev == device
+    except OSError:
+        return False
+
+
+def holds_mount(folder: str) -> bool:
+    """Whether a file system is mounted at ``folder`` or anywhere under it (Linux's ``/proc/self/mountinfo``;
+    elsewhere only a mount of another device shows, by :func:`on_device`). A bind mount of a folder of the
+    same file system has that file system's device number, so only the mount table tells it apart."""
+    real = os.path.realpath(folder)
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+            text = fh.read(16 * 2**20)
+    except OSError:
+        return False
+    inside = real.rstrip(os.sep) + os.sep
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 4:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            if point == real or point.startswith(inside):
+                return True
+    return False
+
+
 def _entries(folder: str) -> set[str]:
-    """The relative paths of everything under ``folder`` (links as themselves, never followed)."""
+    """The relative paths of everything under ``folder`` (links as themselves, never followed) on the file system
+    of the folder holding it: nothing inside a folder mounted at or under ``folder`` is listed (nor, where
+    ``folder`` itself is a mount point, anything)."""
     found: set[str] = set()
+    device = parent_device(folder)
+    if not on_device(folder, device) or holds_mount(folder):
+        return found
     for root, dirs, files in os.walk(folder):
         rel = os.path.relpath(root, folder)
+        dirs[:] = [d for d in dirs if on_device(os.path.join(root, d), device)]
         for name in dirs + files:
-            found.add(os.path.normpath(os.path.join(rel, name)))
+            if on_device(os.path.join(root, name), device):
+                found.add(os.path.normpath(os.path.join(rel, name)))
     return found
 
 
@@ -130,12 +174,15 @@ def _remove_entries(folder: str, seen: set[str]) -> list[str]:
     A file put into the folder after it was listed (by a program holding it open) is kept, with the folders
     above it and ``folder``: returns those paths (empty when the folder is gone).
     """
+    if holds_mount(folder):  # mounted there since it was listed: nothing in it is removed
+        return sorted(seen) or [os.curdir]
     left: list[str] = []
+    device = parent_device(folder)
     for root, dirs, files in os.walk(folder, topdown=False):
         rel = os.path.relpath(root, folder)
         for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             path = os.path.normpath(os.path.join(rel, name))
-            if path in seen:
+            if path in seen and on_device(os.path.join(root, name), device):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(root, name))
             else:

@@ -475,14 +475,17 @@ def _remove(path: Path) -> None:
     Anything else (a link, a file of that name, another file inside) is not
     netform's and stays.
     """
+    from .._files import holds_mount, on_device, parent_device
+
+    device = parent_device(str(path))
     try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            return
+        if not stat.S_ISDIR(os.lstat(path).st_mode) or not on_device(str(path), device) or holds_mount(str(path)):
+            return  # (a folder mounted there holds a user's files)
     except OSError:
         return
     for name in STATE_FILES:
         with contextlib.suppress(OSError):  # gone already, or a folder of that name (not netform's)
-            if _written_by_a_backup(path / name):
+            if on_device(str(path / name), device) and _written_by_a_backup(path / name):
                 os.unlink(path / name)
     with contextlib.suppress(OSError):  # not empty: a user's file is in it
         os.rmdir(path)

@@ -389,10 +389,13 @@ def _remove_killed_saves(directory: str, base: str) -> None:
 
 def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern[str]) -> None:
     """Remove a killed save's temporary folder (and the data of the set it left without index), if provably its."""
+    from netform._files import holds_mount, on_device, parent_device
+
     from ._detect import is_table
 
-    if os.path.islink(path) or not os.path.isdir(path):
-        return
+    device = parent_device(path)
+    if os.path.islink(path) or not os.path.isdir(path) or not on_device(path, device) or holds_mount(path):
+        return  # (a folder mounted there holds a user's files)
     if not os.listdir(path):  # killed right after it was made: an empty folder of the save's own name
         os.rmdir(path)
         return
@@ -417,8 +420,8 @@ def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern
     files, folders = [], []
     for entry in os.listdir(path):
         full = os.path.join(path, entry)
-        if os.path.islink(full):
-            return
+        if os.path.islink(full) or not on_device(full, device):
+            return  # a link, or a folder mounted inside: not a save's
         if entry == _MARK:
             continue
         if data.fullmatch(entry) and os.path.isfile(full):
@@ -427,7 +430,12 @@ def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern
             files.append(full)
         elif entry == base + "_temp" and os.path.isdir(full):  # TensorFlow's sharded write, cut short
             inner = os.listdir(full)
-            if any(os.path.islink(os.path.join(full, n)) or not parts.fullmatch(n) for n in inner):
+            if any(
+                os.path.islink(os.path.join(full, n))
+                or not parts.fullmatch(n)
+                or not on_device(os.path.join(full, n), device)
+                for n in inner
+            ):
                 return
             files += [os.path.join(full, n) for n in inner]
             folders.append(full)

@@ -210,8 +210,11 @@ def _remove_killed_folder(path: str) -> None:
     """Remove one killed save's temporary folder when it is provably one (see :func:`_remove_killed_saves`)."""
     import stat
 
-    if not stat.S_ISDIR(os.lstat(path).st_mode):
-        return
+    from netform._files import holds_mount, on_device, parent_device
+
+    device = parent_device(path)
+    if not stat.S_ISDIR(os.lstat(path).st_mode) or not on_device(path, device) or holds_mount(path):
+        return  # (a folder mounted there holds a user's files)
     entries = os.listdir(path)
     if not entries:  # killed right after it was made
         os.rmdir(path)
@@ -240,9 +243,12 @@ def _remove_killed_folder(path: str) -> None:
             return
         for entry in dirs + names:
             full = os.path.join(root, entry)
-            mode = os.lstat(full).st_mode
+            st = os.lstat(full)
+            mode = st.st_mode
             if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
                 return  # a link, FIFO or device: not a save's
+            if st.st_dev != device or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+                return  # a folder mounted inside, or a file of another user's: not this user's save
             if rel == "" and entry == _MARK:
                 continue
             if allowed is None or not allowed.fullmatch(entry):
