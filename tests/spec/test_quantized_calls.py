@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import netform as nf
+from netform.errors import SpecError
 from netform.spec._keras_layer_args import KERAS_LAYER_ARGS
 from netform.spec._layer_base import QUANTIZED_CALLS, quantization_mode
 
@@ -58,8 +59,11 @@ def test_the_table_is_keras_own():
     ],
 )
 def test_a_layer_without_a_quantized_call_is_refused(layer: str):
-    with pytest.raises(nf.SpecError, match=r"<string>:5:\d+: layers\[0\]: .*Keras has no (int8|int4|float8) call "
-                                           r"for a \w+ layer, so it fails the first time it runs"):
+    with pytest.raises(
+        nf.SpecError,
+        match=r"<string>:5:\d+: layers\[0\]: .*Keras has no (int8|int4|float8) call "
+        r"for a \w+ layer, so it fails the first time it runs",
+    ):
         nf.load_spec(_spec(layer))
 
 
@@ -91,7 +95,9 @@ def test_the_mode_of_every_form():
 
 @pytest.mark.parametrize("name, hint", [("Dens", "Dense"), ("Sequential", None), ("Functional", None), ("Op", None)])
 def test_a_generic_layer_names_a_class_of_keras_layers(name: str, hint: str | None):
-    with pytest.raises(nf.SpecError, match=rf"layers\[0\]\.class_name: '{name}' is not a layer class of keras\.layers") as info:
+    with pytest.raises(
+        nf.SpecError, match=rf"layers\[0\]\.class_name: '{name}' is not a layer class of keras\.layers"
+    ) as info:
         nf.load_spec(_spec(f"{{type: KerasLayer, class_name: {name}, config: {{units: 3}}}}"))
     if hint is not None:
         assert f"Did you mean '{hint}'?" in str(info.value)
@@ -110,7 +116,10 @@ def test_a_foreign_file_keras_cannot_run_is_a_keras_refusal(tmp_path: Path):
     np.savez(tmp_path / "d.npz", x=np.ones((4, 6, 4), "float32"))
     run = subprocess.run(
         [*_CLI, "predict", "c.keras", "--data", "d.npz", "--x", "x", "-o", "p.npy"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 4, run.stderr
     assert "Keras refused to run the model (NotImplementedError)" in run.stderr
@@ -120,8 +129,11 @@ def test_a_foreign_file_keras_cannot_run_is_a_keras_refusal(tmp_path: Path):
 
 def test_from_keras_of_a_model_keras_cannot_run_says_so():
     model = keras.Sequential([keras.Input((6, 4)), keras.layers.Conv1D(2, 2, dtype="int8_from_float32")])
-    with pytest.raises(nf.BuildError, match=r"model '\w+' cannot run in Keras, so it has no spec: .*Keras has no "
-                                            r"int8 call for a Conv1D layer") as info:
+    with pytest.raises(
+        nf.BuildError,
+        match=r"model '\w+' cannot run in Keras, so it has no spec: .*Keras has no "
+        r"int8 call for a Conv1D layer",
+    ) as info:
         nf.from_keras(model)
     assert "please report" not in str(info.value)
 
@@ -151,8 +163,10 @@ def test_a_layer_a_wrapper_holds_is_held_to_the_same_rules(layer: str, where: st
 
 
 def test_a_wrapped_quantized_dense_is_taken():
-    layer = ("{type: KerasLayer, class_name: TimeDistributed, config: {layer: {module: keras.layers, "
-             "class_name: Dense, config: {units: 2, dtype: int8_from_float32}}}}")
+    layer = (
+        "{type: KerasLayer, class_name: TimeDistributed, config: {layer: {module: keras.layers, "
+        "class_name: Dense, config: {units: 2, dtype: int8_from_float32}}}}"
+    )
     model = nf.build(nf.load_spec(_spec(layer)))
     assert model.predict(np.ones((1, 6, 4), "float32"), verbose=0).shape == (1, 6, 2)
 
@@ -166,8 +180,9 @@ def test_int8_over_float16_is_refused_as_keras_refuses_it(dtype: str):
         keras.layers.Dense(3, dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype", ["int4_from_float16", "int4_from_mixed_float16", "float8_from_float16",
-                                   "int8_from_mixed_bfloat16"])
+@pytest.mark.parametrize(
+    "dtype", ["int4_from_float16", "int4_from_mixed_float16", "float8_from_float16", "int8_from_mixed_bfloat16"]
+)
 def test_the_other_quantized_policies_over_16_bit_floats_build(dtype: str):
     model = nf.build(nf.load_spec(_spec(f"{{type: Dense, units: 3, dtype: {dtype}}}", "[4]")))
     assert model.predict(np.ones((2, 4), "float32"), verbose=0).shape == (2, 3)
@@ -201,3 +216,23 @@ def test_calibrated_policies_are_refused_in_a_generic_config(dtype: str):
     layer = f"{{type: KerasLayer, class_name: Dense, config: {{units: 4, dtype: '{dtype}'}}}}"
     with pytest.raises(nf.SpecError, match=r"Keras builds no layer in a (gptq|awq) dtype policy from a config"):
         nf.load_spec(_spec(layer, "[8]"))
+
+
+@pytest.mark.parametrize("name", ["int8_from_float32", "int4_from_float32", "float8_from_bfloat16"])
+@pytest.mark.parametrize("policy", ["DTypePolicy", "FloatDTypePolicy"])
+def test_a_float_policy_class_naming_a_quantized_policy_is_refused(name: str, policy: str):
+    # validate said ok; Keras's DTypePolicy refuses a quantized name, so the build failed (exit 3)
+    config = {"units": 4, "dtype": {"module": "keras", "class_name": policy, "config": {"name": name}}}
+    spec = {
+        "netform": 1,
+        "kind": "functional",
+        "inputs": {"x": {"shape": [6]}},
+        "nodes": {"d": {"type": "KerasLayer", "class_name": "Dense", "config": config, "in": "x"}},
+        "outputs": ["d"],
+    }
+    with pytest.raises(SpecError, match=rf"{policy} computes in a float policy and cannot take the quantized"):
+        nf.load_spec(spec)
+    with pytest.raises(ValueError):  # Keras refuses the same config
+        keras.layers.Dense.from_config({"units": 4, "dtype": keras.dtype_policies.deserialize(config["dtype"])})
+    config["dtype"] = name  # the name alone is Keras's quantized policy
+    assert nf.build(nf.load_spec(spec)).count_params() > 0

@@ -230,6 +230,13 @@ class KerasLayer(LayerSpec):
         # weights in. A generic Dense in `string`, `bool`, `uint8` or `float8_e4m3fn` passed validate and the
         # build refused it.
         inner = self.config.get("dtype")
+        if isinstance(inner, dict) and inner.get("class_name") in _FLOAT_POLICY_CLASSES:
+            name = _policy_name(inner)
+            if is_quantized_policy(name):  # Keras's DTypePolicy("int8_from_float32") refuses it at build
+                raise ValueError(
+                    f"config.dtype: Keras's {inner['class_name']} computes in a float policy and cannot take the "
+                    f"quantized {name!r}; write `dtype: {name}` (Keras makes its quantized policy from the name)"
+                )
         problem = quantized_call_problem(self.keras_class(), inner) or lora_quantized_problem(
             inner if inner is not None else self.dtype, self.config.get("lora_rank")
         )
@@ -370,6 +377,10 @@ def several_inputs_message(class_name: str) -> str:
 
 #: the dtypes every initializer fills (the others are checked against the class's weights, as netform's types are)
 _FILLED_BY_ALL = frozenset({"float16", "float32", "float64", "mixed_float16", "mixed_bfloat16"})
+
+
+#: Keras's dtype policy classes of float computation (a quantized name in one is refused by Keras)
+_FLOAT_POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
 
 
 def _policy_name(dtype: Any) -> Any:
