@@ -149,6 +149,15 @@ def layout(source: str, fmt: str, timeout: float | None = None) -> bytes:
             f"graphviz `dot` used more than {cpu_s} s of CPU time laying out the diagram and was stopped; "
             f"{_SMALLER}, or allow more time (`--timeout S`, timeout=S)"
         )
+    if posix and proc.returncode < 0:  # killed by a signal: graphviz itself crashed on this layout
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        raise RenderError(
+            f"graphviz `dot -T{fmt}` crashed ({name}) laying out the diagram, a fault of graphviz's own with this "
+            f"graph (some graphs of long parallel edges crash it); {_SMALLER}"
+        )
     if proc.returncode != 0 or not out:
         detail = err_out.decode("utf-8", "replace").strip()[-2000:]
         raise RenderError(
