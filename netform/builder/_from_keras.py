@@ -79,7 +79,17 @@ def layer_to_dict(layer: keras.layers.Layer, *, keep_name: bool = False) -> dict
         learned = [v.item() if hasattr(v, "item") else v for v in layer.get_vocabulary(include_special_tokens=False)]
         if learned:
             config = {**config, "vocabulary": learned}
-    return layer_to_dict_from_config(cls_name, config, keep_name=keep_name)
+    return layer_to_dict_from_config(cls_name, config, keep_name=keep_name, defaults=_written_defaults())
+
+
+def _written_defaults() -> tuple[str, str]:
+    """Keras's ``floatx`` and ``image_data_format`` as a spec leaves them out: a layer's dtype equal to ``floatx``
+    is left out only while Keras's global dtype policy is ``floatx`` too. Under ``mixed_bfloat16`` a layer left
+    without a dtype computes in the global policy, so a Dense made with ``dtype="float32"`` (a model's usual
+    float32 output) must say so: it was left out, and the rebuilt model's outputs differed by up to 7e-3."""
+    floatx = keras.config.floatx()
+    written = floatx if keras.config.dtype_policy().name == floatx else ""
+    return written, keras.config.image_data_format()
 
 
 def _quantization_kept(layer: keras.layers.Layer, config: dict[str, Any]) -> None:
@@ -139,7 +149,7 @@ def _keras_registered_layer(layer: keras.layers.Layer, type_name: str) -> dict[s
     config = layer.get_config()
     out: dict[str, Any] = {"type": type_name}
     for key, value in config.items():
-        dtype = config_dtype(value, keras.config.floatx()) if key == "dtype" else None
+        dtype = config_dtype(value, _written_defaults()[0]) if key == "dtype" else None
         if key in ("name", "trainable") or key == "dtype" and dtype is None:
             continue
         out[key] = dtype if key == "dtype" else value
