@@ -562,6 +562,11 @@ def parse_node(
     if len(diags) > n_before:
         if "block" not in meta and "shares" not in meta:
             return Node.model_validate({"layer": Unresolved(), "in": meta.get("in") or ()})
+        if "shares" in meta:  # the node stands without the keys refused: the rest of the graph is still checked
+            try:
+                return Node.model_validate(meta)
+            except ValidationError:
+                pass
         return None
     try:
         return Node.model_validate(meta)
