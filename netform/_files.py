@@ -172,29 +172,140 @@ def _remove_entries(folder: str, seen: set[str]) -> list[str]:
     """Delete from ``folder`` what :func:`_entries` saw there, then the folder if that leaves it empty.
 
     A file put into the folder after it was listed (by a program holding it open) is kept, with the folders
-    above it and ``folder``: returns those paths (empty when the folder is gone).
+    above it and ``folder``: returns those paths (empty when the folder is gone). Deleted through
+    :class:`OwnMount`: nothing on a file system mounted there since the listing is touched.
     """
     if holds_mount(folder):  # mounted there since it was listed: nothing in it is removed
         return sorted(seen) or [os.curdir]
+    files: list[str] = []
+    folders: list[str] = []
     left: list[str] = []
-    device = parent_device(folder)
-    for root, dirs, files in os.walk(folder, topdown=False):
+    for root, dirs, names in os.walk(folder, topdown=False):
         rel = os.path.relpath(root, folder)
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             path = os.path.normpath(os.path.join(rel, name))
-            if path in seen and on_device(os.path.join(root, name), device):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(os.path.join(root, name))
-            else:
-                left.append(path)
-        for name in dirs:
-            full = os.path.join(root, name)
-            if not os.path.islink(full):
-                with contextlib.suppress(OSError):  # not empty: it holds what was kept
-                    os.rmdir(full)
-    with contextlib.suppress(OSError):
-        os.rmdir(folder)
+            (files if path in seen else left).append(path)
+        folders += [os.path.normpath(os.path.join(rel, d)) for d in dirs if not os.path.islink(os.path.join(root, d))]
+    try:
+        with OwnMount(folder) as own:
+            for path in files:
+                if not own.unlink(path, missing_ok=True):
+                    left.append(path)
+            for path in folders:  # deepest first (os.walk bottom-up); one not empty holds what was kept
+                own.rmdir(path)
+            own.remove_root()
+    except OSError:
+        return sorted(left) or [os.curdir]
     return sorted(left)
+
+
+def _mount_id(fd: int) -> int | None:
+    """The id of the mount an open file or folder is on (Linux's ``/proc/self/fdinfo``; None elsewhere)."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("mnt_id:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class OwnMount:
+    """Deletes inside ``root`` through open folder handles, each checked to be on the mount of ``root``'s parent.
+
+    A clean-up checks what a leftover holds, then deletes it: a folder mounted at or inside it between the
+    check and the delete (a bind mount of a user's export) had its files deleted. Here every folder is opened
+    without following links and its mount (its mount id; where there is none to read, its file system) must be
+    its parent's, and files are unlinked through the folder handle: a mount made later on a path does not
+    change what a handle opened before it refers to, and one made earlier is refused when its folder is opened.
+
+    Raises:
+        OSError: ``root`` cannot be opened, or is on another mount (``EXDEV``); the caller keeps it as it is.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self._fds: dict[str, int] = {}
+        self._parent = -1
+
+    def __enter__(self) -> OwnMount:
+        if not {os.open, os.unlink, os.rmdir} <= os.supports_dir_fd:  # (Windows) nothing is deleted
+            raise OSError(errno.ENOTSUP, "folder handles are not supported here", self.root)
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+        self._parent = os.open(os.path.dirname(self.root) or os.sep, flags)
+        try:
+            st = os.fstat(self._parent)
+            self._mount, self._device = _mount_id(self._parent), st.st_dev
+            self._fds[""] = self._open(self._parent, os.path.basename(self.root))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+        if self._parent >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._parent)
+            self._parent = -1
+
+    def _open(self, parent_fd: int, name: str) -> int:
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(name, flags, dir_fd=parent_fd)
+        mount = _mount_id(fd)
+        if os.fstat(fd).st_dev != self._device or (self._mount is not None and mount != self._mount):
+            os.close(fd)
+            raise OSError(errno.EXDEV, "a file system is mounted there", os.path.join(self.root, name))
+        return fd
+
+    def _folder(self, rel: str) -> int:
+        """The checked handle of the folder ``rel`` (relative to ``root``; "" is ``root``)."""
+        rel = "" if rel in ("", os.curdir) else os.path.normpath(rel)
+        if rel not in self._fds:
+            head, name = os.path.split(rel)
+            self._fds[rel] = self._open(self._folder(head), name)
+        return self._fds[rel]
+
+    def unlink(self, rel: str, *, missing_ok: bool = False) -> bool:
+        """Delete the file (or link) ``rel``; False where a mount is on its way (it is kept)."""
+        head, name = os.path.split(os.path.normpath(rel))
+        try:
+            os.unlink(name, dir_fd=self._folder(head))
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+        except OSError as err:
+            if err.errno in (errno.EXDEV, errno.EBUSY):
+                return False
+            raise
+        return True
+
+    def rmdir(self, rel: str) -> bool:
+        """Remove the folder ``rel`` if it is empty and no mount is on it; whether it went."""
+        head, name = os.path.split(os.path.normpath(rel))
+        fd = self._fds.pop(os.path.normpath(rel), None)
+        if fd is not None:
+            os.close(fd)
+        try:
+            os.rmdir(name, dir_fd=self._folder(head))
+        except OSError:  # not empty, gone, or a mount point (EBUSY)
+            return False
+        return True
+
+    def remove_root(self) -> bool:
+        """Remove ``root`` itself if it is empty; whether it went."""
+        fd = self._fds.pop("", None)
+        if fd is not None:
+            os.close(fd)
+        try:
+            os.rmdir(os.path.basename(self.root), dir_fd=self._parent)
+        except OSError:
+            return False
+        return True
 
 
 def recover(target: str | os.PathLike[str], accept: Callable[[str], bool] | None = None) -> bool:

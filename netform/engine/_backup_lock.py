@@ -475,7 +475,7 @@ def _remove(path: Path) -> None:
     Anything else (a link, a file of that name, another file inside) is not
     netform's and stays.
     """
-    from .._files import holds_mount, on_device, parent_device
+    from .._files import OwnMount, holds_mount, on_device, parent_device
 
     device = parent_device(str(path))
     try:
@@ -483,12 +483,15 @@ def _remove(path: Path) -> None:
             return  # (a folder mounted there holds a user's files)
     except OSError:
         return
-    for name in STATE_FILES:
-        with contextlib.suppress(OSError):  # gone already, or a folder of that name (not netform's)
-            if on_device(str(path / name), device) and _written_by_a_backup(path / name):
-                os.unlink(path / name)
-    with contextlib.suppress(OSError):  # not empty: a user's file is in it
-        os.rmdir(path)
+    try:
+        with OwnMount(str(path)) as own:  # (through checked folder handles: a mount made since is never deleted on)
+            for name in STATE_FILES:
+                with contextlib.suppress(OSError):  # gone already, or a folder of that name (not netform's)
+                    if on_device(str(path / name), device) and _written_by_a_backup(path / name):
+                        own.unlink(name)
+            own.remove_root()  # (not when a user's file is in it)
+    except OSError:
+        return
 
 
 def _written_by_a_backup(path: Path) -> bool:

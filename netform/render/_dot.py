@@ -54,6 +54,9 @@ RANK_EDGE_PAIRS_PER_NODE = 8_000
 # What edges crossing ranks into one node cost, as number**1.4 x mean span**2.5, per node to place: 45 edges of
 # span 200 into one Concatenate (a 9.5 KB spec) took dot 19 s of CPU while every other count was under its limit
 CONVERGING_PER_NODE = 5_000
+# The ranks an edge may span before it counts there (only what it spans beyond them counts): 50 layers each adding
+# every earlier one (spans up to 49, 1.2 s of dot) add little
+CONVERGING_SHORT = 16
 # The most labelled edges a diagram is drawn with; past it, none is labelled (dot places each label as a node:
 # 588 labels on a 299-node graph of random skip connections took it 18 s of CPU, 1.2 s without them)
 EDGE_LABEL_LIMIT = 200
@@ -281,8 +284,8 @@ def layout_size(diagram: Diagram) -> int:
 
 def converging_cost(diagram: Diagram, rank: dict[str, int]) -> int:
     """What long edges meeting in one node add to :func:`layout_size`: for each node that two or more edges
-    crossing ranks reach, their number to the power 1.4 times their mean span to the power 2.5, over
-    :data:`CONVERGING_PER_NODE`.
+    spanning over :data:`CONVERGING_SHORT` ranks reach, their number to the power 1.4 times the mean of what they
+    span beyond those to the power 2.5, over :data:`CONVERGING_PER_NODE`.
 
     dot orders and places each such bundle of parallel chains of virtual nodes again and again. Measured as
     dot's CPU time on one 2-core machine for W edges of span L into one node beside a chain of L: W=45, L=200
@@ -292,8 +295,8 @@ def converging_cost(diagram: Diagram, rank: dict[str, int]) -> int:
     """
     spans: dict[str, list[int]] = {}
     for e in diagram.edges:
-        span = rank.get(e.dst, 0) - rank.get(e.src, 0)
-        if span > 1:
+        span = rank.get(e.dst, 0) - rank.get(e.src, 0) - CONVERGING_SHORT
+        if span > 0:
             spans.setdefault(e.dst, []).append(span)
     cost = 0.0
     for reaching in spans.values():

@@ -389,7 +389,7 @@ def _remove_killed_saves(directory: str, base: str) -> None:
 
 def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern[str]) -> None:
     """Remove a killed save's temporary folder (and the data of the set it left without index), if provably its."""
-    from netform._files import holds_mount, on_device, parent_device
+    from netform._files import OwnMount, holds_mount, on_device, parent_device
 
     from ._detect import is_table
 
@@ -462,12 +462,15 @@ def _remove_killed_folder(directory: str, base: str, path: str, sets: re.Pattern
                 and st.st_nlink == 1
             ):
                 os.remove(full)
-    for full in files:
-        os.remove(full)
-    for full in folders:
-        os.rmdir(full)
-    os.remove(mark)  # the mark last: a removal cut short is finished by the next save
-    os.rmdir(path)
+    with OwnMount(path) as own:  # (through checked folder handles: a mount made since is never deleted on)
+        for full in files:
+            if not own.unlink(os.path.relpath(full, path)):
+                return
+        for full in folders:
+            if not own.rmdir(os.path.relpath(full, path)):
+                return
+        own.unlink(_MARK)  # the mark last: a removal cut short is finished by the next save
+        own.remove_root()
     fsync_dir(directory)
 
 

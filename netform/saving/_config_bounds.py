@@ -60,6 +60,7 @@ refuse these files as ``load`` does, without TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import re
 import sys
@@ -136,7 +137,7 @@ _STACK_MARGIN = 150
 #: Top-level groups of optimizer state (``.keras``: ``optimizer``; netform's ``.h5``: ``optimizer_weights``).
 _OPTIMIZER_GROUPS = ("optimizer/", "optimizer_weights/")
 _SIZE_KEY = re.compile(
-    r"(^|_)(units|filters|dim|tokens|heads|classes|features|channels|hidden|rank)$"
+    r"(^|_)(units|filters|dim|tokens|heads|classes|features|channels|hidden|rank|oov_indices)$"
     r"|^(kernel|vocab|embed|embedding|hidden|input|output|intermediate|state|key|value)_size$"
 )
 #: ``build_config`` ``shapes_dict`` keys of layers called on several tensors, in netform's input order.
@@ -445,7 +446,13 @@ def keras_output_shape(class_name: str, config: dict[str, Any], input_shape: Any
         return None
     try:
         layer = keras.saving.deserialize_keras_object(
-            {"module": "keras.layers", "class_name": class_name, "config": dict(config), "registered_name": None},
+            # (a copy: Keras's from_config takes nested configs apart, a StackedRNNCells's `cells`)
+            {
+                "module": "keras.layers",
+                "class_name": class_name,
+                "config": copy.deepcopy(config),
+                "registered_name": None,
+            },
             safe_mode=True,
         )
         shape = layer.compute_output_shape(input_shape)
@@ -1339,6 +1346,26 @@ def _argument_problem(key: str, value: Any, names: bool) -> str | None:
     return f"{_short(value)}, where Keras reads the name or the serialized object of a Keras {kind}"
 
 
+def _check_oov_indices(config: dict[str, Any], named: str, class_name: str, label: str, where: str) -> None:
+    """Refuse a lookup layer's ``num_oov_indices`` past :data:`~netform.spec._keras_arg_checks.MAX_OOV_INDICES`.
+
+    Keras lists that many tokens when it makes the layer: 900,000,000 in a 22 KB file cost 7.5 GB (a string
+    lookup's table 24 GB) before any weight was read, and no weight holds them to count.
+    """
+    from ..spec._keras_arg_checks import MAX_OOV_INDICES
+
+    if class_name not in ("IntegerLookup", "StringLookup"):
+        return
+    oov = config.get("num_oov_indices", 0)
+    if not (isinstance(oov, int) and not isinstance(oov, bool) and 0 <= oov <= MAX_OOV_INDICES):
+        raise FormatError(
+            f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config has "
+            f"num_oov_indices {_short(oov)}; netform takes a whole number from 0 to {MAX_OOV_INDICES:,} (Keras "
+            "lists that many out-of-vocabulary tokens when it makes the layer), so the file is refused as corrupt "
+            "or hostile"
+        )
+
+
 def _check_arguments_objects(
     layer: dict[str, Any], named: str, class_name: str, label: str, where: str, names: bool
 ) -> None:
@@ -1347,6 +1374,7 @@ def _check_arguments_objects(
     inner = layer.get("config")
     if not isinstance(inner, dict):
         return
+    _check_oov_indices(inner, named, class_name, label, where)
     for key, value in inner.items():
         problem = _argument_problem(key, value, names) if isinstance(key, str) else None
         if problem is not None:

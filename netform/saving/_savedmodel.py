@@ -210,7 +210,7 @@ def _remove_killed_folder(path: str) -> None:
     """Remove one killed save's temporary folder when it is provably one (see :func:`_remove_killed_saves`)."""
     import stat
 
-    from netform._files import holds_mount, on_device, parent_device
+    from netform._files import OwnMount, holds_mount, on_device, parent_device
 
     device = parent_device(path)
     if not stat.S_ISDIR(os.lstat(path).st_mode) or not on_device(path, device) or holds_mount(path):
@@ -256,12 +256,15 @@ def _remove_killed_folder(path: str) -> None:
             if stat.S_ISREG(mode) and not _as_written(rel, entry, full):
                 return  # a user's text under a save's name: the folder stays as it is
             (folders if stat.S_ISDIR(mode) else files).append(full)
-    for full in files:
-        os.remove(full)
-    for full in sorted(folders, key=len, reverse=True):
-        os.rmdir(full)
-    os.remove(mark)  # the mark last: a removal cut short is finished by the next save
-    os.rmdir(path)
+    with OwnMount(path) as own:  # (through checked folder handles: a mount made since is never deleted on)
+        for full in files:
+            if not own.unlink(os.path.relpath(full, path)):
+                return
+        for full in sorted(folders, key=len, reverse=True):
+            if not own.rmdir(os.path.relpath(full, path)):
+                return
+        own.unlink(_MARK)  # the mark last: a removal cut short is finished by the next save
+        own.remove_root()
 
 
 def _as_written(rel: str, entry: str, full: str) -> bool:

@@ -123,8 +123,23 @@ _CONV = {
     "padding": _PADDING,
 }
 #: Keras's layer classes (and their other names) and the rules for the arguments their constructors check.
+#: The most out-of-vocabulary indices a lookup layer may have: Keras makes a Python list of that many tokens
+#: when it makes the layer (900,000,000 in a 22 KB file cost 7.5 GB before any weight was read)
+MAX_OOV_INDICES = 1_000_000
+
+
+def _oov_indices(value: Any, _rank: int) -> str | None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_OOV_INDICES):
+        return (
+            f"a whole number from 0 to {MAX_OOV_INDICES:,} (Keras lists that many out-of-vocabulary tokens when it "
+            "makes the layer)"
+        )
+    return None
+
+
 _RULES: dict[str, dict[str, _Rule]] = {
     "Dense": {"units": _positive_int},
+    **{name: {"num_oov_indices": _oov_indices} for name in ("IntegerLookup", "StringLookup")},
     "Embedding": {"input_dim": _positive_int_not_bool, "output_dim": _positive_int_not_bool},
     # the cells check `units <= 0`; the GRU and SimpleRNN layers also need a whole state size
     **{name: {"units": _positive} for name in ("LSTM", "LSTMCell", "GRUCell", "SimpleRNNCell")},

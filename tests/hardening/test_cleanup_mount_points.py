@@ -106,3 +106,67 @@ def test_another_user_s_file_keeps_a_killed_save_s_folder(tmp_path: Path) -> Non
     os.chown(killed / "saved_model.pb", 0, 0)
     nf.save(_tiny(), target, format="savedmodel")  # the same folder, all the saving user's: removed
     assert not killed.exists()
+
+
+def _mount_after_the_check(monkeypatch: pytest.MonkeyPatch, source: Path, at: Path, mounted: list[bool]) -> None:
+    """A bind mount of ``source`` at ``at`` that the clean-up's read of the mount table did not see (made in the
+    instant between that read and the delete): the mount is made now and the read is told there is none."""
+    done = subprocess.run(["mount", "--bind", str(source), str(at)], capture_output=True, timeout=30)
+    if done.returncode != 0:
+        pytest.skip("bind mounts need privileges")
+    mounted.append(True)
+    monkeypatch.setattr(_files, "holds_mount", lambda folder: False)
+
+
+@pytest.mark.parametrize("where", ["", "variables", "assets.extra"])
+def test_a_mount_made_after_the_check_of_a_parked_copy_is_not_deleted_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("bind mounts need root")
+    mine, before = _users_export(tmp_path)
+    work = tmp_path / "work"
+    target = work / "sm"
+    nf.save(_tiny(), target, format="savedmodel")
+    parked = work / "sm.nf-old-0123456789abcdef"
+    shutil.copytree(target, parked)
+    note = Path(str(parked) + _files.PARKED_NOTE)
+    note.write_bytes(_files._note_text(str(target), str(parked)))
+    then = time.time() - 600
+    os.utime(note, (then, then))
+    mounted: list[bool] = []
+    at = parked / where if where else parked
+    _mount_after_the_check(monkeypatch, mine / where if where else mine, at, mounted)
+    try:
+        nf.save(_tiny(), target, format="savedmodel")
+        assert _files_of(mine) == before
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(at)], capture_output=True, timeout=30)
+    assert _files_of(mine) == before
+    assert nf.load(target).count_params() == 10
+
+
+@pytest.mark.parametrize("where", ["", "variables", "assets.extra"])
+def test_a_mount_made_after_the_check_of_a_killed_save_s_folder_is_not_deleted_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("bind mounts need root")
+    mine, before = _users_export(tmp_path)
+    work = tmp_path / "work"
+    target = work / "sm"
+    nf.save(_tiny(), target, format="savedmodel")
+    killed = work / ".0123456789abcdef.nf-tmp-sm"
+    shutil.copytree(target, killed)
+    (killed / MARK).write_text("netform SavedModel save\n")
+    mounted: list[bool] = []
+    at = killed / where if where else killed
+    _mount_after_the_check(monkeypatch, mine / where if where else mine, at, mounted)
+    try:
+        nf.save(_tiny(), target, format="savedmodel")
+        assert _files_of(mine) == before
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(at)], capture_output=True, timeout=30)
+    assert _files_of(mine) == before
