@@ -73,8 +73,9 @@ def diagram_of(obj: Any, *, expand_nested: bool = True, collapse_depth: int | No
         if isinstance(obj, str) and _is_spec_text(text):
             diagram = _spec_diagram(text)
         elif not os.path.exists(text):
+            link = f" (a symbolic link to {os.readlink(text)!r}, which does not exist)" if os.path.islink(text) else ""
             raise RenderError(
-                f"{text}: no such spec or model file (looked in {Path.cwd()}); give a .yaml spec, "
+                f"{text}: no such spec or model file{link} (looked in {Path.cwd()}); give a .yaml spec, "
                 "a saved model (.keras, .h5, a SavedModel directory) or a ModelSpec / keras.Model"
             )
         elif text.lower().endswith(_SPEC_SUFFIXES):

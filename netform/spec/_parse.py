@@ -735,6 +735,8 @@ def parse_spec(data: Any, smap: SourceMap) -> tuple[ModelSpec | None, list[Diagn
             # one word is more likely a file name than a spec
             if os.path.isfile(data):
                 hint = f" (it holds only the path of the file {data!r}: give that path itself to read its spec)"
+            elif os.path.islink(data):
+                hint = f" ({data!r} is a symbolic link to {os.readlink(data)!r}, which does not exist)"
             else:
                 hint = f" ({data!r} is no file either: looked in {os.getcwd()})"
         raise SpecError(

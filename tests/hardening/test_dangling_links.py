@@ -30,3 +30,13 @@ def test_a_dangling_link_is_refused_as_missing(name: str, tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "which does not exist" in err and "Recursion" not in err
     assert os.path.islink(link) and not (tmp_path / "out.keras").exists()
+
+
+def test_summary_and_render_say_the_link_is_dangling(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    link = tmp_path / "dang.keras"
+    os.symlink(tmp_path / "nowhere.keras", link)
+    assert main(["summary", str(link)]) != 0
+    assert main(["render", str(link), "-o", str(tmp_path / "o.svg")]) != 0
+    err = capsys.readouterr().err
+    assert err.count("which does not exist") == 2
+    assert not (tmp_path / "o.svg").exists()
