@@ -228,10 +228,16 @@ class OwnMount:
         self.root = os.path.abspath(root)
         self._fds: dict[str, int] = {}
         self._parent = -1
+        self._by_path = False
+        self._device: int | None = None
 
     def __enter__(self) -> OwnMount:
-        if not {os.open, os.unlink, os.rmdir} <= os.supports_dir_fd:  # (Windows) nothing is deleted
-            raise OSError(errno.ENOTSUP, "folder handles are not supported here", self.root)
+        self._by_path = not {os.open, os.unlink, os.rmdir} <= os.supports_dir_fd
+        if self._by_path:  # (Windows: no folder handles) by path, each entry's file system checked
+            self._device = parent_device(self.root)
+            if not on_device(self.root, self._device):
+                raise OSError(errno.EXDEV, "a file system is mounted there", self.root)
+            return self
         flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
         self._parent = os.open(os.path.dirname(self.root) or os.sep, flags)
         try:
@@ -274,6 +280,12 @@ class OwnMount:
         """Delete the file (or link) ``rel``; False where a mount is on its way (it is kept)."""
         head, name = os.path.split(os.path.normpath(rel))
         try:
+            if self._by_path:
+                full = os.path.join(self.root, rel)
+                if not on_device(os.path.join(self.root, head), self._device):
+                    return False
+                os.unlink(full)
+                return True
             os.unlink(name, dir_fd=self._folder(head))
         except FileNotFoundError:
             if not missing_ok:
@@ -291,6 +303,9 @@ class OwnMount:
         if fd is not None:
             os.close(fd)
         try:
+            if self._by_path:
+                os.rmdir(os.path.join(self.root, rel))
+                return True
             os.rmdir(name, dir_fd=self._folder(head))
         except OSError:  # not empty, gone, or a mount point (EBUSY)
             return False
@@ -302,6 +317,9 @@ class OwnMount:
         if fd is not None:
             os.close(fd)
         try:
+            if self._by_path:
+                os.rmdir(self.root)
+                return True
             os.rmdir(os.path.basename(self.root), dir_fd=self._parent)
         except OSError:
             return False

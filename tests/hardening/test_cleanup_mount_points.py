@@ -170,3 +170,18 @@ def test_a_mount_made_after_the_check_of_a_killed_save_s_folder_is_not_deleted_o
         if mounted:
             subprocess.run(["umount", "-l", str(at)], capture_output=True, timeout=30)
     assert _files_of(mine) == before
+
+
+def test_without_folder_handles_leftovers_still_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # where os.unlink and os.rmdir take no dir_fd (Windows) the clean-up goes by path, checking file systems
+    monkeypatch.setattr(os, "supports_dir_fd", set())
+    work = tmp_path / "work"
+    target = work / "sm"
+    nf.save(_tiny(), target, format="savedmodel")
+    nf.save(_tiny(), target, format="savedmodel")  # a re-save deletes the parked old copy
+    killed = work / ".0123456789abcdef.nf-tmp-sm"
+    shutil.copytree(target, killed)
+    (killed / MARK).write_text("netform SavedModel save\n")
+    nf.save(_tiny(), target, format="savedmodel")
+    assert sorted(os.listdir(work)) == ["sm"]
+    assert nf.load(target).count_params() == 10
