@@ -236,3 +236,45 @@ def test_a_float_policy_class_naming_a_quantized_policy_is_refused(name: str, po
         keras.layers.Dense.from_config({"units": 4, "dtype": keras.dtype_policies.deserialize(config["dtype"])})
     config["dtype"] = name  # the name alone is Keras's quantized policy
     assert nf.build(nf.load_spec(spec)).count_params() > 0
+
+
+@pytest.mark.parametrize(
+    ("dtype", "message"),
+    [
+        (
+            {"module": "keras", "class_name": "QuantizedDTypePolicy", "config": {"name": "int8_from_float32"}},
+            r"QuantizedDTypePolicy takes mode, source_name; remove name",
+        ),
+        ({"config": {"name": "int8_from_float32"}}, r"None is not a dtype policy class of Keras"),
+        (
+            {
+                "module": "keras",
+                "class_name": "QuantizedFloat8DTypePolicy",
+                "config": {"mode": "float8", "amax_history_length": -3},
+            },
+            r"amax_history_length is a positive whole number",
+        ),
+        ({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32", "extra": 1}}, r"remove extra"),
+        ({"module": None, "class_name": "pkg>Pol", "config": {"name": "float32"}}, r"'pkg>Pol' is not a dtype policy"),
+        (
+            {"module": "keras", "class_name": "Int4DTypePolicy", "config": {"source_name": "float32"}},
+            r"needs its `mode`",
+        ),
+    ],
+)
+def test_a_dtype_policy_mapping_keras_cannot_make_is_refused(dtype: dict, message: str):
+    # each passed validate and failed the build (Keras makes a policy with cls(**config))
+    spec = {
+        "netform": 1,
+        "kind": "functional",
+        "inputs": {"x": {"shape": [4]}},
+        "nodes": {
+            "d": {"type": "KerasLayer", "class_name": "Dense", "config": {"units": 3, "dtype": dtype}, "in": "x"}
+        },
+        "outputs": ["d"],
+    }
+    with pytest.raises(SpecError, match=message):
+        nf.load_spec(spec)
+    with pytest.raises(Exception):  # Keras's own refusal (TypeError or ValueError)
+        layer = keras.layers.Dense.from_config({"units": 3, "dtype": dtype})
+        layer(np.ones((1, 4), "float32"))

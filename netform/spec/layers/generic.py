@@ -230,6 +230,9 @@ class KerasLayer(LayerSpec):
         # weights in. A generic Dense in `string`, `bool`, `uint8` or `float8_e4m3fn` passed validate and the
         # build refused it.
         inner = self.config.get("dtype")
+        mapping = _policy_mapping_problem(inner) if isinstance(inner, dict) else None
+        if mapping is not None:
+            raise ValueError(f"config.dtype: {mapping}")
         if isinstance(inner, dict) and inner.get("class_name") in _FLOAT_POLICY_CLASSES:
             name = _policy_name(inner)
             if is_quantized_policy(name):  # Keras's DTypePolicy("int8_from_float32") refuses it at build
@@ -377,6 +380,47 @@ def several_inputs_message(class_name: str) -> str:
 
 #: the dtypes every initializer fills (the others are checked against the class's weights, as netform's types are)
 _FILLED_BY_ALL = frozenset({"float16", "float32", "float64", "mixed_float16", "mixed_bfloat16"})
+
+
+#: Keras's dtype policy classes a layer config may name, by the arguments each one's constructor takes (Keras
+#: makes one with ``cls(**config)``: another key, or a class it does not have, fails the build)
+_POLICY_ARGUMENTS: dict[str, frozenset[str]] = {
+    "DTypePolicy": frozenset({"name"}),
+    "FloatDTypePolicy": frozenset({"name"}),
+    "QuantizedDTypePolicy": frozenset({"mode", "source_name"}),
+    "Int4DTypePolicy": frozenset({"mode", "source_name"}),
+    "QuantizedFloat8DTypePolicy": frozenset({"mode", "source_name", "amax_history_length"}),
+    "GPTQDTypePolicy": frozenset({"mode", "source_name"}),
+    "AWQDTypePolicy": frozenset({"mode", "source_name"}),
+}
+
+
+def _policy_mapping_problem(dtype: dict[str, Any]) -> str | None:
+    """What Keras refuses in a serialized dtype policy (None where it makes one): a class of another package or
+    none of Keras's, a key its constructor does not take, a quantized class without its ``mode``, a float8
+    history length that is no positive whole number."""
+    name, module, config = dtype.get("class_name"), dtype.get("module"), dtype.get("config")
+    if name not in _POLICY_ARGUMENTS or module not in (None, "keras", "keras.dtype_policies"):
+        return (
+            f"{_short_value(name)} is not a dtype policy class of Keras (one of {', '.join(_POLICY_ARGUMENTS)}, "
+            "module `keras`); or write the policy's name, e.g. `dtype: mixed_float16`"
+        )
+    if not isinstance(config, dict):
+        return f"the config of a {name} is a mapping of its arguments; received {_short_value(config)}"
+    extra = sorted(str(k) for k in config if k not in _POLICY_ARGUMENTS[name])
+    if extra:
+        return f"{name} takes {', '.join(sorted(_POLICY_ARGUMENTS[name]))}; remove {', '.join(extra)}"
+    if "mode" in _POLICY_ARGUMENTS[name] and not isinstance(config.get("mode"), str):
+        return f"{name} needs its `mode` (as Keras writes it, e.g. `mode: int8, source_name: float32`)"
+    length = config.get("amax_history_length", 1)
+    if not (isinstance(length, int) and not isinstance(length, bool) and length > 0):
+        return f"amax_history_length is a positive whole number; received {_short_value(length)}"
+    return None
+
+
+def _short_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 #: Keras's dtype policy classes of float computation (a quantized name in one is refused by Keras)
