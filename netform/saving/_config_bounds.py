@@ -347,9 +347,47 @@ def _class_count(layer: dict[str, Any]) -> int:
     return 0
 
 
+def _constant_values(class_name: Any, config: Any, shape: Any) -> int:
+    """The values a layer makes from constants in its config when Keras builds it on ``shape``, beside its
+    weights: a ``Normalization`` given its ``mean`` and ``variance`` broadcasts both to the input's kept axes.
+
+    A 15 KB ``.keras`` whose input was edited to 20,000 x 20,000 made ``nf.load`` allocate 3.8 GB for one such
+    layer (8.7 GB for four): none of it is a weight, and the layer was counted as holding none.
+    """
+    if class_name != "Normalization" or not isinstance(config, dict) or config.get("mean") is None:
+        return 0
+    if not (isinstance(shape, tuple) and shape):
+        return 0
+    axis = config.get("axis", -1)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis) if isinstance(axis, (list, tuple)) else ()
+    kept = 1
+    for a in axes:
+        if isinstance(a, int) and not isinstance(a, bool) and -len(shape) <= a < len(shape):
+            dim = shape[a]
+            kept *= dim if isinstance(dim, int) and dim > 0 else 1
+    return 2 * kept
+
+
+#: Values a model's constants may make beyond its weights before they count against the file (a per-pixel
+#: Normalization of a 1,000 x 1,000 image makes 2,000,000; the edited files made 800,000,000)
+CONSTANT_SLACK = 1 << 24
+
+
+def _constant_excess(values: int) -> int:
+    """What of ``values`` made from constants counts toward the declared weights: the part past
+    :data:`CONSTANT_SLACK`."""
+    return max(0, values - CONSTANT_SLACK)
+
+
+def _built_shape(layer: dict[str, Any]) -> Any:
+    """The input shape a layer's ``build_config`` records (None where it records none)."""
+    build = layer.get("build_config")
+    return _shape(build.get("input_shape")) if isinstance(build, dict) else None
+
+
 def _declared(config: Mapping[str, Any]) -> tuple[int, int, str | None, int]:
     """``(total, exact, layer, count)``: :func:`declared_weights` and the part counted exactly."""
-    total, exact, top, top_count = 0, 0, None, 0
+    total, exact, top, top_count, constants = 0, 0, None, 0, 0
     for name, layer in _layers(dict(config)):
         own = _netform_model_count(layer)
         static = (own, False) if own is not None else _static_count(layer)
@@ -362,10 +400,13 @@ def _declared(config: Mapping[str, Any]) -> tuple[int, int, str | None, int]:
             if is_exact:
                 exact += count
         count += _policy_values(layer.get("config"))
+        made = _constant_values(layer.get("class_name"), layer.get("config"), _built_shape(layer))
+        constants += made
+        count += made
         total += count
         if count > top_count:
             top, top_count = name, count
-    return total, exact, top, top_count
+    return total - constants + _constant_excess(constants), exact, top, top_count
 
 
 def _policy_values(config: Any) -> int:
@@ -1346,14 +1387,24 @@ def _argument_problem(key: str, value: Any, names: bool) -> str | None:
     return f"{_short(value)}, where Keras reads the name or the serialized object of a Keras {kind}"
 
 
-def _check_oov_indices(config: dict[str, Any], named: str, class_name: str, label: str, where: str) -> None:
-    """Refuse a lookup layer's ``num_oov_indices`` past :data:`~netform.spec._keras_arg_checks.MAX_OOV_INDICES`.
+def _check_construction_sizes(config: dict[str, Any], named: str, class_name: str, label: str, where: str) -> None:
+    """Refuse a size Keras makes a list or range of when it makes the layer, before any weight: a lookup layer's
+    ``num_oov_indices`` past :data:`~netform.spec._keras_arg_checks.MAX_OOV_INDICES`, a ``TextVectorization``'s
+    ``ngrams`` past :data:`~netform.spec._keras_arg_checks.MAX_NGRAMS`.
 
     Keras lists that many tokens when it makes the layer: 900,000,000 in a 22 KB file cost 7.5 GB (a string
     lookup's table 24 GB) before any weight was read, and no weight holds them to count.
     """
-    from ..spec._keras_arg_checks import MAX_OOV_INDICES
+    from ..spec._keras_arg_checks import MAX_NGRAMS, MAX_OOV_INDICES, ngrams_problem
 
+    if class_name == "TextVectorization":
+        problem = ngrams_problem(config.get("ngrams"), 0)
+        if problem is not None:  # Keras makes range(1, ngrams + 1) when it makes the layer: 10,000,000 took 30 s
+            raise FormatError(
+                f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config has "
+                f"ngrams {_short(config.get('ngrams'))}; netform takes {problem} (at most {MAX_NGRAMS:,}), so the "
+                "file is refused as corrupt or hostile"
+            )
     if class_name not in ("IntegerLookup", "StringLookup"):
         return
     oov = config.get("num_oov_indices", 0)
@@ -1374,7 +1425,7 @@ def _check_arguments_objects(
     inner = layer.get("config")
     if not isinstance(inner, dict):
         return
-    _check_oov_indices(inner, named, class_name, label, where)
+    _check_construction_sizes(inner, named, class_name, label, where)
     for key, value in inner.items():
         problem = _argument_problem(key, value, names) if isinstance(key, str) else None
         if problem is not None:
@@ -1650,6 +1701,8 @@ def _unbuilt(config: Mapping[str, Any]) -> bool:
             counted = _static_count(layer)
             if (counted is not None and counted[0] > 0) or _scanned_count(layer.get("config")) > 0:
                 return True
+            if _constant_values(layer.get("class_name"), layer.get("config"), (None, 1)) > 0:
+                return True  # (a Normalization of constants: they take the input's size)
     return False
 
 
@@ -1717,7 +1770,17 @@ def _graph_count(config: Mapping[str, Any]) -> int | None:
         raise
     except (NetformError, ValueError, TypeError, KeyError, IndexError, RecursionError):
         return None
-    return sum(row.params or 0 for row in rows)
+    constants = {
+        str(layer.get("config", {}).get("name")): layer.get("config")
+        for _, layer in _layers(model)
+        if layer.get("class_name") == "Normalization" and isinstance(layer.get("config"), dict)
+    }
+    made = sum(
+        _constant_values("Normalization", constants[row.name], row.output_shape)
+        for row in rows
+        if row.name in constants and isinstance(row.output_shape, tuple)
+    )
+    return sum(row.params or 0 for row in rows) + _constant_excess(made)
 
 
 def check_declared_weights(

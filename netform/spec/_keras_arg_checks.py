@@ -137,8 +137,23 @@ def _oov_indices(value: Any, _rank: int) -> str | None:
     return None
 
 
+#: The largest n-gram a TextVectorization may make: Keras makes ``range(1, ngrams + 1)`` when it makes the layer,
+#: and each n its call (10,000,000 in an 18 KB file took nf.load 30 s)
+MAX_NGRAMS = 1_000
+
+
+def ngrams_problem(value: Any, _rank: int) -> str | None:
+    """What is wrong with a TextVectorization's ``ngrams`` (None: no n-grams, a size, or sizes, each up to
+    :data:`MAX_NGRAMS`)."""
+    sizes = value if isinstance(value, (list, tuple)) else [value] if value is not None else []
+    if all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_NGRAMS for n in sizes):
+        return None
+    return f"None, a whole number from 1 to {MAX_NGRAMS:,}, or a list of them"
+
+
 _RULES: dict[str, dict[str, _Rule]] = {
     "Dense": {"units": _positive_int},
+    "TextVectorization": {"ngrams": ngrams_problem},
     **{name: {"num_oov_indices": _oov_indices} for name in ("IntegerLookup", "StringLookup")},
     "Embedding": {"input_dim": _positive_int_not_bool, "output_dim": _positive_int_not_bool},
     # the cells check `units <= 0`; the GRU and SimpleRNN layers also need a whole state size

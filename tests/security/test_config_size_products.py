@@ -289,3 +289,67 @@ def test_out_of_vocabulary_indices_are_bounded(layer: str, tmp_path: Path) -> No
     }
     with pytest.raises(nf.SpecError, match=r"num_oov_indices"):
         nf.load_spec(spec)
+
+
+@pytest.mark.parametrize("without_build_config", [False, True])
+def test_normalization_constants_count_on_the_input(without_build_config: bool, tmp_path: Path) -> None:
+    # a Normalization given its mean and variance broadcasts both to the input's kept axes when Keras builds
+    # it: an input edited to 20,000 x 20,000 in a 15 KB file cost nf.load 3.8 GB (8.7 GB for four such layers),
+    # counted as no weights
+    inputs = keras.Input((7, 7))
+    normed = layers.Normalization(axis=(1, 2), mean=0.5, variance=2.0)(inputs)
+    small = tmp_path / "norm.keras"
+    keras.Model(inputs, layers.GlobalAveragePooling1D()(normed)).save(small)
+
+    def edit(config: dict[str, Any]) -> None:
+        for item in _walk(config):
+            for key in ("batch_shape", "input_shape", "shape"):
+                if item.get(key) == [None, 7, 7]:
+                    item[key] = [None, 20_000, 20_000]
+        if without_build_config:
+            for item in config["config"]["layers"]:
+                if item["class_name"] == "Normalization":
+                    item.pop("build_config", None)
+
+    bomb = _edited(small, tmp_path / "bomb.keras", edit)
+    with pytest.raises(FormatError, match=r"declares 783,222,784 weight values, more than the 0"):
+        nf.load(bomb)
+    assert nf.load(small).count_params() == 0  # a small one still loads (its 98 constants are under the slack)
+
+
+def test_text_vectorization_ngrams_are_bounded(tmp_path: Path) -> None:
+    # Keras makes range(1, ngrams + 1) when it makes the layer: ngrams 10,000,000 in an 18 KB file took nf.load
+    # and render 30 s (100,000,000: 249 s, 6 GB)
+    inputs = keras.Input((1,), dtype="string")
+    vectorize = layers.TextVectorization(
+        max_tokens=20, ngrams=2, vocabulary=["a", "b", "c"], output_mode="int", output_sequence_length=5
+    )
+    small = tmp_path / "tv.keras"
+    keras.Model(inputs, layers.Embedding(25, 3)(vectorize(inputs))).save(small)
+
+    def edit(config: dict[str, Any]) -> None:
+        for item in config["config"]["layers"]:
+            if item["class_name"] == "TextVectorization":
+                item["config"]["ngrams"] = 10_000_000
+
+    bomb = _edited(small, tmp_path / "bomb.keras", edit)
+    with pytest.raises(FormatError, match=r"ngrams 10000000; netform takes None, a whole number from 1 to 1,000"):
+        nf.load(bomb)
+    assert main(["render", str(bomb), "-o", str(tmp_path / "r.svg")]) == 5
+    assert nf.load(small).count_params() == 75
+    spec = {
+        "netform": 1,
+        "kind": "functional",
+        "inputs": {"x": {"shape": [1], "dtype": "string"}},
+        "nodes": {
+            "tv": {
+                "type": "KerasLayer",
+                "class_name": "TextVectorization",
+                "config": {"vocabulary": ["a", "b"], "ngrams": 10_000_000},
+                "in": "x",
+            }
+        },
+        "outputs": ["tv"],
+    }
+    with pytest.raises(nf.SpecError, match=r"ngrams"):
+        nf.load_spec(spec)
