@@ -550,8 +550,9 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
     that ``index`` (the current one) does not name. A folder of an earlier netform (no process in its name)
     is removed when it holds this index and nothing but its shards.
     """
-    import shutil
     import stat
+
+    from netform._files import OwnMount
 
     stem = _shard_stem(base)
     keras_names, staged_names = _shard_patterns(stem)
@@ -583,6 +584,8 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
             continue
         if ours is None and base not in inside:
             continue
+        if not all(_as_written(os.path.join(folder, n), index=not keras_names.fullmatch(n)) for n in inside):
+            continue  # a user's text under a save's name: the folder stays as it is
         if ours is not None:
             if _PREVIOUS + base in inside:
                 with contextlib.suppress(FormatError, SaveError, OSError):
@@ -592,15 +595,43 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
             # (Keras's reader opens it first), goes with it unless the index names it
             first = f"{stem}_00000.weights.h5"
             twin = os.path.join(parent, _staged_name(first, token))
-            if first not in named and _is_regular(twin):
+            if first not in named and _is_regular(twin) and _as_written(twin, index=False):
                 with contextlib.suppress(OSError):
                     if os.path.samefile(twin, os.path.join(parent, first)):
                         _remove_shard(parent, first)
             for name in entries:
-                if staged_names.fullmatch(name) and name.endswith(f".{token}.weights.h5") and name not in named:
+                if (
+                    staged_names.fullmatch(name)
+                    and name.endswith(f".{token}.weights.h5")
+                    and name not in named
+                    and _as_written(os.path.join(parent, name), index=False)
+                ):
                     _remove_shard(parent, name)
-        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError), OwnMount(folder) as own:  # checked folder handles: never on a mount
+            for name in inside:
+                own.unlink(name, missing_ok=True)
+            own.remove_root()
     return replaced
+
+
+def _as_written(path: str, *, index: bool) -> bool:
+    """Whether ``path`` holds what a sharded save writes under its name: a shard an HDF5 file (or nothing yet,
+    a save killed as it made it), an index a sharded index. A user's notes under such a name (beside the index,
+    with a killed save's token, or in its staging folder) were deleted with the leftovers; now they stay."""
+    from netform.errors import SaveError
+
+    from ._detect import HDF5_SIGNATURE
+
+    try:
+        if os.lstat(path).st_size == 0:
+            return True
+        if index:
+            _sharded_index(path)
+            return True
+        with open(path, "rb") as fh:
+            return fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except (FormatError, SaveError, OSError, ValueError):
+        return False
 
 
 def _is_regular(path: str) -> bool:

@@ -197,8 +197,9 @@ def test_the_staging_folder_of_a_running_save_is_left_alone(tmp_path: Path) -> N
     assert (tmp_path / f"w_00000.{token}.weights.h5").exists() and (not_netforms / "thesis.tex").exists()
     killed = tmp_path / f".nf-shards-{dead}-{_host()}-{'3' * 16}"
     killed.mkdir()
-    (killed / "w_00000.weights.h5").write_bytes(b"a killed save's shard")
-    (tmp_path / f"w_00003.{'3' * 16}.weights.h5").write_bytes(b"a killed save's shard")
+    shard = (tmp_path / "w_00000.weights.h5").read_bytes()  # what a save writes there (a user's text stays:
+    (killed / "w_00000.weights.h5").write_bytes(shard)  # tests/hardening/test_sharded_leftovers_content.py)
+    (tmp_path / f"w_00003.{'3' * 16}.weights.h5").write_bytes(shard)
     nf.save_weights(_model(shift=1.0), path, max_shard_size=SMALL)
     assert not killed.exists() and not (tmp_path / f"w_00003.{'3' * 16}.weights.h5").exists()
 

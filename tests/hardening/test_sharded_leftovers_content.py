@@ -1,0 +1,81 @@
+"""A killed sharded-weights save's leftovers are removed only when they hold what a save writes there.
+
+The next sharded save of an index removed a staging folder ``.nf-shards-<ended pid>-<host>-<token>`` and the
+token-named shards beside the index by their names alone: a user's text at ``.interim-x.weights.json`` in such a
+folder, or at ``x_00001.<token>.weights.h5`` beside the index, was deleted without a word. Each file there must
+now be what a save writes (a shard an HDF5 file, an index a sharded index, or nothing yet); else it stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+import netform as nf
+
+SMALL = 0.0003
+TOKEN = "0123456789abcdef"
+
+
+def _model() -> keras.Model:
+    inputs = keras.Input((64,))
+    hidden = inputs
+    for _ in range(4):
+        hidden = keras.layers.Dense(64)(hidden)
+    return keras.Model(inputs, keras.layers.Dense(4)(hidden))
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _staging(folder: Path) -> Path:
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    return folder / f".nf-shards-{_dead_pid()}-{host}-{TOKEN}"
+
+
+@pytest.mark.parametrize("name", [".interim-x.weights.json", "x.weights.json", "x_00000.weights.h5"])
+def test_a_user_s_text_in_a_staging_folder_keeps_it(tmp_path: Path, name: str) -> None:
+    model = _model()
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    staging = _staging(tmp_path)
+    staging.mkdir()
+    (staging / name).write_text("my thesis, chapter 1")
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    assert (staging / name).read_text() == "my thesis, chapter 1"
+
+
+def test_a_user_s_text_at_a_token_shard_name_stays(tmp_path: Path) -> None:
+    model = _model()
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    _staging(tmp_path).mkdir()
+    notes = tmp_path / f"x_00001.{TOKEN}.weights.h5"
+    notes.write_text("my notes")
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    assert notes.read_text() == "my notes"
+
+
+def test_what_a_killed_save_wrote_still_goes(tmp_path: Path) -> None:
+    # a staging folder holding a copy of a real shard and index, and a token shard that is a real shard
+    model = _model()
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    staging = _staging(tmp_path)
+    staging.mkdir()
+    (staging / ".interim-x.weights.json").write_bytes((tmp_path / "x.weights.json").read_bytes())
+    (staging / "x_00000.weights.h5").write_bytes((tmp_path / "x_00000.weights.h5").read_bytes())
+    (tmp_path / f"x_00003.{TOKEN}.weights.h5").write_bytes((tmp_path / "x_00000.weights.h5").read_bytes())
+    (staging / "x_00001.weights.h5").write_bytes(b"")  # killed as it made it
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    assert not staging.exists()
+    assert not (tmp_path / f"x_00003.{TOKEN}.weights.h5").exists()
+    fresh = _model()
+    nf.load_weights(fresh, tmp_path / "x.weights.json")
+    assert all((a == b).all() for a, b in zip(fresh.get_weights(), model.get_weights()))
