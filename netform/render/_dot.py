@@ -57,6 +57,8 @@ CONVERGING_PER_NODE = 5_000
 # The ranks an edge may span before it counts there (only what it spans beyond them counts): 50 layers each adding
 # every earlier one (spans up to 49, 1.2 s of dot) add little
 CONVERGING_SHORT = 16
+# Edges from this many different ranks into one node make dot's passes run away (see staggered_fan_in)
+STAGGERED_FAN_IN = 16
 # The most labelled edges a diagram is drawn with; past it, none is labelled (dot places each label as a node:
 # 588 labels on a 299-node graph of random skip connections took it 18 s of CPU, 1.2 s without them)
 EDGE_LABEL_LIMIT = 200
@@ -250,11 +252,20 @@ def is_dense(diagram: Diagram) -> bool:
     return edges > DENSE_EDGES and edges > DENSE_PER_NODE * len(diagram.nodes)
 
 
-def layout_size(diagram: Diagram) -> int:
-    """About how many nodes graphviz's layout of ``diagram`` handles: the nodes, and one more for each rank
-    an edge crosses (ranks by longest path; an edge label takes a rank of its own, so where labels may
-    be drawn every edge counts twice), each rank's width squared / :data:`RANK_PAIRS_PER_NODE`, and the edges
-    between each pair of ranks squared / :data:`RANK_EDGE_PAIRS_PER_NODE`."""
+def staggered_fan_in(diagram: Diagram) -> bool:
+    """Whether a node is read by edges from :data:`STAGGERED_FAN_IN` or more different ranks (a Concatenate of
+    every layer of a chain): dot's crossing and placement passes run away on such a graph, so it is laid out
+    with them bounded."""
+    rank = _ranks(diagram)
+    spans: dict[str, set[int]] = {}
+    for e in diagram.edges:
+        if e.src in rank and e.dst in rank:
+            spans.setdefault(e.dst, set()).add(rank[e.dst] - rank[e.src])
+    return any(len(found) >= STAGGERED_FAN_IN for found in spans.values())
+
+
+def _ranks(diagram: Diagram) -> dict[str, int]:
+    """Each node's rank by longest path (nodes on a cycle, a shared layer's, keep rank 0)."""
     succ: dict[str, list[str]] = {nid: [] for nid in diagram.nodes}
     indeg = dict.fromkeys(diagram.nodes, 0)
     for e in diagram.edges:
@@ -263,13 +274,22 @@ def layout_size(diagram: Diagram) -> int:
             indeg[e.dst] += 1
     rank = dict.fromkeys(diagram.nodes, 0)
     ready = [nid for nid, n in indeg.items() if n == 0]
-    while ready:  # longest path in topological order; nodes on a cycle (a shared layer) keep rank 0
+    while ready:
         nid = ready.pop()
         for dst in succ[nid]:
             rank[dst] = max(rank[dst], rank[nid] + 1)
             indeg[dst] -= 1
             if indeg[dst] == 0:
                 ready.append(dst)
+    return rank
+
+
+def layout_size(diagram: Diagram) -> int:
+    """About how many nodes graphviz's layout of ``diagram`` handles: the nodes, and one more for each rank
+    an edge crosses (ranks by longest path; an edge label takes a rank of its own, so where labels may
+    be drawn every edge counts twice), each rank's width squared / :data:`RANK_PAIRS_PER_NODE`, and the edges
+    between each pair of ranks squared / :data:`RANK_EDGE_PAIRS_PER_NODE`."""
+    rank = _ranks(diagram)
     scale = 1 if is_dense(diagram) else 2
     size = len(diagram.nodes)
     for e in diagram.edges:
@@ -468,6 +488,11 @@ def to_dot(diagram: Diagram, options: DotOptions | None = None) -> str:
     if big:
         # fewer crossing-minimisation passes: layouts of hundreds of nodes stay well under a second
         graph_attrs += ["mclimit=0.5", "nslimit=2", "remincross=false"]
+    if not dense and staggered_fan_in(diagram):
+        # dot's passes bounded (edges and labels kept): a chain of 85 layers all read by one Concatenate took dot
+        # 39 s of CPU (60 layers 2.1 s, 95 past its timeout); bounded, 1.3 s
+        graph_attrs = [a for a in graph_attrs if not a.startswith(("mclimit=", "nslimit=", "remincross="))]
+        graph_attrs += ["mclimit=0.1", "nslimit=1", "nslimit1=1", "searchsize=5", "remincross=false"]
     if dense:
         # edges straight and dot's passes bounded: the 782-edge graph above lays out in about 1.5 s of CPU
         graph_attrs = [a for a in graph_attrs if not a.startswith(("splines=", "mclimit=", "nslimit="))]

@@ -18,7 +18,7 @@ import pytest
 
 import netform as nf
 from netform.errors import RenderError
-from netform.render import _graphviz, diagram_of
+from netform.render import _graphviz, diagram_of, to_dot_source
 from netform.render._dot import LAYOUT_LIMIT, layout_size
 
 
@@ -79,3 +79,27 @@ def test_a_graphviz_crash_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(RenderError, match=r"graphviz `dot -Tsvg` crashed \(SIGSEGV\).*write DOT source instead"):
         nf.render(nf.load_spec(_long_edges(2, 3)), out)
     assert not out.exists()
+
+
+def _chain_read_by_one(length: int) -> str:
+    """A chain of ``length`` Dense layers, every one of them read by one Concatenate (feature aggregation)."""
+    nodes = [f"  a{i}: {{type: Dense, units: 2, in: {'x' if i == 0 else f'a{i - 1}'}}}" for i in range(length)]
+    nodes.append(f"  c0: {{type: Concatenate, in: [{', '.join(f'a{i}' for i in range(length))}]}}")
+    return "netform: 1\nkind: functional\ninputs: {x: {shape: [4]}}\nnodes:\n" + "\n".join(nodes) + "\noutputs: [c0]\n"
+
+
+def test_a_node_read_from_many_ranks_is_laid_out_with_dot_s_passes_bounded() -> None:
+    # 85 layers all read by one Concatenate (3.3 KB) took dot 39 s of CPU (60: 2.1 s; 95 ran past the 60 s
+    # timeout); with dot's passes bounded it takes 1.3 s, and the edges keep their labels
+    text = to_dot_source(nf.load_spec(_chain_read_by_one(85)))
+    graph = next(line for line in text.splitlines() if line.strip().startswith("graph ["))
+    assert "nslimit=1" in graph and "mclimit=0.1" in graph and "splines=line" not in graph
+    plain = to_dot_source(nf.load_spec(_chain_read_by_one(10)))  # a small fan-in: dot's own passes
+    assert "nslimit=1" not in next(line for line in plain.splitlines() if line.strip().startswith("graph ["))
+
+
+@pytest.mark.slow
+def test_the_fan_in_renders(tmp_path: Path) -> None:
+    # (it ran dot past the 60 s timeout at 95 layers; the 30 s given here is a guard, not a measure)
+    nf.render(nf.load_spec(_chain_read_by_one(95)), tmp_path / "fan.svg", timeout=30)
+    assert (tmp_path / "fan.svg").stat().st_size > 0
