@@ -1395,25 +1395,14 @@ def _check_construction_sizes(config: dict[str, Any], named: str, class_name: st
     Keras lists that many tokens when it makes the layer: 900,000,000 in a 22 KB file cost 7.5 GB (a string
     lookup's table 24 GB) before any weight was read, and no weight holds them to count.
     """
-    from ..spec._keras_arg_checks import MAX_NGRAMS, MAX_OOV_INDICES, ngrams_problem
+    from ..spec._keras_arg_checks import construction_problem
 
-    if class_name == "TextVectorization":
-        problem = ngrams_problem(config.get("ngrams"), 0)
-        if problem is not None:  # Keras makes range(1, ngrams + 1) when it makes the layer: 10,000,000 took 30 s
-            raise FormatError(
-                f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config has "
-                f"ngrams {_short(config.get('ngrams'))}; netform takes {problem} (at most {MAX_NGRAMS:,}), so the "
-                "file is refused as corrupt or hostile"
-            )
-    if class_name not in ("IntegerLookup", "StringLookup"):
-        return
-    oov = config.get("num_oov_indices", 0)
-    if not (isinstance(oov, int) and not isinstance(oov, bool) and 0 <= oov <= MAX_OOV_INDICES):
+    found = construction_problem(str(class_name), config)
+    if found is not None:
+        key, why = found
         raise FormatError(
-            f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config has "
-            f"num_oov_indices {_short(oov)}; netform takes a whole number from 0 to {MAX_OOV_INDICES:,} (Keras "
-            "lists that many out-of-vocabulary tokens when it makes the layer), so the file is refused as corrupt "
-            "or hostile"
+            f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config has {key} "
+            f"{_short(config.get(key))}; {why}, so the file is refused as corrupt or hostile"
         )
 
 

@@ -123,38 +123,8 @@ _CONV = {
     "padding": _PADDING,
 }
 #: Keras's layer classes (and their other names) and the rules for the arguments their constructors check.
-#: The most out-of-vocabulary indices a lookup layer may have: Keras makes a Python list of that many tokens
-#: when it makes the layer (900,000,000 in a 22 KB file cost 7.5 GB before any weight was read)
-MAX_OOV_INDICES = 1_000_000
-
-
-def _oov_indices(value: Any, _rank: int) -> str | None:
-    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_OOV_INDICES):
-        return (
-            f"a whole number from 0 to {MAX_OOV_INDICES:,} (Keras lists that many out-of-vocabulary tokens when it "
-            "makes the layer)"
-        )
-    return None
-
-
-#: The largest n-gram a TextVectorization may make: Keras makes ``range(1, ngrams + 1)`` when it makes the layer,
-#: and each n its call (10,000,000 in an 18 KB file took nf.load 30 s)
-MAX_NGRAMS = 1_000
-
-
-def ngrams_problem(value: Any, _rank: int) -> str | None:
-    """What is wrong with a TextVectorization's ``ngrams`` (None: no n-grams, a size, or sizes, each up to
-    :data:`MAX_NGRAMS`)."""
-    sizes = value if isinstance(value, (list, tuple)) else [value] if value is not None else []
-    if all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_NGRAMS for n in sizes):
-        return None
-    return f"None, a whole number from 1 to {MAX_NGRAMS:,}, or a list of them"
-
-
 _RULES: dict[str, dict[str, _Rule]] = {
     "Dense": {"units": _positive_int},
-    "TextVectorization": {"ngrams": ngrams_problem},
-    **{name: {"num_oov_indices": _oov_indices} for name in ("IntegerLookup", "StringLookup")},
     "Embedding": {"input_dim": _positive_int_not_bool, "output_dim": _positive_int_not_bool},
     # the cells check `units <= 0`; the GRU and SimpleRNN layers also need a whole state size
     **{name: {"units": _positive} for name in ("LSTM", "LSTMCell", "GRUCell", "SimpleRNNCell")},
@@ -305,3 +275,32 @@ def argument_problem(class_name: str, config: dict[str, Any]) -> tuple[str, str]
                 f"{class_name}'s {key} must be {want} (Keras refuses it when the layer is made); received {shown:.60}",
             )
     return _across(class_name, config, rank)
+
+
+#: The most out-of-vocabulary indices a lookup layer may have: Keras makes a Python list of that many tokens
+#: when it makes the layer (900,000,000 in a 22 KB file cost 7.5 GB before any weight was read)
+MAX_OOV_INDICES = 1_000_000
+#: The largest n-gram a TextVectorization may make: Keras makes ``range(1, ngrams + 1)`` when it makes the layer,
+#: and each n its call (10,000,000 in an 18 KB file took nf.load 30 s)
+MAX_NGRAMS = 1_000
+
+
+def _over(value: Any, limit: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > limit
+
+
+def construction_problem(class_name: str, config: dict[str, Any]) -> tuple[str, str] | None:
+    """``(argument, what is wrong)`` for a size netform bounds that Keras makes a list or range of when it makes
+    the layer, before any weight (None where there is none). These are netform's limits, not Keras's: Keras takes
+    the values, and spends the memory or time."""
+    if class_name in ("IntegerLookup", "StringLookup") and _over(config.get("num_oov_indices"), MAX_OOV_INDICES):
+        return "num_oov_indices", (
+            f"netform takes at most {MAX_OOV_INDICES:,} (Keras lists that many out-of-vocabulary tokens when it "
+            "makes the layer)"
+        )
+    if class_name == "TextVectorization":
+        ngrams = config.get("ngrams")
+        sizes = ngrams if isinstance(ngrams, (list, tuple)) else [ngrams]
+        if any(_over(n, MAX_NGRAMS) for n in sizes):
+            return "ngrams", f"netform takes n-grams up to {MAX_NGRAMS:,} (Keras makes range(1, ngrams + 1))"
+    return None

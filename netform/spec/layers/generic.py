@@ -26,7 +26,7 @@ from .._access import (
     unresolved_function,
 )
 from ...errors import did_you_mean
-from .._keras_arg_checks import argument_problem
+from .._keras_arg_checks import argument_problem, construction_problem
 from .._keras_layer_args import KERAS_LAYER_ARGS
 from .._layer_base import (
     LAYER_DTYPES,
@@ -151,6 +151,10 @@ class KerasLayer(LayerSpec):
         if found is not None:
             path, problem = found
             raise ValueError(f"{'.'.join(path)}: {problem}")
+        built = construction_problem(self.class_name, self.config)
+        if built is not None:
+            key, why = built
+            raise ValueError(f"config.{key}: {self.config[key]!r:.40}: {why}")
         return self
 
     @model_validator(mode="after")
