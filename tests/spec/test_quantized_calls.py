@@ -278,3 +278,23 @@ def test_a_dtype_policy_mapping_keras_cannot_make_is_refused(dtype: dict, messag
     with pytest.raises(Exception):  # Keras's own refusal (TypeError or ValueError)
         layer = keras.layers.Dense.from_config({"units": 3, "dtype": dtype})
         layer(np.ones((1, 4), "float32"))
+
+
+def test_spectral_normalization_of_a_quantized_layer_is_refused():
+    # validate said ok; the build failed ("Cannot convert 0.0 to EagerTensor of dtype int8")
+    layer = {"module": "keras.layers", "class_name": "Dense", "config": {"units": 4, "dtype": "int8_from_float32"}}
+    spec = {
+        "netform": 1,
+        "kind": "sequential",
+        "inputs": {"x": {"shape": [8]}},
+        "layers": [{"type": "KerasLayer", "class_name": "SpectralNormalization", "config": {"layer": layer}}],
+    }
+    with pytest.raises(SpecError, match=r"SpectralNormalization cannot wrap a layer in a quantized dtype policy"):
+        nf.load_spec(spec)
+    with pytest.raises(Exception):  # Keras's own refusal, at build
+        model = keras.Sequential(
+            [keras.Input((8,)), keras.layers.SpectralNormalization(keras.layers.Dense(4, dtype="int8_from_float32"))]
+        )
+        model(np.ones((1, 8), "float32"))
+    layer["config"]["dtype"] = "float32"
+    assert nf.build(nf.load_spec(spec)).count_params() > 0

@@ -234,6 +234,17 @@ class KerasLayer(LayerSpec):
         # weights in. A generic Dense in `string`, `bool`, `uint8` or `float8_e4m3fn` passed validate and the
         # build refused it.
         inner = self.config.get("dtype")
+        wrapped = self.config.get("layer")
+        if (
+            self.class_name == "SpectralNormalization"
+            and isinstance(wrapped, dict)
+            and isinstance(wrapped.get("config"), dict)
+            and is_quantized_policy(wrapped["config"].get("dtype"))
+        ):  # Keras normalizes the kernel as floats: a quantized layer's int8 kernel fails the build
+            raise ValueError(
+                "config.layer.config.dtype: SpectralNormalization cannot wrap a layer in a quantized dtype policy "
+                "(Keras rescales its kernel as floats); quantize the model after training instead"
+            )
         mapping = _policy_mapping_problem(inner) if isinstance(inner, dict) else None
         if mapping is not None:
             raise ValueError(f"config.dtype: {mapping}")
