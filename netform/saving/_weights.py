@@ -618,20 +618,42 @@ def _as_written(path: str, *, index: bool) -> bool:
     """Whether ``path`` holds what a sharded save writes under its name: a shard an HDF5 file (or nothing yet,
     a save killed as it made it), an index a sharded index. A user's notes under such a name (beside the index,
     with a killed save's token, or in its staging folder) were deleted with the leftovers; now they stay."""
-    from netform.errors import SaveError
-
     from ._detect import HDF5_SIGNATURE
 
     try:
         if os.lstat(path).st_size == 0:
             return True
         if index:
-            _sharded_index(path)
-            return True
+            found = _sharded_index(path)
+            weight_map = found.get("weight_map")
+            return (
+                set(found) <= {"metadata", "weight_map"}
+                and isinstance(weight_map, dict)
+                and all(_shard_names(v) for v in weight_map.values())
+            )
         with open(path, "rb") as fh:
-            return fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
-    except (FormatError, SaveError, OSError, ValueError):
+            if fh.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+                return False
+        # a weights shard: Keras's object groups at its top and variables in them (a user's HDF5 data is not one)
+        import h5py
+
+        with h5py.File(path, "r") as fh:
+            top = set(fh.keys())
+        return bool(top) and top <= _SHARD_GROUPS and bool(_held_vars(path))
+    except Exception:  # unreadable, damaged, not ours: it stays
         return False
+
+
+def _shard_names(value: Any) -> bool:
+    """Whether an index's ``weight_map`` entry names shard files (one name, or a list of them)."""
+    names = value if isinstance(value, list) else [value]
+    return bool(names) and all(
+        isinstance(n, str) and n.endswith(".weights.h5") and os.sep not in n and "/" not in n for n in names
+    )
+
+
+#: The groups at the top of a weights shard Keras writes (a model's layers, its own variables, its optimizer's)
+_SHARD_GROUPS = frozenset({"layers", "vars", "optimizer"})
 
 
 def _is_regular(path: str) -> bool:

@@ -79,3 +79,40 @@ def test_what_a_killed_save_wrote_still_goes(tmp_path: Path) -> None:
     fresh = _model()
     nf.load_weights(fresh, tmp_path / "x.weights.json")
     assert all((a == b).all() for a, b in zip(fresh.get_weights(), model.get_weights()))
+
+
+def _users_hdf5(path: Path) -> None:
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w") as f:
+        f["data"] = np.arange(100.0)
+
+
+@pytest.mark.parametrize("where", ["staging", "token"])
+def test_a_user_s_hdf5_data_at_a_killed_save_s_name_stays(tmp_path: Path, where: str) -> None:
+    # an HDF5 file is not yet a weights shard: a user's data file there was deleted (the check stopped at the
+    # HDF5 signature)
+    model = _model()
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    staging = _staging(tmp_path)
+    staging.mkdir()
+    data = staging / "x_00000.weights.h5" if where == "staging" else tmp_path / f"x_00003.{TOKEN}.weights.h5"
+    _users_hdf5(data)
+    before = data.read_bytes()
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    assert data.read_bytes() == before
+
+
+def test_an_index_with_more_than_keras_writes_stays(tmp_path: Path) -> None:
+    import json
+
+    model = _model()
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    staging = _staging(tmp_path)
+    staging.mkdir()
+    index = json.loads((tmp_path / "x.weights.json").read_text())
+    index["mine"] = "my notes"
+    (staging / ".previous-x.weights.json").write_text(json.dumps(index))
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    assert "my notes" in (staging / ".previous-x.weights.json").read_text()
