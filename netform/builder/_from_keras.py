@@ -392,6 +392,8 @@ def _training(model: keras.Model) -> dict[str, Any] | None:
     return training_section(config, _registered_defaults)
 
 
+#: what validate says of a size past netform's limits (values per sample, weights, dimensions)
+_OVER_LIMIT = re.compile(r"; the limit is [\d,]+|is larger than [\d,]+, the largest")
 #: what validate says of a layer in a quantized dtype policy Keras has no call of its class for
 _CANNOT_RUN = re.compile(
     r"Keras has no \w+ call for a \w+ layer|Keras builds no layer in a \w+ dtype policy|float8 call does not support LoRA"
@@ -451,6 +453,11 @@ def from_keras(model: keras.Model, *, name: str | None = None) -> ModelSpec:
         if all(_CANNOT_RUN.search(d.message) for d in err.diagnostics):
             # a model Keras saves and loads but cannot run (a Conv1D in int8_from_float32): no fault of the export
             raise BuildError(f"model '{model.name}' cannot run in Keras, so it has no spec: {err}") from err
+        if all(_OVER_LIMIT.search(d.message) for d in err.diagnostics):
+            # a model past netform's spec limits (a Resizing to 100,000 x 100,000): no fault of the export
+            raise BuildError(
+                f"model '{model.name}' is past netform's limits for a spec, so it has no spec: {err}"
+            ) from err
         raise BuildError(
             f"the spec exported from model '{model.name}' does not validate (please report this): {err}"
         ) from err

@@ -349,12 +349,21 @@ def _class_count(layer: dict[str, Any]) -> int:
 
 def _constant_values(class_name: Any, config: Any, shape: Any) -> int:
     """The values a layer makes from constants in its config when Keras builds it on ``shape``, beside its
-    weights: a ``Normalization`` given its ``mean`` and ``variance`` broadcasts both to the input's kept axes.
+    weights: a ``Normalization`` given its ``mean`` and ``variance`` broadcasts both to the input's kept axes; a
+    lookup layer padding its tf-idf weights to ``max_tokens`` makes three values a token (float64, then float32).
 
     A 15 KB ``.keras`` whose input was edited to 20,000 x 20,000 made ``nf.load`` allocate 3.8 GB for one such
     layer (8.7 GB for four): none of it is a weight, and the layer was counted as holding none.
     """
-    if class_name != "Normalization" or not isinstance(config, dict) or config.get("mean") is None:
+    if not isinstance(config, dict):
+        return 0
+    if class_name in ("StringLookup", "IntegerLookup", "TextVectorization"):
+        # tf-idf weights padded to max_tokens when Keras makes the layer (float64, then a float32 variable):
+        # max_tokens 400,000,000 in a 13 KB file cost 10 GB before the weights were read
+        tokens = config.get("max_tokens")
+        padded = config.get("pad_to_max_tokens") and config.get("idf_weights") is not None
+        return 3 * tokens if padded and isinstance(tokens, int) and _is_size(tokens) else 0
+    if class_name != "Normalization" or config.get("mean") is None:
         return 0
     if not (isinstance(shape, tuple) and shape):
         return 0
@@ -402,11 +411,11 @@ def _declared(config: Mapping[str, Any]) -> tuple[int, int, str | None, int]:
         count += _policy_values(layer.get("config"))
         made = _constant_values(layer.get("class_name"), layer.get("config"), _built_shape(layer))
         constants += made
-        count += made
         total += count
+        count += _constant_excess(made)  # (the layer's figure as the total counts it: past the slack)
         if count > top_count:
             top, top_count = name, count
-    return total - constants + _constant_excess(constants), exact, top, top_count
+    return total + _constant_excess(constants), exact, top, top_count
 
 
 def _policy_values(config: Any) -> int:
