@@ -339,6 +339,17 @@ def _class_count(layer: dict[str, Any]) -> int:
         if isinstance(frame, int) and _is_size(frame):
             bins = (fft if isinstance(fft, int) and _is_size(fft) else frame) // 2 + 1
             return 2 * frame * bins
+    if layer.get("class_name") == "RMSNormalization":  # a scale over the input's axes (-1 by default)
+        shape = _built_shape(layer)
+        axis = config.get("axis", -1)
+        axes = (axis,) if isinstance(axis, int) else tuple(axis) if isinstance(axis, (list, tuple)) else ()
+        if isinstance(shape, tuple) and shape and axes:
+            count = 1
+            for a in axes:
+                if isinstance(a, int) and not isinstance(a, bool) and -len(shape) <= a < len(shape):
+                    dim = shape[a]
+                    count *= dim if isinstance(dim, int) and dim > 0 else 1
+            return count
     inner = config.get("layer")
     if isinstance(inner, dict) and isinstance(inner.get("config"), dict) and "build_config" in layer:
         counted = _static_count({**inner, "build_config": layer["build_config"]})

@@ -511,7 +511,13 @@ def _is_shard_of(full: str, name: str, index: dict[str, Any] | None) -> bool:
     if name not in named and not any(_PER_SAVE.fullmatch(n) and _keras_name(n) == name for n in named):
         return False
     held = _held_vars(full)
-    return held is not None and held <= keys
+    if held is None or not held <= keys:
+        return False
+    from ._target import _not_keras_hdf5
+
+    # and nothing else: data a user added to the shard since (a dataset, an attribute) keeps it, as a save
+    # replacing it refuses to (an old shard holding a user's dataset was deleted when a save needed fewer)
+    return _not_keras_hdf5(full) is None
 
 
 def _remove_shard(parent: str, name: str) -> None:
@@ -584,7 +590,17 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
             continue
         if ours is None and base not in inside:
             continue
-        if not all(_as_written(os.path.join(folder, n), index=not keras_names.fullmatch(n)) for n in inside):
+        written = {n: _as_written(os.path.join(folder, n), index=not keras_names.fullmatch(n)) for n in inside}
+        cut = [
+            n
+            for n, ok in written.items()
+            if not ok and keras_names.fullmatch(n) and _cut_short(os.path.join(folder, n))
+        ]
+        indexed = any(
+            ok and not keras_names.fullmatch(n) and os.path.getsize(os.path.join(folder, n))
+            for n, ok in written.items()
+        )
+        if not all(ok or (n in cut and indexed) for n, ok in written.items()):
             continue  # a user's text under a save's name: the folder stays as it is
         if ours is not None:
             if _PREVIOUS + base in inside:
@@ -639,7 +655,11 @@ def _as_written(path: str, *, index: bool) -> bool:
 
         with h5py.File(path, "r") as fh:
             top = set(fh.keys())
-        return bool(top) and top <= _SHARD_GROUPS and bool(_held_vars(path))
+        if not (top and top <= _SHARD_GROUPS and _held_vars(path)):
+            return False
+        from ._target import _not_keras_hdf5
+
+        return _not_keras_hdf5(path) is None
     except Exception:  # unreadable, damaged, not ours: it stays
         return False
 
@@ -650,6 +670,29 @@ def _shard_names(value: Any) -> bool:
     return bool(names) and all(
         isinstance(n, str) and n.endswith(".weights.h5") and os.sep not in n and "/" not in n for n in names
     )
+
+
+def _cut_short(path: str) -> bool:
+    """Whether ``path`` is an HDF5 file cut short as it was written (HDF5's signature, and no file h5py opens):
+    a shard of a save killed while it wrote it. Taken with the staging folder only beside an index the save
+    wrote there (4 of 9 kills in a loop left such folders for good)."""
+    from ._detect import HDF5_SIGNATURE
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+                return False
+    except OSError:
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            return False  # a whole HDF5 file: judged by its content (it is no weights shard)
+    except OSError:  # h5py's word for a file it cannot read as HDF5
+        return True
+    except Exception:
+        return False
 
 
 #: The groups at the top of a weights shard Keras writes (a model's layers, its own variables, its optimizer's)

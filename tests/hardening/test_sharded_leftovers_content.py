@@ -116,3 +116,46 @@ def test_an_index_with_more_than_keras_writes_stays(tmp_path: Path) -> None:
     (staging / ".previous-x.weights.json").write_text(json.dumps(index))
     nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
     assert "my notes" in (staging / ".previous-x.weights.json").read_text()
+
+
+@pytest.mark.parametrize("added", ["dataset", "attribute", "inside"])
+def test_an_old_shard_holding_a_user_s_data_stays_when_a_save_needs_fewer(tmp_path: Path, added: str) -> None:
+    # a save needing fewer shards removed the earlier save's extra shard although a user had added data to it
+    # (a save needing as many refused to replace it)
+    import h5py
+    import numpy as np
+
+    path = tmp_path / "x.weights.json"
+    nf.save_weights(_model(), path, max_shard_size=0.00002)  # several shards
+    last = sorted(tmp_path.glob("x_0000*.weights.h5"))[-1]
+    assert last.name != "x_00000.weights.h5"
+    with h5py.File(last, "a") as f:
+        if added == "dataset":
+            f["my_results"] = np.arange(1000.0)
+        elif added == "attribute":
+            f.attrs["note"] = "my run"
+        else:
+            group = next(iter(f["layers"].values()))["vars"]
+            group["extra"] = np.arange(1000.0)
+    before = last.read_bytes()
+    nf.save_weights(_model(), path, max_shard_size=1.0)  # one shard now
+    assert last.read_bytes() == before
+
+
+def test_a_shard_cut_short_goes_with_its_staging_folder(tmp_path: Path) -> None:
+    # a save killed while HDF5 wrote a shard left a half-written shard beside its index copy: the folder stayed
+    # for good (4 of 9 kills in a loop)
+    model = _model()
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    staging = _staging(tmp_path)
+    staging.mkdir()
+    (staging / ".previous-x.weights.json").write_bytes((tmp_path / "x.weights.json").read_bytes())
+    whole = (tmp_path / "x_00000.weights.h5").read_bytes()
+    (staging / "x_00000.weights.h5").write_bytes(whole[: len(whole) // 3])
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    assert not staging.exists()
+    lone = _staging(tmp_path)  # without an index the save wrote there, a cut HDF5 file is not taken for a shard
+    lone.mkdir()
+    (lone / "x_00000.weights.h5").write_bytes(whole[: len(whole) // 3])
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
+    assert (lone / "x_00000.weights.h5").exists()

@@ -389,3 +389,23 @@ def test_tf_idf_weights_padded_to_max_tokens_count(layer: str, tmp_path: Path) -
         with pytest.raises(FormatError, match=r"declares 1,183,222,78\d weight values"):
             load(bomb)
     nf.load(small)  # the file as Keras wrote it loads
+
+
+def test_rms_normalization_is_counted_on_its_axes(tmp_path: Path) -> None:
+    # no static rule knows RMSNormalization: its scale over the input's axes was not counted, and a 12.9 KB
+    # file edited to a 20,000 x 20,000 input with axis [1, 2] cost nf.load and render 5.3 GB
+    inputs = keras.Input((4, 5))
+    small = tmp_path / "rms.keras"
+    keras.Model(inputs, layers.RMSNormalization()(inputs)).save(small)
+
+    def edit(config: dict[str, Any]) -> None:
+        listed = config["config"]["layers"]
+        listed[0]["config"]["batch_shape"] = [None, 20_000, 20_000]
+        listed[1]["build_config"]["input_shape"] = [None, 20_000, 20_000]
+        listed[1]["config"]["axis"] = [1, 2]
+
+    bomb = _edited(small, tmp_path / "bomb.keras", edit)
+    with pytest.raises(FormatError, match=r"declares 400,000,000 weight values, more than the 5"):
+        nf.load(bomb)
+    assert main(["inspect", str(bomb)]) == 5
+    assert nf.load(small).count_params() == 5
