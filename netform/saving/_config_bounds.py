@@ -340,16 +340,9 @@ def _class_count(layer: dict[str, Any]) -> int:
             bins = (fft if isinstance(fft, int) and _is_size(fft) else frame) // 2 + 1
             return 2 * frame * bins
     if layer.get("class_name") == "RMSNormalization":  # a scale over the input's axes (-1 by default)
-        shape = _built_shape(layer)
-        axis = config.get("axis", -1)
-        axes = (axis,) if isinstance(axis, int) else tuple(axis) if isinstance(axis, (list, tuple)) else ()
+        shape, axes = _built_shape(layer), _axes(config.get("axis", -1))
         if isinstance(shape, tuple) and shape and axes:
-            count = 1
-            for a in axes:
-                if isinstance(a, int) and not isinstance(a, bool) and -len(shape) <= a < len(shape):
-                    dim = shape[a]
-                    count *= dim if isinstance(dim, int) and dim > 0 else 1
-            return count
+            return _axes_size(shape, axes)
     inner = config.get("layer")
     if isinstance(inner, dict) and isinstance(inner.get("config"), dict) and "build_config" in layer:
         counted = _static_count({**inner, "build_config": layer["build_config"]})
@@ -378,14 +371,23 @@ def _constant_values(class_name: Any, config: Any, shape: Any) -> int:
         return 0
     if not (isinstance(shape, tuple) and shape):
         return 0
-    axis = config.get("axis", -1)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis) if isinstance(axis, (list, tuple)) else ()
-    kept = 1
+    return 2 * _axes_size(shape, _axes(config.get("axis", -1)))
+
+
+def _axes(axis: Any) -> tuple[Any, ...]:
+    """A config's ``axis`` (one, or a list) as a tuple (empty where it is neither)."""
+    return (axis,) if isinstance(axis, int) else tuple(axis) if isinstance(axis, (list, tuple)) else ()
+
+
+def _axes_size(shape: tuple[Any, ...], axes: tuple[Any, ...]) -> int:
+    """The product of ``shape``'s known dimensions at ``axes`` (axes out of range, or dimensions unknown, count
+    1): the size of a per-axis scale or constant Keras makes on that input."""
+    size = 1
     for a in axes:
         if isinstance(a, int) and not isinstance(a, bool) and -len(shape) <= a < len(shape):
             dim = shape[a]
-            kept *= dim if isinstance(dim, int) and dim > 0 else 1
-    return 2 * kept
+            size *= dim if isinstance(dim, int) and dim > 0 else 1
+    return size
 
 
 #: Values a model's constants may make beyond its weights before they count against the file (a per-pixel
