@@ -570,7 +570,6 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
     bfloat16``), and no layer whose stored values exceed what the model
     config declares for it (``config``, or the file's own ``model_config``).
     """
-    import h5py
 
     attrs, members = list(f.attrs.keys()), list(f.keys())
     block = int(f.userblock_size or 0)
@@ -587,7 +586,11 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
         strangers += [m for m in members if m not in ("model_weights", "optimizer_weights")]
     datasets: list[tuple[str, Any]] = []
     groups: list[tuple[str, Any]] = []
-    f.visititems(lambda name, obj: (datasets if isinstance(obj, h5py.Dataset) else groups).append((name, obj)))
+    strangers += _walk_links(f, datasets, groups)
+    legacy = "model_weights" in members or "layer_names" in attrs
+    for name, obj in groups:  # Keras makes a group for a layer's variables (``…/vars``) as it writes into it
+        if not len(obj) and not (name.rpartition("/")[2] == "vars" or (legacy and "weight_names" in obj.attrs)):
+            strangers.append(f"{name} (an empty group)")
     for name, obj in datasets:
         bfloat16 = (
             obj.dtype.kind == "V" and obj.dtype.itemsize == 2 and _attr_text(obj.attrs.get("dtype")) == "bfloat16"
@@ -605,6 +608,49 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
     if strangers:
         return f"is an HDF5 file holding data Keras never writes ({_foreign(strangers)})"
     return None
+
+
+#: The most HDF5 links looked at in a file before it is taken as someone's (a model of 10,000 layers has ~40,000).
+_MAX_H5_LINKS = 1_000_000
+
+
+def _walk_links(f: Any, datasets: list[tuple[str, Any]], groups: list[tuple[str, Any]]) -> list[str]:
+    """Every link below the root of ``f``, by name: datasets and groups go to the two lists, and what Keras never
+    writes is returned. Keras writes each group and dataset under one hard link; a soft or external link, a
+    named data type, or a second name of an object (``vars/2`` made another name of ``vars/0``) is someone's.
+    ``visititems`` sees objects, not links, so none of these showed (a shard holding them was deleted)."""
+    import h5py
+
+    strangers: list[str] = []
+    todo: list[tuple[str, Any]] = [("", f)]
+    seen = 0
+    while todo:
+        prefix, group = todo.pop()
+        for key in group:
+            seen += 1
+            if seen > _MAX_H5_LINKS:
+                return [*strangers, f"more than {_MAX_H5_LINKS:,} names"]
+            name = f"{prefix}{key}"
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.SoftLink):
+                strangers.append(f"{name} (a link to {link.path})")
+                continue
+            if isinstance(link, h5py.ExternalLink):
+                strangers.append(f"{name} (a link into {link.filename})")
+                continue
+            obj = group.get(key)
+            if obj is None or not isinstance(obj, (h5py.Group, h5py.Dataset)):
+                strangers.append(f"{name} (a named data type)" if isinstance(obj, h5py.Datatype) else name)
+                continue
+            if h5py.h5o.get_info(obj.id).rc > 1:  # a second name of one object (or a loop): not descended into
+                strangers.append(f"{name} (another name of an object)")
+                continue
+            if isinstance(obj, h5py.Dataset):
+                datasets.append((name, obj))
+            else:
+                groups.append((name, obj))
+                todo.append((f"{name}/", obj))
+    return strangers
 
 
 def _attr_text(value: Any) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import time
@@ -520,6 +521,54 @@ def _is_shard_of(full: str, name: str, index: dict[str, Any] | None) -> bool:
     return _not_keras_hdf5(full) is None
 
 
+def _check_adds_up(parent: str, path: str, index: dict[str, Any] | None) -> None:
+    """Refuse a save over shards holding more values than their index records (Keras's ``total_size``).
+
+    A dataset a user added where Keras puts variables (``layers/dense_3/vars/2`` beside a Dense's two)
+    looks like a variable in the shard alone; only the total tells it. Counted as Keras counts it: the
+    values' bits over 8 (a bool is one bit). A shard the index does not describe (holding what Keras never
+    writes, or variables the index puts elsewhere) is left out: it is someone's already, and stays; an index without a total, or a shard it names that is not there, is
+    left to the checks of each shard.
+
+    Raises:
+        SaveError: The shards hold more than the index records.
+    """
+    import h5py
+
+    from netform.errors import SaveError
+
+    metadata = (index or {}).get("metadata")
+    total = metadata.get("total_size") if isinstance(metadata, dict) else None
+    if isinstance(total, bool) or not isinstance(total, (int, float)) or not math.isfinite(total):
+        return
+    bits = 0
+    for name in sorted(_named_shards(index)):
+        full = os.path.join(parent, name)
+        if not _is_regular(full) or _held_vars(full) is None:
+            return
+        if not _is_shard_of(full, name, index):
+            continue
+        sizes: list[int] = []
+        try:
+            with h5py.File(full, "r") as fh:
+                fh.visititems(
+                    lambda _n, obj: (
+                        sizes.append(obj.size * (1 if obj.dtype.kind == "b" else obj.dtype.itemsize * 8))
+                        if isinstance(obj, h5py.Dataset)
+                        else None
+                    )
+                )
+        except Exception:  # unreadable: the check of each shard keeps it
+            return
+        bits += sum(sizes)
+    if bits > round(total * 8):
+        raise SaveError(
+            f"{path}: the shards it names hold {bits / 8:,.0f} bytes of values where it records {total:,.0f}: "
+            "data was added to them since they were written, and netform does not replace or remove them. "
+            "Move them with the index, or save under another name; nothing was written."
+        )
+
+
 def _remove_shard(parent: str, name: str) -> None:
     """Delete a shard file of an earlier save: a regular file only (a link or anything else is left)."""
     import stat
@@ -894,6 +943,7 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
             turn.enter_context(swap_turn(path))
             if os.path.lexists(path):
                 old_index = _sharded_index(path)
+            _check_adds_up(parent, path, old_index)
             for name in shards:
                 full = os.path.join(parent, name)
                 check_target(full, "weights_h5")

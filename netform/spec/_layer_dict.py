@@ -344,7 +344,15 @@ def _keras_refuses(detail: dict[str, Any]) -> bool:
     )
 
 
-def _refused_value(err: ValueError, config: dict[str, Any], aliases: dict[str, str]) -> RefusedValue | None:
+#: Numbers Keras takes with any sign where netform's schema takes only some: ``PReLU(shared_axes=[-1])`` builds
+#: (Keras indexes the slopes' shape with ``axis - 1``, so it shares the axis before the last); such a file is read
+#: in the generic form, as Keras reads it, rather than refused as one Keras would not build.
+_KERAS_TAKES_ANY_SIGN = frozenset({("PReLU", "shared_axes")})
+
+
+def _refused_value(
+    err: ValueError, config: dict[str, Any], aliases: dict[str, str], cls_name: str = ""
+) -> RefusedValue | None:
     """The first number the schema refuses in ``err`` (a ValidationError) as Keras would, as a :class:`RefusedValue`."""
     errors = getattr(err, "errors", None)
     if not callable(errors):
@@ -355,6 +363,8 @@ def _refused_value(err: ValueError, config: dict[str, Any], aliases: dict[str, s
         if not loc or not isinstance(loc[0], str):
             continue
         key = loc[0] if loc[0] in config else keys.get(loc[0], loc[0])
+        if (cls_name, key) in _KERAS_TAKES_ANY_SIGN:
+            continue
         if key in config and _is_number(config[key]) and _keras_refuses(detail):
             return RefusedValue(key, config[key], str(detail.get("msg", "refused")))
     return None
@@ -482,7 +492,7 @@ def schema_layer_from_config(
     try:
         validated = schema.model_validate(out if trainable is None else {**out, "trainable": trainable})
     except ValueError as err:
-        refused = _refused_value(err, config, aliases) if strict else None
+        refused = _refused_value(err, config, aliases, cls_name) if strict else None
         if refused is not None:
             raise refused from err
         return None

@@ -159,3 +159,81 @@ def test_a_shard_cut_short_goes_with_its_staging_folder(tmp_path: Path) -> None:
     (lone / "x_00000.weights.h5").write_bytes(whole[: len(whole) // 3])
     nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=SMALL)
     assert (lone / "x_00000.weights.h5").exists()
+
+
+def _added_by_hand(shard: Path, kind: str, other: Path) -> None:
+    """What a user may add to a shard with h5py that Keras never writes (each was deleted with the shard)."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(other, "w") as f:
+        f["x"] = np.arange(3)
+    with h5py.File(shard, "a") as f:
+        group = next(iter(f["layers"].values()))["vars"]
+        if kind == "soft link":
+            f["mine"] = h5py.SoftLink("/layers")
+        elif kind == "external link":
+            group["7"] = h5py.ExternalLink(str(other), "/x")
+        elif kind == "second name":
+            group["7"] = group["0"]
+        elif kind == "named type":
+            f["my_type"] = np.dtype("f8")
+        else:
+            f.create_group("my_results")
+
+
+KINDS = ["soft link", "external link", "second name", "named type", "empty group"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_old_shard_holding_links_or_types_a_user_added_stays(tmp_path: Path, kind: str) -> None:
+    # soft and external links, a second name of a variable, a named data type and an empty group are not seen
+    # by h5py's visititems: a shard holding them was deleted when a later save needed fewer shards
+    path = tmp_path / "x.weights.json"
+    nf.save_weights(_model(), path, max_shard_size=0.00002)
+    last = sorted(tmp_path.glob("x_0000*.weights.h5"))[-1]
+    _added_by_hand(last, kind, tmp_path / "other.h5")
+    before = last.read_bytes()
+    nf.save_weights(_model(), path, max_shard_size=1.0)  # one shard now
+    assert last.read_bytes() == before
+    first = tmp_path / "x_00000.weights.h5"
+    _added_by_hand(first, kind, tmp_path / "other.h5")
+    before = first.read_bytes()
+    with pytest.raises(nf.SaveError, match="holding data Keras never writes"):
+        nf.save_weights(_model(), path, max_shard_size=1.0)  # one shard, at this name
+    assert first.read_bytes() == before
+
+
+@pytest.mark.parametrize("where", ["last", "first"])
+def test_a_dataset_added_where_keras_puts_variables_keeps_the_shards(tmp_path: Path, where: str) -> None:
+    # ``vars/2`` beside a Dense's two variables looks like a variable in the shard alone; the index's total of
+    # the values tells it. The save was made and the shard deleted (fewer shards) or replaced (the same name).
+    import h5py
+    import numpy as np
+
+    path = tmp_path / "x.weights.json"
+    nf.save_weights(_model(), path, max_shard_size=0.00002)
+    shards = sorted(tmp_path.glob("x_0000*.weights.h5"))
+    shard = shards[-1] if where == "last" else shards[0]
+    with h5py.File(shard, "a") as f:
+        group = next(g["vars"] for g in f["layers"].values() if len(g["vars"]))
+        group[str(len(group))] = np.arange(10.0, dtype="float32")
+    before = {p.name: p.read_bytes() for p in shards}
+    with pytest.raises(nf.SaveError, match="data was added to them"):
+        nf.save_weights(_model(), path, max_shard_size=1.0)
+    assert {p.name: p.read_bytes() for p in shards} == before
+
+
+def test_a_save_over_shards_whose_values_were_changed_replaces_them(tmp_path: Path) -> None:
+    # values a user changed in place are still the earlier save's weights: the next save replaces them
+    import h5py
+
+    path = tmp_path / "x.weights.json"
+    nf.save_weights(_model(), path, max_shard_size=0.00002)
+    last = sorted(tmp_path.glob("x_0000*.weights.h5"))[-1]
+    with h5py.File(last, "a") as f:
+        group = next(g["vars"] for g in f["layers"].values() if len(g["vars"]))
+        group["0"][...] = 7.0
+    nf.save_weights(_model(), path, max_shard_size=1.0)
+    assert not last.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.weights.json", "x_00000.weights.h5"]
