@@ -360,6 +360,41 @@ def _write_values(group: Any, path: str, variables: list[Any], sums: dict[str, i
             sums[key] = crc32(dset[()])
 
 
+def check_legacy_dtypes(model: Any, include_optimizer: bool = True) -> None:
+    """Refuse a model whose variables Keras's legacy HDF5 layout cannot give back (``bfloat16``, ``float8``).
+
+    Keras's legacy writer (``save_weights_to_hdf5_group``) stores such values as raw bytes with no mark of
+    their type, and its reader (and netform's) then fails with "No cast function available": the save
+    would succeed and leave a file no one can load. Keras 3's own layouts (``.keras``, ``.weights.h5``)
+    mark them and keep them.
+
+    Raises:
+        ValueError: A variable's type is not one of NumPy's numbers (the caller names the file).
+    """
+    import numpy as np
+
+    variables = list(getattr(model, "weights", []))
+    optimizer = getattr(model, "optimizer", None) if include_optimizer else None
+    variables += list(getattr(optimizer, "variables", []) or [])
+    odd: dict[str, list[str]] = {}
+    for variable in variables:
+        dtype = str(getattr(variable, "dtype", "float32"))
+        try:
+            kind = np.dtype(dtype).kind  # ml_dtypes' bfloat16 and float8 types are NumPy "void" types
+        except TypeError:
+            kind = "V"
+        if kind not in "biufc":
+            odd.setdefault(dtype, []).append(str(getattr(variable, "path", getattr(variable, "name", "?"))))
+    if odd:
+        found = "; ".join(
+            f"{dtype}: {', '.join(names[:3])}{' …' if len(names) > 3 else ''}" for dtype, names in odd.items()
+        )
+        raise ValueError(
+            f"Keras's legacy HDF5 layout stores {' and '.join(odd)} variables ({found}) as raw bytes that neither "
+            "Keras nor netform can read back; save as .keras or .weights.h5, which keep them"
+        )
+
+
 def write_h5(model: Any, fh: BinaryIO, include_optimizer: bool = True) -> None:
     """Write a full-model HDF5 file into ``fh``, a BytesIO or an open file (no atomicity).
 
@@ -377,6 +412,7 @@ def write_h5(model: Any, fh: BinaryIO, include_optimizer: bool = True) -> None:
 
     from netform._compat import _keras_saving as ks
 
+    check_legacy_dtypes(model, include_optimizer)
     compiled = getattr(model, "compiled", False) and include_optimizer
     compile_config = model.get_compile_config() if compiled else None
     if compile_config:

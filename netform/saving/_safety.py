@@ -302,8 +302,13 @@ def check_config(
         custom_objects: Extra names the caller allows.
 
     Raises:
-        UnsafeFileError: The config names bytecode or an unregistered import.
+        UnsafeFileError: The config names bytecode or an unregistered import, or holds a pattern Keras would
+            match for longer than netform allows (:func:`netform.saving._patterns.check_patterns`, checked
+            in every mode: it is the file's cost, not its code).
     """
+    from ._patterns import check_patterns
+
+    check_patterns(config, where)
     if not safe_mode:
         return
     _walk(config, where, custom_objects or {}, "")

@@ -68,6 +68,7 @@ from ._keras_zip import (
 )
 from ._atomic import settled_read
 from ._meta import MAX_METADATA_BYTES, json_object, reading
+from ._patterns import check_patterns
 from ._safety import VALUE_MARKERS, check_config, check_h5, check_zip
 
 __all__ = [
@@ -196,6 +197,8 @@ def _check(config: Any, where: str, safe_mode: bool) -> None:
         check_graph_bounds(config, where)  # first: cheap, and bounds what the safety walk reads
     if safe_mode and not _plainly_safe(config):
         check_config(config, where=where, safe_mode=safe_mode)
+    else:
+        check_patterns(config, where)  # what check_config checks in every mode
 
 
 def _check_h5(f: Any, config: Any, where: str, safe_mode: bool) -> None:

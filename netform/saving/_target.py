@@ -577,6 +577,9 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
         raw.seek(0)
         if raw.read(block).strip(b"\0"):
             return f"is an HDF5 file with {block} bytes of someone's data before it (a user block)"
+    tail = _bytes_after_end(raw, block)
+    if tail:
+        return f"is an HDF5 file with {tail:,} bytes of someone's data after its end"
     if not attrs and not members:
         return None
     if not (any(a.startswith(_H5_ATTRS) for a in attrs) or _H5_GROUPS.intersection(members)):
@@ -592,13 +595,15 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
         if not len(obj) and not (name.rpartition("/")[2] == "vars" or (legacy and "weight_names" in obj.attrs)):
             strangers.append(f"{name} (an empty group)")
     for name, obj in datasets:
-        bfloat16 = (
-            obj.dtype.kind == "V" and obj.dtype.itemsize == 2 and _attr_text(obj.attrs.get("dtype")) == "bfloat16"
-        )
-        if obj.dtype.kind not in "biufc" and not bfloat16:  # Keras stores bfloat16 as 2 raw bytes, so marked
+        raw2 = obj.dtype.kind == "V" and obj.dtype.itemsize == 2 and obj.dtype.names is None
+        # Keras 3 stores bfloat16 as 2 raw bytes marked so; its legacy .h5 writer stores them unmarked
+        bfloat16 = raw2 and (legacy or _attr_text(obj.attrs.get("dtype")) == "bfloat16")
+        if obj.dtype.kind not in "biufc" and not bfloat16:
             strangers.append(f"{name} ({obj.dtype})")
         elif not _keras_dataset(f, name):
             strangers.append(name)
+        else:
+            strangers += _storage_problem(name, obj)
         for key, value in obj.attrs.items():
             if key != "dtype" or _attr_text(value) != "bfloat16":
                 strangers.append(f"{name}@{key}")
@@ -612,6 +617,58 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
 
 #: The most HDF5 links looked at in a file before it is taken as someone's (a model of 10,000 layers has ~40,000).
 _MAX_H5_LINKS = 1_000_000
+
+
+def _bytes_after_end(raw: Any, base: int) -> int:
+    """How many bytes a file holds past the end HDF5's superblock records for it (0 when none, or unknown).
+
+    HDF5 writes the file's end address into the superblock (at ``base``, after any user block) and
+    closes a file at exactly that size; bytes appended after it are no part of the HDF5 file.
+    """
+    try:
+        raw.seek(0, os.SEEK_END)
+        size = raw.tell()
+        raw.seek(base)
+        head = raw.read(64)
+    except (OSError, ValueError):
+        return 0
+    if len(head) < 24 or head[:8] != b"\x89HDF\r\n\x1a\n":
+        return 0
+    version, offsets = head[8], 0
+    if version in (0, 1):
+        offsets, start = head[13], 24 + (4 if version == 1 else 0)
+        eof_at = start + 2 * offsets  # after the base and free-space addresses
+    elif version in (2, 3):
+        offsets, start = head[9], 12
+        eof_at = start + 2 * offsets  # after the base and superblock-extension addresses
+    else:
+        return 0
+    if offsets not in (2, 4, 8) or len(head) < eof_at + offsets:
+        return 0
+    end = int.from_bytes(head[eof_at : eof_at + offsets], "little")  # where the file ends (user block included)
+    return max(0, size - end)
+
+
+def _storage_problem(name: str, obj: Any) -> list[str]:
+    """How a dataset where Keras puts a variable is stored in a way Keras's writer never stores one.
+
+    Keras (through h5py's defaults) writes each variable whole, in one contiguous block of exactly its size.
+    A chunked dataset can hold bytes beyond its visible extent (a resizable one shrunk after it was written),
+    a dataset with no storage shows only its fill value, and an enumeration names its values (h5py writes
+    NumPy's bool as the one enumeration FALSE/TRUE): each is a place for someone's data the values hide.
+    """
+    import h5py
+
+    layout = obj.id.get_create_plist().get_layout()
+    if layout != h5py.h5d.CONTIGUOUS:
+        kind = {h5py.h5d.CHUNKED: "chunks", h5py.h5d.COMPACT: "its header"}.get(layout, "another layout")
+        return [f"{name} (stored in {kind}, where Keras stores a variable in one block)"]
+    if obj.size and not obj.id.get_storage_size():
+        return [f"{name} (no values stored, only a fill value)"]
+    enum = h5py.check_enum_dtype(obj.dtype)
+    if enum is not None and enum != {"FALSE": 0, "TRUE": 1}:
+        return [f"{name} (an enumeration of {len(enum)} names)"]
+    return []
 
 
 def _walk_links(f: Any, datasets: list[tuple[str, Any]], groups: list[tuple[str, Any]]) -> list[str]:

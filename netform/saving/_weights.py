@@ -309,9 +309,10 @@ def save_legacy_weights(model: Any, path: str) -> None:
 
     from netform._compat import _keras_saving as ks
 
-    from ._h5 import _write_checksums
+    from ._h5 import _write_checksums, check_legacy_dtypes
 
     with writing(path, "legacy_h5_weights"):
+        check_legacy_dtypes(model, include_optimizer=False)
         image = io.BytesIO()
         with h5py.File(image, "w") as f:
             ks.save_weights_to_hdf5_group(f, model)
@@ -404,6 +405,9 @@ _STAGING_BEFORE = re.compile(r"\.nf-shards-[a-z0-9_]{8}")
 _INTERIM = ".interim-"
 #: The prefix of the copy of the index a save replaces, in its staging folder (for the save after a killed one).
 _PREVIOUS = ".previous-"
+#: The first file of a staging folder, holding the folder's token: a shard a kill cut short there is the save's
+#: (Keras writes the index last, so a one-shard save killed as it writes has nothing else to show it).
+_MARK = ".staging-"
 
 
 def _host_tag() -> str:
@@ -563,10 +567,16 @@ def _check_adds_up(parent: str, path: str, index: dict[str, Any] | None) -> None
         bits += sum(sizes)
     if bits > round(total * 8):
         raise SaveError(
-            f"{path}: the shards it names hold {bits / 8:,.0f} bytes of values where it records {total:,.0f}: "
+            f"{path}: the shards it names hold {_bytes_text(bits / 8)} bytes of values where it records "
+            f"{_bytes_text(total)}: "
             "data was added to them since they were written, and netform does not replace or remove them. "
             "Move them with the index, or save under another name; nothing was written."
         )
+
+
+def _bytes_text(count: float) -> str:
+    """A byte count as Keras's index records it: whole, or to the bit (Keras counts a bool as one bit)."""
+    return f"{count:,.0f}" if count == int(count) else f"{count:,.3f}"
 
 
 def _remove_shard(parent: str, name: str) -> None:
@@ -633,13 +643,22 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
             inside = os.listdir(folder)
         except OSError:
             continue
-        if any(n not in (base, _INTERIM + base, _PREVIOUS + base) and not keras_names.fullmatch(n) for n in inside):
+        if any(
+            n not in (base, _INTERIM + base, _PREVIOUS + base, _MARK + base) and not keras_names.fullmatch(n)
+            for n in inside
+        ):
             continue  # another index's, or not netform's
         if not all(_is_regular(os.path.join(folder, n)) for n in inside):
             continue
         if ours is None and base not in inside:
             continue
-        written = {n: _as_written(os.path.join(folder, n), index=not keras_names.fullmatch(n)) for n in inside}
+        token = ours.group(3) if ours is not None else None
+        written = {
+            n: _marked(os.path.join(folder, n), token)
+            if n == _MARK + base
+            else _as_written(os.path.join(folder, n), index=not keras_names.fullmatch(n))
+            for n in inside
+        }
         cut = [
             n
             for n, ok in written.items()
@@ -651,11 +670,10 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
         )
         if not all(ok or (n in cut and indexed) for n, ok in written.items()):
             continue  # a user's text under a save's name: the folder stays as it is
-        if ours is not None:
+        if token is not None:
             if _PREVIOUS + base in inside:
                 with contextlib.suppress(FormatError, SaveError, OSError):
                     replaced.append(_sharded_index(os.path.join(folder, _PREVIOUS + base)))
-            token = ours.group(3)
             # Keras's first shard name, linked to the killed save's first shard when nothing was there
             # (Keras's reader opens it first), goes with it unless the index names it
             first = f"{stem}_00000.weights.h5"
@@ -677,6 +695,17 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
                 own.unlink(name, missing_ok=True)
             own.remove_root()
     return replaced
+
+
+def _marked(path: str, token: str | None) -> bool:
+    """Whether ``path`` is a staging folder's mark: the folder's token and a line break, nothing else."""
+    if token is None:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(64) == f"{token}\n".encode()
+    except OSError:
+        return False
 
 
 def _as_written(path: str, *, index: bool) -> bool:
@@ -928,6 +957,8 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
         os.mkdir(tmp, 0o700)
         turn = contextlib.ExitStack()
         try:
+            with open(os.path.join(tmp, _MARK + base), "x", encoding="utf-8") as fh:
+                fh.write(f"{token}\n")
             if old_index is not None:  # what this save replaces, for the save after it should it be killed
                 with open(os.path.join(tmp, _PREVIOUS + base), "w", encoding="utf-8") as fh:
                     json.dump(old_index, fh)
@@ -936,7 +967,7 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
                 ks.save_state(model, store)
             finally:
                 store.close()
-            shards = sorted(n for n in os.listdir(tmp) if n not in (base, _PREVIOUS + base))
+            shards = sorted(n for n in os.listdir(tmp) if n not in (base, _PREVIOUS + base, _MARK + base))
             # From here to the last removal, saves of this index take turns (milliseconds): two of them with
             # different shard counts would each remove what only its own earlier index named, and leave the
             # other's shards at names no index lists, which every later save would then refuse.

@@ -237,3 +237,37 @@ def test_a_save_over_shards_whose_values_were_changed_replaces_them(tmp_path: Pa
     nf.save_weights(_model(), path, max_shard_size=1.0)
     assert not last.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.weights.json", "x_00000.weights.h5"]
+
+
+def test_a_one_shard_save_killed_as_it_wrote_leaves_nothing_for_good(tmp_path: Path) -> None:
+    # Keras writes the index last: a one-shard save killed while HDF5 wrote its shard left a folder holding that
+    # cut shard alone, which no later save removed (1 of 25 kills). A save's folder now holds its mark first.
+    model = _model()
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=1.0)
+    whole = (tmp_path / "x_00000.weights.h5").read_bytes()
+    staging = _staging(tmp_path)
+    staging.mkdir()
+    (staging / ".staging-x.weights.json").write_text(f"{TOKEN}\n")
+    (staging / "x_00000.weights.h5").write_bytes(whole[: len(whole) // 3])
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=1.0)
+    assert not staging.exists()
+    forged = _staging(tmp_path)  # a mark of another token is not this folder's: the cut file stays
+    forged.mkdir()
+    (forged / ".staging-x.weights.json").write_text("fedcba9876543210\n")
+    (forged / "x_00000.weights.h5").write_bytes(whole[: len(whole) // 3])
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=1.0)
+    assert (forged / "x_00000.weights.h5").exists()
+
+
+def test_a_bool_added_to_a_shard_is_named_to_the_bit(tmp_path: Path) -> None:
+    # the refusal said "hold 3,024 bytes of values where it records 3,024" (Keras counts a bool as one bit)
+    import h5py
+    import numpy as np
+
+    path = tmp_path / "x.weights.json"
+    nf.save_weights(_model(), path, max_shard_size=0.00002)
+    with h5py.File(tmp_path / "x_00000.weights.h5", "a") as f:
+        group = next(g["vars"] for g in f["layers"].values() if len(g["vars"]))
+        group[str(len(group))] = np.ones(1, dtype=bool)
+    with pytest.raises(nf.SaveError, match=r"hold [\d,]+\.125 bytes of values where it records [\d,]+:"):
+        nf.save_weights(_model(), path, max_shard_size=1.0)

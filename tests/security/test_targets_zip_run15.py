@@ -238,6 +238,6 @@ def test_a_save_does_not_replace_an_h5_that_is_also_an_archive(saved: Path, tmp_
     poly = tmp_path / "poly.h5"
     poly.write_bytes((saved / "m.h5").read_bytes() + (saved / "other.keras").read_bytes())
     before = poly.read_bytes()
-    with pytest.raises(SaveError, match="also a zip archive"):
+    with pytest.raises(SaveError, match="also a zip archive|someone's data after its end"):
         nf.save(_model(), poly)
     assert poly.read_bytes() == before

@@ -1,0 +1,156 @@
+"""Regular expressions a model file hands to Keras, bounded before Keras matches them.
+
+Three of Keras's objects hold patterns that Keras matches with Python's ``re`` against the model's own layer
+and variable paths: a ``DTypePolicyMap`` (its ``policy_map`` keys, ``re.fullmatch`` against each layer's
+path whenever its dtype policy is read), a ``MultiOptimizer``'s ``OptimizerMap`` (its ``optimizer_map`` keys,
+against each variable's path) and ``Muon`` (its ``exclude_layers``, ``re.search`` against each variable's
+path). Python's matcher backtracks: a 13 KB file whose map holds ``(((a+)+)+)+b`` beside a layer named
+``aaaa…`` kept every reader of it (``inspect``, ``summary``, ``load``) busy for as long as one waited.
+
+Each pattern is costed before anything reads the file through Keras: the number of ways Python's
+matcher can try it on a path of the config's longest length (a repeat of something that can itself match
+in several ways, as ``(a+)+``, grows with the power of that length; a back-reference is refused outright),
+times the patterns and the paths it meets. Over :data:`MAX_MATCH_STEPS` the file is refused, naming the
+pattern. Literal paths (what Keras writes: ``DTypePolicyMap`` keys are layer paths) and the patterns people
+write (``encoder/.*``, ``.*attention.*``) cost a few steps a path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Iterator
+
+from netform.errors import UnsafeFileError
+
+__all__ = ["check_patterns", "MAX_MATCH_STEPS", "MAX_PATTERN_CHARS"]
+
+#: The most backtracking steps (as costed here) the patterns of one file may take on its paths, all together:
+#: about half a second of Python's matcher (a path of 3,000 characters against ``.*a.*b`` takes 4 ms).
+MAX_MATCH_STEPS = 10**9
+#: The longest pattern taken (Keras writes layer paths; a pattern a person writes is a line).
+MAX_PATTERN_CHARS = 1_000
+#: How many times a layer's path is matched while a model is made and built (its dtype policy is read often).
+_LOOKUPS_PER_PATH = 16
+
+#: (class name, config key holding the patterns, whether Keras searches rather than matches the whole path)
+_PATTERN_HOLDERS = (("DTypePolicyMap", "policy_map", False), ("OptimizerMap", "optimizer_map", False))
+_SEARCHED_LISTS = (("Muon", "exclude_layers"),)
+
+
+def _parser() -> Any:
+    # Python's own parser of regular expressions (``re._parser``; ``sre_parse`` before 3.11): the only way to
+    # see a pattern's structure; the standard library's, not Keras's or TensorFlow's.
+    import importlib
+
+    try:
+        return importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - Python before 3.11
+        return importlib.import_module("sre_parse")
+
+
+def _log_cost(items: Any, longest: int, parser: Any) -> float:
+    """log10 of the ways Python's backtracking matcher can try ``items`` (a parsed pattern) on a path of
+    ``longest`` characters: a sequence multiplies its parts, an alternation adds its branches, a repeat of
+    up to n (at most the path's length) takes n + 1 lengths of each of its n tries."""
+    total = 0.0
+    for op, arg in items:
+        if op in (parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None)):
+            low, high, sub = arg
+            reps = min(int(high), longest)
+            inner = _log_cost(sub, longest, parser)
+            total += math.log10(reps + 1) + reps * inner
+        elif op == parser.BRANCH:
+            total += math.log10(sum(10 ** min(_log_cost(branch, longest, parser), 300) for branch in arg[1]))
+        elif op == parser.SUBPATTERN:
+            total += _log_cost(arg[-1], longest, parser)
+        elif op in (parser.ASSERT, parser.ASSERT_NOT):
+            total += _log_cost(arg[1], longest, parser)
+        elif op == getattr(parser, "ATOMIC_GROUP", None):
+            total += _log_cost(arg, longest, parser)
+        elif op in (parser.GROUPREF, parser.GROUPREF_EXISTS):
+            return math.inf  # a back-reference: matching is no longer bounded by any power of the length
+        if total > 300:
+            return math.inf
+    return total
+
+
+def _paths(config: Any) -> tuple[int, int]:
+    """``(paths, longest)``: how many named objects the config holds (each a path Keras may match, four
+    variables a layer) and the longest path their names make, nested as the config nests them."""
+    count, longest = 0, 0
+    stack: list[tuple[Any, int]] = [(config, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            name = node.get("name")
+            here = depth + len(name) + 1 if isinstance(name, str) else depth
+            if isinstance(name, str):
+                count += 1
+                longest = max(longest, here)
+            stack.extend((value, here) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth) for value in node)
+    return 4 * max(count, 1), longest + 64  # a variable's own name after its layer's path ("/kernel", …)
+
+
+def _patterns(config: Any) -> Iterator[tuple[str, Any, bool]]:
+    """``(class name, pattern, searched)`` for every pattern the config's objects hand to Keras's matcher."""
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            class_name, inner = node.get("class_name"), node.get("config")
+            if isinstance(inner, dict):
+                for holder, key, searched in _PATTERN_HOLDERS:
+                    if class_name == holder and isinstance(inner.get(key), dict):
+                        yield from ((holder, pattern, searched) for pattern in inner[key])
+                for holder, key in _SEARCHED_LISTS:
+                    if class_name == holder and isinstance(inner.get(key), list):
+                        yield from ((holder, pattern, True) for pattern in inner[key])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def check_patterns(config: Any, where: str) -> None:
+    """Refuse a config whose patterns would keep Python's matcher busy beyond :data:`MAX_MATCH_STEPS`.
+
+    Args:
+        config: A decoded model or compile config (Keras 3 or legacy).
+        where: The file, for messages.
+
+    Raises:
+        UnsafeFileError: A pattern that is not text or not a regular expression, longer than
+            :data:`MAX_PATTERN_CHARS`, with a back-reference, or costing more than the bound on the
+            config's paths (nested repeats, as ``(a+)+``).
+    """
+    found = list(_patterns(config))
+    if not found:
+        return
+    paths, longest = _paths(config)
+    parser = _parser()
+    budget = math.log10(MAX_MATCH_STEPS) - math.log10(paths * _LOOKUPS_PER_PATH * len(found))
+    for holder, pattern, searched in found:
+        shown = repr(pattern)[:120]
+        holder = f"{'an' if holder[0] in 'AEIOU' else 'a'} {holder}"
+        if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN_CHARS:
+            why = "not text" if not isinstance(pattern, str) else f"longer than {MAX_PATTERN_CHARS:,} characters"
+            raise UnsafeFileError(f"{where}: {holder} in the config holds the pattern {shown}, {why}.")
+        try:
+            parsed = parser.parse(pattern)
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError) as err:
+            raise UnsafeFileError(
+                f"{where}: {holder} in the config holds {shown}, which is no regular expression Python "
+                f"compiles ({err}); Keras would fail on it, so the file is refused as corrupt or edited."
+            ) from None
+        cost = _log_cost(list(parsed), longest, parser) + (math.log10(longest + 1) if searched else 0.0)
+        if cost > budget:
+            raise UnsafeFileError(
+                f"{where}: {holder} in the config holds the pattern {shown}, which Python's matcher could "
+                f"take more than {MAX_MATCH_STEPS:,} steps to try on the model's {paths:,} layer and variable "
+                f"paths of up to {longest:,} characters (a repeat of something that itself repeats or "
+                "alternates, such as (a+)+, or a back-reference); the file is refused as hostile. Keras "
+                "writes layer paths there; write the pattern without nested repeats."
+            )

@@ -1,0 +1,122 @@
+"""Patterns a model file hands to Keras's matcher are costed before Keras matches them.
+
+A ``DTypePolicyMap`` (its keys), a ``MultiOptimizer``'s ``OptimizerMap`` (its keys) and ``Muon``
+(``exclude_layers``) hold regular expressions Keras matches with Python's backtracking ``re`` against the
+model's layer and variable paths. A 13 KB ``.keras`` whose map held ``(((a+)+)+)+b`` beside a layer named
+``aaaa…`` kept ``inspect``, ``summary`` and ``nf.load`` busy for as long as one waited (a 25 KB one with a
+``MultiOptimizer`` the same).
+"""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from pathlib import Path
+
+import keras
+import pytest
+
+import netform as nf
+from netform.cli._main import main
+from netform.saving._patterns import check_patterns
+
+BOMB = "(((a+)+)+)+b"
+NAME = "a" * 26
+
+
+def _edited(src: Path, dst: Path, old: str, new: str) -> Path:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "config.json":
+                assert old.encode() in data
+                data = data.replace(old.encode(), new.encode())
+            zout.writestr(info, data)
+    return dst
+
+
+def _policy_map_file(tmp_path: Path) -> Path:
+    policies = keras.dtype_policies.DTypePolicyMap(
+        default_policy="float32", policy_map={"xyz": keras.dtype_policies.DTypePolicy("float32")}
+    )
+    inputs = keras.Input((3,))
+    keras.Model(inputs, keras.layers.Dense(2, name=NAME, dtype=policies)(inputs)).save(tmp_path / "src.keras")
+    return _edited(tmp_path / "src.keras", tmp_path / "bomb.keras", '"xyz"', f'"{BOMB}"')
+
+
+def _optimizer_file(tmp_path: Path, kind: str) -> Path:
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name=NAME)(inputs))
+    if kind == "MultiOptimizer":
+        mapping = keras.optimizers.OptimizerMap(keras.optimizers.Adam(), {"zzz": keras.optimizers.SGD()})
+        optimizer: keras.optimizers.Optimizer = keras.optimizers.MultiOptimizer(mapping)
+    else:
+        optimizer = keras.optimizers.Muon(exclude_layers=["zzz"])
+    model.compile(optimizer=optimizer, loss="mse")
+    model.save(tmp_path / "src.keras")
+    return _edited(tmp_path / "src.keras", tmp_path / "bomb.keras", '"zzz"', f'"{BOMB}"')
+
+
+@pytest.mark.parametrize("kind", ["DTypePolicyMap", "MultiOptimizer", "Muon"])
+def test_a_backtracking_pattern_in_a_model_file_is_refused_at_once(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _policy_map_file(tmp_path) if kind == "DTypePolicyMap" else _optimizer_file(tmp_path, kind)
+    start = time.process_time()
+    with pytest.raises(nf.UnsafeFileError, match=r"holds the pattern '\(\(\(a\+\)\+\)\+\)\+b'"):
+        nf.load(path)
+    for command in ("inspect", "summary"):
+        assert main([command, str(path)]) == 6  # an unsafe file
+        assert "nested repeats" in capsys.readouterr().err
+    assert time.process_time() - start < 20  # each refusal is a walk of the config: well under a second
+
+
+def test_the_patterns_people_write_load(tmp_path: Path) -> None:
+    policies = keras.dtype_policies.DTypePolicyMap(
+        default_policy="float32", policy_map={".*dense.*": keras.dtype_policies.DTypePolicy("float32")}
+    )
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(4, name="my_dense", dtype=policies)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="encoder_out")(hidden))
+    mapping = keras.optimizers.OptimizerMap(keras.optimizers.Adam(), {"encoder.*": keras.optimizers.SGD()})
+    model.compile(optimizer=keras.optimizers.MultiOptimizer(mapping), loss="mse")
+    model.save(tmp_path / "ok.keras")
+    assert nf.load(tmp_path / "ok.keras").count_params() == model.count_params()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "refused"),
+    [
+        ("functional/dense_3", False),
+        ("encoder/.*", False),
+        (".*attention.*", False),
+        ("layer_[0-9]{1,3}/kernel", False),
+        ("(a+)+b", True),
+        ("(a|aa)*c", True),
+        (r"(a)\1", True),
+        ("x" * 1001, True),
+        ("[unclosed", True),
+        (7, True),
+    ],
+)
+def test_patterns_are_costed(pattern: object, refused: bool) -> None:
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "m",
+            "layers": [
+                {
+                    "class_name": "Dense",
+                    "config": {
+                        "name": "a" * 40,
+                        "dtype": {"class_name": "DTypePolicyMap", "config": {"policy_map": {pattern: "float32"}}},
+                    },
+                }
+            ],
+        },
+    }
+    if refused:
+        with pytest.raises(nf.UnsafeFileError, match="DTypePolicyMap in the config holds"):
+            check_patterns(config, "m.keras")
+    else:
+        check_patterns(config, "m.keras")
