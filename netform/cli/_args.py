@@ -76,7 +76,8 @@ def _access_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-network",
         action="store_true",
-        help="let the spec's callbacks use the network (RemoteMonitor, gs://… and other remote paths)",
+        help="let the spec use the network (RemoteMonitor, gs://… and other remote paths, the "
+        "multi_worker_mirrored strategy, which joins the cluster TF_CONFIG names)",
     )
 
 

@@ -683,7 +683,9 @@ def _check_predictions_file(output: str) -> None:
             "the folder away"
         )
     from .._files import system_path
+    from ..saving._target import refuse_inside_savedmodel
 
+    refuse_inside_savedmodel(output)  # predictions never become one file of a SavedModel
     try:
         folder = os.path.dirname(os.path.abspath(system_path(output)))  # where the write goes (``link/..``)
     except OSError as err:

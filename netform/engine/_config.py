@@ -23,6 +23,7 @@ from ..spec._callback_files import CallbackFileRefused, LogNames, backup_overlap
 from ..spec._training import CONFIG_ONLY_KEYS, DTYPE_POLICIES, TRAINING_KEYS, TrainingSpec
 from ._data import array_samples, split_problem
 from ._distribute import strategy_from_name
+from netform.spec._access import NETWORK_STRATEGIES, network_strategy_message
 
 __all__ = [
     "fit_from_training_config",
@@ -666,6 +667,8 @@ def fit_from_training_config(
     if isinstance(dist, str):
         dist = {"strategy": dist}
     name = dist.get("strategy", "default")
+    if str(name).strip().lower().replace("-", "_") in NETWORK_STRATEGIES and not allow_network:
+        raise EngineError(network_strategy_message(str(name), cli=False))
     strategy = strategy_from_name(name, dist.get("devices"))
     scope = strategy.scope() if name != "default" else contextlib.nullcontext()
     policy = training.get("dtype_policy")

@@ -1337,6 +1337,16 @@ def _refuse_inside_savedmodel(path: str, fmt: str | None = None) -> None:
     )
 
 
+def refuse_inside_savedmodel(path: str) -> None:
+    """Refuse any file netform writes (a command's ``-o``: a spec, a schema, a diagram, predictions) below a
+    SavedModel folder, as a save there is refused: it would change one file of that SavedModel.
+
+    Raises:
+        SaveError: ``path`` lies inside a SavedModel folder.
+    """
+    _refuse_inside_savedmodel(path)
+
+
 def check_export_target(path: str | os.PathLike[str]) -> None:
     """Refuse Keras's ``export`` (an inference-only SavedModel) over a SavedModel netform saved.
 

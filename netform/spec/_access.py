@@ -35,6 +35,8 @@ __all__ = [
     "current_access",
     "path_problem",
     "callback_problems",
+    "NETWORK_STRATEGIES",
+    "network_strategy_message",
     "callback_message",
     "file_argument_problems",
     "activation_function_problem",
@@ -747,6 +749,24 @@ def callback_problems(name: str, arguments: Mapping[str, Any], access: SpecAcces
                 )
             )
     return out
+
+
+#: The distribution strategies that use the network: MultiWorkerMirroredStrategy starts a gRPC server on every
+#: interface and joins the cluster ``TF_CONFIG`` names (with ``TF_CONFIG`` unset it trains on this machine only).
+NETWORK_STRATEGIES = frozenset({"multi_worker_mirrored"})
+
+
+def network_strategy_message(name: str, *, cli: bool = True) -> str:
+    """Why a spec's ``distribution.strategy`` that uses the network is refused, and how to allow it."""
+    return callback_message(
+        (
+            "",
+            f"distribution strategy {name!r} joins the cluster the environment's TF_CONFIG names over the network "
+            "(a server listening on every interface)",
+            "network",
+        ),
+        cli=cli,
+    )
 
 
 def callback_message(problem: tuple[str, str, str], *, cli: bool = True) -> str:

@@ -10,10 +10,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, ConfigDict, Field, PositiveInt, ValidationInfo
+from pydantic import AfterValidator, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
 
 from ..errors import did_you_mean
-from ._access import NETWORK_CALLBACKS, PATH_ARGUMENTS, callback_message, callback_problems, current_access
+from ._access import (
+    NETWORK_CALLBACKS,
+    NETWORK_STRATEGIES,
+    PATH_ARGUMENTS,
+    callback_message,
+    callback_problems,
+    current_access,
+    network_strategy_message,
+)
 from ._types import StrictScalars, TypedObject, check_arguments
 
 __all__ = [
@@ -468,8 +476,19 @@ class DistributionSpec(StrictScalars):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     strategy: StrategyName = Field(
-        "default", description="The tf.distribute strategy: default, one_device, mirrored or multi_worker_mirrored."
+        "default",
+        description="The tf.distribute strategy: default, one_device, mirrored or multi_worker_mirrored "
+        "(which uses the network: allowed with netform train --allow-network).",
     )
+
+    @field_validator("strategy")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        access = current_access()
+        if value in NETWORK_STRATEGIES and access.check_callbacks and not access.allow_network:
+            raise ValueError(network_strategy_message(value))
+        return value
+
     devices: Annotated[tuple[str, ...] | None, AfterValidator(_check_devices)] = Field(
         None,
         description="Devices of this machine for one_device (one) or mirrored (several), as TensorFlow names them, "
@@ -502,7 +521,11 @@ class TrainingSpec(StrictScalars):
     weighted_metrics: tuple[MetricRef, ...] | dict[str, tuple[MetricRef, ...]] | None = Field(
         None, description="Metrics weighted by sample_weight or class_weight."
     )
-    batch_size: PositiveInt = Field(32, description="Samples per gradient step.")
+    batch_size: PositiveInt = Field(
+        32,
+        le=2**31 - 1,
+        description="Samples per gradient step (at most 2,147,483,647; past 2**63 TensorFlow cannot hold it).",
+    )
     epochs: PositiveInt = Field(1, description="Passes over the training data.")
     validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of the data held out for validation.")
     shuffle: bool = Field(True, description="Shuffle the training data every epoch.")
