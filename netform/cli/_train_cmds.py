@@ -490,6 +490,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                 allow_network=allow_network,
                 callbacks=extra + [interrupt.callback(backups)],
             )
+    except RuntimeError as err:
+        if "NaN or Inf loss encountered" not in str(err):
+            raise
+        # Keras's TerminateOnNaN(raise_error=True) stopping the run: the data or the settings, not a fault of netform
+        raise EngineError(
+            f"training stopped by TerminateOnNaN: {' '.join(str(err).split())[:200]} The loss became NaN or "
+            "infinite: check the data for NaN or infinite values, and lower the learning rate"
+        ) from err
     except (OSError, SaveError) as err:  # a callback's file or folder could not be written
         # The epochs trained so far are not lost with the callback's file: the model is saved as a Ctrl-C saves it.
         _save_after_failure(built, _interrupted_path(args.output, out_dir, spec.name))

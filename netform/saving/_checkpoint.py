@@ -312,9 +312,15 @@ def _is_own_set(prefix: str) -> bool:
     files = _files_of(prefix)
     # A set holds only the shard its tensors are in (an earlier version's held every shard), or none
     # when a save was killed while removing it (data first): any file its index does not declare is not netform's.
-    return set(files) - {prefix + ".index"} <= declared and all(
-        os.path.isfile(f) and not os.path.islink(f) for f in files
-    )
+    if not (
+        set(files) - {prefix + ".index"} <= declared and all(os.path.isfile(f) and not os.path.islink(f) for f in files)
+    ):
+        return False
+    from ._target import data_beyond_index
+
+    # and each data file holds nothing past its last tensor: bytes appended there (a user's text) keep the set
+    data = {os.path.basename(f): f for f in files if f != prefix + ".index"}
+    return not data_beyond_index(prefix + ".index", data)
 
 
 @contextlib.contextmanager

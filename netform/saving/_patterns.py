@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from netform.errors import UnsafeFileError
 
-__all__ = ["check_patterns", "MAX_MATCH_STEPS", "MAX_PATTERN_CHARS"]
+__all__ = ["check_patterns", "MAX_MATCH_STEPS", "MAX_OP_STRING", "MAX_PATTERN_CHARS"]
 
 #: The most backtracking steps (as costed here) the patterns of one file may take on its paths, all together:
 #: about half a second of Python's matcher (a path of 3,000 characters against ``.*a.*b`` takes 4 ms).
@@ -113,6 +113,34 @@ def _patterns(config: Any) -> Iterator[tuple[str, Any, bool]]:
             stack.extend(node)
 
 
+#: The longest string an op node of a model config may pass to its op (a ``keras.ops.rearrange`` pattern, an
+#: einsum equation): Keras parses them with backtracking regular expressions whose time grows with the square
+#: of their length (a 210 KB ``.keras`` whose pattern held 100,000 spaces and ``(`` took ``nf.load`` 62 s).
+MAX_OP_STRING = 1_024
+
+
+def _op_strings(config: Any) -> Iterator[tuple[str, str]]:
+    """``(class name, string)`` for every string an op node's calls pass (``inbound_nodes`` args and kwargs)."""
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            module = node.get("module")
+            if isinstance(module, str) and module.startswith(("keras.src.ops", "keras.ops")):
+                calls: list[Any] = [node.get("inbound_nodes")]
+                while calls:
+                    item = calls.pop()
+                    if isinstance(item, str):
+                        yield str(node.get("class_name")), item
+                    elif isinstance(item, dict):
+                        calls.extend(item.values())
+                    elif isinstance(item, list):
+                        calls.extend(item)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def check_patterns(config: Any, where: str) -> None:
     """Refuse a config whose patterns would keep Python's matcher busy beyond :data:`MAX_MATCH_STEPS`.
 
@@ -120,11 +148,23 @@ def check_patterns(config: Any, where: str) -> None:
         config: A decoded model or compile config (Keras 3 or legacy).
         where: The file, for messages.
 
+    Also refuses a string longer than :data:`MAX_OP_STRING` that an op node's call passes (Keras parses
+    ``rearrange`` patterns and einsum equations with backtracking regular expressions).
+
     Raises:
-        UnsafeFileError: A pattern that is not text or not a regular expression, longer than
+        UnsafeFileError: An op node's string past :data:`MAX_OP_STRING`; a pattern that is not text or not a
+            regular expression, longer than
             :data:`MAX_PATTERN_CHARS`, with a back-reference, or costing more than the bound on the
             config's paths (nested repeats, as ``(a+)+``).
     """
+    for op, text in _op_strings(config):
+        if len(text) > MAX_OP_STRING:
+            raise UnsafeFileError(
+                f"{where}: an op node ({op[:80]}) in the config is called with a string of {len(text):,} characters "
+                f"({text[:40]!r}…), more than the {MAX_OP_STRING:,} netform takes: Keras parses such strings (a "
+                "rearrange pattern, an einsum equation) with regular expressions whose time grows with the square "
+                "of their length; the file is refused as hostile."
+            )
     found = list(_patterns(config))
     if not found:
         return

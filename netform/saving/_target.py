@@ -170,7 +170,34 @@ def _variables_strangers(variables: str) -> list[str]:
             strangers.append("variables.index (not a TensorFlow checkpoint index)")
         return strangers + shards  # no index names them: none is known to be TensorFlow's
     named = {f"variables.data-{i:05d}-of-{count:05d}" for i in range(count)}
-    return strangers + [n for n in shards if n not in named]
+    longer = data_beyond_index(index, {n: os.path.join(variables, n) for n in shards if n in named})
+    return strangers + [n for n in shards if n not in named] + longer
+
+
+def data_beyond_index(index: str, shards: dict[str, str]) -> list[str]:
+    """The data shards (name to path) longer than the ends of the tensors ``index`` places in them, each named
+    with its sizes: TensorFlow writes a shard's tensors one after another and nothing after the last, so bytes
+    past it are someone's (appended text went with the next save). An index netform cannot read names all."""
+    from ._tensor_bundle import read_index
+
+    try:
+        _, entries = read_index(index)
+    except Exception:  # malformed or unreadable: no shard is known to be only what it names
+        return [f"{name} (its index cannot be read)" for name in shards]
+    ends: dict[int, int] = {}
+    for entry in entries:
+        ends[entry.shard_id] = max(ends.get(entry.shard_id, 0), entry.offset + entry.size)
+    longer = []
+    for name, path in shards.items():
+        found = re.search(r"data-(\d{5})-of-\d{5}$", name)
+        try:
+            size = os.lstat(path).st_size
+        except OSError:
+            continue
+        end = ends.get(int(found.group(1)), 0) if found else 0
+        if size > end:
+            longer.append(f"{name} ({size:,} bytes, past the {end:,} its index places tensors in)")
+    return longer
 
 
 def index_shards(index: str) -> int | None:
@@ -671,14 +698,20 @@ def _storage_problem(name: str, obj: Any) -> list[str]:
     return []
 
 
+#: The bit of HDF5's object header message types for a comment (``H5O_COMMENT_ID``, 0x000D): Keras writes none.
+_COMMENT_MESSAGE = 1 << 0x000D
+
+
 def _walk_links(f: Any, datasets: list[tuple[str, Any]], groups: list[tuple[str, Any]]) -> list[str]:
     """Every link below the root of ``f``, by name: datasets and groups go to the two lists, and what Keras never
     writes is returned. Keras writes each group and dataset under one hard link; a soft or external link, a
-    named data type, or a second name of an object (``vars/2`` made another name of ``vars/0``) is someone's.
+    named data type, a comment, or a second name of an object (``vars/2`` made another name of ``vars/0``) is someone's.
     ``visititems`` sees objects, not links, so none of these showed (a shard holding them was deleted)."""
     import h5py
 
     strangers: list[str] = []
+    if h5py.h5o.get_info(f.id).hdr.mesg.present & _COMMENT_MESSAGE:
+        strangers.append("/ (a comment)")
     todo: list[tuple[str, Any]] = [("", f)]
     seen = 0
     while todo:
@@ -699,9 +732,12 @@ def _walk_links(f: Any, datasets: list[tuple[str, Any]], groups: list[tuple[str,
             if obj is None or not isinstance(obj, (h5py.Group, h5py.Dataset)):
                 strangers.append(f"{name} (a named data type)" if isinstance(obj, h5py.Datatype) else name)
                 continue
-            if h5py.h5o.get_info(obj.id).rc > 1:  # a second name of one object (or a loop): not descended into
+            info = h5py.h5o.get_info(obj.id)
+            if info.rc > 1:  # a second name of one object (or a loop): not descended into
                 strangers.append(f"{name} (another name of an object)")
                 continue
+            if info.hdr.mesg.present & _COMMENT_MESSAGE:
+                strangers.append(f"{name} (a comment)")
             if isinstance(obj, h5py.Dataset):
                 datasets.append((name, obj))
             else:

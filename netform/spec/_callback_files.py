@@ -149,8 +149,8 @@ def confine_paths(
             _check_folder_tree(name, arg, text, real)
         if name == "BackupAndRestore":
             _check_backup_files(real, arg, check_model_file)
-        if name == "TensorBoard":
-            _check_tensorboard_dir(text, real, arg)
+        if name == "TensorBoard" and arg == "log_dir":
+            _check_tensorboard_dir(text, real, arg, embeddings=bool(args.get("embeddings_freq")))
         if arg in _FILE_ARGS:
             if os.path.isdir(real):
                 raise CallbackFileRefused(f"{name}.{arg} {text!r} is an existing folder ({real}); name a file.", arg)
@@ -437,8 +437,51 @@ def _is_backup_metadata(path: str) -> bool:
 _BACKUP_METADATA_KEYS = {"epoch", "batch"}
 
 
-def _check_tensorboard_dir(text: str, real: str, arg: str) -> None:
-    """TensorBoard writes event files into ``log_dir/train`` and ``log_dir/validation``: folders, if present."""
+#: What Keras's TensorBoard writes to ``log_dir/projector_config.pbtxt`` (``embeddings_freq``): the text form
+#: of a ``ProjectorConfig``, an ``embeddings`` entry per Embedding layer with its tensor and metadata file.
+_PROJECTOR_CONFIG = re.compile(
+    r'(?:embeddings \{\n  tensor_name: "(?:[^"\\\n]|\\.)*"\n(?:  metadata_path: "(?:[^"\\\n]|\\.)*"\n)?\}\n)*'
+)
+#: The largest projector config read to tell whether TensorBoard wrote it (an entry per Embedding layer).
+_PROJECTOR_LIMIT = 2**20
+
+
+def _projector_problem(path: str) -> str | None:
+    """Why the file at ``path`` is not a projector config TensorBoard wrote (None if it is, or is not there)."""
+    if not os.path.lexists(path):
+        return None
+    if os.path.islink(path) or not os.path.isfile(path):
+        return "which is a link or not a regular file"
+    if os.lstat(path).st_nlink > 1:
+        return "which has other names (hard links), and would change under each of them"
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(_PROJECTOR_LIMIT + 1)
+    except OSError as err:
+        return f"which cannot be read to check that TensorBoard wrote it ({err.strerror or err})"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if len(data) > _PROJECTOR_LIMIT or text is None or not _PROJECTOR_CONFIG.fullmatch(text):
+        return "which is not a projector config TensorBoard wrote"
+    return None
+
+
+def _check_tensorboard_dir(text: str, real: str, arg: str, embeddings: bool = False) -> None:
+    """TensorBoard writes event files into ``log_dir/train`` and ``log_dir/validation``: folders, if present;
+    with ``embeddings`` (``embeddings_freq``), ``log_dir/projector_config.pbtxt``, replaced only when it is one
+    TensorBoard wrote (a user's notes under that name were overwritten)."""
+    if embeddings:
+        projector = os.path.join(real, "projector_config.pbtxt")
+        other = _projector_problem(projector)
+        if other:
+            raise CallbackFileRefused(
+                f"TensorBoard.log_dir {text!r} holds {projector}, {other}; with embeddings_freq TensorBoard "
+                "writes its projector config there, and netform never replaces a file it did not write: move "
+                "that file away, or name a new log_dir.",
+                arg,
+            )
     for sub in ("train", "validation"):
         path = os.path.join(real, sub)
         if os.path.lexists(path) and not os.path.isdir(path):

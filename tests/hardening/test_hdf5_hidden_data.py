@@ -2,7 +2,7 @@
 
 Before, the check of what a file holds looked at its names, types and visible sizes only. Bytes beyond a
 chunked dataset's extent (a resizable dataset shrunk after it was written), a dataset showing only its fill
-value, an enumeration's names, or bytes appended after the file's end passed it, and the next save replaced
+value, an enumeration's names, an object's comment, or bytes appended after the file's end passed it, and the next save replaced
 the file with them in it. Keras writes each variable whole in one contiguous block and nothing after the end.
 """
 
@@ -63,7 +63,20 @@ def _appended(path: Path) -> None:
         fh.write(SECRET * 64)
 
 
+def _comment(path: Path) -> None:
+    with h5py.File(path, "r+") as f:
+        group, name = _bias(f)
+        h5py.h5o.set_comment(group[name].id, SECRET * 8)
+
+
+def _root_comment(path: Path) -> None:
+    with h5py.File(path, "r+") as f:
+        h5py.h5o.set_comment(f.id, SECRET * 8)
+
+
 EDITS: dict[str, Callable[[Path], None]] = {
+    "comment": _comment,
+    "root comment": _root_comment,
     "edge chunk": _edge_chunk,
     "fill value": _fill_value_only,
     "enumeration": _enumeration,

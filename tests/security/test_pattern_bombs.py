@@ -120,3 +120,17 @@ def test_patterns_are_costed(pattern: object, refused: bool) -> None:
             check_patterns(config, "m.keras")
     else:
         check_patterns(config, "m.keras")
+
+
+def test_a_long_string_passed_to_an_op_is_refused(tmp_path: Path) -> None:
+    # Keras parses a rearrange pattern with backtracking regular expressions (quadratic): a 210 KB .keras whose
+    # pattern held 100,000 spaces and "(" took nf.load 62 s of CPU
+    inputs = keras.Input(batch_shape=(2, 4, 6))
+    keras.Model(inputs, keras.ops.rearrange(inputs, "b h w -> b w h")).save(tmp_path / "r.keras")
+    assert nf.load(tmp_path / "r.keras").output_shape == (2, 6, 4)
+    pattern = '"b h w -> b w h"'
+    bomb = _edited(tmp_path / "r.keras", tmp_path / "bomb.keras", pattern, pattern[:-1] + " " * 3000 + '("')
+    start = time.process_time()
+    with pytest.raises(nf.UnsafeFileError, match="op node \\(Rearrange\\).* 3,015 characters"):
+        nf.load(bomb)
+    assert time.process_time() - start < 5
