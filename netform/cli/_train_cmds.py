@@ -7,6 +7,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -65,11 +66,20 @@ def apply_overrides(spec_path: str, overrides: list[str]) -> Any:
     data = copy.deepcopy(spec.to_dict())
     for item in overrides:
         if "=" not in item:
-            raise SpecError(f"override {item!r}: write KEY=VALUE, e.g. training.epochs=3")
+            raise SpecError(f"override {item!r}: write KEY=VALUE, e.g. training.epochs=3", source=spec_path)
         key, raw = item.split("=", 1)
         # The same bounded, located YAML reader as spec files (limits, long integers, tags refused).
         value, _ = load_yaml(raw, source=f"override {key}")
-        parts = key.split(".")
+        # layers.0.scale, or layers[0].scale as netform's messages write a place in a spec
+        parts = [p[1:-1] if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", key)]
+        if not parts or "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts).lstrip(".") != re.sub(
+            r"\.(\d+)(?=\.|$)", r"[\1]", key
+        ):
+            raise SpecError(
+                f"override {item!r}: '{key}' is no path in a spec; write one such as training.epochs or "
+                "layers[0].units (layers.0.units)",
+                source=spec_path,
+            )
         target: Any = data
         for i, part in enumerate(parts[:-1]):
             nxt = int(part) if isinstance(target, list) and part.isdigit() else part
@@ -78,7 +88,8 @@ def apply_overrides(spec_path: str, overrides: list[str]) -> Any:
                     target[nxt] = {}
                 target = target[nxt]
             except (KeyError, IndexError, TypeError):
-                raise SpecError(f"override {item!r}: '{'.'.join(parts[: i + 1])}' is not in the spec") from None
+                place = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts[: i + 1]).lstrip(".")
+                raise SpecError(f"override {item!r}: '{place}' is not in the spec", source=spec_path) from None
         last: Any = int(parts[-1]) if isinstance(target, list) and parts[-1].isdigit() else parts[-1]
         target[last] = value
     return load_spec(data, source=f"{spec_path} (with overrides)")

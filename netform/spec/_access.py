@@ -90,6 +90,11 @@ MODELLING_FUNCTION_MODULES = frozenset(
 )
 
 
+#: Keras modules whose names make whole models or fetch data (``keras.applications.MobileNet``,
+#: ``keras.datasets.mnist``): never an object a layer's argument holds.
+_WHOLE_MODEL_MODULES = ("keras.applications", "keras.src.applications", "keras.datasets", "keras.src.datasets")
+
+
 #: The namespaces where Keras looks up a function a config names with ``module: builtins`` (its
 #: ``BUILTIN_MODULES``), as ``keras.<namespace>.<name>``.
 BUILTIN_NAMESPACES = ("activations", "constraints", "initializers", "losses", "metrics", "optimizers", "regularizers")
@@ -115,6 +120,17 @@ def function_problem(node: Mapping[str, Any]) -> str | None:
         return (
             f"{module}.{class_name[:100]} as a class; it is a function of a module that is not one of Keras's "
             f"modelling modules ({', '.join(sorted(MODELLING_FUNCTION_MODULES))}), and Keras refuses it"
+        )
+    if (
+        isinstance(class_name, str)
+        and class_name != "function"
+        and isinstance(module, str)
+        and module.startswith(_WHOLE_MODEL_MODULES)
+    ):
+        # keras.applications' constructors (MobileNet, ResNet50) make whole models and may download weights
+        return (
+            f"{module}.{class_name[:100]} as a class; it makes a whole model (and may download its weights), "
+            "which no layer argument is: Keras refuses it when the layer is built"
         )
     if class_name == "function" and not isinstance(module, str):
         registered = node.get("registered_name")
