@@ -390,8 +390,8 @@ def check_legacy_dtypes(model: Any, include_optimizer: bool = True) -> None:
             f"{dtype}: {', '.join(names[:3])}{' …' if len(names) > 3 else ''}" for dtype, names in odd.items()
         )
         raise ValueError(
-            f"Keras's legacy HDF5 layout stores {' and '.join(odd)} variables ({found}) as raw bytes that neither "
-            "Keras nor netform can read back; save as .keras or .weights.h5, which keep them"
+            f"save as .keras or .weights.h5, which keep {' and '.join(odd)} variables: Keras's legacy HDF5 layout "
+            f"stores them as raw bytes that neither Keras nor netform can read back ({found[:160]})"
         )
 
 
@@ -864,8 +864,13 @@ def _compile(
 
     from netform._compat import _keras_saving as ks
 
+    from ._patterns import check_patterns
+
     native = attr_json(f, "netform_compile_config", path)
     stored = sum(math.prod(v.shape) for v in model.weights)  # (compiling allocates the metrics: bounded by it)
+    # an optimizer's patterns (MultiOptimizer, Muon) meet the built model's variable paths, not the config's names
+    variables = (len(model.weights), max((len(str(v.path)) for v in model.weights), default=0))
+    check_patterns(native if native is not None else attr_json(f, "training_config", path), path, met=variables)
     if native is not None:
         check_config(native, where=path, safe_mode=safe_mode, custom_objects=custom)
         check_metric_sizes(native, stored, path, "netform_compile_config")

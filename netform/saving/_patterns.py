@@ -25,13 +25,14 @@ from netform.errors import UnsafeFileError
 
 __all__ = ["check_patterns", "MAX_MATCH_STEPS", "MAX_OP_STRING", "MAX_PATTERN_CHARS"]
 
-#: The most backtracking steps (as costed here) the patterns of one file may take on its paths, all together:
-#: about half a second of Python's matcher (a path of 3,000 characters against ``.*a.*b`` takes 4 ms).
-MAX_MATCH_STEPS = 10**9
+#: The most backtracking steps (as costed here, an upper bound) the patterns of one file may take on its paths,
+#: all together: a few seconds of Python's matcher at worst (``.*a.*a.*b``, costed 10**9 on a path of 1,000
+#: characters, takes it 0.2 s).
+MAX_MATCH_STEPS = 2 * 10**10
 #: The longest pattern taken (Keras writes layer paths; a pattern a person writes is a line).
 MAX_PATTERN_CHARS = 1_000
 #: How many times a layer's path is matched while a model is made and built (its dtype policy is read often).
-_LOOKUPS_PER_PATH = 16
+_LOOKUPS_PER_PATH = 4
 
 #: (class name, config key holding the patterns, whether Keras searches rather than matches the whole path)
 _PATTERN_HOLDERS = (("DTypePolicyMap", "policy_map", False), ("OptimizerMap", "optimizer_map", False))
@@ -75,18 +76,28 @@ def _log_cost(items: Any, longest: int, parser: Any) -> float:
     return total
 
 
+#: Serialized objects that are no layer (no path of their own): dtype policies, and the maps holding them.
+_NOT_LAYERS = ("DTypePolicy", "DTypePolicyMap")
+
+
 def _paths(config: Any) -> tuple[int, int]:
-    """``(paths, longest)``: how many named objects the config holds (each a path Keras may match, four
-    variables a layer) and the longest path their names make, nested as the config nests them."""
+    """``(paths, longest)``: how many layers the config holds (each a path Keras may match, four variables a
+    layer; each layer once, though its entry and its config both carry its name) and the longest path their
+    names make, nested as the config nests layers. Dtype policies (a ``DTypePolicyMap`` serialized into every
+    layer that shares it) are no layers."""
     count, longest = 0, 0
     stack: list[tuple[Any, int]] = [(config, 0)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):
-            name = node.get("name")
-            here = depth + len(name) + 1 if isinstance(name, str) else depth
+            class_name, inner = node.get("class_name"), node.get("config")
+            if isinstance(class_name, str) and class_name.endswith(_NOT_LAYERS):
+                continue
+            name = inner.get("name") if isinstance(inner, dict) and isinstance(class_name, str) else None
+            here = depth
             if isinstance(name, str):
                 count += 1
+                here = depth + len(name) + 1
                 longest = max(longest, here)
             stack.extend((value, here) for value in node.values())
         elif isinstance(node, list):
@@ -141,12 +152,14 @@ def _op_strings(config: Any) -> Iterator[tuple[str, str]]:
             stack.extend(node)
 
 
-def check_patterns(config: Any, where: str) -> None:
+def check_patterns(config: Any, where: str, *, met: tuple[int, int] | None = None) -> None:
     """Refuse a config whose patterns would keep Python's matcher busy beyond :data:`MAX_MATCH_STEPS`.
 
     Args:
         config: A decoded model or compile config (Keras 3 or legacy).
         where: The file, for messages.
+        met: ``(how many, longest)`` of the paths the patterns meet, where they are known (a compile
+            config's optimizer meets the built model's variables); else counted from ``config``'s layers.
 
     Also refuses a string longer than :data:`MAX_OP_STRING` that an op node's call passes (Keras parses
     ``rearrange`` patterns and einsum equations with backtracking regular expressions).
@@ -165,10 +178,13 @@ def check_patterns(config: Any, where: str) -> None:
                 "rearrange pattern, an einsum equation) with regular expressions whose time grows with the square "
                 "of their length; the file is refused as hostile."
             )
-    found = list(_patterns(config))
+    # each distinct pattern once: Keras serializes a DTypePolicyMap into every layer that shares it, and each
+    # layer looks up only its own path
+    found = list(dict.fromkeys((h, p, s) for h, p, s in _patterns(config) if isinstance(p, (str, int, float))))
+    found += [item for item in _patterns(config) if not isinstance(item[1], (str, int, float))][:1]
     if not found:
         return
-    paths, longest = _paths(config)
+    paths, longest = _paths(config) if met is None else (max(met[0], 1), met[1])
     parser = _parser()
     budget = math.log10(MAX_MATCH_STEPS) - math.log10(paths * _LOOKUPS_PER_PATH * len(found))
     for holder, pattern, searched in found:
@@ -185,8 +201,9 @@ def check_patterns(config: Any, where: str) -> None:
                 f"{where}: {holder} in the config holds {shown}, which is no regular expression Python "
                 f"compiles ({err}); Keras would fail on it, so the file is refused as corrupt or edited."
             ) from None
-        cost = _log_cost(list(parsed), longest, parser) + (math.log10(longest + 1) if searched else 0.0)
-        if cost > budget:
+        repeats = _log_cost(list(parsed), longest, parser)
+        cost = repeats + (math.log10(longest + 1) if searched else 0.0)
+        if repeats > 0 and cost > budget:  # a pattern with no repeat is tried in one pass of the path
             raise UnsafeFileError(
                 f"{where}: {holder} in the config holds the pattern {shown}, which Python's matcher could "
                 f"take more than {MAX_MATCH_STEPS:,} steps to try on the model's {paths:,} layer and variable "

@@ -1380,7 +1380,14 @@ def refuse_inside_savedmodel(path: str) -> None:
     Raises:
         SaveError: ``path`` lies inside a SavedModel folder.
     """
-    _refuse_inside_savedmodel(path)
+    folder = _savedmodel_above(path)
+    if folder is None:
+        return
+    raise SaveError(
+        f"{path}: is inside {folder}, a SavedModel folder (it holds a saved_model.pb graph); a file written there "
+        "would change that SavedModel, which netform writes and replaces only whole, so nothing was written. "
+        "Write the file outside that folder."
+    )
 
 
 def check_export_target(path: str | os.PathLike[str]) -> None:

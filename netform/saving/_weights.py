@@ -698,12 +698,13 @@ def _clean_killed_saves(parent: str, base: str, index: dict[str, Any] | None) ->
 
 
 def _marked(path: str, token: str | None) -> bool:
-    """Whether ``path`` is a staging folder's mark: the folder's token and a line break, nothing else."""
+    """Whether ``path`` is a staging folder's mark: the folder's token and a line break, or the start of them
+    (a save killed as it wrote its mark leaves it empty or cut)."""
     if token is None:
         return False
     try:
         with open(path, "rb") as fh:
-            return fh.read(64) == f"{token}\n".encode()
+            return f"{token}\n".encode().startswith(fh.read(64))
     except OSError:
         return False
 

@@ -271,3 +271,14 @@ def test_a_bool_added_to_a_shard_is_named_to_the_bit(tmp_path: Path) -> None:
         group[str(len(group))] = np.ones(1, dtype=bool)
     with pytest.raises(nf.SaveError, match=r"hold [\d,]+\.125 bytes of values where it records [\d,]+:"):
         nf.save_weights(_model(), path, max_shard_size=1.0)
+
+
+@pytest.mark.parametrize("mark", ["", TOKEN[:5]])
+def test_a_save_killed_as_it_wrote_its_mark_leaves_nothing(tmp_path: Path, mark: str) -> None:
+    model = _model()
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=1.0)
+    staging = _staging(tmp_path)
+    staging.mkdir()
+    (staging / ".staging-x.weights.json").write_text(mark)
+    nf.save_weights(model, tmp_path / "x.weights.json", max_shard_size=1.0)
+    assert not staging.exists()

@@ -134,3 +134,25 @@ def test_a_long_string_passed_to_an_op_is_refused(tmp_path: Path) -> None:
     with pytest.raises(nf.UnsafeFileError, match="op node \\(Rearrange\\).* 3,015 characters"):
         nf.load(bomb)
     assert time.process_time() - start < 5
+
+
+@pytest.mark.parametrize(
+    ("layers", "keys"),
+    [
+        (30, [".*attention.*"]),
+        (5, ["[a-z]+_[0-9]+/.*"]),
+        (80, [f"dense_{i}" for i in range(80)]),
+        (40, ["encoder/.*", ".*_norm", "head"]),
+    ],
+)
+def test_a_policy_map_many_layers_share_is_costed_once(layers: int, keys: list[str]) -> None:
+    # Keras serializes the map into every layer sharing it: each pattern was counted once a layer (and the
+    # map's own policies as paths), so 30 layers with `.*attention.*` or 80 literal keys were refused as hostile
+    policies = keras.dtype_policies.DTypePolicyMap(
+        default_policy="float32", policy_map={key: keras.dtype_policies.DTypePolicy("float32") for key in keys}
+    )
+    inputs = keras.Input((4,))
+    hidden = inputs
+    for i in range(layers):
+        hidden = keras.layers.Dense(4, name=f"dense_{i}", dtype=policies)(hidden)
+    check_patterns(keras.Model(inputs, hidden).get_config(), "m.keras")
