@@ -847,3 +847,41 @@ def write_text(target: str | os.PathLike[str], text: str, encoding: str = "utf-8
         OSError: The file could not be written (the old one is left intact).
     """
     write_bytes(target, text.encode(encoding))
+
+
+#: The graph files that make a folder a SavedModel (TensorFlow loads either).
+_GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+def savedmodel_above(path: str) -> str | None:
+    """The nearest folder above ``path`` (as given, or with its links resolved) that holds a SavedModel graph."""
+    full = os.path.abspath(path)
+    for start in (os.path.dirname(full), os.path.dirname(os.path.realpath(full))):
+        folder = start
+        while True:
+            if any(os.path.lexists(os.path.join(folder, name)) for name in _GRAPH_FILES):
+                return folder
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    return None
+
+
+def refuse_inside_savedmodel(path: str) -> None:
+    """Refuse any file netform writes (a command's ``-o``: a spec, a schema, a diagram, predictions) below a
+    SavedModel folder, as a save there is refused: it would change one file of that SavedModel.
+
+    Raises:
+        SaveError: ``path`` lies inside a SavedModel folder.
+    """
+    folder = savedmodel_above(path)
+    if folder is None:
+        return
+    from netform.errors import SaveError
+
+    raise SaveError(
+        f"{path}: is inside {folder}, a SavedModel folder (it holds a saved_model.pb graph); a file written there "
+        "would change that SavedModel, which netform writes and replaces only whole, so nothing was written. "
+        "Write the file outside that folder."
+    )

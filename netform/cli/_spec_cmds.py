@@ -72,7 +72,7 @@ def write_output(path: str, data: bytes, what: str) -> None:
         SaveError: The file could not be written; any old file is left intact.
     """
     from .. import _files
-    from ..saving._target import refuse_inside_savedmodel
+    from .._files import refuse_inside_savedmodel
 
     refuse_inside_savedmodel(path)  # a spec or schema never becomes one file of a SavedModel
     try:

@@ -702,7 +702,7 @@ def _check_predictions_file(output: str) -> None:
             "the folder away"
         )
     from .._files import system_path
-    from ..saving._target import refuse_inside_savedmodel
+    from .._files import refuse_inside_savedmodel
 
     refuse_inside_savedmodel(output)  # predictions never become one file of a SavedModel
     try:

@@ -44,7 +44,7 @@ def find_dot() -> str:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` with netform's atomic writer (whole file or none, links never followed)."""
     from .. import _files
-    from ..saving._target import refuse_inside_savedmodel
+    from .._files import refuse_inside_savedmodel
 
     refuse_inside_savedmodel(str(path))  # a diagram never becomes one file of a SavedModel
     _files.write_bytes(path, data)

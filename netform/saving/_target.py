@@ -1332,23 +1332,11 @@ def _own_plain_data(directory: str, base: str, name: str, count: int) -> bool:
     return netforms and name == base + ".data-00000-of-00001" and count == 2
 
 
-#: The graph files that make a folder a SavedModel (TensorFlow loads either).
-_GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt")
-
-
 def _savedmodel_above(path: str) -> str | None:
     """The nearest folder above ``path`` (as given, or with its links resolved) that holds a SavedModel graph."""
-    full = os.path.abspath(path)
-    for start in (os.path.dirname(full), os.path.dirname(os.path.realpath(full))):
-        folder = start
-        while True:
-            if any(os.path.lexists(os.path.join(folder, name)) for name in _GRAPH_FILES):
-                return folder
-            parent = os.path.dirname(folder)
-            if parent == folder:
-                break
-            folder = parent
-    return None
+    from netform._files import savedmodel_above
+
+    return savedmodel_above(path)
 
 
 def _refuse_inside_savedmodel(path: str, fmt: str | None = None) -> None:
@@ -1370,23 +1358,6 @@ def _refuse_inside_savedmodel(path: str, fmt: str | None = None) -> None:
         "would change one file of that SavedModel, which netform writes and replaces only whole, so nothing was "
         "written. Save to a path outside that folder (to replace the SavedModel, save to the folder itself with "
         "format='savedmodel')."
-    )
-
-
-def refuse_inside_savedmodel(path: str) -> None:
-    """Refuse any file netform writes (a command's ``-o``: a spec, a schema, a diagram, predictions) below a
-    SavedModel folder, as a save there is refused: it would change one file of that SavedModel.
-
-    Raises:
-        SaveError: ``path`` lies inside a SavedModel folder.
-    """
-    folder = _savedmodel_above(path)
-    if folder is None:
-        return
-    raise SaveError(
-        f"{path}: is inside {folder}, a SavedModel folder (it holds a saved_model.pb graph); a file written there "
-        "would change that SavedModel, which netform writes and replaces only whole, so nothing was written. "
-        "Write the file outside that folder."
     )
 
 
