@@ -635,6 +635,7 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
             if key != "dtype" or _attr_text(value) != "bfloat16":
                 strangers.append(f"{name}@{key}")
     strangers += [f"{name}@{key}" for name, obj in groups for key in obj.attrs if not _H5_GROUP_ATTRS.fullmatch(key)]
+    strangers += _attribute_values(f, groups)
     if not strangers:
         strangers += _layer_excess(f, config)
     if strangers:
@@ -644,6 +645,43 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
 
 #: The most HDF5 links looked at in a file before it is taken as someone's (a model of 10,000 layers has ~40,000).
 _MAX_H5_LINKS = 1_000_000
+
+
+#: What Keras writes as a version (``3.15.1``, ``2.13.1``, ``3.16.0.dev2026``) and as a backend.
+_VERSION_TEXT = re.compile(r"\d{1,4}(?:\.\d{1,9}){1,3}(?:[.+-]?[0-9A-Za-z]{1,40}){0,3}")
+_BACKENDS = frozenset({"tensorflow", "jax", "torch", "numpy", "openvino", "theano", "cntk"})
+#: The longest name Keras gives a group (a layer's or optimizer's name; netform bounds layer names at 1,024).
+_MAX_GROUP_NAME = 1_024
+
+
+def _attribute_values(f: Any, groups: list[tuple[str, Any]]) -> list[str]:
+    """Attributes Keras writes that hold what Keras never puts there: a version or backend that is not one, a
+    name longer than any layer's, a name list naming what its group does not hold. (Text put into Keras's
+    own attributes went with the next save.)"""
+    strangers: list[str] = []
+    for name, obj in [("", f), *groups]:
+        where = f"{name}@" if name else "@"
+        for key in obj.attrs:
+            value = _attr_text(obj.attrs[key]) if key in ("keras_version", "backend", "name") else None
+            if key == "keras_version" and (value is None or not _VERSION_TEXT.fullmatch(value)):
+                strangers.append(f"{where}{key} (not a version)")
+            elif key == "backend" and value not in _BACKENDS:
+                strangers.append(f"{where}{key} (not a Keras backend)")
+            elif key == "name" and name and (value is None or len(value) > _MAX_GROUP_NAME or not value.isprintable()):
+                strangers.append(f"{where}{key} (not a name Keras gives)")
+            elif re.fullmatch(r"(weight|layer)_names\d*", key):
+                listed = obj.attrs[key]
+                try:
+                    names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in listed]
+                except (TypeError, UnicodeDecodeError):
+                    strangers.append(f"{where}{key} (not a list of names)")
+                    continue
+                # layer_names: each a layer group of model_weights (or the root); weight_names: each a dataset
+                # of the group, by its path below it
+                missing = [n for n in names if not n or n not in obj]
+                if missing:
+                    strangers.append(f"{where}{key} (names {_foreign(missing)}, which the file does not hold)")
+    return strangers
 
 
 def _bytes_after_end(raw: Any, base: int) -> int:

@@ -142,3 +142,43 @@ def test_keras_s_own_bfloat16_h5_is_replaced(tmp_path: Path) -> None:
     keras.Model(inputs, keras.layers.Dense(2, dtype="bfloat16")(inputs)).save(tmp_path / "k.h5")
     nf.save(_model(), tmp_path / "k.h5")
     assert nf.load(tmp_path / "k.h5").count_params() == _model().count_params()
+
+
+TEXT = "MY THESIS " * 100
+
+
+def _keras_version(path: Path) -> None:
+    with h5py.File(path, "r+") as f:
+        f.attrs["keras_version"] = TEXT
+
+
+def _vars_name(path: Path) -> None:
+    with h5py.File(path, "r+") as f:
+        f["layers/dense/vars"].attrs["name"] = TEXT * 2
+
+
+def _weight_names(path: Path) -> None:
+    with h5py.File(path, "r+") as f:
+        holder, _ = _bias(f)
+        while "weight_names" not in holder.attrs:
+            holder = holder.parent
+        listed = [n.decode() if isinstance(n, bytes) else n for n in holder.attrs["weight_names"]]
+        holder.attrs["weight_names"] = np.array([*listed, TEXT], dtype=object)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "edit"), [("m.h5", _keras_version), ("w.weights.h5", _vars_name), ("m.h5", _weight_names)]
+)
+def test_text_in_an_attribute_keras_writes_keeps_the_file(
+    tmp_path: Path, fmt: str, edit: Callable[[Path], None]
+) -> None:
+    # text put into Keras's own attributes (its version, a group's name, a weight list) went with the next save
+    path = tmp_path / fmt
+    model = _model()
+    save = nf.save_weights if "weights" in fmt else nf.save
+    save(model, path)
+    edit(path)
+    before = path.read_bytes()
+    with pytest.raises(nf.SaveError, match="never writes"):
+        save(model, path)
+    assert path.read_bytes() == before
