@@ -1034,10 +1034,19 @@ def _json_entry(archive: zipfile.ZipFile, name: str) -> bool:
     if archive.getinfo(name).file_size > MAX_METADATA_BYTES:
         return False
     try:
-        value = json.loads(archive.read(name))
-    except (ValueError, UnicodeDecodeError):
+        value = json.loads(archive.read(name), object_pairs_hook=_once)
+    except (ValueError, UnicodeDecodeError):  # a key twice is a ValueError too
         return False
     return isinstance(value, dict) and set(value) <= _JSON_KEYS[name]
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each written once: Python's reader keeps the last of a key written twice,
+    so the first could hold a user's text no check sees (Keras and netform write each key once)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a key written twice")
+    return out
 
 
 #: The top-level keys each JSON member of a ``.keras`` save holds: ``config.json`` as Keras's

@@ -308,8 +308,16 @@ def path_problem(value: str) -> tuple[str, str] | None:
     Returns:
         ``None`` for a relative path that stays under the output directory,
         else ``(reason, what)`` where ``what`` is ``"paths"`` (absolute, home
-        or ``..``-climbing) or ``"network"`` (a remote file system URL).
+        or ``..``-climbing), ``"network"`` (a remote file system URL) or ``""``
+        (nothing allows it: a ``file://`` URL, the local disk by another name).
     """
+    if _URL.match(value) and value.split("://", 1)[0].lower() == "file":
+        # TensorFlow's file:// is the local disk: no remote file system for --allow-network to allow, and a path
+        # the checks under the output directory cannot follow (--allow-network let one overwrite a file anywhere)
+        return (
+            "names a local file through file://; write the path itself (with --allow-paths for one outside the output directory)",
+            "",
+        )
     if _URL.match(value):
         return f"names a remote file system ({value.split('://', 1)[0]}://)", "network"
     if value.startswith("~"):
@@ -729,7 +737,9 @@ def callback_problems(name: str, arguments: Mapping[str, Any], access: SpecAcces
                 )
                 continue
             problem = path_problem(v)
-            if problem is not None and not (access.allow_network if problem[1] == "network" else access.allow_paths):
+            if problem is not None and (
+                not problem[1] or not (access.allow_network if problem[1] == "network" else access.allow_paths)
+            ):
                 out.append((arg, f"{name}.{arg} {v!r} {problem[0]}", problem[1]))
     for arg in PATH_ARGUMENTS.get(name, ()):
         value = arguments.get(arg)
