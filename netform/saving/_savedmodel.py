@@ -562,16 +562,12 @@ def _shard_ends(path: str) -> tuple[int, dict[int, int]] | None:
     Raises:
         FormatError: The index is malformed (:func:`~._tensor_bundle.read_index`).
     """
-    from ._tensor_bundle import read_index
+    from ._tensor_bundle import shard_ends
 
     index = os.path.join(path, "variables", "variables.index")
     if not os.path.isfile(index):
         return None
-    num_shards, entries = read_index(index)
-    ends: dict[int, int] = {}
-    for entry in entries:
-        ends[entry.shard_id] = max(ends.get(entry.shard_id, 0), entry.offset + entry.size)
-    return num_shards, ends
+    return shard_ends(index)
 
 
 def _oversized(path: str, name: str, ends: tuple[int, dict[int, int]] | None) -> str | None:

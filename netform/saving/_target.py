@@ -178,15 +178,12 @@ def data_beyond_index(index: str, shards: dict[str, str]) -> list[str]:
     """The data shards (name to path) longer than the ends of the tensors ``index`` places in them, each named
     with its sizes: TensorFlow writes a shard's tensors one after another and nothing after the last, so bytes
     past it are someone's (appended text went with the next save). An index netform cannot read names all."""
-    from ._tensor_bundle import read_index
+    from ._tensor_bundle import shard_ends
 
     try:
-        _, entries = read_index(index)
+        _, ends = shard_ends(index)
     except Exception:  # malformed or unreadable: no shard is known to be only what it names
         return [f"{name} (its index cannot be read)" for name in shards]
-    ends: dict[int, int] = {}
-    for entry in entries:
-        ends[entry.shard_id] = max(ends.get(entry.shard_id, 0), entry.offset + entry.size)
     longer = []
     for name, path in shards.items():
         found = re.search(r"data-(\d{5})-of-\d{5}$", name)

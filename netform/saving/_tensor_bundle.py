@@ -53,6 +53,7 @@ __all__ = [
     "check_bundle",
     "check_savedmodel_variables",
     "read_index",
+    "shard_ends",
     "move_to_shard",
 ]
 
@@ -649,3 +650,19 @@ def move_to_shard(index: str, shard: int, num_shards: int) -> None:
     got, entries = read_index(index)  # the rewrite is checked as TensorFlow would read it
     if got != num_shards or any(e.shard_id != shard for e in entries):  # pragma: no cover
         raise FormatError(f"{index}: rewriting its shards failed.")
+
+
+def shard_ends(index: str) -> tuple[int, dict[int, int]]:
+    """``(shards, {shard: end of its last entry})`` a checkpoint index declares.
+
+    TensorFlow writes each entry's bytes one after another into its data shard, so a shard it wrote ends
+    where its last entry does: a longer one holds bytes TensorFlow never wrote.
+
+    Raises:
+        FormatError: The index is malformed (:func:`read_index`).
+    """
+    num_shards, entries = read_index(index)
+    ends: dict[int, int] = {}
+    for entry in entries:
+        ends[entry.shard_id] = max(ends.get(entry.shard_id, 0), entry.offset + entry.size)
+    return num_shards, ends
