@@ -33,6 +33,11 @@ from ._spec_cmds import format_warning, load_plugins, spec_warnings
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_predict", "read_data", "apply_overrides", "check_model_output"]
 
 
+def _is_index(part: str) -> bool:
+    """Whether a part of an override's key is a list index (ASCII digits only: ``int("²")`` fails)."""
+    return part.isascii() and part.isdigit()
+
+
 def _tensors(value: Any) -> Any:
     """Arrays of ``str`` objects (text columns for ``string`` inputs) as string tensors, which Keras reads."""
     if isinstance(value, list):
@@ -71,9 +76,9 @@ def apply_overrides(spec_path: str, overrides: list[str]) -> Any:
         # The same bounded, located YAML reader as spec files (limits, long integers, tags refused).
         value, _ = load_yaml(raw, source=f"override {key}")
         # layers.0.scale, or layers[0].scale as netform's messages write a place in a spec
-        parts = [p[1:-1] if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", key)]
-        if not parts or "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts).lstrip(".") != re.sub(
-            r"\.(\d+)(?=\.|$)", r"[\1]", key
+        parts = [p[1:-1] if p.startswith("[") else p for p in re.findall(r"\[[0-9]+\]|[^.\[\]]+", key)]
+        if not parts or "".join(f"[{p}]" if _is_index(p) else f".{p}" for p in parts).lstrip(".") != re.sub(
+            r"\.([0-9]+)(?=\.|$)", r"[\1]", key
         ):
             raise SpecError(
                 f"override {item!r}: '{key}' is no path in a spec; write one such as training.epochs or "
@@ -82,15 +87,15 @@ def apply_overrides(spec_path: str, overrides: list[str]) -> Any:
             )
         target: Any = data
         for i, part in enumerate(parts[:-1]):
-            nxt = int(part) if isinstance(target, list) and part.isdigit() else part
+            nxt = int(part) if isinstance(target, list) and _is_index(part) else part
             try:
                 if isinstance(target, dict) and nxt not in target and parts[0] == "training":
                     target[nxt] = {}
                 target = target[nxt]
             except (KeyError, IndexError, TypeError):
-                place = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts[: i + 1]).lstrip(".")
+                place = "".join(f"[{p}]" if _is_index(p) else f".{p}" for p in parts[: i + 1]).lstrip(".")
                 raise SpecError(f"override {item!r}: '{place}' is not in the spec", source=spec_path) from None
-        last: Any = int(parts[-1]) if isinstance(target, list) and parts[-1].isdigit() else parts[-1]
+        last: Any = int(parts[-1]) if isinstance(target, list) and _is_index(parts[-1]) else parts[-1]
         target[last] = value
     return load_spec(data, source=f"{spec_path} (with overrides)")
 

@@ -237,7 +237,7 @@ def continue_csv_logs(callbacks: list[keras.callbacks.Callback], epoch: int) -> 
         rows = list(csv.reader(io.StringIO(text), delimiter=cb.sep))
         if not rows or not rows[0] or rows[0][0] != "epoch":
             continue
-        kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < epoch]
+        kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isascii() and r[0].isdigit() and int(r[0]) < epoch]
         out = io.StringIO()
         csv.writer(out, delimiter=cb.sep).writerows(kept)  # Keras's CSVLogger's dialect (its "\r\n" lines)
         write_text(path, out.getvalue())

@@ -529,7 +529,7 @@ def _count_keras(layer: dict[str, Any], prefix: str | None, trainable: bool, sto
 
 def _var_order(name: str) -> tuple[Any, ...]:
     """Sort ``a/vars/10`` after ``a/vars/9``: Keras numbers a layer's variables in creation order."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in name.split("/"))
+    return tuple((0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in name.split("/"))
 
 
 def _subtree(layer: dict[str, Any], trainable: bool) -> dict[str, tuple[str, bool]]:

@@ -354,7 +354,7 @@ class _Resolver:
         if ref in env:
             return env[ref]
         head, _, tail = ref.partition(".")
-        if head in env and tail.isdigit() and env[head] in self.graph.nodes:
+        if head in env and tail.isascii() and tail.isdigit() and env[head] in self.graph.nodes:
             return self._pick(env[head], int(tail), head, scope, path)
         if head in env and "." in ref:
             # the outputs of a block use, listed for the first messages only (a scan of the names each)
