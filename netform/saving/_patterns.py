@@ -50,25 +50,158 @@ def _parser() -> Any:
         return importlib.import_module("sre_parse")
 
 
-def _log_cost(items: Any, longest: int, parser: Any) -> float:
+#: The most characters a repeat's leading set may hold for :func:`_delimited` to test them one by one.
+_MAX_LEAD_CHARS = 4_096
+#: Character classes (``\d``, ``\w``, ``\s`` and their negations) by the name Python's parser gives them.
+_CATEGORIES = {
+    "CATEGORY_DIGIT": r"\d",
+    "CATEGORY_NOT_DIGIT": r"\D",
+    "CATEGORY_SPACE": r"\s",
+    "CATEGORY_NOT_SPACE": r"\S",
+    "CATEGORY_WORD": r"\w",
+    "CATEGORY_NOT_WORD": r"\W",
+}
+
+
+def _chars(op: Any, arg: Any, parser: Any) -> set[str] | None:
+    """The characters a one-character part of a pattern matches, where they are written out (a literal, a
+    ``[…]`` of literals and short ranges); else ``None``."""
+    if op == parser.LITERAL:
+        return {chr(arg)}
+    if op != parser.IN:
+        return None
+    chars: set[str] = set()
+    for kind, value in arg:
+        if kind == parser.LITERAL:
+            chars.add(chr(value))
+        elif kind == parser.RANGE and value[1] - value[0] < _MAX_LEAD_CHARS:
+            chars.update(map(chr, range(value[0], value[1] + 1)))
+        else:
+            return None  # a negated set or a class such as \w: not written out
+    return chars if len(chars) <= _MAX_LEAD_CHARS else None
+
+
+def _leads(items: list[Any], parser: Any) -> list[tuple[set[str], list[Any]]] | None:
+    """Each way a match of ``items`` can start, as ``(the characters it starts with, the rest of items)``,
+    where each starts with one character of a set written out (an alternation gives one a branch); else
+    ``None``."""
+    if not items:
+        return None
+    op, arg = items[0]
+    first = _chars(op, arg, parser)
+    if first is not None:
+        return [(first, list(items[1:]))]
+    if op == parser.SUBPATTERN:
+        return _leads(list(arg[-1]) + list(items[1:]), parser)
+    if op == parser.BRANCH:
+        ways: list[tuple[set[str], list[Any]]] = []
+        for branch in arg[1]:
+            inner = _leads(list(branch) + list(items[1:]), parser)
+            if inner is None:
+                return None
+            ways += inner
+        return ways
+    return None
+
+
+_ONE_CHAR = ("LITERAL", "NOT_LITERAL", "IN", "ANY")
+
+
+def _one_way(rest: list[Any], parser: Any) -> bool:
+    """Whether ``rest`` matches a given text in at most one way: one-character parts, each repeat of one
+    character followed by a part of characters written out that the repeat cannot match."""
+    for i, (op, arg) in enumerate(rest):
+        if str(op) in _ONE_CHAR:
+            continue
+        if op not in (parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None)):
+            return False
+        sub = list(arg[2])
+        if len(sub) != 1 or str(sub[0][0]) not in _ONE_CHAR:
+            return False
+        if i + 1 < len(rest):
+            next_op, next_arg = rest[i + 1]
+            after = _chars(next_op, next_arg, parser)
+            if after is None or any(_can_match(sub, char, parser) for char in after):
+                return False
+    return True
+
+
+def _can_match(items: Any, char: str, parser: Any) -> bool:
+    """Whether any character-matching part of ``items`` (a parsed pattern) could match ``char``; where in
+    doubt, that it could."""
+    for op, arg in items:
+        if op == parser.LITERAL:
+            if chr(arg) == char:
+                return True
+        elif op == parser.NOT_LITERAL:
+            if chr(arg) != char:
+                return True
+        elif op == parser.IN:
+            for kind, value in arg:
+                if kind == parser.LITERAL and chr(value) != char:
+                    continue
+                if kind == parser.RANGE and not value[0] <= ord(char) <= value[1]:
+                    continue
+                if kind == parser.CATEGORY and str(value) in _CATEGORIES:
+                    if re.fullmatch(_CATEGORIES[str(value)], char) is None:
+                        continue
+                return True  # a match, a negation, or a kind not looked into
+        elif op in (parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None)):
+            if _can_match(arg[2], char, parser):
+                return True
+        elif op == parser.SUBPATTERN:
+            if _can_match(arg[-1], char, parser):
+                return True
+        elif op == parser.BRANCH:
+            if any(_can_match(branch, char, parser) for branch in arg[1]):
+                return True
+        elif op != parser.AT:  # any other character, a look-around, a back-reference, a kind not looked into
+            return True
+    return False
+
+
+def _delimited(sub: Any, parser: Any) -> bool:
+    """Whether the text fixes how a repeat of ``sub`` splits into tries, and how each try matches: each try
+    starts with a character nothing else in ``sub`` matches (the ``/`` of ``(/[a-z_]+)*``, the ``a`` and
+    ``c`` of ``(ab|cd)+``), tells its way by that character, and goes on in one way only. Its tries then add
+    up instead of multiplying (``(a|a)*`` and ``(/a*a*)*`` multiply)."""
+    ways = _leads(list(sub), parser)
+    if not ways:
+        return False
+    seen: set[str] = set()
+    for first, _ in ways:
+        if seen & first:
+            return False  # two ways start alike: the text does not tell them
+        seen |= first
+    return all(_one_way(rest, parser) for _, rest in ways) and not any(
+        _can_match(rest, char, parser) for _, rest in ways for char in seen
+    )
+
+
+def _log_cost(items: Any, longest: int, parser: Any, cased: bool = True) -> float:
     """log10 of the ways Python's backtracking matcher can try ``items`` (a parsed pattern) on a path of
     ``longest`` characters: a sequence multiplies its parts, an alternation adds its branches, a repeat of
-    up to n (at most the path's length) takes n + 1 lengths of each of its n tries."""
+    up to n (at most the path's length) takes n + 1 lengths of each of its n tries (where the text fixes
+    where each try starts, (n + 1)² lengths of one try: :func:`_delimited`, taken only in a ``cased`` pattern,
+    one without case-insensitive matching)."""
     total = 0.0
     for op, arg in items:
         if op in (parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None)):
             low, high, sub = arg
             reps = min(int(high), longest)
-            inner = _log_cost(sub, longest, parser)
-            total += math.log10(reps + 1) + reps * inner
+            inner = _log_cost(sub, longest, parser, cased)
+            ways = math.log10(reps + 1) + reps * inner
+            if cased and ways > 2 * math.log10(reps + 1) + inner and _delimited(sub, parser):
+                ways = 2 * math.log10(reps + 1) + inner
+            total += ways
         elif op == parser.BRANCH:
-            total += math.log10(sum(10 ** min(_log_cost(branch, longest, parser), 300) for branch in arg[1]))
+            total += math.log10(sum(10 ** min(_log_cost(branch, longest, parser, cased), 300) for branch in arg[1]))
         elif op == parser.SUBPATTERN:
-            total += _log_cost(arg[-1], longest, parser)
+            total += _log_cost(arg[-1], longest, parser, cased)
         elif op in (parser.ASSERT, parser.ASSERT_NOT):
-            total += _log_cost(arg[1], longest, parser)
+            total += _log_cost(arg[1], longest, parser, cased)
         elif op == getattr(parser, "ATOMIC_GROUP", None):
-            total += _log_cost(arg, longest, parser)
+            total += _log_cost(arg, longest, parser, cased)
         elif op in (parser.GROUPREF, parser.GROUPREF_EXISTS):
             return math.inf  # a back-reference: matching is no longer bounded by any power of the length
         if total > 300:
@@ -201,7 +334,9 @@ def check_patterns(config: Any, where: str, *, met: tuple[int, int] | None = Non
                 f"{where}: {holder} in the config holds {shown}, which is no regular expression Python "
                 f"compiles ({err}); Keras would fail on it, so the file is refused as corrupt or edited."
             ) from None
-        repeats = _log_cost(list(parsed), longest, parser)
+        # case-insensitive matching (a flag anywhere in the pattern) makes other characters match a literal
+        cased = not parsed.state.flags & re.IGNORECASE and re.search(r"\(\?[a-zA-Z-]*i", pattern) is None
+        repeats = _log_cost(list(parsed), longest, parser, cased)
         cost = repeats + (math.log10(longest + 1) if searched else 0.0)
         if repeats > 0 and cost > budget:  # a pattern with no repeat is tried in one pass of the path
             raise UnsafeFileError(

@@ -91,6 +91,16 @@ def test_the_patterns_people_write_load(tmp_path: Path) -> None:
         ("encoder/.*", False),
         (".*attention.*", False),
         ("layer_[0-9]{1,3}/kernel", False),
+        # each try starts with a character nothing else in it matches: the text fixes the tries (linear)
+        ("[a-z_]+(/[a-z_]+)*", False),
+        ("(ab|cd)+", False),
+        ("(/[^/]+)*", False),
+        (r"(/[a-z]+\.[a-z]+)*", False),
+        # ... but not how each try matches, or where one starts
+        ("(a|a)*b", True),
+        ("(/a*a*)*b", True),
+        ("(/[a-z/]+)*b", True),
+        ("(?i)(k\u212a*)*b", True),  # the Kelvin sign matches k when case is ignored: 2**n ways
         ("(a+)+b", True),
         ("(a|aa)*c", True),
         (r"(a)\1", True),
