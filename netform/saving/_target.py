@@ -651,6 +651,18 @@ _BACKENDS = frozenset({"tensorflow", "jax", "torch", "numpy", "openvino", "thean
 _MAX_GROUP_NAME = 1_024
 
 
+#: The file's attributes that hold JSON (Keras's configs, netform's copy of the config and its metadata).
+_JSON_ATTRS = (
+    "model_config",
+    "training_config",
+    "netform_model_config",
+    "netform_metadata",
+    "netform_compile_config",
+    "netform_checksums",
+    "netform_attr_checksums",
+)
+
+
 def _attribute_values(f: Any, groups: list[tuple[str, Any]]) -> list[str]:
     """Attributes Keras writes that hold what Keras never puts there: a version or backend that is not one, a
     name longer than any layer's, a name list naming what its group does not hold. (Text put into Keras's
@@ -666,6 +678,11 @@ def _attribute_values(f: Any, groups: list[tuple[str, Any]]) -> list[str]:
                 strangers.append(f"{where}{key} (not a Keras backend)")
             elif key == "name" and name and (value is None or len(value) > _MAX_GROUP_NAME or not value.isprintable()):
                 strangers.append(f"{where}{key} (not a name Keras gives)")
+            elif key in _JSON_ATTRS and not name:
+                try:
+                    json.loads(_attr_text(obj.attrs[key]) or "", object_pairs_hook=_once)
+                except (ValueError, RecursionError):  # a key written twice is a ValueError too
+                    strangers.append(f"{where}{key} (not the JSON Keras writes there: each key once)")
             elif re.fullmatch(r"(weight|layer)_names\d*", key):
                 listed = obj.attrs[key]
                 try:
@@ -1016,8 +1033,8 @@ def _keras_config_entry(archive: zipfile.ZipFile) -> dict[str, Any] | None:
     if archive.getinfo("config.json").file_size > 4 * MAX_METADATA_BYTES:
         return None
     try:
-        config = json.loads(archive.read("config.json"))
-    except (ValueError, UnicodeDecodeError):
+        config = json.loads(archive.read("config.json"), object_pairs_hook=_once)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # a key written twice is a ValueError too
         return None
     if not (isinstance(config, dict) and isinstance(config.get("class_name"), str)):
         return None
@@ -1198,8 +1215,8 @@ def _keras_dir_contents(path: str) -> list[str]:
         if not os.path.lexists(full):
             continue
         try:
-            value = json.loads(read_bounded(full, 4 * MAX_METADATA_BYTES, name))
-        except Exception:  # unreadable or not JSON: not what Keras writes
+            value = json.loads(read_bounded(full, 4 * MAX_METADATA_BYTES, name), object_pairs_hook=_once)
+        except Exception:  # unreadable, not JSON or a key written twice: not what Keras writes
             value = None
         if (
             not isinstance(value, dict)

@@ -1055,10 +1055,11 @@ def _sharded_index(path: str) -> dict[str, Any]:
             "replace (netform replaces only what an earlier save wrote there). Save to the link's target, or "
             "remove the link yourself."
         )
+    from ._target import _once
+
     try:
-        index = json_object(
-            read_bounded(path, _MAX_INDEX_BYTES, "the sharded weights index"), path, "the sharded weights index"
-        )
+        raw = read_bounded(path, _MAX_INDEX_BYTES, "the sharded weights index")
+        index = json_object(raw, path, "the sharded weights index")
     except FormatError as err:
         raise SaveError(
             f"{path}: is not an index of sharded weights netform would replace ({err}). Choose "
@@ -1068,6 +1069,27 @@ def _sharded_index(path: str) -> dict[str, Any]:
         raise SaveError(
             f"{path}: is a JSON file without a 'weight_map', not an index of sharded weights "
             "netform would replace. Choose another path, or move or delete what is there yourself."
+        )
+    try:
+        json.loads(raw, object_pairs_hook=_once)
+        twice = ""
+    except ValueError:
+        twice = "a key written twice"
+    metadata = index.get("metadata", {})
+    extra = sorted(set(index) - {"metadata", "weight_map"})
+    names = all(_shard_names(value) for value in index["weight_map"].values())
+    if twice or extra or not names or not isinstance(metadata, dict) or set(metadata) - {"total_size"}:
+        what = twice or (
+            f"the keys {', '.join(map(repr, extra))[:200]}"
+            if extra
+            else "other metadata"
+            if names
+            else "a weight_map entry that names no shard file"
+        )
+        raise SaveError(
+            f"{path}: is a sharded weights index holding {what}, which Keras and netform never write "
+            "(someone's notes, which replacing it would delete); netform does not replace it. Choose another "
+            "path, or move or delete what is there yourself; nothing was written."
         )
     return index
 
