@@ -150,7 +150,14 @@ def confine_paths(
         if name == "BackupAndRestore":
             _check_backup_files(real, arg, check_model_file)
         if name == "TensorBoard" and arg == "log_dir":
-            _check_tensorboard_dir(text, real, arg, embeddings=bool(args.get("embeddings_freq")))
+            _check_tensorboard_dir(
+                text,
+                real,
+                arg,
+                embeddings=bool(args.get("embeddings_freq")),
+                profile=_profiles(args.get("profile_batch")),
+                check_model_file=check_model_file,
+            )
         if arg in _FILE_ARGS:
             if os.path.isdir(real):
                 raise CallbackFileRefused(f"{name}.{arg} {text!r} is an existing folder ({real}); name a file.", arg)
@@ -468,11 +475,89 @@ def _projector_problem(path: str) -> str | None:
     return None
 
 
-def _check_tensorboard_dir(text: str, real: str, arg: str, embeddings: bool = False) -> None:
+def _profiles(value: Any) -> bool:
+    """Whether a TensorBoard's ``profile_batch`` profiles (0, ``"0"``, ``(0, 0)`` and none do not)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    parts = value if isinstance(value, (list, tuple)) else [value]
+    return any(part not in (0, "0", None, False, "") for part in parts)
+
+
+#: How TensorFlow's profiler names the folder of each profile: the local time it is written, to the second.
+_PROFILE_RUN = re.compile(r"(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})")
+
+
+def _check_profile_dir(text: str, real: str, arg: str) -> None:
+    """TensorFlow's profiler writes ``log_dir/train/plugins/profile/<local time>/<host>.xplane.pb`` with its
+    own writer, replacing a file there: an entry named for a time to come (a user's file at the name of the
+    next minutes) is refused. (Links there are refused with the log folder's tree.)"""
+    import time
+
+    folder = os.path.join(real, "train", "plugins", "profile")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return  # none yet (or not a folder: the profiler fails to make its own, writing nothing)
+    now = time.strftime("%Y_%m_%d_%H_%M_%S", time.localtime(time.time() - 1))
+    for name in sorted(names):
+        if _PROFILE_RUN.fullmatch(name) and name >= now:
+            raise CallbackFileRefused(
+                f"TensorBoard.log_dir {text!r} holds {os.path.join(folder, name)}, named for a time to come; "
+                "with profile_batch TensorFlow's profiler writes each profile into a folder named for the time "
+                "it is written, replacing what is there, and netform never replaces a file it did not write: "
+                "move that folder away, or name a new log_dir.",
+                arg,
+            )
+
+
+#: How Keras's TensorBoard names the embedding weights it saves each ``embeddings_freq`` epochs.
+_EMBEDDING_CHECKPOINT = re.compile(r"keras_embedding\.ckpt-\d+\.weights\.h5")
+
+
+def _check_embedding_checkpoints(text: str, real: str, arg: str, check_model_file: ModelFileCheck | None) -> None:
+    """With ``embeddings_freq`` Keras saves ``log_dir/train/keras_embedding.ckpt-<epoch>.weights.h5``: one
+    there is replaced only where a save may replace it (it was refused mid-training, after the first steps)."""
+    folder = os.path.join(real, "train")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in sorted(names):
+        if not _EMBEDDING_CHECKPOINT.fullmatch(name):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            ok = os.path.isfile(path) and not os.path.islink(path)
+            if ok and check_model_file is not None:
+                check_model_file(path, "weights_h5")
+        except SaveError:
+            ok = False
+        if not ok:
+            raise CallbackFileRefused(
+                f"TensorBoard.log_dir {text!r} holds {path}, which is not embedding weights Keras wrote; with "
+                "embeddings_freq Keras saves its embedding weights under that name, and netform never replaces "
+                "a file it did not write: move it away, or name a new log_dir.",
+                arg,
+            )
+
+
+def _check_tensorboard_dir(
+    text: str,
+    real: str,
+    arg: str,
+    embeddings: bool = False,
+    profile: bool = False,
+    check_model_file: ModelFileCheck | None = None,
+) -> None:
     """TensorBoard writes event files into ``log_dir/train`` and ``log_dir/validation``: folders, if present;
     with ``embeddings`` (``embeddings_freq``), ``log_dir/projector_config.pbtxt``, replaced only when it is one
-    TensorBoard wrote (a user's notes under that name were overwritten)."""
+    TensorBoard wrote (a user's notes under that name were overwritten), and embedding weights in ``train/``
+    (:func:`_check_embedding_checkpoints`); with ``profile`` (``profile_batch``), profiles under ``train/``
+    (:func:`_check_profile_dir`)."""
+    if profile:
+        _check_profile_dir(text, real, arg)
     if embeddings:
+        _check_embedding_checkpoints(text, real, arg, check_model_file)
         projector = os.path.join(real, "projector_config.pbtxt")
         other = _projector_problem(projector)
         if other:

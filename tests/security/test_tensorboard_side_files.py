@@ -1,0 +1,105 @@
+"""TensorBoard's other side files: profiles (``profile_batch``) and embedding weights (``embeddings_freq``).
+
+TensorFlow's profiler writes ``log_dir/train/plugins/profile/<local time>/<host>.xplane.pb`` with its own
+writer: a user's file at the name of the next seconds passed ``validate`` and ``train`` and was overwritten.
+Keras saves ``log_dir/train/keras_embedding.ckpt-<epoch>.weights.h5`` each ``embeddings_freq`` epochs: a user's
+file there passed ``validate`` and stopped training after its first steps. Both are refused before training now.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from netform.cli._main import main
+
+SPEC = """\
+netform: 1
+name: emb
+kind: sequential
+inputs: {x: {shape: [5], dtype: int32}}
+layers:
+  - {type: Embedding, input_dim: 10, output_dim: 4}
+  - {type: GlobalAveragePooling1D}
+  - {type: Dense, units: 1}
+training:
+  loss: mse
+  epochs: 2
+  batch_size: 8
+  callbacks:
+    - {type: TensorBoard, log_dir: tb, OPTION}
+"""
+
+
+def _spec(tmp_path: Path, option: str) -> Path:
+    spec = tmp_path / "emb.yaml"
+    spec.write_text(SPEC.replace("OPTION", option))
+    (tmp_path / "out").mkdir(exist_ok=True)
+    return spec
+
+
+def _data(tmp_path: Path) -> Path:
+    path = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.integers(0, 10, (32, 5)).astype("int32"), y=rng.random((32, 1)).astype("float32"))
+    return path
+
+
+def _profile_folder(tmp_path: Path, seconds: float) -> Path:
+    name = time.strftime("%Y_%m_%d_%H_%M_%S", time.localtime(time.time() + seconds))
+    folder = tmp_path / "out" / "tb" / "train" / "plugins" / "profile" / name
+    folder.mkdir(parents=True)
+    (folder / "host.xplane.pb").write_text("MY NOTES")
+    return folder / "host.xplane.pb"
+
+
+@pytest.mark.parametrize("option", ["profile_batch: 2", "profile_batch: '2,3'", "profile_batch: [2, 3]"])
+def test_a_file_at_a_profile_to_come_is_refused(
+    tmp_path: Path, option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec(tmp_path, option)
+    planted = [_profile_folder(tmp_path, s) for s in (0, 2, 45)]
+    out = ["--out-dir", str(tmp_path / "out")]
+    assert main(["validate", *out, str(spec)]) == 1
+    assert "named for a time to come" in capsys.readouterr().err
+    assert main(["train", *out, str(spec), "--data", str(_data(tmp_path)), "--verbose", "0"]) != 0
+    assert all(p.read_text() == "MY NOTES" for p in planted)
+
+
+def test_past_profiles_and_no_profiling_pass(tmp_path: Path) -> None:
+    _profile_folder(tmp_path, -3600)  # an earlier run's profile: a time gone by, never written again
+    out = ["--out-dir", str(tmp_path / "out")]
+    assert main(["validate", *out, str(_spec(tmp_path, "profile_batch: 2"))]) == 0
+    _profile_folder(tmp_path, 30)
+    assert main(["validate", *out, str(_spec(tmp_path, "profile_batch: 0"))]) == 0
+
+
+def test_a_file_at_an_embedding_checkpoint_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec(tmp_path, "embeddings_freq: 1")
+    (tmp_path / "out" / "tb" / "train").mkdir(parents=True)
+    planted = tmp_path / "out" / "tb" / "train" / "keras_embedding.ckpt-1.weights.h5"
+    planted.write_text("MY NOTES")
+    out = ["--out-dir", str(tmp_path / "out")]
+    assert main(["validate", *out, str(spec)]) == 1
+    assert "not embedding weights Keras wrote" in capsys.readouterr().err
+    assert main(["train", *out, str(spec), "--data", str(_data(tmp_path)), "--verbose", "0"]) == 1
+    assert planted.read_text() == "MY NOTES"
+    assert not (tmp_path / "out" / "tb" / "train" / "keras_embedding.ckpt-0.weights.h5").exists()
+
+
+def test_embedding_weights_keras_wrote_are_replaced(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "embeddings_freq: 1")
+    out = ["--out-dir", str(tmp_path / "out")]
+    data = str(_data(tmp_path))
+    assert main(["train", *out, str(spec), "--data", data, "--verbose", "0"]) == 0
+    written = sorted((tmp_path / "out" / "tb" / "train").glob("keras_embedding.ckpt-*.weights.h5"))
+    assert written
+    assert main(["train", *out, str(spec), "--data", data, "--verbose", "0"]) == 0
+    model = keras.Sequential([keras.Input((5,), dtype="int32"), keras.layers.Embedding(10, 4)])
+    model.load_weights(written[0], skip_mismatch=True)
