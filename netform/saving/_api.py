@@ -386,9 +386,16 @@ def load(
     kwargs: dict[str, Any] = {"compile": compile, "safe_mode": safe_mode, "custom_objects": custom_objects}
     model = _load(path, kwargs)
     if not getattr(model, "inference_only", False):
-        from netform.builder._build import frozen_as_written
+        from netform.builder._build import frozen_as_written, heavy_regularizer
 
         frozen_as_written(model)  # a layer saved frozen is frozen whole, as the build makes it (see there)
+        heavy = heavy_regularizer(model)
+        if heavy is not None:
+            shown = path if isinstance(path, (str, os.PathLike)) else "the file"
+            raise FormatError(
+                f"{os.fspath(shown)}: {heavy}; the model is refused (Keras would make that matrix at every "
+                "step, whatever the batch)"
+            )
     return model
 
 

@@ -283,6 +283,9 @@ MAX_OOV_INDICES = 1_000_000
 #: The largest n-gram a TextVectorization may make: Keras makes ``range(1, ngrams + 1)`` when it makes the layer,
 #: and each n its call (10,000,000 in an 18 KB file took nf.load 30 s)
 MAX_NGRAMS = 1_000
+#: The longest sequence a TextVectorization may pad each text to: Keras makes batch x that many tokens at each
+#: call, whatever the text (300,000,000 in an 18 KB file cost ``predict`` 7.8 GB for 2 rows, and a crash for 4)
+MAX_SEQUENCE_LENGTH = 1_000_000
 
 
 def _over(value: Any, limit: int) -> bool:
@@ -303,4 +306,9 @@ def construction_problem(class_name: str, config: dict[str, Any]) -> tuple[str, 
         sizes = ngrams if isinstance(ngrams, (list, tuple)) else [ngrams]
         if any(_over(n, MAX_NGRAMS) for n in sizes):
             return "ngrams", f"netform takes n-grams up to {MAX_NGRAMS:,} (Keras makes range(1, ngrams + 1))"
+        if _over(config.get("output_sequence_length"), MAX_SEQUENCE_LENGTH):
+            return "output_sequence_length", (
+                f"netform takes at most {MAX_SEQUENCE_LENGTH:,} (Keras pads every text to that many tokens at each "
+                "call)"
+            )
     return None

@@ -223,6 +223,33 @@ def check_weight(
                 f"{layer}'s {reg_field} {reg_name} reads only weights of two axes (a matrix), and this one has "
                 f"shape {shape_str(shape)}: Keras refuses it at the first training step; use L2 (or none)"
             )
+    if regularizer is not None and len(shape) == 2:
+        reg_field, reg = regularizer
+        reg_name = _kind_name(reg)
+        mode = (getattr(reg, "arguments", None) or {}).get("mode", "rows")
+        problem = gram_problem(shape, mode) if reg_name in ("OrthogonalRegularizer", "orthogonal_regularizer") else None
+        if problem is not None:
+            raise ShapeError(f"{layer}'s {reg_field} {reg_name} {problem}; use L2 (or none), or a smaller layer")
+
+
+#: The most values of the matrix an OrthogonalRegularizer makes of a weight each step (1 GiB of float32).
+MAX_GRAM_ELEMENTS = 2**28
+
+
+def gram_problem(shape: tuple[Any, ...], mode: Any) -> str | None:
+    """Why an ``OrthogonalRegularizer`` of ``mode`` on a weight of ``shape`` (rank 2) costs too much, or None.
+
+    Keras multiplies the weight by its own transpose each step: a ``rows`` x ``rows`` matrix (``columns``:
+    ``columns`` x ``columns``) whatever the batch. One ``Dense(1)`` on 40,000 inputs with ``mode: rows`` (40,000
+    honest weights) made a 40,000 x 40,000 matrix, 6.4 GB, for every evaluation.
+    """
+    side = shape[1] if mode == "columns" else shape[0]
+    if not isinstance(side, int) or side * side <= MAX_GRAM_ELEMENTS:
+        return None
+    return (
+        f"(mode {mode}) multiplies the weight of shape {shape_str(tuple(shape))} by its transpose each step, a "
+        f"{side:,} x {side:,} matrix ({side * side:,} values, more than the {MAX_GRAM_ELEMENTS:,} netform takes)"
+    )
 
 
 # --- spatial layers (conv, pooling, reshaping) --------------------------------
