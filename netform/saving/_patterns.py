@@ -339,10 +339,18 @@ def check_patterns(config: Any, where: str, *, met: tuple[int, int] | None = Non
         repeats = _log_cost(list(parsed), longest, parser, cased)
         cost = repeats + (math.log10(longest + 1) if searched else 0.0)
         if repeats > 0 and cost > budget:  # a pattern with no repeat is tried in one pass of the path
+            if math.isinf(repeats):
+                why = "a repeat of something that itself repeats or alternates, such as (a+)+, or a back-reference"
+                fix = "write the pattern without nested repeats"
+            else:
+                why = (
+                    "repeats one after another, each trying every length: a*a*b tries the square of a path's "
+                    "length" + (", at each place the search starts" if searched else "")
+                )
+                fix = "write fewer repeats that can match the same characters"
             raise UnsafeFileError(
                 f"{where}: {holder} in the config holds the pattern {shown}, which Python's matcher could "
                 f"take more than {MAX_MATCH_STEPS:,} steps to try on the model's {paths:,} layer and variable "
-                f"paths of up to {longest:,} characters (a repeat of something that itself repeats or "
-                "alternates, such as (a+)+, or a back-reference); the file is refused as hostile. Keras "
-                "writes layer paths there; write the pattern without nested repeats."
+                f"paths of up to {longest:,} characters ({why}); the file is refused as hostile. Keras "
+                f"writes layer paths there; {fix}."
             )

@@ -17,6 +17,7 @@ or lock file, not an earlier save.
 from __future__ import annotations
 
 import io
+import collections
 import json
 import contextlib
 import os
@@ -906,13 +907,15 @@ def _keras_strangers(path: str) -> list[str]:
 
     try:
         with open(path, "rb") as fh, zipfile.ZipFile(fh) as archive:
-            check_zip(archive, path)
             infos = archive.infolist()
             names = [info.filename for info in infos]
+            twice = sorted(f"{n} (twice)" for n, count in collections.Counter(names).items() if count > 1)
+            if twice:  # named before the zip's own checks, which refuse it as a whole
+                return twice
+            check_zip(archive, path)
             strangers = [n for n in names if n == "assets" or not (n in KERAS_ENTRIES or n.startswith("assets/"))]
             if strangers or "config.json" not in names:
                 return strangers or names or [os.path.basename(path)]  # no config.json: no Keras archive
-            strangers += sorted({f"{n} (twice)" for n in names if names.count(n) > 1})
             layout = _zip_layout_problem(fh, infos, os.fstat(fh.fileno()).st_size)
             if layout is not None:
                 strangers.append(layout)

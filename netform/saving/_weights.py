@@ -1043,8 +1043,9 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
     return [base, *shards]
 
 
-def _sharded_index(path: str) -> dict[str, Any]:
-    """The index of sharded weights, refused unless it is one (a JSON object with a ``weight_map``)."""
+def _sharded_index(path: str, *, replacing: bool = True) -> dict[str, Any]:
+    """The index of sharded weights, refused unless it is one (a JSON object with a ``weight_map``); to be
+    ``replacing`` it, unless it holds only what Keras writes there (each key once, shard names, a total size)."""
     from netform.errors import SaveError
 
     from ._meta import json_object, read_bounded
@@ -1070,6 +1071,8 @@ def _sharded_index(path: str) -> dict[str, Any]:
             f"{path}: is a JSON file without a 'weight_map', not an index of sharded weights "
             "netform would replace. Choose another path, or move or delete what is there yourself."
         )
+    if not replacing:
+        return index
     try:
         json.loads(raw, object_pairs_hook=_once)
         twice = ""
@@ -1192,7 +1195,7 @@ def _load_sharded_once(model: Any, path: str, *, skip_mismatch: bool, objects_to
 
     from ._detect import shard_paths
 
-    index = _sharded_index(path)
+    index = _sharded_index(path, replacing=False)
     check_sharded_index(path, index)
     saved: dict[str, tuple[int, ...]] = {}
     for shard in shard_paths(path, index):  # plain names in the index's folder, regular files, no link out

@@ -107,3 +107,18 @@ def test_a_sharded_index_holding_more_than_keras_writes_keeps_it(tmp_path: Path,
     fresh = tmp_path / "fresh.weights.json"
     nf.save_weights(model, fresh, max_shard_size=0.00001)
     nf.save_weights(model, fresh, max_shard_size=0.00001)  # an index netform wrote is replaced
+
+
+@pytest.mark.parametrize("member", ["config.json", "metadata.json", "model.weights.h5"])
+def test_an_entry_written_twice_is_named(tmp_path: Path, member: str) -> None:
+    model = _model()
+    path = tmp_path / "m.keras"
+    nf.save(model, path)
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read(member)
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(member, data)
+    before = path.read_bytes()
+    with pytest.raises(nf.SaveError, match=rf"{member} \(twice\)"):
+        nf.save(model, path)
+    assert path.read_bytes() == before

@@ -166,3 +166,27 @@ def test_a_policy_map_many_layers_share_is_costed_once(layers: int, keys: list[s
     for i in range(layers):
         hidden = keras.layers.Dense(4, name=f"dense_{i}", dtype=policies)(hidden)
     check_patterns(keras.Model(inputs, hidden).get_config(), "m.keras")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [("(a+)+b", "itself repeats or alternates"), ("a*a*a*a*a*b", "repeats one after another")],
+)
+def test_the_refusal_names_the_kind_of_cost(pattern: str, reason: str) -> None:
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "m",
+            "layers": [
+                {
+                    "class_name": "Dense",
+                    "config": {
+                        "name": "a" * 1000,
+                        "dtype": {"class_name": "DTypePolicyMap", "config": {"policy_map": {pattern: "float32"}}},
+                    },
+                }
+            ],
+        },
+    }
+    with pytest.raises(nf.UnsafeFileError, match=reason):
+        check_patterns(config, "m.keras")
