@@ -430,6 +430,27 @@ def heavy_regularizer(model: keras.Model) -> str | None:
         problem = gram_problem(tuple(variable.shape), getattr(regularizer, "mode", "rows"))
         if problem is not None:
             return f"the OrthogonalRegularizer of weight '{variable.path}' {problem}"
+    # an activity regularizer takes each call's output: (batch, units), columns x columns with mode columns
+    stack: list[Any] = list(model.layers)
+    seen: set[int] = set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, keras.Model):
+            stack.extend(layer.layers)
+        regularizer = getattr(layer, "activity_regularizer", None)
+        if not isinstance(regularizer, keras.regularizers.OrthogonalRegularizer):
+            continue
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError, RuntimeError):
+            continue  # a layer called more than once, or not at all: its output has no one shape
+        mode = getattr(regularizer, "mode", "rows")
+        problem = gram_problem(shape, mode, "each output") if len(shape) == 2 else None
+        if problem is not None:
+            return f"the activity_regularizer OrthogonalRegularizer of layer '{layer.name}' {problem}"
     return None
 
 

@@ -1412,7 +1412,8 @@ def _argument_problem(key: str, value: Any, names: bool) -> str | None:
 def _check_construction_sizes(config: dict[str, Any], named: str, class_name: str, label: str, where: str) -> None:
     """Refuse a size Keras makes a list or range of when it makes the layer, before any weight: a lookup layer's
     ``num_oov_indices`` past :data:`~netform.spec._keras_arg_checks.MAX_OOV_INDICES`, a ``TextVectorization``'s
-    ``ngrams`` past :data:`~netform.spec._keras_arg_checks.MAX_NGRAMS`.
+    ``ngrams`` past :data:`~netform.spec._keras_arg_checks.MAX_NGRAMS` (and its ``output_sequence_length``
+    past :data:`~netform.spec._keras_arg_checks.MAX_SEQUENCE_LENGTH`, a size Keras makes at every call).
 
     Keras lists that many tokens when it makes the layer: 900,000,000 in a 22 KB file cost 7.5 GB (a string
     lookup's table 24 GB) before any weight was read, and no weight holds them to count.

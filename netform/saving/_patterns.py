@@ -63,6 +63,15 @@ _CATEGORIES = {
 }
 
 
+#: How many parts of a pattern :func:`_delimited` may look at, for all its repeats together, before it leaves
+#: a repeat costed as any other (a pattern of 94 branches led by 4,096-character ranges took it 10 minutes).
+_LOOKS = 200_000
+
+
+class _Spent(Exception):
+    """:func:`_delimited` looked at :data:`_LOOKS` parts of one pattern."""
+
+
 def _chars(op: Any, arg: Any, parser: Any) -> set[str] | None:
     """The characters a one-character part of a pattern matches, where they are written out (a literal, a
     ``[…]`` of literals and short ranges); else ``None``."""
@@ -107,7 +116,7 @@ def _leads(items: list[Any], parser: Any) -> list[tuple[set[str], list[Any]]] | 
 _ONE_CHAR = ("LITERAL", "NOT_LITERAL", "IN", "ANY")
 
 
-def _one_way(rest: list[Any], parser: Any) -> bool:
+def _one_way(rest: list[Any], parser: Any, budget: list[int]) -> bool:
     """Whether ``rest`` matches a given text in at most one way: one-character parts, each repeat of one
     character followed by a part of characters written out that the repeat cannot match."""
     for i, (op, arg) in enumerate(rest):
@@ -121,15 +130,18 @@ def _one_way(rest: list[Any], parser: Any) -> bool:
         if i + 1 < len(rest):
             next_op, next_arg = rest[i + 1]
             after = _chars(next_op, next_arg, parser)
-            if after is None or any(_can_match(sub, char, parser) for char in after):
+            if after is None or any(_can_match(sub, char, parser, budget) for char in after):
                 return False
     return True
 
 
-def _can_match(items: Any, char: str, parser: Any) -> bool:
+def _can_match(items: Any, char: str, parser: Any, budget: list[int]) -> bool:
     """Whether any character-matching part of ``items`` (a parsed pattern) could match ``char``; where in
-    doubt, that it could."""
+    doubt, that it could. Each part looked at spends ``budget`` (:class:`_Spent` when it runs out)."""
     for op, arg in items:
+        budget[0] -= 1 + (len(arg) if op == parser.IN else 0)
+        if budget[0] < 0:
+            raise _Spent
         if op == parser.LITERAL:
             if chr(arg) == char:
                 return True
@@ -147,20 +159,20 @@ def _can_match(items: Any, char: str, parser: Any) -> bool:
                         continue
                 return True  # a match, a negation, or a kind not looked into
         elif op in (parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None)):
-            if _can_match(arg[2], char, parser):
+            if _can_match(arg[2], char, parser, budget):
                 return True
         elif op == parser.SUBPATTERN:
-            if _can_match(arg[-1], char, parser):
+            if _can_match(arg[-1], char, parser, budget):
                 return True
         elif op == parser.BRANCH:
-            if any(_can_match(branch, char, parser) for branch in arg[1]):
+            if any(_can_match(branch, char, parser, budget) for branch in arg[1]):
                 return True
         elif op != parser.AT:  # any other character, a look-around, a back-reference, a kind not looked into
             return True
     return False
 
 
-def _delimited(sub: Any, parser: Any) -> bool:
+def _delimited(sub: Any, parser: Any, budget: list[int]) -> bool:
     """Whether the text fixes how a repeat of ``sub`` splits into tries, and how each try matches: each try
     starts with a character nothing else in ``sub`` matches (the ``/`` of ``(/[a-z_]+)*``, the ``a`` and
     ``c`` of ``(ab|cd)+``), tells its way by that character, and goes on in one way only. Its tries then add
@@ -173,35 +185,60 @@ def _delimited(sub: Any, parser: Any) -> bool:
         if seen & first:
             return False  # two ways start alike: the text does not tell them
         seen |= first
-    return all(_one_way(rest, parser) for _, rest in ways) and not any(
-        _can_match(rest, char, parser) for _, rest in ways for char in seen
-    )
+    if len(seen) > _MAX_LEAD_CHARS or budget[0] <= 0:
+        return False
+    try:
+        return all(_one_way(rest, parser, budget) for _, rest in ways) and not any(
+            _can_match(rest, char, parser, budget) for _, rest in ways for char in seen
+        )
+    except _Spent:  # too many characters and parts to tell in time: costed as any repeat
+        return False
 
 
-def _log_cost(items: Any, longest: int, parser: Any, cased: bool = True) -> float:
+def _nested(items: Any, parser: Any, inside: bool = False) -> bool:
+    """Whether a parsed pattern repeats something that itself repeats or alternates."""
+    repeats = (parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None))
+    for op, arg in items:
+        if op in repeats:
+            if inside or _nested(arg[2], parser, True):
+                return True
+        elif op == parser.BRANCH:
+            if inside or any(_nested(branch, parser, inside) for branch in arg[1]):
+                return True
+        elif op == parser.SUBPATTERN and _nested(arg[-1], parser, inside):
+            return True
+        elif op in (parser.ASSERT, parser.ASSERT_NOT) and _nested(arg[1], parser, inside):
+            return True
+    return False
+
+
+def _log_cost(items: Any, longest: int, parser: Any, cased: bool = True, budget: list[int] | None = None) -> float:
     """log10 of the ways Python's backtracking matcher can try ``items`` (a parsed pattern) on a path of
     ``longest`` characters: a sequence multiplies its parts, an alternation adds its branches, a repeat of
     up to n (at most the path's length) takes n + 1 lengths of each of its n tries (where the text fixes
     where each try starts, (n + 1)² lengths of one try: :func:`_delimited`, taken only in a ``cased`` pattern,
     one without case-insensitive matching)."""
+    budget = [_LOOKS] if budget is None else budget
     total = 0.0
     for op, arg in items:
         if op in (parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None)):
             low, high, sub = arg
             reps = min(int(high), longest)
-            inner = _log_cost(sub, longest, parser, cased)
+            inner = _log_cost(sub, longest, parser, cased, budget)
             ways = math.log10(reps + 1) + reps * inner
-            if cased and ways > 2 * math.log10(reps + 1) + inner and _delimited(sub, parser):
+            if cased and ways > 2 * math.log10(reps + 1) + inner and _delimited(sub, parser, budget):
                 ways = 2 * math.log10(reps + 1) + inner
             total += ways
         elif op == parser.BRANCH:
-            total += math.log10(sum(10 ** min(_log_cost(branch, longest, parser, cased), 300) for branch in arg[1]))
+            total += math.log10(
+                sum(10 ** min(_log_cost(branch, longest, parser, cased, budget), 300) for branch in arg[1])
+            )
         elif op == parser.SUBPATTERN:
-            total += _log_cost(arg[-1], longest, parser, cased)
+            total += _log_cost(arg[-1], longest, parser, cased, budget)
         elif op in (parser.ASSERT, parser.ASSERT_NOT):
-            total += _log_cost(arg[1], longest, parser, cased)
+            total += _log_cost(arg[1], longest, parser, cased, budget)
         elif op == getattr(parser, "ATOMIC_GROUP", None):
-            total += _log_cost(arg, longest, parser, cased)
+            total += _log_cost(arg, longest, parser, cased, budget)
         elif op in (parser.GROUPREF, parser.GROUPREF_EXISTS):
             return math.inf  # a back-reference: matching is no longer bounded by any power of the length
         if total > 300:
@@ -339,7 +376,7 @@ def check_patterns(config: Any, where: str, *, met: tuple[int, int] | None = Non
         repeats = _log_cost(list(parsed), longest, parser, cased)
         cost = repeats + (math.log10(longest + 1) if searched else 0.0)
         if repeats > 0 and cost > budget:  # a pattern with no repeat is tried in one pass of the path
-            if math.isinf(repeats):
+            if math.isinf(repeats) or _nested(list(parsed), parser):
                 why = "a repeat of something that itself repeats or alternates, such as (a+)+, or a back-reference"
                 fix = "write the pattern without nested repeats"
             else:

@@ -835,7 +835,7 @@ def _layer_excess(f: Any, config: dict[str, Any] | None) -> list[str]:
     excess: list[str] = []
     if isinstance(f.get("layers"), h5py.Group):
         for key in f["layers"]:
-            match = re.fullmatch(r"(.*?)(?:_(\d+))?", key)
+            match = re.fullmatch(r"(.*?)(?:_([0-9]+))?", key)
             if match is None:  # a line break: never in the snake-case class name Keras's saver gives a layer
                 excess.append(f"layers/{key!r} (a name Keras never gives a layer)")
                 continue
@@ -875,7 +875,7 @@ _H5_ROOT_ATTRS = ("model_config", "training_config", "keras_version", "backend",
 def _keras_dataset(f: Any, name: str) -> bool:
     """Whether a dataset sits where Keras puts weights: ``…/vars/N``, or listed in its layer's weight_names."""
     parts = name.split("/")
-    if len(parts) >= 2 and parts[-2] == "vars" and parts[-1].isdigit():
+    if len(parts) >= 2 and parts[-2] == "vars" and parts[-1].isascii() and parts[-1].isdigit():
         return True
     for depth in range(len(parts) - 1, 0, -1):  # the nearest group above that lists weight_names
         group = f["/".join(parts[:depth])]

@@ -480,11 +480,17 @@ def _profiles(value: Any) -> bool:
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",")]
     parts = value if isinstance(value, (list, tuple)) else [value]
-    return any(part not in (0, "0", None, False, "") for part in parts)
+    for part in parts:
+        try:
+            if part is not None and int(part) != 0:  # Keras reads each as int: "00" and "+0" are 0
+                return True
+        except (TypeError, ValueError):
+            return True  # Keras refuses it; the check costs nothing
+    return False
 
 
 #: How TensorFlow's profiler names the folder of each profile: the local time it is written, to the second.
-_PROFILE_RUN = re.compile(r"(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})")
+_PROFILE_RUN = re.compile(r"[0-9]{4}_[0-9]{2}_[0-9]{2}_[0-9]{2}_[0-9]{2}_[0-9]{2}")
 
 
 def _check_profile_dir(text: str, real: str, arg: str) -> None:
@@ -498,12 +504,18 @@ def _check_profile_dir(text: str, real: str, arg: str) -> None:
         names = os.listdir(folder)
     except OSError:
         return  # none yet (or not a folder: the profiler fails to make its own, writing nothing)
-    now = time.strftime("%Y_%m_%d_%H_%M_%S", time.localtime(time.time() - 1))
+    now = time.time()
+    # the clock of the folder names is local: where it is set back an hour within an hour of now (daylight
+    # saving ends), the names of the hour before the change come again
+    dst = {time.localtime(now + shift).tm_isdst for shift in (-3600, 0, 3600)}
+    back = 3600 if len(dst) > 1 else 0
+    since = time.strftime("%Y_%m_%d_%H_%M_%S", time.localtime(now - 1 - back))
     for name in sorted(names):
-        if _PROFILE_RUN.fullmatch(name) and name >= now:
+        if _PROFILE_RUN.fullmatch(name) and name >= since:
             raise CallbackFileRefused(
-                f"TensorBoard.log_dir {text!r} holds {os.path.join(folder, name)}, named for a time to come; "
-                "with profile_batch TensorFlow's profiler writes each profile into a folder named for the time "
+                f"TensorBoard.log_dir {text!r} holds {os.path.join(folder, name)}, named for a time to come (by "
+                "this machine's local clock; a profile written under another time zone can look so too); with "
+                "profile_batch TensorFlow's profiler writes each profile into a folder named for the local time "
                 "it is written, replacing what is there, and netform never replaces a file it did not write: "
                 "move that folder away, or name a new log_dir.",
                 arg,
@@ -511,7 +523,7 @@ def _check_profile_dir(text: str, real: str, arg: str) -> None:
 
 
 #: How Keras's TensorBoard names the embedding weights it saves each ``embeddings_freq`` epochs.
-_EMBEDDING_CHECKPOINT = re.compile(r"keras_embedding\.ckpt-\d+\.weights\.h5")
+_EMBEDDING_CHECKPOINT = re.compile(r"keras_embedding\.ckpt-[0-9]+\.weights\.h5")
 
 
 def _check_embedding_checkpoints(text: str, real: str, arg: str, check_model_file: ModelFileCheck | None) -> None:

@@ -114,3 +114,22 @@ def test_the_check_after_any_build_finds_each_regularized_weight() -> None:
     model = keras.Model(x, embedded)
     assert "40,000 x 40,000 matrix" in str(heavy_regularizer(model))
     assert heavy_regularizer(_orthogonal(400)) is None
+
+
+def test_an_orthogonal_activity_regularizer_of_a_huge_matrix_is_refused(tmp_path: Path) -> None:
+    x = keras.Input((1,))
+    regularizer = keras.regularizers.OrthogonalRegularizer(factor=0.01, mode="columns")
+    model = keras.Model(x, keras.layers.Dense(40_000, activity_regularizer=regularizer)(x))
+    path = tmp_path / "act.keras"
+    model.save(path)
+    with pytest.raises(nf.FormatError, match="activity_regularizer OrthogonalRegularizer"):
+        nf.load(path)
+    spec = tmp_path / "act.yaml"
+    spec.write_text(
+        "netform: 1\nname: act\nkind: sequential\ninputs: {x: {shape: [1]}}\nlayers:\n"
+        "  - {type: Dense, units: 40000, activity_regularizer: {type: OrthogonalRegularizer, mode: columns}}\n"
+    )
+    with pytest.raises(nf.BuildError, match="40,000 x 40,000 matrix"):
+        nf.build(str(spec))
+    spec.write_text(spec.read_text().replace("40000", "400"))
+    assert nf.build(str(spec)).count_params() == 800

@@ -103,3 +103,45 @@ def test_embedding_weights_keras_wrote_are_replaced(tmp_path: Path) -> None:
     assert main(["train", *out, str(spec), "--data", data, "--verbose", "0"]) == 0
     model = keras.Sequential([keras.Input((5,), dtype="int32"), keras.layers.Embedding(10, 4)])
     model.load_weights(written[0], skip_mismatch=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "profiles"),
+    [(0, False), ("0", False), ("00", False), ("+0", False), ("0,0", False), ([0, 0], False), (None, False)]
+    + [(2, True), ("2,3", True), ([2, 3], True), ("0,5", True)],
+)
+def test_profile_batch_is_read_as_keras_reads_it(value: object, profiles: bool) -> None:
+    from netform.spec._callback_files import _profiles
+
+    assert _profiles(value) is profiles
+
+
+def test_names_in_other_digits_are_no_profile(tmp_path: Path) -> None:
+    folder = tmp_path / "out" / "tb" / "train" / "plugins" / "profile" / "２０９９_01_01_00_00_00"
+    folder.mkdir(parents=True)
+    spec = _spec(tmp_path, "profile_batch: 2")
+    assert main(["validate", "--out-dir", str(tmp_path / "out"), str(spec)]) == 0
+
+
+def test_the_hour_that_comes_again_when_daylight_saving_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At 01:45 EDT on the night daylight saving ends, a profile folder of 01:30 that day is named for a time to
+    come: the clock goes back to 01:00 at 02:00 and passes 01:30 again."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        first_pass = 1_793_511_900.0  # 2026-11-01 05:45 UTC, 01:45 EDT
+        assert time.strftime("%H_%M %Z", time.localtime(first_pass)) == "01_45 EDT"
+        monkeypatch.setattr(time, "time", lambda: first_pass)
+        folder = tmp_path / "out" / "tb" / "train" / "plugins" / "profile" / "2026_11_01_01_30_00"
+        folder.mkdir(parents=True)
+        spec = _spec(tmp_path, "profile_batch: 2")
+        assert main(["validate", "--out-dir", str(tmp_path / "out"), str(spec)]) == 1
+        assert "named for a time to come" in capsys.readouterr().err
+        monkeypatch.setattr(time, "time", lambda: first_pass - 86_400 * 30)  # a month before: gone by
+        folder.rename(folder.with_name("2026_10_01_01_30_00"))
+        assert main(["validate", "--out-dir", str(tmp_path / "out"), str(spec)]) == 0
+    finally:
+        monkeypatch.undo()
+        time.tzset()

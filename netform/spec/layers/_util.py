@@ -236,7 +236,7 @@ def check_weight(
 MAX_GRAM_ELEMENTS = 2**28
 
 
-def gram_problem(shape: tuple[Any, ...], mode: Any) -> str | None:
+def gram_problem(shape: tuple[Any, ...], mode: Any, what: str = "the weight") -> str | None:
     """Why an ``OrthogonalRegularizer`` of ``mode`` on a weight of ``shape`` (rank 2) costs too much, or None.
 
     Keras multiplies the weight by its own transpose each step: a ``rows`` x ``rows`` matrix (``columns``:
@@ -244,10 +244,10 @@ def gram_problem(shape: tuple[Any, ...], mode: Any) -> str | None:
     honest weights) made a 40,000 x 40,000 matrix, 6.4 GB, for every evaluation.
     """
     side = shape[1] if mode == "columns" else shape[0]
-    if not isinstance(side, int) or side * side <= MAX_GRAM_ELEMENTS:
+    if not isinstance(side, int) or isinstance(side, bool) or side * side <= MAX_GRAM_ELEMENTS:
         return None
     return (
-        f"(mode {mode}) multiplies the weight of shape {shape_str(tuple(shape))} by its transpose each step, a "
+        f"(mode {mode}) multiplies {what} of shape {shape_str(tuple(shape))} by its transpose each step, a "
         f"{side:,} x {side:,} matrix ({side * side:,} values, more than the {MAX_GRAM_ELEMENTS:,} netform takes)"
     )
 
