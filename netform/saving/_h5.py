@@ -415,6 +415,11 @@ def write_h5(model: Any, fh: BinaryIO, include_optimizer: bool = True) -> None:
     check_legacy_dtypes(model, include_optimizer)
     compiled = getattr(model, "compiled", False) and include_optimizer
     compile_config = model.get_compile_config() if compiled else None
+    if isinstance(compile_config, dict) and compile_config.get("optimizer") is None and model.optimizer is not None:
+        # Keras's own legacy .h5 save (model.save("m.h5")) pops the optimizer out of the model's live compile
+        # config: a netform save after it wrote a compile config without one, beside Keras's training_config
+        # with it, and netform's loader refused its own file as edited
+        compile_config = {**compile_config, "optimizer": model.optimizer}
     if compile_config:
         compile_config = keras.saving.serialize_keras_object(compile_config)
     native = _json(keras.saving.serialize_keras_object(model))

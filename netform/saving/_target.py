@@ -89,7 +89,26 @@ def _savedmodel_strangers(path: str) -> list[str]:
             strangers.append(name)
         elif not _savedmodel_file(path, name):
             strangers.append(f"{name} (not what TensorFlow writes there)")
+    if not strangers:
+        strangers += _changed_savedmodel(path)
     return strangers
+
+
+def _changed_savedmodel(path: str) -> list[str]:
+    """What changed in a SavedModel netform wrote since it wrote it: netform records the SHA-256 of every file
+    it saves (:func:`netform.saving._savedmodel.check_digests`), so a value edited in place in ``variables/`` or
+    in netform's copy of the model is someone's edit. A folder without the digests (Keras's, TensorFlow's, an
+    older netform's) is judged by its structure alone."""
+    from ._savedmodel import check_digests, recorded_digests
+
+    try:
+        if recorded_digests(path) is None:
+            return []
+        check_digests(path)
+    except NetformError as err:
+        why = str(err).removeprefix(f"{path}: ").split(" (")[0].split(",")[0][:160]
+        return [f"a file netform wrote there that changed since ({why})"]
+    return []
 
 
 #: The most bytes of ``fingerprint.pb``, ``keras_metadata.pb`` or ``variables.index`` the check reads.
@@ -638,6 +657,31 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
         strangers += _layer_excess(f, config)
     if strangers:
         return f"is an HDF5 file holding data Keras never writes ({_foreign(strangers)})"
+    return _changed_since_netform(f, raw)
+
+
+def _changed_since_netform(f: Any, raw: Any) -> str | None:
+    """What changed in an HDF5 file netform wrote since it wrote it (None when nothing, or a file without
+    netform's checksums: Keras's, or netform's before them).
+
+    netform's ``.h5`` records a CRC-32 of every dataset and of its config attributes: a value edited in place
+    (text put into ``training_config``, a kernel rewritten in another type, a weight changed), or a dataset
+    added, is someone's edit, which replacing the file would lose.
+    """
+    from ._h5 import ATTR_CHECKSUMS, _dataset_ids, verify_checksums
+
+    if "netform_checksums" not in f.attrs and ATTR_CHECKSUMS not in f.attrs:
+        return None
+    try:
+        sums = json.loads(_attr_text(f.attrs.get("netform_checksums")) or "{}")
+        added = sorted(set(_dataset_ids(f)) - set(sums)) if isinstance(sums, dict) else ["its checksums"]
+        if added:
+            return f"is an HDF5 file netform wrote, with data added since ({_foreign(added)})"
+        source = raw if isinstance(raw, io.BytesIO) else raw.fileno()
+        verify_checksums(f, "the file", source=source)
+    except Exception as err:  # a checksum that fails, or none that can be read: the file changed
+        why = str(err).removeprefix("the file: ").split(";")[0][:160]
+        return f"is an HDF5 file netform wrote whose content changed since ({why})"
     return None
 
 
