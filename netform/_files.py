@@ -885,3 +885,28 @@ def refuse_inside_savedmodel(path: str) -> None:
         "would change that SavedModel, which netform writes and replaces only whole, so nothing was written. "
         "Write the file outside that folder."
     )
+
+
+#: How TensorFlow names a summary file: ``events.out.tfevents.<unix seconds>.<host>.<pid>.<n>[.v2]``.
+_EVENT_FILE = re.compile(r"events\.out\.tfevents\.([0-9]{1,12})\..*", re.DOTALL)
+
+
+def event_file_to_come(folder: str | os.PathLike[str]) -> str | None:
+    """An entry of ``folder`` at the name of a TensorFlow summary file not yet written, else None.
+
+    TensorFlow's summary writer (Keras's ``TensorBoard``, ``tf.summary``) names its file for the second it
+    opens it, the host and the process, and opens it for writing: a user's file at the name of the seconds to
+    come was emptied and rewritten. A file named for a second gone by is never opened again.
+    """
+    import time
+
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    since = int(time.time()) - 1
+    for name in sorted(names):
+        found = _EVENT_FILE.fullmatch(name)
+        if found and int(found.group(1)) >= since:
+            return os.path.join(os.fspath(folder), name)
+    return None

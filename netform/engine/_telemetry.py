@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._compat import _keras_engine as ki
+from ..errors import EngineError
 
 __all__ = ["EpochTelemetry", "JitChoice", "Telemetry", "TelemetryRecorder", "TelemetryReport"]
 
@@ -415,6 +416,17 @@ class Telemetry(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.epochs = []
+        if self.tensorboard is not None:
+            from netform._files import event_file_to_come
+
+            planted = event_file_to_come(self.tensorboard / "train")
+            if planted is not None:
+                raise EngineError(
+                    f"Telemetry(tensorboard={str(self.tensorboard)!r}) would write its events file where "
+                    f"{planted} is, named for a time to come: TensorFlow names each events file for the second it "
+                    "opens it and empties what is there, and netform never replaces a file it did not write. Move "
+                    "that file away, or name another folder."
+                )
 
     def on_epoch_telemetry(self, epoch: int, telemetry: EpochTelemetry) -> None:
         """Called by netform's ``fit`` after each epoch, once its figures are final.

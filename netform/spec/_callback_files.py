@@ -566,6 +566,17 @@ def _check_tensorboard_dir(
     TensorBoard wrote (a user's notes under that name were overwritten), and embedding weights in ``train/``
     (:func:`_check_embedding_checkpoints`); with ``profile`` (``profile_batch``), profiles under ``train/``
     (:func:`_check_profile_dir`)."""
+    from .._files import event_file_to_come
+
+    for sub in ("train", "validation"):
+        planted = event_file_to_come(os.path.join(real, sub))
+        if planted is not None:
+            raise CallbackFileRefused(
+                f"TensorBoard.log_dir {text!r} holds {planted}, named for a time to come; TensorFlow names each "
+                "events file for the second it opens it and empties what is there, and netform never replaces a "
+                "file it did not write: move that file away, or name a new log_dir.",
+                arg,
+            )
     if profile:
         _check_profile_dir(text, real, arg)
     if embeddings:

@@ -145,3 +145,49 @@ def test_the_hour_that_comes_again_when_daylight_saving_ends(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize("sub", ["train", "validation"])
+def test_a_file_at_an_events_file_to_come_is_refused(
+    tmp_path: Path, sub: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """TensorFlow names an events file ``events.out.tfevents.<seconds>.<host>.<pid>.<n>.v2`` and empties what
+    is there: a user's file at the name of the next seconds was rewritten with events."""
+    import os
+    import socket
+
+    spec = _spec(tmp_path, "histogram_freq: 0")
+    folder = tmp_path / "out" / "tb" / sub
+    folder.mkdir(parents=True)
+    now = int(time.time())
+    planted = [folder / f"events.out.tfevents.{t}.{socket.gethostname()}.{os.getpid()}.0.v2" for t in range(now, now + 30)]
+    for path in planted:
+        path.write_text("MY NOTES")
+    out = ["--out-dir", str(tmp_path / "out")]
+    assert main(["validate", *out, str(spec)]) == 1
+    assert "named for a time to come" in capsys.readouterr().err
+    assert main(["train", *out, str(spec), "--data", str(_data(tmp_path)), "--verbose", "0"]) == 1
+    assert all(path.read_text() == "MY NOTES" for path in planted)
+    (folder / f"events.out.tfevents.{now - 3600}.host.1.0.v2").write_text("an earlier run's events")
+    for path in planted:
+        path.unlink()
+    assert main(["validate", *out, str(spec)]) == 0
+
+
+def test_telemetry_refuses_a_file_at_its_events_file_to_come(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    import netform as nf
+
+    folder = tmp_path / "tel" / "train"
+    folder.mkdir(parents=True)
+    now = int(time.time())
+    planted = [folder / f"events.out.tfevents.{t}.{socket.gethostname()}.{os.getpid()}.0.v2" for t in range(now, now + 30)]
+    for path in planted:
+        path.write_text("MY NOTES")
+    model = nf.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(nf.EngineError, match="named for a time to come"):
+        model.fit(np.zeros((8, 3)), np.zeros((8, 1)), callbacks=[nf.Telemetry(tensorboard=tmp_path / "tel")], verbose=0)
+    assert all(path.read_text() == "MY NOTES" for path in planted)
