@@ -29,6 +29,9 @@ __all__ = ["check_patterns", "MAX_MATCH_STEPS", "MAX_OP_STRING", "MAX_PATTERN_CH
 #: all together: a few seconds of Python's matcher at worst (``.*a.*a.*b``, costed 10**9 on a path of 1,000
 #: characters, takes it 0.2 s).
 MAX_MATCH_STEPS = 2 * 10**10
+#: The most ways alternations whose branches start alike may be tried on the model's paths, all together: each
+#: way is a walk of the path (2**28 of them on one 60-character name took Python 70 s).
+MAX_AMBIGUOUS_WAYS = 10**8
 #: The longest pattern taken (Keras writes layer paths; a pattern a person writes is a line).
 MAX_PATTERN_CHARS = 1_000
 #: How many times a layer's path is matched while a model is made and built (its dtype policy is read often).
@@ -212,6 +215,48 @@ def _nested(items: Any, parser: Any, inside: bool = False) -> bool:
     return False
 
 
+def _branch_factor(branches: list[Any], parser: Any) -> int:
+    """How many of an alternation's branches can start alike (1 when each starts with characters of its own,
+    as ``conv|dense``; where a start cannot be told, all of them): the ways the matcher tries at one place."""
+    firsts: list[set[str]] = []
+    for branch in branches:
+        ways = _leads(list(branch), parser)
+        if not ways:
+            return len(branches)
+        firsts.append(set().union(*(first for first, _ in ways)))
+    if sum(len(first) for first in firsts) > 16 * _MAX_LEAD_CHARS:
+        return len(branches)
+    counts: dict[str, int] = {}
+    for first in firsts:
+        for char in first:
+            counts[char] = counts.get(char, 0) + 1
+    return max(counts.values(), default=1)
+
+
+def _ambiguity(items: Any, longest: int, parser: Any, cased: bool = True) -> float:
+    """log10 of the ways alternations whose branches start alike multiply along a pattern (each such
+    alternation of k branches in a row multiplies by k: ``(?:ab|[ax]b)`` twenty-eight times is 2**28 ways on
+    ``abab…``, with no repeat), where :func:`_log_cost` counts every branch as one more way."""
+    total = 0.0
+    repeats = (parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None))
+    for op, arg in items:
+        if op == parser.BRANCH:
+            inner = max((_ambiguity(branch, longest, parser, cased) for branch in arg[1]), default=0.0)
+            factor = _branch_factor(arg[1], parser) if cased else len(arg[1])
+            total += math.log10(max(factor, 1)) + inner
+        elif op == parser.SUBPATTERN:
+            total += _ambiguity(arg[-1], longest, parser, cased)
+        elif op in (parser.ASSERT, parser.ASSERT_NOT):
+            total += _ambiguity(arg[1], longest, parser, cased)
+        elif op == getattr(parser, "ATOMIC_GROUP", None):
+            total += _ambiguity(arg, longest, parser, cased)
+        elif op in repeats:
+            total += min(int(arg[1]), longest) * _ambiguity(arg[2], longest, parser, cased)
+        if total > 300:
+            return math.inf
+    return total
+
+
 def _log_cost(items: Any, longest: int, parser: Any, cased: bool = True, budget: list[int] | None = None) -> float:
     """log10 of the ways Python's backtracking matcher can try ``items`` (a parsed pattern) on a path of
     ``longest`` characters: a sequence multiplies its parts, an alternation adds its branches, a repeat of
@@ -230,9 +275,11 @@ def _log_cost(items: Any, longest: int, parser: Any, cased: bool = True, budget:
                 ways = 2 * math.log10(reps + 1) + inner
             total += ways
         elif op == parser.BRANCH:
-            total += math.log10(
-                sum(10 ** min(_log_cost(branch, longest, parser, cased, budget), 300) for branch in arg[1])
-            )
+            costs = [_log_cost(branch, longest, parser, cased, budget) for branch in arg[1]]
+            if cased and _branch_factor(arg[1], parser) == 1:
+                total += max(costs, default=0.0)  # each starts with characters of its own: one goes on
+            else:
+                total += math.log10(sum(10 ** min(cost, 300) for cost in costs))
         elif op == parser.SUBPATTERN:
             total += _log_cost(arg[-1], longest, parser, cased, budget)
         elif op in (parser.ASSERT, parser.ASSERT_NOT):
@@ -322,6 +369,25 @@ def _op_strings(config: Any) -> Iterator[tuple[str, str]]:
             stack.extend(node)
 
 
+def _refusal(parsed: list[Any], parser: Any, repeats: float, over: bool, searched: bool) -> tuple[str, str, str]:
+    """``(why, fix, bound)`` of a pattern refused on cost, for the message."""
+    nested = math.isinf(repeats) or _nested(parsed, parser)
+    if over and not nested:
+        why = "alternatives that start alike, one after another, each doubling the ways: (?:ab|[ax]b) twenty times "
+        return (
+            why + "is a million ways",
+            "write alternatives that start with different characters",
+            (f"{MAX_AMBIGUOUS_WAYS:,} ways"),
+        )
+    bound = f"{MAX_MATCH_STEPS:,} steps"
+    if nested:
+        why = "a repeat of something that itself repeats or alternates, such as (a+)+, or a back-reference"
+        return why, "write the pattern without nested repeats", bound
+    why = "repeats one after another, each trying every length: a*a*b tries the square of a path's length"
+    why += ", at each place the search starts" if searched else ""
+    return why, "write fewer repeats that can match the same characters", bound
+
+
 def check_patterns(config: Any, where: str, *, met: tuple[int, int] | None = None) -> None:
     """Refuse a config whose patterns would keep Python's matcher busy beyond :data:`MAX_MATCH_STEPS`.
 
@@ -375,19 +441,15 @@ def check_patterns(config: Any, where: str, *, met: tuple[int, int] | None = Non
         cased = not parsed.state.flags & re.IGNORECASE and re.search(r"\(\?[a-zA-Z-]*i", pattern) is None
         repeats = _log_cost(list(parsed), longest, parser, cased)
         cost = repeats + (math.log10(longest + 1) if searched else 0.0)
-        if repeats > 0 and cost > budget:  # a pattern with no repeat is tried in one pass of the path
-            if math.isinf(repeats) or _nested(list(parsed), parser):
-                why = "a repeat of something that itself repeats or alternates, such as (a+)+, or a back-reference"
-                fix = "write the pattern without nested repeats"
-            else:
-                why = (
-                    "repeats one after another, each trying every length: a*a*b tries the square of a path's "
-                    "length" + (", at each place the search starts" if searched else "")
-                )
-                fix = "write fewer repeats that can match the same characters"
+        ambiguous = _ambiguity(list(parsed), longest, parser, cased)
+        over = ambiguous > 0 and ambiguous + math.log10(paths * _LOOKUPS_PER_PATH * len(found)) > math.log10(
+            MAX_AMBIGUOUS_WAYS
+        )
+        if over or (repeats > 0 and cost > budget):  # a pattern with no repeat is tried in one pass of the path
+            why, fix, bound = _refusal(list(parsed), parser, repeats, over, searched)
             raise UnsafeFileError(
                 f"{where}: {holder} in the config holds the pattern {shown}, which Python's matcher could "
-                f"take more than {MAX_MATCH_STEPS:,} steps to try on the model's {paths:,} layer and variable "
+                f"take more than {bound} to try on the model's {paths:,} layer and variable "
                 f"paths of up to {longest:,} characters ({why}); the file is refused as hostile. Keras "
                 f"writes layer paths there; {fix}."
             )

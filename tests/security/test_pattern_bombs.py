@@ -216,3 +216,47 @@ def test_telling_a_linear_repeat_is_bounded_itself() -> None:
     with pytest.raises(nf.UnsafeFileError):
         check_patterns(config, "m.keras")
     assert time.process_time() - start < 10
+
+
+def _map_config(pattern: str, name: str) -> dict[str, object]:
+    return {
+        "class_name": "Functional",
+        "config": {
+            "name": "m",
+            "layers": [
+                {
+                    "class_name": "Dense",
+                    "config": {
+                        "name": name,
+                        "dtype": {"class_name": "DTypePolicyMap", "config": {"policy_map": {pattern: "float32"}}},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_alternatives_that_start_alike_are_costed_without_any_repeat() -> None:
+    """``(?:ab|[ax]b)`` 28 times has no repeat, and 2**28 ways on a layer named ``abab…``: 70 s of ``nf.load``."""
+    with pytest.raises(nf.UnsafeFileError, match="alternatives that start alike"):
+        check_patterns(_map_config("(?:ab|[ax]b)" * 28 + "c", "ab" * 28 + "zz"), "m.keras")
+    check_patterns(_map_config("(?:ab|[ax]b)" * 8 + "c", "ab" * 8 + "zz"), "m.keras")
+    check_patterns(_map_config("(conv|dense)_(kernel|bias)/(a|b|c)" * 20, "dense_kernel"), "m.keras")
+
+
+def test_a_spec_s_optimizer_patterns_are_costed_at_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from netform.cli._main import main
+
+    spec = tmp_path / "muon.yaml"
+    text = (
+        "netform: 1\nname: m\nkind: sequential\ninputs: {x: {shape: [4]}}\nlayers:\n"
+        f"  - {{type: Dense, units: 2, name: {'ab' * 28}zz}}\n"
+        "training:\n  optimizer: {type: Muon, exclude_layers: ['PATTERN']}\n  loss: mse\n"
+    )
+    spec.write_text(text.replace("PATTERN", "(?:ab|[ax]b)" * 28 + "c"))
+    assert main(["validate", str(spec)]) == 1
+    assert "alternatives that start alike" in capsys.readouterr().err
+    spec.write_text(text.replace("PATTERN", "dense.*"))
+    assert main(["validate", str(spec)]) == 0
