@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from ..errors import did_you_mean
 from ._access import (
@@ -494,6 +494,16 @@ class DistributionSpec(StrictScalars):
         description="Devices of this machine for one_device (one) or mirrored (several), as TensorFlow names them, "
         "e.g. ['/cpu:0'] or ['GPU:0', 'GPU:1']; null for all.",
     )
+
+    @model_validator(mode="after")
+    def _one_device(self) -> "DistributionSpec":
+        if self.strategy == "one_device" and self.devices is not None and len(self.devices) != 1:
+            raise ValueError(
+                f"one_device trains on one device, and devices lists {len(self.devices)} "
+                f"({', '.join(self.devices[:4])}{', …' if len(self.devices) > 4 else ''}); name one, or use "
+                "strategy: mirrored for several"
+            )
+        return self
 
 
 class TrainingSpec(StrictScalars):
