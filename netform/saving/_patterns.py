@@ -30,7 +30,7 @@ __all__ = ["check_patterns", "MAX_MATCH_STEPS", "MAX_OP_STRING", "MAX_PATTERN_CH
 #: characters, takes it 0.2 s).
 MAX_MATCH_STEPS = 2 * 10**10
 #: The most ways alternations whose branches start alike may be tried on the model's paths, all together: each
-#: way is a walk of the path (2**28 of them on one 60-character name took Python 70 s).
+#: way is a walk of the path (2**28 of them on one 58-character name took nf.load 73 s of CPU).
 MAX_AMBIGUOUS_WAYS = 10**8
 #: The longest pattern taken (Keras writes layer paths; a pattern a person writes is a line).
 MAX_PATTERN_CHARS = 1_000
