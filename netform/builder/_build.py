@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import keras
 
@@ -401,6 +401,14 @@ def frozen_as_written(model: keras.Model) -> keras.Model:
     trainable and trained, while ``summary`` counted it frozen. Setting it again does nothing (the value is
     unchanged), so the property's setter is called itself, which passes the value on to every sublayer.
     """
+    for layer in _all_layers(model):
+        if not layer.trainable:
+            keras.layers.Layer.trainable.fset(layer, False)
+    return model
+
+
+def _all_layers(model: keras.Model) -> Iterator[Any]:
+    """Every layer of ``model`` and of the models among them, each once."""
     stack: list[Any] = list(model.layers)
     seen: set[int] = set()
     while stack:
@@ -408,11 +416,9 @@ def frozen_as_written(model: keras.Model) -> keras.Model:
         if id(layer) in seen:
             continue
         seen.add(id(layer))
-        if not layer.trainable:
-            keras.layers.Layer.trainable.fset(layer, False)
+        yield layer
         if isinstance(layer, keras.Model):
             stack.extend(layer.layers)
-    return model
 
 
 def heavy_regularizer(model: keras.Model) -> str | None:
@@ -431,15 +437,7 @@ def heavy_regularizer(model: keras.Model) -> str | None:
         if problem is not None:
             return f"the OrthogonalRegularizer of weight '{variable.path}' {problem}"
     # an activity regularizer takes each call's output: (batch, units), columns x columns with mode columns
-    stack: list[Any] = list(model.layers)
-    seen: set[int] = set()
-    while stack:
-        layer = stack.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        if isinstance(layer, keras.Model):
-            stack.extend(layer.layers)
+    for layer in _all_layers(model):
         regularizer = getattr(layer, "activity_regularizer", None)
         if not isinstance(regularizer, keras.regularizers.OrthogonalRegularizer):
             continue
