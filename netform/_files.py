@@ -907,6 +907,24 @@ def event_file_to_come(folder: str | os.PathLike[str]) -> str | None:
     since = int(time.time()) - 1
     for name in sorted(names):
         found = _EVENT_FILE.fullmatch(name)
-        if found and int(found.group(1)) >= since:
-            return os.path.join(os.fspath(folder), name)
+        path = os.path.join(os.fspath(folder), name)
+        if found and int(found.group(1)) >= since and not _tensorflow_events(path):
+            return path
     return None
+
+
+def _tensorflow_events(path: str) -> bool:
+    """Whether ``path`` is empty or a TensorFlow events file (a record whose event names its file version,
+    ``brain.Event:2``, first): a writer of this run opened it (another callback on the same folder), and
+    nothing of a user's is in it."""
+    try:
+        if os.path.islink(path) or not os.path.isfile(path):
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return False
+    if not head:
+        return True
+    length = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
+    return 0 < length <= 200 and b"brain.Event:" in head[12 : 12 + length]

@@ -869,7 +869,7 @@ def _compile(
 
     from netform._compat import _keras_saving as ks
 
-    from ._patterns import check_patterns
+    from ..spec._patterns import check_patterns
 
     native = attr_json(f, "netform_compile_config", path)
     stored = sum(math.prod(v.shape) for v in model.weights)  # (compiling allocates the metrics: bounded by it)

@@ -303,10 +303,10 @@ def check_config(
 
     Raises:
         UnsafeFileError: The config names bytecode or an unregistered import, or holds a pattern Keras would
-            match for longer than netform allows (:func:`netform.saving._patterns.check_patterns`, checked
+            match for longer than netform allows (:func:`netform.spec._patterns.check_patterns`, checked
             in every mode: it is the file's cost, not its code).
     """
-    from ._patterns import check_patterns
+    from ..spec._patterns import check_patterns
 
     check_patterns(config, where)
     if not safe_mode:

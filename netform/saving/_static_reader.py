@@ -68,7 +68,7 @@ from ._keras_zip import (
 )
 from ._atomic import settled_read
 from ._meta import MAX_METADATA_BYTES, json_object, reading
-from ._patterns import check_patterns
+from ..spec._patterns import check_patterns
 from ._safety import VALUE_MARKERS, check_config, check_h5, check_zip
 
 __all__ = [

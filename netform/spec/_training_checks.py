@@ -85,10 +85,10 @@ def _unknown_key_message(field: str, key: str, outputs: tuple[str, ...], missing
 def _pattern_errors(training: Any, graph: Any, smap: Any) -> list[Diagnostic]:
     """Regular expressions the optimizer hands to Python's matcher (``Muon``'s ``exclude_layers``, at every
     variable of the model), costed on the model's layer names as a model file's are
-    (:func:`netform.saving._patterns.check_patterns`): 28 alternatives that start alike and a layer named
+    (:func:`netform.spec._patterns.check_patterns`): 28 alternatives that start alike and a layer named
     ``abab…`` cost ``train`` 45 s of CPU after ``validate`` said ok."""
     from ..errors import UnsafeFileError
-    from ..saving._patterns import check_patterns
+    from ._patterns import check_patterns
 
     optimizer = training.optimizer
     kind, arguments = getattr(optimizer, "type", None), getattr(optimizer, "arguments", None)

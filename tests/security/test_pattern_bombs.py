@@ -18,7 +18,7 @@ import pytest
 
 import netform as nf
 from netform.cli._main import main
-from netform.saving._patterns import check_patterns
+from netform.spec._patterns import check_patterns
 
 BOMB = "(((a+)+)+)+b"
 NAME = "a" * 26

@@ -342,7 +342,7 @@ ACCEPTED: list[tuple[str, Callable[[], Any] | None]] = [
     ("optimizer: {type: Adam, name: ''}", lambda: keras.optimizers.Adam(name="")),
     ("distribution: {strategy: mirrored, devices: [/cpu:0, /cpu:1]}", None),
     ("distribution: {strategy: mirrored, devices: [/job:localhost/task:0/cpu:0, /job:localhost/task:0/cpu:1]}", None),
-    ("distribution: {strategy: one_device, devices: [CPU:0, /job:localhost/replica:0/task:0/device:CPU:1]}", None),
+    ("distribution: {strategy: one_device, devices: [/job:localhost/replica:0/task:0/device:CPU:0]}", None),
     ("callbacks: [{type: CSVLogger, filename: logs/train.csv}]", None),
     (
         "optimizer: {type: Ftrl, learning_rate_power: 0.0, initial_accumulator_value: 0.0, "
