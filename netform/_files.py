@@ -887,8 +887,8 @@ def refuse_inside_savedmodel(path: str) -> None:
     )
 
 
-#: How TensorFlow names a summary file: ``events.out.tfevents.<unix seconds>.<host>.<pid>.<n>[.v2]``.
-_EVENT_FILE = re.compile(r"events\.out\.tfevents\.([0-9]{1,12})\..*", re.DOTALL)
+#: How TensorFlow names a summary file: ``events.out.tfevents.<unix seconds, 10 digits>.<host>.<pid>.<n>.v2``.
+_EVENT_FILE = re.compile(r"events\.out\.tfevents\.([0-9]{10})\.(.+)\.[0-9]+\.[0-9]+\.v2", re.DOTALL)
 
 
 def event_file_to_come(folder: str | os.PathLike[str]) -> str | None:
@@ -898,17 +898,19 @@ def event_file_to_come(folder: str | os.PathLike[str]) -> str | None:
     opens it, the host and the process, and opens it for writing: a user's file at the name of the seconds to
     come was emptied and rewritten. A file named for a second gone by is never opened again.
     """
+    import socket
     import time
 
     try:
         names = os.listdir(folder)
     except OSError:
         return None
-    since = int(time.time()) - 1
+    since, host = int(time.time()) - 1, socket.gethostname()
     for name in sorted(names):
         found = _EVENT_FILE.fullmatch(name)
         path = os.path.join(os.fspath(folder), name)
-        if found and int(found.group(1)) >= since and not _tensorflow_events(path):
+        # another host's name is never this machine's to write (a log folder shared with another machine)
+        if found and found.group(2) == host and int(found.group(1)) >= since and not _tensorflow_events(path):
             return path
     return None
 

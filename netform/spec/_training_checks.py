@@ -1628,6 +1628,14 @@ def training_warnings(spec: Any, graph: Any, smap: Any) -> list[Diagnostic]:
         return []
     outputs = _outputs(spec, graph)
     diags: list[Diagnostic] = []
+    if training.loss is None:
+        diags.append(
+            smap.diagnostic(
+                "there is no loss: Keras then trains only on the layers' regularization losses, and `netform "
+                "train` fails ('No loss to compute') on a model without any; write one, e.g. `loss: mse`",
+                ("training",),
+            )
+        )
     if outputs:
         diags += _activation_warnings(spec, graph, smap, outputs)
     has_validation = training.validation_split > 0

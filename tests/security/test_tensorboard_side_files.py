@@ -191,3 +191,21 @@ def test_telemetry_refuses_a_file_at_its_events_file_to_come(tmp_path: Path) -> 
     with pytest.raises(nf.EngineError, match="named for a time to come"):
         model.fit(np.zeros((8, 3)), np.zeros((8, 1)), callbacks=[nf.Telemetry(tensorboard=tmp_path / "tel")], verbose=0)
     assert all(path.read_text() == "MY NOTES" for path in planted)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "events.out.tfevents.{t}.otherhost.1.0.v2",  # another machine's: never this one's to write
+        "events.out.tfevents.{t}.{host}.1.0.v3",
+        "events.out.tfevents.{t}.{host}.1.0",
+        "events.out.tfevents.0{t}.{host}.1.0.v2",
+    ],
+)
+def test_names_tensorflow_never_writes_here_are_left(tmp_path: Path, name: str) -> None:
+    import socket
+
+    folder = tmp_path / "out" / "tb" / "train"
+    folder.mkdir(parents=True)
+    (folder / name.format(t=int(time.time()) + 5, host=socket.gethostname())).write_text("MY NOTES")
+    assert main(["validate", "--out-dir", str(tmp_path / "out"), str(_spec(tmp_path, "histogram_freq: 0"))]) == 0
