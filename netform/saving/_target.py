@@ -16,8 +16,8 @@ or lock file, not an earlier save.
 
 from __future__ import annotations
 
-import io
 import collections
+import io
 import json
 import contextlib
 import os
@@ -28,6 +28,7 @@ import zipfile
 from typing import Any
 
 from netform._keras_names import store_name
+from netform._files import savedmodel_above
 from netform.errors import NetformError, SaveError
 
 from ._detect import DEPLOY_HEAD_BYTES, HDF5_SIGNATURE, TABLE_MAGIC, deploy_kind, describe_content
@@ -696,22 +697,13 @@ _BACKENDS = frozenset({"tensorflow", "jax", "torch", "numpy", "openvino", "thean
 _MAX_GROUP_NAME = 1_024
 
 
-#: The file's attributes that hold JSON (Keras's configs, netform's copy of the config and its metadata).
-_JSON_ATTRS = (
-    "model_config",
-    "training_config",
-    "netform_model_config",
-    "netform_metadata",
-    "netform_compile_config",
-    "netform_checksums",
-    "netform_attr_checksums",
-)
-
-
 def _attribute_values(f: Any, groups: list[tuple[str, Any]]) -> list[str]:
     """Attributes Keras writes that hold what Keras never puts there: a version or backend that is not one, a
     name longer than any layer's, a name list naming what its group does not hold. (Text put into Keras's
     own attributes went with the next save.)"""
+    from ._h5 import ATTR_CHECKSUMS, CONFIG_ATTRIBUTES
+
+    json_attrs = (*CONFIG_ATTRIBUTES, "netform_checksums", ATTR_CHECKSUMS)  # the root attributes holding JSON
     strangers: list[str] = []
     for name, obj in [("", f), *groups]:
         where = f"{name}@" if name else "@"
@@ -723,7 +715,7 @@ def _attribute_values(f: Any, groups: list[tuple[str, Any]]) -> list[str]:
                 strangers.append(f"{where}{key} (not a Keras backend)")
             elif key == "name" and name and (value is None or len(value) > _MAX_GROUP_NAME or not value.isprintable()):
                 strangers.append(f"{where}{key} (not a name Keras gives)")
-            elif key in _JSON_ATTRS and not name:
+            elif key in json_attrs and not name:
                 try:
                     json.loads(_attr_text(obj.attrs[key]) or "", object_pairs_hook=_once)
                 except (ValueError, RecursionError):  # a key written twice is a ValueError too
@@ -1440,13 +1432,6 @@ def _own_plain_data(directory: str, base: str, name: str, count: int) -> bool:
     return netforms and name == base + ".data-00000-of-00001" and count == 2
 
 
-def _savedmodel_above(path: str) -> str | None:
-    """The nearest folder above ``path`` (as given, or with its links resolved) that holds a SavedModel graph."""
-    from netform._files import savedmodel_above
-
-    return savedmodel_above(path)
-
-
 def _refuse_inside_savedmodel(path: str, fmt: str | None = None) -> None:
     """Refuse a target below a SavedModel folder: a save there would change one file of that SavedModel.
 
@@ -1455,7 +1440,7 @@ def _refuse_inside_savedmodel(path: str, fmt: str | None = None) -> None:
     ``.keras`` model over ``assets.extra/netform.keras``, weights into ``variables/``) would make it show one
     model and serve another, or leave it refused. A SavedModel is replaced only whole, at its own path.
     """
-    folder = _savedmodel_above(path)
+    folder = savedmodel_above(path)
     if folder is None:
         return
     prefix = path[: -len(".index")] if fmt == "tf_checkpoint" and path.endswith(".index") else path

@@ -84,6 +84,24 @@ def test_the_patterns_people_write_load(tmp_path: Path) -> None:
     assert nf.load(tmp_path / "ok.keras").count_params() == model.count_params()
 
 
+def _map_config(pattern: object, name: str) -> dict[str, object]:
+    return {
+        "class_name": "Functional",
+        "config": {
+            "name": "m",
+            "layers": [
+                {
+                    "class_name": "Dense",
+                    "config": {
+                        "name": name,
+                        "dtype": {"class_name": "DTypePolicyMap", "config": {"policy_map": {pattern: "float32"}}},
+                    },
+                }
+            ],
+        },
+    }
+
+
 @pytest.mark.parametrize(
     ("pattern", "refused"),
     [
@@ -110,21 +128,7 @@ def test_the_patterns_people_write_load(tmp_path: Path) -> None:
     ],
 )
 def test_patterns_are_costed(pattern: object, refused: bool) -> None:
-    config = {
-        "class_name": "Functional",
-        "config": {
-            "name": "m",
-            "layers": [
-                {
-                    "class_name": "Dense",
-                    "config": {
-                        "name": "a" * 40,
-                        "dtype": {"class_name": "DTypePolicyMap", "config": {"policy_map": {pattern: "float32"}}},
-                    },
-                }
-            ],
-        },
-    }
+    config = _map_config(pattern, "a" * 40)
     if refused:
         with pytest.raises(nf.UnsafeFileError, match="DTypePolicyMap in the config holds"):
             check_patterns(config, "m.keras")
@@ -166,24 +170,6 @@ def test_a_policy_map_many_layers_share_is_costed_once(layers: int, keys: list[s
     for i in range(layers):
         hidden = keras.layers.Dense(4, name=f"dense_{i}", dtype=policies)(hidden)
     check_patterns(keras.Model(inputs, hidden).get_config(), "m.keras")
-
-
-def _map_config(pattern: str, name: str) -> dict[str, object]:
-    return {
-        "class_name": "Functional",
-        "config": {
-            "name": "m",
-            "layers": [
-                {
-                    "class_name": "Dense",
-                    "config": {
-                        "name": name,
-                        "dtype": {"class_name": "DTypePolicyMap", "config": {"policy_map": {pattern: "float32"}}},
-                    },
-                }
-            ],
-        },
-    }
 
 
 @pytest.mark.parametrize(
