@@ -42,6 +42,14 @@ _PATTERN_HOLDERS = (("DTypePolicyMap", "policy_map", False), ("OptimizerMap", "o
 _SEARCHED_LISTS = (("Muon", "exclude_layers"),)
 
 
+def _shown(pattern: object) -> str:
+    """The pattern as a message quotes it: whole when short, else its start (closed) and its length."""
+    whole = repr(pattern)
+    if len(whole) <= 120 or not isinstance(pattern, str):
+        return whole[:120]
+    return f"{pattern[:100]!r}… ({len(pattern):,} characters)"
+
+
 def _parser() -> Any:
     # Python's own parser of regular expressions (``re._parser``; ``sre_parse`` before 3.11): the only way to
     # see a pattern's structure; the standard library's, not Keras's or TensorFlow's.
@@ -424,7 +432,7 @@ def check_patterns(config: Any, where: str, *, met: tuple[int, int] | None = Non
     parser = _parser()
     budget = math.log10(MAX_MATCH_STEPS) - math.log10(paths * _LOOKUPS_PER_PATH * len(found))
     for holder, pattern, searched in found:
-        shown = repr(pattern)[:120]
+        shown = _shown(pattern)
         holder = f"{'an' if holder[0] in 'AEIOU' else 'a'} {holder}"
         if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN_CHARS:
             why = "not text" if not isinstance(pattern, str) else f"longer than {MAX_PATTERN_CHARS:,} characters"

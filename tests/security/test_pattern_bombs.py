@@ -218,3 +218,15 @@ def test_a_spec_s_optimizer_patterns_are_costed_at_validate(
     assert "alternatives that start alike" in capsys.readouterr().err
     spec.write_text(text.replace("PATTERN", "dense.*"))
     assert main(["validate", str(spec)]) == 0
+
+
+def test_a_long_refused_pattern_is_quoted_closed_with_its_length() -> None:
+    """The quote of a 300-character pattern was cut at 120 characters, without its closing quote."""
+    pattern = "(a+)+" + "x" * 300 + "b"
+    with pytest.raises(nf.UnsafeFileError) as caught:
+        check_patterns(_map_config(pattern, "a" * 1000), "m.keras")
+    message = str(caught.value)
+    assert f"{pattern[:100]!r}… (306 characters)" in message
+    assert pattern[:101] not in message
+    with pytest.raises(nf.UnsafeFileError, match=r"holds \'\(a\+\)\+b\',|holds the pattern \'\(a\+\)\+b\',"):
+        check_patterns(_map_config("(a+)+b", "a" * 1000), "m.keras")
