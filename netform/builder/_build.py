@@ -8,6 +8,7 @@ three give the same numbers.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any, Iterator, Literal
 
@@ -531,8 +532,14 @@ def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> k
         if not isinstance(err, tf.errors.OpError):
             raise
         # e.g. ResourceExhaustedError while allocating a large weight: a TensorFlow error is no answer to a spec
+        # (its message starts with the wrapped function's node, `{{function_node …}}`, which says nothing to a user)
+        message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", err.message or "").strip()
+        fix = (
+            "make the layers smaller (netform.summary(spec) gives each layer's parameter count)"
+            if isinstance(err, tf.errors.ResourceExhaustedError)
+            else "check the layers' initializers and arguments (an initializer's values must be numbers)"
+        )
         raise BuildError(
             f"{model_spec.source}: TensorFlow could not make the model's weights "
-            f"({type(err).__name__}: {err.message}); make the layers smaller "
-            "(netform.summary(spec) gives each layer's parameter count)"
+            f"({type(err).__name__}: {message}); {fix}"
         ) from err

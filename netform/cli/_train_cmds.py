@@ -73,6 +73,12 @@ def apply_overrides(spec_path: str, overrides: list[str]) -> Any:
         if "=" not in item:
             raise SpecError(f"override {item!r}: write KEY=VALUE, e.g. training.epochs=3", source=spec_path)
         key, raw = item.split("=", 1)
+        if not raw.strip():  # YAML reads nothing as an empty document: say what to write instead
+            raise SpecError(
+                f"override {item!r}: the value after '=' is empty; write one, e.g. {key}=null for none or "
+                f"{key}=\"''\" for an empty text",
+                source=spec_path,
+            )
         # The same bounded, located YAML reader as spec files (limits, long integers, tags refused).
         value, _ = load_yaml(raw, source=f"override {key}")
         # layers.0.scale, or layers[0].scale as netform's messages write a place in a spec

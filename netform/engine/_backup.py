@@ -638,6 +638,7 @@ class TrainingBackup(keras.callbacks.Callback):
                 f"move {'it' if len(foreign) == 1 else 'them'} out of {self.path} and run fit again (it resumes "
                 "from the backup, left as it was)."
             )
+        had_backup = os.path.lexists(self.path / _META)
         try:
             with _interrupts_held():  # a Ctrl-C acts once the new copy is in place and the old one removed
                 self.directory.mkdir(parents=True, exist_ok=True)
@@ -646,10 +647,15 @@ class TrainingBackup(keras.callbacks.Callback):
                     _write_variables(os.path.join(tmp, _VARIABLES), arrays)
                     _write_meta(os.path.join(tmp, _META), meta)
         except OSError as err:  # a full disk, a file-size limit, a read-only folder
+            kept = (
+                "the previous backup is left as it was"
+                if had_backup
+                else "no earlier backup was written, so nothing is kept of this run's training"
+            )
+            rerun = "it resumes from the previous backup" if had_backup else "it starts from the beginning"
             raise SaveError(
-                f"{self.path}: the training backup could not be written ({err.strerror or err}); the previous "
-                f"backup is left as it was. {_write_fix(err, self.directory)} and run fit again: it resumes "
-                "from the previous backup."
+                f"{self.path}: the training backup could not be written ({err.strerror or err}); {kept}. "
+                f"{_write_fix(err, self.directory)} and run fit again: {rerun}."
             ) from err
 
     def _read(self) -> tuple[dict[str, Any] | None, Any]:

@@ -1429,6 +1429,26 @@ def _check_construction_sizes(config: dict[str, Any], named: str, class_name: st
         )
 
 
+def _check_unrolled_steps(
+    layer: dict[str, Any], config: dict[str, Any], named: str, class_name: str, label: str, where: str
+) -> None:
+    """Refuse a recurrent layer with ``unroll: true`` whose recorded input shape has more time steps than
+    :data:`~netform.spec.layers._util.MAX_UNROLL_STEPS`: Keras writes each step into the graph of every call
+    (100,000 in a small file would keep ``predict`` tracing for half an hour)."""
+    from ..spec.layers._util import MAX_UNROLL_STEPS, unrolls
+
+    if not unrolls(config):
+        return
+    shape = _built_shape(layer)
+    steps = shape[1] if isinstance(shape, (list, tuple)) and len(shape) > 1 else None
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps > MAX_UNROLL_STEPS:
+        raise FormatError(
+            f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config unrolls "
+            f"{steps:,} time steps; netform unrolls at most {MAX_UNROLL_STEPS:,} (Keras writes each step into the "
+            "graph of every call), so the file is refused as corrupt or hostile"
+        )
+
+
 def _check_arguments_objects(
     layer: dict[str, Any], named: str, class_name: str, label: str, where: str, names: bool
 ) -> None:
@@ -1438,6 +1458,7 @@ def _check_arguments_objects(
     if not isinstance(inner, dict):
         return
     _check_construction_sizes(inner, named, class_name, label, where)
+    _check_unrolled_steps(layer, inner, named, class_name, label, where)
     for key, value in inner.items():
         problem = _argument_problem(key, value, names) if isinstance(key, str) else None
         if problem is not None:
@@ -1464,6 +1485,7 @@ def check_compile_config(config: Mapping[str, Any], where: str) -> None:
     if isinstance(compile_config, dict):
         _check_compile_functions(compile_config, where)
         _check_steps_per_execution(config, compile_config, where)
+        _check_newton_schulz_steps(compile_config.get("optimizer"), where)
     if not compile_config or isinstance(compile_config, dict) or not _is_model_class(config):
         return
     raise IncompatibleFileError(
@@ -1471,6 +1493,31 @@ def check_compile_config(config: Mapping[str, Any], where: str) -> None:
         "cannot compile the model from it, so the file is refused as corrupt or edited (load it with "
         "compile=False to leave the compile configuration out)"
     )
+
+
+def _check_newton_schulz_steps(optimizer: Any, where: str) -> None:
+    """Refuse a ``Muon`` (anywhere in the compile config's optimizer: a ``LossScaleOptimizer``'s inner one, a
+    ``MultiOptimizer``'s) whose ``ns_steps`` is past :data:`~netform.spec._training_checks.MAX_NS_STEPS`: Keras
+    writes each step into the graph of every training step (10**9 in a 2 KB file kept ``fit`` tracing without
+    end). The walk is bounded by :func:`check_graph_bounds`, run first."""
+    from ..spec._training_checks import MAX_NS_STEPS
+
+    stack: list[tuple[Any, str]] = [(optimizer, "compile_config.optimizer")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            inner = value.get("config")
+            if value.get("class_name") == "Muon" and isinstance(inner, dict) and "ns_steps" in inner:
+                steps = inner["ns_steps"]
+                if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= MAX_NS_STEPS:
+                    raise FormatError(
+                        f"{where}: the Muon optimizer at {path} in the config has ns_steps {_short(steps)}; netform "
+                        f"takes a whole number from 0 to {MAX_NS_STEPS} (Keras writes each Newton-Schulz step into "
+                        "the graph of every training step), so the file is refused as corrupt or hostile"
+                    )
+            stack += [(item, f"{path}.{key}") for key, item in value.items() if isinstance(item, (dict, list))]
+        elif isinstance(value, list):
+            stack += [(item, f"{path}[{i}]") for i, item in enumerate(value) if isinstance(item, (dict, list))]
 
 
 #: The values a file's compile-time metrics may hold beyond :data:`DECLARED_RATIO` times the weight values the file

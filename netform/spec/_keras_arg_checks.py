@@ -288,6 +288,17 @@ MAX_NGRAMS = 1_000
 MAX_SEQUENCE_LENGTH = 1_000_000
 
 
+#: The most power iterations a SpectralNormalization may run: Keras writes each one into the graph of every call
+#: (1,000 took 17 s to trace one call; 10**9 never ended); Keras's default is 1
+MAX_POWER_ITERATIONS = 100
+#: The most augmentations a RandAugment may chain: each one, all its candidate transforms, goes into the graph of
+#: every call (100 took 31 s to trace one call; 10**9 never ended); Keras's default is 2
+MAX_AUGMENT_OPS = 16
+#: The most augmentation steps an AugMix may take (num_chains x chain_depth), each in the graph of every call (a
+#: step costs about 40 ms to trace; 100,000 x 100,000 never ended); Keras's default is 3 x 3
+MAX_AUGMIX_STEPS = 100
+
+
 def _over(value: Any, limit: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > limit
 
@@ -310,5 +321,29 @@ def construction_problem(class_name: str, config: dict[str, Any]) -> tuple[str, 
             return "output_sequence_length", (
                 f"netform takes at most {MAX_SEQUENCE_LENGTH:,} (Keras pads every text to that many tokens at each "
                 "call)"
+            )
+    if class_name == "SpectralNormalization" and _over(config.get("power_iterations"), MAX_POWER_ITERATIONS):
+        return "power_iterations", (
+            f"netform takes at most {MAX_POWER_ITERATIONS:,} (Keras writes each iteration into the graph of every "
+            "call, so tracing the model costs time in proportion)"
+        )
+    if class_name == "RandAugment" and _over(config.get("num_ops"), MAX_AUGMENT_OPS):
+        return "num_ops", (
+            f"netform takes at most {MAX_AUGMENT_OPS:,} (Keras writes each augmentation, with all the transforms it "
+            "picks from, into the graph of every call)"
+        )
+    if class_name == "AugMix":
+        for key in ("num_chains", "chain_depth"):
+            value = config.get(key, 3)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                return (
+                    key,
+                    f"Keras's AugMix takes a whole number of at least 0 here (it runs range({key}) at every call)",
+                )
+        steps = config.get("num_chains", 3) * config.get("chain_depth", 3)
+        if steps > MAX_AUGMIX_STEPS:
+            return "num_chains", (
+                f"num_chains x chain_depth = {steps:,} augmentation steps; netform takes at most "
+                f"{MAX_AUGMIX_STEPS:,} (Keras writes each step into the graph of every call)"
             )
     return None

@@ -503,6 +503,8 @@ _CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
 _FLOAT32_TINY, _FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e38
 #: The largest ``gradient_accumulation_steps`` taken: more steps than any training runs (one update per that many).
 MAX_ACCUMULATION_STEPS = 2**31 - 1
+#: The most Newton-Schulz steps a Muon optimizer may take per update (netform's limit; Keras's default is 5)
+MAX_NS_STEPS = 100
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
@@ -840,6 +842,16 @@ def _optimizer_problems(name: str, args: dict[str, Any]) -> list[tuple[str, str]
                 "loss_scale_factor",
                 f"{name}.loss_scale_factor is {scale!r}; {why}: write a positive number between "
                 f"{_FLOAT32_TINY:.3g} and {_FLOAT32_MAX:.3g} (e.g. 128.0), or leave it out (no scaling)",
+            )
+        )
+    ns_steps = args.get("ns_steps")
+    if name == "Muon" and "ns_steps" in args and not (_is_int(ns_steps) and 0 <= ns_steps <= MAX_NS_STEPS):
+        out.append(
+            (
+                "ns_steps",
+                f"{name}.ns_steps is {ns_steps!r:.40}; Keras writes each Newton-Schulz step into the graph of every "
+                f"training step (1,000 took 30 s to trace a two-layer model; 10**9 never ended): write a whole "
+                f"number from 0 to {MAX_NS_STEPS} (Keras's default is 5)",
             )
         )
     steps = args.get("gradient_accumulation_steps")

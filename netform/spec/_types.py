@@ -40,6 +40,7 @@ __all__ = [
     "INITIALIZERS",
     "REGULARIZERS",
     "CONSTRAINTS",
+    "identifier_problem",
     "Padding",
     "DataFormat",
     "PositiveInt",
@@ -247,33 +248,120 @@ def check_arguments(kind: str, value: Any) -> None:
     """
     if not isinstance(value, TypedObject):
         return
+    problem = _typed_problem(kind, value.type, value.arguments)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def _typed_problem(kind: str, name: str, arguments: dict[str, Any]) -> str | None:
+    """Why Keras's ``name`` (a built-in of ``kind``) cannot be made from ``arguments``, or ``None``."""
     from ._keras_args import KERAS_ARGS
 
-    allowed = KERAS_ARGS.get(kind, {}).get(value.type)
+    allowed = KERAS_ARGS.get(kind, {}).get(name)
     if allowed is None:
-        return
+        return None
     names = [a for a in allowed if a != "kwargs"]
-    for arg in value.arguments:
+    for arg in arguments:
         if arg not in names:
-            raise ValueError(
-                f"{value.type} takes no argument '{arg}'{did_you_mean(arg, names)}; "
+            return (
+                f"{name} takes no argument '{arg:.60}'{did_you_mean(str(arg), names)}; "
                 f"its arguments: {', '.join(names) or '(none)'}"
             )
-    problems = _argument_problems(kind, value.type, value.arguments)
+    problems = _argument_problems(kind, name, arguments)
     if problems:
-        raise ValueError("; ".join(f"{value.type}'s {arg} {problem}" for arg, problem in problems))
+        return "; ".join(f"{name}'s {arg} {problem}" for arg, problem in problems)
     if kind == "regularizer":  # Keras's validate_float_arg, checked where it is written rather than at build
         for arg in ("l1", "l2", "factor"):
-            factor = value.arguments.get(arg)
-            if arg in value.arguments and (
+            factor = arguments.get(arg)
+            if arg in arguments and (
                 isinstance(factor, bool)
                 or not isinstance(factor, (int, float))
                 or not math.isfinite(factor)
                 or factor < 0
             ):
-                raise ValueError(
-                    f"{value.type}'s {arg} must be a finite number ≥ 0, such as 0.01; received {factor!r:.60}"
-                )
+                return f"{name}'s {arg} must be a finite number ≥ 0, such as 0.01; received {factor!r:.60}"
+    return None
+
+
+#: The names Keras's ``keras.initializers.get`` / ``regularizers.get`` / ``constraints.get`` take in a layer's
+#: config (its ``ALL_OBJECTS_DICT``), with the class each names (None: a base class, which makes nothing). A spec's
+#: own ``type`` lists (INITIALIZERS, …) leave out Keras's second aliases and take ``l1_l2``, which the builder
+#: maps; a generic ``KerasLayer``'s config goes to Keras as it is written. ``tests/spec/test_generic_identifiers.py``
+#: compares these with Keras's tables.
+_KERAS_ALIASES: dict[str, dict[str, str | None]] = {
+    "initializer": {
+        "IdentityInitializer": "Identity",
+        "OrthogonalInitializer": "Orthogonal",
+        "STFTInitializer": "STFT",
+        "one": "Ones",
+        "zero": "Zeros",
+        "stft": "STFT",
+        "Initializer": None,
+        "initializer": None,
+    },
+    "regularizer": {"l1l2": "L1L2", "Regularizer": None, "regularizer": None},
+    "constraint": {"Constraint": None, "constraint": None},
+}
+
+
+def _keras_names(kind: str) -> dict[str, str | None]:
+    """Every name Keras's ``get`` of ``kind`` takes, with the class (a spec name) each makes."""
+    own = {"initializer": INITIALIZERS, "regularizer": REGULARIZERS, "constraint": CONSTRAINTS}[kind]
+    names: dict[str, str | None] = {name: name for name in own if not (kind == "regularizer" and name == "l1_l2")}
+    names.update(_KERAS_ALIASES[kind])
+    return names
+
+
+def identifier_problem(kind: str, value: Any) -> str | None:
+    """Why Keras cannot make the ``kind`` (initializer, regularizer, constraint) a generic layer config holds.
+
+    Keras's layer constructors read ``kernel_initializer`` and the like with ``keras.initializers.get`` (and
+    ``regularizers.get``, ``constraints.get``): ``None``, a name it has, or a ``{class_name, config}`` mapping
+    whose class it has (the module is not consulted for a built-in) and whose constructor takes the config;
+    anything else fails the layer's construction, so validate refuses it where it is written. A
+    ``"package>Name"`` registered with Keras in this program is taken as Keras takes it.
+
+    Returns:
+        Why it cannot (a sentence), or ``None`` when Keras makes it.
+    """
+    if value is None:
+        return None
+    names = _keras_names(kind)
+    arguments: Any = {}
+    if isinstance(value, str):
+        name: Any = value
+    elif isinstance(value, dict):
+        name, arguments = value.get("class_name"), value.get("config")
+        arguments = {} if arguments is None else arguments
+        if not isinstance(name, str):
+            return f"{'an' if kind == 'initializer' else 'a'} {kind} written as a mapping names its class: {{class_name: …, config: {{…}}}}"
+        if not isinstance(arguments, dict):
+            return f"the {kind} {name!r:.60}'s config is a mapping of its arguments; received {arguments!r:.60}"
+    else:
+        return (
+            f"Keras cannot interpret {value!r:.60} as {'an' if kind == 'initializer' else 'a'} {kind}: write a "
+            f"{kind}'s name or "
+            f"{{class_name: …, config: {{…}}}}"
+        )
+    if name in names:
+        made = names[name]
+        if made is None and kind == "initializer":
+            return f"{name} is the base class of Keras's initializers and makes no values; name an initializer"
+        return None if made is None else _typed_problem(kind, made, arguments)
+    registered = value.get("registered_name") if isinstance(value, dict) else None
+    for candidate in (registered, name):
+        if isinstance(candidate, str) and ">" in candidate:
+            from ._custom import keras_registered_object
+
+            try:
+                if keras_registered_object(kind, candidate, arguments) is not None:
+                    return None
+            except ValueError as err:
+                return str(err)
+    return (
+        f"Keras has no {kind} named {name!r:.60}{did_you_mean(name, list(names))}; a layer's {kind} is one of "
+        f"Keras's built-in {kind}s (e.g. {', '.join(list(names)[:4])}) or a class registered with Keras in this program"
+    )
 
 
 #: initializers whose ``seed`` Keras takes as an int (or null); a seed object cannot be written in a spec
@@ -325,9 +413,48 @@ def _argument_problems(kind: str, name: str, args: dict[str, Any]) -> list[tuple
         distribution = args.get("distribution", "truncated_normal")
         if not isinstance(distribution, str) or distribution.lower() not in _DISTRIBUTIONS:
             out.append(("distribution", f"is one of {', '.join(_DISTRIBUTIONS)}; received {distribution!r:.60}"))
+    if name in ("Constant", "constant") and "value" in args and _constant_problem(args["value"]) is not None:
+        out.append(("value", f"{_constant_problem(args['value'])}; received {args['value']!r:.60}"))
     if name == "STFT" and "scaling" in args and args["scaling"] not in (None, "density", "spectrum"):
         out.append(("scaling", f"is density, spectrum or null; received {args['scaling']!r:.60}"))
     return out
+
+
+#: numpy's names of the dtypes Keras casts a Constant's value to a weight's dtype from
+_NUMERIC_DTYPES = frozenset(
+    ("bool", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+)
+
+
+def _numbers(value: Any, depth: int = 0) -> tuple[int, ...] | None:
+    """The shape of ``value`` when it is a number or a rectangular nested list of numbers, else ``None``."""
+    if isinstance(value, (bool, int, float)):
+        return ()
+    if not isinstance(value, list) or depth > 32:
+        return None
+    inner: set[tuple[int, ...]] = set()
+    for item in value:
+        shape = _numbers(item, depth + 1)
+        if shape is None:
+            return None
+        inner.add(shape)
+        if len(inner) > 1:
+            return None
+    return (len(value), *(inner.pop() if inner else ()))
+
+
+def _constant_problem(value: Any) -> str | None:
+    """Why Keras's ``Constant`` cannot cast ``value`` to a weight's dtype (it multiplies the cast value with ones):
+    a number, a rectangular list of numbers, or an array as Keras serializes one (``__numpy__``/``__tensor__``
+    with a numeric dtype) casts; text, null or anything else fails the build."""
+    if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+        config = value.get("config")
+        if isinstance(config, dict) and _numbers(config.get("value")) is not None:
+            dtype = config.get("dtype")
+            if dtype is None or (isinstance(dtype, str) and dtype in _NUMERIC_DTYPES):
+                return None
+        return "is an array of numbers with a numeric dtype"
+    return None if _numbers(value) is not None else "is a number or a list of numbers (a weight's values)"
 
 
 def _activation_problem(value: str | TypedObject) -> str | None:

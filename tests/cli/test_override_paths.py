@@ -34,3 +34,13 @@ def test_a_wrong_place_is_named_with_the_file(item: str, message: str) -> None:
     with pytest.raises(nf.SpecError, match="mlp.yaml") as caught:
         apply_overrides(SPEC, [item])
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("item", ["layers.0.scale=", "training= ", "training.epochs=\t"])
+def test_an_empty_value_is_named_as_such(item: str) -> None:
+    """``layers.0.scale=`` was answered "the document is empty; a spec starts with `netform: 1`"."""
+    with pytest.raises(nf.SpecError, match="mlp.yaml") as caught:
+        apply_overrides(SPEC, [item])
+    message = str(caught.value)
+    assert "the value after '=' is empty" in message and "=null for none" in message
+    assert "netform: 1" not in message

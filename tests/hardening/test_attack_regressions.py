@@ -67,26 +67,39 @@ inputs = keras.Input((64,))
 model = nf.Model(inputs, keras.layers.Dense(256)(keras.layers.Dense(256)(inputs)))
 model.compile(optimizer="adam", loss="mse")
 x, y = np.zeros((32, 64), "float32"), np.zeros((32, 256), "float32")
-resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+class Limit(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == int(sys.argv[2]):  # from this epoch on, no file may grow past 64 KB
+            resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
 try:
-    model.fit(x, y, epochs=2, batch_size=8, verbose=0, backup_dir=sys.argv[1])
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, backup_dir=sys.argv[1], callbacks=[Limit()])
 except SaveError as err:
     print("SaveError", err)
 """
 
 
-def test_a_training_backup_on_a_full_disk_is_a_save_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("full_from_epoch", [0, 1])
+def test_a_training_backup_on_a_full_disk_is_a_save_error(tmp_path: Path, full_from_epoch: int) -> None:
+    """The message says what is kept: the previous backup, or (the first backup failing) nothing, and a rerun then
+    starts from the beginning (it spoke of a previous backup that was never written)."""
     import os
     import subprocess
     import sys
 
     backup = tmp_path / "backup"
     root = str(Path(__file__).resolve().parents[2])
-    proc = subprocess.run([sys.executable, "-c", BACKUP_FULL_DISK, str(backup)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": root}, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", BACKUP_FULL_DISK, str(backup), str(full_from_epoch)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": root}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("SaveError"), proc.stdout + proc.stderr[-2000:]
-    assert "the training backup could not be written" in proc.stdout and "resumes from the previous backup" in proc.stdout
+    assert "the training backup could not be written" in proc.stdout
+    if full_from_epoch:
+        assert "the previous backup is left as it was" in proc.stdout
+        assert "resumes from the previous backup" in proc.stdout
+        assert (backup / "state" / "meta.json").exists() or any(backup.rglob("*.json"))
+    else:
+        assert "no earlier backup was written, so nothing is kept" in proc.stdout
+        assert "it starts from the beginning" in proc.stdout and "previous backup" not in proc.stdout
     left = [n for root_, dirs, files in os.walk(tmp_path) for n in dirs + files if ".nf-" in n]
     assert left == []
 

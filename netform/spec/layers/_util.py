@@ -336,3 +336,34 @@ def expect_inputs(layer: str, shapes: Any, low: int, high: int) -> list[Shape]:
         want = str(low) if low == high else f"{low} to {high}" if high < 1000 else f"at least {low}"
         raise ShapeError(f"{layer} takes {want} inputs, received {len(shapes)}: {shape_str(shapes)}")
     return shapes
+
+
+#: The most time steps a recurrent layer with ``unroll: true`` may unroll: Keras writes each step into the graph of
+#: every call (1,000 steps of an LSTM took 19 s to trace one call, 3,000 took 69 s; netform's limit)
+MAX_UNROLL_STEPS = 1_000
+
+
+def unroll_problem(layer: str, input_shape: Any) -> str | None:
+    """Why ``layer`` cannot unroll over ``input_shape``'s time steps (axis 1), or ``None``."""
+    steps = input_shape[1] if len(input_shape) > 1 else None
+    if steps is None:
+        return f"{layer} with unroll: true needs a known number of time steps, received shape {shape_str(input_shape)}"
+    if steps > MAX_UNROLL_STEPS:
+        return (
+            f"{layer} with unroll: true over {steps:,} time steps: Keras writes each step into the graph of every "
+            f"call (1,000 steps of an LSTM take about 20 s to trace); netform unrolls at most {MAX_UNROLL_STEPS:,} "
+            "steps: leave unroll out (Keras loops over the steps), or shorten the sequences"
+        )
+    return None
+
+
+def unrolls(config: dict[str, Any], depth: int = 0) -> bool:
+    """Whether a Keras recurrent layer's config (or the one a ``Bidirectional`` holds) unrolls its time steps."""
+    if config.get("unroll") is True:
+        return True
+    return depth < 4 and any(
+        isinstance(config.get(key), dict)
+        and isinstance(config[key].get("config"), dict)
+        and unrolls(config[key]["config"], depth + 1)
+        for key in ("layer", "backward_layer")
+    )

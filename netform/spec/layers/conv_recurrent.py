@@ -8,7 +8,7 @@ from pydantic import Field, PositiveInt
 
 from .._layer_base import ShapeError, register_layer_spec
 from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
-from ._util import expect_rank, prod, shape_str
+from ._util import expect_rank, prod, shape_str, unroll_problem
 from .conv import TYPE_DESCRIPTION, BaseConvSpec
 
 __all__ = ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]
@@ -51,11 +51,9 @@ class _ConvLSTM(BaseConvSpec):
             raise ShapeError(
                 f"{self.type} with stateful: true needs a known batch size, received shape {shape_str(input_shape)}"
             )
-        if self.unroll and input_shape[1] is None:
-            raise ShapeError(
-                f"{self.type} with unroll: true needs a known number of time steps, received shape "
-                f"{shape_str(input_shape)}"
-            )
+        unrolled = unroll_problem(self.type, input_shape) if self.unroll else None
+        if unrolled is not None:
+            raise ShapeError(unrolled)
         return (input_shape[0], *input_shape[2:])
 
     def output_shape(self, input_shape: Shape) -> Shape | list[Shape]:

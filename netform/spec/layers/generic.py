@@ -40,7 +40,8 @@ from .._layer_base import (
     register_layer_spec,
 )
 from .._layer_dict import fields_of, is_quantized_policy, keras_defaults, schema_layer_from_config
-from .._types import Shape
+from .._types import Shape, identifier_problem
+from ._util import unroll_problem, unrolls
 
 #: the largest integer a layer setting may hold, as in every schema (Keras and TensorFlow take int32 sizes)
 _MAX_INT = 2**31 - 1
@@ -151,10 +152,6 @@ class KerasLayer(LayerSpec):
         if found is not None:
             path, problem = found
             raise ValueError(f"{'.'.join(path)}: {problem}")
-        built = construction_problem(self.class_name, self.config)
-        if built is not None:
-            key, why = built
-            raise ValueError(f"config.{key}: {self.config[key]!r:.40}: {why}")
         return self
 
     @model_validator(mode="after")
@@ -347,6 +344,10 @@ class KerasLayer(LayerSpec):
 
     def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
         form = self.schema_form()
+        if form is None and unrolls(self.config) and isinstance(input_shape, tuple):
+            problem = unroll_problem(self.class_name, input_shape)
+            if problem is not None:
+                raise ShapeError(problem)
         if form is None:
             oracle = _KERAS_SHAPES.get()
             shape = oracle(self.keras_class(), self.config, input_shape) if oracle is not None else None
@@ -519,6 +520,17 @@ def _unresolved_function(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, 
 _ACTIVATION_KEYS = ("activation", "recurrent_activation")
 
 
+def _identifier_kind(key: Any) -> str | None:
+    """The kind of Keras object a layer config key holds when its constructor reads it with that kind's ``get``
+    (``kernel_initializer``, ``bias_regularizer``, ``activity_regularizer``, ``gamma_constraint``, …)."""
+    if not isinstance(key, str):
+        return None
+    for kind in ("initializer", "regularizer", "constraint"):
+        if key.endswith(f"_{kind}"):
+            return kind
+    return None
+
+
 def _keras_value(value: Any, class_name: str, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
     """The first value in a layer config ``value`` of ``class_name`` (nested layers' configs included) that Keras
     would refuse at build: an activation name it has no activation for, or a string where a lookup layer takes
@@ -532,6 +544,11 @@ def _keras_value(value: Any, class_name: str, path: tuple[str, ...]) -> tuple[tu
                     return here, problem
             if key in _ACTIVATION_KEYS and isinstance(item, dict):
                 problem = activation_function_problem(item)
+                if problem is not None:
+                    return here, problem
+            kind = _identifier_kind(key)
+            if kind is not None:
+                problem = identifier_problem(kind, item)
                 if problem is not None:
                     return here, problem
             inner = item.get("class_name") if isinstance(item, dict) else None
@@ -562,6 +579,10 @@ def _argument_problem(
     found = argument_problem(canonical, config)
     if found is not None:  # named as written (AvgPool1D, not AveragePooling1D)
         return (*path, found[0]), found[1].replace(canonical, class_name)
+    built = construction_problem(canonical, config)
+    if built is not None:  # a size netform bounds, here or in a layer this one holds
+        key, why = built
+        return (*path, key), f"{config.get(key)!r:.40}: {why}"
     # (value, its path, whether it is where a wrapper holds a layer: `layer`, `cell`, an item of `layers`, …)
     stack = deque(
         (v, (*path, str(k)), k in _NESTED_LAYER_KEYS) for k, v in config.items() if isinstance(v, (dict, list, tuple))

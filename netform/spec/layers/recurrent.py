@@ -17,7 +17,7 @@ from pydantic import (
 
 from .._layer_base import LayerSpec, ShapeError, get_layer_spec, register_layer_spec
 from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
-from ._util import check_weight, expect_rank, last_dim, shape_str
+from ._util import check_weight, expect_rank, last_dim, shape_str, unroll_problem
 
 _RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful")
 #: the Keras classes a generic ``KerasLayer`` may name inside netform's own Bidirectional: Keras's Bidirectional
@@ -109,10 +109,9 @@ class _RNN(LayerSpec):
             raise ShapeError(
                 f"{self.type} with stateful: true needs a known batch size, received shape {shape_str(input_shape)}"
             )
-        if self.unroll and steps is None:
-            raise ShapeError(
-                f"{self.type} with unroll: true needs a known number of time steps, received shape {shape_str(input_shape)}"
-            )
+        unrolled = unroll_problem(self.type, input_shape) if self.unroll else None
+        if unrolled is not None:
+            raise ShapeError(unrolled)
         out: Shape = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
         if self.return_state:
             return [out] + [(batch, self.units)] * self.n_states

@@ -1,0 +1,129 @@
+"""Numbers Keras loops over while it traces a call are bounded, in specs and in model files.
+
+Keras writes one copy of a step into the graph of every call for each Muon ``ns_steps``, each
+``SpectralNormalization`` power iteration, each ``RandAugment`` op, each ``AugMix`` chain step and each time
+step of a recurrent layer with ``unroll: true``. A 300-byte spec with ``ns_steps: 1000000`` passed validate and
+kept ``train`` tracing (1.7 GB and growing after 90 s); the others the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import pytest
+
+import netform as nf
+from netform.errors import FormatError
+
+from ._helpers import json_member, rezip
+
+HEAD = "netform: 1\nname: m\nkind: sequential\ninputs: {x: {shape: SHAPE}}\nlayers:\n"
+TRAIN = "training: {loss: mse, epochs: 1, batch_size: 8, optimizer: {type: Muon, ns_steps: STEPS}}\n"
+
+
+def _spec(shape: str, *layers: str, training: str = "") -> str:
+    return HEAD.replace("SHAPE", shape) + "".join(f"  - {layer}\n" for layer in layers) + training
+
+
+@pytest.mark.parametrize(("steps", "ok"), [(5, True), (0, True), (100, True), (101, False), (10**6, False),
+                                          (1.5, False)])
+def test_muon_newton_schulz_steps(steps: object, ok: bool) -> None:
+    text = _spec("[4]", "{type: Dense, units: 3}", "{type: Dense, units: 1}",
+                 training=TRAIN.replace("STEPS", str(steps)))
+    if ok:
+        nf.load_spec(text)
+        return
+    with pytest.raises(nf.SpecError, match=r"training\.optimizer.*ns_steps is .*write a whole number from 0 to 100"):
+        nf.load_spec(text)
+
+
+SN = ("{type: KerasLayer, class_name: SpectralNormalization, config: {power_iterations: ITER, "
+      "layer: {module: keras.layers, class_name: Dense, config: {units: 3}}}}")
+
+
+@pytest.mark.parametrize(
+    ("shape", "layer", "message"),
+    [
+        ("[4]", SN.replace("ITER", "1000000000"), r"config\.power_iterations: 1000000000: netform takes at most 100"),
+        ("[8, 8, 3]", "{type: KerasLayer, class_name: RandAugment, config: {num_ops: 1000000000}}",
+         r"config\.num_ops: 1000000000: netform takes at most 16"),
+        ("[8, 8, 3]", "{type: KerasLayer, class_name: AugMix, config: {num_chains: 100000, chain_depth: 100000}}",
+         r"num_chains x chain_depth = 10,000,000,000 augmentation steps; netform takes at most 100"),
+        ("[8, 8, 3]", "{type: KerasLayer, class_name: AugMix, config: {chain_depth: [1, 3]}}",
+         r"config\.chain_depth: \[1, 3\]: Keras's AugMix takes a whole number"),
+        ("[8, 8, 3]", "{type: KerasLayer, class_name: Pipeline, config: {layers: [{module: keras.layers, "
+                      "class_name: RandAugment, config: {num_ops: 100}}]}}",
+         r"config\.layers\.0\.config\.num_ops: 100: netform takes at most 16"),
+    ],
+)
+def test_layers_that_loop_at_each_call_are_bounded_at_validate(shape: str, layer: str, message: str) -> None:
+    with pytest.raises(nf.SpecError, match=message):
+        nf.load_spec(_spec(shape, layer))
+
+
+@pytest.mark.parametrize(
+    ("shape", "layer"),
+    [
+        ("[4]", SN.replace("ITER", "100")),
+        ("[8, 8, 3]", "{type: KerasLayer, class_name: RandAugment, config: {num_ops: 2}}"),
+        ("[8, 8, 3]", "{type: KerasLayer, class_name: AugMix, config: {num_chains: 10, chain_depth: 10}}"),
+        ("[8, 8, 3]", "{type: KerasLayer, class_name: AugMix, config: {}}"),
+    ],
+)
+def test_the_values_people_use_pass(shape: str, layer: str) -> None:
+    nf.load_spec(_spec(shape, layer))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        "{type: LSTM, units: 2, unroll: true}",
+        "{type: ConvLSTM1D, filters: 2, kernel_size: 1, unroll: true}",
+        "{type: KerasLayer, class_name: GRU, config: {units: 2, unroll: true}}",
+        "{type: Bidirectional, layer: {type: SimpleRNN, units: 2, unroll: true}}",
+        "{type: KerasLayer, class_name: RNN, config: {unroll: true, cell: {module: keras.layers, "
+        "class_name: LSTMCell, config: {units: 2}}}}",
+    ],
+)
+def test_unrolling_long_sequences_is_refused(layer: str) -> None:
+    shape = "[100000, 3, 1]" if "ConvLSTM" in layer else "[100000, 3]"
+    with pytest.raises(nf.SpecError, match=r"with unroll: true over 100,000 time steps.*netform unrolls at most 1,000"):
+        nf.load_spec(_spec(shape, layer))
+    nf.load_spec(_spec(shape.replace("100000", "1000"), layer))
+    nf.load_spec(_spec(shape, layer.replace("unroll: true", "unroll: false")))
+
+
+def _edited(source: Path, target: Path, edit: Any) -> Path:
+    return Path(rezip(str(source), str(target), json_member("config.json", edit)))
+
+
+def _layer_config(config: dict[str, Any], class_name: str) -> dict[str, Any]:
+    return next(layer for layer in config["config"]["layers"] if layer["class_name"] == class_name)
+
+
+def test_model_files_with_such_numbers_are_refused(tmp_path: Path) -> None:
+    inputs = keras.Input((10, 3))
+    hidden = keras.layers.LSTM(4, unroll=True)(inputs)
+    out = keras.layers.SpectralNormalization(keras.layers.Dense(2))(hidden)
+    model = keras.Model(inputs, out)
+    model.compile(optimizer=keras.optimizers.Muon(), loss="mse")
+    source = tmp_path / "m.keras"
+    model.save(source)
+    nf.load(source)
+
+    def power(config: dict[str, Any]) -> None:
+        _layer_config(config, "SpectralNormalization")["config"]["power_iterations"] = 10**9
+
+    def muon(config: dict[str, Any]) -> None:
+        config["compile_config"]["optimizer"]["config"]["ns_steps"] = 10**9
+
+    def steps(config: dict[str, Any]) -> None:
+        _layer_config(config, "LSTM")["build_config"]["input_shape"] = [None, 100_000, 3]
+
+    for edit, message in ((power, r"has power_iterations 1000000000; netform takes at most 100"),
+                          (muon, r"Muon optimizer at compile_config\.optimizer in the config has ns_steps 1000000000"),
+                          (steps, r"unrolls 100,000 time steps; netform unrolls at most 1,000")):
+        with pytest.raises(FormatError, match=message):
+            nf.load(_edited(source, tmp_path / f"{edit.__name__}.keras", edit))
