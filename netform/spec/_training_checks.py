@@ -123,6 +123,7 @@ def training_errors(spec: Any, graph: Any, smap: Any, shapes: Any = None) -> lis
         return []
     outputs = _outputs(spec, graph)
     diags: list[Diagnostic] = argument_errors(spec, smap) + monitor_errors(spec, smap, outputs)
+    diags += schedule_errors(spec, smap)
     diags += _pattern_errors(training, graph, smap)
     diags += metric_errors(spec, smap, outputs)
     diags += checkpoint_errors(spec, smap, outputs)
@@ -1193,6 +1194,38 @@ def monitor_errors(spec: Any, smap: Any, outputs: tuple[str, ...] | None) -> lis
             )
         )
     return diags
+
+
+def _schedule(optimizer: Any) -> str | None:
+    """The ``LearningRateSchedule`` an optimizer (or a ``LossScaleOptimizer``'s inner one) takes its rate from."""
+    args = getattr(optimizer, "arguments", None) or {}
+    inner = args.get("inner_optimizer")
+    for value in (args.get("learning_rate"), inner.get("learning_rate") if isinstance(inner, dict) else None):
+        if isinstance(value, dict) and isinstance(value.get("type"), str):
+            return str(value["type"])
+    return None
+
+
+def schedule_errors(spec: Any, smap: Any) -> list[Diagnostic]:
+    """A ``ReduceLROnPlateau`` beside an optimizer whose learning rate is a ``LearningRateSchedule``.
+
+    Keras's optimizer refuses to have a scheduled rate set ("its learning rate is not settable"), so training
+    fails the first time the plateau is reached, after the epochs trained so far; refused where it is written.
+    """
+    schedule = _schedule(spec.training.optimizer)
+    if schedule is None:
+        return []
+    return [
+        smap.diagnostic(
+            f"{kind} lowers the optimizer's learning rate, but the optimizer takes it from the schedule "
+            f"{schedule}, which Keras does not let a callback set: training would fail the first time the loss "
+            f"stops improving; give the optimizer a number as learning_rate, or leave {kind} out (the schedule "
+            "already lowers the rate)",
+            ("training", "callbacks", i),
+        )
+        for i, kind, _ in _callbacks(spec)
+        if kind == "ReduceLROnPlateau"
+    ]
 
 
 # -- ModelCheckpoint file names ------------------------------------------------
