@@ -1485,7 +1485,7 @@ def check_compile_config(config: Mapping[str, Any], where: str) -> None:
     if isinstance(compile_config, dict):
         _check_compile_functions(compile_config, where)
         _check_steps_per_execution(config, compile_config, where)
-        _check_newton_schulz_steps(compile_config.get("optimizer"), where)
+        _check_traced_loops(compile_config.get("optimizer"), where)
     if not compile_config or isinstance(compile_config, dict) or not _is_model_class(config):
         return
     raise IncompatibleFileError(
@@ -1495,25 +1495,35 @@ def check_compile_config(config: Mapping[str, Any], where: str) -> None:
     )
 
 
-def _check_newton_schulz_steps(optimizer: Any, where: str) -> None:
-    """Refuse a ``Muon`` (anywhere in the compile config's optimizer: a ``LossScaleOptimizer``'s inner one, a
-    ``MultiOptimizer``'s) whose ``ns_steps`` is past :data:`~netform.spec._training_checks.MAX_NS_STEPS`: Keras
-    writes each step into the graph of every training step (10**9 in a 2 KB file kept ``fit`` tracing without
-    end). The walk is bounded by :func:`check_graph_bounds`, run first."""
-    from ..spec._training_checks import MAX_NS_STEPS
+def _check_traced_loops(optimizer: Any, where: str) -> None:
+    """Refuse counts of the compile config's optimizer (anywhere in it: a ``LossScaleOptimizer``'s inner one, a
+    ``MultiOptimizer``'s, a learning-rate schedule) that Keras loops over in every training step's graph: a
+    ``Muon``'s ``ns_steps`` past :data:`~netform.spec._training_checks.MAX_NS_STEPS` (10**9 in a 2 KB file kept
+    ``fit`` tracing without end), a ``PiecewiseConstantDecay``'s boundaries past
+    :data:`~netform.spec._training_checks.MAX_SCHEDULE_BOUNDARIES`. The walk is bounded by
+    :func:`check_graph_bounds`, run first."""
+    from ..spec._training_checks import MAX_NS_STEPS, MAX_SCHEDULE_BOUNDARIES
 
     stack: list[tuple[Any, str]] = [(optimizer, "compile_config.optimizer")]
     while stack:
         value, path = stack.pop()
         if isinstance(value, dict):
-            inner = value.get("config")
-            if value.get("class_name") == "Muon" and isinstance(inner, dict) and "ns_steps" in inner:
+            inner, kind = value.get("config"), value.get("class_name")
+            if kind == "Muon" and isinstance(inner, dict) and "ns_steps" in inner:
                 steps = inner["ns_steps"]
                 if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= MAX_NS_STEPS:
                     raise FormatError(
                         f"{where}: the Muon optimizer at {path} in the config has ns_steps {_short(steps)}; netform "
                         f"takes a whole number from 0 to {MAX_NS_STEPS} (Keras writes each Newton-Schulz step into "
                         "the graph of every training step), so the file is refused as corrupt or hostile"
+                    )
+            if kind == "PiecewiseConstantDecay" and isinstance(inner, dict):
+                boundaries = inner.get("boundaries")
+                if isinstance(boundaries, list) and len(boundaries) > MAX_SCHEDULE_BOUNDARIES:
+                    raise FormatError(
+                        f"{where}: the PiecewiseConstantDecay at {path} in the config has {len(boundaries):,} "
+                        f"boundaries; netform takes at most {MAX_SCHEDULE_BOUNDARIES} (Keras compares the step with "
+                        "each in the graph of every training step), so the file is refused as corrupt or hostile"
                     )
             stack += [(item, f"{path}.{key}") for key, item in value.items() if isinstance(item, (dict, list))]
         elif isinstance(value, list):

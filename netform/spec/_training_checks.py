@@ -506,6 +506,9 @@ _FLOAT32_TINY, _FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e38
 MAX_ACCUMULATION_STEPS = 2**31 - 1
 #: The most Newton-Schulz steps a Muon optimizer may take per update (netform's limit; Keras's default is 5)
 MAX_NS_STEPS = 100
+#: The most boundaries a PiecewiseConstantDecay may hold (netform's limit): Keras compares the step with each one
+#: in the graph of every training step, about 18 ms of tracing each
+MAX_SCHEDULE_BOUNDARIES = 100
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
@@ -954,6 +957,15 @@ def _schedule_problems(name: str, value: dict[str, Any]) -> list[tuple[str, str]
             return [("learning_rate", f"{schedule}.{arg} must be a number; received {got!r}")]
         elif arg.endswith("decay_steps") and not (_is_number(got) and got > 0):
             return [("learning_rate", f"{schedule}.{arg} must be a positive number of steps; received {got!r}")]
+    if schedule == "PiecewiseConstantDecay" and len(value["boundaries"]) > MAX_SCHEDULE_BOUNDARIES:
+        return [
+            (
+                "learning_rate",
+                f"{schedule} has {len(value['boundaries']):,} boundaries; Keras writes a comparison for each into the "
+                "graph of every training step (4,000 took 73 s to trace a one-layer model): netform takes at most "
+                f"{MAX_SCHEDULE_BOUNDARIES} (a smooth schedule, e.g. ExponentialDecay or CosineDecay, takes none)",
+            )
+        ]
     if schedule == "PiecewiseConstantDecay" and len(value["values"]) != len(value["boundaries"]) + 1:
         return [
             (
