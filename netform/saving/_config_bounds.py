@@ -1432,20 +1432,23 @@ def _check_construction_sizes(config: dict[str, Any], named: str, class_name: st
 def _check_unrolled_steps(
     layer: dict[str, Any], config: dict[str, Any], named: str, class_name: str, label: str, where: str
 ) -> None:
-    """Refuse a recurrent layer with ``unroll: true`` whose recorded input shape has more time steps than
+    """Refuse a recurrent layer with ``unroll: true``, or a ``TimeDistributed`` (Keras loops over fixed time steps
+    in Python), whose recorded input shape has more time steps than
     :data:`~netform.spec.layers._util.MAX_UNROLL_STEPS`: Keras writes each step into the graph of every call
     (100,000 in a small file would keep ``predict`` tracing for half an hour)."""
     from ..spec.layers._util import MAX_UNROLL_STEPS, unrolls
 
-    if not unrolls(config):
+    distributed = class_name == "TimeDistributed"
+    if not (distributed or unrolls(config)):
         return
     shape = _built_shape(layer)
     steps = shape[1] if isinstance(shape, (list, tuple)) and len(shape) > 1 else None
     if isinstance(steps, int) and not isinstance(steps, bool) and steps > MAX_UNROLL_STEPS:
+        what = "runs its layer over" if distributed else "unrolls"
         raise FormatError(
-            f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config unrolls "
-            f"{steps:,} time steps; netform unrolls at most {MAX_UNROLL_STEPS:,} (Keras writes each step into the "
-            "graph of every call), so the file is refused as corrupt or hostile"
+            f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config {what} "
+            f"{steps:,} fixed time steps; netform takes at most {MAX_UNROLL_STEPS:,} (Keras writes each step into "
+            "the graph of every call), so the file is refused as corrupt or hostile"
         )
 
 

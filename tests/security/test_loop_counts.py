@@ -124,7 +124,7 @@ def test_model_files_with_such_numbers_are_refused(tmp_path: Path) -> None:
 
     for edit, message in ((power, r"has power_iterations 1000000000; netform takes at most 100"),
                           (muon, r"Muon optimizer at compile_config\.optimizer in the config has ns_steps 1000000000"),
-                          (steps, r"unrolls 100,000 time steps; netform unrolls at most 1,000")):
+                          (steps, r"unrolls 100,000 fixed time steps; netform takes at most 1,000")):
         with pytest.raises(FormatError, match=message):
             nf.load(_edited(source, tmp_path / f"{edit.__name__}.keras", edit))
 
@@ -158,3 +158,32 @@ def test_a_model_file_s_piecewise_schedule_is_bounded(tmp_path: Path, n: int, re
     with pytest.raises(FormatError, match=r"PiecewiseConstantDecay at compile_config\.optimizer\.config\."
                                           r"learning_rate in the config has 5,000 boundaries"):
         nf.load(path)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    ["{type: TimeDistributed, layer: {type: Dense, units: 1}}",
+     "{type: KerasLayer, class_name: TimeDistributed, config: {layer: {module: keras.layers, class_name: Dense, "
+     "config: {units: 1}}}}"],
+)
+def test_time_distributed_over_many_fixed_steps_is_refused(layer: str) -> None:
+    """Keras calls the wrapped layer once per fixed time step in a Python loop: a 261-byte spec over 20,000 steps
+    kept ``train`` tracing past 120 s (3,000 steps: 78 s and 2.1 GB)."""
+    with pytest.raises(nf.SpecError, match=r"TimeDistributed over 20,000 fixed time steps.*give the time axis as null"):
+        nf.load_spec(_spec("[20000, 1]", layer))
+    nf.load_spec(_spec("[1000, 1]", layer))
+    nf.load_spec(_spec("[null, 1]", layer))
+
+
+def test_a_model_file_s_time_distributed_steps_are_bounded(tmp_path: Path) -> None:
+    inputs = keras.Input((10, 3))
+    model = keras.Model(inputs, keras.layers.TimeDistributed(keras.layers.Dense(2))(inputs))
+    source = tmp_path / "td.keras"
+    model.save(source)
+    nf.load(source)
+
+    def steps(config: dict[str, Any]) -> None:
+        _layer_config(config, "TimeDistributed")["build_config"]["input_shape"] = [None, 20_000, 3]
+
+    with pytest.raises(FormatError, match=r"runs its layer over 20,000 fixed time steps; netform takes at most 1,000"):
+        nf.load(_edited(source, tmp_path / "steps.keras", steps))

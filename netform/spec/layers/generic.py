@@ -41,7 +41,7 @@ from .._layer_base import (
 )
 from .._layer_dict import fields_of, is_quantized_policy, keras_defaults, schema_layer_from_config
 from .._types import Shape, identifier_problem
-from ._util import unroll_problem, unrolls
+from ._util import distributed_steps_problem, unroll_problem, unrolls
 
 #: the largest integer a layer setting may hold, as in every schema (Keras and TensorFlow take int32 sizes)
 _MAX_INT = 2**31 - 1
@@ -344,8 +344,10 @@ class KerasLayer(LayerSpec):
 
     def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
         form = self.schema_form()
-        if form is None and unrolls(self.config) and isinstance(input_shape, tuple):
-            problem = unroll_problem(self.class_name, input_shape)
+        if form is None and isinstance(input_shape, tuple):
+            problem = unroll_problem(self.class_name, input_shape) if unrolls(self.config) else None
+            if self.class_name == "TimeDistributed":
+                problem = problem or distributed_steps_problem(self.class_name, input_shape)
             if problem is not None:
                 raise ShapeError(problem)
         if form is None:

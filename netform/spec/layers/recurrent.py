@@ -17,7 +17,7 @@ from pydantic import (
 
 from .._layer_base import LayerSpec, ShapeError, get_layer_spec, register_layer_spec
 from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
-from ._util import check_weight, expect_rank, last_dim, shape_str, unroll_problem
+from ._util import check_weight, distributed_steps_problem, expect_rank, last_dim, shape_str, unroll_problem
 
 _RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful")
 #: the Keras classes a generic ``KerasLayer`` may name inside netform's own Bidirectional: Keras's Bidirectional
@@ -349,6 +349,9 @@ class TimeDistributed(LayerSpec):
         return (input_shape[0], *input_shape[2:])
 
     def output_shape(self, input_shape: Shape) -> Shape:
+        looped = distributed_steps_problem(self.type, input_shape)
+        if looped is not None:
+            raise ShapeError(looped)
         inner = _single("TimeDistributed", self.layer, self.layer.output_shape(self._step_shape(input_shape)))
         return (inner[0], input_shape[1], *inner[1:])
 
