@@ -242,6 +242,10 @@ def auto_steps_cap(callbacks: list[keras.callbacks.Callback], mode: str) -> int:
     return AUTO_HOOK_CAP if all(_sparse_batch_hooks(cb) for cb in hooked) else 1
 
 
+#: The most predict steps one traced call unrolls (TensorFlow's limit on get_next calls in one graph)
+_MAX_UNROLLED_STEPS = 32
+
+
 class AutoSteps:
     """Chooses the steps per compiled call under ``steps_per_execution="auto"``.
 
@@ -538,12 +542,15 @@ class ExecutionFunction:
 
     def _joined(self, iterator: Any, n: int, known: bool) -> Any:
         """Predict: up to ``n`` steps in one call, their outputs joined (Keras's multi-step predict)."""
-        if known and self._join_in_loop and self._loop_joins(iterator):
+        # TensorFlow refuses a graph that calls an iterator's get_next more than 32 times (GET_NEXT_CALL_ERROR_
+        # THRESHOLD): more known steps than that run in the graph loop, or one by one where it cannot join them
+        unrolls = self._run_eagerly or n <= _MAX_UNROLLED_STEPS
+        if known and (self._join_in_loop or not unrolls) and self._loop_joins(iterator):
             n_t = self._n_cache.get(n)
             if n_t is None:
                 n_t = self._n_cache[n] = tf.constant(n, tf.int32)
             return self._call("jloop", iterator, n_t)
-        if known:
+        if known and unrolls:
             if self._run_eagerly:
                 return self._joined_known(iterator, n)
             return self._call("joined", iterator, static=n)
