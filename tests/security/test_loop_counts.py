@@ -187,3 +187,32 @@ def test_a_model_file_s_time_distributed_steps_are_bounded(tmp_path: Path) -> No
 
     with pytest.raises(FormatError, match=r"runs its layer over 20,000 fixed time steps; netform takes at most 1,000"):
         nf.load(_edited(source, tmp_path / "steps.keras", steps))
+
+
+RET = "{type: KerasLayer, class_name: RandomElasticTransform, config: {factor: 1.0}}"
+
+
+def test_an_elastic_transform_over_many_channels_is_refused() -> None:
+    """Keras resamples each channel (and each sample) in a Python loop: a 300-byte spec over 2,000 channels kept
+    ``train`` tracing past 5 minutes at 2.9 GB."""
+    with pytest.raises(nf.SpecError, match=r"RandomElasticTransform over 2,000 channels.*at most 64 channels"):
+        nf.load_spec(_spec("[4, 4, 2000]", RET))
+    nf.load_spec(_spec("[4, 4, 3]", RET))
+    first = RET.replace("factor: 1.0", "factor: 1.0, data_format: channels_first")
+    with pytest.raises(nf.SpecError, match=r"over 2,000 channels"):
+        nf.load_spec(_spec("[2000, 4, 4]", first))
+    nf.load_spec(_spec("[3, 4, 2000]", first))
+
+
+def test_a_model_file_s_elastic_transform_channels_are_bounded(tmp_path: Path) -> None:
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.RandomElasticTransform(factor=1.0)(inputs))
+    source = tmp_path / "et.keras"
+    model.save(source)
+    nf.load(source)
+
+    def channels(config: dict[str, Any]) -> None:
+        _layer_config(config, "RandomElasticTransform")["build_config"]["input_shape"] = [None, 8, 8, 2000]
+
+    with pytest.raises(FormatError, match=r"RandomElasticTransform over 2,000 channels"):
+        nf.load(_edited(source, tmp_path / "channels.keras", channels))

@@ -381,3 +381,23 @@ def distributed_steps_problem(layer: str, input_shape: Any) -> str | None:
         f"and 2.1 GB); netform takes at most {MAX_UNROLL_STEPS:,} fixed steps: give the time axis as null in the "
         "input's shape (Keras then maps the layer over the steps in one op), or shorten the sequences"
     )
+
+
+#: The most channels a RandomElasticTransform may distort: Keras writes a copy of its resampling for each channel
+#: and each sample of the batch into the graph of every training call (30 channels at batch 8 took fit 13.6 s,
+#: 2,000 channels at batch 4 kept train tracing past 5 minutes; netform's limit)
+MAX_ELASTIC_CHANNELS = 64
+
+
+def elastic_channels_problem(layer: str, config: dict[str, Any], input_shape: Any) -> str | None:
+    """Why a ``RandomElasticTransform`` cannot distort ``input_shape``'s channels, or ``None``."""
+    if len(input_shape) < 3:
+        return None
+    channels = input_shape[1] if config.get("data_format") == "channels_first" else input_shape[-1]
+    if channels is None or channels <= MAX_ELASTIC_CHANNELS:
+        return None
+    return (
+        f"{layer} over {channels:,} channels: Keras writes a copy of its resampling for each channel and each sample "
+        f"of the batch into the graph of every training call (30 channels at batch 8 took fit 13.6 s); netform "
+        f"takes at most {MAX_ELASTIC_CHANNELS} channels"
+    )
