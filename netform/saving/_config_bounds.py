@@ -1436,26 +1436,35 @@ def _check_unrolled_steps(
     in Python), whose recorded input shape has more time steps than
     :data:`~netform.spec.layers._util.MAX_UNROLL_STEPS`: Keras writes each step into the graph of every call
     (100,000 in a small file would keep ``predict`` tracing for half an hour)."""
-    from ..spec.layers._util import MAX_UNROLL_STEPS, elastic_channels_problem, unrolls
+    from ..spec.layers._util import (
+        MAX_UNROLL_STEPS,
+        elastic_channels_problem,
+        spectrogram_frames_problem,
+        traced_copies,
+        unrolls,
+    )
 
     shape = _built_shape(layer)
-    if class_name == "RandomElasticTransform" and isinstance(shape, (list, tuple)):
+    shaped = {"RandomElasticTransform": elastic_channels_problem, "MelSpectrogram": spectrogram_frames_problem}
+    if class_name in shaped and isinstance(shape, (list, tuple)):
         dims = tuple(d if isinstance(d, int) and not isinstance(d, bool) else None for d in shape)
-        problem = elastic_channels_problem(class_name, config, dims)
+        problem = shaped[class_name](class_name, config, dims)
         if problem is not None:
             raise FormatError(
                 f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config: "
                 f"{problem}, so the file is refused as corrupt or hostile"
             )
     distributed = class_name == "TimeDistributed"
-    if not (distributed or unrolls(config)):
+    if not (distributed or unrolls(config)) or not isinstance(shape, (list, tuple)):
         return
-    steps = shape[1] if isinstance(shape, (list, tuple)) and len(shape) > 1 else None
-    if isinstance(steps, int) and not isinstance(steps, bool) and steps > MAX_UNROLL_STEPS:
+    dims = tuple(d if isinstance(d, int) and not isinstance(d, bool) else None for d in shape)
+    steps = traced_copies(class_name, config, dims)
+    if steps > MAX_UNROLL_STEPS:
         what = "runs its layer over" if distributed else "unrolls"
         raise FormatError(
             f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config {what} "
-            f"{steps:,} fixed time steps; netform takes at most {MAX_UNROLL_STEPS:,} (Keras writes each step into "
+            f"{steps:,} fixed time steps (nested ones multiplied); netform takes at most {MAX_UNROLL_STEPS:,} (Keras "
+            "writes each step into "
             "the graph of every call), so the file is refused as corrupt or hostile"
         )
 

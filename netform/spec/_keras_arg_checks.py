@@ -299,6 +299,12 @@ MAX_AUGMENT_OPS = 16
 MAX_AUGMIX_STEPS = 100
 
 
+#: The most values a MelSpectrogram's mel matrix may hold (num_mel_bins x (fft_length / 2 + 1)): Keras makes it at
+#: the first call, whatever the data (1,000,000 bins on a 8,190-point FFT, a 350-byte spec, asked ``train`` for 16 GB);
+#: Keras's default is 128 x 1,025
+MAX_MEL_VALUES = 1 << 24
+
+
 def _over(value: Any, limit: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > limit
 
@@ -321,6 +327,13 @@ def construction_problem(class_name: str, config: dict[str, Any]) -> tuple[str, 
             return "output_sequence_length", (
                 f"netform takes at most {MAX_SEQUENCE_LENGTH:,} (Keras pads every text to that many tokens at each "
                 "call)"
+            )
+    if class_name == "MelSpectrogram":
+        bins, fft = config.get("num_mel_bins", 128), config.get("fft_length", 2048)
+        if _over(bins, 0) and _over(fft, 0) and bins * (fft // 2 + 1) > MAX_MEL_VALUES:
+            return "num_mel_bins", (
+                f"num_mel_bins x (fft_length / 2 + 1) = {bins * (fft // 2 + 1):,} values in the mel matrix Keras makes "
+                f"at the first call; netform takes at most {MAX_MEL_VALUES:,}"
             )
     if class_name == "SpectralNormalization" and _over(config.get("power_iterations"), MAX_POWER_ITERATIONS):
         return "power_iterations", (

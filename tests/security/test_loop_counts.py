@@ -89,9 +89,9 @@ def test_the_values_people_use_pass(shape: str, layer: str) -> None:
 )
 def test_unrolling_long_sequences_is_refused(layer: str) -> None:
     shape = "[100000, 3, 1]" if "ConvLSTM" in layer else "[100000, 3]"
-    with pytest.raises(nf.SpecError, match=r"with unroll: true over 100,000 time steps.*netform unrolls at most 1,000"):
+    with pytest.raises(nf.SpecError, match=r"with unroll: true over 100,000 time steps.*netform unrolls at most 256"):
         nf.load_spec(_spec(shape, layer))
-    nf.load_spec(_spec(shape.replace("100000", "1000"), layer))
+    nf.load_spec(_spec(shape.replace("100000", "256"), layer))
     nf.load_spec(_spec(shape, layer.replace("unroll: true", "unroll: false")))
 
 
@@ -124,7 +124,7 @@ def test_model_files_with_such_numbers_are_refused(tmp_path: Path) -> None:
 
     for edit, message in ((power, r"has power_iterations 1000000000; netform takes at most 100"),
                           (muon, r"Muon optimizer at compile_config\.optimizer in the config has ns_steps 1000000000"),
-                          (steps, r"unrolls 100,000 fixed time steps; netform takes at most 1,000")):
+                          (steps, r"unrolls 100,000 fixed time steps \(nested ones multiplied\); netform takes at most 256")):
         with pytest.raises(FormatError, match=message):
             nf.load(_edited(source, tmp_path / f"{edit.__name__}.keras", edit))
 
@@ -171,7 +171,7 @@ def test_time_distributed_over_many_fixed_steps_is_refused(layer: str) -> None:
     kept ``train`` tracing past 120 s (3,000 steps: 78 s and 2.1 GB)."""
     with pytest.raises(nf.SpecError, match=r"TimeDistributed over 20,000 fixed time steps.*give the time axis as null"):
         nf.load_spec(_spec("[20000, 1]", layer))
-    nf.load_spec(_spec("[1000, 1]", layer))
+    nf.load_spec(_spec("[256, 1]", layer))
     nf.load_spec(_spec("[null, 1]", layer))
 
 
@@ -185,7 +185,7 @@ def test_a_model_file_s_time_distributed_steps_are_bounded(tmp_path: Path) -> No
     def steps(config: dict[str, Any]) -> None:
         _layer_config(config, "TimeDistributed")["build_config"]["input_shape"] = [None, 20_000, 3]
 
-    with pytest.raises(FormatError, match=r"runs its layer over 20,000 fixed time steps; netform takes at most 1,000"):
+    with pytest.raises(FormatError, match=r"runs its layer over 20,000 fixed time steps \(nested ones multiplied\); netform takes at most 256"):
         nf.load(_edited(source, tmp_path / "steps.keras", steps))
 
 
@@ -216,3 +216,78 @@ def test_a_model_file_s_elastic_transform_channels_are_bounded(tmp_path: Path) -
 
     with pytest.raises(FormatError, match=r"RandomElasticTransform over 2,000 channels"):
         nf.load(_edited(source, tmp_path / "channels.keras", channels))
+
+
+@pytest.mark.parametrize(
+    ("shape", "layer"),
+    [
+        ("[100, 100, 1]", "{type: TimeDistributed, layer: {type: TimeDistributed, layer: {type: Dense, units: 1}}}"),
+        ("[100, 100, 1]", "{type: TimeDistributed, layer: {type: SimpleRNN, units: 1, unroll: true}}"),
+        ("[10, 10, 10, 1]", "{type: TimeDistributed, layer: {type: TimeDistributed, layer: {type: TimeDistributed, "
+                            "layer: {type: Dense, units: 1}}}}"),
+        ("[100, 100, 1]", "{type: KerasLayer, class_name: TimeDistributed, config: {layer: {module: keras.layers, "
+                          "class_name: TimeDistributed, config: {layer: {module: keras.layers, class_name: Dense, "
+                          "config: {units: 1}}}}}}"),
+    ],
+)
+def test_nested_repeats_multiply(shape: str, layer: str) -> None:
+    """A TimeDistributed over 1,000 fixed steps of another over 1,000 (a 2-parameter spec) kept ``train`` tracing
+    past 120 s: each wrapper alone was under the limit."""
+    with pytest.raises(nf.SpecError, match=r"copies of the innermost layer.*netform takes at most 256"):
+        nf.load_spec(_spec(shape, layer))
+    nf.load_spec(_spec(shape.replace("100, 100", "10, 10").replace("[10, 10, 10", "[5, 5, 5"), layer))
+    nf.load_spec(_spec(shape.replace("[100, 100", "[null, 2").replace("[10, 10, 10", "[null, 2, 2"), layer))
+
+
+def test_a_model_file_s_nested_time_distributed_is_bounded(tmp_path: Path) -> None:
+    inputs = keras.Input((5, 5, 3))
+    inner = keras.layers.TimeDistributed(keras.layers.Dense(2))
+    model = keras.Model(inputs, keras.layers.TimeDistributed(inner)(inputs))
+    source = tmp_path / "td2.keras"
+    model.save(source)
+    nf.load(source)
+
+    def steps(config: dict[str, Any]) -> None:
+        _layer_config(config, "TimeDistributed")["build_config"]["input_shape"] = [None, 100, 100, 3]
+
+    with pytest.raises(FormatError, match=r"runs its layer over 10,000 fixed time steps \(nested ones multiplied\)"):
+        nf.load(_edited(source, tmp_path / "steps.keras", steps))
+
+
+MEL = "{type: KerasLayer, class_name: MelSpectrogram, config: {CONFIG}}"
+
+
+@pytest.mark.parametrize(
+    ("shape", "config", "message"),
+    [
+        ("[4096]", "fft_length: 8190, sequence_length: 8190, sequence_stride: 4096, num_mel_bins: 1000000",
+         r"config\.num_mel_bins: 1000000: num_mel_bins x \(fft_length / 2 \+ 1\) = 4,096,000,000 values in the mel "
+         r"matrix Keras makes at the first call; netform takes at most 16,777,216"),
+        ("[100000]", "fft_length: 1000000, sequence_stride: 1, num_mel_bins: 1",
+         r"MelSpectrogram frames each sample into 100,002 windows of 1,000,000 values"),
+    ],
+)
+def test_a_mel_spectrogram_s_hidden_sizes_are_bounded(shape: str, config: str, message: str) -> None:
+    """The mel matrix is no weight and no output: num_mel_bins 1,000,000 in a 350-byte spec asked ``train`` for
+    16 GB."""
+    with pytest.raises(nf.SpecError, match=message):
+        nf.load_spec(_spec(shape, MEL.replace("CONFIG", config)))
+
+
+def test_an_ordinary_mel_spectrogram_passes() -> None:
+    nf.load_spec(_spec("[16000]", MEL.replace("CONFIG", "num_mel_bins: 128")))
+    nf.load_spec(_spec("[16000]", MEL.replace("CONFIG", "")))
+
+
+def test_a_model_file_s_mel_matrix_is_bounded(tmp_path: Path) -> None:
+    inputs = keras.Input((4096,))
+    model = keras.Model(inputs, keras.layers.MelSpectrogram(num_mel_bins=16, fft_length=512)(inputs))
+    source = tmp_path / "mel.keras"
+    model.save(source)
+    nf.load(source)
+
+    def bins(config: dict[str, Any]) -> None:
+        _layer_config(config, "MelSpectrogram")["config"]["num_mel_bins"] = 1_000_000
+
+    with pytest.raises(FormatError, match=r"num_mel_bins x \(fft_length / 2 \+ 1\) = 257,000,000 values"):
+        nf.load(_edited(source, tmp_path / "bins.keras", bins))

@@ -338,9 +338,10 @@ def expect_inputs(layer: str, shapes: Any, low: int, high: int) -> list[Shape]:
     return shapes
 
 
-#: The most time steps a recurrent layer with ``unroll: true`` may unroll: Keras writes each step into the graph of
-#: every call (1,000 steps of an LSTM took 19 s to trace one call, 3,000 took 69 s; netform's limit)
-MAX_UNROLL_STEPS = 1_000
+#: The most time steps a recurrent layer with ``unroll: true`` (or a ``TimeDistributed`` over fixed steps) may
+#: repeat: Keras writes each step into the graph of every call (1,000 steps of an LSTM took 19 s to trace one call,
+#: 3,000 took 69 s; a ``TimeDistributed`` Dense over 1,000 fixed steps took ``train`` about a minute; netform's limit)
+MAX_UNROLL_STEPS = 256
 
 
 def unroll_problem(layer: str, input_shape: Any) -> str | None:
@@ -351,7 +352,7 @@ def unroll_problem(layer: str, input_shape: Any) -> str | None:
     if steps > MAX_UNROLL_STEPS:
         return (
             f"{layer} with unroll: true over {steps:,} time steps: Keras writes each step into the graph of every "
-            f"call (1,000 steps of an LSTM take about 20 s to trace); netform unrolls at most {MAX_UNROLL_STEPS:,} "
+            f"call (1,000 steps of an LSTM take about 20 s to trace one call); netform unrolls at most {MAX_UNROLL_STEPS:,} "
             "steps: leave unroll out (Keras loops over the steps), or shorten the sequences"
         )
     return None
@@ -369,14 +370,38 @@ def unrolls(config: dict[str, Any], depth: int = 0) -> bool:
     )
 
 
-def distributed_steps_problem(layer: str, input_shape: Any) -> str | None:
-    """Why a ``TimeDistributed`` cannot run over ``input_shape``'s time steps (axis 1), or ``None``: Keras calls
-    the wrapped layer once per step in a Python loop when their number is fixed, each call a copy in the graph."""
+def traced_copies(class_name: str, config: dict[str, Any], input_shape: Any, depth: int = 0) -> int:
+    """How many copies of a step Keras writes into the graph of one call of a layer, from its config (as Keras
+    serializes it) and input shape: a ``TimeDistributed``'s fixed time steps times those of the layer it wraps (a
+    nested ``TimeDistributed``, an unrolled recurrent layer), a recurrent layer's unrolled steps; else 1."""
     steps = input_shape[1] if len(input_shape) > 1 else None
-    if steps is None or steps <= MAX_UNROLL_STEPS:
+    fixed = steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else 1
+    inner = config.get("layer")
+    if class_name == "TimeDistributed":
+        if depth > 8 or not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
+            return fixed
+        step_shape = (input_shape[0], *input_shape[2:])
+        return fixed * traced_copies(str(inner.get("class_name")), inner["config"], step_shape, depth + 1)
+    return fixed if unrolls(config) else 1
+
+
+def distributed_steps_problem(layer: str, input_shape: Any, copies: int | None = None) -> str | None:
+    """Why a ``TimeDistributed`` cannot run over ``input_shape``'s time steps (axis 1), or ``None``: Keras calls
+    the wrapped layer once per step in a Python loop when their number is fixed, each call a copy in the graph.
+    ``copies``: the steps times those of the layers it wraps (:func:`traced_copies`), when known."""
+    steps = input_shape[1] if len(input_shape) > 1 else None
+    total = copies if copies is not None else steps
+    if total is None or total <= MAX_UNROLL_STEPS:
         return None
+    if steps is not None and total > steps:
+        return (
+            f"{layer} over {steps:,} fixed time steps of a layer that itself repeats its step: {total:,} copies of "
+            f"the innermost layer in the graph of every call (Keras loops over each fixed time axis in Python); "
+            f"netform takes at most {MAX_UNROLL_STEPS:,}: give the time axes as null in the input's shape, or "
+            "shorten the sequences"
+        )
     return (
-        f"{layer} over {steps:,} fixed time steps: Keras calls the wrapped layer once per step in a Python loop "
+        f"{layer} over {total:,} fixed time steps: Keras calls the wrapped layer once per step in a Python loop "
         f"when their number is fixed, each call a copy in the graph of every call (3,000 steps took train 78 s "
         f"and 2.1 GB); netform takes at most {MAX_UNROLL_STEPS:,} fixed steps: give the time axis as null in the "
         "input's shape (Keras then maps the layer over the steps in one op), or shorten the sequences"
@@ -400,4 +425,25 @@ def elastic_channels_problem(layer: str, config: dict[str, Any], input_shape: An
         f"{layer} over {channels:,} channels: Keras writes a copy of its resampling for each channel and each sample "
         f"of the batch into the graph of every training call (30 channels at batch 8 took fit 13.6 s); netform "
         f"takes at most {MAX_ELASTIC_CHANNELS} channels"
+    )
+
+
+#: The most values one sample's framed signal may hold in a MelSpectrogram (frames x fft_length), as any tensor
+MAX_FRAMED_VALUES = 2**31 - 1
+
+
+def spectrogram_frames_problem(layer: str, config: dict[str, Any], input_shape: Any) -> str | None:
+    """Why a ``MelSpectrogram`` cannot frame ``input_shape``'s signal (axis 1), or ``None``: Keras frames it
+    into (length + stride + 1) // stride windows of ``fft_length`` values each, for every sample."""
+    length = input_shape[1] if len(input_shape) > 1 else None
+    stride, fft = config.get("sequence_stride", 512), config.get("fft_length", 2048)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (length, stride, fft)):
+        return None
+    frames = (length + stride + 1) // stride
+    if frames * fft <= MAX_FRAMED_VALUES:
+        return None
+    return (
+        f"{layer} frames each sample into {frames:,} windows of {fft:,} values ({frames * fft:,}); netform "
+        f"takes at most {MAX_FRAMED_VALUES:,} values a sample, as for any tensor: raise sequence_stride or lower "
+        "fft_length"
     )

@@ -41,7 +41,14 @@ from .._layer_base import (
 )
 from .._layer_dict import fields_of, is_quantized_policy, keras_defaults, schema_layer_from_config
 from .._types import Shape, identifier_problem
-from ._util import distributed_steps_problem, elastic_channels_problem, unroll_problem, unrolls
+from ._util import (
+    distributed_steps_problem,
+    elastic_channels_problem,
+    spectrogram_frames_problem,
+    traced_copies,
+    unroll_problem,
+    unrolls,
+)
 
 #: the largest integer a layer setting may hold, as in every schema (Keras and TensorFlow take int32 sizes)
 _MAX_INT = 2**31 - 1
@@ -347,9 +354,12 @@ class KerasLayer(LayerSpec):
         if form is None and isinstance(input_shape, tuple):
             problem = unroll_problem(self.class_name, input_shape) if unrolls(self.config) else None
             if self.class_name == "TimeDistributed":
-                problem = problem or distributed_steps_problem(self.class_name, input_shape)
+                copies = traced_copies(self.class_name, self.config, input_shape)
+                problem = problem or distributed_steps_problem(self.class_name, input_shape, copies)
             if self.class_name == "RandomElasticTransform":
                 problem = problem or elastic_channels_problem(self.class_name, self.config, input_shape)
+            if self.class_name == "MelSpectrogram":
+                problem = problem or spectrogram_frames_problem(self.class_name, self.config, input_shape)
             if problem is not None:
                 raise ShapeError(problem)
         if form is None:

@@ -17,7 +17,15 @@ from pydantic import (
 
 from .._layer_base import LayerSpec, ShapeError, get_layer_spec, register_layer_spec
 from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
-from ._util import check_weight, distributed_steps_problem, expect_rank, last_dim, shape_str, unroll_problem
+from ._util import (
+    check_weight,
+    distributed_steps_problem,
+    expect_rank,
+    last_dim,
+    shape_str,
+    traced_copies,
+    unroll_problem,
+)
 
 _RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful")
 #: the Keras classes a generic ``KerasLayer`` may name inside netform's own Bidirectional: Keras's Bidirectional
@@ -340,6 +348,24 @@ class TimeDistributed(LayerSpec):
     def _serialize(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
         return _with_nested(self, handler(self), info, ("layer",))
 
+    def _keras_form(self) -> dict[str, Any]:
+        """The wrapped layers as Keras's configs nest them (``layer`` within ``layer``), enough to count the steps
+        Keras repeats (:func:`~netform.spec.layers._util.traced_copies`)."""
+        form: dict[str, Any] = {}
+        here, inner = form, self.layer
+        for _ in range(9):
+            name = getattr(inner, "keras_class", None)
+            name = name() if callable(name) else getattr(inner, "type", "")
+            config: dict[str, Any] = {"unroll": getattr(inner, "unroll", False)}
+            if hasattr(inner, "config") and isinstance(inner.config, dict):
+                config = dict(inner.config)
+            here["layer"] = {"class_name": name, "config": config}
+            nested = getattr(inner, "layer", None)
+            if not isinstance(nested, LayerSpec):
+                break
+            here, inner = config, nested
+        return form
+
     def _step_shape(self, input_shape: Shape) -> Shape:
         if not isinstance(input_shape, tuple) or len(input_shape) < 3:
             raise ShapeError(
@@ -349,7 +375,9 @@ class TimeDistributed(LayerSpec):
         return (input_shape[0], *input_shape[2:])
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        looped = distributed_steps_problem(self.type, input_shape)
+        looped = distributed_steps_problem(
+            self.type, input_shape, traced_copies("TimeDistributed", self._keras_form(), input_shape)
+        )
         if looped is not None:
             raise ShapeError(looped)
         inner = _single("TimeDistributed", self.layer, self.layer.output_shape(self._step_shape(input_shape)))
