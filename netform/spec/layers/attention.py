@@ -14,6 +14,26 @@ from .._types import ConstraintRef, InitializerRef, RegularizerRef, Shape
 from ._util import expect_inputs, last_dim, prod, shape_str
 
 
+#: The most values one sample's attention scores may hold: as any tensor (``netform.spec._shapes.MAX_ELEMENTS``),
+#: though Keras makes them inside the layer, where no output shows them (a MultiHeadAttention of 1,000 heads over
+#: 1,000 steps makes 10**9 a sample with 2 parameters a head)
+_MAX_SCORES = 2**31 - 1
+
+
+def _check_scores(layer: str, what: str, *dims: Any) -> None:
+    """Refuse attention scores of more than :data:`_MAX_SCORES` values a sample (``dims`` their sizes; None: not
+    known before the data)."""
+    if any(d is None for d in dims):
+        return
+    size = prod(dims)
+    if size > _MAX_SCORES:
+        raise ShapeError(
+            f"{layer}'s {what} hold {size:,} values a sample ({' x '.join(f'{d:,}' for d in dims)}), made inside the "
+            f"layer at every call; the limit is {_MAX_SCORES:,} (8 GB as float32), as for any tensor: fewer heads, "
+            "shorter sequences, or attention over fewer axes"
+        )
+
+
 def _qvk(layer: str, input_shape: Any) -> tuple[Shape, Shape, Shape]:
     """``(query, value, key)`` shapes of a 2- or 3-input attention layer."""
     shapes = expect_inputs(layer, input_shape, 2, 3)
@@ -180,6 +200,10 @@ class MultiHeadAttention(_Projected):
         for a in range(1, rank - 1):
             if a not in attn:
                 _same(name, f"size on non-attention axis {a}", query[a], key[a], query, key, ("query", "key"))
+        others = [query[a] for a in range(1, rank - 1) if a not in attn]
+        _check_scores(
+            name, "attention scores", self.num_heads, *others, *(query[a] for a in attn), *(key[a] for a in attn)
+        )
         return query, value, key
 
     def output_shape(self, input_shape: Any) -> Shape:
@@ -235,6 +259,7 @@ class GroupQueryAttention(_Projected):
                 f"{name} needs value and key to match in all but the last axis, "
                 f"received value {shape_str(value)} and key {shape_str(key)}"
             )
+        _check_scores(name, "attention scores", self.num_query_heads, query[1], key[1])
         return query, value, key
 
     def output_shape(self, input_shape: Any) -> Shape:
@@ -274,6 +299,9 @@ class _DotAttention(LayerSpec):
             )
         _same(name, "the last axis", query[-1], key[-1], query, key, ("query", "key"))
         _same(name, "the time axis", value[1], key[1], value, key, ("value", "key"))
+        # Additive scores (and Attention's concat ones) sum each query step with each key step, feature by feature
+        pairwise = self.type == "AdditiveAttention" or getattr(self, "score_mode", "dot") == "concat"
+        _check_scores(name, "attention scores", query[1], key[1], *((query[-1],) if pairwise else ()))
         return query, value, key
 
     def output_shape(self, input_shape: Any) -> Shape:
