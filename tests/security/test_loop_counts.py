@@ -291,3 +291,14 @@ def test_a_model_file_s_mel_matrix_is_bounded(tmp_path: Path) -> None:
 
     with pytest.raises(FormatError, match=r"num_mel_bins x \(fft_length / 2 \+ 1\) = 257,000,000 values"):
         nf.load(_edited(source, tmp_path / "bins.keras", bins))
+
+
+def test_unrolled_stacked_cells_multiply() -> None:
+    """Each unrolled step runs every stacked cell: 256 steps of 100 cells are 25,600 copies in the graph."""
+    cells = ", ".join(["{module: keras.layers, class_name: SimpleRNNCell, config: {units: 1}}"] * 100)
+    layer = (f"{{type: KerasLayer, class_name: RNN, config: {{unroll: true, cell: {{module: keras.layers, "
+             f"class_name: StackedRNNCells, config: {{cells: [{cells}]}}}}}}}}")
+    with pytest.raises(nf.SpecError, match=r"over 256 time steps of 100 stacked cells: 25,600 cell steps"):
+        nf.load_spec(_spec("[256, 3]", layer))
+    nf.load_spec(_spec("[2, 3]", layer))
+    nf.load_spec(_spec("[256, 3]", layer.replace("unroll: true", "unroll: false")))

@@ -344,11 +344,18 @@ def expect_inputs(layer: str, shapes: Any, low: int, high: int) -> list[Shape]:
 MAX_UNROLL_STEPS = 256
 
 
-def unroll_problem(layer: str, input_shape: Any) -> str | None:
-    """Why ``layer`` cannot unroll over ``input_shape``'s time steps (axis 1), or ``None``."""
+def unroll_problem(layer: str, input_shape: Any, cells: int = 1) -> str | None:
+    """Why ``layer`` cannot unroll over ``input_shape``'s time steps (axis 1), or ``None``; ``cells``: the cells
+    each step runs (a ``StackedRNNCells``'), each one a copy in the graph per step."""
     steps = input_shape[1] if len(input_shape) > 1 else None
     if steps is None:
         return f"{layer} with unroll: true needs a known number of time steps, received shape {shape_str(input_shape)}"
+    if steps * cells > MAX_UNROLL_STEPS and cells > 1:
+        return (
+            f"{layer} with unroll: true over {steps:,} time steps of {cells:,} stacked cells: {steps * cells:,} cell "
+            f"steps in the graph of every call; netform unrolls at most {MAX_UNROLL_STEPS:,}: leave unroll out (Keras "
+            "loops over the steps), or shorten the sequences"
+        )
     if steps > MAX_UNROLL_STEPS:
         return (
             f"{layer} with unroll: true over {steps:,} time steps: Keras writes each step into the graph of every "
@@ -382,7 +389,15 @@ def traced_copies(class_name: str, config: dict[str, Any], input_shape: Any, dep
             return fixed
         step_shape = (input_shape[0], *input_shape[2:])
         return fixed * traced_copies(str(inner.get("class_name")), inner["config"], step_shape, depth + 1)
-    return fixed if unrolls(config) else 1
+    return fixed * stacked_cells(config) if unrolls(config) else 1
+
+
+def stacked_cells(config: dict[str, Any]) -> int:
+    """The cells one step of a generic ``RNN`` runs: a ``StackedRNNCells``' count, else 1."""
+    cell = config.get("cell")
+    inner = cell.get("config") if isinstance(cell, dict) else None
+    cells = inner.get("cells") if isinstance(inner, dict) else None
+    return max(len(cells), 1) if isinstance(cells, list) else 1
 
 
 def distributed_steps_problem(layer: str, input_shape: Any, copies: int | None = None) -> str | None:

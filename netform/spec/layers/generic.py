@@ -45,6 +45,7 @@ from ._util import (
     distributed_steps_problem,
     elastic_channels_problem,
     spectrogram_frames_problem,
+    stacked_cells,
     traced_copies,
     unroll_problem,
     unrolls,
@@ -352,7 +353,8 @@ class KerasLayer(LayerSpec):
     def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
         form = self.schema_form()
         if form is None and isinstance(input_shape, tuple):
-            problem = unroll_problem(self.class_name, input_shape) if unrolls(self.config) else None
+            cells = stacked_cells(self.config)
+            problem = unroll_problem(self.class_name, input_shape, cells) if unrolls(self.config) else None
             if self.class_name == "TimeDistributed":
                 copies = traced_copies(self.class_name, self.config, input_shape)
                 problem = problem or distributed_steps_problem(self.class_name, input_shape, copies)
