@@ -226,8 +226,9 @@ def _runtime_data_error(err: BaseException) -> str | None:
     where = f" (at node '{node}')" if node else ""
     if kind == "ResourceExhaustedError":
         return (
-            f"not enough memory to run the model on this data{where}: {reason}; lower --batch-size "
-            "(--debug shows TensorFlow's message)"
+            f"not enough memory to run the model on this data{where}: {reason}; lower --batch-size, or, where the "
+            "layer at that node makes a large tensor whatever the batch (a large kernel, dilation or size setting), "
+            "make that setting smaller (--debug shows TensorFlow's message)"
         )
     return (
         f"the model cannot run on these values{where}: {reason}; check the data against what the model's "

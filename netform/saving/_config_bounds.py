@@ -1438,6 +1438,7 @@ def _check_unrolled_steps(
     (100,000 in a small file would keep ``predict`` tracing for half an hour)."""
     from ..spec.layers._util import (
         MAX_UNROLL_STEPS,
+        blur_problem,
         elastic_channels_problem,
         spectrogram_frames_problem,
         traced_copies,
@@ -1445,7 +1446,11 @@ def _check_unrolled_steps(
     )
 
     shape = _built_shape(layer)
-    shaped = {"RandomElasticTransform": elastic_channels_problem, "MelSpectrogram": spectrogram_frames_problem}
+    shaped = {
+        "RandomElasticTransform": elastic_channels_problem,
+        "MelSpectrogram": spectrogram_frames_problem,
+        "RandomGaussianBlur": blur_problem,
+    }
     if class_name in shaped and isinstance(shape, (list, tuple)):
         dims = tuple(d if isinstance(d, int) and not isinstance(d, bool) else None for d in shape)
         problem = shaped[class_name](class_name, config, dims)

@@ -58,5 +58,6 @@ def test_only_tensorflow_value_errors_become_data_errors() -> None:
                                            "OOM when allocating tensor with shape[65536,30000]\n\t [[{{node m}}]]")
     message = _runtime_data_error(oom)
     assert message == ("not enough memory to run the model on this data (at node 'm/dense/MatMul'): OOM when "
-                       "allocating tensor with shape[65536,30000]; lower --batch-size (--debug shows TensorFlow's "
-                       "message)")
+                       "allocating tensor with shape[65536,30000]; lower --batch-size, or, where the layer at that "
+                       "node makes a large tensor whatever the batch (a large kernel, dilation or size setting), make "
+                       "that setting smaller (--debug shows TensorFlow's message)")

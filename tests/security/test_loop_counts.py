@@ -302,3 +302,22 @@ def test_unrolled_stacked_cells_multiply() -> None:
         nf.load_spec(_spec("[256, 3]", layer))
     nf.load_spec(_spec("[2, 3]", layer))
     nf.load_spec(_spec("[256, 3]", layer.replace("unroll: true", "unroll: false")))
+
+
+def test_a_gaussian_blur_s_window_copies_are_bounded() -> None:
+    """kernel_size 2,001 on 32 x 32 x 3 images (a 339-byte spec) cost ``train`` 10.9 GB; 4,001 killed it."""
+    blur = "{type: KerasLayer, class_name: RandomGaussianBlur, config: {kernel_size: KSIZE, factor: 1.0}}"
+    with pytest.raises(nf.SpecError, match=r"RandomGaussianBlur with kernel_size 2001 on 32 x 32 x 3 images.*"
+                                           r"12,300,291,072 values a sample"):
+        nf.load_spec(_spec("[32, 32, 3]", blur.replace("KSIZE", "2001")))
+    nf.load_spec(_spec("[32, 32, 3]", blur.replace("KSIZE", "31")))
+    nf.load_spec(_spec("[224, 224, 3]", blur.replace("KSIZE", "[5, 7]")))
+
+
+def test_a_dilation_far_past_the_input_is_refused() -> None:
+    """TensorFlow pads each sample to a multiple of the dilation: 30,000 on 32 x 32 x 3 is 2.7 x 10**9 values."""
+    conv = "{type: Conv2D, filters: 4, kernel_size: 3, padding: same, dilation_rate: DIL}"
+    with pytest.raises(nf.SpecError, match=r"Conv2D with dilation_rate 30000 pads each sample to 90,000 x 90,000"):
+        nf.load_spec(_spec("[32, 32, 3]", conv.replace("DIL", "30000")))
+    nf.load_spec(_spec("[32, 32, 3]", conv.replace("DIL", "4")))
+    nf.load_spec(_spec("[224, 224, 3]", conv.replace("DIL", "[2, 8]")))

@@ -462,3 +462,25 @@ def spectrogram_frames_problem(layer: str, config: dict[str, Any], input_shape: 
         f"takes at most {MAX_FRAMED_VALUES:,} values a sample, as for any tensor: raise sequence_stride or lower "
         "fft_length"
     )
+
+
+def blur_problem(layer: str, config: dict[str, Any], input_shape: Any) -> str | None:
+    """Why a ``RandomGaussianBlur`` cannot blur ``input_shape``'s images, or ``None``: Keras blurs each channel with
+    a depthwise convolution of a ``kernel_size`` window, which TensorFlow computes from a copy of every pixel's
+    window (height x width x channels x kernel area values a sample; kernel_size 2,001 on 32 x 32 x 3 images cost
+    ``train`` 10.9 GB, 4,001 killed it)."""
+    size = config.get("kernel_size", 3)
+    kernel = (size, size) if isinstance(size, int) else tuple(size) if isinstance(size, (list, tuple)) else ()
+    if len(kernel) != 2 or not all(isinstance(k, int) and not isinstance(k, bool) for k in kernel):
+        return None
+    dims = input_shape[1:] if len(input_shape) == 4 else ()
+    if not dims or any(d is None for d in dims):
+        return None
+    values = prod(dims) * kernel[0] * kernel[1]
+    if values <= MAX_FRAMED_VALUES:
+        return None
+    return (
+        f"{layer} with kernel_size {size!r:.40} on {' x '.join(f'{d:,}' for d in dims)} images: TensorFlow copies "
+        f"each pixel's window to blur it ({values:,} values a sample); the limit is {MAX_FRAMED_VALUES:,}, as for any "
+        "tensor: a smaller kernel_size"
+    )

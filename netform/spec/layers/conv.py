@@ -52,6 +52,10 @@ PADDING = "'valid' (no padding: the output shrinks) or 'same' (zero-pad so that 
 DILATION = "Spacing between kernel taps (atrous convolution): one int for every spatial axis, or one per axis."
 
 
+#: The most values a sample padded for a dilated convolution may hold: as any tensor (8 GB as float32)
+MAX_PADDED_VALUES = 2**31 - 1
+
+
 class SpatialLayer(LayerSpec):
     """Base of layers with a window over ``n_spatial`` axes: checks the length of int-or-list fields."""
 
@@ -105,6 +109,20 @@ class BaseConvSpec(SpatialLayer):
             window_out(self.type, input_shape, i + 1, size, kernel[i], strides[i], self.padding, dilation[i])
             for i, size in enumerate(spatial)
         ]
+        if max(dilation) > 1 and all(size is not None for size in spatial):
+            # TensorFlow runs a dilated convolution on each sample padded (by the kernel's reach) to a multiple of
+            # the dilation on every axis (SpaceToBatchND): a dilation far past the input pads it far past its size
+            padded = [
+                -(-(size + (k - 1) * d) // d) * d for size, k, d in zip(spatial, kernel, dilation) if size is not None
+            ]
+            _, channels = split_spatial(self.type, input_shape, self.n_spatial, self.data_format)
+            values = prod(padded) * (channels or 1)
+            if values > MAX_PADDED_VALUES:
+                raise ShapeError(
+                    f"{self.type} with dilation_rate {self.dilation_rate!r} pads each sample to "
+                    f"{' x '.join(f'{p:,}' for p in padded)} ({values:,} values) to dilate its kernel; the limit is "
+                    f"{MAX_PADDED_VALUES:,} values a sample, as for any tensor: use a dilation no larger than the input"
+                )
         return join_spatial(input_shape[0], out, out_channels, self.data_format)
 
     def _in_channels(self, input_shape: Shape) -> int:

@@ -42,6 +42,7 @@ from .._layer_base import (
 from .._layer_dict import fields_of, is_quantized_policy, keras_defaults, schema_layer_from_config
 from .._types import Shape, identifier_problem
 from ._util import (
+    blur_problem,
     distributed_steps_problem,
     elastic_channels_problem,
     spectrogram_frames_problem,
@@ -362,6 +363,8 @@ class KerasLayer(LayerSpec):
                 problem = problem or elastic_channels_problem(self.class_name, self.config, input_shape)
             if self.class_name == "MelSpectrogram":
                 problem = problem or spectrogram_frames_problem(self.class_name, self.config, input_shape)
+            if self.class_name == "RandomGaussianBlur":
+                problem = problem or blur_problem(self.class_name, self.config, input_shape)
             if problem is not None:
                 raise ShapeError(problem)
         if form is None:
