@@ -775,7 +775,10 @@ def _storage_problem(name: str, obj: Any) -> list[str]:
     """
     import h5py
 
-    layout = obj.id.get_create_plist().get_layout()
+    plist = obj.id.get_create_plist()
+    if plist.get_external_count() > 0:
+        return [f"{name} (its values kept in an external file, where Keras keeps them in the file)"]
+    layout = plist.get_layout()
     if layout != h5py.h5d.CONTIGUOUS:
         kind = {h5py.h5d.CHUNKED: "chunks", h5py.h5d.COMPACT: "its header"}.get(layout, "another layout")
         return [f"{name} (stored in {kind}, where Keras stores a variable in one block)"]
