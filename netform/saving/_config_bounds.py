@@ -1711,12 +1711,58 @@ def check_layer_objects(config: Mapping[str, Any], where: str, *, native: bool =
             that is no string, or an input layer with no shape.
     """
     _check_model_object(config, where, native)
+    _check_op_loops(config, where)
     for label, _, model_config, _ in _model_configs(config):
         layers = model_config["layers"]
         _check_objects(layers, label, where, native, names)
         _check_input_layers(layers, label, where)
         if native:
             _check_nested_compile(layers, label, where)
+
+
+#: The most kernel positions a Fold op (one scatter each in the graph) or a GaussianBlur op (a window area, each
+#: a copy of every pixel) may have in a model file, where no shape bounds them further
+_MAX_OP_KERNEL = {"Fold": 256, "GaussianBlur": 4_096}
+
+
+def _check_op_loops(config: Mapping[str, Any], where: str) -> None:
+    """Refuse an op node of a model config whose count Keras loops over in Python at every trace: ``Diff``'s
+    ``n`` past :data:`~netform.spec.layers._op_rules.MAX_DIFF_ORDER` (as a spec; 100,000 in a 14 KB ``.keras``
+    kept ``predict`` tracing past 90 s), a ``Fold``'s or ``GaussianBlur``'s kernel past :data:`_MAX_OP_KERNEL`,
+    and any ``ElasticTransform`` op, whose loop runs over the channels and samples of a tensor the config gives
+    no shape for (1,000 channels in a 22 KB file: minutes; the ``RandomElasticTransform`` layer is bounded)."""
+    from ..spec.layers._op_rules import MAX_DIFF_ORDER
+
+    for name, layer in _layers(config):
+        module, kind, inner = layer.get("module"), layer.get("class_name"), layer.get("config")
+        if not (isinstance(module, str) and module.startswith("keras.src.ops") and isinstance(inner, dict)):
+            continue
+        why = None
+        if kind == "Diff":
+            n = inner.get("n", 1)
+            if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_DIFF_ORDER:
+                why = f"n {_short(n)}; netform takes 0 to {MAX_DIFF_ORDER} (Keras takes each difference in turn)"
+        elif kind in _MAX_OP_KERNEL:
+            size = inner.get("kernel_size", 3)
+            sizes = [size, size] if isinstance(size, int) else size if isinstance(size, list) else None
+            area = math.prod(sizes) if sizes and all(isinstance(v, int) for v in sizes) else None
+            if area is not None and area > _MAX_OP_KERNEL[kind]:
+                why = (
+                    f"kernel_size {_short(size)} ({area:,} positions); netform takes at most "
+                    f"{_MAX_OP_KERNEL[kind]:,} (Keras handles each position, or copies each pixel's window)"
+                )
+        elif kind == "ElasticTransform":
+            why = (
+                "Keras resamples each channel and each sample of its input in a Python loop, and the config gives "
+                "no shape to bound them; netform bounds the RandomElasticTransform layer instead"
+            )
+        if why is not None:
+            raise FormatError(
+                f"{where}: the {kind} op {_short(name)} in the config has {why}, so the file is refused as "
+                "corrupt or hostile"
+                if kind != "ElasticTransform"
+                else f"{where}: the ElasticTransform op {_short(name)} in the config: {why}; the file is refused"
+            )
 
 
 def check_graph_bounds(config: Mapping[str, Any], where: str) -> None:

@@ -25,6 +25,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from typing import Any
 
 from netform._keras_names import store_name
@@ -784,6 +785,10 @@ def _storage_problem(name: str, obj: Any) -> list[str]:
         return [f"{name} (stored in {kind}, where Keras stores a variable in one block)"]
     if obj.size and not obj.id.get_storage_size():
         return [f"{name} (no values stored, only a fill value)"]
+    if h5py.check_vlen_dtype(obj.dtype) is None and obj.id.get_storage_size() != obj.size * obj.dtype.itemsize:
+        return [
+            f"{name} (a block of {obj.id.get_storage_size():,} bytes for {obj.size * obj.dtype.itemsize:,} bytes of values)"
+        ]
     enum = h5py.check_enum_dtype(obj.dtype)
     if enum is not None and enum != {"FALSE": 0, "TRUE": 1}:
         return [f"{name} (an enumeration of {len(enum)} names)"]
@@ -1033,6 +1038,9 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
         if not _zip64_extra(info.extra, {info.file_size, info.compress_size, info.header_offset}):
             return f"data in the directory record of {info.filename} (an extra field)"
         pos += 30 + name_size + extra_size
+        slack = _entry_slack(fh, pos, info)
+        if slack is not None:
+            return slack
         pos += info.compress_size
         if info.flag_bits & 0x08:  # a data descriptor follows: 12 or 20 bytes, maybe after its signature
             fh.seek(pos)
@@ -1041,6 +1049,36 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
             pos = fits[0] if fits else pos + signed + 12
     if pos != directory_at:
         return "bytes between the last entry and the archive's directory"
+    return None
+
+
+def _entry_slack(fh: Any, start: int, info: zipfile.ZipInfo) -> str | None:
+    """Bytes inside a zip entry's recorded data that its reader never reads, or None.
+
+    A stored entry is exactly its file's bytes; a deflated one is one deflate stream that ends at the
+    entry's end. A stored entry recorded longer than its file, or a stream followed by more bytes, hides
+    them from every reader (the CRC covers only what is read); Python's zipfile, with which Keras and
+    netform write, writes neither, and no other compression.
+    """
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size != info.file_size:
+            return f"bytes inside the entry {info.filename} past its file (recorded longer than what it holds)"
+        return None
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return f"the entry {info.filename} compressed in a way Keras's writer never uses"
+    fh.seek(start)
+    inflate = zlib.decompressobj(-15)
+    left = info.compress_size
+    while left > 0 and not inflate.eof:
+        chunk = fh.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        left -= len(chunk)
+        inflate.decompress(chunk, 1 << 20)
+        while inflate.unconsumed_tail and not inflate.eof:
+            inflate.decompress(inflate.unconsumed_tail, 1 << 20)
+    if not inflate.eof or left or inflate.unused_data or inflate.unconsumed_tail:
+        return f"bytes inside the entry {info.filename} after its compressed data ends"
     return None
 
 

@@ -321,3 +321,25 @@ def test_a_dilation_far_past_the_input_is_refused() -> None:
         nf.load_spec(_spec("[32, 32, 3]", conv.replace("DIL", "30000")))
     nf.load_spec(_spec("[32, 32, 3]", conv.replace("DIL", "4")))
     nf.load_spec(_spec("[224, 224, 3]", conv.replace("DIL", "[2, 8]")))
+
+
+def test_a_model_file_s_looping_op_nodes_are_bounded(tmp_path: Path) -> None:
+    """A Diff op edited to n 100,000 in a 14 KB ``.keras`` kept ``predict`` tracing past 90 s; an
+    elastic_transform op over 1,000 channels in a plain Keras save (22 KB), minutes."""
+    inputs = keras.Input((8,))
+    source = tmp_path / "diff.keras"
+    keras.Model(inputs, keras.ops.diff(keras.layers.Dense(8)(inputs), n=1, axis=-1)).save(source)
+    nf.load(source)
+
+    def order(config: dict[str, Any]) -> None:
+        next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Diff")["config"]["n"] = 100_000
+
+    with pytest.raises(FormatError, match=r"the Diff op .* has n 100000; netform takes 0 to 32"):
+        nf.load(_edited(source, tmp_path / "order.keras", order))
+    images = keras.Input((8, 8, 1))
+    elastic = tmp_path / "elastic.keras"
+    keras.Model(images, keras.ops.image.elastic_transform(keras.layers.Conv2D(4, 1)(images))).save(elastic)
+    with pytest.raises(FormatError, match=r"the ElasticTransform op .* resamples each channel"):
+        nf.load(elastic)
+    with pytest.raises(FormatError, match=r"the ElasticTransform op"):
+        nf.inspect(elastic)
