@@ -220,7 +220,9 @@ def _runtime_data_error(err: BaseException) -> str | None:
     reasons = [
         line
         for line in lines
-        if line and not line.startswith(("File ", "Graph execution error", "Detected at node", "[["))
+        if line
+        and any(c.isalnum() for c in line)  # not a brace closing TensorFlow's node listing
+        and not line.startswith(("File ", "Graph execution error", "Detected at node", "[["))
     ]
     reason = re.sub(r"\s*\[\[.*$", "", reasons[-1] if reasons else kind)[:500]
     where = f" (at node '{node}')" if node else ""

@@ -252,6 +252,17 @@ def _auc_labels_problem(ref: Any, output: str, shape: tuple[int | None, ...]) ->
     in its label checks. A width of 1 is broadcast over the labels, and trains.
     """
     labels = ref.arguments.get("num_labels")
+    if ref.type == "AUC" and ref.arguments.get("multi_label") is True and labels is None and len(shape) == 2:
+        # Keras reads num_labels from the first batch: the output's width, one curve per label
+        count = ref.arguments.get("num_thresholds", 200)
+        width = shape[-1]
+        if _is_int(count) and _is_int(width) and 4 * count * width > MAX_METRIC_VALUES:
+            return (
+                f"AUC with multi_label: true keeps a curve per label of output '{output}' ({width:,} labels, read "
+                f"from the first batch): four counters of num_thresholds × labels values, {4 * count * width:,} in "
+                f"all; the limit is {MAX_METRIC_VALUES:,} (8 GB as float32): use fewer thresholds"
+            )
+        return None
     if ref.type != "AUC" or ref.arguments.get("multi_label") is not True or not _is_int(labels) or labels < 1:
         return None
     width = shape[-1] if len(shape) == 2 else None
@@ -378,11 +389,11 @@ def _size_errors(ref: Any, path: tuple[str | int, ...], smap: Any) -> list[Diagn
             )
         )
     labels = args.get("num_labels")
-    if name == "AUC" and _is_int(labels) and _is_int(count) and labels > 0 and count * labels > MAX_METRIC_VALUES:
+    if name == "AUC" and _is_int(labels) and _is_int(count) and labels > 0 and 4 * count * labels > MAX_METRIC_VALUES:
         diags.append(
             smap.diagnostic(
-                f"AUC keeps num_thresholds × num_labels = {count * labels:,} values per counter; the limit is "
-                f"{MAX_METRIC_VALUES:,} (8 GB as float32): use fewer thresholds",
+                f"AUC keeps four counters of num_thresholds × num_labels values, {4 * count * labels:,} in all; the "
+                f"limit is {MAX_METRIC_VALUES:,} (8 GB as float32): use fewer thresholds",
                 path + ("num_labels",),
             )
         )

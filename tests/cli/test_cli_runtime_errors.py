@@ -61,3 +61,14 @@ def test_only_tensorflow_value_errors_become_data_errors() -> None:
                        "allocating tensor with shape[65536,30000]; lower --batch-size, or, where the layer at that "
                        "node makes a large tensor whatever the batch (a large kernel, dilation or size setting), make "
                        "that setting smaller (--debug shows TensorFlow's message)")
+
+
+def test_a_closing_brace_is_no_reason() -> None:
+    """TensorFlow's message can end in a line holding only ``}``: the reason shown was that brace."""
+    import tensorflow as tf
+
+    err = tf.errors.InvalidArgumentError(None, None, "Graph execution error:\n\nDetected at node auc/zeros defined "
+                                         "at (most recent call last):\n  File \"x.py\", line 1\n\nEncountered when "
+                                         "executing an operation: {\n  shape [100000,100000] is too large\n}")
+    message = _runtime_data_error(err)
+    assert message is not None and "shape [100000,100000] is too large" in message and ": };" not in message

@@ -412,14 +412,14 @@ def distributed_steps_problem(layer: str, input_shape: Any, copies: int | None =
         return (
             f"{layer} over {steps:,} fixed time steps of a layer that itself repeats its step: {total:,} copies of "
             f"the innermost layer in the graph of every call (Keras loops over each fixed time axis in Python); "
-            f"netform takes at most {MAX_UNROLL_STEPS:,}: give the time axes as null in the input's shape, or "
-            "shorten the sequences"
+            f"netform takes at most {MAX_UNROLL_STEPS:,}: shorten the sequences, or apply the layer without "
+            "TimeDistributed where it takes the extra axes itself (Dense acts on the last axis of any rank)"
         )
     return (
         f"{layer} over {total:,} fixed time steps: Keras calls the wrapped layer once per step in a Python loop "
         f"when their number is fixed, each call a copy in the graph of every call (3,000 steps took train 78 s "
-        f"and 2.1 GB); netform takes at most {MAX_UNROLL_STEPS:,} fixed steps: give the time axis as null in the "
-        "input's shape (Keras then maps the layer over the steps in one op), or shorten the sequences"
+        f"and 2.1 GB); netform takes at most {MAX_UNROLL_STEPS:,} fixed steps: shorten the sequences, or apply the "
+        "layer without TimeDistributed where it takes the time axis itself (Dense acts on the last axis of any rank)"
     )
 
 
