@@ -1723,12 +1723,16 @@ def check_layer_objects(config: Mapping[str, Any], where: str, *, native: bool =
 #: The most kernel positions a Fold op (one scatter each in the graph) or a GaussianBlur op (a window area, each
 #: a copy of every pixel) may have in a model file, where no shape bounds them further
 _MAX_OP_KERNEL = {"Fold": 256, "GaussianBlur": 4_096}
+#: The most paths a CTCDecode op may return (Keras handles each in a Python loop: 20,000 in a 1.3 KB file kept
+#: ``predict`` tracing past 120 s) and the widest beam it may search (Keras's default is 100)
+_MAX_CTC_PATHS, _MAX_CTC_BEAM = 100, 10_000
 
 
 def _check_op_loops(config: Mapping[str, Any], where: str) -> None:
     """Refuse an op node of a model config whose count Keras loops over in Python at every trace: ``Diff``'s
     ``n`` past :data:`~netform.spec.layers._op_rules.MAX_DIFF_ORDER` (as a spec; 100,000 in a 14 KB ``.keras``
-    kept ``predict`` tracing past 90 s), a ``Fold``'s or ``GaussianBlur``'s kernel past :data:`_MAX_OP_KERNEL`,
+    kept ``predict`` tracing past 90 s), a ``Fold``'s or ``GaussianBlur``'s kernel past :data:`_MAX_OP_KERNEL`, a
+    ``CTCDecode``'s paths or beam past :data:`_MAX_CTC_PATHS` / :data:`_MAX_CTC_BEAM`,
     and any ``ElasticTransform`` op, whose loop runs over the channels and samples of a tensor the config gives
     no shape for (1,000 channels in a 22 KB file: minutes; the ``RandomElasticTransform`` layer is bounded)."""
     from ..spec.layers._op_rules import MAX_DIFF_ORDER
@@ -1751,6 +1755,14 @@ def _check_op_loops(config: Mapping[str, Any], where: str) -> None:
                     f"kernel_size {_short(size)} ({area:,} positions); netform takes at most "
                     f"{_MAX_OP_KERNEL[kind]:,} (Keras handles each position, or copies each pixel's window)"
                 )
+        elif kind == "CTCDecode":
+            paths, beam = inner.get("top_paths", 1), inner.get("beam_width", 100)
+            if not (isinstance(paths, int) and 0 < paths <= _MAX_CTC_PATHS):
+                why = (
+                    f"top_paths {_short(paths)}; netform takes 1 to {_MAX_CTC_PATHS} (Keras decodes each path in turn)"
+                )
+            elif not (isinstance(beam, int) and 0 < beam <= _MAX_CTC_BEAM):
+                why = f"beam_width {_short(beam)}; netform takes 1 to {_MAX_CTC_BEAM:,}"
         elif kind == "ElasticTransform":
             why = (
                 "Keras resamples each channel and each sample of its input in a Python loop, and the config gives "

@@ -1076,12 +1076,17 @@ def _sharded_index(path: str, *, replacing: bool = True) -> dict[str, Any]:
     metadata = index.get("metadata", {})
     extra = sorted(set(index) - {"metadata", "weight_map"})
     names = all(_shard_names(value) for value in index["weight_map"].values())
-    if twice or extra or not names or not isinstance(metadata, dict) or set(metadata) - {"total_size"}:
+    total = metadata.get("total_size") if isinstance(metadata, dict) else None
+    # Keras and netform record the values' bytes as a number; without one, the shards' sum cannot be checked
+    counted = isinstance(total, (int, float)) and not isinstance(total, bool) and math.isfinite(total) and total >= 0
+    if twice or extra or not names or not isinstance(metadata, dict) or set(metadata) - {"total_size"} or not counted:
         what = twice or (
             f"the keys {', '.join(map(repr, extra))[:200]}"
             if extra
             else "other metadata"
-            if names
+            if isinstance(metadata, dict) and set(metadata) - {"total_size"}
+            else f"a total_size of {str(total)[:60]!r} where Keras records its values' bytes as a number"
+            if not counted and names
             else "a weight_map entry that names no shard file"
         )
         raise SaveError(

@@ -344,3 +344,20 @@ def test_a_model_file_s_looping_op_nodes_are_bounded(tmp_path: Path) -> None:
         nf.load(elastic)
     with pytest.raises(FormatError, match=r"the ElasticTransform op"):
         nf.inspect(elastic)
+
+
+def test_a_model_file_s_ctc_decode_paths_are_bounded(tmp_path: Path) -> None:
+    """top_paths and beam_width 20,000 in a 1.3 KB ``.keras`` kept ``predict`` tracing past 120 s (1.8 GB)."""
+    inputs = keras.Input((16, 8))
+    decoded = keras.ops.nn.ctc_decode(keras.ops.softmax(inputs), keras.ops.ones((1,), "int32") * 16,
+                                      strategy="beam_search", beam_width=10, top_paths=2)[0]
+    source = tmp_path / "ctc.keras"
+    keras.Model(inputs, decoded).save(source)
+    nf.load(source)
+
+    def paths(config: dict[str, Any]) -> None:
+        op = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "CTCDecode")
+        op["config"].update(top_paths=20_000, beam_width=20_000)
+
+    with pytest.raises(FormatError, match=r"the CTCDecode op .* has top_paths 20000; netform takes 1 to 100"):
+        nf.load(_edited(source, tmp_path / "paths.keras", paths))
