@@ -374,6 +374,11 @@ class LayerSpec(StrictScalars):
         """
         raise NoStaticRule(self.type)
 
+    def traced_steps(self, input_shape: Any) -> int:
+        """Copies of a step this layer writes into the graph of every call, past its own (an unrolled recurrent
+        layer's time steps, a ``TimeDistributed``'s fixed steps): a model's are added up and bounded. 0 here."""
+        return 0
+
     def counts(self, input_shape: Any) -> tuple[int, int]:
         """Parameter counts with ``trainable: false`` applied.
 

@@ -99,6 +99,8 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     signatures = _Signatures()
     read = 0  # input dimensions the shape rules have been given (MAX_SHAPE_READS)
     held = 0  # output dimensions the nodes' shapes hold (MAX_SHAPE_HELD)
+    traced = 0  # copies of a step the layers write into the graph of a call (MAX_TRACED_STEPS)
+    steps_of: dict[Any, int] = {}
     for node in graph.nodes.values():
         key = _node_key(node, out, kinds, signatures)
         if key is not None:
@@ -113,6 +115,10 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
                 held += _held(same)
                 if held > MAX_SHAPE_HELD:
                     diags.append(_over_held(held, node, same, smap))
+                    break
+                traced += steps_of.get(key, 0)
+                if steps_of.get(key, 0) and traced > MAX_TRACED_STEPS:
+                    diags.append(_over_traced(traced, node, smap))
                     break
                 out[node.name] = NodeShape(
                     list(same) if isinstance(same, list) else same, memo.trainable, memo.non_trainable, memo.static
@@ -242,6 +248,16 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
         if held > MAX_SHAPE_HELD:
             diags.append(_over_held(held, node, shape, smap))
             break
+        try:
+            steps = layer.traced_steps(arg)
+        except (ShapeError, NoStaticRule, TypeError, ValueError):
+            steps = 0
+        traced += steps
+        if key is not None:
+            steps_of[key] = steps
+        if steps and traced > MAX_TRACED_STEPS:
+            diags.append(_over_traced(traced, node, smap))
+            break
         total += weights
         if memory is not None and total > memory:
             diags.append(_over_memory(total, memory, smap, node.path))
@@ -252,6 +268,22 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     if diags:
         raise SpecError(diags)
     return out
+
+
+#: The most copies of a step a model's layers may write into the graph of a call, added up (unrolled time steps,
+#: a TimeDistributed's fixed steps): each layer's own are bounded at MAX_UNROLL_STEPS, and a chain of them adds up
+#: (10 unrolled LSTMs over 255 steps kept ``train`` tracing past 200 s at 5.2 GB)
+MAX_TRACED_STEPS = 1_024
+
+
+def _over_traced(traced: int, node: Any, smap: Any) -> Any:
+    return smap.diagnostic(
+        f"the model's unrolled and TimeDistributed steps add up to {traced:,} copies of a step in the graph of every "
+        f"call by this layer; netform takes at most {MAX_TRACED_STEPS:,} in a model (Keras traces each one: ten "
+        "unrolled LSTMs over 255 steps kept train tracing past 200 s); leave unroll out (Keras then loops in the "
+        "graph), or shorten the sequences",
+        node.path,
+    )
 
 
 #: layers whose Keras input_spec fixes the rank they were built on, whatever their weights

@@ -361,3 +361,40 @@ def test_a_model_file_s_ctc_decode_paths_are_bounded(tmp_path: Path) -> None:
 
     with pytest.raises(FormatError, match=r"the CTCDecode op .* has top_paths 20000; netform takes 1 to 100"):
         nf.load(_edited(source, tmp_path / "paths.keras", paths))
+
+
+CHAIN = """\
+netform: 1
+name: unr
+kind: functional
+inputs:
+  x: {shape: [255, 2]}
+blocks:
+  r:
+    inputs: [x]
+    nodes:
+      l: {type: LSTM, units: 2, return_sequences: true, unroll: true, in: x}
+    outputs: [l]
+nodes:
+  body: {block: r, repeat: REPEAT, in: x}
+  pool: {type: GlobalAveragePooling1D, in: body}
+  head: {type: Dense, units: 1, in: pool}
+outputs: [head]
+"""
+
+
+def test_a_model_s_repeated_steps_add_up() -> None:
+    """Each layer was under its limit: 40 unrolled LSTMs over 255 steps (a 405-byte spec) kept ``train`` tracing
+    past 300 s at 3.4 GB, 10 of them past 200 s at 5.2 GB, and 8 TimeDistributed over 256 steps took 68 s."""
+    with pytest.raises(nf.SpecError, match=r"unrolled and TimeDistributed steps add up to 1,275 copies.*at most 1,024"):
+        nf.load_spec(CHAIN.replace("REPEAT", "40"))
+    nf.load_spec(CHAIN.replace("REPEAT", "4"))
+    td = "{type: TimeDistributed, layer: {type: Dense, units: 2}}"
+    with pytest.raises(nf.SpecError, match=r"add up to 1,280 copies"):
+        nf.load_spec(_spec("[256, 2]", *[td] * 8))
+    nf.load_spec(_spec("[256, 2]", *[td] * 4))
+    nf.load_spec(_spec("[null, 2]", *[td] * 8))
+    bidirectional = "{type: Bidirectional, layer: {type: LSTM, units: 2, unroll: true, return_sequences: true}}"
+    with pytest.raises(nf.SpecError, match=r"add up to 1,200 copies"):
+        nf.load_spec(_spec("[200, 2]", *[bidirectional] * 3))
+    nf.load_spec(_spec("[200, 2]", bidirectional, bidirectional))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
@@ -55,6 +55,11 @@ class _ConvLSTM(BaseConvSpec):
         if unrolled is not None:
             raise ShapeError(unrolled)
         return (input_shape[0], *input_shape[2:])
+
+    def traced_steps(self, input_shape: Any) -> int:
+        """The time steps an unrolled layer writes into the graph (0 when it loops in the graph)."""
+        steps = input_shape[1] if isinstance(input_shape, tuple) and len(input_shape) > 1 else None
+        return steps if self.unroll and isinstance(steps, int) else 0
 
     def output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
         state = self._conv_output(self._step(input_shape), self.filters)

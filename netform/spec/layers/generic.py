@@ -351,6 +351,16 @@ class KerasLayer(LayerSpec):
         except Exception:  # no schema, or a config it does not take: shapes come at build time
             return None
 
+    def traced_steps(self, input_shape: Any) -> int:
+        """As the schema form counts them; else a ``TimeDistributed``'s or an unrolled layer's, from the config."""
+        form = self.schema_form()
+        if form is not None:
+            return form.traced_steps(input_shape)
+        if not isinstance(input_shape, tuple) or not (self.class_name == "TimeDistributed" or unrolls(self.config)):
+            return 0
+        steps = input_shape[1] if len(input_shape) > 1 else None
+        return traced_copies(self.class_name, self.config, input_shape) if isinstance(steps, int) else 0
+
     def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
         form = self.schema_form()
         if form is None and isinstance(input_shape, tuple):

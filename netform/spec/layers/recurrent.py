@@ -109,6 +109,11 @@ class _RNN(LayerSpec):
                 bias = ("bias_initializer", self.bias_initializer)
                 check_weight(self.type, shape, bias, ("bias_regularizer", self.bias_regularizer), dtype=self.dtype)
 
+    def traced_steps(self, input_shape: Any) -> int:
+        """The time steps an unrolled layer writes into the graph (0 when it loops in the graph)."""
+        steps = input_shape[1] if isinstance(input_shape, tuple) and len(input_shape) > 1 else None
+        return steps if self.unroll and isinstance(steps, int) else 0
+
     def output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
         expect_rank(self.type, input_shape, 3)
         self._check_weights(last_dim(self.type, input_shape))
@@ -306,6 +311,11 @@ class Bidirectional(LayerSpec):
             )
         return f_out, f_states, b_out, b_states
 
+    def traced_steps(self, input_shape: Any) -> int:
+        """Both directions' unrolled steps."""
+        backward = self.backward_layer if self.backward_layer is not None else self.layer
+        return self.layer.traced_steps(input_shape) + backward.traced_steps(input_shape)
+
     def output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
         f_out, f_states, b_out, b_states = self._parts(input_shape)
         outs: list[Shape]
@@ -373,6 +383,12 @@ class TimeDistributed(LayerSpec):
                 f"received shape {shape_str(input_shape)}"
             )
         return (input_shape[0], *input_shape[2:])
+
+    def traced_steps(self, input_shape: Any) -> int:
+        """The copies of the wrapped layer Keras writes over fixed time steps (times those it repeats itself)."""
+        if not isinstance(input_shape, tuple) or len(input_shape) < 3 or input_shape[1] is None:
+            return 0
+        return traced_copies("TimeDistributed", self._keras_form(), input_shape)
 
     def output_shape(self, input_shape: Shape) -> Shape:
         looped = distributed_steps_problem(
