@@ -1429,13 +1429,15 @@ def _check_construction_sizes(config: dict[str, Any], named: str, class_name: st
         )
 
 
-def _check_unrolled_steps(
+def _check_built_shape_costs(
     layer: dict[str, Any], config: dict[str, Any], named: str, class_name: str, label: str, where: str
 ) -> None:
-    """Refuse a recurrent layer with ``unroll: true``, or a ``TimeDistributed`` (Keras loops over fixed time steps
-    in Python), whose recorded input shape has more time steps than
-    :data:`~netform.spec.layers._util.MAX_UNROLL_STEPS`: Keras writes each step into the graph of every call
-    (100,000 in a small file would keep ``predict`` tracing for half an hour)."""
+    """Refuse a layer whose cost at every call grows with the input shape its ``build_config`` records: a recurrent
+    layer with ``unroll: true``, or a ``TimeDistributed`` (Keras loops over fixed time steps in Python), over more
+    time steps than :data:`~netform.spec.layers._util.MAX_UNROLL_STEPS` (Keras writes each step into the graph of
+    every call: 100,000 in a small file would keep ``predict`` tracing for half an hour), and the channels,
+    framed samples or blur windows a ``RandomElasticTransform``, ``MelSpectrogram`` or ``RandomGaussianBlur`` makes
+    whatever the data."""
     from ..spec.layers._util import (
         MAX_UNROLL_STEPS,
         blur_problem,
@@ -1483,7 +1485,7 @@ def _check_arguments_objects(
     if not isinstance(inner, dict):
         return
     _check_construction_sizes(inner, named, class_name, label, where)
-    _check_unrolled_steps(layer, inner, named, class_name, label, where)
+    _check_built_shape_costs(layer, inner, named, class_name, label, where)
     for key, value in inner.items():
         problem = _argument_problem(key, value, names) if isinstance(key, str) else None
         if problem is not None:

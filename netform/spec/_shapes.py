@@ -12,13 +12,14 @@ from ..errors import Diagnostic, SpecError
 from ._graph import Graph, Slot
 from ._layer_base import LayerSpec, NoStaticRule, ShapeError
 from ._parse import frozen_value
-from ._types import format_shape  # defined beside Shape: the static rules and diagrams need it without this module
+from ._types import (
+    MAX_ELEMENTS,
+    format_shape,
+)  # defined beside Shape: the static rules and diagrams need it without this module
 from ._yaml import SourceMap
 
 __all__ = ["NodeShape", "infer_shapes", "format_shape", "MAX_ELEMENTS", "MAX_SHAPE_HELD", "MAX_SHAPE_READS"]
 
-#: the most values one layer's weights, or one sample of one tensor, may hold (2**31 - 1: 8 GB as float32)
-MAX_ELEMENTS = 2**31 - 1
 #: TensorFlow's most dimensions in one tensor (``TensorShape`` refuses more), batch included
 MAX_RANK = 254
 #: the most input dimensions (batch included) the shape rules of one spec may read, summed over the nodes whose rule

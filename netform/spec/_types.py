@@ -56,6 +56,11 @@ Shape = tuple[Dim, ...]
 """A full tensor shape, batch dimension first (``(None, 28, 28, 1)``)."""
 
 
+#: the most values one layer's weights, or one sample of one tensor, may hold (2**31 - 1: 8 GB as float32); also
+#: the bound on tensors Keras makes inside a layer (attention scores, framed or padded samples, blur windows)
+MAX_ELEMENTS = 2**31 - 1
+
+
 def format_shape(shape: Any) -> str:
     """Write a shape as Keras does, ``(None, 28, 28, 1)``; ``?`` when unknown."""
     if shape is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence, overload
 
 from .._layer_base import ShapeError
-from .._types import Shape
+from .._types import MAX_ELEMENTS, Shape
 from .._types import format_shape as shape_str  # the one shape formatter: ``(None, 28, 28, 1)``, as Keras writes
 
 __all__ = [
@@ -443,10 +443,6 @@ def elastic_channels_problem(layer: str, config: dict[str, Any], input_shape: An
     )
 
 
-#: The most values one sample's framed signal may hold in a MelSpectrogram (frames x fft_length), as any tensor
-MAX_FRAMED_VALUES = 2**31 - 1
-
-
 def spectrogram_frames_problem(layer: str, config: dict[str, Any], input_shape: Any) -> str | None:
     """Why a ``MelSpectrogram`` cannot frame ``input_shape``'s signal (axis 1), or ``None``: Keras frames it
     into (length + stride + 1) // stride windows of ``fft_length`` values each, for every sample."""
@@ -455,11 +451,11 @@ def spectrogram_frames_problem(layer: str, config: dict[str, Any], input_shape: 
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (length, stride, fft)):
         return None
     frames = (length + stride + 1) // stride
-    if frames * fft <= MAX_FRAMED_VALUES:
+    if frames * fft <= MAX_ELEMENTS:
         return None
     return (
         f"{layer} frames each sample into {frames:,} windows of {fft:,} values ({frames * fft:,}); netform "
-        f"takes at most {MAX_FRAMED_VALUES:,} values a sample, as for any tensor: raise sequence_stride or lower "
+        f"takes at most {MAX_ELEMENTS:,} values a sample, as for any tensor: raise sequence_stride or lower "
         "fft_length"
     )
 
@@ -477,10 +473,10 @@ def blur_problem(layer: str, config: dict[str, Any], input_shape: Any) -> str | 
     if not dims or any(d is None for d in dims):
         return None
     values = prod(dims) * kernel[0] * kernel[1]
-    if values <= MAX_FRAMED_VALUES:
+    if values <= MAX_ELEMENTS:
         return None
     return (
         f"{layer} with kernel_size {size!r:.40} on {' x '.join(f'{d:,}' for d in dims)} images: TensorFlow copies "
-        f"each pixel's window to blur it ({values:,} values a sample); the limit is {MAX_FRAMED_VALUES:,}, as for any "
+        f"each pixel's window to blur it ({values:,} values a sample); the limit is {MAX_ELEMENTS:,}, as for any "
         "tensor: a smaller kernel_size"
     )

@@ -10,26 +10,20 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from .._layer_base import LayerSpec, ShapeError, register_layer_spec
-from .._types import ConstraintRef, InitializerRef, RegularizerRef, Shape
+from .._types import MAX_ELEMENTS, ConstraintRef, InitializerRef, RegularizerRef, Shape
 from ._util import expect_inputs, last_dim, prod, shape_str
 
 
-#: The most values one sample's attention scores may hold: as any tensor (``netform.spec._shapes.MAX_ELEMENTS``),
-#: though Keras makes them inside the layer, where no output shows them (a MultiHeadAttention of 1,000 heads over
-#: 1,000 steps makes 10**9 a sample with 2 parameters a head)
-_MAX_SCORES = 2**31 - 1
-
-
 def _check_scores(layer: str, what: str, *dims: Any) -> None:
-    """Refuse attention scores of more than :data:`_MAX_SCORES` values a sample (``dims`` their sizes; None: not
+    """Refuse attention scores of more than :data:`MAX_ELEMENTS` values a sample (``dims`` their sizes; None: not
     known before the data)."""
     if any(d is None for d in dims):
         return
     size = prod(dims)
-    if size > _MAX_SCORES:
+    if size > MAX_ELEMENTS:
         raise ShapeError(
             f"{layer}'s {what} hold {size:,} values a sample ({' x '.join(f'{d:,}' for d in dims)}), made inside the "
-            f"layer at every call; the limit is {_MAX_SCORES:,} (8 GB as float32), as for any tensor: fewer heads, "
+            f"layer at every call; the limit is {MAX_ELEMENTS:,} (8 GB as float32), as for any tensor: fewer heads, "
             "shorter sequences, or attention over fewer axes"
         )
 

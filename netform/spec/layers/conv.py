@@ -13,6 +13,7 @@ from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_
 
 from .._layer_base import LayerSpec, ShapeError, register_layer_spec
 from .._types import (
+    MAX_ELEMENTS,
     ActivationRef,
     ConstraintRef,
     DataFormat,
@@ -50,10 +51,6 @@ KERNEL_SIZE = "Size of the convolution window: one int for every spatial axis, o
 STRIDES = "Step of the window: one int for every spatial axis, or one per axis. Values > 1 exclude dilation_rate > 1."
 PADDING = "'valid' (no padding: the output shrinks) or 'same' (zero-pad so that output = ceil(input / strides))."
 DILATION = "Spacing between kernel taps (atrous convolution): one int for every spatial axis, or one per axis."
-
-
-#: The most values a sample padded for a dilated convolution may hold: as any tensor (8 GB as float32)
-MAX_PADDED_VALUES = 2**31 - 1
 
 
 class SpatialLayer(LayerSpec):
@@ -117,11 +114,11 @@ class BaseConvSpec(SpatialLayer):
             ]
             _, channels = split_spatial(self.type, input_shape, self.n_spatial, self.data_format)
             values = prod(padded) * (channels or 1)
-            if values > MAX_PADDED_VALUES:
+            if values > MAX_ELEMENTS:
                 raise ShapeError(
                     f"{self.type} with dilation_rate {self.dilation_rate!r} pads each sample to "
                     f"{' x '.join(f'{p:,}' for p in padded)} ({values:,} values) to dilate its kernel; the limit is "
-                    f"{MAX_PADDED_VALUES:,} values a sample, as for any tensor: use a dilation no larger than the input"
+                    f"{MAX_ELEMENTS:,} values a sample, as for any tensor: use a dilation no larger than the input"
                 )
         return join_spatial(input_shape[0], out, out_channels, self.data_format)
 
