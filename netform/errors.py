@@ -155,6 +155,9 @@ class Diagnostic:
         source: The file name, or ``"<string>"`` for YAML text.
         line: 1-based line, or ``None`` when unknown.
         column: 1-based column, or ``None`` when unknown.
+        limit: Whether the problem is a bound on what the model would cost to run (a tensor past the
+            per-sample limit, steps Keras writes into the graph), not a fault of its form: a model file is
+            refused on such a problem too.
     """
 
     message: str
@@ -162,6 +165,7 @@ class Diagnostic:
     source: str = "<string>"
     line: int | None = None
     column: int | None = None
+    limit: bool = False
 
     def __post_init__(self) -> None:
         # Every diagnostic is printed (validate's text and JSON, SpecError's message): the values it quotes

@@ -171,8 +171,9 @@ def _save_interrupted(model: Any, target: str) -> None:
     )
 
 
-def _save_after_failure(built: list[Any], target: str) -> None:
-    """Save a model whose training a callback's failed write stopped, once it has taken a step (else nothing).
+def _save_after_failure(built: list[Any], target: str, err: OSError | SaveError) -> None:
+    """Save a model whose training a failed write stopped (a callback's file, the training backup), once it has
+    taken a step (else nothing); ``err`` is the failure, named first and shown whole after.
 
     Saved as an interrupted run's (``NAME.interrupted.EXT`` beside ``-o``, never over a user's file); a
     backup, if any, is kept as the failed ``fit`` left it.
@@ -184,7 +185,12 @@ def _save_after_failure(built: list[Any], target: str) -> None:
     except (TypeError, ValueError, AttributeError):
         steps = 0
     if steps > 0:
-        print(f"training stopped after {steps} step(s) because a callback's file could not be written", flush=True)
+        if isinstance(err, SaveError):
+            what = str(err).split("; ")[0]
+        else:
+            reason, file = getattr(err, "strerror", None) or err, getattr(err, "filename", None) or "a callback file"
+            what = f"{reason} ({file})"
+        print(printable(f"training stopped after {steps} step(s): {what[:300]}"), flush=True)
         _save_interrupted(model, target)
 
 
@@ -522,7 +528,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ) from err
     except (OSError, SaveError) as err:  # a callback's file or folder could not be written
         # The epochs trained so far are not lost with the callback's file: the model is saved as a Ctrl-C saves it.
-        _save_after_failure(built, _interrupted_path(args.output, out_dir, spec.name))
+        _save_after_failure(built, _interrupted_path(args.output, out_dir, spec.name), err)
         if isinstance(err, SaveError):
             raise
         raise EngineError(

@@ -67,7 +67,7 @@ import sys
 from contextvars import ContextVar
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
-from netform.errors import FormatError, IncompatibleFileError, NetformError
+from netform.errors import FormatError, IncompatibleFileError, NetformError, SpecError
 
 __all__ = [
     "DECLARED_RATIO",
@@ -1198,14 +1198,16 @@ def _check_model_object(config: Mapping[str, Any], where: str, native: bool) -> 
         )
 
 
-def _check_objects(layers: list[Any], label: str, where: str, native: bool, names: bool = False) -> None:
+def _check_objects(layers: list[Any], label: str, where: str, native: bool, names: bool = False) -> int:
     """Refuse a model's layer that is no serialized object, or whose ``config`` is no mapping.
 
     Keras deserializes each entry of a model's ``layers`` as an object (``class_name`` and ``config``), and
     refuses one whose ``config`` is neither a mapping nor null ("Expected 'config' to be a dict"); a string
     in place of a layer fails too. Refused here, naming the layer, every reader refuses such a file as
-    ``load`` does, rather than skip the layer (a Sequential's input layer) or stop on it unnamed.
+    ``load`` does, rather than skip the layer (a Sequential's input layer) or stop on it unnamed. Returns the
+    copies of a step its built-in layers write into the graph of a call (:func:`_check_built_shape_costs`).
     """
+    traced = 0
     for index, layer in enumerate(layers):
         if not isinstance(layer, dict):
             raise FormatError(
@@ -1228,9 +1230,16 @@ def _check_objects(layers: list[Any], label: str, where: str, native: bool, name
             )
         if native and _keras_layer(layer) is not None:
             named = _short(_layer_name(layer)) if isinstance(_layer_name(layer), str) else f"number {index}"
-            _check_arguments_objects(layer, named, class_name, label, where, names)
+            # (a wrapper's count holds its inner layers', which are checked on their own shapes)
+            traced += _check_arguments_objects(layer, named, class_name, label, where, names)
             for inner_name, inner_class, inner_layer in _inner_layers(layer["config"], str(_layer_name(layer))):
                 _check_arguments_objects(inner_layer, _short(inner_name), inner_class, label, where, names)
+        elif not native and _keras_layer(layer, legacy=True) is not None:
+            # a legacy HDF5 config's arguments are Keras 2's (not checked as objects), its counts are Keras's
+            named = _short(_layer_name(layer)) if isinstance(_layer_name(layer), str) else f"number {index}"
+            _check_construction_sizes(layer["config"], named, class_name, label, where)
+            for inner_name, inner_class, inner_layer in _inner_layers(layer["config"], str(_layer_name(layer)), True):
+                _check_construction_sizes(inner_layer["config"], _short(inner_name), inner_class, label, where)
         dtype = inner.get("dtype") if isinstance(inner, dict) else None
         if isinstance(dtype, dict) and not ("class_name" in dtype and "config" in dtype):
             # Keras reads a mapping without both as a plain dict, no dtype policy ("Unknown `config` as a
@@ -1240,6 +1249,7 @@ def _check_objects(layers: list[Any], label: str, where: str, native: bool, name
                 f"config has the dtype {_short(dtype)}, which names no dtype policy (a class_name and config); "
                 "Keras cannot build the layer, so the file is refused as corrupt or edited"
             )
+    return traced
 
 
 #: The names Keras's ``activations.get``, ``initializers.get``, ``regularizers.get`` and ``constraints.get``
@@ -1431,13 +1441,15 @@ def _check_construction_sizes(config: dict[str, Any], named: str, class_name: st
 
 def _check_built_shape_costs(
     layer: dict[str, Any], config: dict[str, Any], named: str, class_name: str, label: str, where: str
-) -> None:
+) -> int:
     """Refuse a layer whose cost at every call grows with the input shape its ``build_config`` records: a recurrent
     layer with ``unroll: true``, or a ``TimeDistributed`` (Keras loops over fixed time steps in Python), over more
     time steps than :data:`~netform.spec.layers._util.MAX_UNROLL_STEPS` (Keras writes each step into the graph of
     every call: 100,000 in a small file would keep ``predict`` tracing for half an hour), and the channels,
     framed samples or blur windows a ``RandomElasticTransform``, ``MelSpectrogram`` or ``RandomGaussianBlur`` makes
-    whatever the data."""
+    whatever the data, and any tensor a layer's static rule finds past the per-sample limit inside the layer
+    (attention scores, a sample padded for a dilated convolution). Returns the copies of a step the layer writes
+    into the graph of a call past its own (0 where it repeats none), for the model's total."""
     from ..spec.layers._util import (
         MAX_UNROLL_STEPS,
         blur_problem,
@@ -1461,9 +1473,10 @@ def _check_built_shape_costs(
                 f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config: "
                 f"{problem}, so the file is refused as corrupt or hostile"
             )
+    _check_inner_tensors(layer, named, class_name, label, where)
     distributed = class_name == "TimeDistributed"
     if not (distributed or unrolls(config)) or not isinstance(shape, (list, tuple)):
-        return
+        return 0
     dims = tuple(d if isinstance(d, int) and not isinstance(d, bool) else None for d in shape)
     steps = traced_copies(class_name, config, dims)
     if steps > MAX_UNROLL_STEPS:
@@ -1474,18 +1487,84 @@ def _check_built_shape_costs(
             "writes each step into "
             "the graph of every call), so the file is refused as corrupt or hostile"
         )
+    if steps <= 1:
+        return 0
+    return 2 * steps if class_name == "Bidirectional" else steps  # (both directions unroll)
+
+
+def _recorded_inputs(layer: dict[str, Any]) -> Any:
+    """The input shapes a layer's ``build_config`` records, as its static rule takes them: one shape, a list of
+    them, or an attention layer's ``query_shape``, ``value_shape`` and ``key_shape`` in that order (None: none)."""
+    build = layer.get("build_config")
+    if not isinstance(build, dict):
+        return None
+    if "input_shape" in build:
+        return _shape(build["input_shape"])
+    shapes = build.get("shapes_dict")
+    if not isinstance(shapes, dict) or "query_shape" not in shapes:
+        return None
+    keys = ("query_shape", "value_shape", "key_shape")
+    return [_shape(shapes[key]) for key in keys if shapes.get(key) is not None]
+
+
+def _check_inner_tensors(layer: dict[str, Any], named: str, class_name: str, label: str, where: str) -> None:
+    """Refuse a layer whose static rule, on the input shapes its ``build_config`` records, finds a tensor Keras
+    makes inside the layer at every call past the per-sample limit (:class:`~netform.spec._layer_base.LimitError`:
+    a ``MultiHeadAttention`` of 3,000 heads over 1,000 steps in a 256 KB ``.keras`` asked ``predict`` for 12 GB).
+    Layers without a static rule, or whose recorded shapes it does not take, are left to Keras."""
+    if class_name not in _INNER_TENSOR_LAYERS:
+        return
+    shapes = _recorded_inputs(layer)
+    if shapes is None:
+        return
+    from netform.spec._layer_base import LimitError
+
+    from ._config_walk import static_layer
+
+    try:
+        spec = static_layer(layer)
+        spec.output_shape(shapes)
+    except LimitError as err:
+        raise FormatError(
+            f"{where}: layer {named} ({_KERAS_LAYERS}.{class_name}) of model '{label}' in the config: {err}, so "
+            "the file is refused as corrupt or hostile"
+        ) from None
+    except (NetformError, ValueError, TypeError, KeyError, IndexError, ArithmeticError):
+        return  # no static rule for this config or shape: Keras's own checks apply
+
+
+#: Layers whose static rule bounds a tensor made inside the layer (:func:`_check_inner_tensors`)
+_INNER_TENSOR_LAYERS = frozenset(
+    {
+        "MultiHeadAttention",
+        "GroupQueryAttention",
+        "Attention",
+        "AdditiveAttention",
+        "Conv1D",
+        "Conv2D",
+        "Conv3D",
+        "SeparableConv1D",
+        "SeparableConv2D",
+        "DepthwiseConv1D",
+        "DepthwiseConv2D",
+        "Conv1DTranspose",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
+    }
+)
 
 
 def _check_arguments_objects(
     layer: dict[str, Any], named: str, class_name: str, label: str, where: str, names: bool
-) -> None:
+) -> int:
     """Refuse a built-in layer's object argument Keras cannot rebuild (``bias_initializer`` with a class_name
-    that is a mapping, a dtype policy whose config is a string, ``kernel_regularizer: "float64"``)."""
+    that is a mapping, a dtype policy whose config is a string, ``kernel_regularizer: "float64"``), and costs
+    that grow with its recorded input shape (:func:`_check_built_shape_costs`, whose step count it returns)."""
     inner = layer.get("config")
     if not isinstance(inner, dict):
-        return
+        return 0
     _check_construction_sizes(inner, named, class_name, label, where)
-    _check_built_shape_costs(layer, inner, named, class_name, label, where)
+    steps = _check_built_shape_costs(layer, inner, named, class_name, label, where)
     for key, value in inner.items():
         problem = _argument_problem(key, value, names) if isinstance(key, str) else None
         if problem is not None:
@@ -1494,6 +1573,7 @@ def _check_arguments_objects(
                 f"{problem}; Keras cannot build the layer, so the file is refused as corrupt or edited (save the "
                 "model again, or fix the argument in the config)"
             )
+    return steps
 
 
 def check_compile_config(config: Mapping[str, Any], where: str) -> None:
@@ -1712,11 +1792,21 @@ def check_layer_objects(config: Mapping[str, Any], where: str, *, native: bool =
         IncompatibleFileError: A model's or layer's ``config`` that is no mapping, a layer's ``class_name``
             that is no string, or an input layer with no shape.
     """
+    from netform.spec._shapes import MAX_TRACED_STEPS
+
     _check_model_object(config, where, native)
     _check_op_loops(config, where)
+    traced = 0
     for label, _, model_config, _ in _model_configs(config):
         layers = model_config["layers"]
-        _check_objects(layers, label, where, native, names)
+        traced += _check_objects(layers, label, where, native, names)
+        if traced > MAX_TRACED_STEPS:
+            raise FormatError(
+                f"{where}: the layers of the config, up to model '{label}', unroll or run over fixed time steps "
+                f"{traced:,} copies of a step in the graph of every call (added up); netform takes at most "
+                f"{MAX_TRACED_STEPS:,} in a model (Keras traces each one: ten unrolled LSTMs over 255 steps kept "
+                "a call tracing past 200 s), so the file is refused as corrupt or hostile"
+            )
         _check_input_layers(layers, label, where)
         if native:
             _check_nested_compile(layers, label, where)
@@ -1877,17 +1967,21 @@ def _legacy_model(config: Mapping[str, Any]) -> bool:
 _LEGACY_MODELS = frozenset({"Sequential", "Functional", "Model"})
 
 
-def _graph_count(config: Mapping[str, Any]) -> int | None:
+def _graph_count(config: Mapping[str, Any], *, limits_only: bool = False) -> int | None:
     """The weight values of the model a config builds, counted by the static rules on the shapes its inputs give
     each layer (a Sequential without an ``InputLayer`` on its ``build_input_shape``); None where the rules
-    cannot follow it.
+    cannot follow it. A problem of a spec's limits (:attr:`~netform.errors.Diagnostic.limit`: a tensor Keras
+    would make past the per-sample limit, unrolled steps past the model's total) refuses any config, a legacy
+    HDF5 one too; ``limits_only`` (a built config, whose layers Keras builds on their recorded shapes) refuses
+    nothing else.
 
     A 12 KB ``.keras`` whose ``Input`` was edited to 300,000,000 features and whose ``Dense`` lost its
     ``build_config`` made Keras allocate 6.6 GB before a weight was read: the Dense was counted on the smallest
     input, as 2 values.
 
     Raises:
-        FormatError: The config makes no model Keras can build (as :func:`._config_walk.spec_from_config`).
+        FormatError: The config makes no model Keras can build (as :func:`._config_walk.spec_from_config`), or
+            one past a spec's limits.
     """
     from netform.spec import summary
 
@@ -1897,7 +1991,15 @@ def _graph_count(config: Mapping[str, Any]) -> int | None:
     inner = model.get("config")
     legacy = _legacy_model(config)
     if legacy and isinstance(inner, dict):  # as a Keras 3 config names its layers' module
-        modular = [{"module": "keras.layers", **layer} for layer in inner["layers"]]
+        from .._keras_names import KERAS_EXPORT_OF_CLASS
+
+        # (a legacy config names a layer by its class, GroupedQueryAttention, where Keras 3 writes the export's)
+        modular = [
+            {"module": "keras.layers", **layer, "class_name": KERAS_EXPORT_OF_CLASS.get(name, name)}
+            if isinstance(layer, dict) and isinstance(name := layer.get("class_name"), str)
+            else layer
+            for layer in inner["layers"]
+        ]
         model = {"module": "keras", **model, "config": {**inner, "layers": modular}}
         inner = model["config"]
     if model.get("class_name") == "Sequential" and isinstance(inner, dict):
@@ -1918,8 +2020,16 @@ def _graph_count(config: Mapping[str, Any]) -> int | None:
             rows = summary(spec_from_config(model)).rows
     except NeedsKeras:
         return None
-    except FormatError:
-        if legacy:
+    except FormatError as err:
+        cause = err.__cause__
+        over = [d for d in cause.diagnostics if d.limit] if isinstance(cause, SpecError) else []
+        if over:
+            path = ".".join(str(part) for part in over[0].path[1:2])  # the node, as the config names its layer
+            raise FormatError(
+                f"the model config's layer '{path}', on the shapes the config gives it: {over[0].message}; so the "
+                "file is refused as corrupt or hostile"
+            ) from None
+        if legacy or limits_only:
             return None  # a legacy config read as a Keras 3 one: its count may help, its refusal is not ours
         raise
     except (NetformError, ValueError, TypeError, KeyError, IndexError, RecursionError):
@@ -1966,12 +2076,13 @@ def check_declared_weights(
             f"refused as corrupt or hostile: {err}"
         ) from None
     stored = stored_weights(shapes)
-    if declared <= MAX_DECLARED_WEIGHTS and declared <= stored + DECLARED_SLACK and _unbuilt(config):
+    if declared <= MAX_DECLARED_WEIGHTS and declared <= stored + DECLARED_SLACK:
+        unbuilt = _unbuilt(config)
         try:
-            counted = _graph_count(config)
+            counted = _graph_count(config, limits_only=not unbuilt)
         except FormatError as err:
             raise FormatError(f"{where}: {err}") from None
-        if counted is not None and counted > declared:
+        if unbuilt and counted is not None and counted > declared:
             declared, layer, count = counted, "(the model, on its input shapes)", counted
     if declared > MAX_DECLARED_WEIGHTS or declared > stored + DECLARED_SLACK:
         limit = (
@@ -1996,12 +2107,15 @@ def check_declared_weights(
 _KERAS_LAYERS = "keras.layers"
 
 
-def _keras_layer(value: Any) -> str | None:
+def _keras_layer(value: Any, legacy: bool = False) -> str | None:
     """The ``keras.layers`` class a serialized object names, where Keras builds it as that class (None otherwise:
-    another module, a class Keras does not export, or a registered name that picks another class)."""
+    another module, a class Keras does not export, or a registered name that picks another class). ``legacy``: a
+    legacy HDF5 config, whose layers name no module (Keras looks their class up among its layers)."""
     from ..spec._keras_layer_args import KERAS_LAYER_ARGS
 
-    if not isinstance(value, dict) or value.get("module") != _KERAS_LAYERS or not isinstance(value.get("config"), dict):
+    if not isinstance(value, dict) or not isinstance(value.get("config"), dict):
+        return None
+    if value.get("module") != _KERAS_LAYERS and not (legacy and "module" not in value):
         return None
     class_name = value.get("class_name")
     if not isinstance(class_name, str) or class_name not in KERAS_LAYER_ARGS:
@@ -2011,13 +2125,13 @@ def _keras_layer(value: Any) -> str | None:
     return class_name
 
 
-def _inner_layers(config: dict[str, Any], name: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _inner_layers(config: dict[str, Any], name: str, legacy: bool = False) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """``(dotted name, class, serialized layer)`` of the layers a layer's config holds (a wrapper's ``layer``, an
-    RNN's ``cell``, ``cells``), and of theirs, without recursion."""
+    RNN's ``cell``, ``cells``), and of theirs, without recursion (``legacy``: as :func:`_keras_layer`)."""
     stack: list[tuple[str, Any]] = [(f"{name}.{key}", value) for key, value in reversed(list(config.items()))]
     while stack:
         label, value = stack.pop()
-        class_name = _keras_layer(value)
+        class_name = _keras_layer(value, legacy)
         if class_name is not None:
             yield label, class_name, value
             stack.extend((f"{label}.{key}", item) for key, item in reversed(list(value["config"].items())))

@@ -123,9 +123,14 @@ def _savedmodel_file(path: str, name: str) -> bool:
 
     try:
         if name == "saved_model.pb":
-            from ._savedmodel import read_graph
+            from tensorflow.core.protobuf import saved_model_pb2
 
-            return len(read_graph(path).meta_graphs) > 0
+            from ._savedmodel import MAX_GRAPH_BYTES, graph_file
+
+            data = read_bounded(graph_file(path), MAX_GRAPH_BYTES, "the SavedModel graph (saved_model.pb)")
+            graph = saved_model_pb2.SavedModel()
+            graph.ParseFromString(data)
+            return len(graph.meta_graphs) > 0 and _canonical(graph, data)
         data = read_bounded(os.path.join(path, name), _MAX_SIDE_FILE_BYTES, name)
         if name == "keras_metadata.pb":
             return _keras_metadata(data)
@@ -133,11 +138,22 @@ def _savedmodel_file(path: str, name: str) -> bool:
 
         fingerprint = fingerprint_pb2.FingerprintDef()
         fingerprint.ParseFromString(data)
-        # A protocol buffer parser accepts many byte strings; TensorFlow's fingerprint is
-        # written by the same serializer, so it reads back to the very same bytes.
-        return bool(data) and fingerprint.saved_model_checksum != 0 and fingerprint.SerializeToString() == data
+        return bool(data) and fingerprint.saved_model_checksum != 0 and _canonical(fingerprint, data)
     except Exception:  # unreadable or unparsable: not a file TensorFlow wrote
         return False
+
+
+def _canonical(message: Any, data: bytes) -> bool:
+    """Whether ``data`` is the very bytes TensorFlow's serializer writes for the ``message`` parsed from it.
+
+    A protocol buffer parser accepts many byte strings for one message: it keeps fields it does not know (and
+    writes them back), takes the last of a field given twice, and reads varints padded with zeros. Each is a
+    place for someone's bytes that no reader of the graph sees (a field numbered 1000 appended to
+    ``fingerprint.pb`` or ``saved_model.pb`` loaded as before). TensorFlow writes both files with the
+    deterministic serializer, so a file it wrote reads back to the same bytes once unknown fields are dropped.
+    """
+    message.DiscardUnknownFields()
+    return bool(message.SerializeToString(deterministic=True) == data)
 
 
 def _proto_fields(data: bytes, allowed: dict[int, int]) -> list[tuple[int, bytes]] | None:
@@ -792,6 +808,10 @@ def _storage_problem(name: str, obj: Any) -> list[str]:
     enum = h5py.check_enum_dtype(obj.dtype)
     if enum is not None and enum != {"FALSE": 0, "TRUE": 1}:
         return [f"{name} (an enumeration of {len(enum)} names)"]
+    if obj.dtype.kind in "biufc" and obj.id.get_type() != h5py.h5t.py_create(obj.dtype):
+        # a float of 32 bits of precision in 8 bytes reads as float64 of the same values: its other bits are
+        # someone's, where h5py writes each NumPy type as its one standard HDF5 type
+        return [f"{name} (an HDF5 type that is not the one h5py writes for {obj.dtype}, with bits no reader reads)"]
     return []
 
 

@@ -58,6 +58,12 @@ class ShapeError(ValueError):
     """
 
 
+class LimitError(ShapeError):
+    """Raised by a static rule when the input fits the layer but a tensor Keras makes inside it at every call
+    (attention scores, a sample padded for a dilated convolution) is past the per-sample limit: model files are
+    refused on it too, where the shapes they record let the rule run."""
+
+
 class NoStaticRule(Exception):
     """Raised by a schema that has no pure-Python shape rule (shapes come at build time)."""
 
@@ -453,10 +459,29 @@ def get_layer_spec(name: str) -> type[LayerSpec]:
     try:
         return _REGISTRY[name]
     except KeyError:
+        if _generic_form_takes(name):  # one of Keras's layers without a schema of netform's own
+            raise RegistryError(
+                f"'{name}' is one of Keras's layers that netform writes in the generic form: "
+                f"{{type: KerasLayer, class_name: {name}, config: {{...}}}} (its arguments go in config)"
+            ) from None
         raise RegistryError(
             f"unknown layer type '{name}'{did_you_mean(name, _REGISTRY)}; "
             "use a Keras layer class name, or register your own layer with @netform.register_layer"
         ) from None
+
+
+def _generic_form_takes(name: str) -> bool:
+    """Whether ``{type: KerasLayer, class_name: <name>}`` names a layer of Keras that a spec may hold."""
+    from ._keras_layer_args import KERAS_LAYER_ARGS
+
+    generic = _REGISTRY.get("KerasLayer")
+    if name not in KERAS_LAYER_ARGS or generic is None:
+        return False
+    try:
+        generic.model_validate({"type": "KerasLayer", "class_name": name})
+    except ValueError:  # (pydantic's ValidationError is one) Lambda, TFSMLayer, a layer wrapping a live module
+        return False
+    return True
 
 
 def layer_specs() -> dict[str, type[LayerSpec]]:

@@ -10,7 +10,7 @@ from typing import Any, overload
 
 from ..errors import Diagnostic, SpecError
 from ._graph import Graph, Slot
-from ._layer_base import LayerSpec, NoStaticRule, ShapeError
+from ._layer_base import LayerSpec, LimitError, NoStaticRule, ShapeError
 from ._parse import frozen_value
 from ._types import (
     MAX_ELEMENTS,
@@ -210,7 +210,8 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             continue
         except ShapeError as err:
             received = ", ".join(format_shape(s) for s in shapes)
-            diags.append(smap.diagnostic(f"{err} (input shape{'s' if len(shapes) > 1 else ''}: {received})", node.path))
+            message = f"{err} (input shape{'s' if len(shapes) > 1 else ''}: {received})"
+            diags.append(smap.diagnostic(message, node.path, limit=isinstance(err, LimitError)))
             out[node.name] = NodeShape(None, None, None, False)
             continue
         misfit = _shared_misfit(graph, node, arg, (trainable, frozen), out) if node.shared else None
@@ -242,7 +243,7 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
             else:
                 what = f"outputs a tensor of {rank:,} dimensions with the batch; TensorFlow takes at most {MAX_RANK}"
             label = f"op {getattr(layer, 'op', '')}" if layer.type == "Op" else layer.type
-            diags.append(smap.diagnostic(f"{label} {what}: make it smaller", node.path))
+            diags.append(smap.diagnostic(f"{label} {what}: make it smaller", node.path, limit=True))
             out[node.name] = NodeShape(None, None, None, False)
             continue
         held += _held(shape)
@@ -284,6 +285,7 @@ def _over_traced(traced: int, node: Any, smap: Any) -> Any:
         "unrolled LSTMs over 255 steps kept train tracing past 200 s); leave unroll out (Keras then loops in the "
         "graph), or shorten the sequences",
         node.path,
+        limit=True,
     )
 
 

@@ -79,10 +79,10 @@ class SourceMap:
                 return None, None
             path = path[:-1]
 
-    def diagnostic(self, message: str, path: Path = ()) -> Diagnostic:
-        """A :class:`Diagnostic` for ``path`` in this document."""
+    def diagnostic(self, message: str, path: Path = (), *, limit: bool = False) -> Diagnostic:
+        """A :class:`Diagnostic` for ``path`` in this document (``limit``: see :attr:`Diagnostic.limit`)."""
         line, column = self.locate(path)
-        return Diagnostic(message, tuple(path), self.source, line, column)
+        return Diagnostic(message, tuple(path), self.source, line, column, limit)
 
 
 class _DepthLimitedLoader(yaml.SafeLoader):

@@ -174,3 +174,35 @@ def test_checkpoint_templates_with_huge_widths_are_refused_at_validate(tmp_path:
     spec.write_text(TINY + f'  callbacks:\n    - {{type: ModelCheckpoint, filepath: "{template}"}}\n')
     with pytest.raises(SpecError, match=r"with a (width|precision) of [0-9,]+; file names take at most 255 bytes"):
         netform.load_spec(spec)
+
+
+TRAIN_FULL_DISK = """
+import resource, sys
+from netform.cli._main import _entry
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))  # no file past 64 KB
+sys.exit(_entry())
+"""
+
+
+def test_train_names_the_backup_as_what_could_not_be_written(tmp_path: Path) -> None:
+    """A full disk under --backup-dir was reported as "because a callback's file could not be written" (the run
+    had no callback), and the failure that stopped it came last."""
+    import os
+    import subprocess
+    import sys
+
+    spec = tmp_path / "m.yaml"
+    spec.write_text("netform: 1\nname: m\nkind: sequential\ninputs: {x: {shape: [4]}}\nlayers:\n"
+                    "  - {type: Dense, units: 8000}\n  - {type: Dense, units: 1}\n"
+                    "training: {loss: mse, epochs: 2, batch_size: 8}\n")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(16, 4)).astype("float32"), y=rng.normal(size=(16, 1)))
+    root = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run([sys.executable, "-c", TRAIN_FULL_DISK, "train", str(spec), "--data", str(tmp_path / "d.npz"),
+                           "--x", "x", "--y", "y", "--backup-dir", str(tmp_path / "bk")],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": root}, timeout=300,
+                          cwd=tmp_path)
+    assert proc.returncode == 5, proc.stdout + proc.stderr[-2000:]
+    assert "callback's file" not in proc.stdout + proc.stderr
+    stopped = next(line for line in proc.stdout.splitlines() if line.startswith("training stopped after"))
+    assert "the training backup could not be written" in stopped, proc.stdout

@@ -13,6 +13,8 @@ import zlib
 from pathlib import Path
 
 import h5py
+import keras
+import numpy as np
 import pytest
 
 import netform as nf
@@ -90,3 +92,95 @@ def test_an_hdf5_block_recorded_larger_than_its_values_keeps_the_file(tmp_path: 
     with pytest.raises(nf.SaveError, match=r"a block of \d[\d,]* bytes for [\d,]+ bytes of values"):
         nf.save_weights(model, target) if form == "weights" else nf.save(model, target)
     assert target.read_bytes() == before
+
+
+def _padded_float(path: Path) -> None:
+    """The largest float32 dataset rewritten as a float of 32 bits of precision in 8 bytes, the other 4 someone's:
+    h5py (and Keras) read the values as float64, equal to the old ones."""
+    with h5py.File(path, "r+") as f:
+        names: list[str] = []
+        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.dtype == np.float32 else None)
+        name = max(names, key=lambda n: f[n].size)
+        values, attrs = f[name][()], dict(f[name].attrs)
+        parent, leaf = f[name].parent, name.rsplit("/", 1)[-1]
+        del parent[leaf]
+        padded = h5py.h5t.IEEE_F32LE.copy()
+        padded.set_size(8)
+        dataset = h5py.h5d.create(parent.id, leaf.encode(), padded, h5py.h5s.create_simple(values.shape))
+        raw = np.zeros(values.size, dtype=[("value", "<f4"), ("secret", "S4")])
+        raw["value"], raw["secret"] = values.ravel(), b"SECR"
+        dataset.write(h5py.h5s.ALL, h5py.h5s.ALL, raw.view("V8").reshape(values.shape), mtype=padded)
+        for key, value in attrs.items():
+            parent[leaf].attrs[key] = value
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
+def test_an_hdf5_float_with_padding_bits_keeps_the_file(tmp_path: Path, suffix: str) -> None:
+    """A plain Keras-written file (no netform checksum): Keras loads it as before, and a save replaced it."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(2)])
+    target = tmp_path / f"k{suffix}"
+    model.save_weights(target) if suffix == ".weights.h5" else model.save(target)
+    _padded_float(target)
+    before = target.read_bytes()
+    assert b"SECR" in before
+    if suffix == ".weights.h5":
+        model.load_weights(target)
+    else:
+        keras.saving.load_model(target)
+    with pytest.raises(nf.SaveError, match=r"not the one h5py writes for float64"):
+        nf.save_weights(model, target) if suffix == ".weights.h5" else nf.save(model, target)
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("mode", ["int8", "float8"])
+def test_keras_written_quantized_weights_are_still_replaced(tmp_path: Path, mode: str) -> None:
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(2)])
+    model.quantize(mode)
+    target = tmp_path / "q.weights.h5"
+    model.save_weights(target)
+    nf.save_weights(model, target)
+    model.load_weights(target)
+
+
+def _append_unknown_field(path: Path, size: int = 5_000) -> None:
+    """A protobuf field numbered 1000 holding someone's bytes, appended: every parser keeps it and reads on."""
+
+    def varint(value: int) -> bytes:
+        out = b""
+        while True:
+            low, value = value & 0x7F, value >> 7
+            if not value:
+                return out + bytes([low])
+            out += bytes([low | 0x80])
+
+    payload = (SECRET * (size // len(SECRET) + 1))[:size]
+    with open(path, "ab") as f:
+        f.write(varint((1000 << 3) | 2) + varint(len(payload)) + payload)
+
+
+@pytest.mark.parametrize("writer", ["netform", "tensorflow"])
+@pytest.mark.parametrize("member", ["saved_model.pb", "fingerprint.pb"])
+def test_an_unknown_protobuf_field_in_a_savedmodel_keeps_the_folder(tmp_path: Path, writer: str, member: str) -> None:
+    import tensorflow as tf
+
+    model = nf.build(nf.load_spec(SPEC))
+    folder = tmp_path / "m_savedmodel"
+    nf.save(model, folder) if writer == "netform" else tf.saved_model.save(model, str(folder))
+    _append_unknown_field(folder / member)
+    tf.saved_model.load(str(folder))  # TensorFlow reads it as before
+    before = (folder / member).read_bytes()
+    with pytest.raises(nf.SaveError, match=rf"{member} \(not what TensorFlow writes there\)"):
+        nf.save(model, folder)
+    assert (folder / member).read_bytes() == before
+
+
+def test_a_savedmodel_saved_again_is_still_replaced(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    model = nf.build(nf.load_spec(SPEC))
+    for name, write in (("a_savedmodel", lambda p: nf.save(model, p)),
+                        ("b_savedmodel", lambda p: tf.saved_model.save(model, str(p))),
+                        ("c_savedmodel", lambda p: model.export(str(p)))):
+        write(tmp_path / name)
+        nf.save(model, tmp_path / name)
+        nf.load(tmp_path / name)

@@ -170,3 +170,13 @@ def test_a_tensorflow_error_making_weights_names_its_cause(monkeypatch: pytest.M
     assert "(UnimplementedError: Cast string to float is not supported [Op:Cast] name:); check the layers' " \
            "initializers and arguments" in message, message
     assert "function_node" not in message and "smaller" not in message
+
+
+def test_a_keras_layer_without_a_schema_points_at_the_generic_form() -> None:
+    text = "netform: 1\nkind: sequential\ninputs: {x: {shape: [2, 2, 3]}}\nlayers:\n  - {type: Equalization}\n"
+    with pytest.raises(nf.SpecError, match=r"'Equalization' is one of Keras's layers .*\{type: KerasLayer, "
+                                           r"class_name: Equalization, config: \{\.\.\.\}\}"):
+        nf.load_spec(text)
+    with pytest.raises(nf.SpecError, match=r"unknown layer type 'Lambda'"):  # no form takes it
+        nf.load_spec(text.replace("Equalization", "Lambda"))
+    nf.load_spec(text.replace("{type: Equalization}", "{type: KerasLayer, class_name: Equalization}"))

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from .._layer_base import LayerSpec, ShapeError, register_layer_spec
+from .._layer_base import LayerSpec, LimitError, ShapeError, register_layer_spec
 from .._types import MAX_ELEMENTS, ConstraintRef, InitializerRef, RegularizerRef, Shape
 from ._util import expect_inputs, last_dim, prod, shape_str
 
@@ -21,7 +21,7 @@ def _check_scores(layer: str, what: str, *dims: Any) -> None:
         return
     size = prod(dims)
     if size > MAX_ELEMENTS:
-        raise ShapeError(
+        raise LimitError(
             f"{layer}'s {what} hold {size:,} values a sample ({' x '.join(f'{d:,}' for d in dims)}), made inside the "
             f"layer at every call; the limit is {MAX_ELEMENTS:,} (8 GB as float32), as for any tensor: fewer heads, "
             "shorter sequences, or attention over fewer axes"

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
-from .._layer_base import LayerSpec, ShapeError, register_layer_spec
+from .._layer_base import LayerSpec, LimitError, ShapeError, register_layer_spec
 from .._types import (
     MAX_ELEMENTS,
     ActivationRef,
@@ -115,7 +115,7 @@ class BaseConvSpec(SpatialLayer):
             _, channels = split_spatial(self.type, input_shape, self.n_spatial, self.data_format)
             values = prod(padded) * (channels or 1)
             if values > MAX_ELEMENTS:
-                raise ShapeError(
+                raise LimitError(
                     f"{self.type} with dilation_rate {self.dilation_rate!r} pads each sample to "
                     f"{' x '.join(f'{p:,}' for p in padded)} ({values:,} values) to dilate its kernel; the limit is "
                     f"{MAX_ELEMENTS:,} values a sample, as for any tensor: use a dilation no larger than the input"

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
-from .._layer_base import ShapeError, register_layer_spec
+from .._layer_base import LimitError, ShapeError, register_layer_spec
 from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
 from ._util import expect_rank, prod, shape_str, unroll_problem
 from .conv import TYPE_DESCRIPTION, BaseConvSpec
@@ -53,7 +53,7 @@ class _ConvLSTM(BaseConvSpec):
             )
         unrolled = unroll_problem(self.type, input_shape) if self.unroll else None
         if unrolled is not None:
-            raise ShapeError(unrolled)
+            raise LimitError(unrolled)
         return (input_shape[0], *input_shape[2:])
 
     def traced_steps(self, input_shape: Any) -> int:

@@ -31,6 +31,7 @@ from .._keras_layer_args import KERAS_LAYER_ARGS
 from .._layer_base import (
     LAYER_DTYPES,
     LayerSpec,
+    LimitError,
     NoStaticRule,
     ShapeError,
     get_layer_spec,
@@ -376,7 +377,7 @@ class KerasLayer(LayerSpec):
             if self.class_name == "RandomGaussianBlur":
                 problem = problem or blur_problem(self.class_name, self.config, input_shape)
             if problem is not None:
-                raise ShapeError(problem)
+                raise LimitError(problem)
         if form is None:
             oracle = _KERAS_SHAPES.get()
             shape = oracle(self.keras_class(), self.config, input_shape) if oracle is not None else None

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from .._layer_base import LayerSpec, ShapeError, get_layer_spec, register_layer_spec
+from .._layer_base import LayerSpec, LimitError, ShapeError, get_layer_spec, register_layer_spec
 from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
 from ._util import (
     check_weight,
@@ -124,7 +124,7 @@ class _RNN(LayerSpec):
             )
         unrolled = unroll_problem(self.type, input_shape) if self.unroll else None
         if unrolled is not None:
-            raise ShapeError(unrolled)
+            raise LimitError(unrolled)
         out: Shape = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
         if self.return_state:
             return [out] + [(batch, self.units)] * self.n_states
@@ -395,7 +395,7 @@ class TimeDistributed(LayerSpec):
             self.type, input_shape, traced_copies("TimeDistributed", self._keras_form(), input_shape)
         )
         if looped is not None:
-            raise ShapeError(looped)
+            raise LimitError(looped)
         inner = _single("TimeDistributed", self.layer, self.layer.output_shape(self._step_shape(input_shape)))
         return (inner[0], input_shape[1], *inner[1:])
 
