@@ -477,7 +477,7 @@ def _netform_model_count(model: dict[str, Any]) -> int | None:
     if not isinstance(spec, dict):
         return None
     from netform.spec import load_spec, spec_access, summary
-    from netform.spec.layers.generic import keras_shapes
+    from netform.spec.layers._util import keras_shapes
 
     try:
         # as the load makes it: no callback is made; a generic layer no static rule knows takes the shape
@@ -2013,7 +2013,7 @@ def _graph_count(config: Mapping[str, Any], *, limits_only: bool = False) -> int
                     "config": {"batch_shape": shape, "dtype": "float32", "name": "input"},
                 }
                 model = {**model, "config": {**inner, "layers": [first, *layers]}}
-    from netform.spec.layers.generic import keras_shapes
+    from netform.spec.layers._util import keras_shapes
 
     try:
         with keras_shapes(keras_output_shape):

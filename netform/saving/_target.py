@@ -384,10 +384,10 @@ def _extra_file_problem(full: str, archive: bool) -> str | None:
             return f"a zip holding files a .keras archive does not: {_foreign(strangers)}"
         return None
     try:
-        value = json_object(
-            read_bounded(full, MAX_METADATA_BYTES, "netform.json", error=SaveError), full, "netform.json"
-        )
-    except (OSError, NetformError):  # unreadable, oversized or not a JSON object
+        raw = read_bounded(full, MAX_METADATA_BYTES, "netform.json", error=SaveError)
+        value = json_object(raw, full, "netform.json")
+        as_written(raw)
+    except (OSError, NetformError, ValueError):  # unreadable, oversized, not a JSON object or not in its form
         value = None
     if value is None or not set(value) <= _SAVEDMODEL_META_KEYS or "netform_version" not in value:
         return "not the JSON object of netform's metadata netform writes there"
@@ -734,9 +734,9 @@ def _attribute_values(f: Any, groups: list[tuple[str, Any]]) -> list[str]:
                 strangers.append(f"{where}{key} (not a name Keras gives)")
             elif key in json_attrs and not name:
                 try:
-                    json.loads(_attr_text(obj.attrs[key]) or "", object_pairs_hook=_once)
+                    as_written(_attr_text(obj.attrs[key]) or "")
                 except (ValueError, RecursionError):  # a key written twice is a ValueError too
-                    strangers.append(f"{where}{key} (not the JSON Keras writes there: each key once)")
+                    strangers.append(f"{where}{key} (not the JSON Keras writes there: each key once, in its form)")
             elif re.fullmatch(r"(weight|layer)_names\d*", key):
                 listed = obj.attrs[key]
                 try:
@@ -1133,7 +1133,7 @@ def _keras_config_entry(archive: zipfile.ZipFile) -> dict[str, Any] | None:
     if archive.getinfo("config.json").file_size > 4 * MAX_METADATA_BYTES:
         return None
     try:
-        config = json.loads(archive.read("config.json"), object_pairs_hook=_once)
+        config = as_written(archive.read("config.json"))
     except (ValueError, UnicodeDecodeError, RecursionError):  # a key written twice is a ValueError too
         return None
     if not (isinstance(config, dict) and isinstance(config.get("class_name"), str)):
@@ -1148,10 +1148,28 @@ def _json_entry(archive: zipfile.ZipFile, name: str) -> bool:
     if archive.getinfo(name).file_size > MAX_METADATA_BYTES:
         return False
     try:
-        value = json.loads(archive.read(name), object_pairs_hook=_once)
+        value = as_written(archive.read(name))
     except (ValueError, UnicodeDecodeError):  # a key twice is a ValueError too
         return False
     return isinstance(value, dict) and set(value) <= _JSON_KEYS[name]
+
+
+def as_written(raw: str | bytes) -> Any:
+    """JSON text decoded, where Keras or netform wrote it: each key once (:func:`_once`), and the very text
+    Python's ``json.dumps`` writes for the value (compact, or indented by 4 as Keras writes a sharded index).
+
+    Spaces, line breaks and escapes are the text's form, not its value: a run of spaces and tabs between two
+    keys, or a name written with escapes, reads as the same JSON and can hold someone's bytes, which a
+    save replacing the file deleted.
+
+    Raises:
+        ValueError: Not JSON, a key written twice, or another form (UnicodeDecodeError: not UTF-8).
+    """
+    text = bytes(raw).decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+    value = json.loads(text, object_pairs_hook=_once)
+    if text != json.dumps(value) and text != json.dumps(value, indent=4):
+        raise ValueError("JSON text in another form than Keras and netform write (spaces, line breaks, escapes)")
+    return value
 
 
 def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -1315,7 +1333,7 @@ def _keras_dir_contents(path: str) -> list[str]:
         if not os.path.lexists(full):
             continue
         try:
-            value = json.loads(read_bounded(full, 4 * MAX_METADATA_BYTES, name), object_pairs_hook=_once)
+            value = as_written(read_bounded(full, 4 * MAX_METADATA_BYTES, name))
         except Exception:  # unreadable, not JSON or a key written twice: not what Keras writes
             value = None
         if (

@@ -1051,7 +1051,7 @@ def _sharded_index(path: str, *, replacing: bool = True) -> dict[str, Any]:
             "replace (netform replaces only what an earlier save wrote there). Save to the link's target, or "
             "remove the link yourself."
         )
-    from ._target import _once
+    from ._target import as_written
 
     try:
         raw = read_bounded(path, _MAX_INDEX_BYTES, "the sharded weights index")
@@ -1069,10 +1069,10 @@ def _sharded_index(path: str, *, replacing: bool = True) -> dict[str, Any]:
     if not replacing:
         return index
     try:
-        json.loads(raw, object_pairs_hook=_once)
+        as_written(raw)
         twice = ""
-    except ValueError:
-        twice = "a key written twice"
+    except ValueError as err:
+        twice = "a key written twice" if "twice" in str(err) else "its JSON text in another form than Keras writes"
     metadata = index.get("metadata", {})
     extra = sorted(set(index) - {"metadata", "weight_map"})
     names = all(_shard_names(value) for value in index["weight_map"].values())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Sequence, overload
 
 from .._layer_base import ShapeError
@@ -480,3 +483,24 @@ def blur_problem(layer: str, config: dict[str, Any], input_shape: Any) -> str | 
         f"each pixel's window to blur it ({values:,} values a sample); the limit is {MAX_ELEMENTS:,}, as for any "
         "tensor: a smaller kernel_size"
     )
+
+
+#: Where a model file is counted before Keras loads it: the output shape Keras's own class gives a generic
+#: layer no static rule knows (``(class name, config, input shape)``; None where it cannot say).
+_KERAS_SHAPES: ContextVar[Callable[[str, dict[str, Any], Any], Shape | None] | None] = ContextVar(
+    "netform_keras_shapes", default=None
+)
+
+
+@contextmanager
+def keras_shapes(oracle: Callable[[str, dict[str, Any], Any], Shape | None]) -> Iterator[None]:
+    """Within the block, a generic layer without a static rule takes its output shape from ``oracle``.
+
+    Used only where Keras is loaded anyway (counting a model file's weights before Keras builds it): the
+    layers after a ``CategoryEncoding`` or a ``MelSpectrogram`` are then counted on the shapes they receive.
+    """
+    token = _KERAS_SHAPES.set(oracle)
+    try:
+        yield
+    finally:
+        _KERAS_SHAPES.reset(token)

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from functools import cached_property
 from typing import Any, Literal
 
@@ -42,7 +39,8 @@ from .._layer_base import (
 )
 from .._layer_dict import fields_of, is_quantized_policy, keras_defaults, schema_layer_from_config
 from .._types import Shape, identifier_problem
-from ._util import (
+from ._util import (  # (keras_shapes is defined there: a model file's reader sets it without these schemas)
+    _KERAS_SHAPES,
     blur_problem,
     distributed_steps_problem,
     elastic_channels_problem,
@@ -52,6 +50,7 @@ from ._util import (
     unroll_problem,
     unrolls,
 )
+from ._util import keras_shapes as keras_shapes
 
 #: the largest integer a layer setting may hold, as in every schema (Keras and TensorFlow take int32 sizes)
 _MAX_INT = 2**31 - 1
@@ -680,24 +679,3 @@ def _large_int(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], int]
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
         return path, value
     return None
-
-
-#: Where a model file is counted before Keras loads it: the output shape Keras's own class gives a generic
-#: layer no static rule knows (``(class name, config, input shape)``; None where it cannot say).
-_KERAS_SHAPES: ContextVar[Callable[[str, dict[str, Any], Any], Shape | None] | None] = ContextVar(
-    "netform_keras_shapes", default=None
-)
-
-
-@contextmanager
-def keras_shapes(oracle: Callable[[str, dict[str, Any], Any], Shape | None]) -> Iterator[None]:
-    """Within the block, a generic layer without a static rule takes its output shape from ``oracle``.
-
-    Used only where Keras is loaded anyway (counting a model file's weights before Keras builds it): the
-    layers after a ``CategoryEncoding`` or a ``MelSpectrogram`` are then counted on the shapes they receive.
-    """
-    token = _KERAS_SHAPES.set(oracle)
-    try:
-        yield
-    finally:
-        _KERAS_SHAPES.reset(token)
