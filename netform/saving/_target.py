@@ -216,10 +216,11 @@ def data_beyond_index(index: str, shards: dict[str, str]) -> list[str]:
     """The data shards (name to path) longer than the ends of the tensors ``index`` places in them, each named
     with its sizes: TensorFlow writes a shard's tensors one after another and nothing after the last, so bytes
     past it are someone's (appended text went with the next save). An index netform cannot read names all."""
-    from ._tensor_bundle import shard_ends
+    from ._tensor_bundle import shard_ends, shard_gaps
 
     try:
         _, ends = shard_ends(index)
+        gaps = shard_gaps(index)
     except Exception:  # malformed or unreadable: no shard is known to be only what it names
         return [f"{name} (its index cannot be read)" for name in shards]
     longer = []
@@ -229,9 +230,12 @@ def data_beyond_index(index: str, shards: dict[str, str]) -> list[str]:
             size = os.lstat(path).st_size
         except OSError:
             continue
-        end = ends.get(int(found.group(1)), 0) if found else 0
+        shard = int(found.group(1)) if found else -1
+        end = ends.get(shard, 0)
         if size > end:
             longer.append(f"{name} ({size:,} bytes, past the {end:,} its index places tensors in)")
+        elif shard in gaps:
+            longer.append(f"{name} (bytes from {gaps[shard]:,} that no tensor of its index is placed in)")
     return longer
 
 

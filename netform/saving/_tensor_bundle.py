@@ -54,6 +54,7 @@ __all__ = [
     "check_savedmodel_variables",
     "read_index",
     "shard_ends",
+    "shard_gaps",
     "move_to_shard",
 ]
 
@@ -666,3 +667,29 @@ def shard_ends(index: str) -> tuple[int, dict[int, int]]:
     for entry in entries:
         ends[entry.shard_id] = max(ends.get(entry.shard_id, 0), entry.offset + entry.size)
     return num_shards, ends
+
+
+def shard_gaps(index: str) -> dict[int, int]:
+    """``{shard: offset}`` of the first byte before a shard's end that no entry of the index covers.
+
+    TensorFlow writes a shard's entries one after another from its first byte, with nothing between them, so
+    bytes between two entries (an index rewritten to place them apart) are someone's: a reader never reads
+    them, and a save replacing the checkpoint deleted them.
+
+    Raises:
+        FormatError: The index is malformed (:func:`read_index`).
+    """
+    _, entries = read_index(index)
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for entry in entries:
+        if entry.size:
+            spans.setdefault(entry.shard_id, []).append((entry.offset, entry.offset + entry.size))
+    gaps: dict[int, int] = {}
+    for shard, found in spans.items():
+        covered = 0
+        for start, end in sorted(found):
+            if start > covered:
+                gaps[shard] = covered
+                break
+            covered = max(covered, end)
+    return gaps

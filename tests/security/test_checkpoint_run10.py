@@ -358,3 +358,56 @@ def test_a_large_index_parses_quickly(tmp_path: Path) -> None:
     tf.train.Checkpoint(**variables).write(prefix)
     assert len(check_bundle(prefix)) == 1001  # and the object graph
     assert_cpu_under(lambda: check_bundle(prefix), 2.0, "check_bundle of 1,000 variables", warm=False)
+
+
+def _spread(index: Path, data: Path, gap: bytes) -> None:
+    """The shard's last tensor moved ``len(gap)`` bytes on, the gap someone's, its index entry following it."""
+    from tensorflow.core.protobuf import tensor_bundle_pb2
+
+    entries = read_table(index.read_bytes())
+    parsed = {}
+    for key, value in entries:
+        if key:
+            entry = tensor_bundle_pb2.BundleEntryProto()
+            entry.ParseFromString(value)
+            if entry.size:
+                parsed[key] = entry
+    last = max(parsed, key=lambda k: parsed[k].offset)
+    offset = parsed[last].offset
+    raw = data.read_bytes()
+    data.write_bytes(raw[:offset] + gap + raw[offset:])
+    parsed[last].offset += len(gap)
+    index.write_bytes(write_table([(k, parsed[k].SerializeToString() if k == last else v) for k, v in entries]))
+
+
+def test_bytes_between_the_tensors_of_a_shard_keep_a_savedmodel(tmp_path: Path) -> None:
+    """An index rewritten to place a shard's tensors apart: TensorFlow reads them as before, and the bytes between
+    them (a user's) were deleted with the next save, as no check looked inside the shard."""
+    import tensorflow as tf
+
+    folder = _foreign_savedmodel(tmp_path / "m_savedmodel")
+    secret = b"SECRET USER DATA" * 8
+    _spread(folder / "variables" / "variables.index", folder / "variables" / "variables.data-00000-of-00001", secret)
+    check_savedmodel_variables(str(folder))
+    assert float(tf.saved_model.load(str(folder)).b.numpy().sum()) == 4.0  # read as before
+    before = (folder / "variables" / "variables.data-00000-of-00001").read_bytes()
+    model = nf.build(nf.load_spec(str(_REPO / "models" / "mlp.yaml")))
+    with pytest.raises(nf.SaveError, match=r"variables\.data-00000-of-00001 \(bytes from [\d,]+ that no tensor"):
+        nf.save(model, folder)
+    assert (folder / "variables" / "variables.data-00000-of-00001").read_bytes() == before
+
+
+def test_bytes_between_the_tensors_keep_a_tf_checkpoint_set(tmp_path: Path) -> None:
+    """A checkpoint save writes a new set and drops old sets it wrote; a set whose shard holds bytes between its
+    tensors is not one TensorFlow wrote, and stays however many saves follow."""
+    model = nf.build(nf.load_spec(str(_REPO / "models" / "mlp.yaml")))
+    prefix = tmp_path / "w.ckpt"
+    nf.save_weights(model, prefix)
+    data = max(tmp_path.glob("w.ckpt.data-*"), key=lambda p: p.stat().st_size)
+    secret = b"SECRET USER DATA" * 8
+    _spread(tmp_path / "w.ckpt.index", data, secret)
+    nf.load_weights(model, prefix)  # read as before
+    for _ in range(4):
+        nf.save_weights(model, prefix)
+    assert any(secret in p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    nf.load_weights(model, prefix)
