@@ -157,24 +157,38 @@ def _canonical(message: Any, data: bytes) -> bool:
 
 
 def _proto_fields(data: bytes, allowed: dict[int, int]) -> list[tuple[int, bytes]] | None:
-    """The length-delimited fields of a protobuf message, or None when it breaks ``allowed`` ({field: wire})."""
+    """The fields of a protobuf message (a varint's with no bytes), or None when it breaks ``allowed``
+    ({field: wire}) or is not in the form a serializer writes (a varint padded with zero groups)."""
     from ._detect import _varint  # the same varint reader the format detection uses
 
     found: list[tuple[int, bytes]] = []
     pos = 0
     while pos < len(data):
+        start = pos
         tag, pos = _varint(data, pos)
         if tag is None or allowed.get(tag >> 3) != tag & 7:
             return None
         value, pos = _varint(data, pos)
-        if value is None:
-            return None
+        if value is None or data[start:pos] != _encoded(tag) + _encoded(value):
+            return None  # (a varint padded with zero groups: bits no reader reads)
         if tag & 7 == 2:
             if pos + value > len(data):
                 return None
             found.append((tag >> 3, data[pos : pos + value]))
             pos += value
+        else:
+            found.append((tag >> 3, b""))  # a varint: its number only
     return found
+
+
+def _encoded(value: int) -> bytes:
+    """``value`` as the shortest protobuf varint, as every serializer writes it."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _keras_metadata(data: bytes) -> bool:
@@ -182,8 +196,16 @@ def _keras_metadata(data: bytes) -> bool:
     nodes = _proto_fields(data, {1: 2})
     if not nodes:
         return False
-    # SavedObject: node_id 2 (varint), node_path 3, identifier 4, metadata 5 (strings), version 6 (message).
-    return all(_proto_fields(node, {2: 0, 3: 2, 4: 2, 5: 2, 6: 2}) is not None for _, node in nodes)
+    # SavedObject: node_id 2 (varint), node_path 3, identifier 4, metadata 5 (strings), version 6 (message), each
+    # once (a parser keeps the last of a field given twice: the first would be bytes no reader reads)
+    for _, node in nodes:
+        fields = _proto_fields(node, {2: 0, 3: 2, 4: 2, 5: 2, 6: 2})
+        if fields is None or len({number for number, _ in fields}) != len(fields):
+            return False
+        for _, version in (field for field in fields if field[0] == 6):  # VersionDef: producer 1, min_consumer 2
+            if _proto_fields(version, {1: 0, 2: 0, 3: 0}) is None:
+                return False
+    return True
 
 
 #: How TensorFlow names a SavedModel's variable shards.

@@ -184,3 +184,44 @@ def test_a_savedmodel_saved_again_is_still_replaced(tmp_path: Path) -> None:
         write(tmp_path / name)
         nf.save(model, tmp_path / name)
         nf.load(tmp_path / name)
+
+
+def _pb_field(number: int, payload: bytes | int) -> bytes:
+    def varint(value: int) -> bytes:
+        out = b""
+        while value > 0x7F:
+            out += bytes([value & 0x7F | 0x80])
+            value >>= 7
+        return out + bytes([value])
+
+    if isinstance(payload, int):
+        return varint(number << 3) + varint(payload)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def _keras_metadata(node_extra: bytes = b"", padded: bool = False) -> bytes:
+    """tf_keras's ``SavedMetadata`` of one node, as tf_keras writes it (or with a field twice, or a padded varint)."""
+    version = _pb_field(1, 2) + _pb_field(2, 1)
+    node_id = b"\x10\x80\x00" if padded else _pb_field(2, 0)  # node_id 0 as a two-byte varint
+    node = (node_id + _pb_field(3, b"root") + _pb_field(4, b"_tf_keras_sequential")
+            + _pb_field(5, b'{"name": "m"}') + _pb_field(6, version) + node_extra)
+    return _pb_field(1, node)
+
+
+@pytest.mark.parametrize(("case", "kept"), [("plain", False), ("twice", True), ("padded", True)])
+def test_keras_metadata_fields_given_twice_or_padded_keep_the_folder(tmp_path: Path, case: str, kept: bool) -> None:
+    import tensorflow as tf
+
+    model = nf.build(nf.load_spec(SPEC))
+    folder = tmp_path / "m_savedmodel"
+    tf.saved_model.save(model, str(folder))
+    extra = _pb_field(3, b"SECRET USER DATA") if case == "twice" else b""
+    (folder / "keras_metadata.pb").write_bytes(_keras_metadata(extra, padded=case == "padded"))
+    if not kept:
+        nf.save(model, folder)
+        nf.load(folder)
+        return
+    before = (folder / "keras_metadata.pb").read_bytes()
+    with pytest.raises(nf.SaveError, match=r"keras_metadata\.pb \(not what TensorFlow writes there\)"):
+        nf.save(model, folder)
+    assert (folder / "keras_metadata.pb").read_bytes() == before
