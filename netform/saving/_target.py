@@ -1470,6 +1470,20 @@ def _check_checkpoint_files(prefix: str) -> None:
                 "a TF checkpoint data file",
             )
     count = index_shards(os.path.join(directory, base + ".index")) if data else None
+    if count is not None:
+        from ._checkpoint import _used_data
+
+        # the shards the index reads hold nothing past or between its tensors (bytes a user appended to a
+        # checkpoint TensorFlow wrote were left beside the first save, and deleted by the next)
+        read = {n: os.path.join(directory, n) for n in data if n in _used_data(os.path.join(directory, base))}
+        longer = data_beyond_index(os.path.join(directory, base + ".index"), read)
+        if longer:
+            name = longer[0].split(" (")[0]
+            raise _refuse(
+                os.path.join(directory, name),
+                f"holds bytes no tensor of its index is placed in ({longer[0][len(name) + 2 : -1]})",
+                "a TF checkpoint data file",
+            )
     if count is not None:  # the index says how many shards it wrote: any other is someone's file
         for name in data:
             if not _own_plain_data(directory, base, name, count):

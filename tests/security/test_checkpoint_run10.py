@@ -411,3 +411,37 @@ def test_bytes_between_the_tensors_keep_a_tf_checkpoint_set(tmp_path: Path) -> N
         nf.save_weights(model, prefix)
     assert any(secret in p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     nf.load_weights(model, prefix)
+
+
+@pytest.mark.parametrize("edit", ["appended", "between"])
+def test_a_tensorflow_checkpoint_s_data_with_someone_s_bytes_is_not_taken_over(tmp_path: Path, edit: str) -> None:
+    """A checkpoint tf.train.Checkpoint wrote, its data file holding a user's bytes past (or between) its tensors:
+    the first save took it over and left the data file beside it, and the next save deleted it."""
+    import tensorflow as tf
+
+    model = nf.build(nf.load_spec(str(_REPO / "models" / "mlp.yaml")))
+    prefix = tmp_path / "model"
+    tf.train.Checkpoint(model=model).write(str(prefix))
+    data = tmp_path / "model.data-00000-of-00001"
+    secret = b"USER DATA " * 100
+    if edit == "appended":
+        with open(data, "ab") as fh:
+            fh.write(secret)
+    else:
+        _spread(tmp_path / "model.index", data, secret)
+    before = data.read_bytes()
+    for _ in range(2):
+        with pytest.raises(nf.SaveError, match=r"model\.data-00000-of-00001: holds bytes no tensor of its index"):
+            nf.save_weights(model, prefix, format="tf_checkpoint")
+    assert data.read_bytes() == before
+
+
+def test_a_tensorflow_checkpoint_as_written_is_taken_over(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    model = nf.build(nf.load_spec(str(_REPO / "models" / "mlp.yaml")))
+    prefix = tmp_path / "model"
+    tf.train.Checkpoint(model=model).write(str(prefix))
+    for _ in range(3):
+        nf.save_weights(model, prefix, format="tf_checkpoint")
+    nf.load_weights(model, prefix)
