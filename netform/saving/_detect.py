@@ -88,6 +88,8 @@ def describe_content(path: str) -> str:
     printable = all(32 <= b < 127 or b in (9, 10, 13) for b in head)
     shown = head.decode("ascii") if printable else head.hex(" ")
     kind = "text" if printable else "bytes"
+    if size < len(head):  # a file the kernel makes as it is read (/proc): its size says 0
+        return f"a file of no size known before it is read (as in /proc) starting with {kind} {shown!r}"
     return f"a {size}-byte file starting with {kind} {shown!r}"
 
 
