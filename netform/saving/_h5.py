@@ -395,6 +395,38 @@ def check_legacy_dtypes(model: Any, include_optimizer: bool = True) -> None:
         )
 
 
+def check_legacy_order(model: Any) -> None:
+    """Refuse a model whose float8-quantized layer holds its variables in another order than Keras builds it in.
+
+    Keras's legacy HDF5 layout stores each layer's variables in the order of ``layer.weights`` and gives them
+    back by position to the layer it builds from the config. A layer quantized to float8 in memory
+    (``model.quantize("float8")``) added its scales after its kernel, where a layer built from its config makes
+    them in another order: the save succeeded and neither Keras nor netform could load the file ("Shape
+    mismatch ... inputs_scale"). The same model loaded from a ``.keras`` file has Keras's order, and is saved.
+
+    Raises:
+        ValueError: Such a layer (the caller names the file).
+    """
+    from netform._compat._keras_engine import sublayers
+
+    for layer in getattr(model, "layers", None) or []:
+        inner = [layer, *sublayers(layer)]
+        if not any(getattr(getattr(one, "dtype_policy", None), "quantization_mode", None) == "float8" for one in inner):
+            continue
+        try:
+            fresh = type(layer).from_config(layer.get_config())
+            fresh.build_from_config(layer.get_build_config())
+        except Exception:  # a layer Keras cannot rebuild alone: its order cannot be compared
+            continue
+        if [w.name for w in fresh.weights] != [w.name for w in layer.weights]:
+            raise ValueError(
+                f"save as .keras or .weights.h5: the float8-quantized layer '{layer.name}' holds its variables in "
+                "another order than Keras builds it from a file (quantize() added its scales after its kernel), "
+                "and Keras's legacy HDF5 layout gives them back by position, so the file would not load (a model "
+                "loaded from a .keras file of it can be saved as .h5)"
+            )
+
+
 def write_h5(model: Any, fh: BinaryIO, include_optimizer: bool = True) -> None:
     """Write a full-model HDF5 file into ``fh``, a BytesIO or an open file (no atomicity).
 
@@ -413,6 +445,7 @@ def write_h5(model: Any, fh: BinaryIO, include_optimizer: bool = True) -> None:
     from netform._compat import _keras_saving as ks
 
     check_legacy_dtypes(model, include_optimizer)
+    check_legacy_order(model)
     compiled = getattr(model, "compiled", False) and include_optimizer
     compile_config = model.get_compile_config() if compiled else None
     if isinstance(compile_config, dict) and compile_config.get("optimizer") is None and model.optimizer is not None:

@@ -182,3 +182,26 @@ def test_text_in_an_attribute_keras_writes_keeps_the_file(
     with pytest.raises(nf.SaveError, match="never writes"):
         save(model, path)
     assert path.read_bytes() == before
+
+
+def test_a_legacy_h5_save_of_a_model_quantized_to_float8_in_memory_is_refused(tmp_path: Path) -> None:
+    """``quantize("float8")`` adds a layer's scales after its kernel; Keras builds the layer from its config in
+    another order and its legacy HDF5 reader gives the variables back by position: the save succeeded and left a
+    file neither Keras nor netform could load ("Shape mismatch ... inputs_scale")."""
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Dense(16)(inputs)))
+    model.quantize("float8")
+    with pytest.raises(nf.SaveError, match=r"float8-quantized layer '.*' holds its variables in another order"):
+        nf.save(model, tmp_path / "q.h5")
+    assert not (tmp_path / "q.h5").exists()
+    nf.save(model, tmp_path / "q.keras")  # Keras 3's layouts match by name
+    loaded = nf.load(tmp_path / "q.keras")
+    nf.save(loaded, tmp_path / "q.h5")  # the same model built from its config has Keras's order
+    again = nf.load(tmp_path / "q.h5")
+    x = np.ones((2, 8), "float32")
+    np.testing.assert_allclose(again.predict(x, verbose=0), loaded.predict(x, verbose=0), rtol=1e-6)
+    for mode in ("int8", "int4"):
+        plain = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Dense(16)(inputs)))
+        plain.quantize(mode)
+        nf.save(plain, tmp_path / f"{mode}.h5")
+        nf.load(tmp_path / f"{mode}.h5")
