@@ -63,6 +63,10 @@ class _NpyWriter:
     def add(self, batch: Any, samples: int | None = None) -> None:
         """Append one block of rows; ``samples``, where known, is the number of input samples behind it."""
         arr = np.asarray(batch)
+        if arr.dtype.kind == "V":
+            # ml_dtypes' bfloat16 and float8 values (NumPy "void" types): no buffer NumPy writes, and no .npy type
+            # NumPy reads back; float32 holds each of their values exactly
+            arr = arr.astype(np.float32)
         if arr.ndim == 0:
             given = f"a batch of {samples:,} samples" if samples is not None else f"{self.rows:,} samples"
             raise self._refuse(f"has one value of shape () for {given}")

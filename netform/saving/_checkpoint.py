@@ -142,9 +142,7 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
         named = _state_target(directory)
         state = os.path.join(directory, _STATE)
         if not os.path.lexists(state) or (named is not None and (named == base or named.startswith(base + SET_MARK))):
-            write_bytes(
-                state, f'model_checkpoint_path: "{set_base}"\nall_model_checkpoint_paths: "{set_base}"\n'.encode()
-            )
+            write_bytes(state, _state_text(state, base, set_base))
     except BaseException:
         _unlink_plain_of(plain, moved, earlier)
         for path in moved:
@@ -152,6 +150,40 @@ def _publish(tmp_prefix: str, directory: str, base: str) -> str:
         raise
     _drop_old_sets(directory, base)
     return os.path.join(directory, set_base)
+
+
+def _state_text(state: str, base: str, set_base: str) -> bytes:
+    """The ``checkpoint`` state file naming the new set, keeping what it says of other checkpoints.
+
+    A ``tf.train.CheckpointManager`` lists its checkpoints there (with their times): a save at one of their
+    prefixes names its new set in place of the prefix and its earlier sets, and keeps the others' entries
+    (before, the file was written anew and the manager lost track of them).
+    """
+    from google.protobuf import text_format
+
+    from ._detect import _state_message
+
+    message = _state_message()
+    old = message()
+    try:
+        with open(state, encoding="utf-8") as fh:
+            text_format.Merge(fh.read(4 * 2**20), old)
+    except (OSError, UnicodeError, ValueError, text_format.ParseError):
+        old = message()
+    paths, times = list(old.all_model_checkpoint_paths), list(old.all_model_checkpoint_timestamps)
+    timed = bool(times) and len(times) == len(paths)
+    new = message(model_checkpoint_path=set_base)
+    for i, path in enumerate(paths):
+        if path != base and not path.startswith(base + SET_MARK):
+            new.all_model_checkpoint_paths.append(path)
+            if timed:
+                new.all_model_checkpoint_timestamps.append(times[i])
+    new.all_model_checkpoint_paths.append(set_base)
+    if timed:
+        new.all_model_checkpoint_timestamps.append(time.time())
+    if old.last_preserved_timestamp:
+        new.last_preserved_timestamp = old.last_preserved_timestamp
+    return text_format.MessageToString(new).encode()
 
 
 def _index_source(directory: str, base: str) -> str | None:

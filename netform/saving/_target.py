@@ -257,7 +257,7 @@ def data_beyond_index(index: str, shards: dict[str, str]) -> list[str]:
         if size > end:
             longer.append(f"{name} ({size:,} bytes, past the {end:,} its index places tensors in)")
         elif shard in gaps:
-            longer.append(f"{name} (bytes from {gaps[shard]:,} that no tensor of its index is placed in)")
+            longer.append(f"{name} (a gap from byte {gaps[shard]:,} between two of the tensors its index places there)")
     return longer
 
 
@@ -1481,7 +1481,7 @@ def _check_checkpoint_files(prefix: str) -> None:
             name = longer[0].split(" (")[0]
             raise _refuse(
                 os.path.join(directory, name),
-                f"holds bytes no tensor of its index is placed in ({longer[0][len(name) + 2 : -1]})",
+                f"holds bytes no tensor of its index reads ({longer[0][len(name) + 2 : -1]})",
                 "a TF checkpoint data file",
             )
     if count is not None:  # the index says how many shards it wrote: any other is someone's file

@@ -392,25 +392,32 @@ def test_bytes_between_the_tensors_of_a_shard_keep_a_savedmodel(tmp_path: Path) 
     assert float(tf.saved_model.load(str(folder)).b.numpy().sum()) == 4.0  # read as before
     before = (folder / "variables" / "variables.data-00000-of-00001").read_bytes()
     model = nf.build(nf.load_spec(str(_REPO / "models" / "mlp.yaml")))
-    with pytest.raises(nf.SaveError, match=r"variables\.data-00000-of-00001 \(bytes from [\d,]+ that no tensor"):
+    with pytest.raises(nf.SaveError, match=r"variables\.data-00000-of-00001 \(a gap from byte [\d,]+ between two of the tensors"):
         nf.save(model, folder)
     assert (folder / "variables" / "variables.data-00000-of-00001").read_bytes() == before
 
 
 def test_bytes_between_the_tensors_keep_a_tf_checkpoint_set(tmp_path: Path) -> None:
     """A checkpoint save writes a new set and drops old sets it wrote; a set whose shard holds bytes between its
-    tensors is not one TensorFlow wrote, and stays however many saves follow."""
+    tensors is not one TensorFlow wrote: the save is refused while the plain prefix reads it, and the set stays
+    however many saves follow once it does not."""
     model = nf.build(nf.load_spec(str(_REPO / "models" / "mlp.yaml")))
     prefix = tmp_path / "w.ckpt"
     nf.save_weights(model, prefix)
-    data = max(tmp_path.glob("w.ckpt.data-*"), key=lambda p: p.stat().st_size)
+    first = next(p for p in tmp_path.glob("w.ckpt.nf-set-*.index"))
+    data = max(tmp_path.glob(first.name[: -len(".index")] + ".data-*"), key=lambda p: p.stat().st_size)
     secret = b"SECRET USER DATA" * 8
-    _spread(tmp_path / "w.ckpt.index", data, secret)
-    nf.load_weights(model, prefix)  # read as before
+    nf.save_weights(model, prefix)  # the plain prefix now reads the second set
+    _spread(first, data, secret)  # the first set, edited in place
     for _ in range(4):
         nf.save_weights(model, prefix)
-    assert any(secret in p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert secret in data.read_bytes()
     nf.load_weights(model, prefix)
+    plain = max(tmp_path.glob("w.ckpt.data-*"), key=lambda p: p.stat().st_size)
+    _spread(tmp_path / "w.ckpt.index", plain, secret)  # the set the plain prefix reads, edited through it
+    with pytest.raises(nf.SaveError, match=r"holds bytes no tensor of its index reads \(a gap from byte"):
+        nf.save_weights(model, prefix)
+    assert secret in plain.read_bytes()
 
 
 @pytest.mark.parametrize("edit", ["appended", "between"])
@@ -431,7 +438,7 @@ def test_a_tensorflow_checkpoint_s_data_with_someone_s_bytes_is_not_taken_over(t
         _spread(tmp_path / "model.index", data, secret)
     before = data.read_bytes()
     for _ in range(2):
-        with pytest.raises(nf.SaveError, match=r"model\.data-00000-of-00001: holds bytes no tensor of its index"):
+        with pytest.raises(nf.SaveError, match=r"model\.data-00000-of-00001: holds bytes no tensor of its index reads"):
             nf.save_weights(model, prefix, format="tf_checkpoint")
     assert data.read_bytes() == before
 
@@ -445,3 +452,23 @@ def test_a_tensorflow_checkpoint_as_written_is_taken_over(tmp_path: Path) -> Non
     for _ in range(3):
         nf.save_weights(model, prefix, format="tf_checkpoint")
     nf.load_weights(model, prefix)
+
+
+def test_a_save_at_a_checkpoint_manager_s_prefix_keeps_its_other_entries(tmp_path: Path) -> None:
+    """The state file was written anew: the manager's other checkpoints and their times were dropped from it."""
+    import tensorflow as tf
+
+    model = nf.build(nf.load_spec(str(_REPO / "models" / "mlp.yaml")))
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(tmp_path), max_to_keep=3)
+    manager.save()
+    manager.save()
+    for _ in range(2):
+        nf.save_weights(model, tmp_path / "ckpt-2", format="tf_checkpoint")
+    state = tf.train.get_checkpoint_state(str(tmp_path))
+    names = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+    assert names[0] == "ckpt-1" and names[1].startswith("ckpt-2.nf-set-") and len(names) == 2
+    assert len(state.all_model_checkpoint_timestamps) == 2
+    assert os.path.basename(state.model_checkpoint_path) == names[1]
+    assert [os.path.basename(p) for p in tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model), str(tmp_path), max_to_keep=3).checkpoints] == names
+    nf.load_weights(model, tmp_path / "ckpt-2")
