@@ -11,6 +11,9 @@ the same converter but writes straight to the path and patches ``numpy`` and
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any, Final
 
 from netform.errors import FormatError
@@ -41,6 +44,33 @@ def _unsupported_nodes(proto: Any) -> list[tuple[str, str]]:
     return found
 
 
+class _BriefFailures(logging.Filter):
+    """tf2onnx's optimizer logs a pass it skips with the exception's whole traceback ("Failed to apply
+    optimize_transpose", then ``ValueError: max() arg is an empty sequence``): the conversion goes on and its
+    result is sound, but a user read a Python traceback on a run that worked. Said here in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()} (tf2onnx skipped that optimization: {type(error).__name__}: {error})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+@contextlib.contextmanager
+def _brief_optimizer_failures() -> Iterator[None]:
+    """Within the block, tf2onnx's optimizer failures are logged in one line (the filter is removed after)."""
+    logger = logging.getLogger("tf2onnx.optimizer")
+    brief = _BriefFailures()
+    logger.addFilter(brief)
+    try:
+        yield
+    finally:
+        logger.removeFilter(brief)
+
+
 def _convert(function: Any, n_inputs: int, opset: int, name: str) -> Any:
     """``tf2onnx.convert.from_function``, with only the model's own inputs as the graph's inputs.
 
@@ -60,15 +90,16 @@ def _convert(function: Any, n_inputs: int, opset: int, name: str) -> Any:
     rename = convert.tensor_names_from_structed(concrete, inputs, outputs)
     with tf.device("/cpu:0"):
         frozen = tf_loader.from_function(concrete, inputs, outputs)
-    proto, _ = convert.from_graph_def(
-        frozen,
-        name=name,
-        input_names=inputs,
-        output_names=outputs,
-        opset=opset,
-        tensors_to_rename=rename,
-        custom_op_handlers=EXTRA_OPS,
-    )
+    with _brief_optimizer_failures():
+        proto, _ = convert.from_graph_def(
+            frozen,
+            name=name,
+            input_names=inputs,
+            output_names=outputs,
+            opset=opset,
+            tensors_to_rename=rename,
+            custom_op_handlers=EXTRA_OPS,
+        )
     return proto
 
 
