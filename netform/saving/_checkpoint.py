@@ -665,5 +665,14 @@ def _load_set(model: Any, path: str, prefix: str, skip_mismatch: bool) -> list[s
                 if skip_mismatch
                 else ""
             )
+            optimizer = getattr(model, "optimizer", None)
+            if optimizer is not None and f"path={optimizer.name}/" in str(err):
+                # the model's weights may fit: its compiled optimizer's state (built slots) has nothing saved
+                note += (
+                    f" The unmatched objects include the model's optimizer '{optimizer.name}', whose state the "
+                    "checkpoint does not hold (it was written before that optimizer took a step): load the weights "
+                    "into the model without its optimizer (nf.load(..., compile=False)), or save the checkpoint "
+                    "after training."
+                )
             raise FormatError(str(mismatch_error(path, model, problems)) + note) from err
     return []

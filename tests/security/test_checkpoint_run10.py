@@ -472,3 +472,20 @@ def test_a_save_at_a_checkpoint_manager_s_prefix_keeps_its_other_entries(tmp_pat
     assert [os.path.basename(p) for p in tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model), str(tmp_path), max_to_keep=3).checkpoints] == names
     nf.load_weights(model, tmp_path / "ckpt-2")
+
+
+def test_a_checkpoint_without_the_optimizer_s_state_says_so(tmp_path: Path) -> None:
+    """A checkpoint written before a compiled model's optimizer took a step, read into the model loaded from its
+    .keras file (whose optimizer is built): the refusal said to build the same architecture, which it was."""
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((12, 8))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GRU(8)(inputs)), name="rnn")
+    model.compile("adam", "mse")
+    nf.save(model, tmp_path / "rnn.keras")
+    tf.train.Checkpoint(model=model).write(str(tmp_path / "ck" / "ckpt"))
+    with pytest.raises(FormatError, match=r"include the model's optimizer 'adam', whose state the checkpoint does "
+                                          r"not hold .*nf\.load\(\.\.\., compile=False\)"):
+        nf.load_weights(nf.load(tmp_path / "rnn.keras"), tmp_path / "ck" / "ckpt")
+    nf.load_weights(nf.load(tmp_path / "rnn.keras", compile=False), tmp_path / "ck" / "ckpt")
