@@ -1792,7 +1792,7 @@ def check_layer_objects(config: Mapping[str, Any], where: str, *, native: bool =
         IncompatibleFileError: A model's or layer's ``config`` that is no mapping, a layer's ``class_name``
             that is no string, or an input layer with no shape.
     """
-    from netform.spec._shapes import MAX_TRACED_STEPS
+    from netform.spec.layers._util import MAX_TRACED_STEPS
 
     _check_model_object(config, where, native)
     _check_op_loops(config, where)
@@ -2048,7 +2048,11 @@ def _graph_count(config: Mapping[str, Any], *, limits_only: bool = False) -> int
 
 
 def check_declared_weights(
-    config: Mapping[str, Any], shapes: Iterator[tuple[str, tuple[int, ...] | None]], where: str
+    config: Mapping[str, Any],
+    shapes: Iterator[tuple[str, tuple[int, ...] | None]],
+    where: str,
+    *,
+    loading: bool = False,
 ) -> None:
     """Refuse a config that declares more weights than its file holds, before Keras allocates them.
 
@@ -2058,10 +2062,13 @@ def check_declared_weights(
         config: The model config Keras would deserialize.
         shapes: ``(dataset name, shape)`` of every dataset in the weights file.
         where: The file, for messages.
+        loading: A loader is about to build the model (Keras is loaded anyway): a built config is also run
+            through the static rules on its inputs' shapes for a spec's cost limits (:func:`_graph_count`),
+            which the readers that only describe a file (without TensorFlow) leave to its per-layer checks.
 
     Raises:
         FormatError: The config's graph is too large or deep (:func:`check_graph_bounds`);
-            it declares more weight values than the file holds (plus
+            it is past a spec's cost limits; it declares more weight values than the file holds (plus
             :data:`DECLARED_SLACK`), or more than :data:`MAX_DECLARED_WEIGHTS`;
             or its layers with recorded input shapes alone declare more than
             :data:`DECLARED_RATIO` times the file's values plus :data:`EXACT_SLACK`.
@@ -2076,8 +2083,8 @@ def check_declared_weights(
             f"refused as corrupt or hostile: {err}"
         ) from None
     stored = stored_weights(shapes)
-    if declared <= MAX_DECLARED_WEIGHTS and declared <= stored + DECLARED_SLACK:
-        unbuilt = _unbuilt(config)
+    unbuilt = _unbuilt(config)
+    if declared <= MAX_DECLARED_WEIGHTS and declared <= stored + DECLARED_SLACK and (unbuilt or loading):
         try:
             counted = _graph_count(config, limits_only=not unbuilt)
         except FormatError as err:

@@ -811,7 +811,7 @@ def load_h5(
             raise
         check_config(config, where=path, safe_mode=safe_mode, custom_objects=custom)
         # Keras allocates every variable the config declares before it reads a weight.
-        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path)
+        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), path, loading=True)
         values: dict[str, Any] = {}
         verify_checksums(f, path, datasets=datasets, source=opened.raw, values=values)
         if is_native:

@@ -531,7 +531,7 @@ def _build_and_fill(
         check_h5(store.h5_file, f"{where}!{WEIGHTS_ENTRY}", file_size=len(weights.getbuffer()), datasets=datasets)
         check_archive_weights_layout(store.h5_file, where)
         # Keras allocates every variable the config declares before it reads a weight.
-        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), where)
+        check_declared_weights(config, ((name, d.shape) for name, d in datasets.items()), where, loading=True)
         if compile:
             check_compile_config(config, where)
             stored = stored_weights((name, d.shape) for name, d in datasets.items())

@@ -11,6 +11,7 @@ from typing import Any, overload
 from ..errors import Diagnostic, SpecError
 from ._graph import Graph, Slot
 from ._layer_base import LayerSpec, LimitError, NoStaticRule, ShapeError
+from .layers._util import MAX_TRACED_STEPS
 from ._parse import frozen_value
 from ._types import (
     MAX_ELEMENTS,
@@ -270,12 +271,6 @@ def _infer_shapes(graph: Graph, smap: SourceMap) -> dict[str, NodeShape]:
     if diags:
         raise SpecError(diags)
     return out
-
-
-#: The most copies of a step a model's layers may write into the graph of a call, added up (unrolled time steps,
-#: a TimeDistributed's fixed steps): each layer's own are bounded at MAX_UNROLL_STEPS, and a chain of them adds up
-#: (10 unrolled LSTMs over 255 steps kept ``train`` tracing past 200 s at 5.2 GB)
-MAX_TRACED_STEPS = 1_024
 
 
 def _over_traced(traced: int, node: Any, smap: Any) -> Any:

@@ -345,6 +345,10 @@ def expect_inputs(layer: str, shapes: Any, low: int, high: int) -> list[Shape]:
 #: repeat: Keras writes each step into the graph of every call (1,000 steps of an LSTM took 19 s to trace one call,
 #: 3,000 took 69 s; a ``TimeDistributed`` Dense over 1,000 fixed steps took ``train`` about a minute; netform's limit)
 MAX_UNROLL_STEPS = 256
+#: The most copies of a step a model's layers may write into the graph of a call, added up (unrolled time steps,
+#: a TimeDistributed's fixed steps): each layer's own are bounded at MAX_UNROLL_STEPS, and a chain of them adds up
+#: (10 unrolled LSTMs over 255 steps kept ``train`` tracing past 200 s at 5.2 GB)
+MAX_TRACED_STEPS = 1_024
 
 
 def unroll_problem(layer: str, input_shape: Any, cells: int = 1) -> str | None:
