@@ -827,6 +827,9 @@ def _storage_problem(name: str, obj: Any) -> list[str]:
         return [f"{name} (stored in {kind}, where Keras stores a variable in one block)"]
     if obj.size and not obj.id.get_storage_size():
         return [f"{name} (no values stored, only a fill value)"]
+    if plist.fill_value_defined() == h5py.h5d.FILL_VALUE_USER_DEFINED:
+        # h5py (and so Keras) sets none: a value kept in the dataset's header that no reader of its values sees
+        return [f"{name} (a fill value set in its header, where Keras sets none)"]
     if h5py.check_vlen_dtype(obj.dtype) is None and obj.id.get_storage_size() != obj.size * obj.dtype.itemsize:
         return [
             f"{name} (a block of {obj.id.get_storage_size():,} bytes for {obj.size * obj.dtype.itemsize:,} bytes of values)"

@@ -309,10 +309,23 @@ def _over(value: Any, limit: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > limit
 
 
+#: The most characters of an EinsumDense's ``equation`` or ``bias_axes``, as of an einsum op node's equation
+MAX_EINSUM_CHARS = 1_024
+
+
 def construction_problem(class_name: str, config: dict[str, Any]) -> tuple[str, str] | None:
     """``(argument, what is wrong)`` for a size netform bounds that Keras makes a list or range of when it makes
     the layer, before any weight (None where there is none). These are netform's limits, not Keras's: Keras takes
     the values, and spends the memory or time."""
+    if class_name == "EinsumDense":
+        for key in ("equation", "bias_axes"):
+            value = config.get(key)
+            if isinstance(value, str) and len(value) > MAX_EINSUM_CHARS:
+                return key, (
+                    f"{len(value):,} characters; netform takes at most {MAX_EINSUM_CHARS:,} (an equation names each "
+                    "axis once; Keras reads it in time growing with the square of its length: eight of 520,000 "
+                    "characters, a 14 KB file, cost load 40 s)"
+                )
     if class_name in ("IntegerLookup", "StringLookup") and _over(config.get("num_oov_indices"), MAX_OOV_INDICES):
         return "num_oov_indices", (
             f"netform takes at most {MAX_OOV_INDICES:,} (Keras lists that many out-of-vocabulary tokens when it "

@@ -225,3 +225,28 @@ def test_keras_metadata_fields_given_twice_or_padded_keep_the_folder(tmp_path: P
     with pytest.raises(nf.SaveError, match=r"keras_metadata\.pb \(not what TensorFlow writes there\)"):
         nf.save(model, folder)
     assert (folder / "keras_metadata.pb").read_bytes() == before
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
+def test_a_fill_value_set_on_a_variable_keeps_the_file(tmp_path: Path, suffix: str) -> None:
+    """A dataset's header may keep a fill value (one value of its type) that no reader of its values sees: Keras
+    sets none, and a user's bytes kept there went with the next save."""
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="d")(inputs))
+    target = tmp_path / f"a{suffix}"
+    nf.save_weights(model, target) if suffix == ".weights.h5" else model.save(target)
+    secret = np.float32(1234.5)
+    with h5py.File(target, "a") as f:
+        names: list[str] = []
+        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.dtype == np.float32 else None)
+        name = names[0]
+        values, attrs = f[name][()], dict(f[name].attrs)
+        del f[name]
+        f.create_dataset(name, data=values, fillvalue=secret)
+        for key, value in attrs.items():
+            f[name].attrs[key] = value
+    before = target.read_bytes()
+    assert secret.tobytes() in before
+    with pytest.raises(nf.SaveError, match=r"a fill value set in its header"):
+        nf.save_weights(model, target) if suffix == ".weights.h5" else nf.save(model, target)
+    assert target.read_bytes() == before

@@ -125,3 +125,37 @@ def test_the_inspecting_commands_refuse_them_too(tmp_path: Path) -> None:
     _attention(3_000, 1_000).save(path)
     with pytest.raises(FormatError, match=r"attention scores hold 3,000,000,000"):
         nf.inspect(path)
+
+
+def test_a_long_einsum_equation_is_refused_before_keras_reads_it(tmp_path: Path) -> None:
+    """Keras reads an EinsumDense equation in time growing with the square of its length: eight equations of
+    520,000 characters (one repeated letter, a 14 KB file) cost ``nf.load`` 40 s of CPU before Keras refused it."""
+    import json
+    import time
+    import zipfile
+
+    inputs = keras.Input((4, 3))
+    model = keras.Model(inputs, [keras.layers.EinsumDense("...ab,bc->...ac", output_shape=(4, 5))(inputs)
+                                 for _ in range(8)])
+    model.save(tmp_path / "ok.keras")
+    nf.load(tmp_path / "ok.keras")
+    with zipfile.ZipFile(tmp_path / "ok.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+        members = {name: archive.read(name) for name in archive.namelist()}
+    n = 520_000
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "EinsumDense":
+            layer["config"]["equation"] = "..." + "b" * (n - 1) + "a,bc->..." + "a" * (n - 1) + "c"
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "long.keras", "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert (tmp_path / "long.keras").stat().st_size < 50_000
+    start = time.process_time()
+    with pytest.raises(FormatError, match=r"has equation '\.\.\.b+\.\.\.; 1,040,011 characters; netform takes at most 1,024"):
+        nf.load(tmp_path / "long.keras")
+    assert time.process_time() - start < 10  # (40 s before)
+    spec = ("netform: 1\nkind: sequential\ninputs: {x: {shape: [4, 3]}}\nlayers:\n"
+            f"  - {{type: EinsumDense, equation: '...{'b' * 2_000}a,bc->...ac', output_shape: [4, 5]}}\n")
+    with pytest.raises(nf.SpecError, match=r"layers\[0\]\.equation: 2,014 characters; netform takes at most 1,024"):
+        nf.load_spec(spec)

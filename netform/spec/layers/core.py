@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator
 
 from .._layer_base import LayerSpec, ShapeError, register_layer_spec
 from .._types import ActivationRef, ConstraintRef, InitializerRef, RegularizerRef, Shape
@@ -96,10 +96,18 @@ class EinsumDense(LayerSpec):
     lora_rank: PositiveInt | None = Field(None, description="Rank of a LoRA update of the kernel; null for none.")
     lora_alpha: PositiveFloat | None = Field(None, description="LoRA scale numerator (defaults to lora_rank).")
 
-    @field_validator("equation")
+    @field_validator("equation", "bias_axes")
     @classmethod
-    def _check_equation(cls, value: str) -> str:
-        _split_einsum(value)
+    def _check_equation(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from .._keras_arg_checks import MAX_EINSUM_CHARS
+
+        if value is not None and len(value) > MAX_EINSUM_CHARS:
+            raise ValueError(
+                f"{len(value):,} characters; netform takes at most {MAX_EINSUM_CHARS:,} (an equation names each axis "
+                "once; Keras reads it in time growing with the square of its length)"
+            )
+        if info.field_name == "equation" and value is not None:
+            _split_einsum(value)
         return value
 
     def keras_arguments(self, args: dict[str, Any]) -> dict[str, Any]:
