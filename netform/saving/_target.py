@@ -1084,6 +1084,8 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
             return f"data in the local header of {info.filename} (an extra field)"
         if info.comment:
             return f"a comment on the entry {info.filename}"
+        if not _file_attributes(info.external_attr):
+            return f"data in the directory record of {info.filename} (its file attributes, {info.external_attr:#x})"
         if not _zip64_extra(info.extra, {info.file_size, info.compress_size, info.header_offset}):
             return f"data in the directory record of {info.filename} (an extra field)"
         pos += 30 + name_size + extra_size
@@ -1099,6 +1101,18 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
     if pos != directory_at:
         return "bytes between the last entry and the archive's directory"
     return None
+
+
+def _file_attributes(value: int) -> bool:
+    """Whether a zip entry's external attributes are a file's or folder's as a zip writer records them.
+
+    Python's ``zipfile`` (Keras's and netform's writer) records a Unix mode in the high 16 bits (``0o600`` for
+    a member written by ``open``, the file's own mode for one added from disk) and MS-DOS flags in the low ones
+    (a folder's bit, the archive bit). Any other bits, 32 of them an entry, are someone's bytes that no reader
+    of the archive reads.
+    """
+    mode, dos = value >> 16, value & 0xFFFF
+    return mode & 0o170000 in (0, 0o100000, 0o040000) and dos & ~0x30 == 0
 
 
 def _entry_slack(fh: Any, start: int, info: zipfile.ZipInfo) -> str | None:

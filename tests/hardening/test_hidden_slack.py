@@ -250,3 +250,28 @@ def test_a_fill_value_set_on_a_variable_keeps_the_file(tmp_path: Path, suffix: s
     with pytest.raises(nf.SaveError, match=r"a fill value set in its header"):
         nf.save_weights(model, target) if suffix == ".weights.h5" else nf.save(model, target)
     assert target.read_bytes() == before
+
+
+def test_a_zip_entry_s_file_attributes_holding_bytes_keep_the_archive(tmp_path: Path) -> None:
+    """Each entry's 4-byte external attributes held ``SECR`` (no file mode): Keras and netform loaded the archive,
+    and a save replaced it."""
+    model = nf.build(nf.load_spec(SPEC))
+    nf.save(model, tmp_path / "ref.keras")
+    target = tmp_path / "h.keras"
+    with zipfile.ZipFile(tmp_path / "ref.keras") as source, zipfile.ZipFile(target, "w") as out:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, info.date_time)
+            entry.external_attr = 0x53454352
+            out.writestr(entry, source.read(info.filename))
+    nf.load(target)
+    before = target.read_bytes()
+    with pytest.raises(nf.SaveError, match=r"its file attributes, 0x53454352"):
+        nf.save(model, target)
+    assert target.read_bytes() == before
+    mode = tmp_path / "mode.keras"  # a member added from disk keeps the file's own mode: still replaced
+    with zipfile.ZipFile(tmp_path / "ref.keras") as source, zipfile.ZipFile(mode, "w") as out:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, info.date_time)
+            entry.external_attr = 0o100644 << 16
+            out.writestr(entry, source.read(info.filename))
+    nf.save(model, mode)
