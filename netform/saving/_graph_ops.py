@@ -157,7 +157,7 @@ CacheDataset CacheDatasetV2 CreateSummaryFileWriter WriteSummary WriteScalarSumm
 WriteImageSummary WriteAudioSummary WriteGraphSummary WriteRawProtoSummary PyFunc PyFuncStateless EagerPyFunc
 DebugIdentity DebugIdentityV2 DebugIdentityV3 DebugNanCount DebugNumericSummary DebugNumericSummaryV2
 InitializeTableFromTextFile InitializeTableFromTextFileV2 SaveV2 Save SaveSlices RestoreV2 Restore
-RestoreSlice MergeV2Checkpoints PrintV2 Print
+RestoreSlice MergeV2Checkpoints PrintV2 Print DecodeProtoV2 EncodeProto
 """.split()
 )
 

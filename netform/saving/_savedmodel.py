@@ -737,8 +737,16 @@ def _refusal(path: str, writer: str, refused: list[tuple[str, str]]) -> UnsafeFi
 
     known = [(op, where) for op, where in refused if op.split(" ", 1)[0] in FILE_OR_CODE_OPS]
     loading = [(op, where) for op, where in refused if op.endswith(" while loading")]
-    shown = ", ".join(f"{op} (in {where})" for op, where in (known or loading or refused)[:6])
+    # every kind of operation is named (those that touch files first): a message naming some sent a user fixing
+    # the file to the next refusal
+    first = known or loading
+    ordered = first + [item for item in refused if item not in first]
+    kinds = list(dict.fromkeys(op.split(" ", 1)[0] for op, _ in ordered))
+    shown = ", ".join(f"{op} (in {where})" for op, where in ordered[:6])
+    unshown = [kind for kind in kinds if not any(op.split(" ", 1)[0] == kind for op, _ in ordered[:6])]
     more = f" and {len(refused) - 6} more" if len(refused) > 6 else ""
+    if unshown:
+        more += f" (also {', '.join(unshown[:20])}{' …' if len(unshown) > 20 else ''})"
     if known:
         what = "graph operations that touch files or run Python when called"
     elif loading:

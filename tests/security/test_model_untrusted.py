@@ -446,3 +446,33 @@ def test_lying_checkpoint_state_file(tmp_path: Path, saved, lie: str) -> None:  
     with pytest.raises(FormatError, match="not a model or weights file netform can read"):
         nf.load_weights(saved["model"], folder)
     assert nf.load_weights(saved["model"], folder / "w.ckpt") == []  # the prefix itself still loads
+
+
+def test_a_refusal_names_every_kind_of_refused_operation(tmp_path: Path) -> None:
+    """A SavedModel holding MatchingFiles, ImmutableConst and DecodeProtoV2 (whose descriptor_source reads a file)
+    was refused naming the first two only: a user fixing the file was sent to a second refusal."""
+    import tensorflow as tf
+
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+        def files(self, x: tf.Tensor) -> tf.Tensor:
+            return tf.raw_ops.MatchingFiles(pattern=x)
+
+        @tf.function(input_signature=[])
+        def mapped(self) -> tf.Tensor:
+            return tf.raw_ops.ImmutableConst(dtype=tf.float32, shape=[4], memory_region_name="/etc/hostname")
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def proto(self, x: tf.Tensor) -> tf.Tensor:
+            return tf.raw_ops.DecodeProtoV2(bytes=x, message_type="a.B", field_names=["f"],
+                                            output_types=[tf.int32], descriptor_source="/etc/hostname")[1]
+
+    module = Module()
+    folder = tmp_path / "sm"
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.proto, "a": module.files,
+                                                         "b": module.mapped})
+    for read in (nf.inspect, nf.load):
+        with pytest.raises(UnsafeFileError) as caught:
+            read(folder)
+        for op in ("MatchingFiles", "ImmutableConst", "DecodeProtoV2"):
+            assert op in str(caught.value), str(caught.value)
