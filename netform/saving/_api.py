@@ -135,8 +135,10 @@ def _save_unzipped(model: Any, path: str, format: str | None) -> str:
             f"{path}: an inference-only model (from a foreign SavedModel) cannot be saved as "
             "keras; it has no Keras architecture."
         )
+    from ._config_bounds import check_saved_costs
     from ._keras_zip import save_keras_dir
 
+    check_saved_costs(model, path)
     save_keras_dir(model, path)
     return "keras"
 
@@ -285,6 +287,10 @@ def _save_path(
             f"{path}: an inference-only model (from a foreign SavedModel) cannot be "
             f"saved as {fmt}; it has no Keras architecture."
         )
+    if fmt in ("keras", "h5", "savedmodel") and not getattr(model, "inference_only", False):
+        from ._config_bounds import check_saved_costs
+
+        check_saved_costs(model, path)
     if fmt == "keras":
         from ._keras_zip import save_keras
 
@@ -330,8 +336,10 @@ def save_as_model_method(model: Any, path: str, fmt: str, *, include_optimizer: 
     path = _system_target(path)
     with folders_made_for(path):
         check_target(path, "h5")
+        from ._config_bounds import check_saved_costs
         from ._h5 import save_h5
 
+        check_saved_costs(model, path)
         save_h5(model, path, include_optimizer=False)
 
 

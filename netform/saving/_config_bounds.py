@@ -2047,6 +2047,43 @@ def _graph_count(config: Mapping[str, Any], *, limits_only: bool = False) -> int
     return sum(row.params or 0 for row in rows) + _constant_excess(made)
 
 
+def check_saved_costs(model: Any, path: str) -> None:
+    """Refuse to save a model whose file netform's own loaders would refuse for a spec's cost limits.
+
+    A loader refuses a model file past the limits a spec is held to (attention scores past the per-sample
+    limit, a model's unrolled and fixed ``TimeDistributed`` steps past 1,024 in all): five
+    ``TimeDistributed(Dense)`` layers over 250 fixed steps were saved, and the file was then refused as
+    corrupt or hostile. Checked on the config the save writes, before anything is written; a model whose
+    config Keras cannot serialize is left to the writer.
+
+    Raises:
+        SaveError: The model is past a limit; nothing was written.
+    """
+    import keras
+
+    from netform.errors import SaveError
+
+    try:
+        config = keras.saving.serialize_keras_object(model)
+    except Exception:  # a model Keras cannot serialize: the writer says so
+        return
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        return
+    try:
+        check_layer_objects(config, path)
+        _graph_count(config, limits_only=True)
+    except IncompatibleFileError:
+        return  # (an argument object Keras cannot rebuild: not a cost, and the writer's to report)
+    except FormatError as err:
+        reason = str(err).removeprefix(f"{path}: ").replace(", so the file is refused as corrupt or hostile", "")
+        reason = reason.replace("; so the file is refused as corrupt or hostile", "")
+        raise SaveError(
+            f"{path}: the model is past netform's limits for a model file, which its loaders would refuse: "
+            f"{reason}. Nothing was written; save it in a form netform's limits allow (fewer unrolled or fixed "
+            "time steps, smaller attention), or with Keras's own model.save."
+        ) from None
+
+
 def check_declared_weights(
     config: Mapping[str, Any],
     shapes: Iterator[tuple[str, tuple[int, ...] | None]],

@@ -203,7 +203,7 @@ def _keras_metadata(data: bytes) -> bool:
         if fields is None or len({number for number, _ in fields}) != len(fields):
             return False
         for _, version in (field for field in fields if field[0] == 6):  # VersionDef: producer 1, min_consumer 2
-            if _proto_fields(version, {1: 0, 2: 0, 3: 0}) is None:
+            if _proto_fields(version, {1: 0, 2: 0, 3: 2}) is None:  # (bad_consumers: packed)
                 return False
     return True
 
@@ -1210,7 +1210,9 @@ def as_written(raw: str | bytes) -> Any:
     """
     text = bytes(raw).decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
     value = json.loads(text, object_pairs_hook=_once)
-    if text != json.dumps(value) and text != json.dumps(value, indent=4):
+    # (an index Keras wrote in text mode on Windows has its line breaks as \r\n)
+    indented = json.dumps(value, indent=4)
+    if text not in (json.dumps(value), indented, indented.replace("\n", "\r\n")):
         raise ValueError("JSON text in another form than Keras and netform write (spaces, line breaks, escapes)")
     return value
 

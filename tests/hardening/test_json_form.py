@@ -113,3 +113,13 @@ def test_plain_keras_files_are_still_replaced(tmp_path: Path) -> None:
     nf.save(model, tmp_path / "k.h5")
     shutil.copy(tmp_path / "k.keras", tmp_path / "again.keras")
     nf.save(model, tmp_path / "again.keras")
+
+
+def test_an_index_keras_wrote_on_windows_is_replaced(tmp_path: Path) -> None:
+    """Keras writes a sharded index in text mode: on Windows its line breaks are \\r\\n."""
+    model = _big()
+    _sharded(tmp_path / "t", model)
+    index = tmp_path / "t" / "s.weights.json"
+    index.write_bytes(json.dumps(json.loads(index.read_text()), indent=4).replace("\n", "\r\n").encode())
+    nf.save_weights(model, index, max_shard_size=0.0003)
+    nf.load_weights(model, index)

@@ -159,3 +159,33 @@ def test_a_long_einsum_equation_is_refused_before_keras_reads_it(tmp_path: Path)
             f"  - {{type: EinsumDense, equation: '...{'b' * 2_000}a,bc->...ac', output_shape: [4, 5]}}\n")
     with pytest.raises(nf.SpecError, match=r"layers\[0\]\.equation: 2,014 characters; netform takes at most 1,024"):
         nf.load_spec(spec)
+
+
+def _distributed(layers: int, steps: int = 250) -> keras.Model:
+    inputs = keras.Input((steps, 4))
+    x = inputs
+    for _ in range(layers):
+        x = keras.layers.TimeDistributed(keras.layers.Dense(4))(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5", "_savedmodel"])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: _distributed(5), r"1,250 copies of a step"),
+        (lambda: _attention(9, 16_384), r"attention scores hold 2,415,919,104 values a sample"),
+    ],
+)
+def test_netform_does_not_save_what_its_loaders_refuse(tmp_path: Path, suffix: str, make: Any, message: str) -> None:
+    """Five TimeDistributed layers over 250 fixed steps (each under its own limit) were saved, and the file was then
+    refused as corrupt or hostile; the save is refused now, before anything is written."""
+    path = tmp_path / f"m{suffix}"
+    with pytest.raises(nf.SaveError, match=rf"past netform's limits for a model file.*{message}.*Nothing was written"):
+        nf.save(make(), path)
+    assert not path.exists()
+
+
+def test_a_model_within_the_limits_is_saved_and_loaded(tmp_path: Path) -> None:
+    nf.save(_distributed(4), tmp_path / "m.keras")
+    nf.load(tmp_path / "m.keras")
