@@ -34,6 +34,11 @@ MAX_MATCH_STEPS = 2 * 10**10
 MAX_AMBIGUOUS_WAYS = 10**8
 #: The longest pattern taken (Keras writes layer paths; a pattern a person writes is a line).
 MAX_PATTERN_CHARS = 1_000
+#: The most distinct patterns a config's maps may hold, and their characters in all: Keras tries every key of a
+#: ``DTypePolicyMap`` at each lookup of a layer's dtype, and Python's ``re`` keeps 512 compiled patterns (a map of
+#: 1,000 long keys was compiled again at every lookup: a 37 KB ``.keras`` kept ``inspect`` busy 47 s of CPU)
+MAX_PATTERNS = 256
+MAX_PATTERNS_CHARS = 65_536
 #: How many times a layer's path is matched while a model is made and built (its dtype policy is read often).
 _LOOKUPS_PER_PATH = 4
 
@@ -428,6 +433,16 @@ def check_patterns(config: Any, where: str, *, met: tuple[int, int] | None = Non
     found += [item for item in _patterns(config) if not isinstance(item[1], (str, int, float))][:1]
     if not found:
         return
+    chars = sum(len(p) for _, p, _ in found if isinstance(p, str))
+    if len(found) > MAX_PATTERNS or chars > MAX_PATTERNS_CHARS:
+        holders = ", ".join(sorted({h for h, _, _ in found}))
+        raise UnsafeFileError(
+            f"{where}: the config's pattern maps ({holders[:120]}) hold {len(found):,} distinct patterns of "
+            f"{chars:,} characters in all; netform takes at most {MAX_PATTERNS:,} patterns of "
+            f"{MAX_PATTERNS_CHARS:,} characters: Keras tries every key of a map at each lookup of a layer's dtype "
+            "or optimizer, compiling each again once Python's cache of 512 patterns is full (1,000 keys of 1,000 "
+            "characters, a 37 KB file, kept load busy 47 s); the file is refused as hostile."
+        )
     paths, longest = _paths(config) if met is None else (max(met[0], 1), met[1])
     parser = _parser()
     budget = math.log10(MAX_MATCH_STEPS) - math.log10(paths * _LOOKUPS_PER_PATH * len(found))

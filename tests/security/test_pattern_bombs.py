@@ -230,3 +230,37 @@ def test_a_long_refused_pattern_is_quoted_closed_with_its_length() -> None:
     assert pattern[:101] not in message
     with pytest.raises(nf.UnsafeFileError, match=r"holds \'\(a\+\)\+b\',|holds the pattern \'\(a\+\)\+b\',"):
         check_patterns(_map_config("(a+)+b", "a" * 1000), "m.keras")
+
+
+@pytest.mark.parametrize(("keys", "length", "refused"), [(1_000, 1_000, True), (50_000, 8, True), (256, 200, False),
+                                                         (230, 300, True)])
+def test_many_patterns_are_bounded_together(tmp_path: Path, keys: int, length: int, refused: bool) -> None:
+    """Keras tries every key of a DTypePolicyMap at each lookup of a layer's dtype, compiling each again once
+    Python's cache of 512 patterns is full: 1,000 never-matching keys of 1,000 characters in a 37 KB file kept
+    ``inspect`` busy 47 s (each pattern alone costs nothing)."""
+    import json
+
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(4, name="d0")(inputs)).save(tmp_path / "base.keras")
+    with zipfile.ZipFile(tmp_path / "base.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+        members = {name: archive.read(name) for name in archive.namelist()}
+    policy_map = {"q" * (length - 6) + f"{i:06d}": "float32" for i in range(keys)}
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "Dense":
+            layer["config"]["dtype"] = {"module": "keras.dtype_policies", "class_name": "DTypePolicyMap",
+                                        "registered_name": None,
+                                        "config": {"default_policy": "float32", "policy_map": policy_map}}
+    members["config.json"] = json.dumps(config).encode()
+    path = tmp_path / "many.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    start = time.process_time()
+    if refused:
+        with pytest.raises(nf.UnsafeFileError, match=r"distinct patterns of [\d,]+ characters in all; netform takes "
+                                                     r"at most 256 patterns of 65,536 characters"):
+            nf.inspect(path)
+        assert time.process_time() - start < 10
+    else:
+        check_patterns(config, "many.keras")
