@@ -1489,11 +1489,12 @@ def _check_checkpoint_files(prefix: str) -> None:
                 "a TF checkpoint data file",
             )
     count = index_shards(os.path.join(directory, base + ".index")) if data else None
-    if count is not None:
-        from ._checkpoint import _used_data
+    from ._checkpoint import _index_source, _used_data
 
-        # the shards the index reads hold nothing past or between its tensors (bytes a user appended to a
-        # checkpoint TensorFlow wrote were left beside the first save, and deleted by the next)
+    if count is not None and _index_source(directory, base) is None:
+        # a checkpoint TensorFlow wrote (its index none of netform's sets: those are kept while they hold such
+        # bytes) is taken over only when the shards its index reads hold nothing past or between its tensors
+        # (bytes a user appended were left beside the first save, and deleted by the next)
         read = {n: os.path.join(directory, n) for n in data if n in _used_data(os.path.join(directory, base))}
         longer = data_beyond_index(os.path.join(directory, base + ".index"), read)
         if longer:

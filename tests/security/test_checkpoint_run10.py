@@ -415,9 +415,10 @@ def test_bytes_between_the_tensors_keep_a_tf_checkpoint_set(tmp_path: Path) -> N
     nf.load_weights(model, prefix)
     plain = max(tmp_path.glob("w.ckpt.data-*"), key=lambda p: p.stat().st_size)
     _spread(tmp_path / "w.ckpt.index", plain, secret)  # the set the plain prefix reads, edited through it
-    with pytest.raises(nf.SaveError, match=r"holds bytes no tensor of its index reads \(a gap from byte"):
+    edited = [p for p in tmp_path.iterdir() if p.is_file() and secret in p.read_bytes() and ".nf-set-" in p.name]
+    for _ in range(4):
         nf.save_weights(model, prefix)
-    assert secret in plain.read_bytes()
+    assert all(secret in p.read_bytes() for p in edited) and len(edited) == 2
 
 
 @pytest.mark.parametrize("edit", ["appended", "between"])
@@ -485,7 +486,7 @@ def test_a_checkpoint_without_the_optimizer_s_state_says_so(tmp_path: Path) -> N
     model.compile("adam", "mse")
     nf.save(model, tmp_path / "rnn.keras")
     tf.train.Checkpoint(model=model).write(str(tmp_path / "ck" / "ckpt"))
-    with pytest.raises(FormatError, match=r"include the model's optimizer 'adam', whose state the checkpoint does "
+    with pytest.raises(FormatError, match=r"include the model's optimizer 'adam[_\d]*', whose state the checkpoint does "
                                           r"not hold .*nf\.load\(\.\.\., compile=False\)"):
         nf.load_weights(nf.load(tmp_path / "rnn.keras"), tmp_path / "ck" / "ckpt")
     nf.load_weights(nf.load(tmp_path / "rnn.keras", compile=False), tmp_path / "ck" / "ckpt")
