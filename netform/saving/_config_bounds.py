@@ -67,6 +67,7 @@ import sys
 from contextvars import ContextVar
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
+from netform._keras_names import KERAS_EXPORT_OF_CLASS
 from netform.errors import FormatError, IncompatibleFileError, NetformError, SpecError
 
 __all__ = [
@@ -1511,17 +1512,18 @@ def _check_inner_tensors(layer: dict[str, Any], named: str, class_name: str, lab
     """Refuse a layer whose static rule, on the input shapes its ``build_config`` records, finds a tensor Keras
     makes inside the layer at every call past the per-sample limit (:class:`~netform.spec._layer_base.LimitError`:
     a ``MultiHeadAttention`` of 3,000 heads over 1,000 steps in a 256 KB ``.keras`` asked ``predict`` for 12 GB).
-    Layers without a static rule, or whose recorded shapes it does not take, are left to Keras."""
-    if class_name not in _INNER_TENSOR_LAYERS:
-        return
+    Only layers whose schema says its rule may (``limits_inside``); those without a static rule, or whose
+    recorded shapes it does not take, are left to Keras."""
     shapes = _recorded_inputs(layer)
     if shapes is None:
         return
-    from netform.spec._layer_base import LimitError
+    from netform.spec._layer_base import LimitError, get_layer_spec
 
     from ._config_walk import static_layer
 
     try:
+        if not get_layer_spec(KERAS_EXPORT_OF_CLASS.get(class_name, class_name)).limits_inside:
+            return
         spec = static_layer(layer)
         spec.output_shape(shapes)
     except LimitError as err:
@@ -1531,27 +1533,6 @@ def _check_inner_tensors(layer: dict[str, Any], named: str, class_name: str, lab
         ) from None
     except (NetformError, ValueError, TypeError, KeyError, IndexError, ArithmeticError):
         return  # no static rule for this config or shape: Keras's own checks apply
-
-
-#: Layers whose static rule bounds a tensor made inside the layer (:func:`_check_inner_tensors`)
-_INNER_TENSOR_LAYERS = frozenset(
-    {
-        "MultiHeadAttention",
-        "GroupQueryAttention",
-        "Attention",
-        "AdditiveAttention",
-        "Conv1D",
-        "Conv2D",
-        "Conv3D",
-        "SeparableConv1D",
-        "SeparableConv2D",
-        "DepthwiseConv1D",
-        "DepthwiseConv2D",
-        "Conv1DTranspose",
-        "Conv2DTranspose",
-        "Conv3DTranspose",
-    }
-)
 
 
 def _check_arguments_objects(
@@ -1991,8 +1972,6 @@ def _graph_count(config: Mapping[str, Any], *, limits_only: bool = False) -> int
     inner = model.get("config")
     legacy = _legacy_model(config)
     if legacy and isinstance(inner, dict):  # as a Keras 3 config names its layers' module
-        from .._keras_names import KERAS_EXPORT_OF_CLASS
-
         # (a legacy config names a layer by its class, GroupedQueryAttention, where Keras 3 writes the export's)
         modular = [
             {"module": "keras.layers", **layer, "class_name": KERAS_EXPORT_OF_CLASS.get(name, name)}

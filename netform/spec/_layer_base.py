@@ -359,6 +359,9 @@ class LayerSpec(StrictScalars):
     arity: ClassVar[Literal["one", "many"]] = "one"
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1
+    #: whether the shape rule may raise :class:`LimitError` for a tensor made inside the layer (model files are
+    #: refused on it where their ``build_config`` records the shapes)
+    limits_inside: ClassVar[bool] = False
 
     def output_shape(self, input_shape: Any) -> Shape | list[Shape]:
         """The output shape for ``input_shape`` (a shape, or a list for ``arity="many"``).

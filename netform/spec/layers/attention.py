@@ -86,6 +86,7 @@ class _Projected(LayerSpec):
 
     family = "attention"
     arity = "many"
+    limits_inside = True  # (the attention scores)
     min_inputs = 2
     max_inputs = 3
     # Keras calls these layers as layer(query, value, key), not layer([query, value, key]).
@@ -278,6 +279,7 @@ class _DotAttention(LayerSpec):
 
     family = "attention"
     arity = "many"
+    limits_inside = True  # (the attention scores)
     min_inputs = 2
     max_inputs = 3
 

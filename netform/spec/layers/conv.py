@@ -74,6 +74,7 @@ class BaseConvSpec(SpatialLayer):
     """Fields and window arithmetic shared by every convolution schema."""
 
     family: ClassVar[str] = "conv"
+    limits_inside: ClassVar[bool] = True  # (a sample padded for a dilated kernel)
     tuple_fields: ClassVar[tuple[str, ...]] = ("kernel_size", "strides", "dilation_rate")
     #: Keras refuses strides > 1 with dilation_rate > 1 (depthwise and separable convs decompose instead).
     strides_exclude_dilation: ClassVar[bool] = True
