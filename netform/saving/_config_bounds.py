@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import re
 import sys
@@ -2042,8 +2043,11 @@ def check_saved_costs(model: Any, path: str) -> None:
 
     from netform.errors import SaveError
 
+    from netform._compat._keras_saving import json_default
+
     try:
-        config = keras.saving.serialize_keras_object(model)
+        # as the file holds it: Keras's serializer leaves a Sequential's shapes as tuples, which JSON makes lists
+        config = json.loads(json.dumps(keras.saving.serialize_keras_object(model), default=json_default))
     except Exception:  # a model Keras cannot serialize: the writer says so
         return
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):

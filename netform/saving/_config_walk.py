@@ -855,6 +855,11 @@ def spec_from_config(model: dict[str, Any], *, name: str | None = None) -> Any:
     except SpecError as err:
         # The config was read from a file: a model Keras builds always exports a valid spec, so one that does
         # not (a Dense called on 1,000 tensors) is an edited or corrupt file, refused as load refuses it.
+        if err.diagnostics and all(d.limit for d in err.diagnostics):  # Keras builds it; netform's limits refuse it
+            raise FormatError(
+                f"the config of model '{model_name}' is past netform's limits for a model ({err}); the file is "
+                "refused, as a spec past them would be"
+            ) from err
         raise FormatError(
             f"the config of model '{model_name}' does not make a model Keras can build ({err}); the file is "
             "corrupt or was edited. If Keras loads this file, please report this."

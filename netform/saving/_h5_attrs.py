@@ -32,6 +32,8 @@ __all__ = [
     "check_btrees_path",
     "check_global_heaps",
     "global_heap_loops",
+    "heap_references",
+    "heap_strangers",
     "hdf5_end",
     "superblock",
     "PER_ELEMENT_BYTES",
@@ -268,6 +270,117 @@ def attribute_bytes(file: Any, oid: Any, read: RawReader, *, file_size: int | No
                 )
             total += nbytes + PER_ELEMENT_BYTES
     return total
+
+
+def heap_references(file: Any, oid: Any, read: RawReader) -> list[tuple[bytes, int, int, int]] | None:
+    """``(attribute name, collection address, object index, bytes)`` of every element of the variable-length
+    attributes of one HDF5 object: where in the global heaps its data is, and how much of it a reader reads.
+
+    ``None`` when a variable-length attribute's descriptors cannot be found in the object's header (dense
+    storage, a shared message, a nested type): :func:`attribute_bytes` refuses such a file before it is read.
+    A descriptor naming no collection (address 0, an empty element) is left out.
+    """
+    import h5py
+
+    info = h5py.h5o.get_info(oid)
+    if not info.num_attrs:
+        return []
+    variable: list[tuple[bytes, int, int]] = []
+    for index in range(info.num_attrs):
+        attr = h5py.h5a.open(oid, index=index)
+        t = attr.get_type()
+        if not _variable(t):
+            continue
+        if t.get_class() == h5py.h5t.STRING:
+            unit = 1
+        elif t.get_class() == h5py.h5t.VLEN and not _variable(t.get_super()):
+            unit = max(int(t.get_super().get_size()), 1)
+        else:
+            return None
+        variable.append((attr.name, int(attr.get_space().get_simple_extent_npoints()), unit))
+    if not variable:
+        return []
+    plist = file.id.get_create_plist()
+    sizeof_addr, sizeof_size = plist.get_sizes()
+    base = int(plist.get_userblock())
+    element = 4 + sizeof_addr + 4  # length, heap collection address, object index
+    found: list[tuple[bytes, int, int, int]] = []
+    try:
+        messages = _attribute_messages(read, base + int(info.addr), sizeof_addr, sizeof_size, base)
+        for name, n, unit in variable:
+            located = messages.get(name)
+            if located is None or n * element > located[1]:
+                return None
+            raw = read(located[0], n * element)
+            for at in range(0, len(raw), element):
+                length = int.from_bytes(raw[at : at + 4], "little")
+                collection = int.from_bytes(raw[at + 4 : at + 4 + sizeof_addr], "little")
+                index = int.from_bytes(raw[at + 4 + sizeof_addr : at + element], "little")
+                if collection:
+                    found.append((name, base + collection, index, length * unit))
+    except _Unmeasurable:
+        return None
+    return found
+
+
+#: The most objects one global heap collection is walked for (a collection of 4 KiB holds at most 256).
+_MAX_HEAP_OBJECTS = 1 << 16
+
+
+def heap_strangers(read: RawReader, references: list[tuple[bytes, int, int, int]], file_size: int) -> list[str]:
+    """What the global heap collections that ``references`` (:func:`heap_references` of every object of a file)
+    point into hold beyond the data those references read.
+
+    HDF5 keeps every element of a variable-length attribute as one object of a collection (``GCOL``): a
+    header (index, reference count, reserved, size), the data, zeros to a multiple of 8 bytes, then the
+    collection's free space (index 0) to its end. A file HDF5 wrote fresh (as Keras, h5py and netform write
+    every save) holds exactly one object per element, of its length, and zeros elsewhere; an object no
+    element names, data past an element's length, or text in the padding or free space is someone's (HDF5,
+    h5py and Keras read past it, and a save replacing the file would delete it). An attribute rewritten in
+    place leaves such objects too (HDF5 does not reclaim them): such a file was edited, not saved.
+    """
+    wanted: dict[int, dict[int, set[int]]] = {}
+    for _name, collection, index, length in references:
+        wanted.setdefault(collection, {}).setdefault(index, set()).add(length)
+    strangers: list[str] = []
+    for at, objects in sorted(wanted.items()):
+        try:
+            head = read(at, 16)
+        except _Unmeasurable:
+            continue  # HDF5 cannot read it either: the file is refused as corrupt where it is read
+        size = int.from_bytes(head[8:16], "little")
+        where = f"the global heap at byte {at:,}"
+        if head[:8] != _COLLECTION or size < 16 or at + size > file_size:
+            strangers.append(f"{where} (not a collection HDF5 writes)")
+            continue
+        try:
+            body = read(at + 16, size - 16)
+        except _Unmeasurable:
+            continue
+        p, seen, extra = 0, set[int](), list[str]()
+        while p + 16 <= len(body) and len(seen) <= _MAX_HEAP_OBJECTS:
+            index, _count, reserved, n = struct.unpack_from("<HHIQ", body, p)
+            if index == 0:
+                if n != len(body) - p or any(body[p + 16 :]):
+                    strangers.append(f"{where} (data in its free space)")
+                p = len(body)
+                break
+            span = (n + 7) & ~7
+            if p + 16 + span > len(body):
+                strangers.append(f"{where} (an object running past its end)")
+                break
+            if index in seen or index not in objects:
+                extra.append(f"{index} ({n:,} bytes)")
+            elif objects[index] != {n} or reserved or any(body[p + 16 + n : p + 16 + span]):
+                strangers.append(f"{where} (object {index} holds bytes beyond what its attribute reads)")
+            seen.add(index)
+            p += 16 + span
+        if any(body[p:]):
+            strangers.append(f"{where} (data after its last object)")
+        if extra:
+            shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3:,} more" if len(extra) > 3 else "")
+            strangers.append(f"{where} (objects no attribute reads: {shown})")
+    return strangers
 
 
 def _shown(what: str, name: bytes) -> str:

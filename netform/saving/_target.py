@@ -678,7 +678,7 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
     datasets: list[tuple[str, Any]] = []
     groups: list[tuple[str, Any]] = []
     strangers += _walk_links(f, datasets, groups)
-    legacy = "model_weights" in members or "layer_names" in attrs
+    legacy = "model_weights" in members or any(a.startswith("layer_names") for a in attrs)
     for name, obj in groups:  # Keras makes a group for a layer's variables (``…/vars``) as it writes into it
         if not len(obj) and not (name.rpartition("/")[2] == "vars" or (legacy and "weight_names" in obj.attrs)):
             strangers.append(f"{name} (an empty group)")
@@ -698,10 +698,29 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
     strangers += [f"{name}@{key}" for name, obj in groups for key in obj.attrs if not _H5_GROUP_ATTRS.fullmatch(key)]
     strangers += _attribute_values(f, groups)
     if not strangers:
+        strangers += _heap_problem(f, raw, [("", f), *groups, *datasets])
+    if not strangers:
         strangers += _layer_excess(f, config)
     if strangers:
         return f"is an HDF5 file holding data Keras never writes ({_foreign(strangers)})"
     return _changed_since_netform(f, raw)
+
+
+def _heap_problem(f: Any, raw: Any, objects: list[tuple[str, Any]]) -> list[str]:
+    """What the global heaps of an HDF5 file hold beyond the strings of its attributes
+    (:func:`~netform.saving._h5_attrs.heap_strangers`): a heap object none reads, or text in a heap's free
+    space, loads as before, and replacing the file would delete it."""
+    from ._h5_attrs import heap_references, heap_strangers, raw_reader
+
+    read = raw_reader(f, raw if isinstance(raw, io.BytesIO) else raw.fileno())
+    references = []
+    for name, obj in objects:
+        found = heap_references(f, obj.id, read)
+        if found is None:
+            return [f"{name or '/'} (attributes kept where HDF5's default writer never keeps them)"]
+        references += found
+    raw.seek(0, os.SEEK_END)
+    return heap_strangers(read, references, raw.tell())
 
 
 def _changed_since_netform(f: Any, raw: Any) -> str | None:
@@ -972,11 +991,26 @@ def _keras_dataset(f: Any, name: str) -> bool:
         return True
     for depth in range(len(parts) - 1, 0, -1):  # the nearest group above that lists weight_names
         group = f["/".join(parts[:depth])]
-        listed = group.attrs.get("weight_names")
+        listed = _name_list(group.attrs, "weight_names")
         if listed is not None:
             names = {n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in listed}
             return "/".join(parts[depth:]) in names
     return False
+
+
+def _name_list(attrs: Any, key: str) -> list[Any] | None:
+    """A name list Keras's legacy writer stores as the attribute ``key``, or, past HDF5's 64 KiB header
+    message, split into ``key0``, ``key1``, ... (a layer or optimizer of a few hundred variables)."""
+    if key in attrs:
+        return list(attrs[key])
+    if f"{key}0" not in attrs:
+        return None
+    names: list[Any] = []
+    chunk = 0
+    while f"{key}{chunk}" in attrs:
+        names += list(attrs[f"{key}{chunk}"])
+        chunk += 1
+    return names
 
 
 #: What a ``.keras`` archive holds (Keras writes the first four; netform adds its metadata).

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from .._layer_base import register_layer_spec
+from .._layer_base import LimitError, register_layer_spec
 from .._types import DataFormat, IntOrTuple, Padding, Shape
 from ._util import join_spatial, split_spatial, window_out
 from .conv import DATA_FORMAT, TYPE_DESCRIPTION, SpatialLayer
@@ -34,12 +34,19 @@ POOL_SIZE = "Size of the pooling window: one int for every spatial axis, or a li
 POOL_STRIDES = "Step of the window: one int for every spatial axis, or one per axis; null for pool_size."
 POOL_PADDING = "'valid' (no padding: the output shrinks) or 'same' (pad so that output = ceil(input / strides))."
 
+#: The most window positions a 'same'-padded pooling layer may slide over the padded edge of one axis: the
+#: outputs whose window reaches into the padding, times the input steps each covers. TensorFlow's pooling cost
+#: grows with it, not with the input's length (measured on a CPU: a window of 2,048 over 2,048 steps, 4.2
+#: million, took 1.3 s and 250 MB a sample; 4,096 over 4,096 took 5 s and 1 GB, and 16,384 crashed the process).
+MAX_POOL_EDGE = 2**22
+
 
 class PoolingSpec(SpatialLayer):
     """Base of the windowed pooling layers; no weights."""
 
     family: ClassVar[str] = "pooling"
     tuple_fields: ClassVar[tuple[str, ...]] = ("pool_size", "strides")
+    limits_inside: ClassVar[bool] = True  # (the windows over a 'same'-padded edge)
 
     pool_size: IntOrTuple = Field(2, description=POOL_SIZE)
     strides: IntOrTuple | None = Field(None, description=POOL_STRIDES)
@@ -54,7 +61,25 @@ class PoolingSpec(SpatialLayer):
             window_out(self.type, input_shape, i + 1, size, pool[i], strides[i], self.padding)
             for i, size in enumerate(spatial)
         ]
+        if self.padding == "same":
+            for i, (size, n) in enumerate(zip(spatial, out)):
+                self._check_edge(i + 1, size, n, pool[i], strides[i])
         return join_spatial(input_shape[0], out, channels, self.data_format)
+
+    def _check_edge(self, axis: int, size: int | None, out: int | None, pool: int, stride: int) -> None:
+        """Refuse a 'same'-padded window whose edge work on one axis passes :data:`MAX_POOL_EDGE` (an input of
+        unknown length counted as at least the window)."""
+        covered = pool if size is None else min(pool, size)
+        edge = -(-pool // stride) if out is None else min(out, -(-pool // stride))
+        if covered * edge <= MAX_POOL_EDGE:
+            return
+        raise LimitError(
+            f"{self.type} with pool_size {self.pool_size!r}, strides {self.strides!r} and padding 'same' slides "
+            f"{edge:,} windows of {covered:,} steps over the padded edge of spatial axis {axis} "
+            f"({covered * edge:,} window steps a sample); TensorFlow's cost grows with that number, not with the "
+            f"input (a window of 4,096 over 4,096 steps takes 1 GB and 5 s of CPU a sample; 16,384 crashes the "
+            f"process), and the limit is {MAX_POOL_EDGE:,}: use a smaller window, larger strides, or padding 'valid'"
+        )
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
         self.output_shape(input_shape)

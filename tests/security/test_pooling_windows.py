@@ -1,0 +1,100 @@
+"""A 'same'-padded pooling window as long as its input is held to a bound, in specs and in model files.
+
+``MaxPooling1D(pool_size=N, strides=1, padding="same")`` over N steps has no weights and an output no larger
+than its input, so no bound saw it; TensorFlow's cost grows with the windows that reach into the padding times
+the steps each covers (N x N here), not with the input: an 18 KB ``.keras`` and a 473-byte ``.npz`` cost
+``predict`` 1.6 GB at N = 4,096, 4.7 GB at 8,192, and the process died by SIGSEGV at 16,384.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import pytest
+
+import netform as nf
+from netform.errors import FormatError
+from netform.saving._config_walk import spec_from_file
+
+
+def _spec(layer: str, shape: str) -> str:
+    return f"netform: 1\nkind: sequential\ninputs: {{x: {{shape: {shape}}}}}\nlayers:\n  - {layer}\n"
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "message"),
+    [
+        ("{type: MaxPooling1D, pool_size: 4096, strides: 1, padding: same}", "[4096, 1]", r"4,096 windows of 4,096"),
+        (
+            "{type: AveragePooling1D, pool_size: 8192, strides: 2, padding: same}",
+            "[8192, 3]",
+            r"4,096 windows of 8,192",
+        ),
+        ("{type: MaxPooling1D, pool_size: 4096, strides: 1, padding: same}", "[null, 1]", r"4,096 windows of 4,096"),
+        (
+            "{type: MaxPooling2D, pool_size: [1, 4096], strides: 1, padding: same}",
+            "[2, 4096, 1]",
+            r"4,096 windows of 4,096",
+        ),
+        (
+            "{type: AveragePooling3D, pool_size: [1, 1, 3000], strides: 1, padding: same}",
+            "[2, 2, 3000, 1]",
+            r"3,000 windows of 3,000",
+        ),
+    ],
+)
+def test_a_window_past_the_bound_is_refused_at_validate(layer: str, shape: str, message: str) -> None:
+    with pytest.raises(
+        nf.SpecError, match=rf"layers\[0\]: .*{message} steps over the padded edge.*the limit is 4,194,304"
+    ) as caught:
+        nf.load_spec(_spec(layer, shape))
+    assert all(d.limit for d in caught.value.diagnostics)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        ("{type: MaxPooling1D, pool_size: 2048, strides: 1, padding: same}", "[2048, 1]"),  # at the bound
+        ("{type: MaxPooling1D, pool_size: 4096, strides: 1, padding: valid}", "[16384, 1]"),  # no padded edge
+        ("{type: MaxPooling1D, pool_size: 16384, strides: 1, padding: same}", "[16, 1]"),  # 16 windows of 16 steps
+        ("{type: MaxPooling2D, pool_size: 3, strides: 1, padding: same}", "[35, 35, 288]"),  # Inception's
+        ("{type: AveragePooling2D, pool_size: 256, strides: 1, padding: same}", "[256, 256, 1]"),
+        ("{type: AveragePooling1D, pool_size: 400, strides: 160, padding: same}", "[null, 1]"),
+    ],
+)
+def test_windows_within_the_bound_are_kept(layer: str, shape: str) -> None:
+    nf.load_spec(_spec(layer, shape))
+
+
+def _wide() -> keras.Model:
+    return keras.Sequential([keras.Input((4096, 1)), keras.layers.MaxPooling1D(4096, strides=1, padding="same")])
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_plain_keras_file_with_such_a_window_is_refused(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"m{suffix}"
+    _wide().save(path)
+    with pytest.raises(FormatError, match=r"4,096 windows of 4,096 steps over the padded edge"):
+        nf.load(path)
+
+
+def test_describing_such_a_file_names_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "m.keras"
+    _wide().save(path)
+    with pytest.raises(FormatError, match=r"is past netform's limits for a model .*4,096 windows of 4,096"):
+        spec_from_file(path)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_netform_does_not_save_a_sequential_its_loaders_refuse(tmp_path: Path, suffix: str) -> None:
+    """The save's own check read a Sequential's shapes as Keras's serializer leaves them (tuples, which the
+    file holds as lists) and let it through; the file was then refused by every loader."""
+    path = tmp_path / f"m{suffix}"
+    with pytest.raises(
+        nf.SaveError, match=r"past netform's limits for a model file.*4,096 windows.*Nothing was written"
+    ):
+        nf.save(_wide(), path)
+    assert not path.exists()
+    nf.save(keras.Sequential([keras.Input((4096, 1)), keras.layers.MaxPooling1D(4096, strides=1)]), path)
+    nf.load(path)
