@@ -112,12 +112,14 @@ def _variable(t: Any) -> bool:
 
 
 def _messages(
-    read: RawReader, addr: int, sizeof_addr: int, sizeof_size: int, base: int = 0
+    read: RawReader, addr: int, sizeof_addr: int, sizeof_size: int, base: int = 0, continuations: bool = False
 ) -> Iterator[tuple[int, int, int, int]]:
     """``(type, flags, data offset, data size)`` of every message in the object header at ``addr``.
 
     ``addr`` is where the header is in the file; the addresses inside it are
     relative to ``base`` (the superblock's place, after any user block).
+    The continuation messages (the header's next chunk) are followed, and
+    yielded too when ``continuations``.
     """
     first = read(addr, 16)
     chunks: list[tuple[int, int]] = []
@@ -165,6 +167,8 @@ def _messages(
                     chunks.append((where + 4, length - 8))
                 else:
                     chunks.append((where, length))
+                if continuations:
+                    yield mtype, mflags, start + data, msize
             else:
                 yield mtype, mflags, start + data, msize
             pos = data + msize

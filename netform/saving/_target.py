@@ -707,10 +707,13 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
 
 
 def _heap_problem(f: Any, raw: Any, objects: list[tuple[str, Any]]) -> list[str]:
-    """What the global heaps of an HDF5 file hold beyond the strings of its attributes
-    (:func:`~netform.saving._h5_attrs.heap_strangers`): a heap object none reads, or text in a heap's free
-    space, loads as before, and replacing the file would delete it."""
+    """What an HDF5 file's structures hold where no reader reads: its global heaps beyond the strings of its
+    attributes (:func:`~netform.saving._h5_attrs.heap_strangers`: a heap object none reads, text in a heap's
+    free space), and its object headers, group nodes and local heaps beyond their fields
+    (:func:`~netform.saving._h5_slack.structure_slack`: an empty message's body, padding, unused slots). Each
+    loads as before, and replacing the file would delete it."""
     from ._h5_attrs import heap_references, heap_strangers, raw_reader
+    from ._h5_slack import structure_slack
 
     read = raw_reader(f, raw if isinstance(raw, io.BytesIO) else raw.fileno())
     references = []
@@ -720,7 +723,8 @@ def _heap_problem(f: Any, raw: Any, objects: list[tuple[str, Any]]) -> list[str]
             return [f"{name or '/'} (attributes kept where HDF5's default writer never keeps them)"]
         references += found
     raw.seek(0, os.SEEK_END)
-    return heap_strangers(read, references, raw.tell())
+    size = raw.tell()
+    return heap_strangers(read, references, size) + structure_slack(read, size)
 
 
 def _changed_since_netform(f: Any, raw: Any) -> str | None:
