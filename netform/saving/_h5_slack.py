@@ -87,6 +87,17 @@ class _SlackWalk:
         self.nodes: set[int] = set()
         self.heaps: dict[int, set[int]] = {}  # a group's local heap: the name offsets its entries use
         self.undefined = (1 << (8 * sb.sizeof_addr)) - 1
+        #: the bytes each structure met takes, ``(start, end)`` in the file; None once a structure of the
+        #: newer format is met, whose sizes this reader does not measure
+        self.claimed: list[tuple[int, int]] | None = []
+        self.keys: list[tuple[int, int, int]] = []  # (B-tree node, heap, a key's name offset)
+        self.siblings: list[tuple[int, int]] = []  # (B-tree node, a sibling it names)
+        self.cached: dict[int, tuple[int, int]] = {}  # an object header: the (B-tree, heap) its entry caches
+        self.tables: dict[int, tuple[int, int]] = {}  # an object header: its symbol table's (B-tree, heap)
+
+    def claim(self, addr: int, n: int) -> None:
+        if self.claimed is not None and addr != self.undefined:
+            self.claimed.append((self.sb.base + addr, self.sb.base + addr + n))
 
     def note(self, what: str) -> None:
         if len(self.found) < _MAX_NAMED:
@@ -120,6 +131,15 @@ class _SlackWalk:
                     tables += self.header(addr, pending)
         for heap, offsets in self.heaps.items():
             self.local_heap(heap, offsets)
+        for node, heap, key in self.keys:
+            if key not in self.heaps.get(heap, ()):
+                self.note(f"the HDF5 B-tree node at byte {self.sb.base + node:,} (a key that names no member)")
+        for node, sibling in self.siblings:
+            if sibling != self.undefined and sibling not in self.nodes:
+                self.note(f"the HDF5 B-tree node at byte {self.sb.base + node:,} (a sibling that is no node)")
+        for obj, cache in self.cached.items():
+            if self.tables.get(obj) != cache:
+                self.note(f"the HDF5 object header at byte {self.sb.base + obj:,} (an entry caching what it holds not)")
         return self.found
 
     # --- object headers -------------------------------------------------------------------------------------
@@ -134,6 +154,10 @@ class _SlackWalk:
         where = f"the HDF5 object header at byte {self.sb.base + addr:,}"
         if v1 and (first[1] or any(first[12:16])):
             self.note(f"{where} (bytes in its reserved and padding fields)")
+        if v1:
+            self.claim(addr, 16 + struct.unpack_from("<I", first, 8)[0])
+        else:
+            self.claimed = None
         tables: list[tuple[int, int]] = []
         try:
             messages = list(_messages(self.read, self.sb.base + addr, sa, ss, self.sb.base, continuations=True))
@@ -154,6 +178,11 @@ class _SlackWalk:
                 continue
             if mtype == _SYMBOL_TABLE and size >= 2 * sa:
                 tables.append((self.addr(body, 0), self.addr(body, sa)))
+                self.tables[addr] = tables[-1]
+            elif mtype == _CONTINUATION and size >= sa + ss:
+                self.claim(self.addr(body, 0), int.from_bytes(body[sa : sa + ss], "little"))
+            elif mtype == _LAYOUT and size >= 2 + sa + ss and body[0] == 3 and body[1] == 1:
+                self.claim(self.addr(body, 2), int.from_bytes(body[2 + sa : 2 + sa + ss], "little"))
             elif mtype == _LINK:
                 target = _hard_link(body, sa)
                 if target is not None:
@@ -249,6 +278,12 @@ class _SlackWalk:
             level, used = data[5], struct.unpack_from("<H", data, 6)[0]
             if used > 2 * k:
                 continue
+            self.claim(node, len(data))
+            self.siblings += [(node, self.addr(data, 8)), (node, self.addr(data, 8 + sa))]
+            self.keys += [
+                (node, heap, int.from_bytes(data[header + i * (ss + sa) : header + i * (ss + sa) + ss], "little"))
+                for i in range(used + 1)
+            ]
             end = header + used * (ss + sa) + ss
             self.zeros(
                 data,
@@ -271,6 +306,7 @@ class _SlackWalk:
                 count = struct.unpack_from("<H", whole, 6)[0]
                 if count > 2 * leaf:
                     continue
+                self.claim(snod, len(whole))
                 self.zeros(whole, 5, 6, f"{where} (bytes in its reserved field)")
                 self.zeros(whole, 8 + count * entry, len(whole), f"{where} (bytes in its unused slots)")
                 for j in range(count):
@@ -282,6 +318,7 @@ class _SlackWalk:
                     scratch = ss + sa + 8
                     if cache == 1:
                         tables.append((self.addr(e, scratch), self.addr(e, scratch + sa)))
+                        self.cached[self.addr(e, ss)] = tables[-1]
                         self.zeros(e, scratch + 2 * sa, entry, f"{where} (bytes in an entry's scratch space)")
                     elif cache == 0:
                         self.zeros(e, scratch, entry, f"{where} (bytes in an entry's scratch space)")
@@ -301,6 +338,8 @@ class _SlackWalk:
         data = self.raw(self.addr(head, 8 + 2 * ss), size)
         if data is None:
             return
+        self.claim(heap, len(head))
+        self.claim(self.addr(head, 8 + 2 * ss), size)
         covered = bytearray(size)
         for offset in sorted(names):
             if offset >= size:
@@ -344,10 +383,59 @@ def _hard_link(body: bytes, sa: int) -> int | None:
     return int.from_bytes(body[pos : pos + sa], "little")
 
 
-def structure_slack(read: RawReader, file_size: int) -> list[str]:
+def _superblock_size(read: RawReader, sb: _Superblock) -> int | None:
+    """The bytes a version-0 or -1 superblock takes, with its root group's entry (None for another version)."""
+    try:
+        version = read(sb.base + 8, 1)[0]
+    except _Unmeasurable:
+        return None
+    if version not in (0, 1):
+        return None
+    return 24 + (4 if version else 0) + 4 * sb.sizeof_addr + sb.sizeof_size + sb.sizeof_addr + 24
+
+
+def structure_slack(read: RawReader, file_size: int, collections: set[int] | None = None) -> list[str]:
     """The places in an HDF5 file's structures (object headers, group nodes, local heaps) that hold bytes no
-    reader reads, where HDF5 writes zeros (at most 20 named; empty when none or no superblock is found)."""
+    reader reads, where HDF5 writes zeros (at most 20 named; empty when none or no superblock is found).
+
+    In a file of HDF5's default format (a version-0 or -1 superblock, version-1 object headers), every byte
+    no structure takes (the superblock, the object headers and their chunks, the group nodes and heaps, the
+    global heap ``collections`` its attributes use, the datasets' values) must be zero too: HDF5 does not
+    clear what it frees, but writes a file fresh with nothing between its structures, so a byte there is
+    someone's (or what an edit in place left: a deleted group's nodes and names).
+    """
     sb = superblock(read, file_size)
     if sb is None:
         return []
-    return _SlackWalk(read, sb).run()
+    walk = _SlackWalk(read, sb)
+    found = walk.run()
+    head = _superblock_size(read, sb)
+    if walk.claimed is None or head is None or collections is None:
+        return found
+    claimed = [*walk.claimed, (sb.base, sb.base + head)]
+    for at in collections:
+        try:
+            claimed.append((at, at + int.from_bytes(read(at + 8, 8), "little")))
+        except _Unmeasurable:
+            continue
+    position = sb.base
+    for start, end in sorted(claimed):
+        if start > position and _holds_bytes(read, position, min(start, sb.end)):
+            walk.note(f"the HDF5 file between byte {position:,} and {start:,} (bytes no structure holds)")
+        position = max(position, end)
+    if position < sb.end and _holds_bytes(read, position, sb.end):
+        walk.note(f"the HDF5 file between byte {position:,} and {sb.end:,} (bytes no structure holds)")
+    return walk.found
+
+
+def _holds_bytes(read: RawReader, start: int, end: int) -> bool:
+    """Whether the file's bytes in ``[start, end)`` are not all zero (read 16 MiB at a time)."""
+    while start < end:
+        n = min(end - start, 16 * 2**20)
+        try:
+            if any(read(start, n)):
+                return True
+        except _Unmeasurable:
+            return False
+        start += n
+    return False

@@ -698,12 +698,15 @@ def _hdf5_layout_problem(f: Any, raw: Any, config: dict[str, Any] | None = None)
     strangers += [f"{name}@{key}" for name, obj in groups for key in obj.attrs if not _H5_GROUP_ATTRS.fullmatch(key)]
     strangers += _attribute_values(f, groups)
     if not strangers:
-        strangers += _heap_problem(f, raw, [("", f), *groups, *datasets])
-    if not strangers:
         strangers += _layer_excess(f, config)
+    if not strangers:  # (what an edit in place leaves: a file netform wrote says what changed first)
+        changed = _changed_since_netform(f, raw)
+        if changed is not None:
+            return changed
+        strangers += _heap_problem(f, raw, [("", f), *groups, *datasets])
     if strangers:
         return f"is an HDF5 file holding data Keras never writes ({_foreign(strangers)})"
-    return _changed_since_netform(f, raw)
+    return None
 
 
 def _heap_problem(f: Any, raw: Any, objects: list[tuple[str, Any]]) -> list[str]:
@@ -724,7 +727,8 @@ def _heap_problem(f: Any, raw: Any, objects: list[tuple[str, Any]]) -> list[str]
         references += found
     raw.seek(0, os.SEEK_END)
     size = raw.tell()
-    return heap_strangers(read, references, size) + structure_slack(read, size)
+    collections = {collection for _name, collection, _index, _length in references}
+    return heap_strangers(read, references, size) + structure_slack(read, size, collections)
 
 
 def _changed_since_netform(f: Any, raw: Any) -> str | None:

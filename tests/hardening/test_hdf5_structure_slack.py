@@ -121,7 +121,16 @@ def _heap_free_block(data: bytearray) -> None:
     raise AssertionError("no local heap with a free block")
 
 
+def _grown_file(data: bytearray) -> None:
+    """Text after the last structure, inside the end the superblock records (moved past it)."""
+    end = struct.unpack_from("<Q", data, 40)[0]
+    assert end == len(data)
+    data += bytes(64) + SECRET + bytes(7)
+    struct.pack_into("<Q", data, 40, len(data))
+
+
 EDITS: dict[str, Callable[[bytearray], None]] = {
+    "bytes no structure holds": _grown_file,
     "empty message": _empty_message,
     "header padding": _header_padding,
     "header reserved": _header_reserved,
@@ -150,7 +159,9 @@ def test_text_in_a_weights_file_s_structures_keeps_it(tmp_path: Path, edit: str)
     target.write_bytes(_edited(target.read_bytes(), edit))
     before = target.read_bytes()
     nf.load_weights(model, target)  # loads: the text is where no reader reads
-    with pytest.raises(nf.SaveError, match=r"holding data Keras never writes \(the HDF5 [a-z ]+ at byte [\d,]+ \("):
+    with pytest.raises(
+        nf.SaveError, match=r"holding data Keras never writes \(the HDF5 [a-z ]+ (at|between) byte [\d,]+ "
+    ):
         nf.save_weights(model, target)
     assert target.read_bytes() == before
 
@@ -182,6 +193,21 @@ def test_text_in_a_keras_archive_s_weights_structures_keeps_it(tmp_path: Path) -
     nf.load(target)
     with pytest.raises(nf.SaveError, match=r"model.weights.h5.*the HDF5 object header at byte"):
         nf.save(model, target)
+    assert target.read_bytes() == before
+
+
+def test_an_attribute_added_and_deleted_in_place_keeps_the_file(tmp_path: Path) -> None:
+    """Its text stays in a global heap collection no attribute uses any more, inside the file."""
+    model = _model()
+    target = tmp_path / "m.weights.h5"
+    model.save_weights(target)
+    with h5py.File(target, "r+") as f:
+        f.attrs["note"] = "MY THESIS " * 50
+        del f.attrs["note"]
+    before = target.read_bytes()
+    assert b"MY THESIS" in before
+    with pytest.raises(nf.SaveError, match=r"bytes no structure holds"):
+        nf.save_weights(model, target)
     assert target.read_bytes() == before
 
 
