@@ -513,7 +513,10 @@ def _is_shard_of(full: str, name: str, index: dict[str, Any] | None) -> bool:
         ):
             keys.add(key.strip("/"))
     named = _named_shards(index)
-    if name not in named and not any(_PER_SAVE.fullmatch(n) and _keras_name(n) == name for n in named):
+    # Keras writes the first shard whatever the model holds, and an index lists only the shards holding a
+    # variable: a model without weights leaves a first shard of empty groups no index names
+    first = not weight_map and name.endswith("_00000.weights.h5")
+    if not first and name not in named and not any(_PER_SAVE.fullmatch(n) and _keras_name(n) == name for n in named):
         return False
     held = _held_vars(full)
     if held is None or not held <= keys:

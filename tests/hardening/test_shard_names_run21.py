@@ -118,3 +118,26 @@ def test_resaving_with_as_many_shards_replaces_them(tmp_path: Path) -> None:
     keras.Model.save_weights(keras_model, str(index), max_shard_size=0.000005)
     nf.save_weights(_model(4.0), index, max_shard_size=0.000005)
     assert _shards(tmp_path) == first and _value(index) == 4.0
+
+
+@pytest.mark.parametrize("writer", ["netform", "keras"])
+def test_the_empty_first_shard_of_a_model_without_weights_is_replaced(tmp_path: Path, writer: str) -> None:
+    """Keras writes the first shard whatever the model holds, and its index lists only shards holding a
+    variable: the second save of a weightless model found an unlisted shard and refused its own earlier save."""
+    import h5py
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Flatten()])
+    index = tmp_path / "b.weights.json"
+    if writer == "netform":
+        nf.save_weights(model, index, max_shard_size=0.0005)
+    else:
+        model.save_weights(index, max_shard_size=0.0005)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.weights.json", "b_00000.weights.h5"]
+    nf.save_weights(model, index, max_shard_size=0.0005)
+    nf.load_weights(model, index)
+    with h5py.File(tmp_path / "b_00000.weights.h5", "a") as f:  # a user's data in it still keeps it
+        f["notes"] = np.arange(3)
+    before = (tmp_path / "b_00000.weights.h5").read_bytes()
+    with pytest.raises(nf.SaveError, match=r"b_00000.weights.h5: is an HDF5 file holding data Keras never writes"):
+        nf.save_weights(model, index, max_shard_size=0.0005)
+    assert (tmp_path / "b_00000.weights.h5").read_bytes() == before

@@ -59,12 +59,38 @@ def test_a_window_past_the_bound_is_refused_at_validate(layer: str, shape: str, 
         ("{type: MaxPooling1D, pool_size: 4096, strides: 1, padding: valid}", "[16384, 1]"),  # no padded edge
         ("{type: MaxPooling1D, pool_size: 16384, strides: 1, padding: same}", "[16, 1]"),  # 16 windows of 16 steps
         ("{type: MaxPooling2D, pool_size: 3, strides: 1, padding: same}", "[35, 35, 288]"),  # Inception's
-        ("{type: AveragePooling2D, pool_size: 256, strides: 1, padding: same}", "[256, 256, 1]"),
+        ("{type: AveragePooling2D, pool_size: 32, strides: 1, padding: same}", "[256, 256, 3]"),
         ("{type: AveragePooling1D, pool_size: 400, strides: 160, padding: same}", "[null, 1]"),
     ],
 )
 def test_windows_within_the_bound_are_kept(layer: str, shape: str) -> None:
     nf.load_spec(_spec(layer, shape))
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "message"),
+    [
+        ("{type: MaxPooling2D, pool_size: 512, strides: 1}", "[1024, 1024, 1]", r"68,988,174,336 values a sample"),
+        ("{type: AveragePooling1D, pool_size: 32768, strides: 1}", "[65536, 4]", r"4,295,098,368 values a sample"),
+        ("{type: MaxPooling3D, pool_size: 64, strides: 1}", "[128, 128, 128, 1]", r"values a sample"),
+    ],
+)
+def test_a_window_reading_past_the_bound_is_refused(layer: str, shape: str, message: str) -> None:
+    """Valid windows too: TensorFlow visits each window whole, so a MaxPooling2D of 512 with strides 1 over
+    1,024 x 1,024 (a 12.8 KB .keras, no weights) took 47 s of CPU a sample."""
+    with pytest.raises(
+        nf.SpecError, match=rf"{message} \(.* output positions x a window of .*the limit is 2,147,483,647"
+    ):
+        nf.load_spec(_spec(layer, shape))
+
+
+def test_real_architectures_pool_within_the_bounds() -> None:
+    for build in (
+        lambda: keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3)),
+        lambda: keras.applications.InceptionV3(weights=None, input_shape=(299, 299, 3)),
+        lambda: keras.applications.DenseNet121(weights=None, input_shape=(224, 224, 3)),
+    ):
+        nf.from_keras(build())
 
 
 def _wide() -> keras.Model:

@@ -11,8 +11,8 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from .._layer_base import LimitError, register_layer_spec
-from .._types import DataFormat, IntOrTuple, Padding, Shape
-from ._util import join_spatial, split_spatial, window_out
+from .._types import MAX_ELEMENTS, DataFormat, IntOrTuple, Padding, Shape
+from ._util import join_spatial, prod, split_spatial, window_out
 from .conv import DATA_FORMAT, TYPE_DESCRIPTION, SpatialLayer
 
 __all__ = [
@@ -46,7 +46,7 @@ class PoolingSpec(SpatialLayer):
 
     family: ClassVar[str] = "pooling"
     tuple_fields: ClassVar[tuple[str, ...]] = ("pool_size", "strides")
-    limits_inside: ClassVar[bool] = True  # (the windows over a 'same'-padded edge)
+    limits_inside: ClassVar[bool] = True  # (the windows over a 'same'-padded edge, the values the windows read)
 
     pool_size: IntOrTuple = Field(2, description=POOL_SIZE)
     strides: IntOrTuple | None = Field(None, description=POOL_STRIDES)
@@ -64,7 +64,24 @@ class PoolingSpec(SpatialLayer):
         if self.padding == "same":
             for i, (size, n) in enumerate(zip(spatial, out)):
                 self._check_edge(i + 1, size, n, pool[i], strides[i])
+        if all(n is not None for n in out):
+            self._check_reads([n for n in out if n is not None], pool, channels)
         return join_spatial(input_shape[0], out, channels, self.data_format)
+
+    def _check_reads(self, out: list[int], pool: list[int], channels: int | None) -> None:
+        """Refuse a window that reads more than :data:`MAX_ELEMENTS` values a sample: output positions x window
+        x channels (TensorFlow visits each window whole)."""
+        positions, window = prod(out), prod(pool)
+        reads = positions * window * (channels or 1)
+        if reads <= MAX_ELEMENTS:
+            return
+        raise LimitError(
+            f"{self.type} with pool_size {self.pool_size!r} and strides {self.strides!r} reads {reads:,} values a "
+            f"sample ({positions:,} output positions x a window of {window:,} x {channels or 1:,} channels); "
+            f"TensorFlow visits each window whole (a MaxPooling2D of 512 x 512 with strides 1 over a 1,024 x "
+            f"1,024 image took 47 s of CPU a sample), and the limit is {MAX_ELEMENTS:,}, as for any tensor: use "
+            "larger strides or a smaller window, or a global pooling layer for a window as large as the input"
+        )
 
     def _check_edge(self, axis: int, size: int | None, out: int | None, pool: int, stride: int) -> None:
         """Refuse a 'same'-padded window whose edge work on one axis passes :data:`MAX_POOL_EDGE` (an input of
