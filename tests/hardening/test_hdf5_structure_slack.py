@@ -223,3 +223,20 @@ def test_an_attribute_deleted_in_place_keeps_the_file(tmp_path: Path) -> None:
     with pytest.raises(nf.SaveError, match=r"bytes in an empty message"):
         nf.save(model, target)
     assert target.read_bytes() == before
+
+
+def test_a_file_grown_far_past_its_structures_is_kept_without_reading_it_all(tmp_path: Path) -> None:
+    """Room of zeros recorded inside the file (its end moved 64 MiB on, a sparse file): no save of HDF5 leaves
+    that much between structures, so it is kept, told from the sizes alone."""
+    model = _model()
+    target = tmp_path / "m.weights.h5"
+    nf.save_weights(model, target)
+    data = bytearray(target.read_bytes())
+    size = len(data) + 64 * 2**20
+    struct.pack_into("<Q", data, 40, size)
+    target.write_bytes(bytes(data))
+    with open(target, "r+b") as fh:
+        fh.truncate(size)
+    with pytest.raises(nf.SaveError, match=r"\(67,[\d,]+ bytes no structure holds\)"):
+        nf.save_weights(model, target)
+    assert target.stat().st_size == size
