@@ -1,4 +1,4 @@
-"""A 'same'-padded pooling window as long as its input is held to a bound, in specs and in model files.
+"""Pooling windows and convolution kernels are held to bounds on the steps they take, in specs and model files.
 
 ``MaxPooling1D(pool_size=N, strides=1, padding="same")`` over N steps has no weights and an output no larger
 than its input, so no bound saw it; TensorFlow's cost grows with the windows that reach into the padding times
@@ -124,3 +124,48 @@ def test_netform_does_not_save_a_sequential_its_loaders_refuse(tmp_path: Path, s
     assert not path.exists()
     nf.save(keras.Sequential([keras.Input((4096, 1)), keras.layers.MaxPooling1D(4096, strides=1)]), path)
     nf.load(path)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        ("{type: DepthwiseConv2D, kernel_size: 256, padding: same}", "[1024, 1024, 1]"),
+        ("{type: SeparableConv2D, filters: 1, kernel_size: 256, padding: same}", "[1024, 1024, 1]"),
+        ("{type: Conv3D, filters: 1, kernel_size: 48, padding: same}", "[96, 96, 96, 1]"),
+        ("{type: Conv2DTranspose, filters: 1, kernel_size: 256, padding: same}", "[1024, 1024, 1]"),
+        ("{type: Conv1D, filters: 1, kernel_size: 65536, padding: same}", "[65536, 1]"),
+    ],
+)
+def test_a_kernel_slid_past_the_bound_is_refused(layer: str, shape: str) -> None:
+    """A convolution's cost is positions x kernel cells x channels; the channels grow with its weights, the
+    rest with neither: a DepthwiseConv2D of kernel 256 over 1,024 x 1,024 (65,537 weights, 274 KB) took 34 s
+    of CPU a sample, a Conv3D of kernel 48 over 96**3 29 s."""
+    with pytest.raises(nf.SpecError, match=r"kernel steps a sample; .*the limit is 2,147,483,647") as caught:
+        nf.load_spec(_spec(layer, shape))
+    assert all(d.limit for d in caught.value.diagnostics)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        ("{type: Conv2D, filters: 64, kernel_size: 3, padding: same}", "[2048, 2048, 64]"),  # high-res segmentation
+        ("{type: Conv3D, filters: 64, kernel_size: 3, padding: same}", "[128, 128, 128, 64]"),  # a 3-D U-Net's
+        ("{type: DepthwiseConv2D, kernel_size: 31, padding: same}", "[512, 512, 128]"),  # large-kernel designs
+        ("{type: Conv1D, filters: 8, kernel_size: 1024, padding: same}", "[1000000, 1]"),  # audio front ends
+        ("{type: Conv2DTranspose, filters: 64, kernel_size: 4, strides: 2, padding: same}", "[512, 512, 64]"),
+    ],
+)
+def test_real_kernels_are_kept(layer: str, shape: str) -> None:
+    nf.load_spec(_spec(layer, shape))
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_keras_file_with_such_a_kernel_is_refused_and_not_saved(tmp_path: Path, suffix: str) -> None:
+    model = keras.Sequential([keras.Input((1024, 1024, 1)), keras.layers.DepthwiseConv2D(256, padding="same")])
+    path = tmp_path / f"m{suffix}"
+    model.save(path)
+    with pytest.raises(FormatError, match=r"68,719,476,736 kernel steps a sample"):
+        nf.load(path)
+    with pytest.raises(nf.SaveError, match=r"past netform's limits for a model file.*kernel steps"):
+        nf.save(model, tmp_path / f"again{suffix}")
+    assert not (tmp_path / f"again{suffix}").exists()

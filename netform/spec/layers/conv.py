@@ -74,7 +74,7 @@ class BaseConvSpec(SpatialLayer):
     """Fields and window arithmetic shared by every convolution schema."""
 
     family: ClassVar[str] = "conv"
-    limits_inside: ClassVar[bool] = True  # (a sample padded for a dilated kernel)
+    limits_inside: ClassVar[bool] = True  # (a sample padded for a dilated kernel, the kernel's steps)
     tuple_fields: ClassVar[tuple[str, ...]] = ("kernel_size", "strides", "dilation_rate")
     #: Keras refuses strides > 1 with dilation_rate > 1 (depthwise and separable convs decompose instead).
     strides_exclude_dilation: ClassVar[bool] = True
@@ -121,7 +121,28 @@ class BaseConvSpec(SpatialLayer):
                     f"{' x '.join(f'{p:,}' for p in padded)} ({values:,} values) to dilate its kernel; the limit is "
                     f"{MAX_ELEMENTS:,} values a sample, as for any tensor: use a dilation no larger than the input"
                 )
+        self._check_window_steps(out)
         return join_spatial(input_shape[0], out, out_channels, self.data_format)
+
+    def _check_window_steps(self, positions: list[int | None]) -> None:
+        """Refuse a kernel slid over more than :data:`MAX_ELEMENTS` positions x kernel cells a sample
+        (``positions``: the output's for a convolution, the input's for a transposed one; unknown: not
+        checked). A convolution's cost is that number times its channels, which grow with its weights; that
+        number grows with neither: a ``DepthwiseConv2D`` of kernel 256 over 1,024 x 1,024, 65,537 weights in a
+        274 KB file, took 34 s of CPU a sample."""
+        if any(n is None for n in positions):
+            return
+        cells = prod(self._ints("kernel_size"))
+        steps = prod([n for n in positions if n is not None]) * cells
+        if steps <= MAX_ELEMENTS:
+            return
+        raise LimitError(
+            f"{self.type} with kernel_size {self.kernel_size!r} slides its kernel of {cells:,} cells over "
+            f"{steps // cells:,} positions, {steps:,} kernel steps a sample; TensorFlow's cost grows with that "
+            "number times the channels, whatever the weights (a DepthwiseConv2D of kernel 256 over 1,024 x 1,024 "
+            f"took 34 s of CPU a sample), and the limit is {MAX_ELEMENTS:,}: use a smaller kernel, larger "
+            "strides, or a smaller input"
+        )
 
     def _in_channels(self, input_shape: Shape) -> int:
         _, channels = split_spatial(self.type, input_shape, self.n_spatial, self.data_format)

@@ -71,6 +71,7 @@ class ConvTransposeSpec(BaseConvSpec):
             _transpose_out(size, kernel[i], strides[i], self.padding, pads[i], dilation[i])
             for i, size in enumerate(spatial)
         ]
+        self._check_window_steps(list(spatial))  # (each input position spreads the kernel over the output)
         if any(d is not None and d <= 0 for d in out):
             empty = join_spatial(input_shape[0], out, self.filters, self.data_format)
             raise ShapeError(
