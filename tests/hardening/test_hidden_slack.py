@@ -36,10 +36,36 @@ def _rebuilt(source: Path, target: Path, mode: str) -> None:
             deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
             method, packed = 8, deflate.compress(data) + deflate.flush() + SECRET
         offset, encoded = len(out), name.encode()
-        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(packed), len(data),
-                           len(encoded), 0) + encoded + packed
-        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(packed),
-                                 len(data), len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+        out += (
+            struct.pack(
+                "<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(packed), len(data), len(encoded), 0
+            )
+            + encoded
+            + packed
+        )
+        directory += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(packed),
+                len(data),
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + encoded
+        )
     at = len(out)
     out += directory + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(directory), at, 0)
     target.write_bytes(bytes(out))
@@ -53,9 +79,78 @@ def test_bytes_inside_a_zip_entry_past_what_is_read_keep_the_file(tmp_path: Path
     _rebuilt(tmp_path / "ref.keras", target, mode)
     nf.load(target)  # a valid archive: every reader reads it as before
     before = target.read_bytes()
-    with pytest.raises(nf.SaveError, match=r"inside the entry config\.json"):
+    with pytest.raises(nf.SaveError, match=r"inside the entry config\.json|the entry config\.json compressed"):
         nf.save(model, target)
     assert target.read_bytes() == before and SECRET in before
+
+
+def _padding_bits(message: bytes) -> bytes:
+    """Empty non-final stored deflate blocks whose 5 padding bits each carry 5 bits of ``message``."""
+    bits = "".join(f"{b:08b}" for b in message)
+    bits += "0" * (-len(bits) % 5)
+    return b"".join(bytes([int(bits[k : k + 5], 2) << 3]) + b"\0\0\xff\xff" for k in range(0, len(bits), 5))
+
+
+def _deflated(source: Path, target: Path, lead: bytes) -> None:
+    """The archive written again with every entry deflated, config.json's stream led by ``lead``."""
+    with zipfile.ZipFile(source) as archive:
+        entries = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
+    out, directory = bytearray(), bytearray()
+    for name, data in entries:
+        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+        packed = deflate.compress(data) + deflate.flush()
+        if name == "config.json":
+            packed = lead + packed
+        assert zlib.decompress(packed, -15) == data
+        crc, offset, encoded = zlib.crc32(data), len(out), name.encode()
+        out += (
+            struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(packed), len(data), len(encoded), 0)
+            + encoded
+            + packed
+        )
+        directory += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                8,
+                0,
+                0x21,
+                crc,
+                len(packed),
+                len(data),
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                offset,
+            )
+            + encoded
+        )
+    at = len(out)
+    out += directory + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(directory), at, 0)
+    target.write_bytes(bytes(out))
+
+
+@pytest.mark.parametrize("lead", ["hidden bits", "none"])
+def test_a_compressed_entry_keeps_the_archive(tmp_path: Path, lead: str) -> None:
+    """Bits in the padding of empty deflate blocks before config.json's data: zlib skips them, Keras and
+    netform load the archive, and the next save replaced it. Keras and netform store every entry, so any
+    compressed one (even a plain deflate stream, hiding nothing that can be told) keeps the archive."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    source, target = tmp_path / "plain.keras", tmp_path / "m.keras"
+    model.save(source)
+    _deflated(source, target, _padding_bits(b"MY SECRET THESIS") if lead == "hidden bits" else b"")
+    keras.saving.load_model(target)
+    nf.load(target)
+    before = target.read_bytes()
+    with pytest.raises(nf.SaveError, match=r"the entry [a-z.]+ compressed, where Keras and netform store every entry"):
+        nf.save(model, target)
+    assert target.read_bytes() == before
 
 
 def _enlarged(source: Path, target: Path) -> None:
@@ -178,9 +273,11 @@ def test_a_savedmodel_saved_again_is_still_replaced(tmp_path: Path) -> None:
     import tensorflow as tf
 
     model = nf.build(nf.load_spec(SPEC))
-    for name, write in (("a_savedmodel", lambda p: nf.save(model, p)),
-                        ("b_savedmodel", lambda p: tf.saved_model.save(model, str(p))),
-                        ("c_savedmodel", lambda p: model.export(str(p)))):
+    for name, write in (
+        ("a_savedmodel", lambda p: nf.save(model, p)),
+        ("b_savedmodel", lambda p: tf.saved_model.save(model, str(p))),
+        ("c_savedmodel", lambda p: model.export(str(p))),
+    ):
         write(tmp_path / name)
         nf.save(model, tmp_path / name)
         nf.load(tmp_path / name)
@@ -203,8 +300,14 @@ def _keras_metadata(node_extra: bytes = b"", padded: bool = False) -> bytes:
     """tf_keras's ``SavedMetadata`` of one node, as tf_keras writes it (or with a field twice, or a padded varint)."""
     version = _pb_field(1, 2) + _pb_field(2, 1)
     node_id = b"\x10\x80\x00" if padded else _pb_field(2, 0)  # node_id 0 as a two-byte varint
-    node = (node_id + _pb_field(3, b"root") + _pb_field(4, b"_tf_keras_sequential")
-            + _pb_field(5, b'{"name": "m"}') + _pb_field(6, version) + node_extra)
+    node = (
+        node_id
+        + _pb_field(3, b"root")
+        + _pb_field(4, b"_tf_keras_sequential")
+        + _pb_field(5, b'{"name": "m"}')
+        + _pb_field(6, version)
+        + node_extra
+    )
     return _pb_field(1, node)
 
 

@@ -68,7 +68,7 @@ class PoolingSpec(SpatialLayer):
             self._check_reads([n for n in out if n is not None], pool, channels)
         return join_spatial(input_shape[0], out, channels, self.data_format)
 
-    def _check_reads(self, out: list[int], pool: list[int], channels: int | None) -> None:
+    def _check_reads(self, out: list[int], pool: tuple[int, ...], channels: int | None) -> None:
         """Refuse a window that reads more than :data:`MAX_ELEMENTS` values a sample: output positions x window
         x channels (TensorFlow visits each window whole)."""
         positions, window = prod(out), prod(pool)
