@@ -453,6 +453,52 @@ def heavy_regularizer(model: keras.Model) -> str | None:
     return None
 
 
+def heavy_product(model: keras.Model) -> str | None:
+    """What is wrong where a ``keras.ops`` product of ``model`` (``matmul``, ``einsum``: operations a Functional
+    model written by plain Keras calls on its tensors) would take more multiply-adds a sample than netform takes
+    (:func:`netform.spec.layers._util.check_products`), else None. Read from the shapes Keras gave each call
+    when it built the model: nothing runs. (netform's own op layers, ``Dot`` and ``Attention`` are checked on
+    the config before the model is built.)"""
+    from netform.spec._layer_base import LimitError
+    from netform.spec.layers._util import check_products
+
+    stack: list[Any] = list(getattr(model, "operations", model.layers))
+    seen: set[int] = set()
+    while stack:
+        operation = stack.pop()
+        if id(operation) in seen:
+            continue
+        seen.add(id(operation))
+        if isinstance(operation, keras.Model):
+            stack.extend(getattr(operation, "operations", operation.layers))
+            continue
+        kind = type(operation).__name__
+        if kind not in ("Matmul", "Einsum"):
+            continue
+        for node in getattr(operation, "_inbound_nodes", ()):
+            try:
+                inputs = [tuple(t.shape) for t in node.input_tensors]
+                out = tuple(node.output_tensors[0].shape)
+                values = out[1:] if out and out[0] is None else out
+                what = f"the operation '{operation.name}' (keras.ops.{kind.lower()})"
+                if kind == "Matmul":
+                    check_products(what, values, (inputs[0][-1],))
+                    continue
+                text = str(getattr(operation, "subscripts", "")).replace(" ", "")
+                terms, _, result = text.partition("->")
+                if "..." in text or not result:
+                    continue  # (TensorFlow's own reading of '...' and implicit outputs: not measured here)
+                sizes = {
+                    letter: dim for term, shape in zip(terms.split(","), inputs) for letter, dim in zip(term, shape)
+                }
+                check_products(what, values, [sizes.get(c) for c in sizes if c not in result])
+            except LimitError as err:
+                return str(err)
+            except (AttributeError, IndexError, TypeError, ValueError):
+                continue  # a call whose shapes Keras does not record: left to Keras
+    return None
+
+
 def build(spec: ModelSpec | str | os.PathLike[str], api: Api | None = None) -> keras.Model:
     """Build a Keras model of netform's engine classes from a spec.
 

@@ -394,10 +394,10 @@ def load(
     kwargs: dict[str, Any] = {"compile": compile, "safe_mode": safe_mode, "custom_objects": custom_objects}
     model = _load(path, kwargs)
     if not getattr(model, "inference_only", False):
-        from netform.builder._build import frozen_as_written, heavy_regularizer
+        from netform.builder._build import frozen_as_written, heavy_product, heavy_regularizer
 
         frozen_as_written(model)  # a layer saved frozen is frozen whole, as the build makes it (see there)
-        heavy = heavy_regularizer(model)
+        heavy = heavy_regularizer(model) or heavy_product(model)
         if heavy is not None:
             shown = path if isinstance(path, (str, os.PathLike)) else "the file"
             raise FormatError(

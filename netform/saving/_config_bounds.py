@@ -2052,6 +2052,15 @@ def check_saved_costs(model: Any, path: str) -> None:
         return
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         return
+    from netform.builder._build import heavy_product
+
+    heavy = heavy_product(model) if isinstance(model, keras.Model) else None
+    if heavy is not None:
+        raise SaveError(
+            f"{path}: the model is past netform's limits for a model file, which its loaders would refuse: "
+            f"{heavy}. Nothing was written; save it in a form netform's limits allow, or with Keras's own "
+            "model.save."
+        )
     try:
         check_layer_objects(config, path)
         _graph_count(config, limits_only=True)

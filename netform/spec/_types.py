@@ -59,6 +59,11 @@ Shape = tuple[Dim, ...]
 #: the most values one layer's weights, or one sample of one tensor, may hold (2**31 - 1: 8 GB as float32); also
 #: the bound on tensors Keras makes inside a layer (attention scores, framed or padded samples, blur windows)
 MAX_ELEMENTS = 2**31 - 1
+#: the most multiply-adds a product without weights (matmul, einsum, Dot, dot attention) may take a sample: its
+#: output's values times the length it sums over grow much faster than its inputs (two 16,384 x 16,384 matrices
+#: made from 64 KB cost 98 s of CPU a sample); 2**36 is a 4,096-step attention's products of 4,096 features,
+#: about 1.5 s on one CPU core
+MAX_PRODUCTS = 2**36
 
 
 def format_shape(shape: Any) -> str:

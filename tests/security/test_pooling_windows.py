@@ -169,3 +169,74 @@ def test_a_keras_file_with_such_a_kernel_is_refused_and_not_saved(tmp_path: Path
     with pytest.raises(nf.SaveError, match=r"past netform's limits for a model file.*kernel steps"):
         nf.save(model, tmp_path / f"again{suffix}")
     assert not (tmp_path / f"again{suffix}").exists()
+
+
+def _product(node: str, n: int) -> str:
+    return (
+        f"netform: 1\nkind: functional\ninputs: {{x: {{shape: [{n}]}}}}\nnodes:\n"
+        f"  r: {{type: RepeatVector, n: {n}, in: x}}\n  m: {node}\noutputs: [m]\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("node", "n"),
+    [
+        ("{op: matmul, in: [r, r]}", 16384),
+        ("{op: einsum, subscripts: 'bij,bjk->bik', in: [r, r]}", 16384),
+        ("{type: Dot, axes: 2, in: [r, r]}", 8192),
+        ("{type: Attention, in: [r, r]}", 16384),
+    ],
+)
+def test_a_product_without_weights_past_the_bound_is_refused(node: str, n: int) -> None:
+    """Two 16,384 x 16,384 matrices made from 64 KB by a RepeatVector, multiplied: every tensor within the
+    per-sample bound, no weights, a 13 KB .keras; the product took 98 s of CPU a sample (2.77 GB)."""
+    with pytest.raises(nf.SpecError, match=r"multiply-adds a sample.*the limit is 68,719,476,736") as caught:
+        nf.load_spec(_product(node, n))
+    assert all(d.limit for d in caught.value.diagnostics)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        "{op: matmul, in: [r, r]}",  # 4,096**3: a 4,096-step attention's products of 4,096 features
+        "{op: einsum, subscripts: 'bij,bij->bi', in: [r, r]}",  # sums once over each pair
+        "{type: Attention, in: [r, r]}",
+    ],
+)
+def test_products_within_the_bound_are_kept(node: str) -> None:
+    nf.load_spec(_product(node, 4096))
+
+
+def test_a_netform_file_with_such_a_product_is_refused(tmp_path: Path) -> None:
+    inputs = keras.Input((8192,))
+    repeated = keras.layers.RepeatVector(8192)(inputs)
+    model = keras.Model(inputs, keras.layers.Dot(axes=2)([repeated, repeated]))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with pytest.raises(FormatError, match=r"549,755,813,888 multiply-adds a sample"):
+        nf.load(path)
+    with pytest.raises(nf.SaveError, match=r"multiply-adds a sample"):
+        nf.save(model, tmp_path / "again.keras")
+
+
+@pytest.mark.parametrize("kind", ["matmul", "einsum"])
+def test_a_plain_keras_file_calling_such_a_product_is_refused(tmp_path: Path, kind: str) -> None:
+    """A Functional model of plain Keras calling keras.ops on its tensors: the product is read from the shapes
+    Keras gives each call once the model is built (nothing runs), and the load and the save are refused."""
+    inputs = keras.Input((8192,))
+    repeated = keras.layers.RepeatVector(8192)(inputs)
+    if kind == "matmul":
+        outputs = keras.ops.matmul(repeated, keras.ops.transpose(repeated, (0, 2, 1)))
+    else:
+        outputs = keras.ops.einsum("bij,bkj->bik", repeated, repeated)
+    model = keras.Model(inputs, outputs)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with pytest.raises(FormatError, match=rf"keras.ops.{kind}\) makes 67,108,864 values a sample"):
+        nf.load(path)
+    with pytest.raises(nf.SaveError, match=r"549,755,813,888 multiply-adds a sample"):
+        nf.save(model, tmp_path / "again.keras")
+    small = keras.Input((64,))
+    kept = keras.layers.RepeatVector(64)(small)
+    nf.save(keras.Model(small, keras.ops.einsum("bij,bkj->bik", kept, kept)), tmp_path / "small.keras")
+    nf.load(tmp_path / "small.keras")

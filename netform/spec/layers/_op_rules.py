@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from .._layer_base import ShapeError
 from .._types import Shape
-from ._util import prod, shape_str
+from ._util import check_products, prod, shape_str
 
 __all__ = ["TensorArg", "broadcast", "parse_index", "format_index", "index_shape"]
 
@@ -446,6 +446,7 @@ def matmul(a: dict[str, Any]) -> Shape:
         out = out[:-2] + out[-1:]
     if len(x2) == 1:
         out = out[:-1]
+    check_products("matmul", out[1:] if out and out[0] is None else out, (s1[-1],))
     return out
 
 
@@ -1126,6 +1127,10 @@ def einsum(a: dict[str, Any]) -> Shape:
                 "TensorFlow needs '...' in the output too"
             )
         result = tuple(sizes[c] for c in head) + (dims if dots else ()) + tuple(sizes[c] for c in tail)
+    # einsum visits every combination of its letters' values (the batch's aside): made x summed
+    kept = [sizes[c] for c in out_letters if c not in batch_letters] + [d for d in dims if d is not None]
+    summed = [sizes[c] for c in sizes if c not in out_letters and c not in batch_letters]
+    check_products(f"einsum {text!r}", kept, summed)
     gone = [c for c in batch_letters if c not in out_letters]
     if gone:
         raise ShapeError(

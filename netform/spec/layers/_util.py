@@ -316,7 +316,26 @@ def window_out(
 
 # --- helpers for axis-based and multi-input rules -------------------------------
 
-__all__ += ["norm_axis", "expect_inputs"]
+__all__ += ["norm_axis", "expect_inputs", "check_products"]
+
+
+def check_products(what: str, values: Sequence[int | None], summed: Sequence[int | None]) -> None:
+    """Refuse a product without weights taking more than :data:`MAX_PRODUCTS` multiply-adds a sample: the
+    ``values`` it makes (per sample) times the ``summed`` length each sums over (unknown sizes: not checked)."""
+    from .._layer_base import LimitError
+    from .._types import MAX_PRODUCTS
+
+    if any(d is None for d in (*values, *summed)):
+        return
+    made, length = prod([d for d in values if d is not None]), prod([d for d in summed if d is not None])
+    if made * length <= MAX_PRODUCTS:
+        return
+    raise LimitError(
+        f"{what} makes {made:,} values a sample, each a sum over {length:,} products: {made * length:,} "
+        f"multiply-adds a sample, growing much faster than its inputs (two 16,384 x 16,384 matrices made from 64 KB "
+        f"took 98 s of CPU a sample); the limit is {MAX_PRODUCTS:,} (2**36): multiply smaller tensors, or reduce "
+        "them first"
+    )
 
 
 def norm_axis(layer: str, shape: Shape, axis: int, *, what: str = "axis") -> int:

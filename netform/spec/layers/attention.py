@@ -11,7 +11,7 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from .._layer_base import LayerSpec, LimitError, ShapeError, register_layer_spec
 from .._types import MAX_ELEMENTS, ConstraintRef, InitializerRef, RegularizerRef, Shape
-from ._util import expect_inputs, last_dim, prod, shape_str
+from ._util import check_products, expect_inputs, last_dim, prod, shape_str
 
 
 def _check_scores(layer: str, what: str, *dims: Any) -> None:
@@ -298,6 +298,9 @@ class _DotAttention(LayerSpec):
         # Additive scores (and Attention's concat ones) sum each query step with each key step, feature by feature
         pairwise = self.type == "AdditiveAttention" or getattr(self, "score_mode", "dot") == "concat"
         _check_scores(name, "attention scores", query[1], key[1], *((query[-1],) if pairwise else ()))
+        # each score a sum over the features, each output value a sum over the key steps: no weights to show it
+        check_products(f"{name} (its scores)", (query[1], key[1]), (query[-1],))
+        check_products(name, (query[1], value[-1]), (key[1],))
         return query, value, key
 
     def output_shape(self, input_shape: Any) -> Shape:

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from .._layer_base import LayerSpec, ShapeError, register_layer_spec
 from .._types import Shape
-from ._util import expect_inputs, norm_axis, shape_str
+from ._util import check_products, expect_inputs, norm_axis, shape_str
 
 
 class _Merge(LayerSpec):
@@ -131,6 +131,7 @@ class Dot(_Merge):
     """Dot product of two inputs along the given axes, per sample."""
 
     max_inputs = 2
+    limits_inside = True  # (the multiply-adds of the product)
     type: Literal["Dot"] = Field("Dot", description="The Keras layer class name.")
     axes: int | tuple[int, int] = Field(
         description="Axis, or [axis of input 1, axis of input 2], summed over (batch excluded)."
@@ -149,4 +150,5 @@ class Dot(_Merge):
                 f"and {b[j]} (axis {j} of {shape_str(b)})"
             )
         out = a[:i] + a[i + 1 :] + (b[:j] + b[j + 1 :])[1:]
+        check_products("Dot", out[1:], (a[i],))
         return out + (1,) if len(out) == 1 else out

@@ -668,6 +668,7 @@ class Op(LayerSpec):
 
     family = "merge"
     arity: ClassVar[Literal["one", "many"]] = "many"
+    limits_inside = True  # (the multiply-adds of matmul and einsum)
     min_inputs = 0
     max_inputs = 1 << 30
 
@@ -725,7 +726,7 @@ class Op(LayerSpec):
         try:
             out = op_def(self.op).rule(self.bind(tensors))
         except ShapeError as err:
-            raise ShapeError(f"op {self.op}: {err}") from None
+            raise type(err)(f"op {self.op}: {err}") from None  # (a LimitError stays one)
         except (TypeError, ValueError, IndexError, KeyError, ArithmeticError) as err:
             raise ShapeError(f"op {self.op}: arguments do not fit ({err})") from None
         for shape in out if isinstance(out, list) else (out,):
