@@ -23,6 +23,7 @@ import contextlib
 import os
 import re
 import shutil
+import struct
 import tempfile
 import zipfile
 from typing import Any
@@ -1091,6 +1092,9 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
         return "bytes after the end of the archive"
     if int.from_bytes(end[20:22], "little"):
         return "an archive comment"
+    disk, first, here, total = struct.unpack_from("<HHHH", end, 4)
+    if disk or first or here != total:  # one archive on one disk, as Python's zipfile writes it
+        return "data in the archive's end record (its disk numbers)"
     directory_size, directory_at = int.from_bytes(end[12:16], "little"), int.from_bytes(end[16:20], "little")
     directory_end = size - 22
     if 0xFFFFFFFF in (directory_size, directory_at) or end[8:10] == b"\xff\xff":  # zip64 records
@@ -1120,6 +1124,9 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
         if len(header) != 30 or header[:4] != b"PK\x03\x04":
             return "bytes between the archive's entries"
         name_size, extra_size = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
+        copies = _header_copies(header, info)
+        if copies is not None:
+            return f"data in the headers of {info.filename} ({copies})"
         fh.seek(pos + 30 + name_size)
         if not _zip64_extra(fh.read(extra_size), {0, info.file_size, info.compress_size}):
             return f"data in the local header of {info.filename} (an extra field)"
@@ -1142,6 +1149,38 @@ def _zip_layout_problem(fh: Any, infos: list[zipfile.ZipInfo], size: int) -> str
     if pos != directory_at:
         return "bytes between the last entry and the archive's directory"
     return None
+
+
+#: The flag bits Python's zipfile sets: a data descriptor follows (0x08), the name is UTF-8 (0x800).
+_ZIP_FLAGS = frozenset({0, 0x08, 0x800, 0x808})
+
+
+def _header_copies(local: bytes, info: zipfile.ZipInfo) -> str | None:
+    """What of an entry's headers differs from what Python's zipfile (Keras's and netform's writer) writes, or
+    None: no reader reads the local header's copies of the version, flags, method, time, CRC and sizes
+    (zipfile takes the directory's), nor the directory's "made by" version, disk number and internal
+    attributes, so each could hold someone's bytes."""
+    version, flags, method, time, date = struct.unpack_from("<HHHHH", local, 4)
+    crc, packed, size = struct.unpack_from("<III", local, 14)
+    if flags not in _ZIP_FLAGS or info.flag_bits != flags:
+        return "its flag bits"
+    if version != info.extract_version or info.create_version != info.extract_version or info.reserved:
+        return "its version fields"
+    if info.create_system not in (0, 3) or info.volume or info.internal_attr:
+        return "its made-by system, disk number or internal attributes"
+    if method != info.compress_type or (time, date) != _dos_time(info.date_time):
+        return "the local header's copy of its method or time"
+    expected = (0, 0, 0) if flags & 0x08 else (info.CRC, info.compress_size, info.file_size)
+    zip64 = (info.CRC, 0xFFFFFFFF, 0xFFFFFFFF)
+    if (crc, packed, size) not in (expected, zip64):
+        return "the local header's copy of its CRC or sizes"
+    return None
+
+
+def _dos_time(date_time: tuple[int, ...]) -> tuple[int, int]:
+    """The MS-DOS time and date words a zip header holds for ``date_time``."""
+    year, month, day, hour, minute, second = date_time[:6]
+    return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
 
 
 def _file_attributes(value: int) -> bool:
