@@ -7,6 +7,7 @@ three give the same numbers.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -453,6 +454,35 @@ def heavy_regularizer(model: keras.Model) -> str | None:
     return None
 
 
+#: Keras's operations that sum products over axes of two tensors (besides ``Matmul`` and ``Einsum``).
+_CONTRACTIONS = ("Dot", "Tensordot", "Inner", "Vdot")
+#: Keras's matrix factorizations and solvers, each about m x n x min(m, n) operations on an m x n matrix.
+_FACTORIZATIONS = (
+    "SVD",
+    "Inv",
+    "Eig",
+    "Eigh",
+    "Qr",
+    "Solve",
+    "SolveTriangular",
+    "LuFactor",
+    "Cholesky",
+    "CholeskyInverse",
+    "Det",
+    "Slogdet",
+    "Lstsq",
+    "Pinv",
+    "MatrixRank",
+    "Norm",
+)
+
+
+def _known(shape: tuple[Any, ...]) -> int:
+    """The values of one sample of ``shape``: its known axes (a batch axis, the first or, after ``dot`` of two
+    batched tensors, another, is one sample's)."""
+    return math.prod(d for d in shape if d is not None)
+
+
 def heavy_product(model: keras.Model) -> str | None:
     """What is wrong where a ``keras.ops`` product of ``model`` (``matmul``, ``einsum``: operations a Functional
     model written by plain Keras calls on its tensors) would take more multiply-adds a sample than netform takes
@@ -473,7 +503,7 @@ def heavy_product(model: keras.Model) -> str | None:
             stack.extend(getattr(operation, "operations", operation.layers))
             continue
         kind = type(operation).__name__
-        if kind not in ("Matmul", "Einsum"):
+        if kind not in ("Matmul", "Einsum", *_CONTRACTIONS, *_FACTORIZATIONS):
             continue
         for node in getattr(operation, "_inbound_nodes", ()):
             try:
@@ -483,6 +513,20 @@ def heavy_product(model: keras.Model) -> str | None:
                 what = f"the operation '{operation.name}' (keras.ops.{kind.lower()})"
                 if kind == "Matmul":
                     check_products(what, values, (inputs[0][-1],))
+                    continue
+                if kind in _CONTRACTIONS:  # A (m x k) . B (k x n) -> m x n: k**2 = |A| |B| / |out|
+                    a, b, made = (_known(shape) for shape in (*inputs[:2], out))
+                    if made:
+                        check_products(what, [made], (math.isqrt(a * b // made),))
+                    continue
+                if kind in _FACTORIZATIONS:  # (..., m, n): about m x n x min(m, n) operations each
+                    if kind == "Norm" and getattr(operation, "ord", None) not in (2, -2, "nuc"):
+                        continue  # (other norms sum the values once)
+                    shape = inputs[0]
+                    if len(shape) >= 2 and None not in shape[-2:]:
+                        m, n = shape[-2], shape[-1]
+                        many = [d for d in (shape[1:-2] if shape[0] is None else shape[:-2])]
+                        check_products(f"{what}, a factorization,", [*many, m, n], (min(m, n),))
                     continue
                 text = str(getattr(operation, "subscripts", "")).replace(" ", "")
                 terms, _, result = text.partition("->")

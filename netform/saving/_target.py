@@ -238,11 +238,12 @@ def data_beyond_index(index: str, shards: dict[str, str]) -> list[str]:
     """The data shards (name to path) longer than the ends of the tensors ``index`` places in them, each named
     with its sizes: TensorFlow writes a shard's tensors one after another and nothing after the last, so bytes
     past it are someone's (appended text went with the next save). An index netform cannot read names all."""
-    from ._tensor_bundle import shard_ends, shard_gaps
+    from ._tensor_bundle import index_slack, shard_ends, shard_gaps
 
     try:
         _, ends = shard_ends(index)
         gaps = shard_gaps(index)
+        slack = index_slack(index)
     except Exception:  # malformed or unreadable: no shard is known to be only what it names
         return [f"{name} (its index cannot be read)" for name in shards]
     longer = []
@@ -258,6 +259,8 @@ def data_beyond_index(index: str, shards: dict[str, str]) -> list[str]:
             longer.append(f"{name} ({size:,} bytes, past the {end:,} its index places tensors in)")
         elif shard in gaps:
             longer.append(f"{name} (a gap from byte {gaps[shard]:,} between two of the tensors its index places there)")
+    if not longer and slack is not None:  # (the index's own bytes: its footer's padding, its keys' encoding)
+        longer.append(f"{os.path.basename(index)} ({slack})")
     return longer
 
 

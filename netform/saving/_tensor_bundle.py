@@ -693,3 +693,77 @@ def shard_gaps(index: str) -> dict[int, int]:
                 break
             covered = max(covered, end)
     return gaps
+
+
+def _separator(start: bytes, limit: bytes) -> bytes:
+    """TensorFlow's table builder's ``FindShortestSeparator``: a short key >= ``start`` and < ``limit``."""
+    common = 0
+    while common < min(len(start), len(limit)) and start[common] == limit[common]:
+        common += 1
+    if common < min(len(start), len(limit)) and start[common] < 0xFF and start[common] + 1 < limit[common]:
+        return start[:common] + bytes([start[common] + 1])
+    return start
+
+
+def _successor(key: bytes) -> bytes:
+    """TensorFlow's table builder's ``FindShortSuccessor``: a short key >= ``key``."""
+    for i, byte in enumerate(key):
+        if byte != 0xFF:
+            return key[:i] + bytes([byte + 1])
+    return key
+
+
+#: The block size of TensorFlow's table builder (``table::Options``): a data block is closed once its entries
+#: and restart points reach it.
+_TF_BLOCK_SIZE = 262_144
+
+
+def _table_as_written(items: list[tuple[bytes, bytes]], block_size: int | None) -> bytes:
+    """The table TensorFlow's builder writes for ``items`` (``block_size``: its default), or, with None, the one
+    :func:`move_to_shard` writes (one data block, indexed by its last key)."""
+    out = bytearray()
+    index: list[tuple[bytes, bytes]] = []
+    if block_size is None:
+        index.append((items[-1][0], _append_block(out, _table_block(items, 16))))
+    else:
+        block: list[tuple[bytes, bytes]] = []
+        size = 0
+        for i, (key, value) in enumerate(items):
+            if block and size >= block_size:
+                handle = _append_block(out, _table_block(block, 16))
+                index.append((_separator(block[-1][0], key), handle))
+                block, size = [], 0
+            block.append((key, value))
+            size = len(_table_block(block, 16))
+        if block:
+            index.append((_successor(block[-1][0]), _append_block(out, _table_block(block, 16))))
+    meta = _append_block(out, _table_block([], 1))
+    top = _append_block(out, _table_block(index, 1))
+    out += (meta + top).ljust(_FOOTER - 8, b"\x00") + TABLE_MAGIC
+    return bytes(out)
+
+
+def index_slack(index: str) -> str | None:
+    """Where a checkpoint index (a TensorFlow table) holds bytes TensorFlow's table builder does not write, or None.
+
+    The table is written again from its entries, as TensorFlow's builder lays it out (blocks, prefix-shared keys
+    restarting every 16 entries, the index block's shortest separators, checksummed trailers, a footer padded
+    with zeros) or as :func:`move_to_shard` does, and compared byte for byte: the footer's padding, a longer
+    separator key, an unshared key prefix or a padded length read as before, and could hold someone's bytes.
+
+    Raises:
+        FormatError: The index does not parse (:func:`read_index`).
+    """
+    read_index(index)  # checked whole first
+    data = _read(index)
+    limit = len(data) - _FOOTER
+    footer = memoryview(data)[limit:-8]
+    _, at = read_varint(footer, 0, len(footer))
+    _, at = read_varint(footer, at, len(footer))
+    items: list[tuple[bytes, bytes]] = []
+    for _, vstart, vend in _entries(data, *_block(data, footer[at:], limit, "the index block"), "the index block"):
+        span = _block(data, memoryview(data)[vstart:vend], limit, "a data block")
+        items += [(key, bytes(data[start:end])) for key, start, end in _entries(data, *span, "a data block")]
+    if not items or data in (_table_as_written(items, _TF_BLOCK_SIZE), _table_as_written(items, None)):
+        return None
+    return "its table is laid out otherwise than TensorFlow writes it (its footer, keys, blocks or trailers)"

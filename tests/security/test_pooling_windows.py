@@ -240,3 +240,35 @@ def test_a_plain_keras_file_calling_such_a_product_is_refused(tmp_path: Path, ki
     kept = keras.layers.RepeatVector(64)(small)
     nf.save(keras.Model(small, keras.ops.einsum("bij,bkj->bik", kept, kept)), tmp_path / "small.keras")
     nf.load(tmp_path / "small.keras")
+
+
+_PLAIN_OPS = {
+    "dot": lambda m: keras.ops.dot(m, m),
+    "tensordot": lambda m: keras.ops.tensordot(m, m, axes=[[2], [1]]),
+    "svd": lambda m: keras.ops.svd(m, compute_uv=False),
+    "inv": keras.ops.inv,
+    "norm ord 2": lambda m: keras.ops.norm(m, ord=2, axis=(1, 2)),
+}
+
+
+def _square(n: int, op: str) -> keras.Model:
+    """An n x n matrix made from n values (no weights), then ``op``."""
+    x = keras.Input((n,))
+    m = keras.ops.sin(keras.ops.expand_dims(x, 2) * keras.ops.expand_dims(x, 1))
+    return keras.Model(x, _PLAIN_OPS[op](m))
+
+
+@pytest.mark.parametrize("op", sorted(_PLAIN_OPS))
+def test_other_products_and_factorizations_in_a_plain_keras_file_are_refused(tmp_path: Path, op: str) -> None:
+    """keras.ops.dot/tensordot of the same product as matmul, and a factorization of an 8,192 x 8,192 matrix made
+    from 8,192 values (svd: 82 s of CPU a sample, inv 22 s, a 12.7 KB .keras): refused; a 256 x 256 one is kept."""
+    with pytest.raises(nf.SaveError, match=r"549,755,813,888 multiply-adds a sample"):
+        nf.save(_square(8192, op), tmp_path / "big.keras")
+    nf.save(_square(256, op), tmp_path / "small.keras")
+    nf.load(tmp_path / "small.keras")
+
+
+def test_a_frobenius_norm_is_no_factorization(tmp_path: Path) -> None:
+    x = keras.Input((8192,))
+    m = keras.ops.sin(keras.ops.expand_dims(x, 2) * keras.ops.expand_dims(x, 1))
+    nf.save(keras.Model(x, keras.ops.norm(m, axis=(1, 2))), tmp_path / "norm.keras")
