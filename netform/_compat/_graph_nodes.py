@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "call_arguments",
+    "call_shapes",
     "history",
     "op_function_name",
     "output_count",
@@ -52,6 +53,14 @@ def is_keras_tensor(value: Any) -> bool:
     import keras
 
     return isinstance(value, keras.KerasTensor) and hasattr(value, "_keras_history")
+
+
+def call_shapes(operation: Any) -> list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """``(input shapes, output shapes)`` of each call of ``operation`` in the graphs it was called in."""
+    found = []
+    for node in getattr(operation, "_inbound_nodes", ()):  # the node of each call: no public accessor
+        found.append(([tuple(t.shape) for t in node.input_tensors], [tuple(t.shape) for t in node.output_tensors]))
+    return found
 
 
 def output_count(operation: Any, node_index: int) -> int:

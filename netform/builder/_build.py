@@ -489,6 +489,7 @@ def heavy_product(model: keras.Model) -> str | None:
     (:func:`netform.spec.layers._util.check_products`), else None. Read from the shapes Keras gave each call
     when it built the model: nothing runs. (netform's own op layers, ``Dot`` and ``Attention`` are checked on
     the config before the model is built.)"""
+    from netform._compat._graph_nodes import call_shapes
     from netform.spec._layer_base import LimitError
     from netform.spec.layers._util import check_products
 
@@ -505,10 +506,9 @@ def heavy_product(model: keras.Model) -> str | None:
         kind = type(operation).__name__
         if kind not in ("Matmul", "Einsum", *_CONTRACTIONS, *_FACTORIZATIONS):
             continue
-        for node in getattr(operation, "_inbound_nodes", ()):
+        for inputs, outputs in call_shapes(operation):
             try:
-                inputs = [tuple(t.shape) for t in node.input_tensors]
-                out = tuple(node.output_tensors[0].shape)
+                out = outputs[0]
                 values = out[1:] if out and out[0] is None else out
                 what = f"the operation '{operation.name}' (keras.ops.{kind.lower()})"
                 if kind == "Matmul":

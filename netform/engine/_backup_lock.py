@@ -506,7 +506,7 @@ def _written_by_a_backup(path: Path) -> bool:
         if not stat.S_ISREG(st.st_mode):
             return False
         if path.name == "variables.npz":
-            return zipfile.is_zipfile(path)
+            return zipfile.is_zipfile(path) or _zip_cut_short(path, st.st_size)
         if st.st_size > 64 * 2**20:
             return False
         with open(path, "rb") as fh:
@@ -514,6 +514,39 @@ def _written_by_a_backup(path: Path) -> bool:
     except (OSError, ValueError, RecursionError):
         return False
     return isinstance(value, dict) and value.get("format") == "netform-training-backup"
+
+
+def _zip_cut_short(path: Path, size: int) -> bool:
+    """Whether ``path`` is the start of a ``.npz`` a backup was writing when it was killed: its entries' local
+    headers one after another, each naming a ``.npy`` array, the last (or the directory begun after them) cut
+    short at the file's end, as a killed write leaves it. Anything else under that name is a user's."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            pos = 0
+            while pos < size:
+                fh.seek(pos)
+                head = fh.read(30)
+                if head[:4] == b"PK\x01\x02" and pos:  # the directory, begun after the entries
+                    return True
+                if len(head) < 30:  # cut inside a local header
+                    return bool(head) and head[:4] == b"PK\x03\x04"[: len(head[:4])]
+                if head[:4] != b"PK\x03\x04":
+                    return False
+                (packed,) = struct.unpack_from("<I", head, 18)
+                name_size, extra_size = struct.unpack_from("<HH", head, 26)
+                name = fh.read(name_size)
+                if len(name) < name_size:
+                    return True  # cut inside the header
+                if not name.endswith(b".npy"):
+                    return False
+                pos += 30 + name_size + extra_size + packed
+                if not packed:  # (a header written before its data: the data runs to the end)
+                    return True
+            return pos > size  # cut inside the last entry's data (a whole archive is a zip, taken above)
+    except OSError:
+        return False
 
 
 #: What the marker of a directory netform created holds (a file of that name with anything else is a user's).

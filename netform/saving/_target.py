@@ -1165,8 +1165,8 @@ def _header_copies(local: bytes, info: zipfile.ZipInfo) -> str | None:
     attributes, so each could hold someone's bytes."""
     version, flags, method, time, date = struct.unpack_from("<HHHHH", local, 4)
     crc, packed, size = struct.unpack_from("<III", local, 14)
-    if flags not in _ZIP_FLAGS or info.flag_bits != flags:
-        return "its flag bits"
+    if flags not in _ZIP_FLAGS or info.flag_bits != flags or bool(flags & 0x800) == info.filename.isascii():
+        return "its flag bits"  # (zipfile marks a name UTF-8 only when it is not ASCII)
     if version != info.extract_version or info.create_version != info.extract_version or info.reserved:
         return "its version fields"
     if info.create_system not in (0, 3) or info.volume or info.internal_attr:

@@ -33,3 +33,30 @@ def test_a_backup_s_own_leftover_is_removed(tmp_path: Path) -> None:
     np.savez(left / "variables.npz", a=np.zeros(3))
     remove_temporaries(tmp_path, state)
     assert not left.exists()
+
+
+def test_a_variables_file_cut_short_by_a_kill_is_removed(tmp_path: Path) -> None:
+    """A backup killed while writing ``variables.npz`` leaves the start of a zip (its entries' headers, no
+    directory): it is no zip, so its folder stayed for good, through every later training."""
+    np.savez(tmp_path / "whole.npz", a=np.zeros(20_000), b=np.ones(30_000))
+    data = (tmp_path / "whole.npz").read_bytes()
+    state = tmp_path / "state"
+    for cut in (3, 100, 143_928, len(data) - 30):
+        left = tmp_path / ".0123456789abcdef.nf-tmp-state"
+        left.mkdir()
+        (left / "variables.npz").write_bytes(data[:cut])
+        remove_temporaries(tmp_path, state)
+        assert not left.exists(), cut
+
+
+def test_a_zip_of_a_user_s_text_files_cut_short_is_kept(tmp_path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as archive:
+        archive.writestr("thesis.txt", "my thesis " * 1000)
+    state = tmp_path / "state"
+    left = tmp_path / ".0123456789abcdef.nf-tmp-state"
+    left.mkdir()
+    (left / "variables.npz").write_bytes((tmp_path / "notes.zip").read_bytes()[:500])
+    remove_temporaries(tmp_path, state)
+    assert (left / "variables.npz").exists()

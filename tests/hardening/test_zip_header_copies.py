@@ -65,7 +65,15 @@ def _flag_bits(data: bytearray) -> None:
         struct.pack_into("<H", data, at, struct.unpack_from("<H", data, at)[0] | 0x4000)
 
 
+def _utf8_flag(data: bytearray) -> None:
+    """The UTF-8 flag (0x800) on the first entry's ASCII name, in both copies: zipfile sets it only for others."""
+    _end, entries = _records(data)
+    for at in (entries[0][0] + 8, entries[0][1] + 6):
+        struct.pack_into("<H", data, at, struct.unpack_from("<H", data, at)[0] | 0x800)
+
+
 EDITS: dict[str, Callable[[bytearray], None]] = {
+    "utf-8 flag": _utf8_flag,
     "local version": _local(4, 2),
     "local crc": _local(14, 4),
     "local sizes": _local(18, 8),
