@@ -34,6 +34,7 @@ __all__ = [
     "global_heap_loops",
     "heap_references",
     "heap_strangers",
+    "hard_link",
     "hdf5_end",
     "superblock",
     "PER_ELEMENT_BYTES",
@@ -599,6 +600,26 @@ def check_btrees_path(path: str | os.PathLike[str], where: str | None = None) ->
         check_btrees(raw_reader(None, fh.fileno()), size, os.fspath(path) if where is None else where)
 
 
+def hard_link(body: bytes, sizeof_addr: int) -> int | None:
+    """The object a version-1 link message (``body``) names, when it is a hard link, else None."""
+    if len(body) < 2 or body[0] != 1:
+        return None
+    flags, pos = body[1], 2
+    kind = 0
+    if flags & 0x08:
+        kind, pos = body[pos], pos + 1
+    if flags & 0x04:
+        pos += 8
+    if flags & 0x10:
+        pos += 1
+    width = 1 << (flags & 0x03)
+    length = int.from_bytes(body[pos : pos + width], "little")
+    pos += width + length
+    if kind != 0 or len(body) < pos + sizeof_addr:
+        return None
+    return int.from_bytes(body[pos : pos + sizeof_addr], "little")
+
+
 class _Walk:
     def __init__(self, read: RawReader, sb: _Superblock, where: str) -> None:
         self.read, self.sb, self.where = read, sb, where
@@ -667,7 +688,7 @@ class _Walk:
                 if mtype == _SYMBOL_TABLE and size >= 2 * self.sb.sizeof_addr:
                     self.trees.append(self.addr(body, 0))
                 elif mtype == _LINK:
-                    target = self._hard_link(body)
+                    target = hard_link(body, self.sb.sizeof_addr)
                     if target is not None:
                         pending.append(target)
                 elif mtype == _LAYOUT:
@@ -709,25 +730,6 @@ class _Walk:
         at = 5 + dims * width
         if at < len(body) and body[at] in _LINKED_CHUNK_INDEXES:
             raise self.refuse(addr, f"a dataset's chunks indexed by {_LINKED_CHUNK_INDEXES[body[at]]}")
-
-    def _hard_link(self, body: bytes) -> int | None:
-        """The object a link message names, when it is a hard link."""
-        if len(body) < 2 or body[0] != 1:
-            return None
-        flags, pos = body[1], 2
-        kind = 0
-        if flags & 0x08:
-            kind, pos = body[pos], pos + 1
-        if flags & 0x04:
-            pos += 8
-        if flags & 0x10:
-            pos += 1
-        width = 1 << (flags & 0x03)
-        length = int.from_bytes(body[pos : pos + width], "little")
-        pos += width + length
-        if kind != 0 or len(body) < pos + self.sb.sizeof_addr:
-            return None
-        return self.addr(body, pos)
 
     def _chunk_tree(self, body: bytes) -> None:
         """Walk the B-tree of a chunked layout message of versions 1 to 3 (version 4's indexes are others)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 
-from ._h5_attrs import RawReader, _messages, _Superblock, _Unmeasurable, superblock
+from ._h5_attrs import RawReader, _messages, _Superblock, _Unmeasurable, hard_link, superblock
 
 __all__ = ["structure_slack"]
 
@@ -187,7 +187,7 @@ class _SlackWalk:
             elif mtype == _LAYOUT and size >= 2 + sa + ss and body[0] == 3 and body[1] == 1:
                 self.claim(self.addr(body, 2), int.from_bytes(body[2 + sa : 2 + sa + ss], "little"))
             elif mtype == _LINK:
-                target = _hard_link(body, sa)
+                target = hard_link(body, sa)
                 if target is not None:
                     pending.append(target)
             if v1:
@@ -364,26 +364,6 @@ class _SlackWalk:
             free = nxt
         if any(b for b, c in zip(data, covered) if not c):
             self.note(f"{where} (bytes no name uses)")
-
-
-def _hard_link(body: bytes, sa: int) -> int | None:
-    """The object a link message names, when it is a hard link."""
-    if len(body) < 2 or body[0] != 1:
-        return None
-    flags, pos = body[1], 2
-    kind = 0
-    if flags & 0x08:
-        kind, pos = body[pos], pos + 1
-    if flags & 0x04:
-        pos += 8
-    if flags & 0x10:
-        pos += 1
-    width = 1 << (flags & 0x03)
-    length = int.from_bytes(body[pos : pos + width], "little")
-    pos += width + length
-    if kind != 0 or len(body) < pos + sa:
-        return None
-    return int.from_bytes(body[pos : pos + sa], "little")
 
 
 def _superblock_size(read: RawReader, sb: _Superblock) -> int | None:
