@@ -238,12 +238,10 @@ def data_beyond_index(index: str, shards: dict[str, str]) -> list[str]:
     """The data shards (name to path) longer than the ends of the tensors ``index`` places in them, each named
     with its sizes: TensorFlow writes a shard's tensors one after another and nothing after the last, so bytes
     past it are someone's (appended text went with the next save). An index netform cannot read names all."""
-    from ._tensor_bundle import index_slack, shard_ends, shard_gaps
+    from ._tensor_bundle import index_layout
 
     try:
-        _, ends = shard_ends(index)
-        gaps = shard_gaps(index)
-        slack = index_slack(index)
+        _, ends, gaps, slack = index_layout(index)
     except Exception:  # malformed or unreadable: no shard is known to be only what it names
         return [f"{name} (its index cannot be read)" for name in shards]
     longer = []

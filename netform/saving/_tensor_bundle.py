@@ -55,6 +55,9 @@ __all__ = [
     "read_index",
     "shard_ends",
     "shard_gaps",
+    "IndexLayout",
+    "index_layout",
+    "index_slack",
     "move_to_shard",
 ]
 
@@ -418,7 +421,23 @@ def read_index(index: str) -> tuple[int, list[BundleEntry]]:
             entry would stop TensorFlow (see the module's description);
             the message names the file and the entry's key.
     """
+    parsed = _parse(index)
+    return parsed.num_shards, parsed.entries
+
+
+class _Parsed(NamedTuple):
+    """One read of an index: its bytes, header, entries, and every key with its value's bytes, in order."""
+
+    data: bytes
+    num_shards: int
+    entries: list[BundleEntry]
+    items: list[tuple[bytes, bytes]]
+
+
+def _parse(index: str) -> _Parsed:
+    """Read and check an index once (:func:`read_index`'s rules), keeping what the layout checks need."""
     data = _read(index)
+    items: list[tuple[bytes, bytes]] = []
     key: str | None = None  # the entry being read, for the error
     try:
         if len(data) < _FOOTER or data[-8:] != TABLE_MAGIC:
@@ -449,6 +468,7 @@ def read_index(index: str) -> tuple[int, list[BundleEntry]]:
                 previous = raw
                 key = raw.decode("utf-8", "backslashreplace")  # a slice's key is binary (TensorFlow's OrderedCode)
                 value = data[start:end]
+                items.append((raw, value))
                 budget = Budget(_FIELDS_PER_ENTRY)
                 if key == "":
                     num_shards, _ = _header(value, budget)
@@ -474,7 +494,7 @@ def read_index(index: str) -> tuple[int, list[BundleEntry]]:
             "written by TensorFlow; TensorFlow would fail on it or stop the process, so netform does not read it. "
             "Save the checkpoint again from its model."
         ) from None
-    return num_shards, entries
+    return _Parsed(data, num_shards, entries, items)
 
 
 def check_bundle(prefix: str) -> list[BundleEntry]:
@@ -663,10 +683,14 @@ def shard_ends(index: str) -> tuple[int, dict[int, int]]:
         FormatError: The index is malformed (:func:`read_index`).
     """
     num_shards, entries = read_index(index)
+    return num_shards, _ends(entries)
+
+
+def _ends(entries: list[BundleEntry]) -> dict[int, int]:
     ends: dict[int, int] = {}
     for entry in entries:
         ends[entry.shard_id] = max(ends.get(entry.shard_id, 0), entry.offset + entry.size)
-    return num_shards, ends
+    return ends
 
 
 def shard_gaps(index: str) -> dict[int, int]:
@@ -679,7 +703,10 @@ def shard_gaps(index: str) -> dict[int, int]:
     Raises:
         FormatError: The index is malformed (:func:`read_index`).
     """
-    _, entries = read_index(index)
+    return _gaps(read_index(index)[1])
+
+
+def _gaps(entries: list[BundleEntry]) -> dict[int, int]:
     spans: dict[int, list[tuple[int, int]]] = {}
     for entry in entries:
         if entry.size:
@@ -693,6 +720,32 @@ def shard_gaps(index: str) -> dict[int, int]:
                 break
             covered = max(covered, end)
     return gaps
+
+
+class IndexLayout(NamedTuple):
+    """What a replacing save needs to know of a checkpoint index, from one read of it.
+
+    Attributes:
+        num_shards: The data shards its header declares.
+        ends: ``{shard: end of its last entry}`` (:func:`shard_ends`).
+        gaps: ``{shard: first byte no entry covers}`` (:func:`shard_gaps`).
+        slack: Where the index holds bytes TensorFlow does not write, in words, or None (:func:`index_slack`).
+    """
+
+    num_shards: int
+    ends: dict[int, int]
+    gaps: dict[int, int]
+    slack: str | None
+
+
+def index_layout(index: str) -> IndexLayout:
+    """:func:`shard_ends`, :func:`shard_gaps` and :func:`index_slack` of ``index``, read and parsed once.
+
+    Raises:
+        FormatError: The index is malformed (:func:`read_index`).
+    """
+    parsed = _parse(index)
+    return IndexLayout(parsed.num_shards, _ends(parsed.entries), _gaps(parsed.entries), _slack(parsed))
 
 
 def _separator(start: bytes, limit: bytes) -> bytes:
@@ -750,20 +803,103 @@ def index_slack(index: str) -> str | None:
     restarting every 16 entries, the index block's shortest separators, checksummed trailers, a footer padded
     with zeros) or as :func:`move_to_shard` does, and compared byte for byte: the footer's padding, a longer
     separator key, an unshared key prefix or a padded length read as before, and could hold someone's bytes.
+    Each entry's value is held to the serialization protobuf gives its message (:func:`_value_as_written`):
+    fields in number order, shortest varints, no default scalar, no field the message does not have.
 
     Raises:
         FormatError: The index does not parse (:func:`read_index`).
     """
-    read_index(index)  # checked whole first
-    data = _read(index)
-    limit = len(data) - _FOOTER
-    footer = memoryview(data)[limit:-8]
-    _, at = read_varint(footer, 0, len(footer))
-    _, at = read_varint(footer, at, len(footer))
-    items: list[tuple[bytes, bytes]] = []
-    for _, vstart, vend in _entries(data, *_block(data, footer[at:], limit, "the index block"), "the index block"):
-        span = _block(data, memoryview(data)[vstart:vend], limit, "a data block")
-        items += [(key, bytes(data[start:end])) for key, start, end in _entries(data, *span, "a data block")]
-    if not items or data in (_table_as_written(items, _TF_BLOCK_SIZE), _table_as_written(items, None)):
+    return _slack(_parse(index))
+
+
+def _slack(parsed: _Parsed) -> str | None:
+    items = parsed.items
+    if not items:
         return None
+    for shard_last, block_size in ((False, _TF_BLOCK_SIZE), (True, None)):
+        written = [(key, _value_as_written(key, value, shard_last)) for key, value in items]
+        if written == items and parsed.data == _table_as_written(items, block_size):
+            return None
+    for key, value in items:
+        if value not in (_value_as_written(key, value, False), _value_as_written(key, value, True)):
+            shown = key.decode("utf-8", "backslashreplace") or "(the header)"
+            return f"entry '{shown}' is serialized otherwise than TensorFlow writes it (field order, varints, fields)"
     return "its table is laid out otherwise than TensorFlow writes it (its footer, keys, blocks or trailers)"
+
+
+#: The messages of ``tensor_bundle.proto`` an index holds, by field number: a scalar (``"int"``: a varint left
+#: out when zero; ``"set"``: one kept even when zero, a ``oneof`` member; ``"fixed32"``), a packed
+#: repeated varint (``"packed"``), or a nested message (``("one"|"each", message)``: set once / repeated).
+_SCHEMA: Final[dict[str, dict[int, object]]] = {
+    "header": {1: "int", 2: "int", 3: ("one", "version")},  # BundleHeaderProto
+    "version": {1: "int", 2: "int", 3: "packed"},  # VersionDef
+    "entry": {1: "int", 2: ("one", "shape"), 3: "int", 4: "int", 5: "int", 6: "fixed32", 7: ("each", "slice")},
+    "shape": {2: ("each", "dim"), 3: "int"},  # TensorShapeProto
+    "dim": {1: "int"},  # a dimension's name (field 2) TensorFlow never writes: text there is someone's
+    "slice": {1: ("each", "extent")},  # TensorSliceProto
+    "extent": {1: "int", 2: "set"},  # start, and length (in a oneof: written whenever set)
+}
+
+
+def _encoded(message: str, buf: bytes, start: int, end: int, skip: int = 0) -> bytes | None:
+    """``buf[start:end]`` (a ``message``) serialized again as protobuf's C++ writer does, or None where it holds
+    what that writer never writes (a field the message lacks, a known field of another wire type, a scalar
+    repeated): fields in number order, each varint shortest, a zero scalar left out. ``skip``: a field left out."""
+    schema = _SCHEMA[message]
+    found: dict[int, list[tuple[int, int, int]]] = {}
+    for number, wire, value, stop in fields(buf, start, end):
+        kind = schema.get(number)
+        if kind is None or number == skip:
+            return None
+        wanted = (
+            LEN if kind in ("bytes", "packed") or isinstance(kind, tuple) else FIXED32 if kind == "fixed32" else VARINT
+        )
+        if wire != wanted or (number in found and not (isinstance(kind, tuple) and kind[0] == "each")):
+            return None
+        found.setdefault(number, []).append((wire, value, stop))
+    out = bytearray()
+    for number in sorted(found):
+        kind = schema[number]
+        for wire, value, stop in found[number]:
+            tag = _varint(number << 3 | wire)
+            if kind in ("int", "set"):
+                if value or kind == "set":
+                    out += tag + _varint(value)
+            elif kind == "fixed32":
+                if any(buf[value:stop]):
+                    out += tag + buf[value:stop]
+            elif kind == "packed":
+                items, pos = bytearray(), value
+                while pos < stop:
+                    item, pos = read_varint(buf, pos, stop)
+                    items += _varint(item)
+                if items:
+                    out += tag + _varint(len(items)) + items
+            else:
+                assert isinstance(kind, tuple)
+                inner = _encoded(kind[1], buf, value, stop)
+                if inner is None:
+                    return None
+                out += tag + _varint(len(inner)) + inner
+    return bytes(out)
+
+
+def _value_as_written(key: bytes, value: bytes, shard_last: bool) -> bytes | None:
+    """An index entry's value as TensorFlow serializes it (None: it holds what no writer puts there).
+
+    ``shard_last``: as :func:`move_to_shard` writes it: a header as TensorFlow's, an entry with its ``shard_id``
+    field taken out and appended, even when zero.
+    """
+    try:
+        if key == b"":
+            return _encoded("header", value, 0, len(value))
+        if not shard_last:
+            return _encoded("entry", value, 0, len(value))
+        shards = [v for n, w, v, _ in fields(value, 0, len(value)) if n == 3 and w == VARINT]
+        suffix = b"\x18" + _varint(shards[-1]) if len(shards) == 1 else None
+        if suffix is None or not value.endswith(suffix):
+            return None
+        body = _encoded("entry", value, 0, len(value) - len(suffix), skip=3)
+    except WireError:
+        return None
+    return None if body is None else body + suffix
