@@ -120,10 +120,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from .. import builder  # noqa: F401  (registers netform's model classes for loading)
     from ..saving import convert
     from ..saving._api import format_from_path, save
-    from ..saving._detect import DEPLOY_FORMATS, FORMATS
+    from ..saving._detect import DEPLOY_FORMATS, FORMATS, FULL_MODEL_FORMATS, WEIGHTS_FORMATS
+    from ..errors import SaveError
 
     quantize, opset = getattr(args, "quantize", None), getattr(args, "opset", None)
-    fmt = format_from_path(args.dst, args.format, allowed=FORMATS + DEPLOY_FORMATS)
+    writes = FULL_MODEL_FORMATS + DEPLOY_FORMATS
+    fmt = format_from_path(args.dst, args.format, allowed=FORMATS + DEPLOY_FORMATS, offered=writes)
+    if fmt in WEIGHTS_FORMATS:
+        raise SaveError(
+            f"{args.dst}: convert writes whole models (keras, h5, savedmodel) or exports them (onnx, tflite), "
+            f"not {fmt}; save weights only from Python with save_weights."
+        )
     if fmt in DEPLOY_FORMATS or quantize is not None or opset is not None:
         # The deployment exports: the whole model is loaded, then exported by nf.save.
         from ..saving import load

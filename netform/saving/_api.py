@@ -30,14 +30,23 @@ SAVE_FORMATS: dict[str, tuple[str, ...]] = {
 _WEIGHT_SAVE_FORMATS = ("weights_h5", "legacy_h5_weights", "tf_checkpoint")
 
 
-def format_from_path(path: str, format: str | None, *, allowed: tuple[str, ...] = FORMATS) -> str:
+def format_from_path(
+    path: str, format: str | None, *, allowed: tuple[str, ...] = FORMATS, offered: tuple[str, ...] | None = None
+) -> str:
     """Pick the format to write from ``format=`` or the path's extension.
+
+    Args:
+        path: Where the file goes.
+        format: The format asked for, or None to read it from ``path``'s extension.
+        allowed: The formats recognised (a caller may refuse some of them with its own words).
+        offered: The formats the messages name as choices (``allowed`` when None).
 
     Raises:
         SaveError: The format is unknown, or the path does not say and
             ``format=`` was not given.
     """
-    choices = ", ".join(f"'{f}'" for f in allowed)
+    offered = allowed if offered is None else offered
+    choices = ", ".join(f"'{f}'" for f in offered)
     if format is not None:
         if format not in allowed:
             from netform.errors import did_you_mean
@@ -50,11 +59,12 @@ def format_from_path(path: str, format: str | None, *, allowed: tuple[str, ...] 
             return fmt
     if "savedmodel" in allowed and os.path.isdir(path):
         return "savedmodel"
+    extensions = ", ".join(ext for fmt in offered if fmt != "savedmodel" for ext in SAVE_FORMATS.get(fmt, ()))
+    folder = "a directory ending in '/' or '_savedmodel' for a SavedModel" if "savedmodel" in offered else ""
     raise SaveError(
         f"{path}: Invalid filepath extension for saving: cannot tell the format from this name. "
         f"Pass format= with one of: {choices} "
-        "(or use an extension: .keras, .h5, .weights.h5, .ckpt, .onnx, .tflite, or a directory ending "
-        "in '/' or '_savedmodel' for a SavedModel)."
+        f"(or use an extension: {', or '.join(filter(None, (extensions, folder)))})."
     )
 
 

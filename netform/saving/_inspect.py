@@ -7,7 +7,7 @@ from typing import Any
 
 
 from ._api import load, save
-from ._detect import detect_format
+from ._detect import FULL_MODEL_FORMATS, detect_format
 from ._meta import reading, register_netform_classes
 from ._static_reader import KerasParts, h5_meta, read_model, savedmodel_meta
 
@@ -333,11 +333,11 @@ def convert(
 
     from ._api import check_save_path, format_from_path
 
-    fmt = format_from_path(os.fspath(dst), format)
-    if fmt not in ("keras", "h5", "savedmodel"):
+    fmt = format_from_path(os.fspath(dst), format, offered=FULL_MODEL_FORMATS)
+    if fmt not in FULL_MODEL_FORMATS:
         raise SaveError(
             f"{os.fspath(dst)}: convert writes whole models (keras, h5, savedmodel), "
-            f"not {fmt}; use save_weights for weights only."
+            f"not {fmt}; use save_weights for weights only, or save for an onnx or tflite export."
         )
     check_save_path(dst, fmt)  # a target save would refuse is refused before the model is read
     model = load(src, safe_mode=safe_mode)

@@ -189,3 +189,22 @@ def test_train_under_a_distribution_strategy(workdir: Path, capsys: pytest.Captu
                  "training.epochs=1", f"training.distribution={{strategy: {strategy}}}"])
     assert code == 0, capsys.readouterr().err
     assert "trained 'tiny' for 1 epoch(s)" in capsys.readouterr().out
+
+
+def test_convert_names_the_formats_it_writes(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import keras
+
+    import netform as nf
+
+    source = workdir / "to_convert.keras"
+    nf.save(keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)]), source)
+    capsys.readouterr()
+    assert main(["convert", str(source), str(workdir / "out.bin")]) != 0
+    said = capsys.readouterr().err
+    assert "'keras', 'h5', 'savedmodel', 'onnx', 'tflite'" in said and ".onnx, .tflite" in said
+    assert "weights_h5" not in said and ".ckpt" not in said and ".weights.h5" not in said
+    for target, extra in (("w.weights.h5", []), ("w.ckpt", []), ("w", ["--format", "tf_checkpoint"])):
+        assert main(["convert", str(source), str(workdir / target), *extra]) != 0
+        said = capsys.readouterr().err
+        assert "or exports them (onnx, tflite)" in said, said
+        assert not (workdir / target).exists()
