@@ -207,6 +207,76 @@ def _attribute_messages(
     return found
 
 
+class _Undescribed(Exception):
+    """A variable-length attribute whose elements' descriptors cannot be read from its object's header."""
+
+    def __init__(self, name: bytes, reason: str) -> None:
+        super().__init__(reason)
+        self.name = name
+        self.reason = reason
+
+
+def _vlen_elements(file: Any, oid: Any, read: RawReader) -> list[tuple[bytes, int, list[tuple[int, int, int]]]]:
+    """``(name, bytes per unit of length, [(length, collection address or 0, object index)])`` of each
+    variable-length attribute of one HDF5 object, its elements' descriptors read from the object's header.
+
+    Raises:
+        _Undescribed: An attribute of a nested variable-length type, or one whose descriptors are not in the
+            header (dense storage, a shared message) or do not fit its message.
+    """
+    import h5py
+
+    info = h5py.h5o.get_info(oid)
+    if not info.num_attrs:
+        return []
+    variable: list[tuple[bytes, int, int]] = []  # name, elements, bytes per unit of length
+    for index in range(info.num_attrs):
+        attr = h5py.h5a.open(oid, index=index)
+        t = attr.get_type()
+        if not _variable(t):
+            continue  # fixed-size data: stored in the header, as large as it reads
+        if t.get_class() == h5py.h5t.STRING:
+            unit = 1
+        elif t.get_class() == h5py.h5t.VLEN and not _variable(t.get_super()):
+            unit = max(int(t.get_super().get_size()), 1)
+        else:
+            raise _Undescribed(attr.name, "variable-length data nested in another type")
+        variable.append((attr.name, int(attr.get_space().get_simple_extent_npoints()), unit))
+    if not variable:
+        return []
+    plist = file.id.get_create_plist()
+    sizeof_addr, sizeof_size = plist.get_sizes()
+    base = int(plist.get_userblock())
+    try:
+        messages = _attribute_messages(read, base + int(info.addr), sizeof_addr, sizeof_size, base)
+    except _Unmeasurable as err:
+        raise _Undescribed(variable[0][0], str(err)) from None
+    element = 4 + sizeof_addr + 4  # length, heap collection address, object index
+    found: list[tuple[bytes, int, list[tuple[int, int, int]]]] = []
+    for name, n, unit in variable:
+        located = messages.get(name)
+        if located is None:
+            raise _Undescribed(name, "kept outside its object's header")
+        if n * element > located[1]:
+            raise _Undescribed(name, "its descriptors do not fit its message")
+        try:
+            raw = read(located[0], n * element)
+        except _Unmeasurable as err:
+            raise _Undescribed(name, str(err)) from None
+        elements = []
+        for at in range(0, len(raw), element):
+            collection = int.from_bytes(raw[at + 4 : at + 4 + sizeof_addr], "little")
+            elements.append(
+                (
+                    int.from_bytes(raw[at : at + 4], "little"),
+                    base + collection if collection else 0,
+                    int.from_bytes(raw[at + 4 + sizeof_addr : at + element], "little"),
+                )
+            )
+        found.append((name, unit, elements))
+    return found
+
+
 def attribute_bytes(file: Any, oid: Any, read: RawReader, *, file_size: int | None, where: str, what: str) -> int:
     """Bytes the variable-length attributes of one HDF5 object take once read.
 
@@ -223,52 +293,15 @@ def attribute_bytes(file: Any, oid: Any, read: RawReader, *, file_size: int | No
             be found in the object's header, or one of whose elements claims
             more data than the file holds.
     """
-    import h5py
-
-    info = h5py.h5o.get_info(oid)
-    if not info.num_attrs:
-        return 0
-    variable: list[tuple[bytes, int, int]] = []  # name, elements, bytes per unit of length
-    for index in range(info.num_attrs):
-        attr = h5py.h5a.open(oid, index=index)
-        t = attr.get_type()
-        if not _variable(t):
-            continue  # fixed-size data: stored in the header, as large as it reads
-        name = attr.name
-        n = int(attr.get_space().get_simple_extent_npoints())
-        if t.get_class() == h5py.h5t.STRING:
-            unit = 1
-        elif t.get_class() == h5py.h5t.VLEN and not _variable(t.get_super()):
-            unit = max(int(t.get_super().get_size()), 1)
-        else:
-            raise _refusal(where, what, name, "variable-length data nested in another type")
-        variable.append((name, n, unit))
-    if not variable:
-        return 0
-    plist = file.id.get_create_plist()
-    sizeof_addr, sizeof_size = plist.get_sizes()
-    base = int(plist.get_userblock())
     try:
-        messages = _attribute_messages(read, base + int(info.addr), sizeof_addr, sizeof_size, base)
-    except _Unmeasurable as err:
-        raise _refusal(where, what, variable[0][0], str(err)) from None
-    element = 4 + sizeof_addr + 4  # length, heap collection address, object index
+        attributes = _vlen_elements(file, oid, read)
+    except _Undescribed as err:
+        raise _refusal(where, what, err.name, err.reason) from None
     total = 0
-    for name, n, unit in variable:
-        located = messages.get(name)
-        if located is None:
-            raise _refusal(where, what, name, "kept outside its object's header")
-        offset, size = located
-        if n * element > size:
-            raise _refusal(where, what, name, "its descriptors do not fit its message")
-        try:
-            raw = read(offset, n * element)
-        except _Unmeasurable as err:
-            raise _refusal(where, what, name, str(err)) from None
-        limit = file_size if file_size else None
-        for (length,) in struct.iter_unpack("<I", b"".join(raw[i : i + 4] for i in range(0, len(raw), element))):
+    for name, unit, elements in attributes:
+        for length, _, _ in elements:
             nbytes = length * unit
-            if limit is not None and nbytes > limit:
+            if file_size and nbytes > file_size:
                 raise UnsafeFileError(
                     f"{where}: HDF5 attribute '{_shown(what, name)}' has an element of {nbytes} bytes "
                     f"in a {file_size}-byte file; refused as corrupt or hostile."
@@ -285,47 +318,16 @@ def heap_references(file: Any, oid: Any, read: RawReader) -> list[tuple[bytes, i
     storage, a shared message, a nested type): :func:`attribute_bytes` refuses such a file before it is read.
     A descriptor naming no collection (address 0, an empty element) is left out.
     """
-    import h5py
-
-    info = h5py.h5o.get_info(oid)
-    if not info.num_attrs:
-        return []
-    variable: list[tuple[bytes, int, int]] = []
-    for index in range(info.num_attrs):
-        attr = h5py.h5a.open(oid, index=index)
-        t = attr.get_type()
-        if not _variable(t):
-            continue
-        if t.get_class() == h5py.h5t.STRING:
-            unit = 1
-        elif t.get_class() == h5py.h5t.VLEN and not _variable(t.get_super()):
-            unit = max(int(t.get_super().get_size()), 1)
-        else:
-            return None
-        variable.append((attr.name, int(attr.get_space().get_simple_extent_npoints()), unit))
-    if not variable:
-        return []
-    plist = file.id.get_create_plist()
-    sizeof_addr, sizeof_size = plist.get_sizes()
-    base = int(plist.get_userblock())
-    element = 4 + sizeof_addr + 4  # length, heap collection address, object index
-    found: list[tuple[bytes, int, int, int]] = []
     try:
-        messages = _attribute_messages(read, base + int(info.addr), sizeof_addr, sizeof_size, base)
-        for name, n, unit in variable:
-            located = messages.get(name)
-            if located is None or n * element > located[1]:
-                return None
-            raw = read(located[0], n * element)
-            for at in range(0, len(raw), element):
-                length = int.from_bytes(raw[at : at + 4], "little")
-                collection = int.from_bytes(raw[at + 4 : at + 4 + sizeof_addr], "little")
-                index = int.from_bytes(raw[at + 4 + sizeof_addr : at + element], "little")
-                if collection:
-                    found.append((name, base + collection, index, length * unit))
-    except _Unmeasurable:
+        attributes = _vlen_elements(file, oid, read)
+    except _Undescribed:
         return None
-    return found
+    return [
+        (name, collection, index, length * unit)
+        for name, unit, elements in attributes
+        for length, collection, index in elements
+        if collection
+    ]
 
 
 #: The most objects one global heap collection is walked for (a collection of 4 KiB holds at most 256).
