@@ -40,6 +40,8 @@ __all__ = [
     "recover",
     "fsync_dir",
     "temp_name",
+    "remove_killed_files",
+    "UNFINISHED_MARK",
     "BACKUP_SUFFIX",
     "PARKED_NOTE",
     "TMP_MARK",
@@ -524,6 +526,82 @@ def _keep_mode(tmp: str, target: str) -> None:
     os.chmod(tmp, stat.S_IMODE(st.st_mode))  # tmp is netform's own new file or folder, never a link
 
 
+#: The extended attribute a temporary file carries while netform writes it (taken off before it gets its
+#: name): with its name, proof that a leftover of a killed save is netform's unfinished output.
+UNFINISHED_MARK = "user.netform.unfinished"
+
+
+def _mark_unfinished(fd: int) -> None:
+    """Put :data:`UNFINISHED_MARK` on a new temporary file, where the file system keeps extended attributes."""
+    with contextlib.suppress(OSError, AttributeError):  # none on this file system (or this system)
+        os.setxattr(fd, UNFINISHED_MARK, b"1")
+
+
+def _keep_attributes(tmp: str, target: str) -> None:
+    """Give ``tmp`` (netform's own new file or folder, never a link) the extended attributes of the ``target`` it
+    replaces.
+
+    A save replaces what is there by a rename, so a user's notes kept as ``user.*`` attributes (a file
+    manager's comment, a tag) would go with the old copy, where Keras, writing into the existing file, keeps
+    them. An attribute of the ``user`` namespace that cannot be copied stops the save (the old copy stays); the
+    system's own (``security.*``, ``trusted.*``, ACLs) are copied where the process may set them.
+    """
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(target, follow_symlinks=False) if os.path.lexists(target) else []
+    except OSError:
+        names = []  # a link, or a file system without extended attributes: nothing to keep
+    for name in names:
+        if name == UNFINISHED_MARK:
+            continue
+        try:
+            value = os.getxattr(target, name, follow_symlinks=False)
+            os.setxattr(tmp, name, value, follow_symlinks=False)
+        except OSError as err:
+            if name.startswith("user."):
+                raise OSError(
+                    err.errno, f"{target}: its extended attribute {name!r} cannot be kept on the new copy ({err})"
+                ) from err
+
+
+def _unmark(path: str) -> None:
+    """Take :data:`UNFINISHED_MARK` off a file netform finished writing (it has its name now)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.removexattr(path, UNFINISHED_MARK, follow_symlinks=False)
+
+
+def remove_killed_files(directory: str, base: str) -> None:
+    """Remove the temporary files that killed writes of ``base`` left in ``directory``, if provably netform's.
+
+    Call only while no other write holds the folder's lock. Removed is a regular file (not a link) of the
+    folder's file system, owned by this user, named as :func:`temp_name` names a write of ``base``
+    (``.<16 hex digits>.nf-tmp-<base>``), that is empty (killed as it was made) or still carries
+    :data:`UNFINISHED_MARK`, which netform takes off before the file gets its name. Anything else is left.
+    """
+    own = re.compile(r"\.[0-9a-f]{16}" + re.escape(TMP_MARK + fitted_tail(base, NAME_MAX - 17 - len(TMP_MARK))))
+    try:
+        names = [n for n in os.listdir(directory) if own.fullmatch(n)]
+        device = os.lstat(directory).st_dev
+    except OSError:
+        return
+    removed = False
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode) or st.st_dev != device or st.st_uid != os.getuid():
+                continue
+            if st.st_size and os.getxattr(path, UNFINISHED_MARK, follow_symlinks=False) != b"1":
+                continue
+            os.remove(path)
+            removed = True
+        except (OSError, AttributeError):  # no mark (or no extended attributes here): left as it is
+            continue
+    if removed:
+        fsync_dir(directory)
+
+
 def _exclusive(path: str, _flags: int) -> int:
     """Create ``path``, failing if anything (a link included) is already there."""
     return os.open(path, _CREATE, 0o666)
@@ -646,6 +724,7 @@ def _swap(
         what = "a directory" if target_is_dir else "a file"
         raise IsADirectoryError(f"{target} is {what}; it was left in place")
     _keep_mode(tmp, target)
+    _keep_attributes(tmp, target)
     if tmp_is_dir and os.path.lexists(target):
         target = target.rstrip(os.sep)
         with swap_guard() if swap_guard is not None else contextlib.nullcontext():
@@ -808,13 +887,16 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     fh = open(tmp, "w+b", opener=_exclusive)  # closed below on every path
     try:
         try:
+            _mark_unfinished(fh.fileno())
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         finally:
             fh.close()  # may raise too (a buffer flushed onto a full disk)
         _keep_mode(tmp, target)
+        _keep_attributes(tmp, target)
         os.replace(tmp, target)
+        _unmark(target)  # only now: a copy killed before its rename is still known as netform's
     except BaseException:
         _remove(tmp)
         raise

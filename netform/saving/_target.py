@@ -323,13 +323,16 @@ def index_shards(index: str) -> int | None:
 
 
 def _files_under(directory: str) -> list[str]:
-    """Every entry below ``directory`` (files, links, special files), as relative paths; empty folders too."""
+    """Every entry below ``directory`` (files, links, special files), as relative paths; empty folders too,
+    with a trailing ``/`` (a folder's name alone can hold someone's text)."""
     found: list[str] = []
     for root, dirs, files in os.walk(directory):
         rel = os.path.relpath(root, directory)
         prefix = "" if rel == "." else rel + "/"
         found += [prefix + f for f in files]
         found += [prefix + d for d in dirs if os.path.islink(os.path.join(root, d))]
+        if not dirs and not files and prefix:
+            found.append(prefix)
     return sorted(found)
 
 
@@ -1068,8 +1071,8 @@ def _keras_strangers(path: str) -> list[str]:
                     strangers.append(f"model.weights.h5 (not what Keras writes there: it {problem})")
             if "model.weights.npz" in names and not _npz_entry(archive):
                 strangers.append("model.weights.npz (not what Keras writes there)")
+            # Keras writes no folder entry: one under assets/ is named by someone (its name can hold any text)
             strangers += _asset_entry_strangers([n for n in names if n.startswith("assets/")], config)
-            strangers += [i.filename for i in infos if i.filename.endswith("/") and i.file_size]  # a folder with data
             return strangers
     except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError, EOFError):
         return [os.path.basename(path)]
@@ -1386,24 +1389,37 @@ def _class_names(node: Any, found: set[str]) -> set[str]:
     return found
 
 
+def _snake_case(name: str) -> str:
+    """A class name as Keras's saver names its object's folder (``StringLookup`` -> ``string_lookup``)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def _asset_entry_strangers(assets: list[str], config: dict[str, Any] | None) -> list[str]:
     """Members under ``assets/`` that the archive's layers do not write.
 
     Keras's saver gives each layer an ``assets/`` folder named after its
-    place in the model (``assets/layers/string_lookup/``); among Keras's own
-    layers only the lookups write there, one ``vocabulary.txt`` each. A file
-    of any other name or place, or a vocabulary where the config has no
-    lookup layer, is someone's.
+    place in the model: the list of layers that holds it (``layers``, or a
+    netform subclassed model's ``node_layers``), then its class's name in
+    snake case, numbered from its second (``assets/layers/string_lookup_1/``),
+    nested models the same way (``assets/layers/sequential/layers/string_lookup/``);
+    among Keras's own layers only the lookups write there, one
+    ``vocabulary.txt`` each (a ``TextVectorization`` also its
+    ``_lookup_layer``'s). A file of any other name or place (a folder named
+    with someone's text), an empty folder, or a vocabulary where the config
+    has no lookup layer, is someone's.
     """
-    writers = {_ASSET_WRITERS[c] for c in _class_names(config, set()) if c in _ASSET_WRITERS} if config else set()
-    pattern = (
-        re.compile(
-            r"assets/(?:[^/]+/)*(?:" + "|".join(sorted(writers)) + r")(?:_\d+)?/(?:_lookup_layer/)?vocabulary\.txt"
-        )
-        if writers
-        else None
+    classes = _class_names(config, set()) if config else set()
+    writers = {_ASSET_WRITERS[c] for c in classes if c in _ASSET_WRITERS}
+    if not writers:
+        return list(assets)
+    holders = "|".join(sorted(re.escape(_snake_case(c)) for c in classes if _snake_case(c)))
+    pattern = re.compile(
+        rf"assets/(?:(?:layers|node_layers)/(?:{holders})(?:_\d+)?/)*(?:layers|node_layers)/"
+        rf"(?:{'|'.join(sorted(writers))})(?:_\d+)?/(?:_lookup_layer/)?vocabulary\.txt"
     )
-    return [n for n in assets if not (n.endswith("/") or (pattern is not None and pattern.fullmatch(n)))]
+    return [n for n in assets if not pattern.fullmatch(n)]
 
 
 def _check_keras_dir(path: str) -> None:

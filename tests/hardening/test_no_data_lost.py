@@ -112,6 +112,10 @@ def test_savedmodel_keeps_user_files_in_its_asset_folders(tmp_path, model, place
         nfs.save(model, target, format="savedmodel")
     assert mine.read_text() == "mine"
     mine.unlink()
+    if mine.parent.name == "sub":
+        with pytest.raises(SaveError, match=r"assets/sub/"):  # an empty folder of the user's: its name is theirs
+            nfs.save(model, target, format="savedmodel")
+        mine.parent.rmdir()
     nfs.save(model, target, format="savedmodel")  # without the stranger, an earlier save is replaced
 
 
