@@ -483,6 +483,98 @@ def _known(shape: tuple[Any, ...]) -> int:
     return math.prod(d for d in shape if d is not None)
 
 
+#: Keras's window operations: pooling, and convolutions with a kernel given as a tensor.
+_WINDOWS = ("MaxPool", "AveragePool", "Conv", "DepthwiseConv", "SeparableConv", "ConvTranspose")
+#: Other operations whose cost is not their output's size: a correlation (a kernel slid over a signal), attention
+#: (a score matrix of queries x keys), a partition (TensorFlow's one-hot of kth + 1 rows), a short-time Fourier
+#: transform (its frames).
+_HIDDEN_COSTS = ("Correlate", "DotProductAttention", "Argpartition", "STFT")
+
+
+def _ints(value: Any, n: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else (int(value),) * n
+
+
+def _window_cost(operation: Any, kind: str, inputs: list[tuple[Any, ...]], out: tuple[Any, ...]) -> None:
+    """Hold a window operation of ``keras.ops`` to the bounds of its layer (raises ``LimitError``)."""
+    from netform.spec.layers.conv import check_kernel_steps
+    from netform.spec.layers.pooling import check_pool_cost
+
+    first = (getattr(operation, "data_format", None) or "channels_last") == "channels_first"
+    shape = inputs[0]
+    n = len(shape) - 2
+    spatial = list(shape[2:] if first else shape[1:-1])
+    made = list(out[2:] if first else out[1:-1])
+    what = f"the operation '{operation.name}' (keras.ops.{_OP_NAMES.get(kind, kind.lower())})"
+    if kind in ("MaxPool", "AveragePool"):
+        pool = _ints(operation.pool_size, n)
+        strides = pool if operation.strides is None else _ints(operation.strides, n)
+        channels = shape[1] if first else shape[-1]
+        check_pool_cost(what, spatial, made, pool, strides, str(operation.padding).lower(), channels)
+        return
+    kernel = inputs[1]
+    cells = math.prod(d for d in kernel[:n] if d is not None)
+    check_kernel_steps(what, spatial if kind == "ConvTranspose" else made, cells)
+
+
+def _hidden_cost(operation: Any, kind: str, inputs: list[tuple[Any, ...]], out: tuple[Any, ...]) -> None:
+    """Hold an operation whose cost is not its output's size to the bound of its layer (raises ``LimitError``)."""
+    from netform.spec._types import MAX_ELEMENTS
+    from netform.spec.layers.conv import check_kernel_steps
+    from netform.spec._layer_base import LimitError
+    from netform.spec.layers._util import check_products
+
+    what = f"the operation '{operation.name}' (keras.ops.{_OP_NAMES.get(kind, kind.lower())})"
+    if kind == "Correlate":  # TensorFlow runs it as a 1-D convolution: the second signal slid over the first
+        check_kernel_steps(what, [out[-1]], inputs[1][-1])
+        return
+    if kind == "DotProductAttention":  # (batch, queries, heads, depth) x (batch, keys, heads, depth)
+        query, key, value = inputs[:3]
+        heads, queries, keys = query[-2], query[1], key[1]
+        check_products(f"{what} (its scores)", [heads, queries, keys], [query[-1]])
+        check_products(what, [heads, queries, value[-1]], [keys])
+        scores = _known((heads, queries, keys))
+        if scores > MAX_ELEMENTS:
+            raise LimitError(
+                f"{what} makes a score matrix of {scores:,} values a sample ({heads} heads x {queries:,} queries x "
+                f"{keys:,} keys); the limit is {MAX_ELEMENTS:,} values, as for any tensor: use shorter sequences"
+            )
+        return
+    if kind == "Argpartition":  # TensorFlow marks the kth + 1 smallest with a one-hot of kth + 1 rows of the axis
+        shape = inputs[0]
+        values = _known(shape[1:] if shape and shape[0] is None else shape)
+        rows = int(operation.kth) + 1
+        if values * rows > MAX_ELEMENTS:
+            raise LimitError(
+                f"{what} with kth {operation.kth:,} makes a one-hot of {values * rows:,} values a sample (kth + 1 "
+                f"rows of its {values:,} values); the limit is {MAX_ELEMENTS:,} values, as for any tensor: use "
+                "keras.ops.top_k for a few values, or a smaller kth"
+            )
+        return
+    if kind == "STFT":  # frames x fft_length values, made before the transform: (..., frames, fft_length // 2 + 1)
+        frames = out[-2] if len(out) >= 2 else None
+        if frames is not None:
+            many = _known(out[1:-2] if out and out[0] is None else out[:-2])
+            values = many * frames * int(operation.fft_length)
+            if values > MAX_ELEMENTS:
+                raise LimitError(
+                    f"{what} frames its signal into {values:,} values a sample ({frames:,} frames of "
+                    f"{operation.fft_length:,}); the limit is {MAX_ELEMENTS:,} values, as for any tensor: use a "
+                    "larger sequence_stride or a shorter fft_length"
+                )
+
+
+#: ``keras.ops`` names of the operation classes whose name is not the lower-cased class name.
+_OP_NAMES = {
+    "MaxPool": "max_pool",
+    "AveragePool": "average_pool",
+    "DepthwiseConv": "depthwise_conv",
+    "SeparableConv": "separable_conv",
+    "ConvTranspose": "conv_transpose",
+    "DotProductAttention": "nn.dot_product_attention",
+}
+
+
 def heavy_product(model: keras.Model) -> str | None:
     """What is wrong where a ``keras.ops`` product of ``model`` (``matmul``, ``einsum``: operations a Functional
     model written by plain Keras calls on its tensors) would take more multiply-adds a sample than netform takes
@@ -504,13 +596,21 @@ def heavy_product(model: keras.Model) -> str | None:
             stack.extend(getattr(operation, "operations", operation.layers))
             continue
         kind = type(operation).__name__
-        if kind not in ("Matmul", "Einsum", *_CONTRACTIONS, *_FACTORIZATIONS):
+        if kind not in ("Matmul", "Einsum", *_CONTRACTIONS, *_FACTORIZATIONS, *_WINDOWS, *_HIDDEN_COSTS):
             continue
+        if not type(operation).__module__.startswith("keras."):
+            continue  # (a class of the same name that is not Keras's)
         for inputs, outputs in call_shapes(operation):
             try:
                 out = outputs[0]
                 values = out[1:] if out and out[0] is None else out
                 what = f"the operation '{operation.name}' (keras.ops.{kind.lower()})"
+                if kind in _WINDOWS:
+                    _window_cost(operation, kind, inputs, out)
+                    continue
+                if kind in _HIDDEN_COSTS:
+                    _hidden_cost(operation, kind, inputs, out)
+                    continue
                 if kind == "Matmul":
                     check_products(what, values, (inputs[0][-1],))
                     continue

@@ -411,8 +411,8 @@ def load(
         if heavy is not None:
             shown = path if isinstance(path, (str, os.PathLike)) else "the file"
             raise FormatError(
-                f"{os.fspath(shown)}: {heavy}; the model is refused (Keras would make that matrix at every "
-                "step, whatever the batch)"
+                f"{os.fspath(shown)}: {heavy}; the model is refused (Keras would do that work for every sample "
+                "it runs, whatever the batch)"
             )
     return model
 

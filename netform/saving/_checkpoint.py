@@ -77,7 +77,15 @@ def _state_target(directory: str) -> str | None:
         return None
     with open(state, encoding="utf-8") as fh:
         paths = checkpoint_state_paths(fh.read())
-    return paths[0] or None if paths is not None else None
+    return in_folder(paths[0], directory) or None if paths is not None else None
+
+
+def in_folder(path: str, directory: str) -> str:
+    """A state file's checkpoint path as a name in ``directory``: a relative one as it is, an absolute one in
+    ``directory`` (TensorFlow's ``Saver`` writes them so) by its base name; any other unchanged."""
+    if os.path.isabs(path) and os.path.dirname(os.path.normpath(path)) == os.path.normpath(os.path.abspath(directory)):
+        return os.path.basename(path)
+    return path
 
 
 def current_set(prefix: str) -> str:
@@ -174,7 +182,8 @@ def _state_text(state: str, base: str, set_base: str) -> bytes:
     timed = bool(times) and len(times) == len(paths)
     new = message(model_checkpoint_path=set_base)
     for i, path in enumerate(paths):
-        if path != base and not path.startswith(base + SET_MARK):
+        name = in_folder(path, os.path.dirname(os.path.abspath(state)))
+        if name != base and not name.startswith(base + SET_MARK):
             new.all_model_checkpoint_paths.append(path)
             if timed:
                 new.all_model_checkpoint_timestamps.append(times[i])

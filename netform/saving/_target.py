@@ -1537,6 +1537,43 @@ def _check_checkpoint(prefix: str) -> None:
         _check_checkpoint_files(prefix)
 
 
+def edited_state(directory: str, base: str) -> str | None:
+    """How the folder's ``checkpoint`` state file names checkpoint ``base`` in words TensorFlow does not write,
+    or None (no such file, one written as TensorFlow writes it, or a file that names no set of ``base``).
+
+    TensorFlow writes the state file as protobuf's text format prints it (``text_format.MessageToString``), and
+    so does netform. Its parser also takes comments, blank lines, other spacing and a field repeated: such a
+    file, naming this prefix's sets, is read by ``tf.train.latest_checkpoint``, but a save can neither rewrite
+    it without dropping those lines (someone's) nor leave it naming a set the save then deletes (TensorFlow
+    read old weights, then found no checkpoint).
+    """
+    from google.protobuf import text_format
+
+    from ._checkpoint import SET_MARK, in_folder
+    from ._detect import _state_message
+
+    state = os.path.join(directory, "checkpoint")
+    try:
+        if os.path.islink(state) or not os.path.isfile(state) or os.path.getsize(state) > 1 << 20:
+            return None
+        with open(state, "rb") as fh:
+            raw = fh.read(1 << 20)
+        message = _state_message()()
+        text_format.Merge(raw.decode("utf-8"), message)
+    except (OSError, UnicodeError, ValueError, text_format.ParseError):
+        return None  # not a state file TensorFlow reads: a user's file of that name, kept and not rewritten
+    paths = [in_folder(p, directory) for p in (message.model_checkpoint_path, *message.all_model_checkpoint_paths)]
+    if not any(p == base or p.startswith(base + SET_MARK) for p in paths):
+        return None
+    if raw == text_format.MessageToString(message).encode():
+        return None
+    return (
+        "is a TensorFlow checkpoint state file naming this checkpoint, with text TensorFlow does not write there "
+        "(a comment, a blank line, other spacing or a line repeated); a save would drop that text, or leave the "
+        "file naming a set the save deletes"
+    )
+
+
 def _check_checkpoint_files(prefix: str) -> None:
     directory, base = os.path.split(os.path.abspath(prefix))
     holder = os.path.dirname(directory)
@@ -1546,6 +1583,9 @@ def _check_checkpoint_files(prefix: str) -> None:
         raise _variables_checkpoint(prefix, holder)
     if not os.path.isdir(directory):
         return
+    edited = edited_state(directory, base)
+    if edited is not None:
+        raise _refuse(os.path.join(directory, "checkpoint"), edited, "a TF checkpoint state file")
     names = [n for n in os.listdir(directory) if n == base + ".index" or n.startswith(base + ".data-")]
     for name in names:
         full = os.path.join(directory, name)

@@ -978,7 +978,12 @@ def pool(a: dict[str, Any]) -> Shape:
     strides = pool if a.get("strides") is None else _window(a["strides"], n, "strides")
     first = (a.get("data_format") or "channels_last") == "channels_first"
     spatial = shape[2:] if first else shape[1:-1]
-    out = [conv_out(d, k, st, a.get("padding", "valid")) for d, k, st in zip(spatial, pool, strides)]
+    padding = a.get("padding", "valid")
+    out = [conv_out(d, k, st, padding) for d, k, st in zip(spatial, pool, strides)]
+    from .pooling import check_pool_cost
+
+    what = f"pooling with pool_size {a['pool_size']!r} and strides {a.get('strides')!r}"
+    check_pool_cost(what, spatial, out, pool, strides, str(padding).lower(), shape[1] if first else shape[-1])
     return (shape[0], shape[1], *out) if first else (shape[0], *out, shape[-1])
 
 

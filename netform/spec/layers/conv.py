@@ -7,7 +7,7 @@ null`` means Keras's global image data format, which netform takes to be
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Sequence
 
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
@@ -51,6 +51,24 @@ KERNEL_SIZE = "Size of the convolution window: one int for every spatial axis, o
 STRIDES = "Step of the window: one int for every spatial axis, or one per axis. Values > 1 exclude dilation_rate > 1."
 PADDING = "'valid' (no padding: the output shrinks) or 'same' (zero-pad so that output = ceil(input / strides))."
 DILATION = "Spacing between kernel taps (atrous convolution): one int for every spatial axis, or one per axis."
+
+
+def check_kernel_steps(what: str, positions: Sequence[int | None], cells: int) -> None:
+    """Refuse a kernel of ``cells`` cells slid over more than :data:`MAX_ELEMENTS` positions x kernel cells a
+    sample (unknown positions: not checked). A convolution's cost is that number times its channels, which grow
+    with its weights; that number grows with neither: a ``DepthwiseConv2D`` of kernel 256 over 1,024 x 1,024,
+    65,537 weights in a 274 KB file, took 34 s of CPU a sample. ``what``: the layer or op, for the message."""
+    if any(n is None for n in positions):
+        return
+    steps = prod([n for n in positions if n is not None]) * cells
+    if steps <= MAX_ELEMENTS:
+        return
+    raise LimitError(
+        f"{what} slides its kernel of {cells:,} cells over {steps // max(cells, 1):,} positions, {steps:,} kernel "
+        "steps a sample; TensorFlow's cost grows with that number times the channels, whatever the weights (a "
+        f"DepthwiseConv2D of kernel 256 over 1,024 x 1,024 took 34 s of CPU a sample), and the limit is "
+        f"{MAX_ELEMENTS:,}: use a smaller kernel, larger strides, or a smaller input"
+    )
 
 
 class SpatialLayer(LayerSpec):
@@ -125,24 +143,10 @@ class BaseConvSpec(SpatialLayer):
         return join_spatial(input_shape[0], out, out_channels, self.data_format)
 
     def _check_window_steps(self, positions: list[int | None]) -> None:
-        """Refuse a kernel slid over more than :data:`MAX_ELEMENTS` positions x kernel cells a sample
-        (``positions``: the output's for a convolution, the input's for a transposed one; unknown: not
-        checked). A convolution's cost is that number times its channels, which grow with its weights; that
-        number grows with neither: a ``DepthwiseConv2D`` of kernel 256 over 1,024 x 1,024, 65,537 weights in a
-        274 KB file, took 34 s of CPU a sample."""
-        if any(n is None for n in positions):
-            return
-        cells = prod(self._ints("kernel_size"))
-        steps = prod([n for n in positions if n is not None]) * cells
-        if steps <= MAX_ELEMENTS:
-            return
-        raise LimitError(
-            f"{self.type} with kernel_size {self.kernel_size!r} slides its kernel of {cells:,} cells over "
-            f"{steps // cells:,} positions, {steps:,} kernel steps a sample; TensorFlow's cost grows with that "
-            "number times the channels, whatever the weights (a DepthwiseConv2D of kernel 256 over 1,024 x 1,024 "
-            f"took 34 s of CPU a sample), and the limit is {MAX_ELEMENTS:,}: use a smaller kernel, larger "
-            "strides, or a smaller input"
-        )
+        """:func:`check_kernel_steps` of this layer's kernel (``positions``: the output's for a convolution, the
+        input's for a transposed one)."""
+        what = f"{self.type} with kernel_size {self.kernel_size!r}"
+        check_kernel_steps(what, positions, prod(list(self._ints("kernel_size"))))
 
     def _in_channels(self, input_shape: Shape) -> int:
         _, channels = split_spatial(self.type, input_shape, self.n_spatial, self.data_format)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Sequence
 
 from pydantic import Field
 
@@ -41,6 +41,54 @@ POOL_PADDING = "'valid' (no padding: the output shrinks) or 'same' (pad so that 
 MAX_POOL_EDGE = 2**22
 
 
+def check_pool_reads(what: str, out: Sequence[int], pool: Sequence[int], channels: int | None) -> None:
+    """Refuse a pooling window that reads more than :data:`MAX_ELEMENTS` values a sample: output positions x
+    window x channels (TensorFlow visits each window whole). ``what``: the layer or op, for the message."""
+    positions, window = prod(list(out)), prod(list(pool))
+    reads = positions * window * (channels or 1)
+    if reads <= MAX_ELEMENTS:
+        return
+    raise LimitError(
+        f"{what} reads {reads:,} values a sample ({positions:,} output positions x a window of {window:,} x "
+        f"{channels or 1:,} channels); TensorFlow visits each window whole (a MaxPooling2D of 512 x 512 with "
+        f"strides 1 over a 1,024 x 1,024 image took 47 s of CPU a sample), and the limit is {MAX_ELEMENTS:,}, as "
+        "for any tensor: use larger strides or a smaller window, or a global pooling layer for a window as large "
+        "as the input"
+    )
+
+
+def check_pool_edge(what: str, axis: int, size: int | None, out: int | None, pool: int, stride: int) -> None:
+    """Refuse a 'same'-padded window whose edge work on one axis passes :data:`MAX_POOL_EDGE` (an input of
+    unknown length counted as at least the window). ``what``: the layer or op, for the message."""
+    covered = pool if size is None else min(pool, size)
+    edge = -(-pool // stride) if out is None else min(out, -(-pool // stride))
+    if covered * edge <= MAX_POOL_EDGE:
+        return
+    raise LimitError(
+        f"{what} slides {edge:,} windows of {covered:,} steps over the padded edge of spatial axis {axis} "
+        f"({covered * edge:,} window steps a sample); TensorFlow's cost grows with that number, not with the "
+        f"input (a window of 4,096 over 4,096 steps takes 1 GB and 5 s of CPU a sample; 16,384 crashes the "
+        f"process), and the limit is {MAX_POOL_EDGE:,}: use a smaller window, larger strides, or padding 'valid'"
+    )
+
+
+def check_pool_cost(
+    what: str,
+    spatial: Sequence[int | None],
+    out: Sequence[int | None],
+    pool: Sequence[int],
+    strides: Sequence[int],
+    padding: str,
+    channels: int | None,
+) -> None:
+    """Both pooling bounds (:func:`check_pool_edge` on each axis when 'same'-padded, :func:`check_pool_reads`)."""
+    if padding == "same":
+        for i, (size, n) in enumerate(zip(spatial, out)):
+            check_pool_edge(f"{what} and padding 'same'", i + 1, size, n, pool[i], strides[i])
+    if all(n is not None for n in out):
+        check_pool_reads(what, [n for n in out if n is not None], pool, channels)
+
+
 class PoolingSpec(SpatialLayer):
     """Base of the windowed pooling layers; no weights."""
 
@@ -69,34 +117,13 @@ class PoolingSpec(SpatialLayer):
         return join_spatial(input_shape[0], out, channels, self.data_format)
 
     def _check_reads(self, out: list[int], pool: tuple[int, ...], channels: int | None) -> None:
-        """Refuse a window that reads more than :data:`MAX_ELEMENTS` values a sample: output positions x window
-        x channels (TensorFlow visits each window whole)."""
-        positions, window = prod(out), prod(pool)
-        reads = positions * window * (channels or 1)
-        if reads <= MAX_ELEMENTS:
-            return
-        raise LimitError(
-            f"{self.type} with pool_size {self.pool_size!r} and strides {self.strides!r} reads {reads:,} values a "
-            f"sample ({positions:,} output positions x a window of {window:,} x {channels or 1:,} channels); "
-            f"TensorFlow visits each window whole (a MaxPooling2D of 512 x 512 with strides 1 over a 1,024 x "
-            f"1,024 image took 47 s of CPU a sample), and the limit is {MAX_ELEMENTS:,}, as for any tensor: use "
-            "larger strides or a smaller window, or a global pooling layer for a window as large as the input"
+        check_pool_reads(
+            f"{self.type} with pool_size {self.pool_size!r} and strides {self.strides!r}", out, pool, channels
         )
 
     def _check_edge(self, axis: int, size: int | None, out: int | None, pool: int, stride: int) -> None:
-        """Refuse a 'same'-padded window whose edge work on one axis passes :data:`MAX_POOL_EDGE` (an input of
-        unknown length counted as at least the window)."""
-        covered = pool if size is None else min(pool, size)
-        edge = -(-pool // stride) if out is None else min(out, -(-pool // stride))
-        if covered * edge <= MAX_POOL_EDGE:
-            return
-        raise LimitError(
-            f"{self.type} with pool_size {self.pool_size!r}, strides {self.strides!r} and padding 'same' slides "
-            f"{edge:,} windows of {covered:,} steps over the padded edge of spatial axis {axis} "
-            f"({covered * edge:,} window steps a sample); TensorFlow's cost grows with that number, not with the "
-            f"input (a window of 4,096 over 4,096 steps takes 1 GB and 5 s of CPU a sample; 16,384 crashes the "
-            f"process), and the limit is {MAX_POOL_EDGE:,}: use a smaller window, larger strides, or padding 'valid'"
-        )
+        what = f"{self.type} with pool_size {self.pool_size!r}, strides {self.strides!r} and padding 'same'"
+        check_pool_edge(what, axis, size, out, pool, stride)
 
     def param_counts(self, input_shape: Shape) -> tuple[int, int]:
         self.output_shape(input_shape)
