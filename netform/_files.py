@@ -574,7 +574,7 @@ def _unmark(path: str) -> None:
 def remove_killed_files(directory: str, base: str) -> None:
     """Remove the temporary files that killed writes of ``base`` left in ``directory``, if provably netform's.
 
-    Call only while no other write holds the folder's lock. Removed is a regular file (not a link) of the
+    Called by :func:`atomic_file` only while no other write holds the folder's lock. Removed is a regular file (not a link) of the
     folder's file system, owned by this user, named as :func:`temp_name` names a write of ``base``
     (``.<16 hex digits>.nf-tmp-<base>``), that is empty (killed as it was made) or still carries
     :data:`UNFINISHED_MARK`, which netform takes off before the file gets its name. Anything else is left.
@@ -600,6 +600,36 @@ def remove_killed_files(directory: str, base: str) -> None:
             continue
     if removed:
         fsync_dir(directory)
+
+
+@contextlib.contextmanager
+def _folder_turn(directory: str, base: str) -> Iterator[None]:
+    """Hold ``directory``'s save lock shared while a file is written there; first, when no other write holds it
+    (the lock taken exclusively without waiting), remove what killed writes of ``base`` left
+    (:func:`remove_killed_files`). The lock is the one netform's savers hold on the folder (a ``flock`` on the
+    folder itself); without ``flock`` (or where the folder cannot be opened) nothing is removed."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, nothing removed
+        yield
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another write holds it (or no flock here): leave all as it is
+            pass
+        else:
+            remove_killed_files(directory, base)
+        with contextlib.suppress(OSError):  # (never waits: a write goes on unlocked rather than stall)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _exclusive(path: str, _flags: int) -> int:
@@ -883,23 +913,24 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     special = special_link_problem(target)
     if special:  # /dev/stdout, a link to a FIFO: renaming over it would replace the link, not write through it
         raise FileExistsError(f"{target} {special}; it was left in place")
-    tmp = temp_name(target)
-    fh = open(tmp, "w+b", opener=_exclusive)  # closed below on every path
-    try:
+    with _folder_turn(directory, os.path.basename(target)):
+        tmp = temp_name(target)
+        fh = open(tmp, "w+b", opener=_exclusive)  # closed below on every path
         try:
-            _mark_unfinished(fh.fileno())
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        finally:
-            fh.close()  # may raise too (a buffer flushed onto a full disk)
-        _keep_mode(tmp, target)
-        _keep_attributes(tmp, target)
-        os.replace(tmp, target)
-        _unmark(target)  # only now: a copy killed before its rename is still known as netform's
-    except BaseException:
-        _remove(tmp)
-        raise
+            try:
+                _mark_unfinished(fh.fileno())
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fh.close()  # may raise too (a buffer flushed onto a full disk)
+            _keep_mode(tmp, target)
+            _keep_attributes(tmp, target)
+            os.replace(tmp, target)
+            _unmark(target)  # only now: a copy killed before its rename is still known as netform's
+        except BaseException:
+            _remove(tmp)
+            raise
     fsync_dir(directory)
 
 

@@ -39,7 +39,6 @@ __all__ = [
     "remove_made_folders",
     "folders_made_for",
     "folder_lock",
-    "single_file_save",
     "swap_guard",
     "reading_folder",
     "read_settled",
@@ -228,21 +227,6 @@ def folder_lock(directory: str, when_alone: Callable[[], None]) -> Iterator[int 
         yield fd if _flock(fd, 1, None) == _HELD else None
     finally:
         os.close(fd)  # releases the lock
-
-
-@contextlib.contextmanager
-def single_file_save(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold the folder's save lock (:func:`folder_lock`) while one file is saved at ``path``; alone in the
-    folder first, remove the temporary files killed saves of that name left there
-    (:func:`~netform._files.remove_killed_files`: provably netform's unfinished output, nothing else)."""
-    from netform._files import remove_killed_files
-
-    directory, base = os.path.split(os.path.abspath(os.fspath(path)))
-    if not os.path.isdir(directory):  # made by the save itself: nothing was left there
-        yield
-        return
-    with folder_lock(directory, lambda: remove_killed_files(directory, base)):
-        yield
 
 
 #: How long a swap waits for the readers of the folder it replaces, and a reader for a swap (which takes

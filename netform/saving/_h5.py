@@ -40,7 +40,7 @@ from absl import logging as absl_logging
 
 from netform.errors import FormatError
 
-from ._atomic import single_file_save, write_bytes
+from ._atomic import write_bytes
 from ._config_bounds import check_declared_weights, check_graph_bounds, check_metric_sizes, check_text
 from ._h5_source import keras_refusals, open_h5
 from ._meta import crc32, metadata, reading, register_netform_classes, writing
@@ -541,7 +541,7 @@ def save_h5(model: Any, path: str, include_optimizer: bool = True) -> None:
     with writing(path, "h5"):
         image = io.BytesIO()
         write_h5(model, image, include_optimizer)
-        with image.getbuffer() as data, single_file_save(path):
+        with image.getbuffer() as data:
             write_bytes(path, data)
 
 

@@ -340,9 +340,7 @@ def save_keras(model: Any, path: str) -> None:
     Raises:
         SaveError: Keras could not serialize the model.
     """
-    from ._atomic import single_file_save
-
-    with writing(path, "keras"), single_file_save(path), atomic_file(path) as fh:
+    with writing(path, "keras"), atomic_file(path) as fh:
         write_keras(model, fh)
 
 

@@ -83,6 +83,7 @@ def _savedmodel_strangers(path: str) -> list[str]:
         if os.path.islink(os.path.join(path, name)):
             strangers.append(name)
     strangers += _asset_strangers(path)
+    strangers += _with_attributes(path)
     for name in ("saved_model.pb", "fingerprint.pb", "keras_metadata.pb"):
         full = os.path.join(path, name)
         if not os.path.lexists(full):
@@ -334,6 +335,36 @@ def _files_under(directory: str) -> list[str]:
         if not dirs and not files and prefix:
             found.append(prefix)
     return sorted(found)
+
+
+#: The most entries of a folder looked at for a user's extended attributes.
+_MAX_ATTRIBUTED_WALK = 100_000
+
+
+def _with_attributes(folder: str) -> list[str]:
+    """The entries below ``folder`` (not the folder itself, whose attributes the save keeps) carrying extended
+    attributes of the ``user`` namespace: no saver writes any, so they are a user's notes on a file that the
+    replacing save would delete with its old copy."""
+    from netform._files import UNFINISHED_MARK
+
+    if not hasattr(os, "listxattr"):
+        return []
+    found: list[str] = []
+    seen = 0
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            seen += 1
+            if seen > _MAX_ATTRIBUTED_WALK:
+                return found
+            full = os.path.join(root, name)
+            try:
+                if any(
+                    a.startswith("user.") and a != UNFINISHED_MARK for a in os.listxattr(full, follow_symlinks=False)
+                ):
+                    found.append(f"{os.path.relpath(full, folder).replace(os.sep, '/')} (its extended attributes)")
+            except OSError:
+                continue
+    return found
 
 
 def _asset_strangers(path: str) -> list[str]:
@@ -1446,7 +1477,7 @@ def _check_keras_dir(path: str) -> None:
     if os.path.islink(assets) or (os.path.lexists(assets) and not os.path.isdir(assets)):
         strangers.append("assets")
     if not strangers and "config.json" in names:
-        strangers = _keras_dir_contents(path)
+        strangers = _keras_dir_contents(path) + _with_attributes(path)
     if strangers:
         raise _refuse(
             path, f"is a directory holding files a Keras model directory does not: {_foreign(strangers)}", expected

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 from netform.errors import FormatError
 
-from ._atomic import single_file_save, write_bytes
+from ._atomic import write_bytes
 from ._h5 import model_weights_group, verify_checksums
 from ._h5_source import H5Source, keras_refusal, open_h5
 from ._meta import metadata, reading, writing
@@ -93,7 +93,7 @@ def save_weights_h5(model: Any, path: str) -> None:
             f.attrs["netform_format"] = "weights_h5"
             f.attrs["netform_metadata"] = json.dumps(metadata(model, "weights_h5"))
             _write_checksums(f, image_reader(image))
-        with image.getbuffer() as data, single_file_save(path):
+        with image.getbuffer() as data:
             write_bytes(path, data)
 
 
@@ -318,7 +318,7 @@ def save_legacy_weights(model: Any, path: str) -> None:
             ks.save_weights_to_hdf5_group(f, model)
             f.attrs["netform_metadata"] = json.dumps(metadata(model, "legacy_h5_weights"))
             _write_checksums(f)
-        with image.getbuffer() as data, single_file_save(path):
+        with image.getbuffer() as data:
             write_bytes(path, data)
 
 

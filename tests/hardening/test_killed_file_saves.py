@@ -120,3 +120,42 @@ def test_a_save_keeps_the_extended_attributes_of_what_it_replaces(tmp_path: Path
     _save(model, path) if name in FORMATS else nf.save(model, path, format="savedmodel")
     assert os.getxattr(path, "user.xdg.comment") == b"trained on the March data; do not share"
     assert UNFINISHED_MARK not in os.listxattr(path)
+
+
+@pytest.mark.parametrize(("name", "inner"), [("m_savedmodel", "saved_model.pb"), ("unzipped", "config.json")])
+def test_a_folder_holding_a_file_with_a_users_attributes_is_kept(tmp_path: Path, name: str, inner: str) -> None:
+    if not _xattrs_here(tmp_path):
+        pytest.skip("this file system keeps no extended attributes")
+    path = tmp_path / name
+    model = _model()
+    if name == "unzipped":
+        model.save(path, zipped=False)
+        again = lambda: nf.save(model, path, format="keras", zipped=False)  # noqa: E731
+    else:
+        nf.save(model, path, format="savedmodel")
+        again = lambda: nf.save(model, path, format="savedmodel")  # noqa: E731
+    again()  # replaced
+    os.setxattr(path / inner, "user.xdg.comment", b"the good run")
+    with pytest.raises(nf.SaveError, match=rf"{inner} \(its extended attributes\)"):
+        again()
+    assert os.getxattr(path / inner, "user.xdg.comment") == b"the good run"
+
+
+def test_any_file_netform_writes_leaves_nothing_once_written_again(tmp_path: Path) -> None:
+    """The command line's outputs (`predict -o`, `export-spec -o`, a diagram) are written the same way."""
+    if not _xattrs_here(tmp_path):
+        pytest.skip("this file system keeps no extended attributes")
+    target = tmp_path / "predictions.npy"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from netform import _files
+        os.replace = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        _files.write_bytes({str(target)!r}, b"x" * 100_000)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+    assert len(_leftovers(tmp_path)) == 1
+    from netform._files import write_bytes
+
+    write_bytes(target, b"y")
+    assert _leftovers(tmp_path) == [] and target.read_bytes() == b"y"
