@@ -36,6 +36,8 @@ _MAX_UNCLAIMED = 16 * 2**20
 
 _NIL, _DATASPACE, _DATATYPE, _FILL, _LAYOUT, _ATTRIBUTE = 0x0000, 0x0001, 0x0003, 0x0005, 0x0008, 0x000C
 _CONTINUATION, _SYMBOL_TABLE, _MTIME, _REFCOUNT, _LINK = 0x0010, 0x0011, 0x0012, 0x0016, 0x0006
+#: The first version of the modification time message (14 ASCII digits).
+_OLD_MTIME = 0x000E
 #: The free list of a local heap that holds no free block.
 _FREE_NULL = 1
 
@@ -177,6 +179,9 @@ class _SlackWalk:
             if mtype == _NIL:
                 self.zeros(body, 0, size, f"{where} (bytes in an empty message)")
                 continue
+            if mtype in (_MTIME, _OLD_MTIME):  # h5py (since 3.0, Keras 3's) and netform record none
+                self.note(f"{where} (a modification time: bytes of any value that no reader of a model reads)")
+                continue
             if mflags & 0x02:  # a shared message: a reference, not measured here
                 continue
             if mtype == _SYMBOL_TABLE and size >= 2 * sa:
@@ -203,6 +208,14 @@ class _SlackWalk:
             space = _dataspace(body, ss)
             if space is not None and body[0] == 1:
                 self.zeros(body, 3, 8, f"{where} (bytes in a dataspace's reserved field)")
+            if space is not None and body[2] & 0x01:  # maximum dimensions: each its dimension, or unlimited
+                head, rank = (8 if body[0] == 1 else 4), body[1]
+                for i in range(rank):
+                    dim = body[head + i * ss : head + (i + 1) * ss]
+                    most = body[head + (rank + i) * ss : head + (rank + i + 1) * ss]
+                    if most != dim and most != b"\xff" * ss:
+                        self.note(f"{where} (a maximum dimension that is neither its dimension nor unlimited)")
+                        break
             return None if space is None else space[0]
         if mtype == _DATATYPE:
             return _datatype_size(body)
@@ -226,9 +239,6 @@ class _SlackWalk:
             return sa + ss
         if mtype == _SYMBOL_TABLE:
             return 2 * sa
-        if mtype == _MTIME and body and body[0] == 1:
-            self.zeros(body, 1, 4, f"{where} (bytes in a time's reserved field)")
-            return 8
         if mtype == _REFCOUNT:
             return 5
         if mtype == _ATTRIBUTE:
