@@ -488,7 +488,20 @@ _WINDOWS = ("MaxPool", "AveragePool", "Conv", "DepthwiseConv", "SeparableConv", 
 #: Other operations whose cost is not their output's size: a correlation (a kernel slid over a signal), attention
 #: (a score matrix of queries x keys), a partition (TensorFlow's one-hot of kth + 1 rows), a short-time Fourier
 #: transform (its frames).
-_HIDDEN_COSTS = ("Correlate", "DotProductAttention", "Argpartition", "STFT")
+_HIDDEN_COSTS = (
+    "Correlate",
+    "DotProductAttention",
+    "Argpartition",
+    "STFT",
+    "Bincount",
+    "SegmentSum",
+    "SegmentMax",
+    "MapCoordinates",
+    "ScaleAndTranslate",
+)
+#: The most axes ``keras.ops.image.map_coordinates`` interpolates: TensorFlow's backend gathers every corner of
+#: the cell around a point, 2**axes of them (a 13 KB file of 14 axes of size 1 traced for minutes).
+MAX_MAP_AXES = 7
 
 
 def _ints(value: Any, n: int) -> tuple[int, ...]:
@@ -551,6 +564,37 @@ def _hidden_cost(operation: Any, kind: str, inputs: list[tuple[Any, ...]], out: 
                 "keras.ops.top_k for a few values, or a smaller kth"
             )
         return
+    if kind == "Bincount" or (kind in ("SegmentSum", "SegmentMax") and operation.num_segments is None):
+        raise LimitError(
+            f"{what} makes an output as long as the largest value (or segment id) of its input plus one: only the data "
+            "decide its "
+            "size, so no limit holds it before it runs (an 11 KB file asked one sample for 2,000,000,001 values, "
+            "24 GB); refused: give segment ops num_segments, and count with keras.ops.one_hot or a CategoryEncoding "
+            "layer of a fixed num_tokens"
+        )
+    if kind in ("SegmentSum", "SegmentMax"):
+        made = _known(out)
+        if made > MAX_ELEMENTS:
+            raise LimitError(f"{what} makes {made:,} values; the limit is {MAX_ELEMENTS:,}, as for any tensor")
+        return
+    if kind == "MapCoordinates":
+        axes = len(inputs[0])
+        if axes > MAX_MAP_AXES:
+            raise LimitError(
+                f"{what} interpolates over {axes} axes, gathering 2**{axes} corners of each point; the limit is "
+                f"{MAX_MAP_AXES} axes"
+            )
+        return
+    if kind == "ScaleAndTranslate":  # a weight matrix of input x output positions for each spatial axis
+        images = inputs[0]
+        for axis in operation.spatial_dims:
+            size, made = images[axis], out[axis]
+            if size is not None and made is not None and size * made > MAX_ELEMENTS:
+                raise LimitError(
+                    f"{what} resamples axis {axis} of {size:,} positions to {made:,} through a matrix of "
+                    f"{size * made:,} values; the limit is {MAX_ELEMENTS:,} values, as for any tensor"
+                )
+        return
     if kind == "STFT":  # frames x fft_length values, made before the transform: (..., frames, fft_length // 2 + 1)
         frames = out[-2] if len(out) >= 2 else None
         if frames is not None:
@@ -572,6 +616,10 @@ _OP_NAMES = {
     "SeparableConv": "separable_conv",
     "ConvTranspose": "conv_transpose",
     "DotProductAttention": "nn.dot_product_attention",
+    "SegmentSum": "segment_sum",
+    "SegmentMax": "segment_max",
+    "MapCoordinates": "image.map_coordinates",
+    "ScaleAndTranslate": "image.scale_and_translate",
 }
 
 

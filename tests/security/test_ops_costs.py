@@ -112,3 +112,39 @@ def test_a_spec_pooling_op_meets_the_pooling_layers_bounds(tmp_path: Path, pool:
     )
     with pytest.raises(SpecError, match=why):
         nf.load_spec(spec)
+
+
+def _ids(x: Any, value: float) -> Any:
+    return ops.cast(ops.add(ops.multiply(x, 0.0), value), "int32")
+
+
+DATA_SIZED: dict[str, Callable[[Any], Any]] = {
+    "bincount": lambda x: ops.bincount(_ids(x, 2.0e9)),
+    "segment_max": lambda x: ops.segment_max(x[0], _ids(x[0], 2.0e8)),
+    "segment_sum_sorted": lambda x: ops.segment_sum(x[0], _ids(x[0], 2.0e8), sorted=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DATA_SIZED))
+def test_an_op_sized_by_its_data_is_refused_at_load(tmp_path: Path, name: str) -> None:
+    """TensorFlow sizes these outputs by the largest value they meet: a bincount of 2e9 asked one sample for 24 GB."""
+    with pytest.raises(FormatError, match=r"only the data decide its size"):
+        nf.load(_saved(tmp_path, name, DATA_SIZED[name]))
+
+
+def test_map_coordinates_over_many_axes_is_refused_at_load(tmp_path: Path) -> None:
+    """Keras's TensorFlow backend gathers 2**axes corners of each point: 14 axes of size 1 traced for minutes."""
+    for rank, refused in ((10, True), (3, False)):
+        image = keras.Input((1,) * (rank - 1))
+        points = keras.Input((rank,))
+        path = tmp_path / f"map{rank}.keras"
+        keras.Model([image, points], ops.image.map_coordinates(image, ops.transpose(points), order=1)).save(path)
+        if refused:
+            with pytest.raises(FormatError, match=r"interpolates over 10 axes"):
+                nf.load(path)
+        else:
+            nf.load(path)
+
+
+def test_segment_ops_with_a_number_of_segments_load(tmp_path: Path) -> None:
+    nf.load(_saved(tmp_path, "segments", lambda x: ops.segment_sum(x[0], _ids(x[0], 3.0), num_segments=8)))
