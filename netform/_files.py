@@ -41,6 +41,7 @@ __all__ = [
     "fsync_dir",
     "temp_name",
     "remove_killed_files",
+    "user_attributes",
     "UNFINISHED_MARK",
     "BACKUP_SUFFIX",
     "PARKED_NOTE",
@@ -535,6 +536,16 @@ def _mark_unfinished(fd: int) -> None:
     """Put :data:`UNFINISHED_MARK` on a new temporary file, where the file system keeps extended attributes."""
     with contextlib.suppress(OSError, AttributeError):  # none on this file system (or this system)
         os.setxattr(fd, UNFINISHED_MARK, b"1")
+
+
+def user_attributes(path: str) -> list[str]:
+    """The extended attributes of the ``user`` namespace ``path`` (not followed) carries, netform's mark aside:
+    a user's notes on the file, which no saver writes."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except (OSError, AttributeError):
+        return []
+    return [n for n in names if n.startswith("user.") and n != UNFINISHED_MARK]
 
 
 def _keep_attributes(tmp: str, target: str) -> None:

@@ -623,6 +623,33 @@ _OP_NAMES = {
 }
 
 
+def _oversized_output(operation: Any) -> str | None:
+    """What is wrong where a call of ``operation`` (a layer or a ``keras.ops`` operation of a built model) makes
+    a tensor of more values a sample than netform takes, else None. The static rules hold netform's layers to
+    it; this holds every operation of a plain Keras graph (``ops.tile``, ``ops.outer``, ``Resizing``), read from
+    the shapes Keras recorded when it built the model."""
+    from netform._compat._graph_nodes import call_shapes
+    from netform.spec._types import MAX_ELEMENTS
+
+    try:
+        calls = call_shapes(operation)
+    except (AttributeError, TypeError):
+        return None
+    for _, outputs in calls:
+        for shape in outputs:
+            try:
+                values = _known(shape[1:] if shape and shape[0] is None else shape)
+            except TypeError:
+                continue
+            if values > MAX_ELEMENTS:
+                shown = " x ".join("?" if d is None else f"{d:,}" for d in shape)
+                return (
+                    f"'{operation.name}' ({type(operation).__name__}) makes a tensor of {values:,} values a sample "
+                    f"({shown}); the limit is {MAX_ELEMENTS:,} values, as for any tensor"
+                )
+    return None
+
+
 def heavy_product(model: keras.Model) -> str | None:
     """What is wrong where a ``keras.ops`` product of ``model`` (``matmul``, ``einsum``: operations a Functional
     model written by plain Keras calls on its tensors) would take more multiply-adds a sample than netform takes
@@ -644,6 +671,9 @@ def heavy_product(model: keras.Model) -> str | None:
             stack.extend(getattr(operation, "operations", operation.layers))
             continue
         kind = type(operation).__name__
+        oversized = _oversized_output(operation)
+        if oversized is not None:
+            return oversized
         if kind not in ("Matmul", "Einsum", *_CONTRACTIONS, *_FACTORIZATIONS, *_WINDOWS, *_HIDDEN_COSTS):
             continue
         if not type(operation).__module__.startswith("keras."):

@@ -38,6 +38,11 @@ _NIL, _DATASPACE, _DATATYPE, _FILL, _LAYOUT, _ATTRIBUTE = 0x0000, 0x0001, 0x0003
 _CONTINUATION, _SYMBOL_TABLE, _MTIME, _REFCOUNT, _LINK = 0x0010, 0x0011, 0x0012, 0x0016, 0x0006
 #: The first version of the modification time message (14 ASCII digits).
 _OLD_MTIME = 0x000E
+#: The flags HDF5 gives each message of a dataset or group h5py makes (a datatype and a fill value are constant).
+_FLAGS = {_DATATYPE: 0x01, _FILL: 0x01}
+#: A fill value message as h5py writes it for a contiguous dataset: version 2, allocated late, written if set,
+#: the library's default value.
+_FILL_AS_WRITTEN = b"\x02\x02\x02\x01"
 #: The free list of a local heap that holds no free block.
 _FREE_NULL = 1
 
@@ -184,6 +189,10 @@ class _SlackWalk:
                 continue
             if mflags & 0x02:  # a shared message: a reference, not measured here
                 continue
+            if v1 and mflags != _FLAGS.get(mtype, 0):  # (bits HDF5 reads, of any value, as no writer sets them)
+                self.note(f"{where} (a message flagged {mflags:#04x}, where HDF5 writes {_FLAGS.get(mtype, 0):#04x})")
+            if v1 and mtype == _FILL and bytes(body[:4]) != _FILL_AS_WRITTEN:
+                self.note(f"{where} (a fill value's settings {bytes(body[:4]).hex()}, where h5py writes 02020201)")
             if mtype == _SYMBOL_TABLE and size >= 2 * sa:
                 tables.append((self.addr(body, 0), self.addr(body, sa)))
                 self.tables[addr] = tables[-1]

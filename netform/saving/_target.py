@@ -1032,6 +1032,8 @@ def _keras_dataset(f: Any, name: str) -> bool:
     parts = name.split("/")
     if len(parts) >= 2 and parts[-2] == "vars" and parts[-1].isascii() and parts[-1].isdigit():
         return True
+    if len(parts) >= 2 and parts[-2] == "vars" and parts[-1] == "idf_weights":  # a tf_idf lookup's (named by Keras)
+        return True
     for depth in range(len(parts) - 1, 0, -1):  # the nearest group above that lists weight_names
         group = f["/".join(parts[:depth])]
         listed = _name_list(group.attrs, "weight_names")
@@ -1427,6 +1429,64 @@ def _snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+#: Keras's wrappers, by the attribute that holds each layer they wrap (the folder its assets go under).
+_WRAPPED = {"TimeDistributed": (("layer", "layer"),), "Bidirectional": (("forward_layer", "layer"),)}
+
+
+def _expected_assets(config: dict[str, Any] | None) -> set[str] | None:
+    """The vocabularies Keras's saver writes for a Functional or Sequential model's config, by their names in
+    the archive, or None where the model holds what this walk does not follow (a subclassed model, a layer of
+    someone's that holds others).
+
+    The saver names each layer of a model's ``layers`` after its class in snake case, numbered from the
+    second of that name (``string_lookup``, ``string_lookup_1``), and each layer a wrapper holds after its
+    attribute (``time_distributed/layer``); a lookup writes ``vocabulary.txt`` only when its vocabulary is not
+    in its config (adapted), a ``TextVectorization`` also under its ``_lookup_layer``.
+    """
+    found: set[str] = set()
+
+    def model(node: Any, prefix: str) -> bool:
+        layers = node.get("config", {}).get("layers") if isinstance(node.get("config"), dict) else None
+        if not isinstance(layers, list):
+            return False
+        counts: dict[str, int] = {}
+        for child in layers:
+            if not isinstance(child, dict) or not isinstance(child.get("class_name"), str):
+                return False
+            name = _snake_case(child["class_name"])
+            seen = counts.get(name)
+            counts[name] = 0 if seen is None else seen + 1
+            if not layer(child, f"{prefix}/layers/{name if seen is None else f'{name}_{seen + 1}'}"):
+                return False
+        return True
+
+    def layer(node: dict[str, Any], path: str) -> bool:
+        kind, inner = node["class_name"], node.get("config")
+        if not isinstance(inner, dict):
+            return True
+        if kind in _ASSET_WRITERS:
+            if inner.get("vocabulary") is None:
+                found.add(f"{path}/vocabulary.txt")
+                if kind == "TextVectorization":
+                    found.add(f"{path}/_lookup_layer/vocabulary.txt")
+            return True
+        if kind in ("Functional", "Sequential"):
+            return model(node, path)
+        if kind in _WRAPPED:
+            for attribute, key in _WRAPPED[kind]:
+                held = inner.get(key)
+                if isinstance(held, dict) and isinstance(held.get("class_name"), str):
+                    if not layer(held, f"{path}/{attribute}"):
+                        return False
+            return kind != "Bidirectional" or not _class_names(inner, set()) & set(_ASSET_WRITERS)
+        # any other layer holding layers (a config naming a lookup below it) is not followed
+        return not (_class_names(inner, set()) & set(_ASSET_WRITERS))
+
+    if not isinstance(config, dict) or config.get("class_name") not in ("Functional", "Sequential"):
+        return None
+    return found if model(config, "assets") else None
+
+
 def _asset_entry_strangers(assets: list[str], config: dict[str, Any] | None) -> list[str]:
     """Members under ``assets/`` that the archive's layers do not write.
 
@@ -1445,6 +1505,9 @@ def _asset_entry_strangers(assets: list[str], config: dict[str, Any] | None) -> 
     writers = {_ASSET_WRITERS[c] for c in classes if c in _ASSET_WRITERS}
     if not writers:
         return list(assets)
+    expected = _expected_assets(config)
+    if expected is not None:  # the model's layers as Keras's saver walks them: each vocabulary it writes, named
+        return [n for n in assets if n not in expected]
     holders = "|".join(sorted(re.escape(_snake_case(c)) for c in classes if _snake_case(c)))
     pattern = re.compile(
         rf"assets/(?:(?:layers|node_layers)/(?:{holders})(?:_\d+)?/)*(?:layers|node_layers)/"
@@ -1617,6 +1680,15 @@ def _check_checkpoint_files(prefix: str) -> None:
     edited = edited_state(directory, base)
     if edited is not None:
         raise _refuse(os.path.join(directory, "checkpoint"), edited, "a TF checkpoint state file")
+    from netform._files import user_attributes
+
+    ours = re.compile(re.escape(base) + r"(?:\.nf-set-[0-9a-f]{20})?\.(?:index|data-\d{5}-of-\d{5})")
+    for name in sorted(os.listdir(directory)):  # the set's files, earlier sets' and the plain names' (links)
+        if ours.fullmatch(name) and user_attributes(os.path.join(directory, name)):
+            found = (
+                f"carries extended attributes of a user's ({', '.join(user_attributes(os.path.join(directory, name)))})"
+            )
+            raise _refuse(os.path.join(directory, name), found, "a TF checkpoint file")
     names = [n for n in os.listdir(directory) if n == base + ".index" or n.startswith(base + ".data-")]
     for name in names:
         full = os.path.join(directory, name)

@@ -498,6 +498,10 @@ def _is_earlier_shard(full: str, name: str, indexes: list[dict[str, Any] | None]
     that shard. A user's file put at the name since (notes, another model's weights, another shard) is not.
     The indexes are the one in place and those a killed save found (its staging folder keeps a copy).
     """
+    from netform._files import user_attributes
+
+    if user_attributes(full):  # a user's notes on it (extended attributes): theirs, whatever it holds
+        return False
     return any(_is_shard_of(full, name, index) for index in indexes)
 
 
@@ -974,6 +978,15 @@ def save_weights_sharded(model: Any, path: str, max_shard_size: float) -> list[s
             if os.path.lexists(path):
                 old_index = _sharded_index(path)
             _check_adds_up(parent, path, old_index)
+            from netform._files import user_attributes
+
+            noted = user_attributes(path) if os.path.lexists(path) else []
+            if noted:
+                raise SaveError(
+                    f"{path}: carries extended attributes of a user's ({', '.join(noted)}), which a sharded save, "
+                    "renaming its new index over it, would drop; nothing was written. Move them, or save under "
+                    "another name."
+                )
             for name in shards:
                 full = os.path.join(parent, name)
                 check_target(full, "weights_h5")

@@ -117,3 +117,31 @@ def test_archives_keras_and_netform_write_with_vocabularies_are_replaced(tmp_pat
     shutil.rmtree(tmp_path / "unzipped", ignore_errors=True)
     model.save(tmp_path / "unzipped", zipped=False)
     nf.save(model, tmp_path / "unzipped", format="keras", zipped=False)
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+def test_a_vocabulary_no_layer_of_the_model_writes_keeps_the_archive(tmp_path: Path, adapted: bool) -> None:
+    """A vocabulary for a lookup whose vocabulary is in its config, or for a layer the model does not have
+    (``string_lookup_7``), is never read: notes written there loaded as before and went with the next save."""
+    words = keras.Input((1,), dtype="string")
+    lookup = _lookup() if adapted else keras.layers.StringLookup(vocabulary=["a", "b"])
+    model = keras.Model(words, lookup(words))
+    plain = tmp_path / "plain.keras"
+    model.save(plain)
+    planted = {"assets/layers/string_lookup_7/vocabulary.txt": b"more notes"}
+    if not adapted:
+        planted["assets/layers/string_lookup/vocabulary.txt"] = b"my secret notes"
+    target = tmp_path / "m.keras"
+    _rewritten(plain, target, planted)
+    nf.load(target)
+    _refused(target, model, r"string_lookup_7/vocabulary\.txt")
+
+
+def test_a_lookup_inside_a_wrapper_is_replaced(tmp_path: Path) -> None:
+    words = keras.Input((3, 1), dtype="string")
+    model = keras.Model(words, keras.layers.TimeDistributed(_lookup())(words))
+    path = tmp_path / "wrapped.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        assert "assets/layers/time_distributed/layer/vocabulary.txt" in archive.namelist()
+    nf.save(model, path)

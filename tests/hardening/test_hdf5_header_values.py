@@ -100,3 +100,30 @@ def test_text_in_a_maximum_dimension_keeps_the_weights_file(tmp_path: Path) -> N
     with pytest.raises(nf.SaveError, match=r"a maximum dimension"):
         nf.save_weights(model, target)
     assert target.read_bytes() == before
+
+
+def _messages_of(path: Path, name: str) -> list[tuple[int, int, int, int]]:
+    from netform.saving._h5_attrs import _messages
+
+    data = path.read_bytes()
+    with h5py.File(path, "r") as f:
+        addr = h5py.h5o.get_info(f[name].id).addr
+    return list(_messages(lambda at, n: data[at : at + n], addr, 8, 8, 0, continuations=True))
+
+
+@pytest.mark.parametrize(("mtype", "at", "value"), [(1, -4, 0x10), (8, -4, 0x80), (5, 1, 3), (5, 3, 2)])
+def test_free_bits_in_message_flags_and_fill_settings_keep_the_file(
+    tmp_path: Path, mtype: int, at: int, value: int
+) -> None:
+    """A message's flags byte (bits 0x04, 0x08, 0x10, 0x80 read as before) and a fill value's allocation time,
+    write time and "defined" byte (0 to 3 each) carried bits no writer sets there, replaced by the next save."""
+    model = _model()
+    path = tmp_path / "m.weights.h5"
+    nf.save_weights(model, path)
+    data = bytearray(path.read_bytes())
+    offset = next(o for t, _, o, _ in _messages_of(path, "layers/dense/vars/0") if t == mtype)
+    data[offset + at] = value
+    path.write_bytes(bytes(data))
+    model.load_weights(path)
+    with pytest.raises(nf.SaveError, match=r"a message flagged|a fill value's settings"):
+        nf.save_weights(model, path)

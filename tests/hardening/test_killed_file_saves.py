@@ -159,3 +159,29 @@ def test_any_file_netform_writes_leaves_nothing_once_written_again(tmp_path: Pat
 
     write_bytes(target, b"y")
     assert _leftovers(tmp_path) == [] and target.read_bytes() == b"y"
+
+
+def test_sharded_weights_and_checkpoints_carrying_a_users_attributes_are_kept(tmp_path: Path) -> None:
+    """A sharded save renames its files over the old ones and a checkpoint save deletes older sets: a user's
+    ``user.*`` attribute on any of them went with them."""
+    if not _xattrs_here(tmp_path):
+        pytest.skip("this file system keeps no extended attributes")
+    model = keras.Sequential([keras.Input((64,)), *[keras.layers.Dense(64) for _ in range(4)]])
+    index = tmp_path / "w.weights.json"
+    nf.save_weights(model, index, max_shard_size=0.00005)
+    shards = sorted(p for p in tmp_path.iterdir() if p.name.endswith(".weights.h5"))
+    assert len(shards) > 1
+    for noted in (index, shards[-1]):
+        os.setxattr(noted, "user.note", b"keep")
+        with pytest.raises(nf.SaveError, match=r"extended attributes|not a shard of an earlier save"):
+            nf.save_weights(model, index, max_shard_size=0.00005)
+        assert os.getxattr(noted, "user.note") == b"keep"
+        os.removexattr(noted, "user.note")
+    nf.save_weights(model, index, max_shard_size=0.00005)  # without them: replaced
+    prefix = tmp_path / "ck" / "w.ckpt"
+    nf.save_weights(model, prefix, format="tf_checkpoint")
+    data = next(p for p in (tmp_path / "ck").iterdir() if ".nf-set-" in p.name and ".data-" in p.name)
+    os.setxattr(data, "user.note", b"keep")
+    with pytest.raises(nf.SaveError, match=r"carries extended attributes of a user's"):
+        nf.save_weights(model, prefix, format="tf_checkpoint")
+    assert os.getxattr(data, "user.note") == b"keep"

@@ -50,7 +50,7 @@ BOMBS: dict[str, tuple[Callable[[Any], Any], str]] = {
         r"score matrix of [\d,]+ values",
     ),
     "argpartition": (lambda x: ops.argpartition(_signal(x, 2**18), 2**17), r"one-hot of [\d,]+ values"),
-    "stft": (lambda x: ops.stft(ops.tile(x, (1, 2**17)), 2**16, 1, 2**16)[0], r"frames its signal"),
+    "stft": (lambda x: ops.stft(ops.tile(x, (1, 2**17)), 2**16, 1, 2**16)[0], r"frames its signal|makes a tensor of"),
 }
 
 
@@ -148,3 +148,24 @@ def test_map_coordinates_over_many_axes_is_refused_at_load(tmp_path: Path) -> No
 
 def test_segment_ops_with_a_number_of_segments_load(tmp_path: Path) -> None:
     nf.load(_saved(tmp_path, "segments", lambda x: ops.segment_sum(x[0], _ids(x[0], 3.0), num_segments=8)))
+
+
+OVERSIZED: dict[str, tuple[Callable[[Any], Any], tuple[int, ...]]] = {
+    "tile": (lambda x: ops.tile(x, [1, 2**30]), (4,)),
+    "outer": (lambda x: ops.outer(x[0], x[0]), (2**20,)),
+    "resizing": (lambda x: keras.layers.Resizing(131072, 131072)(x), (2, 2, 1)),
+    "center_crop": (lambda x: keras.layers.CenterCrop(131072, 131072)(x), (2, 2, 1)),
+    "repeat_vector": (lambda x: keras.layers.RepeatVector(2**31)(x), (1,)),
+    "einsum": (lambda x: ops.einsum("bi,bj->bij", x, x), (2**16,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OVERSIZED))
+def test_any_operation_of_a_plain_keras_file_meets_the_per_tensor_limit(tmp_path: Path, name: str) -> None:
+    """A 10-12 KB file whose op or layer makes 17 G values a sample loaded, and predict asked for 64 GB."""
+    make, shape = OVERSIZED[name]
+    x = keras.Input(shape)
+    path = tmp_path / f"{name}.keras"
+    keras.Model(x, make(x)).save(path)
+    with pytest.raises(FormatError, match=r"makes a tensor of [\d,]+ values a sample"):
+        nf.load(path)
