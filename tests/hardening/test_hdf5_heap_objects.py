@@ -147,11 +147,9 @@ def test_an_attribute_rewritten_in_place_keeps_the_file(tmp_path: Path) -> None:
     assert target.read_bytes() == before
 
 
-@pytest.mark.parametrize("writer", ["netform", "keras"])
-@pytest.mark.parametrize("suffix", [".h5", ".weights.h5"])
-def test_files_keras_and_netform_write_are_replaced(tmp_path: Path, writer: str, suffix: str) -> None:
-    """Each string its own heap object, zeros elsewhere, in several collections (a model of 300 layers whose
-    optimizer's ``weight_names`` Keras splits into ``weight_names0``, ``weight_names1``, past 64 KiB)."""
+@pytest.fixture(scope="module")
+def deep_model() -> keras.Model:
+    """A model of 300 layers, trained a step (built once: it takes most of a minute)."""
     inputs = keras.Input((2,))
     x = inputs
     for i in range(300):
@@ -159,6 +157,17 @@ def test_files_keras_and_netform_write_are_replaced(tmp_path: Path, writer: str,
     model = keras.Model(inputs, x)
     model.compile(optimizer="adam", loss="mse")
     model.fit(np.zeros((2, 2)), np.zeros((2, 2)), verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("writer", ["netform", "keras"])
+@pytest.mark.parametrize("suffix", [".h5", ".weights.h5"])
+def test_files_keras_and_netform_write_are_replaced(
+    tmp_path: Path, writer: str, suffix: str, deep_model: keras.Model
+) -> None:
+    """Each string its own heap object, zeros elsewhere, in several collections (a model of 300 layers whose
+    optimizer's ``weight_names`` Keras splits into ``weight_names0``, ``weight_names1``, past 64 KiB)."""
+    model = deep_model
     target = tmp_path / f"m{suffix}"
     if suffix == ".h5":
         nf.save(model, target) if writer == "netform" else model.save(target)
