@@ -345,10 +345,8 @@ def _with_attributes(folder: str) -> list[str]:
     """The entries below ``folder`` (not the folder itself, whose attributes the save keeps) carrying extended
     attributes of the ``user`` namespace: no saver writes any, so they are a user's notes on a file that the
     replacing save would delete with its old copy."""
-    from netform._files import UNFINISHED_MARK
+    from netform._files import user_attributes
 
-    if not hasattr(os, "listxattr"):
-        return []
     found: list[str] = []
     seen = 0
     for root, dirs, files in os.walk(folder):
@@ -357,13 +355,8 @@ def _with_attributes(folder: str) -> list[str]:
             if seen > _MAX_ATTRIBUTED_WALK:
                 return found
             full = os.path.join(root, name)
-            try:
-                if any(
-                    a.startswith("user.") and a != UNFINISHED_MARK for a in os.listxattr(full, follow_symlinks=False)
-                ):
-                    found.append(f"{os.path.relpath(full, folder).replace(os.sep, '/')} (its extended attributes)")
-            except OSError:
-                continue
+            if user_attributes(full):
+                found.append(f"{os.path.relpath(full, folder).replace(os.sep, '/')} (its extended attributes)")
     return found
 
 
@@ -1684,10 +1677,9 @@ def _check_checkpoint_files(prefix: str) -> None:
 
     ours = re.compile(re.escape(base) + r"(?:\.nf-set-[0-9a-f]{20})?\.(?:index|data-\d{5}-of-\d{5})")
     for name in sorted(os.listdir(directory)):  # the set's files, earlier sets' and the plain names' (links)
-        if ours.fullmatch(name) and user_attributes(os.path.join(directory, name)):
-            found = (
-                f"carries extended attributes of a user's ({', '.join(user_attributes(os.path.join(directory, name)))})"
-            )
+        noted = user_attributes(os.path.join(directory, name)) if ours.fullmatch(name) else []
+        if noted:
+            found = f"carries extended attributes of a user's ({', '.join(noted)})"
             raise _refuse(os.path.join(directory, name), found, "a TF checkpoint file")
     names = [n for n in os.listdir(directory) if n == base + ".index" or n.startswith(base + ".data-")]
     for name in names:
